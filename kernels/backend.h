@@ -1,0 +1,156 @@
+// backend.h — the one interface between autograd and the compute: raw pointers and sizes in,
+// no tensors, no autograd. kernels/cpu implements it in C (f32 and f64), kernels/cuda in CUDA
+// (f32 and bf16). Every buffer is contiguous row-major unless a stride argument says otherwise.
+// defines: cm_backend, cm_kctx, backend_get, the op enums.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "../autograd/tensor.h"
+
+// execution context of one kernel call: the device, its stream, the device's BLAS handle
+typedef struct cm_kctx {
+    cm_device dev;
+    void *stream;  // cudaStream_t on CUDA, unused on CPU
+    void *blas;    // cublasLtHandle_t on CUDA, unused on CPU
+} cm_kctx;
+
+typedef enum { CM_BIN_ADD = 0, CM_BIN_SUB, CM_BIN_MUL, CM_BIN_DIV } cm_binop;
+typedef enum { CM_UN_GELU_TANH = 0, CM_UN_GELU_ERF, CM_UN_SILU, CM_UN_SQUARE, CM_UN_EXP, CM_UN_NEG } cm_unop;
+typedef enum { CM_GLU_GEGLU = 0, CM_GLU_SWIGLU } cm_gluop;  // GEGLU: a*gelu_erf(g); SwiGLU: silu(a)*g
+typedef enum { CM_RMS_DIFFUSERS = 0, CM_RMS_IC = 1 } cm_rmsvariant;  // eps inside sqrt / eps added to the RMS
+
+typedef struct cm_backend {
+    const char *name;
+    // --- memory (raw; autograd/alloc.c caches on top) ---
+    void *(*alloc)(size_t nbytes);                 // NULL on failure
+    void (*free)(void *p);
+    void (*memcpy_h2d)(const cm_kctx *k, void *dst, const void *src, size_t n);
+    void (*memcpy_d2h)(const cm_kctx *k, void *dst, const void *src, size_t n);
+    void (*memcpy_d2d)(const cm_kctx *k, void *dst, const void *src, size_t n);
+    void (*sync)(const cm_kctx *k);
+    size_t (*mem_free)(const cm_kctx *k);         // bytes free on the device, 0 if unknown
+
+    // fill n elements with value
+    void (*fill)(const cm_kctx *k, cm_dtype dt, void *dst, int64_t n, double value);
+    // dst[idx] = cast(src[idx]) over an ndim index space; strides in elements; casts any dtype pair
+    void (*copy_strided)(const cm_kctx *k, int ndim, const int64_t *shape,
+                         cm_dtype dst_dt, void *dst, const int64_t *dst_stride,
+                         cm_dtype src_dt, const void *src, const int64_t *src_stride);
+
+    // --- elementwise ---
+    // out (contiguous over shape) = a op b; a, b read through strides (0 = broadcast)
+    void (*binary)(const cm_kctx *k, cm_binop op, cm_dtype dt, int ndim, const int64_t *shape, void *out,
+                   const void *a, const int64_t *a_stride, const void *b, const int64_t *b_stride);
+    void (*axpby)(const cm_kctx *k, cm_dtype dt, int64_t n, double alpha, const void *x, double beta, void *y);  // y = a*x + b*y
+    void (*unary_fwd)(const cm_kctx *k, cm_unop op, cm_dtype dt, int64_t n, void *y, const void *x);
+    void (*unary_bwd)(const cm_kctx *k, cm_unop op, cm_dtype dt, int64_t n, void *dx, const void *x, const void *dy);
+    // x [rows, 2*half] -> y [rows, half]
+    void (*glu_fwd)(const cm_kctx *k, cm_gluop op, cm_dtype dt, int64_t rows, int64_t half, void *y, const void *x);
+    void (*glu_bwd)(const cm_kctx *k, cm_gluop op, cm_dtype dt, int64_t rows, int64_t half, void *dx, const void *x, const void *dy);
+
+    // --- reductions ---
+    // x [outer, red, inner] -> y [outer, inner] (sum over the middle axis, accumulated in >= f32)
+    void (*reduce_sum)(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t red, int64_t inner, void *y, const void *x);
+    // sum of squares of n elements, returned on the host
+    double (*sumsq)(const cm_kctx *k, cm_dtype dt, int64_t n, const void *x);
+
+    // --- GEMM: C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b], row-major, ld in elements ---
+    void (*gemm)(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K,
+                 double alpha, const void *A, int64_t lda, int64_t strideA,
+                 const void *B, int64_t ldb, int64_t strideB,
+                 double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch);
+
+    // --- norms (mean / rstd / inv saved in f32 for backward) ---
+    // x [rows, cols]; w, b [cols] or NULL
+    void (*layernorm_fwd)(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, double eps,
+                          void *y, float *mean, float *rstd, const void *x, const void *w, const void *b);
+    // dw, db: written (not accumulated) when not NULL
+    void (*layernorm_bwd)(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols,
+                          void *dx, void *dw, void *db, const void *dy, const void *x,
+                          const float *mean, const float *rstd, const void *w);
+    // inv[r] = 1/sqrt(mean(x^2)+eps) (DIFFUSERS) or 1/(sqrt(mean(x^2))+eps) (IC)
+    void (*rmsnorm_fwd)(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t rows, int64_t cols, double eps,
+                        void *y, float *inv, const void *x, const void *w);
+    void (*rmsnorm_bwd)(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t rows, int64_t cols, double eps,
+                        void *dx, void *dw, const void *dy, const void *x, const float *inv, const void *w);
+    // x [N, C, HW], G groups; mean/rstd [N, G]
+    void (*groupnorm_fwd)(const cm_kctx *k, cm_dtype dt, int64_t N, int64_t C, int64_t HW, int64_t G, double eps,
+                          void *y, float *mean, float *rstd, const void *x, const void *w, const void *b);
+    void (*groupnorm_bwd)(const cm_kctx *k, cm_dtype dt, int64_t N, int64_t C, int64_t HW, int64_t G,
+                          void *dx, void *dw, void *db, const void *dy, const void *x,
+                          const float *mean, const float *rstd, const void *w);
+
+    // --- softmax over the last axis, f32 accumulation ---
+    void (*softmax_fwd)(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *y, const void *x);
+    void (*softmax_bwd)(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *dx, const void *y, const void *dy);
+
+    // --- fused attention: O = softmax(scale * Q K^T + mask) V ---
+    // Q [B, H, Lq, D], K/V [B, H, Lk, D] read through strides (sb, sh, sl; the D axis is contiguous).
+    // O [B, H, Lq, D] contiguous; lse [B, H, Lq] f32 (natural log-sum-exp of the scaled, masked scores).
+    // mask: additive f32 [Lq, Lk] rows, with batch / head strides mb, mh (0 = broadcast), or NULL.
+    void (*attn_fwd)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,
+                     void *O, float *lse, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
+                     const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh);
+    // dQ, dK, dV contiguous [B, H, L, D], written (not accumulated); dO, O contiguous
+    void (*attn_bwd)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,
+                     void *dQ, void *dK, void *dV, const void *dO, const void *O, const float *lse,
+                     const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
+                     const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh);
+
+    // --- position and conditioning ---
+    // x [outer, L, D] contiguous; cos, sin [L, D] (already repeat-interleaved); adjacent pairs rotate.
+    // inverse != 0 applies the transpose rotation (the backward).
+    void (*rope)(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t L, int64_t D, int inverse,
+                 void *y, const void *x, const void *cos, const void *sin);
+    // y = x * (1 + scale) + shift; x [B, L, C], scale/shift [B, C]
+    void (*modulate_fwd)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C,
+                         void *y, const void *x, const void *scale, const void *shift);
+    // dx = dy*(1+scale); dscale = sum_L dy*x; dshift = sum_L dy  (each written when not NULL)
+    void (*modulate_bwd)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C,
+                         void *dx, void *dscale, void *dshift, const void *dy, const void *x, const void *scale);
+    // y [B, dim]: freq_j = exp(-ln(max_period) * j / (half - shift)); [sin, cos] or [cos, sin] if flip
+    void (*timestep_fwd)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t dim, int flip, double shift,
+                         double max_period, void *y, const void *t);
+    // dt[b] = sum_j dy * d(emb)/dt
+    void (*timestep_bwd)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t dim, int flip, double shift,
+                         double max_period, void *dtime, const void *t, const void *dy);
+
+    // --- images ---
+    // one image: x [C, H, W] -> col [C*kh*kw, OH*OW]; col2im accumulates (+=) into x
+    void (*im2col)(const cm_kctx *k, cm_dtype dt, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                   int64_t stride, int64_t pad, int64_t OH, int64_t OW, void *col, const void *x);
+    void (*col2im)(const cm_kctx *k, cm_dtype dt, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                   int64_t stride, int64_t pad, int64_t OH, int64_t OW, void *x, const void *col);
+    // PyTorch upsample_bicubic2d, align_corners=False, A=-0.75, clamped borders; x [NC, IH, IW]
+    void (*bicubic_fwd)(const cm_kctx *k, cm_dtype dt, int64_t NC, int64_t IH, int64_t IW, int64_t OH, int64_t OW,
+                        void *y, const void *x);
+    // dx written (zeroed, then accumulated)
+    void (*bicubic_bwd)(const cm_kctx *k, cm_dtype dt, int64_t NC, int64_t IH, int64_t IW, int64_t OH, int64_t OW,
+                        void *dx, const void *dy);
+
+    // --- lookup ---
+    // y[i] = table[idx[i]] rows of width D; idx int32 [n]
+    void (*gather_rows)(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, void *y, const void *table, const int32_t *idx);
+    // dtable[idx[i]] += dy[i]
+    void (*scatter_add_rows)(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, void *dtable, const void *dy, const int32_t *idx);
+
+    // --- loss and optimizer ---
+    // returns mean((a-b)^2) on the host
+    double (*mse_fwd)(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a, const void *b);
+    // da = g * 2 (a - b) / n
+    void (*mse_bwd)(const cm_kctx *k, cm_dtype dt, int64_t n, double g, void *da, const void *a, const void *b);
+    // AdamW on f32 master weights p, f32 moments m, v; g of dtype gdt; bc1 = 1-b1^t, bc2 = 1-b2^t
+    void (*adamw)(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g, float *m, float *v,
+                  double lr, double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale);
+} cm_backend;
+
+// the backend for a device type; NULL (with a message) when that backend was not built
+const cm_backend *backend_get(cm_devtype t);
+// the context for a device (default stream, shared BLAS handle)
+const cm_kctx *backend_ctx(cm_device d);
+// registered by kernels/cuda when built with CUDA
+extern const cm_backend *cm_cuda_backend;
+const cm_kctx *cuda_backend_ctx(int index);
+
+// instrumentation: counts of GEMM calls per backend (tests prove frozen weights skip dW)
+extern int64_t cm_gemm_calls;

@@ -1,0 +1,2 @@
+// keeps a library with no sources yet linkable
+int cameo_lab_empty_unit;

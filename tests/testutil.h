@@ -1,0 +1,31 @@
+// testutil.h — a tiny test harness: CHECK macros that count failures and say where.
+// defines: TEST_CHECK, TEST_NEAR, test_summary, test_skip
+#pragma once
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+extern int test_failures, test_checks;
+
+#define TEST_CHECK(cond, ...)                                                  \
+    do {                                                                       \
+        test_checks++;                                                         \
+        if (!(cond)) {                                                         \
+            test_failures++;                                                   \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);    \
+            fprintf(stderr, __VA_ARGS__);                                      \
+            fprintf(stderr, "\n");                                             \
+        }                                                                      \
+    } while (0)
+
+// |a-b| <= atol + rtol*|b|
+#define TEST_NEAR(a, b, atol, rtol, what)                                                        \
+    do {                                                                                         \
+        double _a = (a), _b = (b);                                                               \
+        TEST_CHECK(fabs(_a - _b) <= (atol) + (rtol)*fabs(_b), "%s: got %.9g expected %.9g", what, _a, _b); \
+    } while (0)
+
+// prints "N passed, N failed" and returns the exit code
+int test_summary(const char *name);
+// prints a skip line and exits 77 (ctest SKIP_RETURN_CODE)
+_Noreturn void test_skip(const char *why);
