@@ -1,0 +1,82 @@
+// ops.h — the differentiable ops. Each returns a new tensor (refcount 1, owned by the caller);
+// inputs are borrowed, never consumed. Under grad mode, an op with any input that requires a
+// gradient records one tape node; an input that does not require one gets no gradient computed
+// (a frozen weight's dW is never formed). Shape errors stop with the op name and the shapes.
+// The op table (name, forward, backward side by side) lives in the ops_*.c files; see op_table.c.
+// defines: op_* functions.
+#pragma once
+#include "autograd/tensor.h"
+#include "kernels/backend.h"
+
+// --- elementwise, numpy broadcasting ---
+cm_tensor *op_add(cm_tensor *a, cm_tensor *b);
+cm_tensor *op_sub(cm_tensor *a, cm_tensor *b);
+cm_tensor *op_mul(cm_tensor *a, cm_tensor *b);
+cm_tensor *op_div(cm_tensor *a, cm_tensor *b);
+cm_tensor *op_scale(cm_tensor *x, double s);            // s * x
+cm_tensor *op_add_scalar(cm_tensor *x, double s);       // x + s
+
+// --- activations ---
+cm_tensor *op_gelu(cm_tensor *x, bool tanh_approx);     // tanh: PyTorch approximate='tanh'; else erf
+cm_tensor *op_silu(cm_tensor *x);
+cm_tensor *op_geglu(cm_tensor *x);                      // [..., 2H] -> [..., H]: a * gelu_erf(g), (a, g) = chunk(2)
+cm_tensor *op_swiglu(cm_tensor *x);                     // [..., 2H] -> [..., H]: silu(a) * g
+cm_tensor *op_unary(cm_tensor *x, cm_unop u);           // generic: square, exp, neg, ...
+
+// --- reductions ---
+cm_tensor *op_sum(cm_tensor *x, int naxes, const int *axes, bool keepdim);
+cm_tensor *op_mean(cm_tensor *x, int naxes, const int *axes, bool keepdim);
+cm_tensor *op_sum_all(cm_tensor *x);                    // -> [] scalar (ndim 0)
+cm_tensor *op_mean_all(cm_tensor *x);
+
+// --- shape (views where possible: reshape of a contiguous tensor, permute, slice, expand) ---
+cm_tensor *op_reshape(cm_tensor *x, int ndim, const int64_t *shape);  // one -1 allowed
+cm_tensor *op_permute(cm_tensor *x, const int *perm);
+cm_tensor *op_transpose(cm_tensor *x, int d0, int d1);
+cm_tensor *op_slice(cm_tensor *x, int axis, int64_t start, int64_t end);   // narrow [start, end)
+cm_tensor *op_chunk(cm_tensor *x, int n, int axis, int i);                 // i-th of n equal chunks
+cm_tensor *op_concat(int n, cm_tensor **xs, int axis);
+cm_tensor *op_expand(cm_tensor *x, int ndim, const int64_t *shape);        // broadcast view
+cm_tensor *op_contiguous(cm_tensor *x);                                    // a copy when not contiguous (else a new reference)
+cm_tensor *op_unsqueeze(cm_tensor *x, int axis);
+cm_tensor *op_squeeze(cm_tensor *x, int axis);
+// split into n tensors of the given sizes along axis; outs[i] are views
+void op_split(cm_tensor *x, int axis, int n, const int64_t *sizes, cm_tensor **outs);
+
+// --- linear algebra ---
+// a [..., M, K] (or [..., K, M] if ta), b [..., K, N] (or [..., N, K] if tb); batch dims equal, or b 2-D
+cm_tensor *op_matmul_t(cm_tensor *a, cm_tensor *b, bool ta, bool tb);
+cm_tensor *op_matmul(cm_tensor *a, cm_tensor *b);
+// x [..., K], w [N, K], b [N] or NULL -> [..., N]
+cm_tensor *op_linear(cm_tensor *x, cm_tensor *w, cm_tensor *b);
+
+// --- norms and softmax (over the last axis unless said) ---
+cm_tensor *op_layernorm(cm_tensor *x, cm_tensor *w, cm_tensor *b, double eps);   // w, b may be NULL
+cm_tensor *op_rmsnorm(cm_tensor *x, cm_tensor *w, double eps, cm_rmsvariant v);  // w may be NULL
+cm_tensor *op_groupnorm(cm_tensor *x, int groups, cm_tensor *w, cm_tensor *b, double eps);  // x [N, C, ...]
+cm_tensor *op_softmax(cm_tensor *x);
+
+// --- attention: q [B, H, Lq, D], k, v [B, H, Lk, D] (any strides with D contiguous) -> [B, H, Lq, D]
+// mask: additive f32 [Lq, Lk], [B|1, H|1, Lq, Lk], or NULL. scale <= 0 means 1/sqrt(D).
+cm_tensor *op_sdpa(cm_tensor *q, cm_tensor *k, cm_tensor *v, cm_tensor *mask, double scale);
+
+// --- positions and conditioning ---
+// x [..., L, D]; cos, sin [L, D] (FLUX: repeat-interleaved per pair); adjacent pairs rotate
+cm_tensor *op_rope(cm_tensor *x, cm_tensor *cos, cm_tensor *sin);
+// x [B, L, C], scale, shift [B, C] -> x * (1 + scale) + shift
+cm_tensor *op_modulate(cm_tensor *x, cm_tensor *scale, cm_tensor *shift);
+// t [B] -> [B, dim]; diffusers get_timestep_embedding (max_period 10000)
+cm_tensor *op_timestep_embedding(cm_tensor *t, int dim, bool flip_sin_to_cos, double downscale_freq_shift);
+
+// --- images ---
+// x [N, C, H, W], w [O, C, kh, kw], b [O] or NULL -> [N, O, OH, OW]
+cm_tensor *op_conv2d(cm_tensor *x, cm_tensor *w, cm_tensor *b, int stride, int pad);
+// x [N, C, H, W] -> [N, C, OH, OW]; PyTorch bicubic, align_corners=False
+cm_tensor *op_interp_bicubic(cm_tensor *x, int64_t OH, int64_t OW);
+
+// --- lookup, loss, dtype, device ---
+cm_tensor *op_embedding(cm_tensor *table, cm_tensor *idx);   // table [V, D], idx i32 [...] -> [..., D]
+cm_tensor *op_mse(cm_tensor *a, cm_tensor *b);               // mean((a-b)^2) -> [] scalar
+cm_tensor *op_cast(cm_tensor *x, cm_dtype dt);
+cm_tensor *op_to_device(cm_tensor *x, cm_device dev);
+cm_tensor *op_detach(cm_tensor *x);                          // shares storage, no grad history
