@@ -3,8 +3,8 @@
 #pragma once
 #include "autograd/tensor.h"
 
-#define CM_MAX_INPUTS 4
-#define CM_MAX_SAVED 6
+#define CM_MAX_INPUTS 8
+#define CM_MAX_SAVED 8
 
 struct cm_node;
 // backward: given the output gradient gout, writes gin[i] (a new tensor with the input's shape)
@@ -78,3 +78,7 @@ cm_tensor *autograd_recompute(cm_recompute_fn fn, void *ctx, int n, cm_tensor **
 // makes the node for out when grad mode is on and any input needs a gradient; NULL otherwise.
 cm_node *autograd_record(const cm_opdef *op, cm_tensor *out, int n_in, cm_tensor **in);
 void node_save(cm_node *n, int slot, cm_tensor *t);  // retains t
+
+// --- the op table (op_table.c) ---
+void op_table_each(void (*fn)(const cm_opdef *op, void *ctx), void *ctx);
+const cm_opdef *op_table_find(const char *name);

@@ -21,9 +21,12 @@ typedef struct cm_params {
     cm_device dev;
     cm_dtype dtype;       // dtype new parameters are made with
     bool trainable;       // default for new parameters
+    bool meta;            // names and shapes only, no memory (architecture listing, param counts)
 } cm_params;
 
 void params_init_registry(cm_params *ps, cm_device dev, cm_dtype dt, bool trainable);
+// a registry that records names and shapes without allocating (for full-size listings)
+void params_init_meta(cm_params *ps, cm_dtype dt);
 // creates (zeros) and registers a parameter named "<prefix>.<name>" (prefix may be NULL/"")
 cm_tensor *params_new(cm_params *ps, const char *prefix, const char *name, int ndim, const int64_t *shape, cm_init init);
 cm_tensor *params_find(const cm_params *ps, const char *name);  // NULL when absent

@@ -1,0 +1,104 @@
+// ops_cond.c — RoPE, adaLN modulation and sinusoidal timestep embeddings.
+#include "autograd/ops_internal.h"
+
+// --- RoPE: x [..., L, D], cos/sin [L, D] ---
+static cm_tensor *rope_apply(cm_tensor *x, cm_tensor *cs, cm_tensor *sn, int inverse) {
+    int64_t L = x->shape[x->ndim - 2], D = x->shape[x->ndim - 1];
+    cm_tensor *xc = ops_contig(x), *cc = ops_contig(cs), *sc = ops_contig(sn);
+    cm_tensor *out = ops_new(x, x->ndim, x->shape);
+    if (tensor_numel(x))
+        BE(x)->rope(KC(x), x->dtype, tensor_numel(x) / (L * D), L, D, inverse, out->storage->data, xc->storage->data,
+                    cc->storage->data, sc->storage->data);
+    tensor_release(xc); tensor_release(cc); tensor_release(sc);
+    return out;
+}
+
+static void rope_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) { gin[0] = rope_apply(g, n->saved[0], n->saved[1], 1); }
+static const cm_opdef OP_ROPE = {"rope", rope_backward};
+
+cm_tensor *op_rope(cm_tensor *x, cm_tensor *cs, cm_tensor *sn) {
+    ops_check_compute("rope", x);
+    ops_check_same("rope", x, cs);
+    ops_check_same("rope", x, sn);
+    if (x->ndim < 2 || x->shape[x->ndim - 1] % 2) ops_die_shapes("rope", "x must be [..., L, D] with D even", x, NULL);
+    int64_t L = x->shape[x->ndim - 2], D = x->shape[x->ndim - 1];
+    if (tensor_numel(cs) != L * D || !tensor_same_shape(cs, sn)) ops_die_shapes("rope", "cos/sin must be [L, D]", x, cs);
+    cm_tensor *out = rope_apply(x, cs, sn, 0);
+    cm_node *n = autograd_record(&OP_ROPE, out, 1, &x);  // no gradient to the tables
+    if (n) {
+        node_save(n, 0, cs);
+        node_save(n, 1, sn);
+    }
+    return out;
+}
+
+// --- modulation: x [B, L, C] * (1 + scale[B, C]) + shift[B, C] ---
+static void modulate_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
+    cm_tensor *x = n->saved[0], *scale = n->saved[1];
+    int64_t B = x->shape[0], L = x->shape[1], C = x->shape[2];
+    cm_tensor *gc = ops_contig(g);
+    cm_tensor *dx = n->needs[0] ? ops_new(x, 3, x->shape) : NULL;
+    cm_tensor *ds = n->needs[1] ? ops_new(x, 2, (int64_t[]){B, C}) : NULL;
+    cm_tensor *dh = n->needs[2] ? ops_new(x, 2, (int64_t[]){B, C}) : NULL;
+    BE(x)->modulate_bwd(KC(x), x->dtype, B, L, C, dx ? dx->storage->data : NULL, ds ? ds->storage->data : NULL,
+                        dh ? dh->storage->data : NULL, gc->storage->data, x->storage->data, scale->storage->data);
+    tensor_release(gc);
+    gin[0] = dx;
+    if (ds) { gin[1] = op_reshape(ds, n->in_ndim[1], n->in_shape[1]); tensor_release(ds); }
+    if (dh) { gin[2] = op_reshape(dh, n->in_ndim[2], n->in_shape[2]); tensor_release(dh); }
+}
+static const cm_opdef OP_MODULATE = {"modulate", modulate_backward};
+
+cm_tensor *op_modulate(cm_tensor *x, cm_tensor *scale, cm_tensor *shift) {
+    ops_check_compute("modulate", x);
+    ops_check_same("modulate", x, scale);
+    ops_check_same("modulate", x, shift);
+    if (x->ndim != 3) ops_die_shapes("modulate", "x must be [B, L, C]", x, NULL);
+    int64_t B = x->shape[0], L = x->shape[1], C = x->shape[2];
+    if (tensor_numel(scale) != B * C || tensor_numel(shift) != B * C || scale->shape[0] != B || shift->shape[0] != B)
+        ops_die_shapes("modulate", "scale and shift must be [B, C] (or [B, 1, C])", x, scale);
+    cm_tensor *xc = ops_contig(x), *sc = ops_contig(scale), *hc = ops_contig(shift);
+    cm_tensor *out = ops_new(x, 3, x->shape);
+    if (tensor_numel(x))
+        BE(x)->modulate_fwd(KC(x), x->dtype, B, L, C, out->storage->data, xc->storage->data, sc->storage->data, hc->storage->data);
+    cm_node *n = autograd_record(&OP_MODULATE, out, 3, (cm_tensor *[]){x, scale, shift});
+    if (n) {
+        node_save(n, 0, xc);
+        node_save(n, 1, sc);
+    }
+    tensor_release(xc); tensor_release(sc); tensor_release(hc);
+    return out;
+}
+
+// --- timestep embedding: t [B] -> [B, dim] ---
+#define TIMESTEP_MAX_PERIOD 10000.0
+static void timestep_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
+    cm_tensor *t = n->saved[0], *gc = ops_contig(g);
+    int64_t B = tensor_numel(t);
+    cm_tensor *dt = ops_new(t, n->in_ndim[0], n->in_shape[0]);
+    BE(t)->timestep_bwd(KC(t), t->dtype, B, n->i[0], (int)n->i[1], n->f[0], TIMESTEP_MAX_PERIOD, dt->storage->data,
+                        t->storage->data, gc->storage->data);
+    tensor_release(gc);
+    gin[0] = dt;
+}
+static const cm_opdef OP_TIMESTEP = {"timestep_embedding", timestep_backward};
+
+cm_tensor *op_timestep_embedding(cm_tensor *t, int dim, bool flip, double shift) {
+    ops_check_compute("timestep_embedding", t);
+    if (t->ndim != 1) ops_die_shapes("timestep_embedding", "t must be [B]", t, NULL);
+    int64_t B = t->shape[0];
+    cm_tensor *tc = ops_contig(t);
+    cm_tensor *out = ops_new(t, 2, (int64_t[]){B, dim});
+    if (B) BE(t)->timestep_fwd(KC(t), t->dtype, B, dim, flip, shift, TIMESTEP_MAX_PERIOD, out->storage->data, tc->storage->data);
+    cm_node *n = autograd_record(&OP_TIMESTEP, out, 1, &t);
+    if (n) {
+        n->i[0] = dim;
+        n->i[1] = flip;
+        n->f[0] = shift;
+        node_save(n, 0, tc);
+    }
+    tensor_release(tc);
+    return out;
+}
+
+const cm_opdef *const ops_cond_table[] = {&OP_ROPE, &OP_MODULATE, &OP_TIMESTEP, NULL};

@@ -1,0 +1,31 @@
+// ops_internal.h — helpers shared by the ops_*.c files (not part of the public API).
+#pragma once
+#include <stdlib.h>
+#include <string.h>
+#include "autograd/alloc.h"
+#include "autograd/autograd.h"
+#include "autograd/ops.h"
+#include "kernels/backend.h"
+
+static inline const cm_backend *BE(const cm_tensor *t) { return backend_get(t->storage->dev.type); }
+static inline const cm_kctx *KC(const cm_tensor *t) { return backend_ctx(t->storage->dev); }
+static inline cm_device DEV(const cm_tensor *t) { return t->storage->dev; }
+
+// dies naming the op and both shapes unless a and b agree in dtype and device
+void ops_check_same(const char *op, const cm_tensor *a, const cm_tensor *b);
+// dies unless t is a floating dtype the device's kernels compute in (f32/f64 on CPU, f32/bf16 on CUDA)
+void ops_check_compute(const char *op, const cm_tensor *t);
+_Noreturn void ops_die_shapes(const char *op, const char *what, const cm_tensor *a, const cm_tensor *b);
+// a contiguous version: a new reference when already contiguous, else a copy (no autograd)
+cm_tensor *ops_contig(cm_tensor *t);
+// new uninitialised tensor like t's dtype/device with the given shape
+cm_tensor *ops_new(const cm_tensor *like, int ndim, const int64_t *shape);
+// numpy broadcast of a and b's shapes; returns ndim of the result
+int ops_broadcast_shape(const char *op, const cm_tensor *a, const cm_tensor *b, int64_t *shape);
+// strides of t read as the broadcast shape (0 where broadcast)
+void ops_broadcast_strides(const cm_tensor *t, int ndim, const int64_t *shape, int64_t *stride);
+// sums g (of a broadcast shape) down to shape (ndim, shape); returns a new contiguous tensor
+cm_tensor *ops_reduce_to(cm_tensor *g, int ndim, const int64_t *shape);
+// shape of a node's input i as a temporary tensor-free description
+static inline int64_t ops_rows(const cm_tensor *t) { return t->ndim ? tensor_numel(t) / t->shape[t->ndim - 1] : 1; }
+static inline int64_t ops_cols(const cm_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }

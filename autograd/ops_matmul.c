@@ -1,0 +1,183 @@
+// ops_matmul.c — batched matmul with transposed operands, and linear. A weight that does not
+// require a gradient never has its dW formed: that GEMM is simply not issued.
+#include "autograd/ops_internal.h"
+
+// how a [..., R, C] view is fed to GEMM without copying: pointer, leading dim, batch stride and
+// the effective transpose flag (a view whose rows are strided but columns contiguous is read
+// as the transpose of its transpose)
+typedef struct { const void *p; int64_t ld, bstride; int trans; cm_tensor *hold; } gemm_arg;
+
+static bool batch_uniform(const cm_tensor *t, int64_t *bstride) {
+    int nb = t->ndim - 2;
+    if (nb <= 0) { *bstride = 0; return true; }
+    for (int d = 0; d < nb - 1; d++)
+        if (t->shape[d + 1] != 1 && t->stride[d] != t->stride[d + 1] * t->shape[d + 1]) return false;
+    *bstride = t->stride[nb - 1];
+    return true;
+}
+
+static gemm_arg gemm_prepare(cm_tensor *t, int trans) {
+    gemm_arg g = {0};
+    int64_t bs;
+    int64_t r = t->shape[t->ndim - 2], c = t->shape[t->ndim - 1];
+    int64_t sr = t->stride[t->ndim - 2], sc = t->stride[t->ndim - 1];
+    if (batch_uniform(t, &bs)) {
+        if ((sc == 1 || c == 1) && sr >= c) {
+            g = (gemm_arg){tensor_data(t), sr < 1 ? 1 : sr, bs, trans, NULL};
+            if (r == 1) g.ld = c;
+            return g;
+        }
+        if ((sr == 1 || r == 1) && sc >= r) {
+            g = (gemm_arg){tensor_data(t), sc < 1 ? 1 : sc, bs, !trans, NULL};
+            if (c == 1) g.ld = r;
+            return g;
+        }
+    }
+    cm_tensor *cc = ops_contig(t);
+    g = (gemm_arg){tensor_data(cc), c, t->ndim > 2 ? r * c : 0, trans, cc};
+    return g;
+}
+
+static int64_t batch_count(const cm_tensor *t) {
+    int64_t b = 1;
+    for (int d = 0; d < t->ndim - 2; d++) b *= t->shape[d];
+    return b;
+}
+
+static void matmul_backward(cm_node *n, cm_tensor *g, cm_tensor **gin);
+static const cm_opdef OP_MATMUL = {"matmul", matmul_backward};
+
+cm_tensor *op_matmul_t(cm_tensor *a, cm_tensor *b, bool ta, bool tb) {
+    ops_check_same("matmul", a, b);
+    ops_check_compute("matmul", a);
+    if (a->ndim < 2 || b->ndim < 2) ops_die_shapes("matmul", "operands need at least 2 dims", a, b);
+    int64_t M = ta ? a->shape[a->ndim - 1] : a->shape[a->ndim - 2];
+    int64_t K = ta ? a->shape[a->ndim - 2] : a->shape[a->ndim - 1];
+    int64_t Kb = tb ? b->shape[b->ndim - 1] : b->shape[b->ndim - 2];
+    int64_t N = tb ? b->shape[b->ndim - 2] : b->shape[b->ndim - 1];
+    if (K != Kb) ops_die_shapes("matmul", "inner dimensions differ", a, b);
+    bool b_shared = b->ndim == 2;
+    if (!b_shared) {
+        bool ok = a->ndim == b->ndim;
+        for (int d = 0; ok && d < a->ndim - 2; d++) ok = a->shape[d] == b->shape[d];
+        if (!ok) ops_die_shapes("matmul", "batch dimensions differ (b may also be 2-D)", a, b);
+    }
+    int64_t shape[CM_MAX_DIMS];
+    memcpy(shape, a->shape, sizeof shape);
+    shape[a->ndim - 2] = M;
+    shape[a->ndim - 1] = N;
+    cm_tensor *out = ops_new(a, a->ndim, shape);
+    int64_t batch = batch_count(a);
+    if (tensor_numel(out)) {
+        gemm_arg A = gemm_prepare(a, ta), B = gemm_prepare(b, tb);
+        if (b_shared) B.bstride = 0;
+        if (K == 0) BE(a)->fill(KC(a), a->dtype, out->storage->data, tensor_numel(out), 0.0);
+        else BE(a)->gemm(KC(a), a->dtype, A.trans, B.trans, M, N, K, 1.0, A.p, A.ld, A.bstride, B.p, B.ld, B.bstride,
+                         0.0, out->storage->data, N, M * N, batch);
+        tensor_release(A.hold);
+        tensor_release(B.hold);
+    }
+    cm_node *n = autograd_record(&OP_MATMUL, out, 2, (cm_tensor *[]){a, b});
+    if (n) {
+        n->i[0] = ta;
+        n->i[1] = tb;
+        if (n->needs[1]) node_save(n, 0, a);
+        if (n->needs[0]) node_save(n, 1, b);
+    }
+    return out;
+}
+
+cm_tensor *op_matmul(cm_tensor *a, cm_tensor *b) { return op_matmul_t(a, b, false, false); }
+
+static void matmul_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
+    bool ta = n->i[0], tb = n->i[1];
+    cm_tensor *A = n->saved[0], *B = n->saved[1];
+    if (n->needs[0]) gin[0] = ta ? op_matmul_t(B, g, tb, true) : op_matmul_t(g, B, false, !tb);
+    if (n->needs[1]) {
+        bool b_shared = n->in_ndim[1] == 2 && A->ndim > 2;
+        if (b_shared && !ta) {  // fold the batch into the rows: one GEMM over all of them
+            cm_tensor *A2 = op_reshape(A, 2, (int64_t[]){-1, A->shape[A->ndim - 1]});
+            cm_tensor *g2 = op_reshape(g, 2, (int64_t[]){-1, g->shape[g->ndim - 1]});
+            gin[1] = tb ? op_matmul_t(g2, A2, true, false) : op_matmul_t(A2, g2, true, false);
+            tensor_release(A2);
+            tensor_release(g2);
+        } else {
+            cm_tensor *d = tb ? op_matmul_t(g, A, true, ta) : op_matmul_t(A, g, !ta, false);
+            gin[1] = b_shared ? ops_reduce_to(d, 2, n->in_shape[1]) : d;
+            if (b_shared) tensor_release(d);
+        }
+    }
+}
+
+// --- linear: x [..., K] @ w[N, K]^T + b[N] ---
+static void linear_backward(cm_node *n, cm_tensor *g, cm_tensor **gin);
+static const cm_opdef OP_LINEAR = {"linear", linear_backward};
+
+cm_tensor *op_linear(cm_tensor *x, cm_tensor *w, cm_tensor *b) {
+    ops_check_same("linear", x, w);
+    ops_check_compute("linear", x);
+    if (w->ndim != 2 || x->ndim < 1 || ops_cols(x) != w->shape[1]) ops_die_shapes("linear", "x [..., K] needs w [N, K]", x, w);
+    int64_t N = w->shape[0], K = w->shape[1], rows = ops_rows(x);
+    if (b) {
+        ops_check_same("linear", x, b);
+        if (b->ndim != 1 || b->shape[0] != N) ops_die_shapes("linear", "bias must be [N]", b, w);
+    }
+    int64_t shape[CM_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = N;
+    cm_tensor *out = ops_new(x, x->ndim, shape);
+    if (tensor_numel(out)) {
+        cm_tensor *xc = ops_contig(x), *wc = ops_contig(w);
+        double beta = 0.0;
+        if (b) {  // rows of the output start as the bias, then GEMM accumulates (beta = 1)
+            BE(x)->copy_strided(KC(x), 2, (int64_t[]){rows, N}, x->dtype, out->storage->data, (int64_t[]){N, 1},
+                                b->dtype, tensor_data(b), (int64_t[]){0, b->stride[0]});
+            beta = 1.0;
+        }
+        if (K) BE(x)->gemm(KC(x), x->dtype, 0, 1, rows, N, K, 1.0, tensor_data(xc), K, 0, tensor_data(wc), K, 0,
+                           beta, out->storage->data, N, 0, 1);
+        else if (!b) BE(x)->fill(KC(x), x->dtype, out->storage->data, rows * N, 0.0);
+        tensor_release(xc);
+        tensor_release(wc);
+    }
+    cm_tensor *ins[3] = {x, w, b};
+    cm_node *n = autograd_record(&OP_LINEAR, out, b ? 3 : 2, ins);
+    if (n) {
+        if (n->needs[1]) {
+            cm_tensor *xc = ops_contig(x);
+            node_save(n, 0, xc);
+            tensor_release(xc);
+        }
+        if (n->needs[0]) node_save(n, 1, w);
+    }
+    return out;
+}
+
+static void linear_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
+    int64_t N = n->in_shape[1][0], K = n->in_shape[1][1];
+    cm_tensor *gc = ops_contig(g);
+    int64_t rows = tensor_numel(gc) / N;
+    if (n->needs[0]) {  // dx [rows, K] = g [rows, N] @ w [N, K]
+        cm_tensor *w = ops_contig(n->saved[1]);
+        cm_tensor *dx = tensor_empty(g->dtype, n->in_ndim[0], n->in_shape[0], DEV(g));
+        BE(g)->gemm(KC(g), g->dtype, 0, 0, rows, K, N, 1.0, gc->storage->data, N, 0, tensor_data(w), K, 0, 0.0,
+                    dx->storage->data, K, 0, 1);
+        tensor_release(w);
+        gin[0] = dx;
+    }
+    if (n->needs[1]) {  // dw [N, K] = g^T [N, rows] @ x [rows, K]
+        cm_tensor *x = n->saved[0];
+        cm_tensor *dw = tensor_empty(g->dtype, 2, (int64_t[]){N, K}, DEV(g));
+        BE(g)->gemm(KC(g), g->dtype, 1, 0, N, K, rows, 1.0, gc->storage->data, N, 0, tensor_data(x), K, 0, 0.0,
+                    dw->storage->data, K, 0, 1);
+        gin[1] = dw;
+    }
+    if (n->n_in > 2 && n->needs[2]) {  // db [N] = sum over rows of g
+        cm_tensor *db = tensor_empty(g->dtype, 1, (int64_t[]){N}, DEV(g));
+        BE(g)->reduce_sum(KC(g), g->dtype, 1, rows, N, db->storage->data, gc->storage->data);
+        gin[2] = db;
+    }
+    tensor_release(gc);
+}
+
+const cm_opdef *const ops_matmul_table[] = {&OP_MATMUL, &OP_LINEAR, NULL};

@@ -1,0 +1,215 @@
+// tape.c — the define-by-run tape: recording, backward, grad mode, recompute scopes.
+// Nodes are appended in creation order, so walking the tape backwards is a topological order.
+#include <stdlib.h>
+#include <string.h>
+#include "autograd/autograd.h"
+#include "autograd/ops.h"
+
+static cm_node **tape;
+static int64_t tape_len, tape_cap;
+static int no_grad_depth;
+
+bool autograd_grad_enabled(void) { return no_grad_depth == 0; }
+void autograd_no_grad_push(void) { no_grad_depth++; }
+void autograd_no_grad_pop(void) {
+    CM_CHECK(no_grad_depth > 0, "autograd_no_grad_pop", "unbalanced no-grad scope");
+    no_grad_depth--;
+}
+int64_t autograd_tape_len(void) { return tape_len; }
+
+void tensor_set_requires_grad(cm_tensor *t, bool r) {
+    CM_CHECK(!t->grad_fn, "tensor_set_requires_grad", "'%s' is not a leaf (made by an op)", t->name);
+    CM_CHECK(!r || dtype_is_float(t->dtype), "tensor_set_requires_grad", "'%s' has dtype %s; only floats take gradients",
+             t->name, dtype_name(t->dtype));
+    t->requires_grad = r;
+}
+void tensor_zero_grad(cm_tensor *t) { TENSOR_DROP(t->grad); }
+bool tensor_needs_grad(const cm_tensor *t) { return t && t->requires_grad; }
+
+// frees what backward needed; the node struct itself lives while referenced
+static void node_consume(cm_node *n) {
+    if (n->done) return;
+    n->done = true;
+    for (int i = 0; i < CM_MAX_SAVED; i++) TENSOR_DROP(n->saved[i]);
+    TENSOR_DROP(n->grad);
+    for (int i = 0; i < n->n_in; i++) {
+        if (n->edge[i].node) { void node_release(cm_node *); node_release(n->edge[i].node); }
+        tensor_release(n->edge[i].leaf);
+        n->edge[i].node = NULL;
+        n->edge[i].leaf = NULL;
+    }
+    if (n->extra && n->free_extra) n->free_extra(n->extra);
+    n->extra = NULL;
+}
+
+void node_release(cm_node *n) {
+    if (!n || --n->refcount > 0) return;
+    node_consume(n);
+    free(n);
+}
+
+static void tape_push(cm_node *n) {
+    if (tape_len == tape_cap) {
+        tape_cap = tape_cap ? 2 * tape_cap : 1024;
+        tape = realloc(tape, (size_t)tape_cap * sizeof *tape);
+        CM_CHECK(tape, "autograd", "out of host memory for the tape");
+    }
+    tape[tape_len++] = n;
+}
+
+static cm_node *record(const cm_opdef *op, cm_tensor *out, int n_in, cm_tensor **in, bool force) {
+    if (!autograd_grad_enabled()) return NULL;
+    CM_CHECK(n_in <= CM_MAX_INPUTS, op->name, "%d inputs (at most %d)", n_in, CM_MAX_INPUTS);
+    bool any = force;
+    for (int i = 0; i < n_in; i++) any |= tensor_needs_grad(in[i]);
+    if (!any) return NULL;
+    cm_node *n = calloc(1, sizeof *n);
+    CM_CHECK(n, op->name, "out of host memory for a tape node");
+    n->op = op;
+    n->n_in = n_in;
+    n->refcount = 2;  // the tape and out
+    for (int i = 0; i < n_in; i++) {
+        cm_tensor *x = in[i];
+        if (!x) continue;
+        n->in_ndim[i] = x->ndim;
+        memcpy(n->in_shape[i], x->shape, sizeof x->shape);
+        memcpy(n->in_stride[i], x->stride, sizeof x->stride);
+        n->in_offset[i] = x->offset;
+        n->in_dtype[i] = x->dtype;
+        n->needs[i] = tensor_needs_grad(x);
+        if (!n->needs[i]) continue;
+        if (x->grad_fn) {
+            n->edge[i].node = x->grad_fn;
+            x->grad_fn->refcount++;
+        } else n->edge[i].leaf = tensor_retain(x);
+    }
+    n->out_ndim = out->ndim;
+    memcpy(n->out_shape, out->shape, sizeof out->shape);
+    n->out_dtype = out->dtype;
+    n->dev = out->storage->dev;
+    out->grad_fn = n;
+    out->requires_grad = true;
+    tape_push(n);
+    return n;
+}
+
+cm_node *autograd_record(const cm_opdef *op, cm_tensor *out, int n_in, cm_tensor **in) { return record(op, out, n_in, in, false); }
+
+void node_save(cm_node *n, int slot, cm_tensor *t) {
+    CM_CHECK(slot >= 0 && slot < CM_MAX_SAVED, n->op->name, "save slot %d out of range", slot);
+    tensor_release(n->saved[slot]);
+    n->saved[slot] = tensor_retain(t);
+}
+
+// out-of-place sum so that no gradient buffer is ever aliased and modified
+static cm_tensor *grad_accumulate(cm_tensor *acc, cm_tensor *g) {
+    if (!acc) return tensor_is_contiguous(g) ? tensor_retain(g) : op_contiguous(g);
+    cm_tensor *s = op_add(acc, g);
+    tensor_release(acc);
+    return s;
+}
+
+static void check_grad_shape(const cm_node *n, int i, const cm_tensor *g) {
+    bool ok = g->ndim == n->in_ndim[i];
+    for (int d = 0; ok && d < g->ndim; d++) ok = g->shape[d] == n->in_shape[i][d];
+    if (!ok) {
+        char b[128];
+        cm_die(n->op->name, "backward produced gradient %s for input %d of %d dims (internal error)",
+               tensor_shape_str(g, b, sizeof b), i, n->in_ndim[i]);
+    }
+}
+
+// runs and consumes tape[lo..len) backwards, then truncates the tape to lo
+static void backward_range(int64_t lo) {
+    autograd_no_grad_push();
+    for (int64_t k = tape_len - 1; k >= lo; k--) {
+        cm_node *n = tape[k];
+        if (n->grad && !n->done) {
+            cm_tensor *gin[CM_MAX_INPUTS] = {0};
+            n->op->backward(n, n->grad, gin);
+            for (int i = 0; i < n->n_in; i++) {
+                if (!gin[i]) continue;
+                check_grad_shape(n, i, gin[i]);
+                if (n->edge[i].node) n->edge[i].node->grad = grad_accumulate(n->edge[i].node->grad, gin[i]);
+                else if (n->edge[i].leaf) n->edge[i].leaf->grad = grad_accumulate(n->edge[i].leaf->grad, gin[i]);
+                tensor_release(gin[i]);
+            }
+        }
+        node_consume(n);
+        node_release(n);  // the tape's reference
+    }
+    tape_len = lo;
+    autograd_no_grad_pop();
+}
+
+static void seed_and_run(cm_tensor *out, cm_tensor *grad, int64_t lo) {
+    if (!out->grad_fn) {
+        if (out->requires_grad) out->grad = grad_accumulate(out->grad, grad);  // a leaf: its own gradient
+        backward_range(lo);
+        return;
+    }
+    cm_node *n = out->grad_fn;
+    n->grad = grad_accumulate(n->grad, grad);
+    backward_range(lo);
+}
+
+void autograd_backward(cm_tensor *loss, cm_tensor *grad) {
+    cm_tensor *g = grad ? tensor_retain(grad) : tensor_full(loss->dtype, loss->ndim, loss->shape, 1.0, loss->storage->dev);
+    CM_CHECK(tensor_same_shape(g, loss), "autograd_backward", "seed gradient shape differs from the output's");
+    seed_and_run(loss, g, 0);
+    tensor_release(g);
+}
+
+void autograd_tape_reset(void) {
+    for (int64_t k = tape_len - 1; k >= 0; k--) {
+        node_consume(tape[k]);
+        node_release(tape[k]);
+    }
+    tape_len = 0;
+}
+
+// --- recompute scope ---
+typedef struct { cm_recompute_fn fn; void *ctx; } rc_state;
+
+static void recompute_backward(cm_node *n, cm_tensor *gout, cm_tensor **gin) {
+    rc_state *st = n->extra;
+    cm_tensor *xs[CM_MAX_INPUTS] = {0};
+    for (int i = 0; i < n->n_in; i++) {
+        if (!n->saved[i]) continue;
+        xs[i] = op_detach(n->saved[i]);
+        xs[i]->requires_grad = n->needs[i];
+    }
+    int saved_depth = no_grad_depth;
+    no_grad_depth = 0;  // replay with the tape on
+    int64_t lo = tape_len;
+    cm_tensor *out = st->fn(st->ctx, n->n_in, xs);
+    seed_and_run(out, gout, lo);  // also turns the no-grad depth back on and off inside
+    no_grad_depth = saved_depth;
+    tensor_release(out);
+    for (int i = 0; i < n->n_in; i++) {
+        if (xs[i] && n->needs[i] && xs[i]->grad) gin[i] = tensor_retain(xs[i]->grad);
+        tensor_release(xs[i]);
+    }
+}
+
+static const cm_opdef OP_RECOMPUTE = {"recompute", recompute_backward};
+
+cm_tensor *autograd_recompute(cm_recompute_fn fn, void *ctx, int n, cm_tensor **inputs) {
+    if (!autograd_grad_enabled()) return fn(ctx, n, inputs);
+    CM_CHECK(n <= CM_MAX_INPUTS && n <= CM_MAX_SAVED, "autograd_recompute", "%d inputs (at most %d)", n, CM_MAX_SAVED);
+    autograd_no_grad_push();
+    cm_tensor *out = fn(ctx, n, inputs);
+    autograd_no_grad_pop();
+    // recorded even when no input needs a gradient: parameters inside fn may
+    cm_node *node = record(&OP_RECOMPUTE, out, n, inputs, true);
+    for (int i = 0; i < n; i++) node_save(node, i, inputs[i]);
+    rc_state *st = malloc(sizeof *st);
+    CM_CHECK(st, "autograd_recompute", "out of host memory");
+    st->fn = fn;
+    st->ctx = ctx;
+    node->extra = st;
+    node->free_extra = free;
+    return out;
+}
+
+const cm_opdef *autograd_recompute_opdef(void) { return &OP_RECOMPUTE; }
