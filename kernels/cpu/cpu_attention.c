@@ -1,0 +1,114 @@
+// cpu_attention.c — fused attention forward / backward, blocked over queries (see
+// cpu_attention.inc). Heads or query blocks run in parallel on OpenMP threads, each calling a
+// single-threaded OpenBLAS GEMM; with fewer tasks than threads, OpenBLAS threads the GEMMs instead.
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include "kernels/cpu/cpu_internal.h"
+
+#define CPU_ATTN_BQ 64  // queries per block: [64, Lk] scores per thread
+
+// f32 row helpers are the vectorised ones; the mask row is f32 for both types
+static inline void cpu_addmask_f32(float *x, const float *m, int64_t n) { cpu_addrow_f32(x, m, n); }
+
+// f64 row helpers: plain double math (gradient checks)
+static double cpu_rowmax_f64(const double *x, int64_t n) {
+    double m = -INFINITY;
+    for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+static double cpu_expsub_f64(double *x, int64_t n, double sub) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (x[i] = exp(x[i] - sub));
+    return s;
+}
+static void cpu_scale_f64(double *x, int64_t n, double s) {
+    for (int64_t i = 0; i < n; i++) x[i] *= s;
+}
+static void cpu_addmask_f64(double *x, const float *m, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] += m[i];
+}
+static double cpu_dot_f64(const double *a, const double *b, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+static void cpu_dsoft_f64(double *ds, const double *p, const double *dp, int64_t n, double d) {
+    for (int64_t i = 0; i < n; i++) ds[i] = p[i] * (dp[i] - d);
+}
+
+#define real float
+#define SFX f32
+#define GEMM cblas_sgemm
+#include "kernels/cpu/cpu_attention.inc"
+#undef real
+#undef SFX
+#undef GEMM
+#define real double
+#define SFX f64
+#define GEMM cblas_dgemm
+#include "kernels/cpu/cpu_attention.inc"
+#undef real
+#undef SFX
+#undef GEMM
+
+// X [B, H, L, D] with row stride < D (a broadcast over L): a contiguous copy BLAS can read
+static void *contig_copy(cm_dtype dt, int64_t B, int64_t H, int64_t L, int64_t D, const void *X, const int64_t *s,
+                         int64_t *cs) {
+    size_t esz = dt == CM_F64 ? 8 : 4;
+    char *c = malloc((size_t)(B * H * L * D) * esz);
+    CM_CHECK(c, "attention", "out of memory copying [%lld, %lld, %lld, %lld]", (long long)B, (long long)H,
+             (long long)L, (long long)D);
+    const int64_t shape[4] = {B, H, L, D}, dst_s[4] = {H * L * D, L * D, D, 1}, src_s[4] = {s[0], s[1], s[2], 1};
+    cpu_copy_strided(NULL, 4, shape, dt, c, dst_s, dt, X, src_s);
+    cs[0] = dst_s[0], cs[1] = dst_s[1], cs[2] = dst_s[2];
+    return c;
+}
+
+// runs the kernel with OpenBLAS on one thread when tasks fill the OpenMP threads
+#define ATTN_RUN(name, tasks, ...)                                             \
+    do {                                                                       \
+        int nthr = omp_get_max_threads(), par = nthr > 1 && (tasks) >= nthr;   \
+        int blas_thr = openblas_get_num_threads();                             \
+        if (par) openblas_set_num_threads(1);                                  \
+        if (dt == CM_F32) name##_f32(__VA_ARGS__, par);                        \
+        else name##_f64(__VA_ARGS__, par);                                     \
+        if (par) openblas_set_num_threads(blas_thr);                           \
+    } while (0)
+
+// copies of Q/K/V whose L stride BLAS cannot take
+#define FIX_STRIDES()                                                                               \
+    int64_t qc[3], kc[3], vc[3];                                                                    \
+    void *qtmp = NULL, *ktmp = NULL, *vtmp = NULL;                                                  \
+    if (Lq > 1 && qs[2] < D) qtmp = contig_copy(dt, B, H, Lq, D, Q, qs, qc), Q = qtmp, qs = qc;     \
+    if (Lk > 1 && ks[2] < D) ktmp = contig_copy(dt, B, H, Lk, D, K, ks, kc), K = ktmp, ks = kc;     \
+    if (Lk > 1 && vs[2] < D) vtmp = contig_copy(dt, B, H, Lk, D, V, vs, vc), V = vtmp, vs = vc
+
+void cpu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D,
+                  double scale, void *O, float *lse, const void *Q, const int64_t *qs, const void *K,
+                  const int64_t *ks, const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh) {
+    if (dt != CM_F32 && dt != CM_F64) cpu_bad_dtype("attn_fwd", dt);
+    if (B * H * Lq * D == 0) return;
+    CM_CHECK(Lk > 0, "attn_fwd", "Lk = 0: softmax over no keys");
+    FIX_STRIDES();
+    int64_t tasks = B * H * ((Lq + CPU_ATTN_BQ - 1) / CPU_ATTN_BQ);
+    ATTN_RUN(attn_fwd, tasks, B, H, Lq, Lk, D, scale, O, lse, Q, qs, K, ks, V, vs, mask, mb, mh);
+    free(qtmp), free(ktmp), free(vtmp);
+}
+
+void cpu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D,
+                  double scale, void *dQ, void *dK, void *dV, const void *dO, const void *O, const float *lse,
+                  const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
+                  const int64_t *vs, const float *mask, int64_t mb, int64_t mh) {
+    if (dt != CM_F32 && dt != CM_F64) cpu_bad_dtype("attn_bwd", dt);
+    if (B * H * D == 0) return;
+    if (Lq == 0) {  // no queries: no gradient reaches K, V
+        memset(dK, 0, (size_t)(B * H * Lk * D) * (dt == CM_F64 ? 8 : 4));
+        memset(dV, 0, (size_t)(B * H * Lk * D) * (dt == CM_F64 ? 8 : 4));
+        return;
+    }
+    FIX_STRIDES();
+    ATTN_RUN(attn_bwd, B * H, B, H, Lq, Lk, D, scale, dQ, dK, dV, dO, O, lse, Q, qs, K, ks, V, vs, mask, mb, mh);
+    free(qtmp), free(ktmp), free(vtmp);
+}

@@ -1,0 +1,71 @@
+// cpu_backend.c — the CPU backend table and its memory functions (64-byte aligned host memory).
+// defines: cm_cpu_backend
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "kernels/cpu/cpu_internal.h"
+
+void cpu_bad_dtype(const char *op, cm_dtype dt) {
+    cm_die(op, "the CPU backend has no kernel for dtype %d here (allowed: f32, f64)", (int)dt);
+}
+
+// 64-byte alignment: a cache line and one AVX-512 vector
+static void *cpu_alloc(size_t nbytes) {
+    size_t n = (nbytes + 63) & ~(size_t)63;
+    return aligned_alloc(64, n ? n : 64);
+}
+static void cpu_free(void *p) { free(p); }
+static void cpu_memcpy(const cm_kctx *k, void *dst, const void *src, size_t n) {
+    if (n) memcpy(dst, src, n);
+}
+static void cpu_sync(const cm_kctx *k) {}
+static size_t cpu_mem_free(const cm_kctx *k) {
+    long pages = sysconf(_SC_AVPHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    return (pages > 0 && psz > 0) ? (size_t)pages * (size_t)psz : 0;
+}
+
+const cm_backend cm_cpu_backend = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .memcpy_h2d = cpu_memcpy,
+    .memcpy_d2h = cpu_memcpy,
+    .memcpy_d2d = cpu_memcpy,
+    .sync = cpu_sync,
+    .mem_free = cpu_mem_free,
+    .fill = cpu_fill,
+    .copy_strided = cpu_copy_strided,
+    .binary = cpu_binary,
+    .axpby = cpu_axpby,
+    .unary_fwd = cpu_unary_fwd,
+    .unary_bwd = cpu_unary_bwd,
+    .glu_fwd = cpu_glu_fwd,
+    .glu_bwd = cpu_glu_bwd,
+    .reduce_sum = cpu_reduce_sum,
+    .sumsq = cpu_sumsq,
+    .gemm = cpu_gemm,
+    .layernorm_fwd = cpu_layernorm_fwd,
+    .layernorm_bwd = cpu_layernorm_bwd,
+    .rmsnorm_fwd = cpu_rmsnorm_fwd,
+    .rmsnorm_bwd = cpu_rmsnorm_bwd,
+    .groupnorm_fwd = cpu_groupnorm_fwd,
+    .groupnorm_bwd = cpu_groupnorm_bwd,
+    .softmax_fwd = cpu_softmax_fwd,
+    .softmax_bwd = cpu_softmax_bwd,
+    .attn_fwd = cpu_attn_fwd,
+    .attn_bwd = cpu_attn_bwd,
+    .rope = cpu_rope,
+    .modulate_fwd = cpu_modulate_fwd,
+    .modulate_bwd = cpu_modulate_bwd,
+    .timestep_fwd = cpu_timestep_fwd,
+    .timestep_bwd = cpu_timestep_bwd,
+    .im2col = cpu_im2col,
+    .col2im = cpu_col2im,
+    .bicubic_fwd = cpu_bicubic_fwd,
+    .bicubic_bwd = cpu_bicubic_bwd,
+    .gather_rows = cpu_gather_rows,
+    .scatter_add_rows = cpu_scatter_add_rows,
+    .mse_fwd = cpu_mse_fwd,
+    .mse_bwd = cpu_mse_bwd,
+    .adamw = cpu_adamw,
+};

@@ -1,0 +1,44 @@
+// cpu_norm.c — layernorm, rmsnorm (diffusers and InstantCharacter variants), groupnorm: forward
+// saves f32 statistics, backward writes dx and (not accumulates) dw, db.
+#include <math.h>
+#include <stdlib.h>
+#include "kernels/cpu/cpu_internal.h"
+
+#define real float
+#define SFX f32
+#include "kernels/cpu/cpu_norm.inc"
+#undef real
+#undef SFX
+#define real double
+#define SFX f64
+#include "kernels/cpu/cpu_norm.inc"
+#undef real
+#undef SFX
+
+void cpu_layernorm_fwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, double eps, void *y, float *mean,
+                       float *rstd, const void *x, const void *w, const void *b) {
+    CPU_DISPATCH("layernorm_fwd", dt, layernorm_fwd, rows, cols, eps, y, mean, rstd, x, w, b);
+}
+void cpu_layernorm_bwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *dx, void *dw, void *db,
+                       const void *dy, const void *x, const float *mean, const float *rstd, const void *w) {
+    CPU_DISPATCH("layernorm_bwd", dt, layernorm_bwd, rows, cols, dx, dw, db, dy, x, mean, rstd, w);
+}
+void cpu_rmsnorm_fwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t rows, int64_t cols, double eps,
+                     void *y, float *inv, const void *x, const void *w) {
+    CPU_DISPATCH("rmsnorm_fwd", dt, rmsnorm_fwd, var, rows, cols, eps, y, inv, x, w);
+}
+void cpu_rmsnorm_bwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t rows, int64_t cols, double eps,
+                     void *dx, void *dw, const void *dy, const void *x, const float *inv, const void *w) {
+    CPU_DISPATCH("rmsnorm_bwd", dt, rmsnorm_bwd, var, rows, cols, eps, dx, dw, dy, x, inv, w);
+}
+void cpu_groupnorm_fwd(const cm_kctx *k, cm_dtype dt, int64_t N, int64_t C, int64_t HW, int64_t G, double eps,
+                       void *y, float *mean, float *rstd, const void *x, const void *w, const void *b) {
+    CM_CHECK(G > 0 && C % G == 0, "groupnorm_fwd", "C=%lld is not a multiple of G=%lld", (long long)C, (long long)G);
+    CPU_DISPATCH("groupnorm_fwd", dt, groupnorm_fwd, N, C, HW, G, eps, y, mean, rstd, x, w, b);
+}
+void cpu_groupnorm_bwd(const cm_kctx *k, cm_dtype dt, int64_t N, int64_t C, int64_t HW, int64_t G, void *dx,
+                       void *dw, void *db, const void *dy, const void *x, const float *mean, const float *rstd,
+                       const void *w) {
+    CM_CHECK(G > 0 && C % G == 0, "groupnorm_bwd", "C=%lld is not a multiple of G=%lld", (long long)C, (long long)G);
+    CPU_DISPATCH("groupnorm_bwd", dt, groupnorm_bwd, N, C, HW, G, dx, dw, db, dy, x, mean, rstd, w);
+}
