@@ -35,8 +35,8 @@ static void sdpa_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     cm_tensor *dq = ops_new(q, 4, (int64_t[]){B, H, Lq, D});
     cm_tensor *dk = ops_new(q, 4, (int64_t[]){B, H, Lk, D});
     cm_tensor *dv = ops_new(q, 4, (int64_t[]){B, H, Lk, D});
-    BE(q)->attn_bwd(KC(q), q->dtype, B, H, Lq, Lk, D, n->f[0], dq->storage->data, dk->storage->data, dv->storage->data,
-                    gc->storage->data, o->storage->data, lse->storage->data, tensor_data(q), qs, tensor_data(k), ks,
+    BE(q)->attn_bwd(KC(q), q->dtype, B, H, Lq, Lk, D, n->f[0], tensor_data(dq), tensor_data(dk), tensor_data(dv),
+                    tensor_data(gc), tensor_data(o), tensor_data(lse), tensor_data(q), qs, tensor_data(k), ks,
                     tensor_data(v), vs, mask ? tensor_data(mask) : NULL, n->i[0], n->i[1]);
     tensor_release(gc);
     cm_tensor *d[3] = {dq, dk, dv};
@@ -64,7 +64,7 @@ cm_tensor *op_sdpa(cm_tensor *q, cm_tensor *k, cm_tensor *v, cm_tensor *mask, do
     cm_tensor *out = ops_new(q, 4, (int64_t[]){B, H, Lq, D});
     cm_tensor *lse = tensor_empty(CM_F32, 3, (int64_t[]){B, H, Lq}, DEV(q));
     if (tensor_numel(out))
-        BE(q)->attn_fwd(KC(q), q->dtype, B, H, Lq, Lk, D, scale, out->storage->data, lse->storage->data,
+        BE(q)->attn_fwd(KC(q), q->dtype, B, H, Lq, Lk, D, scale, tensor_data(out), tensor_data(lse),
                         tensor_data(qa), qs, tensor_data(ka), ks, tensor_data(va), vs, mc ? tensor_data(mc) : NULL, mb, mh);
     cm_node *n = autograd_record(&OP_SDPA, out, 3, (cm_tensor *[]){q, k, v});
     if (n) {

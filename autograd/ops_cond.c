@@ -7,8 +7,8 @@ static cm_tensor *rope_apply(cm_tensor *x, cm_tensor *cs, cm_tensor *sn, int inv
     cm_tensor *xc = ops_contig(x), *cc = ops_contig(cs), *sc = ops_contig(sn);
     cm_tensor *out = ops_new(x, x->ndim, x->shape);
     if (tensor_numel(x))
-        BE(x)->rope(KC(x), x->dtype, tensor_numel(x) / (L * D), L, D, inverse, out->storage->data, xc->storage->data,
-                    cc->storage->data, sc->storage->data);
+        BE(x)->rope(KC(x), x->dtype, tensor_numel(x) / (L * D), L, D, inverse, tensor_data(out), tensor_data(xc),
+                    tensor_data(cc), tensor_data(sc));
     tensor_release(xc); tensor_release(cc); tensor_release(sc);
     return out;
 }
@@ -40,8 +40,8 @@ static void modulate_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     cm_tensor *dx = n->needs[0] ? ops_new(x, 3, x->shape) : NULL;
     cm_tensor *ds = n->needs[1] ? ops_new(x, 2, (int64_t[]){B, C}) : NULL;
     cm_tensor *dh = n->needs[2] ? ops_new(x, 2, (int64_t[]){B, C}) : NULL;
-    BE(x)->modulate_bwd(KC(x), x->dtype, B, L, C, dx ? dx->storage->data : NULL, ds ? ds->storage->data : NULL,
-                        dh ? dh->storage->data : NULL, gc->storage->data, x->storage->data, scale->storage->data);
+    BE(x)->modulate_bwd(KC(x), x->dtype, B, L, C, dx ? tensor_data(dx) : NULL, ds ? tensor_data(ds) : NULL,
+                        dh ? tensor_data(dh) : NULL, tensor_data(gc), tensor_data(x), tensor_data(scale));
     tensor_release(gc);
     gin[0] = dx;
     if (ds) { gin[1] = op_reshape(ds, n->in_ndim[1], n->in_shape[1]); tensor_release(ds); }
@@ -60,7 +60,7 @@ cm_tensor *op_modulate(cm_tensor *x, cm_tensor *scale, cm_tensor *shift) {
     cm_tensor *xc = ops_contig(x), *sc = ops_contig(scale), *hc = ops_contig(shift);
     cm_tensor *out = ops_new(x, 3, x->shape);
     if (tensor_numel(x))
-        BE(x)->modulate_fwd(KC(x), x->dtype, B, L, C, out->storage->data, xc->storage->data, sc->storage->data, hc->storage->data);
+        BE(x)->modulate_fwd(KC(x), x->dtype, B, L, C, tensor_data(out), tensor_data(xc), tensor_data(sc), tensor_data(hc));
     cm_node *n = autograd_record(&OP_MODULATE, out, 3, (cm_tensor *[]){x, scale, shift});
     if (n) {
         node_save(n, 0, xc);
@@ -76,8 +76,8 @@ static void timestep_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     cm_tensor *t = n->saved[0], *gc = ops_contig(g);
     int64_t B = tensor_numel(t);
     cm_tensor *dt = ops_new(t, n->in_ndim[0], n->in_shape[0]);
-    BE(t)->timestep_bwd(KC(t), t->dtype, B, n->i[0], (int)n->i[1], n->f[0], TIMESTEP_MAX_PERIOD, dt->storage->data,
-                        t->storage->data, gc->storage->data);
+    BE(t)->timestep_bwd(KC(t), t->dtype, B, n->i[0], (int)n->i[1], n->f[0], TIMESTEP_MAX_PERIOD, tensor_data(dt),
+                        tensor_data(t), tensor_data(gc));
     tensor_release(gc);
     gin[0] = dt;
 }
@@ -89,7 +89,7 @@ cm_tensor *op_timestep_embedding(cm_tensor *t, int dim, bool flip, double shift)
     int64_t B = t->shape[0];
     cm_tensor *tc = ops_contig(t);
     cm_tensor *out = ops_new(t, 2, (int64_t[]){B, dim});
-    if (B) BE(t)->timestep_fwd(KC(t), t->dtype, B, dim, flip, shift, TIMESTEP_MAX_PERIOD, out->storage->data, tc->storage->data);
+    if (B) BE(t)->timestep_fwd(KC(t), t->dtype, B, dim, flip, shift, TIMESTEP_MAX_PERIOD, tensor_data(out), tensor_data(tc));
     cm_node *n = autograd_record(&OP_TIMESTEP, out, 1, &t);
     if (n) {
         n->i[0] = dim;

@@ -10,7 +10,7 @@ static cm_tensor *binary_raw(cm_binop op, const char *name, cm_tensor *a, cm_ten
     ops_broadcast_strides(a, nd, shape, sa);
     ops_broadcast_strides(b, nd, shape, sb);
     cm_tensor *out = ops_new(a, nd, shape);
-    if (tensor_numel(out)) BE(a)->binary(KC(a), op, a->dtype, nd, shape, out->storage->data, tensor_data(a), sa, tensor_data(b), sb);
+    if (tensor_numel(out)) BE(a)->binary(KC(a), op, a->dtype, nd, shape, tensor_data(out), tensor_data(a), sa, tensor_data(b), sb);
     return out;
 }
 
@@ -114,7 +114,7 @@ cm_tensor *op_add_scalar(cm_tensor *x, double s) {
 static void unary_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     cm_tensor *x = n->saved[0], *gc = ops_contig(g);
     cm_tensor *dx = ops_new(x, x->ndim, x->shape);
-    if (tensor_numel(x)) BE(x)->unary_bwd(KC(x), (cm_unop)n->i[0], x->dtype, tensor_numel(x), dx->storage->data, x->storage->data, gc->storage->data);
+    if (tensor_numel(x)) BE(x)->unary_bwd(KC(x), (cm_unop)n->i[0], x->dtype, tensor_numel(x), tensor_data(dx), tensor_data(x), tensor_data(gc));
     tensor_release(gc);
     gin[0] = dx;
 }
@@ -124,7 +124,7 @@ cm_tensor *op_unary(cm_tensor *x, cm_unop u) {
     ops_check_compute("unary", x);
     cm_tensor *xc = ops_contig(x);
     cm_tensor *out = ops_new(x, x->ndim, x->shape);
-    if (tensor_numel(x)) BE(x)->unary_fwd(KC(x), u, x->dtype, tensor_numel(x), out->storage->data, xc->storage->data);
+    if (tensor_numel(x)) BE(x)->unary_fwd(KC(x), u, x->dtype, tensor_numel(x), tensor_data(out), tensor_data(xc));
     cm_node *n = autograd_record(&OP_UNARY, out, 1, &x);
     if (n) {
         n->i[0] = u;
@@ -141,7 +141,7 @@ static void glu_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     cm_tensor *x = n->saved[0], *gc = ops_contig(g);
     cm_tensor *dx = ops_new(x, x->ndim, x->shape);
     int64_t half = ops_cols(x) / 2;
-    if (tensor_numel(x)) BE(x)->glu_bwd(KC(x), (cm_gluop)n->i[0], x->dtype, ops_rows(x), half, dx->storage->data, x->storage->data, gc->storage->data);
+    if (tensor_numel(x)) BE(x)->glu_bwd(KC(x), (cm_gluop)n->i[0], x->dtype, ops_rows(x), half, tensor_data(dx), tensor_data(x), tensor_data(gc));
     tensor_release(gc);
     gin[0] = dx;
 }
@@ -155,7 +155,7 @@ static cm_tensor *glu(cm_tensor *x, cm_gluop op, const char *name) {
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] /= 2;
     cm_tensor *out = ops_new(x, x->ndim, shape);
-    if (tensor_numel(out)) BE(x)->glu_fwd(KC(x), op, x->dtype, ops_rows(x), shape[x->ndim - 1], out->storage->data, xc->storage->data);
+    if (tensor_numel(out)) BE(x)->glu_fwd(KC(x), op, x->dtype, ops_rows(x), shape[x->ndim - 1], tensor_data(out), tensor_data(xc));
     cm_node *n = autograd_record(&OP_GLU, out, 1, &x);
     if (n) {
         n->i[0] = op;

@@ -22,25 +22,25 @@ static void conv2d_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     cm_tensor *dx = n->needs[0] ? tensor_zeros(g->dtype, 4, x->shape, DEV(g)) : NULL;
     cm_tensor *dw = n->needs[1] ? tensor_zeros(g->dtype, 2, (int64_t[]){d.O, CK}, DEV(g)) : NULL;
     for (int64_t i = 0; i < d.N; i++) {
-        const char *gi = (const char *)gc->storage->data + (size_t)(i * d.O * P) * es;
+        const char *gi = (const char *)tensor_data(gc) + (size_t)(i * d.O * P) * es;
         if (dw) {  // dw [O, CK] += g_i [O, P] @ col_i^T
-            be->im2col(k, g->dtype, d.C, d.H, d.W, d.kh, d.kw, d.stride, d.pad, d.OH, d.OW, col->storage->data,
+            be->im2col(k, g->dtype, d.C, d.H, d.W, d.kh, d.kw, d.stride, d.pad, d.OH, d.OW, tensor_data(col),
                        (const char *)tensor_data(x) + (size_t)(i * d.C * d.H * d.W) * es);
-            be->gemm(k, g->dtype, 0, 1, d.O, CK, P, 1.0, gi, P, 0, col->storage->data, P, 0, 1.0, dw->storage->data, CK, 0, 1);
+            be->gemm(k, g->dtype, 0, 1, d.O, CK, P, 1.0, gi, P, 0, tensor_data(col), P, 0, 1.0, tensor_data(dw), CK, 0, 1);
         }
         if (dx) {  // col = w^T [CK, O] @ g_i [O, P]; scatter back
-            be->gemm(k, g->dtype, 1, 0, CK, P, d.O, 1.0, tensor_data(w), CK, 0, gi, P, 0, 0.0, col->storage->data, P, 0, 1);
+            be->gemm(k, g->dtype, 1, 0, CK, P, d.O, 1.0, tensor_data(w), CK, 0, gi, P, 0, 0.0, tensor_data(col), P, 0, 1);
             be->col2im(k, g->dtype, d.C, d.H, d.W, d.kh, d.kw, d.stride, d.pad, d.OH, d.OW,
-                       (char *)dx->storage->data + (size_t)(i * d.C * d.H * d.W) * es, col->storage->data);
+                       (char *)tensor_data(dx) + (size_t)(i * d.C * d.H * d.W) * es, tensor_data(col));
         }
     }
     gin[0] = dx;
     if (dw) { gin[1] = op_reshape(dw, 4, n->in_shape[1]); tensor_release(dw); }
     if (n->n_in > 2 && n->needs[2]) {  // db [O] = sum over N and P
         cm_tensor *t = ops_new(g, 2, (int64_t[]){d.N, d.O});
-        be->reduce_sum(k, g->dtype, d.N * d.O, P, 1, t->storage->data, gc->storage->data);
+        be->reduce_sum(k, g->dtype, d.N * d.O, P, 1, tensor_data(t), tensor_data(gc));
         cm_tensor *db = ops_new(g, 1, (int64_t[]){d.O});
-        be->reduce_sum(k, g->dtype, 1, d.N, d.O, db->storage->data, t->storage->data);
+        be->reduce_sum(k, g->dtype, 1, d.N, d.O, tensor_data(db), tensor_data(t));
         tensor_release(t);
         gin[2] = db;
     }
@@ -65,15 +65,15 @@ cm_tensor *op_conv2d(cm_tensor *x, cm_tensor *w, cm_tensor *b, int stride, int p
     cm_tensor *out = ops_new(x, 4, (int64_t[]){d.N, d.O, d.OH, d.OW});
     cm_tensor *col = ops_new(x, 2, (int64_t[]){CK, P});
     for (int64_t i = 0; i < d.N; i++) {
-        char *oi = (char *)out->storage->data + (size_t)(i * d.O * P) * es;
+        char *oi = (char *)tensor_data(out) + (size_t)(i * d.O * P) * es;
         double beta = 0.0;
         if (b) {  // each output row starts as its channel's bias
             be->copy_strided(k, 2, (int64_t[]){d.O, P}, x->dtype, oi, (int64_t[]){P, 1}, b->dtype, tensor_data(b), (int64_t[]){b->stride[0], 0});
             beta = 1.0;
         }
-        be->im2col(k, x->dtype, d.C, d.H, d.W, d.kh, d.kw, d.stride, d.pad, d.OH, d.OW, col->storage->data,
+        be->im2col(k, x->dtype, d.C, d.H, d.W, d.kh, d.kw, d.stride, d.pad, d.OH, d.OW, tensor_data(col),
                    (const char *)tensor_data(xc) + (size_t)(i * d.C * d.H * d.W) * es);
-        be->gemm(k, x->dtype, 0, 0, d.O, P, CK, 1.0, tensor_data(wc), CK, 0, col->storage->data, P, 0, beta, oi, P, 0, 1);
+        be->gemm(k, x->dtype, 0, 0, d.O, P, CK, 1.0, tensor_data(wc), CK, 0, tensor_data(col), P, 0, beta, oi, P, 0, 1);
     }
     tensor_release(col);
     cm_tensor *ins[3] = {x, w, b};
@@ -94,7 +94,7 @@ static void bicubic_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     const int64_t *s = n->in_shape[0];
     cm_tensor *gc = ops_contig(g);
     cm_tensor *dx = tensor_empty(g->dtype, 4, s, DEV(g));
-    BE(g)->bicubic_bwd(KC(g), g->dtype, s[0] * s[1], s[2], s[3], g->shape[2], g->shape[3], dx->storage->data, gc->storage->data);
+    BE(g)->bicubic_bwd(KC(g), g->dtype, s[0] * s[1], s[2], s[3], g->shape[2], g->shape[3], tensor_data(dx), tensor_data(gc));
     tensor_release(gc);
     gin[0] = dx;
 }
@@ -106,7 +106,7 @@ cm_tensor *op_interp_bicubic(cm_tensor *x, int64_t OH, int64_t OW) {
     cm_tensor *xc = ops_contig(x);
     cm_tensor *out = ops_new(x, 4, (int64_t[]){x->shape[0], x->shape[1], OH, OW});
     if (tensor_numel(out))
-        BE(x)->bicubic_fwd(KC(x), x->dtype, x->shape[0] * x->shape[1], x->shape[2], x->shape[3], OH, OW, out->storage->data, xc->storage->data);
+        BE(x)->bicubic_fwd(KC(x), x->dtype, x->shape[0] * x->shape[1], x->shape[2], x->shape[3], OH, OW, tensor_data(out), tensor_data(xc));
     tensor_release(xc);
     autograd_record(&OP_BICUBIC, out, 1, &x);
     return out;

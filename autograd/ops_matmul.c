@@ -71,9 +71,9 @@ cm_tensor *op_matmul_t(cm_tensor *a, cm_tensor *b, bool ta, bool tb) {
     if (tensor_numel(out)) {
         gemm_arg A = gemm_prepare(a, ta), B = gemm_prepare(b, tb);
         if (b_shared) B.bstride = 0;
-        if (K == 0) BE(a)->fill(KC(a), a->dtype, out->storage->data, tensor_numel(out), 0.0);
+        if (K == 0) BE(a)->fill(KC(a), a->dtype, tensor_data(out), tensor_numel(out), 0.0);
         else BE(a)->gemm(KC(a), a->dtype, A.trans, B.trans, M, N, K, 1.0, A.p, A.ld, A.bstride, B.p, B.ld, B.bstride,
-                         0.0, out->storage->data, N, M * N, batch);
+                         0.0, tensor_data(out), N, M * N, batch);
         tensor_release(A.hold);
         tensor_release(B.hold);
     }
@@ -130,13 +130,13 @@ cm_tensor *op_linear(cm_tensor *x, cm_tensor *w, cm_tensor *b) {
         cm_tensor *xc = ops_contig(x), *wc = ops_contig(w);
         double beta = 0.0;
         if (b) {  // rows of the output start as the bias, then GEMM accumulates (beta = 1)
-            BE(x)->copy_strided(KC(x), 2, (int64_t[]){rows, N}, x->dtype, out->storage->data, (int64_t[]){N, 1},
+            BE(x)->copy_strided(KC(x), 2, (int64_t[]){rows, N}, x->dtype, tensor_data(out), (int64_t[]){N, 1},
                                 b->dtype, tensor_data(b), (int64_t[]){0, b->stride[0]});
             beta = 1.0;
         }
         if (K) BE(x)->gemm(KC(x), x->dtype, 0, 1, rows, N, K, 1.0, tensor_data(xc), K, 0, tensor_data(wc), K, 0,
-                           beta, out->storage->data, N, 0, 1);
-        else if (!b) BE(x)->fill(KC(x), x->dtype, out->storage->data, rows * N, 0.0);
+                           beta, tensor_data(out), N, 0, 1);
+        else if (!b) BE(x)->fill(KC(x), x->dtype, tensor_data(out), rows * N, 0.0);
         tensor_release(xc);
         tensor_release(wc);
     }
@@ -160,21 +160,21 @@ static void linear_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     if (n->needs[0]) {  // dx [rows, K] = g [rows, N] @ w [N, K]
         cm_tensor *w = ops_contig(n->saved[1]);
         cm_tensor *dx = tensor_empty(g->dtype, n->in_ndim[0], n->in_shape[0], DEV(g));
-        BE(g)->gemm(KC(g), g->dtype, 0, 0, rows, K, N, 1.0, gc->storage->data, N, 0, tensor_data(w), K, 0, 0.0,
-                    dx->storage->data, K, 0, 1);
+        BE(g)->gemm(KC(g), g->dtype, 0, 0, rows, K, N, 1.0, tensor_data(gc), N, 0, tensor_data(w), K, 0, 0.0,
+                    tensor_data(dx), K, 0, 1);
         tensor_release(w);
         gin[0] = dx;
     }
     if (n->needs[1]) {  // dw [N, K] = g^T [N, rows] @ x [rows, K]
         cm_tensor *x = n->saved[0];
         cm_tensor *dw = tensor_empty(g->dtype, 2, (int64_t[]){N, K}, DEV(g));
-        BE(g)->gemm(KC(g), g->dtype, 1, 0, N, K, rows, 1.0, gc->storage->data, N, 0, tensor_data(x), K, 0, 0.0,
-                    dw->storage->data, K, 0, 1);
+        BE(g)->gemm(KC(g), g->dtype, 1, 0, N, K, rows, 1.0, tensor_data(gc), N, 0, tensor_data(x), K, 0, 0.0,
+                    tensor_data(dw), K, 0, 1);
         gin[1] = dw;
     }
     if (n->n_in > 2 && n->needs[2]) {  // db [N] = sum over rows of g
         cm_tensor *db = tensor_empty(g->dtype, 1, (int64_t[]){N}, DEV(g));
-        BE(g)->reduce_sum(KC(g), g->dtype, 1, rows, N, db->storage->data, gc->storage->data);
+        BE(g)->reduce_sum(KC(g), g->dtype, 1, rows, N, tensor_data(db), tensor_data(gc));
         gin[2] = db;
     }
     tensor_release(gc);

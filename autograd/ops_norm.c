@@ -18,9 +18,9 @@ static void layernorm_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     cm_tensor *dx = ops_new(x, x->ndim, x->shape);
     cm_tensor *dw = n->n_in > 1 && n->needs[1] ? ops_new(x, 1, (int64_t[]){cols}) : NULL;
     cm_tensor *db = n->n_in > 2 && n->needs[2] ? ops_new(x, 1, (int64_t[]){cols}) : NULL;
-    BE(x)->layernorm_bwd(KC(x), x->dtype, rows, cols, dx->storage->data, dw ? dw->storage->data : NULL,
-                         db ? db->storage->data : NULL, gc->storage->data, x->storage->data,
-                         mean->storage->data, rstd->storage->data, wc ? tensor_data(wc) : NULL);
+    BE(x)->layernorm_bwd(KC(x), x->dtype, rows, cols, tensor_data(dx), dw ? tensor_data(dw) : NULL,
+                         db ? tensor_data(db) : NULL, tensor_data(gc), tensor_data(x),
+                         tensor_data(mean), tensor_data(rstd), wc ? tensor_data(wc) : NULL);
     if (n->needs[0]) gin[0] = dx;
     else tensor_release(dx);
     if (dw) { gin[1] = op_reshape(dw, n->in_ndim[1], n->in_shape[1]); tensor_release(dw); }
@@ -39,8 +39,8 @@ cm_tensor *op_layernorm(cm_tensor *x, cm_tensor *w, cm_tensor *b, double eps) {
     cm_tensor *xc = ops_contig(x), *wc = w ? ops_contig(w) : NULL, *bc = b ? ops_contig(b) : NULL;
     cm_tensor *out = ops_new(x, x->ndim, x->shape), *mean = stats_new(x, rows), *rstd = stats_new(x, rows);
     if (rows && cols)
-        BE(x)->layernorm_fwd(KC(x), x->dtype, rows, cols, eps, out->storage->data, mean->storage->data, rstd->storage->data,
-                             xc->storage->data, wc ? tensor_data(wc) : NULL, bc ? tensor_data(bc) : NULL);
+        BE(x)->layernorm_fwd(KC(x), x->dtype, rows, cols, eps, tensor_data(out), tensor_data(mean), tensor_data(rstd),
+                             tensor_data(xc), wc ? tensor_data(wc) : NULL, bc ? tensor_data(bc) : NULL);
     cm_tensor *ins[3] = {x, w, b};
     cm_node *n = autograd_record(&OP_LAYERNORM, out, b ? 3 : (w ? 2 : 1), ins);
     if (n) {
@@ -60,8 +60,8 @@ static void rmsnorm_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     int64_t cols = ops_cols(x), rows = ops_rows(x);
     cm_tensor *dx = ops_new(x, x->ndim, x->shape);
     cm_tensor *dw = n->n_in > 1 && n->needs[1] ? ops_new(x, 1, (int64_t[]){cols}) : NULL;
-    BE(x)->rmsnorm_bwd(KC(x), (cm_rmsvariant)n->i[0], x->dtype, rows, cols, n->f[0], dx->storage->data,
-                       dw ? dw->storage->data : NULL, gc->storage->data, x->storage->data, inv->storage->data,
+    BE(x)->rmsnorm_bwd(KC(x), (cm_rmsvariant)n->i[0], x->dtype, rows, cols, n->f[0], tensor_data(dx),
+                       dw ? tensor_data(dw) : NULL, tensor_data(gc), tensor_data(x), tensor_data(inv),
                        wc ? tensor_data(wc) : NULL);
     if (n->needs[0]) gin[0] = dx;
     else tensor_release(dx);
@@ -78,7 +78,7 @@ cm_tensor *op_rmsnorm(cm_tensor *x, cm_tensor *w, double eps, cm_rmsvariant v) {
     cm_tensor *xc = ops_contig(x), *wc = w ? ops_contig(w) : NULL;
     cm_tensor *out = ops_new(x, x->ndim, x->shape), *inv = stats_new(x, rows);
     if (rows && cols)
-        BE(x)->rmsnorm_fwd(KC(x), v, x->dtype, rows, cols, eps, out->storage->data, inv->storage->data, xc->storage->data,
+        BE(x)->rmsnorm_fwd(KC(x), v, x->dtype, rows, cols, eps, tensor_data(out), tensor_data(inv), tensor_data(xc),
                            wc ? tensor_data(wc) : NULL);
     cm_tensor *ins[2] = {x, w};
     cm_node *n = autograd_record(&OP_RMSNORM, out, w ? 2 : 1, ins);
@@ -101,9 +101,9 @@ static void groupnorm_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     cm_tensor *dx = ops_new(x, x->ndim, x->shape);
     cm_tensor *dw = n->n_in > 1 && n->needs[1] ? ops_new(x, 1, (int64_t[]){C}) : NULL;
     cm_tensor *db = n->n_in > 2 && n->needs[2] ? ops_new(x, 1, (int64_t[]){C}) : NULL;
-    BE(x)->groupnorm_bwd(KC(x), x->dtype, N, C, HW, G, dx->storage->data, dw ? dw->storage->data : NULL,
-                         db ? db->storage->data : NULL, gc->storage->data, x->storage->data, mean->storage->data,
-                         rstd->storage->data, wc ? tensor_data(wc) : NULL);
+    BE(x)->groupnorm_bwd(KC(x), x->dtype, N, C, HW, G, tensor_data(dx), dw ? tensor_data(dw) : NULL,
+                         db ? tensor_data(db) : NULL, tensor_data(gc), tensor_data(x), tensor_data(mean),
+                         tensor_data(rstd), wc ? tensor_data(wc) : NULL);
     if (n->needs[0]) gin[0] = dx;
     else tensor_release(dx);
     if (dw) { gin[1] = op_reshape(dw, n->in_ndim[1], n->in_shape[1]); tensor_release(dw); }
@@ -123,8 +123,8 @@ cm_tensor *op_groupnorm(cm_tensor *x, int groups, cm_tensor *w, cm_tensor *b, do
     cm_tensor *xc = ops_contig(x), *wc = w ? ops_contig(w) : NULL, *bc = b ? ops_contig(b) : NULL;
     cm_tensor *out = ops_new(x, x->ndim, x->shape), *mean = stats_new(x, N * groups), *rstd = stats_new(x, N * groups);
     if (tensor_numel(x))
-        BE(x)->groupnorm_fwd(KC(x), x->dtype, N, C, HW, groups, eps, out->storage->data, mean->storage->data,
-                             rstd->storage->data, xc->storage->data, wc ? tensor_data(wc) : NULL, bc ? tensor_data(bc) : NULL);
+        BE(x)->groupnorm_fwd(KC(x), x->dtype, N, C, HW, groups, eps, tensor_data(out), tensor_data(mean),
+                             tensor_data(rstd), tensor_data(xc), wc ? tensor_data(wc) : NULL, bc ? tensor_data(bc) : NULL);
     cm_tensor *ins[3] = {x, w, b};
     cm_node *n = autograd_record(&OP_GROUPNORM, out, b ? 3 : (w ? 2 : 1), ins);
     if (n) {
@@ -142,7 +142,7 @@ cm_tensor *op_groupnorm(cm_tensor *x, int groups, cm_tensor *w, cm_tensor *b, do
 static void softmax_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     cm_tensor *y = n->saved[0], *gc = ops_contig(g);
     cm_tensor *dx = ops_new(y, y->ndim, y->shape);
-    BE(y)->softmax_bwd(KC(y), y->dtype, ops_rows(y), ops_cols(y), dx->storage->data, y->storage->data, gc->storage->data);
+    BE(y)->softmax_bwd(KC(y), y->dtype, ops_rows(y), ops_cols(y), tensor_data(dx), tensor_data(y), tensor_data(gc));
     tensor_release(gc);
     gin[0] = dx;
 }
@@ -152,7 +152,7 @@ cm_tensor *op_softmax(cm_tensor *x) {
     ops_check_compute("softmax", x);
     cm_tensor *xc = ops_contig(x);
     cm_tensor *out = ops_new(x, x->ndim, x->shape);
-    if (tensor_numel(x)) BE(x)->softmax_fwd(KC(x), x->dtype, ops_rows(x), ops_cols(x), out->storage->data, xc->storage->data);
+    if (tensor_numel(x)) BE(x)->softmax_fwd(KC(x), x->dtype, ops_rows(x), ops_cols(x), tensor_data(out), tensor_data(xc));
     tensor_release(xc);
     cm_node *n = autograd_record(&OP_SOFTMAX, out, 1, &x);
     if (n) node_save(n, 0, out);

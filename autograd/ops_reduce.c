@@ -32,15 +32,15 @@ static cm_tensor *reduce(cm_tensor *x, int naxes, const int *axes, bool keepdim,
         ns[a] = 1;
         cm_tensor *r = ops_new(cur, cur->ndim, ns);
         if (outer > 0 && inner > 0) {
-            if (cur->shape[a]) BE(cur)->reduce_sum(KC(cur), cur->dtype, outer, cur->shape[a], inner, r->storage->data, cur->storage->data);
-            else BE(cur)->fill(KC(cur), cur->dtype, r->storage->data, outer * inner, 0.0);
+            if (cur->shape[a]) BE(cur)->reduce_sum(KC(cur), cur->dtype, outer, cur->shape[a], inner, tensor_data(r), tensor_data(cur));
+            else BE(cur)->fill(KC(cur), cur->dtype, tensor_data(r), outer * inner, 0.0);
         }
         tensor_release(cur);
         cur = r;
     }
     if (mean && count) {
         double s = 1.0 / (double)count;
-        BE(cur)->axpby(KC(cur), cur->dtype, tensor_numel(cur), s, cur->storage->data, 0.0, cur->storage->data);
+        BE(cur)->axpby(KC(cur), cur->dtype, tensor_numel(cur), s, tensor_data(cur), 0.0, tensor_data(cur));
     }
     int64_t shape[CM_MAX_DIMS];
     int nd = 0;
@@ -78,11 +78,11 @@ static void mse_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     int64_t N = tensor_numel(a);
     if (n->needs[0]) {
         gin[0] = ops_new(a, a->ndim, a->shape);
-        BE(a)->mse_bwd(KC(a), a->dtype, N, gv, gin[0]->storage->data, a->storage->data, b->storage->data);
+        BE(a)->mse_bwd(KC(a), a->dtype, N, gv, tensor_data(gin[0]), tensor_data(a), tensor_data(b));
     }
     if (n->needs[1]) {
         gin[1] = ops_new(a, a->ndim, a->shape);
-        BE(a)->mse_bwd(KC(a), a->dtype, N, -gv, gin[1]->storage->data, a->storage->data, b->storage->data);
+        BE(a)->mse_bwd(KC(a), a->dtype, N, -gv, tensor_data(gin[1]), tensor_data(a), tensor_data(b));
     }
 }
 static const cm_opdef OP_MSE = {"mse", mse_backward};
@@ -92,7 +92,7 @@ cm_tensor *op_mse(cm_tensor *a, cm_tensor *b) {
     ops_check_compute("mse", a);
     if (!tensor_same_shape(a, b)) ops_die_shapes("mse", "shapes differ", a, b);
     cm_tensor *ac = ops_contig(a), *bc = ops_contig(b);
-    double v = tensor_numel(a) ? BE(a)->mse_fwd(KC(a), a->dtype, tensor_numel(a), ac->storage->data, bc->storage->data) : 0.0;
+    double v = tensor_numel(a) ? BE(a)->mse_fwd(KC(a), a->dtype, tensor_numel(a), tensor_data(ac), tensor_data(bc)) : 0.0;
     cm_tensor *out = tensor_full(a->dtype, 0, NULL, v, DEV(a));
     cm_node *n = autograd_record(&OP_MSE, out, 2, (cm_tensor *[]){a, b});
     if (n) {
@@ -109,7 +109,7 @@ static void embedding_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     cm_tensor *idx = n->saved[0], *gc = ops_contig(g);
     int64_t D = n->in_shape[0][1];
     cm_tensor *dt = tensor_zeros(g->dtype, 2, n->in_shape[0], DEV(g));
-    BE(g)->scatter_add_rows(KC(g), g->dtype, tensor_numel(idx), D, dt->storage->data, gc->storage->data, idx->storage->data);
+    BE(g)->scatter_add_rows(KC(g), g->dtype, tensor_numel(idx), D, tensor_data(dt), tensor_data(gc), tensor_data(idx));
     tensor_release(gc);
     gin[0] = dt;
 }
@@ -121,7 +121,7 @@ cm_tensor *op_embedding(cm_tensor *table, cm_tensor *idx) {
     if (!device_eq(DEV(table), DEV(idx))) ops_die_shapes("embedding", "devices differ", table, idx);
     cm_tensor *tc = ops_contig(table), *ic = ops_contig(idx);
     if (DEV(idx).type == CM_CPU) {  // bad ids are a clear error, never a wild read
-        const int32_t *ip = ic->storage->data;
+        const int32_t *ip = tensor_data(ic);
         for (int64_t i = 0; i < tensor_numel(ic); i++)
             CM_CHECK(ip[i] >= 0 && ip[i] < table->shape[0], "embedding", "index %d out of range [0, %lld)", ip[i], (long long)table->shape[0]);
     }
@@ -129,7 +129,7 @@ cm_tensor *op_embedding(cm_tensor *table, cm_tensor *idx) {
     memcpy(shape, idx->shape, sizeof(int64_t) * (size_t)idx->ndim);
     shape[idx->ndim] = table->shape[1];
     cm_tensor *out = ops_new(table, idx->ndim + 1, shape);
-    if (tensor_numel(out)) BE(table)->gather_rows(KC(table), table->dtype, tensor_numel(idx), table->shape[1], out->storage->data, tc->storage->data, ic->storage->data);
+    if (tensor_numel(out)) BE(table)->gather_rows(KC(table), table->dtype, tensor_numel(idx), table->shape[1], tensor_data(out), tensor_data(tc), tensor_data(ic));
     cm_node *n = autograd_record(&OP_EMBEDDING, out, 1, &table);
     if (n) node_save(n, 0, ic);
     tensor_release(tc);

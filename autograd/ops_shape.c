@@ -166,7 +166,7 @@ cm_tensor *op_concat(int n, cm_tensor **xs, int axis) {
     for (int k = 0; k < n; k++) {
         cm_tensor *x = xs[k];
         if (tensor_numel(x))
-            BE(x)->copy_strided(KC(x), x->ndim, x->shape, x->dtype, (char *)out->storage->data + at * out->stride[a] * (int64_t)dtype_size(x->dtype),
+            BE(x)->copy_strided(KC(x), x->ndim, x->shape, x->dtype, (char *)tensor_data(out) + at * out->stride[a] * (int64_t)dtype_size(x->dtype),
                                 out->stride, x->dtype, tensor_data(x), x->stride);
         at += x->shape[a];
     }
@@ -214,7 +214,7 @@ static const cm_opdef OP_CAST = {"cast", cast_backward};
 cm_tensor *op_cast(cm_tensor *x, cm_dtype dt) {
     if (x->dtype == dt) return op_contiguous(x);
     cm_tensor *out = tensor_empty(dt, x->ndim, x->shape, DEV(x));
-    if (tensor_numel(x)) BE(x)->copy_strided(KC(x), x->ndim, x->shape, dt, out->storage->data, out->stride, x->dtype, tensor_data(x), x->stride);
+    if (tensor_numel(x)) BE(x)->copy_strided(KC(x), x->ndim, x->shape, dt, tensor_data(out), out->stride, x->dtype, tensor_data(x), x->stride);
     if (dtype_is_float(dt)) autograd_record(&OP_CAST, out, 1, &x);
     return out;
 }
@@ -232,16 +232,16 @@ cm_tensor *op_to_device(cm_tensor *x, cm_device dev) {
     cm_tensor *out = tensor_empty(x->dtype, x->ndim, x->shape, dev);
     size_t nb = tensor_nbytes(x);
     if (nb) {
-        if (DEV(x).type == CM_CPU) backend_get(dev.type)->memcpy_h2d(backend_ctx(dev), out->storage->data, tensor_data(xc), nb);
+        if (DEV(x).type == CM_CPU) backend_get(dev.type)->memcpy_h2d(backend_ctx(dev), tensor_data(out), tensor_data(xc), nb);
         else if (dev.type == CM_CPU) {
-            BE(x)->memcpy_d2h(KC(x), out->storage->data, tensor_data(xc), nb);
+            BE(x)->memcpy_d2h(KC(x), tensor_data(out), tensor_data(xc), nb);
             BE(x)->sync(KC(x));
         } else {  // device to device through the host (peer copies are the CUDA backend's business)
             void *h = malloc(nb);
             CM_CHECK(h, "to_device", "out of host memory");
             BE(x)->memcpy_d2h(KC(x), h, tensor_data(xc), nb);
             BE(x)->sync(KC(x));
-            backend_get(dev.type)->memcpy_h2d(backend_ctx(dev), out->storage->data, h, nb);
+            backend_get(dev.type)->memcpy_h2d(backend_ctx(dev), tensor_data(out), h, nb);
             backend_get(dev.type)->sync(backend_ctx(dev));
             free(h);
         }

@@ -24,7 +24,7 @@ cm_tensor *ops_contig(cm_tensor *t) {
     if (tensor_is_contiguous(t)) return tensor_retain(t);
     cm_tensor *c = tensor_empty(t->dtype, t->ndim, t->shape, DEV(t));
     if (tensor_numel(t))
-        BE(t)->copy_strided(KC(t), t->ndim, t->shape, t->dtype, c->storage->data, c->stride, t->dtype, tensor_data(t), t->stride);
+        BE(t)->copy_strided(KC(t), t->ndim, t->shape, t->dtype, tensor_data(c), c->stride, t->dtype, tensor_data(t), t->stride);
     return c;
 }
 
@@ -63,7 +63,7 @@ cm_tensor *ops_reduce_to(cm_tensor *g, int ndim, const int64_t *shape) {
         memcpy(ns, cur->shape, sizeof ns);
         ns[d] = 1;
         cm_tensor *r = ops_new(cur, cur->ndim, ns);
-        BE(cur)->reduce_sum(KC(cur), cur->dtype, outer, cur->shape[d], inner, r->storage->data, cur->storage->data);
+        BE(cur)->reduce_sum(KC(cur), cur->dtype, outer, cur->shape[d], inner, tensor_data(r), tensor_data(cur));
         tensor_release(cur);
         cur = r;
     }
