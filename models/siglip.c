@@ -1,0 +1,210 @@
+// siglip.c — the SigLIP vision tower: init by published names, shape detection, forward.
+#include "models/siglip.h"
+#include <cjson/cJSON.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "models/safetensors.h"
+
+const siglip_config SIGLIP_SO400M_P14_384 = {
+    .hidden = 1152, .layers = 27, .heads = 16, .mlp = 4304, .patch = 14, .image_size = 384,
+    .channels = 3, .eps = 1e-6,
+};
+
+#define SIG_PREFIX "vision_model"
+
+int64_t siglip_param_count(const siglip_config *c) {
+    int64_t D = c->hidden, M = c->mlp, g = c->image_size / c->patch;
+    int64_t emb = D * c->channels * c->patch * c->patch + D + g * g * D;
+    int64_t layer = 2 * 2 * D + 4 * (D * D + D) + (D * M + M) + (M * D + D);
+    return emb + c->layers * layer + 2 * D;
+}
+
+void siglip_init(siglip_model *m, const siglip_config *c, cm_params *ps) {
+    char p[NAME_MAX_LEN];
+    memset(m, 0, sizeof *m);
+    m->cfg = *c;
+    int64_t D = c->hidden, g = c->image_size / c->patch;
+    m->patch_w = params_new(ps, SIG_PREFIX, "embeddings.patch_embedding.weight", SHAPE(D, c->channels, c->patch, c->patch), CM_INIT_LINEAR_DEFAULT);
+    m->patch_b = params_new(ps, SIG_PREFIX, "embeddings.patch_embedding.bias", SHAPE(D), CM_INIT_ZEROS);
+    m->pos = params_new(ps, SIG_PREFIX, "embeddings.position_embedding.weight", SHAPE(g * g, D), CM_INIT_NORMAL);
+    m->layer = calloc((size_t)c->layers, sizeof *m->layer);
+    CM_CHECK(m->layer, "siglip_init", "out of memory for %lld layers", (long long)c->layers);
+    for (int i = 0; i < c->layers; i++) {
+        siglip_layer *L = &m->layer[i];
+        L->ln1 = lnorm_init(ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d.layer_norm1", i), D, c->eps, true);
+        L->q = linear_init(ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d.self_attn.q_proj", i), D, D, true);
+        L->k = linear_init(ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d.self_attn.k_proj", i), D, D, true);
+        L->v = linear_init(ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d.self_attn.v_proj", i), D, D, true);
+        L->o = linear_init(ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d.self_attn.out_proj", i), D, D, true);
+        L->ln2 = lnorm_init(ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d.layer_norm2", i), D, c->eps, true);
+        L->fc1 = linear_init(ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d.mlp.fc1", i), D, c->mlp, true);
+        L->fc2 = linear_init(ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d.mlp.fc2", i), c->mlp, D, true);
+    }
+    m->post_ln = lnorm_init(ps, SIG_PREFIX ".post_layernorm", D, c->eps, true);
+}
+
+void siglip_free(siglip_model *m) {
+    free(m->layer);
+    memset(m, 0, sizeof *m);
+}
+
+// --- detection from shapes ---
+
+// "num_attention_heads" from config.json beside path (a folder or a file in one); 0 if none.
+// A full SiglipConfig nests it under "vision_config".
+static int64_t heads_from_config_json(const char *path) {
+    char dir[4096], cfg[4200];
+    struct stat st;
+    snprintf(dir, sizeof dir, "%s", path);
+    if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) snprintf(dir, sizeof dir, "%s", dirname(dir));
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    FILE *f = fopen(cfg, "rb");
+    if (!f) return 0;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    int64_t heads = 0;
+    if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+        buf[n] = 0;
+        cJSON *j = cJSON_Parse(buf);
+        cJSON *vc = cJSON_GetObjectItem(j, "vision_config");
+        cJSON *h = cJSON_GetObjectItem(vc ? vc : j, "num_attention_heads");
+        if (cJSON_IsNumber(h)) heads = (int64_t)h->valuedouble;
+        cJSON_Delete(j);
+    }
+    free(buf);
+    fclose(f);
+    return heads;
+}
+
+static const st_entry *need(const st_index *ix, const char *name, int ndim, char *err, size_t errlen) {
+    const st_entry *e = st_index_find(ix, name);
+    if (!e) snprintf(err, errlen, "not a SigLIP vision tower: no tensor \"%s\"", name);
+    else if (e->ndim != ndim) {
+        snprintf(err, errlen, "%s: expected %d dims, found %d", name, ndim, e->ndim);
+        e = NULL;
+    }
+    return e;
+}
+
+int siglip_detect(const char *path, siglip_config *c, char *err, size_t errlen) {
+    st_index *ix = st_index_open(path, err, errlen);
+    if (!ix) return -1;
+    char p[NAME_MAX_LEN];
+    int rc = -1;
+    const st_entry *pw = need(ix, SIG_PREFIX ".embeddings.patch_embedding.weight", 4, err, errlen);
+    const st_entry *pos = pw ? need(ix, SIG_PREFIX ".embeddings.position_embedding.weight", 2, err, errlen) : NULL;
+    const st_entry *fc1 = pos ? need(ix, SIG_PREFIX ".encoder.layers.0.mlp.fc1.weight", 2, err, errlen) : NULL;
+    if (fc1) {
+        *c = SIGLIP_SO400M_P14_384;
+        c->hidden = pw->shape[0];
+        c->channels = pw->shape[1];
+        c->patch = pw->shape[2];
+        c->mlp = fc1->shape[0];
+        int64_t n = pos->shape[0], g = 0;
+        while ((g + 1) * (g + 1) <= n) g++;
+        c->image_size = g * c->patch;
+        c->layers = 0;
+        while (st_index_find(ix, name_fmt(p, SIG_PREFIX ".encoder.layers.%lld.layer_norm1.weight", (long long)c->layers))) c->layers++;
+        const st_file *f = st_index_shard_of(ix, SIG_PREFIX ".embeddings.patch_embedding.weight");
+        const char *mh = f ? st_meta(f, "num_attention_heads") : NULL;
+        c->heads = heads_from_config_json(path);
+        if (!c->heads && mh) c->heads = atoll(mh);
+        if (!c->heads) c->heads = c->hidden == 1152 ? 16 : c->hidden / 64;
+        if (g * g != n) snprintf(err, errlen, "%s.embeddings.position_embedding.weight: %lld rows is not a square grid", SIG_PREFIX, (long long)n);
+        else if (c->heads <= 0 || c->hidden % c->heads) snprintf(err, errlen, "SigLIP width %lld does not split into %lld heads", (long long)c->hidden, (long long)c->heads);
+        else rc = 0;
+    }
+    st_index_close(ix);
+    return rc;
+}
+
+// --- forward ---
+
+// multi-head self-attention: x [B, L, D] -> [B, L, D]
+static cm_tensor *sig_attention(const siglip_layer *l, cm_tensor *x, int64_t heads) {
+    int64_t B = x->shape[0], L = x->shape[1], D = x->shape[2], dh = D / heads;
+    const cm_linear *proj[3] = {&l->q, &l->k, &l->v};
+    cm_tensor *qkv[3];
+    for (int i = 0; i < 3; i++) {
+        cm_tensor *y = linear_fwd(proj[i], x);                  // [B, L, D]
+        cm_tensor *r = op_reshape(y, SHAPE(B, L, heads, dh));   // [B, L, H, dh]
+        qkv[i] = op_permute(r, (int[]){0, 2, 1, 3});            // [B, H, L, dh]
+        tensor_release(y);
+        tensor_release(r);
+    }
+    cm_tensor *a = op_sdpa(qkv[0], qkv[1], qkv[2], NULL, 0.0);  // [B, H, L, dh]
+    for (int i = 0; i < 3; i++) tensor_release(qkv[i]);
+    cm_tensor *t = op_permute(a, (int[]){0, 2, 1, 3});          // [B, L, H, dh]
+    cm_tensor *c = op_contiguous(t);
+    cm_tensor *r = op_reshape(c, SHAPE(B, L, D));               // [B, L, D]
+    cm_tensor *out = linear_fwd(&l->o, r);
+    tensor_release(a);
+    tensor_release(t);
+    tensor_release(c);
+    tensor_release(r);
+    return out;
+}
+
+// pre-LN layer: h = x + attn(ln1(x)); h + mlp(ln2(h))
+static cm_tensor *sig_layer(const siglip_layer *l, cm_tensor *x, int64_t heads) {
+    cm_tensor *n1 = lnorm_fwd(&l->ln1, x);
+    cm_tensor *a = sig_attention(l, n1, heads);
+    cm_tensor *h = op_add(x, a);                                // [B, L, D]
+    tensor_release(n1);
+    tensor_release(a);
+    cm_tensor *n2 = lnorm_fwd(&l->ln2, h);
+    cm_tensor *f1 = linear_fwd(&l->fc1, n2);                    // [B, L, M]
+    cm_tensor *g = op_gelu(f1, true);                           // gelu_pytorch_tanh
+    cm_tensor *f2 = linear_fwd(&l->fc2, g);                     // [B, L, D]
+    cm_tensor *out = op_add(h, f2);
+    tensor_release(n2);
+    tensor_release(f1);
+    tensor_release(g);
+    tensor_release(f2);
+    tensor_release(h);
+    return out;
+}
+
+static void keep_hidden(int n_hidden, const int *idx, cm_tensor **hidden, int layer, cm_tensor *h) {
+    for (int j = 0; j < n_hidden; j++)
+        if (idx[j] == layer) hidden[j] = tensor_retain(h);
+}
+
+cm_tensor *siglip_forward(const siglip_model *m, cm_tensor *x, int n_hidden, const int *idx, cm_tensor **hidden) {
+    const siglip_config *c = &m->cfg;
+    char buf[96];
+    CM_CHECK(x->ndim == 4 && x->shape[1] == c->channels, "siglip_forward",
+             "pixels must be [B, %lld, H, W], got %s", (long long)c->channels, tensor_shape_str(x, buf, sizeof buf));
+    int64_t B = x->shape[0], gh = x->shape[2] / c->patch, gw = x->shape[3] / c->patch, g = c->image_size / c->patch;
+    CM_CHECK(gh == g && gw == g, "siglip_forward",
+             "a %lldx%lld image gives a %lldx%lld patch grid; this tower's position table is %lldx%lld "
+             "(resize the image to %lldx%lld)", (long long)x->shape[2], (long long)x->shape[3], (long long)gh,
+             (long long)gw, (long long)g, (long long)g, (long long)c->image_size, (long long)c->image_size);
+    for (int j = 0; j < n_hidden; j++) {
+        CM_CHECK(idx[j] >= 0 && idx[j] <= c->layers, "siglip_forward", "hidden state %d out of range 0..%lld", idx[j], (long long)c->layers);
+        hidden[j] = NULL;
+    }
+    int64_t D = c->hidden, N = gh * gw;
+    cm_tensor *pe = op_conv2d(x, m->patch_w, m->patch_b, (int)c->patch, 0);  // [B, D, gh, gw] (valid)
+    cm_tensor *pr = op_reshape(pe, SHAPE(B, D, N));
+    cm_tensor *pt = op_transpose(pr, 1, 2);                                   // [B, N, D]
+    cm_tensor *h = op_add(pt, m->pos);                                        // + [N, D]
+    tensor_release(pe);
+    tensor_release(pr);
+    tensor_release(pt);
+    keep_hidden(n_hidden, idx, hidden, 0, h);
+    for (int i = 0; i < c->layers; i++) {
+        cm_tensor *nh = sig_layer(&m->layer[i], h, c->heads);
+        tensor_release(h);
+        h = nh;
+        keep_hidden(n_hidden, idx, hidden, i + 1, h);
+    }
+    cm_tensor *out = lnorm_fwd(&m->post_ln, h);                               // [B, N, D]
+    tensor_release(h);
+    return out;
+}

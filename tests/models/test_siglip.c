@@ -1,0 +1,134 @@
+// test_siglip.c — the SigLIP tower against transformers' SiglipVisionModel (tiny random fixture
+// from scripts/fixtures_vision.py): shape detection, loading by published names (the pooling
+// head counted as extra keys), the deep output, hidden states 1..3, the gradient w.r.t. pixels,
+// the full-size parameter count, and a wrong image size.
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "autograd/autograd.h"
+#include "models/safetensors.h"
+#include "models/siglip.h"
+#include "testutil.h"
+
+#define WEIGHTS "tests/fixtures/siglip/weights.safetensors"
+#define IO "tests/fixtures/siglip/io.safetensors"
+
+static cm_tensor *fx(st_file *f, const char *name) {
+    char err[256];
+    const st_entry *e = st_find(f, name);
+    if (!e) cm_die("test_siglip", "fixture has no tensor %s", name);
+    cm_tensor *t = st_to_tensor(e, CM_DEV_CPU, err, sizeof err);
+    if (!t) cm_die("test_siglip", "%s", err);
+    return t;
+}
+
+// max |got - want| / max |want|
+static double rel_err(cm_tensor *got, cm_tensor *want) {
+    int64_t n = tensor_numel(want);
+    if (tensor_numel(got) != n) return INFINITY;
+    double md = 0, mw = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double a = tensor_get(got, i), b = tensor_get(want, i);
+        md = fmax(md, fabs(a - b));
+        mw = fmax(mw, fabs(b));
+    }
+    return md / (mw > 0 ? mw : 1);
+}
+
+// sum(a * w) as a scalar on the tape
+static cm_tensor *dot(cm_tensor *a, cm_tensor *w) {
+    cm_tensor *m = op_mul(a, w);
+    cm_tensor *s = op_sum_all(m);
+    tensor_release(m);
+    return s;
+}
+
+int main(void) {
+    char err[512];
+    // full size, no allocation
+    TEST_CHECK(siglip_param_count(&SIGLIP_SO400M_P14_384) == 412987248, "so400m tower params %lld (transformers: 412,987,248 without the head)",
+               (long long)siglip_param_count(&SIGLIP_SO400M_P14_384));
+
+    siglip_config c;
+    TEST_CHECK(siglip_detect(WEIGHTS, &c, err, sizeof err) == 0, "detect: %s", err);
+    TEST_CHECK(c.hidden == 32 && c.layers == 4 && c.heads == 4 && c.mlp == 48 && c.patch == 7 && c.image_size == 28 && c.channels == 3,
+               "detected %lld/%lld/%lld/%lld patch %lld image %lld", (long long)c.hidden, (long long)c.layers,
+               (long long)c.heads, (long long)c.mlp, (long long)c.patch, (long long)c.image_size);
+    TEST_CHECK(siglip_detect("tests/fixtures/dinov2/weights.safetensors", &c, err, sizeof err) == -1 && strstr(err, "patch_embedding"),
+               "detecting SigLIP in a DINOv2 file: %s", err);
+    siglip_detect(WEIGHTS, &c, err, sizeof err);
+
+    cm_params ps;
+    params_init_registry(&ps, CM_DEV_CPU, CM_F32, false);
+    siglip_model m;
+    siglip_init(&m, &c, &ps);
+    TEST_CHECK(params_count(&ps, false) == siglip_param_count(&c), "registered %lld, counted %lld",
+               (long long)params_count(&ps, false), (long long)siglip_param_count(&c));
+    int n_extra = -1;
+    TEST_CHECK(params_load(&ps, WEIGHTS, NULL, true, &n_extra, err, sizeof err) == -1 && strstr(err, "vision_model.head"),
+               "strict load must name the head's extra keys: %s", err);
+    TEST_CHECK(params_load(&ps, WEIGHTS, NULL, false, &n_extra, err, sizeof err) == 0, "load: %s", err);
+    TEST_CHECK(n_extra == 11, "extra keys (pooling head) %d, want 11", n_extra);
+
+    st_file *io = st_open(IO, err, sizeof err);
+    TEST_CHECK(io != NULL, "%s", err);
+    if (!io) return test_summary("test_siglip");
+    cm_tensor *x = fx(io, "pixels");  // [2, 3, 30, 30]: 2 px unused by the valid patch conv
+    tensor_set_requires_grad(x, true);
+    const int idx[3] = {1, 2, 3};
+    cm_tensor *hid[3];
+    cm_tensor *deep = siglip_forward(&m, x, 3, idx, hid);  // [2, 16, 32]
+    cm_tensor *want = fx(io, "deep"), *w = fx(io, "w_deep");
+    // f32 throughout on both sides; 4 layers of LN / attention / tanh-GELU: ~1e-6 expected
+    double e = rel_err(deep, want);
+    printf("siglip deep max rel err %.3g\n", e);
+    TEST_CHECK(e < 1e-5, "deep rel err %.3g", e);
+    cm_tensor *loss = dot(deep, w);
+    tensor_release(want);
+    tensor_release(w);
+    for (int i = 0; i < 3; i++) {
+        char n1[32], n2[32];
+        snprintf(n1, sizeof n1, "hidden.%d", idx[i]);
+        snprintf(n2, sizeof n2, "w_hidden.%d", idx[i]);
+        want = fx(io, n1);
+        w = fx(io, n2);
+        e = rel_err(hid[i], want);
+        printf("siglip hidden_states[%d] max rel err %.3g\n", idx[i], e);
+        TEST_CHECK(e < 1e-5, "hidden %d rel err %.3g", idx[i], e);
+        cm_tensor *l2 = dot(hid[i], w), *s = op_add(loss, l2);
+        tensor_release(loss);
+        tensor_release(l2);
+        loss = s;
+        tensor_release(want);
+        tensor_release(w);
+        tensor_release(hid[i]);
+    }
+    autograd_backward(loss, NULL);
+    want = fx(io, "grad_pixels");
+    // the gradient runs back through every layer: allow 1e-4
+    e = x->grad ? rel_err(x->grad, want) : INFINITY;
+    printf("siglip d loss / d pixels max rel err %.3g\n", e);
+    TEST_CHECK(e < 1e-4, "grad pixels rel err %.3g", e);
+    for (int i = 0; i < ps.n; i++) TEST_CHECK(ps.items[i].t->grad == NULL, "frozen %s got a gradient", ps.items[i].name);
+    tensor_release(want);
+    tensor_release(loss);
+    tensor_release(deep);
+
+    // an image whose patch grid is not the trained one: a message naming the sizes, exit 1
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        cm_tensor *big = tensor_zeros(CM_F32, SHAPE(1, 3, 40, 40), CM_DEV_CPU);
+        siglip_forward(&m, big, 0, NULL, NULL);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    TEST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "a 40x40 image must stop with a message (status %d)", status);
+
+    tensor_release(x);
+    st_close(io);
+    siglip_free(&m);
+    params_free(&ps);
+    return test_summary("test_siglip");
+}
