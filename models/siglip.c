@@ -175,20 +175,32 @@ static void keep_hidden(int n_hidden, const int *idx, cm_tensor **hidden, int la
         if (idx[j] == layer) hidden[j] = tensor_retain(h);
 }
 
-cm_tensor *siglip_forward(const siglip_model *m, cm_tensor *x, int n_hidden, const int *idx, cm_tensor **hidden) {
+int siglip_check_pixels(const siglip_model *m, const cm_tensor *x, char *err, size_t errlen) {
     const siglip_config *c = &m->cfg;
     char buf[96];
-    CM_CHECK(x->ndim == 4 && x->shape[1] == c->channels, "siglip_forward",
-             "pixels must be [B, %lld, H, W], got %s", (long long)c->channels, tensor_shape_str(x, buf, sizeof buf));
-    int64_t B = x->shape[0], gh = x->shape[2] / c->patch, gw = x->shape[3] / c->patch, g = c->image_size / c->patch;
-    CM_CHECK(gh == g && gw == g, "siglip_forward",
-             "a %lldx%lld image gives a %lldx%lld patch grid; this tower's position table is %lldx%lld "
-             "(resize the image to %lldx%lld)", (long long)x->shape[2], (long long)x->shape[3], (long long)gh,
-             (long long)gw, (long long)g, (long long)g, (long long)c->image_size, (long long)c->image_size);
+    if (x->ndim != 4 || x->shape[1] != c->channels) {
+        snprintf(err, errlen, "SigLIP pixels must be [B, %lld, H, W], got %s", (long long)c->channels, tensor_shape_str(x, buf, sizeof buf));
+        return -1;
+    }
+    int64_t gh = x->shape[2] / c->patch, gw = x->shape[3] / c->patch, g = c->image_size / c->patch;
+    if (gh != g || gw != g) {
+        snprintf(err, errlen, "a %lldx%lld image gives a %lldx%lld patch grid; this SigLIP tower's position table is %lldx%lld "
+                 "(resize the image to %lldx%lld)", (long long)x->shape[2], (long long)x->shape[3], (long long)gh,
+                 (long long)gw, (long long)g, (long long)g, (long long)c->image_size, (long long)c->image_size);
+        return -1;
+    }
+    return 0;
+}
+
+cm_tensor *siglip_forward(const siglip_model *m, cm_tensor *x, int n_hidden, const int *idx, cm_tensor **hidden) {
+    const siglip_config *c = &m->cfg;
+    char err[320];
+    if (siglip_check_pixels(m, x, err, sizeof err)) cm_die("siglip_forward", "%s", err);
     for (int j = 0; j < n_hidden; j++) {
         CM_CHECK(idx[j] >= 0 && idx[j] <= c->layers, "siglip_forward", "hidden state %d out of range 0..%lld", idx[j], (long long)c->layers);
         hidden[j] = NULL;
     }
+    int64_t B = x->shape[0], gh = x->shape[2] / c->patch, gw = x->shape[3] / c->patch;
     int64_t D = c->hidden, N = gh * gw;
     cm_tensor *pe = op_conv2d(x, m->patch_w, m->patch_b, (int)c->patch, 0);  // [B, D, gh, gw] (valid)
     cm_tensor *pr = op_reshape(pe, SHAPE(B, D, N));

@@ -52,4 +52,7 @@ int siglip_detect(const char *path, siglip_config *c, char *err, size_t errlen);
 // Returns last_hidden_state [B, N, D] (after post_layernorm). For j < n_hidden, hidden[j] gets
 // hidden_states[idx[j]] [B, N, D]: 0 is the embedding output, i the output of layer i (1-based)
 // before any final LN. The caller releases all of them.
+// 0 when x is [B, C, H, W] with the trained patch grid, else -1 and a message naming the sizes
+// (siglip_forward stops with it)
+int siglip_check_pixels(const siglip_model *m, const cm_tensor *x, char *err, size_t errlen);
 cm_tensor *siglip_forward(const siglip_model *m, cm_tensor *x, int n_hidden, const int *idx, cm_tensor **hidden);
