@@ -1,0 +1,67 @@
+// flux_single.c — the single-stream block (diffusers FluxSingleTransformerBlock, spec §5.4) on
+// the joint sequence [txt; img], with the InstantCharacter IP branch added to the image-token
+// slice of the attention output before proj_out (§2.7).
+#include "models/flux_internal.h"
+#include "models/ip_attn.h"
+
+cm_tensor *flux_single_fwd(const flux_model *m, int i, cm_tensor *h, int Lt, cm_tensor *temb_act,
+                           cm_tensor *cos, cm_tensor *sin,
+                           const ip_attn *ip, cm_tensor *ip_tokens, double ip_scale) {
+    const flux_single_block *b = &m->sgl[i];
+    const int H = m->cfg.heads, D = m->cfg.head_dim;
+    const int64_t L = tensor_dim(h, 1);
+
+    cm_tensor *mod = linear_fwd(&b->norm, temb_act);  // [B, 3C]: shift, scale, gate
+    cm_tensor *shift = op_chunk(mod, 3, 1, 0), *scale = op_chunk(mod, 3, 1, 1), *gate = op_chunk(mod, 3, 1, 2);
+    tensor_release(mod);
+    cm_tensor *n = flux_adanorm(h, scale, shift);     // [B, L, C]
+    tensor_release(shift);
+    tensor_release(scale);
+
+    cm_tensor *pm = linear_fwd(&b->proj_mlp, n);      // [B, L, 4C]
+    cm_tensor *mlp = op_gelu(pm, true);
+    tensor_release(pm);
+
+    cm_tensor *q = linear_fwd(&b->to_q, n);           // [B, L, C] raw: its image slice is the IP query
+    cm_tensor *k = linear_fwd(&b->to_k, n);
+    cm_tensor *v = linear_fwd(&b->to_v, n);
+    tensor_release(n);
+    cm_tensor *Q = flux_heads(q, H, D, &b->norm_q), *K = flux_heads(k, H, D, &b->norm_k), *V = flux_heads(v, H, D, NULL);
+    tensor_release(k);
+    tensor_release(v);
+    cm_tensor *O = flux_joint_attention(Q, K, V, cos, sin);  // [B, L, C]
+    tensor_release(Q);
+    tensor_release(K);
+    tensor_release(V);
+
+    if (ip && ip_tokens) {
+        // only the image tokens receive the IP output; the text tokens' rows are unchanged
+        cm_tensor *img_q = op_slice(q, 1, Lt, L);             // [B, N, C]
+        cm_tensor *ipo = ip_attn_fwd(ip, m->cfg.num_layers + i, img_q, ip_tokens);
+        cm_tensor *s = op_scale(ipo, ip_scale);
+        cm_tensor *parts[2] = {op_slice(O, 1, 0, Lt), op_slice(O, 1, Lt, L)};
+        cm_tensor *img = op_add(parts[1], s);
+        tensor_release(parts[1]);
+        parts[1] = img;
+        cm_tensor *O2 = op_concat(2, parts, 1);               // [B, L, C]
+        tensor_release(parts[0]);
+        tensor_release(parts[1]);
+        tensor_release(img_q);
+        tensor_release(ipo);
+        tensor_release(s);
+        tensor_release(O);
+        O = O2;
+    }
+    tensor_release(q);
+
+    cm_tensor *cat[2] = {O, mlp};
+    cm_tensor *am = op_concat(2, cat, 2);             // [B, L, 5C]
+    tensor_release(O);
+    tensor_release(mlp);
+    cm_tensor *y = linear_fwd(&b->proj_out, am);      // [B, L, C]
+    tensor_release(am);
+    cm_tensor *out = flux_gated_add(h, gate, y);
+    tensor_release(gate);
+    tensor_release(y);
+    return out;
+}
