@@ -1,0 +1,13 @@
+// buckets.h — aspect-ratio buckets: (W, H) in `step`-pixel multiples with W*H close to (and not
+// above) resolution², both orientations, aspect long/short ≤ max_aspect. Each sample goes to the
+// bucket nearest its aspect ratio (|log(w/h) − log(W/H)| smallest; ties → the earlier bucket).
+#pragma once
+#include <stdint.h>
+
+#define BUCKETS_MAX 254
+
+// Fills out[n][2] sorted by W/H ascending. Returns n (>= 1), or -1 if no bucket fits.
+int buckets_make(int resolution, int step, double max_aspect, int (*out)[2], int max);
+int buckets_nearest(const int (*b)[2], int n, int w, int h);
+// FNV-1a hash of the table (goes into the resume state)
+uint64_t buckets_hash(const int (*b)[2], int n);

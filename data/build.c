@@ -1,0 +1,329 @@
+// build.c — the builder core: group by character, train the metadata dictionary, encode in
+// parallel, append to shards, write the manifest.
+#include "data/build.h"
+#include <errno.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zdict.h>
+#include <zstd.h>
+#include "data/buckets.h"
+#include "data/checksum.h"
+#include "data/fsutil.h"
+#include "data/manifest.h"
+#include "data/record.h"
+#include "data/shard.h"
+
+const char *const build_skip_names[BUILD_SKIP_REASONS] = {"bad JSON line", "missing or invalid field", "unreadable image",
+                                                           "unreadable or mismatched mask", "bbox outside the image", "WebP encode failed"};
+
+build_options build_options_default(void) {
+    build_options o = {.quality = 90, .lossless = 0, .max_side = 1024, .shard_samples = 10000, .shard_bytes = 2ull << 30, .threads = 0,
+                       .bucket_resolution = 512, .bucket_step = 64};
+    return o;
+}
+
+void build_item_free(build_item *it) {
+    free(it->image_path); free(it->mask_path); free(it->source); free(it->character);
+    for (int i = 0; i < it->n_captions; i++) free(it->captions[i]);
+    free(it->captions);
+    memset(it, 0, sizeof *it);
+}
+
+typedef struct {
+    int ok, reason;
+    char msg[512];
+    uint8_t *webp; size_t webp_len;
+    uint8_t *meta; size_t meta_len, meta_raw_len;
+    int w, h;
+    uint16_t flags;
+} encoded;
+
+static int meta_raw(const build_item *it, uint32_t ow, uint32_t oh, const uint32_t *bbox, uint8_t **out, size_t *len) {
+    record_meta_in in = {.n_captions = it->n_captions, .captions = (const char *const *)it->captions, .character = it->character,
+                         .source = it->source, .orig_w = ow, .orig_h = oh, .has_bbox = bbox != NULL};
+    if (bbox) memcpy(in.bbox, bbox, sizeof in.bbox);
+    return record_meta_encode(&in, out, len);
+}
+
+static void encode_one(const build_item *it, build_image_fn load, void *ctx, const build_options *o, ZSTD_CCtx *cctx, const ZSTD_CDict *cdict,
+                       encoded *e) {
+    image im = {0};
+    char why[400];
+    e->ok = 0;
+    if (load(ctx, it, &im, why, sizeof why)) {
+        e->reason = BUILD_SKIP_IMAGE;
+        snprintf(e->msg, sizeof e->msg, "%s: %s", it->source, why);
+        return;
+    }
+    uint32_t ow = (uint32_t)im.w, oh = (uint32_t)im.h;
+    if (it->mask_path) {
+        image m = {0};
+        if (image_load(it->mask_path, &m, why, sizeof why)) {
+            e->reason = BUILD_SKIP_MASK;
+            snprintf(e->msg, sizeof e->msg, "mask %s: %s", it->mask_path, why);
+            image_free(&im);
+            return;
+        }
+        if (m.w != im.w || m.h != im.h) {
+            e->reason = BUILD_SKIP_MASK;
+            snprintf(e->msg, sizeof e->msg, "mask %s is %dx%d, the image is %dx%d (expected equal sizes)", it->mask_path, m.w, m.h, im.w, im.h);
+            image_free(&im); image_free(&m);
+            return;
+        }
+        image rgba = {im.w, im.h, 4, malloc((size_t)im.w * im.h * 4)};
+        for (size_t i = 0; i < (size_t)im.w * im.h; i++) {
+            memcpy(rgba.px + 4 * i, im.px + im.c * i, 3);
+            const uint8_t *mp = m.px + m.c * i;
+            rgba.px[4 * i + 3] = m.c == 4 ? mp[3] : (uint8_t)((mp[0] * 77 + mp[1] * 150 + mp[2] * 29) >> 8);
+        }
+        image_free(&im); image_free(&m);
+        im = rgba;
+    }
+    if (it->has_bbox && ((uint64_t)it->bbox[0] + it->bbox[2] > ow || (uint64_t)it->bbox[1] + it->bbox[3] > oh || !it->bbox[2] || !it->bbox[3])) {
+        e->reason = BUILD_SKIP_BBOX;
+        snprintf(e->msg, sizeof e->msg, "bbox [%u,%u,%u,%u] is not inside the %ux%u image", it->bbox[0], it->bbox[1], it->bbox[2], it->bbox[3], ow, oh);
+        image_free(&im);
+        return;
+    }
+    if (im.c == 4 && !image_has_alpha(&im)) {  // opaque alpha carries nothing
+        for (size_t i = 0; i < (size_t)im.w * im.h; i++) memmove(im.px + 3 * i, im.px + 4 * i, 3);
+        im.c = 3;
+    }
+    int longest = im.w > im.h ? im.w : im.h;
+    uint32_t bb[4];
+    memcpy(bb, it->bbox, sizeof bb);
+    if (o->max_side > 0 && longest > o->max_side) {
+        double s = (double)o->max_side / longest;
+        int nw = (int)(im.w * s + 0.5), nh = (int)(im.h * s + 0.5);
+        if (nw < 1) nw = 1;
+        if (nh < 1) nh = 1;
+        image r = {0};
+        if (image_resize(&im, nw, nh, &r)) { e->reason = BUILD_SKIP_ENCODE; snprintf(e->msg, sizeof e->msg, "%s: resize failed", it->source); image_free(&im); return; }
+        for (int k = 0; k < 4; k++) bb[k] = (uint32_t)(bb[k] * s + 0.5);
+        image_free(&im);
+        im = r;
+    }
+    if (im.w > 16383 || im.h > 16383) { e->reason = BUILD_SKIP_ENCODE; snprintf(e->msg, sizeof e->msg, "%s: %dx%d exceeds WebP's 16383 per side (use --max-side)", it->source, im.w, im.h); image_free(&im); return; }
+    e->webp = image_webp_encode(&im, o->quality, o->lossless, &e->webp_len);
+    e->w = im.w; e->h = im.h;
+    e->flags = (uint16_t)((im.c == 4 ? RECORD_FLAG_ALPHA : 0) | (o->lossless ? RECORD_FLAG_LOSSLESS : 0) | (cdict ? RECORD_FLAG_META_DICT : 0));
+    image_free(&im);
+    if (!e->webp) { e->reason = BUILD_SKIP_ENCODE; snprintf(e->msg, sizeof e->msg, "%s: WebP encode failed", it->source); return; }
+    uint8_t *raw;
+    if (meta_raw(it, ow, oh, it->has_bbox ? bb : NULL, &raw, &e->meta_raw_len) ||
+        record_meta_compress(cctx, cdict, raw, e->meta_raw_len, &e->meta, &e->meta_len)) {
+        e->reason = BUILD_SKIP_FIELD;
+        snprintf(e->msg, sizeof e->msg, "%s: metadata too long (strings up to 65535 bytes, 1..255 captions)", it->source);
+        free(e->webp); e->webp = NULL;
+        return;
+    }
+    free(raw);
+    e->ok = 1;
+}
+
+// stable grouping by character (first appearance order)
+typedef struct { size_t first, idx; } order_key;
+static int by_group(const void *a, const void *b) {
+    const order_key *x = a, *y = b;
+    return x->first < y->first ? -1 : x->first > y->first ? 1 : (x->idx < y->idx ? -1 : x->idx > y->idx);
+}
+
+static void group_by_character(build_item *items, size_t n) {
+    // first appearance of each character via a sorted copy of (name, idx)
+    size_t *first = malloc(sizeof(size_t) * (n + 1));
+    char **names = malloc(sizeof(char *) * (n + 1));
+    size_t *idx = malloc(sizeof(size_t) * (n + 1));
+    for (size_t i = 0; i < n; i++) idx[i] = i;
+    // simple hash table from name → first index
+    size_t cap = 16;
+    while (cap < 2 * n) cap <<= 1;
+    size_t *tab = malloc(sizeof(size_t) * cap);
+    for (size_t i = 0; i < cap; i++) tab[i] = (size_t)-1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = hash64_update(HASH64_INIT, items[i].character, strlen(items[i].character)) & (cap - 1);
+        while (tab[h] != (size_t)-1 && strcmp(items[tab[h]].character, items[i].character)) h = (h + 1) & (cap - 1);
+        if (tab[h] == (size_t)-1) tab[h] = i;
+        first[i] = tab[h];
+    }
+    order_key *k = malloc(sizeof(order_key) * (n + 1));
+    for (size_t i = 0; i < n; i++) { k[i].first = first[i]; k[i].idx = i; }
+    qsort(k, n, sizeof *k, by_group);
+    build_item *copy = malloc(sizeof(build_item) * (n + 1));
+    for (size_t i = 0; i < n; i++) copy[i] = items[k[i].idx];
+    memcpy(items, copy, sizeof(build_item) * n);
+    free(copy); free(k); free(tab); free(first); free(names); free(idx);
+}
+
+static int train_dict(const char *out, build_item *items, size_t n, manifest *m, uint8_t **dict, size_t *dict_len) {
+    *dict = NULL;
+    size_t take = n < 20000 ? n : 20000, total = 0;
+    if (take < 64) return 0;
+    size_t *sizes = malloc(sizeof(size_t) * take);
+    uint8_t *buf = NULL;
+    for (size_t i = 0; i < take; i++) {
+        uint8_t *raw; size_t len;
+        const build_item *it = &items[i * n / take];
+        uint32_t zero[4] = {0};
+        if (meta_raw(it, 0, 0, it->has_bbox ? zero : NULL, &raw, &len)) { sizes[i] = 0; continue; }
+        buf = realloc(buf, total + len);
+        memcpy(buf + total, raw, len);
+        total += len;
+        sizes[i] = len;
+        free(raw);
+    }
+    size_t cap = total / 10;
+    if (cap > 110 * 1024) cap = 110 * 1024;
+    int rc = 0;
+    if (total >= 8192 && cap >= 1024) {
+        uint8_t *d = malloc(cap);
+        size_t r = ZDICT_trainFromBuffer(d, cap, buf, sizes, (unsigned)take);
+        if (!ZDICT_isError(r)) {
+            char path[4200], err[512];
+            snprintf(path, sizeof path, "%s/meta.zdict", out);
+            if (fs_write_atomic(path, d, r, err, sizeof err)) { fprintf(stderr, "%s\n", err); rc = -1; free(d); }
+            else {
+                m->has_dict = 1;
+                strcpy(m->dict_file, "meta.zdict");
+                m->dict_id = ZDICT_getDictID(d, r);
+                m->dict_bytes = r;
+                m->dict_crc32c = crc32c(d, r);
+                *dict = d;
+                *dict_len = r;
+            }
+        } else free(d);
+    }
+    free(buf);
+    free(sizes);
+    return rc;
+}
+
+int build_dataset(const char *out, build_item *items, size_t n, build_image_fn load, void *ctx, const build_options *o, build_report *r,
+                  char *err, size_t errlen) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/manifest.json", out);
+    struct stat st;
+    if (!stat(path, &st)) { snprintf(err, errlen, "%s: a published dataset is already there (datasets are immutable; choose a new --out)", path); return -1; }
+    if (fs_mkdirs(out)) { snprintf(err, errlen, "%s: cannot create (%s)", out, strerror(errno)); return -1; }
+    group_by_character(items, n);
+    manifest m;
+    memset(&m, 0, sizeof m);
+    m.version = MANIFEST_VERSION;
+    m.quality = o->quality; m.lossless = o->lossless; m.max_side = o->max_side;
+    uint8_t *dict = NULL;
+    size_t dict_len = 0;
+    if (train_dict(out, items, n, &m, &dict, &dict_len)) { snprintf(err, errlen, "%s/meta.zdict: cannot write the dictionary", out); return -1; }
+    r->has_dict = m.has_dict;
+    ZSTD_CDict *cdict = dict ? ZSTD_createCDict(dict, dict_len, 19) : NULL;
+    int threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    ZSTD_CCtx **cctx = malloc(sizeof(ZSTD_CCtx *) * threads);
+    for (int t = 0; t < threads; t++) cctx[t] = ZSTD_createCCtx();
+    const size_t chunk = 64;
+    encoded *enc = calloc(chunk, sizeof *enc);
+    char **names = malloc(sizeof(char *) * (n + 1));  // character index → name
+    uint16_t *sizes = malloc(sizeof(uint16_t) * 2 * (n + 1));
+    uint64_t next_id = 0, shard_first = 0, shard_bytes = 0;
+    int64_t cur_char = -1;
+    const char *cur_name = NULL;
+    shard_writer *w = NULL;
+    int rc = -1;
+    for (size_t base = 0; base < n; base += chunk) {
+        size_t cn = n - base < chunk ? n - base : chunk;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+        for (size_t i = 0; i < cn; i++) encode_one(&items[base + i], load, ctx, o, cctx[omp_get_thread_num()], cdict, &enc[i]);
+        for (size_t i = 0; i < cn; i++) {
+            encoded *e = &enc[i];
+            const build_item *it = &items[base + i];
+            r->lines++;
+            if (!e->ok) {
+                r->skipped[e->reason]++;
+                if (!o->quiet) fprintf(stderr, "%s:%ld: skipped: %s\n", o->input_name ? o->input_name : "item", it->line, e->msg);
+                continue;
+            }
+            if (!w) {
+                char name[32];
+                snprintf(name, sizeof name, "shard-%05d", m.n_shards);
+                shard_first = next_id;
+                shard_bytes = 0;
+                if (!(w = shard_writer_open(out, name, shard_first, err, errlen))) goto fail;
+            }
+            if (!cur_name || strcmp(cur_name, it->character)) { cur_char++; cur_name = it->character; names[cur_char] = it->character; }
+            size_t len;
+            uint8_t *rec = record_assemble(next_id, (uint32_t)cur_char, e->flags, e->w, e->h, e->webp, e->webp_len, e->meta, e->meta_len, e->meta_raw_len, &len);
+            free(e->webp); free(e->meta); e->webp = e->meta = NULL;
+            int prc = shard_writer_put(w, next_id, rec, len, e->w, e->h, (uint32_t)cur_char, err, errlen);
+            free(rec);
+            if (prc) goto fail;
+            sizes[2 * next_id] = (uint16_t)e->w;
+            sizes[2 * next_id + 1] = (uint16_t)e->h;
+            next_id++;
+            r->kept++;
+            shard_bytes += len;
+            if (next_id - shard_first >= o->shard_samples || shard_bytes >= o->shard_bytes) {
+                m.shards = realloc(m.shards, sizeof(manifest_shard) * (m.n_shards + 1));
+                manifest_shard *ms = &m.shards[m.n_shards];
+                memset(ms, 0, sizeof *ms);
+                snprintf(ms->name, sizeof ms->name, "shard-%05d", m.n_shards);
+                ms->first_id = shard_first;
+                shard_writer *fw = w;
+                w = NULL;
+                if (shard_writer_finish(fw, (const char *const *)names, &ms->samples, &ms->characters, &ms->bytes, &ms->crc32c, err, errlen)) goto fail;
+                m.n_shards++;
+            }
+        }
+    }
+    if (w) {
+        m.shards = realloc(m.shards, sizeof(manifest_shard) * (m.n_shards + 1));
+        manifest_shard *ms = &m.shards[m.n_shards];
+        memset(ms, 0, sizeof *ms);
+        snprintf(ms->name, sizeof ms->name, "shard-%05d", m.n_shards);
+        ms->first_id = shard_first;
+        shard_writer *fw = w;
+        w = NULL;
+        if (shard_writer_finish(fw, (const char *const *)names, &ms->samples, &ms->characters, &ms->bytes, &ms->crc32c, err, errlen)) goto fail;
+        m.n_shards++;
+    }
+    if (next_id == 0) { snprintf(err, errlen, "%s: no usable samples (all %llu lines skipped)", out, (unsigned long long)r->lines); goto fail; }
+    m.samples = next_id;
+    m.characters = (uint64_t)(cur_char + 1);
+    // bucket table of the default resolution with its sample counts
+    int bt[BUCKETS_MAX][2];
+    int nb = buckets_make(o->bucket_resolution, o->bucket_step, 2.0, bt, BUCKETS_MAX);
+    if (nb > 0) {
+        m.bucket_resolution = o->bucket_resolution; m.bucket_step = o->bucket_step; m.bucket_max_aspect = 2.0;
+        m.n_buckets = nb;
+        m.buckets = calloc((size_t)nb, sizeof *m.buckets);
+        for (int b = 0; b < nb; b++) { m.buckets[b][0] = bt[b][0]; m.buckets[b][1] = bt[b][1]; }
+        for (uint64_t i = 0; i < next_id; i++) m.buckets[buckets_nearest((const int(*)[2])bt, nb, sizes[2 * i], sizes[2 * i + 1])][2]++;
+    }
+    if (manifest_write(out, &m, err, errlen)) goto fail;
+    r->shards = (uint64_t)m.n_shards;
+    r->characters = m.characters;
+    for (int i = 0; i < m.n_shards; i++) r->bytes += m.shards[i].bytes;
+    rc = 0;
+fail:
+    if (w) shard_writer_abort(w);
+    if (rc && m.n_shards) fprintf(stderr, "build of %s stopped: the partial shard was removed; %d finished shard(s) stay, no manifest.json was written\n", out, m.n_shards);
+    for (size_t i = 0; i < chunk; i++) { free(enc[i].webp); free(enc[i].meta); }
+    free(enc);
+    for (int t = 0; t < threads; t++) ZSTD_freeCCtx(cctx[t]);
+    free(cctx);
+    if (cdict) ZSTD_freeCDict(cdict);
+    free(dict);
+    free(names);
+    free(sizes);
+    manifest_free(&m);
+    return rc;
+}
+
+void build_report_print(const build_report *r, const char *out) {
+    uint64_t skipped = r->lines - r->kept;
+    printf("%s: %llu samples kept, %llu skipped, %llu characters, %llu shard(s), %.1f MiB%s\n", out, (unsigned long long)r->kept,
+           (unsigned long long)skipped, (unsigned long long)r->characters, (unsigned long long)r->shards, r->bytes / 1048576.0,
+           r->has_dict ? ", metadata dictionary" : "");
+    for (int k = 0; k < BUILD_SKIP_REASONS; k++)
+        if (r->skipped[k]) printf("  skipped %llu: %s\n", (unsigned long long)r->skipped[k], build_skip_names[k]);
+}

@@ -1,0 +1,15 @@
+// fsutil.h — small file-system helpers: whole-file read, atomic write, fsync of a folder,
+// recursive removal, network-filesystem detection.
+#pragma once
+#include <stddef.h>
+
+// malloc'd contents (NUL-terminated) or NULL (errno set; EFBIG when over max)
+char *fs_read_file(const char *path, size_t *len, size_t max);
+// path.tmp → write → fsync → rename → fsync parent. 0 or -1 with err naming the file.
+int fs_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
+int fs_fsync_path(const char *path);  // open + fsync (file or folder)
+int fs_fsync_parent(const char *path);
+int fs_remove_tree(const char *path); // rm -r (no symlink following)
+int fs_mkdirs(const char *path);      // mkdir -p
+// Name of the network filesystem holding path ("nfs", "lustre", ...) or NULL when local/unknown.
+const char *fs_network_type(const char *path);

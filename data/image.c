@@ -1,0 +1,204 @@
+// image.c — PNG (libpng simplified API), JPEG (libjpeg), WebP (libwebp) in and out.
+#include "data/image.h"
+#include <errno.h>
+#include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jpeglib.h>
+#include <webp/decode.h>
+#include <webp/encode.h>
+#include "data/fsutil.h"
+#include "data/resize.h"
+
+#define IMAGE_MAX_SIDE 16384
+
+void image_free(image *im) { free(im->px); im->px = NULL; im->w = im->h = im->c = 0; }
+
+int image_has_alpha(const image *im) {
+    if (im->c != 4) return 0;
+    size_t n = (size_t)im->w * im->h;
+    for (size_t i = 0; i < n; i++) if (im->px[4 * i + 3] != 255) return 1;
+    return 0;
+}
+
+static int decode_png(const uint8_t *data, size_t len, image *out, char *err, size_t errlen) {
+    png_image p;
+    memset(&p, 0, sizeof p);
+    p.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_memory(&p, data, len)) { snprintf(err, errlen, "PNG: %s", p.message); return -1; }
+    int alpha = (p.format & PNG_FORMAT_FLAG_ALPHA) != 0;
+    p.format = alpha ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB;
+    if (p.width == 0 || p.height == 0 || p.width > IMAGE_MAX_SIDE || p.height > IMAGE_MAX_SIDE) {
+        snprintf(err, errlen, "PNG: size %ux%u (allowed 1..%d per side)", p.width, p.height, IMAGE_MAX_SIDE);
+        png_image_free(&p);
+        return -1;
+    }
+    out->w = (int)p.width; out->h = (int)p.height; out->c = alpha ? 4 : 3;
+    out->px = malloc(PNG_IMAGE_SIZE(p));
+    if (!png_image_finish_read(&p, NULL, out->px, 0, NULL)) { snprintf(err, errlen, "PNG: %s", p.message); image_free(out); return -1; }
+    return 0;
+}
+
+struct jerr { struct jpeg_error_mgr mgr; jmp_buf jb; char msg[JMSG_LENGTH_MAX]; };
+static void jpeg_fail(j_common_ptr c) {
+    struct jerr *e = (struct jerr *)c->err;
+    (*c->err->format_message)(c, e->msg);
+    longjmp(e->jb, 1);
+}
+
+static int decode_jpeg(const uint8_t *data, size_t len, image *out, char *err, size_t errlen) {
+    struct jpeg_decompress_struct cinfo;
+    struct jerr je;
+    cinfo.err = jpeg_std_error(&je.mgr);
+    je.mgr.error_exit = jpeg_fail;
+    je.mgr.output_message = (void (*)(j_common_ptr))jpeg_fail;  // warnings (corrupt data) are errors too
+    out->px = NULL;
+    if (setjmp(je.jb)) {
+        snprintf(err, errlen, "JPEG: %s", je.msg);
+        jpeg_destroy_decompress(&cinfo);
+        image_free(out);
+        return -1;
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, data, (unsigned long)len);
+    jpeg_read_header(&cinfo, TRUE);
+    cinfo.out_color_space = JCS_RGB;
+    jpeg_start_decompress(&cinfo);
+    if (cinfo.output_width > IMAGE_MAX_SIDE || cinfo.output_height > IMAGE_MAX_SIDE || cinfo.output_components != 3) {
+        snprintf(je.msg, sizeof je.msg, "size %ux%u (allowed up to %d per side)", cinfo.output_width, cinfo.output_height, IMAGE_MAX_SIDE);
+        longjmp(je.jb, 1);
+    }
+    out->w = (int)cinfo.output_width; out->h = (int)cinfo.output_height; out->c = 3;
+    out->px = malloc((size_t)out->w * out->h * 3);
+    while (cinfo.output_scanline < cinfo.output_height) {
+        JSAMPROW row = out->px + (size_t)cinfo.output_scanline * out->w * 3;
+        jpeg_read_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    return 0;
+}
+
+static int decode_webp(const uint8_t *data, size_t len, image *out, char *err, size_t errlen) {
+    WebPBitstreamFeatures f;
+    if (WebPGetFeatures(data, len, &f) != VP8_STATUS_OK) { snprintf(err, errlen, "WebP: bad bitstream header"); return -1; }
+    if (f.width > IMAGE_MAX_SIDE || f.height > IMAGE_MAX_SIDE) { snprintf(err, errlen, "WebP: size %dx%d too large", f.width, f.height); return -1; }
+    size_t cap = 0;
+    out->px = NULL;
+    if (image_webp_decode_into(data, len, f.has_alpha, out, &cap)) { snprintf(err, errlen, "WebP: decode failed"); return -1; }
+    return 0;
+}
+
+int image_decode_mem(const uint8_t *data, size_t len, image *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (len >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8)) return decode_png(data, len, out, err, errlen);
+    if (len >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) return decode_jpeg(data, len, out, err, errlen);
+    if (len >= 12 && !memcmp(data, "RIFF", 4) && !memcmp(data + 8, "WEBP", 4)) return decode_webp(data, len, out, err, errlen);
+    snprintf(err, errlen, "not a PNG, JPEG or WebP file (%zu bytes)", len);
+    return -1;
+}
+
+int image_load(const char *path, image *out, char *err, size_t errlen) {
+    size_t len;
+    uint8_t *data = (uint8_t *)fs_read_file(path, &len, 512u << 20);
+    if (!data) { memset(out, 0, sizeof *out); snprintf(err, errlen, "cannot read (%s)", strerror(errno)); return -1; }
+    int rc = image_decode_mem(data, len, out, err, errlen);
+    free(data);
+    return rc;
+}
+
+int image_webp_decode_into(const uint8_t *data, size_t len, int keep_alpha, image *out, size_t *cap) {
+    int w, h;
+    if (!WebPGetInfo(data, len, &w, &h)) return -1;
+    int c = keep_alpha ? 4 : 3;
+    size_t need = (size_t)w * h * c;
+    if (*cap < need) {
+        uint8_t *p = realloc(*cap ? out->px : NULL, need);
+        if (!p) return -1;
+        out->px = p;
+        *cap = need;
+    }
+    uint8_t *r = keep_alpha ? WebPDecodeRGBAInto(data, len, out->px, need, w * 4) : WebPDecodeRGBInto(data, len, out->px, need, w * 3);
+    if (!r) return -1;
+    out->w = w; out->h = h; out->c = c;
+    return 0;
+}
+
+uint8_t *image_webp_encode(const image *im, int quality, int lossless, size_t *len) {
+    uint8_t *out = NULL;
+    size_t n;
+    if (im->c == 4)
+        n = lossless ? WebPEncodeLosslessRGBA(im->px, im->w, im->h, im->w * 4, &out) : WebPEncodeRGBA(im->px, im->w, im->h, im->w * 4, (float)quality, &out);
+    else
+        n = lossless ? WebPEncodeLosslessRGB(im->px, im->w, im->h, im->w * 3, &out) : WebPEncodeRGB(im->px, im->w, im->h, im->w * 3, (float)quality, &out);
+    if (!n) { WebPFree(out); return NULL; }
+    // hand back a malloc'd copy so callers free() uniformly
+    uint8_t *copy = malloc(n);
+    memcpy(copy, out, n);
+    WebPFree(out);
+    *len = n;
+    return copy;
+}
+
+int image_write_png(const char *path, const image *im, char *err, size_t errlen) {
+    png_image p;
+    memset(&p, 0, sizeof p);
+    p.version = PNG_IMAGE_VERSION;
+    p.width = (png_uint_32)im->w;
+    p.height = (png_uint_32)im->h;
+    p.format = im->c == 4 ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB;
+    if (!png_image_write_to_file(&p, path, 0, im->px, 0, NULL)) { snprintf(err, errlen, "%s: PNG write failed: %s", path, p.message); return -1; }
+    return 0;
+}
+
+int image_write_jpeg(const char *path, const image *im, int quality, char *err, size_t errlen) {
+    FILE *f = fopen(path, "wb");
+    if (!f) { snprintf(err, errlen, "%s: cannot create (%s)", path, strerror(errno)); return -1; }
+    struct jpeg_compress_struct cinfo;
+    struct jpeg_error_mgr jerr;
+    cinfo.err = jpeg_std_error(&jerr);
+    jpeg_create_compress(&cinfo);
+    jpeg_stdio_dest(&cinfo, f);
+    cinfo.image_width = (JDIMENSION)im->w;
+    cinfo.image_height = (JDIMENSION)im->h;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality, TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    uint8_t *row = malloc((size_t)im->w * 3);
+    while (cinfo.next_scanline < cinfo.image_height) {
+        const uint8_t *src = im->px + (size_t)cinfo.next_scanline * im->w * im->c;
+        for (int x = 0; x < im->w; x++) memcpy(row + 3 * x, src + im->c * x, 3);
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&cinfo, &r, 1);
+    }
+    free(row);
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    if (fclose(f)) { snprintf(err, errlen, "%s: write failed (%s)", path, strerror(errno)); return -1; }
+    return 0;
+}
+
+int image_resize(const image *src, int dw, int dh, image *dst) {
+    size_t n = (size_t)src->w * src->h * src->c;
+    float *in = malloc(n * sizeof(float)), *out = malloc((size_t)dw * dh * src->c * sizeof(float));
+    if (!in || !out) { free(in); free(out); return -1; }
+    for (size_t i = 0; i < n; i++) in[i] = src->px[i];
+    resize_scratch s = {0};
+    int rc = resize_f32(in, src->w, src->h, src->c, dw, dh, 0, 0, dw, dh, out, &s);
+    resize_scratch_free(&s);
+    if (!rc) {
+        dst->w = dw; dst->h = dh; dst->c = src->c;
+        dst->px = malloc((size_t)dw * dh * src->c);
+        for (size_t i = 0; i < (size_t)dw * dh * src->c; i++) {
+            float v = out[i] + 0.5f;
+            dst->px[i] = v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)v;
+        }
+    }
+    free(in);
+    free(out);
+    return rc;
+}

@@ -1,0 +1,440 @@
+// loader.c — decode threads filling a ring of batch slots; the consumer takes them in order.
+// Task t = (batch sequence s, sample j) is dispatched in order under one mutex; the first task
+// of a batch copies this rank's ids from the epoch order into the slot, so workers never touch
+// the order. A slot is reused only after the consumer has moved past it.
+#include "data/loader.h"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "data/buckets.h"
+#include "data/checksum.h"
+#include "data/dataset.h"
+#include "data/image.h"
+#include "data/preprocess.h"
+#include "data/rng.h"
+#include "data/sampler.h"
+
+#define LOG_FIRST 20
+
+typedef struct {
+    uint64_t seq;              // batch sequence number held (UINT64_MAX = none)
+    uint64_t epoch, index;     // (epoch, global batch index) of it
+    int H, W;
+    int done;                  // samples finished
+    uint32_t *ids;             // [Bl]
+    uint8_t *ok;               // [Bl]
+    float *target;             // [Bl, 3, maxHW]
+    float *sig, *dino;         // [Bl, 5, 3, R, R]
+    char **cap; size_t *cap_len;// [Bl] caption buffers
+    uint8_t *cdrop, *rdrop, *paired, *flipped;
+    int64_t *sid, *rid;
+    int32_t *chr, *orig, *crop;
+} slot;
+
+struct loader {
+    loader_config cfg;
+    char path[4096];
+    dataset ds;
+    int buckets[BUCKETS_MAX][2], nb;
+    uint8_t *bucket;           // [n] bucket or SAMPLER_EXCLUDED
+    sampler smp;
+    sampler_order order;       // of epoch order.epoch (valid when have_order)
+    int have_order;
+    uint64_t bucket_hash;
+    int Bl, G;
+    size_t maxHW;
+    uint64_t start_epoch, start_batch;
+    int depth;
+    slot *slots;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_task, cv_ready;
+    uint64_t next_task, consumed;
+    int holding;               // the consumer holds batch `consumed`
+    int stop, failed;
+    char fail_msg[512];
+    int nthreads;
+    pthread_t *threads;
+    void *workers;             // [nthreads] worker
+    uint64_t *shard_counts;    // [n_shards] (the sampler points at it)
+    loader_counts counts;
+    uint64_t logged;
+};
+
+loader_config loader_config_default(void) {
+    loader_config c;
+    memset(&c, 0, sizeof c);
+    c.mode = LOADER_UNPAIRED;
+    c.paired_share = 0.5f;
+    c.world = 1;
+    c.global_batch = 1;
+    c.resolution = 512;
+    c.bucket_step = 64;
+    c.max_aspect = 2.0f;
+    c.ref_size = 384;
+    c.random_crop = 1;
+    c.random_flip = 0;
+    c.prefetch = 2;
+    return c;
+}
+
+static void seq_to_batch(const loader *L, uint64_t seq, uint64_t *epoch, uint64_t *index) {
+    uint64_t nb = L->smp.batches_per_epoch, k = L->start_batch + seq;
+    *epoch = L->start_epoch + k / nb;
+    *index = k % nb;
+}
+
+static void count_skip(loader *L, uint64_t *counter, const char *msg) {
+    pthread_mutex_lock(&L->mu);
+    (*counter)++;
+    int log = L->cfg.verbose || L->logged < LOG_FIRST;
+    L->logged++;
+    pthread_mutex_unlock(&L->mu);
+    if (log) fprintf(stderr, "loader: skipped: %s\n", msg);
+}
+
+typedef struct { loader *L; dataset_reader rd; preprocess_scratch ps; } worker;
+
+// decodes record into w->ps.src; returns 0 or a counter to bump (err filled)
+static uint64_t *load_image(worker *w, uint64_t id, record_view *rec, int need_meta, char *err, size_t el) {
+    loader *L = w->L;
+    int rc = dataset_get(&w->rd, id, rec, err, el);
+    if (rc == DS_MISSING) return &L->counts.missing_record;
+    if (rc) return &L->counts.corrupt_record;
+    if (need_meta && dataset_get_meta(&w->rd, rec, err, el)) return &L->counts.bad_metadata;
+    if (image_webp_decode_into(rec->image, rec->image_len, (rec->flags & RECORD_FLAG_ALPHA) != 0, &w->ps.dec, &w->ps.dec_cap) ||
+        w->ps.dec.w != rec->width || w->ps.dec.h != rec->height) {
+        snprintf(err, el, "%.400s: sample %llu: WebP image does not decode to %ux%u", L->path, (unsigned long long)id, rec->width, rec->height);
+        return &L->counts.bad_image;
+    }
+    if (preprocess_load(&w->ps.dec, &w->ps)) { snprintf(err, el, "out of memory"); return &L->counts.bad_image; }
+    return NULL;
+}
+
+static void process(worker *w, slot *s, int j) {
+    loader *L = w->L;
+    const loader_config *c = &L->cfg;
+    uint64_t id = s->ids[j], e = s->epoch, seed = c->seed;
+    int R = c->ref_size;
+    size_t view = (size_t)5 * 3 * R * R;
+    char err[600];
+    record_view rec;
+    s->ok[j] = 0;
+    uint64_t *bad = load_image(w, id, &rec, 1, err, sizeof err);
+    if (bad) { count_skip(L, bad, err); return; }
+    const record_meta *m = &w->rd.meta;
+    // caption
+    uint64_t st = rng_key(seed, e, id, RNG_CAPTION);
+    const char *cap = m->captions[rng_below(&st, (uint64_t)m->n_captions)];
+    s->cdrop[j] = rng_unit_key(seed, e, id, RNG_CAPTION_DROP) < c->caption_drop;
+    if (s->cdrop[j]) cap = "";
+    size_t cl = strlen(cap);
+    if (s->cap_len[j] < cl + 1) { s->cap[j] = realloc(s->cap[j], cl + 1); s->cap_len[j] = cl + 1; }
+    memcpy(s->cap[j], cap, cl + 1);
+    s->orig[2 * j] = (int32_t)m->orig_w;
+    s->orig[2 * j + 1] = (int32_t)m->orig_h;
+    s->chr[j] = (int32_t)rec.character;
+    // target
+    double ux = 0.5, uy = 0.5;
+    if (c->random_crop) { st = rng_key(seed, e, id, RNG_CROP); ux = rng_unit(&st); uy = rng_unit(&st); }
+    s->flipped[j] = c->random_flip && rng_unit_key(seed, e, id, RNG_FLIP) < 0.5;
+    int w0 = rec.width, h0 = rec.height;
+    if (preprocess_target(&w->ps, w0, h0, s->W, s->H, ux, uy, s->flipped[j], s->target + (size_t)j * 3 * s->H * s->W, s->crop + 4 * j)) {
+        count_skip(L, &L->counts.bad_image, "out of memory in preprocess");
+        return;
+    }
+    // reference
+    int paired = c->mode == LOADER_PAIRED || (c->mode == LOADER_MIXED && rng_unit_key(seed, e, id, RNG_PAIR_MODE) < c->paired_share);
+    uint64_t ref = id;
+    if (paired && rec.character < L->ds.n_chars && L->ds.char_count[rec.character] >= 2) {
+        uint64_t n = L->ds.char_count[rec.character], first = L->ds.char_first[rec.character];
+        st = rng_key(seed, e, id, RNG_PAIR_PICK);
+        ref = first + rng_below(&st, n - 1);
+        if (ref >= id) ref++;
+    } else paired = 0;
+    s->paired[j] = (uint8_t)paired;
+    s->rdrop[j] = rng_unit_key(seed, e, id, RNG_REF_DROP) < c->ref_drop;
+    float *sig = s->sig + (size_t)j * view, *dino = s->dino + (size_t)j * view;
+    if (s->rdrop[j]) {
+        memset(sig, 0, view * sizeof(float));
+        memset(dino, 0, view * sizeof(float));
+    } else {
+        int rw = w0, rh = h0;
+        if (paired) {
+            record_view rr;
+            uint64_t *rbad = load_image(w, ref, &rr, 0, err, sizeof err);
+            if (rbad) {  // fall back to the target itself as reference
+                count_skip(L, &L->counts.ref_fallback, err);
+                paired = 0;
+                s->paired[j] = 0;
+                ref = id;
+                if (load_image(w, id, &rec, 0, err, sizeof err)) { count_skip(L, &L->counts.corrupt_record, err); return; }
+            } else { rw = rr.width; rh = rr.height; }
+        }
+        if (preprocess_reference(&w->ps, rw, rh, R, sig, dino)) { count_skip(L, &L->counts.bad_image, "out of memory in preprocess"); return; }
+    }
+    s->sid[j] = (int64_t)id;
+    s->rid[j] = (int64_t)ref;
+    s->ok[j] = 1;
+}
+
+static int ensure_order(loader *L, uint64_t epoch) {
+    if (L->have_order && L->order.epoch == epoch) return 0;
+    if (sampler_order_epoch(&L->smp, epoch, &L->order)) return -1;
+    L->have_order = 1;
+    L->counts.epochs_started++;
+    L->counts.dropped_remainder += L->smp.dropped_per_epoch;
+    return 0;
+}
+
+static void *worker_main(void *arg) {
+    worker *w = arg;
+    loader *L = w->L;
+    uint32_t pf[4096];
+    for (;;) {
+        pthread_mutex_lock(&L->mu);
+        uint64_t t, seq;
+        for (;;) {
+            if (L->stop) { pthread_mutex_unlock(&L->mu); return NULL; }
+            t = L->next_task;
+            seq = t / (uint64_t)L->Bl;
+            uint64_t ep, ix;
+            seq_to_batch(L, seq, &ep, &ix);
+            int beyond = L->cfg.max_epochs > 0 && ep >= (uint64_t)L->cfg.max_epochs;
+            if (seq < L->consumed + (uint64_t)L->depth && !beyond && !L->failed) break;
+            pthread_cond_wait(&L->cv_task, &L->mu);
+        }
+        int j = (int)(t % (uint64_t)L->Bl);
+        slot *s = &L->slots[seq % (uint64_t)L->depth];
+        int npf = 0;
+        if (j == 0) {
+            uint64_t ep, ix;
+            seq_to_batch(L, seq, &ep, &ix);
+            if (ensure_order(L, ep)) {
+                L->failed = 1;
+                snprintf(L->fail_msg, sizeof L->fail_msg, "%.300s: out of memory computing the order of epoch %llu", L->path, (unsigned long long)ep);
+                pthread_cond_broadcast(&L->cv_ready);
+                pthread_mutex_unlock(&L->mu);
+                return NULL;
+            }
+            const uint32_t *g = L->order.ids + ix * (uint64_t)L->G + (uint64_t)L->cfg.rank * L->Bl;
+            memcpy(s->ids, g, sizeof(uint32_t) * L->Bl);
+            int b = L->order.bucket[ix];
+            s->W = L->buckets[b][0];
+            s->H = L->buckets[b][1];
+            s->epoch = ep;
+            s->index = ix;
+            s->done = 0;
+            s->seq = seq;
+            // prefetch the next batch's records of this rank (same epoch only)
+            if (ix + 1 < L->order.n_batches) {
+                npf = L->Bl < 4096 ? L->Bl : 4096;
+                memcpy(pf, L->order.ids + (ix + 1) * (uint64_t)L->G + (uint64_t)L->cfg.rank * L->Bl, sizeof(uint32_t) * npf);
+            }
+        }
+        L->next_task++;
+        pthread_mutex_unlock(&L->mu);
+        for (int k = 0; k < npf; k++) dataset_prefetch(&w->rd, pf[k]);
+        process(w, s, j);
+        pthread_mutex_lock(&L->mu);
+        if (++s->done == L->Bl) pthread_cond_broadcast(&L->cv_ready);
+        pthread_mutex_unlock(&L->mu);
+    }
+}
+
+static void slot_free(slot *s, int Bl) {
+    if (s->cap) for (int j = 0; j < Bl; j++) free(s->cap[j]);
+    free(s->cap); free(s->cap_len); free(s->ids); free(s->ok); free(s->target); free(s->sig); free(s->dino);
+    free(s->cdrop); free(s->rdrop); free(s->paired); free(s->flipped); free(s->sid); free(s->rid); free(s->chr); free(s->orig); free(s->crop);
+}
+
+
+loader *loader_open(const loader_config *cfg, const loader_resume *resume) {
+    char err[1024];
+    const loader_config *c = cfg;
+    if (!c->path) { fprintf(stderr, "loader: config path is NULL (expected a dataset folder)\n"); return NULL; }
+    if (c->world < 1 || c->rank < 0 || c->rank >= c->world) { fprintf(stderr, "loader: rank %d of world %d (expected 0 <= rank < world)\n", c->rank, c->world); return NULL; }
+    if (c->global_batch < 1 || c->global_batch % c->world) { fprintf(stderr, "loader: global_batch %d must be a positive multiple of world %d\n", c->global_batch, c->world); return NULL; }
+    if (c->ref_size < 1 || c->ref_size > 4096) { fprintf(stderr, "loader: ref_size %d (expected 1..4096; 384 for SigLIP/DINOv2)\n", c->ref_size); return NULL; }
+    if (c->mode < LOADER_UNPAIRED || c->mode > LOADER_MIXED) { fprintf(stderr, "loader: mode %d (expected 0 unpaired, 1 paired, 2 mixed)\n", (int)c->mode); return NULL; }
+    if (c->paired_share < 0 || c->paired_share > 1 || c->caption_drop < 0 || c->caption_drop > 1 || c->ref_drop < 0 || c->ref_drop > 1) {
+        fprintf(stderr, "loader: paired_share, caption_drop and ref_drop must lie in [0, 1]\n");
+        return NULL;
+    }
+    loader *L = calloc(1, sizeof *L);
+    L->cfg = *c;
+    snprintf(L->path, sizeof L->path, "%s", c->path);
+    L->cfg.path = L->path;
+    L->cfg.buckets = NULL;
+    if (dataset_open(&L->ds, c->path, 0, err, sizeof err)) { fprintf(stderr, "loader: %s\n", err); free(L); return NULL; }
+    if (c->buckets && c->n_buckets > 0) {
+        if (c->n_buckets > BUCKETS_MAX) { fprintf(stderr, "loader: %d buckets (at most %d)\n", c->n_buckets, BUCKETS_MAX); goto fail; }
+        for (int b = 0; b < c->n_buckets; b++) {
+            L->buckets[b][0] = c->buckets[2 * b];
+            L->buckets[b][1] = c->buckets[2 * b + 1];
+            if (L->buckets[b][0] < 1 || L->buckets[b][1] < 1) { fprintf(stderr, "loader: bucket %d is %dx%d (expected positive sides)\n", b, L->buckets[b][0], L->buckets[b][1]); goto fail; }
+        }
+        L->nb = c->n_buckets;
+    } else {
+        L->nb = buckets_make(c->resolution, c->bucket_step > 0 ? c->bucket_step : 64, c->max_aspect >= 1 ? c->max_aspect : 2.0, L->buckets, BUCKETS_MAX);
+        if (L->nb < 1) { fprintf(stderr, "loader: no bucket for resolution %d step %d\n", c->resolution, c->bucket_step); goto fail; }
+    }
+    uint64_t n = L->ds.m.samples;
+    L->bucket = malloc(n + 1);
+    for (uint64_t i = 0; i < n; i++) L->bucket[i] = (uint8_t)buckets_nearest((const int(*)[2])L->buckets, L->nb, L->ds.sizes[2 * i], L->ds.sizes[2 * i + 1]);
+    if (c->mode == LOADER_PAIRED)
+        for (uint32_t ch = 0; ch < L->ds.n_chars; ch++)
+            if (L->ds.char_count[ch] < 2)
+                for (uint64_t k = 0; k < L->ds.char_count[ch]; k++) { L->bucket[L->ds.char_first[ch] + k] = SAMPLER_EXCLUDED; L->counts.single_image_characters++; }
+    L->G = c->global_batch;
+    L->Bl = c->global_batch / c->world;
+    uint64_t *counts = L->shard_counts = malloc(sizeof(uint64_t) * L->ds.m.n_shards);
+    for (int i = 0; i < L->ds.m.n_shards; i++) counts[i] = L->ds.m.shards[i].samples;
+    sampler_config sc = {.n_samples = n, .n_shards = L->ds.m.n_shards, .shard_count = counts, .bucket = L->bucket, .n_buckets = L->nb, .global_batch = L->G, .seed = c->seed};
+    int src = sampler_init(&L->smp, &sc);
+    if (src) { fprintf(stderr, "loader: %s: cannot set up the sampler (%llu samples, %d buckets)\n", c->path, (unsigned long long)n, L->nb); goto fail; }
+    if (L->smp.batches_per_epoch == 0) {
+        fprintf(stderr, "loader: %s: no bucket holds a full global batch of %d samples (%llu usable samples in %d buckets); lower global_batch\n", c->path, L->G,
+                (unsigned long long)(n - L->smp.excluded), L->nb);
+        goto fail;
+    }
+    uint64_t h = buckets_hash((const int(*)[2])L->buckets, L->nb);
+    int32_t extra[3] = {(int32_t)c->mode, L->G, (int32_t)(c->paired_share * 1e6f)};
+    L->bucket_hash = hash64_update(h, extra, sizeof extra);
+    if (resume) {
+        if (resume->seed != c->seed || resume->manifest_hash != L->ds.m.hash || resume->bucket_hash != L->bucket_hash) {
+            fprintf(stderr, "loader: resume state does not match: seed %llu vs %llu, manifest hash %016llx vs %016llx (%s/manifest.json), bucket/mode/batch hash %016llx vs %016llx\n",
+                    (unsigned long long)resume->seed, (unsigned long long)c->seed, (unsigned long long)resume->manifest_hash, (unsigned long long)L->ds.m.hash, c->path,
+                    (unsigned long long)resume->bucket_hash, (unsigned long long)L->bucket_hash);
+            goto fail;
+        }
+        L->start_epoch = resume->epoch + resume->batches_done / L->smp.batches_per_epoch;
+        L->start_batch = resume->batches_done % L->smp.batches_per_epoch;
+    }
+    L->maxHW = 0;
+    for (int b = 0; b < L->nb; b++) if ((size_t)L->buckets[b][0] * L->buckets[b][1] > L->maxHW) L->maxHW = (size_t)L->buckets[b][0] * L->buckets[b][1];
+    L->depth = (c->prefetch > 0 ? c->prefetch : 2) + 1;  // +1: the slot the consumer holds
+    L->slots = calloc((size_t)L->depth, sizeof *L->slots);
+    size_t view = (size_t)5 * 3 * c->ref_size * c->ref_size, Bl = (size_t)L->Bl;
+    for (int i = 0; i < L->depth; i++) {
+        slot *s = &L->slots[i];
+        s->seq = UINT64_MAX;
+        s->ids = malloc(sizeof(uint32_t) * Bl); s->ok = calloc(Bl, 1);
+        s->target = malloc(sizeof(float) * Bl * 3 * L->maxHW);
+        s->sig = malloc(sizeof(float) * Bl * view); s->dino = malloc(sizeof(float) * Bl * view);
+        s->cap = calloc(Bl, sizeof(char *)); s->cap_len = calloc(Bl, sizeof(size_t));
+        s->cdrop = calloc(Bl, 1); s->rdrop = calloc(Bl, 1); s->paired = calloc(Bl, 1); s->flipped = calloc(Bl, 1);
+        s->sid = calloc(Bl, sizeof(int64_t)); s->rid = calloc(Bl, sizeof(int64_t));
+        s->chr = calloc(Bl, sizeof(int32_t)); s->orig = calloc(2 * Bl, sizeof(int32_t)); s->crop = calloc(4 * Bl, sizeof(int32_t));
+        if (!s->target || !s->sig || !s->dino) { fprintf(stderr, "loader: out of memory for %d prefetch slots of %zu samples\n", L->depth, Bl); goto fail; }
+    }
+    pthread_mutex_init(&L->mu, NULL);
+    pthread_cond_init(&L->cv_task, NULL);
+    pthread_cond_init(&L->cv_ready, NULL);
+    L->nthreads = c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (L->nthreads < 1) L->nthreads = 1;
+    L->threads = calloc((size_t)L->nthreads, sizeof(pthread_t));
+    worker *ws = calloc((size_t)L->nthreads, sizeof(worker));
+    for (int i = 0; i < L->nthreads; i++) {
+        ws[i].L = L;
+        dataset_reader_init(&ws[i].rd, &L->ds);
+    }
+    L->workers = ws;
+    for (int i = 0; i < L->nthreads; i++) pthread_create(&L->threads[i], NULL, worker_main, &ws[i]);
+    return L;
+fail:
+    if (L->slots) for (int i = 0; i < L->depth; i++) slot_free(&L->slots[i], L->Bl);
+    free(L->slots);
+    free(L->bucket);
+    free(L->shard_counts);
+    sampler_free(&L->smp);
+    dataset_close(&L->ds);
+    free(L);
+    return NULL;
+}
+
+int loader_next(loader *L, loader_batch *out) {
+    if (getpid() != L->ds.opened_by) { fprintf(stderr, "loader: used in a forked child; open the loader in each process after fork\n"); return -1; }
+    pthread_mutex_lock(&L->mu);
+    if (L->holding) { L->consumed++; L->holding = 0; pthread_cond_broadcast(&L->cv_task); }
+    uint64_t seq = L->consumed, ep, ix;
+    seq_to_batch(L, seq, &ep, &ix);
+    if (L->cfg.max_epochs > 0 && ep >= (uint64_t)L->cfg.max_epochs) { pthread_mutex_unlock(&L->mu); return 1; }
+    slot *s = &L->slots[seq % (uint64_t)L->depth];
+    while (!(s->seq == seq && s->done == L->Bl) && !L->failed) pthread_cond_wait(&L->cv_ready, &L->mu);
+    if (L->failed) { fprintf(stderr, "loader: %s\n", L->fail_msg); pthread_mutex_unlock(&L->mu); return -1; }
+    L->holding = 1;
+    pthread_mutex_unlock(&L->mu);
+    // compact: drop skipped samples, keep order
+    size_t tsz = (size_t)3 * s->H * s->W, view = (size_t)5 * 3 * L->cfg.ref_size * L->cfg.ref_size;
+    int B = 0;
+    for (int j = 0; j < L->Bl; j++) {
+        if (!s->ok[j]) continue;
+        if (B != j) {
+            memmove(s->target + B * tsz, s->target + j * tsz, tsz * sizeof(float));
+            memmove(s->sig + B * view, s->sig + j * view, view * sizeof(float));
+            memmove(s->dino + B * view, s->dino + j * view, view * sizeof(float));
+            char *tc = s->cap[B]; size_t tl = s->cap_len[B];
+            s->cap[B] = s->cap[j]; s->cap_len[B] = s->cap_len[j]; s->cap[j] = tc; s->cap_len[j] = tl;
+            s->cdrop[B] = s->cdrop[j]; s->rdrop[B] = s->rdrop[j]; s->paired[B] = s->paired[j]; s->flipped[B] = s->flipped[j];
+            s->sid[B] = s->sid[j]; s->rid[B] = s->rid[j]; s->chr[B] = s->chr[j];
+            memcpy(s->orig + 2 * B, s->orig + 2 * j, 2 * sizeof(int32_t));
+            memcpy(s->crop + 4 * B, s->crop + 4 * j, 4 * sizeof(int32_t));
+            s->ok[j] = 0; s->ok[B] = 1;
+        }
+        B++;
+    }
+    *out = (loader_batch){.B = B, .H = s->H, .W = s->W, .R = L->cfg.ref_size, .target = s->target, .ref_siglip = s->sig, .ref_dino = s->dino,
+                          .captions = s->cap, .caption_dropped = s->cdrop, .ref_dropped = s->rdrop, .paired = s->paired, .flipped = s->flipped,
+                          .sample_ids = s->sid, .ref_ids = s->rid, .character = s->chr, .orig_size = s->orig, .crop = s->crop, .epoch = s->epoch,
+                          .batch_index = s->index};
+    pthread_mutex_lock(&L->mu);
+    L->counts.batches++;
+    L->counts.samples += (uint64_t)B;
+    pthread_mutex_unlock(&L->mu);
+    return 0;
+}
+
+void loader_state(const loader *L, loader_resume *o) {
+    uint64_t seq = L->consumed + (L->holding ? 1 : 0), ep, ix;
+    seq_to_batch(L, seq, &ep, &ix);
+    o->seed = L->cfg.seed;
+    o->epoch = ep;
+    o->batches_done = ix;
+    o->manifest_hash = L->ds.m.hash;
+    o->bucket_hash = L->bucket_hash;
+}
+
+void loader_stats(const loader *L, loader_counts *o) {
+    pthread_mutex_lock((pthread_mutex_t *)&L->mu);
+    *o = L->counts;
+    pthread_mutex_unlock((pthread_mutex_t *)&L->mu);
+}
+
+uint64_t loader_batches_per_epoch(const loader *L) { return L->smp.batches_per_epoch; }
+
+void loader_close(loader *L) {
+    if (!L) return;
+    pthread_mutex_lock(&L->mu);
+    L->stop = 1;
+    pthread_cond_broadcast(&L->cv_task);
+    pthread_cond_broadcast(&L->cv_ready);
+    pthread_mutex_unlock(&L->mu);
+    for (int i = 0; i < L->nthreads; i++) pthread_join(L->threads[i], NULL);
+    worker *ws = L->workers;
+    for (int i = 0; i < L->nthreads; i++) { dataset_reader_free(&ws[i].rd); preprocess_scratch_free(&ws[i].ps); }
+    free(ws);
+    free(L->threads);
+    for (int i = 0; i < L->depth; i++) slot_free(&L->slots[i], L->Bl);
+    free(L->slots);
+    sampler_order_free(&L->order);
+    sampler_free(&L->smp);
+    free(L->bucket);
+    free(L->shard_counts);
+    dataset_close(&L->ds);
+    pthread_mutex_destroy(&L->mu);
+    pthread_cond_destroy(&L->cv_task);
+    pthread_cond_destroy(&L->cv_ready);
+    free(L);
+}

@@ -1,0 +1,85 @@
+// shard_read.c — read-only shard access: MDB_RDONLY | MDB_NOLOCK | MDB_NORDAHEAD, map size from
+// the file size, MADV_WILLNEED prefetch.
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "data/shard.h"
+
+int shard_open(shard *s, const char *dataset, const char *name, uint64_t first_id, uint64_t count, char *err, size_t errlen) {
+    memset(s, 0, sizeof *s);
+    snprintf(s->path, sizeof s->path, "%s/%s", dataset, name);
+    s->first_id = first_id;
+    s->count = count;
+    char p[4200];
+    snprintf(p, sizeof p, "%s/data.mdb", s->path);
+    struct stat st;
+    if (stat(p, &st)) { snprintf(err, errlen, "%s: missing (%s); the manifest lists shard %s", p, strerror(errno), name); return -1; }
+    if (st.st_size < 2 * 4096) { snprintf(err, errlen, "%s: %lld bytes, too small for an LMDB file (truncated?)", p, (long long)st.st_size); return -1; }
+    s->file_bytes = (uint64_t)st.st_size;
+    int rc;
+    MDB_txn *txn = NULL;
+    if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 4)) || (rc = mdb_env_set_mapsize(s->env, (size_t)st.st_size)) ||
+        (rc = mdb_env_open(s->env, s->path, MDB_RDONLY | MDB_NOLOCK | MDB_NORDAHEAD | MDB_NOTLS, 0444))) {
+        snprintf(err, errlen, "%s: cannot open the LMDB environment: %s", s->path, mdb_strerror(rc));
+        goto fail;
+    }
+    if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) || (rc = mdb_dbi_open(txn, SHARD_DB_SAMPLES, 0, &s->samples)) ||
+        (rc = mdb_dbi_open(txn, SHARD_DB_PAIRS, 0, &s->pairs)) || (rc = mdb_dbi_open(txn, SHARD_DB_CHARACTERS, 0, &s->characters)) ||
+        (rc = mdb_dbi_open(txn, SHARD_DB_INFO, 0, &s->info))) {
+        snprintf(err, errlen, "%s: cannot open its databases (samples, pairs, characters, info): %s", s->path, mdb_strerror(rc));
+        goto fail;
+    }
+    MDB_stat ms;
+    if ((rc = mdb_stat(txn, s->samples, &ms))) { snprintf(err, errlen, "%s: stat: %s", s->path, mdb_strerror(rc)); goto fail; }
+    if (ms.ms_entries != count) {
+        snprintf(err, errlen, "%s: holds %zu samples, the manifest says %llu", s->path, ms.ms_entries, (unsigned long long)count);
+        goto fail;
+    }
+    mdb_txn_commit(txn);  // commit (not abort) so the dbi handles stay valid for the environment
+    return 0;
+fail:
+    if (txn) mdb_txn_abort(txn);
+    if (s->env) mdb_env_close(s->env);
+    s->env = NULL;
+    return -1;
+}
+
+void shard_close(shard *s) {
+    if (s->env) mdb_env_close(s->env);
+    s->env = NULL;
+}
+
+MDB_txn *shard_begin(shard *s, char *err, size_t errlen) {
+    MDB_txn *t = NULL;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t);
+    if (rc) { snprintf(err, errlen, "%s: read transaction: %s", s->path, mdb_strerror(rc)); return NULL; }
+    return t;
+}
+
+int shard_get(shard *s, MDB_txn *txn, uint64_t id, MDB_val *val) {
+    uint8_t k[8];
+    shard_key64(k, id);
+    MDB_val key = {8, k};
+    return mdb_get(txn, s->samples, &key, val);
+}
+
+void shard_prefetch(const MDB_val *val) {
+    static long page = 0;
+    if (!page) page = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)val->mv_data & ~(uintptr_t)(page - 1);
+    size_t n = (uintptr_t)val->mv_data + val->mv_size - a;
+    madvise((void *)a, n, MADV_WILLNEED);
+}
+
+int shard_read_sizes(shard *s, MDB_txn *txn, uint16_t *sizes, char *err, size_t errlen) {
+    MDB_val key = {5, "sizes"}, val;
+    int rc = mdb_get(txn, s->info, &key, &val);
+    if (rc) { snprintf(err, errlen, "%s: info[\"sizes\"]: %s", s->path, mdb_strerror(rc)); return -1; }
+    if (val.mv_size != s->count * 4) { snprintf(err, errlen, "%s: info[\"sizes\"] has %zu bytes, expected %llu (4 per sample)", s->path, val.mv_size, (unsigned long long)s->count * 4); return -1; }
+    const uint8_t *p = val.mv_data;
+    for (uint64_t i = 0; i < 2 * s->count; i++) sizes[i] = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
+    return 0;
+}

@@ -1,0 +1,56 @@
+// stats.c — `cameo data stats`: samples, characters, pairs, buckets, caption lengths, bytes.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "data/buckets.h"
+#include "data/dataset.h"
+#include "data/tools.h"
+
+int stats_run(const char *dir, int resolution, int step) {
+    dataset d;
+    char err[1024];
+    if (dataset_open(&d, dir, 0, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    uint64_t n = d.m.samples, multi = 0, pairs = 0, single = 0, cmin = UINT64_MAX, cmax = 0, bytes = 0;
+    for (uint32_t c = 0; c < d.n_chars; c++) {
+        uint64_t k = d.char_count[c];
+        if (k >= 2) { multi++; pairs += k * (k - 1); } else single++;
+        if (k < cmin) cmin = k;
+        if (k > cmax) cmax = k;
+    }
+    for (int i = 0; i < d.m.n_shards; i++) bytes += d.m.shards[i].bytes;
+    printf("dataset %s: format %d, %llu samples in %d shard(s), %.1f MiB, metadata dictionary: %s\n", dir, d.m.version, (unsigned long long)n, d.m.n_shards,
+           bytes / 1048576.0, d.m.has_dict ? d.m.dict_file : "none");
+    printf("characters: %u (%llu with >= 2 images, %llu single-image); images per character min %llu mean %.2f max %llu\n", d.n_chars,
+           (unsigned long long)multi, (unsigned long long)single, (unsigned long long)cmin, d.n_chars ? (double)n / d.n_chars : 0.0, (unsigned long long)cmax);
+    printf("ordered pairs (reference, target) of the same character: %llu\n", (unsigned long long)pairs);
+    int bt[BUCKETS_MAX][2];
+    int nb = buckets_make(resolution, step, 2.0, bt, BUCKETS_MAX);
+    uint64_t *cnt = calloc((size_t)(nb > 0 ? nb : 1), sizeof *cnt);
+    for (uint64_t i = 0; i < n; i++) cnt[buckets_nearest((const int(*)[2])bt, nb, d.sizes[2 * i], d.sizes[2 * i + 1])]++;
+    printf("buckets at %d² (step %d):", resolution, step);
+    for (int b = 0; b < nb; b++) printf(" %dx%d:%llu", bt[b][0], bt[b][1], (unsigned long long)cnt[b]);
+    printf("\n");
+    free(cnt);
+    dataset_reader r;
+    dataset_reader_init(&r, &d);
+    uint64_t ncap = 0, lmin = UINT64_MAX, lmax = 0, lsum = 0, alpha = 0, imbytes = 0, badrec = 0;
+    for (uint64_t id = 0; id < n; id++) {
+        record_view rec;
+        if (dataset_get(&r, id, &rec, err, sizeof err) || dataset_get_meta(&r, &rec, err, sizeof err)) { badrec++; continue; }
+        if (rec.flags & RECORD_FLAG_ALPHA) alpha++;
+        imbytes += rec.image_len;
+        for (int c = 0; c < r.meta.n_captions; c++) {
+            uint64_t l = strlen(r.meta.captions[c]);
+            ncap++; lsum += l;
+            if (l < lmin) lmin = l;
+            if (l > lmax) lmax = l;
+        }
+    }
+    printf("captions: %llu (%.2f per sample), length in bytes min %llu mean %.1f max %llu\n", (unsigned long long)ncap, n ? (double)ncap / n : 0.0,
+           (unsigned long long)(ncap ? lmin : 0), ncap ? (double)lsum / ncap : 0.0, (unsigned long long)lmax);
+    printf("images: %llu with alpha, mean %.1f KiB\n", (unsigned long long)alpha, n ? imbytes / 1024.0 / n : 0.0);
+    if (badrec) printf("unreadable records: %llu (run `cameo data verify`)\n", (unsigned long long)badrec);
+    dataset_reader_free(&r);
+    dataset_close(&d);
+    return badrec ? 1 : 0;
+}
