@@ -3,4 +3,3 @@
 #include "train/cli.h"
 int train_cli(int argc, char **argv) { fprintf(stderr, "cameo train: not yet built\n"); return 2; }
 int export_cli(int argc, char **argv) { fprintf(stderr, "cameo export: not yet built\n"); return 2; }
-int bench_cli(int argc, char **argv) { fprintf(stderr, "cameo bench: not yet built\n"); return 2; }

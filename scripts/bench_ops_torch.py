@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""PyTorch CPU figures for `cameo bench ops`: the same rows, the same FLOP counts, one GFLOP/s
+number per line in row order. Run by the C benchmark; prints nothing if torch is missing."""
+import argparse, time
+try:
+    import torch
+except ImportError:
+    raise SystemExit(0)
+ap = argparse.ArgumentParser()
+ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--quick", action="store_true")
+a = ap.parse_args()
+torch.set_num_threads(a.threads)
+rows = [("linear", 1024, 256, 1024), ("linear", 1024, 1024, 1024), ("linear", 4096, 1024, 1024), ("linear", 1024, 3072, 3072),
+        ("attention", 1024, 8, 64), ("attention", 4096, 4, 64), ("attention", 1024, 4, 128)]
+if a.quick:
+    rows = [rows[0], rows[1], rows[4]]
+reps = 1 if a.quick else 3
+
+def best(fn):
+    b = 1e30
+    for r in range(reps + 1):
+        t0 = time.perf_counter(); fn(); dt = time.perf_counter() - t0
+        if r: b = min(b, dt)
+    return b
+
+for kind, x, y, z in rows:
+    if kind == "linear":
+        X = torch.randn(x, y, requires_grad=True); W = torch.randn(z, y, requires_grad=True); B = torch.randn(z, requires_grad=True)
+        def step():
+            torch.nn.functional.linear(X, W, B).sum().backward(); X.grad = W.grad = B.grad = None
+        print(6.0 * x * y * z / best(step) / 1e9, flush=True)
+    else:
+        q, k, v = (torch.randn(1, y, x, z, requires_grad=True) for _ in range(3))
+        def step():
+            torch.nn.functional.scaled_dot_product_attention(q, k, v).sum().backward(); q.grad = k.grad = v.grad = None
+        print(12.0 * x * x * z * y / best(step) / 1e9, flush=True)

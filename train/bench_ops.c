@@ -1,0 +1,125 @@
+// bench_ops.c — `cameo bench ops`: GFLOP/s of linear and attention forward+backward through the
+// autograd at transformer shapes, beside OpenBLAS's raw SGEMM peak measured in the same run and
+// beside PyTorch CPU on the same shapes and threads (scripts/bench_ops_torch.py) when available.
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "autograd/autograd.h"
+#include "autograd/ops.h"
+#include "train/bench.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static cm_tensor *rnd(int nd, const int64_t *shape, uint64_t seed, bool grad) {
+    cm_tensor *t = tensor_empty(CM_F32, nd, shape, CM_DEV_CPU);
+    tensor_fill_randn(t, seed, 0.5);
+    if (grad) tensor_set_requires_grad(t, true);
+    return t;
+}
+
+// best of reps: seconds of one call
+static double sgemm_peak(int n, int reps) {
+    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n), *c = malloc(sizeof(float) * n * n);
+    for (int i = 0; i < n * n; i++) { a[i] = (float)(i % 7) * 0.1f; b[i] = (float)(i % 5) * 0.1f; }
+    double best = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double dt = now() - t0;
+        if (r && dt < best) best = dt;  // first call warms up
+    }
+    free(a); free(b); free(c);
+    return 2.0 * n * n * n / best / 1e9;
+}
+
+static double bench_linear(int64_t T, int64_t K, int64_t N, int reps) {
+    cm_tensor *x = rnd(SHAPE(T, K), 1, true), *w = rnd(SHAPE(N, K), 2, true), *b = rnd(SHAPE(N), 3, true);
+    double best = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        double t0 = now();
+        cm_tensor *y = op_linear(x, w, b), *l = op_sum_all(y);
+        autograd_backward(l, NULL);
+        double dt = now() - t0;
+        tensor_release(y); tensor_release(l);
+        tensor_zero_grad(x); tensor_zero_grad(w); tensor_zero_grad(b);
+        if (r && dt < best) best = dt;
+    }
+    tensor_release(x); tensor_release(w); tensor_release(b);
+    return 6.0 * T * K * N / best / 1e9;
+}
+
+static double bench_attention(int64_t T, int64_t H, int64_t D, int reps) {
+    cm_tensor *q = rnd(SHAPE(1, H, T, D), 4, true), *k = rnd(SHAPE(1, H, T, D), 5, true), *v = rnd(SHAPE(1, H, T, D), 6, true);
+    double best = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        double t0 = now();
+        cm_tensor *o = op_sdpa(q, k, v, NULL, 0), *l = op_sum_all(o);
+        autograd_backward(l, NULL);
+        double dt = now() - t0;
+        tensor_release(o); tensor_release(l);
+        tensor_zero_grad(q); tensor_zero_grad(k); tensor_zero_grad(v);
+        if (r && dt < best) best = dt;
+    }
+    tensor_release(q); tensor_release(k); tensor_release(v);
+    return 12.0 * T * T * D * H / best / 1e9;  // fwd 4 T^2 D H + bwd 8 T^2 D H (no recompute counted)
+}
+
+// PyTorch's figures for the same rows, in order, from the helper script; 0 where unavailable
+static int torch_figures(int threads, bool quick, double *out, int n) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "python3 scripts/bench_ops_torch.py --threads %d %s 2>/dev/null", threads, quick ? "--quick" : "");
+    FILE *p = popen(cmd, "r");
+    if (!p) return 0;
+    int got = 0;
+    while (got < n && fscanf(p, "%lf", &out[got]) == 1) got++;
+    pclose(p);
+    return got;
+}
+
+int bench_ops_main(int argc, char **argv) {
+    bool quick = false, torch = true;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = true;
+        else if (!strcmp(argv[i], "--no-torch")) torch = false;
+        else { fprintf(stderr, "cameo bench ops: unknown option '%s'\n", argv[i]); return 2; }
+    }
+    int threads = omp_get_max_threads(), reps = quick ? 1 : 3;
+    double peak = sgemm_peak(quick ? 1024 : 2048, reps);
+    struct { const char *kind; int64_t a, b, c; } rows[] = {
+        {"linear", 1024, 256, 1024}, {"linear", 1024, 1024, 1024}, {"linear", 4096, 1024, 1024}, {"linear", 1024, 3072, 3072},
+        {"attention", 1024, 8, 64}, {"attention", 4096, 4, 64}, {"attention", 1024, 4, 128},
+    };
+    int nrows = quick ? 3 : (int)(sizeof rows / sizeof rows[0]);
+    if (quick) { rows[2] = rows[4]; }
+    double pt[16] = {0};
+    int npt = torch ? torch_figures(threads, quick, pt, nrows) : 0;
+    printf("cameo bench ops — %d threads; OpenBLAS SGEMM %dx%dx%d peak: %.1f GFLOP/s\n", threads, quick ? 1024 : 2048,
+           quick ? 1024 : 2048, quick ? 1024 : 2048, peak);
+    printf("| op (fwd+bwd) | shape | cameo GFLOP/s | %% of SGEMM peak | PyTorch GFLOP/s | cameo / PyTorch |\n");
+    printf("|---|---|---|---|---|---|\n");
+    for (int i = 0; i < nrows; i++) {
+        double g;
+        char shape[64];
+        if (!strcmp(rows[i].kind, "linear")) {
+            g = bench_linear(rows[i].a, rows[i].b, rows[i].c, reps);
+            snprintf(shape, sizeof shape, "T=%lld %lld->%lld", (long long)rows[i].a, (long long)rows[i].b, (long long)rows[i].c);
+        } else {
+            g = bench_attention(rows[i].a, rows[i].b, rows[i].c, reps);
+            snprintf(shape, sizeof shape, "T=%lld H=%lld D=%lld", (long long)rows[i].a, (long long)rows[i].b, (long long)rows[i].c);
+        }
+        char ptxt[32] = "n/a", rtxt[32] = "n/a";
+        if (i < npt && pt[i] > 0) {
+            snprintf(ptxt, sizeof ptxt, "%.1f", pt[i]);
+            snprintf(rtxt, sizeof rtxt, "%.2fx", g / pt[i]);
+        }
+        printf("| %s | %s | %.1f | %.0f%% | %s | %s |\n", rows[i].kind, shape, g, 100.0 * g / peak, ptxt, rtxt);
+    }
+    return 0;
+}
