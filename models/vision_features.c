@@ -68,25 +68,29 @@ void vision_features_compute(const siglip_model *sig, const dino_model *dino, co
              high->shape[2] == 2 * low->shape[2] && high->shape[3] == 2 * low->shape[3],
              "vision_features_compute", "want low [B, 3, S, S] and high [B, 3, 2S, 2S], got %s and %s",
              tensor_shape_str(low, b1, sizeof b1), tensor_shape_str(high, b2, sizeof b2));
-    CM_CHECK(fc->n_shallow >= 1 && fc->n_shallow <= VISION_MAX_SHALLOW, "vision_features_compute",
-             "%d shallow layers (1..%d)", fc->n_shallow, VISION_MAX_SHALLOW);
     int64_t B = low->shape[0];
-    int ns = fc->n_shallow;
     cm_tensor *v = views(low, high);                          // [5B, 3, S, S]
-
-    // SigLIP: (x - 0.5) / 0.5
     cm_tensor *v2 = op_scale(v, 2.0);
-    cm_tensor *vs = op_add_scalar(v2, -1.0);
-    cm_tensor *sh[VISION_MAX_SHALLOW];
-    cm_tensor *sd = siglip_forward(sig, vs, ns, fc->siglip_layers, sh);  // [5B, N, Ds]
+    cm_tensor *vs = op_add_scalar(v2, -1.0);                  // SigLIP: (x - 0.5) / 0.5
+    cm_tensor *vd = normalize(v, IMAGENET_MEAN, IMAGENET_STD);
+    vision_features_from_views(sig, dino, fc, B, vs, vd, out);
+    tensor_release(v);
     tensor_release(v2);
     tensor_release(vs);
+    tensor_release(vd);
+}
 
-    cm_tensor *vd = normalize(v, IMAGENET_MEAN, IMAGENET_STD);
+void vision_features_from_views(const siglip_model *sig, const dino_model *dino, const vision_feat_config *fc,
+                                int64_t B, cm_tensor *vs, cm_tensor *vd, vision_features *out) {
+    CM_CHECK(fc->n_shallow >= 1 && fc->n_shallow <= VISION_MAX_SHALLOW, "vision_features",
+             "%d shallow layers (1..%d)", fc->n_shallow, VISION_MAX_SHALLOW);
+    CM_CHECK(vs->ndim == 4 && vs->shape[0] == 5 * B && tensor_same_shape(vs, vd), "vision_features",
+             "want two [5B, 3, S, S] view batches for B = %lld", (long long)B);
+    int ns = fc->n_shallow;
+    cm_tensor *sh[VISION_MAX_SHALLOW];
+    cm_tensor *sd = siglip_forward(sig, vs, ns, fc->siglip_layers, sh);  // [5B, N, Ds]
     cm_tensor *dh[VISION_MAX_SHALLOW];
     cm_tensor *dd = dino_forward(dino, vd, ns, fc->dino_layers, dh);    // [5B, 1+N, Dd]
-    tensor_release(vd);
-    tensor_release(v);
     CM_CHECK(sd->shape[1] + 1 == dd->shape[1], "vision_features_compute",
              "SigLIP gives %lld tokens per view but DINOv2 %lld (+ CLS): the patch grids differ",
              (long long)sd->shape[1], (long long)dd->shape[1] - 1);

@@ -31,4 +31,9 @@ typedef struct vision_features {
 // Differentiable; training calls it under no-grad. The towers' patch grids must agree.
 void vision_features_compute(const siglip_model *sig, const dino_model *dino, const vision_feat_config *fc,
                              cm_tensor *low, cm_tensor *high, vision_features *out);
+// the same from view batches already normalised per tower (the data loader's output):
+// vs (SigLIP-normalised) and vd (DINOv2-normalised) [5B, 3, S, S], rows 0..B-1 the full views,
+// then sample b's crops at B + 4b + (TL, TR, BL, BR)
+void vision_features_from_views(const siglip_model *sig, const dino_model *dino, const vision_feat_config *fc,
+                                int64_t B, cm_tensor *vs, cm_tensor *vd, vision_features *out);
 void vision_features_release(vision_features *f);  // releases the three and sets them NULL
