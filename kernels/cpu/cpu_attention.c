@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include "kernels/cpu/cpu_internal.h"
 
-#define CPU_ATTN_BQ 64  // queries per block: [64, Lk] scores per thread
+#define CPU_ATTN_BQ 128  // queries per block: [128, Lk] scores per thread (64 measured ~5% slower)
 
 // f32 row helpers are the vectorised ones; the mask row is f32 for both types
 static inline void cpu_addmask_f32(float *x, const float *m, int64_t n) { cpu_addrow_f32(x, m, n); }
@@ -69,7 +69,7 @@ static void *contig_copy(cm_dtype dt, int64_t B, int64_t H, int64_t L, int64_t D
 // runs the kernel with OpenBLAS on one thread when tasks fill the OpenMP threads
 #define ATTN_RUN(name, tasks, ...)                                             \
     do {                                                                       \
-        int nthr = omp_get_max_threads(), par = nthr > 1 && (tasks) >= nthr;   \
+        int nthr = omp_get_max_threads(), par = nthr > 1 && (tasks) >= nthr;\
         int blas_thr = openblas_get_num_threads();                             \
         if (par) openblas_set_num_threads(1);                                  \
         if (dt == CM_F32) name##_f32(__VA_ARGS__, par);                        \
