@@ -70,6 +70,8 @@ typedef struct flux_model {
 // Registers every weight in ps under its diffusers name; returns 0 or -1 (bad config, err set).
 int flux_init(flux_model *m, const flux_config *c, cm_params *ps, char *err, size_t errlen);
 void flux_free(flux_model *m);  // the weights belong to ps (params_free)
+// every key and shape of an architecture in a meta registry (params_init_meta): nothing allocated
+int flux_describe(const flux_config *c, cm_params *meta, char *err, size_t errlen);
 
 // Forward pass (diffusers FluxTransformer2DModel.forward).
 //   x        [B, N, Cin]  packed latents, N = gh * gw (image grid of 2x2 patches, row-major)

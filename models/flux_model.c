@@ -101,6 +101,13 @@ void flux_free(flux_model *m) {
     memset(m, 0, sizeof *m);
 }
 
+int flux_describe(const flux_config *c, cm_params *meta, char *err, size_t errlen) {
+    flux_model m;
+    if (flux_init(&m, c, meta, err, errlen)) return -1;
+    flux_free(&m);
+    return 0;
+}
+
 static flux_fwd_state *state_for(flux_model *m, const ip_attn *ip, double ip_scale, int Lt) {
     for (flux_fwd_state *s = m->states; s; s = s->next)
         if (s->ip == ip && s->ip_scale == ip_scale && s->Lt == Lt) return s;
