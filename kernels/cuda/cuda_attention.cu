@@ -1,0 +1,733 @@
+// cuda_attention.cu — fused attention O = softmax(scale * Q K^T + mask) V, forward and backward,
+// flash style: online softmax, the log-sum-exp saved for backward, no score matrix in memory.
+//
+// bf16 with a head dim padded to 64, 80 (SigLIP's 72) or 128 (FLUX): tensor-core kernels (WMMA,
+// bf16 in, f32 accumulate), 64-row tiles, 4 warps each owning 16 rows of the tile:
+//   forward   one block per (64 queries, b*h), loops over 64-key tiles, O accumulated in shared f32
+//   backward  D_i = rowsum(dO_i * O_i); one kernel per 64-key tile accumulates dK, dV in registers
+//             over all query tiles; one kernel per 64-query tile accumulates dQ over all key tiles
+//             (7 matmuls instead of 5, but no atomics, no f32 dQ scratch, deterministic)
+// Everything else (f32, other head dims, up to 256): a warp-per-row kernel (slow, exact reference
+// semantics; for tests and tiny models).
+#include "cuda_common.cuh"
+#include <mma.h>
+using namespace nvcuda;
+
+#define ATT_BQ 64
+#define ATT_BK 64
+#define ATT_WARPS 4
+#define ATT_THREADS (ATT_WARPS * 32)
+#define ATT_LDS (ATT_BK + 4)  // f32 score tile row (floats)
+#define ATT_LDP (ATT_BK + 8)  // bf16 probability tile row (elements)
+
+struct att_args {
+    int64_t B, H, Lq, Lk, D;
+    float scale;
+    int64_t qs0, qs1, qs2, ks0, ks1, ks2, vs0, vs1, vs2;
+    const float *mask;
+    int64_t mb, mh;
+};
+static att_args make_args(int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale, const int64_t *qs,
+                          const int64_t *ks, const int64_t *vs, const float *mask, int64_t mb, int64_t mh) {
+    att_args a;
+    a.B = B, a.H = H, a.Lq = Lq, a.Lk = Lk, a.D = D, a.scale = (float)scale;
+    a.qs0 = qs[0], a.qs1 = qs[1], a.qs2 = qs[2];
+    a.ks0 = ks[0], a.ks1 = ks[1], a.ks2 = ks[2];
+    a.vs0 = vs[0], a.vs1 = vs[1], a.vs2 = vs[2];
+    a.mask = mask, a.mb = mb, a.mh = mh;
+    return a;
+}
+__device__ __forceinline__ const float *mask_rows(const att_args &a, int64_t b, int64_t h) {
+    return a.mask ? a.mask + b * a.mb + h * a.mh : NULL;
+}
+
+// =============================================================================================
+// generic warp-per-row kernels (any float type, D <= 256)
+// =============================================================================================
+#define GEN_NPER 8
+template <typename T>
+__global__ void k_att_fwd_gen(att_args a, T *O, float *lse, const T *Q, const T *K, const T *V) {
+    int64_t row = (int64_t)blockIdx.x * ATT_WARPS + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= a.B * a.H * a.Lq) return;
+    int64_t i = row % a.Lq, bh = row / a.Lq, h = bh % a.H, b = bh / a.H;
+    const T *q = Q + b * a.qs0 + h * a.qs1 + i * a.qs2;
+    const T *kb = K + b * a.ks0 + h * a.ks1, *vb = V + b * a.vs0 + h * a.vs1;
+    const float *mr = mask_rows(a, b, h);
+    float qv[GEN_NPER], o[GEN_NPER];
+#pragma unroll
+    for (int e = 0; e < GEN_NPER; e++) {
+        int d = lane + 32 * e;
+        qv[e] = d < a.D ? to_f(q[d]) : 0.f;
+        o[e] = 0.f;
+    }
+    float m = -INFINITY, l = 0.f;
+    for (int64_t j = 0; j < a.Lk; j++) {
+        const T *kr = kb + j * a.ks2, *vr = vb + j * a.vs2;
+        float s = 0.f;
+#pragma unroll
+        for (int e = 0; e < GEN_NPER; e++) {
+            int d = lane + 32 * e;
+            if (d < a.D) s += qv[e] * to_f(kr[d]);
+        }
+        s = warp_sum(s) * a.scale;
+        if (mr) s += mr[i * a.Lk + j];
+        float mn = fmaxf(m, s);
+        if (mn == -INFINITY) continue;
+        float al = __expf(m - mn), p = __expf(s - mn);
+        l = l * al + p;
+#pragma unroll
+        for (int e = 0; e < GEN_NPER; e++) {
+            int d = lane + 32 * e;
+            if (d < a.D) o[e] = o[e] * al + p * to_f(vr[d]);
+        }
+        m = mn;
+    }
+    float inv = l > 0.f ? 1.f / l : 0.f;
+    T *orow = O + row * a.D;
+#pragma unroll
+    for (int e = 0; e < GEN_NPER; e++) {
+        int d = lane + 32 * e;
+        if (d < a.D) orow[d] = from_f<T>(o[e] * inv);
+    }
+    if (lane == 0) lse[row] = l > 0.f ? m + logf(l) : -INFINITY;
+}
+
+// Dvec[row] = sum_d dO * O (f32), rows over B*H*Lq
+template <typename T> __global__ void k_att_dvec(int64_t rows, int64_t D, float *Dv, const T *dO, const T *O) {
+    int64_t row = (int64_t)blockIdx.x * ATT_WARPS + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= rows) return;
+    float s = 0.f;
+    for (int64_t d = lane; d < D; d += 32) s += to_f(dO[row * D + d]) * to_f(O[row * D + d]);
+    s = warp_sum(s);
+    if (lane == 0) Dv[row] = s;
+}
+
+template <typename T>
+__global__ void k_att_dq_gen(att_args a, T *dQ, const T *dO, const float *lse, const float *Dv, const T *Q, const T *K,
+                             const T *V) {
+    int64_t row = (int64_t)blockIdx.x * ATT_WARPS + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (row >= a.B * a.H * a.Lq) return;
+    int64_t i = row % a.Lq, bh = row / a.Lq, h = bh % a.H, b = bh / a.H;
+    const T *q = Q + b * a.qs0 + h * a.qs1 + i * a.qs2, *dor = dO + row * a.D;
+    const T *kb = K + b * a.ks0 + h * a.ks1, *vb = V + b * a.vs0 + h * a.vs1;
+    const float *mr = mask_rows(a, b, h);
+    float qv[GEN_NPER], dov[GEN_NPER], dq[GEN_NPER];
+#pragma unroll
+    for (int e = 0; e < GEN_NPER; e++) {
+        int d = lane + 32 * e;
+        qv[e] = d < a.D ? to_f(q[d]) : 0.f;
+        dov[e] = d < a.D ? to_f(dor[d]) : 0.f;
+        dq[e] = 0.f;
+    }
+    float L = lse[row], Di = Dv[row];
+    for (int64_t j = 0; j < a.Lk; j++) {
+        const T *kr = kb + j * a.ks2, *vr = vb + j * a.vs2;
+        float s = 0.f, dp = 0.f;
+#pragma unroll
+        for (int e = 0; e < GEN_NPER; e++) {
+            int d = lane + 32 * e;
+            if (d < a.D) {
+                s += qv[e] * to_f(kr[d]);
+                dp += dov[e] * to_f(vr[d]);
+            }
+        }
+        s = warp_sum(s) * a.scale;
+        dp = warp_sum(dp);
+        if (mr) s += mr[i * a.Lk + j];
+        float p = __expf(s - L);
+        float ds = p * (dp - Di);
+#pragma unroll
+        for (int e = 0; e < GEN_NPER; e++) {
+            int d = lane + 32 * e;
+            if (d < a.D) dq[e] += ds * to_f(kr[d]);
+        }
+    }
+#pragma unroll
+    for (int e = 0; e < GEN_NPER; e++) {
+        int d = lane + 32 * e;
+        if (d < a.D) dQ[row * a.D + d] = from_f<T>(dq[e] * a.scale);
+    }
+}
+
+template <typename T>
+__global__ void k_att_dkv_gen(att_args a, T *dK, T *dV, const T *dO, const float *lse, const float *Dv, const T *Q,
+                              const T *K, const T *V) {
+    int64_t row = (int64_t)blockIdx.x * ATT_WARPS + (threadIdx.x >> 5);  // over B*H*Lk
+    int lane = threadIdx.x & 31;
+    if (row >= a.B * a.H * a.Lk) return;
+    int64_t j = row % a.Lk, bh = row / a.Lk, h = bh % a.H, b = bh / a.H;
+    const T *kr = K + b * a.ks0 + h * a.ks1 + j * a.ks2, *vr = V + b * a.vs0 + h * a.vs1 + j * a.vs2;
+    const T *qb = Q + b * a.qs0 + h * a.qs1, *dob = dO + bh * a.Lq * a.D;
+    const float *mr = mask_rows(a, b, h), *lb = lse + bh * a.Lq, *db = Dv + bh * a.Lq;
+    float kv[GEN_NPER], vv[GEN_NPER], dk[GEN_NPER], dv[GEN_NPER];
+#pragma unroll
+    for (int e = 0; e < GEN_NPER; e++) {
+        int d = lane + 32 * e;
+        kv[e] = d < a.D ? to_f(kr[d]) : 0.f;
+        vv[e] = d < a.D ? to_f(vr[d]) : 0.f;
+        dk[e] = dv[e] = 0.f;
+    }
+    for (int64_t i = 0; i < a.Lq; i++) {
+        const T *qr = qb + i * a.qs2, *dor = dob + i * a.D;
+        float s = 0.f, dp = 0.f, qv[GEN_NPER], dov[GEN_NPER];
+#pragma unroll
+        for (int e = 0; e < GEN_NPER; e++) {
+            int d = lane + 32 * e;
+            qv[e] = d < a.D ? to_f(qr[d]) : 0.f;
+            dov[e] = d < a.D ? to_f(dor[d]) : 0.f;
+            s += qv[e] * kv[e];
+            dp += dov[e] * vv[e];
+        }
+        s = warp_sum(s) * a.scale;
+        dp = warp_sum(dp);
+        if (mr) s += mr[i * a.Lk + j];
+        float p = __expf(s - lb[i]);
+        float ds = p * (dp - db[i]);
+#pragma unroll
+        for (int e = 0; e < GEN_NPER; e++) {
+            dv[e] += p * dov[e];
+            dk[e] += ds * qv[e];
+        }
+    }
+#pragma unroll
+    for (int e = 0; e < GEN_NPER; e++) {
+        int d = lane + 32 * e;
+        if (d < a.D) {
+            dK[row * a.D + d] = from_f<T>(dk[e] * a.scale);
+            dV[row * a.D + d] = from_f<T>(dv[e]);
+        }
+    }
+}
+
+// =============================================================================================
+// bf16 tensor-core kernels (WMMA m16n16k16), head dim padded to DP (a multiple of 16)
+// =============================================================================================
+typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> frag_a;
+typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> frag_b_row;
+typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> frag_b_col;
+typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> frag_c;
+
+// rows x DP tile of bf16 from global (row stride `rs` elements, `valid` rows, D real columns)
+// into shared (row stride LD), zero-padded; vec: 16-byte loads (D, rs, base all multiples of 8)
+template <int DP>
+__device__ __forceinline__ void tile_load(bf16 *dst, int LD, const bf16 *src, int64_t rs, int valid, int D, bool vec,
+                                          int rows) {
+    if (vec) {
+        constexpr int PER = DP / 8;
+        for (int idx = threadIdx.x; idx < rows * PER; idx += blockDim.x) {
+            int r = idx / PER, c = (idx % PER) * 8;
+            uint4 v = make_uint4(0, 0, 0, 0);
+            if (r < valid && c < D) v = *(const uint4 *)(src + r * rs + c);
+            *(uint4 *)(dst + r * LD + c) = v;
+        }
+    } else {
+        for (int idx = threadIdx.x; idx < rows * DP; idx += blockDim.x) {
+            int r = idx / DP, c = idx % DP;
+            dst[r * LD + c] = (r < valid && c < D) ? src[r * rs + c] : __float2bfloat16_rn(0.f);
+        }
+    }
+}
+
+template <int DP> struct att_smem {
+    static constexpr int LDH = DP + 8;  // bf16 row stride of Q/K/V/dO tiles
+    static constexpr int LDF = DP + 4;  // f32 row stride of O / result tiles
+    static constexpr size_t tileh = (size_t)64 * LDH * sizeof(bf16);
+    static constexpr size_t tiles = (size_t)64 * ATT_LDS * sizeof(float);
+    static constexpr size_t tilep = (size_t)64 * ATT_LDP * sizeof(bf16);
+    static constexpr size_t tilef = (size_t)64 * LDF * sizeof(float);
+    // forward: Q, K, V, S, P, O, m, l
+    static constexpr size_t fwd = 3 * tileh + tiles + tilep + tilef + 2 * 64 * sizeof(float);
+    // backward (both kernels): 4 half tiles, S, dP, P/dS, two rows of 64 floats
+    static constexpr size_t bwd = 4 * tileh + 2 * tiles + tilep + 2 * 64 * sizeof(float);
+};
+
+template <int DP>
+__global__ void __launch_bounds__(ATT_THREADS) k_att_fwd_tc(att_args a, bf16 *O, float *lse, const bf16 *Q,
+                                                            const bf16 *K, const bf16 *V, bool vq, bool vk, bool vv) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    typedef att_smem<DP> S;
+    constexpr int LDH = S::LDH, LDF = S::LDF, NF = DP / 16;
+    extern __shared__ __align__(128) unsigned char smem[];
+    bf16 *Qs = (bf16 *)smem;
+    bf16 *Ks = (bf16 *)(smem + S::tileh);
+    bf16 *Vs = (bf16 *)(smem + 2 * S::tileh);
+    float *Sf = (float *)(smem + 3 * S::tileh);
+    bf16 *Pb = (bf16 *)(smem + 3 * S::tileh + S::tiles);
+    float *Of = (float *)(smem + 3 * S::tileh + S::tiles + S::tilep);
+    float *m_s = (float *)(smem + 3 * S::tileh + S::tiles + S::tilep + S::tilef);
+    float *l_s = m_s + 64;
+
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+    const int64_t q0 = (int64_t)blockIdx.x * ATT_BQ;
+    const int D = (int)a.D;
+    const int qvalid = (int)min((int64_t)ATT_BQ, a.Lq - q0);
+    const bf16 *Qb = Q + b * a.qs0 + h * a.qs1 + q0 * a.qs2;
+    const bf16 *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
+    const float *mr = mask_rows(a, b, h);
+
+    tile_load<DP>(Qs, LDH, Qb, a.qs2, qvalid, D, vq, ATT_BQ);
+    for (int idx = threadIdx.x; idx < 64 * LDF; idx += blockDim.x) Of[idx] = 0.f;
+    if (threadIdx.x < 64) {
+        m_s[threadIdx.x] = -INFINITY;
+        l_s[threadIdx.x] = 0.f;
+    }
+    const int r0 = warp * 16;
+    for (int64_t k0 = 0; k0 < a.Lk; k0 += ATT_BK) {
+        const int kvalid = (int)min((int64_t)ATT_BK, a.Lk - k0);
+        __syncthreads();  // everyone is done with the previous K/V tile
+        tile_load<DP>(Ks, LDH, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, ATT_BK);
+        tile_load<DP>(Vs, LDH, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, ATT_BK);
+        __syncthreads();
+        // S[r0:r0+16, 0:64] = Q K^T
+#pragma unroll
+        for (int n = 0; n < ATT_BK / 16; n++) {
+            frag_c acc;
+            wmma::fill_fragment(acc, 0.f);
+#pragma unroll
+            for (int kk = 0; kk < NF; kk++) {
+                frag_a fa;
+                frag_b_col fb;
+                wmma::load_matrix_sync(fa, Qs + r0 * LDH + kk * 16, LDH);
+                wmma::load_matrix_sync(fb, Ks + n * 16 * LDH + kk * 16, LDH);
+                wmma::mma_sync(acc, fa, fb, acc);
+            }
+            wmma::store_matrix_sync(Sf + r0 * ATT_LDS + n * 16, acc, ATT_LDS, wmma::mem_row_major);
+        }
+        __syncwarp();
+        // online softmax over this warp's 16 rows; a lane holds columns lane and lane + 32
+        for (int r = r0; r < r0 + 16; r++) {
+            const int64_t gi = q0 + r;
+            float s0 = Sf[r * ATT_LDS + lane] * a.scale, s1 = Sf[r * ATT_LDS + lane + 32] * a.scale;
+            if (lane >= kvalid) s0 = -INFINITY;
+            else if (mr && gi < a.Lq) s0 += mr[gi * a.Lk + k0 + lane];
+            if (lane + 32 >= kvalid) s1 = -INFINITY;
+            else if (mr && gi < a.Lq) s1 += mr[gi * a.Lk + k0 + lane + 32];
+            float mo = m_s[r];
+            float mn = fmaxf(mo, warp_max(fmaxf(s0, s1)));
+            float base = mn == -INFINITY ? 0.f : mn;
+            float p0 = __expf(s0 - base), p1 = __expf(s1 - base);
+            float al = __expf(mo - base);
+            float rs = warp_sum(p0 + p1);
+            Pb[r * ATT_LDP + lane] = __float2bfloat16_rn(p0);
+            Pb[r * ATT_LDP + lane + 32] = __float2bfloat16_rn(p1);
+            for (int d = lane; d < DP; d += 32) Of[r * LDF + d] *= al;
+            __syncwarp();
+            if (lane == 0) {
+                m_s[r] = mn;
+                l_s[r] = l_s[r] * al + rs;
+            }
+        }
+        __syncwarp();
+        // O[r0:r0+16, :] += P V
+#pragma unroll
+        for (int n = 0; n < NF; n++) {
+            frag_c acc;
+            wmma::load_matrix_sync(acc, Of + r0 * LDF + n * 16, LDF, wmma::mem_row_major);
+#pragma unroll
+            for (int kk = 0; kk < ATT_BK / 16; kk++) {
+                frag_a fa;
+                frag_b_row fb;
+                wmma::load_matrix_sync(fa, Pb + r0 * ATT_LDP + kk * 16, ATT_LDP);
+                wmma::load_matrix_sync(fb, Vs + kk * 16 * LDH + n * 16, LDH);
+                wmma::mma_sync(acc, fa, fb, acc);
+            }
+            wmma::store_matrix_sync(Of + r0 * LDF + n * 16, acc, LDF, wmma::mem_row_major);
+        }
+        __syncwarp();
+    }
+    // write this warp's rows
+    for (int r = r0; r < r0 + 16; r++) {
+        const int64_t gi = q0 + r;
+        if (gi >= a.Lq) break;
+        float l = l_s[r];
+        float inv = l > 0.f ? 1.f / l : 0.f;
+        bf16 *orow = O + (bh * a.Lq + gi) * a.D;
+        for (int d = lane; d < D; d += 32) orow[d] = __float2bfloat16_rn(Of[r * LDF + d] * inv);
+        if (lane == 0) lse[bh * a.Lq + gi] = l > 0.f ? m_s[r] + logf(l) : -INFINITY;
+    }
+#endif
+}
+
+// dK, dV for one 64-key tile, looping over all query tiles; warps own 16 key rows each
+template <int DP>
+__global__ void __launch_bounds__(ATT_THREADS) k_att_dkv_tc(att_args a, bf16 *dK, bf16 *dV, const bf16 *dO,
+                                                            const float *lse, const float *Dv, const bf16 *Q,
+                                                            const bf16 *K, const bf16 *V, bool vq, bool vk, bool vv,
+                                                            bool vo) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    typedef att_smem<DP> S;
+    constexpr int LDH = S::LDH, LDF = S::LDF, NF = DP / 16;
+    extern __shared__ __align__(128) unsigned char smem[];
+    bf16 *Qs = (bf16 *)smem;
+    bf16 *dOs = (bf16 *)(smem + S::tileh);
+    bf16 *Ks = (bf16 *)(smem + 2 * S::tileh);
+    bf16 *Vs = (bf16 *)(smem + 3 * S::tileh);
+    float *Sf = (float *)(smem + 4 * S::tileh);  // P^T [key][query]
+    float *dPf = (float *)(smem + 4 * S::tileh + S::tiles);
+    bf16 *Pb = (bf16 *)(smem + 4 * S::tileh + 2 * S::tiles);  // P^T, then dS^T
+    float *lse_s = (float *)(smem + 4 * S::tileh + 2 * S::tiles + S::tilep);
+    float *D_s = lse_s + 64;
+
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+    const int64_t k0 = (int64_t)blockIdx.x * ATT_BK;
+    const int D = (int)a.D;
+    const int kvalid = (int)min((int64_t)ATT_BK, a.Lk - k0);
+    const bf16 *Qb = Q + b * a.qs0 + h * a.qs1, *dOb = dO + bh * a.Lq * a.D;
+    const float *mr = mask_rows(a, b, h);
+    tile_load<DP>(Ks, LDH, K + b * a.ks0 + h * a.ks1 + k0 * a.ks2, a.ks2, kvalid, D, vk, ATT_BK);
+    tile_load<DP>(Vs, LDH, V + b * a.vs0 + h * a.vs1 + k0 * a.vs2, a.vs2, kvalid, D, vv, ATT_BK);
+
+    frag_c dk[NF], dv[NF];
+#pragma unroll
+    for (int n = 0; n < NF; n++) {
+        wmma::fill_fragment(dk[n], 0.f);
+        wmma::fill_fragment(dv[n], 0.f);
+    }
+    const int r0 = warp * 16;  // this warp's key rows
+    for (int64_t q0 = 0; q0 < a.Lq; q0 += ATT_BQ) {
+        const int qvalid = (int)min((int64_t)ATT_BQ, a.Lq - q0);
+        __syncthreads();
+        tile_load<DP>(Qs, LDH, Qb + q0 * a.qs2, a.qs2, qvalid, D, vq, ATT_BQ);
+        tile_load<DP>(dOs, LDH, dOb + q0 * a.D, a.D, qvalid, D, vo, ATT_BQ);
+        if (threadIdx.x < 64) {
+            bool ok = threadIdx.x < qvalid;
+            lse_s[threadIdx.x] = ok ? lse[bh * a.Lq + q0 + threadIdx.x] : INFINITY;  // padded rows: P = 0
+            D_s[threadIdx.x] = ok ? Dv[bh * a.Lq + q0 + threadIdx.x] : 0.f;
+        }
+        __syncthreads();
+        // S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys x 64 queries
+#pragma unroll
+        for (int n = 0; n < ATT_BQ / 16; n++) {
+            frag_c acc, acc2;
+            wmma::fill_fragment(acc, 0.f);
+            wmma::fill_fragment(acc2, 0.f);
+#pragma unroll
+            for (int kk = 0; kk < NF; kk++) {
+                frag_a fa;
+                frag_b_col fb;
+                wmma::load_matrix_sync(fa, Ks + r0 * LDH + kk * 16, LDH);
+                wmma::load_matrix_sync(fb, Qs + n * 16 * LDH + kk * 16, LDH);
+                wmma::mma_sync(acc, fa, fb, acc);
+                wmma::load_matrix_sync(fa, Vs + r0 * LDH + kk * 16, LDH);
+                wmma::load_matrix_sync(fb, dOs + n * 16 * LDH + kk * 16, LDH);
+                wmma::mma_sync(acc2, fa, fb, acc2);
+            }
+            wmma::store_matrix_sync(Sf + r0 * ATT_LDS + n * 16, acc, ATT_LDS, wmma::mem_row_major);
+            wmma::store_matrix_sync(dPf + r0 * ATT_LDS + n * 16, acc2, ATT_LDS, wmma::mem_row_major);
+        }
+        __syncwarp();
+        // P^T[j][i] = exp(scale s + mask - lse_i); a lane holds queries lane, lane + 32
+        for (int r = r0; r < r0 + 16; r++) {
+            const int64_t gj = k0 + r;
+#pragma unroll
+            for (int half = 0; half < 2; half++) {
+                int i = lane + 32 * half;
+                float s = Sf[r * ATT_LDS + i] * a.scale;
+                if (mr && i < qvalid && gj < a.Lk) s += mr[(q0 + i) * a.Lk + gj];
+                float p = (gj < a.Lk) ? __expf(s - lse_s[i]) : 0.f;
+                Pb[r * ATT_LDP + i] = __float2bfloat16_rn(p);
+                Sf[r * ATT_LDS + i] = p;
+            }
+        }
+        __syncwarp();
+        // dV += P^T dO
+#pragma unroll
+        for (int n = 0; n < NF; n++) {
+#pragma unroll
+            for (int kk = 0; kk < ATT_BQ / 16; kk++) {
+                frag_a fa;
+                frag_b_row fb;
+                wmma::load_matrix_sync(fa, Pb + r0 * ATT_LDP + kk * 16, ATT_LDP);
+                wmma::load_matrix_sync(fb, dOs + kk * 16 * LDH + n * 16, LDH);
+                wmma::mma_sync(dv[n], fa, fb, dv[n]);
+            }
+        }
+        __syncwarp();
+        // dS^T = P^T * (dP^T - D_i)
+        for (int r = r0; r < r0 + 16; r++) {
+#pragma unroll
+            for (int half = 0; half < 2; half++) {
+                int i = lane + 32 * half;
+                float ds = Sf[r * ATT_LDS + i] * (dPf[r * ATT_LDS + i] - D_s[i]);
+                Pb[r * ATT_LDP + i] = __float2bfloat16_rn(ds);
+            }
+        }
+        __syncwarp();
+        // dK += dS^T Q
+#pragma unroll
+        for (int n = 0; n < NF; n++) {
+#pragma unroll
+            for (int kk = 0; kk < ATT_BQ / 16; kk++) {
+                frag_a fa;
+                frag_b_row fb;
+                wmma::load_matrix_sync(fa, Pb + r0 * ATT_LDP + kk * 16, ATT_LDP);
+                wmma::load_matrix_sync(fb, Qs + kk * 16 * LDH + n * 16, LDH);
+                wmma::mma_sync(dk[n], fa, fb, dk[n]);
+            }
+        }
+    }
+    __syncthreads();
+    // results through shared memory (the Q/dO tiles are free now): warp w uses 16 x LDF floats
+    float *outf = (float *)smem + warp * 16 * LDF;
+    for (int which = 0; which < 2; which++) {
+#pragma unroll
+        for (int n = 0; n < NF; n++)
+            wmma::store_matrix_sync(outf + n * 16, which ? dv[n] : dk[n], LDF, wmma::mem_row_major);
+        __syncwarp();
+        bf16 *dst = which ? dV : dK;
+        float sc = which ? 1.f : a.scale;
+        for (int r = 0; r < 16; r++) {
+            int64_t gj = k0 + r0 + r;
+            if (gj >= a.Lk) break;
+            for (int d = lane; d < D; d += 32) dst[(bh * a.Lk + gj) * a.D + d] = __float2bfloat16_rn(outf[r * LDF + d] * sc);
+        }
+        __syncwarp();
+    }
+#endif
+}
+
+// dQ for one 64-query tile, looping over all key tiles; warps own 16 query rows each
+template <int DP>
+__global__ void __launch_bounds__(ATT_THREADS) k_att_dq_tc(att_args a, bf16 *dQ, const bf16 *dO, const float *lse,
+                                                           const float *Dv, const bf16 *Q, const bf16 *K,
+                                                           const bf16 *V, bool vq, bool vk, bool vv, bool vo) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    typedef att_smem<DP> S;
+    constexpr int LDH = S::LDH, LDF = S::LDF, NF = DP / 16;
+    extern __shared__ __align__(128) unsigned char smem[];
+    bf16 *Qs = (bf16 *)smem;
+    bf16 *dOs = (bf16 *)(smem + S::tileh);
+    bf16 *Ks = (bf16 *)(smem + 2 * S::tileh);
+    bf16 *Vs = (bf16 *)(smem + 3 * S::tileh);
+    float *Sf = (float *)(smem + 4 * S::tileh);
+    float *dPf = (float *)(smem + 4 * S::tileh + S::tiles);
+    bf16 *dSb = (bf16 *)(smem + 4 * S::tileh + 2 * S::tiles);
+    float *lse_s = (float *)(smem + 4 * S::tileh + 2 * S::tiles + S::tilep);
+    float *D_s = lse_s + 64;
+
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+    const int64_t q0 = (int64_t)blockIdx.x * ATT_BQ;
+    const int D = (int)a.D;
+    const int qvalid = (int)min((int64_t)ATT_BQ, a.Lq - q0);
+    const bf16 *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
+    const float *mr = mask_rows(a, b, h);
+    tile_load<DP>(Qs, LDH, Q + b * a.qs0 + h * a.qs1 + q0 * a.qs2, a.qs2, qvalid, D, vq, ATT_BQ);
+    tile_load<DP>(dOs, LDH, dO + (bh * a.Lq + q0) * a.D, a.D, qvalid, D, vo, ATT_BQ);
+    if (threadIdx.x < 64) {
+        bool ok = threadIdx.x < qvalid;
+        lse_s[threadIdx.x] = ok ? lse[bh * a.Lq + q0 + threadIdx.x] : 0.f;
+        D_s[threadIdx.x] = ok ? Dv[bh * a.Lq + q0 + threadIdx.x] : 0.f;
+    }
+    frag_c dq[NF];
+#pragma unroll
+    for (int n = 0; n < NF; n++) wmma::fill_fragment(dq[n], 0.f);
+    const int r0 = warp * 16;
+    for (int64_t k0 = 0; k0 < a.Lk; k0 += ATT_BK) {
+        const int kvalid = (int)min((int64_t)ATT_BK, a.Lk - k0);
+        __syncthreads();
+        tile_load<DP>(Ks, LDH, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, ATT_BK);
+        tile_load<DP>(Vs, LDH, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, ATT_BK);
+        __syncthreads();
+        // S = Q K^T, dP = dO V^T for this warp's 16 queries x 64 keys
+#pragma unroll
+        for (int n = 0; n < ATT_BK / 16; n++) {
+            frag_c acc, acc2;
+            wmma::fill_fragment(acc, 0.f);
+            wmma::fill_fragment(acc2, 0.f);
+#pragma unroll
+            for (int kk = 0; kk < NF; kk++) {
+                frag_a fa;
+                frag_b_col fb;
+                wmma::load_matrix_sync(fa, Qs + r0 * LDH + kk * 16, LDH);
+                wmma::load_matrix_sync(fb, Ks + n * 16 * LDH + kk * 16, LDH);
+                wmma::mma_sync(acc, fa, fb, acc);
+                wmma::load_matrix_sync(fa, dOs + r0 * LDH + kk * 16, LDH);
+                wmma::load_matrix_sync(fb, Vs + n * 16 * LDH + kk * 16, LDH);
+                wmma::mma_sync(acc2, fa, fb, acc2);
+            }
+            wmma::store_matrix_sync(Sf + r0 * ATT_LDS + n * 16, acc, ATT_LDS, wmma::mem_row_major);
+            wmma::store_matrix_sync(dPf + r0 * ATT_LDS + n * 16, acc2, ATT_LDS, wmma::mem_row_major);
+        }
+        __syncwarp();
+        for (int r = r0; r < r0 + 16; r++) {
+            const int64_t gi = q0 + r;
+#pragma unroll
+            for (int half = 0; half < 2; half++) {
+                int j = lane + 32 * half;
+                float ds = 0.f;
+                if (j < kvalid && r < qvalid) {
+                    float s = Sf[r * ATT_LDS + j] * a.scale;
+                    if (mr) s += mr[gi * a.Lk + k0 + j];
+                    float p = __expf(s - lse_s[r]);
+                    ds = p * (dPf[r * ATT_LDS + j] - D_s[r]);
+                }
+                dSb[r * ATT_LDP + j] = __float2bfloat16_rn(ds);
+            }
+        }
+        __syncwarp();
+        // dQ += dS K
+#pragma unroll
+        for (int n = 0; n < NF; n++) {
+#pragma unroll
+            for (int kk = 0; kk < ATT_BK / 16; kk++) {
+                frag_a fa;
+                frag_b_row fb;
+                wmma::load_matrix_sync(fa, dSb + r0 * ATT_LDP + kk * 16, ATT_LDP);
+                wmma::load_matrix_sync(fb, Ks + kk * 16 * LDH + n * 16, LDH);
+                wmma::mma_sync(dq[n], fa, fb, dq[n]);
+            }
+        }
+    }
+    __syncthreads();
+    float *outf = (float *)smem + warp * 16 * LDF;
+#pragma unroll
+    for (int n = 0; n < NF; n++) wmma::store_matrix_sync(outf + n * 16, dq[n], LDF, wmma::mem_row_major);
+    __syncwarp();
+    for (int r = 0; r < 16; r++) {
+        int64_t gi = q0 + r0 + r;
+        if (gi >= a.Lq) break;
+        for (int d = lane; d < D; d += 32) dQ[(bh * a.Lq + gi) * a.D + d] = __float2bfloat16_rn(outf[r * LDF + d] * a.scale);
+    }
+#endif
+}
+
+// =============================================================================================
+// host side
+// =============================================================================================
+static int tc_dp(int64_t D) {
+    if (D == 64) return 64;
+    if (D > 64 && D <= 80) return 80;
+    if (D > 80 && D <= 128) return 128;
+    return 0;
+}
+static bool vec_ok(const void *p, const int64_t *s, int64_t D) {
+    if (((uintptr_t)p & 15) || D % 8) return false;
+    if (s) return s[0] % 8 == 0 && s[1] % 8 == 0 && s[2] % 8 == 0;
+    return true;
+}
+// raises a kernel's dynamic shared-memory limit once; false when the device cannot give `bytes`
+template <typename F> static bool smem_ok(const cm_kctx *k, F kern, size_t bytes, int *done) {
+    const cuda_ctx_ext *c = cuda_ext(k);
+    if (bytes > c->smem_optin) return false;
+    if (!done[c->index]) {
+        CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+        done[c->index] = 1;
+    }
+    return true;
+}
+
+template <int DP>
+static bool fwd_tc(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
+                   const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
+    static int done[16];
+    size_t sm = att_smem<DP>::fwd;
+    if (!smem_ok(k, k_att_fwd_tc<DP>, sm, done)) return false;
+    dim3 g((unsigned)((a.Lq + ATT_BQ - 1) / ATT_BQ), (unsigned)(a.B * a.H));
+    k_att_fwd_tc<DP><<<g, ATT_THREADS, sm, KSTREAM(k)>>>(a, (bf16 *)O, lse, (const bf16 *)Q, (const bf16 *)K,
+                                                         (const bf16 *)V, vec_ok(Q, qs, a.D), vec_ok(K, ks, a.D),
+                                                         vec_ok(V, vs, a.D));
+    CUDA_LAUNCH_CHECK();
+    return true;
+}
+
+template <int DP>
+static bool bwd_tc(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void *dV, const void *dO, const float *lse,
+                   const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
+                   const int64_t *vs) {
+    static int done1[16], done2[16];
+    size_t sm = att_smem<DP>::bwd;
+    if (!smem_ok(k, k_att_dkv_tc<DP>, sm, done1) || !smem_ok(k, k_att_dq_tc<DP>, sm, done2)) return false;
+    bool vq = vec_ok(Q, qs, a.D), vk = vec_ok(K, ks, a.D), vv = vec_ok(V, vs, a.D), vo = vec_ok(dO, NULL, a.D);
+    dim3 g1((unsigned)((a.Lk + ATT_BK - 1) / ATT_BK), (unsigned)(a.B * a.H));
+    k_att_dkv_tc<DP><<<g1, ATT_THREADS, sm, KSTREAM(k)>>>(a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv,
+                                                          (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, vq, vk, vv,
+                                                          vo);
+    CUDA_LAUNCH_CHECK();
+    dim3 g2((unsigned)((a.Lq + ATT_BQ - 1) / ATT_BQ), (unsigned)(a.B * a.H));
+    k_att_dq_tc<DP><<<g2, ATT_THREADS, sm, KSTREAM(k)>>>(a, (bf16 *)dQ, (const bf16 *)dO, lse, Dv, (const bf16 *)Q,
+                                                         (const bf16 *)K, (const bf16 *)V, vq, vk, vv, vo);
+    CUDA_LAUNCH_CHECK();
+    return true;
+}
+
+static void att_check(const char *op, cm_dtype dt, int64_t B, int64_t H, int64_t D) {
+    cuda_require_float(op, dt);
+    if (D <= 0 || D > 32 * GEN_NPER) cm_die(op, "head dim %lld not supported (1..%d)", (long long)D, 32 * GEN_NPER);
+    if (B * H > 65535) cm_die(op, "B*H = %lld exceeds 65535", (long long)(B * H));
+}
+
+// CAMEO_ATTN_GENERIC=1 forces the reference kernels (debugging the tensor-core path)
+static bool force_generic(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("CAMEO_ATTN_GENERIC");
+        v = e && *e && e[0] != '0';
+    }
+    return v;
+}
+
+void cu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,
+                 void *O, float *lse, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
+                 const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh) {
+    att_check("cuda attn_fwd", dt, B, H, D);
+    if (B * H * Lq <= 0) return;
+    att_args a = make_args(B, H, Lq, Lk, D, scale, qs, ks, vs, mask, mb, mh);
+    if (dt == CM_BF16 && !force_generic() && Lk > 0) {
+        int dp = tc_dp(D);
+        if (dp == 64 && fwd_tc<64>(k, a, O, lse, Q, qs, K, ks, V, vs)) return;
+        if (dp == 80 && fwd_tc<80>(k, a, O, lse, Q, qs, K, ks, V, vs)) return;
+        if (dp == 128 && fwd_tc<128>(k, a, O, lse, Q, qs, K, ks, V, vs)) return;
+    }
+    int64_t rows = B * H * Lq;
+    CUDA_DISPATCH("cuda attn_fwd", dt,
+                  k_att_fwd_gen<T><<<(unsigned)((rows + ATT_WARPS - 1) / ATT_WARPS), ATT_THREADS, 0, KSTREAM(k)>>>(
+                      a, (T *)O, lse, (const T *)Q, (const T *)K, (const T *)V));
+    CUDA_LAUNCH_CHECK();
+}
+
+void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,
+                 void *dQ, void *dK, void *dV, const void *dO, const void *O, const float *lse, const void *Q,
+                 const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs,
+                 const float *mask, int64_t mb, int64_t mh) {
+    att_check("cuda attn_bwd", dt, B, H, D);
+    cudaStream_t s = KSTREAM(k);
+    int64_t rq = B * H * Lq, rk = B * H * Lk;
+    if (rq <= 0 || rk <= 0) {  // an empty side: the other gradients are zero
+        if (rq > 0) cu_fill(k, dt, dQ, rq * D, 0.0);
+        if (rk > 0) {
+            cu_fill(k, dt, dK, rk * D, 0.0);
+            cu_fill(k, dt, dV, rk * D, 0.0);
+        }
+        return;
+    }
+    att_args a = make_args(B, H, Lq, Lk, D, scale, qs, ks, vs, mask, mb, mh);
+    float *Dv = (float *)cuda_tmp_alloc(k, (size_t)rq * sizeof(float), "attention backward rowsum(dO*O)");
+    CUDA_DISPATCH("cuda attn_bwd", dt,
+                  k_att_dvec<T><<<(unsigned)((rq + ATT_WARPS - 1) / ATT_WARPS), ATT_THREADS, 0, s>>>(
+                      rq, D, Dv, (const T *)dO, (const T *)O));
+    CUDA_LAUNCH_CHECK();
+    bool done = false;
+    if (dt == CM_BF16 && !force_generic()) {
+        int dp = tc_dp(D);
+        if (dp == 64) done = bwd_tc<64>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
+        else if (dp == 80) done = bwd_tc<80>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
+        else if (dp == 128) done = bwd_tc<128>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
+    }
+    if (!done) {
+        CUDA_DISPATCH("cuda attn_bwd", dt, {
+            k_att_dq_gen<T><<<(unsigned)((rq + ATT_WARPS - 1) / ATT_WARPS), ATT_THREADS, 0, s>>>(
+                a, (T *)dQ, (const T *)dO, lse, Dv, (const T *)Q, (const T *)K, (const T *)V);
+            CUDA_LAUNCH_CHECK();
+            k_att_dkv_gen<T><<<(unsigned)((rk + ATT_WARPS - 1) / ATT_WARPS), ATT_THREADS, 0, s>>>(
+                a, (T *)dK, (T *)dV, (const T *)dO, lse, Dv, (const T *)Q, (const T *)K, (const T *)V);
+            CUDA_LAUNCH_CHECK();
+        });
+    }
+    cuda_tmp_free(k, Dv);
+}

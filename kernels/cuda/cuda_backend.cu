@@ -1,0 +1,265 @@
+// cuda_backend.cu — the CUDA backend: device discovery, per-device contexts (stream + cuBLASLt
+// handle + scratch), raw memory, copies, and the cm_backend table that collects the kernels of
+// the other kernels/cuda/*.cu files.
+// defines: cm_cuda_backend, cuda_backend_ctx, cuda_device_count, cuda_unavailable_reason.
+#include "cuda_common.cuh"
+#include <pthread.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------------------------
+extern "C" _Noreturn void cuda_fail(const char *file, int line, const char *call, const char *msg) {
+    fprintf(stderr, "cameo: cuda: %s:%d: %s failed: %s\n", file, line, call, msg);
+    exit(1);
+}
+
+const char *cublas_status_str(cublasStatus_t s) {
+    switch (s) {
+    case CUBLAS_STATUS_SUCCESS: return "success";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "cuBLAS not initialized (driver or library problem)";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "cuBLAS allocation failed (out of device memory)";
+    case CUBLAS_STATUS_INVALID_VALUE: return "invalid value (unsupported shape, leading dimension or alignment)";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "architecture mismatch (feature absent on this GPU)";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "mapping error";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "kernel execution failed";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "internal error";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "not supported (no algorithm for these types/layouts)";
+    case CUBLAS_STATUS_LICENSE_ERROR: return "license error";
+    default: return "unknown cuBLAS status";
+    }
+}
+
+void cuda_require_float(const char *op, cm_dtype dt) {
+    if (dt != CM_F32 && dt != CM_BF16)
+        cm_die(op, "the CUDA backend computes in f32 or bf16, got dtype %s", dtype_name(dt));
+}
+
+// ---------------------------------------------------------------------------------------------
+// device discovery: done once at program start so that cm_cuda_backend is a plain pointer,
+// non-NULL exactly when a usable device is present
+// ---------------------------------------------------------------------------------------------
+extern "C" {
+extern const cm_backend cm_cuda_backend_impl;
+const cm_backend *cm_cuda_backend = NULL;
+}
+static int g_device_count = 0;
+static char g_unavailable[512] = "CUDA not yet probed";
+
+static void cuda_probe(void) {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        const char *hint = "";
+        if (e == cudaErrorInsufficientDriver)
+            hint = " (the NVIDIA driver is older than this build's CUDA runtime needs: update the driver)";
+        else if (e == cudaErrorNoDevice)
+            hint = " (no NVIDIA GPU visible: check nvidia-smi and CUDA_VISIBLE_DEVICES)";
+        else if (e == cudaErrorInitializationError || e == cudaErrorSystemDriverMismatch ||
+                 e == cudaErrorCompatNotSupportedOnDevice)
+            hint = " (driver missing or not matching the kernel module: check nvidia-smi)";
+        snprintf(g_unavailable, sizeof g_unavailable, "no usable CUDA device: %s%s", cudaGetErrorString(e), hint);
+        (void)cudaGetLastError();
+        g_device_count = 0;
+        return;
+    }
+    if (n == 0) {
+        snprintf(g_unavailable, sizeof g_unavailable, "no CUDA device found (cudaGetDeviceCount returned 0)");
+        g_device_count = 0;
+        return;
+    }
+    // sm_80 or newer: the build carries sm_80 / sm_90 code only (bf16 tensor cores)
+    cudaDeviceProp p;
+    if (cudaGetDeviceProperties(&p, 0) == cudaSuccess && p.major < 8) {
+        snprintf(g_unavailable, sizeof g_unavailable,
+                 "CUDA device 0 (%s) has compute capability %d.%d; cameo's CUDA backend needs 8.0 or newer "
+                 "(A100, H100, RTX 30xx/40xx)", p.name, p.major, p.minor);
+        g_device_count = 0;
+        return;
+    }
+    g_device_count = n;
+    g_unavailable[0] = 0;
+    cm_cuda_backend = &cm_cuda_backend_impl;
+}
+
+__attribute__((constructor)) static void cuda_probe_ctor(void) {
+    // CAMEO_NO_CUDA=1 keeps the runtime untouched (CPU-only runs on GPU machines, forked tools)
+    const char *off = getenv("CAMEO_NO_CUDA");
+    if (off && *off && strcmp(off, "0") != 0) {
+        snprintf(g_unavailable, sizeof g_unavailable, "CUDA disabled by CAMEO_NO_CUDA");
+        return;
+    }
+    cuda_probe();
+}
+
+extern "C" int cuda_device_count(void) { return g_device_count; }
+extern "C" const char *cuda_unavailable_reason(void) { return g_unavailable[0] ? g_unavailable : NULL; }
+
+// ---------------------------------------------------------------------------------------------
+// contexts: one per device, created on first use (thread-safe), never destroyed
+// ---------------------------------------------------------------------------------------------
+#define CUDA_MAX_DEVICES 16
+static cuda_ctx_ext *g_ctx[CUDA_MAX_DEVICES];
+static pthread_mutex_t g_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread int t_current_dev = -1;
+
+// the architecture the running device code was compiled for (PTX JIT-compiled from an older
+// target reports that older target: the tensor-core kernels would then be empty)
+__global__ void k_arch_probe(int *out) {
+#ifdef __CUDA_ARCH__
+    *out = __CUDA_ARCH__;
+#endif
+}
+
+static void set_device(int index) {
+    if (t_current_dev != index) {
+        CUDA_CHECK(cudaSetDevice(index));
+        t_current_dev = index;
+    }
+}
+
+extern "C" const cm_kctx *cuda_backend_ctx(int index) {
+    if (g_device_count == 0) {
+        fprintf(stderr, "cameo: cuda: %s\n", g_unavailable);
+        return NULL;
+    }
+    if (index < 0 || index >= g_device_count || index >= CUDA_MAX_DEVICES) {
+        fprintf(stderr, "cameo: cuda: device cuda:%d asked for, but %d device(s) are visible (cuda:0..cuda:%d)\n",
+                index, g_device_count, g_device_count - 1);
+        return NULL;
+    }
+    set_device(index);
+    cuda_ctx_ext *c = __atomic_load_n(&g_ctx[index], __ATOMIC_ACQUIRE);
+    if (c) return &c->k;
+    pthread_mutex_lock(&g_ctx_lock);
+    c = g_ctx[index];
+    if (!c) {
+        c = (cuda_ctx_ext *)calloc(1, sizeof *c);
+        if (!c) cm_die("cuda_backend_ctx", "out of host memory");
+        c->index = index;
+        c->k.dev.type = CM_CUDA;
+        c->k.dev.index = index;
+        cudaStream_t s;
+        CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+        c->k.stream = s;
+        cublasLtHandle_t h;
+        CUBLAS_CHECK(cublasLtCreate(&h));
+        c->k.blas = h;
+        c->workspace_bytes = 32u << 20;  // cuBLASLt workspace (Hopper kernels want >= 32 MiB)
+        CUDA_CHECK(cudaMalloc(&c->workspace, c->workspace_bytes));
+        CUDA_CHECK(cudaMalloc(&c->partials, CUDA_MAX_PARTIALS * sizeof(double)));
+        CUDA_CHECK(cudaMallocHost(&c->host_result, sizeof(double)));
+        cudaDeviceProp p;
+        CUDA_CHECK(cudaGetDeviceProperties(&p, index));
+        c->sm_count = p.multiProcessorCount;
+        c->cc_major = p.major;
+        c->cc_minor = p.minor;
+        c->smem_optin = p.sharedMemPerBlockOptin;
+        int arch = 0;
+        k_arch_probe<<<1, 1, 0, s>>>((int *)c->partials);
+        cudaError_t le = cudaGetLastError();
+        if (le == cudaErrorNoKernelImageForDevice || le == cudaErrorInvalidDeviceFunction)
+            cm_die("cuda", "this cameo holds no CUDA code for %s (compute capability %d.%d): rebuild with "
+                   "-DCMAKE_CUDA_ARCHITECTURES=%d%d", p.name, p.major, p.minor, p.major, p.minor);
+        if (le != cudaSuccess) cuda_fail(__FILE__, __LINE__, "k_arch_probe launch", cudaGetErrorString(le));
+        CUDA_CHECK(cudaMemcpyAsync(&arch, c->partials, sizeof arch, cudaMemcpyDeviceToHost, s));
+        CUDA_CHECK(cudaStreamSynchronize(s));
+        if (arch < 800)
+            cm_die("cuda", "this cameo's CUDA code was built for sm_%d, below sm_80: the bf16 tensor-core kernels "
+                   "need sm_80+. Reconfigure with -DCMAKE_CUDA_ARCHITECTURES=\"80;90\" (or %d%d for this %s)",
+                   arch / 10, p.major, p.minor, p.name);
+        __atomic_store_n(&g_ctx[index], c, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&g_ctx_lock);
+    return &c->k;
+}
+
+const cuda_ctx_ext *cuda_ext(const cm_kctx *k) {
+    int i = k ? k->dev.index : 0;
+    if (i < 0 || i >= CUDA_MAX_DEVICES || !g_ctx[i]) {
+        if (!cuda_backend_ctx(i)) cm_die("cuda", "no CUDA context for device %d", i);
+    }
+    return g_ctx[i];
+}
+
+void *cuda_tmp_alloc(const cm_kctx *k, size_t nbytes, const char *what) {
+    void *p = NULL;
+    if (nbytes == 0) nbytes = 16;
+    cudaError_t e = cudaMallocAsync(&p, nbytes, KSTREAM(k));
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        size_t fr = 0, tot = 0;
+        cudaMemGetInfo(&fr, &tot);
+        cm_die("cuda", "out of device memory for %s scratch: asked %zu bytes, %zu free of %zu (%s)", what, nbytes, fr,
+               tot, cudaGetErrorString(e));
+    }
+    return p;
+}
+void cuda_tmp_free(const cm_kctx *k, void *p) {
+    if (p) CUDA_CHECK(cudaFreeAsync(p, KSTREAM(k)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// memory and copies
+// ---------------------------------------------------------------------------------------------
+static void *cu_alloc(size_t nbytes) {
+    void *p = NULL;
+    if (nbytes == 0) nbytes = 1;
+    cudaError_t e = cudaMalloc(&p, nbytes);
+    if (e == cudaErrorMemoryAllocation) {
+        (void)cudaGetLastError();  // clear the sticky-free error so the caller can retry after freeing
+        return NULL;
+    }
+    if (e != cudaSuccess) cuda_fail(__FILE__, __LINE__, "cudaMalloc", cudaGetErrorString(e));
+    return p;
+}
+static void cu_free(void *p) {
+    if (p) CUDA_CHECK(cudaFree(p));
+}
+// h2d: asynchronous on the stream; when src is pinned, waits, so that src may be reused on return
+// in every case (pageable sources are staged by the driver before cudaMemcpyAsync returns)
+static void cu_memcpy_h2d(const cm_kctx *k, void *dst, const void *src, size_t n) {
+    if (!n) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, KSTREAM(k)));
+    cudaPointerAttributes a;
+    if (cudaPointerGetAttributes(&a, src) == cudaSuccess && a.type == cudaMemoryTypeHost)
+        CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
+    (void)cudaGetLastError();
+}
+static void cu_memcpy_d2h(const cm_kctx *k, void *dst, const void *src, size_t n) {
+    if (!n) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, KSTREAM(k)));
+    CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
+}
+static void cu_memcpy_d2d(const cm_kctx *k, void *dst, const void *src, size_t n) {
+    if (!n) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, KSTREAM(k)));
+}
+static void cu_sync(const cm_kctx *k) { CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k))); }
+static size_t cu_mem_free(const cm_kctx *k) {
+    size_t fr = 0, tot = 0;
+    if (cudaMemGetInfo(&fr, &tot) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    return fr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the table
+// ---------------------------------------------------------------------------------------------
+extern "C" const cm_backend cm_cuda_backend_impl = {
+    /*name*/ "cuda",
+    cu_alloc, cu_free, cu_memcpy_h2d, cu_memcpy_d2h, cu_memcpy_d2d, cu_sync, cu_mem_free,
+    cu_fill, cu_copy_strided,
+    cu_binary, cu_axpby, cu_unary_fwd, cu_unary_bwd, cu_glu_fwd, cu_glu_bwd,
+    cu_reduce_sum, cu_sumsq,
+    cu_gemm,
+    cu_layernorm_fwd, cu_layernorm_bwd, cu_rmsnorm_fwd, cu_rmsnorm_bwd, cu_groupnorm_fwd, cu_groupnorm_bwd,
+    cu_softmax_fwd, cu_softmax_bwd,
+    cu_attn_fwd, cu_attn_bwd,
+    cu_rope, cu_modulate_fwd, cu_modulate_bwd, cu_timestep_fwd, cu_timestep_bwd,
+    cu_im2col, cu_col2im, cu_bicubic_fwd, cu_bicubic_bwd,
+    cu_gather_rows, cu_scatter_add_rows,
+    cu_mse_fwd, cu_mse_bwd, cu_adamw,
+};

@@ -1,0 +1,203 @@
+// cuda_common.cuh — shared helpers of the CUDA backend: error checks, dtype load/store, launch
+// sizes, warp/block reductions, and the declarations of every kernels/cuda entry point that the
+// backend table in cuda_backend.cu collects. CUDA C++ only (never included from C).
+#pragma once
+#include <cuda_runtime.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+// tensor.h is C17: `_Noreturn` is no C++ keyword. (The lead may add an #ifdef __cplusplus there.)
+#ifndef _Noreturn
+#define _Noreturn __attribute__((noreturn))
+#endif
+extern "C" {
+#include "kernels/backend.h"
+}
+
+// ---------------------------------------------------------------------------------------------
+// checks: every CUDA / cuBLAS call goes through one of these; a failure prints file, line, the
+// call and the error string, then stops (programmer error or a broken device: nothing sane to do)
+// ---------------------------------------------------------------------------------------------
+extern "C" _Noreturn void cuda_fail(const char *file, int line, const char *call, const char *msg);
+const char *cublas_status_str(cublasStatus_t s);
+
+#define CUDA_CHECK(call)                                                                      \
+    do {                                                                                      \
+        cudaError_t _e = (call);                                                              \
+        if (_e != cudaSuccess) cuda_fail(__FILE__, __LINE__, #call, cudaGetErrorString(_e)); \
+    } while (0)
+#define CUBLAS_CHECK(call)                                                                     \
+    do {                                                                                       \
+        cublasStatus_t _s = (call);                                                            \
+        if (_s != CUBLAS_STATUS_SUCCESS) cuda_fail(__FILE__, __LINE__, #call, cublas_status_str(_s)); \
+    } while (0)
+// after a kernel launch: launch-configuration errors surface here, execution errors at sync
+#define CUDA_LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
+
+#define KSTREAM(k) ((cudaStream_t)((k) ? (k)->stream : 0))
+
+// ---------------------------------------------------------------------------------------------
+// dtypes: storage types and f32 compute
+// ---------------------------------------------------------------------------------------------
+typedef __nv_bfloat16 bf16;
+
+__device__ __forceinline__ float ld(const float *p, int64_t i) { return p[i]; }
+__device__ __forceinline__ float ld(const bf16 *p, int64_t i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ void st(float *p, int64_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void st(bf16 *p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+__device__ __forceinline__ float to_f(float v) { return v; }
+__device__ __forceinline__ float to_f(bf16 v) { return __bfloat162float(v); }
+template <typename T> __device__ __forceinline__ T from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ bf16 from_f<bf16>(float v) { return __float2bfloat16_rn(v); }
+
+// the float dtypes every compute entry point accepts; anything else is a programmer error
+void cuda_require_float(const char *op, cm_dtype dt);
+
+// dispatch a templated launcher on dt (CM_F32 -> float, CM_BF16 -> bf16)
+#define CUDA_DISPATCH(op, dt, ...)                                 \
+    do {                                                           \
+        cuda_require_float(op, dt);                                \
+        if ((dt) == CM_F32) { typedef float T; __VA_ARGS__; }      \
+        else { typedef bf16 T; __VA_ARGS__; }                      \
+    } while (0)
+
+// ---------------------------------------------------------------------------------------------
+// launch sizes and reductions
+// ---------------------------------------------------------------------------------------------
+static inline unsigned grid_for(int64_t n, int threads) {
+    int64_t b = (n + threads - 1) / threads;
+    if (b < 1) b = 1;
+    if (b > 65535LL * 16) b = 65535LL * 16;  // grid-stride loops cover the rest
+    return (unsigned)b;
+}
+#define GRID_STRIDE(i, n) \
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+__device__ __forceinline__ double warp_sum_d(double v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+// sum over the whole block (blockDim.x a multiple of 32, <= 1024); every thread gets the result.
+// `sh` is 32 floats of shared memory; the call contains __syncthreads (all threads must call).
+__device__ __forceinline__ float block_sum(float v, float *sh) {
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    float r = lane < nw ? sh[lane] : 0.f;
+    return warp_sum(r);
+}
+
+// device scratch of the context: f32/f64 partials for host-returned reductions
+struct cuda_ctx_ext {
+    cm_kctx k;
+    int index;
+    double *partials;      // [CUDA_MAX_PARTIALS] device
+    double *host_result;   // pinned, 1 double
+    void *workspace;       // cuBLASLt workspace
+    size_t workspace_bytes;
+    int sm_count;
+    int cc_major, cc_minor;
+    size_t smem_optin;
+};
+#define CUDA_MAX_PARTIALS 1024
+const cuda_ctx_ext *cuda_ext(const cm_kctx *k);
+
+// stream-ordered temporary device buffer; dies with a clear message when memory is exhausted
+void *cuda_tmp_alloc(const cm_kctx *k, size_t nbytes, const char *what);
+void cuda_tmp_free(const cm_kctx *k, void *p);
+
+// ---------------------------------------------------------------------------------------------
+// entry points (defined in the other kernels/cuda/*.cu files, collected in cuda_backend.cu)
+// ---------------------------------------------------------------------------------------------
+// cuda_elementwise.cu
+void cu_fill(const cm_kctx *k, cm_dtype dt, void *dst, int64_t n, double value);
+void cu_copy_strided(const cm_kctx *k, int ndim, const int64_t *shape, cm_dtype dst_dt, void *dst,
+                     const int64_t *dst_stride, cm_dtype src_dt, const void *src, const int64_t *src_stride);
+void cu_binary(const cm_kctx *k, cm_binop op, cm_dtype dt, int ndim, const int64_t *shape, void *out,
+               const void *a, const int64_t *a_stride, const void *b, const int64_t *b_stride);
+void cu_axpby(const cm_kctx *k, cm_dtype dt, int64_t n, double alpha, const void *x, double beta, void *y);
+void cu_unary_fwd(const cm_kctx *k, cm_unop op, cm_dtype dt, int64_t n, void *y, const void *x);
+void cu_unary_bwd(const cm_kctx *k, cm_unop op, cm_dtype dt, int64_t n, void *dx, const void *x, const void *dy);
+void cu_glu_fwd(const cm_kctx *k, cm_gluop op, cm_dtype dt, int64_t rows, int64_t half, void *y, const void *x);
+void cu_glu_bwd(const cm_kctx *k, cm_gluop op, cm_dtype dt, int64_t rows, int64_t half, void *dx, const void *x,
+                const void *dy);
+void cu_gather_rows(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, void *y, const void *table, const int32_t *idx);
+void cu_scatter_add_rows(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, void *dtable, const void *dy,
+                         const int32_t *idx);
+void cu_mse_bwd(const cm_kctx *k, cm_dtype dt, int64_t n, double g, void *da, const void *a, const void *b);
+void cu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g, float *m, float *v, double lr,
+              double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale);
+
+// cuda_reduce.cu
+void cu_reduce_sum(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t red, int64_t inner, void *y, const void *x);
+double cu_sumsq(const cm_kctx *k, cm_dtype dt, int64_t n, const void *x);
+double cu_mse_fwd(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a, const void *b);
+void cu_softmax_fwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *y, const void *x);
+void cu_softmax_bwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *dx, const void *y, const void *dy);
+
+// cuda_norm.cu
+void cu_layernorm_fwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, double eps, void *y, float *mean,
+                      float *rstd, const void *x, const void *w, const void *b);
+void cu_layernorm_bwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *dx, void *dw, void *db,
+                      const void *dy, const void *x, const float *mean, const float *rstd, const void *w);
+void cu_rmsnorm_fwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t rows, int64_t cols, double eps, void *y,
+                    float *inv, const void *x, const void *w);
+void cu_rmsnorm_bwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t rows, int64_t cols, double eps,
+                    void *dx, void *dw, const void *dy, const void *x, const float *inv, const void *w);
+void cu_groupnorm_fwd(const cm_kctx *k, cm_dtype dt, int64_t N, int64_t C, int64_t HW, int64_t G, double eps,
+                      void *y, float *mean, float *rstd, const void *x, const void *w, const void *b);
+void cu_groupnorm_bwd(const cm_kctx *k, cm_dtype dt, int64_t N, int64_t C, int64_t HW, int64_t G, void *dx, void *dw,
+                      void *db, const void *dy, const void *x, const float *mean, const float *rstd, const void *w);
+
+// cuda_gemm.cu
+void cu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
+             const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB, double beta,
+             void *C, int64_t ldc, int64_t strideC, int64_t batch);
+
+// cuda_attention.cu
+void cu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,
+                 void *O, float *lse, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
+                 const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh);
+void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,
+                 void *dQ, void *dK, void *dV, const void *dO, const void *O, const float *lse, const void *Q,
+                 const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs,
+                 const float *mask, int64_t mb, int64_t mh);
+
+// cuda_cond.cu (position, conditioning, images)
+void cu_rope(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t L, int64_t D, int inverse, void *y, const void *x,
+             const void *cos, const void *sin);
+void cu_modulate_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *y, const void *x,
+                     const void *scale, const void *shift);
+void cu_modulate_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *dx, void *dscale,
+                     void *dshift, const void *dy, const void *x, const void *scale);
+void cu_timestep_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t dim, int flip, double shift, double max_period,
+                     void *y, const void *t);
+void cu_timestep_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t dim, int flip, double shift, double max_period,
+                     void *dtime, const void *t, const void *dy);
+void cu_im2col(const cm_kctx *k, cm_dtype dt, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t stride,
+               int64_t pad, int64_t OH, int64_t OW, void *col, const void *x);
+void cu_col2im(const cm_kctx *k, cm_dtype dt, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t stride,
+               int64_t pad, int64_t OH, int64_t OW, void *x, const void *col);
+void cu_bicubic_fwd(const cm_kctx *k, cm_dtype dt, int64_t NC, int64_t IH, int64_t IW, int64_t OH, int64_t OW, void *y,
+                    const void *x);
+void cu_bicubic_bwd(const cm_kctx *k, cm_dtype dt, int64_t NC, int64_t IH, int64_t IW, int64_t OH, int64_t OW,
+                    void *dx, const void *dy);

@@ -1,0 +1,325 @@
+// cuda_cond.cu — position and conditioning (RoPE, AdaLN modulation, sinusoidal timestep
+// embedding) and images (im2col / col2im, PyTorch-exact bicubic resize forward / backward).
+#include "cuda_common.cuh"
+#include <math.h>
+
+// ---------------------------------------------------------------------------------------------
+// RoPE: x [outer, L, D]; cos, sin [L, D] repeat-interleaved; pairs (2i, 2i+1) rotate:
+//   y0 = x0 c0 - x1 s0,  y1 = x1 c1 + x0 s1;  inverse (the transpose): y0 = x0 c0 + x1 s1, y1 = x1 c1 - x0 s0
+// ---------------------------------------------------------------------------------------------
+template <typename T>
+__global__ void k_rope(int64_t outer, int64_t L, int64_t D, int inverse, T *y, const T *x, const T *cs, const T *sn) {
+    int64_t half = D / 2, n = outer * L * half;
+    GRID_STRIDE(i, n) {
+        int64_t p = i % half, row = i / half;  // row = o*L + l
+        int64_t l = row % L;
+        int64_t xi = row * D + 2 * p, ti = l * D + 2 * p;
+        float x0 = to_f(x[xi]), x1 = to_f(x[xi + 1]);
+        float c0 = to_f(cs[ti]), c1 = to_f(cs[ti + 1]), s0 = to_f(sn[ti]), s1 = to_f(sn[ti + 1]);
+        float y0, y1;
+        if (!inverse) {
+            y0 = x0 * c0 - x1 * s0;
+            y1 = x1 * c1 + x0 * s1;
+        } else {
+            y0 = x0 * c0 + x1 * s1;
+            y1 = x1 * c1 - x0 * s0;
+        }
+        y[xi] = from_f<T>(y0);
+        y[xi + 1] = from_f<T>(y1);
+    }
+}
+void cu_rope(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t L, int64_t D, int inverse, void *y, const void *x,
+             const void *cos, const void *sin) {
+    if (D % 2) cm_die("cuda rope", "head dim %lld must be even", (long long)D);
+    int64_t n = outer * L * (D / 2);
+    if (n <= 0) return;
+    CUDA_DISPATCH("cuda rope", dt,
+                  k_rope<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(outer, L, D, inverse, (T *)y, (const T *)x,
+                                                                     (const T *)cos, (const T *)sin));
+    CUDA_LAUNCH_CHECK();
+}
+
+// ---------------------------------------------------------------------------------------------
+// modulate: y = x * (1 + scale) + shift; x [B, L, C], scale / shift [B, C] (NULL = 0)
+// ---------------------------------------------------------------------------------------------
+template <typename T>
+__global__ void k_mod_fwd(int64_t B, int64_t L, int64_t C, T *y, const T *x, const T *scale, const T *shift) {
+    int64_t n = B * L * C;
+    GRID_STRIDE(i, n) {
+        int64_t c = i % C, b = i / (L * C);
+        float sc = scale ? to_f(scale[b * C + c]) : 0.f, sh = shift ? to_f(shift[b * C + c]) : 0.f;
+        y[i] = from_f<T>(to_f(x[i]) * (1.f + sc) + sh);
+    }
+}
+template <typename T> __global__ void k_mod_dx(int64_t B, int64_t L, int64_t C, T *dx, const T *dy, const T *scale) {
+    int64_t n = B * L * C;
+    GRID_STRIDE(i, n) {
+        int64_t c = i % C, b = i / (L * C);
+        float sc = scale ? to_f(scale[b * C + c]) : 0.f;
+        dx[i] = from_f<T>(to_f(dy[i]) * (1.f + sc));
+    }
+}
+// dscale[b, c] = sum_l dy*x; dshift[b, c] = sum_l dy: block (32, 16) over 32 channels of one b
+template <typename T>
+__global__ void k_mod_dparams(int64_t L, int64_t C, T *dscale, T *dshift, const T *dy, const T *x) {
+    __shared__ float s1[16][33], s2[16][33];
+    int64_t c = (int64_t)blockIdx.x * 32 + threadIdx.x, b = blockIdx.y;
+    float a1 = 0.f, a2 = 0.f;
+    if (c < C)
+        for (int64_t l = threadIdx.y; l < L; l += blockDim.y) {
+            int64_t i = (b * L + l) * C + c;
+            float d = to_f(dy[i]);
+            a1 += d * to_f(x[i]);
+            a2 += d;
+        }
+    s1[threadIdx.y][threadIdx.x] = a1;
+    s2[threadIdx.y][threadIdx.x] = a2;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        float t1 = 0.f, t2 = 0.f;
+        for (int j = 0; j < (int)blockDim.y; j++) {
+            t1 += s1[j][threadIdx.x];
+            t2 += s2[j][threadIdx.x];
+        }
+        if (dscale) dscale[b * C + c] = from_f<T>(t1);
+        if (dshift) dshift[b * C + c] = from_f<T>(t2);
+    }
+}
+void cu_modulate_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *y, const void *x,
+                     const void *scale, const void *shift) {
+    int64_t n = B * L * C;
+    if (n <= 0) return;
+    CUDA_DISPATCH("cuda modulate_fwd", dt,
+                  k_mod_fwd<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(B, L, C, (T *)y, (const T *)x,
+                                                                        (const T *)scale, (const T *)shift));
+    CUDA_LAUNCH_CHECK();
+}
+void cu_modulate_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *dx, void *dscale,
+                     void *dshift, const void *dy, const void *x, const void *scale) {
+    int64_t n = B * L * C;
+    if (n <= 0) return;
+    if (B > 65535) cm_die("cuda modulate_bwd", "batch %lld too large", (long long)B);
+    CUDA_DISPATCH("cuda modulate_bwd", dt, {
+        if (dx) {
+            k_mod_dx<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(B, L, C, (T *)dx, (const T *)dy, (const T *)scale);
+            CUDA_LAUNCH_CHECK();
+        }
+        if (dscale || dshift) {
+            dim3 g((unsigned)((C + 31) / 32), (unsigned)B);
+            k_mod_dparams<T><<<g, dim3(32, 16), 0, KSTREAM(k)>>>(L, C, (T *)dscale, (T *)dshift, (const T *)dy,
+                                                                 (const T *)x);
+            CUDA_LAUNCH_CHECK();
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// timestep embedding (diffusers get_timestep_embedding): half = dim/2,
+// freq_j = exp(-ln(max_period) * j / (half - shift)), arg = t * freq_j, y = [sin | cos]
+// ([cos | sin] when flip), a zero last column when dim is odd. Arguments in f32 like diffusers.
+// ---------------------------------------------------------------------------------------------
+template <typename T>
+__global__ void k_tstep_fwd(int64_t B, int64_t dim, int flip, float shift, float lnmax, T *y, const T *t) {
+    int64_t half = dim / 2, n = B * dim;
+    GRID_STRIDE(i, n) {
+        int64_t b = i / dim, j = i % dim;
+        float v = 0.f;
+        if (j < 2 * half) {
+            int64_t f = j < half ? j : j - half;
+            bool first = j < half;
+            float freq = (float)exp((double)(-lnmax * (float)f / ((float)half - shift)));
+            float a = to_f(t[b]) * freq;
+            bool is_sin = flip ? !first : first;
+            v = (float)(is_sin ? sin((double)a) : cos((double)a));  // precise even under --use_fast_math
+        }
+        y[i] = from_f<T>(v);
+    }
+}
+template <typename T>
+__global__ void k_tstep_bwd(int64_t dim, int flip, float shift, float lnmax, T *dtime, const T *t, const T *dy) {
+    __shared__ float sh[32];
+    int64_t b = blockIdx.x, half = dim / 2;
+    float tb = to_f(t[b]), s = 0.f;
+    for (int64_t j = threadIdx.x; j < 2 * half; j += blockDim.x) {
+        int64_t f = j < half ? j : j - half;
+        bool first = j < half;
+        float freq = (float)exp((double)(-lnmax * (float)f / ((float)half - shift)));
+        float a = tb * freq;
+        bool is_sin = flip ? !first : first;
+        float d = (float)(is_sin ? freq * cos((double)a) : -freq * sin((double)a));
+        s += to_f(dy[b * dim + j]) * d;
+    }
+    s = block_sum(s, sh);
+    if (threadIdx.x == 0) dtime[b] = from_f<T>(s);
+}
+void cu_timestep_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t dim, int flip, double shift, double max_period,
+                     void *y, const void *t) {
+    if (B * dim <= 0) return;
+    CUDA_DISPATCH("cuda timestep_fwd", dt,
+                  k_tstep_fwd<T><<<grid_for(B * dim, 256), 256, 0, KSTREAM(k)>>>(
+                      B, dim, flip, (float)shift, (float)log(max_period), (T *)y, (const T *)t));
+    CUDA_LAUNCH_CHECK();
+}
+void cu_timestep_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t dim, int flip, double shift, double max_period,
+                     void *dtime, const void *t, const void *dy) {
+    if (B <= 0) return;
+    CUDA_DISPATCH("cuda timestep_bwd", dt,
+                  k_tstep_bwd<T><<<(unsigned)B, 256, 0, KSTREAM(k)>>>(dim, flip, (float)shift, (float)log(max_period),
+                                                                      (T *)dtime, (const T *)t, (const T *)dy));
+    CUDA_LAUNCH_CHECK();
+}
+
+// ---------------------------------------------------------------------------------------------
+// im2col: x [C, H, W] -> col [C*kh*kw, OH*OW], row (c*kh + i)*kw + j, zero outside the image.
+// col2im: the adjoint, x += ...; one thread per input pixel gathers (deterministic, no atomics)
+// ---------------------------------------------------------------------------------------------
+template <typename T>
+__global__ void k_im2col(int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t st, int64_t pad, int64_t OH,
+                         int64_t OW, T *col, const T *x) {
+    int64_t n = C * kh * kw * OH * OW;
+    GRID_STRIDE(idx, n) {
+        int64_t ow = idx % OW, oh = (idx / OW) % OH, r = idx / (OW * OH);
+        int64_t j = r % kw, i = (r / kw) % kh, c = r / (kw * kh);
+        int64_t ih = oh * st - pad + i, iw = ow * st - pad + j;
+        col[idx] = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? x[(c * H + ih) * W + iw] : from_f<T>(0.f);
+    }
+}
+template <typename T>
+__global__ void k_col2im(int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t st, int64_t pad, int64_t OH,
+                         int64_t OW, T *x, const T *col) {
+    int64_t n = C * H * W;
+    GRID_STRIDE(idx, n) {
+        int64_t w = idx % W, h = (idx / W) % H, c = idx / (W * H);
+        float s = 0.f;
+        for (int64_t i = 0; i < kh; i++) {
+            int64_t t = h + pad - i;
+            if (t < 0 || t % st) continue;
+            int64_t oh = t / st;
+            if (oh >= OH) continue;
+            for (int64_t j = 0; j < kw; j++) {
+                int64_t u = w + pad - j;
+                if (u < 0 || u % st) continue;
+                int64_t ow = u / st;
+                if (ow >= OW) continue;
+                s += to_f(col[(((c * kh + i) * kw + j) * OH + oh) * OW + ow]);
+            }
+        }
+        x[idx] = from_f<T>(to_f(x[idx]) + s);
+    }
+}
+void cu_im2col(const cm_kctx *k, cm_dtype dt, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t stride,
+               int64_t pad, int64_t OH, int64_t OW, void *col, const void *x) {
+    int64_t n = C * kh * kw * OH * OW;
+    if (n <= 0) return;
+    CUDA_DISPATCH("cuda im2col", dt,
+                  k_im2col<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(C, H, W, kh, kw, stride, pad, OH, OW, (T *)col,
+                                                                       (const T *)x));
+    CUDA_LAUNCH_CHECK();
+}
+void cu_col2im(const cm_kctx *k, cm_dtype dt, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t stride,
+               int64_t pad, int64_t OH, int64_t OW, void *x, const void *col) {
+    int64_t n = C * H * W;
+    if (n <= 0) return;
+    CUDA_DISPATCH("cuda col2im", dt,
+                  k_col2im<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(C, H, W, kh, kw, stride, pad, OH, OW, (T *)x,
+                                                                       (const T *)col));
+    CUDA_LAUNCH_CHECK();
+}
+
+// ---------------------------------------------------------------------------------------------
+// bicubic (PyTorch upsample_bicubic2d, align_corners=False, A = -0.75, clamped reads)
+// ---------------------------------------------------------------------------------------------
+__device__ __forceinline__ void cubic_coeffs(float t, float *w) {
+    const float A = -0.75f;
+    float x1 = t + 1.f, x2 = t, x3 = 1.f - t, x4 = 2.f - t;
+    w[0] = ((A * x1 - 5.f * A) * x1 + 8.f * A) * x1 - 4.f * A;
+    w[1] = ((A + 2.f) * x2 - (A + 3.f)) * x2 * x2 + 1.f;
+    w[2] = ((A + 2.f) * x3 - (A + 3.f)) * x3 * x3 + 1.f;
+    w[3] = ((A * x4 - 5.f * A) * x4 + 8.f * A) * x4 - 4.f * A;
+}
+// source coordinate: scale * (dst + 0.5) - 0.5 with scale = in / out (no clamp for cubic)
+__device__ __forceinline__ void src_index(int64_t o, int64_t in, int64_t out, int64_t &i0, float &t) {
+    float scale = (float)in / (float)out;
+    float real = scale * ((float)o + 0.5f) - 0.5f;
+    float fl = floorf(real);
+    i0 = (int64_t)fl;
+    t = real - fl;
+}
+__device__ __forceinline__ int64_t clampi(int64_t v, int64_t hi) { return v < 0 ? 0 : (v > hi ? hi : v); }
+
+template <typename T>
+__global__ void k_bicubic_fwd(int64_t NC, int64_t IH, int64_t IW, int64_t OH, int64_t OW, T *y, const T *x) {
+    int64_t n = NC * OH * OW;
+    GRID_STRIDE(idx, n) {
+        int64_t ox = idx % OW, oy = (idx / OW) % OH, p = idx / (OW * OH);
+        const T *xp = x + p * IH * IW;
+        int64_t iy, ix;
+        float ty, tx, wy[4], wx[4];
+        src_index(oy, IH, OH, iy, ty);
+        src_index(ox, IW, OW, ix, tx);
+        cubic_coeffs(ty, wy);
+        cubic_coeffs(tx, wx);
+        float acc = 0.f;
+#pragma unroll
+        for (int a = 0; a < 4; a++) {
+            int64_t r = clampi(iy - 1 + a, IH - 1);
+            float row = 0.f;
+#pragma unroll
+            for (int b = 0; b < 4; b++) row += wx[b] * to_f(xp[r * IW + clampi(ix - 1 + b, IW - 1)]);
+            acc += wy[a] * row;
+        }
+        y[idx] = from_f<T>(acc);
+    }
+}
+// scatter with f32 atomics into an f32 buffer (dx itself when f32, a scratch otherwise)
+template <typename T>
+__global__ void k_bicubic_bwd(int64_t NC, int64_t IH, int64_t IW, int64_t OH, int64_t OW, float *dx, const T *dy) {
+    int64_t n = NC * OH * OW;
+    GRID_STRIDE(idx, n) {
+        int64_t ox = idx % OW, oy = (idx / OW) % OH, p = idx / (OW * OH);
+        float *dp = dx + p * IH * IW;
+        int64_t iy, ix;
+        float ty, tx, wy[4], wx[4];
+        src_index(oy, IH, OH, iy, ty);
+        src_index(ox, IW, OW, ix, tx);
+        cubic_coeffs(ty, wy);
+        cubic_coeffs(tx, wx);
+        float g = to_f(dy[idx]);
+#pragma unroll
+        for (int a = 0; a < 4; a++) {
+            int64_t r = clampi(iy - 1 + a, IH - 1);
+#pragma unroll
+            for (int b = 0; b < 4; b++) atomicAdd(&dp[r * IW + clampi(ix - 1 + b, IW - 1)], g * wy[a] * wx[b]);
+        }
+    }
+}
+template <typename T> __global__ void k_f32_to(int64_t n, T *dst, const float *src) {
+    GRID_STRIDE(i, n) dst[i] = from_f<T>(src[i]);
+}
+void cu_bicubic_fwd(const cm_kctx *k, cm_dtype dt, int64_t NC, int64_t IH, int64_t IW, int64_t OH, int64_t OW, void *y,
+                    const void *x) {
+    int64_t n = NC * OH * OW;
+    if (n <= 0) return;
+    CUDA_DISPATCH("cuda bicubic_fwd", dt,
+                  k_bicubic_fwd<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(NC, IH, IW, OH, OW, (T *)y, (const T *)x));
+    CUDA_LAUNCH_CHECK();
+}
+void cu_bicubic_bwd(const cm_kctx *k, cm_dtype dt, int64_t NC, int64_t IH, int64_t IW, int64_t OH, int64_t OW,
+                    void *dx, const void *dy) {
+    int64_t nin = NC * IH * IW, nout = NC * OH * OW;
+    if (nin <= 0) return;
+    cudaStream_t s = KSTREAM(k);
+    cuda_require_float("cuda bicubic_bwd", dt);
+    float *acc = dt == CM_F32 ? (float *)dx : (float *)cuda_tmp_alloc(k, (size_t)nin * sizeof(float), "bicubic_bwd");
+    CUDA_CHECK(cudaMemsetAsync(acc, 0, (size_t)nin * sizeof(float), s));
+    if (nout > 0) {
+        CUDA_DISPATCH("cuda bicubic_bwd", dt,
+                      k_bicubic_bwd<T><<<grid_for(nout, 256), 256, 0, s>>>(NC, IH, IW, OH, OW, acc, (const T *)dy));
+        CUDA_LAUNCH_CHECK();
+    }
+    if (dt != CM_F32) {
+        k_f32_to<bf16><<<grid_for(nin, 256), 256, 0, s>>>(nin, (bf16 *)dx, acc);
+        CUDA_LAUNCH_CHECK();
+        cuda_tmp_free(k, acc);
+    }
+}

@@ -1,0 +1,405 @@
+// cuda_elementwise.cu — fill, strided copy / cast, broadcasting binary ops, axpby, unary
+// activations and their derivatives, GLU, row gather / scatter-add, MSE gradient, AdamW.
+// All compute in f32; bf16 is storage only.
+#include "cuda_common.cuh"
+#include <math.h>
+#include <string.h>
+
+// ---------------------------------------------------------------------------------------------
+// fill and copy_strided: every dtype (f32, bf16, f16, f64, i32, u8), every pair for casts
+// ---------------------------------------------------------------------------------------------
+// values pass through double so that i32 and f64 keep their full range
+__device__ __forceinline__ double load_any(int dt, const void *p, int64_t i) {
+    switch (dt) {
+    case CM_F32: return ((const float *)p)[i];
+    case CM_BF16: return __bfloat162float(((const bf16 *)p)[i]);
+    case CM_F16: return __half2float(((const __half *)p)[i]);
+    case CM_F64: return ((const double *)p)[i];
+    case CM_I32: return ((const int32_t *)p)[i];
+    default: return ((const uint8_t *)p)[i];
+    }
+}
+// float -> int conversions truncate toward zero and saturate (C's cast is undefined out of range)
+__device__ __forceinline__ void store_any(int dt, void *p, int64_t i, double v) {
+    switch (dt) {
+    case CM_F32: ((float *)p)[i] = (float)v; break;
+    case CM_BF16: ((bf16 *)p)[i] = __double2bfloat16(v); break;
+    case CM_F16: ((__half *)p)[i] = __double2half(v); break;
+    case CM_F64: ((double *)p)[i] = v; break;
+    case CM_I32: ((int32_t *)p)[i] = (int32_t)fmin(fmax(v, -2147483648.0), 2147483647.0); break;
+    default: ((uint8_t *)p)[i] = (uint8_t)fmin(fmax(v, 0.0), 255.0); break;
+    }
+}
+
+template <typename T> __global__ void k_fill(T *dst, int64_t n, T v) {
+    GRID_STRIDE(i, n) dst[i] = v;
+}
+
+void cu_fill(const cm_kctx *k, cm_dtype dt, void *dst, int64_t n, double value) {
+    if (n <= 0) return;
+    cudaStream_t s = KSTREAM(k);
+    unsigned g = grid_for(n, 256);
+    switch (dt) {
+    case CM_F32: k_fill<float><<<g, 256, 0, s>>>((float *)dst, n, (float)value); break;
+    case CM_BF16: k_fill<bf16><<<g, 256, 0, s>>>((bf16 *)dst, n, __float2bfloat16_rn((float)value)); break;
+    case CM_F16: k_fill<__half><<<g, 256, 0, s>>>((__half *)dst, n, __float2half_rn((float)value)); break;
+    case CM_F64: k_fill<double><<<g, 256, 0, s>>>((double *)dst, n, value); break;
+    case CM_I32: k_fill<int32_t><<<g, 256, 0, s>>>((int32_t *)dst, n, (int32_t)value); break;
+    case CM_U8: k_fill<uint8_t><<<g, 256, 0, s>>>((uint8_t *)dst, n, (uint8_t)value); break;
+    default: cm_die("cuda fill", "unknown dtype %d", (int)dt);
+    }
+    CUDA_LAUNCH_CHECK();
+}
+
+struct nd_t {  // an index space of up to CM_MAX_DIMS axes, passed by value
+    int ndim;
+    int64_t shape[CM_MAX_DIMS];
+    int64_t s0[CM_MAX_DIMS];
+    int64_t s1[CM_MAX_DIMS];
+    int64_t s2[CM_MAX_DIMS];
+};
+
+// flat index -> offsets through up to three stride sets
+__device__ __forceinline__ void nd_offsets(const nd_t &d, int64_t flat, int64_t &o0, int64_t &o1, int64_t &o2) {
+    o0 = o1 = o2 = 0;
+    for (int a = d.ndim - 1; a >= 0; a--) {
+        int64_t sz = d.shape[a];
+        int64_t c = flat % sz;
+        flat /= sz;
+        o0 += c * d.s0[a];
+        o1 += c * d.s1[a];
+        o2 += c * d.s2[a];
+    }
+}
+
+__global__ void k_copy_any(nd_t d, int64_t n, int ddt, void *dst, int sdt, const void *src) {
+    GRID_STRIDE(i, n) {
+        int64_t od, os, unused;
+        nd_offsets(d, i, od, os, unused);
+        store_any(ddt, dst, od, load_any(sdt, src, os));
+    }
+}
+// the common float case without the dtype switch
+template <typename D, typename S> __global__ void k_copy_f(nd_t d, int64_t n, D *dst, const S *src) {
+    GRID_STRIDE(i, n) {
+        int64_t od, os, unused;
+        nd_offsets(d, i, od, os, unused);
+        dst[od] = from_f<D>(to_f(src[os]));
+    }
+}
+template <typename T> __global__ void k_copy_contig(int64_t n, T *dst, const T *src) {
+    GRID_STRIDE(i, n) dst[i] = src[i];
+}
+
+static int64_t nd_fill(nd_t &d, int ndim, const int64_t *shape) {
+    if (ndim > CM_MAX_DIMS || ndim < 0) cm_die("cuda copy_strided", "ndim %d out of range", ndim);
+    memset(&d, 0, sizeof d);
+    d.ndim = ndim;
+    int64_t n = 1;
+    for (int a = 0; a < ndim; a++) {
+        d.shape[a] = shape[a];
+        n *= shape[a];
+    }
+    return n;
+}
+
+void cu_copy_strided(const cm_kctx *k, int ndim, const int64_t *shape, cm_dtype dst_dt, void *dst,
+                     const int64_t *dst_stride, cm_dtype src_dt, const void *src, const int64_t *src_stride) {
+    nd_t d;
+    int64_t n = nd_fill(d, ndim, shape);
+    if (n <= 0) return;
+    cudaStream_t s = KSTREAM(k);
+    // both contiguous and the same dtype: a plain copy
+    bool contig = true;
+    int64_t expect = 1;
+    for (int a = ndim - 1; a >= 0; a--) {
+        if (shape[a] != 1 && (dst_stride[a] != expect || src_stride[a] != expect)) contig = false;
+        expect *= shape[a];
+    }
+    if (contig && dst_dt == src_dt) {
+        CUDA_CHECK(cudaMemcpyAsync(dst, src, (size_t)n * dtype_size(dst_dt), cudaMemcpyDeviceToDevice, s));
+        return;
+    }
+    for (int a = 0; a < ndim; a++) {
+        d.s0[a] = dst_stride[a];
+        d.s1[a] = src_stride[a];
+    }
+    unsigned g = grid_for(n, 256);
+    if (dst_dt == CM_F32 && src_dt == CM_F32) k_copy_f<float, float><<<g, 256, 0, s>>>(d, n, (float *)dst, (const float *)src);
+    else if (dst_dt == CM_BF16 && src_dt == CM_BF16) k_copy_f<bf16, bf16><<<g, 256, 0, s>>>(d, n, (bf16 *)dst, (const bf16 *)src);
+    else if (dst_dt == CM_F32 && src_dt == CM_BF16) k_copy_f<float, bf16><<<g, 256, 0, s>>>(d, n, (float *)dst, (const bf16 *)src);
+    else if (dst_dt == CM_BF16 && src_dt == CM_F32) k_copy_f<bf16, float><<<g, 256, 0, s>>>(d, n, (bf16 *)dst, (const float *)src);
+    else k_copy_any<<<g, 256, 0, s>>>(d, n, (int)dst_dt, dst, (int)src_dt, src);
+    CUDA_LAUNCH_CHECK();
+}
+
+// ---------------------------------------------------------------------------------------------
+// binary with broadcasting strides
+// ---------------------------------------------------------------------------------------------
+__device__ __forceinline__ float binop(int op, float a, float b) {
+    switch (op) {
+    case CM_BIN_ADD: return a + b;
+    case CM_BIN_SUB: return a - b;
+    case CM_BIN_MUL: return a * b;
+    default: return a / b;
+    }
+}
+template <typename T>
+__global__ void k_binary_nd(nd_t d, int64_t n, int op, T *out, const T *a, const T *b) {
+    GRID_STRIDE(i, n) {
+        int64_t oa, ob, unused;
+        nd_offsets(d, i, oa, ob, unused);
+        out[i] = from_f<T>(binop(op, to_f(a[oa]), to_f(b[ob])));
+    }
+}
+// the common fast cases: both contiguous, or b a row vector broadcast over rows
+template <typename T> __global__ void k_binary_contig(int64_t n, int op, T *out, const T *a, const T *b) {
+    GRID_STRIDE(i, n) out[i] = from_f<T>(binop(op, to_f(a[i]), to_f(b[i])));
+}
+template <typename T>
+__global__ void k_binary_rowb(int64_t n, int64_t cols, int op, T *out, const T *a, const T *b) {
+    GRID_STRIDE(i, n) out[i] = from_f<T>(binop(op, to_f(a[i]), to_f(b[i % cols])));
+}
+
+void cu_binary(const cm_kctx *k, cm_binop op, cm_dtype dt, int ndim, const int64_t *shape, void *out,
+               const void *a, const int64_t *a_stride, const void *b, const int64_t *b_stride) {
+    nd_t d;
+    int64_t n = nd_fill(d, ndim, shape);
+    if (n <= 0) return;
+    cudaStream_t s = KSTREAM(k);
+    bool a_contig = true, b_contig = true, b_row = ndim >= 1;
+    int64_t expect = 1;
+    for (int x = ndim - 1; x >= 0; x--) {
+        if (shape[x] != 1 && a_stride[x] != expect) a_contig = false;
+        if (shape[x] != 1 && b_stride[x] != expect) b_contig = false;
+        if (x < ndim - 1 && shape[x] != 1 && b_stride[x] != 0) b_row = false;
+        expect *= shape[x];
+    }
+    if (ndim >= 1 && shape[ndim - 1] != 1 && b_stride[ndim - 1] != 1) b_row = false;
+    for (int x = 0; x < ndim; x++) {
+        d.s0[x] = a_stride[x];
+        d.s1[x] = b_stride[x];
+    }
+    unsigned g = grid_for(n, 256);
+    CUDA_DISPATCH("cuda binary", dt, {
+        if (a_contig && b_contig) k_binary_contig<T><<<g, 256, 0, s>>>(n, (int)op, (T *)out, (const T *)a, (const T *)b);
+        else if (a_contig && b_row) k_binary_rowb<T><<<g, 256, 0, s>>>(n, shape[ndim - 1], (int)op, (T *)out, (const T *)a, (const T *)b);
+        else k_binary_nd<T><<<g, 256, 0, s>>>(d, n, (int)op, (T *)out, (const T *)a, (const T *)b);
+    });
+    CUDA_LAUNCH_CHECK();
+}
+
+// y = alpha*x + beta*y; beta == 0 never reads y (so an uninitialised y is fine)
+template <typename T> __global__ void k_axpby(int64_t n, float alpha, const T *x, float beta, T *y) {
+    GRID_STRIDE(i, n) {
+        float r = alpha * to_f(x[i]);
+        if (beta != 0.f) r += beta * to_f(y[i]);
+        y[i] = from_f<T>(r);
+    }
+}
+void cu_axpby(const cm_kctx *k, cm_dtype dt, int64_t n, double alpha, const void *x, double beta, void *y) {
+    if (n <= 0) return;
+    CUDA_DISPATCH("cuda axpby", dt,
+                  k_axpby<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(n, (float)alpha, (const T *)x, (float)beta, (T *)y));
+    CUDA_LAUNCH_CHECK();
+}
+
+// ---------------------------------------------------------------------------------------------
+// unary activations
+// ---------------------------------------------------------------------------------------------
+#define SQRT_2_OVER_PI 0.7978845608028654f
+#define INV_SQRT2 0.7071067811865476f
+#define INV_SQRT_2PI 0.3989422804014327f
+
+__device__ __forceinline__ float gelu_erf(float x) { return 0.5f * x * (1.f + erff(x * INV_SQRT2)); }
+__device__ __forceinline__ float gelu_erf_d(float x) {
+    return 0.5f * (1.f + erff(x * INV_SQRT2)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
+}
+__device__ __forceinline__ float gelu_tanh(float x) {
+    float u = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
+    return 0.5f * x * (1.f + tanhf(u));
+}
+__device__ __forceinline__ float gelu_tanh_d(float x) {
+    float u = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
+    float t = tanhf(u);
+    float du = SQRT_2_OVER_PI * (1.f + 3.f * 0.044715f * x * x);
+    return 0.5f * (1.f + t) + 0.5f * x * (1.f - t * t) * du;
+}
+__device__ __forceinline__ float sigmoidf_(float x) { return 1.f / (1.f + expf(-x)); }
+__device__ __forceinline__ float silu(float x) { return x * sigmoidf_(x); }
+__device__ __forceinline__ float silu_d(float x) {
+    float s = sigmoidf_(x);
+    return s * (1.f + x * (1.f - s));
+}
+
+__device__ __forceinline__ float unary_f(int op, float x) {
+    switch (op) {
+    case CM_UN_GELU_TANH: return gelu_tanh(x);
+    case CM_UN_GELU_ERF: return gelu_erf(x);
+    case CM_UN_SILU: return silu(x);
+    case CM_UN_SQUARE: return x * x;
+    case CM_UN_EXP: return expf(x);
+    default: return -x;
+    }
+}
+__device__ __forceinline__ float unary_d(int op, float x) {
+    switch (op) {
+    case CM_UN_GELU_TANH: return gelu_tanh_d(x);
+    case CM_UN_GELU_ERF: return gelu_erf_d(x);
+    case CM_UN_SILU: return silu_d(x);
+    case CM_UN_SQUARE: return 2.f * x;
+    case CM_UN_EXP: return expf(x);
+    default: return -1.f;
+    }
+}
+template <typename T> __global__ void k_unary_fwd(int op, int64_t n, T *y, const T *x) {
+    GRID_STRIDE(i, n) y[i] = from_f<T>(unary_f(op, to_f(x[i])));
+}
+template <typename T> __global__ void k_unary_bwd(int op, int64_t n, T *dx, const T *x, const T *dy) {
+    GRID_STRIDE(i, n) dx[i] = from_f<T>(to_f(dy[i]) * unary_d(op, to_f(x[i])));
+}
+void cu_unary_fwd(const cm_kctx *k, cm_unop op, cm_dtype dt, int64_t n, void *y, const void *x) {
+    if (n <= 0) return;
+    CUDA_DISPATCH("cuda unary_fwd", dt,
+                  k_unary_fwd<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>((int)op, n, (T *)y, (const T *)x));
+    CUDA_LAUNCH_CHECK();
+}
+void cu_unary_bwd(const cm_kctx *k, cm_unop op, cm_dtype dt, int64_t n, void *dx, const void *x, const void *dy) {
+    if (n <= 0) return;
+    CUDA_DISPATCH("cuda unary_bwd", dt,
+                  k_unary_bwd<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>((int)op, n, (T *)dx, (const T *)x, (const T *)dy));
+    CUDA_LAUNCH_CHECK();
+}
+
+// ---------------------------------------------------------------------------------------------
+// GLU: x [rows, 2*half] = [a | g];  GEGLU y = a*gelu_erf(g);  SwiGLU y = silu(a)*g
+// ---------------------------------------------------------------------------------------------
+template <typename T> __global__ void k_glu_fwd(int op, int64_t rows, int64_t half, T *y, const T *x) {
+    int64_t n = rows * half;
+    GRID_STRIDE(i, n) {
+        int64_t r = i / half, c = i - r * half;
+        float a = to_f(x[r * 2 * half + c]), g = to_f(x[r * 2 * half + half + c]);
+        y[i] = from_f<T>(op == CM_GLU_GEGLU ? a * gelu_erf(g) : silu(a) * g);
+    }
+}
+template <typename T> __global__ void k_glu_bwd(int op, int64_t rows, int64_t half, T *dx, const T *x, const T *dy) {
+    int64_t n = rows * half;
+    GRID_STRIDE(i, n) {
+        int64_t r = i / half, c = i - r * half;
+        int64_t ia = r * 2 * half + c, ig = ia + half;
+        float a = to_f(x[ia]), g = to_f(x[ig]), d = to_f(dy[i]);
+        float da, dg;
+        if (op == CM_GLU_GEGLU) {
+            da = d * gelu_erf(g);
+            dg = d * a * gelu_erf_d(g);
+        } else {
+            da = d * g * silu_d(a);
+            dg = d * silu(a);
+        }
+        dx[ia] = from_f<T>(da);
+        dx[ig] = from_f<T>(dg);
+    }
+}
+void cu_glu_fwd(const cm_kctx *k, cm_gluop op, cm_dtype dt, int64_t rows, int64_t half, void *y, const void *x) {
+    if (rows * half <= 0) return;
+    CUDA_DISPATCH("cuda glu_fwd", dt,
+                  k_glu_fwd<T><<<grid_for(rows * half, 256), 256, 0, KSTREAM(k)>>>((int)op, rows, half, (T *)y, (const T *)x));
+    CUDA_LAUNCH_CHECK();
+}
+void cu_glu_bwd(const cm_kctx *k, cm_gluop op, cm_dtype dt, int64_t rows, int64_t half, void *dx, const void *x,
+                const void *dy) {
+    if (rows * half <= 0) return;
+    CUDA_DISPATCH("cuda glu_bwd", dt,
+                  k_glu_bwd<T><<<grid_for(rows * half, 256), 256, 0, KSTREAM(k)>>>((int)op, rows, half, (T *)dx,
+                                                                                (const T *)x, (const T *)dy));
+    CUDA_LAUNCH_CHECK();
+}
+
+// ---------------------------------------------------------------------------------------------
+// lookup
+// ---------------------------------------------------------------------------------------------
+template <typename T> __global__ void k_gather(int64_t n, int64_t D, T *y, const T *table, const int32_t *idx) {
+    GRID_STRIDE(i, n * D) {
+        int64_t r = i / D, c = i - r * D;
+        y[i] = table[(int64_t)idx[r] * D + c];
+    }
+}
+__device__ __forceinline__ void atomic_add_t(float *p, float v) { atomicAdd(p, v); }
+__device__ __forceinline__ void atomic_add_t(bf16 *p, float v) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    atomicAdd(p, __float2bfloat16_rn(v));
+#else
+    // compare-and-swap on the containing 32-bit word (pre-Ampere builds only)
+    unsigned int *base = (unsigned int *)((uintptr_t)p & ~(uintptr_t)3);
+    bool hi = ((uintptr_t)p & 2) != 0;
+    unsigned int old = *base, assumed;
+    do {
+        assumed = old;
+        unsigned short h = hi ? (unsigned short)(assumed >> 16) : (unsigned short)(assumed & 0xffff);
+        float f = __bfloat162float(__ushort_as_bfloat16(h)) + v;
+        unsigned short nh = __bfloat16_as_ushort(__float2bfloat16_rn(f));
+        unsigned int nw = hi ? ((assumed & 0xffffu) | ((unsigned int)nh << 16)) : ((assumed & 0xffff0000u) | nh);
+        old = atomicCAS(base, assumed, nw);
+    } while (assumed != old);
+#endif
+}
+template <typename T> __global__ void k_scatter_add(int64_t n, int64_t D, T *dtable, const T *dy, const int32_t *idx) {
+    GRID_STRIDE(i, n * D) {
+        int64_t r = i / D, c = i - r * D;
+        atomic_add_t(&dtable[(int64_t)idx[r] * D + c], to_f(dy[i]));
+    }
+}
+void cu_gather_rows(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, void *y, const void *table, const int32_t *idx) {
+    if (n * D <= 0) return;
+    CUDA_DISPATCH("cuda gather_rows", dt,
+                  k_gather<T><<<grid_for(n * D, 256), 256, 0, KSTREAM(k)>>>(n, D, (T *)y, (const T *)table, idx));
+    CUDA_LAUNCH_CHECK();
+}
+void cu_scatter_add_rows(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, void *dtable, const void *dy,
+                         const int32_t *idx) {
+    if (n * D <= 0) return;
+    CUDA_DISPATCH("cuda scatter_add_rows", dt,
+                  k_scatter_add<T><<<grid_for(n * D, 256), 256, 0, KSTREAM(k)>>>(n, D, (T *)dtable, (const T *)dy, idx));
+    CUDA_LAUNCH_CHECK();
+}
+
+// ---------------------------------------------------------------------------------------------
+// loss gradient and optimizer
+// ---------------------------------------------------------------------------------------------
+template <typename T> __global__ void k_mse_bwd(int64_t n, float c, T *da, const T *a, const T *b) {
+    GRID_STRIDE(i, n) da[i] = from_f<T>(c * (to_f(a[i]) - to_f(b[i])));
+}
+void cu_mse_bwd(const cm_kctx *k, cm_dtype dt, int64_t n, double g, void *da, const void *a, const void *b) {
+    if (n <= 0) return;
+    float c = (float)(g * 2.0 / (double)n);
+    CUDA_DISPATCH("cuda mse_bwd", dt,
+                  k_mse_bwd<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(n, c, (T *)da, (const T *)a, (const T *)b));
+    CUDA_LAUNCH_CHECK();
+}
+
+// PyTorch AdamW: p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+// p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps); g is scaled by gscale first
+template <typename G>
+__global__ void k_adamw(int64_t n, float *p, const G *g, float *m, float *v, float lr, float b1, float b2, float eps,
+                        float wd, float inv_bc1, float inv_sqrt_bc2, float gscale) {
+    GRID_STRIDE(i, n) {
+        float gi = to_f(g[i]) * gscale;
+        float mi = b1 * m[i] + (1.f - b1) * gi;
+        float vi = b2 * v[i] + (1.f - b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        float pi = p[i] * (1.f - lr * wd);
+        pi -= lr * inv_bc1 * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+        p[i] = pi;
+    }
+}
+void cu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g, float *m, float *v, double lr,
+              double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale) {
+    if (n <= 0) return;
+    float ib1 = (float)(1.0 / bc1), isb2 = (float)(1.0 / sqrt(bc2));
+    CUDA_DISPATCH("cuda adamw (gradient dtype)", gdt,
+                  k_adamw<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(n, p, (const T *)g, m, v, (float)lr, (float)b1,
+                                                                    (float)b2, (float)eps, (float)wd, ib1, isb2,
+                                                                    (float)gscale));
+    CUDA_LAUNCH_CHECK();
+}

@@ -1,0 +1,267 @@
+// cuda_gemm.cu — every matmul of the CUDA backend: one cuBLASLt wrapper, row-major mapped to
+// cuBLAS's column-major by swapping the operands (C^T = op(B)^T op(A)^T), batched by strides,
+// bf16 (or f32) storage with f32 accumulation (TF32 off for f32). The chosen algorithm and its
+// descriptors are cached per shape / layout / alignment; cublasGemmStridedBatchedEx is the
+// fallback when the heuristic offers nothing.
+#include "cuda_common.cuh"
+#include <pthread.h>
+#include <string.h>
+
+typedef struct {
+    int dt, ta, tb, beta0;
+    int64_t M, N, K, lda, ldb, ldc, sa, sb, sc, batch;
+    int aa, ab, ac;  // alignment (bytes, power of two <= 256) of A, B, C
+    int dev;
+} gemm_key;
+
+typedef struct {
+    gemm_key key;
+    int used;
+    int fallback;  // 1: no cuBLASLt algorithm, use cublasGemmStridedBatchedEx
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, lc;  // in cuBLAS terms: la describes B (row-major), lb describes A
+    cublasLtMatmulAlgo_t algo;
+    size_t ws;
+} gemm_plan;
+
+#define GEMM_CACHE 1024
+static gemm_plan g_plans[GEMM_CACHE];
+static pthread_mutex_t g_plan_lock = PTHREAD_MUTEX_INITIALIZER;
+static cublasHandle_t g_v2[16];
+
+static int align_of(const void *p, int64_t stride_bytes) {
+    uintptr_t v = (uintptr_t)p | (uintptr_t)stride_bytes | 256u;
+    return (int)(v & (~v + 1));
+}
+static uint64_t key_hash(const gemm_key *k) {
+    const unsigned char *b = (const unsigned char *)k;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < sizeof *k; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+static cublasLtMatrixLayout_t make_layout(cudaDataType_t t, int64_t rows, int64_t cols, int64_t ld, int64_t batch,
+                                          int64_t stride) {
+    cublasLtMatrixLayout_t l;
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l, t, (uint64_t)rows, (uint64_t)cols, ld));
+    if (batch > 1) {
+        int32_t bc = (int32_t)batch;
+        CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc));
+        CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride,
+                                                      sizeof stride));
+    }
+    return l;
+}
+
+// builds the plan for key (descriptors + heuristic's best algorithm)
+static void plan_build(const cm_kctx *k, gemm_plan *p, const gemm_key *key) {
+    const cuda_ctx_ext *c = cuda_ext(k);
+    memset(p, 0, sizeof *p);
+    p->key = *key;
+    cudaDataType_t t = key->dt == CM_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasOperation_t opa = key->tb ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLAS "A" is our B
+    cublasOperation_t opb = key->ta ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLAS "B" is our A
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
+    p->la = key->tb ? make_layout(t, key->K, key->N, key->ldb, key->batch, key->sb)
+                    : make_layout(t, key->N, key->K, key->ldb, key->batch, key->sb);
+    p->lb = key->ta ? make_layout(t, key->M, key->K, key->lda, key->batch, key->sa)
+                    : make_layout(t, key->K, key->M, key->lda, key->batch, key->sa);
+    p->lc = make_layout(t, key->N, key->M, key->ldc, key->batch, key->sc);
+
+    cublasLtMatmulPreference_t pref;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    uint64_t ws = c->workspace_bytes;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    uint32_t aA = (uint32_t)key->ab, aB = (uint32_t)key->aa, aC = (uint32_t)key->ac;  // swapped, as the operands
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aA, sizeof aA));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &aB, sizeof aB));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &aC, sizeof aC));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &aC, sizeof aC));
+    cublasLtMatmulHeuristicResult_t res[1];
+    int found = 0;
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)k->blas, p->op, p->la, p->lb, p->lc, p->lc,
+                                                       pref, 1, res, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (st != CUBLAS_STATUS_SUCCESS || found == 0 || res[0].state != CUBLAS_STATUS_SUCCESS) {
+        p->fallback = 1;
+    } else {
+        p->algo = res[0].algo;
+        p->ws = res[0].workspaceSize;
+    }
+    p->used = 1;
+}
+
+static void plan_destroy(gemm_plan *p) {
+    if (!p->used) return;
+    cublasLtMatrixLayoutDestroy(p->la);
+    cublasLtMatrixLayoutDestroy(p->lb);
+    cublasLtMatrixLayoutDestroy(p->lc);
+    cublasLtMatmulDescDestroy(p->op);
+    p->used = 0;
+}
+
+static cublasHandle_t v2_handle(const cm_kctx *k) {
+    int d = k->dev.index;
+    pthread_mutex_lock(&g_plan_lock);
+    if (!g_v2[d]) {
+        CUBLAS_CHECK(cublasCreate(&g_v2[d]));
+        CUBLAS_CHECK(cublasSetMathMode(g_v2[d], CUBLAS_PEDANTIC_MATH));  // no TF32 for f32
+    }
+    cublasHandle_t h = g_v2[d];
+    pthread_mutex_unlock(&g_plan_lock);
+    CUBLAS_CHECK(cublasSetStream(h, KSTREAM(k)));
+    return h;
+}
+
+// C[b] *= beta (K == 0: the product is empty)
+template <typename T>
+__global__ void k_scale_c(int64_t M, int64_t N, int64_t ldc, int64_t sc, int64_t batch, float beta, T *C) {
+    int64_t n = M * N * batch;
+    GRID_STRIDE(i, n) {
+        int64_t b = i / (M * N), r = (i / N) % M, cc = i % N;
+        T *p = C + b * sc + r * ldc + cc;
+        *p = from_f<T>(beta == 0.f ? 0.f : beta * to_f(*p));
+    }
+}
+
+void cu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
+             const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB, double beta,
+             void *C, int64_t ldc, int64_t strideC, int64_t batch) {
+    cuda_require_float("cuda gemm", dt);
+    __atomic_fetch_add(&cm_gemm_calls, 1, __ATOMIC_RELAXED);
+    if (M <= 0 || N <= 0 || batch <= 0) return;
+    if (batch > 0x7fffffffLL) cm_die("cuda gemm", "batch %lld too large", (long long)batch);
+    cudaStream_t s = KSTREAM(k);
+    if (K <= 0) {
+        CUDA_DISPATCH("cuda gemm", dt, k_scale_c<T><<<grid_for(M * N * batch, 256), 256, 0, s>>>(
+                                           M, N, ldc, strideC, batch, (float)beta, (T *)C));
+        CUDA_LAUNCH_CHECK();
+        return;
+    }
+    size_t es = dtype_size(dt);
+    gemm_key key;
+    memset(&key, 0, sizeof key);
+    key.dt = (int)dt;
+    key.ta = !!transA;
+    key.tb = !!transB;
+    key.beta0 = beta == 0.0;
+    key.M = M, key.N = N, key.K = K;
+    key.lda = lda, key.ldb = ldb, key.ldc = ldc;
+    key.batch = batch;
+    key.sa = batch > 1 ? strideA : 0;
+    key.sb = batch > 1 ? strideB : 0;
+    key.sc = batch > 1 ? strideC : 0;
+    key.aa = align_of(A, key.sa * (int64_t)es);
+    key.ab = align_of(B, key.sb * (int64_t)es);
+    key.ac = align_of(C, key.sc * (int64_t)es);
+    key.dev = k->dev.index;
+
+    uint64_t h = key_hash(&key);
+    gemm_plan local, *p = NULL;
+    int cached = 0;
+    pthread_mutex_lock(&g_plan_lock);
+    for (int probe = 0; probe < 8; probe++) {
+        gemm_plan *q = &g_plans[(h + probe) % GEMM_CACHE];
+        if (q->used && memcmp(&q->key, &key, sizeof key) == 0) {
+            p = q;
+            cached = 1;
+            break;
+        }
+        if (!q->used) {
+            plan_build(k, q, &key);
+            p = q;
+            cached = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_plan_lock);
+    if (!p) {  // cache neighbourhood full: plan, run, destroy
+        plan_build(k, &local, &key);
+        p = &local;
+    }
+
+    float fa = (float)alpha, fb = (float)beta;
+    if (!p->fallback) {
+        const cuda_ctx_ext *c = cuda_ext(k);
+        CUBLAS_CHECK(cublasLtMatmul((cublasLtHandle_t)k->blas, p->op, &fa, B, p->la, A, p->lb, &fb, C, p->lc, C, p->lc,
+                                    &p->algo, c->workspace, p->ws, s));
+    } else {
+        cublasHandle_t hv = v2_handle(k);
+        cudaDataType_t t = dt == CM_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+        CUBLAS_CHECK(cublasGemmStridedBatchedEx(hv, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                                (int)N, (int)M, (int)K, &fa, B, t, (int)ldb, strideB, A, t, (int)lda,
+                                                strideA, &fb, C, t, (int)ldc, strideC, (int)batch, CUBLAS_COMPUTE_32F,
+                                                CUBLAS_GEMM_DEFAULT));
+    }
+    if (!cached) plan_destroy(&local);
+}
+
+// times `iters` runs of the top `max_algos` heuristic algorithms for a row-major bf16
+// C[M,N] = A[M,K] @ B[K,N]; returns the best time in ms (the "cuBLAS best" of the benchmark)
+extern "C" double cuda_gemm_best_ms(const cm_kctx *k, int64_t M, int64_t N, int64_t K, const void *A, const void *B,
+                                    void *C, int max_algos, int iters) {
+    const cuda_ctx_ext *c = cuda_ext(k);
+    cudaStream_t s = KSTREAM(k);
+    gemm_plan p;
+    gemm_key key;
+    memset(&key, 0, sizeof key);
+    key.dt = CM_BF16, key.M = M, key.N = N, key.K = K, key.lda = K, key.ldb = N, key.ldc = N, key.batch = 1;
+    key.aa = key.ab = key.ac = 256;
+    key.beta0 = 1;
+    plan_build(k, &p, &key);
+    cublasLtMatmulPreference_t pref;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    uint64_t ws = c->workspace_bytes;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+    cublasLtMatmulHeuristicResult_t res[32];
+    if (max_algos > 32) max_algos = 32;
+    int found = 0;
+    CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)k->blas, p.op, p.la, p.lb, p.lc, p.lc, pref,
+                                                max_algos, res, &found));
+    cublasLtMatmulPreferenceDestroy(pref);
+    float fa = 1.f, fb = 0.f;
+    double best = -1.0;
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    for (int i = 0; i < found; i++) {
+        if (res[i].state != CUBLAS_STATUS_SUCCESS) continue;
+        cublasStatus_t st = cublasLtMatmul((cublasLtHandle_t)k->blas, p.op, &fa, B, p.la, A, p.lb, &fb, C, p.lc, C,
+                                           p.lc, &res[i].algo, c->workspace, res[i].workspaceSize, s);
+        if (st != CUBLAS_STATUS_SUCCESS) continue;
+        CUDA_CHECK(cudaEventRecord(e0, s));
+        for (int it = 0; it < iters; it++)
+            CUBLAS_CHECK(cublasLtMatmul((cublasLtHandle_t)k->blas, p.op, &fa, B, p.la, A, p.lb, &fb, C, p.lc, C, p.lc,
+                                        &res[i].algo, c->workspace, res[i].workspaceSize, s));
+        CUDA_CHECK(cudaEventRecord(e1, s));
+        CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms = 0.f;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        double per = ms / iters;
+        if (best < 0 || per < best) best = per;
+    }
+    // cublasGemmEx with the default algorithm, the plain-cuBLAS figure
+    {
+        cublasHandle_t hv = v2_handle(k);
+        CUBLAS_CHECK(cublasGemmEx(hv, CUBLAS_OP_N, CUBLAS_OP_N, (int)N, (int)M, (int)K, &fa, B, CUDA_R_16BF, (int)N, A,
+                                  CUDA_R_16BF, (int)K, &fb, C, CUDA_R_16BF, (int)N, CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT));
+        CUDA_CHECK(cudaEventRecord(e0, s));
+        for (int it = 0; it < iters; it++)
+            CUBLAS_CHECK(cublasGemmEx(hv, CUBLAS_OP_N, CUBLAS_OP_N, (int)N, (int)M, (int)K, &fa, B, CUDA_R_16BF, (int)N,
+                                      A, CUDA_R_16BF, (int)K, &fb, C, CUDA_R_16BF, (int)N, CUBLAS_COMPUTE_32F,
+                                      CUBLAS_GEMM_DEFAULT));
+        CUDA_CHECK(cudaEventRecord(e1, s));
+        CUDA_CHECK(cudaEventSynchronize(e1));
+        float ms = 0.f;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+        double per = ms / iters;
+        if (best < 0 || per < best) best = per;
+    }
+    CUDA_CHECK(cudaEventDestroy(e0));
+    CUDA_CHECK(cudaEventDestroy(e1));
+    plan_destroy(&p);
+    return best;
+}
