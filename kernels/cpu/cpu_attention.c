@@ -69,7 +69,7 @@ static void *contig_copy(cm_dtype dt, int64_t B, int64_t H, int64_t L, int64_t D
 // runs the kernel with OpenBLAS on one thread when tasks fill the OpenMP threads
 #define ATTN_RUN(name, tasks, ...)                                             \
     do {                                                                       \
-        int nthr = omp_get_max_threads(), par = nthr > 1 && (tasks) >= nthr;\
+        int nthr = omp_get_max_threads(), par = nthr > 1 && (tasks) >= nthr;    \
         int blas_thr = openblas_get_num_threads();                             \
         if (par) openblas_set_num_threads(1);                                  \
         if (dt == CM_F32) name##_f32(__VA_ARGS__, par);                        \

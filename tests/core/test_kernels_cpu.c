@@ -353,7 +353,7 @@ static void fd_norm(norm_ref_fn f, double *x, double *w, double *b, int64_t rows
 static void test_norms(void) {
     for (int t = 0; t < 2; t++) {
         cm_dtype dt = FT[t];
-        const double gtol = dt == CM_F32 ? 2e-4 : 1e-6;  // FD in double; f32 kernels have f32 rounding
+        const double gtol = dt == CM_F32 ? 3e-5 : 1e-6;  // FD in double; f32 kernels have f32 rounding
         // layernorm and rmsnorm: rows 5, cols 37 (small: FD); plus a big parallel forward
         for (int kind = 0; kind < 3; kind++)
             for (int affine = 0; affine < 2; affine++) {
@@ -611,7 +611,7 @@ static void test_attention(void) {
     for (int t = 0; t < 2; t++) {
         cm_dtype dt = FT[t];
         attn_case(dt, 2, 3, 5, 7, 64, 0, 0);
-        attn_case(dt, 2, 2, 70, 33, 72, 1, 0);   // Lq crosses a 64-query block; mask
+        attn_case(dt, 2, 2, 140, 33, 72, 1, 0);  // Lq crosses 128-query blocks; mask
         attn_case(dt, 1, 2, 9, 130, 128, 1, 1);  // Lk > Lq, strided Q
         attn_case(dt, 1, 1, 1, 5, 64, 0, 1);     // one query
     }
