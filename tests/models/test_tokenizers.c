@@ -1,0 +1,121 @@
+// test_tokenizers.c — T5 unigram and CLIP BPE tokenizers against the tokenizers library (fixtures from
+// scripts/fixtures_text.py): exact id equality on the whole text set (ascii, accents precomposed and
+// decomposed, CJK, Hangul, emoji sequences, repeated whitespace, tabs/newlines, controls, fullwidth and
+// ligatures, special tokens in the text, empty strings, inputs far beyond the limits), both unpadded
+// and padded/truncated the way the FLUX pipeline asks; CLIP loaded from tokenizer.json and from
+// vocab.json + merges.txt; wrong-kind and missing files give messages.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "models/tok_clip.h"
+#include "models/tok_common.h"
+#include "models/tok_t5.h"
+#include "testutil.h"
+
+typedef int32_t *(*encode_fn)(void *t, const char *text, int *n);
+typedef int (*padded_fn)(void *t, const char *text, int max_len, int32_t *out, bool *truncated);
+
+static bool same(const int32_t *got, int n, const cJSON *exp) {
+    if (n != cJSON_GetArraySize(exp)) return false;
+    for (int i = 0; i < n; i++)
+        if (got[i] != cJSON_GetArrayItem(exp, i)->valueint) return false;
+    return true;
+}
+
+static void show(const char *what, const char *text, const int32_t *got, int n, const cJSON *exp) {
+    fprintf(stderr, "  %s mismatch for \"%.60s\"\n  got (%d):", what, text, n);
+    for (int i = 0; i < n && i < 48; i++) fprintf(stderr, " %d", got[i]);
+    fprintf(stderr, "\n  exp (%d):", cJSON_GetArraySize(exp));
+    for (int i = 0; i < cJSON_GetArraySize(exp) && i < 48; i++) fprintf(stderr, " %d", cJSON_GetArrayItem(exp, i)->valueint);
+    fprintf(stderr, "\n");
+}
+
+static void run_cases(const char *name, const char *cases_path, void *tok, encode_fn enc, padded_fn pad) {
+    char err[512];
+    char *buf = tok_read_file(cases_path, NULL, err, sizeof err);
+    TEST_CHECK(buf != NULL, "%s", err);
+    if (!buf) return;
+    cJSON *root = cJSON_Parse(buf);
+    free(buf);
+    int max_len = cJSON_GetObjectItem(root, "max_length")->valueint;
+    int32_t *out = malloc((size_t)max_len * sizeof(int32_t));
+    int ncase = 0, nbad = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(root, "cases")) {
+        const char *text = cJSON_GetObjectItem(c, "text")->valuestring;
+        const cJSON *ids = cJSON_GetObjectItem(c, "ids"), *padded = cJSON_GetObjectItem(c, "padded");
+        int n;
+        int32_t *got = enc(tok, text, &n);
+        bool ok = same(got, n, ids);
+        if (!ok) show(name, text, got, n, ids);
+        TEST_CHECK(ok, "%s: ids differ for case %d", name, ncase);
+        bool tr = false;
+        int real = pad(tok, text, max_len, out, &tr);
+        bool okp = same(out, max_len, padded);
+        if (!okp) show(name, text, out, max_len, padded);
+        TEST_CHECK(okp, "%s: padded ids differ for case %d", name, ncase);
+        TEST_CHECK(tr == (n > max_len), "%s: truncated flag %d for %d ids", name, tr, n);
+        TEST_CHECK(real == (n < max_len ? n : max_len), "%s: %d real ids, expected %d", name, real, n);
+        nbad += !(ok && okp);
+        free(got);
+        ncase++;
+    }
+    printf("%s: %d texts, %d mismatches\n", name, ncase, nbad);
+    TEST_CHECK(ncase >= 20, "%s: only %d cases", name, ncase);
+    free(out);
+    cJSON_Delete(root);
+}
+
+static int32_t *t5_enc(void *t, const char *s, int *n) { return t5_tok_encode(t, s, n); }
+static int t5_pad(void *t, const char *s, int m, int32_t *o, bool *tr) { return t5_tok_encode_padded(t, s, m, o, tr); }
+static int32_t *clip_enc(void *t, const char *s, int *n) { return clip_tok_encode(t, s, n); }
+static int clip_pad(void *t, const char *s, int m, int32_t *o, bool *tr) { return clip_tok_encode_padded(t, s, m, o, tr); }
+
+int main(void) {
+    char err[512];
+    t5_tok *t5 = t5_tok_load("tests/fixtures/t5/tokenizer.json", err, sizeof err);
+    TEST_CHECK(t5 != NULL, "%s", err);
+    if (t5) {
+        TEST_CHECK(t5_tok_pad_id(t5) == 0 && t5_tok_eos_id(t5) == 1 && t5_tok_unk_id(t5) == 2,
+                   "T5 special ids pad %d eos %d unk %d", t5_tok_pad_id(t5), t5_tok_eos_id(t5), t5_tok_unk_id(t5));
+        run_cases("t5", "tests/fixtures/t5/tokens.json", t5, t5_enc, t5_pad);
+        t5_tok_free(t5);
+    }
+    // a folder holding tokenizer.json loads too (FLUX's tokenizer_2/)
+    t5 = t5_tok_load("tests/fixtures/t5", err, sizeof err);
+    TEST_CHECK(t5 != NULL, "folder: %s", err);
+    t5_tok_free(t5);
+
+    const char *clip_paths[2] = {"tests/fixtures/clip/tokenizer.json", "/tmp/cameo_clip_pair"};
+    // the vocab.json + merges.txt layout (no tokenizer.json beside them): copy the pair to a folder
+    {
+        int rc = system("mkdir -p /tmp/cameo_clip_pair && cp tests/fixtures/clip/vocab.json "
+                        "tests/fixtures/clip/merges.txt /tmp/cameo_clip_pair/");
+        TEST_CHECK(rc == 0, "copying vocab.json + merges.txt failed");
+    }
+    for (int k = 0; k < 2; k++) {
+        clip_tok *ct = clip_tok_load(clip_paths[k], err, sizeof err);
+        TEST_CHECK(ct != NULL, "%s: %s", clip_paths[k], err);
+        if (!ct) continue;
+        TEST_CHECK(clip_tok_eos_id(ct) == clip_tok_vocab_size(ct) - 1 && clip_tok_bos_id(ct) == clip_tok_eos_id(ct) - 1,
+                   "CLIP bos %d eos %d vocab %d", clip_tok_bos_id(ct), clip_tok_eos_id(ct), clip_tok_vocab_size(ct));
+        TEST_CHECK(clip_tok_pad_id(ct) == clip_tok_eos_id(ct), "CLIP pads with <|endoftext|>");
+        run_cases(k ? "clip(vocab+merges)" : "clip(tokenizer.json)", "tests/fixtures/clip/tokens.json", ct, clip_enc,
+                  clip_pad);
+        clip_tok_free(ct);
+    }
+
+    // bad input: a tokenizer of the other kind, a missing file, not JSON
+    TEST_CHECK(t5_tok_load("tests/fixtures/clip/tokenizer.json", err, sizeof err) == NULL && strstr(err, "Unigram"),
+               "CLIP file as T5: %s", err);
+    TEST_CHECK(clip_tok_load("tests/fixtures/t5/tokenizer.json", err, sizeof err) == NULL && strstr(err, "BPE"),
+               "T5 file as CLIP: %s", err);
+    TEST_CHECK(t5_tok_load("tests/fixtures/t5/missing.json", err, sizeof err) == NULL && strstr(err, "missing.json"),
+               "missing: %s", err);
+    TEST_CHECK(clip_tok_load("tests/fixtures/clip/merges.txt", err, sizeof err) == NULL && strstr(err, "JSON"),
+               "not JSON: %s", err);
+    return test_summary("test_tokenizers");
+}
