@@ -38,26 +38,27 @@ void flux_rope_tables(const flux_config *c, int Lt, int gh, int gw, cm_dtype dt,
     const int64_t L = (int64_t)Lt + (int64_t)gh * gw;
     float *cs = malloc(sizeof(float) * (size_t)(L * D)), *sn = malloc(sizeof(float) * (size_t)(L * D));
     CM_CHECK(cs && sn, "flux_rope_tables", "out of memory for [%lld, %d]", (long long)L, D);
+    double *freq = malloc(sizeof(double) * (size_t)D);  // freq per (axis, pair), in table order
+    CM_CHECK(freq, "flux_rope_tables", "out of memory");
+    for (int a = 0, off = 0; a < 3; off += c->axes_dim[a], a++)
+        for (int j = 0; j < c->axes_dim[a] / 2; j++)
+            freq[off / 2 + j] = 1.0 / pow(c->theta, (double)(2 * j) / (double)c->axes_dim[a]);
     for (int64_t l = 0; l < L; l++) {
         double pos[3] = {0, 0, 0};
         if (l >= Lt) {
-            int64_t t = l - Lt;
-            pos[1] = (double)(t / gw);
-            pos[2] = (double)(t % gw);
+            pos[1] = (double)((l - Lt) / gw);
+            pos[2] = (double)((l - Lt) % gw);
         }
-        int off = 0;
-        for (int a = 0; a < 3; a++) {
-            int d = c->axes_dim[a];
-            for (int j = 0; j < d / 2; j++) {
-                double freq = 1.0 / pow(c->theta, (double)(2 * j) / (double)d);
-                double ang = pos[a] * freq;
+        for (int a = 0, off = 0; a < 3; off += c->axes_dim[a], a++) {
+            for (int j = 0; j < c->axes_dim[a] / 2; j++) {
+                double ang = pos[a] * freq[off / 2 + j];
                 float cv = (float)cos(ang), sv = (float)sin(ang);
                 cs[l * D + off + 2 * j] = cs[l * D + off + 2 * j + 1] = cv;
                 sn[l * D + off + 2 * j] = sn[l * D + off + 2 * j + 1] = sv;
             }
-            off += d;
         }
     }
+    free(freq);
     cm_tensor *c32 = tensor_from_host(CM_F32, 2, (int64_t[]){L, D}, cs, dev);
     cm_tensor *s32 = tensor_from_host(CM_F32, 2, (int64_t[]){L, D}, sn, dev);
     free(cs);

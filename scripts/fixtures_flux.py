@@ -155,11 +155,17 @@ def main():
     assert (out_plain - out_noip).abs().max() < 1e-5, (out_plain - out_noip).abs().max()
 
     cos, sin = model.pos_embed(torch.cat([ids_txt, ids_img], dim=0))
+    # FLUX.1-dev's axes (16, 56, 56) over a 64 x 64 grid (1024^2) after 2 text ids: a few rows
+    from diffusers.models.transformers.transformer_flux import FluxPosEmbed
+    dev_rows = torch.tensor([0, 1, 2 + 37, 2 + 64 * 17 + 5, 2 + 64 * 63 + 63])
+    dcos, dsin = FluxPosEmbed(theta=10000, axes_dim=[16, 56, 56])(torch.cat([torch.zeros(2, 3), img_ids(64, 64)]))
     io = {
         'latents': latents, 'x': x.detach(), 'txt': txt.detach(), 'pooled': pooled, 'sigma': sigma,
         'guidance': guidance, 'ip_tokens': ip_tokens.detach(), 'loss_w': wl,
         'out': out.detach(), 'out_noip': out_noip, 'rope_cos': cos.float(), 'rope_sin': sin.float(),
         'grad.x': x.grad, 'grad.txt': txt.grad, 'grad.ip_tokens': ip_tokens.grad,
+        'rope_dev_rows': dev_rows.to(torch.int32), 'rope_dev_cos': dcos[dev_rows].float(),
+        'rope_dev_sin': dsin[dev_rows].float(),
         'meta': torch.tensor([gh, gw, LT, LIP, IP_DIM], dtype=torch.int32),
         'ip_scale': torch.tensor([IP_SCALE]),
     }

@@ -79,6 +79,25 @@ int main(void) {
     TEST_CHECK(e_cos <= 1e-7 && e_sin <= 1e-7, "rope tables: cos %.3g sin %.3g", e_cos, e_sin);
     printf("rope tables: max rel err cos %.3g sin %.3g\n", e_cos, e_sin);
 
+    // FLUX.1-dev's axes over a 64 x 64 grid (1024^2) after 2 text ids, at a few rows: positions up
+    // to 63 make the angle rounding visible if the table were computed in f32 (it must not be)
+    flux_config dev = flux_config_dev();
+    cm_tensor *dc, *ds;
+    flux_rope_tables(&dev, 2, 64, 64, CM_F32, CM_DEV_CPU, &dc, &ds);
+    cm_tensor *rows = fx(io, "rope_dev_rows"), *wdc = fx(io, "rope_dev_cos"), *wds = fx(io, "rope_dev_sin");
+    double e_dev = 0;
+    for (int64_t r = 0; r < tensor_numel(rows); r++) {
+        int64_t row = (int64_t)tensor_get(rows, r);
+        for (int d = 0; d < 128; d++) {
+            e_dev = fmax(e_dev, fabs(tensor_get(dc, row * 128 + d) - tensor_get(wdc, r * 128 + d)));
+            e_dev = fmax(e_dev, fabs(tensor_get(ds, row * 128 + d) - tensor_get(wds, r * 128 + d)));
+        }
+    }
+    TEST_CHECK(e_dev <= 1e-7, "dev RoPE rows: max abs err %.3g", e_dev);  // f64 then f32 rounding: ~6e-8
+    printf("dev RoPE rows (64x64 grid): max abs err %.3g\n", e_dev);
+    cm_tensor *drop[] = {dc, ds, rows, wdc, wds};
+    for (int i = 0; i < 5; i++) tensor_release(drop[i]);
+
     // packing is a pure permutation: exact
     cm_tensor *lat = fx(io, "latents"), *x = fx(io, "x");
     cm_tensor *packed = flux_pack_latents(lat);
