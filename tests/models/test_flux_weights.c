@@ -149,6 +149,39 @@ int main(void) {
     TEST_CHECK(flux_load(&ma, &pa, path, err, sizeof err) == -1 && strstr(err, "transformer_blocks.1.attn.to_k.weight"),
                "misshapen diffusers tensor: %s", err);
     unlink(path);
+
+    // diffusers' sharded layout: two shards + "diffusion_pytorch_model.safetensors.index.json"
+    {
+        st_file *f = st_open(DIR "flux_tiny.safetensors", err, sizeof err);
+        st_writer *w1 = st_writer_new(), *w2 = st_writer_new();
+        char idx[600], s1[600], s2[600];
+        snprintf(idx, sizeof idx, "%s/diffusion_pytorch_model.safetensors.index.json", tmp);
+        snprintf(s1, sizeof s1, "%s/diffusion_pytorch_model-00001-of-00002.safetensors", tmp);
+        snprintf(s2, sizeof s2, "%s/diffusion_pytorch_model-00002-of-00002.safetensors", tmp);
+        FILE *js = fopen(idx, "w");
+        fprintf(js, "{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
+        for (int i = 0; i < st_count(f); i++) {
+            const st_entry *e = st_at(f, i);
+            bool second = strncmp(e->name, "single_", 7) == 0;
+            st_writer_add(second ? w2 : w1, e->name, e->dtype, e->ndim, e->shape, e->data);
+            fprintf(js, "%s\"%s\": \"diffusion_pytorch_model-0000%d-of-00002.safetensors\"", i ? ", " : "", e->name,
+                    second ? 2 : 1);
+        }
+        fprintf(js, "}}\n");
+        fclose(js);
+        TEST_CHECK(st_writer_save(w1, s1, err, sizeof err) == 0 && st_writer_save(w2, s2, err, sizeof err) == 0, "%s", err);
+        st_writer_free(w1);
+        st_writer_free(w2);
+        st_close(f);
+        TEST_CHECK(flux_config_from_weights(tmp, &found, &lay, err, sizeof err) == 0 && same_config(&found, &tiny) &&
+                   lay == FLUX_LAYOUT_DIFFUSERS, "sharded folder: %s", err);
+        params_randomize(&pb, 9);
+        TEST_CHECK(flux_load(&mb, &pb, tmp, err, sizeof err) == 0, "sharded load: %s", err);
+        TEST_CHECK(count_differing(&pa, &pb) == 0, "sharded weights differ");
+        unlink(idx);
+        unlink(s1);
+        unlink(s2);
+    }
     rmdir(tmp);
 
     // a model built for another size refuses the file, naming both
