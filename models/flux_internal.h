@@ -1,5 +1,5 @@
 // flux_internal.h — helpers shared by the FLUX block files (not part of the public API).
-// defines: flux_heads, flux_joint_attention, flux_gated_add, flux_mod_chunk, flux_adanorm, flux_ff
+// defines: flux_heads, flux_joint_attention, flux_gated_add, flux_adanorm, flux_ff
 #pragma once
 #include "models/flux.h"
 
