@@ -1,0 +1,125 @@
+// test_config.c — train/config: the shipped configs parse, defaults, --set overrides, errors that
+// name the key path, the YAML round trip, the embedded copy of configs/tiny.yaml.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "testutil.h"
+#include "train/config.h"
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
+    b[n] = 0;
+    fclose(f);
+    return b;
+}
+
+// parses text (+ sets) and expects an error containing `want`
+static void expect_err(const char *yaml, const char *set, const char *want) {
+    train_config c;
+    char err[1024] = "";
+    const char *sets[1] = {set};
+    int rc = train_config_parse(&c, yaml, strlen(yaml), "t.yaml", sets, set ? 1 : 0, err, sizeof err);
+    TEST_CHECK(rc == -1, "expected an error for %s", want);
+    TEST_CHECK(strstr(err, want) != NULL, "error '%s' lacks '%s'", err, want);
+}
+
+static const char *MIN = "stages:\n  - name: a\n    steps: 10\n  - name: b\n    mode: paired\n    steps: 20\n";
+
+int main(void) {
+    char err[1024];
+    train_config c, d;
+
+    // the embedded copy is configs/tiny.yaml, byte for byte
+    char *tiny = slurp("configs/tiny.yaml");
+    TEST_CHECK(tiny && !strcmp(tiny, train_config_tiny_yaml),
+               "train/config_tiny.c is stale: run scripts/gen_config_tiny.sh");
+    free(tiny);
+
+    // the shipped configs parse
+    const char *files[] = {"configs/tiny.yaml", "configs/instantcharacter-flux.yaml", "configs/finetune-character.yaml"};
+    for (int i = 0; i < 3; i++) {
+        int rc = train_config_load(&c, files[i], NULL, 0, err, sizeof err);
+        TEST_CHECK(rc == 0, "%s: %s", files[i], err);
+    }
+    TEST_CHECK(train_config_load(&c, "configs/instantcharacter-flux.yaml", NULL, 0, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(c.n_stages == 3 && c.stages[2].resolution == 1024 && c.stages[0].resolution == 512, "paper stages");
+    TEST_CHECK(!c.model.tiny && c.model.flux[0], "full config names weights");
+    TEST_CHECK(train_config_load(&c, "configs/finetune-character.yaml", NULL, 0, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(c.model.adapter_init[0], "finetune starts from the released adapter");
+
+    // the embedded default
+    TEST_CHECK(train_config_load(&c, NULL, NULL, 0, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(c.model.tiny && c.n_stages == 3, "tiny: 3 stages");
+    TEST_CHECK(c.stages[0].mode == CFG_MODE_UNPAIRED && c.stages[1].mode == CFG_MODE_PAIRED &&
+                   c.stages[2].mode == CFG_MODE_MIXED, "tiny stage modes");
+    TEST_CHECK(c.data.generate_demo_if_missing, "tiny generates its data");
+
+    // defaults
+    TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "min", NULL, 0, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(c.adapter.ip_scale == 1.0 && c.adapter.init_kv == CFG_INIT_KV_ZERO_V, "adapter defaults");
+    TEST_CHECK(c.train.caption_drop == 0.1 && c.train.ref_drop == 0.1 && c.train.guidance == 1.0, "train defaults");
+    TEST_CHECK(c.train.timestep == CFG_T_LOGIT_NORMAL && c.train.logit_std == 1.0, "timestep default");
+    TEST_CHECK(c.optimizer.grad_clip == 1.0 && c.optimizer.beta2 == 0.999, "optimizer defaults");
+    TEST_CHECK(c.stages[1].mode == CFG_MODE_PAIRED && c.stages[1].steps == 20 && c.stages[1].grad_accum == 1, "stage");
+    TEST_CHECK(train_stage_lr(&c, 0) == c.optimizer.lr, "stage lr falls back");
+    TEST_CHECK(train_config_total_steps(&c) == 30, "total steps");
+    int64_t sis;
+    TEST_CHECK(train_config_stage_of_step(&c, 12, &sis) == 1 && sis == 2, "stage of step");
+    TEST_CHECK(train_config_stage_of_step(&c, 30, &sis) == 2, "past the end");
+
+    // --set
+    const char *sets[] = {"stages.1.steps=200", "optimizer.lr=3e-5", "stages[0].buckets=[[64, 32], 48x48]",
+                          "run.device=cuda:1", "model.adapter_init=", "run.quiet=yes", "stages.2.name=extra"};
+    TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "min", sets, 7, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(c.stages[1].steps == 200 && c.optimizer.lr == 3e-5, "sets applied");
+    TEST_CHECK(c.stages[0].n_buckets == 2 && c.stages[0].buckets[0][0] == 64 && c.stages[0].buckets[1][1] == 48, "buckets");
+    TEST_CHECK(c.run.dev.type == CM_CUDA && c.run.dev.index == 1, "device");
+    TEST_CHECK(c.run.quiet && c.n_stages == 3 && !strcmp(c.stages[2].name, "extra"), "append a stage by index");
+
+    // errors name the key path and what is allowed
+    expect_err("stages:\n  - name: a\n  - name: b\n    mode: pared\n", NULL,
+               "t.yaml:4: stages[1].mode: 'pared' is not one of unpaired, paired, mixed");
+    expect_err("run:\n  sed: 3\nstages:\n  - name: a\n", NULL, "run.sed: unknown key (allowed here: name, out_dir, seed");
+    expect_err("run:\n  log_every: ten\nstages:\n  - name: a\n", NULL, "run.log_every: 'ten' is not an integer");
+    expect_err("train:\n  caption_drop: 1.5\nstages:\n  - name: a\n", NULL, "train.caption_drop: 1.5 is out of range (allowed: 0..1)");
+    expect_err("optimizer:\n  betas: 0.9\nstages:\n  - name: a\n", NULL, "optimizer.betas: expected a list of two numbers");
+    expect_err("run:\n  name: x\n", NULL, "stages: required");
+    expect_err(MIN, "stages.7.steps=1", "'7' is not an index");
+    expect_err(MIN, "stages.0.stepz=1", "(--set): stages[0].stepz: unknown key");
+    expect_err(MIN, "nothing", "expected key.path=value");
+    expect_err(MIN, "run.device=tpu", "run.device: 'tpu' is not a device");
+    expect_err("model:\n  sizes: full\nstages:\n  - name: a\n", NULL, "model.flux: required when model.sizes is full");
+    expect_err("stages:\n  - name: a\n    resolution: 100\n", NULL, "stages[0].resolution: 100 must be a multiple of 16");
+    expect_err("stages: [\n", NULL, "YAML syntax error");
+    expect_err("- a\n- b\n", NULL, "the config must be a mapping");
+    expect_err("stages:\n  - name: a\n    buckets: [[10, 20]]\n", NULL, "stages[0].buckets[0]: 10x20");
+
+    // round trip: to_yaml → parse → to_yaml is a fixed point and the struct is the same
+    TEST_CHECK(train_config_load(&c, "configs/instantcharacter-flux.yaml", sets + 2, 1, err, sizeof err) == 0, "%s", err);
+    char *y1 = train_config_to_yaml(&c);
+    TEST_CHECK(train_config_parse(&d, y1, strlen(y1), c.source, NULL, 0, err, sizeof err) == 0, "reparse: %s\n%s", err, y1);
+    char *y2 = train_config_to_yaml(&d);
+    TEST_CHECK(!strcmp(y1, y2), "round trip differs:\n%s\n---\n%s", y1, y2);
+    TEST_CHECK(d.optimizer.lr == c.optimizer.lr && d.optimizer.eps == c.optimizer.eps && d.stages[0].n_buckets == 2 &&
+                   d.run.seed == c.run.seed && d.train.shift_max == c.train.shift_max, "round trip values");
+    free(y1);
+    free(y2);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/cameo-test-config-%d.yaml", (int)getpid());
+    TEST_CHECK(train_config_write(&c, path, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(train_config_load(&d, path, NULL, 0, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(d.stages[2].steps == c.stages[2].steps, "written config reads back");
+    remove(path);
+
+    // path checks
+    TEST_CHECK(train_config_load(&c, "configs/instantcharacter-flux.yaml", NULL, 0, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(train_config_check_paths(&c, err, sizeof err) == -1 && strstr(err, "model.flux"), "missing weights: %s", err);
+    return test_summary("test_config");
+}

@@ -1,0 +1,1089 @@
+// config.c — YAML → tree → --set overrides → typed train_config; and back to YAML.
+#include "train/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+// ---------------------------------------------------------------------------------------------
+// the generic tree
+enum { Y_SCALAR = 0, Y_MAP, Y_SEQ };
+typedef struct ynode {
+    int kind;
+    char *s;        // scalar text
+    bool plain;     // scalar written without quotes (so "null", "~" mean null)
+    int line;       // 1-based line in the source; 0 = from --set
+    int n, cap;
+    char **keys;    // map keys
+    bool *used;     // map: key consumed by the typing pass
+    struct ynode **v;
+} ynode;
+
+static void *xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) cm_die("config", "out of memory (%zu bytes)", n);
+    return q;
+}
+static char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = xrealloc(NULL, n);
+    memcpy(d, s, n);
+    return d;
+}
+
+static ynode *ynew(int kind, int line) {
+    ynode *n = xrealloc(NULL, sizeof *n);
+    memset(n, 0, sizeof *n);
+    n->kind = kind;
+    n->line = line;
+    return n;
+}
+static void yfree(ynode *n) {
+    if (!n) return;
+    free(n->s);
+    for (int i = 0; i < n->n; i++) {
+        if (n->keys) free(n->keys[i]);
+        yfree(n->v[i]);
+    }
+    free(n->keys);
+    free(n->used);
+    free(n->v);
+    free(n);
+}
+static void ypush(ynode *n, const char *key, ynode *v) {
+    if (n->n == n->cap) {
+        n->cap = n->cap ? 2 * n->cap : 8;
+        n->v = xrealloc(n->v, (size_t)n->cap * sizeof *n->v);
+        if (n->kind == Y_MAP) {
+            n->keys = xrealloc(n->keys, (size_t)n->cap * sizeof *n->keys);
+            n->used = xrealloc(n->used, (size_t)n->cap * sizeof *n->used);
+        }
+    }
+    if (n->kind == Y_MAP) {
+        n->keys[n->n] = xstrdup(key);
+        n->used[n->n] = false;
+    }
+    n->v[n->n++] = v;
+}
+static int yfind(const ynode *m, const char *key) {
+    for (int i = 0; i < m->n; i++)
+        if (!strcmp(m->keys[i], key)) return i;
+    return -1;
+}
+static bool yis_null(const ynode *n) {
+    return !n || (n->kind == Y_SCALAR && n->plain &&
+                  (!n->s[0] || !strcmp(n->s, "~") || !strcmp(n->s, "null") || !strcmp(n->s, "Null") ||
+                   !strcmp(n->s, "NULL")));
+}
+
+static const char *kind_name(int k) { return k == Y_MAP ? "a mapping" : k == Y_SEQ ? "a list" : "a scalar"; }
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+// converts a libyaml document node into a tree
+static ynode *from_doc(yaml_document_t *d, yaml_node_t *yn, const char *name, int depth, char *err, size_t errlen) {
+    if (depth > 64) {
+        seterr(err, errlen, "%s: nesting deeper than 64 levels", name);
+        return NULL;
+    }
+    int line = (int)yn->start_mark.line + 1;
+    if (yn->type == YAML_SCALAR_NODE) {
+        ynode *n = ynew(Y_SCALAR, line);
+        n->s = xrealloc(NULL, yn->data.scalar.length + 1);
+        memcpy(n->s, yn->data.scalar.value, yn->data.scalar.length);
+        n->s[yn->data.scalar.length] = 0;
+        n->plain = yn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        return n;
+    }
+    if (yn->type == YAML_SEQUENCE_NODE) {
+        ynode *n = ynew(Y_SEQ, line);
+        for (yaml_node_item_t *it = yn->data.sequence.items.start; it < yn->data.sequence.items.top; it++) {
+            ynode *c = from_doc(d, yaml_document_get_node(d, *it), name, depth + 1, err, errlen);
+            if (!c) { yfree(n); return NULL; }
+            ypush(n, NULL, c);
+        }
+        return n;
+    }
+    if (yn->type == YAML_MAPPING_NODE) {
+        ynode *n = ynew(Y_MAP, line);
+        for (yaml_node_pair_t *p = yn->data.mapping.pairs.start; p < yn->data.mapping.pairs.top; p++) {
+            yaml_node_t *k = yaml_document_get_node(d, p->key);
+            if (!k || k->type != YAML_SCALAR_NODE) {
+                seterr(err, errlen, "%s:%d: mapping keys must be plain names", name, (int)(k ? k->start_mark.line + 1 : 0));
+                yfree(n);
+                return NULL;
+            }
+            char key[256];
+            size_t kl = k->data.scalar.length < sizeof key - 1 ? k->data.scalar.length : sizeof key - 1;
+            memcpy(key, k->data.scalar.value, kl);
+            key[kl] = 0;
+            if (yfind(n, key) >= 0) {
+                seterr(err, errlen, "%s:%d: key '%s' appears twice in the same mapping", name, (int)k->start_mark.line + 1, key);
+                yfree(n);
+                return NULL;
+            }
+            ynode *c = from_doc(d, yaml_document_get_node(d, p->value), name, depth + 1, err, errlen);
+            if (!c) { yfree(n); return NULL; }
+            ypush(n, key, c);
+        }
+        return n;
+    }
+    return ynew(Y_SCALAR, line);  // empty node
+}
+
+// parses YAML text into a tree; an empty document is an empty mapping
+static ynode *yparse(const char *text, size_t len, const char *name, char *err, size_t errlen) {
+    yaml_parser_t p;
+    yaml_document_t d;
+    if (!yaml_parser_initialize(&p)) {
+        seterr(err, errlen, "%s: cannot start the YAML parser", name);
+        return NULL;
+    }
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&p, &d)) {
+        seterr(err, errlen, "%s:%d:%d: YAML syntax error: %s%s%s", name, (int)p.problem_mark.line + 1,
+               (int)p.problem_mark.column + 1, p.problem ? p.problem : "unknown", p.context ? " " : "",
+               p.context ? p.context : "");
+        yaml_parser_delete(&p);
+        return NULL;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&d);
+    ynode *t = root ? from_doc(&d, root, name, 0, err, errlen) : ynew(Y_MAP, 1);
+    yaml_document_delete(&d);
+    yaml_parser_delete(&p);
+    return t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// --set overrides
+static void mark_set(ynode *n) {
+    if (!n) return;
+    n->line = 0;
+    for (int i = 0; i < n->n; i++) mark_set(n->v[i]);
+}
+static int apply_set(ynode *root, const char *set, char *err, size_t errlen) {
+    const char *eq = strchr(set, '=');
+    if (!eq || eq == set) {
+        seterr(err, errlen, "--set '%s': expected key.path=value (e.g. stages.1.steps=200)", set);
+        return -1;
+    }
+    // normalise "stages[1].steps" to "stages.1.steps"
+    char path[512];
+    size_t pl = 0;
+    for (const char *c = set; c < eq && pl < sizeof path - 2; c++) {
+        if (*c == '[') path[pl++] = '.';
+        else if (*c == ']') continue;
+        else path[pl++] = *c;
+    }
+    path[pl] = 0;
+    const char *val = eq + 1;
+    char verr[256];
+    ynode *v = yparse(val, strlen(val), "--set value", verr, sizeof verr);
+    if (!v) {  // not valid YAML: take the raw text as a string
+        v = ynew(Y_SCALAR, 0);
+        v->s = xstrdup(val);
+    }
+    if (v->kind == Y_MAP && v->n == 0 && !*val) {  // "key=" → empty string
+        yfree(v);
+        v = ynew(Y_SCALAR, 0);
+        v->s = xstrdup("");
+        v->plain = false;
+    }
+    // mark the whole value as coming from --set (line 0)
+    mark_set(v);
+
+    ynode *cur = root;
+    char *save = NULL, *tok = strtok_r(path, ".", &save);
+    char done[512] = "";
+    while (tok) {
+        char *next = strtok_r(NULL, ".", &save);
+        ynode **slot = NULL;
+        if (cur->kind == Y_MAP) {
+            int i = yfind(cur, tok);
+            if (i < 0) {
+                ypush(cur, tok, next ? ynew(Y_MAP, 0) : NULL);
+                i = cur->n - 1;
+            }
+            slot = &cur->v[i];
+        } else if (cur->kind == Y_SEQ) {
+            char *end;
+            long idx = strtol(tok, &end, 10);
+            if (*end || end == tok || idx < 0 || idx > cur->n) {
+                seterr(err, errlen, "--set %s: '%s' is not an index of %s%s (a list of %d; use 0..%d)", set, tok,
+                       done[0] ? done : "the root", "", cur->n, cur->n);
+                yfree(v);
+                return -1;
+            }
+            if (idx == cur->n) ypush(cur, NULL, next ? ynew(Y_MAP, 0) : NULL);
+            slot = &cur->v[idx];
+        } else {
+            seterr(err, errlen, "--set %s: %s is a scalar and has no key '%s'", set, done[0] ? done : "the root", tok);
+            yfree(v);
+            return -1;
+        }
+        if (!next) {
+            yfree(*slot);
+            *slot = v;
+            return 0;
+        }
+        if ((*slot)->kind == Y_SCALAR) {
+            if (yis_null(*slot)) {  // "key:" with no value: becomes a mapping
+                yfree(*slot);
+                *slot = ynew(Y_MAP, 0);
+            }
+        }
+        size_t dl = strlen(done);
+        snprintf(done + dl, sizeof done - dl, "%s%s", dl ? "." : "", tok);
+        cur = *slot;
+        tok = next;
+    }
+    yfree(v);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// typing
+typedef struct {
+    const char *src;
+    char *err;
+    size_t errlen;
+    int failed;
+} tctx;
+
+static void terr(tctx *t, const ynode *n, const char *path, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void terr(tctx *t, const ynode *n, const char *path, const char *fmt, ...) {
+    if (t->failed++) return;  // keep the first error
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n && n->line > 0) seterr(t->err, t->errlen, "%s:%d: %s: %s", t->src, n->line, path, msg);
+    else if (n) seterr(t->err, t->errlen, "%s (--set): %s: %s", t->src, path, msg);
+    else seterr(t->err, t->errlen, "%s: %s: %s", t->src, path, msg);
+}
+
+typedef struct {
+    tctx *t;
+    ynode *map;        // NULL when the section is absent
+    char path[256];    // "" at the root
+    char allowed[1024];
+} msec;
+
+static void kpath(const msec *s, const char *key, char *out, size_t n) {
+    if (s->path[0]) snprintf(out, n, "%s.%s", s->path, key);
+    else snprintf(out, n, "%s", key);
+}
+
+static msec sec_open(tctx *t, ynode *node, const char *path) {
+    msec s = {.t = t, .map = NULL};
+    snprintf(s.path, sizeof s.path, "%s", path);
+    if (yis_null(node)) return s;
+    if (node->kind != Y_MAP) {
+        terr(t, node, path[0] ? path : "(root)", "expected a mapping of keys, found %s", kind_name(node->kind));
+        return s;
+    }
+    s.map = node;
+    return s;
+}
+
+static ynode *sec_get(msec *s, const char *key) {
+    size_t al = strlen(s->allowed);
+    snprintf(s->allowed + al, sizeof s->allowed - al, "%s%s", al ? ", " : "", key);
+    if (!s->map) return NULL;
+    int i = yfind(s->map, key);
+    if (i < 0) return NULL;
+    s->map->used[i] = true;
+    return yis_null(s->map->v[i]) && s->map->v[i]->kind == Y_SCALAR && s->map->v[i]->plain ? NULL : s->map->v[i];
+}
+
+static void sec_close(msec *s) {
+    if (!s->map) return;
+    for (int i = 0; i < s->map->n; i++) {
+        if (s->map->used[i]) continue;
+        char p[300];
+        kpath(s, s->map->keys[i], p, sizeof p);
+        terr(s->t, s->map->v[i] ? s->map->v[i] : s->map, p, "unknown key (allowed here: %s)", s->allowed);
+    }
+}
+
+static const char *scalar_of(msec *s, ynode *n, const char *p) {
+    if (n->kind != Y_SCALAR) {
+        terr(s->t, n, p, "expected a single value, found %s", kind_name(n->kind));
+        return NULL;
+    }
+    return n->s;
+}
+
+static void get_str(msec *s, const char *key, char *dst, size_t cap) {
+    ynode *n = sec_get(s, key);
+    char p[300];
+    kpath(s, key, p, sizeof p);
+    if (!n) {
+        if (s->map && yfind(s->map, key) >= 0) dst[0] = 0;  // explicit null → empty
+        return;
+    }
+    const char *v = scalar_of(s, n, p);
+    if (!v) return;
+    if (strlen(v) >= cap) {
+        terr(s->t, n, p, "value is %zu characters long (at most %zu allowed)", strlen(v), cap - 1);
+        return;
+    }
+    snprintf(dst, cap, "%s", v);
+}
+
+static bool parse_i64(const char *v, int64_t *out) {
+    if (!v || !*v) return false;
+    errno = 0;
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (errno || *end) {
+        // allow integral floats written like 1e4
+        double d = strtod(v, &end);
+        if (*end || !isfinite(d) || d != floor(d) || fabs(d) > 9e15) return false;
+        x = (long long)d;
+    }
+    *out = x;
+    return true;
+}
+
+static void get_i64(msec *s, const char *key, int64_t *dst, int64_t lo, int64_t hi) {
+    ynode *n = sec_get(s, key);
+    if (!n) return;
+    char p[300];
+    kpath(s, key, p, sizeof p);
+    const char *v = scalar_of(s, n, p);
+    if (!v) return;
+    int64_t x;
+    if (!parse_i64(v, &x)) {
+        terr(s->t, n, p, "'%s' is not an integer", v);
+        return;
+    }
+    if (x < lo || x > hi) {
+        terr(s->t, n, p, "%lld is out of range (allowed: %lld..%lld)", (long long)x, (long long)lo, (long long)hi);
+        return;
+    }
+    *dst = x;
+}
+static void get_int(msec *s, const char *key, int *dst, int lo, int hi) {
+    int64_t x = *dst;
+    get_i64(s, key, &x, lo, hi);
+    *dst = (int)x;
+}
+static void get_u64(msec *s, const char *key, uint64_t *dst) {
+    ynode *n = sec_get(s, key);
+    if (!n) return;
+    char p[300];
+    kpath(s, key, p, sizeof p);
+    const char *v = scalar_of(s, n, p);
+    if (!v) return;
+    errno = 0;
+    char *end;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || *end || !*v || v[0] == '-') {
+        terr(s->t, n, p, "'%s' is not an unsigned integer (allowed: 0..18446744073709551615)", v);
+        return;
+    }
+    *dst = x;
+}
+
+static void get_num(msec *s, const char *key, double *dst, double lo, double hi) {
+    ynode *n = sec_get(s, key);
+    if (!n) return;
+    char p[300];
+    kpath(s, key, p, sizeof p);
+    const char *v = scalar_of(s, n, p);
+    if (!v) return;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (!*v || *end || errno == ERANGE || !isfinite(x)) {
+        terr(s->t, n, p, "'%s' is not a finite number", v);
+        return;
+    }
+    if (x < lo || x > hi) {
+        terr(s->t, n, p, "%g is out of range (allowed: %g..%g)", x, lo, hi);
+        return;
+    }
+    *dst = x;
+}
+
+static bool parse_bool(const char *v, bool *out) {
+    static const char *t[] = {"true", "yes", "on", "1"}, *f[] = {"false", "no", "off", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (!strcasecmp(v, t[i])) { *out = true; return true; }
+        if (!strcasecmp(v, f[i])) { *out = false; return true; }
+    }
+    return false;
+}
+static void get_bool(msec *s, const char *key, bool *dst) {
+    ynode *n = sec_get(s, key);
+    if (!n) return;
+    char p[300];
+    kpath(s, key, p, sizeof p);
+    const char *v = scalar_of(s, n, p);
+    if (!v) return;
+    if (!parse_bool(v, dst)) terr(s->t, n, p, "'%s' is not a boolean (allowed: true, false)", v);
+}
+
+static void get_enum(msec *s, const char *key, int *dst, const char *const *names, int count) {
+    ynode *n = sec_get(s, key);
+    if (!n) return;
+    char p[300];
+    kpath(s, key, p, sizeof p);
+    const char *v = scalar_of(s, n, p);
+    if (!v) return;
+    for (int i = 0; i < count; i++)
+        if (!strcmp(v, names[i])) { *dst = i; return; }
+    char allowed[256] = "";
+    for (int i = 0; i < count; i++) {
+        size_t l = strlen(allowed);
+        snprintf(allowed + l, sizeof allowed - l, "%s%s", i ? ", " : "", names[i]);
+    }
+    terr(s->t, n, p, "'%s' is not one of %s", v, allowed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// names
+static const char *const MODE_N[] = {"unpaired", "paired", "mixed"};
+static const char *const LR_N[] = {"constant", "cosine"};
+static const char *const T_N[] = {"logit_normal", "flux_shift"};
+static const char *const W_N[] = {"none", "sigma_sqrt", "cosmap"};
+static const char *const KV_N[] = {"zero_v", "default"};
+static const char *const DT_N[] = {"auto", "f32", "bf16"};
+static const char *const SIZES_N[] = {"tiny", "full"};
+const char *cfg_mode_name(cfg_mode m) { return (unsigned)m < 3 ? MODE_N[m] : "?"; }
+const char *cfg_lr_kind_name(cfg_lr_kind k) { return (unsigned)k < 2 ? LR_N[k] : "?"; }
+const char *cfg_timestep_name(cfg_timestep t) { return (unsigned)t < 2 ? T_N[t] : "?"; }
+const char *cfg_weighting_name(cfg_weighting w) { return (unsigned)w < 3 ? W_N[w] : "?"; }
+const char *cfg_init_kv_name(cfg_init_kv k) { return (unsigned)k < 2 ? KV_N[k] : "?"; }
+const char *cfg_dtype_name(cfg_dtype d) { return (unsigned)d < 3 ? DT_N[d] : "?"; }
+
+// ---------------------------------------------------------------------------------------------
+// defaults
+void train_stage_defaults(train_stage *s, int index) {
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "stage%d", index + 1);
+    s->mode = CFG_MODE_UNPAIRED;
+    s->paired_share = 0.5;
+    s->resolution = 512;
+    s->n_buckets = 0;
+    s->batch_size = 1;
+    s->grad_accum = 1;
+    s->steps = 1000;
+    s->lr_schedule = CFG_LR_CONSTANT;
+    s->warmup_steps = 0;
+    s->lr = 0;
+    s->min_lr_ratio = 0.1;
+}
+
+void train_config_defaults(train_config *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->source, sizeof c->source, "(defaults)");
+    snprintf(c->run.name, sizeof c->run.name, "run");
+    snprintf(c->run.out_dir, sizeof c->run.out_dir, "runs");
+    c->run.seed = 0;
+    snprintf(c->run.device, sizeof c->run.device, "cpu");
+    c->run.dev = CM_DEV_CPU;
+    c->run.threads = 0;
+    c->run.quiet = false;
+    c->run.log_every = 10;
+    c->run.ckpt_every = 1000;
+    c->run.keep_last = 3;
+    c->run.max_bad_steps = 10;
+
+    snprintf(c->model.sizes, sizeof c->model.sizes, "tiny");
+    c->model.tiny = true;
+    c->model.dtype = CFG_DTYPE_AUTO;
+    train_tiny_dims *d = &c->model.tiny_dims;
+    d->flux_double = 2, d->flux_single = 2, d->flux_heads = 2, d->flux_head_dim = 16;
+    d->vision_hidden = 32, d->vision_layers = 2, d->vision_heads = 2, d->vision_patch = 7, d->vision_image = 28;
+    d->text_dim = 32, d->text_len = 16, d->pooled_dim = 16;
+    d->proj_heads = 2, d->proj_head_dim = 16, d->proj_layers = 1, d->proj_queries = 8, d->proj_depth = 1;
+    d->vae_channels = 16, d->latent_channels = 16;
+
+    snprintf(c->data.path, sizeof c->data.path, "runs/demo-data");
+    c->data.generate_demo_if_missing = false;
+    c->data.demo_characters = 12, c->data.demo_per_character = 6, c->data.demo_size = 128;
+    c->data.ref_size = 384;
+    c->data.threads = 0;
+    c->data.prefetch = 2;
+    c->data.bucket_step = 64;
+    c->data.max_aspect = 2.0;
+
+    c->adapter.ip_scale = 1.0;
+    c->adapter.init_kv = CFG_INIT_KV_ZERO_V;
+
+    c->train.caption_drop = 0.1;
+    c->train.ref_drop = 0.1;
+    c->train.timestep = CFG_T_LOGIT_NORMAL;
+    c->train.logit_mean = 0.0;
+    c->train.logit_std = 1.0;
+    c->train.shift_base = 0.5;
+    c->train.shift_max = 1.15;
+    c->train.guidance = 1.0;
+    c->train.weighting = CFG_W_NONE;
+    c->train.recompute = false;
+
+    c->optimizer.lr = 1e-4;
+    c->optimizer.beta1 = 0.9;
+    c->optimizer.beta2 = 0.999;
+    c->optimizer.eps = 1e-8;
+    c->optimizer.weight_decay = 0.01;
+    c->optimizer.grad_clip = 1.0;
+    c->n_stages = 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// sections
+static int parse_device(const char *s, cm_device *d) {
+    if (!strcmp(s, "cpu")) { *d = CM_DEV_CPU; return 0; }
+    if (!strcmp(s, "cuda")) { *d = (cm_device){CM_CUDA, 0}; return 0; }
+    if (!strncmp(s, "cuda:", 5) && s[5]) {
+        char *end;
+        long i = strtol(s + 5, &end, 10);
+        if (*end || i < 0 || i > 255) return -1;
+        *d = (cm_device){CM_CUDA, (int)i};
+        return 0;
+    }
+    return -1;
+}
+
+static void type_run(tctx *t, ynode *root, train_config *c) {
+    msec s = sec_open(t, root, "run");
+    get_str(&s, "name", c->run.name, sizeof c->run.name);
+    get_str(&s, "out_dir", c->run.out_dir, sizeof c->run.out_dir);
+    get_u64(&s, "seed", &c->run.seed);
+    get_str(&s, "device", c->run.device, sizeof c->run.device);
+    get_int(&s, "threads", &c->run.threads, 0, 4096);
+    get_bool(&s, "quiet", &c->run.quiet);
+    get_int(&s, "log_every", &c->run.log_every, 1, 1000000000);
+    get_int(&s, "ckpt_every", &c->run.ckpt_every, 0, 1000000000);
+    get_int(&s, "keep_last", &c->run.keep_last, 0, 1000000);
+    get_int(&s, "max_bad_steps", &c->run.max_bad_steps, 1, 1000000000);
+    sec_close(&s);
+    if (!c->run.name[0] || strchr(c->run.name, '/'))
+        terr(t, s.map, "run.name", "'%s' must be a non-empty name without '/'", c->run.name);
+    if (!c->run.out_dir[0]) terr(t, s.map, "run.out_dir", "must not be empty");
+    if (parse_device(c->run.device, &c->run.dev))
+        terr(t, s.map, "run.device", "'%s' is not a device (allowed: cpu, cuda, cuda:N)", c->run.device);
+}
+
+static void type_tiny(tctx *t, ynode *node, train_tiny_dims *d) {
+    msec s = sec_open(t, node, "model.tiny");
+#define TD(k, lo, hi) get_int(&s, #k, &d->k, lo, hi)
+    TD(flux_double, 0, 64); TD(flux_single, 0, 128); TD(flux_heads, 1, 64); TD(flux_head_dim, 4, 256);
+    TD(vision_hidden, 4, 4096); TD(vision_layers, 1, 64); TD(vision_heads, 1, 64); TD(vision_patch, 1, 64);
+    TD(vision_image, 4, 1024);
+    TD(text_dim, 4, 8192); TD(text_len, 1, 1024); TD(pooled_dim, 4, 4096);
+    TD(proj_heads, 1, 64); TD(proj_head_dim, 4, 256); TD(proj_layers, 1, 16); TD(proj_queries, 1, 4096);
+    TD(proj_depth, 1, 16);
+    TD(vae_channels, 4, 512); TD(latent_channels, 1, 64);
+#undef TD
+    sec_close(&s);
+    if (d->flux_head_dim % 4) terr(t, node, "model.tiny.flux_head_dim", "%d must be a multiple of 4 (RoPE axes)", d->flux_head_dim);
+    if (d->vision_hidden % d->vision_heads)
+        terr(t, node, "model.tiny.vision_hidden", "%d is not divisible by vision_heads %d", d->vision_hidden, d->vision_heads);
+}
+
+static void type_model(tctx *t, ynode *root, train_config *c) {
+    msec s = sec_open(t, root, "model");
+    int sizes = c->model.tiny ? 0 : 1;
+    get_enum(&s, "sizes", &sizes, SIZES_N, 2);
+    snprintf(c->model.sizes, sizeof c->model.sizes, "%s", SIZES_N[sizes]);
+    c->model.tiny = sizes == 0;
+    ynode *tn = sec_get(&s, "tiny");
+    if (tn || (s.map && yfind(s.map, "tiny") >= 0)) type_tiny(t, tn, &c->model.tiny_dims);
+    get_str(&s, "flux", c->model.flux, CFG_PATH);
+    get_str(&s, "siglip", c->model.siglip, CFG_PATH);
+    get_str(&s, "dinov2", c->model.dinov2, CFG_PATH);
+    get_str(&s, "vae", c->model.vae, CFG_PATH);
+    get_str(&s, "t5", c->model.t5, CFG_PATH);
+    get_str(&s, "clip", c->model.clip, CFG_PATH);
+    get_str(&s, "adapter_init", c->model.adapter_init, CFG_PATH);
+    int dt = c->model.dtype;
+    get_enum(&s, "dtype", &dt, DT_N, 3);
+    c->model.dtype = dt;
+    sec_close(&s);
+    if (!c->model.tiny) {
+        struct { const char *k; const char *v; const char *what; } req[] = {
+            {"flux", c->model.flux, "the FLUX.1-dev transformer (diffusers folder or single file)"},
+            {"siglip", c->model.siglip, "google/siglip-so400m-patch14-384"},
+            {"dinov2", c->model.dinov2, "facebook/dinov2-giant"},
+            {"vae", c->model.vae, "the FLUX VAE (ae.safetensors or the diffusers vae/ folder)"},
+            {"t5", c->model.t5, "the T5-XXL text encoder"},
+            {"clip", c->model.clip, "the CLIP-L text encoder"},
+        };
+        for (size_t i = 0; i < sizeof req / sizeof *req; i++) {
+            if (req[i].v[0]) continue;
+            char p[64];
+            snprintf(p, sizeof p, "model.%s", req[i].k);
+            terr(t, s.map, p, "required when model.sizes is full: a path to %s", req[i].what);
+        }
+    }
+}
+
+static void type_data(tctx *t, ynode *root, train_config *c) {
+    msec s = sec_open(t, root, "data");
+    get_str(&s, "path", c->data.path, CFG_PATH);
+    get_bool(&s, "generate_demo_if_missing", &c->data.generate_demo_if_missing);
+    get_int(&s, "demo_characters", &c->data.demo_characters, 1, 100000);
+    get_int(&s, "demo_per_character", &c->data.demo_per_character, 2, 10000);
+    get_int(&s, "demo_size", &c->data.demo_size, 16, 4096);
+    get_int(&s, "ref_size", &c->data.ref_size, 4, 4096);
+    get_int(&s, "threads", &c->data.threads, 0, 1024);
+    get_int(&s, "prefetch", &c->data.prefetch, 1, 64);
+    get_int(&s, "bucket_step", &c->data.bucket_step, 1, 1024);
+    get_num(&s, "max_aspect", &c->data.max_aspect, 1.0, 16.0);
+    sec_close(&s);
+    if (!c->data.path[0]) terr(t, s.map, "data.path", "must name the dataset folder (one holding manifest.json)");
+}
+
+static void type_adapter(tctx *t, ynode *root, train_config *c) {
+    msec s = sec_open(t, root, "adapter");
+    get_num(&s, "ip_scale", &c->adapter.ip_scale, 0.0, 100.0);
+    int kv = c->adapter.init_kv;
+    get_enum(&s, "init_kv", &kv, KV_N, 2);
+    c->adapter.init_kv = kv;
+    sec_close(&s);
+}
+
+static void type_train(tctx *t, ynode *root, train_config *c) {
+    msec s = sec_open(t, root, "train");
+    get_num(&s, "caption_drop", &c->train.caption_drop, 0.0, 1.0);
+    get_num(&s, "ref_drop", &c->train.ref_drop, 0.0, 1.0);
+    int ts = c->train.timestep;
+    get_enum(&s, "timestep", &ts, T_N, 2);
+    c->train.timestep = ts;
+    get_num(&s, "logit_mean", &c->train.logit_mean, -10.0, 10.0);
+    get_num(&s, "logit_std", &c->train.logit_std, 1e-6, 10.0);
+    get_num(&s, "shift_base", &c->train.shift_base, -10.0, 10.0);
+    get_num(&s, "shift_max", &c->train.shift_max, -10.0, 10.0);
+    get_num(&s, "guidance", &c->train.guidance, 0.0, 100.0);
+    int w = c->train.weighting;
+    get_enum(&s, "weighting", &w, W_N, 3);
+    c->train.weighting = w;
+    get_bool(&s, "recompute", &c->train.recompute);
+    sec_close(&s);
+}
+
+static void type_optimizer(tctx *t, ynode *root, train_config *c) {
+    msec s = sec_open(t, root, "optimizer");
+    get_num(&s, "lr", &c->optimizer.lr, 0.0, 1.0);
+    // betas: a list [b1, b2] or beta1 / beta2
+    ynode *b = sec_get(&s, "betas");
+    if (b) {
+        if (b->kind != Y_SEQ || b->n != 2) {
+            terr(t, b, "optimizer.betas", "expected a list of two numbers [beta1, beta2], e.g. [0.9, 0.999]");
+        } else {
+            for (int i = 0; i < 2; i++) {
+                char *end;
+                const char *v = b->v[i]->kind == Y_SCALAR ? b->v[i]->s : "";
+                double x = strtod(v, &end);
+                char p[40];
+                snprintf(p, sizeof p, "optimizer.betas[%d]", i);
+                if (!*v || *end || !(x >= 0 && x < 1)) terr(t, b->v[i], p, "'%s' is not a number in [0, 1)", v);
+                else if (i == 0) c->optimizer.beta1 = x;
+                else c->optimizer.beta2 = x;
+            }
+        }
+    }
+    get_num(&s, "beta1", &c->optimizer.beta1, 0.0, 0.999999999);
+    get_num(&s, "beta2", &c->optimizer.beta2, 0.0, 0.999999999);
+    get_num(&s, "eps", &c->optimizer.eps, 1e-30, 1.0);
+    get_num(&s, "weight_decay", &c->optimizer.weight_decay, 0.0, 10.0);
+    get_num(&s, "grad_clip", &c->optimizer.grad_clip, 0.0, 1e9);
+    sec_close(&s);
+}
+
+static void type_buckets(tctx *t, ynode *n, const char *path, train_stage *st) {
+    st->n_buckets = 0;
+    if (n->kind == Y_SCALAR) {
+        if (!strcmp(n->s, "auto")) return;
+        terr(t, n, path, "'%s' is not 'auto' or a list of [W, H] pairs", n->s);
+        return;
+    }
+    if (n->kind != Y_SEQ) {
+        terr(t, n, path, "expected 'auto' or a list of [W, H] pairs, found %s", kind_name(n->kind));
+        return;
+    }
+    if (n->n > CFG_MAX_BUCKETS) {
+        terr(t, n, path, "%d buckets (at most %d allowed)", n->n, CFG_MAX_BUCKETS);
+        return;
+    }
+    for (int i = 0; i < n->n; i++) {
+        ynode *b = n->v[i];
+        char p[320];
+        snprintf(p, sizeof p, "%s[%d]", path, i);
+        int64_t wh[2];
+        bool ok = false;
+        if (b->kind == Y_SEQ && b->n == 2 && b->v[0]->kind == Y_SCALAR && b->v[1]->kind == Y_SCALAR)
+            ok = parse_i64(b->v[0]->s, &wh[0]) && parse_i64(b->v[1]->s, &wh[1]);
+        else if (b->kind == Y_SCALAR) {
+            long long w, h;
+            char x;
+            ok = sscanf(b->s, "%lld%c%lld", &w, &x, &h) == 3 && (x == 'x' || x == 'X');
+            wh[0] = w, wh[1] = h;
+        }
+        if (!ok) {
+            terr(t, b, p, "expected [W, H] (or \"WxH\")");
+            return;
+        }
+        if (wh[0] < 16 || wh[0] > 8192 || wh[1] < 16 || wh[1] > 8192 || wh[0] % 16 || wh[1] % 16) {
+            terr(t, b, p, "%lldx%lld: sides must be multiples of 16 in 16..8192", (long long)wh[0], (long long)wh[1]);
+            return;
+        }
+        st->buckets[i][0] = (int)wh[0];
+        st->buckets[i][1] = (int)wh[1];
+        st->n_buckets = i + 1;
+    }
+}
+
+static void type_stages(tctx *t, ynode *n, train_config *c) {
+    if (!n) {
+        terr(t, NULL, "stages", "required: a list of at least one stage (name, mode, resolution, batch_size, steps, ...)");
+        return;
+    }
+    if (n->kind != Y_SEQ) {
+        terr(t, n, "stages", "expected a list of stages, found %s", kind_name(n->kind));
+        return;
+    }
+    if (n->n < 1 || n->n > CFG_MAX_STAGES) {
+        terr(t, n, "stages", "%d stages (allowed: 1..%d)", n->n, CFG_MAX_STAGES);
+        return;
+    }
+    c->n_stages = n->n;
+    for (int i = 0; i < n->n; i++) {
+        train_stage *st = &c->stages[i];
+        train_stage_defaults(st, i);
+        char path[64];
+        snprintf(path, sizeof path, "stages[%d]", i);
+        msec s = sec_open(t, n->v[i], path);
+        if (!s.map && !t->failed) terr(t, n->v[i], path, "expected a mapping (name, mode, resolution, ...)");
+        get_str(&s, "name", st->name, sizeof st->name);
+        int m = st->mode;
+        get_enum(&s, "mode", &m, MODE_N, 3);
+        st->mode = m;
+        get_num(&s, "paired_share", &st->paired_share, 0.0, 1.0);
+        get_int(&s, "resolution", &st->resolution, 16, 8192);
+        ynode *b = sec_get(&s, "buckets");
+        if (b) {
+            char p[80];
+            snprintf(p, sizeof p, "%s.buckets", path);
+            type_buckets(t, b, p, st);
+        }
+        get_int(&s, "batch_size", &st->batch_size, 1, 1 << 20);
+        get_int(&s, "grad_accum", &st->grad_accum, 1, 1 << 16);
+        get_i64(&s, "steps", &st->steps, 0, (int64_t)1 << 40);
+        int lk = st->lr_schedule;
+        get_enum(&s, "lr_schedule", &lk, LR_N, 2);
+        st->lr_schedule = lk;
+        get_i64(&s, "warmup_steps", &st->warmup_steps, 0, (int64_t)1 << 40);
+        get_num(&s, "lr", &st->lr, 0.0, 1.0);
+        get_num(&s, "min_lr_ratio", &st->min_lr_ratio, 0.0, 1.0);
+        sec_close(&s);
+        char p[80];
+        if (st->resolution % 16) {
+            snprintf(p, sizeof p, "%s.resolution", path);
+            terr(t, n->v[i], p, "%d must be a multiple of 16", st->resolution);
+        }
+        if (!st->name[0]) {
+            snprintf(p, sizeof p, "%s.name", path);
+            terr(t, n->v[i], p, "must not be empty");
+        }
+        if (st->mode == CFG_MODE_MIXED && st->paired_share <= 0) {
+            snprintf(p, sizeof p, "%s.paired_share", path);
+            terr(t, n->v[i], p, "a mixed stage needs a share of paired samples in (0, 1]");
+        }
+    }
+}
+
+static int type_root(ynode *root, train_config *c, const char *name, char *err, size_t errlen) {
+    tctx t = {.src = name, .err = err, .errlen = errlen};
+    msec s = sec_open(&t, root, "");
+    type_run(&t, sec_get(&s, "run"), c);
+    type_model(&t, sec_get(&s, "model"), c);
+    type_data(&t, sec_get(&s, "data"), c);
+    type_adapter(&t, sec_get(&s, "adapter"), c);
+    type_train(&t, sec_get(&s, "train"), c);
+    type_optimizer(&t, sec_get(&s, "optimizer"), c);
+    type_stages(&t, sec_get(&s, "stages"), c);
+    sec_close(&s);
+    return t.failed ? -1 : 0;
+}
+
+int train_config_parse(train_config *c, const char *yaml, size_t len, const char *name, const char *const *sets,
+                       int n_sets, char *err, size_t errlen) {
+    train_config_defaults(c);
+    snprintf(c->source, sizeof c->source, "%s", name);
+    ynode *root = yparse(yaml, len, name, err, errlen);
+    if (!root) return -1;
+    if (root->kind == Y_SCALAR && yis_null(root)) {
+        yfree(root);
+        root = ynew(Y_MAP, 1);
+    }
+    if (root->kind != Y_MAP) {
+        seterr(err, errlen, "%s: the config must be a mapping (run:, model:, data:, ..., stages:), found %s", name,
+               kind_name(root->kind));
+        yfree(root);
+        return -1;
+    }
+    for (int i = 0; i < n_sets; i++) {
+        if (apply_set(root, sets[i], err, errlen)) {
+            yfree(root);
+            return -1;
+        }
+    }
+    int rc = type_root(root, c, name, err, errlen);
+    yfree(root);
+    return rc;
+}
+
+int train_config_load(train_config *c, const char *path, const char *const *sets, int n_sets, char *err, size_t errlen) {
+    if (!path || !path[0])
+        return train_config_parse(c, train_config_tiny_yaml, strlen(train_config_tiny_yaml), "<embedded configs/tiny.yaml>",
+                                  sets, n_sets, err, errlen);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        seterr(err, errlen, "%s: cannot open the config: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 1 << 14, n = 0;
+    char *buf = xrealloc(NULL, cap);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap) {
+            if (cap > ((size_t)64 << 20)) {
+                seterr(err, errlen, "%s: larger than 64 MiB; not a config", path);
+                fclose(f);
+                free(buf);
+                return -1;
+            }
+            buf = xrealloc(buf, cap *= 2);
+        }
+    }
+    fclose(f);
+    int rc = train_config_parse(c, buf, n, path, sets, n_sets, err, errlen);
+    free(buf);
+    return rc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// checks against the file system
+static bool exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+int train_config_check_paths(const train_config *c, char *err, size_t errlen) {
+    if (!c->model.tiny) {
+        struct { const char *k, *v; } w[] = {{"flux", c->model.flux}, {"siglip", c->model.siglip},
+                                             {"dinov2", c->model.dinov2}, {"vae", c->model.vae},
+                                             {"t5", c->model.t5}, {"clip", c->model.clip}};
+        for (size_t i = 0; i < sizeof w / sizeof *w; i++) {
+            if (!w[i].v[0]) {
+                seterr(err, errlen, "%s: model.%s: required when model.sizes is full", c->source, w[i].k);
+                return -1;
+            }
+            if (!exists(w[i].v)) {
+                seterr(err, errlen, "%s: model.%s: '%s' does not exist (a weights file or folder)", c->source, w[i].k, w[i].v);
+                return -1;
+            }
+        }
+    }
+    if (c->model.adapter_init[0] && !exists(c->model.adapter_init)) {
+        seterr(err, errlen, "%s: model.adapter_init: '%s' does not exist (the released instantcharacter_ip-adapter.bin "
+               "or an adapter .safetensors)", c->source, c->model.adapter_init);
+        return -1;
+    }
+    char man[CFG_PATH + 32];
+    snprintf(man, sizeof man, "%s/manifest.json", c->data.path);
+    if (!exists(man) && !c->data.generate_demo_if_missing) {
+        seterr(err, errlen, "%s: data.path: '%s' holds no dataset (no manifest.json); build one with `cameo data build` "
+               "or set data.generate_demo_if_missing: true", c->source, c->data.path);
+        return -1;
+    }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// writing
+typedef struct { char *s; size_t n, cap; } sbuf;
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (k >= 0 && b->s && b->n + (size_t)k < b->cap) {
+            b->n += (size_t)k;
+            return;
+        }
+        b->cap = (b->cap + (size_t)(k > 0 ? k : 0) + 256) * 2;
+        b->s = xrealloc(b->s, b->cap);
+    }
+}
+// YAML double-quoted string
+static void sb_str(sbuf *b, const char *s) {
+    sb_printf(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') sb_printf(b, "\\%c", *p);
+        else if (*p < 0x20) sb_printf(b, "\\x%02x", *p);
+        else sb_printf(b, "%c", *p);
+    }
+    sb_printf(b, "\"");
+}
+// shortest text that reads back to the same double
+static void sb_num(sbuf *b, double x) {
+    char t[40];
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(t, sizeof t, "%.*g", prec, x);
+        if (strtod(t, NULL) == x) break;
+    }
+    sb_printf(b, "%s", t);
+}
+
+char *train_config_to_yaml(const train_config *c) {
+    sbuf b = {0};
+    sb_printf(&b, "# resolved cameo training config (from %s); every field, defaults filled in\n", c->source);
+    sb_printf(&b, "run:\n  name: "); sb_str(&b, c->run.name);
+    sb_printf(&b, "\n  out_dir: "); sb_str(&b, c->run.out_dir);
+    sb_printf(&b, "\n  seed: %llu\n  device: ", (unsigned long long)c->run.seed); sb_str(&b, c->run.device);
+    sb_printf(&b, "\n  threads: %d\n  quiet: %s\n  log_every: %d\n  ckpt_every: %d\n  keep_last: %d\n  max_bad_steps: %d\n",
+              c->run.threads, c->run.quiet ? "true" : "false", c->run.log_every, c->run.ckpt_every, c->run.keep_last,
+              c->run.max_bad_steps);
+    sb_printf(&b, "model:\n  sizes: %s\n  dtype: %s\n  tiny:\n", c->model.sizes, cfg_dtype_name(c->model.dtype));
+    const train_tiny_dims *d = &c->model.tiny_dims;
+#define TD(k) sb_printf(&b, "    " #k ": %d\n", d->k)
+    TD(flux_double); TD(flux_single); TD(flux_heads); TD(flux_head_dim);
+    TD(vision_hidden); TD(vision_layers); TD(vision_heads); TD(vision_patch); TD(vision_image);
+    TD(text_dim); TD(text_len); TD(pooled_dim);
+    TD(proj_heads); TD(proj_head_dim); TD(proj_layers); TD(proj_queries); TD(proj_depth);
+    TD(vae_channels); TD(latent_channels);
+#undef TD
+    struct { const char *k, *v; } w[] = {{"flux", c->model.flux},   {"siglip", c->model.siglip}, {"dinov2", c->model.dinov2},
+                                         {"vae", c->model.vae},     {"t5", c->model.t5},         {"clip", c->model.clip},
+                                         {"adapter_init", c->model.adapter_init}};
+    for (size_t i = 0; i < sizeof w / sizeof *w; i++) {
+        sb_printf(&b, "  %s: ", w[i].k);
+        sb_str(&b, w[i].v);
+        sb_printf(&b, "\n");
+    }
+    sb_printf(&b, "data:\n  path: "); sb_str(&b, c->data.path);
+    sb_printf(&b, "\n  generate_demo_if_missing: %s\n  demo_characters: %d\n  demo_per_character: %d\n  demo_size: %d\n"
+              "  ref_size: %d\n  threads: %d\n  prefetch: %d\n  bucket_step: %d\n  max_aspect: ",
+              c->data.generate_demo_if_missing ? "true" : "false", c->data.demo_characters, c->data.demo_per_character,
+              c->data.demo_size, c->data.ref_size, c->data.threads, c->data.prefetch, c->data.bucket_step);
+    sb_num(&b, c->data.max_aspect);
+    sb_printf(&b, "\nadapter:\n  ip_scale: "); sb_num(&b, c->adapter.ip_scale);
+    sb_printf(&b, "\n  init_kv: %s\n", cfg_init_kv_name(c->adapter.init_kv));
+    sb_printf(&b, "train:\n  caption_drop: "); sb_num(&b, c->train.caption_drop);
+    sb_printf(&b, "\n  ref_drop: "); sb_num(&b, c->train.ref_drop);
+    sb_printf(&b, "\n  timestep: %s\n  logit_mean: ", cfg_timestep_name(c->train.timestep)); sb_num(&b, c->train.logit_mean);
+    sb_printf(&b, "\n  logit_std: "); sb_num(&b, c->train.logit_std);
+    sb_printf(&b, "\n  shift_base: "); sb_num(&b, c->train.shift_base);
+    sb_printf(&b, "\n  shift_max: "); sb_num(&b, c->train.shift_max);
+    sb_printf(&b, "\n  guidance: "); sb_num(&b, c->train.guidance);
+    sb_printf(&b, "\n  weighting: %s\n  recompute: %s\n", cfg_weighting_name(c->train.weighting),
+              c->train.recompute ? "true" : "false");
+    sb_printf(&b, "optimizer:\n  lr: "); sb_num(&b, c->optimizer.lr);
+    sb_printf(&b, "\n  betas: ["); sb_num(&b, c->optimizer.beta1);
+    sb_printf(&b, ", "); sb_num(&b, c->optimizer.beta2);
+    sb_printf(&b, "]\n  eps: "); sb_num(&b, c->optimizer.eps);
+    sb_printf(&b, "\n  weight_decay: "); sb_num(&b, c->optimizer.weight_decay);
+    sb_printf(&b, "\n  grad_clip: "); sb_num(&b, c->optimizer.grad_clip);
+    sb_printf(&b, "\nstages:\n");
+    for (int i = 0; i < c->n_stages; i++) {
+        const train_stage *s = &c->stages[i];
+        sb_printf(&b, "  - name: "); sb_str(&b, s->name);
+        sb_printf(&b, "\n    mode: %s\n    paired_share: ", cfg_mode_name(s->mode)); sb_num(&b, s->paired_share);
+        sb_printf(&b, "\n    resolution: %d\n    buckets: ", s->resolution);
+        if (!s->n_buckets) sb_printf(&b, "auto");
+        else {
+            sb_printf(&b, "[");
+            for (int k = 0; k < s->n_buckets; k++) sb_printf(&b, "%s[%d, %d]", k ? ", " : "", s->buckets[k][0], s->buckets[k][1]);
+            sb_printf(&b, "]");
+        }
+        sb_printf(&b, "\n    batch_size: %d\n    grad_accum: %d\n    steps: %lld\n    lr_schedule: %s\n    warmup_steps: %lld\n    lr: ",
+                  s->batch_size, s->grad_accum, (long long)s->steps, cfg_lr_kind_name(s->lr_schedule), (long long)s->warmup_steps);
+        sb_num(&b, s->lr);
+        sb_printf(&b, "\n    min_lr_ratio: "); sb_num(&b, s->min_lr_ratio);
+        sb_printf(&b, "\n");
+    }
+    return b.s;
+}
+
+int train_config_write(const train_config *c, const char *path, char *err, size_t errlen) {
+    char *y = train_config_to_yaml(c);
+    char tmp[CFG_PATH + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        free(y);
+        return -1;
+    }
+    size_t n = strlen(y), off = 0;
+    while (off < n) {
+        ssize_t w = write(fd, y + off, n - off);
+        if (w <= 0) {
+            seterr(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
+            close(fd);
+            unlink(tmp);
+            free(y);
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    free(y);
+    if (fsync(fd) || close(fd) || rename(tmp, path)) {
+        seterr(err, errlen, "%s: cannot finish writing: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+double train_stage_lr(const train_config *c, int stage) {
+    return c->stages[stage].lr > 0 ? c->stages[stage].lr : c->optimizer.lr;
+}
+int64_t train_config_total_steps(const train_config *c) {
+    int64_t n = 0;
+    for (int i = 0; i < c->n_stages; i++) n += c->stages[i].steps;
+    return n;
+}
+int64_t train_config_stage_start(const train_config *c, int stage) {
+    int64_t n = 0;
+    for (int i = 0; i < stage && i < c->n_stages; i++) n += c->stages[i].steps;
+    return n;
+}
+int train_config_stage_of_step(const train_config *c, int64_t step, int64_t *step_in_stage) {
+    int64_t start = 0;
+    for (int i = 0; i < c->n_stages; i++) {
+        if (step < start + c->stages[i].steps) {
+            if (step_in_stage) *step_in_stage = step - start;
+            return i;
+        }
+        start += c->stages[i].steps;
+    }
+    if (step_in_stage) *step_in_stage = 0;
+    return c->n_stages;  // past the end: done
+}

@@ -1,0 +1,135 @@
+// config.h — the training configuration: a YAML file (libyaml) typed into `train_config`.
+// defines: train_config, train_stage and the enums below; train_config_* functions;
+//          train_config_tiny_yaml (the embedded configs/tiny.yaml, train/config_tiny.c).
+//
+// Reading: YAML → a generic tree → `--set a.b.c=value` overrides applied on the tree (list
+// items by index: stages.1.steps=200, or stages[1].steps=200) → typed against the schema.
+// Every field has a default (docs/configs.md lists them); unknown keys, wrong types and
+// out-of-range values are errors naming the key path and what is allowed, e.g.
+//   "configs/x.yaml:12: stages[1].mode: 'pared' is not one of unpaired, paired, mixed".
+// Writing: train_config_to_yaml gives the resolved config (every field, defaults filled) as
+// YAML that reads back to the same struct; checkpoints store it as config.yaml.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "autograd/tensor.h"
+
+#define CFG_MAX_STAGES 16
+#define CFG_MAX_BUCKETS 64
+#define CFG_PATH 1024
+#define CFG_NAME 128
+
+typedef enum { CFG_MODE_UNPAIRED = 0, CFG_MODE_PAIRED, CFG_MODE_MIXED } cfg_mode;          // = loader_mode
+typedef enum { CFG_LR_CONSTANT = 0, CFG_LR_COSINE } cfg_lr_kind;
+typedef enum { CFG_T_LOGIT_NORMAL = 0, CFG_T_FLUX_SHIFT } cfg_timestep;
+typedef enum { CFG_W_NONE = 0, CFG_W_SIGMA_SQRT, CFG_W_COSMAP } cfg_weighting;
+typedef enum { CFG_INIT_KV_ZERO_V = 0, CFG_INIT_KV_DEFAULT } cfg_init_kv;
+typedef enum { CFG_DTYPE_AUTO = 0, CFG_DTYPE_F32, CFG_DTYPE_BF16 } cfg_dtype;
+
+typedef struct train_stage {
+    char name[CFG_NAME];
+    cfg_mode mode;           // unpaired | paired | mixed
+    double paired_share;     // mixed: share of paired samples [0, 1]
+    int resolution;          // bucket area = resolution^2
+    int n_buckets;           // 0 = auto (derived by the loader from resolution)
+    int buckets[CFG_MAX_BUCKETS][2];  // (W, H)
+    int batch_size;          // global batch per optimizer micro-step
+    int grad_accum;          // micro-batches per optimizer step
+    int64_t steps;           // optimizer steps in this stage
+    cfg_lr_kind lr_schedule; // constant | cosine
+    int64_t warmup_steps;    // linear warm-up from lr/warmup to lr
+    double lr;               // 0 = optimizer.lr
+    double min_lr_ratio;     // cosine: final lr = lr * min_lr_ratio
+} train_stage;
+
+typedef struct train_tiny_dims {  // model.tiny: sizes of the tiny models (the code path is the full one)
+    int flux_double, flux_single, flux_heads, flux_head_dim;
+    int vision_hidden, vision_layers, vision_heads, vision_patch, vision_image;
+    int text_dim, text_len, pooled_dim;
+    int proj_heads, proj_head_dim, proj_layers, proj_queries, proj_depth;
+    int vae_channels, latent_channels;
+} train_tiny_dims;
+
+typedef struct train_config {
+    char source[CFG_PATH];   // where it was read from ("<embedded tiny.yaml>" for the default)
+    struct {
+        char name[CFG_NAME];
+        char out_dir[CFG_PATH];  // run folder = out_dir/name (checkpoints/, metrics.jsonl, tb/)
+        uint64_t seed;
+        char device[32];         // "cpu" | "cuda" | "cuda:N"
+        cm_device dev;           // parsed from device
+        int threads;             // 0 = all cores
+        bool quiet;
+        int log_every, ckpt_every, keep_last, max_bad_steps;
+    } run;
+    struct {
+        char sizes[CFG_NAME];    // "tiny" | "full"
+        bool tiny;               // sizes == "tiny"
+        train_tiny_dims tiny_dims;
+        char flux[CFG_PATH], siglip[CFG_PATH], dinov2[CFG_PATH], vae[CFG_PATH], t5[CFG_PATH], clip[CFG_PATH];
+        char adapter_init[CFG_PATH];  // "" = fresh init; else a released adapter (.bin or .safetensors)
+        cfg_dtype dtype;              // auto: f32 on cpu, bf16 on cuda
+    } model;
+    struct {
+        char path[CFG_PATH];
+        bool generate_demo_if_missing;
+        int demo_characters, demo_per_character, demo_size;  // the generated demo dataset
+        int ref_size, threads, prefetch, bucket_step;
+        double max_aspect;
+    } data;
+    struct {
+        double ip_scale;
+        cfg_init_kv init_kv;
+    } adapter;
+    struct {
+        double caption_drop, ref_drop;
+        cfg_timestep timestep;
+        double logit_mean, logit_std;   // logit_normal
+        double shift_base, shift_max;   // flux_shift: mu from 0.5 (256 tokens) to 1.15 (4096 tokens)
+        double guidance;
+        cfg_weighting weighting;
+        bool recompute;
+    } train;
+    struct {
+        double lr, beta1, beta2, eps, weight_decay, grad_clip;  // grad_clip 0 = off
+    } optimizer;
+    int n_stages;
+    train_stage stages[CFG_MAX_STAGES];
+} train_config;
+
+// every field at its default; no stages (a stage's own defaults: train_stage_defaults)
+void train_config_defaults(train_config *c);
+void train_stage_defaults(train_stage *s, int index);
+
+// Reads path (NULL or "" = the embedded tiny config), applies the n_sets "a.b.c=value" overrides
+// and types the result into c. 0, or -1 with a message in err.
+int train_config_load(train_config *c, const char *path, const char *const *sets, int n_sets, char *err, size_t errlen);
+// same from a YAML text; name is used in messages
+int train_config_parse(train_config *c, const char *yaml, size_t len, const char *name, const char *const *sets,
+                       int n_sets, char *err, size_t errlen);
+
+// Checks what a config needs from the file system before any work: model weight paths exist
+// (unless tiny), adapter_init exists when set, the dataset exists or may be generated.
+int train_config_check_paths(const train_config *c, char *err, size_t errlen);
+
+// the resolved config as YAML (malloc'd, the caller frees); reads back to the same struct
+char *train_config_to_yaml(const train_config *c);
+// writes train_config_to_yaml atomically (tmp + fsync + rename)
+int train_config_write(const train_config *c, const char *path, char *err, size_t errlen);
+
+// derived values
+double train_stage_lr(const train_config *c, int stage);      // stage lr or optimizer.lr
+int64_t train_config_total_steps(const train_config *c);       // over all stages
+// global step at which stage s starts; stage_of_step maps a global step to (stage, step in stage)
+int64_t train_config_stage_start(const train_config *c, int stage);
+int train_config_stage_of_step(const train_config *c, int64_t step, int64_t *step_in_stage);
+
+const char *cfg_mode_name(cfg_mode m);
+const char *cfg_lr_kind_name(cfg_lr_kind k);
+const char *cfg_timestep_name(cfg_timestep t);
+const char *cfg_weighting_name(cfg_weighting w);
+const char *cfg_init_kv_name(cfg_init_kv k);
+const char *cfg_dtype_name(cfg_dtype d);
+
+extern const char train_config_tiny_yaml[];  // configs/tiny.yaml, compiled in (train/config_tiny.c)
