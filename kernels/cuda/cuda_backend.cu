@@ -51,8 +51,17 @@ static void cuda_probe(void) {
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
         const char *hint = "";
-        if (e == cudaErrorInsufficientDriver)
-            hint = " (the NVIDIA driver is older than this build's CUDA runtime needs: update the driver)";
+        char buf[200];
+        int drv = 0, rt = 0;
+        cudaDriverGetVersion(&drv);
+        cudaRuntimeGetVersion(&rt);
+        if (e == cudaErrorInsufficientDriver && drv == 0)
+            hint = " (no NVIDIA driver is installed or loadable: libcuda.so.1 not found)";
+        else if (e == cudaErrorInsufficientDriver) {
+            snprintf(buf, sizeof buf, " (the NVIDIA driver supports CUDA %d.%d, this build's runtime is %d.%d: update the driver)",
+                     drv / 1000, drv % 1000 / 10, rt / 1000, rt % 1000 / 10);
+            hint = buf;
+        }
         else if (e == cudaErrorNoDevice)
             hint = " (no NVIDIA GPU visible: check nvidia-smi and CUDA_VISIBLE_DEVICES)";
         else if (e == cudaErrorInitializationError || e == cudaErrorSystemDriverMismatch ||

@@ -241,9 +241,9 @@ __device__ __forceinline__ void cubic_coeffs(float t, float *w) {
 __device__ __forceinline__ void src_index(int64_t o, int64_t in, int64_t out, int64_t &i0, float &t) {
     float scale = (float)in / (float)out;
     float real = scale * ((float)o + 0.5f) - 0.5f;
-    float fl = floorf(real);
-    i0 = (int64_t)fl;
-    t = real - fl;
+    i0 = (int64_t)floorf(real);
+    if (i0 > in - 1) i0 = in - 1;  // PyTorch's guard_index_and_lambda
+    t = fminf(fmaxf(real - (float)i0, 0.f), 1.f);
 }
 __device__ __forceinline__ int64_t clampi(int64_t v, int64_t hi) { return v < 0 ? 0 : (v > hi ? hi : v); }
 

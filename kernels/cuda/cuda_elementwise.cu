@@ -19,15 +19,18 @@ __device__ __forceinline__ double load_any(int dt, const void *p, int64_t i) {
     default: return ((const uint8_t *)p)[i];
     }
 }
-// float -> int conversions truncate toward zero and saturate (C's cast is undefined out of range)
+// as kernels/cpu: floats narrow through f32 (round to nearest even); integers truncate toward
+// zero, NaN -> 0; i32 saturates, u8 wraps modulo 256 like PyTorch's float -> uint8
 __device__ __forceinline__ void store_any(int dt, void *p, int64_t i, double v) {
     switch (dt) {
     case CM_F32: ((float *)p)[i] = (float)v; break;
-    case CM_BF16: ((bf16 *)p)[i] = __double2bfloat16(v); break;
-    case CM_F16: ((__half *)p)[i] = __double2half(v); break;
+    case CM_BF16: ((bf16 *)p)[i] = __float2bfloat16_rn((float)v); break;
+    case CM_F16: ((__half *)p)[i] = __float2half_rn((float)v); break;
     case CM_F64: ((double *)p)[i] = v; break;
-    case CM_I32: ((int32_t *)p)[i] = (int32_t)fmin(fmax(v, -2147483648.0), 2147483647.0); break;
-    default: ((uint8_t *)p)[i] = (uint8_t)fmin(fmax(v, 0.0), 255.0); break;
+    case CM_I32:
+        ((int32_t *)p)[i] = v != v ? 0 : v >= 2147483647.0 ? 2147483647 : v <= -2147483648.0 ? (-2147483647 - 1) : (int32_t)v;
+        break;
+    default: ((uint8_t *)p)[i] = v != v ? 0 : (uint8_t)(int64_t)(v >= 9.2e18 ? 0 : v <= -9.2e18 ? 0 : v); break;
     }
 }
 
@@ -39,13 +42,18 @@ void cu_fill(const cm_kctx *k, cm_dtype dt, void *dst, int64_t n, double value) 
     if (n <= 0) return;
     cudaStream_t s = KSTREAM(k);
     unsigned g = grid_for(n, 256);
+    double iv = value != value ? 0 : value >= 2147483647.0 ? 2147483647.0 : value <= -2147483648.0 ? -2147483648.0 : value;
     switch (dt) {
     case CM_F32: k_fill<float><<<g, 256, 0, s>>>((float *)dst, n, (float)value); break;
     case CM_BF16: k_fill<bf16><<<g, 256, 0, s>>>((bf16 *)dst, n, __float2bfloat16_rn((float)value)); break;
     case CM_F16: k_fill<__half><<<g, 256, 0, s>>>((__half *)dst, n, __float2half_rn((float)value)); break;
     case CM_F64: k_fill<double><<<g, 256, 0, s>>>((double *)dst, n, value); break;
-    case CM_I32: k_fill<int32_t><<<g, 256, 0, s>>>((int32_t *)dst, n, (int32_t)value); break;
-    case CM_U8: k_fill<uint8_t><<<g, 256, 0, s>>>((uint8_t *)dst, n, (uint8_t)value); break;
+    case CM_I32: k_fill<int32_t><<<g, 256, 0, s>>>((int32_t *)dst, n, (int32_t)iv); break;
+    case CM_U8: {
+        uint8_t u = value != value ? 0 : (uint8_t)(int64_t)(value >= 9.2e18 ? 0 : value <= -9.2e18 ? 0 : value);
+        k_fill<uint8_t><<<g, 256, 0, s>>>((uint8_t *)dst, n, u);
+        break;
+    }
     default: cm_die("cuda fill", "unknown dtype %d", (int)dt);
     }
     CUDA_LAUNCH_CHECK();
@@ -379,27 +387,28 @@ void cu_mse_bwd(const cm_kctx *k, cm_dtype dt, int64_t n, double g, void *da, co
 
 // PyTorch AdamW: p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 // p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps); g is scaled by gscale first
+// constants folded on the host in double exactly as kernels/cpu does (decay = 1 - lr wd,
+// step = lr / bc1, rbc2 = 1 / sqrt(bc2)); the per-element math is f32 with IEEE sqrt / division
 template <typename G>
-__global__ void k_adamw(int64_t n, float *p, const G *g, float *m, float *v, float lr, float b1, float b2, float eps,
-                        float wd, float inv_bc1, float inv_sqrt_bc2, float gscale) {
+__global__ void k_adamw(int64_t n, float *p, const G *g, float *m, float *v, float b1, float c1, float b2, float c2,
+                        float eps, float decay, float step, float rbc2, float gscale) {
     GRID_STRIDE(i, n) {
         float gi = to_f(g[i]) * gscale;
-        float mi = b1 * m[i] + (1.f - b1) * gi;
-        float vi = b2 * v[i] + (1.f - b2) * gi * gi;
+        float mi = b1 * m[i] + c1 * gi;
+        float vi = b2 * v[i] + c2 * gi * gi;
         m[i] = mi;
         v[i] = vi;
-        float pi = p[i] * (1.f - lr * wd);
-        pi -= lr * inv_bc1 * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
-        p[i] = pi;
+        float pi = p[i] * decay;
+        p[i] = pi - __fdiv_rn(step * mi, __fsqrt_rn(vi) * rbc2 + eps);
     }
 }
 void cu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g, float *m, float *v, double lr,
               double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale) {
     if (n <= 0) return;
-    float ib1 = (float)(1.0 / bc1), isb2 = (float)(1.0 / sqrt(bc2));
+    const float decay = (float)(1 - lr * wd), step = (float)(lr / bc1), rbc2 = (float)(1 / sqrt(bc2));
     CUDA_DISPATCH("cuda adamw (gradient dtype)", gdt,
-                  k_adamw<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(n, p, (const T *)g, m, v, (float)lr, (float)b1,
-                                                                    (float)b2, (float)eps, (float)wd, ib1, isb2,
-                                                                    (float)gscale));
+                  k_adamw<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(n, p, (const T *)g, m, v, (float)b1,
+                                                                    (float)(1 - b1), (float)b2, (float)(1 - b2),
+                                                                    (float)eps, decay, step, rbc2, (float)gscale));
     CUDA_LAUNCH_CHECK();
 }

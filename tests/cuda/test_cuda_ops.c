@@ -1,0 +1,772 @@
+// test_cuda_ops.c — every cm_backend function on the GPU (f32 and bf16) against the CPU backend
+// (f32) on random inputs. For bf16 the inputs are rounded to bf16 first, so the CPU reference
+// sees exactly what the GPU sees and the difference is the GPU's own arithmetic and output
+// rounding. Outputs are poisoned with NaN before each GPU run, so an unwritten element fails.
+//
+// Error measure: max |gpu - cpu| / max(max |cpu|, 1e-6) over the output (normwise relative).
+// Tolerances (see docs/cuda.md): f32 1e-5 elementwise, 1e-4 reductions / norms / GEMM / attention
+// forward, 3e-4 attention backward; bf16 1e-2 elementwise, 2e-2 GEMM / norms / softmax /
+// attention forward, 4e-2 attention and norm backward.
+// Skips (exit 77) where CUDA is not built or no GPU is present.
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels/backend.h"
+#include "testutil.h"
+
+#ifndef CAMEO_HAVE_CUDA
+int main(void) { test_skip("cameo was built without CUDA (CAMEO_CUDA=OFF): nothing to test"); }
+#else
+
+extern const cm_backend cm_cpu_backend;
+int cuda_device_count(void);
+const char *cuda_unavailable_reason(void);
+
+static const cm_backend *G, *C;
+static const cm_kctx *gk, *ck;
+
+// ---------------------------------------------------------------------------------------------
+// host helpers: rng, bf16 rounding, device buffers (tracked, freed per case)
+// ---------------------------------------------------------------------------------------------
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static double urand(void) {  // [0, 1)
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) * (1.0 / 9007199254740992.0);
+}
+static float bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return f;
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static uint16_t bf16_bits(float f) {
+    f = bf16_round(f);
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)(u >> 16);
+}
+static float bf16_val(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+#define MAX_TRACK 256
+static void *dev_track[MAX_TRACK], *host_track[MAX_TRACK];
+static int n_dev, n_host;
+static void *hmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "out of host memory\n");
+        exit(1);
+    }
+    if (n_host < MAX_TRACK) host_track[n_host++] = p;
+    return p;
+}
+static void release_all(void) {
+    G->sync(gk);
+    for (int i = 0; i < n_dev; i++) G->free(dev_track[i]);
+    for (int i = 0; i < n_host; i++) free(host_track[i]);
+    n_dev = n_host = 0;
+}
+static size_t dsize(cm_dtype dt) { return dt == CM_BF16 ? 2 : dt == CM_F64 ? 8 : dt == CM_U8 ? 1 : 4; }
+
+// random host values in [lo, hi), rounded to bf16 when dt is bf16 (the values both sides see)
+static float *hrand(int64_t n, double lo, double hi, cm_dtype dt) {
+    float *h = hmalloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) {
+        float v = (float)(lo + (hi - lo) * urand());
+        h[i] = dt == CM_BF16 ? bf16_round(v) : v;
+    }
+    return h;
+}
+static float *hcopy(const float *src, int64_t n) {
+    float *h = hmalloc((size_t)n * sizeof(float));
+    memcpy(h, src, (size_t)n * sizeof(float));
+    return h;
+}
+static float *hnan(int64_t n) {
+    float *h = hmalloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) h[i] = NAN;
+    return h;
+}
+static void *dalloc(cm_dtype dt, int64_t n) {
+    void *p = G->alloc((size_t)(n > 0 ? n : 1) * dsize(dt));
+    if (!p) {
+        fprintf(stderr, "cuda alloc of %lld elements failed\n", (long long)n);
+        exit(1);
+    }
+    if (n_dev < MAX_TRACK) dev_track[n_dev++] = p;
+    return p;
+}
+// device copy of host f32 values in dtype dt (f32 or bf16)
+static void *up(cm_dtype dt, const float *h, int64_t n) {
+    void *d = dalloc(dt, n);
+    if (dt == CM_F32) G->memcpy_h2d(gk, d, h, (size_t)n * 4);
+    else {
+        uint16_t *t = hmalloc((size_t)n * 2);
+        for (int64_t i = 0; i < n; i++) t[i] = bf16_bits(h[i]);
+        G->memcpy_h2d(gk, d, t, (size_t)n * 2);
+    }
+    return d;
+}
+// an output buffer filled with NaN (through the backend's own fill)
+static void *dnan(cm_dtype dt, int64_t n) {
+    void *d = dalloc(dt, n);
+    G->fill(gk, dt, d, n, NAN);
+    return d;
+}
+static float *down(cm_dtype dt, const void *d, int64_t n) {
+    float *h = hmalloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    G->sync(gk);
+    if (dt == CM_F32) G->memcpy_d2h(gk, h, d, (size_t)n * 4);
+    else {
+        uint16_t *t = hmalloc((size_t)n * 2);
+        G->memcpy_d2h(gk, t, d, (size_t)n * 2);
+        for (int64_t i = 0; i < n; i++) h[i] = bf16_val(t[i]);
+    }
+    return h;
+}
+
+// normwise relative error of got against ref; any NaN / inf where ref is finite fails
+static void cmp(const char *what, cm_dtype dt, const float *got, const float *ref, int64_t n, double tol) {
+    double mx = 0, err = 0;
+    int64_t bad = -1, worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (isfinite(ref[i]) && fabs(ref[i]) > mx) mx = fabs(ref[i]);
+        if (!isfinite(got[i]) && isfinite(ref[i]) && bad < 0) bad = i;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(ref[i])) continue;
+        double e = fabs((double)got[i] - ref[i]);
+        if (e > err) err = e, worst = i;
+    }
+    double rel = err / (mx > 1e-6 ? mx : 1e-6);
+    test_checks++;
+    if (bad >= 0) {
+        test_failures++;
+        fprintf(stderr, "FAIL %-34s %-4s element %lld is %g (reference %g): unwritten or non-finite\n", what,
+                dtype_name(dt), (long long)bad, got[bad], ref[bad]);
+    } else if (!(rel <= tol)) {
+        test_failures++;
+        fprintf(stderr, "FAIL %-34s %-4s rel err %.3g > tol %.1g (element %lld: got %.7g, ref %.7g)\n", what,
+                dtype_name(dt), rel, tol, (long long)worst, got[worst], ref[worst]);
+    } else {
+        printf("ok   %-34s %-4s rel err %.3g (tol %.1g, n %lld)\n", what, dtype_name(dt), rel, tol, (long long)n);
+    }
+}
+static void cmp_scalar(const char *what, cm_dtype dt, double got, double ref, double tol) {
+    float g = (float)got, r = (float)ref;
+    cmp(what, dt, &g, &r, 1, tol);
+}
+
+#define TOL(dt, f32tol, bf16tol) ((dt) == CM_F32 ? (f32tol) : (bf16tol))
+static const cm_dtype DTS[2] = {CM_F32, CM_BF16};
+
+// ---------------------------------------------------------------------------------------------
+// memory, fill, copy
+// ---------------------------------------------------------------------------------------------
+static void t_fill(void) {
+    const cm_dtype dts[4] = {CM_F32, CM_BF16, CM_I32, CM_F64};
+    for (int d = 0; d < 4; d++) {
+        cm_dtype dt = dts[d];
+        int64_t n = 1237;
+        void *g = dalloc(dt, n);
+        G->fill(gk, dt, g, n, -3.75);
+        unsigned char *h = hmalloc((size_t)n * dsize(dt));
+        G->sync(gk);
+        G->memcpy_d2h(gk, h, g, (size_t)n * dsize(dt));
+        int okc = 1;
+        for (int64_t i = 0; i < n; i++) {
+            double v = dt == CM_F32   ? ((float *)h)[i]
+                       : dt == CM_BF16 ? bf16_val(((uint16_t *)h)[i])
+                       : dt == CM_I32  ? ((int32_t *)h)[i]
+                                       : ((double *)h)[i];
+            double want = dt == CM_I32 ? -3.0 : -3.75;
+            if (v != want) okc = 0;
+        }
+        TEST_CHECK(okc, "fill %s", dtype_name(dt));
+    }
+    // d2d copy
+    float *h = hrand(1000, -1, 1, CM_F32);
+    void *a = up(CM_F32, h, 1000), *b = dnan(CM_F32, 1000);
+    G->memcpy_d2d(gk, b, a, 4000);
+    cmp("memcpy_d2d", CM_F32, down(CM_F32, b, 1000), h, 1000, 0);
+    TEST_CHECK(G->mem_free(gk) > 0, "mem_free reports free bytes");
+    release_all();
+}
+
+static void t_copy_strided(void) {
+    // read a [5, 4, 3] contiguous source as [3, 4, 5] (a permutation), write contiguous
+    const int64_t shape[3] = {3, 4, 5}, sst[3] = {1, 3, 12}, dst_st[3] = {20, 5, 1};
+    const int64_t n = 60;
+    const cm_dtype pairs[6][2] = {{CM_F32, CM_F32},  {CM_BF16, CM_BF16}, {CM_F32, CM_BF16},
+                                  {CM_BF16, CM_F32}, {CM_I32, CM_F32},   {CM_F32, CM_I32}};
+    for (int p = 0; p < 6; p++) {
+        cm_dtype ddt = pairs[p][0], sdt = pairs[p][1];
+        float *h = hrand(n, -20, 20, sdt == CM_BF16 ? CM_BF16 : CM_F32);
+        if (sdt == CM_I32)
+            for (int64_t i = 0; i < n; i++) h[i] = truncf(h[i]);
+        float *ref = hnan(n);
+        C->copy_strided(ck, 3, shape, CM_F32, ref, dst_st, CM_F32, h, sst);
+        for (int64_t i = 0; i < n; i++) ref[i] = ddt == CM_BF16 ? bf16_round(ref[i]) : ddt == CM_I32 ? truncf(ref[i]) : ref[i];
+        void *src;
+        if (sdt == CM_I32) {
+            int32_t *hi = hmalloc(n * 4);
+            for (int64_t i = 0; i < n; i++) hi[i] = (int32_t)h[i];
+            src = dalloc(CM_I32, n);
+            G->memcpy_h2d(gk, src, hi, n * 4);
+        } else src = up(sdt, h, n);
+        void *dst = dalloc(ddt, n);
+        G->fill(gk, ddt, dst, n, ddt == CM_I32 ? -999 : NAN);
+        G->copy_strided(gk, 3, shape, ddt, dst, dst_st, sdt, src, sst);
+        float *got;
+        if (ddt == CM_I32) {
+            int32_t *hi = hmalloc(n * 4);
+            G->sync(gk);
+            G->memcpy_d2h(gk, hi, dst, n * 4);
+            got = hmalloc(n * 4);
+            for (int64_t i = 0; i < n; i++) got[i] = (float)hi[i];
+        } else got = down(ddt, dst, n);
+        char what[64];
+        snprintf(what, sizeof what, "copy_strided %s<-%s", dtype_name(ddt), dtype_name(sdt));
+        cmp(what, ddt == CM_I32 ? CM_F32 : ddt, got, ref, n, 0);
+        release_all();
+    }
+    // a contiguous same-dtype copy (the memcpy path) and a 0-dim copy
+    {
+        const int64_t sh[2] = {7, 9}, st[2] = {9, 1};
+        float *h = hrand(63, -1, 1, CM_BF16);
+        void *s = up(CM_BF16, h, 63), *d = dnan(CM_BF16, 63);
+        G->copy_strided(gk, 2, sh, CM_BF16, d, st, CM_BF16, s, st);
+        cmp("copy_strided contiguous", CM_BF16, down(CM_BF16, d, 63), h, 63, 0);
+        float *h1 = hrand(1, -1, 1, CM_F32);
+        void *s1 = up(CM_F32, h1, 1), *d1 = dnan(CM_F32, 1);
+        G->copy_strided(gk, 0, sh, CM_F32, d1, st, CM_F32, s1, st);
+        cmp("copy_strided 0-dim", CM_F32, down(CM_F32, d1, 1), h1, 1, 0);
+        release_all();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// elementwise
+// ---------------------------------------------------------------------------------------------
+static void t_binary(void) {
+    const int64_t shape[3] = {4, 6, 40};
+    const int64_t n = 4 * 6 * 40;
+    const int64_t contig[3] = {240, 40, 1};
+    const int64_t a_tr[3] = {1, 4, 24};       // a stored as [40, 6, 4]
+    const int64_t b_row[3] = {0, 0, 1};       // b [40] broadcast
+    const int64_t b_mid[3] = {40, 0, 1};      // b [4, 1, 40]
+    const int64_t *bst[4] = {contig, b_row, b_mid, contig};
+    const int64_t *ast[4] = {contig, contig, contig, a_tr};
+    const char *names[4] = {"contiguous", "row-broadcast", "mid-broadcast", "strided a"};
+    const char *opn[4] = {"add", "sub", "mul", "div"};
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        for (int v = 0; v < 4; v++)
+            for (int op = 0; op < 4; op++) {
+                float *ha = hrand(n, -2, 2, dt), *hb = hrand(n, 0.5, 2, dt);
+                float *ref = hnan(n);
+                C->binary(ck, (cm_binop)op, CM_F32, 3, shape, ref, ha, ast[v], hb, bst[v]);
+                void *ga = up(dt, ha, n), *gb = up(dt, hb, n), *go = dnan(dt, n);
+                G->binary(gk, (cm_binop)op, dt, 3, shape, go, ga, ast[v], gb, bst[v]);
+                char what[64];
+                snprintf(what, sizeof what, "binary %s %s", opn[op], names[v]);
+                cmp(what, dt, down(dt, go, n), ref, n, TOL(dt, 1e-6, 8e-3));
+                release_all();
+            }
+    }
+}
+
+static void t_axpby(void) {
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        int64_t n = 3001;
+        for (int b0 = 0; b0 < 2; b0++) {
+            double beta = b0 ? 0.0 : -0.7;
+            float *hx = hrand(n, -1, 1, dt), *hy = b0 ? hnan(n) : hrand(n, -1, 1, dt);
+            float *ref = hcopy(hy, n);
+            C->axpby(ck, CM_F32, n, 1.3, hx, beta, ref);
+            void *gx = up(dt, hx, n), *gy = b0 ? dnan(dt, n) : up(dt, hy, n);
+            G->axpby(gk, dt, n, 1.3, gx, beta, gy);
+            cmp(b0 ? "axpby beta=0 (y unread)" : "axpby", dt, down(dt, gy, n), ref, n, TOL(dt, 1e-6, 8e-3));
+            release_all();
+        }
+    }
+}
+
+static void t_unary(void) {
+    const char *opn[6] = {"gelu_tanh", "gelu_erf", "silu", "square", "exp", "neg"};
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        for (int op = 0; op < 6; op++) {
+            int64_t n = 4099;
+            float *hx = hrand(n, -4, 4, dt), *hdy = hrand(n, -1, 1, dt);
+            float *ry = hnan(n), *rdx = hnan(n);
+            C->unary_fwd(ck, (cm_unop)op, CM_F32, n, ry, hx);
+            C->unary_bwd(ck, (cm_unop)op, CM_F32, n, rdx, hx, hdy);
+            void *gx = up(dt, hx, n), *gdy = up(dt, hdy, n), *gy = dnan(dt, n), *gdx = dnan(dt, n);
+            G->unary_fwd(gk, (cm_unop)op, dt, n, gy, gx);
+            G->unary_bwd(gk, (cm_unop)op, dt, n, gdx, gx, gdy);
+            char what[64];
+            snprintf(what, sizeof what, "unary_fwd %s", opn[op]);
+            cmp(what, dt, down(dt, gy, n), ry, n, TOL(dt, 1e-5, 8e-3));
+            snprintf(what, sizeof what, "unary_bwd %s", opn[op]);
+            cmp(what, dt, down(dt, gdx, n), rdx, n, TOL(dt, 1e-5, 8e-3));
+            release_all();
+        }
+    }
+}
+
+static void t_glu(void) {
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        for (int op = 0; op < 2; op++) {
+            int64_t rows = 7, half = 33, nx = rows * 2 * half, ny = rows * half;
+            float *hx = hrand(nx, -3, 3, dt), *hdy = hrand(ny, -1, 1, dt);
+            float *ry = hnan(ny), *rdx = hnan(nx);
+            C->glu_fwd(ck, (cm_gluop)op, CM_F32, rows, half, ry, hx);
+            C->glu_bwd(ck, (cm_gluop)op, CM_F32, rows, half, rdx, hx, hdy);
+            void *gx = up(dt, hx, nx), *gdy = up(dt, hdy, ny), *gy = dnan(dt, ny), *gdx = dnan(dt, nx);
+            G->glu_fwd(gk, (cm_gluop)op, dt, rows, half, gy, gx);
+            G->glu_bwd(gk, (cm_gluop)op, dt, rows, half, gdx, gx, gdy);
+            cmp(op ? "glu_fwd swiglu" : "glu_fwd geglu", dt, down(dt, gy, ny), ry, ny, TOL(dt, 1e-5, 8e-3));
+            cmp(op ? "glu_bwd swiglu" : "glu_bwd geglu", dt, down(dt, gdx, nx), rdx, nx, TOL(dt, 1e-5, 8e-3));
+            release_all();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// reductions, losses, optimizer
+// ---------------------------------------------------------------------------------------------
+static void t_reduce(void) {
+    const int64_t cases[4][3] = {{3, 50, 1}, {2, 37, 70}, {1, 300, 5}, {5, 0, 3}};
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        for (int c = 0; c < 4; c++) {
+            int64_t o = cases[c][0], r = cases[c][1], in = cases[c][2];
+            float *hx = hrand(o * r * in + 1, -1, 1, dt), *ry = hnan(o * in);
+            C->reduce_sum(ck, CM_F32, o, r, in, ry, hx);
+            void *gx = up(dt, hx, o * r * in + 1), *gy = dnan(dt, o * in);
+            G->reduce_sum(gk, dt, o, r, in, gy, gx);
+            char what[64];
+            snprintf(what, sizeof what, "reduce_sum [%lld,%lld,%lld]", (long long)o, (long long)r, (long long)in);
+            cmp(what, dt, down(dt, gy, o * in), ry, o * in, TOL(dt, 1e-5, 8e-3));
+            release_all();
+        }
+        int64_t n = 100003;
+        float *ha = hrand(n, -1, 1, dt), *hb = hrand(n, -1, 1, dt), *hdy = hnan(n);
+        void *ga = up(dt, ha, n), *gb = up(dt, hb, n), *gda = dnan(dt, n);
+        cmp_scalar("sumsq", dt, G->sumsq(gk, dt, n, ga), C->sumsq(ck, CM_F32, n, ha), 1e-6);
+        cmp_scalar("mse_fwd", dt, G->mse_fwd(gk, dt, n, ga, gb), C->mse_fwd(ck, CM_F32, n, ha, hb), 1e-6);
+        C->mse_bwd(ck, CM_F32, n, 0.5, hdy, ha, hb);
+        G->mse_bwd(gk, dt, n, 0.5, gda, ga, gb);
+        cmp("mse_bwd", dt, down(dt, gda, n), hdy, n, TOL(dt, 1e-6, 8e-3));
+        release_all();
+    }
+}
+
+static void t_softmax(void) {
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        int64_t rows = 9, cols = 300, n = rows * cols;
+        float *hx = hrand(n, -6, 6, dt), *hdy = hrand(n, -1, 1, dt), *ry = hnan(n), *rdx = hnan(n);
+        C->softmax_fwd(ck, CM_F32, rows, cols, ry, hx);
+        float *hy = hcopy(ry, n);  // backward from the (dtype-rounded) forward output
+        if (dt == CM_BF16)
+            for (int64_t i = 0; i < n; i++) hy[i] = bf16_round(hy[i]);
+        C->softmax_bwd(ck, CM_F32, rows, cols, rdx, hy, hdy);
+        void *gx = up(dt, hx, n), *gy = dnan(dt, n), *gyin = up(dt, hy, n), *gdy = up(dt, hdy, n), *gdx = dnan(dt, n);
+        G->softmax_fwd(gk, dt, rows, cols, gy, gx);
+        G->softmax_bwd(gk, dt, rows, cols, gdx, gyin, gdy);
+        cmp("softmax_fwd", dt, down(dt, gy, n), ry, n, TOL(dt, 1e-5, 1e-2));
+        cmp("softmax_bwd", dt, down(dt, gdx, n), rdx, n, TOL(dt, 1e-5, 1e-2));
+        release_all();
+    }
+}
+
+static void t_adamw(void) {
+    for (int d = 0; d < 2; d++) {
+        cm_dtype gdt = DTS[d];
+        int64_t n = 5003;
+        float *hp = hrand(n, -1, 1, CM_F32), *hg = hrand(n, -1, 1, gdt), *hm = hrand(n, -0.1, 0.1, CM_F32),
+              *hv = hrand(n, 0, 0.01, CM_F32);
+        float *rp = hcopy(hp, n), *rm = hcopy(hm, n), *rv = hcopy(hv, n);
+        double b1 = 0.9, b2 = 0.999, t = 7;
+        C->adamw(ck, n, rp, CM_F32, hg, rm, rv, 1e-3, b1, b2, 1e-8, 0.01, 1 - pow(b1, t),
+                 1 - pow(b2, t), 0.5);
+        float *gp = up(CM_F32, hp, n), *gm = up(CM_F32, hm, n), *gv = up(CM_F32, hv, n);
+        void *gg = up(gdt, hg, n);
+        G->adamw(gk, n, gp, gdt, gg, gm, gv, 1e-3, b1, b2, 1e-8, 0.01, 1 - pow(b1, t), 1 - pow(b2, t), 0.5);
+        cmp(gdt == CM_F32 ? "adamw p (g f32)" : "adamw p (g bf16)", CM_F32, down(CM_F32, gp, n), rp, n, 1e-6);
+        cmp("adamw m", CM_F32, down(CM_F32, gm, n), rm, n, 1e-6);
+        cmp("adamw v", CM_F32, down(CM_F32, gv, n), rv, n, 1e-6);
+        release_all();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM
+// ---------------------------------------------------------------------------------------------
+static void t_gemm(void) {
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        for (int tA = 0; tA < 2; tA++)
+            for (int tB = 0; tB < 2; tB++)
+                for (int v = 0; v < 3; v++) {  // 0: beta 0, 1: beta 0.5 with padded ld, 2: batched
+                    int64_t M = 37, N = 45, K = 29, batch = v == 2 ? 3 : 1;
+                    int64_t pad = v == 1 ? 3 : 0;
+                    int64_t ar = tA ? K : M, ac = tA ? M : K, br = tB ? N : K, bc = tB ? K : N;
+                    int64_t lda = ac + pad, ldb = bc + pad, ldc = N + pad;
+                    int64_t sA = ar * lda, sB = br * ldb, sC = M * ldc;
+                    double beta = v == 1 ? 0.5 : 0.0;
+                    float *hA = hrand(sA * batch, -1, 1, dt), *hB = hrand(sB * batch, -1, 1, dt);
+                    float *hC = v == 1 ? hrand(sC * batch, -1, 1, dt) : hnan(sC * batch);
+                    float *rC = hcopy(hC, sC * batch);
+                    if (beta == 0)
+                        for (int64_t i = 0; i < sC * batch; i++) rC[i] = 0;  // the CPU may read C
+                    C->gemm(ck, CM_F32, tA, tB, M, N, K, 1.25, hA, lda, sA, hB, ldb, sB, beta, rC, ldc, sC, batch);
+                    void *gA = up(dt, hA, sA * batch), *gB = up(dt, hB, sB * batch);
+                    void *gC = v == 1 ? up(dt, hC, sC * batch) : dnan(dt, sC * batch);
+                    int64_t calls = cm_gemm_calls;
+                    G->gemm(gk, dt, tA, tB, M, N, K, 1.25, gA, lda, sA, gB, ldb, sB, beta, gC, ldc, sC, batch);
+                    TEST_CHECK(cm_gemm_calls == calls + 1, "gemm counts its calls");
+                    float *got = down(dt, gC, sC * batch);
+                    if (pad)  // padding columns are not part of the result
+                        for (int64_t i = 0; i < sC * batch; i++)
+                            if (i % ldc >= N) got[i] = rC[i];
+                    char what[64];
+                    snprintf(what, sizeof what, "gemm tA=%d tB=%d %s", tA, tB,
+                             v == 0 ? "beta=0" : v == 1 ? "beta=.5 ld+3" : "batch=3");
+                    cmp(what, dt, got, rC, sC * batch, TOL(dt, 1e-5, 1e-2));
+                    release_all();
+                }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// norms
+// ---------------------------------------------------------------------------------------------
+static void t_layernorm(void) {
+    const int64_t colss[2] = {256, 77};
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        for (int c = 0; c < 2; c++)
+            for (int affine = 0; affine < 2; affine++) {
+                int64_t rows = 19, cols = colss[c], n = rows * cols;
+                float *hx = hrand(n, -2, 3, dt), *hw = hrand(cols, 0.5, 1.5, dt), *hb = hrand(cols, -1, 1, dt);
+                float *hdy = hrand(n, -1, 1, dt);
+                float *ry = hnan(n), *rm = hnan(rows), *rr = hnan(rows), *rdx = hnan(n), *rdw = hnan(cols),
+                      *rdb = hnan(cols);
+                C->layernorm_fwd(ck, CM_F32, rows, cols, 1e-5, ry, rm, rr, hx, affine ? hw : NULL, affine ? hb : NULL);
+                C->layernorm_bwd(ck, CM_F32, rows, cols, rdx, affine ? rdw : NULL, affine ? rdb : NULL, hdy, hx, rm,
+                                 rr, affine ? hw : NULL);
+                void *gx = up(dt, hx, n), *gw = up(dt, hw, cols), *gb = up(dt, hb, cols), *gdy = up(dt, hdy, n);
+                void *gy = dnan(dt, n), *gdx = dnan(dt, n), *gdw = dnan(dt, cols), *gdb = dnan(dt, cols);
+                float *gm = dnan(CM_F32, rows), *gr = dnan(CM_F32, rows);
+                G->layernorm_fwd(gk, dt, rows, cols, 1e-5, gy, gm, gr, gx, affine ? gw : NULL, affine ? gb : NULL);
+                G->layernorm_bwd(gk, dt, rows, cols, gdx, affine ? gdw : NULL, affine ? gdb : NULL, gdy, gx, gm, gr,
+                                 affine ? gw : NULL);
+                char what[64];
+                snprintf(what, sizeof what, "layernorm_fwd cols=%lld%s", (long long)cols, affine ? " w,b" : "");
+                cmp(what, dt, down(dt, gy, n), ry, n, TOL(dt, 1e-5, 1e-2));
+                cmp("layernorm mean", CM_F32, down(CM_F32, gm, rows), rm, rows, 1e-5);
+                cmp("layernorm rstd", CM_F32, down(CM_F32, gr, rows), rr, rows, 1e-5);
+                snprintf(what, sizeof what, "layernorm_bwd dx cols=%lld%s", (long long)cols, affine ? " w,b" : "");
+                cmp(what, dt, down(dt, gdx, n), rdx, n, TOL(dt, 1e-4, 2e-2));
+                if (affine) {
+                    cmp("layernorm_bwd dw", dt, down(dt, gdw, cols), rdw, cols, TOL(dt, 1e-4, 2e-2));
+                    cmp("layernorm_bwd db", dt, down(dt, gdb, cols), rdb, cols, TOL(dt, 1e-5, 1e-2));
+                }
+                release_all();
+            }
+    }
+}
+
+static void t_rmsnorm(void) {
+    const int64_t colss[2] = {256, 77};
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        for (int var = 0; var < 2; var++)
+            for (int c = 0; c < 2; c++) {
+                int64_t rows = 21, cols = colss[c], n = rows * cols;
+                double eps = 1e-6;
+                float *hx = hrand(n, -2, 2, dt), *hw = hrand(cols, 0.5, 1.5, dt), *hdy = hrand(n, -1, 1, dt);
+                float *ry = hnan(n), *ri = hnan(rows), *rdx = hnan(n), *rdw = hnan(cols);
+                C->rmsnorm_fwd(ck, (cm_rmsvariant)var, CM_F32, rows, cols, eps, ry, ri, hx, hw);
+                C->rmsnorm_bwd(ck, (cm_rmsvariant)var, CM_F32, rows, cols, eps, rdx, rdw, hdy, hx, ri, hw);
+                void *gx = up(dt, hx, n), *gw = up(dt, hw, cols), *gdy = up(dt, hdy, n);
+                void *gy = dnan(dt, n), *gdx = dnan(dt, n), *gdw = dnan(dt, cols);
+                float *gi = dnan(CM_F32, rows);
+                G->rmsnorm_fwd(gk, (cm_rmsvariant)var, dt, rows, cols, eps, gy, gi, gx, gw);
+                G->rmsnorm_bwd(gk, (cm_rmsvariant)var, dt, rows, cols, eps, gdx, gdw, gdy, gx, gi, gw);
+                char what[64];
+                snprintf(what, sizeof what, "rmsnorm_fwd %s cols=%lld", var ? "IC" : "diffusers", (long long)cols);
+                cmp(what, dt, down(dt, gy, n), ry, n, TOL(dt, 1e-5, 1e-2));
+                cmp("rmsnorm inv", CM_F32, down(CM_F32, gi, rows), ri, rows, 1e-5);
+                snprintf(what, sizeof what, "rmsnorm_bwd dx %s cols=%lld", var ? "IC" : "diffusers", (long long)cols);
+                cmp(what, dt, down(dt, gdx, n), rdx, n, TOL(dt, 1e-4, 2e-2));
+                cmp("rmsnorm_bwd dw", dt, down(dt, gdw, cols), rdw, cols, TOL(dt, 1e-4, 2e-2));
+                release_all();
+            }
+    }
+}
+
+static void t_groupnorm(void) {
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        int64_t N = 2, Cc = 8, HW = 30, Gg = 4, n = N * Cc * HW;
+        float *hx = hrand(n, -2, 3, dt), *hw = hrand(Cc, 0.5, 1.5, dt), *hb = hrand(Cc, -1, 1, dt),
+              *hdy = hrand(n, -1, 1, dt);
+        float *ry = hnan(n), *rm = hnan(N * Gg), *rr = hnan(N * Gg), *rdx = hnan(n), *rdw = hnan(Cc), *rdb = hnan(Cc);
+        C->groupnorm_fwd(ck, CM_F32, N, Cc, HW, Gg, 1e-6, ry, rm, rr, hx, hw, hb);
+        C->groupnorm_bwd(ck, CM_F32, N, Cc, HW, Gg, rdx, rdw, rdb, hdy, hx, rm, rr, hw);
+        void *gx = up(dt, hx, n), *gw = up(dt, hw, Cc), *gb = up(dt, hb, Cc), *gdy = up(dt, hdy, n);
+        void *gy = dnan(dt, n), *gdx = dnan(dt, n), *gdw = dnan(dt, Cc), *gdb = dnan(dt, Cc);
+        float *gm = dnan(CM_F32, N * Gg), *gr = dnan(CM_F32, N * Gg);
+        G->groupnorm_fwd(gk, dt, N, Cc, HW, Gg, 1e-6, gy, gm, gr, gx, gw, gb);
+        G->groupnorm_bwd(gk, dt, N, Cc, HW, Gg, gdx, gdw, gdb, gdy, gx, gm, gr, gw);
+        cmp("groupnorm_fwd", dt, down(dt, gy, n), ry, n, TOL(dt, 1e-5, 1e-2));
+        cmp("groupnorm mean", CM_F32, down(CM_F32, gm, N * Gg), rm, N * Gg, 1e-5);
+        cmp("groupnorm rstd", CM_F32, down(CM_F32, gr, N * Gg), rr, N * Gg, 1e-5);
+        cmp("groupnorm_bwd dx", dt, down(dt, gdx, n), rdx, n, TOL(dt, 1e-4, 2e-2));
+        cmp("groupnorm_bwd dw", dt, down(dt, gdw, Cc), rdw, Cc, TOL(dt, 1e-4, 2e-2));
+        cmp("groupnorm_bwd db", dt, down(dt, gdb, Cc), rdb, Cc, TOL(dt, 1e-5, 1e-2));
+        release_all();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// attention: tensor-core head dims (64, 72, 128), a generic one (40), a [B, L, H, D] strided
+// layout, a mask with a head stride, Lq / Lk not multiples of the 64-row tile
+// ---------------------------------------------------------------------------------------------
+static void t_attention(void) {
+    struct { int64_t B, H, Lq, Lk, D; int mask, blhd; } cases[] = {
+        {2, 3, 70, 90, 64, 0, 0}, {1, 2, 65, 130, 72, 1, 1}, {2, 2, 100, 77, 128, 1, 0},
+        {1, 3, 33, 50, 40, 1, 1}, {1, 1, 200, 7, 128, 0, 1},
+    };
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            int64_t B = cases[c].B, H = cases[c].H, Lq = cases[c].Lq, Lk = cases[c].Lk, D = cases[c].D;
+            double scale = 1.0 / sqrt((double)D);
+            int64_t nq = B * H * Lq * D, nk = B * H * Lk * D;
+            int64_t qs[3], ks[3];
+            if (cases[c].blhd) {  // [B, L, H, D] storage, read through strides
+                qs[0] = Lq * H * D, qs[1] = D, qs[2] = H * D;
+                ks[0] = Lk * H * D, ks[1] = D, ks[2] = H * D;
+            } else {
+                qs[0] = H * Lq * D, qs[1] = Lq * D, qs[2] = D;
+                ks[0] = H * Lk * D, ks[1] = Lk * D, ks[2] = D;
+            }
+            float *hq = hrand(nq, -2, 2, dt), *hk = hrand(nk, -2, 2, dt), *hv = hrand(nk, -1, 1, dt);
+            float *hdo = hrand(nq, -1, 1, dt);
+            int64_t mh = cases[c].mask ? Lq * Lk : 0;
+            float *hm = NULL;
+            if (cases[c].mask) {
+                hm = hrand(H * Lq * Lk, -2, 0, CM_F32);
+                for (int64_t i = 0; i < H * Lq * Lk; i += 7) hm[i] = -1e9f;  // masked-out keys
+            }
+            float *ro = hnan(nq), *rl = hnan(B * H * Lq), *rdq = hnan(nq), *rdk = hnan(nk), *rdv = hnan(nk);
+            C->attn_fwd(ck, CM_F32, B, H, Lq, Lk, D, scale, ro, rl, hq, qs, hk, ks, hv, ks, hm, 0, mh);
+            float *hoin = hcopy(ro, nq);  // backward reads O in the storage dtype
+            if (dt == CM_BF16)
+                for (int64_t i = 0; i < nq; i++) hoin[i] = bf16_round(hoin[i]);
+            C->attn_bwd(ck, CM_F32, B, H, Lq, Lk, D, scale, rdq, rdk, rdv, hdo, hoin, rl, hq, qs, hk, ks, hv, ks, hm, 0,
+                        mh);
+            void *gq = up(dt, hq, nq), *gkk = up(dt, hk, nk), *gv = up(dt, hv, nk), *gdo = up(dt, hdo, nq);
+            void *goin = up(dt, hoin, nq);
+            float *gm = hm ? up(CM_F32, hm, H * Lq * Lk) : NULL;
+            void *go = dnan(dt, nq), *gdq = dnan(dt, nq), *gdk = dnan(dt, nk), *gdv = dnan(dt, nk);
+            float *gl = dnan(CM_F32, B * H * Lq);
+            G->attn_fwd(gk, dt, B, H, Lq, Lk, D, scale, go, gl, gq, qs, gkk, ks, gv, ks, gm, 0, mh);
+            float *glse = down(CM_F32, gl, B * H * Lq);
+            // backward from the CPU's lse so that forward and backward errors stay apart
+            void *glin = up(CM_F32, rl, B * H * Lq);
+            G->attn_bwd(gk, dt, B, H, Lq, Lk, D, scale, gdq, gdk, gdv, gdo, goin, glin, gq, qs, gkk, ks, gv, ks, gm,
+                        0, mh);
+            char what[80];
+            const char *tag = cases[c].blhd ? "BLHD" : "BHLD";
+            snprintf(what, sizeof what, "attn_fwd O D=%lld %s%s", (long long)D, tag, cases[c].mask ? " mask" : "");
+            cmp(what, dt, down(dt, go, nq), ro, nq, TOL(dt, 1e-4, 2e-2));
+            snprintf(what, sizeof what, "attn_fwd lse D=%lld", (long long)D);
+            cmp(what, CM_F32, glse, rl, B * H * Lq, TOL(dt, 1e-5, 1e-2));
+            snprintf(what, sizeof what, "attn_bwd dQ D=%lld %s", (long long)D, tag);
+            cmp(what, dt, down(dt, gdq, nq), rdq, nq, TOL(dt, 3e-4, 4e-2));
+            snprintf(what, sizeof what, "attn_bwd dK D=%lld %s", (long long)D, tag);
+            cmp(what, dt, down(dt, gdk, nk), rdk, nk, TOL(dt, 3e-4, 4e-2));
+            snprintf(what, sizeof what, "attn_bwd dV D=%lld %s", (long long)D, tag);
+            cmp(what, dt, down(dt, gdv, nk), rdv, nk, TOL(dt, 3e-4, 4e-2));
+            release_all();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// position, conditioning, images, lookup
+// ---------------------------------------------------------------------------------------------
+static void t_rope(void) {
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        int64_t outer = 6, L = 17, D = 24, n = outer * L * D;
+        float *hx = hrand(n, -2, 2, dt), *hc = hrand(L * D, -1, 1, dt), *hs = hrand(L * D, -1, 1, dt);
+        for (int inv = 0; inv < 2; inv++) {
+            float *ry = hnan(n);
+            C->rope(ck, CM_F32, outer, L, D, inv, ry, hx, hc, hs);
+            void *gx = up(dt, hx, n), *gc = up(dt, hc, L * D), *gs = up(dt, hs, L * D), *gy = dnan(dt, n);
+            G->rope(gk, dt, outer, L, D, inv, gy, gx, gc, gs);
+            cmp(inv ? "rope inverse" : "rope", dt, down(dt, gy, n), ry, n, TOL(dt, 1e-6, 8e-3));
+        }
+        release_all();
+    }
+}
+
+static void t_modulate(void) {
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        int64_t B = 2, L = 33, Cc = 70, n = B * L * Cc;
+        float *hx = hrand(n, -2, 2, dt), *hsc = hrand(B * Cc, -1, 1, dt), *hsh = hrand(B * Cc, -1, 1, dt),
+              *hdy = hrand(n, -1, 1, dt);
+        float *ry = hnan(n), *rdx = hnan(n), *rds = hnan(B * Cc), *rdh = hnan(B * Cc);
+        C->modulate_fwd(ck, CM_F32, B, L, Cc, ry, hx, hsc, hsh);
+        C->modulate_bwd(ck, CM_F32, B, L, Cc, rdx, rds, rdh, hdy, hx, hsc);
+        void *gx = up(dt, hx, n), *gsc = up(dt, hsc, B * Cc), *gsh = up(dt, hsh, B * Cc), *gdy = up(dt, hdy, n);
+        void *gy = dnan(dt, n), *gdx = dnan(dt, n), *gds = dnan(dt, B * Cc), *gdh = dnan(dt, B * Cc);
+        G->modulate_fwd(gk, dt, B, L, Cc, gy, gx, gsc, gsh);
+        G->modulate_bwd(gk, dt, B, L, Cc, gdx, gds, gdh, gdy, gx, gsc);
+        cmp("modulate_fwd", dt, down(dt, gy, n), ry, n, TOL(dt, 1e-6, 8e-3));
+        cmp("modulate_bwd dx", dt, down(dt, gdx, n), rdx, n, TOL(dt, 1e-6, 8e-3));
+        cmp("modulate_bwd dscale", dt, down(dt, gds, B * Cc), rds, B * Cc, TOL(dt, 1e-5, 1e-2));
+        cmp("modulate_bwd dshift", dt, down(dt, gdh, B * Cc), rdh, B * Cc, TOL(dt, 1e-5, 1e-2));
+        release_all();
+    }
+}
+
+static void t_timestep(void) {
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        for (int flip = 0; flip < 2; flip++) {
+            int64_t B = 5, dim = flip ? 33 : 256;
+            double shift = flip ? 0 : 1;
+            float *ht = hrand(B, 0, 1000, dt), *hdy = hrand(B * dim, -1, 1, dt);
+            float *ry = hnan(B * dim), *rdt = hnan(B);
+            C->timestep_fwd(ck, CM_F32, B, dim, flip, shift, 10000, ry, ht);
+            C->timestep_bwd(ck, CM_F32, B, dim, flip, shift, 10000, rdt, ht, hdy);
+            void *gt = up(dt, ht, B), *gdy = up(dt, hdy, B * dim), *gy = dnan(dt, B * dim), *gdt = dnan(dt, B);
+            G->timestep_fwd(gk, dt, B, dim, flip, shift, 10000, gy, gt);
+            G->timestep_bwd(gk, dt, B, dim, flip, shift, 10000, gdt, gt, gdy);
+            // t up to 1000: sin(t f) is sensitive to f's last bit, hence 1e-4 for f32
+            cmp(flip ? "timestep_fwd flip dim=33" : "timestep_fwd shift=1", dt, down(dt, gy, B * dim), ry, B * dim,
+                TOL(dt, 1e-4, 1e-2));
+            cmp(flip ? "timestep_bwd flip" : "timestep_bwd", dt, down(dt, gdt, B), rdt, B, TOL(dt, 1e-3, 2e-2));
+            release_all();
+        }
+    }
+}
+
+static void t_im2col(void) {
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        int64_t Cc = 3, H = 9, W = 11, kh = 3, kw = 3, st = 2, pad = 1;
+        int64_t OH = (H + 2 * pad - kh) / st + 1, OW = (W + 2 * pad - kw) / st + 1;
+        int64_t nx = Cc * H * W, ncol = Cc * kh * kw * OH * OW;
+        float *hx = hrand(nx, -1, 1, dt), *hcol = hrand(ncol, -1, 1, dt), *hx0 = hrand(nx, -1, 1, dt);
+        float *rcol = hnan(ncol), *rx = hcopy(hx0, nx);
+        C->im2col(ck, CM_F32, Cc, H, W, kh, kw, st, pad, OH, OW, rcol, hx);
+        C->col2im(ck, CM_F32, Cc, H, W, kh, kw, st, pad, OH, OW, rx, hcol);
+        void *gx = up(dt, hx, nx), *gcol = dnan(dt, ncol), *gcin = up(dt, hcol, ncol), *gx0 = up(dt, hx0, nx);
+        G->im2col(gk, dt, Cc, H, W, kh, kw, st, pad, OH, OW, gcol, gx);
+        G->col2im(gk, dt, Cc, H, W, kh, kw, st, pad, OH, OW, gx0, gcin);
+        cmp("im2col", dt, down(dt, gcol, ncol), rcol, ncol, 0);
+        cmp("col2im (accumulates)", dt, down(dt, gx0, nx), rx, nx, TOL(dt, 1e-6, 8e-3));
+        release_all();
+    }
+}
+
+static void t_bicubic(void) {
+    const int64_t sz[2][4] = {{8, 10, 13, 7}, {12, 12, 5, 30}};
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        for (int c = 0; c < 2; c++) {
+            int64_t NC = 3, IH = sz[c][0], IW = sz[c][1], OH = sz[c][2], OW = sz[c][3];
+            int64_t nin = NC * IH * IW, nout = NC * OH * OW;
+            float *hx = hrand(nin, -1, 1, dt), *hdy = hrand(nout, -1, 1, dt), *ry = hnan(nout), *rdx = hnan(nin);
+            C->bicubic_fwd(ck, CM_F32, NC, IH, IW, OH, OW, ry, hx);
+            C->bicubic_bwd(ck, CM_F32, NC, IH, IW, OH, OW, rdx, hdy);
+            void *gx = up(dt, hx, nin), *gdy = up(dt, hdy, nout), *gy = dnan(dt, nout), *gdx = dnan(dt, nin);
+            G->bicubic_fwd(gk, dt, NC, IH, IW, OH, OW, gy, gx);
+            G->bicubic_bwd(gk, dt, NC, IH, IW, OH, OW, gdx, gdy);
+            cmp("bicubic_fwd", dt, down(dt, gy, nout), ry, nout, TOL(dt, 1e-5, 1e-2));
+            cmp("bicubic_bwd", dt, down(dt, gdx, nin), rdx, nin, TOL(dt, 1e-5, 1e-2));
+            release_all();
+        }
+    }
+}
+
+static void t_lookup(void) {
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        int64_t n = 40, D = 24, rows = 7;
+        int32_t idx[40];
+        for (int i = 0; i < 40; i++) idx[i] = (int32_t)(urand() * rows);
+        float *ht = hrand(rows * D, -1, 1, dt), *hdy = hrand(n * D, -1, 1, dt), *hd0 = hrand(rows * D, -1, 1, dt);
+        float *ry = hnan(n * D), *rdt = hcopy(hd0, rows * D);
+        C->gather_rows(ck, CM_F32, n, D, ry, ht, idx);
+        C->scatter_add_rows(ck, CM_F32, n, D, rdt, hdy, idx);
+        int32_t *gidx = dalloc(CM_I32, n);
+        G->memcpy_h2d(gk, gidx, idx, sizeof idx);
+        void *gt = up(dt, ht, rows * D), *gy = dnan(dt, n * D), *gdy = up(dt, hdy, n * D), *gdt = up(dt, hd0, rows * D);
+        G->gather_rows(gk, dt, n, D, gy, gt, gidx);
+        G->scatter_add_rows(gk, dt, n, D, gdt, gdy, gidx);
+        cmp("gather_rows", dt, down(dt, gy, n * D), ry, n * D, 0);
+        // bf16 accumulates in bf16 (atomics on the stored values): a few roundings per element
+        cmp("scatter_add_rows", dt, down(dt, gdt, rows * D), rdt, rows * D, TOL(dt, 1e-6, 3e-2));
+        release_all();
+    }
+}
+
+int main(void) {
+    if (cuda_device_count() == 0) {
+        char why[600];
+        const char *r = cuda_unavailable_reason();
+        snprintf(why, sizeof why, "%s", r ? r : "no usable CUDA device");
+        test_skip(why);
+    }
+    G = cm_cuda_backend;
+    C = &cm_cpu_backend;
+    gk = cuda_backend_ctx(0);
+    ck = backend_ctx(CM_DEV_CPU);
+    if (!G || !gk) test_skip("the CUDA backend did not initialise");
+    t_fill();
+    t_copy_strided();
+    t_binary();
+    t_axpby();
+    t_unary();
+    t_glu();
+    t_reduce();
+    t_softmax();
+    t_adamw();
+    t_gemm();
+    t_layernorm();
+    t_rmsnorm();
+    t_groupnorm();
+    t_attention();
+    t_rope();
+    t_modulate();
+    t_timestep();
+    t_im2col();
+    t_bicubic();
+    t_lookup();
+    return test_summary("test_cuda_ops");
+}
+#endif
