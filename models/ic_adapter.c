@@ -84,7 +84,7 @@ void ic_adapter_free(ic_adapter *a) {
 }
 
 int ic_adapter_describe(const ic_adapter_config *c, cm_params *meta, char *err, size_t errlen) {
-    params_init_meta(meta, CM_BF16);  // the published dtype
+    CM_CHECK(meta->meta, "ic_adapter_describe", "needs a registry made by params_init_meta");
     ic_adapter a;
     if (ic_adapter_init(&a, c, meta, err, errlen)) return -1;
     ic_adapter_free(&a);

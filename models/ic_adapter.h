@@ -31,8 +31,8 @@ typedef struct ic_adapter {
 int ic_adapter_init(ic_adapter *a, const ic_adapter_config *c, cm_params *ps, char *err, size_t errlen);
 void ic_adapter_free(ic_adapter *a);  // the weights belong to ps (params_free)
 
-// The whole architecture without allocating: params_init_meta(meta) then ic_adapter_init into it
-// (names, shapes and counts exactly as a real init; the model struct is thrown away).
+// Every key and shape of the adapter in a meta registry (made by the caller with
+// params_init_meta): exactly what a real init registers, nothing allocated.
 int ic_adapter_describe(const ic_adapter_config *c, cm_params *meta, char *err, size_t errlen);
 // parameters whose name starts with prefix (NULL = all); works on meta registries too
 int64_t ic_params_count_prefix(const cm_params *ps, const char *prefix);

@@ -245,24 +245,30 @@ static int inspect_path(const char *path, bool quiet) {
     return 1;
 }
 
+// the per-key lines of a meta registry
+static void print_keys(const cm_params *meta) {
+    char buf[128];
+    for (int i = 0; i < meta->n; i++) {
+        const cm_tensor *k = meta->items[i].t;
+        printf("  %-64s %-22s %lld\n", meta->items[i].name, shape_str(k->ndim, k->shape, buf, sizeof buf),
+               (long long)tensor_numel(k));
+    }
+}
+
 static int arch_instantcharacter(const ic_adapter_config *c, const char *name, bool quiet) {
     cm_params meta;
-    char err[512], a[32], b[32], t[32], buf[128];
+    char err[512], a[32], b[32], t[32];
+    params_init_meta(&meta, CM_BF16);  // the published dtype
     if (ic_adapter_describe(c, &meta, err, sizeof err)) {
         fprintf(stderr, "cameo inspect: %s\n", err);
+        params_free(&meta);
         return 1;
     }
     int64_t proj = ic_params_count_prefix(&meta, "image_proj."), ip = ic_params_count_prefix(&meta, "ip_adapter.");
-    printf("%s (nothing allocated)\n  tensors: %d   parameters: %s (%.3f B)   bf16: %.2f GB\n"
-           "  image_proj: %s   ip_adapter: %s (%d modules)\n",
-           name, meta.n, commas(proj + ip, t, sizeof t), (double)(proj + ip) / 1e9, 2.0 * (double)(proj + ip) / 1e9,
-           commas(proj, a, sizeof a), commas(ip, b, sizeof b), c->n_ip);
-    if (!quiet)
-        for (int i = 0; i < meta.n; i++) {
-            const cm_tensor *k = meta.items[i].t;
-            printf("  %-64s %-22s %lld\n", meta.items[i].name, shape_str(k->ndim, k->shape, buf, sizeof buf),
-                   (long long)tensor_numel(k));
-        }
+    printf("%s (nothing allocated)\n  tensors: %d   parameters: %s", name, meta.n, commas(proj + ip, t, sizeof t));
+    if (proj + ip >= 10000000) printf(" (%.3f B)   bf16: %.2f GB", (double)(proj + ip) / 1e9, 2.0 * (double)(proj + ip) / 1e9);
+    printf("\n  image_proj: %s   ip_adapter: %s (%d modules)\n", commas(proj, a, sizeof a), commas(ip, b, sizeof b), c->n_ip);
+    if (!quiet) print_keys(&meta);
     params_free(&meta);
     return 0;
 }
@@ -274,10 +280,22 @@ static int inspect_arch(const char *name, bool quiet) {
     if (!strcmp(name, "flux-dev")) {
 #if INSPECT_HAVE_FLUX
         flux_config fc = flux_config_dev();
-        int64_t n = flux_param_count(&fc);
-        printf("flux-dev (nothing allocated)\n  %d double + %d single blocks, %d heads x %d\n  parameters: %s (%.3f B)   "
-               "bf16: %.2f GB\n", fc.num_layers, fc.num_single_layers, fc.heads, fc.head_dim, commas(n, c1, sizeof c1),
-               (double)n / 1e9, 2.0 * (double)n / 1e9);
+        cm_params meta;
+        char err[512];
+        params_init_meta(&meta, CM_BF16);
+        if (flux_describe(&fc, &meta, err, sizeof err)) {
+            fprintf(stderr, "cameo inspect: %s\n", err);
+            params_free(&meta);
+            return 1;
+        }
+        int64_t n = params_count(&meta, false);
+        printf("flux-dev (FLUX.1-dev transformer, diffusers names, nothing allocated)\n  %d double + %d single blocks, "
+               "%d heads x %d\n  tensors: %d   parameters: %s (%.3f B)   bf16: %.2f GB\n", fc.num_layers,
+               fc.num_single_layers, fc.heads, fc.head_dim, meta.n, commas(n, c1, sizeof c1), (double)n / 1e9,
+               2.0 * (double)n / 1e9);
+        if (n != flux_param_count(&fc)) printf("  (flux_param_count says %lld)\n", (long long)flux_param_count(&fc));
+        if (!quiet) print_keys(&meta);
+        params_free(&meta);
 #else
         printf("flux-dev: not yet\n");
 #endif

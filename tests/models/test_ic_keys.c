@@ -4,8 +4,27 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "models/ic_adapter.h"
+#include "train/cli.h"
 #include "testutil.h"
+
+// runs `cameo inspect ARGS` in-process with stdout captured into out; returns its exit code
+static int run_inspect(int argc, char **argv, char *out, size_t n) {
+    fflush(stdout);
+    FILE *tmp = tmpfile();
+    int saved = dup(1);
+    dup2(fileno(tmp), 1);
+    int rc = inspect_cli(argc, argv);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    rewind(tmp);
+    size_t got = fread(out, 1, n - 1, tmp);
+    out[got] = 0;
+    fclose(tmp);
+    return rc;
+}
 
 typedef struct { char name[NAME_MAX_LEN]; int ndim; int64_t s0, s1, s2; } want;
 static want W[1024];
@@ -89,6 +108,7 @@ int main(void) {
     char err[1024];
     spec_keys();
     cm_params meta;
+    params_init_meta(&meta, CM_BF16);
     TEST_CHECK(!ic_adapter_describe(&IC_ADAPTER_FULL, &meta, err, sizeof err), "describe: %s", err);
     TEST_CHECK(meta.n == nw && nw == 577, "%d keys described, %d in the spec", meta.n, nw);
     int64_t spec_total = 0;
@@ -121,5 +141,25 @@ int main(void) {
     TEST_CHECK(ic_adapter_config_from_weights("tests/fixtures/ic/no_such_file.safetensors", &c, err, sizeof err) == -1,
                "missing file");
     printf("missing file: %s\n", err);
+
+    // cameo inspect
+    static char out[1 << 20];
+    int rc = run_inspect(3, (char *[]){"--arch", "instantcharacter", "--quiet"}, out, sizeof out);
+    TEST_CHECK(rc == 0 && strstr(out, "2,794,932,864") && strstr(out, "image_proj: 1,360,116,096") &&
+               strstr(out, "ip_adapter: 1,434,816,768"), "inspect --arch instantcharacter: rc %d\n%s", rc, out);
+    rc = run_inspect(2, (char *[]){"--arch", "instantcharacter"}, out, sizeof out);
+    TEST_CHECK(rc == 0 && strstr(out, "image_proj.resampler.layers.3.2.1.weight") && strstr(out, "[5120, 1280]") &&
+               strstr(out, "ip_adapter.56.to_v_ip.bias"), "inspect lists keys and shapes");
+    rc = run_inspect(2, (char *[]){"--arch", "flux-dev"}, out, sizeof out);
+    TEST_CHECK(rc == 0 && (strstr(out, "11,901,408,320") || strstr(out, "not yet")), "inspect flux-dev: %s", out);
+    rc = run_inspect(1, (char *[]){"tests/fixtures/ic/weights.safetensors"}, out, sizeof out);
+    TEST_CHECK(rc == 0 && strstr(out, "InstantCharacter adapter") && strstr(out, "118,008") &&
+               strstr(out, "image_proj.resampler.latents") && strstr(out, "[1, 8, 24]"), "inspect file:\n%s", out);
+    rc = run_inspect(2, (char *[]){"--arch", "no-such-model"}, out, sizeof out);
+    TEST_CHECK(rc == 2, "unknown arch rc %d", rc);
+    rc = run_inspect(1, (char *[]){"tests/fixtures/ic/no_such_file.safetensors"}, out, sizeof out);
+    TEST_CHECK(rc == 1, "missing file rc %d", rc);
+    rc = run_inspect(0, NULL, out, sizeof out);
+    TEST_CHECK(rc == 2, "no argument rc %d", rc);
     return test_summary("test_ic_keys");
 }

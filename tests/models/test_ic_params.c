@@ -22,6 +22,7 @@ static int64_t count_matching(const cm_params *ps, const char *prefix, const cha
 int main(void) {
     char err[512];
     cm_params meta;
+    params_init_meta(&meta, CM_BF16);
     TEST_CHECK(!ic_adapter_describe(&IC_ADAPTER_FULL, &meta, err, sizeof err), "describe: %s", err);
     TEST_CHECK(meta.meta, "the description must use a meta registry (nothing allocated)");
     int64_t total = params_count(&meta, false);
@@ -52,6 +53,7 @@ int main(void) {
 
     // tiny: description == real init
     cm_params tm, real;
+    params_init_meta(&tm, CM_BF16);
     TEST_CHECK(!ic_adapter_describe(&IC_ADAPTER_TINY, &tm, err, sizeof err), "describe tiny: %s", err);
     params_init_registry(&real, CM_DEV_CPU, CM_F32, true);
     ic_adapter a;
