@@ -19,7 +19,7 @@ Models (tiny random configs, the transformers reference code):
     io: ids [B,L] i32, embeds [B,L,D], hidden [B,L,D], w_hidden [B,L,D], grad_embeds [B,L,D],
         buckets [1201] i32 (relative_position_bucket for relative positions -600..600)
     loss = sum(hidden * w_hidden), grad w.r.t. the input embeddings (inputs_embeds)
-  tests/fixtures/clip/weights.safetensors, io.safetensors  CLIPTextModel (eos_token_id 2: legacy pooling)
+  tests/fixtures/clip/weights.safetensors, config.json, io.safetensors  CLIPTextModel (eos_token_id 2: legacy pooling)
     io: ids [B,L] i32, hidden, pooled [B,D] (argmax-of-ids rule), pooled_eos [B,D] (first id == 5 rule),
         w_hidden, w_pooled, grad_embeds [B,L,D] (w.r.t. the token embeddings, before positions are added)
     loss = sum(hidden * w_hidden) + sum(pooled * w_pooled)
@@ -124,7 +124,6 @@ def make_t5_tokenizer(lines):
 def make_clip_tokenizer(lines):
     from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
     from tokenizers.models import BPE
-    from tokenizers.trainers import BpeTrainer
     from transformers import CLIPTokenizer
     t = Tokenizer(BPE(unk_token="<|endoftext|>", continuing_subword_prefix="", end_of_word_suffix="</w>",
                       fuse_unk=False))
@@ -134,16 +133,44 @@ def make_clip_tokenizer(lines):
         pre_tokenizers.Split(Regex(r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""),
                              behavior="removed", invert=True),
         pre_tokenizers.ByteLevel(add_prefix_space=False)])
-    trainer = BpeTrainer(vocab_size=700, min_frequency=2, special_tokens=[], show_progress=False,
-                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), end_of_word_suffix="</w>")
-    t.train_from_iterator(lines, trainer)
-    model = json.loads(t.to_str())["model"]
+    # a small deterministic BPE trainer (the tokenizers library's BpeTrainer breaks count ties in
+    # hash order, so its output changes from run to run): most frequent pair, ties by the pair's text
+    freqs = {}
+    for line in lines:
+        for w, _ in t.pre_tokenizer.pre_tokenize_str(t.normalizer.normalize_str(line)):
+            freqs[w] = freqs.get(w, 0) + 1
+    words = [(list(w[:-1]) + [w[-1] + "</w>"], n) for w, n in sorted(freqs.items())]
+    alphabet = [c for c in pre_tokenizers.ByteLevel.alphabet()]
+    alphabet = sorted(alphabet, key=ord)
+    vocab_list = alphabet + [c + "</w>" for c in alphabet]
+    merges = []
+    for _ in range(260):
+        pairs = {}
+        for sy, n in words:
+            for p in zip(sy, sy[1:]):
+                pairs[p] = pairs.get(p, 0) + n
+        if not pairs:
+            break
+        best = min(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        if pairs[best] < 2:
+            break
+        merges.append(best)
+        vocab_list.append(best[0] + best[1])
+        for k, (sy, n) in enumerate(words):
+            out, i = [], 0
+            while i < len(sy):
+                if i + 1 < len(sy) and (sy[i], sy[i + 1]) == best:
+                    out.append(sy[i] + sy[i + 1]); i += 2
+                else:
+                    out.append(sy[i]); i += 1
+            words[k] = (out, n)
+    model = {"vocab": {tok: i for i, tok in enumerate(dict.fromkeys(vocab_list))}, "merges": merges}
     # CLIP keeps the two special tokens at the end of the vocabulary (49406, 49407)
     vocab = {k: v for k, v in sorted(model["vocab"].items(), key=lambda kv: kv[1])}
     n = len(vocab)
     vocab["<|startoftext|>"] = n
     vocab["<|endoftext|>"] = n + 1
-    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    merges = [tuple(m) for m in model["merges"]]
     tok = CLIPTokenizer(vocab=vocab, merges=merges)
     tok.save_pretrained("/tmp/cameo_clip_tok")
     os.replace("/tmp/cameo_clip_tok/tokenizer.json", f"{CLIP_DIR}/tokenizer.json")
@@ -229,6 +256,12 @@ def make_clip_model():
     sd = {("text_model." + k if not k.startswith("text_model.") else k): v.contiguous()
           for k, v in m.state_dict().items()}
     save_file(sd, f"{CLIP_DIR}/weights.safetensors")
+    keep = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+            "max_position_embeddings", "hidden_act", "layer_norm_eps", "eos_token_id", "bos_token_id", "pad_token_id")
+    with open(f"{CLIP_DIR}/config.json", "w") as f:  # heads and eos_token_id are not in the shapes
+        json.dump({"architectures": ["CLIPTextModel"], "model_type": "clip_text_model",
+                   **{k: getattr(cfg, k) for k in keep}}, f, indent=2)
+        f.write("\n")
 
     g = torch.Generator().manual_seed(9)
     B, L = 2, 16

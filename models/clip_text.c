@@ -1,0 +1,246 @@
+// clip_text.c — the CLIP text transformer: init by published names, detection, forward, pooling.
+#include "models/clip_text.h"
+
+#include <cjson/cJSON.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "models/safetensors.h"
+
+const clip_text_config CLIP_VIT_L14_TEXT = {
+    .vocab = 49408, .hidden = 768, .layers = 12, .heads = 12, .mlp = 3072, .max_pos = 77, .eps = 1e-5,
+    .eos_token_id = 2,
+};
+
+#define CT "text_model"
+
+int64_t clip_text_param_count(const clip_text_config *c) {
+    int64_t D = c->hidden, M = c->mlp;
+    int64_t layer = 4 * (D * D + D) + 2 * 2 * D + (D * M + M) + (M * D + D);
+    return c->vocab * D + c->max_pos * D + c->layers * layer + 2 * D;
+}
+
+void clip_text_init(clip_text_model *m, const clip_text_config *c, cm_params *ps) {
+    char p[NAME_MAX_LEN];
+    memset(m, 0, sizeof *m);
+    m->cfg = *c;
+    int64_t D = c->hidden;
+    m->tok_emb = params_new(ps, CT, "embeddings.token_embedding.weight", SHAPE(c->vocab, D), CM_INIT_NORMAL);
+    m->pos_emb = params_new(ps, CT, "embeddings.position_embedding.weight", SHAPE(c->max_pos, D), CM_INIT_NORMAL);
+    m->layer = calloc((size_t)c->layers, sizeof *m->layer);
+    CM_CHECK(m->layer, "clip_text_init", "out of memory for %lld layers", (long long)c->layers);
+    for (int i = 0; i < c->layers; i++) {
+        clip_text_layer *L = &m->layer[i];
+        L->ln1 = lnorm_init(ps, name_fmt(p, CT ".encoder.layers.%d.layer_norm1", i), D, c->eps, true);
+        L->q = linear_init(ps, name_fmt(p, CT ".encoder.layers.%d.self_attn.q_proj", i), D, D, true);
+        L->k = linear_init(ps, name_fmt(p, CT ".encoder.layers.%d.self_attn.k_proj", i), D, D, true);
+        L->v = linear_init(ps, name_fmt(p, CT ".encoder.layers.%d.self_attn.v_proj", i), D, D, true);
+        L->o = linear_init(ps, name_fmt(p, CT ".encoder.layers.%d.self_attn.out_proj", i), D, D, true);
+        L->ln2 = lnorm_init(ps, name_fmt(p, CT ".encoder.layers.%d.layer_norm2", i), D, c->eps, true);
+        L->fc1 = linear_init(ps, name_fmt(p, CT ".encoder.layers.%d.mlp.fc1", i), D, c->mlp, true);
+        L->fc2 = linear_init(ps, name_fmt(p, CT ".encoder.layers.%d.mlp.fc2", i), c->mlp, D, true);
+    }
+    m->final_ln = lnorm_init(ps, CT ".final_layer_norm", D, c->eps, true);
+}
+
+void clip_text_free(clip_text_model *m) {
+    free(m->layer);
+    memset(m, 0, sizeof *m);
+}
+
+// --- detection ---
+
+// num_attention_heads / eos_token_id from config.json beside path (0 / -1 when absent)
+static void from_config_json(const char *path, int64_t *heads, int64_t *eos) {
+    char tmp[4096], cfg[4200];
+    struct stat st;
+    *heads = 0;
+    *eos = -1;
+    snprintf(tmp, sizeof tmp, "%s", path);
+    const char *dir = (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) ? dirname(tmp) : path;
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    FILE *f = fopen(cfg, "rb");
+    if (!f) return;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)(n > 0 ? n : 0) + 1);
+    if (buf && n >= 0 && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+        buf[n] = 0;
+        cJSON *j = cJSON_Parse(buf);
+        cJSON *tc = cJSON_GetObjectItem(j, "text_config");
+        cJSON *h = cJSON_GetObjectItem(tc ? tc : j, "num_attention_heads");
+        cJSON *e = cJSON_GetObjectItem(tc ? tc : j, "eos_token_id");
+        if (cJSON_IsNumber(h)) *heads = (int64_t)h->valuedouble;
+        if (cJSON_IsNumber(e)) *eos = (int64_t)e->valuedouble;
+        cJSON_Delete(j);
+    }
+    free(buf);
+    fclose(f);
+}
+
+static const st_entry *need(const st_index *ix, const char *name, int ndim, char *err, size_t errlen) {
+    const st_entry *e = st_index_find(ix, name);
+    if (!e) snprintf(err, errlen, "not a CLIP text model: no tensor \"%s\"", name);
+    else if (e->ndim != ndim) {
+        snprintf(err, errlen, "%s: expected %d dims, found %d", name, ndim, e->ndim);
+        e = NULL;
+    }
+    return e;
+}
+
+int clip_text_detect(const char *path, clip_text_config *c, char *err, size_t errlen) {
+    st_index *ix = st_index_open(path, err, errlen);
+    if (!ix) return -1;
+    char p[NAME_MAX_LEN];
+    int rc = -1;
+    const st_entry *te = need(ix, CT ".embeddings.token_embedding.weight", 2, err, errlen);
+    const st_entry *pe = te ? need(ix, CT ".embeddings.position_embedding.weight", 2, err, errlen) : NULL;
+    const st_entry *fc1 = pe ? need(ix, CT ".encoder.layers.0.mlp.fc1.weight", 2, err, errlen) : NULL;
+    if (fc1) {
+        *c = CLIP_VIT_L14_TEXT;
+        c->vocab = te->shape[0];
+        c->hidden = te->shape[1];
+        c->max_pos = pe->shape[0];
+        c->mlp = fc1->shape[0];
+        c->layers = 0;
+        while (st_index_find(ix, name_fmt(p, CT ".encoder.layers.%lld.layer_norm1.weight", (long long)c->layers))) c->layers++;
+        int64_t heads, eos;
+        from_config_json(path, &heads, &eos);
+        c->heads = heads ? heads : c->hidden / 64;
+        c->eos_token_id = eos >= 0 ? eos : 2;
+        if (c->heads <= 0 || c->hidden % c->heads)
+            snprintf(err, errlen, "CLIP text width %lld does not split into %lld heads", (long long)c->hidden, (long long)c->heads);
+        else rc = 0;
+    }
+    st_index_close(ix);
+    return rc;
+}
+
+// --- forward ---
+
+static cm_tensor *ct_attention(const clip_text_layer *l, cm_tensor *x, cm_tensor *mask, int64_t heads) {
+    int64_t B = x->shape[0], L = x->shape[1], D = x->shape[2], dh = D / heads;
+    const cm_linear *proj[3] = {&l->q, &l->k, &l->v};
+    cm_tensor *qkv[3];
+    for (int i = 0; i < 3; i++) {
+        cm_tensor *y = linear_fwd(proj[i], x);                  // [B, L, D]
+        cm_tensor *r = op_reshape(y, SHAPE(B, L, heads, dh));
+        qkv[i] = op_permute(r, (int[]){0, 2, 1, 3});            // [B, H, L, dh]
+        tensor_release(y);
+        tensor_release(r);
+    }
+    cm_tensor *a = op_sdpa(qkv[0], qkv[1], qkv[2], mask, 0.0);  // causal, 1/sqrt(dh)
+    for (int i = 0; i < 3; i++) tensor_release(qkv[i]);
+    cm_tensor *t = op_permute(a, (int[]){0, 2, 1, 3});          // [B, L, H, dh]
+    cm_tensor *c = op_contiguous(t);
+    cm_tensor *r = op_reshape(c, SHAPE(B, L, D));
+    cm_tensor *out = linear_fwd(&l->o, r);
+    tensor_release(a);
+    tensor_release(t);
+    tensor_release(c);
+    tensor_release(r);
+    return out;
+}
+
+// quick_gelu(x) = x * sigmoid(1.702 x) = silu(1.702 x) / 1.702
+static cm_tensor *quick_gelu(cm_tensor *x) {
+    cm_tensor *s = op_scale(x, 1.702);
+    cm_tensor *y = op_silu(s);
+    cm_tensor *out = op_scale(y, 1.0 / 1.702);
+    tensor_release(s);
+    tensor_release(y);
+    return out;
+}
+
+static cm_tensor *ct_layer(const clip_text_layer *l, cm_tensor *x, cm_tensor *mask, int64_t heads) {
+    cm_tensor *n1 = lnorm_fwd(&l->ln1, x);
+    cm_tensor *a = ct_attention(l, n1, mask, heads);
+    cm_tensor *h = op_add(x, a);
+    tensor_release(n1);
+    tensor_release(a);
+    cm_tensor *n2 = lnorm_fwd(&l->ln2, h);
+    cm_tensor *f1 = linear_fwd(&l->fc1, n2);   // [B, L, M]
+    cm_tensor *g = quick_gelu(f1);
+    cm_tensor *f2 = linear_fwd(&l->fc2, g);    // [B, L, D]
+    cm_tensor *out = op_add(h, f2);
+    tensor_release(n2);
+    tensor_release(f1);
+    tensor_release(g);
+    tensor_release(f2);
+    tensor_release(h);
+    return out;
+}
+
+int64_t clip_text_eos_index(const clip_text_config *c, const cm_tensor *ids, int64_t b) {
+    int64_t L = ids->shape[1], best = 0;
+    double bv = 0;
+    for (int64_t j = 0; j < L; j++) {
+        double v = tensor_get(ids, b * L + j);
+        if (c->eos_token_id == 2) {  // legacy: first argmax of the ids
+            if (j == 0 || v > bv) { bv = v; best = j; }
+        } else if ((int64_t)v == c->eos_token_id) {
+            return j;
+        }
+    }
+    return best;
+}
+
+cm_tensor *clip_text_embed_tokens(const clip_text_model *m, cm_tensor *ids) {
+    CM_CHECK(ids->dtype == CM_I32 && ids->ndim == 2, "clip_text_embed_tokens", "ids must be i32 [B, L]");
+    return op_embedding(m->tok_emb, ids);
+}
+
+cm_tensor *clip_text_forward_embeds(const clip_text_model *m, cm_tensor *tok, const cm_tensor *ids, cm_tensor **pooled) {
+    const clip_text_config *c = &m->cfg;
+    int64_t B = tok->shape[0], L = tok->shape[1], D = c->hidden;
+    CM_CHECK(tok->ndim == 3 && tok->shape[2] == D, "clip_text_forward", "token embeddings must be [B, L, %lld]", (long long)D);
+    CM_CHECK(L <= c->max_pos, "clip_text_forward", "sequence of %lld tokens exceeds the %lld positions (tokenize with "
+             "max_length %lld)", (long long)L, (long long)c->max_pos, (long long)c->max_pos);
+    CM_CHECK(!pooled || (ids && ids->ndim == 2 && ids->shape[0] == B && ids->shape[1] == L), "clip_text_forward",
+             "pooling needs the ids [B, L]");
+    // causal mask [L, L]: 0 on and below the diagonal, a large negative above (exp underflows to 0)
+    float *mk = malloc((size_t)(L * L) * sizeof(float));
+    CM_CHECK(mk, "clip_text_forward", "out of memory");
+    for (int64_t i = 0; i < L; i++)
+        for (int64_t j = 0; j < L; j++) mk[i * L + j] = j > i ? -1e9f : 0.0f;
+    cm_tensor *mask = tensor_from_host(CM_F32, SHAPE(L, L), mk, tok->storage->dev);
+    free(mk);
+    cm_tensor *pos = op_slice(m->pos_emb, 0, 0, L);   // [L, D]
+    cm_tensor *h = op_add(tok, pos);                  // [B, L, D]
+    tensor_release(pos);
+    for (int i = 0; i < c->layers; i++) {
+        cm_tensor *nh = ct_layer(&m->layer[i], h, mask, c->heads);
+        tensor_release(h);
+        h = nh;
+    }
+    cm_tensor *out = lnorm_fwd(&m->final_ln, h);      // [B, L, D]
+    tensor_release(h);
+    tensor_release(mask);
+    if (pooled) {
+        cm_tensor **rows = malloc((size_t)B * sizeof(cm_tensor *));
+        for (int64_t b = 0; b < B; b++) {
+            int64_t e = clip_text_eos_index(c, ids, b);
+            cm_tensor *rb = op_slice(out, 0, b, b + 1);    // [1, L, D]
+            rows[b] = op_slice(rb, 1, e, e + 1);           // [1, 1, D]
+            tensor_release(rb);
+        }
+        cm_tensor *cat = op_concat((int)B, rows, 0);       // [B, 1, D]
+        *pooled = op_reshape(cat, SHAPE(B, D));
+        for (int64_t b = 0; b < B; b++) tensor_release(rows[b]);
+        free(rows);
+        tensor_release(cat);
+    }
+    return out;
+}
+
+cm_tensor *clip_text_forward(const clip_text_model *m, cm_tensor *ids, cm_tensor **pooled) {
+    cm_tensor *tok = clip_text_embed_tokens(m, ids);
+    cm_tensor *out = clip_text_forward_embeds(m, tok, ids, pooled);
+    tensor_release(tok);
+    return out;
+}

@@ -1,0 +1,134 @@
+// test_clip_text.c — the CLIP text transformer against transformers' CLIPTextModel (tiny random
+// fixture from scripts/fixtures_text.py): detection, loading by published names ("text_model."),
+// last_hidden_state, pooler_output by the legacy argmax-of-ids rule (eos_token_id 2, FLUX's CLIP-L)
+// and by the first-eos rule, the gradient of sum(hidden * wh) + sum(pooled * wp) w.r.t. the token
+// embeddings, the full-size parameter count.
+#include <string.h>
+#include "autograd/autograd.h"
+#include "models/clip_text.h"
+#include "models/safetensors.h"
+#include "testutil.h"
+
+#define WEIGHTS "tests/fixtures/clip/weights.safetensors"
+#define IO "tests/fixtures/clip/io.safetensors"
+
+static cm_tensor *fx(st_file *f, const char *name) {
+    char err[256];
+    const st_entry *e = st_find(f, name);
+    if (!e) cm_die("test_clip_text", "fixture has no tensor %s", name);
+    cm_tensor *t = st_to_tensor(e, CM_DEV_CPU, err, sizeof err);
+    if (!t) cm_die("test_clip_text", "%s", err);
+    return t;
+}
+
+static double rel_err(cm_tensor *got, cm_tensor *want) {
+    int64_t n = tensor_numel(want);
+    if (tensor_numel(got) != n) return INFINITY;
+    double md = 0, mw = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double a = tensor_get(got, i), b = tensor_get(want, i);
+        md = fmax(md, fabs(a - b));
+        mw = fmax(mw, fabs(b));
+    }
+    return md / (mw > 0 ? mw : 1);
+}
+
+static cm_tensor *dot(cm_tensor *a, cm_tensor *w) {
+    cm_tensor *m = op_mul(a, w);
+    cm_tensor *s = op_sum_all(m);
+    tensor_release(m);
+    return s;
+}
+
+int main(void) {
+    char err[512];
+    // openai/clip-vit-large-patch14 text tower, never allocated: 123,060,480 as transformers counts it
+    TEST_CHECK(clip_text_param_count(&CLIP_VIT_L14_TEXT) == 123060480LL, "CLIP-L text params %lld",
+               (long long)clip_text_param_count(&CLIP_VIT_L14_TEXT));
+
+    clip_text_config c;
+    TEST_CHECK(clip_text_detect(WEIGHTS, &c, err, sizeof err) == 0, "detect: %s", err);
+    TEST_CHECK(c.vocab == 100 && c.hidden == 32 && c.layers == 2 && c.mlp == 64 && c.max_pos == 16 && c.eos_token_id == 2,
+               "detected vocab %lld D %lld layers %lld mlp %lld pos %lld", (long long)c.vocab, (long long)c.hidden,
+               (long long)c.layers, (long long)c.mlp, (long long)c.max_pos);
+    TEST_CHECK(clip_text_detect("tests/fixtures/t5/weights.safetensors", &c, err, sizeof err) == -1 && strstr(err, "token_embedding"),
+               "CLIP in a T5 file: %s", err);
+    clip_text_detect(WEIGHTS, &c, err, sizeof err);
+    TEST_CHECK(c.heads == 4, "heads %lld from config.json", (long long)c.heads);
+
+    cm_params ps;
+    params_init_registry(&ps, CM_DEV_CPU, CM_F32, false);
+    clip_text_model m;
+    clip_text_init(&m, &c, &ps);
+    TEST_CHECK(params_count(&ps, false) == clip_text_param_count(&c), "registered %lld, counted %lld",
+               (long long)params_count(&ps, false), (long long)clip_text_param_count(&c));
+    int n_extra = -1;
+    TEST_CHECK(params_load(&ps, WEIGHTS, NULL, false, &n_extra, err, sizeof err) == 0, "load: %s", err);
+    TEST_CHECK(n_extra == 0, "extra keys %d", n_extra);
+
+    st_file *io = st_open(IO, err, sizeof err);
+    TEST_CHECK(io != NULL, "%s", err);
+    if (!io) return test_summary("test_clip_text");
+    cm_tensor *ids = fx(io, "ids");  // [2, 16]: bos 98 ... eos 99 (then eos padding in row 0)
+    TEST_CHECK(clip_text_eos_index(&c, ids, 0) == 9 && clip_text_eos_index(&c, ids, 1) == 15, "legacy eos positions %lld %lld",
+               (long long)clip_text_eos_index(&c, ids, 0), (long long)clip_text_eos_index(&c, ids, 1));
+
+    cm_tensor *tok = clip_text_embed_tokens(&m, ids);
+    cm_tensor *x = op_detach(tok);
+    tensor_set_requires_grad(x, true);
+    cm_tensor *pooled = NULL;
+    cm_tensor *h = clip_text_forward_embeds(&m, x, ids, &pooled);
+    cm_tensor *wh = fx(io, "hidden"), *wp = fx(io, "pooled");
+    // f32 on both sides, 2 layers: ~1e-6 expected
+    double e = rel_err(h, wh);
+    printf("clip last_hidden_state max rel err %.3g\n", e);
+    TEST_CHECK(e < 1e-5, "hidden rel err %.3g", e);
+    e = rel_err(pooled, wp);
+    printf("clip pooler_output (argmax rule) max rel err %.3g\n", e);
+    TEST_CHECK(e < 1e-5, "pooled rel err %.3g", e);
+    tensor_release(wh);
+    tensor_release(wp);
+
+    wh = fx(io, "w_hidden");
+    wp = fx(io, "w_pooled");
+    cm_tensor *l1 = dot(h, wh), *l2 = dot(pooled, wp), *loss = op_add(l1, l2);
+    autograd_backward(loss, NULL);
+    cm_tensor *g = fx(io, "grad_embeds");
+    // back through 2 causal layers: allow 1e-4
+    e = x->grad ? rel_err(x->grad, g) : INFINITY;
+    printf("clip d loss / d token embeddings max rel err %.3g\n", e);
+    TEST_CHECK(e < 1e-4, "grad rel err %.3g", e);
+    for (int i = 0; i < ps.n; i++) TEST_CHECK(ps.items[i].t->grad == NULL, "frozen %s got a gradient", ps.items[i].name);
+    tensor_release(g);
+    tensor_release(l1);
+    tensor_release(l2);
+    tensor_release(loss);
+    tensor_release(wh);
+    tensor_release(wp);
+    tensor_release(h);
+    tensor_release(pooled);
+
+    // the first-eos rule (a config with a real eos_token_id): id 5 plays eos here
+    {
+        autograd_no_grad_push();
+        clip_text_model m2 = m;
+        m2.cfg.eos_token_id = 5;
+        TEST_CHECK(clip_text_eos_index(&m2.cfg, ids, 0) == 6 && clip_text_eos_index(&m2.cfg, ids, 1) == 4, "first-eos positions");
+        cm_tensor *p2 = NULL, *h2 = clip_text_forward(&m2, ids, &p2), *want = fx(io, "pooled_eos");
+        e = rel_err(p2, want);
+        printf("clip pooler_output (first-eos rule) max rel err %.3g\n", e);
+        TEST_CHECK(e < 1e-5, "pooled_eos rel err %.3g", e);
+        tensor_release(h2);
+        tensor_release(p2);
+        tensor_release(want);
+        autograd_no_grad_pop();
+    }
+
+    tensor_release(x);
+    tensor_release(tok);
+    tensor_release(ids);
+    st_close(io);
+    clip_text_free(&m);
+    params_free(&ps);
+    return test_summary("test_clip_text");
+}
