@@ -1,0 +1,257 @@
+// test_optim.c — train/optim (AdamW against a double reference, clipping, NaN/Inf skipping,
+// bf16 params with separate masters, shards, state save/load bit-exact) and train/schedule.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "testutil.h"
+#include "models/safetensors.h"
+#include "train/optim.h"
+#include "train/schedule.h"
+
+static void make_regs(cm_params *a, cm_params *b, cm_dtype dt) {
+    params_init_registry(a, CM_DEV_CPU, dt, true);
+    params_new(a, "image_proj", "w", SHAPE(3, 4), CM_INIT_NORMAL);
+    params_new(a, "image_proj", "b", SHAPE(4), CM_INIT_NORMAL);
+    a->trainable = false;
+    params_new(a, "frozen", "x", SHAPE(2), CM_INIT_NORMAL);  // not trainable: never touched
+    a->items[2].trainable = false;
+    params_randomize(a, 1);
+    params_init_registry(b, CM_DEV_CPU, dt, true);
+    params_new(b, "ip_adapter.0", "to_k_ip.weight", SHAPE(5, 2), CM_INIT_NORMAL);
+    params_randomize(b, 2);
+}
+
+// deterministic gradients for step k: f32 tensors shaped like the params
+static void set_grads(optim *o, int k, double scale, cm_dtype gdt) {
+    for (int i = 0; i < o->n_all; i++) {
+        cm_tensor *p = o->all[i]->t;
+        int64_t n = tensor_numel(p);
+        float *g = malloc((size_t)n * sizeof *g);
+        for (int64_t j = 0; j < n; j++) g[j] = (float)(scale * sin(0.7 * (double)(j + 1) * (i + 1) + k));
+        cm_tensor *gt = tensor_from_host(CM_F32, p->ndim, p->shape, g, CM_DEV_CPU);
+        if (gdt == CM_BF16) {
+            cm_tensor *gb = tensor_empty(CM_BF16, p->ndim, p->shape, CM_DEV_CPU);
+            uint16_t *d = tensor_data(gb);
+            for (int64_t j = 0; j < n; j++) d[j] = f32_to_bf16(g[j]);
+            tensor_release(gt);
+            gt = gb;
+        }
+        tensor_release(p->grad);
+        p->grad = gt;
+        free(g);
+    }
+}
+
+static int same_bits(const cm_params *a, const cm_params *b) {
+    for (int i = 0; i < a->n; i++)
+        if (memcmp(tensor_data(a->items[i].t), tensor_data(b->items[i].t), tensor_nbytes(a->items[i].t))) return 0;
+    return 1;
+}
+
+static void test_reference(void) {
+    cm_params a, b;
+    make_regs(&a, &b, CM_F32);
+    cm_params *regs[2] = {&a, &b};
+    optim_config oc = optim_config_default();
+    oc.lr = 1e-2, oc.weight_decay = 0.1, oc.grad_clip = 1.5;
+    optim o;
+    char err[512];
+    TEST_CHECK(optim_init(&o, regs, 2, &oc, 0, -1, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(o.n_all == 3 && !strcmp(optim_param_at(&o, 2)->name, "ip_adapter.0.to_k_ip.weight"), "flattened list");
+    TEST_CHECK(o.slot[0].master_is_param && o.slot[0].master->storage == a.items[0].t->storage, "f32 master is the param");
+    float frozen0 = ((float *)tensor_data(a.items[2].t))[0];
+    // double reference
+    double P[3][16], M[3][16] = {{0}}, V[3][16] = {{0}};
+    int64_t N[3];
+    for (int i = 0; i < 3; i++) {
+        N[i] = tensor_numel(o.all[i]->t);
+        for (int64_t j = 0; j < N[i]; j++) P[i][j] = ((float *)tensor_data(o.all[i]->t))[j];
+    }
+    for (int k = 0; k < 5; k++) {
+        double scale = k == 2 ? 10.0 : 0.3;  // step 2 is clipped
+        set_grads(&o, k, scale, CM_F32);
+        double ss = 0;
+        for (int i = 0; i < 3; i++)
+            for (int64_t j = 0; j < N[i]; j++) ss += pow(((float *)tensor_data(o.all[i]->t->grad))[j], 2);
+        double norm = sqrt(ss), gs = fmin(1.0, oc.grad_clip / (norm + 1e-6));
+        optim_step_info info;
+        TEST_CHECK(optim_step(&o, oc.lr, &info) == 0, "step %d applied", k);
+        TEST_NEAR(info.grad_norm, norm, 1e-5, 1e-5, "grad norm");
+        TEST_NEAR(info.gscale, gs, 1e-9, 1e-6, "gscale");
+        TEST_CHECK((k == 2) == (info.gscale < 1), "clipping only on the large step");
+        double t = k + 1, bc1 = 1 - pow(0.9, t), bc2 = 1 - pow(0.999, t);
+        for (int i = 0; i < 3; i++)
+            for (int64_t j = 0; j < N[i]; j++) {
+                double g = (float)(scale * sin(0.7 * (double)(j + 1) * (i + 1) + k)) * gs;
+                M[i][j] = 0.9 * M[i][j] + 0.1 * g;
+                V[i][j] = 0.999 * V[i][j] + 0.001 * g * g;
+                P[i][j] *= 1 - oc.lr * oc.weight_decay;
+                P[i][j] -= oc.lr * (M[i][j] / bc1) / (sqrt(V[i][j] / bc2) + oc.eps);
+            }
+        TEST_CHECK(a.items[0].t->grad == NULL, "gradients zeroed after the step");
+    }
+    double maxd = 0;
+    for (int i = 0; i < 3; i++)
+        for (int64_t j = 0; j < N[i]; j++) maxd = fmax(maxd, fabs(P[i][j] - ((float *)tensor_data(o.all[i]->t))[j]));
+    TEST_CHECK(maxd < 2e-6, "AdamW vs double reference: max diff %g", maxd);
+    TEST_CHECK(((float *)tensor_data(a.items[2].t))[0] == frozen0, "frozen param untouched");
+    TEST_CHECK(o.step == 5, "step count");
+
+    // NaN / Inf: skipped, counted, nothing moves
+    float before[12];
+    memcpy(before, tensor_data(a.items[0].t), sizeof before);
+    for (int k = 0; k < 2; k++) {
+        set_grads(&o, 9, 1.0, CM_F32);
+        ((float *)tensor_data(o.all[2]->t->grad))[3] = k ? INFINITY : NAN;
+        optim_step_info info;
+        TEST_CHECK(optim_step(&o, oc.lr, &info) == 1 && info.skipped, "non-finite step skipped");
+        TEST_CHECK(!isfinite(info.grad_norm), "norm reported non-finite");
+    }
+    TEST_CHECK(o.skipped == 2 && o.skipped_in_row == 2 && o.step == 5, "skips counted (%lld, %lld)", (long long)o.skipped,
+               (long long)o.skipped_in_row);
+    TEST_CHECK(!memcmp(before, tensor_data(a.items[0].t), sizeof before), "skipped step changed nothing");
+    TEST_CHECK(a.items[0].t->grad == NULL, "skipped step zeroes the gradients");
+    set_grads(&o, 10, 0.1, CM_F32);
+    optim_step(&o, oc.lr, NULL);
+    TEST_CHECK(o.skipped_in_row == 0 && o.skipped == 2, "a good step resets the run of skips");
+    for (int i = 0; i < 3; i++) optim_grad_ready(&o, i);
+    TEST_CHECK(o.ready[0] && o.ready[2], "grad_ready marks");
+    optim_zero_grad(&o);
+    TEST_CHECK(!o.ready[0], "zero_grad clears ready");
+    optim_free(&o);
+    params_free(&a);
+    params_free(&b);
+}
+
+// two shards with the global norm from the summed local squares == one optimizer
+static void test_shards(void) {
+    cm_params a1, b1, a2, b2;
+    make_regs(&a1, &b1, CM_F32);
+    make_regs(&a2, &b2, CM_F32);
+    cm_params *r1[2] = {&a1, &b1}, *r2[2] = {&a2, &b2};
+    optim_config oc = optim_config_default();
+    oc.grad_clip = 0.5;
+    optim whole, s0, s1;
+    char err[256];
+    TEST_CHECK(optim_init(&whole, r1, 2, &oc, 0, -1, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(optim_init(&s0, r2, 2, &oc, 0, 2, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(optim_init(&s1, r2, 2, &oc, 2, 3, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(optim_init(&s1, r2, 2, &oc, 2, 4, err, sizeof err) == -1 && strstr(err, "shard"), "bad shard: %s", err);
+    TEST_CHECK(optim_init(&s1, r2, 2, &oc, 2, 3, err, sizeof err) == 0, "%s", err);
+    for (int k = 0; k < 3; k++) {
+        set_grads(&whole, k, 1.0, CM_F32);
+        set_grads(&s0, k, 1.0, CM_F32);
+        optim_step(&whole, 1e-3, NULL);
+        double norm = sqrt(optim_local_sumsq(&s0) + optim_local_sumsq(&s1));  // "all-reduce"
+        optim_apply(&s0, 1e-3, norm, NULL);
+        optim_apply(&s1, 1e-3, norm, NULL);
+    }
+    TEST_CHECK(same_bits(&a1, &a2) && same_bits(&b1, &b2), "two shards == one optimizer");
+    optim_free(&whole), optim_free(&s0), optim_free(&s1);
+    params_free(&a1), params_free(&b1), params_free(&a2), params_free(&b2);
+}
+
+// bf16 params: a separate f32 master; the param is the master rounded; bf16 gradients accepted
+static void test_bf16(void) {
+    cm_params a, b;
+    make_regs(&a, &b, CM_BF16);
+    cm_params *regs[2] = {&a, &b};
+    optim o;
+    char err[256];
+    optim_config oc = optim_config_default();
+    oc.lr = 1e-2;
+    TEST_CHECK(optim_init(&o, regs, 2, &oc, 0, -1, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(!o.slot[0].master_is_param && o.slot[0].master->dtype == CM_F32, "bf16 param has its own master");
+    for (int k = 0; k < 4; k++) {
+        set_grads(&o, k, 0.5, k % 2 ? CM_BF16 : CM_F32);
+        optim_step_info info;
+        TEST_CHECK(optim_step(&o, oc.lr, &info) == 0 && isfinite(info.grad_norm), "bf16 step");
+    }
+    int bad = 0;
+    for (int s = 0; s < 3; s++) {
+        const float *m = tensor_data(o.slot[s].master);
+        const uint16_t *p = tensor_data(o.slot[s].param->t);
+        for (int64_t j = 0; j < o.slot[s].n; j++) bad += p[j] != f32_to_bf16(m[j]);
+    }
+    TEST_CHECK(bad == 0, "bf16 param == round(master) (%d differ)", bad);
+    optim_free(&o);
+    params_free(&a);
+    params_free(&b);
+}
+
+// N steps, save, load into a fresh optimizer over copied params, M more steps: bit-identical
+static void test_save_load(void) {
+    cm_params a1, b1, a2, b2;
+    make_regs(&a1, &b1, CM_F32);
+    make_regs(&a2, &b2, CM_F32);
+    cm_params *r1[2] = {&a1, &b1}, *r2[2] = {&a2, &b2};
+    optim o1, o2;
+    char err[512], path[64];
+    snprintf(path, sizeof path, "/tmp/cameo-test-optim-%d.safetensors", (int)getpid());
+    optim_init(&o1, r1, 2, NULL, 0, -1, err, sizeof err);
+    for (int k = 0; k < 3; k++) set_grads(&o1, k, 1.0, CM_F32), optim_step(&o1, 1e-3, NULL);
+    o1.skipped = 4;
+    TEST_CHECK(optim_save(&o1, path, err, sizeof err) == 0, "%s", err);
+    st_file *f = st_open(path, err, sizeof err);
+    TEST_CHECK(f && st_find(f, "image_proj.w.m") && st_find(f, "image_proj.w.v") && st_find(f, "ip_adapter.0.to_k_ip.weight.master"),
+               "state keys");
+    st_close(f);
+    // params 2 start elsewhere: the masters in the file must overwrite them
+    TEST_CHECK(optim_init(&o2, r2, 2, NULL, 0, -1, err, sizeof err) == 0, "%s", err);
+    ((float *)tensor_data(a2.items[0].t))[0] += 1;
+    TEST_CHECK(optim_load(&o2, path, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(o2.step == 3 && o2.skipped == 4, "counters restored");
+    TEST_CHECK(same_bits(&a1, &a2) && same_bits(&b1, &b2), "masters restored into params");
+    for (int k = 3; k < 6; k++) {
+        set_grads(&o1, k, 1.0, CM_F32), optim_step(&o1, 1e-3, NULL);
+        set_grads(&o2, k, 1.0, CM_F32), optim_step(&o2, 1e-3, NULL);
+    }
+    TEST_CHECK(same_bits(&a1, &a2) && same_bits(&b1, &b2), "resume is bit-exact");
+    // a state for other params is refused by name
+    cm_params c;
+    params_init_registry(&c, CM_DEV_CPU, CM_F32, true);
+    params_new(&c, "other", "w", SHAPE(2), CM_INIT_ZEROS);
+    optim o3;
+    cm_params *r3[1] = {&c};
+    optim_init(&o3, r3, 1, NULL, 0, -1, err, sizeof err);
+    TEST_CHECK(optim_load(&o3, path, err, sizeof err) == -1 && strstr(err, "other.w.m: missing"), "%s", err);
+    optim_free(&o3);
+    params_free(&c);
+    optim_free(&o1), optim_free(&o2);
+    params_free(&a1), params_free(&b1), params_free(&a2), params_free(&b2);
+    remove(path);
+}
+
+static void test_schedule(void) {
+    lr_schedule s = {.lr = 1.0, .warmup = 4, .total = 14, .kind = CFG_LR_CONSTANT, .min_ratio = 0.1};
+    TEST_NEAR(schedule_lr(&s, 0), 0.25, 1e-12, 0, "warm-up step 0");
+    TEST_NEAR(schedule_lr(&s, 3), 1.0, 1e-12, 0, "warm-up end");
+    TEST_NEAR(schedule_lr(&s, 100), 1.0, 1e-12, 0, "constant");
+    s.kind = CFG_LR_COSINE;
+    TEST_NEAR(schedule_lr(&s, 4), 1.0, 1e-12, 0, "cosine start");
+    TEST_NEAR(schedule_lr(&s, 13), 0.1, 1e-12, 0, "cosine floor at the last step");
+    TEST_NEAR(schedule_lr(&s, 100), 0.1, 1e-12, 0, "cosine past the end");
+    double mid = schedule_lr(&s, 4 + 9 / 2.0 > 8 ? 8 : 8);
+    TEST_CHECK(mid < 1.0 && mid > 0.1, "cosine in between: %g", mid);
+    for (int64_t k = 5; k < 14; k++) TEST_CHECK(schedule_lr(&s, k) <= schedule_lr(&s, k - 1), "monotone at %lld", (long long)k);
+    train_config c;
+    char err[256];
+    TEST_CHECK(train_config_load(&c, NULL, NULL, 0, err, sizeof err) == 0, "%s", err);
+    lr_schedule s0 = schedule_for_stage(&c, 0);
+    TEST_CHECK(s0.lr == c.optimizer.lr && s0.total == c.stages[0].steps, "stage schedule");
+    int64_t start2 = train_config_stage_start(&c, 2);
+    lr_schedule s2 = schedule_for_stage(&c, 2);
+    TEST_NEAR(schedule_lr_global(&c, start2), schedule_lr(&s2, 0), 0, 0, "global step → stage 3 step 0");
+    TEST_CHECK(schedule_lr_global(&c, train_config_total_steps(&c)) == 0, "0 past the end");
+}
+
+int main(void) {
+    test_reference();
+    test_shards();
+    test_bf16();
+    test_save_load();
+    test_schedule();
+    return test_summary("test_optim");
+}

@@ -1,0 +1,342 @@
+// optim.c — AdamW with f32 masters and moments over a shard of the flattened trainable params.
+#include "train/optim.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "autograd/autograd.h"
+#include "kernels/backend.h"
+#include "models/safetensors.h"
+
+#define OPTIM_FORMAT "cameo-adamw-1"
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+optim_config optim_config_default(void) {
+    return (optim_config){.lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .grad_clip = 1.0};
+}
+
+static void contig_strides(const cm_tensor *t, int64_t *st) {
+    int64_t s = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        st[d] = s;
+        s *= t->shape[d];
+    }
+}
+
+// dst (contiguous, dst_dt) = cast(src view)
+static void copy_cast(cm_device dev, cm_dtype dst_dt, void *dst, const cm_tensor *src) {
+    const cm_backend *be = backend_get(dev.type);
+    int64_t dst_st[CM_MAX_DIMS];
+    contig_strides(src, dst_st);
+    int ndim = src->ndim;
+    int64_t one = 1, zero = 0;
+    if (ndim == 0)  // scalar: a 1-element index space
+        be->copy_strided(backend_ctx(dev), 1, &one, dst_dt, dst, &zero, src->dtype, tensor_data(src), &zero);
+    else
+        be->copy_strided(backend_ctx(dev), ndim, src->shape, dst_dt, dst, dst_st, src->dtype, tensor_data(src), src->stride);
+}
+
+// param view = cast(master contiguous f32)
+static void master_to_param(optim_slot *s) {
+    cm_tensor *p = s->param->t;
+    cm_device dev = p->storage->dev;
+    const cm_backend *be = backend_get(dev.type);
+    int64_t src_st[CM_MAX_DIMS];
+    contig_strides(p, src_st);
+    int64_t one = 1, zero = 0;
+    if (p->ndim == 0)
+        be->copy_strided(backend_ctx(dev), 1, &one, p->dtype, tensor_data(p), &zero, CM_F32, tensor_data(s->master), &zero);
+    else
+        be->copy_strided(backend_ctx(dev), p->ndim, p->shape, p->dtype, tensor_data(p), p->stride, CM_F32,
+                         tensor_data(s->master), src_st);
+}
+
+int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, int begin, int end, char *err,
+               size_t errlen) {
+    memset(o, 0, sizeof *o);
+    o->cfg = cfg ? *cfg : optim_config_default();
+    int n = 0;
+    for (int r = 0; r < n_regs; r++) {
+        if (regs[r]->meta) {
+            seterr(err, errlen, "optim: registry %d is a meta registry (names and shapes only, no memory)", r);
+            return -1;
+        }
+        for (int i = 0; i < regs[r]->n; i++) n += regs[r]->items[i].trainable;
+    }
+    if (!n) {
+        seterr(err, errlen, "optim: no trainable parameters in the %d registr%s given", n_regs, n_regs == 1 ? "y" : "ies");
+        return -1;
+    }
+    o->all = calloc((size_t)n, sizeof *o->all);
+    o->ready = calloc((size_t)n, sizeof *o->ready);
+    int k = 0;
+    for (int r = 0; r < n_regs; r++)
+        for (int i = 0; i < regs[r]->n; i++)
+            if (regs[r]->items[i].trainable) o->all[k++] = &regs[r]->items[i];
+    o->n_all = n;
+    if (end < 0) end = n;
+    if (begin < 0 || begin > end || end > n) {
+        seterr(err, errlen, "optim: shard [%d, %d) is not inside the %d trainable parameters", begin, end, n);
+        optim_free(o);
+        return -1;
+    }
+    o->begin = begin, o->end = end;
+    o->slot = calloc((size_t)(end - begin) + 1, sizeof *o->slot);
+    for (int i = begin; i < end; i++) {
+        optim_slot *s = &o->slot[i - begin];
+        cm_tensor *p = o->all[i]->t;
+        s->param = o->all[i];
+        s->index = i;
+        s->n = tensor_numel(p);
+        cm_device dev = p->storage->dev;
+        if (p->dtype == CM_F32 && tensor_is_contiguous(p)) {
+            s->master = tensor_retain(p);
+            s->master_is_param = true;
+        } else {
+            if (!dtype_is_float(p->dtype)) {
+                seterr(err, errlen, "optim: %s: dtype %s cannot be trained (allowed: f32, bf16, f16)", s->param->name,
+                       dtype_name(p->dtype));
+                optim_free(o);
+                return -1;
+            }
+            s->master = tensor_empty(CM_F32, p->ndim, p->shape, dev);
+            copy_cast(dev, CM_F32, tensor_data(s->master), p);
+        }
+        s->m = tensor_zeros(CM_F32, p->ndim, p->shape, dev);
+        s->v = tensor_zeros(CM_F32, p->ndim, p->shape, dev);
+    }
+    return 0;
+}
+
+void optim_free(optim *o) {
+    if (o->slot)
+        for (int i = 0; i < o->end - o->begin; i++) {
+            tensor_release(o->slot[i].master);
+            tensor_release(o->slot[i].m);
+            tensor_release(o->slot[i].v);
+        }
+    free(o->slot);
+    free(o->all);
+    free(o->ready);
+    memset(o, 0, sizeof *o);
+}
+
+int optim_n_params(const optim *o) { return o->n_all; }
+cm_param *optim_param_at(const optim *o, int i) { return i >= 0 && i < o->n_all ? o->all[i] : NULL; }
+int64_t optim_numel(const optim *o, bool owned_only) {
+    int64_t n = 0;
+    for (int i = owned_only ? o->begin : 0; i < (owned_only ? o->end : o->n_all); i++) n += tensor_numel(o->all[i]->t);
+    return n;
+}
+
+void optim_grad_ready(optim *o, int param_index) {
+    CM_CHECK(param_index >= 0 && param_index < o->n_all, "optim_grad_ready", "index %d outside 0..%d", param_index,
+             o->n_all - 1);
+    // hook point for gradient reduction (see optim.h): a reducer would enqueue this
+    // parameter's bucket here once all of its members are ready.
+    o->ready[param_index] = true;
+}
+
+// the gradient as a contiguous buffer of a dtype the backend's kernels read; *tmp owns a copy
+static const void *grad_buffer(const cm_tensor *g, bool need_f32, cm_dtype *gdt, cm_tensor **tmp) {
+    *tmp = NULL;
+    bool ok_dtype = g->dtype == CM_F32 || (!need_f32 && g->dtype == CM_BF16);
+    if (ok_dtype && tensor_is_contiguous(g)) {
+        *gdt = g->dtype;
+        return tensor_data(g);
+    }
+    cm_device dev = g->storage->dev;
+    *tmp = tensor_empty(CM_F32, g->ndim, g->shape, dev);
+    copy_cast(dev, CM_F32, tensor_data(*tmp), g);
+    *gdt = CM_F32;
+    return tensor_data(*tmp);
+}
+
+double optim_local_sumsq(const optim *o) {
+    double s = 0;
+    for (int i = o->begin; i < o->end; i++) {
+        const cm_tensor *g = o->all[i]->t->grad;
+        if (!g) continue;
+        cm_device dev = g->storage->dev;
+        const cm_backend *be = backend_get(dev.type);
+        cm_dtype gdt;
+        cm_tensor *tmp;
+        // the CPU kernel reads f32/f64; CUDA reads f32/bf16
+        const void *gp = grad_buffer(g, dev.type == CM_CPU, &gdt, &tmp);
+        s += be->sumsq(backend_ctx(dev), gdt, tensor_numel(g), gp);
+        tensor_release(tmp);
+    }
+    return s;
+}
+
+static void zero_owned(optim *o) {
+    for (int i = o->begin; i < o->end; i++) {
+        tensor_zero_grad(o->all[i]->t);
+        o->ready[i] = false;
+    }
+}
+
+int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info) {
+    optim_step_info inf = {.grad_norm = grad_norm, .gscale = 1.0, .lr = lr};
+    if (!isfinite(grad_norm)) {
+        inf.skipped = true;
+        o->skipped++;
+        o->skipped_in_row++;
+        zero_owned(o);
+        if (info) *info = inf;
+        return 1;
+    }
+    if (o->cfg.grad_clip > 0) {
+        double c = o->cfg.grad_clip / (grad_norm + 1e-6);
+        if (c < 1) inf.gscale = c;
+    }
+    const double t = (double)(o->step + 1);
+    const double bc1 = 1 - pow(o->cfg.beta1, t), bc2 = 1 - pow(o->cfg.beta2, t);
+    for (int i = o->begin; i < o->end; i++) {
+        optim_slot *s = &o->slot[i - o->begin];
+        const cm_tensor *g = s->param->t->grad;
+        if (!g) {  // as PyTorch: a parameter without a gradient is not touched
+            inf.n_missing_grad++;
+            continue;
+        }
+        CM_CHECK(tensor_numel(g) == s->n, "optim", "%s: gradient has %lld elements, parameter %lld", s->param->name,
+                 (long long)tensor_numel(g), (long long)s->n);
+        cm_device dev = s->master->storage->dev;
+        const cm_backend *be = backend_get(dev.type);
+        cm_dtype gdt;
+        cm_tensor *tmp;
+        const void *gp = grad_buffer(g, false, &gdt, &tmp);
+        be->adamw(backend_ctx(dev), s->n, tensor_data(s->master), gdt, gp, tensor_data(s->m), tensor_data(s->v), lr,
+                  o->cfg.beta1, o->cfg.beta2, o->cfg.eps, o->cfg.weight_decay, bc1, bc2, inf.gscale);
+        tensor_release(tmp);
+        if (!s->master_is_param) master_to_param(s);
+    }
+    o->step++;
+    o->skipped_in_row = 0;
+    zero_owned(o);
+    if (info) *info = inf;
+    return 0;
+}
+
+int optim_step(optim *o, double lr, optim_step_info *info) {
+    return optim_apply(o, lr, sqrt(optim_local_sumsq(o)), info);
+}
+
+void optim_zero_grad(optim *o) {
+    for (int i = 0; i < o->n_all; i++) {
+        tensor_zero_grad(o->all[i]->t);
+        o->ready[i] = false;
+    }
+}
+
+// --- state ---
+int optim_save(const optim *o, const char *path, char *err, size_t errlen) {
+    st_writer *w = st_writer_new();
+    int n_own = o->end - o->begin;
+    void **host = calloc((size_t)n_own * 3 + 1, sizeof *host);  // device copies, freed after the save
+    for (int i = 0; i < n_own; i++) {
+        const optim_slot *s = &o->slot[i];
+        const cm_tensor *parts[3] = {s->m, s->v, s->master};
+        const char *suffix[3] = {"m", "v", "master"};
+        for (int k = 0; k < 3; k++) {
+            char name[200];
+            snprintf(name, sizeof name, "%s.%s", s->param->name, suffix[k]);
+            const void *data;
+            if (parts[k]->storage->dev.type == CM_CPU) {
+                data = tensor_data(parts[k]);
+            } else {
+                host[3 * i + k] = malloc((size_t)s->n * 4 + 1);
+                tensor_copy_to_host(parts[k], CM_F32, host[3 * i + k]);
+                data = host[3 * i + k];
+            }
+            st_writer_add(w, name, CM_F32, parts[k]->ndim, parts[k]->shape, data);
+        }
+    }
+    char buf[64];
+    st_writer_meta(w, "optim.format", OPTIM_FORMAT);
+    snprintf(buf, sizeof buf, "%lld", (long long)o->step);
+    st_writer_meta(w, "optim.step", buf);
+    snprintf(buf, sizeof buf, "%lld", (long long)o->skipped);
+    st_writer_meta(w, "optim.skipped", buf);
+    snprintf(buf, sizeof buf, "%lld", (long long)o->skipped_in_row);
+    st_writer_meta(w, "optim.skipped_in_row", buf);
+    snprintf(buf, sizeof buf, "%d:%d:%d", o->begin, o->end, o->n_all);
+    st_writer_meta(w, "optim.shard", buf);
+    int rc = st_writer_save(w, path, err, errlen);
+    st_writer_free(w);
+    for (int i = 0; i < 3 * n_own; i++) free(host[i]);
+    free(host);
+    return rc;
+}
+
+static int meta_i64(const st_file *f, const char *key, int64_t *out, const char *path, char *err, size_t errlen) {
+    const char *v = st_meta(f, key);
+    char *end;
+    long long x = v ? strtoll(v, &end, 10) : 0;
+    if (!v || *end || !*v || x < 0) {
+        seterr(err, errlen, "%s: metadata '%s' is %s (expected a non-negative integer)", path, key, v ? v : "missing");
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+int optim_load(optim *o, const char *path, char *err, size_t errlen) {
+    st_file *f = st_open(path, err, errlen);
+    if (!f) return -1;
+    const char *fmt = st_meta(f, "optim.format");
+    if (!fmt || strcmp(fmt, OPTIM_FORMAT)) {
+        seterr(err, errlen, "%s: not a cameo optimizer state (optim.format is '%s', expected '%s')", path,
+               fmt ? fmt : "missing", OPTIM_FORMAT);
+        st_close(f);
+        return -1;
+    }
+    int64_t step, skipped, in_row;
+    if (meta_i64(f, "optim.step", &step, path, err, errlen) || meta_i64(f, "optim.skipped", &skipped, path, err, errlen) ||
+        meta_i64(f, "optim.skipped_in_row", &in_row, path, err, errlen)) {
+        st_close(f);
+        return -1;
+    }
+    // validate everything before writing anything
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < o->end - o->begin; i++) {
+            optim_slot *s = &o->slot[i];
+            cm_tensor *parts[3] = {s->m, s->v, s->master};
+            const char *suffix[3] = {"m", "v", "master"};
+            for (int k = 0; k < 3; k++) {
+                char name[200];
+                snprintf(name, sizeof name, "%s.%s", s->param->name, suffix[k]);
+                const st_entry *e = st_find(f, name);
+                if (pass == 0) {
+                    bool shape_ok = e && e->ndim == parts[k]->ndim;
+                    for (int d = 0; shape_ok && d < e->ndim; d++) shape_ok = e->shape[d] == parts[k]->shape[d];
+                    if (!e || e->dtype != CM_F32 || !shape_ok) {
+                        char want[96];
+                        tensor_shape_str(parts[k], want, sizeof want);
+                        seterr(err, errlen, "%s: %s: %s (expected %s)", path, name,
+                               !e ? "missing" : e->dtype != CM_F32 ? "not F32" : "wrong shape", want);
+                        st_close(f);
+                        return -1;
+                    }
+                    continue;
+                }
+                cm_device dev = parts[k]->storage->dev;
+                backend_get(dev.type)->memcpy_h2d(backend_ctx(dev), tensor_data(parts[k]), e->data, e->nbytes);
+            }
+            if (pass == 1 && !s->master_is_param) master_to_param(s);
+        }
+    }
+    o->step = step, o->skipped = skipped, o->skipped_in_row = in_row;
+    st_close(f);
+    return 0;
+}

@@ -1,0 +1,104 @@
+// optim.h — AdamW over the trainable parameters of one or more cm_params registries, with f32
+// master weights and moments, global grad-norm clipping and NaN/Inf step skipping.
+// defines: optim_config, optim_slot, optim, optim_step_info and the optim_* functions.
+//
+// Parameters: the trainable params of the registries, in registry order then registration
+// order, form one flattened list (index 0..n_all-1). That index is how everything outside refers
+// to a parameter (optim_grad_ready, optim_param_at).
+//
+// Precision: a parameter stored in f32 (CPU, or CUDA f32) IS its own master — the update runs in
+// place on its storage, no copy. A bf16 parameter (CUDA) gets a separate f32 master on the same
+// device; after each update the master is cast back into the bf16 parameter. Moments m, v are
+// f32 on the parameter's device. Gradients may be f32 or bf16 (the backend's adamw reads both).
+//
+// Ready for many ranks (ZeRO-1 data parallelism, not built yet):
+//   * The optimizer owns a contiguous shard [begin, end) of the flattened list: only those get
+//     master/moment state, are updated, saved and loaded. Default: everything ([0, n_all)).
+//   * optim_grad_ready(opt, i) is THE hook point: the trainer calls it when parameter i's
+//     gradient is final for this step (after the last micro-batch's backward reached it —
+//     for one rank simply for every i after backward). Today it only marks the gradient ready;
+//     a gradient-reduction layer will hook in here to launch the bucketed all-reduce /
+//     reduce-scatter of i's bucket while backward still runs, so communication overlaps compute.
+//   * The global grad norm of a sharded run is sqrt(all-reduce(sum of local optim_local_sumsq)):
+//     compute it outside and pass it to optim_apply. optim_step does both for one rank.
+//   * After optim_apply, a sharded run all-gathers the updated parameters of each shard (the
+//     optimizer never touches parameters outside its shard).
+//
+// Step:  norm = ||g||_2 over the shard (backend sumsq)  → not finite: skip (no update, moments
+// untouched, gradients zeroed, counted)  → gscale = min(1, clip / (norm + 1e-6)) (PyTorch's
+// clip_grad_norm_) → backend adamw per parameter with bias corrections of step t = step + 1
+// → bf16 params get cast(master).
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "autograd/tensor.h"
+#include "models/params.h"
+
+typedef struct optim_config {
+    double lr;            // default lr (optim_step takes the scheduled lr)
+    double beta1, beta2, eps, weight_decay;
+    double grad_clip;     // max global L2 norm; 0 = no clipping
+} optim_config;
+
+typedef struct optim_slot {   // one owned parameter
+    cm_param *param;          // in its registry (name, tensor)
+    int index;                // in the flattened list
+    int64_t n;                // elements
+    cm_tensor *master;        // f32 master: == param->t (retained) when the param is f32 contiguous
+    bool master_is_param;
+    cm_tensor *m, *v;         // f32 moments, contiguous, on the param's device
+} optim_slot;
+
+typedef struct optim {
+    optim_config cfg;
+    cm_param **all;           // [n_all] the flattened trainable list
+    int n_all;
+    int begin, end;           // the owned shard [begin, end)
+    optim_slot *slot;         // [end - begin]
+    bool *ready;              // [n_all] gradient marked ready this step (optim_grad_ready)
+    int64_t step;             // updates applied (AdamW's t for the next update is step + 1)
+    int64_t skipped;          // steps skipped for non-finite gradients, in total
+    int64_t skipped_in_row;   // consecutive skipped steps (0 after a good one)
+} optim;
+
+typedef struct optim_step_info {
+    double grad_norm;         // before clipping (NaN/Inf when skipped)
+    double gscale;            // the clip factor applied (1 = none)
+    double lr;
+    bool skipped;             // non-finite gradient: nothing updated
+    int n_missing_grad;       // owned params that had no .grad (treated as 0; moments still decay)
+} optim_step_info;
+
+optim_config optim_config_default(void);  // lr 1e-4, betas 0.9/0.999, eps 1e-8, wd 0.01, clip 1.0
+
+// regs: n_regs registries; their trainable params form the flattened list. begin/end: the owned
+// shard; end = -1 means n_all. 0, or -1 with a message in err (no trainable params, bad shard,
+// mixed devices).
+int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, int begin, int end, char *err,
+               size_t errlen);
+void optim_free(optim *o);
+
+int optim_n_params(const optim *o);                 // n_all
+cm_param *optim_param_at(const optim *o, int i);    // flattened index → param
+int64_t optim_numel(const optim *o, bool owned_only);
+
+// the hook point (see above): parameter i's gradient is final for this step
+void optim_grad_ready(optim *o, int param_index);
+
+// sum of squares of the owned gradients (missing .grad = 0); NaN/Inf propagate
+double optim_local_sumsq(const optim *o);
+// one AdamW update of the owned shard given the GLOBAL grad norm; zeroes the owned gradients.
+// Returns 1 when skipped (non-finite norm), 0 when applied.
+int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info);
+// optim_apply(o, lr, sqrt(optim_local_sumsq(o))) — the one-rank step
+int optim_step(optim *o, double lr, optim_step_info *info);
+// releases the .grad of every parameter in the flattened list (owned or not)
+void optim_zero_grad(optim *o);
+
+// State of the owned shard to/from safetensors: "<param>.m", "<param>.v", "<param>.master"
+// (f32), metadata "optim.step", "optim.skipped", "optim.skipped_in_row", "optim.format".
+// Loading checks names and shapes, writes the masters into the parameters (cast to bf16 where
+// the param is bf16) and restores the counters. 0, or -1 with err naming the file and key.
+int optim_save(const optim *o, const char *path, char *err, size_t errlen);
+int optim_load(optim *o, const char *path, char *err, size_t errlen);
