@@ -244,3 +244,30 @@ cm_tensor *clip_text_forward(const clip_text_model *m, cm_tensor *ids, cm_tensor
     tensor_release(tok);
     return out;
 }
+
+cm_tensor *clip_text_encode_prompts(const clip_text_model *m, clip_tok *tok, int n, const char *const *texts,
+                                    cm_tensor **hidden, char *err, size_t errlen) {
+    int64_t L = m->cfg.max_pos;
+    int32_t *ids = malloc((size_t)n * (size_t)L * sizeof(int32_t));  // [n, L]
+    CM_CHECK(ids, "clip_text_encode_prompts", "out of memory");
+    for (int b = 0; b < n; b++) {
+        clip_tok_encode_padded(tok, texts[b], (int)L, ids + (size_t)b * (size_t)L, NULL);
+        for (int64_t j = 0; j < L; j++) {
+            int32_t id = ids[(size_t)b * (size_t)L + (size_t)j];
+            if (id < 0 || id >= m->cfg.vocab) {
+                snprintf(err, errlen, "prompt %d: token id %d is outside the CLIP vocabulary of %lld (tokenizer and "
+                         "weights do not match)", b, id, (long long)m->cfg.vocab);
+                free(ids);
+                return NULL;
+            }
+        }
+    }
+    cm_tensor *it = tensor_from_host(CM_I32, SHAPE(n, L), ids, m->tok_emb->storage->dev);
+    free(ids);
+    cm_tensor *pooled = NULL;
+    cm_tensor *h = clip_text_forward(m, it, &pooled);  // [n, L, D], [n, D]
+    tensor_release(it);
+    if (hidden) *hidden = h;
+    else tensor_release(h);
+    return pooled;
+}

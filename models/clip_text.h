@@ -12,6 +12,7 @@
 #pragma once
 #include <stddef.h>
 #include "models/layers.h"
+#include "models/tok_clip.h"
 
 typedef struct clip_text_config {
     int64_t vocab;         // 49408
@@ -57,3 +58,8 @@ cm_tensor *clip_text_embed_tokens(const clip_text_model *m, cm_tensor *ids);  //
 // Returns last_hidden_state [B, L, D]; *pooled (if not NULL) gets pooler_output [B, D].
 cm_tensor *clip_text_forward_embeds(const clip_text_model *m, cm_tensor *tok, const cm_tensor *ids, cm_tensor **pooled);
 cm_tensor *clip_text_forward(const clip_text_model *m, cm_tensor *ids, cm_tensor **pooled);
+// FLUX's pooled_prompt_embeds: n prompts tokenized (padding="max_length", truncation, max_len =
+// the position table, 77) and encoded; returns pooler_output [n, D] and, if hidden is not NULL,
+// last_hidden_state there. NULL and err when an id falls outside the model's vocabulary.
+cm_tensor *clip_text_encode_prompts(const clip_text_model *m, clip_tok *tok, int n, const char *const *texts,
+                                    cm_tensor **hidden, char *err, size_t errlen);

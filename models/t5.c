@@ -215,3 +215,26 @@ cm_tensor *t5_forward(const t5_model *m, cm_tensor *ids) {
     tensor_release(x);
     return out;
 }
+
+cm_tensor *t5_encode_prompts(const t5_model *m, t5_tok *tok, int n, const char *const *texts, int max_len,
+                             char *err, size_t errlen) {
+    int32_t *ids = malloc((size_t)n * (size_t)max_len * sizeof(int32_t));  // [n, max_len]
+    CM_CHECK(ids, "t5_encode_prompts", "out of memory");
+    for (int b = 0; b < n; b++) {
+        t5_tok_encode_padded(tok, texts[b], max_len, ids + (size_t)b * (size_t)max_len, NULL);
+        for (int j = 0; j < max_len; j++) {
+            int32_t id = ids[(size_t)b * (size_t)max_len + (size_t)j];
+            if (id < 0 || id >= m->cfg.vocab) {
+                snprintf(err, errlen, "prompt %d: token id %d is outside the T5 vocabulary of %lld (tokenizer and "
+                         "weights do not match)", b, id, (long long)m->cfg.vocab);
+                free(ids);
+                return NULL;
+            }
+        }
+    }
+    cm_tensor *it = tensor_from_host(CM_I32, SHAPE(n, max_len), ids, m->shared->storage->dev);
+    free(ids);
+    cm_tensor *out = t5_forward(m, it);  // [n, max_len, D]
+    tensor_release(it);
+    return out;
+}

@@ -11,6 +11,7 @@
 #pragma once
 #include <stddef.h>
 #include "models/layers.h"
+#include "models/tok_t5.h"
 
 typedef struct t5_config {
     int64_t vocab;         // 32128
@@ -58,3 +59,8 @@ cm_tensor *t5_position_bias(const t5_model *m, int64_t L);
 cm_tensor *t5_embed(const t5_model *m, cm_tensor *ids);        // ids i32 [B, L] -> [B, L, D]
 cm_tensor *t5_forward_embeds(const t5_model *m, cm_tensor *x); // x [B, L, D] -> last_hidden_state [B, L, D]
 cm_tensor *t5_forward(const t5_model *m, cm_tensor *ids);      // ids i32 [B, L] -> [B, L, D]
+// FLUX's prompt_embeds: n prompts tokenized (truncated / padded to max_len, T5_FLUX_MAX_LEN) and
+// encoded -> [n, max_len, D]. NULL and err when an id falls outside the model's vocabulary (a
+// tokenizer that does not belong to these weights). Grad mode is the caller's (no_grad to train).
+cm_tensor *t5_encode_prompts(const t5_model *m, t5_tok *tok, int n, const char *const *texts, int max_len,
+                             char *err, size_t errlen);

@@ -356,9 +356,13 @@ static void apply_step(const tok_norm_step *st, const char *s, size_t n, ubuf *o
             if (!(g < 6 && precompiled_put(st, s + i, g, out))) {
                 for (size_t j = i; j < i + g;) {
                     size_t c = (size_t)uni_char_len(s, n, j);
-                    if (!precompiled_put(st, s + j, c, out)) {
-                        size_t q = j;
-                        ubuf_putc(out, uni_next(s, n, &q));  // invalid bytes become U+FFFD
+                    size_t q = j;
+                    uint32_t cp = uni_next(s, n, &q);
+                    bool invalid = cp == 0xFFFD && !(q - j == 3 && !memcmp(s + j, "\xef\xbf\xbd", 3));
+                    if (invalid) {  // a broken sequence is read as U+FFFD (lossy UTF-8)
+                        if (!precompiled_put(st, "\xef\xbf\xbd", 3, out)) ubuf_putc(out, cp);
+                    } else if (!precompiled_put(st, s + j, c, out)) {
+                        ubuf_append(out, s + j, c);
                     }
                     j += c;
                 }

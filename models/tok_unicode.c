@@ -70,10 +70,30 @@ static int utf8_valid_len(const unsigned char *s, size_t n, size_t i, uint32_t *
     return len;
 }
 
+// bytes an invalid sequence at i spans: its maximal subpart (the longest start of a well-formed
+// sequence, at least 1), so each broken sequence becomes one U+FFFD as in Rust's and Python's
+// lossy decoding
+static size_t invalid_len(const unsigned char *s, size_t n, size_t i) {
+    unsigned c = s[i];
+    int len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 1;
+    size_t k = 1;
+    for (; k < (size_t)len && i + k < n; k++) {
+        unsigned d = s[i + k], lo = 0x80, hi = 0xBF;
+        if (k == 1) {
+            if (c == 0xE0) lo = 0xA0;
+            else if (c == 0xED) hi = 0x9F;
+            else if (c == 0xF0) lo = 0x90;
+            else if (c == 0xF4) hi = 0x8F;
+        }
+        if (d < lo || d > hi) break;
+    }
+    return k;
+}
+
 uint32_t uni_next(const char *s, size_t n, size_t *i) {
     uint32_t cp;
     int len = utf8_valid_len((const unsigned char *)s, n, *i, &cp);
-    if (!len) { (*i)++; return 0xFFFD; }
+    if (!len) { *i += invalid_len((const unsigned char *)s, n, *i); return 0xFFFD; }
     *i += (size_t)len;
     return cp;
 }
@@ -81,7 +101,7 @@ uint32_t uni_next(const char *s, size_t n, size_t *i) {
 int uni_char_len(const char *s, size_t n, size_t i) {
     uint32_t cp;
     int len = utf8_valid_len((const unsigned char *)s, n, i, &cp);
-    return len ? len : 1;
+    return len ? len : (int)invalid_len((const unsigned char *)s, n, i);
 }
 
 // --- tables ---

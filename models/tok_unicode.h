@@ -13,10 +13,10 @@ void ubuf_putc(ubuf *b, uint32_t cp);  // UTF-8 encodes cp
 void ubuf_free(ubuf *b);
 
 // decodes the code point at s[*i] (n bytes in all) and advances *i; an invalid or truncated sequence
-// decodes as U+FFFD and advances one byte (what a lossy UTF-8 conversion does)
+// decodes as one U+FFFD over its maximal subpart (what a lossy UTF-8 conversion does)
 uint32_t uni_next(const char *s, size_t n, size_t *i);
 int uni_encode(uint32_t cp, char out[4]);  // returns the byte count
-int uni_char_len(const char *s, size_t n, size_t i);  // bytes of the (valid) char at i, 1 for invalid
+int uni_char_len(const char *s, size_t n, size_t i);  // bytes uni_next would consume at i
 
 bool uni_is_letter(uint32_t cp);  // \p{L}
 bool uni_is_number(uint32_t cp);  // \p{N}

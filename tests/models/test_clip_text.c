@@ -124,6 +124,16 @@ int main(void) {
         autograd_no_grad_pop();
     }
 
+    // the tiny tokenizer's ids (714) do not fit this 100-id model: a clear error, nothing computed
+    {
+        clip_tok *ct = clip_tok_load("tests/fixtures/clip", err, sizeof err);
+        TEST_CHECK(ct != NULL, "%s", err);
+        const char *texts[1] = {"a photo of a cat"};
+        TEST_CHECK(ct && clip_text_encode_prompts(&m, ct, 1, texts, NULL, err, sizeof err) == NULL &&
+                   strstr(err, "outside the CLIP vocabulary"), "out-of-vocabulary ids: %s", err);
+        clip_tok_free(ct);
+    }
+
     tensor_release(x);
     tensor_release(tok);
     tensor_release(ids);

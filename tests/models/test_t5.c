@@ -91,6 +91,30 @@ int main(void) {
     TEST_CHECK(e < 1e-4, "grad embeds rel err %.3g", e);
     for (int i = 0; i < ps.n; i++) TEST_CHECK(ps.items[i].t->grad == NULL, "frozen %s got a gradient", ps.items[i].name);
 
+    // prompts through the tiny tokenizer: "a photo of a cat" maps inside the 96-id vocabulary; the
+    // result equals the forward of the padded ids; a text with larger ids is a clear error
+    {
+        t5_tok *tok = t5_tok_load("tests/fixtures/t5/tokenizer.json", err, sizeof err);
+        TEST_CHECK(tok != NULL, "%s", err);
+        const char *texts[1] = {"a photo of a cat"};
+        cm_tensor *pe = tok ? t5_encode_prompts(&m, tok, 1, texts, 24, err, sizeof err) : NULL;
+        TEST_CHECK(pe && pe->shape[0] == 1 && pe->shape[1] == 24 && pe->shape[2] == 32, "prompt embeds: %s", err);
+        if (pe) {
+            int32_t pid[24];
+            t5_tok_encode_padded(tok, texts[0], 24, pid, NULL);
+            TEST_CHECK(pid[5] == 1 && pid[6] == 0, "</s> then <pad>");
+            cm_tensor *it = tensor_from_host(CM_I32, SHAPE(1, 24), pid, CM_DEV_CPU), *ref = t5_forward(&m, it);
+            TEST_CHECK(rel_err(pe, ref) == 0, "prompt embeds differ from the forward of the same ids");
+            tensor_release(it);
+            tensor_release(ref);
+        }
+        const char *big[1] = {"Café naïve résumé"};
+        TEST_CHECK(tok && t5_encode_prompts(&m, tok, 1, big, 24, err, sizeof err) == NULL && strstr(err, "outside the T5 vocabulary"),
+                   "out-of-vocabulary ids: %s", err);
+        tensor_release(pe);
+        t5_tok_free(tok);
+    }
+
     tensor_release(gw);
     tensor_release(loss);
     tensor_release(prod);

@@ -108,6 +108,23 @@ int main(void) {
         clip_tok_free(ct);
     }
 
+    // invalid UTF-8 (C strings can carry it; Python's cannot): read as U+FFFD, as a lossy conversion
+    {
+        t5 = t5_tok_load("tests/fixtures/t5", err, sizeof err);
+        clip_tok *ct = clip_tok_load("tests/fixtures/clip", err, sizeof err);
+        const char *bad = "caf\xc3 a\xff\xfe b \xe6\x9d", *good = "caf\xef\xbf\xbd a\xef\xbf\xbd\xef\xbf\xbd b \xef\xbf\xbd";
+        int n1, n2;
+        int32_t *a = t5_tok_encode(t5, bad, &n1), *b = t5_tok_encode(t5, good, &n2);
+        TEST_CHECK(n1 == n2 && !memcmp(a, b, (size_t)n1 * 4), "T5: invalid bytes differ from U+FFFD");
+        free(a); free(b);
+        a = clip_tok_encode(ct, bad, &n1);
+        b = clip_tok_encode(ct, good, &n2);
+        TEST_CHECK(n1 == n2 && !memcmp(a, b, (size_t)n1 * 4), "CLIP: invalid bytes differ from U+FFFD");
+        free(a); free(b);
+        t5_tok_free(t5);
+        clip_tok_free(ct);
+    }
+
     // bad input: a tokenizer of the other kind, a missing file, not JSON
     TEST_CHECK(t5_tok_load("tests/fixtures/clip/tokenizer.json", err, sizeof err) == NULL && strstr(err, "Unigram"),
                "CLIP file as T5: %s", err);
