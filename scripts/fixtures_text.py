@@ -7,6 +7,8 @@ Tokenizers (trained here on a generated corpus, so no hub download is needed):
                                      WhitespaceSplit + Metaspace("▁", always) pre-tokenizer,
                                      "$A </s>" template, <pad>=0 </s>=1 <unk>=2, 4 <extra_id_N>.
   tests/fixtures/t5/tokens.json      {"max_length": 512, "cases": [{"text", "ids", "padded"}]}
+  tests/fixtures/t5/variant/         the same unigram with Strip + Replace(" {2,}") normalizers and a
+                                     Metaspace("first", no split): tokenizer.json, tokens.json (max 64)
   tests/fixtures/clip/tokenizer.json byte-level BPE with CLIP's pipeline (NFC, \\s+ -> " ", lowercase,
                                      CLIP split regex, ByteLevel, "</w>" suffix, bos/eos last in the vocab)
   tests/fixtures/clip/vocab.json + merges.txt   the same BPE in the layout FLUX's tokenizer/ folder uses
@@ -180,6 +182,28 @@ def make_clip_tokenizer(lines):
         f.write("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
 
 
+def write_variant_cases(path_in, path_out, cases_out, max_length):
+    """The same unigram model behind other published normalizer / pre-tokenizer settings: the newer
+    transformers converter's Strip(right) + Replace(" {2,}", "▁") (without the charsmap, to stay small)
+    and a Metaspace with prepend_scheme "first" and no split."""
+    from tokenizers import Tokenizer
+    j = json.load(open(path_in))
+    j["normalizer"] = {"type": "Sequence", "normalizers": [
+        {"type": "Strip", "strip_left": False, "strip_right": True},
+        {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": "\u2581"}]}
+    j["pre_tokenizer"] = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False}
+    with open(path_out, "w") as f:
+        json.dump(j, f, ensure_ascii=False)
+    raw = Tokenizer.from_file(path_out)
+    padded = Tokenizer.from_file(path_out)
+    padded.enable_truncation(max_length=max_length)
+    padded.enable_padding(length=max_length, pad_id=0, pad_token="<pad>")
+    cases = [{"text": t, "ids": raw.encode(t).ids, "padded": padded.encode(t).ids} for t in TEXTS]
+    with open(cases_out, "w") as f:
+        json.dump({"max_length": max_length, "pad_id": 0, "cases": cases}, f, ensure_ascii=False)
+        f.write("\n")
+
+
 def write_cases(tok, path, max_length):
     from tokenizers import Tokenizer
     raw = Tokenizer.from_file(os.path.join(os.path.dirname(path), "tokenizer.json"))
@@ -297,11 +321,13 @@ def make_clip_model():
 def main():
     os.makedirs(T5_DIR, exist_ok=True)
     os.makedirs(CLIP_DIR, exist_ok=True)
+    os.makedirs(f"{T5_DIR}/variant", exist_ok=True)
     lines = corpus()
     from transformers import CLIPTokenizer, T5Tokenizer
     make_t5_tokenizer(lines)
     t5 = T5Tokenizer(tokenizer_file=f"{T5_DIR}/tokenizer.json", extra_ids=0)
     write_cases(t5, f"{T5_DIR}/tokens.json", 512)
+    write_variant_cases(f"{T5_DIR}/tokenizer.json", f"{T5_DIR}/variant/tokenizer.json", f"{T5_DIR}/variant/tokens.json", 64)
     make_clip_tokenizer(lines)
     clip = CLIPTokenizer(tokenizer_file=f"{CLIP_DIR}/tokenizer.json")
     write_cases(clip, f"{CLIP_DIR}/tokens.json", 77)

@@ -84,6 +84,12 @@ int main(void) {
         run_cases("t5", "tests/fixtures/t5/tokens.json", t5, t5_enc, t5_pad);
         t5_tok_free(t5);
     }
+    // other normalizer / pre-tokenizer settings of published unigram files (Strip, Replace " {2,}",
+    // Metaspace prepend "first" without split)
+    t5 = t5_tok_load("tests/fixtures/t5/variant/tokenizer.json", err, sizeof err);
+    TEST_CHECK(t5 != NULL, "variant: %s", err);
+    if (t5) run_cases("t5(variant)", "tests/fixtures/t5/variant/tokens.json", t5, t5_enc, t5_pad);
+    t5_tok_free(t5);
     // a folder holding tokenizer.json loads too (FLUX's tokenizer_2/)
     t5 = t5_tok_load("tests/fixtures/t5", err, sizeof err);
     TEST_CHECK(t5 != NULL, "folder: %s", err);
