@@ -1,0 +1,217 @@
+// test_checkpoint.c — train/checkpoint: atomic folders, manifest checksums, keep_last, exact
+// restore of params + optimizer + trainer state, and crash safety: a leftover .tmp-step folder,
+// a truncated or corrupted file, a broken `latest`, and a writer killed with SIGKILL mid-save
+// all leave the previous checkpoint usable.
+#define _GNU_SOURCE 1
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "models/safetensors.h"
+#include "testutil.h"
+#include "train/checkpoint.h"
+
+static char root[256];
+
+static void make_regs(cm_params *a, cm_params *b, int64_t big) {
+    params_init_registry(a, CM_DEV_CPU, CM_F32, true);
+    params_new(a, "image_proj", "latents", SHAPE(1, 4, 8), CM_INIT_NORMAL);
+    params_new(a, "image_proj", "proj.weight", SHAPE(8, big), CM_INIT_NORMAL);
+    params_randomize(a, 3);
+    params_init_registry(b, CM_DEV_CPU, CM_F32, true);
+    params_new(b, "ip_adapter.0", "to_k_ip.weight", SHAPE(6, 8), CM_INIT_NORMAL);
+    b->trainable = false;
+    params_new(b, "transformer_blocks.0", "frozen", SHAPE(3), CM_INIT_NORMAL);
+    b->items[1].trainable = false;
+    params_randomize(b, 4);
+}
+
+static void train_steps(optim *o, int from, int to) {
+    for (int k = from; k < to; k++) {
+        for (int i = 0; i < o->n_all; i++) {
+            cm_tensor *p = o->all[i]->t;
+            int64_t n = tensor_numel(p);
+            cm_tensor *g = tensor_empty(CM_F32, p->ndim, p->shape, CM_DEV_CPU);
+            float *d = tensor_data(g);
+            for (int64_t j = 0; j < n; j++) d[j] = (float)sin(0.3 * (double)j + k + i);
+            tensor_release(p->grad);
+            p->grad = g;
+        }
+        optim_step(o, 1e-3, NULL);
+    }
+}
+
+static ckpt_state state_at(int64_t step) {
+    ckpt_state st = {0};
+    st.step = step;
+    st.stage = (int)(step / 4);
+    st.step_in_stage = step % 4;
+    snprintf(st.stage_name, sizeof st.stage_name, "stage%d", st.stage);
+    ckpt_state_add_data(&st, "epoch", 2);
+    ckpt_state_add_data(&st, "batches_done", (uint64_t)step * 3);
+    ckpt_state_add_data(&st, "manifest_hash", 0xfedcba9876543210ull);  // > 2^53: must survive exactly
+    st.seed = 18446744073709551615ull;
+    st.n_rng = 2;
+    st.rng[0] = 0x123456789abcdef1ull, st.rng[1] = 42;
+    st.skipped_steps = 1;
+    st.loss_smoothed = 0.25;
+    st.elapsed_s = 12.5;
+    st.started_unix = 1700000000.5;
+    return st;
+}
+
+static int same_bits(const cm_params *a, const cm_params *b) {
+    for (int i = 0; i < a->n; i++)
+        if (memcmp(tensor_data(a->items[i].t), tensor_data(b->items[i].t), tensor_nbytes(a->items[i].t))) return 0;
+    return 1;
+}
+
+static void truncate_file(const char *path, off_t to) { TEST_CHECK(truncate(path, to) == 0, "truncate %s", path); }
+
+int main(void) {
+    snprintf(root, sizeof root, "/tmp/cameo-test-ckpt-%d", (int)getpid());
+    char dir[300], err[2048], out[512], path[600];
+    snprintf(dir, sizeof dir, "%s/checkpoints", root);
+
+    TEST_CHECK(ckpt_crc32(0, "123456789", 9) == 0xCBF43926u, "crc32 check value");
+
+    cm_params a, b;
+    make_regs(&a, &b, 16);
+    cm_params *regs[2] = {&a, &b};
+    optim o;
+    TEST_CHECK(optim_init(&o, regs, 2, NULL, 0, -1, err, sizeof err) == 0, "%s", err);
+    const char *yaml = "run:\n  name: t\n";
+
+    // saves at 2, 4, 6 with keep_last 2
+    for (int s = 2; s <= 6; s += 2) {
+        train_steps(&o, s - 2, s);
+        ckpt_state st = state_at(s);
+        TEST_CHECK(ckpt_save(dir, regs, 2, &o, &st, yaml, 2, out, sizeof out, err, sizeof err) == 0, "save %d: %s", s, err);
+    }
+    int64_t steps[8];
+    int n = ckpt_list(dir, steps, 8);
+    TEST_CHECK(n == 2 && steps[0] == 4 && steps[1] == 6, "keep_last 2 kept %d", n);
+    TEST_CHECK(ckpt_resolve(dir, out, sizeof out, err, sizeof err) == 0 && strstr(out, "step-6"), "latest: %s %s", out, err);
+    TEST_CHECK(ckpt_resolve(root, out, sizeof out, err, sizeof err) == 0 && strstr(out, "step-6"), "run folder resolves");
+
+    // the adapter: bf16, published names, trainable only
+    snprintf(path, sizeof path, "%s/step-6/adapter.safetensors", dir);
+    st_file *f = st_open(path, err, sizeof err);
+    TEST_CHECK(f && st_count(f) == 3, "adapter holds the 3 trainable tensors");
+    if (f) {
+        const st_entry *e = st_find(f, "image_proj.latents");
+        TEST_CHECK(e && e->dtype == CM_BF16 && e->ndim == 3 && e->shape[2] == 8, "bf16 with its shape");
+        TEST_CHECK(st_find(f, "ip_adapter.0.to_k_ip.weight") && !st_find(f, "transformer_blocks.0.frozen"), "names");
+        st_close(f);
+    }
+
+    // restore into fresh params + optimizer: bit-exact, and the same continuation
+    cm_params a2, b2;
+    make_regs(&a2, &b2, 16);
+    cm_params *regs2[2] = {&a2, &b2};
+    optim o2;
+    optim_init(&o2, regs2, 2, NULL, 0, -1, err, sizeof err);
+    ckpt_state st;
+    TEST_CHECK(ckpt_load(out, regs2, 2, &o2, &st, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(same_bits(&a, &a2) && same_bits(&b, &b2) && o2.step == o.step, "params and step restored");
+    ckpt_state want = state_at(6);
+    uint64_t v;
+    TEST_CHECK(st.step == 6 && st.stage == 1 && st.step_in_stage == 2 && !strcmp(st.stage_name, "stage1"), "positions");
+    TEST_CHECK(ckpt_state_get_data(&st, "manifest_hash", &v) && v == 0xfedcba9876543210ull, "u64 exact");
+    TEST_CHECK(st.n_data == 3 && !strcmp(st.data_names[1], "batches_done") && st.data_pos[1] == 18, "data position");
+    TEST_CHECK(st.seed == want.seed && st.n_rng == 2 && st.rng[0] == want.rng[0], "rng");
+    TEST_CHECK(st.elapsed_s == 12.5 && st.loss_smoothed == 0.25 && st.saved_unix > 1.6e9, "times");
+    train_steps(&o, 6, 8);
+    train_steps(&o2, 6, 8);
+    TEST_CHECK(same_bits(&a, &a2), "resumed training is bit-exact");
+    // adapter-only load (bf16 → f32 params)
+    TEST_CHECK(ckpt_load(out, regs2, 2, NULL, NULL, err, sizeof err) == 0, "%s", err);
+    TEST_NEAR(((float *)tensor_data(a2.items[0].t))[1], bf16_to_f32(f32_to_bf16(((float *)tensor_data(a.items[0].t))[1])),
+              0.02, 0.02, "adapter-only load");
+
+    // crash mid-write: a leftover .tmp-step-8 with a partial file; step-6 still resolves
+    snprintf(path, sizeof path, "%s/.tmp-step-8", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/.tmp-step-8/adapter.safetensors", dir);
+    FILE *pf = fopen(path, "w");
+    fputs("partial", pf);
+    fclose(pf);
+    TEST_CHECK(ckpt_resolve(dir, out, sizeof out, err, sizeof err) == 0 && strstr(out, "step-6"), "leftover tmp ignored");
+
+    // a truncated optimizer file in step-6: falls back to step-4 (with a warning)
+    snprintf(path, sizeof path, "%s/step-6/optimizer.safetensors", dir);
+    truncate_file(path, 100);
+    TEST_CHECK(ckpt_verify(out, err, sizeof err) == -1 && strstr(err, "truncated"), "truncation detected: %s", err);
+    TEST_CHECK(ckpt_resolve(dir, out, sizeof out, err, sizeof err) == 0 && strstr(out, "step-4"), "fallback: %s", out);
+    TEST_CHECK(ckpt_load(out, regs2, 2, &o2, &st, err, sizeof err) == 0 && st.step == 4, "previous loads: %s", err);
+    // naming the damaged folder explicitly is an error, not a silent fallback
+    snprintf(path, sizeof path, "%s/step-6", dir);
+    TEST_CHECK(ckpt_resolve(path, out, sizeof out, err, sizeof err) == -1 && strstr(err, "optimizer.safetensors"), "%s", err);
+
+    // a flipped byte (same size) in step-4's adapter: the crc catches it; nothing usable is left
+    snprintf(path, sizeof path, "%s/step-4/adapter.safetensors", dir);
+    pf = fopen(path, "r+b");
+    fseek(pf, -3, SEEK_END);
+    int c = fgetc(pf);
+    fseek(pf, -3, SEEK_END);
+    fputc(c ^ 0x40, pf);
+    fclose(pf);
+    TEST_CHECK(ckpt_resolve(dir, out, sizeof out, err, sizeof err) == -1 && strstr(err, "no usable checkpoint"), "%s", err);
+
+    // the next save cleans the leftovers and works again
+    train_steps(&o, 8, 10);
+    ckpt_state s10 = state_at(10);
+    TEST_CHECK(ckpt_save(dir, regs, 2, &o, &s10, yaml, 2, out, sizeof out, err, sizeof err) == 0, "%s", err);
+    snprintf(path, sizeof path, "%s/.tmp-step-8", dir);
+    TEST_CHECK(access(path, F_OK) != 0, "leftover removed");
+    // a garbage `latest` falls back to the newest complete folder
+    snprintf(path, sizeof path, "%s/latest", dir);
+    pf = fopen(path, "w");
+    fputs("garbage\n", pf);
+    fclose(pf);
+    TEST_CHECK(ckpt_resolve(dir, out, sizeof out, err, sizeof err) == 0 && strstr(out, "step-10"), "garbage latest: %s", err);
+    // re-saving an existing step replaces it
+    TEST_CHECK(ckpt_save(dir, regs, 2, &o, &s10, yaml, 2, out, sizeof out, err, sizeof err) == 0, "resave: %s", err);
+    TEST_CHECK(ckpt_verify(out, err, sizeof err) == 0, "%s", err);
+
+    // SIGKILL mid-save: a child writes a larger checkpoint and is killed at varying moments;
+    // afterwards some complete checkpoint (step-10 or the new one) always resolves and loads.
+    cm_params ab, bb;
+    make_regs(&ab, &bb, 1 << 18);  // ~8 MB of f32 in one tensor
+    cm_params *rb[2] = {&ab, &bb};
+    optim ob;
+    optim_init(&ob, rb, 2, NULL, 0, -1, err, sizeof err);
+    int killed_mid = 0;
+    for (int trial = 0; trial < 6; trial++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            ckpt_state s = state_at(12 + trial);
+            char e2[512];
+            // different shapes than step-10: the parent only checks it resolves / verifies
+            _exit(ckpt_save(dir, rb, 2, &ob, &s, yaml, 0, NULL, 0, e2, sizeof e2) ? 1 : 0);
+        }
+        struct timespec ts = {trial == 5 ? 3 : 0, 1000000L * (1 + 4 * trial)};  // the last one may finish
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        killed_mid += WIFSIGNALED(status);
+        TEST_CHECK(ckpt_resolve(dir, out, sizeof out, err, sizeof err) == 0, "after SIGKILL (trial %d): %s", trial, err);
+        TEST_CHECK(ckpt_verify(out, err, sizeof err) == 0, "resolved checkpoint verifies: %s", err);
+    }
+    printf("SIGKILL trials: %d of 6 killed mid-save\n", killed_mid);
+    optim_free(&ob);
+    params_free(&ab), params_free(&bb);
+
+    optim_free(&o), optim_free(&o2);
+    params_free(&a), params_free(&b), params_free(&a2), params_free(&b2);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    if (system(cmd)) fprintf(stderr, "could not remove %s\n", root);
+    return test_summary("test_checkpoint");
+}

@@ -1,0 +1,702 @@
+// checkpoint.c — atomic checkpoint folders with checksummed manifests, keep-last pruning, and
+// loading with fallback to the previous complete checkpoint.
+#define _GNU_SOURCE 1
+#include "train/checkpoint.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include "kernels/backend.h"
+#include "models/safetensors.h"
+
+#define CKPT_FORMAT "cameo-checkpoint-1"
+#define CKPT_PATH 4096
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+// ---------------------------------------------------------------------------------------------
+// crc32, slicing by 8
+static uint32_t crc_tab[8][256];
+static void crc_init(void) {
+    if (crc_tab[0][1]) return;
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_tab[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++) crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
+}
+
+uint32_t ckpt_crc32(uint32_t crc, const void *buf, size_t n) {
+    crc_init();
+    const uint8_t *p = buf;
+    uint32_t c = ~crc;
+    while (n >= 8) {
+        uint32_t a = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+        c = crc_tab[7][a & 0xff] ^ crc_tab[6][(a >> 8) & 0xff] ^ crc_tab[5][(a >> 16) & 0xff] ^ crc_tab[4][a >> 24] ^
+            crc_tab[3][p[4]] ^ crc_tab[2][p[5]] ^ crc_tab[1][p[6]] ^ crc_tab[0][p[7]];
+        p += 8, n -= 8;
+    }
+    while (n--) c = crc_tab[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+    return ~c;
+}
+
+int ckpt_crc32_file(const char *path, uint32_t *crc, uint64_t *size) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    size_t cap = 1 << 22;
+    uint8_t *buf = malloc(cap);
+    uint32_t c = 0;
+    uint64_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf, cap);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            free(buf);
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        if (r == 0) break;
+        c = ckpt_crc32(c, buf, (size_t)r);
+        n += (uint64_t)r;
+    }
+    free(buf);
+    close(fd);
+    *crc = c;
+    if (size) *size = n;
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// file helpers
+// out = a "/" b; an empty string when it does not fit (then every use fails with ENOENT)
+static void pjoin(char *out, size_t n, const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la + lb + 2 > n) {
+        out[0] = 0;
+        return;
+    }
+    memmove(out, a, la);
+    out[la] = '/';
+    memcpy(out + la + 1, b, lb + 1);
+}
+
+static double now_unix(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + tv.tv_usec * 1e-6;
+}
+
+static int fsync_path(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+// writes text to path (created), fsynced
+static int write_file_sync(const char *path, const char *text, char *err, size_t errlen) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        seterr(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t n = strlen(text), off = 0;
+    while (off < n) {
+        ssize_t w = write(fd, text + off, n - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            seterr(err, errlen, "%s: write failed: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) || close(fd)) {
+        seterr(err, errlen, "%s: cannot sync: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static char *read_text(const char *path, size_t max) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *b = malloc(max + 1);
+    size_t n = fread(b, 1, max, f);
+    fclose(f);
+    b[n] = 0;
+    return b;
+}
+
+static int mkdir_p(const char *path) {
+    char tmp[CKPT_PATH];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
+    return 0;
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+static int rm_rf(const char *path) { return nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+
+static bool is_dir(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+static bool is_file(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// "step-N" → N (>= 0), else -1
+static int64_t parse_step_name(const char *name) {
+    if (strncmp(name, "step-", 5) || !name[5]) return -1;
+    char *end;
+    long long v = strtoll(name + 5, &end, 10);
+    if (*end || v < 0) return -1;
+    return v;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int ckpt_list(const char *dir, int64_t *steps, int max) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0, cap = 64;
+    int64_t *all = malloc((size_t)cap * sizeof *all);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int64_t s = parse_step_name(e->d_name);
+        if (s < 0) continue;
+        char man[CKPT_PATH];
+        char sub[CKPT_PATH];
+        pjoin(sub, sizeof sub, dir, e->d_name);
+        pjoin(man, sizeof man, sub, "manifest.json");
+        if (!is_file(man)) continue;
+        if (n == cap) all = realloc(all, (size_t)(cap *= 2) * sizeof *all);
+        all[n++] = s;
+    }
+    closedir(d);
+    qsort(all, (size_t)n, sizeof *all, cmp_i64);
+    for (int i = 0; i < n && i < max; i++) steps[i] = all[i];
+    free(all);
+    return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// state
+void ckpt_state_add_data(ckpt_state *st, const char *name, uint64_t value) {
+    for (int i = 0; i < st->n_data; i++)
+        if (!strcmp(st->data_names[i], name)) {
+            st->data_pos[i] = value;
+            return;
+        }
+    CM_CHECK(st->n_data < CKPT_MAX_DATA, "ckpt_state_add_data", "more than %d data-position values", CKPT_MAX_DATA);
+    snprintf(st->data_names[st->n_data], sizeof st->data_names[0], "%s", name);
+    st->data_pos[st->n_data++] = value;
+}
+
+bool ckpt_state_get_data(const ckpt_state *st, const char *name, uint64_t *value) {
+    for (int i = 0; i < st->n_data; i++)
+        if (!strcmp(st->data_names[i], name)) {
+            if (value) *value = st->data_pos[i];
+            return true;
+        }
+    return false;
+}
+
+static void add_u64(cJSON *o, const char *k, uint64_t v) {  // exact: as a decimal string
+    char b[32];
+    snprintf(b, sizeof b, "%llu", (unsigned long long)v);
+    cJSON_AddStringToObject(o, k, b);
+}
+
+static char *state_json(const ckpt_state *st) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "format", CKPT_FORMAT);
+    cJSON_AddNumberToObject(o, "step", (double)st->step);
+    cJSON_AddNumberToObject(o, "stage", st->stage);
+    cJSON_AddStringToObject(o, "stage_name", st->stage_name);
+    cJSON_AddNumberToObject(o, "step_in_stage", (double)st->step_in_stage);
+    cJSON *dp = cJSON_AddObjectToObject(o, "data_position");
+    for (int i = 0; i < st->n_data; i++) add_u64(dp, st->data_names[i], st->data_pos[i]);
+    add_u64(o, "seed", st->seed);
+    cJSON *r = cJSON_AddArrayToObject(o, "rng");
+    for (int i = 0; i < st->n_rng; i++) {
+        char b[32];
+        snprintf(b, sizeof b, "%llu", (unsigned long long)st->rng[i]);
+        cJSON_AddItemToArray(r, cJSON_CreateString(b));
+    }
+    cJSON_AddNumberToObject(o, "skipped_steps", (double)st->skipped_steps);
+    cJSON_AddNumberToObject(o, "skipped_in_row", (double)st->skipped_in_row);
+    cJSON_AddNumberToObject(o, "loss_smoothed", st->loss_smoothed);
+    cJSON_AddNumberToObject(o, "elapsed_s", st->elapsed_s);
+    cJSON_AddNumberToObject(o, "started_unix", st->started_unix);
+    cJSON_AddNumberToObject(o, "saved_unix", st->saved_unix);
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    size_t n = strlen(s);
+    s = realloc(s, n + 2);
+    s[n] = '\n', s[n + 1] = 0;
+    return s;
+}
+
+static bool get_u64s(const cJSON *v, uint64_t *out) {
+    if (cJSON_IsString(v)) {
+        char *end;
+        errno = 0;
+        unsigned long long x = strtoull(v->valuestring, &end, 10);
+        if (errno || *end || !v->valuestring[0]) return false;
+        *out = x;
+        return true;
+    }
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
+        *out = (uint64_t)v->valuedouble;
+        return true;
+    }
+    return false;
+}
+
+int ckpt_read_state(const char *ckpt_dir, ckpt_state *st, char *err, size_t errlen) {
+    char path[CKPT_PATH];
+    pjoin(path, sizeof path, ckpt_dir, "trainer_state.json");
+    char *text = read_text(path, 1 << 20);
+    if (!text) {
+        seterr(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        return -1;
+    }
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    memset(st, 0, sizeof *st);
+    const char *bad = NULL;
+    cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "format");
+    if (!o) bad = "not valid JSON";
+    else if (!cJSON_IsString(f) || strcmp(f->valuestring, CKPT_FORMAT)) bad = "format is not " CKPT_FORMAT;
+    if (!bad) {
+#define NUM(key, dst)                                                        \
+    do {                                                                     \
+        cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);                 \
+        if (!cJSON_IsNumber(x)) bad = "'" key "' missing or not a number";   \
+        else dst = x->valuedouble;                                           \
+    } while (0)
+        double v = 0;
+        NUM("step", v); st->step = (int64_t)v;
+        NUM("stage", v); st->stage = (int)v;
+        NUM("step_in_stage", v); st->step_in_stage = (int64_t)v;
+        NUM("skipped_steps", v); st->skipped_steps = (int64_t)v;
+        NUM("skipped_in_row", v); st->skipped_in_row = (int64_t)v;
+        NUM("loss_smoothed", st->loss_smoothed);
+        NUM("elapsed_s", st->elapsed_s);
+        NUM("started_unix", st->started_unix);
+        NUM("saved_unix", st->saved_unix);
+#undef NUM
+        cJSON *sn = cJSON_GetObjectItemCaseSensitive(o, "stage_name");
+        if (cJSON_IsString(sn)) snprintf(st->stage_name, sizeof st->stage_name, "%s", sn->valuestring);
+        if (!get_u64s(cJSON_GetObjectItemCaseSensitive(o, "seed"), &st->seed)) bad = "'seed' missing or not an integer";
+        cJSON *dp = cJSON_GetObjectItemCaseSensitive(o, "data_position"), *it;
+        if (!cJSON_IsObject(dp)) bad = "'data_position' missing";
+        else
+            cJSON_ArrayForEach(it, dp) {
+                uint64_t x;
+                if (st->n_data >= CKPT_MAX_DATA || !get_u64s(it, &x)) {
+                    bad = "'data_position' holds a bad value or too many values";
+                    break;
+                }
+                ckpt_state_add_data(st, it->string, x);
+            }
+        cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "rng");
+        if (!cJSON_IsArray(r)) bad = "'rng' missing";
+        else
+            cJSON_ArrayForEach(it, r) {
+                if (st->n_rng >= CKPT_MAX_RNG || !get_u64s(it, &st->rng[st->n_rng])) {
+                    bad = "'rng' holds a bad value or too many values";
+                    break;
+                }
+                st->n_rng++;
+            }
+    }
+    cJSON_Delete(o);
+    if (bad) {
+        seterr(err, errlen, "%s: %s", path, bad);
+        return -1;
+    }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// save
+static int write_adapter(const char *path, cm_params **regs, int n_regs, int64_t step, char *err, size_t errlen) {
+    st_writer *w = st_writer_new();
+    int cap = 0, n = 0;
+    for (int r = 0; r < n_regs; r++) cap += regs[r]->n;
+    void **bufs = calloc((size_t)cap + 1, sizeof *bufs);
+    for (int r = 0; r < n_regs; r++)
+        for (int i = 0; i < regs[r]->n; i++) {
+            const cm_param *p = &regs[r]->items[i];
+            if (!p->trainable) continue;
+            bufs[n] = malloc((size_t)tensor_numel(p->t) * 2 + 2);
+            tensor_copy_to_host(p->t, CM_BF16, bufs[n]);
+            st_writer_add(w, p->name, CM_BF16, p->t->ndim, p->t->shape, bufs[n]);
+            n++;
+        }
+    st_writer_meta(w, "format", "pt");
+    char b[32];
+    snprintf(b, sizeof b, "%lld", (long long)step);
+    st_writer_meta(w, "cameo.step", b);
+    int rc = st_writer_save(w, path, err, errlen);
+    st_writer_free(w);
+    for (int i = 0; i < n; i++) free(bufs[i]);
+    free(bufs);
+    return rc;
+}
+
+static int write_manifest(const char *dir, int64_t step, const char *const *files, int n, char *err, size_t errlen) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "format", CKPT_FORMAT);
+    cJSON_AddNumberToObject(o, "step", (double)step);
+    cJSON *arr = cJSON_AddArrayToObject(o, "files");
+    for (int i = 0; i < n; i++) {
+        char path[CKPT_PATH];
+        pjoin(path, sizeof path, dir, files[i]);
+        uint32_t crc;
+        uint64_t size;
+        if (ckpt_crc32_file(path, &crc, &size)) {
+            seterr(err, errlen, "%s: cannot read back: %s", path, strerror(errno));
+            cJSON_Delete(o);
+            return -1;
+        }
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddStringToObject(f, "name", files[i]);
+        cJSON_AddNumberToObject(f, "bytes", (double)size);
+        char c[16];
+        snprintf(c, sizeof c, "%08x", crc);
+        cJSON_AddStringToObject(f, "crc32", c);
+        cJSON_AddItemToArray(arr, f);
+    }
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    char path[CKPT_PATH];
+    pjoin(path, sizeof path, dir, "manifest.json");
+    int rc = write_file_sync(path, text, err, errlen);
+    free(text);
+    return rc;
+}
+
+// removes leftovers of interrupted saves (.tmp-step-*, .old-step-*) except `keep`
+static void clean_leftovers(const char *dir, const char *keep) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[CKPT_PATH];
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, ".tmp-step-", 10) && strncmp(e->d_name, ".old-step-", 10)) continue;
+        if (keep && !strcmp(e->d_name, keep)) continue;
+        pjoin(path, sizeof path, dir, e->d_name);
+        rm_rf(path);
+    }
+    closedir(d);
+}
+
+int ckpt_save(const char *dir, cm_params **regs, int n_regs, const optim *opt, const ckpt_state *st_in,
+              const char *config_yaml, int keep_last, char *out, size_t outlen, char *err, size_t errlen) {
+    ckpt_state st = *st_in;
+    st.saved_unix = now_unix();
+    if (mkdir_p(dir)) {
+        seterr(err, errlen, "%s: cannot create the checkpoint folder: %s", dir, strerror(errno));
+        return -1;
+    }
+    char tmpname[64], tmp[CKPT_PATH], final[CKPT_PATH], path[CKPT_PATH];
+    snprintf(tmpname, sizeof tmpname, ".tmp-step-%lld", (long long)st.step);
+    pjoin(tmp, sizeof tmp, dir, tmpname);
+    char fname[64];
+    snprintf(fname, sizeof fname, "step-%lld", (long long)st.step);
+    pjoin(final, sizeof final, dir, fname);
+    clean_leftovers(dir, NULL);
+    if (mkdir(tmp, 0755)) {
+        seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        return -1;
+    }
+    const char *files[5];
+    int nf = 0;
+    pjoin(path, sizeof path, tmp, "adapter.safetensors");
+    if (write_adapter(path, regs, n_regs, st.step, err, errlen)) goto fail;
+    files[nf++] = "adapter.safetensors";
+    if (opt) {
+        pjoin(path, sizeof path, tmp, "optimizer.safetensors");
+        if (optim_save(opt, path, err, errlen)) goto fail;
+        files[nf++] = "optimizer.safetensors";
+    }
+    char *js = state_json(&st);
+    pjoin(path, sizeof path, tmp, "trainer_state.json");
+    int rc = write_file_sync(path, js, err, errlen);
+    free(js);
+    if (rc) goto fail;
+    files[nf++] = "trainer_state.json";
+    if (config_yaml) {
+        pjoin(path, sizeof path, tmp, "config.yaml");
+        if (write_file_sync(path, config_yaml, err, errlen)) goto fail;
+        files[nf++] = "config.yaml";
+    }
+    if (write_manifest(tmp, st.step, files, nf, err, errlen)) goto fail;
+    if (fsync_path(tmp)) {
+        seterr(err, errlen, "%s: cannot sync the folder: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    // an existing step-N (re-saved after a fallback) is moved aside, then removed
+    if (is_dir(final)) {
+        char old[CKPT_PATH];
+        char oname[64];
+        snprintf(oname, sizeof oname, ".old-step-%lld", (long long)st.step);
+        pjoin(old, sizeof old, dir, oname);
+        rm_rf(old);
+        if (rename(final, old)) {
+            seterr(err, errlen, "%s: cannot move the older copy aside: %s", final, strerror(errno));
+            goto fail;
+        }
+    }
+    if (rename(tmp, final)) {
+        seterr(err, errlen, "%s: cannot rename to %s: %s", tmp, final, strerror(errno));
+        goto fail;
+    }
+    if (fsync_path(dir)) {
+        seterr(err, errlen, "%s: cannot sync the folder: %s", dir, strerror(errno));
+        return -1;
+    }
+    // latest
+    char latest[CKPT_PATH], latest_tmp[CKPT_PATH], text[64];
+    pjoin(latest, sizeof latest, dir, "latest");
+    pjoin(latest_tmp, sizeof latest_tmp, dir, "latest.tmp");
+    snprintf(text, sizeof text, "step-%lld\n", (long long)st.step);
+    if (write_file_sync(latest_tmp, text, err, errlen)) return -1;
+    if (rename(latest_tmp, latest) || fsync_path(dir)) {
+        seterr(err, errlen, "%s: cannot update: %s", latest, strerror(errno));
+        return -1;
+    }
+    clean_leftovers(dir, NULL);
+    if (keep_last > 0) {
+        int64_t steps[4096];
+        int n = ckpt_list(dir, steps, 4096);
+        for (int i = 0; i < n - keep_last && i < 4096; i++) {
+            if (steps[i] == st.step) continue;
+            char sname[64];
+            snprintf(sname, sizeof sname, "step-%lld", (long long)steps[i]);
+            pjoin(path, sizeof path, dir, sname);
+            rm_rf(path);
+        }
+    }
+    if (out) snprintf(out, outlen, "%s", final);
+    return 0;
+fail:
+    rm_rf(tmp);
+    return -1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// verify and resolve
+int ckpt_verify(const char *ckpt_dir, char *err, size_t errlen) {
+    char path[CKPT_PATH];
+    pjoin(path, sizeof path, ckpt_dir, "manifest.json");
+    char *text = read_text(path, 1 << 20);
+    if (!text) {
+        seterr(err, errlen, "%s: missing (an incomplete checkpoint)", path);
+        return -1;
+    }
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    cJSON *fmt = cJSON_GetObjectItemCaseSensitive(o, "format");
+    cJSON *files = cJSON_GetObjectItemCaseSensitive(o, "files");
+    if (!o || !cJSON_IsString(fmt) || strcmp(fmt->valuestring, CKPT_FORMAT) || !cJSON_IsArray(files)) {
+        seterr(err, errlen, "%s: not a %s manifest", path, CKPT_FORMAT);
+        cJSON_Delete(o);
+        return -1;
+    }
+    bool have_adapter = false, have_state = false;
+    cJSON *f;
+    int rc = 0;
+    cJSON_ArrayForEach(f, files) {
+        cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name");
+        cJSON *bytes = cJSON_GetObjectItemCaseSensitive(f, "bytes");
+        cJSON *crc = cJSON_GetObjectItemCaseSensitive(f, "crc32");
+        if (!cJSON_IsString(name) || !cJSON_IsNumber(bytes) || !cJSON_IsString(crc) || strchr(name->valuestring, '/')) {
+            seterr(err, errlen, "%s: a file entry lacks name, bytes or crc32", path);
+            rc = -1;
+            break;
+        }
+        have_adapter |= !strcmp(name->valuestring, "adapter.safetensors");
+        have_state |= !strcmp(name->valuestring, "trainer_state.json");
+        char fp[CKPT_PATH];
+        pjoin(fp, sizeof fp, ckpt_dir, name->valuestring);
+        uint32_t c;
+        uint64_t size;
+        if (ckpt_crc32_file(fp, &c, &size)) {
+            seterr(err, errlen, "%s: cannot read: %s", fp, strerror(errno));
+            rc = -1;
+            break;
+        }
+        if ((double)size != bytes->valuedouble) {
+            seterr(err, errlen, "%s: %llu bytes, the manifest says %.0f (truncated or rewritten)", fp,
+                   (unsigned long long)size, bytes->valuedouble);
+            rc = -1;
+            break;
+        }
+        char cs[16];
+        snprintf(cs, sizeof cs, "%08x", c);
+        if (strcmp(cs, crc->valuestring)) {
+            seterr(err, errlen, "%s: crc32 %s, the manifest says %s (damaged)", fp, cs, crc->valuestring);
+            rc = -1;
+            break;
+        }
+    }
+    cJSON_Delete(o);
+    if (!rc && (!have_adapter || !have_state)) {
+        seterr(err, errlen, "%s: lists no %s", path, have_adapter ? "trainer_state.json" : "adapter.safetensors");
+        rc = -1;
+    }
+    return rc;
+}
+
+int ckpt_resolve(const char *path, char *out, size_t outlen, char *err, size_t errlen) {
+    char p[CKPT_PATH];
+    pjoin(p, sizeof p, path, "manifest.json");
+    if (is_file(p)) {  // a checkpoint folder named explicitly
+        if (ckpt_verify(path, err, errlen)) return -1;
+        snprintf(out, outlen, "%s", path);
+        return 0;
+    }
+    // a run folder holding checkpoints/
+    char dir[CKPT_PATH];
+    snprintf(dir, sizeof dir, "%s", path);
+    pjoin(p, sizeof p, path, "checkpoints");
+    char lp[CKPT_PATH];
+    pjoin(lp, sizeof lp, path, "latest");
+    if (!is_file(lp) && is_dir(p)) snprintf(dir, sizeof dir, "%s", p);
+    if (!is_dir(dir)) {
+        seterr(err, errlen, "%s: no such checkpoint folder", path);
+        return -1;
+    }
+    // candidates: latest, then every complete step-N, newest first
+    int64_t steps[4096];
+    int n = ckpt_list(dir, steps, 4096);
+    if (n > 4096) n = 4096;
+    char cand[CKPT_PATH], why[CKPT_PATH + 1024] = "", first_bad[2 * CKPT_PATH + 2048] = "";
+    pjoin(lp, sizeof lp, dir, "latest");
+    char *lt = read_text(lp, 256);
+    int64_t latest_step = -1;
+    if (lt) {
+        char *nl = strchr(lt, '\n');
+        if (nl) *nl = 0;
+        latest_step = parse_step_name(lt);
+        if (latest_step < 0) snprintf(first_bad, sizeof first_bad, "%s: holds '%.64s', not step-N", lp, lt);
+        free(lt);
+    } else {
+        snprintf(first_bad, sizeof first_bad, "%s: missing", lp);
+    }
+    for (int i = -1; i < n; i++) {
+        int64_t s = i < 0 ? latest_step : steps[n - 1 - i];
+        if (s < 0 || (i >= 0 && s == latest_step)) continue;
+        char sname[64];
+        snprintf(sname, sizeof sname, "step-%lld", (long long)s);
+        pjoin(cand, sizeof cand, dir, sname);
+        if (ckpt_verify(cand, why, sizeof why) == 0) {
+            if (first_bad[0]) fprintf(stderr, "cameo: warning: %s; falling back to %s\n", first_bad, cand);
+            snprintf(out, outlen, "%s", cand);
+            return 0;
+        }
+        if (!first_bad[0]) snprintf(first_bad, sizeof first_bad, "checkpoint %s is unusable (%s)", cand, why);
+        else fprintf(stderr, "cameo: warning: checkpoint %s is unusable (%s)\n", cand, why);
+    }
+    seterr(err, errlen, "%s: no usable checkpoint (%s)", dir, first_bad[0] ? first_bad : "none written yet");
+    return -1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// load
+static int load_adapter(const char *path, cm_params **regs, int n_regs, char *err, size_t errlen) {
+    st_file *f = st_open(path, err, errlen);
+    if (!f) return -1;
+    for (int r = 0; r < n_regs; r++)
+        for (int i = 0; i < regs[r]->n; i++) {
+            cm_param *p = &regs[r]->items[i];
+            if (!p->trainable) continue;
+            const st_entry *e = st_find(f, p->name);
+            bool ok = e && e->ndim == p->t->ndim;
+            for (int d = 0; ok && d < e->ndim; d++) ok = e->shape[d] == p->t->shape[d];
+            if (!ok) {
+                char want[96];
+                seterr(err, errlen, "%s: %s: %s (expected %s)", path, p->name, e ? "wrong shape" : "missing",
+                       tensor_shape_str(p->t, want, sizeof want));
+                st_close(f);
+                return -1;
+            }
+            cm_device dev = p->t->storage->dev;
+            cm_tensor *src = st_to_tensor(e, dev, err, errlen);
+            if (!src) {
+                st_close(f);
+                return -1;
+            }
+            int64_t st_src[CM_MAX_DIMS], s = 1, one = 1, zero = 0;
+            for (int d = src->ndim - 1; d >= 0; d--) st_src[d] = s, s *= src->shape[d];
+            const cm_backend *be = backend_get(dev.type);
+            if (p->t->ndim == 0)
+                be->copy_strided(backend_ctx(dev), 1, &one, p->t->dtype, tensor_data(p->t), &zero, src->dtype,
+                                 tensor_data(src), &zero);
+            else
+                be->copy_strided(backend_ctx(dev), p->t->ndim, p->t->shape, p->t->dtype, tensor_data(p->t), p->t->stride,
+                                 src->dtype, tensor_data(src), st_src);
+            tensor_release(src);
+        }
+    st_close(f);
+    return 0;
+}
+
+int ckpt_load(const char *ckpt_dir, cm_params **regs, int n_regs, optim *opt, ckpt_state *st, char *err, size_t errlen) {
+    char path[CKPT_PATH];
+    if (ckpt_verify(ckpt_dir, err, errlen)) return -1;
+    ckpt_state tmp;
+    if (ckpt_read_state(ckpt_dir, &tmp, err, errlen)) return -1;
+    if (opt) {
+        pjoin(path, sizeof path, ckpt_dir, "optimizer.safetensors");
+        if (!is_file(path)) {
+            seterr(err, errlen, "%s: missing (this checkpoint holds no optimizer state; it cannot be resumed)", path);
+            return -1;
+        }
+        if (optim_load(opt, path, err, errlen)) return -1;
+    } else {
+        pjoin(path, sizeof path, ckpt_dir, "adapter.safetensors");
+        if (load_adapter(path, regs, n_regs, err, errlen)) return -1;
+    }
+    if (st) *st = tmp;
+    return 0;
+}

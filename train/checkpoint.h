@@ -1,0 +1,83 @@
+// checkpoint.h — training checkpoints: one folder per step, written atomically, verified by
+// checksum on load, with fallback to the previous complete one. Format: docs/checkpoints.md.
+// defines: ckpt_state and the ckpt_* functions.
+//
+//   DIR/step-N/adapter.safetensors    trainable params, bf16, published names (image_proj.*, ip_adapter.*)
+//   DIR/step-N/optimizer.safetensors  f32 "<param>.master", "<param>.m", "<param>.v" + counters (optim_save)
+//   DIR/step-N/trainer_state.json     step, stage, step in stage, data position, RNG, skips, times
+//   DIR/step-N/config.yaml            the resolved config (train_config_to_yaml)
+//   DIR/step-N/manifest.json          every file above with its size and crc32 — written last
+//   DIR/latest                        a small text file "step-N\n", replaced atomically
+//
+// Save: everything goes into DIR/.tmp-step-N (each file fsynced), then the folder is fsynced and
+// renamed to DIR/step-N, DIR is fsynced, then `latest` is replaced (write latest.tmp, fsync,
+// rename, fsync DIR). A crash at any point leaves the previous checkpoint and `latest` intact;
+// leftovers (.tmp-step-*) are removed by the next save. keep_last K > 0 then deletes the oldest
+// complete checkpoints beyond K.
+// Load: `latest` → verify the manifest's sizes and checksums; when it is missing or damaged,
+// the newest other complete checkpoint that verifies is used, with a warning on stderr naming
+// what was wrong.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "models/params.h"
+#include "train/optim.h"
+
+#define CKPT_MAX_DATA 16
+#define CKPT_MAX_RNG 8
+
+typedef struct ckpt_state {
+    int64_t step;                 // optimizer steps done over the whole run (the next step's index)
+    int stage;                    // stage index of the next step
+    int64_t step_in_stage;        // steps done in that stage
+    char stage_name[128];
+    int n_data;                   // the loader's resume integers, opaque here (loader_resume)
+    char data_names[CKPT_MAX_DATA][32];
+    uint64_t data_pos[CKPT_MAX_DATA];
+    uint64_t seed;
+    int n_rng;                    // any RNG state words the trainer keeps (0 when all counter-based)
+    uint64_t rng[CKPT_MAX_RNG];
+    int64_t skipped_steps;        // non-finite steps skipped so far, and in a row at the save
+    int64_t skipped_in_row;
+    double loss_smoothed;         // for the progress display after resume
+    double elapsed_s;             // training wall time so far (over all resumes)
+    double started_unix;          // when the run first started
+    double saved_unix;            // filled by ckpt_save
+} ckpt_state;
+
+// adds one named data-position integer (up to CKPT_MAX_DATA)
+void ckpt_state_add_data(ckpt_state *st, const char *name, uint64_t value);
+// the value of a named data-position integer; false when absent
+bool ckpt_state_get_data(const ckpt_state *st, const char *name, uint64_t *value);
+
+// Writes DIR/step-<st->step> as above. regs: the registries whose trainable params form the
+// adapter; opt: the optimizer (NULL: no optimizer file, e.g. an export); config_yaml: the
+// resolved config text (NULL: none). keep_last 0 keeps all. out (may be NULL) receives the
+// folder's path. 0, or -1 with a message in err (and nothing older touched).
+int ckpt_save(const char *dir, cm_params **regs, int n_regs, const optim *opt, const ckpt_state *st,
+              const char *config_yaml, int keep_last, char *out, size_t outlen, char *err, size_t errlen);
+
+// checks a checkpoint folder against its manifest (sizes, crc32); 0, or -1 with the problem
+int ckpt_verify(const char *ckpt_dir, char *err, size_t errlen);
+
+// path: a checkpoint folder (holds manifest.json) — verified, no fallback — or a folder of
+// checkpoints (holds `latest` or step-*) — latest with fallback. out receives the folder.
+// 0, or -1 when no usable checkpoint exists (err says what was tried).
+int ckpt_resolve(const char *path, char *out, size_t outlen, char *err, size_t errlen);
+
+// reads trainer_state.json
+int ckpt_read_state(const char *ckpt_dir, ckpt_state *st, char *err, size_t errlen);
+// restores a verified checkpoint: optimizer state and master weights into opt's params (opt may
+// be NULL: then the adapter's bf16 weights are loaded into the regs' trainable params —
+// for evaluation or fine-tuning starts) and the trainer state into st (may be NULL).
+int ckpt_load(const char *ckpt_dir, cm_params **regs, int n_regs, optim *opt, ckpt_state *st, char *err, size_t errlen);
+
+// complete checkpoints (a step-N folder with manifest.json) in DIR, ascending; returns the count
+// (at most max written to steps), -1 when DIR cannot be read
+int ckpt_list(const char *dir, int64_t *steps, int max);
+
+// crc32 (ISO-HDLC, as zlib / zip) of a buffer, continuing from crc (start with 0)
+uint32_t ckpt_crc32(uint32_t crc, const void *buf, size_t n);
+// crc32 of a whole file; 0 on success, -1 (errno set) when unreadable
+int ckpt_crc32_file(const char *path, uint32_t *crc, uint64_t *size);
