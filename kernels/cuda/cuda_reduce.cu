@@ -20,16 +20,18 @@ template <typename T> __global__ void k_rowsum(int64_t outer, int64_t red, T *y,
 template <typename T> __global__ void k_colsum(int64_t outer, int64_t red, int64_t inner, T *y, const T *x) {
     __shared__ float sh[16][33];
     int64_t c = (int64_t)blockIdx.x * 32 + threadIdx.x;
-    int64_t o = blockIdx.y;
-    float s = 0.f;
-    if (c < inner)
-        for (int64_t r = threadIdx.y; r < red; r += blockDim.y) s += to_f(x[(o * red + r) * inner + c]);
-    sh[threadIdx.y][threadIdx.x] = s;
-    __syncthreads();
-    if (threadIdx.y == 0 && c < inner) {
-        float t = 0.f;
-        for (int j = 0; j < (int)blockDim.y; j++) t += sh[j][threadIdx.x];
-        y[o * inner + c] = from_f<T>(t);
+    for (int64_t o = blockIdx.y; o < outer; o += gridDim.y) {
+        float s = 0.f;
+        if (c < inner)
+            for (int64_t r = threadIdx.y; r < red; r += blockDim.y) s += to_f(x[(o * red + r) * inner + c]);
+        __syncthreads();  // the previous outer index is done with sh
+        sh[threadIdx.y][threadIdx.x] = s;
+        __syncthreads();
+        if (threadIdx.y == 0 && c < inner) {
+            float t = 0.f;
+            for (int j = 0; j < (int)blockDim.y; j++) t += sh[j][threadIdx.x];
+            y[o * inner + c] = from_f<T>(t);
+        }
     }
 }
 template <typename T> __global__ void k_zero(int64_t n, T *y) {
@@ -43,8 +45,7 @@ void cu_reduce_sum(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t red, in
         if (red <= 0) k_zero<T><<<grid_for(outer * inner, 256), 256, 0, s>>>(outer * inner, (T *)y);
         else if (inner == 1) k_rowsum<T><<<(unsigned)((outer + 7) / 8), 256, 0, s>>>(outer, red, (T *)y, (const T *)x);
         else {
-            if (outer > 65535) cm_die("cuda reduce_sum", "outer %lld too large", (long long)outer);
-            dim3 g((unsigned)((inner + 31) / 32), (unsigned)outer);
+            dim3 g((unsigned)((inner + 31) / 32), (unsigned)(outer < 65535 ? outer : 65535));
             k_colsum<T><<<g, dim3(32, 16), 0, s>>>(outer, red, inner, (T *)y, (const T *)x);
         }
     });
