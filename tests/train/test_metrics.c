@@ -1,0 +1,205 @@
+// test_metrics.c — train/metrics (JSONL lines, TensorBoard TFRecord framing with crc32c, the
+// hand-encoded Event protobufs decoded back field by field, resume trimming, EMA) and
+// train/progress (plain-line output when not a TTY, quiet mode, summary).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "testutil.h"
+#include "train/metrics.h"
+#include "train/progress.h"
+
+// minimal protobuf reader over one message
+typedef struct { const uint8_t *p, *end; } rd;
+static uint64_t rd_varint(rd *r) {
+    uint64_t v = 0;
+    for (int s = 0; r->p < r->end && s < 64; s += 7) {
+        uint8_t b = *r->p++;
+        v |= (uint64_t)(b & 0x7f) << s;
+        if (!(b & 0x80)) break;
+    }
+    return v;
+}
+
+typedef struct { double wall; int64_t step; char version[32]; char tag[64]; float value; int has_value; } event;
+
+static int decode_event(const uint8_t *d, size_t n, event *e) {
+    memset(e, 0, sizeof *e);
+    rd r = {d, d + n};
+    while (r.p < r.end) {
+        uint64_t key = rd_varint(&r);
+        int field = (int)(key >> 3), wire = (int)(key & 7);
+        if (field == 1 && wire == 1) {
+            memcpy(&e->wall, r.p, 8);
+            r.p += 8;
+        } else if (field == 2 && wire == 0) {
+            e->step = (int64_t)rd_varint(&r);
+        } else if (field == 3 && wire == 2) {
+            uint64_t l = rd_varint(&r);
+            memcpy(e->version, r.p, l < 31 ? l : 31);
+            r.p += l;
+        } else if (field == 5 && wire == 2) {
+            uint64_t l = rd_varint(&r);
+            rd s = {r.p, r.p + l};
+            r.p += l;
+            if (rd_varint(&s) != (1 << 3 | 2)) return -1;  // Summary.value
+            uint64_t vl = rd_varint(&s);
+            rd v = {s.p, s.p + vl};
+            if (v.end != s.end) return -1;
+            while (v.p < v.end) {
+                uint64_t k = rd_varint(&v);
+                if (k == (1 << 3 | 2)) {
+                    uint64_t tl = rd_varint(&v);
+                    memcpy(e->tag, v.p, tl < 63 ? tl : 63);
+                    v.p += tl;
+                } else if (k == (2 << 3 | 5)) {
+                    memcpy(&e->value, v.p, 4);
+                    v.p += 4;
+                    e->has_value = 1;
+                } else return -1;
+            }
+        } else return -1;
+    }
+    return r.p == r.end ? 0 : -1;
+}
+
+static void test_metrics(void) {
+    TEST_CHECK(tb_crc32c(0, "123456789", 9) == 0xE3069283u, "crc32c check value");
+    // a known Event encoding: wall_time 1.5, step 300, tag "a", value 2.0
+    uint8_t buf[64];
+    size_t n = tb_encode_event(buf, sizeof buf, 1.5, 300, "a", 2.0f, NULL);
+    const uint8_t want[] = {0x09, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f, 0x10, 0xac, 0x02, 0x2a, 0x0a, 0x0a, 0x08,
+                            0x0a, 0x01, 'a', 0x15, 0, 0, 0, 0x40};
+    TEST_CHECK(n == sizeof want && !memcmp(buf, want, n), "Event bytes (n=%zu)", n);
+    TEST_CHECK(tb_encode_event(buf, 10, 1.5, 300, "a", 2.0f, NULL) == 0, "too small a buffer is refused");
+
+    char dir[128], path[300], err[512];
+    snprintf(dir, sizeof dir, "/tmp/cameo-test-metrics-%d", (int)getpid());
+    metrics m;
+    TEST_CHECK(metrics_open(&m, dir, true, -1, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(strstr(m.tb_path, "/tb/events.out.tfevents.") != NULL, "event file name %s", m.tb_path);
+    metrics_ema ema = {.beta = 0.9};
+    for (int s = 1; s <= 4; s++) {
+        double loss = 1.0 / s;
+        metrics_row r = {.step = s, .stage = s > 2, .stage_name = s > 2 ? "paired" : "unpaired", .loss = loss,
+                         .loss_smoothed = metrics_ema_update(&ema, loss), .lr = 1e-4, .grad_norm = s == 3 ? NAN : 0.5,
+                         .samples_per_s = 12.5, .time = s * 0.1};
+        TEST_CHECK(metrics_log(&m, &r) == 0, "log");
+    }
+    TEST_NEAR(metrics_ema_value(&ema), (0.1 * 0.729 * 1 + 0.1 * 0.81 * 0.5 + 0.1 * 0.9 / 3 + 0.1 * 0.25) / (1 - pow(0.9, 4)),
+              1e-12, 1e-12, "bias-corrected EMA");
+    char tbp[1200];
+    snprintf(tbp, sizeof tbp, "%s", m.tb_path);
+    metrics_close(&m);
+
+    // JSONL
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    char line[512];
+    int lines = 0, nulls = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        lines++;
+        nulls += strstr(line, "\"grad_norm\":null") != NULL;
+        if (lines == 1)
+            TEST_CHECK(!strncmp(line, "{\"step\":1,\"stage\":0,\"stage_name\":\"unpaired\",\"loss\":1,", 52), "line 1: %s", line);
+    }
+    if (f) fclose(f);
+    TEST_CHECK(lines == 4 && nulls == 1, "4 lines, NaN as null (%d, %d)", lines, nulls);
+
+    // TensorBoard: version record, then 6 scalars per log step, CRCs checked
+    f = fopen(tbp, "rb");
+    uint8_t *d;
+    size_t dn;
+    int recs = 0, ok = 1;
+    event e;
+    while (f && tb_read_record(f, &d, &dn, err, sizeof err) == 1) {
+        ok &= decode_event(d, dn, &e) == 0;
+        if (recs == 0) TEST_CHECK(!strcmp(e.version, "brain.Event:2") && e.wall > 1.6e9, "file_version first");
+        if (recs == 1) TEST_CHECK(!strcmp(e.tag, "train/loss") && e.step == 1 && e.value == 1.0f && e.has_value, "first scalar");
+        if (recs == 6 * 3 + 1) TEST_CHECK(!strcmp(e.tag, "train/loss") && e.step == 4 && e.value == 0.25f, "step 4 loss");
+        free(d);
+        recs++;
+    }
+    TEST_CHECK(ok, "every event decodes");
+    TEST_CHECK(recs == 1 + 6 * 4, "records: %d", recs);
+    if (f) fclose(f);
+
+    // a flipped byte is caught by the CRC
+    f = fopen(tbp, "r+b");
+    fseek(f, 40, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, 40, SEEK_SET);
+    fputc(c ^ 1, f);
+    fseek(f, 0, SEEK_SET);
+    int rc, bad = 0;
+    while ((rc = tb_read_record(f, &d, &dn, err, sizeof err)) == 1) free(d);
+    bad = rc == -1;
+    fclose(f);
+    TEST_CHECK(bad && strstr(err, "crc"), "corruption detected: %s", err);
+
+    // resume from step 2: later lines are dropped, a new event file is started
+    TEST_CHECK(metrics_open(&m, dir, true, 2, err, sizeof err) == 0, "%s", err);
+    metrics_row r = {.step = 3, .loss = 0.3};
+    metrics_log(&m, &r);
+    metrics_close(&m);
+    f = fopen(path, "r");
+    lines = 0;
+    int last = 0;
+    while (f && fgets(line, sizeof line, f)) lines++, last = atoi(line + 8);
+    if (f) fclose(f);
+    TEST_CHECK(lines == 3 && last == 3, "trimmed on resume: %d lines, last step %d", lines, last);
+
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd)) fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+static void test_progress(void) {
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/cameo-test-progress-%d.txt", (int)getpid());
+    FILE *f = fopen(path, "w+");
+    progress p;
+    progress_init(&p, f, false, 5);
+    progress_stage_begin(&p, "unpaired", 0, 3, 20, 0);
+    for (int s = 1; s <= 20; s++) progress_update(&p, s, 1.0 / s, 0.5, 1e-4, 0.9, 8.0);
+    progress_stage_end(&p);
+    progress_message(&p, "saved checkpoint %s", "runs/x/step-20");
+    progress_summary_info si = {.steps = 20, .skipped = 1, .seconds = 65, .final_loss = 0.05, .loss_smoothed = 0.06,
+                                .adapter_path = "runs/x/checkpoints/step-20/adapter.safetensors"};
+    progress_summary(&p, &si);
+    fflush(f);
+    rewind(f);
+    char line[512];
+    int n = 0, cr = 0, has_eta = 0, has_summary = 0;
+    while (fgets(line, sizeof line, f)) {
+        n++;
+        cr += strchr(line, '\r') != NULL;
+        has_eta |= strstr(line, "ETA") != NULL;
+        has_summary |= strstr(line, "adapter.safetensors") != NULL;
+        if (n == 1) TEST_CHECK(strstr(line, "stage 1/3 unpaired: 20 steps") != NULL, "header: %s", line);
+        if (n == 2) TEST_CHECK(strstr(line, "unpaired [1/3]") && strstr(line, " 5/20"), "first bar line: %s", line);
+    }
+    fclose(f);
+    TEST_CHECK(cr == 0, "no carriage returns when not a TTY");
+    TEST_CHECK(n >= 4 + 1 + 2, "plain lines every log_every steps (%d lines)", n);
+    TEST_CHECK(has_eta && has_summary, "ETA and summary");
+
+    f = fopen(path, "w+");
+    progress_init(&p, f, true, 5);
+    progress_stage_begin(&p, "quiet", 0, 1, 10, 0);
+    for (int s = 1; s <= 10; s++) progress_update(&p, s, 1, 1, 1, 1, 1);
+    progress_stage_end(&p);
+    progress_summary(&p, &si);
+    fflush(f);
+    long sz = ftell(f);
+    fclose(f);
+    TEST_CHECK(sz > 0 && sz < 400, "quiet: only the summary (%ld bytes)", sz);
+    remove(path);
+}
+
+int main(void) {
+    test_metrics();
+    test_progress();
+    return test_summary("test_metrics");
+}

@@ -1,0 +1,317 @@
+// metrics.c — JSONL metrics and TensorBoard event files (TFRecord + hand-encoded Event protobufs).
+#include "train/metrics.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static double now_unix(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + tv.tv_usec * 1e-6;
+}
+
+// ---------------------------------------------------------------------------------------------
+// crc32c
+static uint32_t crc32c_tab[256];
+uint32_t tb_crc32c(uint32_t crc, const void *buf, size_t n) {
+    if (!crc32c_tab[1])
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++) c = c & 1 ? 0x82F63B78u ^ (c >> 1) : c >> 1;
+            crc32c_tab[i] = c;
+        }
+    const uint8_t *p = buf;
+    uint32_t c = ~crc;
+    while (n--) c = crc32c_tab[(c ^ *p++) & 0xff] ^ (c >> 8);
+    return ~c;
+}
+uint32_t tb_masked_crc(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + 0xa282ead8u; }
+
+// ---------------------------------------------------------------------------------------------
+// protobuf encoding
+typedef struct { uint8_t *p; size_t n, cap; bool over; } pbuf;
+static void pb_byte(pbuf *b, uint8_t x) {
+    if (b->n < b->cap) b->p[b->n] = x;
+    else b->over = true;
+    b->n++;
+}
+static void pb_varint(pbuf *b, uint64_t v) {
+    while (v >= 0x80) {
+        pb_byte(b, (uint8_t)(v | 0x80));
+        v >>= 7;
+    }
+    pb_byte(b, (uint8_t)v);
+}
+static void pb_bytes(pbuf *b, const void *d, size_t n) {
+    for (size_t i = 0; i < n; i++) pb_byte(b, ((const uint8_t *)d)[i]);
+}
+static void pb_tag(pbuf *b, int field, int wire) { pb_varint(b, (uint64_t)(field << 3 | wire)); }
+static void pb_fixed64(pbuf *b, uint64_t v) {
+    for (int i = 0; i < 8; i++) pb_byte(b, (uint8_t)(v >> (8 * i)));
+}
+static void pb_fixed32(pbuf *b, uint32_t v) {
+    for (int i = 0; i < 4; i++) pb_byte(b, (uint8_t)(v >> (8 * i)));
+}
+static void pb_string(pbuf *b, int field, const char *s) {
+    size_t n = strlen(s);
+    pb_tag(b, field, 2);
+    pb_varint(b, n);
+    pb_bytes(b, s, n);
+}
+static size_t varint_len(uint64_t v) {
+    size_t n = 1;
+    while (v >= 0x80) v >>= 7, n++;
+    return n;
+}
+
+size_t tb_encode_event(uint8_t *buf, size_t cap, double wall_time, int64_t step, const char *tag, float value,
+                       const char *version) {
+    pbuf b = {buf, 0, cap, false};
+    uint64_t wt;
+    memcpy(&wt, &wall_time, 8);
+    pb_tag(&b, 1, 1);  // wall_time: double
+    pb_fixed64(&b, wt);
+    if (step) {
+        pb_tag(&b, 2, 0);  // step: int64 varint (two's complement for negatives)
+        pb_varint(&b, (uint64_t)step);
+    }
+    if (!tag && version) {
+        pb_string(&b, 3, version);  // file_version
+    } else if (tag) {
+        size_t tl = strlen(tag);
+        size_t value_len = 1 + varint_len(tl) + tl + 1 + 4;   // Summary.Value: tag + simple_value
+        size_t summary_len = 1 + varint_len(value_len) + value_len;  // Summary: repeated value
+        pb_tag(&b, 5, 2);
+        pb_varint(&b, summary_len);
+        pb_tag(&b, 1, 2);
+        pb_varint(&b, value_len);
+        pb_string(&b, 1, tag);
+        uint32_t fv;
+        memcpy(&fv, &value, 4);
+        pb_tag(&b, 2, 5);
+        pb_fixed32(&b, fv);
+    }
+    return b.over ? 0 : b.n;
+}
+
+int tb_write_record(FILE *f, const uint8_t *data, size_t n) {
+    uint8_t hdr[12];
+    uint64_t len = n;
+    for (int i = 0; i < 8; i++) hdr[i] = (uint8_t)(len >> (8 * i));
+    uint32_t lc = tb_masked_crc(tb_crc32c(0, hdr, 8));
+    for (int i = 0; i < 4; i++) hdr[8 + i] = (uint8_t)(lc >> (8 * i));
+    uint32_t dc = tb_masked_crc(tb_crc32c(0, data, n));
+    uint8_t foot[4];
+    for (int i = 0; i < 4; i++) foot[i] = (uint8_t)(dc >> (8 * i));
+    if (fwrite(hdr, 1, 12, f) != 12 || fwrite(data, 1, n, f) != n || fwrite(foot, 1, 4, f) != 4) return -1;
+    return 0;
+}
+
+static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+int tb_read_record(FILE *f, uint8_t **data, size_t *n, char *err, size_t errlen) {
+    uint8_t hdr[12];
+    size_t r = fread(hdr, 1, 12, f);
+    if (r == 0) return 0;
+    if (r != 12) {
+        seterr(err, errlen, "truncated record header (%zu of 12 bytes)", r);
+        return -1;
+    }
+    if (rd32(hdr + 8) != tb_masked_crc(tb_crc32c(0, hdr, 8))) {
+        seterr(err, errlen, "length crc mismatch");
+        return -1;
+    }
+    uint64_t len = 0;
+    for (int i = 0; i < 8; i++) len |= (uint64_t)hdr[i] << (8 * i);
+    if (len > (1u << 30)) {
+        seterr(err, errlen, "record length %llu is implausible", (unsigned long long)len);
+        return -1;
+    }
+    uint8_t *d = malloc(len + 4);
+    if (fread(d, 1, len + 4, f) != len + 4) {
+        seterr(err, errlen, "truncated record (%llu data bytes expected)", (unsigned long long)len);
+        free(d);
+        return -1;
+    }
+    if (rd32(d + len) != tb_masked_crc(tb_crc32c(0, d, len))) {
+        seterr(err, errlen, "data crc mismatch");
+        free(d);
+        return -1;
+    }
+    *data = d;
+    *n = len;
+    return 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+static int mkdir_p(const char *path) {
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
+    return 0;
+}
+
+// keeps the lines of path whose "step" is <= max_step (a resumed run rewrites what came after)
+static int trim_jsonl(const char *path, int64_t max_step, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;  // nothing yet
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *o = fopen(tmp, "wb");
+    if (!o) {
+        seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        fclose(f);
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        const char *s = strstr(line, "\"step\":");
+        long long step = s ? strtoll(s + 7, NULL, 10) : 0;
+        if (step <= max_step && line[len - 1] == '\n') fwrite(line, 1, (size_t)len, o);  // a torn last line is dropped too
+    }
+    free(line);
+    fclose(f);
+    if (fclose(o) || rename(tmp, path)) {
+        seterr(err, errlen, "%s: cannot rewrite: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resume_step, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    m->t0 = now_unix();
+    if (mkdir_p(run_dir)) {
+        seterr(err, errlen, "%s: cannot create the run folder: %s", run_dir, strerror(errno));
+        return -1;
+    }
+    snprintf(m->jsonl_path, sizeof m->jsonl_path, "%s/metrics.jsonl", run_dir);
+    if (resume_step >= 0 && trim_jsonl(m->jsonl_path, resume_step, err, errlen)) return -1;
+    m->jsonl = fopen(m->jsonl_path, "ab");
+    if (!m->jsonl) {
+        seterr(err, errlen, "%s: cannot open: %s", m->jsonl_path, strerror(errno));
+        return -1;
+    }
+    if (tensorboard) {
+        char dir[1100], host[256] = "localhost";
+        snprintf(dir, sizeof dir, "%s/tb", run_dir);
+        if (mkdir_p(dir)) {
+            seterr(err, errlen, "%s: cannot create: %s", dir, strerror(errno));
+            metrics_close(m);
+            return -1;
+        }
+        gethostname(host, sizeof host - 1);
+        host[sizeof host - 1] = 0;
+        // unique per run start (the pid keeps two starts within a second apart)
+        snprintf(m->tb_path, sizeof m->tb_path, "%s/events.out.tfevents.%lld.%s.%d", dir, (long long)m->t0, host,
+                 (int)getpid());
+        m->tb = fopen(m->tb_path, "wb");
+        if (!m->tb) {
+            seterr(err, errlen, "%s: cannot create: %s", m->tb_path, strerror(errno));
+            metrics_close(m);
+            return -1;
+        }
+        uint8_t buf[128];
+        size_t n = tb_encode_event(buf, sizeof buf, m->t0, 0, NULL, 0, "brain.Event:2");
+        tb_write_record(m->tb, buf, n);
+        fflush(m->tb);
+    }
+    return 0;
+}
+
+int metrics_scalar(metrics *m, const char *tag, int64_t step, double value) {
+    if (!m->tb) return 0;
+    uint8_t buf[512];
+    size_t n = tb_encode_event(buf, sizeof buf, now_unix(), step, tag, (float)value, NULL);
+    if (!n) return -1;
+    return tb_write_record(m->tb, buf, n);
+}
+
+static void json_num(FILE *f, const char *key, double v) {
+    if (isfinite(v)) fprintf(f, ",\"%s\":%.9g", key, v);
+    else fprintf(f, ",\"%s\":null", key);  // JSON has no NaN / Inf
+}
+
+int metrics_log(metrics *m, const metrics_row *r) {
+    if (m->jsonl) {
+        fprintf(m->jsonl, "{\"step\":%lld,\"stage\":%d", (long long)r->step, r->stage);
+        if (r->stage_name) {
+            fputs(",\"stage_name\":\"", m->jsonl);
+            for (const char *c = r->stage_name; *c; c++)
+                if (*c == '"' || *c == '\\') fprintf(m->jsonl, "\\%c", *c);
+                else if ((unsigned char)*c >= 0x20) fputc(*c, m->jsonl);
+            fputc('"', m->jsonl);
+        }
+        json_num(m->jsonl, "loss", r->loss);
+        json_num(m->jsonl, "loss_smoothed", r->loss_smoothed);
+        json_num(m->jsonl, "lr", r->lr);
+        json_num(m->jsonl, "grad_norm", r->grad_norm);
+        json_num(m->jsonl, "samples_per_s", r->samples_per_s);
+        json_num(m->jsonl, "time", r->time);
+        fputs("}\n", m->jsonl);
+        fflush(m->jsonl);
+    }
+    int rc = 0;
+    rc |= metrics_scalar(m, "train/loss", r->step, r->loss);
+    rc |= metrics_scalar(m, "train/loss_smoothed", r->step, r->loss_smoothed);
+    rc |= metrics_scalar(m, "train/lr", r->step, r->lr);
+    rc |= metrics_scalar(m, "train/grad_norm", r->step, r->grad_norm);
+    rc |= metrics_scalar(m, "train/samples_per_s", r->step, r->samples_per_s);
+    rc |= metrics_scalar(m, "train/stage", r->step, r->stage);
+    if (m->tb) fflush(m->tb);
+    return rc ? -1 : 0;
+}
+
+void metrics_flush(metrics *m) {
+    if (m->jsonl) fflush(m->jsonl);
+    if (m->tb) fflush(m->tb);
+}
+
+void metrics_close(metrics *m) {
+    if (m->jsonl) fclose(m->jsonl);
+    if (m->tb) fclose(m->tb);
+    m->jsonl = m->tb = NULL;
+}
+
+double metrics_ema_update(metrics_ema *e, double x) {
+    if (isfinite(x)) {
+        e->acc = e->beta * e->acc + (1 - e->beta) * x;
+        e->n++;
+    }
+    return metrics_ema_value(e);
+}
+double metrics_ema_value(const metrics_ema *e) {
+    if (!e->n) return NAN;
+    return e->acc / (1 - pow(e->beta, (double)e->n));
+}
+void metrics_ema_restore(metrics_ema *e, double smoothed) {
+    if (!isfinite(smoothed)) {
+        e->acc = 0, e->n = 0;
+        return;
+    }
+    e->acc = smoothed;
+    e->n = 100000;  // beta^n == 0: no bias correction left
+}

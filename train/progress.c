@@ -1,0 +1,125 @@
+// progress.c — the progress line, plain log lines and the final summary.
+#include "train/progress.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double mono(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+const char *progress_fmt_duration(double s, char *buf, size_t n) {
+    if (!isfinite(s) || s < 0) snprintf(buf, n, "?");
+    else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else if (s >= 60) snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+    else snprintf(buf, n, "%.0fs", s);
+    return buf;
+}
+
+void progress_init(progress *p, FILE *out, bool quiet, int log_every) {
+    memset(p, 0, sizeof *p);
+    p->out = out ? out : stderr;
+    p->tty = isatty(fileno(p->out));
+    p->quiet = quiet;
+    p->log_every = log_every > 0 ? log_every : 1;
+}
+
+void progress_stage_begin(progress *p, const char *name, int stage_index, int n_stages, int64_t total_steps,
+                          int64_t start_step) {
+    snprintf(p->stage, sizeof p->stage, "%s", name ? name : "");
+    p->stage_index = stage_index, p->n_stages = n_stages;
+    p->total = total_steps, p->start_step = start_step, p->last_step = start_step;
+    p->t_start = mono();
+    p->last_draw = 0;
+    if (!p->quiet && !p->tty)
+        fprintf(p->out, "stage %d/%d %s: %lld steps%s\n", stage_index + 1, n_stages, p->stage, (long long)total_steps,
+                start_step ? " (resumed)" : "");
+}
+
+static void clear_bar(progress *p) {
+    if (p->tty && p->bar_on_screen) {
+        fprintf(p->out, "\r%*s\r", p->line_len, "");
+        p->bar_on_screen = false;
+    }
+}
+
+void progress_update(progress *p, int64_t step, double loss, double loss_smoothed, double lr, double grad_norm,
+                     double samples_per_s) {
+    p->last_step = step;
+    if (p->quiet) return;
+    double now = mono();
+    bool last = step >= p->total;
+    if (p->tty) {
+        if (!last && now - p->last_draw < 0.1) return;  // at most 10 redraws per second
+    } else if (step % p->log_every && !last) {
+        return;
+    }
+    p->last_draw = now;
+    double el = now - p->t_start;
+    int64_t done = step - p->start_step;
+    double eta = done > 0 ? el / (double)done * (double)(p->total - step) : NAN;
+    char eta_s[32];
+    progress_fmt_duration(eta, eta_s, sizeof eta_s);
+    char line[320];
+    int n = snprintf(line, sizeof line,
+                     "%s [%d/%d] %*lld/%lld %3.0f%%  %.1f samples/s  loss %.4g (%.4g)  lr %.2e  |g| %.3g  ETA %s",
+                     p->stage, p->stage_index + 1, p->n_stages, (int)snprintf(NULL, 0, "%lld", (long long)p->total),
+                     (long long)step, (long long)p->total, p->total ? 100.0 * (double)step / (double)p->total : 100.0,
+                     samples_per_s, loss, loss_smoothed, lr, grad_norm, eta_s);
+    if (n < 0) return;
+    if (n >= (int)sizeof line) n = (int)sizeof line - 1;
+    if (p->tty) {
+        fprintf(p->out, "\r%s", line);
+        if (n < p->line_len) fprintf(p->out, "%*s", p->line_len - n, "");
+        p->line_len = n;
+        p->bar_on_screen = true;
+    } else {
+        fprintf(p->out, "%s\n", line);
+    }
+    fflush(p->out);
+}
+
+void progress_stage_end(progress *p) {
+    double el = mono() - p->t_start;
+    char d[32];
+    progress_fmt_duration(el, d, sizeof d);
+    if (p->quiet) return;
+    if (p->tty && p->bar_on_screen) {
+        fputc('\n', p->out);
+        p->bar_on_screen = false;
+        p->line_len = 0;
+    }
+    fprintf(p->out, "stage %d/%d %s done: %lld steps in %s\n", p->stage_index + 1, p->n_stages, p->stage,
+            (long long)(p->last_step - p->start_step), d);
+    fflush(p->out);
+}
+
+void progress_message(progress *p, const char *fmt, ...) {
+    clear_bar(p);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(p->out, fmt, ap);
+    va_end(ap);
+    fputc('\n', p->out);
+    fflush(p->out);
+}
+
+void progress_summary(progress *p, const progress_summary_info *s) {
+    clear_bar(p);
+    char d[32];
+    progress_fmt_duration(s->seconds, d, sizeof d);
+    fprintf(p->out, "done: %lld steps in %s", (long long)s->steps, d);
+    if (s->samples_per_s > 0) fprintf(p->out, ", %.1f samples/s", s->samples_per_s);
+    if (isfinite(s->final_loss)) fprintf(p->out, ", final loss %.4g (smoothed %.4g)", s->final_loss, s->loss_smoothed);
+    if (s->skipped) fprintf(p->out, ", %lld non-finite steps skipped", (long long)s->skipped);
+    fputc('\n', p->out);
+    if (s->adapter_path) fprintf(p->out, "adapter: %s\n", s->adapter_path);
+    if (s->checkpoint_path) fprintf(p->out, "checkpoint: %s (resume with --resume)\n", s->checkpoint_path);
+    if (s->run_dir) fprintf(p->out, "metrics: %s/metrics.jsonl, tensorboard --logdir %s/tb\n", s->run_dir, s->run_dir);
+    fflush(p->out);
+}

@@ -1,0 +1,49 @@
+// progress.h — what a user sees on stderr: one progress line per stage, redrawn in place with
+// \r when the stream is a TTY, else printed as plain lines every log_every steps (logs, Slurm);
+// quiet mode prints only messages and the final summary.
+// defines: progress, progress_summary_info and the progress_* functions.
+//
+//   unpaired [1/3]  120/500  24%  8.3 samples/s  loss 0.412 (0.398)  lr 1.0e-04  |g| 0.83  ETA 1m02s
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct progress {
+    FILE *out;
+    bool tty, quiet;
+    int log_every;
+    char stage[64];
+    int stage_index, n_stages;
+    int64_t total, start_step, last_step;
+    double t_start;          // monotonic seconds at stage begin
+    int line_len;            // chars of the bar on screen (TTY)
+    bool bar_on_screen;
+    double last_draw;
+} progress;
+
+typedef struct progress_summary_info {
+    int64_t steps;           // optimizer steps run in this process
+    int64_t skipped;         // non-finite steps skipped
+    double seconds;          // wall time
+    double final_loss, loss_smoothed;
+    double samples_per_s;    // mean
+    const char *adapter_path;     // the exported / last adapter file (may be NULL)
+    const char *checkpoint_path;  // the last checkpoint folder (may be NULL)
+    const char *run_dir;          // metrics.jsonl and tb/ live here (may be NULL)
+} progress_summary_info;
+
+// out: usually stderr (a TTY is detected with isatty); log_every: plain-line period
+void progress_init(progress *p, FILE *out, bool quiet, int log_every);
+// start_step > 0 when a stage resumes in the middle
+void progress_stage_begin(progress *p, const char *name, int stage_index, int n_stages, int64_t total_steps,
+                          int64_t start_step);
+// step: steps done in the stage (1..total)
+void progress_update(progress *p, int64_t step, double loss, double loss_smoothed, double lr, double grad_norm,
+                     double samples_per_s);
+void progress_stage_end(progress *p);
+// a line of its own (checkpoint saved, warnings), printed above the bar, also in quiet mode
+void progress_message(progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void progress_summary(progress *p, const progress_summary_info *s);
+// "1h02m", "3m05s", "12s"
+const char *progress_fmt_duration(double seconds, char *buf, size_t n);
