@@ -1,0 +1,151 @@
+// models.c — builds the model bundle: tiny random presets or the published weights.
+#include "train/models.h"
+#include <stdio.h>
+#include <string.h>
+#include "kernels/backend.h"
+
+// zero every to_v_ip: the IP branch then adds nothing and the frozen FLUX starts unperturbed
+static void zero_v(ic_models *m) {
+    for (int i = 0; i < m->ps_adapter.n; i++) {
+        cm_param *p = &m->ps_adapter.items[i];
+        if (strstr(p->name, ".to_v_ip.")) {
+            const cm_backend *be = backend_get(m->dev.type);
+            be->fill(backend_ctx(m->dev), p->t->dtype, tensor_data(p->t), tensor_numel(p->t), 0.0);
+        }
+    }
+}
+
+static int adapter_setup(ic_models *m, const ic_adapter_config *ac, const char *init_kv, const char *init_path,
+                         uint64_t seed, char *err, size_t errlen) {
+    m->ad_cfg = *ac;
+    params_init_registry(&m->ps_adapter, m->dev, CM_F32, true);
+    if (ic_adapter_init(&m->adapter, &m->ad_cfg, &m->ps_adapter, err, errlen)) return -1;
+    params_randomize(&m->ps_adapter, seed ^ 0xada);
+    if (init_path && *init_path) return ic_adapter_load(&m->ps_adapter, init_path, false, err, errlen);
+    if (init_kv && !strcmp(init_kv, "zero_v")) zero_v(m);
+    else if (init_kv && strcmp(init_kv, "default")) {
+        snprintf(err, errlen, "adapter.init_kv: '%s' is not one of zero_v, default", init_kv);
+        return -1;
+    }
+    return 0;
+}
+
+int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, uint64_t seed, const char *init_kv, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    m->dev = CM_DEV_CPU;
+    m->tiny = true;
+    m->ref_size = d->vision_image;
+
+    // FLUX: RoPE axes (16, 56, 56) scaled to the head size, each even
+    flux_config fc = flux_config_tiny();
+    fc.num_layers = d->flux_double;
+    fc.num_single_layers = d->flux_single;
+    fc.heads = d->flux_heads;
+    fc.head_dim = d->flux_head_dim;
+    fc.axes_dim[0] = d->flux_head_dim / 8 > 2 ? (d->flux_head_dim / 8) & ~1 : 2;
+    fc.axes_dim[1] = ((d->flux_head_dim - fc.axes_dim[0]) / 2) & ~1;
+    fc.axes_dim[2] = d->flux_head_dim - fc.axes_dim[0] - fc.axes_dim[1];
+    fc.joint_dim = d->text_dim;
+    fc.pooled_dim = d->pooled_dim;
+    fc.in_channels = fc.out_channels = 4 * d->latent_channels;
+    m->flux_cfg = fc;
+    params_init_registry(&m->ps_flux, m->dev, CM_F32, false);
+    if (flux_init(&m->flux, &m->flux_cfg, &m->ps_flux, err, errlen)) return -1;
+    params_randomize(&m->ps_flux, seed ^ 0xf1);
+
+    // vision towers: SigLIP at the reference size, DINOv2 trained one patch larger so its
+    // position table is resized as the real one is (37x37 -> 27x27)
+    siglip_config sc = {.hidden = d->vision_hidden, .layers = d->vision_layers, .heads = d->vision_heads,
+                        .mlp = 2 * d->vision_hidden, .patch = d->vision_patch, .image_size = d->vision_image, .channels = 3, .eps = 1e-6};
+    dino_config dc = {.hidden = d->vision_hidden, .layers = d->vision_layers, .heads = d->vision_heads,
+                      .mlp_hidden = dino_swiglu_hidden(d->vision_hidden, 4.0), .patch = d->vision_patch,
+                      .image_size = d->vision_image + d->vision_patch, .channels = 3, .swiglu = true, .eps = 1e-6};
+    params_init_registry(&m->ps_vision, m->dev, CM_F32, false);
+    params_init_registry(&m->ps_dino, m->dev, CM_F32, false);
+    siglip_init(&m->sig, &sc, &m->ps_vision);
+    dino_init(&m->dino, &dc, &m->ps_dino);
+    params_randomize(&m->ps_vision, seed ^ 0x515);
+    params_randomize(&m->ps_dino, seed ^ 0xd1);
+    m->vfc.n_shallow = 3;  // thirds of the depth, as (7, 13, 26) of 27
+    for (int k = 0; k < 3; k++) {
+        int l = (k + 1) * d->vision_layers / 3;
+        m->vfc.siglip_layers[k] = m->vfc.dino_layers[k] = l < 1 ? 1 : l;
+    }
+
+    // VAE: three levels (4x down), FLUX's scaling and shift
+    vae_config vc = {.in_channels = 3, .out_channels = 3, .latent = d->latent_channels, .nlevels = 3,
+                     .ch = {d->vae_channels / 2, d->vae_channels, d->vae_channels}, .layers_per_block = 1,
+                     .groups = 4, .mid_attn = true, .scaling = 0.3611, .shift = 0.1159};
+    params_init_registry(&m->ps_vae, m->dev, CM_F32, false);
+    vae_encoder_init(&m->vae, &vc, &m->ps_vae);
+    params_randomize(&m->ps_vae, seed ^ 0xae);
+    m->vae_factor = 1 << (vc.nlevels - 1);
+
+    if (ic_text_init_tiny(&m->text, d->text_dim, d->pooled_dim, d->text_len, seed ^ 0x7e, err, errlen)) return -1;
+
+    // adapter: the projector's width is the towers' concatenated width; its blocks use heads of
+    // proj_head_dim, the resampler proj_heads x proj_head_dim; one IP module per FLUX block
+    ic_adapter_config ac = IC_ADAPTER_TINY;
+    ac.proj.inner_dim = ac.proj.embedding_dim = ac.proj.cross_dim = 2 * (int64_t)d->vision_hidden;
+    ac.proj.head_dim = d->proj_head_dim;
+    ac.proj.heads = (int)(ac.proj.inner_dim / d->proj_head_dim);
+    ac.proj.num_layers = d->proj_layers;
+    ac.proj.r_heads = d->proj_heads;
+    ac.proj.r_head_dim = d->proj_head_dim;
+    ac.proj.dim = (int64_t)d->proj_heads * d->proj_head_dim;
+    ac.proj.depth = d->proj_depth;
+    ac.proj.num_queries = d->proj_queries;
+    ac.proj.output_dim = d->text_dim;
+    ac.n_ip = fc.num_layers + fc.num_single_layers;
+    ac.ip_heads = fc.heads;
+    ac.ip_head_dim = fc.head_dim;
+    return adapter_setup(m, &ac, init_kv, NULL, seed, err, errlen);
+}
+
+int ic_models_load(ic_models *m, const ic_model_paths *p, const char *init_kv, uint64_t seed, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    m->dev = CM_DEV_CPU;
+    flux_layout lay;
+    if (flux_config_from_weights(p->flux, &m->flux_cfg, &lay, err, errlen)) return -1;
+    params_init_registry(&m->ps_flux, m->dev, CM_F32, false);
+    if (flux_init(&m->flux, &m->flux_cfg, &m->ps_flux, err, errlen) || flux_load(&m->flux, &m->ps_flux, p->flux, err, errlen)) return -1;
+
+    siglip_config sc;
+    dino_config dc;
+    if (siglip_detect(p->siglip, &sc, err, errlen) || dino_detect(p->dinov2, &dc, err, errlen)) return -1;
+    params_init_registry(&m->ps_vision, m->dev, CM_F32, false);
+    siglip_init(&m->sig, &sc, &m->ps_vision);
+    int n_extra;
+    if (params_load(&m->ps_vision, p->siglip, NULL, false, &n_extra, err, errlen)) return -1;
+    params_init_registry(&m->ps_dino, m->dev, CM_F32, false);
+    dino_init(&m->dino, &dc, &m->ps_dino);
+    if (params_load(&m->ps_dino, p->dinov2, NULL, false, &n_extra, err, errlen)) return -1;
+    m->vfc = VISION_FEAT_IC;
+    m->ref_size = (int)sc.image_size;
+
+    vae_config vc;
+    if (vae_detect(p->vae, &vc, err, errlen)) return -1;
+    params_init_registry(&m->ps_vae, m->dev, CM_F32, false);
+    vae_encoder_init(&m->vae, &vc, &m->ps_vae);
+    if (params_load(&m->ps_vae, p->vae, NULL, false, &n_extra, err, errlen)) return -1;
+    m->vae_factor = 1 << (vc.nlevels - 1);
+
+    if (ic_text_load(&m->text, p->t5, p->clip, 512, err, errlen)) return -1;
+    ic_adapter_config ac = IC_ADAPTER_FULL;
+    if (p->adapter_init && *p->adapter_init && ic_adapter_config_from_weights(p->adapter_init, &ac, err, errlen)) return -1;
+    return adapter_setup(m, &ac, init_kv, p->adapter_init, seed, err, errlen);
+}
+
+void ic_models_free(ic_models *m) {
+    flux_free(&m->flux);
+    siglip_free(&m->sig);
+    dino_free(&m->dino);
+    vae_encoder_free(&m->vae);
+    ic_adapter_free(&m->adapter);
+    ic_text_free(&m->text);
+    params_free(&m->ps_flux);
+    params_free(&m->ps_vision);
+    params_free(&m->ps_dino);
+    params_free(&m->ps_vae);
+    params_free(&m->ps_adapter);
+}

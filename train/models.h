@@ -1,0 +1,45 @@
+// models.h — the model bundle one training step touches: frozen FLUX, vision towers, VAE
+// encoder and text encoders, and the trainable InstantCharacter adapter.
+// defines: ic_models, ic_model_paths, ic_models_* functions.
+#pragma once
+#include "models/flux.h"
+#include "models/ic_adapter.h"
+#include "models/ip_attn.h"
+#include "models/vae.h"
+#include "models/vision_features.h"
+#include "train/config.h"
+#include "train/text.h"
+
+// where real weights come from (NULL / "" = the tiny random preset for that part)
+typedef struct ic_model_paths {
+    const char *flux, *siglip, *dinov2, *vae, *t5, *clip, *t5_tokenizer, *clip_tokenizer;
+    const char *adapter_init;  // released / previous adapter to start from (fine-tuning)
+} ic_model_paths;
+
+typedef struct ic_models {
+    cm_device dev;
+    bool tiny;
+    flux_config flux_cfg;
+    flux_model flux;
+    cm_params ps_flux;            // frozen
+    siglip_model sig;
+    dino_model dino;
+    vision_feat_config vfc;
+    cm_params ps_vision;          // frozen: SigLIP
+    cm_params ps_dino;            // frozen: DINOv2
+    vae_encoder vae;
+    cm_params ps_vae;             // frozen
+    ic_text text;                 // T5 + CLIP + tokenizers, frozen
+    ic_adapter_config ad_cfg;
+    ic_adapter adapter;
+    cm_params ps_adapter;         // trainable: image_proj.* and ip_adapter.*
+    int ref_size;                 // reference view side the towers take
+    int vae_factor;               // pixels per latent
+} ic_models;
+
+// tiny random models through the same code (the embedded demo and the tests); init_kv:
+// "zero_v" zeroes every to_v_ip so the frozen FLUX starts unperturbed, "default" keeps nn.Linear init
+int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, uint64_t seed, const char *init_kv, char *err, size_t errlen);
+// real weights as published; parts whose path is empty use their tiny preset only when all are empty
+int ic_models_load(ic_models *m, const ic_model_paths *p, const char *init_kv, uint64_t seed, char *err, size_t errlen);
+void ic_models_free(ic_models *m);

@@ -1,0 +1,116 @@
+// step.c — see step.h
+#include "train/step.h"
+#include <math.h>
+#include <time.h>
+#include "autograd/autograd.h"
+#include "autograd/ops.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t mix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+// a key per (seed, step, sample, purpose): the randomness of a step never depends on history
+static uint64_t rng_key(uint64_t seed, uint64_t step, int64_t id, uint64_t purpose) {
+    return mix(mix(mix(seed ^ 0x5eed) ^ step) ^ (uint64_t)id) ^ mix(purpose);
+}
+static double unit(uint64_t k) { return ((double)(mix(k) >> 11) + 0.5) / 9007199254740992.0; }
+
+double step_sigma(const step_opts *o, uint64_t step, int64_t id, int64_t seq_len) {
+    uint64_t k = rng_key(o->seed, step, id, 1);
+    double u1 = unit(k), u2 = unit(k + 1);
+    switch (o->tsample) {
+    case STEP_T_LOGIT_NORMAL: {
+        double z = sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+        return 1.0 / (1.0 + exp(-(o->ln_mean + o->ln_std * z)));
+    }
+    case STEP_T_FLUX_SHIFT: {  // BFL's shifted schedule at the training sequence length
+        double mu = 0.5 + (1.15 - 0.5) * ((double)seq_len - 256.0) / (4096.0 - 256.0);
+        return exp(mu) / (exp(mu) + (1.0 / u1 - 1.0));
+    }
+    default: return u1;
+    }
+}
+
+// loader views [B, 5, 3, R, R] -> [5B, 3, R, R]: the B full views, then sample b's crops at B + 4b + i
+static cm_tensor *views_batch(const float *v, int B, int R, cm_device dev) {
+    cm_tensor *h = tensor_wrap_host(CM_F32, SHAPE(B, 5, 3, R, R), (void *)v);
+    cm_tensor *full = op_slice(h, 1, 0, 1), *crops = op_slice(h, 1, 1, 5);
+    cm_tensor *f = op_reshape(full, SHAPE(B, 3, R, R)), *c = op_reshape(crops, SHAPE(4 * B, 3, R, R));
+    cm_tensor *all = op_concat(2, (cm_tensor *[]){f, c}, 0);
+    cm_tensor *out = op_to_device(all, dev);
+    cm_tensor *tmp[] = {h, full, crops, f, c, all};
+    for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
+    return out;
+}
+
+cm_tensor *step_forward(ic_models *m, const loader_batch *b, const step_opts *o, uint64_t step, step_times *t) {
+    int B = b->B, H = b->H, W = b->W;
+    double t0 = now();
+    // --- frozen, no tape: reference features, target latents, text ---
+    autograd_no_grad_push();
+    cm_tensor *vs = views_batch(b->ref_siglip, B, b->R, m->dev), *vd = views_batch(b->ref_dino, B, b->R, m->dev);
+    vision_features f = {0};
+    vision_features_from_views(&m->sig, &m->dino, &m->vfc, B, vs, vd, &f);
+    cm_tensor *img_h = tensor_wrap_host(CM_F32, SHAPE(B, 3, H, W), b->target);
+    cm_tensor *img = op_to_device(img_h, m->dev);
+    cm_tensor *z = vae_encode(&m->vae, img, NULL);              // [B, Cl, H/f, W/f]
+    cm_tensor *zs = vae_scale_latent(&m->vae.cfg, z);
+    cm_tensor *x0 = flux_pack_latents(zs);                      // [B, N, 4 Cl]
+    cm_tensor *txt = NULL, *pooled = NULL;
+    ic_text_encode(&m->text, (const char *const *)b->captions, B, m->dev, &txt, &pooled);
+    int gh = (int)zs->shape[2] / 2, gw = (int)zs->shape[3] / 2;
+    int64_t N = x0->shape[1];
+
+    // σ [B], ε ~ N(0, 1) per sample, x_t = (1 - σ) x0 + σ ε, target ε - x0
+    float sig[512];
+    CM_CHECK(B <= 512, "step", "micro-batch %d too large", B);
+    cm_tensor *eps = tensor_empty(CM_F32, x0->ndim, x0->shape, m->dev);
+    for (int i = 0; i < B; i++) {
+        sig[i] = (float)step_sigma(o, step, b->sample_ids[i], N);
+        cm_tensor *e = op_slice(eps, 0, i, i + 1);
+        tensor_fill_randn(e, rng_key(o->seed, step, b->sample_ids[i], 2), 1.0);
+        tensor_release(e);
+    }
+    cm_tensor *sigma = tensor_from_host(CM_F32, SHAPE(B), sig, m->dev);
+    cm_tensor *sg = op_reshape(sigma, SHAPE(B, 1, 1));
+    cm_tensor *one_m = op_scale(sg, -1.0), *keep = op_add_scalar(one_m, 1.0);
+    cm_tensor *a = op_mul(x0, keep), *bn = op_mul(eps, sg), *xt = op_add(a, bn), *target = op_sub(eps, x0);
+    cm_tensor *t1000 = op_scale(sigma, 1000.0);
+    cm_tensor *guid = m->flux_cfg.guidance_embeds ? tensor_full(CM_F32, SHAPE(B), o->guidance, m->dev) : NULL;
+    autograd_no_grad_pop();
+    if (t) t->encoders += now() - t0;
+
+    // --- on the tape: projector and FLUX with the IP branch ---
+    double t1 = now();
+    cm_tensor *tokens = NULL, *temb = NULL;
+    ic_projector_fwd(&m->adapter.proj, f.low_res_shallow, f.low_res_deep, f.high_res_deep, t1000, &tokens, &temb);
+    cm_tensor *pred = flux_forward(&m->flux, xt, txt, pooled, sigma, guid, gh, gw, m->adapter.ip, tokens, o->ip_scale, o->recompute);
+    cm_tensor *loss;
+    if (o->weighting == STEP_W_NONE) loss = op_mse(pred, target);
+    else {  // per-sample weights w(σ) on the per-sample MSE
+        float w[512];
+        for (int i = 0; i < B; i++) {
+            double s = sig[i];
+            w[i] = (float)(o->weighting == STEP_W_SIGMA_SQRT ? 1.0 / (s * s) : 2.0 / (M_PI * (1 - 2 * s + 2 * s * s)));
+        }
+        cm_tensor *wt = tensor_from_host(CM_F32, SHAPE(B), w, m->dev);
+        cm_tensor *d = op_sub(pred, target), *d2 = op_mul(d, d), *ps = op_mean(d2, 2, (int[]){1, 2}, false), *pw = op_mul(ps, wt);
+        loss = op_mean_all(pw);
+        cm_tensor *tmp[] = {wt, d, d2, ps, pw};
+        for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
+    }
+    if (t) t->forward += now() - t1;
+    cm_tensor *tmp[] = {vs, vd, img_h, img, z, zs, x0, txt, pooled, eps, sigma, sg, one_m, keep, a, bn, xt, target,
+                        t1000, guid, tokens, temb, pred};
+    for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
+    vision_features_release(&f);
+    return loss;
+}

@@ -1,0 +1,22 @@
+// text.h — the frozen text side of a step: T5 (sequence states) and CLIP (pooled), with their
+// tokenizers, behind one call.
+// defines: ic_text, ic_text_* functions.
+#pragma once
+#include <stdbool.h>
+#include "autograd/tensor.h"
+#include "models/params.h"
+
+typedef struct ic_text {
+    void *t5, *clip, *t5_tok, *clip_tok;  // models/t5.h, clip_text.h, tok_t5.h, tok_clip.h
+    cm_params ps_t5, ps_clip;             // frozen
+    int t5_len, clip_len;                 // padded lengths (FLUX: 512 and 77)
+    int64_t joint_dim, pooled_dim;
+} ic_text;
+
+// tiny random encoders of the given widths with the small tokenizers shipped in configs/tiny/
+int ic_text_init_tiny(ic_text *t, int64_t joint_dim, int64_t pooled_dim, int t5_len, uint64_t seed, char *err, size_t errlen);
+// published T5 v1.1 XXL encoder + CLIP ViT-L/14 text folders (weights + tokenizer.json each)
+int ic_text_load(ic_text *t, const char *t5_dir, const char *clip_dir, int t5_len, char *err, size_t errlen);
+// captions [B] -> *txt [B, t5_len, joint_dim], *pooled [B, pooled_dim] on dev (no tape)
+void ic_text_encode(ic_text *t, const char *const *captions, int B, cm_device dev, cm_tensor **txt, cm_tensor **pooled);
+void ic_text_free(ic_text *t);
