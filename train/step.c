@@ -32,7 +32,7 @@ double step_sigma(const step_opts *o, uint64_t step, int64_t id, int64_t seq_len
         return 1.0 / (1.0 + exp(-(o->ln_mean + o->ln_std * z)));
     }
     case STEP_T_FLUX_SHIFT: {  // BFL's shifted schedule at the training sequence length
-        double mu = 0.5 + (1.15 - 0.5) * ((double)seq_len - 256.0) / (4096.0 - 256.0);
+        double mu = o->shift_base + (o->shift_max - o->shift_base) * ((double)seq_len - 256.0) / (4096.0 - 256.0);
         return exp(mu) / (exp(mu) + (1.0 / u1 - 1.0));
     }
     default: return u1;

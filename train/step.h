@@ -13,6 +13,7 @@ typedef struct step_opts {
     double guidance;            // FLUX guidance value (1.0 in training, as the peers)
     step_tsample tsample;
     double ln_mean, ln_std;     // logit-normal parameters
+    double shift_base, shift_max;  // flux_shift: mu from shift_base (256 tokens) to shift_max (4096 tokens)
     step_weighting weighting;
     bool recompute;             // per-block recompute scopes in FLUX
     uint64_t seed;              // run seed: noise and σ are a pure function of (seed, step, sample id)

@@ -1,0 +1,411 @@
+// trainer.c — `cameo train`: the three-stage schedule, with checkpoints, exact resume, signals,
+// NaN handling, metrics and a progress bar. One rank today; gradients are handed to the
+// optimizer parameter by parameter (optim_grad_ready) where a reducer will hook in.
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "autograd/autograd.h"
+#include "autograd/ops.h"
+#include "data/build.h"
+#include "data/dataset.h"
+#include "data/demo.h"
+#include "data/loader.h"
+#include "models/safetensors.h"
+#include "train/checkpoint.h"
+#include "train/cli.h"
+#include "train/config.h"
+#include "train/metrics.h"
+#include "train/models.h"
+#include "train/optim.h"
+#include "train/progress.h"
+#include "train/schedule.h"
+#include "train/step.h"
+
+static volatile sig_atomic_t stop_requested;
+static void on_signal(int sig) { stop_requested = sig; }
+
+static double wall(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int mkdirs(const char *path) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+typedef struct trainer {
+    train_config cfg;
+    char run_dir[4096], ckpt_dir[4200];
+    ic_models m;
+    optim opt;
+    metrics met;
+    progress prog;
+    ckpt_state st;
+    metrics_ema ema;
+    char last_ckpt[4400];
+    int64_t steps_run;
+    double samples, t_start;
+} trainer;
+
+// the dataset exists, or is generated when the config asks; paired stages need pairs
+static int prepare_data(trainer *t, char *err, size_t errlen) {
+    train_config *c = &t->cfg;
+    char man[4200];
+    snprintf(man, sizeof man, "%s/manifest.json", c->data.path);
+    if (access(man, R_OK)) {
+        if (!c->data.generate_demo_if_missing) {
+            snprintf(err, errlen, "data.path: no dataset at %s (build one with `cameo data build` or `cameo data demo`, "
+                     "or set data.generate_demo_if_missing: true)", c->data.path);
+            return -1;
+        }
+        demo_options d = demo_options_default();
+        d.seed = c->run.seed;
+        d.characters = c->data.demo_characters;
+        d.per_character = c->data.demo_per_character;
+        d.size = c->data.demo_size;
+        build_options bo = build_options_default();
+        bo.quiet = 1;
+        bo.bucket_step = c->data.bucket_step;
+        bo.bucket_resolution = c->stages[0].resolution;
+        build_report rep;
+        progress_message(&t->prog, "generating the demo dataset at %s (%d characters x %d images)", c->data.path, d.characters, d.per_character);
+        if (demo_build(c->data.path, &d, &bo, &rep, err, errlen)) return -1;
+    }
+    dataset ds;
+    if (dataset_open(&ds, c->data.path, 0, err, errlen)) return -1;
+    uint32_t multi = 0;
+    for (uint32_t i = 0; i < ds.n_chars; i++) multi += ds.char_count[i] >= 2;
+    dataset_close(&ds);
+    for (int s = 0; s < c->n_stages; s++)
+        if (c->stages[s].mode != CFG_MODE_UNPAIRED && !multi) {
+            snprintf(err, errlen, "stages[%d].mode: '%s' needs characters with at least two images, and %s has none "
+                     "(use mode: unpaired, or a dataset with pairs)", s, cfg_mode_name(c->stages[s].mode), c->data.path);
+            return -1;
+        }
+    return 0;
+}
+
+static loader *open_stage_loader(trainer *t, int s, bool resume) {
+    const train_config *c = &t->cfg;
+    const train_stage *sg = &c->stages[s];
+    loader_config lc = loader_config_default();
+    lc.path = c->data.path;
+    lc.mode = sg->mode == CFG_MODE_UNPAIRED ? LOADER_UNPAIRED : sg->mode == CFG_MODE_PAIRED ? LOADER_PAIRED : LOADER_MIXED;
+    lc.paired_share = (float)sg->paired_share;
+    lc.seed = c->run.seed * 1000003ull + (uint64_t)s;  // each stage its own order
+    lc.global_batch = sg->batch_size;
+    lc.resolution = sg->resolution;
+    lc.bucket_step = c->data.bucket_step;
+    lc.max_aspect = (float)c->data.max_aspect;
+    if (sg->n_buckets) {
+        lc.buckets = &sg->buckets[0][0];
+        lc.n_buckets = sg->n_buckets;
+    }
+    lc.ref_size = t->m.ref_size;
+    lc.caption_drop = (float)c->train.caption_drop;
+    lc.ref_drop = (float)c->train.ref_drop;
+    lc.threads = c->data.threads;
+    lc.prefetch = c->data.prefetch;
+    loader_resume r, *rp = NULL;
+    if (resume && ckpt_state_get_data(&t->st, "epoch", &r.epoch) && ckpt_state_get_data(&t->st, "batches_done", &r.batches_done) &&
+        ckpt_state_get_data(&t->st, "manifest_hash", &r.manifest_hash) && ckpt_state_get_data(&t->st, "bucket_hash", &r.bucket_hash)) {
+        r.seed = lc.seed;
+        rp = &r;
+    }
+    return loader_open(&lc, rp);
+}
+
+static int save_checkpoint(trainer *t, loader *L, char *err, size_t errlen) {
+    t->st.n_data = 0;
+    if (L) {
+        loader_resume r;
+        loader_state(L, &r);
+        ckpt_state_add_data(&t->st, "epoch", r.epoch);
+        ckpt_state_add_data(&t->st, "batches_done", r.batches_done);
+        ckpt_state_add_data(&t->st, "manifest_hash", r.manifest_hash);
+        ckpt_state_add_data(&t->st, "bucket_hash", r.bucket_hash);
+    }
+    t->st.skipped_steps = t->opt.skipped;
+    t->st.skipped_in_row = t->opt.skipped_in_row;
+    t->st.loss_smoothed = metrics_ema_value(&t->ema);
+    t->st.elapsed_s += wall() - t->t_start;
+    t->t_start = wall();
+    char *yaml = train_config_to_yaml(&t->cfg);
+    cm_params *regs[1] = {&t->m.ps_adapter};
+    int rc = ckpt_save(t->ckpt_dir, regs, 1, &t->opt, &t->st, yaml, t->cfg.run.keep_last, t->last_ckpt, sizeof t->last_ckpt, err, errlen);
+    free(yaml);
+    return rc;
+}
+
+static step_opts make_step_opts(const train_config *c) {
+    step_opts o = {.ip_scale = c->adapter.ip_scale, .guidance = c->train.guidance, .ln_mean = c->train.logit_mean,
+                   .ln_std = c->train.logit_std, .shift_base = c->train.shift_base, .shift_max = c->train.shift_max, .recompute = c->train.recompute, .seed = c->run.seed};
+    o.tsample = c->train.timestep == CFG_T_FLUX_SHIFT ? STEP_T_FLUX_SHIFT : STEP_T_LOGIT_NORMAL;
+    o.weighting = c->train.weighting == CFG_W_SIGMA_SQRT ? STEP_W_SIGMA_SQRT
+                  : c->train.weighting == CFG_W_COSMAP   ? STEP_W_COSMAP
+                                                                  : STEP_W_NONE;
+    return o;
+}
+
+// one optimizer step of stage s: grad_accum micro-batches, then clip + AdamW. 0 ok, 1 skipped, -1 error
+static int train_one_step(trainer *t, loader *L, int s, double *loss_out, int *samples_out, optim_step_info *info) {
+    const train_stage *sg = &t->cfg.stages[s];
+    step_opts so = make_step_opts(&t->cfg);
+    double loss_sum = 0;
+    int samples = 0;
+    for (int a = 0; a < sg->grad_accum; a++) {
+        loader_batch b;
+        if (loader_next(L, &b)) return -1;
+        uint64_t micro = (uint64_t)t->st.step * (uint64_t)sg->grad_accum + (uint64_t)a;  // noise and σ key
+        cm_tensor *loss = step_forward(&t->m, &b, &so, micro, NULL);
+        loss_sum += tensor_get(loss, 0);
+        cm_tensor *scaled = op_scale(loss, 1.0 / sg->grad_accum);
+        autograd_backward(scaled, NULL);
+        tensor_release(scaled);
+        tensor_release(loss);
+        samples += b.B;
+    }
+    for (int i = 0; i < optim_n_params(&t->opt); i++) optim_grad_ready(&t->opt, i);
+    lr_schedule ls = schedule_for_stage(&t->cfg, s);
+    int skipped = optim_step(&t->opt, schedule_lr(&ls, t->st.step_in_stage), info);
+    *loss_out = loss_sum / sg->grad_accum;
+    *samples_out = samples;
+    return skipped ? 1 : 0;
+}
+
+static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
+    train_config *c = &t->cfg;
+    if (c->run.threads > 0) {
+        omp_set_num_threads(c->run.threads);
+        openblas_set_num_threads(c->run.threads);
+    }
+    snprintf(t->run_dir, sizeof t->run_dir, "%s/%s", c->run.out_dir, c->run.name);
+    snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s/checkpoints", t->run_dir);
+    if (mkdirs(t->ckpt_dir)) {
+        snprintf(err, errlen, "run.out_dir: cannot create %s: %s", t->ckpt_dir, strerror(errno));
+        return -1;
+    }
+    progress_init(&t->prog, stderr, c->run.quiet, c->run.log_every);
+    if (prepare_data(t, err, errlen)) return -1;
+    const char *init_kv = cfg_init_kv_name(c->adapter.init_kv);
+    if (c->model.tiny) {
+        if (ic_models_init_tiny(&t->m, &c->model.tiny_dims, c->run.seed, init_kv, err, errlen)) return -1;
+    } else {
+        ic_model_paths p = {c->model.flux, c->model.siglip, c->model.dinov2, c->model.vae, c->model.t5, c->model.clip,
+                            c->model.t5, c->model.clip, c->model.adapter_init};
+        if (ic_models_load(&t->m, &p, init_kv, c->run.seed, err, errlen)) return -1;
+    }
+    optim_config oc = {.lr = c->optimizer.lr, .beta1 = c->optimizer.beta1, .beta2 = c->optimizer.beta2, .eps = c->optimizer.eps,
+                       .weight_decay = c->optimizer.weight_decay, .grad_clip = c->optimizer.grad_clip};
+    cm_params *regs[1] = {&t->m.ps_adapter};
+    if (optim_init(&t->opt, regs, 1, &oc, 0, -1, err, errlen)) return -1;
+    memset(&t->st, 0, sizeof t->st);
+    t->st.seed = c->run.seed;
+    t->st.started_unix = (double)time(NULL);
+    t->ema.beta = 0.9;
+    if (resume_dir) {
+        char dir[4096];
+        if (ckpt_resolve(resume_dir, dir, sizeof dir, err, errlen) || ckpt_load(dir, regs, 1, &t->opt, &t->st, err, errlen)) return -1;
+        if (t->st.seed != c->run.seed) {
+            snprintf(err, errlen, "run.seed: the checkpoint %s was made with seed %llu, the config says %llu", dir,
+                     (unsigned long long)t->st.seed, (unsigned long long)c->run.seed);
+            return -1;
+        }
+        t->opt.skipped = t->st.skipped_steps;
+        t->opt.skipped_in_row = t->st.skipped_in_row;
+        for (int i = 0; i < 20 && t->st.loss_smoothed > 0; i++) metrics_ema_update(&t->ema, t->st.loss_smoothed);
+        progress_message(&t->prog, "resuming from %s: step %lld, stage %d (%s), step %lld of the stage", dir,
+                         (long long)t->st.step, t->st.stage, t->st.stage_name, (long long)t->st.step_in_stage);
+    }
+    if (metrics_open(&t->met, t->run_dir, true, resume_dir ? t->st.step : -1, err, errlen)) return -1;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    t->t_start = wall();
+    double run_t0 = wall();
+
+    int rc = 0;
+    for (int s = t->st.stage; s < c->n_stages && !rc; s++) {
+        const train_stage *sg = &c->stages[s];
+        bool resume_loader = resume_dir && s == t->st.stage && t->st.step_in_stage > 0;
+        if (s != t->st.stage) t->st.step_in_stage = 0;
+        t->st.stage = s;
+        snprintf(t->st.stage_name, sizeof t->st.stage_name, "%s", sg->name);
+        loader *L = open_stage_loader(t, s, resume_loader);
+        if (!L) {
+            snprintf(err, errlen, "stages[%d]: the loader could not open %s (see the message above)", s, c->data.path);
+            return -1;
+        }
+        progress_stage_begin(&t->prog, sg->name, s, c->n_stages, sg->steps, t->st.step_in_stage);
+        double t_stage = wall();
+        int64_t samples_stage = 0;
+        while (t->st.step_in_stage < sg->steps) {
+            double loss;
+            int samples;
+            optim_step_info info;
+            int r = train_one_step(t, L, s, &loss, &samples, &info);
+            if (r < 0) {
+                snprintf(err, errlen, "stages[%d]: the loader failed (see the message above)", s);
+                rc = -1;
+                break;
+            }
+            t->st.step++;
+            t->st.step_in_stage++;
+            t->steps_run++;
+            samples_stage += samples;
+            t->samples += samples;
+            if (r == 1) {
+                progress_message(&t->prog, "step %lld: non-finite loss or gradient (norm %g): skipped (%lld in a row)",
+                                 (long long)t->st.step, info.grad_norm, (long long)t->opt.skipped_in_row);
+                if (t->opt.skipped_in_row >= c->run.max_bad_steps) {
+                    snprintf(err, errlen, "run.max_bad_steps: %lld non-finite steps in a row; stopping. The last good checkpoint is %s",
+                             (long long)t->opt.skipped_in_row, t->last_ckpt[0] ? t->last_ckpt : "(none yet)");
+                    rc = -1;
+                    break;
+                }
+            }
+            double sm = metrics_ema_update(&t->ema, loss);
+            double sps = samples_stage / (wall() - t_stage + 1e-9);
+            metrics_row row = {.step = t->st.step, .stage = s, .stage_name = sg->name, .loss = loss, .loss_smoothed = sm,
+                               .lr = info.lr, .grad_norm = info.grad_norm, .samples_per_s = sps, .time = wall() - run_t0};
+            if (c->run.log_every > 0 && (t->st.step % c->run.log_every == 0 || t->st.step_in_stage == sg->steps)) metrics_log(&t->met, &row);
+            progress_update(&t->prog, t->st.step_in_stage, loss, sm, info.lr, info.grad_norm, sps);
+            bool stage_done = t->st.step_in_stage == sg->steps;
+            if (stage_done) {  // the next step starts the next stage from its first batch
+                if (s + 1 < c->n_stages) {
+                    t->st.stage = s + 1;
+                    t->st.step_in_stage = 0;
+                    snprintf(t->st.stage_name, sizeof t->st.stage_name, "%s", c->stages[s + 1].name);
+                } else t->st.stage = c->n_stages;
+            }
+            bool periodic = c->run.ckpt_every > 0 && t->st.step % c->run.ckpt_every == 0;
+            if (stage_done || periodic || stop_requested) {
+                if (save_checkpoint(t, stage_done ? NULL : L, err, errlen)) { rc = -1; break; }
+                metrics_flush(&t->met);
+                progress_message(&t->prog, "checkpoint %s", t->last_ckpt);
+            }
+            if (stop_requested) break;
+            if (stage_done) break;
+        }
+        progress_stage_end(&t->prog);
+        loader_counts cnt;
+        loader_stats(L, &cnt);
+        uint64_t bad = cnt.corrupt_record + cnt.bad_image + cnt.bad_metadata + cnt.missing_record;
+        if (bad || cnt.ref_fallback)
+            progress_message(&t->prog, "stage %s: %llu records skipped as damaged, %llu references replaced", sg->name,
+                             (unsigned long long)bad, (unsigned long long)cnt.ref_fallback);
+        loader_close(L);
+        if (stop_requested) {
+            progress_message(&t->prog, "stopped by signal %d at step %lld; resume with: cameo train --resume %s",
+                             (int)stop_requested, (long long)t->st.step, t->ckpt_dir);
+            break;
+        }
+    }
+    metrics_close(&t->met);
+    if (rc) return rc;
+
+    if (!stop_requested) {  // the adapter alone, beside the run
+        char out[4200];
+        snprintf(out, sizeof out, "%s/adapter.safetensors", t->run_dir);
+        if (params_save(&t->m.ps_adapter, out, true, CM_BF16, err, errlen)) return -1;
+        progress_summary_info si = {.steps = t->steps_run, .skipped = t->opt.skipped, .seconds = wall() - run_t0,
+                                    .final_loss = NAN, .loss_smoothed = metrics_ema_value(&t->ema),
+                                    .samples_per_s = t->samples / (wall() - run_t0 + 1e-9), .adapter_path = out,
+                                    .checkpoint_path = t->last_ckpt, .run_dir = t->run_dir};
+        progress_summary(&t->prog, &si);
+    }
+    return 0;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: cameo train [CONFIG.yaml] [--resume DIR] [--set key=value]... [--quiet]\n"
+               "  CONFIG   a YAML config (default: the embedded configs/tiny.yaml)\n"
+               "  --resume a checkpoint folder, or a run's checkpoints/ folder (its latest)\n"
+               "  --set    override one key, e.g. --set stages.1.steps=200 --set run.device=cpu\n");
+}
+
+int train_cli(int argc, char **argv) {
+    const char *config = NULL, *resume = NULL;
+    const char *sets[64];
+    int n_sets = 0;
+    bool quiet = false;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--resume") && i + 1 < argc) resume = argv[++i];
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc && n_sets < 63) sets[n_sets++] = argv[++i];
+        else if (!strcmp(argv[i], "--quiet")) quiet = true;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        else if (argv[i][0] != '-' && !config) config = argv[i];
+        else { fprintf(stderr, "cameo train: unknown argument '%s'\n", argv[i]); usage(stderr); return 2; }
+    }
+    static trainer t;
+    char err[16384] = "";
+    char resolved[4096], cfg_path[4200];
+    if (resume && !config) {  // the checkpoint's own resolved config
+        if (ckpt_resolve(resume, resolved, sizeof resolved, err, sizeof err)) { fprintf(stderr, "cameo train: %s\n", err); return 1; }
+        snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", resolved);
+        config = cfg_path;
+    }
+    int rc = config ? train_config_load(&t.cfg, config, sets, n_sets, err, sizeof err)
+                    : train_config_parse(&t.cfg, train_config_tiny_yaml, strlen(train_config_tiny_yaml), "<embedded tiny.yaml>", sets, n_sets, err, sizeof err);
+    if (!rc) rc = train_config_check_paths(&t.cfg, err, sizeof err);
+    if (rc) { fprintf(stderr, "cameo train: %s\n", err); return 1; }
+    if (quiet) t.cfg.run.quiet = true;
+    if (t.cfg.run.dev.type != CM_CPU) {
+        fprintf(stderr, "cameo train: run.device: '%s' — the trainer runs on the CPU in this version (the CUDA backend's ops "
+                        "are built and tested separately; see docs/cuda.md)\n", t.cfg.run.device);
+        return 1;
+    }
+    rc = run(&t, resume, err, sizeof err);
+    if (rc) fprintf(stderr, "cameo train: %s\n", err);
+    optim_free(&t.opt);
+    ic_models_free(&t.m);
+    return rc ? 1 : 0;
+}
+
+// `cameo export CKPT --out FILE`: the adapter of a checkpoint alone (published key names, bf16)
+int export_cli(int argc, char **argv) {
+    const char *ckpt = NULL, *out = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+        else if (argv[i][0] != '-' && !ckpt) ckpt = argv[i];
+        else { fprintf(stderr, "cameo export: unknown argument '%s'\n", argv[i]); return 2; }
+    }
+    if (!ckpt || !out) {
+        fprintf(stderr, "usage: cameo export CHECKPOINT --out FILE.safetensors\n");
+        return 2;
+    }
+    char err[2048], dir[4096], src[4200];
+    if (ckpt_resolve(ckpt, dir, sizeof dir, err, sizeof err)) { fprintf(stderr, "cameo export: %s\n", err); return 1; }
+    snprintf(src, sizeof src, "%s/adapter.safetensors", dir);
+    st_file *f = st_open(src, err, sizeof err);
+    if (!f) { fprintf(stderr, "cameo export: %s\n", err); return 1; }
+    st_writer *w = st_writer_new();  // re-written through the writer: atomic, and checked on the way
+    for (int i = 0; i < st_count(f); i++) {
+        const st_entry *e = st_at(f, i);
+        st_writer_add(w, e->name, e->dtype, e->ndim, e->shape, e->data);
+    }
+    for (int i = 0; i < st_meta_count(f); i++) st_writer_meta(w, st_meta_key(f, i), st_meta(f, st_meta_key(f, i)));
+    int rc = st_writer_save(w, out, err, sizeof err);
+    st_writer_free(w);
+    int n = st_count(f);
+    st_close(f);
+    if (rc) { fprintf(stderr, "cameo export: %s\n", err); return 1; }
+    printf("cameo export: %d tensors from %s -> %s\n", n, dir, out);
+    return 0;
+}
