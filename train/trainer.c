@@ -235,8 +235,6 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                          (long long)t->st.step, t->st.stage, t->st.stage_name, (long long)t->st.step_in_stage);
     }
     if (metrics_open(&t->met, t->run_dir, true, resume_dir ? t->st.step : -1, err, errlen)) return -1;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
     t->t_start = wall();
     double run_t0 = wall();
 
@@ -353,7 +351,10 @@ int train_cli(int argc, char **argv) {
         else if (argv[i][0] != '-' && !config) config = argv[i];
         else { fprintf(stderr, "cameo train: unknown argument '%s'\n", argv[i]); usage(stderr); return 2; }
     }
+    signal(SIGINT, on_signal);  // from the start: a signal during set-up stops after the first step
+    signal(SIGTERM, on_signal);
     static trainer t;
+    memset(&t, 0, sizeof t);
     char err[16384] = "";
     char resolved[4096], cfg_path[4200];
     if (resume && !config) {  // the checkpoint's own resolved config

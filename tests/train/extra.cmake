@@ -1,0 +1,6 @@
+# end-to-end: the real `cameo` binary as separate processes (resume, signals, export)
+add_executable(e2e_train ${CMAKE_CURRENT_SOURCE_DIR}/train/e2e_train.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
+target_include_directories(e2e_train PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(e2e_train PRIVATE cameo_core)
+add_test(NAME e2e_train COMMAND e2e_train $<TARGET_FILE:cameo> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(e2e_train PROPERTIES LABELS train TIMEOUT 600 SKIP_RETURN_CODE 77)
