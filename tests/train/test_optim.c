@@ -137,7 +137,6 @@ static void test_shards(void) {
     char err[256];
     TEST_CHECK(optim_init(&whole, r1, 2, &oc, 0, -1, err, sizeof err) == 0, "%s", err);
     TEST_CHECK(optim_init(&s0, r2, 2, &oc, 0, 2, err, sizeof err) == 0, "%s", err);
-    TEST_CHECK(optim_init(&s1, r2, 2, &oc, 2, 3, err, sizeof err) == 0, "%s", err);
     TEST_CHECK(optim_init(&s1, r2, 2, &oc, 2, 4, err, sizeof err) == -1 && strstr(err, "shard"), "bad shard: %s", err);
     TEST_CHECK(optim_init(&s1, r2, 2, &oc, 2, 3, err, sizeof err) == 0, "%s", err);
     for (int k = 0; k < 3; k++) {
