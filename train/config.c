@@ -1062,6 +1062,10 @@ int train_config_write(const train_config *c, const char *path, char *err, size_
 }
 
 // ---------------------------------------------------------------------------------------------
+const char *train_config_run_dir(const train_config *c, char *buf, size_t n) {
+    snprintf(buf, n, "%s/%s", c->run.out_dir, c->run.name);
+    return buf;
+}
 double train_stage_lr(const train_config *c, int stage) {
     return c->stages[stage].lr > 0 ? c->stages[stage].lr : c->optimizer.lr;
 }

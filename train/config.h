@@ -119,6 +119,8 @@ char *train_config_to_yaml(const train_config *c);
 int train_config_write(const train_config *c, const char *path, char *err, size_t errlen);
 
 // derived values
+// the run folder: out_dir/name (checkpoints/, metrics.jsonl, tb/ go there)
+const char *train_config_run_dir(const train_config *c, char *buf, size_t n);
 double train_stage_lr(const train_config *c, int stage);      // stage lr or optimizer.lr
 int64_t train_config_total_steps(const train_config *c);       // over all stages
 // global step at which stage s starts; stage_of_step maps a global step to (stage, step in stage)

@@ -225,10 +225,13 @@ int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resu
         }
         gethostname(host, sizeof host - 1);
         host[sizeof host - 1] = 0;
-        // unique per run start (the pid keeps two starts within a second apart)
-        snprintf(m->tb_path, sizeof m->tb_path, "%s/events.out.tfevents.%lld.%s.%d", dir, (long long)m->t0, host,
-                 (int)getpid());
-        m->tb = fopen(m->tb_path, "wb");
+        // unique per run start: time, host, pid, then a counter if that name exists already
+        for (int k = 0; k < 1000; k++) {
+            snprintf(m->tb_path, sizeof m->tb_path, "%s/events.out.tfevents.%lld.%s.%d.%d", dir, (long long)m->t0, host,
+                     (int)getpid(), k);
+            m->tb = fopen(m->tb_path, "wbx");
+            if (m->tb || errno != EEXIST) break;
+        }
         if (!m->tb) {
             seterr(err, errlen, "%s: cannot create: %s", m->tb_path, strerror(errno));
             metrics_close(m);

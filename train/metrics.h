@@ -1,5 +1,5 @@
 // metrics.h — the training log: one JSON line per log step (RUN/metrics.jsonl) and TensorBoard
-// event files (RUN/tb/events.out.tfevents.<time>.<host>) so `tensorboard --logdir RUN/tb` shows
+// event files (RUN/tb/events.out.tfevents.<time>.<host>.<pid>.<n>) so `tensorboard --logdir RUN/tb` shows
 // the curves. No protobuf library: the few Event fields are hand-encoded.
 // defines: metrics_row, metrics, metrics_ema and the metrics_* / tb_* functions.
 //

@@ -67,7 +67,7 @@ typedef struct optim_step_info {
     double gscale;            // the clip factor applied (1 = none)
     double lr;
     bool skipped;             // non-finite gradient: nothing updated
-    int n_missing_grad;       // owned params that had no .grad (treated as 0; moments still decay)
+    int n_missing_grad;       // owned params without .grad: left untouched this step, as PyTorch does
 } optim_step_info;
 
 optim_config optim_config_default(void);  // lr 1e-4, betas 0.9/0.999, eps 1e-8, wd 0.01, clip 1.0
