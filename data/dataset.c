@@ -80,11 +80,7 @@ int dataset_open(dataset *d, const char *dir, int flags, char *err, size_t errle
     d->shards = calloc((size_t)d->m.n_shards + 1, sizeof *d->shards);
     for (int i = 0; i < d->m.n_shards; i++) {
         const manifest_shard *ms = &d->m.shards[i];
-        if (shard_open(&d->shards[i], dir, ms->name, ms->first_id, ms->samples, err, errlen)) goto fail;
-        if (d->shards[i].file_bytes != ms->bytes) {
-            snprintf(err, errlen, "%s/data.mdb: %llu bytes, the manifest says %llu (truncated or replaced?)", d->shards[i].path, (unsigned long long)d->shards[i].file_bytes, (unsigned long long)ms->bytes);
-            goto fail;
-        }
+        if (shard_open(&d->shards[i], dir, ms->name, ms->first_id, ms->samples, ms->bytes, err, errlen)) goto fail;
     }
     if (!(flags & DATASET_NO_SIZES)) {
         d->sizes = malloc(sizeof(uint16_t) * 2 * (d->m.samples + 1));

@@ -43,8 +43,11 @@ typedef struct {
     uint64_t file_bytes;
 } shard;
 
-// Opens DATASET/<name> read-only (call after any fork). 0 or -1 with err naming the folder.
-int shard_open(shard *s, const char *dataset, const char *name, uint64_t first_id, uint64_t count, char *err, size_t errlen);
+// Opens DATASET/<name> read-only (call after any fork). expected_bytes (the manifest's size of
+// data.mdb) is checked before mapping: a truncated file would fault when touched. 0 or -1 with
+// err naming the file.
+int shard_open(shard *s, const char *dataset, const char *name, uint64_t first_id, uint64_t count, uint64_t expected_bytes, char *err,
+               size_t errlen);
 void shard_close(shard *s);
 // A read transaction (one long-lived one per thread per shard). NULL + err on failure.
 MDB_txn *shard_begin(shard *s, char *err, size_t errlen);

@@ -8,7 +8,8 @@
 #include <unistd.h>
 #include "data/shard.h"
 
-int shard_open(shard *s, const char *dataset, const char *name, uint64_t first_id, uint64_t count, char *err, size_t errlen) {
+int shard_open(shard *s, const char *dataset, const char *name, uint64_t first_id, uint64_t count, uint64_t expected_bytes, char *err,
+               size_t errlen) {
     memset(s, 0, sizeof *s);
     snprintf(s->path, sizeof s->path, "%s/%s", dataset, name);
     s->first_id = first_id;
@@ -19,6 +20,10 @@ int shard_open(shard *s, const char *dataset, const char *name, uint64_t first_i
     if (stat(p, &st)) { snprintf(err, errlen, "%s: missing (%s); the manifest lists shard %s", p, strerror(errno), name); return -1; }
     if (st.st_size < 2 * 4096) { snprintf(err, errlen, "%s: %lld bytes, too small for an LMDB file (truncated?)", p, (long long)st.st_size); return -1; }
     s->file_bytes = (uint64_t)st.st_size;
+    if (expected_bytes && s->file_bytes != expected_bytes) {
+        snprintf(err, errlen, "%s: %llu bytes, the manifest says %llu (truncated or replaced?)", p, (unsigned long long)s->file_bytes, (unsigned long long)expected_bytes);
+        return -1;
+    }
     int rc;
     MDB_txn *txn = NULL;
     if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, 4)) || (rc = mdb_env_set_mapsize(s->env, (size_t)st.st_size)) ||

@@ -27,7 +27,7 @@ static long verify_shard(const char *dir, const manifest *m, int si, ZSTD_DDict 
         bad++;
     }
     shard s;
-    if (shard_open(&s, dir, ms->name, ms->first_id, ms->samples, err, sizeof err)) { fprintf(log, "%s\n", err); return bad + 1; }
+    if (shard_open(&s, dir, ms->name, ms->first_id, ms->samples, ms->bytes, err, sizeof err)) { fprintf(log, "%s\n", err); return bad + 1; }
     MDB_txn *t = shard_begin(&s, err, sizeof err);
     if (!t) { fprintf(log, "%s\n", err); shard_close(&s); return bad + 1; }
     uint32_t *chars = malloc(sizeof(uint32_t) * (ms->samples + 1));

@@ -1,0 +1,127 @@
+// test_data_build.c — JSONL build from PNG (with alpha) / JPEG / WebP / mask inputs: round trip of
+// pixels and metadata, bad lines and missing images reported with their line and skipped,
+// shards split, pairs index, a published dataset never overwritten.
+#include <string.h>
+#include <sys/stat.h>
+#include "data/dataset.h"
+#include "data/verify.h"
+#include "helpers.h"
+
+static image pattern(int w, int h, int c, int seed) {
+    image im = {w, h, c, malloc((size_t)w * h * c)};
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int k = 0; k < c; k++) im.px[((size_t)y * w + x) * c + k] = (uint8_t)(k == 3 ? (x < w / 2 ? 0 : 255) : (x * 7 + y * 3 + k * 50 + seed * 13));
+    return im;
+}
+
+int main(void) {
+    const char *root = tmp_dir();
+    char dir[512], p[640], err[2048];
+    snprintf(dir, sizeof dir, "%s/img", root);
+    fs_mkdirs(dir);
+    image a = pattern(40, 30, 4, 1), b = pattern(32, 32, 3, 2), c = pattern(24, 36, 3, 3), big = pattern(300, 200, 3, 4);
+    snprintf(p, sizeof p, "%s/a.png", dir); TEST_CHECK(image_write_png(p, &a, err, sizeof err) == 0, "%s", err);
+    snprintf(p, sizeof p, "%s/b.jpg", dir); TEST_CHECK(image_write_jpeg(p, &b, 95, err, sizeof err) == 0, "%s", err);
+    snprintf(p, sizeof p, "%s/big.png", dir); image_write_png(p, &big, err, sizeof err);
+    size_t wl;
+    uint8_t *w = image_webp_encode(&c, 0, 1, &wl);
+    snprintf(p, sizeof p, "%s/c.webp", dir);
+    FILE *f = fopen(p, "wb"); fwrite(w, 1, wl, f); fclose(f); free(w);
+    image mask = pattern(32, 32, 3, 5);
+    for (size_t i = 0; i < 32 * 32 * 3; i++) mask.px[i] = (i / 3) % 32 < 16 ? 0 : 255;
+    snprintf(p, sizeof p, "%s/m.png", dir); image_write_png(p, &mask, err, sizeof err);
+    snprintf(p, sizeof p, "%s/garbage.png", dir);
+    f = fopen(p, "wb"); fputs("not an image", f); fclose(f);
+    char jl[512];
+    snprintf(jl, sizeof jl, "%s/in.jsonl", root);
+    f = fopen(jl, "w");
+    fprintf(f, "{\"image\":\"a.png\",\"caption\":\"alpha fox\",\"character\":\"fox\",\"bbox\":[2,3,10,12]}\n");        // 1
+    fprintf(f, "{\"image\":\"b.jpg\",\"caption\":[\"owl one\",\"owl two\"],\"character\":7}\n");                 // 2
+    fprintf(f, "{\"image\":\"c.webp\",\"caption\":\"fox again\",\"character\":\"fox\"}\n");                     // 3
+    fprintf(f, "{\"image\":\"missing.png\",\"caption\":\"x\",\"character\":\"fox\"}\n");                        // 4 unreadable
+    fprintf(f, "{\"image\":\"a.png\",\"caption\":3,\"character\":\"fox\"}\n");                                  // 5 bad caption
+    fprintf(f, "this is not json\n");                                                                           // 6
+    fprintf(f, "\n");                                                                                           // 7 blank: ignored
+    fprintf(f, "{\"image\":\"b.jpg\",\"caption\":\"masked owl\",\"character\":7,\"mask\":\"m.png\"}\n");          // 8
+    fprintf(f, "{\"image\":\"garbage.png\",\"caption\":\"x\",\"character\":\"z\"}\n");                          // 9 undecodable
+    fprintf(f, "{\"image\":\"big.png\",\"caption\":\"big cat\",\"character\":\"cat\",\"bbox\":[100,50,100,100]}\n"); // 10
+    fprintf(f, "{\"image\":\"a.png\",\"caption\":\"bad box\",\"character\":\"fox\",\"bbox\":[30,3,20,12]}\n");   // 11 bbox outside
+    fclose(f);
+    build_options o = build_options_default();
+    o.lossless = 1;
+    o.max_side = 150;
+    o.shard_samples = 2;
+    o.quiet = 0;
+    build_report r;
+    char out[512];
+    snprintf(out, sizeof out, "%s/ds", root);
+    fprintf(stderr, "--- expected skip messages below ---\n");
+    TEST_CHECK(build_from_jsonl(dir, jl, out, &o, &r, err, sizeof err) == 0, "build: %s", err);
+    fprintf(stderr, "--- end of expected messages ---\n");
+    TEST_CHECK(r.kept == 5 && r.lines == 10, "kept %llu of %llu", (unsigned long long)r.kept, (unsigned long long)r.lines);
+    TEST_CHECK(r.skipped[BUILD_SKIP_IMAGE] == 2 && r.skipped[BUILD_SKIP_FIELD] == 1 && r.skipped[BUILD_SKIP_JSON] == 1 && r.skipped[BUILD_SKIP_BBOX] == 1,
+               "skip reasons %llu %llu %llu %llu", (unsigned long long)r.skipped[BUILD_SKIP_IMAGE], (unsigned long long)r.skipped[BUILD_SKIP_FIELD],
+               (unsigned long long)r.skipped[BUILD_SKIP_JSON], (unsigned long long)r.skipped[BUILD_SKIP_BBOX]);
+    TEST_CHECK(r.shards == 3 && r.characters == 3, "shards %llu characters %llu", (unsigned long long)r.shards, (unsigned long long)r.characters);
+    TEST_CHECK(verify_dataset(out, 1, stderr) == 0, "fresh dataset verifies");
+    // read back: order grouped by character in first-appearance order: fox(a, c), 7(b, b+mask), cat(big)
+    dataset d;
+    TEST_CHECK(dataset_open(&d, out, 0, err, sizeof err) == 0, "open: %s", err);
+    TEST_CHECK(d.n_chars == 3 && d.char_count[0] == 2 && d.char_first[1] == 2 && d.char_count[1] == 2 && d.char_count[2] == 1, "character table");
+    dataset_reader rd;
+    dataset_reader_init(&rd, &d);
+    record_view rec;
+    image im = {0};
+    size_t cap = 0;
+    TEST_CHECK(dataset_get(&rd, 0, &rec, err, sizeof err) == 0 && dataset_get_meta(&rd, &rec, err, sizeof err) == 0, "sample 0: %s", err);
+    TEST_CHECK(rec.flags & RECORD_FLAG_ALPHA, "PNG alpha kept");
+    TEST_CHECK(!strcmp(rd.meta.captions[0], "alpha fox") && !strcmp(rd.meta.character, "fox") && !strcmp(rd.meta.source, "a.png") && rd.meta.has_bbox && rd.meta.bbox[3] == 12, "sample 0 metadata");
+    image_webp_decode_into(rec.image, rec.image_len, 1, &im, &cap);
+    int same = im.w == 40 && im.h == 30;
+    for (int i = 0; same && i < 40 * 30; i++)  // lossless WebP may change the colour of fully transparent pixels
+        same = im.px[4 * i + 3] == a.px[4 * i + 3] && (a.px[4 * i + 3] == 0 || !memcmp(im.px + 4 * i, a.px + 4 * i, 3));
+    TEST_CHECK(same, "lossless PNG pixels (visible ones) and alpha round trip");
+    TEST_CHECK(dataset_get(&rd, 1, &rec, err, sizeof err) == 0, "sample 1");
+    image_webp_decode_into(rec.image, rec.image_len, 0, &im, &cap);
+    TEST_CHECK(im.w == 24 && im.h == 36 && !memcmp(im.px, c.px, 24 * 36 * 3), "lossless WebP pixels round trip");
+    TEST_CHECK(dataset_get(&rd, 2, &rec, err, sizeof err) == 0 && dataset_get_meta(&rd, &rec, err, sizeof err) == 0, "sample 2");
+    TEST_CHECK(rd.meta.n_captions == 2 && !strcmp(rd.meta.captions[1], "owl two") && !strcmp(rd.meta.character, "7"), "caption list and numeric character");
+    TEST_CHECK(dataset_get(&rd, 3, &rec, err, sizeof err) == 0, "sample 3");
+    image_webp_decode_into(rec.image, rec.image_len, 1, &im, &cap);
+    TEST_CHECK((rec.flags & RECORD_FLAG_ALPHA) && im.px[3] == 0 && im.px[4 * 31 + 3] == 255, "mask became alpha");
+    TEST_CHECK(dataset_get(&rd, 4, &rec, err, sizeof err) == 0 && dataset_get_meta(&rd, &rec, err, sizeof err) == 0, "sample 4");
+    TEST_CHECK(rec.width == 150 && rec.height == 100 && rd.meta.orig_w == 300 && rd.meta.orig_h == 200 && rd.meta.bbox[0] == 50 && rd.meta.bbox[2] == 50, "max-side resize %ux%u, bbox scaled", rec.width, rec.height);
+    // pairs database: character 1 lists ids 2 and 3 (they sit in shard 1)
+    MDB_txn *t = shard_begin(&d.shards[1], err, sizeof err);
+    MDB_cursor *cur;
+    mdb_cursor_open(t, d.shards[1].pairs, &cur);
+    uint8_t kc[4];
+    shard_key32(kc, 1);
+    MDB_val k = {4, kc}, v;
+    size_t dups = 0;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+    if (!rc) mdb_cursor_count(cur, &dups);
+    TEST_CHECK(rc == 0 && dups == 2 && shard_unkey64(v.mv_data) == 2, "pairs: character 1 → %zu ids", dups);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(t);
+    // no lock file and no temporary folder in a published dataset
+    struct stat st;
+    snprintf(p, sizeof p, "%s/shard-00000/lock.mdb", out);
+    TEST_CHECK(stat(p, &st) != 0, "no lock.mdb in a published shard");
+    free(im.px);
+    dataset_reader_free(&rd);
+    dataset_close(&d);
+    // building again into a published dataset is refused and changes nothing
+    snprintf(p, sizeof p, "%s/manifest.json", out);
+    stat(p, &st);
+    time_t before = st.st_mtime;
+    TEST_CHECK(build_from_jsonl(dir, jl, out, &o, &r, err, sizeof err) != 0 && strstr(err, "manifest.json"), "rebuild refused: %s", err);
+    TEST_CHECK(stat(p, &st) == 0 && st.st_mtime == before && verify_dataset(out, 1, stderr) == 0, "published dataset untouched");
+    // a missing JSONL names the file
+    snprintf(p, sizeof p, "%s/none.jsonl", root);
+    snprintf(out, sizeof out, "%s/ds2", root);
+    TEST_CHECK(build_from_jsonl(dir, p, out, &o, &r, err, sizeof err) != 0 && strstr(err, "none.jsonl"), "missing manifest file: %s", err);
+    image_free(&a); image_free(&b); image_free(&c); image_free(&big); image_free(&mask);
+    return test_summary("test_data_build");
+}
