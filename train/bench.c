@@ -6,10 +6,20 @@
 
 int bench_cli(int argc, char **argv) {
     if (argc < 1 || !strcmp(argv[0], "help")) {
-        fprintf(stderr, "usage: cameo bench ops [--quick] [--no-torch]   linear and attention fwd+bwd GFLOP/s vs OpenBLAS and PyTorch\n");
+        fprintf(stderr, "usage: cameo bench ops [--quick] [--no-torch]   linear and attention fwd+bwd GFLOP/s vs OpenBLAS and PyTorch\n"
+                        "       cameo bench gpu [--quick] [--md FILE]    bf16 GEMM and flash attention on the GPU (CUDA builds)\n");
         return argc < 1 ? 2 : 0;
     }
     if (!strcmp(argv[0], "ops")) return bench_ops_main(argc - 1, argv + 1);
-    fprintf(stderr, "cameo bench: unknown benchmark '%s' (allowed: ops)\n", argv[0]);
+#ifdef CAMEO_HAVE_CUDA
+    if (!strcmp(argv[0], "gpu")) return cuda_bench_main(argc - 1, argv + 1);
+#endif
+    fprintf(stderr, "cameo bench: unknown benchmark '%s' (allowed: ops%s)\n", argv[0],
+#ifdef CAMEO_HAVE_CUDA
+            ", gpu"
+#else
+            "; gpu needs a CUDA build"
+#endif
+    );
     return 2;
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "kernels/backend.h"
+#include "train/torch_import.h"
 
 // zero every to_v_ip: the IP branch then adds nothing and the frozen FLUX starts unperturbed
 static void zero_v(ic_models *m) {
@@ -21,7 +22,15 @@ static int adapter_setup(ic_models *m, const ic_adapter_config *ac, const char *
     params_init_registry(&m->ps_adapter, m->dev, CM_F32, true);
     if (ic_adapter_init(&m->adapter, &m->ad_cfg, &m->ps_adapter, err, errlen)) return -1;
     params_randomize(&m->ps_adapter, seed ^ 0xada);
-    if (init_path && *init_path) return ic_adapter_load(&m->ps_adapter, init_path, false, err, errlen);
+    if (init_path && *init_path) {
+        size_t n = strlen(init_path);
+        if (n > 4 && !strcmp(init_path + n - 4, ".bin")) {  // the released PyTorch file, read directly
+            cm_params *regs[1] = {&m->ps_adapter};
+            int extra;
+            return torch_import_load(regs, 1, init_path, false, &extra, err, errlen);
+        }
+        return ic_adapter_load(&m->ps_adapter, init_path, false, err, errlen);
+    }
     if (init_kv && !strcmp(init_kv, "zero_v")) zero_v(m);
     else if (init_kv && strcmp(init_kv, "default")) {
         snprintf(err, errlen, "adapter.init_kv: '%s' is not one of zero_v, default", init_kv);
@@ -132,7 +141,9 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, const char *init_kv, u
 
     if (ic_text_load(&m->text, p->t5, p->clip, 512, err, errlen)) return -1;
     ic_adapter_config ac = IC_ADAPTER_FULL;
-    if (p->adapter_init && *p->adapter_init && ic_adapter_config_from_weights(p->adapter_init, &ac, err, errlen)) return -1;
+    size_t ln = p->adapter_init ? strlen(p->adapter_init) : 0;
+    bool bin = ln > 4 && !strcmp(p->adapter_init + ln - 4, ".bin");  // the released file is the full size
+    if (ln && !bin && ic_adapter_config_from_weights(p->adapter_init, &ac, err, errlen)) return -1;
     return adapter_setup(m, &ac, init_kv, p->adapter_init, seed, err, errlen);
 }
 
