@@ -183,22 +183,12 @@ int image_write_jpeg(const char *path, const image *im, int quality, char *err, 
 }
 
 int image_resize(const image *src, int dw, int dh, image *dst) {
-    size_t n = (size_t)src->w * src->h * src->c;
-    float *in = malloc(n * sizeof(float)), *out = malloc((size_t)dw * dh * src->c * sizeof(float));
-    if (!in || !out) { free(in); free(out); return -1; }
-    for (size_t i = 0; i < n; i++) in[i] = src->px[i];
     resize_scratch s = {0};
-    int rc = resize_f32(in, src->w, src->h, src->c, dw, dh, 0, 0, dw, dh, out, &s);
+    uint8_t *out = malloc((size_t)dw * dh * src->c);
+    if (!out) return -1;
+    int rc = resize_u8(src->px, src->w, src->h, src->c, dw, dh, 0, 0, dw, dh, out, &s);
     resize_scratch_free(&s);
-    if (!rc) {
-        dst->w = dw; dst->h = dh; dst->c = src->c;
-        dst->px = malloc((size_t)dw * dh * src->c);
-        for (size_t i = 0; i < (size_t)dw * dh * src->c; i++) {
-            float v = out[i] + 0.5f;
-            dst->px[i] = v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)v;
-        }
-    }
-    free(in);
-    free(out);
-    return rc;
+    if (rc) { free(out); return -1; }
+    *dst = (image){dw, dh, src->c, out};
+    return 0;
 }

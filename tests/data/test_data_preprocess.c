@@ -62,7 +62,7 @@ int main(void) {
     im = (image){4, 4, 4, malloc(64)};
     for (int i = 0; i < 16; i++) { im.px[4 * i] = 0; im.px[4 * i + 1] = 0; im.px[4 * i + 2] = 0; im.px[4 * i + 3] = i < 8 ? 0 : 255; }
     preprocess_load(&im, &s);
-    TEST_CHECK(s.src[0] == 255.f && s.src[3 * 15] == 0.f, "transparent → white, opaque kept");
+    TEST_CHECK(s.src[0] == 255 && s.src[3 * 15] == 0, "transparent → white, opaque kept");
     free(im.px);
     preprocess_scratch_free(&s);
     return test_summary("test_data_preprocess");
