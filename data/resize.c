@@ -1,4 +1,4 @@
-// resize.c — PIL-style antialiased bicubic, separable, f32.
+// resize.c — PIL-style antialiased bicubic, separable, 8-bit images with f32 accumulation.
 #pragma GCC optimize("O3")
 #include "data/resize.h"
 #include <math.h>
