@@ -19,7 +19,7 @@ static void zero_v(ic_models *m) {
 static int adapter_setup(ic_models *m, const ic_adapter_config *ac, const char *init_kv, const char *init_path,
                          uint64_t seed, char *err, size_t errlen) {
     m->ad_cfg = *ac;
-    params_init_registry(&m->ps_adapter, m->dev, CM_F32, true);
+    params_init_registry(&m->ps_adapter, m->dev, m->dtype, true);
     if (ic_adapter_init(&m->adapter, &m->ad_cfg, &m->ps_adapter, err, errlen)) return -1;
     params_randomize(&m->ps_adapter, seed ^ 0xada);
     if (init_path && *init_path) {
@@ -39,9 +39,11 @@ static int adapter_setup(ic_models *m, const ic_adapter_config *ac, const char *
     return 0;
 }
 
-int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, uint64_t seed, const char *init_kv, char *err, size_t errlen) {
+int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, cm_dtype dt, uint64_t seed, const char *init_kv,
+                        char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
-    m->dev = CM_DEV_CPU;
+    m->dev = dev;
+    m->dtype = dt;
     m->tiny = true;
     m->ref_size = d->vision_image;
 
@@ -58,7 +60,7 @@ int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, uint64_t seed, c
     fc.pooled_dim = d->pooled_dim;
     fc.in_channels = fc.out_channels = 4 * d->latent_channels;
     m->flux_cfg = fc;
-    params_init_registry(&m->ps_flux, m->dev, CM_F32, false);
+    params_init_registry(&m->ps_flux, m->dev, m->dtype, false);
     if (flux_init(&m->flux, &m->flux_cfg, &m->ps_flux, err, errlen)) return -1;
     params_randomize(&m->ps_flux, seed ^ 0xf1);
 
@@ -69,8 +71,8 @@ int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, uint64_t seed, c
     dino_config dc = {.hidden = d->vision_hidden, .layers = d->vision_layers, .heads = d->vision_heads,
                       .mlp_hidden = dino_swiglu_hidden(d->vision_hidden, 4.0), .patch = d->vision_patch,
                       .image_size = d->vision_image + d->vision_patch, .channels = 3, .swiglu = true, .eps = 1e-6};
-    params_init_registry(&m->ps_vision, m->dev, CM_F32, false);
-    params_init_registry(&m->ps_dino, m->dev, CM_F32, false);
+    params_init_registry(&m->ps_vision, m->dev, m->dtype, false);
+    params_init_registry(&m->ps_dino, m->dev, m->dtype, false);
     siglip_init(&m->sig, &sc, &m->ps_vision);
     dino_init(&m->dino, &dc, &m->ps_dino);
     params_randomize(&m->ps_vision, seed ^ 0x515);
@@ -85,7 +87,7 @@ int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, uint64_t seed, c
     vae_config vc = {.in_channels = 3, .out_channels = 3, .latent = d->latent_channels, .nlevels = 3,
                      .ch = {d->vae_channels / 2, d->vae_channels, d->vae_channels}, .layers_per_block = 1,
                      .groups = 4, .mid_attn = true, .scaling = 0.3611, .shift = 0.1159};
-    params_init_registry(&m->ps_vae, m->dev, CM_F32, false);
+    params_init_registry(&m->ps_vae, m->dev, m->dtype, false);
     vae_encoder_init(&m->vae, &vc, &m->ps_vae);
     params_randomize(&m->ps_vae, seed ^ 0xae);
     m->vae_factor = 1 << (vc.nlevels - 1);
@@ -111,22 +113,24 @@ int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, uint64_t seed, c
     return adapter_setup(m, &ac, init_kv, NULL, seed, err, errlen);
 }
 
-int ic_models_load(ic_models *m, const ic_model_paths *p, const char *init_kv, uint64_t seed, char *err, size_t errlen) {
+int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtype dt, const char *init_kv, uint64_t seed, char *err,
+                   size_t errlen) {
     memset(m, 0, sizeof *m);
-    m->dev = CM_DEV_CPU;
+    m->dev = dev;
+    m->dtype = dt;
     flux_layout lay;
     if (flux_config_from_weights(p->flux, &m->flux_cfg, &lay, err, errlen)) return -1;
-    params_init_registry(&m->ps_flux, m->dev, CM_F32, false);
+    params_init_registry(&m->ps_flux, m->dev, m->dtype, false);
     if (flux_init(&m->flux, &m->flux_cfg, &m->ps_flux, err, errlen) || flux_load(&m->flux, &m->ps_flux, p->flux, err, errlen)) return -1;
 
     siglip_config sc;
     dino_config dc;
     if (siglip_detect(p->siglip, &sc, err, errlen) || dino_detect(p->dinov2, &dc, err, errlen)) return -1;
-    params_init_registry(&m->ps_vision, m->dev, CM_F32, false);
+    params_init_registry(&m->ps_vision, m->dev, m->dtype, false);
     siglip_init(&m->sig, &sc, &m->ps_vision);
     int n_extra;
     if (params_load(&m->ps_vision, p->siglip, NULL, false, &n_extra, err, errlen)) return -1;
-    params_init_registry(&m->ps_dino, m->dev, CM_F32, false);
+    params_init_registry(&m->ps_dino, m->dev, m->dtype, false);
     dino_init(&m->dino, &dc, &m->ps_dino);
     if (params_load(&m->ps_dino, p->dinov2, NULL, false, &n_extra, err, errlen)) return -1;
     m->vfc = VISION_FEAT_IC;
@@ -134,7 +138,7 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, const char *init_kv, u
 
     vae_config vc;
     if (vae_detect(p->vae, &vc, err, errlen)) return -1;
-    params_init_registry(&m->ps_vae, m->dev, CM_F32, false);
+    params_init_registry(&m->ps_vae, m->dev, m->dtype, false);
     vae_encoder_init(&m->vae, &vc, &m->ps_vae);
     if (params_load(&m->ps_vae, p->vae, NULL, false, &n_extra, err, errlen)) return -1;
     m->vae_factor = 1 << (vc.nlevels - 1);

@@ -18,6 +18,7 @@ typedef struct ic_model_paths {
 
 typedef struct ic_models {
     cm_device dev;
+    cm_dtype dtype;               // of every weight and activation: f32 on the CPU, bf16 (or f32) on CUDA
     bool tiny;
     flux_config flux_cfg;
     flux_model flux;
@@ -39,7 +40,9 @@ typedef struct ic_models {
 
 // tiny random models through the same code (the embedded demo and the tests); init_kv:
 // "zero_v" zeroes every to_v_ip so the frozen FLUX starts unperturbed, "default" keeps nn.Linear init
-int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, uint64_t seed, const char *init_kv, char *err, size_t errlen);
+int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, cm_dtype dt, uint64_t seed, const char *init_kv,
+                        char *err, size_t errlen);
 // real weights as published; parts whose path is empty use their tiny preset only when all are empty
-int ic_models_load(ic_models *m, const ic_model_paths *p, const char *init_kv, uint64_t seed, char *err, size_t errlen);
+int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtype dt, const char *init_kv, uint64_t seed, char *err,
+                   size_t errlen);
 void ic_models_free(ic_models *m);

@@ -39,13 +39,20 @@ double step_sigma(const step_opts *o, uint64_t step, int64_t id, int64_t seq_len
     }
 }
 
+// a host f32 batch buffer on the model's device and dtype
+static cm_tensor *to_model(cm_tensor *h, const ic_models *m) {
+    cm_tensor *d = op_to_device(h, m->dev), *c = op_cast(d, m->dtype);
+    tensor_release(d);
+    return c;
+}
+
 // loader views [B, 5, 3, R, R] -> [5B, 3, R, R]: the B full views, then sample b's crops at B + 4b + i
-static cm_tensor *views_batch(const float *v, int B, int R, cm_device dev) {
+static cm_tensor *views_batch(const float *v, int B, int R, const ic_models *m) {
     cm_tensor *h = tensor_wrap_host(CM_F32, SHAPE(B, 5, 3, R, R), (void *)v);
     cm_tensor *full = op_slice(h, 1, 0, 1), *crops = op_slice(h, 1, 1, 5);
     cm_tensor *f = op_reshape(full, SHAPE(B, 3, R, R)), *c = op_reshape(crops, SHAPE(4 * B, 3, R, R));
     cm_tensor *all = op_concat(2, (cm_tensor *[]){f, c}, 0);
-    cm_tensor *out = op_to_device(all, dev);
+    cm_tensor *out = to_model(all, m);
     cm_tensor *tmp[] = {h, full, crops, f, c, all};
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
     return out;
@@ -56,35 +63,36 @@ cm_tensor *step_forward(ic_models *m, const loader_batch *b, const step_opts *o,
     double t0 = now();
     // --- frozen, no tape: reference features, target latents, text ---
     autograd_no_grad_push();
-    cm_tensor *vs = views_batch(b->ref_siglip, B, b->R, m->dev), *vd = views_batch(b->ref_dino, B, b->R, m->dev);
+    cm_tensor *vs = views_batch(b->ref_siglip, B, b->R, m), *vd = views_batch(b->ref_dino, B, b->R, m);
     vision_features f = {0};
     vision_features_from_views(&m->sig, &m->dino, &m->vfc, B, vs, vd, &f);
     cm_tensor *img_h = tensor_wrap_host(CM_F32, SHAPE(B, 3, H, W), b->target);
-    cm_tensor *img = op_to_device(img_h, m->dev);
+    cm_tensor *img = to_model(img_h, m);
     cm_tensor *z = vae_encode(&m->vae, img, NULL);              // [B, Cl, H/f, W/f]
     cm_tensor *zs = vae_scale_latent(&m->vae.cfg, z);
     cm_tensor *x0 = flux_pack_latents(zs);                      // [B, N, 4 Cl]
     cm_tensor *txt = NULL, *pooled = NULL;
-    ic_text_encode(&m->text, (const char *const *)b->captions, B, m->dev, &txt, &pooled);
+    ic_text_encode(&m->text, (const char *const *)b->captions, B, m->dev, m->dtype, &txt, &pooled);
     int gh = (int)zs->shape[2] / 2, gw = (int)zs->shape[3] / 2;
     int64_t N = x0->shape[1];
 
     // σ [B], ε ~ N(0, 1) per sample, x_t = (1 - σ) x0 + σ ε, target ε - x0
     float sig[512];
     CM_CHECK(B <= 512, "step", "micro-batch %d too large", B);
-    cm_tensor *eps = tensor_empty(CM_F32, x0->ndim, x0->shape, m->dev);
+    cm_tensor *eps = tensor_empty(m->dtype, x0->ndim, x0->shape, m->dev);
     for (int i = 0; i < B; i++) {
         sig[i] = (float)step_sigma(o, step, b->sample_ids[i], N);
         cm_tensor *e = op_slice(eps, 0, i, i + 1);
         tensor_fill_randn(e, rng_key(o->seed, step, b->sample_ids[i], 2), 1.0);
         tensor_release(e);
     }
-    cm_tensor *sigma = tensor_from_host(CM_F32, SHAPE(B), sig, m->dev);
+    cm_tensor *sig_h = tensor_wrap_host(CM_F32, SHAPE(B), sig), *sigma = to_model(sig_h, m);
+    tensor_release(sig_h);
     cm_tensor *sg = op_reshape(sigma, SHAPE(B, 1, 1));
     cm_tensor *one_m = op_scale(sg, -1.0), *keep = op_add_scalar(one_m, 1.0);
     cm_tensor *a = op_mul(x0, keep), *bn = op_mul(eps, sg), *xt = op_add(a, bn), *target = op_sub(eps, x0);
     cm_tensor *t1000 = op_scale(sigma, 1000.0);
-    cm_tensor *guid = m->flux_cfg.guidance_embeds ? tensor_full(CM_F32, SHAPE(B), o->guidance, m->dev) : NULL;
+    cm_tensor *guid = m->flux_cfg.guidance_embeds ? tensor_full(m->dtype, SHAPE(B), o->guidance, m->dev) : NULL;
     autograd_no_grad_pop();
     if (t) t->encoders += now() - t0;
 
@@ -101,7 +109,8 @@ cm_tensor *step_forward(ic_models *m, const loader_batch *b, const step_opts *o,
             double s = sig[i];
             w[i] = (float)(o->weighting == STEP_W_SIGMA_SQRT ? 1.0 / (s * s) : 2.0 / (M_PI * (1 - 2 * s + 2 * s * s)));
         }
-        cm_tensor *wt = tensor_from_host(CM_F32, SHAPE(B), w, m->dev);
+        cm_tensor *wh = tensor_wrap_host(CM_F32, SHAPE(B), w), *wt = to_model(wh, m);
+        tensor_release(wh);
         cm_tensor *d = op_sub(pred, target), *d2 = op_mul(d, d), *ps = op_mean(d2, 2, (int[]){1, 2}, false), *pw = op_mul(ps, wt);
         loss = op_mean_all(pw);
         cm_tensor *tmp[] = {wt, d, d2, ps, pw};

@@ -68,17 +68,17 @@ int ic_text_load(ic_text *t, const char *t5_dir, const char *clip_dir, int t5_le
     return 0;
 }
 
-void ic_text_encode(ic_text *t, const char *const *captions, int B, cm_device dev, cm_tensor **txt, cm_tensor **pooled) {
+void ic_text_encode(ic_text *t, const char *const *captions, int B, cm_device dev, cm_dtype dt, cm_tensor **txt, cm_tensor **pooled) {
     char err[256];
     autograd_no_grad_push();
     cm_tensor *h = t5_encode_prompts(t->t5, t->t5_tok, B, captions, t->t5_len, err, sizeof err);
     CM_CHECK(h, "text", "%s", err);
     cm_tensor *p = clip_text_encode_prompts(t->clip, t->clip_tok, B, captions, NULL, err, sizeof err);
     CM_CHECK(p, "text", "%s", err);
-    *txt = op_to_device(h, dev);
-    *pooled = op_to_device(p, dev);
-    tensor_release(h);
-    tensor_release(p);
+    cm_tensor *hd = op_to_device(h, dev), *pd = op_to_device(p, dev);
+    *txt = op_cast(hd, dt);
+    *pooled = op_cast(pd, dt);
+    tensor_release(h); tensor_release(p); tensor_release(hd); tensor_release(pd);
     autograd_no_grad_pop();
 }
 

@@ -18,5 +18,6 @@ int ic_text_init_tiny(ic_text *t, int64_t joint_dim, int64_t pooled_dim, int t5_
 // published T5 v1.1 XXL encoder + CLIP ViT-L/14 text folders (weights + tokenizer.json each)
 int ic_text_load(ic_text *t, const char *t5_dir, const char *clip_dir, int t5_len, char *err, size_t errlen);
 // captions [B] -> *txt [B, t5_len, joint_dim], *pooled [B, pooled_dim] on dev (no tape)
-void ic_text_encode(ic_text *t, const char *const *captions, int B, cm_device dev, cm_tensor **txt, cm_tensor **pooled);
+// (the encoders run on the CPU in f32; the results move to dev as dtype dt)
+void ic_text_encode(ic_text *t, const char *const *captions, int B, cm_device dev, cm_dtype dt, cm_tensor **txt, cm_tensor **pooled);
 void ic_text_free(ic_text *t);

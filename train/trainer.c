@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
+#include "kernels/backend.h"
 #include "data/build.h"
 #include "data/dataset.h"
 #include "data/demo.h"
@@ -205,12 +206,20 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     progress_init(&t->prog, stderr, c->run.quiet, c->run.log_every);
     if (prepare_data(t, err, errlen)) return -1;
     const char *init_kv = cfg_init_kv_name(c->adapter.init_kv);
+    cm_dtype dt = c->model.dtype == CFG_DTYPE_BF16 ? CM_BF16
+                  : c->model.dtype == CFG_DTYPE_F32  ? CM_F32
+                  : c->run.dev.type == CM_CUDA       ? CM_BF16
+                                                     : CM_F32;
+    if (c->run.dev.type == CM_CPU && dt != CM_F32) {
+        snprintf(err, errlen, "model.dtype: %s on the CPU — the CPU computes in f32 (bf16 is for cuda devices)", cfg_dtype_name(c->model.dtype));
+        return -1;
+    }
     if (c->model.tiny) {
-        if (ic_models_init_tiny(&t->m, &c->model.tiny_dims, c->run.seed, init_kv, err, errlen)) return -1;
+        if (ic_models_init_tiny(&t->m, &c->model.tiny_dims, c->run.dev, dt, c->run.seed, init_kv, err, errlen)) return -1;
     } else {
         ic_model_paths p = {c->model.flux, c->model.siglip, c->model.dinov2, c->model.vae, c->model.t5, c->model.clip,
                             c->model.t5, c->model.clip, c->model.adapter_init};
-        if (ic_models_load(&t->m, &p, init_kv, c->run.seed, err, errlen)) return -1;
+        if (ic_models_load(&t->m, &p, c->run.dev, dt, init_kv, c->run.seed, err, errlen)) return -1;
     }
     optim_config oc = {.lr = c->optimizer.lr, .beta1 = c->optimizer.beta1, .beta2 = c->optimizer.beta2, .eps = c->optimizer.eps,
                        .weight_decay = c->optimizer.weight_decay, .grad_clip = c->optimizer.grad_clip};
@@ -367,9 +376,14 @@ int train_cli(int argc, char **argv) {
     if (!rc) rc = train_config_check_paths(&t.cfg, err, sizeof err);
     if (rc) { fprintf(stderr, "cameo train: %s\n", err); return 1; }
     if (quiet) t.cfg.run.quiet = true;
-    if (t.cfg.run.dev.type != CM_CPU) {
-        fprintf(stderr, "cameo train: run.device: '%s' — the trainer runs on the CPU in this version (the CUDA backend's ops "
-                        "are built and tested separately; see docs/cuda.md)\n", t.cfg.run.device);
+    if (t.cfg.run.dev.type == CM_CUDA && !cm_cuda_backend) {
+        fprintf(stderr, "cameo train: run.device: '%s' — no usable CUDA device (%s)\n", t.cfg.run.device,
+#ifdef CAMEO_HAVE_CUDA
+                "see the message above"
+#else
+                "this cameo was built without CUDA"
+#endif
+        );
         return 1;
     }
     rc = run(&t, resume, err, sizeof err);

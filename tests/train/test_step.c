@@ -41,7 +41,7 @@ int main(void) {
     TEST_CHECK(train_config_parse(&cfg, train_config_tiny_yaml, strlen(train_config_tiny_yaml), "tiny", NULL, 0, err, sizeof err) == 0,
                "config: %s", err);
     ic_models m;
-    TEST_CHECK(ic_models_init_tiny(&m, &cfg.model.tiny_dims, 1, "default", err, sizeof err) == 0, "models: %s", err);
+    TEST_CHECK(ic_models_init_tiny(&m, &cfg.model.tiny_dims, CM_DEV_CPU, CM_F32, 1, "default", err, sizeof err) == 0, "models: %s", err);
 
     loader_config lc = loader_config_default();
     lc.path = data;
@@ -87,6 +87,22 @@ int main(void) {
     }
     printf("overfit one batch: loss %.5f -> %.5f\n", l0, last);
     TEST_CHECK(last < 0.9 * l0, "loss fell by less than 10%% on a fixed batch: %.5f -> %.5f", l0, last);
+
+    // the frozen weights are unchanged byte for byte: compare with a fresh init from the same seed
+    ic_models fresh;
+    TEST_CHECK(ic_models_init_tiny(&fresh, &cfg.model.tiny_dims, CM_DEV_CPU, CM_F32, 1, "default", err, sizeof err) == 0, "fresh: %s", err);
+    const cm_params *a[] = {&m.ps_flux, &m.ps_vision, &m.ps_dino, &m.ps_vae, &m.text.ps_t5, &m.text.ps_clip};
+    const cm_params *f[] = {&fresh.ps_flux, &fresh.ps_vision, &fresh.ps_dino, &fresh.ps_vae, &fresh.text.ps_t5, &fresh.text.ps_clip};
+    int changed = 0, compared = 0;
+    for (int r = 0; r < 6; r++)
+        for (int i = 0; i < a[r]->n; i++, compared++)
+            changed += memcmp(tensor_data(a[r]->items[i].t), tensor_data(f[r]->items[i].t), tensor_nbytes(a[r]->items[i].t)) != 0;
+    TEST_CHECK(changed == 0 && compared > 50, "%d of %d frozen tensors changed", changed, compared);
+    int moved = 0;
+    for (int i = 0; i < m.ps_adapter.n; i++)
+        moved += memcmp(tensor_data(m.ps_adapter.items[i].t), tensor_data(fresh.ps_adapter.items[i].t), tensor_nbytes(m.ps_adapter.items[i].t)) != 0;
+    TEST_CHECK(moved == m.ps_adapter.n, "only %d of %d adapter tensors were updated", moved, m.ps_adapter.n);
+    ic_models_free(&fresh);
 
     optim_free(&o);
     loader_close(L);
