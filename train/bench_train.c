@@ -1,0 +1,434 @@
+// bench_train.c — `cameo bench train`: steps/s, samples/s and the time split of one optimizer step
+// (data wait, frozen encoders, forward, backward, optimizer) on the CPU, beside the same step in
+// PyTorch (scripts/bench_train_torch.py, same dims, batch, resolution and threads) run from here;
+// and the step's peak memory beside the arithmetic of weights + optimizer state + gradients +
+// saved activations. The models, loader and step are built exactly as train/trainer.c builds them.
+#define _GNU_SOURCE  // nftw, mkdtemp
+#include "train/bench_train.h"
+#include <cblas.h>
+#include <cjson/cJSON.h>
+#include <ftw.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+#include "autograd/alloc.h"
+#include "autograd/autograd.h"
+#include "autograd/ops.h"
+#include "data/build.h"
+#include "data/demo.h"
+#include "data/loader.h"
+#include "train/config.h"
+#include "train/models.h"
+#include "train/optim.h"
+#include "train/paths.h"
+#include "train/schedule.h"
+#include "train/step.h"
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// --medium: a larger tiny config (same code path): FLUX 4 double + 8 single blocks of 4 x 32,
+// vision towers 64 wide (3 layers, 56-px views = 8 x 8 patches), text 64 wide, 128-px targets
+static const char *const MEDIUM_SETS[] = {
+    "model.tiny.flux_double=4",   "model.tiny.flux_single=8", "model.tiny.flux_heads=4",   "model.tiny.flux_head_dim=32",
+    "model.tiny.vision_hidden=64", "model.tiny.vision_layers=3", "model.tiny.vision_heads=4", "model.tiny.vision_image=56",
+    "data.ref_size=56",           "model.tiny.text_dim=64",   "model.tiny.text_len=32",    "model.tiny.pooled_dim=32",
+    "model.tiny.proj_heads=4",    "model.tiny.proj_head_dim=16", "model.tiny.proj_layers=2", "model.tiny.proj_queries=16",
+    "model.tiny.proj_depth=2",    "model.tiny.vae_channels=32", "stages.0.resolution=128", "stages.0.batch_size=4",
+    "stages.0.grad_accum=1",
+};
+
+typedef struct phase_times { double data, encoders, forward, backward, optimizer, step; } phase_times;
+
+typedef struct torch_figures {
+    bool ok;
+    char version[64];
+    phase_times t;  // seconds per optimizer step
+    double steps_per_s, samples_per_s, saved_bytes, max_rss, params_frozen, params_adapter;
+} torch_figures;
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb; (void)flag; (void)ftw;
+    return remove(p);
+}
+
+// the dataset the config names, or a demo dataset generated into a temporary folder (tmp set)
+static int bench_data(train_config *c, char *tmp, size_t tmplen, char *err, size_t errlen) {
+    char man[CFG_PATH + 32];
+    snprintf(man, sizeof man, "%s/manifest.json", c->data.path);
+    tmp[0] = 0;
+    if (!access(man, R_OK)) return 0;
+    snprintf(tmp, tmplen, "/tmp/cameo-bench-train-XXXXXX");
+    if (!mkdtemp(tmp)) {
+        snprintf(err, errlen, "cannot create a temporary folder for the demo dataset under /tmp");
+        tmp[0] = 0;
+        return -1;
+    }
+    snprintf(c->data.path, sizeof c->data.path, "%s/demo-data", tmp);
+    demo_options d = demo_options_default();
+    d.seed = c->run.seed;
+    d.characters = c->data.demo_characters;
+    d.per_character = c->data.demo_per_character;
+    d.size = c->data.demo_size;
+    build_options bo = build_options_default();
+    bo.quiet = 1;
+    bo.bucket_step = c->data.bucket_step;
+    bo.bucket_resolution = c->stages[0].resolution;
+    build_report rep;
+    fprintf(stderr, "cameo bench train: generating the demo dataset at %s (%d characters x %d images)\n", c->data.path,
+            d.characters, d.per_character);
+    return demo_build(c->data.path, &d, &bo, &rep, err, errlen);
+}
+
+// as trainer.c's open_stage_loader, from the start of the stage
+static loader *bench_loader(const train_config *c, int s, int ref_size) {
+    const train_stage *sg = &c->stages[s];
+    loader_config lc = loader_config_default();
+    lc.path = c->data.path;
+    lc.mode = sg->mode == CFG_MODE_UNPAIRED ? LOADER_UNPAIRED : sg->mode == CFG_MODE_PAIRED ? LOADER_PAIRED : LOADER_MIXED;
+    lc.paired_share = (float)sg->paired_share;
+    lc.seed = c->run.seed * 1000003ull + (uint64_t)s;
+    lc.global_batch = sg->batch_size;
+    lc.resolution = sg->resolution;
+    lc.bucket_step = c->data.bucket_step;
+    lc.max_aspect = (float)c->data.max_aspect;
+    if (sg->n_buckets) {
+        lc.buckets = &sg->buckets[0][0];
+        lc.n_buckets = sg->n_buckets;
+    }
+    lc.ref_size = ref_size;
+    lc.caption_drop = (float)c->train.caption_drop;
+    lc.ref_drop = (float)c->train.ref_drop;
+    lc.threads = c->data.threads;
+    lc.prefetch = c->data.prefetch;
+    return loader_open(&lc, NULL);
+}
+
+static step_opts bench_step_opts(const train_config *c) {  // trainer.c's make_step_opts
+    step_opts o = {.ip_scale = c->adapter.ip_scale, .guidance = c->train.guidance, .ln_mean = c->train.logit_mean,
+                   .ln_std = c->train.logit_std, .shift_base = c->train.shift_base, .shift_max = c->train.shift_max,
+                   .recompute = c->train.recompute, .seed = c->run.seed};
+    o.tsample = c->train.timestep == CFG_T_FLUX_SHIFT ? STEP_T_FLUX_SHIFT : STEP_T_LOGIT_NORMAL;
+    o.weighting = c->train.weighting == CFG_W_SIGMA_SQRT ? STEP_W_SIGMA_SQRT
+                  : c->train.weighting == CFG_W_COSMAP   ? STEP_W_COSMAP
+                                                         : STEP_W_NONE;
+    return o;
+}
+
+static double reg_bytes(const cm_params *ps) {
+    double b = 0;
+    for (int i = 0; i < ps->n; i++) b += (double)tensor_numel(ps->items[i].t) * (double)dtype_size(ps->items[i].t->dtype);
+    return b;
+}
+
+static void dims_json(const train_tiny_dims *d, char *out, size_t n) {
+    snprintf(out, n,
+             "{\"flux_double\":%d,\"flux_single\":%d,\"flux_heads\":%d,\"flux_head_dim\":%d,\"vision_hidden\":%d,"
+             "\"vision_layers\":%d,\"vision_heads\":%d,\"vision_patch\":%d,\"vision_image\":%d,\"text_dim\":%d,"
+             "\"text_len\":%d,\"pooled_dim\":%d,\"proj_heads\":%d,\"proj_head_dim\":%d,\"proj_layers\":%d,"
+             "\"proj_queries\":%d,\"proj_depth\":%d,\"vae_channels\":%d,\"latent_channels\":%d}",
+             d->flux_double, d->flux_single, d->flux_heads, d->flux_head_dim, d->vision_hidden, d->vision_layers,
+             d->vision_heads, d->vision_patch, d->vision_image, d->text_dim, d->text_len, d->pooled_dim, d->proj_heads,
+             d->proj_head_dim, d->proj_layers, d->proj_queries, d->proj_depth, d->vae_channels, d->latent_channels);
+}
+
+static double jnum(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
+}
+
+// runs the PyTorch twin and reads its JSON line; f->ok false (with a note on stderr) when unavailable
+static void run_torch(const train_config *c, const train_stage *sg, int threads, int steps, int warmup, int B, int H, int W,
+                      int R, torch_figures *f) {
+    memset(f, 0, sizeof *f);
+    char script[4096], err[512];
+    if (cameo_asset(script, sizeof script, "scripts/bench_train_torch.py", err, sizeof err)) {
+        fprintf(stderr, "cameo bench train: no PyTorch figures: %s\n", err);
+        return;
+    }
+    char dims[1024], errf[] = "/tmp/cameo-bench-torch-XXXXXX";
+    dims_json(&c->model.tiny_dims, dims, sizeof dims);
+    int efd = mkstemp(errf);
+    if (efd >= 0) close(efd);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "python3 '%s' --threads %d --steps %d --warmup %d --batch %d --grad-accum %d --height %d --width %d --ref %d "
+             "--dims '%s' --lr %.17g --betas %.17g %.17g --eps %.17g --weight-decay %.17g --grad-clip %.17g 2>%s",
+             script, threads, steps, warmup, B, sg->grad_accum, H, W, R, dims, sg->lr > 0 ? sg->lr : c->optimizer.lr,
+             c->optimizer.beta1, c->optimizer.beta2, c->optimizer.eps, c->optimizer.weight_decay, c->optimizer.grad_clip,
+             efd >= 0 ? errf : "/dev/null");
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        fprintf(stderr, "cameo bench train: no PyTorch figures: cannot run python3\n");
+        return;
+    }
+    char line[8192], last[8192] = "";
+    while (fgets(line, sizeof line, p))
+        if (line[0] == '{') snprintf(last, sizeof last, "%s", line);
+    int rc = pclose(p);
+    cJSON *j = last[0] ? cJSON_Parse(last) : NULL;
+    if (!j) {
+        fprintf(stderr, "cameo bench train: no PyTorch figures (python3 exit %d; torch, diffusers and transformers needed)\n", rc);
+        FILE *e = efd >= 0 ? fopen(errf, "r") : NULL;  // the tail of its messages
+        if (e) {
+            char tail[8][512];
+            int n = 0;
+            while (fgets(tail[n % 8], sizeof tail[0], e)) n++;
+            for (int i = n > 8 ? n - 8 : 0; i < n; i++) fprintf(stderr, "  | %s", tail[i % 8]);
+            fclose(e);
+        }
+    } else {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "torch");
+        snprintf(f->version, sizeof f->version, "%s", cJSON_IsString(v) ? v->valuestring : "?");
+        f->t = (phase_times){jnum(j, "t_data"), jnum(j, "t_encoders"), jnum(j, "t_forward"), jnum(j, "t_backward"),
+                             jnum(j, "t_optimizer"), jnum(j, "t_step")};
+        f->steps_per_s = jnum(j, "steps_per_s");
+        f->samples_per_s = jnum(j, "samples_per_s");
+        f->saved_bytes = jnum(j, "saved_activation_bytes");
+        f->max_rss = jnum(j, "max_rss_bytes");
+        f->params_frozen = jnum(j, "params_frozen");
+        f->params_adapter = jnum(j, "params_adapter");
+        f->ok = true;
+        cJSON_Delete(j);
+    }
+    if (efd >= 0) unlink(errf);
+}
+
+static void cpu_name(char *out, size_t n) {
+    snprintf(out, n, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10)) {
+            char *c = strchr(line, ':');
+            if (c) {
+                c += 1 + (c[1] == ' ');
+                c[strcspn(c, "\n")] = 0;
+                snprintf(out, n, "%s", c);
+            }
+            break;
+        }
+    fclose(f);
+}
+
+static void row_ms(const char *name, double c, double t, bool have_t, const char *t_note) {
+    char ct[32], tt[48], rt[32] = "";
+    snprintf(ct, sizeof ct, "%.2f", 1e3 * c);
+    if (t_note) snprintf(tt, sizeof tt, "%s", t_note);
+    else if (have_t) snprintf(tt, sizeof tt, "%.2f", 1e3 * t);
+    else snprintf(tt, sizeof tt, "n/a");
+    if (have_t && !t_note && t > 0) snprintf(rt, sizeof rt, "%.2fx", c / t);
+    printf("| %s | %s | %s | %s |\n", name, ct, tt, rt[0] ? rt : "");
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: cameo bench train [CONFIG] [--steps N] [--warmup N] [--stage S] [--medium] [--no-torch] [--set key=value]...\n"
+               "  CONFIG     a YAML config with model.sizes: tiny (default: the embedded configs/tiny.yaml)\n"
+               "  --steps    timed optimizer steps (default 20)\n"
+               "  --warmup   untimed steps first (default 3)\n"
+               "  --stage    which stage's data mode, resolution, batch and grad_accum (default 0)\n"
+               "  --medium   a larger tiny config: FLUX 4+8 blocks of 4x32, vision 64 wide, 128-px targets\n"
+               "  --no-torch skip the PyTorch twin (scripts/bench_train_torch.py)\n");
+}
+
+int bench_train_main(int argc, char **argv) {
+    const char *config = NULL;
+    const char *sets[96];
+    int n_sets = 0, steps = 20, warmup = 3, stage = 0;
+    bool medium = false, torch = true;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--stage") && i + 1 < argc) stage = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc && n_sets < 64) sets[n_sets++] = argv[++i];
+        else if (!strcmp(argv[i], "--medium")) medium = true;
+        else if (!strcmp(argv[i], "--no-torch")) torch = false;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        else if (argv[i][0] != '-' && !config) config = argv[i];
+        else { fprintf(stderr, "cameo bench train: unknown argument '%s'\n", argv[i]); usage(stderr); return 2; }
+    }
+    if (steps < 1 || warmup < 0) { fprintf(stderr, "cameo bench train: --steps must be >= 1 and --warmup >= 0\n"); return 2; }
+    // --medium's overrides first, so --set can still change them
+    const char *all_sets[96 + sizeof MEDIUM_SETS / sizeof *MEDIUM_SETS];
+    int n_all = 0;
+    if (medium)
+        for (size_t i = 0; i < sizeof MEDIUM_SETS / sizeof *MEDIUM_SETS; i++) all_sets[n_all++] = MEDIUM_SETS[i];
+    for (int i = 0; i < n_sets; i++) all_sets[n_all++] = sets[i];
+
+    static train_config c;
+    char err[16384] = "", tmp[256] = "";
+    int rc = config ? train_config_load(&c, config, all_sets, n_all, err, sizeof err)
+                    : train_config_parse(&c, train_config_tiny_yaml, strlen(train_config_tiny_yaml), "<embedded tiny.yaml>",
+                                         all_sets, n_all, err, sizeof err);
+    if (rc) { fprintf(stderr, "cameo bench train: %s\n", err); return 1; }
+    if (!c.model.tiny || c.run.dev.type != CM_CPU) {
+        fprintf(stderr, "cameo bench train: this benchmark runs tiny-size configs (model.sizes: tiny) on the CPU\n");
+        return 1;
+    }
+    if (stage < 0 || stage >= c.n_stages) { fprintf(stderr, "cameo bench train: --stage %d: the config has %d stages\n", stage, c.n_stages); return 2; }
+    if (c.run.threads > 0) {
+        omp_set_num_threads(c.run.threads);
+        openblas_set_num_threads(c.run.threads);
+    }
+    int threads = omp_get_max_threads();
+    if (bench_data(&c, tmp, sizeof tmp, err, sizeof err)) { fprintf(stderr, "cameo bench train: %s\n", err); rc = 1; goto out_tmp; }
+
+    static ic_models m;
+    if (ic_models_init_tiny(&m, &c.model.tiny_dims, CM_DEV_CPU, CM_F32, c.run.seed, cfg_init_kv_name(c.adapter.init_kv), err,
+                            sizeof err)) {
+        fprintf(stderr, "cameo bench train: %s\n", err);
+        rc = 1;
+        goto out_tmp;
+    }
+    optim opt;
+    optim_config oc = {.lr = c.optimizer.lr, .beta1 = c.optimizer.beta1, .beta2 = c.optimizer.beta2, .eps = c.optimizer.eps,
+                       .weight_decay = c.optimizer.weight_decay, .grad_clip = c.optimizer.grad_clip};
+    cm_params *regs[1] = {&m.ps_adapter};
+    if (optim_init(&opt, regs, 1, &oc, 0, -1, err, sizeof err)) {
+        fprintf(stderr, "cameo bench train: %s\n", err);
+        rc = 1;
+        goto out_models;
+    }
+    const train_stage *sg = &c.stages[stage];
+    loader *L = bench_loader(&c, stage, m.ref_size);
+    if (!L) { fprintf(stderr, "cameo bench train: the loader could not open %s\n", c.data.path); rc = 1; goto out_opt; }
+    step_opts so = bench_step_opts(&c);
+    lr_schedule ls = schedule_for_stage(&c, stage);
+
+    phase_times sum = {0};
+    int B = 0, H = 0, W = 0, R = 0, samples = 0;
+    double base_live = 0, peak = 0, saved = 0;
+    for (int s = 0; s < warmup + steps; s++) {
+        bool timed = s >= warmup;
+        phase_times t = {0};
+        double t_step = now();
+        cm_alloc_stats a0 = alloc_stats(CM_DEV_CPU);
+        alloc_reset_peak(CM_DEV_CPU);
+        for (int a = 0; a < sg->grad_accum; a++) {
+            loader_batch b;
+            double t0 = now();
+            if (loader_next(L, &b)) { fprintf(stderr, "cameo bench train: the loader failed\n"); rc = 1; goto out_loader; }
+            t.data += now() - t0;
+            B = b.B, H = b.H, W = b.W, R = b.R;
+            step_times st = {0};
+            uint64_t micro = (uint64_t)s * (uint64_t)sg->grad_accum + (uint64_t)a;
+            cm_tensor *loss = step_forward(&m, &b, &so, micro, &st);
+            double live = (double)alloc_stats(CM_DEV_CPU).current - (double)a0.current;  // the tape's saved tensors
+            if (timed && live > saved) saved = live;
+            t.encoders += st.encoders;
+            t.forward += st.forward;
+            double t1 = now();
+            cm_tensor *scaled = op_scale(loss, 1.0 / sg->grad_accum);
+            autograd_backward(scaled, NULL);
+            tensor_release(scaled);
+            tensor_release(loss);
+            t.backward += now() - t1;
+            if (timed) samples += b.B;
+        }
+        double t2 = now();
+        for (int i = 0; i < optim_n_params(&opt); i++) optim_grad_ready(&opt, i);
+        optim_step_info info;
+        optim_step(&opt, schedule_lr(&ls, s), &info);
+        t.optimizer = now() - t2;
+        t.step = now() - t_step;
+        if (timed) {
+            cm_alloc_stats a1 = alloc_stats(CM_DEV_CPU);
+            base_live = (double)a0.current;
+            if ((double)a1.peak > peak) peak = (double)a1.peak;
+            sum.data += t.data, sum.encoders += t.encoders, sum.forward += t.forward;
+            sum.backward += t.backward, sum.optimizer += t.optimizer, sum.step += t.step;
+        }
+    }
+    loader_close(L);  // its threads would compete with the PyTorch run
+    L = NULL;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double c_rss = (double)ru.ru_maxrss * 1024.0;
+
+    torch_figures tf = {0};
+    if (torch) run_torch(&c, sg, threads, steps, warmup, B, H, W, R, &tf);
+
+    // --- the tables ---
+    phase_times mean = {sum.data / steps, sum.encoders / steps, sum.forward / steps, sum.backward / steps,
+                        sum.optimizer / steps, sum.step / steps};
+    char cpu[256];
+    cpu_name(cpu, sizeof cpu);
+    const train_tiny_dims *d = &c.model.tiny_dims;
+    printf("cameo bench train — %s%s, stage %d '%s' (%s): batch %d x grad_accum %d, target %dx%d, references %d px; "
+           "%d threads on %s; %d timed steps after %d warm-up\n",
+           medium ? "medium " : "", c.source, stage, sg->name, cfg_mode_name(sg->mode), B, sg->grad_accum, W, H, R, threads, cpu,
+           steps, warmup);
+    printf("models: FLUX %d double + %d single blocks, %d heads x %d; SigLIP/DINOv2 %d wide x %d layers, patch %d; "
+           "T5 %d wide x %d tokens, CLIP %d wide; projector %d+%d blocks, resampler %d x %d queries; VAE %d channels, latent %d\n\n",
+           d->flux_double, d->flux_single, d->flux_heads, d->flux_head_dim, d->vision_hidden, d->vision_layers, d->vision_patch,
+           d->text_dim, d->text_len, d->pooled_dim, d->proj_layers, d->proj_layers, d->proj_depth, d->proj_queries,
+           d->vae_channels, d->latent_channels);
+    char th[96];
+    snprintf(th, sizeof th, "PyTorch %s", tf.ok ? tf.version : "(not run)");
+    printf("| per optimizer step | cameo (C) | %s | C / PyTorch |\n|---|---|---|---|\n", th);
+    {
+        char c1[32], t1[32], r1[32] = "";
+        snprintf(c1, sizeof c1, "%.2f", steps / sum.step);
+        snprintf(t1, sizeof t1, tf.ok ? "%.2f" : "n/a", tf.steps_per_s);
+        if (tf.ok && tf.steps_per_s > 0) snprintf(r1, sizeof r1, "%.2fx", (steps / sum.step) / tf.steps_per_s);
+        printf("| steps/s | %s | %s | %s |\n", c1, t1, r1);
+        snprintf(c1, sizeof c1, "%.1f", samples / sum.step);
+        snprintf(t1, sizeof t1, tf.ok ? "%.1f" : "n/a", tf.samples_per_s);
+        if (tf.ok && tf.samples_per_s > 0) snprintf(r1, sizeof r1, "%.2fx", (samples / sum.step) / tf.samples_per_s);
+        printf("| samples/s | %s | %s | %s |\n", c1, t1, r1);
+    }
+    row_ms("data: loader_next wait (ms)", mean.data, 0, tf.ok, tf.ok ? "— (random inputs, untimed)" : NULL);
+    row_ms("frozen encoders: vision, VAE, T5/CLIP (ms)", mean.encoders, tf.t.encoders, tf.ok, NULL);
+    row_ms("forward: projector + FLUX/IP + loss (ms)", mean.forward, tf.t.forward, tf.ok, NULL);
+    row_ms("backward (ms)", mean.backward, tf.t.backward, tf.ok, NULL);
+    row_ms("optimizer: clip + AdamW (ms)", mean.optimizer, tf.t.optimizer, tf.ok, NULL);
+    row_ms("step, all of the above (ms)", mean.step, tf.t.step, tf.ok, NULL);
+    row_ms("step without data (ms)", mean.step - mean.data, tf.t.step, tf.ok, NULL);
+    printf("\n");
+
+    // memory: the arithmetic beside the allocator's measurement
+    const double MiB = 1024.0 * 1024.0;
+    double w_frozen = reg_bytes(&m.ps_flux) + reg_bytes(&m.ps_vision) + reg_bytes(&m.ps_dino) + reg_bytes(&m.ps_vae) +
+                      reg_bytes(&m.text.ps_t5) + reg_bytes(&m.text.ps_clip);
+    double w_adapter = reg_bytes(&m.ps_adapter);
+    double n_frozen = (double)(params_count(&m.ps_flux, false) + params_count(&m.ps_vision, false) + params_count(&m.ps_dino, false) +
+                               params_count(&m.ps_vae, false) + params_count(&m.text.ps_t5, false) + params_count(&m.text.ps_clip, false));
+    double n_adapter = (double)params_count(&m.ps_adapter, false);
+    double state = 2.0 * 4.0 * (double)optim_numel(&opt, true);  // m, v in f32; f32 params are their own masters
+    double grads = w_adapter;                                    // f32 .grad of every adapter parameter, live until the update
+    double arith = w_frozen + w_adapter + state + grads + saved;
+    printf("| memory of the step (CPU allocator) | cameo MiB | PyTorch |\n|---|---|---|\n");
+    char tp[64];
+    snprintf(tp, sizeof tp, tf.ok ? "%.0f params" : "n/a", tf.params_frozen);
+    printf("| frozen weights: FLUX, SigLIP, DINOv2, VAE enc, T5, CLIP (%.0f params, f32) | %.2f | %s |\n", n_frozen, w_frozen / MiB, tp);
+    snprintf(tp, sizeof tp, tf.ok ? "%.0f params" : "n/a", tf.params_adapter);
+    printf("| adapter weights = f32 masters (%.0f params) | %.2f | %s |\n", n_adapter, w_adapter / MiB, tp);
+    printf("| AdamW m + v (f32) | %.2f | |\n", state / MiB);
+    printf("| adapter gradients (f32) | %.2f | |\n", grads / MiB);
+    snprintf(tp, sizeof tp, tf.ok ? "%.2f (unique storages the tape saves)" : "n/a", tf.saved_bytes / MiB);
+    printf("| saved activations: live after forward − before the step | %.2f | %s |\n", saved / MiB, tp);
+    printf("| **sum (arithmetic)** | **%.2f** | |\n", arith / MiB);
+    printf("| **measured peak of the step** (alloc_stats peak) | **%.2f** | |\n", peak / MiB);
+    printf("| peak − (weights + state + gradients + saved) = transient buffers | %.2f | |\n", (peak - arith) / MiB);
+    printf("| live between steps (weights + state) | %.2f | |\n", base_live / MiB);
+    snprintf(tp, sizeof tp, tf.ok ? "%.0f" : "n/a", tf.max_rss / MiB);
+    printf("| process max RSS (incl. libraries, loader / interpreter) | %.0f | %s |\n", c_rss / MiB, tp);
+
+out_loader:
+    loader_close(L);
+out_opt:
+    optim_free(&opt);
+out_models:
+    ic_models_free(&m);
+out_tmp:
+    if (tmp[0]) nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return rc;
+}
