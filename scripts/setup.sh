@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config          # toolchain
-  libopenblas-dev libomp-dev                # CPU GEMM, OpenMP
+  libopenblas-dev libopenblas-openmp-dev libomp-dev  # CPU GEMM (OpenMP build), OpenMP
   liblmdb-dev libzstd-dev libwebp-dev       # dataset shards, metadata, images
   libpng-dev libjpeg-dev                    # dataset build inputs, `cameo data show`
   libyaml-dev libcjson-dev                  # configs, manifests and safetensors headers

@@ -66,15 +66,17 @@ static void *contig_copy(cm_dtype dt, int64_t B, int64_t H, int64_t L, int64_t D
     return c;
 }
 
-// runs the kernel with OpenBLAS on one thread when tasks fill the OpenMP threads
+// runs the kernel with OpenBLAS on one thread when tasks fill the OpenMP threads (OpenBLAS's
+// OpenMP build does that by itself inside a parallel region; the pthread build must be told)
 #define ATTN_RUN(name, tasks, ...)                                             \
     do {                                                                       \
         int nthr = omp_get_max_threads(), par = nthr > 1 && (tasks) >= nthr;    \
+        int pin = par && openblas_get_parallel() != 2;                         \
         int blas_thr = openblas_get_num_threads();                             \
-        if (par) openblas_set_num_threads(1);                                  \
+        if (pin) openblas_set_num_threads(1);                                  \
         if (dt == CM_F32) name##_f32(__VA_ARGS__, par);                        \
         else name##_f64(__VA_ARGS__, par);                                     \
-        if (par) openblas_set_num_threads(blas_thr);                           \
+        if (pin) openblas_set_num_threads(blas_thr);                           \
     } while (0)
 
 // copies of Q/K/V whose L stride BLAS cannot take
