@@ -1,0 +1,59 @@
+// test_op_errors.c — programmer errors stop with a message naming the op and the shapes: each
+// case runs in a child process, whose exit status and stderr are checked.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "autograd/ops.h"
+#include "testutil.h"
+
+typedef void (*bad_fn)(void);
+// LeakSanitizer, when present: the child dies on purpose holding its inputs
+void __lsan_disable(void) __attribute__((weak));
+
+static cm_tensor *z(int nd, const int64_t *s) { return tensor_zeros(CM_F32, nd, s, CM_DEV_CPU); }
+static void add_mismatch(void) { op_add(z(SHAPE(2, 3)), z(SHAPE(4, 3))); }
+static void matmul_inner(void) { op_matmul(z(SHAPE(2, 3)), z(SHAPE(4, 5))); }
+static void linear_width(void) { op_linear(z(SHAPE(2, 3)), z(SHAPE(5, 4)), NULL); }
+static void dtype_mix(void) { op_mul(z(SHAPE(2)), tensor_zeros(CM_F64, SHAPE(2), CM_DEV_CPU)); }
+static void sdpa_rank(void) { op_sdpa(z(SHAPE(2, 3, 4)), z(SHAPE(2, 3, 4)), z(SHAPE(2, 3, 4)), NULL, 0); }
+static void reshape_count(void) { op_reshape(z(SHAPE(2, 3)), SHAPE(4, 2)); }
+static void slice_range(void) { op_slice(z(SHAPE(2, 3)), 1, 1, 5); }
+static void i32_math(void) { op_gelu(tensor_zeros(CM_I32, SHAPE(2), CM_DEV_CPU), true); }
+
+static void expect_death(const char *name, bad_fn fn, const char *must1, const char *must2) {
+    int fds[2];
+    TEST_CHECK(pipe(fds) == 0, "pipe");
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (__lsan_disable) __lsan_disable();
+        dup2(fds[1], 2);
+        close(fds[0]);
+        fn();
+        _exit(0);  // reaching here means no error was raised
+    }
+    close(fds[1]);
+    char buf[1024] = {0};
+    ssize_t n = 0, r;
+    while ((r = read(fds[0], buf + n, sizeof buf - 1 - (size_t)n)) > 0) n += r;
+    close(fds[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    TEST_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1, "%s: exit status %d (expected a clean exit 1)", name, st);
+    TEST_CHECK(strstr(buf, must1) && strstr(buf, must2), "%s: message '%s' lacks '%s' or '%s'", name, buf, must1, must2);
+    printf("%-14s -> %s", name, buf);
+}
+
+int main(void) {
+    expect_death("add", add_mismatch, "add", "[2, 3] f32 cpu and [4, 3] f32 cpu");
+    expect_death("matmul", matmul_inner, "matmul", "[4, 5]");
+    expect_death("linear", linear_width, "linear", "[5, 4]");
+    expect_death("dtypes", dtype_mix, "mul", "f64");
+    expect_death("sdpa", sdpa_rank, "sdpa", "[2, 3, 4]");
+    expect_death("reshape", reshape_count, "reshape", "[2, 3]");
+    expect_death("slice", slice_range, "slice", "[1, 5)");
+    expect_death("i32", i32_math, "unary", "i32");
+    return test_summary("test_op_errors");
+}
