@@ -12,7 +12,7 @@
 
 // where real weights come from (NULL / "" = the tiny random preset for that part)
 typedef struct ic_model_paths {
-    const char *flux, *siglip, *dinov2, *vae, *t5, *clip, *t5_tokenizer, *clip_tokenizer;
+    const char *flux, *siglip, *dinov2, *vae, *t5, *clip;  // tokenizers: beside t5/clip or in tokenizer_2/, tokenizer/
     const char *adapter_init;  // released / previous adapter to start from (fine-tuning)
 } ic_model_paths;
 

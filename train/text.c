@@ -43,14 +43,27 @@ int ic_text_init_tiny(ic_text *t, int64_t joint_dim, int64_t pooled_dim, int t5_
     return 0;
 }
 
+// the tokenizer of a text encoder: its own folder when it holds tokenizer files, else the
+// diffusers pipeline's sibling folder (text_encoder_2 -> tokenizer_2, text_encoder -> tokenizer)
+static const char *tokenizer_dir(const char *enc_dir, const char *sibling, char *out, size_t n) {
+    char probe[PATH_MAX];
+    snprintf(probe, sizeof probe, "%s/tokenizer.json", enc_dir);
+    if (!access(probe, R_OK)) return enc_dir;
+    snprintf(probe, sizeof probe, "%s/vocab.json", enc_dir);
+    if (!access(probe, R_OK)) return enc_dir;
+    snprintf(out, n, "%s/../%s", enc_dir, sibling);
+    return out;
+}
+
 int ic_text_load(ic_text *t, const char *t5_dir, const char *clip_dir, int t5_len, char *err, size_t errlen) {
     memset(t, 0, sizeof *t);
     t5_config c5;
     clip_text_config cc;
     if (t5_detect(t5_dir, &c5, err, errlen) || clip_text_detect(clip_dir, &cc, err, errlen)) return -1;
-    t->t5_tok = t5_tok_load(t5_dir, err, errlen);
+    char tk5[PATH_MAX], tkc[PATH_MAX];
+    t->t5_tok = t5_tok_load(tokenizer_dir(t5_dir, "tokenizer_2", tk5, sizeof tk5), err, errlen);
     if (!t->t5_tok) return -1;
-    t->clip_tok = clip_tok_load(clip_dir, err, errlen);
+    t->clip_tok = clip_tok_load(tokenizer_dir(clip_dir, "tokenizer", tkc, sizeof tkc), err, errlen);
     if (!t->clip_tok) return -1;
     t->t5_len = t5_len;
     t->clip_len = (int)cc.max_pos;
