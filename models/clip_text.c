@@ -1,14 +1,12 @@
 // clip_text.c — the CLIP text transformer: init by published names, detection, forward, pooling.
 #include "models/clip_text.h"
 
-#include <cjson/cJSON.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "models/config_json.h"
 #include "models/safetensors.h"
 
 const clip_text_config CLIP_VIT_L14_TEXT = {
@@ -54,35 +52,6 @@ void clip_text_free(clip_text_model *m) {
 
 // --- detection ---
 
-// num_attention_heads / eos_token_id from config.json beside path (0 / -1 when absent)
-static void from_config_json(const char *path, int64_t *heads, int64_t *eos) {
-    char tmp[4096], cfg[4200];
-    struct stat st;
-    *heads = 0;
-    *eos = -1;
-    snprintf(tmp, sizeof tmp, "%s", path);
-    const char *dir = (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) ? dirname(tmp) : path;
-    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
-    FILE *f = fopen(cfg, "rb");
-    if (!f) return;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)(n > 0 ? n : 0) + 1);
-    if (buf && n >= 0 && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-        buf[n] = 0;
-        cJSON *j = cJSON_Parse(buf);
-        cJSON *tc = cJSON_GetObjectItem(j, "text_config");
-        cJSON *h = cJSON_GetObjectItem(tc ? tc : j, "num_attention_heads");
-        cJSON *e = cJSON_GetObjectItem(tc ? tc : j, "eos_token_id");
-        if (cJSON_IsNumber(h)) *heads = (int64_t)h->valuedouble;
-        if (cJSON_IsNumber(e)) *eos = (int64_t)e->valuedouble;
-        cJSON_Delete(j);
-    }
-    free(buf);
-    fclose(f);
-}
-
 static const st_entry *need(const st_index *ix, const char *name, int ndim, char *err, size_t errlen) {
     const st_entry *e = st_index_find(ix, name);
     if (!e) snprintf(err, errlen, "not a CLIP text model: no tensor \"%s\"", name);
@@ -109,8 +78,10 @@ int clip_text_detect(const char *path, clip_text_config *c, char *err, size_t er
         c->mlp = fc1->shape[0];
         c->layers = 0;
         while (st_index_find(ix, name_fmt(p, CT ".encoder.layers.%lld.layer_norm1.weight", (long long)c->layers))) c->layers++;
-        int64_t heads, eos;
-        from_config_json(path, &heads, &eos);
+        cJSON *j = cjson_beside(path);  // a full CLIPModel's config nests them under "text_config"
+        int64_t heads = (int64_t)cjson_number(j, "text_config", "num_attention_heads", 0);
+        int64_t eos = (int64_t)cjson_number(j, "text_config", "eos_token_id", -1);
+        cJSON_Delete(j);
         c->heads = heads ? heads : c->hidden / 64;
         c->eos_token_id = eos >= 0 ? eos : 2;
         if (c->heads <= 0 || c->hidden % c->heads)

@@ -1,12 +1,10 @@
 // dinov2.c — the DINOv2 vision tower: init by published names, shape detection, forward with
 // the position table resized to the input grid.
 #include "models/dinov2.h"
-#include <cjson/cJSON.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include "models/config_json.h"
 #include "models/safetensors.h"
 
 const dino_config DINOV2_GIANT = {
@@ -68,31 +66,6 @@ void dino_free(dino_model *m) {
 
 // --- detection from shapes ---
 
-static int64_t heads_from_config_json(const char *path) {
-    char dir[4096], cfg[4200];
-    struct stat st;
-    snprintf(dir, sizeof dir, "%s", path);
-    if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) snprintf(dir, sizeof dir, "%s", dirname(dir));
-    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
-    FILE *f = fopen(cfg, "rb");
-    if (!f) return 0;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    int64_t heads = 0;
-    if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-        buf[n] = 0;
-        cJSON *j = cJSON_Parse(buf);
-        cJSON *h = cJSON_GetObjectItem(j, "num_attention_heads");
-        if (cJSON_IsNumber(h)) heads = (int64_t)h->valuedouble;
-        cJSON_Delete(j);
-    }
-    free(buf);
-    fclose(f);
-    return heads;
-}
-
 int dino_detect(const char *path, dino_config *c, char *err, size_t errlen) {
     st_index *ix = st_index_open(path, err, errlen);
     if (!ix) return -1;
@@ -122,7 +95,9 @@ int dino_detect(const char *path, dino_config *c, char *err, size_t errlen) {
         while (st_index_find(ix, name_fmt(p, "encoder.layer.%lld.norm1.weight", (long long)c->layers))) c->layers++;
         const st_file *f = st_index_shard_of(ix, "embeddings.patch_embeddings.projection.weight");
         const char *mh = f ? st_meta(f, "num_attention_heads") : NULL;
-        c->heads = heads_from_config_json(path);
+        cJSON *j = cjson_beside(path);
+        c->heads = (int64_t)cjson_number(j, NULL, "num_attention_heads", 0);
+        cJSON_Delete(j);
         if (!c->heads && mh) c->heads = atoll(mh);
         if (!c->heads) c->heads = c->hidden / 64;  // every published DINOv2 has 64-wide heads
         if (g * g != n) snprintf(err, errlen, "embeddings.position_embeddings: %lld patch rows is not a square grid", (long long)n);

@@ -1,11 +1,9 @@
 // siglip.c — the SigLIP vision tower: init by published names, shape detection, forward.
 #include "models/siglip.h"
-#include <cjson/cJSON.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include "models/config_json.h"
 #include "models/safetensors.h"
 
 const siglip_config SIGLIP_SO400M_P14_384 = {
@@ -53,34 +51,6 @@ void siglip_free(siglip_model *m) {
 
 // --- detection from shapes ---
 
-// "num_attention_heads" from config.json beside path (a folder or a file in one); 0 if none.
-// A full SiglipConfig nests it under "vision_config".
-static int64_t heads_from_config_json(const char *path) {
-    char dir[4096], cfg[4200];
-    struct stat st;
-    snprintf(dir, sizeof dir, "%s", path);
-    if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) snprintf(dir, sizeof dir, "%s", dirname(dir));
-    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
-    FILE *f = fopen(cfg, "rb");
-    if (!f) return 0;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    int64_t heads = 0;
-    if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-        buf[n] = 0;
-        cJSON *j = cJSON_Parse(buf);
-        cJSON *vc = cJSON_GetObjectItem(j, "vision_config");
-        cJSON *h = cJSON_GetObjectItem(vc ? vc : j, "num_attention_heads");
-        if (cJSON_IsNumber(h)) heads = (int64_t)h->valuedouble;
-        cJSON_Delete(j);
-    }
-    free(buf);
-    fclose(f);
-    return heads;
-}
-
 static const st_entry *need(const st_index *ix, const char *name, int ndim, char *err, size_t errlen) {
     const st_entry *e = st_index_find(ix, name);
     if (!e) snprintf(err, errlen, "not a SigLIP vision tower: no tensor \"%s\"", name);
@@ -112,7 +82,9 @@ int siglip_detect(const char *path, siglip_config *c, char *err, size_t errlen) 
         while (st_index_find(ix, name_fmt(p, SIG_PREFIX ".encoder.layers.%lld.layer_norm1.weight", (long long)c->layers))) c->layers++;
         const st_file *f = st_index_shard_of(ix, SIG_PREFIX ".embeddings.patch_embedding.weight");
         const char *mh = f ? st_meta(f, "num_attention_heads") : NULL;
-        c->heads = heads_from_config_json(path);
+        cJSON *j = cjson_beside(path);  // a full SiglipConfig nests it under "vision_config"
+        c->heads = (int64_t)cjson_number(j, "vision_config", "num_attention_heads", 0);
+        cJSON_Delete(j);
         if (!c->heads && mh) c->heads = atoll(mh);
         if (!c->heads) c->heads = c->hidden == 1152 ? 16 : c->hidden / 64;
         if (g * g != n) snprintf(err, errlen, "%s.embeddings.position_embedding.weight: %lld rows is not a square grid", SIG_PREFIX, (long long)n);

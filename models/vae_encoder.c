@@ -1,13 +1,11 @@
 // vae_encoder.c — the VAE's shared blocks (ResNet, mid-block attention), the encoder, latent
 // scaling, and the config: counts and detection.
-#include <cjson/cJSON.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "autograd/autograd.h"
+#include "models/config_json.h"
 #include "models/safetensors.h"
 #include "models/vae.h"
 
@@ -55,34 +53,10 @@ int64_t vae_decoder_param_count(const vae_config *c) {
 
 // --- detection ---
 
-static cJSON *config_json_beside(const char *path) {
-    char dir[4096], cfg[4200];
-    struct stat st;
-    snprintf(dir, sizeof dir, "%s", path);
-    if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode)) snprintf(dir, sizeof dir, "%s", dirname(dir));
-    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
-    FILE *f = fopen(cfg, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    cJSON *j = NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n) {
-        buf[n] = 0;
-        j = cJSON_Parse(buf);
-    }
-    free(buf);
-    fclose(f);
-    return j;
-}
-
 // a number from config.json, else from the file's metadata, else def
 static double cfg_number(cJSON *j, const st_file *f, const char *key, double def) {
-    cJSON *v = cJSON_GetObjectItem(j, key);
-    if (cJSON_IsNumber(v)) return v->valuedouble;
     const char *m = f ? st_meta(f, key) : NULL;
-    return m ? atof(m) : def;
+    return cjson_number(j, NULL, key, m ? atof(m) : def);
 }
 
 int vae_detect(const char *path, vae_config *c, char *err, size_t errlen) {
@@ -128,7 +102,7 @@ int vae_detect(const char *path, vae_config *c, char *err, size_t errlen) {
     }
     if (!cin) c->in_channels = c->out_channels;
     c->mid_attn = st_index_find(ix, cin ? "encoder.mid_block.attentions.0.to_q.weight" : "decoder.mid_block.attentions.0.to_q.weight") != NULL;
-    cJSON *j = config_json_beside(path);
+    cJSON *j = cjson_beside(path);
     const st_file *f = st_index_shard_of(ix, cin ? "encoder.conv_in.weight" : "decoder.conv_in.weight");
     c->groups = (int64_t)cfg_number(j, f, "norm_num_groups", 32);
     c->scaling = cfg_number(j, f, "scaling_factor", VAE_FLUX.scaling);
