@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "models/config_json.h"
+#include "models/detect.h"
 #include "models/safetensors.h"
 
 const clip_text_config CLIP_VIT_L14_TEXT = {
@@ -52,24 +53,15 @@ void clip_text_free(clip_text_model *m) {
 
 // --- detection ---
 
-static const st_entry *need(const st_index *ix, const char *name, int ndim, char *err, size_t errlen) {
-    const st_entry *e = st_index_find(ix, name);
-    if (!e) snprintf(err, errlen, "not a CLIP text model: no tensor \"%s\"", name);
-    else if (e->ndim != ndim) {
-        snprintf(err, errlen, "%s: expected %d dims, found %d", name, ndim, e->ndim);
-        e = NULL;
-    }
-    return e;
-}
-
 int clip_text_detect(const char *path, clip_text_config *c, char *err, size_t errlen) {
     st_index *ix = st_index_open(path, err, errlen);
     if (!ix) return -1;
     char p[NAME_MAX_LEN];
     int rc = -1;
-    const st_entry *te = need(ix, CT ".embeddings.token_embedding.weight", 2, err, errlen);
-    const st_entry *pe = te ? need(ix, CT ".embeddings.position_embedding.weight", 2, err, errlen) : NULL;
-    const st_entry *fc1 = pe ? need(ix, CT ".encoder.layers.0.mlp.fc1.weight", 2, err, errlen) : NULL;
+    const char *what = "a CLIP text model";  // for detect_need's message
+    const st_entry *te = detect_need(ix, CT ".embeddings.token_embedding.weight", 2, what, err, errlen);
+    const st_entry *pe = te ? detect_need(ix, CT ".embeddings.position_embedding.weight", 2, what, err, errlen) : NULL;
+    const st_entry *fc1 = pe ? detect_need(ix, CT ".encoder.layers.0.mlp.fc1.weight", 2, what, err, errlen) : NULL;
     if (fc1) {
         *c = CLIP_VIT_L14_TEXT;
         c->vocab = te->shape[0];

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "models/config_json.h"
+#include "models/detect.h"
 #include "models/safetensors.h"
 
 const siglip_config SIGLIP_SO400M_P14_384 = {
@@ -51,24 +52,15 @@ void siglip_free(siglip_model *m) {
 
 // --- detection from shapes ---
 
-static const st_entry *need(const st_index *ix, const char *name, int ndim, char *err, size_t errlen) {
-    const st_entry *e = st_index_find(ix, name);
-    if (!e) snprintf(err, errlen, "not a SigLIP vision tower: no tensor \"%s\"", name);
-    else if (e->ndim != ndim) {
-        snprintf(err, errlen, "%s: expected %d dims, found %d", name, ndim, e->ndim);
-        e = NULL;
-    }
-    return e;
-}
-
 int siglip_detect(const char *path, siglip_config *c, char *err, size_t errlen) {
     st_index *ix = st_index_open(path, err, errlen);
     if (!ix) return -1;
     char p[NAME_MAX_LEN];
     int rc = -1;
-    const st_entry *pw = need(ix, SIG_PREFIX ".embeddings.patch_embedding.weight", 4, err, errlen);
-    const st_entry *pos = pw ? need(ix, SIG_PREFIX ".embeddings.position_embedding.weight", 2, err, errlen) : NULL;
-    const st_entry *fc1 = pos ? need(ix, SIG_PREFIX ".encoder.layers.0.mlp.fc1.weight", 2, err, errlen) : NULL;
+    const char *what = "a SigLIP vision tower";  // for detect_need's message
+    const st_entry *pw = detect_need(ix, SIG_PREFIX ".embeddings.patch_embedding.weight", 4, what, err, errlen);
+    const st_entry *pos = pw ? detect_need(ix, SIG_PREFIX ".embeddings.position_embedding.weight", 2, what, err, errlen) : NULL;
+    const st_entry *fc1 = pos ? detect_need(ix, SIG_PREFIX ".encoder.layers.0.mlp.fc1.weight", 2, what, err, errlen) : NULL;
     if (fc1) {
         *c = SIGLIP_SO400M_P14_384;
         c->hidden = pw->shape[0];

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/detect.h"
 #include "models/safetensors.h"
 
 const t5_config T5_V11_XXL = {
@@ -52,25 +53,16 @@ void t5_free(t5_model *m) {
 
 // --- detection ---
 
-static const st_entry *need(const st_index *ix, const char *name, int ndim, char *err, size_t errlen) {
-    const st_entry *e = st_index_find(ix, name);
-    if (!e) snprintf(err, errlen, "not a T5 encoder: no tensor \"%s\"", name);
-    else if (e->ndim != ndim) {
-        snprintf(err, errlen, "%s: expected %d dims, found %d", name, ndim, e->ndim);
-        e = NULL;
-    }
-    return e;
-}
-
 int t5_detect(const char *path, t5_config *c, char *err, size_t errlen) {
     st_index *ix = st_index_open(path, err, errlen);
     if (!ix) return -1;
     char p[NAME_MAX_LEN];
     int rc = -1;
-    const st_entry *sh = need(ix, "shared.weight", 2, err, errlen);
-    const st_entry *rb = sh ? need(ix, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", 2, err, errlen) : NULL;
-    const st_entry *q = rb ? need(ix, "encoder.block.0.layer.0.SelfAttention.q.weight", 2, err, errlen) : NULL;
-    const st_entry *wi = q ? need(ix, "encoder.block.0.layer.1.DenseReluDense.wi_0.weight", 2, err, errlen) : NULL;
+    const char *what = "a T5 encoder";  // for detect_need's message
+    const st_entry *sh = detect_need(ix, "shared.weight", 2, what, err, errlen);
+    const st_entry *rb = sh ? detect_need(ix, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", 2, what, err, errlen) : NULL;
+    const st_entry *q = rb ? detect_need(ix, "encoder.block.0.layer.0.SelfAttention.q.weight", 2, what, err, errlen) : NULL;
+    const st_entry *wi = q ? detect_need(ix, "encoder.block.0.layer.1.DenseReluDense.wi_0.weight", 2, what, err, errlen) : NULL;
     if (q && !wi && st_index_find(ix, "encoder.block.0.layer.1.DenseReluDense.wi.weight"))
         snprintf(err, errlen, "a T5 v1.0 encoder (DenseReluDense.wi, ReLU): only the v1.1 gated-GELU encoder is supported");
     if (wi) {
