@@ -62,6 +62,11 @@ int ic_adapter_init(ic_adapter *a, const ic_adapter_config *c, cm_params *ps, ch
     memset(a, 0, sizeof(*a));
     a->cfg = *c;
     if (ic_projector_init(&a->proj, &c->proj, ps, "image_proj", err, errlen)) return -1;
+    char v[32];  // head splits are not in the shapes: saved files carry them (ic_adapter_config_from_weights)
+    snprintf(v, sizeof v, "%d", c->proj.head_dim);
+    params_set_info(ps, "ic.head_dim", v);
+    snprintf(v, sizeof v, "%d", c->proj.r_head_dim);
+    params_set_info(ps, "ic.resampler_head_dim", v);
     if (c->n_ip == 0) return 0;
 #if IC_HAVE_IP_ATTN
     a->ip = calloc(1, sizeof(ip_attn));

@@ -87,6 +87,15 @@ void params_set_trainable(cm_params *ps, bool trainable) {
     }
 }
 
+void params_set_info(cm_params *ps, const char *key, const char *value) {
+    int i = 0;
+    while (i < ps->n_info && strcmp(ps->info[i].key, key)) i++;
+    CM_CHECK(i < (int)(sizeof ps->info / sizeof ps->info[0]), "params_set_info", "too many entries (at %s)", key);
+    snprintf(ps->info[i].key, sizeof ps->info[i].key, "%s", key);
+    snprintf(ps->info[i].value, sizeof ps->info[i].value, "%s", value);
+    if (i == ps->n_info) ps->n_info++;
+}
+
 void params_free(cm_params *ps) {
     for (int i = 0; i < ps->n; i++) tensor_release(ps->items[i].t);
     free(ps->items);
@@ -183,6 +192,7 @@ int params_save(const cm_params *ps, const char *path, bool trainable_only, cm_d
         st_writer_add_copy(w, p->name, dt, p->t->ndim, p->t->shape, h);
         free(h);
     }
+    for (int i = 0; i < ps->n_info; i++) st_writer_meta(w, ps->info[i].key, ps->info[i].value);
     int rc = st_writer_save(w, path, err, errlen);
     st_writer_free(w);
     return rc;

@@ -22,6 +22,9 @@ typedef struct cm_params {
     cm_dtype dtype;       // dtype new parameters are made with
     bool trainable;       // default for new parameters
     bool meta;            // names and shapes only, no memory (architecture listing, param counts)
+    // facts the shapes do not carry (e.g. head splits), written as safetensors metadata with the weights
+    struct { char key[48], value[48]; } info[8];
+    int n_info;
 } cm_params;
 
 void params_init_registry(cm_params *ps, cm_device dev, cm_dtype dt, bool trainable);
@@ -34,6 +37,8 @@ int64_t params_count(const cm_params *ps, bool trainable_only);
 // fills every parameter by its init rule, deterministically from seed and the parameter's name
 void params_randomize(cm_params *ps, uint64_t seed);
 void params_set_trainable(cm_params *ps, bool trainable);  // also sets requires_grad
+// records key = value (replacing an earlier value) for the metadata of every file the weights are saved to
+void params_set_info(cm_params *ps, const char *key, const char *value);
 void params_free(cm_params *ps);
 // loads weights by name from a safetensors file, a folder of them, or a diffusers index JSON.
 // strip: a prefix removed from file keys first (NULL for none). Missing or misshapen tensors are

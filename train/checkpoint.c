@@ -372,6 +372,8 @@ static int write_adapter(const char *path, cm_params **regs, int n_regs, int64_t
             n++;
         }
     st_writer_meta(w, "format", "pt");
+    for (int r = 0; r < n_regs; r++)  // the registries' own facts (head splits of the adapter)
+        for (int i = 0; i < regs[r]->n_info; i++) st_writer_meta(w, regs[r]->info[i].key, regs[r]->info[i].value);
     char b[32];
     snprintf(b, sizeof b, "%lld", (long long)step);
     st_writer_meta(w, "cameo.step", b);
