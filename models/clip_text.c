@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/attention.h"
 #include "models/config_json.h"
 #include "models/detect.h"
 #include "models/safetensors.h"
@@ -86,30 +87,6 @@ int clip_text_detect(const char *path, clip_text_config *c, char *err, size_t er
 
 // --- forward ---
 
-static cm_tensor *ct_attention(const clip_text_layer *l, cm_tensor *x, cm_tensor *mask, int64_t heads) {
-    int64_t B = x->shape[0], L = x->shape[1], D = x->shape[2], dh = D / heads;
-    const cm_linear *proj[3] = {&l->q, &l->k, &l->v};
-    cm_tensor *qkv[3];
-    for (int i = 0; i < 3; i++) {
-        cm_tensor *y = linear_fwd(proj[i], x);                  // [B, L, D]
-        cm_tensor *r = op_reshape(y, SHAPE(B, L, heads, dh));
-        qkv[i] = op_permute(r, (int[]){0, 2, 1, 3});            // [B, H, L, dh]
-        tensor_release(y);
-        tensor_release(r);
-    }
-    cm_tensor *a = op_sdpa(qkv[0], qkv[1], qkv[2], mask, 0.0);  // causal, 1/sqrt(dh)
-    for (int i = 0; i < 3; i++) tensor_release(qkv[i]);
-    cm_tensor *t = op_permute(a, (int[]){0, 2, 1, 3});          // [B, L, H, dh]
-    cm_tensor *c = op_contiguous(t);
-    cm_tensor *r = op_reshape(c, SHAPE(B, L, D));
-    cm_tensor *out = linear_fwd(&l->o, r);
-    tensor_release(a);
-    tensor_release(t);
-    tensor_release(c);
-    tensor_release(r);
-    return out;
-}
-
 // quick_gelu(x) = x * sigmoid(1.702 x) = silu(1.702 x) / 1.702
 static cm_tensor *quick_gelu(cm_tensor *x) {
     cm_tensor *s = op_scale(x, 1.702);
@@ -122,7 +99,7 @@ static cm_tensor *quick_gelu(cm_tensor *x) {
 
 static cm_tensor *ct_layer(const clip_text_layer *l, cm_tensor *x, cm_tensor *mask, int64_t heads) {
     cm_tensor *n1 = lnorm_fwd(&l->ln1, x);
-    cm_tensor *a = ct_attention(l, n1, mask, heads);
+    cm_tensor *a = attention_self(&l->q, &l->k, &l->v, &l->o, n1, heads, mask, 0.0);  // causal, 1/sqrt(dh)
     cm_tensor *h = op_add(x, a);
     tensor_release(n1);
     tensor_release(a);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "models/attention.h"
 #include "models/config_json.h"
 #include "models/safetensors.h"
 
@@ -133,35 +134,10 @@ static cm_tensor *dino_positions(const dino_model *m, int64_t gh, int64_t gw, in
     return out;
 }
 
-// multi-head self-attention: x [B, L, D] -> [B, L, D]
-static cm_tensor *dino_attention(const dino_layer *l, cm_tensor *x, int64_t heads) {
-    int64_t B = x->shape[0], L = x->shape[1], D = x->shape[2], dh = D / heads;
-    const cm_linear *proj[3] = {&l->q, &l->k, &l->v};
-    cm_tensor *qkv[3];
-    for (int i = 0; i < 3; i++) {
-        cm_tensor *y = linear_fwd(proj[i], x);                  // [B, L, D]
-        cm_tensor *r = op_reshape(y, SHAPE(B, L, heads, dh));   // [B, L, H, dh]
-        qkv[i] = op_permute(r, (int[]){0, 2, 1, 3});            // [B, H, L, dh]
-        tensor_release(y);
-        tensor_release(r);
-    }
-    cm_tensor *a = op_sdpa(qkv[0], qkv[1], qkv[2], NULL, 0.0);  // [B, H, L, dh]
-    for (int i = 0; i < 3; i++) tensor_release(qkv[i]);
-    cm_tensor *t = op_permute(a, (int[]){0, 2, 1, 3});          // [B, L, H, dh]
-    cm_tensor *c = op_contiguous(t);
-    cm_tensor *r = op_reshape(c, SHAPE(B, L, D));
-    cm_tensor *out = linear_fwd(&l->o, r);
-    tensor_release(a);
-    tensor_release(t);
-    tensor_release(c);
-    tensor_release(r);
-    return out;
-}
-
 // h = x + ls1 * attn(norm1(x)); h + ls2 * mlp(norm2(h))
 static cm_tensor *dino_layer_fwd(const dino_layer *l, cm_tensor *x, const dino_config *c) {
     cm_tensor *n1 = lnorm_fwd(&l->norm1, x);
-    cm_tensor *a = dino_attention(l, n1, c->heads);
+    cm_tensor *a = attention_self(&l->q, &l->k, &l->v, &l->o, n1, c->heads, NULL, 0.0);
     cm_tensor *as = op_mul(a, l->ls1);
     cm_tensor *h = op_add(x, as);                               // [B, L, D]
     tensor_release(n1);

@@ -2,31 +2,8 @@
 // InstantCharacter configures it: layer_norm eps 1e-6, self-attention, cross-attention whose
 // K/V read the context WITHOUT a norm, GEGLU feed-forward) and timm's Mlp (GELU tanh).
 #include "models/ic_projector.h"
+#include "models/attention.h"
 #include <math.h>
-
-// q [B, Lq, H*D], k, v [B, Lk, H*D] -> [B, Lq, H*D]
-cm_tensor *ic_mha(cm_tensor *q, cm_tensor *k, cm_tensor *v, int heads, double scale) {
-    int64_t B = q->shape[0], Lq = q->shape[1], Lk = k->shape[1], HD = q->shape[2];
-    CM_CHECK(HD % heads == 0 && k->shape[2] == HD && v->shape[2] == HD && v->shape[1] == Lk, "ic_mha",
-             "q width %lld, k width %lld, v width %lld, %d heads", (long long)HD, (long long)k->shape[2],
-             (long long)v->shape[2], heads);
-    int64_t D = HD / heads;
-    const int to_heads[4] = {0, 2, 1, 3};
-    cm_tensor *q4 = op_reshape(q, SHAPE(B, Lq, heads, D));  // [B, Lq, H, D]
-    cm_tensor *k4 = op_reshape(k, SHAPE(B, Lk, heads, D));
-    cm_tensor *v4 = op_reshape(v, SHAPE(B, Lk, heads, D));
-    cm_tensor *qh = op_permute(q4, to_heads);  // [B, H, Lq, D] views, D contiguous
-    cm_tensor *kh = op_permute(k4, to_heads);
-    cm_tensor *vh = op_permute(v4, to_heads);
-    cm_tensor *o = op_sdpa(qh, kh, vh, NULL, scale);  // [B, H, Lq, D]
-    cm_tensor *ot = op_permute(o, to_heads);          // [B, Lq, H, D]
-    cm_tensor *oc = op_contiguous(ot);
-    cm_tensor *out = op_reshape(oc, SHAPE(B, Lq, HD));  // [B, Lq, H*D]
-    tensor_release(q4); tensor_release(k4); tensor_release(v4);
-    tensor_release(qh); tensor_release(kh); tensor_release(vh);
-    tensor_release(o); tensor_release(ot); tensor_release(oc);
-    return out;
-}
 
 static void attn_init(ic_attn *a, cm_params *ps, const char *prefix, int64_t dim, int64_t kv_dim, int heads,
                       int head_dim) {
@@ -45,7 +22,7 @@ static cm_tensor *attn_fwd(const ic_attn *a, cm_tensor *x, cm_tensor *ctx) {
     cm_tensor *q = linear_fwd(&a->to_q, x);    // [B, L, H*D]
     cm_tensor *k = linear_fwd(&a->to_k, ctx);  // [B, S, H*D]
     cm_tensor *v = linear_fwd(&a->to_v, ctx);
-    cm_tensor *o = ic_mha(q, k, v, a->heads, 1.0 / sqrt((double)a->head_dim));
+    cm_tensor *o = attention_mha(q, k, v, a->heads, NULL, 1.0 / sqrt((double)a->head_dim));
     cm_tensor *out = linear_fwd(&a->to_out, o);  // [B, L, C]
     tensor_release(q); tensor_release(k); tensor_release(v); tensor_release(o);
     return out;

@@ -69,8 +69,6 @@ void ic_block_init(ic_block *b, cm_params *ps, const char *prefix, int64_t dim, 
 cm_tensor *ic_block_fwd(const ic_block *b, cm_tensor *x, cm_tensor *ctx);
 void ic_mlp_init(ic_mlp *m, cm_params *ps, const char *prefix, int64_t dim, int64_t hidden);
 cm_tensor *ic_mlp_fwd(const ic_mlp *m, cm_tensor *x);  // [..., C] -> [..., C]
-// multi-head attention on projected q [B, Lq, H*D], k, v [B, Lk, H*D] -> [B, Lq, H*D]
-cm_tensor *ic_mha(cm_tensor *q, cm_tensor *k, cm_tensor *v, int heads, double scale);
 
 // --- TimeResampler (ic_resampler.c) ---
 typedef struct ic_perceiver {  // layers.j.0

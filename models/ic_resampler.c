@@ -8,6 +8,7 @@
 //   out  = norm_out(proj_out(L))                                   [B, Q, out]
 #include "models/ic_projector.h"
 #include <math.h>
+#include "models/attention.h"
 
 static void perceiver_init(ic_perceiver *a, cm_params *ps, const char *prefix, int64_t dim, int64_t inner) {
     char n[NAME_MAX_LEN];
@@ -57,7 +58,7 @@ static cm_tensor *perceiver_fwd(const ic_perceiver *a, int heads, int head_dim, 
     cm_tensor *v = op_chunk(kv, 2, -1, 1);
     // The reference scales q and k by dh^-1/4 each before q·kᵀ; that is exactly a 1/sqrt(dh)
     // softmax scale (softmax in f32 in both), so the fused SDPA is used with 1/sqrt(dh).
-    cm_tensor *o = ic_mha(q, k, v, heads, 1.0 / sqrt((double)head_dim));  // [B, Q, inner]
+    cm_tensor *o = attention_mha(q, k, v, heads, NULL, 1.0 / sqrt((double)head_dim));  // [B, Q, inner]
     cm_tensor *out = linear_fwd(&a->to_out, o);         // [B, Q, dim]
     tensor_release(xn); tensor_release(ln); tensor_release(lm); tensor_release(q); tensor_release(kvin);
     tensor_release(kv); tensor_release(k); tensor_release(v); tensor_release(o);

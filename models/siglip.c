@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "models/attention.h"
 #include "models/config_json.h"
 #include "models/detect.h"
 #include "models/safetensors.h"
@@ -89,35 +90,10 @@ int siglip_detect(const char *path, siglip_config *c, char *err, size_t errlen) 
 
 // --- forward ---
 
-// multi-head self-attention: x [B, L, D] -> [B, L, D]
-static cm_tensor *sig_attention(const siglip_layer *l, cm_tensor *x, int64_t heads) {
-    int64_t B = x->shape[0], L = x->shape[1], D = x->shape[2], dh = D / heads;
-    const cm_linear *proj[3] = {&l->q, &l->k, &l->v};
-    cm_tensor *qkv[3];
-    for (int i = 0; i < 3; i++) {
-        cm_tensor *y = linear_fwd(proj[i], x);                  // [B, L, D]
-        cm_tensor *r = op_reshape(y, SHAPE(B, L, heads, dh));   // [B, L, H, dh]
-        qkv[i] = op_permute(r, (int[]){0, 2, 1, 3});            // [B, H, L, dh]
-        tensor_release(y);
-        tensor_release(r);
-    }
-    cm_tensor *a = op_sdpa(qkv[0], qkv[1], qkv[2], NULL, 0.0);  // [B, H, L, dh]
-    for (int i = 0; i < 3; i++) tensor_release(qkv[i]);
-    cm_tensor *t = op_permute(a, (int[]){0, 2, 1, 3});          // [B, L, H, dh]
-    cm_tensor *c = op_contiguous(t);
-    cm_tensor *r = op_reshape(c, SHAPE(B, L, D));               // [B, L, D]
-    cm_tensor *out = linear_fwd(&l->o, r);
-    tensor_release(a);
-    tensor_release(t);
-    tensor_release(c);
-    tensor_release(r);
-    return out;
-}
-
 // pre-LN layer: h = x + attn(ln1(x)); h + mlp(ln2(h))
 static cm_tensor *sig_layer(const siglip_layer *l, cm_tensor *x, int64_t heads) {
     cm_tensor *n1 = lnorm_fwd(&l->ln1, x);
-    cm_tensor *a = sig_attention(l, n1, heads);
+    cm_tensor *a = attention_self(&l->q, &l->k, &l->v, &l->o, n1, heads, NULL, 0.0);  // [B, L, D]
     cm_tensor *h = op_add(x, a);                                // [B, L, D]
     tensor_release(n1);
     tensor_release(a);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/attention.h"
 #include "models/detect.h"
 #include "models/safetensors.h"
 
@@ -131,31 +132,6 @@ cm_tensor *t5_position_bias(const t5_model *m, int64_t L) {
 
 // --- forward ---
 
-// self-attention with the additive position bias, no scaling: x [B, L, D] -> [B, L, D]
-static cm_tensor *t5_attention(const t5_layer *l, cm_tensor *x, cm_tensor *bias, int64_t heads, int64_t dk) {
-    int64_t B = x->shape[0], L = x->shape[1];
-    const cm_linear *proj[3] = {&l->q, &l->k, &l->v};
-    cm_tensor *qkv[3];
-    for (int i = 0; i < 3; i++) {
-        cm_tensor *y = linear_fwd(proj[i], x);                  // [B, L, H*dk]
-        cm_tensor *r = op_reshape(y, SHAPE(B, L, heads, dk));
-        qkv[i] = op_permute(r, (int[]){0, 2, 1, 3});            // [B, H, L, dk]
-        tensor_release(y);
-        tensor_release(r);
-    }
-    cm_tensor *a = op_sdpa(qkv[0], qkv[1], qkv[2], bias, 1.0);  // T5: scores = q k^T + bias
-    for (int i = 0; i < 3; i++) tensor_release(qkv[i]);
-    cm_tensor *t = op_permute(a, (int[]){0, 2, 1, 3});          // [B, L, H, dk]
-    cm_tensor *c = op_contiguous(t);
-    cm_tensor *r = op_reshape(c, SHAPE(B, L, heads * dk));
-    cm_tensor *out = linear_fwd(&l->o, r);                      // [B, L, D]
-    tensor_release(a);
-    tensor_release(t);
-    tensor_release(c);
-    tensor_release(r);
-    return out;
-}
-
 // gated-GELU feed-forward: wo(gelu_new(wi_0 x) * wi_1 x)
 static cm_tensor *t5_ff(const t5_layer *l, cm_tensor *x) {
     cm_tensor *h0 = linear_fwd(&l->wi0, x);   // [B, L, F]
@@ -183,7 +159,8 @@ cm_tensor *t5_forward_embeds(const t5_model *m, cm_tensor *x) {
     for (int i = 0; i < c->layers; i++) {
         const t5_layer *l = &m->layer[i];
         cm_tensor *n1 = rms_fwd(&l->ln_attn, h);
-        cm_tensor *a = t5_attention(l, n1, bias, c->heads, c->d_kv);
+        // self-attention with the additive position bias, no scaling: scores = q k^T + bias
+        cm_tensor *a = attention_self(&l->q, &l->k, &l->v, &l->o, n1, c->heads, bias, 1.0);  // [B, L, D]
         cm_tensor *h1 = op_add(h, a);
         tensor_release(n1);
         tensor_release(a);

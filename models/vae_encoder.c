@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "autograd/autograd.h"
+#include "models/attention.h"
 #include "models/config_json.h"
 #include "models/safetensors.h"
 #include "models/vae.h"
@@ -183,21 +184,12 @@ static cm_tensor *attn_fwd(const vae_attn *a, cm_tensor *x) {
     cm_tensor *nr = op_reshape(n, SHAPE(B, C, L));
     cm_tensor *nt = op_transpose(nr, 1, 2);                  // [B, L, C]
     cm_tensor *tok = op_contiguous(nt);
-    const cm_linear *proj[3] = {&a->q, &a->k, &a->v};
-    cm_tensor *qkv[3];
-    for (int i = 0; i < 3; i++) {
-        cm_tensor *y = linear_fwd(proj[i], tok);             // [B, L, C]
-        qkv[i] = op_reshape(y, SHAPE(B, 1, L, C));           // [B, 1, L, C]
-        tensor_release(y);
-    }
-    cm_tensor *o = op_sdpa(qkv[0], qkv[1], qkv[2], NULL, 0.0);  // [B, 1, L, C], scale 1/sqrt(C)
-    cm_tensor *or = op_reshape(o, SHAPE(B, L, C));
-    cm_tensor *p = linear_fwd(&a->o, or);                    // [B, L, C]
+    cm_tensor *p = attention_self(&a->q, &a->k, &a->v, &a->o, tok, 1, NULL, 0.0);  // [B, L, C], scale 1/sqrt(C)
     cm_tensor *pt = op_transpose(p, 1, 2);                   // [B, C, L]
     cm_tensor *pc = op_contiguous(pt);
     cm_tensor *pr = op_reshape(pc, SHAPE(B, C, H, W));
     cm_tensor *out = op_add(pr, x);                          // residual, rescale 1
-    cm_tensor *tmp[] = {n, nr, nt, tok, qkv[0], qkv[1], qkv[2], o, or, p, pt, pc, pr};
+    cm_tensor *tmp[] = {n, nr, nt, tok, p, pt, pc, pr};
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
     return out;
 }
