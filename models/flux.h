@@ -33,6 +33,9 @@ typedef struct flux_config {
 flux_config flux_config_dev(void);   // FLUX.1-dev at full size (11,901,408,320 parameters)
 flux_config flux_config_tiny(void);  // 2 double + 2 single blocks, 2 heads x 16, for tests
 int64_t flux_config_hidden(const flux_config *c);
+// RoPE axes for a head size when nothing says otherwise: FLUX's (16, 56, 56) at 128, scaled —
+// two equal even spatial axes of 2*floor(7D/32), the rest for axis 0 ((4, 6, 6) at 16)
+void flux_default_axes(int head_dim, int axes[3]);
 // parameters of the architecture, computed without allocating anything
 int64_t flux_param_count(const flux_config *c);
 // 0, or -1 with a message naming the bad field

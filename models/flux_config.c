@@ -19,6 +19,11 @@ flux_config flux_config_tiny(void) {
 
 int64_t flux_config_hidden(const flux_config *c) { return (int64_t)c->heads * c->head_dim; }
 
+void flux_default_axes(int head_dim, int axes[3]) {
+    axes[1] = axes[2] = 2 * (7 * head_dim / 32);
+    axes[0] = head_dim - 2 * axes[1];
+}
+
 int64_t flux_param_count(const flux_config *c) {
     const int64_t C = flux_config_hidden(c), D = c->head_dim, F = C * c->mlp_ratio;
 #define LIN(i, o) ((int64_t)(i) * (o) + (o))

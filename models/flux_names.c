@@ -194,10 +194,7 @@ int flux_config_from_weights(const char *path, flux_config *c, flux_layout *layo
             k.heads = (int)(C / k.head_dim);
             int64_t F = (k.num_layers > 0 || !bfl) ? ef->shape[0] : ef->shape[1] - C;
             k.mlp_ratio = (int)(F / C);
-            // RoPE axes are not in the weights: FLUX's (16, 56, 56) at head_dim 128, scaled:
-            // two equal even spatial axes of 2*floor(7D/32), the rest for axis 0
-            k.axes_dim[1] = k.axes_dim[2] = 2 * (7 * k.head_dim / 32);
-            k.axes_dim[0] = k.head_dim - 2 * k.axes_dim[1];
+            flux_default_axes(k.head_dim, k.axes_dim);  // RoPE axes are not in the weights
             if (C % k.head_dim || F % C) {
                 snprintf(err, errlen, "%s: hidden %lld is not heads x %d, or MLP width %lld not a multiple of it",
                          path, (long long)C, k.head_dim, (long long)F);

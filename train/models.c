@@ -16,6 +16,19 @@ static void zero_v(ic_models *m) {
     }
 }
 
+// the shallow layers of the feature assembly: InstantCharacter's (SigLIP 7, 13, 26; DINOv2 9, 19,
+// 29) for the published towers, thirds of the depth for other sizes
+static vision_feat_config shallow_layers(int64_t sig_layers, int64_t dino_layers) {
+    if (sig_layers == SIGLIP_SO400M_P14_384.layers && dino_layers == DINOV2_GIANT.layers) return VISION_FEAT_IC;
+    vision_feat_config v = {.n_shallow = 3};
+    for (int k = 0; k < 3; k++) {
+        int64_t ls = (k + 1) * sig_layers / 3, ld = (k + 1) * dino_layers / 3;
+        v.siglip_layers[k] = ls < 1 ? 1 : (int)ls;
+        v.dino_layers[k] = ld < 1 ? 1 : (int)ld;
+    }
+    return v;
+}
+
 static int adapter_setup(ic_models *m, const ic_adapter_config *ac, const char *init_kv, const char *init_path,
                          uint64_t seed, char *err, size_t errlen) {
     m->ad_cfg = *ac;
@@ -47,15 +60,12 @@ int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, c
     m->tiny = true;
     m->ref_size = d->vision_image;
 
-    // FLUX: RoPE axes (16, 56, 56) scaled to the head size, each even
     flux_config fc = flux_config_tiny();
     fc.num_layers = d->flux_double;
     fc.num_single_layers = d->flux_single;
     fc.heads = d->flux_heads;
     fc.head_dim = d->flux_head_dim;
-    fc.axes_dim[0] = d->flux_head_dim / 8 > 2 ? (d->flux_head_dim / 8) & ~1 : 2;
-    fc.axes_dim[1] = ((d->flux_head_dim - fc.axes_dim[0]) / 2) & ~1;
-    fc.axes_dim[2] = d->flux_head_dim - fc.axes_dim[0] - fc.axes_dim[1];
+    flux_default_axes(d->flux_head_dim, fc.axes_dim);  // as detection assumes for published weights
     fc.joint_dim = d->text_dim;
     fc.pooled_dim = d->pooled_dim;
     fc.in_channels = fc.out_channels = 4 * d->latent_channels;
@@ -77,11 +87,7 @@ int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, c
     dino_init(&m->dino, &dc, &m->ps_dino);
     params_randomize(&m->ps_vision, seed ^ 0x515);
     params_randomize(&m->ps_dino, seed ^ 0xd1);
-    m->vfc.n_shallow = 3;  // thirds of the depth, as (7, 13, 26) of 27
-    for (int k = 0; k < 3; k++) {
-        int l = (k + 1) * d->vision_layers / 3;
-        m->vfc.siglip_layers[k] = m->vfc.dino_layers[k] = l < 1 ? 1 : l;
-    }
+    m->vfc = shallow_layers(sc.layers, dc.layers);
 
     // VAE: three levels (4x down), FLUX's scaling and shift
     vae_config vc = {.in_channels = 3, .out_channels = 3, .latent = d->latent_channels, .nlevels = 3,
@@ -133,7 +139,7 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtyp
     params_init_registry(&m->ps_dino, m->dev, m->dtype, false);
     dino_init(&m->dino, &dc, &m->ps_dino);
     if (params_load(&m->ps_dino, p->dinov2, NULL, false, &n_extra, err, errlen)) return -1;
-    m->vfc = VISION_FEAT_IC;
+    m->vfc = shallow_layers(sc.layers, dc.layers);
     m->ref_size = (int)sc.image_size;
 
     vae_config vc;
@@ -143,7 +149,7 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtyp
     if (params_load(&m->ps_vae, p->vae, NULL, false, &n_extra, err, errlen)) return -1;
     m->vae_factor = 1 << (vc.nlevels - 1);
 
-    if (ic_text_load(&m->text, p->t5, p->clip, 512, err, errlen)) return -1;
+    if (ic_text_load(&m->text, p->t5, p->clip, p->t5_len > 0 ? p->t5_len : 512, err, errlen)) return -1;
     ic_adapter_config ac = IC_ADAPTER_FULL;
     size_t ln = p->adapter_init ? strlen(p->adapter_init) : 0;
     bool bin = ln > 4 && !strcmp(p->adapter_init + ln - 4, ".bin");  // the released file is the full size

@@ -29,7 +29,7 @@ int ic_text_init_tiny(ic_text *t, int64_t joint_dim, int64_t pooled_dim, int t5_
     t->joint_dim = joint_dim;
     t->pooled_dim = pooled_dim;
     t5_config c5 = {.vocab = t5_tok_vocab_size(tk5), .d_model = joint_dim, .d_kv = 8, .heads = 2, .d_ff = 2 * joint_dim,
-                    .layers = 2, .buckets = 8, .max_distance = 16, .eps = 1e-6};
+                    .layers = 2, .buckets = 8, .max_distance = 128, .eps = 1e-6};  // 128: T5's, which detection assumes
     clip_text_config cc = {.vocab = clip_tok_vocab_size(tkc), .hidden = pooled_dim, .layers = 2, .heads = 2, .mlp = 2 * pooled_dim,
                            .max_pos = t->clip_len, .eps = 1e-5, .eos_token_id = clip_tok_eos_id(tkc)};
     params_init_registry(&t->ps_t5, CM_DEV_CPU, CM_F32, false);
