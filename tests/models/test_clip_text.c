@@ -7,38 +7,11 @@
 #include "autograd/autograd.h"
 #include "models/clip_text.h"
 #include "models/safetensors.h"
+#include "fixture.h"
 #include "testutil.h"
 
 #define WEIGHTS "tests/fixtures/clip/weights.safetensors"
 #define IO "tests/fixtures/clip/io.safetensors"
-
-static cm_tensor *fx(st_file *f, const char *name) {
-    char err[256];
-    const st_entry *e = st_find(f, name);
-    if (!e) cm_die("test_clip_text", "fixture has no tensor %s", name);
-    cm_tensor *t = st_to_tensor(e, CM_DEV_CPU, err, sizeof err);
-    if (!t) cm_die("test_clip_text", "%s", err);
-    return t;
-}
-
-static double rel_err(cm_tensor *got, cm_tensor *want) {
-    int64_t n = tensor_numel(want);
-    if (tensor_numel(got) != n) return INFINITY;
-    double md = 0, mw = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double a = tensor_get(got, i), b = tensor_get(want, i);
-        md = fmax(md, fabs(a - b));
-        mw = fmax(mw, fabs(b));
-    }
-    return md / (mw > 0 ? mw : 1);
-}
-
-static cm_tensor *dot(cm_tensor *a, cm_tensor *w) {
-    cm_tensor *m = op_mul(a, w);
-    cm_tensor *s = op_sum_all(m);
-    tensor_release(m);
-    return s;
-}
 
 int main(void) {
     char err[512];
@@ -69,7 +42,7 @@ int main(void) {
     st_file *io = st_open(IO, err, sizeof err);
     TEST_CHECK(io != NULL, "%s", err);
     if (!io) return test_summary("test_clip_text");
-    cm_tensor *ids = fx(io, "ids");  // [2, 16]: bos 98 ... eos 99 (then eos padding in row 0)
+    cm_tensor *ids = fixture_tensor(io, "ids");  // [2, 16]: bos 98 ... eos 99 (then eos padding in row 0)
     TEST_CHECK(clip_text_eos_index(&c, ids, 0) == 9 && clip_text_eos_index(&c, ids, 1) == 15, "legacy eos positions %lld %lld",
                (long long)clip_text_eos_index(&c, ids, 0), (long long)clip_text_eos_index(&c, ids, 1));
 
@@ -78,24 +51,24 @@ int main(void) {
     tensor_set_requires_grad(x, true);
     cm_tensor *pooled = NULL;
     cm_tensor *h = clip_text_forward_embeds(&m, x, ids, &pooled);
-    cm_tensor *wh = fx(io, "hidden"), *wp = fx(io, "pooled");
+    cm_tensor *wh = fixture_tensor(io, "hidden"), *wp = fixture_tensor(io, "pooled");
     // f32 on both sides, 2 layers: ~1e-6 expected
-    double e = rel_err(h, wh);
+    double e = fixture_rel_err(h, wh);
     printf("clip last_hidden_state max rel err %.3g\n", e);
     TEST_CHECK(e < 1e-5, "hidden rel err %.3g", e);
-    e = rel_err(pooled, wp);
+    e = fixture_rel_err(pooled, wp);
     printf("clip pooler_output (argmax rule) max rel err %.3g\n", e);
     TEST_CHECK(e < 1e-5, "pooled rel err %.3g", e);
     tensor_release(wh);
     tensor_release(wp);
 
-    wh = fx(io, "w_hidden");
-    wp = fx(io, "w_pooled");
-    cm_tensor *l1 = dot(h, wh), *l2 = dot(pooled, wp), *loss = op_add(l1, l2);
+    wh = fixture_tensor(io, "w_hidden");
+    wp = fixture_tensor(io, "w_pooled");
+    cm_tensor *l1 = fixture_dot(h, wh), *l2 = fixture_dot(pooled, wp), *loss = op_add(l1, l2);
     autograd_backward(loss, NULL);
-    cm_tensor *g = fx(io, "grad_embeds");
+    cm_tensor *g = fixture_tensor(io, "grad_embeds");
     // back through 2 causal layers: allow 1e-4
-    e = x->grad ? rel_err(x->grad, g) : INFINITY;
+    e = x->grad ? fixture_rel_err(x->grad, g) : INFINITY;
     printf("clip d loss / d token embeddings max rel err %.3g\n", e);
     TEST_CHECK(e < 1e-4, "grad rel err %.3g", e);
     for (int i = 0; i < ps.n; i++) TEST_CHECK(ps.items[i].t->grad == NULL, "frozen %s got a gradient", ps.items[i].name);
@@ -114,8 +87,8 @@ int main(void) {
         clip_text_model m2 = m;
         m2.cfg.eos_token_id = 5;
         TEST_CHECK(clip_text_eos_index(&m2.cfg, ids, 0) == 6 && clip_text_eos_index(&m2.cfg, ids, 1) == 4, "first-eos positions");
-        cm_tensor *p2 = NULL, *h2 = clip_text_forward(&m2, ids, &p2), *want = fx(io, "pooled_eos");
-        e = rel_err(p2, want);
+        cm_tensor *p2 = NULL, *h2 = clip_text_forward(&m2, ids, &p2), *want = fixture_tensor(io, "pooled_eos");
+        e = fixture_rel_err(p2, want);
         printf("clip pooler_output (first-eos rule) max rel err %.3g\n", e);
         TEST_CHECK(e < 1e-5, "pooled_eos rel err %.3g", e);
         tensor_release(h2);

@@ -7,36 +7,8 @@
 #include "autograd/autograd.h"
 #include "models/dinov2.h"
 #include "models/safetensors.h"
+#include "fixture.h"
 #include "testutil.h"
-
-static cm_tensor *fx(st_file *f, const char *name) {
-    char err[256];
-    const st_entry *e = st_find(f, name);
-    if (!e) cm_die("test_dinov2", "fixture has no tensor %s", name);
-    cm_tensor *t = st_to_tensor(e, CM_DEV_CPU, err, sizeof err);
-    if (!t) cm_die("test_dinov2", "%s", err);
-    return t;
-}
-
-// max |got - want| / max |want|
-static double rel_err(cm_tensor *got, cm_tensor *want) {
-    int64_t n = tensor_numel(want);
-    if (tensor_numel(got) != n) return INFINITY;
-    double md = 0, mw = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double a = tensor_get(got, i), b = tensor_get(want, i);
-        md = fmax(md, fabs(a - b));
-        mw = fmax(mw, fabs(b));
-    }
-    return md / (mw > 0 ? mw : 1);
-}
-
-static cm_tensor *dot(cm_tensor *a, cm_tensor *w) {
-    cm_tensor *m = op_mul(a, w);
-    cm_tensor *s = op_sum_all(m);
-    tensor_release(m);
-    return s;
-}
 
 // loads weights, runs the fixture's pixels, compares deep / hidden / d loss / d pixels
 static void check(const char *what, const char *weights, const char *iopath, const dino_config *want_cfg, int n_idx, const int *idx) {
@@ -61,28 +33,28 @@ static void check(const char *what, const char *weights, const char *iopath, con
     st_file *io = st_open(iopath, err, sizeof err);
     TEST_CHECK(io != NULL, "%s", err);
     if (!io) exit(test_summary("test_dinov2"));
-    cm_tensor *x = fx(io, "pixels");
+    cm_tensor *x = fixture_tensor(io, "pixels");
     tensor_set_requires_grad(x, true);
     cm_tensor *hid[4];
     cm_tensor *deep = dino_forward(&m, x, n_idx, idx, hid);  // [B, 1 + N, D]
-    cm_tensor *want = fx(io, "deep"), *w = fx(io, "w_deep");
+    cm_tensor *want = fixture_tensor(io, "deep"), *w = fixture_tensor(io, "w_deep");
     // f32 on both sides: ~1e-6 expected (the resized position table adds a bicubic stencil)
-    double e = rel_err(deep, want);
+    double e = fixture_rel_err(deep, want);
     printf("%s: deep max rel err %.3g\n", what, e);
     TEST_CHECK(e < 1e-5, "%s: deep rel err %.3g", what, e);
-    cm_tensor *loss = dot(deep, w);
+    cm_tensor *loss = fixture_dot(deep, w);
     tensor_release(want);
     tensor_release(w);
     for (int i = 0; i < n_idx; i++) {
         char n1[32], n2[32];
         snprintf(n1, sizeof n1, "hidden.%d", idx[i]);
         snprintf(n2, sizeof n2, "w_hidden.%d", idx[i]);
-        want = fx(io, n1);
-        w = fx(io, n2);
-        e = rel_err(hid[i], want);
+        want = fixture_tensor(io, n1);
+        w = fixture_tensor(io, n2);
+        e = fixture_rel_err(hid[i], want);
         printf("%s: hidden_states[%d] max rel err %.3g\n", what, idx[i], e);
         TEST_CHECK(e < 1e-5, "%s: hidden %d rel err %.3g", what, idx[i], e);
-        cm_tensor *l2 = dot(hid[i], w), *s = op_add(loss, l2);
+        cm_tensor *l2 = fixture_dot(hid[i], w), *s = op_add(loss, l2);
         tensor_release(loss);
         tensor_release(l2);
         loss = s;
@@ -91,9 +63,9 @@ static void check(const char *what, const char *weights, const char *iopath, con
         tensor_release(hid[i]);
     }
     autograd_backward(loss, NULL);
-    want = fx(io, "grad_pixels");
+    want = fixture_tensor(io, "grad_pixels");
     // back through every layer and the patch conv: allow 1e-4
-    e = x->grad ? rel_err(x->grad, want) : INFINITY;
+    e = x->grad ? fixture_rel_err(x->grad, want) : INFINITY;
     printf("%s: d loss / d pixels max rel err %.3g\n", what, e);
     TEST_CHECK(e < 1e-4, "%s: grad pixels rel err %.3g", what, e);
     for (int i = 0; i < ps.n; i++) TEST_CHECK(ps.items[i].t->grad == NULL, "frozen %s got a gradient", ps.items[i].name);

@@ -8,38 +8,10 @@
 #include "models/flux.h"
 #include "models/ip_attn.h"
 #include "models/safetensors.h"
+#include "fixture.h"
 #include "testutil.h"
 
 #define DIR "tests/fixtures/flux/"
-
-static cm_tensor *fx(st_file *f, const char *name) {
-    char err[256];
-    const st_entry *e = st_find(f, name);
-    if (!e) cm_die("test_flux", "fixture has no tensor %s", name);
-    cm_tensor *t = st_to_tensor(e, CM_DEV_CPU, err, sizeof err);
-    if (!t) cm_die("test_flux", "%s", err);
-    return t;
-}
-
-// max |got - want| / max |want|
-static double rel_err(cm_tensor *got, cm_tensor *want) {
-    int64_t n = tensor_numel(want);
-    if (!got || tensor_numel(got) != n) return INFINITY;
-    double md = 0, mw = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double a = tensor_get(got, i), b = tensor_get(want, i);
-        md = fmax(md, fabs(a - b));
-        mw = fmax(mw, fabs(b));
-    }
-    return md / (mw > 0 ? mw : 1);
-}
-
-static cm_tensor *dot(cm_tensor *a, cm_tensor *w) {
-    cm_tensor *m = op_mul(a, w);
-    cm_tensor *s = op_sum_all(m);
-    tensor_release(m);
-    return s;
-}
 
 int main(void) {
     char err[512];
@@ -56,10 +28,10 @@ int main(void) {
     st_file *io = st_open(DIR "io.safetensors", err, sizeof err);
     TEST_CHECK(io != NULL, "%s", err);
     if (!io) return test_summary("test_flux");
-    cm_tensor *meta = fx(io, "meta");  // gh, gw, Lt, Lip, ip_dim
+    cm_tensor *meta = fixture_tensor(io, "meta");  // gh, gw, Lt, Lip, ip_dim
     const int gh = (int)tensor_get(meta, 0), gw = (int)tensor_get(meta, 1), Lt = (int)tensor_get(meta, 2);
     const int ip_dim = (int)tensor_get(meta, 4);
-    cm_tensor *sc = fx(io, "ip_scale");
+    cm_tensor *sc = fixture_tensor(io, "ip_scale");
     const double ip_scale = tensor_get(sc, 0);  // 0.9: not 1, so a missing scale shows
     tensor_release(sc);
     ip_attn ip;
@@ -74,8 +46,8 @@ int main(void) {
     // RoPE tables over (0, r, c): f64 math then f32, so they match to rounding
     cm_tensor *cs, *sn;
     flux_rope_tables(&c, Lt, gh, gw, CM_F32, CM_DEV_CPU, &cs, &sn);
-    cm_tensor *rc = fx(io, "rope_cos"), *rs = fx(io, "rope_sin");
-    double e_cos = rel_err(cs, rc), e_sin = rel_err(sn, rs);
+    cm_tensor *rc = fixture_tensor(io, "rope_cos"), *rs = fixture_tensor(io, "rope_sin");
+    double e_cos = fixture_rel_err(cs, rc), e_sin = fixture_rel_err(sn, rs);
     TEST_CHECK(e_cos <= 1e-7 && e_sin <= 1e-7, "rope tables: cos %.3g sin %.3g", e_cos, e_sin);
     printf("rope tables: max rel err cos %.3g sin %.3g\n", e_cos, e_sin);
 
@@ -84,7 +56,7 @@ int main(void) {
     flux_config dev = flux_config_dev();
     cm_tensor *dc, *ds;
     flux_rope_tables(&dev, 2, 64, 64, CM_F32, CM_DEV_CPU, &dc, &ds);
-    cm_tensor *rows = fx(io, "rope_dev_rows"), *wdc = fx(io, "rope_dev_cos"), *wds = fx(io, "rope_dev_sin");
+    cm_tensor *rows = fixture_tensor(io, "rope_dev_rows"), *wdc = fixture_tensor(io, "rope_dev_cos"), *wds = fixture_tensor(io, "rope_dev_sin");
     double e_dev = 0;
     for (int64_t r = 0; r < tensor_numel(rows); r++) {
         int64_t row = (int64_t)tensor_get(rows, r);
@@ -99,14 +71,14 @@ int main(void) {
     for (int i = 0; i < 5; i++) tensor_release(drop[i]);
 
     // packing is a pure permutation: exact
-    cm_tensor *lat = fx(io, "latents"), *x = fx(io, "x");
+    cm_tensor *lat = fixture_tensor(io, "latents"), *x = fixture_tensor(io, "x");
     cm_tensor *packed = flux_pack_latents(lat);
-    TEST_CHECK(rel_err(packed, x) == 0, "pack_latents differs from diffusers _pack_latents");
+    TEST_CHECK(fixture_rel_err(packed, x) == 0, "pack_latents differs from diffusers _pack_latents");
     cm_tensor *unpacked = flux_unpack_latents(packed, (int)lat->shape[2], (int)lat->shape[3]);
-    TEST_CHECK(rel_err(unpacked, lat) == 0, "unpack(pack(z)) != z");
+    TEST_CHECK(fixture_rel_err(unpacked, lat) == 0, "unpack(pack(z)) != z");
 
-    cm_tensor *txt = fx(io, "txt"), *pooled = fx(io, "pooled"), *sigma = fx(io, "sigma"), *guid = fx(io, "guidance");
-    cm_tensor *tok = fx(io, "ip_tokens"), *w = fx(io, "loss_w");
+    cm_tensor *txt = fixture_tensor(io, "txt"), *pooled = fixture_tensor(io, "pooled"), *sigma = fixture_tensor(io, "sigma"), *guid = fixture_tensor(io, "guidance");
+    cm_tensor *tok = fixture_tensor(io, "ip_tokens"), *w = fixture_tensor(io, "loss_w");
     tensor_set_requires_grad(x, true);
     tensor_set_requires_grad(txt, true);
     tensor_set_requires_grad(tok, true);
@@ -115,8 +87,8 @@ int main(void) {
     autograd_no_grad_push();
     cm_tensor *out0 = flux_forward(&m, x, txt, pooled, sigma, guid, gh, gw, NULL, NULL, 0, false);
     autograd_no_grad_pop();
-    cm_tensor *want0 = fx(io, "out_noip");
-    double e0 = rel_err(out0, want0);
+    cm_tensor *want0 = fixture_tensor(io, "out_noip");
+    double e0 = fixture_rel_err(out0, want0);
     tensor_release(want0);
     // f32 through 4 blocks of attention and sin(1000 sigma) embeddings: ~4e-7 measured, 2e-5 allowed
     // (other thread counts / BLAS change summation order)
@@ -125,20 +97,20 @@ int main(void) {
 
     // with IP, backward
     cm_tensor *out = flux_forward(&m, x, txt, pooled, sigma, guid, gh, gw, &ip, tok, ip_scale, false);
-    cm_tensor *want1 = fx(io, "out");
-    double e1 = rel_err(out, want1);
+    cm_tensor *want1 = fixture_tensor(io, "out");
+    double e1 = fixture_rel_err(out, want1);
     tensor_release(want1);
     TEST_CHECK(e1 <= 2e-5, "forward with IP: %.3g", e1);
     printf("forward with IP: max rel err %.3g\n", e1);
-    cm_tensor *loss = dot(out, w);
+    cm_tensor *loss = fixture_dot(out, w);
     autograd_backward(loss, NULL);
 
     // gradients: a longer chain (back through every block): ~2e-6 measured, 5e-5 allowed
     struct { const char *name; cm_tensor *t; } g[] = {{"grad.x", x}, {"grad.txt", txt}, {"grad.ip_tokens", tok}};
     double worst = 0;
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
-        cm_tensor *want = fx(io, g[i].name);
-        double e = rel_err(g[i].t->grad, want);
+        cm_tensor *want = fixture_tensor(io, g[i].name);
+        double e = fixture_rel_err(g[i].t->grad, want);
         TEST_CHECK(e <= 5e-5, "%s: %.3g", g[i].name, e);
         printf("%-40s max rel err %.3g\n", g[i].name, e);
         worst = fmax(worst, e);
@@ -147,8 +119,8 @@ int main(void) {
     for (int i = 0; i < ips.n; i++) {
         char key[NAME_MAX_LEN + 8];
         snprintf(key, sizeof key, "grad.%s", ips.items[i].name);
-        cm_tensor *want = fx(io, key);
-        double e = rel_err(ips.items[i].t->grad, want);
+        cm_tensor *want = fixture_tensor(io, key);
+        double e = fixture_rel_err(ips.items[i].t->grad, want);
         TEST_CHECK(e <= 5e-5, "%s: %.3g", key, e);
         worst = fmax(worst, e);
         tensor_release(want);

@@ -9,30 +9,10 @@
 #include "models/flux.h"
 #include "models/ip_attn.h"
 #include "models/safetensors.h"
+#include "fixture.h"
 #include "testutil.h"
 
 #define DIR "tests/fixtures/flux/"
-
-static cm_tensor *fx(st_file *f, const char *name) {
-    char err[256];
-    const st_entry *e = st_find(f, name);
-    if (!e) cm_die("test_flux_frozen", "fixture has no tensor %s", name);
-    cm_tensor *t = st_to_tensor(e, CM_DEV_CPU, err, sizeof err);
-    if (!t) cm_die("test_flux_frozen", "%s", err);
-    return t;
-}
-
-static double rel_err(cm_tensor *got, cm_tensor *want) {
-    int64_t n = tensor_numel(want);
-    if (!got || tensor_numel(got) != n) return INFINITY;
-    double md = 0, mw = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double a = tensor_get(got, i), b = tensor_get(want, i);
-        md = fmax(md, fabs(a - b));
-        mw = fmax(mw, fabs(b));
-    }
-    return md / (mw > 0 ? mw : 1);
-}
 
 typedef struct {
     flux_model m;
@@ -90,7 +70,7 @@ int main(void) {
     st_file *io = st_open(DIR "io.safetensors", err, sizeof err);
     TEST_CHECK(io != NULL, "%s", err);
     if (!io) return test_summary("test_flux_frozen");
-    cm_tensor *meta = fx(io, "meta"), *sc = fx(io, "ip_scale");
+    cm_tensor *meta = fixture_tensor(io, "meta"), *sc = fixture_tensor(io, "ip_scale");
     r.gh = (int)tensor_get(meta, 0);
     r.gw = (int)tensor_get(meta, 1);
     r.scale = tensor_get(sc, 0);
@@ -98,13 +78,13 @@ int main(void) {
                          .ip_dim = (int)tensor_get(meta, 4)};
     ip_attn_init(&r.ip, &ic, &r.ips, "ip_adapter");
     TEST_CHECK(params_load(&r.ips, DIR "ip_tiny.safetensors", NULL, true, NULL, err, sizeof err) == 0, "ip load: %s", err);
-    r.x = fx(io, "x");
-    r.txt = fx(io, "txt");
-    r.pooled = fx(io, "pooled");
-    r.sigma = fx(io, "sigma");
-    r.guid = fx(io, "guidance");
-    r.tok = fx(io, "ip_tokens");
-    r.w = fx(io, "loss_w");
+    r.x = fixture_tensor(io, "x");
+    r.txt = fixture_tensor(io, "txt");
+    r.pooled = fixture_tensor(io, "pooled");
+    r.sigma = fixture_tensor(io, "sigma");
+    r.guid = fixture_tensor(io, "guidance");
+    r.tok = fixture_tensor(io, "ip_tokens");
+    r.w = fixture_tensor(io, "loss_w");
     tensor_set_requires_grad(r.x, true);
     tensor_set_requires_grad(r.txt, true);
     tensor_set_requires_grad(r.tok, true);
@@ -118,8 +98,8 @@ int main(void) {
     TEST_CHECK(autograd_tape_len() == 0, "tape not empty after backward: %lld", (long long)autograd_tape_len());
     cm_tensor *g_plain[64], *g_rc[64];
     int ng = grab(&r, g_plain);
-    cm_tensor *want = fx(io, "grad.ip_tokens");
-    TEST_CHECK(rel_err(r.tok->grad, want) <= 5e-5, "ip token grad %.3g", rel_err(r.tok->grad, want));
+    cm_tensor *want = fixture_tensor(io, "grad.ip_tokens");
+    TEST_CHECK(fixture_rel_err(r.tok->grad, want) <= 5e-5, "ip token grad %.3g", fixture_rel_err(r.tok->grad, want));
     tensor_release(want);
     zero_all(&r);
 
@@ -128,7 +108,7 @@ int main(void) {
     int64_t calls_rc = step(&r, true, &peak_rc);
     TEST_CHECK(grab(&r, g_rc) == ng, "gradient count");
     double worst = 0;
-    for (int i = 0; i < ng; i++) worst = fmax(worst, rel_err(g_rc[i], g_plain[i]));
+    for (int i = 0; i < ng; i++) worst = fmax(worst, fixture_rel_err(g_rc[i], g_plain[i]));
     TEST_CHECK(worst <= 1e-6, "recompute changes gradients: %.3g", worst);
     flux_grads = 0;
     for (int i = 0; i < r.fps.n; i++) flux_grads += r.fps.items[i].t->grad != NULL;

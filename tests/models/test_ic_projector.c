@@ -9,39 +9,10 @@
 #include "autograd/autograd.h"
 #include "models/ic_adapter.h"
 #include "models/safetensors.h"
+#include "fixture.h"
 #include "testutil.h"
 
 #define FIX "tests/fixtures/ic/"
-
-static cm_tensor *fixture(const st_file *f, const char *name) {
-    char err[256];
-    const st_entry *e = st_find(f, name);
-    if (!e) {
-        fprintf(stderr, "fixture %s: no tensor %s (run scripts/fixtures_ic.py)\n", st_path(f), name);
-        exit(1);
-    }
-    cm_tensor *t = st_to_tensor(e, CM_DEV_CPU, err, sizeof err);
-    CM_CHECK(t, "fixture", "%s", err);
-    return t;
-}
-
-// max |a - b| / max |b|: the error relative to the tensor's own scale (exact zeros stay strict)
-static double rel_err(const cm_tensor *a, const cm_tensor *b) {
-    int64_t n = tensor_numel(b);
-    if (tensor_numel(a) != n) return INFINITY;
-    float *x = malloc((size_t)n * sizeof(float)), *y = malloc((size_t)n * sizeof(float));
-    tensor_copy_to_host(a, CM_F32, x);
-    tensor_copy_to_host(b, CM_F32, y);
-    double num = 0, den = 1e-30;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)x[i] - y[i]);
-        if (!(d <= num)) num = d;  // NaN propagates
-        if (fabs(y[i]) > den) den = fabs(y[i]);
-    }
-    free(x);
-    free(y);
-    return num / den;
-}
 
 // runs the forward in a child with an input of the wrong width; the child must stop (exit 1)
 // with a message naming the input
@@ -96,27 +67,27 @@ int main(void) {
     const char *in_names[3] = {"low_res_shallow", "low_res_deep", "high_res_deep"};
     cm_tensor *in[3];
     for (int i = 0; i < 3; i++) {
-        in[i] = fixture(io, in_names[i]);
+        in[i] = fixture_tensor(io, in_names[i]);
         tensor_set_requires_grad(in[i], true);
     }
-    cm_tensor *t = fixture(io, "t");
+    cm_tensor *t = fixture_tensor(io, "t");
     cm_tensor *tokens, *temb;
     ic_projector_fwd(&p, in[0], in[1], in[2], t, &tokens, &temb);
 
     // Forward: f32 against a float64 reference through 4 blocks + 2 resampler layers; the
     // timestep sinusoid at t ~ 1000 is f32 in both (diffusers computes it in f32). Measured
     // ~3e-7 of the output's scale; 1e-5 leaves margin for other thread counts / BLAS builds.
-    cm_tensor *ref_tokens = fixture(io, "tokens"), *ref_temb = fixture(io, "temb");
-    double e_tok = rel_err(tokens, ref_tokens), e_temb = rel_err(temb, ref_temb);
+    cm_tensor *ref_tokens = fixture_tensor(io, "tokens"), *ref_temb = fixture_tensor(io, "temb");
+    double e_tok = fixture_rel_err(tokens, ref_tokens), e_temb = fixture_rel_err(temb, ref_temb);
     printf("forward: tokens rel err %.3g, temb rel err %.3g\n", e_tok, e_temb);
     TEST_CHECK(e_tok < 1e-5, "tokens rel err %.3g", e_tok);
     TEST_CHECK(e_temb < 1e-5, "temb rel err %.3g", e_temb);
 
-    cm_tensor *w_tok = fixture(io, "w_tokens"), *w_temb = fixture(io, "w_temb");
+    cm_tensor *w_tok = fixture_tensor(io, "w_tokens"), *w_temb = fixture_tensor(io, "w_temb");
     cm_tensor *m1 = op_mul(tokens, w_tok), *m2 = op_mul(temb, w_temb);
     cm_tensor *s1 = op_sum_all(m1), *s2 = op_sum_all(m2);
     cm_tensor *loss = op_add(s1, s2);
-    cm_tensor *ref_loss = fixture(io, "loss");
+    cm_tensor *ref_loss = fixture_tensor(io, "loss");
     TEST_NEAR(tensor_get(loss, 0), tensor_get(ref_loss, 0), 1e-4, 1e-5, "loss");
     autograd_backward(loss, NULL);
 
@@ -132,8 +103,8 @@ int main(void) {
             TEST_CHECK(g, "no gradient for %s", ps.items[i].name);
             continue;
         }
-        cm_tensor *ref = fixture(gr, ps.items[i].name);
-        double e = rel_err(g, ref);
+        cm_tensor *ref = fixture_tensor(gr, ps.items[i].name);
+        double e = fixture_rel_err(g, ref);
         TEST_CHECK(e < 1e-5, "grad %s rel err %.3g", ps.items[i].name, e);
         if (e > worst || e != e) { worst = e; worst_name = ps.items[i].name; }
         tensor_release(ref);
@@ -142,9 +113,9 @@ int main(void) {
     for (int i = 0; i < 3; i++) {
         char key[64];
         snprintf(key, sizeof key, "input.%s", in_names[i]);
-        cm_tensor *ref = fixture(gr, key);
+        cm_tensor *ref = fixture_tensor(gr, key);
         TEST_CHECK(in[i]->grad, "no gradient for %s", in_names[i]);
-        double e = in[i]->grad ? rel_err(in[i]->grad, ref) : INFINITY;
+        double e = in[i]->grad ? fixture_rel_err(in[i]->grad, ref) : INFINITY;
         printf("backward: d%s rel err %.3g\n", in_names[i], e);
         TEST_CHECK(e < 1e-5, "grad %s rel err %.3g", in_names[i], e);
         tensor_release(ref);

@@ -6,40 +6,11 @@
 #include "autograd/autograd.h"
 #include "models/safetensors.h"
 #include "models/siglip.h"
+#include "fixture.h"
 #include "testutil.h"
 
 #define WEIGHTS "tests/fixtures/siglip/weights.safetensors"
 #define IO "tests/fixtures/siglip/io.safetensors"
-
-static cm_tensor *fx(st_file *f, const char *name) {
-    char err[256];
-    const st_entry *e = st_find(f, name);
-    if (!e) cm_die("test_siglip", "fixture has no tensor %s", name);
-    cm_tensor *t = st_to_tensor(e, CM_DEV_CPU, err, sizeof err);
-    if (!t) cm_die("test_siglip", "%s", err);
-    return t;
-}
-
-// max |got - want| / max |want|
-static double rel_err(cm_tensor *got, cm_tensor *want) {
-    int64_t n = tensor_numel(want);
-    if (tensor_numel(got) != n) return INFINITY;
-    double md = 0, mw = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double a = tensor_get(got, i), b = tensor_get(want, i);
-        md = fmax(md, fabs(a - b));
-        mw = fmax(mw, fabs(b));
-    }
-    return md / (mw > 0 ? mw : 1);
-}
-
-// sum(a * w) as a scalar on the tape
-static cm_tensor *dot(cm_tensor *a, cm_tensor *w) {
-    cm_tensor *m = op_mul(a, w);
-    cm_tensor *s = op_sum_all(m);
-    tensor_release(m);
-    return s;
-}
 
 int main(void) {
     char err[512];
@@ -71,29 +42,29 @@ int main(void) {
     st_file *io = st_open(IO, err, sizeof err);
     TEST_CHECK(io != NULL, "%s", err);
     if (!io) return test_summary("test_siglip");
-    cm_tensor *x = fx(io, "pixels");  // [2, 3, 30, 30]: 2 px unused by the valid patch conv
+    cm_tensor *x = fixture_tensor(io, "pixels");  // [2, 3, 30, 30]: 2 px unused by the valid patch conv
     tensor_set_requires_grad(x, true);
     const int idx[3] = {1, 2, 3};
     cm_tensor *hid[3];
     cm_tensor *deep = siglip_forward(&m, x, 3, idx, hid);  // [2, 16, 32]
-    cm_tensor *want = fx(io, "deep"), *w = fx(io, "w_deep");
+    cm_tensor *want = fixture_tensor(io, "deep"), *w = fixture_tensor(io, "w_deep");
     // f32 throughout on both sides; 4 layers of LN / attention / tanh-GELU: ~1e-6 expected
-    double e = rel_err(deep, want);
+    double e = fixture_rel_err(deep, want);
     printf("siglip deep max rel err %.3g\n", e);
     TEST_CHECK(e < 1e-5, "deep rel err %.3g", e);
-    cm_tensor *loss = dot(deep, w);
+    cm_tensor *loss = fixture_dot(deep, w);
     tensor_release(want);
     tensor_release(w);
     for (int i = 0; i < 3; i++) {
         char n1[32], n2[32];
         snprintf(n1, sizeof n1, "hidden.%d", idx[i]);
         snprintf(n2, sizeof n2, "w_hidden.%d", idx[i]);
-        want = fx(io, n1);
-        w = fx(io, n2);
-        e = rel_err(hid[i], want);
+        want = fixture_tensor(io, n1);
+        w = fixture_tensor(io, n2);
+        e = fixture_rel_err(hid[i], want);
         printf("siglip hidden_states[%d] max rel err %.3g\n", idx[i], e);
         TEST_CHECK(e < 1e-5, "hidden %d rel err %.3g", idx[i], e);
-        cm_tensor *l2 = dot(hid[i], w), *s = op_add(loss, l2);
+        cm_tensor *l2 = fixture_dot(hid[i], w), *s = op_add(loss, l2);
         tensor_release(loss);
         tensor_release(l2);
         loss = s;
@@ -102,9 +73,9 @@ int main(void) {
         tensor_release(hid[i]);
     }
     autograd_backward(loss, NULL);
-    want = fx(io, "grad_pixels");
+    want = fixture_tensor(io, "grad_pixels");
     // the gradient runs back through every layer: allow 1e-4
-    e = x->grad ? rel_err(x->grad, want) : INFINITY;
+    e = x->grad ? fixture_rel_err(x->grad, want) : INFINITY;
     printf("siglip d loss / d pixels max rel err %.3g\n", e);
     TEST_CHECK(e < 1e-4, "grad pixels rel err %.3g", e);
     for (int i = 0; i < ps.n; i++) TEST_CHECK(ps.items[i].t->grad == NULL, "frozen %s got a gradient", ps.items[i].name);

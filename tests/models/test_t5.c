@@ -6,32 +6,11 @@
 #include "autograd/autograd.h"
 #include "models/safetensors.h"
 #include "models/t5.h"
+#include "fixture.h"
 #include "testutil.h"
 
 #define WEIGHTS "tests/fixtures/t5/weights.safetensors"
 #define IO "tests/fixtures/t5/io.safetensors"
-
-static cm_tensor *fx(st_file *f, const char *name) {
-    char err[256];
-    const st_entry *e = st_find(f, name);
-    if (!e) cm_die("test_t5", "fixture has no tensor %s", name);
-    cm_tensor *t = st_to_tensor(e, CM_DEV_CPU, err, sizeof err);
-    if (!t) cm_die("test_t5", "%s", err);
-    return t;
-}
-
-// max |got - want| / max |want|
-static double rel_err(cm_tensor *got, cm_tensor *want) {
-    int64_t n = tensor_numel(want);
-    if (tensor_numel(got) != n) return INFINITY;
-    double md = 0, mw = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double a = tensor_get(got, i), b = tensor_get(want, i);
-        md = fmax(md, fabs(a - b));
-        mw = fmax(mw, fabs(b));
-    }
-    return md / (mw > 0 ? mw : 1);
-}
 
 int main(void) {
     char err[512];
@@ -62,31 +41,31 @@ int main(void) {
     if (!io) return test_summary("test_t5");
 
     // buckets: exact integer rule vs torch's f32 log formula, relative positions -600..600
-    cm_tensor *bk = fx(io, "buckets");
+    cm_tensor *bk = fixture_tensor(io, "buckets");
     int bad = 0;
     for (int r = -600; r <= 600; r++) bad += t5_bucket(r, 32, 128) != (int)tensor_get(bk, r + 600);
     TEST_CHECK(bad == 0, "%d relative positions bucketed differently from torch", bad);
     tensor_release(bk);
 
-    cm_tensor *ids = fx(io, "ids");                      // [2, 40] i32, </s> and a <pad> tail
-    cm_tensor *want = fx(io, "hidden"), *w = fx(io, "w_hidden");
+    cm_tensor *ids = fixture_tensor(io, "ids");                      // [2, 40] i32, </s> and a <pad> tail
+    cm_tensor *want = fixture_tensor(io, "hidden"), *w = fixture_tensor(io, "w_hidden");
     cm_tensor *h_ids = t5_forward(&m, ids);
     // f32 on both sides, 2 layers: ~1e-6 expected
-    double e = rel_err(h_ids, want);
+    double e = fixture_rel_err(h_ids, want);
     printf("t5 hidden (from ids) max rel err %.3g\n", e);
     TEST_CHECK(e < 1e-5, "hidden from ids rel err %.3g", e);
 
-    cm_tensor *x = fx(io, "embeds");                     // [2, 40, 32] = shared[ids]
+    cm_tensor *x = fixture_tensor(io, "embeds");                     // [2, 40, 32] = shared[ids]
     tensor_set_requires_grad(x, true);
     cm_tensor *h = t5_forward_embeds(&m, x);
-    e = rel_err(h, want);
+    e = fixture_rel_err(h, want);
     printf("t5 hidden (from embeds) max rel err %.3g\n", e);
     TEST_CHECK(e < 1e-5, "hidden from embeds rel err %.3g", e);
     cm_tensor *prod = op_mul(h, w), *loss = op_sum_all(prod);
     autograd_backward(loss, NULL);
-    cm_tensor *gw = fx(io, "grad_embeds");
+    cm_tensor *gw = fixture_tensor(io, "grad_embeds");
     // back through 2 layers of attention and gated GELU: allow 1e-4
-    e = x->grad ? rel_err(x->grad, gw) : INFINITY;
+    e = x->grad ? fixture_rel_err(x->grad, gw) : INFINITY;
     printf("t5 d loss / d embeds max rel err %.3g\n", e);
     TEST_CHECK(e < 1e-4, "grad embeds rel err %.3g", e);
     for (int i = 0; i < ps.n; i++) TEST_CHECK(ps.items[i].t->grad == NULL, "frozen %s got a gradient", ps.items[i].name);
@@ -104,7 +83,7 @@ int main(void) {
             t5_tok_encode_padded(tok, texts[0], 24, pid, NULL);
             TEST_CHECK(pid[5] == 1 && pid[6] == 0, "</s> then <pad>");
             cm_tensor *it = tensor_from_host(CM_I32, SHAPE(1, 24), pid, CM_DEV_CPU), *ref = t5_forward(&m, it);
-            TEST_CHECK(rel_err(pe, ref) == 0, "prompt embeds differ from the forward of the same ids");
+            TEST_CHECK(fixture_rel_err(pe, ref) == 0, "prompt embeds differ from the forward of the same ids");
             tensor_release(it);
             tensor_release(ref);
         }

@@ -7,38 +7,10 @@
 #include "autograd/autograd.h"
 #include "models/safetensors.h"
 #include "models/vae.h"
+#include "fixture.h"
 #include "testutil.h"
 
 #define WEIGHTS "tests/fixtures/vae/weights.safetensors"
-
-static cm_tensor *fx(st_file *f, const char *name) {
-    char err[256];
-    const st_entry *e = st_find(f, name);
-    if (!e) cm_die("test_vae", "fixture has no tensor %s", name);
-    cm_tensor *t = st_to_tensor(e, CM_DEV_CPU, err, sizeof err);
-    if (!t) cm_die("test_vae", "%s", err);
-    return t;
-}
-
-// max |got - want| / max |want|
-static double rel_err(cm_tensor *got, cm_tensor *want) {
-    int64_t n = tensor_numel(want);
-    if (tensor_numel(got) != n) return INFINITY;
-    double md = 0, mw = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double a = tensor_get(got, i), b = tensor_get(want, i);
-        md = fmax(md, fabs(a - b));
-        mw = fmax(mw, fabs(b));
-    }
-    return md / (mw > 0 ? mw : 1);
-}
-
-static cm_tensor *dot(cm_tensor *a, cm_tensor *w) {
-    cm_tensor *m = op_mul(a, w);
-    cm_tensor *s = op_sum_all(m);
-    tensor_release(m);
-    return s;
-}
 
 static void report(const char *what, double e, double tol) {
     printf("vae %s max rel err %.3g\n", what, e);
@@ -96,49 +68,49 @@ int main(void) {
     if (!io) return test_summary("test_vae");
 
     // --- encoder: mean, logvar, sample, scaled latent, d/dx
-    cm_tensor *x = fx(io, "x");  // [1, 3, 16, 16]
+    cm_tensor *x = fixture_tensor(io, "x");  // [1, 3, 16, 16]
     tensor_set_requires_grad(x, true);
-    cm_tensor *noise = fx(io, "noise");
+    cm_tensor *noise = fixture_tensor(io, "noise");
     cm_tensor *logvar = NULL;
     cm_tensor *mean = vae_encode(&enc, x, &logvar);  // [1, 4, 8, 8]
     cm_tensor *sample = vae_encode_sample(&enc, x, noise);
     // f32 on both sides through ~10 convs, GroupNorms and one attention: ~1e-6 expected
-    cm_tensor *want = fx(io, "mean");
-    report("latent mean", rel_err(mean, want), 1e-5);
+    cm_tensor *want = fixture_tensor(io, "mean");
+    report("latent mean", fixture_rel_err(mean, want), 1e-5);
     tensor_release(want);
-    want = fx(io, "logvar");
-    report("latent logvar", rel_err(logvar, want), 1e-5);
+    want = fixture_tensor(io, "logvar");
+    report("latent logvar", fixture_rel_err(logvar, want), 1e-5);
     tensor_release(want);
-    want = fx(io, "sample");
-    report("latent sample", rel_err(sample, want), 1e-5);
+    want = fixture_tensor(io, "sample");
+    report("latent sample", fixture_rel_err(sample, want), 1e-5);
     tensor_release(want);
     cm_tensor *lat = vae_scale_latent(&c, mean);
-    want = fx(io, "latent");
-    report("scaled latent (z - 0.1159) * 0.3611", rel_err(lat, want), 1e-5);
+    want = fixture_tensor(io, "latent");
+    report("scaled latent (z - 0.1159) * 0.3611", fixture_rel_err(lat, want), 1e-5);
     tensor_release(want);
-    cm_tensor *wm = fx(io, "w_mean"), *ws = fx(io, "w_sample");
-    cm_tensor *l1 = dot(mean, wm), *l2 = dot(sample, ws), *loss = op_add(l1, l2);
+    cm_tensor *wm = fixture_tensor(io, "w_mean"), *ws = fixture_tensor(io, "w_sample");
+    cm_tensor *l1 = fixture_dot(mean, wm), *l2 = fixture_dot(sample, ws), *loss = op_add(l1, l2);
     autograd_backward(loss, NULL);
-    want = fx(io, "grad_x");
+    want = fixture_tensor(io, "grad_x");
     // back through the whole encoder: allow 1e-4
-    report("d loss / d image", x->grad ? rel_err(x->grad, want) : INFINITY, 1e-4);
+    report("d loss / d image", x->grad ? fixture_rel_err(x->grad, want) : INFINITY, 1e-4);
     for (int i = 0; i < pe.n; i++) TEST_CHECK(pe.items[i].t->grad == NULL, "frozen %s got a gradient", pe.items[i].name);
     cm_tensor *tmp[] = {want, wm, ws, l1, l2, loss, lat, mean, logvar, sample, noise, x};
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
 
     // --- decoder: decode(latent / scale + shift), d/d latent
-    cm_tensor *zs = fx(io, "latent");
+    cm_tensor *zs = fixture_tensor(io, "latent");
     tensor_set_requires_grad(zs, true);
     cm_tensor *z = vae_unscale_latent(&c, zs);
     cm_tensor *img = vae_decode(&dec, z);  // [1, 3, 16, 16]
-    want = fx(io, "decoded");
-    report("decoded image", rel_err(img, want), 1e-5);
+    want = fixture_tensor(io, "decoded");
+    report("decoded image", fixture_rel_err(img, want), 1e-5);
     tensor_release(want);
-    cm_tensor *wd = fx(io, "w_decoded");
-    loss = dot(img, wd);
+    cm_tensor *wd = fixture_tensor(io, "w_decoded");
+    loss = fixture_dot(img, wd);
     autograd_backward(loss, NULL);
-    want = fx(io, "grad_latent");
-    report("d loss / d latent", zs->grad ? rel_err(zs->grad, want) : INFINITY, 1e-4);
+    want = fixture_tensor(io, "grad_latent");
+    report("d loss / d latent", zs->grad ? fixture_rel_err(zs->grad, want) : INFINITY, 1e-4);
     TEST_CHECK(autograd_tape_len() == 0, "tape not empty: %lld", (long long)autograd_tape_len());
     cm_tensor *tmp2[] = {want, wd, loss, img, z, zs};
     for (size_t i = 0; i < sizeof tmp2 / sizeof *tmp2; i++) tensor_release(tmp2[i]);

@@ -7,35 +7,12 @@
 #include "autograd/autograd.h"
 #include "models/safetensors.h"
 #include "models/vision_features.h"
+#include "fixture.h"
 #include "testutil.h"
 
-static cm_tensor *fx(st_file *f, const char *name) {
-    char err[256];
-    const st_entry *e = st_find(f, name);
-    if (!e) cm_die("test_vision_features", "fixture has no tensor %s", name);
-    cm_tensor *t = st_to_tensor(e, CM_DEV_CPU, err, sizeof err);
-    if (!t) cm_die("test_vision_features", "%s", err);
-    return t;
-}
-
-// max |got - want| / max |want|
+// the shared error, and INFINITY when the shapes differ (not only the element counts)
 static double rel_err(cm_tensor *got, cm_tensor *want) {
-    int64_t n = tensor_numel(want);
-    if (!tensor_same_shape(got, want)) return INFINITY;
-    double md = 0, mw = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double a = tensor_get(got, i), b = tensor_get(want, i);
-        md = fmax(md, fabs(a - b));
-        mw = fmax(mw, fabs(b));
-    }
-    return md / (mw > 0 ? mw : 1);
-}
-
-static cm_tensor *dot(cm_tensor *a, cm_tensor *w) {
-    cm_tensor *m = op_mul(a, w);
-    cm_tensor *s = op_sum_all(m);
-    tensor_release(m);
-    return s;
+    return got && tensor_same_shape(got, want) ? fixture_rel_err(got, want) : INFINITY;
 }
 
 int main(void) {
@@ -60,7 +37,7 @@ int main(void) {
     st_file *io = st_open("tests/fixtures/dinov2/features.safetensors", err, sizeof err);
     TEST_CHECK(io != NULL, "%s", err);
     if (!io) return test_summary("test_vision_features");
-    cm_tensor *low = fx(io, "low"), *high = fx(io, "high");
+    cm_tensor *low = fixture_tensor(io, "low"), *high = fixture_tensor(io, "high");
     tensor_set_requires_grad(low, true);
     tensor_set_requires_grad(high, true);
     vision_feat_config fc = {.n_shallow = 3, .siglip_layers = {1, 2, 3}, .dino_layers = {1, 2, 3}};
@@ -71,14 +48,14 @@ int main(void) {
     cm_tensor *loss = NULL;
     for (int i = 0; i < 3; i++) {
         char wn[64];
-        cm_tensor *want = fx(io, names[i]);
+        cm_tensor *want = fixture_tensor(io, names[i]);
         snprintf(wn, sizeof wn, "w_%s", names[i]);
-        cm_tensor *w = fx(io, wn);
+        cm_tensor *w = fixture_tensor(io, wn);
         // the towers' own tolerance (f32, ~1e-6), plus per-tower normalisation of [0, 1] pixels
         double e = rel_err(got[i], want);
         printf("%s max rel err %.3g\n", names[i], e);
         TEST_CHECK(e < 1e-5, "%s rel err %.3g", names[i], e);
-        cm_tensor *l = dot(got[i], w);
+        cm_tensor *l = fixture_dot(got[i], w);
         if (loss) {
             cm_tensor *s = op_add(loss, l);
             tensor_release(loss);
@@ -91,7 +68,7 @@ int main(void) {
         tensor_release(w);
     }
     autograd_backward(loss, NULL);
-    cm_tensor *gl = fx(io, "grad_low"), *gh = fx(io, "grad_high");
+    cm_tensor *gl = fixture_tensor(io, "grad_low"), *gh = fixture_tensor(io, "grad_high");
     double el = low->grad ? rel_err(low->grad, gl) : INFINITY, eh = high->grad ? rel_err(high->grad, gh) : INFINITY;
     printf("d loss / d low max rel err %.3g, d loss / d high max rel err %.3g\n", el, eh);
     // back through both towers: allow 1e-4
@@ -103,8 +80,8 @@ int main(void) {
 
     // under no-grad (as in training): nothing is recorded
     autograd_no_grad_push();
-    low = fx(io, "low");
-    high = fx(io, "high");
+    low = fixture_tensor(io, "low");
+    high = fixture_tensor(io, "high");
     vision_features_compute(&sig, &dino, &fc, low, high, &f);
     TEST_CHECK(autograd_tape_len() == 0 && !tensor_needs_grad(f.high_res_deep), "no-grad forward recorded %lld nodes", (long long)autograd_tape_len());
     vision_features_release(&f);
