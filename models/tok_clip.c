@@ -33,17 +33,6 @@ struct clip_tok {
     bool warned;
 };
 
-typedef struct { int32_t *v; int n, cap; } ivec;
-
-static void iv_push(ivec *a, int32_t x) {
-    if (a->n == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 64;
-        a->v = realloc(a->v, (size_t)a->cap * sizeof(int32_t));
-        if (!a->v) abort();
-    }
-    a->v[a->n++] = x;
-}
-
 // ---------------------------------------------------------------- loading
 
 static void init_bytes(clip_tok *t) {
@@ -251,12 +240,12 @@ static int32_t merge_rank(const clip_tok *t, int32_t a, int32_t b) {
 }
 
 // w: the byte-level mapped word (UTF-8 of the mapped chars)
-static void bpe_word(const clip_tok *t, const char *w, size_t n, ivec *out) {
+static void bpe_word(const clip_tok *t, const char *w, size_t n, tok_ids *out) {
     if (t->ignore_merges) {
         int32_t id = tok_map_get(&t->vocab, w, n);
-        if (id >= 0) { iv_push(out, id); return; }
+        if (id >= 0) { tok_ids_push(out, id); return; }
     }
-    ivec sym = {0};
+    tok_ids sym = {0};
     bool pending_unk = false;
     ubuf s = {0};
     for (size_t i = 0; i < n;) {
@@ -269,9 +258,9 @@ static void bpe_word(const clip_tok *t, const char *w, size_t n, ivec *out) {
         int32_t id = tok_map_get(&t->vocab, s.p, s.n);
         if (id >= 0) {
             pending_unk = false;
-            iv_push(&sym, id);
+            tok_ids_push(&sym, id);
         } else if (t->unk_id >= 0) {
-            if (!(pending_unk && t->fuse_unk)) iv_push(&sym, t->unk_id);
+            if (!(pending_unk && t->fuse_unk)) tok_ids_push(&sym, t->unk_id);
             pending_unk = true;
         }
         i += c;
@@ -289,7 +278,7 @@ static void bpe_word(const clip_tok *t, const char *w, size_t n, ivec *out) {
         memmove(sym.v + best + 1, sym.v + best + 2, (size_t)(sym.n - best - 2) * sizeof(int32_t));
         sym.n--;
     }
-    for (int i = 0; i < sym.n; i++) iv_push(out, sym.v[i]);
+    for (int i = 0; i < sym.n; i++) tok_ids_push(out, sym.v[i]);
     free(sym.v);
 }
 
@@ -335,7 +324,7 @@ static bool next_piece(const char *s, size_t n, size_t *p, size_t *a, size_t *b,
     return false;
 }
 
-static void encode_text(const clip_tok *t, const char *s, size_t n, ivec *out) {
+static void encode_text(const clip_tok *t, const char *s, size_t n, tok_ids *out) {
     size_t p = 0, a, b;
     ubuf w = {0};
     while (next_piece(s, n, &p, &a, &b, true)) {
@@ -353,50 +342,29 @@ static void encode_text(const clip_tok *t, const char *s, size_t n, ivec *out) {
     ubuf_free(&w);
 }
 
-static ivec model_ids(const clip_tok *t, const char *text) {
-    ivec ids = {0};
-    size_t n = strlen(text);
-    tok_segs raw = {0};
-    tok_added_split(&t->added, false, text, 0, n, &raw);
-    for (int k = 0; k < raw.n; k++) {
-        tok_seg sg = raw.s[k];
-        if (sg.id >= 0) { iv_push(&ids, sg.id); continue; }
-        ubuf norm = {0};
-        ubuf_append(&norm, "", 0);
-        tok_norm_apply(&t->norm, text + sg.off, sg.len, &norm);
-        tok_segs ns = {0};
-        tok_added_split(&t->added, true, norm.p, 0, norm.n, &ns);
-        for (int m = 0; m < ns.n; m++) {
-            if (ns.s[m].id >= 0) iv_push(&ids, ns.s[m].id);
-            else encode_text(t, norm.p + ns.s[m].off, ns.s[m].len, &ids);
-        }
-        tok_segs_free(&ns);
-        ubuf_free(&norm);
-    }
-    tok_segs_free(&raw);
-    return ids;
+static void encode_piece(const void *t, const char *s, size_t n, bool at_origin, tok_ids *out) {
+    (void)at_origin;
+    encode_text(t, s, n, out);
+}
+
+static tok_ids model_ids(const clip_tok *t, const char *text) {
+    return tok_model_ids(&t->added, &t->norm, text, encode_piece, t);
 }
 
 int32_t *clip_tok_encode(clip_tok *t, const char *text, int *n) {
-    ivec ids = model_ids(t, text);
-    int32_t *out = malloc((size_t)(ids.n + t->post.npre + t->post.npost + 1) * sizeof(int32_t));
-    *n = tok_post_finish(&t->post, ids.v, ids.n, 0, t->pad_id, out, NULL);
-    free(ids.v);
-    return out;
+    tok_ids ids = model_ids(t, text);
+    return tok_post_all(&t->post, &ids, t->pad_id, n);
 }
 
 int clip_tok_encode_padded(clip_tok *t, const char *text, int max_len, int32_t *out, bool *truncated) {
-    ivec ids = model_ids(t, text);
-    bool tr = false;
-    tok_post_finish(&t->post, ids.v, ids.n, max_len, t->pad_id, out, &tr);
-    int real = ids.n + t->post.npre + t->post.npost;
-    if (real > max_len) real = max_len;
+    tok_ids ids = model_ids(t, text);
+    bool tr;
+    int full, real = tok_post_padded(&t->post, &ids, max_len, t->pad_id, out, &tr, &full);
     if (tr && !t->warned) {
         fprintf(stderr, "cameo: CLIP tokenizer: a prompt of %d tokens was truncated to %d (CLIP's limit); "
-                "reported once\n", ids.n + t->post.npre + t->post.npost, max_len);
+                "reported once\n", full, max_len);
         t->warned = true;
     }
     if (truncated) *truncated = tr;
-    free(ids.v);
     return real;
 }

@@ -68,6 +68,17 @@ void tok_map_free(tok_map *m) {
     memset(m, 0, sizeof(*m));
 }
 
+// ---------------------------------------------------------------- ids
+
+void tok_ids_push(tok_ids *a, int32_t x) {
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 64;
+        a->v = realloc(a->v, (size_t)a->cap * sizeof(int32_t));
+        if (!a->v) abort();
+    }
+    a->v[a->n++] = x;
+}
+
 // ---------------------------------------------------------------- reading
 
 char *tok_read_file(const char *path, size_t *n, char *err, size_t errlen) {
@@ -517,4 +528,47 @@ int tok_post_finish(const tok_post *p, const int32_t *ids, int n, int max_len, i
     if (max_len > 0)
         while (o < max_len) out[o++] = pad_id;
     return o;
+}
+
+// ---------------------------------------------------------------- pipeline
+
+tok_ids tok_model_ids(const tok_added *a, const tok_norm *nm, const char *text, tok_encode_fn encode, const void *model) {
+    tok_ids ids = {0};
+    size_t n = strlen(text);
+    tok_segs raw = {0};
+    tok_added_split(a, false, text, 0, n, &raw);
+    for (int k = 0; k < raw.n; k++) {
+        tok_seg sg = raw.s[k];
+        if (sg.id >= 0) { tok_ids_push(&ids, sg.id); continue; }
+        ubuf norm = {0};
+        ubuf_append(&norm, "", 0);
+        tok_norm_apply(nm, text + sg.off, sg.len, &norm);
+        tok_segs ns = {0};
+        tok_added_split(a, true, norm.p, 0, norm.n, &ns);
+        for (int m = 0; m < ns.n; m++) {
+            if (ns.s[m].id >= 0) tok_ids_push(&ids, ns.s[m].id);
+            else encode(model, norm.p + ns.s[m].off, ns.s[m].len, sg.off == 0 && ns.s[m].off == 0, &ids);
+        }
+        tok_segs_free(&ns);
+        ubuf_free(&norm);
+    }
+    tok_segs_free(&raw);
+    return ids;
+}
+
+int32_t *tok_post_all(const tok_post *p, tok_ids *ids, int32_t pad_id, int *n) {
+    int32_t *out = malloc((size_t)(ids->n + p->npre + p->npost + 1) * sizeof(int32_t));
+    *n = tok_post_finish(p, ids->v, ids->n, 0, pad_id, out, NULL);
+    free(ids->v);
+    return out;
+}
+
+int tok_post_padded(const tok_post *p, tok_ids *ids, int max_len, int32_t pad_id, int32_t *out, bool *truncated,
+                    int *full) {
+    bool tr = false;
+    tok_post_finish(p, ids->v, ids->n, max_len, pad_id, out, &tr);
+    *full = ids->n + p->npre + p->npost;
+    *truncated = tr;
+    free(ids->v);
+    return *full > max_len ? max_len : *full;
 }

@@ -1,7 +1,7 @@
 // tok_common.h — what the T5 and CLIP tokenizers share, read from a Hugging Face tokenizer.json:
 // a string -> id map, the added (special) tokens split out of the raw text, the normalizer chain,
 // the post-processor (special tokens around the ids), and FLUX's truncate + pad rule.
-// defines: tok_map, tok_added, tok_norm, tok_post and their functions.
+// defines: tok_map, tok_ids, tok_added, tok_norm, tok_post, tok_model_ids and their functions.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,6 +16,10 @@ typedef struct { char **keys; uint32_t *klen; int32_t *vals; size_t cap, n; } to
 void tok_map_put(tok_map *m, const char *k, size_t n, int32_t v);
 int32_t tok_map_get(const tok_map *m, const char *k, size_t n);  // -1 when absent
 void tok_map_free(tok_map *m);
+
+// --- a growing list of ids ---
+typedef struct { int32_t *v; int n, cap; } tok_ids;
+void tok_ids_push(tok_ids *a, int32_t x);
 
 // --- reading ---
 // reads a whole file (NUL-terminated); NULL and err on failure
@@ -64,3 +68,18 @@ int tok_post_parse(tok_post *p, const cJSON *root, char *err, size_t errlen);
 // max_len, or n + npre + npost when max_len <= 0.
 int tok_post_finish(const tok_post *p, const int32_t *ids, int n, int max_len, int32_t pad_id, int32_t *out,
                     bool *truncated);
+
+// --- the pipeline around a tokenizer's model ---
+// text -> the model's ids: added tokens with normalized=false are split out of the raw text, each
+// other segment is normalized, added tokens with normalized=true are split out of that, and every
+// remaining piece goes to encode(model, piece, len, at_origin, out). at_origin: the piece starts
+// the text (T5's Metaspace prepends its "▁" only there). The caller frees the result's v.
+typedef void (*tok_encode_fn)(const void *model, const char *s, size_t n, bool at_origin, tok_ids *out);
+tok_ids tok_model_ids(const tok_added *a, const tok_norm *nm, const char *text, tok_encode_fn encode, const void *model);
+// ids with the specials around them, unpadded: malloc'd, length in *n. Frees ids.
+int32_t *tok_post_all(const tok_post *p, tok_ids *ids, int32_t pad_id, int *n);
+// ids with the specials, truncated and padded to max_len in out (tok_post_finish). Returns the count
+// of non-pad ids; *truncated, and *full: the count before truncation (for the caller's warning).
+// Frees ids.
+int tok_post_padded(const tok_post *p, tok_ids *ids, int max_len, int32_t pad_id, int32_t *out, bool *truncated,
+                    int *full);

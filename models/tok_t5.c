@@ -31,17 +31,6 @@ struct t5_tok {
     bool warned;
 };
 
-typedef struct { int32_t *v; int n, cap; } ivec;
-
-static void iv_push(ivec *a, int32_t x) {
-    if (a->n == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 64;
-        a->v = realloc(a->v, (size_t)a->cap * sizeof(int32_t));
-        if (!a->v) abort();
-    }
-    a->v[a->n++] = x;
-}
-
 // ---------------------------------------------------------------- loading
 
 static int parse_pre(t5_tok *t, const cJSON *j, char *err, size_t errlen) {
@@ -137,31 +126,31 @@ int32_t t5_tok_unk_id(const t5_tok *t) { return t->unk_id; }
 
 // ---------------------------------------------------------------- unigram
 
-static void piece_to_ids(const t5_tok *t, const char *s, size_t n, ivec *out) {
+static void piece_to_ids(const t5_tok *t, const char *s, size_t n, tok_ids *out) {
     int32_t id = tok_map_get(&t->vocab, s, n);
-    if (id >= 0) { iv_push(out, id); return; }
+    if (id >= 0) { tok_ids_push(out, id); return; }
     if (t->byte_fallback) {
-        ivec tmp = {0};
+        tok_ids tmp = {0};
         bool ok = true;
         for (size_t i = 0; i < n && ok; i++) {
             char b[8];
             snprintf(b, sizeof b, "<0x%02X>", (unsigned char)s[i]);
             int32_t bid = tok_map_get(&t->vocab, b, 6);
             if (bid < 0) ok = false;
-            else iv_push(&tmp, bid);
+            else tok_ids_push(&tmp, bid);
         }
         if (ok) {
-            for (int i = 0; i < tmp.n; i++) iv_push(out, tmp.v[i]);
+            for (int i = 0; i < tmp.n; i++) tok_ids_push(out, tmp.v[i]);
             free(tmp.v);
             return;
         }
         free(tmp.v);
     }
-    iv_push(out, t->unk_id);
+    tok_ids_push(out, t->unk_id);
 }
 
 // best segmentation of one pre-token (tokenizers' Unigram::encode_optimized)
-static void unigram_encode(const t5_tok *t, const char *s, size_t n, ivec *out) {
+static void unigram_encode(const t5_tok *t, const char *s, size_t n, tok_ids *out) {
     if (!n) return;
     double *score = malloc((n + 1) * sizeof(double));
     int64_t *from = malloc((n + 1) * sizeof(int64_t));  // start of the best last piece, -1 = none
@@ -207,7 +196,7 @@ static void unigram_encode(const t5_tok *t, const char *s, size_t n, ivec *out) 
 
 // ---------------------------------------------------------------- pre-tokenizer
 
-static void encode_word(const t5_tok *t, const char *w, size_t n, bool at_origin, ivec *out) {
+static void encode_word(const t5_tok *t, const char *w, size_t n, bool at_origin, tok_ids *out) {
     if (!t->metaspace) { unigram_encode(t, w, n, out); return; }
     size_t rl = strlen(t->repl);
     ubuf m = {0};
@@ -232,7 +221,7 @@ static void encode_word(const t5_tok *t, const char *w, size_t n, bool at_origin
     ubuf_free(&m);
 }
 
-static void encode_text(const t5_tok *t, const char *s, size_t n, bool at_origin, ivec *out) {
+static void encode_text(const t5_tok *t, const char *s, size_t n, bool at_origin, tok_ids *out) {
     if (!t->ws_split) { encode_word(t, s, n, at_origin, out); return; }
     size_t i = 0;
     while (i < n) {
@@ -249,50 +238,28 @@ static void encode_text(const t5_tok *t, const char *s, size_t n, bool at_origin
     }
 }
 
-static ivec model_ids(const t5_tok *t, const char *text) {
-    ivec ids = {0};
-    size_t n = strlen(text);
-    tok_segs raw = {0};
-    tok_added_split(&t->added, false, text, 0, n, &raw);
-    for (int k = 0; k < raw.n; k++) {
-        tok_seg sg = raw.s[k];
-        if (sg.id >= 0) { iv_push(&ids, sg.id); continue; }
-        ubuf norm = {0};
-        ubuf_append(&norm, "", 0);
-        tok_norm_apply(&t->norm, text + sg.off, sg.len, &norm);
-        tok_segs ns = {0};
-        tok_added_split(&t->added, true, norm.p, 0, norm.n, &ns);
-        for (int m = 0; m < ns.n; m++) {
-            if (ns.s[m].id >= 0) iv_push(&ids, ns.s[m].id);
-            else encode_text(t, norm.p + ns.s[m].off, ns.s[m].len, sg.off == 0 && ns.s[m].off == 0, &ids);
-        }
-        tok_segs_free(&ns);
-        ubuf_free(&norm);
-    }
-    tok_segs_free(&raw);
-    return ids;
+static void encode_piece(const void *t, const char *s, size_t n, bool at_origin, tok_ids *out) {
+    encode_text(t, s, n, at_origin, out);
+}
+
+static tok_ids model_ids(const t5_tok *t, const char *text) {
+    return tok_model_ids(&t->added, &t->norm, text, encode_piece, t);
 }
 
 int32_t *t5_tok_encode(t5_tok *t, const char *text, int *n) {
-    ivec ids = model_ids(t, text);
-    int32_t *out = malloc((size_t)(ids.n + t->post.npre + t->post.npost + 1) * sizeof(int32_t));
-    *n = tok_post_finish(&t->post, ids.v, ids.n, 0, t->pad_id, out, NULL);
-    free(ids.v);
-    return out;
+    tok_ids ids = model_ids(t, text);
+    return tok_post_all(&t->post, &ids, t->pad_id, n);
 }
 
 int t5_tok_encode_padded(t5_tok *t, const char *text, int max_len, int32_t *out, bool *truncated) {
-    ivec ids = model_ids(t, text);
-    bool tr = false;
-    tok_post_finish(&t->post, ids.v, ids.n, max_len, t->pad_id, out, &tr);
-    int real = ids.n + t->post.npre + t->post.npost;
-    if (real > max_len) real = max_len;
+    tok_ids ids = model_ids(t, text);
+    bool tr;
+    int full, real = tok_post_padded(&t->post, &ids, max_len, t->pad_id, out, &tr, &full);
     if (tr && !t->warned) {
         fprintf(stderr, "cameo: T5 tokenizer: a prompt of %d tokens was truncated to %d (the FLUX pipeline's "
-                "max_sequence_length); reported once\n", ids.n + t->post.npre + t->post.npost, max_len);
+                "max_sequence_length); reported once\n", full, max_len);
         t->warned = true;
     }
     if (truncated) *truncated = tr;
-    free(ids.v);
     return real;
 }
