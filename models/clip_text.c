@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/attention.h"
 #include "models/config_json.h"
 #include "models/detect.h"
 #include "models/safetensors.h"
@@ -34,15 +33,7 @@ void clip_text_init(clip_text_model *m, const clip_text_config *c, cm_params *ps
     m->layer = calloc((size_t)c->layers, sizeof *m->layer);
     CM_CHECK(m->layer, "clip_text_init", "out of memory for %lld layers", (long long)c->layers);
     for (int i = 0; i < c->layers; i++) {
-        clip_text_layer *L = &m->layer[i];
-        L->ln1 = lnorm_init(ps, name_fmt(p, CT ".encoder.layers.%d.layer_norm1", i), D, c->eps, true);
-        L->q = linear_init(ps, name_fmt(p, CT ".encoder.layers.%d.self_attn.q_proj", i), D, D, true);
-        L->k = linear_init(ps, name_fmt(p, CT ".encoder.layers.%d.self_attn.k_proj", i), D, D, true);
-        L->v = linear_init(ps, name_fmt(p, CT ".encoder.layers.%d.self_attn.v_proj", i), D, D, true);
-        L->o = linear_init(ps, name_fmt(p, CT ".encoder.layers.%d.self_attn.out_proj", i), D, D, true);
-        L->ln2 = lnorm_init(ps, name_fmt(p, CT ".encoder.layers.%d.layer_norm2", i), D, c->eps, true);
-        L->fc1 = linear_init(ps, name_fmt(p, CT ".encoder.layers.%d.mlp.fc1", i), D, c->mlp, true);
-        L->fc2 = linear_init(ps, name_fmt(p, CT ".encoder.layers.%d.mlp.fc2", i), c->mlp, D, true);
+        encoder_layer_init(&m->layer[i], ps, name_fmt(p, CT ".encoder.layers.%d", i), D, c->mlp, c->eps);
     }
     m->final_ln = lnorm_init(ps, CT ".final_layer_norm", D, c->eps, true);
 }
@@ -97,25 +88,6 @@ static cm_tensor *quick_gelu(cm_tensor *x) {
     return out;
 }
 
-static cm_tensor *ct_layer(const clip_text_layer *l, cm_tensor *x, cm_tensor *mask, int64_t heads) {
-    cm_tensor *n1 = lnorm_fwd(&l->ln1, x);
-    cm_tensor *a = attention_self(&l->q, &l->k, &l->v, &l->o, n1, heads, mask, 0.0);  // causal, 1/sqrt(dh)
-    cm_tensor *h = op_add(x, a);
-    tensor_release(n1);
-    tensor_release(a);
-    cm_tensor *n2 = lnorm_fwd(&l->ln2, h);
-    cm_tensor *f1 = linear_fwd(&l->fc1, n2);   // [B, L, M]
-    cm_tensor *g = quick_gelu(f1);
-    cm_tensor *f2 = linear_fwd(&l->fc2, g);    // [B, L, D]
-    cm_tensor *out = op_add(h, f2);
-    tensor_release(n2);
-    tensor_release(f1);
-    tensor_release(g);
-    tensor_release(f2);
-    tensor_release(h);
-    return out;
-}
-
 int64_t clip_text_eos_index(const clip_text_config *c, const cm_tensor *ids, int64_t b) {
     int64_t L = ids->shape[1], best = 0;
     double bv = 0;
@@ -154,7 +126,7 @@ cm_tensor *clip_text_forward_embeds(const clip_text_model *m, cm_tensor *tok, co
     cm_tensor *h = op_add(tok, pos);                  // [B, L, D]
     tensor_release(pos);
     for (int i = 0; i < c->layers; i++) {
-        cm_tensor *nh = ct_layer(&m->layer[i], h, mask, c->heads);
+        cm_tensor *nh = encoder_layer_fwd(&m->layer[i], h, c->heads, mask, quick_gelu);
         tensor_release(h);
         h = nh;
     }

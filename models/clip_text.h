@@ -11,6 +11,7 @@
 // defines: clip_text_config, clip_text_layer, clip_text_model, CLIP_VIT_L14_TEXT, clip_text_* functions.
 #pragma once
 #include <stddef.h>
+#include "models/encoder_layer.h"
 #include "models/layers.h"
 #include "models/tok_clip.h"
 
@@ -29,11 +30,7 @@ typedef struct clip_text_config {
 extern const clip_text_config CLIP_VIT_L14_TEXT;
 #define CLIP_MAX_LEN 77
 
-typedef struct clip_text_layer {
-    cm_lnorm ln1, ln2;
-    cm_linear q, k, v, o;   // self_attn.{q,k,v,out}_proj
-    cm_linear fc1, fc2;     // mlp
-} clip_text_layer;
+typedef encoder_layer clip_text_layer;  // layer_norm1/2, self_attn.{q,k,v,out}_proj, mlp.fc1/2
 
 typedef struct clip_text_model {
     clip_text_config cfg;

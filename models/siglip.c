@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "models/attention.h"
 #include "models/config_json.h"
 #include "models/detect.h"
 #include "models/safetensors.h"
@@ -33,15 +32,7 @@ void siglip_init(siglip_model *m, const siglip_config *c, cm_params *ps) {
     m->layer = calloc((size_t)c->layers, sizeof *m->layer);
     CM_CHECK(m->layer, "siglip_init", "out of memory for %lld layers", (long long)c->layers);
     for (int i = 0; i < c->layers; i++) {
-        siglip_layer *L = &m->layer[i];
-        L->ln1 = lnorm_init(ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d.layer_norm1", i), D, c->eps, true);
-        L->q = linear_init(ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d.self_attn.q_proj", i), D, D, true);
-        L->k = linear_init(ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d.self_attn.k_proj", i), D, D, true);
-        L->v = linear_init(ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d.self_attn.v_proj", i), D, D, true);
-        L->o = linear_init(ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d.self_attn.out_proj", i), D, D, true);
-        L->ln2 = lnorm_init(ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d.layer_norm2", i), D, c->eps, true);
-        L->fc1 = linear_init(ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d.mlp.fc1", i), D, c->mlp, true);
-        L->fc2 = linear_init(ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d.mlp.fc2", i), c->mlp, D, true);
+        encoder_layer_init(&m->layer[i], ps, name_fmt(p, SIG_PREFIX ".encoder.layers.%d", i), D, c->mlp, c->eps);
     }
     m->post_ln = lnorm_init(ps, SIG_PREFIX ".post_layernorm", D, c->eps, true);
 }
@@ -90,25 +81,7 @@ int siglip_detect(const char *path, siglip_config *c, char *err, size_t errlen) 
 
 // --- forward ---
 
-// pre-LN layer: h = x + attn(ln1(x)); h + mlp(ln2(h))
-static cm_tensor *sig_layer(const siglip_layer *l, cm_tensor *x, int64_t heads) {
-    cm_tensor *n1 = lnorm_fwd(&l->ln1, x);
-    cm_tensor *a = attention_self(&l->q, &l->k, &l->v, &l->o, n1, heads, NULL, 0.0);  // [B, L, D]
-    cm_tensor *h = op_add(x, a);                                // [B, L, D]
-    tensor_release(n1);
-    tensor_release(a);
-    cm_tensor *n2 = lnorm_fwd(&l->ln2, h);
-    cm_tensor *f1 = linear_fwd(&l->fc1, n2);                    // [B, L, M]
-    cm_tensor *g = op_gelu(f1, true);                           // gelu_pytorch_tanh
-    cm_tensor *f2 = linear_fwd(&l->fc2, g);                     // [B, L, D]
-    cm_tensor *out = op_add(h, f2);
-    tensor_release(n2);
-    tensor_release(f1);
-    tensor_release(g);
-    tensor_release(f2);
-    tensor_release(h);
-    return out;
-}
+static cm_tensor *gelu_tanh(cm_tensor *x) { return op_gelu(x, true); }  // gelu_pytorch_tanh
 
 static void keep_hidden(int n_hidden, const int *idx, cm_tensor **hidden, int layer, cm_tensor *h) {
     for (int j = 0; j < n_hidden; j++)
@@ -151,7 +124,7 @@ cm_tensor *siglip_forward(const siglip_model *m, cm_tensor *x, int n_hidden, con
     tensor_release(pt);
     keep_hidden(n_hidden, idx, hidden, 0, h);
     for (int i = 0; i < c->layers; i++) {
-        cm_tensor *nh = sig_layer(&m->layer[i], h, c->heads);
+        cm_tensor *nh = encoder_layer_fwd(&m->layer[i], h, c->heads, NULL, gelu_tanh);
         tensor_release(h);
         h = nh;
         keep_hidden(n_hidden, idx, hidden, i + 1, h);

@@ -8,6 +8,7 @@
 // defines: siglip_config, siglip_layer, siglip_model, SIGLIP_SO400M_P14_384, siglip_* functions.
 #pragma once
 #include <stddef.h>
+#include "models/encoder_layer.h"
 #include "models/layers.h"
 
 typedef struct siglip_config {
@@ -24,11 +25,7 @@ typedef struct siglip_config {
 // google/siglip-so400m-patch14-384: 1152 / 27 layers / 16 heads (72) / 4304, patch 14, 384 -> 27x27
 extern const siglip_config SIGLIP_SO400M_P14_384;
 
-typedef struct siglip_layer {
-    cm_lnorm ln1, ln2;
-    cm_linear q, k, v, o;   // self_attn.{q,k,v,out}_proj
-    cm_linear fc1, fc2;     // mlp
-} siglip_layer;
+typedef encoder_layer siglip_layer;  // layer_norm1/2, self_attn.{q,k,v,out}_proj, mlp.fc1/2
 
 typedef struct siglip_model {
     siglip_config cfg;
