@@ -165,10 +165,17 @@ static step_opts make_step_opts(const train_config *c) {
     return o;
 }
 
+// fault injection for tests of the NaN path: CAMEO_FAULT_NAN_FROM=N makes every step >= N non-finite
+static bool fault_nan(int64_t step) {
+    const char *v = getenv("CAMEO_FAULT_NAN_FROM");
+    return v && *v && step >= atoll(v);
+}
+
 // one optimizer step of stage s: grad_accum micro-batches, then clip + AdamW. 0 ok, 1 skipped, -1 error
 static int train_one_step(trainer *t, loader *L, int s, double *loss_out, int *samples_out, optim_step_info *info) {
     const train_stage *sg = &t->cfg.stages[s];
     step_opts so = make_step_opts(&t->cfg);
+    bool poison = fault_nan(t->st.step);
     double loss_sum = 0;
     int samples = 0;
     for (int a = 0; a < sg->grad_accum; a++) {
@@ -177,7 +184,7 @@ static int train_one_step(trainer *t, loader *L, int s, double *loss_out, int *s
         uint64_t micro = (uint64_t)t->st.step * (uint64_t)sg->grad_accum + (uint64_t)a;  // noise and σ key
         cm_tensor *loss = step_forward(&t->m, &b, &so, micro, NULL);
         loss_sum += tensor_get(loss, 0);
-        cm_tensor *scaled = op_scale(loss, 1.0 / sg->grad_accum);
+        cm_tensor *scaled = op_scale(loss, poison ? NAN : 1.0 / sg->grad_accum);
         autograd_backward(scaled, NULL);
         tensor_release(scaled);
         tensor_release(loss);
@@ -301,7 +308,8 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                     snprintf(t->st.stage_name, sizeof t->st.stage_name, "%s", c->stages[s + 1].name);
                 } else t->st.stage = c->n_stages;
             }
-            bool periodic = c->run.ckpt_every > 0 && t->st.step % c->run.ckpt_every == 0;
+            // no periodic checkpoint inside a run of skipped steps: the last good one stays the newest
+            bool periodic = c->run.ckpt_every > 0 && t->st.step % c->run.ckpt_every == 0 && t->opt.skipped_in_row == 0;
             if (stage_done || periodic || stop_requested) {
                 if (save_checkpoint(t, stage_done ? NULL : L, err, errlen)) { rc = -1; break; }
                 metrics_flush(&t->met);

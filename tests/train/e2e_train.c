@@ -128,6 +128,18 @@ int main(int argc, char **argv) {
         TEST_CHECK(st_find(f, "image_proj.resampler.latents") != NULL, "image_proj.resampler.latents");
         st_close(f);
     }
+    // diverging training: non-finite steps are skipped and counted; after max_bad_steps in a row
+    // the run stops (exit 1) naming the last good checkpoint, which stays loadable
+    // (CAMEO_FAULT_NAN_FROM=N poisons every step from N on: the trainer's fault-injection hook)
+    TEST_CHECK(sh("CAMEO_FAULT_NAN_FROM=4 %s train " STEPS " --set run.ckpt_every=2 --set run.max_bad_steps=3 "
+                  "--set run.out_dir=%s/g --set data.path=%s/data 2>%s/g.log", cameo, dir, dir, dir) == 1,
+               "diverging run exits 1");
+    TEST_CHECK(sh("grep -q 'step-4' %s/g.log && test -d %s/g/tiny/checkpoints/step-4 && ! test -d %s/g/tiny/checkpoints/step-6",
+                  dir, dir, dir) == 0, "checkpoints stop at the last good step");
+    TEST_CHECK(sh("grep -q 'max_bad_steps' %s/g.log && grep -q 'skipped' %s/g.log", dir, dir) == 0, "skips reported, max_bad_steps named");
+    TEST_CHECK(sh("%s export %s/g/tiny/checkpoints --out %s/g.safetensors >/dev/null 2>&1", cameo, dir, dir) == 0,
+               "the last good checkpoint is intact");
+
     // a bad config stops before any work, naming the key
     TEST_CHECK(sh("%s train --set stages.1.mode=pared --quiet 2>%s/bad.log", cameo, dir) == 1, "bad mode exits 1");
     TEST_CHECK(sh("grep -q \"stages\\[1\\].mode\" %s/bad.log", dir) == 0, "the message names stages[1].mode");
