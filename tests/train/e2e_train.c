@@ -131,7 +131,7 @@ int main(int argc, char **argv) {
     // diverging training: non-finite steps are skipped and counted; after max_bad_steps in a row
     // the run stops (exit 1) naming the last good checkpoint, which stays loadable
     // (CAMEO_FAULT_NAN_FROM=N poisons every step from N on: the trainer's fault-injection hook)
-    TEST_CHECK(sh("CAMEO_FAULT_NAN_FROM=4 %s train " STEPS " --set run.ckpt_every=2 --set run.max_bad_steps=3 "
+    TEST_CHECK(sh("CAMEO_FAULT_NAN_FROM=4 %s train " STEPS " --set stages.0.steps=10 --set run.ckpt_every=2 --set run.max_bad_steps=3 "
                   "--set run.out_dir=%s/g --set data.path=%s/data 2>%s/g.log", cameo, dir, dir, dir) == 1,
                "diverging run exits 1");
     TEST_CHECK(sh("grep -q 'step-4' %s/g.log && test -d %s/g/tiny/checkpoints/step-4 && ! test -d %s/g/tiny/checkpoints/step-6",
