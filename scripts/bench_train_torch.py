@@ -12,10 +12,11 @@ Inputs of the frozen parts are random tensors of the loader's shapes (reference 
 [5B, 3, R, R] per tower, target [B, 3, H, W] in [-1, 1], token ids [B, text_len] / [B, 16]),
 made before the clock starts: data loading is timed on the C side only.
 
-Prints one JSON object on stdout (seconds per optimizer step, averaged over --steps):
+Prints one JSON object on stdout (seconds per optimizer step, the median over --steps per phase;
+outside_load: the share of the machine other processes took meanwhile):
   {"torch", "threads", "steps", "samples_per_step", "t_data", "t_encoders", "t_forward",
    "t_backward", "t_optimizer", "t_step", "steps_per_s", "samples_per_s", "params_frozen",
-   "params_adapter", "saved_activation_bytes", "max_rss_bytes"}
+   "params_adapter", "saved_activation_bytes", "max_rss_bytes", "outside_load"}
 Exits 0 silently when torch / diffusers / transformers are missing (the C side says "n/a").
 
 Run by the C bench; by hand, from the repository root:
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import sys
 import time
 
@@ -107,6 +109,20 @@ def build(d):
     return dict(flux=flux, procs=procs, proj=proj, sig=sig, dino=dino, venc=venc, t5=t5, clip=clip,
                 n_frozen=n_frozen, n_adapter=sum(p.numel() for p in proj.parameters()) +
                 sum(p.numel() for p in procs.parameters()))
+
+
+def machine_busy_s():  # busy seconds of all cores (/proc/stat), 0 where unavailable
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:8]]
+        return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return 0.0
+
+
+def self_cpu_s():
+    t = os.times()
+    return t.user + t.system
 
 
 def shallow_layers(L):  # train/models.c: thirds of the depth, at least 1
@@ -229,15 +245,22 @@ def main():
     saved = sum(seen.values())
 
     inputs_q = [inputs() for _ in range(GA * a.steps)]
-    t = dict(enc=0.0, fwd=0.0, bwd=0.0, opt=0.0)
-    w0 = time.perf_counter()
+    recs = []
+    busy0, self0, w0 = machine_busy_s(), self_cpu_s(), time.perf_counter()
     for _ in range(a.steps):
+        t = dict(enc=0.0, fwd=0.0, bwd=0.0, opt=0.0)
+        s0 = time.perf_counter()
         step(t)
+        t["step"] = time.perf_counter() - s0
+        recs.append(t)
     wall = time.perf_counter() - w0
+    outside = ((machine_busy_s() - busy0) - (self_cpu_s() - self0)) / (wall * os.cpu_count())
     n = a.steps
+    med = {k: statistics.median(r[k] for r in recs) for k in recs[0]}  # as the C side: medians per phase
     out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "steps": n, "samples_per_step": B * GA,
-           "t_data": 0.0, "t_encoders": t["enc"] / n, "t_forward": t["fwd"] / n, "t_backward": t["bwd"] / n,
-           "t_optimizer": t["opt"] / n, "t_step": wall / n, "steps_per_s": n / wall, "samples_per_s": n * B * GA / wall,
+           "t_data": 0.0, "t_encoders": med["enc"], "t_forward": med["fwd"], "t_backward": med["bwd"],
+           "t_optimizer": med["opt"], "t_step": med["step"], "steps_per_s": 1 / med["step"],
+           "samples_per_s": B * GA / med["step"], "outside_load": max(0.0, outside),
            "params_frozen": M["n_frozen"], "params_adapter": M["n_adapter"], "saved_activation_bytes": saved,
            "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
     print(json.dumps(out), flush=True)

@@ -51,8 +51,34 @@ typedef struct torch_figures {
     bool ok;
     char version[64];
     phase_times t;  // seconds per optimizer step
-    double steps_per_s, samples_per_s, saved_bytes, max_rss, params_frozen, params_adapter;
+    double steps_per_s, samples_per_s, saved_bytes, max_rss, params_frozen, params_adapter, outside_load;
 } torch_figures;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// busy jiffies of the whole machine (/proc/stat) and CPU seconds of this process: what other
+// processes took meanwhile says whether the timing was disturbed (shared machines)
+static double machine_busy_s(void) {
+    FILE *f = fopen("/proc/stat", "r");
+    unsigned long long u = 0, n = 0, sy = 0, id = 0, io = 0, irq = 0, sirq = 0;
+    if (f) {
+        if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu", &u, &n, &sy, &id, &io, &irq, &sirq) != 7) u = n = sy = irq = sirq = 0;
+        fclose(f);
+    }
+    return (double)(u + n + sy + irq + sirq) / (double)sysconf(_SC_CLK_TCK);
+}
+static double self_cpu_s(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+}
 
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
     (void)sb; (void)flag; (void)ftw;
@@ -159,7 +185,7 @@ static void run_torch(const train_config *c, const train_stage *sg, int threads,
     if (efd >= 0) close(efd);
     char cmd[8192];
     snprintf(cmd, sizeof cmd,
-             "python3 '%s' --threads %d --steps %d --warmup %d --batch %d --grad-accum %d --height %d --width %d --ref %d "
+             "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u OPENBLAS_THREAD_TIMEOUT -u OMP_NUM_THREADS python3 '%s' --threads %d --steps %d --warmup %d --batch %d --grad-accum %d --height %d --width %d --ref %d "
              "--dims '%s' --lr %.17g --betas %.17g %.17g --eps %.17g --weight-decay %.17g --grad-clip %.17g 2>%s",
              script, threads, steps, warmup, B, sg->grad_accum, H, W, R, dims, sg->lr > 0 ? sg->lr : c->optimizer.lr,
              c->optimizer.beta1, c->optimizer.beta2, c->optimizer.eps, c->optimizer.weight_decay, c->optimizer.grad_clip,
@@ -193,6 +219,7 @@ static void run_torch(const train_config *c, const train_stage *sg, int threads,
         f->samples_per_s = jnum(j, "samples_per_s");
         f->saved_bytes = jnum(j, "saved_activation_bytes");
         f->max_rss = jnum(j, "max_rss_bytes");
+        f->outside_load = jnum(j, "outside_load");
         f->params_frozen = jnum(j, "params_frozen");
         f->params_adapter = jnum(j, "params_adapter");
         f->ok = true;
@@ -225,7 +252,7 @@ static void row_ms(const char *name, double c, double t, bool have_t, const char
     if (t_note) snprintf(tt, sizeof tt, "%s", t_note);
     else if (have_t) snprintf(tt, sizeof tt, "%.2f", 1e3 * t);
     else snprintf(tt, sizeof tt, "n/a");
-    if (have_t && !t_note && t > 0) snprintf(rt, sizeof rt, "%.2fx", c / t);
+    if (have_t && !t_note && c > 0) snprintf(rt, sizeof rt, "%.2fx", t / c);
     printf("| %s | %s | %s | %s |\n", name, ct, tt, rt[0] ? rt : "");
 }
 
@@ -303,10 +330,11 @@ int bench_train_main(int argc, char **argv) {
     step_opts so = bench_step_opts(&c);
     lr_schedule ls = schedule_for_stage(&c, stage);
 
-    phase_times sum = {0};
+    phase_times *rec = calloc((size_t)steps, sizeof *rec);  // each timed step
     int B = 0, H = 0, W = 0, R = 0, samples = 0;
-    double base_live = 0, peak = 0, saved = 0;
+    double base_live = 0, peak = 0, saved = 0, busy0 = 0, self0 = 0, wall0 = 0;
     for (int s = 0; s < warmup + steps; s++) {
+        if (s == warmup) busy0 = machine_busy_s(), self0 = self_cpu_s(), wall0 = now();
         bool timed = s >= warmup;
         phase_times t = {0};
         double t_step = now();
@@ -315,7 +343,7 @@ int bench_train_main(int argc, char **argv) {
         for (int a = 0; a < sg->grad_accum; a++) {
             loader_batch b;
             double t0 = now();
-            if (loader_next(L, &b)) { fprintf(stderr, "cameo bench train: the loader failed\n"); rc = 1; goto out_loader; }
+            if (loader_next(L, &b)) { fprintf(stderr, "cameo bench train: the loader failed\n"); rc = 1; free(rec); goto out_loader; }
             t.data += now() - t0;
             B = b.B, H = b.H, W = b.W, R = b.R;
             step_times st = {0};
@@ -343,10 +371,11 @@ int bench_train_main(int argc, char **argv) {
             cm_alloc_stats a1 = alloc_stats(CM_DEV_CPU);
             base_live = (double)a0.current;
             if ((double)a1.peak > peak) peak = (double)a1.peak;
-            sum.data += t.data, sum.encoders += t.encoders, sum.forward += t.forward;
-            sum.backward += t.backward, sum.optimizer += t.optimizer, sum.step += t.step;
+            rec[s - warmup] = t;
         }
     }
+    double wall = now() - wall0, ncpu = (double)sysconf(_SC_NPROCESSORS_ONLN);
+    double outside = ((machine_busy_s() - busy0) - (self_cpu_s() - self0)) / (wall * ncpu);  // share of all cores
     loader_close(L);  // its threads would compete with the PyTorch run
     L = NULL;
     struct rusage ru;
@@ -357,8 +386,17 @@ int bench_train_main(int argc, char **argv) {
     if (torch) run_torch(&c, sg, threads, steps, warmup, B, H, W, R, &tf);
 
     // --- the tables ---
-    phase_times mean = {sum.data / steps, sum.encoders / steps, sum.forward / steps, sum.backward / steps,
-                        sum.optimizer / steps, sum.step / steps};
+    // medians over the timed steps, phase by phase (robust to a neighbour's burst on a shared machine)
+    phase_times mean;
+    double *col = malloc(sizeof(double) * (size_t)steps);
+    double *dst[6] = {&mean.data, &mean.encoders, &mean.forward, &mean.backward, &mean.optimizer, &mean.step};
+    for (int k = 0; k < 6; k++) {
+        for (int i = 0; i < steps; i++) col[i] = ((double *)&rec[i])[k];
+        *dst[k] = median(col, steps);
+    }
+    free(col);
+    free(rec);
+    double spstep = (double)samples / steps;  // samples per optimizer step
     char cpu[256];
     cpu_name(cpu, sizeof cpu);
     const train_tiny_dims *d = &c.model.tiny_dims;
@@ -373,16 +411,16 @@ int bench_train_main(int argc, char **argv) {
            d->vae_channels, d->latent_channels);
     char th[96];
     snprintf(th, sizeof th, "PyTorch %s", tf.ok ? tf.version : "(not run)");
-    printf("| per optimizer step | cameo (C) | %s | C / PyTorch |\n|---|---|---|---|\n", th);
+    printf("| per optimizer step | cameo (C) | %s | C speed-up (PyTorch time / C time) |\n|---|---|---|---|\n", th);
     {
         char c1[32], t1[32], r1[32] = "";
-        snprintf(c1, sizeof c1, "%.2f", steps / sum.step);
+        snprintf(c1, sizeof c1, "%.2f", 1.0 / mean.step);
         snprintf(t1, sizeof t1, tf.ok ? "%.2f" : "n/a", tf.steps_per_s);
-        if (tf.ok && tf.steps_per_s > 0) snprintf(r1, sizeof r1, "%.2fx", (steps / sum.step) / tf.steps_per_s);
+        if (tf.ok && tf.steps_per_s > 0) snprintf(r1, sizeof r1, "%.2fx", (1.0 / mean.step) / tf.steps_per_s);
         printf("| steps/s | %s | %s | %s |\n", c1, t1, r1);
-        snprintf(c1, sizeof c1, "%.1f", samples / sum.step);
+        snprintf(c1, sizeof c1, "%.1f", spstep / mean.step);
         snprintf(t1, sizeof t1, tf.ok ? "%.1f" : "n/a", tf.samples_per_s);
-        if (tf.ok && tf.samples_per_s > 0) snprintf(r1, sizeof r1, "%.2fx", (samples / sum.step) / tf.samples_per_s);
+        if (tf.ok && tf.samples_per_s > 0) snprintf(r1, sizeof r1, "%.2fx", (spstep / mean.step) / tf.samples_per_s);
         printf("| samples/s | %s | %s | %s |\n", c1, t1, r1);
     }
     row_ms("data: loader_next wait (ms)", mean.data, 0, tf.ok, tf.ok ? "— (random inputs, untimed)" : NULL);
@@ -392,7 +430,15 @@ int bench_train_main(int argc, char **argv) {
     row_ms("optimizer: clip + AdamW (ms)", mean.optimizer, tf.t.optimizer, tf.ok, NULL);
     row_ms("step, all of the above (ms)", mean.step, tf.t.step, tf.ok, NULL);
     row_ms("step without data (ms)", mean.step - mean.data, tf.t.step, tf.ok, NULL);
-    printf("\n");
+    printf("\nmedians over the timed steps, per optimizer step (the step row is the median step, not the sum of the medians). "
+           "CPU taken by other processes while timing: %.0f%% of the machine for cameo%s",
+           100.0 * (outside > 0 ? outside : 0), tf.ok ? "" : "\n");
+    if (tf.ok) printf(", %.0f%% for PyTorch\n", 100.0 * (tf.outside_load > 0 ? tf.outside_load : 0));
+    if (outside > 0.1 || (tf.ok && tf.outside_load > 0.1)) printf("(the machine was shared while timing: the figures are disturbed; run again on an idle machine)\n");
+    const char *wp = getenv("OMP_WAIT_POLICY");
+    const char *bt = getenv("OPENBLAS_THREAD_TIMEOUT");
+    printf("cameo ran with OMP_WAIT_POLICY=%s, OPENBLAS_THREAD_TIMEOUT=%s; PyTorch with its defaults (those unset)\n\n",
+           wp ? wp : "(unset)", bt ? bt : "(unset)");
 
     // memory: the arithmetic beside the allocator's measurement
     const double MiB = 1024.0 * 1024.0;
