@@ -1,6 +1,8 @@
 // main.c — the `cameo` command: dispatches to the subcommands of each module.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "data/data_cli.h"
 #include "train/cli.h"
 #include "train/torch_import.h"
@@ -13,11 +15,22 @@ static void usage(FILE *f) {
             "  data <build|demo|verify|stats|show|bench> ...        make, check and read datasets\n"
             "  inspect PATH | --arch NAME                           list a weights file or an architecture\n"
             "  import-bin IN.bin OUT.safetensors                    convert the released PyTorch adapter (.bin)\n"
-            "  bench <ops|gpu> ...                                  benchmarks (print tables)\n"
+            "  bench <ops|train|gpu> ...                            benchmarks (print tables)\n"
             "  help                                                 this text\n");
 }
 
+// OpenMP's idle workers spin by default, taking the cores OpenBLAS and the loader threads need
+// (on 2 cores the training step ran 2x slower). libgomp reads its settings when it loads, before
+// main, so the process re-executes itself once with passive waiting unless the user chose.
+static void threads_passive_once(char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    if (!getenv("OPENBLAS_THREAD_TIMEOUT")) setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
+    execv("/proc/self/exe", argv);  // on failure, carry on as we are
+}
+
 int main(int argc, char **argv) {
+    threads_passive_once(argv);
     if (argc < 2) return train_cli(argc - 1, argv + 1);  // `cameo` alone runs the embedded demo
     const char *cmd = argv[1];
     if (!strcmp(cmd, "train")) return train_cli(argc - 2, argv + 2);
