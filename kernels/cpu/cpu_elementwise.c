@@ -1,17 +1,35 @@
 // cpu_elementwise.c — binary ops with broadcast strides, axpby, unary activations, GLU gates.
 #include <tgmath.h>
+#include "kernels/cpu/cpu_fastmath.h"
 #include "kernels/cpu/cpu_internal.h"
 
+// activations: f32 through the vectorisable approximations, f64 through libm (exact references)
 #define real float
 #define SFX f32
+#define M_TANH cm_fast_tanhf
+#define M_TANH_SECH2 cm_fast_tanh_sech2f
+#define M_ERF cm_fast_erff
+#define M_EXP cm_fast_expf
 #include "kernels/cpu/cpu_elementwise.inc"
 #undef real
 #undef SFX
+#undef M_TANH
+#undef M_TANH_SECH2
+#undef M_ERF
+#undef M_EXP
 #define real double
 #define SFX f64
+#define M_TANH tanh
+#define M_TANH_SECH2 cm_tanh_sech2
+#define M_ERF erf
+#define M_EXP exp
 #include "kernels/cpu/cpu_elementwise.inc"
 #undef real
 #undef SFX
+#undef M_TANH
+#undef M_TANH_SECH2
+#undef M_ERF
+#undef M_EXP
 
 void cpu_binary(const cm_kctx *k, cm_binop op, cm_dtype dt, int ndim, const int64_t *shape, void *out,
                 const void *a, const int64_t *a_stride, const void *b, const int64_t *b_stride) {
