@@ -5,12 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "models/safetensors.h"
-#if __has_include("models/ip_attn.h")
 #include "models/ip_attn.h"
-#define IC_HAVE_IP_ATTN 1
-#else
-#define IC_HAVE_IP_ATTN 0  // models/ip_attn.{h,c} not landed yet: the container holds the projector only
-#endif
 
 const ic_adapter_config IC_ADAPTER_FULL = {
     .proj = {.inner_dim = 2688, .heads = 42, .head_dim = 64, .cross_dim = 2688, .num_layers = 4,
@@ -42,21 +37,6 @@ bool ic_adapter_config_eq(const ic_adapter_config *a, const ic_adapter_config *b
            a->ip_head_dim == b->ip_head_dim;
 }
 
-#if !IC_HAVE_IP_ATTN
-// until models/ip_attn lands: the IP module keys of spec §3.1, so the container still loads and
-// counts a whole adapter (no forward)
-static void ip_keys_fallback(const ic_adapter_config *c, cm_params *ps) {
-    char n[NAME_MAX_LEN];
-    int64_t hidden = (int64_t)c->ip_heads * c->ip_head_dim;
-    for (int i = 0; i < c->n_ip; i++) {
-        params_new(ps, name_fmt(n, "ip_adapter.%d.norm_ip_q", i), "scale", 1, (int64_t[]){c->ip_head_dim}, CM_INIT_ONES);
-        linear_init(ps, name_fmt(n, "ip_adapter.%d.to_k_ip", i), c->proj.output_dim, hidden, true);
-        params_new(ps, name_fmt(n, "ip_adapter.%d.norm_ip_k", i), "scale", 1, (int64_t[]){c->ip_head_dim}, CM_INIT_ONES);
-        linear_init(ps, name_fmt(n, "ip_adapter.%d.to_v_ip", i), c->proj.output_dim, hidden, true);
-    }
-}
-#endif
-
 int ic_adapter_init(ic_adapter *a, const ic_adapter_config *c, cm_params *ps, char *err, size_t errlen) {
     if (ic_adapter_config_check(c, err, errlen)) return -1;
     memset(a, 0, sizeof(*a));
@@ -68,22 +48,16 @@ int ic_adapter_init(ic_adapter *a, const ic_adapter_config *c, cm_params *ps, ch
     snprintf(v, sizeof v, "%d", c->proj.r_head_dim);
     params_set_info(ps, "ic.resampler_head_dim", v);
     if (c->n_ip == 0) return 0;
-#if IC_HAVE_IP_ATTN
     a->ip = calloc(1, sizeof(ip_attn));
     CM_CHECK(a->ip, "ic_adapter_init", "out of memory");
     ip_attn_config ic = {.n_modules = c->n_ip, .heads = c->ip_heads, .head_dim = c->ip_head_dim,
                          .ip_dim = (int)c->proj.output_dim};
     ip_attn_init(a->ip, &ic, ps, "ip_adapter");
-#else
-    ip_keys_fallback(c, ps);
-#endif
     return 0;
 }
 
 void ic_adapter_free(ic_adapter *a) {
-#if IC_HAVE_IP_ATTN
     if (a->ip) ip_attn_free(a->ip);
-#endif
     free(a->ip);
     a->ip = NULL;
 }

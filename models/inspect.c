@@ -1,7 +1,7 @@
 // inspect.c — `cameo inspect`: lists a weights file or folder (detected model, tensors, shapes,
 // dtypes, parameter count), or an architecture at full size without allocating it.
 //   cameo inspect PATH [--quiet]          PATH: .safetensors, index JSON, or a folder of them
-//   cameo inspect --arch NAME [--quiet]   NAME: instantcharacter, instantcharacter-tiny, flux-dev,
+//   cameo inspect --arch NAME [--quiet]   NAME: instantcharacter, instantcharacter-tiny, flux-dev, flux-vae, t5-xxl, clip-l,
 //                                         siglip-so400m, dinov2-giant
 #include <dirent.h>
 #include <stdio.h>
@@ -13,12 +13,10 @@
 #include "train/cli.h"
 #include "models/dinov2.h"
 #include "models/siglip.h"
-#if __has_include("models/flux.h")
+#include "models/clip_text.h"
 #include "models/flux.h"
-#define INSPECT_HAVE_FLUX 1
-#else
-#define INSPECT_HAVE_FLUX 0
-#endif
+#include "models/t5.h"
+#include "models/vae.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: cameo inspect PATH [--quiet]         list a .safetensors file, index JSON or folder\n"
@@ -278,7 +276,6 @@ static int inspect_arch(const char *name, bool quiet) {
     if (!strcmp(name, "instantcharacter")) return arch_instantcharacter(&IC_ADAPTER_FULL, name, quiet);
     if (!strcmp(name, "instantcharacter-tiny")) return arch_instantcharacter(&IC_ADAPTER_TINY, name, quiet);
     if (!strcmp(name, "flux-dev")) {
-#if INSPECT_HAVE_FLUX
         flux_config fc = flux_config_dev();
         cm_params meta;
         char err[512];
@@ -296,9 +293,6 @@ static int inspect_arch(const char *name, bool quiet) {
         if (n != flux_param_count(&fc)) printf("  (flux_param_count says %lld)\n", (long long)flux_param_count(&fc));
         if (!quiet) print_keys(&meta);
         params_free(&meta);
-#else
-        printf("flux-dev: not yet\n");
-#endif
         return 0;
     }
     if (!strcmp(name, "siglip-so400m")) {
@@ -320,7 +314,34 @@ static int inspect_arch(const char *name, bool quiet) {
                (double)n / 1e9);
         return 0;
     }
-    fprintf(stderr, "cameo inspect: unknown architecture '%s'\n", name);
+    if (!strcmp(name, "t5-xxl")) {
+        const t5_config *c = &T5_V11_XXL;
+        int64_t n = t5_param_count(c);
+        printf("t5-xxl (google/t5-v1_1-xxl encoder, FLUX's text_encoder_2, nothing allocated)\n"
+               "  %lld layers, d_model %lld, %lld heads x %lld, d_ff %lld, vocab %lld\n  parameters: %s (%.3f B)\n",
+               (long long)c->layers, (long long)c->d_model, (long long)c->heads, (long long)c->d_kv, (long long)c->d_ff,
+               (long long)c->vocab, commas(n, c1, sizeof c1), (double)n / 1e9);
+        return 0;
+    }
+    if (!strcmp(name, "clip-l")) {
+        const clip_text_config *c = &CLIP_VIT_L14_TEXT;
+        int64_t n = clip_text_param_count(c);
+        printf("clip-l (openai/clip-vit-large-patch14 text tower, FLUX's text_encoder, nothing allocated)\n"
+               "  %lld layers, hidden %lld, %lld heads, MLP %lld, %lld positions, vocab %lld\n  parameters: %s (%.3f B)\n",
+               (long long)c->layers, (long long)c->hidden, (long long)c->heads, (long long)c->mlp, (long long)c->max_pos,
+               (long long)c->vocab, commas(n, c1, sizeof c1), (double)n / 1e9);
+        return 0;
+    }
+    if (!strcmp(name, "flux-vae")) {
+        const vae_config *c = &VAE_FLUX;
+        int64_t ne = vae_encoder_param_count(c), nd = vae_decoder_param_count(c);
+        printf("flux-vae (FLUX.1-dev AutoencoderKL, nothing allocated)\n  %lld latent channels, %d levels, scaling %g, shift %g\n"
+               "  encoder: %s parameters   decoder: ", (long long)c->latent, c->nlevels, c->scaling, c->shift, commas(ne, c1, sizeof c1));
+        printf("%s parameters\n", commas(nd, c1, sizeof c1));
+        return 0;
+    }
+    fprintf(stderr, "cameo inspect: unknown architecture '%s' (allowed: instantcharacter, instantcharacter-tiny, flux-dev, "
+                    "flux-vae, siglip-so400m, dinov2-giant, t5-xxl, clip-l)\n", name);
     usage(stderr);
     return 2;
 }
