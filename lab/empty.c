@@ -1,2 +1,0 @@
-// keeps a library with no sources yet linkable
-int cameo_lab_empty_unit;
