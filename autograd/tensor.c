@@ -19,6 +19,14 @@ void cm_die(const char *where, const char *fmt, ...) {
     exit(1);
 }
 
+void cm_seterr(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
 // --- dtypes ---
 size_t dtype_size(cm_dtype dt) {
     static const size_t sz[CM_NDTYPES] = {4, 2, 2, 8, 4, 1};

@@ -95,3 +95,5 @@ void tensor_copy_to_host(const cm_tensor *t, cm_dtype dt, void *dst);  // any la
 // prints "cameo: <where>: <message>" and exits(1); for programmer errors (impossible shapes)
 _Noreturn void cm_die(const char *where, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define CM_CHECK(cond, where, ...) do { if (!(cond)) cm_die(where, __VA_ARGS__); } while (0)
+// formats a recoverable error into a caller's buffer (err may be NULL or errlen 0: nothing written)
+void cm_seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

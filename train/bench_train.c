@@ -5,6 +5,7 @@
 // saved activations. The models, loader and step are built exactly as train/trainer.c builds them.
 #define _GNU_SOURCE  // nftw, mkdtemp
 #include "train/bench_train.h"
+#include "train/demo_data.h"
 #include <cblas.h>
 #include <cjson/cJSON.h>
 #include <ftw.h>
@@ -98,19 +99,9 @@ static int bench_data(train_config *c, char *tmp, size_t tmplen, char *err, size
         return -1;
     }
     snprintf(c->data.path, sizeof c->data.path, "%s/demo-data", tmp);
-    demo_options d = demo_options_default();
-    d.seed = c->run.seed;
-    d.characters = c->data.demo_characters;
-    d.per_character = c->data.demo_per_character;
-    d.size = c->data.demo_size;
-    build_options bo = build_options_default();
-    bo.quiet = 1;
-    bo.bucket_step = c->data.bucket_step;
-    bo.bucket_resolution = c->stages[0].resolution;
-    build_report rep;
     fprintf(stderr, "cameo bench train: generating the demo dataset at %s (%d characters x %d images)\n", c->data.path,
-            d.characters, d.per_character);
-    return demo_build(c->data.path, &d, &bo, &rep, err, errlen);
+            c->data.demo_characters, c->data.demo_per_character);
+    return train_demo_data(c, err, errlen);
 }
 
 // as trainer.c's open_stage_loader, from the start of the stage

@@ -1,6 +1,7 @@
 // checkpoint.c — atomic checkpoint folders with checksummed manifests, keep-last pruning, and
 // loading with fallback to the previous complete checkpoint.
 #define _GNU_SOURCE 1
+#include "autograd/tensor.h"
 #include "train/checkpoint.h"
 
 #include <cjson/cJSON.h>
@@ -8,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,14 +21,6 @@
 #define CKPT_FORMAT "cameo-checkpoint-1"
 #define CKPT_PATH 4096
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 // ---------------------------------------------------------------------------------------------
 // crc32, slicing by 8
@@ -118,7 +110,7 @@ static int fsync_path(const char *path) {
 static int write_file_sync(const char *path, const char *text, char *err, size_t errlen) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
-        seterr(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot create: %s", path, strerror(errno));
         return -1;
     }
     size_t n = strlen(text), off = 0;
@@ -126,14 +118,14 @@ static int write_file_sync(const char *path, const char *text, char *err, size_t
         ssize_t w = write(fd, text + off, n - off);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
-            seterr(err, errlen, "%s: write failed: %s", path, strerror(errno));
+            cm_seterr(err, errlen, "%s: write failed: %s", path, strerror(errno));
             close(fd);
             return -1;
         }
         off += (size_t)w;
     }
     if (fsync(fd) || close(fd)) {
-        seterr(err, errlen, "%s: cannot sync: %s", path, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot sync: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -294,7 +286,7 @@ int ckpt_read_state(const char *ckpt_dir, ckpt_state *st, char *err, size_t errl
     pjoin(path, sizeof path, ckpt_dir, "trainer_state.json");
     char *text = read_text(path, 1 << 20);
     if (!text) {
-        seterr(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot read: %s", path, strerror(errno));
         return -1;
     }
     cJSON *o = cJSON_Parse(text);
@@ -349,7 +341,7 @@ int ckpt_read_state(const char *ckpt_dir, ckpt_state *st, char *err, size_t errl
     }
     cJSON_Delete(o);
     if (bad) {
-        seterr(err, errlen, "%s: %s", path, bad);
+        cm_seterr(err, errlen, "%s: %s", path, bad);
         return -1;
     }
     return 0;
@@ -395,7 +387,7 @@ static int write_manifest(const char *dir, int64_t step, const char *const *file
         uint32_t crc;
         uint64_t size;
         if (ckpt_crc32_file(path, &crc, &size)) {
-            seterr(err, errlen, "%s: cannot read back: %s", path, strerror(errno));
+            cm_seterr(err, errlen, "%s: cannot read back: %s", path, strerror(errno));
             cJSON_Delete(o);
             return -1;
         }
@@ -436,7 +428,7 @@ int ckpt_save(const char *dir, cm_params **regs, int n_regs, const optim *opt, c
     ckpt_state st = *st_in;
     st.saved_unix = now_unix();
     if (mkdir_p(dir)) {
-        seterr(err, errlen, "%s: cannot create the checkpoint folder: %s", dir, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot create the checkpoint folder: %s", dir, strerror(errno));
         return -1;
     }
     char tmpname[64], tmp[CKPT_PATH], final[CKPT_PATH], path[CKPT_PATH];
@@ -447,7 +439,7 @@ int ckpt_save(const char *dir, cm_params **regs, int n_regs, const optim *opt, c
     pjoin(final, sizeof final, dir, fname);
     clean_leftovers(dir, NULL);
     if (mkdir(tmp, 0755)) {
-        seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
         return -1;
     }
     const char *files[5];
@@ -473,7 +465,7 @@ int ckpt_save(const char *dir, cm_params **regs, int n_regs, const optim *opt, c
     }
     if (write_manifest(tmp, st.step, files, nf, err, errlen)) goto fail;
     if (fsync_path(tmp)) {
-        seterr(err, errlen, "%s: cannot sync the folder: %s", tmp, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot sync the folder: %s", tmp, strerror(errno));
         goto fail;
     }
     // an existing step-N (re-saved after a fallback) is moved aside, then removed
@@ -484,16 +476,16 @@ int ckpt_save(const char *dir, cm_params **regs, int n_regs, const optim *opt, c
         pjoin(old, sizeof old, dir, oname);
         rm_rf(old);
         if (rename(final, old)) {
-            seterr(err, errlen, "%s: cannot move the older copy aside: %s", final, strerror(errno));
+            cm_seterr(err, errlen, "%s: cannot move the older copy aside: %s", final, strerror(errno));
             goto fail;
         }
     }
     if (rename(tmp, final)) {
-        seterr(err, errlen, "%s: cannot rename to %s: %s", tmp, final, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot rename to %s: %s", tmp, final, strerror(errno));
         goto fail;
     }
     if (fsync_path(dir)) {
-        seterr(err, errlen, "%s: cannot sync the folder: %s", dir, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot sync the folder: %s", dir, strerror(errno));
         return -1;
     }
     // latest
@@ -503,7 +495,7 @@ int ckpt_save(const char *dir, cm_params **regs, int n_regs, const optim *opt, c
     snprintf(text, sizeof text, "step-%lld\n", (long long)st.step);
     if (write_file_sync(latest_tmp, text, err, errlen)) return -1;
     if (rename(latest_tmp, latest) || fsync_path(dir)) {
-        seterr(err, errlen, "%s: cannot update: %s", latest, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot update: %s", latest, strerror(errno));
         return -1;
     }
     clean_leftovers(dir, NULL);
@@ -532,7 +524,7 @@ int ckpt_verify(const char *ckpt_dir, char *err, size_t errlen) {
     pjoin(path, sizeof path, ckpt_dir, "manifest.json");
     char *text = read_text(path, 1 << 20);
     if (!text) {
-        seterr(err, errlen, "%s: missing (an incomplete checkpoint)", path);
+        cm_seterr(err, errlen, "%s: missing (an incomplete checkpoint)", path);
         return -1;
     }
     cJSON *o = cJSON_Parse(text);
@@ -540,7 +532,7 @@ int ckpt_verify(const char *ckpt_dir, char *err, size_t errlen) {
     cJSON *fmt = cJSON_GetObjectItemCaseSensitive(o, "format");
     cJSON *files = cJSON_GetObjectItemCaseSensitive(o, "files");
     if (!o || !cJSON_IsString(fmt) || strcmp(fmt->valuestring, CKPT_FORMAT) || !cJSON_IsArray(files)) {
-        seterr(err, errlen, "%s: not a %s manifest", path, CKPT_FORMAT);
+        cm_seterr(err, errlen, "%s: not a %s manifest", path, CKPT_FORMAT);
         cJSON_Delete(o);
         return -1;
     }
@@ -552,7 +544,7 @@ int ckpt_verify(const char *ckpt_dir, char *err, size_t errlen) {
         cJSON *bytes = cJSON_GetObjectItemCaseSensitive(f, "bytes");
         cJSON *crc = cJSON_GetObjectItemCaseSensitive(f, "crc32");
         if (!cJSON_IsString(name) || !cJSON_IsNumber(bytes) || !cJSON_IsString(crc) || strchr(name->valuestring, '/')) {
-            seterr(err, errlen, "%s: a file entry lacks name, bytes or crc32", path);
+            cm_seterr(err, errlen, "%s: a file entry lacks name, bytes or crc32", path);
             rc = -1;
             break;
         }
@@ -563,12 +555,12 @@ int ckpt_verify(const char *ckpt_dir, char *err, size_t errlen) {
         uint32_t c;
         uint64_t size;
         if (ckpt_crc32_file(fp, &c, &size)) {
-            seterr(err, errlen, "%s: cannot read: %s", fp, strerror(errno));
+            cm_seterr(err, errlen, "%s: cannot read: %s", fp, strerror(errno));
             rc = -1;
             break;
         }
         if ((double)size != bytes->valuedouble) {
-            seterr(err, errlen, "%s: %llu bytes, the manifest says %.0f (truncated or rewritten)", fp,
+            cm_seterr(err, errlen, "%s: %llu bytes, the manifest says %.0f (truncated or rewritten)", fp,
                    (unsigned long long)size, bytes->valuedouble);
             rc = -1;
             break;
@@ -576,14 +568,14 @@ int ckpt_verify(const char *ckpt_dir, char *err, size_t errlen) {
         char cs[16];
         snprintf(cs, sizeof cs, "%08x", c);
         if (strcmp(cs, crc->valuestring)) {
-            seterr(err, errlen, "%s: crc32 %s, the manifest says %s (damaged)", fp, cs, crc->valuestring);
+            cm_seterr(err, errlen, "%s: crc32 %s, the manifest says %s (damaged)", fp, cs, crc->valuestring);
             rc = -1;
             break;
         }
     }
     cJSON_Delete(o);
     if (!rc && (!have_adapter || !have_state)) {
-        seterr(err, errlen, "%s: lists no %s", path, have_adapter ? "trainer_state.json" : "adapter.safetensors");
+        cm_seterr(err, errlen, "%s: lists no %s", path, have_adapter ? "trainer_state.json" : "adapter.safetensors");
         rc = -1;
     }
     return rc;
@@ -605,7 +597,7 @@ int ckpt_resolve(const char *path, char *out, size_t outlen, char *err, size_t e
     pjoin(lp, sizeof lp, path, "latest");
     if (!is_file(lp) && is_dir(p)) snprintf(dir, sizeof dir, "%s", p);
     if (!is_dir(dir)) {
-        seterr(err, errlen, "%s: no such checkpoint folder", path);
+        cm_seterr(err, errlen, "%s: no such checkpoint folder", path);
         return -1;
     }
     // candidates: latest, then every complete step-N, newest first
@@ -639,7 +631,7 @@ int ckpt_resolve(const char *path, char *out, size_t outlen, char *err, size_t e
         if (!first_bad[0]) snprintf(first_bad, sizeof first_bad, "checkpoint %s is unusable (%s)", cand, why);
         else fprintf(stderr, "cameo: warning: checkpoint %s is unusable (%s)\n", cand, why);
     }
-    seterr(err, errlen, "%s: no usable checkpoint (%s)", dir, first_bad[0] ? first_bad : "none written yet");
+    cm_seterr(err, errlen, "%s: no usable checkpoint (%s)", dir, first_bad[0] ? first_bad : "none written yet");
     return -1;
 }
 
@@ -657,7 +649,7 @@ static int load_adapter(const char *path, cm_params **regs, int n_regs, char *er
             for (int d = 0; ok && d < e->ndim; d++) ok = e->shape[d] == p->t->shape[d];
             if (!ok) {
                 char want[96];
-                seterr(err, errlen, "%s: %s: %s (expected %s)", path, p->name, e ? "wrong shape" : "missing",
+                cm_seterr(err, errlen, "%s: %s: %s (expected %s)", path, p->name, e ? "wrong shape" : "missing",
                        tensor_shape_str(p->t, want, sizeof want));
                 st_close(f);
                 return -1;
@@ -691,7 +683,7 @@ int ckpt_load(const char *ckpt_dir, cm_params **regs, int n_regs, optim *opt, ck
     if (opt) {
         pjoin(path, sizeof path, ckpt_dir, "optimizer.safetensors");
         if (!is_file(path)) {
-            seterr(err, errlen, "%s: missing (this checkpoint holds no optimizer state; it cannot be resumed)", path);
+            cm_seterr(err, errlen, "%s: missing (this checkpoint holds no optimizer state; it cannot be resumed)", path);
             return -1;
         }
         if (optim_load(opt, path, err, errlen)) return -1;

@@ -1,4 +1,5 @@
 // config.c — YAML → tree → --set overrides → typed train_config; and back to YAML.
+#include "autograd/tensor.h"
 #include "train/config.h"
 
 #include <ctype.h>
@@ -86,19 +87,11 @@ static bool yis_null(const ynode *n) {
 
 static const char *kind_name(int k) { return k == Y_MAP ? "a mapping" : k == Y_SEQ ? "a list" : "a scalar"; }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 // converts a libyaml document node into a tree
 static ynode *from_doc(yaml_document_t *d, yaml_node_t *yn, const char *name, int depth, char *err, size_t errlen) {
     if (depth > 64) {
-        seterr(err, errlen, "%s: nesting deeper than 64 levels", name);
+        cm_seterr(err, errlen, "%s: nesting deeper than 64 levels", name);
         return NULL;
     }
     int line = (int)yn->start_mark.line + 1;
@@ -124,7 +117,7 @@ static ynode *from_doc(yaml_document_t *d, yaml_node_t *yn, const char *name, in
         for (yaml_node_pair_t *p = yn->data.mapping.pairs.start; p < yn->data.mapping.pairs.top; p++) {
             yaml_node_t *k = yaml_document_get_node(d, p->key);
             if (!k || k->type != YAML_SCALAR_NODE) {
-                seterr(err, errlen, "%s:%d: mapping keys must be plain names", name, (int)(k ? k->start_mark.line + 1 : 0));
+                cm_seterr(err, errlen, "%s:%d: mapping keys must be plain names", name, (int)(k ? k->start_mark.line + 1 : 0));
                 yfree(n);
                 return NULL;
             }
@@ -133,7 +126,7 @@ static ynode *from_doc(yaml_document_t *d, yaml_node_t *yn, const char *name, in
             memcpy(key, k->data.scalar.value, kl);
             key[kl] = 0;
             if (yfind(n, key) >= 0) {
-                seterr(err, errlen, "%s:%d: key '%s' appears twice in the same mapping", name, (int)k->start_mark.line + 1, key);
+                cm_seterr(err, errlen, "%s:%d: key '%s' appears twice in the same mapping", name, (int)k->start_mark.line + 1, key);
                 yfree(n);
                 return NULL;
             }
@@ -151,12 +144,12 @@ static ynode *yparse(const char *text, size_t len, const char *name, char *err, 
     yaml_parser_t p;
     yaml_document_t d;
     if (!yaml_parser_initialize(&p)) {
-        seterr(err, errlen, "%s: cannot start the YAML parser", name);
+        cm_seterr(err, errlen, "%s: cannot start the YAML parser", name);
         return NULL;
     }
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     if (!yaml_parser_load(&p, &d)) {
-        seterr(err, errlen, "%s:%d:%d: YAML syntax error: %s%s%s", name, (int)p.problem_mark.line + 1,
+        cm_seterr(err, errlen, "%s:%d:%d: YAML syntax error: %s%s%s", name, (int)p.problem_mark.line + 1,
                (int)p.problem_mark.column + 1, p.problem ? p.problem : "unknown", p.context ? " " : "",
                p.context ? p.context : "");
         yaml_parser_delete(&p);
@@ -179,7 +172,7 @@ static void mark_set(ynode *n) {
 static int apply_set(ynode *root, const char *set, char *err, size_t errlen) {
     const char *eq = strchr(set, '=');
     if (!eq || eq == set) {
-        seterr(err, errlen, "--set '%s': expected key.path=value (e.g. stages.1.steps=200)", set);
+        cm_seterr(err, errlen, "--set '%s': expected key.path=value (e.g. stages.1.steps=200)", set);
         return -1;
     }
     // normalise "stages[1].steps" to "stages.1.steps"
@@ -224,7 +217,7 @@ static int apply_set(ynode *root, const char *set, char *err, size_t errlen) {
             char *end;
             long idx = strtol(tok, &end, 10);
             if (*end || end == tok || idx < 0 || idx > cur->n) {
-                seterr(err, errlen, "--set %s: '%s' is not an index of %s%s (a list of %d; use 0..%d)", set, tok,
+                cm_seterr(err, errlen, "--set %s: '%s' is not an index of %s%s (a list of %d; use 0..%d)", set, tok,
                        done[0] ? done : "the root", "", cur->n, cur->n);
                 yfree(v);
                 return -1;
@@ -232,7 +225,7 @@ static int apply_set(ynode *root, const char *set, char *err, size_t errlen) {
             if (idx == cur->n) ypush(cur, NULL, next ? ynew(Y_MAP, 0) : NULL);
             slot = &cur->v[idx];
         } else {
-            seterr(err, errlen, "--set %s: %s is a scalar and has no key '%s'", set, done[0] ? done : "the root", tok);
+            cm_seterr(err, errlen, "--set %s: %s is a scalar and has no key '%s'", set, done[0] ? done : "the root", tok);
             yfree(v);
             return -1;
         }
@@ -273,9 +266,9 @@ static void terr(tctx *t, const ynode *n, const char *path, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (n && n->line > 0) seterr(t->err, t->errlen, "%s:%d: %s: %s", t->src, n->line, path, msg);
-    else if (n) seterr(t->err, t->errlen, "%s (--set): %s: %s", t->src, path, msg);
-    else seterr(t->err, t->errlen, "%s: %s: %s", t->src, path, msg);
+    if (n && n->line > 0) cm_seterr(t->err, t->errlen, "%s:%d: %s: %s", t->src, n->line, path, msg);
+    else if (n) cm_seterr(t->err, t->errlen, "%s (--set): %s: %s", t->src, path, msg);
+    else cm_seterr(t->err, t->errlen, "%s: %s: %s", t->src, path, msg);
 }
 
 typedef struct {
@@ -838,7 +831,7 @@ int train_config_parse(train_config *c, const char *yaml, size_t len, const char
         root = ynew(Y_MAP, 1);
     }
     if (root->kind != Y_MAP) {
-        seterr(err, errlen, "%s: the config must be a mapping (run:, model:, data:, ..., stages:), found %s", name,
+        cm_seterr(err, errlen, "%s: the config must be a mapping (run:, model:, data:, ..., stages:), found %s", name,
                kind_name(root->kind));
         yfree(root);
         return -1;
@@ -860,7 +853,7 @@ int train_config_load(train_config *c, const char *path, const char *const *sets
                                   sets, n_sets, err, errlen);
     FILE *f = fopen(path, "rb");
     if (!f) {
-        seterr(err, errlen, "%s: cannot open the config: %s", path, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot open the config: %s", path, strerror(errno));
         return -1;
     }
     size_t cap = 1 << 14, n = 0;
@@ -870,7 +863,7 @@ int train_config_load(train_config *c, const char *path, const char *const *sets
         n += r;
         if (n == cap) {
             if (cap > ((size_t)64 << 20)) {
-                seterr(err, errlen, "%s: larger than 64 MiB; not a config", path);
+                cm_seterr(err, errlen, "%s: larger than 64 MiB; not a config", path);
                 fclose(f);
                 free(buf);
                 return -1;
@@ -898,24 +891,24 @@ int train_config_check_paths(const train_config *c, char *err, size_t errlen) {
                                              {"t5", c->model.t5}, {"clip", c->model.clip}};
         for (size_t i = 0; i < sizeof w / sizeof *w; i++) {
             if (!w[i].v[0]) {
-                seterr(err, errlen, "%s: model.%s: required when model.sizes is full", c->source, w[i].k);
+                cm_seterr(err, errlen, "%s: model.%s: required when model.sizes is full", c->source, w[i].k);
                 return -1;
             }
             if (!exists(w[i].v)) {
-                seterr(err, errlen, "%s: model.%s: '%s' does not exist (a weights file or folder)", c->source, w[i].k, w[i].v);
+                cm_seterr(err, errlen, "%s: model.%s: '%s' does not exist (a weights file or folder)", c->source, w[i].k, w[i].v);
                 return -1;
             }
         }
     }
     if (c->model.adapter_init[0] && !exists(c->model.adapter_init)) {
-        seterr(err, errlen, "%s: model.adapter_init: '%s' does not exist (the released instantcharacter_ip-adapter.bin "
+        cm_seterr(err, errlen, "%s: model.adapter_init: '%s' does not exist (the released instantcharacter_ip-adapter.bin "
                "or an adapter .safetensors)", c->source, c->model.adapter_init);
         return -1;
     }
     char man[CFG_PATH + 32];
     snprintf(man, sizeof man, "%s/manifest.json", c->data.path);
     if (!exists(man) && !c->data.generate_demo_if_missing) {
-        seterr(err, errlen, "%s: data.path: '%s' holds no dataset (no manifest.json); build one with `cameo data build` "
+        cm_seterr(err, errlen, "%s: data.path: '%s' holds no dataset (no manifest.json); build one with `cameo data build` "
                "or set data.generate_demo_if_missing: true", c->source, c->data.path);
         return -1;
     }
@@ -1036,7 +1029,7 @@ int train_config_write(const train_config *c, const char *path, char *err, size_
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
-        seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
         free(y);
         return -1;
     }
@@ -1044,7 +1037,7 @@ int train_config_write(const train_config *c, const char *path, char *err, size_
     while (off < n) {
         ssize_t w = write(fd, y + off, n - off);
         if (w <= 0) {
-            seterr(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
+            cm_seterr(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
             close(fd);
             unlink(tmp);
             free(y);
@@ -1054,7 +1047,7 @@ int train_config_write(const train_config *c, const char *path, char *err, size_
     }
     free(y);
     if (fsync(fd) || close(fd) || rename(tmp, path)) {
-        seterr(err, errlen, "%s: cannot finish writing: %s", path, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot finish writing: %s", path, strerror(errno));
         unlink(tmp);
         return -1;
     }

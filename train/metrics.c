@@ -1,23 +1,15 @@
 // metrics.c — JSONL metrics and TensorBoard event files (TFRecord + hand-encoded Event protobufs).
+#include "autograd/tensor.h"
 #include "train/metrics.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static double now_unix(void) {
     struct timeval tv;
@@ -129,27 +121,27 @@ int tb_read_record(FILE *f, uint8_t **data, size_t *n, char *err, size_t errlen)
     size_t r = fread(hdr, 1, 12, f);
     if (r == 0) return 0;
     if (r != 12) {
-        seterr(err, errlen, "truncated record header (%zu of 12 bytes)", r);
+        cm_seterr(err, errlen, "truncated record header (%zu of 12 bytes)", r);
         return -1;
     }
     if (rd32(hdr + 8) != tb_masked_crc(tb_crc32c(0, hdr, 8))) {
-        seterr(err, errlen, "length crc mismatch");
+        cm_seterr(err, errlen, "length crc mismatch");
         return -1;
     }
     uint64_t len = 0;
     for (int i = 0; i < 8; i++) len |= (uint64_t)hdr[i] << (8 * i);
     if (len > (1u << 30)) {
-        seterr(err, errlen, "record length %llu is implausible", (unsigned long long)len);
+        cm_seterr(err, errlen, "record length %llu is implausible", (unsigned long long)len);
         return -1;
     }
     uint8_t *d = malloc(len + 4);
     if (fread(d, 1, len + 4, f) != len + 4) {
-        seterr(err, errlen, "truncated record (%llu data bytes expected)", (unsigned long long)len);
+        cm_seterr(err, errlen, "truncated record (%llu data bytes expected)", (unsigned long long)len);
         free(d);
         return -1;
     }
     if (rd32(d + len) != tb_masked_crc(tb_crc32c(0, d, len))) {
-        seterr(err, errlen, "data crc mismatch");
+        cm_seterr(err, errlen, "data crc mismatch");
         free(d);
         return -1;
     }
@@ -180,7 +172,7 @@ static int trim_jsonl(const char *path, int64_t max_step, char *err, size_t errl
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *o = fopen(tmp, "wb");
     if (!o) {
-        seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
         fclose(f);
         return -1;
     }
@@ -195,7 +187,7 @@ static int trim_jsonl(const char *path, int64_t max_step, char *err, size_t errl
     free(line);
     fclose(f);
     if (fclose(o) || rename(tmp, path)) {
-        seterr(err, errlen, "%s: cannot rewrite: %s", path, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot rewrite: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -205,21 +197,21 @@ int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resu
     memset(m, 0, sizeof *m);
     m->t0 = now_unix();
     if (mkdir_p(run_dir)) {
-        seterr(err, errlen, "%s: cannot create the run folder: %s", run_dir, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot create the run folder: %s", run_dir, strerror(errno));
         return -1;
     }
     snprintf(m->jsonl_path, sizeof m->jsonl_path, "%s/metrics.jsonl", run_dir);
     if (resume_step >= 0 && trim_jsonl(m->jsonl_path, resume_step, err, errlen)) return -1;
     m->jsonl = fopen(m->jsonl_path, "ab");
     if (!m->jsonl) {
-        seterr(err, errlen, "%s: cannot open: %s", m->jsonl_path, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot open: %s", m->jsonl_path, strerror(errno));
         return -1;
     }
     if (tensorboard) {
         char dir[1100], host[256] = "localhost";
         snprintf(dir, sizeof dir, "%s/tb", run_dir);
         if (mkdir_p(dir)) {
-            seterr(err, errlen, "%s: cannot create: %s", dir, strerror(errno));
+            cm_seterr(err, errlen, "%s: cannot create: %s", dir, strerror(errno));
             metrics_close(m);
             return -1;
         }
@@ -233,7 +225,7 @@ int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resu
             if (m->tb || errno != EEXIST) break;
         }
         if (!m->tb) {
-            seterr(err, errlen, "%s: cannot create: %s", m->tb_path, strerror(errno));
+            cm_seterr(err, errlen, "%s: cannot create: %s", m->tb_path, strerror(errno));
             metrics_close(m);
             return -1;
         }

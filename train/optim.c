@@ -1,8 +1,8 @@
 // optim.c — AdamW with f32 masters and moments over a shard of the flattened trainable params.
+#include "autograd/tensor.h"
 #include "train/optim.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,14 +12,6 @@
 
 #define OPTIM_FORMAT "cameo-adamw-1"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 optim_config optim_config_default(void) {
     return (optim_config){.lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .grad_clip = 1.0};
@@ -68,13 +60,13 @@ int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, 
     int n = 0;
     for (int r = 0; r < n_regs; r++) {
         if (regs[r]->meta) {
-            seterr(err, errlen, "optim: registry %d is a meta registry (names and shapes only, no memory)", r);
+            cm_seterr(err, errlen, "optim: registry %d is a meta registry (names and shapes only, no memory)", r);
             return -1;
         }
         for (int i = 0; i < regs[r]->n; i++) n += regs[r]->items[i].trainable;
     }
     if (!n) {
-        seterr(err, errlen, "optim: no trainable parameters in the %d registr%s given", n_regs, n_regs == 1 ? "y" : "ies");
+        cm_seterr(err, errlen, "optim: no trainable parameters in the %d registr%s given", n_regs, n_regs == 1 ? "y" : "ies");
         return -1;
     }
     o->all = calloc((size_t)n, sizeof *o->all);
@@ -86,7 +78,7 @@ int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, 
     o->n_all = n;
     if (end < 0) end = n;
     if (begin < 0 || begin > end || end > n) {
-        seterr(err, errlen, "optim: shard [%d, %d) is not inside the %d trainable parameters", begin, end, n);
+        cm_seterr(err, errlen, "optim: shard [%d, %d) is not inside the %d trainable parameters", begin, end, n);
         optim_free(o);
         return -1;
     }
@@ -104,7 +96,7 @@ int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, 
             s->master_is_param = true;
         } else {
             if (!dtype_is_float(p->dtype)) {
-                seterr(err, errlen, "optim: %s: dtype %s cannot be trained (allowed: f32, bf16, f16)", s->param->name,
+                cm_seterr(err, errlen, "optim: %s: dtype %s cannot be trained (allowed: f32, bf16, f16)", s->param->name,
                        dtype_name(p->dtype));
                 optim_free(o);
                 return -1;
@@ -284,7 +276,7 @@ static int meta_i64(const st_file *f, const char *key, int64_t *out, const char 
     char *end;
     long long x = v ? strtoll(v, &end, 10) : 0;
     if (!v || *end || !*v || x < 0) {
-        seterr(err, errlen, "%s: metadata '%s' is %s (expected a non-negative integer)", path, key, v ? v : "missing");
+        cm_seterr(err, errlen, "%s: metadata '%s' is %s (expected a non-negative integer)", path, key, v ? v : "missing");
         return -1;
     }
     *out = x;
@@ -296,7 +288,7 @@ int optim_load(optim *o, const char *path, char *err, size_t errlen) {
     if (!f) return -1;
     const char *fmt = st_meta(f, "optim.format");
     if (!fmt || strcmp(fmt, OPTIM_FORMAT)) {
-        seterr(err, errlen, "%s: not a cameo optimizer state (optim.format is '%s', expected '%s')", path,
+        cm_seterr(err, errlen, "%s: not a cameo optimizer state (optim.format is '%s', expected '%s')", path,
                fmt ? fmt : "missing", OPTIM_FORMAT);
         st_close(f);
         return -1;
@@ -323,7 +315,7 @@ int optim_load(optim *o, const char *path, char *err, size_t errlen) {
                     if (!e || e->dtype != CM_F32 || !shape_ok) {
                         char want[96];
                         tensor_shape_str(parts[k], want, sizeof want);
-                        seterr(err, errlen, "%s: %s: %s (expected %s)", path, name,
+                        cm_seterr(err, errlen, "%s: %s: %s (expected %s)", path, name,
                                !e ? "missing" : e->dtype != CM_F32 ? "not F32" : "wrong shape", want);
                         st_close(f);
                         return -1;

@@ -1,4 +1,5 @@
 // torch_import.c — torch.save zip files: ZIP (stored, ZIP64) + a minimal, allow-listed pickle VM.
+#include "autograd/tensor.h"
 #include "train/torch_import.h"
 
 #include <errno.h>
@@ -17,14 +18,6 @@
 #define TI_MAX_MEMO (1 << 24)
 #define TI_MAX_ENTRIES (1 << 22)
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
@@ -71,12 +64,12 @@ static int zip_open(zipf *z, const uint8_t *buf, size_t size, const char *name, 
     z->buf = buf, z->size = size;
     if (size < 4 || rd32(buf) != 0x04034b50u) {
         if (size >= 2 && buf[0] == 0x80)
-            seterr(err, errlen, "%s: a legacy (pre-1.6, non-zip) torch.save file; re-save it with a current PyTorch", name);
-        else seterr(err, errlen, "%s: not a zip archive (torch.save files start with 'PK')", name);
+            cm_seterr(err, errlen, "%s: a legacy (pre-1.6, non-zip) torch.save file; re-save it with a current PyTorch", name);
+        else cm_seterr(err, errlen, "%s: not a zip archive (torch.save files start with 'PK')", name);
         return -1;
     }
     if (size < 22) {
-        seterr(err, errlen, "%s: truncated zip (%zu bytes)", name, size);
+        cm_seterr(err, errlen, "%s: truncated zip (%zu bytes)", name, size);
         return -1;
     }
     // end of central directory: scan back over a comment of up to 64 KiB
@@ -91,31 +84,31 @@ static int zip_open(zipf *z, const uint8_t *buf, size_t size, const char *name, 
         }
     }
     if (!found) {
-        seterr(err, errlen, "%s: truncated zip: no end-of-central-directory record", name);
+        cm_seterr(err, errlen, "%s: truncated zip: no end-of-central-directory record", name);
         return -1;
     }
     uint64_t n = rd16(buf + eocd + 10), cd_size = rd32(buf + eocd + 12), cd_off = rd32(buf + eocd + 16);
     if (n == 0xffff || cd_size == 0xffffffffu || cd_off == 0xffffffffu) {  // ZIP64
         if (eocd < 20 || rd32(buf + eocd - 20) != 0x07064b50u) {
-            seterr(err, errlen, "%s: ZIP64 sizes without a ZIP64 locator", name);
+            cm_seterr(err, errlen, "%s: ZIP64 sizes without a ZIP64 locator", name);
             return -1;
         }
         uint64_t z64 = rd64(buf + eocd - 20 + 8);
         if (z64 > size - 56 || rd32(buf + z64) != 0x06064b50u) {
-            seterr(err, errlen, "%s: bad ZIP64 end-of-central-directory record", name);
+            cm_seterr(err, errlen, "%s: bad ZIP64 end-of-central-directory record", name);
             return -1;
         }
         n = rd64(buf + z64 + 32), cd_size = rd64(buf + z64 + 40), cd_off = rd64(buf + z64 + 48);
     }
     if (cd_off > size || cd_size > size - cd_off || n > TI_MAX_ENTRIES) {
-        seterr(err, errlen, "%s: truncated zip: the central directory lies outside the file", name);
+        cm_seterr(err, errlen, "%s: truncated zip: the central directory lies outside the file", name);
         return -1;
     }
     z->e = calloc(n + 1, sizeof *z->e);
     const uint8_t *p = buf + cd_off, *end = buf + cd_off + cd_size;
     for (uint64_t i = 0; i < n; i++) {
         if (end - p < 46 || rd32(p) != 0x02014b50u) {
-            seterr(err, errlen, "%s: central directory entry %llu is damaged", name, (unsigned long long)i);
+            cm_seterr(err, errlen, "%s: central directory entry %llu is damaged", name, (unsigned long long)i);
             zip_free(z);
             return -1;
         }
@@ -123,7 +116,7 @@ static int zip_open(zipf *z, const uint8_t *buf, size_t size, const char *name, 
         uint64_t csize = rd32(p + 20), usize = rd32(p + 24), lho = rd32(p + 42);
         uint32_t crc = rd32(p + 16);
         if ((size_t)(end - p) < 46u + nlen + xlen + clen) {
-            seterr(err, errlen, "%s: central directory entry %llu is truncated", name, (unsigned long long)i);
+            cm_seterr(err, errlen, "%s: central directory entry %llu is truncated", name, (unsigned long long)i);
             zip_free(z);
             return -1;
         }
@@ -146,19 +139,19 @@ static int zip_open(zipf *z, const uint8_t *buf, size_t size, const char *name, 
             x += 4 + sz;
         }
         if (method != 0) {
-            seterr(err, errlen, "%s: entry '%s' is compressed (method %u); torch.save writes every entry stored — "
+            cm_seterr(err, errlen, "%s: entry '%s' is compressed (method %u); torch.save writes every entry stored — "
                    "was the file re-zipped? Re-save it with torch.save", name, ename, method);
             zip_free(z);
             return -1;
         }
         if (csize != usize || lho > size || size - lho < 30 || rd32(buf + lho) != 0x04034b50u) {
-            seterr(err, errlen, "%s: entry '%s': bad local header or sizes", name, ename);
+            cm_seterr(err, errlen, "%s: entry '%s': bad local header or sizes", name, ename);
             zip_free(z);
             return -1;
         }
         uint64_t data = lho + 30 + rd16(buf + lho + 26) + rd16(buf + lho + 28);
         if (data > size || csize > size - data) {
-            seterr(err, errlen, "%s: truncated zip: entry '%s' needs %llu bytes at offset %llu, the file has %zu", name,
+            cm_seterr(err, errlen, "%s: truncated zip: entry '%s' needs %llu bytes at offset %llu, the file has %zu", name,
                    ename, (unsigned long long)csize, (unsigned long long)data, size);
             zip_free(z);
             return -1;
@@ -256,7 +249,7 @@ static void vfail(vm *v, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(m, sizeof m, fmt, ap);
     va_end(ap);
-    seterr(v->err, v->errlen, "%s: data.pkl: %s", v->name, m);
+    cm_seterr(v->err, v->errlen, "%s: data.pkl: %s", v->name, m);
 }
 
 static void push(vm *v, pk *x) {
@@ -695,7 +688,7 @@ int64_t ti_numel(const ti_tensor *t) {
 
 static int flatten(ti_file *f, vm *v, const pk *d, const char *prefix, int depth, char *err, size_t errlen) {
     if (depth > 32) {
-        seterr(err, errlen, "%s: dictionaries nested deeper than 32", f->name);
+        cm_seterr(err, errlen, "%s: dictionaries nested deeper than 32", f->name);
         return -1;
     }
     for (int i = 0; i + 1 < d->n; i += 2) {
@@ -704,7 +697,7 @@ static int flatten(ti_file *f, vm *v, const pk *d, const char *prefix, int depth
         if (k->k == PK_STR) snprintf(key, sizeof key, "%s%s", prefix, k->s);
         else if (k->k == PK_INT) snprintf(key, sizeof key, "%s%lld", prefix, (long long)k->i);
         else {
-            seterr(err, errlen, "%s: a dictionary key is a %s (expected str)", f->name, kind_str(k->k));
+            cm_seterr(err, errlen, "%s: a dictionary key is a %s (expected str)", f->name, kind_str(k->k));
             return -1;
         }
         if (val->k == PK_DICT) {
@@ -716,7 +709,7 @@ static int flatten(ti_file *f, vm *v, const pk *d, const char *prefix, int depth
         if (val->k != PK_TENSOR) continue;  // non-tensor entries are skipped
         for (int j = 0; j < f->n; j++)
             if (!strcmp(f->t[j].name, key)) {
-                seterr(err, errlen, "%s: tensor '%s' appears twice", f->name, key);
+                cm_seterr(err, errlen, "%s: tensor '%s' appears twice", f->name, key);
                 return -1;
             }
         if (f->n == f->cap) {
@@ -759,13 +752,13 @@ static ti_file *parse(ti_file *f, const uint8_t *buf, size_t size, unsigned flag
         }
     }
     if (!pkl) {
-        seterr(err, errlen, "%s: no data.pkl in the archive (not a torch.save file)", f->name);
+        cm_seterr(err, errlen, "%s: no data.pkl in the archive (not a torch.save file)", f->name);
         zip_free(&z);
         torch_import_close(f);
         return NULL;
     }
     if (!(flags & TI_NO_CRC) && crc32_ieee(pkl->data, pkl->size) != pkl->crc) {
-        seterr(err, errlen, "%s: %s: crc32 mismatch (the file is damaged)", f->name, pkl->name);
+        cm_seterr(err, errlen, "%s: %s: crc32 mismatch (the file is damaged)", f->name, pkl->name);
         zip_free(&z);
         torch_import_close(f);
         return NULL;
@@ -778,10 +771,10 @@ static ti_file *parse(ti_file *f, const uint8_t *buf, size_t size, unsigned flag
     vm v = {.name = f->name, .z = &z, .prefix = prefix, .err = err, .errlen = errlen};
     pk *root = vm_run(&v, pkl->data, pkl->size);
     int rc = -1;
-    if (root && root->k != PK_DICT) seterr(err, errlen, "%s: data.pkl holds a %s, not a dict of tensors", f->name, kind_str(root->k));
+    if (root && root->k != PK_DICT) cm_seterr(err, errlen, "%s: data.pkl holds a %s, not a dict of tensors", f->name, kind_str(root->k));
     else if (root) rc = flatten(f, &v, root, "", 0, err, errlen);
     if (!rc && f->n == 0) {
-        seterr(err, errlen, "%s: no tensors in the file", f->name);
+        cm_seterr(err, errlen, "%s: no tensors in the file", f->name);
         rc = -1;
     }
     vm_free(&v);
@@ -804,18 +797,18 @@ ti_file *torch_import_open_memory(const void *buf, size_t size, const char *name
 ti_file *torch_import_open(const char *path, char *err, size_t errlen) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) || st.st_size == 0) {
-        seterr(err, errlen, "%s: empty or unreadable", path);
+        cm_seterr(err, errlen, "%s: empty or unreadable", path);
         close(fd);
         return NULL;
     }
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED) {
-        seterr(err, errlen, "%s: cannot map: %s", path, strerror(errno));
+        cm_seterr(err, errlen, "%s: cannot map: %s", path, strerror(errno));
         close(fd);
         return NULL;
     }
@@ -901,7 +894,7 @@ int torch_import_load(cm_params **regs, int n_regs, const char *path, bool stric
                     for (int d = 0; d < t->ndim && k < 80; d++) k += snprintf(got + k, sizeof got - (size_t)k, "%s%lld", d ? ", " : "", (long long)t->shape[d]);
                     snprintf(got + k, sizeof got - (size_t)k, "] %s", dtype_name(t->dtype));
                 }
-                seterr(err, errlen, "%s: %s: expected %s, found %s", path, p->name, want, got);
+                cm_seterr(err, errlen, "%s: %s: expected %s, found %s", path, p->name, want, got);
                 torch_import_close(f);
                 return -1;
             }
@@ -931,7 +924,7 @@ int torch_import_load(cm_params **regs, int n_regs, const char *path, bool stric
             for (int r = 0; r < n_regs && !found; r++) found = params_find(regs[r], f->t[i].name) != NULL;
             if (!found) first = f->t[i].name;
         }
-        seterr(err, errlen, "%s: %d tensors the model does not have (first: %s)", path, extra, first);
+        cm_seterr(err, errlen, "%s: %d tensors the model does not have (first: %s)", path, extra, first);
         torch_import_close(f);
         return -1;
     }

@@ -23,6 +23,7 @@
 #include "train/checkpoint.h"
 #include "train/cli.h"
 #include "train/config.h"
+#include "train/demo_data.h"
 #include "train/metrics.h"
 #include "train/models.h"
 #include "train/optim.h"
@@ -76,18 +77,9 @@ static int prepare_data(trainer *t, char *err, size_t errlen) {
                      "or set data.generate_demo_if_missing: true)", c->data.path);
             return -1;
         }
-        demo_options d = demo_options_default();
-        d.seed = c->run.seed;
-        d.characters = c->data.demo_characters;
-        d.per_character = c->data.demo_per_character;
-        d.size = c->data.demo_size;
-        build_options bo = build_options_default();
-        bo.quiet = 1;
-        bo.bucket_step = c->data.bucket_step;
-        bo.bucket_resolution = c->stages[0].resolution;
-        build_report rep;
-        progress_message(&t->prog, "generating the demo dataset at %s (%d characters x %d images)", c->data.path, d.characters, d.per_character);
-        if (demo_build(c->data.path, &d, &bo, &rep, err, errlen)) return -1;
+        progress_message(&t->prog, "generating the demo dataset at %s (%d characters x %d images)", c->data.path,
+                         c->data.demo_characters, c->data.demo_per_character);
+        if (train_demo_data(c, err, errlen)) return -1;
     }
     dataset ds;
     if (dataset_open(&ds, c->data.path, 0, err, errlen)) return -1;
