@@ -59,6 +59,11 @@ static cm_tensor *views_batch(const float *v, int B, int R, const ic_models *m) 
 }
 
 cm_tensor *step_forward(ic_models *m, const loader_batch *b, const step_opts *o, uint64_t step, step_times *t) {
+    return step_forward_with(m, b, o, NULL, NULL, step, t);
+}
+
+cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opts *o, const float *sigma_in,
+                             const float *eps_in, uint64_t step, step_times *t) {
     int B = b->B, H = b->H, W = b->W;
     double t0 = now();
     // --- frozen, no tape: reference features, target latents, text ---
@@ -79,9 +84,15 @@ cm_tensor *step_forward(ic_models *m, const loader_batch *b, const step_opts *o,
     // σ [B], ε ~ N(0, 1) per sample, x_t = (1 - σ) x0 + σ ε, target ε - x0
     float sig[512];
     CM_CHECK(B <= 512, "step", "micro-batch %d too large", B);
-    cm_tensor *eps = tensor_empty(m->dtype, x0->ndim, x0->shape, m->dev);
+    cm_tensor *eps;
+    if (eps_in) {
+        cm_tensor *eh = tensor_wrap_host(CM_F32, x0->ndim, x0->shape, (void *)eps_in);
+        eps = to_model(eh, m);
+        tensor_release(eh);
+    } else eps = tensor_empty(m->dtype, x0->ndim, x0->shape, m->dev);
     for (int i = 0; i < B; i++) {
-        sig[i] = (float)step_sigma(o, step, b->sample_ids[i], N);
+        sig[i] = sigma_in ? sigma_in[i] : (float)step_sigma(o, step, b->sample_ids[i], N);
+        if (eps_in) continue;
         cm_tensor *e = op_slice(eps, 0, i, i + 1);
         tensor_fill_randn(e, rng_key(o->seed, step, b->sample_ids[i], 2), 1.0);
         tensor_release(e);

@@ -23,5 +23,9 @@ typedef struct step_times { double encoders, forward; } step_times;  // seconds,
 
 // forward of one micro-batch; returns the scalar loss on the tape (call autograd_backward on it)
 cm_tensor *step_forward(ic_models *m, const loader_batch *b, const step_opts *o, uint64_t step, step_times *t);
+// the same with σ [B] and ε [B, N, 4 Cl] (packed-latent shape) given instead of sampled (either
+// may be NULL: sampled as above) — the deterministic core, for parity tests against PyTorch
+cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opts *o, const float *sigma,
+                             const float *eps, uint64_t step, step_times *t);
 // σ for sample `id` at `step` (exposed for tests): in (0, 1)
 double step_sigma(const step_opts *o, uint64_t step, int64_t id, int64_t seq_len);
