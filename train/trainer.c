@@ -24,6 +24,7 @@
 #include "train/cli.h"
 #include "train/config.h"
 #include "train/demo_data.h"
+#include "train/dist.h"
 #include "train/metrics.h"
 #include "train/models.h"
 #include "train/optim.h"
@@ -54,6 +55,7 @@ static int mkdirs(const char *path) {
 
 typedef struct trainer {
     train_config cfg;
+    dist d;                      // this rank of the data-parallel world; rank 0 does all the writing
     char run_dir[4096], ckpt_dir[4200];
     ic_models m;
     optim opt;
@@ -71,15 +73,21 @@ static int prepare_data(trainer *t, char *err, size_t errlen) {
     train_config *c = &t->cfg;
     char man[4200];
     snprintf(man, sizeof man, "%s/manifest.json", c->data.path);
-    if (access(man, R_OK)) {
+    int rc = 0;
+    if (t->d.rank == 0 && access(man, R_OK)) {
         if (!c->data.generate_demo_if_missing) {
             snprintf(err, errlen, "data.path: no dataset at %s (build one with `cameo data build` or `cameo data demo`, "
                      "or set data.generate_demo_if_missing: true)", c->data.path);
-            return -1;
-        }
+            rc = -1;
+        } else {
         progress_message(&t->prog, "generating the demo dataset at %s (%d characters x %d images)", c->data.path,
                          c->data.demo_characters, c->data.demo_per_character);
-        if (train_demo_data(c, err, errlen)) return -1;
+        rc = train_demo_data(c, err, errlen);
+        }
+    }
+    if (dist_agree(&t->d, rc)) {  // rank 0 decides; the others stop with it
+        if (t->d.rank) snprintf(err, errlen, "rank 0 could not prepare the dataset at %s", c->data.path);
+        return -1;
     }
     dataset ds;
     if (dataset_open(&ds, c->data.path, 0, err, errlen)) return -1;
@@ -103,7 +111,9 @@ static loader *open_stage_loader(trainer *t, int s, bool resume) {
     lc.mode = sg->mode == CFG_MODE_UNPAIRED ? LOADER_UNPAIRED : sg->mode == CFG_MODE_PAIRED ? LOADER_PAIRED : LOADER_MIXED;
     lc.paired_share = (float)sg->paired_share;
     lc.seed = c->run.seed * 1000003ull + (uint64_t)s;  // each stage its own order
-    lc.global_batch = sg->batch_size;
+    lc.global_batch = sg->batch_size;  // each rank takes its slice of every global batch
+    lc.rank = t->d.rank;
+    lc.world = t->d.world;
     lc.resolution = sg->resolution;
     lc.bucket_step = c->data.bucket_step;
     lc.max_aspect = (float)c->data.max_aspect;
@@ -140,11 +150,18 @@ static int save_checkpoint(trainer *t, loader *L, char *err, size_t errlen) {
     t->st.loss_smoothed = metrics_ema_value(&t->ema);
     t->st.elapsed_s += wall() - t->t_start;
     t->t_start = wall();
-    char *yaml = train_config_to_yaml(&t->cfg);
-    cm_params *regs[1] = {&t->m.ps_adapter};
-    int rc = ckpt_save(t->ckpt_dir, regs, 1, &t->opt, &t->st, yaml, t->cfg.run.keep_last, t->last_ckpt, sizeof t->last_ckpt, err, errlen);
-    free(yaml);
-    return rc;
+    int rc = 0;
+    if (t->d.rank == 0) {  // the ranks are identical: one writes
+        char *yaml = train_config_to_yaml(&t->cfg);
+        cm_params *regs[1] = {&t->m.ps_adapter};
+        rc = ckpt_save(t->ckpt_dir, regs, 1, &t->opt, &t->st, yaml, t->cfg.run.keep_last, t->last_ckpt, sizeof t->last_ckpt, err, errlen);
+        free(yaml);
+    }
+    if (dist_agree(&t->d, rc)) {
+        if (t->d.rank) snprintf(err, errlen, "rank 0 could not write a checkpoint under %s", t->ckpt_dir);
+        return -1;
+    }
+    return 0;
 }
 
 static step_opts make_step_opts(const train_config *c) {
@@ -182,7 +199,11 @@ static int train_one_step(trainer *t, loader *L, int s, double *loss_out, int *s
         tensor_release(loss);
         samples += b.B;
     }
+    cm_params *regs[1] = {&t->m.ps_adapter};
+    dist_average_grads(&t->d, regs, 1);  // every rank now holds the global batch's gradient
     for (int i = 0; i < optim_n_params(&t->opt); i++) optim_grad_ready(&t->opt, i);
+    loss_sum = dist_mean(&t->d, loss_sum);
+    samples = (int)(dist_mean(&t->d, samples) * t->d.world + 0.5);
     lr_schedule ls = schedule_for_stage(&t->cfg, s);
     int skipped = optim_step(&t->opt, schedule_lr(&ls, t->st.step_in_stage), info);
     *loss_out = loss_sum / sg->grad_accum;
@@ -202,7 +223,13 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         snprintf(err, errlen, "run.out_dir: cannot create %s: %s", t->ckpt_dir, strerror(errno));
         return -1;
     }
-    progress_init(&t->prog, stderr, c->run.quiet, c->run.log_every);
+    progress_init(&t->prog, stderr, c->run.quiet || t->d.rank > 0, c->run.log_every);
+    for (int s = 0; s < c->n_stages; s++)
+        if (c->stages[s].batch_size % t->d.world) {
+            snprintf(err, errlen, "stages[%d].batch_size: %d does not split over %d ranks (use a multiple of the world size)", s,
+                     c->stages[s].batch_size, t->d.world);
+            return -1;
+        }
     if (prepare_data(t, err, errlen)) return -1;
     const char *init_kv = cfg_init_kv_name(c->adapter.init_kv);
     cm_dtype dt = c->model.dtype == CFG_DTYPE_BF16 ? CM_BF16
@@ -242,7 +269,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         progress_message(&t->prog, "resuming from %s: step %lld, stage %d (%s), step %lld of the stage", dir,
                          (long long)t->st.step, t->st.stage, t->st.stage_name, (long long)t->st.step_in_stage);
     }
-    if (metrics_open(&t->met, t->run_dir, true, resume_dir ? t->st.step : -1, err, errlen)) return -1;
+    if (t->d.rank == 0 && metrics_open(&t->met, t->run_dir, true, resume_dir ? t->st.step : -1, err, errlen)) return -1;
     t->t_start = wall();
     double run_t0 = wall();
 
@@ -290,7 +317,8 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             double sps = samples_stage / (wall() - t_stage + 1e-9);
             metrics_row row = {.step = t->st.step, .stage = s, .stage_name = sg->name, .loss = loss, .loss_smoothed = sm,
                                .lr = info.lr, .grad_norm = info.grad_norm, .samples_per_s = sps, .time = wall() - run_t0};
-            if (c->run.log_every > 0 && (t->st.step % c->run.log_every == 0 || t->st.step_in_stage == sg->steps)) metrics_log(&t->met, &row);
+            if (t->d.rank == 0 && c->run.log_every > 0 && (t->st.step % c->run.log_every == 0 || t->st.step_in_stage == sg->steps))
+                metrics_log(&t->met, &row);
             progress_update(&t->prog, t->st.step_in_stage, loss, sm, info.lr, info.grad_norm, sps);
             bool stage_done = t->st.step_in_stage == sg->steps;
             if (stage_done) {  // the next step starts the next stage from its first batch
@@ -301,10 +329,11 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                 } else t->st.stage = c->n_stages;
             }
             // no periodic checkpoint inside a run of skipped steps: the last good one stays the newest
+            stop_requested = dist_max_int(&t->d, stop_requested);  // a signal to any rank stops them all, together
             bool periodic = c->run.ckpt_every > 0 && t->st.step % c->run.ckpt_every == 0 && t->opt.skipped_in_row == 0;
             if (stage_done || periodic || stop_requested) {
                 if (save_checkpoint(t, stage_done ? NULL : L, err, errlen)) { rc = -1; break; }
-                metrics_flush(&t->met);
+                if (t->d.rank == 0) metrics_flush(&t->met);
                 progress_message(&t->prog, "checkpoint %s", t->last_ckpt);
             }
             if (stop_requested) break;
@@ -324,13 +353,13 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             break;
         }
     }
-    metrics_close(&t->met);
+    if (t->d.rank == 0) metrics_close(&t->met);
     if (rc) return rc;
 
     if (!stop_requested) {  // the adapter alone, beside the run
         char out[4200];
         snprintf(out, sizeof out, "%s/adapter.safetensors", t->run_dir);
-        if (params_save(&t->m.ps_adapter, out, true, CM_BF16, err, errlen)) return -1;
+        if (t->d.rank == 0 && params_save(&t->m.ps_adapter, out, true, CM_BF16, err, errlen)) return -1;
         progress_summary_info si = {.steps = t->steps_run, .skipped = t->opt.skipped, .seconds = wall() - run_t0,
                                     .final_loss = NAN, .loss_smoothed = metrics_ema_value(&t->ema),
                                     .samples_per_s = t->samples / (wall() - run_t0 + 1e-9), .adapter_path = out,
@@ -386,10 +415,13 @@ int train_cli(int argc, char **argv) {
         );
         return 1;
     }
+    dist_init(&t.d, NULL, NULL);
     rc = run(&t, resume, err, sizeof err);
     if (rc) fprintf(stderr, "cameo train: %s\n", err);
     optim_free(&t.opt);
     ic_models_free(&t.m);
+    if (rc && t.d.world > 1) dist_abort(&t.d, 1);  // a rank may be waiting in a collective: stop them all
+    dist_finalize(&t.d);
     return rc ? 1 : 0;
 }
 

@@ -1,0 +1,91 @@
+// e2e_mpi.c — data parallelism as users launch it: `mpirun -np 2 cameo train` against the same
+// run in one process. The global batch and every sample's noise and σ are the same, so the
+// per-step losses must agree to rounding, and the weights to what AdamW makes of rounding
+// (it normalises tiny gradients). Skips when mpirun cannot start two ranks here.
+// Usage: e2e_mpi PATH/TO/cameo PATH/TO/mpirun   (registered by tests/train/extra.cmake)
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include "models/safetensors.h"
+#include "testutil.h"
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+// the "loss" of every metrics.jsonl line
+static int losses(const char *path, double *out, int max) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[2048];
+    int n = 0;
+    while (n < max && fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "\"loss\":");
+        if (p) out[n++] = atof(p + 7);
+    }
+    fclose(f);
+    return n;
+}
+
+#define MPIRUN "%s --allow-run-as-root --oversubscribe -np 2"
+#define ARGS "--set stages.0.steps=10 --set stages.1.steps=6 --set stages.2.steps=4 --set run.log_every=1 --set run.ckpt_every=0 --quiet"
+
+int main(int argc, char **argv) {
+    if (argc < 3) test_skip("usage: e2e_mpi PATH/TO/cameo PATH/TO/mpirun");
+    const char *cameo = argv[1], *mpirun = argv[2];
+    if (sh(MPIRUN " true >/dev/null 2>&1", mpirun) != 0) test_skip("mpirun cannot start 2 ranks on this machine");
+    char dir[] = "/tmp/cameo-mpi-XXXXXX";
+    TEST_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    TEST_CHECK(sh("%s train " ARGS " --set run.out_dir=%s/one --set data.path=%s/data 2>%s/one.log", cameo, dir, dir, dir) == 0, "one process");
+    TEST_CHECK(sh(MPIRUN " %s train " ARGS " --set run.out_dir=%s/two --set data.path=%s/data >%s/two.log 2>&1", mpirun, cameo, dir, dir, dir) == 0,
+               "two ranks (see %s/two.log)", dir);
+
+    char p1[256], p2[256];
+    double a[64], b[64];
+    snprintf(p1, sizeof p1, "%s/one/tiny/metrics.jsonl", dir);
+    snprintf(p2, sizeof p2, "%s/two/tiny/metrics.jsonl", dir);
+    int na = losses(p1, a, 64), nb = losses(p2, b, 64);
+    TEST_CHECK(na == 20 && nb == 20, "20 logged steps each (got %d and %d): only rank 0 writes", na, nb);
+    double worst = 0;
+    for (int i = 0; i < na && i < nb; i++) worst = fmax(worst, fabs(a[i] - b[i]) / fabs(a[i]));
+    printf("per-step loss, 1 process vs 2 ranks: max relative difference %.3g over %d steps\n", worst, na);
+    TEST_CHECK(worst < 1e-5, "losses differ by %.3g", worst);
+
+    // final master weights: the same up to AdamW's normalisation of rounding-level gradients
+    char err[512];
+    snprintf(p1, sizeof p1, "%s/one/tiny/checkpoints/step-20/optimizer.safetensors", dir);
+    snprintf(p2, sizeof p2, "%s/two/tiny/checkpoints/step-20/optimizer.safetensors", dir);
+    st_file *fa = st_open(p1, err, sizeof err), *fb = fa ? st_open(p2, err, sizeof err) : NULL;
+    TEST_CHECK(fa && fb, "%s", err);
+    double wworst = 0;
+    int compared = 0;
+    for (int i = 0; fa && fb && i < st_count(fa); i++) {
+        const st_entry *ea = st_at(fa, i), *eb = st_find(fb, ea->name);
+        if (!strstr(ea->name, ".master") || !eb || ea->dtype != CM_F32) continue;
+        const float *x = ea->data, *y = eb->data;
+        double dmax = 0, xmax = 1e-12;
+        for (size_t k = 0; k < ea->nbytes / 4; k++) dmax = fmax(dmax, fabs(x[k] - y[k])), xmax = fmax(xmax, fabs(x[k]));
+        wworst = fmax(wworst, dmax / xmax);
+        compared++;
+    }
+    printf("master weights: %d tensors, max normalised difference %.3g\n", compared, wworst);
+    TEST_CHECK(compared > 50 && wworst < 1e-3, "%d tensors, worst %.3g", compared, wworst);
+    st_close(fa);
+    st_close(fb);
+    // a global batch that does not split over the ranks is refused before any work
+    TEST_CHECK(sh(MPIRUN " %s train --set stages.0.batch_size=3 --set run.out_dir=%s/bad --set data.path=%s/data --quiet >%s/bad.log 2>&1",
+                  mpirun, cameo, dir, dir, dir) != 0, "odd batch refused");
+    TEST_CHECK(sh("grep -q 'stages\\[0\\].batch_size' %s/bad.log", dir) == 0, "the message names stages[0].batch_size");
+    sh("rm -rf %s", dir);
+    return test_summary("e2e_mpi");
+}
