@@ -80,9 +80,9 @@ static int prepare_data(trainer *t, char *err, size_t errlen) {
                      "or set data.generate_demo_if_missing: true)", c->data.path);
             rc = -1;
         } else {
-        progress_message(&t->prog, "generating the demo dataset at %s (%d characters x %d images)", c->data.path,
-                         c->data.demo_characters, c->data.demo_per_character);
-        rc = train_demo_data(c, err, errlen);
+            progress_message(&t->prog, "generating the demo dataset at %s (%d characters x %d images)", c->data.path,
+                             c->data.demo_characters, c->data.demo_per_character);
+            rc = train_demo_data(c, err, errlen);
         }
     }
     if (dist_agree(&t->d, rc)) {  // rank 0 decides; the others stop with it
@@ -265,7 +265,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         }
         t->opt.skipped = t->st.skipped_steps;
         t->opt.skipped_in_row = t->st.skipped_in_row;
-        for (int i = 0; i < 20 && t->st.loss_smoothed > 0; i++) metrics_ema_update(&t->ema, t->st.loss_smoothed);
+        if (t->st.loss_smoothed > 0) metrics_ema_restore(&t->ema, t->st.loss_smoothed);
         progress_message(&t->prog, "resuming from %s: step %lld, stage %d (%s), step %lld of the stage", dir,
                          (long long)t->st.step, t->st.stage, t->st.stage_name, (long long)t->st.step_in_stage);
     }
