@@ -589,12 +589,15 @@ int ckpt_resolve(const char *path, char *out, size_t outlen, char *err, size_t e
         snprintf(out, outlen, "%s", path);
         return 0;
     }
-    // a run folder holding checkpoints/
+    // a run folder holding checkpoints/, a checkpoints folder, or its `latest` file itself
     char dir[CKPT_PATH];
     snprintf(dir, sizeof dir, "%s", path);
-    pjoin(p, sizeof p, path, "checkpoints");
+    size_t pl = strlen(dir);
+    if (is_file(dir) && pl >= 6 && !strcmp(dir + pl - 6, "latest") && (pl == 6 || dir[pl - 7] == '/'))
+        snprintf(dir, sizeof dir, "%.*s", pl > 7 ? (int)(pl - 7) : 1, pl > 7 ? path : ".");
+    pjoin(p, sizeof p, dir, "checkpoints");
     char lp[CKPT_PATH];
-    pjoin(lp, sizeof lp, path, "latest");
+    pjoin(lp, sizeof lp, dir, "latest");
     if (!is_file(lp) && is_dir(p)) snprintf(dir, sizeof dir, "%s", p);
     if (!is_dir(dir)) {
         cm_seterr(err, errlen, "%s: no such checkpoint folder", path);

@@ -109,6 +109,8 @@ int main(int argc, char **argv) {
 
     // export: the adapter alone, every published key with its shape and bf16
     TEST_CHECK(sh("%s export %s/a/tiny/checkpoints --out %s/export.safetensors >/dev/null", cameo, dir, dir) == 0, "export");
+    TEST_CHECK(sh("%s export %s/a/tiny/checkpoints/latest --out %s/export2.safetensors >/dev/null", cameo, dir, dir) == 0,
+               "export names the latest file itself");
     char err[512];
     snprintf(p, sizeof p, "%s/export.safetensors", dir);
     st_file *f = st_open(p, err, sizeof err);
