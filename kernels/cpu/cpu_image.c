@@ -1,6 +1,7 @@
 // cpu_image.c — im2col / col2im (convolutions as GEMMs) and PyTorch-exact bicubic resize.
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "kernels/cpu/cpu_internal.h"
 
 #define real float
