@@ -15,6 +15,9 @@
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "kernels/backend.h"
+#ifdef CAMEO_HAVE_CUDA
+const char *cuda_unavailable_reason(void);  // kernels/cuda/cuda_backend.cu
+#endif
 #include "data/build.h"
 #include "data/dataset.h"
 #include "data/demo.h"
@@ -406,11 +409,11 @@ int train_cli(int argc, char **argv) {
     if (rc) { fprintf(stderr, "cameo train: %s\n", err); return 1; }
     if (quiet) t.cfg.run.quiet = true;
     if (t.cfg.run.dev.type == CM_CUDA && !cm_cuda_backend) {
-        fprintf(stderr, "cameo train: run.device: '%s' — no usable CUDA device (%s)\n", t.cfg.run.device,
+        fprintf(stderr, "cameo train: run.device: '%s' — %s\n", t.cfg.run.device,
 #ifdef CAMEO_HAVE_CUDA
-                "see the message above"
+                cuda_unavailable_reason() ? cuda_unavailable_reason() : "no usable CUDA device"
 #else
-                "this cameo was built without CUDA"
+                "this cameo was built without CUDA (configure with -DCAMEO_CUDA=ON where nvcc is installed)"
 #endif
         );
         return 1;
