@@ -24,6 +24,8 @@ cm_tensor *ops_new(const cm_tensor *like, int ndim, const int64_t *shape);
 int ops_broadcast_shape(const char *op, const cm_tensor *a, const cm_tensor *b, int64_t *shape);
 // strides of t read as the broadcast shape (0 where broadcast)
 void ops_broadcast_strides(const cm_tensor *t, int ndim, const int64_t *shape, int64_t *stride);
+// contiguous cur summed over axis d, keeping it as size 1 (a new tensor)
+cm_tensor *ops_sum_axis(cm_tensor *cur, int d);
 // sums g (of a broadcast shape) down to shape (ndim, shape); returns a new contiguous tensor
 cm_tensor *ops_reduce_to(cm_tensor *g, int ndim, const int64_t *shape);
 // shape of a node's input i as a temporary tensor-free description

@@ -24,17 +24,7 @@ static cm_tensor *reduce(cm_tensor *x, int naxes, const int *axes, bool keepdim,
     cm_tensor *cur = ops_contig(x);
     for (int a = 0; a < x->ndim; a++) {  // one axis at a time, keeping dims
         if (!((mask >> a) & 1)) continue;
-        int64_t outer = 1, inner = 1;
-        for (int e = 0; e < a; e++) outer *= cur->shape[e];
-        for (int e = a + 1; e < cur->ndim; e++) inner *= cur->shape[e];
-        int64_t ns[CM_MAX_DIMS];
-        memcpy(ns, cur->shape, sizeof ns);
-        ns[a] = 1;
-        cm_tensor *r = ops_new(cur, cur->ndim, ns);
-        if (outer > 0 && inner > 0) {
-            if (cur->shape[a]) BE(cur)->reduce_sum(KC(cur), cur->dtype, outer, cur->shape[a], inner, tensor_data(r), tensor_data(cur));
-            else BE(cur)->fill(KC(cur), cur->dtype, tensor_data(r), outer * inner, 0.0);
-        }
+        cm_tensor *r = ops_sum_axis(cur, a);
         tensor_release(cur);
         cur = r;
     }

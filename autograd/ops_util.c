@@ -48,6 +48,21 @@ void ops_broadcast_strides(const cm_tensor *t, int ndim, const int64_t *shape, i
     }
 }
 
+cm_tensor *ops_sum_axis(cm_tensor *cur, int d) {
+    int64_t outer = 1, inner = 1;
+    for (int e = 0; e < d; e++) outer *= cur->shape[e];
+    for (int e = d + 1; e < cur->ndim; e++) inner *= cur->shape[e];
+    int64_t ns[CM_MAX_DIMS];
+    memcpy(ns, cur->shape, sizeof ns);
+    ns[d] = 1;
+    cm_tensor *r = ops_new(cur, cur->ndim, ns);
+    if (outer > 0 && inner > 0) {
+        if (cur->shape[d]) BE(cur)->reduce_sum(KC(cur), cur->dtype, outer, cur->shape[d], inner, tensor_data(r), tensor_data(cur));
+        else BE(cur)->fill(KC(cur), cur->dtype, tensor_data(r), outer * inner, 0.0);  // an empty sum
+    }
+    return r;
+}
+
 cm_tensor *ops_reduce_to(cm_tensor *g, int ndim, const int64_t *shape) {
     cm_tensor *cur = ops_contig(g);
     int lead = cur->ndim - ndim;
@@ -56,14 +71,7 @@ cm_tensor *ops_reduce_to(cm_tensor *g, int ndim, const int64_t *shape) {
         int dt = d - lead;
         bool reduce = dt < 0 ? true : (shape[dt] == 1 && cur->shape[d] != 1);
         if (!reduce || cur->shape[d] == 1) continue;
-        int64_t outer = 1, inner = 1;
-        for (int e = 0; e < d; e++) outer *= cur->shape[e];
-        for (int e = d + 1; e < cur->ndim; e++) inner *= cur->shape[e];
-        int64_t ns[CM_MAX_DIMS];
-        memcpy(ns, cur->shape, sizeof ns);
-        ns[d] = 1;
-        cm_tensor *r = ops_new(cur, cur->ndim, ns);
-        BE(cur)->reduce_sum(KC(cur), cur->dtype, outer, cur->shape[d], inner, tensor_data(r), tensor_data(cur));
+        cm_tensor *r = ops_sum_axis(cur, d);
         tensor_release(cur);
         cur = r;
     }

@@ -1,4 +1,6 @@
 #include "testutil.h"
+#include <stdarg.h>
+#include <sys/wait.h>
 
 int test_failures = 0, test_checks = 0;
 
@@ -10,4 +12,14 @@ int test_summary(const char *name) {
 void test_skip(const char *why) {
     printf("SKIP: %s\n", why);
     exit(77);
+}
+
+int test_sh(const char *fmt, ...) {
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }

@@ -27,5 +27,7 @@ extern int test_failures, test_checks;
 
 // prints "N passed, N failed" and returns the exit code
 int test_summary(const char *name);
+// runs a printf-formatted shell command; its exit status (-1 when it did not exit normally)
+int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // prints a skip line and exits 77 (ctest SKIP_RETURN_CODE)
 _Noreturn void test_skip(const char *why);

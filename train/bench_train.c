@@ -6,6 +6,7 @@
 #define _GNU_SOURCE  // nftw, mkdtemp
 #include "train/bench_train.h"
 #include "train/demo_data.h"
+#include "train/stage_setup.h"
 #include <cblas.h>
 #include <cjson/cJSON.h>
 #include <ftw.h>
@@ -102,41 +103,6 @@ static int bench_data(train_config *c, char *tmp, size_t tmplen, char *err, size
     fprintf(stderr, "cameo bench train: generating the demo dataset at %s (%d characters x %d images)\n", c->data.path,
             c->data.demo_characters, c->data.demo_per_character);
     return train_demo_data(c, err, errlen);
-}
-
-// as trainer.c's open_stage_loader, from the start of the stage
-static loader *bench_loader(const train_config *c, int s, int ref_size) {
-    const train_stage *sg = &c->stages[s];
-    loader_config lc = loader_config_default();
-    lc.path = c->data.path;
-    lc.mode = sg->mode == CFG_MODE_UNPAIRED ? LOADER_UNPAIRED : sg->mode == CFG_MODE_PAIRED ? LOADER_PAIRED : LOADER_MIXED;
-    lc.paired_share = (float)sg->paired_share;
-    lc.seed = c->run.seed * 1000003ull + (uint64_t)s;
-    lc.global_batch = sg->batch_size;
-    lc.resolution = sg->resolution;
-    lc.bucket_step = c->data.bucket_step;
-    lc.max_aspect = (float)c->data.max_aspect;
-    if (sg->n_buckets) {
-        lc.buckets = &sg->buckets[0][0];
-        lc.n_buckets = sg->n_buckets;
-    }
-    lc.ref_size = ref_size;
-    lc.caption_drop = (float)c->train.caption_drop;
-    lc.ref_drop = (float)c->train.ref_drop;
-    lc.threads = c->data.threads;
-    lc.prefetch = c->data.prefetch;
-    return loader_open(&lc, NULL);
-}
-
-static step_opts bench_step_opts(const train_config *c) {  // trainer.c's make_step_opts
-    step_opts o = {.ip_scale = c->adapter.ip_scale, .guidance = c->train.guidance, .ln_mean = c->train.logit_mean,
-                   .ln_std = c->train.logit_std, .shift_base = c->train.shift_base, .shift_max = c->train.shift_max,
-                   .recompute = c->train.recompute, .seed = c->run.seed};
-    o.tsample = c->train.timestep == CFG_T_FLUX_SHIFT ? STEP_T_FLUX_SHIFT : STEP_T_LOGIT_NORMAL;
-    o.weighting = c->train.weighting == CFG_W_SIGMA_SQRT ? STEP_W_SIGMA_SQRT
-                  : c->train.weighting == CFG_W_COSMAP   ? STEP_W_COSMAP
-                                                         : STEP_W_NONE;
-    return o;
 }
 
 static double reg_bytes(const cm_params *ps) {
@@ -316,9 +282,10 @@ int bench_train_main(int argc, char **argv) {
         goto out_models;
     }
     const train_stage *sg = &c.stages[stage];
-    loader *L = bench_loader(&c, stage, m.ref_size);
+    loader_config lc = stage_loader_config(&c, stage, m.ref_size, 0, 1);
+    loader *L = loader_open(&lc, NULL);
     if (!L) { fprintf(stderr, "cameo bench train: the loader could not open %s\n", c.data.path); rc = 1; goto out_opt; }
-    step_opts so = bench_step_opts(&c);
+    step_opts so = stage_step_opts(&c);
     lr_schedule ls = schedule_for_stage(&c, stage);
 
     phase_times *rec = calloc((size_t)steps, sizeof *rec);  // each timed step

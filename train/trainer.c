@@ -33,6 +33,7 @@ const char *cuda_unavailable_reason(void);  // kernels/cuda/cuda_backend.cu
 #include "train/optim.h"
 #include "train/progress.h"
 #include "train/schedule.h"
+#include "train/stage_setup.h"
 #include "train/step.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -107,28 +108,7 @@ static int prepare_data(trainer *t, char *err, size_t errlen) {
 }
 
 static loader *open_stage_loader(trainer *t, int s, bool resume) {
-    const train_config *c = &t->cfg;
-    const train_stage *sg = &c->stages[s];
-    loader_config lc = loader_config_default();
-    lc.path = c->data.path;
-    lc.mode = sg->mode == CFG_MODE_UNPAIRED ? LOADER_UNPAIRED : sg->mode == CFG_MODE_PAIRED ? LOADER_PAIRED : LOADER_MIXED;
-    lc.paired_share = (float)sg->paired_share;
-    lc.seed = c->run.seed * 1000003ull + (uint64_t)s;  // each stage its own order
-    lc.global_batch = sg->batch_size;  // each rank takes its slice of every global batch
-    lc.rank = t->d.rank;
-    lc.world = t->d.world;
-    lc.resolution = sg->resolution;
-    lc.bucket_step = c->data.bucket_step;
-    lc.max_aspect = (float)c->data.max_aspect;
-    if (sg->n_buckets) {
-        lc.buckets = &sg->buckets[0][0];
-        lc.n_buckets = sg->n_buckets;
-    }
-    lc.ref_size = t->m.ref_size;
-    lc.caption_drop = (float)c->train.caption_drop;
-    lc.ref_drop = (float)c->train.ref_drop;
-    lc.threads = c->data.threads;
-    lc.prefetch = c->data.prefetch;
+    loader_config lc = stage_loader_config(&t->cfg, s, t->m.ref_size, t->d.rank, t->d.world);
     loader_resume r, *rp = NULL;
     if (resume && ckpt_state_get_data(&t->st, "epoch", &r.epoch) && ckpt_state_get_data(&t->st, "batches_done", &r.batches_done) &&
         ckpt_state_get_data(&t->st, "manifest_hash", &r.manifest_hash) && ckpt_state_get_data(&t->st, "bucket_hash", &r.bucket_hash)) {
@@ -167,16 +147,6 @@ static int save_checkpoint(trainer *t, loader *L, char *err, size_t errlen) {
     return 0;
 }
 
-static step_opts make_step_opts(const train_config *c) {
-    step_opts o = {.ip_scale = c->adapter.ip_scale, .guidance = c->train.guidance, .ln_mean = c->train.logit_mean,
-                   .ln_std = c->train.logit_std, .shift_base = c->train.shift_base, .shift_max = c->train.shift_max, .recompute = c->train.recompute, .seed = c->run.seed};
-    o.tsample = c->train.timestep == CFG_T_FLUX_SHIFT ? STEP_T_FLUX_SHIFT : STEP_T_LOGIT_NORMAL;
-    o.weighting = c->train.weighting == CFG_W_SIGMA_SQRT ? STEP_W_SIGMA_SQRT
-                  : c->train.weighting == CFG_W_COSMAP   ? STEP_W_COSMAP
-                                                                  : STEP_W_NONE;
-    return o;
-}
-
 // fault injection for tests of the NaN path: CAMEO_FAULT_NAN_FROM=N makes every step >= N non-finite
 static bool fault_nan(int64_t step) {
     const char *v = getenv("CAMEO_FAULT_NAN_FROM");
@@ -186,7 +156,7 @@ static bool fault_nan(int64_t step) {
 // one optimizer step of stage s: grad_accum micro-batches, then clip + AdamW. 0 ok, 1 skipped, -1 error
 static int train_one_step(trainer *t, loader *L, int s, double *loss_out, int *samples_out, optim_step_info *info) {
     const train_stage *sg = &t->cfg.stages[s];
-    step_opts so = make_step_opts(&t->cfg);
+    step_opts so = stage_step_opts(&t->cfg);
     bool poison = fault_nan(t->st.step);
     double loss_sum = 0;
     int samples = 0;

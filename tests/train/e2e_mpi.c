@@ -12,16 +12,6 @@
 #include "models/safetensors.h"
 #include "testutil.h"
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
 
 // the "loss" of every metrics.jsonl line
 static int losses(const char *path, double *out, int max) {
@@ -43,11 +33,11 @@ static int losses(const char *path, double *out, int max) {
 int main(int argc, char **argv) {
     if (argc < 3) test_skip("usage: e2e_mpi PATH/TO/cameo PATH/TO/mpirun");
     const char *cameo = argv[1], *mpirun = argv[2];
-    if (sh(MPIRUN " true >/dev/null 2>&1", mpirun) != 0) test_skip("mpirun cannot start 2 ranks on this machine");
+    if (test_sh(MPIRUN " true >/dev/null 2>&1", mpirun) != 0) test_skip("mpirun cannot start 2 ranks on this machine");
     char dir[] = "/tmp/cameo-mpi-XXXXXX";
     TEST_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
-    TEST_CHECK(sh("%s train " ARGS " --set run.out_dir=%s/one --set data.path=%s/data 2>%s/one.log", cameo, dir, dir, dir) == 0, "one process");
-    TEST_CHECK(sh(MPIRUN " %s train " ARGS " --set run.out_dir=%s/two --set data.path=%s/data >%s/two.log 2>&1", mpirun, cameo, dir, dir, dir) == 0,
+    TEST_CHECK(test_sh("%s train " ARGS " --set run.out_dir=%s/one --set data.path=%s/data 2>%s/one.log", cameo, dir, dir, dir) == 0, "one process");
+    TEST_CHECK(test_sh(MPIRUN " %s train " ARGS " --set run.out_dir=%s/two --set data.path=%s/data >%s/two.log 2>&1", mpirun, cameo, dir, dir, dir) == 0,
                "two ranks (see %s/two.log)", dir);
 
     char p1[256], p2[256];
@@ -83,9 +73,9 @@ int main(int argc, char **argv) {
     st_close(fa);
     st_close(fb);
     // a global batch that does not split over the ranks is refused before any work
-    TEST_CHECK(sh(MPIRUN " %s train --set stages.0.batch_size=3 --set run.out_dir=%s/bad --set data.path=%s/data --quiet >%s/bad.log 2>&1",
+    TEST_CHECK(test_sh(MPIRUN " %s train --set stages.0.batch_size=3 --set run.out_dir=%s/bad --set data.path=%s/data --quiet >%s/bad.log 2>&1",
                   mpirun, cameo, dir, dir, dir) != 0, "odd batch refused");
-    TEST_CHECK(sh("grep -q 'stages\\[0\\].batch_size' %s/bad.log", dir) == 0, "the message names stages[0].batch_size");
-    sh("rm -rf %s", dir);
+    TEST_CHECK(test_sh("grep -q 'stages\\[0\\].batch_size' %s/bad.log", dir) == 0, "the message names stages[0].batch_size");
+    test_sh("rm -rf %s", dir);
     return test_summary("e2e_mpi");
 }

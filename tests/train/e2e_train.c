@@ -18,16 +18,6 @@ static char dir[64];
 
 #define STEPS "--set stages.0.steps=6 --set stages.1.steps=4 --set stages.2.steps=4 --set run.keep_last=0 --set run.ckpt_every=3 --quiet"
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
 
 static bool same_file(const char *a, const char *b) {
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
@@ -59,7 +49,7 @@ int main(int argc, char **argv) {
     snprintf(dir, sizeof dir, "/tmp/cameo-e2e-XXXXXX");
     TEST_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     // the uninterrupted run (also generates the dataset, shared by all runs below)
-    TEST_CHECK(sh("%s train " STEPS " --set run.out_dir=%s/a --set data.path=%s/data 2>%s/a.log", cameo, dir, dir, dir) == 0, "run a");
+    TEST_CHECK(test_sh("%s train " STEPS " --set run.out_dir=%s/a --set data.path=%s/data 2>%s/a.log", cameo, dir, dir, dir) == 0, "run a");
     char p[512];
     snprintf(p, sizeof p, "%s/a/tiny/adapter.safetensors", dir);
     TEST_CHECK(access(p, R_OK) == 0, "adapter exported at the end");
@@ -67,11 +57,11 @@ int main(int argc, char **argv) {
     TEST_CHECK(access(p, R_OK) == 0, "metrics.jsonl written");
 
     // resume mid-stage (step 3: inside stage 1, mid-epoch) and at a stage boundary (step 6)
-    TEST_CHECK(sh("%s train --resume %s/a/tiny/checkpoints/step-3 --set run.out_dir=%s/b --quiet 2>%s/b.log", cameo, dir, dir, dir) == 0, "resume b");
+    TEST_CHECK(test_sh("%s train --resume %s/a/tiny/checkpoints/step-3 --set run.out_dir=%s/b --quiet 2>%s/b.log", cameo, dir, dir, dir) == 0, "resume b");
     check_same_final("b");
-    TEST_CHECK(sh("%s train --resume %s/a/tiny/checkpoints/step-6 --set run.out_dir=%s/c --quiet 2>%s/c.log", cameo, dir, dir, dir) == 0, "resume c");
+    TEST_CHECK(test_sh("%s train --resume %s/a/tiny/checkpoints/step-6 --set run.out_dir=%s/c --quiet 2>%s/c.log", cameo, dir, dir, dir) == 0, "resume c");
     check_same_final("c");
-    TEST_CHECK(sh("%s train --resume %s/a/tiny/checkpoints/step-12 --set run.out_dir=%s/d --quiet 2>%s/d.log", cameo, dir, dir, dir) == 0, "resume d");
+    TEST_CHECK(test_sh("%s train --resume %s/a/tiny/checkpoints/step-12 --set run.out_dir=%s/d --quiet 2>%s/d.log", cameo, dir, dir, dir) == 0, "resume d");
     check_same_final("d");
 
     // SIGINT: finishes the step, checkpoints, exits 0; then resumes to the same end
@@ -88,7 +78,7 @@ int main(int argc, char **argv) {
     int status;
     waitpid(pid, &status, 0);
     TEST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGINT: exit 0 (status %d)", status);
-    TEST_CHECK(sh("%s train --resume %s/e/tiny/checkpoints --quiet 2>%s/e.log", cameo, dir, dir) == 0, "resume after SIGINT");
+    TEST_CHECK(test_sh("%s train --resume %s/e/tiny/checkpoints --quiet 2>%s/e.log", cameo, dir, dir) == 0, "resume after SIGINT");
     check_same_final("e");
 
     // SIGKILL at an arbitrary moment (checkpoints every step): the newest complete checkpoint resumes
@@ -103,13 +93,13 @@ int main(int argc, char **argv) {
     waitpid(pid, &status, 0);
     snprintf(p, sizeof p, "%s/f/tiny/checkpoints/latest", dir);
     if (access(p, F_OK) == 0) {
-        TEST_CHECK(sh("%s train --resume %s/f/tiny/checkpoints --quiet 2>%s/f.log", cameo, dir, dir) == 0, "resume after SIGKILL");
+        TEST_CHECK(test_sh("%s train --resume %s/f/tiny/checkpoints --quiet 2>%s/f.log", cameo, dir, dir) == 0, "resume after SIGKILL");
         check_same_final("f");
     } else printf("note: SIGKILL came before the first checkpoint; nothing to resume\n");
 
     // export: the adapter alone, every published key with its shape and bf16
-    TEST_CHECK(sh("%s export %s/a/tiny/checkpoints --out %s/export.safetensors >/dev/null", cameo, dir, dir) == 0, "export");
-    TEST_CHECK(sh("%s export %s/a/tiny/checkpoints/latest --out %s/export2.safetensors >/dev/null", cameo, dir, dir) == 0,
+    TEST_CHECK(test_sh("%s export %s/a/tiny/checkpoints --out %s/export.safetensors >/dev/null", cameo, dir, dir) == 0, "export");
+    TEST_CHECK(test_sh("%s export %s/a/tiny/checkpoints/latest --out %s/export2.safetensors >/dev/null", cameo, dir, dir) == 0,
                "export names the latest file itself");
     char err[512];
     snprintf(p, sizeof p, "%s/export.safetensors", dir);
@@ -133,18 +123,18 @@ int main(int argc, char **argv) {
     // diverging training: non-finite steps are skipped and counted; after max_bad_steps in a row
     // the run stops (exit 1) naming the last good checkpoint, which stays loadable
     // (CAMEO_FAULT_NAN_FROM=N poisons every step from N on: the trainer's fault-injection hook)
-    TEST_CHECK(sh("CAMEO_FAULT_NAN_FROM=4 %s train " STEPS " --set stages.0.steps=10 --set run.ckpt_every=2 --set run.max_bad_steps=3 "
+    TEST_CHECK(test_sh("CAMEO_FAULT_NAN_FROM=4 %s train " STEPS " --set stages.0.steps=10 --set run.ckpt_every=2 --set run.max_bad_steps=3 "
                   "--set run.out_dir=%s/g --set data.path=%s/data 2>%s/g.log", cameo, dir, dir, dir) == 1,
                "diverging run exits 1");
-    TEST_CHECK(sh("grep -q 'step-4' %s/g.log && test -d %s/g/tiny/checkpoints/step-4 && ! test -d %s/g/tiny/checkpoints/step-6",
+    TEST_CHECK(test_sh("grep -q 'step-4' %s/g.log && test -d %s/g/tiny/checkpoints/step-4 && ! test -d %s/g/tiny/checkpoints/step-6",
                   dir, dir, dir) == 0, "checkpoints stop at the last good step");
-    TEST_CHECK(sh("grep -q 'max_bad_steps' %s/g.log && grep -q 'skipped' %s/g.log", dir, dir) == 0, "skips reported, max_bad_steps named");
-    TEST_CHECK(sh("%s export %s/g/tiny/checkpoints --out %s/g.safetensors >/dev/null 2>&1", cameo, dir, dir) == 0,
+    TEST_CHECK(test_sh("grep -q 'max_bad_steps' %s/g.log && grep -q 'skipped' %s/g.log", dir, dir) == 0, "skips reported, max_bad_steps named");
+    TEST_CHECK(test_sh("%s export %s/g/tiny/checkpoints --out %s/g.safetensors >/dev/null 2>&1", cameo, dir, dir) == 0,
                "the last good checkpoint is intact");
 
     // a bad config stops before any work, naming the key
-    TEST_CHECK(sh("%s train --set stages.1.mode=pared --quiet 2>%s/bad.log", cameo, dir) == 1, "bad mode exits 1");
-    TEST_CHECK(sh("grep -q \"stages\\[1\\].mode\" %s/bad.log", dir) == 0, "the message names stages[1].mode");
-    sh("rm -rf %s", dir);
+    TEST_CHECK(test_sh("%s train --set stages.1.mode=pared --quiet 2>%s/bad.log", cameo, dir) == 1, "bad mode exits 1");
+    TEST_CHECK(test_sh("grep -q \"stages\\[1\\].mode\" %s/bad.log", dir) == 0, "the message names stages[1].mode");
+    test_sh("rm -rf %s", dir);
     return test_summary("e2e_train");
 }

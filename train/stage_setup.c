@@ -1,0 +1,38 @@
+// stage_setup.c — see stage_setup.h
+#include "train/stage_setup.h"
+
+loader_config stage_loader_config(const train_config *c, int s, int ref_size, int rank, int world) {
+    const train_stage *sg = &c->stages[s];
+    loader_config lc = loader_config_default();
+    lc.path = c->data.path;
+    lc.mode = sg->mode == CFG_MODE_UNPAIRED ? LOADER_UNPAIRED : sg->mode == CFG_MODE_PAIRED ? LOADER_PAIRED : LOADER_MIXED;
+    lc.paired_share = (float)sg->paired_share;
+    lc.seed = c->run.seed * 1000003ull + (uint64_t)s;  // each stage its own order
+    lc.global_batch = sg->batch_size;                  // each rank takes its slice of every global batch
+    lc.rank = rank;
+    lc.world = world;
+    lc.resolution = sg->resolution;
+    lc.bucket_step = c->data.bucket_step;
+    lc.max_aspect = (float)c->data.max_aspect;
+    if (sg->n_buckets) {
+        lc.buckets = &sg->buckets[0][0];
+        lc.n_buckets = sg->n_buckets;
+    }
+    lc.ref_size = ref_size;
+    lc.caption_drop = (float)c->train.caption_drop;
+    lc.ref_drop = (float)c->train.ref_drop;
+    lc.threads = c->data.threads;
+    lc.prefetch = c->data.prefetch;
+    return lc;
+}
+
+step_opts stage_step_opts(const train_config *c) {
+    step_opts o = {.ip_scale = c->adapter.ip_scale, .guidance = c->train.guidance, .ln_mean = c->train.logit_mean,
+                   .ln_std = c->train.logit_std, .shift_base = c->train.shift_base, .shift_max = c->train.shift_max,
+                   .recompute = c->train.recompute, .seed = c->run.seed};
+    o.tsample = c->train.timestep == CFG_T_FLUX_SHIFT ? STEP_T_FLUX_SHIFT : STEP_T_LOGIT_NORMAL;
+    o.weighting = c->train.weighting == CFG_W_SIGMA_SQRT ? STEP_W_SIGMA_SQRT
+                  : c->train.weighting == CFG_W_COSMAP   ? STEP_W_COSMAP
+                                                         : STEP_W_NONE;
+    return o;
+}
