@@ -32,6 +32,15 @@ static bool same_file(const char *a, const char *b) {
     return same;
 }
 
+// waits until path exists (the run reached that point); false after timeout_ms
+static bool wait_for(const char *path, int timeout_ms) {
+    for (int t = 0; t < timeout_ms; t += 5) {
+        if (access(path, F_OK) == 0) return true;
+        usleep(5000);
+    }
+    return false;
+}
+
 // the weights and optimizer state of run X's final checkpoint equal run A's, byte for byte
 static void check_same_final(const char *run) {
     char a[512], b[512];
@@ -64,20 +73,24 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("%s train --resume %s/a/tiny/checkpoints/step-12 --set run.out_dir=%s/d --quiet 2>%s/d.log", cameo, dir, dir, dir) == 0, "resume d");
     check_same_final("d");
 
-    // SIGINT: finishes the step, checkpoints, exits 0; then resumes to the same end
+    // SIGINT once step 3 is checkpointed: finishes the step, checkpoints, exits 0 before the end;
+    // then resumes to the same end as the uninterrupted run
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "exec %s train " STEPS " --set run.ckpt_every=0 --set run.out_dir=%s/e --set data.path=%s/data", cameo, dir, dir);
+    snprintf(cmd, sizeof cmd, "exec %s train " STEPS " --set run.ckpt_every=3 --set run.out_dir=%s/e --set data.path=%s/data", cameo, dir, dir);
     pid_t pid = fork();
     if (pid == 0) {
         freopen("/dev/null", "w", stderr);
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
-    usleep(1500 * 1000);
-    kill(pid, SIGINT);  // sh -c execs the single command, so the signal reaches cameo
+    snprintf(p, sizeof p, "%s/e/tiny/checkpoints/step-3", dir);
+    TEST_CHECK(wait_for(p, 120000), "run e reached step 3");
+    kill(pid, SIGINT);  // `exec` in the command: the signal reaches cameo itself
     int status;
     waitpid(pid, &status, 0);
     TEST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGINT: exit 0 (status %d)", status);
+    snprintf(p, sizeof p, "%s/e/tiny/checkpoints/step-14", dir);
+    if (access(p, F_OK) == 0) printf("note: run e finished before SIGINT landed\n");
     TEST_CHECK(test_sh("%s train --resume %s/e/tiny/checkpoints --quiet 2>%s/e.log", cameo, dir, dir) == 0, "resume after SIGINT");
     check_same_final("e");
 
@@ -88,14 +101,15 @@ int main(int argc, char **argv) {
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
-    usleep(1800 * 1000);
-    kill(pid, SIGKILL);
+    snprintf(p, sizeof p, "%s/f/tiny/checkpoints/step-2", dir);
+    TEST_CHECK(wait_for(p, 120000), "run f reached step 2");
+    kill(pid, SIGKILL);  // wherever it is: mid-step, mid-checkpoint
     waitpid(pid, &status, 0);
-    snprintf(p, sizeof p, "%s/f/tiny/checkpoints/latest", dir);
-    if (access(p, F_OK) == 0) {
-        TEST_CHECK(test_sh("%s train --resume %s/f/tiny/checkpoints --quiet 2>%s/f.log", cameo, dir, dir) == 0, "resume after SIGKILL");
-        check_same_final("f");
-    } else printf("note: SIGKILL came before the first checkpoint; nothing to resume\n");
+    TEST_CHECK(WIFSIGNALED(status), "killed");
+    snprintf(p, sizeof p, "%s/f/tiny/checkpoints/step-14", dir);
+    if (access(p, F_OK) == 0) printf("note: run f finished before SIGKILL landed\n");
+    TEST_CHECK(test_sh("%s train --resume %s/f/tiny/checkpoints --quiet 2>%s/f.log", cameo, dir, dir) == 0, "resume after SIGKILL");
+    check_same_final("f");
 
     // export: the adapter alone, every published key with its shape and bf16
     TEST_CHECK(test_sh("%s export %s/a/tiny/checkpoints --out %s/export.safetensors >/dev/null", cameo, dir, dir) == 0, "export");
