@@ -63,8 +63,12 @@ cm_tensor *op_conv2d(cm_tensor *x, cm_tensor *w, cm_tensor *b, int stride, int p
     const cm_kctx *k = KC(x);
     cm_tensor *xc = ops_contig(x), *wc = ops_contig(w);
     cm_tensor *out = ops_new(x, 4, (int64_t[]){d.N, d.O, d.OH, d.OW});
-    cm_tensor *col = ops_new(x, 2, (int64_t[]){CK, P});
-    for (int64_t i = 0; i < d.N; i++) {
+    // a backend's direct kernel when it takes this case (contiguous f32 bias or none), else im2col + gemm
+    int done = be->conv2d_fwd && (!b || (b->dtype == x->dtype && b->stride[0] == 1)) &&
+               be->conv2d_fwd(k, x->dtype, d.N, d.C, d.H, d.W, d.O, d.kh, d.kw, d.stride, d.pad, d.OH, d.OW,
+                              tensor_data(out), tensor_data(xc), tensor_data(wc), b ? tensor_data(b) : NULL);
+    cm_tensor *col = done ? NULL : ops_new(x, 2, (int64_t[]){CK, P});
+    for (int64_t i = 0; i < d.N && !done; i++) {
         char *oi = (char *)tensor_data(out) + (size_t)(i * d.O * P) * es;
         double beta = 0.0;
         if (b) {  // each output row starts as its channel's bias
@@ -75,7 +79,7 @@ cm_tensor *op_conv2d(cm_tensor *x, cm_tensor *w, cm_tensor *b, int stride, int p
                    (const char *)tensor_data(xc) + (size_t)(i * d.C * d.H * d.W) * es);
         be->gemm(k, x->dtype, 0, 0, d.O, P, CK, 1.0, tensor_data(wc), CK, 0, tensor_data(col), P, 0, beta, oi, P, 0, 1);
     }
-    tensor_release(col);
+    if (col) tensor_release(col);
     cm_tensor *ins[3] = {x, w, b};
     cm_node *n = autograd_record(&OP_CONV2D, out, b ? 3 : 2, ins);
     if (n) {

@@ -127,6 +127,12 @@ typedef struct cm_backend {
     // dx written (zeroed, then accumulated)
     void (*bicubic_bwd)(const cm_kctx *k, cm_dtype dt, int64_t NC, int64_t IH, int64_t IW, int64_t OH, int64_t OW,
                         void *dx, const void *dy);
+    // optional (NULL = not provided): y [N, O, OH, OW] = conv2d(x [N, C, H, W], w [O, C, kh, kw]) + b [O]
+    // (b may be NULL), all contiguous, stride/pad as im2col's. Returns 0 without touching y when it
+    // does not handle this case (dtype, sizes): the caller then runs im2col + gemm.
+    int (*conv2d_fwd)(const cm_kctx *k, cm_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                      int64_t kh, int64_t kw, int64_t stride, int64_t pad, int64_t OH, int64_t OW, void *y,
+                      const void *x, const void *w, const void *b);
 
     // --- lookup ---
     // y[i] = table[idx[i]] rows of width D; idx int32 [n]

@@ -63,6 +63,7 @@ const cm_backend cm_cpu_backend = {
     .col2im = cpu_col2im,
     .bicubic_fwd = cpu_bicubic_fwd,
     .bicubic_bwd = cpu_bicubic_bwd,
+    .conv2d_fwd = cpu_conv2d_fwd,
     .gather_rows = cpu_gather_rows,
     .scatter_add_rows = cpu_scatter_add_rows,
     .mse_fwd = cpu_mse_fwd,

@@ -112,6 +112,9 @@ void cpu_bicubic_fwd(const cm_kctx *k, cm_dtype dt, int64_t NC, int64_t IH, int6
                      void *y, const void *x);
 void cpu_bicubic_bwd(const cm_kctx *k, cm_dtype dt, int64_t NC, int64_t IH, int64_t IW, int64_t OH, int64_t OW,
                      void *dx, const void *dy);
+int cpu_conv2d_fwd(const cm_kctx *k, cm_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh,
+                   int64_t kw, int64_t stride, int64_t pad, int64_t OH, int64_t OW, void *y, const void *x,
+                   const void *w, const void *b);
 void cpu_gather_rows(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, void *y, const void *table,
                      const int32_t *idx);
 void cpu_scatter_add_rows(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, void *dtable, const void *dy,

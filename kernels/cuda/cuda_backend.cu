@@ -268,7 +268,7 @@ extern "C" const cm_backend cm_cuda_backend_impl = {
     cu_softmax_fwd, cu_softmax_bwd,
     cu_attn_fwd, cu_attn_bwd,
     cu_rope, cu_modulate_fwd, cu_modulate_bwd, cu_timestep_fwd, cu_timestep_bwd,
-    cu_im2col, cu_col2im, cu_bicubic_fwd, cu_bicubic_bwd,
+    cu_im2col, cu_col2im, cu_bicubic_fwd, cu_bicubic_bwd, /*conv2d_fwd*/ NULL,
     cu_gather_rows, cu_scatter_add_rows,
     cu_mse_fwd, cu_mse_bwd, cu_adamw,
 };
