@@ -3,6 +3,8 @@
 #include "kernels/cpu/cpu_fastmath.h"
 #include "kernels/cpu/cpu_internal.h"
 
+#define CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
 // activations: f32 through the vectorisable approximations, f64 through libm (exact references)
 #define real float
 #define SFX f32
