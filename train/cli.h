@@ -5,3 +5,4 @@ int train_cli(int argc, char **argv);
 int export_cli(int argc, char **argv);
 int inspect_cli(int argc, char **argv);
 int bench_cli(int argc, char **argv);
+int sample_cli(int argc, char **argv);  // eval/sample_cli.c

@@ -58,6 +58,13 @@ static cm_tensor *views_batch(const float *v, int B, int R, const ic_models *m) 
     return out;
 }
 
+void step_reference_features(ic_models *m, const float *ref_siglip, const float *ref_dino, int B, int R, vision_features *f) {
+    cm_tensor *vs = views_batch(ref_siglip, B, R, m), *vd = views_batch(ref_dino, B, R, m);
+    vision_features_from_views(&m->sig, &m->dino, &m->vfc, B, vs, vd, f);
+    tensor_release(vs);
+    tensor_release(vd);
+}
+
 cm_tensor *step_forward(ic_models *m, const loader_batch *b, const step_opts *o, uint64_t step, step_times *t) {
     return step_forward_with(m, b, o, NULL, NULL, step, t);
 }
@@ -68,9 +75,8 @@ cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opt
     double t0 = now();
     // --- frozen, no tape: reference features, target latents, text ---
     autograd_no_grad_push();
-    cm_tensor *vs = views_batch(b->ref_siglip, B, b->R, m), *vd = views_batch(b->ref_dino, B, b->R, m);
     vision_features f = {0};
-    vision_features_from_views(&m->sig, &m->dino, &m->vfc, B, vs, vd, &f);
+    step_reference_features(m, b->ref_siglip, b->ref_dino, B, b->R, &f);
     cm_tensor *img_h = tensor_wrap_host(CM_F32, SHAPE(B, 3, H, W), b->target);
     cm_tensor *img = to_model(img_h, m);
     cm_tensor *z = vae_encode(&m->vae, img, NULL);              // [B, Cl, H/f, W/f]
@@ -128,7 +134,7 @@ cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opt
         for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
     }
     if (t) t->forward += now() - t1;
-    cm_tensor *tmp[] = {vs, vd, img_h, img, z, zs, x0, txt, pooled, eps, sigma, sg, one_m, keep, a, bn, xt, target,
+    cm_tensor *tmp[] = {img_h, img, z, zs, x0, txt, pooled, eps, sigma, sg, one_m, keep, a, bn, xt, target,
                         t1000, guid, tokens, temb, pred};
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
     vision_features_release(&f);

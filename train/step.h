@@ -27,5 +27,8 @@ cm_tensor *step_forward(ic_models *m, const loader_batch *b, const step_opts *o,
 // may be NULL: sampled as above) — the deterministic core, for parity tests against PyTorch
 cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opts *o, const float *sigma,
                              const float *eps, uint64_t step, step_times *t);
+// the InstantCharacter features of B references given as the loader's per-tower views
+// ([B, 5, 3, R, R] host f32 each: full, TL, TR, BL, BR), on the model's device and dtype
+void step_reference_features(ic_models *m, const float *ref_siglip, const float *ref_dino, int B, int R, vision_features *f);
 // σ for sample `id` at `step` (exposed for tests): in (0, 1)
 double step_sigma(const step_opts *o, uint64_t step, int64_t id, int64_t seq_len);
