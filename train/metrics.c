@@ -219,7 +219,7 @@ int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resu
         host[sizeof host - 1] = 0;
         // unique per run start: time, host, pid, then a counter if that name exists already
         for (int k = 0; k < 1000; k++) {
-            snprintf(m->tb_path, sizeof m->tb_path, "%s/events.out.tfevents.%lld.%s.%d.%d", dir, (long long)m->t0, host,
+            snprintf(m->tb_path, sizeof m->tb_path, "%s/events.out.tfevents.%lld.%.64s.%d.%d", dir, (long long)m->t0, host,
                      (int)getpid(), k);
             m->tb = fopen(m->tb_path, "wbx");
             if (m->tb || errno != EEXIST) break;
