@@ -137,7 +137,7 @@ __global__ void k_att_dq_gen(att_args a, T *dQ, const T *dO, const float *lse, c
         s = warp_sum(s) * a.scale;
         dp = warp_sum(dp);
         if (mr) s += mr[i * a.Lk + j];
-        float p = __expf(s - L);
+        float p = L == -INFINITY ? 0.f : __expf(s - L);  // fully masked row: P = 0 (as kernels/cpu)
         float ds = p * (dp - Di);
 #pragma unroll
         for (int e = 0; e < GEN_NPER; e++) {
@@ -184,7 +184,7 @@ __global__ void k_att_dkv_gen(att_args a, T *dK, T *dV, const T *dO, const float
         s = warp_sum(s) * a.scale;
         dp = warp_sum(dp);
         if (mr) s += mr[i * a.Lk + j];
-        float p = __expf(s - lb[i]);
+        float p = lb[i] == -INFINITY ? 0.f : __expf(s - lb[i]);  // fully masked row: P = 0
         float ds = p * (dp - db[i]);
 #pragma unroll
         for (int e = 0; e < GEN_NPER; e++) {
@@ -339,6 +339,7 @@ __global__ void __launch_bounds__(ATT_THREADS) k_att_fwd_tc(att_args a, bf16 *O,
         }
         __syncwarp();
     }
+    __syncthreads();  // m_s / l_s / Of were initialised by other threads (matters when the loop ran 0 times)
     // write this warp's rows
     for (int r = r0; r < r0 + 16; r++) {
         const int64_t gi = q0 + r;
@@ -396,7 +397,8 @@ __global__ void __launch_bounds__(ATT_THREADS) k_att_dkv_tc(att_args a, bf16 *dK
         tile_load<DP>(dOs, LDH, dOb + q0 * a.D, a.D, qvalid, D, vo, ATT_BQ);
         if (threadIdx.x < 64) {
             bool ok = threadIdx.x < qvalid;
-            lse_s[threadIdx.x] = ok ? lse[bh * a.Lq + q0 + threadIdx.x] : INFINITY;  // padded rows: P = 0
+            float lv = ok ? lse[bh * a.Lq + q0 + threadIdx.x] : INFINITY;
+            lse_s[threadIdx.x] = lv == -INFINITY ? INFINITY : lv;  // padded / fully masked rows: P = 0
             D_s[threadIdx.x] = ok ? Dv[bh * a.Lq + q0 + threadIdx.x] : 0.f;
         }
         __syncthreads();
@@ -521,7 +523,8 @@ __global__ void __launch_bounds__(ATT_THREADS) k_att_dq_tc(att_args a, bf16 *dQ,
     tile_load<DP>(dOs, LDH, dO + (bh * a.Lq + q0) * a.D, a.D, qvalid, D, vo, ATT_BQ);
     if (threadIdx.x < 64) {
         bool ok = threadIdx.x < qvalid;
-        lse_s[threadIdx.x] = ok ? lse[bh * a.Lq + q0 + threadIdx.x] : 0.f;
+        float lv = ok ? lse[bh * a.Lq + q0 + threadIdx.x] : 0.f;
+        lse_s[threadIdx.x] = lv == -INFINITY ? INFINITY : lv;  // fully masked row: P = exp(s - inf) = 0
         D_s[threadIdx.x] = ok ? Dv[bh * a.Lq + q0 + threadIdx.x] : 0.f;
     }
     frag_c dq[NF];

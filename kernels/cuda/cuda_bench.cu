@@ -73,10 +73,12 @@ template <typename F> static double time_ms(const cm_kctx *k, int warm, int iter
     return ms / iters;
 }
 
-static int has_nan_bf16(const bf16 *d, int64_t n) {
+static int has_nan_bf16(const cm_kctx *k, const bf16 *d, int64_t n) {
     int64_t m = n < 65536 ? n : 65536;
     uint16_t *h = (uint16_t *)malloc((size_t)m * 2);
-    CUDA_CHECK(cudaMemcpy(h, d, (size_t)m * 2, cudaMemcpyDeviceToHost));
+    // on the context's stream: it is non-blocking, a plain cudaMemcpy would not wait for its work
+    CUDA_CHECK(cudaMemcpyAsync(h, d, (size_t)m * 2, cudaMemcpyDeviceToHost, KSTREAM(k)));
+    CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
     int bad = 0;
     for (int64_t i = 0; i < m; i++)
         if ((h[i] & 0x7f80) == 0x7f80) bad = 1;
@@ -184,7 +186,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         add_row("attention bwd", shp, ms_b, tf, 0, 100.0 * tf / peak, "of peak");
         tf = (fl_f + fl_b) / ((ms_f + ms_b) * 1e-3) / 1e12;
         add_row("attention fwd+bwd (target >= 60% of peak)", shp, ms_f + ms_b, tf, 0, 100.0 * tf / peak, "of peak");
-        if (has_nan_bf16(O, n) || has_nan_bf16(dQ, n) || has_nan_bf16(dK, n))
+        if (has_nan_bf16(k, O, n) || has_nan_bf16(k, dQ, n) || has_nan_bf16(k, dK, n))
             printf("  WARNING: attention produced NaN/inf on random inputs\n");
         // SigLIP's head dim 72 (729 tokens, 16 heads, batch 8)
         int64_t L2 = 729, D2 = 72, H2 = 16, B2 = 8, n2 = B2 * H2 * L2 * D2;
