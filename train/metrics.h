@@ -30,7 +30,7 @@ typedef struct metrics {
     FILE *jsonl;
     FILE *tb;
     char jsonl_path[1024];
-    char tb_path[1200];
+    char tb_path[1400];
     double t0;
 } metrics;
 
