@@ -89,7 +89,7 @@ static void test_metrics(void) {
     }
     TEST_NEAR(metrics_ema_value(&ema), (0.1 * 0.729 * 1 + 0.1 * 0.81 * 0.5 + 0.1 * 0.9 / 3 + 0.1 * 0.25) / (1 - pow(0.9, 4)),
               1e-12, 1e-12, "bias-corrected EMA");
-    char tbp[1200];
+    char tbp[sizeof m.tb_path];
     snprintf(tbp, sizeof tbp, "%s", m.tb_path);
     metrics_close(&m);
 
