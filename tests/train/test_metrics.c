@@ -126,7 +126,7 @@ static void test_metrics(void) {
     if (f) fclose(f);
 
     // a flipped byte is caught by the CRC (in a copy)
-    char bad_path[1300], cmd0[2700];
+    char bad_path[sizeof tbp + 8], cmd0[3 * sizeof tbp];
     snprintf(bad_path, sizeof bad_path, "%s.bad", tbp);
     snprintf(cmd0, sizeof cmd0, "cp '%s' '%s'", tbp, bad_path);
     TEST_CHECK(system(cmd0) == 0, "copy");
