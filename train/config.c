@@ -323,6 +323,15 @@ static const char *scalar_of(msec *s, ynode *n, const char *p) {
     return n->s;
 }
 
+// the scalar at key (NULL when absent, or not a scalar — that one reported); *n and p (its key
+// path) are set for the caller's own messages
+static const char *scalar_at(msec *s, const char *key, ynode **n, char *p, size_t pn) {
+    *n = sec_get(s, key);
+    if (!*n) return NULL;
+    kpath(s, key, p, pn);
+    return scalar_of(s, *n, p);
+}
+
 static void get_str(msec *s, const char *key, char *dst, size_t cap) {
     ynode *n = sec_get(s, key);
     char p[300];
@@ -356,11 +365,9 @@ static bool parse_i64(const char *v, int64_t *out) {
 }
 
 static void get_i64(msec *s, const char *key, int64_t *dst, int64_t lo, int64_t hi) {
-    ynode *n = sec_get(s, key);
-    if (!n) return;
+    ynode *n;
     char p[300];
-    kpath(s, key, p, sizeof p);
-    const char *v = scalar_of(s, n, p);
+    const char *v = scalar_at(s, key, &n, p, sizeof p);
     if (!v) return;
     int64_t x;
     if (!parse_i64(v, &x)) {
@@ -379,11 +386,9 @@ static void get_int(msec *s, const char *key, int *dst, int lo, int hi) {
     *dst = (int)x;
 }
 static void get_u64(msec *s, const char *key, uint64_t *dst) {
-    ynode *n = sec_get(s, key);
-    if (!n) return;
+    ynode *n;
     char p[300];
-    kpath(s, key, p, sizeof p);
-    const char *v = scalar_of(s, n, p);
+    const char *v = scalar_at(s, key, &n, p, sizeof p);
     if (!v) return;
     errno = 0;
     char *end;
@@ -396,11 +401,9 @@ static void get_u64(msec *s, const char *key, uint64_t *dst) {
 }
 
 static void get_num(msec *s, const char *key, double *dst, double lo, double hi) {
-    ynode *n = sec_get(s, key);
-    if (!n) return;
+    ynode *n;
     char p[300];
-    kpath(s, key, p, sizeof p);
-    const char *v = scalar_of(s, n, p);
+    const char *v = scalar_at(s, key, &n, p, sizeof p);
     if (!v) return;
     char *end;
     errno = 0;
@@ -425,21 +428,17 @@ static bool parse_bool(const char *v, bool *out) {
     return false;
 }
 static void get_bool(msec *s, const char *key, bool *dst) {
-    ynode *n = sec_get(s, key);
-    if (!n) return;
+    ynode *n;
     char p[300];
-    kpath(s, key, p, sizeof p);
-    const char *v = scalar_of(s, n, p);
+    const char *v = scalar_at(s, key, &n, p, sizeof p);
     if (!v) return;
     if (!parse_bool(v, dst)) terr(s->t, n, p, "'%s' is not a boolean (allowed: true, false)", v);
 }
 
 static void get_enum(msec *s, const char *key, int *dst, const char *const *names, int count) {
-    ynode *n = sec_get(s, key);
-    if (!n) return;
+    ynode *n;
     char p[300];
-    kpath(s, key, p, sizeof p);
-    const char *v = scalar_of(s, n, p);
+    const char *v = scalar_at(s, key, &n, p, sizeof p);
     if (!v) return;
     for (int i = 0; i < count; i++)
         if (!strcmp(v, names[i])) { *dst = i; return; }
