@@ -1,10 +1,28 @@
 // dist.c — see dist.h
 #include "train/dist.h"
-#include <mpi.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "autograd/autograd.h"
 #include "kernels/backend.h"
+#ifdef CAMEO_HAVE_MPI
+#include <mpi.h>
+#endif
+#ifdef CAMEO_HAVE_NCCL
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+// every NCCL call: a failure names the call, file and line, NCCL's reason and its last message
+#define NCCL_CHECK(call)                                                                                  \
+    do {                                                                                                  \
+        ncclResult_t r_ = (call);                                                                         \
+        if (r_ != ncclSuccess)                                                                            \
+            cm_die("dist", "%s:%d: %s failed: %s (%s)", __FILE__, __LINE__, #call, ncclGetErrorString(r_), \
+                   ncclGetLastError(NULL));                                                               \
+    } while (0)
+#endif
+#ifdef CAMEO_HAVE_CUDA
+int cuda_device_count(void);  // kernels/cuda/cuda_backend.cu
+#endif
 
 static bool launched_by_mpi(void) {
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK") || getenv("SLURM_STEP_NUM_TASKS");
@@ -12,27 +30,112 @@ static bool launched_by_mpi(void) {
 
 void dist_init(dist *d, int *argc, char ***argv) {
     memset(d, 0, sizeof *d);
-    d->world = 1;
+    d->world = d->local_world = 1;
+    d->dev = CM_DEV_CPU;
     if (!launched_by_mpi()) return;
+#ifdef CAMEO_HAVE_MPI
     int provided;
     MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);  // only the main thread talks MPI
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->world);
+    MPI_Comm node;  // the ranks of this node: their order picks each one's GPU
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &d->local_rank);
+    MPI_Comm_size(node, &d->local_world);
+    MPI_Comm_free(&node);
     d->mpi = true;
+#else
+    // an srun of a single-process build would train the same batches N times over
+    const char *ws = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE") : getenv("PMI_SIZE");
+    if (ws && atoi(ws) > 1) {
+        fprintf(stderr, "cameo: started as one of %s ranks, but this cameo was built without MPI "
+                        "(install an MPI, e.g. libopenmpi-dev, and rebuild)\n", ws);
+        exit(1);
+    }
+#endif
+}
+
+int dist_bind_device(dist *d, cm_device *dev, char *err, size_t errlen) {
+    d->dev = *dev;
+    if (dev->type != CM_CUDA || d->world == 1) return 0;
+#ifdef CAMEO_HAVE_NCCL
+    int want = dev->index + d->local_rank, have = cuda_device_count();
+    if (want >= have) {
+        cm_seterr(err, errlen, "run.device: rank %d is local rank %d of %d on its node, so it takes cuda:%d, but the node has %d GPU(s)",
+                  d->rank, d->local_rank, d->local_world, want, have);
+        return -1;
+    }
+    dev->index = want;
+    d->dev = *dev;
+    if (!backend_ctx(*dev) || cudaSetDevice(want) != cudaSuccess) {  // NCCL takes the current device
+        cm_seterr(err, errlen, "run.device: cuda:%d (rank %d) is not usable", want, d->rank);
+        return -1;  // the caller aborts every rank
+    }
+    ncclUniqueId id;
+    if (d->rank == 0) NCCL_CHECK(ncclGetUniqueId(&id));
+    MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
+    ncclComm_t comm;
+    NCCL_CHECK(ncclCommInitRank(&comm, d->world, id, d->rank));
+    d->nccl = comm;
+    return 0;
+#else
+    cm_seterr(err, errlen, "run.device: %d ranks on CUDA need NCCL, and this cameo was built without it "
+                           "(configure where nccl.h and libnccl are found, or with NCCL_ROOT set)", d->world);
+    return -1;
+#endif
 }
 
 void dist_finalize(dist *d) {
+#ifdef CAMEO_HAVE_NCCL
+    if (d->nccl) ncclCommDestroy((ncclComm_t)d->nccl);
+    d->nccl = NULL;
+#endif
+#ifdef CAMEO_HAVE_MPI
     if (d->mpi) MPI_Finalize();
+#endif
     d->mpi = false;
 }
 
 void dist_abort(const dist *d, int code) {
+#ifdef CAMEO_HAVE_MPI
     if (d->mpi) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
     exit(code);
 }
 
+#ifdef CAMEO_HAVE_NCCL
+// on the device's stream, so the optimizer's kernels that follow see the averaged values;
+// one group: NCCL fuses the many small tensors' launches
+static void average_nccl(const dist *d, cm_params **regs, int n_regs) {
+    const cm_kctx *k = backend_ctx(d->dev);
+    ncclComm_t comm = (ncclComm_t)d->nccl;
+    NCCL_CHECK(ncclGroupStart());
+    for (int r = 0; r < n_regs; r++)
+        for (int i = 0; i < regs[r]->n; i++) {
+            cm_param *p = &regs[r]->items[i];
+            if (!p->trainable) continue;
+            cm_tensor *t = p->t;
+            if (!t->grad) t->grad = tensor_zeros(t->dtype, t->ndim, t->shape, t->storage->dev);
+            cm_dtype dt = t->grad->dtype;
+            CM_CHECK((dt == CM_F32 || dt == CM_BF16) && tensor_is_contiguous(t->grad), "dist_average_grads",
+                     "%s: NCCL averages contiguous f32 or bf16 gradients", p->name);
+            void *g = tensor_data(t->grad);
+            NCCL_CHECK(ncclAllReduce(g, g, (size_t)tensor_numel(t->grad), dt == CM_F32 ? ncclFloat32 : ncclBfloat16,
+                                     ncclAvg, comm, (cudaStream_t)k->stream));
+        }
+    NCCL_CHECK(ncclGroupEnd());
+}
+#endif
+
 void dist_average_grads(const dist *d, cm_params **regs, int n_regs) {
     if (d->world == 1) return;
+#ifdef CAMEO_HAVE_NCCL
+    if (d->nccl) {
+        average_nccl(d, regs, n_regs);
+        return;
+    }
+#endif
+#ifdef CAMEO_HAVE_MPI
     for (int r = 0; r < n_regs; r++)
         for (int i = 0; i < regs[r]->n; i++) {
             cm_param *p = &regs[r]->items[i];
@@ -40,7 +143,7 @@ void dist_average_grads(const dist *d, cm_params **regs, int n_regs) {
             cm_tensor *t = p->t;
             if (!t->grad) t->grad = tensor_zeros(t->dtype, t->ndim, t->shape, t->storage->dev);
             CM_CHECK(t->grad->dtype == CM_F32 && t->storage->dev.type == CM_CPU && tensor_is_contiguous(t->grad),
-                     "dist_average_grads", "%s: MPI averages contiguous f32 CPU gradients (NCCL is for CUDA)", p->name);
+                     "dist_average_grads", "%s: MPI averages contiguous f32 CPU gradients (CUDA ones go through NCCL)", p->name);
             float *g = tensor_data(t->grad);
             int64_t n = tensor_numel(t->grad);
             for (int64_t off = 0; off < n; off += 1 << 30) {  // MPI counts are int
@@ -50,26 +153,35 @@ void dist_average_grads(const dist *d, cm_params **regs, int n_regs) {
             float inv = 1.0f / (float)d->world;
             for (int64_t k = 0; k < n; k++) g[k] *= inv;
         }
+#endif
 }
 
 double dist_mean(const dist *d, double x) {
     if (d->world == 1) return x;
+#ifdef CAMEO_HAVE_MPI
     MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+#endif
     return x / d->world;
 }
 
 int dist_max_int(const dist *d, int x) {
     if (d->world == 1) return x;
+#ifdef CAMEO_HAVE_MPI
     MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+#endif
     return x;
 }
 
 void dist_barrier(const dist *d) {
+#ifdef CAMEO_HAVE_MPI
     if (d->world > 1) MPI_Barrier(MPI_COMM_WORLD);
+#endif
 }
 
 int dist_agree(const dist *d, int rc) {
     if (d->world == 1) return rc;
+#ifdef CAMEO_HAVE_MPI
     MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+#endif
     return rc;
 }

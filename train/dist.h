@@ -1,19 +1,28 @@
-// dist.h — data parallelism over MPI (the CPU path; NCCL for CUDA tensors comes with the GPU
-// work): every rank holds the whole adapter and its optimizer state, computes its slice of each
-// global batch, and gradients are averaged before the optimizer step, so all ranks stay identical.
-// Started by mpirun / srun (detected from their environment); without them the world is 1.
+// dist.h — data parallelism: every rank holds the whole adapter and its optimizer state,
+// computes its slice of each global batch, and gradients are averaged before the optimizer step,
+// so all ranks stay identical. Started by mpirun / srun (detected from their environment); MPI
+// carries the host-side agreement (losses, stops) and the CPU gradients, NCCL (bootstrapped over
+// MPI) the CUDA gradients. Without a launcher — or in a build without MPI — the world is 1.
 // defines: dist_*
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include "models/params.h"
 
 typedef struct dist {
     int rank, world;
-    bool mpi;            // MPI was initialised here
+    int local_rank, local_world;  // on this node (ranks sharing memory)
+    bool mpi;                     // MPI was initialised here
+    void *nccl;                   // ncclComm_t once dist_bind_device chose a CUDA device with world > 1
+    cm_device dev;                // where the gradients live
 } dist;
 
 // MPI_Init when launched by mpirun / srun / a PMI launcher; else rank 0 of 1
 void dist_init(dist *d, int *argc, char ***argv);
+// picks this rank's device: with world > 1 on CUDA, `cuda:N` means cuda:(N + local rank), and
+// the NCCL communicator is made. Non-zero with err set when that device does not exist or the
+// build lacks NCCL. The same call on every rank.
+int dist_bind_device(dist *d, cm_device *dev, char *err, size_t errlen);
 void dist_finalize(dist *d);
 _Noreturn void dist_abort(const dist *d, int code);  // ends every rank
 // averages every trainable parameter's .grad over the ranks (a missing .grad counts as zeros);

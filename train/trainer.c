@@ -389,7 +389,8 @@ int train_cli(int argc, char **argv) {
         return 1;
     }
     dist_init(&t.d, NULL, NULL);
-    rc = run(&t, resume, err, sizeof err);
+    rc = dist_bind_device(&t.d, &t.cfg.run.dev, err, sizeof err);
+    if (!rc) rc = run(&t, resume, err, sizeof err);
     if (rc) fprintf(stderr, "cameo train: %s\n", err);
     optim_free(&t.opt);
     ic_models_free(&t.m);
