@@ -10,6 +10,15 @@ const cm_backend *cm_cuda_backend = NULL;
 const cm_kctx *cuda_backend_ctx(int index) { return NULL; }
 #endif
 
+// the CUDA-kind device's contexts: kernels/cuda's, or an emulated device's (tests)
+static const cm_kctx *(*cuda_ctx)(int index) = cuda_backend_ctx;
+
+// tests/emulated_device.c: the CPU kernels posing as cuda:0 on machines without a GPU
+void backend_emulate_cuda(const cm_backend *be, const cm_kctx *(*ctx)(int index)) {
+    cm_cuda_backend = be;
+    cuda_ctx = ctx;
+}
+
 const cm_backend *backend_get(cm_devtype t) {
     if (t == CM_CPU) return &cm_cpu_backend;
     if (t == CM_CUDA) {
@@ -22,7 +31,7 @@ const cm_backend *backend_get(cm_devtype t) {
 const cm_kctx *backend_ctx(cm_device d) {
     static const cm_kctx cpu_ctx = {{CM_CPU, 0}, NULL, NULL};
     if (d.type == CM_CPU) return &cpu_ctx;
-    const cm_kctx *k = cuda_backend_ctx(d.index);
+    const cm_kctx *k = cuda_ctx(d.index);
     if (!k) cm_die("backend_ctx", "no CUDA device %d available", d.index);
     return k;
 }
