@@ -13,9 +13,10 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: cameo sample CHECKPOINT --ref IMAGE --prompt TEXT --out OUT.png\n"
-               "                    [--steps 28] [--guidance 3.5] [--scale 0.9] [--size WxH] [--seed 0]\n"
+               "                    [--steps 28] [--guidance 3.5] [--scale 0.9] [--size WxH] [--seed 0] [--device D]\n"
                "  CHECKPOINT  a checkpoint folder, a run's checkpoints/ folder or its latest file\n"
-               "  --scale     the subject (IP) scale; 0 gives plain FLUX\n");
+               "  --scale     the subject (IP) scale; 0 gives plain FLUX\n"
+               "  --device    cpu, cuda or cuda:N (default: the run's run.device); the dtype is the run's model.dtype\n");
 }
 
 // the reference as the loader makes it: square by stretching, the full view and four crops
@@ -48,7 +49,7 @@ static int write_png(const cm_tensor *img, const char *path, char *err, size_t e
 }
 
 int sample_cli(int argc, char **argv) {
-    const char *ckpt = NULL, *ref = NULL, *prompt = NULL, *out = NULL;
+    const char *ckpt = NULL, *ref = NULL, *prompt = NULL, *out = NULL, *device = NULL;
     eval_sample_opts o = {.steps = 28, .guidance = 3.5, .ip_scale = 0.9, .seed = 0};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -60,6 +61,7 @@ int sample_cli(int argc, char **argv) {
         else if (!strcmp(a, "--guidance") && v) o.guidance = atof(argv[++i]);
         else if (!strcmp(a, "--scale") && v) o.ip_scale = atof(argv[++i]);
         else if (!strcmp(a, "--seed") && v) o.seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(a, "--device") && v) device = argv[++i];
         else if (!strcmp(a, "--size") && v) {
             if (sscanf(argv[++i], "%dx%d", &o.width, &o.height) != 2) { fprintf(stderr, "cameo sample: --size wants WxH, got '%s'\n", v); return 2; }
         } else if (a[0] != '-' && !ckpt) ckpt = a;
@@ -75,13 +77,17 @@ int sample_cli(int argc, char **argv) {
     snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", dir);
     if (train_config_load(&cfg, cfg_path, NULL, 0, err, sizeof err)) { fprintf(stderr, "cameo sample: %s\n", err); return 1; }
     if (!o.width) o.width = o.height = cfg.stages[0].resolution;
+    cm_device dev = cfg.run.dev;
+    if (device && cfg_parse_device(device, &dev)) { fprintf(stderr, "cameo sample: --device '%s' (allowed: cpu, cuda, cuda:N)\n", device); return 2; }
+    if (ic_device_check(dev, device ? "--device" : "run.device", err, sizeof err)) { fprintf(stderr, "cameo sample: %s\n", err); return 1; }
+    cm_dtype dt = dev.type == CM_CPU ? CM_F32 : cfg_model_dtype(&cfg, dev);  // a CPU computes in f32 whatever the run used
 
     ic_models m;
     int rc;
-    if (cfg.model.tiny) rc = ic_models_init_tiny(&m, &cfg.model.tiny_dims, CM_DEV_CPU, CM_F32, cfg.run.seed, "default", err, sizeof err);
+    if (cfg.model.tiny) rc = ic_models_init_tiny(&m, &cfg.model.tiny_dims, dev, dt, cfg.run.seed, "default", err, sizeof err);
     else {
         ic_model_paths p = {cfg.model.flux, cfg.model.siglip, cfg.model.dinov2, cfg.model.vae, cfg.model.t5, cfg.model.clip, NULL, 0};
-        rc = ic_models_load(&m, &p, CM_DEV_CPU, CM_F32, "default", cfg.run.seed, err, sizeof err);
+        rc = ic_models_load(&m, &p, dev, dt, "default", cfg.run.seed, err, sizeof err);
     }
     if (rc) { fprintf(stderr, "cameo sample: %s\n", err); return 1; }
     cm_params *regs[1] = {&m.ps_adapter};

@@ -466,6 +466,10 @@ const char *cfg_weighting_name(cfg_weighting w) { return (unsigned)w < 3 ? W_N[w
 const char *cfg_init_kv_name(cfg_init_kv k) { return (unsigned)k < 2 ? KV_N[k] : "?"; }
 const char *cfg_dtype_name(cfg_dtype d) { return (unsigned)d < 3 ? DT_N[d] : "?"; }
 
+cm_dtype cfg_model_dtype(const train_config *c, cm_device dev) {
+    return c->model.dtype == CFG_DTYPE_BF16 ? CM_BF16 : c->model.dtype == CFG_DTYPE_F32 ? CM_F32 : dev.type == CM_CUDA ? CM_BF16 : CM_F32;
+}
+
 // ---------------------------------------------------------------------------------------------
 // defaults
 void train_stage_defaults(train_stage *s, int index) {
@@ -543,7 +547,7 @@ void train_config_defaults(train_config *c) {
 
 // ---------------------------------------------------------------------------------------------
 // sections
-static int parse_device(const char *s, cm_device *d) {
+int cfg_parse_device(const char *s, cm_device *d) {
     if (!strcmp(s, "cpu")) { *d = CM_DEV_CPU; return 0; }
     if (!strcmp(s, "cuda")) { *d = (cm_device){CM_CUDA, 0}; return 0; }
     if (!strncmp(s, "cuda:", 5) && s[5]) {
@@ -572,7 +576,7 @@ static void type_run(tctx *t, ynode *root, train_config *c) {
     if (!c->run.name[0] || strchr(c->run.name, '/'))
         terr(t, s.map, "run.name", "'%s' must be a non-empty name without '/'", c->run.name);
     if (!c->run.out_dir[0]) terr(t, s.map, "run.out_dir", "must not be empty");
-    if (parse_device(c->run.device, &c->run.dev))
+    if (cfg_parse_device(c->run.device, &c->run.dev))
         terr(t, s.map, "run.device", "'%s' is not a device (allowed: cpu, cuda, cuda:N)", c->run.device);
 }
 

@@ -133,5 +133,9 @@ const char *cfg_timestep_name(cfg_timestep t);
 const char *cfg_weighting_name(cfg_weighting w);
 const char *cfg_init_kv_name(cfg_init_kv k);
 const char *cfg_dtype_name(cfg_dtype d);
+// model.dtype on a device: as set, or auto = f32 on cpu, bf16 on cuda
+cm_dtype cfg_model_dtype(const train_config *c, cm_device dev);
+// "cpu", "cuda", "cuda:N" -> a device; -1 otherwise
+int cfg_parse_device(const char *s, cm_device *d);
 
 extern const char train_config_tiny_yaml[];  // configs/tiny.yaml, compiled in (train/config_tiny.c)

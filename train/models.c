@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 #include "kernels/backend.h"
+#ifdef CAMEO_HAVE_CUDA
+const char *cuda_unavailable_reason(void);  // kernels/cuda/cuda_backend.cu
+#endif
 #include "train/torch_import.h"
 
 // zero every to_v_ip: the IP branch then adds nothing and the frozen FLUX starts unperturbed
@@ -169,4 +172,16 @@ void ic_models_free(ic_models *m) {
     params_free(&m->ps_dino);
     params_free(&m->ps_vae);
     params_free(&m->ps_adapter);
+}
+
+int ic_device_check(cm_device dev, const char *what, char *err, size_t errlen) {
+    if (dev.type != CM_CUDA || cm_cuda_backend) return 0;
+    char name[32];
+#ifdef CAMEO_HAVE_CUDA
+    const char *why = cuda_unavailable_reason() ? cuda_unavailable_reason() : "no usable CUDA device";
+#else
+    const char *why = "this cameo was built without CUDA (configure with -DCAMEO_CUDA=ON where nvcc is installed)";
+#endif
+    cm_seterr(err, errlen, "%s: '%s' — %s", what, device_name(dev, name, sizeof name), why);
+    return -1;
 }

@@ -47,3 +47,6 @@ int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, c
 int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtype dt, const char *init_kv, uint64_t seed, char *err,
                    size_t errlen);
 void ic_models_free(ic_models *m);
+// 0 when dev can run (the CPU, or a CUDA device of a build with CUDA where one is usable);
+// else err says why, prefixed by what names the setting ("run.device", "--device")
+int ic_device_check(cm_device dev, const char *what, char *err, size_t errlen);

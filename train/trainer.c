@@ -15,9 +15,6 @@
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "kernels/backend.h"
-#ifdef CAMEO_HAVE_CUDA
-const char *cuda_unavailable_reason(void);  // kernels/cuda/cuda_backend.cu
-#endif
 #include "data/build.h"
 #include "data/dataset.h"
 #include "data/demo.h"
@@ -205,10 +202,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         }
     if (prepare_data(t, err, errlen)) return -1;
     const char *init_kv = cfg_init_kv_name(c->adapter.init_kv);
-    cm_dtype dt = c->model.dtype == CFG_DTYPE_BF16 ? CM_BF16
-                  : c->model.dtype == CFG_DTYPE_F32  ? CM_F32
-                  : c->run.dev.type == CM_CUDA       ? CM_BF16
-                                                     : CM_F32;
+    cm_dtype dt = cfg_model_dtype(c, c->run.dev);
     if (c->run.dev.type == CM_CPU && dt != CM_F32) {
         snprintf(err, errlen, "model.dtype: %s on the CPU — the CPU computes in f32 (bf16 is for cuda devices)", cfg_dtype_name(c->model.dtype));
         return -1;
@@ -378,16 +372,7 @@ int train_cli(int argc, char **argv) {
     if (!rc) rc = train_config_check_paths(&t.cfg, err, sizeof err);
     if (rc) { fprintf(stderr, "cameo train: %s\n", err); return 1; }
     if (quiet) t.cfg.run.quiet = true;
-    if (t.cfg.run.dev.type == CM_CUDA && !cm_cuda_backend) {
-        fprintf(stderr, "cameo train: run.device: '%s' — %s\n", t.cfg.run.device,
-#ifdef CAMEO_HAVE_CUDA
-                cuda_unavailable_reason() ? cuda_unavailable_reason() : "no usable CUDA device"
-#else
-                "this cameo was built without CUDA (configure with -DCAMEO_CUDA=ON where nvcc is installed)"
-#endif
-        );
-        return 1;
-    }
+    if (ic_device_check(t.cfg.run.dev, "run.device", err, sizeof err)) { fprintf(stderr, "cameo train: %s\n", err); return 1; }
     dist_init(&t.d, NULL, NULL);
     rc = dist_bind_device(&t.d, &t.cfg.run.dev, err, sizeof err);
     if (!rc) rc = run(&t, resume, err, sizeof err);

@@ -14,6 +14,7 @@
 #include "kernels/backend.h"
 #include "models/safetensors.h"
 #include "testutil.h"
+#include "data/image.h"
 #include "train/cli.h"
 
 #define STEPS "--set", "stages.0.steps=6", "--set", "stages.1.steps=4", "--set", "stages.2.steps=4", "--set", "run.log_every=1"
@@ -28,6 +29,23 @@ static int train_child(int emulated, char **args) {
         if (emulated) emu_install();
         int rc = train_cli(n, args);
         if (emulated) printf("emulated device: %lld backend calls, %.1f MiB of device memory handed out\n", (long long)emu_calls(), emu_bytes() / 1048576.0);
+        fflush(NULL);
+        _exit(rc);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// runs `cameo sample ARGS...` in a child, like train_child
+static int sample_child(int emulated, char **args) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int n = 0;
+        while (args[n]) n++;
+        if (emulated) emu_install();
+        int rc = sample_cli(n, args);
         fflush(NULL);
         _exit(rc);
     }
@@ -130,6 +148,24 @@ int main(void) {
     TEST_CHECK(train_child(1, res) == 0, "resume on the emulated device from %s", ck);
     snprintf(a, sizeof a, "%s/res/tiny/adapter.safetensors", dir);
     TEST_CHECK(differing(a, b) == 0, "resumed weights differ from the uninterrupted run (%s, %s)", a, b);
+
+    // sampling on the device from the device run's checkpoint: the same image as on the CPU
+    char ref[256], png_cpu[256], png_dev[256], ck_cpu[256];
+    snprintf(ref, sizeof ref, "%s/ref.png", dir);
+    snprintf(png_cpu, sizeof png_cpu, "%s/cpu.png", dir);
+    snprintf(png_dev, sizeof png_dev, "%s/dev.png", dir);
+    snprintf(ck_cpu, sizeof ck_cpu, "%s/cpu/tiny/checkpoints", dir);
+    snprintf(ck, sizeof ck, "%s/dev/tiny/checkpoints", dir);
+    uint8_t px[24 * 20 * 3];
+    for (size_t i = 0; i < sizeof px; i++) px[i] = (uint8_t)(i * 37 % 251);
+    image im = {24, 20, 3, px};
+    char err[256];
+    TEST_CHECK(image_write_png(ref, &im, err, sizeof err) == 0, "%s", err);
+    char *sc[] = {ck_cpu, "--ref", ref, "--prompt", "a character", "--out", png_cpu, "--steps", "3", NULL};
+    char *sd[] = {ck, "--ref", ref, "--prompt", "a character", "--out", png_dev, "--steps", "3", "--device", "cuda:0", NULL};
+    TEST_CHECK(sample_child(0, sc) == 0, "sampling on the CPU");
+    TEST_CHECK(sample_child(1, sd) == 0, "sampling on the emulated device");
+    TEST_CHECK(test_sh("cmp -s %s %s", png_cpu, png_dev) == 0, "the device's sample differs from the CPU's (%s, %s)", png_cpu, png_dev);
 
     test_sh("rm -rf %s", dir);
     return test_summary("test_emulated_device");
