@@ -1,103 +1,419 @@
 #!/usr/bin/env bash
 # gpu-check.sh — the whole GPU check in one command (< 8 minutes on an H100, no network):
+#   0. inventory: GPU, driver, nvcc, cmake, gcc, python3 (torch, diffusers), and for each library
+#      cameo needs whether the image has it; the libraries it lacks come from .gpu-deps/
+#      (scripts/gpu-deps.sh, run beforehand where apt works: .debs unpacked into BUILD/deps, never
+#      into /; wheels installed into BUILD/pysite)
 #   1. configure with CUDA for sm_90 and build          (BUILD dir, default build/)
 #   2. ctest -L cuda                                     (every backend op, GPU vs CPU, f32 + bf16)
 #   3. the GPU benchmark                                  (bf16 peak, GEMM vs cuBLAS, flash attention)
 #   4. a tiny training run on the GPU (bf16) compared with the same run on the CPU (f32)
 #   5. a short results table, written last               ($OUT/gpu-check.md if OUT is set, else BUILD/gpu-check.md)
 # Exit status: 0 when the build and the GPU tests pass (the benchmark and the training run never
-# fail the check; their outcome is in the table).
+# fail the check; their outcome is in the table). Every step has a timeout, and all of them together
+# stay inside DEADLINE seconds (later steps get what is left), so the table is always written.
+# With OUT set, the logs are copied there after every step (8 files at most: what a device run
+# brings back): gpu-check.md inventory.log configure.log build.log ctest.log bench.log train.log
+# train-cpu.log.
 # Environment: BUILD (build dir), ARCH (CUDA architectures, default 90), JOBS (build parallelism),
-#              BENCH_ARGS (extra arguments to the benchmark, e.g. --quick).
+#              BENCH_ARGS (extra arguments to the benchmark, e.g. --quick), DEADLINE (seconds for
+#              the whole check, default 480), GPU_DEPS (auto: the image's libraries when it has
+#              every one, else all from .gpu-deps; always; off), GPU_DEPS_DIR (default .gpu-deps),
+#              GENERATOR (CMake generator for a new build dir; default Ninja when ninja is there).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 ARCH=${ARCH:-90}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
+DEADLINE=${DEADLINE:-480}
+GPU_DEPS=${GPU_DEPS:-auto}
+DEPS_SRC=${GPU_DEPS_DIR:-$ROOT/.gpu-deps}
 RESULTS=${OUT:+$OUT/gpu-check.md}
 RESULTS=${RESULTS:-$BUILD/gpu-check.md}
 LOG=$BUILD/gpu-check-logs
+INV=$LOG/inventory.log
 mkdir -p "$BUILD" "$LOG" "$(dirname "$RESULTS")"
+rm -rf "$LOG"/*.log "$LOG/run-gpu" "$LOG/run-cpu"
 START=$(date +%s)
 export PATH=/usr/local/cuda/bin:$PATH
+MA=$(gcc -print-multiarch 2>/dev/null); MA=${MA:-x86_64-linux-gnu}
 
+status_deps="not run"; status_python="not run"
 status_build="not run"; status_test="not run"; status_bench="not run"; status_train="not run"
 test_summary=""; gpu_name="unknown"
 
 step() { printf '\n=== %s (%ss) ===\n' "$1" "$(( $(date +%s) - START ))"; }
 elapsed() { echo "$(( $(date +%s) - $1 ))s"; }
+# cap N: a step's timeout: N seconds, or less so that 25 s stay for the table before DEADLINE
+cap() {
+    local left=$(( DEADLINE - ($(date +%s) - START) - 25 ))
+    if [ "$left" -lt "$1" ]; then echo $(( left > 5 ? left : 5 )); else echo "$1"; fi
+}
+out_of_time() { [ $(( DEADLINE - ($(date +%s) - START) )) -lt "${1:-40}" ]; }
+publish() {
+    collect_python 0
+    [ -n "${OUT:-}" ] || return 0
+    local f
+    for f in inventory configure build ctest bench train train-cpu; do
+        [ -f "$LOG/$f.log" ] && cp -f "$LOG/$f.log" "$OUT/" 2>/dev/null
+    done
+    return 0
+}
+inv() { tee -a "$INV"; }
+# runs our binaries with the libraries taken from .gpu-deps (empty when none)
+RUN_LD=""
+with_deps() { if [ -n "$RUN_LD" ]; then LD_LIBRARY_PATH=$RUN_LD${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} "$@"; else "$@"; fi; }
+ver() { "$@" 2>&1 | grep -m1 -E '[0-9]+\.[0-9]+' || echo "not found"; }
 
 # ---------------------------------------------------------------------------------------------
-step "GPU"
+step "inventory" | inv
+{
+    echo "date:     $(date -u '+%Y-%m-%d %H:%M:%S UTC')  host $(uname -n) $(uname -r)"
+    echo "system:   $( (. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME") || echo '?'), glibc $(ldd --version 2>&1 | head -1 | grep -oE '[0-9.]+$'), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo 2>/dev/null), user $(id -un 2>/dev/null || id -u)"
+    echo "tree:     $ROOT (git $(git rev-parse --short HEAD 2>/dev/null || echo 'n/a')), BUILD=$BUILD, DEADLINE=${DEADLINE}s"
+} | inv
 if command -v nvidia-smi >/dev/null 2>&1; then
-    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | tee "$LOG/gpu.txt"
+    timeout 30 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,compute_cap --format=csv,noheader \
+        >"$LOG/gpu.txt" 2>&1 \
+        || timeout 30 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader >"$LOG/gpu.txt" 2>&1
     gpu_name=$(head -1 "$LOG/gpu.txt")
+    echo "gpu:      $gpu_name" | inv
+    timeout 30 nvidia-smi 2>&1 | head -20 >>"$INV"
 else
-    echo "nvidia-smi not found: the tests will report whether a device is usable"
+    echo "gpu:      nvidia-smi not found: the tests will report whether a device is usable" | inv
 fi
-nvcc --version | tail -1
+{
+    echo "nvcc:     $(command -v nvcc || echo -) $(nvcc --version 2>&1 | grep -m1 release || echo "not found")"
+    echo "cmake:    $(command -v cmake || echo -) $(ver cmake --version)"
+    echo "ctest:    $(command -v ctest || echo -)"
+    echo "gcc:      $(command -v gcc || echo -) $(ver gcc --version)"
+    echo "g++:      $(command -v g++ || echo -) $(ver g++ --version)"
+    echo "ninja:    $(command -v ninja || echo -) $(ver ninja --version)"
+    echo "make:     $(command -v make || echo -) $(ver make --version)"
+    echo "pkg-conf: $(command -v pkg-config || echo -) $(ver pkg-config --version)"
+    echo "dpkg:     $(command -v dpkg || echo -)   ar: $(command -v ar || echo -)"
+    echo "python3:  $(command -v python3 || echo -) $(ver python3 --version)"
+    m=$(mpicc --showme:version 2>/dev/null || mpicc --version 2>/dev/null | head -1)
+    echo "mpi:      ${m:-none (cameo builds single-process)}"
+} | inv
+
+# ---------------------------------------------------------------------------------------------
+# Dependencies. What CMakeLists.txt asks for: pkg-config modules + find_package(JPEG) (+ MPI,
+# optional). The image is asked first (its own pkg-config and standard folders only).
+step "dependencies" | inv
+# the modules CMakeLists.txt asks pkg-config for (VAR module pairs), as scripts/gpu-deps.sh reads them
+PAIRS=$(grep -oE 'pkg_check_modules\([^)]*\)' CMakeLists.txt 2>/dev/null \
+        | sed -E 's/pkg_check_modules\(([A-Za-z_]+)[^)]*[[:space:]]([^[:space:])]+)\)$/\1 \2/')
+[ -n "$PAIRS" ] || PAIRS=$'OPENBLAS openblas\nLMDB lmdb\nZSTD libzstd\nWEBP libwebp\nYAML yaml-0.1\nPNG libpng\nCJSON libcjson'
+MODS=$(echo "$PAIRS" | awk '{print $2}' | paste -sd' ')
+VARS=$(echo "$PAIRS" | awk '{print $1}' | paste -sd' ')
+DEPS=$BUILD/deps
+PC=$(command -v pkg-config 2>/dev/null)
+[ -n "$PC" ] && [ -x "$PC" ] && "$PC" --version >/dev/null 2>&1 || PC=""
+# the image's pkg-config view: its standard folders and Debian/Ubuntu's openblas-openmp folder
+img_pc() { [ -n "$PC" ] && env -u PKG_CONFIG_LIBDIR -u PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_PATH=/usr/lib/$MA/openblas-openmp/pkgconfig "$PC" "$@" 2>/dev/null; }
+have_debs=0
+ls "$DEPS_SRC"/debs/*.deb >/dev/null 2>&1 && have_debs=1
+
+unpack_debs() {  # .gpu-deps/debs/*.deb -> $DEPS (a prefix, never /), .pc files and links made to point inside it
+    local d n=0 bad=0 m dpkg_ok=0
+    rm -rf "$DEPS"; mkdir -p "$DEPS"
+    dpkg --version >/dev/null 2>&1 && dpkg_ok=1
+    for d in "$DEPS_SRC"/debs/*.deb; do
+        if [ "$dpkg_ok" = 1 ] && dpkg -x "$d" "$DEPS" 2>>"$INV"; then n=$((n + 1)); continue; fi
+        m=$(cd "$DEPS" && ar t "$d" 2>/dev/null | grep -m1 '^data\.tar')
+        case "$m" in
+            *.xz)  (cd "$DEPS" && ar p "$d" "$m" | tar -xJ) ;;
+            *.zst) (cd "$DEPS" && ar p "$d" "$m" | tar --zstd -x) ;;
+            *.gz)  (cd "$DEPS" && ar p "$d" "$m" | tar -xz) ;;
+            *)     false ;;
+        esac && n=$((n + 1)) || { bad=$((bad + 1)); echo "  could not unpack $(basename "$d")"; }
+    done
+    # .pc files say prefix=/usr (or absolute /usr/... paths): make them point into $DEPS
+    find "$DEPS" -name '*.pc' -print0 | xargs -0 -r sed -i -E \
+        -e "s#^([A-Za-z_]+)=/usr#\1=$DEPS/usr#" -e "s#^([A-Za-z_]+)=/lib#\1=$DEPS/lib#" \
+        -e "s#([[:space:]]-[IL])/usr/#\1$DEPS/usr/#g"
+    # absolute symlinks (libz.so -> /lib/.../libz.so.1.2.13) point into $DEPS too
+    find "$DEPS" -type l -print0 | while IFS= read -r -d '' l; do
+        t=$(readlink "$l")
+        case "$t" in /*) [ -e "$DEPS$t" ] && ln -sfn "$DEPS$t" "$l" ;; esac
+    done
+    echo "  unpacked $n .deb into $DEPS ($(du -sh "$DEPS" | cut -f1)); $bad failed"
+    [ "$bad" -eq 0 ]
+}
+
+if [ "$have_debs" = 1 ] && [ "$GPU_DEPS" != off ]; then
+    unpack_debs 2>&1 | inv
+    if [ -z "$PC" ] && [ -x "$DEPS/usr/bin/pkgconf" ]; then
+        # the image has no pkg-config: the carried pkgconf, its library found through a wrapper only
+        mkdir -p "$DEPS/bin"
+        printf '#!/bin/sh\nLD_LIBRARY_PATH="%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "%s" "$@"\n' \
+            "$DEPS/usr/lib/$MA" "$DEPS/usr/bin/pkgconf" >"$DEPS/bin/pkg-config"
+        chmod +x "$DEPS/bin/pkg-config"
+        PC=$DEPS/bin/pkg-config
+        echo "  no pkg-config in the image: using the carried pkgconf ($("$PC" --version))" | inv
+    fi
+fi
+
+# the image's own libraries (standard pkg-config folders, Debian/Ubuntu's openblas-openmp folder)
+{
+    echo "library     image                                                        .gpu-deps"
+    for m in $MODS; do
+        img="missing"
+        img_pc --exists "$m" && img="$(img_pc --modversion "$m") ($(img_pc --variable=pcfiledir "$m"))"
+        dep="-"
+        [ -f "$DEPS/usr/lib/$MA/pkgconfig/$m.pc" ] && dep=$(sed -n 's/^Version: *//p' "$DEPS/usr/lib/$MA/pkgconfig/$m.pc")
+        [ "$m" = openblas ] && [ -f "$DEPS/usr/lib/$MA/openblas-openmp/pkgconfig/openblas.pc" ] && dep="$(sed -n 's/^version=//p' "$DEPS/usr/lib/$MA/openblas-openmp/pkgconfig/openblas.pc") (openmp)"
+        printf '%-11s %-60s %s\n' "$m" "$img" "$dep"
+    done
+    img="missing"; [ -f /usr/include/jpeglib.h ] && img="/usr/include/jpeglib.h"
+    dep="-"; [ -f "$DEPS/usr/include/jpeglib.h" ] && dep="jpeglib.h (libjpeg62-turbo)"
+    printf '%-11s %-60s %s\n' "jpeg" "$img" "$dep"
+    echo "runtime libraries the image's loader knows: $(ldconfig -p 2>/dev/null | grep -oE 'lib(openblas|lmdb|zstd|webp|yaml-0|png16|jpeg|cjson|gfortran|gomp|z)\.so\.[0-9]+' | sort -u | paste -sd' ')"
+} 2>&1 | inv
+missing=$(for m in $MODS; do
+    img_pc --exists "$m" || echo -n " $m"
+done; [ -f /usr/include/jpeglib.h ] || echo -n " jpeg")
+
+CMAKE_DEPS_ARGS=()
+use_deps=0
+case "$GPU_DEPS" in
+    always) [ "$have_debs" = 1 ] && use_deps=1 ;;
+    off)    ;;
+    *)      [ "$have_debs" = 1 ] && [ -n "$missing" ] && use_deps=1 ;;
+esac
+if [ "$use_deps" = 1 ]; then
+    # every library from .gpu-deps (one consistent set: headers, .pc, .so), the toolchain's own
+    # (libc, libgcc, libgomp, libstdc++) from the image. The image's pkg-config folders stay
+    # behind ours as a fallback; CMakeLists.txt itself prefers /usr/lib/<arch>/openblas-openmp
+    # when the image has it.
+    export PKG_CONFIG_PATH=$DEPS/usr/lib/$MA/openblas-openmp/pkgconfig:$DEPS/usr/lib/$MA/pkgconfig:$DEPS/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+    export CMAKE_PREFIX_PATH=$DEPS/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
+    CMAKE_DEPS_ARGS=(
+        -DJPEG_INCLUDE_DIR="$DEPS/usr/include" -DJPEG_LIBRARY_RELEASE="$DEPS/usr/lib/$MA/libjpeg.so"
+        -DJPEG_LIBRARY="$DEPS/usr/lib/$MA/libjpeg.so"
+        # Debian keeps jconfig.h (and others) in the multiarch folder, which is a default include
+        # folder only under /usr
+        -DCMAKE_C_FLAGS="-isystem $DEPS/usr/include/$MA"
+        # DT_RPATH (not RUNPATH): the binaries find libgfortran & co. (needed by libopenblas, not
+        # by them) without LD_LIBRARY_PATH; -rpath-link lets the linker find them
+        -DCMAKE_EXE_LINKER_FLAGS="-Wl,--disable-new-dtags -Wl,-rpath-link,$DEPS/usr/lib/$MA:$DEPS/lib/$MA"
+    )
+    [ "$PC" = "$DEPS/bin/pkg-config" ] && CMAKE_DEPS_ARGS+=(-DPKG_CONFIG_EXECUTABLE="$PC")
+    RUN_LD=$DEPS/usr/lib/$MA:$DEPS/lib/$MA   # + openblas-openmp once CMake has said which openblas it took
+    status_deps="from .gpu-deps (GPU_DEPS=$GPU_DEPS; the image lacks:${missing:- nothing})"
+elif [ -n "$missing" ]; then
+    status_deps="image lacks:${missing}; no .gpu-deps (run scripts/gpu-deps.sh here and carry .gpu-deps)"
+else
+    status_deps="all from the image"
+fi
+echo "dependencies: $status_deps" | inv
+{
+    echo "PKG_CONFIG_PATH=${PKG_CONFIG_PATH:-}"
+    echo "CMAKE_PREFIX_PATH=${CMAKE_PREFIX_PATH:-}"
+    echo "cmake args: ${CMAKE_DEPS_ARGS[*]:-}"
+} >>"$INV"
+
+# Python packages (diffusers for the PyTorch comparison scripts); the import check runs in the
+# background while cameo builds
+PYSITE=$BUILD/pysite
+if ls "$DEPS_SRC"/wheels/*.whl >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
+    rm -rf "$PYSITE"
+    if PIP_ROOT_USER_ACTION=ignore timeout "$(cap 120)" python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+            --disable-pip-version-check --target "$PYSITE" "$DEPS_SRC"/wheels/*.whl >>"$INV" 2>&1; then
+        export PYTHONPATH=$PYSITE${PYTHONPATH:+:$PYTHONPATH}
+        echo "wheels: installed $(cd "$DEPS_SRC/wheels" && ls *.whl | paste -sd' ') into $PYSITE" | inv
+    else
+        echo "wheels: pip install failed (see above)" | inv
+    fi
+fi
+# for later commands of the same device run: `. BUILD/gpu-env.sh`
+{
+    echo "# written by scripts/gpu-check.sh: the Python packages and libraries it brought"
+    [ -d "$PYSITE" ] && echo "export PYTHONPATH=$PYSITE\${PYTHONPATH:+:\$PYTHONPATH}"
+    echo "export CAMEO_DEPS_LD='$RUN_LD'   # LD_LIBRARY_PATH for cameo's binaries, if ever needed"
+} >"$BUILD/gpu-env.sh"
+PY_OUT=$LOG/python.txt
+: >"$PY_OUT"
+PY_PID=""
+if command -v python3 >/dev/null 2>&1; then
+    timeout "$(cap 150)" python3 - >"$PY_OUT" 2>&1 <<'EOF' &
+import sys, importlib
+print("python", sys.version.split()[0], sys.executable)
+for name in ("numpy", "torch", "transformers", "safetensors", "huggingface_hub", "diffusers"):
+    try:
+        m = importlib.import_module(name)
+        print(f"{name} {getattr(m, '__version__', '?')} ({m.__file__})")
+    except Exception as e:
+        print(f"{name} FAILED: {type(e).__name__}: {e}")
+try:
+    import torch
+    print("torch.cuda", torch.cuda.is_available(), torch.version.cuda,
+          torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
+    from diffusers import FluxTransformer2DModel  # what the comparison scripts use
+    print("diffusers FluxTransformer2DModel ok")
+except Exception as e:
+    print(f"FAILED: {type(e).__name__}: {e}")
+EOF
+    PY_PID=$!
+else
+    echo "python3 not found" >"$PY_OUT"
+fi
+# collect_python N: once the import check has ended (waiting up to N seconds, then stopping it),
+# its result goes into inventory.log and the table
+collect_python() {
+    [ "$status_python" = "not run" ] || return 0
+    if [ -n "$PY_PID" ]; then
+        local i=0
+        while kill -0 "$PY_PID" 2>/dev/null && [ "$i" -lt "$1" ]; do sleep 1; i=$((i + 1)); done
+        if kill -0 "$PY_PID" 2>/dev/null; then
+            [ "$1" -gt 0 ] || return 0
+            kill "$PY_PID" 2>/dev/null; echo "still running: stopped" >>"$PY_OUT"
+        fi
+        wait "$PY_PID" 2>/dev/null
+        echo "exit $?" >>"$PY_OUT"
+    fi
+    { echo "python (import check):"; sed 's/^/  /' "$PY_OUT"; } >>"$INV"
+    if grep -q "FluxTransformer2DModel ok" "$PY_OUT"; then
+        status_python="ok: torch $(py_line torch), diffusers $(py_line diffusers), transformers $(py_line transformers); cuda $(sed -n 's/^torch.cuda \([A-Za-z]*\).*/\1/p' "$PY_OUT")"
+    else
+        status_python="PROBLEM: $(grep -m1 -E 'FAILED|not found|still running|exit [1-9]' "$PY_OUT" | cut -c1-150)"
+    fi
+}
+py_line() { sed -n "s/^$1 \([^ ]*\).*/\1/p" "$PY_OUT" | head -1; }
+publish
 
 # ---------------------------------------------------------------------------------------------
 step "configure + build (CUDA architectures $ARCH, $JOBS jobs)"
 t0=$(date +%s)
-if cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCAMEO_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
-        >"$LOG/configure.log" 2>&1 \
-   && cmake --build "$BUILD" -j"$JOBS" >"$LOG/build.log" 2>&1; then
+GEN_ARGS=()
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+    if [ -n "${GENERATOR:-}" ]; then GEN_ARGS=(-G "$GENERATOR")
+    elif command -v ninja >/dev/null 2>&1; then GEN_ARGS=(-G Ninja)
+    elif ! command -v make >/dev/null 2>&1 && [ -x "$(dirname "$(command -v python3 || echo /)")/ninja" ]; then
+        GEN_ARGS=(-G Ninja -DCMAKE_MAKE_PROGRAM="$(dirname "$(command -v python3)")/ninja")   # pip's ninja
+    fi
+fi
+timeout "$(cap 180)" cmake -S . -B "$BUILD" "${GEN_ARGS[@]}" -DCMAKE_BUILD_TYPE=Release -DCAMEO_CUDA=ON \
+    -DCMAKE_CUDA_ARCHITECTURES="$ARCH" "${CMAKE_DEPS_ARGS[@]}" >"$LOG/configure.log" 2>&1
+rc=$?
+if [ $rc -eq 0 ]; then
+    timeout "$(cap 360)" cmake --build "$BUILD" -j"$JOBS" >"$LOG/build.log" 2>&1
+    rc=$?
+    why="build $([ $rc -eq 124 ] && echo "timed out" || echo failed)"
+else
+    why="configure $([ $rc -eq 124 ] && echo "timed out" || echo failed)"
+fi
+if [ $rc -eq 0 ]; then
     status_build="ok ($(elapsed $t0))"
 else
     # the whole tree failed: try at least the CUDA library and its test (other folders may be mid-change)
-    tail -30 "$LOG/configure.log" "$LOG/build.log"
-    if cmake --build "$BUILD" -j"$JOBS" --target test_cuda_ops >>"$LOG/build.log" 2>&1; then
-        status_build="PARTIAL: full build failed, test_cuda_ops built ($(elapsed $t0)); see $LOG/build.log"
+    tail -30 "$LOG/configure.log" "$LOG/build.log" 2>/dev/null
+    if [ -f "$BUILD/build.ninja" ] || [ -f "$BUILD/Makefile" ] && ! out_of_time 60 \
+       && timeout "$(cap 240)" cmake --build "$BUILD" -j"$JOBS" --target test_cuda_ops >>"$LOG/build.log" 2>&1; then
+        status_build="PARTIAL: $why, test_cuda_ops built ($(elapsed $t0)); see $LOG/build.log"
     else
-        status_build="FAILED ($(elapsed $t0)); see $LOG/build.log"
+        status_build="FAILED: $why ($(elapsed $t0)); see $LOG/configure.log, $LOG/build.log"
     fi
 fi
 echo "build: $status_build"
+# which library CMake took from where
+if [ -f "$BUILD/CMakeCache.txt" ]; then
+    {
+        echo "libraries as configured (CMakeCache.txt):"
+        for v in $VARS; do
+            l=$(sed -n "s/^pkgcfg_lib_${v}_[^:]*:FILEPATH=//p" "$BUILD/CMakeCache.txt" | head -1)
+            case "$l" in *NOTFOUND) l="" ;; esac
+            case "$l" in "$DEPS"/*) w=".gpu-deps" ;; "") w="NOT FOUND" ;; *) w="image" ;; esac
+            printf '  %-9s %-10s %s\n' "$v" "$w" "$l"
+        done
+        l=$(sed -n -e 's/^JPEG_LIBRARY_RELEASE:[A-Z]*=//p' -e 's/^JPEG_LIBRARY:[A-Z]*=//p' "$BUILD/CMakeCache.txt" | grep -v NOTFOUND | head -1)
+        case "$l" in "$DEPS"/*) w=".gpu-deps" ;; "") w="NOT FOUND" ;; *) w="image" ;; esac
+        printf '  %-9s %-10s %s\n' JPEG "$w" "$l"
+        l=$(sed -n 's/^MPI_C_LIB_NAMES:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
+        printf '  %-9s %s\n' MPI "$(grep -q '^MPI_C_WORKS:INTERNAL=TRUE' "$BUILD/CMakeCache.txt" 2>/dev/null && echo "found ($l)" || echo 'not found: single-process build')"
+        grep -E '^CMAKE_(GENERATOR|C_COMPILER|CUDA_COMPILER|CUDA_HOST_COMPILER|COMMAND):' "$BUILD/CMakeCache.txt" | sed 's/^/  /'
+        grep -E -i 'warning|not found' "$LOG/configure.log" | sed 's/^/  configure: /' | head -10
+    } | inv
+    case "$(sed -n 's/^pkgcfg_lib_OPENBLAS_[^:]*:FILEPATH=//p' "$BUILD/CMakeCache.txt" | head -1)" in
+        "$DEPS"/*) RUN_LD=$DEPS/usr/lib/$MA/openblas-openmp${RUN_LD:+:$RUN_LD} ;;
+    esac
+    [ -n "$RUN_LD" ] && sed -i "s#^export CAMEO_DEPS_LD=.*#export CAMEO_DEPS_LD='$RUN_LD'#" "$BUILD/gpu-env.sh"
+fi
+# the CUDA runtime and cuBLAS (linked shared): if the image's loader does not know the toolkit's
+# folder, our runs get it through LD_LIBRARY_PATH
+for b in "$BUILD/tests/test_cuda_ops" "$BUILD/cameo"; do
+    [ -x "$b" ] || continue
+    if with_deps ldd "$b" 2>/dev/null | grep -qE 'lib(cudart|cublas|cublasLt)\.so.*not found'; then
+        cuda_root=$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")
+        for d in "$cuda_root/targets/x86_64-linux/lib" "$cuda_root/lib64"; do
+            [ -d "$d" ] && RUN_LD=${RUN_LD:+$RUN_LD:}$d
+        done
+        echo "the loader does not find the CUDA libraries: LD_LIBRARY_PATH gets $cuda_root's" | inv
+        sed -i "s#^export CAMEO_DEPS_LD=.*#export CAMEO_DEPS_LD='$RUN_LD'#" "$BUILD/gpu-env.sh"
+    fi
+    break
+done
+for b in "$BUILD/cameo" "$BUILD/tests/test_cuda_ops"; do
+    [ -x "$b" ] || continue
+    nf=$(with_deps ldd "$b" 2>/dev/null | grep -c 'not found')
+    echo "$(basename "$b"): $nf libraries not found (ldd); from .gpu-deps: $(with_deps ldd "$b" 2>/dev/null | grep -F "$DEPS/" | awk '{print $1}' | paste -sd' '); CUDA: $(with_deps ldd "$b" 2>/dev/null | grep -E 'libcu(dart|blas)' | awk '{print $3}' | paste -sd' ')" | inv
+    [ "$nf" != 0 ] && with_deps ldd "$b" | grep 'not found' | inv
+done
+publish
 
 # ---------------------------------------------------------------------------------------------
 step "ctest -L cuda"
 t0=$(date +%s)
-if [ -x "$BUILD/tests/test_cuda_ops" ]; then
-    (cd "$BUILD" && timeout 300 ctest -L cuda -V --timeout 280) >"$LOG/ctest.log" 2>&1
+if [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 45; then
+    T=$(cap 300)
+    (cd "$BUILD" && with_deps timeout "$T" ctest -L cuda -V --timeout $((T - 10))) >"$LOG/ctest.log" 2>&1
     rc=$?
     cat "$LOG/ctest.log"
     test_summary=$(grep -E "tests passed|tests failed" "$LOG/ctest.log" | tail -1)
     if grep -q "Skipped" "$LOG/ctest.log" && ! grep -q "Failed" "$LOG/ctest.log"; then
         status_test="SKIPPED: $(grep -ho 'SKIP: .*' "$LOG/ctest.log" | head -1) ($(elapsed $t0))"
     elif [ $rc -eq 0 ]; then status_test="ok: $test_summary ($(elapsed $t0))"
-    elif [ $rc -eq 124 ]; then status_test="TIMEOUT after 300s"
+    elif [ $rc -eq 124 ]; then status_test="TIMEOUT after ${T}s"
     else status_test="FAILED: $test_summary ($(elapsed $t0))"
     fi
     fails=$(grep -c '^FAIL' "$LOG/ctest.log" || true)
     [ "$fails" != "0" ] && status_test="$status_test; $fails failing comparisons (see $LOG/ctest.log)"
+elif [ -x "$BUILD/tests/test_cuda_ops" ]; then
+    status_test="not run: out of time (DEADLINE ${DEADLINE}s)"
 else
     status_test="not run: test_cuda_ops was not built"
 fi
 echo "tests: $status_test"
+publish
 
 # ---------------------------------------------------------------------------------------------
 step "GPU benchmark"
 t0=$(date +%s)
 BENCH_MD=$LOG/bench.md
 rm -f "$BENCH_MD"
-if [ -x "$BUILD/cameo" ] && "$BUILD/cameo" bench gpu --help >/dev/null 2>&1; then
+if [ -x "$BUILD/cameo" ] && with_deps timeout 30 "$BUILD/cameo" bench gpu --help >/dev/null 2>&1; then
     BENCH=("$BUILD/cameo" bench gpu)
 else
     BENCH=("$BUILD/tests/test_cuda_ops" --bench)  # until `cameo bench gpu` is wired
 fi
-if [ -x "${BENCH[0]}" ]; then
+if [ -x "${BENCH[0]}" ] && ! out_of_time 45; then
+    T=$(cap 240)
     # shellcheck disable=SC2086
-    timeout 240 "${BENCH[@]}" --md "$BENCH_MD" ${BENCH_ARGS:-} 2>&1 | tee "$LOG/bench.log"
+    with_deps timeout "$T" "${BENCH[@]}" --md "$BENCH_MD" ${BENCH_ARGS:-} 2>&1 | tee "$LOG/bench.log"
     rc=${PIPESTATUS[0]}
     if [ $rc -eq 0 ]; then status_bench="ok ($(elapsed $t0))"
-    elif [ $rc -eq 124 ]; then status_bench="TIMEOUT after 240s (partial output in $LOG/bench.log)"
+    elif [ $rc -eq 124 ]; then status_bench="TIMEOUT after ${T}s (partial output in $LOG/bench.log)"
     else status_bench="exit $rc ($(elapsed $t0)); see $LOG/bench.log"
     fi
+elif [ -x "${BENCH[0]}" ]; then
+    status_bench="not run: out of time (DEADLINE ${DEADLINE}s)"
 else
     status_bench="not run: no benchmark binary"
 fi
+publish
 
 # ---------------------------------------------------------------------------------------------
 # Tiny training on the GPU (bf16) and the same run on the CPU (f32): the smoothed loss curves
@@ -105,15 +421,20 @@ fi
 # never fatal.
 step "tiny training: GPU (bf16) against CPU (f32)"
 t0=$(date +%s)
-if [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ]; then
+if [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ] && ! out_of_time 60; then
     TRAIN_ARGS="--set stages.0.steps=60 --set stages.1.steps=40 --set stages.2.steps=30 --set run.log_every=10 --set run.ckpt_every=0 --quiet"
-    timeout 240 "$BUILD/cameo" train configs/tiny.yaml $TRAIN_ARGS --set run.device=cuda:0 --set run.out_dir="$LOG/run-gpu" \
+    T=$(cap 240)
+    # shellcheck disable=SC2086
+    with_deps timeout "$T" "$BUILD/cameo" train configs/tiny.yaml $TRAIN_ARGS --set run.device=cuda:0 --set run.out_dir="$LOG/run-gpu" \
         --set data.path="$LOG/demo-data" >"$LOG/train.log" 2>&1
     rc=$?
-    timeout 240 "$BUILD/cameo" train configs/tiny.yaml $TRAIN_ARGS --set run.device=cpu --set run.out_dir="$LOG/run-cpu" \
+    T=$(cap 240)
+    # shellcheck disable=SC2086
+    with_deps timeout "$T" "$BUILD/cameo" train configs/tiny.yaml $TRAIN_ARGS --set run.device=cpu --set run.out_dir="$LOG/run-cpu" \
         --set data.path="$LOG/demo-data" >"$LOG/train-cpu.log" 2>&1
+    rc_cpu=$?
     tail -8 "$LOG/train.log"
-    if [ $rc -eq 0 ]; then
+    if [ $rc -eq 0 ] && [ $rc_cpu -eq 0 ]; then
         cmp=$(paste -d' ' "$LOG/run-gpu/tiny/metrics.jsonl" "$LOG/run-cpu/tiny/metrics.jsonl" | awk '
             { g = $0; sub(/\} \{.*/, "", g); sub(/.*"loss_smoothed":/, "", g); sub(/,.*/, "", g)
               c = $0; sub(/^.*\} \{/, "", c); sub(/.*"loss_smoothed":/, "", c); sub(/,.*/, "", c)
@@ -121,15 +442,22 @@ if [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ]; then
             END { printf "%d points, worst relative gap %.3f, final smoothed loss gpu %s cpu %s", n, worst, last_g, last_c;
                   exit (n > 0 && worst <= 0.10) ? 0 : 1 }')
         if [ $? -eq 0 ]; then status_train="ok ($(elapsed $t0)): $cmp"; else status_train="loss curves differ ($(elapsed $t0)): $cmp"; fi
-    elif [ $rc -eq 124 ]; then status_train="TIMEOUT after 240s (not fatal)"
-    else status_train="exit $rc, not fatal ($(elapsed $t0)): $(tail -1 "$LOG/train.log" | cut -c1-120)"
+    elif [ $rc -eq 124 ]; then status_train="TIMEOUT (GPU run, not fatal)"
+    elif [ $rc -ne 0 ]; then status_train="exit $rc, not fatal ($(elapsed $t0)): $(tail -1 "$LOG/train.log" | cut -c1-120)"
+    else status_train="GPU run ok, CPU run exit $rc_cpu ($(elapsed $t0)): $(tail -1 "$LOG/train-cpu.log" | cut -c1-120)"
     fi
+elif [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ]; then
+    status_train="skipped: out of time (DEADLINE ${DEADLINE}s)"
 else
     status_train="skipped: $BUILD/cameo or configs/tiny.yaml missing"
 fi
+publish
 
 # ---------------------------------------------------------------------------------------------
 step "results"
+collect_python 20
+sed -n '/^python (import check):/,$p' "$INV"
+publish
 {
     echo "# cameo GPU check"
     echo
@@ -137,6 +465,8 @@ step "results"
     echo
     echo "| step | result |"
     echo "|---|---|"
+    echo "| libraries | $status_deps |"
+    echo "| python (comparison scripts) | $status_python |"
     echo "| build (sm_$ARCH) | $status_build |"
     echo "| ctest -L cuda | $status_test |"
     echo "| benchmark | $status_bench |"
@@ -156,10 +486,9 @@ step "results"
         echo '```'
     fi
 } >"$RESULTS"
-[ -n "${OUT:-}" ] && cp -f "$LOG"/*.log "$OUT"/ 2>/dev/null
 cat "$RESULTS"
 echo
-echo "results: $RESULTS"
+echo "results: $RESULTS   logs: $LOG   environment for later commands: . $BUILD/gpu-env.sh"
 
 case "$status_build" in FAILED*) exit 1 ;; esac
 case "$status_test" in ok*|SKIPPED*) exit 0 ;; *) exit 1 ;; esac
