@@ -18,6 +18,20 @@ typedef enum { CM_BIN_ADD = 0, CM_BIN_SUB, CM_BIN_MUL, CM_BIN_DIV } cm_binop;
 typedef enum { CM_UN_GELU_TANH = 0, CM_UN_GELU_ERF, CM_UN_SILU, CM_UN_SQUARE, CM_UN_EXP, CM_UN_NEG } cm_unop;
 typedef enum { CM_GLU_GEGLU = 0, CM_GLU_SWIGLU } cm_gluop;  // GEGLU: a*gelu_erf(g); SwiGLU: silu(a)*g
 typedef enum { CM_RMS_DIFFUSERS = 0, CM_RMS_IC = 1 } cm_rmsvariant;  // eps inside sqrt / eps added to the RMS
+// the streams of a device context: kernels and synchronous copies run on COMPUTE (k->stream),
+// memcpy_h2d_async on COPY; on the CPU both are "the calling thread"
+typedef enum { CM_STREAM_COMPUTE = 0, CM_STREAM_COPY = 1 } cm_stream;
+// GEMM epilogue activation: none, or PyTorch's gelu(approximate='tanh') (cuBLASLt's GELU epilogue)
+typedef enum { CM_ACT_NONE = 0, CM_ACT_GELU_TANH = 1 } cm_act;
+
+// one tensor of a multi-tensor AdamW: f32 master p, gradient g (the call's gradient dtype), f32
+// moments m, v; n elements each, contiguous
+typedef struct cm_adamw_tensor {
+    float *p;
+    const void *g;
+    float *m, *v;
+    int64_t n;
+} cm_adamw_tensor;
 
 typedef struct cm_backend {
     const char *name;
@@ -29,6 +43,25 @@ typedef struct cm_backend {
     void (*memcpy_d2d)(const cm_kctx *k, void *dst, const void *src, size_t n);
     void (*sync)(const cm_kctx *k);
     size_t (*mem_free)(const cm_kctx *k);         // bytes free on the device, 0 if unknown
+    // --- asynchronous uploads: a copy stream beside the compute stream (k->stream), and events ---
+    // host memory the device copies from asynchronously: page-locked (cudaHostAlloc) on CUDA,
+    // plain 64-byte aligned memory on the CPU; NULL on failure
+    void *(*host_alloc)(size_t nbytes);
+    void (*host_free)(void *p);
+    // enqueues a copy of n bytes host src -> device dst on the copy stream and returns at once
+    // (src from host_alloc: a DMA that overlaps the compute stream's work; pageable memory is
+    // staged by the driver first). Ordered against the copy stream only: make the copy stream
+    // wait (event_wait) for compute work that still uses dst, make the compute stream wait for
+    // the copy before it reads dst, and keep src unchanged until the copy is done (event_sync).
+    // The CPU copies at once.
+    void (*memcpy_h2d_async)(const cm_kctx *k, void *dst, const void *src, size_t n);
+    // an event at the point stream s has reached in the work queued so far (never 0 on CUDA;
+    // the CPU, where everything is done at once, returns 0)
+    uint64_t (*event_record)(const cm_kctx *k, cm_stream s);
+    // stream s's later work waits (device side, the host goes on) for event e; e = 0: nothing
+    void (*event_wait)(const cm_kctx *k, cm_stream s, uint64_t e);
+    // the host waits for event e; e = 0: nothing
+    void (*event_sync)(const cm_kctx *k, uint64_t e);
 
     // fill n elements with value
     void (*fill)(const cm_kctx *k, cm_dtype dt, void *dst, int64_t n, double value);
@@ -59,6 +92,15 @@ typedef struct cm_backend {
                  double alpha, const void *A, int64_t lda, int64_t strideA,
                  const void *B, int64_t ldb, int64_t strideB,
                  double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch);
+    // the same with an epilogue: C[b] = act(alpha * op(A[b]) @ op(B[b]) + beta * C[b] + bias), where
+    // bias (NULL = none) is [N] of dtype dt, added to every row of every C[b]. gemm(...) is
+    // gemm_ex(..., NULL, CM_ACT_NONE). CUDA: one cuBLASLt call with its BIAS / GELU_BIAS epilogue
+    // (f32 arithmetic, one rounding to C's dtype).
+    void (*gemm_ex)(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K,
+                    double alpha, const void *A, int64_t lda, int64_t strideA,
+                    const void *B, int64_t ldb, int64_t strideB,
+                    double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch,
+                    const void *bias, cm_act act);
 
     // --- norms (mean / rstd / inv saved in f32 for backward) ---
     // x [rows, cols]; w, b [cols] or NULL
@@ -148,6 +190,11 @@ typedef struct cm_backend {
     // AdamW on f32 master weights p, f32 moments m, v; g of dtype gdt; bc1 = 1-b1^t, bc2 = 1-b2^t
     void (*adamw)(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g, float *m, float *v,
                   double lr, double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale);
+    // the same update on a list of tensors (host array t[nt]; every g of dtype gdt): each element
+    // gets exactly adamw's arithmetic, so the results are those of nt adamw calls, bit for bit.
+    // CUDA: one launch per up to 64 tensors, a grid over (tensor, chunk).
+    void (*adamw_multi)(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt,
+                        double lr, double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale);
 } cm_backend;
 
 // the backend for a device type; NULL (with a message) when that backend was not built

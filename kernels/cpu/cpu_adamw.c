@@ -1,31 +1,92 @@
-// cpu_adamw.c — AdamW step on f32 master weights (decoupled weight decay), gradient f32 or bf16.
+// cpu_adamw.c — AdamW step on f32 master weights (decoupled weight decay), gradient f32 or bf16;
+// one tensor (adamw) or a list of them in one parallel loop over chunks (adamw_multi). Both run
+// every element through the same range function, so their results are the same bits.
 #include <math.h>
+#include <stdlib.h>
 #include "kernels/cpu/cpu_internal.h"
+
+// elements per chunk of adamw_multi's loop (and of adamw's, so both split alike)
+#define ADAMW_CHUNK 16384
+
+typedef struct {
+    float gs, b1f, b2f, c1, c2, decay, step, rbc2, epsf;
+} adamw_consts;
+
+// the host-folded constants (the CUDA kernels take the same ones)
+static adamw_consts adamw_fold(double lr, double b1, double b2, double eps, double wd, double bc1, double bc2,
+                               double gscale) {
+    return (adamw_consts){.gs = (float)gscale, .b1f = (float)b1, .b2f = (float)b2, .c1 = (float)(1 - b1),
+                          .c2 = (float)(1 - b2), .decay = (float)(1 - lr * wd), .step = (float)(lr / bc1),
+                          .rbc2 = (float)(1 / sqrt(bc2)), .epsf = (float)eps};
+}
 
 // g *= gscale; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr wd p;
 // p -= lr (m / bc1) / (sqrt(v / bc2) + eps)      — PyTorch's AdamW order, in f32 per element
-#define ADAMW_LOOP(LOADG)                                                                       \
-    _Pragma("omp parallel for schedule(static) if (n >= CPU_PAR_MIN)")                          \
-    for (int64_t i = 0; i < n; i++) {                                                           \
-        float gi = (LOADG) * gs;                                                                \
-        float mi = b1f * m[i] + c1 * gi, vi = b2f * v[i] + c2 * gi * gi;                        \
-        m[i] = mi, v[i] = vi;                                                                   \
-        float pi = p[i] * decay;                                                                \
-        p[i] = pi - step * mi / (sqrtf(vi) * rbc2 + epsf);                                      \
+#define ADAMW_RANGE(LOADG)                                                                       \
+    for (int64_t i = lo; i < hi; i++) {                                                          \
+        float gi = (LOADG) * c.gs;                                                               \
+        float mi = c.b1f * m[i] + c.c1 * gi, vi = c.b2f * v[i] + c.c2 * gi * gi;                 \
+        m[i] = mi, v[i] = vi;                                                                    \
+        float pi = p[i] * c.decay;                                                               \
+        p[i] = pi - c.step * mi / (sqrtf(vi) * c.rbc2 + c.epsf);                                 \
     }
+
+// elements [lo, hi) of one tensor
+static void adamw_range(adamw_consts c, int64_t lo, int64_t hi, float *p, cm_dtype gdt, const void *g, float *m,
+                        float *v) {
+    if (gdt == CM_F32) {
+        const float *gg = g;
+        ADAMW_RANGE(gg[i])
+    } else {
+        const uint16_t *gg = g;
+        ADAMW_RANGE(cpu_bf16_to_f32(gg[i]))
+    }
+}
+
+static void check_gdt(const char *op, cm_dtype gdt) {
+    if (gdt != CM_F32 && gdt != CM_BF16)
+        cm_die(op, "gradient dtype %s not supported (allowed: f32, bf16)", dtype_name(gdt));
+}
 
 void cpu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g, float *m, float *v, double lr,
                double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale) {
-    const float gs = (float)gscale, b1f = (float)b1, b2f = (float)b2, c1 = (float)(1 - b1), c2 = (float)(1 - b2);
-    const float decay = (float)(1 - lr * wd), step = (float)(lr / bc1), rbc2 = (float)(1 / sqrt(bc2));
-    const float epsf = (float)eps;
-    if (gdt == CM_F32) {
-        const float *gg = g;
-        ADAMW_LOOP(gg[i])
-    } else if (gdt == CM_BF16) {
-        const uint16_t *gg = g;
-        ADAMW_LOOP(cpu_bf16_to_f32(gg[i]))
-    } else {
-        cm_die("adamw", "gradient dtype %d not supported (allowed: f32, bf16)", (int)gdt);
+    check_gdt("adamw", gdt);
+    const adamw_consts c = adamw_fold(lr, b1, b2, eps, wd, bc1, bc2, gscale);
+    const int64_t nc = (n + ADAMW_CHUNK - 1) / ADAMW_CHUNK;
+#pragma omp parallel for schedule(static) if (n >= CPU_PAR_MIN)
+    for (int64_t ch = 0; ch < nc; ch++) {
+        int64_t lo = ch * ADAMW_CHUNK, hi = lo + ADAMW_CHUNK < n ? lo + ADAMW_CHUNK : n;
+        adamw_range(c, lo, hi, p, gdt, g, m, v);
     }
+}
+
+void cpu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, double lr, double b1,
+                     double b2, double eps, double wd, double bc1, double bc2, double gscale) {
+    check_gdt("adamw_multi", gdt);
+    if (nt <= 0) return;
+    const adamw_consts c = adamw_fold(lr, b1, b2, eps, wd, bc1, bc2, gscale);
+    // first[i]: the global index of tensor i's first chunk; first[nt]: the chunk count
+    int64_t *first = malloc(((size_t)nt + 1) * sizeof *first);
+    CM_CHECK(first, "adamw_multi", "out of host memory for %d tensors", nt);
+    int64_t total = 0;
+    first[0] = 0;
+    for (int i = 0; i < nt; i++) {
+        CM_CHECK(t[i].n >= 0, "adamw_multi", "tensor %d has %lld elements", i, (long long)t[i].n);
+        first[i + 1] = first[i] + (t[i].n + ADAMW_CHUNK - 1) / ADAMW_CHUNK;
+        total += t[i].n;
+    }
+    const int64_t nc = first[nt];
+#pragma omp parallel for schedule(static) if (total >= CPU_PAR_MIN)
+    for (int64_t ch = 0; ch < nc; ch++) {
+        int lo_t = 0, hi_t = nt - 1;  // the tensor i with first[i] <= ch < first[i + 1]
+        while (lo_t < hi_t) {
+            int mid = (lo_t + hi_t + 1) / 2;
+            if (first[mid] <= ch) lo_t = mid;
+            else hi_t = mid - 1;
+        }
+        const cm_adamw_tensor *ti = &t[lo_t];
+        int64_t lo = (ch - first[lo_t]) * ADAMW_CHUNK, hi = lo + ADAMW_CHUNK < ti->n ? lo + ADAMW_CHUNK : ti->n;
+        adamw_range(c, lo, hi, ti->p, gdt, ti->g, ti->m, ti->v);
+    }
+    free(first);
 }

@@ -19,6 +19,13 @@ static void cpu_memcpy(const cm_kctx *k, void *dst, const void *src, size_t n) {
     if (n) memcpy(dst, src, n);
 }
 static void cpu_sync(const cm_kctx *k) {}
+// one thread, no streams: the "asynchronous" copy is done on return, every event is complete (0)
+static void cpu_memcpy_async(const cm_kctx *k, void *dst, const void *src, size_t n) {
+    if (n) memcpy(dst, src, n);
+}
+static uint64_t cpu_event_record(const cm_kctx *k, cm_stream s) { return 0; }
+static void cpu_event_wait(const cm_kctx *k, cm_stream s, uint64_t e) {}
+static void cpu_event_sync(const cm_kctx *k, uint64_t e) {}
 static size_t cpu_mem_free(const cm_kctx *k) {
     long pages = sysconf(_SC_AVPHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     return (pages > 0 && psz > 0) ? (size_t)pages * (size_t)psz : 0;
@@ -33,6 +40,12 @@ const cm_backend cm_cpu_backend = {
     .memcpy_d2d = cpu_memcpy,
     .sync = cpu_sync,
     .mem_free = cpu_mem_free,
+    .host_alloc = cpu_alloc,
+    .host_free = cpu_free,
+    .memcpy_h2d_async = cpu_memcpy_async,
+    .event_record = cpu_event_record,
+    .event_wait = cpu_event_wait,
+    .event_sync = cpu_event_sync,
     .fill = cpu_fill,
     .copy_strided = cpu_copy_strided,
     .binary = cpu_binary,
@@ -44,6 +57,7 @@ const cm_backend cm_cpu_backend = {
     .reduce_sum = cpu_reduce_sum,
     .sumsq = cpu_sumsq,
     .gemm = cpu_gemm,
+    .gemm_ex = cpu_gemm_ex,
     .layernorm_fwd = cpu_layernorm_fwd,
     .layernorm_bwd = cpu_layernorm_bwd,
     .rmsnorm_fwd = cpu_rmsnorm_fwd,
@@ -69,4 +83,5 @@ const cm_backend cm_cpu_backend = {
     .mse_fwd = cpu_mse_fwd,
     .mse_bwd = cpu_mse_bwd,
     .adamw = cpu_adamw,
+    .adamw_multi = cpu_adamw_multi,
 };

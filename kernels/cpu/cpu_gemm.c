@@ -1,4 +1,6 @@
-// cpu_gemm.c — batched GEMM over OpenBLAS cblas_sgemm / cblas_dgemm (row-major).
+// cpu_gemm.c — batched GEMM over OpenBLAS cblas_sgemm / cblas_dgemm (row-major), with the bias /
+// GELU epilogue of gemm_ex: the bias is written into C first and the GEMM accumulates onto it
+// (beta = 1), the activation runs in place afterwards through the unary kernel.
 #include <cblas.h>
 #include "kernels/cpu/cpu_internal.h"
 
@@ -6,25 +8,24 @@
 // (SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD), so such GEMMs may run side by side in OpenMP.
 #define CPU_BLAS_SERIAL_MNK 262144
 
-// C = beta*C when K == 0 (BLAS would reject lda = 0 for some shapes)
-#define SCALE_C(T)                                                                  \
-    for (int64_t b = 0; b < batch; b++)                                             \
-        for (int64_t i = 0; i < M; i++)                                             \
-            for (int64_t j = 0; j < N; j++) {                                       \
-                T *c = (T *)C + b * strideC + i * ldc + j;                          \
-                *c = beta == 0 ? (T)0 : (T)(beta * *c);                             \
-            }
+// C = beta*C (+ bias[j]) over every row of every batch: the K == 0 product, or the bias prefill
+// before a beta = 1 GEMM. beta == 0 never reads C (fresh memory may hold NaN).
+#define PREPARE_C(T)                                                                          \
+    do {                                                                                      \
+        const T *bb = (const T *)bias;                                                        \
+        _Pragma("omp parallel for schedule(static) if (batch * M * N >= CPU_PAR_MIN)")       \
+        for (int64_t r = 0; r < batch * M; r++) {                                             \
+            T *c = (T *)C + (r / M) * strideC + (r % M) * ldc;                                \
+            if (beta == 0 && bb) memcpy(c, bb, (size_t)N * sizeof(T));                        \
+            else if (beta == 0) memset(c, 0, (size_t)N * sizeof(T));                          \
+            else if (bb) for (int64_t j = 0; j < N; j++) c[j] = (T)(beta * c[j]) + bb[j];     \
+            else for (int64_t j = 0; j < N; j++) c[j] = (T)(beta * c[j]);                     \
+        }                                                                                     \
+    } while (0)
 
-void cpu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
-              const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB, double beta,
-              void *C, int64_t ldc, int64_t strideC, int64_t batch) {
-    cm_gemm_calls++;
-    if (M <= 0 || N <= 0 || batch <= 0) return;
-    if (dt != CM_F32 && dt != CM_F64) cpu_bad_dtype("gemm", dt);
-    if (K <= 0) {
-        if (dt == CM_F32) { SCALE_C(float) } else { SCALE_C(double) }
-        return;
-    }
+static void gemm_run(cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
+                     const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB,
+                     double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch) {
     const enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
     // many small GEMMs: one per OpenMP thread; big ones: OpenBLAS threads each
     const int par = batch > 1 && (double)M * N * K <= CPU_BLAS_SERIAL_MNK;
@@ -41,4 +42,39 @@ void cpu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, 
                         (const double *)A + b * strideA, (blasint)lda, (const double *)B + b * strideB, (blasint)ldb,
                         beta, (double *)C + b * strideC, (blasint)ldc);
     }
+}
+
+void cpu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K,
+                 double alpha, const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb,
+                 int64_t strideB, double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch, const void *bias,
+                 cm_act act) {
+    cm_gemm_calls++;
+    if (M <= 0 || N <= 0 || batch <= 0) return;
+    if (dt != CM_F32 && dt != CM_F64) cpu_bad_dtype("gemm", dt);
+    if ((unsigned)act > CM_ACT_GELU_TANH) cm_die("gemm", "unknown epilogue activation %d", (int)act);
+    if (batch == 1) strideC = 0;
+    if (K <= 0 || bias) {  // C = beta C + bias first, then the product accumulates onto it
+        if (dt == CM_F32) PREPARE_C(float);
+        else PREPARE_C(double);
+        beta = 1.0;
+    }
+    if (K > 0) gemm_run(dt, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC, batch);
+    if (act == CM_ACT_NONE) return;
+    // in place, elementwise (y[i] depends on x[i] only): one call over C when its rows are
+    // contiguous — then exactly what op_gelu does to the same buffer — else one per row
+    size_t es = dtype_size(dt);
+    if (ldc == N && (batch == 1 || strideC == M * N))
+        cpu_unary_fwd(k, CM_UN_GELU_TANH, dt, batch * M * N, C, C);
+    else
+        for (int64_t r = 0; r < batch * M; r++) {
+            char *c = (char *)C + ((r / M) * strideC + (r % M) * ldc) * (int64_t)es;
+            cpu_unary_fwd(k, CM_UN_GELU_TANH, dt, N, c, c);
+        }
+}
+
+void cpu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
+              const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB, double beta,
+              void *C, int64_t ldc, int64_t strideC, int64_t batch) {
+    cpu_gemm_ex(k, dt, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC, batch,
+                NULL, CM_ACT_NONE);
 }

@@ -71,6 +71,10 @@ double cpu_sumsq(const cm_kctx *k, cm_dtype dt, int64_t n, const void *x);
 void cpu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
               const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB, double beta,
               void *C, int64_t ldc, int64_t strideC, int64_t batch);
+void cpu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K,
+                 double alpha, const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb,
+                 int64_t strideB, double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch, const void *bias,
+                 cm_act act);
 void cpu_layernorm_fwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, double eps, void *y, float *mean,
                        float *rstd, const void *x, const void *w, const void *b);
 void cpu_layernorm_bwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *dx, void *dw, void *db,
@@ -123,3 +127,5 @@ double cpu_mse_fwd(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a, cons
 void cpu_mse_bwd(const cm_kctx *k, cm_dtype dt, int64_t n, double g, void *da, const void *a, const void *b);
 void cpu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g, float *m, float *v, double lr,
                double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale);
+void cpu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, double lr, double b1,
+                     double b2, double eps, double wd, double bc1, double bc2, double gscale);

@@ -151,6 +151,11 @@ extern "C" const cm_kctx *cuda_backend_ctx(int index) {
         cudaStream_t s;
         CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
         c->k.stream = s;
+        CUDA_CHECK(cudaStreamCreateWithFlags(&c->copy_stream, cudaStreamNonBlocking));
+        for (int st = 0; st < 2; st++)
+            for (int e = 0; e < CUDA_EVENT_RING; e++)
+                CUDA_CHECK(cudaEventCreateWithFlags(&c->ev[st][e], cudaEventDisableTiming));
+        pthread_mutex_init(&c->ev_lock, NULL);
         cublasLtHandle_t h;
         CUBLAS_CHECK(cublasLtCreate(&h));
         c->k.blas = h;
@@ -245,6 +250,59 @@ static void cu_memcpy_d2d(const cm_kctx *k, void *dst, const void *src, size_t n
     CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, KSTREAM(k)));
 }
 static void cu_sync(const cm_kctx *k) { CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k))); }
+
+// ---------------------------------------------------------------------------------------------
+// asynchronous uploads: pinned host memory, the copy stream, events across the two streams
+// ---------------------------------------------------------------------------------------------
+cudaStream_t cuda_stream_of(const cm_kctx *k, cm_stream s) {
+    if (s == CM_STREAM_COMPUTE) return KSTREAM(k);
+    if (s == CM_STREAM_COPY) return cuda_ext(k)->copy_stream;
+    cm_die("cuda", "unknown stream %d (allowed: CM_STREAM_COMPUTE, CM_STREAM_COPY)", (int)s);
+}
+
+// page-locked, usable from every device (portable); NULL when the host is out of pinnable memory
+static void *cu_host_alloc(size_t nbytes) {
+    void *p = NULL;
+    cudaError_t e = cudaHostAlloc(&p, nbytes ? nbytes : 1, cudaHostAllocPortable);
+    if (e == cudaErrorMemoryAllocation) {
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    if (e != cudaSuccess) cuda_fail(__FILE__, __LINE__, "cudaHostAlloc", cudaGetErrorString(e));
+    return p;
+}
+static void cu_host_free(void *p) {
+    if (p) CUDA_CHECK(cudaFreeHost(p));
+}
+static void cu_memcpy_h2d_async(const cm_kctx *k, void *dst, const void *src, size_t n) {
+    if (!n) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, cuda_ext(k)->copy_stream));
+}
+static uint64_t cu_event_record(const cm_kctx *k, cm_stream s) {
+    cuda_ctx_ext *c = (cuda_ctx_ext *)cuda_ext(k);
+    cudaStream_t st = cuda_stream_of(k, s);
+    pthread_mutex_lock(&c->ev_lock);  // seq and the record of its slot together: ids stay in stream order
+    uint64_t seq = ++c->ev_seq[s];
+    cudaError_t e = cudaEventRecord(c->ev[s][seq % CUDA_EVENT_RING], st);
+    pthread_mutex_unlock(&c->ev_lock);
+    if (e != cudaSuccess) cuda_fail(__FILE__, __LINE__, "cudaEventRecord", cudaGetErrorString(e));
+    return seq << 1 | (uint64_t)s;
+}
+static cudaEvent_t event_of(const cm_kctx *k, uint64_t e) {
+    return cuda_ext(k)->ev[e & 1][(e >> 1) % CUDA_EVENT_RING];
+}
+static void cu_event_wait(const cm_kctx *k, cm_stream s, uint64_t e) {
+    if (!e) return;
+    cudaStream_t st = cuda_stream_of(k, s);
+    if ((cm_stream)(e & 1) == s) return;  // one stream runs in order: its own events are behind it
+    // the slot may be re-recorded concurrently by event_record: the wait takes its latest record,
+    // a later point of the same stream (see cuda_common.cuh)
+    CUDA_CHECK(cudaStreamWaitEvent(st, event_of(k, e), 0));
+}
+static void cu_event_sync(const cm_kctx *k, uint64_t e) {
+    if (!e) return;
+    CUDA_CHECK(cudaEventSynchronize(event_of(k, e)));
+}
 static size_t cu_mem_free(const cm_kctx *k) {
     size_t fr = 0, tot = 0;
     if (cudaMemGetInfo(&fr, &tot) != cudaSuccess) {
@@ -260,15 +318,16 @@ static size_t cu_mem_free(const cm_kctx *k) {
 extern "C" const cm_backend cm_cuda_backend_impl = {
     /*name*/ "cuda",
     cu_alloc, cu_free, cu_memcpy_h2d, cu_memcpy_d2h, cu_memcpy_d2d, cu_sync, cu_mem_free,
+    cu_host_alloc, cu_host_free, cu_memcpy_h2d_async, cu_event_record, cu_event_wait, cu_event_sync,
     cu_fill, cu_copy_strided,
     cu_binary, cu_axpby, cu_unary_fwd, cu_unary_bwd, cu_glu_fwd, cu_glu_bwd,
     cu_reduce_sum, cu_sumsq,
-    cu_gemm,
+    cu_gemm, cu_gemm_ex,
     cu_layernorm_fwd, cu_layernorm_bwd, cu_rmsnorm_fwd, cu_rmsnorm_bwd, cu_groupnorm_fwd, cu_groupnorm_bwd,
     cu_softmax_fwd, cu_softmax_bwd,
     cu_attn_fwd, cu_attn_bwd,
     cu_rope, cu_modulate_fwd, cu_modulate_bwd, cu_timestep_fwd, cu_timestep_bwd,
     cu_im2col, cu_col2im, cu_bicubic_fwd, cu_bicubic_bwd, /*conv2d_fwd*/ NULL,
     cu_gather_rows, cu_scatter_add_rows,
-    cu_mse_fwd, cu_mse_bwd, cu_adamw,
+    cu_mse_fwd, cu_mse_bwd, cu_adamw, cu_adamw_multi,
 };

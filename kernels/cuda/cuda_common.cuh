@@ -7,6 +7,7 @@
 #include <cuda_fp16.h>
 #include <cublasLt.h>
 #include <cublas_v2.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,12 @@ __device__ __forceinline__ float to_f(bf16 v) { return __bfloat162float(v); }
 template <typename T> __device__ __forceinline__ T from_f(float v);
 template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
 template <> __device__ __forceinline__ bf16 from_f<bf16>(float v) { return __float2bfloat16_rn(v); }
+
+// PyTorch's gelu(approximate='tanh') in f32: the unary kernels and the GEMM epilogue kernel
+__device__ __forceinline__ float gelu_tanh_f(float x) {
+    float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);  // sqrt(2/pi) (x + 0.044715 x^3)
+    return 0.5f * x * (1.f + tanhf(u));
+}
 
 // the float dtypes every compute entry point accepts; anything else is a programmer error
 void cuda_require_float(const char *op, cm_dtype dt);
@@ -106,6 +113,11 @@ __device__ __forceinline__ float block_sum(float v, float *sh) {
     return warp_sum(r);
 }
 
+// events of event_record: id = seq << 1 | stream, seq = 1, 2, ... per stream; the CUDA event
+// is ev[stream][seq % CUDA_EVENT_RING]. A ring slot is re-recorded CUDA_EVENT_RING records later
+// on the same stream; a wait on an id that old then waits for that later point of the same
+// in-order stream — later than needed, never too early.
+#define CUDA_EVENT_RING 256
 // device scratch of the context: f32/f64 partials for host-returned reductions
 struct cuda_ctx_ext {
     cm_kctx k;
@@ -117,7 +129,13 @@ struct cuda_ctx_ext {
     int sm_count;
     int cc_major, cc_minor;
     size_t smem_optin;
+    cudaStream_t copy_stream;                 // memcpy_h2d_async's, non-blocking
+    cudaEvent_t ev[2][CUDA_EVENT_RING];       // [cm_stream][seq % ring], timing off
+    uint64_t ev_seq[2];                       // the last seq recorded per stream
+    pthread_mutex_t ev_lock;                  // guards ev_seq and the re-recording of ring slots
 };
+// the cudaStream_t of stream s of context k
+cudaStream_t cuda_stream_of(const cm_kctx *k, cm_stream s);
 #define CUDA_MAX_PARTIALS 1024
 const cuda_ctx_ext *cuda_ext(const cm_kctx *k);
 
@@ -146,6 +164,8 @@ void cu_scatter_add_rows(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, vo
 void cu_mse_bwd(const cm_kctx *k, cm_dtype dt, int64_t n, double g, void *da, const void *a, const void *b);
 void cu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g, float *m, float *v, double lr,
               double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale);
+void cu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, double lr, double b1, double b2,
+                    double eps, double wd, double bc1, double bc2, double gscale);
 
 // cuda_reduce.cu
 void cu_reduce_sum(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t red, int64_t inner, void *y, const void *x);
@@ -172,6 +192,9 @@ void cu_groupnorm_bwd(const cm_kctx *k, cm_dtype dt, int64_t N, int64_t C, int64
 void cu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
              const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB, double beta,
              void *C, int64_t ldc, int64_t strideC, int64_t batch);
+void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
+                const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB,
+                double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch, const void *bias, cm_act act);
 
 // cuda_attention.cu
 void cu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,

@@ -223,10 +223,7 @@ __device__ __forceinline__ float gelu_erf(float x) { return 0.5f * x * (1.f + er
 __device__ __forceinline__ float gelu_erf_d(float x) {
     return 0.5f * (1.f + erff(x * INV_SQRT2)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
 }
-__device__ __forceinline__ float gelu_tanh(float x) {
-    float u = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
-    return 0.5f * x * (1.f + tanhf(u));
-}
+__device__ __forceinline__ float gelu_tanh(float x) { return gelu_tanh_f(x); }  // cuda_common.cuh
 __device__ __forceinline__ float gelu_tanh_d(float x) {
     float u = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
     float t = tanhf(u);
@@ -389,26 +386,101 @@ void cu_mse_bwd(const cm_kctx *k, cm_dtype dt, int64_t n, double g, void *da, co
 // p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps); g is scaled by gscale first
 // constants folded on the host in double exactly as kernels/cpu does (decay = 1 - lr wd,
 // step = lr / bc1, rbc2 = 1 / sqrt(bc2)); the per-element math is f32 with IEEE sqrt / division
+struct adamw_k {  // the host-folded constants
+    float b1, c1, b2, c2, eps, decay, step, rbc2, gscale;
+};
+static adamw_k adamw_fold(double lr, double b1, double b2, double eps, double wd, double bc1, double bc2,
+                          double gscale) {
+    adamw_k c;
+    c.b1 = (float)b1, c.c1 = (float)(1 - b1), c.b2 = (float)b2, c.c2 = (float)(1 - b2), c.eps = (float)eps;
+    c.decay = (float)(1 - lr * wd), c.step = (float)(lr / bc1), c.rbc2 = (float)(1 / sqrt(bc2));
+    c.gscale = (float)gscale;
+    return c;
+}
+// element i of one tensor: the one piece of arithmetic adamw and adamw_multi share (same bits)
 template <typename G>
-__global__ void k_adamw(int64_t n, float *p, const G *g, float *m, float *v, float b1, float c1, float b2, float c2,
-                        float eps, float decay, float step, float rbc2, float gscale) {
-    GRID_STRIDE(i, n) {
-        float gi = to_f(g[i]) * gscale;
-        float mi = b1 * m[i] + c1 * gi;
-        float vi = b2 * v[i] + c2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        float pi = p[i] * decay;
-        p[i] = pi - __fdiv_rn(step * mi, __fsqrt_rn(vi) * rbc2 + eps);
-    }
+__device__ __forceinline__ void adamw_elem(int64_t i, float *p, const G *g, float *m, float *v, const adamw_k &c) {
+    float gi = to_f(g[i]) * c.gscale;
+    float mi = c.b1 * m[i] + c.c1 * gi;
+    float vi = c.b2 * v[i] + c.c2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    float pi = p[i] * c.decay;
+    p[i] = pi - __fdiv_rn(c.step * mi, __fsqrt_rn(vi) * c.rbc2 + c.eps);
+}
+template <typename G>
+__global__ void k_adamw(int64_t n, float *p, const G *g, float *m, float *v, adamw_k c) {
+    GRID_STRIDE(i, n) adamw_elem(i, p, g, m, v, c);
 }
 void cu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g, float *m, float *v, double lr,
               double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale) {
     if (n <= 0) return;
-    const float decay = (float)(1 - lr * wd), step = (float)(lr / bc1), rbc2 = (float)(1 / sqrt(bc2));
+    const adamw_k c = adamw_fold(lr, b1, b2, eps, wd, bc1, bc2, gscale);
     CUDA_DISPATCH("cuda adamw (gradient dtype)", gdt,
-                  k_adamw<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(n, p, (const T *)g, m, v, (float)b1,
-                                                                    (float)(1 - b1), (float)b2, (float)(1 - b2),
-                                                                    (float)eps, decay, step, rbc2, (float)gscale));
+                  k_adamw<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(n, p, (const T *)g, m, v, c));
     CUDA_LAUNCH_CHECK();
+}
+
+// multi-tensor AdamW: up to AW_MAX_T tensors per launch, their pointers passed by value in the
+// kernel parameters (2.9 KB of the 4 KB allowed: no device copy of a descriptor list, nothing to
+// wait for); one block per chunk of AW_CHUNK elements, block b of tensor t's chunk
+// b - first[t] (first[t] <= b < first[t + 1]).
+#define AW_MAX_T 64
+#define AW_CHUNK 8192
+#define AW_THREADS 256
+struct aw_list {
+    float *p[AW_MAX_T];
+    const void *g[AW_MAX_T];
+    float *m[AW_MAX_T];
+    float *v[AW_MAX_T];
+    int64_t n[AW_MAX_T];
+    int first[AW_MAX_T + 1];  // first[nt] = the grid size
+    int nt;
+};
+template <typename G>
+__global__ void __launch_bounds__(AW_THREADS) k_adamw_multi(aw_list l, adamw_k c) {
+    const int b = (int)blockIdx.x;
+    int lo = 0, hi = l.nt - 1;  // the largest t with first[t] <= b (no empty tensors in a list)
+    while (lo < hi) {
+        int mid = (lo + hi + 1) >> 1;
+        if (l.first[mid] <= b) lo = mid;
+        else hi = mid - 1;
+    }
+    const int t = lo;
+    const int64_t begin = (int64_t)(b - l.first[t]) * AW_CHUNK;
+    const int64_t end = begin + AW_CHUNK < l.n[t] ? begin + AW_CHUNK : l.n[t];
+    float *p = l.p[t], *m = l.m[t], *v = l.v[t];
+    const G *g = (const G *)l.g[t];
+    for (int64_t i = begin + threadIdx.x; i < end; i += AW_THREADS) adamw_elem(i, p, g, m, v, c);
+}
+static void aw_launch(const cm_kctx *k, cm_dtype gdt, aw_list *l, int nt, int blocks, const adamw_k &c) {
+    l->nt = nt;
+    l->first[nt] = blocks;
+    CUDA_DISPATCH("cuda adamw_multi (gradient dtype)", gdt,
+                  k_adamw_multi<T><<<blocks, AW_THREADS, 0, KSTREAM(k)>>>(*l, c));
+    CUDA_LAUNCH_CHECK();
+}
+void cu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, double lr, double b1, double b2,
+                    double eps, double wd, double bc1, double bc2, double gscale) {
+    cuda_require_float("cuda adamw_multi (gradient dtype)", gdt);
+    const adamw_k c = adamw_fold(lr, b1, b2, eps, wd, bc1, bc2, gscale);
+    aw_list l;
+    memset(&l, 0, sizeof l);
+    int cnt = 0, blocks = 0;
+    const int max_blocks = 1 << 30;
+    for (int i = 0; i < nt; i++) {
+        if (t[i].n <= 0) continue;  // nothing to update (and no empty tensor in a list)
+        int64_t ch = (t[i].n + AW_CHUNK - 1) / AW_CHUNK;
+        if (ch > max_blocks) cm_die("cuda adamw_multi", "tensor %d has %lld elements (at most %lld)", i,
+                                    (long long)t[i].n, (long long)max_blocks * AW_CHUNK);
+        if (cnt == AW_MAX_T || blocks + ch > max_blocks) {
+            aw_launch(k, gdt, &l, cnt, blocks, c);
+            cnt = 0, blocks = 0;
+        }
+        l.p[cnt] = t[i].p, l.g[cnt] = t[i].g, l.m[cnt] = t[i].m, l.v[cnt] = t[i].v, l.n[cnt] = t[i].n;
+        l.first[cnt] = blocks;
+        blocks += (int)ch;
+        cnt++;
+    }
+    if (cnt) aw_launch(k, gdt, &l, cnt, blocks, c);
 }

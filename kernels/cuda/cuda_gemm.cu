@@ -1,7 +1,8 @@
 // cuda_gemm.cu — every matmul of the CUDA backend: one cuBLASLt wrapper, row-major mapped to
 // cuBLAS's column-major by swapping the operands (C^T = op(B)^T op(A)^T), batched by strides,
-// bf16 (or f32) storage with f32 accumulation (TF32 off for f32). The chosen algorithm and its
-// descriptors are cached per shape / layout / alignment; cublasGemmStridedBatchedEx is the
+// bf16 (or f32) storage with f32 accumulation (TF32 off for f32), with cuBLASLt's BIAS / GELU /
+// GELU_BIAS epilogues for gemm_ex. The chosen algorithm and its descriptors are cached per shape /
+// layout / alignment / epilogue; cublasGemmStridedBatchedEx (plus an epilogue kernel) is the
 // fallback when the heuristic offers nothing.
 #include "cuda_common.cuh"
 #include <pthread.h>
@@ -11,8 +12,14 @@ typedef struct {
     int dt, ta, tb, beta0;
     int64_t M, N, K, lda, ldb, ldc, sa, sb, sc, batch;
     int aa, ab, ac;  // alignment (bytes, power of two <= 256) of A, B, C
+    int epi;         // EPI_* bits: the epilogue (0: none)
+    int abias;       // alignment of the bias (0: no bias)
     int dev;
 } gemm_key;
+
+// epilogue bits of a key: a bias, then GELU (tanh); EPI_BIAS | EPI_GELU is cuBLASLt's GELU_BIAS
+#define EPI_BIAS 1
+#define EPI_GELU 2
 
 typedef struct {
     gemm_key key;
@@ -22,12 +29,19 @@ typedef struct {
     cublasLtMatrixLayout_t la, lb, lc;  // in cuBLAS terms: la describes B (row-major), lb describes A
     cublasLtMatmulAlgo_t algo;
     size_t ws;
+    // the bias pointer is an attribute of the shared descriptor `op`: setting it and enqueueing
+    // the matmul happen under this lock, so two threads using one cached plan cannot mix pointers
+    pthread_mutex_t mu;
 } gemm_plan;
 
 #define GEMM_CACHE 1024
 static gemm_plan g_plans[GEMM_CACHE];
 static pthread_mutex_t g_plan_lock = PTHREAD_MUTEX_INITIALIZER;
 static cublasHandle_t g_v2[16];
+// tests/cuda: 1 runs every GEMM the fallback way (cublasGemmStridedBatchedEx + the epilogue
+// kernel), so that path is checked on a GPU where cuBLASLt always has an algorithm
+static int g_force_fallback = 0;
+extern "C" void cuda_gemm_force_fallback(int on) { __atomic_store_n(&g_force_fallback, on, __ATOMIC_RELAXED); }
 
 static int align_of(const void *p, int64_t stride_bytes) {
     uintptr_t v = (uintptr_t)p | (uintptr_t)stride_bytes | 256u;
@@ -53,10 +67,12 @@ static cublasLtMatrixLayout_t make_layout(cudaDataType_t t, int64_t rows, int64_
     return l;
 }
 
-// builds the plan for key (descriptors + heuristic's best algorithm)
-static void plan_build(const cm_kctx *k, gemm_plan *p, const gemm_key *key) {
+// builds the plan for key (descriptors + heuristic's best algorithm); bias: the first caller's
+// bias pointer (the heuristic sees a real one; each call sets its own)
+static void plan_build(const cm_kctx *k, gemm_plan *p, const gemm_key *key, const void *bias) {
     const cuda_ctx_ext *c = cuda_ext(k);
     memset(p, 0, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
     p->key = *key;
     cudaDataType_t t = key->dt == CM_BF16 ? CUDA_R_16BF : CUDA_R_32F;
     CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -64,6 +80,23 @@ static void plan_build(const cm_kctx *k, gemm_plan *p, const gemm_key *key) {
     cublasOperation_t opb = key->ta ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLAS "B" is our A
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
+    if (key->epi) {
+        // D = act(alpha op(A) op(B) + beta C + bias), bias a vector along D's rows, broadcast
+        // over D's columns (and over the batch: CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE is 0).
+        // D here is the column-major view of our row-major C: N rows (cuBLAS "m", the output
+        // features) by M columns (our rows), leading dimension ldc. So cuBLAS's bias[i] is added
+        // to D[i, j] = C[j][i] for every j: bias[n] goes to column n of every row of our C —
+        // the per-feature bias of a linear layer, length N, as the interface asks.
+        uint32_t e = key->epi == EPI_BIAS                ? CUBLASLT_EPILOGUE_BIAS
+                     : key->epi == EPI_GELU              ? CUBLASLT_EPILOGUE_GELU
+                                                         : CUBLASLT_EPILOGUE_GELU_BIAS;
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &e, sizeof e));
+        if (key->epi & EPI_BIAS) {
+            int32_t bt = (int32_t)t;  // the bias in C's dtype (bf16 with bf16 C, f32 with f32)
+            CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
+            CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+        }
+    }
     p->la = key->tb ? make_layout(t, key->K, key->N, key->ldb, key->batch, key->sb)
                     : make_layout(t, key->N, key->K, key->ldb, key->batch, key->sb);
     p->lb = key->ta ? make_layout(t, key->M, key->K, key->lda, key->batch, key->sa)
@@ -99,6 +132,7 @@ static void plan_destroy(gemm_plan *p) {
     cublasLtMatrixLayoutDestroy(p->lb);
     cublasLtMatrixLayoutDestroy(p->lc);
     cublasLtMatmulDescDestroy(p->op);
+    pthread_mutex_destroy(&p->mu);
     p->used = 0;
 }
 
@@ -115,28 +149,37 @@ static cublasHandle_t v2_handle(const cm_kctx *k) {
     return h;
 }
 
-// C[b] *= beta (K == 0: the product is empty)
+// the epilogue outside cuBLASLt, in f32: C[b][r][j] = act(s + bias[j]) with s = beta C (scale = 1;
+// beta == 0 never reads C) — the K == 0 case, where the product is empty — or s = C (scale = 0):
+// after the fallback GEMM, which has already applied alpha and beta
 template <typename T>
-__global__ void k_scale_c(int64_t M, int64_t N, int64_t ldc, int64_t sc, int64_t batch, float beta, T *C) {
+__global__ void k_epilogue(int64_t M, int64_t N, int64_t ldc, int64_t sc, int64_t batch, int scale, float beta,
+                           const T *bias, int gelu, T *C) {
     int64_t n = M * N * batch;
     GRID_STRIDE(i, n) {
         int64_t b = i / (M * N), r = (i / N) % M, cc = i % N;
         T *p = C + b * sc + r * ldc + cc;
-        *p = from_f<T>(beta == 0.f ? 0.f : beta * to_f(*p));
+        float v = !scale ? to_f(*p) : beta == 0.f ? 0.f : beta * to_f(*p);
+        if (bias) v += to_f(bias[cc]);
+        if (gelu) v = gelu_tanh_f(v);
+        *p = from_f<T>(v);
     }
 }
 
-void cu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
-             const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB, double beta,
-             void *C, int64_t ldc, int64_t strideC, int64_t batch) {
+void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
+                const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB,
+                double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch, const void *bias, cm_act act) {
     cuda_require_float("cuda gemm", dt);
+    if ((unsigned)act > CM_ACT_GELU_TANH) cm_die("cuda gemm", "unknown epilogue activation %d", (int)act);
     __atomic_fetch_add(&cm_gemm_calls, 1, __ATOMIC_RELAXED);
     if (M <= 0 || N <= 0 || batch <= 0) return;
     if (batch > 0x7fffffffLL) cm_die("cuda gemm", "batch %lld too large", (long long)batch);
     cudaStream_t s = KSTREAM(k);
+    const int gelu = act == CM_ACT_GELU_TANH;
     if (K <= 0) {
-        CUDA_DISPATCH("cuda gemm", dt, k_scale_c<T><<<grid_for(M * N * batch, 256), 256, 0, s>>>(
-                                           M, N, ldc, strideC, batch, (float)beta, (T *)C));
+        CUDA_DISPATCH("cuda gemm", dt, k_epilogue<T><<<grid_for(M * N * batch, 256), 256, 0, s>>>(
+                                           M, N, ldc, batch > 1 ? strideC : 0, batch, 1, (float)beta,
+                                           (const T *)bias, gelu, (T *)C));
         CUDA_LAUNCH_CHECK();
         return;
     }
@@ -156,6 +199,8 @@ void cu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, i
     key.aa = align_of(A, key.sa * (int64_t)es);
     key.ab = align_of(B, key.sb * (int64_t)es);
     key.ac = align_of(C, key.sc * (int64_t)es);
+    key.epi = (bias ? EPI_BIAS : 0) | (gelu ? EPI_GELU : 0);
+    key.abias = bias ? align_of(bias, 0) : 0;
     key.dev = k->dev.index;
 
     uint64_t h = key_hash(&key);
@@ -170,7 +215,7 @@ void cu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, i
             break;
         }
         if (!q->used) {
-            plan_build(k, q, &key);
+            plan_build(k, q, &key, bias);
             p = q;
             cached = 1;
             break;
@@ -178,24 +223,51 @@ void cu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, i
     }
     pthread_mutex_unlock(&g_plan_lock);
     if (!p) {  // cache neighbourhood full: plan, run, destroy
-        plan_build(k, &local, &key);
+        plan_build(k, &local, &key, bias);
         p = &local;
     }
 
     float fa = (float)alpha, fb = (float)beta;
-    if (!p->fallback) {
+    int lt = !__atomic_load_n(&p->fallback, __ATOMIC_RELAXED) && !__atomic_load_n(&g_force_fallback, __ATOMIC_RELAXED);
+    if (lt) {
         const cuda_ctx_ext *c = cuda_ext(k);
-        CUBLAS_CHECK(cublasLtMatmul((cublasLtHandle_t)k->blas, p->op, &fa, B, p->la, A, p->lb, &fb, C, p->lc, C, p->lc,
-                                    &p->algo, c->workspace, p->ws, s));
-    } else {
+        if (bias) {  // this call's bias into the shared descriptor, then enqueue, under the plan's lock
+            pthread_mutex_lock(&p->mu);
+            CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+        }
+        cublasStatus_t st = cublasLtMatmul((cublasLtHandle_t)k->blas, p->op, &fa, B, p->la, A, p->lb, &fb, C, p->lc, C,
+                                           p->lc, &p->algo, c->workspace, p->ws, s);
+        if (bias) pthread_mutex_unlock(&p->mu);
+        if (st != CUBLAS_STATUS_SUCCESS) {
+            // an epilogue the chosen algorithm turns down at run time (say, for this bias's
+            // alignment): this plan takes the fallback from now on; anything else is an error
+            if (!key.epi || (st != CUBLAS_STATUS_NOT_SUPPORTED && st != CUBLAS_STATUS_INVALID_VALUE))
+                cuda_fail(__FILE__, __LINE__, "cublasLtMatmul", cublas_status_str(st));
+            __atomic_store_n(&p->fallback, 1, __ATOMIC_RELAXED);
+            lt = 0;
+        }
+    }
+    if (!lt) {
         cublasHandle_t hv = v2_handle(k);
         cudaDataType_t t = dt == CM_BF16 ? CUDA_R_16BF : CUDA_R_32F;
         CUBLAS_CHECK(cublasGemmStridedBatchedEx(hv, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
                                                 (int)N, (int)M, (int)K, &fa, B, t, (int)ldb, strideB, A, t, (int)lda,
                                                 strideA, &fb, C, t, (int)ldc, strideC, (int)batch, CUBLAS_COMPUTE_32F,
                                                 CUBLAS_GEMM_DEFAULT));
+        if (key.epi) {  // the epilogue the heuristic could not fuse: one more pass over C
+            CUDA_DISPATCH("cuda gemm", dt, k_epilogue<T><<<grid_for(M * N * batch, 256), 256, 0, s>>>(
+                                               M, N, ldc, key.sc, batch, 0, 0.f, (const T *)bias, gelu, (T *)C));
+            CUDA_LAUNCH_CHECK();
+        }
     }
     if (!cached) plan_destroy(&local);
+}
+
+void cu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
+             const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB, double beta,
+             void *C, int64_t ldc, int64_t strideC, int64_t batch) {
+    cu_gemm_ex(k, dt, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC, batch,
+               NULL, CM_ACT_NONE);
 }
 
 // times `iters` runs of the top `max_algos` heuristic algorithms for a row-major bf16
@@ -210,7 +282,7 @@ extern "C" double cuda_gemm_best_ms(const cm_kctx *k, int64_t M, int64_t N, int6
     key.dt = CM_BF16, key.M = M, key.N = N, key.K = K, key.lda = K, key.ldb = N, key.ldc = N, key.batch = 1;
     key.aa = key.ab = key.ac = 256;
     key.beta0 = 1;
-    plan_build(k, &p, &key);
+    plan_build(k, &p, &key, NULL);
     cublasLtMatmulPreference_t pref;
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     uint64_t ws = c->workspace_bytes;
