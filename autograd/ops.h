@@ -49,6 +49,8 @@ cm_tensor *op_matmul_t(cm_tensor *a, cm_tensor *b, bool ta, bool tb);
 cm_tensor *op_matmul(cm_tensor *a, cm_tensor *b);
 // x [..., K], w [N, K], b [N] or NULL -> [..., N]
 cm_tensor *op_linear(cm_tensor *x, cm_tensor *w, cm_tensor *b);
+// gelu(linear(x, w, b), tanh): one GEMM with the GELU epilogue when nothing is recorded
+cm_tensor *op_linear_gelu(cm_tensor *x, cm_tensor *w, cm_tensor *b);
 
 // --- norms and softmax (over the last axis unless said) ---
 cm_tensor *op_layernorm(cm_tensor *x, cm_tensor *w, cm_tensor *b, double eps);   // w, b may be NULL

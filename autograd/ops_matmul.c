@@ -113,33 +113,45 @@ static void matmul_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
 static void linear_backward(cm_node *n, cm_tensor *g, cm_tensor **gin);
 static const cm_opdef OP_LINEAR = {"linear", linear_backward};
 
-cm_tensor *op_linear(cm_tensor *x, cm_tensor *w, cm_tensor *b) {
-    ops_check_same("linear", x, w);
-    ops_check_compute("linear", x);
-    if (w->ndim != 2 || x->ndim < 1 || ops_cols(x) != w->shape[1]) ops_die_shapes("linear", "x [..., K] needs w [N, K]", x, w);
-    int64_t N = w->shape[0], K = w->shape[1], rows = ops_rows(x);
+static void linear_check(const char *op, cm_tensor *x, cm_tensor *w, cm_tensor *b) {
+    ops_check_same(op, x, w);
+    ops_check_compute(op, x);
+    if (w->ndim != 2 || x->ndim < 1 || ops_cols(x) != w->shape[1]) ops_die_shapes(op, "x [..., K] needs w [N, K]", x, w);
     if (b) {
-        ops_check_same("linear", x, b);
-        if (b->ndim != 1 || b->shape[0] != N) ops_die_shapes("linear", "bias must be [N]", b, w);
+        ops_check_same(op, x, b);
+        if (b->ndim != 1 || b->shape[0] != w->shape[0]) ops_die_shapes(op, "bias must be [N]", b, w);
     }
+}
+
+// out [rows, N] = act(x @ w^T + b): one GEMM whose epilogue adds the bias (kernels/cpu: the bias
+// rows are written first and the GEMM accumulates onto them; CUDA: cuBLASLt's BIAS epilogue)
+static cm_tensor *linear_forward(cm_tensor *x, cm_tensor *w, cm_tensor *b, cm_act act) {
+    int64_t N = w->shape[0], K = w->shape[1], rows = ops_rows(x);
     int64_t shape[CM_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     shape[x->ndim - 1] = N;
     cm_tensor *out = ops_new(x, x->ndim, shape);
-    if (tensor_numel(out)) {
-        cm_tensor *xc = ops_contig(x), *wc = ops_contig(w);
-        double beta = 0.0;
-        if (b) {  // rows of the output start as the bias, then GEMM accumulates (beta = 1)
-            BE(x)->copy_strided(KC(x), 2, (int64_t[]){rows, N}, x->dtype, tensor_data(out), (int64_t[]){N, 1},
-                                b->dtype, tensor_data(b), (int64_t[]){0, b->stride[0]});
-            beta = 1.0;
-        }
-        if (K) BE(x)->gemm(KC(x), x->dtype, 0, 1, rows, N, K, 1.0, tensor_data(xc), K, 0, tensor_data(wc), K, 0,
-                           beta, tensor_data(out), N, 0, 1);
-        else if (!b) BE(x)->fill(KC(x), x->dtype, tensor_data(out), rows * N, 0.0);
+    if (!tensor_numel(out)) return out;
+    if (K) {
+        cm_tensor *xc = ops_contig(x), *wc = ops_contig(w), *bc = b ? ops_contig(b) : NULL;
+        BE(x)->gemm_ex(KC(x), x->dtype, 0, 1, rows, N, K, 1.0, tensor_data(xc), K, 0, tensor_data(wc), K, 0, 0.0,
+                       tensor_data(out), N, 0, 1, bc ? tensor_data(bc) : NULL, act);
         tensor_release(xc);
         tensor_release(wc);
+        tensor_release(bc);
+        return out;
     }
+    if (b)  // an empty product: every row is the bias
+        BE(x)->copy_strided(KC(x), 2, (int64_t[]){rows, N}, x->dtype, tensor_data(out), (int64_t[]){N, 1}, b->dtype,
+                            tensor_data(b), (int64_t[]){0, b->stride[0]});
+    else BE(x)->fill(KC(x), x->dtype, tensor_data(out), rows * N, 0.0);
+    if (act == CM_ACT_GELU_TANH) BE(x)->unary_fwd(KC(x), CM_UN_GELU_TANH, x->dtype, rows * N, tensor_data(out), tensor_data(out));
+    return out;
+}
+
+cm_tensor *op_linear(cm_tensor *x, cm_tensor *w, cm_tensor *b) {
+    linear_check("linear", x, w, b);
+    cm_tensor *out = linear_forward(x, w, b, CM_ACT_NONE);
     cm_tensor *ins[3] = {x, w, b};
     cm_node *n = autograd_record(&OP_LINEAR, out, b ? 3 : 2, ins);
     if (n) {
@@ -151,6 +163,20 @@ cm_tensor *op_linear(cm_tensor *x, cm_tensor *w, cm_tensor *b) {
         if (n->needs[0]) node_save(n, 1, w);
     }
     return out;
+}
+
+// gelu_tanh(linear(x, w, b)). Nothing recorded (no-grad mode, or no input needs a gradient:
+// frozen encoders, the first pass of a recompute scope, sampling): one GEMM with the GELU
+// epilogue, no pre-activation kept. On the tape: op_linear then op_gelu, whose backward needs
+// the pre-activation (a fused forward would have to store it: cuBLASLt's GELU_AUX_BIAS — not
+// done). On the CPU both ways give the same bits.
+cm_tensor *op_linear_gelu(cm_tensor *x, cm_tensor *w, cm_tensor *b) {
+    linear_check("linear_gelu", x, w, b);
+    bool taped = autograd_grad_enabled() && (tensor_needs_grad(x) || tensor_needs_grad(w) || (b && tensor_needs_grad(b)));
+    if (!taped) return linear_forward(x, w, b, CM_ACT_GELU_TANH);
+    cm_tensor *h = op_linear(x, w, b), *y = op_gelu(h, true);
+    tensor_release(h);
+    return y;
 }
 
 static void linear_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {

@@ -1,6 +1,7 @@
 // ops_shape.c — reshape, permute, slice, concat, expand and friends. Views share storage;
 // their backward rules route the gradient back to the viewed layout.
 #include "autograd/ops_internal.h"
+#include "autograd/upload.h"
 
 // --- reshape ---
 static void reshape_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) { gin[0] = op_reshape(g, n->in_ndim[0], n->in_shape[0]); }
@@ -232,7 +233,7 @@ cm_tensor *op_to_device(cm_tensor *x, cm_device dev) {
     cm_tensor *out = tensor_empty(x->dtype, x->ndim, x->shape, dev);
     size_t nb = tensor_nbytes(x);
     if (nb) {
-        if (DEV(x).type == CM_CPU) backend_get(dev.type)->memcpy_h2d(backend_ctx(dev), tensor_data(out), tensor_data(xc), nb);
+        if (DEV(x).type == CM_CPU) upload_to_device(dev, tensor_data(out), tensor_data(xc), nb);  // overlaps queued work
         else if (dev.type == CM_CPU) {
             BE(x)->memcpy_d2h(KC(x), tensor_data(out), tensor_data(xc), nb);
             BE(x)->sync(KC(x));
