@@ -26,7 +26,8 @@
 //
 // Step:  norm = ||g||_2 over the shard (backend sumsq)  → not finite: skip (no update, moments
 // untouched, gradients zeroed, counted)  → gscale = min(1, clip / (norm + 1e-6)) (PyTorch's
-// clip_grad_norm_) → backend adamw per parameter with bias corrections of step t = step + 1
+// clip_grad_norm_) → backend adamw_multi over each (device, gradient dtype) group of the owned
+// parameters (the same bits as adamw per parameter), bias corrections of step t = step + 1
 // → bf16 params get cast(master).
 #pragma once
 #include <stdbool.h>
