@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include "autograd/ops.h"
 #include "kernels/backend.h"
 #include "testutil.h"
 
@@ -415,6 +417,140 @@ static void t_adamw(void) {
     }
 }
 
+// adamw_multi: 70 tensors (two launches of <= 64), sizes around the 8192-element chunk and 0,
+// as views into one buffer per array; against adamw per tensor on the GPU (the same element
+// function: bit for bit) and the CPU's adamw_multi
+static void t_adamw_multi(void) {
+    enum { NT = 70 };
+    int64_t n[NT], off[NT + 1];
+    off[0] = 0;
+    for (int i = 0; i < NT; i++) {
+        n[i] = i % 7 == 3 ? 0 : i % 5 == 0 ? 8192 * (i % 3 + 1) + (i % 2) : 37 * i + 1;
+        off[i + 1] = off[i] + n[i];
+    }
+    const int64_t tot = off[NT];
+    const double b1 = 0.9, b2 = 0.999, t = 3, bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
+    for (int d = 0; d < 2; d++) {
+        cm_dtype gdt = DTS[d];
+        float *hp = hrand(tot, -1, 1, CM_F32), *hg = hrand(tot, -1, 1, gdt), *hm = hrand(tot, -0.1, 0.1, CM_F32),
+              *hv = hrand(tot, 0, 0.01, CM_F32);
+        float *rp = hcopy(hp, tot), *rm = hcopy(hm, tot), *rv = hcopy(hv, tot);
+        float *sp = up(CM_F32, hp, tot), *sm = up(CM_F32, hm, tot), *sv = up(CM_F32, hv, tot);  // per tensor
+        float *mp = up(CM_F32, hp, tot), *mm = up(CM_F32, hm, tot), *mv = up(CM_F32, hv, tot);  // multi
+        char *gg = up(gdt, hg, tot);
+        size_t gs = dsize(gdt);
+        cm_adamw_tensor list[NT], clist[NT];
+        for (int i = 0; i < NT; i++) {
+            clist[i] = (cm_adamw_tensor){rp + off[i], hg + off[i], rm + off[i], rv + off[i], n[i]};
+            list[i] = (cm_adamw_tensor){mp + off[i], gg + off[i] * gs, mm + off[i], mv + off[i], n[i]};
+            G->adamw(gk, n[i], sp + off[i], gdt, gg + off[i] * gs, sm + off[i], sv + off[i], 1e-3, b1, b2, 1e-8, 0.01,
+                     bc1, bc2, 0.5);
+        }
+        C->adamw_multi(ck, NT, clist, CM_F32, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5);
+        G->adamw_multi(gk, NT, list, gdt, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5);
+        float *gp = down(CM_F32, mp, tot), *gm = down(CM_F32, mm, tot), *gv = down(CM_F32, mv, tot);
+        float *qp = down(CM_F32, sp, tot), *qm = down(CM_F32, sm, tot), *qv = down(CM_F32, sv, tot);
+        TEST_CHECK(!memcmp(gp, qp, tot * 4) && !memcmp(gm, qm, tot * 4) && !memcmp(gv, qv, tot * 4),
+                   "adamw_multi (g %s, %d tensors) == adamw per tensor on the GPU, bit for bit", dtype_name(gdt), NT);
+        cmp(gdt == CM_F32 ? "adamw_multi p (g f32)" : "adamw_multi p (g bf16)", CM_F32, gp, rp, tot, 1e-6);
+        cmp("adamw_multi m", CM_F32, gm, rm, tot, 1e-6);
+        cmp("adamw_multi v", CM_F32, gv, rv, tot, 1e-6);
+        release_all();
+    }
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// asynchronous uploads: pinned memory, the copy stream, events both ways, and autograd's
+// upload ring (op_to_device) while the compute stream is busy
+static void t_upload(void) {
+    // 1. a DMA from pinned memory on the copy stream, a kernel on the compute stream after its event
+    int64_t n = 1 << 20;
+    float *pin = G->host_alloc((size_t)n * 4);
+    TEST_CHECK(pin != NULL, "host_alloc: pinned memory");
+    if (!pin) return;
+    float *h = hrand(n, -1, 1, CM_F32);
+    memcpy(pin, h, (size_t)n * 4);
+    float *d = dalloc(CM_F32, n), *y = dnan(CM_F32, n);
+    uint64_t filled = G->event_record(gk, CM_STREAM_COMPUTE);  // (the copy stream may wait for compute work)
+    G->event_wait(gk, CM_STREAM_COPY, filled);
+    G->memcpy_h2d_async(gk, d, pin, (size_t)n * 4);
+    uint64_t e = G->event_record(gk, CM_STREAM_COPY);
+    TEST_CHECK(e != 0 && filled != 0 && e != filled, "events are non-zero and distinct");
+    G->event_wait(gk, CM_STREAM_COMPUTE, e);
+    G->unary_fwd(gk, CM_UN_NEG, CM_F32, n, y, d);
+    G->event_sync(gk, e);
+    memset(pin, 0, (size_t)n * 4);  // the DMA is done: the pinned buffer may be refilled
+    float *ref = hmalloc((size_t)n * 4);
+    for (int64_t i = 0; i < n; i++) ref[i] = -h[i];
+    cmp("memcpy_h2d_async, event, kernel", CM_F32, down(CM_F32, y, n), ref, n, 0);
+    // 2. the other way: the copy stream waits for compute work still reading its destination
+    float *z = dnan(CM_F32, n);
+    for (int64_t i = 0; i < n; i++) pin[i] = 2.f;
+    G->unary_fwd(gk, CM_UN_NEG, CM_F32, n, z, d);  // reads d (= h) on the compute stream
+    uint64_t read = G->event_record(gk, CM_STREAM_COMPUTE);
+    G->event_wait(gk, CM_STREAM_COPY, read);
+    G->memcpy_h2d_async(gk, d, pin, (size_t)n * 4);  // overwrites d after that read
+    uint64_t e2 = G->event_record(gk, CM_STREAM_COPY);
+    G->event_wait(gk, CM_STREAM_COMPUTE, e2);
+    cmp("copy stream waits for a compute read", CM_F32, down(CM_F32, z, n), ref, n, 0);
+    for (int64_t i = 0; i < n; i++) ref[i] = 2.f;
+    cmp("... then overwrites", CM_F32, down(CM_F32, d, n), ref, n, 0);
+    G->event_sync(gk, e2);
+    G->host_free(pin);
+    release_all();
+
+    // 3. op_to_device through autograd's upload ring (32 MiB pieces, 8 slots): two 96 MiB
+    //    uploads issued behind 100 queued 4096^3 GEMMs, then checked; the time of the uploads
+    //    alone, the GEMMs alone and both (overlapped: both ~ the larger, not the sum)
+    int64_t big = 24 << 20;  // floats
+    cm_tensor *hostt = tensor_empty(CM_F32, 1, &big, CM_DEV_CPU);
+    float *hv = tensor_data(hostt), *back = malloc((size_t)big * 4);
+#ifdef CAMEO_CUDA_EMU
+    const int64_t gm = 256, n_mm = 10;  // the CPU emulator: the same steps, small
+#else
+    const int64_t gm = 4096, n_mm = 100;
+#endif
+    void *ga = dalloc(CM_BF16, gm * gm), *gc = dalloc(CM_BF16, gm * gm);
+    G->fill(gk, CM_BF16, ga, gm * gm, 0.01);
+    cm_device dev = {CM_CUDA, 0};
+    double t_mode[3] = {0};
+    const int modes[4] = {0, 0, 1, 2};  // 0: uploads (the first run allocates the ring), 1: GEMMs, 2: both
+    for (int mi = 0; mi < 4; mi++) {
+        int mode = modes[mi];
+        cm_tensor *dts[2] = {NULL, NULL};
+        G->sync(gk);
+        double t0 = now_s();
+        if (mode >= 1)
+            for (int r = 0; r < n_mm; r++) G->gemm(gk, CM_BF16, 0, 0, gm, gm, gm, 1.0, ga, gm, 0, ga, gm, 0, 0.0, gc, gm, 0, 1);
+        if (mode != 1)
+            for (int r = 0; r < 2; r++) {
+                for (int64_t i = 0; i < big; i++) hv[i] = (float)((i * 7 + r * 13 + mode) % 1000);
+                dts[r] = op_to_device(hostt, dev);
+            }
+        G->sync(gk);
+        t_mode[mode] = now_s() - t0;
+        for (int r = 0; r < 2 && mode != 1; r++) {
+            G->memcpy_d2h(gk, back, tensor_data(dts[r]), (size_t)big * 4);
+            int ok = 1;
+            for (int64_t i = 0; i < big && ok; i++) ok = back[i] == (float)((i * 7 + r * 13 + mode) % 1000);
+            TEST_CHECK(ok, "op_to_device through the upload ring: 96 MiB upload %d arrives (%s)", r,
+                       mode ? "behind the GEMMs" : "alone");
+            tensor_release(dts[r]);
+        }
+    }
+    printf("info upload ring: 2 x 96 MiB uploads %.1f ms, %lld GEMMs %lld^3 bf16 %.1f ms, both %.1f ms (sum %.1f)\n",
+           t_mode[0] * 1e3, (long long)n_mm, (long long)gm, t_mode[1] * 1e3, t_mode[2] * 1e3,
+           (t_mode[0] + t_mode[1]) * 1e3);
+    free(back);
+    tensor_release(hostt);
+    release_all();
+}
+
 // ---------------------------------------------------------------------------------------------
 // GEMM
 // ---------------------------------------------------------------------------------------------
@@ -452,6 +588,79 @@ static void t_gemm(void) {
                     release_all();
                 }
     }
+}
+
+// gemm_ex: the bias / GELU epilogue (cuBLASLt BIAS, GELU, GELU_BIAS; with
+// cuda_gemm_force_fallback(1) the fallback GEMM + epilogue kernel) against the CPU's
+// bias-prefill + GEMM + GELU. The bias is bf16 with bf16 C. A bias along the wrong dimension
+// (cuBLAS's M vs N after the row-/column-major swap) fails by O(1): N != M here.
+void cuda_gemm_force_fallback(int on);
+static void t_gemm_ex(void) {
+    for (int fb = 0; fb < 2; fb++) {
+        cuda_gemm_force_fallback(fb);
+        for (int d = 0; d < 2; d++) {
+            cm_dtype dt = DTS[d];
+            for (int tA = 0; tA < 2; tA++)
+                for (int tB = 0; tB < 2; tB++)
+                    for (int v = 0; v < 4; v++)  // 0: beta 0; 1: beta .5, ld + 3; 2: batch 3; 3: K = 0, beta .5
+                        for (int e = 0; e < 3; e++) {  // bias; GELU; bias + GELU
+                            if (v == 3 && (tA || tB)) continue;
+                            int64_t M = 37, N = 45, K = v == 3 ? 0 : 29, batch = v == 2 ? 3 : 1;
+                            int64_t pad = v == 1 ? 3 : 0;
+                            int64_t ar = tA ? K : M, ac = tA ? M : K, br = tB ? N : K, bc = tB ? K : N;
+                            int64_t lda = ac + pad + (K == 0), ldb = bc + pad + (K == 0), ldc = N + pad;
+                            int64_t sA = ar * lda, sB = br * ldb, sC = M * ldc;
+                            double beta = v == 1 || v == 3 ? 0.5 : 0.0;
+                            int with_bias = e != 1;
+                            cm_act act = e == 0 ? CM_ACT_NONE : CM_ACT_GELU_TANH;
+                            float *hA = hrand(sA * batch + 1, -1, 1, dt), *hB = hrand(sB * batch + 1, -1, 1, dt);
+                            float *hbias = hrand(N, -1, 1, dt);
+                            float *hC = beta != 0 ? hrand(sC * batch, -1, 1, dt) : hnan(sC * batch);
+                            float *rC = hcopy(hC, sC * batch);
+                            if (beta == 0)
+                                for (int64_t i = 0; i < sC * batch; i++) rC[i] = 0;
+                            C->gemm_ex(ck, CM_F32, tA, tB, M, N, K, 1.25, hA, lda, sA, hB, ldb, sB, beta, rC, ldc, sC, batch,
+                                       with_bias ? hbias : NULL, act);
+                            void *gA = up(dt, hA, sA * batch + 1), *gB = up(dt, hB, sB * batch + 1);
+                            void *gbias = up(dt, hbias, N);
+                            void *gC = beta != 0 ? up(dt, hC, sC * batch) : dnan(dt, sC * batch);
+                            int64_t calls = cm_gemm_calls;
+                            G->gemm_ex(gk, dt, tA, tB, M, N, K, 1.25, gA, lda, sA, gB, ldb, sB, beta, gC, ldc, sC, batch,
+                                       with_bias ? gbias : NULL, act);
+                            TEST_CHECK(cm_gemm_calls == calls + 1, "gemm_ex counts its call");
+                            float *got = down(dt, gC, sC * batch);
+                            if (pad)
+                                for (int64_t i = 0; i < sC * batch; i++)
+                                    if (i % ldc >= N) got[i] = rC[i];
+                            char what[80];
+                            snprintf(what, sizeof what, "gemm_ex%s tA=%d tB=%d %s %s", fb ? " fallback" : "", tA, tB,
+                                     v == 0 ? "beta=0" : v == 1 ? "beta=.5 ld+3" : v == 2 ? "batch=3" : "K=0",
+                                     e == 0 ? "bias" : e == 1 ? "gelu" : "bias+gelu");
+                            // cuBLASLt's GELU may use the hardware tanh approximation (2^-11 relative)
+                            cmp(what, dt, got, rC, sC * batch, act ? TOL(dt, 1e-3, 1.5e-2) : TOL(dt, 1e-5, 1e-2));
+                            release_all();
+                        }
+        }
+        // a linear layer's shape (x [T, K] @ w [N, K]^T + b), bf16, large enough for tensor-core tiles
+        {
+            int64_t T = 300, K = 256, N = 520;
+            float *hx = hrand(T * K, -1, 1, CM_BF16), *hw = hrand(N * K, -0.1, 0.1, CM_BF16), *hb = hrand(N, -1, 1, CM_BF16);
+            float *r = hnan(T * N);
+            C->gemm_ex(ck, CM_F32, 0, 1, T, N, K, 1.0, hx, K, 0, hw, K, 0, 0.0, r, N, 0, 1, hb, CM_ACT_GELU_TANH);
+            void *gx = up(CM_BF16, hx, T * K), *gw = up(CM_BF16, hw, N * K), *gb = up(CM_BF16, hb, N),
+                 *gy = dnan(CM_BF16, T * N);
+            G->gemm_ex(gk, CM_BF16, 0, 1, T, N, K, 1.0, gx, K, 0, gw, K, 0, 0.0, gy, N, 0, 1, gb, CM_ACT_GELU_TANH);
+            cmp(fb ? "gemm_ex fallback linear+gelu 300x256->520" : "gemm_ex linear+gelu 300x256->520", CM_BF16,
+                down(CM_BF16, gy, T * N), r, T * N, 1.5e-2);
+            // gemm == gemm_ex without an epilogue: the same plan, the same bits
+            void *g1 = dnan(CM_BF16, T * N), *g2 = dnan(CM_BF16, T * N);
+            G->gemm(gk, CM_BF16, 0, 1, T, N, K, 1.0, gx, K, 0, gw, K, 0, 0.0, g1, N, 0, 1);
+            G->gemm_ex(gk, CM_BF16, 0, 1, T, N, K, 1.0, gx, K, 0, gw, K, 0, 0.0, g2, N, 0, 1, NULL, CM_ACT_NONE);
+            cmp("gemm == gemm_ex(no epilogue)", CM_BF16, down(CM_BF16, g2, T * N), down(CM_BF16, g1, T * N), T * N, 0);
+            release_all();
+        }
+    }
+    cuda_gemm_force_fallback(0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -761,7 +970,10 @@ int main(int argc, char **argv) {
     t_reduce();
     t_softmax();
     t_adamw();
+    t_adamw_multi();
     t_gemm();
+    t_gemm_ex();
+    t_upload();
     t_layernorm();
     t_rmsnorm();
     t_groupnorm();

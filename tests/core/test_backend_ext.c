@@ -1,0 +1,394 @@
+// test_backend_ext.c — the backend's GEMM epilogue (gemm_ex: bias, GELU), multi-tensor AdamW
+// (adamw_multi) and asynchronous uploads (host_alloc, memcpy_h2d_async, events) on the CPU, and
+// the upload ring of autograd/upload.c on a stand-in device that checks the stream protocol.
+//   gemm_ex: against a double reference (every transpose, ld padding, batch, beta 0 / 0.5, bias
+//     or not, GELU or not, K = 0), and bit for bit against what it replaces: the bias written
+//     into C and a beta = 1 GEMM (op_linear until now), the GELU as the unary kernel after it
+//     (op_gelu). op_linear_gelu with and without a tape: the same bits.
+//   adamw_multi: bit for bit against adamw per tensor (sizes around the chunk, empty tensors,
+//     f32 and bf16 gradients, several steps).
+//   uploads: bytes arrive; every DMA into a ring buffer waits for the compute stream to have
+//     read its last contents, every read of it on the compute stream waits for its DMA, the host
+//     refills a pinned buffer only after its DMA is done.
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "autograd/autograd.h"
+#include "autograd/ops.h"
+#include "autograd/upload.h"
+#include "kernels/backend.h"
+#include "testutil.h"
+
+extern const cm_backend cm_cpu_backend;
+void backend_emulate_cuda(const cm_backend *be, const cm_kctx *(*ctx)(int index));  // kernels/backend.c
+static const cm_backend *be = &cm_cpu_backend;
+static const cm_kctx kc = {{CM_CPU, 0}, NULL, NULL};
+static const cm_kctx *K_ = &kc;
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+static double urand(void) {  // uniform [-1, 1)
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (double)(rng >> 11) / 9007199254740992.0 * 2 - 1;
+}
+static size_t esz(cm_dtype dt) { return dt == CM_F64 ? 8 : 4; }
+static double getd(cm_dtype dt, const void *p, int64_t i) {
+    return dt == CM_F32 ? ((const float *)p)[i] : ((const double *)p)[i];
+}
+static void setd(cm_dtype dt, void *p, int64_t i, double v) {
+    if (dt == CM_F32) ((float *)p)[i] = (float)v;
+    else ((double *)p)[i] = v;
+}
+static void *randbuf(cm_dtype dt, int64_t n) {
+    void *p = malloc((size_t)(n > 0 ? n : 1) * esz(dt));
+    for (int64_t i = 0; i < n; i++) setd(dt, p, i, urand());
+    return p;
+}
+static void *dup(const void *p, size_t n) {
+    void *q = malloc(n ? n : 1);
+    memcpy(q, p, n);
+    return q;
+}
+static double gelu_tanh_ref(double x) { return 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+
+// --- gemm_ex ---
+static void gemm_ex_case(cm_dtype dt, int ta, int tb, int pad, int64_t batch, double beta, int with_bias, cm_act act,
+                         int64_t Kd) {
+    const int64_t M = 23, N = 37;
+    int64_t ar = ta ? Kd : M, ac = ta ? M : Kd, br = tb ? N : Kd, bc = tb ? Kd : N;
+    int64_t lda = ac + pad, ldb = bc + pad, ldc = N + pad;
+    int64_t sA = ar * lda, sB = br * ldb, sC = M * ldc + pad;
+    size_t es = esz(dt);
+    void *A = randbuf(dt, batch * sA), *B = randbuf(dt, batch * sB), *C = randbuf(dt, batch * sC);
+    void *bias = with_bias ? randbuf(dt, N) : NULL;
+    double *ref = malloc((size_t)(batch * sC) * sizeof(double));
+    for (int64_t i = 0; i < batch * sC; i++) ref[i] = getd(dt, C, i);
+    for (int64_t b = 0; b < batch; b++)
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                double s = 0;
+                for (int64_t k = 0; k < Kd; k++)
+                    s += getd(dt, A, b * sA + (ta ? k * lda + i : i * lda + k)) *
+                         getd(dt, B, b * sB + (tb ? j * ldb + k : k * ldb + j));
+                double v = 1.25 * s + (beta == 0 ? 0 : beta * getd(dt, C, b * sC + i * ldc + j));
+                if (bias) v += getd(dt, bias, j);
+                ref[b * sC + i * ldc + j] = act == CM_ACT_GELU_TANH ? gelu_tanh_ref(v) : v;
+            }
+    if (beta == 0)  // C's old contents must not matter: poison them (the padding stays)
+        for (int64_t b = 0; b < batch; b++)
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) setd(dt, C, b * sC + i * ldc + j, NAN);
+    void *C0 = dup(C, (size_t)(batch * sC) * es);
+    int64_t calls = cm_gemm_calls;
+    be->gemm_ex(K_, dt, ta, tb, M, N, Kd, 1.25, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, batch, bias, act);
+    TEST_CHECK(cm_gemm_calls == calls + 1, "gemm_ex counts one GEMM call");
+    double worst = 0, tol = dt == CM_F32 ? 3e-5 : 1e-12;
+    int64_t bad = -1;
+    for (int64_t i = 0; i < batch * sC; i++) {
+        double e = fabs(getd(dt, C, i) - ref[i]);
+        if (!(e <= tol * (1 + fabs(ref[i])))) bad = i, worst = e;
+    }
+    TEST_CHECK(bad < 0, "gemm_ex %s ta=%d tb=%d pad=%d batch=%lld beta=%g bias=%d act=%d K=%lld: element %lld off by %.3g",
+               dt == CM_F32 ? "f32" : "f64", ta, tb, pad, (long long)batch, beta, with_bias, (int)act, (long long)Kd,
+               (long long)bad, worst);
+
+    // the same bits as the unfused sequence it replaces (CPU): the bias rows written into C (or
+    // C = beta C + bias), a beta = 1 GEMM, the unary GELU over each row
+    void *U = dup(C0, (size_t)(batch * sC) * es);
+    double beta_u = beta;
+    if (bias || Kd == 0) {
+        for (int64_t b = 0; b < batch; b++)
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) {
+                    int64_t o = b * sC + i * ldc + j;
+                    double c = beta == 0 ? 0 : (dt == CM_F32 ? (double)(float)(beta * getd(dt, U, o)) : beta * getd(dt, U, o));
+                    if (bias) c = dt == CM_F32 ? (double)((float)c + (float)getd(dt, bias, j)) : c + getd(dt, bias, j);
+                    setd(dt, U, o, c);
+                }
+        beta_u = 1.0;
+    }
+    if (Kd) be->gemm(K_, dt, ta, tb, M, N, Kd, 1.25, A, lda, sA, B, ldb, sB, beta_u, U, ldc, sC, batch);
+    if (act == CM_ACT_GELU_TANH) {
+        if (ldc == N && (batch == 1 || sC == M * N)) be->unary_fwd(K_, CM_UN_GELU_TANH, dt, batch * M * N, U, U);
+        else
+            for (int64_t b = 0; b < batch; b++)
+                for (int64_t i = 0; i < M; i++) {
+                    char *row = (char *)U + (size_t)(b * sC + i * ldc) * es;
+                    void *tmp = dup(row, (size_t)N * es);
+                    be->unary_fwd(K_, CM_UN_GELU_TANH, dt, N, row, tmp);
+                    free(tmp);
+                }
+    }
+    TEST_CHECK(memcmp(U, C, (size_t)(batch * sC) * es) == 0,
+               "gemm_ex %s ta=%d tb=%d pad=%d batch=%lld beta=%g bias=%d act=%d K=%lld: not the bits of bias-prefill + "
+               "GEMM + unary GELU", dt == CM_F32 ? "f32" : "f64", ta, tb, pad, (long long)batch, beta, with_bias,
+               (int)act, (long long)Kd);
+    free(A), free(B), free(C), free(C0), free(U), free(bias), free(ref);
+}
+
+static void test_gemm_ex(void) {
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = d ? CM_F64 : CM_F32;
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int v = 0; v < 4; v++) {  // 0: plain; 1: beta .5, ld + 3; 2: batch 3; 3: batch 3, ld + 2, beta .5
+                    int pad = v == 1 ? 3 : v == 3 ? 2 : 0;
+                    int64_t batch = v >= 2 ? 3 : 1;
+                    double beta = v == 1 || v == 3 ? 0.5 : 0.0;
+                    for (int bias = 0; bias < 2; bias++)
+                        for (int a = 0; a < 2; a++) gemm_ex_case(dt, ta, tb, pad, batch, beta, bias, (cm_act)a, 19);
+                }
+        // K = 0: C = act(beta C + bias)
+        for (int bias = 0; bias < 2; bias++)
+            for (int a = 0; a < 2; a++) {
+                gemm_ex_case(dt, 0, 1, 0, 1, 0.0, bias, (cm_act)a, 0);
+                gemm_ex_case(dt, 0, 1, 1, 2, 0.5, bias, (cm_act)a, 0);
+            }
+    }
+    // gemm is gemm_ex without an epilogue, bit for bit
+    const int64_t M = 64, N = 48, Kd = 33;
+    float *A = randbuf(CM_F32, M * Kd), *B = randbuf(CM_F32, N * Kd), *C1 = randbuf(CM_F32, M * N);
+    float *C2 = dup(C1, M * N * 4);
+    be->gemm(K_, CM_F32, 0, 1, M, N, Kd, 1.0, A, Kd, 0, B, Kd, 0, 0.75, C1, N, 0, 1);
+    be->gemm_ex(K_, CM_F32, 0, 1, M, N, Kd, 1.0, A, Kd, 0, B, Kd, 0, 0.75, C2, N, 0, 1, NULL, CM_ACT_NONE);
+    TEST_CHECK(memcmp(C1, C2, M * N * 4) == 0, "gemm == gemm_ex(bias NULL, no act), bit for bit");
+    free(A), free(B), free(C1), free(C2);
+}
+
+// op_linear (bias through the epilogue) and op_linear_gelu: the same bits with and without a
+// tape, and the same as op_gelu(op_linear)
+static void test_linear_ops(void) {
+    const int64_t T = 45, Kd = 70, N = 130;
+    cm_tensor *x = tensor_empty(CM_F32, 2, (int64_t[]){T, Kd}, CM_DEV_CPU), *w = tensor_empty(CM_F32, 2, (int64_t[]){N, Kd}, CM_DEV_CPU),
+              *b = tensor_empty(CM_F32, 1, (int64_t[]){N}, CM_DEV_CPU);
+    for (int64_t i = 0; i < T * Kd; i++) ((float *)tensor_data(x))[i] = (float)urand();
+    for (int64_t i = 0; i < N * Kd; i++) ((float *)tensor_data(w))[i] = (float)urand() * 0.2f;
+    for (int64_t i = 0; i < N; i++) ((float *)tensor_data(b))[i] = (float)urand();
+    // op_linear's old forward: bias rows written first, then GEMM with beta = 1
+    float *old = malloc((size_t)(T * N) * 4);
+    for (int64_t i = 0; i < T; i++) memcpy(old + i * N, tensor_data(b), (size_t)N * 4);
+    be->gemm(K_, CM_F32, 0, 1, T, N, Kd, 1.0, tensor_data(x), Kd, 0, tensor_data(w), Kd, 0, 1.0, old, N, 0, 1);
+    cm_tensor *y = op_linear(x, w, b);
+    TEST_CHECK(memcmp(tensor_data(y), old, (size_t)(T * N) * 4) == 0, "op_linear: the bits of bias prefill + beta=1 GEMM");
+    cm_tensor *g_ref = op_gelu(y, true);
+    cm_tensor *g_fused = op_linear_gelu(x, w, b);  // nothing needs a gradient: one GEMM with the GELU epilogue
+    TEST_CHECK(memcmp(tensor_data(g_ref), tensor_data(g_fused), (size_t)(T * N) * 4) == 0,
+               "op_linear_gelu (fused, no tape) == op_gelu(op_linear), bit for bit");
+    tensor_set_requires_grad(w, true);
+    cm_tensor *g_taped = op_linear_gelu(x, w, b);  // on the tape: linear then gelu
+    TEST_CHECK(memcmp(tensor_data(g_ref), tensor_data(g_taped), (size_t)(T * N) * 4) == 0,
+               "op_linear_gelu on the tape == op_gelu(op_linear), bit for bit");
+    TEST_CHECK(tensor_needs_grad(g_taped), "op_linear_gelu on the tape records its history");
+    cm_tensor *s = op_sum_all(g_taped);
+    autograd_backward(s, NULL);
+    TEST_CHECK(w->grad != NULL, "op_linear_gelu: the weight gets its gradient");
+    cm_tensor *nb = op_linear(x, w, NULL);  // no bias: still gemm_ex, bias NULL
+    float *nb_ref = malloc((size_t)(T * N) * 4);
+    be->gemm(K_, CM_F32, 0, 1, T, N, Kd, 1.0, tensor_data(x), Kd, 0, tensor_data(w), Kd, 0, 0.0, nb_ref, N, 0, 1);
+    TEST_CHECK(memcmp(tensor_data(nb), nb_ref, (size_t)(T * N) * 4) == 0, "op_linear without bias: plain GEMM bits");
+    cm_tensor *rel[] = {x, w, b, y, g_ref, g_fused, g_taped, s, nb};
+    for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) tensor_release(rel[i]);
+    free(old), free(nb_ref);
+}
+
+// --- adamw_multi ---
+static uint16_t to_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static void test_adamw_multi(void) {
+    enum { NT = 9 };
+    const int64_t sizes[NT] = {16385, 0, 1, 16384, 40000, 7, 16383, 100003, 32768};
+    for (int gi = 0; gi < 2; gi++) {
+        cm_dtype gdt = gi ? CM_BF16 : CM_F32;
+        float *p[NT], *m[NT], *v[NT], *p2[NT], *m2[NT], *v2[NT];
+        void *g[NT];
+        for (int t = 0; t < NT; t++) {
+            int64_t n = sizes[t];
+            size_t nb = (size_t)(n > 0 ? n : 1) * 4;
+            p[t] = malloc(nb), m[t] = calloc(1, nb), v[t] = calloc(1, nb);
+            g[t] = malloc(nb);
+            for (int64_t i = 0; i < n; i++) p[t][i] = (float)urand();
+            p2[t] = dup(p[t], nb), m2[t] = dup(m[t], nb), v2[t] = dup(v[t], nb);
+        }
+        for (int step = 1; step <= 3; step++) {
+            for (int t = 0; t < NT; t++)
+                for (int64_t i = 0; i < sizes[t]; i++) {
+                    float f = (float)urand() * (t + 1);
+                    if (gi) ((uint16_t *)g[t])[i] = to_bf16(f);
+                    else ((float *)g[t])[i] = f;
+                }
+            double bc1 = 1 - pow(0.9, step), bc2 = 1 - pow(0.999, step);
+            for (int t = 0; t < NT; t++)
+                be->adamw(K_, sizes[t], p[t], gdt, g[t], m[t], v[t], 3e-3, 0.9, 0.999, 1e-8, 0.05, bc1, bc2, 0.7);
+            cm_adamw_tensor list[NT];
+            for (int t = 0; t < NT; t++) list[t] = (cm_adamw_tensor){p2[t], g[t], m2[t], v2[t], sizes[t]};
+            be->adamw_multi(K_, NT, list, gdt, 3e-3, 0.9, 0.999, 1e-8, 0.05, bc1, bc2, 0.7);
+        }
+        int same = 1;
+        for (int t = 0; t < NT; t++) {
+            size_t nb = (size_t)sizes[t] * 4;
+            same &= !memcmp(p[t], p2[t], nb) && !memcmp(m[t], m2[t], nb) && !memcmp(v[t], v2[t], nb);
+        }
+        TEST_CHECK(same, "adamw_multi (%s grads, %d tensors, 3 steps) == adamw per tensor, bit for bit",
+                   gi ? "bf16" : "f32", NT);
+        for (int t = 0; t < NT; t++) free(p[t]), free(m[t]), free(v[t]), free(p2[t]), free(m2[t]), free(v2[t]), free(g[t]);
+    }
+    be->adamw_multi(K_, 0, NULL, CM_F32, 1e-3, 0.9, 0.999, 1e-8, 0, 0.1, 0.001, 1);  // an empty list: nothing
+    TEST_CHECK(1, "adamw_multi of no tensors");
+}
+
+// --- asynchronous uploads on the CPU backend ---
+static void test_async_cpu(void) {
+    unsigned char *h = be->host_alloc(1 << 20), *d = be->alloc(1 << 20);
+    TEST_CHECK(h && ((uintptr_t)h & 63) == 0, "host_alloc: 64-byte aligned host memory");
+    for (int i = 0; i < 1 << 20; i++) h[i] = (unsigned char)(i * 7);
+    be->memcpy_h2d_async(K_, d, h, 1 << 20);
+    uint64_t e = be->event_record(K_, CM_STREAM_COPY);
+    TEST_CHECK(e == 0, "the CPU's events are 0 (complete)");
+    be->event_wait(K_, CM_STREAM_COMPUTE, e);
+    be->event_sync(K_, e);
+    TEST_CHECK(memcmp(h, d, 1 << 20) == 0, "memcpy_h2d_async on the CPU has copied on return");
+    be->host_free(h);
+    be->free(d);
+}
+
+// --- the upload ring on a stand-in device that keeps the two streams' books ---
+// Events are (seq << 1 | stream) as on CUDA, seq increasing over both streams here so that
+// "stream s has waited for every event of the other stream up to seq" is one number per stream.
+static struct {
+    uint64_t seq;
+    uint64_t waited[2];        // per stream: the highest seq of the other stream it has waited for
+    uint64_t synced;           // the host: the highest copy-stream seq it has waited for
+    int n_dma, n_d2d, errors;
+    struct { const void *p; uint64_t last_read; } dev[64];   // device buffers: last compute read (seq after it)
+    struct { const void *p; uint64_t last_dma; } host[64];   // pinned buffers: the copy event after their last DMA
+    struct { const void *p; uint64_t dma; } fresh[64];       // device buffers: the copy event after their last DMA
+    int ndev, nhost, nfresh;
+    uint64_t pending_read, pending_dma;  // set by d2d / h2d_async, resolved by the next event_record
+    const void *pending_dev, *pending_host;
+} bk;
+
+static uint64_t *dev_slot(const void *p) {
+    for (int i = 0; i < bk.ndev; i++) if (bk.dev[i].p == p) return &bk.dev[i].last_read;
+    bk.dev[bk.ndev].p = p;
+    return &bk.dev[bk.ndev++].last_read;
+}
+static uint64_t *host_slot(const void *p) {
+    for (int i = 0; i < bk.nhost; i++) if (bk.host[i].p == p) return &bk.host[i].last_dma;
+    bk.host[bk.nhost].p = p;
+    return &bk.host[bk.nhost++].last_dma;
+}
+static uint64_t *fresh_slot(const void *p) {
+    for (int i = 0; i < bk.nfresh; i++) if (bk.fresh[i].p == p) return &bk.fresh[i].dma;
+    bk.fresh[bk.nfresh].p = p;
+    return &bk.fresh[bk.nfresh++].dma;
+}
+
+static void st_h2d_async(const cm_kctx *k, void *dst, const void *src, size_t n) {
+    bk.n_dma++;
+    uint64_t *r = dev_slot(dst), *h = host_slot(src);
+    if (*r > bk.waited[CM_STREAM_COPY]) {
+        bk.errors++;
+        fprintf(stderr, "upload protocol: a DMA into device buffer %p before the compute stream read it out (read %llu, "
+                        "copy stream waited for %llu)\n", dst, (unsigned long long)*r, (unsigned long long)bk.waited[1]);
+    }
+    if (*h > bk.synced) {
+        bk.errors++;
+        fprintf(stderr, "upload protocol: pinned buffer %p refilled before its last DMA was synced\n", src);
+    }
+    memcpy(dst, src, n);
+    bk.pending_dev = dst, bk.pending_host = src;
+}
+static void st_d2d(const cm_kctx *k, void *dst, const void *src, size_t n) {
+    bk.n_d2d++;
+    uint64_t *f = fresh_slot(src);
+    if (*f > bk.waited[CM_STREAM_COMPUTE]) {
+        bk.errors++;
+        fprintf(stderr, "upload protocol: the compute stream read device buffer %p before waiting for its DMA\n", src);
+    }
+    memcpy(dst, src, n);
+    bk.pending_dev = src;
+}
+static uint64_t st_record(const cm_kctx *k, cm_stream s) {
+    uint64_t seq = ++bk.seq;
+    if (s == CM_STREAM_COPY && bk.pending_host) {  // the event after a DMA
+        *host_slot(bk.pending_host) = seq;
+        *fresh_slot(bk.pending_dev) = seq;
+        bk.pending_host = NULL, bk.pending_dev = NULL;
+    } else if (s == CM_STREAM_COMPUTE && bk.pending_dev) {  // the event after a device-to-device read
+        *dev_slot(bk.pending_dev) = seq;
+        bk.pending_dev = NULL;
+    }
+    return seq << 1 | (uint64_t)s;
+}
+static void st_wait(const cm_kctx *k, cm_stream s, uint64_t e) {
+    if (!e || (cm_stream)(e & 1) == s) return;
+    if ((e >> 1) > bk.waited[s]) bk.waited[s] = e >> 1;
+}
+static void st_sync(const cm_kctx *k, uint64_t e) {
+    if (e && (e & 1) == CM_STREAM_COPY && (e >> 1) > bk.synced) bk.synced = e >> 1;
+}
+static cm_backend st_backend;
+static cm_kctx st_ctx = {{CM_CUDA, 0}, NULL, NULL};
+static const cm_kctx *st_ctx_for(int index) { return index == 0 ? &st_ctx : NULL; }
+
+static void test_upload_ring(void) {
+    st_backend = cm_cpu_backend;
+    st_backend.name = "stand-in";
+    st_backend.memcpy_h2d_async = st_h2d_async;
+    st_backend.memcpy_d2d = st_d2d;
+    st_backend.event_record = st_record;
+    st_backend.event_wait = st_wait;
+    st_backend.event_sync = st_sync;
+    backend_emulate_cuda(&st_backend, st_ctx_for);
+    cm_device dev = {CM_CUDA, 0};
+    // sizes: below the staging threshold, one small piece, several, one over 2 x 32 MiB (three
+    // pieces, a slot growing from 1 MiB), enough of them to go round the ring of 8 twice
+    const size_t sizes[] = {1000, 200000, 300000, 5u << 20, 70u << 20, 100000, 3u << 20, 40000000, 65536, 2u << 20,
+                            1u << 20, 9u << 20, 200001};
+    size_t maxn = 70u << 20;
+    unsigned char *src = malloc(maxn), *dst = malloc(maxn);
+    int ok = 1;
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+            size_t n = sizes[i];
+            for (size_t j = 0; j < n; j++) src[j] = (unsigned char)(j * 131 + i * 17 + round);
+            memset(dst, 0xEE, n);
+            upload_to_device(dev, dst, src, n);
+            memset(src, 0, n);  // the caller may reuse src on return
+            for (size_t j = 0; j < n && ok; j++)
+                if (dst[j] != (unsigned char)(j * 131 + i * 17 + round)) {
+                    ok = 0;
+                    fprintf(stderr, "upload of %zu bytes: byte %zu wrong\n", n, j);
+                }
+        }
+    TEST_CHECK(ok, "upload_to_device: every byte arrives (39 uploads of 1 KB .. 70 MiB)");
+    TEST_CHECK(bk.errors == 0, "upload_to_device keeps the two-stream protocol (%d violations)", bk.errors);
+    TEST_CHECK(bk.n_dma > 24 && bk.n_dma == bk.n_d2d, "uploads went through the ring: %d DMAs, %d device copies",
+               bk.n_dma, bk.n_d2d);
+    // op_to_device's host-to-device path is the ring
+    int before = bk.n_dma;
+    cm_tensor *h = tensor_empty(CM_F32, 2, (int64_t[]){300, 100}, CM_DEV_CPU);
+    for (int i = 0; i < 30000; i++) ((float *)tensor_data(h))[i] = (float)i;
+    cm_tensor *d = op_to_device(h, dev);
+    TEST_CHECK(bk.n_dma == before + 1, "op_to_device uploads through the ring");
+    float *back = malloc(30000 * 4);
+    st_backend.memcpy_d2h(backend_ctx(dev), back, tensor_data(d), 30000 * 4);
+    TEST_CHECK(memcmp(back, tensor_data(h), 30000 * 4) == 0, "op_to_device: the data arrives");
+    tensor_release(h);
+    tensor_release(d);
+    free(back), free(src), free(dst);
+}
+
+int main(void) {
+    test_gemm_ex();
+    test_linear_ops();
+    test_adamw_multi();
+    test_async_cpu();
+    test_upload_ring();
+    return test_summary("test_backend_ext");
+}
