@@ -4,6 +4,7 @@
 set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config          # toolchain
+  python3                                   # tests/cuda_emu/translate.py (the CUDA emulator build)
   libopenblas-dev libopenblas-openmp-dev libomp-dev  # CPU GEMM (OpenMP build), OpenMP
   liblmdb-dev libzstd-dev libwebp-dev       # dataset shards, metadata, images
   libpng-dev libjpeg-dev                    # dataset build inputs, `cameo data show`

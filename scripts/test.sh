@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh Debian 12 machine: dependencies, the main build (with CUDA
-# compiled whenever nvcc is present), all ctest tests, then an ASan + UBSan (+ LeakSanitizer)
-# build of the core and its tests. GPU tests skip cleanly without a GPU.
+# compiled whenever nvcc is present), all ctest tests, the CUDA kernels on the CPU emulator, then
+# an ASan + UBSan (+ LeakSanitizer) build and its tests. GPU tests skip cleanly without a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -10,6 +10,16 @@ JOBS=${JOBS:-$(nproc)}
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release ${CAMEO_CMAKE_ARGS:-}
 cmake --build build -j"$JOBS"
 (cd build && ctest --output-on-failure -j"$JOBS" ${CTEST_ARGS:-})
+
+# the CUDA kernels on the CPU (tests/cuda_emu, where the CUDA toolkit's headers are): every
+# GPU-against-CPU op test in both thread orders, and bf16 training on the emulated cuda:0
+if command -v nvcc >/dev/null 2>&1 || [ -e /usr/local/cuda/include/cuda_runtime.h ]; then
+  cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=Release -DCAMEO_CUDA_EMU=ON -DCUDAToolkit_ROOT=/usr/local/cuda
+  cmake --build build-emu -j"$JOBS" --target test_cuda_ops e2e_gpu_train cameo
+  (cd build-emu && ctest --output-on-failure -L cuda)
+else
+  echo "test.sh: no CUDA toolkit headers: the CUDA emulator tree is skipped"
+fi
 
 # sanitizer tree (ASan + UBSan + LeakSanitizer): every test but the multi-process end-to-end
 # runs (e2e_*: the cameo binary under mpirun and signals), which the main tree covers

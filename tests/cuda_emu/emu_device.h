@@ -1,0 +1,218 @@
+// emu_device.h — what device code sees in the CUDA emulator (force-included before every
+// translated kernels/cuda file; see translate.py). Kernels run on the CPU, one block at a time,
+// each thread on its own small stack (emu_runtime.cpp); barriers, warp shuffles and WMMA are the
+// points where threads wait for each other. Semantics kept: indices, __syncthreads /
+// __syncwarp, shuffles with widths, atomics, WMMA m16n16k16 fragments (each lane holds the whole
+// tile: the API never exposes the layout), bf16 / f16 conversions, launch limits. Not kept:
+// timing, memory coalescing, the GPU's memory model beyond barriers.
+#pragma once
+#include <cuda_runtime.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <functional>
+#include <type_traits>
+
+#define CAMEO_EMU_ARCH 900
+
+// --- indices: the scheduler sets these before it runs (or resumes) a thread ---
+extern uint3 emu_threadIdx, emu_blockIdx;
+extern dim3 emu_blockDim, emu_gridDim;
+#define threadIdx emu_threadIdx
+#define blockIdx emu_blockIdx
+#define blockDim emu_blockDim
+#define gridDim emu_gridDim
+static const int warpSize = 32;
+
+// --- the runtime's C++ conveniences that cuda_runtime.h keeps for nvcc ---
+template <class T> inline cudaError_t cudaFuncSetAttribute(T *f, cudaFuncAttribute a, int v) {
+    return cudaFuncSetAttribute((const void *)f, a, v);
+}
+
+// --- min / max as device code has them, for every arithmetic pair ---
+template <class A, class B> inline typename std::common_type<A, B>::type min(A a, B b) {
+    typedef typename std::common_type<A, B>::type C;
+    return (C)a < (C)b ? (C)a : (C)b;
+}
+template <class A, class B> inline typename std::common_type<A, B>::type max(A a, B b) {
+    typedef typename std::common_type<A, B>::type C;
+    return (C)a > (C)b ? (C)a : (C)b;
+}
+
+// --- waiting points ---
+void emu_block_barrier(void);
+void emu_warp_barrier(void);
+unsigned emu_lane(void);
+int emu_first_live_lane(void);      // the lowest lane of this warp that has not finished
+void *emu_warp_slots(void);         // 32 slots of 16 bytes, one per lane of the caller's warp
+void *emu_dynamic_smem(void);       // this launch's dynamic shared memory
+inline void __syncthreads(void) { emu_block_barrier(); }
+inline void __syncwarp(unsigned mask = 0xffffffffu) { (void)mask; emu_warp_barrier(); }
+
+// --- launches: the kernel call wrapped in a lambda by translate.py; the kernel's address
+// checks the dynamic shared memory against its cudaFuncSetAttribute limit ---
+void emu_launch_impl(const void *kernel, const char *name, dim3 grid, dim3 block, size_t smem,
+                     const std::function<void()> &run);
+template <class F> void emu_launch(const void *k, const char *n, dim3 g, dim3 b, F f) { emu_launch_impl(k, n, g, b, 0, f); }
+template <class F> void emu_launch(const void *k, const char *n, dim3 g, dim3 b, size_t smem, F f) {
+    emu_launch_impl(k, n, g, b, smem, f);
+}
+template <class F> void emu_launch(const void *k, const char *n, dim3 g, dim3 b, size_t smem, cudaStream_t s, F f) {
+    (void)s;  // every launch completes before it returns: stream order holds trivially
+    emu_launch_impl(k, n, g, b, smem, f);
+}
+
+// --- warp shuffles: write own value, wait for the warp, read the source lane's, wait again ---
+template <class T> inline T emu_shfl(T v, int src_lane) {
+    static_assert(sizeof(T) <= 16, "shuffle of a type wider than 16 bytes");
+    unsigned char(*slot)[16] = (unsigned char(*)[16])emu_warp_slots();
+    memcpy(slot[emu_lane()], &v, sizeof v);
+    emu_warp_barrier();
+    T r;
+    memcpy(&r, slot[src_lane], sizeof r);
+    emu_warp_barrier();
+    return r;
+}
+template <class T> inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
+    (void)mask;
+    int l = (int)emu_lane(), seg = l & ~(width - 1);
+    int s = l ^ lane_mask;
+    if (s < seg || s >= seg + width) s = l;  // outside the segment: own value
+    return emu_shfl(v, s);
+}
+template <class T> inline T __shfl_sync(unsigned mask, T v, int src, int width = 32) {
+    (void)mask;
+    int l = (int)emu_lane(), seg = l & ~(width - 1);
+    return emu_shfl(v, seg + (src & (width - 1)));
+}
+template <class T> inline T __shfl_down_sync(unsigned mask, T v, unsigned d, int width = 32) {
+    (void)mask;
+    int l = (int)emu_lane(), seg = l & ~(width - 1);
+    return emu_shfl(v, (l - seg) + (int)d < width ? l + (int)d : l);
+}
+template <class T> inline T __shfl_up_sync(unsigned mask, T v, unsigned d, int width = 32) {
+    (void)mask;
+    int l = (int)emu_lane(), seg = l & ~(width - 1);
+    return emu_shfl(v, (l - seg) >= (int)d ? l - (int)d : l);
+}
+unsigned __ballot_sync(unsigned mask, int pred);
+inline int __any_sync(unsigned mask, int pred) { return __ballot_sync(mask, pred) != 0; }
+inline int __all_sync(unsigned mask, int pred) { return __ballot_sync(mask, !pred) == 0; }
+
+// --- atomics: threads switch only at waiting points, so a plain read-modify-write is atomic ---
+template <class T> inline T atomicAdd(T *p, T v) {
+    T old = *p;
+    *p = old + v;
+    return old;
+}
+inline __nv_bfloat16 atomicAdd(__nv_bfloat16 *p, __nv_bfloat16 v) {
+    __nv_bfloat16 old = *p;
+    *p = __float2bfloat16_rn(__bfloat162float(old) + __bfloat162float(v));
+    return old;
+}
+template <class T> inline T atomicMax(T *p, T v) {
+    T old = *p;
+    if (v > old) *p = v;
+    return old;
+}
+template <class T> inline T atomicCAS(T *p, T cmp, T v) {
+    T old = *p;
+    if (old == cmp) *p = v;
+    return old;
+}
+template <class T> inline T atomicExch(T *p, T v) {
+    T old = *p;
+    *p = v;
+    return old;
+}
+
+// --- intrinsics the host compiler lacks ---
+inline float __expf(float x) { return expf(x); }
+inline float __logf(float x) { return logf(x); }
+inline float __fdividef(float a, float b) { return a / b; }
+inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+inline double rsqrt(double x) { return 1.0 / sqrt(x); }
+inline float __fsqrt_rn(float x) { return sqrtf(x); }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __frcp_rn(float x) { return 1.0f / x; }
+inline float __saturatef(float x) { return x < 0.f ? 0.f : x > 1.f ? 1.f : x; }
+template <class T> inline T __ldg(const T *p) { return *p; }
+inline int __float_as_int(float x) { int i; memcpy(&i, &x, 4); return i; }
+inline float __int_as_float(int i) { float x; memcpy(&x, &i, 4); return x; }
+inline unsigned __float_as_uint(float x) { unsigned i; memcpy(&i, &x, 4); return i; }
+inline float __uint_as_float(unsigned i) { float x; memcpy(&x, &i, 4); return x; }
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
+inline int __clz(int x) { return x ? __builtin_clz((unsigned)x) : 32; }
+inline int __ffs(int x) { return __builtin_ffs(x); }
+
+// --- WMMA (nvcuda::wmma), m16n16k16: each lane holds the whole tile ---
+namespace nvcuda {
+namespace wmma {
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+struct row_major {};
+struct col_major {};
+enum layout_t { mem_row_major, mem_col_major };
+
+template <class Use, int M, int N, int K> struct emu_dims;
+template <int M, int N, int K> struct emu_dims<matrix_a, M, N, K> { enum { R = M, C = K }; };
+template <int M, int N, int K> struct emu_dims<matrix_b, M, N, K> { enum { R = K, C = N }; };
+template <int M, int N, int K> struct emu_dims<accumulator, M, N, K> { enum { R = M, C = N }; };
+
+template <class Use, int M, int N, int K, class T, class Layout = void> struct fragment {
+    enum { rows = emu_dims<Use, M, N, K>::R, cols = emu_dims<Use, M, N, K>::C, num_elements = rows * cols };
+    T x[num_elements];  // row-major tile
+};
+
+template <class F, class T> inline void fill_fragment(F &f, T v) {
+    for (int i = 0; i < F::num_elements; i++) f.x[i] = v;
+}
+
+// the collective memory operations wait for the whole warp first, as a converged warp would;
+// a store is done once (by the first live lane) and the warp waits for it
+template <class Use, int M, int N, int K, class T, class L>
+inline void load_matrix_sync(fragment<Use, M, N, K, T, L> &f, const T *p, unsigned ldm) {
+    typedef fragment<Use, M, N, K, T, L> F;
+    emu_warp_barrier();
+    for (int r = 0; r < F::rows; r++)
+        for (int c = 0; c < F::cols; c++)
+            f.x[r * F::cols + c] = std::is_same<L, col_major>::value ? p[(size_t)c * ldm + r] : p[(size_t)r * ldm + c];
+}
+template <int M, int N, int K, class T>
+inline void load_matrix_sync(fragment<accumulator, M, N, K, T> &f, const T *p, unsigned ldm, layout_t l) {
+    emu_warp_barrier();
+    for (int r = 0; r < M; r++)
+        for (int c = 0; c < N; c++) f.x[r * N + c] = l == mem_col_major ? p[(size_t)c * ldm + r] : p[(size_t)r * ldm + c];
+}
+template <int M, int N, int K, class T>
+inline void store_matrix_sync(T *p, const fragment<accumulator, M, N, K, T> &f, unsigned ldm, layout_t l) {
+    emu_warp_barrier();
+    if ((int)emu_lane() == emu_first_live_lane())
+        for (int r = 0; r < M; r++)
+            for (int c = 0; c < N; c++) (l == mem_col_major ? p[(size_t)c * ldm + r] : p[(size_t)r * ldm + c]) = f.x[r * N + c];
+    emu_warp_barrier();
+}
+template <class TC>
+inline float emu_f(TC v) { return (float)v; }
+inline float emu_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+inline float emu_f(__half v) { return __half2float(v); }
+// d = a b + c with f32 products and sums (the tensor cores' bf16 / f16 inputs are exact in f32)
+template <int M, int N, int K, class TA, class LA, class LB, class TC>
+inline void mma_sync(fragment<accumulator, M, N, K, TC> &d, const fragment<matrix_a, M, N, K, TA, LA> &a,
+                     const fragment<matrix_b, M, N, K, TA, LB> &b, const fragment<accumulator, M, N, K, TC> &c) {
+    float out[M * N];
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = emu_f(c.x[i * N + j]);
+            for (int k = 0; k < K; k++) s += emu_f(a.x[i * K + k]) * emu_f(b.x[k * N + j]);
+            out[i * N + j] = s;
+        }
+    for (int i = 0; i < M * N; i++) d.x[i] = (TC)out[i];
+}
+}  // namespace wmma
+}  // namespace nvcuda

@@ -1,0 +1,445 @@
+// emu_runtime.cpp — the CUDA emulator's engine: the block scheduler (each thread on its own stack,
+// switched at barriers, warp shuffles and WMMA collectives) and the CUDA runtime calls cameo
+// makes, over host memory. Device allocations are registered, so copies check their direction
+// and bounds, and fresh device memory is filled with NaN bytes (0xff) as unwritten memory would
+// show garbage. One device: "emulated sm_90", 132 SMs, 227 KiB of opt-in shared memory per block.
+// Environment: CUDA_EMU_REVERSE=1 runs the threads between barriers in reverse order (a missing
+// barrier shows up in one order or the other).
+#include "emu_device.h"
+#include <assert.h>
+#include <map>
+#include <mutex>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <vector>
+
+// ---------------------------------------------------------------------------------------------
+// stacks and switching (x86-64 System V: the callee-saved registers; nothing here changes the
+// floating-point control words, so they are not switched)
+// ---------------------------------------------------------------------------------------------
+extern "C" void emu_ctx_switch(void **save_sp, void *load_sp);
+asm(R"(
+.text
+.globl emu_ctx_switch
+.type emu_ctx_switch,@function
+emu_ctx_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+.size emu_ctx_switch, .-emu_ctx_switch
+.section .note.GNU-stack,"",@progbits
+.text
+)");
+
+#define EMU_STACK (256 << 10)
+#define EMU_MAX_THREADS 1024
+
+enum { T_NEW, T_READY, T_WAIT_BLOCK, T_WAIT_WARP, T_DONE };
+
+struct emu_fiber {
+    char *stack;
+    void *sp;
+    int thread;  // the block thread it runs, -1 when free
+};
+
+uint3 emu_threadIdx, emu_blockIdx;
+dim3 emu_blockDim, emu_gridDim;
+
+static std::mutex g_launch_lock;
+static const std::function<void()> *g_kernel;
+static const char *g_kernel_name;
+static void *g_sched_sp;
+static emu_fiber g_fibers[EMU_MAX_THREADS];
+static int g_state[EMU_MAX_THREADS], g_fiber_of[EMU_MAX_THREADS];
+static int g_nthreads, g_cur = -1;
+static bool g_reverse;
+static std::vector<unsigned char> g_dyn_smem;
+static unsigned char g_slots[EMU_MAX_THREADS / 32][32][16];
+
+static void emu_fail(const char *fmt, const char *a, long b = 0, long c = 0) {
+    fprintf(stderr, "cuda emulator: ");
+    fprintf(stderr, fmt, a, b, c);
+    fprintf(stderr, "\n");
+    abort();
+}
+
+static void set_indices(int t) {
+    emu_threadIdx.x = t % emu_blockDim.x;
+    emu_threadIdx.y = t / emu_blockDim.x % emu_blockDim.y;
+    emu_threadIdx.z = t / (emu_blockDim.x * emu_blockDim.y);
+}
+
+// a fiber runs block threads until none is left for it: each to its end or its first wait
+static void fiber_main() {
+    for (;;) {
+        emu_fiber *f = &g_fibers[g_fiber_of[g_cur]];
+        (*g_kernel)();
+        g_state[g_cur] = T_DONE;
+        f->thread = -1;
+        emu_ctx_switch(&f->sp, g_sched_sp);  // the scheduler gives this fiber a new thread, or never resumes it
+    }
+}
+
+static void fiber_init(emu_fiber *f) {
+    if (!f->stack) {
+        f->stack = (char *)mmap(NULL, EMU_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (f->stack == MAP_FAILED) emu_fail("%s", "mmap of a thread stack failed");
+        mprotect(f->stack, 4096, PROT_NONE);  // overflow guard
+    }
+    uint64_t *top = (uint64_t *)(f->stack + EMU_STACK);
+    *--top = 0;                          // fiber_main's return address (it never returns)
+    *--top = (uint64_t)(void *)fiber_main;  // where the first switch "returns" to
+    for (int i = 0; i < 6; i++) *--top = 0;  // rbp rbx r12..r15
+    f->sp = top;
+}
+
+static int warp_of(int t) { return t / 32; }
+
+// switch from the running thread to the scheduler; returns when the thread may go on
+static void wait_as(int state) {
+    int t = g_cur;
+    if (t < 0) emu_fail("%s: a barrier outside a kernel", g_kernel_name ? g_kernel_name : "?");
+    g_state[t] = state;
+    emu_fiber *f = &g_fibers[g_fiber_of[t]];
+    emu_ctx_switch(&f->sp, g_sched_sp);
+    set_indices(t);  // the scheduler ran other threads meanwhile
+}
+
+void emu_block_barrier(void) { wait_as(T_WAIT_BLOCK); }
+void emu_warp_barrier(void) { wait_as(T_WAIT_WARP); }
+unsigned emu_lane(void) { return (unsigned)(g_cur % 32); }
+void *emu_warp_slots(void) { return g_slots[warp_of(g_cur)]; }
+void *emu_dynamic_smem(void) { return g_dyn_smem.data(); }
+int emu_first_live_lane(void) {
+    int w0 = warp_of(g_cur) * 32;
+    for (int l = 0; l < 32 && w0 + l < g_nthreads; l++)
+        if (g_state[w0 + l] != T_DONE) return l;
+    return 0;
+}
+unsigned __ballot_sync(unsigned mask, int pred) {
+    (void)mask;
+    int *slot = (int *)emu_warp_slots();  // 32 x 16 bytes: 4 ints per lane, the first used
+    slot[emu_lane() * 4] = pred != 0;
+    emu_warp_barrier();
+    unsigned r = 0;
+    int w0 = warp_of(g_cur) * 32;
+    for (int l = 0; l < 32 && w0 + l < g_nthreads; l++)
+        if (g_state[w0 + l] != T_DONE && slot[l * 4]) r |= 1u << l;
+    emu_warp_barrier();
+    return r;
+}
+
+// runs one block, a warp at a time: each warp goes as far as it can (through its own warp
+// collectives) before the next starts, so warps drift as far apart as a barrier allows and a
+// missing __syncthreads shows up as a read of another warp's unwritten data
+static void run_block() {
+    int n = g_nthreads, nwarps = (n + 31) / 32;
+    for (int t = 0; t < n; t++) g_state[t] = T_NEW, g_fiber_of[t] = -1;
+    int nfree = 0;
+    static int free_list[EMU_MAX_THREADS];
+    for (int i = n - 1; i >= 0; i--) g_fibers[i].thread = -1, free_list[nfree++] = i;
+    int done = 0;
+    while (done < n) {
+        for (int k = 0; k < nwarps; k++) {
+            int w = g_reverse ? nwarps - 1 - k : k, lo = w * 32, hi = lo + 32 < n ? lo + 32 : n;
+            for (;;) {
+                for (int t = lo; t < hi; t++) {
+                    if (g_state[t] != T_NEW && g_state[t] != T_READY) continue;
+                    if (g_state[t] == T_NEW) {
+                        int fi = free_list[--nfree];
+                        fiber_init(&g_fibers[fi]);
+                        g_fibers[fi].thread = t;
+                        g_fiber_of[t] = fi;
+                    }
+                    g_state[t] = T_READY;
+                    g_cur = t;
+                    set_indices(t);
+                    emu_ctx_switch(&g_sched_sp, g_fibers[g_fiber_of[t]].sp);
+                    g_cur = -1;
+                    if (g_state[t] == T_DONE) free_list[nfree++] = g_fiber_of[t], done++;
+                }
+                int live = 0, at_warp = 0;
+                for (int t = lo; t < hi; t++) live += g_state[t] != T_DONE, at_warp += g_state[t] == T_WAIT_WARP;
+                if (!at_warp) break;  // the warp waits at __syncthreads (or has finished)
+                if (at_warp != live) {
+                    fprintf(stderr, "cuda emulator: %s, block (%u,%u,%u), warp %d: %d lanes wait at a warp collective, %d at "
+                                    "__syncthreads (divergent barrier)\n",
+                            g_kernel_name, emu_blockIdx.x, emu_blockIdx.y, emu_blockIdx.z, w, at_warp, live - at_warp);
+                    abort();
+                }
+                for (int t = lo; t < hi; t++)
+                    if (g_state[t] == T_WAIT_WARP) g_state[t] = T_READY;
+            }
+        }
+        if (done == n) break;
+        for (int t = 0; t < n; t++)  // every live thread waits at __syncthreads: release them
+            if (g_state[t] == T_WAIT_BLOCK) g_state[t] = T_READY;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// launches
+// ---------------------------------------------------------------------------------------------
+static cudaError_t g_last_error = cudaSuccess;
+static std::map<const void *, int> g_max_dyn_smem;  // cudaFuncAttributeMaxDynamicSharedMemorySize
+static const size_t EMU_SMEM_OPTIN = 232448, EMU_SMEM_DEFAULT = 49152;
+
+void emu_launch_impl(const void *kernel, const char *name, dim3 grid, dim3 block, size_t smem,
+                     const std::function<void()> &run) {
+    std::lock_guard<std::mutex> lock(g_launch_lock);
+    unsigned long nt = (unsigned long)block.x * block.y * block.z;
+    size_t limit = EMU_SMEM_DEFAULT;
+    auto it = g_max_dyn_smem.find(kernel);
+    if (it != g_max_dyn_smem.end()) limit = (size_t)it->second;
+    if (nt == 0 || nt > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535) {
+        fprintf(stderr, "cuda emulator: %s: invalid launch (grid %u,%u,%u, block %u,%u,%u)\n", name, grid.x, grid.y,
+                grid.z, block.x, block.y, block.z);
+        g_last_error = cudaErrorInvalidConfiguration;
+        return;
+    }
+    if (smem > limit) {
+        fprintf(stderr, "cuda emulator: %s: %zu bytes of dynamic shared memory, the kernel's limit is %zu "
+                        "(cudaFuncSetAttribute MaxDynamicSharedMemorySize; the device's opt-in maximum %zu)\n",
+                name, smem, limit, EMU_SMEM_OPTIN);
+        g_last_error = cudaErrorInvalidValue;
+        return;
+    }
+    g_reverse = getenv("CUDA_EMU_REVERSE") && atoi(getenv("CUDA_EMU_REVERSE"));
+    g_kernel = &run;
+    g_kernel_name = name;
+    g_nthreads = (int)nt;
+    emu_blockDim = block;
+    emu_gridDim = grid;
+    g_dyn_smem.assign(smem ? smem : 16, 0xff);
+    for (unsigned z = 0; z < grid.z; z++)
+        for (unsigned y = 0; y < grid.y; y++)
+            for (unsigned x = 0; x < grid.x; x++) {
+                emu_blockIdx.x = x, emu_blockIdx.y = y, emu_blockIdx.z = z;
+                if (smem) memset(g_dyn_smem.data(), 0xff, smem);  // unwritten shared memory reads as NaN
+                run_block();
+            }
+    g_kernel = NULL;
+}
+
+// ---------------------------------------------------------------------------------------------
+// memory: every device and pinned allocation registered (start -> size)
+// ---------------------------------------------------------------------------------------------
+static std::mutex g_mem_lock;
+static std::map<uintptr_t, size_t> g_dev, g_pinned;
+static size_t g_dev_bytes;
+static const size_t EMU_TOTAL = 80ull << 30;
+
+static bool find_in(const std::map<uintptr_t, size_t> &m, const void *p, size_t n, uintptr_t *base, size_t *size) {
+    uintptr_t a = (uintptr_t)p;
+    auto it = m.upper_bound(a);
+    if (it == m.begin()) return false;
+    --it;
+    if (a < it->first || a >= it->first + it->second) return false;
+    if (base) *base = it->first;
+    if (size) *size = it->second;
+    (void)n;
+    return true;
+}
+
+static void check_range(const char *call, const char *what, const void *p, size_t n, bool device) {
+    std::lock_guard<std::mutex> lock(g_mem_lock);
+    uintptr_t base;
+    size_t size;
+    bool in_dev = find_in(g_dev, p, n, &base, &size);
+    if (device && !in_dev) {
+        fprintf(stderr, "cuda emulator: %s: %s %p is not device memory\n", call, what, p);
+        abort();
+    }
+    if (device && (uintptr_t)p + n > base + size) {
+        fprintf(stderr, "cuda emulator: %s: %s %p + %zu bytes runs past its allocation (%zu bytes at %p)\n", call, what, p, n,
+                size, (void *)base);
+        abort();
+    }
+    if (!device && in_dev) {
+        fprintf(stderr, "cuda emulator: %s: %s %p is device memory, host memory was expected\n", call, what, p);
+        abort();
+    }
+}
+
+extern "C" {
+cudaError_t cudaMalloc(void **p, size_t n) {
+    if (g_dev_bytes + n > EMU_TOTAL) return g_last_error = cudaErrorMemoryAllocation;
+    void *q = aligned_alloc(256, (n + 255) / 256 * 256);
+    if (!q) return g_last_error = cudaErrorMemoryAllocation;
+    memset(q, 0xff, n);
+    std::lock_guard<std::mutex> lock(g_mem_lock);
+    g_dev[(uintptr_t)q] = n;
+    g_dev_bytes += n;
+    *p = q;
+    return cudaSuccess;
+}
+cudaError_t cudaFree(void *p) {
+    if (!p) return cudaSuccess;
+    std::lock_guard<std::mutex> lock(g_mem_lock);
+    auto it = g_dev.find((uintptr_t)p);
+    if (it == g_dev.end()) {
+        fprintf(stderr, "cuda emulator: cudaFree(%p): not a device allocation\n", p);
+        abort();
+    }
+    g_dev_bytes -= it->second;
+    g_dev.erase(it);
+    free(p);
+    return cudaSuccess;
+}
+cudaError_t cudaMallocAsync(void **p, size_t n, cudaStream_t s) { (void)s; return cudaMalloc(p, n); }
+cudaError_t cudaFreeAsync(void *p, cudaStream_t s) { (void)s; return cudaFree(p); }
+cudaError_t cudaMallocHost(void **p, size_t n) {
+    *p = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
+    std::lock_guard<std::mutex> lock(g_mem_lock);
+    g_pinned[(uintptr_t)*p] = n;
+    return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+cudaError_t cudaHostAlloc(void **p, size_t n, unsigned flags) { (void)flags; return cudaMallocHost(p, n); }
+cudaError_t cudaFreeHost(void *p) {
+    std::lock_guard<std::mutex> lock(g_mem_lock);
+    g_pinned.erase((uintptr_t)p);
+    free(p);
+    return cudaSuccess;
+}
+cudaError_t cudaMemGetInfo(size_t *fr, size_t *tot) {
+    *tot = EMU_TOTAL;
+    *fr = EMU_TOTAL - g_dev_bytes;
+    return cudaSuccess;
+}
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes *a, const void *p) {
+    memset(a, 0, sizeof *a);
+    std::lock_guard<std::mutex> lock(g_mem_lock);
+    if (find_in(g_dev, p, 1, NULL, NULL)) a->type = cudaMemoryTypeDevice, a->devicePointer = (void *)p;
+    else if (find_in(g_pinned, p, 1, NULL, NULL)) a->type = cudaMemoryTypeHost, a->hostPointer = (void *)p;
+    else a->type = cudaMemoryTypeUnregistered;
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind kind, cudaStream_t s) {
+    (void)s;
+    if (!n) return cudaSuccess;
+    bool dd = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+    bool sd = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+    if (kind != cudaMemcpyDefault && kind != cudaMemcpyHostToHost) {
+        check_range("cudaMemcpy", "dst", dst, n, dd);
+        check_range("cudaMemcpy", "src", src, n, sd);
+    }
+    memmove(dst, src, n);
+    return cudaSuccess;
+}
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind kind) { return cudaMemcpyAsync(dst, src, n, kind, 0); }
+cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s) {
+    (void)s;
+    check_range("cudaMemset", "dst", p, n, true);
+    memset(p, v, n);
+    return cudaSuccess;
+}
+cudaError_t cudaMemset(void *p, int v, size_t n) { return cudaMemsetAsync(p, v, n, 0); }
+
+// ---------------------------------------------------------------------------------------------
+// device, streams, events, errors
+// ---------------------------------------------------------------------------------------------
+cudaError_t cudaGetDeviceCount(int *n) { *n = 1; return cudaSuccess; }
+cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : (g_last_error = cudaErrorInvalidDevice); }
+cudaError_t cudaGetDevice(int *d) { *d = 0; return cudaSuccess; }
+cudaError_t cudaDriverGetVersion(int *v) { *v = CUDART_VERSION; return cudaSuccess; }
+cudaError_t cudaRuntimeGetVersion(int *v) { *v = CUDART_VERSION; return cudaSuccess; }
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
+    if (d != 0) return g_last_error = cudaErrorInvalidDevice;
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "emulated sm_90 (CPU)");
+    p->major = 9, p->minor = 0;
+    p->multiProcessorCount = 132;
+    p->totalGlobalMem = EMU_TOTAL;
+    p->sharedMemPerBlock = EMU_SMEM_DEFAULT;
+    p->sharedMemPerBlockOptin = EMU_SMEM_OPTIN;
+    p->warpSize = 32;
+    p->maxThreadsPerBlock = 1024;
+    p->maxThreadsDim[0] = p->maxThreadsDim[1] = 1024, p->maxThreadsDim[2] = 64;
+    p->maxGridSize[0] = 0x7fffffff, p->maxGridSize[1] = p->maxGridSize[2] = 65535;
+    p->l2CacheSize = 50 << 20;
+    return cudaSuccess;
+}
+cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int d) {
+    (void)d;
+    switch (a) {
+    case cudaDevAttrMultiProcessorCount: *v = 132; break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = (int)EMU_SMEM_OPTIN; break;
+    case cudaDevAttrComputeCapabilityMajor: *v = 9; break;
+    case cudaDevAttrComputeCapabilityMinor: *v = 0; break;
+    default: *v = 0;
+    }
+    return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaFuncSetAttribute(const void *f, cudaFuncAttribute a, int v) {
+    if (a == cudaFuncAttributeMaxDynamicSharedMemorySize) {
+        if (v < 0 || (size_t)v > EMU_SMEM_OPTIN) return g_last_error = cudaErrorInvalidValue;
+        std::lock_guard<std::mutex> lock(g_launch_lock);
+        g_max_dyn_smem[f] = v;
+    }
+    return cudaSuccess;
+}
+
+struct emu_stream { int id; };
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
+    (void)flags;
+    *s = (cudaStream_t) new emu_stream{1};
+    return cudaSuccess;
+}
+cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, 0); }
+cudaError_t cudaStreamCreateWithPriority(cudaStream_t *s, unsigned flags, int prio) { (void)prio; return cudaStreamCreateWithFlags(s, flags); }
+cudaError_t cudaStreamDestroy(cudaStream_t s) { delete (emu_stream *)s; return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t s) { (void)s; return cudaSuccess; }
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags) { (void)s, (void)e, (void)flags; return cudaSuccess; }
+cudaError_t cudaStreamQuery(cudaStream_t s) { (void)s; return cudaSuccess; }
+
+struct emu_event { double t; };
+static double now_ms() {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+cudaError_t cudaEventCreate(cudaEvent_t *e) { *e = (cudaEvent_t) new emu_event{0}; return cudaSuccess; }
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) { (void)flags; return cudaEventCreate(e); }
+cudaError_t cudaEventDestroy(cudaEvent_t e) { delete (emu_event *)e; return cudaSuccess; }
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) { (void)s; ((emu_event *)e)->t = now_ms(); return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t e) { (void)e; return cudaSuccess; }
+cudaError_t cudaEventQuery(cudaEvent_t e) { (void)e; return cudaSuccess; }
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
+    *ms = (float)(((emu_event *)b)->t - ((emu_event *)a)->t);
+    return cudaSuccess;
+}
+
+cudaError_t cudaGetLastError(void) {
+    cudaError_t e = g_last_error;
+    g_last_error = cudaSuccess;
+    return e;
+}
+cudaError_t cudaPeekAtLastError(void) { return g_last_error; }
+const char *cudaGetErrorString(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    default: return "emulated CUDA error";
+    }
+}
+const char *cudaGetErrorName(cudaError_t e) { return cudaGetErrorString(e); }
+}  // extern "C"
