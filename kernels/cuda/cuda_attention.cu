@@ -9,37 +9,10 @@
 //             (7 matmuls instead of 5, but no atomics, no f32 dQ scratch, deterministic)
 // Everything else (f32, other head dims, up to 256): a warp-per-row kernel (slow, exact reference
 // semantics; for tests and tiny models).
-#include "cuda_common.cuh"
+#include "cuda_attention.cuh"
 #include <mma.h>
+#include <string.h>
 using namespace nvcuda;
-
-#define ATT_BQ 64
-#define ATT_BK 64
-#define ATT_WARPS 4
-#define ATT_THREADS (ATT_WARPS * 32)
-#define ATT_LDS (ATT_BK + 4)  // f32 score tile row (floats)
-#define ATT_LDP (ATT_BK + 8)  // bf16 probability tile row (elements)
-
-struct att_args {
-    int64_t B, H, Lq, Lk, D;
-    float scale;
-    int64_t qs0, qs1, qs2, ks0, ks1, ks2, vs0, vs1, vs2;
-    const float *mask;
-    int64_t mb, mh;
-};
-static att_args make_args(int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale, const int64_t *qs,
-                          const int64_t *ks, const int64_t *vs, const float *mask, int64_t mb, int64_t mh) {
-    att_args a;
-    a.B = B, a.H = H, a.Lq = Lq, a.Lk = Lk, a.D = D, a.scale = (float)scale;
-    a.qs0 = qs[0], a.qs1 = qs[1], a.qs2 = qs[2];
-    a.ks0 = ks[0], a.ks1 = ks[1], a.ks2 = ks[2];
-    a.vs0 = vs[0], a.vs1 = vs[1], a.vs2 = vs[2];
-    a.mask = mask, a.mb = mb, a.mh = mh;
-    return a;
-}
-__device__ __forceinline__ const float *mask_rows(const att_args &a, int64_t b, int64_t h) {
-    return a.mask ? a.mask + b * a.mb + h * a.mh : NULL;
-}
 
 // =============================================================================================
 // generic warp-per-row kernels (any float type, D <= 256)
@@ -209,27 +182,6 @@ typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> frag_a
 typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> frag_b_row;
 typedef wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> frag_b_col;
 typedef wmma::fragment<wmma::accumulator, 16, 16, 16, float> frag_c;
-
-// rows x DP tile of bf16 from global (row stride `rs` elements, `valid` rows, D real columns)
-// into shared (row stride LD), zero-padded; vec: 16-byte loads (D, rs, base all multiples of 8)
-template <int DP>
-__device__ __forceinline__ void tile_load(bf16 *dst, int LD, const bf16 *src, int64_t rs, int valid, int D, bool vec,
-                                          int rows) {
-    if (vec) {
-        constexpr int PER = DP / 8;
-        for (int idx = threadIdx.x; idx < rows * PER; idx += blockDim.x) {
-            int r = idx / PER, c = (idx % PER) * 8;
-            uint4 v = make_uint4(0, 0, 0, 0);
-            if (r < valid && c < D) v = *(const uint4 *)(src + r * rs + c);
-            *(uint4 *)(dst + r * LD + c) = v;
-        }
-    } else {
-        for (int idx = threadIdx.x; idx < rows * DP; idx += blockDim.x) {
-            int r = idx / DP, c = idx % DP;
-            dst[r * LD + c] = (r < valid && c < D) ? src[r * rs + c] : __float2bfloat16_rn(0.f);
-        }
-    }
-}
 
 template <int DP> struct att_smem {
     static constexpr int LDH = DP + 8;  // bf16 row stride of Q/K/V/dO tiles
@@ -609,22 +561,6 @@ static int tc_dp(int64_t D) {
     if (D > 80 && D <= 128) return 128;
     return 0;
 }
-static bool vec_ok(const void *p, const int64_t *s, int64_t D) {
-    if (((uintptr_t)p & 15) || D % 8) return false;
-    if (s) return s[0] % 8 == 0 && s[1] % 8 == 0 && s[2] % 8 == 0;
-    return true;
-}
-// raises a kernel's dynamic shared-memory limit once; false when the device cannot give `bytes`
-template <typename F> static bool smem_ok(const cm_kctx *k, F kern, size_t bytes, int *done) {
-    const cuda_ctx_ext *c = cuda_ext(k);
-    if (bytes > c->smem_optin) return false;
-    if (!done[c->index]) {
-        CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
-        done[c->index] = 1;
-    }
-    return true;
-}
-
 template <int DP>
 static bool fwd_tc(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
                    const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
@@ -665,14 +601,38 @@ static void att_check(const char *op, cm_dtype dt, int64_t B, int64_t H, int64_t
     if (B * H > 65535) cm_die(op, "B*H = %lld exceeds 65535", (long long)(B * H));
 }
 
-// CAMEO_ATTN_GENERIC=1 forces the reference kernels (debugging the tensor-core path)
-static bool force_generic(void) {
-    static int v = -1;
+// CAMEO_ATTN picks the bf16 kernels: "wmma" (the default), "mma" (mma.sync, cuda_attention_mma.cu)
+// or "generic" (the reference kernels); CAMEO_ATTN_GENERIC=1 is the older spelling of "generic"
+enum { ATT_WMMA, ATT_MMA, ATT_GENERIC };
+static int g_attn_choice = -1;
+static int attn_choice(void) {
+    int &v = g_attn_choice;
     if (v < 0) {
-        const char *e = getenv("CAMEO_ATTN_GENERIC");
-        v = e && *e && e[0] != '0';
+        const char *e = getenv("CAMEO_ATTN"), *g = getenv("CAMEO_ATTN_GENERIC");
+        v = (g && *g && g[0] != '0') || (e && !strcmp(e, "generic")) ? ATT_GENERIC : e && !strcmp(e, "mma") ? ATT_MMA : ATT_WMMA;
+        if (e && *e && strcmp(e, "wmma") && strcmp(e, "mma") && strcmp(e, "generic"))
+            cm_die("cuda attention", "CAMEO_ATTN='%s' (allowed: wmma, mma, generic)", e);
     }
     return v;
+}
+
+// the benchmark times both fast kernels in one run; false for an unknown name
+extern "C" bool cuda_attn_use(const char *which) {
+    int v = !strcmp(which, "wmma") ? ATT_WMMA : !strcmp(which, "mma") ? ATT_MMA : !strcmp(which, "generic") ? ATT_GENERIC : -1;
+    if (v < 0) return false;
+    (void)attn_choice();  // the environment is read first, so it cannot undo this later
+    g_attn_choice = v;
+    return true;
+}
+
+static bool fwd_fast(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
+                     const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
+    int dp = tc_dp(a.D);
+    if (!dp) return false;
+    if (attn_choice() == ATT_MMA) return attn_fwd_mma(k, dp, a, O, lse, Q, qs, K, ks, V, vs);
+    if (dp == 64) return fwd_tc<64>(k, a, O, lse, Q, qs, K, ks, V, vs);
+    if (dp == 80) return fwd_tc<80>(k, a, O, lse, Q, qs, K, ks, V, vs);
+    return fwd_tc<128>(k, a, O, lse, Q, qs, K, ks, V, vs);
 }
 
 void cu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,
@@ -681,12 +641,7 @@ void cu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
     att_check("cuda attn_fwd", dt, B, H, D);
     if (B * H * Lq <= 0) return;
     att_args a = make_args(B, H, Lq, Lk, D, scale, qs, ks, vs, mask, mb, mh);
-    if (dt == CM_BF16 && !force_generic() && Lk > 0) {
-        int dp = tc_dp(D);
-        if (dp == 64 && fwd_tc<64>(k, a, O, lse, Q, qs, K, ks, V, vs)) return;
-        if (dp == 80 && fwd_tc<80>(k, a, O, lse, Q, qs, K, ks, V, vs)) return;
-        if (dp == 128 && fwd_tc<128>(k, a, O, lse, Q, qs, K, ks, V, vs)) return;
-    }
+    if (dt == CM_BF16 && attn_choice() != ATT_GENERIC && Lk > 0 && fwd_fast(k, a, O, lse, Q, qs, K, ks, V, vs)) return;
     int64_t rows = B * H * Lq;
     CUDA_DISPATCH("cuda attn_fwd", dt,
                   k_att_fwd_gen<T><<<(unsigned)((rows + ATT_WARPS - 1) / ATT_WARPS), ATT_THREADS, 0, KSTREAM(k)>>>(
@@ -716,7 +671,8 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
                       rq, D, Dv, (const T *)dO, (const T *)O));
     CUDA_LAUNCH_CHECK();
     bool done = false;
-    if (dt == CM_BF16 && !force_generic()) {
+    if (dt == CM_BF16 && attn_choice() == ATT_MMA && tc_dp(D)) done = attn_bwd_mma(k, tc_dp(D), a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
+    else if (dt == CM_BF16 && attn_choice() == ATT_WMMA) {
         int dp = tc_dp(D);
         if (dp == 64) done = bwd_tc<64>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
         else if (dp == 80) done = bwd_tc<80>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);

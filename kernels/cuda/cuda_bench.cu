@@ -10,6 +10,7 @@
 extern "C" double cuda_gemm_best_ms(const cm_kctx *k, int64_t M, int64_t N, int64_t K, const void *A, const void *B,
                                     void *C, int max_algos, int iters);
 extern "C" int cuda_device_count(void);
+extern "C" bool cuda_attn_use(const char *which);  // cuda_attention.cu
 extern "C" const char *cuda_unavailable_reason(void);
 
 __global__ void k_bench_rand(int64_t n, bf16 *x, uint32_t seed, float amp) {
@@ -172,22 +173,46 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         double fl_f = 4.0 * Bn * H * L * L * D;  // QK^T and PV
         double fl_b = 2.5 * fl_f;                 // the usual 5-matmul count (cameo runs 7: recomputes S and dP)
         int ai = quick ? 3 : 10;
-        double ms_f = time_ms(k, 1, ai, [&] {
-            be->attn_fwd(k, CM_BF16, Bn, H, L, L, D, scale, O, lse, Q, st, K, st, V, st, NULL, 0, 0);
-        });
-        double ms_b = time_ms(k, 1, ai, [&] {
-            be->attn_bwd(k, CM_BF16, Bn, H, L, L, D, scale, dQ, dK, dV, dO, O, lse, Q, st, K, st, V, st, NULL, 0, 0);
-        });
         char shp[64];
         snprintf(shp, sizeof shp, "B1 H24 L4608 D128");
-        double tf = fl_f / (ms_f * 1e-3) / 1e12;
-        add_row("attention fwd", shp, ms_f, tf, 0, 100.0 * tf / peak, "of peak");
-        tf = fl_b / (ms_b * 1e-3) / 1e12;
-        add_row("attention bwd", shp, ms_b, tf, 0, 100.0 * tf / peak, "of peak");
-        tf = (fl_f + fl_b) / ((ms_f + ms_b) * 1e-3) / 1e12;
-        add_row("attention fwd+bwd (target >= 60% of peak)", shp, ms_f + ms_b, tf, 0, 100.0 * tf / peak, "of peak");
-        if (has_nan_bf16(k, O, n) || has_nan_bf16(k, dQ, n) || has_nan_bf16(k, dK, n))
-            printf("  WARNING: attention produced NaN/inf on random inputs\n");
+        // both fast kernels (CAMEO_ATTN=wmma / mma), and how far apart their outputs are
+        const char *kinds[2] = {"wmma", "mma"};
+        uint16_t *o_first = (uint16_t *)malloc((size_t)n * 2), *o_now = (uint16_t *)malloc((size_t)n * 2);
+        for (int v = 0; v < 2; v++) {
+            cuda_attn_use(kinds[v]);
+            char what[96];
+            double ms_f = time_ms(k, 1, ai, [&] {
+                be->attn_fwd(k, CM_BF16, Bn, H, L, L, D, scale, O, lse, Q, st, K, st, V, st, NULL, 0, 0);
+            });
+            CUDA_CHECK(cudaMemcpyAsync(v ? o_now : o_first, O, (size_t)n * 2, cudaMemcpyDeviceToHost, KSTREAM(k)));
+            CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
+            double ms_b = time_ms(k, 1, ai, [&] {
+                be->attn_bwd(k, CM_BF16, Bn, H, L, L, D, scale, dQ, dK, dV, dO, O, lse, Q, st, K, st, V, st, NULL, 0, 0);
+            });
+            double tf = fl_f / (ms_f * 1e-3) / 1e12;
+            snprintf(what, sizeof what, "attention fwd [%s]", kinds[v]);
+            add_row(what, shp, ms_f, tf, 0, 100.0 * tf / peak, "of peak");
+            tf = fl_b / (ms_b * 1e-3) / 1e12;
+            snprintf(what, sizeof what, "attention bwd [%s]", kinds[v]);
+            add_row(what, shp, ms_b, tf, 0, 100.0 * tf / peak, "of peak");
+            tf = (fl_f + fl_b) / ((ms_f + ms_b) * 1e-3) / 1e12;
+            snprintf(what, sizeof what, "attention fwd+bwd [%s] (target >= 60%%)", kinds[v]);
+            add_row(what, shp, ms_f + ms_b, tf, 0, 100.0 * tf / peak, "of peak");
+            if (has_nan_bf16(k, O, n) || has_nan_bf16(k, dQ, n) || has_nan_bf16(k, dK, n))
+                printf("  WARNING: attention [%s] produced NaN/inf on random inputs\n", kinds[v]);
+        }
+        double dmax = 0, omax = 1e-30;
+        for (int64_t i = 0; i < n; i++) {
+            uint32_t xb = (uint32_t)o_first[i] << 16, yb = (uint32_t)o_now[i] << 16;
+            float x, y;
+            memcpy(&x, &xb, 4);
+            memcpy(&y, &yb, 4);
+            dmax = fmax(dmax, fabs((double)x - y)), omax = fmax(omax, fabs((double)x));
+        }
+        printf("  attention O, mma against wmma at FLUX shape: max |diff| %.3g (max |O| %.3g)\n", dmax, omax);
+        free(o_first);
+        free(o_now);
+        cuda_attn_use("wmma");
         // SigLIP's head dim 72 (729 tokens, 16 heads, batch 8)
         int64_t L2 = 729, D2 = 72, H2 = 16, B2 = 8, n2 = B2 * H2 * L2 * D2;
         if (n2 <= n) {

@@ -16,3 +16,12 @@ else()
   add_test(NAME e2e_gpu_train COMMAND e2e_gpu_train $<TARGET_FILE:cameo> 10 WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 endif()
 set_tests_properties(e2e_gpu_train PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77)
+
+# the mma.sync attention kernels (CAMEO_ATTN=mma) through the same GPU-against-CPU comparisons
+add_test(NAME test_cuda_ops_attn_mma COMMAND test_cuda_ops WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_cuda_ops_attn_mma PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 ENVIRONMENT CAMEO_ATTN=mma)
+if(CAMEO_CUDA_EMU)
+  add_test(NAME test_cuda_ops_attn_mma_reverse COMMAND test_cuda_ops WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_cuda_ops_attn_mma_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                       ENVIRONMENT "CAMEO_ATTN=mma;CUDA_EMU_REVERSE=1")
+endif()

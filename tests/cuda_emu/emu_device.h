@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #define CAMEO_EMU_ARCH 900
+#define CAMEO_CUDA_EMULATED 1  // kernels/cuda uses it where inline PTX stands (mma.sync)
 
 // --- indices: the scheduler sets these before it runs (or resumes) a thread ---
 extern uint3 emu_threadIdx, emu_blockIdx;
@@ -148,6 +149,9 @@ inline float __uint_as_float(unsigned i) { float x; memcpy(&x, &i, 4); return x;
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline int __clz(int x) { return x ? __builtin_clz((unsigned)x) : 32; }
 inline int __ffs(int x) { return __builtin_ffs(x); }
+
+// --- mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (c += a b, the PTX fragment layouts) ---
+void emu_mma_m16n8k16_bf16(float *c, const uint32_t *a, const uint32_t *b);
 
 // --- WMMA (nvcuda::wmma), m16n16k16: each lane holds the whole tile ---
 namespace nvcuda {

@@ -144,6 +144,44 @@ unsigned __ballot_sync(unsigned mask, int pred) {
     return r;
 }
 
+// mma.m16n8k16 (bf16): every lane posts its fragments, the warp assembles A (16x16), B (16x8)
+// and C (16x8) by the PTX ISA's layouts (g = lane / 4, t = lane % 4; A reg j: row g + 8 (j & 1),
+// cols 2t + 8 (j >> 1) + {0,1}; B reg j: rows 2t + 8 j + {0,1}, col g; C i: row g + 8 (i >> 1),
+// col 2t + (i & 1); the lower half of a register is the lower column / row) and each lane takes
+// its part of C + A B, summed in f32
+static struct { uint32_t a[4], b[2]; float c[4]; } g_mma[EMU_MAX_THREADS / 32][32];
+static float bf_lo(uint32_t r) { return __uint_as_float(r << 16); }
+static float bf_hi(uint32_t r) { return __uint_as_float(r & 0xffff0000u); }
+void emu_mma_m16n8k16_bf16(float *c, const uint32_t *a, const uint32_t *b) {
+    int lane = g_cur % 32;
+    auto *x = g_mma[warp_of(g_cur)];
+    memcpy(x[lane].a, a, sizeof x[lane].a);
+    memcpy(x[lane].b, b, sizeof x[lane].b);
+    memcpy(x[lane].c, c, sizeof x[lane].c);
+    emu_warp_barrier();
+    float A[16][16], B[16][8], C[16][8];
+    for (int l = 0; l < 32; l++) {
+        int g = l >> 2, t = l & 3;
+        for (int j = 0; j < 4; j++) {
+            int r = g + 8 * (j & 1), col = 2 * t + 8 * (j >> 1);
+            A[r][col] = bf_lo(x[l].a[j]), A[r][col + 1] = bf_hi(x[l].a[j]);
+        }
+        for (int j = 0; j < 2; j++) {
+            int k = 2 * t + 8 * j;
+            B[k][g] = bf_lo(x[l].b[j]), B[k + 1][g] = bf_hi(x[l].b[j]);
+        }
+        for (int i = 0; i < 4; i++) C[g + 8 * (i >> 1)][2 * t + (i & 1)] = x[l].c[i];
+    }
+    emu_warp_barrier();  // every lane has read the others' fragments
+    int g = lane >> 2, t = lane & 3;
+    for (int i = 0; i < 4; i++) {
+        int r = g + 8 * (i >> 1), col = 2 * t + (i & 1);
+        float s = C[r][col];
+        for (int k = 0; k < 16; k++) s += A[r][k] * B[k][col];
+        c[i] = s;
+    }
+}
+
 // runs one block, a warp at a time: each warp goes as far as it can (through its own warp
 // collectives) before the next starts, so warps drift as far apart as a barrier allows and a
 // missing __syncthreads shows up as a read of another warp's unwritten data

@@ -1,0 +1,79 @@
+// cuda_attention.cuh — what the attention kernels share (cuda_attention.cu: the WMMA and generic
+// kernels and the entry points; cuda_attention_mma.cu: the mma.sync kernels): the argument
+// block, tile loads, launch helpers.
+#pragma once
+#include "cuda_common.cuh"
+
+#define ATT_BQ 64
+#define ATT_BK 64
+#define ATT_WARPS 4
+#define ATT_THREADS (ATT_WARPS * 32)
+#define ATT_LDS (ATT_BK + 4)  // f32 score tile row (floats)
+#define ATT_LDP (ATT_BK + 8)  // bf16 probability tile row (elements)
+
+struct att_args {
+    int64_t B, H, Lq, Lk, D;
+    float scale;
+    int64_t qs0, qs1, qs2, ks0, ks1, ks2, vs0, vs1, vs2;
+    const float *mask;
+    int64_t mb, mh;
+};
+static inline att_args make_args(int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale, const int64_t *qs,
+                          const int64_t *ks, const int64_t *vs, const float *mask, int64_t mb, int64_t mh) {
+    att_args a;
+    a.B = B, a.H = H, a.Lq = Lq, a.Lk = Lk, a.D = D, a.scale = (float)scale;
+    a.qs0 = qs[0], a.qs1 = qs[1], a.qs2 = qs[2];
+    a.ks0 = ks[0], a.ks1 = ks[1], a.ks2 = ks[2];
+    a.vs0 = vs[0], a.vs1 = vs[1], a.vs2 = vs[2];
+    a.mask = mask, a.mb = mb, a.mh = mh;
+    return a;
+}
+__device__ __forceinline__ const float *mask_rows(const att_args &a, int64_t b, int64_t h) {
+    return a.mask ? a.mask + b * a.mb + h * a.mh : NULL;
+}
+
+// rows x DP tile of bf16 from global (row stride `rs` elements, `valid` rows, D real columns)
+// into shared (row stride LD), zero-padded; vec: 16-byte loads (D, rs, base all multiples of 8)
+template <int DP>
+__device__ __forceinline__ void tile_load(bf16 *dst, int LD, const bf16 *src, int64_t rs, int valid, int D, bool vec,
+                                          int rows) {
+    if (vec) {
+        constexpr int PER = DP / 8;
+        for (int idx = threadIdx.x; idx < rows * PER; idx += blockDim.x) {
+            int r = idx / PER, c = (idx % PER) * 8;
+            uint4 v = make_uint4(0, 0, 0, 0);
+            if (r < valid && c < D) v = *(const uint4 *)(src + r * rs + c);
+            *(uint4 *)(dst + r * LD + c) = v;
+        }
+    } else {
+        for (int idx = threadIdx.x; idx < rows * DP; idx += blockDim.x) {
+            int r = idx / DP, c = idx % DP;
+            dst[r * LD + c] = (r < valid && c < D) ? src[r * rs + c] : __float2bfloat16_rn(0.f);
+        }
+    }
+}
+
+static inline bool vec_ok(const void *p, const int64_t *s, int64_t D) {
+    if (((uintptr_t)p & 15) || D % 8) return false;
+    if (s) return s[0] % 8 == 0 && s[1] % 8 == 0 && s[2] % 8 == 0;
+    return true;
+}
+// raises a kernel's dynamic shared-memory limit once; false when the device cannot give `bytes`
+template <typename F> static bool smem_ok(const cm_kctx *k, F kern, size_t bytes, int *done) {
+    const cuda_ctx_ext *c = cuda_ext(k);
+    if (bytes > c->smem_optin) return false;
+    if (!done[c->index]) {
+        CUDA_CHECK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+        done[c->index] = 1;
+    }
+    return true;
+}
+
+
+// the mma.sync (m16n8k16) kernels, head dims padded to dp = 64, 80 or 128 (cuda_attention_mma.cu);
+// false when the device cannot give their shared memory
+bool attn_fwd_mma(const cm_kctx *k, int dp, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
+                  const void *K, const int64_t *ks, const void *V, const int64_t *vs);
+bool attn_bwd_mma(const cm_kctx *k, int dp, const att_args &a, void *dQ, void *dK, void *dV, const void *dO,
+                  const float *lse, const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
+                  const void *V, const int64_t *vs);

@@ -1,0 +1,464 @@
+// cuda_attention_mma.cu — flash attention on mma.sync.m16n8k16 (bf16 in, f32 accumulate), the
+// FlashAttention-2 arrangement: each warp owns 16 rows, the scores and probabilities never leave
+// registers (an m16n8 accumulator pair is exactly the A fragment of the next product), shared
+// memory holds only the K / V (or Q / dO) tiles. Chosen with CAMEO_ATTN=mma (cuda_attention.cu).
+//   forward  one block per (64 queries, b*h): S = Q K^T, online softmax, O += P V
+//   dQ       one block per (64 queries, b*h): S, P = exp(S - lse), dP = dO V^T, dS = P (dP - D),
+//            dQ += dS K
+//   dK, dV   one block per (64 keys, b*h): S^T = K Q^T, P^T, dP^T = V dO^T, dS^T,
+//            dV += P^T dO, dK += dS^T Q
+// Fragment layouts (PTX ISA, mma.m16n8k16, .bf16): g = lane / 4, t = lane % 4;
+//   A 16x16: reg j holds (row g + 8 (j & 1), cols 2t + 8 (j >> 1) + {0, 1})
+//   B 16x8:  reg j holds (rows 2t + 8 j + {0, 1}, col g)
+//   C 16x8:  c[i] is (row g + 8 (i >> 1), col 2t + (i & 1))
+// Tiles are padded by 8 bf16 per row so the 32-bit fragment reads of 8 rows x 4 lanes fall in
+// 32 different banks.
+#include "cuda_attention.cuh"
+
+#define MMA_ROWS 64            // queries (forward, dQ) or keys (dK / dV) per block
+#define MMA_COLS 64            // keys (forward, dQ) or queries (dK / dV) per inner tile
+#define MMA_THREADS 128        // 4 warps x 16 rows
+#define MMA_LDT (MMA_COLS + 8)  // row stride of transposed tiles [DP][MMA_COLS]
+
+__device__ __forceinline__ void mma16816(float *c, const uint32_t *a, const uint32_t *b) {
+#ifdef CAMEO_CUDA_EMULATED
+    emu_mma_m16n8k16_bf16(c, a, b);
+#else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+    bf16 l = __float2bfloat16_rn(lo), h = __float2bfloat16_rn(hi);
+    return (uint32_t)__bfloat16_as_ushort(l) | ((uint32_t)__bfloat16_as_ushort(h) << 16);
+}
+__device__ __forceinline__ uint32_t ld32(const bf16 *p) { return *(const uint32_t *)p; }
+
+// A fragment of rows r0..r0+15, cols c0..c0+15 of a row-major bf16 tile (row stride ld)
+__device__ __forceinline__ void frag_a(uint32_t *a, const bf16 *tile, int ld, int r0, int c0, int g, int t) {
+#pragma unroll
+    for (int j = 0; j < 4; j++) a[j] = ld32(tile + (r0 + g + 8 * (j & 1)) * ld + c0 + 2 * t + 8 * (j >> 1));
+}
+// B fragment (k x n = 16 x 8) where B[k][n] = tile[n0 + n][k0 + k]: k runs along the tile's rows
+__device__ __forceinline__ void frag_b(uint32_t *b, const bf16 *tile, int ld, int n0, int k0, int g, int t) {
+    b[0] = ld32(tile + (n0 + g) * ld + k0 + 2 * t);
+    b[1] = ld32(tile + (n0 + g) * ld + k0 + 2 * t + 8);
+}
+// two adjacent m16n8 accumulators (columns c..c+15) as the A fragment of the next product
+__device__ __forceinline__ void acc_to_a(uint32_t *a, const float *lo, const float *hi) {
+    a[0] = pack2(lo[0], lo[1]);
+    a[1] = pack2(lo[2], lo[3]);
+    a[2] = pack2(hi[0], hi[1]);
+    a[3] = pack2(hi[2], hi[3]);
+}
+
+// tile [rows][DP] -> transposed dst[DP][MMA_LDT] (dst[d][r] = src row r, column d), zero-padded
+template <int DP>
+__device__ __forceinline__ void tile_load_t(bf16 *dst, const bf16 *src, int64_t rs, int valid, int D, int rows) {
+    for (int idx = threadIdx.x; idx < rows * DP; idx += blockDim.x) {
+        int r = idx / DP, c = idx % DP;
+        dst[c * MMA_LDT + r] = (r < valid && c < D) ? src[r * rs + c] : __float2bfloat16_rn(0.f);
+    }
+}
+
+// the score of row i (query), column j (key) after scale and mask; -inf past the keys
+__device__ __forceinline__ float score(const att_args &a, const float *mr, float s, int64_t i, int64_t j) {
+    if (j >= a.Lk) return -INFINITY;
+    s *= a.scale;
+    if (mr && i < a.Lq) s += mr[i * a.Lk + j];
+    return s;
+}
+
+// =============================================================================================
+// forward
+// =============================================================================================
+template <int DP> struct mma_fwd_smem {
+    static constexpr int LDK = DP + 8;
+    static constexpr size_t bytes = ((size_t)MMA_COLS * LDK + (size_t)DP * MMA_LDT) * sizeof(bf16);
+};
+
+template <int DP>
+__global__ void __launch_bounds__(MMA_THREADS) k_att_fwd_mma(att_args a, bf16 *O, float *lse, const bf16 *Q,
+                                                             const bf16 *K, const bf16 *V, bool vk) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    constexpr int NK = DP / 16, ND = DP / 8, LDK = mma_fwd_smem<DP>::LDK;
+    extern __shared__ __align__(16) unsigned char smem[];
+    bf16 *Ks = (bf16 *)smem;              // [64 keys][LDK]
+    bf16 *Vt = Ks + MMA_COLS * LDK;       // [DP][MMA_LDT]: V transposed
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+    const int64_t q0 = (int64_t)blockIdx.x * MMA_ROWS + warp * 16;
+    const int D = (int)a.D;
+    const bf16 *Qb = Q + b * a.qs0 + h * a.qs1, *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
+    const float *mr = mask_rows(a, b, h);
+
+    uint32_t qf[NK][4];  // this warp's 16 query rows, as A fragments (zero past Lq and D)
+#pragma unroll
+    for (int kk = 0; kk < NK; kk++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            int64_t i = q0 + g + 8 * (j & 1);
+            int c = kk * 16 + 2 * t + 8 * (j >> 1);
+            float lo = i < a.Lq && c < D ? __bfloat162float(Qb[i * a.qs2 + c]) : 0.f;
+            float hi = i < a.Lq && c + 1 < D ? __bfloat162float(Qb[i * a.qs2 + c + 1]) : 0.f;
+            qf[kk][j] = pack2(lo, hi);
+        }
+    float o[ND][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+#pragma unroll
+    for (int n = 0; n < ND; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+
+    for (int64_t k0 = 0; k0 < a.Lk; k0 += MMA_COLS) {
+        const int kvalid = (int)min((int64_t)MMA_COLS, a.Lk - k0);
+        __syncthreads();  // the previous tiles are no longer read
+        tile_load<DP>(Ks, LDK, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, MMA_COLS);
+        tile_load_t<DP>(Vt, Vb + k0 * a.vs2, a.vs2, kvalid, D, MMA_COLS);
+        __syncthreads();
+        float s[8][4];
+#pragma unroll
+        for (int n = 0; n < 8; n++) {
+            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+            for (int kk = 0; kk < NK; kk++) {
+                uint32_t bf[2];
+                frag_b(bf, Ks, LDK, n * 8, kk * 16, g, t);
+                mma16816(s[n], qf[kk], bf);
+            }
+        }
+        // online softmax over the two rows this lane holds (g and g + 8)
+        float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+        for (int n = 0; n < 8; n++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                s[n][i] = score(a, mr, s[n][i], q0 + g + 8 * (i >> 1), k0 + n * 8 + 2 * t + (i & 1));
+                mx[i >> 1] = fmaxf(mx[i >> 1], s[n][i]);
+            }
+        float alpha[2], shift[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++) {
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            float mn = fmaxf(m[r], mx[r]);
+            shift[r] = mn == -INFINITY ? 0.f : mn;  // a row masked so far: every p is 0
+            alpha[r] = __expf(m[r] - shift[r]);
+            m[r] = mn;
+            l[r] *= alpha[r];
+        }
+#pragma unroll
+        for (int n = 0; n < 8; n++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                s[n][i] = __expf(s[n][i] - shift[i >> 1]);
+                l[i >> 1] += s[n][i];
+            }
+#pragma unroll
+        for (int n = 0; n < ND; n++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) o[n][i] *= alpha[i >> 1];
+        // O += P V: the probabilities of keys 16c..16c+15 are accumulators 2c, 2c+1
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            uint32_t pa[4];
+            acc_to_a(pa, s[2 * c], s[2 * c + 1]);
+#pragma unroll
+            for (int n = 0; n < ND; n++) {
+                uint32_t bf[2];
+                frag_b(bf, Vt, MMA_LDT, n * 8, c * 16, g, t);
+                mma16816(o[n], pa, bf);
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {  // the row sums were partial per lane
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        int64_t i = q0 + g + 8 * r;
+        if (i >= a.Lq) continue;
+        float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
+        bf16 *orow = O + (bh * a.Lq + i) * a.D;
+#pragma unroll
+        for (int n = 0; n < ND; n++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                int c = n * 8 + 2 * t + e;
+                if (c < D) orow[c] = __float2bfloat16_rn(o[n][2 * r + e] * inv);
+            }
+        if (t == 0) lse[bh * a.Lq + i] = l[r] > 0.f ? m[r] + logf(l[r]) : -INFINITY;
+    }
+#endif
+}
+
+// =============================================================================================
+// backward: dQ (per query tile), dK / dV (per key tile)
+// =============================================================================================
+template <int DP> struct mma_bwd_smem {
+    static constexpr int LD = DP + 8;
+    static constexpr size_t tile = (size_t)MMA_COLS * LD * sizeof(bf16);     // [64][LD]
+    static constexpr size_t tile_t = (size_t)DP * MMA_LDT * sizeof(bf16);   // [DP][MMA_LDT]
+    static constexpr size_t dq = 2 * tile + tile_t;                          // K, V, K^T
+    static constexpr size_t dkv = 4 * tile + 2 * tile_t + 2 * MMA_COLS * sizeof(float);  // K, V, Q, dO, Q^T, dO^T, lse, D
+};
+
+template <int DP>
+__global__ void __launch_bounds__(MMA_THREADS) k_att_dq_mma(att_args a, bf16 *dQ, const bf16 *dO, const float *lse,
+                                                            const float *Dv, const bf16 *Q, const bf16 *K, const bf16 *V,
+                                                            bool vk, bool vv) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    typedef mma_bwd_smem<DP> S;
+    constexpr int NK = DP / 16, ND = DP / 8, LD = S::LD;
+    extern __shared__ __align__(16) unsigned char smem[];
+    bf16 *Ks = (bf16 *)smem, *Vs = (bf16 *)(smem + S::tile), *Kt = (bf16 *)(smem + 2 * S::tile);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+    const int64_t q0 = (int64_t)blockIdx.x * MMA_ROWS + warp * 16;
+    const int D = (int)a.D;
+    const bf16 *Qb = Q + b * a.qs0 + h * a.qs1, *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
+    const float *mr = mask_rows(a, b, h);
+
+    uint32_t qf[NK][4], of[NK][4];  // Q and dO rows of this warp as A fragments
+#pragma unroll
+    for (int kk = 0; kk < NK; kk++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            int64_t i = q0 + g + 8 * (j & 1);
+            int c = kk * 16 + 2 * t + 8 * (j >> 1);
+            bool in = i < a.Lq;
+            const bf16 *qr = Qb + i * a.qs2, *dr = dO + (bh * a.Lq + i) * a.D;
+            qf[kk][j] = pack2(in && c < D ? __bfloat162float(qr[c]) : 0.f, in && c + 1 < D ? __bfloat162float(qr[c + 1]) : 0.f);
+            of[kk][j] = pack2(in && c < D ? __bfloat162float(dr[c]) : 0.f, in && c + 1 < D ? __bfloat162float(dr[c + 1]) : 0.f);
+        }
+    float L[2], Di[2], dq[ND][4];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        int64_t i = q0 + g + 8 * r;
+        L[r] = i < a.Lq ? lse[bh * a.Lq + i] : -INFINITY;
+        Di[r] = i < a.Lq ? Dv[bh * a.Lq + i] : 0.f;
+    }
+#pragma unroll
+    for (int n = 0; n < ND; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
+
+    for (int64_t k0 = 0; k0 < a.Lk; k0 += MMA_COLS) {
+        const int kvalid = (int)min((int64_t)MMA_COLS, a.Lk - k0);
+        __syncthreads();
+        tile_load<DP>(Ks, LD, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, MMA_COLS);
+        tile_load<DP>(Vs, LD, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, MMA_COLS);
+        tile_load_t<DP>(Kt, Kb + k0 * a.ks2, a.ks2, kvalid, D, MMA_COLS);
+        __syncthreads();
+#pragma unroll
+        for (int half = 0; half < 2; half++) {  // 32 keys at a time: fewer live registers
+            float s[4][4], dp[4][4];
+#pragma unroll
+            for (int n = 0; n < 4; n++) {
+                int kn = half * 32 + n * 8;
+#pragma unroll
+                for (int i = 0; i < 4; i++) s[n][i] = dp[n][i] = 0.f;
+#pragma unroll
+                for (int kk = 0; kk < NK; kk++) {
+                    uint32_t bk[2], bv[2];
+                    frag_b(bk, Ks, LD, kn, kk * 16, g, t);
+                    frag_b(bv, Vs, LD, kn, kk * 16, g, t);
+                    mma16816(s[n], qf[kk], bk);
+                    mma16816(dp[n], of[kk], bv);
+                }
+#pragma unroll
+                for (int i = 0; i < 4; i++) {  // s becomes dS = P (dP - D)
+                    int r = i >> 1;
+                    float sc = score(a, mr, s[n][i], q0 + g + 8 * r, k0 + kn + 2 * t + (i & 1));
+                    float p = L[r] == -INFINITY ? 0.f : __expf(sc - L[r]);  // a fully masked row: P = 0
+                    s[n][i] = p * (dp[n][i] - Di[r]);
+                }
+            }
+#pragma unroll
+            for (int c = 0; c < 2; c++) {  // dQ += dS K over these 32 keys
+                uint32_t da[4];
+                acc_to_a(da, s[2 * c], s[2 * c + 1]);
+#pragma unroll
+                for (int n = 0; n < ND; n++) {
+                    uint32_t bf[2];
+                    frag_b(bf, Kt, MMA_LDT, n * 8, half * 32 + c * 16, g, t);
+                    mma16816(dq[n], da, bf);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        int64_t i = q0 + g + 8 * r;
+        if (i >= a.Lq) continue;
+        bf16 *row = dQ + (bh * a.Lq + i) * a.D;
+#pragma unroll
+        for (int n = 0; n < ND; n++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                int c = n * 8 + 2 * t + e;
+                if (c < D) row[c] = __float2bfloat16_rn(dq[n][2 * r + e] * a.scale);
+            }
+    }
+#endif
+}
+
+template <int DP>
+__global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *dK, bf16 *dV, const bf16 *dO,
+                                                             const float *lse, const float *Dv, const bf16 *Q,
+                                                             const bf16 *K, const bf16 *V, bool vq, bool vk, bool vv,
+                                                             bool vo) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    typedef mma_bwd_smem<DP> S;
+    constexpr int NK = DP / 16, ND = DP / 8, LD = S::LD;
+    extern __shared__ __align__(16) unsigned char smem[];
+    bf16 *Ks = (bf16 *)smem, *Vs = (bf16 *)(smem + S::tile), *Qs = (bf16 *)(smem + 2 * S::tile),
+         *Os = (bf16 *)(smem + 3 * S::tile);
+    bf16 *Qt = (bf16 *)(smem + 4 * S::tile), *Ot = (bf16 *)(smem + 4 * S::tile + S::tile_t);
+    float *Ls = (float *)(smem + 4 * S::tile + 2 * S::tile_t), *Ds = Ls + MMA_COLS;
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+    const int64_t k0 = (int64_t)blockIdx.x * MMA_ROWS;  // this block's keys
+    const int r0 = warp * 16;                            // this warp's rows within them
+    const int D = (int)a.D;
+    const bf16 *Qb = Q + b * a.qs0 + h * a.qs1, *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
+    const bf16 *Ob = dO + bh * a.Lq * a.D;
+    const float *mr = mask_rows(a, b, h);
+    const int kvalid = (int)min((int64_t)MMA_ROWS, a.Lk - k0);
+    tile_load<DP>(Ks, LD, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, MMA_ROWS);
+    tile_load<DP>(Vs, LD, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, MMA_ROWS);
+
+    float dk[ND][4], dv[ND][4];
+#pragma unroll
+    for (int n = 0; n < ND; n++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) dk[n][i] = dv[n][i] = 0.f;
+
+    for (int64_t q0 = 0; q0 < a.Lq; q0 += MMA_COLS) {
+        const int qvalid = (int)min((int64_t)MMA_COLS, a.Lq - q0);
+        __syncthreads();  // K / V written (first pass), the previous Q / dO tiles no longer read
+        tile_load<DP>(Qs, LD, Qb + q0 * a.qs2, a.qs2, qvalid, D, vq, MMA_COLS);
+        tile_load<DP>(Os, LD, Ob + q0 * a.D, a.D, qvalid, D, vo, MMA_COLS);
+        tile_load_t<DP>(Qt, Qb + q0 * a.qs2, a.qs2, qvalid, D, MMA_COLS);
+        tile_load_t<DP>(Ot, Ob + q0 * a.D, a.D, qvalid, D, MMA_COLS);
+        for (int x = threadIdx.x; x < MMA_COLS; x += blockDim.x) {
+            Ls[x] = x < qvalid ? lse[bh * a.Lq + q0 + x] : -INFINITY;
+            Ds[x] = x < qvalid ? Dv[bh * a.Lq + q0 + x] : 0.f;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int half = 0; half < 2; half++) {  // 32 queries at a time
+            float s[4][4], dp[4][4];
+#pragma unroll
+            for (int n = 0; n < 4; n++) {
+                int qn = half * 32 + n * 8;
+#pragma unroll
+                for (int i = 0; i < 4; i++) s[n][i] = dp[n][i] = 0.f;
+#pragma unroll
+                for (int kk = 0; kk < NK; kk++) {
+                    uint32_t ka[4], va[4], bq[2], bo[2];
+                    frag_a(ka, Ks, LD, r0, kk * 16, g, t);
+                    frag_a(va, Vs, LD, r0, kk * 16, g, t);
+                    frag_b(bq, Qs, LD, qn, kk * 16, g, t);
+                    frag_b(bo, Os, LD, qn, kk * 16, g, t);
+                    mma16816(s[n], ka, bq);   // S^T[key][query]
+                    mma16816(dp[n], va, bo);  // dP^T[key][query]
+                }
+#pragma unroll
+                for (int i = 0; i < 4; i++) {  // s becomes P^T, dp becomes dS^T
+                    int ql = qn + 2 * t + (i & 1);
+                    int64_t j = k0 + r0 + g + 8 * (i >> 1), qi = q0 + ql;
+                    float Lq_ = Ls[ql];
+                    float p = 0.f;
+                    if (j < a.Lk && Lq_ != -INFINITY) p = __expf(score(a, mr, s[n][i], qi, j) - Lq_);
+                    s[n][i] = p;
+                    dp[n][i] = p * (dp[n][i] - Ds[ql]);
+                }
+            }
+#pragma unroll
+            for (int c = 0; c < 2; c++) {  // dV += P^T dO, dK += dS^T Q over these 32 queries
+                uint32_t pa[4], da[4];
+                acc_to_a(pa, s[2 * c], s[2 * c + 1]);
+                acc_to_a(da, dp[2 * c], dp[2 * c + 1]);
+#pragma unroll
+                for (int n = 0; n < ND; n++) {
+                    uint32_t bo[2], bq[2];
+                    frag_b(bo, Ot, MMA_LDT, n * 8, half * 32 + c * 16, g, t);
+                    frag_b(bq, Qt, MMA_LDT, n * 8, half * 32 + c * 16, g, t);
+                    mma16816(dv[n], pa, bo);
+                    mma16816(dk[n], da, bq);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        int64_t j = k0 + r0 + g + 8 * r;
+        if (j >= a.Lk) continue;
+        bf16 *kr = dK + (bh * a.Lk + j) * a.D, *vr = dV + (bh * a.Lk + j) * a.D;
+#pragma unroll
+        for (int n = 0; n < ND; n++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                int c = n * 8 + 2 * t + e;
+                if (c < D) {
+                    kr[c] = __float2bfloat16_rn(dk[n][2 * r + e] * a.scale);
+                    vr[c] = __float2bfloat16_rn(dv[n][2 * r + e]);
+                }
+            }
+    }
+#endif
+}
+
+// =============================================================================================
+// host side
+// =============================================================================================
+template <int DP>
+static bool fwd_mma(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const void *K,
+                    const int64_t *ks, const void *V) {
+    static int done[16];
+    size_t sm = mma_fwd_smem<DP>::bytes;
+    if (!smem_ok(k, k_att_fwd_mma<DP>, sm, done)) return false;
+    dim3 grid((unsigned)((a.Lq + MMA_ROWS - 1) / MMA_ROWS), (unsigned)(a.B * a.H));
+    k_att_fwd_mma<DP><<<grid, MMA_THREADS, sm, KSTREAM(k)>>>(a, (bf16 *)O, lse, (const bf16 *)Q, (const bf16 *)K,
+                                                             (const bf16 *)V, vec_ok(K, ks, a.D));
+    CUDA_LAUNCH_CHECK();
+    return true;
+}
+
+template <int DP>
+static bool bwd_mma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void *dV, const void *dO,
+                    const float *lse, const float *Dv, const void *Q, const int64_t *qs, const void *K,
+                    const int64_t *ks, const void *V, const int64_t *vs) {
+    static int done1[16], done2[16];
+    typedef mma_bwd_smem<DP> S;
+    if (!smem_ok(k, k_att_dq_mma<DP>, S::dq, done1) || !smem_ok(k, k_att_dkv_mma<DP>, S::dkv, done2)) return false;
+    bool vq = vec_ok(Q, qs, a.D), vk = vec_ok(K, ks, a.D), vv = vec_ok(V, vs, a.D), vo = vec_ok(dO, NULL, a.D);
+    dim3 gq((unsigned)((a.Lq + MMA_ROWS - 1) / MMA_ROWS), (unsigned)(a.B * a.H));
+    k_att_dq_mma<DP><<<gq, MMA_THREADS, S::dq, KSTREAM(k)>>>(a, (bf16 *)dQ, (const bf16 *)dO, lse, Dv, (const bf16 *)Q,
+                                                             (const bf16 *)K, (const bf16 *)V, vk, vv);
+    CUDA_LAUNCH_CHECK();
+    dim3 gk((unsigned)((a.Lk + MMA_ROWS - 1) / MMA_ROWS), (unsigned)(a.B * a.H));
+    k_att_dkv_mma<DP><<<gk, MMA_THREADS, S::dkv, KSTREAM(k)>>>(a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv,
+                                                               (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, vq, vk,
+                                                               vv, vo);
+    CUDA_LAUNCH_CHECK();
+    return true;
+}
+
+bool attn_fwd_mma(const cm_kctx *k, int dp, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
+                  const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
+    (void)qs, (void)vs;
+    if (dp == 64) return fwd_mma<64>(k, a, O, lse, Q, K, ks, V);
+    if (dp == 80) return fwd_mma<80>(k, a, O, lse, Q, K, ks, V);
+    if (dp == 128) return fwd_mma<128>(k, a, O, lse, Q, K, ks, V);
+    return false;
+}
+
+bool attn_bwd_mma(const cm_kctx *k, int dp, const att_args &a, void *dQ, void *dK, void *dV, const void *dO,
+                  const float *lse, const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
+                  const void *V, const int64_t *vs) {
+    if (dp == 64) return bwd_mma<64>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
+    if (dp == 80) return bwd_mma<80>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
+    if (dp == 128) return bwd_mma<128>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
+    return false;
+}
