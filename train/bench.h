@@ -1,6 +1,17 @@
 // bench.h — benchmark entry points behind `cameo bench`.
 #pragma once
+#include <stdint.h>
 int bench_ops_main(int argc, char **argv);
+int bench_blocks_main(int argc, char **argv);  // train/bench_blocks.c
+// OpenBLAS SGEMM n x n x n in GFLOP/s, best of reps (train/bench_ops.c): the CPU matrix peak
+double bench_sgemm_peak(int n, int reps);
 #ifdef CAMEO_HAVE_CUDA
 int cuda_bench_main(int argc, char **argv);  // kernels/cuda/cuda_bench.cu
+// the measured bf16 matrix peak (kernels/cuda/cuda_gemm.cu): the best time in ms of row-major
+// C[M, N] = A[M, K] B[K, N] (bf16 device pointers) over cuBLASLt's top max_algos algorithms and
+// cuBLAS's default, iters runs each
+struct cm_kctx;
+int cuda_device_count(void);  // kernels/cuda/cuda_backend.cu: usable GPUs (0 without one)
+double cuda_gemm_best_ms(const struct cm_kctx *k, int64_t M, int64_t N, int64_t K, const void *A, const void *B, void *C,
+                         int max_algos, int iters);
 #endif

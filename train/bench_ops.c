@@ -24,8 +24,8 @@ static cm_tensor *rnd(int nd, const int64_t *shape, uint64_t seed, bool grad) {
     return t;
 }
 
-// best of reps: seconds of one call
-static double sgemm_peak(int n, int reps) {
+// OpenBLAS SGEMM n^3 GFLOP/s, best of reps after one warm-up call (also `cameo bench blocks`' CPU peak)
+double bench_sgemm_peak(int n, int reps) {
     float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n), *c = malloc(sizeof(float) * n * n);
     for (int i = 0; i < n * n; i++) { a[i] = (float)(i % 7) * 0.1f; b[i] = (float)(i % 5) * 0.1f; }
     double best = 1e30;
@@ -91,7 +91,7 @@ int bench_ops_main(int argc, char **argv) {
         else { fprintf(stderr, "cameo bench ops: unknown option '%s'\n", argv[i]); return 2; }
     }
     int threads = omp_get_max_threads(), reps = quick ? 1 : 3;
-    double peak = sgemm_peak(quick ? 1024 : 2048, reps);
+    double peak = bench_sgemm_peak(quick ? 1024 : 2048, reps);
     struct { const char *kind; int64_t a, b, c; } rows[] = {
         {"linear", 1024, 256, 1024}, {"linear", 1024, 1024, 1024}, {"linear", 4096, 1024, 1024}, {"linear", 1024, 3072, 3072},
         {"attention", 1024, 8, 64}, {"attention", 4096, 4, 64}, {"attention", 1024, 4, 128},

@@ -1,0 +1,1296 @@
+// bench_blocks.c — `cameo bench blocks` (see bench_blocks.h): the FLUX double and single block with
+// the IP branch at real shapes, their MFU, the PyTorch eager twin (scripts/bench_blocks_torch.py),
+// the whole 512² adapter step projected from the blocks (time, FLOPs, MFU, memory on one card),
+// and with --full-step one real step (random weights, random encoder features) measured beside it.
+#define _GNU_SOURCE  // popen
+#include "train/bench_blocks.h"
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "autograd/alloc.h"
+#include "autograd/autograd.h"
+#include "autograd/ops.h"
+#include "kernels/backend.h"
+#include "models/clip_text.h"
+#include "models/dinov2.h"
+#include "models/ic_adapter.h"
+#include "models/siglip.h"
+#include "models/t5.h"
+#include "models/vae.h"
+#include "train/bench.h"
+#include "train/optim.h"
+#include "train/paths.h"
+#ifdef CAMEO_HAVE_CUDA
+#include <cuda_runtime_api.h>  // the card's name and total memory for the report
+#endif
+
+// ============================================================================================
+// FLOP model (per pass over B samples)
+//
+// Every GEMM M x N x K costs 2·M·N·K. Attention softmax(Q Kᵀ) V over Lq queries and Lk keys costs
+// 4·Lq·Lk·D·H forward (Q Kᵀ and P V) and 2.5x that backward (the usual 5-matmul count, as
+// `cameo bench gpu` counts it; cameo's kernels run 7 matmuls: the extra two are not counted).
+// The backward of a linear costs 1x its forward for dX when its input needs a gradient, and 1x
+// for dW when its weight does:
+//   frozen FLUX linears on the block's activations: dX only            → 1x
+//   the AdaLayerNorm linears read silu(temb), which needs no gradient  → 0x
+//   the IP K/V linears (trainable, on the projector's tokens)          → 2x
+// Norms, RoPE, GELU, gates, residuals: not counted (memory-bound, < 1% of the FLOPs).
+//
+// double block, L = Lt + N:
+//   adaLN   2 x 2·B·C·6C                        norm1, norm1_context (forward only)
+//   image   2·B·N·(4·C·C + 2·C·F)               to_q, to_k, to_v, to_out; ff.net.0, ff.net.2
+//   text    2·B·Lt·(4·C·C + 2·C·F)              add_{q,k,v}_proj, to_add_out; ff_context
+//   attn    4·B·L·L·C                           joint attention (H heads x D = C)
+//   IP      2 x 2·B·Li·Ci·C + 4·B·N·Li·C        to_k_ip, to_v_ip; attention of the N image queries
+// single block:
+//   adaLN   2·B·C·3C
+//   linear  2·B·L·(3·C·C + C·F + (C + F)·C)     to_q, to_k, to_v; proj_mlp; proj_out
+//   attn, IP as in the double block
+// ============================================================================================
+
+blocks_dims blocks_dims_flux_dev(void) {
+    return (blocks_dims){.B = 1, .Lt = 512, .N = 1024, .C = 3072, .H = 24, .D = 128, .F = 4 * 3072, .Li = 1024, .Ci = 4096};
+}
+
+bool blocks_dims_eq(const blocks_dims *a, const blocks_dims *b) {
+    return a->B == b->B && a->Lt == b->Lt && a->N == b->N && a->C == b->C && a->H == b->H && a->D == b->D &&
+           a->F == b->F && a->Li == b->Li && a->Ci == b->Ci;
+}
+
+static void ip_flops(const blocks_dims *d, blocks_flops *f) {
+    double B = (double)d->B, lin = 2.0 * 2.0 * B * d->Li * d->Ci * d->C, att = 4.0 * B * d->N * d->Li * d->C;
+    f->fwd += lin + att;
+    f->attn_fwd += att;
+    f->bwd += 2.0 * lin + 2.5 * att;
+    f->gemm_fwd += 2;  // to_k_ip, to_v_ip
+    f->gemm_bwd += 4;  // their dX and dW
+}
+
+blocks_flops blocks_flops_double(const blocks_dims *d) {
+    const double B = (double)d->B, C = (double)d->C, F = (double)d->F, L = (double)(d->Lt + d->N);
+    blocks_flops f = {0};
+    double ada = 2.0 * 2.0 * B * C * 6.0 * C;
+    double img = 2.0 * B * d->N * (4.0 * C * C + 2.0 * C * F), txt = 2.0 * B * d->Lt * (4.0 * C * C + 2.0 * C * F);
+    double att = 4.0 * B * L * L * C;
+    f.fwd = ada + img + txt + att;
+    f.attn_fwd = att;
+    f.bwd = img + txt + 2.5 * att;
+    f.gemm_fwd = 2 + 12;  // 2 adaLN + 6 per stream
+    f.gemm_bwd = 12;      // dX of the 12 stream linears
+    ip_flops(d, &f);
+    return f;
+}
+
+blocks_flops blocks_flops_single(const blocks_dims *d) {
+    const double B = (double)d->B, C = (double)d->C, F = (double)d->F, L = (double)(d->Lt + d->N);
+    blocks_flops f = {0};
+    double ada = 2.0 * B * C * 3.0 * C;
+    double lin = 2.0 * B * L * (3.0 * C * C + C * F + (C + F) * C);
+    double att = 4.0 * B * L * L * C;
+    f.fwd = ada + lin + att;
+    f.attn_fwd = att;
+    f.bwd = lin + 2.5 * att;
+    f.gemm_fwd = 1 + 5;  // adaLN; q, k, v, proj_mlp, proj_out
+    f.gemm_bwd = 5;
+    ip_flops(d, &f);
+    return f;
+}
+
+// projector, B samples of L feature tokens, C = inner_dim, Cc = cross_dim, Fb = block_ff_mult·C:
+//   block on L tokens with context S (cross-layer: the 3L shallow tokens; cross-scale: the 4L crop
+//   tokens):  attn1 2·L·4·C·C + 4·L·L·C;  attn2 2·L·2·C·C + 2 x 2·S·Cc·C + 4·L·S·C;
+//             GEGLU FF 2·L·C·2Fb + 2·L·Fb·C
+//   3 MLPs (proj, proj_cross_layer, proj_cross_scale): 2 x 2·L·C·2C each
+//   resampler (Q queries of width d, inner = r_heads·r_head_dim, S' = 2L tokens): proj_in 2·S'·C·d;
+//     per layer to_q 2·Q·d·inner, to_kv 2·(S'+Q)·d·2inner, attention 4·Q·(S'+Q)·inner,
+//     to_out 2·Q·inner·d, FF 2 x 2·Q·d·(m·d); proj_out 2·Q·d·out; time and adaLN linears on B rows
+// backward: everything trains → 2x the linears, except those reading the frozen features directly
+// (the cross-attention K/V on the raw context, proj.fc1 on low_res_deep): dW only → 1x.
+blocks_flops blocks_flops_projector(const ic_projector_config *c, int64_t Bs, int64_t Ls) {
+    const double B = (double)Bs, L = (double)Ls, C = (double)c->inner_dim, Cc = (double)c->cross_dim;
+    const double Fb = (double)c->block_ff_mult * C;
+    double lin = 0, lin_in = 0, att = 0;  // lin_in: linears on the frozen inputs (dW only)
+    for (int kind = 0; kind < 2; kind++) {
+        double S = kind == 0 ? 3.0 * L : 4.0 * L;
+        for (int j = 0; j < c->num_layers; j++) {
+            lin += 2.0 * B * L * 4.0 * C * C + 2.0 * B * L * 2.0 * C * C + 2.0 * B * L * C * 2.0 * Fb + 2.0 * B * L * Fb * C;
+            lin_in += 2.0 * 2.0 * B * S * Cc * C;
+            att += 4.0 * B * L * L * C + 4.0 * B * L * S * C;
+        }
+    }
+    lin += 2.0 * (2.0 * 2.0 * B * L * C * 2.0 * C);  // proj_cross_layer, proj_cross_scale
+    lin += 2.0 * B * L * 2.0 * C * C;                 // proj.fc2
+    lin_in += 2.0 * B * L * C * 2.0 * C;              // proj.fc1 on low_res_deep
+    const double d = (double)c->dim, inner = (double)c->r_heads * c->r_head_dim, Q = (double)c->num_queries;
+    const double S2 = 2.0 * L, m = (double)c->ff_mult;
+    lin += 2.0 * B * S2 * C * d + 2.0 * B * Q * d * c->output_dim;
+    lin += 2.0 * B * (c->timestep_in * d + d * d);
+    for (int j = 0; j < c->depth; j++) {
+        lin += 2.0 * B * Q * d * inner + 2.0 * B * (S2 + Q) * d * 2.0 * inner + 2.0 * B * Q * inner * d +
+               2.0 * 2.0 * B * Q * d * m * d + 2.0 * B * d * 4.0 * d;
+        att += 4.0 * B * Q * (S2 + Q) * inner;
+    }
+    blocks_flops f = {0};
+    f.fwd = lin + lin_in + att;
+    f.attn_fwd = att;
+    f.bwd = 2.0 * lin + lin_in + 2.5 * att;
+    return f;
+}
+
+// --- frozen encoders, forward only (estimates for the step; the same counting rules) ---
+static double flops_siglip(const siglip_config *c, double views) {
+    double T = (double)(c->image_size / c->patch) * (double)(c->image_size / c->patch), h = (double)c->hidden;
+    double per = 2.0 * T * (4.0 * h * h + 2.0 * h * c->mlp) + 4.0 * T * T * h;
+    return views * (2.0 * T * c->channels * c->patch * c->patch * h + c->layers * per);
+}
+static double flops_dino(const dino_config *c, int64_t image, double views) {
+    double g = (double)(image / c->patch), T = g * g + 1.0, h = (double)c->hidden, H = (double)c->mlp_hidden;
+    double ffn = c->swiglu ? 2.0 * T * (h * 2.0 * H + H * h) : 2.0 * T * 2.0 * h * H;
+    double per = 2.0 * T * 4.0 * h * h + ffn + 4.0 * T * T * h;
+    return views * (2.0 * (T - 1.0) * c->channels * c->patch * c->patch * h + c->layers * per);
+}
+static double conv_flops(double hw_out, double cin, double cout, double k) { return 2.0 * hw_out * cin * cout * k * k; }
+static double flops_vae_encoder(const vae_config *c, int64_t H, int64_t W, double B) {
+    double hw = (double)H * W, f = conv_flops(hw, c->in_channels, c->ch[0], 3);
+    int64_t cin = c->ch[0];
+    for (int i = 0; i < c->nlevels; i++) {
+        for (int j = 0; j < c->layers_per_block; j++) {
+            double co = (double)c->ch[i];
+            f += conv_flops(hw, cin, co, 3) + conv_flops(hw, co, co, 3) + (cin != c->ch[i] ? conv_flops(hw, cin, co, 1) : 0);
+            cin = c->ch[i];
+        }
+        if (i < c->nlevels - 1) {
+            hw /= 4.0;
+            f += conv_flops(hw, cin, cin, 3);
+        }
+    }
+    double Cm = (double)cin;
+    f += 4.0 * conv_flops(hw, Cm, Cm, 3);                                     // mid: two resnets
+    if (c->mid_attn) f += 4.0 * 2.0 * hw * Cm * Cm + 4.0 * hw * hw * Cm;     // one head over h·w tokens
+    f += conv_flops(hw, Cm, 2.0 * c->latent, 3);                             // conv_out: mean, logvar
+    return B * f;
+}
+static double flops_t5(const t5_config *c, double T, double B) {
+    double D = (double)c->d_model, inner = (double)c->heads * c->d_kv;
+    double per = 2.0 * T * 4.0 * D * inner + 2.0 * T * 3.0 * D * c->d_ff + 4.0 * T * T * inner;
+    return B * c->layers * per;
+}
+static double flops_clip_text(const clip_text_config *c, double T, double B) {
+    double h = (double)c->hidden, per = 2.0 * T * (4.0 * h * h + 2.0 * h * c->mlp) + 4.0 * T * T * h;
+    return B * c->layers * per;
+}
+// FLUX outside the blocks: x_embedder, context_embedder, the time/guidance/text embedders,
+// norm_out, proj_out. Backward: only proj_out's dX (the prediction depends on the adapter).
+static void flops_flux_outer(const flux_config *c, double B, double Lt, double N, double *fwd, double *bwd) {
+    double C = (double)flux_config_hidden(c);
+    double pf = 2.0 * B * N * C * c->out_channels;
+    *fwd = 2.0 * B * N * c->in_channels * C + 2.0 * B * Lt * c->joint_dim * C +
+           2.0 * B * ((256.0 * C + C * C) * (c->guidance_embeds ? 2.0 : 1.0) + c->pooled_dim * C + C * C) +
+           2.0 * B * C * 2.0 * C + pf;
+    *bwd = pf;
+}
+
+// ============================================================================================
+// the rig: one double + one single block with their IP modules
+// ============================================================================================
+
+static uint64_t mix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+static uint64_t name_hash(const char *s, uint64_t seed) {
+    uint64_t h = seed ^ 0xcbf29ce484222325ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return mix64(h);
+}
+
+// copies the pool around t (starting at a position from h) and scales it: t = scale * pool[...]
+static void fill_from_pool(cm_tensor *t, const cm_tensor *pool, uint64_t h, double scale) {
+    CM_CHECK(t->dtype == pool->dtype && tensor_is_contiguous(t), "blocks_fill", "tensor must be contiguous %s",
+             dtype_name(pool->dtype));
+    const cm_device dev = t->storage->dev;
+    const cm_backend *be = backend_get(dev.type);
+    const cm_kctx *k = backend_ctx(dev);
+    const int64_t n = tensor_numel(t), P = tensor_numel(pool);
+    const size_t es = dtype_size(t->dtype);
+    char *dst = tensor_data(t);
+    const char *src = tensor_data(pool);
+    int64_t pos = (int64_t)(h % (uint64_t)P);
+    for (int64_t done = 0; done < n;) {
+        int64_t len = n - done < P - pos ? n - done : P - pos;
+        be->memcpy_d2d(k, dst + (size_t)done * es, src + (size_t)pos * es, (size_t)len * es);
+        done += len;
+        pos = (pos + len) % P;
+    }
+    be->axpby(k, t->dtype, n, scale, dst, 0.0, dst);  // y = scale·y
+}
+
+static cm_tensor *make_pool(cm_dtype dt, cm_device dev, int64_t n, uint64_t seed) {
+    const int64_t P = n < (1 << 20) ? (n > 0 ? n : 1) : (1 << 20);  // 1M values: period of the pattern
+    cm_tensor *pool = tensor_empty(dt, SHAPE(P), dev);
+    tensor_fill_uniform(pool, seed, -1.0, 1.0);
+    return pool;
+}
+
+void blocks_fill_params(cm_params *ps, uint64_t seed) {
+    if (ps->meta || ps->n == 0) return;
+    int64_t maxn = 0;
+    for (int i = 0; i < ps->n; i++)
+        if (tensor_numel(ps->items[i].t) > maxn) maxn = tensor_numel(ps->items[i].t);
+    cm_tensor *pool = make_pool(ps->dtype, ps->dev, maxn, seed);
+    const cm_backend *be = backend_get(ps->dev.type);
+    for (int i = 0; i < ps->n; i++) {
+        cm_param *p = &ps->items[i];
+        cm_tensor *t = p->t;
+        switch (p->init) {
+        case CM_INIT_ZEROS:
+        case CM_INIT_ONES:
+            be->fill(backend_ctx(ps->dev), t->dtype, tensor_data(t), tensor_numel(t), p->init == CM_INIT_ONES ? 1.0 : 0.0);
+            break;
+        case CM_INIT_NORMAL:  // U(-1, 1) has std 1/sqrt(3)
+            fill_from_pool(t, pool, name_hash(p->name, seed), p->init_std * sqrt(3.0));
+            break;
+        case CM_INIT_LINEAR_DEFAULT: {  // nn.Linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+            int64_t fan_in = t->ndim >= 2 ? tensor_numel(t) / t->shape[0] : t->shape[0];
+            fill_from_pool(t, pool, name_hash(p->name, seed), 1.0 / sqrt((double)(fan_in > 0 ? fan_in : 1)));
+            break;
+        }
+        }
+    }
+    tensor_release(pool);
+}
+
+// a random N(0, std)-like tensor: small ones exactly (host counter RNG), big ones from a pool
+static cm_tensor *rand_tensor(cm_dtype dt, int nd, const int64_t *shape, cm_device dev, uint64_t seed, double std,
+                              bool grad) {
+    cm_tensor *t = tensor_empty(dt, nd, shape, dev);
+    if (tensor_numel(t) <= (1 << 22)) tensor_fill_randn(t, seed, std);
+    else {
+        cm_tensor *pool = make_pool(dt, dev, tensor_numel(t), seed);
+        fill_from_pool(t, pool, seed, std * sqrt(3.0));
+        tensor_release(pool);
+    }
+    if (grad) tensor_set_requires_grad(t, true);
+    return t;
+}
+
+// the 2-D patch grid of N image tokens: as square as N allows (RoPE needs gh·gw = N)
+static void grid_of(int64_t N, int *gh, int *gw) {
+    int64_t h = (int64_t)sqrt((double)N);
+    while (h > 1 && N % h) h--;
+    *gh = (int)h;
+    *gw = (int)(N / h);
+}
+
+static flux_config rig_flux_config(const blocks_dims *d, int n_double, int n_single) {
+    flux_config fc = flux_config_dev();
+    fc.num_layers = n_double;
+    fc.num_single_layers = n_single;
+    fc.heads = (int)d->H;
+    fc.head_dim = (int)d->D;
+    if (d->D != 128) flux_default_axes((int)d->D, fc.axes_dim);
+    fc.mlp_ratio = (int)(d->F / d->C);
+    return fc;
+}
+
+static cm_tensor *rig_fwd(blocks_rig *r, int single, cm_tensor *h, cm_tensor *temb, cm_tensor *tok) {
+    const int Lt = (int)r->d.Lt;
+    return single ? flux_single_fwd(&r->m, 0, h, Lt, temb, r->cos, r->sin, &r->ip, tok, 1.0)
+                  : flux_double_fwd(&r->m, 0, h, Lt, temb, r->cos, r->sin, &r->ip, tok, 1.0);
+}
+
+// the block inside a recompute scope, as flux_forward runs it in the step; inputs: h, temb_act, tok
+static cm_tensor *rig_rc_fn(void *vctx, int n, cm_tensor **in) {
+    const blocks_rc_ctx *c = vctx;
+    return rig_fwd(c->r, c->single, in[0], in[1], in[2]);
+}
+
+int blocks_rig_init(blocks_rig *r, const blocks_dims *d, cm_device dev, cm_dtype dt, uint64_t seed, char *err,
+                    size_t errlen) {
+    memset(r, 0, sizeof *r);
+    if (d->B < 1 || d->Lt < 1 || d->N < 1 || d->Li < 1 || d->Ci < 1 || d->H < 1 || d->D < 2 || d->D % 2 ||
+        d->C != d->H * d->D || d->F < 1 || d->F % d->C) {
+        cm_seterr(err, errlen, "bench blocks: bad dims (B %lld, txt %lld, img %lld, hidden %lld = heads %lld x %lld, "
+                  "mlp %lld, ip %lld x %lld): all > 0, an even head dim, hidden = heads x head dim, mlp a multiple of hidden",
+                  (long long)d->B, (long long)d->Lt, (long long)d->N, (long long)d->C, (long long)d->H, (long long)d->D,
+                  (long long)d->F, (long long)d->Li, (long long)d->Ci);
+        return -1;
+    }
+    if (dev.type == CM_CPU && dt != CM_F32) {
+        cm_seterr(err, errlen, "bench blocks: the CPU computes in f32 only (--dtype f32)");
+        return -1;
+    }
+    r->d = *d;
+    r->dev = dev;
+    r->dt = dt;
+    flux_config fc = rig_flux_config(d, 1, 1);
+    params_init_registry(&r->ps_flux, dev, dt, false);
+    if (flux_init(&r->m, &fc, &r->ps_flux, err, errlen)) return -1;
+    blocks_fill_params(&r->ps_flux, seed ^ 0xf1);
+    ip_attn_config ic = {.n_modules = 2, .heads = (int)d->H, .head_dim = (int)d->D, .ip_dim = (int)d->Ci};
+    params_init_registry(&r->ps_ip, dev, dt, true);
+    ip_attn_init(&r->ip, &ic, &r->ps_ip, "ip_adapter");
+    blocks_fill_params(&r->ps_ip, seed ^ 0x1a);
+
+    const int64_t L = d->Lt + d->N;
+    r->h = rand_tensor(dt, SHAPE(d->B, L, d->C), dev, seed ^ 1, 1.0, true);
+    r->temb_act = rand_tensor(dt, SHAPE(d->B, d->C), dev, seed ^ 2, 1.0, false);
+    r->tok = rand_tensor(dt, SHAPE(d->B, d->Li, d->Ci), dev, seed ^ 3, 1.0, true);
+    r->gout = rand_tensor(dt, SHAPE(d->B, L, d->C), dev, seed ^ 4, 1e-3, false);
+    int gh, gw;
+    grid_of(d->N, &gh, &gw);
+    flux_rope_tables(&fc, (int)d->Lt, gh, gw, dt, dev, &r->cos, &r->sin);
+    for (int s = 0; s < 2; s++) {
+        r->rc[s].r = r;
+        r->rc[s].single = s;
+    }
+    return 0;
+}
+
+void blocks_rig_free(blocks_rig *r) {
+    autograd_tape_reset();
+    cm_tensor *t[] = {r->h, r->temb_act, r->cos, r->sin, r->tok, r->gout};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) tensor_release(t[i]);
+    flux_free(&r->m);
+    ip_attn_free(&r->ip);
+    params_free(&r->ps_flux);
+    params_free(&r->ps_ip);
+    memset(r, 0, sizeof *r);
+}
+
+void blocks_rig_run(blocks_rig *r, int single, blocks_mode mode) {
+    cm_tensor *out;
+    if (mode == BLOCKS_RECOMPUTE) {
+        cm_tensor *in[3] = {r->h, r->temb_act, r->tok};
+        out = autograd_recompute(rig_rc_fn, &r->rc[single], 3, in);
+    } else out = rig_fwd(r, single, r->h, r->temb_act, r->tok);
+    if (mode != BLOCKS_FWD) autograd_backward(out, r->gout);
+    tensor_release(out);
+}
+
+void blocks_rig_reset(blocks_rig *r) {
+    autograd_tape_reset();
+    tensor_zero_grad(r->h);
+    tensor_zero_grad(r->tok);
+    for (int i = 0; i < r->ps_ip.n; i++) tensor_zero_grad(r->ps_ip.items[i].t);
+}
+
+// ============================================================================================
+// timing, peak, output
+// ============================================================================================
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+static void dev_sync(cm_device dev) { backend_get(dev.type)->sync(backend_ctx(dev)); }
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+typedef struct pass_stats { double s, peak; } pass_stats;  // median seconds; max allocator peak above the start
+
+static pass_stats time_pass(blocks_rig *r, int single, blocks_mode mode, int warm, int iters) {
+    double t[64];
+    double peak = 0;
+    for (int i = 0; i < warm + iters; i++) {
+        dev_sync(r->dev);
+        alloc_reset_peak(r->dev);
+        double base = (double)alloc_stats(r->dev).current, t0 = now();
+        blocks_rig_run(r, single, mode);
+        dev_sync(r->dev);
+        double dt = now() - t0, pk = (double)alloc_stats(r->dev).peak - base;
+        blocks_rig_reset(r);
+        if (i >= warm) {
+            t[i - warm] = dt;
+            if (pk > peak) peak = pk;
+        }
+    }
+    return (pass_stats){median(t, iters), peak};
+}
+
+static FILE *g_md;  // --md: every table also appended there
+static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void out(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    if (g_md) {
+        va_start(ap, fmt);
+        vfprintf(g_md, fmt, ap);
+        va_end(ap);
+    }
+}
+static void out_flush(void) {
+    fflush(stdout);
+    if (g_md) fflush(g_md);
+}
+
+// "2,794,932,864"
+static const char *commas(double v, char *buf, size_t n) {
+    char raw[32];
+    snprintf(raw, sizeof raw, "%.0f", v);
+    int len = (int)strlen(raw);
+    size_t at = 0;
+    for (int i = 0; i < len && at + 1 < n; i++) {
+        buf[at++] = raw[i];
+        int left = len - 1 - i;
+        if (left > 0 && left % 3 == 0 && at + 1 < n && raw[i] != '-') buf[at++] = ',';
+    }
+    buf[at] = 0;
+    return buf;
+}
+
+static const double GiB = 1024.0 * 1024.0 * 1024.0, MiB = 1024.0 * 1024.0;
+
+// a real GPU behind this device (not the tests' emulated cuda:0, which runs the CPU kernels)
+static bool real_cuda(cm_device dev) {
+#ifdef CAMEO_HAVE_CUDA
+    return dev.type == CM_CUDA && cuda_device_count() > 0 && backend_ctx(dev) == cuda_backend_ctx(dev.index);
+#else
+    (void)dev;
+    return false;
+#endif
+}
+
+// --- the matrix peak measured in this run (TFLOP/s) ---
+static double measure_peak(cm_device dev, cm_dtype dt, int iters, char *how, size_t hn) {
+    if (dev.type == CM_CPU) {
+        snprintf(how, hn, "OpenBLAS SGEMM 2048^3, best of 3 (as `cameo bench ops`)");
+        return bench_sgemm_peak(2048, 3) / 1e3;
+    }
+    const cm_kctx *k = backend_ctx(dev);
+    const int64_t n = !real_cuda(dev) ? 1024 : dt == CM_BF16 ? 8192 : 4096;
+    cm_tensor *a = rand_tensor(dt, SHAPE(n, n), dev, 11, 1.0, false), *b = rand_tensor(dt, SHAPE(n, n), dev, 12, 1.0, false);
+    cm_tensor *c = tensor_empty(dt, SHAPE(n, n), dev);
+    double ms = 1e30;
+#ifdef CAMEO_HAVE_CUDA
+    if (dt == CM_BF16 && real_cuda(dev)) {
+        snprintf(how, hn, "cuBLASLt best of its top 8 algorithms and cuBLAS default, bf16 8192^3 (as `cameo bench gpu`)");
+        ms = cuda_gemm_best_ms(k, n, n, n, tensor_data(a), tensor_data(b), tensor_data(c), 8, iters);
+    }
+#endif
+    if (ms >= 1e30) {  // cuda_gemm_best_ms is bf16 only: cameo's own GEMM, best of iters
+        snprintf(how, hn, "cameo's %s GEMM %lld^3 (no TF32), best of %d", dtype_name(dt), (long long)n, iters);
+        const cm_backend *be = backend_get(dev.type);
+        for (int i = 0; i < iters + 1; i++) {
+            dev_sync(dev);
+            double t0 = now();
+            be->gemm(k, dt, 0, 0, n, n, n, 1.0, tensor_data(a), n, 0, tensor_data(b), n, 0, 0.0, tensor_data(c), n, 0, 1);
+            dev_sync(dev);
+            double t = (now() - t0) * 1e3;
+            if (i && t < ms) ms = t;
+        }
+    }
+    tensor_release(a);
+    tensor_release(b);
+    tensor_release(c);
+    return 2.0 * (double)n * n * n / (ms * 1e-3) / 1e12;
+}
+
+// ============================================================================================
+// the PyTorch twin
+// ============================================================================================
+
+typedef struct torch_block { double fwd, fwdbwd, rc, peak_fb, peak_rc; } torch_block;  // seconds, bytes
+typedef struct torch_figs {
+    bool ok;
+    char version[96];
+    torch_block blk[2];
+} torch_figs;
+
+static double jnum(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
+}
+
+static void run_torch(const blocks_dims *d, cm_device dev, cm_dtype dt, int warm, int iters, torch_figs *f) {
+    memset(f, 0, sizeof *f);
+    if (system("python3 -c 'import torch, diffusers' >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "cameo bench blocks: no PyTorch figures (python3 with torch and diffusers not found)\n");
+        return;
+    }
+    char script[4096], err[512];
+    if (cameo_asset(script, sizeof script, "scripts/bench_blocks_torch.py", err, sizeof err)) {
+        fprintf(stderr, "cameo bench blocks: no PyTorch figures: %s\n", err);
+        return;
+    }
+    char devs[16], cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u OPENBLAS_THREAD_TIMEOUT -u OMP_NUM_THREADS python3 '%s' --device %s "
+             "--dtype %s --threads %d --warmup %d --iters %d --batch %lld --tokens-txt %lld --tokens-img %lld --hidden %lld "
+             "--heads %lld --mlp %lld --ip-tokens %lld --ip-dim %lld",
+             script, device_name(dev, devs, sizeof devs), dt == CM_BF16 ? "bf16" : "f32", omp_get_max_threads(), warm, iters,
+             (long long)d->B, (long long)d->Lt, (long long)d->N, (long long)d->C, (long long)d->H, (long long)d->F,
+             (long long)d->Li, (long long)d->Ci);
+    fprintf(stderr, "cameo bench blocks: running the PyTorch twin: %s\n", cmd);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        fprintf(stderr, "cameo bench blocks: no PyTorch figures: cannot run python3\n");
+        return;
+    }
+    char line[8192], last[8192] = "";
+    while (fgets(line, sizeof line, p))
+        if (line[0] == '{') snprintf(last, sizeof last, "%s", line);
+    int rc = pclose(p);
+    cJSON *j = last[0] ? cJSON_Parse(last) : NULL;
+    if (!j) {
+        fprintf(stderr, "cameo bench blocks: no PyTorch figures (python3 exit %d)\n", rc);
+        return;
+    }
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "version");
+    snprintf(f->version, sizeof f->version, "%s", cJSON_IsString(v) ? v->valuestring : "?");
+    const char *names[2] = {"double", "single"};
+    for (int s = 0; s < 2; s++) {
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, names[s]);
+        f->blk[s] = (torch_block){jnum(b, "fwd_ms") * 1e-3, jnum(b, "fwdbwd_ms") * 1e-3, jnum(b, "recompute_ms") * 1e-3,
+                                  jnum(b, "fwdbwd_peak_bytes"), jnum(b, "recompute_peak_bytes")};
+    }
+    f->ok = true;
+    cJSON_Delete(j);
+}
+
+// ============================================================================================
+// options
+// ============================================================================================
+
+typedef enum { PROJ_FULL = 0, PROJ_TINY = 1, PROJ_OFF = 2 } proj_kind;
+
+typedef struct bench_opts {
+    cm_device dev;
+    cm_dtype dt;
+    blocks_dims d;
+    int warm, iters;
+    bool torch, full_step;
+    int nd, ns;  // --blocks D+S of the full step
+    proj_kind proj;
+    const char *md;
+    uint64_t seed;
+} bench_opts;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: cameo bench blocks [options]\n"
+            "  One FLUX double block and one single block with the InstantCharacter IP branch (frozen FLUX\n"
+            "  weights: dX only; trainable IP weights), timed forward, forward+backward and forward+backward\n"
+            "  under a recompute scope; MFU against the matrix peak measured in the same run; the whole 512^2\n"
+            "  adapter step (19 double + 38 single blocks, projector, encoders, AdamW) projected from them,\n"
+            "  with its memory on one card; PyTorch eager on the same blocks (scripts/bench_blocks_torch.py).\n"
+            "  --device D        cpu (default) or cuda[:N]\n"
+            "  --dtype T        f32 | bf16 (default: bf16 on cuda, f32 on the cpu)\n"
+            "  --tokens-txt N   text tokens (512)          --tokens-img N  image tokens (1024 = 512^2)\n"
+            "  --hidden C       width (3072)               --heads H       heads (24; head dim = C/H)\n"
+            "  --ip-tokens N    IP tokens (1024)           --ip-dim N      IP token width (4096)\n"
+            "  --batch B        samples (1)\n"
+            "  --warmup N       untimed passes (3 on cuda, 1 on the cpu)   --iters N  timed passes, median (10 / 3)\n"
+            "  --projector K    full (measure the full-size projector, default), tiny, off (estimate it)\n"
+            "  --full-step      also run whole adapter training steps (FLUX with per-block recompute, adapter,\n"
+            "                   projector, AdamW; random weights, random encoder features) when memory allows\n"
+            "  --blocks D+S     FLUX depth of --full-step (19+38; e.g. 1+1 at full width, then extrapolated)\n"
+            "  --no-torch       skip the PyTorch twin\n"
+            "  --md FILE        also append the tables to FILE (markdown)\n"
+            "  --seed N         weights and inputs (1)\n");
+}
+
+static int parse_device(const char *s, cm_device *d) {
+    if (!strcmp(s, "cpu")) { *d = CM_DEV_CPU; return 0; }
+    if (!strcmp(s, "cuda")) { *d = (cm_device){CM_CUDA, 0}; return 0; }
+    if (!strncmp(s, "cuda:", 5) && s[5]) {
+        char *end;
+        long i = strtol(s + 5, &end, 10);
+        if (*end || i < 0 || i > 15) return -1;
+        *d = (cm_device){CM_CUDA, (int)i};
+        return 0;
+    }
+    return -1;
+}
+
+static int parse_opts(int argc, char **argv, bench_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->dev = CM_DEV_CPU;
+    o->dt = CM_NDTYPES;  // = the device's default
+    o->d = blocks_dims_flux_dev();
+    o->warm = o->iters = -1;
+    o->torch = true;
+    o->nd = 19;
+    o->ns = 38;
+    o->seed = 1;
+    int64_t heads = -1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NUM(name, dst) else if (!strcmp(a, name) && v) { dst = atoll(v); i++; }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 1; }
+        else if (!strcmp(a, "--device") && v) {
+            if (parse_device(v, &o->dev)) { fprintf(stderr, "cameo bench blocks: --device '%s' (allowed: cpu, cuda, cuda:N)\n", v); return 2; }
+            i++;
+        } else if (!strcmp(a, "--dtype") && v) {
+            if (!strcmp(v, "f32")) o->dt = CM_F32;
+            else if (!strcmp(v, "bf16")) o->dt = CM_BF16;
+            else { fprintf(stderr, "cameo bench blocks: --dtype '%s' (allowed: f32, bf16)\n", v); return 2; }
+            i++;
+        } else if (!strcmp(a, "--projector") && v) {
+            if (!strcmp(v, "full")) o->proj = PROJ_FULL;
+            else if (!strcmp(v, "tiny")) o->proj = PROJ_TINY;
+            else if (!strcmp(v, "off")) o->proj = PROJ_OFF;
+            else { fprintf(stderr, "cameo bench blocks: --projector '%s' (allowed: full, tiny, off)\n", v); return 2; }
+            i++;
+        } else if (!strcmp(a, "--blocks") && v) {
+            if (sscanf(v, "%d+%d", &o->nd, &o->ns) != 2 || o->nd < 0 || o->ns < 0 || o->nd + o->ns < 1) {
+                fprintf(stderr, "cameo bench blocks: --blocks '%s' (want D+S, e.g. 19+38 or 1+1)\n", v);
+                return 2;
+            }
+            i++;
+        }
+        NUM("--tokens-txt", o->d.Lt) NUM("--tokens-img", o->d.N) NUM("--hidden", o->d.C) NUM("--heads", heads)
+        NUM("--ip-tokens", o->d.Li) NUM("--ip-dim", o->d.Ci) NUM("--batch", o->d.B) NUM("--warmup", o->warm)
+        NUM("--iters", o->iters)
+        else if (!strcmp(a, "--seed") && v) { o->seed = strtoull(v, NULL, 10); i++; }
+        else if (!strcmp(a, "--no-torch")) o->torch = false;
+        else if (!strcmp(a, "--full-step")) o->full_step = true;
+        else if (!strcmp(a, "--md") && v) { o->md = v; i++; }
+        else { fprintf(stderr, "cameo bench blocks: unknown argument '%s'\n", a); usage(stderr); return 2; }
+#undef NUM
+    }
+    if (heads > 0) o->d.H = heads;
+    else if (o->d.C != 3072) o->d.H = o->d.C / 128 > 0 ? o->d.C / 128 : 1;  // head dim 128 where it fits
+    o->d.D = o->d.H > 0 ? o->d.C / o->d.H : 0;
+    o->d.F = 4 * o->d.C;
+    if (o->dt == CM_NDTYPES) o->dt = o->dev.type == CM_CUDA ? CM_BF16 : CM_F32;
+    if (o->warm < 0) o->warm = o->dev.type == CM_CUDA ? 3 : 1;
+    if (o->iters < 0) o->iters = o->dev.type == CM_CUDA ? 10 : 3;
+    if (o->iters < 1 || o->iters > 64 || o->warm > 64) { fprintf(stderr, "cameo bench blocks: --iters in 1..64, --warmup in 0..64\n"); return 2; }
+    if (o->d.H < 1 || o->d.C % o->d.H) {
+        fprintf(stderr, "cameo bench blocks: --hidden %lld must be a multiple of --heads %lld\n", (long long)o->d.C, (long long)o->d.H);
+        return 2;
+    }
+    return 0;
+}
+
+static void device_desc(cm_device dev, char *buf, size_t n, double *total) {
+    *total = 0;
+    if (dev.type == CM_CPU) {
+        snprintf(buf, n, "CPU (%d threads)", omp_get_max_threads());
+        FILE *f = fopen("/proc/cpuinfo", "r");
+        char line[512];
+        while (f && fgets(line, sizeof line, f))
+            if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+                char *c = strchr(line, ':') + 2;
+                c[strcspn(c, "\n")] = 0;
+                snprintf(buf, n, "%s, %d threads", c, omp_get_max_threads());
+                break;
+            }
+        if (f) fclose(f);
+        return;
+    }
+#ifdef CAMEO_HAVE_CUDA
+    struct cudaDeviceProp p;
+    size_t fr = 0, tot = 0;
+    if (real_cuda(dev) && cudaGetDeviceProperties(&p, dev.index) == cudaSuccess) {
+        cudaMemGetInfo(&fr, &tot);
+        snprintf(buf, n, "%s (sm_%d%d, %d SMs, %.1f GiB)", p.name, p.major, p.minor, p.multiProcessorCount, tot / GiB);
+        *total = (double)tot;
+        return;
+    }
+#endif
+    snprintf(buf, n, "cuda:%d (%s backend)", dev.index, cm_cuda_backend ? cm_cuda_backend->name : "?");
+}
+
+static void tf_str(double tflops, char *buf, size_t n) { snprintf(buf, n, tflops >= 10 ? "%.1f" : tflops >= 1 ? "%.2f" : "%.3f", tflops); }
+
+// ============================================================================================
+// the projector and AdamW, measured
+// ============================================================================================
+
+typedef struct proj_meas {
+    bool measured;
+    double s, peak, saved;  // fwd+bwd seconds, allocator peak above the start, live after forward (its tape)
+    double params;
+} proj_meas;
+
+static ic_projector_config proj_config(proj_kind k, int64_t Ci) {
+    ic_projector_config c = k == PROJ_TINY ? IC_PROJECTOR_TINY : IC_PROJECTOR_FULL;
+    c.output_dim = Ci;
+    return c;
+}
+static int64_t feature_tokens(proj_kind k) {  // per view: SigLIP 384/14 = 27 → 27² (tiny: 16)
+    return k == PROJ_TINY ? 16 : (SIGLIP_SO400M_P14_384.image_size / SIGLIP_SO400M_P14_384.patch) *
+                                     (SIGLIP_SO400M_P14_384.image_size / SIGLIP_SO400M_P14_384.patch);
+}
+
+typedef struct proj_inputs { cm_tensor *shallow, *deep, *high, *t; } proj_inputs;
+static proj_inputs proj_inputs_make(const ic_projector_config *c, int64_t B, int64_t Lf, cm_dtype dt, cm_device dev,
+                                    uint64_t seed) {
+    proj_inputs p;
+    p.shallow = rand_tensor(dt, SHAPE(B, 3 * Lf, c->cross_dim), dev, seed ^ 21, 1.0, false);  // [B, 3L, 2688]
+    p.deep = rand_tensor(dt, SHAPE(B, Lf, c->inner_dim), dev, seed ^ 22, 1.0, false);         // [B, L, 2688]
+    p.high = rand_tensor(dt, SHAPE(B, 4 * Lf, c->cross_dim), dev, seed ^ 23, 1.0, false);     // [B, 4L, 2688]
+    p.t = tensor_full(dt, SHAPE(B), 500.0, dev);                                             // 1000·σ
+    return p;
+}
+static void proj_inputs_free(proj_inputs *p) {
+    tensor_release(p->shallow);
+    tensor_release(p->deep);
+    tensor_release(p->high);
+    tensor_release(p->t);
+}
+
+// projector bytes in use for fwd+bwd: weights + grads + 1.5x a rough count of the saved
+// activations (~16 [L, C] and 4 [L, Fb] tensors per block, ~24 [Q, dim] per resampler layer)
+static double proj_need_bytes(const ic_projector_config *c, int64_t B, int64_t Lf, double params, size_t es) {
+    double act = (double)B * (2.0 * c->num_layers * Lf * (16.0 * c->inner_dim + 4.0 * c->block_ff_mult * c->inner_dim) +
+                              c->depth * c->num_queries * 24.0 * c->dim) * (double)es;
+    return 2.0 * params * (double)es + 1.5 * act + 256.0 * MiB;
+}
+
+static void measure_projector(const bench_opts *o, proj_meas *pm) {
+    memset(pm, 0, sizeof *pm);
+    if (o->proj == PROJ_OFF) return;
+    ic_projector_config c = proj_config(o->proj, o->d.Ci);
+    const int64_t Lf = feature_tokens(o->proj);
+    cm_params ps;
+    params_init_meta(&ps, o->dt);
+    ic_projector pr;
+    char err[512];
+    if (ic_projector_init(&pr, &c, &ps, "image_proj", err, sizeof err)) {
+        fprintf(stderr, "cameo bench blocks: %s\n", err);
+        return;
+    }
+    pm->params = (double)params_count(&ps, false);
+    params_free(&ps);
+    size_t fr = backend_get(o->dev.type)->mem_free(backend_ctx(o->dev));
+    double need = proj_need_bytes(&c, o->d.B, Lf, pm->params, dtype_size(o->dt));
+    if (fr && (double)fr < need) {
+        fprintf(stderr, "cameo bench blocks: the projector is not measured: it needs ~%.1f GiB, %.1f GiB free (estimated instead)\n",
+                need / GiB, fr / GiB);
+        return;
+    }
+    params_init_registry(&ps, o->dev, o->dt, true);
+    if (ic_projector_init(&pr, &c, &ps, "image_proj", err, sizeof err)) return;
+    blocks_fill_params(&ps, o->seed ^ 0x9e0);
+    proj_inputs in = proj_inputs_make(&c, o->d.B, Lf, o->dt, o->dev, o->seed);
+    cm_tensor *gtok = rand_tensor(o->dt, SHAPE(o->d.B, c.num_queries, c.output_dim), o->dev, o->seed ^ 24, 1e-3, false);
+    double t[64], peak = 0, saved = 0;
+    // one warm-up at most; on the CPU at most 2 timed passes (a full-size pass takes ~a minute there)
+    int warm = o->warm > 1 ? 1 : o->warm, iters = o->dev.type == CM_CPU && o->iters > 2 ? 2 : o->iters;
+    for (int i = 0; i < warm + iters; i++) {
+        dev_sync(o->dev);
+        alloc_reset_peak(o->dev);
+        double base = (double)alloc_stats(o->dev).current, t0 = now();
+        cm_tensor *tok = NULL, *temb = NULL;
+        ic_projector_fwd(&pr, in.shallow, in.deep, in.high, in.t, &tok, &temb);
+        double live = (double)alloc_stats(o->dev).current - base;
+        tensor_release(temb);  // the resampler's temb is not used downstream (FLUX has its own)
+        autograd_backward(tok, gtok);
+        tensor_release(tok);
+        dev_sync(o->dev);
+        double dt = now() - t0, pk = (double)alloc_stats(o->dev).peak - base;
+        autograd_tape_reset();
+        for (int k = 0; k < ps.n; k++) tensor_zero_grad(ps.items[k].t);
+        if (i >= warm) {
+            t[i - warm] = dt;
+            if (pk > peak) peak = pk;
+            if (live > saved) saved = live;
+        }
+    }
+    pm->s = median(t, iters);
+    pm->peak = peak;
+    pm->saved = saved;
+    pm->measured = true;
+    tensor_release(gtok);
+    proj_inputs_free(&in);
+    params_free(&ps);
+    alloc_empty_cache(o->dev);
+}
+
+// AdamW as optim_step runs it (f32 master, f32 m and v, gradient of the parameter dtype, and the
+// cast back into a bf16 parameter), on a slab of n elements: seconds per element
+static double measure_adamw(const bench_opts *o) {
+    const int64_t n = o->dev.type == CM_CUDA ? (int64_t)64 << 20 : (int64_t)16 << 20;
+    const cm_backend *be = backend_get(o->dev.type);
+    const cm_kctx *k = backend_ctx(o->dev);
+    cm_tensor *p = tensor_zeros(CM_F32, SHAPE(n), o->dev), *m = tensor_zeros(CM_F32, SHAPE(n), o->dev);
+    cm_tensor *v = tensor_zeros(CM_F32, SHAPE(n), o->dev), *g = rand_tensor(o->dt, SHAPE(n), o->dev, 31, 1e-3, false);
+    cm_tensor *pb = o->dt != CM_F32 ? tensor_zeros(o->dt, SHAPE(n), o->dev) : NULL;
+    const int64_t one = 1;
+    double t[16];
+    for (int i = 0; i < 5; i++) {
+        dev_sync(o->dev);
+        double t0 = now();
+        be->adamw(k, n, tensor_data(p), o->dt, tensor_data(g), tensor_data(m), tensor_data(v), 1e-4, 0.9, 0.999, 1e-8, 0.01,
+                  0.1, 0.001, 1.0);
+        if (pb) be->copy_strided(k, 1, &n, o->dt, tensor_data(pb), &one, CM_F32, tensor_data(p), &one);
+        dev_sync(o->dev);
+        t[i] = now() - t0;
+    }
+    cm_tensor *all[] = {p, m, v, g, pb};
+    for (int i = 0; i < 5; i++) tensor_release(all[i]);
+    alloc_empty_cache(o->dev);
+    return median(t + 1, 4) / (double)n;
+}
+
+// ============================================================================================
+// the full step
+// ============================================================================================
+
+typedef struct full_result {
+    bool ran, optim;
+    int nd, ns;
+    double fwd, bwd, opt, step;        // seconds, median over the timed steps
+    double peak, live0;                // allocator peak during a step; live before it (weights + state)
+    double w_flux, w_ad, n_ad, state;  // bytes: FLUX weights, adapter weights; adapter params; master + m + v
+    double saved_inputs;               // bytes: the blocks' kept inputs (recompute)
+    char note[1024];
+} full_result;
+
+static void run_full_step(const bench_opts *o, double block_peak, double proj_saved, full_result *fr) {
+    memset(fr, 0, sizeof *fr);
+    fr->nd = o->nd;
+    fr->ns = o->ns;
+    const blocks_dims *d = &o->d;
+    const size_t es = dtype_size(o->dt);
+    flux_config fc = rig_flux_config(d, o->nd, o->ns);
+    ic_adapter_config ac = o->proj == PROJ_TINY ? IC_ADAPTER_TINY : IC_ADAPTER_FULL;
+    ac.proj = proj_config(o->proj == PROJ_TINY ? PROJ_TINY : PROJ_FULL, d->Ci);
+    ac.n_ip = o->nd + o->ns;
+    ac.ip_heads = (int)d->H;
+    ac.ip_head_dim = (int)d->D;
+    const int64_t Lf = feature_tokens(o->proj == PROJ_TINY ? PROJ_TINY : PROJ_FULL), L = d->Lt + d->N;
+
+    // memory first: what the step needs by arithmetic, against what the device has free
+    char err[512];
+    cm_params meta;
+    params_init_meta(&meta, o->dt);
+    if (ic_adapter_describe(&ac, &meta, err, sizeof err)) {
+        snprintf(fr->note, sizeof fr->note, "adapter config: %s", err);
+        params_free(&meta);
+        return;
+    }
+    fr->n_ad = (double)params_count(&meta, false);
+    params_free(&meta);
+    fr->w_flux = (double)flux_param_count(&fc) * es;
+    fr->w_ad = fr->n_ad * es;
+    double master = o->dt == CM_F32 ? 0 : 4.0 * fr->n_ad;  // f32 parameters are their own masters
+    fr->state = master + 8.0 * fr->n_ad;
+    fr->saved_inputs = (double)(o->nd + o->ns) * d->B * L * d->C * es;
+    double acts = fr->saved_inputs + block_peak + proj_saved + 512.0 * MiB;
+    double need_opt = fr->w_flux + fr->w_ad * 2.0 + fr->state + acts, need_no = need_opt - fr->state;
+    size_t free_b = backend_get(o->dev.type)->mem_free(backend_ctx(o->dev));
+    fr->optim = !free_b || (double)free_b > need_opt * 1.03;
+    if (!fr->optim && (double)free_b < need_no * 1.03) {
+        snprintf(fr->note, sizeof fr->note, "not run: needs ~%.1f GiB (%.1f without AdamW state), %.1f GiB free", need_opt / GiB,
+                 need_no / GiB, free_b / GiB);
+        return;
+    }
+    if (!fr->optim)
+        snprintf(fr->note, sizeof fr->note, "run without AdamW state (needs ~%.1f GiB with it, %.1f GiB free): optimizer time "
+                 "from the AdamW slab", need_opt / GiB, free_b / GiB);
+
+    cm_params psf, psa;
+    flux_model fm;
+    ic_adapter ad;
+    params_init_registry(&psf, o->dev, o->dt, false);
+    if (flux_init(&fm, &fc, &psf, err, sizeof err)) { snprintf(fr->note, sizeof fr->note, "%s", err); params_free(&psf); return; }
+    blocks_fill_params(&psf, o->seed ^ 0xf1);
+    params_init_registry(&psa, o->dev, o->dt, true);
+    if (ic_adapter_init(&ad, &ac, &psa, err, sizeof err)) {
+        snprintf(fr->note, sizeof fr->note, "%s", err);
+        flux_free(&fm);
+        params_free(&psf);
+        params_free(&psa);
+        return;
+    }
+    blocks_fill_params(&psa, o->seed ^ 0xada);
+    optim opt;
+    cm_params *regs[1] = {&psa};
+    optim_config oc = optim_config_default();
+    if (fr->optim && optim_init(&opt, regs, 1, &oc, 0, -1, err, sizeof err)) {
+        snprintf(fr->note, sizeof fr->note, "optimizer: %s", err);
+        fr->optim = false;
+    }
+
+    // inputs: the frozen encoders' outputs as random tensors of their shapes
+    int gh, gw;
+    grid_of(d->N, &gh, &gw);
+    proj_inputs pin = proj_inputs_make(&ac.proj, d->B, Lf, o->dt, o->dev, o->seed);
+    cm_tensor *xt = rand_tensor(o->dt, SHAPE(d->B, d->N, fc.in_channels), o->dev, o->seed ^ 41, 1.0, false);  // noised latents
+    cm_tensor *target = rand_tensor(o->dt, SHAPE(d->B, d->N, fc.out_channels), o->dev, o->seed ^ 42, 1.0, false);
+    cm_tensor *txt = rand_tensor(o->dt, SHAPE(d->B, d->Lt, fc.joint_dim), o->dev, o->seed ^ 43, 1.0, false);  // T5
+    cm_tensor *pooled = rand_tensor(o->dt, SHAPE(d->B, fc.pooled_dim), o->dev, o->seed ^ 44, 1.0, false);    // CLIP
+    cm_tensor *sigma = tensor_full(o->dt, SHAPE(d->B), 0.5, o->dev), *guid = tensor_full(o->dt, SHAPE(d->B), 1.0, o->dev);
+
+    const int warm = 1, iters = o->dev.type == CM_CUDA ? 3 : 1;
+    double tf[8], tb[8], to[8], ts[8];
+    dev_sync(o->dev);
+    fr->live0 = (double)alloc_stats(o->dev).current;
+    for (int i = 0; i < warm + iters; i++) {
+        dev_sync(o->dev);
+        alloc_reset_peak(o->dev);
+        double t0 = now();
+        cm_tensor *tok = NULL, *temb = NULL;
+        ic_projector_fwd(&ad.proj, pin.shallow, pin.deep, pin.high, pin.t, &tok, &temb);
+        cm_tensor *pred = flux_forward(&fm, xt, txt, pooled, sigma, guid, gh, gw, ad.ip, tok, 1.0, true);
+        cm_tensor *loss = op_mse(pred, target);
+        tensor_release(pred);
+        tensor_release(tok);
+        tensor_release(temb);
+        dev_sync(o->dev);
+        double t1 = now();
+        autograd_backward(loss, NULL);
+        tensor_release(loss);
+        dev_sync(o->dev);
+        double t2 = now();
+        if (fr->optim) {
+            for (int k = 0; k < optim_n_params(&opt); k++) optim_grad_ready(&opt, k);
+            optim_step_info info;
+            optim_step(&opt, oc.lr, &info);
+        } else
+            for (int k = 0; k < psa.n; k++) tensor_zero_grad(psa.items[k].t);
+        dev_sync(o->dev);
+        double t3 = now();
+        if (i >= warm) {
+            int j = i - warm;
+            tf[j] = t1 - t0, tb[j] = t2 - t1, to[j] = t3 - t2, ts[j] = t3 - t0;
+            double pk = (double)alloc_stats(o->dev).peak;
+            if (pk > fr->peak) fr->peak = pk;
+        }
+    }
+    fr->fwd = median(tf, iters);
+    fr->bwd = median(tb, iters);
+    fr->opt = median(to, iters);
+    fr->step = median(ts, iters);
+    fr->ran = true;
+
+    cm_tensor *all[] = {xt, target, txt, pooled, sigma, guid};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) tensor_release(all[i]);
+    proj_inputs_free(&pin);
+    if (fr->optim) optim_free(&opt);
+    ic_adapter_free(&ad);
+    flux_free(&fm);
+    params_free(&psa);
+    params_free(&psf);
+    alloc_empty_cache(o->dev);
+}
+
+// ============================================================================================
+// main
+// ============================================================================================
+
+// parameters of an adapter config by cameo's own registration code (a meta registry: nothing
+// allocated); *n_proj: those of the projector
+static double adapter_params(const ic_adapter_config *c, double *n_proj) {
+    cm_params meta;
+    char err[512];
+    double n = 0;
+    params_init_meta(&meta, CM_BF16);
+    if (!ic_adapter_describe(c, &meta, err, sizeof err)) {
+        n = (double)params_count(&meta, false);
+        if (n_proj) *n_proj = (double)ic_params_count_prefix(&meta, "image_proj.");
+    } else fprintf(stderr, "cameo bench blocks: %s\n", err);
+    params_free(&meta);
+    return n;
+}
+
+int bench_blocks_main(int argc, char **argv) {
+    bench_opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc) return rc == 1 ? 0 : rc;
+    const blocks_dims *d = &o.d;
+    if (o.dev.type == CM_CUDA && !cm_cuda_backend) {
+        fprintf(stderr, "cameo bench blocks: no usable CUDA device (this cameo was built without CUDA, or no GPU was found)\n");
+        return 2;
+    }
+    if (o.dev.type == CM_CUDA) (void)backend_ctx(o.dev);  // stops naming the device when it is not there
+    if (o.md) {
+        g_md = fopen(o.md, "a");
+        if (!g_md) { fprintf(stderr, "cameo bench blocks: cannot append to %s\n", o.md); return 1; }
+    }
+    blocks_dims dev_dims = blocks_dims_flux_dev();
+    const bool real_shapes = blocks_dims_eq(d, &dev_dims);
+    char devname[512], date[32], cmd[1024] = "cameo bench blocks";
+    double dev_total = 0;
+    device_desc(o.dev, devname, sizeof devname, &dev_total);
+    time_t tnow = time(NULL);
+    strftime(date, sizeof date, "%Y-%m-%d %H:%M", localtime(&tnow));
+    for (int i = 0; i < argc; i++) {
+        size_t at = strlen(cmd);
+        snprintf(cmd + at, sizeof cmd - at, " %s", argv[i]);
+    }
+
+    out("\n## cameo bench blocks — %s, %s, %s\n\n", devname, dtype_name(o.dt), date);
+    out("Command: `%s`. Shapes: batch %lld, %lld text + %lld image tokens (L = %lld), hidden %lld = %lld heads x %lld, MLP %lld, "
+        "IP %lld tokens x %lld%s.\n\n",
+        cmd, (long long)d->B, (long long)d->Lt, (long long)d->N, (long long)(d->Lt + d->N), (long long)d->C, (long long)d->H,
+        (long long)d->D, (long long)d->F, (long long)d->Li, (long long)d->Ci,
+        real_shapes ? " (FLUX.1-dev at 512², InstantCharacter's projector tokens)" : " (NOT the real 512² shapes)");
+    out_flush();
+
+    // 1. the peak
+    char how[160];
+    double peak = measure_peak(o.dev, o.dt, o.dev.type == CM_CUDA ? 10 : 3, how, sizeof how);
+    out("Measured matrix peak: **%.2f TFLOP/s** (%s).\n\n", peak, how);
+    out_flush();
+
+    // 2. the blocks
+    blocks_rig r;
+    char err[1024];
+    if (blocks_rig_init(&r, d, o.dev, o.dt, o.seed, err, sizeof err)) {
+        fprintf(stderr, "cameo bench blocks: %s\n", err);
+        if (g_md) fclose(g_md);
+        g_md = NULL;
+        return 2;
+    }
+    fprintf(stderr, "cameo bench blocks: timing the blocks (%d warm-up + %d timed passes each)\n", o.warm, o.iters);
+    pass_stats ps[2][3];
+    for (int s = 0; s < 2; s++)
+        for (int m = 0; m < 3; m++) ps[s][m] = time_pass(&r, s, (blocks_mode)m, o.warm, o.iters);
+    blocks_rig_free(&r);
+    alloc_empty_cache(o.dev);  // the PyTorch twin runs next, in its own process, on the same device
+    blocks_flops bf[2] = {blocks_flops_double(d), blocks_flops_single(d)};
+    if (o.dev.type == CM_CPU) {  // a shared CPU's peak varies with its neighbours: measured again, the best kept
+        double p2 = measure_peak(o.dev, o.dt, 3, how, sizeof how);
+        if (p2 > peak) peak = p2;
+        double la[3] = {0};
+        if (getloadavg(la, 3) < 1) la[0] = -1;
+        out("Peak measured again after the blocks: the higher kept, %.3f TFLOP/s. Load average after the blocks: %.2f "
+            "(%d threads here; above that, other processes shared the cores and the figures are disturbed).\n\n",
+            peak, la[0], omp_get_max_threads());
+    }
+
+    torch_figs tf = {0};
+    if (o.torch) run_torch(d, o.dev, o.dt, o.warm, o.iters, &tf);
+
+    out("| block | pass | ms | model TFLOP | TFLOP/s | MFU | peak MiB | PyTorch %s ms | PyTorch peak MiB | speed-up |\n",
+        tf.ok ? tf.version : "(not run)");
+    out("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    const char *bname[2] = {"double + IP", "single + IP"}, *pname[3] = {"fwd", "fwd+bwd", "fwd+bwd, recompute"};
+    for (int s = 0; s < 2; s++)
+        for (int m = 0; m < 3; m++) {
+            double fl = m == 0 ? bf[s].fwd : bf[s].fwd + bf[s].bwd, t = ps[s][m].s, tfl = fl / t / 1e12;
+            double tt = !tf.ok ? 0 : m == 0 ? tf.blk[s].fwd : m == 1 ? tf.blk[s].fwdbwd : tf.blk[s].rc;
+            double tpk = !tf.ok || m == 0 ? 0 : m == 1 ? tf.blk[s].peak_fb : tf.blk[s].peak_rc;
+            char a[32], b[32] = "n/a", c[32] = "n/a", e[32] = "n/a";
+            tf_str(tfl, a, sizeof a);
+            if (tt > 0) {
+                snprintf(b, sizeof b, "%.2f", tt * 1e3);
+                snprintf(e, sizeof e, "%.2fx", tt / t);
+            }
+            if (tpk > 0) snprintf(c, sizeof c, "%.0f", tpk / MiB);
+            out("| %s | %s | %.2f | %.3f | %s | %.1f%% | %.0f | %s | %s | %s |\n", bname[s], pname[m], t * 1e3, fl / 1e12, a,
+                100.0 * tfl / peak, ps[s][m].peak / MiB, b, c, e);
+        }
+    out("\nModel FLOPs (bench_blocks.c): every GEMM 2·M·N·K; attention 4·Lq·Lk·D·H forward, 2.5x that backward; frozen FLUX "
+        "linears dX only (1x), AdaLayerNorm linears no backward (silu(temb) needs no gradient), IP K/V linears dX + dW (2x); "
+        "the recompute row counts the same model FLOPs (its replayed forward is extra work, not counted). Forward: double "
+        "%.3f, single %.3f TFLOP; backward: %.3f, %.3f. MFU = TFLOP/s / measured peak. Peak MiB: the allocator's peak above "
+        "the weights and inputs during the pass. Speed-up = PyTorch eager time / cameo time (PyTorch: same blocks from "
+        "diffusers with the InstantCharacter IP processor, same dims, dtype and device; recompute = torch.utils.checkpoint).\n\n",
+        bf[0].fwd / 1e12, bf[1].fwd / 1e12, bf[0].bwd / 1e12, bf[1].bwd / 1e12);
+    out_flush();
+
+    // 3. the rest of the step: projector (measured), AdamW (measured slab), encoders (estimated)
+    proj_meas pm;
+    fprintf(stderr, "cameo bench blocks: the projector (%s)\n", o.proj == PROJ_OFF ? "off" : o.proj == PROJ_TINY ? "tiny" : "full size");
+    measure_projector(&o, &pm);
+    double adamw_per = measure_adamw(&o);
+
+    flux_config fdev = rig_flux_config(d, 19, 38);
+    const int nd = fdev.num_layers, ns = fdev.num_single_layers;
+    ic_adapter_config afull = IC_ADAPTER_FULL;
+    afull.proj.output_dim = d->Ci;
+    afull.n_ip = nd + ns;
+    afull.ip_heads = (int)d->H;
+    afull.ip_head_dim = (int)d->D;
+    double n_proj = 0, n_ad = adapter_params(&afull, &n_proj), n_ad_full = adapter_params(&IC_ADAPTER_FULL, NULL);
+    const double B = (double)d->B, Lf = (double)feature_tokens(PROJ_FULL), img = 16.0 * sqrt((double)d->N);  // pixels per side
+    blocks_flops pf = blocks_flops_projector(&afull.proj, d->B, (int64_t)Lf);
+    double outer_f, outer_b;
+    flops_flux_outer(&fdev, B, (double)d->Lt, (double)d->N, &outer_f, &outer_b);
+    const double views = 5.0 * B;
+    double f_vis = flops_siglip(&SIGLIP_SO400M_P14_384, views) + flops_dino(&DINOV2_GIANT, SIGLIP_SO400M_P14_384.image_size, views);
+    double f_vae = flops_vae_encoder(&VAE_FLUX, (int64_t)img, (int64_t)img, B);
+    double f_txt = flops_t5(&T5_V11_XXL, (double)d->Lt, B) + flops_clip_text(&CLIP_VIT_L14_TEXT, 77.0, B);
+    // frozen parts run forward only, under no-grad: estimated at the rate of the blocks' forward
+    const double fwd_rate = (bf[0].fwd + bf[1].fwd) / (ps[0][0].s + ps[1][0].s);
+    double t_blocks_rc = nd * ps[0][2].s + ns * ps[1][2].s, t_blocks_fb = nd * ps[0][1].s + ns * ps[1][1].s;
+    double f_blocks = nd * (bf[0].fwd + bf[0].bwd) + ns * (bf[1].fwd + bf[1].bwd);
+    double f_rc = nd * bf[0].fwd + ns * bf[1].fwd;  // the replayed forward
+    // not measured: at the blocks' fwd+bwd rate
+    double t_proj = pm.measured && o.proj == PROJ_FULL ? pm.s : (pf.fwd + pf.bwd) / (f_blocks / t_blocks_fb);
+    double t_outer = (outer_f + outer_b) / fwd_rate, t_vis = f_vis / fwd_rate, t_vae = f_vae / fwd_rate, t_txt = f_txt / fwd_rate;
+    double t_opt = adamw_per * n_ad;
+    double f_step = f_blocks + pf.fwd + pf.bwd + outer_f + outer_b + f_vis + f_vae + f_txt;
+    double t_step = t_blocks_rc + t_proj + t_outer + t_vis + t_vae + t_txt + t_opt;
+    double f_step_nt = f_step - f_txt, t_step_nt = t_step - t_txt;
+    char tps[32], nb[64];
+    out("### The whole adapter training step at 512², projected from the blocks\n\n");
+    if (!real_shapes) out("**The block dims are not FLUX.1-dev's 512² shapes: this projection is for the reduced blocks.**\n\n");
+    out("| part | model TFLOP | ms | how |\n|---|---:|---:|---|\n");
+    out("| %d double blocks + IP: fwd, recompute fwd, bwd | %.2f | %.1f | measured block x %d (recompute: +%.2f TFLOP not counted) |\n",
+        nd, nd * (bf[0].fwd + bf[0].bwd) / 1e12, nd * ps[0][2].s * 1e3, nd, nd * bf[0].fwd / 1e12);
+    out("| %d single blocks + IP: fwd, recompute fwd, bwd | %.2f | %.1f | measured block x %d (recompute: +%.2f TFLOP not counted) |\n",
+        ns, ns * (bf[1].fwd + bf[1].bwd) / 1e12, ns * ps[1][2].s * 1e3, ns, ns * bf[1].fwd / 1e12);
+    out("| projector fwd + bwd (%s params, trainable) | %.2f | %.1f | %s |\n", commas(n_proj, nb, sizeof nb), (pf.fwd + pf.bwd) / 1e12,
+        t_proj * 1e3, pm.measured && o.proj == PROJ_FULL ? "measured at full size" : "estimated at the blocks' fwd+bwd rate");
+    out("| FLUX embedders, norm_out, proj_out, loss | %.3f | %.2f | estimated at the blocks' forward rate |\n", (outer_f + outer_b) / 1e12,
+        t_outer * 1e3);
+    out("| frozen SigLIP so400m + DINOv2-g, 5 views of 384² | %.2f | %.1f | estimated at the blocks' forward rate (no-grad) |\n",
+        f_vis / 1e12, t_vis * 1e3);
+    out("| frozen VAE encoder, %.0f² target | %.2f | %.1f | estimated at the blocks' forward rate (no-grad) |\n", img, f_vae / 1e12,
+        t_vae * 1e3);
+    out("| frozen T5-XXL (%lld tokens) + CLIP-L text | %.2f | %.1f | estimated; cameo runs them every step today, precomputable |\n",
+        (long long)d->Lt, f_txt / 1e12, t_txt * 1e3);
+    out("| AdamW on %s adapter params (+ bf16 cast) | — | %.1f | measured on a %s-element slab, scaled |\n", commas(n_ad, nb, sizeof nb),
+        t_opt * 1e3, o.dev.type == CM_CUDA ? "64M" : "16M");
+    tf_str(f_step / t_step / 1e12, tps, sizeof tps);
+    out("| **step, per-block recompute** | **%.2f** | **%.1f** | **%s TFLOP/s, MFU %.1f%%** (HFU with the recompute %.1f%%) |\n",
+        f_step / 1e12, t_step * 1e3, tps, 100.0 * f_step / t_step / 1e12 / peak, 100.0 * (f_step + f_rc) / t_step / 1e12 / peak);
+    tf_str(f_step_nt / t_step_nt / 1e12, tps, sizeof tps);
+    out("| step with the text embeddings precomputed | %.2f | %.1f | %s TFLOP/s, MFU %.1f%% |\n", f_step_nt / 1e12, t_step_nt * 1e3, tps,
+        100.0 * f_step_nt / t_step_nt / 1e12 / peak);
+    out("| step without recompute (if it fit) | %.2f | %.1f | MFU %.1f%% |\n", f_step / 1e12,
+        (t_step - t_blocks_rc + t_blocks_fb) * 1e3, 100.0 * f_step / (t_step - t_blocks_rc + t_blocks_fb) / 1e12 / peak);
+    if (tf.ok && tf.blk[0].rc > 0 && tf.blk[1].rc > 0) {
+        double tt = nd * tf.blk[0].rc + ns * tf.blk[1].rc;
+        out("| the 57 blocks in PyTorch eager (torch.utils.checkpoint), for comparison | | %.1f | PyTorch time / cameo time: "
+            "%.2fx |\n", tt * 1e3, tt / t_blocks_rc);
+    }
+    out("\nTargets (the CUDA issue; they apply to an H100 at the real shapes): the whole step at >= 45%% MFU: %s "
+        "(%.1f%%); faster than PyTorch eager on the same blocks: %s.\n",
+        100.0 * f_step / t_step / 1e12 / peak >= 45.0 ? "met" : "not met", 100.0 * f_step / t_step / 1e12 / peak,
+        !(tf.ok && tf.blk[0].rc > 0 && tf.blk[1].rc > 0) ? "not compared (no PyTorch run)"
+        : nd * tf.blk[0].rc + ns * tf.blk[1].rc > t_blocks_rc ? "met" : "not met");
+    out("\n");
+    out_flush();
+
+    // 4. memory of the full-size step on one card (bf16 weights, f32 master + AdamW, per-block recompute):
+    //    always FLUX.1-dev and the released adapter at 512², whatever dims the blocks ran at
+    {
+        const double bs = 2.0;  // bf16
+        const double es_ratio = bs / (double)dtype_size(o.dt);  // measured in f32 on the cpu: halved for bf16
+        const flux_config fd = flux_config_dev();
+        double n_flux = (double)flux_param_count(&fd), n_sig = (double)siglip_param_count(&SIGLIP_SO400M_P14_384);
+        double n_dino = (double)dino_param_count(&DINOV2_GIANT), n_vae = (double)vae_encoder_param_count(&VAE_FLUX);
+        double n_t5 = (double)t5_param_count(&T5_V11_XXL), n_clip = (double)clip_text_param_count(&CLIP_VIT_L14_TEXT);
+        const int nblk = fd.num_layers + fd.num_single_layers;
+        const int64_t Lfull = dev_dims.Lt + dev_dims.N;
+        double saved = nblk * B * (double)Lfull * dev_dims.C * bs;
+        double blk = (ps[0][2].peak > ps[1][2].peak ? ps[0][2].peak : ps[1][2].peak) * es_ratio;
+        const bool pfull = pm.measured && o.proj == PROJ_FULL;
+        double proj_act = pfull ? pm.saved * es_ratio : 0;
+        const double n_ad = n_ad_full;
+        double rows[] = {n_flux * bs, n_sig * bs, n_dino * bs, n_vae * bs, n_t5 * bs, n_clip * bs, n_ad * bs, n_ad * 4.0,
+                         n_ad * 8.0, n_ad * bs, saved, proj_act, blk};
+        const char *what[] = {"frozen FLUX.1-dev", "frozen SigLIP so400m", "frozen DINOv2-giant", "frozen VAE encoder",
+                              "frozen T5-XXL encoder (0 if the text embeddings are precomputed)", "frozen CLIP-L text",
+                              "adapter weights (bf16)", "adapter f32 master weights", "AdamW m + v (f32)",
+                              "adapter gradients (bf16)", "", "projector saved activations", "peak of one block's recompute + backward"};
+        double params[] = {n_flux, n_sig, n_dino, n_vae, n_t5, n_clip, n_ad, n_ad, n_ad, n_ad, 0, 0, 0};
+        out("### Memory of the full-size 512² step on one card (bf16, per-block recompute)\n\n| | params | GiB | source |\n|---|---:|---:|---|\n");
+        double total = 0;
+        for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+            char pbuf[64] = "";
+            if (params[i] > 0) commas(params[i], pbuf, sizeof pbuf);
+            const char *src = i < 6 ? "parameter count from cameo's model code x 2 B"
+                              : i < 10 ? "adapter parameter count (ic_adapter_describe)"
+                              : i == 10 ? "blocks x B x L x C x 2 B"
+                              : i == 11 ? (pfull ? "measured: live after the projector forward" : "not measured (--projector tiny / off)")
+                                        : real_shapes ? "measured above (max of the double and single block)"
+                                              : "measured above at REDUCED dims: not the 512² figure";
+            char w[160];
+            if (i == 10) snprintf(w, sizeof w, "saved block inputs (%d x %lld x %lld x %lld x 2 B)", nblk, (long long)d->B,
+                                  (long long)Lfull, (long long)dev_dims.C);
+            else snprintf(w, sizeof w, "%s", what[i]);
+            out("| %s | %s | %.2f | %s%s |\n", w, pbuf, rows[i] / GiB, src,
+                (i >= 11 && o.dt != CM_BF16) ? ", measured in f32: x 0.5 for bf16" : "");
+            total += rows[i];
+        }
+        double card = dev_total > 0 ? dev_total : 81559.0 * MiB;  // an H100 80GB's cudaDeviceProp total
+        // the verdict allows for what the sum leaves out: the caching allocator's size classes (up to
+        // 1/16 per block) and the CUDA context + cuBLAS workspaces (~1 GiB)
+#define VERDICT(x) ((x) * 17.0 / 16.0 + GiB < card ? "fits, with room for allocator rounding" \
+                    : (x) + GiB < card ? "fits only if the allocator's rounding stays small" : "does NOT fit")
+        out("| **total, everything resident** | | **%.2f** | %s |\n", total / GiB, VERDICT(total));
+        out("| **total, text embeddings precomputed (no T5 on the card)** | | **%.2f** | %s |\n", (total - rows[4]) / GiB,
+            VERDICT(total - rows[4]));
+#undef VERDICT
+        out("| the card | | %.2f | %s |\n\n", card / GiB, dev_total > 0 ? "this device's total memory" : "an 80 GB card (H100: 81,559 MiB)");
+        out("Saved activations are the blocks' inputs only: per-block recompute keeps one [B, L, C] tensor per block (the "
+            "IP tokens, silu(temb) and the RoPE tables are shared by all blocks); a block's own activations exist only while "
+            "it is recomputed in backward. The caching allocator rounds blocks up by at most 1/16.\n\n");
+        out_flush();
+    }
+
+    // 5. one real step
+    if (o.full_step) {
+        full_result fr;
+        fprintf(stderr, "cameo bench blocks: the full step (%d double + %d single blocks)\n", o.nd, o.ns);
+        double blk = ps[0][2].peak > ps[1][2].peak ? ps[0][2].peak : ps[1][2].peak;
+        run_full_step(&o, blk, pm.measured ? pm.saved : 0, &fr);
+        out("### One adapter training step, measured (`--full-step`)\n\n");
+        out("FLUX %d double + %d single blocks at width %lld with per-block recompute, the %s projector and %d IP modules "
+            "(%s adapter params), MSE loss, %s; random weights; the frozen encoders replaced by random tensors of their "
+            "output shapes (T5 [B, %lld, 4096], CLIP pooled, SigLIP + DINOv2 features [B, %lld x (1 + 3 + 4), %lld]), so their "
+            "time is not in these figures.%s%s\n\n",
+            o.nd, o.ns, (long long)d->C, o.proj == PROJ_TINY ? "tiny" : "full-size", o.nd + o.ns, commas(fr.n_ad, nb, sizeof nb),
+            fr.optim ? "AdamW (f32 master and moments)" : "no optimizer", (long long)d->Lt, (long long)feature_tokens(o.proj == PROJ_TINY ? PROJ_TINY : PROJ_FULL),
+            (long long)proj_config(o.proj == PROJ_TINY ? PROJ_TINY : PROJ_FULL, d->Ci).inner_dim, fr.note[0] ? " " : "", fr.note);
+        if (fr.ran) {
+            char topt[32] = "— (not run)";
+            if (fr.optim) snprintf(topt, sizeof topt, "%.1f", fr.opt * 1e3);
+            out("| measured | ms |\n|---|---:|\n| forward: projector + FLUX (recompute) + loss | %.1f |\n| backward | %.1f |\n"
+                "| optimizer | %s |\n| **step** | **%.1f** |\n",
+                fr.fwd * 1e3, fr.bwd * 1e3, topt, fr.step * 1e3);
+            double f_run = (double)o.nd * (bf[0].fwd + bf[0].bwd) + (double)o.ns * (bf[1].fwd + bf[1].bwd) + pf.fwd + pf.bwd + outer_f + outer_b;
+            if (o.proj == PROJ_TINY) {
+                ic_projector_config ct = proj_config(PROJ_TINY, d->Ci);
+                blocks_flops pt = blocks_flops_projector(&ct, d->B, feature_tokens(PROJ_TINY));
+                f_run += pt.fwd + pt.bwd - pf.fwd - pf.bwd;
+            }
+            // like for like: this run's parts projected from the block table, and the run extrapolated to full size
+            double t_opt_run = fr.optim ? fr.opt : adamw_per * fr.n_ad, t_run = fr.fwd + fr.bwd + t_opt_run;
+            out("| model FLOPs of this step (TFLOP) / MFU | %.2f / %.1f%% |\n", f_run / 1e12, 100.0 * f_run / t_run / 1e12 / peak);
+            double t_proj_run = t_proj;
+            if (o.proj == PROJ_TINY) {
+                ic_projector_config ct = proj_config(PROJ_TINY, d->Ci);
+                blocks_flops pt = blocks_flops_projector(&ct, d->B, feature_tokens(PROJ_TINY));
+                t_proj_run = pm.measured ? pm.s : (pt.fwd + pt.bwd) / (f_blocks / t_blocks_fb);
+            }
+            out("| projected from the tables above for the same parts (%d + %d blocks with recompute, projector, FLUX outer, "
+                "AdamW) | %.1f |\n", o.nd, o.ns, (o.nd * ps[0][2].s + o.ns * ps[1][2].s + t_proj_run + t_outer + adamw_per * fr.n_ad) * 1e3);
+            if (o.nd != nd || o.ns != ns || o.proj == PROJ_TINY) {
+                double ext = t_run + (nd - o.nd) * ps[0][2].s + (ns - o.ns) * ps[1][2].s + (t_proj - t_proj_run) + adamw_per * (n_ad - fr.n_ad);
+                out("| extrapolated to %d + %d blocks and the full adapter: measured + (%d - %d) double + (%d - %d) single "
+                    "(recompute rows) + the projector and AdamW differences | %.1f |\n", nd, ns, nd, o.nd, ns, o.ns, ext * 1e3);
+            }
+            out("\n");
+            double arith = fr.w_flux + fr.w_ad * 2.0 + (fr.optim ? fr.state : 0) + fr.saved_inputs + blk + (pm.measured ? pm.saved : 0);
+            out("| memory of this step (allocator) | GiB |\n|---|---:|\n");
+            out("| FLUX weights (%s) | %.2f |\n| adapter weights + gradients | %.2f |\n| AdamW state (master + m + v) | %.2f |\n",
+                dtype_name(o.dt), fr.w_flux / GiB, 2.0 * fr.w_ad / GiB, fr.optim ? fr.state / GiB : 0.0);
+            out("| saved block inputs | %.2f |\n| one block's recompute + backward (measured above) | %.2f |\n| projector saved activations (measured above) | %.2f |\n",
+                fr.saved_inputs / GiB, blk / GiB, pm.measured ? pm.saved / GiB : 0.0);
+            out("| **sum (arithmetic)** | **%.2f** |\n| **measured peak (alloc_stats)** | **%.2f** |\n| live before the step (weights + state) | %.2f |\n\n",
+                arith / GiB, fr.peak / GiB, fr.live0 / GiB);
+        }
+        out_flush();
+    }
+    if (g_md) fclose(g_md);
+    g_md = NULL;
+    return 0;
+}
