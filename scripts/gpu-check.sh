@@ -6,7 +6,8 @@
 #      into /; wheels installed into BUILD/pysite)
 #   1. configure with CUDA for sm_90 and build          (BUILD dir, default build/)
 #   2. ctest -L cuda                                     (every backend op, GPU vs CPU, f32 + bf16)
-#   3. the GPU benchmark                                  (bf16 peak, GEMM vs cuBLAS, flash attention)
+#   3. the GPU benchmark                                  (bf16 peak, GEMM vs cuBLAS, flash attention wmma / mma)
+#   3b. the model benchmark                               (FLUX blocks + IP at 512²: MFU, PyTorch; the full step's memory)
 #   4. a tiny training run on the GPU (bf16) compared with the same run on the CPU (f32)
 #   5. a short results table, written last               ($OUT/gpu-check.md if OUT is set, else BUILD/gpu-check.md)
 # Exit status: 0 when the build and the GPU tests pass (the benchmark and the training run never
@@ -416,6 +417,27 @@ fi
 publish
 
 # ---------------------------------------------------------------------------------------------
+# The model-level benchmark: a FLUX double and single block with the IP branch at 512² (MFU
+# against the peak measured in the run, PyTorch eager's time where diffusers imports), the whole
+# adapter step projected, and one real full-size step with its allocator peak beside the
+# arithmetic (--full-step). Appends to the benchmark's markdown; never fatal.
+step "model benchmark (cameo bench blocks)"
+t0=$(date +%s)
+status_blocks="not run"
+if [ -x "$BUILD/cameo" ] && ! out_of_time 60; then
+    T=$(cap 200)
+    with_deps timeout "$T" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
+    rc=${PIPESTATUS[0]}
+    if [ $rc -eq 0 ]; then status_blocks="ok ($(elapsed $t0))"
+    elif [ $rc -eq 124 ]; then status_blocks="TIMEOUT after ${T}s (partial output in $LOG/bench.log)"
+    else status_blocks="exit $rc ($(elapsed $t0)); see $LOG/bench.log"
+    fi
+elif [ -x "$BUILD/cameo" ]; then
+    status_blocks="not run: out of time (DEADLINE ${DEADLINE}s)"
+fi
+publish
+
+# ---------------------------------------------------------------------------------------------
 # Tiny training on the GPU (bf16) and the same run on the CPU (f32): the smoothed loss curves
 # must agree within 10% at every logged step (bf16 rounding, same data, σ and noise). Reported,
 # never fatal.
@@ -470,6 +492,7 @@ publish
     echo "| build (sm_$ARCH) | $status_build |"
     echo "| ctest -L cuda | $status_test |"
     echo "| benchmark | $status_bench |"
+    echo "| model benchmark (blocks, full step) | $status_blocks |"
     echo "| tiny GPU training | $status_train |"
     echo
     if [ -f "$BENCH_MD" ]; then
