@@ -1,5 +1,6 @@
 #include "testutil.h"
 #include <stdarg.h>
+#include <string.h>
 #include <sys/wait.h>
 
 int test_failures = 0, test_checks = 0;
@@ -22,4 +23,17 @@ int test_sh(const char *fmt, ...) {
     va_end(ap);
     int rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+int test_metrics_losses(const char *path, double *out, int max) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[4096];
+    int n = 0;
+    while (n < max && fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "\"loss\":");
+        if (p) out[n++] = atof(p + 7);
+    }
+    fclose(f);
+    return n;
 }

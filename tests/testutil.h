@@ -29,5 +29,7 @@ extern int test_failures, test_checks;
 int test_summary(const char *name);
 // runs a printf-formatted shell command; its exit status (-1 when it did not exit normally)
 int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// the "loss" of every line of a run's metrics.jsonl, in order; how many (0 when unreadable)
+int test_metrics_losses(const char *path, double *out, int max);
 // prints a skip line and exits 77 (ctest SKIP_RETURN_CODE)
 _Noreturn void test_skip(const char *why);

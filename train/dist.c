@@ -103,6 +103,15 @@ void dist_abort(const dist *d, int code) {
     exit(code);
 }
 
+#ifdef CAMEO_HAVE_MPI
+// a trainable parameter's gradient, zeros when backward gave it none (every rank must send one)
+static cm_tensor *grad_of(cm_param *p) {
+    cm_tensor *t = p->t;
+    if (!t->grad) t->grad = tensor_zeros(t->dtype, t->ndim, t->shape, t->storage->dev);
+    return t->grad;
+}
+#endif
+
 #ifdef CAMEO_HAVE_NCCL
 // on the device's stream, so the optimizer's kernels that follow see the averaged values;
 // one group: NCCL fuses the many small tensors' launches
@@ -114,13 +123,12 @@ static void average_nccl(const dist *d, cm_params **regs, int n_regs) {
         for (int i = 0; i < regs[r]->n; i++) {
             cm_param *p = &regs[r]->items[i];
             if (!p->trainable) continue;
-            cm_tensor *t = p->t;
-            if (!t->grad) t->grad = tensor_zeros(t->dtype, t->ndim, t->shape, t->storage->dev);
-            cm_dtype dt = t->grad->dtype;
-            CM_CHECK((dt == CM_F32 || dt == CM_BF16) && tensor_is_contiguous(t->grad), "dist_average_grads",
+            cm_tensor *gt = grad_of(p);
+            cm_dtype dt = gt->dtype;
+            CM_CHECK((dt == CM_F32 || dt == CM_BF16) && tensor_is_contiguous(gt), "dist_average_grads",
                      "%s: NCCL averages contiguous f32 or bf16 gradients", p->name);
-            void *g = tensor_data(t->grad);
-            NCCL_CHECK(ncclAllReduce(g, g, (size_t)tensor_numel(t->grad), dt == CM_F32 ? ncclFloat32 : ncclBfloat16,
+            void *g = tensor_data(gt);
+            NCCL_CHECK(ncclAllReduce(g, g, (size_t)tensor_numel(gt), dt == CM_F32 ? ncclFloat32 : ncclBfloat16,
                                      ncclAvg, comm, (cudaStream_t)k->stream));
         }
     NCCL_CHECK(ncclGroupEnd());
@@ -140,12 +148,11 @@ void dist_average_grads(const dist *d, cm_params **regs, int n_regs) {
         for (int i = 0; i < regs[r]->n; i++) {
             cm_param *p = &regs[r]->items[i];
             if (!p->trainable) continue;
-            cm_tensor *t = p->t;
-            if (!t->grad) t->grad = tensor_zeros(t->dtype, t->ndim, t->shape, t->storage->dev);
-            CM_CHECK(t->grad->dtype == CM_F32 && t->storage->dev.type == CM_CPU && tensor_is_contiguous(t->grad),
+            cm_tensor *gt = grad_of(p);
+            CM_CHECK(gt->dtype == CM_F32 && gt->storage->dev.type == CM_CPU && tensor_is_contiguous(gt),
                      "dist_average_grads", "%s: MPI averages contiguous f32 CPU gradients (CUDA ones go through NCCL)", p->name);
-            float *g = tensor_data(t->grad);
-            int64_t n = tensor_numel(t->grad);
+            float *g = tensor_data(gt);
+            int64_t n = tensor_numel(gt);
             for (int64_t off = 0; off < n; off += 1 << 30) {  // MPI counts are int
                 int cnt = (int)(n - off < (1 << 30) ? n - off : (1 << 30));
                 MPI_Allreduce(MPI_IN_PLACE, g + off, cnt, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);

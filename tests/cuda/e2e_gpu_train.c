@@ -10,19 +10,6 @@
 #include <string.h>
 #include "testutil.h"
 
-static int losses(const char *path, double *out, int max) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    char line[4096];
-    int n = 0;
-    while (n < max && fgets(line, sizeof line, f)) {
-        const char *p = strstr(line, "\"loss\":");
-        if (p) out[n++] = atof(p + 7);
-    }
-    fclose(f);
-    return n;
-}
-
 int main(int argc, char **argv) {
     if (argc < 2) test_skip("usage: e2e_gpu_train PATH/TO/cameo [steps per stage]");
     const char *cameo = argv[1];
@@ -48,7 +35,7 @@ int main(int argc, char **argv) {
     double g[64], c[64];
     snprintf(p1, sizeof p1, "%s/gpu/tiny/metrics.jsonl", dir);
     snprintf(p2, sizeof p2, "%s/cpu/tiny/metrics.jsonl", dir);
-    int ng = losses(p1, g, 64), nc = losses(p2, c, 64);
+    int ng = test_metrics_losses(p1, g, 64), nc = test_metrics_losses(p2, c, 64);
     TEST_CHECK(ng == 3 * steps && nc == 3 * steps, "%d logged steps each (got %d on cuda:0, %d on the CPU)", 3 * steps, ng, nc);
     double worst = 0;
     for (int i = 0; i < ng && i < nc; i++) {

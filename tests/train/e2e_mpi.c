@@ -12,21 +12,6 @@
 #include "models/safetensors.h"
 #include "testutil.h"
 
-
-// the "loss" of every metrics.jsonl line
-static int losses(const char *path, double *out, int max) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    char line[2048];
-    int n = 0;
-    while (n < max && fgets(line, sizeof line, f)) {
-        const char *p = strstr(line, "\"loss\":");
-        if (p) out[n++] = atof(p + 7);
-    }
-    fclose(f);
-    return n;
-}
-
 #define MPIRUN "%s --allow-run-as-root --oversubscribe -np 2"
 #define ARGS "--set stages.0.steps=10 --set stages.1.steps=6 --set stages.2.steps=4 --set run.log_every=1 --set run.ckpt_every=0 --quiet"
 
@@ -44,7 +29,7 @@ int main(int argc, char **argv) {
     double a[64], b[64];
     snprintf(p1, sizeof p1, "%s/one/tiny/metrics.jsonl", dir);
     snprintf(p2, sizeof p2, "%s/two/tiny/metrics.jsonl", dir);
-    int na = losses(p1, a, 64), nb = losses(p2, b, 64);
+    int na = test_metrics_losses(p1, a, 64), nb = test_metrics_losses(p2, b, 64);
     TEST_CHECK(na == 20 && nb == 20, "20 logged steps each (got %d and %d): only rank 0 writes", na, nb);
     double worst = 0;
     for (int i = 0; i < na && i < nb; i++) worst = fmax(worst, fabs(a[i] - b[i]) / fabs(a[i]));
@@ -87,7 +72,7 @@ int main(int argc, char **argv) {
                    "two ranks on cuda:0 and cuda:1 (see %s/g2.log)", dir);
         snprintf(p1, sizeof p1, "%s/g1/tiny/metrics.jsonl", dir);
         snprintf(p2, sizeof p2, "%s/g2/tiny/metrics.jsonl", dir);
-        na = losses(p1, a, 64), nb = losses(p2, b, 64);
+        na = test_metrics_losses(p1, a, 64), nb = test_metrics_losses(p2, b, 64);
         TEST_CHECK(na == 20 && nb == 20, "20 logged steps each on cuda (got %d and %d)", na, nb);
         worst = 0;
         for (int i = 1; i < na && i < nb; i++) worst = fmax(worst, fabs(a[i] - b[i]) / fabs(a[i]));

@@ -19,33 +19,17 @@
 
 #define STEPS "--set", "stages.0.steps=6", "--set", "stages.1.steps=4", "--set", "stages.2.steps=4", "--set", "run.log_every=1"
 
-// runs `cameo train ARGS...` in a child (each run gets fresh process state); emulated: on cuda:0
-static int train_child(int emulated, char **args) {
+// runs `cameo train|sample ARGS...` (cli) in a child, so each run gets fresh process state;
+// emulated: on the emulated cuda:0
+static int run_child(int (*cli)(int, char **), int emulated, char **args) {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
         int n = 0;
         while (args[n]) n++;
         if (emulated) emu_install();
-        int rc = train_cli(n, args);
+        int rc = cli(n, args);
         if (emulated) printf("emulated device: %lld backend calls, %.1f MiB of device memory handed out\n", (long long)emu_calls(), emu_bytes() / 1048576.0);
-        fflush(NULL);
-        _exit(rc);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-// runs `cameo sample ARGS...` in a child, like train_child
-static int sample_child(int emulated, char **args) {
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int n = 0;
-        while (args[n]) n++;
-        if (emulated) emu_install();
-        int rc = sample_cli(n, args);
         fflush(NULL);
         _exit(rc);
     }
@@ -127,10 +111,10 @@ int main(void) {
     snprintf(out_res, sizeof out_res, "run.out_dir=%s/res", dir);
 
     char *cpu[] = {STEPS, "--set", "run.ckpt_every=3", "--set", data, "--set", out_cpu, "--quiet", NULL};
-    TEST_CHECK(train_child(0, cpu) == 0, "the CPU run");
+    TEST_CHECK(run_child(train_cli, 0, cpu) == 0, "the CPU run");
     char *dev[] = {STEPS, "--set", "run.ckpt_every=3", "--set", data, "--set", out_dev, "--set", "run.device=cuda:0",
                    "--set", "model.dtype=f32", "--quiet", NULL};
-    TEST_CHECK(train_child(1, dev) == 0, "the run on the emulated device");
+    TEST_CHECK(run_child(train_cli, 1, dev) == 0, "the run on the emulated device");
 
     char a[256], b[256], la[8192], lb[8192];
     snprintf(a, sizeof a, "%s/cpu/tiny/metrics.jsonl", dir);
@@ -145,7 +129,7 @@ int main(void) {
     // resume on the device from step 12 (mid stage 2): the same final weights
     snprintf(ck, sizeof ck, "%s/dev/tiny/checkpoints/step-12", dir);
     char *res[] = {"--resume", ck, "--set", out_res, "--quiet", NULL};
-    TEST_CHECK(train_child(1, res) == 0, "resume on the emulated device from %s", ck);
+    TEST_CHECK(run_child(train_cli, 1, res) == 0, "resume on the emulated device from %s", ck);
     snprintf(a, sizeof a, "%s/res/tiny/adapter.safetensors", dir);
     TEST_CHECK(differing(a, b) == 0, "resumed weights differ from the uninterrupted run (%s, %s)", a, b);
 
@@ -163,8 +147,8 @@ int main(void) {
     TEST_CHECK(image_write_png(ref, &im, err, sizeof err) == 0, "%s", err);
     char *sc[] = {ck_cpu, "--ref", ref, "--prompt", "a character", "--out", png_cpu, "--steps", "3", NULL};
     char *sd[] = {ck, "--ref", ref, "--prompt", "a character", "--out", png_dev, "--steps", "3", "--device", "cuda:0", NULL};
-    TEST_CHECK(sample_child(0, sc) == 0, "sampling on the CPU");
-    TEST_CHECK(sample_child(1, sd) == 0, "sampling on the emulated device");
+    TEST_CHECK(run_child(sample_cli, 0, sc) == 0, "sampling on the CPU");
+    TEST_CHECK(run_child(sample_cli, 1, sd) == 0, "sampling on the emulated device");
     TEST_CHECK(test_sh("cmp -s %s %s", png_cpu, png_dev) == 0, "the device's sample differs from the CPU's (%s, %s)", png_cpu, png_dev);
 
     test_sh("rm -rf %s", dir);
