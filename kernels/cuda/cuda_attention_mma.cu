@@ -54,6 +54,22 @@ __device__ __forceinline__ void acc_to_a(uint32_t *a, const float *lo, const flo
     a[3] = pack2(hi[2], hi[3]);
 }
 
+// rows r0..r0+15 of a bf16 matrix (row stride rs, `rows` valid, D columns) as NK A fragments,
+// zero past the rows and columns
+template <int NK>
+__device__ __forceinline__ void rows_to_a(uint32_t (*f)[4], const bf16 *src, int64_t rs, int64_t r0, int64_t rows,
+                                          int D, int g, int t) {
+#pragma unroll
+    for (int kk = 0; kk < NK; kk++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            int64_t i = r0 + g + 8 * (j & 1);
+            int c = kk * 16 + 2 * t + 8 * (j >> 1);
+            const bf16 *r = src + i * rs;
+            f[kk][j] = pack2(i < rows && c < D ? __bfloat162float(r[c]) : 0.f, i < rows && c + 1 < D ? __bfloat162float(r[c + 1]) : 0.f);
+        }
+}
+
 // tile [rows][DP] -> transposed dst[DP][MMA_LDT] (dst[d][r] = src row r, column d), zero-padded
 template <int DP>
 __device__ __forceinline__ void tile_load_t(bf16 *dst, const bf16 *src, int64_t rs, int valid, int D, int rows) {
@@ -94,17 +110,8 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_fwd_mma(att_args a, bf16 *O
     const bf16 *Qb = Q + b * a.qs0 + h * a.qs1, *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
     const float *mr = mask_rows(a, b, h);
 
-    uint32_t qf[NK][4];  // this warp's 16 query rows, as A fragments (zero past Lq and D)
-#pragma unroll
-    for (int kk = 0; kk < NK; kk++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            int64_t i = q0 + g + 8 * (j & 1);
-            int c = kk * 16 + 2 * t + 8 * (j >> 1);
-            float lo = i < a.Lq && c < D ? __bfloat162float(Qb[i * a.qs2 + c]) : 0.f;
-            float hi = i < a.Lq && c + 1 < D ? __bfloat162float(Qb[i * a.qs2 + c + 1]) : 0.f;
-            qf[kk][j] = pack2(lo, hi);
-        }
+    uint32_t qf[NK][4];  // this warp's 16 query rows, as A fragments
+    rows_to_a<NK>(qf, Qb, a.qs2, q0, a.Lq, D, g, t);
     float o[ND][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
 #pragma unroll
     for (int n = 0; n < ND; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
@@ -221,17 +228,8 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dq_mma(att_args a, bf16 *dQ
     const float *mr = mask_rows(a, b, h);
 
     uint32_t qf[NK][4], of[NK][4];  // Q and dO rows of this warp as A fragments
-#pragma unroll
-    for (int kk = 0; kk < NK; kk++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            int64_t i = q0 + g + 8 * (j & 1);
-            int c = kk * 16 + 2 * t + 8 * (j >> 1);
-            bool in = i < a.Lq;
-            const bf16 *qr = Qb + i * a.qs2, *dr = dO + (bh * a.Lq + i) * a.D;
-            qf[kk][j] = pack2(in && c < D ? __bfloat162float(qr[c]) : 0.f, in && c + 1 < D ? __bfloat162float(qr[c + 1]) : 0.f);
-            of[kk][j] = pack2(in && c < D ? __bfloat162float(dr[c]) : 0.f, in && c + 1 < D ? __bfloat162float(dr[c + 1]) : 0.f);
-        }
+    rows_to_a<NK>(qf, Qb, a.qs2, q0, a.Lq, D, g, t);
+    rows_to_a<NK>(of, dO + bh * a.Lq * a.D, a.D, q0, a.Lq, D, g, t);
     float L[2], Di[2], dq[ND][4];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
