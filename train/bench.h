@@ -11,7 +11,8 @@ int cuda_bench_main(int argc, char **argv);  // kernels/cuda/cuda_bench.cu
 // C[M, N] = A[M, K] B[K, N] (bf16 device pointers) over cuBLASLt's top max_algos algorithms and
 // cuBLAS's default, iters runs each
 struct cm_kctx;
-int cuda_device_count(void);  // kernels/cuda/cuda_backend.cu: usable GPUs (0 without one)
+int cuda_device_count(void);               // kernels/cuda/cuda_backend.cu: usable GPUs (0 without one)
+const char *cuda_unavailable_reason(void);  // why there are none (NULL when there are)
 double cuda_gemm_best_ms(const struct cm_kctx *k, int64_t M, int64_t N, int64_t K, const void *A, const void *B, void *C,
                          int max_algos, int iters);
 #endif

@@ -318,14 +318,14 @@ int blocks_rig_init(blocks_rig *r, const blocks_dims *d, cm_device dev, cm_dtype
     memset(r, 0, sizeof *r);
     if (d->B < 1 || d->Lt < 1 || d->N < 1 || d->Li < 1 || d->Ci < 1 || d->H < 1 || d->D < 2 || d->D % 2 ||
         d->C != d->H * d->D || d->F < 1 || d->F % d->C) {
-        cm_seterr(err, errlen, "bench blocks: bad dims (B %lld, txt %lld, img %lld, hidden %lld = heads %lld x %lld, "
+        cm_seterr(err, errlen, "bad dims (B %lld, txt %lld, img %lld, hidden %lld = heads %lld x %lld, "
                   "mlp %lld, ip %lld x %lld): all > 0, an even head dim, hidden = heads x head dim, mlp a multiple of hidden",
                   (long long)d->B, (long long)d->Lt, (long long)d->N, (long long)d->C, (long long)d->H, (long long)d->D,
                   (long long)d->F, (long long)d->Li, (long long)d->Ci);
         return -1;
     }
     if (dev.type == CM_CPU && dt != CM_F32) {
-        cm_seterr(err, errlen, "bench blocks: the CPU computes in f32 only (--dtype f32)");
+        cm_seterr(err, errlen, "the CPU computes in f32 only (--dtype f32)");
         return -1;
     }
     r->d = *d;
@@ -679,6 +679,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
     if (o->warm < 0) o->warm = o->dev.type == CM_CUDA ? 3 : 1;
     if (o->iters < 0) o->iters = o->dev.type == CM_CUDA ? 10 : 3;
     if (o->iters < 1 || o->iters > 64 || o->warm > 64) { fprintf(stderr, "cameo bench blocks: --iters in 1..64, --warmup in 0..64\n"); return 2; }
+    if (o->dev.type == CM_CPU && o->dt != CM_F32) { fprintf(stderr, "cameo bench blocks: the CPU computes in f32 only (--dtype f32)\n"); return 2; }
     if (o->d.H < 1 || o->d.C % o->d.H) {
         fprintf(stderr, "cameo bench blocks: --hidden %lld must be a multiple of --heads %lld\n", (long long)o->d.C, (long long)o->d.H);
         return 2;
@@ -1018,7 +1019,11 @@ int bench_blocks_main(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : rc;
     const blocks_dims *d = &o.d;
     if (o.dev.type == CM_CUDA && !cm_cuda_backend) {
-        fprintf(stderr, "cameo bench blocks: no usable CUDA device (this cameo was built without CUDA, or no GPU was found)\n");
+        const char *why = "this cameo was built without CUDA";
+#ifdef CAMEO_HAVE_CUDA
+        why = cuda_unavailable_reason() ? cuda_unavailable_reason() : "no GPU found";
+#endif
+        fprintf(stderr, "cameo bench blocks: cuda: %s\n", why);
         return 2;
     }
     if (o.dev.type == CM_CUDA) (void)backend_ctx(o.dev);  // stops naming the device when it is not there
