@@ -1,4 +1,5 @@
 // bench.c — `cameo bench <ops|gpu|...>`: benchmarks that print tables and never fail a test.
+#define _GNU_SOURCE  // popen
 #include <stdio.h>
 #include <string.h>
 #include "train/bench.h"
@@ -27,4 +28,17 @@ int bench_cli(int argc, char **argv) {
 #endif
     );
     return 2;
+}
+
+cJSON *bench_python_json(const char *cmd, int *rc) {
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        *rc = -1;
+        return NULL;
+    }
+    char line[8192], last[8192] = "";
+    while (fgets(line, sizeof line, p))
+        if (line[0] == '{') snprintf(last, sizeof last, "%s", line);
+    *rc = pclose(p);
+    return last[0] ? cJSON_Parse(last) : NULL;
 }

@@ -1,8 +1,12 @@
 // bench.h — benchmark entry points behind `cameo bench`.
 #pragma once
 #include <stdint.h>
+#include <cjson/cJSON.h>
 int bench_ops_main(int argc, char **argv);
 int bench_blocks_main(int argc, char **argv);  // train/bench_blocks.c
+// runs a PyTorch twin (a shell command) and parses the last stdout line that starts with '{';
+// NULL when there is none (rc: its exit status, -1 when it could not start)
+cJSON *bench_python_json(const char *cmd, int *rc);
 // OpenBLAS SGEMM n x n x n in GFLOP/s, best of reps (train/bench_ops.c): the CPU matrix peak
 double bench_sgemm_peak(int n, int reps);
 #ifdef CAMEO_HAVE_CUDA

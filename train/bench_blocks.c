@@ -544,16 +544,12 @@ static void run_torch(const blocks_dims *d, cm_device dev, cm_dtype dt, int warm
              (long long)d->B, (long long)d->Lt, (long long)d->N, (long long)d->C, (long long)d->H, (long long)d->F,
              (long long)d->Li, (long long)d->Ci);
     fprintf(stderr, "cameo bench blocks: running the PyTorch twin: %s\n", cmd);
-    FILE *p = popen(cmd, "r");
-    if (!p) {
+    int rc;
+    cJSON *j = bench_python_json(cmd, &rc);
+    if (rc == -1) {
         fprintf(stderr, "cameo bench blocks: no PyTorch figures: cannot run python3\n");
         return;
     }
-    char line[8192], last[8192] = "";
-    while (fgets(line, sizeof line, p))
-        if (line[0] == '{') snprintf(last, sizeof last, "%s", line);
-    int rc = pclose(p);
-    cJSON *j = last[0] ? cJSON_Parse(last) : NULL;
     if (!j) {
         fprintf(stderr, "cameo bench blocks: no PyTorch figures (python3 exit %d)\n", rc);
         return;

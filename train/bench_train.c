@@ -4,6 +4,7 @@
 // and the step's peak memory beside the arithmetic of weights + optimizer state + gradients +
 // saved activations. The models, loader and step are built exactly as train/trainer.c builds them.
 #define _GNU_SOURCE  // nftw, mkdtemp
+#include "train/bench.h"
 #include "train/bench_train.h"
 #include "train/demo_data.h"
 #include "train/stage_setup.h"
@@ -147,16 +148,12 @@ static void run_torch(const train_config *c, const train_stage *sg, int threads,
              script, threads, steps, warmup, B, sg->grad_accum, H, W, R, dims, sg->lr > 0 ? sg->lr : c->optimizer.lr,
              c->optimizer.beta1, c->optimizer.beta2, c->optimizer.eps, c->optimizer.weight_decay, c->optimizer.grad_clip,
              efd >= 0 ? errf : "/dev/null");
-    FILE *p = popen(cmd, "r");
-    if (!p) {
+    int rc;
+    cJSON *j = bench_python_json(cmd, &rc);
+    if (rc == -1) {
         fprintf(stderr, "cameo bench train: no PyTorch figures: cannot run python3\n");
         return;
     }
-    char line[8192], last[8192] = "";
-    while (fgets(line, sizeof line, p))
-        if (line[0] == '{') snprintf(last, sizeof last, "%s", line);
-    int rc = pclose(p);
-    cJSON *j = last[0] ? cJSON_Parse(last) : NULL;
     if (!j) {
         fprintf(stderr, "cameo bench train: no PyTorch figures (python3 exit %d; torch, diffusers and transformers needed)\n", rc);
         FILE *e = efd >= 0 ? fopen(errf, "r") : NULL;  // the tail of its messages
