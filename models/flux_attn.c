@@ -49,10 +49,8 @@ cm_tensor *flux_adanorm(cm_tensor *x, cm_tensor *scale, cm_tensor *shift) {
 }
 
 cm_tensor *flux_ff(const cm_linear *l0, const cm_linear *l2, cm_tensor *x) {
-    cm_tensor *a = linear_fwd(l0, x);
-    cm_tensor *g = op_gelu(a, true);
+    cm_tensor *g = linear_gelu_fwd(l0, x);
     cm_tensor *y = linear_fwd(l2, g);
-    tensor_release(a);
     tensor_release(g);
     return y;
 }

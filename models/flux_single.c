@@ -18,9 +18,7 @@ cm_tensor *flux_single_fwd(const flux_model *m, int i, cm_tensor *h, int Lt, cm_
     tensor_release(shift);
     tensor_release(scale);
 
-    cm_tensor *pm = linear_fwd(&b->proj_mlp, n);      // [B, L, 4C]
-    cm_tensor *mlp = op_gelu(pm, true);
-    tensor_release(pm);
+    cm_tensor *mlp = linear_gelu_fwd(&b->proj_mlp, n);  // [B, L, 4C]
 
     cm_tensor *q = linear_fwd(&b->to_q, n);           // [B, L, C] raw: its image slice is the IP query
     cm_tensor *k = linear_fwd(&b->to_k, n);

@@ -69,9 +69,8 @@ void ic_mlp_init(ic_mlp *m, cm_params *ps, const char *prefix, int64_t dim, int6
 }
 
 cm_tensor *ic_mlp_fwd(const ic_mlp *m, cm_tensor *x) {
-    cm_tensor *a = linear_fwd(&m->fc1, x);  // [..., hidden]
-    cm_tensor *g = op_gelu(a, true);        // GELU(approximate='tanh')
+    cm_tensor *g = linear_gelu_fwd(&m->fc1, x);  // [..., hidden], GELU(approximate='tanh')
     cm_tensor *out = linear_fwd(&m->fc2, g);
-    tensor_release(a); tensor_release(g);
+    tensor_release(g);
     return out;
 }

@@ -134,12 +134,10 @@ cm_tensor *t5_position_bias(const t5_model *m, int64_t L) {
 
 // gated-GELU feed-forward: wo(gelu_new(wi_0 x) * wi_1 x)
 static cm_tensor *t5_ff(const t5_layer *l, cm_tensor *x) {
-    cm_tensor *h0 = linear_fwd(&l->wi0, x);   // [B, L, F]
-    cm_tensor *g = op_gelu(h0, true);         // gelu_new = tanh approximation
+    cm_tensor *g = linear_gelu_fwd(&l->wi0, x);  // [B, L, F], gelu_new = tanh approximation
     cm_tensor *h1 = linear_fwd(&l->wi1, x);
     cm_tensor *p = op_mul(g, h1);
     cm_tensor *out = linear_fwd(&l->wo, p);   // [B, L, D]
-    tensor_release(h0);
     tensor_release(g);
     tensor_release(h1);
     tensor_release(p);
