@@ -8,6 +8,7 @@
 #   2. ctest -L cuda                                     (every backend op, GPU vs CPU, f32 + bf16)
 #   3. the GPU benchmark                                  (bf16 peak, GEMM vs cuBLAS, flash attention wmma / mma)
 #   3b. the model benchmark                               (FLUX blocks + IP at 512²: MFU, PyTorch; the full step's memory)
+#   3c. compute-sanitizer memcheck + racecheck            (cameo's own kernels, both attention families)
 #   4. a tiny training run on the GPU (bf16) compared with the same run on the CPU (f32)
 #   5. a short results table, written last               ($OUT/gpu-check.md if OUT is set, else BUILD/gpu-check.md)
 # Exit status: 0 when the build and the GPU tests pass (the benchmark and the training run never
@@ -18,7 +19,7 @@
 # train-cpu.log.
 # Environment: BUILD (build dir), ARCH (CUDA architectures, default 90), JOBS (build parallelism),
 #              BENCH_ARGS (extra arguments to the benchmark, e.g. --quick), DEADLINE (seconds for
-#              the whole check, default 480), GPU_DEPS (auto: the image's libraries when it has
+#              the whole check, default 540), GPU_DEPS (auto: the image's libraries when it has
 #              every one, else all from .gpu-deps; always; off), GPU_DEPS_DIR (default .gpu-deps),
 #              GENERATOR (CMake generator for a new build dir; default Ninja when ninja is there).
 set -u
@@ -28,7 +29,7 @@ BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 ARCH=${ARCH:-90}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
-DEADLINE=${DEADLINE:-480}
+DEADLINE=${DEADLINE:-540}
 GPU_DEPS=${GPU_DEPS:-auto}
 DEPS_SRC=${GPU_DEPS_DIR:-$ROOT/.gpu-deps}
 RESULTS=${OUT:+$OUT/gpu-check.md}
@@ -438,6 +439,39 @@ fi
 publish
 
 # ---------------------------------------------------------------------------------------------
+# compute-sanitizer on cameo's own kernels (not the cuBLAS-heavy gemm / upload groups): memcheck
+# (out-of-bounds, misaligned, uninitialised reads feeding results) and racecheck (shared-memory
+# races: what the CPU emulator's barrier orders cannot all expose). Never fatal; in the table.
+step "compute-sanitizer (memcheck, racecheck)"
+t0=$(date +%s)
+status_sanitizer="not run"
+SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
+OWN="fill,copy_strided,binary,axpby,unary,glu,reduce,softmax,adamw,adamw_multi,layernorm,rmsnorm,groupnorm,attention,rope,modulate,timestep,im2col,bicubic,lookup"
+if [ -z "$SAN" ]; then
+    status_sanitizer="not run: no compute-sanitizer"
+elif [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 70; then
+    res=""
+    for tool in memcheck racecheck; do
+        for attn in wmma mma; do
+            only=$OWN
+            [ $tool = racecheck ] && only="reduce,softmax,layernorm,rmsnorm,groupnorm,attention,modulate,timestep"
+            [ $attn = mma ] && only=attention
+            out_of_time 40 && { res="$res $tool/$attn: out of time;"; continue; }
+            T=$(cap 90)
+            with_deps env CAMEO_ATTN=$attn timeout "$T" "$SAN" --tool $tool --error-exitcode 3 "$BUILD/tests/test_cuda_ops" --only "$only" \
+                >>"$LOG/ctest.log" 2>&1
+            rc=$?
+            case $rc in 0) r=clean ;; 3) r="ERRORS (see ctest.log)" ;; 124) r="timeout ${T}s" ;; *) r="exit $rc" ;; esac
+            res="$res $tool/$attn: $r;"
+        done
+    done
+    status_sanitizer="${res# } ($(elapsed $t0))"
+else
+    status_sanitizer="not run: no test_cuda_ops, or out of time"
+fi
+publish
+
+# ---------------------------------------------------------------------------------------------
 # Tiny training on the GPU (bf16) and the same run on the CPU (f32): the smoothed loss curves
 # must agree within 10% at every logged step (bf16 rounding, same data, σ and noise). Reported,
 # never fatal.
@@ -493,6 +527,7 @@ publish
     echo "| ctest -L cuda | $status_test |"
     echo "| benchmark | $status_bench |"
     echo "| model benchmark (blocks, full step) | $status_blocks |"
+    echo "| compute-sanitizer | $status_sanitizer |"
     echo "| tiny GPU training | $status_train |"
     echo
     if [ -f "$BENCH_MD" ]; then

@@ -948,8 +948,19 @@ static void t_lookup(void) {
 // instead: the check script uses it until `cameo bench gpu` is wired to cuda_bench_main
 int cuda_bench_main(int argc, char **argv);
 
+// --only a,b,c: just those groups (compute-sanitizer runs in scripts/gpu-check.sh take cameo's
+// own kernels, without the cuBLAS-heavy gemm / upload groups)
+static bool selected(const char *only, const char *name) {
+    if (!only) return true;
+    size_t n = strlen(name);
+    for (const char *p = only; (p = strstr(p, name)); p += n)
+        if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == 0)) return true;
+    return false;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--bench") == 0) return cuda_bench_main(argc - 1, argv + 1);
+    const char *only = argc > 2 && !strcmp(argv[1], "--only") ? argv[2] : NULL;
     if (cuda_device_count() == 0) {
         char why[600];
         const char *r = cuda_unavailable_reason();
@@ -961,29 +972,33 @@ int main(int argc, char **argv) {
     gk = cuda_backend_ctx(0);
     ck = backend_ctx(CM_DEV_CPU);
     if (!G || !gk) test_skip("the CUDA backend did not initialise");
-    t_fill();
-    t_copy_strided();
-    t_binary();
-    t_axpby();
-    t_unary();
-    t_glu();
-    t_reduce();
-    t_softmax();
-    t_adamw();
-    t_adamw_multi();
-    t_gemm();
-    t_gemm_ex();
-    t_upload();
-    t_layernorm();
-    t_rmsnorm();
-    t_groupnorm();
-    t_attention();
-    t_rope();
-    t_modulate();
-    t_timestep();
-    t_im2col();
-    t_bicubic();
-    t_lookup();
+    static const struct { const char *name; void (*run)(void); } groups[] = {
+        {"fill", t_fill},
+        {"copy_strided", t_copy_strided},
+        {"binary", t_binary},
+        {"axpby", t_axpby},
+        {"unary", t_unary},
+        {"glu", t_glu},
+        {"reduce", t_reduce},
+        {"softmax", t_softmax},
+        {"adamw", t_adamw},
+        {"adamw_multi", t_adamw_multi},
+        {"gemm", t_gemm},
+        {"gemm_ex", t_gemm_ex},
+        {"upload", t_upload},
+        {"layernorm", t_layernorm},
+        {"rmsnorm", t_rmsnorm},
+        {"groupnorm", t_groupnorm},
+        {"attention", t_attention},
+        {"rope", t_rope},
+        {"modulate", t_modulate},
+        {"timestep", t_timestep},
+        {"im2col", t_im2col},
+        {"bicubic", t_bicubic},
+        {"lookup", t_lookup},
+    };
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+        if (selected(only, groups[i].name)) groups[i].run();
     return test_summary("test_cuda_ops");
 }
 #endif
