@@ -196,6 +196,62 @@ template <int DP> struct att_smem {
     static constexpr size_t bwd = 4 * tileh + 2 * tiles + tilep + 2 * 64 * sizeof(float);
 };
 
+// the backward kernels' three steps, per warp (rows r0..r0+15 of the 64-row tile):
+// S = A1 B1^T and T = A2 B2^T over the DP columns, 64 output columns (rows of B), f32 into Sf / Tf
+template <int DP>
+__device__ __forceinline__ void two_products_nt(float *Sf, float *Tf, const bf16 *A1, const bf16 *B1, const bf16 *A2,
+                                                const bf16 *B2, int r0) {
+    constexpr int LDH = att_smem<DP>::LDH, NF = DP / 16;
+#pragma unroll
+    for (int n = 0; n < 4; n++) {
+        frag_c acc, acc2;
+        wmma::fill_fragment(acc, 0.f);
+        wmma::fill_fragment(acc2, 0.f);
+#pragma unroll
+        for (int kk = 0; kk < NF; kk++) {
+            frag_a fa;
+            frag_b_col fb;
+            wmma::load_matrix_sync(fa, A1 + r0 * LDH + kk * 16, LDH);
+            wmma::load_matrix_sync(fb, B1 + n * 16 * LDH + kk * 16, LDH);
+            wmma::mma_sync(acc, fa, fb, acc);
+            wmma::load_matrix_sync(fa, A2 + r0 * LDH + kk * 16, LDH);
+            wmma::load_matrix_sync(fb, B2 + n * 16 * LDH + kk * 16, LDH);
+            wmma::mma_sync(acc2, fa, fb, acc2);
+        }
+        wmma::store_matrix_sync(Sf + r0 * ATT_LDS + n * 16, acc, ATT_LDS, wmma::mem_row_major);
+        wmma::store_matrix_sync(Tf + r0 * ATT_LDS + n * 16, acc2, ATT_LDS, wmma::mem_row_major);
+    }
+}
+// acc[n] += P B: P the warp's 16 bf16 rows of Pb (64 wide), B [64][DP] row-major
+template <int DP>
+__device__ __forceinline__ void acc_product_nn(frag_c *acc, const bf16 *Pb, const bf16 *B, int r0) {
+    constexpr int LDH = att_smem<DP>::LDH, NF = DP / 16;
+#pragma unroll
+    for (int n = 0; n < NF; n++) {
+#pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            frag_a fa;
+            frag_b_row fb;
+            wmma::load_matrix_sync(fa, Pb + r0 * ATT_LDP + kk * 16, ATT_LDP);
+            wmma::load_matrix_sync(fb, B + kk * 16 * LDH + n * 16, LDH);
+            wmma::mma_sync(acc[n], fa, fb, acc[n]);
+        }
+    }
+}
+// the warp's 16 result rows (NF fragments) times sc into dst's rows (stride D), through the
+// warp's 16 x LDF floats of shared memory; rows from `rows` on are not written
+template <int DP>
+__device__ __forceinline__ void store_rows(float *outf, const frag_c *acc, bf16 *dst, int64_t rows, int D, float sc,
+                                           int lane) {
+    constexpr int LDF = att_smem<DP>::LDF, NF = DP / 16;
+#pragma unroll
+    for (int n = 0; n < NF; n++) wmma::store_matrix_sync(outf + n * 16, acc[n], LDF, wmma::mem_row_major);
+    __syncwarp();
+    for (int r = 0; r < 16 && r < rows; r++)
+        for (int d = lane; d < D; d += 32) dst[(int64_t)r * D + d] = __float2bfloat16_rn(outf[r * LDF + d] * sc);
+    __syncwarp();
+}
+
 template <int DP>
 __global__ void __launch_bounds__(ATT_THREADS) k_att_fwd_tc(att_args a, bf16 *O, float *lse, const bf16 *Q,
                                                             const bf16 *K, const bf16 *V, bool vq, bool vk, bool vv) {
@@ -355,25 +411,7 @@ __global__ void __launch_bounds__(ATT_THREADS) k_att_dkv_tc(att_args a, bf16 *dK
         }
         __syncthreads();
         // S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys x 64 queries
-#pragma unroll
-        for (int n = 0; n < ATT_BQ / 16; n++) {
-            frag_c acc, acc2;
-            wmma::fill_fragment(acc, 0.f);
-            wmma::fill_fragment(acc2, 0.f);
-#pragma unroll
-            for (int kk = 0; kk < NF; kk++) {
-                frag_a fa;
-                frag_b_col fb;
-                wmma::load_matrix_sync(fa, Ks + r0 * LDH + kk * 16, LDH);
-                wmma::load_matrix_sync(fb, Qs + n * 16 * LDH + kk * 16, LDH);
-                wmma::mma_sync(acc, fa, fb, acc);
-                wmma::load_matrix_sync(fa, Vs + r0 * LDH + kk * 16, LDH);
-                wmma::load_matrix_sync(fb, dOs + n * 16 * LDH + kk * 16, LDH);
-                wmma::mma_sync(acc2, fa, fb, acc2);
-            }
-            wmma::store_matrix_sync(Sf + r0 * ATT_LDS + n * 16, acc, ATT_LDS, wmma::mem_row_major);
-            wmma::store_matrix_sync(dPf + r0 * ATT_LDS + n * 16, acc2, ATT_LDS, wmma::mem_row_major);
-        }
+        two_products_nt<DP>(Sf, dPf, Ks, Qs, Vs, dOs, r0);
         __syncwarp();
         // P^T[j][i] = exp(scale s + mask - lse_i); a lane holds queries lane, lane + 32
         for (int r = r0; r < r0 + 16; r++) {
@@ -390,17 +428,7 @@ __global__ void __launch_bounds__(ATT_THREADS) k_att_dkv_tc(att_args a, bf16 *dK
         }
         __syncwarp();
         // dV += P^T dO
-#pragma unroll
-        for (int n = 0; n < NF; n++) {
-#pragma unroll
-            for (int kk = 0; kk < ATT_BQ / 16; kk++) {
-                frag_a fa;
-                frag_b_row fb;
-                wmma::load_matrix_sync(fa, Pb + r0 * ATT_LDP + kk * 16, ATT_LDP);
-                wmma::load_matrix_sync(fb, dOs + kk * 16 * LDH + n * 16, LDH);
-                wmma::mma_sync(dv[n], fa, fb, dv[n]);
-            }
-        }
+        acc_product_nn<DP>(dv, Pb, dOs, r0);
         __syncwarp();
         // dS^T = P^T * (dP^T - D_i)
         for (int r = r0; r < r0 + 16; r++) {
@@ -413,35 +441,14 @@ __global__ void __launch_bounds__(ATT_THREADS) k_att_dkv_tc(att_args a, bf16 *dK
         }
         __syncwarp();
         // dK += dS^T Q
-#pragma unroll
-        for (int n = 0; n < NF; n++) {
-#pragma unroll
-            for (int kk = 0; kk < ATT_BQ / 16; kk++) {
-                frag_a fa;
-                frag_b_row fb;
-                wmma::load_matrix_sync(fa, Pb + r0 * ATT_LDP + kk * 16, ATT_LDP);
-                wmma::load_matrix_sync(fb, Qs + kk * 16 * LDH + n * 16, LDH);
-                wmma::mma_sync(dk[n], fa, fb, dk[n]);
-            }
-        }
+        acc_product_nn<DP>(dk, Pb, Qs, r0);
     }
     __syncthreads();
     // results through shared memory (the Q/dO tiles are free now): warp w uses 16 x LDF floats
     float *outf = (float *)smem + warp * 16 * LDF;
-    for (int which = 0; which < 2; which++) {
-#pragma unroll
-        for (int n = 0; n < NF; n++)
-            wmma::store_matrix_sync(outf + n * 16, which ? dv[n] : dk[n], LDF, wmma::mem_row_major);
-        __syncwarp();
-        bf16 *dst = which ? dV : dK;
-        float sc = which ? 1.f : a.scale;
-        for (int r = 0; r < 16; r++) {
-            int64_t gj = k0 + r0 + r;
-            if (gj >= a.Lk) break;
-            for (int d = lane; d < D; d += 32) dst[(bh * a.Lk + gj) * a.D + d] = __float2bfloat16_rn(outf[r * LDF + d] * sc);
-        }
-        __syncwarp();
-    }
+    int64_t j0 = k0 + r0;
+    store_rows<DP>(outf, dk, dK + (bh * a.Lk + j0) * a.D, a.Lk - j0, D, a.scale, lane);
+    store_rows<DP>(outf, dv, dV + (bh * a.Lk + j0) * a.D, a.Lk - j0, D, 1.f, lane);
 #endif
 }
 
@@ -490,25 +497,7 @@ __global__ void __launch_bounds__(ATT_THREADS) k_att_dq_tc(att_args a, bf16 *dQ,
         tile_load<DP>(Vs, LDH, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, ATT_BK);
         __syncthreads();
         // S = Q K^T, dP = dO V^T for this warp's 16 queries x 64 keys
-#pragma unroll
-        for (int n = 0; n < ATT_BK / 16; n++) {
-            frag_c acc, acc2;
-            wmma::fill_fragment(acc, 0.f);
-            wmma::fill_fragment(acc2, 0.f);
-#pragma unroll
-            for (int kk = 0; kk < NF; kk++) {
-                frag_a fa;
-                frag_b_col fb;
-                wmma::load_matrix_sync(fa, Qs + r0 * LDH + kk * 16, LDH);
-                wmma::load_matrix_sync(fb, Ks + n * 16 * LDH + kk * 16, LDH);
-                wmma::mma_sync(acc, fa, fb, acc);
-                wmma::load_matrix_sync(fa, dOs + r0 * LDH + kk * 16, LDH);
-                wmma::load_matrix_sync(fb, Vs + n * 16 * LDH + kk * 16, LDH);
-                wmma::mma_sync(acc2, fa, fb, acc2);
-            }
-            wmma::store_matrix_sync(Sf + r0 * ATT_LDS + n * 16, acc, ATT_LDS, wmma::mem_row_major);
-            wmma::store_matrix_sync(dPf + r0 * ATT_LDS + n * 16, acc2, ATT_LDS, wmma::mem_row_major);
-        }
+        two_products_nt<DP>(Sf, dPf, Qs, Ks, dOs, Vs, r0);
         __syncwarp();
         for (int r = r0; r < r0 + 16; r++) {
             const int64_t gi = q0 + r;
@@ -527,28 +516,12 @@ __global__ void __launch_bounds__(ATT_THREADS) k_att_dq_tc(att_args a, bf16 *dQ,
         }
         __syncwarp();
         // dQ += dS K
-#pragma unroll
-        for (int n = 0; n < NF; n++) {
-#pragma unroll
-            for (int kk = 0; kk < ATT_BK / 16; kk++) {
-                frag_a fa;
-                frag_b_row fb;
-                wmma::load_matrix_sync(fa, dSb + r0 * ATT_LDP + kk * 16, ATT_LDP);
-                wmma::load_matrix_sync(fb, Ks + kk * 16 * LDH + n * 16, LDH);
-                wmma::mma_sync(dq[n], fa, fb, dq[n]);
-            }
-        }
+        acc_product_nn<DP>(dq, dSb, Ks, r0);
     }
     __syncthreads();
     float *outf = (float *)smem + warp * 16 * LDF;
-#pragma unroll
-    for (int n = 0; n < NF; n++) wmma::store_matrix_sync(outf + n * 16, dq[n], LDF, wmma::mem_row_major);
-    __syncwarp();
-    for (int r = 0; r < 16; r++) {
-        int64_t gi = q0 + r0 + r;
-        if (gi >= a.Lq) break;
-        for (int d = lane; d < D; d += 32) dQ[(bh * a.Lq + gi) * a.D + d] = __float2bfloat16_rn(outf[r * LDF + d] * a.scale);
-    }
+    int64_t i0 = q0 + r0;
+    store_rows<DP>(outf, dq, dQ + (bh * a.Lq + i0) * a.D, a.Lq - i0, D, a.scale, lane);
 #endif
 }
 
