@@ -39,6 +39,19 @@ template <typename T, bool VEC> struct RowIO {
     }
 };
 
+// sum over a row (every lane of the warp gets it) of x, or of (x - mu)^2 when square
+template <typename IO, typename T>
+__device__ __forceinline__ float row_sum(const T *xr, int64_t cols, int lane, bool square, float mu) {
+    constexpr int N = IO::N;
+    float f[N], s = 0.f;
+    for (int64_t c = lane * N; c < cols; c += 32 * N) {
+        IO::load(xr + c, f);
+#pragma unroll
+        for (int i = 0; i < N; i++) s += square ? (f[i] - mu) * (f[i] - mu) : f[i];
+    }
+    return warp_sum(s);
+}
+
 static bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 template <typename T> static bool row_vec_ok(int64_t cols, std::initializer_list<const void *> ptrs) {
     if (cols % (int64_t)(16 / sizeof(T))) return false;
@@ -61,20 +74,9 @@ __global__ void k_ln_fwd(int64_t rows, int64_t cols, float eps, T *y, float *mea
     if (row >= rows) return;
     const T *xr = x + row * cols;
     T *yr = y + row * cols;
-    float f[N], s = 0.f;
-    for (int64_t c = lane * N; c < cols; c += 32 * N) {
-        IO::load(xr + c, f);
-#pragma unroll
-        for (int i = 0; i < N; i++) s += f[i];
-    }
-    float mu = warp_sum(s) / (float)cols;
-    float v = 0.f;
-    for (int64_t c = lane * N; c < cols; c += 32 * N) {
-        IO::load(xr + c, f);
-#pragma unroll
-        for (int i = 0; i < N; i++) v += (f[i] - mu) * (f[i] - mu);
-    }
-    float rs = rsqrtf(warp_sum(v) / (float)cols + eps);
+    float f[N];
+    float mu = row_sum<IO>(xr, cols, lane, false, 0.f) / (float)cols;
+    float rs = rsqrtf(row_sum<IO>(xr, cols, lane, true, mu) / (float)cols + eps);
     for (int64_t c = lane * N; c < cols; c += 32 * N) {
         float wf[N], bf[N];
         IO::load(xr + c, f);
@@ -231,13 +233,8 @@ __global__ void k_rms_fwd(int var, int64_t rows, int64_t cols, float eps, T *y, 
     if (row >= rows) return;
     const T *xr = x + row * cols;
     T *yr = y + row * cols;
-    float f[N], s = 0.f;
-    for (int64_t c = lane * N; c < cols; c += 32 * N) {
-        IO::load(xr + c, f);
-#pragma unroll
-        for (int i = 0; i < N; i++) s += f[i] * f[i];
-    }
-    float ms = warp_sum(s) / (float)cols;
+    float f[N];
+    float ms = row_sum<IO>(xr, cols, lane, true, 0.f) / (float)cols;
     float iv = var == CM_RMS_DIFFUSERS ? rsqrtf(ms + eps) : 1.f / (sqrtf(ms) + eps);
     for (int64_t c = lane * N; c < cols; c += 32 * N) {
         float wf[N];
