@@ -17,6 +17,12 @@ if command -v nvcc >/dev/null 2>&1 || [ -e /usr/local/cuda/include/cuda_runtime.
   cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=Release -DCAMEO_CUDA_EMU=ON -DCUDAToolkit_ROOT=/usr/local/cuda
   cmake --build build-emu -j"$JOBS" --target test_cuda_ops e2e_gpu_train cameo
   (cd build-emu && ctest --output-on-failure -L cuda)
+  # the same kernels under AddressSanitizer + UBSan: a kernel's read or write past a device
+  # allocation stops with the kernel's name and launch site (compute-sanitizer's memcheck, on the CPU)
+  cmake -S . -B build-emu-asan -DCMAKE_BUILD_TYPE=Debug -DCAMEO_SANITIZE=ON -DCAMEO_CUDA_EMU=ON -DCUDAToolkit_ROOT=/usr/local/cuda
+  cmake --build build-emu-asan -j"$JOBS" --target test_cuda_ops
+  (cd build-emu-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      ctest --output-on-failure -j"$JOBS" -R "^test_cuda_ops(_attn_mma)?$")
 else
   echo "test.sh: no CUDA toolkit headers: the CUDA emulator tree is skipped"
 fi

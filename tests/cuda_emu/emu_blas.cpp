@@ -22,7 +22,7 @@ struct emu_desc {
     cublasOperation_t ta, tb;
     cublasLtEpilogue_t epi;
     const void *bias;
-    cudaDataType_t bias_type;
+    int bias_type;  // a cudaDataType_t, or -1: D's type (cuBLASLt's default)
 };
 
 static double ld_elem(cudaDataType_t t, const void *p, int64_t i) {
@@ -72,7 +72,7 @@ static cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int64_t m
         for (int64_t j = 0; j < n; j++)
             for (int64_t i = 0; i < m; i++) {
                 double v = alpha * (k ? P[(size_t)(i + j * m)] : 0.0) + (beta != 0 ? beta * ld_elem(ct, C, b * sc + i + j * ldc) : 0.0);
-                if (d && d->bias) v += ld_elem(d->bias_type, d->bias, i);
+                if (d && d->bias) v += ld_elem((cudaDataType_t)d->bias_type, d->bias, i);
                 if (d && (d->epi == CUBLASLT_EPILOGUE_GELU || d->epi == CUBLASLT_EPILOGUE_GELU_BIAS)) v = gelu_tanh(v);
                 st_elem(dt, D, b * sd + i + j * ldd, v);
             }
@@ -113,7 +113,7 @@ cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *d, cublasComputeTy
     emu_desc *e = (emu_desc *)calloc(1, sizeof *e);
     e->ta = e->tb = CUBLAS_OP_N;
     e->epi = CUBLASLT_EPILOGUE_DEFAULT;
-    e->bias_type = (cudaDataType_t)-1;  // cuBLASLt's default: D's type
+    e->bias_type = -1;
     *d = (cublasLtMatmulDesc_t)e;
     return CUBLAS_STATUS_SUCCESS;
 }
@@ -137,7 +137,7 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d, cublasLtMa
     case CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE: {
         int32_t t;
         memcpy(&t, buf, 4);
-        e->bias_type = (cudaDataType_t)t;
+        e->bias_type = t;
         break;
     }
     case CUBLASLT_MATMUL_DESC_TRANSC:
@@ -191,7 +191,7 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const
     if (uses_bias(e) && !e->bias) return CUBLAS_STATUS_INVALID_VALUE;
     emu_desc eff = *e;
     if (!uses_bias(e)) eff.bias = NULL;
-    if ((int)eff.bias_type == -1) eff.bias_type = d->type;
+    if (eff.bias_type == -1) eff.bias_type = (int)d->type;
     double al = *(const float *)alpha, be = *(const float *)beta;
     return gemm(e->ta, e->tb, m, n, k, al, a->type, A, a->ld, a->stride, b->type, B, b->ld, b->stride, be, c->type, C, c->ld,
                 c->stride, d->type, D, d->ld, d->stride, d->batch, &eff);

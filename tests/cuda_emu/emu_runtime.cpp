@@ -15,6 +15,10 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <vector>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#define EMU_ASAN 1  // tell AddressSanitizer about each stack switch (a CAMEO_SANITIZE emulator build)
+#endif
 
 // ---------------------------------------------------------------------------------------------
 // stacks and switching (x86-64 System V: the callee-saved registers; nothing here changes the
@@ -55,6 +59,7 @@ struct emu_fiber {
     char *stack;
     void *sp;
     int thread;  // the block thread it runs, -1 when free
+    void *fake;  // AddressSanitizer's fake stack while switched out
 };
 
 uint3 emu_threadIdx, emu_blockIdx;
@@ -84,15 +89,47 @@ static void set_indices(int t) {
     emu_threadIdx.z = t / (emu_blockDim.x * emu_blockDim.y);
 }
 
-// a fiber runs block threads until none is left for it: each to its end or its first wait
+#ifdef EMU_ASAN
+static const void *g_sched_bottom;
+static size_t g_sched_size;
+static void *g_sched_fake;
+#endif
+
+// scheduler -> fiber f, returning when a thread of f waits or finishes
+static void to_fiber(emu_fiber *f) {
+#ifdef EMU_ASAN
+    __sanitizer_start_switch_fiber(&g_sched_fake, f->stack, EMU_STACK);
+#endif
+    emu_ctx_switch(&g_sched_sp, f->sp);
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(g_sched_fake, NULL, NULL);
+#endif
+}
+
+// fiber f -> scheduler; done: f's stack is started afresh for its next thread
+static void to_sched(emu_fiber *f, bool done) {
+#ifdef EMU_ASAN
+    __sanitizer_start_switch_fiber(done ? NULL : &f->fake, g_sched_bottom, g_sched_size);
+#else
+    (void)done;
+#endif
+    emu_ctx_switch(&f->sp, g_sched_sp);
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(f->fake, NULL, NULL);
+#endif
+}
+
+// a fiber runs one block thread to its end (fiber_init restarts it for the next)
 static void fiber_main() {
-    for (;;) {
-        emu_fiber *f = &g_fibers[g_fiber_of[g_cur]];
-        (*g_kernel)();
-        g_state[g_cur] = T_DONE;
-        f->thread = -1;
-        emu_ctx_switch(&f->sp, g_sched_sp);  // the scheduler gives this fiber a new thread, or never resumes it
-    }
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(NULL, &g_sched_bottom, &g_sched_size);
+#endif
+    emu_fiber *f = &g_fibers[g_fiber_of[g_cur]];
+    (*g_kernel)();
+    g_state[g_cur] = T_DONE;
+    f->thread = -1;
+    to_sched(f, true);  // never resumed
+    abort();
 }
 
 static void fiber_init(emu_fiber *f) {
@@ -116,7 +153,7 @@ static void wait_as(int state) {
     if (t < 0) emu_fail("%s: a barrier outside a kernel", g_kernel_name ? g_kernel_name : "?");
     g_state[t] = state;
     emu_fiber *f = &g_fibers[g_fiber_of[t]];
-    emu_ctx_switch(&f->sp, g_sched_sp);
+    to_sched(f, false);
     set_indices(t);  // the scheduler ran other threads meanwhile
 }
 
@@ -207,7 +244,7 @@ static void run_block() {
                     g_state[t] = T_READY;
                     g_cur = t;
                     set_indices(t);
-                    emu_ctx_switch(&g_sched_sp, g_fibers[g_fiber_of[t]].sp);
+                    to_fiber(&g_fibers[g_fiber_of[t]]);
                     g_cur = -1;
                     if (g_state[t] == T_DONE) free_list[nfree++] = g_fiber_of[t], done++;
                 }
@@ -317,8 +354,8 @@ static void check_range(const char *call, const char *what, const void *p, size_
 extern "C" {
 cudaError_t cudaMalloc(void **p, size_t n) {
     if (g_dev_bytes + n > EMU_TOTAL) return g_last_error = cudaErrorMemoryAllocation;
-    void *q = aligned_alloc(256, (n + 255) / 256 * 256);
-    if (!q) return g_last_error = cudaErrorMemoryAllocation;
+    void *q = NULL;  // exactly n bytes: under AddressSanitizer a kernel's first byte past the end is caught
+    if (posix_memalign(&q, 256, n ? n : 1)) return g_last_error = cudaErrorMemoryAllocation;
     memset(q, 0xff, n);
     std::lock_guard<std::mutex> lock(g_mem_lock);
     g_dev[(uintptr_t)q] = n;
