@@ -7,6 +7,7 @@
 #include <string.h>
 #include "autograd/alloc.h"
 #include "autograd/autograd.h"
+#include "autograd/upload.h"
 #include "kernels/backend.h"
 
 void cm_die(const char *where, const char *fmt, ...) {
@@ -159,7 +160,7 @@ cm_tensor *tensor_zeros_like(const cm_tensor *t) { return tensor_zeros(t->dtype,
 cm_tensor *tensor_from_host(cm_dtype dt, int ndim, const int64_t *shape, const void *data, cm_device dev) {
     cm_tensor *t = tensor_empty(dt, ndim, shape, dev);
     size_t nb = tensor_nbytes(t);
-    if (nb) backend_get(dev.type)->memcpy_h2d(backend_ctx(dev), t->storage->data, data, nb);
+    if (nb) upload_to_device(dev, t->storage->data, data, nb);  // overlaps the device's queued work
     return t;
 }
 

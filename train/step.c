@@ -1,6 +1,8 @@
 // step.c — see step.h
 #include "train/step.h"
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
@@ -39,9 +41,9 @@ double step_sigma(const step_opts *o, uint64_t step, int64_t id, int64_t seq_len
     }
 }
 
-// a host f32 batch buffer on the model's device and dtype
-static cm_tensor *to_model(cm_tensor *h, const ic_models *m) {
-    cm_tensor *d = op_to_device(h, m->dev), *c = op_cast(d, m->dtype);
+// a host f32 buffer on the model's device and dtype, in memory of its own (never an alias of h)
+static cm_tensor *to_model(const float *h, int ndim, const int64_t *shape, const ic_models *m) {
+    cm_tensor *d = tensor_from_host(CM_F32, ndim, shape, h, m->dev), *c = op_cast(d, m->dtype);
     tensor_release(d);
     return c;
 }
@@ -51,8 +53,8 @@ static cm_tensor *views_batch(const float *v, int B, int R, const ic_models *m) 
     cm_tensor *h = tensor_wrap_host(CM_F32, SHAPE(B, 5, 3, R, R), (void *)v);
     cm_tensor *full = op_slice(h, 1, 0, 1), *crops = op_slice(h, 1, 1, 5);
     cm_tensor *f = op_reshape(full, SHAPE(B, 3, R, R)), *c = op_reshape(crops, SHAPE(4 * B, 3, R, R));
-    cm_tensor *all = op_concat(2, (cm_tensor *[]){f, c}, 0);
-    cm_tensor *out = to_model(all, m);
+    cm_tensor *all = op_concat(2, (cm_tensor *[]){f, c}, 0);  // host, contiguous
+    cm_tensor *out = to_model(tensor_data(all), all->ndim, all->shape, m);
     cm_tensor *tmp[] = {h, full, crops, f, c, all};
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
     return out;
@@ -65,21 +67,57 @@ void step_reference_features(ic_models *m, const float *ref_siglip, const float 
     tensor_release(vd);
 }
 
+void step_batch_upload(ic_models *m, const loader_batch *b, step_batch *out) {
+    *out = (step_batch){.B = b->B, .H = b->H, .W = b->W, .R = b->R};
+    autograd_no_grad_push();
+    out->target = to_model(b->target, 4, (int64_t[]){b->B, 3, b->H, b->W}, m);
+    out->views_siglip = views_batch(b->ref_siglip, b->B, b->R, m);
+    out->views_dino = views_batch(b->ref_dino, b->B, b->R, m);
+    autograd_no_grad_pop();
+    out->captions = calloc((size_t)b->B, sizeof *out->captions);
+    out->sample_ids = malloc((size_t)b->B * sizeof *out->sample_ids);
+    CM_CHECK(out->captions && out->sample_ids, "step", "out of host memory for a batch of %d", b->B);
+    for (int i = 0; i < b->B; i++) {
+        out->captions[i] = strdup(b->captions[i]);
+        CM_CHECK(out->captions[i], "step", "out of host memory for a caption");
+        out->sample_ids[i] = b->sample_ids[i];
+    }
+}
+
+void step_batch_release(step_batch *sb) {
+    tensor_release(sb->target);
+    tensor_release(sb->views_siglip);
+    tensor_release(sb->views_dino);
+    for (int i = 0; sb->captions && i < sb->B; i++) free(sb->captions[i]);
+    free(sb->captions);
+    free(sb->sample_ids);
+    *sb = (step_batch){0};
+}
+
 cm_tensor *step_forward(ic_models *m, const loader_batch *b, const step_opts *o, uint64_t step, step_times *t) {
     return step_forward_with(m, b, o, NULL, NULL, step, t);
 }
 
 cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opts *o, const float *sigma_in,
                              const float *eps_in, uint64_t step, step_times *t) {
-    int B = b->B, H = b->H, W = b->W;
+    double t0 = now();
+    step_batch sb;
+    step_batch_upload(m, b, &sb);
+    if (t) t->encoders += now() - t0;
+    cm_tensor *loss = step_forward_batch(m, &sb, o, sigma_in, eps_in, step, t);
+    step_batch_release(&sb);
+    return loss;
+}
+
+cm_tensor *step_forward_batch(ic_models *m, const step_batch *b, const step_opts *o, const float *sigma_in,
+                              const float *eps_in, uint64_t step, step_times *t) {
+    int B = b->B;
     double t0 = now();
     // --- frozen, no tape: reference features, target latents, text ---
     autograd_no_grad_push();
     vision_features f = {0};
-    step_reference_features(m, b->ref_siglip, b->ref_dino, B, b->R, &f);
-    cm_tensor *img_h = tensor_wrap_host(CM_F32, SHAPE(B, 3, H, W), b->target);
-    cm_tensor *img = to_model(img_h, m);
-    cm_tensor *z = vae_encode(&m->vae, img, NULL);              // [B, Cl, H/f, W/f]
+    vision_features_from_views(&m->sig, &m->dino, &m->vfc, B, b->views_siglip, b->views_dino, &f);
+    cm_tensor *z = vae_encode(&m->vae, b->target, NULL);        // [B, Cl, H/f, W/f]
     cm_tensor *zs = vae_scale_latent(&m->vae.cfg, z);
     cm_tensor *x0 = flux_pack_latents(zs);                      // [B, N, 4 Cl]
     cm_tensor *txt = NULL, *pooled = NULL;
@@ -92,9 +130,7 @@ cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opt
     CM_CHECK(B <= 512, "step", "micro-batch %d too large", B);
     cm_tensor *eps;
     if (eps_in) {
-        cm_tensor *eh = tensor_wrap_host(CM_F32, x0->ndim, x0->shape, (void *)eps_in);
-        eps = to_model(eh, m);
-        tensor_release(eh);
+        eps = to_model(eps_in, x0->ndim, x0->shape, m);
     } else eps = tensor_empty(m->dtype, x0->ndim, x0->shape, m->dev);
     for (int i = 0; i < B; i++) {
         sig[i] = sigma_in ? sigma_in[i] : (float)step_sigma(o, step, b->sample_ids[i], N);
@@ -103,8 +139,7 @@ cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opt
         tensor_fill_randn(e, rng_key(o->seed, step, b->sample_ids[i], 2), 1.0);
         tensor_release(e);
     }
-    cm_tensor *sig_h = tensor_wrap_host(CM_F32, SHAPE(B), sig), *sigma = to_model(sig_h, m);
-    tensor_release(sig_h);
+    cm_tensor *sigma = to_model(sig, SHAPE(B), m);
     cm_tensor *sg = op_reshape(sigma, SHAPE(B, 1, 1));
     cm_tensor *one_m = op_scale(sg, -1.0), *keep = op_add_scalar(one_m, 1.0);
     cm_tensor *a = op_mul(x0, keep), *bn = op_mul(eps, sg), *xt = op_add(a, bn), *target = op_sub(eps, x0);
@@ -126,15 +161,14 @@ cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opt
             double s = sig[i];
             w[i] = (float)(o->weighting == STEP_W_SIGMA_SQRT ? 1.0 / (s * s) : 2.0 / (M_PI * (1 - 2 * s + 2 * s * s)));
         }
-        cm_tensor *wh = tensor_wrap_host(CM_F32, SHAPE(B), w), *wt = to_model(wh, m);
-        tensor_release(wh);
+        cm_tensor *wt = to_model(w, SHAPE(B), m);
         cm_tensor *d = op_sub(pred, target), *d2 = op_mul(d, d), *ps = op_mean(d2, 2, (int[]){1, 2}, false), *pw = op_mul(ps, wt);
         loss = op_mean_all(pw);
         cm_tensor *tmp[] = {wt, d, d2, ps, pw};
         for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
     }
     if (t) t->forward += now() - t1;
-    cm_tensor *tmp[] = {img_h, img, z, zs, x0, txt, pooled, eps, sigma, sg, one_m, keep, a, bn, xt, target,
+    cm_tensor *tmp[] = {z, zs, x0, txt, pooled, eps, sigma, sg, one_m, keep, a, bn, xt, target,
                         t1000, guid, tokens, temb, pred};
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
     vision_features_release(&f);

@@ -1,6 +1,6 @@
 // step.h — one InstantCharacter training micro-step (spec §4.2): frozen encoders without a tape,
 // σ and noise from a counter-based RNG, projector + FLUX with the IP branch, rectified-flow loss.
-// defines: step_opts, step_times, step_forward
+// defines: step_opts, step_times, step_batch, step_batch_upload, step_forward
 #pragma once
 #include "data/loader.h"
 #include "train/models.h"
@@ -21,10 +21,27 @@ typedef struct step_opts {
 
 typedef struct step_times { double encoders, forward; } step_times;  // seconds, accumulated
 
-// forward of one micro-batch; returns the scalar loss on the tape (call autograd_backward on it)
+// One micro-batch on the model's device: what the step reads of a loader batch, in memory of its
+// own (the loader recycles its buffers at the next loader_next), so the trainer can take and
+// upload batch j+1 while the device still runs step j's backward.
+typedef struct step_batch {
+    int B, H, W, R;
+    cm_tensor *target;                     // [B, 3, H, W] model device and dtype
+    cm_tensor *views_siglip, *views_dino;  // [5B, 3, R, R]: the B full views, then sample b's crops at B + 4b + i
+    char **captions;                       // [B] own copies
+    int64_t *sample_ids;                   // [B]
+} step_batch;
+// copies b's images to the model's device (asynchronously where the device allows) and the rest to the host
+void step_batch_upload(ic_models *m, const loader_batch *b, step_batch *out);
+void step_batch_release(step_batch *sb);  // zeroes it; safe on a zeroed one
+
+// forward of one micro-batch; returns the scalar loss on the tape (call autograd_backward on it).
+// σ [B] and ε [B, N, 4 Cl] (packed-latent shape) may be given instead of sampled (either may be
+// NULL: sampled from (seed, step, sample id)) — the deterministic core, for parity tests
+cm_tensor *step_forward_batch(ic_models *m, const step_batch *b, const step_opts *o, const float *sigma,
+                              const float *eps, uint64_t step, step_times *t);
+// the same from a loader batch (uploaded, then released; the upload counts as encoder time)
 cm_tensor *step_forward(ic_models *m, const loader_batch *b, const step_opts *o, uint64_t step, step_times *t);
-// the same with σ [B] and ε [B, N, 4 Cl] (packed-latent shape) given instead of sampled (either
-// may be NULL: sampled as above) — the deterministic core, for parity tests against PyTorch
 cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opts *o, const float *sigma,
                              const float *eps, uint64_t step, step_times *t);
 // the InstantCharacter features of B references given as the loader's per-tower views

@@ -25,6 +25,7 @@
 #include "train/config.h"
 #include "train/demo_data.h"
 #include "train/dist.h"
+#include "train/feed.h"
 #include "train/metrics.h"
 #include "train/models.h"
 #include "train/optim.h"
@@ -115,11 +116,11 @@ static loader *open_stage_loader(trainer *t, int s, bool resume) {
     return loader_open(&lc, rp);
 }
 
-static int save_checkpoint(trainer *t, loader *L, char *err, size_t errlen) {
+static int save_checkpoint(trainer *t, const feed *F, char *err, size_t errlen) {
     t->st.n_data = 0;
-    if (L) {
+    if (F) {
         loader_resume r;
-        loader_state(L, &r);
+        feed_state(F, &r);
         ckpt_state_add_data(&t->st, "epoch", r.epoch);
         ckpt_state_add_data(&t->st, "batches_done", r.batches_done);
         ckpt_state_add_data(&t->st, "manifest_hash", r.manifest_hash);
@@ -150,24 +151,32 @@ static bool fault_nan(int64_t step) {
     return v && *v && step >= atoll(v);
 }
 
-// one optimizer step of stage s: grad_accum micro-batches, then clip + AdamW. 0 ok, 1 skipped, -1 error
-static int train_one_step(trainer *t, loader *L, int s, double *loss_out, int *samples_out, optim_step_info *info) {
+// one optimizer step of stage s: grad_accum micro-batches, then clip + AdamW. 0 ok, 1 skipped, -1 error.
+// Each micro-batch's successor is taken and uploaded as soon as its backward is queued (until the
+// stage's last one): on a GPU the copy runs beside the backward, before the optimizer's sync.
+static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *samples_out, optim_step_info *info) {
     const train_stage *sg = &t->cfg.stages[s];
     step_opts so = stage_step_opts(&t->cfg);
     bool poison = fault_nan(t->st.step);
     double loss_sum = 0;
     int samples = 0;
     for (int a = 0; a < sg->grad_accum; a++) {
-        loader_batch b;
-        if (loader_next(L, &b)) return -1;
+        step_batch b;
+        if (feed_take(F, &b)) return -1;
         uint64_t micro = (uint64_t)t->st.step * (uint64_t)sg->grad_accum + (uint64_t)a;  // noise and σ key
-        cm_tensor *loss = step_forward(&t->m, &b, &so, micro, NULL);
-        loss_sum += tensor_get(loss, 0);
+        cm_tensor *loss = step_forward_batch(&t->m, &b, &so, NULL, NULL, micro, NULL);
+        samples += b.B;
+        step_batch_release(&b);
         cm_tensor *scaled = op_scale(loss, poison ? NAN : 1.0 / sg->grad_accum);
         autograd_backward(scaled, NULL);
         tensor_release(scaled);
+        bool more = a + 1 < sg->grad_accum || t->st.step_in_stage + 1 < sg->steps;
+        if (more && feed_ahead(F)) {
+            tensor_release(loss);
+            return -1;
+        }
+        loss_sum += tensor_get(loss, 0);  // reads the device: after the queued backward
         tensor_release(loss);
-        samples += b.B;
     }
     cm_params *regs[1] = {&t->m.ps_adapter};
     dist_average_grads(&t->d, regs, 1);  // every rank now holds the global batch's gradient
@@ -248,6 +257,8 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         t->st.stage = s;
         snprintf(t->st.stage_name, sizeof t->st.stage_name, "%s", sg->name);
         loader *L = open_stage_loader(t, s, resume_loader);
+        feed F;
+        feed_init(&F, L, &t->m);
         if (!L) {
             snprintf(err, errlen, "stages[%d]: the loader could not open %s (see the message above)", s, c->data.path);
             return -1;
@@ -259,7 +270,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             double loss;
             int samples;
             optim_step_info info;
-            int r = train_one_step(t, L, s, &loss, &samples, &info);
+            int r = train_one_step(t, &F, s, &loss, &samples, &info);
             if (r < 0) {
                 snprintf(err, errlen, "stages[%d]: the loader failed (see the message above)", s);
                 rc = -1;
@@ -299,7 +310,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             stop_requested = dist_max_int(&t->d, stop_requested);  // a signal to any rank stops them all, together
             bool periodic = c->run.ckpt_every > 0 && t->st.step % c->run.ckpt_every == 0 && t->opt.skipped_in_row == 0;
             if (stage_done || periodic || stop_requested) {
-                if (save_checkpoint(t, stage_done ? NULL : L, err, errlen)) { rc = -1; break; }
+                if (save_checkpoint(t, stage_done ? NULL : &F, err, errlen)) { rc = -1; break; }
                 if (t->d.rank == 0) metrics_flush(&t->met);
                 progress_message(&t->prog, "checkpoint %s", t->last_ckpt);
             }
@@ -313,7 +324,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         if (bad || cnt.ref_fallback)
             progress_message(&t->prog, "stage %s: %llu records skipped as damaged, %llu references replaced", sg->name,
                              (unsigned long long)bad, (unsigned long long)cnt.ref_fallback);
-        loader_close(L);
+        feed_close(&F);
         if (stop_requested) {
             progress_message(&t->prog, "stopped by signal %d at step %lld; resume with: cameo train --resume %s",
                              (int)stop_requested, (long long)t->st.step, t->ckpt_dir);
