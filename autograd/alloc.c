@@ -64,7 +64,7 @@ static void release_cache_locked(cm_device dev, dev_pool *p) {
     }
 }
 
-void *alloc_get(cm_device dev, size_t nbytes, const char *what) {
+void *alloc_try(cm_device dev, size_t nbytes) {
     size_t size = round_size(nbytes);
     pthread_mutex_lock(&mu);
     dev_pool *p = pool_of(dev);
@@ -81,11 +81,8 @@ void *alloc_get(cm_device dev, size_t nbytes, const char *what) {
             ptr = be->alloc(size);
         }
         if (!ptr) {
-            char dn[16];
-            size_t fr = be->mem_free(backend_ctx(dev));
             pthread_mutex_unlock(&mu);
-            cm_die("alloc", "out of memory on %s allocating %zu bytes for %s (%zu bytes free, %zu in live tensors)",
-                   device_name(dev, dn, sizeof dn), size, what ? what : "?", fr, p->st.current);
+            return NULL;
         }
         p->st.n_allocs++;
     }
@@ -93,6 +90,20 @@ void *alloc_get(cm_device dev, size_t nbytes, const char *what) {
     if (p->st.current > p->st.peak) p->st.peak = p->st.current;
     pthread_mutex_unlock(&mu);
     return ptr;
+}
+
+void alloc_die_oom(cm_device dev, size_t nbytes, const char *what) {
+    char dn[16];
+    cm_alloc_stats st = alloc_stats(dev);
+    size_t fr = backend_get(dev.type)->mem_free(backend_ctx(dev));
+    cm_die("alloc", "out of memory on %s allocating %zu bytes for %s (%zu bytes free on the device, %zu in live tensors, "
+           "peak %zu)", device_name(dev, dn, sizeof dn), round_size(nbytes), what ? what : "?", fr, st.current, st.peak);
+}
+
+void *alloc_get(cm_device dev, size_t nbytes, const char *what) {
+    void *p = alloc_try(dev, nbytes);
+    if (!p) alloc_die_oom(dev, nbytes, what);
+    return p;
 }
 
 void alloc_put(cm_device dev, void *ptr, size_t nbytes) {

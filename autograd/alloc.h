@@ -1,7 +1,7 @@
 // alloc.h — the per-device caching allocator under every tensor storage.
 // Blocks are rounded up to a size class and kept in per-class free lists when released, so a
 // training step's repeated shapes never go back to malloc / cudaMalloc. Reports live and peak bytes.
-// defines: alloc_get, alloc_put, alloc_stats, alloc_reset_peak, alloc_empty_cache
+// defines: alloc_get, alloc_try, alloc_die_oom, alloc_put, alloc_stats, alloc_reset_peak, alloc_empty_cache
 #pragma once
 #include <stddef.h>
 #include "autograd/tensor.h"
@@ -14,6 +14,10 @@ typedef struct cm_alloc_stats {
 } cm_alloc_stats;
 
 void *alloc_get(cm_device dev, size_t nbytes, const char *what);  // dies naming what + bytes on OOM
+// the same, but NULL when the device is out of memory (after giving the cache back and retrying)
+void *alloc_try(cm_device dev, size_t nbytes);
+// dies: out of memory on DEV allocating N bytes for WHAT (free bytes, bytes in live tensors, cached)
+void alloc_die_oom(cm_device dev, size_t nbytes, const char *what) __attribute__((noreturn));
 void alloc_put(cm_device dev, void *p, size_t nbytes);
 cm_alloc_stats alloc_stats(cm_device dev);
 void alloc_reset_peak(cm_device dev);

@@ -63,6 +63,8 @@ bool tensor_needs_grad(const cm_tensor *t);  // a leaf with requires_grad, or an
 // the tape backwards; leaf .grad += ...; every node's saved tensors are released once used;
 // the tape is empty afterwards.
 void autograd_backward(cm_tensor *loss, cm_tensor *grad);
+// the name of the op whose backward runs on this thread, or NULL (for out-of-memory messages)
+const char *autograd_backward_op(void);
 // drops the tape without running backward (evaluation, or after a skipped step)
 void autograd_tape_reset(void);
 int64_t autograd_tape_len(void);

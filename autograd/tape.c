@@ -119,6 +119,9 @@ static void check_grad_shape(const cm_node *n, int i, const cm_tensor *g) {
     }
 }
 
+static __thread const char *g_backward_op;  // the op whose backward runs on this thread (or NULL)
+const char *autograd_backward_op(void) { return g_backward_op; }
+
 // runs and consumes tape[lo..len) backwards, then truncates the tape to lo
 static void backward_range(int64_t lo) {
     autograd_no_grad_push();
@@ -126,7 +129,10 @@ static void backward_range(int64_t lo) {
         cm_node *n = tape[k];
         if (n->grad && !n->done) {
             cm_tensor *gin[CM_MAX_INPUTS] = {0};
+            const char *outer = g_backward_op;  // a recompute scope's backward nests this loop
+            g_backward_op = n->op->name;
             n->op->backward(n, n->grad, gin);
+            g_backward_op = outer;
             for (int i = 0; i < n->n_in; i++) {
                 if (!gin[i]) continue;
                 check_grad_shape(n, i, gin[i]);

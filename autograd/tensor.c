@@ -102,13 +102,21 @@ const char *device_name(cm_device d, char *buf, size_t n) {
 bool device_eq(cm_device a, cm_device b) { return a.type == b.type && (a.type == CM_CPU || a.index == b.index); }
 
 // --- storage ---
-static cm_storage *storage_new(size_t nbytes, cm_device dev) {
+// t: the tensor it is for, named when the device is out of memory (with the op whose backward runs)
+static cm_storage *storage_new(size_t nbytes, cm_device dev, const cm_tensor *t) {
     cm_storage *s = calloc(1, sizeof *s);
     CM_CHECK(s, "storage_new", "out of host memory");
     s->nbytes = nbytes;
     s->dev = dev;
     s->refcount = 1;
-    s->data = nbytes ? alloc_get(dev, nbytes, "tensor storage") : NULL;
+    s->data = nbytes ? alloc_try(dev, nbytes) : NULL;
+    if (nbytes && !s->data) {
+        char sh[128], what[256];
+        const char *op = autograd_backward_op();
+        snprintf(what, sizeof what, "a tensor %s%s%s", tensor_shape_str(t, sh, sizeof sh), op ? ", in the backward of " : "",
+                 op ? op : "");
+        alloc_die_oom(dev, nbytes, what);
+    }
     return s;
 }
 static void storage_release(cm_storage *s) {
@@ -143,7 +151,7 @@ static cm_tensor *tensor_shell(cm_dtype dt, int ndim, const int64_t *shape) {
 
 cm_tensor *tensor_empty(cm_dtype dt, int ndim, const int64_t *shape, cm_device dev) {
     cm_tensor *t = tensor_shell(dt, ndim, shape);
-    t->storage = storage_new((size_t)tensor_numel(t) * dtype_size(dt), dev);
+    t->storage = storage_new((size_t)tensor_numel(t) * dtype_size(dt), dev, t);
     return t;
 }
 
@@ -271,7 +279,8 @@ const char *tensor_shape_str(const cm_tensor *t, char *buf, size_t n) {
     o += (size_t)snprintf(buf + o, n - o, "[");
     for (int d = 0; d < t->ndim && o < n; d++) o += (size_t)snprintf(buf + o, n - o, d ? ", %lld" : "%lld", (long long)t->shape[d]);
     char dn[16];
-    if (o < n) snprintf(buf + o, n - o, "] %s %s", dtype_name(t->dtype), device_name(t->storage->dev, dn, sizeof dn));
+    if (o < n) snprintf(buf + o, n - o, "] %s%s%s", dtype_name(t->dtype), t->storage ? " " : "",
+                        t->storage ? device_name(t->storage->dev, dn, sizeof dn) : "");  // no storage yet: being made
     return buf;
 }
 

@@ -127,6 +127,21 @@ static void set_device(int index) {
     }
 }
 
+// a context's own buffer: running out here is an error naming the buffer, the bytes and the free bytes
+static void *ctx_alloc(int index, size_t nbytes, const char *what) {
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, nbytes);
+    if (e == cudaErrorMemoryAllocation) {
+        (void)cudaGetLastError();
+        size_t fr = 0, tot = 0;
+        cudaMemGetInfo(&fr, &tot);
+        cm_die("cuda", "out of device memory on cuda:%d for %s: asked %zu bytes, %zu free of %zu", index, what, nbytes,
+               fr, tot);
+    }
+    CUDA_CHECK(e);
+    return p;
+}
+
 extern "C" const cm_kctx *cuda_backend_ctx(int index) {
     if (g_device_count == 0) {
         fprintf(stderr, "cameo: cuda: %s\n", g_unavailable);
@@ -160,8 +175,8 @@ extern "C" const cm_kctx *cuda_backend_ctx(int index) {
         CUBLAS_CHECK(cublasLtCreate(&h));
         c->k.blas = h;
         c->workspace_bytes = 32u << 20;  // cuBLASLt workspace (Hopper kernels want >= 32 MiB)
-        CUDA_CHECK(cudaMalloc(&c->workspace, c->workspace_bytes));
-        CUDA_CHECK(cudaMalloc(&c->partials, CUDA_MAX_PARTIALS * sizeof(double)));
+        c->workspace = ctx_alloc(index, c->workspace_bytes, "the cuBLASLt workspace");
+        c->partials = (double *)ctx_alloc(index, CUDA_MAX_PARTIALS * sizeof(double), "the reduction partials");
         CUDA_CHECK(cudaMallocHost(&c->host_result, sizeof(double)));
         cudaDeviceProp p;
         CUDA_CHECK(cudaGetDeviceProperties(&p, index));

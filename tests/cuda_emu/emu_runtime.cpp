@@ -317,7 +317,21 @@ void emu_launch_impl(const void *kernel, const char *name, dim3 grid, dim3 block
 static std::mutex g_mem_lock;
 static std::map<uintptr_t, size_t> g_dev, g_pinned;
 static size_t g_dev_bytes;
-static const size_t EMU_TOTAL = 80ull << 30;
+// the device's size: 80 GiB, or CUDA_EMU_MEM bytes (suffix K, M or G) to test out-of-memory paths
+static size_t emu_total(void) {
+    static size_t total;
+    if (total) return total;
+    const char *v = getenv("CUDA_EMU_MEM");
+    char *end = NULL;
+    double x = v && *v ? strtod(v, &end) : 0;
+    if (x > 0) {
+        int sh = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20 : *end == 'G' || *end == 'g' ? 30 : 0;
+        total = (size_t)(x * (double)(1ull << sh));
+    }
+    if (!total) total = 80ull << 30;
+    return total;
+}
+#define EMU_TOTAL emu_total()
 
 static bool find_in(const std::map<uintptr_t, size_t> &m, const void *p, size_t n, uintptr_t *base, size_t *size) {
     uintptr_t a = (uintptr_t)p;
@@ -353,13 +367,21 @@ static void check_range(const char *call, const char *what, const void *p, size_
 
 extern "C" {
 cudaError_t cudaMalloc(void **p, size_t n) {
-    if (g_dev_bytes + n > EMU_TOTAL) return g_last_error = cudaErrorMemoryAllocation;
+    *p = NULL;
+    {
+        std::lock_guard<std::mutex> lock(g_mem_lock);
+        if (g_dev_bytes + n > EMU_TOTAL) return g_last_error = cudaErrorMemoryAllocation;
+        g_dev_bytes += n;  // reserved now, so two threads cannot both take the last bytes
+    }
     void *q = NULL;  // exactly n bytes: under AddressSanitizer a kernel's first byte past the end is caught
-    if (posix_memalign(&q, 256, n ? n : 1)) return g_last_error = cudaErrorMemoryAllocation;
+    if (posix_memalign(&q, 256, n ? n : 1)) {
+        std::lock_guard<std::mutex> lock(g_mem_lock);
+        g_dev_bytes -= n;
+        return g_last_error = cudaErrorMemoryAllocation;
+    }
     memset(q, 0xff, n);
     std::lock_guard<std::mutex> lock(g_mem_lock);
     g_dev[(uintptr_t)q] = n;
-    g_dev_bytes += n;
     *p = q;
     return cudaSuccess;
 }
@@ -392,6 +414,7 @@ cudaError_t cudaFreeHost(void *p) {
     return cudaSuccess;
 }
 cudaError_t cudaMemGetInfo(size_t *fr, size_t *tot) {
+    std::lock_guard<std::mutex> lock(g_mem_lock);
     *tot = EMU_TOTAL;
     *fr = EMU_TOTAL - g_dev_bytes;
     return cudaSuccess;
