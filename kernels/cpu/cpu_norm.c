@@ -8,11 +8,12 @@
 // row reductions (dw, db, dscale, dshift) run in at most this many fixed chunks of rows
 #define CPU_NORM_CHUNKS 64
 
-// the fused norm's rows [B, L] in chunks that never cross a batch: nc chunks of per rows per batch,
-// fixed by the shape alone (never by the thread count), so the column sums are deterministic
+// the fused norm's rows [B, L] in chunks that never cross a batch: nc chunks of per rows per batch
+// (at least 32 rows where L allows: fewer partial sums to add), fixed by the shape alone (never by
+// the thread count), so the column sums are deterministic
 static void cpu_lnmod_tasks(int64_t B, int64_t L, int64_t *nc, int64_t *per) {
     int64_t n = B > 0 ? CPU_NORM_CHUNKS / B : 1;
-    if (n > L) n = L;
+    if (n > (L + 31) / 32) n = (L + 31) / 32;
     if (n < 1) n = 1;
     *nc = n;
     *per = (L + n - 1) / n;
