@@ -80,16 +80,11 @@ static const cm_opdef OP_LAYERNORM_MOD = {"layernorm_modulate", layernorm_mod_ba
 
 cm_tensor *op_layernorm_modulate(cm_tensor *x, cm_tensor *w, cm_tensor *b, double eps, cm_tensor *scale,
                                  cm_tensor *shift) {
-    ops_check_compute("layernorm_modulate", x);
-    ops_check_same("layernorm_modulate", x, scale);
-    ops_check_same("layernorm_modulate", x, shift);
-    if (x->ndim != 3) ops_die_shapes("layernorm_modulate", "x must be [B, L, C]", x, NULL);
+    ops_check_modulation("layernorm_modulate", x, scale, shift);
     int64_t B = x->shape[0], L = x->shape[1], C = x->shape[2];
     check_param("layernorm_modulate", x, w, C);
     check_param("layernorm_modulate", x, b, C);
     CM_CHECK(!b || w, "layernorm_modulate", "a bias needs a weight");
-    if (tensor_numel(scale) != B * C || tensor_numel(shift) != B * C || scale->shape[0] != B || shift->shape[0] != B)
-        ops_die_shapes("layernorm_modulate", "scale and shift must be [B, C] (or [B, 1, C])", x, scale);
     cm_tensor *xc = ops_contig(x), *wc = w ? ops_contig(w) : NULL, *bc = b ? ops_contig(b) : NULL;
     cm_tensor *sc = ops_contig(scale), *hc = ops_contig(shift);
     cm_tensor *out = ops_new(x, 3, x->shape), *mean = stats_new(x, B * L), *rstd = stats_new(x, B * L);
