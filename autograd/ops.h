@@ -54,6 +54,10 @@ cm_tensor *op_linear_gelu(cm_tensor *x, cm_tensor *w, cm_tensor *b);
 
 // --- norms and softmax (over the last axis unless said) ---
 cm_tensor *op_layernorm(cm_tensor *x, cm_tensor *w, cm_tensor *b, double eps);   // w, b may be NULL
+// x [B, L, C]; scale, shift [B, C] (or [B, 1, C]): op_modulate(op_layernorm(x, w, b, eps), scale, shift) in
+// one kernel, without storing the normalised tensor (w, b may be NULL)
+cm_tensor *op_layernorm_modulate(cm_tensor *x, cm_tensor *w, cm_tensor *b, double eps, cm_tensor *scale,
+                                 cm_tensor *shift);
 cm_tensor *op_rmsnorm(cm_tensor *x, cm_tensor *w, double eps, cm_rmsvariant v);  // w may be NULL
 cm_tensor *op_groupnorm(cm_tensor *x, int groups, cm_tensor *w, cm_tensor *b, double eps);  // x [N, C, ...]
 cm_tensor *op_softmax(cm_tensor *x);

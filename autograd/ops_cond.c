@@ -50,13 +50,8 @@ static void modulate_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
 static const cm_opdef OP_MODULATE = {"modulate", modulate_backward};
 
 cm_tensor *op_modulate(cm_tensor *x, cm_tensor *scale, cm_tensor *shift) {
-    ops_check_compute("modulate", x);
-    ops_check_same("modulate", x, scale);
-    ops_check_same("modulate", x, shift);
-    if (x->ndim != 3) ops_die_shapes("modulate", "x must be [B, L, C]", x, NULL);
+    ops_check_modulation("modulate", x, scale, shift);
     int64_t B = x->shape[0], L = x->shape[1], C = x->shape[2];
-    if (tensor_numel(scale) != B * C || tensor_numel(shift) != B * C || scale->shape[0] != B || shift->shape[0] != B)
-        ops_die_shapes("modulate", "scale and shift must be [B, C] (or [B, 1, C])", x, scale);
     cm_tensor *xc = ops_contig(x), *sc = ops_contig(scale), *hc = ops_contig(shift);
     cm_tensor *out = ops_new(x, 3, x->shape);
     if (tensor_numel(x))

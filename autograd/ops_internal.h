@@ -15,6 +15,8 @@ static inline cm_device DEV(const cm_tensor *t) { return t->storage->dev; }
 void ops_check_same(const char *op, const cm_tensor *a, const cm_tensor *b);
 // dies unless t is a floating dtype the device's kernels compute in (f32/f64 on CPU, f32/bf16 on CUDA)
 void ops_check_compute(const char *op, const cm_tensor *t);
+// dies unless x is a compute dtype [B, L, C] and scale, shift are [B, C] (or [B, 1, C]) like it (adaLN)
+void ops_check_modulation(const char *op, const cm_tensor *x, const cm_tensor *scale, const cm_tensor *shift);
 _Noreturn void ops_die_shapes(const char *op, const char *what, const cm_tensor *a, const cm_tensor *b);
 // a contiguous version: a new reference when already contiguous, else a copy (no autograd)
 cm_tensor *ops_contig(cm_tensor *t);

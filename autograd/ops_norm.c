@@ -1,4 +1,5 @@
-// ops_norm.c — LayerNorm, RMSNorm (both eps conventions), GroupNorm and softmax.
+// ops_norm.c — LayerNorm (alone and fused with the adaLN modulation), RMSNorm (both eps
+// conventions), GroupNorm and softmax.
 // Statistics are computed and saved in f32 whatever the storage dtype.
 #include "autograd/ops_internal.h"
 
@@ -50,6 +51,58 @@ cm_tensor *op_layernorm(cm_tensor *x, cm_tensor *w, cm_tensor *b, double eps) {
         if (w) node_save(n, 3, w);
     }
     tensor_release(xc); tensor_release(wc); tensor_release(bc); tensor_release(mean); tensor_release(rstd);
+    return out;
+}
+
+// --- LayerNorm fused with the adaLN modulation: layernorm(x [B, L, C], w, b) * (1 + scale[B, C]) + shift ---
+// saves x, the statistics, w, b and scale: the normalised tensor is neither stored nor kept
+static void layernorm_mod_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
+    cm_tensor *x = n->saved[0], *mean = n->saved[1], *rstd = n->saved[2], *w = n->saved[3], *b = n->saved[4];
+    cm_tensor *scale = n->saved[5];
+    int64_t B = x->shape[0], L = x->shape[1], C = x->shape[2];
+    cm_tensor *gc = ops_contig(g), *wc = w ? ops_contig(w) : NULL, *bc = b ? ops_contig(b) : NULL;
+    cm_tensor *d[5] = {n->needs[0] ? ops_new(x, 3, x->shape) : NULL,       // dx
+                       n->needs[1] ? ops_new(x, 1, (int64_t[]){C}) : NULL,  // dw
+                       n->needs[2] ? ops_new(x, 1, (int64_t[]){C}) : NULL,  // db
+                       n->needs[3] ? ops_new(x, 2, (int64_t[]){B, C}) : NULL,  // dscale
+                       n->needs[4] ? ops_new(x, 2, (int64_t[]){B, C}) : NULL};  // dshift
+    void *p[5];
+    for (int i = 0; i < 5; i++) p[i] = d[i] ? tensor_data(d[i]) : NULL;
+    BE(x)->layernorm_mod_bwd(KC(x), x->dtype, B, L, C, p[0], p[1], p[2], p[3], p[4], tensor_data(gc), tensor_data(x),
+                             tensor_data(mean), tensor_data(rstd), wc ? tensor_data(wc) : NULL,
+                             bc ? tensor_data(bc) : NULL, tensor_data(scale));
+    gin[0] = d[0];
+    for (int i = 1; i < 5; i++)
+        if (d[i]) { gin[i] = op_reshape(d[i], n->in_ndim[i], n->in_shape[i]); tensor_release(d[i]); }
+    tensor_release(gc); tensor_release(wc); tensor_release(bc);
+}
+static const cm_opdef OP_LAYERNORM_MOD = {"layernorm_modulate", layernorm_mod_backward};
+
+cm_tensor *op_layernorm_modulate(cm_tensor *x, cm_tensor *w, cm_tensor *b, double eps, cm_tensor *scale,
+                                 cm_tensor *shift) {
+    ops_check_modulation("layernorm_modulate", x, scale, shift);
+    int64_t B = x->shape[0], L = x->shape[1], C = x->shape[2];
+    check_param("layernorm_modulate", x, w, C);
+    check_param("layernorm_modulate", x, b, C);
+    CM_CHECK(!b || w, "layernorm_modulate", "a bias needs a weight");
+    cm_tensor *xc = ops_contig(x), *wc = w ? ops_contig(w) : NULL, *bc = b ? ops_contig(b) : NULL;
+    cm_tensor *sc = ops_contig(scale), *hc = ops_contig(shift);
+    cm_tensor *out = ops_new(x, 3, x->shape), *mean = stats_new(x, B * L), *rstd = stats_new(x, B * L);
+    if (tensor_numel(x))
+        BE(x)->layernorm_mod_fwd(KC(x), x->dtype, B, L, C, eps, tensor_data(out), tensor_data(mean), tensor_data(rstd),
+                                 tensor_data(xc), wc ? tensor_data(wc) : NULL, bc ? tensor_data(bc) : NULL,
+                                 tensor_data(sc), tensor_data(hc));
+    cm_node *n = autograd_record(&OP_LAYERNORM_MOD, out, 5, (cm_tensor *[]){x, w, b, scale, shift});
+    if (n) {
+        node_save(n, 0, xc);
+        node_save(n, 1, mean);
+        node_save(n, 2, rstd);
+        if (w) node_save(n, 3, w);
+        if (b) node_save(n, 4, b);
+        node_save(n, 5, sc);
+    }
+    tensor_release(xc); tensor_release(wc); tensor_release(bc); tensor_release(sc); tensor_release(hc);
+    tensor_release(mean); tensor_release(rstd);
     return out;
 }
 
@@ -159,4 +212,4 @@ cm_tensor *op_softmax(cm_tensor *x) {
     return out;
 }
 
-const cm_opdef *const ops_norm_table[] = {&OP_LAYERNORM, &OP_RMSNORM, &OP_GROUPNORM, &OP_SOFTMAX, NULL};
+const cm_opdef *const ops_norm_table[] = {&OP_LAYERNORM, &OP_LAYERNORM_MOD, &OP_RMSNORM, &OP_GROUPNORM, &OP_SOFTMAX, NULL};

@@ -20,6 +20,16 @@ void ops_check_compute(const char *op, const cm_tensor *t) {
     if (!ok) ops_die_shapes(op, "unsupported dtype for this device (cpu: f32/f64, cuda: f32/bf16; cast first)", t, NULL);
 }
 
+void ops_check_modulation(const char *op, const cm_tensor *x, const cm_tensor *scale, const cm_tensor *shift) {
+    ops_check_compute(op, x);
+    ops_check_same(op, x, scale);
+    ops_check_same(op, x, shift);
+    if (x->ndim != 3) ops_die_shapes(op, "x must be [B, L, C]", x, NULL);
+    int64_t B = x->shape[0], C = x->shape[2];
+    if (tensor_numel(scale) != B * C || tensor_numel(shift) != B * C || scale->shape[0] != B || shift->shape[0] != B)
+        ops_die_shapes(op, "scale and shift must be [B, C] (or [B, 1, C])", x, scale);
+}
+
 cm_tensor *ops_contig(cm_tensor *t) {
     if (tensor_is_contiguous(t)) return tensor_retain(t);
     cm_tensor *c = tensor_empty(t->dtype, t->ndim, t->shape, DEV(t));

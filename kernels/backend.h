@@ -150,6 +150,20 @@ typedef struct cm_backend {
     // dx = dy*(1+scale); dscale = sum_L dy*x; dshift = sum_L dy  (each written when not NULL)
     void (*modulate_bwd)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C,
                          void *dx, void *dscale, void *dshift, const void *dy, const void *x, const void *scale);
+    // LayerNorm fused with the modulation (one pass, the normalised tensor never stored):
+    // n = (x - mean) * rstd over each row of C; a = n * w + b (w, b [C] or NULL: a = n; b needs w);
+    // y = a * (1 + scale[b]) + shift[b]. x, y [B, L, C]; scale, shift [B, C] (NULL = 0);
+    // mean, rstd [B*L] f32, saved for backward (either may be NULL)
+    void (*layernorm_mod_fwd)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, double eps,
+                              void *y, float *mean, float *rstd, const void *x, const void *w, const void *b,
+                              const void *scale, const void *shift);
+    // with da = dy * (1 + scale[b]): dx = rstd * (da*w - mean_C(da*w) - n * mean_C(da*w*n)) (w = 1 when
+    // NULL); dw = sum_rows da*n; db = sum_rows da; dscale[b] = sum_L dy*a; dshift[b] = sum_L dy.
+    // Each output written (not accumulated) when not NULL; f32 accumulation (f64 on the CPU)
+    void (*layernorm_mod_bwd)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C,
+                              void *dx, void *dw, void *db, void *dscale, void *dshift, const void *dy,
+                              const void *x, const float *mean, const float *rstd, const void *w, const void *b,
+                              const void *scale);
     // y [B, dim]: freq_j = exp(-ln(max_period) * j / (half - shift)); [sin, cos] or [cos, sin] if flip
     void (*timestep_fwd)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t dim, int flip, double shift,
                          double max_period, void *y, const void *t);

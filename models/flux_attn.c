@@ -42,10 +42,7 @@ cm_tensor *flux_gated_add(cm_tensor *res, cm_tensor *gate, cm_tensor *y) {
 }
 
 cm_tensor *flux_adanorm(cm_tensor *x, cm_tensor *scale, cm_tensor *shift) {
-    cm_tensor *n = op_layernorm(x, NULL, NULL, 1e-6);
-    cm_tensor *y = op_modulate(n, scale, shift);
-    tensor_release(n);
-    return y;
+    return op_layernorm_modulate(x, NULL, NULL, 1e-6, scale, shift);  // one kernel; no normalised tensor kept
 }
 
 cm_tensor *flux_ff(const cm_linear *l0, const cm_linear *l2, cm_tensor *x) {

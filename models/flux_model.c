@@ -205,9 +205,7 @@ cm_tensor *flux_forward(flux_model *m, cm_tensor *x, cm_tensor *txt, cm_tensor *
     tensor_release(temb_act);
     cm_tensor *scale = op_chunk(emb, 2, 1, 0), *shift = op_chunk(emb, 2, 1, 1);
     tensor_release(emb);
-    cm_tensor *n0 = op_layernorm(img, NULL, NULL, 1e-6);
-    cm_tensor *nm = op_modulate(n0, scale, shift);
-    tensor_release(n0);
+    cm_tensor *nm = op_layernorm_modulate(img, NULL, NULL, 1e-6, scale, shift);  // norm_out, fused [B, N, C]
     tensor_release(img);
     tensor_release(scale);
     tensor_release(shift);

@@ -49,8 +49,7 @@ void ic_resampler_init(ic_resampler *rs, cm_params *ps, const char *prefix, cons
 static cm_tensor *perceiver_fwd(const ic_perceiver *a, int heads, int head_dim, cm_tensor *x, cm_tensor *lat,
                                 cm_tensor *shift, cm_tensor *scale) {
     cm_tensor *xn = lnorm_fwd(&a->norm1, x);            // [B, S, dim]
-    cm_tensor *ln = lnorm_fwd(&a->norm2, lat);          // [B, Q, dim]
-    cm_tensor *lm = op_modulate(ln, scale, shift);      // ln * (1 + scale) + shift
+    cm_tensor *lm = lnorm_mod_fwd(&a->norm2, lat, scale, shift);  // norm2(lat) * (1 + scale) + shift [B, Q, dim]
     cm_tensor *q = linear_fwd(&a->to_q, lm);            // [B, Q, inner]
     cm_tensor *kvin = op_concat(2, (cm_tensor *[]){xn, lm}, 1);  // [B, S+Q, dim]
     cm_tensor *kv = linear_fwd(&a->to_kv, kvin);        // [B, S+Q, 2*inner]
@@ -60,7 +59,7 @@ static cm_tensor *perceiver_fwd(const ic_perceiver *a, int heads, int head_dim, 
     // softmax scale (softmax in f32 in both), so the fused SDPA is used with 1/sqrt(dh).
     cm_tensor *o = attention_mha(q, k, v, heads, NULL, 1.0 / sqrt((double)head_dim));  // [B, Q, inner]
     cm_tensor *out = linear_fwd(&a->to_out, o);         // [B, Q, dim]
-    tensor_release(xn); tensor_release(ln); tensor_release(lm); tensor_release(q); tensor_release(kvin);
+    tensor_release(xn); tensor_release(lm); tensor_release(q); tensor_release(kvin);
     tensor_release(kv); tensor_release(k); tensor_release(v); tensor_release(o);
     return out;
 }
@@ -95,13 +94,12 @@ void ic_resampler_fwd(const ic_resampler *rs, cm_tensor *h, cm_tensor *t, cm_ten
         cm_tensor *lat2 = op_add(a, lat);              // [B, Q, dim]
         tensor_release(a); tensor_release(lat);
 
-        cm_tensor *fn = lnorm_fwd(&l->ff_norm, lat2);
-        cm_tensor *fm = op_modulate(fn, scale_f, shift_f);
+        cm_tensor *fm = lnorm_mod_fwd(&l->ff_norm, lat2, scale_f, shift_f);  // [B, Q, dim]
         cm_tensor *f1 = linear_fwd(&l->ff1, fm);       // [B, Q, mult*dim]
         cm_tensor *fg = op_gelu(f1, false);            // nn.GELU(): erf
         cm_tensor *f2 = linear_fwd(&l->ff2, fg);       // [B, Q, dim]
         lat = op_add(f2, lat2);
-        tensor_release(fn); tensor_release(fm); tensor_release(f1); tensor_release(fg); tensor_release(f2);
+        tensor_release(fm); tensor_release(f1); tensor_release(fg); tensor_release(f2);
         tensor_release(lat2);
         tensor_release(shift_a); tensor_release(scale_a); tensor_release(shift_f); tensor_release(scale_f);
     }

@@ -31,6 +31,9 @@ cm_lnorm lnorm_init(cm_params *ps, const char *prefix, int64_t dim, double eps, 
 }
 
 cm_tensor *lnorm_fwd(const cm_lnorm *n, cm_tensor *x) { return op_layernorm(x, n->w, n->b, n->eps); }
+cm_tensor *lnorm_mod_fwd(const cm_lnorm *n, cm_tensor *x, cm_tensor *scale, cm_tensor *shift) {
+    return op_layernorm_modulate(x, n->w, n->b, n->eps, scale, shift);
+}
 
 cm_rms rms_init(cm_params *ps, const char *prefix, const char *wname, int64_t dim, double eps, cm_rmsvariant v) {
     cm_rms n = {params_new(ps, prefix, wname, 1, (int64_t[]){dim}, CM_INIT_ONES), eps, v};

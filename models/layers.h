@@ -17,6 +17,8 @@ cm_tensor *linear_fwd(const cm_linear *l, cm_tensor *x);
 cm_tensor *linear_gelu_fwd(const cm_linear *l, cm_tensor *x);
 cm_lnorm lnorm_init(cm_params *ps, const char *prefix, int64_t dim, double eps, bool affine);
 cm_tensor *lnorm_fwd(const cm_lnorm *n, cm_tensor *x);
+// lnorm_fwd(x) * (1 + scale) + shift in one op (adaLN); x [B, L, C], scale, shift [B, C]
+cm_tensor *lnorm_mod_fwd(const cm_lnorm *n, cm_tensor *x, cm_tensor *scale, cm_tensor *shift);
 // RMSNorm weight name: "weight" (diffusers, T5) or "scale" (InstantCharacter)
 cm_rms rms_init(cm_params *ps, const char *prefix, const char *wname, int64_t dim, double eps, cm_rmsvariant v);
 cm_tensor *rms_fwd(const cm_rms *n, cm_tensor *x);

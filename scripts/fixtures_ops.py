@@ -69,6 +69,11 @@ case("bicubic_up", lambda x: F.interpolate(x, size=(7, 11), mode="bicubic", alig
 ids = torch.tensor([[3, 0, 3], [5, 1, 2]], dtype=torch.int32)
 case("embedding", lambda t, i: F.embedding(i.long(), t), [r(6, 4), ids], nograd=(1,))
 case("mse", lambda a, b: F.mse_loss(a, b), [r(3, 7), r(3, 7)])
+# LayerNorm fused with the adaLN modulation (op_layernorm_modulate); appended last so the cases above keep their draws
+case("layernorm_modulate", lambda x, w, b, sc, sh: F.layer_norm(x, (16,), w, b, 1e-6) * (1 + sc[:, None]) + sh[:, None],
+     [r(2, 5, 16, shift=0.5), r(16, shift=1.0), r(16), r(2, 16, scale=0.5), r(2, 16)])
+case("layernorm_modulate_noaffine", lambda x, sc, sh: F.layer_norm(x, (16,), None, None, 1e-6) * (1 + sc[:, None]) + sh[:, None],
+     [r(3, 4, 16, scale=2.0), r(3, 16, scale=0.5), r(3, 16)])
 
 path = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "ops", "ops.safetensors")
 save_file(out, path, metadata={"generator": "scripts/fixtures_ops.py", "torch": torch.__version__})

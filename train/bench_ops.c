@@ -1,6 +1,7 @@
 // bench_ops.c — `cameo bench ops`: GFLOP/s of linear and attention forward+backward through the
 // autograd at transformer shapes, beside OpenBLAS's raw SGEMM peak measured in the same run and
-// beside PyTorch CPU on the same shapes and threads (scripts/bench_ops_torch.py) when available.
+// beside PyTorch CPU on the same shapes and threads (scripts/bench_ops_torch.py) when available;
+// then the fused adaLN norm (op_layernorm_modulate) against layernorm + modulate, in ms.
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
@@ -71,6 +72,31 @@ static double bench_attention(int64_t T, int64_t H, int64_t D, int reps) {
     return 12.0 * T * T * D * H / best / 1e9;  // fwd 4 T^2 D H + bwd 8 T^2 D H (no recompute counted)
 }
 
+// adaLN at FLUX's width: LayerNorm (no affine) then modulate, fused (one op) or not; forward +
+// backward into x, scale and shift from a fixed output gradient; best of reps, in ms
+static double bench_adanorm(int64_t L, int64_t C, bool fused, int reps) {
+    cm_tensor *x = rnd(SHAPE(1, L, C), 7, true), *sc = rnd(SHAPE(1, C), 8, true), *sh = rnd(SHAPE(1, C), 9, true);
+    cm_tensor *g = rnd(SHAPE(1, L, C), 10, false);
+    double best = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        double t0 = now();
+        cm_tensor *y;
+        if (fused) y = op_layernorm_modulate(x, NULL, NULL, 1e-6, sc, sh);
+        else {
+            cm_tensor *n = op_layernorm(x, NULL, NULL, 1e-6);
+            y = op_modulate(n, sc, sh);
+            tensor_release(n);
+        }
+        autograd_backward(y, g);
+        double dt = now() - t0;
+        tensor_release(y);
+        tensor_zero_grad(x); tensor_zero_grad(sc); tensor_zero_grad(sh);
+        if (r && dt < best) best = dt;
+    }
+    tensor_release(x); tensor_release(sc); tensor_release(sh); tensor_release(g);
+    return best * 1e3;
+}
+
 // PyTorch's figures for the same rows, in order, from the helper script; 0 where unavailable
 static int torch_figures(int threads, bool quick, double *out, int n) {
     char cmd[512];
@@ -120,6 +146,13 @@ int bench_ops_main(int argc, char **argv) {
             snprintf(rtxt, sizeof rtxt, "%.2fx", g / pt[i]);
         }
         printf("| %s | %s | %.1f | %.0f%% | %s | %s |\n", rows[i].kind, shape, g, 100.0 * g / peak, ptxt, rtxt);
+    }
+    printf("\n| adaLN, f32 (fwd+bwd: dx, dscale, dshift) | shape | fused ms | layernorm + modulate ms | speedup |\n");
+    printf("|---|---|---|---|---|\n");
+    const int64_t ada_L[2] = {1024, 4608};
+    for (int i = 0; i < (quick ? 1 : 2); i++) {
+        double tu = bench_adanorm(ada_L[i], 3072, false, reps), tf = bench_adanorm(ada_L[i], 3072, true, reps);
+        printf("| layernorm_modulate | B=1 L=%lld C=3072 | %.2f | %.2f | %.2fx |\n", (long long)ada_L[i], tf, tu, tu / tf);
     }
     return 0;
 }

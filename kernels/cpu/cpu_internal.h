@@ -104,6 +104,12 @@ void cpu_modulate_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64
                       const void *scale, const void *shift);
 void cpu_modulate_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *dx, void *dscale,
                       void *dshift, const void *dy, const void *x, const void *scale);
+void cpu_layernorm_mod_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, double eps, void *y,
+                           float *mean, float *rstd, const void *x, const void *w, const void *b, const void *scale,
+                           const void *shift);
+void cpu_layernorm_mod_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *dx, void *dw,
+                           void *db, void *dscale, void *dshift, const void *dy, const void *x, const float *mean,
+                           const float *rstd, const void *w, const void *b, const void *scale);
 void cpu_timestep_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t dim, int flip, double shift,
                       double max_period, void *y, const void *t);
 void cpu_timestep_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t dim, int flip, double shift,

@@ -1,8 +1,23 @@
-// cpu_norm.c — layernorm, rmsnorm (diffusers and InstantCharacter variants), groupnorm: forward
-// saves f32 statistics, backward writes dx and (not accumulates) dw, db.
+// cpu_norm.c — layernorm, layernorm fused with the adaLN modulation, rmsnorm (diffusers and
+// InstantCharacter variants), groupnorm: forward saves f32 statistics, backward writes dx and (not
+// accumulates) dw, db (and the modulation's dscale, dshift).
 #include <math.h>
 #include <stdlib.h>
 #include "kernels/cpu/cpu_internal.h"
+
+// row reductions (dw, db, dscale, dshift) run in at most this many fixed chunks of rows
+#define CPU_NORM_CHUNKS 64
+
+// the fused norm's rows [B, L] in chunks that never cross a batch: nc chunks of per rows per batch
+// (at least 32 rows where L allows: fewer partial sums to add), fixed by the shape alone (never by
+// the thread count), so the column sums are deterministic
+static void cpu_lnmod_tasks(int64_t B, int64_t L, int64_t *nc, int64_t *per) {
+    int64_t n = B > 0 ? CPU_NORM_CHUNKS / B : 1;
+    if (n > (L + 31) / 32) n = (L + 31) / 32;
+    if (n < 1) n = 1;
+    *nc = n;
+    *per = (L + n - 1) / n;
+}
 
 #define real float
 #define SFX f32
@@ -22,6 +37,21 @@ void cpu_layernorm_fwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols
 void cpu_layernorm_bwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *dx, void *dw, void *db,
                        const void *dy, const void *x, const float *mean, const float *rstd, const void *w) {
     CPU_DISPATCH("layernorm_bwd", dt, layernorm_bwd, rows, cols, dx, dw, db, dy, x, mean, rstd, w);
+}
+void cpu_layernorm_mod_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, double eps, void *y,
+                           float *mean, float *rstd, const void *x, const void *w, const void *b, const void *scale,
+                           const void *shift) {
+    CM_CHECK(!b || w, "layernorm_mod_fwd", "a bias needs a weight");
+    if (B <= 0 || L <= 0 || C <= 0) return;
+    CPU_DISPATCH("layernorm_mod_fwd", dt, layernorm_mod_fwd, B, L, C, eps, y, mean, rstd, x, w, b, scale, shift);
+}
+void cpu_layernorm_mod_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *dx, void *dw,
+                           void *db, void *dscale, void *dshift, const void *dy, const void *x, const float *mean,
+                           const float *rstd, const void *w, const void *b, const void *scale) {
+    CM_CHECK(!b || w, "layernorm_mod_bwd", "a bias needs a weight");
+    if (B <= 0 || C <= 0) return;
+    CPU_DISPATCH("layernorm_mod_bwd", dt, layernorm_mod_bwd, B, L, C, dx, dw, db, dscale, dshift, dy, x, mean, rstd,
+                 w, b, scale);
 }
 void cpu_rmsnorm_fwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t rows, int64_t cols, double eps,
                      void *y, float *inv, const void *x, const void *w) {

@@ -179,6 +179,12 @@ void cu_layernorm_fwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols,
                       float *rstd, const void *x, const void *w, const void *b);
 void cu_layernorm_bwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *dx, void *dw, void *db,
                       const void *dy, const void *x, const float *mean, const float *rstd, const void *w);
+void cu_layernorm_mod_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, double eps, void *y,
+                          float *mean, float *rstd, const void *x, const void *w, const void *b, const void *scale,
+                          const void *shift);
+void cu_layernorm_mod_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *dx, void *dw,
+                          void *db, void *dscale, void *dshift, const void *dy, const void *x, const float *mean,
+                          const float *rstd, const void *w, const void *b, const void *scale);
 void cu_rmsnorm_fwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t rows, int64_t cols, double eps, void *y,
                     float *inv, const void *x, const void *w);
 void cu_rmsnorm_bwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t rows, int64_t cols, double eps,

@@ -1,6 +1,7 @@
-// cuda_norm.cu — LayerNorm, RMSNorm (diffusers and InstantCharacter variants), GroupNorm,
-// forward and backward. Row norms: one warp per row, 16-byte loads where the row allows, f32
-// statistics; weight / bias gradients by a two-stage column reduction (no atomics).
+// cuda_norm.cu — LayerNorm (alone and fused with the adaLN modulation), RMSNorm (diffusers and
+// InstantCharacter variants), GroupNorm, forward and backward. Row norms: one warp per row, 16-byte
+// loads where the row allows, f32 statistics; weight / bias (and modulation) gradients by a
+// two-stage column reduction (no atomics).
 #include "cuda_common.cuh"
 
 // ---------------------------------------------------------------------------------------------
@@ -62,17 +63,36 @@ template <typename T> static bool row_vec_ok(int64_t cols, std::initializer_list
 #define ROWS_PER_BLOCK 8  // 8 warps of 32
 
 // ---------------------------------------------------------------------------------------------
-// LayerNorm
+// LayerNorm, alone (MOD false) or fused with the adaLN modulation (MOD true): the rows are
+// [B, L] and row r's output is a * (1 + scale[r / L]) + shift[r / L], a = n * w + b. The fused
+// forward never writes n; its backward reads x, the statistics and scale again.
 // ---------------------------------------------------------------------------------------------
-template <typename T, bool VEC>
-__global__ void k_ln_fwd(int64_t rows, int64_t cols, float eps, T *y, float *mean, float *rstd, const T *x, const T *w,
-                         const T *b) {
+// the modulation row of batch row / L, or NULL (MOD false, or no tensor)
+template <bool MOD, typename T> __device__ __forceinline__ const T *mod_row(const T *p, int64_t row, int64_t L, int64_t cols) {
+    if constexpr (MOD) return p ? p + (row / L) * cols : (const T *)NULL;
+    return (const T *)NULL;
+}
+// dy at one step of a row, times (1 + scale) when sc (the modulation row, already at the step) is given
+template <typename IO, typename T> __device__ __forceinline__ void load_da(const T *dy, const T *sc, float *d) {
+    IO::load(dy, d);
+    if (sc) {
+        float s[IO::N];
+        IO::load(sc, s);
+#pragma unroll
+        for (int i = 0; i < IO::N; i++) d[i] *= 1.f + s[i];
+    }
+}
+
+template <typename T, bool VEC, bool MOD>
+__global__ void k_ln_fwd(int64_t rows, int64_t cols, int64_t L, float eps, T *y, float *mean, float *rstd, const T *x,
+                         const T *w, const T *b, const T *scale, const T *shift) {
     typedef RowIO<T, VEC> IO;
     constexpr int N = IO::N;
     int64_t row = (int64_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (row >= rows) return;
     const T *xr = x + row * cols;
+    const T *sc = mod_row<MOD>(scale, row, L, cols), *sh = mod_row<MOD>(shift, row, L, cols);
     T *yr = y + row * cols;
     float f[N];
     float mu = row_sum<IO>(xr, cols, lane, false, 0.f) / (float)cols;
@@ -84,6 +104,13 @@ __global__ void k_ln_fwd(int64_t rows, int64_t cols, float eps, T *y, float *mea
         IO::load_or(b ? b + c : NULL, bf, 0.f);
 #pragma unroll
         for (int i = 0; i < N; i++) f[i] = (f[i] - mu) * rs * wf[i] + bf[i];
+        if constexpr (MOD) {
+            float sf[N], hf[N];
+            IO::load_or(sc ? sc + c : NULL, sf, 0.f);
+            IO::load_or(sh ? sh + c : NULL, hf, 0.f);
+#pragma unroll
+            for (int i = 0; i < N; i++) f[i] = f[i] * (1.f + sf[i]) + hf[i];
+        }
         IO::store(yr + c, f);
     }
     if (lane == 0) {
@@ -92,22 +119,23 @@ __global__ void k_ln_fwd(int64_t rows, int64_t cols, float eps, T *y, float *mea
     }
 }
 
-template <typename T, bool VEC>
-__global__ void k_ln_bwd_dx(int64_t rows, int64_t cols, T *dx, const T *dy, const T *x, const float *mean,
-                            const float *rstd, const T *w) {
+// dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), g = da * w, da = dy (* (1 + scale) when MOD)
+template <typename T, bool VEC, bool MOD>
+__global__ void k_ln_bwd_dx(int64_t rows, int64_t cols, int64_t L, T *dx, const T *dy, const T *x, const float *mean,
+                            const float *rstd, const T *w, const T *scale) {
     typedef RowIO<T, VEC> IO;
     constexpr int N = IO::N;
     int64_t row = (int64_t)blockIdx.x * ROWS_PER_BLOCK + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (row >= rows) return;
-    const T *xr = x + row * cols, *dyr = dy + row * cols;
+    const T *xr = x + row * cols, *dyr = dy + row * cols, *sc = mod_row<MOD>(scale, row, L, cols);
     T *dxr = dx + row * cols;
     float mu = mean[row], rs = rstd[row];
     float sg = 0.f, sgx = 0.f;
     float f[N], d[N], wf[N];
     for (int64_t c = lane * N; c < cols; c += 32 * N) {
         IO::load(xr + c, f);
-        IO::load(dyr + c, d);
+        load_da<IO>(dyr + c, sc ? sc + c : NULL, d);
         IO::load_or(w ? w + c : NULL, wf, 1.f);
 #pragma unroll
         for (int i = 0; i < N; i++) {
@@ -120,7 +148,7 @@ __global__ void k_ln_bwd_dx(int64_t rows, int64_t cols, T *dx, const T *dy, cons
     sgx = warp_sum(sgx) / (float)cols;
     for (int64_t c = lane * N; c < cols; c += 32 * N) {
         IO::load(xr + c, f);
-        IO::load(dyr + c, d);
+        load_da<IO>(dyr + c, sc ? sc + c : NULL, d);
         IO::load_or(w ? w + c : NULL, wf, 1.f);
 #pragma unroll
         for (int i = 0; i < N; i++) f[i] = rs * (d[i] * wf[i] - sg - (f[i] - mu) * rs * sgx);
@@ -128,96 +156,154 @@ __global__ void k_ln_bwd_dx(int64_t rows, int64_t cols, T *dx, const T *dy, cons
     }
 }
 
-// weight / bias gradients: stage 1 writes per-chunk column partials [chunks, cols] (f32),
-// stage 2 sums the chunks. mode 0: layernorm (xhat = (x-mean)*rstd), 1: rmsnorm (xhat = x*inv)
-template <typename T>
-__global__ void k_wgrad_partial(int mode, int64_t rows, int64_t cols, int64_t rows_per, const T *dy, const T *x,
-                                const float *mean, const float *scale, float *pw, float *pb) {
-    __shared__ float shw[16][33], shb[16][33];
-    int64_t c = (int64_t)blockIdx.x * 32 + threadIdx.x;
-    int64_t r0 = (int64_t)blockIdx.y * rows_per, r1 = min(rows, r0 + rows_per);
-    float aw = 0.f, ab = 0.f;
+// weight / bias gradients: stage 1 writes per-chunk column partials [chunks, cols] (f32), stage 2
+// sums the chunks. mode 0: layernorm (xhat = (x-mean)*rs), 1: rmsnorm (xhat = x*rs). The rows are
+// B batches of L (a plain norm: one batch of every row), cpb chunks of rows_per rows per batch, so no
+// chunk crosses a batch. pw, pb get sum da*xhat, sum da; MOD: da = dy * (1 + msc[b]), and ps, ph get
+// the modulation's sum dy*(xhat*w + bias), sum dy, which stage 2 sums per batch.
+template <typename T, bool MOD>
+__global__ void k_wgrad_partial(int mode, int64_t L, int64_t cols, int64_t cpb, int64_t rows_per, const T *dy,
+                                const T *x, const float *mean, const float *rs, const T *w, const T *bias,
+                                const T *msc, float *pw, float *pb, float *ps, float *ph) {
+    constexpr int NS = MOD ? 4 : 2;
+    __shared__ float part[NS][16][33];
+    int64_t c = (int64_t)blockIdx.x * 32 + threadIdx.x, bb = blockIdx.y / cpb;
+    int64_t r0 = bb * L + (blockIdx.y % cpb) * rows_per, r1 = min(bb * L + L, r0 + rows_per);
+    float acc[NS] = {};
     if (c < cols) {
+        float s1 = 1.f, wv = 1.f, bv = 0.f;
+        if constexpr (MOD) {
+            s1 += msc ? to_f(msc[bb * cols + c]) : 0.f;
+            wv = w ? to_f(w[c]) : 1.f;
+            bv = bias ? to_f(bias[c]) : 0.f;
+        }
         for (int64_t r = r0 + threadIdx.y; r < r1; r += blockDim.y) {
             float d = to_f(dy[r * cols + c]), xv = to_f(x[r * cols + c]);
-            float xh = mode == 0 ? (xv - mean[r]) * scale[r] : xv * scale[r];
-            aw += d * xh;
-            ab += d;
+            float xh = mode == 0 ? (xv - mean[r]) * rs[r] : xv * rs[r];
+            acc[0] += d * s1 * xh;
+            acc[1] += d * s1;
+            if constexpr (MOD) {
+                acc[2] += d * (xh * wv + bv);
+                acc[3] += d;
+            }
         }
     }
-    shw[threadIdx.y][threadIdx.x] = aw;
-    shb[threadIdx.y][threadIdx.x] = ab;
+#pragma unroll
+    for (int i = 0; i < NS; i++) part[i][threadIdx.y][threadIdx.x] = acc[i];
     __syncthreads();
     if (threadIdx.y == 0 && c < cols) {
-        float tw = 0.f, tb = 0.f;
-        for (int j = 0; j < (int)blockDim.y; j++) {
-            tw += shw[j][threadIdx.x];
-            tb += shb[j][threadIdx.x];
+        float *out[4] = {pw, pb, ps, ph};
+#pragma unroll
+        for (int i = 0; i < NS; i++) {
+            float t = 0.f;
+            for (int j = 0; j < (int)blockDim.y; j++) t += part[i][j][threadIdx.x];
+            out[i][blockIdx.y * cols + c] = t;
         }
-        pw[blockIdx.y * cols + c] = tw;
-        pb[blockIdx.y * cols + c] = tb;
     }
 }
+// stage 2: o[g, c] = sum over the cpg chunks of group g, in order, of p[chunk, c] (for p1 -> o1, p2 -> o2)
 template <typename T>
-__global__ void k_wgrad_final(int64_t chunks, int64_t cols, const float *pw, const float *pb, T *dw, T *db) {
-    GRID_STRIDE(c, cols) {
-        float tw = 0.f, tb = 0.f;
-        for (int64_t j = 0; j < chunks; j++) {
-            tw += pw[j * cols + c];
-            tb += pb[j * cols + c];
+__global__ void k_wgrad_final(int64_t groups, int64_t cpg, int64_t cols, const float *p1, const float *p2, T *o1,
+                              T *o2) {
+    GRID_STRIDE(i, groups * cols) {
+        int64_t g = i / cols, c = i % cols;
+        float t1 = 0.f, t2 = 0.f;
+        for (int64_t j = g * cpg; j < (g + 1) * cpg; j++) {
+            t1 += p1[j * cols + c];
+            t2 += p2[j * cols + c];
         }
-        if (dw) dw[c] = from_f<T>(tw);
-        if (db) db[c] = from_f<T>(tb);
+        if (o1) o1[i] = from_f<T>(t1);
+        if (o2) o2[i] = from_f<T>(t2);
     }
 }
-template <typename T>
-static void wgrad(const cm_kctx *k, int mode, int64_t rows, int64_t cols, T *dw, T *db, const T *dy, const T *x,
-                  const float *mean, const float *scale) {
-    if (!dw && !db) return;
+// dw, db (and MOD: dscale, dshift [B, cols]) of B batches of L rows; any output may be NULL
+template <typename T, bool MOD>
+static void wgrad(const cm_kctx *k, int mode, int64_t B, int64_t L, int64_t cols, T *dw, T *db, T *dscale, T *dshift,
+                  const T *dy, const T *x, const float *mean, const float *rs, const T *w, const T *bias,
+                  const T *msc) {
+    if (!dw && !db && !dscale && !dshift) return;
     cudaStream_t s = KSTREAM(k);
-    int64_t chunks = (rows + 255) / 256;
-    if (chunks > 256) chunks = 256;
-    if (chunks < 1) chunks = 1;
-    int64_t rows_per = (rows + chunks - 1) / chunks;
-    float *part = (float *)cuda_tmp_alloc(k, (size_t)(2 * chunks * cols) * sizeof(float), "norm weight-gradient");
+    int64_t cpb = (L + 255) / 256, cap = B < 256 ? 256 / B : 1;  // ~256 chunks in all, at least one per batch
+    if (cpb > cap) cpb = cap;
+    if (cpb < 1) cpb = 1;
+    int64_t chunks = B * cpb, rows_per = (L + cpb - 1) / cpb, np = (MOD ? 4 : 2) * chunks * cols;
+    if (chunks > 65535) cm_die("cuda norm weight-gradient", "batch %lld too large", (long long)B);
+    float *part = (float *)cuda_tmp_alloc(k, (size_t)np * sizeof(float), "norm weight-gradient");
+    float *pw = part, *pb = pw + chunks * cols, *ps = MOD ? pb + chunks * cols : NULL, *ph = MOD ? ps + chunks * cols : NULL;
     dim3 g((unsigned)((cols + 31) / 32), (unsigned)chunks);
-    k_wgrad_partial<T><<<g, dim3(32, 16), 0, s>>>(mode, rows, cols, rows_per, dy, x, mean, scale, part,
-                                                  part + chunks * cols);
+    k_wgrad_partial<T, MOD><<<g, dim3(32, 16), 0, s>>>(mode, L, cols, cpb, rows_per, dy, x, mean, rs, w, bias, msc, pw,
+                                                       pb, ps, ph);
     CUDA_LAUNCH_CHECK();
-    k_wgrad_final<T><<<grid_for(cols, 256), 256, 0, s>>>(chunks, cols, part, part + chunks * cols, dw, db);
-    CUDA_LAUNCH_CHECK();
+    if (dw || db) {
+        k_wgrad_final<T><<<grid_for(cols, 256), 256, 0, s>>>(1, chunks, cols, pw, pb, dw, db);
+        CUDA_LAUNCH_CHECK();
+    }
+    if (MOD && (dscale || dshift)) {
+        k_wgrad_final<T><<<grid_for(B * cols, 256), 256, 0, s>>>(B, cpb, cols, ps, ph, dscale, dshift);
+        CUDA_LAUNCH_CHECK();
+    }
     cuda_tmp_free(k, part);
+}
+
+// forward launch: 16-byte rows when cols and every pointer allow
+template <typename T, bool MOD>
+static void ln_fwd_launch(const cm_kctx *k, int64_t rows, int64_t cols, int64_t L, double eps, T *y, float *mean,
+                          float *rstd, const T *x, const T *w, const T *b, const T *scale, const T *shift) {
+    unsigned g = (unsigned)((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
+    if (row_vec_ok<T>(cols, {y, x, w, b, scale, shift}))
+        k_ln_fwd<T, true, MOD><<<g, 256, 0, KSTREAM(k)>>>(rows, cols, L, (float)eps, y, mean, rstd, x, w, b, scale, shift);
+    else
+        k_ln_fwd<T, false, MOD><<<g, 256, 0, KSTREAM(k)>>>(rows, cols, L, (float)eps, y, mean, rstd, x, w, b, scale, shift);
+    CUDA_LAUNCH_CHECK();
+}
+template <typename T, bool MOD>
+static void ln_dx_launch(const cm_kctx *k, int64_t rows, int64_t cols, int64_t L, T *dx, const T *dy, const T *x,
+                         const float *mean, const float *rstd, const T *w, const T *scale) {
+    if (!dx || rows <= 0) return;
+    unsigned g = (unsigned)((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
+    if (row_vec_ok<T>(cols, {dx, dy, x, w, scale}))
+        k_ln_bwd_dx<T, true, MOD><<<g, 256, 0, KSTREAM(k)>>>(rows, cols, L, dx, dy, x, mean, rstd, w, scale);
+    else
+        k_ln_bwd_dx<T, false, MOD><<<g, 256, 0, KSTREAM(k)>>>(rows, cols, L, dx, dy, x, mean, rstd, w, scale);
+    CUDA_LAUNCH_CHECK();
 }
 
 void cu_layernorm_fwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, double eps, void *y, float *mean,
                       float *rstd, const void *x, const void *w, const void *b) {
     if (rows <= 0 || cols <= 0) return;
-    unsigned g = (unsigned)((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
-    CUDA_DISPATCH("cuda layernorm_fwd", dt, {
-        if (row_vec_ok<T>(cols, {y, x, w, b}))
-            k_ln_fwd<T, true><<<g, 256, 0, KSTREAM(k)>>>(rows, cols, (float)eps, (T *)y, mean, rstd, (const T *)x,
-                                                         (const T *)w, (const T *)b);
-        else
-            k_ln_fwd<T, false><<<g, 256, 0, KSTREAM(k)>>>(rows, cols, (float)eps, (T *)y, mean, rstd, (const T *)x,
-                                                          (const T *)w, (const T *)b);
-    });
-    CUDA_LAUNCH_CHECK();
+    CUDA_DISPATCH("cuda layernorm_fwd", dt,
+                  ln_fwd_launch<T, false>(k, rows, cols, rows, eps, (T *)y, mean, rstd, (const T *)x, (const T *)w,
+                                          (const T *)b, (const T *)NULL, (const T *)NULL));
 }
 void cu_layernorm_bwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *dx, void *dw, void *db,
                       const void *dy, const void *x, const float *mean, const float *rstd, const void *w) {
     if (rows <= 0 || cols <= 0) return;
-    unsigned g = (unsigned)((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
     CUDA_DISPATCH("cuda layernorm_bwd", dt, {
-        if (dx) {
-            if (row_vec_ok<T>(cols, {dx, dy, x, w}))
-                k_ln_bwd_dx<T, true><<<g, 256, 0, KSTREAM(k)>>>(rows, cols, (T *)dx, (const T *)dy, (const T *)x, mean,
-                                                                rstd, (const T *)w);
-            else
-                k_ln_bwd_dx<T, false><<<g, 256, 0, KSTREAM(k)>>>(rows, cols, (T *)dx, (const T *)dy, (const T *)x,
-                                                                 mean, rstd, (const T *)w);
-            CUDA_LAUNCH_CHECK();
-        }
-        wgrad<T>(k, 0, rows, cols, (T *)dw, (T *)db, (const T *)dy, (const T *)x, mean, rstd);
+        ln_dx_launch<T, false>(k, rows, cols, rows, (T *)dx, (const T *)dy, (const T *)x, mean, rstd, (const T *)w,
+                               (const T *)NULL);
+        wgrad<T, false>(k, 0, 1, rows, cols, (T *)dw, (T *)db, (T *)NULL, (T *)NULL, (const T *)dy, (const T *)x, mean,
+                        rstd, (const T *)NULL, (const T *)NULL, (const T *)NULL);
+    });
+}
+void cu_layernorm_mod_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, double eps, void *y,
+                          float *mean, float *rstd, const void *x, const void *w, const void *b, const void *scale,
+                          const void *shift) {
+    if (B <= 0 || L <= 0 || C <= 0) return;
+    if (b && !w) cm_die("cuda layernorm_mod_fwd", "a bias needs a weight");
+    CUDA_DISPATCH("cuda layernorm_mod_fwd", dt,
+                  ln_fwd_launch<T, true>(k, B * L, C, L, eps, (T *)y, mean, rstd, (const T *)x, (const T *)w,
+                                         (const T *)b, (const T *)scale, (const T *)shift));
+}
+void cu_layernorm_mod_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *dx, void *dw,
+                          void *db, void *dscale, void *dshift, const void *dy, const void *x, const float *mean,
+                          const float *rstd, const void *w, const void *b, const void *scale) {
+    if (B <= 0 || L < 0 || C <= 0) return;  // L = 0: zero dw, db, dscale, dshift are still written
+    if (b && !w) cm_die("cuda layernorm_mod_bwd", "a bias needs a weight");
+    CUDA_DISPATCH("cuda layernorm_mod_bwd", dt, {
+        ln_dx_launch<T, true>(k, B * L, C, L, (T *)dx, (const T *)dy, (const T *)x, mean, rstd, (const T *)w,
+                              (const T *)scale);
+        wgrad<T, true>(k, 0, B, L, C, (T *)dw, (T *)db, (T *)dscale, (T *)dshift, (const T *)dy, (const T *)x, mean,
+                       rstd, (const T *)w, (const T *)b, (const T *)scale);
     });
 }
 
@@ -311,7 +397,8 @@ void cu_rmsnorm_bwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t ro
                                                                   (const T *)dy, (const T *)x, inv, (const T *)w);
             CUDA_LAUNCH_CHECK();
         }
-        wgrad<T>(k, 1, rows, cols, (T *)dw, (T *)NULL, (const T *)dy, (const T *)x, NULL, inv);
+        wgrad<T, false>(k, 1, 1, rows, cols, (T *)dw, (T *)NULL, (T *)NULL, (T *)NULL, (const T *)dy, (const T *)x, NULL,
+                        inv, (const T *)NULL, (const T *)NULL, (const T *)NULL);
     });
 }
 

@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 #include "kernels/backend.h"
 #include "testutil.h"
 
@@ -429,6 +432,94 @@ static void test_norms(void) {
     }
 }
 
+// --- layernorm fused with the modulation: against a double reference of layernorm then modulate ---
+// x [B, L, C], sc, sh [B, C], w, b [C] or NULL; y, and with g = dy: dx, dw, db, ds, dh (all double)
+static void lnmod_ref(int64_t B, int64_t L, int64_t C, double eps, const double *x, const double *w, const double *b,
+                      const double *sc, const double *sh, const double *g, double *y, double *dx, double *dw,
+                      double *db, double *ds, double *dh) {
+    double *n = malloc(C * sizeof(double)), *gw = malloc(C * sizeof(double));
+    memset(dw, 0, C * sizeof(double)), memset(db, 0, C * sizeof(double));
+    memset(ds, 0, B * C * sizeof(double)), memset(dh, 0, B * C * sizeof(double));
+    for (int64_t r = 0; r < B * L; r++) {
+        const double *xr = x + r * C, *gr = g + r * C, *s = sc + (r / L) * C, *h = sh + (r / L) * C;
+        double m = 0, v = 0, c1 = 0, c2 = 0;
+        for (int64_t j = 0; j < C; j++) m += xr[j];
+        m /= C;
+        for (int64_t j = 0; j < C; j++) v += (xr[j] - m) * (xr[j] - m);
+        double rs = 1 / sqrt(v / C + eps);
+        for (int64_t j = 0; j < C; j++) {
+            n[j] = (xr[j] - m) * rs;
+            double a = n[j] * (w ? w[j] : 1) + (b ? b[j] : 0), da = gr[j] * (1 + s[j]);
+            y[r * C + j] = a * (1 + s[j]) + h[j];
+            gw[j] = da * (w ? w[j] : 1);
+            c1 += gw[j], c2 += gw[j] * n[j];
+            dw[j] += da * n[j], db[j] += da;
+            ds[(r / L) * C + j] += gr[j] * a, dh[(r / L) * C + j] += gr[j];
+        }
+        for (int64_t j = 0; j < C; j++) dx[r * C + j] = rs * (gw[j] - c1 / C - n[j] * c2 / C);
+    }
+    free(n), free(gw);
+}
+
+static void lnmod_case(cm_dtype dt, int64_t B, int64_t L, int64_t C, int affine) {
+    int64_t n = B * L * C;
+    double eps = 1e-6, *xv = randv(n), *wv = randv(C), *bv = randv(C), *sv = randv(B * C), *hv = randv(B * C);
+    double *gv = randv(n);
+    for (int64_t i = 0; i < n; i++) xv[i] = 2 * xv[i] + 0.5;
+    double *xr = rounded(dt, xv, n), *wr = rounded(dt, wv, C), *br = rounded(dt, bv, C), *sr = rounded(dt, sv, B * C);
+    double *hr = rounded(dt, hv, B * C), *gr = rounded(dt, gv, n);
+    double *y = malloc(n * 8), *dx = malloc(n * 8), *dw = malloc(C * 8), *db = malloc(C * 8), *ds = malloc(B * C * 8);
+    double *dh = malloc(B * C * 8);
+    lnmod_ref(B, L, C, eps, xr, affine ? wr : NULL, affine ? br : NULL, sr, hr, gr, y, dx, dw, db, ds, dh);
+    void *X = to_dt(dt, xv, n), *W = to_dt(dt, wv, C), *Bb = to_dt(dt, bv, C), *S = to_dt(dt, sv, B * C);
+    void *H = to_dt(dt, hv, B * C), *G = to_dt(dt, gv, n);
+    void *Y = malloc(n * 8), *DX = malloc(n * 8), *DW = malloc(C * 8), *DB = malloc(C * 8), *DS = malloc(B * C * 8);
+    void *DH = malloc(B * C * 8);
+    float *mean = malloc(B * L * 4), *rstd = malloc(B * L * 4);
+    be->layernorm_mod_fwd(K_, dt, B, L, C, eps, Y, mean, rstd, X, affine ? W : NULL, affine ? Bb : NULL, S, H);
+    be->layernorm_mod_bwd(K_, dt, B, L, C, DX, affine ? DW : NULL, affine ? DB : NULL, DS, DH, G, X, mean, rstd,
+                          affine ? W : NULL, affine ? Bb : NULL, S);
+    // backward tolerances: the saved rstd is f32 in both dtypes (f64: ~1e-7 relative)
+    double gtol = dt == CM_F32 ? 3e-5 : 1e-6;
+    char what[80];
+    snprintf(what, sizeof what, "layernorm_mod [%lld, %lld, %lld]%s", (long long)B, (long long)L, (long long)C,
+             affine ? " w,b" : "");
+    close_arr(what, dt, Y, y, n, 1e-5, TOL(dt));
+    close_arr("layernorm_mod dx", dt, DX, dx, n, gtol, gtol);
+    close_arr("layernorm_mod dscale", dt, DS, ds, B * C, gtol, gtol);
+    close_arr("layernorm_mod dshift", dt, DH, dh, B * C, 1e-5, TOL(dt));
+    if (affine) {
+        close_arr("layernorm_mod dw", dt, DW, dw, C, gtol, gtol);
+        close_arr("layernorm_mod db", dt, DB, db, C, gtol, gtol);
+    }
+#ifdef _OPENMP
+    // the column sums are the same bits for any thread count
+    if (dt == CM_F32) {
+        void *DS1 = malloc(B * C * 4), *DW1 = malloc(C * 4), *DX1 = malloc(n * 4);
+        int keep = omp_get_max_threads();
+        omp_set_num_threads(1);
+        be->layernorm_mod_bwd(K_, dt, B, L, C, DX1, affine ? DW1 : NULL, NULL, DS1, NULL, G, X, mean, rstd,
+                              affine ? W : NULL, affine ? Bb : NULL, S);
+        omp_set_num_threads(keep > 1 ? keep : 3);
+        TEST_CHECK(!memcmp(DS1, DS, B * C * 4) && (!affine || !memcmp(DW1, DW, C * 4)) && !memcmp(DX1, DX, n * 4),
+                   "%s: one thread and %d threads give different bits", what, keep > 1 ? keep : 3);
+        omp_set_num_threads(keep);
+        free(DS1), free(DW1), free(DX1);
+    }
+#endif
+    free(xv), free(wv), free(bv), free(sv), free(hv), free(gv), free(xr), free(wr), free(br), free(sr), free(hr);
+    free(gr), free(y), free(dx), free(dw), free(db), free(ds), free(dh), free(X), free(W), free(Bb), free(S), free(H);
+    free(G), free(Y), free(DX), free(DW), free(DB), free(DS), free(DH), free(mean), free(rstd);
+}
+
+static void test_layernorm_mod(void) {
+    for (int t = 0; t < 2; t++)
+        for (int affine = 0; affine < 2; affine++) {
+            lnmod_case(FT[t], 3, 5, 37, affine);    // one chunk per batch, serial
+            lnmod_case(FT[t], 2, 300, 260, affine);  // parallel path, 10 chunks of 30 rows per batch
+        }
+}
+
 // --- softmax ---
 static void test_softmax(void) {
     for (int t = 0; t < 2; t++) {
@@ -851,6 +942,7 @@ int main(void) {
     test_reduce();
     test_gemm();
     test_norms();
+    test_layernorm_mod();
     test_softmax();
     test_attention();
     test_rope_mod_time();

@@ -20,6 +20,8 @@ static void dtype_mix(void) { op_mul(z(SHAPE(2)), tensor_zeros(CM_F64, SHAPE(2),
 static void sdpa_rank(void) { op_sdpa(z(SHAPE(2, 3, 4)), z(SHAPE(2, 3, 4)), z(SHAPE(2, 3, 4)), NULL, 0); }
 static void reshape_count(void) { op_reshape(z(SHAPE(2, 3)), SHAPE(4, 2)); }
 static void slice_range(void) { op_slice(z(SHAPE(2, 3)), 1, 1, 5); }
+static void lnmod_scale(void) { op_layernorm_modulate(z(SHAPE(2, 3, 4)), NULL, NULL, 1e-6, z(SHAPE(2, 3)), z(SHAPE(2, 4))); }
+static void lnmod_weight(void) { op_layernorm_modulate(z(SHAPE(2, 3, 4)), z(SHAPE(5)), NULL, 1e-6, z(SHAPE(2, 4)), z(SHAPE(2, 4))); }
 static void i32_math(void) { op_gelu(tensor_zeros(CM_I32, SHAPE(2), CM_DEV_CPU), true); }
 
 static void expect_death(const char *name, bad_fn fn, const char *must1, const char *must2) {
@@ -55,5 +57,7 @@ int main(void) {
     expect_death("reshape", reshape_count, "reshape", "[2, 3]");
     expect_death("slice", slice_range, "slice", "[1, 5)");
     expect_death("i32", i32_math, "unary", "i32");
+    expect_death("lnmod scale", lnmod_scale, "layernorm_modulate", "[2, 3] f32 cpu");
+    expect_death("lnmod weight", lnmod_weight, "layernorm_modulate", "[5] f32 cpu");
     return test_summary("test_op_errors");
 }

@@ -66,6 +66,8 @@ static cm_tensor *f_bicubic_down(cm_tensor **x) { return op_interp_bicubic(x[0],
 static cm_tensor *f_bicubic_up(cm_tensor **x) { return op_interp_bicubic(x[0], 7, 11); }
 static cm_tensor *f_embedding(cm_tensor **x) { return op_embedding(x[0], x[1]); }
 static cm_tensor *f_mse(cm_tensor **x) { return op_mse(x[0], x[1]); }
+static cm_tensor *f_lnmod(cm_tensor **x) { return op_layernorm_modulate(x[0], x[1], x[2], 1e-6, x[3], x[4]); }
+static cm_tensor *f_lnmod_na(cm_tensor **x) { return op_layernorm_modulate(x[0], NULL, NULL, 1e-6, x[1], x[2]); }
 
 static const struct { const char *name; case_fn fn; int n; double tol; } cases[] = {
     {"add", f_add, 2, 1e-5}, {"sub", f_sub, 2, 1e-5}, {"mul", f_mul, 2, 1e-5}, {"div", f_div, 2, 1e-5},
@@ -80,6 +82,7 @@ static const struct { const char *name; case_fn fn; int n; double tol; } cases[]
     {"conv2d", f_conv2d, 3, 1e-5}, {"conv2d_patch", f_conv2d_patch, 3, 1e-5},
     {"bicubic_down", f_bicubic_down, 1, 1e-5}, {"bicubic_up", f_bicubic_up, 1, 1e-5},
     {"embedding", f_embedding, 2, 1e-5}, {"mse", f_mse, 2, 1e-5},
+    {"layernorm_modulate", f_lnmod, 5, 1e-5}, {"layernorm_modulate_noaffine", f_lnmod_na, 3, 1e-5},
 };
 
 int main(void) {
@@ -89,7 +92,7 @@ int main(void) {
     if (!fx) return test_summary("test_ops_parity");
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         char key[96];
-        cm_tensor *in[4] = {0};
+        cm_tensor *in[5] = {0};
         for (int i = 0; i < cases[c].n; i++) {
             snprintf(key, sizeof key, "%s.in%d", cases[c].name, i);
             snprintf(err, sizeof err, "%s.gin%d", cases[c].name, i);
@@ -112,7 +115,7 @@ int main(void) {
             TEST_CHECK(e <= cases[c].tol, "%s: normalised error %.3g > %.1g", key, e, cases[c].tol);
             tensor_release(gw);
         }
-        printf("%-20s max normalised error %.2e\n", cases[c].name, worst);
+        printf("%-28s max normalised error %.2e\n", cases[c].name, worst);
         tensor_release(out); tensor_release(want); tensor_release(gout);
         for (int i = 0; i < cases[c].n; i++) tensor_release(in[i]);
     }

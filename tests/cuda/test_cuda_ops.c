@@ -861,6 +861,52 @@ static void t_modulate(void) {
     }
 }
 
+// LayerNorm fused with the modulation: [2, 300, 136] (16-byte rows; 300 rows per batch: two
+// weight-gradient chunks each, 5 column blocks of 32) and [3, 19, 77] (scalar rows, rows of a block
+// across batches), with and without w, b
+static void t_layernorm_mod(void) {
+    const int64_t shapes[2][3] = {{2, 300, 136}, {3, 19, 77}};
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        for (int sI = 0; sI < 2; sI++)
+            for (int affine = 0; affine < 2; affine++) {
+                int64_t B = shapes[sI][0], L = shapes[sI][1], Cc = shapes[sI][2], n = B * L * Cc, rows = B * L;
+                float *hx = hrand(n, -2, 3, dt), *hw = hrand(Cc, 0.5, 1.5, dt), *hb = hrand(Cc, -1, 1, dt);
+                float *hsc = hrand(B * Cc, -1, 1, dt), *hsh = hrand(B * Cc, -1, 1, dt), *hdy = hrand(n, -1, 1, dt);
+                const float *w = affine ? hw : NULL, *b = affine ? hb : NULL;
+                float *ry = hnan(n), *rm = hnan(rows), *rr = hnan(rows), *rdx = hnan(n), *rdw = hnan(Cc),
+                      *rdb = hnan(Cc), *rds = hnan(B * Cc), *rdh = hnan(B * Cc);
+                C->layernorm_mod_fwd(ck, CM_F32, B, L, Cc, 1e-6, ry, rm, rr, hx, w, b, hsc, hsh);
+                C->layernorm_mod_bwd(ck, CM_F32, B, L, Cc, rdx, affine ? rdw : NULL, affine ? rdb : NULL, rds, rdh, hdy,
+                                     hx, rm, rr, w, b, hsc);
+                void *gx = up(dt, hx, n), *gw = affine ? up(dt, hw, Cc) : NULL, *gb = affine ? up(dt, hb, Cc) : NULL;
+                void *gsc = up(dt, hsc, B * Cc), *gsh = up(dt, hsh, B * Cc), *gdy = up(dt, hdy, n);
+                void *gy = dnan(dt, n), *gdx = dnan(dt, n), *gdw = dnan(dt, Cc), *gdb = dnan(dt, Cc);
+                void *gds = dnan(dt, B * Cc), *gdh = dnan(dt, B * Cc);
+                float *gm = dnan(CM_F32, rows), *gr = dnan(CM_F32, rows);
+                G->layernorm_mod_fwd(gk, dt, B, L, Cc, 1e-6, gy, gm, gr, gx, gw, gb, gsc, gsh);
+                G->layernorm_mod_bwd(gk, dt, B, L, Cc, gdx, affine ? gdw : NULL, affine ? gdb : NULL, gds, gdh, gdy, gx,
+                                     gm, gr, gw, gb, gsc);
+                char what[80], tag[40];
+                snprintf(tag, sizeof tag, "[%lld,%lld,%lld]%s", (long long)B, (long long)L, (long long)Cc,
+                         affine ? " w,b" : "");
+                snprintf(what, sizeof what, "layernorm_mod_fwd %s", tag);
+                cmp(what, dt, down(dt, gy, n), ry, n, TOL(dt, 1e-5, 1e-2));
+                cmp("layernorm_mod mean", CM_F32, down(CM_F32, gm, rows), rm, rows, 1e-5);
+                cmp("layernorm_mod rstd", CM_F32, down(CM_F32, gr, rows), rr, rows, 1e-5);
+                snprintf(what, sizeof what, "layernorm_mod_bwd dx %s", tag);
+                cmp(what, dt, down(dt, gdx, n), rdx, n, TOL(dt, 1e-4, 2e-2));
+                cmp("layernorm_mod_bwd dscale", dt, down(dt, gds, B * Cc), rds, B * Cc, TOL(dt, 1e-4, 2e-2));
+                cmp("layernorm_mod_bwd dshift", dt, down(dt, gdh, B * Cc), rdh, B * Cc, TOL(dt, 1e-5, 1e-2));
+                if (affine) {
+                    cmp("layernorm_mod_bwd dw", dt, down(dt, gdw, Cc), rdw, Cc, TOL(dt, 1e-4, 2e-2));
+                    cmp("layernorm_mod_bwd db", dt, down(dt, gdb, Cc), rdb, Cc, TOL(dt, 1e-5, 1e-2));
+                }
+                release_all();
+            }
+    }
+}
+
 static void t_timestep(void) {
     for (int d = 0; d < 2; d++) {
         cm_dtype dt = DTS[d];
@@ -992,6 +1038,7 @@ int main(int argc, char **argv) {
         {"attention", t_attention},
         {"rope", t_rope},
         {"modulate", t_modulate},
+        {"layernorm_modulate", t_layernorm_mod},
         {"timestep", t_timestep},
         {"im2col", t_im2col},
         {"bicubic", t_bicubic},
