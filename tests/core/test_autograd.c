@@ -4,6 +4,7 @@
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "kernels/backend.h"
+#include <string.h>
 #include "testutil.h"
 
 static cm_tensor *randt(uint64_t seed, int nd, const int64_t *shape, bool grad) {
@@ -27,6 +28,15 @@ static int64_t mlp_gemms(bool w1_trainable, bool x_needs, cm_tensor **w1_out) {
     tensor_release(x); tensor_release(w1); tensor_release(w2); tensor_release(h); tensor_release(a); tensor_release(y); tensor_release(l);
     return n;
 }
+
+// an op whose backward notes which op autograd says is running (out-of-memory messages name it)
+static const char *g_seen;
+static void probe_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
+    (void)n;
+    g_seen = autograd_backward_op();
+    gin[0] = tensor_retain(g);
+}
+static const cm_opdef OP_PROBE = {"probe", probe_backward};
 
 int main(void) {
     // forward: 2 GEMMs. backward, all trainable: dW2, dA, dW1, dX = 4.
@@ -81,5 +91,15 @@ int main(void) {
     TEST_CHECK(autograd_tape_len() == 0, "tape reset");
     tensor_release(q); tensor_release(p);
     tensor_release(w); tensor_release(x);
+
+    // the op whose backward runs is known while it runs, and only then
+    cm_tensor *px = randt(10, SHAPE(3), true), *py = tensor_zeros_like(px);
+    autograd_record(&OP_PROBE, py, 1, &px);
+    cm_tensor *pl = op_sum_all(py);
+    TEST_CHECK(autograd_backward_op() == NULL, "no backward running yet");
+    autograd_backward(pl, NULL);
+    TEST_CHECK(g_seen && !strcmp(g_seen, "probe"), "inside its backward: '%s'", g_seen ? g_seen : "(null)");
+    TEST_CHECK(autograd_backward_op() == NULL, "no backward running after");
+    tensor_release(pl); tensor_release(py); tensor_release(px);
     return test_summary("test_autograd");
 }

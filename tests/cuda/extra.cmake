@@ -17,6 +17,14 @@ else()
 endif()
 set_tests_properties(e2e_gpu_train PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77)
 
+# out of device memory at every point of a step is a clean error (the emulator's device can be capped)
+add_executable(e2e_gpu_oom ${CMAKE_CURRENT_SOURCE_DIR}/cuda/e2e_gpu_oom.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
+target_include_directories(e2e_gpu_oom PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+if(CAMEO_CUDA_EMU)
+  add_test(NAME e2e_gpu_oom COMMAND e2e_gpu_oom $<TARGET_FILE:cameo> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(e2e_gpu_oom PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77)
+endif()
+
 # the mma.sync attention kernels (CAMEO_ATTN=mma) through the same GPU-against-CPU comparisons
 add_test(NAME test_cuda_ops_attn_mma COMMAND test_cuda_ops WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(test_cuda_ops_attn_mma PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 ENVIRONMENT CAMEO_ATTN=mma)
