@@ -365,6 +365,11 @@ static void check_range(const char *call, const char *what, const void *p, size_
     }
 }
 
+// for tests/cuda_emu/emu_nccl.cpp: stops unless [p, p + n) lies in one device allocation
+extern "C" void emu_check_device_range(const char *call, const char *what, const void *p, size_t n) {
+    check_range(call, what, p, n, true);
+}
+
 extern "C" {
 cudaError_t cudaMalloc(void **p, size_t n) {
     *p = NULL;
@@ -451,13 +456,25 @@ cudaError_t cudaMemset(void *p, int v, size_t n) { return cudaMemsetAsync(p, v, 
 // ---------------------------------------------------------------------------------------------
 // device, streams, events, errors
 // ---------------------------------------------------------------------------------------------
-cudaError_t cudaGetDeviceCount(int *n) { *n = 1; return cudaSuccess; }
-cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : (g_last_error = cudaErrorInvalidDevice); }
-cudaError_t cudaGetDevice(int *d) { *d = 0; return cudaSuccess; }
+// CUDA_EMU_DEVICES=N (1..8, default 1) devices, all the same emulated one: a process uses one
+// (a rank of a multi-rank run takes cuda:local_rank), so they need no state of their own
+static int emu_devices(void) {
+    const char *v = getenv("CUDA_EMU_DEVICES");
+    int n = v && *v ? atoi(v) : 1;
+    return n < 1 ? 1 : n > 8 ? 8 : n;
+}
+static int g_cur_dev;
+cudaError_t cudaGetDeviceCount(int *n) { *n = emu_devices(); return cudaSuccess; }
+cudaError_t cudaSetDevice(int d) {
+    if (d < 0 || d >= emu_devices()) return g_last_error = cudaErrorInvalidDevice;
+    g_cur_dev = d;
+    return cudaSuccess;
+}
+cudaError_t cudaGetDevice(int *d) { *d = g_cur_dev; return cudaSuccess; }
 cudaError_t cudaDriverGetVersion(int *v) { *v = CUDART_VERSION; return cudaSuccess; }
 cudaError_t cudaRuntimeGetVersion(int *v) { *v = CUDART_VERSION; return cudaSuccess; }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
-    if (d != 0) return g_last_error = cudaErrorInvalidDevice;
+    if (d < 0 || d >= emu_devices()) return g_last_error = cudaErrorInvalidDevice;
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "emulated sm_90 (CPU)");
     p->major = 9, p->minor = 0;
