@@ -37,3 +37,9 @@ int test_metrics_losses(const char *path, double *out, int max) {
     fclose(f);
     return n;
 }
+
+int test_run_losses(const char *dir, const char *run, double *out, int max) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s/tiny/metrics.jsonl", dir, run);
+    return test_metrics_losses(p, out, max);
+}

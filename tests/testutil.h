@@ -31,5 +31,7 @@ int test_summary(const char *name);
 int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // the "loss" of every line of a run's metrics.jsonl, in order; how many (0 when unreadable)
 int test_metrics_losses(const char *path, double *out, int max);
+// the same for the tiny run written under DIR/RUN (DIR/RUN/tiny/metrics.jsonl)
+int test_run_losses(const char *dir, const char *run, double *out, int max);
 // prints a skip line and exits 77 (ctest SKIP_RETURN_CODE)
 _Noreturn void test_skip(const char *why);

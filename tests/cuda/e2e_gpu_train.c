@@ -31,11 +31,8 @@ int main(int argc, char **argv) {
     TEST_CHECK(rc == 0, "the run on cuda:0 (see %s/gpu.log)", dir);
     TEST_CHECK(test_sh("%s train %s --set run.device=cpu --set run.out_dir=%s/cpu >%s/cpu.log 2>&1", cameo, args, dir, dir) == 0,
                "the run on the CPU (see %s/cpu.log)", dir);
-    char p1[300], p2[300];
     double g[64], c[64];
-    snprintf(p1, sizeof p1, "%s/gpu/tiny/metrics.jsonl", dir);
-    snprintf(p2, sizeof p2, "%s/cpu/tiny/metrics.jsonl", dir);
-    int ng = test_metrics_losses(p1, g, 64), nc = test_metrics_losses(p2, c, 64);
+    int ng = test_run_losses(dir, "gpu", g, 64), nc = test_run_losses(dir, "cpu", c, 64);
     TEST_CHECK(ng == 3 * steps && nc == 3 * steps, "%d logged steps each (got %d on cuda:0, %d on the CPU)", 3 * steps, ng, nc);
     double worst = 0;
     for (int i = 0; i < ng && i < nc; i++) {

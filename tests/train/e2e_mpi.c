@@ -62,11 +62,8 @@ static void nccl_half(const char *cameo, const char *mpirun, const char *dir, in
                "one process on cuda:0 (see %s/g1.log)", dir);
     TEST_CHECK(test_sh(MPIRUN " %s train %s --set run.out_dir=%s/g2 >%s/g2.log 2>&1", mpirun, cameo, args, dir, dir) == 0,
                "two ranks on cuda:0 and cuda:1 (see %s/g2.log)", dir);
-    char p1[256], p2[256];
     double a[64], b[64];
-    snprintf(p1, sizeof p1, "%s/g1/tiny/metrics.jsonl", dir);
-    snprintf(p2, sizeof p2, "%s/g2/tiny/metrics.jsonl", dir);
-    int na = test_metrics_losses(p1, a, 64), nb = test_metrics_losses(p2, b, 64);
+    int na = test_run_losses(dir, "g1", a, 64), nb = test_run_losses(dir, "g2", b, 64);
     TEST_CHECK(na == 3 * steps && nb == 3 * steps, "%d logged steps each on cuda (got %d and %d)", 3 * steps, na, nb);
     double worst = 0;
     for (int i = 1; i < na && i < nb; i++) worst = fmax(worst, fabs(a[i] - b[i]) / fabs(a[i]));
@@ -77,6 +74,7 @@ static void nccl_half(const char *cameo, const char *mpirun, const char *dir, in
     // the losses cannot tell whether the gradients were averaged (they barely move in a few
     // steps); the weights after step 1 can: measured on the emulator, 8e-6 of the elements lie
     // far apart with NCCL averaging, 1.8e-3 with the average_nccl call removed
+    char p1[256], p2[256];
     snprintf(p1, sizeof p1, "%s/g1/tiny/checkpoints/step-1/optimizer.safetensors", dir);
     snprintf(p2, sizeof p2, "%s/g2/tiny/checkpoints/step-1/optimizer.safetensors", dir);
     masters m = compare_masters(p1, p2);
@@ -102,9 +100,7 @@ int main(int argc, char **argv) {
 
     char p1[256], p2[256];
     double a[64], b[64];
-    snprintf(p1, sizeof p1, "%s/one/tiny/metrics.jsonl", dir);
-    snprintf(p2, sizeof p2, "%s/two/tiny/metrics.jsonl", dir);
-    int na = test_metrics_losses(p1, a, 64), nb = test_metrics_losses(p2, b, 64);
+    int na = test_run_losses(dir, "one", a, 64), nb = test_run_losses(dir, "two", b, 64);
     TEST_CHECK(na == 20 && nb == 20, "20 logged steps each (got %d and %d): only rank 0 writes", na, nb);
     double worst = 0;
     for (int i = 0; i < na && i < nb; i++) worst = fmax(worst, fabs(a[i] - b[i]) / fabs(a[i]));
