@@ -1044,7 +1044,20 @@ int main(int argc, char **argv) {
         {"bicubic", t_bicubic},
         {"lookup", t_lookup},
     };
-    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+    const size_t ng = sizeof groups / sizeof groups[0];
+    for (const char *p = only; p && *p;) {  // every name asked for must be a group: a typo never passes by running nothing
+        size_t n = strcspn(p, ",");
+        bool known = false;
+        for (size_t i = 0; i < ng && !known; i++) known = strlen(groups[i].name) == n && !strncmp(groups[i].name, p, n);
+        if (!known) {
+            fprintf(stderr, "test_cuda_ops: --only: no group '%.*s' (groups:", (int)n, p);
+            for (size_t i = 0; i < ng; i++) fprintf(stderr, " %s", groups[i].name);
+            fprintf(stderr, ")\n");
+            return 2;
+        }
+        p += n + (p[n] == ',');
+    }
+    for (size_t i = 0; i < ng; i++)
         if (selected(only, groups[i].name)) groups[i].run();
     return test_summary("test_cuda_ops");
 }
