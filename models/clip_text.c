@@ -88,18 +88,35 @@ static cm_tensor *quick_gelu(cm_tensor *x) {
     return out;
 }
 
-int64_t clip_text_eos_index(const clip_text_config *c, const cm_tensor *ids, int64_t b) {
-    int64_t L = ids->shape[1], best = 0;
-    double bv = 0;
+// the pooled position in one row of L host ids (the rule in clip_text.h)
+static int64_t eos_in_row(const clip_text_config *c, const int32_t *row, int64_t L) {
+    int64_t best = 0;
     for (int64_t j = 0; j < L; j++) {
-        double v = tensor_get(ids, b * L + j);
         if (c->eos_token_id == 2) {  // legacy: first argmax of the ids
-            if (j == 0 || v > bv) { bv = v; best = j; }
-        } else if ((int64_t)v == c->eos_token_id) {
+            if (row[j] > row[best]) best = j;
+        } else if (row[j] == c->eos_token_id) {
             return j;
         }
     }
     return best;
+}
+
+// every row's pooled position: the ids are read to the host once (one transfer, not one per id)
+static int64_t *eos_all(const clip_text_config *c, const cm_tensor *ids) {
+    int64_t B = ids->shape[0], L = ids->shape[1];
+    int32_t *h = malloc((size_t)(B * L) * sizeof *h);
+    int64_t *e = malloc((size_t)B * sizeof *e);
+    CM_CHECK(h && e, "clip_text", "out of host memory");
+    tensor_copy_to_host(ids, CM_I32, h);
+    for (int64_t b = 0; b < B; b++) e[b] = eos_in_row(c, h + b * L, L);
+    free(h);
+    return e;
+}
+
+int64_t clip_text_eos_index(const clip_text_config *c, const cm_tensor *ids, int64_t b) {
+    int64_t *e = eos_all(c, ids), r = e[b];
+    free(e);
+    return r;
 }
 
 cm_tensor *clip_text_embed_tokens(const clip_text_model *m, cm_tensor *ids) {
@@ -107,14 +124,13 @@ cm_tensor *clip_text_embed_tokens(const clip_text_model *m, cm_tensor *ids) {
     return op_embedding(m->tok_emb, ids);
 }
 
-cm_tensor *clip_text_forward_embeds(const clip_text_model *m, cm_tensor *tok, const cm_tensor *ids, cm_tensor **pooled) {
+// the forward with the pooled rows' positions given on the host (eos [B], or NULL without pooling)
+static cm_tensor *forward_eos(const clip_text_model *m, cm_tensor *tok, const int64_t *eos, cm_tensor **pooled) {
     const clip_text_config *c = &m->cfg;
     int64_t B = tok->shape[0], L = tok->shape[1], D = c->hidden;
     CM_CHECK(tok->ndim == 3 && tok->shape[2] == D, "clip_text_forward", "token embeddings must be [B, L, %lld]", (long long)D);
     CM_CHECK(L <= c->max_pos, "clip_text_forward", "sequence of %lld tokens exceeds the %lld positions (tokenize with "
              "max_length %lld)", (long long)L, (long long)c->max_pos, (long long)c->max_pos);
-    CM_CHECK(!pooled || (ids && ids->ndim == 2 && ids->shape[0] == B && ids->shape[1] == L), "clip_text_forward",
-             "pooling needs the ids [B, L]");
     // causal mask [L, L]: 0 on and below the diagonal, a large negative above (exp underflows to 0)
     float *mk = malloc((size_t)(L * L) * sizeof(float));
     CM_CHECK(mk, "clip_text_forward", "out of memory");
@@ -136,7 +152,7 @@ cm_tensor *clip_text_forward_embeds(const clip_text_model *m, cm_tensor *tok, co
     if (pooled) {
         cm_tensor **rows = malloc((size_t)B * sizeof(cm_tensor *));
         for (int64_t b = 0; b < B; b++) {
-            int64_t e = clip_text_eos_index(c, ids, b);
+            int64_t e = eos[b];
             cm_tensor *rb = op_slice(out, 0, b, b + 1);    // [1, L, D]
             rows[b] = op_slice(rb, 1, e, e + 1);           // [1, 1, D]
             tensor_release(rb);
@@ -147,6 +163,16 @@ cm_tensor *clip_text_forward_embeds(const clip_text_model *m, cm_tensor *tok, co
         free(rows);
         tensor_release(cat);
     }
+    return out;
+}
+
+cm_tensor *clip_text_forward_embeds(const clip_text_model *m, cm_tensor *tok, const cm_tensor *ids, cm_tensor **pooled) {
+    int64_t B = tok->shape[0], L = tok->ndim == 3 ? tok->shape[1] : 0;
+    CM_CHECK(!pooled || (ids && ids->ndim == 2 && ids->shape[0] == B && ids->shape[1] == L), "clip_text_forward",
+             "pooling needs the ids [B, L]");
+    int64_t *eos = pooled ? eos_all(&m->cfg, ids) : NULL;
+    cm_tensor *out = forward_eos(m, tok, eos, pooled);
+    free(eos);
     return out;
 }
 
@@ -174,10 +200,15 @@ cm_tensor *clip_text_encode_prompts(const clip_text_model *m, clip_tok *tok, int
             }
         }
     }
+    int64_t *eos = malloc((size_t)n * sizeof *eos);  // from the host ids: no read back from the device
+    CM_CHECK(eos, "clip_text_encode_prompts", "out of memory");
+    for (int b = 0; b < n; b++) eos[b] = eos_in_row(&m->cfg, ids + (size_t)b * (size_t)L, L);
     cm_tensor *it = tensor_from_host(CM_I32, SHAPE(n, L), ids, m->tok_emb->storage->dev);
     free(ids);
-    cm_tensor *pooled = NULL;
-    cm_tensor *h = clip_text_forward(m, it, &pooled);  // [n, L, D], [n, D]
+    cm_tensor *pooled = NULL, *te = clip_text_embed_tokens(m, it);
+    cm_tensor *h = forward_eos(m, te, eos, &pooled);  // [n, L, D], [n, D]
+    free(eos);
+    tensor_release(te);
     tensor_release(it);
     if (hidden) *hidden = h;
     else tensor_release(h);
