@@ -265,6 +265,8 @@ int metrics_log(metrics *m, const metrics_row *r) {
         json_num(m->jsonl, "lr", r->lr);
         json_num(m->jsonl, "grad_norm", r->grad_norm);
         json_num(m->jsonl, "samples_per_s", r->samples_per_s);
+        json_num(m->jsonl, "step_s", r->step_s);
+        json_num(m->jsonl, "data_s", r->data_s);
         json_num(m->jsonl, "time", r->time);
         fputs("}\n", m->jsonl);
         fflush(m->jsonl);
@@ -275,6 +277,8 @@ int metrics_log(metrics *m, const metrics_row *r) {
     rc |= metrics_scalar(m, "train/lr", r->step, r->lr);
     rc |= metrics_scalar(m, "train/grad_norm", r->step, r->grad_norm);
     rc |= metrics_scalar(m, "train/samples_per_s", r->step, r->samples_per_s);
+    rc |= metrics_scalar(m, "train/step_s", r->step, r->step_s);
+    rc |= metrics_scalar(m, "train/data_s", r->step, r->data_s);
     rc |= metrics_scalar(m, "train/stage", r->step, r->stage);
     if (m->tb) fflush(m->tb);
     return rc ? -1 : 0;

@@ -23,6 +23,9 @@ typedef struct metrics_row {
     double lr;
     double grad_norm;         // before clipping
     double samples_per_s;
+    double step_s;            // this step's wall seconds
+    double data_s;            // of them, host seconds taking and uploading batches (beside the device's
+                              // backward on a GPU: near step_s means the data pipeline is the bottleneck)
     double time;              // seconds since the run started (wall)
 } metrics_row;
 
@@ -38,7 +41,8 @@ typedef struct metrics {
 // RUN/tb/. resume_step >= 0: lines of metrics.jsonl with "step" > resume_step (logged after
 // the checkpoint a resumed run restarts from) are dropped first. 0, or -1 with err set.
 int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resume_step, char *err, size_t errlen);
-// one JSONL line + one TB event with the scalars loss, loss_smoothed, lr, grad_norm, samples_per_s
+// one JSONL line + one TB event with the scalars loss, loss_smoothed, lr, grad_norm, samples_per_s,
+// step_s, data_s (and stage)
 int metrics_log(metrics *m, const metrics_row *r);
 // any extra scalar (TB only), e.g. "eval/clip_score"
 int metrics_scalar(metrics *m, const char *tag, int64_t step, double value);

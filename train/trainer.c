@@ -154,7 +154,8 @@ static bool fault_nan(int64_t step) {
 // one optimizer step of stage s: grad_accum micro-batches, then clip + AdamW. 0 ok, 1 skipped, -1 error.
 // Each micro-batch's successor is taken and uploaded as soon as its backward is queued (until the
 // stage's last one): on a GPU the copy runs beside the backward, before the optimizer's sync.
-static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *samples_out, optim_step_info *info) {
+static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *samples_out, double *data_s,
+                          optim_step_info *info) {
     const train_stage *sg = &t->cfg.stages[s];
     step_opts so = stage_step_opts(&t->cfg);
     bool poison = fault_nan(t->st.step);
@@ -162,7 +163,9 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
     int samples = 0;
     for (int a = 0; a < sg->grad_accum; a++) {
         step_batch b;
+        double t0 = wall();
         if (feed_take(F, &b)) return -1;
+        *data_s += wall() - t0;
         uint64_t micro = (uint64_t)t->st.step * (uint64_t)sg->grad_accum + (uint64_t)a;  // noise and σ key
         cm_tensor *loss = step_forward_batch(&t->m, &b, &so, NULL, NULL, micro, NULL);
         samples += b.B;
@@ -171,10 +174,12 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
         autograd_backward(scaled, NULL);
         tensor_release(scaled);
         bool more = a + 1 < sg->grad_accum || t->st.step_in_stage + 1 < sg->steps;
+        t0 = wall();
         if (more && feed_ahead(F)) {
             tensor_release(loss);
             return -1;
         }
+        *data_s += wall() - t0;
         loss_sum += tensor_get(loss, 0);  // reads the device: after the queued backward
         tensor_release(loss);
     }
@@ -267,10 +272,11 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         double t_stage = wall();
         int64_t samples_stage = 0;
         while (t->st.step_in_stage < sg->steps) {
-            double loss;
+            double loss, data_s = 0, t_step = wall();
             int samples;
             optim_step_info info;
-            int r = train_one_step(t, &F, s, &loss, &samples, &info);
+            int r = train_one_step(t, &F, s, &loss, &samples, &data_s, &info);
+            double step_s = wall() - t_step;
             if (r < 0) {
                 snprintf(err, errlen, "stages[%d]: the loader failed (see the message above)", s);
                 rc = -1;
@@ -294,7 +300,8 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             double sm = metrics_ema_update(&t->ema, loss);
             double sps = samples_stage / (wall() - t_stage + 1e-9);
             metrics_row row = {.step = t->st.step, .stage = s, .stage_name = sg->name, .loss = loss, .loss_smoothed = sm,
-                               .lr = info.lr, .grad_norm = info.grad_norm, .samples_per_s = sps, .time = wall() - run_t0};
+                               .lr = info.lr, .grad_norm = info.grad_norm, .samples_per_s = sps, .step_s = step_s, .data_s = data_s,
+                               .time = wall() - run_t0};
             if (t->d.rank == 0 && c->run.log_every > 0 && (t->st.step % c->run.log_every == 0 || t->st.step_in_stage == sg->steps))
                 metrics_log(&t->met, &row);
             progress_update(&t->prog, t->st.step_in_stage, loss, sm, info.lr, info.grad_norm, sps);

@@ -84,7 +84,7 @@ static void test_metrics(void) {
         double loss = 1.0 / s;
         metrics_row r = {.step = s, .stage = s > 2, .stage_name = s > 2 ? "paired" : "unpaired", .loss = loss,
                          .loss_smoothed = metrics_ema_update(&ema, loss), .lr = 1e-4, .grad_norm = s == 3 ? NAN : 0.5,
-                         .samples_per_s = 12.5, .time = s * 0.1};
+                         .samples_per_s = 12.5, .step_s = 0.1, .data_s = 0.02, .time = s * 0.1};
         TEST_CHECK(metrics_log(&m, &r) == 0, "log");
     }
     TEST_NEAR(metrics_ema_value(&ema), (0.1 * 0.729 * 1 + 0.1 * 0.81 * 0.5 + 0.1 * 0.9 / 3 + 0.1 * 0.25) / (1 - pow(0.9, 4)),
@@ -101,13 +101,14 @@ static void test_metrics(void) {
     while (f && fgets(line, sizeof line, f)) {
         lines++;
         nulls += strstr(line, "\"grad_norm\":null") != NULL;
+        TEST_CHECK(strstr(line, "\"step_s\":0.1,\"data_s\":0.02,") != NULL, "step_s and data_s: %s", line);
         if (lines == 1)
             TEST_CHECK(!strncmp(line, "{\"step\":1,\"stage\":0,\"stage_name\":\"unpaired\",\"loss\":1,", 52), "line 1: %s", line);
     }
     if (f) fclose(f);
     TEST_CHECK(lines == 4 && nulls == 1, "4 lines, NaN as null (%d, %d)", lines, nulls);
 
-    // TensorBoard: version record, then 6 scalars per log step, CRCs checked
+    // TensorBoard: version record, then 8 scalars per log step, CRCs checked
     f = fopen(tbp, "rb");
     uint8_t *d;
     size_t dn;
@@ -117,12 +118,12 @@ static void test_metrics(void) {
         ok &= decode_event(d, dn, &e) == 0;
         if (recs == 0) TEST_CHECK(!strcmp(e.version, "brain.Event:2") && e.wall > 1.6e9, "file_version first");
         if (recs == 1) TEST_CHECK(!strcmp(e.tag, "train/loss") && e.step == 1 && e.value == 1.0f && e.has_value, "first scalar");
-        if (recs == 6 * 3 + 1) TEST_CHECK(!strcmp(e.tag, "train/loss") && e.step == 4 && e.value == 0.25f, "step 4 loss");
+        if (recs == 8 * 3 + 1) TEST_CHECK(!strcmp(e.tag, "train/loss") && e.step == 4 && e.value == 0.25f, "step 4 loss");
         free(d);
         recs++;
     }
     TEST_CHECK(ok, "every event decodes");
-    TEST_CHECK(recs == 1 + 6 * 4, "records: %d", recs);
+    TEST_CHECK(recs == 1 + 8 * 4, "records: %d", recs);
     if (f) fclose(f);
 
     // a flipped byte is caught by the CRC (in a copy)
