@@ -62,18 +62,18 @@ cm_tensor *op_sum_all(cm_tensor *x) { return reduce_all(x, false); }
 cm_tensor *op_mean_all(cm_tensor *x) { return reduce_all(x, true); }
 
 // --- mse: mean((a - b)^2) -> [] ---
+// the upstream gradient g (a scalar) is read by the kernel where it lies: no host synchronisation
 static void mse_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     cm_tensor *a = n->saved[0], *b = n->saved[1];
-    double gv = tensor_get(g, 0);
+    cm_tensor *gc = g->dtype == a->dtype ? ops_contig(g) : op_cast(g, a->dtype);
     int64_t N = tensor_numel(a);
-    if (n->needs[0]) {
-        gin[0] = ops_new(a, a->ndim, a->shape);
-        BE(a)->mse_bwd(KC(a), a->dtype, N, gv, tensor_data(gin[0]), tensor_data(a), tensor_data(b));
-    }
-    if (n->needs[1]) {
-        gin[1] = ops_new(a, a->ndim, a->shape);
-        BE(a)->mse_bwd(KC(a), a->dtype, N, -gv, tensor_data(gin[1]), tensor_data(a), tensor_data(b));
-    }
+    for (int i = 0; i < 2; i++)
+        if (n->needs[i]) {
+            gin[i] = ops_new(a, a->ndim, a->shape);
+            BE(a)->mse_bwd(KC(a), a->dtype, N, i ? -1.0 : 1.0, tensor_data(gc), tensor_data(gin[i]), tensor_data(a),
+                           tensor_data(b));
+        }
+    tensor_release(gc);
 }
 static const cm_opdef OP_MSE = {"mse", mse_backward};
 
@@ -82,8 +82,8 @@ cm_tensor *op_mse(cm_tensor *a, cm_tensor *b) {
     ops_check_compute("mse", a);
     if (!tensor_same_shape(a, b)) ops_die_shapes("mse", "shapes differ", a, b);
     cm_tensor *ac = ops_contig(a), *bc = ops_contig(b);
-    double v = tensor_numel(a) ? BE(a)->mse_fwd(KC(a), a->dtype, tensor_numel(a), tensor_data(ac), tensor_data(bc)) : 0.0;
-    cm_tensor *out = tensor_full(a->dtype, 0, NULL, v, DEV(a));
+    cm_tensor *out = ops_new(a, 0, NULL);  // the loss stays on the device
+    BE(a)->mse_fwd(KC(a), a->dtype, tensor_numel(a), tensor_data(ac), tensor_data(bc), tensor_data(out));
     cm_node *n = autograd_record(&OP_MSE, out, 2, (cm_tensor *[]){a, b});
     if (n) {
         node_save(n, 0, ac);

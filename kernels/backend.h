@@ -197,10 +197,13 @@ typedef struct cm_backend {
     void (*scatter_add_rows)(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, void *dtable, const void *dy, const int32_t *idx);
 
     // --- loss and optimizer ---
-    // returns mean((a-b)^2) on the host
-    double (*mse_fwd)(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a, const void *b);
-    // da = g * 2 (a - b) / n
-    void (*mse_bwd)(const cm_kctx *k, cm_dtype dt, int64_t n, double g, void *da, const void *a, const void *b);
+    // out[0] = mean((a-b)^2) (out: one element of dt, device memory; f64 sum, one rounding). The
+    // loss stays on the device: no host synchronisation between a step's forward and backward.
+    void (*mse_fwd)(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a, const void *b, void *out);
+    // da = g * gp[0] * 2 (a - b) / n; gp: one element of dt in device memory (the upstream gradient,
+    // read there, not on the host), or NULL for 1
+    void (*mse_bwd)(const cm_kctx *k, cm_dtype dt, int64_t n, double g, const void *gp, void *da, const void *a,
+                    const void *b);
     // AdamW on f32 master weights p, f32 moments m, v; g of dtype gdt; bc1 = 1-b1^t, bc2 = 1-b2^t
     void (*adamw)(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g, float *m, float *v,
                   double lr, double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale);

@@ -129,8 +129,9 @@ void cpu_gather_rows(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, void *
                      const int32_t *idx);
 void cpu_scatter_add_rows(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, void *dtable, const void *dy,
                           const int32_t *idx);
-double cpu_mse_fwd(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a, const void *b);
-void cpu_mse_bwd(const cm_kctx *k, cm_dtype dt, int64_t n, double g, void *da, const void *a, const void *b);
+void cpu_mse_fwd(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a, const void *b, void *out);
+void cpu_mse_bwd(const cm_kctx *k, cm_dtype dt, int64_t n, double g, const void *gp, void *da, const void *a,
+                 const void *b);
 void cpu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g, float *m, float *v, double lr,
                double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale);
 void cpu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, double lr, double b1,

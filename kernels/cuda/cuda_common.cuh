@@ -161,7 +161,8 @@ void cu_glu_bwd(const cm_kctx *k, cm_gluop op, cm_dtype dt, int64_t rows, int64_
 void cu_gather_rows(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, void *y, const void *table, const int32_t *idx);
 void cu_scatter_add_rows(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, void *dtable, const void *dy,
                          const int32_t *idx);
-void cu_mse_bwd(const cm_kctx *k, cm_dtype dt, int64_t n, double g, void *da, const void *a, const void *b);
+void cu_mse_bwd(const cm_kctx *k, cm_dtype dt, int64_t n, double g, const void *gp, void *da, const void *a,
+                const void *b);
 void cu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g, float *m, float *v, double lr,
               double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale);
 void cu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, double lr, double b1, double b2,
@@ -170,7 +171,7 @@ void cu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype
 // cuda_reduce.cu
 void cu_reduce_sum(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t red, int64_t inner, void *y, const void *x);
 double cu_sumsq(const cm_kctx *k, cm_dtype dt, int64_t n, const void *x);
-double cu_mse_fwd(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a, const void *b);
+void cu_mse_fwd(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a, const void *b, void *out);
 void cu_softmax_fwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *y, const void *x);
 void cu_softmax_bwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *dx, const void *y, const void *dy);
 

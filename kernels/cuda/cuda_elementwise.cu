@@ -371,14 +371,18 @@ void cu_scatter_add_rows(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, vo
 // ---------------------------------------------------------------------------------------------
 // loss gradient and optimizer
 // ---------------------------------------------------------------------------------------------
-template <typename T> __global__ void k_mse_bwd(int64_t n, float c, T *da, const T *a, const T *b) {
-    GRID_STRIDE(i, n) da[i] = from_f<T>(c * (to_f(a[i]) - to_f(b[i])));
+// c = 2 g / n; the upstream gradient gp[0] is read on the device (no host synchronisation)
+template <typename T> __global__ void k_mse_bwd(int64_t n, double c, const T *gp, T *da, const T *a, const T *b) {
+    float s = (float)(c * (gp ? (double)to_f(gp[0]) : 1.0));
+    GRID_STRIDE(i, n) da[i] = from_f<T>(s * (to_f(a[i]) - to_f(b[i])));
 }
-void cu_mse_bwd(const cm_kctx *k, cm_dtype dt, int64_t n, double g, void *da, const void *a, const void *b) {
+void cu_mse_bwd(const cm_kctx *k, cm_dtype dt, int64_t n, double g, const void *gp, void *da, const void *a,
+                const void *b) {
     if (n <= 0) return;
-    float c = (float)(g * 2.0 / (double)n);
+    double c = g * 2.0 / (double)n;
     CUDA_DISPATCH("cuda mse_bwd", dt,
-                  k_mse_bwd<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(n, c, (T *)da, (const T *)a, (const T *)b));
+                  k_mse_bwd<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(n, c, (const T *)gp, (T *)da, (const T *)a,
+                                                                         (const T *)b));
     CUDA_LAUNCH_CHECK();
 }
 

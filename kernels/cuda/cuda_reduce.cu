@@ -73,7 +73,8 @@ template <typename T> __global__ void k_sumsq_partial(int64_t n, const T *a, con
         if (lane == 0) partials[blockIdx.x] = s;
     }
 }
-__global__ void k_partials_final(int nb, double *partials) {
+// partials[0] = the sum of the nb partials; out (when given) gets it times scale, in its dtype
+template <typename T> __global__ void k_partials_final(int nb, double *partials, double scale, T *out) {
     __shared__ double sh[32];
     double s = 0.0;
     for (int i = threadIdx.x; i < nb; i += blockDim.x) s += partials[i];
@@ -84,19 +85,31 @@ __global__ void k_partials_final(int nb, double *partials) {
     if (w == 0) {
         s = lane < (int)(blockDim.x >> 5) ? sh[lane] : 0.0;
         s = warp_sum_d(s);
-        if (lane == 0) partials[0] = s;
+        if (lane == 0) {
+            partials[0] = s;
+            if (out) out[0] = from_f<T>((float)(s * scale));
+        }
     }
+}
+// sum of (a - b)^2 (b NULL: of a^2) into the context's partials[0]; out: also scale times it, on the device
+static void sumsq_diff_dev(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a, const void *b, const char *op,
+                           double scale, void *out) {
+    const cuda_ctx_ext *c = cuda_ext(k);
+    cudaStream_t s = KSTREAM(k);
+    unsigned nb = n > 0 ? grid_for(n, 256) : 1;
+    if (nb > CUDA_MAX_PARTIALS) nb = CUDA_MAX_PARTIALS;
+    CUDA_DISPATCH(op, dt, {
+        k_sumsq_partial<T><<<nb, 256, 0, s>>>(n, (const T *)a, (const T *)b, c->partials);
+        CUDA_LAUNCH_CHECK();
+        k_partials_final<T><<<1, 1024, 0, s>>>((int)nb, c->partials, scale, (T *)out);
+    });
+    CUDA_LAUNCH_CHECK();
 }
 static double sumsq_diff(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a, const void *b, const char *op) {
     if (n <= 0) return 0.0;
     const cuda_ctx_ext *c = cuda_ext(k);
     cudaStream_t s = KSTREAM(k);
-    unsigned nb = grid_for(n, 256);
-    if (nb > CUDA_MAX_PARTIALS) nb = CUDA_MAX_PARTIALS;
-    CUDA_DISPATCH(op, dt, k_sumsq_partial<T><<<nb, 256, 0, s>>>(n, (const T *)a, (const T *)b, c->partials));
-    CUDA_LAUNCH_CHECK();
-    k_partials_final<<<1, 1024, 0, s>>>((int)nb, c->partials);
-    CUDA_LAUNCH_CHECK();
+    sumsq_diff_dev(k, dt, n, a, b, op, 1.0, NULL);
     CUDA_CHECK(cudaMemcpyAsync(c->host_result, c->partials, sizeof(double), cudaMemcpyDeviceToHost, s));
     CUDA_CHECK(cudaStreamSynchronize(s));
     return *c->host_result;
@@ -104,9 +117,8 @@ static double sumsq_diff(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a
 double cu_sumsq(const cm_kctx *k, cm_dtype dt, int64_t n, const void *x) {
     return sumsq_diff(k, dt, n, x, NULL, "cuda sumsq");
 }
-double cu_mse_fwd(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a, const void *b) {
-    if (n <= 0) return 0.0;
-    return sumsq_diff(k, dt, n, a, b, "cuda mse_fwd") / (double)n;
+void cu_mse_fwd(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a, const void *b, void *out) {
+    sumsq_diff_dev(k, dt, n, a, b, "cuda mse_fwd", n > 0 ? 1.0 / (double)n : 0.0, out);
 }
 
 // ---------------------------------------------------------------------------------------------

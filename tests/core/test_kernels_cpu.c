@@ -253,10 +253,18 @@ static void test_reduce(void) {
         for (int i = 0; i < N; i++) ss += ar[i] * ar[i], ms += (ar[i] - br[i]) * (ar[i] - br[i]);
         TEST_NEAR(be->sumsq(K_, dt, N, a), ss, 0, 1e-12, "sumsq");
         TEST_CHECK(be->sumsq(K_, dt, N, a) == be->sumsq(K_, dt, N, a), "sumsq is deterministic");
-        TEST_NEAR(be->mse_fwd(K_, dt, N, a, b), ms / N, 0, 1e-12, "mse_fwd");
-        be->mse_bwd(K_, dt, N, 0.5, da, a, b);
-        for (int i = 0; i < N; i++) ar[i] = 0.5 * 2 * (ar[i] - br[i]) / N;
+        double md = 0, gp = 0.25;  // the loss lands in one element of dt; the upstream gradient comes from one
+        float mf = 0;
+        be->mse_fwd(K_, dt, N, a, b, dt == CM_F32 ? (void *)&mf : (void *)&md);
+        TEST_NEAR(dt == CM_F32 ? mf : md, ms / N, 0, dt == CM_F32 ? 1e-7 : 1e-12, "mse_fwd");
+        void *gpt = to_dt(dt, &gp, 1);
+        be->mse_bwd(K_, dt, N, 0.5, NULL, da, a, b);
+        double *r2 = malloc(N * sizeof *r2);
+        for (int i = 0; i < N; i++) r2[i] = -0.5 * 0.25 * 2 * (ar[i] - br[i]) / N, ar[i] = 0.5 * 2 * (ar[i] - br[i]) / N;
         close_arr("mse_bwd", dt, da, ar, N, 0, TOL(dt));
+        be->mse_bwd(K_, dt, N, -0.5, gpt, da, a, b);
+        close_arr("mse_bwd with a device gradient", dt, da, r2, N, 0, TOL(dt));
+        free(r2), free(gpt);
         free(av), free(bv), free(ar), free(br), free(a), free(b), free(da);
     }
 }

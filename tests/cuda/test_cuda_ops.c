@@ -370,10 +370,16 @@ static void t_reduce(void) {
         float *ha = hrand(n, -1, 1, dt), *hb = hrand(n, -1, 1, dt), *hdy = hnan(n);
         void *ga = up(dt, ha, n), *gb = up(dt, hb, n), *gda = dnan(dt, n);
         cmp_scalar("sumsq", dt, G->sumsq(gk, dt, n, ga), C->sumsq(ck, CM_F32, n, ha), 1e-6);
-        cmp_scalar("mse_fwd", dt, G->mse_fwd(gk, dt, n, ga, gb), C->mse_fwd(ck, CM_F32, n, ha, hb), 1e-6);
-        C->mse_bwd(ck, CM_F32, n, 0.5, hdy, ha, hb);
-        G->mse_bwd(gk, dt, n, 0.5, gda, ga, gb);
+        float cm = 0, hg = -0.75f, *gm = (float *)dnan(dt, 1), *gg = (float *)up(dt, &hg, 1);
+        C->mse_fwd(ck, CM_F32, n, ha, hb, &cm);
+        G->mse_fwd(gk, dt, n, ga, gb, gm);
+        cmp("mse_fwd (a device scalar)", dt, down(dt, gm, 1), &cm, 1, TOL(dt, 1e-6, 8e-3));
+        C->mse_bwd(ck, CM_F32, n, 0.5, NULL, hdy, ha, hb);
+        G->mse_bwd(gk, dt, n, 0.5, NULL, gda, ga, gb);
         cmp("mse_bwd", dt, down(dt, gda, n), hdy, n, TOL(dt, 1e-6, 8e-3));
+        C->mse_bwd(ck, CM_F32, n, 0.5, &hg, hdy, ha, hb);
+        G->mse_bwd(gk, dt, n, 0.5, gg, gda, ga, gb);
+        cmp("mse_bwd (gradient on the device)", dt, down(dt, gda, n), hdy, n, TOL(dt, 1e-6, 8e-3));
         release_all();
     }
 }
