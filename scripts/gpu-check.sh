@@ -494,8 +494,12 @@ if [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ] && ! out_of_time 60; then
         cmp=$(paste -d' ' "$LOG/run-gpu/tiny/metrics.jsonl" "$LOG/run-cpu/tiny/metrics.jsonl" | awk '
             { g = $0; sub(/\} \{.*/, "", g); sub(/.*"loss_smoothed":/, "", g); sub(/,.*/, "", g)
               c = $0; sub(/^.*\} \{/, "", c); sub(/.*"loss_smoothed":/, "", c); sub(/,.*/, "", c)
-              d = (g - c) / c; if (d < 0) d = -d; if (d > worst) worst = d; n++; last_g = g; last_c = c }
+              d = (g - c) / c; if (d < 0) d = -d; if (d > worst) worst = d; n++; last_g = g; last_c = c
+              r = $0; sub(/\} \{.*/, "", r)   # the GPU run: its step time and the host time on batches
+              if (r ~ /"data_s":/) { a = r; sub(/.*"step_s":/, "", a); sub(/,.*/, "", a)
+                                    b = r; sub(/.*"data_s":/, "", b); sub(/,.*/, "", b); st += a; dt += b; m++ } }
             END { printf "%d points, worst relative gap %.3f, final smoothed loss gpu %s cpu %s", n, worst, last_g, last_c;
+                  if (m) printf "; gpu step %.1f ms, of it %.2f ms taking + uploading batches", 1000 * st / m, 1000 * dt / m;
                   exit (n > 0 && worst <= 0.10) ? 0 : 1 }')
         if [ $? -eq 0 ]; then status_train="ok ($(elapsed $t0)): $cmp"; else status_train="loss curves differ ($(elapsed $t0)): $cmp"; fi
     elif [ $rc -eq 124 ]; then status_train="TIMEOUT (GPU run, not fatal)"
