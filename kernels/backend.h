@@ -86,6 +86,9 @@ typedef struct cm_backend {
     void (*reduce_sum)(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t red, int64_t inner, void *y, const void *x);
     // sum of squares of n elements, returned on the host
     double (*sumsq)(const cm_kctx *k, cm_dtype dt, int64_t n, const void *x);
+    // the sum of sumsq over a host list of nt tensors x[i] of n[i] elements (all of dtype dt): one
+    // host synchronisation for all of them. CPU: sumsq added in list order (the same bits).
+    double (*sumsq_multi)(const cm_kctx *k, cm_dtype dt, int nt, const void *const *x, const int64_t *n);
 
     // --- GEMM: C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b], row-major, ld in elements ---
     void (*gemm)(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K,

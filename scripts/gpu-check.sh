@@ -446,7 +446,7 @@ step "compute-sanitizer (memcheck, racecheck)"
 t0=$(date +%s)
 status_sanitizer="not run"
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
-OWN="fill,copy_strided,binary,axpby,unary,glu,reduce,softmax,adamw,adamw_multi,layernorm,layernorm_modulate,rmsnorm,groupnorm,attention,rope,modulate,timestep,im2col,bicubic,lookup"
+OWN="fill,copy_strided,binary,axpby,unary,glu,reduce,sumsq_multi,softmax,adamw,adamw_multi,layernorm,layernorm_modulate,rmsnorm,groupnorm,attention,rope,modulate,timestep,im2col,bicubic,lookup"
 if [ -z "$SAN" ]; then
     status_sanitizer="not run: no compute-sanitizer"
 elif [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 70; then
@@ -454,7 +454,7 @@ elif [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 70; then
     for tool in memcheck racecheck; do
         for attn in wmma mma; do
             only=$OWN
-            [ $tool = racecheck ] && only="reduce,softmax,layernorm,layernorm_modulate,rmsnorm,groupnorm,attention,modulate,timestep"
+            [ $tool = racecheck ] && only="reduce,sumsq_multi,softmax,layernorm,layernorm_modulate,rmsnorm,groupnorm,attention,modulate,timestep"
             [ $attn = mma ] && only=attention
             out_of_time 40 && { res="$res $tool/$attn: out of time;"; continue; }
             T=$(cap 90)

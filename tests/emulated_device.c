@@ -109,6 +109,22 @@ static void emu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, 
     free(kt);
 }
 
+// sumsq_multi: x is a host list of device pointers, as above
+static double emu_sumsq_multi(const cm_kctx *k, cm_dtype dt, int nt, const void *const *x, const int64_t *n) {
+    emu_calls_n++;
+    emu_host("sumsq_multi", "x", x);
+    emu_host("sumsq_multi", "n", n);
+    const void **kx = malloc((size_t)(nt > 0 ? nt : 1) * sizeof *kx);
+    if (!kx) abort();
+    for (int i = 0; i < nt; i++) {
+        emu_dev("sumsq_multi", "x[i]", x[i]);
+        kx[i] = EMU_K(x[i]);
+    }
+    double s = emu_cpu->sumsq_multi(k, dt, nt, kx, n);
+    free(kx);
+    return s;
+}
+
 static const cm_backend emu_backend = {
     .name = "emulated-cuda",
     EMU_TABLE_ENTRIES

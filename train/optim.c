@@ -154,20 +154,44 @@ static const void *grad_buffer(const cm_tensor *g, bool need_f32, cm_dtype *gdt,
     return tensor_data(*tmp);
 }
 
+// the members of the (device, gradient dtype) group of entry i (itself first, then the later ones in
+// list order) that are not done yet; marks them done and returns how many
+static int group_of(int i, int nl, const cm_dtype *gdt, const cm_device *dev, bool *done, int *members) {
+    int ng = 0;
+    for (int j = i; j < nl; j++)
+        if (!done[j] && gdt[j] == gdt[i] && device_eq(dev[j], dev[i])) members[ng++] = j, done[j] = true;
+    return ng;
+}
+
+// one sumsq_multi per (device, gradient dtype) group: one host synchronisation per group, not
+// per tensor (on the CPU, one group, summed in parameter order: the bits of a per-tensor loop)
 double optim_local_sumsq(const optim *o) {
-    double s = 0;
+    int n = o->end - o->begin, nl = 0;
+    const void **x = calloc((size_t)n + 1, sizeof *x), **gx = calloc((size_t)n + 1, sizeof *gx);
+    int64_t *cnt = calloc((size_t)n + 1, sizeof *cnt), *gn = calloc((size_t)n + 1, sizeof *gn);
+    cm_dtype *gdt = calloc((size_t)n + 1, sizeof *gdt);
+    cm_device *dev = calloc((size_t)n + 1, sizeof *dev);
+    cm_tensor **tmp = calloc((size_t)n + 1, sizeof *tmp);
+    bool *done = calloc((size_t)n + 1, sizeof *done);
+    int *mem = calloc((size_t)n + 1, sizeof *mem);
+    CM_CHECK(x && gx && cnt && gn && gdt && dev && tmp && done && mem, "optim", "out of host memory for %d parameters", n);
     for (int i = o->begin; i < o->end; i++) {
         const cm_tensor *g = o->all[i]->t->grad;
         if (!g) continue;
-        cm_device dev = g->storage->dev;
-        const cm_backend *be = backend_get(dev.type);
-        cm_dtype gdt;
-        cm_tensor *tmp;
+        dev[nl] = g->storage->dev;
         // the CPU kernel reads f32/f64; CUDA reads f32/bf16
-        const void *gp = grad_buffer(g, dev.type == CM_CPU, &gdt, &tmp);
-        s += be->sumsq(backend_ctx(dev), gdt, tensor_numel(g), gp);
-        tensor_release(tmp);
+        x[nl] = grad_buffer(g, dev[nl].type == CM_CPU, &gdt[nl], &tmp[nl]);
+        cnt[nl++] = tensor_numel(g);
     }
+    double s = 0;
+    for (int i = 0; i < nl; i++) {
+        if (done[i]) continue;
+        int ng = group_of(i, nl, gdt, dev, done, mem);
+        for (int j = 0; j < ng; j++) gx[j] = x[mem[j]], gn[j] = cnt[mem[j]];
+        s += backend_get(dev[i].type)->sumsq_multi(backend_ctx(dev[i]), gdt[i], ng, gx, gn);
+    }
+    for (int i = 0; i < nl; i++) tensor_release(tmp[i]);
+    free(x), free(gx), free(cnt), free(gn), free(gdt), free(dev), free(tmp), free(done), free(mem);
     return s;
 }
 
@@ -218,12 +242,12 @@ int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info) {
     }
     cm_adamw_tensor *group = calloc((size_t)nl + 1, sizeof *group);
     bool *done = calloc((size_t)nl + 1, sizeof *done);
-    CM_CHECK(group && done, "optim", "out of host memory for %d parameters", nl);
+    int *mem = calloc((size_t)nl + 1, sizeof *mem);
+    CM_CHECK(group && done && mem, "optim", "out of host memory for %d parameters", nl);
     for (int i = 0; i < nl; i++) {
         if (done[i]) continue;
-        int ng = 0;
-        for (int j = i; j < nl; j++)
-            if (!done[j] && gdt[j] == gdt[i] && device_eq(dev[j], dev[i])) group[ng++] = list[j], done[j] = true;
+        int ng = group_of(i, nl, gdt, dev, done, mem);
+        for (int j = 0; j < ng; j++) group[j] = list[mem[j]];
         backend_get(dev[i].type)->adamw_multi(backend_ctx(dev[i]), ng, group, gdt[i], lr, o->cfg.beta1, o->cfg.beta2,
                                               o->cfg.eps, o->cfg.weight_decay, bc1, bc2, inf.gscale);
     }
@@ -234,6 +258,7 @@ int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info) {
     }
     free(group);
     free(done);
+    free(mem);
     free(list);
     free(gdt);
     free(dev);

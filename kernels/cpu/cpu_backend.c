@@ -56,6 +56,7 @@ const cm_backend cm_cpu_backend = {
     .glu_bwd = cpu_glu_bwd,
     .reduce_sum = cpu_reduce_sum,
     .sumsq = cpu_sumsq,
+    .sumsq_multi = cpu_sumsq_multi,
     .gemm = cpu_gemm,
     .gemm_ex = cpu_gemm_ex,
     .layernorm_fwd = cpu_layernorm_fwd,

@@ -68,6 +68,7 @@ void cpu_glu_bwd(const cm_kctx *k, cm_gluop op, cm_dtype dt, int64_t rows, int64
                  const void *dy);
 void cpu_reduce_sum(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t red, int64_t inner, void *y, const void *x);
 double cpu_sumsq(const cm_kctx *k, cm_dtype dt, int64_t n, const void *x);
+double cpu_sumsq_multi(const cm_kctx *k, cm_dtype dt, int nt, const void *const *x, const int64_t *n);
 void cpu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
               const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB, double beta,
               void *C, int64_t ldc, int64_t strideC, int64_t batch);

@@ -17,6 +17,12 @@ void cpu_reduce_sum(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t red, i
     CPU_DISPATCH("reduce_sum", dt, reduce_sum, outer, red, inner, y, x);
 }
 
+double cpu_sumsq_multi(const cm_kctx *k, cm_dtype dt, int nt, const void *const *x, const int64_t *n) {
+    double s = 0;
+    for (int i = 0; i < nt; i++) s += cpu_sumsq(k, dt, n[i], x[i]);
+    return s;
+}
+
 double cpu_sumsq(const cm_kctx *k, cm_dtype dt, int64_t n, const void *x) {
     if (dt == CM_F32) return sum_sq_diff_f32(n, x, NULL);
     if (dt == CM_F64) return sum_sq_diff_f64(n, x, NULL);

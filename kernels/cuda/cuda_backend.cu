@@ -336,7 +336,7 @@ extern "C" const cm_backend cm_cuda_backend_impl = {
     cu_host_alloc, cu_host_free, cu_memcpy_h2d_async, cu_event_record, cu_event_wait, cu_event_sync,
     cu_fill, cu_copy_strided,
     cu_binary, cu_axpby, cu_unary_fwd, cu_unary_bwd, cu_glu_fwd, cu_glu_bwd,
-    cu_reduce_sum, cu_sumsq,
+    cu_reduce_sum, cu_sumsq, cu_sumsq_multi,
     cu_gemm, cu_gemm_ex,
     cu_layernorm_fwd, cu_layernorm_bwd, cu_rmsnorm_fwd, cu_rmsnorm_bwd, cu_groupnorm_fwd, cu_groupnorm_bwd,
     cu_softmax_fwd, cu_softmax_bwd,

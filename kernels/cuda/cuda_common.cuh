@@ -171,6 +171,7 @@ void cu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype
 // cuda_reduce.cu
 void cu_reduce_sum(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t red, int64_t inner, void *y, const void *x);
 double cu_sumsq(const cm_kctx *k, cm_dtype dt, int64_t n, const void *x);
+double cu_sumsq_multi(const cm_kctx *k, cm_dtype dt, int nt, const void *const *x, const int64_t *n);
 void cu_mse_fwd(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a, const void *b, void *out);
 void cu_softmax_fwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *y, const void *x);
 void cu_softmax_bwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *dx, const void *y, const void *dy);

@@ -114,6 +114,35 @@ static double sumsq_diff(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a
     CUDA_CHECK(cudaStreamSynchronize(s));
     return *c->host_result;
 }
+// every tensor's block partials after one another in the partials buffer, behind the running total
+// in partials[0]; a full buffer is folded into partials[0] (k_partials_final sums [0, off) there)
+double cu_sumsq_multi(const cm_kctx *k, cm_dtype dt, int nt, const void *const *x, const int64_t *n) {
+    const cuda_ctx_ext *c = cuda_ext(k);
+    cudaStream_t s = KSTREAM(k);
+    cuda_require_float("cuda sumsq_multi", dt);
+    CUDA_CHECK(cudaMemsetAsync(c->partials, 0, sizeof(double), s));
+    int off = 1;
+    for (int i = 0; i < nt; i++) {
+        if (n[i] <= 0) continue;
+        unsigned nb = grid_for(n[i], 256);
+        if (nb > CUDA_MAX_PARTIALS - 1) nb = CUDA_MAX_PARTIALS - 1;
+        if (off + (int)nb > CUDA_MAX_PARTIALS) {
+            CUDA_DISPATCH("cuda sumsq_multi", dt, k_partials_final<T><<<1, 1024, 0, s>>>(off, c->partials, 1.0, (T *)NULL));
+            CUDA_LAUNCH_CHECK();
+            off = 1;
+        }
+        CUDA_DISPATCH("cuda sumsq_multi", dt,
+                      k_sumsq_partial<T><<<nb, 256, 0, s>>>(n[i], (const T *)x[i], (const T *)NULL, c->partials + off));
+        CUDA_LAUNCH_CHECK();
+        off += (int)nb;
+    }
+    CUDA_DISPATCH("cuda sumsq_multi", dt, k_partials_final<T><<<1, 1024, 0, s>>>(off, c->partials, 1.0, (T *)NULL));
+    CUDA_LAUNCH_CHECK();
+    CUDA_CHECK(cudaMemcpyAsync(c->host_result, c->partials, sizeof(double), cudaMemcpyDeviceToHost, s));
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    return *c->host_result;
+}
+
 double cu_sumsq(const cm_kctx *k, cm_dtype dt, int64_t n, const void *x) {
     return sumsq_diff(k, dt, n, x, NULL, "cuda sumsq");
 }

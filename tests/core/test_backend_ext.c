@@ -384,7 +384,28 @@ static void test_upload_ring(void) {
     free(back), free(src), free(dst);
 }
 
+// --- sumsq_multi: the per-tensor sums added in list order, bit for bit (empty tensors too) ---
+static void test_sumsq_multi(void) {
+    const cm_backend *be = &cm_cpu_backend;
+    enum { NT = 9 };
+    int64_t n[NT] = {5, 0, 40000, 1, 8193, 0, 300, 77777, 2};
+    const void *x[NT];
+    float *buf[NT];
+    double ref = 0;
+    for (int i = 0; i < NT; i++) {
+        buf[i] = malloc((size_t)(n[i] ? n[i] : 1) * sizeof(float));
+        for (int64_t j = 0; j < n[i]; j++) buf[i][j] = (float)sin(0.37 * (double)(j + 11 * i)) * (float)(i + 1);
+        x[i] = buf[i];
+        ref += be->sumsq(K_, CM_F32, n[i], buf[i]);
+    }
+    double got = be->sumsq_multi(K_, CM_F32, NT, x, n);
+    TEST_CHECK(got == ref, "sumsq_multi %.17g == the per-tensor sums %.17g", got, ref);
+    TEST_CHECK(be->sumsq_multi(K_, CM_F32, 0, x, n) == 0.0, "no tensors: 0");
+    for (int i = 0; i < NT; i++) free(buf[i]);
+}
+
 int main(void) {
+    test_sumsq_multi();
     test_gemm_ex();
     test_linear_ops();
     test_adamw_multi();

@@ -465,6 +465,27 @@ static void t_adamw_multi(void) {
     }
 }
 
+// many tensors (more block partials than the buffer holds: the running total is folded), empty ones
+static void t_sumsq_multi(void) {
+    enum { NT = 40 };
+    int64_t n[NT], off[NT + 1];
+    off[0] = 0;
+    for (int i = 0; i < NT; i++) n[i] = i % 9 == 4 ? 0 : i % 6 == 0 ? 100000 + 17 * i : 31 * i + 3, off[i + 1] = off[i] + n[i];
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        float *h = hrand(off[NT], -1, 1, dt);
+        char *g = up(dt, h, off[NT]);
+        const void *hx[NT], *gx[NT];
+        for (int i = 0; i < NT; i++) hx[i] = h + off[i], gx[i] = g + off[i] * dsize(dt);
+        double ref = C->sumsq_multi(ck, CM_F32, NT, hx, n), got = G->sumsq_multi(gk, dt, NT, gx, n);
+        cmp_scalar("sumsq_multi (40 tensors, partials folded)", dt, got, ref, 1e-6);
+        double one = 0;
+        for (int i = 0; i < NT; i++) one += G->sumsq(gk, dt, n[i], gx[i]);
+        cmp_scalar("sumsq_multi == sumsq per tensor", dt, got, one, 1e-9);
+        release_all();
+    }
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1035,6 +1056,7 @@ int main(int argc, char **argv) {
         {"softmax", t_softmax},
         {"adamw", t_adamw},
         {"adamw_multi", t_adamw_multi},
+        {"sumsq_multi", t_sumsq_multi},
         {"gemm", t_gemm},
         {"gemm_ex", t_gemm_ex},
         {"upload", t_upload},
