@@ -53,9 +53,9 @@ static cm_tensor *views_batch(const float *v, int B, int R, const ic_models *m) 
     cm_tensor *h = tensor_wrap_host(CM_F32, SHAPE(B, 5, 3, R, R), (void *)v);
     cm_tensor *full = op_slice(h, 1, 0, 1), *crops = op_slice(h, 1, 1, 5);
     cm_tensor *f = op_reshape(full, SHAPE(B, 3, R, R)), *c = op_reshape(crops, SHAPE(4 * B, 3, R, R));
-    cm_tensor *all = op_concat(2, (cm_tensor *[]){f, c}, 0);  // host, contiguous
-    cm_tensor *out = to_model(tensor_data(all), all->ndim, all->shape, m);
-    cm_tensor *tmp[] = {h, full, crops, f, c, all};
+    cm_tensor *all = op_concat(2, (cm_tensor *[]){f, c}, 0);  // host memory of its own: no second copy
+    cm_tensor *d = op_to_device(all, m->dev), *out = op_cast(d, m->dtype);
+    cm_tensor *tmp[] = {h, full, crops, f, c, all, d};
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
     return out;
 }
