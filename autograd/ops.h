@@ -49,8 +49,12 @@ cm_tensor *op_matmul_t(cm_tensor *a, cm_tensor *b, bool ta, bool tb);
 cm_tensor *op_matmul(cm_tensor *a, cm_tensor *b);
 // x [..., K], w [N, K], b [N] or NULL -> [..., N]
 cm_tensor *op_linear(cm_tensor *x, cm_tensor *w, cm_tensor *b);
-// gelu(linear(x, w, b), tanh): one GEMM with the GELU epilogue when nothing is recorded
+// gelu(linear(x, w, b), tanh) in one GEMM (on the tape it also keeps gelu's input for backward)
 cm_tensor *op_linear_gelu(cm_tensor *x, cm_tensor *w, cm_tensor *b);
+// linear(gelu(linear(x, w1, b1), tanh), w2, b2): x [..., K], w1 [H, K], w2 [N, H], biases or NULL.
+// Keeps only gelu's input [..., H] (and the weights / x its gradients need); backward makes the
+// hidden gradient in one GEMM with gelu's derivative fused (ops_mlp.c)
+cm_tensor *op_mlp_gelu(cm_tensor *x, cm_tensor *w1, cm_tensor *b1, cm_tensor *w2, cm_tensor *b2);
 
 // --- norms and softmax (over the last axis unless said) ---
 cm_tensor *op_layernorm(cm_tensor *x, cm_tensor *w, cm_tensor *b, double eps);   // w, b may be NULL

@@ -33,3 +33,13 @@ cm_tensor *ops_reduce_to(cm_tensor *g, int ndim, const int64_t *shape);
 // shape of a node's input i as a temporary tensor-free description
 static inline int64_t ops_rows(const cm_tensor *t) { return t->ndim ? tensor_numel(t) / t->shape[t->ndim - 1] : 1; }
 static inline int64_t ops_cols(const cm_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
+
+// --- linear pieces shared by ops_matmul.c and ops_mlp.c ---
+// dies naming op unless x [..., K], w [N, K], b [N] (or NULL) agree
+void ops_linear_check(const char *op, cm_tensor *x, cm_tensor *w, cm_tensor *b);
+// out [..., N] = act(x @ w^T + b), one gemm_ex; aux [..., N] (GELU only, or NULL) receives the pre-activation
+cm_tensor *ops_linear_forward(cm_tensor *x, cm_tensor *w, cm_tensor *b, cm_act act, cm_tensor *aux);
+// from gc (contiguous [rows, N], the gradient of x @ w^T + b): *dx shaped (x_ndim, x_shape) when w
+// is given, *dw [N, K] when x (contiguous) is given, *db [N] when db is not NULL
+void ops_linear_grads(cm_tensor *gc, cm_tensor *w, cm_tensor *x, int x_ndim, const int64_t *x_shape, cm_tensor **dx,
+                      cm_tensor **dw, cm_tensor **db);

@@ -113,7 +113,7 @@ static void matmul_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
 static void linear_backward(cm_node *n, cm_tensor *g, cm_tensor **gin);
 static const cm_opdef OP_LINEAR = {"linear", linear_backward};
 
-static void linear_check(const char *op, cm_tensor *x, cm_tensor *w, cm_tensor *b) {
+void ops_linear_check(const char *op, cm_tensor *x, cm_tensor *w, cm_tensor *b) {
     ops_check_same(op, x, w);
     ops_check_compute(op, x);
     if (w->ndim != 2 || x->ndim < 1 || ops_cols(x) != w->shape[1]) ops_die_shapes(op, "x [..., K] needs w [N, K]", x, w);
@@ -124,8 +124,9 @@ static void linear_check(const char *op, cm_tensor *x, cm_tensor *w, cm_tensor *
 }
 
 // out [rows, N] = act(x @ w^T + b): one GEMM whose epilogue adds the bias (kernels/cpu: the bias
-// rows are written first and the GEMM accumulates onto them; CUDA: cuBLASLt's BIAS epilogue)
-static cm_tensor *linear_forward(cm_tensor *x, cm_tensor *w, cm_tensor *b, cm_act act) {
+// rows are written first and the GEMM accumulates onto them; CUDA: cuBLASLt's BIAS epilogue);
+// aux [rows, N] (GELU only, or NULL) receives the pre-activation
+cm_tensor *ops_linear_forward(cm_tensor *x, cm_tensor *w, cm_tensor *b, cm_act act, cm_tensor *aux) {
     int64_t N = w->shape[0], K = w->shape[1], rows = ops_rows(x);
     int64_t shape[CM_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
@@ -135,7 +136,7 @@ static cm_tensor *linear_forward(cm_tensor *x, cm_tensor *w, cm_tensor *b, cm_ac
     if (K) {
         cm_tensor *xc = ops_contig(x), *wc = ops_contig(w), *bc = b ? ops_contig(b) : NULL;
         BE(x)->gemm_ex(KC(x), x->dtype, 0, 1, rows, N, K, 1.0, tensor_data(xc), K, 0, tensor_data(wc), K, 0, 0.0,
-                       tensor_data(out), N, 0, 1, bc ? tensor_data(bc) : NULL, act);
+                       tensor_data(out), N, 0, 1, bc ? tensor_data(bc) : NULL, act, aux ? tensor_data(aux) : NULL);
         tensor_release(xc);
         tensor_release(wc);
         tensor_release(bc);
@@ -145,13 +146,14 @@ static cm_tensor *linear_forward(cm_tensor *x, cm_tensor *w, cm_tensor *b, cm_ac
         BE(x)->copy_strided(KC(x), 2, (int64_t[]){rows, N}, x->dtype, tensor_data(out), (int64_t[]){N, 1}, b->dtype,
                             tensor_data(b), (int64_t[]){0, b->stride[0]});
     else BE(x)->fill(KC(x), x->dtype, tensor_data(out), rows * N, 0.0);
+    if (aux) BE(x)->memcpy_d2d(KC(x), tensor_data(aux), tensor_data(out), (size_t)(rows * N) * dtype_size(x->dtype));
     if (act == CM_ACT_GELU_TANH) BE(x)->unary_fwd(KC(x), CM_UN_GELU_TANH, x->dtype, rows * N, tensor_data(out), tensor_data(out));
     return out;
 }
 
 cm_tensor *op_linear(cm_tensor *x, cm_tensor *w, cm_tensor *b) {
-    linear_check("linear", x, w, b);
-    cm_tensor *out = linear_forward(x, w, b, CM_ACT_NONE);
+    ops_linear_check("linear", x, w, b);
+    cm_tensor *out = ops_linear_forward(x, w, b, CM_ACT_NONE, NULL);
     cm_tensor *ins[3] = {x, w, b};
     cm_node *n = autograd_record(&OP_LINEAR, out, b ? 3 : 2, ins);
     if (n) {
@@ -165,44 +167,38 @@ cm_tensor *op_linear(cm_tensor *x, cm_tensor *w, cm_tensor *b) {
     return out;
 }
 
-// gelu_tanh(linear(x, w, b)). Nothing recorded (no-grad mode, or no input needs a gradient:
-// frozen encoders, the first pass of a recompute scope, sampling): one GEMM with the GELU
-// epilogue, no pre-activation kept. On the tape: op_linear then op_gelu, whose backward needs
-// the pre-activation (a fused forward would have to store it: cuBLASLt's GELU_AUX_BIAS — not
-// done). On the CPU both ways give the same bits.
-cm_tensor *op_linear_gelu(cm_tensor *x, cm_tensor *w, cm_tensor *b) {
-    linear_check("linear_gelu", x, w, b);
-    bool taped = autograd_grad_enabled() && (tensor_needs_grad(x) || tensor_needs_grad(w) || (b && tensor_needs_grad(b)));
-    if (!taped) return linear_forward(x, w, b, CM_ACT_GELU_TANH);
-    cm_tensor *h = op_linear(x, w, b), *y = op_gelu(h, true);
-    tensor_release(h);
-    return y;
+// the gradients of out [rows, N] = x [rows, K] @ w [N, K]^T + b from gc (contiguous [rows, N]):
+// *dx (shaped x_ndim / x_shape) when w is given, *dw when x is given, *db when db is not NULL
+void ops_linear_grads(cm_tensor *gc, cm_tensor *w, cm_tensor *x, int x_ndim, const int64_t *x_shape, cm_tensor **dx,
+                      cm_tensor **dw, cm_tensor **db) {
+    int64_t N = ops_cols(gc), rows = ops_rows(gc);
+    if (w) {  // dx [rows, K] = g [rows, N] @ w [N, K]
+        int64_t K = w->shape[1];
+        cm_tensor *wc = ops_contig(w);
+        cm_tensor *d = tensor_empty(gc->dtype, x_ndim, x_shape, DEV(gc));
+        BE(gc)->gemm(KC(gc), gc->dtype, 0, 0, rows, K, N, 1.0, tensor_data(gc), N, 0, tensor_data(wc), K, 0, 0.0,
+                     tensor_data(d), K, 0, 1);
+        tensor_release(wc);
+        *dx = d;
+    }
+    if (x) {  // dw [N, K] = g^T [N, rows] @ x [rows, K]
+        int64_t K = ops_cols(x);
+        cm_tensor *d = tensor_empty(gc->dtype, 2, (int64_t[]){N, K}, DEV(gc));
+        BE(gc)->gemm(KC(gc), gc->dtype, 1, 0, N, K, rows, 1.0, tensor_data(gc), N, 0, tensor_data(x), K, 0, 0.0,
+                     tensor_data(d), K, 0, 1);
+        *dw = d;
+    }
+    if (db) {  // db [N] = sum over rows of g
+        cm_tensor *d = tensor_empty(gc->dtype, 1, (int64_t[]){N}, DEV(gc));
+        BE(gc)->reduce_sum(KC(gc), gc->dtype, 1, rows, N, tensor_data(d), tensor_data(gc));
+        *db = d;
+    }
 }
 
 static void linear_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
-    int64_t N = n->in_shape[1][0], K = n->in_shape[1][1];
     cm_tensor *gc = ops_contig(g);
-    int64_t rows = tensor_numel(gc) / N;
-    if (n->needs[0]) {  // dx [rows, K] = g [rows, N] @ w [N, K]
-        cm_tensor *w = ops_contig(n->saved[1]);
-        cm_tensor *dx = tensor_empty(g->dtype, n->in_ndim[0], n->in_shape[0], DEV(g));
-        BE(g)->gemm(KC(g), g->dtype, 0, 0, rows, K, N, 1.0, tensor_data(gc), N, 0, tensor_data(w), K, 0, 0.0,
-                    tensor_data(dx), K, 0, 1);
-        tensor_release(w);
-        gin[0] = dx;
-    }
-    if (n->needs[1]) {  // dw [N, K] = g^T [N, rows] @ x [rows, K]
-        cm_tensor *x = n->saved[0];
-        cm_tensor *dw = tensor_empty(g->dtype, 2, (int64_t[]){N, K}, DEV(g));
-        BE(g)->gemm(KC(g), g->dtype, 1, 0, N, K, rows, 1.0, tensor_data(gc), N, 0, tensor_data(x), K, 0, 0.0,
-                    tensor_data(dw), K, 0, 1);
-        gin[1] = dw;
-    }
-    if (n->n_in > 2 && n->needs[2]) {  // db [N] = sum over rows of g
-        cm_tensor *db = tensor_empty(g->dtype, 1, (int64_t[]){N}, DEV(g));
-        BE(g)->reduce_sum(KC(g), g->dtype, 1, rows, N, tensor_data(db), tensor_data(gc));
-        gin[2] = db;
-    }
+    ops_linear_grads(gc, n->needs[0] ? n->saved[1] : NULL, n->needs[1] ? n->saved[0] : NULL, n->in_ndim[0],
+                     n->in_shape[0], &gin[0], &gin[1], n->n_in > 2 && n->needs[2] ? &gin[2] : NULL);
     tensor_release(gc);
 }
 

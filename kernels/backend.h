@@ -21,8 +21,10 @@ typedef enum { CM_RMS_DIFFUSERS = 0, CM_RMS_IC = 1 } cm_rmsvariant;  // eps insi
 // the streams of a device context: kernels and synchronous copies run on COMPUTE (k->stream),
 // memcpy_h2d_async on COPY; on the CPU both are "the calling thread"
 typedef enum { CM_STREAM_COMPUTE = 0, CM_STREAM_COPY = 1 } cm_stream;
-// GEMM epilogue activation: none, or PyTorch's gelu(approximate='tanh') (cuBLASLt's GELU epilogue)
-typedef enum { CM_ACT_NONE = 0, CM_ACT_GELU_TANH = 1 } cm_act;
+// GEMM epilogue: none; PyTorch's gelu(approximate='tanh') (cuBLASLt's GELU / GELU_BIAS, with
+// GELU_AUX(_BIAS) when the pre-activation is kept); or the product times gelu_tanh'(aux), the
+// GELU's backward fused into the GEMM that makes its upstream gradient (cuBLASLt's DGELU)
+typedef enum { CM_ACT_NONE = 0, CM_ACT_GELU_TANH = 1, CM_ACT_DGELU_TANH = 2 } cm_act;
 
 // one tensor of a multi-tensor AdamW: f32 master p, gradient g (the call's gradient dtype), f32
 // moments m, v; n elements each, contiguous
@@ -95,15 +97,20 @@ typedef struct cm_backend {
                  double alpha, const void *A, int64_t lda, int64_t strideA,
                  const void *B, int64_t ldb, int64_t strideB,
                  double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch);
-    // the same with an epilogue: C[b] = act(alpha * op(A[b]) @ op(B[b]) + beta * C[b] + bias), where
-    // bias (NULL = none) is [N] of dtype dt, added to every row of every C[b]. gemm(...) is
-    // gemm_ex(..., NULL, CM_ACT_NONE). CUDA: one cuBLASLt call with its BIAS / GELU_BIAS epilogue
-    // (f32 arithmetic, one rounding to C's dtype).
+    // the same with an epilogue: C[b] = act(P) with P = alpha * op(A[b]) @ op(B[b]) + beta * C[b] + bias,
+    // bias (NULL = none) [N] of dtype dt, added to every row of every C[b]. aux (NULL = none) is a
+    // matrix laid out like C (ldc, strideC, dtype dt):
+    //   CM_ACT_GELU_TANH:  C = gelu_tanh(P); aux, when given, receives P (the pre-activation a
+    //                      backward needs) — computed once, C from the unrounded P
+    //   CM_ACT_DGELU_TANH: C = P * gelu_tanh'(aux), aux read; needs beta == 0 and no bias
+    // gemm(...) is gemm_ex(..., NULL, CM_ACT_NONE, NULL). CUDA: one cuBLASLt call with its BIAS /
+    // GELU(_AUX)(_BIAS) / DGELU epilogue (f32 arithmetic, one rounding to C's dtype), or the plain
+    // GEMM and one epilogue kernel where cuBLASLt declines (aux ldc not a multiple of 8, say).
     void (*gemm_ex)(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K,
                     double alpha, const void *A, int64_t lda, int64_t strideA,
                     const void *B, int64_t ldb, int64_t strideB,
                     double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch,
-                    const void *bias, cm_act act);
+                    const void *bias, cm_act act, void *aux);
 
     // --- norms (mean / rstd / inv saved in f32 for backward) ---
     // x [rows, cols]; w, b [cols] or NULL

@@ -45,9 +45,4 @@ cm_tensor *flux_adanorm(cm_tensor *x, cm_tensor *scale, cm_tensor *shift) {
     return op_layernorm_modulate(x, NULL, NULL, 1e-6, scale, shift);  // one kernel; no normalised tensor kept
 }
 
-cm_tensor *flux_ff(const cm_linear *l0, const cm_linear *l2, cm_tensor *x) {
-    cm_tensor *g = linear_gelu_fwd(l0, x);
-    cm_tensor *y = linear_fwd(l2, g);
-    tensor_release(g);
-    return y;
-}
+cm_tensor *flux_ff(const cm_linear *l0, const cm_linear *l2, cm_tensor *x) { return mlp_gelu_fwd(l0, l2, x); }

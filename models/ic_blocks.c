@@ -68,9 +68,5 @@ void ic_mlp_init(ic_mlp *m, cm_params *ps, const char *prefix, int64_t dim, int6
     m->fc2 = linear_init(ps, name_fmt(n, "%s.fc2", prefix), hidden, dim, true);
 }
 
-cm_tensor *ic_mlp_fwd(const ic_mlp *m, cm_tensor *x) {
-    cm_tensor *g = linear_gelu_fwd(&m->fc1, x);  // [..., hidden], GELU(approximate='tanh')
-    cm_tensor *out = linear_fwd(&m->fc2, g);
-    tensor_release(g);
-    return out;
-}
+// fc2(gelu(fc1(x))), GELU(approximate='tanh'); the [..., hidden] activation only inside the op
+cm_tensor *ic_mlp_fwd(const ic_mlp *m, cm_tensor *x) { return mlp_gelu_fwd(&m->fc1, &m->fc2, x); }

@@ -20,6 +20,9 @@ cm_linear linear_init(cm_params *ps, const char *prefix, int64_t in, int64_t out
 
 cm_tensor *linear_fwd(const cm_linear *l, cm_tensor *x) { return op_linear(x, l->w, l->b); }
 cm_tensor *linear_gelu_fwd(const cm_linear *l, cm_tensor *x) { return op_linear_gelu(x, l->w, l->b); }
+cm_tensor *mlp_gelu_fwd(const cm_linear *l1, const cm_linear *l2, cm_tensor *x) {
+    return op_mlp_gelu(x, l1->w, l1->b, l2->w, l2->b);
+}
 
 cm_lnorm lnorm_init(cm_params *ps, const char *prefix, int64_t dim, double eps, bool affine) {
     cm_lnorm n = {NULL, NULL, eps};

@@ -12,9 +12,10 @@ typedef struct { cm_tensor *w; double eps; cm_rmsvariant v; } cm_rms;
 // registers "<prefix>.weight" / "<prefix>.bias"
 cm_linear linear_init(cm_params *ps, const char *prefix, int64_t in, int64_t out, bool bias);
 cm_tensor *linear_fwd(const cm_linear *l, cm_tensor *x);
-// GELU(tanh)(x W^T + b): one GEMM with the GELU epilogue where nothing is recorded (frozen
-// encoders, a recompute scope's first pass), else linear + gelu on the tape
+// GELU(tanh)(x W^T + b): one GEMM with the GELU epilogue (on the tape it also keeps gelu's input)
 cm_tensor *linear_gelu_fwd(const cm_linear *l, cm_tensor *x);
+// l2(gelu_tanh(l1(x))) as one op (op_mlp_gelu): the hidden activation is never kept
+cm_tensor *mlp_gelu_fwd(const cm_linear *l1, const cm_linear *l2, cm_tensor *x);
 cm_lnorm lnorm_init(cm_params *ps, const char *prefix, int64_t dim, double eps, bool affine);
 cm_tensor *lnorm_fwd(const cm_lnorm *n, cm_tensor *x);
 // lnorm_fwd(x) * (1 + scale) + shift in one op (adaLN); x [B, L, C], scale, shift [B, C]

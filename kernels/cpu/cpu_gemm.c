@@ -1,6 +1,7 @@
 // cpu_gemm.c — batched GEMM over OpenBLAS cblas_sgemm / cblas_dgemm (row-major), with the bias /
-// GELU epilogue of gemm_ex: the bias is written into C first and the GEMM accumulates onto it
-// (beta = 1), the activation runs in place afterwards through the unary kernel.
+// GELU / DGELU epilogues of gemm_ex: the bias is written into C first and the GEMM accumulates
+// onto it (beta = 1), the activation (or its derivative) runs in place afterwards through the
+// unary kernels, so fused and unfused give the same bits.
 #include <cblas.h>
 #include "kernels/cpu/cpu_internal.h"
 
@@ -8,14 +9,14 @@
 // (SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD), so such GEMMs may run side by side in OpenMP.
 #define CPU_BLAS_SERIAL_MNK 262144
 
-// C = beta*C (+ bias[j]) over every row of every batch: the K == 0 product, or the bias prefill
-// before a beta = 1 GEMM. beta == 0 never reads C (fresh memory may hold NaN).
-#define PREPARE_C(T)                                                                          \
+// DST = beta*DST (+ bias[j]) over every row of every batch: the K == 0 product, or the bias
+// prefill before a beta = 1 GEMM. beta == 0 never reads DST (fresh memory may hold NaN).
+#define PREPARE_C(T, DST)                                                                     \
     do {                                                                                      \
         const T *bb = (const T *)bias;                                                        \
         _Pragma("omp parallel for schedule(static) if (batch * M * N >= CPU_PAR_MIN)")       \
         for (int64_t r = 0; r < batch * M; r++) {                                             \
-            T *c = (T *)C + (r / M) * strideC + (r % M) * ldc;                                \
+            T *c = (T *)(DST) + (r / M) * strideC + (r % M) * ldc;                            \
             if (beta == 0 && bb) memcpy(c, bb, (size_t)N * sizeof(T));                        \
             else if (beta == 0) memset(c, 0, (size_t)N * sizeof(T));                          \
             else if (bb) for (int64_t j = 0; j < N; j++) c[j] = (T)(beta * c[j]) + bb[j];     \
@@ -44,37 +45,64 @@ static void gemm_run(cm_dtype dt, int transA, int transB, int64_t M, int64_t N, 
     }
 }
 
+// over the rows of C (ld ldc, batch stride strideC): C = gelu(C), or C = gelu(aux) when the
+// product went to aux, or C = C * gelu'(aux). One unary call over C when its rows are contiguous —
+// then exactly what op_gelu / its backward do to the same buffers (the vector body and the tail
+// may round differently, so the extents matter) — else one per row.
+static void epilogue_rows(const cm_kctx *k, cm_dtype dt, cm_act act, int64_t M, int64_t N, int64_t batch, void *C,
+                          int64_t ldc, int64_t strideC, void *aux) {
+    const size_t es = dtype_size(dt);
+    const int whole = ldc == N && (batch == 1 || strideC == M * N);
+    const int64_t nrows = whole ? 1 : batch * M, len = whole ? batch * M * N : N;
+    for (int64_t r = 0; r < nrows; r++) {
+        const int64_t off = whole ? 0 : ((r / M) * strideC + (r % M) * ldc) * (int64_t)es;
+        char *c = (char *)C + off, *a = aux ? (char *)aux + off : NULL;
+        if (act == CM_ACT_GELU_TANH) cpu_unary_fwd(k, CM_UN_GELU_TANH, dt, len, c, a ? a : c);
+        else cpu_unary_bwd(k, CM_UN_GELU_TANH, dt, len, c, a, c);
+    }
+}
+
 void cpu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K,
                  double alpha, const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb,
                  int64_t strideB, double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch, const void *bias,
-                 cm_act act) {
+                 cm_act act, void *aux) {
     cm_gemm_calls++;
+    if ((unsigned)act > CM_ACT_DGELU_TANH) cm_die("gemm", "unknown epilogue activation %d", (int)act);
+    if (act == CM_ACT_DGELU_TANH && (!aux || bias || beta != 0.0))
+        cm_die("gemm", "the DGELU epilogue needs aux (the pre-activation), beta 0 and no bias");
+    if (aux && act == CM_ACT_NONE) cm_die("gemm", "aux given without a GELU epilogue");
     if (M <= 0 || N <= 0 || batch <= 0) return;
     if (dt != CM_F32 && dt != CM_F64) cpu_bad_dtype("gemm", dt);
-    if ((unsigned)act > CM_ACT_GELU_TANH) cm_die("gemm", "unknown epilogue activation %d", (int)act);
     if (batch == 1) strideC = 0;
-    if (K <= 0 || bias) {  // C = beta C + bias first, then the product accumulates onto it
-        if (dt == CM_F32) PREPARE_C(float);
-        else PREPARE_C(double);
+    // GELU keeping its input: the product goes to aux and the GELU reads it from there into C
+    // (with beta != 0 it must start from C: the product goes to C and is copied to aux first)
+    void *dst = C;
+    if (act == CM_ACT_GELU_TANH && aux) {
+        if (beta == 0.0) dst = aux;
+        else {
+            cpu_gemm_ex(k, dt, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC,
+                        batch, bias, CM_ACT_NONE, NULL);
+            cm_gemm_calls--;  // one call
+            for (int64_t r = 0; r < batch * M; r++) {
+                int64_t o = ((r / M) * strideC + (r % M) * ldc) * (int64_t)dtype_size(dt);
+                memcpy((char *)aux + o, (char *)C + o, (size_t)N * dtype_size(dt));
+            }
+            epilogue_rows(k, dt, act, M, N, batch, C, ldc, strideC, aux);
+            return;
+        }
+    }
+    if (K <= 0 || bias) {  // dst = beta C + bias first, then the product accumulates onto it
+        if (dt == CM_F32) PREPARE_C(float, dst);
+        else PREPARE_C(double, dst);
         beta = 1.0;
     }
-    if (K > 0) gemm_run(dt, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC, batch);
-    if (act == CM_ACT_NONE) return;
-    // in place, elementwise (y[i] depends on x[i] only): one call over C when its rows are
-    // contiguous — then exactly what op_gelu does to the same buffer — else one per row
-    size_t es = dtype_size(dt);
-    if (ldc == N && (batch == 1 || strideC == M * N))
-        cpu_unary_fwd(k, CM_UN_GELU_TANH, dt, batch * M * N, C, C);
-    else
-        for (int64_t r = 0; r < batch * M; r++) {
-            char *c = (char *)C + ((r / M) * strideC + (r % M) * ldc) * (int64_t)es;
-            cpu_unary_fwd(k, CM_UN_GELU_TANH, dt, N, c, c);
-        }
+    if (K > 0) gemm_run(dt, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, dst, ldc, strideC, batch);
+    if (act != CM_ACT_NONE) epilogue_rows(k, dt, act, M, N, batch, C, ldc, strideC, aux);
 }
 
 void cpu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
               const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB, double beta,
               void *C, int64_t ldc, int64_t strideC, int64_t batch) {
     cpu_gemm_ex(k, dt, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC, batch,
-                NULL, CM_ACT_NONE);
+                NULL, CM_ACT_NONE, NULL);
 }

@@ -75,7 +75,7 @@ void cpu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, 
 void cpu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K,
                  double alpha, const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb,
                  int64_t strideB, double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch, const void *bias,
-                 cm_act act);
+                 cm_act act, void *aux);
 void cpu_layernorm_fwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, double eps, void *y, float *mean,
                        float *rstd, const void *x, const void *w, const void *b);
 void cpu_layernorm_bwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *dx, void *dw, void *db,

@@ -160,6 +160,42 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         CUDA_CHECK(cudaFree(Cm));
     }
 
+    // --- the FLUX FeedForward's GELU on the tape, fused into the GEMMs or not (x [4608, 3072],
+    // W1 [12288, 3072], W2 [3072, 12288]): forward h = x W1^T + b1, y = gelu(h) keeping h (one
+    // GELU_AUX_BIAS GEMM vs the BIAS GEMM and the gelu kernel), backward dh = (g W2) * gelu'(h)
+    // (one DGELU GEMM vs the GEMM and the unary backward kernel) ---
+    {
+        int64_t T = 4608, C = 3072, Hd = 12288;
+        bf16 *x = brand(k, T * C, 41, 1.f), *w1 = brand(k, Hd * C, 42, 0.02f), *b1 = brand(k, Hd, 43, 0.1f);
+        bf16 *h = brand(k, T * Hd, 44, 0.f), *y = brand(k, T * Hd, 45, 0.f), *g = brand(k, T * C, 46, 1.f);
+        bf16 *w2 = brand(k, C * Hd, 47, 0.02f), *dh = brand(k, T * Hd, 48, 0.f);
+        double flop = 2.0 * T * C * Hd;
+        char shp[64];
+        snprintf(shp, sizeof shp, "%lldx%lld->%lld", (long long)T, (long long)C, (long long)Hd);
+        double ms_u = time_ms(k, 2, it, [&] {
+            be->gemm_ex(k, CM_BF16, 0, 1, T, Hd, C, 1.0, x, C, 0, w1, C, 0, 0.0, h, Hd, 0, 1, b1, CM_ACT_NONE, NULL);
+            be->unary_fwd(k, CM_UN_GELU_TANH, CM_BF16, T * Hd, y, h);
+        });
+        double ms_f = time_ms(k, 2, it, [&] {
+            be->gemm_ex(k, CM_BF16, 0, 1, T, Hd, C, 1.0, x, C, 0, w1, C, 0, 0.0, y, Hd, 0, 1, b1, CM_ACT_GELU_TANH, h);
+        });
+        add_row("ff up + gelu, h kept: gemm, gelu kernel", shp, ms_u, flop / (ms_u * 1e-3) / 1e12, 0, 0, "");
+        add_row("ff up + gelu, h kept: GELU_AUX_BIAS", shp, ms_f, flop / (ms_f * 1e-3) / 1e12,
+                flop / (ms_u * 1e-3) / 1e12, 100.0 * ms_u / ms_f, "of unfused speed");
+        ms_u = time_ms(k, 2, it, [&] {
+            be->gemm(k, CM_BF16, 0, 0, T, Hd, C, 1.0, g, C, 0, w2, Hd, 0, 0.0, dh, Hd, 0, 1);
+            be->unary_bwd(k, CM_UN_GELU_TANH, CM_BF16, T * Hd, dh, h, dh);
+        });
+        ms_f = time_ms(k, 2, it, [&] {
+            be->gemm_ex(k, CM_BF16, 0, 0, T, Hd, C, 1.0, g, C, 0, w2, Hd, 0, 0.0, dh, Hd, 0, 1, NULL, CM_ACT_DGELU_TANH, h);
+        });
+        add_row("ff down dX + dgelu: gemm, dgelu kernel", shp, ms_u, flop / (ms_u * 1e-3) / 1e12, 0, 0, "");
+        add_row("ff down dX + dgelu: DGELU", shp, ms_f, flop / (ms_f * 1e-3) / 1e12, flop / (ms_u * 1e-3) / 1e12,
+                100.0 * ms_u / ms_f, "of unfused speed");
+        bf16 *bufs[] = {x, w1, b1, h, y, g, w2, dh};
+        for (bf16 *b : bufs) CUDA_CHECK(cudaFree(b));
+    }
+
     // --- flash attention at FLUX shapes: B=1, 24 heads, 4608 tokens, D=128 ---
     {
         int64_t Bn = 1, H = 24, L = 4608, D = 128;

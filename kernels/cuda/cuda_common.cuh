@@ -62,6 +62,13 @@ __device__ __forceinline__ float gelu_tanh_f(float x) {
     float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);  // sqrt(2/pi) (x + 0.044715 x^3)
     return 0.5f * x * (1.f + tanhf(u));
 }
+// its derivative: the unary backward kernel and the GEMM's DGELU epilogue kernel
+__device__ __forceinline__ float gelu_tanh_d_f(float x) {
+    float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+    float t = tanhf(u);
+    float du = 0.7978845608028654f * (1.f + 3.f * 0.044715f * x * x);
+    return 0.5f * (1.f + t) + 0.5f * x * (1.f - t * t) * du;
+}
 
 // the float dtypes every compute entry point accepts; anything else is a programmer error
 void cuda_require_float(const char *op, cm_dtype dt);
@@ -202,7 +209,8 @@ void cu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, i
              void *C, int64_t ldc, int64_t strideC, int64_t batch);
 void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
                 const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB,
-                double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch, const void *bias, cm_act act);
+                double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch, const void *bias, cm_act act,
+                void *aux);
 
 // cuda_attention.cu
 void cu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,

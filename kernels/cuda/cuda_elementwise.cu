@@ -215,7 +215,6 @@ void cu_axpby(const cm_kctx *k, cm_dtype dt, int64_t n, double alpha, const void
 // ---------------------------------------------------------------------------------------------
 // unary activations
 // ---------------------------------------------------------------------------------------------
-#define SQRT_2_OVER_PI 0.7978845608028654f
 #define INV_SQRT2 0.7071067811865476f
 #define INV_SQRT_2PI 0.3989422804014327f
 
@@ -224,12 +223,7 @@ __device__ __forceinline__ float gelu_erf_d(float x) {
     return 0.5f * (1.f + erff(x * INV_SQRT2)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
 }
 __device__ __forceinline__ float gelu_tanh(float x) { return gelu_tanh_f(x); }  // cuda_common.cuh
-__device__ __forceinline__ float gelu_tanh_d(float x) {
-    float u = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
-    float t = tanhf(u);
-    float du = SQRT_2_OVER_PI * (1.f + 3.f * 0.044715f * x * x);
-    return 0.5f * (1.f + t) + 0.5f * x * (1.f - t * t) * du;
-}
+__device__ __forceinline__ float gelu_tanh_d(float x) { return gelu_tanh_d_f(x); }  // cuda_common.cuh
 __device__ __forceinline__ float sigmoidf_(float x) { return 1.f / (1.f + expf(-x)); }
 __device__ __forceinline__ float silu(float x) { return x * sigmoidf_(x); }
 __device__ __forceinline__ float silu_d(float x) {

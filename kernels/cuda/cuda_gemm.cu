@@ -1,7 +1,7 @@
 // cuda_gemm.cu — every matmul of the CUDA backend: one cuBLASLt wrapper, row-major mapped to
 // cuBLAS's column-major by swapping the operands (C^T = op(B)^T op(A)^T), batched by strides,
 // bf16 (or f32) storage with f32 accumulation (TF32 off for f32), with cuBLASLt's BIAS / GELU /
-// GELU_BIAS epilogues for gemm_ex. The chosen algorithm and its descriptors are cached per shape /
+// GELU_BIAS / GELU_AUX(_BIAS) / DGELU epilogues for gemm_ex. The chosen algorithm and its descriptors are cached per shape /
 // layout / alignment / epilogue; cublasGemmStridedBatchedEx (plus an epilogue kernel) is the
 // fallback when the heuristic offers nothing.
 #include "cuda_common.cuh"
@@ -14,12 +14,16 @@ typedef struct {
     int aa, ab, ac;  // alignment (bytes, power of two <= 256) of A, B, C
     int epi;         // EPI_* bits: the epilogue (0: none)
     int abias;       // alignment of the bias (0: no bias)
+    int aaux;        // alignment of aux (0: none)
     int dev;
 } gemm_key;
 
-// epilogue bits of a key: a bias, then GELU (tanh); EPI_BIAS | EPI_GELU is cuBLASLt's GELU_BIAS
+// epilogue bits of a key: a bias, then GELU (tanh), its input kept in aux; or the GELU's
+// derivative at aux. EPI_BIAS | EPI_GELU | EPI_AUX is cuBLASLt's GELU_AUX_BIAS.
 #define EPI_BIAS 1
 #define EPI_GELU 2
+#define EPI_AUX 4
+#define EPI_DGELU 8
 
 typedef struct {
     gemm_key key;
@@ -67,9 +71,9 @@ static cublasLtMatrixLayout_t make_layout(cudaDataType_t t, int64_t rows, int64_
     return l;
 }
 
-// builds the plan for key (descriptors + heuristic's best algorithm); bias: the first caller's
-// bias pointer (the heuristic sees a real one; each call sets its own)
-static void plan_build(const cm_kctx *k, gemm_plan *p, const gemm_key *key, const void *bias) {
+// builds the plan for key (descriptors + heuristic's best algorithm); bias, aux: the first
+// caller's pointers (the heuristic sees real ones; each call sets its own)
+static void plan_build(const cm_kctx *k, gemm_plan *p, const gemm_key *key, const void *bias, const void *aux) {
     const cuda_ctx_ext *c = cuda_ext(k);
     memset(p, 0, sizeof *p);
     pthread_mutex_init(&p->mu, NULL);
@@ -87,14 +91,31 @@ static void plan_build(const cm_kctx *k, gemm_plan *p, const gemm_key *key, cons
         // features) by M columns (our rows), leading dimension ldc. So cuBLAS's bias[i] is added
         // to D[i, j] = C[j][i] for every j: bias[n] goes to column n of every row of our C —
         // the per-feature bias of a linear layer, length N, as the interface asks.
-        uint32_t e = key->epi == EPI_BIAS                ? CUBLASLT_EPILOGUE_BIAS
-                     : key->epi == EPI_GELU              ? CUBLASLT_EPILOGUE_GELU
-                                                         : CUBLASLT_EPILOGUE_GELU_BIAS;
+        uint32_t e;
+        switch (key->epi) {
+        case EPI_BIAS: e = CUBLASLT_EPILOGUE_BIAS; break;
+        case EPI_GELU: e = CUBLASLT_EPILOGUE_GELU; break;
+        case EPI_GELU | EPI_BIAS: e = CUBLASLT_EPILOGUE_GELU_BIAS; break;
+        case EPI_GELU | EPI_AUX: e = CUBLASLT_EPILOGUE_GELU_AUX; break;
+        case EPI_GELU | EPI_AUX | EPI_BIAS: e = CUBLASLT_EPILOGUE_GELU_AUX_BIAS; break;
+        default: e = CUBLASLT_EPILOGUE_DGELU; break;  // EPI_DGELU | EPI_AUX
+        }
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &e, sizeof e));
         if (key->epi & EPI_BIAS) {
             int32_t bt = (int32_t)t;  // the bias in C's dtype (bf16 with bf16 C, f32 with f32)
             CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
             CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+        }
+        if (key->epi & EPI_AUX) {
+            // aux is laid out like D (column-major N x M, ld ldc: our row-major C), its dtype
+            // D's (cuBLASLt's default for GELU inputs). cuBLASLt wants its ld and batch stride
+            // divisible by 8: otherwise this plan is the fallback (plain GEMM + epilogue kernel).
+            int64_t ald = key->ldc, asd = key->sc;
+            CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux));
+            CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ald, sizeof ald));
+            if (key->batch > 1)
+                CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_BATCH_STRIDE, &asd,
+                                                            sizeof asd));
         }
     }
     p->la = key->tb ? make_layout(t, key->K, key->N, key->ldb, key->batch, key->sb)
@@ -114,8 +135,11 @@ static void plan_build(const cm_kctx *k, gemm_plan *p, const gemm_key *key, cons
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &aC, sizeof aC));
     cublasLtMatmulHeuristicResult_t res[1];
     int found = 0;
-    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)k->blas, p->op, p->la, p->lb, p->lc, p->lc,
-                                                       pref, 1, res, &found);
+    const int aux_ok = !(key->epi & EPI_AUX) || (key->ldc % 8 == 0 && (key->batch <= 1 || key->sc % 8 == 0));
+    cublasStatus_t st = CUBLAS_STATUS_NOT_SUPPORTED;
+    if (aux_ok)
+        st = cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)k->blas, p->op, p->la, p->lb, p->lc, p->lc, pref, 1, res,
+                                            &found);
     cublasLtMatmulPreferenceDestroy(pref);
     if (st != CUBLAS_STATUS_SUCCESS || found == 0 || res[0].state != CUBLAS_STATUS_SUCCESS) {
         p->fallback = 1;
@@ -149,37 +173,45 @@ static cublasHandle_t v2_handle(const cm_kctx *k) {
     return h;
 }
 
-// the epilogue outside cuBLASLt, in f32: C[b][r][j] = act(s + bias[j]) with s = beta C (scale = 1;
-// beta == 0 never reads C) — the K == 0 case, where the product is empty — or s = C (scale = 0):
-// after the fallback GEMM, which has already applied alpha and beta
+// the epilogue outside cuBLASLt, in f32: with v = s + bias[j], C[b][r][j] = v, gelu(v) (aux
+// first receiving v when given) or v * gelu'(aux) (act); s = beta C (scale = 1; beta == 0 never
+// reads C) — the K == 0 case, where the product is empty — or s = C (scale = 0): after the
+// fallback GEMM, which has already applied alpha and beta. aux is laid out like C.
 template <typename T>
 __global__ void k_epilogue(int64_t M, int64_t N, int64_t ldc, int64_t sc, int64_t batch, int scale, float beta,
-                           const T *bias, int gelu, T *C) {
+                           const T *bias, int act, T *aux, T *C) {
     int64_t n = M * N * batch;
     GRID_STRIDE(i, n) {
-        int64_t b = i / (M * N), r = (i / N) % M, cc = i % N;
-        T *p = C + b * sc + r * ldc + cc;
-        float v = !scale ? to_f(*p) : beta == 0.f ? 0.f : beta * to_f(*p);
+        int64_t b = i / (M * N), r = (i / N) % M, cc = i % N, o = b * sc + r * ldc + cc;
+        float v = !scale ? to_f(C[o]) : beta == 0.f ? 0.f : beta * to_f(C[o]);
         if (bias) v += to_f(bias[cc]);
-        if (gelu) v = gelu_tanh_f(v);
-        *p = from_f<T>(v);
+        if (act == CM_ACT_GELU_TANH) {
+            if (aux) aux[o] = from_f<T>(v);
+            v = gelu_tanh_f(v);
+        } else if (act == CM_ACT_DGELU_TANH) {
+            v *= gelu_tanh_d_f(to_f(aux[o]));
+        }
+        C[o] = from_f<T>(v);
     }
 }
 
 void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
                 const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB,
-                double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch, const void *bias, cm_act act) {
+                double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch, const void *bias, cm_act act,
+                void *aux) {
     cuda_require_float("cuda gemm", dt);
-    if ((unsigned)act > CM_ACT_GELU_TANH) cm_die("cuda gemm", "unknown epilogue activation %d", (int)act);
+    if ((unsigned)act > CM_ACT_DGELU_TANH) cm_die("cuda gemm", "unknown epilogue activation %d", (int)act);
+    if (act == CM_ACT_DGELU_TANH && (!aux || bias || beta != 0.0))
+        cm_die("cuda gemm", "the DGELU epilogue needs aux (the pre-activation), beta 0 and no bias");
+    if (aux && act == CM_ACT_NONE) cm_die("cuda gemm", "aux given without a GELU epilogue");
     __atomic_fetch_add(&cm_gemm_calls, 1, __ATOMIC_RELAXED);
     if (M <= 0 || N <= 0 || batch <= 0) return;
     if (batch > 0x7fffffffLL) cm_die("cuda gemm", "batch %lld too large", (long long)batch);
     cudaStream_t s = KSTREAM(k);
-    const int gelu = act == CM_ACT_GELU_TANH;
     if (K <= 0) {
         CUDA_DISPATCH("cuda gemm", dt, k_epilogue<T><<<grid_for(M * N * batch, 256), 256, 0, s>>>(
                                            M, N, ldc, batch > 1 ? strideC : 0, batch, 1, (float)beta,
-                                           (const T *)bias, gelu, (T *)C));
+                                           (const T *)bias, (int)act, (T *)aux, (T *)C));
         CUDA_LAUNCH_CHECK();
         return;
     }
@@ -199,8 +231,10 @@ void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M
     key.aa = align_of(A, key.sa * (int64_t)es);
     key.ab = align_of(B, key.sb * (int64_t)es);
     key.ac = align_of(C, key.sc * (int64_t)es);
-    key.epi = (bias ? EPI_BIAS : 0) | (gelu ? EPI_GELU : 0);
+    key.epi = (bias ? EPI_BIAS : 0) | (act == CM_ACT_GELU_TANH ? EPI_GELU : 0) |
+              (act == CM_ACT_DGELU_TANH ? EPI_DGELU : 0) | (aux ? EPI_AUX : 0);
     key.abias = bias ? align_of(bias, 0) : 0;
+    key.aaux = aux ? align_of(aux, key.sc * (int64_t)es) : 0;
     key.dev = k->dev.index;
 
     uint64_t h = key_hash(&key);
@@ -215,7 +249,7 @@ void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M
             break;
         }
         if (!q->used) {
-            plan_build(k, q, &key, bias);
+            plan_build(k, q, &key, bias, aux);
             p = q;
             cached = 1;
             break;
@@ -223,7 +257,7 @@ void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M
     }
     pthread_mutex_unlock(&g_plan_lock);
     if (!p) {  // cache neighbourhood full: plan, run, destroy
-        plan_build(k, &local, &key, bias);
+        plan_build(k, &local, &key, bias, aux);
         p = &local;
     }
 
@@ -231,16 +265,21 @@ void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M
     int lt = !__atomic_load_n(&p->fallback, __ATOMIC_RELAXED) && !__atomic_load_n(&g_force_fallback, __ATOMIC_RELAXED);
     if (lt) {
         const cuda_ctx_ext *c = cuda_ext(k);
-        if (bias) {  // this call's bias into the shared descriptor, then enqueue, under the plan's lock
+        const int ptrs = bias || aux;
+        if (ptrs) {  // this call's bias / aux into the shared descriptor, then enqueue, under the plan's lock
             pthread_mutex_lock(&p->mu);
-            CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+            if (bias)
+                CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+            if (aux)
+                CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux,
+                                                            sizeof aux));
         }
         cublasStatus_t st = cublasLtMatmul((cublasLtHandle_t)k->blas, p->op, &fa, B, p->la, A, p->lb, &fb, C, p->lc, C,
                                            p->lc, &p->algo, c->workspace, p->ws, s);
-        if (bias) pthread_mutex_unlock(&p->mu);
+        if (ptrs) pthread_mutex_unlock(&p->mu);
         if (st != CUBLAS_STATUS_SUCCESS) {
-            // an epilogue the chosen algorithm turns down at run time (say, for this bias's
-            // alignment): this plan takes the fallback from now on; anything else is an error
+            // an epilogue the chosen algorithm turns down at run time (say, for this bias's or
+            // aux's alignment): this plan takes the fallback from now on; anything else is an error
             if (!key.epi || (st != CUBLAS_STATUS_NOT_SUPPORTED && st != CUBLAS_STATUS_INVALID_VALUE))
                 cuda_fail(__FILE__, __LINE__, "cublasLtMatmul", cublas_status_str(st));
             __atomic_store_n(&p->fallback, 1, __ATOMIC_RELAXED);
@@ -256,7 +295,8 @@ void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M
                                                 CUBLAS_GEMM_DEFAULT));
         if (key.epi) {  // the epilogue the heuristic could not fuse: one more pass over C
             CUDA_DISPATCH("cuda gemm", dt, k_epilogue<T><<<grid_for(M * N * batch, 256), 256, 0, s>>>(
-                                               M, N, ldc, key.sc, batch, 0, 0.f, (const T *)bias, gelu, (T *)C));
+                                               M, N, ldc, key.sc, batch, 0, 0.f, (const T *)bias, (int)act,
+                                               (T *)aux, (T *)C));
             CUDA_LAUNCH_CHECK();
         }
     }
@@ -267,7 +307,7 @@ void cu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, i
              const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB, double beta,
              void *C, int64_t ldc, int64_t strideC, int64_t batch) {
     cu_gemm_ex(k, dt, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC, batch,
-               NULL, CM_ACT_NONE);
+               NULL, CM_ACT_NONE, NULL);
 }
 
 // times `iters` runs of the top `max_algos` heuristic algorithms for a row-major bf16
@@ -282,7 +322,7 @@ extern "C" double cuda_gemm_best_ms(const cm_kctx *k, int64_t M, int64_t N, int6
     key.dt = CM_BF16, key.M = M, key.N = N, key.K = K, key.lda = K, key.ldb = N, key.ldc = N, key.batch = 1;
     key.aa = key.ab = key.ac = 256;
     key.beta0 = 1;
-    plan_build(k, &p, &key, NULL);
+    plan_build(k, &p, &key, NULL, NULL);
     cublasLtMatmulPreference_t pref;
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     uint64_t ws = c->workspace_bytes;

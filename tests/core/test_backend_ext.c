@@ -80,7 +80,7 @@ static void gemm_ex_case(cm_dtype dt, int ta, int tb, int pad, int64_t batch, do
                 for (int64_t j = 0; j < N; j++) setd(dt, C, b * sC + i * ldc + j, NAN);
     void *C0 = dup(C, (size_t)(batch * sC) * es);
     int64_t calls = cm_gemm_calls;
-    be->gemm_ex(K_, dt, ta, tb, M, N, Kd, 1.25, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, batch, bias, act);
+    be->gemm_ex(K_, dt, ta, tb, M, N, Kd, 1.25, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, batch, bias, act, NULL);
     TEST_CHECK(cm_gemm_calls == calls + 1, "gemm_ex counts one GEMM call");
     double worst = 0, tol = dt == CM_F32 ? 3e-5 : 1e-12;
     int64_t bad = -1;
@@ -150,9 +150,85 @@ static void test_gemm_ex(void) {
     float *A = randbuf(CM_F32, M * Kd), *B = randbuf(CM_F32, N * Kd), *C1 = randbuf(CM_F32, M * N);
     float *C2 = dup(C1, M * N * 4);
     be->gemm(K_, CM_F32, 0, 1, M, N, Kd, 1.0, A, Kd, 0, B, Kd, 0, 0.75, C1, N, 0, 1);
-    be->gemm_ex(K_, CM_F32, 0, 1, M, N, Kd, 1.0, A, Kd, 0, B, Kd, 0, 0.75, C2, N, 0, 1, NULL, CM_ACT_NONE);
+    be->gemm_ex(K_, CM_F32, 0, 1, M, N, Kd, 1.0, A, Kd, 0, B, Kd, 0, 0.75, C2, N, 0, 1, NULL, CM_ACT_NONE, NULL);
     TEST_CHECK(memcmp(C1, C2, M * N * 4) == 0, "gemm == gemm_ex(bias NULL, no act), bit for bit");
     free(A), free(B), free(C1), free(C2);
+}
+
+// gemm_ex's aux forms: GELU keeping its input (aux = exactly what act NONE writes, C exactly what
+// GELU without aux writes) and DGELU (C = the beta 0 GEMM times gelu'(aux): exactly the GEMM then
+// the unary backward kernel, and within 3e-5 of a double reference in f32)
+static void gemm_aux_case(cm_dtype dt, int ta, int tb, int pad, int64_t batch, int with_bias, double beta) {
+    const int64_t M = 21, N = 34, Kd = 17;
+    int64_t ar = ta ? Kd : M, ac = ta ? M : Kd, br = tb ? N : Kd, bc = tb ? Kd : N;
+    int64_t lda = ac + pad, ldb = bc + pad, ldc = N + pad, sA = ar * lda, sB = br * ldb, sC = M * ldc + pad;
+    size_t es = esz(dt), cb = (size_t)(batch * sC) * es;
+    void *A = randbuf(dt, batch * sA), *B = randbuf(dt, batch * sB), *bias = with_bias ? randbuf(dt, N) : NULL;
+    // aux starts as a copy of pre so that the padding between rows compares equal
+    void *pre = randbuf(dt, batch * sC), *aux = dup(pre, cb), *C = randbuf(dt, batch * sC), *G = dup(C, cb);
+    if (beta != 0) memcpy(pre, C, cb);  // pre = beta C + ... needs C's old contents
+    be->gemm_ex(K_, dt, ta, tb, M, N, Kd, 1.25, A, lda, sA, B, ldb, sB, beta, pre, ldc, sC, batch, bias, CM_ACT_NONE, NULL);
+    be->gemm_ex(K_, dt, ta, tb, M, N, Kd, 1.25, A, lda, sA, B, ldb, sB, beta, G, ldc, sC, batch, bias, CM_ACT_GELU_TANH, NULL);
+    be->gemm_ex(K_, dt, ta, tb, M, N, Kd, 1.25, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, batch, bias, CM_ACT_GELU_TANH, aux);
+    if (beta != 0)  // the padding of aux is not written: compare rows only
+        for (int64_t r = 0; r < batch * M; r++) {
+            size_t o = (size_t)((r / M) * sC + (r % M) * ldc) * es;
+            TEST_CHECK(memcmp((char *)aux + o, (char *)pre + o, (size_t)N * es) == 0, "gemm_ex GELU aux beta %g row %lld",
+                       beta, (long long)r);
+        }
+    TEST_CHECK((beta != 0 || memcmp(aux, pre, cb) == 0) && memcmp(C, G, cb) == 0,
+               "gemm_ex GELU with aux %s ta=%d tb=%d pad=%d batch=%lld bias=%d beta=%g: aux = the pre-activation, C = GELU's bits",
+               dt == CM_F32 ? "f32" : "f64", ta, tb, pad, (long long)batch, with_bias, beta);
+    if (!with_bias && beta == 0) {  // DGELU at aux = pre
+        void *D = randbuf(dt, batch * sC), *U = dup(D, cb);
+        be->gemm_ex(K_, dt, ta, tb, M, N, Kd, 1.25, A, lda, sA, B, ldb, sB, 0.0, D, ldc, sC, batch, NULL, CM_ACT_DGELU_TANH, pre);
+        be->gemm(K_, dt, ta, tb, M, N, Kd, 1.25, A, lda, sA, B, ldb, sB, 0.0, U, ldc, sC, batch);
+        // the unary kernel over all of C when its rows are contiguous, else row by row (the
+        // vector body and the remainder may round differently: the extents must match)
+        if (ldc == N && batch == 1) {
+            void *tmp = dup(U, (size_t)(M * N) * es);
+            be->unary_bwd(K_, CM_UN_GELU_TANH, dt, M * N, U, pre, tmp);
+            free(tmp);
+        } else
+            for (int64_t r = 0; r < batch * M; r++) {
+                size_t o = (size_t)((r / M) * sC + (r % M) * ldc) * es;
+                void *tmp = dup((char *)U + o, (size_t)N * es);
+                be->unary_bwd(K_, CM_UN_GELU_TANH, dt, N, (char *)U + o, (char *)pre + o, tmp);
+                free(tmp);
+            }
+        double worst = 0;
+        int same = 1;
+        for (int64_t b = 0; b < batch; b++)
+            for (int64_t i = 0; i < M; i++) {
+                int64_t o = b * sC + i * ldc;
+                for (int64_t j = 0; j < N; j++) {
+                    double s = 0, x = getd(dt, pre, o + j);
+                    for (int64_t k = 0; k < Kd; k++)
+                        s += getd(dt, A, b * sA + (ta ? k * lda + i : i * lda + k)) * getd(dt, B, b * sB + (tb ? j * ldb + k : k * ldb + j));
+                    double t = tanh(0.7978845608028654 * (x + 0.044715 * x * x * x));
+                    double ref = 1.25 * s * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * 0.7978845608028654 * (1 + 3 * 0.044715 * x * x));
+                    double e = fabs(getd(dt, D, o + j) - ref) / (1 + fabs(ref));
+                    if (e > worst) worst = e;
+                    same &= getd(dt, D, o + j) == getd(dt, U, o + j);
+                }
+            }
+        TEST_CHECK(same && worst <= (dt == CM_F32 ? 3e-5 : 1e-12),
+                   "gemm_ex DGELU %s ta=%d tb=%d pad=%d batch=%lld: GEMM + unary backward bits (%d), off by %.3g",
+                   dt == CM_F32 ? "f32" : "f64", ta, tb, pad, (long long)batch, same, worst);
+        free(D), free(U);
+    }
+    free(A), free(B), free(bias), free(pre), free(aux), free(C), free(G);
+}
+
+static void test_gemm_aux(void) {
+    for (int d = 0; d < 2; d++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int v = 0; v < 3; v++)  // 0: plain; 1: ld + 3; 2: batch 3, ld + 2
+                    for (int bias = 0; bias < 2; bias++)
+                        for (int bt = 0; bt < 2; bt++)
+                            gemm_aux_case(d ? CM_F64 : CM_F32, ta, tb, v == 1 ? 3 : v == 2 ? 2 : 0, v == 2 ? 3 : 1, bias,
+                                          bt ? 0.5 : 0.0);
 }
 
 // op_linear (bias through the epilogue) and op_linear_gelu: the same bits with and without a
@@ -175,7 +251,7 @@ static void test_linear_ops(void) {
     TEST_CHECK(memcmp(tensor_data(g_ref), tensor_data(g_fused), (size_t)(T * N) * 4) == 0,
                "op_linear_gelu (fused, no tape) == op_gelu(op_linear), bit for bit");
     tensor_set_requires_grad(w, true);
-    cm_tensor *g_taped = op_linear_gelu(x, w, b);  // on the tape: linear then gelu
+    cm_tensor *g_taped = op_linear_gelu(x, w, b);  // on the tape: one GEMM that also keeps gelu's input
     TEST_CHECK(memcmp(tensor_data(g_ref), tensor_data(g_taped), (size_t)(T * N) * 4) == 0,
                "op_linear_gelu on the tape == op_gelu(op_linear), bit for bit");
     TEST_CHECK(tensor_needs_grad(g_taped), "op_linear_gelu on the tape records its history");
@@ -407,6 +483,7 @@ static void test_sumsq_multi(void) {
 int main(void) {
     test_sumsq_multi();
     test_gemm_ex();
+    test_gemm_aux();
     test_linear_ops();
     test_adamw_multi();
     test_async_cpu();

@@ -617,11 +617,15 @@ static void t_gemm(void) {
     }
 }
 
-// gemm_ex: the bias / GELU epilogue (cuBLASLt BIAS, GELU, GELU_BIAS; with
-// cuda_gemm_force_fallback(1) the fallback GEMM + epilogue kernel) against the CPU's
-// bias-prefill + GEMM + GELU. The bias is bf16 with bf16 C. A bias along the wrong dimension
-// (cuBLAS's M vs N after the row-/column-major swap) fails by O(1): N != M here.
+// gemm_ex: the bias / GELU / GELU_AUX / DGELU epilogues (cuBLASLt BIAS, GELU, GELU_BIAS,
+// GELU_AUX(_BIAS), DGELU; with cuda_gemm_force_fallback(1) the fallback GEMM + epilogue kernel)
+// against the CPU's bias-prefill + GEMM + GELU (+ aux copy, or times GELU's derivative). The bias
+// and aux are C's dtype. A bias along the wrong dimension (cuBLAS's M vs N after the row-/column-
+// major swap) fails by O(1): N != M here. ldc = 45 or a batch stride 37 * 45 is not a multiple of
+// 8, so cuBLASLt cannot keep aux there and the plan falls back even without forcing; ld + 3 = 48
+// and the linear shapes below take cuBLASLt's own aux epilogues.
 void cuda_gemm_force_fallback(int on);
+static const char *const EPI_NAMES[6] = {"bias", "gelu", "bias+gelu", "bias+gelu+aux", "gelu+aux", "dgelu"};
 static void t_gemm_ex(void) {
     for (int fb = 0; fb < 2; fb++) {
         cuda_gemm_force_fallback(fb);
@@ -630,59 +634,102 @@ static void t_gemm_ex(void) {
             for (int tA = 0; tA < 2; tA++)
                 for (int tB = 0; tB < 2; tB++)
                     for (int v = 0; v < 4; v++)  // 0: beta 0; 1: beta .5, ld + 3; 2: batch 3; 3: K = 0, beta .5
-                        for (int e = 0; e < 3; e++) {  // bias; GELU; bias + GELU
+                        for (int e = 0; e < 6; e++) {
                             if (v == 3 && (tA || tB)) continue;
+                            double beta = v == 1 || v == 3 ? 0.5 : 0.0;
+                            if (e == 5 && beta != 0) continue;  // DGELU takes beta 0
                             int64_t M = 37, N = 45, K = v == 3 ? 0 : 29, batch = v == 2 ? 3 : 1;
                             int64_t pad = v == 1 ? 3 : 0;
                             int64_t ar = tA ? K : M, ac = tA ? M : K, br = tB ? N : K, bc = tB ? K : N;
                             int64_t lda = ac + pad + (K == 0), ldb = bc + pad + (K == 0), ldc = N + pad;
                             int64_t sA = ar * lda, sB = br * ldb, sC = M * ldc;
-                            double beta = v == 1 || v == 3 ? 0.5 : 0.0;
-                            int with_bias = e != 1;
-                            cm_act act = e == 0 ? CM_ACT_NONE : CM_ACT_GELU_TANH;
+                            int with_bias = e == 0 || e == 2 || e == 3, with_aux = e >= 3;
+                            cm_act act = e == 0 ? CM_ACT_NONE : e == 5 ? CM_ACT_DGELU_TANH : CM_ACT_GELU_TANH;
                             float *hA = hrand(sA * batch + 1, -1, 1, dt), *hB = hrand(sB * batch + 1, -1, 1, dt);
                             float *hbias = hrand(N, -1, 1, dt);
                             float *hC = beta != 0 ? hrand(sC * batch, -1, 1, dt) : hnan(sC * batch);
                             float *rC = hcopy(hC, sC * batch);
                             if (beta == 0)
                                 for (int64_t i = 0; i < sC * batch; i++) rC[i] = 0;
+                            // aux: GELU's input, read by DGELU (random, exact in dt) or written by GELU_AUX
+                            float *hAux = e == 5 ? hrand(sC * batch, -3, 3, dt) : hnan(sC * batch);
+                            float *rAux = hcopy(hAux, sC * batch);
                             C->gemm_ex(ck, CM_F32, tA, tB, M, N, K, 1.25, hA, lda, sA, hB, ldb, sB, beta, rC, ldc, sC, batch,
-                                       with_bias ? hbias : NULL, act);
+                                       with_bias ? hbias : NULL, act, with_aux ? rAux : NULL);
                             void *gA = up(dt, hA, sA * batch + 1), *gB = up(dt, hB, sB * batch + 1);
                             void *gbias = up(dt, hbias, N);
                             void *gC = beta != 0 ? up(dt, hC, sC * batch) : dnan(dt, sC * batch);
+                            void *gAux = e == 5 ? up(dt, hAux, sC * batch) : dnan(dt, sC * batch);
                             int64_t calls = cm_gemm_calls;
                             G->gemm_ex(gk, dt, tA, tB, M, N, K, 1.25, gA, lda, sA, gB, ldb, sB, beta, gC, ldc, sC, batch,
-                                       with_bias ? gbias : NULL, act);
+                                       with_bias ? gbias : NULL, act, with_aux ? gAux : NULL);
                             TEST_CHECK(cm_gemm_calls == calls + 1, "gemm_ex counts its call");
-                            float *got = down(dt, gC, sC * batch);
+                            float *got = down(dt, gC, sC * batch), *gotAux = down(dt, gAux, sC * batch);
                             if (pad)
                                 for (int64_t i = 0; i < sC * batch; i++)
-                                    if (i % ldc >= N) got[i] = rC[i];
-                            char what[80];
+                                    if (i % ldc >= N) got[i] = rC[i], gotAux[i] = rAux[i];
+                            char what[96];
                             snprintf(what, sizeof what, "gemm_ex%s tA=%d tB=%d %s %s", fb ? " fallback" : "", tA, tB,
-                                     v == 0 ? "beta=0" : v == 1 ? "beta=.5 ld+3" : v == 2 ? "batch=3" : "K=0",
-                                     e == 0 ? "bias" : e == 1 ? "gelu" : "bias+gelu");
+                                     v == 0 ? "beta=0" : v == 1 ? "beta=.5 ld+3" : v == 2 ? "batch=3" : "K=0", EPI_NAMES[e]);
                             // cuBLASLt's GELU may use the hardware tanh approximation (2^-11 relative)
                             cmp(what, dt, got, rC, sC * batch, act ? TOL(dt, 1e-3, 1.5e-2) : TOL(dt, 1e-5, 1e-2));
+                            if (e == 3 || e == 4) {
+                                snprintf(what, sizeof what, "gemm_ex%s tA=%d tB=%d %s aux", fb ? " fallback" : "", tA, tB,
+                                         v == 0 ? "beta=0" : v == 1 ? "beta=.5 ld+3" : v == 2 ? "batch=3" : "K=0");
+                                cmp(what, dt, gotAux, rAux, sC * batch, TOL(dt, 1e-5, 1e-2));
+                            }
                             release_all();
                         }
         }
-        // a linear layer's shape (x [T, K] @ w [N, K]^T + b), bf16, large enough for tensor-core tiles
+        // a linear layer's shapes (x [T, K] @ w [N, K]^T + b), bf16, large enough for tensor-core
+        // tiles, N and H multiples of 8 (cuBLASLt keeps aux itself): forward with the pre-activation
+        // kept, and the hidden gradient of an MLP's backward, dh = (g [T, N] @ w [N, H]) * gelu'(h)
         {
             int64_t T = 300, K = 256, N = 520;
             float *hx = hrand(T * K, -1, 1, CM_BF16), *hw = hrand(N * K, -0.1, 0.1, CM_BF16), *hb = hrand(N, -1, 1, CM_BF16);
-            float *r = hnan(T * N);
-            C->gemm_ex(ck, CM_F32, 0, 1, T, N, K, 1.0, hx, K, 0, hw, K, 0, 0.0, r, N, 0, 1, hb, CM_ACT_GELU_TANH);
+            float *r = hnan(T * N), *raux = hnan(T * N);
+            C->gemm_ex(ck, CM_F32, 0, 1, T, N, K, 1.0, hx, K, 0, hw, K, 0, 0.0, r, N, 0, 1, hb, CM_ACT_GELU_TANH, raux);
             void *gx = up(CM_BF16, hx, T * K), *gw = up(CM_BF16, hw, N * K), *gb = up(CM_BF16, hb, N),
-                 *gy = dnan(CM_BF16, T * N);
-            G->gemm_ex(gk, CM_BF16, 0, 1, T, N, K, 1.0, gx, K, 0, gw, K, 0, 0.0, gy, N, 0, 1, gb, CM_ACT_GELU_TANH);
+                 *gy = dnan(CM_BF16, T * N), *gaux = dnan(CM_BF16, T * N);
+            G->gemm_ex(gk, CM_BF16, 0, 1, T, N, K, 1.0, gx, K, 0, gw, K, 0, 0.0, gy, N, 0, 1, gb, CM_ACT_GELU_TANH, NULL);
             cmp(fb ? "gemm_ex fallback linear+gelu 300x256->520" : "gemm_ex linear+gelu 300x256->520", CM_BF16,
                 down(CM_BF16, gy, T * N), r, T * N, 1.5e-2);
+            G->fill(gk, CM_BF16, gy, T * N, NAN);
+            G->gemm_ex(gk, CM_BF16, 0, 1, T, N, K, 1.0, gx, K, 0, gw, K, 0, 0.0, gy, N, 0, 1, gb, CM_ACT_GELU_TANH, gaux);
+            cmp(fb ? "gemm_ex fallback linear+gelu, aux kept" : "gemm_ex linear+gelu, aux kept (GELU_AUX_BIAS)", CM_BF16,
+                down(CM_BF16, gy, T * N), r, T * N, 1.5e-2);
+            cmp(fb ? "gemm_ex fallback linear+gelu: aux" : "gemm_ex linear+gelu: aux = x w^T + b", CM_BF16,
+                down(CM_BF16, gaux, T * N), raux, T * N, 1e-2);
+            // backward through the MLP's second layer: g [T, N2] @ w2 [N2, N], DGELU at aux
+            int64_t N2 = 136;
+            float *hg = hrand(T * N2, -1, 1, CM_BF16), *hw2 = hrand(N2 * N, -0.2, 0.2, CM_BF16), *hh = hrand(T * N, -3, 3, CM_BF16);
+            float *rdh = hnan(T * N);
+            C->gemm_ex(ck, CM_F32, 0, 0, T, N, N2, 1.0, hg, N2, 0, hw2, N, 0, 0.0, rdh, N, 0, 1, NULL, CM_ACT_DGELU_TANH, hh);
+            void *gg = up(CM_BF16, hg, T * N2), *gw2 = up(CM_BF16, hw2, N2 * N), *gh = up(CM_BF16, hh, T * N),
+                 *gdh = dnan(CM_BF16, T * N);
+            G->gemm_ex(gk, CM_BF16, 0, 0, T, N, N2, 1.0, gg, N2, 0, gw2, N, 0, 0.0, gdh, N, 0, 1, NULL, CM_ACT_DGELU_TANH, gh);
+            cmp(fb ? "gemm_ex fallback dgelu 300x136->520" : "gemm_ex dgelu 300x136->520 (DGELU)", CM_BF16,
+                down(CM_BF16, gdh, T * N), rdh, T * N, 1.5e-2);
+            // batched, aux batch stride a multiple of 8: GELU_AUX through cuBLASLt's batch stride
+            {
+                int64_t Mb = 40, Nb = 64, Kb = 48, nb = 3;
+                float *ha = hrand(nb * Mb * Kb, -1, 1, CM_BF16), *hbb = hrand(nb * Kb * Nb, -1, 1, CM_BF16);
+                float *rc = hnan(nb * Mb * Nb), *ra = hnan(nb * Mb * Nb);
+                C->gemm_ex(ck, CM_F32, 0, 0, Mb, Nb, Kb, 0.5, ha, Kb, Mb * Kb, hbb, Nb, Kb * Nb, 0.0, rc, Nb, Mb * Nb, nb, NULL,
+                           CM_ACT_GELU_TANH, ra);
+                void *ga = up(CM_BF16, ha, nb * Mb * Kb), *gbb = up(CM_BF16, hbb, nb * Kb * Nb),
+                     *gc2 = dnan(CM_BF16, nb * Mb * Nb), *ga2 = dnan(CM_BF16, nb * Mb * Nb);
+                G->gemm_ex(gk, CM_BF16, 0, 0, Mb, Nb, Kb, 0.5, ga, Kb, Mb * Kb, gbb, Nb, Kb * Nb, 0.0, gc2, Nb, Mb * Nb, nb,
+                           NULL, CM_ACT_GELU_TANH, ga2);
+                cmp(fb ? "gemm_ex fallback batch=3 gelu+aux" : "gemm_ex batch=3 gelu+aux (GELU_AUX)", CM_BF16,
+                    down(CM_BF16, gc2, nb * Mb * Nb), rc, nb * Mb * Nb, 1.5e-2);
+                cmp(fb ? "gemm_ex fallback batch=3 aux" : "gemm_ex batch=3 aux", CM_BF16, down(CM_BF16, ga2, nb * Mb * Nb), ra,
+                    nb * Mb * Nb, 1e-2);
+            }
             // gemm == gemm_ex without an epilogue: the same plan, the same bits
             void *g1 = dnan(CM_BF16, T * N), *g2 = dnan(CM_BF16, T * N);
             G->gemm(gk, CM_BF16, 0, 1, T, N, K, 1.0, gx, K, 0, gw, K, 0, 0.0, g1, N, 0, 1);
-            G->gemm_ex(gk, CM_BF16, 0, 1, T, N, K, 1.0, gx, K, 0, gw, K, 0, 0.0, g2, N, 0, 1, NULL, CM_ACT_NONE);
+            G->gemm_ex(gk, CM_BF16, 0, 1, T, N, K, 1.0, gx, K, 0, gw, K, 0, 0.0, g2, N, 0, 1, NULL, CM_ACT_NONE, NULL);
             cmp("gemm == gemm_ex(no epilogue)", CM_BF16, down(CM_BF16, g2, T * N), down(CM_BF16, g1, T * N), T * N, 0);
             release_all();
         }

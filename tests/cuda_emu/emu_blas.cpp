@@ -1,11 +1,14 @@
 // emu_blas.cpp — cuBLASLt and cuBLAS as the CUDA emulator provides them: a plain loop over the
 // documented column-major semantics, so cameo's row-major wrapper (cuda_gemm.cu: operand swap,
-// transposes, leading dimensions, batch strides, bias and GELU epilogues) is checked against the
-// definition rather than against itself.
-//   D = epilogue(alpha op(A) op(B) + beta C + bias),  X(i, j) at X[i + j ld] (+ batch * stride)
+// transposes, leading dimensions, batch strides, bias, GELU and DGELU epilogues) is checked
+// against the definition rather than against itself.
+//   P = alpha op(A) op(B) + beta C + bias,  X(i, j) at X[i + j ld] (+ batch * stride)
+//   D = P, or gelu(P) (GELU*; the *_AUX forms also store P into the aux matrix), or
+//   D = P * gelu'(aux) (DGELU)
 // op(A) is m x k (A stored k x m when transposed); bias has m entries, one per row of D, the same
 // for every column and batch; GELU is the tanh approximation (as PyTorch relies on when it asks
-// cuBLASLt for its GELU epilogue).
+// cuBLASLt for its GELU epilogue). The aux matrix has D's dtype, its own ld and batch stride, both
+// divisible by 8 (cuBLASLt's documented requirement; anything else is refused as cuBLASLt would).
 #include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
@@ -23,6 +26,8 @@ struct emu_desc {
     cublasLtEpilogue_t epi;
     const void *bias;
     int bias_type;  // a cudaDataType_t, or -1: D's type (cuBLASLt's default)
+    void *aux;      // GELU_AUX*: written; DGELU: read
+    int64_t aux_ld, aux_stride;
 };
 
 static double ld_elem(cudaDataType_t t, const void *p, int64_t i) {
@@ -45,6 +50,17 @@ static void st_elem(cudaDataType_t t, void *p, int64_t i, double v) {
 }
 
 static double gelu_tanh(double x) { return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+static double gelu_tanh_d(double x) {
+    double t = tanh(0.7978845608028654 * (x + 0.044715 * x * x * x));
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x * x);
+}
+static bool is_gelu(cublasLtEpilogue_t e) {
+    return e == CUBLASLT_EPILOGUE_GELU || e == CUBLASLT_EPILOGUE_GELU_BIAS || e == CUBLASLT_EPILOGUE_GELU_AUX ||
+           e == CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
+}
+static bool has_aux(cublasLtEpilogue_t e) {
+    return e == CUBLASLT_EPILOGUE_GELU_AUX || e == CUBLASLT_EPILOGUE_GELU_AUX_BIAS || e == CUBLASLT_EPILOGUE_DGELU;
+}
 
 // the one loop: column-major, batched; returns a status for shape mistakes cuBLAS would refuse
 static cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n, int64_t k, double alpha,
@@ -73,7 +89,13 @@ static cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int64_t m
             for (int64_t i = 0; i < m; i++) {
                 double v = alpha * (k ? P[(size_t)(i + j * m)] : 0.0) + (beta != 0 ? beta * ld_elem(ct, C, b * sc + i + j * ldc) : 0.0);
                 if (d && d->bias) v += ld_elem((cudaDataType_t)d->bias_type, d->bias, i);
-                if (d && (d->epi == CUBLASLT_EPILOGUE_GELU || d->epi == CUBLASLT_EPILOGUE_GELU_BIAS)) v = gelu_tanh(v);
+                const int64_t ao = d && d->aux ? b * d->aux_stride + i + j * d->aux_ld : 0;
+                if (d && is_gelu(d->epi)) {
+                    if (d->aux) st_elem(dt, d->aux, ao, v);
+                    v = gelu_tanh(v);
+                } else if (d && d->epi == CUBLASLT_EPILOGUE_DGELU) {
+                    v *= gelu_tanh_d(ld_elem(dt, d->aux, ao));
+                }
                 st_elem(dt, D, b * sd + i + j * ldd, v);
             }
     }
@@ -127,13 +149,23 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(cublasLtMatmulDesc_t d, cublasLtMa
         uint32_t v;
         memcpy(&v, buf, 4);
         e->epi = (cublasLtEpilogue_t)v;
-        if (v != CUBLASLT_EPILOGUE_DEFAULT && v != CUBLASLT_EPILOGUE_BIAS && v != CUBLASLT_EPILOGUE_GELU && v != CUBLASLT_EPILOGUE_GELU_BIAS) {
+        if (v != CUBLASLT_EPILOGUE_DEFAULT && v != CUBLASLT_EPILOGUE_BIAS && !is_gelu((cublasLtEpilogue_t)v) &&
+            v != CUBLASLT_EPILOGUE_DGELU) {
             fprintf(stderr, "cuda emulator: cuBLASLt: epilogue %u not emulated\n", v);
             abort();
         }
         break;
     }
     case CUBLASLT_MATMUL_DESC_BIAS_POINTER: memcpy(&e->bias, buf, sizeof e->bias); break;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER: memcpy(&e->aux, buf, sizeof e->aux); break;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD: memcpy(&e->aux_ld, buf, sizeof e->aux_ld); break;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_BATCH_STRIDE: memcpy(&e->aux_stride, buf, sizeof e->aux_stride); break;
+    case CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_DATA_TYPE: {
+        int32_t t;
+        memcpy(&t, buf, 4);
+        if (t != -1) { fprintf(stderr, "cuda emulator: cuBLASLt: an aux data type other than D's is not emulated\n"); abort(); }
+        break;
+    }
     case CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE: {
         int32_t t;
         memcpy(&t, buf, 4);
@@ -156,7 +188,9 @@ cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p
 }
 
 // the bias of a GELU_BIAS / BIAS epilogue only counts when the epilogue asks for it
-static bool uses_bias(const emu_desc *d) { return d->epi == CUBLASLT_EPILOGUE_BIAS || d->epi == CUBLASLT_EPILOGUE_GELU_BIAS; }
+static bool uses_bias(const emu_desc *d) {
+    return d->epi == CUBLASLT_EPILOGUE_BIAS || d->epi == CUBLASLT_EPILOGUE_GELU_BIAS || d->epi == CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
+}
 
 cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a,
                                               cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t d,
@@ -189,8 +223,17 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const
         return CUBLAS_STATUS_INVALID_VALUE;
     }
     if (uses_bias(e) && !e->bias) return CUBLAS_STATUS_INVALID_VALUE;
+    if (has_aux(e->epi)) {  // cuBLASLt's documented requirements on the aux matrix
+        if (!e->aux || e->aux_ld < m || e->aux_ld % 8 || (d->batch > 1 && e->aux_stride % 8)) {
+            fprintf(stderr, "cuda emulator: cuBLASLt: aux matrix refused (pointer %p, ld %lld for %lld rows, batch stride %lld)\n",
+                    e->aux, (long long)e->aux_ld, (long long)m, (long long)e->aux_stride);
+            return CUBLAS_STATUS_INVALID_VALUE;
+        }
+    }
     emu_desc eff = *e;
     if (!uses_bias(e)) eff.bias = NULL;
+    if (!has_aux(e->epi)) eff.aux = NULL;
+    if (d->batch <= 1) eff.aux_stride = 0;
     if (eff.bias_type == -1) eff.bias_type = (int)d->type;
     double al = *(const float *)alpha, be = *(const float *)beta;
     return gemm(e->ta, e->tb, m, n, k, al, a->type, A, a->ld, a->stride, b->type, B, b->ld, b->stride, be, c->type, C, c->ld,

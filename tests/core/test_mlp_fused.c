@@ -1,0 +1,101 @@
+// test_mlp_fused.c — linear_gelu and mlp_gelu (ops_mlp.c: GELU_AUX forward, DGELU backward) against
+// the ops they replace, op_linear / op_gelu composed, on the CPU in f32: the same forward bits and
+// the same gradient bits for every mix of inputs needing gradients (the frozen-FLUX case: x only),
+// one tape node each, and what stays alive for backward: gelu's input, not its output.
+#include <math.h>
+#include <string.h>
+#include "autograd/alloc.h"
+#include "autograd/autograd.h"
+#include "autograd/ops.h"
+#include "testutil.h"
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static cm_tensor *rnd(int ndim, const int64_t *shape, float scale) {
+    cm_tensor *t = tensor_empty(CM_F32, ndim, shape, CM_DEV_CPU);
+    float *p = tensor_data(t);
+    for (int64_t i = 0; i < tensor_numel(t); i++) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        p[i] = scale * (float)((double)(rng >> 11) / 9007199254740992.0 * 2 - 1);
+    }
+    return t;
+}
+static int same(const cm_tensor *a, const cm_tensor *b) {
+    if (!a || !b) return a == b;
+    return tensor_numel(a) == tensor_numel(b) && !memcmp(tensor_data(a), tensor_data(b), (size_t)tensor_numel(a) * 4);
+}
+static cm_tensor *take_grad(cm_tensor *t) {
+    cm_tensor *g = t->grad ? tensor_retain(t->grad) : NULL;
+    tensor_zero_grad(t);
+    return g;
+}
+
+enum { T = 37, K = 24, H = 96, N = 40 };
+static int64_t live(void) { return (int64_t)alloc_stats(CM_DEV_CPU).current; }
+static int64_t ru512(int64_t n) { return (n + 511) / 512 * 512; }  // the allocator's size classes below 1 MiB
+
+// mask bit i: input i of (x, w1, b1, w2, b2) needs a gradient
+static void mlp_case(unsigned mask) {
+    cm_tensor *in[5] = {rnd(3, (int64_t[]){1, T, K}, 1.f), rnd(2, (int64_t[]){H, K}, .3f), rnd(1, (int64_t[]){H}, 1.f),
+                        rnd(2, (int64_t[]){N, H}, .2f), rnd(1, (int64_t[]){N}, 1.f)};
+    cm_tensor *gout = rnd(3, (int64_t[]){1, T, N}, 1.f);
+    for (int i = 0; i < 5; i++) tensor_set_requires_grad(in[i], (mask >> i) & 1);
+    // the composition
+    cm_tensor *h = op_linear(in[0], in[1], in[2]), *y = op_gelu(h, true), *ref = op_linear(y, in[3], in[4]);
+    tensor_release(h), tensor_release(y);
+    autograd_backward(ref, gout);
+    cm_tensor *gref[5];
+    for (int i = 0; i < 5; i++) gref[i] = take_grad(in[i]);
+    // the fused op
+    int64_t tape0 = autograd_tape_len(), live0 = live();
+    cm_tensor *out = op_mlp_gelu(in[0], in[1], in[2], in[3], in[4]);
+    TEST_CHECK(autograd_tape_len() == tape0 + 1, "mlp_gelu mask %u: one tape node", mask);
+    // alive now: out [T, N], gelu's input [T, H], and x's contiguous copy when w1 needs it (x is)
+    int64_t kept = live() - live0, want = ru512(T * N * 4) + ru512(T * H * 4);
+    TEST_CHECK(kept <= want, "mlp_gelu mask %u: %lld bytes kept for backward (out + gelu's input = %lld; not its output)",
+               mask, (long long)kept, (long long)want);
+    TEST_CHECK(same(out, ref), "mlp_gelu mask %u: forward bits of linear / gelu / linear", mask);
+    autograd_backward(out, gout);
+    static const char *names[5] = {"x", "w1", "b1", "w2", "b2"};
+    for (int i = 0; i < 5; i++) {
+        cm_tensor *g = take_grad(in[i]);
+        TEST_CHECK(same(g, gref[i]), "mlp_gelu mask %u: gradient of %s, bit for bit (%s)", mask, names[i],
+                   g ? "given" : "none");
+        tensor_release(g), tensor_release(gref[i]);
+    }
+    // no grad mode: the same forward, nothing recorded
+    autograd_no_grad_push();
+    cm_tensor *ng = op_mlp_gelu(in[0], in[1], in[2], in[3], in[4]);
+    autograd_no_grad_pop();
+    TEST_CHECK(same(ng, ref) && !tensor_needs_grad(ng), "mlp_gelu mask %u: no-grad forward, same bits, untaped", mask);
+    tensor_release(ng), tensor_release(out), tensor_release(ref), tensor_release(gout);
+    for (int i = 0; i < 5; i++) tensor_release(in[i]);
+}
+
+static void linear_gelu_case(unsigned mask) {
+    cm_tensor *in[3] = {rnd(2, (int64_t[]){T, K}, 1.f), rnd(2, (int64_t[]){H, K}, .3f), rnd(1, (int64_t[]){H}, 1.f)};
+    cm_tensor *gout = rnd(2, (int64_t[]){T, H}, 1.f);
+    for (int i = 0; i < 3; i++) tensor_set_requires_grad(in[i], (mask >> i) & 1);
+    cm_tensor *h = op_linear(in[0], in[1], in[2]), *ref = op_gelu(h, true);
+    tensor_release(h);
+    autograd_backward(ref, gout);
+    cm_tensor *gref[3];
+    for (int i = 0; i < 3; i++) gref[i] = take_grad(in[i]);
+    int64_t tape0 = autograd_tape_len();
+    cm_tensor *out = op_linear_gelu(in[0], in[1], in[2]);
+    TEST_CHECK(autograd_tape_len() == tape0 + 1, "linear_gelu mask %u: one tape node", mask);
+    TEST_CHECK(same(out, ref), "linear_gelu mask %u: forward bits of linear / gelu", mask);
+    autograd_backward(out, gout);
+    for (int i = 0; i < 3; i++) {
+        cm_tensor *g = take_grad(in[i]);
+        TEST_CHECK(same(g, gref[i]), "linear_gelu mask %u: gradient of input %d, bit for bit", mask, i);
+        tensor_release(g), tensor_release(gref[i]);
+    }
+    tensor_release(out), tensor_release(ref), tensor_release(gout);
+    for (int i = 0; i < 3; i++) tensor_release(in[i]);
+}
+
+int main(void) {
+    for (unsigned m = 1; m < 32; m++) mlp_case(m);
+    for (unsigned m = 1; m < 8; m++) linear_gelu_case(m);
+    return test_summary("test_mlp_fused");
+}
