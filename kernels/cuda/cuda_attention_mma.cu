@@ -11,14 +11,15 @@
 //   A 16x16: reg j holds (row g + 8 (j & 1), cols 2t + 8 (j >> 1) + {0, 1})
 //   B 16x8:  reg j holds (rows 2t + 8 j + {0, 1}, col g)
 //   C 16x8:  c[i] is (row g + 8 (i >> 1), col 2t + (i & 1))
-// Tiles are padded by 8 bf16 per row so the 32-bit fragment reads of 8 rows x 4 lanes fall in
-// 32 different banks.
+// Tiles stay row-major as they are in memory (padded by 8 bf16 per row, so the 32-bit fragment
+// reads of 8 rows x 4 lanes, and ldmatrix's eight 16-byte rows, fall in 32 different banks). Where
+// a product reads a tile down its rows (P V, dS K, P^T dO, dS^T Q: B[k][n] = tile[k][n]) the B
+// fragments come through ldmatrix.trans, which transposes on the way to the registers.
 #include "cuda_attention.cuh"
 
 #define MMA_ROWS 64            // queries (forward, dQ) or keys (dK / dV) per block
 #define MMA_COLS 64            // keys (forward, dQ) or queries (dK / dV) per inner tile
 #define MMA_THREADS 128        // 4 warps x 16 rows
-#define MMA_LDT (MMA_COLS + 8)  // row stride of transposed tiles [DP][MMA_COLS]
 
 __device__ __forceinline__ void mma16816(float *c, const uint32_t *a, const uint32_t *b) {
 #ifdef CAMEO_CUDA_EMULATED
@@ -46,6 +47,21 @@ __device__ __forceinline__ void frag_b(uint32_t *b, const bf16 *tile, int ld, in
     b[0] = ld32(tile + (n0 + g) * ld + k0 + 2 * t);
     b[1] = ld32(tile + (n0 + g) * ld + k0 + 2 * t + 8);
 }
+// B fragments of the two n-tiles n0..n0+7 and n0+8..n0+15 (b[0..1], b[2..3]) over k0..k0+15 where
+// B[k][n] = tile[k0 + k][n0 + n], a row-major tile read down its rows: ldmatrix.x4.trans, lanes
+// 0-7 / 8-15 / 16-23 / 24-31 giving rows k0..k0+7 / k0+8.. of columns n0 / n0 / n0+8 / n0+8
+__device__ __forceinline__ void frag_bt2(uint32_t *b, const bf16 *tile, int ld, int k0, int n0, int lane) {
+    const bf16 *p = tile + (k0 + (lane & 15)) * ld + n0 + 8 * (lane >> 4);
+#ifdef CAMEO_CUDA_EMULATED
+    emu_ldmatrix<4, true>(b, p);
+#else
+    uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
+                 : "r"(a));
+#endif
+}
+
 // two adjacent m16n8 accumulators (columns c..c+15) as the A fragment of the next product
 __device__ __forceinline__ void acc_to_a(uint32_t *a, const float *lo, const float *hi) {
     a[0] = pack2(lo[0], lo[1]);
@@ -70,15 +86,6 @@ __device__ __forceinline__ void rows_to_a(uint32_t (*f)[4], const bf16 *src, int
         }
 }
 
-// tile [rows][DP] -> transposed dst[DP][MMA_LDT] (dst[d][r] = src row r, column d), zero-padded
-template <int DP>
-__device__ __forceinline__ void tile_load_t(bf16 *dst, const bf16 *src, int64_t rs, int valid, int D, int rows) {
-    for (int idx = threadIdx.x; idx < rows * DP; idx += blockDim.x) {
-        int r = idx / DP, c = idx % DP;
-        dst[c * MMA_LDT + r] = (r < valid && c < D) ? src[r * rs + c] : __float2bfloat16_rn(0.f);
-    }
-}
-
 // the score of row i (query), column j (key) after scale and mask; -inf past the keys
 __device__ __forceinline__ float score(const att_args &a, const float *mr, float s, int64_t i, int64_t j) {
     if (j >= a.Lk) return -INFINITY;
@@ -92,17 +99,17 @@ __device__ __forceinline__ float score(const att_args &a, const float *mr, float
 // =============================================================================================
 template <int DP> struct mma_fwd_smem {
     static constexpr int LDK = DP + 8;
-    static constexpr size_t bytes = ((size_t)MMA_COLS * LDK + (size_t)DP * MMA_LDT) * sizeof(bf16);
+    static constexpr size_t bytes = 2 * (size_t)MMA_COLS * LDK * sizeof(bf16);  // K, V
 };
 
 template <int DP>
 __global__ void __launch_bounds__(MMA_THREADS) k_att_fwd_mma(att_args a, bf16 *O, float *lse, const bf16 *Q,
-                                                             const bf16 *K, const bf16 *V, bool vk) {
+                                                             const bf16 *K, const bf16 *V, bool vk, bool vv) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     constexpr int NK = DP / 16, ND = DP / 8, LDK = mma_fwd_smem<DP>::LDK;
     extern __shared__ __align__(16) unsigned char smem[];
     bf16 *Ks = (bf16 *)smem;              // [64 keys][LDK]
-    bf16 *Vt = Ks + MMA_COLS * LDK;       // [DP][MMA_LDT]: V transposed
+    bf16 *Vs = Ks + MMA_COLS * LDK;       // [64 keys][LDK]
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
     const int64_t q0 = (int64_t)blockIdx.x * MMA_ROWS + warp * 16;
@@ -120,7 +127,7 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_fwd_mma(att_args a, bf16 *O
         const int kvalid = (int)min((int64_t)MMA_COLS, a.Lk - k0);
         __syncthreads();  // the previous tiles are no longer read
         tile_load<DP>(Ks, LDK, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, MMA_COLS);
-        tile_load_t<DP>(Vt, Vb + k0 * a.vs2, a.vs2, kvalid, D, MMA_COLS);
+        tile_load<DP>(Vs, LDK, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, MMA_COLS);
         __syncthreads();
         float s[8][4];
 #pragma unroll
@@ -170,10 +177,11 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_fwd_mma(att_args a, bf16 *O
             uint32_t pa[4];
             acc_to_a(pa, s[2 * c], s[2 * c + 1]);
 #pragma unroll
-            for (int n = 0; n < ND; n++) {
-                uint32_t bf[2];
-                frag_b(bf, Vt, MMA_LDT, n * 8, c * 16, g, t);
+            for (int n = 0; n < ND; n += 2) {
+                uint32_t bf[4];
+                frag_bt2(bf, Vs, LDK, c * 16, n * 8, lane);
                 mma16816(o[n], pa, bf);
+                mma16816(o[n + 1], pa, bf + 2);
             }
         }
     }
@@ -206,9 +214,8 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_fwd_mma(att_args a, bf16 *O
 template <int DP> struct mma_bwd_smem {
     static constexpr int LD = DP + 8;
     static constexpr size_t tile = (size_t)MMA_COLS * LD * sizeof(bf16);     // [64][LD]
-    static constexpr size_t tile_t = (size_t)DP * MMA_LDT * sizeof(bf16);   // [DP][MMA_LDT]
-    static constexpr size_t dq = 2 * tile + tile_t;                          // K, V, K^T
-    static constexpr size_t dkv = 4 * tile + 2 * tile_t + 2 * MMA_COLS * sizeof(float);  // K, V, Q, dO, Q^T, dO^T, lse, D
+    static constexpr size_t dq = 2 * tile;                                   // K, V
+    static constexpr size_t dkv = 4 * tile + 2 * MMA_COLS * sizeof(float);   // K, V, Q, dO, lse, D
 };
 
 template <int DP>
@@ -219,7 +226,7 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dq_mma(att_args a, bf16 *dQ
     typedef mma_bwd_smem<DP> S;
     constexpr int NK = DP / 16, ND = DP / 8, LD = S::LD;
     extern __shared__ __align__(16) unsigned char smem[];
-    bf16 *Ks = (bf16 *)smem, *Vs = (bf16 *)(smem + S::tile), *Kt = (bf16 *)(smem + 2 * S::tile);
+    bf16 *Ks = (bf16 *)smem, *Vs = (bf16 *)(smem + S::tile);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
     const int64_t q0 = (int64_t)blockIdx.x * MMA_ROWS + warp * 16;
@@ -245,7 +252,6 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dq_mma(att_args a, bf16 *dQ
         __syncthreads();
         tile_load<DP>(Ks, LD, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, MMA_COLS);
         tile_load<DP>(Vs, LD, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, MMA_COLS);
-        tile_load_t<DP>(Kt, Kb + k0 * a.ks2, a.ks2, kvalid, D, MMA_COLS);
         __syncthreads();
 #pragma unroll
         for (int half = 0; half < 2; half++) {  // 32 keys at a time: fewer live registers
@@ -276,10 +282,11 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dq_mma(att_args a, bf16 *dQ
                 uint32_t da[4];
                 acc_to_a(da, s[2 * c], s[2 * c + 1]);
 #pragma unroll
-                for (int n = 0; n < ND; n++) {
-                    uint32_t bf[2];
-                    frag_b(bf, Kt, MMA_LDT, n * 8, half * 32 + c * 16, g, t);
+                for (int n = 0; n < ND; n += 2) {
+                    uint32_t bf[4];
+                    frag_bt2(bf, Ks, LD, half * 32 + c * 16, n * 8, lane);
                     mma16816(dq[n], da, bf);
+                    mma16816(dq[n + 1], da, bf + 2);
                 }
             }
         }
@@ -311,8 +318,7 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
     extern __shared__ __align__(16) unsigned char smem[];
     bf16 *Ks = (bf16 *)smem, *Vs = (bf16 *)(smem + S::tile), *Qs = (bf16 *)(smem + 2 * S::tile),
          *Os = (bf16 *)(smem + 3 * S::tile);
-    bf16 *Qt = (bf16 *)(smem + 4 * S::tile), *Ot = (bf16 *)(smem + 4 * S::tile + S::tile_t);
-    float *Ls = (float *)(smem + 4 * S::tile + 2 * S::tile_t), *Ds = Ls + MMA_COLS;
+    float *Ls = (float *)(smem + 4 * S::tile), *Ds = Ls + MMA_COLS;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
     const int64_t k0 = (int64_t)blockIdx.x * MMA_ROWS;  // this block's keys
@@ -336,8 +342,6 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
         __syncthreads();  // K / V written (first pass), the previous Q / dO tiles no longer read
         tile_load<DP>(Qs, LD, Qb + q0 * a.qs2, a.qs2, qvalid, D, vq, MMA_COLS);
         tile_load<DP>(Os, LD, Ob + q0 * a.D, a.D, qvalid, D, vo, MMA_COLS);
-        tile_load_t<DP>(Qt, Qb + q0 * a.qs2, a.qs2, qvalid, D, MMA_COLS);
-        tile_load_t<DP>(Ot, Ob + q0 * a.D, a.D, qvalid, D, MMA_COLS);
         for (int x = threadIdx.x; x < MMA_COLS; x += blockDim.x) {
             Ls[x] = x < qvalid ? lse[bh * a.Lq + q0 + x] : -INFINITY;
             Ds[x] = x < qvalid ? Dv[bh * a.Lq + q0 + x] : 0.f;
@@ -378,12 +382,14 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
                 acc_to_a(pa, s[2 * c], s[2 * c + 1]);
                 acc_to_a(da, dp[2 * c], dp[2 * c + 1]);
 #pragma unroll
-                for (int n = 0; n < ND; n++) {
-                    uint32_t bo[2], bq[2];
-                    frag_b(bo, Ot, MMA_LDT, n * 8, half * 32 + c * 16, g, t);
-                    frag_b(bq, Qt, MMA_LDT, n * 8, half * 32 + c * 16, g, t);
+                for (int n = 0; n < ND; n += 2) {
+                    uint32_t bo[4], bq[4];
+                    frag_bt2(bo, Os, LD, half * 32 + c * 16, n * 8, lane);
+                    frag_bt2(bq, Qs, LD, half * 32 + c * 16, n * 8, lane);
                     mma16816(dv[n], pa, bo);
+                    mma16816(dv[n + 1], pa, bo + 2);
                     mma16816(dk[n], da, bq);
+                    mma16816(dk[n + 1], da, bq + 2);
                 }
             }
         }
@@ -412,13 +418,13 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
 // =============================================================================================
 template <int DP>
 static bool fwd_mma(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const void *K,
-                    const int64_t *ks, const void *V) {
+                    const int64_t *ks, const void *V, const int64_t *vs) {
     static int done[16];
     size_t sm = mma_fwd_smem<DP>::bytes;
     if (!smem_ok(k, k_att_fwd_mma<DP>, sm, done)) return false;
     dim3 grid((unsigned)((a.Lq + MMA_ROWS - 1) / MMA_ROWS), (unsigned)(a.B * a.H));
     k_att_fwd_mma<DP><<<grid, MMA_THREADS, sm, KSTREAM(k)>>>(a, (bf16 *)O, lse, (const bf16 *)Q, (const bf16 *)K,
-                                                             (const bf16 *)V, vec_ok(K, ks, a.D));
+                                                             (const bf16 *)V, vec_ok(K, ks, a.D), vec_ok(V, vs, a.D));
     CUDA_LAUNCH_CHECK();
     return true;
 }
@@ -445,10 +451,10 @@ static bool bwd_mma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, voi
 
 bool attn_fwd_mma(const cm_kctx *k, int dp, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
                   const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
-    (void)qs, (void)vs;
-    if (dp == 64) return fwd_mma<64>(k, a, O, lse, Q, K, ks, V);
-    if (dp == 80) return fwd_mma<80>(k, a, O, lse, Q, K, ks, V);
-    if (dp == 128) return fwd_mma<128>(k, a, O, lse, Q, K, ks, V);
+    (void)qs;
+    if (dp == 64) return fwd_mma<64>(k, a, O, lse, Q, K, ks, V, vs);
+    if (dp == 80) return fwd_mma<80>(k, a, O, lse, Q, K, ks, V, vs);
+    if (dp == 128) return fwd_mma<128>(k, a, O, lse, Q, K, ks, V, vs);
     return false;
 }
 

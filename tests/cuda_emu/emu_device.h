@@ -153,6 +153,22 @@ inline int __ffs(int x) { return __builtin_ffs(x); }
 // --- mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (c += a b, the PTX fragment layouts) ---
 void emu_mma_m16n8k16_bf16(float *c, const uint32_t *a, const uint32_t *b);
 
+// --- ldmatrix.sync.aligned.m8n8.xNUM{.trans}.shared.b16 (PTX ISA, "warp-level matrix load"):
+// lane 8 m + r gives the address of row r of matrix m (8 b16 elements, 16-byte aligned); register
+// m of lane L receives matrix m's (row L/4, cols 2 (L%4), 2 (L%4) + 1), or with .trans ("loaded
+// in column-major format") (rows 2 (L%4), 2 (L%4) + 1, col L/4) — the first in the low half ---
+void emu_ldmatrix_misaligned(const void *p);
+template <int NUM, bool TRANS> inline void emu_ldmatrix(uint32_t *r, const void *p) {
+    const unsigned L = emu_lane(), g = L >> 2, t = L & 3;
+    if (L < 8u * NUM && ((uintptr_t)p & 15)) emu_ldmatrix_misaligned(p);
+    for (int m = 0; m < NUM; m++) {
+        const uint16_t *r0 = (const uint16_t *)emu_shfl(p, 8 * m + (int)(TRANS ? 2 * t : g));
+        const uint16_t *r1 = (const uint16_t *)emu_shfl(p, 8 * m + (int)(TRANS ? 2 * t + 1 : g));
+        uint16_t lo = TRANS ? r0[g] : r0[2 * t], hi = TRANS ? r1[g] : r0[2 * t + 1];
+        r[m] = (uint32_t)lo | ((uint32_t)hi << 16);
+    }
+}
+
 // --- WMMA (nvcuda::wmma), m16n16k16: each lane holds the whole tile ---
 namespace nvcuda {
 namespace wmma {

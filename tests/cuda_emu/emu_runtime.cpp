@@ -189,6 +189,11 @@ unsigned __ballot_sync(unsigned mask, int pred) {
 static struct { uint32_t a[4], b[2]; float c[4]; } g_mma[EMU_MAX_THREADS / 32][32];
 static float bf_lo(uint32_t r) { return __uint_as_float(r << 16); }
 static float bf_hi(uint32_t r) { return __uint_as_float(r & 0xffff0000u); }
+void emu_ldmatrix_misaligned(const void *p) {
+    fprintf(stderr, "cuda emulator: ldmatrix: row address %p is not 16-byte aligned (thread %d)\n", p, g_cur);
+    abort();
+}
+
 void emu_mma_m16n8k16_bf16(float *c, const uint32_t *a, const uint32_t *b) {
     int lane = g_cur % 32;
     auto *x = g_mma[warp_of(g_cur)];
