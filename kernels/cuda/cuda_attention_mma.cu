@@ -86,6 +86,51 @@ __device__ __forceinline__ void rows_to_a(uint32_t (*f)[4], const bf16 *src, int
         }
 }
 
+// 16 bytes global -> shared without a trip through registers (cp.async.cg: L2 only), the bytes
+// past n (16 or 0) zero-filled; lands at a cp_async_wait covering its group, and the other
+// threads see it after the barrier that follows
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, int n) {
+#ifdef CAMEO_CUDA_EMULATED
+    emu_cp_async(dst, src, 16, n);
+#else
+    uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(n) : "memory");
+#endif
+}
+__device__ __forceinline__ void cp_async_commit() {
+#ifdef CAMEO_CUDA_EMULATED
+    emu_cp_async_commit();
+#else
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+// every committed group but the N most recent has landed (for this thread)
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+#ifdef CAMEO_CUDA_EMULATED
+    emu_cp_async_wait(N);
+#else
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
+// tile_load (cuda_attention.cuh) started rather than done: with 16-byte rows (vec) every chunk is
+// a cp.async (zero-filled past the valid rows and D), else tile_load's plain stores. Either way the
+// tile is complete after the cp_async_wait covering it and a barrier.
+template <int DP>
+__device__ __forceinline__ void tile_load_async(bf16 *dst, int LD, const bf16 *src, int64_t rs, int valid, int D,
+                                                bool vec, int rows) {
+    if (!vec) {
+        tile_load<DP>(dst, LD, src, rs, valid, D, false, rows);
+        return;
+    }
+    constexpr int PER = DP / 8;
+    for (int idx = threadIdx.x; idx < rows * PER; idx += blockDim.x) {
+        int r = idx / PER, c = (idx % PER) * 8;
+        bool in = r < valid && c < D;
+        cp_async16(dst + r * LD + c, in ? src + r * rs + c : src, in ? 16 : 0);
+    }
+}
+
 // the score of row i (query), column j (key) after scale and mask; -inf past the keys
 __device__ __forceinline__ float score(const att_args &a, const float *mr, float s, int64_t i, int64_t j) {
     if (j >= a.Lk) return -INFINITY;
@@ -99,7 +144,8 @@ __device__ __forceinline__ float score(const att_args &a, const float *mr, float
 // =============================================================================================
 template <int DP> struct mma_fwd_smem {
     static constexpr int LDK = DP + 8;
-    static constexpr size_t bytes = 2 * (size_t)MMA_COLS * LDK * sizeof(bf16);  // K, V
+    static constexpr size_t tile = (size_t)MMA_COLS * LDK * sizeof(bf16);  // [64 keys][LDK]
+    static constexpr size_t bytes = 4 * tile;                                // K, V; two of each
 };
 
 template <int DP>
@@ -108,8 +154,11 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_fwd_mma(att_args a, bf16 *O
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     constexpr int NK = DP / 16, ND = DP / 8, LDK = mma_fwd_smem<DP>::LDK;
     extern __shared__ __align__(16) unsigned char smem[];
-    bf16 *Ks = (bf16 *)smem;              // [64 keys][LDK]
-    bf16 *Vs = Ks + MMA_COLS * LDK;       // [64 keys][LDK]
+    // K / V tiles j in buffers j % 2: tile j + 1 arrives while tile j is computed on
+    // (addresses computed, not taken from a pointer array: an array indexed at run time lives in
+    // local memory)
+    auto Kbuf = [&](int b) { return (bf16 *)(smem + (size_t)(2 * b) * mma_fwd_smem<DP>::tile); };
+    auto Vbuf = [&](int b) { return (bf16 *)(smem + (size_t)(2 * b + 1) * mma_fwd_smem<DP>::tile); };
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
     const int64_t q0 = (int64_t)blockIdx.x * MMA_ROWS + warp * 16;
@@ -123,12 +172,20 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_fwd_mma(att_args a, bf16 *O
 #pragma unroll
     for (int n = 0; n < ND; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
 
-    for (int64_t k0 = 0; k0 < a.Lk; k0 += MMA_COLS) {
+    auto load = [&](int buf, int64_t k0) {
         const int kvalid = (int)min((int64_t)MMA_COLS, a.Lk - k0);
-        __syncthreads();  // the previous tiles are no longer read
-        tile_load<DP>(Ks, LDK, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, MMA_COLS);
-        tile_load<DP>(Vs, LDK, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, MMA_COLS);
-        __syncthreads();
+        tile_load_async<DP>(Kbuf(buf), LDK, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, MMA_COLS);
+        tile_load_async<DP>(Vbuf(buf), LDK, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, MMA_COLS);
+    };
+    load(0, 0);
+    cp_async_commit();
+    int buf = 0;
+    for (int64_t k0 = 0; k0 < a.Lk; k0 += MMA_COLS, buf ^= 1) {
+        if (k0 + MMA_COLS < a.Lk) load(buf ^ 1, k0 + MMA_COLS);  // the other buffer: read last round, then a barrier
+        cp_async_commit();
+        cp_async_wait<1>();  // this thread's copies of tile k0 landed
+        __syncthreads();     // everyone's
+        const bf16 *Ks = Kbuf(buf), *Vs = Vbuf(buf);
         float s[8][4];
 #pragma unroll
         for (int n = 0; n < 8; n++) {
@@ -184,6 +241,7 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_fwd_mma(att_args a, bf16 *O
                 mma16816(o[n + 1], pa, bf + 2);
             }
         }
+        __syncthreads();  // this buffer is refilled next round
     }
 #pragma unroll
     for (int r = 0; r < 2; r++) {  // the row sums were partial per lane
@@ -214,8 +272,9 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_fwd_mma(att_args a, bf16 *O
 template <int DP> struct mma_bwd_smem {
     static constexpr int LD = DP + 8;
     static constexpr size_t tile = (size_t)MMA_COLS * LD * sizeof(bf16);     // [64][LD]
-    static constexpr size_t dq = 2 * tile;                                   // K, V
-    static constexpr size_t dkv = 4 * tile + 2 * MMA_COLS * sizeof(float);   // K, V, Q, dO, lse, D
+    static constexpr size_t stats = 2 * MMA_COLS * sizeof(float);            // lse, D of 64 queries
+    static constexpr size_t dq = 4 * tile;                                   // K, V; two of each
+    static constexpr size_t dkv = 6 * tile + 2 * stats;                      // K, V; Q, dO, lse, D two of each
 };
 
 template <int DP>
@@ -226,7 +285,8 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dq_mma(att_args a, bf16 *dQ
     typedef mma_bwd_smem<DP> S;
     constexpr int NK = DP / 16, ND = DP / 8, LD = S::LD;
     extern __shared__ __align__(16) unsigned char smem[];
-    bf16 *Ks = (bf16 *)smem, *Vs = (bf16 *)(smem + S::tile);
+    auto Kbuf = [&](int b) { return (bf16 *)(smem + (size_t)(2 * b) * S::tile); };  // tiles j in buffers j % 2
+    auto Vbuf = [&](int b) { return (bf16 *)(smem + (size_t)(2 * b + 1) * S::tile); };
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
     const int64_t q0 = (int64_t)blockIdx.x * MMA_ROWS + warp * 16;
@@ -247,12 +307,20 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dq_mma(att_args a, bf16 *dQ
 #pragma unroll
     for (int n = 0; n < ND; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
 
-    for (int64_t k0 = 0; k0 < a.Lk; k0 += MMA_COLS) {
+    auto load = [&](int buf, int64_t k0) {
         const int kvalid = (int)min((int64_t)MMA_COLS, a.Lk - k0);
+        tile_load_async<DP>(Kbuf(buf), LD, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, MMA_COLS);
+        tile_load_async<DP>(Vbuf(buf), LD, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, MMA_COLS);
+    };
+    load(0, 0);
+    cp_async_commit();
+    int buf = 0;
+    for (int64_t k0 = 0; k0 < a.Lk; k0 += MMA_COLS, buf ^= 1) {
+        if (k0 + MMA_COLS < a.Lk) load(buf ^ 1, k0 + MMA_COLS);
+        cp_async_commit();
+        cp_async_wait<1>();
         __syncthreads();
-        tile_load<DP>(Ks, LD, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, MMA_COLS);
-        tile_load<DP>(Vs, LD, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, MMA_COLS);
-        __syncthreads();
+        const bf16 *Ks = Kbuf(buf), *Vs = Vbuf(buf);
 #pragma unroll
         for (int half = 0; half < 2; half++) {  // 32 keys at a time: fewer live registers
             float s[4][4], dp[4][4];
@@ -290,6 +358,7 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dq_mma(att_args a, bf16 *dQ
                 }
             }
         }
+        __syncthreads();  // this buffer is refilled next round
     }
 #pragma unroll
     for (int r = 0; r < 2; r++) {
@@ -316,9 +385,11 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
     typedef mma_bwd_smem<DP> S;
     constexpr int NK = DP / 16, ND = DP / 8, LD = S::LD;
     extern __shared__ __align__(16) unsigned char smem[];
-    bf16 *Ks = (bf16 *)smem, *Vs = (bf16 *)(smem + S::tile), *Qs = (bf16 *)(smem + 2 * S::tile),
-         *Os = (bf16 *)(smem + 3 * S::tile);
-    float *Ls = (float *)(smem + 4 * S::tile), *Ds = Ls + MMA_COLS;
+    bf16 *Ks = (bf16 *)smem, *Vs = (bf16 *)(smem + S::tile);
+    // query tiles j (Q, dO, lse, D) in buffers j % 2
+    auto Qbuf = [&](int b) { return (bf16 *)(smem + (size_t)(2 + 2 * b) * S::tile); };
+    auto Obuf = [&](int b) { return (bf16 *)(smem + (size_t)(3 + 2 * b) * S::tile); };
+    auto Lbuf = [&](int b) { return (float *)(smem + 6 * S::tile + (size_t)b * S::stats); };  // lse [64], then D [64]
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
     const int64_t k0 = (int64_t)blockIdx.x * MMA_ROWS;  // this block's keys
@@ -328,8 +399,8 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
     const bf16 *Ob = dO + bh * a.Lq * a.D;
     const float *mr = mask_rows(a, b, h);
     const int kvalid = (int)min((int64_t)MMA_ROWS, a.Lk - k0);
-    tile_load<DP>(Ks, LD, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, MMA_ROWS);
-    tile_load<DP>(Vs, LD, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, MMA_ROWS);
+    tile_load_async<DP>(Ks, LD, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, MMA_ROWS);  // with query tile 0's group
+    tile_load_async<DP>(Vs, LD, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, MMA_ROWS);
 
     float dk[ND][4], dv[ND][4];
 #pragma unroll
@@ -337,16 +408,26 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
 #pragma unroll
         for (int i = 0; i < 4; i++) dk[n][i] = dv[n][i] = 0.f;
 
-    for (int64_t q0 = 0; q0 < a.Lq; q0 += MMA_COLS) {
+    auto load = [&](int buf, int64_t q0) {
         const int qvalid = (int)min((int64_t)MMA_COLS, a.Lq - q0);
-        __syncthreads();  // K / V written (first pass), the previous Q / dO tiles no longer read
-        tile_load<DP>(Qs, LD, Qb + q0 * a.qs2, a.qs2, qvalid, D, vq, MMA_COLS);
-        tile_load<DP>(Os, LD, Ob + q0 * a.D, a.D, qvalid, D, vo, MMA_COLS);
+        tile_load_async<DP>(Qbuf(buf), LD, Qb + q0 * a.qs2, a.qs2, qvalid, D, vq, MMA_COLS);
+        tile_load_async<DP>(Obuf(buf), LD, Ob + q0 * a.D, a.D, qvalid, D, vo, MMA_COLS);
+        float *Ls = Lbuf(buf), *Ds = Ls + MMA_COLS;
         for (int x = threadIdx.x; x < MMA_COLS; x += blockDim.x) {
             Ls[x] = x < qvalid ? lse[bh * a.Lq + q0 + x] : -INFINITY;
             Ds[x] = x < qvalid ? Dv[bh * a.Lq + q0 + x] : 0.f;
         }
+    };
+    load(0, 0);
+    cp_async_commit();
+    int buf = 0;
+    for (int64_t q0 = 0; q0 < a.Lq; q0 += MMA_COLS, buf ^= 1) {
+        if (q0 + MMA_COLS < a.Lq) load(buf ^ 1, q0 + MMA_COLS);
+        cp_async_commit();
+        cp_async_wait<1>();
         __syncthreads();
+        const bf16 *Qs = Qbuf(buf), *Os = Obuf(buf);
+        const float *Ls = Lbuf(buf), *Ds = Ls + MMA_COLS;
 #pragma unroll
         for (int half = 0; half < 2; half++) {  // 32 queries at a time
             float s[4][4], dp[4][4];
@@ -393,6 +474,7 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
                 }
             }
         }
+        __syncthreads();  // this buffer is refilled next round
     }
 #pragma unroll
     for (int r = 0; r < 2; r++) {

@@ -157,6 +157,12 @@ void emu_mma_m16n8k16_bf16(float *c, const uint32_t *a, const uint32_t *b);
 // lane 8 m + r gives the address of row r of matrix m (8 b16 elements, 16-byte aligned); register
 // m of lane L receives matrix m's (row L/4, cols 2 (L%4), 2 (L%4) + 1), or with .trans ("loaded
 // in column-major format") (rows 2 (L%4), 2 (L%4) + 1, col L/4) — the first in the low half ---
+// --- cp.async.cg.shared.global [dst], [src], bytes, src_bytes (the rest zero-filled), commit_group,
+// wait_group n: see emu_runtime.cpp for when a copy lands ---
+void emu_cp_async(void *dst, const void *src, int bytes, int src_bytes);
+void emu_cp_async_commit(void);
+void emu_cp_async_wait(int n);
+
 void emu_ldmatrix_misaligned(const void *p);
 template <int NUM, bool TRANS> inline void emu_ldmatrix(uint32_t *r, const void *p) {
     const unsigned L = emu_lane(), g = L >> 2, t = L & 3;

@@ -189,6 +189,42 @@ unsigned __ballot_sync(unsigned mask, int pred) {
 static struct { uint32_t a[4], b[2]; float c[4]; } g_mma[EMU_MAX_THREADS / 32][32];
 static float bf_lo(uint32_t r) { return __uint_as_float(r << 16); }
 static float bf_hi(uint32_t r) { return __uint_as_float(r & 0xffff0000u); }
+// cp.async: each thread's copies in flight, tagged with the number of groups it had committed
+// when it issued them. In the forward order a copy lands when a wait covers its group (a read of
+// the destination before that sees the old bytes); in the reverse order it lands when issued (a
+// refill that does not wait for the other warps to finish reading a buffer clobbers it). Between
+// the two, a missing wait and a missing barrier both change results.
+struct emu_cp { void *dst; const void *src; int bytes, src_bytes; unsigned group; };
+static std::vector<emu_cp> g_cp[EMU_MAX_THREADS];
+static unsigned g_cp_groups[EMU_MAX_THREADS];
+
+static void cp_land(const emu_cp &c) {
+    if (c.src_bytes) memcpy(c.dst, c.src, (size_t)c.src_bytes);
+    memset((char *)c.dst + c.src_bytes, 0, (size_t)(c.bytes - c.src_bytes));
+}
+
+void emu_cp_async(void *dst, const void *src, int bytes, int src_bytes) {
+    if ((bytes != 4 && bytes != 8 && bytes != 16) || src_bytes < 0 || src_bytes > bytes ||
+        ((uintptr_t)dst % (uintptr_t)bytes) || (src_bytes && ((uintptr_t)src % (uintptr_t)bytes))) {
+        fprintf(stderr, "cuda emulator: %s: cp.async of %d bytes (%d from the source) from %p to %p: size or alignment "
+                        "not allowed (thread %d)\n", g_kernel_name, bytes, src_bytes, src, dst, g_cur);
+        abort();
+    }
+    emu_cp c = {dst, src, bytes, src_bytes, g_cp_groups[g_cur]};
+    if (g_reverse) cp_land(c);
+    else g_cp[g_cur].push_back(c);
+}
+void emu_cp_async_commit(void) { g_cp_groups[g_cur]++; }
+void emu_cp_async_wait(int n) {  // every group but the n most recently committed has landed
+    std::vector<emu_cp> &v = g_cp[g_cur];
+    unsigned lim = g_cp_groups[g_cur] >= (unsigned)n ? g_cp_groups[g_cur] - (unsigned)n : 0;
+    size_t keep = 0;
+    for (size_t i = 0; i < v.size(); i++)
+        if (v[i].group < lim) cp_land(v[i]);
+        else v[keep++] = v[i];
+    v.resize(keep);
+}
+
 void emu_ldmatrix_misaligned(const void *p) {
     fprintf(stderr, "cuda emulator: ldmatrix: row address %p is not 16-byte aligned (thread %d)\n", p, g_cur);
     abort();
@@ -229,6 +265,7 @@ void emu_mma_m16n8k16_bf16(float *c, const uint32_t *a, const uint32_t *b) {
 // missing __syncthreads shows up as a read of another warp's unwritten data
 static void run_block() {
     int n = g_nthreads, nwarps = (n + 31) / 32;
+    for (int t = 0; t < n; t++) g_cp[t].clear(), g_cp_groups[t] = 0;
     for (int t = 0; t < n; t++) g_state[t] = T_NEW, g_fiber_of[t] = -1;
     int nfree = 0;
     static int free_list[EMU_MAX_THREADS];
@@ -270,6 +307,12 @@ static void run_block() {
         for (int t = 0; t < n; t++)  // every live thread waits at __syncthreads: release them
             if (g_state[t] == T_WAIT_BLOCK) g_state[t] = T_READY;
     }
+    for (int t = 0; t < n; t++)
+        if (!g_cp[t].empty()) {
+            fprintf(stderr, "cuda emulator: %s, block (%u,%u,%u), thread %d: ended with %zu cp.async copies never waited for\n",
+                    g_kernel_name, emu_blockIdx.x, emu_blockIdx.y, emu_blockIdx.z, t, g_cp[t].size());
+            abort();
+        }
 }
 
 // ---------------------------------------------------------------------------------------------
