@@ -55,6 +55,9 @@ cm_tensor *op_linear_gelu(cm_tensor *x, cm_tensor *w, cm_tensor *b);
 // Keeps only gelu's input [..., H] (and the weights / x its gradients need); backward makes the
 // hidden gradient in one GEMM with gelu's derivative fused (ops_mlp.c)
 cm_tensor *op_mlp_gelu(cm_tensor *x, cm_tensor *w1, cm_tensor *b1, cm_tensor *w2, cm_tensor *b2);
+// linear(concat([pre, gelu(linear(x, w1, b1), tanh)], -1), w2, b2) without the concatenation:
+// pre [..., P] (x's leading dims), w2 [N, P + H]; pre NULL is op_mlp_gelu (FLUX single blocks)
+cm_tensor *op_mlp_gelu_cat(cm_tensor *pre, cm_tensor *x, cm_tensor *w1, cm_tensor *b1, cm_tensor *w2, cm_tensor *b2);
 
 // --- norms and softmax (over the last axis unless said) ---
 cm_tensor *op_layernorm(cm_tensor *x, cm_tensor *w, cm_tensor *b, double eps);   // w, b may be NULL

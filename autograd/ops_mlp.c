@@ -1,6 +1,8 @@
 // ops_mlp.c — the GELU (tanh) MLP pieces with the activation inside the GEMMs:
 //   linear_gelu  y = gelu(x @ w^T + b)                           (FLUX single blocks' proj_mlp)
 //   mlp_gelu     out = gelu(x @ w1^T + b1) @ w2^T + b2           (FLUX FeedForward, IC MLPs)
+//   mlp_gelu_cat out = [pre | gelu(x @ w1^T + b1)] @ w2^T + b2    (FLUX single blocks: pre is the
+//                attention output; the concatenation is never built, forward or backward)
 // Forward on the tape: one GEMM writes gelu's output and keeps its input h (the GELU_AUX
 // epilogue) instead of a GEMM then a GELU kernel. mlp_gelu's backward makes dh in one GEMM:
 // (g @ w2) * gelu'(h) (the DGELU epilogue), and never keeps gelu's output (dw2 recomputes it
@@ -61,55 +63,98 @@ static void linear_gelu_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
 }
 
 cm_tensor *op_mlp_gelu(cm_tensor *x, cm_tensor *w1, cm_tensor *b1, cm_tensor *w2, cm_tensor *b2) {
-    ops_linear_check("mlp_gelu", x, w1, b1);
-    ops_check_same("mlp_gelu", x, w2);
-    if (w2->ndim != 2 || w2->shape[1] != w1->shape[0]) ops_die_shapes("mlp_gelu", "w1 [H, K] needs w2 [N, H]", w1, w2);
-    if (b2) {
-        ops_check_same("mlp_gelu", x, b2);
-        if (b2->ndim != 1 || b2->shape[0] != w2->shape[0]) ops_die_shapes("mlp_gelu", "bias b2 must be [N]", b2, w2);
+    return op_mlp_gelu_cat(NULL, x, w1, b1, w2, b2);
+}
+
+// inputs (x, w1, b1, w2, b2, pre); saved: 0 x, 1 w1, 2 h, 3 w2, 4 pre
+cm_tensor *op_mlp_gelu_cat(cm_tensor *pre, cm_tensor *x, cm_tensor *w1, cm_tensor *b1, cm_tensor *w2, cm_tensor *b2) {
+    const char *op = pre ? "mlp_gelu_cat" : "mlp_gelu";
+    ops_linear_check(op, x, w1, b1);
+    ops_check_same(op, x, w2);
+    const int64_t H = w1->shape[0], P = pre ? ops_cols(pre) : 0;
+    if (w2->ndim != 2 || w2->shape[1] != P + H)
+        ops_die_shapes(op, pre ? "pre [..., P] and w1 [H, K] need w2 [N, P + H]" : "w1 [H, K] needs w2 [N, H]", w1, w2);
+    if (pre) {
+        ops_check_same(op, x, pre);
+        bool same_rows = pre->ndim == x->ndim;
+        for (int d = 0; same_rows && d < x->ndim - 1; d++) same_rows = pre->shape[d] == x->shape[d];
+        if (!same_rows) ops_die_shapes(op, "pre and x must have the same leading dimensions", pre, x);
     }
-    cm_tensor *ins[5] = {x, w1, b1, w2, b2};
+    if (b2) {
+        ops_check_same(op, x, b2);
+        if (b2->ndim != 1 || b2->shape[0] != w2->shape[0]) ops_die_shapes(op, "bias b2 must be [N]", b2, w2);
+    }
+    cm_tensor *ins[6] = {x, w1, b1, w2, b2, pre};
+    const int n_in = pre ? 6 : 5;
     bool taped = autograd_grad_enabled();
     if (taped) {
         taped = false;
-        for (int i = 0; i < 5; i++) taped |= tensor_needs_grad(ins[i]);
+        for (int i = 0; i < n_in; i++) taped |= tensor_needs_grad(ins[i]);
     }
-    cm_tensor *h = taped ? like_rows(x, w1->shape[0]) : NULL;  // [..., H] gelu's input, for backward
+    cm_tensor *h = taped ? like_rows(x, H) : NULL;                      // [..., H] gelu's input, for backward
     cm_tensor *y = ops_linear_forward(x, w1, b1, CM_ACT_GELU_TANH, h);  // [..., H]
-    cm_tensor *out = ops_linear_forward(y, w2, b2, CM_ACT_NONE, NULL);  // [..., N]
+    cm_tensor *out;
+    if (!pre) out = ops_linear_forward(y, w2, b2, CM_ACT_NONE, NULL);  // [..., N]
+    else {  // pre @ w2[:, :P]^T + b2, then += y @ w2[:, P:]^T: the concatenation is never built
+        const int64_t N = w2->shape[0], rows = ops_rows(y);
+        const size_t es = dtype_size(y->dtype);
+        out = like_rows(pre, N);
+        cm_tensor *pc = ops_contig(pre), *wc = ops_contig(w2), *bc = b2 ? ops_contig(b2) : NULL;
+        BE(y)->gemm_ex(KC(y), y->dtype, 0, 1, rows, N, P, 1.0, tensor_data(pc), P, 0, tensor_data(wc), P + H, 0, 0.0,
+                       tensor_data(out), N, 0, 1, bc ? tensor_data(bc) : NULL, CM_ACT_NONE, NULL);
+        BE(y)->gemm(KC(y), y->dtype, 0, 1, rows, N, H, 1.0, tensor_data(y), H, 0, (char *)tensor_data(wc) + P * (int64_t)es,
+                    P + H, 0, 1.0, tensor_data(out), N, 0, 1);
+        tensor_release(pc);
+        tensor_release(wc);
+        tensor_release(bc);
+    }
     tensor_release(y);
     if (!taped) return out;
-    cm_node *n = autograd_record(&OP_MLP_GELU, out, 5, ins);
+    cm_node *n = autograd_record(&OP_MLP_GELU, out, n_in, ins);
     if (n->needs[1]) save_contig(n, 0, x);
     if (n->needs[0]) node_save(n, 1, w1);
     node_save(n, 2, h);
-    if (n->needs[0] || n->needs[1] || n->needs[2]) node_save(n, 3, w2);
+    if (n->needs[0] || n->needs[1] || n->needs[2] || (pre && n->needs[5])) node_save(n, 3, w2);
+    if (pre && n->needs[3]) save_contig(n, 4, pre);
     tensor_release(h);
     return out;
 }
 
 static void mlp_gelu_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     cm_tensor *gc = ops_contig(g), *h = n->saved[2];  // gc [rows, N], h [rows, H]
-    int64_t rows = ops_rows(gc), N = ops_cols(gc), H = ops_cols(h);
-    if (n->needs[3] || n->needs[4]) {  // dw2 = g^T @ gelu(h), db2 = sum g
-        cm_tensor *y = NULL;
-        if (n->needs[3]) {
-            y = ops_new(h, h->ndim, h->shape);
-            BE(h)->unary_fwd(KC(h), CM_UN_GELU_TANH, h->dtype, tensor_numel(h), tensor_data(y), tensor_data(h));
-        }
-        ops_linear_grads(gc, NULL, y, 0, NULL, NULL, &gin[3], n->needs[4] ? &gin[4] : NULL);
+    const int64_t rows = ops_rows(gc), N = ops_cols(gc), H = ops_cols(h);
+    const int64_t P = n->n_in > 5 ? n->in_shape[5][n->in_ndim[5] - 1] : 0, W = P + H;  // w2 [N, W]
+    const cm_dtype dt = gc->dtype;
+    const size_t es = dtype_size(dt);
+    if (n->needs[3]) {  // dw2 [N, P + H] = g^T @ [pre | gelu(h)]
+        cm_tensor *dw = tensor_empty(dt, 2, (int64_t[]){N, W}, DEV(gc));
+        if (P)
+            BE(gc)->gemm(KC(gc), dt, 1, 0, N, P, rows, 1.0, tensor_data(gc), N, 0, tensor_data(n->saved[4]), P, 0, 0.0,
+                         tensor_data(dw), W, 0, 1);
+        cm_tensor *y = ops_new(h, h->ndim, h->shape);
+        BE(h)->unary_fwd(KC(h), CM_UN_GELU_TANH, dt, tensor_numel(h), tensor_data(y), tensor_data(h));
+        BE(gc)->gemm(KC(gc), dt, 1, 0, N, H, rows, 1.0, tensor_data(gc), N, 0, tensor_data(y), H, 0, 0.0,
+                     (char *)tensor_data(dw) + P * (int64_t)es, W, 0, 1);
         tensor_release(y);
+        gin[3] = dw;
     }
-    if (n->needs[0] || n->needs[1] || n->needs[2]) {  // dh [rows, H] = (g @ w2) * gelu'(h): one GEMM
-        cm_tensor *w2 = ops_contig(n->saved[3]);
+    if (n->needs[4]) ops_linear_grads(gc, NULL, NULL, 0, NULL, NULL, NULL, &gin[4]);  // db2 = sum of g's rows
+    cm_tensor *w2 = n->saved[3] ? ops_contig(n->saved[3]) : NULL;
+    if (P && n->needs[5]) {  // dpre [rows, P] = g @ w2[:, :P]
+        cm_tensor *d = tensor_empty(dt, n->in_ndim[5], n->in_shape[5], DEV(gc));
+        BE(gc)->gemm(KC(gc), dt, 0, 0, rows, P, N, 1.0, tensor_data(gc), N, 0, tensor_data(w2), W, 0, 0.0,
+                     tensor_data(d), P, 0, 1);
+        gin[5] = d;
+    }
+    if (n->needs[0] || n->needs[1] || n->needs[2]) {  // dh [rows, H] = (g @ w2[:, P:]) * gelu'(h): one GEMM
         cm_tensor *dh = ops_new(h, h->ndim, h->shape);
-        BE(gc)->gemm_ex(KC(gc), gc->dtype, 0, 0, rows, H, N, 1.0, tensor_data(gc), N, 0, tensor_data(w2), H, 0, 0.0,
-                        tensor_data(dh), H, 0, 1, NULL, CM_ACT_DGELU_TANH, tensor_data(h));
-        tensor_release(w2);
+        BE(gc)->gemm_ex(KC(gc), dt, 0, 0, rows, H, N, 1.0, tensor_data(gc), N, 0, (char *)tensor_data(w2) + P * (int64_t)es,
+                        W, 0, 0.0, tensor_data(dh), H, 0, 1, NULL, CM_ACT_DGELU_TANH, tensor_data(h));
         ops_linear_grads(dh, n->needs[0] ? n->saved[1] : NULL, n->needs[1] ? n->saved[0] : NULL, n->in_ndim[0],
                          n->in_shape[0], &gin[0], &gin[1], n->needs[2] ? &gin[2] : NULL);
         tensor_release(dh);
     }
+    tensor_release(w2);
     tensor_release(gc);
 }
 

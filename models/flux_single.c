@@ -18,12 +18,9 @@ cm_tensor *flux_single_fwd(const flux_model *m, int i, cm_tensor *h, int Lt, cm_
     tensor_release(shift);
     tensor_release(scale);
 
-    cm_tensor *mlp = linear_gelu_fwd(&b->proj_mlp, n);  // [B, L, 4C]
-
     cm_tensor *q = linear_fwd(&b->to_q, n);           // [B, L, C] raw: its image slice is the IP query
     cm_tensor *k = linear_fwd(&b->to_k, n);
     cm_tensor *v = linear_fwd(&b->to_v, n);
-    tensor_release(n);
     cm_tensor *Q = flux_heads(q, H, D, &b->norm_q), *K = flux_heads(k, H, D, &b->norm_k), *V = flux_heads(v, H, D, NULL);
     tensor_release(k);
     tensor_release(v);
@@ -52,12 +49,11 @@ cm_tensor *flux_single_fwd(const flux_model *m, int i, cm_tensor *h, int Lt, cm_
     }
     tensor_release(q);
 
-    cm_tensor *cat[2] = {O, mlp};
-    cm_tensor *am = op_concat(2, cat, 2);             // [B, L, 5C]
+    // proj_out([O | gelu(proj_mlp(n))]) as one op: the [B, L, 5C] concatenation is never built and
+    // the MLP keeps only gelu's input [B, L, 4C] (ops_mlp.c)
+    cm_tensor *y = op_mlp_gelu_cat(O, n, b->proj_mlp.w, b->proj_mlp.b, b->proj_out.w, b->proj_out.b);  // [B, L, C]
     tensor_release(O);
-    tensor_release(mlp);
-    cm_tensor *y = linear_fwd(&b->proj_out, am);      // [B, L, C]
-    tensor_release(am);
+    tensor_release(n);
     cm_tensor *out = flux_gated_add(h, gate, y);
     tensor_release(gate);
     tensor_release(y);

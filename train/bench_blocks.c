@@ -96,8 +96,8 @@ blocks_flops blocks_flops_single(const blocks_dims *d) {
     f.fwd = ada + lin + att;
     f.attn_fwd = att;
     f.bwd = lin + 2.5 * att;
-    f.gemm_fwd = 1 + 5;  // adaLN; q, k, v, proj_mlp, proj_out
-    f.gemm_bwd = 5;
+    f.gemm_fwd = 1 + 6;  // adaLN; q, k, v, proj_mlp, proj_out as two (attention part, MLP part: no concat)
+    f.gemm_bwd = 6;
     ip_flops(d, &f);
     return f;
 }
