@@ -9,6 +9,7 @@ except ImportError:
 ap = argparse.ArgumentParser()
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--quick", action="store_true")
+ap.add_argument("--mlp", type=int, default=0, help="instead: ms of FLUX's MLPs (frozen weights) at L tokens")
 a = ap.parse_args()
 torch.set_num_threads(a.threads)
 rows = [("linear", 1024, 256, 1024), ("linear", 1024, 1024, 1024), ("linear", 4096, 1024, 1024), ("linear", 1024, 3072, 3072),
@@ -23,6 +24,21 @@ def best(fn):
         t0 = time.perf_counter(); fn(); dt = time.perf_counter() - t0
         if r: b = min(b, dt)
     return b
+
+if a.mlp:  # the rows of bench_mlp: Linear-GELU(tanh)-Linear, then proj_out([pre | MLP]); dx (and dpre) only
+    L, C = a.mlp, 3072
+    g = lambda *s: torch.randn(*s) * 0.5
+    x, pre = g(1, L, C).requires_grad_(), g(1, L, C).requires_grad_()
+    w1, b1, gy = g(4 * C, C), g(4 * C), g(1, L, C)
+    F = torch.nn.functional
+    for cat in (False, True):
+        w2, b2 = g(C, (5 if cat else 4) * C), g(C)
+        def step():
+            a_ = F.gelu(F.linear(x, w1, b1), approximate="tanh")
+            y = F.linear(torch.cat([pre, a_], -1) if cat else a_, w2, b2)
+            y.backward(gy); x.grad = pre.grad = None
+        print(best(step) * 1e3, flush=True)
+    raise SystemExit(0)
 
 for kind, x, y, z in rows:
     if kind == "linear":

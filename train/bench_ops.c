@@ -1,7 +1,8 @@
 // bench_ops.c — `cameo bench ops`: GFLOP/s of linear and attention forward+backward through the
 // autograd at transformer shapes, beside OpenBLAS's raw SGEMM peak measured in the same run and
 // beside PyTorch CPU on the same shapes and threads (scripts/bench_ops_torch.py) when available;
-// then the fused adaLN norm (op_layernorm_modulate) against layernorm + modulate, in ms.
+// then the fused adaLN norm (op_layernorm_modulate) against layernorm + modulate, and the fused
+// GELU MLPs (op_mlp_gelu, op_mlp_gelu_cat) against their composition, in ms.
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
@@ -97,6 +98,41 @@ static double bench_adanorm(int64_t L, int64_t C, bool fused, int reps) {
     return best * 1e3;
 }
 
+// FLUX's MLPs with frozen weights (the gradient reaches x, and pre for the single block's
+// [attention | MLP] projection): fused (op_mlp_gelu / op_mlp_gelu_cat) or composed from
+// linear, gelu, (concat,) linear; forward + backward from a fixed output gradient; best of reps, ms
+static double bench_mlp(int64_t L, int64_t C, bool cat, bool fused, int reps) {
+    const int64_t H = 4 * C, P = cat ? C : 0;
+    cm_tensor *x = rnd(SHAPE(1, L, C), 11, true), *pre = cat ? rnd(SHAPE(1, L, C), 12, true) : NULL;
+    cm_tensor *w1 = rnd(SHAPE(H, C), 13, false), *b1 = rnd(SHAPE(H), 14, false);
+    cm_tensor *w2 = rnd(SHAPE(C, P + H), 15, false), *b2 = rnd(SHAPE(C), 16, false), *g = rnd(SHAPE(1, L, C), 17, false);
+    double best = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        double t0 = now();
+        cm_tensor *y;
+        if (fused) y = op_mlp_gelu_cat(pre, x, w1, b1, w2, b2);
+        else {
+            cm_tensor *h = op_linear(x, w1, b1), *a = op_gelu(h, true), *in = a;
+            if (cat) {
+                cm_tensor *parts[2] = {pre, a};
+                in = op_concat(2, parts, 2);
+            }
+            y = op_linear(in, w2, b2);
+            if (in != a) tensor_release(in);
+            tensor_release(h), tensor_release(a);
+        }
+        autograd_backward(y, g);
+        double dt = now() - t0;
+        tensor_release(y);
+        tensor_zero_grad(x);
+        if (pre) tensor_zero_grad(pre);
+        if (r && dt < best) best = dt;
+    }
+    cm_tensor *rel[] = {x, pre, w1, b1, w2, b2, g};
+    for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) tensor_release(rel[i]);
+    return best * 1e3;
+}
+
 // PyTorch's figures for the same rows, in order, from the helper script; 0 where unavailable
 static int torch_figures(int threads, bool quick, double *out, int n) {
     char cmd[512];
@@ -153,6 +189,27 @@ int bench_ops_main(int argc, char **argv) {
     for (int i = 0; i < (quick ? 1 : 2); i++) {
         double tu = bench_adanorm(ada_L[i], 3072, false, reps), tf = bench_adanorm(ada_L[i], 3072, true, reps);
         printf("| layernorm_modulate | B=1 L=%lld C=3072 | %.2f | %.2f | %.2fx |\n", (long long)ada_L[i], tf, tu, tu / tf);
+    }
+    const int64_t mlp_L = quick ? 64 : 256;
+    double ptm[2] = {0};
+    if (torch) {  // the same two rows in PyTorch, ms
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "python3 scripts/bench_ops_torch.py --threads %d --mlp %lld %s 2>/dev/null", threads,
+                 (long long)mlp_L, quick ? "--quick" : "");
+        FILE *p = popen(cmd, "r");
+        if (p) {
+            for (int i = 0; i < 2 && fscanf(p, "%lf", &ptm[i]) == 1; i++) {}
+            pclose(p);
+        }
+    }
+    printf("\n| FLUX MLP, f32, frozen weights (fwd+bwd: dx) | shape | fused ms | composed ms | speedup | PyTorch ms |\n");
+    printf("|---|---|---|---|---|---|\n");
+    for (int cat = 0; cat < 2; cat++) {
+        double tu = bench_mlp(mlp_L, 3072, cat, false, reps), tf = bench_mlp(mlp_L, 3072, cat, true, reps);
+        char ptxt[32] = "n/a";
+        if (ptm[cat] > 0) snprintf(ptxt, sizeof ptxt, "%.1f", ptm[cat]);
+        printf("| %s | B=1 L=%lld C=3072 H=12288 | %.1f | %.1f | %.2fx | %s |\n",
+               cat ? "mlp_gelu_cat ([attn | MLP] proj_out)" : "mlp_gelu (FeedForward)", (long long)mlp_L, tf, tu, tu / tf, ptxt);
     }
     return 0;
 }
