@@ -35,31 +35,41 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
     bf16 l = __float2bfloat16_rn(lo), h = __float2bfloat16_rn(hi);
     return (uint32_t)__bfloat16_as_ushort(l) | ((uint32_t)__bfloat16_as_ushort(h) << 16);
 }
-__device__ __forceinline__ uint32_t ld32(const bf16 *p) { return *(const uint32_t *)p; }
-
-// A fragment of rows r0..r0+15, cols c0..c0+15 of a row-major bf16 tile (row stride ld)
-__device__ __forceinline__ void frag_a(uint32_t *a, const bf16 *tile, int ld, int r0, int c0, int g, int t) {
-#pragma unroll
-    for (int j = 0; j < 4; j++) a[j] = ld32(tile + (r0 + g + 8 * (j & 1)) * ld + c0 + 2 * t + 8 * (j >> 1));
-}
-// B fragment (k x n = 16 x 8) where B[k][n] = tile[n0 + n][k0 + k]: k runs along the tile's rows
-__device__ __forceinline__ void frag_b(uint32_t *b, const bf16 *tile, int ld, int n0, int k0, int g, int t) {
-    b[0] = ld32(tile + (n0 + g) * ld + k0 + 2 * t);
-    b[1] = ld32(tile + (n0 + g) * ld + k0 + 2 * t + 8);
-}
-// B fragments of the two n-tiles n0..n0+7 and n0+8..n0+15 (b[0..1], b[2..3]) over k0..k0+15 where
-// B[k][n] = tile[k0 + k][n0 + n], a row-major tile read down its rows: ldmatrix.x4.trans, lanes
-// 0-7 / 8-15 / 16-23 / 24-31 giving rows k0..k0+7 / k0+8.. of columns n0 / n0 / n0+8 / n0+8
-__device__ __forceinline__ void frag_bt2(uint32_t *b, const bf16 *tile, int ld, int k0, int n0, int lane) {
-    const bf16 *p = tile + (k0 + (lane & 15)) * ld + n0 + 8 * (lane >> 4);
+// ldmatrix.sync.aligned.m8n8.x4{.trans}.shared.b16: lane 8 m + r gives row r of matrix m; r[m]
+// gets matrix m's (row L/4, cols 2 (L%4) + {0, 1}), or with .trans (rows 2 (L%4) + {0, 1}, col
+// L/4) — one instruction for four 32-bit fragment registers (PTX ISA, warp-level matrix load)
+template <bool TRANS> __device__ __forceinline__ void ldsm_x4(uint32_t *r, const bf16 *p) {
 #ifdef CAMEO_CUDA_EMULATED
-    emu_ldmatrix<4, true>(b, p);
+    emu_ldmatrix<4, TRANS>(r, p);
 #else
     uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
-                 : "r"(a));
+    if (TRANS)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(a));
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                     : "r"(a));
 #endif
+}
+
+// A fragment of rows r0..r0+15, cols c0..c0+15 of a row-major bf16 tile (row stride ld): lanes
+// 0-7 / 8-15 / 16-23 / 24-31 give rows r0.. / r0+8.. of columns c0 / c0 / c0+8 / c0+8
+__device__ __forceinline__ void frag_a(uint32_t *a, const bf16 *tile, int ld, int r0, int c0, int lane) {
+    ldsm_x4<false>(a, tile + (r0 + (lane & 15)) * ld + c0 + 8 * (lane >> 4));
+}
+// B fragments (k x n = 16 x 8) of the n-tiles n0.. and n0+8.. (b[0..1], b[2..3]) where B[k][n] =
+// tile[n0 + n][k0 + k], k along the tile's rows: lanes 0-7 / 8-15 / 16-23 / 24-31 give rows
+// n0.. / n0.. / n0+8.. / n0+8.. of columns k0 / k0+8 / k0 / k0+8
+__device__ __forceinline__ void frag_b2(uint32_t *b, const bf16 *tile, int ld, int n0, int k0, int lane) {
+    ldsm_x4<false>(b, tile + (n0 + (lane & 7) + 8 * (lane >> 4)) * ld + k0 + 8 * ((lane >> 3) & 1));
+}
+// B fragments of the n-tiles n0.. and n0+8.. (b[0..1], b[2..3]) over k0..k0+15 where B[k][n] =
+// tile[k0 + k][n0 + n], a row-major tile read down its rows: ldmatrix.x4.trans, lanes 0-7 / 8-15 /
+// 16-23 / 24-31 giving rows k0..k0+7 / k0+8.. of columns n0 / n0 / n0+8 / n0+8
+__device__ __forceinline__ void frag_bt2(uint32_t *b, const bf16 *tile, int ld, int k0, int n0, int lane) {
+    ldsm_x4<true>(b, tile + (k0 + (lane & 15)) * ld + n0 + 8 * (lane >> 4));
 }
 
 // two adjacent m16n8 accumulators (columns c..c+15) as the A fragment of the next product
@@ -188,13 +198,15 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_fwd_mma(att_args a, bf16 *O
         const bf16 *Ks = Kbuf(buf), *Vs = Vbuf(buf);
         float s[8][4];
 #pragma unroll
-        for (int n = 0; n < 8; n++) {
-            s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+        for (int n = 0; n < 8; n += 2) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) s[n][i] = s[n + 1][i] = 0.f;
 #pragma unroll
             for (int kk = 0; kk < NK; kk++) {
-                uint32_t bf[2];
-                frag_b(bf, Ks, LDK, n * 8, kk * 16, g, t);
+                uint32_t bf[4];
+                frag_b2(bf, Ks, LDK, n * 8, kk * 16, lane);
                 mma16816(s[n], qf[kk], bf);
+                mma16816(s[n + 1], qf[kk], bf + 2);
             }
         }
         // online softmax over the two rows this lane holds (g and g + 8)
@@ -325,25 +337,29 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dq_mma(att_args a, bf16 *dQ
         for (int half = 0; half < 2; half++) {  // 32 keys at a time: fewer live registers
             float s[4][4], dp[4][4];
 #pragma unroll
-            for (int n = 0; n < 4; n++) {
-                int kn = half * 32 + n * 8;
+            for (int n = 0; n < 4; n += 2) {  // two 8-key tiles per fragment load
+                const int kn = half * 32 + n * 8;
 #pragma unroll
-                for (int i = 0; i < 4; i++) s[n][i] = dp[n][i] = 0.f;
+                for (int i = 0; i < 4; i++) s[n][i] = dp[n][i] = s[n + 1][i] = dp[n + 1][i] = 0.f;
 #pragma unroll
                 for (int kk = 0; kk < NK; kk++) {
-                    uint32_t bk[2], bv[2];
-                    frag_b(bk, Ks, LD, kn, kk * 16, g, t);
-                    frag_b(bv, Vs, LD, kn, kk * 16, g, t);
+                    uint32_t bk[4], bv[4];
+                    frag_b2(bk, Ks, LD, kn, kk * 16, lane);
+                    frag_b2(bv, Vs, LD, kn, kk * 16, lane);
                     mma16816(s[n], qf[kk], bk);
+                    mma16816(s[n + 1], qf[kk], bk + 2);
                     mma16816(dp[n], of[kk], bv);
+                    mma16816(dp[n + 1], of[kk], bv + 2);
                 }
 #pragma unroll
-                for (int i = 0; i < 4; i++) {  // s becomes dS = P (dP - D)
-                    int r = i >> 1;
-                    float sc = score(a, mr, s[n][i], q0 + g + 8 * r, k0 + kn + 2 * t + (i & 1));
-                    float p = L[r] == -INFINITY ? 0.f : __expf(sc - L[r]);  // a fully masked row: P = 0
-                    s[n][i] = p * (dp[n][i] - Di[r]);
-                }
+                for (int m = n; m < n + 2; m++)
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {  // s becomes dS = P (dP - D)
+                        int r = i >> 1;
+                        float sc = score(a, mr, s[m][i], q0 + g + 8 * r, k0 + half * 32 + m * 8 + 2 * t + (i & 1));
+                        float p = L[r] == -INFINITY ? 0.f : __expf(sc - L[r]);  // a fully masked row: P = 0
+                        s[m][i] = p * (dp[m][i] - Di[r]);
+                    }
             }
 #pragma unroll
             for (int c = 0; c < 2; c++) {  // dQ += dS K over these 32 keys
@@ -432,30 +448,34 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
         for (int half = 0; half < 2; half++) {  // 32 queries at a time
             float s[4][4], dp[4][4];
 #pragma unroll
-            for (int n = 0; n < 4; n++) {
-                int qn = half * 32 + n * 8;
+            for (int n = 0; n < 4; n += 2) {  // two 8-query tiles per fragment load
+                const int qn = half * 32 + n * 8;
 #pragma unroll
-                for (int i = 0; i < 4; i++) s[n][i] = dp[n][i] = 0.f;
+                for (int i = 0; i < 4; i++) s[n][i] = dp[n][i] = s[n + 1][i] = dp[n + 1][i] = 0.f;
 #pragma unroll
                 for (int kk = 0; kk < NK; kk++) {
-                    uint32_t ka[4], va[4], bq[2], bo[2];
-                    frag_a(ka, Ks, LD, r0, kk * 16, g, t);
-                    frag_a(va, Vs, LD, r0, kk * 16, g, t);
-                    frag_b(bq, Qs, LD, qn, kk * 16, g, t);
-                    frag_b(bo, Os, LD, qn, kk * 16, g, t);
-                    mma16816(s[n], ka, bq);   // S^T[key][query]
+                    uint32_t ka[4], va[4], bq[4], bo[4];
+                    frag_a(ka, Ks, LD, r0, kk * 16, lane);
+                    frag_a(va, Vs, LD, r0, kk * 16, lane);
+                    frag_b2(bq, Qs, LD, qn, kk * 16, lane);
+                    frag_b2(bo, Os, LD, qn, kk * 16, lane);
+                    mma16816(s[n], ka, bq);  // S^T[key][query]
+                    mma16816(s[n + 1], ka, bq + 2);
                     mma16816(dp[n], va, bo);  // dP^T[key][query]
+                    mma16816(dp[n + 1], va, bo + 2);
                 }
 #pragma unroll
-                for (int i = 0; i < 4; i++) {  // s becomes P^T, dp becomes dS^T
-                    int ql = qn + 2 * t + (i & 1);
-                    int64_t j = k0 + r0 + g + 8 * (i >> 1), qi = q0 + ql;
-                    float Lq_ = Ls[ql];
-                    float p = 0.f;
-                    if (j < a.Lk && Lq_ != -INFINITY) p = __expf(score(a, mr, s[n][i], qi, j) - Lq_);
-                    s[n][i] = p;
-                    dp[n][i] = p * (dp[n][i] - Ds[ql]);
-                }
+                for (int m = n; m < n + 2; m++)
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {  // s becomes P^T, dp becomes dS^T
+                        int ql = half * 32 + m * 8 + 2 * t + (i & 1);
+                        int64_t j = k0 + r0 + g + 8 * (i >> 1), qi = q0 + ql;
+                        float Lq_ = Ls[ql];
+                        float p = 0.f;
+                        if (j < a.Lk && Lq_ != -INFINITY) p = __expf(score(a, mr, s[m][i], qi, j) - Lq_);
+                        s[m][i] = p;
+                        dp[m][i] = p * (dp[m][i] - Ds[ql]);
+                    }
             }
 #pragma unroll
             for (int c = 0; c < 2; c++) {  // dV += P^T dO, dK += dS^T Q over these 32 queries
