@@ -452,10 +452,10 @@ if [ -z "$SAN" ]; then
 elif [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 70; then
     res=""
     for tool in memcheck racecheck; do
-        for attn in wmma mma; do
+        for attn in wmma mma mma8; do
             only=$OWN
             [ $tool = racecheck ] && only="reduce,sumsq_multi,softmax,layernorm,layernorm_modulate,rmsnorm,groupnorm,attention,modulate,timestep"
-            [ $attn = mma ] && only=attention
+            [ $attn != wmma ] && only=attention
             out_of_time 40 && { res="$res $tool/$attn: out of time;"; continue; }
             T=$(cap 90)
             with_deps env CAMEO_ATTN=$attn timeout "$T" "$SAN" --tool $tool --error-exitcode 3 "$BUILD/tests/test_cuda_ops" --only "$only" \

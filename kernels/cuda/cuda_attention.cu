@@ -574,24 +574,33 @@ static void att_check(const char *op, cm_dtype dt, int64_t B, int64_t H, int64_t
     if (B * H > 65535) cm_die(op, "B*H = %lld exceeds 65535", (long long)(B * H));
 }
 
-// CAMEO_ATTN picks the bf16 kernels: "wmma" (the default), "mma" (mma.sync, cuda_attention_mma.cu)
-// or "generic" (the reference kernels); CAMEO_ATTN_GENERIC=1 is the older spelling of "generic"
-enum { ATT_WMMA, ATT_MMA, ATT_GENERIC };
+// CAMEO_ATTN picks the bf16 kernels: "wmma" (the default), "mma" / "mma8" (mma.sync,
+// cuda_attention_mma.cu, forward and dQ blocks of 4 / 8 warps) or "generic" (the reference
+// kernels); CAMEO_ATTN_GENERIC=1 is the older spelling of "generic"
+enum { ATT_WMMA, ATT_MMA, ATT_MMA8, ATT_GENERIC };
+static const char *const ATT_NAMES[] = {"wmma", "mma", "mma8", "generic"};
+static int attn_by_name(const char *e) {
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(e, ATT_NAMES[i])) return i;
+    return -1;
+}
 static int g_attn_choice = -1;
 static int attn_choice(void) {
     int &v = g_attn_choice;
     if (v < 0) {
         const char *e = getenv("CAMEO_ATTN"), *g = getenv("CAMEO_ATTN_GENERIC");
-        v = (g && *g && g[0] != '0') || (e && !strcmp(e, "generic")) ? ATT_GENERIC : e && !strcmp(e, "mma") ? ATT_MMA : ATT_WMMA;
-        if (e && *e && strcmp(e, "wmma") && strcmp(e, "mma") && strcmp(e, "generic"))
-            cm_die("cuda attention", "CAMEO_ATTN='%s' (allowed: wmma, mma, generic)", e);
+        v = e && *e ? attn_by_name(e) : ATT_WMMA;
+        if (v < 0) cm_die("cuda attention", "CAMEO_ATTN='%s' (allowed: wmma, mma, mma8, generic)", e);
+        if (g && *g && g[0] != '0') v = ATT_GENERIC;
     }
     return v;
 }
+static bool attn_is_mma(void) { return attn_choice() == ATT_MMA || attn_choice() == ATT_MMA8; }
+static int attn_mma_warps(void) { return attn_choice() == ATT_MMA8 ? 8 : 4; }
 
-// the benchmark times both fast kernels in one run; false for an unknown name
+// the benchmark times every fast kernel in one run; false for an unknown name
 extern "C" bool cuda_attn_use(const char *which) {
-    int v = !strcmp(which, "wmma") ? ATT_WMMA : !strcmp(which, "mma") ? ATT_MMA : !strcmp(which, "generic") ? ATT_GENERIC : -1;
+    int v = attn_by_name(which);
     if (v < 0) return false;
     (void)attn_choice();  // the environment is read first, so it cannot undo this later
     g_attn_choice = v;
@@ -602,7 +611,7 @@ static bool fwd_fast(const cm_kctx *k, const att_args &a, void *O, float *lse, c
                      const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
     int dp = tc_dp(a.D);
     if (!dp) return false;
-    if (attn_choice() == ATT_MMA) return attn_fwd_mma(k, dp, a, O, lse, Q, qs, K, ks, V, vs);
+    if (attn_is_mma()) return attn_fwd_mma(k, dp, attn_mma_warps(), a, O, lse, Q, qs, K, ks, V, vs);
     if (dp == 64) return fwd_tc<64>(k, a, O, lse, Q, qs, K, ks, V, vs);
     if (dp == 80) return fwd_tc<80>(k, a, O, lse, Q, qs, K, ks, V, vs);
     return fwd_tc<128>(k, a, O, lse, Q, qs, K, ks, V, vs);
@@ -644,7 +653,8 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
                       rq, D, Dv, (const T *)dO, (const T *)O));
     CUDA_LAUNCH_CHECK();
     bool done = false;
-    if (dt == CM_BF16 && attn_choice() == ATT_MMA && tc_dp(D)) done = attn_bwd_mma(k, tc_dp(D), a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
+    if (dt == CM_BF16 && attn_is_mma() && tc_dp(D))
+        done = attn_bwd_mma(k, tc_dp(D), attn_mma_warps(), a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
     else if (dt == CM_BF16 && attn_choice() == ATT_WMMA) {
         int dp = tc_dp(D);
         if (dp == 64) done = bwd_tc<64>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);

@@ -17,9 +17,9 @@
 // fragments come through ldmatrix.trans, which transposes on the way to the registers.
 #include "cuda_attention.cuh"
 
-#define MMA_ROWS 64            // queries (forward, dQ) or keys (dK / dV) per block
+#define MMA_ROWS 64            // keys per dK / dV block; queries per forward / dQ block: 16 x W
 #define MMA_COLS 64            // keys (forward, dQ) or queries (dK / dV) per inner tile
-#define MMA_THREADS 128        // 4 warps x 16 rows
+#define MMA_THREADS 128        // 4 warps x 16 rows (dK / dV); forward and dQ: W warps (4 or 8)
 
 __device__ __forceinline__ void mma16816(float *c, const uint32_t *a, const uint32_t *b) {
 #ifdef CAMEO_CUDA_EMULATED
@@ -158,8 +158,8 @@ template <int DP> struct mma_fwd_smem {
     static constexpr size_t bytes = 4 * tile;                                // K, V; two of each
 };
 
-template <int DP>
-__global__ void __launch_bounds__(MMA_THREADS) k_att_fwd_mma(att_args a, bf16 *O, float *lse, const bf16 *Q,
+template <int DP, int W>
+__global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, float *lse, const bf16 *Q,
                                                              const bf16 *K, const bf16 *V, bool vk, bool vv) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     constexpr int NK = DP / 16, ND = DP / 8, LDK = mma_fwd_smem<DP>::LDK;
@@ -171,7 +171,7 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_fwd_mma(att_args a, bf16 *O
     auto Vbuf = [&](int b) { return (bf16 *)(smem + (size_t)(2 * b + 1) * mma_fwd_smem<DP>::tile); };
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
-    const int64_t q0 = (int64_t)blockIdx.x * MMA_ROWS + warp * 16;
+    const int64_t q0 = (int64_t)blockIdx.x * (16 * W) + warp * 16;
     const int D = (int)a.D;
     const bf16 *Qb = Q + b * a.qs0 + h * a.qs1, *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
     const float *mr = mask_rows(a, b, h);
@@ -289,8 +289,8 @@ template <int DP> struct mma_bwd_smem {
     static constexpr size_t dkv = 6 * tile + 2 * stats;                      // K, V; Q, dO, lse, D two of each
 };
 
-template <int DP>
-__global__ void __launch_bounds__(MMA_THREADS) k_att_dq_mma(att_args a, bf16 *dQ, const bf16 *dO, const float *lse,
+template <int DP, int W>
+__global__ void __launch_bounds__(W * 32) k_att_dq_mma(att_args a, bf16 *dQ, const bf16 *dO, const float *lse,
                                                             const float *Dv, const bf16 *Q, const bf16 *K, const bf16 *V,
                                                             bool vk, bool vv) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -301,7 +301,7 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dq_mma(att_args a, bf16 *dQ
     auto Vbuf = [&](int b) { return (bf16 *)(smem + (size_t)(2 * b + 1) * S::tile); };
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
-    const int64_t q0 = (int64_t)blockIdx.x * MMA_ROWS + warp * 16;
+    const int64_t q0 = (int64_t)blockIdx.x * (16 * W) + warp * 16;
     const int D = (int)a.D;
     const bf16 *Qb = Q + b * a.qs0 + h * a.qs1, *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
     const float *mr = mask_rows(a, b, h);
@@ -518,30 +518,32 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
 // =============================================================================================
 // host side
 // =============================================================================================
-template <int DP>
+// W warps of 16 queries per forward / dQ block: 8 halves how often each K / V tile is read from
+// L2 per query, at twice the registers per block (CAMEO_ATTN=mma8; mma is 4)
+template <int DP, int W>
 static bool fwd_mma(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const void *K,
                     const int64_t *ks, const void *V, const int64_t *vs) {
     static int done[16];
     size_t sm = mma_fwd_smem<DP>::bytes;
-    if (!smem_ok(k, k_att_fwd_mma<DP>, sm, done)) return false;
-    dim3 grid((unsigned)((a.Lq + MMA_ROWS - 1) / MMA_ROWS), (unsigned)(a.B * a.H));
-    k_att_fwd_mma<DP><<<grid, MMA_THREADS, sm, KSTREAM(k)>>>(a, (bf16 *)O, lse, (const bf16 *)Q, (const bf16 *)K,
-                                                             (const bf16 *)V, vec_ok(K, ks, a.D), vec_ok(V, vs, a.D));
+    if (!smem_ok(k, k_att_fwd_mma<DP, W>, sm, done)) return false;
+    dim3 grid((unsigned)((a.Lq + 16 * W - 1) / (16 * W)), (unsigned)(a.B * a.H));
+    k_att_fwd_mma<DP, W><<<grid, W * 32, sm, KSTREAM(k)>>>(a, (bf16 *)O, lse, (const bf16 *)Q, (const bf16 *)K,
+                                                           (const bf16 *)V, vec_ok(K, ks, a.D), vec_ok(V, vs, a.D));
     CUDA_LAUNCH_CHECK();
     return true;
 }
 
-template <int DP>
+template <int DP, int W>
 static bool bwd_mma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void *dV, const void *dO,
                     const float *lse, const float *Dv, const void *Q, const int64_t *qs, const void *K,
                     const int64_t *ks, const void *V, const int64_t *vs) {
     static int done1[16], done2[16];
     typedef mma_bwd_smem<DP> S;
-    if (!smem_ok(k, k_att_dq_mma<DP>, S::dq, done1) || !smem_ok(k, k_att_dkv_mma<DP>, S::dkv, done2)) return false;
+    if (!smem_ok(k, k_att_dq_mma<DP, W>, S::dq, done1) || !smem_ok(k, k_att_dkv_mma<DP>, S::dkv, done2)) return false;
     bool vq = vec_ok(Q, qs, a.D), vk = vec_ok(K, ks, a.D), vv = vec_ok(V, vs, a.D), vo = vec_ok(dO, NULL, a.D);
-    dim3 gq((unsigned)((a.Lq + MMA_ROWS - 1) / MMA_ROWS), (unsigned)(a.B * a.H));
-    k_att_dq_mma<DP><<<gq, MMA_THREADS, S::dq, KSTREAM(k)>>>(a, (bf16 *)dQ, (const bf16 *)dO, lse, Dv, (const bf16 *)Q,
-                                                             (const bf16 *)K, (const bf16 *)V, vk, vv);
+    dim3 gq((unsigned)((a.Lq + 16 * W - 1) / (16 * W)), (unsigned)(a.B * a.H));
+    k_att_dq_mma<DP, W><<<gq, W * 32, S::dq, KSTREAM(k)>>>(a, (bf16 *)dQ, (const bf16 *)dO, lse, Dv, (const bf16 *)Q,
+                                                           (const bf16 *)K, (const bf16 *)V, vk, vv);
     CUDA_LAUNCH_CHECK();
     dim3 gk((unsigned)((a.Lk + MMA_ROWS - 1) / MMA_ROWS), (unsigned)(a.B * a.H));
     k_att_dkv_mma<DP><<<gk, MMA_THREADS, S::dkv, KSTREAM(k)>>>(a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv,
@@ -551,20 +553,24 @@ static bool bwd_mma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, voi
     return true;
 }
 
-bool attn_fwd_mma(const cm_kctx *k, int dp, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
-                  const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
+bool attn_fwd_mma(const cm_kctx *k, int dp, int warps, const att_args &a, void *O, float *lse, const void *Q,
+                  const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
     (void)qs;
-    if (dp == 64) return fwd_mma<64>(k, a, O, lse, Q, K, ks, V, vs);
-    if (dp == 80) return fwd_mma<80>(k, a, O, lse, Q, K, ks, V, vs);
-    if (dp == 128) return fwd_mma<128>(k, a, O, lse, Q, K, ks, V, vs);
+    const bool w8 = warps == 8;
+    if (dp == 64) return w8 ? fwd_mma<64, 8>(k, a, O, lse, Q, K, ks, V, vs) : fwd_mma<64, 4>(k, a, O, lse, Q, K, ks, V, vs);
+    if (dp == 80) return w8 ? fwd_mma<80, 8>(k, a, O, lse, Q, K, ks, V, vs) : fwd_mma<80, 4>(k, a, O, lse, Q, K, ks, V, vs);
+    if (dp == 128) return w8 ? fwd_mma<128, 8>(k, a, O, lse, Q, K, ks, V, vs) : fwd_mma<128, 4>(k, a, O, lse, Q, K, ks, V, vs);
     return false;
 }
 
-bool attn_bwd_mma(const cm_kctx *k, int dp, const att_args &a, void *dQ, void *dK, void *dV, const void *dO,
+bool attn_bwd_mma(const cm_kctx *k, int dp, int warps, const att_args &a, void *dQ, void *dK, void *dV, const void *dO,
                   const float *lse, const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
                   const void *V, const int64_t *vs) {
-    if (dp == 64) return bwd_mma<64>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
-    if (dp == 80) return bwd_mma<80>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
-    if (dp == 128) return bwd_mma<128>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
+#define BWD(DPV, WV) bwd_mma<DPV, WV>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs)
+    const bool w8 = warps == 8;
+    if (dp == 64) return w8 ? BWD(64, 8) : BWD(64, 4);
+    if (dp == 80) return w8 ? BWD(80, 8) : BWD(80, 4);
+    if (dp == 128) return w8 ? BWD(128, 8) : BWD(128, 4);
+#undef BWD
     return false;
 }

@@ -33,3 +33,11 @@ if(CAMEO_CUDA_EMU)
   set_tests_properties(test_cuda_ops_attn_mma_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
                        ENVIRONMENT "CAMEO_ATTN=mma;CUDA_EMU_REVERSE=1")
 endif()
+# the same kernels with 8-warp forward / dQ blocks (CAMEO_ATTN=mma8): the attention cases, both orders
+add_test(NAME test_cuda_ops_attn_mma8 COMMAND test_cuda_ops --only attention WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_cuda_ops_attn_mma8 PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 ENVIRONMENT CAMEO_ATTN=mma8)
+if(CAMEO_CUDA_EMU)
+  add_test(NAME test_cuda_ops_attn_mma8_reverse COMMAND test_cuda_ops --only attention WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_cuda_ops_attn_mma8_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                       ENVIRONMENT "CAMEO_ATTN=mma8;CUDA_EMU_REVERSE=1")
+endif()
