@@ -141,6 +141,15 @@ __device__ __forceinline__ void tile_load_async(bf16 *dst, int LD, const bf16 *s
     }
 }
 
+// the K and V tiles of keys k0..k0+63 (this block's b, h) into Kd, Vd (row stride LD), started
+template <int DP>
+__device__ __forceinline__ void kv_tiles_load(bf16 *Kd, bf16 *Vd, int LD, const att_args &a, const bf16 *Kb,
+                                              const bf16 *Vb, int64_t k0, bool vk, bool vv) {
+    const int kvalid = (int)min((int64_t)MMA_COLS, a.Lk - k0), D = (int)a.D;
+    tile_load_async<DP>(Kd, LD, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, MMA_COLS);
+    tile_load_async<DP>(Vd, LD, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, MMA_COLS);
+}
+
 // the score of row i (query), column j (key) after scale and mask; -inf past the keys
 __device__ __forceinline__ float score(const att_args &a, const float *mr, float s, int64_t i, int64_t j) {
     if (j >= a.Lk) return -INFINITY;
@@ -182,11 +191,7 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
 #pragma unroll
     for (int n = 0; n < ND; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
 
-    auto load = [&](int buf, int64_t k0) {
-        const int kvalid = (int)min((int64_t)MMA_COLS, a.Lk - k0);
-        tile_load_async<DP>(Kbuf(buf), LDK, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, MMA_COLS);
-        tile_load_async<DP>(Vbuf(buf), LDK, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, MMA_COLS);
-    };
+    auto load = [&](int buf, int64_t k0) { kv_tiles_load<DP>(Kbuf(buf), Vbuf(buf), LDK, a, Kb, Vb, k0, vk, vv); };
     load(0, 0);
     cp_async_commit();
     int buf = 0;
@@ -319,11 +324,7 @@ __global__ void __launch_bounds__(W * 32) k_att_dq_mma(att_args a, bf16 *dQ, con
 #pragma unroll
     for (int n = 0; n < ND; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
 
-    auto load = [&](int buf, int64_t k0) {
-        const int kvalid = (int)min((int64_t)MMA_COLS, a.Lk - k0);
-        tile_load_async<DP>(Kbuf(buf), LD, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, MMA_COLS);
-        tile_load_async<DP>(Vbuf(buf), LD, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, MMA_COLS);
-    };
+    auto load = [&](int buf, int64_t k0) { kv_tiles_load<DP>(Kbuf(buf), Vbuf(buf), LD, a, Kb, Vb, k0, vk, vv); };
     load(0, 0);
     cp_async_commit();
     int buf = 0;
