@@ -74,22 +74,16 @@ void cpu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t 
     if (M <= 0 || N <= 0 || batch <= 0) return;
     if (dt != CM_F32 && dt != CM_F64) cpu_bad_dtype("gemm", dt);
     if (batch == 1) strideC = 0;
-    // GELU keeping its input: the product goes to aux and the GELU reads it from there into C
-    // (with beta != 0 it must start from C: the product goes to C and is copied to aux first)
+    // GELU keeping its input: the product goes to aux (starting from C's rows when beta reads
+    // them) and the GELU reads it from there into C
     void *dst = C;
     if (act == CM_ACT_GELU_TANH && aux) {
-        if (beta == 0.0) dst = aux;
-        else {
-            cpu_gemm_ex(k, dt, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC,
-                        batch, bias, CM_ACT_NONE, NULL);
-            cm_gemm_calls--;  // one call
+        if (beta != 0.0)
             for (int64_t r = 0; r < batch * M; r++) {
-                int64_t o = ((r / M) * strideC + (r % M) * ldc) * (int64_t)dtype_size(dt);
+                size_t o = (size_t)((r / M) * strideC + (r % M) * ldc) * dtype_size(dt);
                 memcpy((char *)aux + o, (char *)C + o, (size_t)N * dtype_size(dt));
             }
-            epilogue_rows(k, dt, act, M, N, batch, C, ldc, strideC, aux);
-            return;
-        }
+        dst = aux;
     }
     if (K <= 0 || bias) {  // dst = beta C + bias first, then the product accumulates onto it
         if (dt == CM_F32) PREPARE_C(float, dst);
