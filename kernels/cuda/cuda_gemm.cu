@@ -1,9 +1,9 @@
 // cuda_gemm.cu — every matmul of the CUDA backend: one cuBLASLt wrapper, row-major mapped to
 // cuBLAS's column-major by swapping the operands (C^T = op(B)^T op(A)^T), batched by strides,
 // bf16 (or f32) storage with f32 accumulation (TF32 off for f32), with cuBLASLt's BIAS / GELU /
-// GELU_BIAS / GELU_AUX(_BIAS) / DGELU epilogues for gemm_ex. The chosen algorithm and its descriptors are cached per shape /
-// layout / alignment / epilogue; cublasGemmStridedBatchedEx (plus an epilogue kernel) is the
-// fallback when the heuristic offers nothing.
+// GELU_BIAS / GELU_AUX(_BIAS) / DGELU epilogues for gemm_ex. The chosen algorithm and its
+// descriptors are cached per shape / layout / alignment / epilogue; cublasGemmStridedBatchedEx
+// (plus an epilogue kernel) is the fallback when the heuristic offers nothing.
 #include "cuda_common.cuh"
 #include <pthread.h>
 #include <string.h>
