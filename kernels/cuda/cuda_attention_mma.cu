@@ -150,6 +150,26 @@ __device__ __forceinline__ void kv_tiles_load(bf16 *Kd, bf16 *Vd, int LD, const 
     tile_load_async<DP>(Vd, LD, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, MMA_COLS);
 }
 
+// the streamed tiles t0 = 0, 64, ... < n through two shared buffers: load(buf, t0) starts tile t0
+// into buffer buf (cp.async and / or plain stores), body(buf, t0) computes on it while the next
+// tile is in flight. Per tile: start the next one in the other buffer (read last round, then a
+// barrier), commit, wait for all but that newest group, barrier (everyone's copies landed), body,
+// barrier (the buffer is refilled next round).
+template <class Load, class Body>
+__device__ __forceinline__ void tile_pipeline(int64_t n, Load load, Body body) {
+    load(0, (int64_t)0);
+    cp_async_commit();
+    int buf = 0;
+    for (int64_t t0 = 0; t0 < n; t0 += MMA_COLS, buf ^= 1) {
+        if (t0 + MMA_COLS < n) load(buf ^ 1, t0 + MMA_COLS);
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+        body(buf, t0);
+        __syncthreads();
+    }
+}
+
 // the score of row i (query), column j (key) after scale and mask; -inf past the keys
 __device__ __forceinline__ float score(const att_args &a, const float *mr, float s, int64_t i, int64_t j) {
     if (j >= a.Lk) return -INFINITY;
@@ -192,14 +212,7 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
     for (int n = 0; n < ND; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
 
     auto load = [&](int buf, int64_t k0) { kv_tiles_load<DP>(Kbuf(buf), Vbuf(buf), LDK, a, Kb, Vb, k0, vk, vv); };
-    load(0, 0);
-    cp_async_commit();
-    int buf = 0;
-    for (int64_t k0 = 0; k0 < a.Lk; k0 += MMA_COLS, buf ^= 1) {
-        if (k0 + MMA_COLS < a.Lk) load(buf ^ 1, k0 + MMA_COLS);  // the other buffer: read last round, then a barrier
-        cp_async_commit();
-        cp_async_wait<1>();  // this thread's copies of tile k0 landed
-        __syncthreads();     // everyone's
+    tile_pipeline(a.Lk, load, [&](int buf, int64_t k0) {
         const bf16 *Ks = Kbuf(buf), *Vs = Vbuf(buf);
         float s[8][4];
 #pragma unroll
@@ -258,8 +271,7 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
                 mma16816(o[n + 1], pa, bf + 2);
             }
         }
-        __syncthreads();  // this buffer is refilled next round
-    }
+    });
 #pragma unroll
     for (int r = 0; r < 2; r++) {  // the row sums were partial per lane
         l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
@@ -325,14 +337,7 @@ __global__ void __launch_bounds__(W * 32) k_att_dq_mma(att_args a, bf16 *dQ, con
     for (int n = 0; n < ND; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
 
     auto load = [&](int buf, int64_t k0) { kv_tiles_load<DP>(Kbuf(buf), Vbuf(buf), LD, a, Kb, Vb, k0, vk, vv); };
-    load(0, 0);
-    cp_async_commit();
-    int buf = 0;
-    for (int64_t k0 = 0; k0 < a.Lk; k0 += MMA_COLS, buf ^= 1) {
-        if (k0 + MMA_COLS < a.Lk) load(buf ^ 1, k0 + MMA_COLS);
-        cp_async_commit();
-        cp_async_wait<1>();
-        __syncthreads();
+    tile_pipeline(a.Lk, load, [&](int buf, int64_t k0) {
         const bf16 *Ks = Kbuf(buf), *Vs = Vbuf(buf);
 #pragma unroll
         for (int half = 0; half < 2; half++) {  // 32 keys at a time: fewer live registers
@@ -375,8 +380,7 @@ __global__ void __launch_bounds__(W * 32) k_att_dq_mma(att_args a, bf16 *dQ, con
                 }
             }
         }
-        __syncthreads();  // this buffer is refilled next round
-    }
+    });
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         int64_t i = q0 + g + 8 * r;
@@ -435,14 +439,7 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
             Ds[x] = x < qvalid ? Dv[bh * a.Lq + q0 + x] : 0.f;
         }
     };
-    load(0, 0);
-    cp_async_commit();
-    int buf = 0;
-    for (int64_t q0 = 0; q0 < a.Lq; q0 += MMA_COLS, buf ^= 1) {
-        if (q0 + MMA_COLS < a.Lq) load(buf ^ 1, q0 + MMA_COLS);
-        cp_async_commit();
-        cp_async_wait<1>();
-        __syncthreads();
+    tile_pipeline(a.Lq, load, [&](int buf, int64_t q0) {
         const bf16 *Qs = Qbuf(buf), *Os = Obuf(buf);
         const float *Ls = Lbuf(buf), *Ds = Ls + MMA_COLS;
 #pragma unroll
@@ -495,8 +492,7 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
                 }
             }
         }
-        __syncthreads();  // this buffer is refilled next round
-    }
+    });
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         int64_t j = k0 + r0 + g + 8 * r;
