@@ -76,6 +76,12 @@ cm_tensor *op_sdpa(cm_tensor *q, cm_tensor *k, cm_tensor *v, cm_tensor *mask, do
 // --- positions and conditioning ---
 // x [..., L, D]; cos, sin [L, D] (FLUX: repeat-interleaved per pair); adjacent pairs rotate
 cm_tensor *op_rope(cm_tensor *x, cm_tensor *cos, cm_tensor *sin);
+// a FLUX attention's q / k in one op: segments xs[s] (n <= 2 streams, text first) [B, Ls, H*D] or
+// [B, Ls, H, D], each RMS-normalised per head with ws[s] [D] (ws NULL: no weights; eps and variant as
+// op_rmsnorm), then RoPE (cos, sin [L, D], L = sum of Ls) at its rows of the joint sequence.
+// Returns [B, H, L, D], the layout op_sdpa reads: rmsnorm + concat + permute + rope as one pass.
+cm_tensor *op_rms_rope_heads(int n, cm_tensor **xs, cm_tensor **ws, int H, double eps, cm_rmsvariant var,
+                             cm_tensor *cos, cm_tensor *sin);
 // x [B, L, C], scale, shift [B, C] -> x * (1 + scale) + shift
 cm_tensor *op_modulate(cm_tensor *x, cm_tensor *scale, cm_tensor *shift);
 // t [B] -> [B, dim]; diffusers get_timestep_embedding (max_period 10000)

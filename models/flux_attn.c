@@ -1,32 +1,37 @@
-// flux_attn.c — the pieces every FLUX block shares: head split with q/k RMSNorm, the joint
-// RoPE attention, adaptive LayerNorm modulation, gated residuals and the feed-forward.
+// flux_attn.c — the pieces every FLUX block shares: q / k (per-head RMSNorm + RoPE, one op) and v
+// of the joint sequence, the attention, adaptive LayerNorm modulation, gated residuals and the feed-forward.
 #include <math.h>
 #include "models/flux_internal.h"
 
-cm_tensor *flux_heads(cm_tensor *x, int H, int D, const cm_rms *norm) {
-    cm_tensor *x4 = op_reshape(x, 4, (int64_t[]){tensor_dim(x, 0), tensor_dim(x, 1), H, D});  // [B, L, H, D]
-    if (!norm) return x4;
-    cm_tensor *y = rms_fwd(norm, x4);
-    tensor_release(x4);
-    return y;
+cm_tensor *flux_qk(int n, cm_tensor **xs, const cm_rms *const *norms, int H, cm_tensor *cos, cm_tensor *sin) {
+    cm_tensor *ws[2];
+    CM_CHECK(n >= 1 && n <= 2, "flux_qk", "%d streams", n);
+    for (int s = 0; s < n; s++) {
+        ws[s] = norms[s]->w;
+        CM_CHECK(norms[s]->eps == norms[0]->eps && norms[s]->v == norms[0]->v, "flux_qk",
+                 "the streams' q/k norms differ in eps or variant");
+    }
+    return op_rms_rope_heads(n, xs, ws, H, norms[0]->eps, norms[0]->v, cos, sin);
 }
 
-cm_tensor *flux_joint_attention(cm_tensor *q, cm_tensor *k, cm_tensor *v, cm_tensor *cos, cm_tensor *sin) {
-    const int perm[4] = {0, 2, 1, 3};
-    int64_t B = tensor_dim(q, 0), L = tensor_dim(q, 1), H = tensor_dim(q, 2), D = tensor_dim(q, 3);
-    CM_CHECK(tensor_dim(cos, 0) == L && tensor_dim(cos, 1) == D, "flux_joint_attention",
-             "RoPE table [%lld, %lld] for a sequence of %lld x %lld", (long long)tensor_dim(cos, 0),
-             (long long)tensor_dim(cos, 1), (long long)L, (long long)D);
-    cm_tensor *qt = op_permute(q, perm), *kt = op_permute(k, perm), *vt = op_permute(v, perm);  // [B, H, L, D]
-    cm_tensor *qr = op_rope(qt, cos, sin), *kr = op_rope(kt, cos, sin);
-    tensor_release(qt);
-    tensor_release(kt);
-    cm_tensor *o = op_sdpa(qr, kr, vt, NULL, 1.0 / sqrt((double)D));  // [B, H, L, D]
-    tensor_release(qr);
-    tensor_release(kr);
-    tensor_release(vt);
-    cm_tensor *ot = op_permute(o, perm);                                // [B, L, H, D]
-    cm_tensor *out = op_reshape(ot, 3, (int64_t[]){B, L, H * D});       // [B, L, C]
+cm_tensor *flux_v(int n, cm_tensor **xs, int H) {
+    cm_tensor *v4[2];
+    for (int s = 0; s < n; s++) {
+        int64_t C = tensor_dim(xs[s], 2);
+        v4[s] = op_reshape(xs[s], 4, (int64_t[]){tensor_dim(xs[s], 0), tensor_dim(xs[s], 1), H, C / H});  // [B, Ls, H, D]
+    }
+    cm_tensor *v = n == 1 ? tensor_retain(v4[0]) : op_concat(n, v4, 1);  // [B, L, H, D]
+    cm_tensor *vt = op_permute(v, (int[]){0, 2, 1, 3});                  // [B, H, L, D] view: SDPA reads it in place
+    for (int s = 0; s < n; s++) tensor_release(v4[s]);
+    tensor_release(v);
+    return vt;
+}
+
+cm_tensor *flux_joint_attention(cm_tensor *q, cm_tensor *k, cm_tensor *v) {
+    int64_t B = tensor_dim(q, 0), H = tensor_dim(q, 1), L = tensor_dim(q, 2), D = tensor_dim(q, 3);
+    cm_tensor *o = op_sdpa(q, k, v, NULL, 1.0 / sqrt((double)D));           // [B, H, L, D]
+    cm_tensor *ot = op_permute(o, (int[]){0, 2, 1, 3});                      // [B, L, H, D]
+    cm_tensor *out = op_reshape(ot, 3, (int64_t[]){B, L, H * D});            // [B, L, C]
     tensor_release(o);
     tensor_release(ot);
     return out;

@@ -32,7 +32,7 @@ cm_tensor *flux_double_fwd(const flux_model *m, int i, cm_tensor *h, int Lt, cm_
                            cm_tensor *cos, cm_tensor *sin,
                            const ip_attn *ip, cm_tensor *ip_tokens, double ip_scale) {
     const flux_double_block *b = &m->dbl[i];
-    const int H = m->cfg.heads, D = m->cfg.head_dim;
+    const int H = m->cfg.heads;
     const int64_t L = tensor_dim(h, 1);
     cm_tensor *c = op_slice(h, 1, 0, Lt);  // [B, Lt, C] text stream
     cm_tensor *x = op_slice(h, 1, Lt, L);  // [B, N, C]  image stream
@@ -52,20 +52,17 @@ cm_tensor *flux_double_fwd(const flux_model *m, int i, cm_tensor *h, int Lt, cm_
     tensor_release(nx);
     tensor_release(nc);
 
-    cm_tensor *hq[2] = {flux_heads(cq, H, D, &b->norm_added_q), flux_heads(q, H, D, &b->norm_q)};
-    cm_tensor *hk[2] = {flux_heads(ck, H, D, &b->norm_added_k), flux_heads(k, H, D, &b->norm_k)};
-    cm_tensor *hv[2] = {flux_heads(cv, H, D, NULL), flux_heads(v, H, D, NULL)};
-    cm_tensor *Q = op_concat(2, hq, 1), *K = op_concat(2, hk, 1), *V = op_concat(2, hv, 1);  // [B, L, H, D], text first
-    release_n(hq, 2);
-    release_n(hk, 2);
-    release_n(hv, 2);
+    // q / k normalised per head and rotated, text rows first: [B, H, L, D] (one op each)
+    cm_tensor *Q = flux_qk(2, (cm_tensor *[]){cq, q}, (const cm_rms *[]){&b->norm_added_q, &b->norm_q}, H, cos, sin);
+    cm_tensor *K = flux_qk(2, (cm_tensor *[]){ck, k}, (const cm_rms *[]){&b->norm_added_k, &b->norm_k}, H, cos, sin);
+    cm_tensor *V = flux_v(2, (cm_tensor *[]){cv, v}, H);
     tensor_release(k);
     tensor_release(v);
     tensor_release(cq);
     tensor_release(ck);
     tensor_release(cv);
 
-    cm_tensor *O = flux_joint_attention(Q, K, V, cos, sin);  // [B, L, C]
+    cm_tensor *O = flux_joint_attention(Q, K, V);  // [B, L, C]
     tensor_release(Q);
     tensor_release(K);
     tensor_release(V);

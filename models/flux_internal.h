@@ -1,12 +1,15 @@
 // flux_internal.h — helpers shared by the FLUX block files (not part of the public API).
-// defines: flux_heads, flux_joint_attention, flux_gated_add, flux_adanorm, flux_ff
+// defines: flux_qk, flux_heads, flux_joint_attention, flux_gated_add, flux_adanorm, flux_ff
 #pragma once
 #include "models/flux.h"
 
-// [B, L, H*D] -> per-head RMSNorm'd [B, L, H, D] (norm NULL: plain reshape)
-cm_tensor *flux_heads(cm_tensor *x, int H, int D, const cm_rms *norm);
-// Q, K, V [B, L, H, D] (Q, K already q/k-normed) -> RoPE on Q, K -> SDPA -> [B, L, H*D]
-cm_tensor *flux_joint_attention(cm_tensor *q, cm_tensor *k, cm_tensor *v, cm_tensor *cos, cm_tensor *sin);
+// q or k of the joint sequence: the n streams' projections xs[s] [B, Ls, H*D] (text first), each
+// RMS-normalised per head by norms[s], rotated (RoPE, cos / sin [L, D]) -> [B, H, L, D], one op
+cm_tensor *flux_qk(int n, cm_tensor **xs, const cm_rms *const *norms, int H, cm_tensor *cos, cm_tensor *sin);
+// v of the joint sequence: xs[s] [B, Ls, H*D] -> [B, H, L, D] (a head-major view of [B, L, H, D])
+cm_tensor *flux_v(int n, cm_tensor **xs, int H);
+// prepared q, k, v [B, H, L, D] -> SDPA -> [B, L, H*D]
+cm_tensor *flux_joint_attention(cm_tensor *q, cm_tensor *k, cm_tensor *v);
 // res + gate[:, None, :] * y; gate [B, C], y and res [B, L, C]
 cm_tensor *flux_gated_add(cm_tensor *res, cm_tensor *gate, cm_tensor *y);
 // LayerNorm(x, no affine, eps 1e-6) * (1 + scale) + shift, fused (op_layernorm_modulate)

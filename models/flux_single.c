@@ -8,7 +8,7 @@ cm_tensor *flux_single_fwd(const flux_model *m, int i, cm_tensor *h, int Lt, cm_
                            cm_tensor *cos, cm_tensor *sin,
                            const ip_attn *ip, cm_tensor *ip_tokens, double ip_scale) {
     const flux_single_block *b = &m->sgl[i];
-    const int H = m->cfg.heads, D = m->cfg.head_dim;
+    const int H = m->cfg.heads;
     const int64_t L = tensor_dim(h, 1);
 
     cm_tensor *mod = linear_fwd(&b->norm, temb_act);  // [B, 3C]: shift, scale, gate
@@ -21,10 +21,12 @@ cm_tensor *flux_single_fwd(const flux_model *m, int i, cm_tensor *h, int Lt, cm_
     cm_tensor *q = linear_fwd(&b->to_q, n);           // [B, L, C] raw: its image slice is the IP query
     cm_tensor *k = linear_fwd(&b->to_k, n);
     cm_tensor *v = linear_fwd(&b->to_v, n);
-    cm_tensor *Q = flux_heads(q, H, D, &b->norm_q), *K = flux_heads(k, H, D, &b->norm_k), *V = flux_heads(v, H, D, NULL);
+    cm_tensor *Q = flux_qk(1, &q, (const cm_rms *[]){&b->norm_q}, H, cos, sin);  // [B, H, L, D]
+    cm_tensor *K = flux_qk(1, &k, (const cm_rms *[]){&b->norm_k}, H, cos, sin);
+    cm_tensor *V = flux_v(1, &v, H);
     tensor_release(k);
     tensor_release(v);
-    cm_tensor *O = flux_joint_attention(Q, K, V, cos, sin);  // [B, L, C]
+    cm_tensor *O = flux_joint_attention(Q, K, V);  // [B, L, C]
     tensor_release(Q);
     tensor_release(K);
     tensor_release(V);

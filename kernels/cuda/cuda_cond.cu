@@ -40,6 +40,90 @@ void cu_rope(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t L, int64_t D,
 }
 
 // ---------------------------------------------------------------------------------------------
+// a FLUX q / k in one pass: RMSNorm over D of each head row (b, l, h) of x [B, Ls, H, D], then RoPE
+// at joint position l0 + l, written head-major to row l0 + l of y [B, H, Ly, D]. One warp per row;
+// lane i takes pairs i, i + 32, ...: a warp reads 32 adjacent pairs (coalesced), and the normalised
+// value stays in f32 between the norm and the rotation (one rounding, at the store).
+// ---------------------------------------------------------------------------------------------
+#define RR_ROWS 8  // warps (rows) per 256-thread block
+template <typename T>
+__global__ void k_rms_rope_fwd(int var, int64_t B, int64_t Ls, int64_t H, int64_t D, float eps, int64_t Ly,
+                               int64_t l0, T *y, float *inv, const T *x, const T *w, const T *cs, const T *sn) {
+    int64_t r = (int64_t)blockIdx.x * RR_ROWS + (threadIdx.x >> 5);
+    int lane = threadIdx.x & 31;
+    if (r >= B * Ls * H) return;  // whole warps leave together: the shuffles below see full warps
+    int64_t b = r / (Ls * H), l = (r / H) % Ls, h = r % H;
+    const T *xr = x + r * D, *c = cs + (l0 + l) * D, *s = sn + (l0 + l) * D;
+    T *yr = y + ((b * H + h) * Ly + l0 + l) * D;
+    float sq = 0.f;
+    for (int64_t j = lane; j < D; j += 32) {
+        float v = to_f(xr[j]);
+        sq += v * v;
+    }
+    float ms = warp_sum(sq) / (float)D;
+    float iv = var == CM_RMS_DIFFUSERS ? rsqrtf(ms + eps) : 1.f / (sqrtf(ms) + eps);
+    for (int64_t j = 2 * lane; j + 1 < D; j += 64) {
+        float w0 = w ? to_f(w[j]) : 1.f, w1 = w ? to_f(w[j + 1]) : 1.f;
+        float x0 = to_f(xr[j]) * iv * w0, x1 = to_f(xr[j + 1]) * iv * w1;
+        yr[j] = from_f<T>(x0 * to_f(c[j]) - x1 * to_f(s[j]));
+        yr[j + 1] = from_f<T>(x1 * to_f(c[j + 1]) + x0 * to_f(s[j + 1]));
+    }
+    if (lane == 0 && inv) inv[r] = iv;
+}
+// the backward's first half: g [B, Ls, H, D] = RoPE^T of dy's head-major rows l0 + l
+template <typename T>
+__global__ void k_rope_to_tokens(int64_t B, int64_t Ls, int64_t H, int64_t D, int64_t Ly, int64_t l0, T *g,
+                                 const T *dy, const T *cs, const T *sn) {
+    int64_t half = D / 2, n = B * Ls * H * half;
+    GRID_STRIDE(i, n) {
+        int64_t p = i % half, r = i / half;  // r = (b * Ls + l) * H + h
+        int64_t b = r / (Ls * H), l = (r / H) % Ls, h = r % H;
+        int64_t mi = ((b * H + h) * Ly + l0 + l) * D + 2 * p, ti = (l0 + l) * D + 2 * p;
+        float x0 = to_f(dy[mi]), x1 = to_f(dy[mi + 1]);
+        float c0 = to_f(cs[ti]), c1 = to_f(cs[ti + 1]), s0 = to_f(sn[ti]), s1 = to_f(sn[ti + 1]);
+        g[r * D + 2 * p] = from_f<T>(x0 * c0 + x1 * s1);
+        g[r * D + 2 * p + 1] = from_f<T>(x1 * c1 - x0 * s0);
+    }
+}
+static void rr_check(const char *op, int64_t D, int64_t Ly, int64_t l0, int64_t Ls) {
+    if (D % 2) cm_die(op, "head dim %lld must be even", (long long)D);
+    if (l0 < 0 || Ls < 0 || l0 + Ls > Ly)
+        cm_die(op, "rows [%lld, %lld) outside a sequence of %lld", (long long)l0, (long long)(l0 + Ls), (long long)Ly);
+}
+void cu_rms_rope_fwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t B, int64_t Ls, int64_t H, int64_t D,
+                     double eps, int64_t Ly, int64_t l0, void *y, float *inv, const void *x, const void *w,
+                     const void *cos, const void *sin) {
+    rr_check("cuda rms_rope_fwd", D, Ly, l0, Ls);
+    int64_t rows = B * Ls * H;
+    if (rows <= 0 || D <= 0) return;
+    unsigned g = (unsigned)((rows + RR_ROWS - 1) / RR_ROWS);
+    CUDA_DISPATCH("cuda rms_rope_fwd", dt,
+                  k_rms_rope_fwd<T><<<g, 32 * RR_ROWS, 0, KSTREAM(k)>>>((int)var, B, Ls, H, D, (float)eps, Ly, l0,
+                                                                         (T *)y, inv, (const T *)x, (const T *)w,
+                                                                         (const T *)cos, (const T *)sin));
+    CUDA_LAUNCH_CHECK();
+}
+void cu_rms_rope_bwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t B, int64_t Ls, int64_t H, int64_t D,
+                     double eps, int64_t Ly, int64_t l0, void *dx, void *dw, const void *dy, const void *x,
+                     const float *inv, const void *w, const void *cos, const void *sin) {
+    rr_check("cuda rms_rope_bwd", D, Ly, l0, Ls);
+    int64_t n = B * Ls * H * D;
+    if (n <= 0) {  // no rows: a zero weight gradient
+        if (dw && D > 0) cu_fill(k, dt, dw, D, 0.0);
+        return;
+    }
+    size_t es = dt == CM_BF16 ? 2 : dt == CM_F64 ? 8 : 4;
+    void *g = cuda_tmp_alloc(k, (size_t)n * es, "rms_rope backward");  // [B, Ls, H, D]
+    CUDA_DISPATCH("cuda rms_rope_bwd", dt,
+                  k_rope_to_tokens<T><<<grid_for(n / 2, 256), 256, 0, KSTREAM(k)>>>(B, Ls, H, D, Ly, l0, (T *)g,
+                                                                                   (const T *)dy, (const T *)cos,
+                                                                                   (const T *)sin));
+    CUDA_LAUNCH_CHECK();
+    cu_rmsnorm_bwd(k, var, dt, B * Ls * H, D, eps, dx, dw, g, x, inv, w);
+    cuda_tmp_free(k, g);
+}
+
+// ---------------------------------------------------------------------------------------------
 // modulate: y = x * (1 + scale) + shift; x [B, L, C], scale / shift [B, C] (NULL = 0)
 // ---------------------------------------------------------------------------------------------
 template <typename T>

@@ -9,26 +9,7 @@
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "testutil.h"
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static cm_tensor *rnd(int ndim, const int64_t *shape, float scale) {
-    cm_tensor *t = tensor_empty(CM_F32, ndim, shape, CM_DEV_CPU);
-    float *p = tensor_data(t);
-    for (int64_t i = 0; i < tensor_numel(t); i++) {
-        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-        p[i] = scale * (float)((double)(rng >> 11) / 9007199254740992.0 * 2 - 1);
-    }
-    return t;
-}
-static int same(const cm_tensor *a, const cm_tensor *b) {
-    if (!a || !b) return a == b;
-    return tensor_numel(a) == tensor_numel(b) && !memcmp(tensor_data(a), tensor_data(b), (size_t)tensor_numel(a) * 4);
-}
-static cm_tensor *take_grad(cm_tensor *t) {
-    cm_tensor *g = t->grad ? tensor_retain(t->grad) : NULL;
-    tensor_zero_grad(t);
-    return g;
-}
+#include "fused_check.h"
 
 enum { T = 37, K = 24, H = 96, N = 40 };
 static int64_t live(void) { return (int64_t)alloc_stats(CM_DEV_CPU).current; }
@@ -36,16 +17,16 @@ static int64_t ru512(int64_t n) { return (n + 511) / 512 * 512; }  // the alloca
 
 // mask bit i: input i of (x, w1, b1, w2, b2) needs a gradient
 static void mlp_case(unsigned mask) {
-    cm_tensor *in[5] = {rnd(3, (int64_t[]){1, T, K}, 1.f), rnd(2, (int64_t[]){H, K}, .3f), rnd(1, (int64_t[]){H}, 1.f),
-                        rnd(2, (int64_t[]){N, H}, .2f), rnd(1, (int64_t[]){N}, 1.f)};
-    cm_tensor *gout = rnd(3, (int64_t[]){1, T, N}, 1.f);
+    cm_tensor *in[5] = {fused_rand(3, (int64_t[]){1, T, K}, 1.f, 0.f), fused_rand(2, (int64_t[]){H, K}, .3f, 0.f), fused_rand(1, (int64_t[]){H}, 1.f, 0.f),
+                        fused_rand(2, (int64_t[]){N, H}, .2f, 0.f), fused_rand(1, (int64_t[]){N}, 1.f, 0.f)};
+    cm_tensor *gout = fused_rand(3, (int64_t[]){1, T, N}, 1.f, 0.f);
     for (int i = 0; i < 5; i++) tensor_set_requires_grad(in[i], (mask >> i) & 1);
     // the composition
     cm_tensor *h = op_linear(in[0], in[1], in[2]), *y = op_gelu(h, true), *ref = op_linear(y, in[3], in[4]);
     tensor_release(h), tensor_release(y);
     autograd_backward(ref, gout);
     cm_tensor *gref[5];
-    for (int i = 0; i < 5; i++) gref[i] = take_grad(in[i]);
+    for (int i = 0; i < 5; i++) gref[i] = fused_take_grad(in[i]);
     // the fused op
     int64_t tape0 = autograd_tape_len(), live0 = live();
     cm_tensor *out = op_mlp_gelu(in[0], in[1], in[2], in[3], in[4]);
@@ -54,12 +35,12 @@ static void mlp_case(unsigned mask) {
     int64_t kept = live() - live0, want = ru512(T * N * 4) + ru512(T * H * 4);
     TEST_CHECK(kept <= want, "mlp_gelu mask %u: %lld bytes kept for backward (out + gelu's input = %lld; not its output)",
                mask, (long long)kept, (long long)want);
-    TEST_CHECK(same(out, ref), "mlp_gelu mask %u: forward bits of linear / gelu / linear", mask);
+    TEST_CHECK(fused_same(out, ref), "mlp_gelu mask %u: forward bits of linear / gelu / linear", mask);
     autograd_backward(out, gout);
     static const char *names[5] = {"x", "w1", "b1", "w2", "b2"};
     for (int i = 0; i < 5; i++) {
-        cm_tensor *g = take_grad(in[i]);
-        TEST_CHECK(same(g, gref[i]), "mlp_gelu mask %u: gradient of %s, bit for bit (%s)", mask, names[i],
+        cm_tensor *g = fused_take_grad(in[i]);
+        TEST_CHECK(fused_same(g, gref[i]), "mlp_gelu mask %u: gradient of %s, bit for bit (%s)", mask, names[i],
                    g ? "given" : "none");
         tensor_release(g), tensor_release(gref[i]);
     }
@@ -67,28 +48,28 @@ static void mlp_case(unsigned mask) {
     autograd_no_grad_push();
     cm_tensor *ng = op_mlp_gelu(in[0], in[1], in[2], in[3], in[4]);
     autograd_no_grad_pop();
-    TEST_CHECK(same(ng, ref) && !tensor_needs_grad(ng), "mlp_gelu mask %u: no-grad forward, same bits, untaped", mask);
+    TEST_CHECK(fused_same(ng, ref) && !tensor_needs_grad(ng), "mlp_gelu mask %u: no-grad forward, same bits, untaped", mask);
     tensor_release(ng), tensor_release(out), tensor_release(ref), tensor_release(gout);
     for (int i = 0; i < 5; i++) tensor_release(in[i]);
 }
 
 static void linear_gelu_case(unsigned mask) {
-    cm_tensor *in[3] = {rnd(2, (int64_t[]){T, K}, 1.f), rnd(2, (int64_t[]){H, K}, .3f), rnd(1, (int64_t[]){H}, 1.f)};
-    cm_tensor *gout = rnd(2, (int64_t[]){T, H}, 1.f);
+    cm_tensor *in[3] = {fused_rand(2, (int64_t[]){T, K}, 1.f, 0.f), fused_rand(2, (int64_t[]){H, K}, .3f, 0.f), fused_rand(1, (int64_t[]){H}, 1.f, 0.f)};
+    cm_tensor *gout = fused_rand(2, (int64_t[]){T, H}, 1.f, 0.f);
     for (int i = 0; i < 3; i++) tensor_set_requires_grad(in[i], (mask >> i) & 1);
     cm_tensor *h = op_linear(in[0], in[1], in[2]), *ref = op_gelu(h, true);
     tensor_release(h);
     autograd_backward(ref, gout);
     cm_tensor *gref[3];
-    for (int i = 0; i < 3; i++) gref[i] = take_grad(in[i]);
+    for (int i = 0; i < 3; i++) gref[i] = fused_take_grad(in[i]);
     int64_t tape0 = autograd_tape_len();
     cm_tensor *out = op_linear_gelu(in[0], in[1], in[2]);
     TEST_CHECK(autograd_tape_len() == tape0 + 1, "linear_gelu mask %u: one tape node", mask);
-    TEST_CHECK(same(out, ref), "linear_gelu mask %u: forward bits of linear / gelu", mask);
+    TEST_CHECK(fused_same(out, ref), "linear_gelu mask %u: forward bits of linear / gelu", mask);
     autograd_backward(out, gout);
     for (int i = 0; i < 3; i++) {
-        cm_tensor *g = take_grad(in[i]);
-        TEST_CHECK(same(g, gref[i]), "linear_gelu mask %u: gradient of input %d, bit for bit", mask, i);
+        cm_tensor *g = fused_take_grad(in[i]);
+        TEST_CHECK(fused_same(g, gref[i]), "linear_gelu mask %u: gradient of input %d, bit for bit", mask, i);
         tensor_release(g), tensor_release(gref[i]);
     }
     tensor_release(out), tensor_release(ref), tensor_release(gout);
@@ -109,9 +90,9 @@ static double rel(const cm_tensor *a, const cm_tensor *b) {
 }
 static void cat_case(unsigned mask) {
     const int64_t P = 20;
-    cm_tensor *in[6] = {rnd(3, (int64_t[]){2, T, K}, 1.f), rnd(2, (int64_t[]){H, K}, .3f), rnd(1, (int64_t[]){H}, 1.f),
-                        rnd(2, (int64_t[]){N, P + H}, .2f), rnd(1, (int64_t[]){N}, 1.f), rnd(3, (int64_t[]){2, T, P}, 1.f)};
-    cm_tensor *gout = rnd(3, (int64_t[]){2, T, N}, 1.f);
+    cm_tensor *in[6] = {fused_rand(3, (int64_t[]){2, T, K}, 1.f, 0.f), fused_rand(2, (int64_t[]){H, K}, .3f, 0.f), fused_rand(1, (int64_t[]){H}, 1.f, 0.f),
+                        fused_rand(2, (int64_t[]){N, P + H}, .2f, 0.f), fused_rand(1, (int64_t[]){N}, 1.f, 0.f), fused_rand(3, (int64_t[]){2, T, P}, 1.f, 0.f)};
+    cm_tensor *gout = fused_rand(3, (int64_t[]){2, T, N}, 1.f, 0.f);
     for (int i = 0; i < 6; i++) tensor_set_requires_grad(in[i], (mask >> i) & 1);
     cm_tensor *y = op_linear_gelu(in[0], in[1], in[2]);
     cm_tensor *parts[2] = {in[5], y};
@@ -119,7 +100,7 @@ static void cat_case(unsigned mask) {
     tensor_release(y), tensor_release(c);
     autograd_backward(ref, gout);
     cm_tensor *gref[6];
-    for (int i = 0; i < 6; i++) gref[i] = take_grad(in[i]);
+    for (int i = 0; i < 6; i++) gref[i] = fused_take_grad(in[i]);
     int64_t live0 = live();
     cm_tensor *out = op_mlp_gelu_cat(in[5], in[0], in[1], in[2], in[3], in[4]);
     int64_t kept = live() - live0, want = ru512(2 * T * N * 4) + ru512(2 * T * H * 4) + ((mask >> 3) & 1 ? ru512(2 * T * P * 4) : 0);
@@ -129,7 +110,7 @@ static void cat_case(unsigned mask) {
     autograd_backward(out, gout);
     static const char *names[6] = {"x", "w1", "b1", "w2", "b2", "pre"};
     for (int i = 0; i < 6; i++) {
-        cm_tensor *g = take_grad(in[i]);
+        cm_tensor *g = fused_take_grad(in[i]);
         TEST_CHECK((g == NULL) == (gref[i] == NULL) && rel(g, gref[i]) < 1e-5, "mlp_gelu_cat mask %u: gradient of %s (%.2g)",
                    mask, names[i], rel(g, gref[i]));
         tensor_release(g), tensor_release(gref[i]);

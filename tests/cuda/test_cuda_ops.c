@@ -914,6 +914,53 @@ static void t_rope(void) {
     }
 }
 
+// rms_rope: two streams (text rows first) written into one head-major y; y poisoned, so a row
+// either call misses fails; D = 128 (FLUX: two pairs per lane) and 24 (a partial warp of pairs)
+static void t_rms_rope(void) {
+    const int64_t Ds[2] = {128, 24};
+    for (int d = 0; d < 2; d++)
+        for (int di = 0; di < 2; di++)
+            for (int var = 0; var < 2; var++)
+                for (int hw = 0; hw < 2; hw++) {
+                    cm_dtype dt = DTS[d];
+                    int64_t B = 2, H = 3, D = Ds[di], Ls[2] = {5, 13}, L = Ls[0] + Ls[1], ny = B * H * L * D;
+                    double eps = 1e-6;
+                    float *hc = hrand(L * D, -1, 1, dt), *hs = hrand(L * D, -1, 1, dt), *hdy = hrand(ny, -1, 1, dt);
+                    float *ry = hnan(ny), *rx[2], *ri[2], *rdx[2], *rdw[2], *hwt[2];
+                    void *gc = up(dt, hc, L * D), *gs = up(dt, hs, L * D), *gdy = up(dt, hdy, ny), *gy = dnan(dt, ny);
+                    void *gx[2], *gw[2], *gdx[2], *gdw[2];
+                    float *gi[2];
+                    for (int s = 0, l0 = 0; s < 2; l0 += (int)Ls[s], s++) {
+                        int64_t n = B * Ls[s] * H * D, rows = B * Ls[s] * H;
+                        rx[s] = hrand(n, -2, 2, dt), hwt[s] = hw ? hrand(D, 0.5, 1.5, dt) : NULL;
+                        ri[s] = hnan(rows), rdx[s] = hnan(n), rdw[s] = hnan(D);
+                        C->rms_rope_fwd(ck, (cm_rmsvariant)var, CM_F32, B, Ls[s], H, D, eps, L, l0, ry, ri[s], rx[s],
+                                        hwt[s], hc, hs);
+                        C->rms_rope_bwd(ck, (cm_rmsvariant)var, CM_F32, B, Ls[s], H, D, eps, L, l0, rdx[s],
+                                        hw ? rdw[s] : NULL, hdy, rx[s], ri[s], hwt[s], hc, hs);
+                        gx[s] = up(dt, rx[s], n), gw[s] = hw ? up(dt, hwt[s], D) : NULL;
+                        gi[s] = dnan(CM_F32, rows), gdx[s] = dnan(dt, n), gdw[s] = dnan(dt, D);
+                        G->rms_rope_fwd(gk, (cm_rmsvariant)var, dt, B, Ls[s], H, D, eps, L, l0, gy, gi[s], gx[s],
+                                        gw[s], gc, gs);
+                        G->rms_rope_bwd(gk, (cm_rmsvariant)var, dt, B, Ls[s], H, D, eps, L, l0, gdx[s],
+                                        hw ? gdw[s] : NULL, gdy, gx[s], gi[s], gw[s], gc, gs);
+                    }
+                    char what[80];
+                    snprintf(what, sizeof what, "rms_rope_fwd D=%lld %s%s", (long long)D, var ? "IC" : "diffusers",
+                             hw ? "" : " no w");
+                    cmp(what, dt, down(dt, gy, ny), ry, ny, TOL(dt, 1e-5, 1e-2));
+                    for (int s = 0; s < 2; s++) {
+                        int64_t n = B * Ls[s] * H * D, rows = B * Ls[s] * H;
+                        cmp("rms_rope inv", CM_F32, down(CM_F32, gi[s], rows), ri[s], rows, 1e-5);
+                        snprintf(what, sizeof what, "rms_rope_bwd dx D=%lld %s seg %d", (long long)D,
+                                 var ? "IC" : "diffusers", s);
+                        cmp(what, dt, down(dt, gdx[s], n), rdx[s], n, TOL(dt, 1e-4, 2e-2));
+                        if (hw) cmp("rms_rope_bwd dw", dt, down(dt, gdw[s], D), rdw[s], D, TOL(dt, 1e-4, 2e-2));
+                    }
+                    release_all();
+                }
+}
+
 static void t_modulate(void) {
     for (int d = 0; d < 2; d++) {
         cm_dtype dt = DTS[d];
@@ -1112,6 +1159,7 @@ int main(int argc, char **argv) {
         {"groupnorm", t_groupnorm},
         {"attention", t_attention},
         {"rope", t_rope},
+        {"rms_rope", t_rms_rope},
         {"modulate", t_modulate},
         {"layernorm_modulate", t_layernorm_mod},
         {"timestep", t_timestep},
