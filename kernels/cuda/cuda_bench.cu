@@ -289,6 +289,56 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
             be->unary_fwd(k, CM_UN_GELU_TANH, CM_BF16, n, y, x);
         });
         add_row("gelu_tanh bf16 (GB/s)", "4608x3072", ms, 2.0 * n * 2 / (ms * 1e-3) / 1e9, 0, 0, "");
+        // a double block's q (or k) preparation, text 512 + image 4096 rows, 24 heads x 128: the fused
+        // rms_rope against what it replaced (rmsnorm per stream, concat, the permuted copy, rope)
+        {
+            const int64_t H = 24, D = 128, Ls[2] = {512, 4096}, L = 4608;
+            bf16 *cat = brand(k, n, 34, 0.f), *hm = brand(k, n, 35, 0.f), *cs = brand(k, L * D, 36, 1.f),
+                 *sn = brand(k, L * D, 37, 1.f), *wq = brand(k, 2 * D, 38, 1.f), *dx = brand(k, n, 39, 0.f),
+                 *dw = brand(k, 2 * D, 40, 0.f);
+            float *inv = NULL;
+            CUDA_CHECK(cudaMalloc(&inv, R * H * sizeof(float)));
+            int64_t tok_shape[4] = {1, L, H, D}, hm_shape[4] = {1, H, L, D};
+            int64_t tok_st[4] = {L * H * D, H * D, D, 1}, tok_as_hm[4] = {L * H * D, D, H * D, 1};
+            int64_t hm_st[4] = {H * L * D, L * D, D, 1}, hm_as_tok[4] = {H * L * D, D, L * D, 1};
+            double ms_u = time_ms(k, 2, it, [&] {
+                for (int s = 0, l0 = 0; s < 2; l0 += (int)Ls[s], s++) {  // rmsnorm per stream, then its concat copy
+                    be->rmsnorm_fwd(k, CM_RMS_DIFFUSERS, CM_BF16, Ls[s] * H, D, 1e-6, y, inv, x + l0 * H * D, wq + s * D);
+                    int64_t sh[4] = {1, Ls[s], H, D};
+                    be->copy_strided(k, 4, sh, CM_BF16, cat + l0 * H * D, tok_st, CM_BF16, y, tok_st);
+                }
+                be->copy_strided(k, 4, hm_shape, CM_BF16, hm, hm_st, CM_BF16, cat, tok_as_hm);  // the permuted copy
+                be->rope(k, CM_BF16, H, L, D, 0, y, hm, cs, sn);
+            });
+            double ms_f = time_ms(k, 2, it, [&] {
+                for (int s = 0, l0 = 0; s < 2; l0 += (int)Ls[s], s++)
+                    be->rms_rope_fwd(k, CM_RMS_DIFFUSERS, CM_BF16, 1, Ls[s], H, D, 1e-6, L, l0, y, inv + l0 * H,
+                                     x + l0 * H * D, wq + s * D, cs, sn);
+            });
+            double gb = 2.0 * n * 2 / 1e9;  // one read of x, one write of q: the least traffic
+            add_row("q/k prep fwd: rmsnorm, concat, copy, rope", "B1 L512+4096 H24 D128", ms_u, gb / (ms_u * 1e-3), 0, 0, "");
+            add_row("q/k prep fwd: rms_rope (GB/s)", "B1 L512+4096 H24 D128", ms_f, gb / (ms_f * 1e-3),
+                    gb / (ms_u * 1e-3), 100.0 * ms_u / ms_f, "of unfused speed");
+            ms_u = time_ms(k, 2, it, [&] {
+                be->rope(k, CM_BF16, H, L, D, 1, hm, y, cs, sn);                                 // rope backward
+                be->copy_strided(k, 4, tok_shape, CM_BF16, cat, tok_st, CM_BF16, hm, hm_as_tok);  // permute + slices
+                for (int s = 0, l0 = 0; s < 2; l0 += (int)Ls[s], s++)
+                    be->rmsnorm_bwd(k, CM_RMS_DIFFUSERS, CM_BF16, Ls[s] * H, D, 1e-6, dx + l0 * H * D, dw + s * D,
+                                    cat + l0 * H * D, x + l0 * H * D, inv + l0 * H, wq + s * D);
+            });
+            ms_f = time_ms(k, 2, it, [&] {
+                for (int s = 0, l0 = 0; s < 2; l0 += (int)Ls[s], s++)
+                    be->rms_rope_bwd(k, CM_RMS_DIFFUSERS, CM_BF16, 1, Ls[s], H, D, 1e-6, L, l0, dx + l0 * H * D,
+                                     dw + s * D, y, x + l0 * H * D, inv + l0 * H, wq + s * D, cs, sn);
+            });
+            gb = 3.0 * n * 2 / 1e9;  // read dq and x, write dx
+            add_row("q/k prep bwd: rope, copy, rmsnorm_bwd", "B1 L512+4096 H24 D128", ms_u, gb / (ms_u * 1e-3), 0, 0, "");
+            add_row("q/k prep bwd: rms_rope_bwd (GB/s)", "B1 L512+4096 H24 D128", ms_f, gb / (ms_f * 1e-3),
+                    gb / (ms_u * 1e-3), 100.0 * ms_u / ms_f, "of unfused speed");
+            bf16 *bufs[] = {cat, hm, cs, sn, wq, dx, dw};
+            for (bf16 *b : bufs) CUDA_CHECK(cudaFree(b));
+            CUDA_CHECK(cudaFree(inv));
+        }
         CUDA_CHECK(cudaFree(x));
         CUDA_CHECK(cudaFree(y));
         CUDA_CHECK(cudaFree(w));
