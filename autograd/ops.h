@@ -84,6 +84,9 @@ cm_tensor *op_rms_rope_heads(int n, cm_tensor **xs, cm_tensor **ws, int H, doubl
                              cm_tensor *cos, cm_tensor *sin);
 // x [B, L, C], scale, shift [B, C] -> x * (1 + scale) + shift
 cm_tensor *op_modulate(cm_tensor *x, cm_tensor *scale, cm_tensor *shift);
+// the FLUX blocks' gated residual res + gate[:, None, :] * y (op_add(res, op_mul(gate, y)) in one pass);
+// res, y [B, L, C], gate [B, C] or [B, 1, C]
+cm_tensor *op_gated_add(cm_tensor *res, cm_tensor *gate, cm_tensor *y);
 // t [B] -> [B, dim]; diffusers get_timestep_embedding (max_period 10000)
 cm_tensor *op_timestep_embedding(cm_tensor *t, int dim, bool flip_sin_to_cos, double downscale_freq_shift);
 

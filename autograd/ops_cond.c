@@ -1,4 +1,4 @@
-// ops_cond.c — RoPE, adaLN modulation and sinusoidal timestep embeddings.
+// ops_cond.c — RoPE, adaLN modulation, the gated residual and sinusoidal timestep embeddings.
 #include "autograd/ops_internal.h"
 
 // --- RoPE: x [..., L, D], cos/sin [L, D] ---
@@ -65,6 +65,46 @@ cm_tensor *op_modulate(cm_tensor *x, cm_tensor *scale, cm_tensor *shift) {
     return out;
 }
 
+// --- gated residual: res + gate[b, None, :] * y; res, y [B, L, C], gate [B, C] or [B, 1, C] ---
+// backward: dres = g (passed on, no copy); dy = g * gate (the broadcast mul op_mul's backward runs);
+// dgate = sum over L of g * y (modulate_bwd's dscale)
+static void gated_add_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
+    if (n->needs[0]) gin[0] = tensor_retain(g);
+    if (n->needs[2]) {
+        cm_tensor *g3 = op_reshape(n->saved[0], 3, (int64_t[]){g->shape[0], 1, g->shape[2]});  // [B, 1, C]
+        gin[2] = op_mul(g, g3);
+        tensor_release(g3);
+    }
+    if (n->needs[1]) {
+        cm_tensor *y = n->saved[1], *gc = ops_contig(g);
+        cm_tensor *dg = ops_new(y, n->in_ndim[1], n->in_shape[1]);
+        BE(y)->modulate_bwd(KC(y), y->dtype, y->shape[0], y->shape[1], y->shape[2], NULL, tensor_data(dg), NULL,
+                            tensor_data(gc), tensor_data(y), NULL);
+        tensor_release(gc);
+        gin[1] = dg;
+    }
+}
+static const cm_opdef OP_GATED_ADD = {"gated_add", gated_add_backward};
+
+cm_tensor *op_gated_add(cm_tensor *res, cm_tensor *gate, cm_tensor *y) {
+    ops_check_modulation("gated_add", res, gate, gate);
+    ops_check_same("gated_add", res, y);
+    if (!tensor_same_shape(res, y)) ops_die_shapes("gated_add", "y must have the residual's shape", res, y);
+    int64_t B = res->shape[0], L = res->shape[1], C = res->shape[2];
+    cm_tensor *rc = ops_contig(res), *gc = ops_contig(gate), *yc = ops_contig(y);
+    cm_tensor *out = ops_new(res, 3, res->shape);
+    if (tensor_numel(out))
+        BE(res)->gated_add(KC(res), res->dtype, B, L, C, tensor_data(out), tensor_data(rc), tensor_data(gc),
+                           tensor_data(yc));
+    cm_node *n = autograd_record(&OP_GATED_ADD, out, 3, (cm_tensor *[]){res, gate, y});
+    if (n) {
+        if (n->needs[2]) node_save(n, 0, gc);  // dy needs the gate
+        if (n->needs[1]) node_save(n, 1, yc);  // dgate needs y
+    }
+    tensor_release(rc), tensor_release(gc), tensor_release(yc);
+    return out;
+}
+
 // --- timestep embedding: t [B] -> [B, dim] ---
 #define TIMESTEP_MAX_PERIOD 10000.0
 static void timestep_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
@@ -96,4 +136,4 @@ cm_tensor *op_timestep_embedding(cm_tensor *t, int dim, bool flip, double shift)
     return out;
 }
 
-const cm_opdef *const ops_cond_table[] = {&OP_ROPE, &OP_MODULATE, &OP_TIMESTEP, NULL};
+const cm_opdef *const ops_cond_table[] = {&OP_ROPE, &OP_MODULATE, &OP_GATED_ADD, &OP_TIMESTEP, NULL};

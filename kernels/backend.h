@@ -171,6 +171,10 @@ typedef struct cm_backend {
     // dx = dy*(1+scale); dscale = sum_L dy*x; dshift = sum_L dy  (each written when not NULL)
     void (*modulate_bwd)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C,
                          void *dx, void *dscale, void *dshift, const void *dy, const void *x, const void *scale);
+    // the gated residual of the FLUX blocks: out = res + gate[b] * y; res, y, out [B, L, C], gate [B, C]
+    // (its backward is a broadcast mul and modulate_bwd's dscale)
+    void (*gated_add)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *out, const void *res,
+                      const void *gate, const void *y);
     // LayerNorm fused with the modulation (one pass, the normalised tensor never stored):
     // n = (x - mean) * rstd over each row of C; a = n * w + b (w, b [C] or NULL: a = n; b needs w);
     // y = a * (1 + scale[b]) + shift[b]. x, y [B, L, C]; scale, shift [B, C] (NULL = 0);

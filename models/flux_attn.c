@@ -37,14 +37,7 @@ cm_tensor *flux_joint_attention(cm_tensor *q, cm_tensor *k, cm_tensor *v) {
     return out;
 }
 
-cm_tensor *flux_gated_add(cm_tensor *res, cm_tensor *gate, cm_tensor *y) {
-    cm_tensor *g = op_unsqueeze(gate, 1);  // [B, 1, C]
-    cm_tensor *gy = op_mul(g, y);
-    cm_tensor *out = op_add(res, gy);
-    tensor_release(g);
-    tensor_release(gy);
-    return out;
-}
+cm_tensor *flux_gated_add(cm_tensor *res, cm_tensor *gate, cm_tensor *y) { return op_gated_add(res, gate, y); }
 
 cm_tensor *flux_adanorm(cm_tensor *x, cm_tensor *scale, cm_tensor *shift) {
     return op_layernorm_modulate(x, NULL, NULL, 1e-6, scale, shift);  // one kernel; no normalised tensor kept

@@ -1,5 +1,5 @@
 // flux_internal.h — helpers shared by the FLUX block files (not part of the public API).
-// defines: flux_qk, flux_heads, flux_joint_attention, flux_gated_add, flux_adanorm, flux_ff
+// defines: flux_qk, flux_v, flux_joint_attention, flux_gated_add, flux_adanorm, flux_ff
 #pragma once
 #include "models/flux.h"
 
@@ -10,7 +10,7 @@ cm_tensor *flux_qk(int n, cm_tensor **xs, const cm_rms *const *norms, int H, cm_
 cm_tensor *flux_v(int n, cm_tensor **xs, int H);
 // prepared q, k, v [B, H, L, D] -> SDPA -> [B, L, H*D]
 cm_tensor *flux_joint_attention(cm_tensor *q, cm_tensor *k, cm_tensor *v);
-// res + gate[:, None, :] * y; gate [B, C], y and res [B, L, C]
+// res + gate[:, None, :] * y; gate [B, C], y and res [B, L, C] (one pass: op_gated_add)
 cm_tensor *flux_gated_add(cm_tensor *res, cm_tensor *gate, cm_tensor *y);
 // LayerNorm(x, no affine, eps 1e-6) * (1 + scale) + shift, fused (op_layernorm_modulate)
 cm_tensor *flux_adanorm(cm_tensor *x, cm_tensor *scale, cm_tensor *shift);

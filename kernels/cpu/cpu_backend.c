@@ -74,6 +74,7 @@ const cm_backend cm_cpu_backend = {
     .rms_rope_bwd = cpu_rms_rope_bwd,
     .modulate_fwd = cpu_modulate_fwd,
     .modulate_bwd = cpu_modulate_bwd,
+    .gated_add = cpu_gated_add,
     .layernorm_mod_fwd = cpu_layernorm_mod_fwd,
     .layernorm_mod_bwd = cpu_layernorm_mod_bwd,
     .timestep_fwd = cpu_timestep_fwd,

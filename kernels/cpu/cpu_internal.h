@@ -111,6 +111,8 @@ void cpu_modulate_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64
                       const void *scale, const void *shift);
 void cpu_modulate_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *dx, void *dscale,
                       void *dshift, const void *dy, const void *x, const void *scale);
+void cpu_gated_add(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *out, const void *res,
+                   const void *gate, const void *y);
 void cpu_layernorm_mod_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, double eps, void *y,
                            float *mean, float *rstd, const void *x, const void *w, const void *b, const void *scale,
                            const void *shift);

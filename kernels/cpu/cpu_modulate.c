@@ -1,4 +1,5 @@
-// cpu_modulate.c — adaptive-norm modulation y = x * (1 + scale) + shift (DiT / FLUX AdaLN).
+// cpu_modulate.c — adaptive-norm modulation y = x * (1 + scale) + shift (DiT / FLUX AdaLN), and
+// the gated residual res + gate * y that closes each FLUX sub-block.
 #include "kernels/cpu/cpu_internal.h"
 
 // x, y [B, L, C]; scale, shift [B, C] (either may be NULL: 0)
@@ -58,4 +59,27 @@ void cpu_modulate_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64
     if (dt == CM_F32) MOD_BWD(float);
     else if (dt == CM_F64) MOD_BWD(double);
     else cpu_bad_dtype("modulate_bwd", dt);
+}
+
+// out = res + gate[b] * y; the product rounds before the sum, as op_mul then op_add do
+#define GATED_ADD(T)                                                                                   \
+    do {                                                                                               \
+        T *oo = out;                                                                                   \
+        const T *rr = res, *gg = gate, *yy = y;                                                        \
+        _Pragma("omp parallel for schedule(static) if (B * L * C >= CPU_PAR_MIN && B * L > 1)")        \
+        for (int64_t r = 0; r < B * L; r++) {                                                          \
+            const T *g = gg + (r / L) * C, *rw = rr + r * C, *yr = yy + r * C;                         \
+            T *orow = oo + r * C;                                                                      \
+            for (int64_t c = 0; c < C; c++) {                                                          \
+                T p = g[c] * yr[c];                                                                    \
+                orow[c] = rw[c] + p;                                                                   \
+            }                                                                                          \
+        }                                                                                              \
+    } while (0)
+
+void cpu_gated_add(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *out, const void *res,
+                   const void *gate, const void *y) {
+    if (dt == CM_F32) GATED_ADD(float);
+    else if (dt == CM_F64) GATED_ADD(double);
+    else cpu_bad_dtype("gated_add", dt);
 }

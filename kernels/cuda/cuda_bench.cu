@@ -289,6 +289,23 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
             be->unary_fwd(k, CM_UN_GELU_TANH, CM_BF16, n, y, x);
         });
         add_row("gelu_tanh bf16 (GB/s)", "4608x3072", ms, 2.0 * n * 2 / (ms * 1e-3) / 1e9, 0, 0, "");
+        // the gated residual res + gate * y: the broadcast mul and the add it replaced, and gated_add
+        {
+            bf16 *res = brand(k, n, 50, 1.f), *gate = brand(k, Cc, 51, 1.f), *gy = brand(k, n, 52, 0.f);
+            int64_t sh[3] = {1, R, Cc}, full[3] = {R * Cc, Cc, 1}, bcast[3] = {Cc, 0, 1};
+            double ms_u = time_ms(k, 2, it, [&] {
+                be->binary(k, CM_BIN_MUL, CM_BF16, 3, sh, gy, gate, bcast, x, full);
+                be->binary(k, CM_BIN_ADD, CM_BF16, 3, sh, y, res, full, gy, full);
+            });
+            double ms_f = time_ms(k, 2, it, [&] { be->gated_add(k, CM_BF16, 1, R, Cc, y, res, gate, x); });
+            double gb = 3.0 * n * 2 / 1e9;  // read res and y, write out
+            add_row("gated residual: mul, add (GB/s)", "4608x3072", ms_u, gb / (ms_u * 1e-3), 0, 0, "");
+            add_row("gated residual: gated_add (GB/s)", "4608x3072", ms_f, gb / (ms_f * 1e-3), gb / (ms_u * 1e-3),
+                    100.0 * ms_u / ms_f, "of unfused speed");
+            CUDA_CHECK(cudaFree(res));
+            CUDA_CHECK(cudaFree(gate));
+            CUDA_CHECK(cudaFree(gy));
+        }
         // a double block's q (or k) preparation, text 512 + image 4096 rows, 24 heads x 128: the fused
         // rms_rope against what it replaced (rmsnorm per stream, concat, the permuted copy, rope)
         {

@@ -1,6 +1,7 @@
 // cuda_cond.cu — position and conditioning (RoPE, AdaLN modulation, sinusoidal timestep
 // embedding) and images (im2col / col2im, PyTorch-exact bicubic resize forward / backward).
 #include "cuda_common.cuh"
+#include "cuda_rowio.cuh"
 #include <math.h>
 
 // ---------------------------------------------------------------------------------------------
@@ -195,6 +196,40 @@ void cu_modulate_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_
             CUDA_LAUNCH_CHECK();
         }
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// gated residual: out = res + gate[b] * y over [B, L, C]; VEC: a thread takes 16 bytes of a row (C a
+// multiple of the vector: a vector never straddles two rows, so one gate row serves it)
+// ---------------------------------------------------------------------------------------------
+template <typename T, bool VEC>
+__global__ void k_gated_add(int64_t B, int64_t L, int64_t C, T *out, const T *res, const T *gate, const T *y) {
+    typedef RowIO<T, VEC> IO;
+    constexpr int N = IO::N;
+    GRID_STRIDE(i, B * L * C / N) {
+        int64_t e = i * N, c = e % C, b = e / (L * C);
+        float r[N], g[N], v[N];
+        IO::load(res + e, r);
+        IO::load(gate + b * C + c, g);
+        IO::load(y + e, v);
+#pragma unroll
+        for (int j = 0; j < N; j++) r[j] += g[j] * v[j];
+        IO::store(out + e, r);
+    }
+}
+void cu_gated_add(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *out, const void *res,
+                  const void *gate, const void *y) {
+    int64_t n = B * L * C;
+    if (n <= 0) return;
+    CUDA_DISPATCH("cuda gated_add", dt, {
+        if (row_vec_ok<T>(C, {out, res, gate, y}))
+            k_gated_add<T, true><<<grid_for(n / RowIO<T, true>::N, 256), 256, 0, KSTREAM(k)>>>(
+                B, L, C, (T *)out, (const T *)res, (const T *)gate, (const T *)y);
+        else
+            k_gated_add<T, false><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(B, L, C, (T *)out, (const T *)res,
+                                                                            (const T *)gate, (const T *)y);
+    });
+    CUDA_LAUNCH_CHECK();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -985,6 +985,24 @@ static void t_modulate(void) {
 // LayerNorm fused with the modulation: [2, 300, 136] (16-byte rows; 300 rows per batch: two
 // weight-gradient chunks each, 5 column blocks of 32) and [3, 19, 77] (scalar rows, rows of a block
 // across batches), with and without w, b
+// gated_add: C = 256 takes the 16-byte path, C = 70 the scalar one; out poisoned
+static void t_gated_add(void) {
+    const int64_t Cs[2] = {256, 70};
+    for (int d = 0; d < 2; d++)
+        for (int ci = 0; ci < 2; ci++) {
+            cm_dtype dt = DTS[d];
+            int64_t B = 2, L = 33, Cc = Cs[ci], n = B * L * Cc;
+            float *hr = hrand(n, -1, 1, dt), *hg = hrand(B * Cc, -1, 1, dt), *hy = hrand(n, -2, 2, dt), *ro = hnan(n);
+            C->gated_add(ck, CM_F32, B, L, Cc, ro, hr, hg, hy);
+            void *gr = up(dt, hr, n), *gg = up(dt, hg, B * Cc), *gy = up(dt, hy, n), *go = dnan(dt, n);
+            G->gated_add(gk, dt, B, L, Cc, go, gr, gg, gy);
+            char what[64];
+            snprintf(what, sizeof what, "gated_add C=%lld", (long long)Cc);
+            cmp(what, dt, down(dt, go, n), ro, n, TOL(dt, 1e-6, 8e-3));
+            release_all();
+        }
+}
+
 static void t_layernorm_mod(void) {
     const int64_t shapes[2][3] = {{2, 300, 136}, {3, 19, 77}};
     for (int d = 0; d < 2; d++) {
@@ -1161,6 +1179,7 @@ int main(int argc, char **argv) {
         {"rope", t_rope},
         {"rms_rope", t_rms_rope},
         {"modulate", t_modulate},
+        {"gated_add", t_gated_add},
         {"layernorm_modulate", t_layernorm_mod},
         {"timestep", t_timestep},
         {"im2col", t_im2col},
