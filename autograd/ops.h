@@ -72,6 +72,9 @@ cm_tensor *op_softmax(cm_tensor *x);
 // --- attention: q [B, H, Lq, D], k, v [B, H, Lk, D] (any strides with D contiguous) -> [B, H, Lq, D]
 // mask: additive f32 [Lq, Lk], [B|1, H|1, Lq, Lk], or NULL. scale <= 0 means 1/sqrt(D).
 cm_tensor *op_sdpa(cm_tensor *q, cm_tensor *k, cm_tensor *v, cm_tensor *mask, double scale);
+// the same attention with the output token-major, [B, Lq, H, D]: op_sdpa permuted, written so by the
+// kernel (a [B, Lq, H*D] view of it is what an output projection reads; no copy either way)
+cm_tensor *op_sdpa_tokens(cm_tensor *q, cm_tensor *k, cm_tensor *v, cm_tensor *mask, double scale);
 
 // --- positions and conditioning ---
 // x [..., L, D]; cos, sin [L, D] (FLUX: repeat-interleaved per pair); adjacent pairs rotate

@@ -138,15 +138,18 @@ typedef struct cm_backend {
 
     // --- fused attention: O = softmax(scale * Q K^T + mask) V ---
     // Q [B, H, Lq, D], K/V [B, H, Lk, D] read through strides (sb, sh, sl; the D axis is contiguous).
-    // O [B, H, Lq, D] contiguous; lse [B, H, Lq] f32 (natural log-sum-exp of the scaled, masked scores).
+    // O [B, H, Lq, D] written through os (NULL: contiguous; [3] {sb, sh, sl} otherwise, e.g. the
+    // token-major [B, Lq, H, D] the output projection reads); lse [B, H, Lq] f32 (natural
+    // log-sum-exp of the scaled, masked scores).
     // mask: additive f32 [Lq, Lk] rows, with batch / head strides mb, mh (0 = broadcast), or NULL.
     void (*attn_fwd)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,
-                     void *O, float *lse, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
-                     const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh);
-    // dQ, dK, dV contiguous [B, H, L, D], written (not accumulated); dO, O contiguous
+                     void *O, const int64_t *os, float *lse, const void *Q, const int64_t *qs, const void *K,
+                     const int64_t *ks, const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh);
+    // dQ, dK, dV contiguous [B, H, L, D], written (not accumulated); dO and O read through gs and os
+    // (NULL: contiguous), as attn_fwd's O
     void (*attn_bwd)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,
-                     void *dQ, void *dK, void *dV, const void *dO, const void *O, const float *lse,
-                     const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
+                     void *dQ, void *dK, void *dV, const void *dO, const int64_t *gs, const void *O, const int64_t *os,
+                     const float *lse, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
                      const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh);
 
     // --- position and conditioning ---

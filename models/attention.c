@@ -14,11 +14,9 @@ cm_tensor *attention_mha(cm_tensor *q, cm_tensor *k, cm_tensor *v, int64_t heads
     cm_tensor *qh = op_permute(q4, to_heads);  // [B, H, Lq, D] views, D contiguous
     cm_tensor *kh = op_permute(k4, to_heads);
     cm_tensor *vh = op_permute(v4, to_heads);
-    cm_tensor *o = op_sdpa(qh, kh, vh, mask, scale);  // [B, H, Lq, D]
-    cm_tensor *ot = op_permute(o, to_heads);          // [B, Lq, H, D]
-    cm_tensor *oc = op_contiguous(ot);
-    cm_tensor *out = op_reshape(oc, SHAPE(B, Lq, HD));  // [B, Lq, H*D]
-    cm_tensor *tmp[] = {q4, k4, v4, qh, kh, vh, o, ot, oc};
+    cm_tensor *o = op_sdpa_tokens(qh, kh, vh, mask, scale);  // [B, Lq, H, D], written so by the kernel
+    cm_tensor *out = op_reshape(o, SHAPE(B, Lq, HD));        // [B, Lq, H*D]: a view
+    cm_tensor *tmp[] = {q4, k4, v4, qh, kh, vh, o};
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
     return out;
 }

@@ -29,11 +29,9 @@ cm_tensor *flux_v(int n, cm_tensor **xs, int H) {
 
 cm_tensor *flux_joint_attention(cm_tensor *q, cm_tensor *k, cm_tensor *v) {
     int64_t B = tensor_dim(q, 0), H = tensor_dim(q, 1), L = tensor_dim(q, 2), D = tensor_dim(q, 3);
-    cm_tensor *o = op_sdpa(q, k, v, NULL, 1.0 / sqrt((double)D));           // [B, H, L, D]
-    cm_tensor *ot = op_permute(o, (int[]){0, 2, 1, 3});                      // [B, L, H, D]
-    cm_tensor *out = op_reshape(ot, 3, (int64_t[]){B, L, H * D});            // [B, L, C]
+    cm_tensor *o = op_sdpa_tokens(q, k, v, NULL, 1.0 / sqrt((double)D));    // [B, L, H, D], written so
+    cm_tensor *out = op_reshape(o, 3, (int64_t[]){B, L, H * D});             // [B, L, C]: a view
     tensor_release(o);
-    tensor_release(ot);
     return out;
 }
 

@@ -73,13 +73,11 @@ cm_tensor *ip_attn_fwd(const ip_attn *ip, int i, cm_tensor *img_q, cm_tensor *to
     tensor_release(vp);
     tensor_release(v4);
 
-    cm_tensor *o = op_sdpa(q, k, v, NULL, 1.0 / sqrt((double)D));  // [B, H, N, D], no RoPE, no mask
+    cm_tensor *o = op_sdpa_tokens(q, k, v, NULL, 1.0 / sqrt((double)D));  // [B, N, H, D], no RoPE, no mask
     tensor_release(q);
     tensor_release(k);
     tensor_release(v);
-    cm_tensor *ot = op_permute(o, (int[]){0, 2, 1, 3});           // [B, N, H, D]
-    cm_tensor *out = op_reshape(ot, 3, (int64_t[]){B, N, (int64_t)H * D});  // [B, N, hidden]
+    cm_tensor *out = op_reshape(o, 3, (int64_t[]){B, N, (int64_t)H * D});  // [B, N, hidden]: a view
     tensor_release(o);
-    tensor_release(ot);
     return out;
 }

@@ -87,22 +87,43 @@ static void *contig_copy(cm_dtype dt, int64_t B, int64_t H, int64_t L, int64_t D
     if (Lk > 1 && ks[2] < D) ktmp = contig_copy(dt, B, H, Lk, D, K, ks, kc), K = ktmp, ks = kc;     \
     if (Lk > 1 && vs[2] < D) vtmp = contig_copy(dt, B, H, Lk, D, V, vs, vc), V = vtmp, vs = vc
 
+// os / gs strides of O or dO that are not plain [B, H, L, D] (NULL is)
+static bool strided_out(const int64_t *s, int64_t H, int64_t L, int64_t D) {
+    return s && L > 0 && !(s[0] == H * L * D && s[1] == L * D && s[2] == D);
+}
+// copies rows between contiguous c [B, H, L, D] and strided x (to_x: c -> x)
+static void rows_move(cm_dtype dt, int64_t B, int64_t H, int64_t L, int64_t D, void *c, void *x, const int64_t *s,
+                      int to_x) {
+    const int64_t shape[4] = {B, H, L, D}, cs[4] = {H * L * D, L * D, D, 1}, xs[4] = {s[0], s[1], s[2], 1};
+    if (to_x) cpu_copy_strided(NULL, 4, shape, dt, x, xs, dt, c, cs);
+    else cpu_copy_strided(NULL, 4, shape, dt, c, cs, dt, x, xs);
+}
+static void *rows_tmp(cm_dtype dt, int64_t n) {
+    void *p = malloc((size_t)n * (dt == CM_F64 ? 8 : 4));
+    CM_CHECK(p, "attention", "out of memory for a %lld-element output copy", (long long)n);
+    return p;
+}
+
+// a strided O is computed contiguous and moved (the CPU pays one copy; the CUDA kernels write it in place)
 void cpu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D,
-                  double scale, void *O, float *lse, const void *Q, const int64_t *qs, const void *K,
-                  const int64_t *ks, const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh) {
+                  double scale, void *O, const int64_t *os, float *lse, const void *Q, const int64_t *qs,
+                  const void *K, const int64_t *ks, const void *V, const int64_t *vs, const float *mask, int64_t mb,
+                  int64_t mh) {
     if (dt != CM_F32 && dt != CM_F64) cpu_bad_dtype("attn_fwd", dt);
     if (B * H * Lq * D == 0) return;
     CM_CHECK(Lk > 0, "attn_fwd", "Lk = 0: softmax over no keys");
     FIX_STRIDES();
+    void *Oc = strided_out(os, H, Lq, D) ? rows_tmp(dt, B * H * Lq * D) : O;
     int64_t tasks = B * H * ((Lq + CPU_ATTN_BQ - 1) / CPU_ATTN_BQ);
-    ATTN_RUN(attn_fwd, tasks, B, H, Lq, Lk, D, scale, O, lse, Q, qs, K, ks, V, vs, mask, mb, mh);
+    ATTN_RUN(attn_fwd, tasks, B, H, Lq, Lk, D, scale, Oc, lse, Q, qs, K, ks, V, vs, mask, mb, mh);
+    if (Oc != O) rows_move(dt, B, H, Lq, D, Oc, O, os, 1), free(Oc);
     free(qtmp), free(ktmp), free(vtmp);
 }
 
 void cpu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D,
-                  double scale, void *dQ, void *dK, void *dV, const void *dO, const void *O, const float *lse,
-                  const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
-                  const int64_t *vs, const float *mask, int64_t mb, int64_t mh) {
+                  double scale, void *dQ, void *dK, void *dV, const void *dO, const int64_t *gs, const void *O,
+                  const int64_t *os, const float *lse, const void *Q, const int64_t *qs, const void *K,
+                  const int64_t *ks, const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh) {
     if (dt != CM_F32 && dt != CM_F64) cpu_bad_dtype("attn_bwd", dt);
     if (B * H * D == 0) return;
     if (Lq == 0) {  // no queries: no gradient reaches K, V
@@ -111,6 +132,10 @@ void cpu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t L
         return;
     }
     FIX_STRIDES();
+    void *gc = NULL, *oc = NULL;
+    if (strided_out(gs, H, Lq, D)) gc = rows_tmp(dt, B * H * Lq * D), rows_move(dt, B, H, Lq, D, gc, (void *)dO, gs, 0), dO = gc;
+    if (strided_out(os, H, Lq, D)) oc = rows_tmp(dt, B * H * Lq * D), rows_move(dt, B, H, Lq, D, oc, (void *)O, os, 0), O = oc;
     ATTN_RUN(attn_bwd, B * H, B, H, Lq, Lk, D, scale, dQ, dK, dV, dO, O, lse, Q, qs, K, ks, V, vs, mask, mb, mh);
+    free(gc), free(oc);
     free(qtmp), free(ktmp), free(vtmp);
 }

@@ -93,12 +93,13 @@ void cpu_softmax_fwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, 
 void cpu_softmax_bwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *dx, const void *y,
                      const void *dy);
 void cpu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D,
-                  double scale, void *O, float *lse, const void *Q, const int64_t *qs, const void *K,
-                  const int64_t *ks, const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh);
+                  double scale, void *O, const int64_t *os, float *lse, const void *Q, const int64_t *qs,
+                  const void *K, const int64_t *ks, const void *V, const int64_t *vs, const float *mask, int64_t mb,
+                  int64_t mh);
 void cpu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D,
-                  double scale, void *dQ, void *dK, void *dV, const void *dO, const void *O, const float *lse,
-                  const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
-                  const int64_t *vs, const float *mask, int64_t mb, int64_t mh);
+                  double scale, void *dQ, void *dK, void *dV, const void *dO, const int64_t *gs, const void *O,
+                  const int64_t *os, const float *lse, const void *Q, const int64_t *qs, const void *K,
+                  const int64_t *ks, const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh);
 void cpu_rope(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t L, int64_t D, int inverse, void *y,
               const void *x, const void *cos, const void *sin);
 void cpu_rms_rope_fwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t B, int64_t Ls, int64_t H, int64_t D,

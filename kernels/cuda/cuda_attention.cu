@@ -57,7 +57,7 @@ __global__ void k_att_fwd_gen(att_args a, T *O, float *lse, const T *Q, const T 
         m = mn;
     }
     float inv = l > 0.f ? 1.f / l : 0.f;
-    T *orow = O + row * a.D;
+    T *orow = o_row(a, O, b, h, i);
 #pragma unroll
     for (int e = 0; e < GEN_NPER; e++) {
         int d = lane + 32 * e;
@@ -66,13 +66,15 @@ __global__ void k_att_fwd_gen(att_args a, T *O, float *lse, const T *Q, const T 
     if (lane == 0) lse[row] = l > 0.f ? m + logf(l) : -INFINITY;
 }
 
-// Dvec[row] = sum_d dO * O (f32), rows over B*H*Lq
-template <typename T> __global__ void k_att_dvec(int64_t rows, int64_t D, float *Dv, const T *dO, const T *O) {
+// Dvec[row] = sum_d dO * O (f32), rows (b, h, i) over B*H*Lq
+template <typename T> __global__ void k_att_dvec(att_args a, float *Dv, const T *dO, const T *O) {
     int64_t row = (int64_t)blockIdx.x * ATT_WARPS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
-    if (row >= rows) return;
+    if (row >= a.B * a.H * a.Lq) return;
+    int64_t i = row % a.Lq, bh = row / a.Lq, h = bh % a.H, b = bh / a.H;
+    const T *gr = do_row(a, dO, b, h, i), *orow = o_row(a, O, b, h, i);
     float s = 0.f;
-    for (int64_t d = lane; d < D; d += 32) s += to_f(dO[row * D + d]) * to_f(O[row * D + d]);
+    for (int64_t d = lane; d < a.D; d += 32) s += to_f(gr[d]) * to_f(orow[d]);
     s = warp_sum(s);
     if (lane == 0) Dv[row] = s;
 }
@@ -84,7 +86,7 @@ __global__ void k_att_dq_gen(att_args a, T *dQ, const T *dO, const float *lse, c
     int lane = threadIdx.x & 31;
     if (row >= a.B * a.H * a.Lq) return;
     int64_t i = row % a.Lq, bh = row / a.Lq, h = bh % a.H, b = bh / a.H;
-    const T *q = Q + b * a.qs0 + h * a.qs1 + i * a.qs2, *dor = dO + row * a.D;
+    const T *q = Q + b * a.qs0 + h * a.qs1 + i * a.qs2, *dor = do_row(a, dO, b, h, i);
     const T *kb = K + b * a.ks0 + h * a.ks1, *vb = V + b * a.vs0 + h * a.vs1;
     const float *mr = mask_rows(a, b, h);
     float qv[GEN_NPER], dov[GEN_NPER], dq[GEN_NPER];
@@ -133,7 +135,7 @@ __global__ void k_att_dkv_gen(att_args a, T *dK, T *dV, const T *dO, const float
     if (row >= a.B * a.H * a.Lk) return;
     int64_t j = row % a.Lk, bh = row / a.Lk, h = bh % a.H, b = bh / a.H;
     const T *kr = K + b * a.ks0 + h * a.ks1 + j * a.ks2, *vr = V + b * a.vs0 + h * a.vs1 + j * a.vs2;
-    const T *qb = Q + b * a.qs0 + h * a.qs1, *dob = dO + bh * a.Lq * a.D;
+    const T *qb = Q + b * a.qs0 + h * a.qs1, *dob = do_row(a, dO, b, h, 0);
     const float *mr = mask_rows(a, b, h), *lb = lse + bh * a.Lq, *db = Dv + bh * a.Lq;
     float kv[GEN_NPER], vv[GEN_NPER], dk[GEN_NPER], dv[GEN_NPER];
 #pragma unroll
@@ -144,7 +146,7 @@ __global__ void k_att_dkv_gen(att_args a, T *dK, T *dV, const T *dO, const float
         dk[e] = dv[e] = 0.f;
     }
     for (int64_t i = 0; i < a.Lq; i++) {
-        const T *qr = qb + i * a.qs2, *dor = dob + i * a.D;
+        const T *qr = qb + i * a.qs2, *dor = dob + i * a.gs2;
         float s = 0.f, dp = 0.f, qv[GEN_NPER], dov[GEN_NPER];
 #pragma unroll
         for (int e = 0; e < GEN_NPER; e++) {
@@ -354,7 +356,7 @@ __global__ void __launch_bounds__(ATT_THREADS) k_att_fwd_tc(att_args a, bf16 *O,
         if (gi >= a.Lq) break;
         float l = l_s[r];
         float inv = l > 0.f ? 1.f / l : 0.f;
-        bf16 *orow = O + (bh * a.Lq + gi) * a.D;
+        bf16 *orow = o_row(a, O, b, h, gi);
         for (int d = lane; d < D; d += 32) orow[d] = __float2bfloat16_rn(Of[r * LDF + d] * inv);
         if (lane == 0) lse[bh * a.Lq + gi] = l > 0.f ? m_s[r] + logf(l) : -INFINITY;
     }
@@ -386,7 +388,7 @@ __global__ void __launch_bounds__(ATT_THREADS) k_att_dkv_tc(att_args a, bf16 *dK
     const int64_t k0 = (int64_t)blockIdx.x * ATT_BK;
     const int D = (int)a.D;
     const int kvalid = (int)min((int64_t)ATT_BK, a.Lk - k0);
-    const bf16 *Qb = Q + b * a.qs0 + h * a.qs1, *dOb = dO + bh * a.Lq * a.D;
+    const bf16 *Qb = Q + b * a.qs0 + h * a.qs1, *dOb = do_row(a, dO, b, h, 0);
     const float *mr = mask_rows(a, b, h);
     tile_load<DP>(Ks, LDH, K + b * a.ks0 + h * a.ks1 + k0 * a.ks2, a.ks2, kvalid, D, vk, ATT_BK);
     tile_load<DP>(Vs, LDH, V + b * a.vs0 + h * a.vs1 + k0 * a.vs2, a.vs2, kvalid, D, vv, ATT_BK);
@@ -402,7 +404,7 @@ __global__ void __launch_bounds__(ATT_THREADS) k_att_dkv_tc(att_args a, bf16 *dK
         const int qvalid = (int)min((int64_t)ATT_BQ, a.Lq - q0);
         __syncthreads();
         tile_load<DP>(Qs, LDH, Qb + q0 * a.qs2, a.qs2, qvalid, D, vq, ATT_BQ);
-        tile_load<DP>(dOs, LDH, dOb + q0 * a.D, a.D, qvalid, D, vo, ATT_BQ);
+        tile_load<DP>(dOs, LDH, dOb + q0 * a.gs2, a.gs2, qvalid, D, vo, ATT_BQ);
         if (threadIdx.x < 64) {
             bool ok = threadIdx.x < qvalid;
             float lv = ok ? lse[bh * a.Lq + q0 + threadIdx.x] : INFINITY;
@@ -479,7 +481,7 @@ __global__ void __launch_bounds__(ATT_THREADS) k_att_dq_tc(att_args a, bf16 *dQ,
     const bf16 *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
     const float *mr = mask_rows(a, b, h);
     tile_load<DP>(Qs, LDH, Q + b * a.qs0 + h * a.qs1 + q0 * a.qs2, a.qs2, qvalid, D, vq, ATT_BQ);
-    tile_load<DP>(dOs, LDH, dO + (bh * a.Lq + q0) * a.D, a.D, qvalid, D, vo, ATT_BQ);
+    tile_load<DP>(dOs, LDH, do_row(a, dO, b, h, q0), a.gs2, qvalid, D, vo, ATT_BQ);
     if (threadIdx.x < 64) {
         bool ok = threadIdx.x < qvalid;
         float lv = ok ? lse[bh * a.Lq + q0 + threadIdx.x] : 0.f;
@@ -555,7 +557,7 @@ static bool bwd_tc(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void
     static int done1[16], done2[16];
     size_t sm = att_smem<DP>::bwd;
     if (!smem_ok(k, k_att_dkv_tc<DP>, sm, done1) || !smem_ok(k, k_att_dq_tc<DP>, sm, done2)) return false;
-    bool vq = vec_ok(Q, qs, a.D), vk = vec_ok(K, ks, a.D), vv = vec_ok(V, vs, a.D), vo = vec_ok(dO, NULL, a.D);
+    bool vq = vec_ok(Q, qs, a.D), vk = vec_ok(K, ks, a.D), vv = vec_ok(V, vs, a.D), vo = vec_ok_do(a, dO);
     dim3 g1((unsigned)((a.Lk + ATT_BK - 1) / ATT_BK), (unsigned)(a.B * a.H));
     k_att_dkv_tc<DP><<<g1, ATT_THREADS, sm, KSTREAM(k)>>>(a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv,
                                                           (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, vq, vk, vv,
@@ -618,11 +620,11 @@ static bool fwd_fast(const cm_kctx *k, const att_args &a, void *O, float *lse, c
 }
 
 void cu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,
-                 void *O, float *lse, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
-                 const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh) {
+                 void *O, const int64_t *os, float *lse, const void *Q, const int64_t *qs, const void *K,
+                 const int64_t *ks, const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh) {
     att_check("cuda attn_fwd", dt, B, H, D);
     if (B * H * Lq <= 0) return;
-    att_args a = make_args(B, H, Lq, Lk, D, scale, qs, ks, vs, mask, mb, mh);
+    att_args a = make_args(B, H, Lq, Lk, D, scale, qs, ks, vs, os, NULL, mask, mb, mh);
     if (dt == CM_BF16 && attn_choice() != ATT_GENERIC && Lk > 0 && fwd_fast(k, a, O, lse, Q, qs, K, ks, V, vs)) return;
     int64_t rows = B * H * Lq;
     CUDA_DISPATCH("cuda attn_fwd", dt,
@@ -632,9 +634,9 @@ void cu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
 }
 
 void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,
-                 void *dQ, void *dK, void *dV, const void *dO, const void *O, const float *lse, const void *Q,
-                 const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs,
-                 const float *mask, int64_t mb, int64_t mh) {
+                 void *dQ, void *dK, void *dV, const void *dO, const int64_t *gs, const void *O, const int64_t *os,
+                 const float *lse, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
+                 const int64_t *vs, const float *mask, int64_t mb, int64_t mh) {
     att_check("cuda attn_bwd", dt, B, H, D);
     cudaStream_t s = KSTREAM(k);
     int64_t rq = B * H * Lq, rk = B * H * Lk;
@@ -646,11 +648,11 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
         }
         return;
     }
-    att_args a = make_args(B, H, Lq, Lk, D, scale, qs, ks, vs, mask, mb, mh);
+    att_args a = make_args(B, H, Lq, Lk, D, scale, qs, ks, vs, os, gs, mask, mb, mh);
     float *Dv = (float *)cuda_tmp_alloc(k, (size_t)rq * sizeof(float), "attention backward rowsum(dO*O)");
     CUDA_DISPATCH("cuda attn_bwd", dt,
                   k_att_dvec<T><<<(unsigned)((rq + ATT_WARPS - 1) / ATT_WARPS), ATT_THREADS, 0, s>>>(
-                      rq, D, Dv, (const T *)dO, (const T *)O));
+                      a, Dv, (const T *)dO, (const T *)O));
     CUDA_LAUNCH_CHECK();
     bool done = false;
     if (dt == CM_BF16 && attn_is_mma() && tc_dp(D))

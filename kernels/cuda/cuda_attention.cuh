@@ -11,25 +11,41 @@
 #define ATT_LDS (ATT_BK + 4)  // f32 score tile row (floats)
 #define ATT_LDP (ATT_BK + 8)  // bf16 probability tile row (elements)
 
+// strides (b, h, row; D contiguous) of Q, K, V, the output O and its gradient dO (gs)
 struct att_args {
     int64_t B, H, Lq, Lk, D;
     float scale;
-    int64_t qs0, qs1, qs2, ks0, ks1, ks2, vs0, vs1, vs2;
+    int64_t qs0, qs1, qs2, ks0, ks1, ks2, vs0, vs1, vs2, os0, os1, os2, gs0, gs1, gs2;
     const float *mask;
     int64_t mb, mh;
 };
+// os / gs NULL: contiguous [B, H, Lq, D]
 static inline att_args make_args(int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale, const int64_t *qs,
-                          const int64_t *ks, const int64_t *vs, const float *mask, int64_t mb, int64_t mh) {
+                                 const int64_t *ks, const int64_t *vs, const int64_t *os, const int64_t *gs,
+                                 const float *mask, int64_t mb, int64_t mh) {
     att_args a;
     a.B = B, a.H = H, a.Lq = Lq, a.Lk = Lk, a.D = D, a.scale = (float)scale;
     a.qs0 = qs[0], a.qs1 = qs[1], a.qs2 = qs[2];
     a.ks0 = ks[0], a.ks1 = ks[1], a.ks2 = ks[2];
     a.vs0 = vs[0], a.vs1 = vs[1], a.vs2 = vs[2];
+    const int64_t contig[3] = {H * Lq * D, Lq * D, D};
+    if (!os) os = contig;
+    if (!gs) gs = contig;
+    a.os0 = os[0], a.os1 = os[1], a.os2 = os[2];
+    a.gs0 = gs[0], a.gs1 = gs[1], a.gs2 = gs[2];
     a.mask = mask, a.mb = mb, a.mh = mh;
     return a;
 }
 __device__ __forceinline__ const float *mask_rows(const att_args &a, int64_t b, int64_t h) {
     return a.mask ? a.mask + b * a.mb + h * a.mh : NULL;
+}
+// row i of head (b, h) of O and of dO
+template <typename T> __device__ __forceinline__ T *o_row(const att_args &a, T *O, int64_t b, int64_t h, int64_t i) {
+    return O + b * a.os0 + h * a.os1 + i * a.os2;
+}
+template <typename T>
+__device__ __forceinline__ const T *do_row(const att_args &a, const T *dO, int64_t b, int64_t h, int64_t i) {
+    return dO + b * a.gs0 + h * a.gs1 + i * a.gs2;
 }
 
 // rows x DP tile of bf16 from global (row stride `rs` elements, `valid` rows, D real columns)
@@ -57,6 +73,11 @@ static inline bool vec_ok(const void *p, const int64_t *s, int64_t D) {
     if (((uintptr_t)p & 15) || D % 8) return false;
     if (s) return s[0] % 8 == 0 && s[1] % 8 == 0 && s[2] % 8 == 0;
     return true;
+}
+// dO rows can be loaded 16 bytes at a time
+static inline bool vec_ok_do(const att_args &a, const void *dO) {
+    const int64_t gs[3] = {a.gs0, a.gs1, a.gs2};
+    return vec_ok(dO, gs, a.D);
 }
 // raises a kernel's dynamic shared-memory limit once; false when the device cannot give `bytes`
 template <typename F> static bool smem_ok(const cm_kctx *k, F kern, size_t bytes, int *done) {

@@ -282,7 +282,7 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
         int64_t i = q0 + g + 8 * r;
         if (i >= a.Lq) continue;
         float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
-        bf16 *orow = O + (bh * a.Lq + i) * a.D;
+        bf16 *orow = o_row(a, O, b, h, i);
 #pragma unroll
         for (int n = 0; n < ND; n++)
 #pragma unroll
@@ -325,7 +325,7 @@ __global__ void __launch_bounds__(W * 32) k_att_dq_mma(att_args a, bf16 *dQ, con
 
     uint32_t qf[NK][4], of[NK][4];  // Q and dO rows of this warp as A fragments
     rows_to_a<NK>(qf, Qb, a.qs2, q0, a.Lq, D, g, t);
-    rows_to_a<NK>(of, dO + bh * a.Lq * a.D, a.D, q0, a.Lq, D, g, t);
+    rows_to_a<NK>(of, do_row(a, dO, b, h, 0), a.gs2, q0, a.Lq, D, g, t);
     float L[2], Di[2], dq[ND][4];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
@@ -417,7 +417,7 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
     const int r0 = warp * 16;                            // this warp's rows within them
     const int D = (int)a.D;
     const bf16 *Qb = Q + b * a.qs0 + h * a.qs1, *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
-    const bf16 *Ob = dO + bh * a.Lq * a.D;
+    const bf16 *Ob = do_row(a, dO, b, h, 0);
     const float *mr = mask_rows(a, b, h);
     const int kvalid = (int)min((int64_t)MMA_ROWS, a.Lk - k0);
     tile_load_async<DP>(Ks, LD, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, MMA_ROWS);  // with query tile 0's group
@@ -432,7 +432,7 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
     auto load = [&](int buf, int64_t q0) {
         const int qvalid = (int)min((int64_t)MMA_COLS, a.Lq - q0);
         tile_load_async<DP>(Qbuf(buf), LD, Qb + q0 * a.qs2, a.qs2, qvalid, D, vq, MMA_COLS);
-        tile_load_async<DP>(Obuf(buf), LD, Ob + q0 * a.D, a.D, qvalid, D, vo, MMA_COLS);
+        tile_load_async<DP>(Obuf(buf), LD, Ob + q0 * a.gs2, a.gs2, qvalid, D, vo, MMA_COLS);
         float *Ls = Lbuf(buf), *Ds = Ls + MMA_COLS;
         for (int x = threadIdx.x; x < MMA_COLS; x += blockDim.x) {
             Ls[x] = x < qvalid ? lse[bh * a.Lq + q0 + x] : -INFINITY;
@@ -537,7 +537,7 @@ static bool bwd_mma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, voi
     static int done1[16], done2[16];
     typedef mma_bwd_smem<DP> S;
     if (!smem_ok(k, k_att_dq_mma<DP, W>, S::dq, done1) || !smem_ok(k, k_att_dkv_mma<DP>, S::dkv, done2)) return false;
-    bool vq = vec_ok(Q, qs, a.D), vk = vec_ok(K, ks, a.D), vv = vec_ok(V, vs, a.D), vo = vec_ok(dO, NULL, a.D);
+    bool vq = vec_ok(Q, qs, a.D), vk = vec_ok(K, ks, a.D), vv = vec_ok(V, vs, a.D), vo = vec_ok_do(a, dO);
     dim3 gq((unsigned)((a.Lq + 16 * W - 1) / (16 * W)), (unsigned)(a.B * a.H));
     k_att_dq_mma<DP, W><<<gq, W * 32, S::dq, KSTREAM(k)>>>(a, (bf16 *)dQ, (const bf16 *)dO, lse, Dv, (const bf16 *)Q,
                                                            (const bf16 *)K, (const bf16 *)V, vk, vv);

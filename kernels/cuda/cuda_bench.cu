@@ -218,12 +218,12 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
             cuda_attn_use(kinds[v]);
             char what[96];
             double ms_f = time_ms(k, 1, ai, [&] {
-                be->attn_fwd(k, CM_BF16, Bn, H, L, L, D, scale, O, lse, Q, st, K, st, V, st, NULL, 0, 0);
+                be->attn_fwd(k, CM_BF16, Bn, H, L, L, D, scale, O, NULL, lse, Q, st, K, st, V, st, NULL, 0, 0);
             });
             CUDA_CHECK(cudaMemcpyAsync(v ? o_now : o_first, O, (size_t)n * 2, cudaMemcpyDeviceToHost, KSTREAM(k)));
             CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
             double ms_b = time_ms(k, 1, ai, [&] {
-                be->attn_bwd(k, CM_BF16, Bn, H, L, L, D, scale, dQ, dK, dV, dO, O, lse, Q, st, K, st, V, st, NULL, 0, 0);
+                be->attn_bwd(k, CM_BF16, Bn, H, L, L, D, scale, dQ, dK, dV, dO, NULL, O, NULL, lse, Q, st, K, st, V, st, NULL, 0, 0);
             });
             double tf = fl_f / (ms_f * 1e-3) / 1e12;
             snprintf(what, sizeof what, "attention fwd [%s]", kinds[v]);
@@ -257,7 +257,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
             int64_t st2[3] = {H2 * L2 * D2, L2 * D2, D2};
             double f2 = 4.0 * B2 * H2 * L2 * L2 * D2;
             double ms2 = time_ms(k, 1, ai, [&] {
-                be->attn_fwd(k, CM_BF16, B2, H2, L2, L2, D2, 1.0 / sqrt(72.0), O, lse, Q, st2, K, st2, V, st2, NULL, 0,
+                be->attn_fwd(k, CM_BF16, B2, H2, L2, L2, D2, 1.0 / sqrt(72.0), O, NULL, lse, Q, st2, K, st2, V, st2, NULL, 0,
                              0);
             });
             add_row("attention fwd (SigLIP D=72)", "B8 H16 L729 D72", ms2, f2 / (ms2 * 1e-3) / 1e12, 0,

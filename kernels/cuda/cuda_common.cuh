@@ -214,12 +214,12 @@ void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M
 
 // cuda_attention.cu
 void cu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,
-                 void *O, float *lse, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
-                 const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh);
+                 void *O, const int64_t *os, float *lse, const void *Q, const int64_t *qs, const void *K,
+                 const int64_t *ks, const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh);
 void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,
-                 void *dQ, void *dK, void *dV, const void *dO, const void *O, const float *lse, const void *Q,
-                 const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs,
-                 const float *mask, int64_t mb, int64_t mh);
+                 void *dQ, void *dK, void *dV, const void *dO, const int64_t *gs, const void *O, const int64_t *os,
+                 const float *lse, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
+                 const int64_t *vs, const float *mask, int64_t mb, int64_t mh);
 
 // cuda_cond.cu (position, conditioning, images)
 void cu_rope(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t L, int64_t D, int inverse, void *y, const void *x,

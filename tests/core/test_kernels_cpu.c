@@ -652,7 +652,7 @@ static void attn_case(cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk,
     double *Or = malloc(nq * sizeof(double)), *lr = malloc((size_t)(B * H * Lq) * sizeof(double));
     double *dQr = malloc(nq * sizeof(double)), *dKr = malloc(nk * sizeof(double)), *dVr = malloc(nk * sizeof(double));
     attn_ref(B, H, Lq, Lk, D, scale, qr, kr, vr, mask, mb, mh, Or, lr, gr, dQr, dKr, dVr);
-    be->attn_fwd(K_, dt, B, H, Lq, Lk, D, scale, O, lse, Q, qs, Kt, ks, V, ks, mask, mb, mh);
+    be->attn_fwd(K_, dt, B, H, Lq, Lk, D, scale, O, NULL, lse, Q, qs, Kt, ks, V, ks, mask, mb, mh);
     char what[160];
     snprintf(what, sizeof what, "attention B%lld H%lld Lq%lld Lk%lld D%lld%s%s", (long long)B, (long long)H,
              (long long)Lq, (long long)Lk, (long long)D, masked ? " masked" : "", strided_q ? " strided-q" : "");
@@ -662,14 +662,14 @@ static void attn_case(cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk,
     for (int64_t i = 0; i < B * H * Lq; i++)
         lse_ok &= isinf(lr[i]) ? (isinf(lse[i]) && lse[i] < 0) : fabs(lse[i] - lr[i]) <= 1e-5 * (1 + fabs(lr[i]));
     TEST_CHECK(lse_ok, "%s: lse", what);
-    be->attn_bwd(K_, dt, B, H, Lq, Lk, D, scale, dQ, dK, dV, dO, O, lse, Q, qs, Kt, ks, V, ks, mask, mb, mh);
+    be->attn_bwd(K_, dt, B, H, Lq, Lk, D, scale, dQ, dK, dV, dO, NULL, O, NULL, lse, Q, qs, Kt, ks, V, ks, mask, mb, mh);
     double gt = dt == CM_F32 ? 1e-4 : 1e-11;
     close_arr(what, dt, dQ, dQr, nq, gt, gt);
     close_arr(what, dt, dK, dKr, nk, gt, gt);
     close_arr(what, dt, dV, dVr, nk, gt, gt);
     // the same call twice gives the same bits
     void *O2 = malloc(nq * 8);
-    be->attn_fwd(K_, dt, B, H, Lq, Lk, D, scale, O2, lse, Q, qs, Kt, ks, V, ks, mask, mb, mh);
+    be->attn_fwd(K_, dt, B, H, Lq, Lk, D, scale, O2, NULL, lse, Q, qs, Kt, ks, V, ks, mask, mb, mh);
     TEST_CHECK(memcmp(O, O2, (size_t)nq * esz(dt)) == 0, "%s: deterministic", what);
     free(O2);
     free(qv), free(kv), free(vv), free(gv), free(qr), free(kr), free(vr), free(gr), free(mask);
@@ -686,18 +686,18 @@ static void attn_fd(void) {
     float *lse = malloc(B * H * Lq * 4), mask[12];
     for (int i = 0; i < 12; i++) mask[i] = i == 3 ? -INFINITY : (float)urand();
     const int64_t qs[3] = {H * Lq * D, Lq * D, D}, ks[3] = {H * Lk * D, Lk * D, D};
-    be->attn_fwd(K_, CM_F64, B, H, Lq, Lk, D, scale, O, lse, Q, qs, Kx, ks, V, ks, mask, 0, 0);
-    be->attn_bwd(K_, CM_F64, B, H, Lq, Lk, D, scale, dQ, dK, dV, R, O, lse, Q, qs, Kx, ks, V, ks, mask, 0, 0);
+    be->attn_fwd(K_, CM_F64, B, H, Lq, Lk, D, scale, O, NULL, lse, Q, qs, Kx, ks, V, ks, mask, 0, 0);
+    be->attn_bwd(K_, CM_F64, B, H, Lq, Lk, D, scale, dQ, dK, dV, R, NULL, O, NULL, lse, Q, qs, Kx, ks, V, ks, mask, 0, 0);
     double *ps[3] = {Q, Kx, V}, *gs[3] = {dQ, dK, dV}, worst = 0;
     int64_t lens[3] = {nq, nk, nk};
     for (int p = 0; p < 3; p++)
         for (int64_t i = 0; i < lens[p]; i++) {
             double keep = ps[p][i], lp = 0, lm = 0;
             ps[p][i] = keep + h;
-            be->attn_fwd(K_, CM_F64, B, H, Lq, Lk, D, scale, O, lse, Q, qs, Kx, ks, V, ks, mask, 0, 0);
+            be->attn_fwd(K_, CM_F64, B, H, Lq, Lk, D, scale, O, NULL, lse, Q, qs, Kx, ks, V, ks, mask, 0, 0);
             for (int64_t j = 0; j < nq; j++) lp += O[j] * R[j];
             ps[p][i] = keep - h;
-            be->attn_fwd(K_, CM_F64, B, H, Lq, Lk, D, scale, O, lse, Q, qs, Kx, ks, V, ks, mask, 0, 0);
+            be->attn_fwd(K_, CM_F64, B, H, Lq, Lk, D, scale, O, NULL, lse, Q, qs, Kx, ks, V, ks, mask, 0, 0);
             for (int64_t j = 0; j < nq; j++) lm += O[j] * R[j];
             ps[p][i] = keep;
             worst = fmax(worst, fabs((lp - lm) / (2 * h) - gs[p][i]));

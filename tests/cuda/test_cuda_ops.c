@@ -833,10 +833,23 @@ static void t_groupnorm(void) {
 // attention: tensor-core head dims (64, 72, 128), a generic one (40), a [B, L, H, D] strided
 // layout, a mask with a head stride, Lq / Lk not multiples of the 64-row tile
 // ---------------------------------------------------------------------------------------------
+// [B, H, L, D] rows <-> token-major [B, L, H, D] (a new host array)
+static float *hm_to_tok(const float *x, int64_t B, int64_t H, int64_t L, int64_t D, int back) {
+    float *y = hmalloc((size_t)(B * H * L * D) * sizeof(float));
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t l = 0; l < L; l++) {
+                const int64_t hm = ((b * H + h) * L + l) * D, tk = ((b * L + l) * H + h) * D;
+                memcpy(y + (back ? hm : tk), x + (back ? tk : hm), (size_t)D * sizeof(float));
+            }
+    return y;
+}
+
+// otok: the GPU writes O and reads O, dO token-major ([B, Lq, H, D], op_sdpa_tokens' layout)
 static void t_attention(void) {
-    struct { int64_t B, H, Lq, Lk, D; int mask, blhd; } cases[] = {
-        {2, 3, 70, 90, 64, 0, 0}, {1, 2, 65, 130, 72, 1, 1}, {2, 2, 100, 77, 128, 1, 0},
-        {1, 3, 33, 50, 40, 1, 1}, {1, 1, 200, 7, 128, 0, 1},
+    struct { int64_t B, H, Lq, Lk, D; int mask, blhd, otok; } cases[] = {
+        {2, 3, 70, 90, 64, 0, 0, 0}, {1, 2, 65, 130, 72, 1, 1, 1}, {2, 2, 100, 77, 128, 1, 0, 1},
+        {1, 3, 33, 50, 40, 1, 1, 0}, {1, 1, 200, 7, 128, 0, 1, 1}, {2, 3, 80, 96, 128, 0, 1, 1},
     };
     for (int d = 0; d < 2; d++) {
         cm_dtype dt = DTS[d];
@@ -861,27 +874,31 @@ static void t_attention(void) {
                 for (int64_t i = 0; i < H * Lq * Lk; i += 7) hm[i] = -1e9f;  // masked-out keys
             }
             float *ro = hnan(nq), *rl = hnan(B * H * Lq), *rdq = hnan(nq), *rdk = hnan(nk), *rdv = hnan(nk);
-            C->attn_fwd(ck, CM_F32, B, H, Lq, Lk, D, scale, ro, rl, hq, qs, hk, ks, hv, ks, hm, 0, mh);
+            C->attn_fwd(ck, CM_F32, B, H, Lq, Lk, D, scale, ro, NULL, rl, hq, qs, hk, ks, hv, ks, hm, 0, mh);
             float *hoin = hcopy(ro, nq);  // backward reads O in the storage dtype
             if (dt == CM_BF16)
                 for (int64_t i = 0; i < nq; i++) hoin[i] = bf16_round(hoin[i]);
-            C->attn_bwd(ck, CM_F32, B, H, Lq, Lk, D, scale, rdq, rdk, rdv, hdo, hoin, rl, hq, qs, hk, ks, hv, ks, hm, 0,
-                        mh);
-            void *gq = up(dt, hq, nq), *gkk = up(dt, hk, nk), *gv = up(dt, hv, nk), *gdo = up(dt, hdo, nq);
-            void *goin = up(dt, hoin, nq);
+            C->attn_bwd(ck, CM_F32, B, H, Lq, Lk, D, scale, rdq, rdk, rdv, hdo, NULL, hoin, NULL, rl, hq, qs, hk, ks, hv,
+                        ks, hm, 0, mh);
+            const int otok = cases[c].otok;
+            int64_t tos[3] = {Lq * H * D, D, H * D}, *os = otok ? tos : NULL;
+            void *gq = up(dt, hq, nq), *gkk = up(dt, hk, nk), *gv = up(dt, hv, nk);
+            void *gdo = up(dt, otok ? hm_to_tok(hdo, B, H, Lq, D, 0) : hdo, nq);
+            void *goin = up(dt, otok ? hm_to_tok(hoin, B, H, Lq, D, 0) : hoin, nq);
             float *gm = hm ? up(CM_F32, hm, H * Lq * Lk) : NULL;
             void *go = dnan(dt, nq), *gdq = dnan(dt, nq), *gdk = dnan(dt, nk), *gdv = dnan(dt, nk);
             float *gl = dnan(CM_F32, B * H * Lq);
-            G->attn_fwd(gk, dt, B, H, Lq, Lk, D, scale, go, gl, gq, qs, gkk, ks, gv, ks, gm, 0, mh);
+            G->attn_fwd(gk, dt, B, H, Lq, Lk, D, scale, go, os, gl, gq, qs, gkk, ks, gv, ks, gm, 0, mh);
             float *glse = down(CM_F32, gl, B * H * Lq);
             // backward from the CPU's lse so that forward and backward errors stay apart
             void *glin = up(CM_F32, rl, B * H * Lq);
-            G->attn_bwd(gk, dt, B, H, Lq, Lk, D, scale, gdq, gdk, gdv, gdo, goin, glin, gq, qs, gkk, ks, gv, ks, gm,
-                        0, mh);
+            G->attn_bwd(gk, dt, B, H, Lq, Lk, D, scale, gdq, gdk, gdv, gdo, os, goin, os, glin, gq, qs, gkk, ks, gv, ks,
+                        gm, 0, mh);
             char what[80];
-            const char *tag = cases[c].blhd ? "BLHD" : "BHLD";
+            const char *tag = cases[c].blhd ? (otok ? "BLHD, O BLHD" : "BLHD") : (otok ? "BHLD, O BLHD" : "BHLD");
             snprintf(what, sizeof what, "attn_fwd O D=%lld %s%s", (long long)D, tag, cases[c].mask ? " mask" : "");
-            cmp(what, dt, down(dt, go, nq), ro, nq, TOL(dt, 1e-4, 2e-2));
+            float *gof = down(dt, go, nq);
+            cmp(what, dt, otok ? hm_to_tok(gof, B, H, Lq, D, 1) : gof, ro, nq, TOL(dt, 1e-4, 2e-2));
             snprintf(what, sizeof what, "attn_fwd lse D=%lld", (long long)D);
             cmp(what, CM_F32, glse, rl, B * H * Lq, TOL(dt, 1e-5, 1e-2));
             snprintf(what, sizeof what, "attn_bwd dQ D=%lld %s", (long long)D, tag);
