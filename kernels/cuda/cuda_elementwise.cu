@@ -2,6 +2,7 @@
 // activations and their derivatives, GLU, row gather / scatter-add, MSE gradient, AdamW.
 // All compute in f32; bf16 is storage only.
 #include "cuda_common.cuh"
+#include "cuda_rowio.cuh"
 #include <math.h>
 #include <string.h>
 
@@ -41,6 +42,10 @@ template <typename T> __global__ void k_fill(T *dst, int64_t n, T v) {
 void cu_fill(const cm_kctx *k, cm_dtype dt, void *dst, int64_t n, double value) {
     if (n <= 0) return;
     cudaStream_t s = KSTREAM(k);
+    if (value == 0.0 && !signbit(value)) {  // +0 is all-zero bytes in every dtype
+        CUDA_CHECK(cudaMemsetAsync(dst, 0, (size_t)n * dtype_size(dt), s));
+        return;
+    }
     unsigned g = grid_for(n, 256);
     double iv = value != value ? 0 : value >= 2147483647.0 ? 2147483647.0 : value <= -2147483648.0 ? -2147483648.0 : value;
     switch (dt) {
@@ -95,8 +100,14 @@ template <typename D, typename S> __global__ void k_copy_f(nd_t d, int64_t n, D 
         dst[od] = from_f<D>(to_f(src[os]));
     }
 }
-template <typename T> __global__ void k_copy_contig(int64_t n, T *dst, const T *src) {
-    GRID_STRIDE(i, n) dst[i] = src[i];
+// a same-dtype copy whose last axis is contiguous on both sides, in 16-byte pieces: d indexes
+// vectors (last axis shape / vector, the other strides in vectors)
+__global__ void k_copy_vec(nd_t d, int64_t n, uint4 *dst, const uint4 *src) {
+    GRID_STRIDE(i, n) {
+        int64_t od, os, unused;
+        nd_offsets(d, i, od, os, unused);
+        dst[od] = src[os];
+    }
 }
 
 static int64_t nd_fill(nd_t &d, int ndim, const int64_t *shape) {
@@ -126,6 +137,22 @@ void cu_copy_strided(const cm_kctx *k, int ndim, const int64_t *shape, cm_dtype 
     }
     if (contig && dst_dt == src_dt) {
         CUDA_CHECK(cudaMemcpyAsync(dst, src, (size_t)n * dtype_size(dst_dt), cudaMemcpyDeviceToDevice, s));
+        return;
+    }
+    // the same dtype with the last axis contiguous on both sides (a permute that keeps it, a slice):
+    // 16 bytes per thread where the last axis, every other stride and both pointers allow
+    const int64_t es = (int64_t)dtype_size(dst_dt), per = 16 / es;
+    bool vec = dst_dt == src_dt && ndim >= 1 && es <= 8 && dst_stride[ndim - 1] == 1 && src_stride[ndim - 1] == 1 &&
+               shape[ndim - 1] % per == 0 && ((uintptr_t)dst & 15) == 0 && ((uintptr_t)src & 15) == 0;
+    for (int a = 0; vec && a < ndim - 1; a++) vec = shape[a] == 1 || (dst_stride[a] % per == 0 && src_stride[a] % per == 0);
+    if (vec) {
+        for (int a = 0; a < ndim; a++) {
+            d.s0[a] = a == ndim - 1 ? 1 : dst_stride[a] / per;
+            d.s1[a] = a == ndim - 1 ? 1 : src_stride[a] / per;
+        }
+        d.shape[ndim - 1] /= per;
+        k_copy_vec<<<grid_for(n / per, 256), 256, 0, s>>>(d, n / per, (uint4 *)dst, (const uint4 *)src);
+        CUDA_LAUNCH_CHECK();
         return;
     }
     for (int a = 0; a < ndim; a++) {
@@ -160,14 +187,72 @@ __global__ void k_binary_nd(nd_t d, int64_t n, int op, T *out, const T *a, const
         out[i] = from_f<T>(binop(op, to_f(a[oa]), to_f(b[ob])));
     }
 }
-// the common fast cases: both contiguous, or b a row vector broadcast over rows
-template <typename T> __global__ void k_binary_contig(int64_t n, int op, T *out, const T *a, const T *b) {
-    GRID_STRIDE(i, n) out[i] = from_f<T>(binop(op, to_f(a[i]), to_f(b[i])));
+// ---------------------------------------------------------------------------------------------
+// contiguous maps: y = f(x0[, x1]) over n elements; VEC moves 16 bytes per thread and step (n / N
+// vectors), then the last n % N elements one by one. x1 is contiguous (cols 0) or a row of `cols`
+// broadcast over rows (VEC needs cols % N == 0, so a vector never straddles two rows).
+// ---------------------------------------------------------------------------------------------
+template <typename T, bool VEC, typename F> __global__ void k_map1(int64_t n, T *y, const T *x, F f) {
+    typedef RowIO<T, VEC> IO;
+    constexpr int N = IO::N;
+    const int64_t nv = n / N;
+    GRID_STRIDE(v, nv) {
+        float a[N];
+        IO::load(x + v * N, a);
+#pragma unroll
+        for (int j = 0; j < N; j++) a[j] = f(a[j]);
+        IO::store(y + v * N, a);
+    }
+    GRID_STRIDE(i, n - nv * N) {
+        const int64_t e = nv * N + i;
+        y[e] = from_f<T>(f(to_f(x[e])));
+    }
 }
-template <typename T>
-__global__ void k_binary_rowb(int64_t n, int64_t cols, int op, T *out, const T *a, const T *b) {
-    GRID_STRIDE(i, n) out[i] = from_f<T>(binop(op, to_f(a[i]), to_f(b[i % cols])));
+template <typename T, bool VEC, typename F>
+__global__ void k_map2(int64_t n, int64_t cols, T *y, const T *x0, const T *x1, F f) {
+    typedef RowIO<T, VEC> IO;
+    constexpr int N = IO::N;
+    const int64_t nv = n / N;
+    GRID_STRIDE(v, nv) {
+        float a[N], b[N];
+        IO::load(x0 + v * N, a);
+        IO::load(x1 + (cols ? (v * N) % cols : v * N), b);
+#pragma unroll
+        for (int j = 0; j < N; j++) a[j] = f(a[j], b[j]);
+        IO::store(y + v * N, a);
+    }
+    GRID_STRIDE(i, n - nv * N) {
+        const int64_t e = nv * N + i;
+        y[e] = from_f<T>(f(to_f(x0[e]), to_f(x1[cols ? e % cols : e])));
+    }
 }
+static inline bool aligned16_all(std::initializer_list<const void *> ptrs) {
+    for (const void *p : ptrs)
+        if (((uintptr_t)p & 15) != 0) return false;
+    return true;
+}
+// launches k_map1 / k_map2 with 16-byte vectors where the pointers (and the row) allow
+template <typename T, typename F> static void map1(const cm_kctx *k, int64_t n, T *y, const T *x, F f) {
+    constexpr int N = RowIO<T, true>::N;
+    if (aligned16_all({y, x}))
+        k_map1<T, true, F><<<grid_for(n / N > 0 ? n / N : n, 256), 256, 0, KSTREAM(k)>>>(n, y, x, f);
+    else
+        k_map1<T, false, F><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(n, y, x, f);
+    CUDA_LAUNCH_CHECK();
+}
+template <typename T, typename F>
+static void map2(const cm_kctx *k, int64_t n, int64_t cols, T *y, const T *x0, const T *x1, F f) {
+    constexpr int N = RowIO<T, true>::N;
+    if (aligned16_all({y, x0, x1}) && cols % N == 0)
+        k_map2<T, true, F><<<grid_for(n / N > 0 ? n / N : n, 256), 256, 0, KSTREAM(k)>>>(n, cols, y, x0, x1, f);
+    else
+        k_map2<T, false, F><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(n, cols, y, x0, x1, f);
+    CUDA_LAUNCH_CHECK();
+}
+struct f_binop {
+    int op;
+    __device__ float operator()(float a, float b) const { return binop(op, a, b); }
+};
 
 void cu_binary(const cm_kctx *k, cm_binop op, cm_dtype dt, int ndim, const int64_t *shape, void *out,
                const void *a, const int64_t *a_stride, const void *b, const int64_t *b_stride) {
@@ -189,27 +274,32 @@ void cu_binary(const cm_kctx *k, cm_binop op, cm_dtype dt, int ndim, const int64
         d.s1[x] = b_stride[x];
     }
     unsigned g = grid_for(n, 256);
+    // the common fast cases: both contiguous, or b a row broadcast over rows (16-byte vectors)
     CUDA_DISPATCH("cuda binary", dt, {
-        if (a_contig && b_contig) k_binary_contig<T><<<g, 256, 0, s>>>(n, (int)op, (T *)out, (const T *)a, (const T *)b);
-        else if (a_contig && b_row) k_binary_rowb<T><<<g, 256, 0, s>>>(n, shape[ndim - 1], (int)op, (T *)out, (const T *)a, (const T *)b);
-        else k_binary_nd<T><<<g, 256, 0, s>>>(d, n, (int)op, (T *)out, (const T *)a, (const T *)b);
+        if (a_contig && b_contig) map2<T>(k, n, 0, (T *)out, (const T *)a, (const T *)b, f_binop{(int)op});
+        else if (a_contig && b_row) map2<T>(k, n, shape[ndim - 1], (T *)out, (const T *)a, (const T *)b, f_binop{(int)op});
+        else {
+            k_binary_nd<T><<<g, 256, 0, s>>>(d, n, (int)op, (T *)out, (const T *)a, (const T *)b);
+            CUDA_LAUNCH_CHECK();
+        }
     });
-    CUDA_LAUNCH_CHECK();
 }
 
 // y = alpha*x + beta*y; beta == 0 never reads y (so an uninitialised y is fine)
-template <typename T> __global__ void k_axpby(int64_t n, float alpha, const T *x, float beta, T *y) {
-    GRID_STRIDE(i, n) {
-        float r = alpha * to_f(x[i]);
-        if (beta != 0.f) r += beta * to_f(y[i]);
-        y[i] = from_f<T>(r);
-    }
-}
+struct f_scale {
+    float al;
+    __device__ float operator()(float x) const { return al * x; }
+};
+struct f_axpby {
+    float al, be;
+    __device__ float operator()(float x, float y) const { return al * x + be * y; }
+};
 void cu_axpby(const cm_kctx *k, cm_dtype dt, int64_t n, double alpha, const void *x, double beta, void *y) {
     if (n <= 0) return;
-    CUDA_DISPATCH("cuda axpby", dt,
-                  k_axpby<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(n, (float)alpha, (const T *)x, (float)beta, (T *)y));
-    CUDA_LAUNCH_CHECK();
+    CUDA_DISPATCH("cuda axpby", dt, {
+        if (beta == 0.0) map1<T>(k, n, (T *)y, (const T *)x, f_scale{(float)alpha});
+        else map2<T>(k, n, 0, (T *)y, (const T *)x, (const T *)y, f_axpby{(float)alpha, (float)beta});
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -251,23 +341,21 @@ __device__ __forceinline__ float unary_d(int op, float x) {
     default: return -1.f;
     }
 }
-template <typename T> __global__ void k_unary_fwd(int op, int64_t n, T *y, const T *x) {
-    GRID_STRIDE(i, n) y[i] = from_f<T>(unary_f(op, to_f(x[i])));
-}
-template <typename T> __global__ void k_unary_bwd(int op, int64_t n, T *dx, const T *x, const T *dy) {
-    GRID_STRIDE(i, n) dx[i] = from_f<T>(to_f(dy[i]) * unary_d(op, to_f(x[i])));
-}
+struct f_unary {
+    int op;
+    __device__ float operator()(float x) const { return unary_f(op, x); }
+};
+struct f_unary_d {  // (dy, x) -> dy * f'(x)
+    int op;
+    __device__ float operator()(float dy, float x) const { return dy * unary_d(op, x); }
+};
 void cu_unary_fwd(const cm_kctx *k, cm_unop op, cm_dtype dt, int64_t n, void *y, const void *x) {
     if (n <= 0) return;
-    CUDA_DISPATCH("cuda unary_fwd", dt,
-                  k_unary_fwd<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>((int)op, n, (T *)y, (const T *)x));
-    CUDA_LAUNCH_CHECK();
+    CUDA_DISPATCH("cuda unary_fwd", dt, map1<T>(k, n, (T *)y, (const T *)x, f_unary{(int)op}));
 }
 void cu_unary_bwd(const cm_kctx *k, cm_unop op, cm_dtype dt, int64_t n, void *dx, const void *x, const void *dy) {
     if (n <= 0) return;
-    CUDA_DISPATCH("cuda unary_bwd", dt,
-                  k_unary_bwd<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>((int)op, n, (T *)dx, (const T *)x, (const T *)dy));
-    CUDA_LAUNCH_CHECK();
+    CUDA_DISPATCH("cuda unary_bwd", dt, map2<T>(k, n, 0, (T *)dx, (const T *)dy, (const T *)x, f_unary_d{(int)op}));
 }
 
 // ---------------------------------------------------------------------------------------------

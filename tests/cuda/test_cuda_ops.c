@@ -196,6 +196,12 @@ static void t_fill(void) {
             if (v != want) okc = 0;
         }
         TEST_CHECK(okc, "fill %s", dtype_name(dt));
+        G->fill(gk, dt, g, n, 0.0);  // zero: the memset path
+        G->sync(gk);
+        G->memcpy_d2h(gk, h, g, (size_t)n * dsize(dt));
+        int zero = 1;
+        for (size_t i = 0; i < (size_t)n * dsize(dt); i++) zero &= h[i] == 0;
+        TEST_CHECK(zero, "fill %s with 0: every byte zero", dtype_name(dt));
     }
     // d2d copy
     float *h = hrand(1000, -1, 1, CM_F32);
@@ -243,6 +249,24 @@ static void t_copy_strided(void) {
         cmp(what, ddt == CM_I32 ? CM_F32 : ddt, got, ref, n, 0);
         release_all();
     }
+    // same dtype, last axis contiguous: [2, 5, 3, 16] token-major read as head-major (the 16-byte
+    // path), and a 16-column slice of 17-wide rows (a stride that is not a whole vector: scalar)
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        const int64_t sh[4] = {2, 3, 5, 16}, src_st[4] = {240, 16, 48, 1}, dst_st[4] = {240, 80, 16, 1};
+        float *h = hrand(480, -1, 1, dt), *ref = hnan(480);
+        C->copy_strided(ck, 4, sh, CM_F32, ref, dst_st, CM_F32, h, src_st);
+        void *sd = up(dt, h, 480), *dd = dnan(dt, 480);
+        G->copy_strided(gk, 4, sh, dt, dd, dst_st, dt, sd, src_st);
+        cmp("copy_strided permute, last axis kept", dt, down(dt, dd, 480), ref, 480, 0);
+        const int64_t sh2[2] = {9, 16}, s17[2] = {17, 1}, s16[2] = {16, 1};
+        float *h2 = hrand(9 * 17, -1, 1, dt), *ref2 = hnan(144);
+        C->copy_strided(ck, 2, sh2, CM_F32, ref2, s16, CM_F32, h2, s17);
+        void *sd2 = up(dt, h2, 9 * 17), *dd2 = dnan(dt, 144);
+        G->copy_strided(gk, 2, sh2, dt, dd2, s16, dt, sd2, s17);
+        cmp("copy_strided slice of 17-wide rows", dt, down(dt, dd2, 144), ref2, 144, 0);
+        release_all();
+    }
     // a contiguous same-dtype copy (the memcpy path) and a 0-dim copy
     {
         const int64_t sh[2] = {7, 9}, st[2] = {9, 1};
@@ -261,13 +285,17 @@ static void t_copy_strided(void) {
 // ---------------------------------------------------------------------------------------------
 // elementwise
 // ---------------------------------------------------------------------------------------------
+// shape [4, 6, 40]: contiguous and row-broadcast take 16-byte vectors throughout; [3, 5, 41]: vectors
+// and a tail (contiguous), the scalar path (a 41-wide row)
 static void t_binary(void) {
-    const int64_t shape[3] = {4, 6, 40};
-    const int64_t n = 4 * 6 * 40;
-    const int64_t contig[3] = {240, 40, 1};
-    const int64_t a_tr[3] = {1, 4, 24};       // a stored as [40, 6, 4]
-    const int64_t b_row[3] = {0, 0, 1};       // b [40] broadcast
-    const int64_t b_mid[3] = {40, 0, 1};      // b [4, 1, 40]
+  for (int sv = 0; sv < 2; sv++) {
+    const int64_t W = sv ? 41 : 40, R = sv ? 5 : 6, P = sv ? 3 : 4;
+    const int64_t shape[3] = {P, R, W};
+    const int64_t n = P * R * W;
+    const int64_t contig[3] = {R * W, W, 1};
+    const int64_t a_tr[3] = {1, P, P * R};    // a stored as [W, R, P]
+    const int64_t b_row[3] = {0, 0, 1};       // b [W] broadcast
+    const int64_t b_mid[3] = {W, 0, 1};       // b [P, 1, W]
     const int64_t *bst[4] = {contig, b_row, b_mid, contig};
     const int64_t *ast[4] = {contig, contig, contig, a_tr};
     const char *names[4] = {"contiguous", "row-broadcast", "mid-broadcast", "strided a"};
@@ -282,11 +310,12 @@ static void t_binary(void) {
                 void *ga = up(dt, ha, n), *gb = up(dt, hb, n), *go = dnan(dt, n);
                 G->binary(gk, (cm_binop)op, dt, 3, shape, go, ga, ast[v], gb, bst[v]);
                 char what[64];
-                snprintf(what, sizeof what, "binary %s %s", opn[op], names[v]);
+                snprintf(what, sizeof what, "binary %s %s W=%lld", opn[op], names[v], (long long)W);
                 cmp(what, dt, down(dt, go, n), ref, n, TOL(dt, 1e-6, 8e-3));
                 release_all();
             }
     }
+  }
 }
 
 static void t_axpby(void) {
@@ -303,6 +332,13 @@ static void t_axpby(void) {
             cmp(b0 ? "axpby beta=0 (y unread)" : "axpby", dt, down(dt, gy, n), ref, n, TOL(dt, 1e-6, 8e-3));
             release_all();
         }
+        // x one element off 16-byte alignment: the scalar path
+        float *hx = hrand(n + 1, -1, 1, dt), *hy = hrand(n, -1, 1, dt), *ref = hcopy(hy, n);
+        C->axpby(ck, CM_F32, n, 1.3, hx + 1, -0.7, ref);
+        void *gx = up(dt, hx, n + 1), *gy = up(dt, hy, n);
+        G->axpby(gk, dt, n, 1.3, (char *)gx + dsize(dt), -0.7, gy);
+        cmp("axpby x misaligned", dt, down(dt, gy, n), ref, n, TOL(dt, 1e-6, 8e-3));
+        release_all();
     }
 }
 
