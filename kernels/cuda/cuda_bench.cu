@@ -281,14 +281,35 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         float *mean = NULL, *rstd = NULL;
         CUDA_CHECK(cudaMalloc(&mean, R * sizeof(float)));
         CUDA_CHECK(cudaMalloc(&rstd, R * sizeof(float)));
+        // the reference: a device-to-device copy of the same bytes (what one read + one write can do)
         double ms = time_ms(k, 2, it, [&] {
+            CUDA_CHECK(cudaMemcpyAsync(y, x, (size_t)n * 2, cudaMemcpyDeviceToDevice, KSTREAM(k)));
+        });
+        const double copy_gbs = 2.0 * n * 2 / (ms * 1e-3) / 1e9;
+        add_row("d2d copy bf16 (GB/s, the reference)", "4608x3072", ms, copy_gbs, 0, 0, "");
+        auto bw_row = [&](const char *what, double bytes, double t) {
+            double gbs = bytes / (t * 1e-3) / 1e9;
+            add_row(what, "4608x3072", t, gbs, copy_gbs, 100.0 * gbs / copy_gbs, "of d2d copy");
+        };
+        ms = time_ms(k, 2, it, [&] {
             be->layernorm_fwd(k, CM_BF16, R, Cc, 1e-6, y, mean, rstd, x, w, NULL);
         });
-        add_row("layernorm_fwd bf16 (GB/s)", "4608x3072", ms, 2.0 * n * 2 / (ms * 1e-3) / 1e9, 0, 0, "");
+        bw_row("layernorm_fwd bf16 (GB/s)", 2.0 * n * 2, ms);
         ms = time_ms(k, 2, it, [&] {
             be->unary_fwd(k, CM_UN_GELU_TANH, CM_BF16, n, y, x);
         });
-        add_row("gelu_tanh bf16 (GB/s)", "4608x3072", ms, 2.0 * n * 2 / (ms * 1e-3) / 1e9, 0, 0, "");
+        bw_row("gelu_tanh bf16 (GB/s)", 2.0 * n * 2, ms);
+        {
+            bf16 *x2 = brand(k, n, 53, 1.f);
+            int64_t sh[2] = {R, Cc}, st[2] = {Cc, 1};
+            ms = time_ms(k, 2, it, [&] { be->binary(k, CM_BIN_ADD, CM_BF16, 2, sh, y, x, st, x2, st); });
+            bw_row("binary add bf16 (GB/s)", 3.0 * n * 2, ms);
+            // [1, 4608, 24, 128] -> [1, 24, 4608, 128]: a head split's copy (16-byte pieces)
+            int64_t psh[3] = {24, R, 128}, pdst[3] = {(int64_t)R * 128, 128, 1}, psrc[3] = {128, Cc, 1};
+            ms = time_ms(k, 2, it, [&] { be->copy_strided(k, 3, psh, CM_BF16, y, pdst, CM_BF16, x, psrc); });
+            bw_row("permuted copy bf16 (GB/s)", 2.0 * n * 2, ms);
+            CUDA_CHECK(cudaFree(x2));
+        }
         // the gated residual res + gate * y: the broadcast mul and the add it replaced, and gated_add
         {
             bf16 *res = brand(k, n, 50, 1.f), *gate = brand(k, Cc, 51, 1.f), *gy = brand(k, n, 52, 0.f);
