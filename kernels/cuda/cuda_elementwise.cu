@@ -189,8 +189,9 @@ __global__ void k_binary_nd(nd_t d, int64_t n, int op, T *out, const T *a, const
 }
 // ---------------------------------------------------------------------------------------------
 // contiguous maps: y = f(x0[, x1]) over n elements; VEC moves 16 bytes per thread and step (n / N
-// vectors), then the last n % N elements one by one. x1 is contiguous (cols 0) or a row of `cols`
-// broadcast over rows (VEC needs cols % N == 0, so a vector never straddles two rows).
+// vectors), then the last n % N elements one by one. x1 is contiguous (cols 0), or rows of `cols`
+// each broadcast over `span` elements (span / cols rows; span n: one row for all) — b [B, 1, C]
+// against a [B, L, C] — (VEC needs cols % N == 0, so a vector never straddles two rows).
 // ---------------------------------------------------------------------------------------------
 template <typename T, bool VEC, typename F> __global__ void k_map1(int64_t n, T *y, const T *x, F f) {
     typedef RowIO<T, VEC> IO;
@@ -209,21 +210,22 @@ template <typename T, bool VEC, typename F> __global__ void k_map1(int64_t n, T 
     }
 }
 template <typename T, bool VEC, typename F>
-__global__ void k_map2(int64_t n, int64_t cols, T *y, const T *x0, const T *x1, F f) {
+__global__ void k_map2(int64_t n, int64_t cols, int64_t span, T *y, const T *x0, const T *x1, F f) {
     typedef RowIO<T, VEC> IO;
     constexpr int N = IO::N;
     const int64_t nv = n / N;
     GRID_STRIDE(v, nv) {
         float a[N], b[N];
         IO::load(x0 + v * N, a);
-        IO::load(x1 + (cols ? (v * N) % cols : v * N), b);
+        const int64_t e = v * N;
+        IO::load(x1 + (cols ? (e / span) * cols + e % cols : e), b);
 #pragma unroll
         for (int j = 0; j < N; j++) a[j] = f(a[j], b[j]);
         IO::store(y + v * N, a);
     }
     GRID_STRIDE(i, n - nv * N) {
         const int64_t e = nv * N + i;
-        y[e] = from_f<T>(f(to_f(x0[e]), to_f(x1[cols ? e % cols : e])));
+        y[e] = from_f<T>(f(to_f(x0[e]), to_f(x1[cols ? (e / span) * cols + e % cols : e])));
     }
 }
 static inline bool aligned16_all(std::initializer_list<const void *> ptrs) {
@@ -241,12 +243,12 @@ template <typename T, typename F> static void map1(const cm_kctx *k, int64_t n, 
     CUDA_LAUNCH_CHECK();
 }
 template <typename T, typename F>
-static void map2(const cm_kctx *k, int64_t n, int64_t cols, T *y, const T *x0, const T *x1, F f) {
+static void map2(const cm_kctx *k, int64_t n, int64_t cols, int64_t span, T *y, const T *x0, const T *x1, F f) {
     constexpr int N = RowIO<T, true>::N;
     if (aligned16_all({y, x0, x1}) && cols % N == 0)
-        k_map2<T, true, F><<<grid_for(n / N > 0 ? n / N : n, 256), 256, 0, KSTREAM(k)>>>(n, cols, y, x0, x1, f);
+        k_map2<T, true, F><<<grid_for(n / N > 0 ? n / N : n, 256), 256, 0, KSTREAM(k)>>>(n, cols, span, y, x0, x1, f);
     else
-        k_map2<T, false, F><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(n, cols, y, x0, x1, f);
+        k_map2<T, false, F><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(n, cols, span, y, x0, x1, f);
     CUDA_LAUNCH_CHECK();
 }
 struct f_binop {
@@ -269,6 +271,13 @@ void cu_binary(const cm_kctx *k, cm_binop op, cm_dtype dt, int ndim, const int64
         expect *= shape[x];
     }
     if (ndim >= 1 && shape[ndim - 1] != 1 && b_stride[ndim - 1] != 1) b_row = false;
+    // b [..., 1, W] contiguous against a [..., R, W]: a row per R rows (the gate of a gated residual)
+    bool b_mid = ndim >= 3 && shape[ndim - 1] > 1 && shape[ndim - 2] > 1 && b_stride[ndim - 1] == 1 && b_stride[ndim - 2] == 0;
+    for (int x = ndim - 3; b_mid && x >= 0; x--) {  // the outer axes: b contiguous over them
+        int64_t w = shape[ndim - 1];
+        for (int y = x + 1; y < ndim - 2; y++) w *= shape[y];
+        if (shape[x] != 1 && b_stride[x] != w) b_mid = false;
+    }
     for (int x = 0; x < ndim; x++) {
         d.s0[x] = a_stride[x];
         d.s1[x] = b_stride[x];
@@ -276,8 +285,12 @@ void cu_binary(const cm_kctx *k, cm_binop op, cm_dtype dt, int ndim, const int64
     unsigned g = grid_for(n, 256);
     // the common fast cases: both contiguous, or b a row broadcast over rows (16-byte vectors)
     CUDA_DISPATCH("cuda binary", dt, {
-        if (a_contig && b_contig) map2<T>(k, n, 0, (T *)out, (const T *)a, (const T *)b, f_binop{(int)op});
-        else if (a_contig && b_row) map2<T>(k, n, shape[ndim - 1], (T *)out, (const T *)a, (const T *)b, f_binop{(int)op});
+        if (a_contig && b_contig) map2<T>(k, n, 0, n, (T *)out, (const T *)a, (const T *)b, f_binop{(int)op});
+        else if (a_contig && b_row)
+            map2<T>(k, n, shape[ndim - 1], n, (T *)out, (const T *)a, (const T *)b, f_binop{(int)op});
+        else if (a_contig && b_mid)
+            map2<T>(k, n, shape[ndim - 1], shape[ndim - 1] * shape[ndim - 2], (T *)out, (const T *)a, (const T *)b,
+                    f_binop{(int)op});
         else {
             k_binary_nd<T><<<g, 256, 0, s>>>(d, n, (int)op, (T *)out, (const T *)a, (const T *)b);
             CUDA_LAUNCH_CHECK();
@@ -298,7 +311,7 @@ void cu_axpby(const cm_kctx *k, cm_dtype dt, int64_t n, double alpha, const void
     if (n <= 0) return;
     CUDA_DISPATCH("cuda axpby", dt, {
         if (beta == 0.0) map1<T>(k, n, (T *)y, (const T *)x, f_scale{(float)alpha});
-        else map2<T>(k, n, 0, (T *)y, (const T *)x, (const T *)y, f_axpby{(float)alpha, (float)beta});
+        else map2<T>(k, n, 0, n, (T *)y, (const T *)x, (const T *)y, f_axpby{(float)alpha, (float)beta});
     });
 }
 
@@ -355,7 +368,7 @@ void cu_unary_fwd(const cm_kctx *k, cm_unop op, cm_dtype dt, int64_t n, void *y,
 }
 void cu_unary_bwd(const cm_kctx *k, cm_unop op, cm_dtype dt, int64_t n, void *dx, const void *x, const void *dy) {
     if (n <= 0) return;
-    CUDA_DISPATCH("cuda unary_bwd", dt, map2<T>(k, n, 0, (T *)dx, (const T *)dy, (const T *)x, f_unary_d{(int)op}));
+    CUDA_DISPATCH("cuda unary_bwd", dt, map2<T>(k, n, 0, n, (T *)dx, (const T *)dy, (const T *)x, f_unary_d{(int)op}));
 }
 
 // ---------------------------------------------------------------------------------------------
