@@ -11,7 +11,7 @@ int bench_cli(int argc, char **argv) {
         fprintf(stderr, "usage: cameo bench ops [--quick] [--no-torch]   linear and attention fwd+bwd GFLOP/s vs OpenBLAS and PyTorch\n"
                         "       cameo bench train [CONFIG] [--steps N] [--medium] [--no-torch]   the training step, split, vs PyTorch\n"
                         "       cameo bench blocks [--device D] [--full-step] [--md FILE]   FLUX double + single block with the IP branch: MFU, the 512^2 step projected\n"
-                        "       cameo bench gpu [--quick] [--md FILE]    bf16 GEMM and flash attention on the GPU (CUDA builds)\n");
+                        "       cameo bench gpu [--quick] [--tiny] [--md FILE]    bf16 GEMM and flash attention on the GPU (CUDA builds)\n");
         return argc < 1 ? 2 : 0;
     }
     if (!strcmp(argv[0], "ops")) return bench_ops_main(argc - 1, argv + 1);

@@ -89,13 +89,15 @@ static int has_nan_bf16(const cm_kctx *k, const bf16 *d, int64_t n) {
 
 extern "C" int cuda_bench_main(int argc, char **argv) {
     const char *md = NULL;
-    int quick = 0;
+    int quick = 0, tiny = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--md") && i + 1 < argc) md = argv[++i];
         else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--tiny")) tiny = 1;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: cameo bench gpu [--quick] [--md FILE]\n"
-                   "  bf16 peak, GEMM at FLUX shapes vs cuBLAS best, flash attention fwd+bwd at 4608 tokens x 24 heads x 128\n");
+            printf("usage: cameo bench gpu [--quick] [--tiny] [--md FILE]\n"
+                   "  bf16 peak, GEMM at FLUX shapes vs cuBLAS best, flash attention fwd+bwd at 4608 tokens x 24 heads x 128\n"
+                   "  --tiny: every case at 1/32 of its size, one timed pass (runs everything through: a test, not figures)\n");
             return 0;
         }
     }
@@ -117,23 +119,29 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
     strftime(date, sizeof date, "%Y-%m-%d %H:%M", localtime(&now));
     printf("cameo GPU benchmark: %s (sm_%d%d, %d SMs, %.0f GiB), driver %d, runtime %d, %s\n", prop.name, prop.major,
            prop.minor, prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0, drv, rt, date);
-    const int it = quick ? 5 : 20;
+    const int it = tiny ? 1 : quick ? 5 : 20;
+    // sizes: FLUX at 1024² (4608 tokens, 3072 = 24 x 128, MLP 12288), or 1/32 of that (--tiny)
+    const int64_t TOK = tiny ? 144 : 4608, WID = tiny ? 96 : 3072, MLP = tiny ? 384 : 12288, NPK = tiny ? 256 : 8192;
+    const int64_t NH = tiny ? 2 : 24, HD = tiny ? 48 : 128;  // heads x head dim = WID
+    char sh_peak[48], sh_act[48], sh_qk[64];
+    snprintf(sh_peak, sizeof sh_peak, "%lldx%lldx%lld", (long long)NPK, (long long)NPK, (long long)NPK);
+    snprintf(sh_act, sizeof sh_act, "%lldx%lld", (long long)TOK, (long long)WID);
 
     // --- measured bf16 peak: cuBLASLt's best of its top algorithms on 8192^3 ---
     double peak = 0;
     {
-        int64_t n = 8192;
+        int64_t n = NPK;
         bf16 *A = brand(k, n * n, 1, 1.f), *B = brand(k, n * n, 2, 1.f), *Cm = brand(k, n * n, 3, 0.f);
         double ms = cuda_gemm_best_ms(k, n, n, n, A, B, Cm, 8, it);
         peak = 2.0 * n * n * n / (ms * 1e-3) / 1e12;
-        add_row("bf16 peak (cuBLASLt best, NN)", "8192x8192x8192", ms, peak, 0, 0, "");
+        add_row("bf16 peak (cuBLASLt best, NN)", sh_peak, ms, peak, 0, 0, "");
         CUDA_CHECK(cudaFree(A));
         CUDA_CHECK(cudaFree(B));
         CUDA_CHECK(cudaFree(Cm));
     }
 
     // --- GEMM at FLUX shapes: cameo's wrapper (NN and the linear layer's NT) vs cuBLAS best ---
-    const int64_t shapes[3][3] = {{4608, 3072, 3072}, {4608, 3072, 12288}, {4608, 12288, 3072}};
+    const int64_t shapes[3][3] = {{TOK, WID, WID}, {TOK, WID, MLP}, {TOK, MLP, WID}};
     for (int s = 0; s < 3; s++) {
         int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
         bf16 *A = brand(k, M * K, 11, 1.f), *B = brand(k, K * N, 12, 1.f), *Cm = brand(k, M * N, 13, 0.f);
@@ -165,7 +173,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
     // GELU_AUX_BIAS GEMM vs the BIAS GEMM and the gelu kernel), backward dh = (g W2) * gelu'(h)
     // (one DGELU GEMM vs the GEMM and the unary backward kernel) ---
     {
-        int64_t T = 4608, C = 3072, Hd = 12288;
+        int64_t T = TOK, C = WID, Hd = MLP;
         bf16 *x = brand(k, T * C, 41, 1.f), *w1 = brand(k, Hd * C, 42, 0.02f), *b1 = brand(k, Hd, 43, 0.1f);
         bf16 *h = brand(k, T * Hd, 44, 0.f), *y = brand(k, T * Hd, 45, 0.f), *g = brand(k, T * C, 46, 1.f);
         bf16 *w2 = brand(k, C * Hd, 47, 0.02f), *dh = brand(k, T * Hd, 48, 0.f);
@@ -198,7 +206,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
 
     // --- flash attention at FLUX shapes: B=1, 24 heads, 4608 tokens, D=128 ---
     {
-        int64_t Bn = 1, H = 24, L = 4608, D = 128;
+        int64_t Bn = 1, H = tiny ? 2 : 24, L = TOK, D = 128;  // D stays 128: the FLUX kernels
         int64_t n = Bn * H * L * D;
         bf16 *Q = brand(k, n, 21, 1.f), *K = brand(k, n, 22, 1.f), *V = brand(k, n, 23, 1.f), *dO = brand(k, n, 24, 1.f);
         bf16 *O = brand(k, n, 25, 0.f), *dQ = brand(k, n, 26, 0.f), *dK = brand(k, n, 27, 0.f), *dV = brand(k, n, 28, 0.f);
@@ -208,9 +216,9 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         double scale = 1.0 / sqrt((double)D);
         double fl_f = 4.0 * Bn * H * L * L * D;  // QK^T and PV
         double fl_b = 2.5 * fl_f;                 // the usual 5-matmul count (cameo runs 7: recomputes S and dP)
-        int ai = quick ? 3 : 10;
+        int ai = tiny ? 1 : quick ? 3 : 10;
         char shp[64];
-        snprintf(shp, sizeof shp, "B1 H24 L4608 D128");
+        snprintf(shp, sizeof shp, "B1 H%lld L%lld D128", (long long)H, (long long)L);
         // every fast kernel (CAMEO_ATTN=wmma / mma / mma8), and how far the mma outputs are from wmma's
         const char *kinds[3] = {"wmma", "mma", "mma8"};
         uint16_t *o_first = (uint16_t *)malloc((size_t)n * 2), *o_now = (uint16_t *)malloc((size_t)n * 2);
@@ -252,7 +260,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         free(o_now);
         cuda_attn_use("wmma");
         // SigLIP's head dim 72 (729 tokens, 16 heads, batch 8)
-        int64_t L2 = 729, D2 = 72, H2 = 16, B2 = 8, n2 = B2 * H2 * L2 * D2;
+        int64_t L2 = tiny ? 40 : 729, D2 = 72, H2 = tiny ? 2 : 16, B2 = tiny ? 1 : 8, n2 = B2 * H2 * L2 * D2;
         if (n2 <= n) {
             int64_t st2[3] = {H2 * L2 * D2, L2 * D2, D2};
             double f2 = 4.0 * B2 * H2 * L2 * L2 * D2;
@@ -260,7 +268,9 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
                 be->attn_fwd(k, CM_BF16, B2, H2, L2, L2, D2, 1.0 / sqrt(72.0), O, NULL, lse, Q, st2, K, st2, V, st2, NULL, 0,
                              0);
             });
-            add_row("attention fwd (SigLIP D=72)", "B8 H16 L729 D72", ms2, f2 / (ms2 * 1e-3) / 1e12, 0,
+            char s2[48];
+            snprintf(s2, sizeof s2, "B%lld H%lld L%lld D72", (long long)B2, (long long)H2, (long long)L2);
+            add_row("attention fwd (SigLIP D=72)", s2, ms2, f2 / (ms2 * 1e-3) / 1e12, 0,
                     100.0 * f2 / (ms2 * 1e-3) / 1e12 / peak, "of peak");
         }
         CUDA_CHECK(cudaFree(Q));
@@ -276,7 +286,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
 
     // --- memory-bound kernels: GB/s (the "TF/s" column holds GB/s here) ---
     {
-        int64_t R = 4608, Cc = 3072, n = R * Cc;
+        int64_t R = TOK, Cc = WID, n = R * Cc;
         bf16 *x = brand(k, n, 31, 1.f), *y = brand(k, n, 32, 0.f), *w = brand(k, Cc, 33, 1.f);
         float *mean = NULL, *rstd = NULL;
         CUDA_CHECK(cudaMalloc(&mean, R * sizeof(float)));
@@ -286,10 +296,10 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
             CUDA_CHECK(cudaMemcpyAsync(y, x, (size_t)n * 2, cudaMemcpyDeviceToDevice, KSTREAM(k)));
         });
         const double copy_gbs = 2.0 * n * 2 / (ms * 1e-3) / 1e9;
-        add_row("d2d copy bf16 (GB/s, the reference)", "4608x3072", ms, copy_gbs, 0, 0, "");
+        add_row("d2d copy bf16 (GB/s, the reference)", sh_act, ms, copy_gbs, 0, 0, "");
         auto bw_row = [&](const char *what, double bytes, double t) {
             double gbs = bytes / (t * 1e-3) / 1e9;
-            add_row(what, "4608x3072", t, gbs, copy_gbs, 100.0 * gbs / copy_gbs, "of d2d copy");
+            add_row(what, sh_act, t, gbs, copy_gbs, 100.0 * gbs / copy_gbs, "of d2d copy");
         };
         ms = time_ms(k, 2, it, [&] {
             be->layernorm_fwd(k, CM_BF16, R, Cc, 1e-6, y, mean, rstd, x, w, NULL);
@@ -305,7 +315,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
             ms = time_ms(k, 2, it, [&] { be->binary(k, CM_BIN_ADD, CM_BF16, 2, sh, y, x, st, x2, st); });
             bw_row("binary add bf16 (GB/s)", 3.0 * n * 2, ms);
             // [1, 4608, 24, 128] -> [1, 24, 4608, 128]: a head split's copy (16-byte pieces)
-            int64_t psh[3] = {24, R, 128}, pdst[3] = {(int64_t)R * 128, 128, 1}, psrc[3] = {128, Cc, 1};
+            int64_t psh[3] = {NH, R, HD}, pdst[3] = {R * HD, HD, 1}, psrc[3] = {HD, Cc, 1};
             ms = time_ms(k, 2, it, [&] { be->copy_strided(k, 3, psh, CM_BF16, y, pdst, CM_BF16, x, psrc); });
             bw_row("permuted copy bf16 (GB/s)", 2.0 * n * 2, ms);
             CUDA_CHECK(cudaFree(x2));
@@ -320,8 +330,8 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
             });
             double ms_f = time_ms(k, 2, it, [&] { be->gated_add(k, CM_BF16, 1, R, Cc, y, res, gate, x); });
             double gb = 3.0 * n * 2 / 1e9;  // read res and y, write out
-            add_row("gated residual: mul, add (GB/s)", "4608x3072", ms_u, gb / (ms_u * 1e-3), 0, 0, "");
-            add_row("gated residual: gated_add (GB/s)", "4608x3072", ms_f, gb / (ms_f * 1e-3), gb / (ms_u * 1e-3),
+            add_row("gated residual: mul, add (GB/s)", sh_act, ms_u, gb / (ms_u * 1e-3), 0, 0, "");
+            add_row("gated residual: gated_add (GB/s)", sh_act, ms_f, gb / (ms_f * 1e-3), gb / (ms_u * 1e-3),
                     100.0 * ms_u / ms_f, "of unfused speed");
             CUDA_CHECK(cudaFree(res));
             CUDA_CHECK(cudaFree(gate));
@@ -330,7 +340,9 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         // a double block's q (or k) preparation, text 512 + image 4096 rows, 24 heads x 128: the fused
         // rms_rope against what it replaced (rmsnorm per stream, concat, the permuted copy, rope)
         {
-            const int64_t H = 24, D = 128, Ls[2] = {512, 4096}, L = 4608;
+            const int64_t H = NH, D = HD, Ls[2] = {TOK / 9, TOK - TOK / 9}, L = TOK;  // text 512 + image 4096
+            snprintf(sh_qk, sizeof sh_qk, "B1 L%lld+%lld H%lld D%lld", (long long)Ls[0], (long long)Ls[1], (long long)H,
+                     (long long)D);
             bf16 *cat = brand(k, n, 34, 0.f), *hm = brand(k, n, 35, 0.f), *cs = brand(k, L * D, 36, 1.f),
                  *sn = brand(k, L * D, 37, 1.f), *wq = brand(k, 2 * D, 38, 1.f), *dx = brand(k, n, 39, 0.f),
                  *dw = brand(k, 2 * D, 40, 0.f);
@@ -354,8 +366,8 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
                                      x + l0 * H * D, wq + s * D, cs, sn);
             });
             double gb = 2.0 * n * 2 / 1e9;  // one read of x, one write of q: the least traffic
-            add_row("q/k prep fwd: rmsnorm, concat, copy, rope", "B1 L512+4096 H24 D128", ms_u, gb / (ms_u * 1e-3), 0, 0, "");
-            add_row("q/k prep fwd: rms_rope (GB/s)", "B1 L512+4096 H24 D128", ms_f, gb / (ms_f * 1e-3),
+            add_row("q/k prep fwd: rmsnorm, concat, copy, rope", sh_qk, ms_u, gb / (ms_u * 1e-3), 0, 0, "");
+            add_row("q/k prep fwd: rms_rope (GB/s)", sh_qk, ms_f, gb / (ms_f * 1e-3),
                     gb / (ms_u * 1e-3), 100.0 * ms_u / ms_f, "of unfused speed");
             ms_u = time_ms(k, 2, it, [&] {
                 be->rope(k, CM_BF16, H, L, D, 1, hm, y, cs, sn);                                 // rope backward
@@ -370,8 +382,8 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
                                      dw + s * D, y, x + l0 * H * D, inv + l0 * H, wq + s * D, cs, sn);
             });
             gb = 3.0 * n * 2 / 1e9;  // read dq and x, write dx
-            add_row("q/k prep bwd: rope, copy, rmsnorm_bwd", "B1 L512+4096 H24 D128", ms_u, gb / (ms_u * 1e-3), 0, 0, "");
-            add_row("q/k prep bwd: rms_rope_bwd (GB/s)", "B1 L512+4096 H24 D128", ms_f, gb / (ms_f * 1e-3),
+            add_row("q/k prep bwd: rope, copy, rmsnorm_bwd", sh_qk, ms_u, gb / (ms_u * 1e-3), 0, 0, "");
+            add_row("q/k prep bwd: rms_rope_bwd (GB/s)", sh_qk, ms_f, gb / (ms_f * 1e-3),
                     gb / (ms_u * 1e-3), 100.0 * ms_u / ms_f, "of unfused speed");
             bf16 *bufs[] = {cat, hm, cs, sn, wq, dx, dw};
             for (bf16 *b : bufs) CUDA_CHECK(cudaFree(b));

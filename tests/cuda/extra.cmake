@@ -41,3 +41,8 @@ if(CAMEO_CUDA_EMU)
   set_tests_properties(test_cuda_ops_attn_mma8_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
                        ENVIRONMENT "CAMEO_ATTN=mma8;CUDA_EMU_REVERSE=1")
 endif()
+
+# the GPU benchmark's every case at 1/32 size (`cameo bench gpu --tiny`): its buffers, strides and
+# calls run through before an H100 spends minutes on the full sizes (timings meaningless here)
+add_test(NAME cuda_bench_tiny COMMAND test_cuda_ops --bench-tiny WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(cuda_bench_tiny PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77)

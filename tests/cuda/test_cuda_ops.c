@@ -1205,6 +1205,12 @@ int main(int argc, char **argv) {
         snprintf(why, sizeof why, "%s", r ? r : "no usable CUDA device");
         test_skip(why);
     }
+    if (argc > 1 && strcmp(argv[1], "--bench-tiny") == 0) {  // every benchmark case runs through, at 1/32 size
+        char *bargv[] = {(char *)"bench", (char *)"--tiny", NULL};
+        int rc = cuda_bench_main(2, bargv);
+        TEST_CHECK(rc == 0, "cameo bench gpu --tiny returned %d", rc);
+        return test_summary("test_cuda_ops --bench-tiny");
+    }
     G = cm_cuda_backend;
     C = &cm_cpu_backend;
     gk = cuda_backend_ctx(0);
