@@ -46,3 +46,12 @@ endif()
 # calls run through before an H100 spends minutes on the full sizes (timings meaningless here)
 add_test(NAME cuda_bench_tiny COMMAND test_cuda_ops --bench-tiny WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(cuda_bench_tiny PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77)
+# `cameo bench blocks` on cuda:0 at tiny dims, bf16, full step included (what gpu-check runs at
+# full size): the model code through the CUDA kernels end to end (31 s on the emulator)
+add_test(NAME cuda_bench_blocks_tiny
+         COMMAND cameo bench blocks --device cuda:0 --tokens-txt 8 --tokens-img 16 --hidden 64 --heads 2 --ip-tokens 4
+                 --ip-dim 48 --warmup 0 --iters 1 --projector tiny --no-torch --full-step --blocks 1+1
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(cuda_bench_blocks_tiny PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                     PASS_REGULAR_EXPRESSION "measured peak \\(alloc_stats\\)"
+                     SKIP_REGULAR_EXPRESSION "cuda: (this cameo was built without CUDA|no usable CUDA device)")
