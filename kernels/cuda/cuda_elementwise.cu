@@ -191,7 +191,8 @@ __global__ void k_binary_nd(nd_t d, int64_t n, int op, T *out, const T *a, const
 // contiguous maps: y = f(x0[, x1]) over n elements; VEC moves 16 bytes per thread and step (n / N
 // vectors), then the last n % N elements one by one. x1 is contiguous (cols 0), or rows of `cols`
 // each broadcast over `span` elements (span / cols rows; span n: one row for all) — b [B, 1, C]
-// against a [B, L, C] — (VEC needs cols % N == 0, so a vector never straddles two rows).
+// against a [B, L, C] — (VEC needs cols % N == 0, so a vector never straddles two rows), or one
+// value for all (cols 1, span n: a scalar operand).
 // ---------------------------------------------------------------------------------------------
 template <typename T, bool VEC, typename F> __global__ void k_map1(int64_t n, T *y, const T *x, F f) {
     typedef RowIO<T, VEC> IO;
@@ -218,7 +219,11 @@ __global__ void k_map2(int64_t n, int64_t cols, int64_t span, T *y, const T *x0,
         float a[N], b[N];
         IO::load(x0 + v * N, a);
         const int64_t e = v * N;
-        IO::load(x1 + (cols ? (e / span) * cols + e % cols : e), b);
+        if (cols == 1 && span == n) {  // a scalar
+            const float bv = to_f(x1[0]);
+#pragma unroll
+            for (int j = 0; j < N; j++) b[j] = bv;
+        } else IO::load(x1 + (cols ? (e / span) * cols + e % cols : e), b);
 #pragma unroll
         for (int j = 0; j < N; j++) a[j] = f(a[j], b[j]);
         IO::store(y + v * N, a);
@@ -245,7 +250,8 @@ template <typename T, typename F> static void map1(const cm_kctx *k, int64_t n, 
 template <typename T, typename F>
 static void map2(const cm_kctx *k, int64_t n, int64_t cols, int64_t span, T *y, const T *x0, const T *x1, F f) {
     constexpr int N = RowIO<T, true>::N;
-    if (aligned16_all({y, x0, x1}) && cols % N == 0)
+    const bool scalar = cols == 1 && span == n;
+    if (aligned16_all({y, x0}) && (scalar || (aligned16_all({x1}) && cols % N == 0)))
         k_map2<T, true, F><<<grid_for(n / N > 0 ? n / N : n, 256), 256, 0, KSTREAM(k)>>>(n, cols, span, y, x0, x1, f);
     else
         k_map2<T, false, F><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(n, cols, span, y, x0, x1, f);
@@ -271,6 +277,8 @@ void cu_binary(const cm_kctx *k, cm_binop op, cm_dtype dt, int ndim, const int64
         expect *= shape[x];
     }
     if (ndim >= 1 && shape[ndim - 1] != 1 && b_stride[ndim - 1] != 1) b_row = false;
+    bool b_scalar = true;  // one value of b for all (op_scale's constant)
+    for (int x = 0; x < ndim; x++) b_scalar = b_scalar && (shape[x] == 1 || b_stride[x] == 0);
     // b [..., 1, W] contiguous against a [..., R, W]: a row per R rows (the gate of a gated residual)
     bool b_mid = ndim >= 3 && shape[ndim - 1] > 1 && shape[ndim - 2] > 1 && b_stride[ndim - 1] == 1 && b_stride[ndim - 2] == 0;
     for (int x = ndim - 3; b_mid && x >= 0; x--) {  // the outer axes: b contiguous over them
@@ -286,6 +294,7 @@ void cu_binary(const cm_kctx *k, cm_binop op, cm_dtype dt, int ndim, const int64
     // the common fast cases: both contiguous, or b a row broadcast over rows (16-byte vectors)
     CUDA_DISPATCH("cuda binary", dt, {
         if (a_contig && b_contig) map2<T>(k, n, 0, n, (T *)out, (const T *)a, (const T *)b, f_binop{(int)op});
+        else if (a_contig && b_scalar) map2<T>(k, n, 1, n, (T *)out, (const T *)a, (const T *)b, f_binop{(int)op});
         else if (a_contig && b_row)
             map2<T>(k, n, shape[ndim - 1], n, (T *)out, (const T *)a, (const T *)b, f_binop{(int)op});
         else if (a_contig && b_mid)

@@ -296,13 +296,14 @@ static void t_binary(void) {
     const int64_t a_tr[3] = {1, P, P * R};    // a stored as [W, R, P]
     const int64_t b_row[3] = {0, 0, 1};       // b [W] broadcast
     const int64_t b_mid[3] = {W, 0, 1};       // b [P, 1, W]
-    const int64_t *bst[4] = {contig, b_row, b_mid, contig};
-    const int64_t *ast[4] = {contig, contig, contig, a_tr};
-    const char *names[4] = {"contiguous", "row-broadcast", "mid-broadcast", "strided a"};
+    const int64_t b_one[3] = {0, 0, 0};       // b one value (op_scale)
+    const int64_t *bst[5] = {contig, b_row, b_mid, contig, b_one};
+    const int64_t *ast[5] = {contig, contig, contig, a_tr, contig};
+    const char *names[5] = {"contiguous", "row-broadcast", "mid-broadcast", "strided a", "scalar b"};
     const char *opn[4] = {"add", "sub", "mul", "div"};
     for (int d = 0; d < 2; d++) {
         cm_dtype dt = DTS[d];
-        for (int v = 0; v < 4; v++)
+        for (int v = 0; v < 5; v++)
             for (int op = 0; op < 4; op++) {
                 float *ha = hrand(n, -2, 2, dt), *hb = hrand(n, 0.5, 2, dt);
                 float *ref = hnan(n);
