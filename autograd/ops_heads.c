@@ -2,6 +2,7 @@
 // stream's projection, RoPE at its place in the joint sequence, written head-major. Composed, the
 // same work is rmsnorm + concat + a permuted copy + rope: four passes over q (and k) forward and
 // three back where this takes one (rms_rope_fwd) and two (rms_rope_bwd).
+#include <stdio.h>
 #include "autograd/ops_internal.h"
 
 #define RR_MAX_SEGMENTS 2  // saved slots: x, inv, w per segment + cos, sin
@@ -60,7 +61,12 @@ cm_tensor *op_rms_rope_heads(int n, cm_tensor **xs, cm_tensor **ws, int H, doubl
     }
     ops_check_same(op, x0, cos);
     ops_check_same(op, x0, sin);
-    if (tensor_numel(cos) != L * D || !tensor_same_shape(cos, sin)) ops_die_shapes(op, "cos/sin must be [L, D]", x0, cos);
+    if (tensor_numel(cos) != L * D || !tensor_same_shape(cos, sin)) {
+        char what[96];
+        snprintf(what, sizeof what, "cos/sin must be [L, D] = [%lld, %lld] (the streams' rows, the head dim)",
+                 (long long)L, (long long)D);
+        ops_die_shapes(op, what, x0, cos);
+    }
 
     cm_tensor *out = ops_new(x0, 4, (int64_t[]){B, H, L, D});
     cm_tensor *cc = ops_contig(cos), *sc = ops_contig(sin), *xc[RR_MAX_SEGMENTS], *inv[RR_MAX_SEGMENTS],

@@ -22,6 +22,14 @@ static void reshape_count(void) { op_reshape(z(SHAPE(2, 3)), SHAPE(4, 2)); }
 static void slice_range(void) { op_slice(z(SHAPE(2, 3)), 1, 1, 5); }
 static void lnmod_scale(void) { op_layernorm_modulate(z(SHAPE(2, 3, 4)), NULL, NULL, 1e-6, z(SHAPE(2, 3)), z(SHAPE(2, 4))); }
 static void lnmod_weight(void) { op_layernorm_modulate(z(SHAPE(2, 3, 4)), z(SHAPE(5)), NULL, 1e-6, z(SHAPE(2, 4)), z(SHAPE(2, 4))); }
+static void gated_shape(void) { op_gated_add(z(SHAPE(2, 3, 4)), z(SHAPE(2, 4)), z(SHAPE(2, 5, 4))); }
+static void rr_heads(void) {  // width 10 does not split into 4 heads
+    op_rms_rope_heads(1, (cm_tensor *[]){z(SHAPE(1, 3, 10))}, NULL, 4, 1e-6, CM_RMS_DIFFUSERS, z(SHAPE(3, 2)), z(SHAPE(3, 2)));
+}
+static void rr_table(void) {  // RoPE table for 5 rows, sequence of 3 + 4
+    op_rms_rope_heads(2, (cm_tensor *[]){z(SHAPE(1, 3, 8)), z(SHAPE(1, 4, 8))}, NULL, 2, 1e-6, CM_RMS_DIFFUSERS,
+                      z(SHAPE(5, 4)), z(SHAPE(5, 4)));
+}
 static void i32_math(void) { op_gelu(tensor_zeros(CM_I32, SHAPE(2), CM_DEV_CPU), true); }
 
 static void expect_death(const char *name, bad_fn fn, const char *must1, const char *must2) {
@@ -57,6 +65,9 @@ int main(void) {
     expect_death("reshape", reshape_count, "reshape", "[2, 3]");
     expect_death("slice", slice_range, "slice", "[1, 5)");
     expect_death("i32", i32_math, "unary", "i32");
+    expect_death("gated_add", gated_shape, "gated_add", "[2, 5, 4]");
+    expect_death("rms_rope heads", rr_heads, "rms_rope_heads", "[1, 3, 10]");
+    expect_death("rms_rope cos", rr_table, "[L, D] = [7, 4]", "[5, 4]");
     expect_death("lnmod scale", lnmod_scale, "layernorm_modulate", "[2, 3] f32 cpu");
     expect_death("lnmod weight", lnmod_weight, "layernorm_modulate", "[5] f32 cpu");
     return test_summary("test_op_errors");
