@@ -90,6 +90,9 @@ cm_tensor *op_modulate(cm_tensor *x, cm_tensor *scale, cm_tensor *shift);
 // the FLUX blocks' gated residual res + gate[:, None, :] * y (op_add(res, op_mul(gate, y)) in one pass);
 // res, y [B, L, C], gate [B, C] or [B, 1, C]
 cm_tensor *op_gated_add(cm_tensor *res, cm_tensor *gate, cm_tensor *y);
+// a + alpha * b added on rows row0 .. row0+Lb of a (a [B, L, C], b [B, Lb, C]): the IP output on
+// the image tokens of an attention output, one pass (was op_scale + op_add, and slices + concat)
+cm_tensor *op_add_rows(cm_tensor *a, cm_tensor *b, double alpha, int64_t row0);
 // t [B] -> [B, dim]; diffusers get_timestep_embedding (max_period 10000)
 cm_tensor *op_timestep_embedding(cm_tensor *t, int dim, bool flip_sin_to_cos, double downscale_freq_shift);
 

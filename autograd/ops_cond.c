@@ -1,4 +1,5 @@
 // ops_cond.c — RoPE, adaLN modulation, the gated residual and sinusoidal timestep embeddings.
+#include <stdio.h>
 #include "autograd/ops_internal.h"
 
 // --- RoPE: x [..., L, D], cos/sin [L, D] ---
@@ -105,6 +106,43 @@ cm_tensor *op_gated_add(cm_tensor *res, cm_tensor *gate, cm_tensor *y) {
     return out;
 }
 
+// --- a + alpha * b on rows row0 .. row0+Lb of a; a [B, L, C], b [B, Lb, C] ---
+// backward: da = g (passed on), db = alpha * g's rows (what op_scale's backward makes)
+static void add_rows_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
+    if (n->needs[0]) gin[0] = tensor_retain(g);
+    if (n->needs[1]) {
+        cm_tensor *rows = op_slice(g, 1, n->i[0], n->i[0] + n->in_shape[1][1]);
+        gin[1] = op_scale(rows, n->f[0]);
+        tensor_release(rows);
+    }
+}
+static const cm_opdef OP_ADD_ROWS = {"add_rows", add_rows_backward};
+
+cm_tensor *op_add_rows(cm_tensor *a, cm_tensor *b, double alpha, int64_t row0) {
+    ops_check_same("add_rows", a, b);
+    ops_check_compute("add_rows", a);
+    if (a->ndim != 3 || b->ndim != 3 || a->shape[0] != b->shape[0] || a->shape[2] != b->shape[2])
+        ops_die_shapes("add_rows", "a must be [B, L, C] and b [B, Lb, C]", a, b);
+    int64_t B = a->shape[0], L = a->shape[1], C = a->shape[2], Lb = b->shape[1];
+    if (row0 < 0 || row0 + Lb > L) {
+        char what[96];
+        snprintf(what, sizeof what, "rows [%lld, %lld) of b do not fit in a's %lld", (long long)row0,
+                 (long long)(row0 + Lb), (long long)L);
+        ops_die_shapes("add_rows", what, a, b);
+    }
+    cm_tensor *ac = ops_contig(a), *bc = ops_contig(b);
+    cm_tensor *out = ops_new(a, 3, a->shape);
+    if (tensor_numel(out))
+        BE(a)->add_rows(KC(a), a->dtype, B, L, C, row0, Lb, alpha, tensor_data(out), tensor_data(ac), tensor_data(bc));
+    cm_node *n = autograd_record(&OP_ADD_ROWS, out, 2, (cm_tensor *[]){a, b});
+    if (n) {
+        n->i[0] = row0;
+        n->f[0] = alpha;
+    }
+    tensor_release(ac), tensor_release(bc);
+    return out;
+}
+
 // --- timestep embedding: t [B] -> [B, dim] ---
 #define TIMESTEP_MAX_PERIOD 10000.0
 static void timestep_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
@@ -136,4 +174,4 @@ cm_tensor *op_timestep_embedding(cm_tensor *t, int dim, bool flip, double shift)
     return out;
 }
 
-const cm_opdef *const ops_cond_table[] = {&OP_ROPE, &OP_MODULATE, &OP_GATED_ADD, &OP_TIMESTEP, NULL};
+const cm_opdef *const ops_cond_table[] = {&OP_ROPE, &OP_MODULATE, &OP_GATED_ADD, &OP_ADD_ROWS, &OP_TIMESTEP, NULL};

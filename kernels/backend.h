@@ -178,6 +178,11 @@ typedef struct cm_backend {
     // (its backward is a broadcast mul and modulate_bwd's dscale)
     void (*gated_add)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *out, const void *res,
                       const void *gate, const void *y);
+    // an attention output plus a scaled side branch on some of its rows (the IP output on the image
+    // tokens): out = a + alpha * b on rows row0 .. row0+Lb of each batch, out = a elsewhere;
+    // a, out [B, L, C], b [B, Lb, C]
+    void (*add_rows)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, int64_t row0, int64_t Lb,
+                     double alpha, void *out, const void *a, const void *b);
     // LayerNorm fused with the modulation (one pass, the normalised tensor never stored):
     // n = (x - mean) * rstd over each row of C; a = n * w + b (w, b [C] or NULL: a = n; b needs w);
     // y = a * (1 + scale[b]) + shift[b]. x, y [B, L, C]; scale, shift [B, C] (NULL = 0);

@@ -66,19 +66,16 @@ cm_tensor *flux_double_fwd(const flux_model *m, int i, cm_tensor *h, int Lt, cm_
     tensor_release(Q);
     tensor_release(K);
     tensor_release(V);
+    if (ip && ip_tokens) {  // the IP output joins the image tokens' rows, scaled (one pass)
+        cm_tensor *ipo = ip_attn_fwd(ip, i, q, ip_tokens);  // [B, N, C]
+        cm_tensor *O2 = op_add_rows(O, ipo, ip_scale, Lt);
+        tensor_release(ipo);
+        tensor_release(O);
+        O = O2;
+    }
     cm_tensor *oc = op_slice(O, 1, 0, Lt);  // [B, Lt, C]
     cm_tensor *ox = op_slice(O, 1, Lt, L);  // [B, N, C]
     tensor_release(O);
-
-    if (ip && ip_tokens) {
-        cm_tensor *ipo = ip_attn_fwd(ip, i, q, ip_tokens);  // [B, N, C]
-        cm_tensor *s = op_scale(ipo, ip_scale);
-        cm_tensor *sum = op_add(ox, s);
-        tensor_release(ipo);
-        tensor_release(s);
-        tensor_release(ox);
-        ox = sum;
-    }
     tensor_release(q);
 
     cm_tensor *ax = linear_fwd(&b->to_out, ox);      // [B, N, C]

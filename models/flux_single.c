@@ -32,20 +32,12 @@ cm_tensor *flux_single_fwd(const flux_model *m, int i, cm_tensor *h, int Lt, cm_
     tensor_release(V);
 
     if (ip && ip_tokens) {
-        // only the image tokens receive the IP output; the text tokens' rows are unchanged
-        cm_tensor *img_q = op_slice(q, 1, Lt, L);             // [B, N, C]
+        // only the image tokens receive the IP output; the text tokens' rows are unchanged (one pass)
+        cm_tensor *img_q = op_slice(q, 1, Lt, L);  // [B, N, C]
         cm_tensor *ipo = ip_attn_fwd(ip, m->cfg.num_layers + i, img_q, ip_tokens);
-        cm_tensor *s = op_scale(ipo, ip_scale);
-        cm_tensor *parts[2] = {op_slice(O, 1, 0, Lt), op_slice(O, 1, Lt, L)};
-        cm_tensor *img = op_add(parts[1], s);
-        tensor_release(parts[1]);
-        parts[1] = img;
-        cm_tensor *O2 = op_concat(2, parts, 1);               // [B, L, C]
-        tensor_release(parts[0]);
-        tensor_release(parts[1]);
+        cm_tensor *O2 = op_add_rows(O, ipo, ip_scale, Lt);
         tensor_release(img_q);
         tensor_release(ipo);
-        tensor_release(s);
         tensor_release(O);
         O = O2;
     }

@@ -75,6 +75,7 @@ const cm_backend cm_cpu_backend = {
     .modulate_fwd = cpu_modulate_fwd,
     .modulate_bwd = cpu_modulate_bwd,
     .gated_add = cpu_gated_add,
+    .add_rows = cpu_add_rows,
     .layernorm_mod_fwd = cpu_layernorm_mod_fwd,
     .layernorm_mod_bwd = cpu_layernorm_mod_bwd,
     .timestep_fwd = cpu_timestep_fwd,

@@ -114,6 +114,8 @@ void cpu_modulate_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64
                       void *dshift, const void *dy, const void *x, const void *scale);
 void cpu_gated_add(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *out, const void *res,
                    const void *gate, const void *y);
+void cpu_add_rows(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, int64_t row0, int64_t Lb,
+                  double alpha, void *out, const void *a, const void *b);
 void cpu_layernorm_mod_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, double eps, void *y,
                            float *mean, float *rstd, const void *x, const void *w, const void *b, const void *scale,
                            const void *shift);

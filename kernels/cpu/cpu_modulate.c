@@ -1,5 +1,6 @@
 // cpu_modulate.c — adaptive-norm modulation y = x * (1 + scale) + shift (DiT / FLUX AdaLN), and
 // the gated residual res + gate * y that closes each FLUX sub-block.
+#include <string.h>
 #include "kernels/cpu/cpu_internal.h"
 
 // x, y [B, L, C]; scale, shift [B, C] (either may be NULL: 0)
@@ -82,4 +83,36 @@ void cpu_gated_add(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t 
     if (dt == CM_F32) GATED_ADD(float);
     else if (dt == CM_F64) GATED_ADD(double);
     else cpu_bad_dtype("gated_add", dt);
+}
+
+// out = a + alpha * b on rows row0 .. row0+Lb of each batch, a elsewhere; the product rounds before
+// the sum, as op_scale then op_add do
+#define ADD_ROWS(T)                                                                                    \
+    do {                                                                                               \
+        T *oo = out;                                                                                   \
+        const T *aa = a, *bb = b, al = (T)alpha;                                                       \
+        _Pragma("omp parallel for schedule(static) if (B * L * C >= CPU_PAR_MIN && B * L > 1)")        \
+        for (int64_t r = 0; r < B * L; r++) {                                                          \
+            int64_t l = r % L, bi = r / L;                                                             \
+            const T *ar = aa + r * C;                                                                  \
+            T *orow = oo + r * C;                                                                      \
+            if (l < row0 || l >= row0 + Lb) {                                                          \
+                memcpy(orow, ar, (size_t)C * sizeof(T));                                               \
+                continue;                                                                              \
+            }                                                                                          \
+            const T *br = bb + (bi * Lb + l - row0) * C;                                               \
+            for (int64_t c = 0; c < C; c++) {                                                          \
+                T p = al * br[c];                                                                      \
+                orow[c] = ar[c] + p;                                                                   \
+            }                                                                                          \
+        }                                                                                              \
+    } while (0)
+
+void cpu_add_rows(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, int64_t row0, int64_t Lb,
+                  double alpha, void *out, const void *a, const void *b) {
+    CM_CHECK(row0 >= 0 && Lb >= 0 && row0 + Lb <= L, "add_rows", "rows [%lld, %lld) outside %lld", (long long)row0,
+             (long long)(row0 + Lb), (long long)L);
+    if (dt == CM_F32) ADD_ROWS(float);
+    else if (dt == CM_F64) ADD_ROWS(double);
+    else cpu_bad_dtype("add_rows", dt);
 }

@@ -337,6 +337,27 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
             CUDA_CHECK(cudaFree(gate));
             CUDA_CHECK(cudaFree(gy));
         }
+        // the IP output on the image rows of a single block's attention output (text TOK/9 rows first):
+        // scale + slices + add + concat, against add_rows
+        {
+            const int64_t Lt = TOK / 9, Li = R - Lt;
+            bf16 *ipo = brand(k, Li * Cc, 54, 1.f), *sc = brand(k, Li * Cc, 55, 0.f), *img = brand(k, Li * Cc, 56, 0.f);
+            int64_t ish[2] = {Li, Cc}, st[2] = {Cc, 1};
+            double ms_u = time_ms(k, 2, it, [&] {
+                be->axpby(k, CM_BF16, Li * Cc, 0.7, ipo, 0.0, sc);                                  // op_scale
+                be->binary(k, CM_BIN_ADD, CM_BF16, 2, ish, img, x + Lt * Cc, st, sc, st);            // image rows
+                CUDA_CHECK(cudaMemcpyAsync(y, x, (size_t)Lt * Cc * 2, cudaMemcpyDeviceToDevice, KSTREAM(k)));  // concat
+                CUDA_CHECK(cudaMemcpyAsync(y + Lt * Cc, img, (size_t)Li * Cc * 2, cudaMemcpyDeviceToDevice, KSTREAM(k)));
+            });
+            double ms_f = time_ms(k, 2, it, [&] { be->add_rows(k, CM_BF16, 1, R, Cc, Lt, Li, 0.7, y, x, ipo); });
+            double gb = (2.0 * n + 1.0 * Li * Cc) * 2 / 1e9;  // read a and b, write out
+            add_row("IP rows: scale, add, concat (GB/s)", sh_act, ms_u, gb / (ms_u * 1e-3), 0, 0, "");
+            add_row("IP rows: add_rows (GB/s)", sh_act, ms_f, gb / (ms_f * 1e-3), gb / (ms_u * 1e-3), 100.0 * ms_u / ms_f,
+                    "of unfused speed");
+            CUDA_CHECK(cudaFree(ipo));
+            CUDA_CHECK(cudaFree(sc));
+            CUDA_CHECK(cudaFree(img));
+        }
         // a double block's q (or k) preparation, text 512 + image 4096 rows, 24 heads x 128: the fused
         // rms_rope against what it replaced (rmsnorm per stream, concat, the permuted copy, rope)
         {

@@ -236,6 +236,8 @@ void cu_modulate_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_
                      void *dshift, const void *dy, const void *x, const void *scale);
 void cu_gated_add(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *out, const void *res,
                   const void *gate, const void *y);
+void cu_add_rows(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, int64_t row0, int64_t Lb, double alpha,
+                 void *out, const void *a, const void *b);
 void cu_timestep_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t dim, int flip, double shift, double max_period,
                      void *y, const void *t);
 void cu_timestep_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t dim, int flip, double shift, double max_period,

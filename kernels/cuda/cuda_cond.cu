@@ -233,6 +233,45 @@ void cu_gated_add(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C
 }
 
 // ---------------------------------------------------------------------------------------------
+// add_rows: out = a + alpha * b on rows row0 .. row0+Lb of each batch, a elsewhere; a, out [B, L, C],
+// b [B, Lb, C]. VEC: 16 bytes per thread (C a multiple of the vector: one row per vector)
+// ---------------------------------------------------------------------------------------------
+template <typename T, bool VEC>
+__global__ void k_add_rows(int64_t B, int64_t L, int64_t C, int64_t row0, int64_t Lb, float alpha, T *out, const T *a,
+                           const T *b) {
+    typedef RowIO<T, VEC> IO;
+    constexpr int N = IO::N;
+    GRID_STRIDE(i, B * L * C / N) {
+        int64_t e = i * N, r = e / C, c = e % C, l = r % L, bi = r / L;
+        float x[N];
+        IO::load(a + e, x);
+        if (l >= row0 && l < row0 + Lb) {
+            float y[N];
+            IO::load(b + (bi * Lb + l - row0) * C + c, y);
+#pragma unroll
+            for (int j = 0; j < N; j++) x[j] += alpha * y[j];
+        }
+        IO::store(out + e, x);
+    }
+}
+void cu_add_rows(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, int64_t row0, int64_t Lb, double alpha,
+                 void *out, const void *a, const void *b) {
+    if (row0 < 0 || Lb < 0 || row0 + Lb > L)
+        cm_die("cuda add_rows", "rows [%lld, %lld) outside %lld", (long long)row0, (long long)(row0 + Lb), (long long)L);
+    int64_t n = B * L * C;
+    if (n <= 0) return;
+    CUDA_DISPATCH("cuda add_rows", dt, {
+        if (row_vec_ok<T>(C, {out, a, b}))
+            k_add_rows<T, true><<<grid_for(n / RowIO<T, true>::N, 256), 256, 0, KSTREAM(k)>>>(
+                B, L, C, row0, Lb, (float)alpha, (T *)out, (const T *)a, (const T *)b);
+        else
+            k_add_rows<T, false><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(B, L, C, row0, Lb, (float)alpha, (T *)out,
+                                                                           (const T *)a, (const T *)b);
+    });
+    CUDA_LAUNCH_CHECK();
+}
+
+// ---------------------------------------------------------------------------------------------
 // timestep embedding (diffusers get_timestep_embedding): half = dim/2,
 // freq_j = exp(-ln(max_period) * j / (half - shift)), arg = t * freq_j, y = [sin | cos]
 // ([cos | sin] when flip), a zero last column when dim is odd. Arguments in f32 like diffusers.

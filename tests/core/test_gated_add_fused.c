@@ -2,6 +2,8 @@
 // op_add(res, op_mul(unsqueeze(gate), y)), on the CPU in f32: the same forward bits, the same bits
 // for dres and dy, dgate within 1e-6 (summed in another order), for every mix of inputs needing
 // gradients; one tape node, nothing kept when only res learns, y kept only when the gate learns.
+// add_rows against what it replaces for the IP output: op_add(a, op_scale(b)) on all rows (double
+// block) and slices + add + concat on the last rows (single block): the same bits, every gradient.
 #include <math.h>
 #include "autograd/alloc.h"
 #include "autograd/autograd.h"
@@ -55,7 +57,44 @@ static void one_case(unsigned mask) {
     for (int i = 0; i < 3; i++) tensor_release(in[i]);
 }
 
+// add_rows(a, b, alpha, row0) against the blocks' former composition; mask bit i: input i of (a, b) learns
+static void add_rows_case(unsigned mask, int64_t Lb) {
+    const int64_t row0 = L - Lb;
+    cm_tensor *in[2] = {fused_rand(3, (int64_t[]){B, L, C}, 1.f, 0.f), fused_rand(3, (int64_t[]){B, Lb, C}, 2.f, 0.f)};
+    cm_tensor *gout = fused_rand(3, (int64_t[]){B, L, C}, 1.f, 0.f);
+    for (int i = 0; i < 2; i++) tensor_set_requires_grad(in[i], (mask >> i) & 1);
+    cm_tensor *s = op_scale(in[1], 0.6), *ref;
+    if (row0 == 0) ref = op_add(in[0], s);
+    else {
+        cm_tensor *parts[2] = {op_slice(in[0], 1, 0, row0), op_slice(in[0], 1, row0, L)};
+        cm_tensor *img = op_add(parts[1], s);
+        tensor_release(parts[1]);
+        parts[1] = img;
+        ref = op_concat(2, parts, 1);
+        tensor_release(parts[0]), tensor_release(parts[1]);
+    }
+    tensor_release(s);
+    if (mask) autograd_backward(ref, gout);
+    cm_tensor *gref[2];
+    for (int i = 0; i < 2; i++) gref[i] = fused_take_grad(in[i]);
+    cm_tensor *out = op_add_rows(in[0], in[1], 0.6, row0);
+    TEST_CHECK(fused_same(out, ref), "add_rows mask %u Lb %lld: forward bits", mask, (long long)Lb);
+    if (mask) autograd_backward(out, gout);
+    for (int i = 0; i < 2; i++) {
+        cm_tensor *g = fused_take_grad(in[i]);
+        TEST_CHECK(fused_same(g, gref[i]), "add_rows mask %u Lb %lld: gradient of %s, bit for bit", mask, (long long)Lb,
+                   i ? "b" : "a");
+        tensor_release(g), tensor_release(gref[i]);
+    }
+    tensor_release(out), tensor_release(ref), tensor_release(gout);
+    for (int i = 0; i < 2; i++) tensor_release(in[i]);
+}
+
 int main(void) {
     for (unsigned mask = 0; mask < 8; mask++) one_case(mask);
+    for (unsigned mask = 0; mask < 4; mask++) {
+        add_rows_case(mask, L);       // the double block: every row of the image stream
+        add_rows_case(mask, L - 12);  // the single block: the image rows after the text
+    }
     return test_summary("test_gated_add_fused");
 }

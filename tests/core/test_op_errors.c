@@ -23,6 +23,7 @@ static void slice_range(void) { op_slice(z(SHAPE(2, 3)), 1, 1, 5); }
 static void lnmod_scale(void) { op_layernorm_modulate(z(SHAPE(2, 3, 4)), NULL, NULL, 1e-6, z(SHAPE(2, 3)), z(SHAPE(2, 4))); }
 static void lnmod_weight(void) { op_layernorm_modulate(z(SHAPE(2, 3, 4)), z(SHAPE(5)), NULL, 1e-6, z(SHAPE(2, 4)), z(SHAPE(2, 4))); }
 static void gated_shape(void) { op_gated_add(z(SHAPE(2, 3, 4)), z(SHAPE(2, 4)), z(SHAPE(2, 5, 4))); }
+static void add_rows_fit(void) { op_add_rows(z(SHAPE(1, 6, 4)), z(SHAPE(1, 4, 4)), 1.0, 3); }
 static void rr_heads(void) {  // width 10 does not split into 4 heads
     op_rms_rope_heads(1, (cm_tensor *[]){z(SHAPE(1, 3, 10))}, NULL, 4, 1e-6, CM_RMS_DIFFUSERS, z(SHAPE(3, 2)), z(SHAPE(3, 2)));
 }
@@ -66,6 +67,7 @@ int main(void) {
     expect_death("slice", slice_range, "slice", "[1, 5)");
     expect_death("i32", i32_math, "unary", "i32");
     expect_death("gated_add", gated_shape, "gated_add", "[2, 5, 4]");
+    expect_death("add_rows", add_rows_fit, "rows [3, 7) of b do not fit in a's 6", "[1, 4, 4]");
     expect_death("rms_rope heads", rr_heads, "rms_rope_heads", "[1, 3, 10]");
     expect_death("rms_rope cos", rr_table, "[L, D] = [7, 4]", "[5, 4]");
     expect_death("lnmod scale", lnmod_scale, "layernorm_modulate", "[2, 3] f32 cpu");

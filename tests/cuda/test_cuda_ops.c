@@ -1057,6 +1057,26 @@ static void t_gated_add(void) {
         }
 }
 
+// add_rows: b on the last rows and on all rows, C = 256 (16-byte path) and 70 (scalar); out poisoned
+static void t_add_rows(void) {
+    const int64_t Cs[2] = {256, 70};
+    for (int d = 0; d < 2; d++)
+        for (int ci = 0; ci < 2; ci++)
+            for (int all = 0; all < 2; all++) {
+                cm_dtype dt = DTS[d];
+                int64_t B = 2, L = 29, Cc = Cs[ci], Lb = all ? L : 21, row0 = L - Lb, n = B * L * Cc;
+                float *ha = hrand(n, -1, 1, dt), *hb = hrand(B * Lb * Cc, -2, 2, dt), *ro = hnan(n);
+                C->add_rows(ck, CM_F32, B, L, Cc, row0, Lb, 0.7, ro, ha, hb);
+                void *ga = up(dt, ha, n), *gb = up(dt, hb, B * Lb * Cc), *go = dnan(dt, n);
+                G->add_rows(gk, dt, B, L, Cc, row0, Lb, 0.7, go, ga, gb);
+                char what[64];
+                snprintf(what, sizeof what, "add_rows C=%lld rows %lld..%lld", (long long)Cc, (long long)row0,
+                         (long long)L);
+                cmp(what, dt, down(dt, go, n), ro, n, TOL(dt, 1e-6, 8e-3));
+                release_all();
+            }
+}
+
 static void t_layernorm_mod(void) {
     const int64_t shapes[2][3] = {{2, 300, 136}, {3, 19, 77}};
     for (int d = 0; d < 2; d++) {
@@ -1240,6 +1260,7 @@ int main(int argc, char **argv) {
         {"rms_rope", t_rms_rope},
         {"modulate", t_modulate},
         {"gated_add", t_gated_add},
+        {"add_rows", t_add_rows},
         {"layernorm_modulate", t_layernorm_mod},
         {"timestep", t_timestep},
         {"im2col", t_im2col},
