@@ -143,7 +143,7 @@ void cu_copy_strided(const cm_kctx *k, int ndim, const int64_t *shape, cm_dtype 
     // 16 bytes per thread where the last axis, every other stride and both pointers allow
     const int64_t es = (int64_t)dtype_size(dst_dt), per = 16 / es;
     bool vec = dst_dt == src_dt && ndim >= 1 && es <= 8 && dst_stride[ndim - 1] == 1 && src_stride[ndim - 1] == 1 &&
-               shape[ndim - 1] % per == 0 && ((uintptr_t)dst & 15) == 0 && ((uintptr_t)src & 15) == 0;
+               shape[ndim - 1] % per == 0 && aligned16_all({dst, src});
     for (int a = 0; vec && a < ndim - 1; a++) vec = shape[a] == 1 || (dst_stride[a] % per == 0 && src_stride[a] % per == 0);
     if (vec) {
         for (int a = 0; a < ndim; a++) {
@@ -232,11 +232,6 @@ __global__ void k_map2(int64_t n, int64_t cols, int64_t span, T *y, const T *x0,
         const int64_t e = nv * N + i;
         y[e] = from_f<T>(f(to_f(x0[e]), to_f(x1[cols ? (e / span) * cols + e % cols : e])));
     }
-}
-static inline bool aligned16_all(std::initializer_list<const void *> ptrs) {
-    for (const void *p : ptrs)
-        if (((uintptr_t)p & 15) != 0) return false;
-    return true;
 }
 // launches k_map1 / k_map2 with 16-byte vectors where the pointers (and the row) allow
 template <typename T, typename F> static void map1(const cm_kctx *k, int64_t n, T *y, const T *x, F f) {

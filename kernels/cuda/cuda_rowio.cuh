@@ -50,10 +50,13 @@ __device__ __forceinline__ float row_sum(const T *xr, int64_t cols, int lane, bo
     return warp_sum(s);
 }
 
-static inline bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
-template <typename T> static inline bool row_vec_ok(int64_t cols, std::initializer_list<const void *> ptrs) {
-    if (cols % (int64_t)(16 / sizeof(T))) return false;
+// every pointer 16-byte aligned (NULL, an absent operand, counts as aligned)
+static inline bool aligned16_all(std::initializer_list<const void *> ptrs) {
     for (const void *p : ptrs)
-        if (p && !aligned16(p)) return false;
+        if (((uintptr_t)p & 15) != 0) return false;
     return true;
+}
+// rows of `cols` elements can move in 16-byte vectors: whole vectors per row, aligned pointers
+template <typename T> static inline bool row_vec_ok(int64_t cols, std::initializer_list<const void *> ptrs) {
+    return cols % (int64_t)(16 / sizeof(T)) == 0 && aligned16_all(ptrs);
 }
