@@ -98,11 +98,6 @@ static void rows_move(cm_dtype dt, int64_t B, int64_t H, int64_t L, int64_t D, v
     if (to_x) cpu_copy_strided(NULL, 4, shape, dt, x, xs, dt, c, cs);
     else cpu_copy_strided(NULL, 4, shape, dt, c, cs, dt, x, xs);
 }
-static void *rows_tmp(cm_dtype dt, int64_t n) {
-    void *p = malloc((size_t)n * (dt == CM_F64 ? 8 : 4));
-    CM_CHECK(p, "attention", "out of memory for a %lld-element output copy", (long long)n);
-    return p;
-}
 
 // a strided O is computed contiguous and moved (the CPU pays one copy; the CUDA kernels write it in place)
 void cpu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D,
@@ -113,7 +108,7 @@ void cpu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t L
     if (B * H * Lq * D == 0) return;
     CM_CHECK(Lk > 0, "attn_fwd", "Lk = 0: softmax over no keys");
     FIX_STRIDES();
-    void *Oc = strided_out(os, H, Lq, D) ? rows_tmp(dt, B * H * Lq * D) : O;
+    void *Oc = strided_out(os, H, Lq, D) ? cpu_scratch(dt, B * H * Lq * D, "attention") : O;
     int64_t tasks = B * H * ((Lq + CPU_ATTN_BQ - 1) / CPU_ATTN_BQ);
     ATTN_RUN(attn_fwd, tasks, B, H, Lq, Lk, D, scale, Oc, lse, Q, qs, K, ks, V, vs, mask, mb, mh);
     if (Oc != O) rows_move(dt, B, H, Lq, D, Oc, O, os, 1), free(Oc);
@@ -133,8 +128,16 @@ void cpu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t L
     }
     FIX_STRIDES();
     void *gc = NULL, *oc = NULL;
-    if (strided_out(gs, H, Lq, D)) gc = rows_tmp(dt, B * H * Lq * D), rows_move(dt, B, H, Lq, D, gc, (void *)dO, gs, 0), dO = gc;
-    if (strided_out(os, H, Lq, D)) oc = rows_tmp(dt, B * H * Lq * D), rows_move(dt, B, H, Lq, D, oc, (void *)O, os, 0), O = oc;
+    if (strided_out(gs, H, Lq, D)) {
+        gc = cpu_scratch(dt, B * H * Lq * D, "attention");
+        rows_move(dt, B, H, Lq, D, gc, (void *)dO, gs, 0);
+        dO = gc;
+    }
+    if (strided_out(os, H, Lq, D)) {
+        oc = cpu_scratch(dt, B * H * Lq * D, "attention");
+        rows_move(dt, B, H, Lq, D, oc, (void *)O, os, 0);
+        O = oc;
+    }
     ATTN_RUN(attn_bwd, B * H, B, H, Lq, Lk, D, scale, dQ, dK, dV, dO, O, lse, Q, qs, K, ks, V, vs, mask, mb, mh);
     free(gc), free(oc);
     free(qtmp), free(ktmp), free(vtmp);

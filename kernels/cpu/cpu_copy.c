@@ -1,5 +1,6 @@
 // cpu_copy.c — fill, strided copy with a cast between any two dtypes, f16 conversions.
 #include <math.h>
+#include <stdlib.h>
 #include "kernels/cpu/cpu_internal.h"
 
 // --- f16 <-> f32, exact IEEE with round to nearest even (the FP16 library's branch-free forms) ---
@@ -148,4 +149,10 @@ void cpu_fill(const cm_kctx *k, cm_dtype dt, void *dst, int64_t n, double value)
     else if (sz == 4) FILL_AS(uint32_t);
     else FILL_AS(uint64_t);
 #undef FILL_AS
+}
+
+void *cpu_scratch(cm_dtype dt, int64_t n, const char *op) {
+    void *p = malloc((size_t)(n > 0 ? n : 1) * (dt == CM_F64 ? 8 : 4));
+    CM_CHECK(p, op, "out of memory for a %lld-element scratch copy", (long long)n);
+    return p;
 }

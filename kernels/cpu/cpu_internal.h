@@ -56,6 +56,8 @@ double cpu_sum_sq_diff(cm_dtype dt, int64_t n, const void *a, const void *b);
 
 // --- the kernels (one per backend table entry) ---
 void cpu_fill(const cm_kctx *k, cm_dtype dt, void *dst, int64_t n, double value);
+// malloc'd scratch for n elements of dt (f32 / f64); dies naming op when memory is short
+void *cpu_scratch(cm_dtype dt, int64_t n, const char *op);
 void cpu_copy_strided(const cm_kctx *k, int ndim, const int64_t *shape, cm_dtype dst_dt, void *dst,
                       const int64_t *dst_stride, cm_dtype src_dt, const void *src, const int64_t *src_stride);
 void cpu_binary(const cm_kctx *k, cm_binop op, cm_dtype dt, int ndim, const int64_t *shape, void *out,

@@ -38,13 +38,6 @@ static void rope_move(cm_dtype dt, int64_t B, int64_t Ls, int64_t H, int64_t D, 
     else cpu_bad_dtype("rms_rope", dt);
 }
 
-static void *scratch(cm_dtype dt, int64_t n, const char *op) {
-    size_t es = dt == CM_F64 ? 8 : 4;
-    void *p = malloc((size_t)n * es);
-    CM_CHECK(p, op, "out of memory for a %lld-element scratch copy", (long long)n);
-    return p;
-}
-
 static void check_args(const char *op, int64_t D, int64_t Ly, int64_t l0, int64_t Ls) {
     CM_CHECK(D % 2 == 0, op, "head dim D=%lld must be even (adjacent pairs rotate)", (long long)D);
     CM_CHECK(l0 >= 0 && Ls >= 0 && l0 + Ls <= Ly, op, "rows [%lld, %lld) outside a sequence of %lld", (long long)l0,
@@ -57,7 +50,7 @@ void cpu_rms_rope_fwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t 
     check_args("rms_rope_fwd", D, Ly, l0, Ls);
     int64_t n = B * Ls * H * D;
     if (n == 0) return;
-    void *t = scratch(dt, n, "rms_rope_fwd");  // [B, Ls, H, D] normalised
+    void *t = cpu_scratch(dt, n, "rms_rope_fwd");  // [B, Ls, H, D] normalised
     cpu_rmsnorm_fwd(k, var, dt, B * Ls * H, D, eps, t, inv, x, w);
     rope_move(dt, B, Ls, H, D, Ly, l0, 0, t, y, cos, sin);
     free(t);
@@ -72,7 +65,7 @@ void cpu_rms_rope_bwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t 
         if (dw) cpu_fill(k, dt, dw, D, 0.0);
         return;
     }
-    void *g = scratch(dt, n, "rms_rope_bwd");  // [B, Ls, H, D]: the gradient of the normalised x
+    void *g = cpu_scratch(dt, n, "rms_rope_bwd");  // [B, Ls, H, D]: the gradient of the normalised x
     rope_move(dt, B, Ls, H, D, Ly, l0, 1, g, (void *)dy, cos, sin);
     cpu_rmsnorm_bwd(k, var, dt, B * Ls * H, D, eps, dx, dw, g, x, inv, w);
     free(g);
