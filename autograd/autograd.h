@@ -80,6 +80,11 @@ cm_tensor *autograd_recompute(cm_recompute_fn fn, void *ctx, int n, cm_tensor **
 // makes the node for out when grad mode is on and any input needs a gradient; NULL otherwise.
 cm_node *autograd_record(const cm_opdef *op, cm_tensor *out, int n_in, cm_tensor **in);
 void node_save(cm_node *n, int slot, cm_tensor *t);  // retains t
+// input i's gradient accumulated so far, when a backward may add its gradient into it in place:
+// it exists, is contiguous, and nothing else holds it (one reference to the tensor and one to its
+// storage); NULL otherwise. A backward that adds into it sets gin[i] to it, retained — the tape
+// then has nothing left to sum (no temporary gradient, no extra pass over it).
+cm_tensor *autograd_grad_target(const cm_node *n, int i);
 
 // --- the op table (op_table.c) ---
 void op_table_each(void (*fn)(const cm_opdef *op, void *ctx), void *ctx);

@@ -40,6 +40,12 @@ void ops_linear_check(const char *op, cm_tensor *x, cm_tensor *w, cm_tensor *b);
 // out [..., N] = act(x @ w^T + b), one gemm_ex; aux [..., N] (GELU only, or NULL) receives the pre-activation
 cm_tensor *ops_linear_forward(cm_tensor *x, cm_tensor *w, cm_tensor *b, cm_act act, cm_tensor *aux);
 // from gc (contiguous [rows, N], the gradient of x @ w^T + b): *dx shaped (x_ndim, x_shape) when w
-// is given, *dw [N, K] when x (contiguous) is given, *db [N] when db is not NULL
+// is given, *dw [N, K] when x (contiguous) is given, *db [N] when db is not NULL. dx_acc / dw_acc
+// (autograd_grad_target of x / w, or NULL): the GEMM adds into it (beta 1) and *dx / *dw is it,
+// retained — no temporary gradient, no summing pass
 void ops_linear_grads(cm_tensor *gc, cm_tensor *w, cm_tensor *x, int x_ndim, const int64_t *x_shape, cm_tensor **dx,
-                      cm_tensor **dw, cm_tensor **db);
+                      cm_tensor **dw, cm_tensor **db, cm_tensor *dx_acc, cm_tensor *dw_acc);
+// adds g into dst in place (dst: a view of an accumulator from autograd_grad_target, g: dst's shape
+// and dtype, any strides), one binary add per contiguous run of dst; returns false without writing
+// when that would take more than 64 runs (the caller then sums out of place)
+bool ops_add_into(cm_tensor *dst, const cm_tensor *g);

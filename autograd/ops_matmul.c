@@ -170,21 +170,23 @@ cm_tensor *op_linear(cm_tensor *x, cm_tensor *w, cm_tensor *b) {
 // the gradients of out [rows, N] = x [rows, K] @ w [N, K]^T + b from gc (contiguous [rows, N]):
 // *dx (shaped x_ndim / x_shape) when w is given, *dw when x is given, *db when db is not NULL
 void ops_linear_grads(cm_tensor *gc, cm_tensor *w, cm_tensor *x, int x_ndim, const int64_t *x_shape, cm_tensor **dx,
-                      cm_tensor **dw, cm_tensor **db) {
+                      cm_tensor **dw, cm_tensor **db, cm_tensor *dx_acc, cm_tensor *dw_acc) {
     int64_t N = ops_cols(gc), rows = ops_rows(gc);
-    if (w) {  // dx [rows, K] = g [rows, N] @ w [N, K]
+    if (w) {  // dx [rows, K] = g [rows, N] @ w [N, K] (+ dx_acc: beta 1 adds into it)
         int64_t K = w->shape[1];
         cm_tensor *wc = ops_contig(w);
-        cm_tensor *d = tensor_empty(gc->dtype, x_ndim, x_shape, DEV(gc));
-        BE(gc)->gemm(KC(gc), gc->dtype, 0, 0, rows, K, N, 1.0, tensor_data(gc), N, 0, tensor_data(wc), K, 0, 0.0,
+        bool into = dx_acc && dx_acc->dtype == gc->dtype;
+        cm_tensor *d = into ? tensor_retain(dx_acc) : tensor_empty(gc->dtype, x_ndim, x_shape, DEV(gc));
+        BE(gc)->gemm(KC(gc), gc->dtype, 0, 0, rows, K, N, 1.0, tensor_data(gc), N, 0, tensor_data(wc), K, 0, into ? 1.0 : 0.0,
                      tensor_data(d), K, 0, 1);
         tensor_release(wc);
         *dx = d;
     }
-    if (x) {  // dw [N, K] = g^T [N, rows] @ x [rows, K]
+    if (x) {  // dw [N, K] = g^T [N, rows] @ x [rows, K] (+ dw_acc)
         int64_t K = ops_cols(x);
-        cm_tensor *d = tensor_empty(gc->dtype, 2, (int64_t[]){N, K}, DEV(gc));
-        BE(gc)->gemm(KC(gc), gc->dtype, 1, 0, N, K, rows, 1.0, tensor_data(gc), N, 0, tensor_data(x), K, 0, 0.0,
+        bool into = dw_acc && dw_acc->dtype == gc->dtype;
+        cm_tensor *d = into ? tensor_retain(dw_acc) : tensor_empty(gc->dtype, 2, (int64_t[]){N, K}, DEV(gc));
+        BE(gc)->gemm(KC(gc), gc->dtype, 1, 0, N, K, rows, 1.0, tensor_data(gc), N, 0, tensor_data(x), K, 0, into ? 1.0 : 0.0,
                      tensor_data(d), K, 0, 1);
         *dw = d;
     }
@@ -198,7 +200,8 @@ void ops_linear_grads(cm_tensor *gc, cm_tensor *w, cm_tensor *x, int x_ndim, con
 static void linear_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     cm_tensor *gc = ops_contig(g);
     ops_linear_grads(gc, n->needs[0] ? n->saved[1] : NULL, n->needs[1] ? n->saved[0] : NULL, n->in_ndim[0],
-                     n->in_shape[0], &gin[0], &gin[1], n->n_in > 2 && n->needs[2] ? &gin[2] : NULL);
+                     n->in_shape[0], &gin[0], &gin[1], n->n_in > 2 && n->needs[2] ? &gin[2] : NULL,
+                     autograd_grad_target(n, 0), autograd_grad_target(n, 1));
     tensor_release(gc);
 }
 

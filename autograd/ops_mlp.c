@@ -58,7 +58,8 @@ static void linear_gelu_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     cm_tensor *gh = gelu_grad(gc, n->saved[2]);
     tensor_release(gc);
     ops_linear_grads(gh, n->needs[0] ? n->saved[1] : NULL, n->needs[1] ? n->saved[0] : NULL, n->in_ndim[0],
-                     n->in_shape[0], &gin[0], &gin[1], n->n_in > 2 && n->needs[2] ? &gin[2] : NULL);
+                     n->in_shape[0], &gin[0], &gin[1], n->n_in > 2 && n->needs[2] ? &gin[2] : NULL,
+                     autograd_grad_target(n, 0), autograd_grad_target(n, 1));
     tensor_release(gh);
 }
 
@@ -138,7 +139,7 @@ static void mlp_gelu_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
         tensor_release(y);
         gin[3] = dw;
     }
-    if (n->needs[4]) ops_linear_grads(gc, NULL, NULL, 0, NULL, NULL, NULL, &gin[4]);  // db2 = sum of g's rows
+    if (n->needs[4]) ops_linear_grads(gc, NULL, NULL, 0, NULL, NULL, NULL, &gin[4], NULL, NULL);  // db2 = sum of g's rows
     cm_tensor *w2 = n->saved[3] ? ops_contig(n->saved[3]) : NULL;
     if (P && n->needs[5]) {  // dpre [rows, P] = g @ w2[:, :P]
         cm_tensor *d = tensor_empty(dt, n->in_ndim[5], n->in_shape[5], DEV(gc));
@@ -151,7 +152,8 @@ static void mlp_gelu_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
         BE(gc)->gemm_ex(KC(gc), dt, 0, 0, rows, H, N, 1.0, tensor_data(gc), N, 0, (char *)tensor_data(w2) + P * (int64_t)es,
                         W, 0, 0.0, tensor_data(dh), H, 0, 1, NULL, CM_ACT_DGELU_TANH, tensor_data(h));
         ops_linear_grads(dh, n->needs[0] ? n->saved[1] : NULL, n->needs[1] ? n->saved[0] : NULL, n->in_ndim[0],
-                         n->in_shape[0], &gin[0], &gin[1], n->needs[2] ? &gin[2] : NULL);
+                         n->in_shape[0], &gin[0], &gin[1], n->needs[2] ? &gin[2] : NULL,
+                         autograd_grad_target(n, 0), autograd_grad_target(n, 1));
         tensor_release(dh);
     }
     tensor_release(w2);

@@ -83,7 +83,22 @@ cm_tensor *op_transpose(cm_tensor *x, int d0, int d1) {
 }
 
 // --- slice (narrow) ---
+// a view of acc (contiguous, the input's shape) at the slice's place
+static cm_tensor *slice_region(cm_node *n, cm_tensor *acc, const cm_tensor *g) {
+    return tensor_view_raw(acc, g->ndim, g->shape, acc->stride, acc->offset + n->i[1] * acc->stride[n->i[0]]);
+}
+
 static void slice_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
+    cm_tensor *acc = autograd_grad_target(n, 0);
+    if (acc && acc->dtype == g->dtype) {  // the other slices' gradients are there: add into its place
+        cm_tensor *dst = slice_region(n, acc, g);
+        bool done = ops_add_into(dst, g);
+        tensor_release(dst);
+        if (done) {
+            gin[0] = tensor_retain(acc);
+            return;
+        }
+    }
     cm_tensor *z = tensor_zeros(g->dtype, n->in_ndim[0], n->in_shape[0], DEV(g));
     int axis = (int)n->i[0];
     cm_tensor *dst = tensor_view_raw(z, g->ndim, g->shape, z->stride, z->offset + n->i[1] * z->stride[axis]);
@@ -141,7 +156,9 @@ static void concat_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
             autograd_no_grad_push();
             cm_tensor *s = op_slice(g, axis, at, at + len);
             autograd_no_grad_pop();
-            gin[k] = ops_contig(s);
+            cm_tensor *acc = autograd_grad_target(n, k);
+            if (acc && acc->dtype == s->dtype && ops_add_into(acc, s)) gin[k] = tensor_retain(acc);  // no copy first
+            else gin[k] = ops_contig(s);
             tensor_release(s);
         }
         at += len;

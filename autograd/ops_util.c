@@ -38,6 +38,34 @@ cm_tensor *ops_contig(cm_tensor *t) {
     return c;
 }
 
+bool ops_add_into(cm_tensor *dst, const cm_tensor *g) {
+    ops_check_same("add_into", dst, g);
+    if (!tensor_same_shape(dst, g)) ops_die_shapes("add_into", "shapes differ", dst, g);
+    int nd = dst->ndim, k = nd;  // dims k.. are one contiguous run of dst
+    int64_t run = 1;
+    while (k > 0 && (dst->shape[k - 1] == 1 || dst->stride[k - 1] == run)) run *= dst->shape[--k];
+    int64_t outer = 1;
+    for (int d = 0; d < k; d++) outer *= dst->shape[d];
+    if (outer > 64) return false;
+    if (!run || !outer) return true;
+    int64_t cs[CM_MAX_DIMS];  // dst's run as contiguous strides
+    for (int64_t d = nd - 1, s = 1; d >= k; s *= dst->shape[d], d--) cs[d] = s;
+    size_t es = dtype_size(dst->dtype);
+    for (int64_t r = 0; r < outer; r++) {
+        int64_t rem = r, od = 0, og = 0;
+        for (int d = k - 1; d >= 0; d--) {
+            int64_t c = rem % dst->shape[d];
+            rem /= dst->shape[d];
+            od += c * dst->stride[d];
+            og += c * g->stride[d];
+        }
+        char *o = (char *)tensor_data(dst) + od * (int64_t)es;
+        const char *b = (const char *)tensor_data(g) + og * (int64_t)es;
+        BE(dst)->binary(KC(dst), CM_BIN_ADD, dst->dtype, nd - k, dst->shape + k, o, o, cs + k, b, g->stride + k);
+    }
+    return true;
+}
+
 cm_tensor *ops_new(const cm_tensor *like, int ndim, const int64_t *shape) { return tensor_empty(like->dtype, ndim, shape, DEV(like)); }
 
 int ops_broadcast_shape(const char *op, const cm_tensor *a, const cm_tensor *b, int64_t *shape) {

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
+#include "autograd/ops_internal.h"
 
 static cm_node **tape;
 static int64_t tape_len, tape_cap;
@@ -101,9 +102,29 @@ void node_save(cm_node *n, int slot, cm_tensor *t) {
     n->saved[slot] = tensor_retain(t);
 }
 
-// out-of-place sum so that no gradient buffer is ever aliased and modified
+// an accumulated gradient nothing else sees (one reference to the tensor, one to its storage):
+// adding into it in place cannot change a tensor anyone holds
+static bool grad_unique(const cm_tensor *acc) {
+    return acc && acc->refcount == 1 && acc->storage->refcount == 1 && tensor_is_contiguous(acc);
+}
+
+static cm_tensor **grad_slot(const cm_node *n, int i) {
+    if (n->edge[i].node) return &n->edge[i].node->grad;
+    if (n->edge[i].leaf) return &n->edge[i].leaf->grad;
+    return NULL;
+}
+
+cm_tensor *autograd_grad_target(const cm_node *n, int i) {
+    if (i < 0 || i >= n->n_in || !n->needs[i]) return NULL;
+    cm_tensor **slot = grad_slot(n, i);
+    return slot && grad_unique(*slot) ? *slot : NULL;
+}
+
+// acc + g: in place when acc is unique (the bits of the out-of-place add), else a new sum, so that
+// no gradient buffer another reference sees is ever modified
 static cm_tensor *grad_accumulate(cm_tensor *acc, cm_tensor *g) {
     if (!acc) return tensor_is_contiguous(g) ? tensor_retain(g) : op_contiguous(g);
+    if (grad_unique(acc) && acc->dtype == g->dtype && tensor_same_shape(acc, g) && ops_add_into(acc, g)) return acc;
     cm_tensor *s = op_add(acc, g);
     tensor_release(acc);
     return s;
@@ -128,7 +149,9 @@ static void backward_range(int64_t lo) {
     for (int64_t k = tape_len - 1; k >= lo; k--) {
         cm_node *n = tape[k];
         if (n->grad && !n->done) {
-            cm_tensor *gin[CM_MAX_INPUTS] = {0};
+            cm_tensor *gin[CM_MAX_INPUTS] = {0}, *pre[CM_MAX_INPUTS];
+            // an input's unique accumulator before the backward: returned in gin, it was added into
+            for (int i = 0; i < n->n_in; i++) pre[i] = autograd_grad_target(n, i);
             const char *outer = g_backward_op;  // a recompute scope's backward nests this loop
             g_backward_op = n->op->name;
             n->op->backward(n, n->grad, gin);
@@ -136,8 +159,8 @@ static void backward_range(int64_t lo) {
             for (int i = 0; i < n->n_in; i++) {
                 if (!gin[i]) continue;
                 check_grad_shape(n, i, gin[i]);
-                if (n->edge[i].node) n->edge[i].node->grad = grad_accumulate(n->edge[i].node->grad, gin[i]);
-                else if (n->edge[i].leaf) n->edge[i].leaf->grad = grad_accumulate(n->edge[i].leaf->grad, gin[i]);
+                cm_tensor **slot = grad_slot(n, i);
+                if (slot && !(pre[i] && gin[i] == pre[i])) *slot = grad_accumulate(*slot, gin[i]);
                 tensor_release(gin[i]);
             }
         }
