@@ -87,6 +87,7 @@ void *alloc_try(cm_device dev, size_t nbytes) {
         p->st.n_allocs++;
     }
     p->st.current += size;
+    p->st.allocated += size;
     if (p->st.current > p->st.peak) p->st.peak = p->st.current;
     pthread_mutex_unlock(&mu);
     return ptr;

@@ -11,6 +11,8 @@ typedef struct cm_alloc_stats {
     size_t peak;      // max of current since start or alloc_reset_peak
     size_t cached;    // bytes held in free lists
     size_t n_allocs;  // backend allocations made (cache misses)
+    size_t allocated; // bytes handed out since start, cache hits included (what new tensors took:
+                      // outside in-place sums and GEMM accumulation, every byte an op writes)
 } cm_alloc_stats;
 
 void *alloc_get(cm_device dev, size_t nbytes, const char *what);  // dies naming what + bytes on OOM

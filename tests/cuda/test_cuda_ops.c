@@ -1207,8 +1207,8 @@ static void t_lookup(void) {
 // instead: the check script uses it until `cameo bench gpu` is wired to cuda_bench_main
 int cuda_bench_main(int argc, char **argv);
 
-// --only a,b,c: just those groups (compute-sanitizer runs in scripts/gpu-check.sh take cameo's
-// own kernels, without the cuBLAS-heavy gemm / upload groups)
+// --only a,b,c: just those groups; --except a,b,c: all groups but those (compute-sanitizer runs in
+// scripts/gpu-check.sh take cameo's own kernels: every group but the cuBLAS-heavy gemm / upload ones)
 static bool selected(const char *only, const char *name) {
     if (!only) return true;
     size_t n = strlen(name);
@@ -1220,6 +1220,7 @@ static bool selected(const char *only, const char *name) {
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--bench") == 0) return cuda_bench_main(argc - 1, argv + 1);
     const char *only = argc > 2 && !strcmp(argv[1], "--only") ? argv[2] : NULL;
+    const char *except = argc > 2 && !strcmp(argv[1], "--except") ? argv[2] : NULL;
     if (cuda_device_count() == 0) {
         char why[600];
         const char *r = cuda_unavailable_reason();
@@ -1268,12 +1269,12 @@ int main(int argc, char **argv) {
         {"lookup", t_lookup},
     };
     const size_t ng = sizeof groups / sizeof groups[0];
-    for (const char *p = only; p && *p;) {  // every name asked for must be a group: a typo never passes by running nothing
+    for (const char *p = only ? only : except; p && *p;) {  // every name given must be a group: a typo never passes unseen
         size_t n = strcspn(p, ",");
         bool known = false;
         for (size_t i = 0; i < ng && !known; i++) known = strlen(groups[i].name) == n && !strncmp(groups[i].name, p, n);
         if (!known) {
-            fprintf(stderr, "test_cuda_ops: --only: no group '%.*s' (groups:", (int)n, p);
+            fprintf(stderr, "test_cuda_ops: %s: no group '%.*s' (groups:", only ? "--only" : "--except", (int)n, p);
             for (size_t i = 0; i < ng; i++) fprintf(stderr, " %s", groups[i].name);
             fprintf(stderr, ")\n");
             return 2;
@@ -1281,7 +1282,7 @@ int main(int argc, char **argv) {
         p += n + (p[n] == ',');
     }
     for (size_t i = 0; i < ng; i++)
-        if (selected(only, groups[i].name)) groups[i].run();
+        if (selected(only, groups[i].name) && !(except && selected(except, groups[i].name))) groups[i].run();
     return test_summary("test_cuda_ops");
 }
 #endif
