@@ -99,8 +99,24 @@ static void slice_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
             return;
         }
     }
-    cm_tensor *z = tensor_zeros(g->dtype, n->in_ndim[0], n->in_shape[0], DEV(g));
+    // the input's gradient: zeros around the slice (before and after it on the axis, per outer
+    // index; the whole tensor when that takes more than 64 pieces), g copied into its place
     int axis = (int)n->i[0];
+    const int64_t *sh = n->in_shape[0];
+    int64_t outer = 1, inner = 1, len = sh[axis], s0 = n->i[1], s1 = n->i[1] + g->shape[axis];
+    for (int d = 0; d < axis; d++) outer *= sh[d];
+    for (int d = axis + 1; d < n->in_ndim[0]; d++) inner *= sh[d];
+    cm_tensor *z = tensor_empty(g->dtype, n->in_ndim[0], sh, DEV(g));
+    char *zp = tensor_data(z);
+    size_t es = dtype_size(g->dtype);
+    if (!tensor_numel(z)) {
+    } else if (outer > 64) {
+        BE(g)->fill(KC(g), g->dtype, zp, tensor_numel(z), 0.0);
+    } else
+        for (int64_t o = 0; o < outer; o++) {
+            if (s0) BE(g)->fill(KC(g), g->dtype, zp + (o * len) * inner * (int64_t)es, s0 * inner, 0.0);
+            if (s1 < len) BE(g)->fill(KC(g), g->dtype, zp + (o * len + s1) * inner * (int64_t)es, (len - s1) * inner, 0.0);
+        }
     cm_tensor *dst = tensor_view_raw(z, g->ndim, g->shape, z->stride, z->offset + n->i[1] * z->stride[axis]);
     if (tensor_numel(g)) BE(g)->copy_strided(KC(g), g->ndim, g->shape, g->dtype, tensor_data(dst), dst->stride, g->dtype, tensor_data(g), g->stride);
     tensor_release(dst);

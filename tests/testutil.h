@@ -25,6 +25,9 @@ extern int test_failures, test_checks;
         TEST_CHECK(fabs(_a - _b) <= (atol) + (rtol)*fabs(_b), "%s: got %.9g expected %.9g", what, _a, _b); \
     } while (0)
 
+// max that keeps a NaN (fmax drops it): a worst error summed up with it fails its `<= tol` check
+static inline double test_max(double worst, double e) { return worst != worst || e != e ? NAN : e > worst ? e : worst; }
+
 // prints "N passed, N failed" and returns the exit code
 int test_summary(const char *name);
 // runs a printf-formatted shell command; its exit status (-1 when it did not exit normally)

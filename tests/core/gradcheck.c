@@ -51,8 +51,8 @@ int gradcheck(const char *name, gc_fn fn, void *ctx, int n, cm_tensor **in) {
             x[j] = x0;
             double num = (fp - fm) / (2 * h), ana = tensor_get(in[i]->grad, j);
             double err = fabs(num - ana) / (1e-6 + fabs(num));
-            if (err > worst) worst = err;
-            if (fabs(num - ana) > 1e-6 + 1e-5 * fabs(num)) {
+            if (err > worst || isnan(err)) worst = isnan(err) ? INFINITY : err;
+            if (!(fabs(num - ana) <= 1e-6 + 1e-5 * fabs(num))) {  // so written, a NaN on either side fails
                 if (bad < 5) fprintf(stderr, "%s: input %d element %lld: analytic %.10g numeric %.10g\n", name, i, (long long)j, ana, num);
                 bad++;
             }

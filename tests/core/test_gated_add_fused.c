@@ -18,7 +18,7 @@ static double rel(const cm_tensor *a, const cm_tensor *b) {
     if (!a || !b) return a == b ? 0 : INFINITY;
     double e = 0, m = 1e-30;
     const float *p = tensor_data(a), *q = tensor_data(b);
-    for (int64_t i = 0; i < tensor_numel(a); i++) e = fmax(e, fabs((double)p[i] - q[i])), m = fmax(m, fabs((double)q[i]));
+    for (int64_t i = 0; i < tensor_numel(a); i++) e = test_max(e, fabs((double)p[i] - q[i])), m = fmax(m, fabs((double)q[i]));
     return e / m;
 }
 

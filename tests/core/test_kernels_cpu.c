@@ -700,7 +700,7 @@ static void attn_fd(void) {
             be->attn_fwd(K_, CM_F64, B, H, Lq, Lk, D, scale, O, NULL, lse, Q, qs, Kx, ks, V, ks, mask, 0, 0);
             for (int64_t j = 0; j < nq; j++) lm += O[j] * R[j];
             ps[p][i] = keep;
-            worst = fmax(worst, fabs((lp - lm) / (2 * h) - gs[p][i]));
+            worst = test_max(worst, fabs((lp - lm) / (2 * h) - gs[p][i]));
         }
     TEST_CHECK(worst < 1e-8, "attention f64 backward vs finite differences: max error %.3g", worst);
     free(Q), free(Kx), free(V), free(R), free(O), free(dQ), free(dK), free(dV), free(lse);
@@ -923,7 +923,7 @@ static void test_gather_adamw(void) {
             }
         }
         double worst = 0;
-        for (int i = 0; i < N; i++) worst = fmax(worst, fabs(p[i] - pr[i]));
+        for (int i = 0; i < N; i++) worst = test_max(worst, fabs(p[i] - pr[i]));
         TEST_CHECK(worst < 1e-5, "adamw (%s grads) vs double reference: max error %.3g", gi ? "bf16" : "f32", worst);
         free(p), free(m), free(v), free(gf), free(gh), free(pr), free(mr), free(vr);
     }

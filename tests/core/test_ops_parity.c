@@ -111,7 +111,7 @@ int main(void) {
             cm_tensor *gw = load(key, false);
             if (!gw) continue;
             e = compare(key, in[i]->grad, gw);
-            if (e > worst) worst = e;
+            worst = test_max(worst, e);
             TEST_CHECK(e <= cases[c].tol, "%s: normalised error %.3g > %.1g", key, e, cases[c].tol);
             tensor_release(gw);
         }

@@ -38,7 +38,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < ng && i < nc; i++) {
         double d = fabs(g[i] - c[i]) / fabs(c[i]);
         printf("step %2d  loss cuda:0 bf16 %.6f  cpu f32 %.6f  rel %.2e\n", i + 1, g[i], c[i], d);
-        worst = fmax(worst, d);
+        worst = test_max(worst, d);
     }
     if (ng && nc) TEST_CHECK(fabs(g[0] - c[0]) / fabs(c[0]) < 0.02, "first step: bf16 %.6f vs f32 %.6f", g[0], c[0]);
     TEST_CHECK(worst < 0.10, "losses drift apart: worst relative gap %.3g", worst);

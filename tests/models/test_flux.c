@@ -61,8 +61,8 @@ int main(void) {
     for (int64_t r = 0; r < tensor_numel(rows); r++) {
         int64_t row = (int64_t)tensor_get(rows, r);
         for (int d = 0; d < 128; d++) {
-            e_dev = fmax(e_dev, fabs(tensor_get(dc, row * 128 + d) - tensor_get(wdc, r * 128 + d)));
-            e_dev = fmax(e_dev, fabs(tensor_get(ds, row * 128 + d) - tensor_get(wds, r * 128 + d)));
+            e_dev = test_max(e_dev, fabs(tensor_get(dc, row * 128 + d) - tensor_get(wdc, r * 128 + d)));
+            e_dev = test_max(e_dev, fabs(tensor_get(ds, row * 128 + d) - tensor_get(wds, r * 128 + d)));
         }
     }
     TEST_CHECK(e_dev <= 1e-7, "dev RoPE rows: max abs err %.3g", e_dev);  // f64 then f32 rounding: ~6e-8
@@ -113,7 +113,7 @@ int main(void) {
         double e = fixture_rel_err(g[i].t->grad, want);
         TEST_CHECK(e <= 5e-5, "%s: %.3g", g[i].name, e);
         printf("%-40s max rel err %.3g\n", g[i].name, e);
-        worst = fmax(worst, e);
+        worst = test_max(worst, e);
         tensor_release(want);
     }
     for (int i = 0; i < ips.n; i++) {
@@ -122,7 +122,7 @@ int main(void) {
         cm_tensor *want = fixture_tensor(io, key);
         double e = fixture_rel_err(ips.items[i].t->grad, want);
         TEST_CHECK(e <= 5e-5, "%s: %.3g", key, e);
-        worst = fmax(worst, e);
+        worst = test_max(worst, e);
         tensor_release(want);
     }
     printf("IP parameter gradients (%d tensors): worst max rel err %.3g\n", ips.n, worst);

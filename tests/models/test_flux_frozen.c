@@ -108,7 +108,7 @@ int main(void) {
     int64_t calls_rc = step(&r, true, &peak_rc);
     TEST_CHECK(grab(&r, g_rc) == ng, "gradient count");
     double worst = 0;
-    for (int i = 0; i < ng; i++) worst = fmax(worst, fixture_rel_err(g_rc[i], g_plain[i]));
+    for (int i = 0; i < ng; i++) worst = test_max(worst, fixture_rel_err(g_rc[i], g_plain[i]));
     TEST_CHECK(worst <= 1e-6, "recompute changes gradients: %.3g", worst);
     flux_grads = 0;
     for (int i = 0; i < r.fps.n; i++) flux_grads += r.fps.items[i].t->grad != NULL;

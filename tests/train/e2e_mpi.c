@@ -37,7 +37,7 @@ static masters compare_masters(const char *p1, const char *p2) {
             double dmax = 0, xmax = 1e-12;
             for (size_t k = 0; k < ea->nbytes / 4; k++) {
                 double d = fabs((double)x[k] - y[k]);
-                dmax = fmax(dmax, d), xmax = fmax(xmax, fabs(x[k]));
+                dmax = test_max(dmax, d), xmax = fmax(xmax, fabs(x[k]));
                 far += pass && d > 0.5 * dall;
             }
             n += ea->nbytes / 4;
@@ -66,7 +66,7 @@ static void nccl_half(const char *cameo, const char *mpirun, const char *dir, in
     int na = test_run_losses(dir, "g1", a, 64), nb = test_run_losses(dir, "g2", b, 64);
     TEST_CHECK(na == 3 * steps && nb == 3 * steps, "%d logged steps each on cuda (got %d and %d)", 3 * steps, na, nb);
     double worst = 0;
-    for (int i = 1; i < na && i < nb; i++) worst = fmax(worst, fabs(a[i] - b[i]) / fabs(a[i]));
+    for (int i = 1; i < na && i < nb; i++) worst = test_max(worst, fabs(a[i] - b[i]) / fabs(a[i]));
     double first = na && nb ? fabs(a[0] - b[0]) / fabs(a[0]) : 1;
     for (int i = 0; i < na && i < nb; i++) printf("step %2d  loss 1 process %.6f  2 ranks %.6f\n", i + 1, a[i], b[i]);
     printf("cuda, 1 process vs 2 ranks over NCCL: first step %.3g, later steps at most %.3g\n", first, worst);
@@ -103,7 +103,7 @@ int main(int argc, char **argv) {
     int na = test_run_losses(dir, "one", a, 64), nb = test_run_losses(dir, "two", b, 64);
     TEST_CHECK(na == 20 && nb == 20, "20 logged steps each (got %d and %d): only rank 0 writes", na, nb);
     double worst = 0;
-    for (int i = 0; i < na && i < nb; i++) worst = fmax(worst, fabs(a[i] - b[i]) / fabs(a[i]));
+    for (int i = 0; i < na && i < nb; i++) worst = test_max(worst, fabs(a[i] - b[i]) / fabs(a[i]));
     printf("per-step loss, 1 process vs 2 ranks: max relative difference %.3g over %d steps\n", worst, na);
     TEST_CHECK(worst < 1e-5, "losses differ by %.3g", worst);
 

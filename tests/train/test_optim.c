@@ -94,7 +94,7 @@ static void test_reference(void) {
     }
     double maxd = 0;
     for (int i = 0; i < 3; i++)
-        for (int64_t j = 0; j < N[i]; j++) maxd = fmax(maxd, fabs(P[i][j] - ((float *)tensor_data(o.all[i]->t))[j]));
+        for (int64_t j = 0; j < N[i]; j++) maxd = test_max(maxd, fabs(P[i][j] - ((float *)tensor_data(o.all[i]->t))[j]));
     TEST_CHECK(maxd < 2e-6, "AdamW vs double reference: max diff %g", maxd);
     TEST_CHECK(((float *)tensor_data(a.items[2].t))[0] == frozen0, "frozen param untouched");
     TEST_CHECK(o.step == 5, "step count");
