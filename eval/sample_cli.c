@@ -4,12 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "data/image.h"
-#include "data/preprocess.h"
 #include "eval/sample.h"
-#include "train/checkpoint.h"
+#include "eval/eval_models.h"
+#include "eval/sample_io.h"
 #include "train/cli.h"
-#include "train/config.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: cameo sample CHECKPOINT --ref IMAGE --prompt TEXT --out OUT.png\n"
@@ -17,35 +15,6 @@ static void usage(FILE *f) {
                "  CHECKPOINT  a checkpoint folder, a run's checkpoints/ folder or its latest file\n"
                "  --scale     the subject (IP) scale; 0 gives plain FLUX\n"
                "  --device    cpu, cuda or cuda:N (default: the run's run.device); the dtype is the run's model.dtype\n");
-}
-
-// the reference as the loader makes it: square by stretching, the full view and four crops
-static int load_reference(const char *path, int R, float **sig, float **dino, char *err, size_t errlen) {
-    image im = {0};
-    if (image_load(path, &im, err, errlen)) return -1;
-    preprocess_scratch s = {0};
-    *sig = malloc(sizeof(float) * 5 * 3 * (size_t)R * R);
-    *dino = malloc(sizeof(float) * 5 * 3 * (size_t)R * R);
-    int rc = (!*sig || !*dino || preprocess_load(&im, &s) || preprocess_reference(&s, im.w, im.h, R, *sig, *dino)) ? -1 : 0;
-    if (rc) snprintf(err, errlen, "%s: could not prepare the reference views (out of memory?)", path);
-    preprocess_scratch_free(&s);
-    image_free(&im);
-    return rc;
-}
-
-static int write_png(const cm_tensor *img, const char *path, char *err, size_t errlen) {  // [1, 3, H, W] in [-1, 1]
-    int H = (int)img->shape[2], W = (int)img->shape[3];
-    const float *p = tensor_data(img);
-    image out = {W, H, 3, malloc((size_t)W * H * 3)};
-    if (!out.px) { snprintf(err, errlen, "out of memory"); return -1; }
-    for (int c = 0; c < 3; c++)
-        for (int i = 0; i < H * W; i++) {
-            float v = (p[c * H * W + i] + 1.0f) * 127.5f;
-            out.px[i * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5f);
-        }
-    int rc = image_write_png(path, &out, err, errlen);
-    free(out.px);
-    return rc;
 }
 
 int sample_cli(int argc, char **argv) {
@@ -71,40 +40,17 @@ int sample_cli(int argc, char **argv) {
     if (o.steps < 1 || o.steps > 1024) { fprintf(stderr, "cameo sample: --steps %d (allowed 1..1024)\n", o.steps); return 2; }
 
     static char err[8192];
-    char dir[PATH_MAX], cfg_path[PATH_MAX + 16];
-    static train_config cfg;
-    if (ckpt_resolve(ckpt, dir, sizeof dir, err, sizeof err)) { fprintf(stderr, "cameo sample: %s\n", err); return 1; }
-    snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", dir);
-    if (train_config_load(&cfg, cfg_path, NULL, 0, err, sizeof err)) { fprintf(stderr, "cameo sample: %s\n", err); return 1; }
-    if (!o.width) o.width = o.height = cfg.stages[0].resolution;
-    cm_device dev = cfg.run.dev;
-    if (device && cfg_parse_device(device, &dev)) { fprintf(stderr, "cameo sample: --device '%s' (allowed: cpu, cuda, cuda:N)\n", device); return 2; }
-    if (ic_device_check(dev, device ? "--device" : "run.device", err, sizeof err)) { fprintf(stderr, "cameo sample: %s\n", err); return 1; }
-    cm_dtype dt = dev.type == CM_CPU ? CM_F32 : cfg_model_dtype(&cfg, dev);  // a CPU computes in f32 whatever the run used
-
-    ic_models m;
-    int rc;
-    if (cfg.model.tiny) rc = ic_models_init_tiny(&m, &cfg.model.tiny_dims, dev, dt, cfg.run.seed, "default", err, sizeof err);
-    else {
-        ic_model_paths p = {cfg.model.flux, cfg.model.siglip, cfg.model.dinov2, cfg.model.vae, cfg.model.t5, cfg.model.clip, NULL, 0};
-        rc = ic_models_load(&m, &p, dev, dt, "default", cfg.run.seed, err, sizeof err);
-    }
-    if (rc) { fprintf(stderr, "cameo sample: %s\n", err); return 1; }
-    cm_params *regs[1] = {&m.ps_adapter};
-    vae_decoder dec;
-    cm_params pd;  // the decoder: published weights beside the encoder's, or the tiny preset's
-    params_init_registry(&pd, m.dev, m.dtype, false);
-    vae_decoder_init(&dec, &m.vae.cfg, &pd);
-    if (cfg.model.tiny) params_randomize(&pd, cfg.run.seed ^ 0xdec);
-    int n_extra;
+    char dir[PATH_MAX];
+    eval_models em;
+    int rc = eval_models_open(&em, ckpt, device, dir, sizeof dir, err, sizeof err);
+    if (!rc && !o.width) o.width = o.height = em.cfg->stages[0].resolution;
     float *sig = NULL, *dino = NULL;
-    rc = ckpt_load(dir, regs, 1, NULL, NULL, err, sizeof err);
-    if (!rc && !cfg.model.tiny) rc = params_load(&pd, cfg.model.vae, NULL, false, &n_extra, err, sizeof err);
-    if (!rc) rc = load_reference(ref, m.ref_size, &sig, &dino, err, sizeof err);
+    if (!rc) rc = eval_models_load_adapter(&em, dir, err, sizeof err);
+    if (!rc) rc = eval_load_reference(ref, em.m.ref_size, &sig, &dino, err, sizeof err);
     if (!rc) {
         const char *prompts[1] = {prompt};
-        cm_tensor *img = eval_sample(&m, &dec, 1, prompts, sig, dino, &o);
-        rc = write_png(img, out, err, sizeof err);
+        cm_tensor *img = eval_sample(&em.m, &em.dec, 1, prompts, sig, dino, &o);
+        rc = eval_write_png(img, 0, out, err, sizeof err);
         tensor_release(img);
         if (!rc) printf("cameo sample: %s (%dx%d, %d steps, guidance %g, subject scale %g, seed %llu) from %s\n", out, o.width,
                         o.height, o.steps, o.guidance, o.ip_scale, (unsigned long long)o.seed, dir);
@@ -112,8 +58,6 @@ int sample_cli(int argc, char **argv) {
     if (rc) fprintf(stderr, "cameo sample: %s\n", err);
     free(sig);
     free(dino);
-    vae_decoder_free(&dec);
-    params_free(&pd);
-    ic_models_free(&m);
-    return rc ? 1 : 0;
+    eval_models_close(&em);
+    return rc == 2 ? 2 : rc ? 1 : 0;
 }

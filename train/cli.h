@@ -6,3 +6,4 @@ int export_cli(int argc, char **argv);
 int inspect_cli(int argc, char **argv);
 int bench_cli(int argc, char **argv);
 int sample_cli(int argc, char **argv);  // eval/sample_cli.c
+int eval_cli(int argc, char **argv);    // eval/eval_cli.c

@@ -1,0 +1,414 @@
+// eval_cli.c — `cameo eval`: an evaluation sweep. Checkpoints × subject scales × guidances × seeds ×
+// (reference, prompt) pairs: each image sampled, saved, and scored against its reference (DINO-I,
+// SigLIP-I: eval/metrics.h); one JSON line per image appended as it finishes, so an interrupted
+// sweep resumes where it stopped; a summary table per checkpoint × scale × guidance.
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "data/fsutil.h"
+#include "eval/eval_models.h"
+#include "eval/metrics.h"
+#include "eval/sample.h"
+#include "eval/sample_io.h"
+#include "train/checkpoint.h"
+#include "train/cli.h"
+#include "train/progress.h"
+
+#define EV_MAX_LIST 32
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+#define EV_MAX_CKPT 64
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: cameo eval CHECKPOINT [CHECKPOINT ...] --pairs PAIRS.jsonl --out DIR\n"
+            "                  [--scales 0.9] [--guidance 3.5] [--seeds 0] [--steps 28] [--size WxH] [--device D] [--quiet]\n"
+            "  CHECKPOINT  checkpoint folders (or a run's checkpoints/ folder: its latest), from runs with the same models\n"
+            "  --pairs     one JSON line per reference and prompt: {\"ref\": \"me.png\", \"prompt\": \"the character waving\"}\n"
+            "              (ref relative to the file's folder; PNG, JPEG or WebP)\n"
+            "  --scales, --guidance, --seeds   comma-separated lists; the sweep is their product x checkpoints x pairs\n"
+            "              (scale 0 is plain FLUX: the baseline without the adapter)\n"
+            "  --out       DIR/results.jsonl   one line per image, appended as each finishes (a rerun skips those done)\n"
+            "              DIR/summary.md      per checkpoint x scale x guidance: images, DINO-I and SigLIP-I mean +- sd\n"
+            "              DIR/images/TAG/     the images (TAG: the checkpoint folder's name)\n"
+            "  Scores: cosine of the reference's and the image's DINOv2 CLS (DINO-I) and mean-pooled SigLIP\n"
+            "  (SigLIP-I) embeddings, through the adapter's own towers and reference view.\n");
+}
+
+typedef struct { char ref[PATH_MAX]; char *prompt; float *sig, *dino; eval_embedding emb; } ev_pair;
+typedef struct { char tag[96]; double scale, guidance, dino, siglip, seconds; int steps, w, h; } ev_rec;  // a finished image
+typedef struct { ev_rec *v; int n, cap; char **keys; } ev_done;
+
+static int parse_list(const char *opt, const char *s, double *out, int *n) {
+    *n = 0;
+    for (const char *p = s; *p;) {
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || !isfinite(v) || *n == EV_MAX_LIST || (*end && *end != ',')) {
+            fprintf(stderr, "cameo eval: %s '%s': want a comma-separated list of at most %d numbers\n", opt, s, EV_MAX_LIST);
+            return -1;
+        }
+        out[(*n)++] = v;
+        p = *end ? end + 1 : end;
+    }
+    if (!*n) { fprintf(stderr, "cameo eval: %s is empty\n", opt); return -1; }
+    return 0;
+}
+
+// PAIRS.jsonl: every line {"ref": ..., "prompt": ...}; blank lines skipped; errors name file:line
+static int read_pairs(const char *path, ev_pair **out, int *n, char *err, size_t errlen) {
+    size_t len;
+    char *text = fs_read_file(path, &len, (size_t)64 << 20);
+    if (!text) { snprintf(err, errlen, "%s: cannot read (%s)", path, strerror(errno)); return -1; }
+    char dirbuf[PATH_MAX];
+    snprintf(dirbuf, sizeof dirbuf, "%s", path);
+    const char *base = dirname(dirbuf);
+    int cap = 0, line = 0, rc = 0;
+    *out = NULL, *n = 0;
+    for (char *s = text, *e; s && *s && !rc; s = e ? e + 1 : NULL) {
+        e = strchr(s, '\n');
+        if (e) *e = 0;
+        line++;
+        if (strspn(s, " \t\r") == strlen(s)) continue;
+        cJSON *j = cJSON_Parse(s);
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "ref"), *p = cJSON_GetObjectItemCaseSensitive(j, "prompt");
+        if (!cJSON_IsString(r) || !cJSON_IsString(p) || !r->valuestring[0]) {
+            snprintf(err, errlen, "%s:%d: want {\"ref\": \"image file\", \"prompt\": \"text\"}%s", path, line,
+                     j ? "" : " (not JSON)");
+            rc = -1;
+        } else {
+            if (*n == cap) {
+                cap = cap ? 2 * cap : 16;
+                ev_pair *g = realloc(*out, sizeof **out * (size_t)cap);
+                if (!g) { snprintf(err, errlen, "out of host memory"); rc = -1; cJSON_Delete(j); break; }
+                *out = g;
+            }
+            ev_pair *q = &(*out)[(*n)++];
+            memset(q, 0, sizeof *q);
+            if (r->valuestring[0] == '/') snprintf(q->ref, sizeof q->ref, "%s", r->valuestring);
+            else snprintf(q->ref, sizeof q->ref, "%s/%s", base, r->valuestring);
+            q->prompt = strdup(p->valuestring);
+        }
+        cJSON_Delete(j);
+    }
+    free(text);
+    if (!rc && !*n) { snprintf(err, errlen, "%s: no pairs", path); rc = -1; }
+    return rc;
+}
+
+static char *key_of(const char *dir, int item, double scale, double guid, double seed, int steps, int w, int h) {
+    char k[PATH_MAX + 160];
+    snprintf(k, sizeof k, "%s|%d|%.9g|%.9g|%.0f|%d|%dx%d", dir, item, scale, guid, seed, steps, w, h);
+    return strdup(k);
+}
+
+static void done_add(ev_done *d, char *key, const ev_rec *r) {
+    if (d->n == d->cap) {
+        d->cap = d->cap ? 2 * d->cap : 64;
+        d->v = realloc(d->v, sizeof *d->v * (size_t)d->cap);
+        d->keys = realloc(d->keys, sizeof *d->keys * (size_t)d->cap);
+        CM_CHECK(d->v && d->keys, "eval", "out of host memory");
+    }
+    d->v[d->n] = *r;
+    d->keys[d->n++] = key;
+}
+
+static bool done_has(const ev_done *d, const char *key) {
+    for (int i = 0; i < d->n; i++)
+        if (!strcmp(d->keys[i], key)) return true;
+    return false;
+}
+
+// results.jsonl as left by an earlier run: complete lines kept; a damaged one (a write cut off)
+// dropped, the file rewritten without it. -1 with err when it cannot be read or rewritten.
+static int read_results(const char *path, ev_done *d, int *damaged, char *err, size_t errlen) {
+    size_t len;
+    *damaged = 0;
+    char *text = fs_read_file(path, &len, (size_t)1 << 30);
+    if (!text) {
+        if (errno == ENOENT) return 0;
+        snprintf(err, errlen, "%s: cannot read (%s)", path, strerror(errno));
+        return -1;
+    }
+    char *keep = malloc(len + 1);
+    size_t kn = 0;
+    for (char *s = text, *e; s && *s; s = e ? e + 1 : NULL) {
+        e = strchr(s, '\n');
+        if (e) *e = 0;
+        if (!*s) continue;
+        cJSON *j = cJSON_Parse(s);
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "key"), *t = cJSON_GetObjectItemCaseSensitive(j, "checkpoint_tag");
+        const char *num[8] = {"scale", "guidance", "dino_i", "siglip_i", "seconds", "steps", "width", "height"};
+        double v[8];
+        bool ok = e && cJSON_IsString(k) && cJSON_IsString(t);  // no newline: the write was cut off
+        for (int i = 0; i < 8 && ok; i++) {
+            const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, num[i]);
+            ok = cJSON_IsNumber(x);
+            if (ok) v[i] = x->valuedouble;
+        }
+        if (ok) {
+            ev_rec r = {.scale = v[0], .guidance = v[1], .dino = v[2], .siglip = v[3], .seconds = v[4], .steps = (int)v[5],
+                        .w = (int)v[6], .h = (int)v[7]};
+            snprintf(r.tag, sizeof r.tag, "%s", t->valuestring);
+            done_add(d, strdup(k->valuestring), &r);
+            size_t l = strlen(s);
+            memcpy(keep + kn, s, l);
+            keep[kn + l] = '\n';
+            kn += l + 1;
+        } else (*damaged)++;
+        cJSON_Delete(j);
+    }
+    int rc = *damaged ? fs_write_atomic(path, keep, kn, err, errlen) : 0;
+    free(keep);
+    free(text);
+    return rc;
+}
+
+// a line per image, fsynced: it survives a kill right after
+static int append_line(const char *path, const char *line, char *err, size_t errlen) {
+    FILE *f = fopen(path, "ab");
+    bool ok = f && fputs(line, f) >= 0 && fputc('\n', f) != EOF && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    if (f && fclose(f)) ok = false;
+    if (!ok) snprintf(err, errlen, "%s: cannot append (%s)", path, strerror(errno));
+    return ok ? 0 : -1;
+}
+
+static void mean_sd(const double *x, int n, double *m, double *sd) {
+    double s = 0, q = 0;
+    for (int i = 0; i < n; i++) s += x[i];
+    *m = n ? s / n : NAN;
+    for (int i = 0; i < n; i++) q += (x[i] - *m) * (x[i] - *m);
+    *sd = n > 1 ? sqrt(q / (n - 1)) : NAN;
+}
+
+// summary.md: a row per (checkpoint tag, scale, guidance), in the order the records first show them
+static char *summary_text(const ev_done *d, const char *title) {
+    size_t cap = 4096 + (size_t)d->n * 256, at = 0;
+    char *b = malloc(cap);
+    double *x = malloc(sizeof(double) * (size_t)(d->n + 1)), *y = malloc(sizeof(double) * (size_t)(d->n + 1));
+    bool *seen = calloc((size_t)d->n + 1, 1);
+    CM_CHECK(b && x && y && seen, "eval", "out of host memory");
+    at += (size_t)snprintf(b + at, cap - at,
+                           "# %s\n\n| checkpoint | size | steps | scale | guidance | images | DINO-I | SigLIP-I | s / image |\n"
+                           "|---|---|---:|---:|---:|---:|---:|---:|---:|\n", title);
+    for (int i = 0; i < d->n; i++) {
+        if (seen[i]) continue;
+        int n = 0;
+        double secs = 0;
+        for (int j = i; j < d->n; j++) {
+            const ev_rec *a = &d->v[i], *c = &d->v[j];
+            if (seen[j] || strcmp(a->tag, c->tag) || a->scale != c->scale || a->guidance != c->guidance || a->steps != c->steps ||
+                a->w != c->w || a->h != c->h)
+                continue;
+            seen[j] = true;
+            x[n] = c->dino, y[n] = c->siglip, secs += c->seconds, n++;
+        }
+        double md, sdd, ms, sds;
+        mean_sd(x, n, &md, &sdd);
+        mean_sd(y, n, &ms, &sds);
+        char e1[32] = "", e2[32] = "";
+        if (n > 1) snprintf(e1, sizeof e1, " ± %.4f", sdd), snprintf(e2, sizeof e2, " ± %.4f", sds);
+        const ev_rec *r = &d->v[i];
+        at += (size_t)snprintf(b + at, cap - at, "| %s | %dx%d | %d | %g | %g | %d | %.4f%s | %.4f%s | %.2f |\n", r->tag, r->w, r->h,
+                               r->steps, r->scale, r->guidance, n, md, e1, ms, e2, secs / n);
+    }
+    snprintf(b + at, cap - at,
+             "\nDINO-I: cosine of the DINOv2 CLS embeddings of reference and image; SigLIP-I: cosine of SigLIP's "
+             "mean-pooled last hidden states; both through the adapter's towers and reference view. ± is the sample "
+             "standard deviation over the row's images.\n");
+    free(x), free(y), free(seen);
+    return b;
+}
+
+int eval_cli(int argc, char **argv) {
+    const char *ckpts[EV_MAX_CKPT], *pairs_path = NULL, *outdir = NULL, *device = NULL;
+    int nck = 0, ns = 1, ng = 1, nseed = 1;
+    double scales[EV_MAX_LIST] = {0.9}, guids[EV_MAX_LIST] = {3.5}, seeds[EV_MAX_LIST] = {0};
+    eval_sample_opts o = {.steps = 28};
+    bool quiet = false;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--pairs") && v) pairs_path = argv[++i];
+        else if (!strcmp(a, "--out") && v) outdir = argv[++i];
+        else if (!strcmp(a, "--device") && v) device = argv[++i];
+        else if (!strcmp(a, "--quiet")) quiet = true;
+        else if (!strcmp(a, "--scales") && v) { if (parse_list(a, argv[++i], scales, &ns)) return 2; }
+        else if (!strcmp(a, "--guidance") && v) { if (parse_list(a, argv[++i], guids, &ng)) return 2; }
+        else if (!strcmp(a, "--seeds") && v) { if (parse_list(a, argv[++i], seeds, &nseed)) return 2; }
+        else if (!strcmp(a, "--steps") && v) o.steps = atoi(argv[++i]);
+        else if (!strcmp(a, "--size") && v) {
+            if (sscanf(argv[++i], "%dx%d", &o.width, &o.height) != 2 || o.width <= 0 || o.height <= 0) {
+                fprintf(stderr, "cameo eval: --size wants WxH, got '%s'\n", v);
+                return 2;
+            }
+        } else if (a[0] != '-') {
+            if (nck == EV_MAX_CKPT) { fprintf(stderr, "cameo eval: more than %d checkpoints in one sweep\n", EV_MAX_CKPT); return 2; }
+            ckpts[nck++] = a;
+        }
+        else { fprintf(stderr, "cameo eval: unknown argument '%s'\n", a); usage(stderr); return 2; }
+    }
+    if (!nck || !pairs_path || !outdir) { usage(stderr); return 2; }
+    if (o.steps < 1 || o.steps > 1024) { fprintf(stderr, "cameo eval: --steps %d (allowed 1..1024)\n", o.steps); return 2; }
+    for (int i = 0; i < nseed; i++)
+        if (seeds[i] < 0 || seeds[i] != floor(seeds[i])) { fprintf(stderr, "cameo eval: --seeds: %g is not a whole number >= 0\n", seeds[i]); return 2; }
+
+    static char err[8192];
+    int np = 0, rc = 0;
+    ev_pair *pairs = NULL;
+    if (read_pairs(pairs_path, &pairs, &np, err, sizeof err)) { fprintf(stderr, "cameo eval: %s\n", err); return 1; }
+
+    // the checkpoints: resolved, one set of models (the first's config) for all
+    static char dirs[EV_MAX_CKPT][PATH_MAX], tags[EV_MAX_CKPT][96];
+    eval_models em;
+    rc = eval_models_open(&em, ckpts[0], device, dirs[0], sizeof dirs[0], err, sizeof err);
+    for (int c = 1; c < nck && !rc; c++)
+        if (ckpt_resolve(ckpts[c], dirs[c], sizeof dirs[c], err, sizeof err) || !eval_models_same(&em, dirs[c], err, sizeof err)) rc = 1;
+    for (int c = 0; c < nck && !rc; c++) {  // absolute: a rerun from another folder finds its lines
+        char abs[PATH_MAX];
+        if (realpath(dirs[c], abs)) snprintf(dirs[c], sizeof dirs[c], "%.4000s", abs);
+    }
+    for (int c = 0; c < nck && !rc; c++) {  // the folder's name; a clash gets -2, -3, ...
+        char tmp[PATH_MAX], base[80];
+        snprintf(tmp, sizeof tmp, "%.4000s", dirs[c]);
+        snprintf(base, sizeof base, "%s", basename(tmp));
+        snprintf(tags[c], sizeof tags[c], "%s", base);
+        for (int k = 0, dup = 1; k < c; k++)
+            if (!strcmp(tags[k], tags[c])) snprintf(tags[c], sizeof tags[c], "%s-%d", base, ++dup), k = -1;
+    }
+    if (!rc && !o.width) o.width = o.height = em.cfg->stages[0].resolution;
+
+    char path[PATH_MAX + 64], results[PATH_MAX + 32];
+    ev_done done = {0};
+    int damaged = 0;
+    snprintf(results, sizeof results, "%s/results.jsonl", outdir);
+    if (!rc && fs_mkdirs(outdir)) { snprintf(err, sizeof err, "%s: cannot create (%s)", outdir, strerror(errno)); rc = 1; }
+    if (!rc && read_results(results, &done, &damaged, err, sizeof err)) rc = 1;
+    if (!rc && damaged) fprintf(stderr, "cameo eval: %s: %d damaged line(s) dropped (an interrupted write); those images run again\n", results, damaged);
+
+    // the references: views and embeddings once
+    for (int p = 0; p < np && !rc; p++) {
+        char e[PATH_MAX + 512];
+        if (eval_load_reference(pairs[p].ref, em.m.ref_size, &pairs[p].sig, &pairs[p].dino, e, sizeof e) ||
+            eval_embed(&em.m, pairs[p].sig, pairs[p].dino, &pairs[p].emb, e, sizeof e)) {
+            snprintf(err, sizeof err, "%s, line %d's reference: %s", pairs_path, p + 1, e);
+            rc = 1;
+        }
+    }
+
+    int total = nck * ns * ng * nseed * np, todo = 0, made = 0;
+    for (int c = 0; c < nck && !rc; c++)
+        for (int s = 0; s < ns; s++)
+            for (int g = 0; g < ng; g++)
+                for (int k = 0; k < nseed; k++)
+                    for (int p = 0; p < np; p++) {
+                        char *key = key_of(dirs[c], p, scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
+                        todo += !done_has(&done, key);
+                        free(key);
+                    }
+    if (!rc && !quiet)
+        fprintf(stderr, "cameo eval: %d images (%d checkpoints x %d scales x %d guidances x %d seeds x %d pairs), %d done before, %d to make, %dx%d, %d steps\n",
+                total, nck, ns, ng, nseed, np, total - todo, todo, o.width, o.height, o.steps);
+    double t_start = now_s();
+    for (int c = 0; c < nck && !rc && todo; c++) {
+        bool loaded = false;
+        for (int s = 0; s < ns && !rc; s++)
+            for (int g = 0; g < ng && !rc; g++)
+                for (int k = 0; k < nseed && !rc; k++)
+                    for (int p = 0; p < np && !rc; p++) {
+                        char *key = key_of(dirs[c], p, scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
+                        if (done_has(&done, key)) { free(key); continue; }
+                        if (!loaded && (rc = eval_models_load_adapter(&em, dirs[c], err, sizeof err) ? 1 : 0)) { free(key); break; }
+                        loaded = true;
+                        double t0 = now_s();
+                        eval_sample_opts oo = o;
+                        oo.ip_scale = scales[s], oo.guidance = guids[g], oo.seed = (uint64_t)seeds[k];
+                        const char *prompts[1] = {pairs[p].prompt};
+                        cm_tensor *img = eval_sample(&em.m, &em.dec, 1, prompts, pairs[p].sig, pairs[p].dino, &oo);
+                        char rel[256], tmp[PATH_MAX + 80];
+                        snprintf(rel, sizeof rel, "images/%s/p%d_s%g_g%g_seed%.0f.png", tags[c], p, scales[s], guids[g], seeds[k]);
+                        snprintf(path, sizeof path, "%s/images/%s", outdir, tags[c]);
+                        image im = {0};
+                        eval_embedding emb = {0};
+                        float *vs = NULL, *vd = NULL;
+                        if (fs_mkdirs(path)) { snprintf(err, sizeof err, "%s: cannot create (%s)", path, strerror(errno)); rc = 1; }
+                        snprintf(path, sizeof path, "%s/%s", outdir, rel);
+                        snprintf(tmp, sizeof tmp, "%s.tmp.png", path);
+                        // the image as saved (8 bits) is what is scored; written whole, then renamed
+                        if (!rc && (eval_image_from_tensor(img, 0, &im, err, sizeof err) || image_write_png(tmp, &im, err, sizeof err) ||
+                                    rename(tmp, path) || eval_reference_views(&im, em.m.ref_size, &vs, &vd, err, sizeof err) ||
+                                    eval_embed(&em.m, vs, vd, &emb, err, sizeof err)))
+                            rc = 1;
+                        if (!rc) {
+                            ev_rec r = {.scale = scales[s], .guidance = guids[g], .seconds = now_s() - t0, .steps = o.steps,
+                                        .w = o.width, .h = o.height};
+                            snprintf(r.tag, sizeof r.tag, "%s", tags[c]);
+                            r.dino = eval_cosine(emb.dino, pairs[p].emb.dino, emb.dd);
+                            r.siglip = eval_cosine(emb.siglip, pairs[p].emb.siglip, emb.ds);
+                            cJSON *j = cJSON_CreateObject();
+                            cJSON_AddStringToObject(j, "key", key);
+                            cJSON_AddStringToObject(j, "checkpoint", dirs[c]);
+                            cJSON_AddStringToObject(j, "checkpoint_tag", tags[c]);
+                            cJSON_AddNumberToObject(j, "pair", p);
+                            cJSON_AddStringToObject(j, "ref", pairs[p].ref);
+                            cJSON_AddStringToObject(j, "prompt", pairs[p].prompt);
+                            cJSON_AddNumberToObject(j, "scale", r.scale);
+                            cJSON_AddNumberToObject(j, "guidance", r.guidance);
+                            cJSON_AddNumberToObject(j, "seed", seeds[k]);
+                            cJSON_AddNumberToObject(j, "steps", o.steps);
+                            cJSON_AddNumberToObject(j, "width", o.width);
+                            cJSON_AddNumberToObject(j, "height", o.height);
+                            cJSON_AddStringToObject(j, "image", rel);
+                            cJSON_AddNumberToObject(j, "dino_i", r.dino);
+                            cJSON_AddNumberToObject(j, "siglip_i", r.siglip);
+                            cJSON_AddNumberToObject(j, "seconds", r.seconds);
+                            char *line = cJSON_PrintUnformatted(j);
+                            rc = append_line(results, line, err, sizeof err) ? 1 : 0;
+                            free(line);
+                            cJSON_Delete(j);
+                            if (!rc) done_add(&done, key, &r), key = NULL;
+                        } else if (rc && err[0] == 0) snprintf(err, sizeof err, "%s: cannot write (%s)", path, strerror(errno));
+                        free(key);
+                        free(im.px), free(vs), free(vd);
+                        eval_embedding_free(&emb);
+                        tensor_release(img);
+                        made++;
+                        if (!rc && !quiet) {
+                            double el = now_s() - t_start, rate = made / (el > 0 ? el : 1e-9);
+                            char eta[32];
+                            progress_fmt_duration((todo - made) / rate, eta, sizeof eta);
+                            fprintf(stderr, "%seval %d/%d  %.2f img/s  ETA %s  (%s, scale %g, guidance %g, seed %.0f, pair %d)%s",
+                                    isatty(2) ? "\r\033[K" : "", made, todo, rate, eta, tags[c], scales[s], guids[g], seeds[k], p,
+                                    isatty(2) && made < todo ? "" : "\n");
+                        }
+                    }
+    }
+    if (!rc) {  // the summary of everything in results.jsonl (earlier runs' lines included)
+        char title[PATH_MAX + 64];
+        snprintf(title, sizeof title, "cameo eval — %d images", done.n);
+        char *md = summary_text(&done, title);
+        snprintf(path, sizeof path, "%s/summary.md", outdir);
+        rc = fs_write_atomic(path, md, strlen(md), err, sizeof err) ? 1 : 0;
+        if (!rc && !quiet) printf("%s\n%s and %s\n", md, results, path);
+        free(md);
+    }
+    if (rc) fprintf(stderr, "cameo eval: %s\n", err);
+    for (int i = 0; i < done.n; i++) free(done.keys[i]);
+    free(done.keys), free(done.v);
+    for (int p = 0; p < np; p++) free(pairs[p].prompt), free(pairs[p].sig), free(pairs[p].dino), eval_embedding_free(&pairs[p].emb);
+    free(pairs);
+    eval_models_close(&em);
+    return rc;
+}

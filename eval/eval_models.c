@@ -1,0 +1,81 @@
+// eval_models.c — see eval_models.h
+#include "eval/eval_models.h"
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "train/checkpoint.h"
+
+static int load_config(train_config *cfg, const char *dir, char *err, size_t errlen) {
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    return train_config_load(cfg, path, NULL, 0, err, errlen);
+}
+
+int eval_models_open(eval_models *em, const char *ckpt, const char *device, char *dir, size_t dirlen, char *err,
+                     size_t errlen) {
+    memset(em, 0, sizeof *em);
+    em->cfg = calloc(1, sizeof *em->cfg);
+    if (!em->cfg) { snprintf(err, errlen, "out of host memory"); return 1; }
+    if (ckpt_resolve(ckpt, dir, dirlen, err, errlen) || load_config(em->cfg, dir, err, errlen)) return 1;
+    train_config *cfg = em->cfg;
+    cm_device dev = cfg->run.dev;
+    if (device && cfg_parse_device(device, &dev)) {
+        snprintf(err, errlen, "--device '%s' (allowed: cpu, cuda, cuda:N)", device);
+        return 2;
+    }
+    if (ic_device_check(dev, device ? "--device" : "run.device", err, errlen)) return 1;
+    cm_dtype dt = dev.type == CM_CPU ? CM_F32 : cfg_model_dtype(cfg, dev);  // a CPU computes in f32 whatever the run used
+    int rc;
+    if (cfg->model.tiny) rc = ic_models_init_tiny(&em->m, &cfg->model.tiny_dims, dev, dt, cfg->run.seed, "default", err, errlen);
+    else {
+        ic_model_paths p = {cfg->model.flux, cfg->model.siglip, cfg->model.dinov2, cfg->model.vae, cfg->model.t5, cfg->model.clip, NULL, 0};
+        rc = ic_models_load(&em->m, &p, dev, dt, "default", cfg->run.seed, err, errlen);
+    }
+    if (rc) return 1;
+    em->open = true;
+    params_init_registry(&em->pd, em->m.dev, em->m.dtype, false);  // the decoder: the published weights beside the encoder's, or the tiny preset's
+    vae_decoder_init(&em->dec, &em->m.vae.cfg, &em->pd);
+    if (cfg->model.tiny) params_randomize(&em->pd, cfg->run.seed ^ 0xdec);
+    int n_extra;
+    if (!cfg->model.tiny && params_load(&em->pd, cfg->model.vae, NULL, false, &n_extra, err, errlen)) return 1;
+    return 0;
+}
+
+int eval_models_load_adapter(eval_models *em, const char *dir, char *err, size_t errlen) {
+    cm_params *regs[1] = {&em->m.ps_adapter};
+    return ckpt_load(dir, regs, 1, NULL, NULL, err, errlen);
+}
+
+bool eval_models_same(const eval_models *em, const char *dir, char *err, size_t errlen) {
+    train_config *c = calloc(1, sizeof *c);
+    if (!c || load_config(c, dir, err, errlen)) {
+        free(c);
+        return false;
+    }
+    const train_config *a = em->cfg;
+    const char *what = NULL;
+    if (a->model.tiny != c->model.tiny) what = "model.tiny";
+    else if (a->model.tiny && (memcmp(&a->model.tiny_dims, &c->model.tiny_dims, sizeof a->model.tiny_dims) || a->run.seed != c->run.seed))
+        what = "the tiny models' dims or run.seed (the tiny frozen weights come from it)";
+    else if (!a->model.tiny) {
+        const char *pa[] = {a->model.flux, a->model.siglip, a->model.dinov2, a->model.vae, a->model.t5, a->model.clip};
+        const char *pc[] = {c->model.flux, c->model.siglip, c->model.dinov2, c->model.vae, c->model.t5, c->model.clip};
+        const char *names[] = {"model.flux", "model.siglip", "model.dinov2", "model.vae", "model.t5", "model.clip"};
+        for (int i = 0; i < 6 && !what; i++)
+            if (strcmp(pa[i], pc[i])) what = names[i];
+    }
+    if (what) snprintf(err, errlen, "%s: its config differs in %s from the first checkpoint's: evaluate it in a sweep of its own", dir, what);
+    free(c);
+    return what == NULL;
+}
+
+void eval_models_close(eval_models *em) {
+    if (em->open) {
+        vae_decoder_free(&em->dec);
+        params_free(&em->pd);
+        ic_models_free(&em->m);
+    }
+    free(em->cfg);
+    memset(em, 0, sizeof *em);
+}

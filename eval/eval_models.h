@@ -1,0 +1,28 @@
+// eval_models.h — what sampling from a checkpoint needs: its run's config, the models that config
+// names (tiny preset or published weights) on a device, the VAE decoder, and the adapter weights.
+// Shared by `cameo sample` and `cameo eval`.
+// defines: eval_models, eval_models_open, eval_models_load_adapter, eval_models_same, eval_models_close
+#pragma once
+#include "models/vae.h"
+#include "train/config.h"
+#include "train/models.h"
+
+typedef struct eval_models {
+    train_config *cfg;  // the checkpoint's run config (config.yaml beside its weights)
+    ic_models m;
+    vae_decoder dec;
+    cm_params pd;       // the decoder's weights
+    bool open;
+} eval_models;
+
+// resolves ckpt (a checkpoint folder, a run's checkpoints/ folder or its latest), reads its
+// config and builds the models on `device` (NULL: the run's run.device; a CPU computes in f32).
+// dir receives the resolved folder. 0; 1 with err (a file, a weight); 2 for a bad --device.
+int eval_models_open(eval_models *em, const char *ckpt, const char *device, char *dir, size_t dirlen, char *err,
+                     size_t errlen);
+// the adapter weights of checkpoint folder dir into em's adapter. 0, or -1 with err.
+int eval_models_load_adapter(eval_models *em, const char *dir, char *err, size_t errlen);
+// true when checkpoint folder dir's config names the same models as em's (its adapter can be
+// loaded into them); else false with err saying what differs
+bool eval_models_same(const eval_models *em, const char *dir, char *err, size_t errlen);
+void eval_models_close(eval_models *em);

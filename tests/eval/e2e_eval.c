@@ -1,0 +1,159 @@
+// e2e_eval.c — `cameo eval` as a user runs it: a tiny three-stage `cameo train` run leaves
+// checkpoints step-2 and step-4; a sweep of both × two subject scales × two (reference, prompt)
+// pairs writes 8 images, 8 result lines and a 4-row summary; plain FLUX (scale 0) scores the same
+// for both checkpoints, the adapter's scale does not; a rerun makes nothing and changes nothing;
+// a line cut off mid-write is made again with the same scores; bad pairs, a missing reference, a
+// bad list and a checkpoint of other models are errors that name the thing.
+// Usage: e2e_eval PATH/TO/cameo   (registered by tests/eval/extra.cmake)
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <limits.h>
+#include <unistd.h>
+#include "data/fsutil.h"
+#include "data/image.h"
+#include "testutil.h"
+
+static const char *cameo;
+static char dir[64];
+
+static void write_png(const char *name, int w, int h, int kind) {
+    image im = {w, h, 3, malloc((size_t)w * h * 3)};
+    for (int i = 0; i < w * h; i++) {
+        int x = i % w, y = i / w;
+        im.px[i * 3 + 0] = (uint8_t)(kind ? x * y : x * 37 + y * 11);
+        im.px[i * 3 + 1] = (uint8_t)(kind ? 90 : x * 6);
+        im.px[i * 3 + 2] = (uint8_t)(kind ? 200 - 3 * y : y * 4);
+    }
+    char p[256], err[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    TEST_CHECK(image_write_png(p, &im, err, sizeof err) == 0, "%s", err);
+    free(im.px);
+}
+
+static void write_text(const char *name, const char *text) {
+    char p[256], err[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    TEST_CHECK(fs_write_atomic(p, text, strlen(text), err, sizeof err) == 0, "%s", err);
+}
+
+static char *read_text(const char *name) {
+    char p[256];
+    size_t n;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return fs_read_file(p, &n, 1 << 24);
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; s && *s; s++) n += *s == '\n';
+    return n;
+}
+
+// runs cameo eval with ARGS in dir; its stderr into dir/eval.log; the exit status
+static int eval(const char *args) {
+    return test_sh("cd %s && %s eval run/tiny/checkpoints/step-2 run/tiny/checkpoints/step-4 %s >eval.out 2>eval.log", dir, cameo, args);
+}
+
+static bool log_has(const char *what) { return test_sh("grep -qF -- '%s' %s/eval.log", what, dir) == 0; }
+
+typedef struct { char tag[32]; double scale, dino, siglip; int pair; } rec;
+
+static int parse_results(const char *text, rec *r, int max) {
+    int n = 0;
+    for (const char *s = text; s && *s && n < max;) {
+        const char *e = strchr(s, '\n');
+        char line[4096];
+        size_t len = e ? (size_t)(e - s) : strlen(s);
+        snprintf(line, sizeof line, "%.*s", (int)len, s);
+        cJSON *j = cJSON_Parse(line);
+        if (j) {
+            snprintf(r[n].tag, sizeof r[n].tag, "%s", cJSON_GetObjectItem(j, "checkpoint_tag")->valuestring);
+            r[n].scale = cJSON_GetObjectItem(j, "scale")->valuedouble;
+            r[n].dino = cJSON_GetObjectItem(j, "dino_i")->valuedouble;
+            r[n].siglip = cJSON_GetObjectItem(j, "siglip_i")->valuedouble;
+            r[n].pair = cJSON_GetObjectItem(j, "pair")->valueint;
+            n++;
+            cJSON_Delete(j);
+        }
+        s = e ? e + 1 : NULL;
+    }
+    return n;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) test_skip("usage: e2e_eval PATH/TO/cameo");
+    static char abs_cameo[4096];
+    cameo = realpath(argv[1], abs_cameo) ? abs_cameo : argv[1];  // the sweeps run from inside dir
+    snprintf(dir, sizeof dir, "/tmp/cameo-eval-XXXXXX");
+    TEST_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    TEST_CHECK(test_sh("%s train --set stages.0.steps=2 --set stages.1.steps=1 --set stages.2.steps=1 --set run.ckpt_every=2 "
+                       "--set run.keep_last=0 --set run.out_dir=%s/run --set data.path=%s/data --quiet >%s/train.log 2>&1",
+                       cameo, dir, dir, dir) == 0, "the tiny training run (see %s/train.log)", dir);
+    write_png("a.png", 40, 56, 0);
+    write_png("refs-b.png", 48, 48, 1);
+    write_text("pairs.jsonl", "{\"ref\": \"a.png\", \"prompt\": \"a tiny character waving\"}\n\n"
+                              "{\"ref\": \"refs-b.png\", \"prompt\": \"the \\\"same\\\" one, sitting\"}\n");
+
+    // the sweep
+    TEST_CHECK(eval("--pairs pairs.jsonl --out out --scales 0,0.9 --steps 2") == 0, "the sweep (see %s/eval.log)", dir);
+    char *res = read_text("out/results.jsonl"), *sum = read_text("out/summary.md");
+    TEST_CHECK(res && count_lines(res) == 8, "results.jsonl: %d lines, want 8", count_lines(res));
+    TEST_CHECK(sum && test_sh("test $(grep -c '^| step-' %s/out/summary.md) -eq 4", dir) == 0, "summary.md: want 4 rows");
+    TEST_CHECK(test_sh("test $(ls %s/out/images/step-2/*.png %s/out/images/step-4/*.png | wc -l) -eq 8", dir, dir) == 0, "8 images");
+    rec r[16];
+    int n = parse_results(res, r, 16);
+    TEST_CHECK(n == 8, "%d parsable lines", n);
+    int same0 = 0, differ9 = 0;
+    for (int i = 0; i < n; i++) {
+        TEST_CHECK(r[i].dino >= -1 - 1e-9 && r[i].dino <= 1 + 1e-9 && r[i].siglip >= -1 - 1e-9 && r[i].siglip <= 1 + 1e-9,
+                   "line %d: scores %g %g outside [-1, 1]", i, r[i].dino, r[i].siglip);
+        for (int j = 0; j < n; j++)
+            if (!strcmp(r[i].tag, "step-2") && !strcmp(r[j].tag, "step-4") && r[i].pair == r[j].pair && r[i].scale == r[j].scale) {
+                if (r[i].scale == 0) same0 += r[i].dino == r[j].dino && r[i].siglip == r[j].siglip;
+                else differ9 += r[i].dino != r[j].dino || r[i].siglip != r[j].siglip;
+            }
+    }
+    TEST_CHECK(same0 == 2, "plain FLUX (scale 0) scores differ between checkpoints (%d of 2 pairs the same)", same0);
+    TEST_CHECK(differ9 == 2, "with the adapter (scale 0.9) the checkpoints score the same (%d of 2 pairs differ)", differ9);
+
+    // a rerun makes nothing and leaves the results as they were
+    TEST_CHECK(eval("--pairs pairs.jsonl --out out --scales 0,0.9 --steps 2") == 0, "the rerun");
+    TEST_CHECK(log_has("8 done before, 0 to make"), "the rerun made images (see %s/eval.log)", dir);
+    char *res2 = read_text("out/results.jsonl");
+    TEST_CHECK(res2 && !strcmp(res, res2), "the rerun changed results.jsonl");
+    free(res2);
+
+    // the last line cut off mid-write: dropped, made again, the same scores
+    char p[256];
+    snprintf(p, sizeof p, "%s/out/results.jsonl", dir);
+    TEST_CHECK(truncate(p, (off_t)strlen(res) - 30) == 0, "truncate");
+    TEST_CHECK(eval("--pairs pairs.jsonl --out out --scales 0,0.9 --steps 2") == 0, "the resumed sweep");
+    TEST_CHECK(log_has("1 damaged line(s) dropped") && log_has("7 done before, 1 to make"), "resume (see %s/eval.log)", dir);
+    res2 = read_text("out/results.jsonl");
+    rec r2[16];
+    int n2 = parse_results(res2, r2, 16);
+    TEST_CHECK(n2 == 8 && count_lines(res2) == 8, "after the resume: %d lines", n2);
+    TEST_CHECK(n2 == 8 && r2[7].dino == r[7].dino && r2[7].siglip == r[7].siglip && r2[7].pair == r[7].pair,
+               "the image made again scores differently");
+    free(res2);
+    free(res), free(sum);
+
+    // bad input: every error names what is wrong
+    write_text("bad.jsonl", "{\"ref\": \"a.png\", \"prompt\": \"ok\"}\n{\"ref\": \"a.png\"}\n");
+    TEST_CHECK(eval("--pairs bad.jsonl --out bad --steps 2") == 1 && log_has("bad.jsonl:2: want {\"ref\""), "a line without a prompt");
+    write_text("missing.jsonl", "{\"ref\": \"nope.png\", \"prompt\": \"x\"}\n");
+    TEST_CHECK(eval("--pairs missing.jsonl --out bad --steps 2") == 1 && log_has("nope.png: cannot read"), "a missing reference");
+    TEST_CHECK(eval("--pairs pairs.jsonl --out bad --scales 0,x") == 2 && log_has("want a comma-separated list"), "a bad list");
+    TEST_CHECK(test_sh("%s train --set stages.0.steps=2 --set stages.1.steps=0 --set stages.2.steps=0 --set run.seed=7 "
+                       "--set run.out_dir=%s/other --set data.path=%s/data --quiet >%s/train2.log 2>&1", cameo, dir, dir, dir) == 0,
+               "a second run (see %s/train2.log)", dir);
+    TEST_CHECK(test_sh("cd %s && %s eval run/tiny/checkpoints/step-2 other/tiny/checkpoints/step-2 --pairs pairs.jsonl --out bad "
+                       "--steps 2 2>eval.log", dir, cameo) == 1 && log_has("differs in"),
+               "checkpoints of other models (see %s/eval.log)", dir);
+
+    if (!test_failures) test_sh("rm -rf %s", dir);
+    return test_summary("e2e_eval");
+}
