@@ -10,6 +10,7 @@
 #   3b. the model benchmark                               (FLUX blocks + IP at 512²: MFU, PyTorch; the full step's memory)
 #   3c. compute-sanitizer memcheck + racecheck            (cameo's own kernels, both attention families)
 #   4. a tiny training run on the GPU (bf16) compared with the same run on the CPU (f32)
+#   4b. an evaluation sweep (cameo eval) of its checkpoint on the GPU against the CPU
 #   5. a short results table, written last               ($OUT/gpu-check.md if OUT is set, else BUILD/gpu-check.md)
 # Exit status: 0 when the build and the GPU tests pass (the benchmark and the training run never
 # fail the check; their outcome is in the table). Every step has a timeout, and all of them together
@@ -514,6 +515,41 @@ fi
 publish
 
 # ---------------------------------------------------------------------------------------------
+# An evaluation sweep on the GPU run's checkpoint (cameo eval: the sampler, the VAE decoder and the
+# towers' scores on cuda:0, bf16) against the same sweep on the CPU (f32): the scores per image
+# should agree to about bf16's precision. Logs go to train.log. Reported, never fatal.
+step "tiny evaluation sweep: GPU against CPU"
+t0=$(date +%s)
+status_eval="not run"
+CK="$LOG/run-gpu/tiny/checkpoints"
+if [ -x "$BUILD/cameo" ] && [ -d "$CK" ] && [ -f docs/examples/eval/pairs.jsonl ] && ! out_of_time 45; then
+    EVAL_ARGS="--pairs docs/examples/eval/pairs.jsonl --scales 0,0.9 --seeds 0,1 --steps 8 --quiet"
+    # shellcheck disable=SC2086
+    with_deps timeout "$(cap 60)" "$BUILD/cameo" eval "$CK" $EVAL_ARGS --out "$LOG/eval-gpu" --device cuda:0 >>"$LOG/train.log" 2>&1
+    rc=$?
+    # shellcheck disable=SC2086
+    with_deps timeout "$(cap 60)" "$BUILD/cameo" eval "$CK" $EVAL_ARGS --out "$LOG/eval-cpu" --device cpu >>"$LOG/train.log" 2>&1
+    rc_cpu=$?
+    if [ $rc -eq 0 ] && [ $rc_cpu -eq 0 ]; then
+        cmp=$(paste -d' ' "$LOG/eval-gpu/results.jsonl" "$LOG/eval-cpu/results.jsonl" | awk '
+            function field(s, k,   v) { v = s; sub(".*\"" k "\":", "", v); sub(/[,}].*/, "", v); return v + 0 }
+            { g = $0; sub(/\} \{.*/, "", g); c = $0; sub(/^.*\} \{/, "", c)
+              for (i = 0; i < 2; i++) { k = i ? "siglip_i" : "dino_i"; d = field(g, k) - field(c, k); if (d < 0) d = -d; if (d > w) w = d }
+              n++; ts += field(g, "seconds") }
+            END { printf "%d images, scores within %.4f of the CPU'"'"'s, %.2f s per image on the GPU", n, w, n ? ts / n : 0
+                  exit (n == 8 && w <= 0.05) ? 0 : 1 }')
+        if [ $? -eq 0 ]; then status_eval="ok ($(elapsed $t0)): $cmp"; else status_eval="scores differ ($(elapsed $t0)): $cmp"; fi
+    else
+        status_eval="exit $rc (GPU) / $rc_cpu (CPU), not fatal ($(elapsed $t0)); see train.log"
+    fi
+elif [ -x "$BUILD/cameo" ] && [ -d "$CK" ]; then
+    status_eval="skipped: out of time (DEADLINE ${DEADLINE}s)"
+else
+    status_eval="skipped: no checkpoint of the GPU training run"
+fi
+publish
+
+# ---------------------------------------------------------------------------------------------
 step "results"
 collect_python 20
 sed -n '/^python (import check):/,$p' "$INV"
@@ -533,6 +569,7 @@ publish
     echo "| model benchmark (blocks, full step) | $status_blocks |"
     echo "| compute-sanitizer | $status_sanitizer |"
     echo "| tiny GPU training | $status_train |"
+    echo "| tiny GPU evaluation sweep | $status_eval |"
     echo
     if [ -f "$BENCH_MD" ]; then
         echo "## benchmark"
