@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "data/fsutil.h"
+#include "eval/clip_score.h"
 #include "eval/eval_models.h"
 #include "eval/metrics.h"
 #include "eval/sample.h"
@@ -33,7 +34,8 @@ static double now_s(void) {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: cameo eval CHECKPOINT [CHECKPOINT ...] --pairs PAIRS.jsonl --out DIR\n"
-            "                  [--scales 0.9] [--guidance 3.5] [--seeds 0] [--steps 28] [--size WxH] [--device D] [--quiet]\n"
+            "                  [--scales 0.9] [--guidance 3.5] [--seeds 0] [--steps 28] [--size WxH] [--clip DIR]\n"
+            "                  [--device D] [--quiet]\n"
             "  CHECKPOINT  checkpoint folders (or a run's checkpoints/ folder: its latest), from runs with the same models\n"
             "  --pairs     one JSON line per reference and prompt: {\"ref\": \"me.png\", \"prompt\": \"the character waving\"}\n"
             "              (ref relative to the file's folder; PNG, JPEG or WebP)\n"
@@ -42,12 +44,17 @@ static void usage(FILE *f) {
             "  --out       DIR/results.jsonl   one line per image, appended as each finishes (a rerun skips those done)\n"
             "              DIR/summary.md      per checkpoint x scale x guidance: images, DINO-I and SigLIP-I mean +- sd\n"
             "              DIR/images/TAG/     the images (TAG: the checkpoint folder's name)\n"
+            "  --clip      a full CLIP model (weights, config.json, tokenizer; e.g. openai/clip-vit-large-patch14):\n"
+            "              adds CLIP-I and CLIP-T\n"
             "  Scores: cosine of the reference's and the image's DINOv2 CLS (DINO-I) and mean-pooled SigLIP\n"
-            "  (SigLIP-I) embeddings, through the adapter's own towers and reference view.\n");
+            "  (SigLIP-I) embeddings, through the adapter's own towers and reference view; with --clip, of their\n"
+            "  CLIP image embeddings (CLIP-I) and of the image's and the prompt's (CLIP-T).\n");
 }
 
-typedef struct { char ref[PATH_MAX]; char *prompt; float *sig, *dino; eval_embedding emb; } ev_pair;
-typedef struct { char tag[96]; double scale, guidance, dino, siglip, seconds; int steps, w, h; } ev_rec;  // a finished image
+// a pair: its reference views and embeddings (clip_ref, clip_txt: CLIP image / text embeds, with --clip)
+typedef struct { char ref[PATH_MAX]; char *prompt; float *sig, *dino, *clip_ref, *clip_txt; eval_embedding emb; } ev_pair;
+// a finished image (clip_i, clip_t NaN when the sweep had no --clip)
+typedef struct { char tag[96]; double scale, guidance, dino, siglip, clip_i, clip_t, seconds; int steps, w, h; } ev_rec;
 typedef struct { ev_rec *v; int n, cap; char **keys; } ev_done;
 
 static int parse_list(const char *opt, const char *s, double *out, int *n) {
@@ -114,7 +121,20 @@ static char *key_of(const char *dir, int item, double scale, double guid, double
     return strdup(k);
 }
 
+static int done_find(const ev_done *d, const char *key) {
+    for (int i = 0; i < d->n; i++)
+        if (!strcmp(d->keys[i], key)) return i;
+    return -1;
+}
+
+// a line made again (with the CLIP scores) replaces the earlier one: the last line of a key counts
 static void done_add(ev_done *d, char *key, const ev_rec *r) {
+    int at = done_find(d, key);
+    if (at >= 0) {
+        d->v[at] = *r;
+        free(key);
+        return;
+    }
     if (d->n == d->cap) {
         d->cap = d->cap ? 2 * d->cap : 64;
         d->v = realloc(d->v, sizeof *d->v * (size_t)d->cap);
@@ -125,10 +145,10 @@ static void done_add(ev_done *d, char *key, const ev_rec *r) {
     d->keys[d->n++] = key;
 }
 
-static bool done_has(const ev_done *d, const char *key) {
-    for (int i = 0; i < d->n; i++)
-        if (!strcmp(d->keys[i], key)) return true;
-    return false;
+// made already, with the CLIP scores when the sweep asks for them
+static bool done_has(const ev_done *d, const char *key, bool need_clip) {
+    int at = done_find(d, key);
+    return at >= 0 && (!need_clip || !isnan(d->v[at].clip_i));
 }
 
 // results.jsonl as left by an earlier run: complete lines kept; a damaged one (a write cut off)
@@ -158,16 +178,20 @@ static int read_results(const char *path, ev_done *d, int *damaged, char *err, s
             ok = cJSON_IsNumber(x);
             if (ok) v[i] = x->valuedouble;
         }
+        const cJSON *ci = cJSON_GetObjectItemCaseSensitive(j, "clip_i"), *ct = cJSON_GetObjectItemCaseSensitive(j, "clip_t");
+        bool has_clip = cJSON_IsNumber(ci) && cJSON_IsNumber(ct);
+        if (!ok) (*damaged)++;
         if (ok) {
             ev_rec r = {.scale = v[0], .guidance = v[1], .dino = v[2], .siglip = v[3], .seconds = v[4], .steps = (int)v[5],
-                        .w = (int)v[6], .h = (int)v[7]};
+                        .w = (int)v[6], .h = (int)v[7], .clip_i = has_clip ? ci->valuedouble : NAN,
+                        .clip_t = has_clip ? ct->valuedouble : NAN};
             snprintf(r.tag, sizeof r.tag, "%s", t->valuestring);
             done_add(d, strdup(k->valuestring), &r);
             size_t l = strlen(s);
             memcpy(keep + kn, s, l);
             keep[kn + l] = '\n';
             kn += l + 1;
-        } else (*damaged)++;
+        }
         cJSON_Delete(j);
     }
     int rc = *damaged ? fs_write_atomic(path, keep, kn, err, errlen) : 0;
@@ -185,24 +209,31 @@ static int append_line(const char *path, const char *line, char *err, size_t err
     return ok ? 0 : -1;
 }
 
-static void mean_sd(const double *x, int n, double *m, double *sd) {
+// "mean ± sd" of the values that are not NaN (n/a when none; no ± for one)
+static void mean_sd(const double *x, int n, char *out, size_t len) {
     double s = 0, q = 0;
-    for (int i = 0; i < n; i++) s += x[i];
-    *m = n ? s / n : NAN;
-    for (int i = 0; i < n; i++) q += (x[i] - *m) * (x[i] - *m);
-    *sd = n > 1 ? sqrt(q / (n - 1)) : NAN;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(x[i])) s += x[i], k++;
+    if (!k) { snprintf(out, len, "n/a"); return; }
+    double m = s / k;
+    for (int i = 0; i < n; i++)
+        if (!isnan(x[i])) q += (x[i] - m) * (x[i] - m);
+    if (k > 1) snprintf(out, len, "%.4f ± %.4f", m, sqrt(q / (k - 1)));
+    else snprintf(out, len, "%.4f", m);
 }
 
 // summary.md: a row per (checkpoint tag, scale, guidance), in the order the records first show them
 static char *summary_text(const ev_done *d, const char *title) {
     size_t cap = 4096 + (size_t)d->n * 256, at = 0;
     char *b = malloc(cap);
-    double *x = malloc(sizeof(double) * (size_t)(d->n + 1)), *y = malloc(sizeof(double) * (size_t)(d->n + 1));
+    double *x[4];
+    for (int k = 0; k < 4; k++) x[k] = malloc(sizeof(double) * (size_t)(d->n + 1));
     bool *seen = calloc((size_t)d->n + 1, 1);
-    CM_CHECK(b && x && y && seen, "eval", "out of host memory");
+    CM_CHECK(b && x[0] && x[1] && x[2] && x[3] && seen, "eval", "out of host memory");
     at += (size_t)snprintf(b + at, cap - at,
-                           "# %s\n\n| checkpoint | size | steps | scale | guidance | images | DINO-I | SigLIP-I | s / image |\n"
-                           "|---|---|---:|---:|---:|---:|---:|---:|---:|\n", title);
+                           "# %s\n\n| checkpoint | size | steps | scale | guidance | images | DINO-I | SigLIP-I | CLIP-I | CLIP-T | s / image |\n"
+                           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", title);
     for (int i = 0; i < d->n; i++) {
         if (seen[i]) continue;
         int n = 0;
@@ -213,27 +244,26 @@ static char *summary_text(const ev_done *d, const char *title) {
                 a->w != c->w || a->h != c->h)
                 continue;
             seen[j] = true;
-            x[n] = c->dino, y[n] = c->siglip, secs += c->seconds, n++;
+            x[0][n] = c->dino, x[1][n] = c->siglip, x[2][n] = c->clip_i, x[3][n] = c->clip_t, secs += c->seconds, n++;
         }
-        double md, sdd, ms, sds;
-        mean_sd(x, n, &md, &sdd);
-        mean_sd(y, n, &ms, &sds);
-        char e1[32] = "", e2[32] = "";
-        if (n > 1) snprintf(e1, sizeof e1, " ± %.4f", sdd), snprintf(e2, sizeof e2, " ± %.4f", sds);
+        char m[4][48];
+        for (int k = 0; k < 4; k++) mean_sd(x[k], n, m[k], sizeof m[k]);
         const ev_rec *r = &d->v[i];
-        at += (size_t)snprintf(b + at, cap - at, "| %s | %dx%d | %d | %g | %g | %d | %.4f%s | %.4f%s | %.2f |\n", r->tag, r->w, r->h,
-                               r->steps, r->scale, r->guidance, n, md, e1, ms, e2, secs / n);
+        at += (size_t)snprintf(b + at, cap - at, "| %s | %dx%d | %d | %g | %g | %d | %s | %s | %s | %s | %.2f |\n", r->tag, r->w,
+                               r->h, r->steps, r->scale, r->guidance, n, m[0], m[1], m[2], m[3], secs / n);
     }
     snprintf(b + at, cap - at,
              "\nDINO-I: cosine of the DINOv2 CLS embeddings of reference and image; SigLIP-I: cosine of SigLIP's "
-             "mean-pooled last hidden states; both through the adapter's towers and reference view. ± is the sample "
-             "standard deviation over the row's images.\n");
-    free(x), free(y), free(seen);
+             "mean-pooled last hidden states; both through the adapter's towers and reference view. CLIP-I: cosine of "
+             "reference's and image's CLIP image embeddings; CLIP-T: of the image's and the prompt's (n/a: no --clip). "
+             "± is the sample standard deviation over the row's images.\n");
+    for (int k = 0; k < 4; k++) free(x[k]);
+    free(seen);
     return b;
 }
 
 int eval_cli(int argc, char **argv) {
-    const char *ckpts[EV_MAX_CKPT], *pairs_path = NULL, *outdir = NULL, *device = NULL;
+    const char *ckpts[EV_MAX_CKPT], *pairs_path = NULL, *outdir = NULL, *device = NULL, *clip_path = NULL;
     int nck = 0, ns = 1, ng = 1, nseed = 1;
     double scales[EV_MAX_LIST] = {0.9}, guids[EV_MAX_LIST] = {3.5}, seeds[EV_MAX_LIST] = {0};
     eval_sample_opts o = {.steps = 28};
@@ -244,6 +274,7 @@ int eval_cli(int argc, char **argv) {
         else if (!strcmp(a, "--pairs") && v) pairs_path = argv[++i];
         else if (!strcmp(a, "--out") && v) outdir = argv[++i];
         else if (!strcmp(a, "--device") && v) device = argv[++i];
+        else if (!strcmp(a, "--clip") && v) clip_path = argv[++i];
         else if (!strcmp(a, "--quiet")) quiet = true;
         else if (!strcmp(a, "--scales") && v) { if (parse_list(a, argv[++i], scales, &ns)) return 2; }
         else if (!strcmp(a, "--guidance") && v) { if (parse_list(a, argv[++i], guids, &ng)) return 2; }
@@ -292,11 +323,20 @@ int eval_cli(int argc, char **argv) {
 
     char path[PATH_MAX + 64], results[PATH_MAX + 32];
     ev_done done = {0};
-    int damaged = 0;
+    int damaged = 0, stale = 0;  // stale: lines of this sweep without CLIP scores, with --clip
     snprintf(results, sizeof results, "%s/results.jsonl", outdir);
     if (!rc && fs_mkdirs(outdir)) { snprintf(err, sizeof err, "%s: cannot create (%s)", outdir, strerror(errno)); rc = 1; }
     if (!rc && read_results(results, &done, &damaged, err, sizeof err)) rc = 1;
     if (!rc && damaged) fprintf(stderr, "cameo eval: %s: %d damaged line(s) dropped (an interrupted write); those images run again\n", results, damaged);
+    eval_clip clip = {0};
+    int cdim = 0;
+    if (!rc && clip_path) {
+        char e[1024];
+        if (eval_clip_open(&clip, clip_path, em.m.dev, em.m.dtype, e, sizeof e)) {
+            snprintf(err, sizeof err, "--clip %s: %s", clip_path, e);
+            rc = 1;
+        } else cdim = eval_clip_dim(&clip);
+    }
 
     // the references: views and embeddings once
     for (int p = 0; p < np && !rc; p++) {
@@ -305,6 +345,17 @@ int eval_cli(int argc, char **argv) {
             eval_embed(&em.m, pairs[p].sig, pairs[p].dino, &pairs[p].emb, e, sizeof e)) {
             snprintf(err, sizeof err, "%s, line %d's reference: %s", pairs_path, p + 1, e);
             rc = 1;
+        }
+        if (!rc && cdim) {  // CLIP's embeddings of the reference image and of the prompt
+            image im = {0};
+            pairs[p].clip_ref = malloc(sizeof(float) * (size_t)cdim);
+            pairs[p].clip_txt = malloc(sizeof(float) * (size_t)cdim);
+            if (!pairs[p].clip_ref || !pairs[p].clip_txt || image_load(pairs[p].ref, &im, e, sizeof e) ||
+                eval_clip_image(&clip, &im, pairs[p].clip_ref, e, sizeof e) || eval_clip_text(&clip, pairs[p].prompt, pairs[p].clip_txt, e, sizeof e)) {
+                snprintf(err, sizeof err, "%s, line %d: CLIP: %s", pairs_path, p + 1, e);
+                rc = 1;
+            }
+            free(im.px);
         }
     }
 
@@ -315,12 +366,15 @@ int eval_cli(int argc, char **argv) {
                 for (int k = 0; k < nseed; k++)
                     for (int p = 0; p < np; p++) {
                         char *key = key_of(dirs[c], p, scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
-                        todo += !done_has(&done, key);
+                        todo += !done_has(&done, key, clip_path != NULL);
+                        stale += clip_path && done_find(&done, key) >= 0 && !done_has(&done, key, true);
                         free(key);
                     }
     if (!rc && !quiet)
         fprintf(stderr, "cameo eval: %d images (%d checkpoints x %d scales x %d guidances x %d seeds x %d pairs), %d done before, %d to make, %dx%d, %d steps\n",
                 total, nck, ns, ng, nseed, np, total - todo, todo, o.width, o.height, o.steps);
+    if (!rc && stale)  // the file keeps the old lines; the new one of a key replaces it in the summary
+        fprintf(stderr, "cameo eval: %d of them made before without CLIP scores: made again with --clip\n", stale);
     double t_start = now_s();
     for (int c = 0; c < nck && !rc && todo; c++) {
         bool loaded = false;
@@ -329,7 +383,7 @@ int eval_cli(int argc, char **argv) {
                 for (int k = 0; k < nseed && !rc; k++)
                     for (int p = 0; p < np && !rc; p++) {
                         char *key = key_of(dirs[c], p, scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
-                        if (done_has(&done, key)) { free(key); continue; }
+                        if (done_has(&done, key, clip_path != NULL)) { free(key); continue; }
                         if (!loaded && (rc = eval_models_load_adapter(&em, dirs[c], err, sizeof err) ? 1 : 0)) { free(key); break; }
                         loaded = true;
                         double t0 = now_s();
@@ -351,12 +405,23 @@ int eval_cli(int argc, char **argv) {
                                     rename(tmp, path) || eval_reference_views(&im, em.m.ref_size, &vs, &vd, err, sizeof err) ||
                                     eval_embed(&em.m, vs, vd, &emb, err, sizeof err)))
                             rc = 1;
+                        ev_rec r = {.scale = scales[s], .guidance = guids[g], .steps = o.steps, .w = o.width, .h = o.height};
                         if (!rc) {
-                            ev_rec r = {.scale = scales[s], .guidance = guids[g], .seconds = now_s() - t0, .steps = o.steps,
-                                        .w = o.width, .h = o.height};
                             snprintf(r.tag, sizeof r.tag, "%s", tags[c]);
                             r.dino = eval_cosine(emb.dino, pairs[p].emb.dino, emb.dd);
                             r.siglip = eval_cosine(emb.siglip, pairs[p].emb.siglip, emb.ds);
+                            r.clip_i = r.clip_t = NAN;
+                            if (cdim) {
+                                float ce[4096];
+                                if (cdim > 4096 || eval_clip_image(&clip, &im, ce, err, sizeof err)) rc = 1;
+                                else {
+                                    r.clip_i = eval_cosine(ce, pairs[p].clip_ref, cdim);
+                                    r.clip_t = eval_cosine(ce, pairs[p].clip_txt, cdim);
+                                }
+                            }
+                            r.seconds = now_s() - t0;
+                        }
+                        if (!rc) {
                             cJSON *j = cJSON_CreateObject();
                             cJSON_AddStringToObject(j, "key", key);
                             cJSON_AddStringToObject(j, "checkpoint", dirs[c]);
@@ -373,12 +438,19 @@ int eval_cli(int argc, char **argv) {
                             cJSON_AddStringToObject(j, "image", rel);
                             cJSON_AddNumberToObject(j, "dino_i", r.dino);
                             cJSON_AddNumberToObject(j, "siglip_i", r.siglip);
+                            if (cdim) {
+                                cJSON_AddNumberToObject(j, "clip_i", r.clip_i);
+                                cJSON_AddNumberToObject(j, "clip_t", r.clip_t);
+                            }
                             cJSON_AddNumberToObject(j, "seconds", r.seconds);
                             char *line = cJSON_PrintUnformatted(j);
                             rc = append_line(results, line, err, sizeof err) ? 1 : 0;
                             free(line);
                             cJSON_Delete(j);
-                            if (!rc) done_add(&done, key, &r), key = NULL;
+                            if (!rc) {
+                                done_add(&done, key, &r);
+                                key = NULL;
+                            }
                         } else if (rc && err[0] == 0) snprintf(err, sizeof err, "%s: cannot write (%s)", path, strerror(errno));
                         free(key);
                         free(im.px), free(vs), free(vd);
@@ -407,7 +479,11 @@ int eval_cli(int argc, char **argv) {
     if (rc) fprintf(stderr, "cameo eval: %s\n", err);
     for (int i = 0; i < done.n; i++) free(done.keys[i]);
     free(done.keys), free(done.v);
-    for (int p = 0; p < np; p++) free(pairs[p].prompt), free(pairs[p].sig), free(pairs[p].dino), eval_embedding_free(&pairs[p].emb);
+    for (int p = 0; p < np; p++) {
+        free(pairs[p].prompt), free(pairs[p].sig), free(pairs[p].dino), free(pairs[p].clip_ref), free(pairs[p].clip_txt);
+        eval_embedding_free(&pairs[p].emb);
+    }
+    eval_clip_close(&clip);
     free(pairs);
     eval_models_close(&em);
     return rc;

@@ -78,15 +78,6 @@ int clip_text_detect(const char *path, clip_text_config *c, char *err, size_t er
 
 // --- forward ---
 
-// quick_gelu(x) = x * sigmoid(1.702 x) = silu(1.702 x) / 1.702
-static cm_tensor *quick_gelu(cm_tensor *x) {
-    cm_tensor *s = op_scale(x, 1.702);
-    cm_tensor *y = op_silu(s);
-    cm_tensor *out = op_scale(y, 1.0 / 1.702);
-    tensor_release(s);
-    tensor_release(y);
-    return out;
-}
 
 // the pooled position in one row of L host ids (the rule in clip_text.h)
 static int64_t eos_in_row(const clip_text_config *c, const int32_t *row, int64_t L) {
@@ -142,7 +133,7 @@ static cm_tensor *forward_eos(const clip_text_model *m, cm_tensor *tok, const in
     cm_tensor *h = op_add(tok, pos);                  // [B, L, D]
     tensor_release(pos);
     for (int i = 0; i < c->layers; i++) {
-        cm_tensor *nh = encoder_layer_fwd(&m->layer[i], h, c->heads, mask, quick_gelu);
+        cm_tensor *nh = encoder_layer_fwd(&m->layer[i], h, c->heads, mask, encoder_quick_gelu);
         tensor_release(h);
         h = nh;
     }

@@ -31,3 +31,12 @@ cm_tensor *encoder_layer_fwd(const encoder_layer *l, cm_tensor *x, int64_t heads
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
     return out;
 }
+
+cm_tensor *encoder_quick_gelu(cm_tensor *x) {
+    cm_tensor *s = op_scale(x, 1.702);
+    cm_tensor *y = op_silu(s);
+    cm_tensor *out = op_scale(y, 1.0 / 1.702);
+    tensor_release(s);
+    tensor_release(y);
+    return out;
+}

@@ -18,3 +18,5 @@ void encoder_layer_init(encoder_layer *l, cm_params *ps, const char *prefix, int
 // x [B, L, D] -> [B, L, D]; mask NULL or additive [L, L]; act: the MLP's activation
 cm_tensor *encoder_layer_fwd(const encoder_layer *l, cm_tensor *x, int64_t heads, cm_tensor *mask,
                              cm_tensor *(*act)(cm_tensor *));
+// CLIP's activation: quick_gelu(x) = x * sigmoid(1.702 x) = silu(1.702 x) / 1.702
+cm_tensor *encoder_quick_gelu(cm_tensor *x);

@@ -139,7 +139,27 @@ int main(int argc, char **argv) {
     TEST_CHECK(n2 == 8 && r2[7].dino == r[7].dino && r2[7].siglip == r[7].siglip && r2[7].pair == r[7].pair,
                "the image made again scores differently");
     free(res2);
-    free(res), free(sum);
+    free(sum);
+
+    // --clip: the 8 images made again with CLIP-I and CLIP-T (the file keeps the old lines; the
+    // summary takes the newest of each image), the other scores unchanged; a rerun makes nothing
+    char root[4096], clip_arg[4200];
+    TEST_CHECK(getcwd(root, sizeof root) != NULL, "getcwd");
+    snprintf(clip_arg, sizeof clip_arg, "--pairs pairs.jsonl --out out --scales 0,0.9 --steps 2 --clip %s/tests/fixtures/clip_full/model", root);
+    TEST_CHECK(eval(clip_arg) == 0, "the sweep with --clip (see %s/eval.log)", dir);
+    TEST_CHECK(log_has("8 of them made before without CLIP scores"), "with --clip (see %s/eval.log)", dir);
+    res = read_text("out/results.jsonl");
+    TEST_CHECK(res && count_lines(res) == 16, "results.jsonl after --clip: %d lines, want 8 + 8", count_lines(res));
+    TEST_CHECK(test_sh("grep -q '^| step-.*n/a' %s/out/summary.md", dir) != 0, "summary.md still has n/a with every image CLIP-scored");
+    n2 = parse_results(res, r2, 16);
+    int same = 0;
+    for (int i = 0; i < 8 && n2 == 16; i++) same += r2[8 + i].dino == r[i].dino && r2[8 + i].siglip == r[i].siglip;
+    TEST_CHECK(same == 8, "%d of 8 images kept their DINO-I / SigLIP-I when made again", same);
+    TEST_CHECK(test_sh("test $(grep -c '\"clip_t\"' %s/out/results.jsonl) -eq 8", dir) == 0, "8 lines with clip_t");
+    TEST_CHECK(eval(clip_arg) == 0 && log_has("8 done before, 0 to make"), "the rerun with --clip made images");
+    TEST_CHECK(eval("--pairs pairs.jsonl --out bad --steps 2 --clip /nonexistent/clip") == 1 && log_has("--clip /nonexistent/clip"),
+               "a missing CLIP model");
+    free(res);
 
     // bad input: every error names what is wrong
     write_text("bad.jsonl", "{\"ref\": \"a.png\", \"prompt\": \"ok\"}\n{\"ref\": \"a.png\"}\n");
