@@ -14,11 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 #include "data/fsutil.h"
-#include "eval/clip_score.h"
 #include "eval/eval_models.h"
-#include "eval/metrics.h"
-#include "eval/sample.h"
-#include "eval/sample_io.h"
+#include "eval/pairs.h"
 #include "train/checkpoint.h"
 #include "train/cli.h"
 #include "train/progress.h"
@@ -51,8 +48,6 @@ static void usage(FILE *f) {
             "  CLIP image embeddings (CLIP-I) and of the image's and the prompt's (CLIP-T).\n");
 }
 
-// a pair: its reference views and embeddings (clip_ref, clip_txt: CLIP image / text embeds, with --clip)
-typedef struct { char ref[PATH_MAX]; char *prompt; float *sig, *dino, *clip_ref, *clip_txt; eval_embedding emb; } ev_pair;
 // a finished image (clip_i, clip_t NaN when the sweep had no --clip)
 typedef struct { char tag[96]; double scale, guidance, dino, siglip, clip_i, clip_t, seconds; int steps, w, h; } ev_rec;
 typedef struct { ev_rec *v; int n, cap; char **keys; } ev_done;
@@ -72,47 +67,6 @@ static int parse_list(const char *opt, const char *s, double *out, int *n) {
     }
     if (!*n) { fprintf(stderr, "cameo eval: %s is empty\n", opt); return -1; }
     return 0;
-}
-
-// PAIRS.jsonl: every line {"ref": ..., "prompt": ...}; blank lines skipped; errors name file:line
-static int read_pairs(const char *path, ev_pair **out, int *n, char *err, size_t errlen) {
-    size_t len;
-    char *text = fs_read_file(path, &len, (size_t)64 << 20);
-    if (!text) { snprintf(err, errlen, "%s: cannot read (%s)", path, strerror(errno)); return -1; }
-    char dirbuf[PATH_MAX];
-    snprintf(dirbuf, sizeof dirbuf, "%s", path);
-    const char *base = dirname(dirbuf);
-    int cap = 0, line = 0, rc = 0;
-    *out = NULL, *n = 0;
-    for (char *s = text, *e; s && *s && !rc; s = e ? e + 1 : NULL) {
-        e = strchr(s, '\n');
-        if (e) *e = 0;
-        line++;
-        if (strspn(s, " \t\r") == strlen(s)) continue;
-        cJSON *j = cJSON_Parse(s);
-        const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "ref"), *p = cJSON_GetObjectItemCaseSensitive(j, "prompt");
-        if (!cJSON_IsString(r) || !cJSON_IsString(p) || !r->valuestring[0]) {
-            snprintf(err, errlen, "%s:%d: want {\"ref\": \"image file\", \"prompt\": \"text\"}%s", path, line,
-                     j ? "" : " (not JSON)");
-            rc = -1;
-        } else {
-            if (*n == cap) {
-                cap = cap ? 2 * cap : 16;
-                ev_pair *g = realloc(*out, sizeof **out * (size_t)cap);
-                if (!g) { snprintf(err, errlen, "out of host memory"); rc = -1; cJSON_Delete(j); break; }
-                *out = g;
-            }
-            ev_pair *q = &(*out)[(*n)++];
-            memset(q, 0, sizeof *q);
-            if (r->valuestring[0] == '/') snprintf(q->ref, sizeof q->ref, "%s", r->valuestring);
-            else snprintf(q->ref, sizeof q->ref, "%s/%s", base, r->valuestring);
-            q->prompt = strdup(p->valuestring);
-        }
-        cJSON_Delete(j);
-    }
-    free(text);
-    if (!rc && !*n) { snprintf(err, errlen, "%s: no pairs", path); rc = -1; }
-    return rc;
 }
 
 static char *key_of(const char *dir, int item, double scale, double guid, double seed, int steps, int w, int h) {
@@ -298,8 +252,8 @@ int eval_cli(int argc, char **argv) {
 
     static char err[8192];
     int np = 0, rc = 0;
-    ev_pair *pairs = NULL;
-    if (read_pairs(pairs_path, &pairs, &np, err, sizeof err)) { fprintf(stderr, "cameo eval: %s\n", err); return 1; }
+    eval_pair *pairs = NULL;
+    if (eval_pairs_read(pairs_path, &pairs, &np, err, sizeof err)) { fprintf(stderr, "cameo eval: %s\n", err); return 1; }
 
     // the checkpoints: resolved, one set of models (the first's config) for all
     static char dirs[EV_MAX_CKPT][PATH_MAX], tags[EV_MAX_CKPT][96];
@@ -339,25 +293,7 @@ int eval_cli(int argc, char **argv) {
     }
 
     // the references: views and embeddings once
-    for (int p = 0; p < np && !rc; p++) {
-        char e[PATH_MAX + 512];
-        if (eval_load_reference(pairs[p].ref, em.m.ref_size, &pairs[p].sig, &pairs[p].dino, e, sizeof e) ||
-            eval_embed(&em.m, pairs[p].sig, pairs[p].dino, &pairs[p].emb, e, sizeof e)) {
-            snprintf(err, sizeof err, "%s, line %d's reference: %s", pairs_path, p + 1, e);
-            rc = 1;
-        }
-        if (!rc && cdim) {  // CLIP's embeddings of the reference image and of the prompt
-            image im = {0};
-            pairs[p].clip_ref = malloc(sizeof(float) * (size_t)cdim);
-            pairs[p].clip_txt = malloc(sizeof(float) * (size_t)cdim);
-            if (!pairs[p].clip_ref || !pairs[p].clip_txt || image_load(pairs[p].ref, &im, e, sizeof e) ||
-                eval_clip_image(&clip, &im, pairs[p].clip_ref, e, sizeof e) || eval_clip_text(&clip, pairs[p].prompt, pairs[p].clip_txt, e, sizeof e)) {
-                snprintf(err, sizeof err, "%s, line %d: CLIP: %s", pairs_path, p + 1, e);
-                rc = 1;
-            }
-            free(im.px);
-        }
-    }
+    if (!rc && eval_pairs_prepare(&em.m, cdim ? &clip : NULL, pairs_path, pairs, np, err, sizeof err)) rc = 1;
 
     int total = nck * ns * ng * nseed * np, todo = 0, made = 0;
     for (int c = 0; c < nck && !rc; c++)
@@ -389,38 +325,17 @@ int eval_cli(int argc, char **argv) {
                         double t0 = now_s();
                         eval_sample_opts oo = o;
                         oo.ip_scale = scales[s], oo.guidance = guids[g], oo.seed = (uint64_t)seeds[k];
-                        const char *prompts[1] = {pairs[p].prompt};
-                        cm_tensor *img = eval_sample(&em.m, &em.dec, 1, prompts, pairs[p].sig, pairs[p].dino, &oo);
-                        char rel[256], tmp[PATH_MAX + 80];
+                        char rel[256];
                         snprintf(rel, sizeof rel, "images/%s/p%d_s%g_g%g_seed%.0f.png", tags[c], p, scales[s], guids[g], seeds[k]);
                         snprintf(path, sizeof path, "%s/images/%s", outdir, tags[c]);
-                        image im = {0};
-                        eval_embedding emb = {0};
-                        float *vs = NULL, *vd = NULL;
                         if (fs_mkdirs(path)) { snprintf(err, sizeof err, "%s: cannot create (%s)", path, strerror(errno)); rc = 1; }
                         snprintf(path, sizeof path, "%s/%s", outdir, rel);
-                        snprintf(tmp, sizeof tmp, "%s.tmp.png", path);
-                        // the image as saved (8 bits) is what is scored; written whole, then renamed
-                        if (!rc && (eval_image_from_tensor(img, 0, &im, err, sizeof err) || image_write_png(tmp, &im, err, sizeof err) ||
-                                    rename(tmp, path) || eval_reference_views(&im, em.m.ref_size, &vs, &vd, err, sizeof err) ||
-                                    eval_embed(&em.m, vs, vd, &emb, err, sizeof err)))
-                            rc = 1;
-                        ev_rec r = {.scale = scales[s], .guidance = guids[g], .steps = o.steps, .w = o.width, .h = o.height};
-                        if (!rc) {
-                            snprintf(r.tag, sizeof r.tag, "%s", tags[c]);
-                            r.dino = eval_cosine(emb.dino, pairs[p].emb.dino, emb.dd);
-                            r.siglip = eval_cosine(emb.siglip, pairs[p].emb.siglip, emb.ds);
-                            r.clip_i = r.clip_t = NAN;
-                            if (cdim) {
-                                float ce[4096];
-                                if (cdim > 4096 || eval_clip_image(&clip, &im, ce, err, sizeof err)) rc = 1;
-                                else {
-                                    r.clip_i = eval_cosine(ce, pairs[p].clip_ref, cdim);
-                                    r.clip_t = eval_cosine(ce, pairs[p].clip_txt, cdim);
-                                }
-                            }
-                            r.seconds = now_s() - t0;
-                        }
+                        eval_scores sc = {0};
+                        if (!rc && eval_make_image(&em.m, &em.dec, cdim ? &clip : NULL, &pairs[p], &oo, path, &sc, err, sizeof err)) rc = 1;
+                        ev_rec r = {.scale = scales[s], .guidance = guids[g], .steps = o.steps, .w = o.width, .h = o.height,
+                                    .dino = sc.dino_i, .siglip = sc.siglip_i, .clip_i = sc.clip_i, .clip_t = sc.clip_t,
+                                    .seconds = now_s() - t0};
+                        snprintf(r.tag, sizeof r.tag, "%s", tags[c]);
                         if (!rc) {
                             cJSON *j = cJSON_CreateObject();
                             cJSON_AddStringToObject(j, "key", key);
@@ -451,11 +366,8 @@ int eval_cli(int argc, char **argv) {
                                 done_add(&done, key, &r);
                                 key = NULL;
                             }
-                        } else if (rc && err[0] == 0) snprintf(err, sizeof err, "%s: cannot write (%s)", path, strerror(errno));
+                        }
                         free(key);
-                        free(im.px), free(vs), free(vd);
-                        eval_embedding_free(&emb);
-                        tensor_release(img);
                         made++;
                         if (!rc && !quiet) {
                             double el = now_s() - t_start, rate = made / (el > 0 ? el : 1e-9);
@@ -479,12 +391,8 @@ int eval_cli(int argc, char **argv) {
     if (rc) fprintf(stderr, "cameo eval: %s\n", err);
     for (int i = 0; i < done.n; i++) free(done.keys[i]);
     free(done.keys), free(done.v);
-    for (int p = 0; p < np; p++) {
-        free(pairs[p].prompt), free(pairs[p].sig), free(pairs[p].dino), free(pairs[p].clip_ref), free(pairs[p].clip_txt);
-        eval_embedding_free(&pairs[p].emb);
-    }
+    eval_pairs_free(pairs, np);
     eval_clip_close(&clip);
-    free(pairs);
     eval_models_close(&em);
     return rc;
 }

@@ -34,12 +34,15 @@ int eval_models_open(eval_models *em, const char *ckpt, const char *device, char
     }
     if (rc) return 1;
     em->open = true;
-    params_init_registry(&em->pd, em->m.dev, em->m.dtype, false);  // the decoder: the published weights beside the encoder's, or the tiny preset's
-    vae_decoder_init(&em->dec, &em->m.vae.cfg, &em->pd);
-    if (cfg->model.tiny) params_randomize(&em->pd, cfg->run.seed ^ 0xdec);
+    return eval_decoder_open(&em->m, cfg, &em->dec, &em->pd, err, errlen) ? 1 : 0;
+}
+
+int eval_decoder_open(const ic_models *m, const train_config *cfg, vae_decoder *dec, cm_params *pd, char *err, size_t errlen) {
+    params_init_registry(pd, m->dev, m->dtype, false);  // the published weights beside the encoder's, or the tiny preset's
+    vae_decoder_init(dec, &m->vae.cfg, pd);
+    if (cfg->model.tiny) params_randomize(pd, cfg->run.seed ^ 0xdec);
     int n_extra;
-    if (!cfg->model.tiny && params_load(&em->pd, cfg->model.vae, NULL, false, &n_extra, err, errlen)) return 1;
-    return 0;
+    return !cfg->model.tiny && params_load(pd, cfg->model.vae, NULL, false, &n_extra, err, errlen) ? -1 : 0;
 }
 
 int eval_models_load_adapter(eval_models *em, const char *dir, char *err, size_t errlen) {

@@ -26,3 +26,6 @@ int eval_models_load_adapter(eval_models *em, const char *dir, char *err, size_t
 // loaded into them); else false with err saying what differs
 bool eval_models_same(const eval_models *em, const char *dir, char *err, size_t errlen);
 void eval_models_close(eval_models *em);
+// the VAE decoder for m's models as cfg names them (the published weights from model.vae, or the
+// tiny preset's random ones, seeded from run.seed); the caller frees dec and pd. 0, or -1 with err.
+int eval_decoder_open(const ic_models *m, const train_config *cfg, vae_decoder *dec, cm_params *pd, char *err, size_t errlen);
