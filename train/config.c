@@ -522,6 +522,10 @@ void train_config_defaults(train_config *c) {
     c->data.bucket_step = 64;
     c->data.max_aspect = 2.0;
 
+    c->eval.scale = 0.9;
+    c->eval.guidance = 3.5;
+    c->eval.steps = 28;
+    c->eval.seeds = 1;
     c->adapter.ip_scale = 1.0;
     c->adapter.init_kv = CFG_INIT_KV_ZERO_V;
 
@@ -656,6 +660,20 @@ static void type_adapter(tctx *t, ynode *root, train_config *c) {
     int kv = c->adapter.init_kv;
     get_enum(&s, "init_kv", &kv, KV_N, 2);
     c->adapter.init_kv = kv;
+    sec_close(&s);
+}
+
+static void type_eval(tctx *t, ynode *root, train_config *c) {
+    msec s = sec_open(t, root, "eval");
+    get_int(&s, "every", &c->eval.every, 0, 1000000000);
+    get_str(&s, "pairs", c->eval.pairs, CFG_PATH);
+    get_num(&s, "scale", &c->eval.scale, 0.0, 100.0);
+    get_num(&s, "guidance", &c->eval.guidance, 0.0, 100.0);
+    get_int(&s, "steps", &c->eval.steps, 1, 1024);
+    get_int(&s, "seeds", &c->eval.seeds, 1, 1024);
+    get_int(&s, "size", &c->eval.size, 0, 8192);
+    get_str(&s, "clip", c->eval.clip, CFG_PATH);
+    if (c->eval.every > 0 && !c->eval.pairs[0]) terr(t, root, "eval.pairs", "needed when eval.every is above 0 (a JSONL of {\"ref\", \"prompt\"} lines)");
     sec_close(&s);
 }
 
@@ -818,6 +836,7 @@ static int type_root(ynode *root, train_config *c, const char *name, char *err, 
     type_adapter(&t, sec_get(&s, "adapter"), c);
     type_train(&t, sec_get(&s, "train"), c);
     type_optimizer(&t, sec_get(&s, "optimizer"), c);
+    type_eval(&t, sec_get(&s, "eval"), c);
     type_stages(&t, sec_get(&s, "stages"), c);
     sec_close(&s);
     return t.failed ? -1 : 0;
@@ -1005,6 +1024,11 @@ char *train_config_to_yaml(const train_config *c) {
     sb_printf(&b, "]\n  eps: "); sb_num(&b, c->optimizer.eps);
     sb_printf(&b, "\n  weight_decay: "); sb_num(&b, c->optimizer.weight_decay);
     sb_printf(&b, "\n  grad_clip: "); sb_num(&b, c->optimizer.grad_clip);
+    sb_printf(&b, "\neval:\n  every: %d\n  pairs: ", c->eval.every); sb_str(&b, c->eval.pairs);
+    sb_printf(&b, "\n  scale: "); sb_num(&b, c->eval.scale);
+    sb_printf(&b, "\n  guidance: "); sb_num(&b, c->eval.guidance);
+    sb_printf(&b, "\n  steps: %d\n  seeds: %d\n  size: %d\n  clip: ", c->eval.steps, c->eval.seeds, c->eval.size);
+    sb_str(&b, c->eval.clip);
     sb_printf(&b, "\nstages:\n");
     for (int i = 0; i < c->n_stages; i++) {
         const train_stage *s = &c->stages[i];

@@ -94,6 +94,13 @@ typedef struct train_config {
     struct {
         double lr, beta1, beta2, eps, weight_decay, grad_clip;  // grad_clip 0 = off
     } optimizer;
+    struct {  // evaluation during training (rank 0): cameo eval's scores on the current adapter
+        int every;                 // optimizer steps between evaluations (0 = off); also after the last step
+        char pairs[CFG_PATH];      // JSONL of {"ref", "prompt"} (cameo eval's --pairs)
+        double scale, guidance;    // subject scale, FLUX guidance
+        int steps, seeds, size;    // sampler steps; seeds 0..seeds-1; square side (0 = the stage's resolution)
+        char clip[CFG_PATH];       // "" = no CLIP-I / CLIP-T; else a full CLIP model (cameo eval's --clip)
+    } eval;
     int n_stages;
     train_stage stages[CFG_MAX_STAGES];
 } train_config;

@@ -31,6 +31,7 @@
 #include "train/optim.h"
 #include "train/progress.h"
 #include "train/schedule.h"
+#include "train/train_eval.h"
 #include "train/stage_setup.h"
 #include "train/step.h"
 
@@ -66,6 +67,7 @@ typedef struct trainer {
     ckpt_state st;
     metrics_ema ema;
     char last_ckpt[4400];
+    train_eval ev;               // evaluation during training (rank 0, eval.every > 0)
     int64_t steps_run;
     double samples, t_start;
 } trainer;
@@ -251,6 +253,11 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                          (long long)t->st.step, t->st.stage, t->st.stage_name, (long long)t->st.step_in_stage);
     }
     if (t->d.rank == 0 && metrics_open(&t->met, t->run_dir, true, resume_dir ? t->st.step : -1, err, errlen)) return -1;
+    if (t->d.rank == 0 && c->eval.every > 0 &&
+        train_eval_open(&t->ev, &t->m, c, t->run_dir, resume_dir ? t->st.step : -1, err, errlen)) {
+        metrics_close(&t->met);
+        return -1;
+    }
     t->t_start = wall();
     double run_t0 = wall();
 
@@ -321,6 +328,12 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                 if (t->d.rank == 0) metrics_flush(&t->met);
                 progress_message(&t->prog, "checkpoint %s", t->last_ckpt);
             }
+            bool last = stage_done && s + 1 == c->n_stages;
+            if (t->d.rank == 0 && !stop_requested && train_eval_due(c, t->st.step, last) &&
+                train_eval_run(&t->ev, &t->m, c, t->st.step, sg->resolution, &t->met, &t->prog, err, errlen)) {
+                rc = -1;  // other ranks stop at their next collective call with rank 0 gone (dist_abort in main)
+                break;
+            }
             if (stop_requested) break;
             if (stage_done) break;
         }
@@ -339,6 +352,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         }
     }
     if (t->d.rank == 0) metrics_close(&t->met);
+    train_eval_close(&t->ev);
     if (rc) return rc;
 
     if (!stop_requested) {  // the adapter alone, beside the run

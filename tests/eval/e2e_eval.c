@@ -174,6 +174,32 @@ int main(int argc, char **argv) {
                        "--steps 2 2>eval.log", dir, cameo) == 1 && log_has("differs in"),
                "checkpoints of other models (see %s/eval.log)", dir);
 
+    // evaluation during training: the same weights with it on or off; every 2 steps and after the
+    // last; images, lines and TensorBoard scalars; a resume into the same run drops the lines after
+    // its checkpoint and makes them again, to the same bytes
+#define TRAIN "train --set stages.0.steps=2 --set stages.1.steps=1 --set stages.2.steps=2 --set run.ckpt_every=2 --set run.keep_last=0"
+#define EVAL_SET "--set eval.every=2 --set eval.pairs=%s/pairs.jsonl --set eval.steps=2 --set eval.seeds=2"
+    TEST_CHECK(test_sh("%s " TRAIN " --set run.out_dir=%s/t-off --set data.path=%s/data --quiet >%s/t-off.log 2>&1", cameo, dir, dir, dir) == 0,
+               "training without evaluation (see %s/t-off.log)", dir);
+    TEST_CHECK(test_sh("%s " TRAIN " " EVAL_SET " --set run.out_dir=%s/t-on --set data.path=%s/data --quiet >%s/t-on.log 2>&1", cameo, dir,
+                       dir, dir, dir) == 0, "training with evaluation (see %s/t-on.log)", dir);
+    TEST_CHECK(test_sh("cmp -s %s/t-off/tiny/adapter.safetensors %s/t-on/tiny/adapter.safetensors", dir, dir) == 0,
+               "evaluation changed the trained adapter");
+    char *ev = read_text("t-on/tiny/eval/results.jsonl");
+    TEST_CHECK(ev && count_lines(ev) == 3 * 2 * 2, "eval/results.jsonl: %d lines, want 3 evaluations (steps 2, 4, 5) x 2 pairs x 2 seeds",
+               count_lines(ev));
+    TEST_CHECK(test_sh("test -f %s/t-on/tiny/eval/step-2/p1_seed1.png && test -f %s/t-on/tiny/eval/step-5/p0_seed0.png", dir, dir) == 0,
+               "the evaluation images");
+    TEST_CHECK(test_sh("cat %s/t-on/tiny/tb/events.out.tfevents.* | grep -aq eval/dino_i", dir) == 0, "eval/dino_i in TensorBoard");
+    TEST_CHECK(test_sh("cp -r %s/t-on %s/t-re && %s train --resume %s/t-re/tiny/checkpoints/step-2 --set run.out_dir=%s/t-re --quiet "
+                       ">%s/t-re.log 2>&1", dir, dir, cameo, dir, dir, dir) == 0, "the resumed run (see %s/t-re.log)", dir);
+    char *ev2 = read_text("t-re/tiny/eval/results.jsonl");
+    TEST_CHECK(ev && ev2 && !strcmp(ev, ev2), "after the resume from step 2, eval/results.jsonl differs from the uninterrupted run's");
+    free(ev), free(ev2);
+    TEST_CHECK(test_sh("%s train --set eval.every=3 --set run.out_dir=%s/t-bad --quiet >%s/t-bad.log 2>&1", cameo, dir, dir) == 1 &&
+                   test_sh("grep -q 'eval.pairs: needed when eval.every' %s/t-bad.log", dir) == 0,
+               "eval.every without eval.pairs (see %s/t-bad.log)", dir);
+
     if (!test_failures) test_sh("rm -rf %s", dir);
     return test_summary("e2e_eval");
 }

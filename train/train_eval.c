@@ -1,0 +1,165 @@
+// train_eval.c — see train_eval.h
+#include "train/train_eval.h"
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "data/fsutil.h"
+#include "eval/eval_models.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// results.jsonl keeps the lines of steps up to resume_step (a resumed run makes the later ones again)
+static int drop_after(const char *path, int64_t resume_step, char *err, size_t errlen) {
+    size_t len;
+    char *text = fs_read_file(path, &len, (size_t)1 << 30);
+    if (!text) return errno == ENOENT ? 0 : (snprintf(err, errlen, "%s: cannot read (%s)", path, strerror(errno)), -1);
+    char *keep = malloc(len + 1);
+    size_t kn = 0;
+    int dropped = 0;
+    for (char *s = text, *e; keep && s && *s; s = e ? e + 1 : NULL) {
+        e = strchr(s, '\n');
+        if (e) *e = 0;
+        cJSON *j = cJSON_Parse(s);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
+        if (e && cJSON_IsNumber(st) && st->valuedouble <= (double)resume_step) {
+            size_t l = strlen(s);
+            memcpy(keep + kn, s, l);
+            keep[kn + l] = '\n';
+            kn += l + 1;
+        } else if (*s) dropped++;
+        cJSON_Delete(j);
+    }
+    int rc = keep ? 0 : -1;
+    if (!keep) snprintf(err, errlen, "out of host memory");
+    else if (dropped) rc = fs_write_atomic(path, keep, kn, err, errlen);
+    free(keep);
+    free(text);
+    return rc;
+}
+
+int train_eval_open(train_eval *te, ic_models *m, const train_config *c, const char *run_dir, int64_t resume_step,
+                    char *err, size_t errlen) {
+    memset(te, 0, sizeof *te);
+    snprintf(te->dir, sizeof te->dir, "%s/eval", run_dir);
+    char e[2048], results[4300];
+    if (fs_mkdirs(te->dir)) {
+        snprintf(err, errlen, "eval: cannot create %s (%s)", te->dir, strerror(errno));
+        return -1;
+    }
+    snprintf(results, sizeof results, "%s/results.jsonl", te->dir);
+    if (resume_step >= 0 && drop_after(results, resume_step, err, errlen)) return -1;
+    if (eval_pairs_read(c->eval.pairs, &te->pairs, &te->np, e, sizeof e)) {
+        snprintf(err, errlen, "eval.pairs: %s", e);
+        return -1;
+    }
+    te->open = true;
+    if (eval_decoder_open(m, c, &te->dec, &te->pd, e, sizeof e)) {
+        snprintf(err, errlen, "eval: the VAE decoder: %s", e);
+        return -1;
+    }
+    if (c->eval.clip[0]) {
+        if (eval_clip_open(&te->clip, c->eval.clip, m->dev, m->dtype, e, sizeof e)) {
+            snprintf(err, errlen, "eval.clip: %s: %s", c->eval.clip, e);
+            return -1;
+        }
+        te->has_clip = true;
+    }
+    if (eval_pairs_prepare(m, te->has_clip ? &te->clip : NULL, c->eval.pairs, te->pairs, te->np, e, sizeof e)) {
+        snprintf(err, errlen, "eval.pairs: %s", e);
+        return -1;
+    }
+    return 0;
+}
+
+bool train_eval_due(const train_config *c, int64_t step, bool last) { return c->eval.every > 0 && (step % c->eval.every == 0 || last); }
+
+int train_eval_run(train_eval *te, ic_models *m, const train_config *c, int64_t step, int resolution, metrics *met,
+                   progress *prog, char *err, size_t errlen) {
+    int f2 = 2 * m->vae_factor, side = c->eval.size ? c->eval.size : resolution;
+    side = side / f2 * f2;  // the sampler's sizes are multiples of twice the VAE factor
+    if (side < f2) side = f2;
+    eval_sample_opts o = {.steps = c->eval.steps, .guidance = c->eval.guidance, .ip_scale = c->eval.scale, .width = side, .height = side};
+    char dir[4300], png[4400], results[4300];
+    snprintf(dir, sizeof dir, "%s/step-%lld", te->dir, (long long)step);
+    snprintf(results, sizeof results, "%s/results.jsonl", te->dir);
+    if (fs_mkdirs(dir)) {
+        snprintf(err, errlen, "eval: cannot create %s (%s)", dir, strerror(errno));
+        return -1;
+    }
+    double t0 = now_s(), sum[4] = {0};
+    int n = 0;
+    FILE *f = fopen(results, "ab");
+    if (!f) {
+        snprintf(err, errlen, "eval: cannot append to %s (%s)", results, strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    for (int k = 0; k < c->eval.seeds && !rc; k++)
+        for (int p = 0; p < te->np && !rc; p++) {
+            o.seed = (uint64_t)k;
+            snprintf(png, sizeof png, "%s/p%d_seed%d.png", dir, p, k);
+            eval_scores sc;
+            if (eval_make_image(m, &te->dec, te->has_clip ? &te->clip : NULL, &te->pairs[p], &o, png, &sc, err, errlen)) {
+                rc = -1;
+                break;
+            }
+            double v[4] = {sc.dino_i, sc.siglip_i, sc.clip_i, sc.clip_t};
+            for (int i = 0; i < 4; i++) sum[i] += v[i];
+            n++;
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddNumberToObject(j, "step", (double)step);
+            cJSON_AddNumberToObject(j, "pair", p);
+            cJSON_AddNumberToObject(j, "seed", k);
+            cJSON_AddStringToObject(j, "ref", te->pairs[p].ref);
+            cJSON_AddStringToObject(j, "prompt", te->pairs[p].prompt);
+            cJSON_AddNumberToObject(j, "scale", o.ip_scale);
+            cJSON_AddNumberToObject(j, "guidance", o.guidance);
+            cJSON_AddNumberToObject(j, "steps", o.steps);
+            cJSON_AddNumberToObject(j, "size", side);
+            cJSON_AddStringToObject(j, "image", png + strlen(te->dir) + 1);
+            cJSON_AddNumberToObject(j, "dino_i", sc.dino_i);
+            cJSON_AddNumberToObject(j, "siglip_i", sc.siglip_i);
+            if (te->has_clip) {
+                cJSON_AddNumberToObject(j, "clip_i", sc.clip_i);
+                cJSON_AddNumberToObject(j, "clip_t", sc.clip_t);
+            }
+            char *line = cJSON_PrintUnformatted(j);
+            if (!line || fputs(line, f) < 0 || fputc('\n', f) == EOF) {
+                snprintf(err, errlen, "eval: cannot append to %s (%s)", results, strerror(errno));
+                rc = -1;
+            }
+            free(line);
+            cJSON_Delete(j);
+        }
+    if (fflush(f) || fsync(fileno(f))) rc = rc ? rc : (snprintf(err, errlen, "eval: %s: %s", results, strerror(errno)), -1);
+    fclose(f);
+    if (rc) return rc;
+    const char *tags[4] = {"eval/dino_i", "eval/siglip_i", "eval/clip_i", "eval/clip_t"};
+    for (int i = 0; i < (te->has_clip ? 4 : 2); i++) metrics_scalar(met, tags[i], step, sum[i] / n);
+    if (te->has_clip)
+        progress_message(prog, "eval at step %lld: DINO-I %.4f, SigLIP-I %.4f, CLIP-I %.4f, CLIP-T %.4f (%d images, %.1f s)",
+                         (long long)step, sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n, n, now_s() - t0);
+    else
+        progress_message(prog, "eval at step %lld: DINO-I %.4f, SigLIP-I %.4f (%d images, %.1f s)", (long long)step, sum[0] / n,
+                         sum[1] / n, n, now_s() - t0);
+    return 0;
+}
+
+void train_eval_close(train_eval *te) {
+    if (te->open) {
+        vae_decoder_free(&te->dec);
+        params_free(&te->pd);
+        eval_pairs_free(te->pairs, te->np);
+    }
+    if (te->has_clip) eval_clip_close(&te->clip);
+    memset(te, 0, sizeof *te);
+}
