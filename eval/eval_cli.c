@@ -16,7 +16,9 @@
 #include "data/fsutil.h"
 #include "eval/eval_models.h"
 #include "eval/pairs.h"
+#include <dirent.h>
 #include "train/checkpoint.h"
+#include "train/dist.h"
 #include "train/cli.h"
 #include "train/progress.h"
 
@@ -216,6 +218,36 @@ static char *summary_text(const ev_done *d, const char *title) {
     return b;
 }
 
+// the lines other ranks wrote (DIR/results.rank-R.jsonl), complete ones only, appended to
+// results.jsonl, then the rank files removed (rank 0, after a sweep; and at the start, for the
+// files an interrupted distributed sweep left). The number of lines moved, or -1 with err.
+static int merge_rank_files(const char *outdir, const char *results, char *err, size_t errlen) {
+    DIR *dp = opendir(outdir);
+    if (!dp) { snprintf(err, errlen, "%s: cannot list (%s)", outdir, strerror(errno)); return -1; }
+    int moved = 0, rc = 0;
+    struct dirent *de;
+    while (!rc && (de = readdir(dp))) {
+        int r;
+        char tail[8];
+        if (sscanf(de->d_name, "results.rank-%d.jsonl%7s", &r, tail) != 1 || r < 1) continue;
+        char path[PATH_MAX + 300];
+        snprintf(path, sizeof path, "%s/%s", outdir, de->d_name);
+        size_t len;
+        char *text = fs_read_file(path, &len, (size_t)1 << 30);
+        if (!text) { snprintf(err, errlen, "%s: cannot read (%s)", path, strerror(errno)); rc = -1; break; }
+        for (char *l = text, *e; !rc && l && *l; l = e ? e + 1 : NULL) {
+            e = strchr(l, '\n');
+            if (!e) break;  // a line cut off mid-write: its image is made again
+            *e = 0;
+            if (*l && !(rc = append_line(results, l, err, errlen))) moved++;
+        }
+        free(text);
+        if (!rc && unlink(path)) { snprintf(err, errlen, "%s: cannot remove (%s)", path, strerror(errno)); rc = -1; }
+    }
+    closedir(dp);
+    return rc ? -1 : moved;
+}
+
 int eval_cli(int argc, char **argv) {
     const char *ckpts[EV_MAX_CKPT], *pairs_path = NULL, *outdir = NULL, *device = NULL, *clip_path = NULL;
     int nck = 0, ns = 1, ng = 1, nseed = 1;
@@ -252,13 +284,16 @@ int eval_cli(int argc, char **argv) {
 
     static char err[8192];
     int np = 0, rc = 0;
+    dist d;  // under mpirun / srun, the images are shared among the ranks (one GPU each)
+    dist_init(&d, NULL, NULL);
     eval_pair *pairs = NULL;
-    if (eval_pairs_read(pairs_path, &pairs, &np, err, sizeof err)) { fprintf(stderr, "cameo eval: %s\n", err); return 1; }
+    rc = eval_pairs_read(pairs_path, &pairs, &np, err, sizeof err) ? 1 : 0;
 
     // the checkpoints: resolved, one set of models (the first's config) for all
     static char dirs[EV_MAX_CKPT][PATH_MAX], tags[EV_MAX_CKPT][96];
     eval_models em;
-    rc = eval_models_open(&em, ckpts[0], device, dirs[0], sizeof dirs[0], err, sizeof err);
+    memset(&em, 0, sizeof em);
+    if (!rc) rc = eval_models_open(&em, ckpts[0], device, d.local_rank, dirs[0], sizeof dirs[0], err, sizeof err);
     for (int c = 1; c < nck && !rc; c++)
         if (ckpt_resolve(ckpts[c], dirs[c], sizeof dirs[c], err, sizeof err) || !eval_models_same(&em, dirs[c], err, sizeof err)) rc = 1;
     for (int c = 0; c < nck && !rc; c++) {  // absolute: a rerun from another folder finds its lines
@@ -275,15 +310,20 @@ int eval_cli(int argc, char **argv) {
     }
     if (!rc && !o.width) o.width = o.height = em.cfg->stages[0].resolution;
 
-    char path[PATH_MAX + 64], results[PATH_MAX + 32];
+    char path[PATH_MAX + 64], results[PATH_MAX + 32], mine[PATH_MAX + 48];
     ev_done done = {0};
-    int damaged = 0, stale = 0;  // stale: lines of this sweep without CLIP scores, with --clip
-    snprintf(results, sizeof results, "%s/results.jsonl", outdir);
-    if (!rc && fs_mkdirs(outdir)) { snprintf(err, sizeof err, "%s: cannot create (%s)", outdir, strerror(errno)); rc = 1; }
-    if (!rc && read_results(results, &done, &damaged, err, sizeof err)) rc = 1;
-    if (!rc && damaged) fprintf(stderr, "cameo eval: %s: %d damaged line(s) dropped (an interrupted write); those images run again\n", results, damaged);
     eval_clip clip = {0};
     int cdim = 0;
+    int damaged = 0, stale = 0;  // stale: lines of this sweep without CLIP scores, with --clip
+    snprintf(results, sizeof results, "%s/results.jsonl", outdir);
+    if (d.rank) snprintf(mine, sizeof mine, "%s/results.rank-%d.jsonl", outdir, d.rank);  // one writer per file
+    else snprintf(mine, sizeof mine, "%s", results);
+    if (!rc && d.rank == 0 && fs_mkdirs(outdir)) { snprintf(err, sizeof err, "%s: cannot create (%s)", outdir, strerror(errno)); rc = 1; }
+    if (!rc && d.rank == 0 && merge_rank_files(outdir, results, err, sizeof err) < 0) rc = 1;
+    if (!rc && d.rank == 0 && read_results(results, &done, &damaged, err, sizeof err)) rc = 1;  // damaged lines: rewritten here
+    if (dist_max_int(&d, rc)) goto out;  // every rank reads the file rank 0 has made whole
+    if (d.rank && read_results(results, &done, &damaged, err, sizeof err)) rc = 1;
+    if (!rc && damaged && d.rank == 0) fprintf(stderr, "cameo eval: %s: %d damaged line(s) dropped (an interrupted write); those images run again\n", results, damaged);
     if (!rc && clip_path) {
         char e[1024];
         if (eval_clip_open(&clip, clip_path, em.m.dev, em.m.dtype, e, sizeof e)) {
@@ -295,21 +335,25 @@ int eval_cli(int argc, char **argv) {
     // the references: views and embeddings once
     if (!rc && eval_pairs_prepare(&em.m, cdim ? &clip : NULL, pairs_path, pairs, np, err, sizeof err)) rc = 1;
 
-    int total = nck * ns * ng * nseed * np, todo = 0, made = 0;
+    if (dist_max_int(&d, rc)) goto out;
+    int total = nck * ns * ng * nseed * np, todo = 0, todo_all = 0, made = 0, item = 0;
     for (int c = 0; c < nck && !rc; c++)
         for (int s = 0; s < ns; s++)
             for (int g = 0; g < ng; g++)
                 for (int k = 0; k < nseed; k++)
                     for (int p = 0; p < np; p++) {
                         char *key = key_of(dirs[c], p, scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
-                        todo += !done_has(&done, key, clip_path != NULL);
+                        bool need = !done_has(&done, key, clip_path != NULL);
+                        todo += need && todo_all % d.world == d.rank;  // this rank's share: every world-th image to make
+                        todo_all += need;
                         stale += clip_path && done_find(&done, key) >= 0 && !done_has(&done, key, true);
                         free(key);
                     }
-    if (!rc && !quiet)
-        fprintf(stderr, "cameo eval: %d images (%d checkpoints x %d scales x %d guidances x %d seeds x %d pairs), %d done before, %d to make, %dx%d, %d steps\n",
-                total, nck, ns, ng, nseed, np, total - todo, todo, o.width, o.height, o.steps);
-    if (!rc && stale)  // the file keeps the old lines; the new one of a key replaces it in the summary
+    if (!rc && !quiet && d.rank == 0)
+        fprintf(stderr, "cameo eval: %d images (%d checkpoints x %d scales x %d guidances x %d seeds x %d pairs), %d done before, %d to make, %dx%d, %d steps%s\n",
+                total, nck, ns, ng, nseed, np, total - todo_all, todo_all, o.width, o.height, o.steps,
+                d.world > 1 ? " (shared among the ranks)" : "");
+    if (!rc && stale && d.rank == 0)  // the file keeps the old lines; the new one of a key replaces it in the summary
         fprintf(stderr, "cameo eval: %d of them made before without CLIP scores: made again with --clip\n", stale);
     double t_start = now_s();
     for (int c = 0; c < nck && !rc && todo; c++) {
@@ -319,7 +363,7 @@ int eval_cli(int argc, char **argv) {
                 for (int k = 0; k < nseed && !rc; k++)
                     for (int p = 0; p < np && !rc; p++) {
                         char *key = key_of(dirs[c], p, scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
-                        if (done_has(&done, key, clip_path != NULL)) { free(key); continue; }
+                        if (done_has(&done, key, clip_path != NULL) || item++ % d.world != d.rank) { free(key); continue; }
                         if (!loaded && (rc = eval_models_load_adapter(&em, dirs[c], err, sizeof err) ? 1 : 0)) { free(key); break; }
                         loaded = true;
                         double t0 = now_s();
@@ -359,7 +403,7 @@ int eval_cli(int argc, char **argv) {
                             }
                             cJSON_AddNumberToObject(j, "seconds", r.seconds);
                             char *line = cJSON_PrintUnformatted(j);
-                            rc = append_line(results, line, err, sizeof err) ? 1 : 0;
+                            rc = append_line(mine, line, err, sizeof err) ? 1 : 0;
                             free(line);
                             cJSON_Delete(j);
                             if (!rc) {
@@ -369,7 +413,7 @@ int eval_cli(int argc, char **argv) {
                         }
                         free(key);
                         made++;
-                        if (!rc && !quiet) {
+                        if (!rc && !quiet && d.rank == 0) {
                             double el = now_s() - t_start, rate = made / (el > 0 ? el : 1e-9);
                             char eta[32];
                             progress_fmt_duration((todo - made) / rate, eta, sizeof eta);
@@ -379,7 +423,16 @@ int eval_cli(int argc, char **argv) {
                         }
                     }
     }
-    if (!rc) {  // the summary of everything in results.jsonl (earlier runs' lines included)
+    if (dist_max_int(&d, rc)) goto out;  // every rank done: rank 0 takes their lines and writes the summary
+    if (d.rank == 0 && d.world > 1) {
+        ev_done all = {0};
+        int dmg;
+        if (merge_rank_files(outdir, results, err, sizeof err) < 0 || read_results(results, &all, &dmg, err, sizeof err)) rc = 1;
+        for (int i = 0; i < done.n; i++) free(done.keys[i]);
+        free(done.keys), free(done.v);
+        done = all;
+    }
+    if (!rc && d.rank == 0) {  // the summary of everything in results.jsonl (earlier runs' lines included)
         char title[PATH_MAX + 64];
         snprintf(title, sizeof title, "cameo eval — %d images", done.n);
         char *md = summary_text(&done, title);
@@ -388,11 +441,14 @@ int eval_cli(int argc, char **argv) {
         if (!rc && !quiet) printf("%s\n%s and %s\n", md, results, path);
         free(md);
     }
-    if (rc) fprintf(stderr, "cameo eval: %s\n", err);
+out:
+    if (rc) fprintf(stderr, "cameo eval%s: %s\n", d.world > 1 ? " (a rank)" : "", err);
     for (int i = 0; i < done.n; i++) free(done.keys[i]);
     free(done.keys), free(done.v);
     eval_pairs_free(pairs, np);
     eval_clip_close(&clip);
     eval_models_close(&em);
+    if (d.world > 1) rc = dist_max_int(&d, rc);  // the ranks end together
+    dist_finalize(&d);
     return rc;
 }

@@ -12,8 +12,8 @@ static int load_config(train_config *cfg, const char *dir, char *err, size_t err
     return train_config_load(cfg, path, NULL, 0, err, errlen);
 }
 
-int eval_models_open(eval_models *em, const char *ckpt, const char *device, char *dir, size_t dirlen, char *err,
-                     size_t errlen) {
+int eval_models_open(eval_models *em, const char *ckpt, const char *device, int local_rank, char *dir, size_t dirlen,
+                     char *err, size_t errlen) {
     memset(em, 0, sizeof *em);
     em->cfg = calloc(1, sizeof *em->cfg);
     if (!em->cfg) { snprintf(err, errlen, "out of host memory"); return 1; }
@@ -24,6 +24,7 @@ int eval_models_open(eval_models *em, const char *ckpt, const char *device, char
         snprintf(err, errlen, "--device '%s' (allowed: cpu, cuda, cuda:N)", device);
         return 2;
     }
+    if (dev.type == CM_CUDA) dev.index += local_rank;
     if (ic_device_check(dev, device ? "--device" : "run.device", err, errlen)) return 1;
     cm_dtype dt = dev.type == CM_CPU ? CM_F32 : cfg_model_dtype(cfg, dev);  // a CPU computes in f32 whatever the run used
     int rc;

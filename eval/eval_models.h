@@ -16,10 +16,11 @@ typedef struct eval_models {
 } eval_models;
 
 // resolves ckpt (a checkpoint folder, a run's checkpoints/ folder or its latest), reads its
-// config and builds the models on `device` (NULL: the run's run.device; a CPU computes in f32).
+// config and builds the models on `device` (NULL: the run's run.device; a CPU computes in f32),
+// a CUDA device's index raised by local_rank (one GPU per rank of a node, as training does).
 // dir receives the resolved folder. 0; 1 with err (a file, a weight); 2 for a bad --device.
-int eval_models_open(eval_models *em, const char *ckpt, const char *device, char *dir, size_t dirlen, char *err,
-                     size_t errlen);
+int eval_models_open(eval_models *em, const char *ckpt, const char *device, int local_rank, char *dir, size_t dirlen,
+                     char *err, size_t errlen);
 // the adapter weights of checkpoint folder dir into em's adapter. 0, or -1 with err.
 int eval_models_load_adapter(eval_models *em, const char *dir, char *err, size_t errlen);
 // true when checkpoint folder dir's config names the same models as em's (its adapter can be

@@ -42,7 +42,7 @@ int sample_cli(int argc, char **argv) {
     static char err[8192];
     char dir[PATH_MAX];
     eval_models em;
-    int rc = eval_models_open(&em, ckpt, device, dir, sizeof dir, err, sizeof err);
+    int rc = eval_models_open(&em, ckpt, device, 0, dir, sizeof dir, err, sizeof err);
     if (!rc && !o.width) o.width = o.height = em.cfg->stages[0].resolution;
     float *sig = NULL, *dino = NULL;
     if (!rc) rc = eval_models_load_adapter(&em, dir, err, sizeof err);

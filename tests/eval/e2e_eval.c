@@ -2,21 +2,24 @@
 // checkpoints step-2 and step-4; a sweep of both × two subject scales × two (reference, prompt)
 // pairs writes 8 images, 8 result lines and a 4-row summary; plain FLUX (scale 0) scores the same
 // for both checkpoints, the adapter's scale does not; a rerun makes nothing and changes nothing;
-// a line cut off mid-write is made again with the same scores; bad pairs, a missing reference, a
-// bad list and a checkpoint of other models are errors that name the thing.
-// Usage: e2e_eval PATH/TO/cameo   (registered by tests/eval/extra.cmake)
+// a line cut off mid-write is made again with the same scores; --clip over earlier lines; two MPI
+// ranks give the lines of one process; evaluation during training leaves the weights as they
+// were and resumes to the same lines; bad pairs, a missing reference, a bad list and a checkpoint
+// of other models are errors that name the thing.
+// Usage: e2e_eval PATH/TO/cameo [PATH/TO/mpirun]   (registered by tests/eval/extra.cmake)
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <math.h>
 #include <unistd.h>
 #include "data/fsutil.h"
 #include "data/image.h"
 #include "testutil.h"
 
-static const char *cameo;
+static const char *cameo, *mpirun;
 static char dir[64];
 
 static void write_png(const char *name, int w, int h, int kind) {
@@ -84,7 +87,8 @@ static int parse_results(const char *text, rec *r, int max) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) test_skip("usage: e2e_eval PATH/TO/cameo");
+    if (argc < 2) test_skip("usage: e2e_eval PATH/TO/cameo [PATH/TO/mpirun]");
+    mpirun = argc > 2 ? argv[2] : NULL;
     static char abs_cameo[4096];
     cameo = realpath(argv[1], abs_cameo) ? abs_cameo : argv[1];  // the sweeps run from inside dir
     snprintf(dir, sizeof dir, "/tmp/cameo-eval-XXXXXX");
@@ -173,6 +177,37 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("cd %s && %s eval run/tiny/checkpoints/step-2 other/tiny/checkpoints/step-2 --pairs pairs.jsonl --out bad "
                        "--steps 2 2>eval.log", dir, cameo) == 1 && log_has("differs in"),
                "checkpoints of other models (see %s/eval.log)", dir);
+
+    // under mpirun: two ranks share the images; the same lines (by key) and scores as one process;
+    // a rank file an interrupted distributed sweep left is merged at the next start
+    if (mpirun && test_sh("%s --allow-run-as-root --oversubscribe -np 2 true >/dev/null 2>&1", mpirun) == 0) {
+        TEST_CHECK(test_sh("cd %s && %s --allow-run-as-root --oversubscribe -np 2 %s eval run/tiny/checkpoints/step-2 "
+                           "run/tiny/checkpoints/step-4 --pairs pairs.jsonl --out out-mpi --scales 0,0.9 --steps 2 >eval.out 2>eval.log",
+                           dir, mpirun, cameo) == 0, "the sweep on 2 ranks (see %s/eval.log)", dir);
+        TEST_CHECK(test_sh("test ! -e %s/out-mpi/results.rank-1.jsonl", dir) == 0, "the rank file was not merged");
+        char *one = read_text("out/results.jsonl"), *two = read_text("out-mpi/results.jsonl");
+        rec a[16], b[16];
+        int na = parse_results(one, a, 16), nb = parse_results(two, b, 16), matched = 0;
+        TEST_CHECK(nb == 8 && count_lines(two) == 8, "2 ranks: %d lines, want 8", nb);
+        for (int i = 0; i < nb; i++)  // the first 8 lines of the one-process file: the sweep without --clip
+            for (int j = 0; j < 8 && j < na; j++)
+                if (!strcmp(a[j].tag, b[i].tag) && a[j].pair == b[i].pair && a[j].scale == b[i].scale)
+                    matched += fabs(a[j].dino - b[i].dino) < 1e-6 && fabs(a[j].siglip - b[i].siglip) < 1e-6;
+        TEST_CHECK(matched == 8, "%d of 8 images score the same on 2 ranks as in one process", matched);
+        free(one), free(two);
+        char *l0 = read_text("out-mpi/results.jsonl");  // a rank file left behind: its whole line kept, its cut one dropped
+        char *nl = l0 ? strchr(l0, '\n') : NULL;
+        if (nl) nl[1] = 0;
+        char left[8192];
+        snprintf(left, sizeof left, "%s{\"key\": \"cut", l0 ? l0 : "");
+        write_text("out-mpi/results.rank-1.jsonl", left);
+        TEST_CHECK(eval("--pairs pairs.jsonl --out out-mpi --scales 0,0.9 --steps 2") == 0 && log_has("8 done before, 0 to make"),
+                   "the merge at the start (see %s/eval.log)", dir);
+        char *after = read_text("out-mpi/results.jsonl");
+        TEST_CHECK(count_lines(after) == 9 && test_sh("test ! -e %s/out-mpi/results.rank-1.jsonl", dir) == 0,
+                   "after the merge: %d lines, want 8 + 1", count_lines(after));
+        free(after), free(l0);
+    } else printf("e2e_eval: no usable mpirun: the 2-rank sweep is not checked\n");
 
     // evaluation during training: the same weights with it on or off; every 2 steps and after the
     // last; images, lines and TensorBoard scalars; a resume into the same run drops the lines after
