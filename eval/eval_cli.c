@@ -33,9 +33,12 @@ static double now_s(void) {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: cameo eval CHECKPOINT [CHECKPOINT ...] --pairs PAIRS.jsonl --out DIR\n"
+            "       cameo eval --config CONFIG.yaml ADAPTER [ADAPTER ...] --pairs PAIRS.jsonl --out DIR\n"
             "                  [--scales 0.9] [--guidance 3.5] [--seeds 0] [--steps 28] [--size WxH] [--clip DIR]\n"
             "                  [--device D] [--quiet]\n"
             "  CHECKPOINT  checkpoint folders (or a run's checkpoints/ folder: its latest), from runs with the same models\n"
+            "  --config    the models from a config (as cameo train reads it); then the sources are adapter files:\n"
+            "              the released .bin, or safetensors (cameo export's, a checkpoint's adapter.safetensors)\n"
             "  --pairs     one JSON line per reference and prompt: {\"ref\": \"me.png\", \"prompt\": \"the character waving\"}\n"
             "              (ref relative to the file's folder; PNG, JPEG or WebP)\n"
             "  --scales, --guidance, --seeds   comma-separated lists; the sweep is their product x checkpoints x pairs\n"
@@ -249,7 +252,7 @@ static int merge_rank_files(const char *outdir, const char *results, char *err, 
 }
 
 int eval_cli(int argc, char **argv) {
-    const char *ckpts[EV_MAX_CKPT], *pairs_path = NULL, *outdir = NULL, *device = NULL, *clip_path = NULL;
+    const char *ckpts[EV_MAX_CKPT], *pairs_path = NULL, *outdir = NULL, *device = NULL, *clip_path = NULL, *config = NULL;
     int nck = 0, ns = 1, ng = 1, nseed = 1;
     double scales[EV_MAX_LIST] = {0.9}, guids[EV_MAX_LIST] = {3.5}, seeds[EV_MAX_LIST] = {0};
     eval_sample_opts o = {.steps = 28};
@@ -261,6 +264,7 @@ int eval_cli(int argc, char **argv) {
         else if (!strcmp(a, "--out") && v) outdir = argv[++i];
         else if (!strcmp(a, "--device") && v) device = argv[++i];
         else if (!strcmp(a, "--clip") && v) clip_path = argv[++i];
+        else if (!strcmp(a, "--config") && v) config = argv[++i];
         else if (!strcmp(a, "--quiet")) quiet = true;
         else if (!strcmp(a, "--scales") && v) { if (parse_list(a, argv[++i], scales, &ns)) return 2; }
         else if (!strcmp(a, "--guidance") && v) { if (parse_list(a, argv[++i], guids, &ng)) return 2; }
@@ -289,21 +293,32 @@ int eval_cli(int argc, char **argv) {
     eval_pair *pairs = NULL;
     rc = eval_pairs_read(pairs_path, &pairs, &np, err, sizeof err) ? 1 : 0;
 
-    // the checkpoints: resolved, one set of models (the first's config) for all
+    // the sources: checkpoints (resolved; one set of models, the first's config, for all) or, with
+    // --config, adapter files
     static char dirs[EV_MAX_CKPT][PATH_MAX], tags[EV_MAX_CKPT][96];
     eval_models em;
     memset(&em, 0, sizeof em);
-    if (!rc) rc = eval_models_open(&em, ckpts[0], device, d.local_rank, dirs[0], sizeof dirs[0], err, sizeof err);
-    for (int c = 1; c < nck && !rc; c++)
-        if (ckpt_resolve(ckpts[c], dirs[c], sizeof dirs[c], err, sizeof err) || !eval_models_same(&em, dirs[c], err, sizeof err)) rc = 1;
+    if (config) {
+        for (int c = 0; c < nck && !rc; c++) {
+            if (access(ckpts[c], R_OK)) { snprintf(err, sizeof err, "%s: cannot read the adapter (%s)", ckpts[c], strerror(errno)); rc = 1; }
+            snprintf(dirs[c], sizeof dirs[c], "%.4000s", ckpts[c]);
+        }
+        if (!rc) rc = eval_models_open_config(&em, config, device, d.local_rank, ckpts[0], err, sizeof err);
+    } else {
+        if (!rc) rc = eval_models_open(&em, ckpts[0], device, d.local_rank, dirs[0], sizeof dirs[0], err, sizeof err);
+        for (int c = 1; c < nck && !rc; c++)
+            if (ckpt_resolve(ckpts[c], dirs[c], sizeof dirs[c], err, sizeof err) || !eval_models_same(&em, dirs[c], err, sizeof err)) rc = 1;
+    }
     for (int c = 0; c < nck && !rc; c++) {  // absolute: a rerun from another folder finds its lines
         char abs[PATH_MAX];
         if (realpath(dirs[c], abs)) snprintf(dirs[c], sizeof dirs[c], "%.4000s", abs);
     }
-    for (int c = 0; c < nck && !rc; c++) {  // the folder's name; a clash gets -2, -3, ...
+    for (int c = 0; c < nck && !rc; c++) {  // the folder's (file's) name; a clash gets -2, -3, ...
         char tmp[PATH_MAX], base[80];
         snprintf(tmp, sizeof tmp, "%.4000s", dirs[c]);
         snprintf(base, sizeof base, "%s", basename(tmp));
+        char *ext = config ? strrchr(base, '.') : NULL;
+        if (ext && (!strcmp(ext, ".safetensors") || !strcmp(ext, ".bin"))) *ext = 0;
         snprintf(tags[c], sizeof tags[c], "%s", base);
         for (int k = 0, dup = 1; k < c; k++)
             if (!strcmp(tags[k], tags[c])) snprintf(tags[c], sizeof tags[c], "%s-%d", base, ++dup), k = -1;
@@ -364,7 +379,12 @@ int eval_cli(int argc, char **argv) {
                     for (int p = 0; p < np && !rc; p++) {
                         char *key = key_of(dirs[c], p, scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
                         if (done_has(&done, key, clip_path != NULL) || item++ % d.world != d.rank) { free(key); continue; }
-                        if (!loaded && (rc = eval_models_load_adapter(&em, dirs[c], err, sizeof err) ? 1 : 0)) { free(key); break; }
+                        if (!loaded && (config ? ic_models_load_adapter_file(&em.m, dirs[c], err, sizeof err)
+                                               : eval_models_load_adapter(&em, dirs[c], err, sizeof err))) {
+                            rc = 1;
+                            free(key);
+                            break;
+                        }
                         loaded = true;
                         double t0 = now_s();
                         eval_sample_opts oo = o;

@@ -12,12 +12,9 @@ static int load_config(train_config *cfg, const char *dir, char *err, size_t err
     return train_config_load(cfg, path, NULL, 0, err, errlen);
 }
 
-int eval_models_open(eval_models *em, const char *ckpt, const char *device, int local_rank, char *dir, size_t dirlen,
-                     char *err, size_t errlen) {
-    memset(em, 0, sizeof *em);
-    em->cfg = calloc(1, sizeof *em->cfg);
-    if (!em->cfg) { snprintf(err, errlen, "out of host memory"); return 1; }
-    if (ckpt_resolve(ckpt, dir, dirlen, err, errlen) || load_config(em->cfg, dir, err, errlen)) return 1;
+// em->cfg read: the models on the device, the decoder; adapter: a file whose sizes the adapter takes
+// (published models; NULL = the config's). 0; 1 with err; 2 for a bad --device.
+static int build(eval_models *em, const char *device, int local_rank, const char *adapter, char *err, size_t errlen) {
     train_config *cfg = em->cfg;
     cm_device dev = cfg->run.dev;
     if (device && cfg_parse_device(device, &dev)) {
@@ -30,12 +27,31 @@ int eval_models_open(eval_models *em, const char *ckpt, const char *device, int 
     int rc;
     if (cfg->model.tiny) rc = ic_models_init_tiny(&em->m, &cfg->model.tiny_dims, dev, dt, cfg->run.seed, "default", err, errlen);
     else {
-        ic_model_paths p = {cfg->model.flux, cfg->model.siglip, cfg->model.dinov2, cfg->model.vae, cfg->model.t5, cfg->model.clip, NULL, 0};
+        ic_model_paths p = {cfg->model.flux, cfg->model.siglip, cfg->model.dinov2, cfg->model.vae, cfg->model.t5, cfg->model.clip,
+                            adapter ? adapter : cfg->model.adapter_init, 0};
         rc = ic_models_load(&em->m, &p, dev, dt, "default", cfg->run.seed, err, errlen);
     }
     if (rc) return 1;
     em->open = true;
     return eval_decoder_open(&em->m, cfg, &em->dec, &em->pd, err, errlen) ? 1 : 0;
+}
+
+int eval_models_open(eval_models *em, const char *ckpt, const char *device, int local_rank, char *dir, size_t dirlen,
+                     char *err, size_t errlen) {
+    memset(em, 0, sizeof *em);
+    em->cfg = calloc(1, sizeof *em->cfg);
+    if (!em->cfg) { snprintf(err, errlen, "out of host memory"); return 1; }
+    if (ckpt_resolve(ckpt, dir, dirlen, err, errlen) || load_config(em->cfg, dir, err, errlen)) return 1;
+    return build(em, device, local_rank, NULL, err, errlen);
+}
+
+int eval_models_open_config(eval_models *em, const char *config, const char *device, int local_rank, const char *adapter,
+                            char *err, size_t errlen) {
+    memset(em, 0, sizeof *em);
+    em->cfg = calloc(1, sizeof *em->cfg);
+    if (!em->cfg) { snprintf(err, errlen, "out of host memory"); return 1; }
+    if (train_config_load(em->cfg, config, NULL, 0, err, errlen) || train_config_check_paths(em->cfg, err, errlen)) return 1;
+    return build(em, device, local_rank, adapter, err, errlen);
 }
 
 int eval_decoder_open(const ic_models *m, const train_config *cfg, vae_decoder *dec, cm_params *pd, char *err, size_t errlen) {

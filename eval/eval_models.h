@@ -21,6 +21,11 @@ typedef struct eval_models {
 // dir receives the resolved folder. 0; 1 with err (a file, a weight); 2 for a bad --device.
 int eval_models_open(eval_models *em, const char *ckpt, const char *device, int local_rank, char *dir, size_t dirlen,
                      char *err, size_t errlen);
+// the same from a config file (YAML, as `cameo train` reads it) instead of a checkpoint: for adapter
+// files outside a run (the released .bin, `cameo export`'s safetensors); adapter: the first of
+// them, whose sizes the adapter takes when the config names published models
+int eval_models_open_config(eval_models *em, const char *config, const char *device, int local_rank, const char *adapter,
+                            char *err, size_t errlen);
 // the adapter weights of checkpoint folder dir into em's adapter. 0, or -1 with err.
 int eval_models_load_adapter(eval_models *em, const char *dir, char *err, size_t errlen);
 // true when checkpoint folder dir's config names the same models as em's (its adapter can be

@@ -32,21 +32,23 @@ static vision_feat_config shallow_layers(int64_t sig_layers, int64_t dino_layers
     return v;
 }
 
+int ic_models_load_adapter_file(ic_models *m, const char *path, char *err, size_t errlen) {
+    size_t n = strlen(path);
+    if (n > 4 && !strcmp(path + n - 4, ".bin")) {  // the released PyTorch file, read directly
+        cm_params *regs[1] = {&m->ps_adapter};
+        int extra;
+        return torch_import_load(regs, 1, path, false, &extra, err, errlen);
+    }
+    return ic_adapter_load(&m->ps_adapter, path, false, err, errlen);
+}
+
 static int adapter_setup(ic_models *m, const ic_adapter_config *ac, const char *init_kv, const char *init_path,
                          uint64_t seed, char *err, size_t errlen) {
     m->ad_cfg = *ac;
     params_init_registry(&m->ps_adapter, m->dev, m->dtype, true);
     if (ic_adapter_init(&m->adapter, &m->ad_cfg, &m->ps_adapter, err, errlen)) return -1;
     params_randomize(&m->ps_adapter, seed ^ 0xada);
-    if (init_path && *init_path) {
-        size_t n = strlen(init_path);
-        if (n > 4 && !strcmp(init_path + n - 4, ".bin")) {  // the released PyTorch file, read directly
-            cm_params *regs[1] = {&m->ps_adapter};
-            int extra;
-            return torch_import_load(regs, 1, init_path, false, &extra, err, errlen);
-        }
-        return ic_adapter_load(&m->ps_adapter, init_path, false, err, errlen);
-    }
+    if (init_path && *init_path) return ic_models_load_adapter_file(m, init_path, err, errlen);
     if (init_kv && !strcmp(init_kv, "zero_v")) zero_v(m);
     else if (init_kv && strcmp(init_kv, "default")) {
         snprintf(err, errlen, "adapter.init_kv: '%s' is not one of zero_v, default", init_kv);

@@ -50,3 +50,6 @@ void ic_models_free(ic_models *m);
 // 0 when dev can run (the CPU, or a CUDA device of a build with CUDA where one is usable);
 // else err says why, prefixed by what names the setting ("run.device", "--device")
 int ic_device_check(cm_device dev, const char *what, char *err, size_t errlen);
+// the adapter weights of a file into m's adapter: the released PyTorch .bin (read directly) or a
+// safetensors file (cameo export's, or a checkpoint's adapter.safetensors). 0, or -1 with err.
+int ic_models_load_adapter_file(ic_models *m, const char *path, char *err, size_t errlen);

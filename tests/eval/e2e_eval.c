@@ -123,6 +123,24 @@ int main(int argc, char **argv) {
     TEST_CHECK(same0 == 2, "plain FLUX (scale 0) scores differ between checkpoints (%d of 2 pairs the same)", same0);
     TEST_CHECK(differ9 == 2, "with the adapter (scale 0.9) the checkpoints score the same (%d of 2 pairs differ)", differ9);
 
+    // an adapter file outside a run (cameo export's) with the models of a config: the same scores
+    // as its checkpoint
+    TEST_CHECK(test_sh("cd %s && %s export run/tiny/checkpoints/step-4 --out ad4.safetensors >/dev/null 2>&1 && %s eval --config "
+                       "run/tiny/checkpoints/step-4/config.yaml ad4.safetensors --pairs pairs.jsonl --out out-file --scales 0.9 "
+                       "--steps 2 >eval.out 2>eval.log", dir, cameo, cameo) == 0, "eval --config ADAPTER (see %s/eval.log)", dir);
+    char *rf = read_text("out-file/results.jsonl");
+    rec f[4];
+    int nf = parse_results(rf, f, 4), same_file = 0;
+    for (int i = 0; i < nf; i++)
+        for (int j = 0; j < n; j++)
+            same_file += !strcmp(f[i].tag, "ad4") && !strcmp(r[j].tag, "step-4") && r[j].scale == 0.9 && r[j].pair == f[i].pair &&
+                         r[j].dino == f[i].dino && r[j].siglip == f[i].siglip;
+    TEST_CHECK(nf == 2 && same_file == 2, "the exported adapter scores as its checkpoint for %d of %d pairs", same_file, nf);
+    free(rf);
+    TEST_CHECK(test_sh("cd %s && %s eval --config run/tiny/checkpoints/step-4/config.yaml nope.safetensors --pairs pairs.jsonl "
+                       "--out bad --steps 2 2>eval.log", dir, cameo) == 1 && log_has("nope.safetensors: cannot read the adapter"),
+               "a missing adapter file");
+
     // a rerun makes nothing and leaves the results as they were
     TEST_CHECK(eval("--pairs pairs.jsonl --out out --scales 0,0.9 --steps 2") == 0, "the rerun");
     TEST_CHECK(log_has("8 done before, 0 to make"), "the rerun made images (see %s/eval.log)", dir);
