@@ -170,6 +170,7 @@ int main(int argc, char **argv) {
     snprintf(clip_arg, sizeof clip_arg, "--pairs pairs.jsonl --out out --scales 0,0.9 --steps 2 --clip %s/tests/fixtures/clip_full/model", root);
     TEST_CHECK(eval(clip_arg) == 0, "the sweep with --clip (see %s/eval.log)", dir);
     TEST_CHECK(log_has("8 of them made before without CLIP scores"), "with --clip (see %s/eval.log)", dir);
+    free(res);
     res = read_text("out/results.jsonl");
     TEST_CHECK(res && count_lines(res) == 16, "results.jsonl after --clip: %d lines, want 8 + 8", count_lines(res));
     TEST_CHECK(test_sh("grep -q '^| step-.*n/a' %s/out/summary.md", dir) != 0, "summary.md still has n/a with every image CLIP-scored");
