@@ -41,6 +41,9 @@ static void usage(FILE *f) {
             "              the released .bin, or safetensors (cameo export's, a checkpoint's adapter.safetensors)\n"
             "  --pairs     one JSON line per reference and prompt: {\"ref\": \"me.png\", \"prompt\": \"the character waving\"}\n"
             "              (ref relative to the file's folder; PNG, JPEG or WebP)\n"
+            "  --pairs-from DATASET [--pairs-n 16]   instead: pairs drawn from a cameo dataset (a held-out one, for\n"
+            "              generalisation): N characters, each one's first image as the reference, the caption of\n"
+            "              its next as the prompt; written to DIR/pairs.jsonl and DIR/refs/ (a rerun keeps them)\n"
             "  --scales, --guidance, --seeds   comma-separated lists; the sweep is their product x checkpoints x pairs\n"
             "              (scale 0 is plain FLUX: the baseline without the adapter)\n"
             "  --out       DIR/results.jsonl   one line per image, appended as each finishes (a rerun skips those done)\n"
@@ -76,7 +79,7 @@ static int parse_list(const char *opt, const char *s, double *out, int *n) {
 
 static char *key_of(const char *dir, int item, double scale, double guid, double seed, int steps, int w, int h) {
     char k[PATH_MAX + 160];
-    snprintf(k, sizeof k, "%s|%d|%.9g|%.9g|%.0f|%d|%dx%d", dir, item, scale, guid, seed, steps, w, h);
+    snprintf(k, sizeof k, "%.4000s|%d|%.9g|%.9g|%.0f|%d|%dx%d", dir, item, scale, guid, seed, steps, w, h);
     return strdup(k);
 }
 
@@ -252,6 +255,9 @@ static int merge_rank_files(const char *outdir, const char *results, char *err, 
 }
 
 int eval_cli(int argc, char **argv) {
+    const char *pairs_from = NULL;
+    int pairs_n = 16;
+    static char drawn[PATH_MAX + 32];  // the pairs file --pairs-from writes
     const char *ckpts[EV_MAX_CKPT], *pairs_path = NULL, *outdir = NULL, *device = NULL, *clip_path = NULL, *config = NULL;
     int nck = 0, ns = 1, ng = 1, nseed = 1;
     double scales[EV_MAX_LIST] = {0.9}, guids[EV_MAX_LIST] = {3.5}, seeds[EV_MAX_LIST] = {0};
@@ -261,6 +267,8 @@ int eval_cli(int argc, char **argv) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--pairs") && v) pairs_path = argv[++i];
+        else if (!strcmp(a, "--pairs-from") && v) pairs_from = argv[++i];
+        else if (!strcmp(a, "--pairs-n") && v) pairs_n = atoi(argv[++i]);
         else if (!strcmp(a, "--out") && v) outdir = argv[++i];
         else if (!strcmp(a, "--device") && v) device = argv[++i];
         else if (!strcmp(a, "--clip") && v) clip_path = argv[++i];
@@ -281,7 +289,12 @@ int eval_cli(int argc, char **argv) {
         }
         else { fprintf(stderr, "cameo eval: unknown argument '%s'\n", a); usage(stderr); return 2; }
     }
-    if (!nck || !pairs_path || !outdir) { usage(stderr); return 2; }
+    if (!nck || (!pairs_path == !pairs_from) || !outdir) {
+        if (pairs_path && pairs_from) fprintf(stderr, "cameo eval: --pairs or --pairs-from, not both\n");
+        usage(stderr);
+        return 2;
+    }
+    if (pairs_n < 1 || pairs_n > 100000) { fprintf(stderr, "cameo eval: --pairs-n %d (allowed 1..100000)\n", pairs_n); return 2; }
     if (o.steps < 1 || o.steps > 1024) { fprintf(stderr, "cameo eval: --steps %d (allowed 1..1024)\n", o.steps); return 2; }
     for (int i = 0; i < nseed; i++)
         if (seeds[i] < 0 || seeds[i] != floor(seeds[i])) { fprintf(stderr, "cameo eval: --seeds: %g is not a whole number >= 0\n", seeds[i]); return 2; }
@@ -291,7 +304,18 @@ int eval_cli(int argc, char **argv) {
     dist d;  // under mpirun / srun, the images are shared among the ranks (one GPU each)
     dist_init(&d, NULL, NULL);
     eval_pair *pairs = NULL;
-    rc = eval_pairs_read(pairs_path, &pairs, &np, err, sizeof err) ? 1 : 0;
+    if (pairs_from) {  // rank 0 draws them (once: a rerun finds DIR/pairs.jsonl), then every rank reads them
+        int skipped = 0;
+        if (d.rank == 0 && (fs_mkdirs(outdir) || eval_pairs_from_dataset(pairs_from, pairs_n, outdir, drawn, sizeof drawn, &skipped, err, sizeof err))) {
+            if (!err[0]) snprintf(err, sizeof err, "%s: cannot create (%s)", outdir, strerror(errno));
+            rc = 1;
+        }
+        if (!rc && skipped && d.rank == 0) fprintf(stderr, "cameo eval: %s: %d damaged records skipped while drawing pairs\n", pairs_from, skipped);
+        snprintf(drawn, sizeof drawn, "%s/pairs.jsonl", outdir);
+        pairs_path = drawn;
+        rc = dist_max_int(&d, rc);
+    }
+    if (!rc) rc = eval_pairs_read(pairs_path, &pairs, &np, err, sizeof err) ? 1 : 0;
 
     // the sources: checkpoints (resolved; one set of models, the first's config, for all) or, with
     // --config, adapter files

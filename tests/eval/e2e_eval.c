@@ -141,6 +141,44 @@ int main(int argc, char **argv) {
                        "--out bad --steps 2 2>eval.log", dir, cameo) == 1 && log_has("nope.safetensors: cannot read the adapter"),
                "a missing adapter file");
 
+    // pairs drawn from the dataset: 3 characters, their files written once and kept by a rerun
+    TEST_CHECK(test_sh("cd %s && %s eval run/tiny/checkpoints/step-4 --pairs-from data --pairs-n 3 --out out-ds --steps 2 "
+                       ">eval.out 2>eval.log", dir, cameo) == 0, "eval --pairs-from (see %s/eval.log)", dir);
+    char *pd = read_text("out-ds/pairs.jsonl");
+    TEST_CHECK(pd && count_lines(pd) == 3 && strstr(pd, "\"character\"") && strstr(pd, "refs/p2-char"), "the drawn pairs: %s", pd ? pd : "(none)");
+    TEST_CHECK(test_sh("test $(ls %s/out-ds/refs/*.png | wc -l) -eq 3", dir) == 0, "3 reference images");
+    TEST_CHECK(test_sh("cd %s && %s eval run/tiny/checkpoints/step-4 --pairs-from data --pairs-n 5 --out out-ds --steps 2 "
+                       ">eval.out 2>eval.log", dir, cameo) == 0 && log_has("3 done before, 0 to make"),
+               "a rerun keeps the drawn pairs (see %s/eval.log)", dir);
+    TEST_CHECK(eval("--pairs pairs.jsonl --pairs-from data --out bad") == 2 && log_has("--pairs or --pairs-from, not both"), "both");
+    free(pd);
+    // sample 0 (character 0's first image) damaged in a copy of the dataset: skipped, counted, and
+    // the character's next image is its reference
+    char mdb[256];
+    snprintf(mdb, sizeof mdb, "%s/data-bad/shard-00000/data.mdb", dir);
+    TEST_CHECK(test_sh("cp -r %s/data %s/data-bad", dir, dir) == 0, "copy the dataset");
+    size_t mlen = 0;
+    uint8_t *mb = (uint8_t *)fs_read_file(mdb, &mlen, 1 << 26);
+    long at = -1;
+    for (size_t i = 0; mb && i + 48 < mlen && at < 0; i++) {
+        static const uint8_t zero[8];
+        if (!memcmp(mb + i, "CMR1", 4) && !memcmp(mb + i + 8, zero, 8)) at = (long)i;  // id (u64 at 8) == 0
+    }
+    TEST_CHECK(at >= 0, "sample 0's record in %s", mdb);
+    if (at >= 0) {
+        FILE *fm = fopen(mdb, "r+b");
+        fseek(fm, at + 44, SEEK_SET);  // inside the image bytes: the record's CRC fails
+        fputc(mb[at + 44] ^ 0x5a, fm);
+        fclose(fm);
+    }
+    free(mb);
+    TEST_CHECK(test_sh("cd %s && %s eval run/tiny/checkpoints/step-4 --pairs-from data-bad --pairs-n 1 --out out-dsbad --steps 2 "
+                       ">eval.out 2>eval.log", dir, cameo) == 0 && log_has("1 damaged records skipped"),
+               "a damaged record while drawing pairs (see %s/eval.log)", dir);
+    pd = read_text("out-dsbad/pairs.jsonl");
+    TEST_CHECK(pd && strstr(pd, "\"ref_id\":1,"), "the reference after the damaged one: %s", pd ? pd : "(none)");
+    free(pd);
+
     // a rerun makes nothing and leaves the results as they were
     TEST_CHECK(eval("--pairs pairs.jsonl --out out --scales 0,0.9 --steps 2") == 0, "the rerun");
     TEST_CHECK(log_has("8 done before, 0 to make"), "the rerun made images (see %s/eval.log)", dir);
