@@ -101,6 +101,41 @@ size_t tb_encode_event(uint8_t *buf, size_t cap, double wall_time, int64_t step,
     return b.over ? 0 : b.n;
 }
 
+size_t tb_encode_image_event(uint8_t *buf, size_t cap, double wall_time, int64_t step, const char *tag, int width, int height,
+                             const uint8_t *png, size_t png_len) {
+    pbuf b = {buf, 0, cap, false};
+    uint64_t wt;
+    memcpy(&wt, &wall_time, 8);
+    pb_tag(&b, 1, 1);
+    pb_fixed64(&b, wt);
+    if (step) {
+        pb_tag(&b, 2, 0);
+        pb_varint(&b, (uint64_t)step);
+    }
+    size_t tl = strlen(tag);
+    // Summary.Image: 1 height, 2 width, 3 colorspace (3 = RGB), 4 encoded_image_string
+    size_t image_len = 1 + varint_len((uint64_t)height) + 1 + varint_len((uint64_t)width) + 1 + 1 + 1 + varint_len(png_len) + png_len;
+    size_t value_len = 1 + varint_len(tl) + tl + 1 + varint_len(image_len) + image_len;  // Summary.Value: tag + image (4)
+    size_t summary_len = 1 + varint_len(value_len) + value_len;
+    pb_tag(&b, 5, 2);
+    pb_varint(&b, summary_len);
+    pb_tag(&b, 1, 2);
+    pb_varint(&b, value_len);
+    pb_string(&b, 1, tag);
+    pb_tag(&b, 4, 2);
+    pb_varint(&b, image_len);
+    pb_tag(&b, 1, 0);
+    pb_varint(&b, (uint64_t)height);
+    pb_tag(&b, 2, 0);
+    pb_varint(&b, (uint64_t)width);
+    pb_tag(&b, 3, 0);
+    pb_varint(&b, 3);
+    pb_tag(&b, 4, 2);
+    pb_varint(&b, png_len);
+    pb_bytes(&b, png, png_len);
+    return b.over ? 0 : b.n;
+}
+
 int tb_write_record(FILE *f, const uint8_t *data, size_t n) {
     uint8_t hdr[12];
     uint64_t len = n;
@@ -243,6 +278,16 @@ int metrics_scalar(metrics *m, const char *tag, int64_t step, double value) {
     size_t n = tb_encode_event(buf, sizeof buf, now_unix(), step, tag, (float)value, NULL);
     if (!n) return -1;
     return tb_write_record(m->tb, buf, n);
+}
+
+int metrics_image(metrics *m, const char *tag, int64_t step, int width, int height, const uint8_t *png, size_t png_len) {
+    if (!m->tb) return 0;
+    size_t cap = png_len + strlen(tag) + 128;
+    uint8_t *buf = malloc(cap);
+    size_t n = buf ? tb_encode_image_event(buf, cap, now_unix(), step, tag, width, height, png, png_len) : 0;
+    int rc = n ? tb_write_record(m->tb, buf, n) : -1;
+    free(buf);
+    return rc;
 }
 
 static void json_num(FILE *f, const char *key, double v) {

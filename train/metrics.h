@@ -7,7 +7,7 @@
 // u32 masked crc32c(data); masked(c) = ((c >> 15) | (c << 17)) + 0xa282ead8.
 // Event (tensorflow/core/util/event.proto): 1 wall_time double, 2 step int64, 3 file_version
 // string ("brain.Event:2", the first record), 5 summary { 1 value { 1 tag string,
-// 2 simple_value float } }.
+// 2 simple_value float | 4 image { 1 height, 2 width, 3 colorspace, 4 encoded_image_string } } }.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -46,6 +46,8 @@ int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resu
 int metrics_log(metrics *m, const metrics_row *r);
 // any extra scalar (TB only), e.g. "eval/clip_score"
 int metrics_scalar(metrics *m, const char *tag, int64_t step, double value);
+// an image (TB only; PNG bytes, width x height RGB), e.g. "eval/pair0_seed0"; shown under IMAGES
+int metrics_image(metrics *m, const char *tag, int64_t step, int width, int height, const uint8_t *png, size_t png_len);
 void metrics_flush(metrics *m);
 void metrics_close(metrics *m);
 
@@ -67,6 +69,10 @@ uint32_t tb_masked_crc(uint32_t crc);
 // tag == NULL and version != NULL: the file_version event.
 size_t tb_encode_event(uint8_t *buf, size_t cap, double wall_time, int64_t step, const char *tag, float value,
                        const char *version);
+// an Event with one image summary value (Summary.Image: height, width, colorspace 3, the PNG bytes);
+// its length, 0 when it does not fit
+size_t tb_encode_image_event(uint8_t *buf, size_t cap, double wall_time, int64_t step, const char *tag, int width, int height,
+                             const uint8_t *png, size_t png_len);
 // writes one TFRecord; 0 or -1
 int tb_write_record(FILE *f, const uint8_t *data, size_t n);
 // reads the next TFRecord (checking both CRCs) into *data (malloc'd, caller frees).

@@ -112,6 +112,14 @@ int train_eval_run(train_eval *te, ic_models *m, const train_config *c, int64_t 
                 rc = -1;
                 break;
             }
+            if (k == 0) {  // each pair's first image in TensorBoard (IMAGES: eval/pP, a slider over the steps)
+                size_t plen;
+                uint8_t *bytes = (uint8_t *)fs_read_file(png, &plen, (size_t)256 << 20);
+                char tag[32];
+                snprintf(tag, sizeof tag, "eval/p%d", p);
+                if (bytes) metrics_image(met, tag, step, side, side, bytes, plen);
+                free(bytes);
+            }
             double v[4] = {sc.dino_i, sc.siglip_i, sc.clip_i, sc.clip_t};
             for (int i = 0; i < 4; i++) sum[i] += v[i];
             n++;

@@ -2,7 +2,8 @@
 // after the last one, rank 0 samples the pairs of eval.pairs with the adapter as it is and scores
 // them as `cameo eval` does (DINO-I, SigLIP-I, with eval.clip CLIP-I / CLIP-T). Images go to
 // RUN/eval/step-N/pP_seedK.png, a line per image to RUN/eval/results.jsonl, the means to
-// TensorBoard (eval/dino_i, eval/siglip_i, eval/clip_i, eval/clip_t) and the progress line.
+// TensorBoard (eval/dino_i, eval/siglip_i, eval/clip_i, eval/clip_t) with each pair's first image
+// (eval/pP) and the progress line.
 // Sampling draws no random number the training uses (the noise is keyed by its own seed), so a
 // run trains the same weights with evaluation on or off.
 // defines: train_eval, train_eval_open, train_eval_due, train_eval_run, train_eval_close

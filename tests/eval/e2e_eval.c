@@ -283,6 +283,7 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("test -f %s/t-on/tiny/eval/step-2/p1_seed1.png && test -f %s/t-on/tiny/eval/step-5/p0_seed0.png", dir, dir) == 0,
                "the evaluation images");
     TEST_CHECK(test_sh("cat %s/t-on/tiny/tb/events.out.tfevents.* | grep -aq eval/dino_i", dir) == 0, "eval/dino_i in TensorBoard");
+    TEST_CHECK(test_sh("cat %s/t-on/tiny/tb/events.out.tfevents.* | grep -aq eval/p1", dir) == 0, "the eval/p1 images in TensorBoard");
     TEST_CHECK(test_sh("cp -r %s/t-on %s/t-re && %s train --resume %s/t-re/tiny/checkpoints/step-2 --set run.out_dir=%s/t-re --quiet "
                        ">%s/t-re.log 2>&1", dir, dir, cameo, dir, dir, dir) == 0, "the resumed run (see %s/t-re.log)", dir);
     char *ev2 = read_text("t-re/tiny/eval/results.jsonl");
