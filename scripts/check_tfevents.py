@@ -5,7 +5,7 @@ usage: python3 scripts/check_tfevents.py RUN/tb [...]
        CAMEO_TEST_KEEP=1 build/tests/test_metrics   # prints "kept DIR"; then check DIR/tb
 
 With the `tensorboard` package installed, its EventAccumulator loads every file and the scalar
-tags are listed. Without it, the TFRecord framing is checked here (crc32c of the length and of
+and image tags are listed. Without it, the TFRecord framing is checked here (crc32c of the length and of
 the data) and each record is parsed as a tensorflow Event with google.protobuf, the message
 types being built from a hand-written descriptor of event.proto's fields cameo writes.
 Exit 0 when every file reads cleanly.
@@ -34,9 +34,15 @@ def event_class():
 
     fd = descriptor_pb2.FileDescriptorProto(name="cameo_event.proto", package="tensorflow", syntax="proto3")
     F = descriptor_pb2.FieldDescriptorProto
+    img = fd.message_type.add(name="SummaryImage")
+    img.field.add(name="height", number=1, type=F.TYPE_INT32, label=F.LABEL_OPTIONAL)
+    img.field.add(name="width", number=2, type=F.TYPE_INT32, label=F.LABEL_OPTIONAL)
+    img.field.add(name="colorspace", number=3, type=F.TYPE_INT32, label=F.LABEL_OPTIONAL)
+    img.field.add(name="encoded_image_string", number=4, type=F.TYPE_BYTES, label=F.LABEL_OPTIONAL)
     val = fd.message_type.add(name="SummaryValue")
     val.field.add(name="tag", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
     val.field.add(name="simple_value", number=2, type=F.TYPE_FLOAT, label=F.LABEL_OPTIONAL)
+    val.field.add(name="image", number=4, type=F.TYPE_MESSAGE, label=F.LABEL_OPTIONAL, type_name=".tensorflow.SummaryImage")
     summ = fd.message_type.add(name="Summary")
     summ.field.add(name="value", number=1, type=F.TYPE_MESSAGE, label=F.LABEL_REPEATED, type_name=".tensorflow.SummaryValue")
     ev = fd.message_type.add(name="Event")
@@ -71,7 +77,14 @@ def check_file(path, Event):
         if n == 0 and e.file_version != "brain.Event:2":
             raise ValueError(f"{path}: first record is not file_version brain.Event:2")
         for v in e.summary.value:
-            tags.setdefault(v.tag, []).append((e.step, v.simple_value))
+            if v.HasField("image"):  # a PNG of the stated size
+                png = v.image.encoded_image_string
+                w, h = struct.unpack(">II", png[16:24]) if png[:8] == b"\x89PNG\r\n\x1a\n" else (-1, -1)
+                if (w, h) != (v.image.width, v.image.height):
+                    raise ValueError(f"{path}: image {v.tag} at step {e.step}: PNG {w}x{h}, stated {v.image.width}x{v.image.height}")
+                tags.setdefault(v.tag, []).append((e.step, float(len(png))))
+            else:
+                tags.setdefault(v.tag, []).append((e.step, v.simple_value))
         pos += 12 + length + 4
         n += 1
     return n, tags
@@ -95,7 +108,7 @@ def main():
         for f in files:
             acc = EventAccumulator(f)
             acc.Reload()
-            print(f"{f}: tensorboard reads scalars {acc.Tags()['scalars']}")
+            print(f"{f}: tensorboard reads scalars {acc.Tags()['scalars']}, images {acc.Tags()['images']}")
         return 0
     Event = event_class()
     for f in files:
