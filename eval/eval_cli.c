@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 #include "data/fsutil.h"
+#include "data/image.h"
+#include "data/resize.h"
 #include "eval/eval_models.h"
 #include "eval/pairs.h"
 #include <dirent.h>
@@ -49,6 +51,7 @@ static void usage(FILE *f) {
             "  --out       DIR/results.jsonl   one line per image, appended as each finishes (a rerun skips those done)\n"
             "              DIR/summary.md      per checkpoint x scale x guidance: images, DINO-I and SigLIP-I mean +- sd\n"
             "              DIR/images/TAG/     the images (TAG: the checkpoint folder's name)\n"
+            "              DIR/sheets/pP.png   per pair: the reference, then a row per checkpoint x scale x guidance\n"
             "  --clip      a full CLIP model (weights, config.json, tokenizer; e.g. openai/clip-vit-large-patch14):\n"
             "              adds CLIP-I and CLIP-T\n"
             "  Scores: cosine of the reference's and the image's DINOv2 CLS (DINO-I) and mean-pooled SigLIP\n"
@@ -252,6 +255,51 @@ static int merge_rank_files(const char *outdir, const char *results, char *err, 
     }
     closedir(dp);
     return rc ? -1 : moved;
+}
+
+// DIR/sheets/pP.png per pair: the reference, then a row per checkpoint x scale x guidance with a
+// column per seed (this sweep's images; a missing one grey), 4-pixel white gaps — for the eye.
+// 0, or -1 with err.
+static int contact_sheets(const char *outdir, const eval_pair *pairs, int np, char tags[][96], int nck, const double *scales,
+                          int ns, const double *guids, int ng, const double *seeds, int nseed, int W, int H, char *err,
+                          size_t errlen) {
+    const int gap = 4, cols = 1 + nseed, rows = nck * ns * ng;
+    int SW = cols * W + (cols + 1) * gap, SH = rows * H + (rows + 1) * gap;
+    if ((int64_t)SW * SH > (int64_t)1 << 28) return 0;  // a sweep too large for one sheet: none
+    char dir[PATH_MAX + 16], path[PATH_MAX + 300];
+    snprintf(dir, sizeof dir, "%s/sheets", outdir);
+    if (fs_mkdirs(dir)) { snprintf(err, errlen, "%s: cannot create (%s)", dir, strerror(errno)); return -1; }
+    image sheet = {SW, SH, 3, malloc((size_t)SW * SH * 3)};
+    uint8_t *cell = malloc((size_t)W * H * 3);
+    if (!sheet.px || !cell) { free(sheet.px), free(cell); snprintf(err, errlen, "out of host memory for a sheet"); return -1; }
+    int rc = 0;
+    resize_scratch rs = {0};
+    for (int p = 0; p < np && !rc; p++) {
+        memset(sheet.px, 255, (size_t)SW * SH * 3);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) {
+                image im = {0};
+                char e[256];
+                int ci = r / (ns * ng), si = r / ng % ns, gi = r % ng;
+                if (c == 0) snprintf(path, sizeof path, "%s", pairs[p].ref);  // the reference, in every row
+                else
+                    snprintf(path, sizeof path, "%s/images/%s/p%d_s%g_g%g_seed%.0f.png", outdir, tags[ci], p, scales[si], guids[gi],
+                             seeds[c - 1]);
+                bool ok = image_load(path, &im, e, sizeof e) == 0;
+                if (ok && im.c == 4)
+                    for (int i = 0; i < im.w * im.h; i++) memmove(im.px + i * 3, im.px + i * 4, 3);
+                if (ok && resize_u8(im.px, im.w, im.h, 3, W, H, 0, 0, W, H, cell, &rs)) ok = false;
+                if (!ok) memset(cell, 128, (size_t)W * H * 3);
+                free(im.px);
+                int x0 = gap + c * (W + gap), y0 = gap + r * (H + gap);
+                for (int y = 0; y < H; y++) memcpy(sheet.px + ((size_t)(y0 + y) * SW + x0) * 3, cell + (size_t)y * W * 3, (size_t)W * 3);
+            }
+        snprintf(path, sizeof path, "%s/p%d.png", dir, p);
+        rc = image_write_png(path, &sheet, err, errlen);
+    }
+    resize_scratch_free(&rs);
+    free(sheet.px), free(cell);
+    return rc;
 }
 
 int eval_cli(int argc, char **argv) {
@@ -482,7 +530,9 @@ int eval_cli(int argc, char **argv) {
         char *md = summary_text(&done, title);
         snprintf(path, sizeof path, "%s/summary.md", outdir);
         rc = fs_write_atomic(path, md, strlen(md), err, sizeof err) ? 1 : 0;
-        if (!rc && !quiet) printf("%s\n%s and %s\n", md, results, path);
+        if (!rc && contact_sheets(outdir, pairs, np, tags, nck, scales, ns, guids, ng, seeds, nseed, o.width, o.height, err, sizeof err))
+            rc = 1;
+        if (!rc && !quiet) printf("%s\n%s, %s and %s/sheets/\n", md, results, path, outdir);
         free(md);
     }
 out:

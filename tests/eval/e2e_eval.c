@@ -107,6 +107,12 @@ int main(int argc, char **argv) {
     TEST_CHECK(res && count_lines(res) == 8, "results.jsonl: %d lines, want 8", count_lines(res));
     TEST_CHECK(sum && test_sh("test $(grep -c '^| step-' %s/out/summary.md) -eq 4", dir) == 0, "summary.md: want 4 rows");
     TEST_CHECK(test_sh("test $(ls %s/out/images/step-2/*.png %s/out/images/step-4/*.png | wc -l) -eq 8", dir, dir) == 0, "8 images");
+    char sp[256], e2[256];
+    image sheet = {0};
+    snprintf(sp, sizeof sp, "%s/out/sheets/p1.png", dir);
+    TEST_CHECK(image_load(sp, &sheet, e2, sizeof e2) == 0 && sheet.w == 2 * 64 + 3 * 4 && sheet.h == 4 * 64 + 5 * 4,
+               "the contact sheet of pair 1: %dx%d, want 140x276 (reference + 1 seed, 2 checkpoints x 2 scales)", sheet.w, sheet.h);
+    free(sheet.px);
     rec r[16];
     int n = parse_results(res, r, 16);
     TEST_CHECK(n == 8, "%d parsable lines", n);
