@@ -329,10 +329,10 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                 progress_message(&t->prog, "checkpoint %s", t->last_ckpt);
             }
             bool last = stage_done && s + 1 == c->n_stages;
-            if (t->d.rank == 0 && !stop_requested && train_eval_due(c, t->st.step, last) &&
-                train_eval_run(&t->ev, &t->m, c, t->st.step, sg->resolution, &t->met, &t->prog, err, errlen)) {
-                rc = -1;  // other ranks stop at their next collective call with rank 0 gone (dist_abort in main)
-                break;
+            if (t->d.rank == 0 && !stop_requested && train_eval_due(c, t->st.step, last)) {
+                char e[1024];  // an evaluation that cannot write its files does not stop the training
+                if (train_eval_run(&t->ev, &t->m, c, t->st.step, sg->resolution, &t->met, &t->prog, e, sizeof e))
+                    progress_message(&t->prog, "eval at step %lld failed, training goes on: %s", (long long)t->st.step, e);
             }
             if (stop_requested) break;
             if (stage_done) break;

@@ -295,6 +295,12 @@ int main(int argc, char **argv) {
     char *ev2 = read_text("t-re/tiny/eval/results.jsonl");
     TEST_CHECK(ev && ev2 && !strcmp(ev, ev2), "after the resume from step 2, eval/results.jsonl differs from the uninterrupted run's");
     free(ev), free(ev2);
+    // an evaluation that cannot write its images is reported; the training goes on to its end
+    TEST_CHECK(test_sh("mkdir -p %s/t-fail/tiny/eval && touch %s/t-fail/tiny/eval/step-2 && %s " TRAIN " " EVAL_SET
+                       " --set run.out_dir=%s/t-fail --set data.path=%s/data >%s/t-fail.log 2>&1", dir, dir, cameo, dir, dir, dir, dir) == 0 &&
+                   test_sh("grep -q 'eval at step 2 failed, training goes on' %s/t-fail.log && test -f %s/t-fail/tiny/adapter.safetensors",
+                           dir, dir) == 0,
+               "a failed evaluation (see %s/t-fail.log)", dir);
     TEST_CHECK(test_sh("%s train --set eval.every=3 --set run.out_dir=%s/t-bad --quiet >%s/t-bad.log 2>&1", cameo, dir, dir) == 1 &&
                    test_sh("grep -q 'eval.pairs: needed when eval.every' %s/t-bad.log", dir) == 0,
                "eval.every without eval.pairs (see %s/t-bad.log)", dir);
