@@ -61,7 +61,9 @@ static void usage(FILE *f) {
 
 // a finished image (clip_i, clip_t NaN when the sweep had no --clip)
 typedef struct { char tag[96]; double scale, guidance, dino, siglip, clip_i, clip_t, seconds; int steps, w, h; } ev_rec;
-typedef struct { ev_rec *v; int n, cap; char **keys; } ev_done;
+// the finished images: records, their keys, and a hash index of the keys (open addressing,
+// slot -1 empty) so that a sweep of many thousands of images looks each one up at once
+typedef struct { ev_rec *v; int n, cap; char **keys; int *slot; int nslot; } ev_done;
 
 static int parse_list(const char *opt, const char *s, double *out, int *n) {
     *n = 0;
@@ -86,10 +88,31 @@ static char *key_of(const char *dir, int item, double scale, double guid, double
     return strdup(k);
 }
 
+static uint64_t key_hash(const char *s) {  // FNV-1a
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
 static int done_find(const ev_done *d, const char *key) {
-    for (int i = 0; i < d->n; i++)
-        if (!strcmp(d->keys[i], key)) return i;
-    return -1;
+    if (!d->nslot) return -1;
+    for (uint64_t i = key_hash(key) & (uint64_t)(d->nslot - 1);; i = (i + 1) & (uint64_t)(d->nslot - 1)) {
+        int at = d->slot[i];
+        if (at < 0) return -1;
+        if (!strcmp(d->keys[at], key)) return at;
+    }
+}
+
+static void index_put(ev_done *d, int at) {
+    uint64_t i = key_hash(d->keys[at]) & (uint64_t)(d->nslot - 1);
+    while (d->slot[i] >= 0) i = (i + 1) & (uint64_t)(d->nslot - 1);
+    d->slot[i] = at;
+}
+
+static void done_free(ev_done *d) {
+    for (int i = 0; i < d->n; i++) free(d->keys[i]);
+    free(d->keys), free(d->v), free(d->slot);
+    memset(d, 0, sizeof *d);
 }
 
 // a line made again (with the CLIP scores) replaces the earlier one: the last line of a key counts
@@ -108,6 +131,15 @@ static void done_add(ev_done *d, char *key, const ev_rec *r) {
     }
     d->v[d->n] = *r;
     d->keys[d->n++] = key;
+    if (2 * d->n > d->nslot) {  // at most half full: rebuilt at twice the size
+        free(d->slot);
+        d->nslot = d->nslot ? 2 * d->nslot : 256;
+        while (2 * d->n > d->nslot) d->nslot *= 2;
+        d->slot = malloc(sizeof *d->slot * (size_t)d->nslot);
+        CM_CHECK(d->slot, "eval", "out of host memory");
+        for (int i = 0; i < d->nslot; i++) d->slot[i] = -1;
+        for (int i = 0; i < d->n; i++) index_put(d, i);
+    } else index_put(d, d->n - 1);
 }
 
 // made already, with the CLIP scores when the sweep asks for them
@@ -520,8 +552,7 @@ int eval_cli(int argc, char **argv) {
         ev_done all = {0};
         int dmg;
         if (merge_rank_files(outdir, results, err, sizeof err) < 0 || read_results(results, &all, &dmg, err, sizeof err)) rc = 1;
-        for (int i = 0; i < done.n; i++) free(done.keys[i]);
-        free(done.keys), free(done.v);
+        done_free(&done);
         done = all;
     }
     if (!rc && d.rank == 0) {  // the summary of everything in results.jsonl (earlier runs' lines included)
@@ -537,8 +568,7 @@ int eval_cli(int argc, char **argv) {
     }
 out:
     if (rc) fprintf(stderr, "cameo eval%s: %s\n", d.world > 1 ? " (a rank)" : "", err);
-    for (int i = 0; i < done.n; i++) free(done.keys[i]);
-    free(done.keys), free(done.v);
+    done_free(&done);
     eval_pairs_free(pairs, np);
     eval_clip_close(&clip);
     eval_models_close(&em);
