@@ -1,0 +1,168 @@
+// results.c — see results.h
+#include "eval/results.h"
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "autograd/tensor.h"
+#include "data/fsutil.h"
+
+char *eval_key(const char *dir, int item, double scale, double guid, double seed, int steps, int w, int h) {
+    char k[PATH_MAX + 160];
+    snprintf(k, sizeof k, "%.4000s|%d|%.9g|%.9g|%.0f|%d|%dx%d", dir, item, scale, guid, seed, steps, w, h);
+    return strdup(k);
+}
+
+static uint64_t key_hash(const char *s) {  // FNV-1a
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+int eval_results_find(const eval_results *d, const char *key) {
+    if (!d->nslot) return -1;
+    for (uint64_t i = key_hash(key) & (uint64_t)(d->nslot - 1);; i = (i + 1) & (uint64_t)(d->nslot - 1)) {
+        int at = d->slot[i];
+        if (at < 0) return -1;
+        if (!strcmp(d->keys[at], key)) return at;
+    }
+}
+
+static void index_put(eval_results *d, int at) {
+    uint64_t i = key_hash(d->keys[at]) & (uint64_t)(d->nslot - 1);
+    while (d->slot[i] >= 0) i = (i + 1) & (uint64_t)(d->nslot - 1);
+    d->slot[i] = at;
+}
+
+void eval_results_free(eval_results *d) {
+    for (int i = 0; i < d->n; i++) free(d->keys[i]);
+    free(d->keys), free(d->v), free(d->slot);
+    memset(d, 0, sizeof *d);
+}
+
+// a line made again (with the CLIP scores) replaces the earlier one: the last line of a key counts
+void eval_results_add(eval_results *d, char *key, const eval_rec *r) {
+    int at = eval_results_find(d, key);
+    if (at >= 0) {
+        d->v[at] = *r;
+        free(key);
+        return;
+    }
+    if (d->n == d->cap) {
+        d->cap = d->cap ? 2 * d->cap : 64;
+        d->v = realloc(d->v, sizeof *d->v * (size_t)d->cap);
+        d->keys = realloc(d->keys, sizeof *d->keys * (size_t)d->cap);
+        CM_CHECK(d->v && d->keys, "eval", "out of host memory");
+    }
+    d->v[d->n] = *r;
+    d->keys[d->n++] = key;
+    if (2 * d->n > d->nslot) {  // at most half full: rebuilt at twice the size
+        free(d->slot);
+        d->nslot = d->nslot ? 2 * d->nslot : 256;
+        while (2 * d->n > d->nslot) d->nslot *= 2;
+        d->slot = malloc(sizeof *d->slot * (size_t)d->nslot);
+        CM_CHECK(d->slot, "eval", "out of host memory");
+        for (int i = 0; i < d->nslot; i++) d->slot[i] = -1;
+        for (int i = 0; i < d->n; i++) index_put(d, i);
+    } else index_put(d, d->n - 1);
+}
+
+// made already, with the CLIP scores when the sweep asks for them
+bool eval_results_has(const eval_results *d, const char *key, bool need_clip) {
+    int at = eval_results_find(d, key);
+    return at >= 0 && (!need_clip || !isnan(d->v[at].clip_i));
+}
+
+// results.jsonl as left by an earlier run: complete lines kept; a damaged one (a write cut off)
+// dropped, the file rewritten without it. -1 with err when it cannot be read or rewritten.
+int eval_results_read(const char *path, eval_results *d, int *damaged, char *err, size_t errlen) {
+    size_t len;
+    *damaged = 0;
+    char *text = fs_read_file(path, &len, (size_t)1 << 30);
+    if (!text) {
+        if (errno == ENOENT) return 0;
+        snprintf(err, errlen, "%s: cannot read (%s)", path, strerror(errno));
+        return -1;
+    }
+    char *keep = malloc(len + 1);
+    size_t kn = 0;
+    for (char *s = text, *e; s && *s; s = e ? e + 1 : NULL) {
+        e = strchr(s, '\n');
+        if (e) *e = 0;
+        if (!*s) continue;
+        cJSON *j = cJSON_Parse(s);
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "key"), *t = cJSON_GetObjectItemCaseSensitive(j, "checkpoint_tag");
+        const char *num[8] = {"scale", "guidance", "dino_i", "siglip_i", "seconds", "steps", "width", "height"};
+        double v[8];
+        bool ok = e && cJSON_IsString(k) && cJSON_IsString(t);  // no newline: the write was cut off
+        for (int i = 0; i < 8 && ok; i++) {
+            const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, num[i]);
+            ok = cJSON_IsNumber(x);
+            if (ok) v[i] = x->valuedouble;
+        }
+        const cJSON *ci = cJSON_GetObjectItemCaseSensitive(j, "clip_i"), *ct = cJSON_GetObjectItemCaseSensitive(j, "clip_t");
+        bool has_clip = cJSON_IsNumber(ci) && cJSON_IsNumber(ct);
+        if (!ok) (*damaged)++;
+        if (ok) {
+            eval_rec r = {.scale = v[0], .guidance = v[1], .dino = v[2], .siglip = v[3], .seconds = v[4], .steps = (int)v[5],
+                        .w = (int)v[6], .h = (int)v[7], .clip_i = has_clip ? ci->valuedouble : NAN,
+                        .clip_t = has_clip ? ct->valuedouble : NAN};
+            snprintf(r.tag, sizeof r.tag, "%s", t->valuestring);
+            eval_results_add(d, strdup(k->valuestring), &r);
+            size_t l = strlen(s);
+            memcpy(keep + kn, s, l);
+            keep[kn + l] = '\n';
+            kn += l + 1;
+        }
+        cJSON_Delete(j);
+    }
+    int rc = *damaged ? fs_write_atomic(path, keep, kn, err, errlen) : 0;
+    free(keep);
+    free(text);
+    return rc;
+}
+
+// a line per image, fsynced: it survives a kill right after
+int eval_append_line(const char *path, const char *line, char *err, size_t errlen) {
+    FILE *f = fopen(path, "ab");
+    bool ok = f && fputs(line, f) >= 0 && fputc('\n', f) != EOF && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    if (f && fclose(f)) ok = false;
+    if (!ok) snprintf(err, errlen, "%s: cannot append (%s)", path, strerror(errno));
+    return ok ? 0 : -1;
+}
+
+// the lines other ranks wrote (DIR/results.rank-R.jsonl), complete ones only, appended to
+// results.jsonl, then the rank files removed (rank 0, after a sweep; and at the start, for the
+// files an interrupted distributed sweep left). The number of lines moved, or -1 with err.
+int eval_results_merge_ranks(const char *outdir, const char *results, char *err, size_t errlen) {
+    DIR *dp = opendir(outdir);
+    if (!dp) { snprintf(err, errlen, "%s: cannot list (%s)", outdir, strerror(errno)); return -1; }
+    int moved = 0, rc = 0;
+    struct dirent *de;
+    while (!rc && (de = readdir(dp))) {
+        int r;
+        char tail[8];
+        if (sscanf(de->d_name, "results.rank-%d.jsonl%7s", &r, tail) != 1 || r < 1) continue;
+        char path[PATH_MAX + 300];
+        snprintf(path, sizeof path, "%s/%s", outdir, de->d_name);
+        size_t len;
+        char *text = fs_read_file(path, &len, (size_t)1 << 30);
+        if (!text) { snprintf(err, errlen, "%s: cannot read (%s)", path, strerror(errno)); rc = -1; break; }
+        for (char *l = text, *e; !rc && l && *l; l = e ? e + 1 : NULL) {
+            e = strchr(l, '\n');
+            if (!e) break;  // a line cut off mid-write: its image is made again
+            *e = 0;
+            if (*l && !(rc = eval_append_line(results, l, err, errlen))) moved++;
+        }
+        free(text);
+        if (!rc && unlink(path)) { snprintf(err, errlen, "%s: cannot remove (%s)", path, strerror(errno)); rc = -1; }
+    }
+    closedir(dp);
+    return rc ? -1 : moved;
+}
+

@@ -1,0 +1,36 @@
+// results.h — a sweep's results.jsonl: the finished images (one JSON line each, identified by a key
+// of checkpoint, pair, scale, guidance, seed, steps and size), read back with damaged lines dropped,
+// indexed for lookup, appended one fsynced line at a time, and the per-rank files of a distributed
+// sweep merged into it.
+// defines: eval_rec, eval_results, eval_key, eval_results_*, eval_append_line
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+// a finished image (clip_i, clip_t NaN when the sweep had no --clip)
+typedef struct { char tag[96]; double scale, guidance, dino, siglip, clip_i, clip_t, seconds; int steps, w, h; } eval_rec;
+// the finished images: records, their keys, and a hash index of the keys (open addressing,
+// slot -1 empty) so that a sweep of many thousands of images looks each one up at once
+typedef struct { eval_rec *v; int n, cap; char **keys; int *slot; int nslot; } eval_results;
+
+
+// the key of one image of a sweep (malloc'd)
+char *eval_key(const char *dir, int item, double scale, double guid, double seed, int steps, int w, int h);
+// the index of key's record, or -1
+int eval_results_find(const eval_results *d, const char *key);
+// adds the record of key (taking key); a key already there has its record replaced (the newest
+// line of an image counts)
+void eval_results_add(eval_results *d, char *key, const eval_rec *r);
+// made already, with the CLIP scores when the sweep asks for them
+bool eval_results_has(const eval_results *d, const char *key, bool need_clip);
+void eval_results_free(eval_results *d);
+// results.jsonl as left by an earlier run into d: complete lines kept; damaged ones (a write cut
+// off) counted in *damaged, dropped, and the file rewritten without them. A missing file is empty.
+// 0, or -1 with err.
+int eval_results_read(const char *path, eval_results *d, int *damaged, char *err, size_t errlen);
+// one line appended and fsynced: it survives a kill right after. 0, or -1 with err.
+int eval_append_line(const char *path, const char *line, char *err, size_t errlen);
+// the lines other ranks wrote (DIR/results.rank-R.jsonl), complete ones only, appended to results,
+// then the rank files removed. The number of lines moved, or -1 with err.
+int eval_results_merge_ranks(const char *outdir, const char *results, char *err, size_t errlen);
