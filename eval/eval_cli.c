@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include "data/fsutil.h"
 #include "eval/eval_models.h"
@@ -24,11 +23,6 @@
 #include "train/progress.h"
 
 #define EV_MAX_LIST 32
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 #define EV_MAX_CKPT 64
 
 static void usage(FILE *f) {
@@ -215,7 +209,7 @@ int eval_cli(int argc, char **argv) {
                 d.world > 1 ? " (shared among the ranks)" : "");
     if (!rc && stale && d.rank == 0)  // the file keeps the old lines; the new one of a key replaces it in the summary
         fprintf(stderr, "cameo eval: %d of them made before without CLIP scores: made again with --clip\n", stale);
-    double t_start = now_s();
+    double t_start = progress_now();
     for (int c = 0; c < nck && !rc && todo; c++) {
         bool loaded = false;
         for (int s = 0; s < ns && !rc; s++)
@@ -231,7 +225,7 @@ int eval_cli(int argc, char **argv) {
                             break;
                         }
                         loaded = true;
-                        double t0 = now_s();
+                        double t0 = progress_now();
                         eval_sample_opts oo = o;
                         oo.ip_scale = scales[s], oo.guidance = guids[g], oo.seed = (uint64_t)seeds[k];
                         char rel[256];
@@ -243,7 +237,7 @@ int eval_cli(int argc, char **argv) {
                         if (!rc && eval_make_image(&em.m, &em.dec, cdim ? &clip : NULL, &pairs[p], &oo, path, &sc, err, sizeof err)) rc = 1;
                         eval_rec r = {.scale = scales[s], .guidance = guids[g], .steps = o.steps, .w = o.width, .h = o.height,
                                     .dino = sc.dino_i, .siglip = sc.siglip_i, .clip_i = sc.clip_i, .clip_t = sc.clip_t,
-                                    .seconds = now_s() - t0};
+                                    .seconds = progress_now() - t0};
                         snprintf(r.tag, sizeof r.tag, "%s", tags[c]);
                         if (!rc) {
                             cJSON *j = cJSON_CreateObject();
@@ -279,7 +273,7 @@ int eval_cli(int argc, char **argv) {
                         free(key);
                         made++;
                         if (!rc && !quiet && d.rank == 0) {
-                            double el = now_s() - t_start, rate = made / (el > 0 ? el : 1e-9);
+                            double el = progress_now() - t_start, rate = made / (el > 0 ? el : 1e-9);
                             char eta[32];
                             progress_fmt_duration((todo - made) / rate, eta, sizeof eta);
                             fprintf(stderr, "%seval %d/%d  %.2f img/s  ETA %s  (%s, scale %g, guidance %g, seed %.0f, pair %d)%s",

@@ -25,6 +25,7 @@
 #include "train/bench.h"
 #include "train/optim.h"
 #include "train/paths.h"
+#include "train/progress.h"
 #ifdef CAMEO_HAVE_CUDA
 #include <cuda_runtime_api.h>  // the card's name and total memory for the report
 #endif
@@ -387,11 +388,6 @@ void blocks_rig_reset(blocks_rig *r) {
 // timing, peak, output
 // ============================================================================================
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 static void dev_sync(cm_device dev) { backend_get(dev.type)->sync(backend_ctx(dev)); }
 
 static int cmp_double(const void *a, const void *b) {
@@ -413,10 +409,10 @@ static pass_stats time_pass(blocks_rig *r, int single, blocks_mode mode, int war
         dev_sync(r->dev);
         alloc_reset_peak(r->dev);
         cm_alloc_stats st = alloc_stats(r->dev);
-        double base = (double)st.current, t0 = now();
+        double base = (double)st.current, t0 = progress_now();
         blocks_rig_run(r, single, mode);
         dev_sync(r->dev);
-        double dt = now() - t0, pk = (double)alloc_stats(r->dev).peak - base;
+        double dt = progress_now() - t0, pk = (double)alloc_stats(r->dev).peak - base;
         double fr = (double)(alloc_stats(r->dev).allocated - st.allocated);
         blocks_rig_reset(r);
         if (i >= warm) {
@@ -499,10 +495,10 @@ static double measure_peak(cm_device dev, cm_dtype dt, int iters, char *how, siz
         const cm_backend *be = backend_get(dev.type);
         for (int i = 0; i < iters + 1; i++) {
             dev_sync(dev);
-            double t0 = now();
+            double t0 = progress_now();
             be->gemm(k, dt, 0, 0, n, n, n, 1.0, tensor_data(a), n, 0, tensor_data(b), n, 0, 0.0, tensor_data(c), n, 0, 1);
             dev_sync(dev);
-            double t = (now() - t0) * 1e3;
+            double t = (progress_now() - t0) * 1e3;
             if (i && t < ms) ms = t;
         }
     }
@@ -796,7 +792,7 @@ static void measure_projector(const bench_opts *o, proj_meas *pm) {
     for (int i = 0; i < warm + iters; i++) {
         dev_sync(o->dev);
         alloc_reset_peak(o->dev);
-        double base = (double)alloc_stats(o->dev).current, t0 = now();
+        double base = (double)alloc_stats(o->dev).current, t0 = progress_now();
         cm_tensor *tok = NULL, *temb = NULL;
         ic_projector_fwd(&pr, in.shallow, in.deep, in.high, in.t, &tok, &temb);
         double live = (double)alloc_stats(o->dev).current - base;
@@ -804,7 +800,7 @@ static void measure_projector(const bench_opts *o, proj_meas *pm) {
         autograd_backward(tok, gtok);
         tensor_release(tok);
         dev_sync(o->dev);
-        double dt = now() - t0, pk = (double)alloc_stats(o->dev).peak - base;
+        double dt = progress_now() - t0, pk = (double)alloc_stats(o->dev).peak - base;
         autograd_tape_reset();
         for (int k = 0; k < ps.n; k++) tensor_zero_grad(ps.items[k].t);
         if (i >= warm) {
@@ -836,12 +832,12 @@ static double measure_adamw(const bench_opts *o) {
     double t[16];
     for (int i = 0; i < 5; i++) {
         dev_sync(o->dev);
-        double t0 = now();
+        double t0 = progress_now();
         be->adamw(k, n, tensor_data(p), o->dt, tensor_data(g), tensor_data(m), tensor_data(v), 1e-4, 0.9, 0.999, 1e-8, 0.01,
                   0.1, 0.001, 1.0);
         if (pb) be->copy_strided(k, 1, &n, o->dt, tensor_data(pb), &one, CM_F32, tensor_data(p), &one);
         dev_sync(o->dev);
-        t[i] = now() - t0;
+        t[i] = progress_now() - t0;
     }
     cm_tensor *all[] = {p, m, v, g, pb};
     for (int i = 0; i < 5; i++) tensor_release(all[i]);
@@ -947,7 +943,7 @@ static void run_full_step(const bench_opts *o, double block_peak, double proj_sa
     for (int i = 0; i < warm + iters; i++) {
         dev_sync(o->dev);
         alloc_reset_peak(o->dev);
-        double t0 = now();
+        double t0 = progress_now();
         cm_tensor *tok = NULL, *temb = NULL;
         ic_projector_fwd(&ad.proj, pin.shallow, pin.deep, pin.high, pin.t, &tok, &temb);
         cm_tensor *pred = flux_forward(&fm, xt, txt, pooled, sigma, guid, gh, gw, ad.ip, tok, 1.0, true);
@@ -956,12 +952,12 @@ static void run_full_step(const bench_opts *o, double block_peak, double proj_sa
         tensor_release(tok);
         tensor_release(temb);
         dev_sync(o->dev);
-        double t1 = now();
+        double t1 = progress_now();
         autograd_backward(loss, NULL);
         fr->loss = tensor_get(loss, 0);  // random weights: a finite number is all it says
         tensor_release(loss);
         dev_sync(o->dev);
-        double t2 = now();
+        double t2 = progress_now();
         if (fr->optim) {
             for (int k = 0; k < optim_n_params(&opt); k++) optim_grad_ready(&opt, k);
             optim_step_info info;
@@ -969,7 +965,7 @@ static void run_full_step(const bench_opts *o, double block_peak, double proj_sa
         } else
             for (int k = 0; k < psa.n; k++) tensor_zero_grad(psa.items[k].t);
         dev_sync(o->dev);
-        double t3 = now();
+        double t3 = progress_now();
         if (i >= warm) {
             int j = i - warm;
             tf[j] = t1 - t0, tb[j] = t2 - t1, to[j] = t3 - t2, ts[j] = t3 - t0;

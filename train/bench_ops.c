@@ -8,16 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "train/bench.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "train/progress.h"
 
 static cm_tensor *rnd(int nd, const int64_t *shape, uint64_t seed, bool grad) {
     cm_tensor *t = tensor_empty(CM_F32, nd, shape, CM_DEV_CPU);
@@ -32,9 +26,9 @@ double bench_sgemm_peak(int n, int reps) {
     for (int i = 0; i < n * n; i++) { a[i] = (float)(i % 7) * 0.1f; b[i] = (float)(i % 5) * 0.1f; }
     double best = 1e30;
     for (int r = 0; r < reps + 1; r++) {
-        double t0 = now();
+        double t0 = progress_now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        double dt = now() - t0;
+        double dt = progress_now() - t0;
         if (r && dt < best) best = dt;  // first call warms up
     }
     free(a); free(b); free(c);
@@ -45,10 +39,10 @@ static double bench_linear(int64_t T, int64_t K, int64_t N, int reps) {
     cm_tensor *x = rnd(SHAPE(T, K), 1, true), *w = rnd(SHAPE(N, K), 2, true), *b = rnd(SHAPE(N), 3, true);
     double best = 1e30;
     for (int r = 0; r < reps + 1; r++) {
-        double t0 = now();
+        double t0 = progress_now();
         cm_tensor *y = op_linear(x, w, b), *l = op_sum_all(y);
         autograd_backward(l, NULL);
-        double dt = now() - t0;
+        double dt = progress_now() - t0;
         tensor_release(y); tensor_release(l);
         tensor_zero_grad(x); tensor_zero_grad(w); tensor_zero_grad(b);
         if (r && dt < best) best = dt;
@@ -61,10 +55,10 @@ static double bench_attention(int64_t T, int64_t H, int64_t D, int reps) {
     cm_tensor *q = rnd(SHAPE(1, H, T, D), 4, true), *k = rnd(SHAPE(1, H, T, D), 5, true), *v = rnd(SHAPE(1, H, T, D), 6, true);
     double best = 1e30;
     for (int r = 0; r < reps + 1; r++) {
-        double t0 = now();
+        double t0 = progress_now();
         cm_tensor *o = op_sdpa(q, k, v, NULL, 0), *l = op_sum_all(o);
         autograd_backward(l, NULL);
-        double dt = now() - t0;
+        double dt = progress_now() - t0;
         tensor_release(o); tensor_release(l);
         tensor_zero_grad(q); tensor_zero_grad(k); tensor_zero_grad(v);
         if (r && dt < best) best = dt;
@@ -80,7 +74,7 @@ static double bench_adanorm(int64_t L, int64_t C, bool fused, int reps) {
     cm_tensor *g = rnd(SHAPE(1, L, C), 10, false);
     double best = 1e30;
     for (int r = 0; r < reps + 1; r++) {
-        double t0 = now();
+        double t0 = progress_now();
         cm_tensor *y;
         if (fused) y = op_layernorm_modulate(x, NULL, NULL, 1e-6, sc, sh);
         else {
@@ -89,7 +83,7 @@ static double bench_adanorm(int64_t L, int64_t C, bool fused, int reps) {
             tensor_release(n);
         }
         autograd_backward(y, g);
-        double dt = now() - t0;
+        double dt = progress_now() - t0;
         tensor_release(y);
         tensor_zero_grad(x); tensor_zero_grad(sc); tensor_zero_grad(sh);
         if (r && dt < best) best = dt;
@@ -108,7 +102,7 @@ static double bench_mlp(int64_t L, int64_t C, bool cat, bool fused, int reps) {
     cm_tensor *w2 = rnd(SHAPE(C, P + H), 15, false), *b2 = rnd(SHAPE(C), 16, false), *g = rnd(SHAPE(1, L, C), 17, false);
     double best = 1e30;
     for (int r = 0; r < reps + 1; r++) {
-        double t0 = now();
+        double t0 = progress_now();
         cm_tensor *y;
         if (fused) y = op_mlp_gelu_cat(pre, x, w1, b1, w2, b2);
         else {
@@ -122,7 +116,7 @@ static double bench_mlp(int64_t L, int64_t C, bool cat, bool fused, int reps) {
             tensor_release(h), tensor_release(a);
         }
         autograd_backward(y, g);
-        double dt = now() - t0;
+        double dt = progress_now() - t0;
         tensor_release(y);
         tensor_zero_grad(x);
         if (pre) tensor_zero_grad(pre);

@@ -30,12 +30,7 @@
 #include "train/paths.h"
 #include "train/schedule.h"
 #include "train/step.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "train/progress.h"
 
 // --medium: a larger tiny config (same code path): FLUX 4 double + 8 single blocks of 4 x 32,
 // vision towers 64 wide (3 layers, 56-px views = 8 x 8 patches), text 64 wide, 128-px targets
@@ -289,17 +284,17 @@ int bench_train_main(int argc, char **argv) {
     int B = 0, H = 0, W = 0, R = 0, samples = 0;
     double base_live = 0, peak = 0, saved = 0, busy0 = 0, self0 = 0, wall0 = 0;
     for (int s = 0; s < warmup + steps; s++) {
-        if (s == warmup) busy0 = machine_busy_s(), self0 = self_cpu_s(), wall0 = now();
+        if (s == warmup) busy0 = machine_busy_s(), self0 = self_cpu_s(), wall0 = progress_now();
         bool timed = s >= warmup;
         phase_times t = {0};
-        double t_step = now();
+        double t_step = progress_now();
         cm_alloc_stats a0 = alloc_stats(CM_DEV_CPU);
         alloc_reset_peak(CM_DEV_CPU);
         for (int a = 0; a < sg->grad_accum; a++) {
             loader_batch b;
-            double t0 = now();
+            double t0 = progress_now();
             if (loader_next(L, &b)) { fprintf(stderr, "cameo bench train: the loader failed\n"); rc = 1; free(rec); goto out_loader; }
-            t.data += now() - t0;
+            t.data += progress_now() - t0;
             B = b.B, H = b.H, W = b.W, R = b.R;
             step_times st = {0};
             uint64_t micro = (uint64_t)s * (uint64_t)sg->grad_accum + (uint64_t)a;
@@ -308,20 +303,20 @@ int bench_train_main(int argc, char **argv) {
             if (timed && live > saved) saved = live;
             t.encoders += st.encoders;
             t.forward += st.forward;
-            double t1 = now();
+            double t1 = progress_now();
             cm_tensor *scaled = op_scale(loss, 1.0 / sg->grad_accum);
             autograd_backward(scaled, NULL);
             tensor_release(scaled);
             tensor_release(loss);
-            t.backward += now() - t1;
+            t.backward += progress_now() - t1;
             if (timed) samples += b.B;
         }
-        double t2 = now();
+        double t2 = progress_now();
         for (int i = 0; i < optim_n_params(&opt); i++) optim_grad_ready(&opt, i);
         optim_step_info info;
         optim_step(&opt, schedule_lr(&ls, s), &info);
-        t.optimizer = now() - t2;
-        t.step = now() - t_step;
+        t.optimizer = progress_now() - t2;
+        t.step = progress_now() - t_step;
         if (timed) {
             cm_alloc_stats a1 = alloc_stats(CM_DEV_CPU);
             base_live = (double)a0.current;
@@ -329,7 +324,7 @@ int bench_train_main(int argc, char **argv) {
             rec[s - warmup] = t;
         }
     }
-    double wall = now() - wall0, ncpu = (double)sysconf(_SC_NPROCESSORS_ONLN);
+    double wall = progress_now() - wall0, ncpu = (double)sysconf(_SC_NPROCESSORS_ONLN);
     double outside = ((machine_busy_s() - busy0) - (self_cpu_s() - self0)) / (wall * ncpu);  // share of all cores
     loader_close(L);  // its threads would compete with the PyTorch run
     L = NULL;

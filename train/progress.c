@@ -7,7 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double mono(void) {
+double progress_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
@@ -34,7 +34,7 @@ void progress_stage_begin(progress *p, const char *name, int stage_index, int n_
     snprintf(p->stage, sizeof p->stage, "%s", name ? name : "");
     p->stage_index = stage_index, p->n_stages = n_stages;
     p->total = total_steps, p->start_step = start_step, p->last_step = start_step;
-    p->t_start = mono();
+    p->t_start = progress_now();
     p->last_draw = 0;
     if (!p->quiet && !p->tty)
         fprintf(p->out, "stage %d/%d %s: %lld steps%s\n", stage_index + 1, n_stages, p->stage, (long long)total_steps,
@@ -52,7 +52,7 @@ void progress_update(progress *p, int64_t step, double loss, double loss_smoothe
                      double samples_per_s) {
     p->last_step = step;
     if (p->quiet) return;
-    double now = mono();
+    double now = progress_now();
     bool last = step >= p->total;
     if (p->tty) {
         if (!last && now - p->last_draw < 0.1) return;  // at most 10 redraws per second
@@ -85,7 +85,7 @@ void progress_update(progress *p, int64_t step, double loss, double loss_smoothe
 }
 
 void progress_stage_end(progress *p) {
-    double el = mono() - p->t_start;
+    double el = progress_now() - p->t_start;
     char d[32];
     progress_fmt_duration(el, d, sizeof d);
     if (p->quiet) return;

@@ -47,3 +47,5 @@ void progress_message(progress *p, const char *fmt, ...) __attribute__((format(p
 void progress_summary(progress *p, const progress_summary_info *s);
 // "1h02m", "3m05s", "12s"
 const char *progress_fmt_duration(double seconds, char *buf, size_t n);
+// seconds on the monotonic clock (the one every timing in train/ and eval/ reads)
+double progress_now(void);

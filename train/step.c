@@ -3,15 +3,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "train/progress.h"
 
 static uint64_t mix(uint64_t x) {
     x += 0x9e3779b97f4a7c15ull;
@@ -100,10 +94,10 @@ cm_tensor *step_forward(ic_models *m, const loader_batch *b, const step_opts *o,
 
 cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opts *o, const float *sigma_in,
                              const float *eps_in, uint64_t step, step_times *t) {
-    double t0 = now();
+    double t0 = progress_now();
     step_batch sb;
     step_batch_upload(m, b, &sb);
-    if (t) t->encoders += now() - t0;
+    if (t) t->encoders += progress_now() - t0;
     cm_tensor *loss = step_forward_batch(m, &sb, o, sigma_in, eps_in, step, t);
     step_batch_release(&sb);
     return loss;
@@ -112,7 +106,7 @@ cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opt
 cm_tensor *step_forward_batch(ic_models *m, const step_batch *b, const step_opts *o, const float *sigma_in,
                               const float *eps_in, uint64_t step, step_times *t) {
     int B = b->B;
-    double t0 = now();
+    double t0 = progress_now();
     // --- frozen, no tape: reference features, target latents, text ---
     autograd_no_grad_push();
     vision_features f = {0};
@@ -146,10 +140,10 @@ cm_tensor *step_forward_batch(ic_models *m, const step_batch *b, const step_opts
     cm_tensor *t1000 = op_scale(sigma, 1000.0);
     cm_tensor *guid = m->flux_cfg.guidance_embeds ? tensor_full(m->dtype, SHAPE(B), o->guidance, m->dev) : NULL;
     autograd_no_grad_pop();
-    if (t) t->encoders += now() - t0;
+    if (t) t->encoders += progress_now() - t0;
 
     // --- on the tape: projector and FLUX with the IP branch ---
-    double t1 = now();
+    double t1 = progress_now();
     cm_tensor *tokens = NULL, *temb = NULL;
     ic_projector_fwd(&m->adapter.proj, f.low_res_shallow, f.low_res_deep, f.high_res_deep, t1000, &tokens, &temb);
     cm_tensor *pred = flux_forward(&m->flux, xt, txt, pooled, sigma, guid, gh, gw, m->adapter.ip, tokens, o->ip_scale, o->recompute);
@@ -167,7 +161,7 @@ cm_tensor *step_forward_batch(ic_models *m, const step_batch *b, const step_opts
         cm_tensor *tmp[] = {wt, d, d2, ps, pw};
         for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
     }
-    if (t) t->forward += now() - t1;
+    if (t) t->forward += progress_now() - t1;
     cm_tensor *tmp[] = {z, zs, x0, txt, pooled, eps, sigma, sg, one_m, keep, a, bn, xt, target,
                         t1000, guid, tokens, temb, pred};
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);

@@ -6,16 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include "data/fsutil.h"
 #include "eval/eval_models.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "train/progress.h"
 
 // results.jsonl keeps the lines of steps up to resume_step (a resumed run makes the later ones again)
 static int drop_after(const char *path, int64_t resume_step, char *err, size_t errlen) {
@@ -95,7 +89,7 @@ int train_eval_run(train_eval *te, ic_models *m, const train_config *c, int64_t 
         snprintf(err, errlen, "eval: cannot create %s (%s)", dir, strerror(errno));
         return -1;
     }
-    double t0 = now_s(), sum[4] = {0};
+    double t0 = progress_now(), sum[4] = {0};
     int n = 0;
     FILE *f = fopen(results, "ab");
     if (!f) {
@@ -155,10 +149,10 @@ int train_eval_run(train_eval *te, ic_models *m, const train_config *c, int64_t 
     for (int i = 0; i < (te->has_clip ? 4 : 2); i++) metrics_scalar(met, tags[i], step, sum[i] / n);
     if (te->has_clip)
         progress_message(prog, "eval at step %lld: DINO-I %.4f, SigLIP-I %.4f, CLIP-I %.4f, CLIP-T %.4f (%d images, %.1f s)",
-                         (long long)step, sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n, n, now_s() - t0);
+                         (long long)step, sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n, n, progress_now() - t0);
     else
         progress_message(prog, "eval at step %lld: DINO-I %.4f, SigLIP-I %.4f (%d images, %.1f s)", (long long)step, sum[0] / n,
-                         sum[1] / n, n, now_s() - t0);
+                         sum[1] / n, n, progress_now() - t0);
     return 0;
 }
 

@@ -38,12 +38,6 @@
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
 
-static double wall(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int mkdirs(const char *path) {
     char tmp[8192];
     snprintf(tmp, sizeof tmp, "%s", path);
@@ -131,8 +125,8 @@ static int save_checkpoint(trainer *t, const feed *F, char *err, size_t errlen) 
     t->st.skipped_steps = t->opt.skipped;
     t->st.skipped_in_row = t->opt.skipped_in_row;
     t->st.loss_smoothed = metrics_ema_value(&t->ema);
-    t->st.elapsed_s += wall() - t->t_start;
-    t->t_start = wall();
+    t->st.elapsed_s += progress_now() - t->t_start;
+    t->t_start = progress_now();
     int rc = 0;
     if (t->d.rank == 0) {  // the ranks are identical: one writes
         char *yaml = train_config_to_yaml(&t->cfg);
@@ -165,9 +159,9 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
     int samples = 0;
     for (int a = 0; a < sg->grad_accum; a++) {
         step_batch b;
-        double t0 = wall();
+        double t0 = progress_now();
         if (feed_take(F, &b)) return -1;
-        *data_s += wall() - t0;
+        *data_s += progress_now() - t0;
         uint64_t micro = (uint64_t)t->st.step * (uint64_t)sg->grad_accum + (uint64_t)a;  // noise and σ key
         cm_tensor *loss = step_forward_batch(&t->m, &b, &so, NULL, NULL, micro, NULL);
         samples += b.B;
@@ -176,12 +170,12 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
         autograd_backward(scaled, NULL);
         tensor_release(scaled);
         bool more = a + 1 < sg->grad_accum || t->st.step_in_stage + 1 < sg->steps;
-        t0 = wall();
+        t0 = progress_now();
         if (more && feed_ahead(F)) {
             tensor_release(loss);
             return -1;
         }
-        *data_s += wall() - t0;
+        *data_s += progress_now() - t0;
         loss_sum += tensor_get(loss, 0);  // reads the device: after the queued backward
         tensor_release(loss);
     }
@@ -258,8 +252,8 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         metrics_close(&t->met);
         return -1;
     }
-    t->t_start = wall();
-    double run_t0 = wall();
+    t->t_start = progress_now();
+    double run_t0 = progress_now();
 
     int rc = 0;
     for (int s = t->st.stage; s < c->n_stages && !rc; s++) {
@@ -276,14 +270,14 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             return -1;
         }
         progress_stage_begin(&t->prog, sg->name, s, c->n_stages, sg->steps, t->st.step_in_stage);
-        double t_stage = wall();
+        double t_stage = progress_now();
         int64_t samples_stage = 0;
         while (t->st.step_in_stage < sg->steps) {
-            double loss, data_s = 0, t_step = wall();
+            double loss, data_s = 0, t_step = progress_now();
             int samples;
             optim_step_info info;
             int r = train_one_step(t, &F, s, &loss, &samples, &data_s, &info);
-            double step_s = wall() - t_step;
+            double step_s = progress_now() - t_step;
             if (r < 0) {
                 snprintf(err, errlen, "stages[%d]: the loader failed (see the message above)", s);
                 rc = -1;
@@ -305,10 +299,10 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                 }
             }
             double sm = metrics_ema_update(&t->ema, loss);
-            double sps = samples_stage / (wall() - t_stage + 1e-9);
+            double sps = samples_stage / (progress_now() - t_stage + 1e-9);
             metrics_row row = {.step = t->st.step, .stage = s, .stage_name = sg->name, .loss = loss, .loss_smoothed = sm,
                                .lr = info.lr, .grad_norm = info.grad_norm, .samples_per_s = sps, .step_s = step_s, .data_s = data_s,
-                               .time = wall() - run_t0};
+                               .time = progress_now() - run_t0};
             if (t->d.rank == 0 && c->run.log_every > 0 && (t->st.step % c->run.log_every == 0 || t->st.step_in_stage == sg->steps))
                 metrics_log(&t->met, &row);
             progress_update(&t->prog, t->st.step_in_stage, loss, sm, info.lr, info.grad_norm, sps);
@@ -359,9 +353,9 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         char out[4200];
         snprintf(out, sizeof out, "%s/adapter.safetensors", t->run_dir);
         if (t->d.rank == 0 && params_save(&t->m.ps_adapter, out, true, CM_BF16, err, errlen)) return -1;
-        progress_summary_info si = {.steps = t->steps_run, .skipped = t->opt.skipped, .seconds = wall() - run_t0,
+        progress_summary_info si = {.steps = t->steps_run, .skipped = t->opt.skipped, .seconds = progress_now() - run_t0,
                                     .final_loss = NAN, .loss_smoothed = metrics_ema_value(&t->ema),
-                                    .samples_per_s = t->samples / (wall() - run_t0 + 1e-9), .adapter_path = out,
+                                    .samples_per_s = t->samples / (progress_now() - run_t0 + 1e-9), .adapter_path = out,
                                     .checkpoint_path = t->last_ckpt, .run_dir = t->run_dir};
         progress_summary(&t->prog, &si);
     }
