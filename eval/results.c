@@ -80,51 +80,66 @@ bool eval_results_has(const eval_results *d, const char *key, bool need_clip) {
 
 // results.jsonl as left by an earlier run: complete lines kept; a damaged one (a write cut off)
 // dropped, the file rewritten without it. -1 with err when it cannot be read or rewritten.
-int eval_results_read(const char *path, eval_results *d, int *damaged, char *err, size_t errlen) {
+int eval_jsonl_filter(const char *path, bool (*keep)(const cJSON *line, void *ctx), void *ctx, int *dropped, char *err,
+                      size_t errlen) {
     size_t len;
-    *damaged = 0;
+    *dropped = 0;
     char *text = fs_read_file(path, &len, (size_t)1 << 30);
     if (!text) {
         if (errno == ENOENT) return 0;
         snprintf(err, errlen, "%s: cannot read (%s)", path, strerror(errno));
         return -1;
     }
-    char *keep = malloc(len + 1);
+    char *kept = malloc(len + 1);
     size_t kn = 0;
+    if (!kept) {
+        free(text);
+        snprintf(err, errlen, "out of host memory for %s", path);
+        return -1;
+    }
     for (char *s = text, *e; s && *s; s = e ? e + 1 : NULL) {
         e = strchr(s, '\n');
         if (e) *e = 0;
         if (!*s) continue;
-        cJSON *j = cJSON_Parse(s);
-        const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "key"), *t = cJSON_GetObjectItemCaseSensitive(j, "checkpoint_tag");
-        const char *num[8] = {"scale", "guidance", "dino_i", "siglip_i", "seconds", "steps", "width", "height"};
-        double v[8];
-        bool ok = e && cJSON_IsString(k) && cJSON_IsString(t);  // no newline: the write was cut off
-        for (int i = 0; i < 8 && ok; i++) {
-            const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, num[i]);
-            ok = cJSON_IsNumber(x);
-            if (ok) v[i] = x->valuedouble;
-        }
-        const cJSON *ci = cJSON_GetObjectItemCaseSensitive(j, "clip_i"), *ct = cJSON_GetObjectItemCaseSensitive(j, "clip_t");
-        bool has_clip = cJSON_IsNumber(ci) && cJSON_IsNumber(ct);
-        if (!ok) (*damaged)++;
-        if (ok) {
-            eval_rec r = {.scale = v[0], .guidance = v[1], .dino = v[2], .siglip = v[3], .seconds = v[4], .steps = (int)v[5],
-                        .w = (int)v[6], .h = (int)v[7], .clip_i = has_clip ? ci->valuedouble : NAN,
-                        .clip_t = has_clip ? ct->valuedouble : NAN};
-            snprintf(r.tag, sizeof r.tag, "%s", t->valuestring);
-            eval_results_add(d, strdup(k->valuestring), &r);
+        cJSON *j = e ? cJSON_Parse(s) : NULL;  // no newline: the write was cut off
+        if (j && keep(j, ctx)) {
             size_t l = strlen(s);
-            memcpy(keep + kn, s, l);
-            keep[kn + l] = '\n';
+            memcpy(kept + kn, s, l);
+            kept[kn + l] = '\n';
             kn += l + 1;
-        }
+        } else (*dropped)++;
         cJSON_Delete(j);
     }
-    int rc = *damaged ? fs_write_atomic(path, keep, kn, err, errlen) : 0;
-    free(keep);
+    int rc = *dropped ? fs_write_atomic(path, kept, kn, err, errlen) : 0;
+    free(kept);
     free(text);
     return rc;
+}
+
+// a complete result line: its record into the results (ctx)
+static bool keep_result(const cJSON *j, void *ctx) {
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(j, "key"), *t = cJSON_GetObjectItemCaseSensitive(j, "checkpoint_tag");
+    const char *num[8] = {"scale", "guidance", "dino_i", "siglip_i", "seconds", "steps", "width", "height"};
+    double v[8];
+    bool ok = cJSON_IsString(k) && cJSON_IsString(t);
+    for (int i = 0; i < 8 && ok; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, num[i]);
+        ok = cJSON_IsNumber(x);
+        if (ok) v[i] = x->valuedouble;
+    }
+    if (!ok) return false;
+    const cJSON *ci = cJSON_GetObjectItemCaseSensitive(j, "clip_i"), *ct = cJSON_GetObjectItemCaseSensitive(j, "clip_t");
+    bool has_clip = cJSON_IsNumber(ci) && cJSON_IsNumber(ct);
+    eval_rec r = {.scale = v[0], .guidance = v[1], .dino = v[2], .siglip = v[3], .seconds = v[4], .steps = (int)v[5],
+                  .w = (int)v[6], .h = (int)v[7], .clip_i = has_clip ? ci->valuedouble : NAN,
+                  .clip_t = has_clip ? ct->valuedouble : NAN};
+    snprintf(r.tag, sizeof r.tag, "%s", t->valuestring);
+    eval_results_add((eval_results *)ctx, strdup(k->valuestring), &r);
+    return true;
+}
+
+int eval_results_read(const char *path, eval_results *d, int *damaged, char *err, size_t errlen) {
+    return eval_jsonl_filter(path, keep_result, d, damaged, err, errlen);
 }
 
 // a line per image, fsynced: it survives a kill right after

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <cjson/cJSON.h>
 
 // a finished image (clip_i, clip_t NaN when the sweep had no --clip)
 typedef struct { char tag[96]; double scale, guidance, dino, siglip, clip_i, clip_t, seconds; int steps, w, h; } eval_rec;
@@ -29,6 +30,11 @@ void eval_results_free(eval_results *d);
 // off) counted in *damaged, dropped, and the file rewritten without them. A missing file is empty.
 // 0, or -1 with err.
 int eval_results_read(const char *path, eval_results *d, int *damaged, char *err, size_t errlen);
+// keeps the lines of a JSONL file for which keep(parsed line, ctx) is true; the others, and any
+// line cut off mid-write (no newline) or not JSON, are counted in *dropped and the file is
+// rewritten without them (atomically). A missing file is empty. 0, or -1 with err.
+int eval_jsonl_filter(const char *path, bool (*keep)(const cJSON *line, void *ctx), void *ctx, int *dropped, char *err,
+                      size_t errlen);
 // one line appended and fsynced: it survives a kill right after. 0, or -1 with err.
 int eval_append_line(const char *path, const char *line, char *err, size_t errlen);
 // the lines other ranks wrote (DIR/results.rank-R.jsonl), complete ones only, appended to results,

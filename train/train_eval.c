@@ -9,35 +9,13 @@
 #include <unistd.h>
 #include "data/fsutil.h"
 #include "eval/eval_models.h"
+#include "eval/results.h"
 #include "train/progress.h"
 
 // results.jsonl keeps the lines of steps up to resume_step (a resumed run makes the later ones again)
-static int drop_after(const char *path, int64_t resume_step, char *err, size_t errlen) {
-    size_t len;
-    char *text = fs_read_file(path, &len, (size_t)1 << 30);
-    if (!text) return errno == ENOENT ? 0 : (snprintf(err, errlen, "%s: cannot read (%s)", path, strerror(errno)), -1);
-    char *keep = malloc(len + 1);
-    size_t kn = 0;
-    int dropped = 0;
-    for (char *s = text, *e; keep && s && *s; s = e ? e + 1 : NULL) {
-        e = strchr(s, '\n');
-        if (e) *e = 0;
-        cJSON *j = cJSON_Parse(s);
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
-        if (e && cJSON_IsNumber(st) && st->valuedouble <= (double)resume_step) {
-            size_t l = strlen(s);
-            memcpy(keep + kn, s, l);
-            keep[kn + l] = '\n';
-            kn += l + 1;
-        } else if (*s) dropped++;
-        cJSON_Delete(j);
-    }
-    int rc = keep ? 0 : -1;
-    if (!keep) snprintf(err, errlen, "out of host memory");
-    else if (dropped) rc = fs_write_atomic(path, keep, kn, err, errlen);
-    free(keep);
-    free(text);
-    return rc;
+static bool up_to(const cJSON *j, void *ctx) {
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
+    return cJSON_IsNumber(st) && st->valuedouble <= (double)*(const int64_t *)ctx;
 }
 
 int train_eval_open(train_eval *te, ic_models *m, const train_config *c, const char *run_dir, int64_t resume_step,
@@ -50,7 +28,8 @@ int train_eval_open(train_eval *te, ic_models *m, const train_config *c, const c
         return -1;
     }
     snprintf(results, sizeof results, "%s/results.jsonl", te->dir);
-    if (resume_step >= 0 && drop_after(results, resume_step, err, errlen)) return -1;
+    int dropped;
+    if (resume_step >= 0 && eval_jsonl_filter(results, up_to, &resume_step, &dropped, err, errlen)) return -1;
     if (eval_pairs_read(c->eval.pairs, &te->pairs, &te->np, e, sizeof e)) {
         snprintf(err, errlen, "eval.pairs: %s", e);
         return -1;
