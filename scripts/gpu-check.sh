@@ -515,15 +515,16 @@ fi
 publish
 
 # ---------------------------------------------------------------------------------------------
-# An evaluation sweep on the GPU run's checkpoint (cameo eval: the sampler, the VAE decoder and the
-# towers' scores on cuda:0, bf16) against the same sweep on the CPU (f32): the scores per image
-# should agree to about bf16's precision. Logs go to train.log. Reported, never fatal.
+# An evaluation sweep on the GPU run's checkpoint (cameo eval: the sampler, the VAE decoder, the
+# towers' scores and a tiny CLIP's on cuda:0, bf16) against the same sweep on the CPU (f32): the
+# scores per image (DINO-I, SigLIP-I, CLIP-I, CLIP-T) should agree to about bf16's precision. Logs go to train.log. Reported, never fatal.
 step "tiny evaluation sweep: GPU against CPU"
 t0=$(date +%s)
 status_eval="not run"
 CK="$LOG/run-gpu/tiny/checkpoints"
 if [ -x "$BUILD/cameo" ] && [ -d "$CK" ] && [ -f docs/examples/eval/pairs.jsonl ] && ! out_of_time 45; then
-    EVAL_ARGS="--pairs docs/examples/eval/pairs.jsonl --scales 0,0.9 --seeds 0,1 --steps 8 --quiet"
+    # the tiny CLIP fixture brings the CLIP towers (CLIP-I / CLIP-T) onto the GPU too
+    EVAL_ARGS="--pairs docs/examples/eval/pairs.jsonl --scales 0,0.9 --seeds 0,1 --steps 8 --clip tests/fixtures/clip_full/model --quiet"
     # shellcheck disable=SC2086
     with_deps timeout "$(cap 60)" "$BUILD/cameo" eval "$CK" $EVAL_ARGS --out "$LOG/eval-gpu" --device cuda:0 >>"$LOG/train.log" 2>&1
     rc=$?
@@ -534,7 +535,8 @@ if [ -x "$BUILD/cameo" ] && [ -d "$CK" ] && [ -f docs/examples/eval/pairs.jsonl 
         cmp=$(paste -d' ' "$LOG/eval-gpu/results.jsonl" "$LOG/eval-cpu/results.jsonl" | awk '
             function field(s, k,   v) { v = s; sub(".*\"" k "\":", "", v); sub(/[,}].*/, "", v); return v + 0 }
             { g = $0; sub(/\} \{.*/, "", g); c = $0; sub(/^.*\} \{/, "", c)
-              for (i = 0; i < 2; i++) { k = i ? "siglip_i" : "dino_i"; d = field(g, k) - field(c, k); if (d < 0) d = -d; if (d > w) w = d }
+              split("dino_i siglip_i clip_i clip_t", ks, " ")
+              for (i = 1; i <= 4; i++) { d = field(g, ks[i]) - field(c, ks[i]); if (d < 0) d = -d; if (d > w) w = d }
               n++; ts += field(g, "seconds") }
             END { printf "%d images, scores within %.4f of the CPU'"'"'s, %.2f s per image on the GPU", n, w, n ? ts / n : 0
                   exit (n == 8 && w <= 0.05) ? 0 : 1 }')
