@@ -423,35 +423,54 @@ static void clean_leftovers(const char *dir, const char *keep) {
     closedir(d);
 }
 
-int ckpt_save(const char *dir, cm_params **regs, int n_regs, const optim *opt, const ckpt_state *st_in,
-              const char *config_yaml, int keep_last, char *out, size_t outlen, char *err, size_t errlen) {
-    ckpt_state st = *st_in;
-    st.saved_unix = now_unix();
+void ckpt_tmp_path(const char *dir, int64_t step, char *out, size_t outlen) {
+    char tmpname[64];
+    snprintf(tmpname, sizeof tmpname, ".tmp-step-%lld", (long long)step);
+    pjoin(out, outlen, dir, tmpname);
+}
+
+void ckpt_optim_name(int shard, int n_shards, char *out, size_t outlen) {
+    if (n_shards <= 1) snprintf(out, outlen, "optimizer.safetensors");
+    else snprintf(out, outlen, "optimizer-%05d-of-%05d.safetensors", shard, n_shards);
+}
+
+int ckpt_save_begin(const char *dir, int64_t step, char *err, size_t errlen) {
     if (mkdir_p(dir)) {
         cm_seterr(err, errlen, "%s: cannot create the checkpoint folder: %s", dir, strerror(errno));
         return -1;
     }
-    char tmpname[64], tmp[CKPT_PATH], final[CKPT_PATH], path[CKPT_PATH];
-    snprintf(tmpname, sizeof tmpname, ".tmp-step-%lld", (long long)st.step);
-    pjoin(tmp, sizeof tmp, dir, tmpname);
-    char fname[64];
-    snprintf(fname, sizeof fname, "step-%lld", (long long)st.step);
-    pjoin(final, sizeof final, dir, fname);
+    char tmp[CKPT_PATH];
+    ckpt_tmp_path(dir, step, tmp, sizeof tmp);
     clean_leftovers(dir, NULL);
     if (mkdir(tmp, 0755)) {
         cm_seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
         return -1;
     }
-    const char *files[5];
+    return 0;
+}
+
+void ckpt_save_abort(const char *dir, int64_t step) {
+    char tmp[CKPT_PATH];
+    ckpt_tmp_path(dir, step, tmp, sizeof tmp);
+    rm_rf(tmp);
+}
+
+int ckpt_save_finish(const char *dir, cm_params **regs, int n_regs, const ckpt_state *st_in, const char *config_yaml,
+                     const char *const *more, int n_more, int keep_last, char *out, size_t outlen, char *err, size_t errlen) {
+    ckpt_state st = *st_in;
+    st.saved_unix = now_unix();
+    char tmp[CKPT_PATH], final[CKPT_PATH], path[CKPT_PATH];
+    ckpt_tmp_path(dir, st.step, tmp, sizeof tmp);
+    char fname[64];
+    snprintf(fname, sizeof fname, "step-%lld", (long long)st.step);
+    pjoin(final, sizeof final, dir, fname);
+    const char **files = calloc((size_t)n_more + 4, sizeof *files);
+    CM_CHECK(files, "checkpoint", "out of host memory for %d file names", n_more + 4);
     int nf = 0;
     pjoin(path, sizeof path, tmp, "adapter.safetensors");
     if (write_adapter(path, regs, n_regs, st.step, err, errlen)) goto fail;
     files[nf++] = "adapter.safetensors";
-    if (opt) {
-        pjoin(path, sizeof path, tmp, "optimizer.safetensors");
-        if (optim_save(opt, path, err, errlen)) goto fail;
-        files[nf++] = "optimizer.safetensors";
-    }
+    for (int i = 0; i < n_more; i++) files[nf++] = more[i];
     char *js = state_json(&st);
     pjoin(path, sizeof path, tmp, "trainer_state.json");
     int rc = write_file_sync(path, js, err, errlen);
@@ -464,6 +483,8 @@ int ckpt_save(const char *dir, cm_params **regs, int n_regs, const optim *opt, c
         files[nf++] = "config.yaml";
     }
     if (write_manifest(tmp, st.step, files, nf, err, errlen)) goto fail;
+    free(files);
+    files = NULL;
     if (fsync_path(tmp)) {
         cm_seterr(err, errlen, "%s: cannot sync the folder: %s", tmp, strerror(errno));
         goto fail;
@@ -513,8 +534,25 @@ int ckpt_save(const char *dir, cm_params **regs, int n_regs, const optim *opt, c
     if (out) snprintf(out, outlen, "%s", final);
     return 0;
 fail:
+    free(files);
     rm_rf(tmp);
     return -1;
+}
+
+int ckpt_save(const char *dir, cm_params **regs, int n_regs, const optim *opt, const ckpt_state *st,
+              const char *config_yaml, int keep_last, char *out, size_t outlen, char *err, size_t errlen) {
+    if (ckpt_save_begin(dir, st->step, err, errlen)) return -1;
+    const char *more[1] = {"optimizer.safetensors"};
+    if (opt) {
+        char tmp[CKPT_PATH], path[CKPT_PATH];
+        ckpt_tmp_path(dir, st->step, tmp, sizeof tmp);
+        pjoin(path, sizeof path, tmp, more[0]);
+        if (optim_save(opt, path, err, errlen)) {
+            ckpt_save_abort(dir, st->step);
+            return -1;
+        }
+    }
+    return ckpt_save_finish(dir, regs, n_regs, st, config_yaml, more, opt ? 1 : 0, keep_last, out, outlen, err, errlen);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -678,18 +716,76 @@ static int load_adapter(const char *path, cm_params **regs, int n_regs, char *er
     return 0;
 }
 
+// the optimizer files the manifest lists: optimizer.safetensors, or optimizer-K-of-N.safetensors
+// for K = 0..N-1 (all of them, or it is an error)
+static int optim_files(const char *ckpt_dir, char ***names_out, int *n_out, char *err, size_t errlen) {
+    char path[CKPT_PATH];
+    pjoin(path, sizeof path, ckpt_dir, "manifest.json");
+    char *text = read_text(path, 1 << 20);
+    cJSON *o = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    cJSON *files = cJSON_GetObjectItemCaseSensitive(o, "files"), *f;
+    char **names = NULL;
+    int n = 0, shards = -1, rc = -1;
+    bool whole = false;
+    cJSON_ArrayForEach(f, files) {
+        cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name");
+        if (!cJSON_IsString(name) || strncmp(name->valuestring, "optimizer", 9)) continue;
+        int k, of, used = 0;
+        if (!strcmp(name->valuestring, "optimizer.safetensors")) whole = true;
+        else if (sscanf(name->valuestring, "optimizer-%d-of-%d.safetensors%n", &k, &of, &used) == 2 &&
+                 !name->valuestring[used] && k >= 0 && k < of && (shards < 0 || shards == of)) shards = of;
+        else {
+            cm_seterr(err, errlen, "%s: lists '%s', not an optimizer file cameo writes", path, name->valuestring);
+            goto done;
+        }
+        names = realloc(names, (size_t)(n + 1) * sizeof *names);
+        CM_CHECK(names, "checkpoint", "out of host memory");
+        names[n++] = strdup(name->valuestring);
+    }
+    if (n == 0) {
+        cm_seterr(err, errlen, "%s/optimizer.safetensors: missing (this checkpoint holds no optimizer state; it cannot be resumed)", ckpt_dir);
+        goto done;
+    }
+    if ((whole && n != 1) || (!whole && n != shards)) {
+        cm_seterr(err, errlen, "%s: lists %d optimizer file(s), expected optimizer.safetensors alone or all %d shards "
+                  "optimizer-K-of-%d.safetensors", path, n, shards < 0 ? 1 : shards, shards < 0 ? 1 : shards);
+        goto done;
+    }
+    rc = 0;
+done:
+    cJSON_Delete(o);
+    if (rc) {
+        for (int i = 0; i < n; i++) free(names[i]);
+        free(names);
+        names = NULL, n = 0;
+    }
+    *names_out = names, *n_out = n;
+    return rc;
+}
+
 int ckpt_load(const char *ckpt_dir, cm_params **regs, int n_regs, optim *opt, ckpt_state *st, char *err, size_t errlen) {
     char path[CKPT_PATH];
     if (ckpt_verify(ckpt_dir, err, errlen)) return -1;
     ckpt_state tmp;
     if (ckpt_read_state(ckpt_dir, &tmp, err, errlen)) return -1;
     if (opt) {
-        pjoin(path, sizeof path, ckpt_dir, "optimizer.safetensors");
-        if (!is_file(path)) {
-            cm_seterr(err, errlen, "%s: missing (this checkpoint holds no optimizer state; it cannot be resumed)", path);
-            return -1;
+        char **names;
+        int n;
+        if (optim_files(ckpt_dir, &names, &n, err, errlen)) return -1;
+        char **paths = calloc((size_t)n, sizeof *paths);
+        CM_CHECK(paths, "checkpoint", "out of host memory");
+        for (int i = 0; i < n; i++) {
+            paths[i] = malloc(CKPT_PATH);
+            CM_CHECK(paths[i], "checkpoint", "out of host memory");
+            pjoin(paths[i], CKPT_PATH, ckpt_dir, names[i]);
+            free(names[i]);
         }
-        if (optim_load(opt, path, err, errlen)) return -1;
+        free(names);
+        int rc = optim_load_files(opt, (const char *const *)paths, n, err, errlen);
+        for (int i = 0; i < n; i++) free(paths[i]);
+        free(paths);
+        if (rc) return -1;
     } else {
         pjoin(path, sizeof path, ckpt_dir, "adapter.safetensors");
         if (load_adapter(path, regs, n_regs, err, errlen)) return -1;

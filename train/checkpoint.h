@@ -4,6 +4,8 @@
 //
 //   DIR/step-N/adapter.safetensors    trainable params, bf16, published names (image_proj.*, ip_adapter.*)
 //   DIR/step-N/optimizer.safetensors  f32 "<param>.master", "<param>.m", "<param>.v" + counters (optim_save)
+//     — or, from a run with the optimizer state sharded over N ranks, optimizer-K-of-N.safetensors
+//     for K = 0..N-1, each written by rank K with its own parameters' state
 //   DIR/step-N/trainer_state.json     step, stage, step in stage, data position, RNG, skips, times
 //   DIR/step-N/config.yaml            the resolved config (train_config_to_yaml)
 //   DIR/step-N/manifest.json          every file above with its size and crc32 — written last
@@ -58,6 +60,18 @@ bool ckpt_state_get_data(const ckpt_state *st, const char *name, uint64_t *value
 int ckpt_save(const char *dir, cm_params **regs, int n_regs, const optim *opt, const ckpt_state *st,
               const char *config_yaml, int keep_last, char *out, size_t outlen, char *err, size_t errlen);
 
+// The same in three parts, for a save by many ranks (each writing its optimizer shard into the
+// temporary folder, on a file system they share): rank 0 calls ckpt_save_begin (creates
+// DIR/.tmp-step-N, removes leftovers); then every rank writes its file into ckpt_tmp_path(...)
+// under the name ckpt_optim_name(rank, world); then rank 0 calls ckpt_save_finish with those
+// names in `more` (they go into the manifest), or ckpt_save_abort when any rank failed.
+void ckpt_tmp_path(const char *dir, int64_t step, char *out, size_t outlen);
+void ckpt_optim_name(int shard, int n_shards, char *out, size_t outlen);
+int ckpt_save_begin(const char *dir, int64_t step, char *err, size_t errlen);
+int ckpt_save_finish(const char *dir, cm_params **regs, int n_regs, const ckpt_state *st, const char *config_yaml,
+                     const char *const *more, int n_more, int keep_last, char *out, size_t outlen, char *err, size_t errlen);
+void ckpt_save_abort(const char *dir, int64_t step);
+
 // checks a checkpoint folder against its manifest (sizes, crc32); 0, or -1 with the problem
 int ckpt_verify(const char *ckpt_dir, char *err, size_t errlen);
 
@@ -68,7 +82,8 @@ int ckpt_resolve(const char *path, char *out, size_t outlen, char *err, size_t e
 
 // reads trainer_state.json
 int ckpt_read_state(const char *ckpt_dir, ckpt_state *st, char *err, size_t errlen);
-// restores a verified checkpoint: optimizer state and master weights into opt's params (opt may
+// restores a verified checkpoint: optimizer state and master weights into opt's params — of its
+// own shard, from whichever optimizer file holds each parameter (opt may
 // be NULL: then the adapter's bf16 weights are loaded into the regs' trainable params —
 // for evaluation or fine-tuning starts) and the trainer state into st (may be NULL).
 int ckpt_load(const char *ckpt_dir, cm_params **regs, int n_regs, optim *opt, ckpt_state *st, char *err, size_t errlen);

@@ -546,6 +546,7 @@ void train_config_defaults(train_config *c) {
     c->optimizer.eps = 1e-8;
     c->optimizer.weight_decay = 0.01;
     c->optimizer.grad_clip = 1.0;
+    c->optimizer.shard_state = true;
     c->n_stages = 0;
 }
 
@@ -722,6 +723,7 @@ static void type_optimizer(tctx *t, ynode *root, train_config *c) {
     get_num(&s, "eps", &c->optimizer.eps, 1e-30, 1.0);
     get_num(&s, "weight_decay", &c->optimizer.weight_decay, 0.0, 10.0);
     get_num(&s, "grad_clip", &c->optimizer.grad_clip, 0.0, 1e9);
+    get_bool(&s, "shard_state", &c->optimizer.shard_state);
     sec_close(&s);
 }
 
@@ -1024,6 +1026,7 @@ char *train_config_to_yaml(const train_config *c) {
     sb_printf(&b, "]\n  eps: "); sb_num(&b, c->optimizer.eps);
     sb_printf(&b, "\n  weight_decay: "); sb_num(&b, c->optimizer.weight_decay);
     sb_printf(&b, "\n  grad_clip: "); sb_num(&b, c->optimizer.grad_clip);
+    sb_printf(&b, "\n  shard_state: %s", c->optimizer.shard_state ? "true" : "false");
     sb_printf(&b, "\neval:\n  every: %d\n  pairs: ", c->eval.every); sb_str(&b, c->eval.pairs);
     sb_printf(&b, "\n  scale: "); sb_num(&b, c->eval.scale);
     sb_printf(&b, "\n  guidance: "); sb_num(&b, c->eval.guidance);

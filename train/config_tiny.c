@@ -65,6 +65,7 @@ const char train_config_tiny_yaml[] =
     "  eps: 1.0e-8\n"
     "  weight_decay: 0.01\n"
     "  grad_clip: 1.0\n"
+    "  shard_state: true        # ZeRO-1: under N ranks each keeps 1/N of the AdamW state\n"
     "stages:\n"
     "  - name: unpaired\n"
     "    mode: unpaired              # the image is its own reference\n"

@@ -163,6 +163,101 @@ void dist_average_grads(const dist *d, cm_params **regs, int n_regs) {
 #endif
 }
 
+#ifdef CAMEO_HAVE_NCCL
+static ncclDataType_t nccl_type(const cm_tensor *t, const char *name, const char *what) {
+    CM_CHECK((t->dtype == CM_F32 || t->dtype == CM_BF16) && tensor_is_contiguous(t), "dist", "%s: NCCL moves contiguous f32 "
+             "or bf16 %s", name, what);
+    return t->dtype == CM_F32 ? ncclFloat32 : ncclBfloat16;
+}
+#endif
+#ifdef CAMEO_HAVE_MPI
+static float *mpi_f32(const cm_tensor *t, const char *name, const char *what) {
+    CM_CHECK(t->dtype == CM_F32 && t->storage->dev.type == CM_CPU && tensor_is_contiguous(t), "dist",
+             "%s: MPI moves contiguous f32 CPU %s (CUDA ones go through NCCL)", name, what);
+    return tensor_data(t);
+}
+#define MPI_CHUNK (1 << 30)  // MPI counts are int
+#endif
+
+#ifdef CAMEO_HAVE_NCCL
+// ZeRO-1 over NCCL, one group per step: each gradient reduced into its owner (reduce), or each
+// parameter broadcast from its owner (!reduce), on the device's stream
+static void nccl_owner_pass(const dist *d, const optim *o, bool reduce) {
+    const cm_kctx *k = backend_ctx(d->dev);
+    NCCL_CHECK(ncclGroupStart());
+    for (int i = 0; i < optim_n_params(o); i++) {
+        cm_param *p = optim_param_at(o, i);
+        cm_tensor *t = reduce ? grad_of(p) : p->t;
+        void *x = tensor_data(t);
+        size_t n = (size_t)tensor_numel(t);
+        ncclDataType_t dt = nccl_type(t, p->name, reduce ? "gradients" : "parameters");
+        if (reduce) NCCL_CHECK(ncclReduce(x, x, n, dt, ncclAvg, optim_owner(o, i), (ncclComm_t)d->nccl, (cudaStream_t)k->stream));
+        else NCCL_CHECK(ncclBroadcast(x, x, n, dt, optim_owner(o, i), (ncclComm_t)d->nccl, (cudaStream_t)k->stream));
+    }
+    NCCL_CHECK(ncclGroupEnd());
+}
+#endif
+
+void dist_reduce_grads(const dist *d, const optim *o) {
+    if (d->world == 1) return;
+#ifdef CAMEO_HAVE_NCCL
+    if (d->nccl) {
+        nccl_owner_pass(d, o, true);
+        // the freed copies go back to the allocator of the one stream the reduction runs on: any
+        // reuse is ordered after it
+        for (int i = 0; i < optim_n_params(o); i++)
+            if (optim_owner(o, i) != d->rank) tensor_zero_grad(optim_param_at(o, i)->t);
+        return;
+    }
+#endif
+#ifdef CAMEO_HAVE_MPI
+    float inv = 1.0f / (float)d->world;  // as dist_average_grads: the same bits on the owner
+    for (int i = 0; i < optim_n_params(o); i++) {
+        cm_param *p = optim_param_at(o, i);
+        int root = optim_owner(o, i);
+        float *g = mpi_f32(grad_of(p), p->name, "gradients");
+        int64_t cnt = tensor_numel(p->t->grad);
+        for (int64_t off = 0; off < cnt; off += MPI_CHUNK) {
+            int c = (int)(cnt - off < MPI_CHUNK ? cnt - off : MPI_CHUNK);
+            MPI_Reduce(d->rank == root ? MPI_IN_PLACE : g + off, g + off, c, MPI_FLOAT, MPI_SUM, root, MPI_COMM_WORLD);
+        }
+        if (d->rank != root) tensor_zero_grad(p->t);
+        else
+            for (int64_t k = 0; k < cnt; k++) g[k] *= inv;
+    }
+#endif
+}
+
+void dist_broadcast_params(const dist *d, const optim *o) {
+    if (d->world == 1) return;
+#ifdef CAMEO_HAVE_NCCL
+    if (d->nccl) {
+        nccl_owner_pass(d, o, false);
+        return;
+    }
+#endif
+#ifdef CAMEO_HAVE_MPI
+    for (int i = 0; i < optim_n_params(o); i++) {
+        cm_param *p = optim_param_at(o, i);
+        float *x = mpi_f32(p->t, p->name, "parameters");
+        int64_t cnt = tensor_numel(p->t);
+        for (int64_t off = 0; off < cnt; off += MPI_CHUNK) {
+            int c = (int)(cnt - off < MPI_CHUNK ? cnt - off : MPI_CHUNK);
+            MPI_Bcast(x + off, c, MPI_FLOAT, optim_owner(o, i), MPI_COMM_WORLD);
+        }
+    }
+#endif
+}
+
+void dist_sum_doubles(const dist *d, double *x, int n) {
+    if (d->world == 1 || n <= 0) return;
+#ifdef CAMEO_HAVE_MPI
+    MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+#else
+    (void)x;
+#endif
+}
+
 double dist_mean(const dist *d, double x) {
     if (d->world == 1) return x;
 #ifdef CAMEO_HAVE_MPI

@@ -83,6 +83,7 @@ int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, 
         return -1;
     }
     o->begin = begin, o->end = end;
+    o->n_shards = 1;
     o->slot = calloc((size_t)(end - begin) + 1, sizeof *o->slot);
     for (int i = begin; i < end; i++) {
         optim_slot *s = &o->slot[i - begin];
@@ -110,6 +111,49 @@ int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, 
     return 0;
 }
 
+int optim_init_sharded(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, int shard, int n_shards,
+                       char *err, size_t errlen) {
+    if (n_shards < 1 || shard < 0 || shard >= n_shards) {
+        cm_seterr(err, errlen, "optim: shard %d of %d does not exist", shard, n_shards);
+        return -1;
+    }
+    int n = 0;
+    int64_t total = 0;
+    for (int r = 0; r < n_regs; r++)
+        for (int i = 0; i < regs[r]->n; i++)
+            if (regs[r]->items[i].trainable) n++, total += tensor_numel(regs[r]->items[i].t);
+    int *bounds = calloc((size_t)n_shards + 1, sizeof *bounds);
+    int64_t *prefix = calloc((size_t)n + 1, sizeof *prefix);  // [n + 1] elements of params [0, k)
+    CM_CHECK(bounds && prefix, "optim", "out of host memory for %d shards", n_shards);
+    int k = 0;
+    for (int r = 0; r < n_regs; r++)
+        for (int i = 0; i < regs[r]->n; i++)
+            if (regs[r]->items[i].trainable) prefix[k + 1] = prefix[k] + tensor_numel(regs[r]->items[i].t), k++;
+    // cut r ends where the prefix comes closest to r/n_shards of all elements (cuts never go back)
+    bounds[n_shards] = n;
+    for (int r = 1, c = 0; r < n_shards; r++) {
+        double target = (double)total * r / n_shards;
+        while (c < n && (double)prefix[c + 1] <= target) c++;
+        if (c < n && (double)prefix[c + 1] - target < target - (double)prefix[c]) c++;
+        bounds[r] = c;
+    }
+    free(prefix);
+    int rc = optim_init(o, regs, n_regs, cfg, bounds[shard], bounds[shard + 1], err, errlen);
+    if (rc) {
+        free(bounds);
+        return -1;
+    }
+    o->bounds = bounds, o->n_shards = n_shards, o->shard = shard;
+    return 0;
+}
+
+int optim_owner(const optim *o, int i) {
+    if (!o->bounds) return 0;
+    int r = 0;
+    while (r + 1 < o->n_shards && o->bounds[r + 1] <= i) r++;
+    return r;
+}
+
 void optim_free(optim *o) {
     if (o->slot)
         for (int i = 0; i < o->end - o->begin; i++) {
@@ -120,6 +164,7 @@ void optim_free(optim *o) {
     free(o->slot);
     free(o->all);
     free(o->ready);
+    free(o->bounds);
     memset(o, 0, sizeof *o);
 }
 
@@ -164,8 +209,10 @@ static int group_of(int i, int nl, const cm_dtype *gdt, const cm_device *dev, bo
 }
 
 // one sumsq_multi per (device, gradient dtype) group: one host synchronisation per group, not
-// per tensor (on the CPU, one group, summed in parameter order: the bits of a per-tensor loop)
-double optim_local_sumsq(const optim *o) {
+// per tensor. On the CPU (cheap to call per tensor) each tensor's own sum, so that a sharded run's
+// parts add up to the bits of one rank's loop over all tensors.
+void optim_local_sumsq_parts(const optim *o, double *parts) {
+    for (int i = 0; i < o->n_all; i++) parts[i] = 0;
     int n = o->end - o->begin, nl = 0;
     const void **x = calloc((size_t)n + 1, sizeof *x), **gx = calloc((size_t)n + 1, sizeof *gx);
     int64_t *cnt = calloc((size_t)n + 1, sizeof *cnt), *gn = calloc((size_t)n + 1, sizeof *gn);
@@ -173,25 +220,45 @@ double optim_local_sumsq(const optim *o) {
     cm_device *dev = calloc((size_t)n + 1, sizeof *dev);
     cm_tensor **tmp = calloc((size_t)n + 1, sizeof *tmp);
     bool *done = calloc((size_t)n + 1, sizeof *done);
-    int *mem = calloc((size_t)n + 1, sizeof *mem);
-    CM_CHECK(x && gx && cnt && gn && gdt && dev && tmp && done && mem, "optim", "out of host memory for %d parameters", n);
+    int *mem = calloc((size_t)n + 1, sizeof *mem), *idx = calloc((size_t)n + 1, sizeof *idx);
+    CM_CHECK(x && gx && cnt && gn && gdt && dev && tmp && done && mem && idx, "optim", "out of host memory for %d parameters", n);
     for (int i = o->begin; i < o->end; i++) {
         const cm_tensor *g = o->all[i]->t->grad;
         if (!g) continue;
         dev[nl] = g->storage->dev;
         // the CPU kernel reads f32/f64; CUDA reads f32/bf16
         x[nl] = grad_buffer(g, dev[nl].type == CM_CPU, &gdt[nl], &tmp[nl]);
+        idx[nl] = i;
         cnt[nl++] = tensor_numel(g);
     }
-    double s = 0;
     for (int i = 0; i < nl; i++) {
         if (done[i]) continue;
+        const cm_backend *be = backend_get(dev[i].type);
+        if (dev[i].type == CM_CPU) {
+            parts[idx[i]] = be->sumsq_multi(backend_ctx(dev[i]), gdt[i], 1, &x[i], &cnt[i]);
+            done[i] = true;
+            continue;
+        }
         int ng = group_of(i, nl, gdt, dev, done, mem);
         for (int j = 0; j < ng; j++) gx[j] = x[mem[j]], gn[j] = cnt[mem[j]];
-        s += backend_get(dev[i].type)->sumsq_multi(backend_ctx(dev[i]), gdt[i], ng, gx, gn);
+        parts[idx[i]] += be->sumsq_multi(backend_ctx(dev[i]), gdt[i], ng, gx, gn);
     }
     for (int i = 0; i < nl; i++) tensor_release(tmp[i]);
-    free(x), free(gx), free(cnt), free(gn), free(gdt), free(dev), free(tmp), free(done), free(mem);
+    free(x), free(gx), free(cnt), free(gn), free(gdt), free(dev), free(tmp), free(done), free(mem), free(idx);
+}
+
+double optim_sum_parts(const optim *o, const double *parts) {
+    double s = 0;
+    for (int i = 0; i < o->n_all; i++) s += parts[i];
+    return s;
+}
+
+double optim_local_sumsq(const optim *o) {
+    double *parts = calloc((size_t)o->n_all + 1, sizeof *parts);
+    CM_CHECK(parts, "optim", "out of host memory for %d parameters", o->n_all);
+    optim_local_sumsq_parts(o, parts);
+    double s = optim_sum_parts(o, parts);
+    free(parts);
     return s;
 }
 
@@ -333,21 +400,40 @@ static int meta_i64(const st_file *f, const char *key, int64_t *out, const char 
     return 0;
 }
 
-int optim_load(optim *o, const char *path, char *err, size_t errlen) {
-    st_file *f = st_open(path, err, errlen);
-    if (!f) return -1;
-    const char *fmt = st_meta(f, "optim.format");
-    if (!fmt || strcmp(fmt, OPTIM_FORMAT)) {
-        cm_seterr(err, errlen, "%s: not a cameo optimizer state (optim.format is '%s', expected '%s')", path,
-               fmt ? fmt : "missing", OPTIM_FORMAT);
-        st_close(f);
-        return -1;
+int optim_load(optim *o, const char *path, char *err, size_t errlen) { return optim_load_files(o, &path, 1, err, errlen); }
+
+// the entry `name` in whichever file holds it; *which gets the file's index
+static const st_entry *find_in(st_file *const *f, int n, const char *name, int *which) {
+    for (int i = 0; i < n; i++) {
+        const st_entry *e = st_find(f[i], name);
+        if (e) return *which = i, e;
     }
-    int64_t step, skipped, in_row;
-    if (meta_i64(f, "optim.step", &step, path, err, errlen) || meta_i64(f, "optim.skipped", &skipped, path, err, errlen) ||
-        meta_i64(f, "optim.skipped_in_row", &in_row, path, err, errlen)) {
-        st_close(f);
-        return -1;
+    return NULL;
+}
+
+int optim_load_files(optim *o, const char *const *paths, int n_paths, char *err, size_t errlen) {
+    st_file **f = calloc((size_t)n_paths + 1, sizeof *f);
+    CM_CHECK(f, "optim", "out of host memory for %d files", n_paths);
+    int rc = -1;
+    int64_t cnt[3] = {0}, first[3] = {0};
+    const char *keys[3] = {"optim.step", "optim.skipped", "optim.skipped_in_row"};
+    for (int i = 0; i < n_paths; i++) {
+        if (!(f[i] = st_open(paths[i], err, errlen))) goto done;
+        const char *fmt = st_meta(f[i], "optim.format");
+        if (!fmt || strcmp(fmt, OPTIM_FORMAT)) {
+            cm_seterr(err, errlen, "%s: not a cameo optimizer state (optim.format is '%s', expected '%s')", paths[i],
+                      fmt ? fmt : "missing", OPTIM_FORMAT);
+            goto done;
+        }
+        for (int k = 0; k < 3; k++) {
+            if (meta_i64(f[i], keys[k], &cnt[k], paths[i], err, errlen)) goto done;
+            if (i == 0) first[k] = cnt[k];
+            else if (cnt[k] != first[k]) {
+                cm_seterr(err, errlen, "%s: %s is %lld, %s says %lld (shards of different checkpoints?)", paths[i], keys[k],
+                          (long long)cnt[k], paths[0], (long long)first[k]);
+                goto done;
+            }
+        }
     }
     // validate everything before writing anything
     for (int pass = 0; pass < 2; pass++) {
@@ -358,17 +444,18 @@ int optim_load(optim *o, const char *path, char *err, size_t errlen) {
             for (int k = 0; k < 3; k++) {
                 char name[200];
                 snprintf(name, sizeof name, "%s.%s", s->param->name, suffix[k]);
-                const st_entry *e = st_find(f, name);
+                int w = 0;
+                const st_entry *e = find_in(f, n_paths, name, &w);
                 if (pass == 0) {
                     bool shape_ok = e && e->ndim == parts[k]->ndim;
                     for (int d = 0; shape_ok && d < e->ndim; d++) shape_ok = e->shape[d] == parts[k]->shape[d];
                     if (!e || e->dtype != CM_F32 || !shape_ok) {
                         char want[96];
                         tensor_shape_str(parts[k], want, sizeof want);
-                        cm_seterr(err, errlen, "%s: %s: %s (expected %s)", path, name,
-                               !e ? "missing" : e->dtype != CM_F32 ? "not F32" : "wrong shape", want);
-                        st_close(f);
-                        return -1;
+                        cm_seterr(err, errlen, "%s%s: %s: %s (expected %s)", e || n_paths == 1 ? paths[w] : "the optimizer files",
+                                  e || n_paths == 1 ? "" : " (none of them)", name,
+                                  !e ? "missing" : e->dtype != CM_F32 ? "not F32" : "wrong shape", want);
+                        goto done;
                     }
                     continue;
                 }
@@ -378,7 +465,11 @@ int optim_load(optim *o, const char *path, char *err, size_t errlen) {
             if (pass == 1 && !s->master_is_param) master_to_param(s);
         }
     }
-    o->step = step, o->skipped = skipped, o->skipped_in_row = in_row;
-    st_close(f);
-    return 0;
+    o->step = first[0], o->skipped = first[1], o->skipped_in_row = first[2];
+    rc = 0;
+done:
+    for (int i = 0; i < n_paths; i++)
+        if (f[i]) st_close(f[i]);
+    free(f);
+    return rc;
 }

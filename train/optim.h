@@ -11,16 +11,20 @@
 // device; after each update the master is cast back into the bf16 parameter. Moments m, v are
 // f32 on the parameter's device. Gradients may be f32 or bf16 (the backend's adamw reads both).
 //
-// Ready for many ranks (ZeRO-1 data parallelism, not built yet):
+// Sharded over ranks (ZeRO-1 data parallelism, optim_init_sharded; train/dist.h moves the data):
 //   * The optimizer owns a contiguous shard [begin, end) of the flattened list: only those get
 //     master/moment state, are updated, saved and loaded. Default: everything ([0, n_all)).
+//     optim_init_sharded cuts the list into n_shards shards of about equal element counts and
+//     keeps every shard's bounds, so each parameter's owner is known (optim_owner).
 //   * optim_grad_ready(opt, i) is THE hook point: the trainer calls it when parameter i's
 //     gradient is final for this step (after the last micro-batch's backward reached it —
 //     for one rank simply for every i after backward). Today it only marks the gradient ready;
 //     a gradient-reduction layer will hook in here to launch the bucketed all-reduce /
 //     reduce-scatter of i's bucket while backward still runs, so communication overlaps compute.
-//   * The global grad norm of a sharded run is sqrt(all-reduce(sum of local optim_local_sumsq)):
-//     compute it outside and pass it to optim_apply. optim_step does both for one rank.
+//   * The global grad norm of a sharded run: every rank fills its owned entries of a per-parameter
+//     vector (optim_local_sumsq_parts), the vector is summed over the ranks and then summed in
+//     parameter order (optim_sum_parts) — on the CPU the very bits of the one-rank norm. It is
+//     passed to optim_apply. optim_step does both for one rank.
 //   * After optim_apply, a sharded run all-gathers the updated parameters of each shard (the
 //     optimizer never touches parameters outside its shard).
 //
@@ -56,6 +60,8 @@ typedef struct optim {
     cm_param **all;           // [n_all] the flattened trainable list
     int n_all;
     int begin, end;           // the owned shard [begin, end)
+    int n_shards, shard;      // optim_init_sharded: how many shards, and which one is this
+    int *bounds;              // [n_shards + 1] every shard's first index (NULL: not sharded)
     optim_slot *slot;         // [end - begin]
     bool *ready;              // [n_all] gradient marked ready this step (optim_grad_ready)
     int64_t step;             // updates applied (AdamW's t for the next update is step + 1)
@@ -78,7 +84,14 @@ optim_config optim_config_default(void);  // lr 1e-4, betas 0.9/0.999, eps 1e-8,
 // mixed devices).
 int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, int begin, int end, char *err,
                size_t errlen);
+// the shard `shard` of n_shards: [bounds[shard], bounds[shard + 1]) where the bounds cut the
+// flattened list into runs of about equal element counts (a shard may be empty when there are
+// more shards than parameters). 0, or -1 with err.
+int optim_init_sharded(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, int shard, int n_shards,
+                       char *err, size_t errlen);
 void optim_free(optim *o);
+// the shard that owns parameter i (0 when the optimizer is not sharded)
+int optim_owner(const optim *o, int i);
 
 int optim_n_params(const optim *o);                 // n_all
 cm_param *optim_param_at(const optim *o, int i);    // flattened index → param
@@ -89,6 +102,11 @@ void optim_grad_ready(optim *o, int param_index);
 
 // sum of squares of the owned gradients (missing .grad = 0); NaN/Inf propagate
 double optim_local_sumsq(const optim *o);
+// the same in parts: parts[n_all] gets each owned parameter's sum of squares (on the CPU; a CUDA
+// group's total lands in its first member's entry) and 0 elsewhere; optim_sum_parts adds them in
+// index order — the bits of optim_local_sumsq
+void optim_local_sumsq_parts(const optim *o, double *parts);
+double optim_sum_parts(const optim *o, const double *parts);
 // one AdamW update of the owned shard given the GLOBAL grad norm; zeroes the owned gradients.
 // Returns 1 when skipped (non-finite norm), 0 when applied.
 int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info);
@@ -101,5 +119,9 @@ void optim_zero_grad(optim *o);
 // (f32), metadata "optim.step", "optim.skipped", "optim.skipped_in_row", "optim.format".
 // Loading checks names and shapes, writes the masters into the parameters (cast to bf16 where
 // the param is bf16) and restores the counters. 0, or -1 with err naming the file and key.
+// Metadata "optim.shard" = "begin:end:n_all" says which part a file holds. A sharded run writes
+// one file per shard; optim_load_files finds each owned parameter in whichever of the files holds
+// it, so a run may resume on a different number of ranks (every file must agree on the counters).
 int optim_save(const optim *o, const char *path, char *err, size_t errlen);
 int optim_load(optim *o, const char *path, char *err, size_t errlen);
+int optim_load_files(optim *o, const char *const *paths, int n_paths, char *err, size_t errlen);

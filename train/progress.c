@@ -100,6 +100,7 @@ void progress_stage_end(progress *p) {
 }
 
 void progress_message(progress *p, const char *fmt, ...) {
+    if (p->silent) return;
     clear_bar(p);
     va_list ap;
     va_start(ap, fmt);
@@ -110,6 +111,7 @@ void progress_message(progress *p, const char *fmt, ...) {
 }
 
 void progress_summary(progress *p, const progress_summary_info *s) {
+    if (p->silent) return;
     clear_bar(p);
     char d[32];
     progress_fmt_duration(s->seconds, d, sizeof d);

@@ -1,6 +1,7 @@
 // progress.h — what a user sees on stderr: one progress line per stage, redrawn in place with
 // \r when the stream is a TTY, else printed as plain lines every log_every steps (logs, Slurm);
-// quiet mode prints only messages and the final summary.
+// quiet mode prints only messages and the final summary; silent mode (the ranks other than 0 of
+// a data-parallel run, whose lines would repeat rank 0's) nothing at all.
 // defines: progress, progress_summary_info and the progress_* functions.
 //
 //   unpaired [1/3]  120/500  24%  8.3 samples/s  loss 0.412 (0.398)  lr 1.0e-04  |g| 0.83  ETA 1m02s
@@ -11,7 +12,7 @@
 
 typedef struct progress {
     FILE *out;
-    bool tty, quiet;
+    bool tty, quiet, silent;
     int log_every;
     char stage[64];
     int stage_index, n_stages;

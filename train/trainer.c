@@ -1,6 +1,7 @@
 // trainer.c — `cameo train`: the three-stage schedule, with checkpoints, exact resume, signals,
-// NaN handling, metrics and a progress bar. One rank today; gradients are handed to the
-// optimizer parameter by parameter (optim_grad_ready) where a reducer will hook in.
+// NaN handling, metrics and a progress bar, on one rank or many (data parallel; the AdamW state
+// replicated or sharded ZeRO-1, optimizer.shard_state). Gradients are handed to the optimizer
+// parameter by parameter (optim_grad_ready) where an overlapping reducer would hook in.
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
@@ -62,6 +63,7 @@ typedef struct trainer {
     metrics_ema ema;
     char last_ckpt[4400];
     train_eval ev;               // evaluation during training (rank 0, eval.every > 0)
+    bool sharded;                // the optimizer holds this rank's shard only (ZeRO-1)
     int64_t steps_run;
     double samples, t_start;
 } trainer;
@@ -127,13 +129,42 @@ static int save_checkpoint(trainer *t, const feed *F, char *err, size_t errlen) 
     t->st.loss_smoothed = metrics_ema_value(&t->ema);
     t->st.elapsed_s += progress_now() - t->t_start;
     t->t_start = progress_now();
+    char *yaml = t->d.rank == 0 ? train_config_to_yaml(&t->cfg) : NULL;
+    cm_params *regs[1] = {&t->m.ps_adapter};
     int rc = 0;
-    if (t->d.rank == 0) {  // the ranks are identical: one writes
-        char *yaml = train_config_to_yaml(&t->cfg);
-        cm_params *regs[1] = {&t->m.ps_adapter};
-        rc = ckpt_save(t->ckpt_dir, regs, 1, &t->opt, &t->st, yaml, t->cfg.run.keep_last, t->last_ckpt, sizeof t->last_ckpt, err, errlen);
-        free(yaml);
+    if (!t->sharded) {
+        if (t->d.rank == 0)  // the ranks are identical: one writes
+            rc = ckpt_save(t->ckpt_dir, regs, 1, &t->opt, &t->st, yaml, t->cfg.run.keep_last, t->last_ckpt, sizeof t->last_ckpt, err, errlen);
+    } else {  // rank 0 makes the folder, every rank writes its optimizer shard into it, rank 0 completes it
+        if (t->d.rank == 0) rc = ckpt_save_begin(t->ckpt_dir, t->st.step, err, errlen);
+        if (!dist_agree(&t->d, rc)) {
+            char tmp[4400], name[64], path[4500];
+            ckpt_tmp_path(t->ckpt_dir, t->st.step, tmp, sizeof tmp);
+            ckpt_optim_name(t->d.rank, t->d.world, name, sizeof name);
+            snprintf(path, sizeof path, "%s/%s", tmp, name);
+            int mine = optim_save(&t->opt, path, err, errlen) ? t->d.rank + 1 : 0;
+            if (mine) fprintf(stderr, "cameo train: rank %d: %s\n", t->d.rank, err);
+            int failed = dist_max_int(&t->d, mine);  // the highest failing rank + 1
+            if (failed) {
+                if (t->d.rank == 0) ckpt_save_abort(t->ckpt_dir, t->st.step);
+                if (!mine) snprintf(err, errlen, "rank %d could not write its optimizer shard under %s (see its message)", failed - 1, tmp);
+                rc = -1;
+            } else if (t->d.rank == 0) {
+                char **names = calloc((size_t)t->d.world, sizeof *names);
+                CM_CHECK(names, "train", "out of host memory");
+                for (int r = 0; r < t->d.world; r++) {
+                    names[r] = malloc(64);
+                    CM_CHECK(names[r], "train", "out of host memory");
+                    ckpt_optim_name(r, t->d.world, names[r], 64);
+                }
+                rc = ckpt_save_finish(t->ckpt_dir, regs, 1, &t->st, yaml, (const char *const *)names, t->d.world,
+                                      t->cfg.run.keep_last, t->last_ckpt, sizeof t->last_ckpt, err, errlen);
+                for (int r = 0; r < t->d.world; r++) free(names[r]);
+                free(names);
+            }
+        } else rc = -1;
     }
+    free(yaml);
     if (dist_agree(&t->d, rc)) {
         if (t->d.rank) snprintf(err, errlen, "rank 0 could not write a checkpoint under %s", t->ckpt_dir);
         return -1;
@@ -180,12 +211,27 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
         tensor_release(loss);
     }
     cm_params *regs[1] = {&t->m.ps_adapter};
-    dist_average_grads(&t->d, regs, 1);  // every rank now holds the global batch's gradient
-    for (int i = 0; i < optim_n_params(&t->opt); i++) optim_grad_ready(&t->opt, i);
+    lr_schedule ls = schedule_for_stage(&t->cfg, s);
+    double lr = schedule_lr(&ls, t->st.step_in_stage);
+    int skipped;
+    if (!t->sharded) {
+        dist_average_grads(&t->d, regs, 1);  // every rank now holds the global batch's gradient
+        for (int i = 0; i < optim_n_params(&t->opt); i++) optim_grad_ready(&t->opt, i);
+        skipped = optim_step(&t->opt, lr, info);
+    } else {  // ZeRO-1: each gradient averaged into its owner, which updates it and sends the result
+        dist_reduce_grads(&t->d, &t->opt);
+        for (int i = t->opt.begin; i < t->opt.end; i++) optim_grad_ready(&t->opt, i);
+        double *parts = calloc((size_t)optim_n_params(&t->opt) + 1, sizeof *parts);
+        CM_CHECK(parts, "train", "out of host memory");
+        optim_local_sumsq_parts(&t->opt, parts);
+        dist_sum_doubles(&t->d, parts, optim_n_params(&t->opt));  // each entry has one owner: x + 0, exact
+        double norm = sqrt(optim_sum_parts(&t->opt, parts));
+        free(parts);
+        skipped = optim_apply(&t->opt, lr, norm, info);
+        if (!skipped) dist_broadcast_params(&t->d, &t->opt);
+    }
     loss_sum = dist_mean(&t->d, loss_sum);
     samples = (int)(dist_mean(&t->d, samples) * t->d.world + 0.5);
-    lr_schedule ls = schedule_for_stage(&t->cfg, s);
-    int skipped = optim_step(&t->opt, schedule_lr(&ls, t->st.step_in_stage), info);
     *loss_out = loss_sum / sg->grad_accum;
     *samples_out = samples;
     return skipped ? 1 : 0;
@@ -204,6 +250,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         return -1;
     }
     progress_init(&t->prog, stderr, c->run.quiet || t->d.rank > 0, c->run.log_every);
+    t->prog.silent = t->d.rank > 0;  // rank 0 speaks for all; errors go to stderr from any rank
     for (int s = 0; s < c->n_stages; s++)
         if (c->stages[s].batch_size % t->d.world) {
             snprintf(err, errlen, "stages[%d].batch_size: %d does not split over %d ranks (use a multiple of the world size)", s,
@@ -227,7 +274,16 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     optim_config oc = {.lr = c->optimizer.lr, .beta1 = c->optimizer.beta1, .beta2 = c->optimizer.beta2, .eps = c->optimizer.eps,
                        .weight_decay = c->optimizer.weight_decay, .grad_clip = c->optimizer.grad_clip};
     cm_params *regs[1] = {&t->m.ps_adapter};
-    if (optim_init(&t->opt, regs, 1, &oc, 0, -1, err, errlen)) return -1;
+    t->sharded = c->optimizer.shard_state && t->d.world > 1;
+    if (t->sharded ? optim_init_sharded(&t->opt, regs, 1, &oc, t->d.rank, t->d.world, err, errlen)
+                   : optim_init(&t->opt, regs, 1, &oc, 0, -1, err, errlen))
+        return -1;
+    if (t->d.world > 1) {  // rank 0's share; the others' are about the same (optim_init_sharded)
+        int64_t own = optim_numel(&t->opt, true), all = optim_numel(&t->opt, false);
+        progress_message(&t->prog, "data parallel over %d ranks; AdamW state %s: rank 0 keeps %lld of %lld parameters "
+                         "(%.1f%%, %.1f MiB of f32 master and moments)", t->d.world, t->sharded ? "sharded (ZeRO-1)" : "replicated",
+                         (long long)own, (long long)all, 100.0 * (double)own / (double)all, 12.0 * (double)own / 1048576.0);
+    }
     memset(&t->st, 0, sizeof t->st);
     t->st.seed = c->run.seed;
     t->st.started_unix = (double)time(NULL);
@@ -235,6 +291,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     if (resume_dir) {
         char dir[4096];
         if (ckpt_resolve(resume_dir, dir, sizeof dir, err, errlen) || ckpt_load(dir, regs, 1, &t->opt, &t->st, err, errlen)) return -1;
+        if (t->sharded) dist_broadcast_params(&t->d, &t->opt);  // each rank loaded its own shard's weights
         if (t->st.seed != c->run.seed) {
             snprintf(err, errlen, "run.seed: the checkpoint %s was made with seed %llu, the config says %llu", dir,
                      (unsigned long long)t->st.seed, (unsigned long long)c->run.seed);

@@ -1,9 +1,11 @@
 // emu_nccl.cpp — the part of NCCL cameo uses (train/dist.c), for the CUDA emulator's builds: each
 // rank is an MPI process whose emulated device memory is its own host memory, so a collective is
-// an MPI_Allreduce of the device buffers. What it checks of the caller, as real NCCL would fail or
+// an MPI collective of the device buffers: AllReduce, Reduce (only the root's recvbuff is written)
+// and Broadcast (the root's sendbuff into every rank's recvbuff). What it checks of the caller, as real NCCL would fail or
 // hang on it: every rank joins with the unique id rank 0 made (so it must have been broadcast),
 // nranks and rank match MPI's, buffers are device allocations holding count elements, all ranks
-// issue the same reductions (same count, type and op, in the same order), groups are balanced.
+// issue the same collectives (same kind, count, type, op and root, in the same order), groups are
+// balanced.
 // Arithmetic: f32 sums of the ranks' values (bf16 widened), Avg divides by nranks, one rounding
 // back to the buffer's type — real NCCL may round bf16 partial sums, a difference of rounding only.
 #define OMPI_SKIP_MPICXX 1  // the C API only (no C++ bindings to link)
@@ -26,7 +28,11 @@ struct ncclComm {
 };
 
 namespace {
+enum kind { ALLREDUCE, REDUCE, BROADCAST };
+const char *kind_name[] = {"ncclAllReduce", "ncclReduce", "ncclBroadcast"};
 struct pending {
+    kind k;
+    int root;  // Reduce, Broadcast
     const void *send;
     void *recv;
     size_t count;
@@ -60,27 +66,56 @@ uint16_t f32_to_bf16(float f) {  // round to nearest even; NaN stays NaN
 }
 
 ncclResult_t run(const pending &p) {
-    // every rank must be issuing the same reduction now: compare (count, type, op) across ranks
-    long mine[3] = {(long)p.count, (long)p.type, (long)p.op}, lo[3], hi[3];
-    MPI_Allreduce(mine, lo, 3, MPI_LONG, MPI_MIN, MPI_COMM_WORLD);
-    MPI_Allreduce(mine, hi, 3, MPI_LONG, MPI_MAX, MPI_COMM_WORLD);
+    // every rank must be issuing the same collective now: compare (kind, count, type, op, root)
+    long mine[5] = {(long)p.k, (long)p.count, (long)p.type, (long)p.op, (long)p.root}, lo[5], hi[5];
+    MPI_Allreduce(mine, lo, 5, MPI_LONG, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(mine, hi, 5, MPI_LONG, MPI_MAX, MPI_COMM_WORLD);
     if (memcmp(lo, hi, sizeof lo))
-        return fail(ncclInvalidUsage, "ranks issue different reductions at once: counts %ld..%ld, types %ld..%ld, ops %ld..%ld "
-                    "(real NCCL would hang or corrupt)", lo[0], hi[0], lo[1], hi[1], lo[2], hi[2]);
+        return fail(ncclInvalidUsage, "ranks issue different collectives at once: kinds %ld..%ld, counts %ld..%ld, types %ld..%ld, "
+                    "ops %ld..%ld, roots %ld..%ld (real NCCL would hang or corrupt)", lo[0], hi[0], lo[1], hi[1], lo[2], hi[2],
+                    lo[3], hi[3], lo[4], hi[4]);
+    int me = p.comm->rank;
     std::vector<float> v(p.count);
-    if (p.type == ncclFloat32) memcpy(v.data(), p.send, p.count * 4);
-    else
-        for (size_t i = 0; i < p.count; i++) v[i] = bf16_to_f32(((const uint16_t *)p.send)[i]);
+    if (p.k != BROADCAST || me == p.root) {
+        if (p.type == ncclFloat32) memcpy(v.data(), p.send, p.count * 4);
+        else
+            for (size_t i = 0; i < p.count; i++) v[i] = bf16_to_f32(((const uint16_t *)p.send)[i]);
+    }
     for (size_t off = 0; off < p.count; off += 1u << 30) {
         int n = (int)(p.count - off < (1u << 30) ? p.count - off : (1u << 30));
-        MPI_Allreduce(MPI_IN_PLACE, v.data() + off, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        float *x = v.data() + off;
+        if (p.k == ALLREDUCE) MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        else if (p.k == REDUCE) MPI_Reduce(me == p.root ? MPI_IN_PLACE : x, x, n, MPI_FLOAT, MPI_SUM, p.root, MPI_COMM_WORLD);
+        else MPI_Bcast(x, n, MPI_FLOAT, p.root, MPI_COMM_WORLD);  // bf16 widened exactly, narrowed back exactly
     }
-    if (p.op == ncclAvg)
+    if (p.k == REDUCE && me != p.root) return ncclSuccess;  // NCCL leaves a non-root's recvbuff alone
+    if (p.op == ncclAvg && p.k != BROADCAST)
         for (float &x : v) x /= (float)p.comm->nranks;
     if (p.type == ncclFloat32) memcpy(p.recv, v.data(), p.count * 4);
     else
         for (size_t i = 0; i < p.count; i++) ((uint16_t *)p.recv)[i] = f32_to_bf16(v[i]);
     return ncclSuccess;
+}
+
+// checks one call's arguments and runs it now, or queues it inside a group
+ncclResult_t submit(pending p) {
+    const char *name = kind_name[p.k];
+    if (!p.comm) return fail(ncclInvalidArgument, "%s: no communicator", name);
+    if (p.type != ncclFloat32 && p.type != ncclBfloat16)
+        return fail(ncclInvalidArgument, "%s: the emulation knows float32 and bfloat16, not type %d", name, (int)p.type);
+    if (p.k != BROADCAST && p.op != ncclSum && p.op != ncclAvg)
+        return fail(ncclInvalidArgument, "%s: the emulation knows sum and avg, not op %d", name, (int)p.op);
+    if (p.k != ALLREDUCE && (p.root < 0 || p.root >= p.comm->nranks))
+        return fail(ncclInvalidArgument, "%s: root %d of %d ranks", name, p.root, p.comm->nranks);
+    size_t bytes = p.count * (p.type == ncclFloat32 ? 4 : 2);
+    bool reads = p.k != BROADCAST || p.comm->rank == p.root, writes = p.k != REDUCE || p.comm->rank == p.root;
+    if (p.count && reads) emu_check_device_range(name, "sendbuff", p.send, bytes);
+    if (p.count && writes) emu_check_device_range(name, "recvbuff", p.recv, bytes);
+    if (g_depth) {
+        g_group.push_back(p);
+        return ncclSuccess;
+    }
+    return run(p);
 }
 }  // namespace
 
@@ -149,21 +184,18 @@ ncclResult_t ncclGroupEnd(void) {
 ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
                            ncclComm_t comm, cudaStream_t stream) {
     (void)stream;
-    if (!comm) return fail(ncclInvalidArgument, "ncclAllReduce: no communicator");
-    if (type != ncclFloat32 && type != ncclBfloat16)
-        return fail(ncclInvalidArgument, "ncclAllReduce: the emulation knows float32 and bfloat16, not type %d", (int)type);
-    if (op != ncclSum && op != ncclAvg)
-        return fail(ncclInvalidArgument, "ncclAllReduce: the emulation knows sum and avg, not op %d", (int)op);
-    size_t bytes = count * (type == ncclFloat32 ? 4 : 2);
-    if (count) {
-        emu_check_device_range("ncclAllReduce", "sendbuff", send, bytes);
-        emu_check_device_range("ncclAllReduce", "recvbuff", recv, bytes);
-    }
-    pending p = {send, recv, count, type, op, comm};
-    if (g_depth) {
-        g_group.push_back(p);
-        return ncclSuccess;
-    }
-    return run(p);
+    return submit({ALLREDUCE, 0, send, recv, count, type, op, comm});
+}
+
+ncclResult_t ncclReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op, int root,
+                        ncclComm_t comm, cudaStream_t stream) {
+    (void)stream;
+    return submit({REDUCE, root, send, recv, count, type, op, comm});
+}
+
+ncclResult_t ncclBroadcast(const void *send, void *recv, size_t count, ncclDataType_t type, int root, ncclComm_t comm,
+                           cudaStream_t stream) {
+    (void)stream;
+    return submit({BROADCAST, root, send, recv, count, type, ncclSum, comm});
 }
 }

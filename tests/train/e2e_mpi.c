@@ -1,10 +1,13 @@
 // e2e_mpi.c — data parallelism as users launch it: `mpirun -np 2 cameo train` against the same
 // run in one process. The global batch and every sample's noise and σ are the same, so the
 // per-step losses must agree to rounding, and the weights to what AdamW makes of rounding
-// (it normalises tiny gradients). Skips when mpirun cannot start two ranks here.
+// (it normalises tiny gradients). The AdamW state sharded over the ranks (ZeRO-1, the default)
+// gives the bits of the replicated state; a sharded checkpoint resumes exactly on 2 ranks and,
+// re-sharded, in one process; a missing shard is refused. Skips when mpirun cannot start two ranks.
 // On CUDA (a node with two GPUs, or the emulator's two devices with its NCCL over MPI): the same
 // through NCCL, in bf16. Usage: e2e_mpi PATH/TO/cameo PATH/TO/mpirun [--cuda-only STEPS]
 // (--cuda-only: only the NCCL half, STEPS per stage, devices taken as given: the emulator's test)
+#include <glob.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,39 +18,89 @@
 #include "testutil.h"
 
 #define MPIRUN "%s --allow-run-as-root --oversubscribe -np 2"
-#define ARGS "--set stages.0.steps=10 --set stages.1.steps=6 --set stages.2.steps=4 --set run.log_every=1 --set run.ckpt_every=0 --quiet"
+#define ARGS "--set stages.0.steps=10 --set stages.1.steps=6 --set stages.2.steps=4 --set run.log_every=1 --set run.ckpt_every=0 --set run.keep_last=0 --quiet"
 
-// the f32 master weights of two optimizer checkpoints: how many tensors, the largest difference
-// relative to the tensor's largest value, and the share of all elements that differ by more than
-// half the largest difference of all (after one step, AdamW moves each element by ±lr where its
-// gradient is not tiny: a rank left with its own half batch's gradient flips the sign of some)
+// the optimizer files of a checkpoint folder: optimizer.safetensors, or a sharded run's
+// optimizer-K-of-N.safetensors (in K order); returns how many were opened
+static int open_optim(const char *ckpt, st_file **f, int max) {
+    glob_t g;
+    char pat[300], err[512];
+    snprintf(pat, sizeof pat, "%s/optimizer*.safetensors", ckpt);
+    int n = 0;
+    if (glob(pat, 0, NULL, &g) == 0)
+        for (size_t i = 0; i < g.gl_pathc && n < max; i++) {
+            f[n] = st_open(g.gl_pathv[i], err, sizeof err);
+            TEST_CHECK(f[n] != NULL, "%s", err);
+            if (f[n]) n++;
+        }
+    globfree(&g);
+    TEST_CHECK(n > 0, "no optimizer file in %s", ckpt);
+    return n;
+}
+
+static const st_entry *find_any(st_file *const *f, int n, const char *name) {
+    for (int i = 0; i < n; i++) {
+        const st_entry *e = st_find(f[i], name);
+        if (e) return e;
+    }
+    return NULL;
+}
+
+// the f32 master weights of two checkpoints (each one optimizer file, or a sharded run's several):
+// how many tensors, the largest difference relative to the tensor's largest value, and the share
+// of all elements that differ by more than half the largest difference of all (after one step,
+// AdamW moves each element by ±lr where its gradient is not tiny: a rank left with its own half
+// batch's gradient flips the sign of some)
 typedef struct { int tensors; double worst, far_share; } masters;
-static masters compare_masters(const char *p1, const char *p2) {
+static masters compare_masters(const char *ck1, const char *ck2) {
     masters m = {0};
-    char err[512];
-    st_file *fa = st_open(p1, err, sizeof err), *fb = fa ? st_open(p2, err, sizeof err) : NULL;
-    TEST_CHECK(fa && fb, "%s", err);
+    st_file *fa[8], *fb[8];
+    int na = open_optim(ck1, fa, 8), nb = open_optim(ck2, fb, 8);
     double dall = 0;
     for (int pass = 0; pass < 2; pass++) {  // pass 0: the largest difference; pass 1: how many are far
         size_t n = 0, far = 0;
-        for (int i = 0; fa && fb && i < st_count(fa); i++) {
-            const st_entry *ea = st_at(fa, i), *eb = st_find(fb, ea->name);
-            if (!strstr(ea->name, ".master") || !eb || ea->dtype != CM_F32 || eb->nbytes != ea->nbytes) continue;
-            const float *x = ea->data, *y = eb->data;
-            double dmax = 0, xmax = 1e-12;
-            for (size_t k = 0; k < ea->nbytes / 4; k++) {
-                double d = fabs((double)x[k] - y[k]);
-                dmax = test_max(dmax, d), xmax = fmax(xmax, fabs(x[k]));
-                far += pass && d > 0.5 * dall;
+        for (int j = 0; j < na && nb; j++)
+            for (int i = 0; i < st_count(fa[j]); i++) {
+                const st_entry *ea = st_at(fa[j], i), *eb = find_any(fb, nb, ea->name);
+                if (!strstr(ea->name, ".master") || !eb || ea->dtype != CM_F32 || eb->nbytes != ea->nbytes) continue;
+                const float *x = ea->data, *y = eb->data;
+                double dmax = 0, xmax = 1e-12;
+                for (size_t k = 0; k < ea->nbytes / 4; k++) {
+                    double d = fabs((double)x[k] - y[k]);
+                    dmax = test_max(dmax, d), xmax = fmax(xmax, fabs(x[k]));
+                    far += pass && d > 0.5 * dall;
+                }
+                n += ea->nbytes / 4;
+                if (pass == 0) m.worst = fmax(m.worst, dmax / xmax), dall = fmax(dall, dmax), m.tensors++;
             }
-            n += ea->nbytes / 4;
-            if (pass == 0) m.worst = fmax(m.worst, dmax / xmax), dall = fmax(dall, dmax), m.tensors++;
-        }
         if (pass) m.far_share = n ? (double)far / (double)n : 1;
     }
-    st_close(fa);
-    st_close(fb);
+    for (int i = 0; i < na; i++) st_close(fa[i]);
+    for (int i = 0; i < nb; i++) st_close(fb[i]);
     return m;
+}
+
+// a sharded checkpoint: one file per rank, every parameter's state in exactly one of them, the
+// elements split about evenly; returns the number of .master tensors
+static int check_shards(const char *ckpt, int world) {
+    st_file *f[8];
+    int n = open_optim(ckpt, f, 8), masters_n = 0;
+    TEST_CHECK(n == world, "%s: %d optimizer files for %d ranks", ckpt, n, world);
+    double elems[8] = {0}, total = 0;
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < st_count(f[j]); i++) {
+            const st_entry *e = st_at(f[j], i);
+            for (int k = 0; k < n; k++)
+                TEST_CHECK(k == j || !st_find(f[k], e->name), "%s: %s is in two shards", ckpt, e->name);
+            elems[j] += (double)e->nbytes / 4, total += (double)e->nbytes / 4;
+            masters_n += strstr(e->name, ".master") != NULL;
+        }
+    for (int j = 0; j < n; j++) {
+        printf("%s: shard %d holds %.1f%% of the optimizer state\n", ckpt, j, 100 * elems[j] / total);
+        TEST_CHECK(elems[j] > 0.3 * total / world, "shard %d holds %.0f of %.0f elements", j, elems[j], total);
+    }
+    for (int j = 0; j < n; j++) st_close(f[j]);
+    return masters_n;
 }
 
 // one process on cuda:0 against two ranks on cuda:0 and cuda:1 averaging through NCCL: bf16
@@ -75,9 +128,10 @@ static void nccl_half(const char *cameo, const char *mpirun, const char *dir, in
     // steps); the weights after step 1 can: measured on the emulator, 8e-6 of the elements lie
     // far apart with NCCL averaging, 1.8e-3 with the average_nccl call removed
     char p1[256], p2[256];
-    snprintf(p1, sizeof p1, "%s/g1/tiny/checkpoints/step-1/optimizer.safetensors", dir);
-    snprintf(p2, sizeof p2, "%s/g2/tiny/checkpoints/step-1/optimizer.safetensors", dir);
+    snprintf(p1, sizeof p1, "%s/g1/tiny/checkpoints/step-1", dir);
+    snprintf(p2, sizeof p2, "%s/g2/tiny/checkpoints/step-1", dir);
     masters m = compare_masters(p1, p2);
+    TEST_CHECK(check_shards(p2, 2) == m.tensors, "the 2 ranks' shards hold the %d master tensors", m.tensors);
     printf("master weights after step 1: %d tensors, %.3g of the elements far apart\n", m.tensors, m.far_share);
     TEST_CHECK(m.tensors > 50 && m.far_share < 2e-4, "step 1: %.3g of the elements far apart (the gradients were not "
                "averaged alike on both ranks?)", m.far_share);
@@ -108,11 +162,52 @@ int main(int argc, char **argv) {
     TEST_CHECK(worst < 1e-5, "losses differ by %.3g", worst);
 
     // final master weights: the same up to AdamW's normalisation of rounding-level gradients
-    snprintf(p1, sizeof p1, "%s/one/tiny/checkpoints/step-20/optimizer.safetensors", dir);
-    snprintf(p2, sizeof p2, "%s/two/tiny/checkpoints/step-20/optimizer.safetensors", dir);
+    snprintf(p1, sizeof p1, "%s/one/tiny/checkpoints/step-20", dir);
+    snprintf(p2, sizeof p2, "%s/two/tiny/checkpoints/step-20", dir);
     masters m = compare_masters(p1, p2);
     printf("master weights: %d tensors, max normalised difference %.3g\n", m.tensors, m.worst);
     TEST_CHECK(m.tensors > 50 && m.worst < 1e-3, "%d tensors, worst %.3g", m.tensors, m.worst);
+
+    // ZeRO-1 (the default, optimizer.shard_state) against the replicated state: the same sums in
+    // the same order (each gradient reduced into its owner, the grad norm's parts added in
+    // parameter order), so the same bits
+    TEST_CHECK(test_sh("grep -q 'AdamW state sharded (ZeRO-1): rank 0 keeps' %s/two.log && test \"$(grep -c '^done:' %s/two.log)\" = 1",
+                       dir, dir) == 0, "rank 0 tells the sharding, and alone prints the summary (see %s/two.log)", dir);
+    int nm = check_shards(p2, 2);
+    TEST_CHECK(nm == m.tensors, "the shards hold %d master tensors, the one-process file %d", nm, m.tensors);
+    TEST_CHECK(test_sh(MPIRUN " %s train " ARGS " --set optimizer.shard_state=false --set run.out_dir=%s/rep --set data.path=%s/data "
+                       ">%s/rep.log 2>&1", mpirun, cameo, dir, dir, dir) == 0, "two ranks, replicated optimizer state (see %s/rep.log)", dir);
+    snprintf(p1, sizeof p1, "%s/rep/tiny/checkpoints/step-20", dir);
+    st_file *one_file[2];
+    TEST_CHECK(open_optim(p1, one_file, 2) == 1, "the replicated run writes one optimizer.safetensors");
+    st_close(one_file[0]);
+    m = compare_masters(p1, p2);
+    printf("2 ranks, sharded vs replicated AdamW state: %d tensors, max normalised difference %g\n", m.tensors, m.worst);
+    TEST_CHECK(m.tensors > 50 && m.worst == 0, "sharded and replicated differ: %d tensors, worst %.3g", m.tensors, m.worst);
+    TEST_CHECK(test_sh("cmp -s %s/rep/tiny/adapter.safetensors %s/two/tiny/adapter.safetensors", dir, dir) == 0,
+               "the adapters of the sharded and the replicated run are the same bytes");
+
+    // resume from the sharded checkpoint of step 10: on 2 ranks exactly the uninterrupted run; in
+    // one process (the shards' state gathered from both files) the run goes on as the one-process run
+    TEST_CHECK(test_sh(MPIRUN " %s train --resume %s/two/tiny/checkpoints/step-10 --set run.out_dir=%s/res2 --quiet >%s/res2.log 2>&1",
+                       mpirun, cameo, dir, dir, dir) == 0, "2 ranks resume a sharded checkpoint (see %s/res2.log)", dir);
+    snprintf(p1, sizeof p1, "%s/res2/tiny/checkpoints/step-20", dir);
+    m = compare_masters(p1, p2);
+    printf("resumed at step 10 on 2 ranks: max normalised difference %g from the uninterrupted run\n", m.worst);
+    TEST_CHECK(m.tensors > 50 && m.worst == 0, "resumed sharded run differs: %d tensors, worst %.3g", m.tensors, m.worst);
+    TEST_CHECK(test_sh("%s train --resume %s/two/tiny/checkpoints/step-10 --set run.out_dir=%s/res1 --quiet 2>%s/res1.log",
+                       cameo, dir, dir, dir) == 0, "one process resumes a 2-rank sharded checkpoint (see %s/res1.log)", dir);
+    snprintf(p1, sizeof p1, "%s/res1/tiny/checkpoints/step-20", dir);
+    snprintf(p2, sizeof p2, "%s/one/tiny/checkpoints/step-20", dir);
+    m = compare_masters(p1, p2);
+    printf("2 ranks' shards resumed in 1 process: max normalised difference %.3g from the one-process run\n", m.worst);
+    TEST_CHECK(m.tensors > 50 && m.worst < 1e-3, "%d tensors, worst %.3g", m.tensors, m.worst);
+    // a shard missing from the folder: the checkpoint is refused, naming the file
+    TEST_CHECK(test_sh("cp -r %s/two/tiny/checkpoints/step-10 %s/cut && rm %s/cut/optimizer-00001-of-00002.safetensors && "
+                       "! %s train --resume %s/cut --set run.out_dir=%s/cutrun --quiet 2>%s/cut.log && "
+                       "grep -q 'optimizer-00001-of-00002' %s/cut.log", dir, dir, dir, cameo, dir, dir, dir, dir) == 0,
+               "a checkpoint missing a shard is refused, naming it (see %s/cut.log)", dir);
+
     // a global batch that does not split over the ranks is refused before any work
     TEST_CHECK(test_sh(MPIRUN " %s train --set stages.0.batch_size=3 --set run.out_dir=%s/bad --set data.path=%s/data --quiet >%s/bad.log 2>&1",
                   mpirun, cameo, dir, dir, dir) != 0, "odd batch refused");

@@ -1,5 +1,5 @@
 // test_optim.c — train/optim (AdamW against a double reference, clipping, NaN/Inf skipping,
-// bf16 params with separate masters, shards, state save/load bit-exact) and train/schedule.
+// bf16 params with separate masters, shards, ZeRO-1 sharding and its files, state save/load bit-exact) and train/schedule.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +152,93 @@ static void test_shards(void) {
     params_free(&a1), params_free(&b1), params_free(&a2), params_free(&b2);
 }
 
+// ZeRO-1 shards: the cut by element counts, the owners, the norm from per-parameter parts (the
+// bits of one optimizer's), one file per shard loaded back by any sharding of the same params
+static void test_sharded(void) {
+    cm_params a1, b1, a2, b2, a3, b3;
+    make_regs(&a1, &b1, CM_F32);
+    make_regs(&a2, &b2, CM_F32);
+    make_regs(&a3, &b3, CM_F32);
+    cm_params *r1[2] = {&a1, &b1}, *r2[2] = {&a2, &b2}, *r3[2] = {&a3, &b3};
+    optim_config oc = optim_config_default();
+    oc.grad_clip = 0.5;  // clipping on: the norm's bits matter
+    optim whole, s[2], t[5];
+    char err[512];
+    TEST_CHECK(optim_init(&whole, r1, 2, &oc, 0, -1, err, sizeof err) == 0, "%s", err);
+    for (int k = 0; k < 2; k++) TEST_CHECK(optim_init_sharded(&s[k], r2, 2, &oc, k, 2, err, sizeof err) == 0, "%s", err);
+    // elements 12, 4, 10: the cut nearest 13 is after the first parameter
+    TEST_CHECK(s[0].begin == 0 && s[0].end == 1 && s[1].begin == 1 && s[1].end == 3, "2 shards: [%d, %d) [%d, %d)", s[0].begin,
+               s[0].end, s[1].begin, s[1].end);
+    TEST_CHECK(optim_owner(&s[1], 0) == 0 && optim_owner(&s[1], 1) == 1 && optim_owner(&s[0], 2) == 1 && optim_owner(&whole, 2) == 0,
+               "owners");
+    // more shards than parameters: every parameter has exactly one owner, whose range holds it
+    int owned[3] = {0};
+    for (int k = 0; k < 5; k++) {
+        TEST_CHECK(optim_init_sharded(&t[k], r3, 2, &oc, k, 5, err, sizeof err) == 0, "%s", err);
+        for (int i = t[k].begin; i < t[k].end; i++) {
+            owned[i]++;
+            TEST_CHECK(optim_owner(&t[k], i) == k, "owner of %d is %d", i, k);
+        }
+    }
+    TEST_CHECK(owned[0] == 1 && owned[1] == 1 && owned[2] == 1, "5 shards cover each parameter once: %d %d %d", owned[0], owned[1], owned[2]);
+    for (int k = 0; k < 5; k++) optim_free(&t[k]);
+    TEST_CHECK(optim_init_sharded(&t[0], r3, 2, &oc, 2, 2, err, sizeof err) == -1 && strstr(err, "shard 2 of 2"), "%s", err);
+
+    double parts[2][3];
+    for (int k = 0; k < 3; k++) {
+        set_grads(&whole, k, 1.0, CM_F32);
+        set_grads(&s[0], k, 1.0, CM_F32);
+        double n_whole = sqrt(optim_local_sumsq(&whole));
+        optim_local_sumsq_parts(&s[0], parts[0]);
+        optim_local_sumsq_parts(&s[1], parts[1]);
+        for (int i = 0; i < 3; i++) {
+            TEST_CHECK((parts[0][i] == 0) != (i < 1), "rank 0's part %d", i);
+            parts[0][i] += parts[1][i];  // the all-reduce
+        }
+        double n_sh = sqrt(optim_sum_parts(&s[0], parts[0]));
+        TEST_CHECK(n_sh == n_whole && n_whole > 0.5, "step %d: the sharded norm %.17g is the one-optimizer norm %.17g", k, n_sh, n_whole);
+        optim_step(&whole, 1e-3, NULL);
+        optim_apply(&s[0], 1e-3, n_sh, NULL);
+        optim_apply(&s[1], 1e-3, n_sh, NULL);
+    }
+    TEST_CHECK(same_bits(&a1, &a2) && same_bits(&b1, &b2), "two ZeRO-1 shards == one optimizer");
+
+    // one file per shard; a single optimizer (and a 3-way sharding) loads from both files
+    char p0[96], p1[96], pb[96];
+    snprintf(p0, sizeof p0, "/tmp/cameo-test-optim-%d-0.safetensors", (int)getpid());
+    snprintf(p1, sizeof p1, "/tmp/cameo-test-optim-%d-1.safetensors", (int)getpid());
+    snprintf(pb, sizeof pb, "/tmp/cameo-test-optim-%d-b.safetensors", (int)getpid());
+    TEST_CHECK(optim_save(&s[0], p0, err, sizeof err) == 0 && optim_save(&s[1], p1, err, sizeof err) == 0, "%s", err);
+    const char *both[2] = {p0, p1};
+    optim back;
+    TEST_CHECK(optim_init(&back, r3, 2, &oc, 0, -1, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(optim_load_files(&back, both, 2, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(same_bits(&a1, &a3) && same_bits(&b1, &b3) && back.step == 3, "the shards' masters and counters in one optimizer");
+    for (int k = 3; k < 5; k++) {
+        set_grads(&whole, k, 1.0, CM_F32), optim_step(&whole, 1e-3, NULL);
+        set_grads(&back, k, 1.0, CM_F32), optim_step(&back, 1e-3, NULL);
+    }
+    TEST_CHECK(same_bits(&a1, &a3) && same_bits(&b1, &b3), "one process resumes the shards' state bit-exactly");
+    optim_free(&back);
+    for (int k = 0; k < 3; k++) {
+        TEST_CHECK(optim_init_sharded(&t[k], r3, 2, &oc, k, 3, err, sizeof err) == 0, "%s", err);
+        TEST_CHECK(optim_load_files(&t[k], both, 2, err, sizeof err) == 0, "3-way shard %d: %s", k, err);
+        optim_free(&t[k]);
+    }
+    // the files must be of one checkpoint, and hold every parameter
+    s[1].step++;
+    TEST_CHECK(optim_save(&s[1], pb, err, sizeof err) == 0, "%s", err);
+    const char *mixed[2] = {p0, pb};
+    TEST_CHECK(optim_init(&back, r3, 2, &oc, 0, -1, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(optim_load_files(&back, mixed, 2, err, sizeof err) == -1 && strstr(err, "optim.step") &&
+               strstr(err, "different checkpoints"), "%s", err);
+    TEST_CHECK(optim_load_files(&back, both, 1, err, sizeof err) == -1 && strstr(err, "image_proj.b.m: missing"), "%s", err);
+    optim_free(&back);
+    remove(p0), remove(p1), remove(pb);
+    optim_free(&whole), optim_free(&s[0]), optim_free(&s[1]);
+    params_free(&a1), params_free(&b1), params_free(&a2), params_free(&b2), params_free(&a3), params_free(&b3);
+}
+
 // bf16 params: a separate f32 master; the param is the master rounded; bf16 gradients accepted
 static void test_bf16(void) {
     cm_params a, b;
@@ -249,6 +336,7 @@ static void test_schedule(void) {
 int main(void) {
     test_reference();
     test_shards();
+    test_sharded();
     test_bf16();
     test_save_load();
     test_schedule();
