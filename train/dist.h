@@ -23,8 +23,9 @@ typedef struct dist {
 
 // MPI_Init when launched by mpirun / srun / a PMI launcher; else rank 0 of 1
 void dist_init(dist *d, int *argc, char ***argv);
-// picks this rank's device: with world > 1 on CUDA, `cuda:N` means cuda:(N + local rank), and
-// the NCCL communicator is made. Non-zero with err set when that device does not exist or the
+// picks this rank's device: with world > 1 on CUDA, `cuda:N` means cuda:(N + local rank) — or
+// cuda:0 where each rank sees a single GPU (the launcher bound one to each) — and the NCCL
+// communicator is made. Non-zero with err set when that device does not exist or the
 // build lacks NCCL. The same call on every rank.
 int dist_bind_device(dist *d, cm_device *dev, char *err, size_t errlen);
 void dist_finalize(dist *d);

@@ -64,6 +64,7 @@ typedef struct trainer {
     char last_ckpt[4400];
     train_eval ev;               // evaluation during training (rank 0, eval.every > 0)
     bool sharded;                // the optimizer holds this rank's shard only (ZeRO-1)
+    bool auto_fresh;             // --resume auto found no checkpoint: a fresh start
     int64_t steps_run;
     double samples, t_start;
 } trainer;
@@ -257,6 +258,13 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                      c->stages[s].batch_size, t->d.world);
             return -1;
         }
+    if (t->auto_fresh) progress_message(&t->prog, "--resume auto: no checkpoint under %s yet, so the run starts", t->ckpt_dir);
+    if (!resume_dir && ckpt_list(t->ckpt_dir, NULL, 0) > 0) {  // a fresh start would mix its checkpoints in
+        int n = ckpt_list(t->ckpt_dir, NULL, 0);
+        snprintf(err, errlen, "run.name: %s already holds %d checkpoint(s) of an earlier run; continue it with --resume auto "
+                 "(or --resume %s), or start anew under another run.name / run.out_dir", t->ckpt_dir, n, t->ckpt_dir);
+        return -1;
+    }
     if (prepare_data(t, err, errlen)) return -1;
     const char *init_kv = cfg_init_kv_name(c->adapter.init_kv);
     cm_dtype dt = cfg_model_dtype(c, c->run.dev);
@@ -420,9 +428,11 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: cameo train [CONFIG.yaml] [--resume DIR] [--set key=value]... [--quiet]\n"
+    fprintf(f, "usage: cameo train [CONFIG.yaml] [--resume DIR|auto] [--set key=value]... [--quiet]\n"
                "  CONFIG   a YAML config (default: the embedded configs/tiny.yaml)\n"
-               "  --resume a checkpoint folder, or a run's checkpoints/ folder (its latest)\n"
+               "  --resume a checkpoint folder, or a run's checkpoints/ folder (its latest); `auto`: the\n"
+               "           config's run folder's latest checkpoint when it has one, else a fresh start\n"
+               "           (the one command for a cluster job that may be requeued)\n"
                "  --set    override one key, e.g. --set stages.1.steps=200 --set run.device=cpu\n");
 }
 
@@ -445,7 +455,8 @@ int train_cli(int argc, char **argv) {
     memset(&t, 0, sizeof t);
     char err[16384] = "";
     char resolved[4096], cfg_path[4200];
-    if (resume && !config) {  // the checkpoint's own resolved config
+    bool resume_auto = resume && !strcmp(resume, "auto");
+    if (resume && !config && !resume_auto) {  // the checkpoint's own resolved config
         if (ckpt_resolve(resume, resolved, sizeof resolved, err, sizeof err)) { fprintf(stderr, "cameo train: %s\n", err); return 1; }
         snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", resolved);
         config = cfg_path;
@@ -455,6 +466,12 @@ int train_cli(int argc, char **argv) {
     if (!rc) rc = train_config_check_paths(&t.cfg, err, sizeof err);
     if (rc) { fprintf(stderr, "cameo train: %s\n", err); return 1; }
     if (quiet) t.cfg.run.quiet = true;
+    static char auto_dir[8400];
+    if (resume_auto) {  // the run's own checkpoints when it has any (a requeued cluster job), else a fresh start
+        snprintf(auto_dir, sizeof auto_dir, "%s/%s/checkpoints", t.cfg.run.out_dir, t.cfg.run.name);
+        resume = ckpt_list(auto_dir, NULL, 0) > 0 ? auto_dir : NULL;
+        t.auto_fresh = !resume;
+    }
     if (ic_device_check(t.cfg.run.dev, "run.device", err, sizeof err)) { fprintf(stderr, "cameo train: %s\n", err); return 1; }
     dist_init(&t.d, NULL, NULL);
     rc = dist_bind_device(&t.d, &t.cfg.run.dev, err, sizeof err);

@@ -1,7 +1,8 @@
 // e2e_train.c — `cameo train` as a user runs it, as real processes: three tiny stages; resume
 // from a mid-stage checkpoint and from a stage boundary gives bit-identical weights and optimizer
-// state to the uninterrupted run; SIGINT checkpoints and exits 0; SIGKILL at any moment leaves a
-// resumable run; `cameo export` writes the adapter with its published keys and shapes.
+// state to the uninterrupted run; SIGINT checkpoints and exits 0; `--resume auto` after SIGTERM
+// (a requeued job) resumes, a plain start over existing checkpoints is refused; SIGKILL at any
+// moment leaves a resumable run; `cameo export` writes the adapter with its published keys and shapes.
 // Usage: e2e_train PATH/TO/cameo   (registered by tests/train/extra.cmake)
 #include <signal.h>
 #include <stdarg.h>
@@ -93,6 +94,34 @@ int main(int argc, char **argv) {
     if (access(p, F_OK) == 0) printf("note: run e finished before SIGINT landed\n");
     TEST_CHECK(test_sh("%s train --resume %s/e/tiny/checkpoints --quiet 2>%s/e.log", cameo, dir, dir) == 0, "resume after SIGINT");
     check_same_final("e");
+
+    // a requeued cluster job: one command, `--resume auto`, for the first start and every restart;
+    // SIGTERM (what Slurm sends before the time limit) checkpoints and exits 0
+    snprintf(cmd, sizeof cmd, "exec %s train " STEPS " --resume auto --set run.ckpt_every=3 --set run.out_dir=%s/q --set data.path=%s/data",
+             cameo, dir, dir);
+    pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    snprintf(p, sizeof p, "%s/q/tiny/checkpoints/step-3", dir);
+    TEST_CHECK(wait_for(p, 120000), "run q reached step 3");
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+    TEST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGTERM: exit 0 (status %d)", status);
+    TEST_CHECK(test_sh("%s 2>%s/q.log && grep -q 'resuming from %s/q/tiny/checkpoints' %s/q.log", cmd + 5, dir, dir, dir) == 0,
+               "the same command resumes (see %s/q.log)", dir);
+    check_same_final("q");
+    TEST_CHECK(test_sh("%s 2>%s/q2.log && grep -q 'done: 0 steps' %s/q2.log", cmd + 5, dir, dir) == 0,
+               "once more: the finished run is found, nothing is trained again (see %s/q2.log)", dir);
+    // a plain start over a run's checkpoints is refused, pointing at --resume auto; auto in an empty folder starts
+    TEST_CHECK(test_sh("! %s train " STEPS " --set run.out_dir=%s/q --set data.path=%s/data --quiet 2>%s/q3.log && "
+                       "grep -q 'already holds [0-9]* checkpoint(s).*--resume auto' %s/q3.log", cameo, dir, dir, dir, dir) == 0,
+               "a fresh start over existing checkpoints is refused (see %s/q3.log)", dir);
+    TEST_CHECK(test_sh("%s train --set stages.0.steps=1 --set stages.1.steps=1 --set stages.2.steps=1 --resume auto "
+                       "--set run.out_dir=%s/q0 --set data.path=%s/data --quiet 2>%s/q0.log && grep -q 'no checkpoint under' %s/q0.log",
+                       cameo, dir, dir, dir, dir) == 0, "--resume auto without checkpoints starts the run (see %s/q0.log)", dir);
 
     // SIGKILL at an arbitrary moment (checkpoints every step): the newest complete checkpoint resumes
     snprintf(cmd, sizeof cmd, "exec %s train " STEPS " --set run.ckpt_every=1 --set run.out_dir=%s/f --set data.path=%s/data 2>/dev/null", cameo, dir, dir);

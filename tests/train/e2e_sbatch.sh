@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# e2e_sbatch.sh — scripts/slurm/train.sbatch without Slurm: srun and scontrol replaced by stand-ins
+# (srun runs the command as one task; scontrol records its arguments). The job gets USR1 as
+# Slurm's --signal=B:USR1@300 would send it: cameo must stop at a step boundary with a
+# checkpoint, the script must requeue the job; the requeued job (the same script again) resumes
+# with --resume auto and ends with the weights and optimizer state of an uninterrupted run.
+# Usage: e2e_sbatch.sh PATH/TO/cameo SOURCE_DIR
+set -euo pipefail
+cameo=$1
+src=$2
+dir=$(mktemp -d /tmp/cameo-sbatch-XXXXXX)
+fail() {
+    echo "FAIL: $*"
+    for f in "$dir"/*.log; do echo "--- $f"; tail -n 20 "$f"; done
+    exit 1
+}
+
+mkdir "$dir/bin"
+cat >"$dir/bin/srun" <<'EOF'
+#!/usr/bin/env bash
+while [[ $1 == --* ]]; do shift; done  # srun's own options
+exec "$@"
+EOF
+cat >"$dir/bin/scontrol" <<EOF
+#!/usr/bin/env bash
+echo "\$@" >>"$dir/scontrol.calls"
+EOF
+chmod +x "$dir/bin/srun" "$dir/bin/scontrol"
+export PATH="$dir/bin:$PATH" SLURM_JOB_ID=4242 CAMEO="$cameo"
+args=(--set stages.0.steps=6 --set stages.1.steps=4 --set stages.2.steps=4 --set run.ckpt_every=2 --set run.keep_last=0
+      --set run.device=cpu --set data.path="$dir/data" --quiet)
+
+# the uninterrupted run, for the comparison (also makes the dataset)
+"$cameo" train "${args[@]}" --set run.out_dir="$dir/straight" 2>"$dir/straight.log" || fail "the uninterrupted run"
+
+# job 1: USR1 once step 2 is checkpointed
+bash "$src/scripts/slurm/train.sbatch" "${args[@]}" --set run.out_dir="$dir/job" >"$dir/job1.log" 2>&1 &
+job=$!
+for _ in $(seq 1200); do
+    [ -d "$dir/job/tiny/checkpoints/step-2" ] && break
+    sleep 0.1
+done
+[ -d "$dir/job/tiny/checkpoints/step-2" ] || fail "job 1 never reached step 2"
+kill -USR1 "$job"
+rc=0
+wait "$job" || rc=$?
+[ "$rc" = 0 ] || fail "job 1 exited with $rc after USR1"
+grep -q "time limit near" "$dir/job1.log" || fail "job 1 did not see USR1"
+grep -q "^requeue 4242$" "$dir/scontrol.calls" || fail "job 1 did not requeue itself"
+# 12 steps were left when the signal came: a job that ran to the end never passed it on to cameo
+[ ! -d "$dir/job/tiny/checkpoints/step-14" ] || fail "job 1 ran to the end: the signal did not stop cameo"
+echo "job 1 stopped at $(cat "$dir/job/tiny/checkpoints/latest") and requeued itself"
+
+# job 2: the requeued job runs the same script; it resumes and finishes without requeueing
+rm -f "$dir/scontrol.calls"
+bash "$src/scripts/slurm/train.sbatch" "${args[@]}" --set run.out_dir="$dir/job" >"$dir/job2.log" 2>&1 || fail "job 2"
+grep -q "resuming from $dir/job/tiny/checkpoints" "$dir/job2.log" || fail "job 2 did not resume"
+[ ! -e "$dir/scontrol.calls" ] || fail "job 2 requeued itself without a signal"
+for f in adapter.safetensors optimizer.safetensors; do
+    cmp -s "$dir/straight/tiny/checkpoints/step-14/$f" "$dir/job/tiny/checkpoints/step-14/$f" ||
+        fail "$f differs from the uninterrupted run's"
+done
+echo "e2e_sbatch: stopped, requeued and resumed to the uninterrupted run's bytes"
+rm -rf "$dir"
