@@ -43,6 +43,17 @@ static bool wait_for(const char *path, int timeout_ms) {
 }
 
 // the weights and optimizer state of run X's final checkpoint equal run A's, byte for byte
+// `sh -c CMD` in the background, its stderr discarded (CMD starts with exec: signals reach cameo)
+static pid_t spawn(const char *cmd) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
 static void check_same_final(const char *run) {
     char a[512], b[512];
     const char *files[] = {"adapter.safetensors", "optimizer.safetensors"};
@@ -78,12 +89,7 @@ int main(int argc, char **argv) {
     // then resumes to the same end as the uninterrupted run
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "exec %s train " STEPS " --set run.ckpt_every=3 --set run.out_dir=%s/e --set data.path=%s/data", cameo, dir, dir);
-    pid_t pid = fork();
-    if (pid == 0) {
-        freopen("/dev/null", "w", stderr);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
+    pid_t pid = spawn(cmd);
     snprintf(p, sizeof p, "%s/e/tiny/checkpoints/step-3", dir);
     TEST_CHECK(wait_for(p, 120000), "run e reached step 3");
     kill(pid, SIGINT);  // `exec` in the command: the signal reaches cameo itself
@@ -99,12 +105,7 @@ int main(int argc, char **argv) {
     // SIGTERM (what Slurm sends before the time limit) checkpoints and exits 0
     snprintf(cmd, sizeof cmd, "exec %s train " STEPS " --resume auto --set run.ckpt_every=3 --set run.out_dir=%s/q --set data.path=%s/data",
              cameo, dir, dir);
-    pid = fork();
-    if (pid == 0) {
-        freopen("/dev/null", "w", stderr);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
+    pid = spawn(cmd);
     snprintf(p, sizeof p, "%s/q/tiny/checkpoints/step-3", dir);
     TEST_CHECK(wait_for(p, 120000), "run q reached step 3");
     kill(pid, SIGTERM);
@@ -125,11 +126,7 @@ int main(int argc, char **argv) {
 
     // SIGKILL at an arbitrary moment (checkpoints every step): the newest complete checkpoint resumes
     snprintf(cmd, sizeof cmd, "exec %s train " STEPS " --set run.ckpt_every=1 --set run.out_dir=%s/f --set data.path=%s/data 2>/dev/null", cameo, dir, dir);
-    pid = fork();
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
+    pid = spawn(cmd);
     snprintf(p, sizeof p, "%s/f/tiny/checkpoints/step-2", dir);
     TEST_CHECK(wait_for(p, 120000), "run f reached step 2");
     kill(pid, SIGKILL);  // wherever it is: mid-step, mid-checkpoint
