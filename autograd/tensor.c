@@ -28,6 +28,18 @@ void cm_seterr(char *err, size_t errlen, const char *fmt, ...) {
     va_end(ap);
 }
 
+static bool g_warn_muted;
+void cm_warn_mute(bool mute) { g_warn_muted = mute; }
+void cm_warn(const char *fmt, ...) {
+    if (g_warn_muted) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("cameo: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
 // --- dtypes ---
 size_t dtype_size(cm_dtype dt) {
     static const size_t sz[CM_NDTYPES] = {4, 2, 2, 8, 4, 1};

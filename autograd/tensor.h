@@ -97,3 +97,7 @@ _Noreturn void cm_die(const char *where, const char *fmt, ...) __attribute__((fo
 #define CM_CHECK(cond, where, ...) do { if (!(cond)) cm_die(where, __VA_ARGS__); } while (0)
 // formats a recoverable error into a caller's buffer (err may be NULL or errlen 0: nothing written)
 void cm_seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+// a warning on stderr: "cameo: <message>\n"; cm_warn_mute(true) silences them (the ranks other
+// than 0 of a data-parallel run, whose warnings would repeat rank 0's)
+void cm_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cm_warn_mute(bool mute);

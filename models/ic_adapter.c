@@ -164,6 +164,6 @@ out:
 int ic_adapter_load(cm_params *ps, const char *path, bool strict, char *err, size_t errlen) {
     int n_extra = 0;
     if (params_load(ps, path, NULL, strict, &n_extra, err, errlen)) return -1;
-    if (n_extra) fprintf(stderr, "cameo: %s: %d tensors that are not part of the adapter were ignored\n", path, n_extra);
+    if (n_extra) cm_warn("%s: %d tensors that are not part of the adapter were ignored", path, n_extra);
     return 0;
 }

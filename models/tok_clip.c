@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "autograd/tensor.h"
 #include "models/tok_common.h"
 
 #define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -1)
@@ -361,8 +362,7 @@ int clip_tok_encode_padded(clip_tok *t, const char *text, int max_len, int32_t *
     bool tr;
     int full, real = tok_post_padded(&t->post, &ids, max_len, t->pad_id, out, &tr, &full);
     if (tr && !t->warned) {
-        fprintf(stderr, "cameo: CLIP tokenizer: a prompt of %d tokens was truncated to %d (CLIP's limit); "
-                "reported once\n", full, max_len);
+        cm_warn("CLIP tokenizer: a prompt of %d tokens was truncated to %d (CLIP's limit); reported once", full, max_len);
         t->warned = true;
     }
     if (truncated) *truncated = tr;

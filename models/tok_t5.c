@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/tensor.h"
 #include "models/tok_common.h"
 
 #define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -1)
@@ -256,8 +257,8 @@ int t5_tok_encode_padded(t5_tok *t, const char *text, int max_len, int32_t *out,
     bool tr;
     int full, real = tok_post_padded(&t->post, &ids, max_len, t->pad_id, out, &tr, &full);
     if (tr && !t->warned) {
-        fprintf(stderr, "cameo: T5 tokenizer: a prompt of %d tokens was truncated to %d (the FLUX pipeline's "
-                "max_sequence_length); reported once\n", full, max_len);
+        cm_warn("T5 tokenizer: a prompt of %d tokens was truncated to %d (the FLUX pipeline's max_sequence_length); "
+                "reported once", full, max_len);
         t->warned = true;
     }
     if (truncated) *truncated = tr;

@@ -665,12 +665,12 @@ int ckpt_resolve(const char *path, char *out, size_t outlen, char *err, size_t e
         snprintf(sname, sizeof sname, "step-%lld", (long long)s);
         pjoin(cand, sizeof cand, dir, sname);
         if (ckpt_verify(cand, why, sizeof why) == 0) {
-            if (first_bad[0]) fprintf(stderr, "cameo: warning: %s; falling back to %s\n", first_bad, cand);
+            if (first_bad[0]) cm_warn("warning: %s; falling back to %s", first_bad, cand);
             snprintf(out, outlen, "%s", cand);
             return 0;
         }
         if (!first_bad[0]) snprintf(first_bad, sizeof first_bad, "checkpoint %s is unusable (%s)", cand, why);
-        else fprintf(stderr, "cameo: warning: checkpoint %s is unusable (%s)\n", cand, why);
+        else cm_warn("warning: checkpoint %s is unusable (%s)", cand, why);
     }
     cm_seterr(err, errlen, "%s: no usable checkpoint (%s)", dir, first_bad[0] ? first_bad : "none written yet");
     return -1;

@@ -474,6 +474,7 @@ int train_cli(int argc, char **argv) {
     }
     if (ic_device_check(t.cfg.run.dev, "run.device", err, sizeof err)) { fprintf(stderr, "cameo train: %s\n", err); return 1; }
     dist_init(&t.d, NULL, NULL);
+    cm_warn_mute(t.d.rank > 0);  // rank 0's warnings stand for all; errors still come from any rank
     rc = dist_bind_device(&t.d, &t.cfg.run.dev, err, sizeof err);
     if (!rc) rc = run(&t, resume, err, sizeof err);
     if (rc) fprintf(stderr, "cameo train: %s\n", err);
