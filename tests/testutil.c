@@ -43,3 +43,17 @@ int test_run_losses(const char *dir, const char *run, double *out, int max) {
     snprintf(p, sizeof p, "%s/%s/tiny/metrics.jsonl", dir, run);
     return test_metrics_losses(p, out, max);
 }
+
+int test_run_validation(const char *dir, const char *run, int64_t *steps, double *loss, int max) {
+    char p[1024], line[4096];
+    snprintf(p, sizeof p, "%s/%s/tiny/validation.jsonl", dir, run);
+    FILE *f = fopen(p, "r");
+    int n = 0;
+    while (f && n < max && fgets(line, sizeof line, f)) {
+        const char *st = strstr(line, "\"step\":"), *lo = strstr(line, "\"loss\":");
+        long long x;
+        if (st && lo && sscanf(st + 7, "%lld", &x) == 1 && sscanf(lo + 7, "%lf", &loss[n]) == 1) steps[n++] = x;
+    }
+    if (f) fclose(f);
+    return n;
+}

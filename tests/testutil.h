@@ -36,5 +36,7 @@ int test_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int test_metrics_losses(const char *path, double *out, int max);
 // the same for the tiny run written under DIR/RUN (DIR/RUN/tiny/metrics.jsonl)
 int test_run_losses(const char *dir, const char *run, double *out, int max);
+// DIR/RUN/tiny/validation.jsonl: each line's step and loss; the count
+int test_run_validation(const char *dir, const char *run, int64_t *steps, double *loss, int max);
 // prints a skip line and exits 77 (ctest SKIP_RETURN_CODE)
 _Noreturn void test_skip(const char *why);

@@ -526,6 +526,9 @@ void train_config_defaults(train_config *c) {
     c->eval.guidance = 3.5;
     c->eval.steps = 28;
     c->eval.seeds = 1;
+    c->validation.samples = 16;
+    c->validation.n_sigmas = 3;
+    c->validation.sigmas[0] = 0.25, c->validation.sigmas[1] = 0.5, c->validation.sigmas[2] = 0.75;
     c->adapter.ip_scale = 1.0;
     c->adapter.init_kv = CFG_INIT_KV_ZERO_V;
 
@@ -661,6 +664,30 @@ static void type_adapter(tctx *t, ynode *root, train_config *c) {
     int kv = c->adapter.init_kv;
     get_enum(&s, "init_kv", &kv, KV_N, 2);
     c->adapter.init_kv = kv;
+    sec_close(&s);
+}
+
+static void type_validation(tctx *t, ynode *root, train_config *c) {
+    msec s = sec_open(t, root, "validation");
+    get_int(&s, "every", &c->validation.every, 0, 1000000000);
+    get_str(&s, "path", c->validation.path, CFG_PATH);
+    get_int(&s, "samples", &c->validation.samples, 1, 1000000);
+    ynode *n = sec_get(&s, "sigmas");
+    if (n) {
+        if (n->kind != Y_SEQ || n->n < 1 || n->n > CFG_MAX_SIGMAS) {
+            terr(t, n, "validation.sigmas", "expected a list of 1 to %d noise levels in (0, 1), e.g. [0.25, 0.5, 0.75]", CFG_MAX_SIGMAS);
+        } else {
+            c->validation.n_sigmas = n->n;
+            for (int i = 0; i < n->n; i++) {
+                char *end, p[48];
+                const char *v = n->v[i]->kind == Y_SCALAR ? n->v[i]->s : "";
+                double x = strtod(v, &end);
+                snprintf(p, sizeof p, "validation.sigmas[%d]", i);
+                if (!*v || *end || !(x > 0 && x < 1)) terr(t, n->v[i], p, "'%s' is not a noise level in (0, 1)", v);
+                else c->validation.sigmas[i] = x;
+            }
+        }
+    }
     sec_close(&s);
 }
 
@@ -839,6 +866,7 @@ static int type_root(ynode *root, train_config *c, const char *name, char *err, 
     type_train(&t, sec_get(&s, "train"), c);
     type_optimizer(&t, sec_get(&s, "optimizer"), c);
     type_eval(&t, sec_get(&s, "eval"), c);
+    type_validation(&t, sec_get(&s, "validation"), c);
     type_stages(&t, sec_get(&s, "stages"), c);
     sec_close(&s);
     return t.failed ? -1 : 0;
@@ -934,6 +962,13 @@ int train_config_check_paths(const train_config *c, char *err, size_t errlen) {
     if (!exists(man) && !c->data.generate_demo_if_missing) {
         cm_seterr(err, errlen, "%s: data.path: '%s' holds no dataset (no manifest.json); build one with `cameo data build` "
                "or set data.generate_demo_if_missing: true", c->source, c->data.path);
+        return -1;
+    }
+    snprintf(man, sizeof man, "%s/manifest.json", c->validation.path);
+    if (c->validation.every > 0 && c->validation.path[0] && !exists(man)) {
+        cm_seterr(err, errlen, "%s: validation.path: '%s' holds no dataset (no manifest.json); build the held-out set with "
+                  "`cameo data build`, or leave validation.path empty to validate on samples of data.path", c->source,
+                  c->validation.path);
         return -1;
     }
     return 0;
@@ -1032,7 +1067,13 @@ char *train_config_to_yaml(const train_config *c) {
     sb_printf(&b, "\n  guidance: "); sb_num(&b, c->eval.guidance);
     sb_printf(&b, "\n  steps: %d\n  seeds: %d\n  size: %d\n  clip: ", c->eval.steps, c->eval.seeds, c->eval.size);
     sb_str(&b, c->eval.clip);
-    sb_printf(&b, "\nstages:\n");
+    sb_printf(&b, "\nvalidation:\n  every: %d\n  path: ", c->validation.every); sb_str(&b, c->validation.path);
+    sb_printf(&b, "\n  samples: %d\n  sigmas: [", c->validation.samples);
+    for (int i = 0; i < c->validation.n_sigmas; i++) {
+        sb_printf(&b, "%s", i ? ", " : "");
+        sb_num(&b, c->validation.sigmas[i]);
+    }
+    sb_printf(&b, "]\nstages:\n");
     for (int i = 0; i < c->n_stages; i++) {
         const train_stage *s = &c->stages[i];
         sb_printf(&b, "  - name: "); sb_str(&b, s->name);

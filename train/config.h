@@ -18,6 +18,7 @@
 #define CFG_MAX_STAGES 16
 #define CFG_MAX_BUCKETS 64
 #define CFG_PATH 1024
+#define CFG_MAX_SIGMAS 8
 #define CFG_NAME 128
 
 typedef enum { CFG_MODE_UNPAIRED = 0, CFG_MODE_PAIRED, CFG_MODE_MIXED } cfg_mode;          // = loader_mode
@@ -102,6 +103,13 @@ typedef struct train_config {
         int steps, seeds, size;    // sampler steps; seeds 0..seeds-1; square side (0 = the stage's resolution)
         char clip[CFG_PATH];       // "" = no CLIP-I / CLIP-T; else a full CLIP model (cameo eval's --clip)
     } eval;
+    struct {  // validation loss (every rank): the flow-matching loss on fixed samples at fixed σ
+        int every;                 // optimizer steps between validations (0 = off); also after the last step
+        char path[CFG_PATH];       // a dataset held out from training; "" = data.path (then not held out)
+        int samples;               // how many samples (rounded up to whole global batches of the stage)
+        int n_sigmas;
+        double sigmas[CFG_MAX_SIGMAS];  // each sample's loss at each of these σ, with noise fixed per (sample, σ)
+    } validation;
     int n_stages;
     train_stage stages[CFG_MAX_STAGES];
 } train_config;

@@ -33,6 +33,7 @@
 #include "train/progress.h"
 #include "train/schedule.h"
 #include "train/train_eval.h"
+#include "train/validation.h"
 #include "train/stage_setup.h"
 #include "train/step.h"
 
@@ -63,6 +64,7 @@ typedef struct trainer {
     metrics_ema ema;
     char last_ckpt[4400];
     train_eval ev;               // evaluation during training (rank 0, eval.every > 0)
+    train_val val;               // the validation loss (every rank, validation.every > 0)
     bool sharded;                // the optimizer holds this rank's shard only (ZeRO-1)
     bool auto_fresh;             // --resume auto found no checkpoint: a fresh start
     int64_t steps_run;
@@ -317,6 +319,11 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         metrics_close(&t->met);
         return -1;
     }
+    if (c->validation.every > 0 && train_val_open(&t->val, c, t->run_dir, resume_dir ? t->st.step : -1, t->d.rank, err, errlen)) {
+        if (t->d.rank == 0) metrics_close(&t->met);
+        train_eval_close(&t->ev);
+        return -1;
+    }
     t->t_start = progress_now();
     double run_t0 = progress_now();
 
@@ -392,6 +399,12 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                 char e[1024];  // an evaluation that cannot write its files does not stop the training
                 if (train_eval_run(&t->ev, &t->m, c, t->st.step, sg->resolution, &t->met, &t->prog, e, sizeof e))
                     progress_message(&t->prog, "eval at step %lld failed, training goes on: %s", (long long)t->st.step, e);
+            }
+            if (!stop_requested && train_val_due(c, t->st.step, last)) {
+                char e[1024];  // a validation that fails does not stop the training
+                double vl;
+                if (train_val_run(&t->val, &t->m, c, s, t->st.step, &t->d, t->d.rank == 0 ? &t->met : NULL, &t->prog, &vl, e, sizeof e))
+                    progress_message(&t->prog, "validation at step %lld failed, training goes on: %s", (long long)t->st.step, e);
             }
             if (stop_requested) break;
             if (stage_done) break;

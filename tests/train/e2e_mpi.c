@@ -18,7 +18,8 @@
 #include "testutil.h"
 
 #define MPIRUN "%s --allow-run-as-root --oversubscribe -np 2"
-#define ARGS "--set stages.0.steps=10 --set stages.1.steps=6 --set stages.2.steps=4 --set run.log_every=1 --set run.ckpt_every=0 --set run.keep_last=0 --quiet"
+#define ARGS "--set stages.0.steps=10 --set stages.1.steps=6 --set stages.2.steps=4 --set run.log_every=1 --set run.ckpt_every=0 --set run.keep_last=0 --quiet " \
+             "--set validation.every=5 --set validation.samples=4"
 
 // the optimizer files of a checkpoint folder: optimizer.safetensors, or a sharded run's
 // optimizer-K-of-N.safetensors (in K order); returns how many were opened
@@ -160,6 +161,18 @@ int main(int argc, char **argv) {
     for (int i = 0; i < na && i < nb; i++) worst = test_max(worst, fabs(a[i] - b[i]) / fabs(a[i]));
     printf("per-step loss, 1 process vs 2 ranks: max relative difference %.3g over %d steps\n", worst, na);
     TEST_CHECK(worst < 1e-5, "losses differ by %.3g", worst);
+    // the validation loss: each rank its half of each global batch, the means averaged
+    int64_t vs1[16], vs2[16];
+    double v1[16], v2[16];
+    int nv1 = test_run_validation(dir, "one", vs1, v1, 16), nv2 = test_run_validation(dir, "two", vs2, v2, 16);
+    TEST_CHECK(nv1 == 4 && nv2 == 4, "validation at steps 5, 10, 15, 20 on both (got %d and %d lines)", nv1, nv2);
+    double vworst = 0;
+    for (int i = 0; i < nv1 && i < nv2; i++) {
+        TEST_CHECK(vs1[i] == vs2[i], "validation steps %lld and %lld", (long long)vs1[i], (long long)vs2[i]);
+        vworst = test_max(vworst, fabs(v1[i] - v2[i]) / fabs(v1[i]));
+    }
+    printf("validation loss, 1 process vs 2 ranks: max relative difference %.3g over %d validations\n", vworst, nv1);
+    TEST_CHECK(vworst < 1e-5, "validation losses differ by %.3g", vworst);
 
     // final master weights: the same up to AdamW's normalisation of rounding-level gradients
     snprintf(p1, sizeof p1, "%s/one/tiny/checkpoints/step-20", dir);

@@ -4,6 +4,7 @@
 // (a requeued job) resumes, a plain start over existing checkpoints is refused; SIGKILL at any
 // moment leaves a resumable run; `cameo export` writes the adapter with its published keys and shapes.
 // Usage: e2e_train PATH/TO/cameo   (registered by tests/train/extra.cmake)
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,7 +43,6 @@ static bool wait_for(const char *path, int timeout_ms) {
     return false;
 }
 
-// the weights and optimizer state of run X's final checkpoint equal run A's, byte for byte
 // `sh -c CMD` in the background, its stderr discarded (CMD starts with exec: signals reach cameo)
 static pid_t spawn(const char *cmd) {
     pid_t pid = fork();
@@ -54,6 +54,7 @@ static pid_t spawn(const char *cmd) {
     return pid;
 }
 
+// the weights and optimizer state of run X's final checkpoint equal run A's, byte for byte
 static void check_same_final(const char *run) {
     char a[512], b[512];
     const char *files[] = {"adapter.safetensors", "optimizer.safetensors"};
@@ -76,6 +77,27 @@ int main(int argc, char **argv) {
     TEST_CHECK(access(p, R_OK) == 0, "adapter exported at the end");
     snprintf(p, sizeof p, "%s/a/tiny/metrics.jsonl", dir);
     TEST_CHECK(access(p, R_OK) == 0, "metrics.jsonl written");
+
+    // the validation loss: the same weights as without it; every 4 steps and at the end; a resume
+    // remakes the later lines with the same values; a missing held-out set is named before any work
+    TEST_CHECK(test_sh("%s train " STEPS " --set validation.every=4 --set validation.samples=4 --set run.out_dir=%s/v "
+                       "--set data.path=%s/data 2>%s/v.log", cameo, dir, dir, dir) == 0, "run v (see %s/v.log)", dir);
+    check_same_final("v");
+    int64_t vs[16], vs2[16];
+    double vl[16], vl2[16];
+    int nv = test_run_validation(dir, "v", vs, vl, 16);
+    TEST_CHECK(nv == 4 && vs[0] == 4 && vs[1] == 8 && vs[2] == 12 && vs[3] == 14, "validation at steps 4, 8, 12 and the last (%d lines)", nv);
+    for (int i = 0; i < nv; i++) TEST_CHECK(isfinite(vl[i]) && vl[i] > 0, "validation loss %g at step %lld", vl[i], (long long)vs[i]);
+    TEST_CHECK(test_sh("%s train --resume %s/v/tiny/checkpoints/step-6 --set run.out_dir=%s/v2 --quiet 2>%s/v2.log", cameo, dir, dir, dir) == 0,
+               "resume v (see %s/v2.log)", dir);
+    int nv2 = test_run_validation(dir, "v2", vs2, vl2, 16);
+    TEST_CHECK(nv2 == 3 && vs2[0] == 8, "the resumed run validates at 8, 12, 14 (%d lines)", nv2);
+    for (int i = 0; i < nv2 && i + 1 < nv; i++)
+        TEST_CHECK(vs2[i] == vs[i + 1] && vl2[i] == vl[i + 1], "step %lld: validation loss %.17g after the resume, %.17g before",
+                   (long long)vs2[i], vl2[i], vl[i + 1]);
+    TEST_CHECK(test_sh("! %s train --set validation.every=2 --set validation.path=%s/none --set run.out_dir=%s/v3 "
+                       "--set data.path=%s/data --quiet 2>%s/v3.log && grep -q 'validation.path' %s/v3.log", cameo, dir, dir, dir,
+                       dir, dir) == 0, "a missing validation set is refused by name (see %s/v3.log)", dir);
 
     // resume mid-stage (step 3: inside stage 1, mid-epoch) and at a stage boundary (step 6)
     TEST_CHECK(test_sh("%s train --resume %s/a/tiny/checkpoints/step-3 --set run.out_dir=%s/b --quiet 2>%s/b.log", cameo, dir, dir, dir) == 0, "resume b");

@@ -1,0 +1,149 @@
+// validation.c — see validation.h
+#include "train/validation.h"
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "autograd/autograd.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "eval/results.h"
+#include "train/stage_setup.h"
+#include "train/step.h"
+
+#define VAL_SEED_SALT 0x76616c6964ull  // "valid": the noise and order of validation, apart from training's
+
+static const char *val_path(const train_config *c) { return c->validation.path[0] ? c->validation.path : c->data.path; }
+
+static bool up_to(const cJSON *j, void *ctx) {
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
+    return cJSON_IsNumber(st) && st->valuedouble <= (double)*(const int64_t *)ctx;
+}
+
+int train_val_open(train_val *v, const train_config *c, const char *run_dir, int64_t resume_step, int rank, char *err,
+                   size_t errlen) {
+    memset(v, 0, sizeof *v);
+    snprintf(v->jsonl, sizeof v->jsonl, "%s/validation.jsonl", run_dir);
+    char e[1024];
+    dataset ds;
+    if (dataset_open(&ds, val_path(c), 0, e, sizeof e)) {
+        snprintf(err, errlen, "validation.path: %s", e);
+        return -1;
+    }
+    uint32_t multi = 0;
+    for (uint32_t i = 0; i < ds.n_chars; i++) multi += ds.char_count[i] >= 2;
+    dataset_close(&ds);
+    for (int s = 0; s < c->n_stages; s++)
+        if (c->stages[s].mode != CFG_MODE_UNPAIRED && !multi) {
+            snprintf(err, errlen, "validation.path: %s has no character with two images, and stage %d (%s) validates on pairs",
+                     val_path(c), s, cfg_mode_name(c->stages[s].mode));
+            return -1;
+        }
+    int dropped;
+    if (rank == 0 && resume_step >= 0 && eval_jsonl_filter(v->jsonl, up_to, &resume_step, &dropped, err, errlen)) return -1;
+    return 0;
+}
+
+bool train_val_due(const train_config *c, int64_t step, bool last) {
+    return c->validation.every > 0 && (step % c->validation.every == 0 || last);
+}
+
+// this rank's sums over its samples: sum[k] += loss at σ_k × B
+static int val_local(ic_models *m, const train_config *c, int s, const dist *d, double *sum, int64_t *n_local, int *n_global,
+                     char *err, size_t errlen) {
+    const train_stage *sg = &c->stages[s];
+    loader_config lc = stage_loader_config(c, s, m->ref_size, d->rank, d->world);
+    lc.path = val_path(c);
+    lc.seed = c->run.seed ^ VAL_SEED_SALT;  // the same samples at every validation of a stage
+    lc.caption_drop = 0;
+    lc.ref_drop = 0;
+    loader *L = loader_open(&lc, NULL);
+    if (!L) {
+        snprintf(err, errlen, "validation: the loader could not open %s (see the message above)", lc.path);
+        return -1;
+    }
+    step_opts o = stage_step_opts(c);
+    o.seed = c->run.seed ^ VAL_SEED_SALT;
+    int nb = (c->validation.samples + sg->batch_size - 1) / sg->batch_size, rc = 0;
+    *n_global = nb * sg->batch_size;
+    autograd_no_grad_push();  // forward only: nothing recorded, activations freed as they go
+    for (int j = 0; j < nb && !rc; j++) {
+        loader_batch b;
+        if (loader_next(L, &b)) {
+            snprintf(err, errlen, "validation: the loader failed on %s (see the message above)", lc.path);
+            rc = -1;
+            break;
+        }
+        step_batch sb;
+        step_batch_upload(m, &b, &sb);
+        float sig[512];
+        for (int k = 0; k < c->validation.n_sigmas; k++) {
+            for (int i = 0; i < sb.B && i < 512; i++) sig[i] = (float)c->validation.sigmas[k];
+            // noise keyed by (validation seed, σ index, sample id): the same at every validation
+            cm_tensor *loss = step_forward_batch(m, &sb, &o, sig, NULL, (uint64_t)k, NULL);
+            sum[k] += tensor_get(loss, 0) * sb.B;
+            tensor_release(loss);
+        }
+        *n_local += sb.B;
+        step_batch_release(&sb);
+    }
+    autograd_no_grad_pop();
+    loader_close(L);
+    return rc;
+}
+
+int train_val_run(train_val *v, ic_models *m, const train_config *c, int s, int64_t step, const dist *d, metrics *met,
+                  progress *prog, double *loss, char *err, size_t errlen) {
+    double t0 = progress_now(), sum[CFG_MAX_SIGMAS] = {0};
+    int64_t n_local = 0;
+    int n_global = 0, K = c->validation.n_sigmas;
+    char e[1024] = "";
+    int rc = val_local(m, c, s, d, sum, &n_local, &n_global, e, sizeof e);
+    if (dist_max_int(d, rc ? 1 : 0)) {  // every rank gives up alike
+        snprintf(err, errlen, "%s", e[0] ? e : "validation failed on another rank (see its message)");
+        return -1;
+    }
+    // each rank's slices are equal (the global batch splits evenly): the mean of the ranks' means
+    double mean[CFG_MAX_SIGMAS], all = 0;
+    for (int k = 0; k < K; k++) {
+        mean[k] = dist_mean(d, sum[k] / (double)n_local);
+        all += mean[k] / K;
+    }
+    *loss = all;
+    if (d->rank) return 0;
+    cJSON *j = cJSON_CreateObject(), *per = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "step", (double)step);
+    cJSON_AddNumberToObject(j, "stage", s);
+    cJSON_AddStringToObject(j, "stage_name", c->stages[s].name);
+    cJSON_AddNumberToObject(j, "loss", all);
+    for (int k = 0; k < K; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "%g", c->validation.sigmas[k]);
+        cJSON_AddNumberToObject(per, key, mean[k]);
+    }
+    cJSON_AddItemToObject(j, "loss_by_sigma", per);
+    cJSON_AddNumberToObject(j, "samples", n_global);
+    cJSON_AddNumberToObject(j, "seconds", progress_now() - t0);
+    char *line = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    rc = eval_append_line(v->jsonl, line, err, errlen);
+    free(line);
+    if (rc) return -1;
+    if (met) {
+        metrics_scalar(met, "val/loss", step, all);
+        for (int k = 0; k < K; k++) {
+            char tag[48];
+            snprintf(tag, sizeof tag, "val/loss_sigma_%g", c->validation.sigmas[k]);
+            metrics_scalar(met, tag, step, mean[k]);
+        }
+    }
+    char by[256] = "";
+    for (int k = 0; k < K; k++) {
+        size_t l = strlen(by);
+        snprintf(by + l, sizeof by - l, "%sσ %g: %.4g", k ? ", " : "", c->validation.sigmas[k], mean[k]);
+    }
+    progress_message(prog, "validation at step %lld: loss %.4g (%s) on %d samples, %.1fs", (long long)step, all, by, n_global,
+                     progress_now() - t0);
+    return 0;
+}

@@ -1,0 +1,36 @@
+// validation.h — the validation loss (config `validation:`): every validation.every optimizer
+// steps and after the run's last one, the rectified-flow loss of the adapter as it is on the same
+// validation.samples samples, each at every σ of validation.sigmas with its noise fixed per
+// (sample, σ) — so the curve moves only with the weights, where the training loss also moves with
+// its random σ, noise and samples. The samples come from validation.path (a held-out dataset) or
+// data.path, at the current stage's resolution and mode, with no caption or reference dropped.
+// Every rank takes its slice of each global batch (the stage's batch size) and the means are
+// averaged over the ranks. Rank 0 appends a line to RUN/validation.jsonl, the scalars to
+// TensorBoard (val/loss, val/loss_sigma_<σ>) and prints a progress line.
+// Nothing of the training's randomness is drawn (its own loader and noise keys): the trained
+// weights are the same with validation on or off.
+// defines: train_val, train_val_open, train_val_due, train_val_run
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "train/config.h"
+#include "train/dist.h"
+#include "train/metrics.h"
+#include "train/models.h"
+#include "train/progress.h"
+
+typedef struct train_val {
+    char jsonl[4300];  // RUN/validation.jsonl
+} train_val;
+
+// at the start (validation.every > 0): the dataset exists and has pairs where a stage needs them;
+// on a resume (resume_step >= 0) rank 0 drops the lines of later steps. 0, or -1 with err.
+int train_val_open(train_val *v, const train_config *c, const char *run_dir, int64_t resume_step, int rank, char *err,
+                   size_t errlen);
+// whether step (just done) is a validation step; last: the run's last step
+bool train_val_due(const train_config *c, int64_t step, bool last);
+// the validation loss at `step` in stage s (every rank calls it); *loss gets the mean over samples
+// and σ. 0, or -1 with err (on every rank alike: the training may go on).
+int train_val_run(train_val *v, ic_models *m, const train_config *c, int s, int64_t step, const dist *d, metrics *met,
+                  progress *prog, double *loss, char *err, size_t errlen);
