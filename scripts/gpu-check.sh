@@ -479,7 +479,8 @@ publish
 step "tiny training: GPU (bf16) against CPU (f32)"
 t0=$(date +%s)
 if [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ] && ! out_of_time 60; then
-    TRAIN_ARGS="--set stages.0.steps=60 --set stages.1.steps=40 --set stages.2.steps=30 --set run.log_every=10 --set run.ckpt_every=0 --quiet"
+    TRAIN_ARGS="--set stages.0.steps=60 --set stages.1.steps=40 --set stages.2.steps=30 --set run.log_every=10 --set run.ckpt_every=0 --quiet
+                --set validation.every=50 --set validation.samples=8"
     T=$(cap 240)
     # shellcheck disable=SC2086
     with_deps timeout "$T" "$BUILD/cameo" train configs/tiny.yaml $TRAIN_ARGS --set run.device=cuda:0 --set run.out_dir="$LOG/run-gpu" \
@@ -502,7 +503,12 @@ if [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ] && ! out_of_time 60; then
             END { printf "%d points, worst relative gap %.3f, final smoothed loss gpu %s cpu %s", n, worst, last_g, last_c;
                   if (m) printf "; gpu step %.1f ms, of it %.2f ms taking + uploading batches", 1000 * st / m, 1000 * dt / m;
                   exit (n > 0 && worst <= 0.10) ? 0 : 1 }')
-        if [ $? -eq 0 ]; then status_train="ok ($(elapsed $t0)): $cmp"; else status_train="loss curves differ ($(elapsed $t0)): $cmp"; fi
+        ok=$?
+        # the validation loss (fixed samples, σ and noise; forward only) of the last validation on each
+        vg=$(tail -1 "$LOG/run-gpu/tiny/validation.jsonl" 2>/dev/null | sed -n 's/.*"loss":\([^,]*\),.*/\1/p')
+        vc=$(tail -1 "$LOG/run-cpu/tiny/validation.jsonl" 2>/dev/null | sed -n 's/.*"loss":\([^,]*\),.*/\1/p')
+        cmp="$cmp; last validation loss gpu ${vg:-none} cpu ${vc:-none}"
+        if [ $ok -eq 0 ]; then status_train="ok ($(elapsed $t0)): $cmp"; else status_train="loss curves differ ($(elapsed $t0)): $cmp"; fi
     elif [ $rc -eq 124 ]; then status_train="TIMEOUT (GPU run, not fatal)"
     elif [ $rc -ne 0 ]; then status_train="exit $rc, not fatal ($(elapsed $t0)): $(tail -1 "$LOG/train.log" | cut -c1-120)"
     else status_train="GPU run ok, CPU run exit $rc_cpu ($(elapsed $t0)): $(tail -1 "$LOG/train-cpu.log" | cut -c1-120)"
