@@ -55,4 +55,11 @@ int build_dataset(const char *out, build_item *items, size_t n, build_image_fn l
 // mask?: str, bbox?: [x,y,w,h]}; image/mask paths relative to images_dir unless absolute.
 int build_from_jsonl(const char *images_dir, const char *jsonl, const char *out, const build_options *o, build_report *r, char *err,
                      size_t errlen);
+// Folder front end (data/build_folder.c): every .png / .jpg / .jpeg / .webp under images_dir
+// (hidden folders skipped, sorted by path). Character: the first folder under images_dir that
+// holds the image, or `character` (NULL: images_dir's own name) for images directly in it.
+// Captions: the non-empty lines of NAME.txt beside NAME.png, else `caption` (NULL: none, and the
+// image is skipped, named and counted under "field").
+int build_from_folder(const char *images_dir, const char *character, const char *caption, const char *out,
+                      const build_options *o, build_report *r, char *err, size_t errlen);
 void build_report_print(const build_report *r, const char *out);

@@ -14,6 +14,9 @@ static void usage(FILE *f) {
             "  build --images DIR --manifest FILE.jsonl --out DATASET [--quality Q | --lossless] [--max-side N]\n"
             "        [--shard-samples N] [--threads N]\n"
             "        JSONL lines: {\"image\": path, \"caption\": str | [str...], \"character\": id, \"mask\"?: path, \"bbox\"?: [x,y,w,h]}\n"
+            "  build --images DIR --out DATASET [--character NAME] [--caption TEXT] [options as above]\n"
+            "        without --manifest: every image under DIR; character = its first folder under DIR (else\n"
+            "        --character, default DIR's name); captions = the lines of NAME.txt beside it (else --caption)\n"
             "  demo --out DATASET [--seed S] [--characters N] [--per-character M] [--size PX] [--quality Q]\n"
             "  verify DATASET [--no-decode]          check every checksum and decode every image\n"
             "  stats DATASET [--resolution N] [--step N]\n"
@@ -39,12 +42,14 @@ static long num(const char *s, const char *key, long lo, long hi) {
 static int cmd_build(int argc, char **argv, int demo) {
     build_options o = build_options_default();
     demo_options d = demo_options_default();
-    const char *images = NULL, *jsonl = NULL, *out = NULL, *v;
+    const char *images = NULL, *jsonl = NULL, *out = NULL, *character = NULL, *caption = NULL, *v;
     int quality_set = 0;
     for (int i = 1; i < argc; i++) {
         if ((v = val(argc, argv, &i, "--images"))) images = v;
         else if ((v = val(argc, argv, &i, "--manifest"))) jsonl = v;
         else if ((v = val(argc, argv, &i, "--out"))) out = v;
+        else if (!demo && (v = val(argc, argv, &i, "--character"))) character = v;
+        else if (!demo && (v = val(argc, argv, &i, "--caption"))) caption = v;
         else if ((v = val(argc, argv, &i, "--quality"))) { o.quality = (int)num(v, "--quality", 0, 100); quality_set = 1; }
         else if (!strcmp(argv[i], "--lossless")) o.lossless = 1;
         else if ((v = val(argc, argv, &i, "--max-side"))) o.max_side = (int)num(v, "--max-side", 0, 16383);
@@ -56,7 +61,8 @@ static int cmd_build(int argc, char **argv, int demo) {
         else if (demo && (v = val(argc, argv, &i, "--size"))) d.size = (int)num(v, "--size", 16, 4096);
         else { fprintf(stderr, "cameo data %s: unknown option '%s'\n", argv[0], argv[i]); usage(stderr); return 2; }
     }
-    if (!out || (!demo && (!images || !jsonl))) { fprintf(stderr, "cameo data %s: missing %s\n", argv[0], demo ? "--out" : "--images, --manifest or --out"); usage(stderr); return 2; }
+    if (!out || (!demo && !images)) { fprintf(stderr, "cameo data %s: missing %s\n", argv[0], demo ? "--out" : "--images or --out"); usage(stderr); return 2; }
+    if (jsonl && (character || caption)) { fprintf(stderr, "cameo data build: --character and --caption are for a folder without --manifest (the manifest names both)\n"); return 2; }
     build_report r;
     char err[2048];
     int rc;
@@ -64,7 +70,8 @@ static int cmd_build(int argc, char **argv, int demo) {
         if (!quality_set) o.lossless = 1;  // small synthetic images: exact pixels, still small
         if (d.size > o.max_side && o.max_side) o.max_side = d.size;
         rc = demo_build(out, &d, &o, &r, err, sizeof err);
-    } else rc = build_from_jsonl(images, jsonl, out, &o, &r, err, sizeof err);
+    } else if (jsonl) rc = build_from_jsonl(images, jsonl, out, &o, &r, err, sizeof err);
+    else rc = build_from_folder(images, character, caption, out, &o, &r, err, sizeof err);
     if (rc) { fprintf(stderr, "cameo data %s: %s\n", argv[0], err); return 1; }
     build_report_print(&r, out);
     return 0;

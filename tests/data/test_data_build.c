@@ -1,6 +1,8 @@
 // test_data_build.c — JSONL build from PNG (with alpha) / JPEG / WebP / mask inputs: round trip of
 // pixels and metadata, bad lines and missing images reported with their line and skipped,
-// shards split, pairs index, a published dataset never overwritten.
+// shards split, pairs index, a published dataset never overwritten; the folder front end (character
+// from the first folder, captions from NAME.txt, defaults, hidden folders and captionless images).
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 #include "data/dataset.h"
@@ -13,6 +15,84 @@ static image pattern(int w, int h, int c, int seed) {
         for (int x = 0; x < w; x++)
             for (int k = 0; k < c; k++) im.px[((size_t)y * w + x) * c + k] = (uint8_t)(k == 3 ? (x < w / 2 ? 0 : 255) : (x * 7 + y * 3 + k * 50 + seed * 13));
     return im;
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    TEST_CHECK(f != NULL, "cannot write %s", path);
+    if (f) fputs(text, f), fclose(f);
+}
+
+// a tree of images: chars/alice/{a1.png + a1.txt, sub/a2.jpg}, chars/bob/b1.webp + b1.txt,
+// chars/top.png + top.txt, chars/.hidden/x.png, chars/notes.txt
+static void test_folder(const char *root) {
+    char d[512], p[700], err[2048], out[600];
+    snprintf(d, sizeof d, "%s/chars", root);
+    const char *sub[] = {"alice/sub", "bob", ".hidden"};
+    for (int i = 0; i < 3; i++) snprintf(p, sizeof p, "%s/%s", d, sub[i]), fs_mkdirs(p);
+    image a = pattern(20, 16, 3, 6), b = pattern(16, 20, 3, 7);
+    snprintf(p, sizeof p, "%s/alice/a1.png", d), image_write_png(p, &a, err, sizeof err);
+    snprintf(p, sizeof p, "%s/alice/a1.txt", d), write_text(p, "alice smiling\n\n  alice waving  \r\n");
+    snprintf(p, sizeof p, "%s/alice/sub/a2.jpg", d), image_write_jpeg(p, &b, 90, err, sizeof err);  // no caption file
+    size_t wl;
+    uint8_t *w = image_webp_encode(&b, 0, 1, &wl);
+    snprintf(p, sizeof p, "%s/bob/b1.webp", d);
+    FILE *f = fopen(p, "wb");
+    fwrite(w, 1, wl, f), fclose(f), free(w);
+    snprintf(p, sizeof p, "%s/bob/b1.txt", d), write_text(p, "bob at the beach");
+    snprintf(p, sizeof p, "%s/top.png", d), image_write_png(p, &a, err, sizeof err);
+    snprintf(p, sizeof p, "%s/top.txt", d), write_text(p, "someone\n");
+    snprintf(p, sizeof p, "%s/.hidden/x.png", d), image_write_png(p, &a, err, sizeof err);
+    snprintf(p, sizeof p, "%s/notes.txt", d), write_text(p, "not an image");
+    build_options o = build_options_default();
+    o.lossless = 1;
+    o.quiet = 1;
+    build_report r;
+    snprintf(out, sizeof out, "%s/ds-folder", root);
+    TEST_CHECK(build_from_folder(d, NULL, NULL, out, &o, &r, err, sizeof err) == 0, "folder build: %s", err);
+    TEST_CHECK(r.kept == 3 && r.lines == 4 && r.skipped[BUILD_SKIP_FIELD] == 1 && r.characters == 3,
+               "folder: kept %llu of %llu, %llu without caption, %llu characters", (unsigned long long)r.kept,
+               (unsigned long long)r.lines, (unsigned long long)r.skipped[BUILD_SKIP_FIELD], (unsigned long long)r.characters);
+    dataset ds;
+    TEST_CHECK(dataset_open(&ds, out, 0, err, sizeof err) == 0, "open: %s", err);
+    dataset_reader rd;
+    dataset_reader_init(&rd, &ds);
+    record_view rec;
+    const char *want_char[] = {"alice", "bob", "chars"}, *want_src[] = {"alice/a1.png", "bob/b1.webp", "top.png"};
+    for (int i = 0; i < 3 && ds.m.samples == 3; i++) {
+        TEST_CHECK(dataset_get(&rd, (uint64_t)i, &rec, err, sizeof err) == 0 && dataset_get_meta(&rd, &rec, err, sizeof err) == 0,
+                   "folder sample %d: %s", i, err);
+        TEST_CHECK(!strcmp(rd.meta.character, want_char[i]) && !strcmp(rd.meta.source, want_src[i]),
+                   "folder sample %d: character '%s' source '%s'", i, rd.meta.character, rd.meta.source);
+    }
+    TEST_CHECK(dataset_get(&rd, 0, &rec, err, sizeof err) == 0 && dataset_get_meta(&rd, &rec, err, sizeof err) == 0 &&
+               rd.meta.n_captions == 2 && !strcmp(rd.meta.captions[0], "alice smiling") && !strcmp(rd.meta.captions[1], "alice waving"),
+               "NAME.txt: one caption per non-empty line, trimmed");
+    dataset_reader_free(&rd);
+    dataset_close(&ds);
+    // defaults: the captionless image gets --caption, the top-level one --character
+    snprintf(out, sizeof out, "%s/ds-folder2", root);
+    TEST_CHECK(build_from_folder(d, "me", "a character", out, &o, &r, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(r.kept == 4 && r.characters == 3, "with defaults: kept %llu, %llu characters", (unsigned long long)r.kept,
+               (unsigned long long)r.characters);
+    TEST_CHECK(dataset_open(&ds, out, 0, err, sizeof err) == 0, "open: %s", err);
+    dataset_reader_init(&rd, &ds);
+    bool cap_ok = false, me_ok = false;
+    for (uint64_t i = 0; i < ds.m.samples; i++) {
+        if (dataset_get(&rd, i, &rec, err, sizeof err) || dataset_get_meta(&rd, &rec, err, sizeof err)) continue;
+        cap_ok |= !strcmp(rd.meta.source, "alice/sub/a2.jpg") && !strcmp(rd.meta.captions[0], "a character") && !strcmp(rd.meta.character, "alice");
+        me_ok |= !strcmp(rd.meta.source, "top.png") && !strcmp(rd.meta.character, "me");
+    }
+    TEST_CHECK(cap_ok && me_ok, "the default caption (%d) and character (%d)", cap_ok, me_ok);
+    dataset_reader_free(&rd);
+    dataset_close(&ds);
+    // a folder with no image at all is an error naming it
+    snprintf(p, sizeof p, "%s/empty", root);
+    fs_mkdirs(p);
+    snprintf(out, sizeof out, "%s/ds-empty", root);
+    TEST_CHECK(build_from_folder(p, NULL, "x", out, &o, &r, err, sizeof err) != 0 && strstr(err, "empty") && strstr(err, "no usable image"),
+               "empty folder: %s", err);
+    image_free(&a), image_free(&b);
 }
 
 int main(void) {
@@ -123,5 +203,6 @@ int main(void) {
     snprintf(out, sizeof out, "%s/ds2", root);
     TEST_CHECK(build_from_jsonl(dir, p, out, &o, &r, err, sizeof err) != 0 && strstr(err, "none.jsonl"), "missing manifest file: %s", err);
     image_free(&a); image_free(&b); image_free(&c); image_free(&big); image_free(&mask);
+    test_folder(root);
     return test_summary("test_data_build");
 }
