@@ -10,12 +10,12 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: cameo <command> [options]\n"
-            "  train [CONFIG] [--resume DIR] [--set key=value]...  train an adapter (default: the embedded tiny config)\n"
+            "  train [CONFIG] [--resume DIR|auto] [--set k=v]...    train an adapter (default: the embedded tiny config)\n"
             "  export CKPT --out FILE.safetensors                   write the adapter of a checkpoint\n"
             "  sample CKPT --ref IMG --prompt TEXT --out OUT.png    generate an image with a checkpoint's adapter\n"
             "  eval CKPT... --pairs PAIRS.jsonl --out DIR           an evaluation sweep: images and DINO-I / SigLIP-I scores\n"
             "  data <build|demo|verify|stats|show|bench> ...        make, check and read datasets\n"
-            "  inspect PATH | --arch NAME                           list a weights file or an architecture\n"
+            "  inspect PATH | --arch NAME                           list a weights file, a checkpoint or an architecture\n"
             "  import-bin IN.bin OUT.safetensors                    convert the released PyTorch adapter (.bin)\n"
             "  bench <ops|train|gpu> ...                            benchmarks (print tables)\n"
             "  help                                                 this text\n");
@@ -40,7 +40,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "sample")) return sample_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return eval_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "data")) return data_cli(argc - 2, argv + 2);
-    if (!strcmp(cmd, "inspect")) return inspect_cli(argc - 2, argv + 2);
+    if (!strcmp(cmd, "inspect")) return argc == 3 && ckpt_info_applies(argv[2]) ? ckpt_info_cli(argv[2]) : inspect_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "import-bin")) return torch_import_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return bench_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return 0; }

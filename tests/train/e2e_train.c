@@ -159,6 +159,14 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("%s train --resume %s/f/tiny/checkpoints --quiet 2>%s/f.log", cameo, dir, dir) == 0, "resume after SIGKILL");
     check_same_final("f");
 
+    // inspect: where a checkpoint stands in the schedule, its files, the run's other checkpoints
+    TEST_CHECK(test_sh("%s inspect %s/a/tiny >%s/i1.txt && grep -q 'step 14: all 3 stages done' %s/i1.txt && "
+                       "grep -q 'checkpoints in .*step-3 step-6' %s/i1.txt && grep -q 'optimizer.safetensors' %s/i1.txt",
+                       cameo, dir, dir, dir, dir, dir) == 0, "inspect a run folder (see %s/i1.txt)", dir);
+    TEST_CHECK(test_sh("%s inspect %s/a/tiny/checkpoints/step-3 >%s/i2.txt && grep -q 'stage 1 of 3 (unpaired), 3 of its 6 steps done' "
+                       "%s/i2.txt && grep -q 'data position: epoch' %s/i2.txt", cameo, dir, dir, dir, dir) == 0,
+               "inspect a mid-stage checkpoint (see %s/i2.txt)", dir);
+
     // export: the adapter alone, every published key with its shape and bf16
     TEST_CHECK(test_sh("%s export %s/a/tiny/checkpoints --out %s/export.safetensors >/dev/null", cameo, dir, dir) == 0, "export");
     TEST_CHECK(test_sh("%s export %s/a/tiny/checkpoints/latest --out %s/export2.safetensors >/dev/null", cameo, dir, dir) == 0,

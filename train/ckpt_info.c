@@ -1,0 +1,125 @@
+// ckpt_info.c — `cameo inspect CHECKPOINT`: what a checkpoint holds and whether it verifies.
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "models/safetensors.h"
+#include "train/checkpoint.h"
+#include "train/cli.h"
+#include "train/config.h"
+
+static bool is_dir(const char *p) {
+    struct stat s;
+    return stat(p, &s) == 0 && S_ISDIR(s.st_mode);
+}
+static bool exists(const char *p) {
+    struct stat s;
+    return stat(p, &s) == 0;
+}
+
+bool ckpt_info_applies(const char *path) {
+    char p[4200];
+    size_t n = strlen(path);
+    if (n >= 6 && !strcmp(path + n - 6, "latest") && (n == 6 || path[n - 7] == '/') && !is_dir(path)) return exists(path);
+    if (!is_dir(path)) return false;
+    const char *marks[] = {"manifest.json", "latest", "checkpoints"};
+    for (size_t i = 0; i < sizeof marks / sizeof *marks; i++) {
+        snprintf(p, sizeof p, "%s/%s", path, marks[i]);
+        if (exists(p) && (i != 0 || !is_dir(p))) {
+            if (i == 0) {  // a weights folder may hold a manifest.json too: a checkpoint's has trainer_state.json
+                snprintf(p, sizeof p, "%s/trainer_state.json", path);
+                return exists(p);
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+// every file of the folder with its size; the adapter's and optimizer files' tensor counts
+static void list_files(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char names[64][256];
+    int n = 0;
+    while ((e = readdir(d)) && n < 64)
+        if (e->d_name[0] != '.') snprintf(names[n++], 256, "%s", e->d_name);
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
+    for (int i = 0; i < n; i++) {
+        char p[4400], err[512], extra[160] = "";
+        snprintf(p, sizeof p, "%.4000s/%.255s", dir, names[i]);
+        struct stat s;
+        if (stat(p, &s)) continue;
+        size_t l = strlen(names[i]);
+        if (l > 12 && !strcmp(names[i] + l - 12, ".safetensors")) {
+            st_file *f = st_open(p, err, sizeof err);
+            if (f) {
+                int64_t elems = 0;
+                for (int k = 0; k < st_count(f); k++) elems += (int64_t)st_at(f, k)->nbytes / (st_at(f, k)->dtype == CM_BF16 ? 2 : 4);
+                const char *shard = st_meta(f, "optim.shard");
+                snprintf(extra, sizeof extra, "  %d tensors, %lld values%s%s", st_count(f), (long long)elems,
+                         shard ? ", optimizer shard (begin:end:all) " : "", shard ? shard : "");
+                st_close(f);
+            }
+        }
+        printf("  %-40s %12lld bytes%s\n", names[i], (long long)s.st_size, extra);
+    }
+}
+
+int ckpt_info_cli(const char *path) {
+    char dir[4096], err[4096];
+    if (ckpt_resolve(path, dir, sizeof dir, err, sizeof err)) {
+        fprintf(stderr, "cameo inspect: %s\n", err);
+        return 1;
+    }
+    ckpt_state st;
+    if (ckpt_read_state(dir, &st, err, sizeof err)) {
+        fprintf(stderr, "cameo inspect: %s\n", err);
+        return 1;
+    }
+    char when[64] = "?";
+    time_t t = (time_t)st.saved_unix;
+    struct tm tm;
+    if (st.saved_unix > 0 && gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    printf("checkpoint %s (verified: every file's size and crc32 match its manifest)\n", dir);
+    // the stages from the checkpoint's own config: where in the schedule the run stands
+    static train_config c;
+    char cfg[4200];
+    snprintf(cfg, sizeof cfg, "%s/config.yaml", dir);
+    bool have_cfg = train_config_load(&c, cfg, NULL, 0, err, sizeof err) == 0;
+    if (have_cfg && st.stage >= c.n_stages)
+        printf("  step %lld: all %d stages done; seed %llu\n", (long long)st.step, c.n_stages, (unsigned long long)st.seed);
+    else if (have_cfg)
+        printf("  step %lld: stage %d of %d (%s), %lld of its %lld steps done; seed %llu\n", (long long)st.step, st.stage + 1,
+               c.n_stages, st.stage_name, (long long)st.step_in_stage, (long long)c.stages[st.stage].steps, (unsigned long long)st.seed);
+    else
+        printf("  step %lld: stage index %d (%s), %lld steps into it; seed %llu (config.yaml unreadable: %s)\n", (long long)st.step,
+               st.stage, st.stage_name, (long long)st.step_in_stage, (unsigned long long)st.seed, err);
+    printf("  saved %s after %.1f s of training; smoothed loss %.6g; %lld non-finite steps skipped (%lld in a row)\n", when,
+           st.elapsed_s, st.loss_smoothed, (long long)st.skipped_steps, (long long)st.skipped_in_row);
+    if (st.n_data) {
+        printf("  data position:");
+        for (int i = 0; i < st.n_data; i++) printf(" %s %llu", st.data_names[i], (unsigned long long)st.data_pos[i]);
+        printf("\n");
+    } else printf("  data position: at a stage's end (the next stage starts from its first batch)\n");
+    list_files(dir);
+    // the run's other complete checkpoints, when the folder is inside one
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash) {
+        *slash = 0;
+        int64_t steps[64];
+        int n = ckpt_list(parent, steps, 64);
+        if (n > 1) {
+            printf("  checkpoints in %s:", parent);
+            for (int i = 0; i < n && i < 64; i++) printf(" step-%lld", (long long)steps[i]);
+            printf("%s\n", n > 64 ? " ..." : "");
+        }
+    }
+    return 0;
+}
