@@ -1,5 +1,7 @@
 #include "testutil.h"
 #include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -56,4 +58,30 @@ int test_run_validation(const char *dir, const char *run, int64_t *steps, double
     }
     if (f) fclose(f);
     return n;
+}
+
+int test_damage_records(const char *dataset_dir, int every) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/shard-00000/data.mdb", dataset_dir);
+    FILE *f = fopen(p, "r+b");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    unsigned char *buf = malloc((size_t)len + 1);
+    fseek(f, 0, SEEK_SET);
+    if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        free(buf);
+        fclose(f);
+        return -1;
+    }
+    int seen = 0, hit = 0;
+    for (long i = 0; i + 48 < len; i++) {
+        if (memcmp(buf + i, "CMR1", 4) || ++seen % every) continue;
+        fseek(f, i + 44, SEEK_SET);  // a byte of the image: the record's checksum no longer matches
+        fputc(buf[i + 44] ^ 0x5a, f);
+        hit++;
+    }
+    free(buf);
+    fclose(f);
+    return hit;
 }

@@ -181,7 +181,8 @@ static bool fault_nan(int64_t step) {
     return v && *v && step >= atoll(v);
 }
 
-// one optimizer step of stage s: grad_accum micro-batches, then clip + AdamW. 0 ok, 1 skipped, -1 error.
+// one optimizer step of stage s: grad_accum micro-batches, then clip + AdamW. 0 ok, 1 skipped (non-finite),
+// 2 skipped (no readable sample in the whole global batch), -1 error.
 // Each micro-batch's successor is taken and uploaded as soon as its backward is queued (until the
 // stage's last one): on a GPU the copy runs beside the backward, before the optimizer's sync.
 static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *samples_out, double *data_s,
@@ -189,20 +190,29 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
     const train_stage *sg = &t->cfg.stages[s];
     step_opts so = stage_step_opts(&t->cfg);
     bool poison = fault_nan(t->st.step);
-    double loss_sum = 0;
+    double loss_wsum = 0;  // Σ over this rank's micro-batches of loss × samples
     int samples = 0;
     for (int a = 0; a < sg->grad_accum; a++) {
         step_batch b;
         double t0 = progress_now();
         if (feed_take(F, &b)) return -1;
         *data_s += progress_now() - t0;
-        uint64_t micro = (uint64_t)t->st.step * (uint64_t)sg->grad_accum + (uint64_t)a;  // noise and σ key
-        cm_tensor *loss = step_forward_batch(&t->m, &b, &so, NULL, NULL, micro, NULL);
+        // damaged records leave a micro-batch short (or empty) on some rank: weighting its loss by
+        // its share of the samples keeps the gradient the mean over the samples the ranks have
+        double total = b.B;
+        dist_sum_doubles(&t->d, &total, 1);
+        cm_tensor *loss = NULL;
+        if (b.B > 0) {
+            uint64_t micro = (uint64_t)t->st.step * (uint64_t)sg->grad_accum + (uint64_t)a;  // noise and σ key
+            loss = step_forward_batch(&t->m, &b, &so, NULL, NULL, micro, NULL);
+            double w = (double)b.B * t->d.world / total;  // 1 exactly when no record was lost
+            cm_tensor *scaled = op_scale(loss, poison ? NAN : w / sg->grad_accum);
+            autograd_backward(scaled, NULL);
+            tensor_release(scaled);
+        }
         samples += b.B;
+        int B = b.B;
         step_batch_release(&b);
-        cm_tensor *scaled = op_scale(loss, poison ? NAN : 1.0 / sg->grad_accum);
-        autograd_backward(scaled, NULL);
-        tensor_release(scaled);
         bool more = a + 1 < sg->grad_accum || t->st.step_in_stage + 1 < sg->steps;
         t0 = progress_now();
         if (more && feed_ahead(F)) {
@@ -210,8 +220,17 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
             return -1;
         }
         *data_s += progress_now() - t0;
-        loss_sum += tensor_get(loss, 0);  // reads the device: after the queued backward
+        if (loss) loss_wsum += tensor_get(loss, 0) * B;  // reads the device: after the queued backward
         tensor_release(loss);
+    }
+    double sums[2] = {loss_wsum, samples};  // the global batch's mean loss and sample count
+    dist_sum_doubles(&t->d, sums, 2);
+    *loss_out = sums[1] > 0 ? sums[0] / sums[1] : NAN;
+    *samples_out = (int)sums[1];
+    if (sums[1] == 0) {  // every record of the global batch was damaged: nothing to learn from
+        optim_zero_grad(&t->opt);
+        *info = (optim_step_info){.grad_norm = NAN, .lr = NAN, .skipped = true};
+        return 2;
     }
     cm_params *regs[1] = {&t->m.ps_adapter};
     lr_schedule ls = schedule_for_stage(&t->cfg, s);
@@ -233,10 +252,6 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
         skipped = optim_apply(&t->opt, lr, norm, info);
         if (!skipped) dist_broadcast_params(&t->d, &t->opt);
     }
-    loss_sum = dist_mean(&t->d, loss_sum);
-    samples = (int)(dist_mean(&t->d, samples) * t->d.world + 0.5);
-    *loss_out = loss_sum / sg->grad_accum;
-    *samples_out = samples;
     return skipped ? 1 : 0;
 }
 
@@ -360,6 +375,9 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             t->steps_run++;
             samples_stage += samples;
             t->samples += samples;
+            if (r == 2)
+                progress_message(&t->prog, "step %lld: every record of its global batch was damaged (skipped and counted by the "
+                                 "loader): no update", (long long)t->st.step);
             if (r == 1) {
                 progress_message(&t->prog, "step %lld: non-finite loss or gradient (norm %g): skipped (%lld in a row)",
                                  (long long)t->st.step, info.grad_norm, (long long)t->opt.skipped_in_row);

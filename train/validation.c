@@ -75,6 +75,7 @@ static int val_local(ic_models *m, const train_config *c, int s, const dist *d, 
             rc = -1;
             break;
         }
+        if (b.B == 0) continue;  // every record of this rank's slice damaged (the loader counted them)
         step_batch sb;
         step_batch_upload(m, &b, &sb);
         float sig[512];
@@ -104,10 +105,17 @@ int train_val_run(train_val *v, ic_models *m, const train_config *c, int s, int6
         snprintf(err, errlen, "%s", e[0] ? e : "validation failed on another rank (see its message)");
         return -1;
     }
-    // each rank's slices are equal (the global batch splits evenly): the mean of the ranks' means
-    double mean[CFG_MAX_SIGMAS], all = 0;
+    // the mean over the samples all ranks read (a damaged record leaves a slice short)
+    double tot[CFG_MAX_SIGMAS + 1], mean[CFG_MAX_SIGMAS], all = 0;
+    for (int k = 0; k < K; k++) tot[k] = sum[k];
+    tot[K] = (double)n_local;
+    dist_sum_doubles(d, tot, K + 1);
+    if (tot[K] == 0) {
+        snprintf(err, errlen, "validation: every sample read was damaged (see the loader's messages)");
+        return -1;
+    }
     for (int k = 0; k < K; k++) {
-        mean[k] = dist_mean(d, sum[k] / (double)n_local);
+        mean[k] = tot[k] / tot[K];
         all += mean[k] / K;
     }
     *loss = all;
@@ -123,7 +131,8 @@ int train_val_run(train_val *v, ic_models *m, const train_config *c, int s, int6
         cJSON_AddNumberToObject(per, key, mean[k]);
     }
     cJSON_AddItemToObject(j, "loss_by_sigma", per);
-    cJSON_AddNumberToObject(j, "samples", n_global);
+    cJSON_AddNumberToObject(j, "samples", tot[K]);
+    if (tot[K] < n_global) cJSON_AddNumberToObject(j, "samples_damaged", n_global - tot[K]);
     cJSON_AddNumberToObject(j, "seconds", progress_now() - t0);
     char *line = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
@@ -143,7 +152,7 @@ int train_val_run(train_val *v, ic_models *m, const train_config *c, int s, int6
         size_t l = strlen(by);
         snprintf(by + l, sizeof by - l, "%sσ %g: %.4g", k ? ", " : "", c->validation.sigmas[k], mean[k]);
     }
-    progress_message(prog, "validation at step %lld: loss %.4g (%s) on %d samples, %.1fs", (long long)step, all, by, n_global,
+    progress_message(prog, "validation at step %lld: loss %.4g (%s) on %.0f samples, %.1fs", (long long)step, all, by, tot[K],
                      progress_now() - t0);
     return 0;
 }

@@ -159,6 +159,16 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("%s train --resume %s/f/tiny/checkpoints --quiet 2>%s/f.log", cameo, dir, dir) == 0, "resume after SIGKILL");
     check_same_final("f");
 
+    // damaged records: a global batch of one damaged sample makes no update and the run goes on
+    TEST_CHECK(test_sh("cp -r %s/data %s/dmg", dir, dir) == 0, "copy the dataset");
+    snprintf(p, sizeof p, "%s/dmg", dir);
+    TEST_CHECK(test_damage_records(p, 3) > 0, "damage every third record of %s", p);
+    TEST_CHECK(test_sh("%s train --set stages.0.steps=6 --set stages.1.steps=3 --set stages.2.steps=3 --set stages.0.batch_size=1 "
+                       "--set stages.1.batch_size=1 --set stages.2.batch_size=1 --set validation.every=6 --set validation.samples=6 "
+                       "--set run.out_dir=%s/dmgrun --set data.path=%s/dmg --quiet 2>%s/dmg.log && grep -q 'no update' %s/dmg.log && "
+                       "grep -q 'records skipped as damaged' %s/dmg.log && grep -q 'samples_damaged' %s/dmgrun/tiny/validation.jsonl",
+                       cameo, dir, dir, dir, dir, dir, dir) == 0, "training on damaged records (see %s/dmg.log)", dir);
+
     // inspect: where a checkpoint stands in the schedule, its files, the run's other checkpoints
     TEST_CHECK(test_sh("%s inspect %s/a/tiny >%s/i1.txt && grep -q 'step 14: all 3 stages done' %s/i1.txt && "
                        "grep -q 'checkpoints in .*step-3 step-6' %s/i1.txt && grep -q 'optimizer.safetensors' %s/i1.txt",
