@@ -117,6 +117,43 @@ static loader *open_stage_loader(trainer *t, int s, bool resume) {
     return loader_open(&lc, rp);
 }
 
+// a sharded run's checkpoint: rank 0 makes the folder, every rank writes its optimizer shard into
+// it, rank 0 completes it (or removes it when any rank failed). The same call on every rank.
+static int save_sharded(trainer *t, cm_params **regs, const char *yaml, char *err, size_t errlen) {
+    int rc = t->d.rank == 0 ? ckpt_save_begin(t->ckpt_dir, t->st.step, err, errlen) : 0;
+    if (dist_agree(&t->d, rc)) return -1;
+    char tmp[4400], name[64], path[4500];
+    ckpt_tmp_path(t->ckpt_dir, t->st.step, tmp, sizeof tmp);
+    ckpt_optim_name(t->d.rank, t->d.world, name, sizeof name);
+    snprintf(path, sizeof path, "%s/%s", tmp, name);
+    // fault injection for tests: CAMEO_FAULT_CKPT=R:S makes rank R's shard write fail from step S on
+    const char *fault = getenv("CAMEO_FAULT_CKPT");
+    int frank, fstep;
+    if (fault && sscanf(fault, "%d:%d", &frank, &fstep) == 2 && frank == t->d.rank && t->st.step >= fstep)
+        snprintf(path, sizeof path, "%s/no-such-folder/%s", tmp, name);
+    int mine = optim_save(&t->opt, path, err, errlen) ? t->d.rank + 1 : 0;
+    if (mine) fprintf(stderr, "cameo train: rank %d: %s\n", t->d.rank, err);
+    int failed = dist_max_int(&t->d, mine);  // the highest failing rank + 1
+    if (failed) {
+        if (t->d.rank == 0) ckpt_save_abort(t->ckpt_dir, t->st.step);
+        if (!mine) snprintf(err, errlen, "rank %d could not write its optimizer shard under %s (see its message)", failed - 1, tmp);
+        return -1;
+    }
+    if (t->d.rank) return 0;
+    char **names = calloc((size_t)t->d.world, sizeof *names);
+    CM_CHECK(names, "train", "out of host memory");
+    for (int r = 0; r < t->d.world; r++) {
+        names[r] = malloc(64);
+        CM_CHECK(names[r], "train", "out of host memory");
+        ckpt_optim_name(r, t->d.world, names[r], 64);
+    }
+    rc = ckpt_save_finish(t->ckpt_dir, regs, 1, &t->st, yaml, (const char *const *)names, t->d.world, t->cfg.run.keep_last,
+                          t->last_ckpt, sizeof t->last_ckpt, err, errlen);
+    for (int r = 0; r < t->d.world; r++) free(names[r]);
+    free(names);
+    return rc;
+}
+
 static int save_checkpoint(trainer *t, const feed *F, char *err, size_t errlen) {
     t->st.n_data = 0;
     if (F) {
@@ -138,38 +175,10 @@ static int save_checkpoint(trainer *t, const feed *F, char *err, size_t errlen) 
     if (!t->sharded) {
         if (t->d.rank == 0)  // the ranks are identical: one writes
             rc = ckpt_save(t->ckpt_dir, regs, 1, &t->opt, &t->st, yaml, t->cfg.run.keep_last, t->last_ckpt, sizeof t->last_ckpt, err, errlen);
-    } else {  // rank 0 makes the folder, every rank writes its optimizer shard into it, rank 0 completes it
-        if (t->d.rank == 0) rc = ckpt_save_begin(t->ckpt_dir, t->st.step, err, errlen);
-        if (!dist_agree(&t->d, rc)) {
-            char tmp[4400], name[64], path[4500];
-            ckpt_tmp_path(t->ckpt_dir, t->st.step, tmp, sizeof tmp);
-            ckpt_optim_name(t->d.rank, t->d.world, name, sizeof name);
-            snprintf(path, sizeof path, "%s/%s", tmp, name);
-            int mine = optim_save(&t->opt, path, err, errlen) ? t->d.rank + 1 : 0;
-            if (mine) fprintf(stderr, "cameo train: rank %d: %s\n", t->d.rank, err);
-            int failed = dist_max_int(&t->d, mine);  // the highest failing rank + 1
-            if (failed) {
-                if (t->d.rank == 0) ckpt_save_abort(t->ckpt_dir, t->st.step);
-                if (!mine) snprintf(err, errlen, "rank %d could not write its optimizer shard under %s (see its message)", failed - 1, tmp);
-                rc = -1;
-            } else if (t->d.rank == 0) {
-                char **names = calloc((size_t)t->d.world, sizeof *names);
-                CM_CHECK(names, "train", "out of host memory");
-                for (int r = 0; r < t->d.world; r++) {
-                    names[r] = malloc(64);
-                    CM_CHECK(names[r], "train", "out of host memory");
-                    ckpt_optim_name(r, t->d.world, names[r], 64);
-                }
-                rc = ckpt_save_finish(t->ckpt_dir, regs, 1, &t->st, yaml, (const char *const *)names, t->d.world,
-                                      t->cfg.run.keep_last, t->last_ckpt, sizeof t->last_ckpt, err, errlen);
-                for (int r = 0; r < t->d.world; r++) free(names[r]);
-                free(names);
-            }
-        } else rc = -1;
-    }
+    } else rc = save_sharded(t, regs, yaml, err, errlen);
     free(yaml);
     if (dist_agree(&t->d, rc)) {
-        if (t->d.rank) snprintf(err, errlen, "rank 0 could not write a checkpoint under %s", t->ckpt_dir);
+        if (t->d.rank && !rc) snprintf(err, errlen, "rank 0 could not write a checkpoint under %s", t->ckpt_dir);
         return -1;
     }
     return 0;

@@ -215,6 +215,21 @@ int main(int argc, char **argv) {
     m = compare_masters(p1, p2);
     printf("2 ranks' shards resumed in 1 process: max normalised difference %.3g from the one-process run\n", m.worst);
     TEST_CHECK(m.tensors > 50 && m.worst < 1e-3, "%d tensors, worst %.3g", m.tensors, m.worst);
+    // a rank that cannot write its shard: the save is abandoned on every rank (no step-4, no
+    // leftover), the run stops naming the rank, step-2 stays latest; --resume auto then ends with
+    // the uninterrupted run's bits
+    TEST_CHECK(test_sh("CAMEO_FAULT_CKPT=1:4 " MPIRUN " -x CAMEO_FAULT_CKPT %s train " ARGS " --set run.ckpt_every=2 --set run.out_dir=%s/flt "
+                       "--set data.path=%s/data >%s/flt.log 2>&1", mpirun, cameo, dir, dir, dir) != 0, "a failed shard write stops the run");
+    TEST_CHECK(test_sh("grep -q 'rank 1' %s/flt.log && test -d %s/flt/tiny/checkpoints/step-2 && ! test -e %s/flt/tiny/checkpoints/step-4 && "
+                       "! ls -a %s/flt/tiny/checkpoints | grep -q tmp && grep -qx step-2 %s/flt/tiny/checkpoints/latest", dir, dir, dir, dir,
+                       dir) == 0, "the failed save left step-2 latest and nothing half-written (see %s/flt.log)", dir);
+    TEST_CHECK(test_sh(MPIRUN " %s train " ARGS " --set run.ckpt_every=2 --set run.out_dir=%s/flt --set data.path=%s/data --resume auto "
+                       ">%s/flt2.log 2>&1", mpirun, cameo, dir, dir, dir) == 0, "--resume auto after the failed save (see %s/flt2.log)", dir);
+    snprintf(p1, sizeof p1, "%s/flt/tiny/checkpoints/step-20", dir);
+    snprintf(p2, sizeof p2, "%s/two/tiny/checkpoints/step-20", dir);
+    m = compare_masters(p1, p2);
+    TEST_CHECK(m.tensors > 50 && m.worst == 0, "resumed after a failed save: %d tensors, worst %.3g", m.tensors, m.worst);
+
     // a shard missing from the folder: the checkpoint is refused, naming the file
     TEST_CHECK(test_sh("cp -r %s/two/tiny/checkpoints/step-10 %s/cut && rm %s/cut/optimizer-00001-of-00002.safetensors && "
                        "! %s train --resume %s/cut --set run.out_dir=%s/cutrun --quiet 2>%s/cut.log && "
