@@ -25,11 +25,11 @@ static int build(eval_models *em, const char *device, int local_rank, const char
     if (ic_device_check(dev, device ? "--device" : "run.device", err, errlen)) return 1;
     cm_dtype dt = dev.type == CM_CPU ? CM_F32 : cfg_model_dtype(cfg, dev);  // a CPU computes in f32 whatever the run used
     int rc;
-    if (cfg->model.tiny) rc = ic_models_init_tiny(&em->m, &cfg->model.tiny_dims, dev, dt, cfg->run.seed, "default", err, errlen);
+    if (cfg->model.tiny) rc = ic_models_init_tiny(&em->m, &cfg->model.tiny_dims, dev, dt, cfg->model.text_cpu, cfg->run.seed, "default", err, errlen);
     else {
         ic_model_paths p = {cfg->model.flux, cfg->model.siglip, cfg->model.dinov2, cfg->model.vae, cfg->model.t5, cfg->model.clip,
                             adapter ? adapter : cfg->model.adapter_init, 0};
-        rc = ic_models_load(&em->m, &p, dev, dt, "default", cfg->run.seed, err, errlen);
+        rc = ic_models_load(&em->m, &p, dev, dt, cfg->model.text_cpu, "default", cfg->run.seed, err, errlen);
     }
     if (rc) return 1;
     em->open = true;

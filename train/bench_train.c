@@ -258,7 +258,7 @@ int bench_train_main(int argc, char **argv) {
     if (bench_data(&c, tmp, sizeof tmp, err, sizeof err)) { fprintf(stderr, "cameo bench train: %s\n", err); rc = 1; goto out_tmp; }
 
     static ic_models m;
-    if (ic_models_init_tiny(&m, &c.model.tiny_dims, CM_DEV_CPU, CM_F32, c.run.seed, cfg_init_kv_name(c.adapter.init_kv), err,
+    if (ic_models_init_tiny(&m, &c.model.tiny_dims, CM_DEV_CPU, CM_F32, false, c.run.seed, cfg_init_kv_name(c.adapter.init_kv), err,
                             sizeof err)) {
         fprintf(stderr, "cameo bench train: %s\n", err);
         rc = 1;

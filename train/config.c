@@ -459,6 +459,7 @@ static const char *const W_N[] = {"none", "sigma_sqrt", "cosmap"};
 static const char *const KV_N[] = {"zero_v", "default"};
 static const char *const DT_N[] = {"auto", "f32", "bf16"};
 static const char *const SIZES_N[] = {"tiny", "full"};
+static const char *const TEXT_DEV_N[] = {"model", "cpu"};
 const char *cfg_mode_name(cfg_mode m) { return (unsigned)m < 3 ? MODE_N[m] : "?"; }
 const char *cfg_lr_kind_name(cfg_lr_kind k) { return (unsigned)k < 2 ? LR_N[k] : "?"; }
 const char *cfg_timestep_name(cfg_timestep t) { return (unsigned)t < 2 ? T_N[t] : "?"; }
@@ -623,6 +624,9 @@ static void type_model(tctx *t, ynode *root, train_config *c) {
     int dt = c->model.dtype;
     get_enum(&s, "dtype", &dt, DT_N, 3);
     c->model.dtype = dt;
+    int td = c->model.text_cpu;
+    get_enum(&s, "text_device", &td, TEXT_DEV_N, 2);
+    c->model.text_cpu = td == 1;
     sec_close(&s);
     if (!c->model.tiny) {
         struct { const char *k; const char *v; const char *what; } req[] = {
@@ -1021,7 +1025,8 @@ char *train_config_to_yaml(const train_config *c) {
     sb_printf(&b, "\n  threads: %d\n  quiet: %s\n  log_every: %d\n  ckpt_every: %d\n  keep_last: %d\n  max_bad_steps: %d\n",
               c->run.threads, c->run.quiet ? "true" : "false", c->run.log_every, c->run.ckpt_every, c->run.keep_last,
               c->run.max_bad_steps);
-    sb_printf(&b, "model:\n  sizes: %s\n  dtype: %s\n  tiny:\n", c->model.sizes, cfg_dtype_name(c->model.dtype));
+    sb_printf(&b, "model:\n  sizes: %s\n  dtype: %s\n  text_device: %s\n  tiny:\n", c->model.sizes, cfg_dtype_name(c->model.dtype),
+              c->model.text_cpu ? "cpu" : "model");
     const train_tiny_dims *d = &c->model.tiny_dims;
 #define TD(k) sb_printf(&b, "    " #k ": %d\n", d->k)
     TD(flux_double); TD(flux_single); TD(flux_heads); TD(flux_head_dim);

@@ -71,6 +71,7 @@ typedef struct train_config {
         char flux[CFG_PATH], siglip[CFG_PATH], dinov2[CFG_PATH], vae[CFG_PATH], t5[CFG_PATH], clip[CFG_PATH];
         char adapter_init[CFG_PATH];  // "" = fresh init; else a released adapter (.bin or .safetensors)
         cfg_dtype dtype;              // auto: f32 on cpu, bf16 on cuda
+        bool text_cpu;                // text_device: cpu — T5 / CLIP on the CPU in f32 (else the run's device and dtype)
     } model;
     struct {
         char path[CFG_PATH];

@@ -57,8 +57,8 @@ static int adapter_setup(ic_models *m, const ic_adapter_config *ac, const char *
     return 0;
 }
 
-int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, cm_dtype dt, uint64_t seed, const char *init_kv,
-                        char *err, size_t errlen) {
+int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, cm_dtype dt, bool text_cpu, uint64_t seed,
+                        const char *init_kv, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     m->dev = dev;
     m->dtype = dt;
@@ -103,7 +103,9 @@ int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, c
     params_randomize(&m->ps_vae, seed ^ 0xae);
     m->vae_factor = 1 << (vc.nlevels - 1);
 
-    if (ic_text_init_tiny(&m->text, d->text_dim, d->pooled_dim, d->text_len, seed ^ 0x7e, err, errlen)) return -1;
+    if (ic_text_init_tiny(&m->text, d->text_dim, d->pooled_dim, d->text_len, seed ^ 0x7e, text_cpu ? CM_DEV_CPU : dev,
+                          text_cpu ? CM_F32 : dt, err, errlen))
+        return -1;
 
     // adapter: the projector's width is the towers' concatenated width; its blocks use heads of
     // proj_head_dim, the resampler proj_heads x proj_head_dim; one IP module per FLUX block
@@ -124,8 +126,8 @@ int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, c
     return adapter_setup(m, &ac, init_kv, NULL, seed, err, errlen);
 }
 
-int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtype dt, const char *init_kv, uint64_t seed, char *err,
-                   size_t errlen) {
+int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtype dt, bool text_cpu, const char *init_kv,
+                   uint64_t seed, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     m->dev = dev;
     m->dtype = dt;
@@ -154,7 +156,9 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtyp
     if (params_load(&m->ps_vae, p->vae, NULL, false, &n_extra, err, errlen)) return -1;
     m->vae_factor = 1 << (vc.nlevels - 1);
 
-    if (ic_text_load(&m->text, p->t5, p->clip, p->t5_len > 0 ? p->t5_len : 512, err, errlen)) return -1;
+    if (ic_text_load(&m->text, p->t5, p->clip, p->t5_len > 0 ? p->t5_len : 512, text_cpu ? CM_DEV_CPU : dev, text_cpu ? CM_F32 : dt,
+                     err, errlen))
+        return -1;
     ic_adapter_config ac = IC_ADAPTER_FULL;
     size_t ln = p->adapter_init ? strlen(p->adapter_init) : 0;
     bool bin = ln > 4 && !strcmp(p->adapter_init + ln - 4, ".bin");  // the released file is the full size

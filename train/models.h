@@ -41,11 +41,12 @@ typedef struct ic_models {
 
 // tiny random models through the same code (the embedded demo and the tests); init_kv:
 // "zero_v" zeroes every to_v_ip so the frozen FLUX starts unperturbed, "default" keeps nn.Linear init
-int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, cm_dtype dt, uint64_t seed, const char *init_kv,
-                        char *err, size_t errlen);
+// text_cpu: the text encoders on the CPU in f32 (model.text_device: cpu), else on dev in dt
+int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, cm_dtype dt, bool text_cpu, uint64_t seed,
+                        const char *init_kv, char *err, size_t errlen);
 // real weights as published; parts whose path is empty use their tiny preset only when all are empty
-int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtype dt, const char *init_kv, uint64_t seed, char *err,
-                   size_t errlen);
+int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtype dt, bool text_cpu, const char *init_kv,
+                   uint64_t seed, char *err, size_t errlen);
 void ic_models_free(ic_models *m);
 // 0 when dev can run (the CPU, or a CUDA device of a build with CUDA where one is usable);
 // else err says why, prefixed by what names the setting ("run.device", "--device")

@@ -13,7 +13,8 @@
 #include "models/tok_t5.h"
 #include "train/paths.h"
 
-int ic_text_init_tiny(ic_text *t, int64_t joint_dim, int64_t pooled_dim, int t5_len, uint64_t seed, char *err, size_t errlen) {
+int ic_text_init_tiny(ic_text *t, int64_t joint_dim, int64_t pooled_dim, int t5_len, uint64_t seed, cm_device dev, cm_dtype dt,
+                      char *err, size_t errlen) {
     memset(t, 0, sizeof *t);
     char p5[PATH_MAX], pc[PATH_MAX];
     if (cameo_asset(p5, sizeof p5, "configs/tiny/t5-tokenizer.json", err, errlen) ||
@@ -32,8 +33,8 @@ int ic_text_init_tiny(ic_text *t, int64_t joint_dim, int64_t pooled_dim, int t5_
                     .layers = 2, .buckets = 8, .max_distance = 128, .eps = 1e-6};  // 128: T5's, which detection assumes
     clip_text_config cc = {.vocab = clip_tok_vocab_size(tkc), .hidden = pooled_dim, .layers = 2, .heads = 2, .mlp = 2 * pooled_dim,
                            .max_pos = t->clip_len, .eps = 1e-5, .eos_token_id = clip_tok_eos_id(tkc)};
-    params_init_registry(&t->ps_t5, CM_DEV_CPU, CM_F32, false);
-    params_init_registry(&t->ps_clip, CM_DEV_CPU, CM_F32, false);
+    params_init_registry(&t->ps_t5, dev, dt, false);
+    params_init_registry(&t->ps_clip, dev, dt, false);
     t->t5 = calloc(1, sizeof(t5_model));
     t->clip = calloc(1, sizeof(clip_text_model));
     t5_init(t->t5, &c5, &t->ps_t5);
@@ -55,7 +56,8 @@ static const char *tokenizer_dir(const char *enc_dir, const char *sibling, char 
     return out;
 }
 
-int ic_text_load(ic_text *t, const char *t5_dir, const char *clip_dir, int t5_len, char *err, size_t errlen) {
+int ic_text_load(ic_text *t, const char *t5_dir, const char *clip_dir, int t5_len, cm_device dev, cm_dtype dt, char *err,
+                 size_t errlen) {
     memset(t, 0, sizeof *t);
     t5_config c5;
     clip_text_config cc;
@@ -69,8 +71,8 @@ int ic_text_load(ic_text *t, const char *t5_dir, const char *clip_dir, int t5_le
     t->clip_len = (int)cc.max_pos;
     t->joint_dim = c5.d_model;
     t->pooled_dim = cc.hidden;
-    params_init_registry(&t->ps_t5, CM_DEV_CPU, CM_F32, false);
-    params_init_registry(&t->ps_clip, CM_DEV_CPU, CM_F32, false);
+    params_init_registry(&t->ps_t5, dev, dt, false);
+    params_init_registry(&t->ps_clip, dev, dt, false);
     t->t5 = calloc(1, sizeof(t5_model));
     t->clip = calloc(1, sizeof(clip_text_model));
     t5_init(t->t5, &c5, &t->ps_t5);

@@ -13,11 +13,16 @@ typedef struct ic_text {
     int64_t joint_dim, pooled_dim;
 } ic_text;
 
+// The encoders live and run on (dev, dt): the training device in bf16 by default — on a GPU, T5-XXL
+// on the CPU would take longer than the rest of the step — or the CPU in f32 (model.text_device:
+// cpu: 9 GB less GPU memory at full size, for a much slower step).
 // tiny random encoders of the given widths with the small tokenizers shipped in configs/tiny/
-int ic_text_init_tiny(ic_text *t, int64_t joint_dim, int64_t pooled_dim, int t5_len, uint64_t seed, char *err, size_t errlen);
+int ic_text_init_tiny(ic_text *t, int64_t joint_dim, int64_t pooled_dim, int t5_len, uint64_t seed, cm_device dev, cm_dtype dt,
+                      char *err, size_t errlen);
 // published T5 v1.1 XXL encoder + CLIP ViT-L/14 text folders (weights + tokenizer.json each)
-int ic_text_load(ic_text *t, const char *t5_dir, const char *clip_dir, int t5_len, char *err, size_t errlen);
-// captions [B] -> *txt [B, t5_len, joint_dim], *pooled [B, pooled_dim] on dev (no tape)
-// (the encoders run on the CPU in f32; the results move to dev as dtype dt)
+int ic_text_load(ic_text *t, const char *t5_dir, const char *clip_dir, int t5_len, cm_device dev, cm_dtype dt, char *err,
+                 size_t errlen);
+// captions [B] -> *txt [B, t5_len, joint_dim], *pooled [B, pooled_dim] on dev as dtype dt (no tape;
+// moved there when the encoders live elsewhere)
 void ic_text_encode(ic_text *t, const char *const *captions, int B, cm_device dev, cm_dtype dt, cm_tensor **txt, cm_tensor **pooled);
 void ic_text_free(ic_text *t);

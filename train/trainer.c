@@ -299,11 +299,11 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         return -1;
     }
     if (c->model.tiny) {
-        if (ic_models_init_tiny(&t->m, &c->model.tiny_dims, c->run.dev, dt, c->run.seed, init_kv, err, errlen)) return -1;
+        if (ic_models_init_tiny(&t->m, &c->model.tiny_dims, c->run.dev, dt, c->model.text_cpu, c->run.seed, init_kv, err, errlen)) return -1;
     } else {
         ic_model_paths p = {c->model.flux, c->model.siglip, c->model.dinov2, c->model.vae, c->model.t5, c->model.clip,
                             c->model.adapter_init, 0};
-        if (ic_models_load(&t->m, &p, c->run.dev, dt, init_kv, c->run.seed, err, errlen)) return -1;
+        if (ic_models_load(&t->m, &p, c->run.dev, dt, c->model.text_cpu, init_kv, c->run.seed, err, errlen)) return -1;
     }
     optim_config oc = {.lr = c->optimizer.lr, .beta1 = c->optimizer.beta1, .beta2 = c->optimizer.beta2, .eps = c->optimizer.eps,
                        .weight_decay = c->optimizer.weight_decay, .grad_clip = c->optimizer.grad_clip};

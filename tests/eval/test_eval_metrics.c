@@ -66,7 +66,7 @@ int main(void) {
     train_config cfg;
     TEST_CHECK(train_config_parse(&cfg, train_config_tiny_yaml, strlen(train_config_tiny_yaml), "tiny", NULL, 0, err, sizeof err) == 0, "%s", err);
     ic_models m;
-    TEST_CHECK(ic_models_init_tiny(&m, &cfg.model.tiny_dims, CM_DEV_CPU, CM_F32, 3, "default", err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(ic_models_init_tiny(&m, &cfg.model.tiny_dims, CM_DEV_CPU, CM_F32, false, 3, "default", err, sizeof err) == 0, "%s", err);
     image A = pattern(40, 56, 0), B = pattern(48, 48, 1);
     float *sa, *da, *sb, *db;
     TEST_CHECK(eval_reference_views(&A, m.ref_size, &sa, &da, err, sizeof err) == 0, "%s", err);

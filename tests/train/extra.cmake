@@ -1,3 +1,6 @@
+# the text encoders on cuda:0 against the CPU: also under the cuda label (the emulator's build runs that label)
+set_tests_properties(test_text_device PROPERTIES LABELS "train;cuda")
+
 # end-to-end: the real `cameo` binary as separate processes (resume, signals, export)
 add_executable(e2e_train ${CMAKE_CURRENT_SOURCE_DIR}/train/e2e_train.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
 target_include_directories(e2e_train PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})

@@ -51,7 +51,7 @@ int main(void) {
     train_config cfg;
     TEST_CHECK(train_config_parse(&cfg, train_config_tiny_yaml, strlen(train_config_tiny_yaml), "tiny", NULL, 0, err, sizeof err) == 0, "%s", err);
     ic_models a;
-    TEST_CHECK(ic_models_init_tiny(&a, &cfg.model.tiny_dims, CM_DEV_CPU, CM_F32, 3, "default", err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(ic_models_init_tiny(&a, &cfg.model.tiny_dims, CM_DEV_CPU, CM_F32, false, 3, "default", err, sizeof err) == 0, "%s", err);
 
     // the published layouts; config.json only where the shapes cannot tell (heads, norm groups)
     char js[256];
@@ -74,7 +74,7 @@ int main(void) {
     for (int i = 0; i < 7; i++) snprintf(p[i], sizeof p[i], "%s/%s", dir, subs[i]);
     ic_model_paths mp = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], cfg.model.tiny_dims.text_len};
     ic_models b;
-    TEST_CHECK(ic_models_load(&b, &mp, CM_DEV_CPU, CM_F32, "default", 3, err, sizeof err) == 0, "load: %s", err);
+    TEST_CHECK(ic_models_load(&b, &mp, CM_DEV_CPU, CM_F32, false, "default", 3, err, sizeof err) == 0, "load: %s", err);
     TEST_CHECK(params_count(&b.ps_flux, false) == params_count(&a.ps_flux, false), "FLUX size detected");
     TEST_CHECK(params_count(&b.ps_adapter, false) == params_count(&a.ps_adapter, false), "adapter size detected");
     TEST_CHECK(b.ref_size == a.ref_size, "reference size %d vs %d", b.ref_size, a.ref_size);

@@ -29,7 +29,7 @@ int main(void) {
     train_config cfg;
     TEST_CHECK(train_config_parse(&cfg, train_config_tiny_yaml, strlen(train_config_tiny_yaml), "tiny", NULL, 0, err, sizeof err) == 0, "%s", err);
     ic_models m;
-    TEST_CHECK(ic_models_init_tiny(&m, &cfg.model.tiny_dims, CM_DEV_CPU, CM_F32, 4, "default", err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(ic_models_init_tiny(&m, &cfg.model.tiny_dims, CM_DEV_CPU, CM_F32, false, 4, "default", err, sizeof err) == 0, "%s", err);
     cm_params pd;
     params_init_registry(&pd, CM_DEV_CPU, CM_F32, false);
     vae_decoder dec;

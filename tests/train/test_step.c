@@ -41,7 +41,7 @@ int main(void) {
     TEST_CHECK(train_config_parse(&cfg, train_config_tiny_yaml, strlen(train_config_tiny_yaml), "tiny", NULL, 0, err, sizeof err) == 0,
                "config: %s", err);
     ic_models m;
-    TEST_CHECK(ic_models_init_tiny(&m, &cfg.model.tiny_dims, CM_DEV_CPU, CM_F32, 1, "default", err, sizeof err) == 0, "models: %s", err);
+    TEST_CHECK(ic_models_init_tiny(&m, &cfg.model.tiny_dims, CM_DEV_CPU, CM_F32, false, 1, "default", err, sizeof err) == 0, "models: %s", err);
 
     loader_config lc = loader_config_default();
     lc.path = data;
@@ -90,7 +90,7 @@ int main(void) {
 
     // the frozen weights are unchanged byte for byte: compare with a fresh init from the same seed
     ic_models fresh;
-    TEST_CHECK(ic_models_init_tiny(&fresh, &cfg.model.tiny_dims, CM_DEV_CPU, CM_F32, 1, "default", err, sizeof err) == 0, "fresh: %s", err);
+    TEST_CHECK(ic_models_init_tiny(&fresh, &cfg.model.tiny_dims, CM_DEV_CPU, CM_F32, false, 1, "default", err, sizeof err) == 0, "fresh: %s", err);
     const cm_params *a[] = {&m.ps_flux, &m.ps_vision, &m.ps_dino, &m.ps_vae, &m.text.ps_t5, &m.text.ps_clip};
     const cm_params *f[] = {&fresh.ps_flux, &fresh.ps_vision, &fresh.ps_dino, &fresh.ps_vae, &fresh.text.ps_t5, &fresh.text.ps_clip};
     int changed = 0, compared = 0;
