@@ -2,11 +2,13 @@
 // parallel, append to shards, write the manifest.
 #include "data/build.h"
 #include <errno.h>
+#include <stdbool.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zdict.h>
 #include <zstd.h>
@@ -201,8 +203,46 @@ static int train_dict(const char *out, build_item *items, size_t n, manifest *m,
     return rc;
 }
 
+// the build's progress on stderr: a line redrawn at most 5 times a second on a terminal, else a
+// line every 30 s (a log file of a long build), with the rate and the time left
+typedef struct {
+    double t0, last;
+    bool tty, on_screen;
+} build_progress;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void progress_clear(build_progress *p) {
+    if (p->on_screen) fprintf(stderr, "\r%*s\r", 110, ""), p->on_screen = false;
+}
+
+static void fmt_duration(double s, char *out, size_t n) {
+    if (s >= 3600) snprintf(out, n, "%dh %02dm", (int)(s / 3600), (int)(s / 60) % 60);
+    else snprintf(out, n, "%dm %02ds", (int)(s / 60), (int)s % 60);
+}
+
+static void progress_show(build_progress *p, const build_report *r, size_t n, int shards, bool last) {
+    double t = now_s(), el = t - p->t0;
+    if (!last && t - p->last < (p->tty ? 0.2 : 30.0)) return;
+    if (last && !p->tty && el < 30.0) return;  // a short build in a log: the report says it all
+    p->last = t;
+    double rate = (double)r->lines / (el > 1e-9 ? el : 1e-9);
+    char when[32];
+    fmt_duration(last ? el : rate > 0 ? (double)(n - r->lines) / rate : 0, when, sizeof when);
+    fprintf(stderr, "%sbuild: %llu of %zu images (%.1f%%), %.0f images/s, %d shard(s) done, %llu skipped, %s %s%s",
+            p->tty ? "\r" : "", (unsigned long long)r->lines, n, n ? 100.0 * (double)r->lines / (double)n : 100.0, rate, shards,
+            (unsigned long long)(r->lines - r->kept), last ? "in" : "ETA", when, p->tty && !last ? "" : "\n");
+    p->on_screen = p->tty && !last;
+    fflush(stderr);
+}
+
 int build_dataset(const char *out, build_item *items, size_t n, build_image_fn load, void *ctx, const build_options *o, build_report *r,
                   char *err, size_t errlen) {
+    build_progress prog = {.t0 = now_s(), .last = now_s(), .tty = isatty(STDERR_FILENO) != 0};
     char path[4200];
     snprintf(path, sizeof path, "%s/manifest.json", out);
     struct stat st;
@@ -231,6 +271,7 @@ int build_dataset(const char *out, build_item *items, size_t n, build_image_fn l
     shard_writer *w = NULL;
     int rc = -1;
     for (size_t base = 0; base < n; base += chunk) {
+        if (!o->quiet) progress_show(&prog, r, n, m.n_shards, false);
         size_t cn = n - base < chunk ? n - base : chunk;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
         for (size_t i = 0; i < cn; i++) encode_one(&items[base + i], load, ctx, o, cctx[omp_get_thread_num()], cdict, &enc[i]);
@@ -240,7 +281,10 @@ int build_dataset(const char *out, build_item *items, size_t n, build_image_fn l
             r->lines++;
             if (!e->ok) {
                 r->skipped[e->reason]++;
-                if (!o->quiet) fprintf(stderr, "%s:%ld: skipped: %s\n", o->input_name ? o->input_name : "item", it->line, e->msg);
+                if (!o->quiet) {
+                    progress_clear(&prog);
+                    fprintf(stderr, "%s:%ld: skipped: %s\n", o->input_name ? o->input_name : "item", it->line, e->msg);
+                }
                 continue;
             }
             if (!w) {
@@ -286,6 +330,7 @@ int build_dataset(const char *out, build_item *items, size_t n, build_image_fn l
         if (shard_writer_finish(fw, (const char *const *)names, &ms->samples, &ms->characters, &ms->bytes, &ms->crc32c, err, errlen)) goto fail;
         m.n_shards++;
     }
+    if (!o->quiet) progress_show(&prog, r, n, m.n_shards, true);
     if (next_id == 0) { snprintf(err, errlen, "%s: no usable samples (all %llu lines skipped)", out, (unsigned long long)r->lines); goto fail; }
     m.samples = next_id;
     m.characters = (uint64_t)(cur_char + 1);
@@ -306,6 +351,7 @@ int build_dataset(const char *out, build_item *items, size_t n, build_image_fn l
     rc = 0;
 fail:
     if (w) shard_writer_abort(w);
+    if (rc && !o->quiet) progress_clear(&prog);
     if (rc && m.n_shards) fprintf(stderr, "build of %s stopped: the partial shard was removed; %d finished shard(s) stay, no manifest.json was written\n", out, m.n_shards);
     for (size_t i = 0; i < chunk; i++) { free(enc[i].webp); free(enc[i].meta); }
     free(enc);

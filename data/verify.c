@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zstd.h>
 #include "data/checksum.h"
 #include "data/fsutil.h"
@@ -110,7 +111,23 @@ long verify_dataset(const char *dir, int decode, FILE *log) {
             free(buf);
         }
     }
-    for (int i = 0; i < m.n_shards; i++) bad += verify_shard(dir, &m, i, dd, decode, log);
+    // a long verify (10M samples: hours) says where it is: a line every 10 s, between shards
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double t0 = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec, last = t0;
+    uint64_t done = 0;
+    for (int i = 0; i < m.n_shards; i++) {
+        bad += verify_shard(dir, &m, i, dd, decode, log);
+        done += m.shards[i].samples;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        double t = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+        if (t - last < 10.0 || i + 1 == m.n_shards) continue;
+        last = t;
+        double rate = (double)done / (t - t0), left = (double)(m.samples - done) / (rate > 0 ? rate : 1);
+        fprintf(log, "verify: %d of %d shards, %llu of %llu samples (%.0f/s), %ld problem(s) so far, about %.0f min left\n", i + 1,
+                m.n_shards, (unsigned long long)done, (unsigned long long)m.samples, rate, bad, left / 60);
+        fflush(log);
+    }
     if (dd) ZSTD_freeDDict(dd);
     manifest_free(&m);
     return bad;
