@@ -81,7 +81,7 @@ int build_from_folder(const char *images_dir, const char *character, const char 
         free(g_found.paths);
         return -1;
     }
-    qsort(g_found.paths, g_found.n, sizeof *g_found.paths, cmp_str);  // the same dataset from the same tree
+    if (g_found.n) qsort(g_found.paths, g_found.n, sizeof *g_found.paths, cmp_str);  // the same dataset from the same tree
     size_t root_len = strlen(images_dir);
     while (root_len > 1 && images_dir[root_len - 1] == '/') root_len--;
     const char *base = images_dir + root_len;
