@@ -326,6 +326,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         char dir[4096];
         if (ckpt_resolve(resume_dir, dir, sizeof dir, err, errlen) || ckpt_load(dir, regs, 1, &t->opt, &t->st, err, errlen)) return -1;
         if (t->sharded) dist_broadcast_params(&t->d, &t->opt);  // each rank loaded its own shard's weights
+        snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);  // the newest until this run writes one
         if (t->st.seed != c->run.seed) {
             snprintf(err, errlen, "run.seed: the checkpoint %s was made with seed %llu, the config says %llu", dir,
                      (unsigned long long)t->st.seed, (unsigned long long)c->run.seed);
