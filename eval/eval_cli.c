@@ -118,6 +118,7 @@ int eval_cli(int argc, char **argv) {
     int np = 0, rc = 0;
     dist d;  // under mpirun / srun, the images are shared among the ranks (one GPU each)
     dist_init(&d, NULL, NULL);
+    cm_warn_mute(d.rank > 0);  // rank 0's warnings stand for all
     eval_pair *pairs = NULL;
     if (pairs_from) {  // rank 0 draws them (once: a rerun finds DIR/pairs.jsonl), then every rank reads them
         int skipped = 0;
