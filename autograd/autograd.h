@@ -65,6 +65,13 @@ bool tensor_needs_grad(const cm_tensor *t);  // a leaf with requires_grad, or an
 void autograd_backward(cm_tensor *loss, cm_tensor *grad);
 // the name of the op whose backward runs on this thread, or NULL (for out-of-memory messages)
 const char *autograd_backward_op(void);
+// the leaf hook: fn(leaf, ctx) runs during a backward the moment a leaf with hook_tag != 0 is
+// held by no tape node any more — its .grad is final for this backward (the gradient reducer
+// launches a bucket's reduction there while the rest of backward still runs). A leaf inside a
+// recompute scope becomes final when its scope's replay is consumed; one used in two scopes
+// fires once per scope. NULL turns it off. A tape reset never fires it.
+typedef void (*cm_leaf_hook)(cm_tensor *leaf, void *ctx);
+void autograd_set_leaf_hook(cm_leaf_hook fn, void *ctx);
 // drops the tape without running backward (evaluation, or after a skipped step)
 void autograd_tape_reset(void);
 int64_t autograd_tape_len(void);

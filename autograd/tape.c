@@ -9,6 +9,21 @@
 static cm_node **tape;
 static int64_t tape_len, tape_cap;
 static int no_grad_depth;
+static int backward_depth;  // > 0 while backward_range runs (nested by recompute scopes)
+static cm_leaf_hook leaf_hook;
+static void *leaf_hook_ctx;
+
+void autograd_set_leaf_hook(cm_leaf_hook fn, void *ctx) {
+    leaf_hook = fn;
+    leaf_hook_ctx = ctx;
+}
+
+// a tagged leaf's last holder on the tape let it go: during a backward its gradient is final
+static void leaf_let_go(cm_tensor *leaf) {
+    if (!leaf->hook_tag) return;
+    CM_CHECK(leaf->pending_uses > 0, "autograd", "'%s': leaf use count below zero (internal error)", leaf->name);
+    if (--leaf->pending_uses == 0 && backward_depth > 0 && leaf_hook) leaf_hook(leaf, leaf_hook_ctx);
+}
 
 bool autograd_grad_enabled(void) { return no_grad_depth == 0; }
 void autograd_no_grad_push(void) { no_grad_depth++; }
@@ -35,6 +50,7 @@ static void node_consume(cm_node *n) {
     TENSOR_DROP(n->grad);
     for (int i = 0; i < n->n_in; i++) {
         if (n->edge[i].node) { void node_release(cm_node *); node_release(n->edge[i].node); }
+        if (n->edge[i].leaf) leaf_let_go(n->edge[i].leaf);
         tensor_release(n->edge[i].leaf);
         n->edge[i].node = NULL;
         n->edge[i].leaf = NULL;
@@ -82,7 +98,10 @@ static cm_node *record(const cm_opdef *op, cm_tensor *out, int n_in, cm_tensor *
         if (x->grad_fn) {
             n->edge[i].node = x->grad_fn;
             x->grad_fn->refcount++;
-        } else n->edge[i].leaf = tensor_retain(x);
+        } else {
+            n->edge[i].leaf = tensor_retain(x);
+            if (x->hook_tag) x->pending_uses++;
+        }
     }
     n->out_ndim = out->ndim;
     memcpy(n->out_shape, out->shape, sizeof out->shape);
@@ -146,6 +165,7 @@ const char *autograd_backward_op(void) { return g_backward_op; }
 // runs and consumes tape[lo..len) backwards, then truncates the tape to lo
 static void backward_range(int64_t lo) {
     autograd_no_grad_push();
+    backward_depth++;
     for (int64_t k = tape_len - 1; k >= lo; k--) {
         cm_node *n = tape[k];
         if (n->grad && !n->done) {
@@ -168,6 +188,7 @@ static void backward_range(int64_t lo) {
         node_release(n);  // the tape's reference
     }
     tape_len = lo;
+    backward_depth--;
     autograd_no_grad_pop();
 }
 

@@ -35,6 +35,8 @@ typedef struct cm_tensor {
     bool requires_grad;           // a leaf that wants .grad, or an op output on the tape
     struct cm_tensor *grad;       // leaves only: accumulated gradient (+=)
     struct cm_node *grad_fn;      // the tape node that made it (NULL for leaves)
+    int hook_tag;                 // leaves: != 0 → autograd's leaf hook fires when its .grad is final
+    int pending_uses;             // tagged leaves: tape nodes that still hold it as an input
     char name[64];                // optional, for error messages and checkpoints
 } cm_tensor;
 

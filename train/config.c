@@ -551,6 +551,7 @@ void train_config_defaults(train_config *c) {
     c->optimizer.weight_decay = 0.01;
     c->optimizer.grad_clip = 1.0;
     c->optimizer.shard_state = true;
+    c->optimizer.reduce_bucket_mb = 25;
     c->n_stages = 0;
 }
 
@@ -755,6 +756,7 @@ static void type_optimizer(tctx *t, ynode *root, train_config *c) {
     get_num(&s, "weight_decay", &c->optimizer.weight_decay, 0.0, 10.0);
     get_num(&s, "grad_clip", &c->optimizer.grad_clip, 0.0, 1e9);
     get_bool(&s, "shard_state", &c->optimizer.shard_state);
+    get_num(&s, "reduce_bucket_mb", &c->optimizer.reduce_bucket_mb, 0.0, 65536.0);
     sec_close(&s);
 }
 
@@ -1067,6 +1069,7 @@ char *train_config_to_yaml(const train_config *c) {
     sb_printf(&b, "\n  weight_decay: "); sb_num(&b, c->optimizer.weight_decay);
     sb_printf(&b, "\n  grad_clip: "); sb_num(&b, c->optimizer.grad_clip);
     sb_printf(&b, "\n  shard_state: %s", c->optimizer.shard_state ? "true" : "false");
+    sb_printf(&b, "\n  reduce_bucket_mb: "); sb_num(&b, c->optimizer.reduce_bucket_mb);
     sb_printf(&b, "\neval:\n  every: %d\n  pairs: ", c->eval.every); sb_str(&b, c->eval.pairs);
     sb_printf(&b, "\n  scale: "); sb_num(&b, c->eval.scale);
     sb_printf(&b, "\n  guidance: "); sb_num(&b, c->eval.guidance);

@@ -66,6 +66,7 @@ const char train_config_tiny_yaml[] =
     "  weight_decay: 0.01\n"
     "  grad_clip: 1.0\n"
     "  shard_state: true             # ZeRO-1: under N ranks each keeps 1/N of the AdamW state\n"
+    "  reduce_bucket_mb: 25          # gradients move in buckets of 25 MB while backward runs; 0 = after it\n"
     "validation:                     # the loss on fixed samples at fixed noise levels (RUN/validation.jsonl)\n"
     "  every: 0                      # optimizer steps between validations; 0 = off (try --set validation.every=4)\n"
     "  path: \"\"                      # a held-out dataset; \"\" = samples of data.path\n"

@@ -8,18 +8,7 @@
 #ifdef CAMEO_HAVE_MPI
 #include <mpi.h>
 #endif
-#ifdef CAMEO_HAVE_NCCL
-#include <cuda_runtime_api.h>
-#include <nccl.h>
-// every NCCL call: a failure names the call, file and line, NCCL's reason and its last message
-#define NCCL_CHECK(call)                                                                                  \
-    do {                                                                                                  \
-        ncclResult_t r_ = (call);                                                                         \
-        if (r_ != ncclSuccess)                                                                            \
-            cm_die("dist", "%s:%d: %s failed: %s (%s)", __FILE__, __LINE__, #call, ncclGetErrorString(r_), \
-                   ncclGetLastError(NULL));                                                               \
-    } while (0)
-#endif
+#include "train/dist_internal.h"
 #ifdef CAMEO_HAVE_CUDA
 int cuda_device_count(void);  // kernels/cuda/cuda_backend.cu
 #endif
@@ -106,66 +95,6 @@ void dist_abort(const dist *d, int code) {
     exit(code);
 }
 
-#ifdef CAMEO_HAVE_MPI
-// a trainable parameter's gradient, zeros when backward gave it none (every rank must send one)
-static cm_tensor *grad_of(cm_param *p) {
-    cm_tensor *t = p->t;
-    if (!t->grad) t->grad = tensor_zeros(t->dtype, t->ndim, t->shape, t->storage->dev);
-    return t->grad;
-}
-#endif
-
-#ifdef CAMEO_HAVE_NCCL
-// on the device's stream, so the optimizer's kernels that follow see the averaged values;
-// one group: NCCL fuses the many small tensors' launches
-static void average_nccl(const dist *d, cm_params **regs, int n_regs) {
-    const cm_kctx *k = backend_ctx(d->dev);
-    ncclComm_t comm = (ncclComm_t)d->nccl;
-    NCCL_CHECK(ncclGroupStart());
-    for (int r = 0; r < n_regs; r++)
-        for (int i = 0; i < regs[r]->n; i++) {
-            cm_param *p = &regs[r]->items[i];
-            if (!p->trainable) continue;
-            cm_tensor *gt = grad_of(p);
-            cm_dtype dt = gt->dtype;
-            CM_CHECK((dt == CM_F32 || dt == CM_BF16) && tensor_is_contiguous(gt), "dist_average_grads",
-                     "%s: NCCL averages contiguous f32 or bf16 gradients", p->name);
-            void *g = tensor_data(gt);
-            NCCL_CHECK(ncclAllReduce(g, g, (size_t)tensor_numel(gt), dt == CM_F32 ? ncclFloat32 : ncclBfloat16,
-                                     ncclAvg, comm, (cudaStream_t)k->stream));
-        }
-    NCCL_CHECK(ncclGroupEnd());
-}
-#endif
-
-void dist_average_grads(const dist *d, cm_params **regs, int n_regs) {
-    if (d->world == 1) return;
-#ifdef CAMEO_HAVE_NCCL
-    if (d->nccl) {
-        average_nccl(d, regs, n_regs);
-        return;
-    }
-#endif
-#ifdef CAMEO_HAVE_MPI
-    for (int r = 0; r < n_regs; r++)
-        for (int i = 0; i < regs[r]->n; i++) {
-            cm_param *p = &regs[r]->items[i];
-            if (!p->trainable) continue;
-            cm_tensor *gt = grad_of(p);
-            CM_CHECK(gt->dtype == CM_F32 && gt->storage->dev.type == CM_CPU && tensor_is_contiguous(gt),
-                     "dist_average_grads", "%s: MPI averages contiguous f32 CPU gradients (CUDA ones go through NCCL)", p->name);
-            float *g = tensor_data(gt);
-            int64_t n = tensor_numel(gt);
-            for (int64_t off = 0; off < n; off += 1 << 30) {  // MPI counts are int
-                int cnt = (int)(n - off < (1 << 30) ? n - off : (1 << 30));
-                MPI_Allreduce(MPI_IN_PLACE, g + off, cnt, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-            }
-            float inv = 1.0f / (float)d->world;
-            for (int64_t k = 0; k < n; k++) g[k] *= inv;
-        }
-#endif
-}
-
 #ifdef CAMEO_HAVE_NCCL
 static ncclDataType_t nccl_type(const cm_tensor *t, const char *name, const char *what) {
     CM_CHECK((t->dtype == CM_F32 || t->dtype == CM_BF16) && tensor_is_contiguous(t), "dist", "%s: NCCL moves contiguous f32 "
@@ -183,59 +112,26 @@ static float *mpi_f32(const cm_tensor *t, const char *name, const char *what) {
 #endif
 
 #ifdef CAMEO_HAVE_NCCL
-// ZeRO-1 over NCCL, one group per step: each gradient reduced into its owner (reduce), or each
-// parameter broadcast from its owner (!reduce), on the device's stream
-static void nccl_owner_pass(const dist *d, const optim *o, bool reduce) {
+// ZeRO-1 over NCCL, one group per step: each parameter broadcast from its owner, on the device's stream
+static void nccl_broadcast_owned(const dist *d, const optim *o) {
     const cm_kctx *k = backend_ctx(d->dev);
     NCCL_CHECK(ncclGroupStart());
     for (int i = 0; i < optim_n_params(o); i++) {
         cm_param *p = optim_param_at(o, i);
-        cm_tensor *t = reduce ? grad_of(p) : p->t;
-        void *x = tensor_data(t);
-        size_t n = (size_t)tensor_numel(t);
-        ncclDataType_t dt = nccl_type(t, p->name, reduce ? "gradients" : "parameters");
-        if (reduce) NCCL_CHECK(ncclReduce(x, x, n, dt, ncclAvg, optim_owner(o, i), (ncclComm_t)d->nccl, (cudaStream_t)k->stream));
-        else NCCL_CHECK(ncclBroadcast(x, x, n, dt, optim_owner(o, i), (ncclComm_t)d->nccl, (cudaStream_t)k->stream));
+        void *x = tensor_data(p->t);
+        size_t n = (size_t)tensor_numel(p->t);
+        NCCL_CHECK(ncclBroadcast(x, x, n, nccl_type(p->t, p->name, "parameters"), optim_owner(o, i), (ncclComm_t)d->nccl,
+                                 (cudaStream_t)k->stream));
     }
     NCCL_CHECK(ncclGroupEnd());
 }
 #endif
 
-void dist_reduce_grads(const dist *d, const optim *o) {
-    if (d->world == 1) return;
-#ifdef CAMEO_HAVE_NCCL
-    if (d->nccl) {
-        nccl_owner_pass(d, o, true);
-        // the freed copies go back to the allocator of the one stream the reduction runs on: any
-        // reuse is ordered after it
-        for (int i = 0; i < optim_n_params(o); i++)
-            if (optim_owner(o, i) != d->rank) tensor_zero_grad(optim_param_at(o, i)->t);
-        return;
-    }
-#endif
-#ifdef CAMEO_HAVE_MPI
-    float inv = 1.0f / (float)d->world;  // as dist_average_grads: the same bits on the owner
-    for (int i = 0; i < optim_n_params(o); i++) {
-        cm_param *p = optim_param_at(o, i);
-        int root = optim_owner(o, i);
-        float *g = mpi_f32(grad_of(p), p->name, "gradients");
-        int64_t cnt = tensor_numel(p->t->grad);
-        for (int64_t off = 0; off < cnt; off += MPI_CHUNK) {
-            int c = (int)(cnt - off < MPI_CHUNK ? cnt - off : MPI_CHUNK);
-            MPI_Reduce(d->rank == root ? MPI_IN_PLACE : g + off, g + off, c, MPI_FLOAT, MPI_SUM, root, MPI_COMM_WORLD);
-        }
-        if (d->rank != root) tensor_zero_grad(p->t);
-        else
-            for (int64_t k = 0; k < cnt; k++) g[k] *= inv;
-    }
-#endif
-}
-
 void dist_broadcast_params(const dist *d, const optim *o) {
     if (d->world == 1) return;
 #ifdef CAMEO_HAVE_NCCL
     if (d->nccl) {
-        nccl_owner_pass(d, o, false);
+        nccl_broadcast_owned(d, o);
         return;
     }
 #endif

@@ -1,9 +1,10 @@
 // dist.h — data parallelism: every rank holds the whole adapter, computes its slice of each
 // global batch, and gradients are averaged before the optimizer step, so all ranks stay
-// identical. The optimizer state is either replicated (dist_average_grads: every rank updates
-// everything) or sharded, ZeRO-1 (optimizer.shard_state): each gradient is averaged into its
-// owner rank only (dist_reduce_grads), the owner updates it, and broadcasts the new values
-// (dist_broadcast_params) — the same traffic as an all-reduce, 1/world of the AdamW state each. Started by mpirun / srun (detected from their environment); MPI
+// identical. The optimizer state is either replicated (the gradients all-reduced: every rank
+// updates everything) or sharded, ZeRO-1 (optimizer.shard_state): each gradient is averaged into
+// its owner rank only, the owner updates it, and broadcasts the new values (dist_broadcast_params)
+// — the same traffic as an all-reduce, 1/world of the AdamW state each. The gradients move in
+// buckets during backward (train/dist_reduce.h). Started by mpirun / srun (detected from their environment); MPI
 // carries the host-side agreement (losses, stops) and the CPU gradients, NCCL (bootstrapped over
 // MPI) the CUDA gradients. Without a launcher — or in a build without MPI — the world is 1.
 // defines: dist_*
@@ -30,12 +31,7 @@ void dist_init(dist *d, int *argc, char ***argv);
 int dist_bind_device(dist *d, cm_device *dev, char *err, size_t errlen);
 void dist_finalize(dist *d);
 _Noreturn void dist_abort(const dist *d, int code);  // ends every rank
-// averages every trainable parameter's .grad over the ranks (a missing .grad counts as zeros);
-// in registration order, so every rank issues the same calls
-void dist_average_grads(const dist *d, cm_params **regs, int n_regs);
-// ZeRO-1: each trainable parameter's .grad averaged over the ranks into its owner's .grad
-// (optim_owner; a missing .grad counts as zeros); the other ranks' copies are released
-void dist_reduce_grads(const dist *d, const optim *o);
+// the gradients: train/dist_reduce.h
 // ZeRO-1: each trainable parameter's values sent from its owner to every other rank
 void dist_broadcast_params(const dist *d, const optim *o);
 // x[n] summed element by element over the ranks, in place (the ranks' parts of the grad norm)

@@ -179,8 +179,6 @@ int64_t optim_numel(const optim *o, bool owned_only) {
 void optim_grad_ready(optim *o, int param_index) {
     CM_CHECK(param_index >= 0 && param_index < o->n_all, "optim_grad_ready", "index %d outside 0..%d", param_index,
              o->n_all - 1);
-    // hook point for gradient reduction (see optim.h): a reducer would enqueue this
-    // parameter's bucket here once all of its members are ready.
     o->ready[param_index] = true;
 }
 

@@ -16,11 +16,9 @@
 //     master/moment state, are updated, saved and loaded. Default: everything ([0, n_all)).
 //     optim_init_sharded cuts the list into n_shards shards of about equal element counts and
 //     keeps every shard's bounds, so each parameter's owner is known (optim_owner).
-//   * optim_grad_ready(opt, i) is THE hook point: the trainer calls it when parameter i's
-//     gradient is final for this step (after the last micro-batch's backward reached it —
-//     for one rank simply for every i after backward). Today it only marks the gradient ready;
-//     a gradient-reduction layer will hook in here to launch the bucketed all-reduce /
-//     reduce-scatter of i's bucket while backward still runs, so communication overlaps compute.
+//   * optim_grad_ready(opt, i) marks parameter i's gradient final and averaged for this step
+//     (the trainer calls it after train/dist_reduce.h's reducer is done; the reducer itself
+//     learns when a gradient is final from autograd's leaf hook).
 //   * The global grad norm of a sharded run: every rank fills its owned entries of a per-parameter
 //     vector (optim_local_sumsq_parts), the vector is summed over the ranks and then summed in
 //     parameter order (optim_sum_parts) — on the CPU the very bits of the one-rank norm. It is

@@ -1,7 +1,7 @@
 // trainer.c — `cameo train`: the three-stage schedule, with checkpoints, exact resume, signals,
 // NaN handling, metrics and a progress bar, on one rank or many (data parallel; the AdamW state
-// replicated or sharded ZeRO-1, optimizer.shard_state). Gradients are handed to the optimizer
-// parameter by parameter (optim_grad_ready) where an overlapping reducer would hook in.
+// replicated or sharded ZeRO-1, optimizer.shard_state; the gradients averaged in buckets while
+// the last micro-batch's backward runs, train/dist_reduce.h).
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
@@ -26,6 +26,7 @@
 #include "train/config.h"
 #include "train/demo_data.h"
 #include "train/dist.h"
+#include "train/dist_reduce.h"
 #include "train/feed.h"
 #include "train/metrics.h"
 #include "train/models.h"
@@ -66,6 +67,7 @@ typedef struct trainer {
     train_eval ev;               // evaluation during training (rank 0, eval.every > 0)
     train_val val;               // the validation loss (every rank, validation.every > 0)
     bool sharded;                // the optimizer holds this rank's shard only (ZeRO-1)
+    dist_reducer red;            // the gradients' averaging over the ranks, in buckets during backward
     bool auto_fresh;             // --resume auto found no checkpoint: a fresh start
     int64_t steps_run;
     double samples, t_start;
@@ -216,6 +218,7 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
             loss = step_forward_batch(&t->m, &b, &so, NULL, NULL, micro, NULL);
             double w = (double)b.B * t->d.world / total;  // 1 exactly when no record was lost
             cm_tensor *scaled = op_scale(loss, poison ? NAN : w / sg->grad_accum);
+            if (a + 1 == sg->grad_accum) dist_reducer_arm(&t->red);  // the gradients become final in this backward
             autograd_backward(scaled, NULL);
             tensor_release(scaled);
         }
@@ -232,6 +235,8 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
         if (loss) loss_wsum += tensor_get(loss, 0) * B;  // reads the device: after the queued backward
         tensor_release(loss);
     }
+    // every rank launches the rest of its buckets before any other collective (same order everywhere)
+    dist_reducer_finish(&t->red);
     double sums[2] = {loss_wsum, samples};  // the global batch's mean loss and sample count
     dist_sum_doubles(&t->d, sums, 2);
     *loss_out = sums[1] > 0 ? sums[0] / sums[1] : NAN;
@@ -241,16 +246,13 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
         *info = (optim_step_info){.grad_norm = NAN, .lr = NAN, .skipped = true};
         return 2;
     }
-    cm_params *regs[1] = {&t->m.ps_adapter};
     lr_schedule ls = schedule_for_stage(&t->cfg, s);
     double lr = schedule_lr(&ls, t->st.step_in_stage);
     int skipped;
     if (!t->sharded) {
-        dist_average_grads(&t->d, regs, 1);  // every rank now holds the global batch's gradient
         for (int i = 0; i < optim_n_params(&t->opt); i++) optim_grad_ready(&t->opt, i);
         skipped = optim_step(&t->opt, lr, info);
     } else {  // ZeRO-1: each gradient averaged into its owner, which updates it and sends the result
-        dist_reduce_grads(&t->d, &t->opt);
         for (int i = t->opt.begin; i < t->opt.end; i++) optim_grad_ready(&t->opt, i);
         double *parts = calloc((size_t)optim_n_params(&t->opt) + 1, sizeof *parts);
         CM_CHECK(parts, "train", "out of host memory");
@@ -318,6 +320,8 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                          "(%.1f%%, %.1f MiB of f32 master and moments)", t->d.world, t->sharded ? "sharded (ZeRO-1)" : "replicated",
                          (long long)own, (long long)all, 100.0 * (double)own / (double)all, 12.0 * (double)own / 1048576.0);
     }
+    if (dist_reducer_init(&t->red, &t->d, &t->opt, t->sharded, (size_t)(c->optimizer.reduce_bucket_mb * 1e6), err, errlen))
+        return -1;
     memset(&t->st, 0, sizeof t->st);
     t->st.seed = c->run.seed;
     t->st.started_unix = (double)time(NULL);
@@ -459,6 +463,10 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         char out[4200];
         snprintf(out, sizeof out, "%s/adapter.safetensors", t->run_dir);
         if (t->d.rank == 0 && params_save(&t->m.ps_adapter, out, true, CM_BF16, err, errlen)) return -1;
+        if (t->red.steps > 0)
+            progress_message(&t->prog, "gradients averaged in %d bucket(s) per step (optimizer.reduce_bucket_mb %g): %.0f%% of "
+                             "their bytes launched during backward", t->red.n_buckets, c->optimizer.reduce_bucket_mb,
+                             100.0 * (double)t->red.bytes_early / (double)(t->red.bytes_total ? t->red.bytes_total : 1));
         progress_summary_info si = {.steps = t->steps_run, .skipped = t->opt.skipped, .seconds = progress_now() - run_t0,
                                     .final_loss = NAN, .loss_smoothed = metrics_ema_value(&t->ema),
                                     .samples_per_s = t->samples / (progress_now() - run_t0 + 1e-9), .adapter_path = out,
@@ -519,6 +527,7 @@ int train_cli(int argc, char **argv) {
     rc = dist_bind_device(&t.d, &t.cfg.run.dev, err, sizeof err);
     if (!rc) rc = run(&t, resume, err, sizeof err);
     if (rc) fprintf(stderr, "cameo train: %s\n", err);
+    dist_reducer_free(&t.red);
     optim_free(&t.opt);
     ic_models_free(&t.m);
     if (rc && t.d.world > 1) dist_abort(&t.d, 1);  // a rank may be waiting in a collective: stop them all

@@ -136,6 +136,14 @@ static void nccl_half(const char *cameo, const char *mpirun, const char *dir, in
     printf("master weights after step 1: %d tensors, %.3g of the elements far apart\n", m.tensors, m.far_share);
     TEST_CHECK(m.tensors > 50 && m.far_share < 2e-4, "step 1: %.3g of the elements far apart (the gradients were not "
                "averaged alike on both ranks?)", m.far_share);
+    // many small buckets, each launched on the communication stream as backward makes it final,
+    // against the default's two (one per owner; launched as the later of each is final, and the
+    // bytes of the reduction after backward — measured by hand): the same bytes. The emulator runs
+    // a collective when it is launched, so a bucket launched too early would carry a partial gradient
+    TEST_CHECK(test_sh(MPIRUN " %s train %s --set optimizer.reduce_bucket_mb=0.002 --set run.out_dir=%s/g3 >%s/g3.log 2>&1", mpirun,
+                       cameo, args, dir, dir) == 0, "two ranks over NCCL, 2 kB buckets (see %s/g3.log)", dir);
+    TEST_CHECK(test_sh("grep -Eq 'averaged in [0-9]{2,} bucket.*: 100%%' %s/g3.log && cmp -s %s/g3/tiny/adapter.safetensors "
+                       "%s/g2/tiny/adapter.safetensors", dir, dir, dir) == 0, "NCCL: small buckets give the bytes of two large ones");
 }
 
 int main(int argc, char **argv) {
@@ -200,6 +208,26 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("cmp -s %s/rep/tiny/adapter.safetensors %s/two/tiny/adapter.safetensors", dir, dir) == 0,
                "the adapters of the sharded and the replicated run are the same bytes");
 
+    // the gradients reduced in buckets launched during backward (the default) against all of them
+    // after backward (reduce_bucket_mb 0), sharded; and in many small buckets, replicated: each
+    // parameter's sum is the same two numbers added, so the same bits. CAMEO_CHECK_REDUCER proves
+    // that no gradient changed after its bucket's launch (the calls wait for the step's end there)
+    TEST_CHECK(test_sh(MPIRUN " %s train " ARGS " --set optimizer.reduce_bucket_mb=0 --set run.out_dir=%s/nov --set data.path=%s/data "
+                       ">%s/nov.log 2>&1", mpirun, cameo, dir, dir, dir) == 0, "two ranks, no overlap (see %s/nov.log)", dir);
+    TEST_CHECK(test_sh("CAMEO_CHECK_REDUCER=1 " MPIRUN " -x CAMEO_CHECK_REDUCER %s train " ARGS " --set optimizer.reduce_bucket_mb=0.002 --set optimizer.shard_state=false "
+                       "--set run.out_dir=%s/reps --set data.path=%s/data >%s/reps.log 2>&1", mpirun, cameo, dir, dir, dir) == 0,
+               "two ranks, replicated, 2 kB buckets (see %s/reps.log)", dir);
+    TEST_CHECK(test_sh("grep -q '(optimizer.reduce_bucket_mb 25): 100%% of their bytes launched during backward' %s/two.log && "
+                       "grep -q 'reduce_bucket_mb 0): 0%%' %s/nov.log && grep -Eq 'averaged in [0-9]{2,} bucket.*: 100%%' %s/reps.log",
+                       dir, dir, dir) == 0, "the runs tell how their gradients moved (see %s/two.log, nov.log, reps.log)", dir);
+    TEST_CHECK(test_sh("cmp -s %s/nov/tiny/adapter.safetensors %s/two/tiny/adapter.safetensors && "
+                       "cmp -s %s/reps/tiny/adapter.safetensors %s/rep/tiny/adapter.safetensors", dir, dir, dir, dir) == 0,
+               "buckets during backward give the bytes of the reduction after it (sharded and replicated)");
+    snprintf(p1, sizeof p1, "%s/nov/tiny/checkpoints/step-20", dir);
+    m = compare_masters(p1, p2);
+    printf("2 ranks, gradients reduced during vs after backward: %d tensors, max normalised difference %g\n", m.tensors, m.worst);
+    TEST_CHECK(m.tensors > 50 && m.worst == 0, "overlapped and plain reduction differ: %d tensors, worst %.3g", m.tensors, m.worst);
+
     // resume from the sharded checkpoint of step 10: on 2 ranks exactly the uninterrupted run; in
     // one process (the shards' state gathered from both files) the run goes on as the one-process run
     TEST_CHECK(test_sh(MPIRUN " %s train --resume %s/two/tiny/checkpoints/step-10 --set run.out_dir=%s/res2 --quiet >%s/res2.log 2>&1",
@@ -243,14 +271,17 @@ int main(int argc, char **argv) {
 
     // damaged records (every third fails its checksum; the loader skips it): with one sample per
     // rank, one rank's micro-batch is often empty — each rank's loss is weighted by its share of the
-    // samples read, so the 2 ranks still follow the one process
+    // samples read, so the 2 ranks still follow the one process. Small buckets and recompute
+    // scopes: a rank with nothing to read launches its buckets after the other's backward did,
+    // in the same order
     TEST_CHECK(test_sh("cp -r %s/data %s/dmg", dir, dir) == 0 && test_damage_records(strcat(strcpy(p1, dir), "/dmg"), 3) > 0,
                "a damaged copy of the dataset");
 #define DARGS "--set stages.0.steps=6 --set stages.1.steps=3 --set stages.2.steps=3 --set stages.0.batch_size=2 " \
-              "--set stages.1.batch_size=2 --set stages.2.batch_size=2 --set run.log_every=1 --set run.ckpt_every=0 --quiet"
+              "--set stages.1.batch_size=2 --set stages.2.batch_size=2 --set run.log_every=1 --set run.ckpt_every=0 --quiet " \
+              "--set optimizer.reduce_bucket_mb=0.002 --set train.recompute=true"
     TEST_CHECK(test_sh("%s train " DARGS " --set run.out_dir=%s/dmg1 --set data.path=%s/dmg 2>%s/dmg1.log", cameo, dir, dir, dir) == 0,
                "one process on damaged data (see %s/dmg1.log)", dir);
-    TEST_CHECK(test_sh(MPIRUN " %s train " DARGS " --set run.out_dir=%s/dmg2 --set data.path=%s/dmg >%s/dmg2.log 2>&1", mpirun, cameo,
+    TEST_CHECK(test_sh("CAMEO_CHECK_REDUCER=1 " MPIRUN " -x CAMEO_CHECK_REDUCER %s train " DARGS " --set run.out_dir=%s/dmg2 --set data.path=%s/dmg >%s/dmg2.log 2>&1", mpirun, cameo,
                        dir, dir, dir) == 0, "two ranks on damaged data (see %s/dmg2.log)", dir);
     TEST_CHECK(test_sh("grep -q 'skipped as damaged' %s/dmg2.log", dir) == 0, "the skipped records are reported");
     na = test_run_losses(dir, "dmg1", a, 64), nb = test_run_losses(dir, "dmg2", b, 64);
