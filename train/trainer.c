@@ -24,6 +24,7 @@
 #include "train/checkpoint.h"
 #include "train/cli.h"
 #include "train/config.h"
+#include "train/config_diff.h"
 #include "train/demo_data.h"
 #include "train/dist.h"
 #include "train/dist_reduce.h"
@@ -266,6 +267,30 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
     return skipped ? 1 : 0;
 }
 
+// a resume under a config that differs from the checkpoint's: every change told, before any work;
+// one the stage in progress cannot follow is refused
+static int resume_changes(trainer *t, const char *resume_dir, char *err, size_t errlen) {
+    char dir[4096], path[4200];
+    ckpt_state st;
+    if (ckpt_resolve(resume_dir, dir, sizeof dir, err, errlen) || ckpt_read_state(dir, &st, err, errlen)) return -1;
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    train_config *was = malloc(sizeof *was);
+    CM_CHECK(was, "train", "out of host memory");
+    if (train_config_load(was, path, NULL, 0, err, errlen)) {
+        free(was);
+        return -1;
+    }
+    was->run.quiet = t->cfg.run.quiet;  // --quiet is how this run prints, not what it trains
+    enum { MAXCH = 64 };
+    cfg_change ch[MAXCH];
+    int n = train_config_diff(was, &t->cfg, ch, MAXCH);
+    free(was);
+    for (int i = 0; i < n && i < MAXCH; i++)
+        progress_message(&t->prog, "resume: %s changed from %s (the checkpoint's) to %s", ch[i].path, ch[i].was, ch[i].now);
+    if (n > MAXCH) progress_message(&t->prog, "resume: and %d more changes to the checkpoint's config", n - MAXCH);
+    return train_config_resume_check(ch, n < MAXCH ? n : MAXCH, st.stage, (long long)st.step_in_stage, err, errlen);
+}
+
 static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     train_config *c = &t->cfg;
     if (c->run.threads > 0) {
@@ -274,10 +299,6 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     }
     snprintf(t->run_dir, sizeof t->run_dir, "%s/%s", c->run.out_dir, c->run.name);
     snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s/checkpoints", t->run_dir);
-    if (mkdirs(t->ckpt_dir)) {
-        snprintf(err, errlen, "run.out_dir: cannot create %s: %s", t->ckpt_dir, strerror(errno));
-        return -1;
-    }
     progress_init(&t->prog, stderr, c->run.quiet || t->d.rank > 0, c->run.log_every);
     t->prog.silent = t->d.rank > 0;  // rank 0 speaks for all; errors go to stderr from any rank
     for (int s = 0; s < c->n_stages; s++)
@@ -286,6 +307,11 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                      c->stages[s].batch_size, t->d.world);
             return -1;
         }
+    if (resume_dir && resume_changes(t, resume_dir, err, errlen)) return -1;  // before anything is written
+    if (mkdirs(t->ckpt_dir)) {
+        snprintf(err, errlen, "run.out_dir: cannot create %s: %s", t->ckpt_dir, strerror(errno));
+        return -1;
+    }
     if (t->auto_fresh) progress_message(&t->prog, "--resume auto: no checkpoint under %s yet, so the run starts", t->ckpt_dir);
     if (!resume_dir && ckpt_list(t->ckpt_dir, NULL, 0) > 0) {  // a fresh start would mix its checkpoints in
         int n = ckpt_list(t->ckpt_dir, NULL, 0);

@@ -106,6 +106,12 @@ int main(int argc, char **argv) {
     check_same_final("c");
     TEST_CHECK(test_sh("%s train --resume %s/a/tiny/checkpoints/step-12 --set run.out_dir=%s/d --quiet 2>%s/d.log", cameo, dir, dir, dir) == 0, "resume d");
     check_same_final("d");
+    // a resume tells what it changes; the stage in progress refuses a batch size its data order
+    // cannot follow, before any work (naming the key and both values)
+    TEST_CHECK(test_sh("grep -q 'resume: run.out_dir changed from' %s/b.log", dir) == 0, "resume b tells its change (see %s/b.log)", dir);
+    TEST_CHECK(test_sh("! %s train --resume %s/a/tiny/checkpoints/step-3 --set run.out_dir=%s/bs --set stages.0.batch_size=8 --quiet "
+                       "2>%s/bs.log && grep -q 'stages\\[0\\].batch_size: 4 in the checkpoint, 8 now' %s/bs.log && ! test -e %s/bs",
+                       cameo, dir, dir, dir, dir, dir) == 0, "a changed batch size mid-stage refused (see %s/bs.log)", dir);
 
     // SIGINT once step 3 is checkpointed: finishes the step, checkpoints, exits 0 before the end;
     // then resumes to the same end as the uninterrupted run

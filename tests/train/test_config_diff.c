@@ -1,0 +1,72 @@
+// test_config_diff.c — what a resume changes (train/config_diff.h): the checkpoint's resolved
+// config against the resumed run's, key by key, and the changes a stage in progress refuses.
+#include <string.h>
+#include "train/config.h"
+#include "train/config_diff.h"
+#include "testutil.h"
+
+static const char *Y = "stages:\n  - name: a\n    steps: 10\n  - name: b\n    mode: paired\n    steps: 20\n    batch_size: 8\n";
+
+static void parse(train_config *c, const char *const *sets, int n) {
+    char err[1024];
+    TEST_CHECK(train_config_parse(c, Y, strlen(Y), "t.yaml", sets, n, err, sizeof err) == 0, "%s", err);
+}
+
+static const cfg_change *find(const cfg_change *ch, int n, const char *path) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(ch[i].path, path)) return &ch[i];
+    return NULL;
+}
+
+int main(void) {
+    static train_config a, b;
+    cfg_change ch[32];
+    char err[1024];
+    parse(&a, NULL, 0);
+    parse(&b, NULL, 0);
+    TEST_CHECK(train_config_diff(&a, &b, ch, 32) == 0, "the same config: no change");
+
+    const char *sets[] = {"optimizer.lr=5e-5", "stages.1.batch_size=16", "model.tiny.flux_heads=4", "optimizer.betas=[0.9, 0.99]",
+                          "stages.0.steps=12", "data.bucket_step=32"};
+    parse(&b, sets, 6);
+    int n = train_config_diff(&a, &b, ch, 32);
+    for (int i = 0; i < n; i++) printf("  %s: %s -> %s\n", ch[i].path, ch[i].was, ch[i].now);
+    TEST_CHECK(n == 6, "6 changes (got %d)", n);
+    const cfg_change *c = find(ch, n, "stages[1].batch_size");
+    TEST_CHECK(c && !strcmp(c->was, "8") && !strcmp(c->now, "16"), "stages[1].batch_size 8 -> 16");
+    c = find(ch, n, "model.tiny.flux_heads");
+    TEST_CHECK(c && !strcmp(c->now, "4"), "a nested key: model.tiny.flux_heads");
+    TEST_CHECK(find(ch, n, "optimizer.lr") && find(ch, n, "optimizer.betas") && find(ch, n, "stages[0].steps") &&
+               find(ch, n, "data.bucket_step"), "optimizer.lr, optimizer.betas, stages[0].steps, data.bucket_step");
+
+    // an appended stage: its keys exist on one side only
+    const char *more[] = {"stages.2.steps=5"};
+    parse(&b, more, 1);
+    n = train_config_diff(&a, &b, ch, 32);
+    c = find(ch, n, "stages[2].steps");
+    TEST_CHECK(c && !strcmp(c->was, "(none)") && !strcmp(c->now, "5"), "a new stage's keys: (none) -> value");
+    TEST_CHECK(train_config_diff(&b, &a, ch, 32) == n && find(ch, n, "stages[2].name") && !strcmp(find(ch, n, "stages[2].name")->now, "(none)"),
+               "a removed stage's keys: value -> (none)");
+    TEST_CHECK(train_config_diff(&a, &b, ch, 2) == n, "the count goes on past max");
+
+    // what a resume may change: anything of a stage not yet started, or one at its first step;
+    // of the stage in progress, nothing its data order follows; never the seed
+    parse(&b, sets, 6);
+    n = train_config_diff(&a, &b, ch, 32);
+    TEST_CHECK(train_config_resume_check(ch, n, 1, 0, err, sizeof err) == 0, "stage 1 at its first step takes them: %s", err);
+    TEST_CHECK(train_config_resume_check(ch, n, 0, 3, err, sizeof err) != 0 && strstr(err, "data.bucket_step"),
+               "stage 0 in progress: data.bucket_step refused (%s)", err);
+    const char *bs[] = {"stages.1.batch_size=16", "stages.1.lr=1e-5", "stages.0.mode=paired"};
+    parse(&b, bs, 3);
+    n = train_config_diff(&a, &b, ch, 32);
+    TEST_CHECK(train_config_resume_check(ch, n, 1, 4, err, sizeof err) != 0 && strstr(err, "stages[1].batch_size: 8 in the checkpoint, 16 now"),
+               "stage 1 in progress: its batch size refused, naming both values (%s)", err);
+    parse(&b, bs + 1, 2);
+    n = train_config_diff(&a, &b, ch, 32);
+    TEST_CHECK(train_config_resume_check(ch, n, 1, 4, err, sizeof err) == 0, "its lr, and a finished stage's mode, are fine: %s", err);
+    const char *seed[] = {"run.seed=7"};
+    parse(&b, seed, 1);
+    n = train_config_diff(&a, &b, ch, 32);
+    TEST_CHECK(train_config_resume_check(ch, n, 1, 0, err, sizeof err) != 0 && strstr(err, "run.seed"), "the seed refused (%s)", err);
+    return test_summary("test_config_diff");
+}
