@@ -103,20 +103,47 @@ cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opt
     return loss;
 }
 
-cm_tensor *step_forward_batch(ic_models *m, const step_batch *b, const step_opts *o, const float *sigma_in,
-                              const float *eps_in, uint64_t step, step_times *t) {
-    int B = b->B;
-    double t0 = progress_now();
-    // --- frozen, no tape: reference features, target latents, text ---
+void step_encode(ic_models *m, const step_batch *b, step_encoded *e) {
     autograd_no_grad_push();
-    vision_features f = {0};
-    vision_features_from_views(&m->sig, &m->dino, &m->vfc, B, b->views_siglip, b->views_dino, &f);
+    memset(e, 0, sizeof *e);
+    vision_features_from_views(&m->sig, &m->dino, &m->vfc, b->B, b->views_siglip, b->views_dino, &e->f);
     cm_tensor *z = vae_encode(&m->vae, b->target, NULL);        // [B, Cl, H/f, W/f]
     cm_tensor *zs = vae_scale_latent(&m->vae.cfg, z);
-    cm_tensor *x0 = flux_pack_latents(zs);                      // [B, N, 4 Cl]
-    cm_tensor *txt = NULL, *pooled = NULL;
-    ic_text_encode(&m->text, (const char *const *)b->captions, B, m->dev, m->dtype, &txt, &pooled);
-    int gh = (int)zs->shape[2] / 2, gw = (int)zs->shape[3] / 2;
+    e->x0 = flux_pack_latents(zs);                              // [B, N, 4 Cl]
+    ic_text_encode(&m->text, (const char *const *)b->captions, b->B, m->dev, m->dtype, &e->txt, &e->pooled);
+    e->gh = (int)zs->shape[2] / 2, e->gw = (int)zs->shape[3] / 2;
+    tensor_release(z);
+    tensor_release(zs);
+    autograd_no_grad_pop();
+}
+
+void step_encoded_release(step_encoded *e) {
+    vision_features_release(&e->f);
+    tensor_release(e->x0);
+    tensor_release(e->txt);
+    tensor_release(e->pooled);
+    memset(e, 0, sizeof *e);
+}
+
+cm_tensor *step_forward_batch(ic_models *m, const step_batch *b, const step_opts *o, const float *sigma_in,
+                              const float *eps_in, uint64_t step, step_times *t) {
+    double t0 = progress_now();
+    step_encoded e;
+    step_encode(m, b, &e);  // frozen, no tape: reference features, target latents, text
+    if (t) t->encoders += progress_now() - t0;
+    cm_tensor *loss = step_loss(m, b, &e, o, sigma_in, eps_in, step, t);
+    step_encoded_release(&e);
+    return loss;
+}
+
+cm_tensor *step_loss(ic_models *m, const step_batch *b, const step_encoded *e, const step_opts *o, const float *sigma_in,
+                     const float *eps_in, uint64_t step, step_times *t) {
+    int B = b->B;
+    double t0 = progress_now();
+    autograd_no_grad_push();
+    const vision_features *fp = &e->f;
+    cm_tensor *x0 = e->x0, *txt = e->txt, *pooled = e->pooled;
+    int gh = e->gh, gw = e->gw;
     int64_t N = x0->shape[1];
 
     // σ [B], ε ~ N(0, 1) per sample, x_t = (1 - σ) x0 + σ ε, target ε - x0
@@ -145,7 +172,7 @@ cm_tensor *step_forward_batch(ic_models *m, const step_batch *b, const step_opts
     // --- on the tape: projector and FLUX with the IP branch ---
     double t1 = progress_now();
     cm_tensor *tokens = NULL, *temb = NULL;
-    ic_projector_fwd(&m->adapter.proj, f.low_res_shallow, f.low_res_deep, f.high_res_deep, t1000, &tokens, &temb);
+    ic_projector_fwd(&m->adapter.proj, fp->low_res_shallow, fp->low_res_deep, fp->high_res_deep, t1000, &tokens, &temb);
     cm_tensor *pred = flux_forward(&m->flux, xt, txt, pooled, sigma, guid, gh, gw, m->adapter.ip, tokens, o->ip_scale, o->recompute);
     cm_tensor *loss;
     if (o->weighting == STEP_W_NONE) loss = op_mse(pred, target);
@@ -162,9 +189,7 @@ cm_tensor *step_forward_batch(ic_models *m, const step_batch *b, const step_opts
         for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
     }
     if (t) t->forward += progress_now() - t1;
-    cm_tensor *tmp[] = {z, zs, x0, txt, pooled, eps, sigma, sg, one_m, keep, a, bn, xt, target,
-                        t1000, guid, tokens, temb, pred};
+    cm_tensor *tmp[] = {eps, sigma, sg, one_m, keep, a, bn, xt, target, t1000, guid, tokens, temb, pred};
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
-    vision_features_release(&f);
     return loss;
 }

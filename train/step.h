@@ -40,6 +40,18 @@ void step_batch_release(step_batch *sb);  // zeroes it; safe on a zeroed one
 // NULL: sampled from (seed, step, sample id)) — the deterministic core, for parity tests
 cm_tensor *step_forward_batch(ic_models *m, const step_batch *b, const step_opts *o, const float *sigma,
                               const float *eps, uint64_t step, step_times *t);
+// the two halves of step_forward_batch: the frozen encoders' outputs for a micro-batch (no tape),
+// then the loss at σ / ε from them — the validation encodes once and takes the loss at every σ
+typedef struct step_encoded {
+    vision_features f;        // the projector's three feature sets
+    cm_tensor *x0;            // [B, N, 4 Cl] packed, scaled target latents
+    cm_tensor *txt, *pooled;  // T5 states [B, Lt, 4096-ish], CLIP pooled [B, 768-ish]
+    int gh, gw;               // the latent grid in 2x2 patches
+} step_encoded;
+void step_encode(ic_models *m, const step_batch *b, step_encoded *e);
+void step_encoded_release(step_encoded *e);
+cm_tensor *step_loss(ic_models *m, const step_batch *b, const step_encoded *e, const step_opts *o, const float *sigma,
+                     const float *eps, uint64_t step, step_times *t);
 // the same from a loader batch (uploaded, then released; the upload counts as encoder time)
 cm_tensor *step_forward(ic_models *m, const loader_batch *b, const step_opts *o, uint64_t step, step_times *t);
 cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opts *o, const float *sigma,

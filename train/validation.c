@@ -79,13 +79,16 @@ static int val_local(ic_models *m, const train_config *c, int s, const dist *d, 
         step_batch sb;
         step_batch_upload(m, &b, &sb);
         float sig[512];
+        step_encoded enc;
+        step_encode(m, &sb, &enc);  // the frozen encoders once, the adapter and FLUX at each σ
         for (int k = 0; k < c->validation.n_sigmas; k++) {
             for (int i = 0; i < sb.B && i < 512; i++) sig[i] = (float)c->validation.sigmas[k];
             // noise keyed by (validation seed, σ index, sample id): the same at every validation
-            cm_tensor *loss = step_forward_batch(m, &sb, &o, sig, NULL, (uint64_t)k, NULL);
+            cm_tensor *loss = step_loss(m, &sb, &enc, &o, sig, NULL, (uint64_t)k, NULL);
             sum[k] += tensor_get(loss, 0) * sb.B;
             tensor_release(loss);
         }
+        step_encoded_release(&enc);
         *n_local += sb.B;
         step_batch_release(&sb);
     }
