@@ -26,13 +26,15 @@ typedef enum { CM_STREAM_COMPUTE = 0, CM_STREAM_COPY = 1 } cm_stream;
 // GELU's backward fused into the GEMM that makes its upstream gradient (cuBLASLt's DGELU)
 typedef enum { CM_ACT_NONE = 0, CM_ACT_GELU_TANH = 1, CM_ACT_DGELU_TANH = 2 } cm_act;
 
-// one tensor of a multi-tensor AdamW: f32 master p, gradient g (the call's gradient dtype), f32
-// moments m, v; n elements each, contiguous
+// one tensor of a multi-tensor AdamW: f32 master p, gradient g (the call's gradient dtype),
+// moments m, v (the call's state dtype); n elements each, contiguous. key: the stochastic
+// rounding key of bf16 moments (kernels/sr_round.h, cm_sr_key(parameter index, step)); unused for f32
 typedef struct cm_adamw_tensor {
     float *p;
     const void *g;
-    float *m, *v;
+    void *m, *v;
     int64_t n;
+    uint64_t key;
 } cm_adamw_tensor;
 
 typedef struct cm_backend {
@@ -240,10 +242,12 @@ typedef struct cm_backend {
     // AdamW on f32 master weights p, f32 moments m, v; g of dtype gdt; bc1 = 1-b1^t, bc2 = 1-b2^t
     void (*adamw)(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g, float *m, float *v,
                   double lr, double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale);
-    // the same update on a list of tensors (host array t[nt]; every g of dtype gdt): each element
-    // gets exactly adamw's arithmetic, so the results are those of nt adamw calls, bit for bit.
+    // the same update on a list of tensors (host array t[nt]; every g of dtype gdt, every m, v of
+    // dtype sdt): with f32 moments each element gets exactly adamw's arithmetic, so the results are
+    // those of nt adamw calls, bit for bit; bf16 moments are read as f32, updated alike, and stored
+    // with stochastic rounding (kernels/sr_round.h, bits from (t[i].key, element)).
     // CUDA: one launch per up to 64 tensors, a grid over (tensor, chunk).
-    void (*adamw_multi)(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt,
+    void (*adamw_multi)(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, cm_dtype sdt,
                         double lr, double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale);
 } cm_backend;
 

@@ -93,7 +93,7 @@ static void emu_free(void *p) {
 
 // adamw_multi: t is a host list of device pointers, which the generator cannot tell from a device
 // pointer (scripts/gen_emulated_device.py leaves it to this file)
-static void emu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, double lr, double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale) {
+static void emu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, cm_dtype sdt, double lr, double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale) {
     emu_calls_n++;
     emu_host("adamw_multi", "t", t);
     cm_adamw_tensor *kt = malloc((size_t)(nt > 0 ? nt : 1) * sizeof *kt);
@@ -103,9 +103,9 @@ static void emu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, 
         emu_dev("adamw_multi", "t[i].g", t[i].g);
         emu_dev("adamw_multi", "t[i].m", t[i].m);
         emu_dev("adamw_multi", "t[i].v", t[i].v);
-        kt[i] = (cm_adamw_tensor){EMU_K(t[i].p), EMU_K(t[i].g), EMU_K(t[i].m), EMU_K(t[i].v), t[i].n};
+        kt[i] = (cm_adamw_tensor){EMU_K(t[i].p), EMU_K(t[i].g), EMU_K(t[i].m), EMU_K(t[i].v), t[i].n, t[i].key};
     }
-    emu_cpu->adamw_multi(k, nt, kt, gdt, lr, b1, b2, eps, wd, bc1, bc2, gscale);
+    emu_cpu->adamw_multi(k, nt, kt, gdt, sdt, lr, b1, b2, eps, wd, bc1, bc2, gscale);
     free(kt);
 }
 

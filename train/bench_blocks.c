@@ -1240,6 +1240,10 @@ int bench_blocks_main(int argc, char **argv) {
         // ZeRO-1 (optimizer.shard_state) over 8 ranks: each keeps 1/8 of the f32 masters and moments
         double zero8 = total - (rows[7] + rows[8]) * 7.0 / 8.0;
         out("| **total per card, AdamW state sharded over 8 ranks (ZeRO-1)** | | **%.2f** | %s |\n", zero8 / GiB, VERDICT(zero8));
+        // optimizer.state_dtype: bf16 — the moments in 4 instead of 8 bytes per parameter
+        double sbf = total - rows[8] / 2;
+        out("| **total, AdamW moments in bf16 (optimizer.state_dtype: bf16)** | | **%.2f** | %s |\n", sbf / GiB, VERDICT(sbf));
+        out("| **total, bf16 moments and T5 on the CPU** | | **%.2f** | %s |\n", (sbf - rows[4]) / GiB, VERDICT(sbf - rows[4]));
 #undef VERDICT
         out("| the card | | %.2f | %s |\n\n", card / GiB, dev_total > 0 ? "this device's total memory" : "an 80 GB card (H100: 81,559 MiB)");
         out("Saved activations are the blocks' inputs only: per-block recompute keeps one [B, L, C] tensor per block (the "

@@ -757,6 +757,10 @@ static void type_optimizer(tctx *t, ynode *root, train_config *c) {
     get_num(&s, "grad_clip", &c->optimizer.grad_clip, 0.0, 1e9);
     get_bool(&s, "shard_state", &c->optimizer.shard_state);
     get_num(&s, "reduce_bucket_mb", &c->optimizer.reduce_bucket_mb, 0.0, 65536.0);
+    static const char *const SDT_N[] = {"f32", "bf16"};
+    int sdt = c->optimizer.state_bf16;
+    get_enum(&s, "state_dtype", &sdt, SDT_N, 2);
+    c->optimizer.state_bf16 = sdt == 1;
     sec_close(&s);
 }
 
@@ -1070,6 +1074,7 @@ char *train_config_to_yaml(const train_config *c) {
     sb_printf(&b, "\n  grad_clip: "); sb_num(&b, c->optimizer.grad_clip);
     sb_printf(&b, "\n  shard_state: %s", c->optimizer.shard_state ? "true" : "false");
     sb_printf(&b, "\n  reduce_bucket_mb: "); sb_num(&b, c->optimizer.reduce_bucket_mb);
+    sb_printf(&b, "\n  state_dtype: %s", c->optimizer.state_bf16 ? "bf16" : "f32");
     sb_printf(&b, "\neval:\n  every: %d\n  pairs: ", c->eval.every); sb_str(&b, c->eval.pairs);
     sb_printf(&b, "\n  scale: "); sb_num(&b, c->eval.scale);
     sb_printf(&b, "\n  guidance: "); sb_num(&b, c->eval.guidance);

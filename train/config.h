@@ -97,6 +97,7 @@ typedef struct train_config {
         double lr, beta1, beta2, eps, weight_decay, grad_clip;  // grad_clip 0 = off
         bool shard_state;  // ZeRO-1 over the data-parallel ranks: each keeps 1/world of the AdamW state
         double reduce_bucket_mb;  // gradient buckets reduced during backward (0 = all after backward)
+        bool state_bf16;          // state_dtype: bf16 — AdamW moments in bf16 with stochastic rounding
     } optimizer;
     struct {  // evaluation during training (rank 0): cameo eval's scores on the current adapter
         int every;                 // optimizer steps between evaluations (0 = off); also after the last step

@@ -67,6 +67,7 @@ const char train_config_tiny_yaml[] =
     "  grad_clip: 1.0\n"
     "  shard_state: true             # ZeRO-1: under N ranks each keeps 1/N of the AdamW state\n"
     "  reduce_bucket_mb: 25          # gradients move in buckets of 25 MB while backward runs; 0 = after it\n"
+    "  state_dtype: f32              # AdamW moments; bf16 halves them (stochastic rounding)\n"
     "validation:                     # the loss on fixed samples at fixed noise levels (RUN/validation.jsonl)\n"
     "  every: 0                      # optimizer steps between validations; 0 = off (try --set validation.every=4)\n"
     "  path: \"\"                      # a held-out dataset; \"\" = samples of data.path\n"

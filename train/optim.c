@@ -9,6 +9,7 @@
 #include "autograd/autograd.h"
 #include "kernels/backend.h"
 #include "models/safetensors.h"
+#include "kernels/sr_round.h"
 
 #define OPTIM_FORMAT "cameo-adamw-1"
 
@@ -57,6 +58,10 @@ int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, 
                size_t errlen) {
     memset(o, 0, sizeof *o);
     o->cfg = cfg ? *cfg : optim_config_default();
+    if (o->cfg.state_dtype != CM_F32 && o->cfg.state_dtype != CM_BF16) {
+        cm_seterr(err, errlen, "optim: moment dtype %s (allowed: f32, bf16)", dtype_name(o->cfg.state_dtype));
+        return -1;
+    }
     int n = 0;
     for (int r = 0; r < n_regs; r++) {
         if (regs[r]->meta) {
@@ -105,8 +110,8 @@ int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, 
             s->master = tensor_empty(CM_F32, p->ndim, p->shape, dev);
             copy_cast(dev, CM_F32, tensor_data(s->master), p);
         }
-        s->m = tensor_zeros(CM_F32, p->ndim, p->shape, dev);
-        s->v = tensor_zeros(CM_F32, p->ndim, p->shape, dev);
+        s->m = tensor_zeros(o->cfg.state_dtype, p->ndim, p->shape, dev);
+        s->v = tensor_zeros(o->cfg.state_dtype, p->ndim, p->shape, dev);
     }
     return 0;
 }
@@ -302,7 +307,8 @@ int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info) {
                  (long long)tensor_numel(g), (long long)s->n);
         dev[nl] = s->master->storage->dev;
         const void *gp = grad_buffer(g, false, &gdt[nl], &tmp[nl]);
-        list[nl] = (cm_adamw_tensor){tensor_data(s->master), gp, tensor_data(s->m), tensor_data(s->v), s->n};
+        list[nl] = (cm_adamw_tensor){tensor_data(s->master), gp, tensor_data(s->m), tensor_data(s->v), s->n,
+                                     cm_sr_key((uint64_t)s->index, (uint64_t)o->step)};
         nl++;
     }
     cm_adamw_tensor *group = calloc((size_t)nl + 1, sizeof *group);
@@ -313,7 +319,7 @@ int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info) {
         if (done[i]) continue;
         int ng = group_of(i, nl, gdt, dev, done, mem);
         for (int j = 0; j < ng; j++) group[j] = list[mem[j]];
-        backend_get(dev[i].type)->adamw_multi(backend_ctx(dev[i]), ng, group, gdt[i], lr, o->cfg.beta1, o->cfg.beta2,
+        backend_get(dev[i].type)->adamw_multi(backend_ctx(dev[i]), ng, group, gdt[i], o->cfg.state_dtype, lr, o->cfg.beta1, o->cfg.beta2,
                                               o->cfg.eps, o->cfg.weight_decay, bc1, bc2, inf.gscale);
     }
     for (int i = 0; i < nl; i++) tensor_release(tmp[i]);
@@ -362,11 +368,11 @@ int optim_save(const optim *o, const char *path, char *err, size_t errlen) {
             if (parts[k]->storage->dev.type == CM_CPU) {
                 data = tensor_data(parts[k]);
             } else {
-                host[3 * i + k] = malloc((size_t)s->n * 4 + 1);
-                tensor_copy_to_host(parts[k], CM_F32, host[3 * i + k]);
+                host[3 * i + k] = malloc((size_t)s->n * dtype_size(parts[k]->dtype) + 1);
+                tensor_copy_to_host(parts[k], parts[k]->dtype, host[3 * i + k]);
                 data = host[3 * i + k];
             }
-            st_writer_add(w, name, CM_F32, parts[k]->ndim, parts[k]->shape, data);
+            st_writer_add(w, name, parts[k]->dtype, parts[k]->ndim, parts[k]->shape, data);
         }
     }
     char buf[64];
@@ -447,18 +453,25 @@ int optim_load_files(optim *o, const char *const *paths, int n_paths, char *err,
                 if (pass == 0) {
                     bool shape_ok = e && e->ndim == parts[k]->ndim;
                     for (int d = 0; shape_ok && d < e->ndim; d++) shape_ok = e->shape[d] == parts[k]->shape[d];
-                    if (!e || e->dtype != CM_F32 || !shape_ok) {
+                    bool dt_ok = e && (e->dtype == CM_F32 || (k < 2 && e->dtype == CM_BF16));  // moments f32 or bf16
+                    if (!e || !dt_ok || !shape_ok) {
                         char want[96];
                         tensor_shape_str(parts[k], want, sizeof want);
                         cm_seterr(err, errlen, "%s%s: %s: %s (expected %s)", e || n_paths == 1 ? paths[w] : "the optimizer files",
                                   e || n_paths == 1 ? "" : " (none of them)", name,
-                                  !e ? "missing" : e->dtype != CM_F32 ? "not F32" : "wrong shape", want);
+                                  !e ? "missing" : !dt_ok ? (k < 2 ? "not F32 or BF16" : "not F32") : "wrong shape", want);
                         goto done;
                     }
                     continue;
                 }
                 cm_device dev = parts[k]->storage->dev;
-                backend_get(dev.type)->memcpy_h2d(backend_ctx(dev), tensor_data(parts[k]), e->data, e->nbytes);
+                if (e->dtype == parts[k]->dtype) {
+                    backend_get(dev.type)->memcpy_h2d(backend_ctx(dev), tensor_data(parts[k]), e->data, e->nbytes);
+                } else {  // moments saved in the other state dtype: cast (f32 -> bf16 rounds to nearest)
+                    cm_tensor *src = tensor_from_host(e->dtype, parts[k]->ndim, parts[k]->shape, e->data, dev);
+                    copy_cast(dev, parts[k]->dtype, tensor_data(parts[k]), src);
+                    tensor_release(src);
+                }
             }
             if (pass == 1 && !s->master_is_param) master_to_param(s);
         }

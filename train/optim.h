@@ -42,6 +42,8 @@ typedef struct optim_config {
     double lr;            // default lr (optim_step takes the scheduled lr)
     double beta1, beta2, eps, weight_decay;
     double grad_clip;     // max global L2 norm; 0 = no clipping
+    cm_dtype state_dtype; // of the moments m, v: CM_F32 (default, 0) or CM_BF16 (stochastic rounding,
+                          // kernels/sr_round.h: 8 instead of 16 bytes per parameter's moments)
 } optim_config;
 
 typedef struct optim_slot {   // one owned parameter
@@ -50,7 +52,7 @@ typedef struct optim_slot {   // one owned parameter
     int64_t n;                // elements
     cm_tensor *master;        // f32 master: == param->t (retained) when the param is f32 contiguous
     bool master_is_param;
-    cm_tensor *m, *v;         // f32 moments, contiguous, on the param's device
+    cm_tensor *m, *v;         // moments (cfg.state_dtype), contiguous, on the param's device
 } optim_slot;
 
 typedef struct optim {
@@ -113,9 +115,10 @@ int optim_step(optim *o, double lr, optim_step_info *info);
 // releases the .grad of every parameter in the flattened list (owned or not)
 void optim_zero_grad(optim *o);
 
-// State of the owned shard to/from safetensors: "<param>.m", "<param>.v", "<param>.master"
-// (f32), metadata "optim.step", "optim.skipped", "optim.skipped_in_row", "optim.format".
-// Loading checks names and shapes, writes the masters into the parameters (cast to bf16 where
+// State of the owned shard to/from safetensors: "<param>.m", "<param>.v" (in the state dtype),
+// "<param>.master" (f32), metadata "optim.step", "optim.skipped", "optim.skipped_in_row", "optim.format".
+// Loading checks names, shapes and dtypes (moments f32 or bf16, cast to the state dtype: a
+// run may switch optimizer.state_dtype on resume), writes the masters into the parameters (cast to bf16 where
 // the param is bf16) and restores the counters. 0, or -1 with err naming the file and key.
 // Metadata "optim.shard" = "begin:end:n_all" says which part a file holds. A sharded run writes
 // one file per shard; optim_load_files finds each owned parameter in whichever of the files holds

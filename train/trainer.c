@@ -334,7 +334,8 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         if (ic_models_load(&t->m, &p, c->run.dev, dt, c->model.text_cpu, init_kv, c->run.seed, err, errlen)) return -1;
     }
     optim_config oc = {.lr = c->optimizer.lr, .beta1 = c->optimizer.beta1, .beta2 = c->optimizer.beta2, .eps = c->optimizer.eps,
-                       .weight_decay = c->optimizer.weight_decay, .grad_clip = c->optimizer.grad_clip};
+                       .weight_decay = c->optimizer.weight_decay, .grad_clip = c->optimizer.grad_clip,
+                       .state_dtype = c->optimizer.state_bf16 ? CM_BF16 : CM_F32};
     cm_params *regs[1] = {&t->m.ps_adapter};
     t->sharded = c->optimizer.shard_state && t->d.world > 1;
     if (t->sharded ? optim_init_sharded(&t->opt, regs, 1, &oc, t->d.rank, t->d.world, err, errlen)

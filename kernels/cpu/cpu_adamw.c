@@ -3,7 +3,9 @@
 // every element through the same range function, so their results are the same bits.
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "kernels/cpu/cpu_internal.h"
+#include "kernels/sr_round.h"
 
 // elements per chunk of adamw_multi's loop (and of adamw's, so both split alike)
 #define ADAMW_CHUNK 16384
@@ -43,6 +45,31 @@ static void adamw_range(adamw_consts c, int64_t lo, int64_t hi, float *p, cm_dty
     }
 }
 
+// the same arithmetic on bf16 moments: read as f32, stored with stochastic rounding keyed (key, i)
+#define ADAMW_RANGE_BF16(LOADG)                                                                  \
+    for (int64_t i = lo; i < hi; i++) {                                                          \
+        float gi = (LOADG) * c.gs;                                                               \
+        float mi = c.b1f * cpu_bf16_to_f32(m[i]) + c.c1 * gi;                                    \
+        float vi = c.b2f * cpu_bf16_to_f32(v[i]) + c.c2 * gi * gi;                               \
+        uint32_t mb, vb;                                                                         \
+        memcpy(&mb, &mi, 4), memcpy(&vb, &vi, 4);                                                \
+        uint32_t r = cm_sr_bits(key, i);                                                         \
+        m[i] = cm_bf16_sr(mb, r), v[i] = cm_bf16_sr(vb, r ^ 0x5A5Au);                            \
+        float pi = p[i] * c.decay;                                                               \
+        p[i] = pi - c.step * mi / (sqrtf(vi) * c.rbc2 + c.epsf);                                 \
+    }
+
+static void adamw_range_bf16(adamw_consts c, int64_t lo, int64_t hi, float *p, cm_dtype gdt, const void *g, uint16_t *m,
+                             uint16_t *v, uint64_t key) {
+    if (gdt == CM_F32) {
+        const float *gg = g;
+        ADAMW_RANGE_BF16(gg[i])
+    } else {
+        const uint16_t *gg = g;
+        ADAMW_RANGE_BF16(cpu_bf16_to_f32(gg[i]))
+    }
+}
+
 static void check_gdt(const char *op, cm_dtype gdt) {
     if (gdt != CM_F32 && gdt != CM_BF16)
         cm_die(op, "gradient dtype %s not supported (allowed: f32, bf16)", dtype_name(gdt));
@@ -60,9 +87,10 @@ void cpu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *
     }
 }
 
-void cpu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, double lr, double b1,
+void cpu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, cm_dtype sdt, double lr, double b1,
                      double b2, double eps, double wd, double bc1, double bc2, double gscale) {
     check_gdt("adamw_multi", gdt);
+    if (sdt != CM_F32 && sdt != CM_BF16) cm_die("adamw_multi", "moment dtype %s not supported (allowed: f32, bf16)", dtype_name(sdt));
     if (nt <= 0) return;
     const adamw_consts c = adamw_fold(lr, b1, b2, eps, wd, bc1, bc2, gscale);
     // first[i]: the global index of tensor i's first chunk; first[nt]: the chunk count
@@ -86,7 +114,8 @@ void cpu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtyp
         }
         const cm_adamw_tensor *ti = &t[lo_t];
         int64_t lo = (ch - first[lo_t]) * ADAMW_CHUNK, hi = lo + ADAMW_CHUNK < ti->n ? lo + ADAMW_CHUNK : ti->n;
-        adamw_range(c, lo, hi, ti->p, gdt, ti->g, ti->m, ti->v);
+        if (sdt == CM_F32) adamw_range(c, lo, hi, ti->p, gdt, ti->g, ti->m, ti->v);
+        else adamw_range_bf16(c, lo, hi, ti->p, gdt, ti->g, ti->m, ti->v, ti->key);
     }
     free(first);
 }

@@ -172,7 +172,7 @@ void cu_mse_bwd(const cm_kctx *k, cm_dtype dt, int64_t n, double g, const void *
                 const void *b);
 void cu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g, float *m, float *v, double lr,
               double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale);
-void cu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, double lr, double b1, double b2,
+void cu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, cm_dtype sdt, double lr, double b1, double b2,
                     double eps, double wd, double bc1, double bc2, double gscale);
 
 // cuda_reduce.cu

@@ -3,6 +3,7 @@
 // All compute in f32; bf16 is storage only.
 #include "cuda_common.cuh"
 #include "cuda_rowio.cuh"
+#include "kernels/sr_round.h"
 #include <math.h>
 #include <string.h>
 
@@ -511,6 +512,19 @@ __device__ __forceinline__ void adamw_elem(int64_t i, float *p, const G *g, floa
     float pi = p[i] * c.decay;
     p[i] = pi - __fdiv_rn(c.step * mi, __fsqrt_rn(vi) * c.rbc2 + c.eps);
 }
+// the same on bf16 moments, stored with stochastic rounding keyed (key, i) as kernels/cpu does
+template <typename G>
+__device__ __forceinline__ void adamw_elem_bf16(int64_t i, float *p, const G *g, uint16_t *m, uint16_t *v, uint64_t key,
+                                                const adamw_k &c) {
+    float gi = to_f(g[i]) * c.gscale;
+    float mi = __fadd_rn(__fmul_rn(c.b1, __uint_as_float((uint32_t)m[i] << 16)), __fmul_rn(c.c1, gi));
+    float vi = __fadd_rn(__fmul_rn(c.b2, __uint_as_float((uint32_t)v[i] << 16)), __fmul_rn(__fmul_rn(c.c2, gi), gi));
+    uint32_t r = cm_sr_bits(key, i);
+    m[i] = cm_bf16_sr(__float_as_uint(mi), r);
+    v[i] = cm_bf16_sr(__float_as_uint(vi), r ^ 0x5A5Au);
+    float pi = p[i] * c.decay;
+    p[i] = pi - __fdiv_rn(c.step * mi, __fsqrt_rn(vi) * c.rbc2 + c.eps);
+}
 template <typename G>
 __global__ void k_adamw(int64_t n, float *p, const G *g, float *m, float *v, adamw_k c) {
     GRID_STRIDE(i, n) adamw_elem(i, p, g, m, v, c);
@@ -534,13 +548,14 @@ void cu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g
 struct aw_list {
     float *p[AW_MAX_T];
     const void *g[AW_MAX_T];
-    float *m[AW_MAX_T];
-    float *v[AW_MAX_T];
+    void *m[AW_MAX_T];
+    void *v[AW_MAX_T];
     int64_t n[AW_MAX_T];
+    uint64_t key[AW_MAX_T];
     int first[AW_MAX_T + 1];  // first[nt] = the grid size
     int nt;
 };
-template <typename G>
+template <typename G, bool BF16_STATE>
 __global__ void __launch_bounds__(AW_THREADS) k_adamw_multi(aw_list l, adamw_k c) {
     const int b = (int)blockIdx.x;
     int lo = 0, hi = l.nt - 1;  // the largest t with first[t] <= b (no empty tensors in a list)
@@ -552,20 +567,32 @@ __global__ void __launch_bounds__(AW_THREADS) k_adamw_multi(aw_list l, adamw_k c
     const int t = lo;
     const int64_t begin = (int64_t)(b - l.first[t]) * AW_CHUNK;
     const int64_t end = begin + AW_CHUNK < l.n[t] ? begin + AW_CHUNK : l.n[t];
-    float *p = l.p[t], *m = l.m[t], *v = l.v[t];
+    float *p = l.p[t];
     const G *g = (const G *)l.g[t];
-    for (int64_t i = begin + threadIdx.x; i < end; i += AW_THREADS) adamw_elem(i, p, g, m, v, c);
+    if (BF16_STATE) {
+        uint16_t *m = (uint16_t *)l.m[t], *v = (uint16_t *)l.v[t];
+        for (int64_t i = begin + threadIdx.x; i < end; i += AW_THREADS) adamw_elem_bf16(i, p, g, m, v, l.key[t], c);
+    } else {
+        float *m = (float *)l.m[t], *v = (float *)l.v[t];
+        for (int64_t i = begin + threadIdx.x; i < end; i += AW_THREADS) adamw_elem(i, p, g, m, v, c);
+    }
 }
-static void aw_launch(const cm_kctx *k, cm_dtype gdt, aw_list *l, int nt, int blocks, const adamw_k &c) {
+static void aw_launch(const cm_kctx *k, cm_dtype gdt, bool bf16_state, aw_list *l, int nt, int blocks, const adamw_k &c) {
     l->nt = nt;
     l->first[nt] = blocks;
-    CUDA_DISPATCH("cuda adamw_multi (gradient dtype)", gdt,
-                  k_adamw_multi<T><<<blocks, AW_THREADS, 0, KSTREAM(k)>>>(*l, c));
+    if (bf16_state)
+        CUDA_DISPATCH("cuda adamw_multi (gradient dtype)", gdt,
+                      k_adamw_multi<T, true><<<blocks, AW_THREADS, 0, KSTREAM(k)>>>(*l, c));
+    else
+        CUDA_DISPATCH("cuda adamw_multi (gradient dtype)", gdt,
+                      k_adamw_multi<T, false><<<blocks, AW_THREADS, 0, KSTREAM(k)>>>(*l, c));
     CUDA_LAUNCH_CHECK();
 }
-void cu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, double lr, double b1, double b2,
-                    double eps, double wd, double bc1, double bc2, double gscale) {
+void cu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, cm_dtype sdt, double lr, double b1,
+                    double b2, double eps, double wd, double bc1, double bc2, double gscale) {
     cuda_require_float("cuda adamw_multi (gradient dtype)", gdt);
+    if (sdt != CM_F32 && sdt != CM_BF16) cm_die("cuda adamw_multi", "moment dtype %s not supported (allowed: f32, bf16)", dtype_name(sdt));
+    const bool bf16_state = sdt == CM_BF16;
     const adamw_k c = adamw_fold(lr, b1, b2, eps, wd, bc1, bc2, gscale);
     aw_list l;
     memset(&l, 0, sizeof l);
@@ -577,13 +604,13 @@ void cu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype
         if (ch > max_blocks) cm_die("cuda adamw_multi", "tensor %d has %lld elements (at most %lld)", i,
                                     (long long)t[i].n, (long long)max_blocks * AW_CHUNK);
         if (cnt == AW_MAX_T || blocks + ch > max_blocks) {
-            aw_launch(k, gdt, &l, cnt, blocks, c);
+            aw_launch(k, gdt, bf16_state, &l, cnt, blocks, c);
             cnt = 0, blocks = 0;
         }
-        l.p[cnt] = t[i].p, l.g[cnt] = t[i].g, l.m[cnt] = t[i].m, l.v[cnt] = t[i].v, l.n[cnt] = t[i].n;
+        l.p[cnt] = t[i].p, l.g[cnt] = t[i].g, l.m[cnt] = t[i].m, l.v[cnt] = t[i].v, l.n[cnt] = t[i].n, l.key[cnt] = t[i].key;
         l.first[cnt] = blocks;
         blocks += (int)ch;
         cnt++;
     }
-    if (cnt) aw_launch(k, gdt, &l, cnt, blocks, c);
+    if (cnt) aw_launch(k, gdt, bf16_state, &l, cnt, blocks, c);
 }

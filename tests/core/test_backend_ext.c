@@ -18,6 +18,7 @@
 #include "autograd/ops.h"
 #include "autograd/upload.h"
 #include "kernels/backend.h"
+#include "kernels/sr_round.h"
 #include "testutil.h"
 
 extern const cm_backend cm_cpu_backend;
@@ -301,8 +302,8 @@ static void test_adamw_multi(void) {
             for (int t = 0; t < NT; t++)
                 be->adamw(K_, sizes[t], p[t], gdt, g[t], m[t], v[t], 3e-3, 0.9, 0.999, 1e-8, 0.05, bc1, bc2, 0.7);
             cm_adamw_tensor list[NT];
-            for (int t = 0; t < NT; t++) list[t] = (cm_adamw_tensor){p2[t], g[t], m2[t], v2[t], sizes[t]};
-            be->adamw_multi(K_, NT, list, gdt, 3e-3, 0.9, 0.999, 1e-8, 0.05, bc1, bc2, 0.7);
+            for (int t = 0; t < NT; t++) list[t] = (cm_adamw_tensor){p2[t], g[t], m2[t], v2[t], sizes[t], 0};
+            be->adamw_multi(K_, NT, list, gdt, CM_F32, 3e-3, 0.9, 0.999, 1e-8, 0.05, bc1, bc2, 0.7);
         }
         int same = 1;
         for (int t = 0; t < NT; t++) {
@@ -313,8 +314,61 @@ static void test_adamw_multi(void) {
                    gi ? "bf16" : "f32", NT);
         for (int t = 0; t < NT; t++) free(p[t]), free(m[t]), free(v[t]), free(p2[t]), free(m2[t]), free(v2[t]), free(g[t]);
     }
-    be->adamw_multi(K_, 0, NULL, CM_F32, 1e-3, 0.9, 0.999, 1e-8, 0, 0.1, 0.001, 1);  // an empty list: nothing
+    be->adamw_multi(K_, 0, NULL, CM_F32, CM_F32, 1e-3, 0.9, 0.999, 1e-8, 0, 0.1, 0.001, 1);  // an empty list: nothing
     TEST_CHECK(1, "adamw_multi of no tensors");
+}
+
+// bf16 moments (optimizer.state_dtype: bf16): stored with stochastic rounding, they follow the f32
+// moments on average where round-to-nearest would stall — v's (1 - β2) g² increment is 0.1 % of v,
+// under half a bf16 step — and the weights follow the f32-state run's
+static float bf16f(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void test_adamw_bf16_state(void) {
+    enum { N = 20000, STEPS = 3000 };
+    float *p32 = malloc(N * 4), *m32 = calloc(N, 4), *v32 = calloc(N, 4), *pbf = malloc(N * 4), *g = malloc(N * 4), *p0 = malloc(N * 4);
+    uint16_t *mbf = calloc(N, 2), *vbf = calloc(N, 2), *vrn = calloc(N, 2);
+    for (int i = 0; i < N; i++) p0[i] = p32[i] = pbf[i] = (float)urand(), g[i] = (float)(0.1 + fabs(urand()));
+    double b2 = 0.999;
+    for (int step = 1; step <= STEPS; step++) {
+        double bc1 = 1 - pow(0.9, step), bc2 = 1 - pow(b2, step);
+        cm_adamw_tensor a = {p32, g, m32, v32, N, 0}, b = {pbf, g, mbf, vbf, N, cm_sr_key(3, (uint64_t)step)};
+        be->adamw_multi(K_, 1, &a, CM_F32, CM_F32, 1e-3, 0.9, b2, 1e-8, 0.01, bc1, bc2, 1.0);
+        be->adamw_multi(K_, 1, &b, CM_F32, CM_BF16, 1e-3, 0.9, b2, 1e-8, 0.01, bc1, bc2, 1.0);
+        for (int i = 0; i < N; i++) vrn[i] = to_bf16((float)(b2 * bf16f(vrn[i]) + (1 - b2) * g[i] * g[i]));  // nearest
+    }
+    double r_sr = 0, r_rn = 0, dp = 0, mv = 0, moved = 0, vn = 0;
+    for (int i = 0; i < N; i++) {
+        double r = bf16f(vbf[i]) / v32[i];
+        r_sr += r / N, r_rn += bf16f(vrn[i]) / v32[i] / N, vn += (r - 1) * (r - 1) / N;
+        dp = fmax(dp, fabs(pbf[i] - p32[i])), mv = fmax(mv, fabs(m32[i] - bf16f(mbf[i])) / fabs(m32[i]));
+        moved = fmax(moved, fabs(p32[i] - p0[i]));
+    }
+    printf("bf16 moments after %d steps: mean v / f32 v %.5f stochastic (rms per element %.3g), %.5f to nearest; m within "
+           "%.3g; weights moved %.3g, |p - p_f32| <= %.3g\n", STEPS, r_sr, sqrt(vn), r_rn, mv, moved, dp);
+    TEST_CHECK(fabs(r_sr - 1) < 2e-3, "stochastic rounding keeps v unbiased (mean ratio %.5f)", r_sr);
+    TEST_CHECK(fabs(r_rn - 1) > 2e-2, "(round-to-nearest stalls: %.5f — the reason for stochastic rounding)", r_rn);
+    // each element's v wanders a few % about the f32 v (its rounding noise averaged over ~1/(1-β2)
+    // steps), so each weight's steps are a few % off: bounded, not biased
+    TEST_CHECK(mv < 1.6e-2 && dp < 0.06 * moved, "m within 2 bf16 steps (%.3g), weights within 6%% of their path (%.3g of %.3g)",
+               mv, dp, moved);
+    // the same key gives the same bits, another key others
+    uint16_t m2[64] = {0}, v2[64] = {0}, m3[64] = {0}, v3[64] = {0};
+    float q2[64], q3[64];
+    memcpy(q2, p32, sizeof q2), memcpy(q3, p32, sizeof q3);
+    cm_adamw_tensor x = {q2, g, m2, v2, 64, 77}, y = {q3, g, m3, v3, 64, 77};
+    be->adamw_multi(K_, 1, &x, CM_F32, CM_BF16, 1e-3, 0.9, b2, 1e-8, 0.01, 0.1, 0.001, 1.0);
+    be->adamw_multi(K_, 1, &y, CM_F32, CM_BF16, 1e-3, 0.9, b2, 1e-8, 0.01, 0.1, 0.001, 1.0);
+    TEST_CHECK(!memcmp(m2, m3, sizeof m2) && !memcmp(v2, v3, sizeof v2) && !memcmp(q2, q3, sizeof q2), "one key: the same bits");
+    memset(m3, 0, sizeof m3), memset(v3, 0, sizeof v3), memcpy(q3, p32, sizeof q3);
+    y.key = 78;
+    be->adamw_multi(K_, 1, &y, CM_F32, CM_BF16, 1e-3, 0.9, b2, 1e-8, 0.01, 0.1, 0.001, 1.0);
+    TEST_CHECK(memcmp(v2, v3, sizeof v2) != 0, "another key: other rounding");
+    free(p32), free(m32), free(v32), free(pbf), free(g), free(p0), free(mbf), free(vbf), free(vrn);
 }
 
 // --- asynchronous uploads on the CPU backend ---
@@ -486,6 +540,7 @@ int main(void) {
     test_gemm_aux();
     test_linear_ops();
     test_adamw_multi();
+    test_adamw_bf16_state();
     test_async_cpu();
     test_upload_ring();
     return test_summary("test_backend_ext");

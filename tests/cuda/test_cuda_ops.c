@@ -16,6 +16,7 @@
 #include <time.h>
 #include "autograd/ops.h"
 #include "kernels/backend.h"
+#include "kernels/sr_round.h"
 #include "testutil.h"
 
 #ifndef CAMEO_HAVE_CUDA
@@ -484,13 +485,13 @@ static void t_adamw_multi(void) {
         size_t gs = dsize(gdt);
         cm_adamw_tensor list[NT], clist[NT];
         for (int i = 0; i < NT; i++) {
-            clist[i] = (cm_adamw_tensor){rp + off[i], hg + off[i], rm + off[i], rv + off[i], n[i]};
-            list[i] = (cm_adamw_tensor){mp + off[i], gg + off[i] * gs, mm + off[i], mv + off[i], n[i]};
+            clist[i] = (cm_adamw_tensor){rp + off[i], hg + off[i], rm + off[i], rv + off[i], n[i], 0};
+            list[i] = (cm_adamw_tensor){mp + off[i], gg + off[i] * gs, mm + off[i], mv + off[i], n[i], 0};
             G->adamw(gk, n[i], sp + off[i], gdt, gg + off[i] * gs, sm + off[i], sv + off[i], 1e-3, b1, b2, 1e-8, 0.01,
                      bc1, bc2, 0.5);
         }
-        C->adamw_multi(ck, NT, clist, CM_F32, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5);
-        G->adamw_multi(gk, NT, list, gdt, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5);
+        C->adamw_multi(ck, NT, clist, CM_F32, CM_F32, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5);
+        G->adamw_multi(gk, NT, list, gdt, CM_F32, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5);
         float *gp = down(CM_F32, mp, tot), *gm = down(CM_F32, mm, tot), *gv = down(CM_F32, mv, tot);
         float *qp = down(CM_F32, sp, tot), *qm = down(CM_F32, sm, tot), *qv = down(CM_F32, sv, tot);
         TEST_CHECK(!memcmp(gp, qp, tot * 4) && !memcmp(gm, qm, tot * 4) && !memcmp(gv, qv, tot * 4),
@@ -498,6 +499,53 @@ static void t_adamw_multi(void) {
         cmp(gdt == CM_F32 ? "adamw_multi p (g f32)" : "adamw_multi p (g bf16)", CM_F32, gp, rp, tot, 1e-6);
         cmp("adamw_multi m", CM_F32, gm, rm, tot, 1e-6);
         cmp("adamw_multi v", CM_F32, gv, rv, tot, 1e-6);
+        release_all();
+    }
+}
+
+// bf16 moments (optimizer.state_dtype: bf16): the GPU rounds each stored moment with the CPU's
+// random bits (kernels/sr_round.h); its f32 arithmetic before the rounding is the CPU's, so the
+// moments agree to the bit except where a rounding falls on the other side of its threshold
+static void t_adamw_bf16_state(void) {
+    enum { NT = 5 };
+    const int64_t n[NT] = {8193, 1, 30000, 0, 777};
+    int64_t off[NT + 1] = {0};
+    for (int i = 0; i < NT; i++) off[i + 1] = off[i] + n[i];
+    const int64_t tot = off[NT];
+    const double b1 = 0.9, b2 = 0.999, bc1 = 1 - pow(b1, 5), bc2 = 1 - pow(b2, 5);
+    for (int d = 0; d < 2; d++) {
+        cm_dtype gdt = DTS[d];
+        float *hp = hrand(tot, -1, 1, CM_F32), *hg = hrand(tot, -1, 1, gdt), *hm = hrand(tot, -0.1, 0.1, CM_BF16),
+              *hv = hrand(tot, 0, 0.01, CM_BF16);
+        uint16_t *cm = hmalloc((size_t)tot * 2 + 2), *cv = hmalloc((size_t)tot * 2 + 2), *cg16 = hmalloc((size_t)tot * 2 + 2);
+        for (int64_t i = 0; i < tot; i++) cm[i] = bf16_bits(hm[i]), cv[i] = bf16_bits(hv[i]), cg16[i] = bf16_bits(hg[i]);
+        float *rp = hcopy(hp, tot);
+        float *mp = up(CM_F32, hp, tot);
+        void *mm = up(CM_BF16, hm, tot), *mv = up(CM_BF16, hv, tot), *gg = up(gdt, hg, tot);
+        cm_adamw_tensor list[NT], clist[NT];
+        for (int i = 0; i < NT; i++) {
+            uint64_t key = cm_sr_key((uint64_t)i, 4);
+            clist[i] = (cm_adamw_tensor){rp + off[i], gdt == CM_F32 ? (void *)(hg + off[i]) : (void *)(cg16 + off[i]), cm + off[i],
+                                         cv + off[i], n[i], key};
+            list[i] = (cm_adamw_tensor){mp + off[i], (char *)gg + off[i] * dsize(gdt), (uint16_t *)mm + off[i],
+                                        (uint16_t *)mv + off[i], n[i], key};
+        }
+        C->adamw_multi(ck, NT, clist, gdt, CM_BF16, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5);
+        G->adamw_multi(gk, NT, list, gdt, CM_BF16, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5);
+        float *gp = down(CM_F32, mp, tot), *gm = down(CM_BF16, mm, tot), *gv = down(CM_BF16, mv, tot);
+        float *rm = hmalloc((size_t)tot * 4 + 4), *rv = hmalloc((size_t)tot * 4 + 4);
+        int64_t same = 0;
+        for (int64_t i = 0; i < tot; i++) {
+            rm[i] = bf16_val(cm[i]), rv[i] = bf16_val(cv[i]);
+            same += gm[i] == rm[i] && gv[i] == rv[i];
+        }
+        printf("     adamw bf16 state (g %s): %lld of %lld elements' moments bit-equal to the CPU's\n", dtype_name(gdt),
+               (long long)same, (long long)tot);
+        cmp("adamw bf16 state p", CM_F32, gp, rp, tot, 1e-6);
+        cmp("adamw bf16 state m", CM_BF16, gm, rm, tot, 8e-3);
+        cmp("adamw bf16 state v", CM_BF16, gv, rv, tot, 8e-3);
+        TEST_CHECK(same > tot * 99 / 100, "the GPU's bf16 moments are the CPU's bits for >= 99%% of the elements (%lld of %lld)",
+                   (long long)same, (long long)tot);
         release_all();
     }
 }
@@ -1249,6 +1297,7 @@ int main(int argc, char **argv) {
         {"softmax", t_softmax},
         {"adamw", t_adamw},
         {"adamw_multi", t_adamw_multi},
+        {"adamw_bf16_state", t_adamw_bf16_state},
         {"sumsq_multi", t_sumsq_multi},
         {"gemm", t_gemm},
         {"gemm_ex", t_gemm_ex},

@@ -113,6 +113,38 @@ int main(int argc, char **argv) {
                        "2>%s/bs.log && grep -q 'stages\\[0\\].batch_size: 4 in the checkpoint, 8 now' %s/bs.log && ! test -e %s/bs",
                        cameo, dir, dir, dir, dir, dir) == 0, "a changed batch size mid-stage refused (see %s/bs.log)", dir);
 
+    // AdamW moments in bf16 (optimizer.state_dtype): the checkpoint holds them in bf16, a resume
+    // ends on the uninterrupted run's bytes, the losses follow the f32 state's; an f32-state
+    // checkpoint resumes with bf16 moments (cast)
+    TEST_CHECK(test_sh("%s train " STEPS " --set optimizer.state_dtype=bf16 --set run.out_dir=%s/h --set data.path=%s/data 2>%s/h.log && "
+                       "%s train --resume %s/h/tiny/checkpoints/step-6 --set run.out_dir=%s/h2 --quiet 2>%s/h2.log && "
+                       "%s train --resume %s/a/tiny/checkpoints/step-6 --set optimizer.state_dtype=bf16 --set run.out_dir=%s/h3 2>%s/h3.log",
+                       cameo, dir, dir, dir, cameo, dir, dir, dir, cameo, dir, dir, dir) == 0, "bf16 moments: run, resume (see %s/h*.log)", dir);
+    {
+        char x[512], y[512], e[512];
+        snprintf(x, sizeof x, "%s/h/tiny/checkpoints/step-14/optimizer.safetensors", dir);
+        snprintf(y, sizeof y, "%s/h2/tiny/checkpoints/step-14/optimizer.safetensors", dir);
+        TEST_CHECK(same_file(x, y), "bf16 moments: the resumed run's optimizer state is the uninterrupted run's");
+        st_file *f = st_open(x, e, sizeof e);
+        TEST_CHECK(f != NULL, "%s", e);
+        int nm = 0, bf = 0;
+        for (int i = 0; f && i < st_count(f); i++) {
+            const st_entry *en = st_at(f, i);
+            size_t l = strlen(en->name);
+            if (l > 2 && (!strcmp(en->name + l - 2, ".m") || !strcmp(en->name + l - 2, ".v"))) nm++, bf += en->dtype == CM_BF16;
+            if (l > 7 && !strcmp(en->name + l - 7, ".master")) TEST_CHECK(en->dtype == CM_F32, "%s: masters stay f32", en->name);
+        }
+        TEST_CHECK(nm > 50 && bf == nm, "bf16 moments: %d of %d moment tensors are bf16 in the checkpoint", bf, nm);
+        if (f) st_close(f);
+        double la[64], lb[64];
+        int na = test_run_losses(dir, "a", la, 64), nb = test_run_losses(dir, "h", lb, 64);
+        double worst = 0;
+        for (int i = 0; i < na && i < nb; i++) worst = test_max(worst, fabs(la[i] - lb[i]) / fabs(la[i]));
+        printf("bf16 against f32 AdamW moments: per-step loss within %.3g over %d steps\n", worst, na);
+        TEST_CHECK(na == nb && na > 0 && worst < 2e-2, "bf16 moments: the losses follow the f32 state's (%.3g)", worst);
+        TEST_CHECK(test_sh("grep -q 'optimizer.state_dtype changed from f32' %s/h3.log", dir) == 0, "the switch is told (see %s/h3.log)", dir);
+    }
+
     // SIGINT once step 3 is checkpointed: finishes the step, checkpoints, exits 0 before the end;
     // then resumes to the same end as the uninterrupted run
     char cmd[2048];
