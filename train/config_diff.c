@@ -31,10 +31,11 @@ static kv *flatten(const train_config *c, int *n) {
         while (line[ind] == ' ') ind++;
         char *p = line + ind;
         if (p[0] == '-' && p[1] == ' ' && ind / 2 < LV) {  // a list item (a stage): "- key: value"
-            char idx[24];
+            char idx[24], tmp[96];
             snprintf(idx, sizeof idx, "[%d]", ++item);
             size_t k = strlen(parent[ind / 2]);
-            snprintf(parent[ind / 2 + 1], sizeof parent[0], "%.*s%s", (int)(k < 70 ? k : 70), parent[ind / 2], idx);
+            snprintf(tmp, sizeof tmp, "%.*s%s", (int)(k < 70 ? k : 70), parent[ind / 2], idx);
+            memcpy(parent[ind / 2 + 1], tmp, sizeof tmp);
             ind += 2;
             p += 2;
         }
