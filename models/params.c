@@ -87,6 +87,19 @@ void params_set_trainable(cm_params *ps, bool trainable) {
     }
 }
 
+int params_freeze_prefix(cm_params *ps, const char *prefix) {
+    size_t k = strlen(prefix);
+    int n = 0;
+    for (int i = 0; i < ps->n; i++) {
+        cm_param *p = &ps->items[i];
+        if (!p->trainable || strncmp(p->name, prefix, k) || (p->name[k] && p->name[k] != '.')) continue;
+        p->frozen = true;
+        if (!ps->meta) tensor_set_requires_grad(p->t, false);
+        n++;
+    }
+    return n;
+}
+
 void params_set_info(cm_params *ps, const char *key, const char *value) {
     int i = 0;
     while (i < ps->n_info && strcmp(ps->info[i].key, key)) i++;

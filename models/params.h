@@ -11,6 +11,8 @@ typedef struct cm_param {
     char name[160];       // the published key, e.g. "image_proj.latents", "transformer_blocks.0.attn.to_q.weight"
     cm_tensor *t;
     bool trainable;
+    bool frozen;          // trainable, but held fixed this run (adapter.freeze): no gradient, no optimizer
+                          // state; still saved, loaded and exported with the trained weights
     cm_init init;         // how params_init fills it
     double init_std;      // for CM_INIT_NORMAL
 } cm_param;
@@ -37,6 +39,9 @@ int64_t params_count(const cm_params *ps, bool trainable_only);
 // fills every parameter by its init rule, deterministically from seed and the parameter's name
 void params_randomize(cm_params *ps, uint64_t seed);
 void params_set_trainable(cm_params *ps, bool trainable);  // also sets requires_grad
+// holds fixed every trainable parameter named `prefix` or `prefix.…` (frozen, requires_grad off);
+// returns how many it matched
+int params_freeze_prefix(cm_params *ps, const char *prefix);
 // records key = value (replacing an earlier value) for the metadata of every file the weights are saved to
 void params_set_info(cm_params *ps, const char *key, const char *value);
 void params_free(cm_params *ps);

@@ -669,6 +669,22 @@ static void type_adapter(tctx *t, ynode *root, train_config *c) {
     int kv = c->adapter.init_kv;
     get_enum(&s, "init_kv", &kv, KV_N, 2);
     c->adapter.init_kv = kv;
+    ynode *n = sec_get(&s, "freeze");
+    if (n) {
+        if (n->kind != Y_SEQ || n->n > CFG_MAX_FREEZE) {
+            terr(t, n, "adapter.freeze", "expected a list of at most %d weight-name prefixes, e.g. [image_proj] or "
+                 "[ip_adapter]", CFG_MAX_FREEZE);
+        } else {
+            c->adapter.n_freeze = n->n;
+            for (int i = 0; i < n->n; i++) {
+                char p[48];
+                snprintf(p, sizeof p, "adapter.freeze[%d]", i);
+                const char *v = n->v[i]->kind == Y_SCALAR ? n->v[i]->s : "";
+                if (!*v || strlen(v) >= CFG_NAME) terr(t, n->v[i], p, "expected a weight-name prefix such as image_proj");
+                else snprintf(c->adapter.freeze[i], CFG_NAME, "%s", v);
+            }
+        }
+    }
     sec_close(&s);
 }
 
@@ -1056,7 +1072,12 @@ char *train_config_to_yaml(const train_config *c) {
               c->data.demo_size, c->data.ref_size, c->data.threads, c->data.prefetch, c->data.bucket_step);
     sb_num(&b, c->data.max_aspect);
     sb_printf(&b, "\nadapter:\n  ip_scale: "); sb_num(&b, c->adapter.ip_scale);
-    sb_printf(&b, "\n  init_kv: %s\n", cfg_init_kv_name(c->adapter.init_kv));
+    sb_printf(&b, "\n  init_kv: %s\n  freeze: [", cfg_init_kv_name(c->adapter.init_kv));
+    for (int i = 0; i < c->adapter.n_freeze; i++) {
+        if (i) sb_printf(&b, ", ");
+        sb_str(&b, c->adapter.freeze[i]);
+    }
+    sb_printf(&b, "]\n");
     sb_printf(&b, "train:\n  caption_drop: "); sb_num(&b, c->train.caption_drop);
     sb_printf(&b, "\n  ref_drop: "); sb_num(&b, c->train.ref_drop);
     sb_printf(&b, "\n  timestep: %s\n  logit_mean: ", cfg_timestep_name(c->train.timestep)); sb_num(&b, c->train.logit_mean);

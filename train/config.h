@@ -18,6 +18,7 @@
 #define CFG_MAX_STAGES 16
 #define CFG_MAX_BUCKETS 64
 #define CFG_PATH 1024
+#define CFG_MAX_FREEZE 8
 #define CFG_MAX_SIGMAS 8
 #define CFG_NAME 128
 
@@ -83,6 +84,8 @@ typedef struct train_config {
     struct {
         double ip_scale;
         cfg_init_kv init_kv;
+        int n_freeze;                            // freeze: adapter weights held fixed, by name prefix
+        char freeze[CFG_MAX_FREEZE][CFG_NAME];   // "image_proj", "ip_adapter", "image_proj.cross_layer_blocks", ...
     } adapter;
     struct {
         double caption_drop, ref_drop;

@@ -104,11 +104,17 @@ int train_config_resume_check(const cfg_change *ch, int n, int stage, long long 
     snprintf(pre, sizeof pre, "stages[%d].", stage);
     for (int i = 0; i < n; i++) {
         const cfg_change *c = &ch[i];
-        bool hit = false;
+        bool hit = !strcmp(c->path, "adapter.freeze");
         for (size_t k = 0; k < sizeof data_keys / sizeof *data_keys; k++) hit |= !strcmp(c->path, data_keys[k]);
         if (!strncmp(c->path, pre, strlen(pre)))
             for (size_t k = 0; k < sizeof stage_keys / sizeof *stage_keys; k++) hit |= !strcmp(c->path + strlen(pre), stage_keys[k]);
         if (!hit) continue;
+        if (!strcmp(c->path, "adapter.freeze")) {
+            snprintf(err, errlen, "adapter.freeze: %s in the checkpoint, %s now — its optimizer state holds the weights it "
+                     "trained; to train another set, start a new run from its weights (model.adapter_init: "
+                     "CHECKPOINT/adapter.safetensors)", c->was, c->now);
+            return -1;
+        }
         if (!strcmp(c->path, "run.seed"))
             snprintf(err, errlen, "run.seed: %s in the checkpoint, %s now — noise, timesteps and the data order all follow the "
                      "seed, so a resumed run keeps it", c->was, c->now);

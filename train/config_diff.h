@@ -16,6 +16,7 @@ typedef struct cfg_change {
 int train_config_diff(const train_config *was, const train_config *now, cfg_change *out, int max);
 // a resume into stage `stage` with step_in_stage steps of it done: 0, or -1 with err naming the
 // first change that the data position of the stage in progress cannot follow (its global batch,
-// mode, paired share, resolution or buckets, the data's bucket grid, the seed), what it was and is,
+// mode, paired share, resolution or buckets, the data's bucket grid, the seed; any stage: the frozen
+// part of the adapter, adapter.freeze), what it was and is,
 // and what to do instead
 int train_config_resume_check(const cfg_change *ch, int n, int stage, long long step_in_stage, char *err, size_t errlen);

@@ -14,6 +14,9 @@
 #define OPTIM_FORMAT "cameo-adamw-1"
 
 
+// what the optimizer updates: trainable parameters not held fixed this run
+static bool optim_takes(const cm_param *p) { return p->trainable && !p->frozen; }
+
 optim_config optim_config_default(void) {
     return (optim_config){.lr = 1e-4, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .grad_clip = 1.0};
 }
@@ -68,7 +71,7 @@ int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, 
             cm_seterr(err, errlen, "optim: registry %d is a meta registry (names and shapes only, no memory)", r);
             return -1;
         }
-        for (int i = 0; i < regs[r]->n; i++) n += regs[r]->items[i].trainable;
+        for (int i = 0; i < regs[r]->n; i++) n += optim_takes(&regs[r]->items[i]);
     }
     if (!n) {
         cm_seterr(err, errlen, "optim: no trainable parameters in the %d registr%s given", n_regs, n_regs == 1 ? "y" : "ies");
@@ -79,7 +82,7 @@ int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, 
     int k = 0;
     for (int r = 0; r < n_regs; r++)
         for (int i = 0; i < regs[r]->n; i++)
-            if (regs[r]->items[i].trainable) o->all[k++] = &regs[r]->items[i];
+            if (optim_takes(&regs[r]->items[i])) o->all[k++] = &regs[r]->items[i];
     o->n_all = n;
     if (end < 0) end = n;
     if (begin < 0 || begin > end || end > n) {
@@ -126,14 +129,14 @@ int optim_init_sharded(optim *o, cm_params **regs, int n_regs, const optim_confi
     int64_t total = 0;
     for (int r = 0; r < n_regs; r++)
         for (int i = 0; i < regs[r]->n; i++)
-            if (regs[r]->items[i].trainable) n++, total += tensor_numel(regs[r]->items[i].t);
+            if (optim_takes(&regs[r]->items[i])) n++, total += tensor_numel(regs[r]->items[i].t);
     int *bounds = calloc((size_t)n_shards + 1, sizeof *bounds);
     int64_t *prefix = calloc((size_t)n + 1, sizeof *prefix);  // [n + 1] elements of params [0, k)
     CM_CHECK(bounds && prefix, "optim", "out of host memory for %d shards", n_shards);
     int k = 0;
     for (int r = 0; r < n_regs; r++)
         for (int i = 0; i < regs[r]->n; i++)
-            if (regs[r]->items[i].trainable) prefix[k + 1] = prefix[k] + tensor_numel(regs[r]->items[i].t), k++;
+            if (optim_takes(&regs[r]->items[i])) prefix[k + 1] = prefix[k] + tensor_numel(regs[r]->items[i].t), k++;
     // cut r ends where the prefix comes closest to r/n_shards of all elements (cuts never go back)
     bounds[n_shards] = n;
     for (int r = 1, c = 0; r < n_shards; r++) {

@@ -2,7 +2,7 @@
 // master weights and moments, global grad-norm clipping and NaN/Inf step skipping.
 // defines: optim_config, optim_slot, optim, optim_step_info and the optim_* functions.
 //
-// Parameters: the trainable params of the registries, in registry order then registration
+// Parameters: the trainable params of the registries (less those held fixed, cm_param.frozen), in registry order then registration
 // order, form one flattened list (index 0..n_all-1). That index is how everything outside refers
 // to a parameter (optim_grad_ready, optim_param_at).
 //

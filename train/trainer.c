@@ -267,6 +267,35 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
     return skipped ? 1 : 0;
 }
 
+// adapter.freeze: the named parts of the adapter held fixed (no gradient, no optimizer state)
+static int freeze_adapter(trainer *t, char *err, size_t errlen) {
+    const train_config *c = &t->cfg;
+    cm_params *ps = &t->m.ps_adapter;
+    for (int i = 0; i < c->adapter.n_freeze; i++)
+        if (params_freeze_prefix(ps, c->adapter.freeze[i]) == 0) {
+            snprintf(err, errlen, "adapter.freeze[%d]: '%s' names no adapter weight (a prefix of whole name parts: image_proj, "
+                     "ip_adapter, image_proj.cross_layer_blocks.0, ip_adapter.56, ...; `cameo inspect --arch instantcharacter` "
+                     "lists them)", i, c->adapter.freeze[i]);
+            return -1;
+        }
+    int64_t held = 0, all = 0;
+    int nt = 0, nf = 0;
+    for (int i = 0; i < ps->n; i++) {
+        if (!ps->items[i].trainable) continue;
+        int64_t k = tensor_numel(ps->items[i].t);
+        all += k, nt++;
+        if (ps->items[i].frozen) held += k, nf++;
+    }
+    if (held == all) {
+        snprintf(err, errlen, "adapter.freeze: every adapter weight is held fixed, so there is nothing to train");
+        return -1;
+    }
+    progress_message(&t->prog, "adapter.freeze: %d of %d tensors held fixed (%lld of %lld parameters, %.1f%%): no gradients, "
+                     "no optimizer state; saved with the adapter as they are", nf, nt, (long long)held, (long long)all,
+                     100.0 * (double)held / (double)all);
+    return 0;
+}
+
 // a resume under a config that differs from the checkpoint's: every change told, before any work;
 // one the stage in progress cannot follow is refused
 static int resume_changes(trainer *t, const char *resume_dir, char *err, size_t errlen) {
@@ -333,6 +362,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                             c->model.adapter_init, 0};
         if (ic_models_load(&t->m, &p, c->run.dev, dt, c->model.text_cpu, init_kv, c->run.seed, err, errlen)) return -1;
     }
+    if (c->adapter.n_freeze && freeze_adapter(t, err, errlen)) return -1;
     optim_config oc = {.lr = c->optimizer.lr, .beta1 = c->optimizer.beta1, .beta2 = c->optimizer.beta2, .eps = c->optimizer.eps,
                        .weight_decay = c->optimizer.weight_decay, .grad_clip = c->optimizer.grad_clip,
                        .state_dtype = c->optimizer.state_bf16 ? CM_BF16 : CM_F32};

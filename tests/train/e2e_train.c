@@ -65,6 +65,24 @@ static void check_same_final(const char *run) {
     }
 }
 
+// how many tensors named prefix.… two safetensors files hold with the same bytes, and how many in all
+static int same_tensors(const char *fa, const char *fb, const char *prefix, int *total) {
+    char e[512];
+    st_file *a = st_open(fa, e, sizeof e), *b = st_open(fb, e, sizeof e);
+    TEST_CHECK(a && b, "%s", e);
+    int same = 0;
+    *total = 0;
+    for (int i = 0; a && b && i < st_count(a); i++) {
+        const st_entry *x = st_at(a, i), *y = st_find(b, x->name);
+        if (strncmp(x->name, prefix, strlen(prefix))) continue;
+        (*total)++;
+        same += y && x->nbytes == y->nbytes && !memcmp(x->data, y->data, x->nbytes);
+    }
+    if (a) st_close(a);
+    if (b) st_close(b);
+    return same;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) test_skip("usage: e2e_train PATH/TO/cameo");
     cameo = argv[1];
@@ -143,6 +161,41 @@ int main(int argc, char **argv) {
         printf("bf16 against f32 AdamW moments: per-step loss within %.3g over %d steps\n", worst, na);
         TEST_CHECK(na == nb && na > 0 && worst < 2e-2, "bf16 moments: the losses follow the f32 state's (%.3g)", worst);
         TEST_CHECK(test_sh("grep -q 'optimizer.state_dtype changed from f32' %s/h3.log", dir) == 0, "the switch is told (see %s/h3.log)", dir);
+    }
+
+    // adapter.freeze: the projector held fixed — its weights leave the run as they came in (equal to
+    // a 2-step run's), the IP weights train, the optimizer keeps no state for it, a resume ends on
+    // the uninterrupted run's bytes and one that changes the frozen set is refused
+    TEST_CHECK(test_sh("%s train " STEPS " --set 'adapter.freeze=[image_proj]' --set run.out_dir=%s/fz --set data.path=%s/data 2>%s/fz.log && "
+                       "%s train --set stages.0.steps=2 --set stages.1.steps=0 --set stages.2.steps=0 --set 'adapter.freeze=[image_proj]' "
+                       "--quiet --set run.out_dir=%s/fz1 --set data.path=%s/data 2>%s/fz1.log && "
+                       "%s train --resume %s/fz/tiny/checkpoints/step-6 --set run.out_dir=%s/fz2 --quiet 2>%s/fz2.log && "
+                       "grep -q 'adapter.freeze: [0-9]* of [0-9]* tensors held fixed' %s/fz.log",
+                       cameo, dir, dir, dir, cameo, dir, dir, dir, cameo, dir, dir, dir, dir) == 0, "adapter.freeze runs (see %s/fz*.log)", dir);
+    {
+        char x[512], y[512];
+        int n_proj, n_ip, n_all;
+        snprintf(x, sizeof x, "%s/fz/tiny/adapter.safetensors", dir);
+        snprintf(y, sizeof y, "%s/fz1/tiny/adapter.safetensors", dir);
+        int sp = same_tensors(x, y, "image_proj.", &n_proj), si = same_tensors(x, y, "ip_adapter.", &n_ip);
+        printf("adapter.freeze=[image_proj]: %d of %d projector tensors as a 2-step run's, %d of %d IP tensors\n", sp, n_proj, si, n_ip);
+        TEST_CHECK(n_proj > 10 && sp == n_proj && n_ip > 10 && si == 0, "the projector held, the IP weights trained");
+        snprintf(y, sizeof y, "%s/a/tiny/adapter.safetensors", dir);
+        TEST_CHECK(same_tensors(x, y, "image_proj.", &n_all) == 0, "without freeze the projector trains");
+        snprintf(x, sizeof x, "%s/fz/tiny/checkpoints/step-14/optimizer.safetensors", dir);
+        TEST_CHECK(same_tensors(x, x, "image_proj.", &n_all) == 0 && n_all == 0 && same_tensors(x, x, "ip_adapter.", &n_all) == n_all &&
+                   n_all > 10, "no optimizer state for the frozen projector");
+        snprintf(y, sizeof y, "%s/fz2/tiny/checkpoints/step-14/optimizer.safetensors", dir);
+        TEST_CHECK(same_file(x, y), "adapter.freeze: the resumed run's optimizer state is the uninterrupted run's");
+        snprintf(x, sizeof x, "%s/fz/tiny/checkpoints/step-14/adapter.safetensors", dir);
+        snprintf(y, sizeof y, "%s/fz2/tiny/checkpoints/step-14/adapter.safetensors", dir);
+        TEST_CHECK(same_file(x, y), "adapter.freeze: the resumed run's adapter is the uninterrupted run's");
+        TEST_CHECK(test_sh("! %s train --resume %s/fz/tiny/checkpoints/step-6 --set 'adapter.freeze=[]' --set run.out_dir=%s/fz3 "
+                           "2>%s/fz3.log && grep -q 'adapter.freeze: .*model.adapter_init' %s/fz3.log && "
+                           "! %s train --set 'adapter.freeze=[image_prj]' --set run.out_dir=%s/fz4 --set data.path=%s/data 2>%s/fz4.log && "
+                           "grep -q \"adapter.freeze\\[0\\]: 'image_prj' names no adapter weight\" %s/fz4.log",
+                           cameo, dir, dir, dir, dir, cameo, dir, dir, dir, dir) == 0,
+                   "a changed frozen set on resume, and a prefix that names nothing, are refused (see %s/fz3.log, fz4.log)", dir);
     }
 
     // SIGINT once step 3 is checkpointed: finishes the step, checkpoints, exits 0 before the end;

@@ -333,7 +333,29 @@ static void test_schedule(void) {
     TEST_CHECK(schedule_lr_global(&c, train_config_total_steps(&c)) == 0, "0 past the end");
 }
 
+// adapter.freeze: a prefix holds whole name parts (ip_adapter.1 is not ip_adapter.10); the
+// optimizer takes only what is not held; requires_grad follows
+static void test_freeze(void) {
+    cm_params ps;
+    params_init_registry(&ps, CM_DEV_CPU, CM_F32, true);
+    const char *names[] = {"ip_adapter.1.w", "ip_adapter.10.w", "ip_adapter.1", "image_proj.x"};
+    for (int i = 0; i < 4; i++) params_new(&ps, NULL, names[i], 1, (int64_t[]){4}, CM_INIT_ZEROS);
+    TEST_CHECK(params_freeze_prefix(&ps, "ip_adapter.1") == 2, "ip_adapter.1 holds ip_adapter.1.w and ip_adapter.1 only");
+    TEST_CHECK(ps.items[0].frozen && !ps.items[1].frozen && ps.items[2].frozen && !ps.items[3].frozen, "which are held");
+    TEST_CHECK(!ps.items[0].t->requires_grad && ps.items[1].t->requires_grad, "requires_grad follows");
+    TEST_CHECK(params_freeze_prefix(&ps, "ip_adapt") == 0, "a partial name part matches nothing");
+    optim o;
+    char err[256];
+    cm_params *regs[1] = {&ps};
+    TEST_CHECK(optim_init(&o, regs, 1, NULL, 0, -1, err, sizeof err) == 0 && optim_n_params(&o) == 2 &&
+               !strcmp(optim_param_at(&o, 0)->name, "ip_adapter.10.w") && !strcmp(optim_param_at(&o, 1)->name, "image_proj.x"),
+               "the optimizer takes the 2 not held (%s)", err);
+    optim_free(&o);
+    params_free(&ps);
+}
+
 int main(void) {
+    test_freeze();
     test_reference();
     test_shards();
     test_sharded();
