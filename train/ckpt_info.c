@@ -106,6 +106,15 @@ int ckpt_info_cli(const char *path) {
         for (int i = 0; i < st.n_data; i++) printf(" %s %llu", st.data_names[i], (unsigned long long)st.data_pos[i]);
         printf("\n");
     } else printf("  data position: at a stage's end (the next stage starts from its first batch)\n");
+    if (have_cfg) {  // how the optimizer was kept, and what it left alone
+        printf("  optimizer: AdamW, moments %s, state %s", c.optimizer.state_bf16 ? "bf16 (stochastic rounding)" : "f32",
+               c.optimizer.shard_state ? "sharded over the ranks when there are several" : "replicated");
+        if (c.adapter.n_freeze) {
+            printf("; held fixed (adapter.freeze):");
+            for (int i = 0; i < c.adapter.n_freeze; i++) printf(" %s", c.adapter.freeze[i]);
+        }
+        printf("\n");
+    }
     list_files(dir);
     // the run's other complete checkpoints, when the folder is inside one
     char parent[4096];

@@ -196,6 +196,9 @@ int main(int argc, char **argv) {
                            "grep -q \"adapter.freeze\\[0\\]: 'image_prj' names no adapter weight\" %s/fz4.log",
                            cameo, dir, dir, dir, dir, cameo, dir, dir, dir, dir) == 0,
                    "a changed frozen set on resume, and a prefix that names nothing, are refused (see %s/fz3.log, fz4.log)", dir);
+        TEST_CHECK(test_sh("%s inspect %s/fz/tiny >%s/fzi.txt && grep -q 'held fixed (adapter.freeze): image_proj' %s/fzi.txt && "
+                           "%s inspect %s/h/tiny >%s/hi.txt && grep -q 'moments bf16' %s/hi.txt", cameo, dir, dir, dir, cameo, dir, dir,
+                           dir) == 0, "inspect tells the moments' dtype and the frozen set (see %s/fzi.txt, hi.txt)", dir);
     }
 
     // SIGINT once step 3 is checkpointed: finishes the step, checkpoints, exits 0 before the end;
