@@ -14,7 +14,7 @@ made before the clock starts: data loading is timed on the C side only.
 
 Prints one JSON object on stdout (seconds per optimizer step, the median over --steps per phase;
 outside_load: the share of the machine other processes took meanwhile):
-  {"torch", "threads", "steps", "samples_per_step", "t_data", "t_encoders", "t_forward",
+  {"torch", "threads", "steps", "samples_per_step", "t_data", "t_encoders", "t_vision", "t_vae", "t_text", "t_forward",
    "t_backward", "t_optimizer", "t_step", "steps_per_s", "samples_per_s", "params_frozen",
    "params_adapter", "saved_activation_bytes", "max_rss_bytes", "outside_load"}
 Exits 0 silently when torch / diffusers / transformers are missing (the C side says "n/a").
@@ -190,10 +190,13 @@ def main():
         t0 = time.perf_counter()
         with torch.no_grad():
             low_sh, low_deep, high_deep = features(M, d, B, x["vs"], x["vd"])
+            ta = time.perf_counter()
             z = M["venc"](x["img"]).chunk(2, dim=1)[0]
             x0 = pack((z - VAE_SHIFT) * VAE_SCALE)
+            tb = time.perf_counter()
             txt = M["t5"](input_ids=x["t5"]).last_hidden_state
             pooled = M["clip"](input_ids=x["clip"]).pooler_output
+            tc = time.perf_counter()
             sigma = torch.sigmoid(torch.randn(B))
             eps = torch.randn_like(x0)
             s = sigma.view(B, 1, 1)
@@ -214,6 +217,9 @@ def main():
         (loss / GA).backward()
         t3 = time.perf_counter()
         t["enc"] += t1 - t0
+        t["vis"] += ta - t0
+        t["vae"] += tb - ta
+        t["txt"] += tc - tb
         t["fwd"] += t2 - t1
         t["bwd"] += t3 - t2
 
@@ -235,7 +241,7 @@ def main():
         return x
 
     inputs_q = [inputs() for _ in range(GA * (a.warmup + 1))]
-    tt = dict(enc=0.0, fwd=0.0, bwd=0.0, opt=0.0)
+    tt = dict(enc=0.0, fwd=0.0, bwd=0.0, opt=0.0, vis=0.0, vae=0.0, txt=0.0)
     for _ in range(a.warmup):
         step(tt)
     step(tt, hooks=(pack_hook, lambda x: x))
@@ -248,7 +254,7 @@ def main():
     recs = []
     busy0, self0, w0 = machine_busy_s(), self_cpu_s(), time.perf_counter()
     for _ in range(a.steps):
-        t = dict(enc=0.0, fwd=0.0, bwd=0.0, opt=0.0)
+        t = dict(enc=0.0, fwd=0.0, bwd=0.0, opt=0.0, vis=0.0, vae=0.0, txt=0.0)
         s0 = time.perf_counter()
         step(t)
         t["step"] = time.perf_counter() - s0
@@ -259,7 +265,7 @@ def main():
     med = {k: statistics.median(r[k] for r in recs) for k in recs[0]}  # as the C side: medians per phase
     out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "steps": n, "samples_per_step": B * GA,
            "t_data": 0.0, "t_encoders": med["enc"], "t_forward": med["fwd"], "t_backward": med["bwd"],
-           "t_optimizer": med["opt"], "t_step": med["step"], "steps_per_s": 1 / med["step"],
+           "t_optimizer": med["opt"], "t_step": med["step"], "t_vision": med["vis"], "t_vae": med["vae"], "t_text": med["txt"], "steps_per_s": 1 / med["step"],
            "samples_per_s": B * GA / med["step"], "outside_load": max(0.0, outside),
            "params_frozen": M["n_frozen"], "params_adapter": M["n_adapter"], "saved_activation_bytes": saved,
            "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}

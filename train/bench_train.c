@@ -43,7 +43,8 @@ static const char *const MEDIUM_SETS[] = {
     "stages.0.grad_accum=1",
 };
 
-typedef struct phase_times { double data, encoders, forward, backward, optimizer, step; } phase_times;
+typedef struct phase_times { double data, encoders, forward, backward, optimizer, step, vision, vae, text; } phase_times;
+#define N_PHASES 9
 
 typedef struct torch_figures {
     bool ok;
@@ -163,7 +164,7 @@ static void run_torch(const train_config *c, const train_stage *sg, int threads,
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "torch");
         snprintf(f->version, sizeof f->version, "%s", cJSON_IsString(v) ? v->valuestring : "?");
         f->t = (phase_times){jnum(j, "t_data"), jnum(j, "t_encoders"), jnum(j, "t_forward"), jnum(j, "t_backward"),
-                             jnum(j, "t_optimizer"), jnum(j, "t_step")};
+                             jnum(j, "t_optimizer"), jnum(j, "t_step"), jnum(j, "t_vision"), jnum(j, "t_vae"), jnum(j, "t_text")};
         f->steps_per_s = jnum(j, "steps_per_s");
         f->samples_per_s = jnum(j, "samples_per_s");
         f->saved_bytes = jnum(j, "saved_activation_bytes");
@@ -302,6 +303,7 @@ int bench_train_main(int argc, char **argv) {
             double live = (double)alloc_stats(CM_DEV_CPU).current - (double)a0.current;  // the tape's saved tensors
             if (timed && live > saved) saved = live;
             t.encoders += st.encoders;
+            t.vision += st.vision, t.vae += st.vae, t.text += st.text;
             t.forward += st.forward;
             double t1 = progress_now();
             cm_tensor *scaled = op_scale(loss, 1.0 / sg->grad_accum);
@@ -339,8 +341,9 @@ int bench_train_main(int argc, char **argv) {
     // medians over the timed steps, phase by phase (robust to a neighbour's burst on a shared machine)
     phase_times mean;
     double *col = malloc(sizeof(double) * (size_t)steps);
-    double *dst[6] = {&mean.data, &mean.encoders, &mean.forward, &mean.backward, &mean.optimizer, &mean.step};
-    for (int k = 0; k < 6; k++) {
+    double *dst[N_PHASES] = {&mean.data, &mean.encoders, &mean.forward, &mean.backward, &mean.optimizer, &mean.step,
+                             &mean.vision, &mean.vae, &mean.text};
+    for (int k = 0; k < N_PHASES; k++) {
         for (int i = 0; i < steps; i++) col[i] = ((double *)&rec[i])[k];
         *dst[k] = median(col, steps);
     }
@@ -375,6 +378,9 @@ int bench_train_main(int argc, char **argv) {
     }
     row_ms("data: loader_next wait (ms)", mean.data, 0, tf.ok, tf.ok ? "— (random inputs, untimed)" : NULL);
     row_ms("frozen encoders: vision, VAE, T5/CLIP (ms)", mean.encoders, tf.t.encoders, tf.ok, NULL);
+    row_ms("  of which SigLIP + DINOv2, 5 views (ms)", mean.vision, tf.t.vision, tf.ok, NULL);
+    row_ms("  of which the VAE encoder (ms)", mean.vae, tf.t.vae, tf.ok, NULL);
+    row_ms("  of which T5 + CLIP (ms)", mean.text, tf.t.text, tf.ok, NULL);
     row_ms("forward: projector + FLUX/IP + loss (ms)", mean.forward, tf.t.forward, tf.ok, NULL);
     row_ms("backward (ms)", mean.backward, tf.t.backward, tf.ok, NULL);
     row_ms("optimizer: clip + AdamW (ms)", mean.optimizer, tf.t.optimizer, tf.ok, NULL);

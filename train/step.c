@@ -103,14 +103,18 @@ cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opt
     return loss;
 }
 
-void step_encode(ic_models *m, const step_batch *b, step_encoded *e) {
+void step_encode(ic_models *m, const step_batch *b, step_encoded *e, step_times *t) {
     autograd_no_grad_push();
     memset(e, 0, sizeof *e);
+    double t0 = progress_now();  // host time: the parts' split is exact on the CPU only (GPU kernels run behind)
     vision_features_from_views(&m->sig, &m->dino, &m->vfc, b->B, b->views_siglip, b->views_dino, &e->f);
+    double t1 = progress_now();
     cm_tensor *z = vae_encode(&m->vae, b->target, NULL);        // [B, Cl, H/f, W/f]
     cm_tensor *zs = vae_scale_latent(&m->vae.cfg, z);
     e->x0 = flux_pack_latents(zs);                              // [B, N, 4 Cl]
+    double t2 = progress_now();
     ic_text_encode(&m->text, (const char *const *)b->captions, b->B, m->dev, m->dtype, &e->txt, &e->pooled);
+    if (t) t->vision += t1 - t0, t->vae += t2 - t1, t->text += progress_now() - t2;
     e->gh = (int)zs->shape[2] / 2, e->gw = (int)zs->shape[3] / 2;
     tensor_release(z);
     tensor_release(zs);
@@ -129,7 +133,7 @@ cm_tensor *step_forward_batch(ic_models *m, const step_batch *b, const step_opts
                               const float *eps_in, uint64_t step, step_times *t) {
     double t0 = progress_now();
     step_encoded e;
-    step_encode(m, b, &e);  // frozen, no tape: reference features, target latents, text
+    step_encode(m, b, &e, t);  // frozen, no tape: reference features, target latents, text
     if (t) t->encoders += progress_now() - t0;
     cm_tensor *loss = step_loss(m, b, &e, o, sigma_in, eps_in, step, t);
     step_encoded_release(&e);

@@ -19,7 +19,10 @@ typedef struct step_opts {
     uint64_t seed;              // run seed: noise and σ are a pure function of (seed, step, sample id)
 } step_opts;
 
-typedef struct step_times { double encoders, forward; } step_times;  // seconds, accumulated
+typedef struct step_times {  // seconds, accumulated
+    double encoders, forward;
+    double vision, vae, text;  // parts of encoders: SigLIP + DINOv2 on 5 views, the VAE encoder, T5 + CLIP
+} step_times;
 
 // One micro-batch on the model's device: what the step reads of a loader batch, in memory of its
 // own (the loader recycles its buffers at the next loader_next), so the trainer can take and
@@ -48,7 +51,7 @@ typedef struct step_encoded {
     cm_tensor *txt, *pooled;  // T5 states [B, Lt, 4096-ish], CLIP pooled [B, 768-ish]
     int gh, gw;               // the latent grid in 2x2 patches
 } step_encoded;
-void step_encode(ic_models *m, const step_batch *b, step_encoded *e);
+void step_encode(ic_models *m, const step_batch *b, step_encoded *e, step_times *t);  // t may be NULL
 void step_encoded_release(step_encoded *e);
 cm_tensor *step_loss(ic_models *m, const step_batch *b, const step_encoded *e, const step_opts *o, const float *sigma,
                      const float *eps, uint64_t step, step_times *t);

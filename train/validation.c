@@ -80,7 +80,7 @@ static int val_local(ic_models *m, const train_config *c, int s, const dist *d, 
         step_batch_upload(m, &b, &sb);
         float sig[512];
         step_encoded enc;
-        step_encode(m, &sb, &enc);  // the frozen encoders once, the adapter and FLUX at each σ
+        step_encode(m, &sb, &enc, NULL);  // the frozen encoders once, the adapter and FLUX at each σ
         for (int k = 0; k < c->validation.n_sigmas; k++) {
             for (int i = 0; i < sb.B && i < 512; i++) sig[i] = (float)c->validation.sigmas[k];
             // noise keyed by (validation seed, σ index, sample id): the same at every validation
