@@ -503,6 +503,7 @@ void train_config_defaults(train_config *c) {
     c->run.ckpt_every = 1000;
     c->run.keep_last = 3;
     c->run.max_bad_steps = 10;
+    c->run.step_timeout = -1;
 
     snprintf(c->model.sizes, sizeof c->model.sizes, "tiny");
     c->model.tiny = true;
@@ -582,6 +583,15 @@ static void type_run(tctx *t, ynode *root, train_config *c) {
     get_int(&s, "ckpt_every", &c->run.ckpt_every, 0, 1000000000);
     get_int(&s, "keep_last", &c->run.keep_last, 0, 1000000);
     get_int(&s, "max_bad_steps", &c->run.max_bad_steps, 1, 1000000000);
+    ynode *to = sec_get(&s, "step_timeout");
+    if (to) {
+        char *end;
+        const char *v = to->kind == Y_SCALAR ? to->s : "";
+        double x = strtod(v, &end);
+        if (!strcmp(v, "auto")) c->run.step_timeout = -1;
+        else if (*v && !*end && x >= 0 && x <= 1e9) c->run.step_timeout = x;
+        else terr(t, to, "run.step_timeout", "'%s' is not 'auto' or a number of seconds >= 0 (0: off)", v);
+    }
     sec_close(&s);
     if (!c->run.name[0] || strchr(c->run.name, '/'))
         terr(t, s.map, "run.name", "'%s' must be a non-empty name without '/'", c->run.name);
@@ -1047,6 +1057,12 @@ char *train_config_to_yaml(const train_config *c) {
     sb_printf(&b, "\n  threads: %d\n  quiet: %s\n  log_every: %d\n  ckpt_every: %d\n  keep_last: %d\n  max_bad_steps: %d\n",
               c->run.threads, c->run.quiet ? "true" : "false", c->run.log_every, c->run.ckpt_every, c->run.keep_last,
               c->run.max_bad_steps);
+    if (c->run.step_timeout < 0) sb_printf(&b, "  step_timeout: auto\n");
+    else {
+        sb_printf(&b, "  step_timeout: ");
+        sb_num(&b, c->run.step_timeout);
+        sb_printf(&b, "\n");
+    }
     sb_printf(&b, "model:\n  sizes: %s\n  dtype: %s\n  text_device: %s\n  tiny:\n", c->model.sizes, cfg_dtype_name(c->model.dtype),
               c->model.text_cpu ? "cpu" : "model");
     const train_tiny_dims *d = &c->model.tiny_dims;

@@ -64,6 +64,7 @@ typedef struct train_config {
         int threads;             // 0 = all cores
         bool quiet;
         int log_every, ckpt_every, keep_last, max_bad_steps;
+        double step_timeout;     // seconds a step may take before the process stops; 0 off; -1 auto (1800 s under several ranks)
     } run;
     struct {
         char sizes[CFG_NAME];    // "tiny" | "full"

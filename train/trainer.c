@@ -28,6 +28,7 @@
 #include "train/demo_data.h"
 #include "train/dist.h"
 #include "train/dist_reduce.h"
+#include "train/watchdog.h"
 #include "train/feed.h"
 #include "train/metrics.h"
 #include "train/models.h"
@@ -69,6 +70,7 @@ typedef struct trainer {
     train_val val;               // the validation loss (every rank, validation.every > 0)
     bool sharded;                // the optimizer holds this rank's shard only (ZeRO-1)
     dist_reducer red;            // the gradients' averaging over the ranks, in buckets during backward
+    watchdog wd;                 // ends the process when a step never finishes (run.step_timeout)
     bool auto_fresh;             // --resume auto found no checkpoint: a fresh start
     int64_t steps_run;
     double samples, t_start;
@@ -185,6 +187,16 @@ static int save_checkpoint(trainer *t, const feed *F, char *err, size_t errlen) 
         return -1;
     }
     return 0;
+}
+
+// fault injection for tests of the watchdog: CAMEO_FAULT_HANG=R:S makes rank R stop for ever before
+// step S (0-based global index), as a dead node would
+static void fault_hang(int rank, int64_t step) {
+    const char *v = getenv("CAMEO_FAULT_HANG");
+    int r;
+    long long s;
+    if (!v || sscanf(v, "%d:%lld", &r, &s) != 2 || r != rank || s != step) return;
+    for (;;) pause();
 }
 
 // fault injection for tests of the NaN path: CAMEO_FAULT_NAN_FROM=N makes every step >= N non-finite
@@ -412,6 +424,8 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     }
     t->t_start = progress_now();
     double run_t0 = progress_now();
+    double limit = c->run.step_timeout >= 0 ? c->run.step_timeout : t->d.world > 1 ? 1800 : 0;
+    watchdog_start(&t->wd, limit, t->d.rank);
 
     int rc = 0;
     for (int s = t->st.stage; s < c->n_stages && !rc; s++) {
@@ -434,7 +448,10 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             double loss, data_s = 0, t_step = progress_now();
             int samples;
             optim_step_info info;
+            watchdog_arm(&t->wd, t->st.step);
+            fault_hang(t->d.rank, t->st.step);
             int r = train_one_step(t, &F, s, &loss, &samples, &data_s, &info);
+            watchdog_disarm(&t->wd);
             double step_s = progress_now() - t_step;
             if (r < 0) {
                 snprintf(err, errlen, "stages[%d]: the loader failed (see the message above)", s);
@@ -584,6 +601,7 @@ int train_cli(int argc, char **argv) {
     rc = dist_bind_device(&t.d, &t.cfg.run.dev, err, sizeof err);
     if (!rc) rc = run(&t, resume, err, sizeof err);
     if (rc) fprintf(stderr, "cameo train: %s\n", err);
+    watchdog_stop(&t.wd);
     dist_reducer_free(&t.red);
     optim_free(&t.opt);
     ic_models_free(&t.m);

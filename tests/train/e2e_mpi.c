@@ -3,7 +3,8 @@
 // per-step losses must agree to rounding, and the weights to what AdamW makes of rounding
 // (it normalises tiny gradients). The AdamW state sharded over the ranks (ZeRO-1, the default)
 // gives the bits of the replicated state; a sharded checkpoint resumes exactly on 2 ranks and,
-// re-sharded, in one process; a missing shard is refused. Skips when mpirun cannot start two ranks.
+// re-sharded, in one process; a missing shard is refused; a hung rank ends the job (run.step_timeout).
+// Skips when mpirun cannot start two ranks.
 // On CUDA (a node with two GPUs, or the emulator's two devices with its NCCL over MPI): the same
 // through NCCL, in bf16. Usage: e2e_mpi PATH/TO/cameo PATH/TO/mpirun [--cuda-only STEPS]
 // (--cuda-only: only the NCCL half, STEPS per stage, devices taken as given: the emulator's test)
@@ -257,6 +258,23 @@ int main(int argc, char **argv) {
     snprintf(p2, sizeof p2, "%s/two/tiny/checkpoints/step-20", dir);
     m = compare_masters(p1, p2);
     TEST_CHECK(m.tensors > 50 && m.worst == 0, "resumed after a failed save: %d tensors, worst %.3g", m.tensors, m.worst);
+
+    // a rank that stops for ever before step 6 (CAMEO_FAULT_HANG, as a dead node): the other waits in
+    // a collective; each rank's watchdog ends its process after run.step_timeout, so the job ends
+    // in seconds, naming the step; --resume auto then ends on the uninterrupted run's bytes
+    TEST_CHECK(test_sh("CAMEO_FAULT_HANG=1:5 timeout 60 " MPIRUN " -x CAMEO_FAULT_HANG %s train " ARGS " --set run.ckpt_every=2 "
+                       "--set run.step_timeout=3 --set run.out_dir=%s/hang --set data.path=%s/data >%s/hang.log 2>&1",
+                       mpirun, cameo, dir, dir, dir) != 0, "a hung rank ends the job");
+    TEST_CHECK(test_sh("grep -q 'rank 0: step 6 has not finished after 3 s (run.step_timeout)' %s/hang.log && "
+                       "test -d %s/hang/tiny/checkpoints/step-4 && ! test -e %s/hang/tiny/checkpoints/step-6", dir, dir, dir) == 0,
+               "the waiting rank's watchdog names the step; step-4 is the last checkpoint (see %s/hang.log)", dir);
+    TEST_CHECK(test_sh(MPIRUN " %s train " ARGS " --set run.ckpt_every=2 --set run.step_timeout=3 --set run.out_dir=%s/hang "
+                       "--set data.path=%s/data --resume auto >%s/hang2.log 2>&1", mpirun, cameo, dir, dir, dir) == 0,
+               "--resume auto after the hang (see %s/hang2.log)", dir);
+    snprintf(p1, sizeof p1, "%s/hang/tiny/checkpoints/step-20", dir);
+    snprintf(p2, sizeof p2, "%s/two/tiny/checkpoints/step-20", dir);
+    m = compare_masters(p1, p2);
+    TEST_CHECK(m.tensors > 50 && m.worst == 0, "resumed after a hang: %d tensors, worst %.3g", m.tensors, m.worst);
 
     // a shard missing from the folder: the checkpoint is refused, naming the file
     TEST_CHECK(test_sh("cp -r %s/two/tiny/checkpoints/step-10 %s/cut && rm %s/cut/optimizer-00001-of-00002.safetensors && "

@@ -1,0 +1,29 @@
+// watchdog.h — a training step that never ends ends the process. Under several ranks one stuck
+// rank (a dead node, a hung GPU, a lost link) leaves the others waiting in a collective for ever:
+// NCCL and MPI do not time out, and a cluster job would sit on its nodes until its time limit.
+// A thread watches each step; past run.step_timeout seconds it says which step on which rank, and
+// exits the process (status 3), so the launcher (mpirun, srun --kill-on-bad-exit) stops the job
+// and `--resume auto` continues from the last checkpoint. Only the step itself is watched: model
+// loading, checkpoints, validation and evaluation are not.
+// defines: watchdog, watchdog_*
+#pragma once
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct watchdog {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool started, stop, armed;
+    double limit_s;           // seconds a step may take
+    double deadline;          // CLOCK_MONOTONIC seconds, while armed
+    int64_t step;
+    int rank;
+} watchdog;
+
+// limit_s <= 0: no thread, every other call a no-op
+void watchdog_start(watchdog *w, double limit_s, int rank);
+void watchdog_arm(watchdog *w, int64_t step);  // the step (0-based global index) begins
+void watchdog_disarm(watchdog *w);             // it ended
+void watchdog_stop(watchdog *w);
