@@ -855,6 +855,7 @@ static void type_stages(tctx *t, ynode *n, train_config *c) {
         msec s = sec_open(t, n->v[i], path);
         if (!s.map && !t->failed) terr(t, n->v[i], path, "expected a mapping (name, mode, resolution, ...)");
         get_str(&s, "name", st->name, sizeof st->name);
+        get_str(&s, "data", st->data, sizeof st->data);
         int m = st->mode;
         get_enum(&s, "mode", &m, MODE_N, 3);
         st->mode = m;
@@ -1000,6 +1001,14 @@ int train_config_check_paths(const train_config *c, char *err, size_t errlen) {
                "or set data.generate_demo_if_missing: true", c->source, c->data.path);
         return -1;
     }
+    for (int i = 0; i < c->n_stages; i++) {
+        snprintf(man, sizeof man, "%s/manifest.json", c->stages[i].data);
+        if (c->stages[i].data[0] && !exists(man)) {
+            cm_seterr(err, errlen, "%s: stages[%d].data: '%s' holds no dataset (no manifest.json); build it with `cameo data "
+                      "build`, or leave it out to read data.path", c->source, i, c->stages[i].data);
+            return -1;
+        }
+    }
     snprintf(man, sizeof man, "%s/manifest.json", c->validation.path);
     if (c->validation.every > 0 && c->validation.path[0] && !exists(man)) {
         cm_seterr(err, errlen, "%s: validation.path: '%s' holds no dataset (no manifest.json); build the held-out set with "
@@ -1046,6 +1055,10 @@ static void sb_num(sbuf *b, double x) {
         if (strtod(t, NULL) == x) break;
     }
     sb_printf(b, "%s", t);
+}
+
+const char *cfg_stage_data(const train_config *c, int s) {
+    return s >= 0 && s < c->n_stages && c->stages[s].data[0] ? c->stages[s].data : c->data.path;
 }
 
 char *train_config_to_yaml(const train_config *c) {
@@ -1127,6 +1140,7 @@ char *train_config_to_yaml(const train_config *c) {
     for (int i = 0; i < c->n_stages; i++) {
         const train_stage *s = &c->stages[i];
         sb_printf(&b, "  - name: "); sb_str(&b, s->name);
+        sb_printf(&b, "\n    data: "); sb_str(&b, s->data);
         sb_printf(&b, "\n    mode: %s\n    paired_share: ", cfg_mode_name(s->mode)); sb_num(&b, s->paired_share);
         sb_printf(&b, "\n    resolution: %d\n    buckets: ", s->resolution);
         if (!s->n_buckets) sb_printf(&b, "auto");

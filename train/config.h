@@ -31,6 +31,7 @@ typedef enum { CFG_DTYPE_AUTO = 0, CFG_DTYPE_F32, CFG_DTYPE_BF16 } cfg_dtype;
 
 typedef struct train_stage {
     char name[CFG_NAME];
+    char data[CFG_PATH];     // this stage's dataset; "" = data.path
     cfg_mode mode;           // unpaired | paired | mixed
     double paired_share;     // mixed: share of paired samples [0, 1]
     int resolution;          // bucket area = resolution^2
@@ -127,6 +128,8 @@ void train_stage_defaults(train_stage *s, int index);
 
 // Reads path (NULL or "" = the embedded tiny config), applies the n_sets "a.b.c=value" overrides
 // and types the result into c. 0, or -1 with a message in err.
+// the dataset stage s reads: its own data, else data.path
+const char *cfg_stage_data(const train_config *c, int s);
 int train_config_load(train_config *c, const char *path, const char *const *sets, int n_sets, char *err, size_t errlen);
 // same from a YAML text; name is used in messages
 int train_config_parse(train_config *c, const char *yaml, size_t len, const char *name, const char *const *sets,

@@ -4,7 +4,7 @@
 loader_config stage_loader_config(const train_config *c, int s, int ref_size, int rank, int world) {
     const train_stage *sg = &c->stages[s];
     loader_config lc = loader_config_default();
-    lc.path = c->data.path;
+    lc.path = cfg_stage_data(c, s);
     lc.mode = sg->mode == CFG_MODE_UNPAIRED ? LOADER_UNPAIRED : sg->mode == CFG_MODE_PAIRED ? LOADER_PAIRED : LOADER_MIXED;
     lc.paired_share = (float)sg->paired_share;
     lc.seed = c->run.seed * 1000003ull + (uint64_t)s;  // each stage its own order

@@ -97,17 +97,19 @@ static int prepare_data(trainer *t, char *err, size_t errlen) {
         if (t->d.rank) snprintf(err, errlen, "rank 0 could not prepare the dataset at %s", c->data.path);
         return -1;
     }
-    dataset ds;
-    if (dataset_open(&ds, c->data.path, 0, err, errlen)) return -1;
-    uint32_t multi = 0;
-    for (uint32_t i = 0; i < ds.n_chars; i++) multi += ds.char_count[i] >= 2;
-    dataset_close(&ds);
-    for (int s = 0; s < c->n_stages; s++)
+    for (int s = 0; s < c->n_stages; s++) {  // each stage's dataset (its own, or data.path)
+        dataset ds;
+        const char *path = cfg_stage_data(c, s);
+        if (dataset_open(&ds, path, 0, err, errlen)) return -1;
+        uint32_t multi = 0;
+        for (uint32_t i = 0; i < ds.n_chars; i++) multi += ds.char_count[i] >= 2;
+        dataset_close(&ds);
         if (c->stages[s].mode != CFG_MODE_UNPAIRED && !multi) {
             snprintf(err, errlen, "stages[%d].mode: '%s' needs characters with at least two images, and %s has none "
-                     "(use mode: unpaired, or a dataset with pairs)", s, cfg_mode_name(c->stages[s].mode), c->data.path);
+                     "(use mode: unpaired, or a dataset with pairs)", s, cfg_mode_name(c->stages[s].mode), path);
             return -1;
         }
+    }
     return 0;
 }
 
@@ -438,7 +440,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         feed F;
         feed_init(&F, L, &t->m);
         if (!L) {
-            snprintf(err, errlen, "stages[%d]: the loader could not open %s (see the message above)", s, c->data.path);
+            snprintf(err, errlen, "stages[%d]: the loader could not open %s (see the message above)", s, cfg_stage_data(c, s));
             return -1;
         }
         progress_stage_begin(&t->prog, sg->name, s, c->n_stages, sg->steps, t->st.step_in_stage);

@@ -14,7 +14,8 @@
 
 #define VAL_SEED_SALT 0x76616c6964ull  // "valid": the noise and order of validation, apart from training's
 
-static const char *val_path(const train_config *c) { return c->validation.path[0] ? c->validation.path : c->data.path; }
+// the held-out set, else the stage's own dataset (stages[s].data, else data.path)
+static const char *val_path(const train_config *c, int s) { return c->validation.path[0] ? c->validation.path : cfg_stage_data(c, s); }
 
 static bool up_to(const cJSON *j, void *ctx) {
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
@@ -26,20 +27,21 @@ int train_val_open(train_val *v, const train_config *c, const char *run_dir, int
     memset(v, 0, sizeof *v);
     snprintf(v->jsonl, sizeof v->jsonl, "%s/validation.jsonl", run_dir);
     char e[1024];
-    dataset ds;
-    if (dataset_open(&ds, val_path(c), 0, e, sizeof e)) {
-        snprintf(err, errlen, "validation.path: %s", e);
-        return -1;
-    }
-    uint32_t multi = 0;
-    for (uint32_t i = 0; i < ds.n_chars; i++) multi += ds.char_count[i] >= 2;
-    dataset_close(&ds);
-    for (int s = 0; s < c->n_stages; s++)
-        if (c->stages[s].mode != CFG_MODE_UNPAIRED && !multi) {
-            snprintf(err, errlen, "validation.path: %s has no character with two images, and stage %d (%s) validates on pairs",
-                     val_path(c), s, cfg_mode_name(c->stages[s].mode));
+    for (int s = 0; s < c->n_stages; s++) {
+        dataset ds;
+        if (dataset_open(&ds, val_path(c, s), 0, e, sizeof e)) {
+            snprintf(err, errlen, "validation.path: %s", e);
             return -1;
         }
+        uint32_t multi = 0;
+        for (uint32_t i = 0; i < ds.n_chars; i++) multi += ds.char_count[i] >= 2;
+        dataset_close(&ds);
+        if (c->stages[s].mode != CFG_MODE_UNPAIRED && !multi) {
+            snprintf(err, errlen, "validation.path: %s has no character with two images, and stage %d (%s) validates on pairs",
+                     val_path(c, s), s, cfg_mode_name(c->stages[s].mode));
+            return -1;
+        }
+    }
     int dropped;
     if (rank == 0 && resume_step >= 0 && eval_jsonl_filter(v->jsonl, up_to, &resume_step, &dropped, err, errlen)) return -1;
     return 0;
@@ -54,7 +56,7 @@ static int val_local(ic_models *m, const train_config *c, int s, const dist *d, 
                      char *err, size_t errlen) {
     const train_stage *sg = &c->stages[s];
     loader_config lc = stage_loader_config(c, s, m->ref_size, d->rank, d->world);
-    lc.path = val_path(c);
+    lc.path = val_path(c, s);
     lc.seed = c->run.seed ^ VAL_SEED_SALT;  // the same samples at every validation of a stage
     lc.caption_drop = 0;
     lc.ref_drop = 0;

@@ -263,6 +263,18 @@ int main(int argc, char **argv) {
                        "grep -q 'records skipped as damaged' %s/dmg.log && grep -q 'samples_damaged' %s/dmgrun/tiny/validation.jsonl",
                        cameo, dir, dir, dir, dir, dir, dir) == 0, "training on damaged records (see %s/dmg.log)", dir);
 
+    // a stage with a dataset of its own (stages[i].data): the damaged copy for the unpaired stage only —
+    // its loader reports skipped records, the paired stage (data.path) none; a missing one is refused
+    TEST_CHECK(test_sh("%s train --set stages.0.steps=6 --set stages.1.steps=3 --set stages.2.steps=3 --set stages.0.data=%s/dmg "
+                       "--set run.out_dir=%s/sdata --set data.path=%s/data --quiet 2>%s/sdata.log && "
+                       "grep -q 'stage unpaired: [1-9][0-9]* records skipped as damaged' %s/sdata.log && "
+                       "! grep -q 'stage paired: [1-9][0-9]* records skipped' %s/sdata.log && grep -q 'data: \"%s/dmg\"' "
+                       "%s/sdata/tiny/checkpoints/step-12/config.yaml", cameo, dir, dir, dir, dir, dir, dir, dir, dir) == 0,
+               "stages[0].data reads its own dataset (see %s/sdata.log)", dir);
+    TEST_CHECK(test_sh("! %s train --set stages.1.data=%s/nope --set run.out_dir=%s/sdata2 --set data.path=%s/data 2>%s/sdata2.log && "
+                       "grep -q \"stages\\[1\\].data: '%s/nope' holds no dataset\" %s/sdata2.log", cameo, dir, dir, dir, dir, dir, dir) == 0,
+               "a missing stage dataset is refused by name (see %s/sdata2.log)", dir);
+
     // inspect: where a checkpoint stands in the schedule, its files, the run's other checkpoints
     TEST_CHECK(test_sh("%s inspect %s/a/tiny >%s/i1.txt && grep -q 'step 14: all 3 stages done' %s/i1.txt && "
                        "grep -q 'checkpoints in .*step-3 step-6' %s/i1.txt && grep -q 'optimizer.safetensors' %s/i1.txt",
