@@ -304,9 +304,13 @@ loader *loader_open(const loader_config *cfg, const loader_resume *resume) {
     L->bucket_hash = hash64_update(h, extra, sizeof extra);
     if (resume) {
         if (resume->seed != c->seed || resume->manifest_hash != L->ds.m.hash || resume->bucket_hash != L->bucket_hash) {
-            fprintf(stderr, "loader: resume state does not match: seed %llu vs %llu, manifest hash %016llx vs %016llx (%s/manifest.json), bucket/mode/batch hash %016llx vs %016llx\n",
-                    (unsigned long long)resume->seed, (unsigned long long)c->seed, (unsigned long long)resume->manifest_hash, (unsigned long long)L->ds.m.hash, c->path,
-                    (unsigned long long)resume->bucket_hash, (unsigned long long)L->bucket_hash);
+            fprintf(stderr, "loader: %s: the checkpoint's data position belongs to another order:%s%s%s (seed %llu vs %llu, manifest hash "
+                    "%016llx vs %016llx, bucket/mode/batch hash %016llx vs %016llx)\n", c->path,
+                    resume->seed != c->seed ? " the seed differs." : "",
+                    resume->manifest_hash != L->ds.m.hash ? " the dataset differs (its manifest.json is not the checkpoint's)." : "",
+                    resume->bucket_hash != L->bucket_hash ? " the stage's batch size, mode, paired share or bucket table differs." : "",
+                    (unsigned long long)resume->seed, (unsigned long long)c->seed, (unsigned long long)resume->manifest_hash,
+                    (unsigned long long)L->ds.m.hash, (unsigned long long)resume->bucket_hash, (unsigned long long)L->bucket_hash);
             goto fail;
         }
         L->start_epoch = resume->epoch + resume->batches_done / L->smp.batches_per_epoch;
