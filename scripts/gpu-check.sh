@@ -10,6 +10,7 @@
 #   3b. the model benchmark                               (FLUX blocks + IP at 512²: MFU, PyTorch; the full step's memory)
 #   3c. compute-sanitizer memcheck + racecheck            (cameo's own kernels, both attention families)
 #   4. a tiny training run on the GPU (bf16) compared with the same run on the CPU (f32)
+#   4a. the same, short, with bf16 AdamW moments and the projector held (adapter.freeze)
 #   4b. an evaluation sweep (cameo eval) of its checkpoint on the GPU against the CPU
 #   5. a short results table, written last               ($OUT/gpu-check.md if OUT is set, else BUILD/gpu-check.md)
 # Exit status: 0 when the build and the GPU tests pass (the benchmark and the training run never
@@ -521,6 +522,43 @@ fi
 publish
 
 # ---------------------------------------------------------------------------------------------
+# The same short run with the AdamW moments in bf16 (stochastic rounding, the bf16 state kernel in
+# the trainer) and the projector held fixed (adapter.freeze: the fine-tuning set-up of
+# configs/finetune-character.yaml), GPU against CPU: losses within 10 %, the freeze told by both.
+# Logs go to train-cpu.log. Reported, never fatal.
+step "tiny training, bf16 moments + adapter.freeze: GPU against CPU"
+t0=$(date +%s)
+status_train2="not run"
+if [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ] && [ -d "$LOG/demo-data" ] && ! out_of_time 60; then
+    TRAIN2_ARGS="--set stages.0.steps=20 --set stages.1.steps=10 --set stages.2.steps=10 --set run.log_every=10 --set run.ckpt_every=0
+                 --quiet --set optimizer.state_dtype=bf16 --set adapter.freeze=[image_proj] --set data.path=$LOG/demo-data"
+    # shellcheck disable=SC2086
+    with_deps timeout "$(cap 90)" "$BUILD/cameo" train configs/tiny.yaml $TRAIN2_ARGS --set run.device=cuda:0 \
+        --set run.out_dir="$LOG/run-gpu2" >>"$LOG/train-cpu.log" 2>&1
+    rc=$?
+    # shellcheck disable=SC2086
+    with_deps timeout "$(cap 90)" "$BUILD/cameo" train configs/tiny.yaml $TRAIN2_ARGS --set run.device=cpu \
+        --set run.out_dir="$LOG/run-cpu2" >>"$LOG/train-cpu.log" 2>&1
+    rc_cpu=$?
+    if [ $rc -eq 0 ] && [ $rc_cpu -eq 0 ]; then
+        cmp=$(paste -d' ' "$LOG/run-gpu2/tiny/metrics.jsonl" "$LOG/run-cpu2/tiny/metrics.jsonl" | awk '
+            { g = $0; sub(/\} \{.*/, "", g); sub(/.*"loss_smoothed":/, "", g); sub(/,.*/, "", g)
+              c = $0; sub(/^.*\} \{/, "", c); sub(/.*"loss_smoothed":/, "", c); sub(/,.*/, "", c)
+              d = (g - c) / c; if (d < 0) d = -d; if (d > worst) worst = d; n++ }
+            END { printf "%d points, worst relative gap %.3f", n, worst; exit (n > 0 && worst <= 0.10) ? 0 : 1 }')
+        ok=$?
+        held=$(grep -c 'adapter.freeze: .* held fixed' "$LOG/train-cpu.log")
+        if [ $ok -eq 0 ] && [ "$held" -ge 2 ]; then status_train2="ok ($(elapsed $t0)): $cmp; projector held on both"
+        else status_train2="differs ($(elapsed $t0)): $cmp; freeze messages $held"; fi
+    else
+        status_train2="exit $rc (GPU) / $rc_cpu (CPU), not fatal ($(elapsed $t0)); see train-cpu.log"
+    fi
+elif [ -x "$BUILD/cameo" ]; then
+    status_train2="skipped: out of time, or no demo data from the first training run"
+fi
+publish
+
+# ---------------------------------------------------------------------------------------------
 # An evaluation sweep on the GPU run's checkpoint (cameo eval: the sampler, the VAE decoder, the
 # towers' scores and a tiny CLIP's on cuda:0, bf16) against the same sweep on the CPU (f32): the
 # scores per image (DINO-I, SigLIP-I, CLIP-I, CLIP-T) should agree to about bf16's precision. Logs go to train.log. Reported, never fatal.
@@ -577,6 +615,7 @@ publish
     echo "| model benchmark (blocks, full step) | $status_blocks |"
     echo "| compute-sanitizer | $status_sanitizer |"
     echo "| tiny GPU training | $status_train |"
+    echo "| tiny GPU training, bf16 moments + adapter.freeze | $status_train2 |"
     echo "| tiny GPU evaluation sweep | $status_eval |"
     echo
     if [ -f "$BENCH_MD" ]; then
