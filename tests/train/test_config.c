@@ -88,6 +88,32 @@ int main(void) {
                "t.yaml:4: stages[1].mode: 'pared' is not one of unpaired, paired, mixed");
     expect_err("run:\n  sed: 3\nstages:\n  - name: a\n", NULL, "run.sed: unknown key (allowed here: name, out_dir, seed");
     expect_err("run:\n  log_every: ten\nstages:\n  - name: a\n", NULL, "run.log_every: 'ten' is not an integer");
+    // session 8's keys: the watchdog, the moments' dtype, the frozen parts, a stage's own dataset
+    expect_err(MIN, "run.step_timeout=soon", "run.step_timeout: 'soon' is not 'auto' or a number of seconds");
+    expect_err(MIN, "run.step_timeout=-5", "run.step_timeout: '-5' is not 'auto'");
+    expect_err(MIN, "optimizer.state_dtype=f16", "optimizer.state_dtype: 'f16' is not one of f32, bf16");
+    expect_err(MIN, "adapter.freeze=image_proj", "adapter.freeze: expected a list of at most 8 weight-name prefixes");
+    expect_err(MIN, "adapter.freeze=[a, b, c, d, e, f, g, h, i]", "adapter.freeze: expected a list of at most 8");
+    expect_err(MIN, "adapter.freeze=[[image_proj]]", "adapter.freeze[0]: expected a weight-name prefix");
+    expect_err(MIN, "optimizer.reduce_bucket_mb=-1", "optimizer.reduce_bucket_mb");
+    {
+        train_config c;
+        char err[1024] = "";
+        const char *sets[] = {"run.step_timeout=60", "optimizer.state_dtype=bf16", "adapter.freeze=[image_proj, ip_adapter.3]",
+                              "stages.1.data=some/where", "optimizer.reduce_bucket_mb=0"};
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", sets, 5, err, sizeof err) == 0, "%s", err);
+        TEST_CHECK(c.run.step_timeout == 60 && c.optimizer.state_bf16 && c.adapter.n_freeze == 2 &&
+                   !strcmp(c.adapter.freeze[1], "ip_adapter.3") && !strcmp(cfg_stage_data(&c, 1), "some/where") &&
+                   !strcmp(cfg_stage_data(&c, 0), c.data.path) && c.optimizer.reduce_bucket_mb == 0, "the new keys read back");
+        char *y = train_config_to_yaml(&c);
+        train_config d;
+        TEST_CHECK(train_config_parse(&d, y, strlen(y), "again", NULL, 0, err, sizeof err) == 0 && d.run.step_timeout == 60 &&
+                   d.optimizer.state_bf16 && d.adapter.n_freeze == 2 && !strcmp(d.stages[1].data, "some/where"),
+                   "and survive the resolved YAML: %s", err);
+        free(y);
+        TEST_CHECK(train_config_parse(&d, MIN, strlen(MIN), "t.yaml", NULL, 0, err, sizeof err) == 0 && d.run.step_timeout < 0 &&
+                   !d.optimizer.state_bf16 && d.adapter.n_freeze == 0 && d.optimizer.reduce_bucket_mb == 25, "defaults: auto, f32, [], 25");
+    }
     expect_err("train:\n  caption_drop: 1.5\nstages:\n  - name: a\n", NULL, "train.caption_drop: 1.5 is out of range (allowed: 0..1)");
     expect_err("optimizer:\n  betas: 0.9\nstages:\n  - name: a\n", NULL, "optimizer.betas: expected a list of two numbers");
     expect_err("run:\n  name: x\n", NULL, "stages: required");
