@@ -1,5 +1,8 @@
 // stage_setup.c — see stage_setup.h
 #include "train/stage_setup.h"
+#include <stdio.h>
+#include <string.h>
+#include "data/dataset.h"
 
 loader_config stage_loader_config(const train_config *c, int s, int ref_size, int rank, int world) {
     const train_stage *sg = &c->stages[s];
@@ -35,4 +38,28 @@ step_opts stage_step_opts(const train_config *c) {
                   : c->train.weighting == CFG_W_COSMAP   ? STEP_W_COSMAP
                                                          : STEP_W_NONE;
     return o;
+}
+
+int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_config *c, int s), const char *key,
+                      char *err, size_t errlen) {
+    const char *prev = NULL;  // the stages usually share one dataset: open it once
+    bool pairs = false;
+    for (int s = 0; s < c->n_stages; s++) {
+        const char *path = path_of(c, s);
+        if (!prev || strcmp(prev, path)) {
+            dataset ds;
+            if (dataset_open(&ds, path, DATASET_NO_SIZES, err, errlen)) return -1;
+            pairs = false;
+            for (uint32_t i = 0; i < ds.n_chars && !pairs; i++) pairs = ds.char_count[i] >= 2;
+            dataset_close(&ds);
+            prev = path;
+        }
+        if (c->stages[s].mode == CFG_MODE_UNPAIRED || pairs) continue;
+        char k[48];
+        snprintf(k, sizeof k, "stages[%d].mode", s);
+        snprintf(err, errlen, "%s: %s has no character with two images, and stage %d ('%s', mode %s) needs pairs (use mode: "
+                 "unpaired there, or a dataset with pairs)", key ? key : k, path, s, c->stages[s].name, cfg_mode_name(c->stages[s].mode));
+        return -1;
+    }
+    return 0;
 }

@@ -1,6 +1,6 @@
 // stage_setup.h — what a config says for one stage's loader and for the training step, in one
 // place for the trainer and the benchmark.
-// defines: stage_loader_config, stage_step_opts
+// defines: stage_loader_config, stage_step_opts, stage_check_pairs
 #pragma once
 #include "data/loader.h"
 #include "train/config.h"
@@ -9,3 +9,9 @@
 // the loader of stage s for rank r of w (reference views of ref_size); each stage has its own order
 loader_config stage_loader_config(const train_config *c, int s, int ref_size, int rank, int world);
 step_opts stage_step_opts(const train_config *c);
+
+// every paired or mixed stage finds a character with two images in its dataset, path_of(c, s);
+// each distinct dataset is opened once. 0, or -1 with err naming key (NULL: "stages[s].mode"),
+// the dataset and the stage
+int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_config *c, int s), const char *key,
+                      char *err, size_t errlen);

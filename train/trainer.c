@@ -97,20 +97,7 @@ static int prepare_data(trainer *t, char *err, size_t errlen) {
         if (t->d.rank) snprintf(err, errlen, "rank 0 could not prepare the dataset at %s", c->data.path);
         return -1;
     }
-    for (int s = 0; s < c->n_stages; s++) {  // each stage's dataset (its own, or data.path)
-        dataset ds;
-        const char *path = cfg_stage_data(c, s);
-        if (dataset_open(&ds, path, 0, err, errlen)) return -1;
-        uint32_t multi = 0;
-        for (uint32_t i = 0; i < ds.n_chars; i++) multi += ds.char_count[i] >= 2;
-        dataset_close(&ds);
-        if (c->stages[s].mode != CFG_MODE_UNPAIRED && !multi) {
-            snprintf(err, errlen, "stages[%d].mode: '%s' needs characters with at least two images, and %s has none "
-                     "(use mode: unpaired, or a dataset with pairs)", s, cfg_mode_name(c->stages[s].mode), path);
-            return -1;
-        }
-    }
-    return 0;
+    return stage_check_pairs(c, cfg_stage_data, NULL, err, errlen);  // each stage's dataset (its own, or data.path)
 }
 
 static loader *open_stage_loader(trainer *t, int s, bool resume) {

@@ -26,22 +26,7 @@ int train_val_open(train_val *v, const train_config *c, const char *run_dir, int
                    size_t errlen) {
     memset(v, 0, sizeof *v);
     snprintf(v->jsonl, sizeof v->jsonl, "%s/validation.jsonl", run_dir);
-    char e[1024];
-    for (int s = 0; s < c->n_stages; s++) {
-        dataset ds;
-        if (dataset_open(&ds, val_path(c, s), 0, e, sizeof e)) {
-            snprintf(err, errlen, "validation.path: %s", e);
-            return -1;
-        }
-        uint32_t multi = 0;
-        for (uint32_t i = 0; i < ds.n_chars; i++) multi += ds.char_count[i] >= 2;
-        dataset_close(&ds);
-        if (c->stages[s].mode != CFG_MODE_UNPAIRED && !multi) {
-            snprintf(err, errlen, "validation.path: %s has no character with two images, and stage %d (%s) validates on pairs",
-                     val_path(c, s), s, cfg_mode_name(c->stages[s].mode));
-            return -1;
-        }
-    }
+    if (stage_check_pairs(c, val_path, "validation.path", err, errlen)) return -1;  // a paired stage validates on pairs
     int dropped;
     if (rank == 0 && resume_step >= 0 && eval_jsonl_filter(v->jsonl, up_to, &resume_step, &dropped, err, errlen)) return -1;
     return 0;

@@ -274,6 +274,14 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("! %s train --set stages.1.data=%s/nope --set run.out_dir=%s/sdata2 --set data.path=%s/data 2>%s/sdata2.log && "
                        "grep -q \"stages\\[1\\].data: '%s/nope' holds no dataset\" %s/sdata2.log", cameo, dir, dir, dir, dir, dir, dir) == 0,
                "a missing stage dataset is refused by name (see %s/sdata2.log)", dir);
+    // a paired stage given a dataset without pairs (two characters of one image each) is refused,
+    // naming the stage and the dataset
+    TEST_CHECK(test_sh("mkdir -p %s/single/a %s/single/b && cp docs/examples/eval/ref-a.png %s/single/a/ && "
+                       "cp docs/examples/eval/ref-b.png %s/single/b/ && %s data build --images %s/single --out %s/nopairs --caption x "
+                       ">/dev/null 2>&1 && ! %s train --set stages.1.data=%s/nopairs --set run.out_dir=%s/sdata3 --set data.path=%s/data "
+                       "2>%s/sdata3.log && grep -q 'stages\\[1\\].mode: %s/nopairs has no character with two images, and stage 1' "
+                       "%s/sdata3.log", dir, dir, dir, dir, cameo, dir, dir, cameo, dir, dir, dir, dir, dir, dir) == 0,
+               "a paired stage on a dataset without pairs is refused (see %s/sdata3.log)", dir);
 
     // inspect: where a checkpoint stands in the schedule, its files, the run's other checkpoints
     TEST_CHECK(test_sh("%s inspect %s/a/tiny >%s/i1.txt && grep -q 'step 14: all 3 stages done' %s/i1.txt && "
