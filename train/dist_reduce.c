@@ -56,7 +56,6 @@ static void issue_mpi(dist_reducer *r, const dist_bucket *bk);
 
 static void launch(dist_reducer *r, int bi) {
     dist_bucket *bk = &r->b[bi];
-    bk->launched = true;
     r->bytes_total += bk->bytes;
     if (r->armed) r->bytes_early += bk->bytes;
     if (r->check) {  // fingerprints now, the MPI calls at finish (in this order)
@@ -242,10 +241,7 @@ void dist_reducer_finish(dist_reducer *r) {
     }
 #endif
     (void)to_owner;
-    for (int b = 0; b < r->n_buckets; b++) {
-        r->b[b].n_ready = 0;
-        r->b[b].launched = false;
-    }
+    for (int b = 0; b < r->n_buckets; b++) r->b[b].n_ready = 0;
     memset(r->ready, 0, (size_t)n * sizeof *r->ready);
     r->next = 0;
     r->steps++;

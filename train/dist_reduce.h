@@ -28,8 +28,7 @@
 typedef struct dist_bucket {
     int first, last;          // parameters [first, last] of the flattened list
     int root;                 // the owner (ZeRO-1), or -1: every rank (all-reduce)
-    int n_ready;              // members whose gradient is final this step
-    bool launched;
+    int n_ready;              // members whose gradient is final this step (launched: index < next)
     int64_t bytes;
 } dist_bucket;
 
