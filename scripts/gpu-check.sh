@@ -6,12 +6,14 @@
 #      into /; wheels installed into BUILD/pysite)
 #   1. configure with CUDA for sm_90 and build          (BUILD dir, default build/)
 #   2. ctest -L cuda                                     (every backend op, GPU vs CPU, f32 + bf16)
-#   3. the GPU benchmark                                  (bf16 peak, GEMM vs cuBLAS, flash attention wmma / mma)
-#   3b. the model benchmark                               (FLUX blocks + IP at 512²: MFU, PyTorch; the full step's memory)
-#   3c. compute-sanitizer memcheck + racecheck            (cameo's own kernels, both attention families)
-#   4. a tiny training run on the GPU (bf16) compared with the same run on the CPU (f32)
-#   4a. the same, short, with bf16 AdamW moments and the projector held (adapter.freeze)
-#   4b. an evaluation sweep (cameo eval) of its checkpoint on the GPU against the CPU
+#   3. a tiny training run on the GPU (bf16) compared with the same run on the CPU (f32)
+#   3a. the same, short, with bf16 AdamW moments and the projector held (adapter.freeze)
+#   3b. an evaluation sweep (cameo eval) of its checkpoint on the GPU against the CPU
+#   4. the GPU benchmark                                  (bf16 peak, GEMM vs cuBLAS, flash attention wmma / mma)
+#   4a. the model benchmark                               (FLUX blocks + IP at 512²: MFU, PyTorch; the full step's memory)
+#   4b. compute-sanitizer memcheck + racecheck            (cameo's own kernels, both attention families)
+#   (the correctness checks come first, as they take seconds; the benchmarks and the sanitizer,
+#   the long steps, get what is left of DEADLINE)
 #   5. a short results table, written last               ($OUT/gpu-check.md if OUT is set, else BUILD/gpu-check.md)
 # Exit status: 0 when the build and the GPU tests pass (the benchmark and the training run never
 # fail the check; their outcome is in the table). Every step has a timeout, and all of them together
@@ -394,86 +396,6 @@ echo "tests: $status_test"
 publish
 
 # ---------------------------------------------------------------------------------------------
-step "GPU benchmark"
-t0=$(date +%s)
-BENCH_MD=$LOG/bench.md
-rm -f "$BENCH_MD"
-if [ -x "$BUILD/cameo" ] && with_deps timeout 30 "$BUILD/cameo" bench gpu --help >/dev/null 2>&1; then
-    BENCH=("$BUILD/cameo" bench gpu)
-else
-    BENCH=("$BUILD/tests/test_cuda_ops" --bench)  # until `cameo bench gpu` is wired
-fi
-if [ -x "${BENCH[0]}" ] && ! out_of_time 45; then
-    T=$(cap 240)
-    # shellcheck disable=SC2086
-    with_deps timeout "$T" "${BENCH[@]}" --md "$BENCH_MD" ${BENCH_ARGS:-} 2>&1 | tee "$LOG/bench.log"
-    rc=${PIPESTATUS[0]}
-    if [ $rc -eq 0 ]; then status_bench="ok ($(elapsed $t0))"
-    elif [ $rc -eq 124 ]; then status_bench="TIMEOUT after ${T}s (partial output in $LOG/bench.log)"
-    else status_bench="exit $rc ($(elapsed $t0)); see $LOG/bench.log"
-    fi
-elif [ -x "${BENCH[0]}" ]; then
-    status_bench="not run: out of time (DEADLINE ${DEADLINE}s)"
-else
-    status_bench="not run: no benchmark binary"
-fi
-publish
-
-# ---------------------------------------------------------------------------------------------
-# The model-level benchmark: a FLUX double and single block with the IP branch at 512² (MFU
-# against the peak measured in the run, PyTorch eager's time where diffusers imports), the whole
-# adapter step projected, and one real full-size step with its allocator peak beside the
-# arithmetic (--full-step). Appends to the benchmark's markdown; never fatal.
-step "model benchmark (cameo bench blocks)"
-t0=$(date +%s)
-status_blocks="not run"
-if [ -x "$BUILD/cameo" ] && ! out_of_time 60; then
-    T=$(cap 200)
-    with_deps timeout "$T" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
-    rc=${PIPESTATUS[0]}
-    if [ $rc -eq 0 ]; then status_blocks="ok ($(elapsed $t0))"
-    elif [ $rc -eq 124 ]; then status_blocks="TIMEOUT after ${T}s (partial output in $LOG/bench.log)"
-    else status_blocks="exit $rc ($(elapsed $t0)); see $LOG/bench.log"
-    fi
-elif [ -x "$BUILD/cameo" ]; then
-    status_blocks="not run: out of time (DEADLINE ${DEADLINE}s)"
-fi
-publish
-
-# ---------------------------------------------------------------------------------------------
-# compute-sanitizer on cameo's own kernels (not the cuBLAS-heavy gemm / upload groups): memcheck
-# (out-of-bounds, misaligned, uninitialised reads feeding results) and racecheck (shared-memory
-# races: what the CPU emulator's barrier orders cannot all expose). Never fatal; in the table.
-step "compute-sanitizer (memcheck, racecheck)"
-t0=$(date +%s)
-status_sanitizer="not run"
-SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
-
-if [ -z "$SAN" ]; then
-    status_sanitizer="not run: no compute-sanitizer"
-elif [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 70; then
-    res=""
-    for tool in memcheck racecheck; do
-        for attn in wmma mma mma8; do
-            sel="--except gemm,gemm_ex,upload"  # every group of cameo's own kernels (new groups join by themselves)
-            [ $tool = racecheck ] && sel="--only reduce,sumsq_multi,softmax,layernorm,layernorm_modulate,rmsnorm,rms_rope,groupnorm,attention,modulate,timestep"
-            [ $attn != wmma ] && sel="--only attention"
-            out_of_time 40 && { res="$res $tool/$attn: out of time;"; continue; }
-            T=$(cap 90)
-            with_deps env CAMEO_ATTN=$attn timeout "$T" "$SAN" --tool $tool --error-exitcode 3 "$BUILD/tests/test_cuda_ops" $sel \
-                >>"$LOG/ctest.log" 2>&1
-            rc=$?
-            case $rc in 0) r=clean ;; 3) r="ERRORS (see ctest.log)" ;; 124) r="timeout ${T}s" ;; *) r="exit $rc" ;; esac
-            res="$res $tool/$attn: $r;"
-        done
-    done
-    status_sanitizer="${res# } ($(elapsed $t0))"
-else
-    status_sanitizer="not run: no test_cuda_ops, or out of time"
-fi
-publish
-
-# ---------------------------------------------------------------------------------------------
 # Tiny training on the GPU (bf16) and the same run on the CPU (f32): the smoothed loss curves
 # must agree within 10% at every logged step (bf16 rounding, same data, σ and noise). Reported,
 # never fatal.
@@ -592,6 +514,86 @@ elif [ -x "$BUILD/cameo" ] && [ -d "$CK" ]; then
     status_eval="skipped: out of time (DEADLINE ${DEADLINE}s)"
 else
     status_eval="skipped: no checkpoint of the GPU training run"
+fi
+publish
+
+# ---------------------------------------------------------------------------------------------
+step "GPU benchmark"
+t0=$(date +%s)
+BENCH_MD=$LOG/bench.md
+rm -f "$BENCH_MD"
+if [ -x "$BUILD/cameo" ] && with_deps timeout 30 "$BUILD/cameo" bench gpu --help >/dev/null 2>&1; then
+    BENCH=("$BUILD/cameo" bench gpu)
+else
+    BENCH=("$BUILD/tests/test_cuda_ops" --bench)  # until `cameo bench gpu` is wired
+fi
+if [ -x "${BENCH[0]}" ] && ! out_of_time 45; then
+    T=$(cap 240)
+    # shellcheck disable=SC2086
+    with_deps timeout "$T" "${BENCH[@]}" --md "$BENCH_MD" ${BENCH_ARGS:-} 2>&1 | tee "$LOG/bench.log"
+    rc=${PIPESTATUS[0]}
+    if [ $rc -eq 0 ]; then status_bench="ok ($(elapsed $t0))"
+    elif [ $rc -eq 124 ]; then status_bench="TIMEOUT after ${T}s (partial output in $LOG/bench.log)"
+    else status_bench="exit $rc ($(elapsed $t0)); see $LOG/bench.log"
+    fi
+elif [ -x "${BENCH[0]}" ]; then
+    status_bench="not run: out of time (DEADLINE ${DEADLINE}s)"
+else
+    status_bench="not run: no benchmark binary"
+fi
+publish
+
+# ---------------------------------------------------------------------------------------------
+# The model-level benchmark: a FLUX double and single block with the IP branch at 512² (MFU
+# against the peak measured in the run, PyTorch eager's time where diffusers imports), the whole
+# adapter step projected, and one real full-size step with its allocator peak beside the
+# arithmetic (--full-step). Appends to the benchmark's markdown; never fatal.
+step "model benchmark (cameo bench blocks)"
+t0=$(date +%s)
+status_blocks="not run"
+if [ -x "$BUILD/cameo" ] && ! out_of_time 60; then
+    T=$(cap 200)
+    with_deps timeout "$T" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
+    rc=${PIPESTATUS[0]}
+    if [ $rc -eq 0 ]; then status_blocks="ok ($(elapsed $t0))"
+    elif [ $rc -eq 124 ]; then status_blocks="TIMEOUT after ${T}s (partial output in $LOG/bench.log)"
+    else status_blocks="exit $rc ($(elapsed $t0)); see $LOG/bench.log"
+    fi
+elif [ -x "$BUILD/cameo" ]; then
+    status_blocks="not run: out of time (DEADLINE ${DEADLINE}s)"
+fi
+publish
+
+# ---------------------------------------------------------------------------------------------
+# compute-sanitizer on cameo's own kernels (not the cuBLAS-heavy gemm / upload groups): memcheck
+# (out-of-bounds, misaligned, uninitialised reads feeding results) and racecheck (shared-memory
+# races: what the CPU emulator's barrier orders cannot all expose). Never fatal; in the table.
+step "compute-sanitizer (memcheck, racecheck)"
+t0=$(date +%s)
+status_sanitizer="not run"
+SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
+
+if [ -z "$SAN" ]; then
+    status_sanitizer="not run: no compute-sanitizer"
+elif [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 70; then
+    res=""
+    for tool in memcheck racecheck; do
+        for attn in wmma mma mma8; do
+            sel="--except gemm,gemm_ex,upload"  # every group of cameo's own kernels (new groups join by themselves)
+            [ $tool = racecheck ] && sel="--only reduce,sumsq_multi,softmax,layernorm,layernorm_modulate,rmsnorm,rms_rope,groupnorm,attention,modulate,timestep"
+            [ $attn != wmma ] && sel="--only attention"
+            out_of_time 40 && { res="$res $tool/$attn: out of time;"; continue; }
+            T=$(cap 90)
+            with_deps env CAMEO_ATTN=$attn timeout "$T" "$SAN" --tool $tool --error-exitcode 3 "$BUILD/tests/test_cuda_ops" $sel \
+                >>"$LOG/ctest.log" 2>&1
+            rc=$?
+            case $rc in 0) r=clean ;; 3) r="ERRORS (see ctest.log)" ;; 124) r="timeout ${T}s" ;; *) r="exit $rc" ;; esac
+            res="$res $tool/$attn: $r;"
+        done
+    done
+    status_sanitizer="${res# } ($(elapsed $t0))"
+else
+    status_sanitizer="not run: no test_cuda_ops, or out of time"
 fi
 publish
 
