@@ -22,7 +22,8 @@
 # brings back): gpu-check.md inventory.log configure.log build.log ctest.log bench.log train.log
 # train-cpu.log.
 # Environment: BUILD (build dir), ARCH (CUDA architectures, default 90), JOBS (build parallelism),
-#              BENCH_ARGS (extra arguments to the benchmark, e.g. --quick), DEADLINE (seconds for
+#              BENCH_ARGS (extra arguments to the benchmark, e.g. --quick), SKIP (steps to leave out,
+#              e.g. SKIP=train,train2,sanitizer for a rerun of the benchmarks), DEADLINE (seconds for
 #              the whole check, default 540), GPU_DEPS (auto: the image's libraries when it has
 #              every one, else all from .gpu-deps; always; off), GPU_DEPS_DIR (default .gpu-deps),
 #              GENERATOR (CMake generator for a new build dir; default Ninja when ninja is there).
@@ -34,6 +35,7 @@ case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 ARCH=${ARCH:-90}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
 DEADLINE=${DEADLINE:-540}
+SKIP=${SKIP:-}   # steps left out, comma-separated: ctest,train,train_cpu,train2,eval,bench,blocks,sanitizer
 GPU_DEPS=${GPU_DEPS:-auto}
 DEPS_SRC=${GPU_DEPS_DIR:-$ROOT/.gpu-deps}
 RESULTS=${OUT:+$OUT/gpu-check.md}
@@ -57,6 +59,7 @@ cap() {
     local left=$(( DEADLINE - ($(date +%s) - START) - 25 ))
     if [ "$left" -lt "$1" ]; then echo $(( left > 5 ? left : 5 )); else echo "$1"; fi
 }
+skipping() { case ",$SKIP," in *",$1,"*) return 0 ;; esac; return 1; }
 out_of_time() { [ $(( DEADLINE - ($(date +%s) - START) )) -lt "${1:-40}" ]; }
 publish() {
     collect_python 0
@@ -373,7 +376,8 @@ publish
 # ---------------------------------------------------------------------------------------------
 step "ctest -L cuda"
 t0=$(date +%s)
-if [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 45; then
+if skipping ctest; then status_test="skipped (SKIP=$SKIP)"
+elif [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 45; then
     T=$(cap 300)
     (cd "$BUILD" && with_deps timeout "$T" ctest -L cuda -V --timeout $((T - 10))) >"$LOG/ctest.log" 2>&1
     rc=$?
@@ -401,7 +405,8 @@ publish
 # never fatal.
 step "tiny training: GPU (bf16) against CPU (f32)"
 t0=$(date +%s)
-if [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ] && ! out_of_time 60; then
+if skipping train; then status_train="skipped (SKIP=$SKIP)"
+elif [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ] && ! out_of_time 60; then
     TRAIN_ARGS="--set stages.0.steps=60 --set stages.1.steps=40 --set stages.2.steps=30 --set run.log_every=10 --set run.ckpt_every=0 --quiet
                 --set validation.every=50 --set validation.samples=8"
     T=$(cap 240)
@@ -410,12 +415,16 @@ if [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ] && ! out_of_time 60; then
         --set data.path="$LOG/demo-data" >"$LOG/train.log" 2>&1
     rc=$?
     T=$(cap 240)
+    rc_cpu=0
+    # SKIP=train_cpu: the GPU run alone (its checkpoint for the evaluation sweep), no reference
     # shellcheck disable=SC2086
-    with_deps timeout "$T" "$BUILD/cameo" train configs/tiny.yaml $TRAIN_ARGS --set run.device=cpu --set run.out_dir="$LOG/run-cpu" \
-        --set data.path="$LOG/demo-data" >"$LOG/train-cpu.log" 2>&1
+    skipping train_cpu || with_deps timeout "$T" "$BUILD/cameo" train configs/tiny.yaml $TRAIN_ARGS --set run.device=cpu \
+        --set run.out_dir="$LOG/run-cpu" --set data.path="$LOG/demo-data" >"$LOG/train-cpu.log" 2>&1
     rc_cpu=$?
     tail -8 "$LOG/train.log"
-    if [ $rc -eq 0 ] && [ $rc_cpu -eq 0 ]; then
+    if [ $rc -eq 0 ] && skipping train_cpu; then
+        status_train="GPU run ok ($(elapsed $t0): $(grep -m1 '^done:' "$LOG/train.log")); the CPU reference skipped (SKIP=$SKIP)"
+    elif [ $rc -eq 0 ] && [ $rc_cpu -eq 0 ]; then
         cmp=$(paste -d' ' "$LOG/run-gpu/tiny/metrics.jsonl" "$LOG/run-cpu/tiny/metrics.jsonl" | awk '
             { g = $0; sub(/\} \{.*/, "", g); sub(/.*"loss_smoothed":/, "", g); sub(/,.*/, "", g)
               c = $0; sub(/^.*\} \{/, "", c); sub(/.*"loss_smoothed":/, "", c); sub(/,.*/, "", c)
@@ -451,7 +460,8 @@ publish
 step "tiny training, bf16 moments + adapter.freeze: GPU against CPU"
 t0=$(date +%s)
 status_train2="not run"
-if [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ] && [ -d "$LOG/demo-data" ] && ! out_of_time 60; then
+if skipping train2; then status_train2="skipped (SKIP=$SKIP)"
+elif [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ] && [ -d "$LOG/demo-data" ] && ! out_of_time 60; then
     TRAIN2_ARGS="--set stages.0.steps=20 --set stages.1.steps=10 --set stages.2.steps=10 --set run.log_every=10 --set run.ckpt_every=0
                  --quiet --set optimizer.state_dtype=bf16 --set adapter.freeze=[image_proj] --set data.path=$LOG/demo-data"
     # shellcheck disable=SC2086
@@ -482,33 +492,51 @@ publish
 
 # ---------------------------------------------------------------------------------------------
 # An evaluation sweep on the GPU run's checkpoint (cameo eval: the sampler, the VAE decoder, the
-# towers' scores and a tiny CLIP's on cuda:0, bf16) against the same sweep on the CPU (f32): the
-# scores per image (DINO-I, SigLIP-I, CLIP-I, CLIP-T) should agree to about bf16's precision. Logs go to train.log. Reported, never fatal.
+# towers' scores and a tiny CLIP's on cuda:0) against the same sweep on the CPU (f32), twice: with
+# the models in f32 on the GPU (the same adapter through `--config` with model.dtype: f32), where
+# every score must agree within 2e-3 (on the CUDA emulator they agree within 8e-6), and in bf16, the
+# default, where 8 sampler steps of a random tiny model carry bf16's rounding into the images:
+# there the emulator, which runs the same kernels' arithmetic on the CPU, is 0.055 off at worst,
+# so the bound is 0.1. Per-image scores go to train.log. Reported, never fatal.
 step "tiny evaluation sweep: GPU against CPU"
 t0=$(date +%s)
 status_eval="not run"
 CK="$LOG/run-gpu/tiny/checkpoints"
-if [ -x "$BUILD/cameo" ] && [ -d "$CK" ] && [ -f docs/examples/eval/pairs.jsonl ] && ! out_of_time 45; then
+# eval_cmp GPU_DIR CPU_DIR LIMIT: "N images, scores within W of the CPU's, S s per image"; fails past LIMIT
+eval_cmp() {
+    { echo "eval $1 then $2, per image:"; cat "$1/results.jsonl" "$2/results.jsonl"; } >>"$LOG/train.log"
+    paste -d' ' "$1/results.jsonl" "$2/results.jsonl" | awk -v lim="$3" '
+        function field(s, k,   v) { v = s; sub(".*\"" k "\":", "", v); sub(/[,}].*/, "", v); return v + 0 }
+        { g = $0; sub(/\} \{.*/, "", g); c = $0; sub(/^.*\} \{/, "", c)
+          split("dino_i siglip_i clip_i clip_t", ks, " ")
+          for (i = 1; i <= 4; i++) { d = field(g, ks[i]) - field(c, ks[i]); if (d < 0) d = -d; if (d > w) w = d }
+          n++; ts += field(g, "seconds") }
+        END { printf "%d images, scores within %.2g of the CPU'"'"'s (limit %s), %.2f s per image on the GPU", n, w, lim, n ? ts / n : 0
+              exit (n == 8 && w <= lim) ? 0 : 1 }'
+}
+if skipping eval; then status_eval="skipped (SKIP=$SKIP)"
+elif [ -x "$BUILD/cameo" ] && [ -d "$CK" ] && [ -f docs/examples/eval/pairs.jsonl ] && ! out_of_time 45; then
     # the tiny CLIP fixture brings the CLIP towers (CLIP-I / CLIP-T) onto the GPU too
     EVAL_ARGS="--pairs docs/examples/eval/pairs.jsonl --scales 0,0.9 --seeds 0,1 --steps 8 --clip tests/fixtures/clip_full/model --quiet"
-    # shellcheck disable=SC2086
-    with_deps timeout "$(cap 60)" "$BUILD/cameo" eval "$CK" $EVAL_ARGS --out "$LOG/eval-gpu" --device cuda:0 >>"$LOG/train.log" 2>&1
-    rc=$?
+    CKD=$(ls -d "$CK"/step-* | sort -V | tail -1)
+    sed 's/^  dtype: auto$/  dtype: f32/' "$CKD/config.yaml" >"$LOG/eval-f32.yaml"
     # shellcheck disable=SC2086
     with_deps timeout "$(cap 60)" "$BUILD/cameo" eval "$CK" $EVAL_ARGS --out "$LOG/eval-cpu" --device cpu >>"$LOG/train.log" 2>&1
     rc_cpu=$?
-    if [ $rc -eq 0 ] && [ $rc_cpu -eq 0 ]; then
-        cmp=$(paste -d' ' "$LOG/eval-gpu/results.jsonl" "$LOG/eval-cpu/results.jsonl" | awk '
-            function field(s, k,   v) { v = s; sub(".*\"" k "\":", "", v); sub(/[,}].*/, "", v); return v + 0 }
-            { g = $0; sub(/\} \{.*/, "", g); c = $0; sub(/^.*\} \{/, "", c)
-              split("dino_i siglip_i clip_i clip_t", ks, " ")
-              for (i = 1; i <= 4; i++) { d = field(g, ks[i]) - field(c, ks[i]); if (d < 0) d = -d; if (d > w) w = d }
-              n++; ts += field(g, "seconds") }
-            END { printf "%d images, scores within %.4f of the CPU'"'"'s, %.2f s per image on the GPU", n, w, n ? ts / n : 0
-                  exit (n == 8 && w <= 0.05) ? 0 : 1 }')
-        if [ $? -eq 0 ]; then status_eval="ok ($(elapsed $t0)): $cmp"; else status_eval="scores differ ($(elapsed $t0)): $cmp"; fi
+    # shellcheck disable=SC2086
+    with_deps timeout "$(cap 60)" "$BUILD/cameo" eval --config "$LOG/eval-f32.yaml" "$CKD/adapter.safetensors" $EVAL_ARGS \
+        --out "$LOG/eval-gpu32" --device cuda:0 >>"$LOG/train.log" 2>&1
+    rc32=$?
+    # shellcheck disable=SC2086
+    with_deps timeout "$(cap 60)" "$BUILD/cameo" eval "$CK" $EVAL_ARGS --out "$LOG/eval-gpu" --device cuda:0 >>"$LOG/train.log" 2>&1
+    rc=$?
+    if [ $rc_cpu -ne 0 ]; then status_eval="CPU sweep exit $rc_cpu, not fatal ($(elapsed $t0)); see train.log"
     else
-        status_eval="exit $rc (GPU) / $rc_cpu (CPU), not fatal ($(elapsed $t0)); see train.log"
+        ok=0
+        if [ $rc32 -eq 0 ]; then c32=$(eval_cmp "$LOG/eval-gpu32" "$LOG/eval-cpu" 2e-3) || ok=1; else c32="exit $rc32"; ok=1; fi
+        if [ $rc -eq 0 ]; then c16=$(eval_cmp "$LOG/eval-gpu" "$LOG/eval-cpu" 0.1) || ok=1; else c16="exit $rc"; ok=1; fi
+        if [ $ok -eq 0 ]; then status_eval="ok ($(elapsed $t0)): f32 $c32; bf16 $c16"
+        else status_eval="differs ($(elapsed $t0)): f32 $c32; bf16 $c16"; fi
     fi
 elif [ -x "$BUILD/cameo" ] && [ -d "$CK" ]; then
     status_eval="skipped: out of time (DEADLINE ${DEADLINE}s)"
@@ -527,7 +555,8 @@ if [ -x "$BUILD/cameo" ] && with_deps timeout 30 "$BUILD/cameo" bench gpu --help
 else
     BENCH=("$BUILD/tests/test_cuda_ops" --bench)  # until `cameo bench gpu` is wired
 fi
-if [ -x "${BENCH[0]}" ] && ! out_of_time 45; then
+if skipping bench; then status_bench="skipped (SKIP=$SKIP)"
+elif [ -x "${BENCH[0]}" ] && ! out_of_time 45; then
     T=$(cap 240)
     # shellcheck disable=SC2086
     with_deps timeout "$T" "${BENCH[@]}" --md "$BENCH_MD" ${BENCH_ARGS:-} 2>&1 | tee "$LOG/bench.log"
@@ -551,7 +580,8 @@ publish
 step "model benchmark (cameo bench blocks)"
 t0=$(date +%s)
 status_blocks="not run"
-if [ -x "$BUILD/cameo" ] && ! out_of_time 60; then
+if skipping blocks; then status_blocks="skipped (SKIP=$SKIP)"
+elif [ -x "$BUILD/cameo" ] && ! out_of_time 60; then
     T=$(cap 200)
     with_deps timeout "$T" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
     rc=${PIPESTATUS[0]}
@@ -573,7 +603,8 @@ t0=$(date +%s)
 status_sanitizer="not run"
 SAN=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
 
-if [ -z "$SAN" ]; then
+if skipping sanitizer; then status_sanitizer="skipped (SKIP=$SKIP)"
+elif [ -z "$SAN" ]; then
     status_sanitizer="not run: no compute-sanitizer"
 elif [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 70; then
     res=""
@@ -639,4 +670,4 @@ echo
 echo "results: $RESULTS   logs: $LOG   environment for later commands: . $BUILD/gpu-env.sh"
 
 case "$status_build" in FAILED*) exit 1 ;; esac
-case "$status_test" in ok*|SKIPPED*) exit 0 ;; *) exit 1 ;; esac
+case "$status_test" in ok*|SKIPPED*|skipped*) exit 0 ;; *) exit 1 ;; esac

@@ -3,11 +3,26 @@
 // onto it (beta = 1), the activation (or its derivative) runs in place afterwards through the
 // unary kernels, so fused and unfused give the same bits.
 #include <cblas.h>
+#include <omp.h>
 #include "kernels/cpu/cpu_internal.h"
 
 // OpenBLAS runs a GEMM of at most this many multiply-adds on the calling thread only
 // (SMP_THRESHOLD_MIN * GEMM_MULTITHREAD_THRESHOLD), so such GEMMs may run side by side in OpenMP.
 #define CPU_BLAS_SERIAL_MNK 262144
+// Above that OpenBLAS takes every thread it has, and its threads' wake-up and spin-wait (sched_yield)
+// outweigh the work until each has a few million multiply-adds: 20 steps of the tiny model took
+// 628 ms on 2 threads against 452 on 1 (2 cores), and 130 steps 116 s on 16 threads of the H100
+// machine's 16-core VM against 4 s on 2 cores here. A GEMM gets one thread per this many
+// multiply-adds, at most all of them (2^20..2^22 timed alike on the medium model's step).
+#define CPU_BLAS_MNK_PER_THREAD (1 << 21)
+
+// the OpenBLAS threads for one GEMM of mnk multiply-adds (0: leave them as they are)
+static int blas_threads_for(double mnk) {
+    if (omp_in_parallel()) return 0;  // OpenBLAS's OpenMP build runs serially there; and the setting is global
+    int have = openblas_get_num_threads();
+    double want = mnk / CPU_BLAS_MNK_PER_THREAD;
+    return want < have ? (want < 1 ? 1 : (int)want) : 0;
+}
 
 // DST = beta*DST (+ bias[j]) over every row of every batch: the K == 0 product, or the bias
 // prefill before a beta = 1 GEMM. beta == 0 never reads DST (fresh memory may hold NaN).
@@ -28,8 +43,15 @@ static void gemm_run(cm_dtype dt, int transA, int transB, int64_t M, int64_t N, 
                      const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB,
                      double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch) {
     const enum CBLAS_TRANSPOSE ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
-    // many small GEMMs: one per OpenMP thread; big ones: OpenBLAS threads each
-    const int par = batch > 1 && (double)M * N * K <= CPU_BLAS_SERIAL_MNK;
+    // many small GEMMs: one per OpenMP thread; big ones: OpenBLAS threads each, as many as their size pays for
+    const double mnk = (double)M * N * K;
+    const int par = batch > 1 && mnk <= CPU_BLAS_SERIAL_MNK && batch * mnk >= CPU_BLAS_MNK_PER_THREAD;
+    const int thr = par ? 0 : blas_threads_for(batch > 1 && mnk <= CPU_BLAS_SERIAL_MNK ? 0 : mnk);
+    int blas_keep = 0, omp_keep = 0;
+    if (thr) {  // openblas_set_num_threads also sets OpenMP's count (its OpenMP build): both come back after
+        blas_keep = openblas_get_num_threads(), omp_keep = omp_get_max_threads();
+        openblas_set_num_threads(thr);
+    }
     if (dt == CM_F32) {
 #pragma omp parallel for schedule(static) if (par)
         for (int64_t b = 0; b < batch; b++)
@@ -42,6 +64,10 @@ static void gemm_run(cm_dtype dt, int transA, int transB, int64_t M, int64_t N, 
             cblas_dgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, alpha,
                         (const double *)A + b * strideA, (blasint)lda, (const double *)B + b * strideB, (blasint)ldb,
                         beta, (double *)C + b * strideC, (blasint)ldc);
+    }
+    if (thr) {
+        openblas_set_num_threads(blas_keep);
+        omp_set_num_threads(omp_keep);
     }
 }
 

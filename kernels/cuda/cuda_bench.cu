@@ -11,6 +11,7 @@ extern "C" double cuda_gemm_best_ms(const cm_kctx *k, int64_t M, int64_t N, int6
                                     void *C, int max_algos, int iters);
 extern "C" int cuda_device_count(void);
 extern "C" bool cuda_attn_use(const char *which);  // cuda_attention.cu
+extern "C" const char *cuda_attn_name(void);
 extern "C" const char *cuda_unavailable_reason(void);
 
 __global__ void k_bench_rand(int64_t n, bf16 *x, uint32_t seed, float amp) {
@@ -39,12 +40,15 @@ typedef struct {
     double ms, tflops, ref_tflops, pct;  // pct: of the peak or of the reference (see `vs`)
     const char *vs;
 } bench_row;
-#define MAX_ROWS 32
+#define MAX_ROWS 64
 static bench_row rows[MAX_ROWS];
 static int nrows;
 static void add_row(const char *what, const char *shape, double ms, double tflops, double ref, double pct,
                     const char *vs) {
-    if (nrows >= MAX_ROWS) return;
+    if (nrows >= MAX_ROWS) {
+        fprintf(stderr, "cameo bench gpu: more than %d rows; '%s' and later ones left out\n", MAX_ROWS, what);
+        return;
+    }
     bench_row *r = &rows[nrows++];
     snprintf(r->what, sizeof r->what, "%s", what);
     snprintf(r->shape, sizeof r->shape, "%s", shape);
@@ -90,12 +94,19 @@ static int has_nan_bf16(const cm_kctx *k, const bf16 *d, int64_t n) {
 extern "C" int cuda_bench_main(int argc, char **argv) {
     const char *md = NULL;
     int quick = 0, tiny = 0;
+    // PyTorch's scaled_dot_product_attention at the attention shapes (train/bench.c runs it):
+    // fwd, bwd ms at FLUX's shape, fwd ms at SigLIP's, torch's version
+    double t_fwd = 0, t_bwd = 0, t_sig = 0;
+    char t_ver[64] = "";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--md") && i + 1 < argc) md = argv[++i];
+        else if (!strcmp(argv[i], "--torch-attn") && i + 1 < argc) {
+            if (sscanf(argv[++i], "%lf,%lf,%lf,%63s", &t_fwd, &t_bwd, &t_sig, t_ver) != 4) t_fwd = 0;
+        }
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--tiny")) tiny = 1;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: cameo bench gpu [--quick] [--tiny] [--md FILE]\n"
+            printf("usage: cameo bench gpu [--quick] [--tiny] [--no-torch] [--md FILE]\n"
                    "  bf16 peak, GEMM at FLUX shapes vs cuBLAS best, flash attention fwd+bwd at 4608 tokens x 24 heads x 128\n"
                    "  --tiny: every case at 1/32 of its size, one timed pass (runs everything through: a test, not figures)\n");
             return 0;
@@ -221,6 +232,8 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         snprintf(shp, sizeof shp, "B1 H%lld L%lld D128", (long long)H, (long long)L);
         // every fast kernel (CAMEO_ATTN=wmma / mma / mma8), and how far the mma outputs are from wmma's
         const char *kinds[3] = {"wmma", "mma", "mma8"};
+        const char *dflt = cuda_attn_name();  // the kernels in use (CAMEO_ATTN or the default)
+        double ms_dflt = 0;
         uint16_t *o_first = (uint16_t *)malloc((size_t)n * 2), *o_now = (uint16_t *)malloc((size_t)n * 2);
         for (int v = 0; v < 3; v++) {
             cuda_attn_use(kinds[v]);
@@ -240,6 +253,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
             snprintf(what, sizeof what, "attention bwd [%s]", kinds[v]);
             add_row(what, shp, ms_b, tf, 0, 100.0 * tf / peak, "of peak");
             tf = (fl_f + fl_b) / ((ms_f + ms_b) * 1e-3) / 1e12;
+            if (!strcmp(kinds[v], dflt)) ms_dflt = ms_f + ms_b;
             snprintf(what, sizeof what, "attention fwd+bwd [%s] (target >= 60%%)", kinds[v]);
             add_row(what, shp, ms_f + ms_b, tf, 0, 100.0 * tf / peak, "of peak");
             if (has_nan_bf16(k, O, n) || has_nan_bf16(k, dQ, n) || has_nan_bf16(k, dK, n))
@@ -258,7 +272,22 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         }
         free(o_first);
         free(o_now);
-        cuda_attn_use("wmma");
+        cuda_attn_use(dflt);
+        if (t_fwd > 0 && !tiny) {
+            char what[96];
+            snprintf(what, sizeof what, "attention fwd [PyTorch %s sdpa]", t_ver);
+            add_row(what, shp, t_fwd, fl_f / (t_fwd * 1e-3) / 1e12, 0, 100.0 * fl_f / (t_fwd * 1e-3) / 1e12 / peak, "of peak");
+            snprintf(what, sizeof what, "attention bwd [PyTorch %s sdpa]", t_ver);
+            add_row(what, shp, t_bwd, fl_b / (t_bwd * 1e-3) / 1e12, 0, 100.0 * fl_b / (t_bwd * 1e-3) / 1e12 / peak, "of peak");
+            double tt = t_fwd + t_bwd, tf_t = (fl_f + fl_b) / (tt * 1e-3) / 1e12;
+            snprintf(what, sizeof what, "attention fwd+bwd [PyTorch %s sdpa]", t_ver);
+            add_row(what, shp, tt, tf_t, 0, 100.0 * tf_t / peak, "of peak");
+            if (ms_dflt > 0) {
+                snprintf(what, sizeof what, "attention fwd+bwd [%s, the default] vs PyTorch", dflt);
+                add_row(what, shp, ms_dflt, (fl_f + fl_b) / (ms_dflt * 1e-3) / 1e12, tf_t, 100.0 * tt / ms_dflt,
+                        "of PyTorch's speed");
+            }
+        }
         // SigLIP's head dim 72 (729 tokens, 16 heads, batch 8)
         int64_t L2 = tiny ? 40 : 729, D2 = 72, H2 = tiny ? 2 : 16, B2 = tiny ? 1 : 8, n2 = B2 * H2 * L2 * D2;
         if (n2 <= n) {
@@ -268,10 +297,15 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
                 be->attn_fwd(k, CM_BF16, B2, H2, L2, L2, D2, 1.0 / sqrt(72.0), O, NULL, lse, Q, st2, K, st2, V, st2, NULL, 0,
                              0);
             });
-            char s2[48];
+            char s2[48], what[96];
             snprintf(s2, sizeof s2, "B%lld H%lld L%lld D72", (long long)B2, (long long)H2, (long long)L2);
-            add_row("attention fwd (SigLIP D=72)", s2, ms2, f2 / (ms2 * 1e-3) / 1e12, 0,
-                    100.0 * f2 / (ms2 * 1e-3) / 1e12 / peak, "of peak");
+            snprintf(what, sizeof what, "attention fwd (SigLIP D=72) [%s]", dflt);
+            add_row(what, s2, ms2, f2 / (ms2 * 1e-3) / 1e12, 0, 100.0 * f2 / (ms2 * 1e-3) / 1e12 / peak, "of peak");
+            if (t_sig > 0 && !tiny) {
+                snprintf(what, sizeof what, "attention fwd (SigLIP D=72) [PyTorch sdpa]");
+                add_row(what, s2, t_sig, f2 / (t_sig * 1e-3) / 1e12, f2 / (ms2 * 1e-3) / 1e12, 100.0 * ms2 / t_sig,
+                        "of cameo's speed");
+            }
         }
         CUDA_CHECK(cudaFree(Q));
         CUDA_CHECK(cudaFree(K));

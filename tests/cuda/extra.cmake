@@ -25,13 +25,14 @@ if(CAMEO_CUDA_EMU)
   set_tests_properties(e2e_gpu_oom PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77)
 endif()
 
-# the mma.sync attention kernels (CAMEO_ATTN=mma) through the same GPU-against-CPU comparisons
-add_test(NAME test_cuda_ops_attn_mma COMMAND test_cuda_ops WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-set_tests_properties(test_cuda_ops_attn_mma PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 ENVIRONMENT CAMEO_ATTN=mma)
+# test_cuda_ops runs the default attention kernels (mma); the WMMA ones (CAMEO_ATTN=wmma) through
+# the same GPU-against-CPU comparisons
+add_test(NAME test_cuda_ops_attn_wmma COMMAND test_cuda_ops WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_cuda_ops_attn_wmma PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 ENVIRONMENT CAMEO_ATTN=wmma)
 if(CAMEO_CUDA_EMU)
-  add_test(NAME test_cuda_ops_attn_mma_reverse COMMAND test_cuda_ops WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(test_cuda_ops_attn_mma_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
-                       ENVIRONMENT "CAMEO_ATTN=mma;CUDA_EMU_REVERSE=1")
+  add_test(NAME test_cuda_ops_attn_wmma_reverse COMMAND test_cuda_ops WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_cuda_ops_attn_wmma_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                       ENVIRONMENT "CAMEO_ATTN=wmma;CUDA_EMU_REVERSE=1")
 endif()
 # the same kernels with 8-warp forward / dQ blocks (CAMEO_ATTN=mma8): the attention cases, both orders
 add_test(NAME test_cuda_ops_attn_mma8 COMMAND test_cuda_ops --only attention WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
