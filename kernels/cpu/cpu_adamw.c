@@ -80,7 +80,7 @@ void cpu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *
     check_gdt("adamw", gdt);
     const adamw_consts c = adamw_fold(lr, b1, b2, eps, wd, bc1, bc2, gscale);
     const int64_t nc = (n + ADAMW_CHUNK - 1) / ADAMW_CHUNK;
-#pragma omp parallel for schedule(static) if (n >= CPU_PAR_MIN)
+#pragma omp parallel for schedule(static) if (n >= CPU_PAR_MIN) num_threads(cpu_par_threads(n))
     for (int64_t ch = 0; ch < nc; ch++) {
         int64_t lo = ch * ADAMW_CHUNK, hi = lo + ADAMW_CHUNK < n ? lo + ADAMW_CHUNK : n;
         adamw_range(c, lo, hi, p, gdt, g, m, v);
@@ -104,7 +104,7 @@ void cpu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtyp
         total += t[i].n;
     }
     const int64_t nc = first[nt];
-#pragma omp parallel for schedule(static) if (total >= CPU_PAR_MIN)
+#pragma omp parallel for schedule(static) if (total >= CPU_PAR_MIN) num_threads(cpu_par_threads(total))
     for (int64_t ch = 0; ch < nc; ch++) {
         int lo_t = 0, hi_t = nt - 1;  // the tensor i with first[i] <= ch < first[i + 1]
         while (lo_t < hi_t) {

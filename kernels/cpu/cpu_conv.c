@@ -101,7 +101,7 @@ int cpu_conv2d_fwd(const cm_kctx *k, cm_dtype dt, int64_t N, int64_t C, int64_t 
     const float *xf = x, *wf = w, *bf = b;
 
     // T: one padded, phase-split copy of the input
-#pragma omp parallel for schedule(static) if ((int64_t)nT >= CPU_PAR_MIN && N * C > 1)
+#pragma omp parallel for schedule(static) if ((int64_t)nT >= CPU_PAR_MIN && N * C > 1) num_threads(cpu_par_threads((int64_t)nT))
     for (int64_t nc = 0; nc < N * C; nc++) {
         const float *xc = xf + nc * H * W;
         float *tc = T + nc * chs;

@@ -109,7 +109,7 @@ void cpu_copy_strided(const cm_kctx *k, int ndim, const int64_t *shape, cm_dtype
     for (int i = 0; i < nd - 1; i++) rows *= sh[i];
     char *d0 = dst;
     const char *s0 = src;
-#pragma omp parallel for schedule(static) if (rows * inner >= CPU_PAR_MIN && rows > 1)
+#pragma omp parallel for schedule(static) if (rows * inner >= CPU_PAR_MIN && rows > 1) num_threads(cpu_par_threads(rows * inner))
     for (int64_t r = 0; r < rows; r++) {
         int64_t rem = r, doff = 0, soff = 0;
         for (int i = nd - 2; i >= 0; i--) {
@@ -142,7 +142,7 @@ void cpu_fill(const cm_kctx *k, cm_dtype dt, void *dst, int64_t n, double value)
 #define FILL_AS(T)                                                      \
     do {                                                                \
         T *d = dst, v = (T)pat;                                         \
-        _Pragma("omp parallel for schedule(static) if (n >= 4 * CPU_PAR_MIN)") \
+        _Pragma("omp parallel for schedule(static) if (n >= 4 * CPU_PAR_MIN) num_threads(cpu_par_threads((n) / 4.0))") \
         for (int64_t i = 0; i < n; i++) d[i] = v;                       \
     } while (0)
     if (sz == 2) FILL_AS(uint16_t);

@@ -11,7 +11,7 @@ static size_t esize(const char *op, cm_dtype dt) {
 void cpu_gather_rows(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, void *y, const void *table,
                      const int32_t *idx) {
     size_t row = (size_t)D * esize("gather_rows", dt);
-#pragma omp parallel for schedule(static) if (n * D >= CPU_PAR_MIN && n > 1)
+#pragma omp parallel for schedule(static) if (n * D >= CPU_PAR_MIN && n > 1) num_threads(cpu_par_threads(n * D))
     for (int64_t i = 0; i < n; i++) memcpy((char *)y + i * row, (const char *)table + (int64_t)idx[i] * row, row);
 }
 
@@ -22,7 +22,7 @@ void cpu_gather_rows(const cm_kctx *k, cm_dtype dt, int64_t n, int64_t D, void *
         T *dt_ = dtable;                                                                            \
         const T *g = dy;                                                                            \
         int64_t nch = (D + 63) / 64;                                                                \
-        _Pragma("omp parallel for schedule(static) if (n * D >= CPU_PAR_MIN && nch > 1)")           \
+        _Pragma("omp parallel for schedule(static) if (n * D >= CPU_PAR_MIN && nch > 1) num_threads(cpu_par_threads(n * D))")           \
         for (int64_t c = 0; c < nch; c++) {                                                         \
             int64_t j0 = c * 64, j1 = j0 + 64 < D ? j0 + 64 : D;                                    \
             for (int64_t i = 0; i < n; i++) {                                                       \

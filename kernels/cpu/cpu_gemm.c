@@ -29,7 +29,7 @@ static int blas_threads_for(double mnk) {
 #define PREPARE_C(T, DST)                                                                     \
     do {                                                                                      \
         const T *bb = (const T *)bias;                                                        \
-        _Pragma("omp parallel for schedule(static) if (batch * M * N >= CPU_PAR_MIN)")       \
+        _Pragma("omp parallel for schedule(static) if (batch * M * N >= CPU_PAR_MIN) num_threads(cpu_par_threads(batch * M * N))")       \
         for (int64_t r = 0; r < batch * M; r++) {                                             \
             T *c = (T *)(DST) + (r / M) * strideC + (r % M) * ldc;                            \
             if (beta == 0 && bb) memcpy(c, bb, (size_t)N * sizeof(T));                        \

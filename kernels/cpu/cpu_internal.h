@@ -4,6 +4,7 @@
 // Kernel families are written once in a cpu_<family>.inc and included twice by cpu_<family>.c,
 // with `real` = float, SFX = f32 and `real` = double, SFX = f64; FN(x) names the instance x_f32 / x_f64.
 #pragma once
+#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 #include "kernels/backend.h"
@@ -14,8 +15,15 @@
 
 // sums of many elements are summed in chunks of this many, then chunk by chunk in order
 #define CPU_SUM_CHUNK 65536
-// below this many elements a loop stays on one thread (fork/join costs ~ a few µs)
+// below this many elements a loop stays on one thread (fork/join costs ~ a few µs), and a longer
+// loop takes one thread per this many (num_threads(cpu_par_threads(n))): waking every thread of a
+// 16-core VM for a loop of 64k elements cost more than the loop
 #define CPU_PAR_MIN 32768
+static inline int cpu_par_threads(double work) {
+    int mx = omp_get_max_threads();
+    double t = work / CPU_PAR_MIN;
+    return t >= mx ? mx : t < 1 ? 1 : (int)t;
+}
 
 // calls fn_f32(...) or fn_f64(...) for dt, dies for any other dtype
 #define CPU_DISPATCH(opname, dt, fn, ...)                              \

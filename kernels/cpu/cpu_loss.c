@@ -14,7 +14,7 @@ void cpu_mse_fwd(const cm_kctx *k, cm_dtype dt, int64_t n, const void *a, const 
         double gs = g * (gp ? (double)*(const T *)gp : 1.0);                    \
         T *d = da, c = (T)(2.0 * gs / (double)n);                               \
         const T *x = a, *y = b;                                                 \
-        _Pragma("omp parallel for schedule(static) if (n >= CPU_PAR_MIN)")      \
+        _Pragma("omp parallel for schedule(static) if (n >= CPU_PAR_MIN) num_threads(cpu_par_threads(n))")      \
         for (int64_t i = 0; i < n; i++) d[i] = c * (x[i] - y[i]);               \
     } while (0)
 

@@ -8,7 +8,7 @@
     do {                                                                                               \
         T *yy = y;                                                                                     \
         const T *xx = x, *sc = scale, *sh = shift;                                                     \
-        _Pragma("omp parallel for schedule(static) if (B * L * C >= CPU_PAR_MIN && B * L > 1)")        \
+        _Pragma("omp parallel for schedule(static) if (B * L * C >= CPU_PAR_MIN && B * L > 1) num_threads(cpu_par_threads(B * L * C))")        \
         for (int64_t r = 0; r < B * L; r++) {                                                          \
             int64_t b = r / L;                                                                         \
             const T *xr = xx + r * C, *s = sc ? sc + b * C : NULL, *t = sh ? sh + b * C : NULL;        \
@@ -24,7 +24,7 @@
         T *ddx = dx, *dsc = dscale, *dsh = dshift;                                                     \
         const T *g = dy, *xx = x, *sc = scale;                                                         \
         if (ddx) {                                                                                     \
-            _Pragma("omp parallel for schedule(static) if (B * L * C >= CPU_PAR_MIN && B * L > 1)")    \
+            _Pragma("omp parallel for schedule(static) if (B * L * C >= CPU_PAR_MIN && B * L > 1) num_threads(cpu_par_threads(B * L * C))")    \
             for (int64_t r = 0; r < B * L; r++) {                                                      \
                 const T *s = sc ? sc + (r / L) * C : NULL, *gr = g + r * C;                            \
                 for (int64_t c = 0; c < C; c++) ddx[r * C + c] = gr[c] * ((T)1 + (s ? s[c] : (T)0));   \
@@ -32,7 +32,7 @@
         }                                                                                              \
         if (!dsc && !dsh) break;                                                                       \
         int64_t nch = (C + 255) / 256;                                                                 \
-        _Pragma("omp parallel for schedule(static) if (B * L * C >= CPU_PAR_MIN && B * nch > 1)")      \
+        _Pragma("omp parallel for schedule(static) if (B * L * C >= CPU_PAR_MIN && B * nch > 1) num_threads(cpu_par_threads(B * L * C))")      \
         for (int64_t t = 0; t < B * nch; t++) {                                                        \
             int64_t b = t / nch, c0 = (t % nch) * 256, nc = C - c0 < 256 ? C - c0 : 256;               \
             double as[256], ah[256];                                                                   \
@@ -67,7 +67,7 @@ void cpu_modulate_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64
     do {                                                                                               \
         T *oo = out;                                                                                   \
         const T *rr = res, *gg = gate, *yy = y;                                                        \
-        _Pragma("omp parallel for schedule(static) if (B * L * C >= CPU_PAR_MIN && B * L > 1)")        \
+        _Pragma("omp parallel for schedule(static) if (B * L * C >= CPU_PAR_MIN && B * L > 1) num_threads(cpu_par_threads(B * L * C))")        \
         for (int64_t r = 0; r < B * L; r++) {                                                          \
             const T *g = gg + (r / L) * C, *rw = rr + r * C, *yr = yy + r * C;                         \
             T *orow = oo + r * C;                                                                      \
@@ -91,7 +91,7 @@ void cpu_gated_add(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t 
     do {                                                                                               \
         T *oo = out;                                                                                   \
         const T *aa = a, *bb = b, al = (T)alpha;                                                       \
-        _Pragma("omp parallel for schedule(static) if (B * L * C >= CPU_PAR_MIN && B * L > 1)")        \
+        _Pragma("omp parallel for schedule(static) if (B * L * C >= CPU_PAR_MIN && B * L > 1) num_threads(cpu_par_threads(B * L * C))")        \
         for (int64_t r = 0; r < B * L; r++) {                                                          \
             int64_t l = r % L, bi = r / L;                                                             \
             const T *ar = aa + r * C;                                                                  \

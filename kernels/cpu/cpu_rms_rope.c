@@ -11,7 +11,7 @@
     do {                                                                                                   \
         T *tt = t, *mm = m;                                                                                \
         const T *cc = cos, *ss = sin;                                                                      \
-        _Pragma("omp parallel for schedule(static) if (B * Ls * H * D >= CPU_PAR_MIN && B * Ls * H > 1)") \
+        _Pragma("omp parallel for schedule(static) if (B * Ls * H * D >= CPU_PAR_MIN && B * Ls * H > 1) num_threads(cpu_par_threads(B * Ls * H * D))") \
         for (int64_t r = 0; r < B * Ls * H; r++) {                                                         \
             int64_t b = r / (Ls * H), l = (r / H) % Ls, h = r % H;                                         \
             T *tr = tt + r * D, *mr = mm + ((b * H + h) * Ly + l0 + l) * D;                                \

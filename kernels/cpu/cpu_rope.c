@@ -10,7 +10,7 @@
     do {                                                                                               \
         T *yy = y;                                                                                     \
         const T *xx = x, *cc = cos, *ss = sin;                                                         \
-        _Pragma("omp parallel for schedule(static) if (outer * L * D >= CPU_PAR_MIN && outer * L > 1)") \
+        _Pragma("omp parallel for schedule(static) if (outer * L * D >= CPU_PAR_MIN && outer * L > 1) num_threads(cpu_par_threads(outer * L * D))") \
         for (int64_t r = 0; r < outer * L; r++) {                                                      \
             const T *xr = xx + r * D, *c = cc + (r % L) * D, *s = ss + (r % L) * D;                    \
             T *yr = yy + r * D;                                                                        \
