@@ -23,7 +23,8 @@
 # train-cpu.log.
 # Environment: BUILD (build dir), ARCH (CUDA architectures, default 90), JOBS (build parallelism),
 #              BENCH_ARGS (extra arguments to the benchmark, e.g. --quick), SKIP (steps to leave out,
-#              e.g. SKIP=train,train2,sanitizer for a rerun of the benchmarks), DEADLINE (seconds for
+#              e.g. SKIP=train,train2,sanitizer for a rerun of the benchmarks), PROFILE=1 (an ncu
+#              profile of the attention kernels, into bench.log), DEADLINE (seconds for
 #              the whole check, default 540), GPU_DEPS (auto: the image's libraries when it has
 #              every one, else all from .gpu-deps; always; off), GPU_DEPS_DIR (default .gpu-deps),
 #              GENERATOR (CMake generator for a new build dir; default Ninja when ninja is there).
@@ -629,6 +630,27 @@ fi
 publish
 
 # ---------------------------------------------------------------------------------------------
+# PROFILE=1: Nsight Compute on the default (mma) attention kernels at FLUX's shape — one forward,
+# one dK dV and one dQ launch of `cameo bench gpu --only attention` (the full benchmark under ncu
+# did not finish in 70 s: ncu intercepts every launch), every section; the details go to bench.log.
+step "ncu profile of the attention kernels (PROFILE=${PROFILE:-0})"
+status_profile="not asked (PROFILE=1)"
+NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+if [ "${PROFILE:-0}" = 1 ] && [ -x "$BUILD/cameo" ] && [ -n "$NCU" ] && ! out_of_time 60; then
+    t0=$(date +%s)
+    # the mma family's launches: 4 forward (1 warm-up + 3 timed), then 4 backward (dK dV, dQ each);
+    # skip the first 3 forward ones
+    with_deps timeout "$(cap 120)" "$NCU" --set full --kernel-name regex:'k_att_(fwd|dq|dkv)_mma' --launch-skip 3 \
+        --launch-count 3 "$BUILD/cameo" bench gpu --quick --only attention --no-torch >>"$LOG/bench.log" 2>&1
+    rc=$?
+    n=$(grep -c '^  k_att_' "$LOG/bench.log")
+    status_profile="exit $rc, $n kernels profiled ($(elapsed $t0)); see bench.log"
+elif [ "${PROFILE:-0}" = 1 ]; then
+    status_profile="not run: no ncu, no cameo, or out of time"
+fi
+publish
+
+# ---------------------------------------------------------------------------------------------
 step "results"
 collect_python 20
 sed -n '/^python (import check):/,$p' "$INV"
@@ -647,6 +669,7 @@ publish
     echo "| benchmark | $status_bench |"
     echo "| model benchmark (blocks, full step) | $status_blocks |"
     echo "| compute-sanitizer | $status_sanitizer |"
+    echo "| ncu profile (attention) | $status_profile |"
     echo "| tiny GPU training | $status_train |"
     echo "| tiny GPU training, bf16 moments + adapter.freeze | $status_train2 |"
     echo "| tiny GPU evaluation sweep | $status_eval |"

@@ -15,7 +15,7 @@ static int bench_gpu(int argc, char **argv) {
     int skip = 0;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--tiny") || !strcmp(argv[i], "--no-torch") || !strcmp(argv[i], "-h") ||
-            !strcmp(argv[i], "--help"))
+            !strcmp(argv[i], "--help") || (!strcmp(argv[i], "--only") && i + 1 < argc && strcmp(argv[i + 1], "attention")))
             skip = 1;
     char script[4096], err[512], cmd[8192], fig[256] = "";
     if (!skip && cameo_asset(script, sizeof script, "scripts/bench_attn_torch.py", err, sizeof err) == 0) {

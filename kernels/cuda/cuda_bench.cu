@@ -92,7 +92,7 @@ static int has_nan_bf16(const cm_kctx *k, const bf16 *d, int64_t n) {
 }
 
 extern "C" int cuda_bench_main(int argc, char **argv) {
-    const char *md = NULL;
+    const char *md = NULL, *only = NULL;  // --only gemm|ff|attention|memory: that part (and the peak) alone
     int quick = 0, tiny = 0;
     // PyTorch's scaled_dot_product_attention at the attention shapes (train/bench.c runs it):
     // fwd, bwd ms at FLUX's shape, fwd ms at SigLIP's, torch's version
@@ -100,13 +100,14 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
     char t_ver[64] = "";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--md") && i + 1 < argc) md = argv[++i];
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--torch-attn") && i + 1 < argc) {
             if (sscanf(argv[++i], "%lf,%lf,%lf,%63s", &t_fwd, &t_bwd, &t_sig, t_ver) != 4) t_fwd = 0;
         }
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--tiny")) tiny = 1;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: cameo bench gpu [--quick] [--tiny] [--no-torch] [--md FILE]\n"
+            printf("usage: cameo bench gpu [--quick] [--tiny] [--no-torch] [--only gemm|ff|attention|memory] [--md FILE]\n"
                    "  bf16 peak, GEMM at FLUX shapes vs cuBLAS best, flash attention fwd+bwd at 4608 tokens x 24 heads x 128\n"
                    "  --tiny: every case at 1/32 of its size, one timed pass (runs everything through: a test, not figures)\n");
             return 0;
@@ -131,6 +132,12 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
     printf("cameo GPU benchmark: %s (sm_%d%d, %d SMs, %.0f GiB), driver %d, runtime %d, %s\n", prop.name, prop.major,
            prop.minor, prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0, drv, rt, date);
     const int it = tiny ? 1 : quick ? 5 : 20;
+    // the parts to run: all, or the one --only names (a profiler then sees few launches besides it)
+    auto part = [&](const char *name) { return !only || !strcmp(only, name); };
+    if (only && !part("gemm") && !part("ff") && !part("attention") && !part("memory")) {
+        fprintf(stderr, "cameo bench gpu: --only '%s' (allowed: gemm, ff, attention, memory)\n", only);
+        return 2;
+    }
     // sizes: FLUX at 1024² (4608 tokens, 3072 = 24 x 128, MLP 12288), or 1/32 of that (--tiny)
     const int64_t TOK = tiny ? 144 : 4608, WID = tiny ? 96 : 3072, MLP = tiny ? 384 : 12288, NPK = tiny ? 256 : 8192;
     const int64_t NH = tiny ? 2 : 24, HD = tiny ? 48 : 128;  // heads x head dim = WID
@@ -153,7 +160,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
 
     // --- GEMM at FLUX shapes: cameo's wrapper (NN and the linear layer's NT) vs cuBLAS best ---
     const int64_t shapes[3][3] = {{TOK, WID, WID}, {TOK, WID, MLP}, {TOK, MLP, WID}};
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < 3 && part("gemm"); s++) {
         int64_t M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
         bf16 *A = brand(k, M * K, 11, 1.f), *B = brand(k, K * N, 12, 1.f), *Cm = brand(k, M * N, 13, 0.f);
         double flop = 2.0 * M * N * K;
@@ -183,7 +190,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
     // W1 [12288, 3072], W2 [3072, 12288]): forward h = x W1^T + b1, y = gelu(h) keeping h (one
     // GELU_AUX_BIAS GEMM vs the BIAS GEMM and the gelu kernel), backward dh = (g W2) * gelu'(h)
     // (one DGELU GEMM vs the GEMM and the unary backward kernel) ---
-    {
+    if (part("ff")) {
         int64_t T = TOK, C = WID, Hd = MLP;
         bf16 *x = brand(k, T * C, 41, 1.f), *w1 = brand(k, Hd * C, 42, 0.02f), *b1 = brand(k, Hd, 43, 0.1f);
         bf16 *h = brand(k, T * Hd, 44, 0.f), *y = brand(k, T * Hd, 45, 0.f), *g = brand(k, T * C, 46, 1.f);
@@ -216,7 +223,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
     }
 
     // --- flash attention at FLUX shapes: B=1, 24 heads, 4608 tokens, D=128 ---
-    {
+    if (part("attention")) {
         int64_t Bn = 1, H = tiny ? 2 : 24, L = TOK, D = 128;  // D stays 128: the FLUX kernels
         int64_t n = Bn * H * L * D;
         bf16 *Q = brand(k, n, 21, 1.f), *K = brand(k, n, 22, 1.f), *V = brand(k, n, 23, 1.f), *dO = brand(k, n, 24, 1.f);
@@ -319,7 +326,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
     }
 
     // --- memory-bound kernels: GB/s (the "TF/s" column holds GB/s here) ---
-    {
+    if (part("memory")) {
         int64_t R = TOK, Cc = WID, n = R * Cc;
         bf16 *x = brand(k, n, 31, 1.f), *y = brand(k, n, 32, 0.f), *w = brand(k, Cc, 33, 1.f);
         float *mean = NULL, *rstd = NULL;
