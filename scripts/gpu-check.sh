@@ -610,7 +610,7 @@ elif [ -z "$SAN" ]; then
 elif [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 70; then
     res=""
     for tool in memcheck racecheck; do
-        for attn in wmma mma mma8; do
+        for attn in wmma mma mma8 mma2; do
             sel="--except gemm,gemm_ex,upload"  # every group of cameo's own kernels (new groups join by themselves)
             [ $tool = racecheck ] && sel="--only reduce,sumsq_multi,softmax,layernorm,layernorm_modulate,rmsnorm,rms_rope,groupnorm,attention,modulate,timestep"
             [ $attn != wmma ] && sel="--only attention"

@@ -577,13 +577,14 @@ static void att_check(const char *op, cm_dtype dt, int64_t B, int64_t H, int64_t
 }
 
 // CAMEO_ATTN picks the bf16 kernels: "mma" (the default) / "mma8" (mma.sync, cuda_attention_mma.cu,
-// forward and dQ blocks of 4 / 8 warps), "wmma" or "generic" (the reference kernels);
+// forward and dQ blocks of 4 / 8 warps), "mma2" (mma's, with 32 queries per forward warp), "wmma"
+// or "generic" (the reference kernels);
 // CAMEO_ATTN_GENERIC=1 is the older spelling of "generic". mma is the default since an H100 timed
 // the three at FLUX's shape (4608 tokens, 24 x 128): fwd+bwd mma 5.58 ms, mma8 5.63, wmma 20.9.
-enum { ATT_WMMA, ATT_MMA, ATT_MMA8, ATT_GENERIC };
-static const char *const ATT_NAMES[] = {"wmma", "mma", "mma8", "generic"};
+enum { ATT_WMMA, ATT_MMA, ATT_MMA8, ATT_MMA2, ATT_GENERIC, ATT_N };
+static const char *const ATT_NAMES[ATT_N] = {"wmma", "mma", "mma8", "mma2", "generic"};
 static int attn_by_name(const char *e) {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < ATT_N; i++)
         if (!strcmp(e, ATT_NAMES[i])) return i;
     return -1;
 }
@@ -593,13 +594,14 @@ static int attn_choice(void) {
     if (v < 0) {
         const char *e = getenv("CAMEO_ATTN"), *g = getenv("CAMEO_ATTN_GENERIC");
         v = e && *e ? attn_by_name(e) : ATT_MMA;
-        if (v < 0) cm_die("cuda attention", "CAMEO_ATTN='%s' (allowed: wmma, mma, mma8, generic)", e);
+        if (v < 0) cm_die("cuda attention", "CAMEO_ATTN='%s' (allowed: mma, mma8, mma2, wmma, generic)", e);
         if (g && *g && g[0] != '0') v = ATT_GENERIC;
     }
     return v;
 }
-static bool attn_is_mma(void) { return attn_choice() == ATT_MMA || attn_choice() == ATT_MMA8; }
+static bool attn_is_mma(void) { return attn_choice() == ATT_MMA || attn_choice() == ATT_MMA8 || attn_choice() == ATT_MMA2; }
 static int attn_mma_warps(void) { return attn_choice() == ATT_MMA8 ? 8 : 4; }
+static int attn_mma_mtiles(void) { return attn_choice() == ATT_MMA2 ? 2 : 1; }
 
 // the kernels in use ("mma", ...): the benchmark names them and puts them back after its loop
 extern "C" const char *cuda_attn_name(void) { return ATT_NAMES[attn_choice()]; }
@@ -616,7 +618,7 @@ static bool fwd_fast(const cm_kctx *k, const att_args &a, void *O, float *lse, c
                      const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
     int dp = tc_dp(a.D);
     if (!dp) return false;
-    if (attn_is_mma()) return attn_fwd_mma(k, dp, attn_mma_warps(), a, O, lse, Q, qs, K, ks, V, vs);
+    if (attn_is_mma()) return attn_fwd_mma(k, dp, attn_mma_warps(), attn_mma_mtiles(), a, O, lse, Q, qs, K, ks, V, vs);
     if (dp == 64) return fwd_tc<64>(k, a, O, lse, Q, qs, K, ks, V, vs);
     if (dp == 80) return fwd_tc<80>(k, a, O, lse, Q, qs, K, ks, V, vs);
     return fwd_tc<128>(k, a, O, lse, Q, qs, K, ks, V, vs);

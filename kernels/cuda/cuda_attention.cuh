@@ -92,10 +92,10 @@ template <typename F> static bool smem_ok(const cm_kctx *k, F kern, size_t bytes
 
 
 // the mma.sync (m16n8k16) kernels, head dims padded to dp = 64, 80 or 128, forward and dQ blocks
-// of `warps` (4 or 8) x 16 queries (cuda_attention_mma.cu); false when the device cannot give
-// their shared memory
-bool attn_fwd_mma(const cm_kctx *k, int dp, int warps, const att_args &a, void *O, float *lse, const void *Q,
-                  const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs);
+// of `warps` (4 or 8) x 16 queries, forward warps of `mtiles` (1, or 2 with 4 warps) x 16 queries
+// (cuda_attention_mma.cu); false when the device cannot give their shared memory
+bool attn_fwd_mma(const cm_kctx *k, int dp, int warps, int mtiles, const att_args &a, void *O, float *lse,
+                  const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs);
 bool attn_bwd_mma(const cm_kctx *k, int dp, int warps, const att_args &a, void *dQ, void *dK, void *dV, const void *dO,
                   const float *lse, const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
                   const void *V, const int64_t *vs);

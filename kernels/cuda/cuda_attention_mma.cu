@@ -185,112 +185,154 @@ template <int DP> struct mma_fwd_smem {
     static constexpr int LDK = DP + 8;
     static constexpr size_t tile = (size_t)MMA_COLS * LDK * sizeof(bf16);  // [64 keys][LDK]
     static constexpr size_t bytes = 4 * tile;                                // K, V; two of each
+    // MT = 2 adds the block's Q tile [32 W queries][LDK]
+    static constexpr size_t bytes_q(int W, int MT) { return bytes + (MT > 1 ? (size_t)16 * W * MT * LDK * sizeof(bf16) : 0); }
 };
 
-template <int DP, int W>
+// W warps, each owning MT m-tiles of 16 queries. MT = 1: the warp's Q fragments stay in registers
+// (CAMEO_ATTN=mma / mma8). MT = 2 (mma2): 32 queries per warp, so every K and V fragment read from
+// shared memory feeds two mma instead of one — ldmatrix traffic per mma halves, the limit the
+// 16-row kernel runs into on an H100 (FlashAttention-2 gives each warp 32 rows too); Q is read from
+// a shared tile, its fragments for both m-tiles once per 16-wide k step, to leave the registers to
+// the 2 x 16 rows' O accumulators.
+template <int DP, int W, int MT>
 __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, float *lse, const bf16 *Q,
-                                                             const bf16 *K, const bf16 *V, bool vk, bool vv) {
+                                                             const bf16 *K, const bf16 *V, bool vq, bool vk, bool vv) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    constexpr int NK = DP / 16, ND = DP / 8, LDK = mma_fwd_smem<DP>::LDK;
+    constexpr int NK = DP / 16, ND = DP / 8, LDK = mma_fwd_smem<DP>::LDK, QM = 16 * MT;
     extern __shared__ __align__(16) unsigned char smem[];
     // K / V tiles j in buffers j % 2: tile j + 1 arrives while tile j is computed on
     // (addresses computed, not taken from a pointer array: an array indexed at run time lives in
     // local memory)
     auto Kbuf = [&](int b) { return (bf16 *)(smem + (size_t)(2 * b) * mma_fwd_smem<DP>::tile); };
     auto Vbuf = [&](int b) { return (bf16 *)(smem + (size_t)(2 * b + 1) * mma_fwd_smem<DP>::tile); };
+    bf16 *Qs = (bf16 *)(smem + 4 * mma_fwd_smem<DP>::tile);  // MT > 1: [QM W][LDK]
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
-    const int64_t q0 = (int64_t)blockIdx.x * (16 * W) + warp * 16;
+    const int64_t qb = (int64_t)blockIdx.x * (QM * W), q0 = qb + warp * QM;  // block's, warp's first query
     const int D = (int)a.D;
     const bf16 *Qb = Q + b * a.qs0 + h * a.qs1, *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
     const float *mr = mask_rows(a, b, h);
 
-    uint32_t qf[NK][4];  // this warp's 16 query rows, as A fragments
-    rows_to_a<NK>(qf, Qb, a.qs2, q0, a.Lq, D, g, t);
-    float o[ND][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+    uint32_t qf[MT > 1 ? 1 : NK][4];  // MT = 1: this warp's 16 query rows, as A fragments
+    if constexpr (MT == 1) rows_to_a<NK>(qf, Qb, a.qs2, q0, a.Lq, D, g, t);
+    else  // the block's queries, landing with the first K / V tile (same cp.async group, same barrier)
+        tile_load_async<DP>(Qs, LDK, Qb + qb * a.qs2, a.qs2, (int)min((int64_t)(QM * W), a.Lq - qb), D, vq, QM * W);
+    float o[MT][ND][4], m[MT][2], l[MT][2];
 #pragma unroll
-    for (int n = 0; n < ND; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+    for (int mt = 0; mt < MT; mt++) {
+        m[mt][0] = m[mt][1] = -INFINITY, l[mt][0] = l[mt][1] = 0.f;
+#pragma unroll
+        for (int n = 0; n < ND; n++) o[mt][n][0] = o[mt][n][1] = o[mt][n][2] = o[mt][n][3] = 0.f;
+    }
 
     auto load = [&](int buf, int64_t k0) { kv_tiles_load<DP>(Kbuf(buf), Vbuf(buf), LDK, a, Kb, Vb, k0, vk, vv); };
     tile_pipeline(a.Lk, load, [&](int buf, int64_t k0) {
         const bf16 *Ks = Kbuf(buf), *Vs = Vbuf(buf);
-        float s[8][4];
+        float s[MT][8][4];
 #pragma unroll
-        for (int n = 0; n < 8; n += 2) {
+        for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-            for (int i = 0; i < 4; i++) s[n][i] = s[n + 1][i] = 0.f;
+            for (int n = 0; n < 8; n++) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
+        // S = Q K^T over 16-wide k steps: each B fragment pair feeds MT x 2 mma
 #pragma unroll
-            for (int kk = 0; kk < NK; kk++) {
+        for (int kk = 0; kk < NK; kk++) {
+            uint32_t qa[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) {
+                if constexpr (MT == 1) qa[mt][0] = qf[kk][0], qa[mt][1] = qf[kk][1], qa[mt][2] = qf[kk][2], qa[mt][3] = qf[kk][3];
+                else frag_a(qa[mt], Qs, LDK, warp * QM + mt * 16, kk * 16, lane);
+            }
+#pragma unroll
+            for (int n = 0; n < 8; n += 2) {
                 uint32_t bf[4];
                 frag_b2(bf, Ks, LDK, n * 8, kk * 16, lane);
-                mma16816(s[n], qf[kk], bf);
-                mma16816(s[n + 1], qf[kk], bf + 2);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma16816(s[mt][n], qa[mt], bf);
+                    mma16816(s[mt][n + 1], qa[mt], bf + 2);
+                }
             }
         }
-        // online softmax over the two rows this lane holds (g and g + 8)
-        float mx[2] = {-INFINITY, -INFINITY};
+        // online softmax over the two rows this lane holds in each m-tile (g and g + 8); a whole
+        // tile of keys without a mask (the usual case) needs only the scale
+        const bool plain = !mr && k0 + MMA_COLS <= a.Lk;
 #pragma unroll
-        for (int n = 0; n < 8; n++)
+        for (int mt = 0; mt < MT; mt++) {
+            const int64_t qm = q0 + mt * 16;
+            float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-                s[n][i] = score(a, mr, s[n][i], q0 + g + 8 * (i >> 1), k0 + n * 8 + 2 * t + (i & 1));
-                mx[i >> 1] = fmaxf(mx[i >> 1], s[n][i]);
+            for (int n = 0; n < 8; n++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    s[mt][n][i] = plain ? s[mt][n][i] * a.scale
+                                        : score(a, mr, s[mt][n][i], qm + g + 8 * (i >> 1), k0 + n * 8 + 2 * t + (i & 1));
+                    mx[i >> 1] = fmaxf(mx[i >> 1], s[mt][n][i]);
+                }
+            float alpha[2], shift[2];
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+                float mn = fmaxf(m[mt][r], mx[r]);
+                shift[r] = mn == -INFINITY ? 0.f : mn;  // a row masked so far: every p is 0
+                alpha[r] = __expf(m[mt][r] - shift[r]);
+                m[mt][r] = mn;
+                l[mt][r] *= alpha[r];
             }
-        float alpha[2], shift[2];
 #pragma unroll
-        for (int r = 0; r < 2; r++) {
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-            float mn = fmaxf(m[r], mx[r]);
-            shift[r] = mn == -INFINITY ? 0.f : mn;  // a row masked so far: every p is 0
-            alpha[r] = __expf(m[r] - shift[r]);
-            m[r] = mn;
-            l[r] *= alpha[r];
+            for (int n = 0; n < 8; n++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    s[mt][n][i] = __expf(s[mt][n][i] - shift[i >> 1]);
+                    l[mt][i >> 1] += s[mt][n][i];
+                }
+#pragma unroll
+            for (int n = 0; n < ND; n++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) o[mt][n][i] *= alpha[i >> 1];
         }
-#pragma unroll
-        for (int n = 0; n < 8; n++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                s[n][i] = __expf(s[n][i] - shift[i >> 1]);
-                l[i >> 1] += s[n][i];
-            }
-#pragma unroll
-        for (int n = 0; n < ND; n++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) o[n][i] *= alpha[i >> 1];
-        // O += P V: the probabilities of keys 16c..16c+15 are accumulators 2c, 2c+1
+        // O += P V: the probabilities of keys 16c..16c+15 are accumulators 2c, 2c+1; each V
+        // fragment pair feeds MT x 2 mma
 #pragma unroll
         for (int c = 0; c < 4; c++) {
-            uint32_t pa[4];
-            acc_to_a(pa, s[2 * c], s[2 * c + 1]);
+            uint32_t pa[MT][4];
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++) acc_to_a(pa[mt], s[mt][2 * c], s[mt][2 * c + 1]);
 #pragma unroll
             for (int n = 0; n < ND; n += 2) {
                 uint32_t bf[4];
                 frag_bt2(bf, Vs, LDK, c * 16, n * 8, lane);
-                mma16816(o[n], pa, bf);
-                mma16816(o[n + 1], pa, bf + 2);
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    mma16816(o[mt][n], pa[mt], bf);
+                    mma16816(o[mt][n + 1], pa[mt], bf + 2);
+                }
             }
         }
     });
 #pragma unroll
-    for (int r = 0; r < 2; r++) {  // the row sums were partial per lane
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-        l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-    }
+    for (int mt = 0; mt < MT; mt++) {
 #pragma unroll
-    for (int r = 0; r < 2; r++) {
-        int64_t i = q0 + g + 8 * r;
-        if (i >= a.Lq) continue;
-        float inv = l[r] > 0.f ? 1.f / l[r] : 0.f;
-        bf16 *orow = o_row(a, O, b, h, i);
+        for (int r = 0; r < 2; r++) {  // the row sums were partial per lane
+            l[mt][r] += __shfl_xor_sync(0xffffffffu, l[mt][r], 1);
+            l[mt][r] += __shfl_xor_sync(0xffffffffu, l[mt][r], 2);
+        }
 #pragma unroll
-        for (int n = 0; n < ND; n++)
+        for (int r = 0; r < 2; r++) {
+            int64_t i = q0 + mt * 16 + g + 8 * r;
+            if (i >= a.Lq) continue;
+            float inv = l[mt][r] > 0.f ? 1.f / l[mt][r] : 0.f;
+            bf16 *orow = o_row(a, O, b, h, i);
 #pragma unroll
-            for (int e = 0; e < 2; e++) {
-                int c = n * 8 + 2 * t + e;
-                if (c < D) orow[c] = __float2bfloat16_rn(o[n][2 * r + e] * inv);
-            }
-        if (t == 0) lse[bh * a.Lq + i] = l[r] > 0.f ? m[r] + logf(l[r]) : -INFINITY;
+            for (int n = 0; n < ND; n++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    int c = n * 8 + 2 * t + e;
+                    if (c < D) orow[c] = __float2bfloat16_rn(o[mt][n][2 * r + e] * inv);
+                }
+            if (t == 0) lse[bh * a.Lq + i] = l[mt][r] > 0.f ? m[mt][r] + logf(l[mt][r]) : -INFINITY;
+        }
     }
 #endif
 }
@@ -515,17 +557,19 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
 // =============================================================================================
 // host side
 // =============================================================================================
-// W warps of 16 queries per forward / dQ block: 8 halves how often each K / V tile is read from
-// L2 per query, at twice the registers per block (CAMEO_ATTN=mma8; mma is 4)
-template <int DP, int W>
-static bool fwd_mma(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const void *K,
-                    const int64_t *ks, const void *V, const int64_t *vs) {
+// W warps of 16 MT queries per forward block (and W warps of 16 per dQ block): W = 8 halves how often
+// each K / V tile is read from L2 per query, at twice the registers per block (CAMEO_ATTN=mma8;
+// mma is 4); MT = 2 (mma2) gives each warp 32 queries
+template <int DP, int W, int MT>
+static bool fwd_mma(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
+                    const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
     static int done[16];
-    size_t sm = mma_fwd_smem<DP>::bytes;
-    if (!smem_ok(k, k_att_fwd_mma<DP, W>, sm, done)) return false;
-    dim3 grid((unsigned)((a.Lq + 16 * W - 1) / (16 * W)), (unsigned)(a.B * a.H));
-    k_att_fwd_mma<DP, W><<<grid, W * 32, sm, KSTREAM(k)>>>(a, (bf16 *)O, lse, (const bf16 *)Q, (const bf16 *)K,
-                                                           (const bf16 *)V, vec_ok(K, ks, a.D), vec_ok(V, vs, a.D));
+    size_t sm = mma_fwd_smem<DP>::bytes_q(W, MT);
+    if (!smem_ok(k, k_att_fwd_mma<DP, W, MT>, sm, done)) return false;
+    dim3 grid((unsigned)((a.Lq + 16 * W * MT - 1) / (16 * W * MT)), (unsigned)(a.B * a.H));
+    k_att_fwd_mma<DP, W, MT><<<grid, W * 32, sm, KSTREAM(k)>>>(a, (bf16 *)O, lse, (const bf16 *)Q, (const bf16 *)K,
+                                                               (const bf16 *)V, vec_ok(Q, qs, a.D), vec_ok(K, ks, a.D),
+                                                               vec_ok(V, vs, a.D));
     CUDA_LAUNCH_CHECK();
     return true;
 }
@@ -550,13 +594,15 @@ static bool bwd_mma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, voi
     return true;
 }
 
-bool attn_fwd_mma(const cm_kctx *k, int dp, int warps, const att_args &a, void *O, float *lse, const void *Q,
-                  const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
-    (void)qs;
-    const bool w8 = warps == 8;
-    if (dp == 64) return w8 ? fwd_mma<64, 8>(k, a, O, lse, Q, K, ks, V, vs) : fwd_mma<64, 4>(k, a, O, lse, Q, K, ks, V, vs);
-    if (dp == 80) return w8 ? fwd_mma<80, 8>(k, a, O, lse, Q, K, ks, V, vs) : fwd_mma<80, 4>(k, a, O, lse, Q, K, ks, V, vs);
-    if (dp == 128) return w8 ? fwd_mma<128, 8>(k, a, O, lse, Q, K, ks, V, vs) : fwd_mma<128, 4>(k, a, O, lse, Q, K, ks, V, vs);
+bool attn_fwd_mma(const cm_kctx *k, int dp, int warps, int mtiles, const att_args &a, void *O, float *lse,
+                  const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
+#define FWD(DPV) (mtiles == 2 ? fwd_mma<DPV, 4, 2>(k, a, O, lse, Q, qs, K, ks, V, vs)  \
+                  : warps == 8 ? fwd_mma<DPV, 8, 1>(k, a, O, lse, Q, qs, K, ks, V, vs) \
+                               : fwd_mma<DPV, 4, 1>(k, a, O, lse, Q, qs, K, ks, V, vs))
+    if (dp == 64) return FWD(64);
+    if (dp == 80) return FWD(80);
+    if (dp == 128) return FWD(128);
+#undef FWD
     return false;
 }
 

@@ -237,12 +237,12 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         int ai = tiny ? 1 : quick ? 3 : 10;
         char shp[64];
         snprintf(shp, sizeof shp, "B1 H%lld L%lld D128", (long long)H, (long long)L);
-        // every fast kernel (CAMEO_ATTN=wmma / mma / mma8), and how far the mma outputs are from wmma's
-        const char *kinds[3] = {"wmma", "mma", "mma8"};
+        // every fast kernel (CAMEO_ATTN=wmma / mma / mma8 / mma2), and how far the mma outputs are from wmma's
+        const char *kinds[4] = {"wmma", "mma", "mma8", "mma2"};
         const char *dflt = cuda_attn_name();  // the kernels in use (CAMEO_ATTN or the default)
         double ms_dflt = 0;
         uint16_t *o_first = (uint16_t *)malloc((size_t)n * 2), *o_now = (uint16_t *)malloc((size_t)n * 2);
-        for (int v = 0; v < 3; v++) {
+        for (int v = 0; v < 4; v++) {
             cuda_attn_use(kinds[v]);
             char what[96];
             double ms_f = time_ms(k, 1, ai, [&] {

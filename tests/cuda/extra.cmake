@@ -43,6 +43,15 @@ if(CAMEO_CUDA_EMU)
                        ENVIRONMENT "CAMEO_ATTN=mma8;CUDA_EMU_REVERSE=1")
 endif()
 
+# the forward with 32 queries per warp (CAMEO_ATTN=mma2): the attention cases, both orders
+add_test(NAME test_cuda_ops_attn_mma2 COMMAND test_cuda_ops --only attention WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_cuda_ops_attn_mma2 PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 ENVIRONMENT CAMEO_ATTN=mma2)
+if(CAMEO_CUDA_EMU)
+  add_test(NAME test_cuda_ops_attn_mma2_reverse COMMAND test_cuda_ops --only attention WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_cuda_ops_attn_mma2_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                       ENVIRONMENT "CAMEO_ATTN=mma2;CUDA_EMU_REVERSE=1")
+endif()
+
 # the GPU benchmark's every case at 1/32 size (`cameo bench gpu --tiny`): its buffers, strides and
 # calls run through before an H100 spends minutes on the full sizes (timings meaningless here)
 add_test(NAME cuda_bench_tiny COMMAND test_cuda_ops --bench-tiny WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
