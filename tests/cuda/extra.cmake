@@ -25,32 +25,22 @@ if(CAMEO_CUDA_EMU)
   set_tests_properties(e2e_gpu_oom PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77)
 endif()
 
-# test_cuda_ops runs the default attention kernels (mma); the WMMA ones (CAMEO_ATTN=wmma) through
-# the same GPU-against-CPU comparisons
-add_test(NAME test_cuda_ops_attn_wmma COMMAND test_cuda_ops WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-set_tests_properties(test_cuda_ops_attn_wmma PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 ENVIRONMENT CAMEO_ATTN=wmma)
-if(CAMEO_CUDA_EMU)
-  add_test(NAME test_cuda_ops_attn_wmma_reverse COMMAND test_cuda_ops WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(test_cuda_ops_attn_wmma_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
-                       ENVIRONMENT "CAMEO_ATTN=wmma;CUDA_EMU_REVERSE=1")
-endif()
-# the same kernels with 8-warp forward / dQ blocks (CAMEO_ATTN=mma8): the attention cases, both orders
-add_test(NAME test_cuda_ops_attn_mma8 COMMAND test_cuda_ops --only attention WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-set_tests_properties(test_cuda_ops_attn_mma8 PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 ENVIRONMENT CAMEO_ATTN=mma8)
-if(CAMEO_CUDA_EMU)
-  add_test(NAME test_cuda_ops_attn_mma8_reverse COMMAND test_cuda_ops --only attention WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(test_cuda_ops_attn_mma8_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
-                       ENVIRONMENT "CAMEO_ATTN=mma8;CUDA_EMU_REVERSE=1")
-endif()
-
-# the forward with 32 queries per warp (CAMEO_ATTN=mma2): the attention cases, both orders
-add_test(NAME test_cuda_ops_attn_mma2 COMMAND test_cuda_ops --only attention WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-set_tests_properties(test_cuda_ops_attn_mma2 PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 ENVIRONMENT CAMEO_ATTN=mma2)
-if(CAMEO_CUDA_EMU)
-  add_test(NAME test_cuda_ops_attn_mma2_reverse COMMAND test_cuda_ops --only attention WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(test_cuda_ops_attn_mma2_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
-                       ENVIRONMENT "CAMEO_ATTN=mma2;CUDA_EMU_REVERSE=1")
-endif()
+# test_cuda_ops runs the default attention kernels (mma); the other families (CAMEO_ATTN=KIND)
+# through the same GPU-against-CPU comparisons — ARGN: test_cuda_ops's arguments (none: every op)
+# — and on the emulator in the reverse thread order too
+function(cameo_attn_test kind)
+  add_test(NAME test_cuda_ops_attn_${kind} COMMAND test_cuda_ops ${ARGN} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_cuda_ops_attn_${kind} PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                       ENVIRONMENT CAMEO_ATTN=${kind})
+  if(CAMEO_CUDA_EMU)
+    add_test(NAME test_cuda_ops_attn_${kind}_reverse COMMAND test_cuda_ops ${ARGN} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(test_cuda_ops_attn_${kind}_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                         ENVIRONMENT "CAMEO_ATTN=${kind};CUDA_EMU_REVERSE=1")
+  endif()
+endfunction()
+cameo_attn_test(wmma)                      # the WMMA kernels, every op
+cameo_attn_test(mma8 --only attention)     # 8-warp forward / dQ blocks
+cameo_attn_test(mma2 --only attention)     # 32 queries per forward warp
 
 # the GPU benchmark's every case at 1/32 size (`cameo bench gpu --tiny`): its buffers, strides and
 # calls run through before an H100 spends minutes on the full sizes (timings meaningless here)
