@@ -11,7 +11,7 @@ const char train_config_tiny_yaml[] =
     "  out_dir: runs                 # run folder: runs/tiny (checkpoints/, metrics.jsonl, tb/)\n"
     "  seed: 0\n"
     "  device: cpu\n"
-    "  threads: 0                    # 0 = all cores\n"
+    "  threads: 0                    # 0 = all cores (at most 4 for the tiny models)\n"
     "  log_every: 20\n"
     "  ckpt_every: 200\n"
     "  keep_last: 2\n"

@@ -323,9 +323,13 @@ static int resume_changes(trainer *t, const char *resume_dir, char *err, size_t 
 
 static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     train_config *c = &t->cfg;
-    if (c->run.threads > 0) {
-        omp_set_num_threads(c->run.threads);
-        openblas_set_num_threads(c->run.threads);
+    // run.threads 0: every core, but at most 4 for the tiny preset, whose ops are too small for
+    // more (20 tiny steps on a 16-core VM: 3.5 s on 16 threads, 0.9 s on 4; docs/performance.md)
+    int threads = c->run.threads;
+    if (threads == 0 && c->model.tiny && omp_get_max_threads() > 4) threads = 4;
+    if (threads > 0) {
+        omp_set_num_threads(threads);
+        openblas_set_num_threads(threads);
     }
     snprintf(t->run_dir, sizeof t->run_dir, "%s/%s", c->run.out_dir, c->run.name);
     snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s/checkpoints", t->run_dir);
