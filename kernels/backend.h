@@ -28,13 +28,16 @@ typedef enum { CM_ACT_NONE = 0, CM_ACT_GELU_TANH = 1, CM_ACT_DGELU_TANH = 2 } cm
 
 // one tensor of a multi-tensor AdamW: f32 master p, gradient g (the call's gradient dtype),
 // moments m, v (the call's state dtype); n elements each, contiguous. key: the stochastic
-// rounding key of bf16 moments (kernels/sr_round.h, cm_sr_key(parameter index, step)); unused for f32
+// rounding key of bf16 moments (kernels/sr_round.h, cm_sr_key(parameter index, step)); unused for f32.
+// w: NULL, or the model's bf16 copy of the master (contiguous), written bf16(p) (round to nearest
+// even, as copy_strided casts) once p is updated — one pass instead of a cast pass reading p again
 typedef struct cm_adamw_tensor {
     float *p;
     const void *g;
     void *m, *v;
     int64_t n;
     uint64_t key;
+    uint16_t *w;
 } cm_adamw_tensor;
 
 typedef struct cm_backend {

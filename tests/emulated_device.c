@@ -103,7 +103,9 @@ static void emu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, 
         emu_dev("adamw_multi", "t[i].g", t[i].g);
         emu_dev("adamw_multi", "t[i].m", t[i].m);
         emu_dev("adamw_multi", "t[i].v", t[i].v);
-        kt[i] = (cm_adamw_tensor){EMU_K(t[i].p), EMU_K(t[i].g), EMU_K(t[i].m), EMU_K(t[i].v), t[i].n, t[i].key};
+        if (t[i].w) emu_dev("adamw_multi", "t[i].w", t[i].w);
+        kt[i] = (cm_adamw_tensor){EMU_K(t[i].p), EMU_K(t[i].g), EMU_K(t[i].m), EMU_K(t[i].v), t[i].n, t[i].key,
+                                  t[i].w ? EMU_K(t[i].w) : NULL};
     }
     emu_cpu->adamw_multi(k, nt, kt, gdt, sdt, lr, b1, b2, eps, wd, bc1, bc2, gscale);
     free(kt);

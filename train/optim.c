@@ -298,7 +298,8 @@ int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info) {
     cm_dtype *gdt = calloc((size_t)n_own + 1, sizeof *gdt);
     cm_device *dev = calloc((size_t)n_own + 1, sizeof *dev);
     cm_tensor **tmp = calloc((size_t)n_own + 1, sizeof *tmp);
-    CM_CHECK(list && gdt && dev && tmp, "optim", "out of host memory for %d parameters", n_own);
+    bool *fused = calloc((size_t)n_own + 1, sizeof *fused);  // slot's bf16 weights written by the update
+    CM_CHECK(list && gdt && dev && tmp && fused, "optim", "out of host memory for %d parameters", n_own);
     for (int i = o->begin; i < o->end; i++) {
         optim_slot *s = &o->slot[i - o->begin];
         const cm_tensor *g = s->param->t->grad;
@@ -310,8 +311,13 @@ int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info) {
                  (long long)tensor_numel(g), (long long)s->n);
         dev[nl] = s->master->storage->dev;
         const void *gp = grad_buffer(g, false, &gdt[nl], &tmp[nl]);
+        // a contiguous bf16 parameter gets its copy of the master from the update itself (no cast
+        // pass reading the master again); others go through master_to_param below
+        cm_tensor *pt = s->param->t;
+        fused[i - o->begin] = !s->master_is_param && pt->dtype == CM_BF16 && tensor_is_contiguous(pt);
         list[nl] = (cm_adamw_tensor){tensor_data(s->master), gp, tensor_data(s->m), tensor_data(s->v), s->n,
-                                     cm_sr_key((uint64_t)s->index, (uint64_t)o->step)};
+                                     cm_sr_key((uint64_t)s->index, (uint64_t)o->step),
+                                     fused[i - o->begin] ? (uint16_t *)tensor_data(pt) : NULL};
         nl++;
     }
     cm_adamw_tensor *group = calloc((size_t)nl + 1, sizeof *group);
@@ -328,8 +334,9 @@ int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info) {
     for (int i = 0; i < nl; i++) tensor_release(tmp[i]);
     for (int i = o->begin; i < o->end; i++) {
         optim_slot *s = &o->slot[i - o->begin];
-        if (s->param->t->grad && !s->master_is_param) master_to_param(s);
+        if (s->param->t->grad && !s->master_is_param && !fused[i - o->begin]) master_to_param(s);
     }
+    free(fused);
     free(group);
     free(done);
     free(mem);

@@ -116,6 +116,8 @@ void cpu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtyp
         int64_t lo = (ch - first[lo_t]) * ADAMW_CHUNK, hi = lo + ADAMW_CHUNK < ti->n ? lo + ADAMW_CHUNK : ti->n;
         if (sdt == CM_F32) adamw_range(c, lo, hi, ti->p, gdt, ti->g, ti->m, ti->v);
         else adamw_range_bf16(c, lo, hi, ti->p, gdt, ti->g, ti->m, ti->v, ti->key);
+        if (ti->w)
+            for (int64_t i = lo; i < hi; i++) ti->w[i] = cpu_f32_to_bf16(ti->p[i]);
     }
     free(first);
 }

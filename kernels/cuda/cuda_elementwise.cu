@@ -501,29 +501,44 @@ static adamw_k adamw_fold(double lr, double b1, double b2, double eps, double wd
     c.gscale = (float)gscale;
     return c;
 }
-// element i of one tensor: the one piece of arithmetic adamw and adamw_multi share (same bits)
+// one element's update on registers: the one piece of arithmetic adamw and adamw_multi share
+// (same bits whatever the loads around it)
+__device__ __forceinline__ void adamw_math(float gi, float &p, float &m, float &v, const adamw_k &c) {
+    gi *= c.gscale;
+    m = c.b1 * m + c.c1 * gi;
+    v = c.b2 * v + c.c2 * gi * gi;
+    float pi = p * c.decay;
+    p = pi - __fdiv_rn(c.step * m, __fsqrt_rn(v) * c.rbc2 + c.eps);
+}
+// the same on bf16 moments (read as f32; m, v come back as the f32 results, to be stored with
+// stochastic rounding by the caller)
+__device__ __forceinline__ void adamw_math_bf16(float gi, float &p, float &m, float &v, const adamw_k &c) {
+    gi *= c.gscale;
+    m = __fadd_rn(__fmul_rn(c.b1, m), __fmul_rn(c.c1, gi));
+    v = __fadd_rn(__fmul_rn(c.b2, v), __fmul_rn(__fmul_rn(c.c2, gi), gi));
+    float pi = p * c.decay;
+    p = pi - __fdiv_rn(c.step * m, __fsqrt_rn(v) * c.rbc2 + c.eps);
+}
+// element i of one tensor
 template <typename G>
 __device__ __forceinline__ void adamw_elem(int64_t i, float *p, const G *g, float *m, float *v, const adamw_k &c) {
-    float gi = to_f(g[i]) * c.gscale;
-    float mi = c.b1 * m[i] + c.c1 * gi;
-    float vi = c.b2 * v[i] + c.c2 * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    float pi = p[i] * c.decay;
-    p[i] = pi - __fdiv_rn(c.step * mi, __fsqrt_rn(vi) * c.rbc2 + c.eps);
+    float pi = p[i], mi = m[i], vi = v[i];
+    adamw_math(to_f(g[i]), pi, mi, vi, c);
+    m[i] = mi, v[i] = vi, p[i] = pi;
 }
 // the same on bf16 moments, stored with stochastic rounding keyed (key, i) as kernels/cpu does
-template <typename G>
-__device__ __forceinline__ void adamw_elem_bf16(int64_t i, float *p, const G *g, uint16_t *m, uint16_t *v, uint64_t key,
-                                                const adamw_k &c) {
-    float gi = to_f(g[i]) * c.gscale;
-    float mi = __fadd_rn(__fmul_rn(c.b1, __uint_as_float((uint32_t)m[i] << 16)), __fmul_rn(c.c1, gi));
-    float vi = __fadd_rn(__fmul_rn(c.b2, __uint_as_float((uint32_t)v[i] << 16)), __fmul_rn(__fmul_rn(c.c2, gi), gi));
+__device__ __forceinline__ void sr_store(uint16_t *m, uint16_t *v, int64_t i, float mi, float vi, uint64_t key) {
     uint32_t r = cm_sr_bits(key, i);
     m[i] = cm_bf16_sr(__float_as_uint(mi), r);
     v[i] = cm_bf16_sr(__float_as_uint(vi), r ^ 0x5A5Au);
-    float pi = p[i] * c.decay;
-    p[i] = pi - __fdiv_rn(c.step * mi, __fsqrt_rn(vi) * c.rbc2 + c.eps);
+}
+template <typename G>
+__device__ __forceinline__ void adamw_elem_bf16(int64_t i, float *p, const G *g, uint16_t *m, uint16_t *v, uint64_t key,
+                                                const adamw_k &c) {
+    float pi = p[i], mi = __uint_as_float((uint32_t)m[i] << 16), vi = __uint_as_float((uint32_t)v[i] << 16);
+    adamw_math_bf16(to_f(g[i]), pi, mi, vi, c);
+    sr_store(m, v, i, mi, vi, key);
+    p[i] = pi;
 }
 template <typename G>
 __global__ void k_adamw(int64_t n, float *p, const G *g, float *m, float *v, adamw_k c) {
@@ -539,7 +554,7 @@ void cu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g
 }
 
 // multi-tensor AdamW: up to AW_MAX_T tensors per launch, their pointers passed by value in the
-// kernel parameters (2.9 KB of the 4 KB allowed: no device copy of a descriptor list, nothing to
+// kernel parameters (3.8 KB of the 4 KB allowed: no device copy of a descriptor list, nothing to
 // wait for); one block per chunk of AW_CHUNK elements, block b of tensor t's chunk
 // b - first[t] (first[t] <= b < first[t + 1]).
 #define AW_MAX_T 64
@@ -552,9 +567,24 @@ struct aw_list {
     void *v[AW_MAX_T];
     int64_t n[AW_MAX_T];
     uint64_t key[AW_MAX_T];
+    uint16_t *w[AW_MAX_T];  // NULL, or the bf16 copy written after the update
     int first[AW_MAX_T + 1];  // first[nt] = the grid size
     int nt;
 };
+static_assert(sizeof(aw_list) + sizeof(adamw_k) <= 4096, "adamw_multi's kernel parameters exceed 4 KB");
+// four gradients at g + i as f32 (16 or 8 bytes)
+__device__ __forceinline__ void load4(const float *g, int64_t i, float *o) {
+    float4 x = *(const float4 *)(g + i);
+    o[0] = x.x, o[1] = x.y, o[2] = x.z, o[3] = x.w;
+}
+__device__ __forceinline__ void load4(const bf16 *g, int64_t i, float *o) {
+    uint2 x = *(const uint2 *)(g + i);
+    o[0] = __uint_as_float(x.x << 16), o[1] = __uint_as_float(x.x & 0xffff0000u);
+    o[2] = __uint_as_float(x.y << 16), o[3] = __uint_as_float(x.y & 0xffff0000u);
+}
+__device__ __forceinline__ uint32_t bf16x2(float lo, float hi) {
+    return (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) | ((uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16);
+}
 template <typename G, bool BF16_STATE>
 __global__ void __launch_bounds__(AW_THREADS) k_adamw_multi(aw_list l, adamw_k c) {
     const int b = (int)blockIdx.x;
@@ -569,12 +599,54 @@ __global__ void __launch_bounds__(AW_THREADS) k_adamw_multi(aw_list l, adamw_k c
     const int64_t end = begin + AW_CHUNK < l.n[t] ? begin + AW_CHUNK : l.n[t];
     float *p = l.p[t];
     const G *g = (const G *)l.g[t];
+    uint16_t *w = l.w[t];
+    // four elements per thread and 16-byte (or 8-byte) accesses where every array allows them
+    // (begin is a multiple of AW_CHUNK: the bases decide), the rest one by one; the same
+    // per-element arithmetic either way
+    const uintptr_t al = (uintptr_t)p | (uintptr_t)l.m[t] | (uintptr_t)l.v[t] | (uintptr_t)g | (uintptr_t)w;
+    const int64_t vend = (al & (BF16_STATE ? 7 : 15)) == 0 && ((uintptr_t)p & 15) == 0 ? begin + ((end - begin) & ~(int64_t)3)
+                                                                                       : begin;
     if (BF16_STATE) {
         uint16_t *m = (uint16_t *)l.m[t], *v = (uint16_t *)l.v[t];
-        for (int64_t i = begin + threadIdx.x; i < end; i += AW_THREADS) adamw_elem_bf16(i, p, g, m, v, l.key[t], c);
+        for (int64_t i = begin + 4 * threadIdx.x; i < vend; i += 4 * AW_THREADS) {
+            float gg[4], pp[4], mm[4], vv[4];
+            load4(g, i, gg);
+            float4 p4 = *(const float4 *)(p + i);
+            uint2 m4 = *(const uint2 *)(m + i), v4 = *(const uint2 *)(v + i);
+            pp[0] = p4.x, pp[1] = p4.y, pp[2] = p4.z, pp[3] = p4.w;
+            mm[0] = __uint_as_float(m4.x << 16), mm[1] = __uint_as_float(m4.x & 0xffff0000u);
+            mm[2] = __uint_as_float(m4.y << 16), mm[3] = __uint_as_float(m4.y & 0xffff0000u);
+            vv[0] = __uint_as_float(v4.x << 16), vv[1] = __uint_as_float(v4.x & 0xffff0000u);
+            vv[2] = __uint_as_float(v4.y << 16), vv[3] = __uint_as_float(v4.y & 0xffff0000u);
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                adamw_math_bf16(gg[e], pp[e], mm[e], vv[e], c);
+                sr_store(m, v, i + e, mm[e], vv[e], l.key[t]);
+            }
+            *(float4 *)(p + i) = make_float4(pp[0], pp[1], pp[2], pp[3]);
+            if (w) *(uint2 *)(w + i) = make_uint2(bf16x2(pp[0], pp[1]), bf16x2(pp[2], pp[3]));
+        }
+        for (int64_t i = vend + threadIdx.x; i < end; i += AW_THREADS) {
+            adamw_elem_bf16(i, p, g, m, v, l.key[t], c);
+            if (w) w[i] = __bfloat16_as_ushort(__float2bfloat16_rn(p[i]));
+        }
     } else {
         float *m = (float *)l.m[t], *v = (float *)l.v[t];
-        for (int64_t i = begin + threadIdx.x; i < end; i += AW_THREADS) adamw_elem(i, p, g, m, v, c);
+        for (int64_t i = begin + 4 * threadIdx.x; i < vend; i += 4 * AW_THREADS) {
+            float gg[4];
+            load4(g, i, gg);
+            float4 p4 = *(const float4 *)(p + i), m4 = *(const float4 *)(m + i), v4 = *(const float4 *)(v + i);
+            adamw_math(gg[0], p4.x, m4.x, v4.x, c);
+            adamw_math(gg[1], p4.y, m4.y, v4.y, c);
+            adamw_math(gg[2], p4.z, m4.z, v4.z, c);
+            adamw_math(gg[3], p4.w, m4.w, v4.w, c);
+            *(float4 *)(m + i) = m4, *(float4 *)(v + i) = v4, *(float4 *)(p + i) = p4;
+            if (w) *(uint2 *)(w + i) = make_uint2(bf16x2(p4.x, p4.y), bf16x2(p4.z, p4.w));
+        }
+        for (int64_t i = vend + threadIdx.x; i < end; i += AW_THREADS) {
+            adamw_elem(i, p, g, m, v, c);
+            if (w) w[i] = __bfloat16_as_ushort(__float2bfloat16_rn(p[i]));
+        }
     }
 }
 static void aw_launch(const cm_kctx *k, cm_dtype gdt, bool bf16_state, aw_list *l, int nt, int blocks, const adamw_k &c) {
@@ -608,6 +680,7 @@ void cu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype
             cnt = 0, blocks = 0;
         }
         l.p[cnt] = t[i].p, l.g[cnt] = t[i].g, l.m[cnt] = t[i].m, l.v[cnt] = t[i].v, l.n[cnt] = t[i].n, l.key[cnt] = t[i].key;
+        l.w[cnt] = t[i].w;
         l.first[cnt] = blocks;
         blocks += (int)ch;
         cnt++;

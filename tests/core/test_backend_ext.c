@@ -302,7 +302,7 @@ static void test_adamw_multi(void) {
             for (int t = 0; t < NT; t++)
                 be->adamw(K_, sizes[t], p[t], gdt, g[t], m[t], v[t], 3e-3, 0.9, 0.999, 1e-8, 0.05, bc1, bc2, 0.7);
             cm_adamw_tensor list[NT];
-            for (int t = 0; t < NT; t++) list[t] = (cm_adamw_tensor){p2[t], g[t], m2[t], v2[t], sizes[t], 0};
+            for (int t = 0; t < NT; t++) list[t] = (cm_adamw_tensor){p2[t], g[t], m2[t], v2[t], sizes[t], 0, NULL};
             be->adamw_multi(K_, NT, list, gdt, CM_F32, 3e-3, 0.9, 0.999, 1e-8, 0.05, bc1, bc2, 0.7);
         }
         int same = 1;
@@ -336,7 +336,7 @@ static void test_adamw_bf16_state(void) {
     double b2 = 0.999;
     for (int step = 1; step <= STEPS; step++) {
         double bc1 = 1 - pow(0.9, step), bc2 = 1 - pow(b2, step);
-        cm_adamw_tensor a = {p32, g, m32, v32, N, 0}, b = {pbf, g, mbf, vbf, N, cm_sr_key(3, (uint64_t)step)};
+        cm_adamw_tensor a = {p32, g, m32, v32, N, 0, NULL}, b = {pbf, g, mbf, vbf, N, cm_sr_key(3, (uint64_t)step), NULL};
         be->adamw_multi(K_, 1, &a, CM_F32, CM_F32, 1e-3, 0.9, b2, 1e-8, 0.01, bc1, bc2, 1.0);
         be->adamw_multi(K_, 1, &b, CM_F32, CM_BF16, 1e-3, 0.9, b2, 1e-8, 0.01, bc1, bc2, 1.0);
         for (int i = 0; i < N; i++) vrn[i] = to_bf16((float)(b2 * bf16f(vrn[i]) + (1 - b2) * g[i] * g[i]));  // nearest
@@ -360,7 +360,7 @@ static void test_adamw_bf16_state(void) {
     uint16_t m2[64] = {0}, v2[64] = {0}, m3[64] = {0}, v3[64] = {0};
     float q2[64], q3[64];
     memcpy(q2, p32, sizeof q2), memcpy(q3, p32, sizeof q3);
-    cm_adamw_tensor x = {q2, g, m2, v2, 64, 77}, y = {q3, g, m3, v3, 64, 77};
+    cm_adamw_tensor x = {q2, g, m2, v2, 64, 77, NULL}, y = {q3, g, m3, v3, 64, 77, NULL};
     be->adamw_multi(K_, 1, &x, CM_F32, CM_BF16, 1e-3, 0.9, b2, 1e-8, 0.01, 0.1, 0.001, 1.0);
     be->adamw_multi(K_, 1, &y, CM_F32, CM_BF16, 1e-3, 0.9, b2, 1e-8, 0.01, 0.1, 0.001, 1.0);
     TEST_CHECK(!memcmp(m2, m3, sizeof m2) && !memcmp(v2, v3, sizeof v2) && !memcmp(q2, q3, sizeof q2), "one key: the same bits");

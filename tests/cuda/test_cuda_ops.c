@@ -461,6 +461,21 @@ static void t_adamw(void) {
     }
 }
 
+// the bf16 copies the updates wrote: tensor i (even i) holds exactly bf16(p) of its own backend's
+// updated master, every element; odd tensors had none (their part stays NaN)
+static void check_w(const char *what, const float *gw, const uint16_t *cw, const float *gp, const float *cp, int nt,
+                    const int64_t *n, const int64_t *off) {
+    int64_t bad_g = 0, bad_c = 0, tot = 0;
+    for (int i = 0; i < nt; i++)
+        for (int64_t e = off[i]; e < off[i] + n[i]; e++, tot++) {
+            bool has = i % 2 == 0;
+            bad_g += has ? gw[e] != bf16_val(bf16_bits(gp[e])) : !isnan(gw[e]);
+            bad_c += has ? cw[e] != bf16_bits(cp[e]) : cw[e] != 0x7fc0;
+        }
+    TEST_CHECK(bad_g == 0 && bad_c == 0, "%s: the bf16 copies are bf16(p) where asked, untouched elsewhere (%lld / %lld "
+               "of %lld elements wrong on the GPU / CPU)", what, (long long)bad_g, (long long)bad_c, (long long)tot);
+}
+
 // adamw_multi: 70 tensors (two launches of <= 64), sizes around the 8192-element chunk and 0,
 // as views into one buffer per array; against adamw per tensor on the GPU (the same element
 // function: bit for bit) and the CPU's adamw_multi
@@ -483,10 +498,13 @@ static void t_adamw_multi(void) {
         float *mp = up(CM_F32, hp, tot), *mm = up(CM_F32, hm, tot), *mv = up(CM_F32, hv, tot);  // multi
         char *gg = up(gdt, hg, tot);
         size_t gs = dsize(gdt);
+        // the bf16 copies written by the update (w) for every other tensor, poisoned before
+        uint16_t *gw = dnan(CM_BF16, tot), *cw = hmalloc((size_t)tot * 2 + 2);
+        for (int64_t e = 0; e < tot; e++) cw[e] = 0x7fc0;  // NaN
         cm_adamw_tensor list[NT], clist[NT];
         for (int i = 0; i < NT; i++) {
-            clist[i] = (cm_adamw_tensor){rp + off[i], hg + off[i], rm + off[i], rv + off[i], n[i], 0};
-            list[i] = (cm_adamw_tensor){mp + off[i], gg + off[i] * gs, mm + off[i], mv + off[i], n[i], 0};
+            clist[i] = (cm_adamw_tensor){rp + off[i], hg + off[i], rm + off[i], rv + off[i], n[i], 0, i % 2 ? NULL : cw + off[i]};
+            list[i] = (cm_adamw_tensor){mp + off[i], gg + off[i] * gs, mm + off[i], mv + off[i], n[i], 0, i % 2 ? NULL : gw + off[i]};
             G->adamw(gk, n[i], sp + off[i], gdt, gg + off[i] * gs, sm + off[i], sv + off[i], 1e-3, b1, b2, 1e-8, 0.01,
                      bc1, bc2, 0.5);
         }
@@ -499,6 +517,7 @@ static void t_adamw_multi(void) {
         cmp(gdt == CM_F32 ? "adamw_multi p (g f32)" : "adamw_multi p (g bf16)", CM_F32, gp, rp, tot, 1e-6);
         cmp("adamw_multi m", CM_F32, gm, rm, tot, 1e-6);
         cmp("adamw_multi v", CM_F32, gv, rv, tot, 1e-6);
+        check_w("adamw_multi", down(CM_BF16, gw, tot), cw, gp, rp, NT, n, off);
         release_all();
     }
 }
@@ -522,13 +541,15 @@ static void t_adamw_bf16_state(void) {
         float *rp = hcopy(hp, tot);
         float *mp = up(CM_F32, hp, tot);
         void *mm = up(CM_BF16, hm, tot), *mv = up(CM_BF16, hv, tot), *gg = up(gdt, hg, tot);
+        uint16_t *gw = dnan(CM_BF16, tot), *cw = hmalloc((size_t)tot * 2 + 2);
+        for (int64_t e = 0; e < tot; e++) cw[e] = 0x7fc0;  // NaN
         cm_adamw_tensor list[NT], clist[NT];
         for (int i = 0; i < NT; i++) {
             uint64_t key = cm_sr_key((uint64_t)i, 4);
             clist[i] = (cm_adamw_tensor){rp + off[i], gdt == CM_F32 ? (void *)(hg + off[i]) : (void *)(cg16 + off[i]), cm + off[i],
-                                         cv + off[i], n[i], key};
+                                         cv + off[i], n[i], key, i % 2 ? NULL : cw + off[i]};
             list[i] = (cm_adamw_tensor){mp + off[i], (char *)gg + off[i] * dsize(gdt), (uint16_t *)mm + off[i],
-                                        (uint16_t *)mv + off[i], n[i], key};
+                                        (uint16_t *)mv + off[i], n[i], key, i % 2 ? NULL : gw + off[i]};
         }
         C->adamw_multi(ck, NT, clist, gdt, CM_BF16, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5);
         G->adamw_multi(gk, NT, list, gdt, CM_BF16, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5);
@@ -542,6 +563,7 @@ static void t_adamw_bf16_state(void) {
         printf("     adamw bf16 state (g %s): %lld of %lld elements' moments bit-equal to the CPU's\n", dtype_name(gdt),
                (long long)same, (long long)tot);
         cmp("adamw bf16 state p", CM_F32, gp, rp, tot, 1e-6);
+        check_w("adamw bf16 state", down(CM_BF16, gw, tot), cw, gp, rp, NT, n, off);
         cmp("adamw bf16 state m", CM_BF16, gm, rm, tot, 8e-3);
         cmp("adamw bf16 state v", CM_BF16, gv, rv, tot, 8e-3);
         TEST_CHECK(same > tot * 99 / 100, "the GPU's bf16 moments are the CPU's bits for >= 99%% of the elements (%lld of %lld)",
