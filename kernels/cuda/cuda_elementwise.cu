@@ -603,9 +603,10 @@ __global__ void __launch_bounds__(AW_THREADS) k_adamw_multi(aw_list l, adamw_k c
     // four elements per thread and 16-byte (or 8-byte) accesses where every array allows them
     // (begin is a multiple of AW_CHUNK: the bases decide), the rest one by one; the same
     // per-element arithmetic either way
-    const uintptr_t al = (uintptr_t)p | (uintptr_t)l.m[t] | (uintptr_t)l.v[t] | (uintptr_t)g | (uintptr_t)w;
-    const int64_t vend = (al & (BF16_STATE ? 7 : 15)) == 0 && ((uintptr_t)p & 15) == 0 ? begin + ((end - begin) & ~(int64_t)3)
-                                                                                       : begin;
+    const uintptr_t mv = (uintptr_t)l.m[t] | (uintptr_t)l.v[t];
+    const uintptr_t f32s = (uintptr_t)p | (sizeof(G) == 4 ? (uintptr_t)g : 0) | (BF16_STATE ? 0 : mv);  // float4
+    const uintptr_t b16s = (uintptr_t)w | (sizeof(G) == 2 ? (uintptr_t)g : 0) | (BF16_STATE ? mv : 0);  // 4 x bf16
+    const int64_t vend = (f32s & 15) == 0 && (b16s & 7) == 0 ? begin + ((end - begin) & ~(int64_t)3) : begin;
     if (BF16_STATE) {
         uint16_t *m = (uint16_t *)l.m[t], *v = (uint16_t *)l.v[t];
         for (int64_t i = begin + 4 * threadIdx.x; i < vend; i += 4 * AW_THREADS) {
