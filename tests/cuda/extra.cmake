@@ -38,7 +38,7 @@ function(cameo_attn_test kind)
                          ENVIRONMENT "CAMEO_ATTN=${kind};CUDA_EMU_REVERSE=1")
   endif()
 endfunction()
-cameo_attn_test(wmma)                      # the WMMA kernels, every op
+cameo_attn_test(wmma --only attention)     # the WMMA kernels (only the attention group calls them)
 cameo_attn_test(mma8 --only attention)     # 8-warp forward / dQ blocks
 cameo_attn_test(mma2 --only attention)     # 32 queries per forward warp
 
