@@ -199,7 +199,7 @@ template <int DP, int W, int MT>
 __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, float *lse, const bf16 *Q,
                                                              const bf16 *K, const bf16 *V, bool vq, bool vk, bool vv) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    constexpr int NK = DP / 16, ND = DP / 8, LDK = mma_fwd_smem<DP>::LDK, QM = 16 * MT;
+    constexpr int NK = DP / 16, ND = DP / 8, LDK = mma_fwd_smem<DP>::LDK, QM = 16 * MT, KW = MT > 1 ? 32 : MMA_COLS;
     extern __shared__ __align__(16) unsigned char smem[];
     // K / V tiles j in buffers j % 2: tile j + 1 arrives while tile j is computed on
     // (addresses computed, not taken from a pointer array: an array indexed at run time lives in
@@ -227,13 +227,19 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
     }
 
     auto load = [&](int buf, int64_t k0) { kv_tiles_load<DP>(Kbuf(buf), Vbuf(buf), LDK, a, Kb, Vb, k0, vk, vv); };
-    tile_pipeline(a.Lk, load, [&](int buf, int64_t k0) {
-        const bf16 *Ks = Kbuf(buf), *Vs = Vbuf(buf);
-        float s[MT][8][4];
+    tile_pipeline(a.Lk, load, [&](int buf, int64_t kt) {
+        const bf16 *Ks0 = Kbuf(buf), *Vs0 = Vbuf(buf);
+        // the tile's keys in KW-wide steps, each with its own online-softmax update: MT = 2 takes
+        // 32 (its scores then need 32 registers, not 64, beside the 2 x 16 rows' O accumulators)
+#pragma unroll 1
+        for (int kh = 0; kh < MMA_COLS; kh += KW) {
+        const bf16 *Ks = Ks0 + kh * LDK, *Vs = Vs0 + kh * LDK;  // rows kh.. of the K and V tiles
+        const int64_t k0 = kt + kh;
+        float s[MT][KW / 8][4];
 #pragma unroll
         for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-            for (int n = 0; n < 8; n++) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
+            for (int n = 0; n < KW / 8; n++) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
         // S = Q K^T over 16-wide k steps: each B fragment pair feeds MT x 2 mma
 #pragma unroll
         for (int kk = 0; kk < NK; kk++) {
@@ -244,7 +250,7 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
                 else frag_a(qa[mt], Qs, LDK, warp * QM + mt * 16, kk * 16, lane);
             }
 #pragma unroll
-            for (int n = 0; n < 8; n += 2) {
+            for (int n = 0; n < KW / 8; n += 2) {
                 uint32_t bf[4];
                 frag_b2(bf, Ks, LDK, n * 8, kk * 16, lane);
 #pragma unroll
@@ -255,14 +261,14 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
             }
         }
         // online softmax over the two rows this lane holds in each m-tile (g and g + 8); a whole
-        // tile of keys without a mask (the usual case) needs only the scale
-        const bool plain = !mr && k0 + MMA_COLS <= a.Lk;
+        // step of keys without a mask (the usual case) needs only the scale
+        const bool plain = !mr && k0 + KW <= a.Lk;
 #pragma unroll
         for (int mt = 0; mt < MT; mt++) {
             const int64_t qm = q0 + mt * 16;
             float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-            for (int n = 0; n < 8; n++)
+            for (int n = 0; n < KW / 8; n++)
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
                     s[mt][n][i] = plain ? s[mt][n][i] * a.scale
@@ -281,7 +287,7 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
                 l[mt][r] *= alpha[r];
             }
 #pragma unroll
-            for (int n = 0; n < 8; n++)
+            for (int n = 0; n < KW / 8; n++)
 #pragma unroll
                 for (int i = 0; i < 4; i++) {
                     s[mt][n][i] = __expf(s[mt][n][i] - shift[i >> 1]);
@@ -295,7 +301,7 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
         // O += P V: the probabilities of keys 16c..16c+15 are accumulators 2c, 2c+1; each V
         // fragment pair feeds MT x 2 mma
 #pragma unroll
-        for (int c = 0; c < 4; c++) {
+        for (int c = 0; c < KW / 16; c++) {
             uint32_t pa[MT][4];
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) acc_to_a(pa[mt], s[mt][2 * c], s[mt][2 * c + 1]);
@@ -309,6 +315,7 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
                     mma16816(o[mt][n + 1], pa[mt], bf + 2);
                 }
             }
+        }
         }
     });
 #pragma unroll
