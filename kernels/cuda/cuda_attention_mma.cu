@@ -388,6 +388,7 @@ __global__ void __launch_bounds__(W * 32) k_att_dq_mma(att_args a, bf16 *dQ, con
     auto load = [&](int buf, int64_t k0) { kv_tiles_load<DP>(Kbuf(buf), Vbuf(buf), LD, a, Kb, Vb, k0, vk, vv); };
     tile_pipeline(a.Lk, load, [&](int buf, int64_t k0) {
         const bf16 *Ks = Kbuf(buf), *Vs = Vbuf(buf);
+        const bool plain = !mr && k0 + MMA_COLS <= a.Lk;  // a whole tile of keys, no mask: only the scale
 #pragma unroll
         for (int half = 0; half < 2; half++) {  // 32 keys at a time: fewer live registers
             float s[4][4], dp[4][4];
@@ -411,7 +412,8 @@ __global__ void __launch_bounds__(W * 32) k_att_dq_mma(att_args a, bf16 *dQ, con
 #pragma unroll
                     for (int i = 0; i < 4; i++) {  // s becomes dS = P (dP - D)
                         int r = i >> 1;
-                        float sc = score(a, mr, s[m][i], q0 + g + 8 * r, k0 + half * 32 + m * 8 + 2 * t + (i & 1));
+                        float sc = plain ? s[m][i] * a.scale
+                                         : score(a, mr, s[m][i], q0 + g + 8 * r, k0 + half * 32 + m * 8 + 2 * t + (i & 1));
                         float p = L[r] == -INFINITY ? 0.f : __expf(sc - L[r]);  // a fully masked row: P = 0
                         s[m][i] = p * (dp[m][i] - Di[r]);
                     }
