@@ -186,7 +186,9 @@ template <int DP> struct mma_fwd_smem {
     static constexpr size_t tile = (size_t)MMA_COLS * LDK * sizeof(bf16);  // [64 keys][LDK]
     static constexpr size_t bytes = 4 * tile;                                // K, V; two of each
     // MT = 2 adds the block's Q tile [32 W queries][LDK]
-    static constexpr size_t bytes_q(int W, int MT) { return bytes + (MT > 1 ? (size_t)16 * W * MT * LDK * sizeof(bf16) : 0); }
+    static constexpr size_t bytes_q(int W, int MT) {
+        return bytes + (MT > 1 ? (size_t)16 * W * MT * LDK * sizeof(bf16) : 0);
+    }
 };
 
 // W warps, each owning MT m-tiles of 16 queries. MT = 1: the warp's Q fragments stay in registers
@@ -233,89 +235,89 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
         // 32 (its scores then need 32 registers, not 64, beside the 2 x 16 rows' O accumulators)
 #pragma unroll 1
         for (int kh = 0; kh < MMA_COLS; kh += KW) {
-        const bf16 *Ks = Ks0 + kh * LDK, *Vs = Vs0 + kh * LDK;  // rows kh.. of the K and V tiles
-        const int64_t k0 = kt + kh;
-        float s[MT][KW / 8][4];
+            const bf16 *Ks = Ks0 + kh * LDK, *Vs = Vs0 + kh * LDK;  // rows kh.. of the K and V tiles
+            const int64_t k0 = kt + kh;
+            float s[MT][KW / 8][4];
 #pragma unroll
-        for (int mt = 0; mt < MT; mt++)
+            for (int mt = 0; mt < MT; mt++)
 #pragma unroll
-            for (int n = 0; n < KW / 8; n++) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
-        // S = Q K^T over 16-wide k steps: each B fragment pair feeds MT x 2 mma
+                for (int n = 0; n < KW / 8; n++) s[mt][n][0] = s[mt][n][1] = s[mt][n][2] = s[mt][n][3] = 0.f;
+            // S = Q K^T over 16-wide k steps: each B fragment pair feeds MT x 2 mma
 #pragma unroll
-        for (int kk = 0; kk < NK; kk++) {
-            uint32_t qa[MT][4];
+            for (int kk = 0; kk < NK; kk++) {
+                uint32_t qa[MT][4];
+#pragma unroll
+                for (int mt = 0; mt < MT; mt++) {
+                    if constexpr (MT == 1) memcpy(qa[mt], qf[kk], sizeof qa[mt]);
+                    else frag_a(qa[mt], Qs, LDK, warp * QM + mt * 16, kk * 16, lane);
+                }
+#pragma unroll
+                for (int n = 0; n < KW / 8; n += 2) {
+                    uint32_t bf[4];
+                    frag_b2(bf, Ks, LDK, n * 8, kk * 16, lane);
+#pragma unroll
+                    for (int mt = 0; mt < MT; mt++) {
+                        mma16816(s[mt][n], qa[mt], bf);
+                        mma16816(s[mt][n + 1], qa[mt], bf + 2);
+                    }
+                }
+            }
+            // online softmax over the two rows this lane holds in each m-tile (g and g + 8); a whole
+            // step of keys without a mask (the usual case) needs only the scale
+            const bool plain = !mr && k0 + KW <= a.Lk;
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) {
-                if constexpr (MT == 1) qa[mt][0] = qf[kk][0], qa[mt][1] = qf[kk][1], qa[mt][2] = qf[kk][2], qa[mt][3] = qf[kk][3];
-                else frag_a(qa[mt], Qs, LDK, warp * QM + mt * 16, kk * 16, lane);
-            }
+                const int64_t qm = q0 + mt * 16;
+                float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-            for (int n = 0; n < KW / 8; n += 2) {
-                uint32_t bf[4];
-                frag_b2(bf, Ks, LDK, n * 8, kk * 16, lane);
+                for (int n = 0; n < KW / 8; n++)
 #pragma unroll
-                for (int mt = 0; mt < MT; mt++) {
-                    mma16816(s[mt][n], qa[mt], bf);
-                    mma16816(s[mt][n + 1], qa[mt], bf + 2);
-                }
-            }
-        }
-        // online softmax over the two rows this lane holds in each m-tile (g and g + 8); a whole
-        // step of keys without a mask (the usual case) needs only the scale
-        const bool plain = !mr && k0 + KW <= a.Lk;
+                    for (int i = 0; i < 4; i++) {
+                        s[mt][n][i] = plain ? s[mt][n][i] * a.scale
+                                            : score(a, mr, s[mt][n][i], qm + g + 8 * (i >> 1), k0 + n * 8 + 2 * t + (i & 1));
+                        mx[i >> 1] = fmaxf(mx[i >> 1], s[mt][n][i]);
+                    }
+                float alpha[2], shift[2];
 #pragma unroll
-        for (int mt = 0; mt < MT; mt++) {
-            const int64_t qm = q0 + mt * 16;
-            float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-            for (int n = 0; n < KW / 8; n++)
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    s[mt][n][i] = plain ? s[mt][n][i] * a.scale
-                                        : score(a, mr, s[mt][n][i], qm + g + 8 * (i >> 1), k0 + n * 8 + 2 * t + (i & 1));
-                    mx[i >> 1] = fmaxf(mx[i >> 1], s[mt][n][i]);
-                }
-            float alpha[2], shift[2];
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-                mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-                float mn = fmaxf(m[mt][r], mx[r]);
-                shift[r] = mn == -INFINITY ? 0.f : mn;  // a row masked so far: every p is 0
-                alpha[r] = __expf(m[mt][r] - shift[r]);
-                m[mt][r] = mn;
-                l[mt][r] *= alpha[r];
-            }
-#pragma unroll
-            for (int n = 0; n < KW / 8; n++)
-#pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    s[mt][n][i] = __expf(s[mt][n][i] - shift[i >> 1]);
-                    l[mt][i >> 1] += s[mt][n][i];
+                for (int r = 0; r < 2; r++) {
+                    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+                    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+                    float mn = fmaxf(m[mt][r], mx[r]);
+                    shift[r] = mn == -INFINITY ? 0.f : mn;  // a row masked so far: every p is 0
+                    alpha[r] = __expf(m[mt][r] - shift[r]);
+                    m[mt][r] = mn;
+                    l[mt][r] *= alpha[r];
                 }
 #pragma unroll
-            for (int n = 0; n < ND; n++)
+                for (int n = 0; n < KW / 8; n++)
 #pragma unroll
-                for (int i = 0; i < 4; i++) o[mt][n][i] *= alpha[i >> 1];
-        }
-        // O += P V: the probabilities of keys 16c..16c+15 are accumulators 2c, 2c+1; each V
-        // fragment pair feeds MT x 2 mma
+                    for (int i = 0; i < 4; i++) {
+                        s[mt][n][i] = __expf(s[mt][n][i] - shift[i >> 1]);
+                        l[mt][i >> 1] += s[mt][n][i];
+                    }
 #pragma unroll
-        for (int c = 0; c < KW / 16; c++) {
-            uint32_t pa[MT][4];
+                for (int n = 0; n < ND; n++)
 #pragma unroll
-            for (int mt = 0; mt < MT; mt++) acc_to_a(pa[mt], s[mt][2 * c], s[mt][2 * c + 1]);
+                    for (int i = 0; i < 4; i++) o[mt][n][i] *= alpha[i >> 1];
+            }
+            // O += P V: the probabilities of keys 16c..16c+15 are accumulators 2c, 2c+1; each V
+            // fragment pair feeds MT x 2 mma
 #pragma unroll
-            for (int n = 0; n < ND; n += 2) {
-                uint32_t bf[4];
-                frag_bt2(bf, Vs, LDK, c * 16, n * 8, lane);
+            for (int c = 0; c < KW / 16; c++) {
+                uint32_t pa[MT][4];
 #pragma unroll
-                for (int mt = 0; mt < MT; mt++) {
-                    mma16816(o[mt][n], pa[mt], bf);
-                    mma16816(o[mt][n + 1], pa[mt], bf + 2);
+                for (int mt = 0; mt < MT; mt++) acc_to_a(pa[mt], s[mt][2 * c], s[mt][2 * c + 1]);
+#pragma unroll
+                for (int n = 0; n < ND; n += 2) {
+                    uint32_t bf[4];
+                    frag_bt2(bf, Vs, LDK, c * 16, n * 8, lane);
+#pragma unroll
+                    for (int mt = 0; mt < MT; mt++) {
+                        mma16816(o[mt][n], pa[mt], bf);
+                        mma16816(o[mt][n + 1], pa[mt], bf + 2);
+                    }
                 }
             }
-        }
         }
     });
 #pragma unroll
