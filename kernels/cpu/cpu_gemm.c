@@ -46,7 +46,7 @@ static void gemm_run(cm_dtype dt, int transA, int transB, int64_t M, int64_t N, 
     // many small GEMMs: one per OpenMP thread; big ones: OpenBLAS threads each, as many as their size pays for
     const double mnk = (double)M * N * K;
     const int par = batch > 1 && mnk <= CPU_BLAS_SERIAL_MNK && batch * mnk >= CPU_BLAS_MNK_PER_THREAD;
-    const int thr = par ? 0 : blas_threads_for(batch > 1 && mnk <= CPU_BLAS_SERIAL_MNK ? 0 : mnk);
+    const int thr = mnk > CPU_BLAS_SERIAL_MNK ? blas_threads_for(mnk) : 0;  // below, OpenBLAS runs serially anyway
     int blas_keep = 0, omp_keep = 0;
     if (thr) {  // openblas_set_num_threads also sets OpenMP's count (its OpenMP build): both come back after
         blas_keep = openblas_get_num_threads(), omp_keep = omp_get_max_threads();
