@@ -41,7 +41,7 @@ cm_tensor *eval_sample(ic_models *m, const vae_decoder *dec, int B, const char *
         if (o->ip_scale != 0.0)
             ic_projector_fwd(&m->adapter.proj, feats.low_res_shallow, feats.low_res_deep, feats.high_res_deep, t1000, &tokens, &temb);
         cm_tensor *v = flux_forward(&m->flux, x, txt, pooled, sigma, guid, gh, gw, o->ip_scale != 0.0 ? m->adapter.ip : NULL,
-                                    tokens, o->ip_scale, false);
+                                    tokens, o->ip_scale, 0);
         cm_tensor *dv = op_scale(v, sig[i + 1] - sig[i]), *nx = op_add(x, dv);  // Euler: x += (σ' - σ) v
         cm_tensor *tmp[] = {sigma, t1000, tokens, temb, v, dv, x};
         for (size_t k = 0; k < sizeof tmp / sizeof *tmp; k++) tensor_release(tmp[k]);

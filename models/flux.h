@@ -56,6 +56,7 @@ typedef struct flux_single_block {
     cm_linear proj_mlp, proj_out;                   // C -> 4C; 5C -> C
 } flux_single_block;
 
+#define FLUX_RECOMPUTE_ALL (-1)  // flux_forward: every block under a recompute scope
 struct flux_fwd_state;  // per-forward state the recompute replays read (flux_model.c)
 
 typedef struct flux_model {
@@ -84,13 +85,17 @@ int flux_describe(const flux_config *c, cm_params *meta, char *err, size_t errle
 //   guidance [B] or NULL      guidance scale as the pipeline passes it (e.g. 3.5); also x1000
 //                             inside; required when cfg.guidance_embeds
 //   ip, ip_tokens [B, Lip, ip_dim], ip_scale: the InstantCharacter branch (NULL = plain FLUX)
-//   recompute: each block runs in an autograd_recompute scope (keeps only block inputs)
+//   recompute: how many blocks, from the first, run in an autograd_recompute scope (each keeps
+//            only its inputs and replays its forward in backward): 0 none, FLUX_RECOMPUTE_ALL
+//            (or the block count) every one. The first ones, because backward reaches them last:
+//            by their replay the kept blocks' activations are freed, so the peak is the larger
+//            of the kept activations and one replay, not their sum.
 // returns [B, N, Cout]. With recompute, the replay reads per-forward state kept in the model,
 // freed at the next flux_forward that finds the tape empty, or by flux_free.
 cm_tensor *flux_forward(flux_model *m, cm_tensor *x, cm_tensor *txt, cm_tensor *pooled,
                         cm_tensor *sigma, cm_tensor *guidance, int gh, int gw,
                         const struct ip_attn *ip, cm_tensor *ip_tokens, double ip_scale,
-                        bool recompute);
+                        int recompute);
 
 // --- pieces (flux_embed.c), exposed for tests and for the trainer ---
 // [B, C, H, W] -> [B, (H/2)(W/2), 4C]; channel index c*4 + dy*2 + dx

@@ -145,7 +145,7 @@ static cm_tensor *block_fn(void *vctx, int n, cm_tensor **in) {
 
 cm_tensor *flux_forward(flux_model *m, cm_tensor *x, cm_tensor *txt, cm_tensor *pooled,
                         cm_tensor *sigma, cm_tensor *guidance, int gh, int gw,
-                        const ip_attn *ip, cm_tensor *ip_tokens, double ip_scale, bool recompute) {
+                        const ip_attn *ip, cm_tensor *ip_tokens, double ip_scale, int recompute) {
     const flux_config *c = &m->cfg;
     CM_CHECK(x->ndim == 3 && x->shape[1] == (int64_t)gh * gw && x->shape[2] == c->in_channels, "flux_forward",
              "x must be [B, %d*%d, %d] packed latents, got [%lld, %lld, %lld]", gh, gw, c->in_channels,
@@ -192,7 +192,8 @@ cm_tensor *flux_forward(flux_model *m, cm_tensor *x, cm_tensor *txt, cm_tensor *
     for (int i = 0; i < nb; i++) {
         cm_tensor *in[4] = {h, temb_act, rope, ip_tokens};
         int n = ip_tokens ? 4 : 3;
-        cm_tensor *h2 = recompute ? autograd_recompute(block_fn, &st->ctx[i], n, in) : block_fn(&st->ctx[i], n, in);
+        bool rc = recompute < 0 || i < recompute;
+        cm_tensor *h2 = rc ? autograd_recompute(block_fn, &st->ctx[i], n, in) : block_fn(&st->ctx[i], n, in);
         tensor_release(h);
         h = h2;
     }

@@ -579,6 +579,7 @@ typedef struct bench_opts {
     int warm, iters;
     bool torch, full_step;
     int nd, ns;  // --blocks D+S of the full step
+    int rc2;     // --recompute: the full step's second run (-1 auto: as few as fit; -2 off; N the first N)
     proj_kind proj;
     const char *md;
     uint64_t seed;
@@ -603,6 +604,8 @@ static void usage(FILE *f) {
             "  --full-step      also run whole adapter training steps (FLUX with per-block recompute, adapter,\n"
             "                   projector, AdamW; random weights, random encoder features) when memory allows\n"
             "  --blocks D+S     FLUX depth of --full-step (19+38; e.g. 1+1 at full width, then extrapolated)\n"
+            "  --recompute R    --full-step also runs the step with only the first R blocks recomputed, the\n"
+            "                   rest keeping their activations: auto (default: as few as fit in memory), off, N\n"
             "  --no-torch       skip the PyTorch twin\n"
             "  --md FILE        also append the tables to FILE (markdown)\n"
             "  --seed N         weights and inputs (1)\n");
@@ -630,6 +633,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
     o->torch = true;
     o->nd = 19;
     o->ns = 38;
+    o->rc2 = -1;
     o->seed = 1;
     int64_t heads = -1;
     for (int i = 0; i < argc; i++) {
@@ -663,6 +667,15 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--seed") && v) { o->seed = strtoull(v, NULL, 10); i++; }
         else if (!strcmp(a, "--no-torch")) o->torch = false;
         else if (!strcmp(a, "--full-step")) o->full_step = true;
+        else if (!strcmp(a, "--recompute") && v) {
+            char *end;
+            long x = strtol(v, &end, 10);
+            if (!strcmp(v, "auto")) o->rc2 = -1;
+            else if (!strcmp(v, "off")) o->rc2 = -2;
+            else if (*v && !*end && x >= 0 && x <= 100000) o->rc2 = (int)x;
+            else { fprintf(stderr, "cameo bench blocks: --recompute '%s' (allowed: auto, off, a number of blocks)\n", v); return 2; }
+            i++;
+        }
         else if (!strcmp(a, "--md") && v) { o->md = v; i++; }
         else { fprintf(stderr, "cameo bench blocks: unknown argument '%s'\n", a); usage(stderr); return 2; }
 #undef NUM
@@ -850,19 +863,108 @@ static double measure_adamw(const bench_opts *o) {
 // the full step
 // ============================================================================================
 
+// one configuration of the step: its first `rc` blocks under recompute scopes (FLUX_RECOMPUTE_ALL: all)
+typedef struct full_run {
+    bool ran;
+    int rc;
+    double fwd, bwd, opt, step;  // seconds, median over the timed steps
+    double peak, loss;           // allocator peak during a step (weights and state included); last loss
+} full_run;
+
 typedef struct full_result {
     bool ran, optim;
     int nd, ns;
-    double fwd, bwd, opt, step;        // seconds, median over the timed steps
+    double fwd, bwd, opt, step;        // seconds, median over the timed steps (per-block recompute: run[0])
     double peak, live0;                // allocator peak during a step; live before it (weights + state)
     double w_flux, w_ad, n_ad, state;  // bytes: FLUX weights, adapter weights; adapter params; master + m + v
     double saved_inputs;               // bytes: the blocks' kept inputs (recompute)
     double loss;                       // of the last step
-    char note[1024];
+    double budget;                     // bytes the allocator may reach on this device (0: unknown)
+    full_run run[2];                   // [0] every block recomputes; [1] the first run[1].rc (if ran)
+    char note[1024], note2[512];
 } full_result;
 
-static void run_full_step(const bench_opts *o, double block_peak, double proj_saved, full_result *fr) {
-    memset(fr, 0, sizeof *fr);
+// the timed steps of one configuration on the built step (warm-up first)
+typedef struct full_ctx {
+    const bench_opts *o;
+    flux_model *fm;
+    ic_adapter *ad;
+    optim *opt;
+    bool optim;
+    cm_params *psa;
+    proj_inputs *pin;
+    cm_tensor *xt, *target, *txt, *pooled, *sigma, *guid;
+    int gh, gw;
+} full_ctx;
+
+static void full_steps(const full_ctx *c, int rc, full_run *r) {
+    const bench_opts *o = c->o;
+    const int warm = 1, iters = o->dev.type == CM_CUDA ? 3 : 1;
+    double tf[8], tb[8], to[8], ts[8];
+    memset(r, 0, sizeof *r);
+    r->rc = rc;
+    for (int i = 0; i < warm + iters; i++) {
+        dev_sync(o->dev);
+        alloc_reset_peak(o->dev);
+        double t0 = progress_now();
+        cm_tensor *tok = NULL, *temb = NULL;
+        ic_projector_fwd(&c->ad->proj, c->pin->shallow, c->pin->deep, c->pin->high, c->pin->t, &tok, &temb);
+        cm_tensor *pred = flux_forward(c->fm, c->xt, c->txt, c->pooled, c->sigma, c->guid, c->gh, c->gw, c->ad->ip, tok, 1.0, rc);
+        cm_tensor *loss = op_mse(pred, c->target);
+        tensor_release(pred);
+        tensor_release(tok);
+        tensor_release(temb);
+        dev_sync(o->dev);
+        double t1 = progress_now();
+        autograd_backward(loss, NULL);
+        r->loss = tensor_get(loss, 0);  // random weights: a finite number is all it says
+        tensor_release(loss);
+        dev_sync(o->dev);
+        double t2 = progress_now();
+        if (c->optim) {
+            for (int k = 0; k < optim_n_params(c->opt); k++) optim_grad_ready(c->opt, k);
+            optim_step_info info;
+            optim_step(c->opt, optim_config_default().lr, &info);
+        } else
+            for (int k = 0; k < c->psa->n; k++) tensor_zero_grad(c->psa->items[k].t);
+        dev_sync(o->dev);
+        double t3 = progress_now();
+        if (i >= warm) {
+            int j = i - warm;
+            tf[j] = t1 - t0, tb[j] = t2 - t1, to[j] = t3 - t2, ts[j] = t3 - t0;
+            double pk = (double)alloc_stats(o->dev).peak;
+            if (pk > r->peak) r->peak = pk;
+        }
+    }
+    r->fwd = median(tf, iters);
+    r->bwd = median(tb, iters);
+    r->opt = median(to, iters);
+    r->step = median(ts, iters);
+    r->ran = true;
+}
+
+// how many blocks, from the first, must still recompute for the step to stay within `budget`
+// bytes when the rest keep their activations: the all-recompute step's peak plus, per kept block
+// (the last ones first), what one such block's forward + backward reached above its inputs
+// (keep_cost[0] double, [1] single: an upper bound on what it keeps)
+static int recompute_to_fit(int nd, int ns, double peak_all, const double keep_cost[2], double budget) {
+    int kept = 0;
+    double pk = peak_all;
+    for (int i = nd + ns - 1; i >= 0; i--) {
+        double cost = keep_cost[i >= nd];
+        if (pk + cost > budget) break;
+        pk += cost;
+        kept++;
+    }
+    return nd + ns - kept;
+}
+
+// builds the step (FLUX, adapter, AdamW, inputs) and times it with the first `rc` blocks under
+// recompute scopes into fr->run[slot]; slot 0 (FLUX_RECOMPUTE_ALL) also fills the rest of *fr.
+// Each call builds and frees its own step, so slot 0's figures are printed before slot 1 runs.
+static void run_full_step(const bench_opts *o, double block_peak, double proj_saved, int rc, int slot, full_result *fr) {
+    if (slot == 0) memset(fr, 0, sizeof *fr);
+    alloc_empty_cache(o->dev);
     fr->nd = o->nd;
     fr->ns = o->ns;
     const blocks_dims *d = &o->d;
@@ -894,6 +996,9 @@ static void run_full_step(const bench_opts *o, double block_peak, double proj_sa
     double acts = fr->saved_inputs + block_peak + proj_saved + 512.0 * MiB;
     double need_opt = fr->w_flux + fr->w_ad * 2.0 + fr->state + acts, need_no = need_opt - fr->state;
     size_t free_b = backend_get(o->dev.type)->mem_free(backend_ctx(o->dev));
+    // what the allocator may reach: what is live now plus the free bytes, less a margin for the
+    // allocator's rounding and fragmentation and the library workspaces (1 GiB + 3 %)
+    if (free_b && slot == 0) fr->budget = (double)alloc_stats(o->dev).current + (double)free_b - (1.0 * GiB + 0.03 * (double)free_b);
     fr->optim = !free_b || (double)free_b > need_opt * 1.03;
     if (!fr->optim && (double)free_b < need_no * 1.03) {
         snprintf(fr->note, sizeof fr->note, "not run: needs ~%.1f GiB (%.1f without AdamW state), %.1f GiB free", need_opt / GiB,
@@ -937,48 +1042,15 @@ static void run_full_step(const bench_opts *o, double block_peak, double proj_sa
     cm_tensor *pooled = rand_tensor(o->dt, SHAPE(d->B, fc.pooled_dim), o->dev, o->seed ^ 44, 1.0, false);    // CLIP
     cm_tensor *sigma = tensor_full(o->dt, SHAPE(d->B), 0.5, o->dev), *guid = tensor_full(o->dt, SHAPE(d->B), 1.0, o->dev);
 
-    const int warm = 1, iters = o->dev.type == CM_CUDA ? 3 : 1;
-    double tf[8], tb[8], to[8], ts[8];
     dev_sync(o->dev);
     fr->live0 = (double)alloc_stats(o->dev).current;
-    for (int i = 0; i < warm + iters; i++) {
-        dev_sync(o->dev);
-        alloc_reset_peak(o->dev);
-        double t0 = progress_now();
-        cm_tensor *tok = NULL, *temb = NULL;
-        ic_projector_fwd(&ad.proj, pin.shallow, pin.deep, pin.high, pin.t, &tok, &temb);
-        cm_tensor *pred = flux_forward(&fm, xt, txt, pooled, sigma, guid, gh, gw, ad.ip, tok, 1.0, true);
-        cm_tensor *loss = op_mse(pred, target);
-        tensor_release(pred);
-        tensor_release(tok);
-        tensor_release(temb);
-        dev_sync(o->dev);
-        double t1 = progress_now();
-        autograd_backward(loss, NULL);
-        fr->loss = tensor_get(loss, 0);  // random weights: a finite number is all it says
-        tensor_release(loss);
-        dev_sync(o->dev);
-        double t2 = progress_now();
-        if (fr->optim) {
-            for (int k = 0; k < optim_n_params(&opt); k++) optim_grad_ready(&opt, k);
-            optim_step_info info;
-            optim_step(&opt, oc.lr, &info);
-        } else
-            for (int k = 0; k < psa.n; k++) tensor_zero_grad(psa.items[k].t);
-        dev_sync(o->dev);
-        double t3 = progress_now();
-        if (i >= warm) {
-            int j = i - warm;
-            tf[j] = t1 - t0, tb[j] = t2 - t1, to[j] = t3 - t2, ts[j] = t3 - t0;
-            double pk = (double)alloc_stats(o->dev).peak;
-            if (pk > fr->peak) fr->peak = pk;
-        }
+    full_ctx fc_ = {o, &fm, &ad, &opt, fr->optim, &psa, &pin, xt, target, txt, pooled, sigma, guid, gh, gw};
+    full_steps(&fc_, rc, &fr->run[slot]);
+    if (slot == 0) {
+        const full_run *r0 = &fr->run[0];
+        fr->fwd = r0->fwd, fr->bwd = r0->bwd, fr->opt = r0->opt, fr->step = r0->step, fr->peak = r0->peak, fr->loss = r0->loss;
+        fr->ran = true;
     }
-    fr->fwd = median(tf, iters);
-    fr->bwd = median(tb, iters);
-    fr->opt = median(to, iters);
-    fr->step = median(ts, iters);
-    fr->ran = true;
 
     cm_tensor *all[] = {xt, target, txt, pooled, sigma, guid};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tensor_release(all[i]);
@@ -1258,7 +1330,7 @@ int bench_blocks_main(int argc, char **argv) {
         full_result fr;
         fprintf(stderr, "cameo bench blocks: the full step (%d double + %d single blocks)\n", o.nd, o.ns);
         double blk = ps[0][2].peak > ps[1][2].peak ? ps[0][2].peak : ps[1][2].peak;
-        run_full_step(&o, blk, pm.measured ? pm.saved : 0, &fr);
+        run_full_step(&o, blk, pm.measured ? pm.saved : 0, FLUX_RECOMPUTE_ALL, 0, &fr);
         out("### One adapter training step, measured (`--full-step`)\n\n");
         out("FLUX %d double + %d single blocks at width %lld with per-block recompute, the %s projector and %d IP modules "
             "(%s adapter params), MSE loss, %s; random weights; the frozen encoders replaced by random tensors of their "
@@ -1304,6 +1376,49 @@ int bench_blocks_main(int argc, char **argv) {
                 fr.saved_inputs / GiB, blk / GiB, pm.measured ? pm.saved / GiB : 0.0);
             out("| **sum (arithmetic)** | **%.2f** |\n| **measured peak (alloc_stats)** | **%.2f** |\n| live before the step (weights + state) | %.2f |\n\n",
                 arith / GiB, fr.peak / GiB, fr.live0 / GiB);
+            out_flush();
+            // the same step with only the first blocks recomputed (train.recompute: N): as many
+            // blocks keep their activations as fit (the last ones), or --recompute N
+            const int nbk = o.nd + o.ns;
+            const double keep_cost[2] = {ps[0][1].peak, ps[1][1].peak};  // a kept block: its fwd+bwd peak
+            int rc2 = o.rc2;
+            if (rc2 == -1) {
+                if (fr.budget > 0) rc2 = recompute_to_fit(o.nd, o.ns, fr.run[0].peak, keep_cost, fr.budget);
+                else snprintf(fr.note2, sizeof fr.note2, "the device's free memory is unknown: give --recompute N");
+            }
+            if (rc2 >= nbk && !fr.note2[0])
+                snprintf(fr.note2, sizeof fr.note2, "no block can keep its activations within %.2f GiB", fr.budget / GiB);
+            if (rc2 >= 0 && rc2 < nbk) {
+                fprintf(stderr, "cameo bench blocks: the full step with the first %d of %d blocks recomputed\n", rc2, nbk);
+                run_full_step(&o, blk, pm.measured ? pm.saved : 0, rc2, 1, &fr);
+            }
+            const full_run *r1 = &fr.run[1];
+            out("#### Fewer blocks recomputed (`train.recompute: N`, `--recompute`)\n\n");
+            if (r1->ran) {
+                int kept = nbk - r1->rc;
+                out("The first %d of the %d blocks under recompute scopes, the last %d keeping their activations (%s; "
+                    "memory the allocator may reach: %.2f GiB — free + live, less 1 GiB and 3 %% — against the "
+                    "all-recompute peak plus each kept block's fwd+bwd peak from the table above).\n\n",
+                    r1->rc, nbk, kept, o.rc2 == -1 ? "chosen to fit" : "--recompute", fr.budget / GiB);
+                out("| recompute | forward ms | backward ms | optimizer ms | step ms | MFU | peak GiB |\n|---|---:|---:|---:|---:|---:|---:|\n");
+                for (int k = 0; k < 2; k++) {
+                    const full_run *r = &fr.run[k];
+                    double t = r->fwd + r->bwd + (fr.optim ? r->opt : adamw_per * fr.n_ad);
+                    char what[48];
+                    if (k == 0) snprintf(what, sizeof what, "all %d blocks", nbk);
+                    else snprintf(what, sizeof what, "first %d of %d", r->rc, nbk);
+                    out("| %s | %.1f | %.1f | %s%.1f | %.1f | %.1f%% | %.2f |\n", what, r->fwd * 1e3, r->bwd * 1e3,
+                        fr.optim ? "" : "(slab) ", (fr.optim ? r->opt : adamw_per * fr.n_ad) * 1e3, r->step * 1e3,
+                        100.0 * f_run / t / 1e12 / peak, r->peak / GiB);
+                }
+                // both runs start from the same weights and inputs and take the same updates: the losses
+                // differ by summation order only (a leaf read by several blocks sums its parts differently)
+                double l0 = fr.run[0].loss, rel = fabs(r1->loss - l0) / fmax(fabs(l0), 1e-30);
+                out("\nLoss of the last step: %.6g, all recompute %.6g (relative difference %.2g: the same weights, "
+                    "inputs and updates, so only summation order separates them)%s\n\n", r1->loss, l0, rel,
+                    isfinite(r1->loss) && rel <= 1e-2 ? "" : " **DIFFERS**");
+            } else
+                out("Not run: %s.\n\n", fr.note2[0] ? fr.note2 : "--recompute off");
         }
         out_flush();
     }

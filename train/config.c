@@ -435,6 +435,22 @@ static void get_bool(msec *s, const char *key, bool *dst) {
     if (!parse_bool(v, dst)) terr(s->t, n, p, "'%s' is not a boolean (allowed: true, false)", v);
 }
 
+// train.recompute: true (every FLUX block under a recompute scope: -1), false (none: 0), or N
+// (the first N blocks; the rest keep their activations — the speed / memory middle ground)
+static void get_recompute(msec *s, int *dst) {
+    ynode *n;
+    char p[300];
+    const char *v = scalar_at(s, "recompute", &n, p, sizeof p);
+    if (!v) return;
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (*v && !*end && x >= 0 && x <= 100000) { *dst = (int)x; return; }
+    bool b;
+    if (parse_bool(v, &b)) { *dst = b ? -1 : 0; return; }
+    if (!strcasecmp(v, "all")) { *dst = -1; return; }
+    terr(s->t, n, p, "'%s' is not true, false or a number of blocks (the first N FLUX blocks recompute)", v);
+}
+
 static void get_enum(msec *s, const char *key, int *dst, const char *const *names, int count) {
     ynode *n;
     char p[300];
@@ -543,7 +559,7 @@ void train_config_defaults(train_config *c) {
     c->train.shift_max = 1.15;
     c->train.guidance = 1.0;
     c->train.weighting = CFG_W_NONE;
-    c->train.recompute = false;
+    c->train.recompute = 0;
 
     c->optimizer.lr = 1e-4;
     c->optimizer.beta1 = 0.9;
@@ -751,7 +767,7 @@ static void type_train(tctx *t, ynode *root, train_config *c) {
     int w = c->train.weighting;
     get_enum(&s, "weighting", &w, W_N, 3);
     c->train.weighting = w;
-    get_bool(&s, "recompute", &c->train.recompute);
+    get_recompute(&s, &c->train.recompute);
     sec_close(&s);
 }
 
@@ -1114,8 +1130,9 @@ char *train_config_to_yaml(const train_config *c) {
     sb_printf(&b, "\n  shift_base: "); sb_num(&b, c->train.shift_base);
     sb_printf(&b, "\n  shift_max: "); sb_num(&b, c->train.shift_max);
     sb_printf(&b, "\n  guidance: "); sb_num(&b, c->train.guidance);
-    sb_printf(&b, "\n  weighting: %s\n  recompute: %s\n", cfg_weighting_name(c->train.weighting),
-              c->train.recompute ? "true" : "false");
+    sb_printf(&b, "\n  weighting: %s\n  recompute: ", cfg_weighting_name(c->train.weighting));
+    if (c->train.recompute > 0) sb_printf(&b, "%d\n", c->train.recompute);
+    else sb_printf(&b, "%s\n", c->train.recompute ? "true" : "false");
     sb_printf(&b, "optimizer:\n  lr: "); sb_num(&b, c->optimizer.lr);
     sb_printf(&b, "\n  betas: ["); sb_num(&b, c->optimizer.beta1);
     sb_printf(&b, ", "); sb_num(&b, c->optimizer.beta2);

@@ -96,7 +96,7 @@ typedef struct train_config {
         double shift_base, shift_max;   // flux_shift: mu from 0.5 (256 tokens) to 1.15 (4096 tokens)
         double guidance;
         cfg_weighting weighting;
-        bool recompute;
+        int recompute;  // FLUX blocks under recompute scopes, from the first: 0 none, -1 all
     } train;
     struct {
         double lr, beta1, beta2, eps, weight_decay, grad_clip;  // grad_clip 0 = off

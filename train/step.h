@@ -15,7 +15,8 @@ typedef struct step_opts {
     double ln_mean, ln_std;     // logit-normal parameters
     double shift_base, shift_max;  // flux_shift: mu from shift_base (256 tokens) to shift_max (4096 tokens)
     step_weighting weighting;
-    bool recompute;             // per-block recompute scopes in FLUX
+    int recompute;              // FLUX blocks under recompute scopes, from the first: 0 none,
+                                // FLUX_RECOMPUTE_ALL every one (flux_forward)
     uint64_t seed;              // run seed: noise and σ are a pure function of (seed, step, sample id)
 } step_opts;
 

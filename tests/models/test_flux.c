@@ -85,7 +85,7 @@ int main(void) {
 
     // plain FLUX (no IP branch), no grad
     autograd_no_grad_push();
-    cm_tensor *out0 = flux_forward(&m, x, txt, pooled, sigma, guid, gh, gw, NULL, NULL, 0, false);
+    cm_tensor *out0 = flux_forward(&m, x, txt, pooled, sigma, guid, gh, gw, NULL, NULL, 0, 0);
     autograd_no_grad_pop();
     cm_tensor *want0 = fixture_tensor(io, "out_noip");
     double e0 = fixture_rel_err(out0, want0);
@@ -96,7 +96,7 @@ int main(void) {
     printf("forward without IP: max rel err %.3g\n", e0);
 
     // with IP, backward
-    cm_tensor *out = flux_forward(&m, x, txt, pooled, sigma, guid, gh, gw, &ip, tok, ip_scale, false);
+    cm_tensor *out = flux_forward(&m, x, txt, pooled, sigma, guid, gh, gw, &ip, tok, ip_scale, 0);
     cm_tensor *want1 = fixture_tensor(io, "out");
     double e1 = fixture_rel_err(out, want1);
     tensor_release(want1);

@@ -24,7 +24,7 @@ typedef struct {
 } rig;
 
 // forward + backward of sum(out * w); returns the GEMM calls made by backward
-static int64_t step(rig *r, bool recompute, size_t *peak) {
+static int64_t step(rig *r, int recompute, size_t *peak) {
     alloc_reset_peak(CM_DEV_CPU);
     size_t base = alloc_stats(CM_DEV_CPU).current;
     cm_tensor *out = flux_forward(&r->m, r->x, r->txt, r->pooled, r->sigma, r->guid, r->gh, r->gw, &r->ip, r->tok,
@@ -91,7 +91,7 @@ int main(void) {
 
     // 1. plain tape
     size_t peak_plain = 0, peak_rc = 0;
-    int64_t calls_frozen = step(&r, false, &peak_plain);
+    int64_t calls_frozen = step(&r, 0, &peak_plain);
     int flux_grads = 0;
     for (int i = 0; i < r.fps.n; i++) flux_grads += r.fps.items[i].t->grad != NULL;
     TEST_CHECK(flux_grads == 0, "%d frozen FLUX weights received a gradient", flux_grads);
@@ -105,7 +105,7 @@ int main(void) {
 
     // 2. per-block recompute: the same gradients. Not bit-identical: a leaf read by several
     // blocks (the IP tokens) sums its per-block parts in a different order; 1e-6 relative allowed.
-    int64_t calls_rc = step(&r, true, &peak_rc);
+    int64_t calls_rc = step(&r, FLUX_RECOMPUTE_ALL, &peak_rc);
     TEST_CHECK(grab(&r, g_rc) == ng, "gradient count");
     double worst = 0;
     for (int i = 0; i < ng; i++) worst = test_max(worst, fixture_rel_err(g_rc[i], g_plain[i]));
@@ -119,6 +119,24 @@ int main(void) {
     TEST_CHECK(calls_rc > calls_frozen, "recompute must replay the block GEMMs (%lld vs %lld)", (long long)calls_rc,
                (long long)calls_frozen);
     TEST_CHECK(peak_rc < peak_plain, "recompute peak %zu not below plain %zu", peak_rc, peak_plain);
+    for (int i = 0; i < ng; i++) tensor_release(g_rc[i]);
+    zero_all(&r);
+
+    // 2b. the first half of the blocks under recompute scopes, the rest on the plain tape: the
+    // same gradients; only those blocks replay (GEMMs between none and all); peak between
+    const int nb = c.num_layers + c.num_single_layers, half = nb / 2;
+    size_t peak_half = 0;
+    int64_t calls_half = step(&r, half, &peak_half);
+    TEST_CHECK(grab(&r, g_rc) == ng, "gradient count");
+    worst = 0;
+    for (int i = 0; i < ng; i++) worst = test_max(worst, fixture_rel_err(g_rc[i], g_plain[i]));
+    TEST_CHECK(worst <= 1e-6, "recompute of %d of %d blocks changes gradients: %.3g", half, nb, worst);
+    printf("recompute %d of %d blocks: worst max rel err %.3g, %lld GEMMs (plain %lld, all %lld), peak %zu\n", half, nb,
+           worst, (long long)calls_half, (long long)calls_frozen, (long long)calls_rc, peak_half);
+    TEST_CHECK(calls_half > calls_frozen && calls_half < calls_rc, "recompute of %d blocks: %lld GEMMs, want between %lld and %lld",
+               half, (long long)calls_half, (long long)calls_frozen, (long long)calls_rc);
+    TEST_CHECK(peak_half <= peak_plain && peak_half >= peak_rc, "recompute of %d blocks: peak %zu outside [%zu, %zu]", half,
+               peak_half, peak_rc, peak_plain);
     for (int i = 0; i < ng; i++) {
         tensor_release(g_plain[i]);
         tensor_release(g_rc[i]);

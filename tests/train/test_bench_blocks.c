@@ -87,6 +87,10 @@ static void whole_bench(int emulated) {
     TEST_CHECK(strstr(buf, "| double + IP | fwd+bwd |") && strstr(buf, "### The whole adapter training step") &&
                    strstr(buf, "### Memory of the full-size") && strstr(buf, "| **measured peak (alloc_stats)** |"),
                "%s: the markdown misses a section:\n%s", argv[1], buf);
+    // the step again with fewer blocks recomputed: at this size every block keeps its activations
+    TEST_CHECK(strstr(buf, "#### Fewer blocks recomputed") && strstr(buf, "| all 2 blocks |") && strstr(buf, "| first 0 of 2 |"),
+               "%s: the fewer-recompute run is missing:\n%s", argv[1], buf);
+    TEST_CHECK(!strstr(buf, "**DIFFERS**"), "%s: the step's loss differs with fewer blocks recomputed:\n%s", argv[1], buf);
     TEST_CHECK(strstr(buf, "| frozen FLUX.1-dev | 11,901,408,320 |") && strstr(buf, "2,794,932,864"),
                "the memory table must use cameo's parameter counts (FLUX 11,901,408,320; adapter 2,794,932,864)");
     unlink(md);

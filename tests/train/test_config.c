@@ -96,6 +96,21 @@ int main(void) {
     expect_err(MIN, "adapter.freeze=[a, b, c, d, e, f, g, h, i]", "adapter.freeze: expected a list of at most 8");
     expect_err(MIN, "adapter.freeze=[[image_proj]]", "adapter.freeze[0]: expected a weight-name prefix");
     expect_err(MIN, "optimizer.reduce_bucket_mb=-1", "optimizer.reduce_bucket_mb");
+    expect_err(MIN, "train.recompute=some", "train.recompute: 'some' is not true, false or a number of blocks");
+    expect_err(MIN, "train.recompute=-3", "train.recompute: '-3' is not true, false or a number of blocks");
+    // train.recompute: true = every block (-1), false = none, N = the first N; N survives the round trip
+    const char *rcs[][2] = {{"true", "-1"}, {"all", "-1"}, {"false", "0"}, {"0", "0"}, {"12", "12"}};
+    for (int i = 0; i < 5; i++) {
+        char set[64];
+        snprintf(set, sizeof set, "train.recompute=%s", rcs[i][0]);
+        const char *s1[1] = {set};
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "min", s1, 1, err, sizeof err) == 0, "%s: %s", set, err);
+        TEST_CHECK(c.train.recompute == atoi(rcs[i][1]), "%s gave %d", set, c.train.recompute);
+        char *y = train_config_to_yaml(&c);
+        TEST_CHECK(train_config_parse(&d, y, strlen(y), "rt", NULL, 0, err, sizeof err) == 0 && d.train.recompute == c.train.recompute,
+                   "%s: round trip gave %d", set, d.train.recompute);
+        free(y);
+    }
     {
         train_config c;
         char err[1024] = "";

@@ -57,7 +57,7 @@ int main(void) {
     TEST_CHECK(loader_next(L, &b) == 0, "loader_next");
 
     step_opts so = {.ip_scale = 1.0, .guidance = 1.0, .tsample = STEP_T_LOGIT_NORMAL, .ln_mean = 0, .ln_std = 1,
-                    .weighting = STEP_W_NONE, .recompute = false, .seed = 7};
+                    .weighting = STEP_W_NONE, .recompute = 0, .seed = 7};
     cm_tensor *loss = step_forward(&m, &b, &so, 0, NULL);
     double l0 = tensor_get(loss, 0);
     TEST_CHECK(isfinite(l0) && l0 > 0, "first loss %g", l0);

@@ -220,7 +220,7 @@ int main(void) {
         cm_tensor *xth = tensor_wrap_host(CM_F32, SHAPE(B, N, C), xt);
         cm_tensor *g = tensor_full(CM_F32, SHAPE(B), guid[0], m.dev);
         int gh = H / m.vae_factor / 2, gw = W / m.vae_factor / 2;
-        cm_tensor *pred = flux_forward(&m.flux, xth, tw, pw, sig_t, g, gh, gw, m.adapter.ip, kw, ips[0], false);
+        cm_tensor *pred = flux_forward(&m.flux, xth, tw, pw, sig_t, g, gh, gw, m.adapter.ip, kw, ips[0], 0);
         check("FLUX prediction", pred, "pred");
         cm_tensor *tmp[] = {xw, tw, pw, kw, xth, g, pred};
         for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
@@ -234,7 +234,7 @@ int main(void) {
 
     // --- the step ---
     step_opts so = {.ip_scale = ips[0], .guidance = guid[0], .tsample = STEP_T_LOGIT_NORMAL, .ln_std = 1.0,
-                    .weighting = STEP_W_NONE, .recompute = false, .seed = 1};
+                    .weighting = STEP_W_NONE, .recompute = 0, .seed = 1};
     TEST_CHECK(n_eps == (int64_t)B * (H / m.vae_factor / 2) * (W / m.vae_factor / 2) * m.flux_cfg.in_channels,
                "eps has %lld values", (long long)n_eps);
     cm_tensor *loss = step_forward_with(&m, &batch, &so, sigma, eps, 0, NULL);
