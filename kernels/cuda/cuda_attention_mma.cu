@@ -20,6 +20,9 @@
 #define MMA_ROWS 64            // keys per dK / dV block; queries per forward / dQ block: 16 x W
 #define MMA_COLS 64            // keys (forward, dQ) or queries (dK / dV) per inner tile
 #define MMA_THREADS 128        // 4 warps x 16 rows (dK / dV); forward and dQ: W warps (4 or 8)
+// softmax in base 2: exp(x) = exp2(x log2 e), one MUFU.EX2 with the scale folded into an FFMA
+#define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
 
 __device__ __forceinline__ void mma16816(float *c, const uint32_t *a, const uint32_t *b) {
 #ifdef CAMEO_CUDA_EMULATED
@@ -262,9 +265,11 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
                     }
                 }
             }
-            // online softmax over the two rows this lane holds in each m-tile (g and g + 8); a whole
-            // step of keys without a mask (the usual case) needs only the scale
-            const bool plain = !mr && k0 + KW <= a.Lk;
+            // online softmax over the two rows this lane holds in each m-tile (g and g + 8), in base 2
+            // (m in log2 units). A whole step of keys without a mask (the usual case) keeps the raw
+            // products: their max, then p = exp2(s scale log2e - m) in one FFMA + EX2
+            const bool plain = !mr && k0 + KW <= a.Lk && a.scale > 0.f;
+            const float sl2 = a.scale * LOG2E;
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) {
                 const int64_t qm = q0 + mt * 16;
@@ -273,8 +278,8 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
                 for (int n = 0; n < KW / 8; n++)
 #pragma unroll
                     for (int i = 0; i < 4; i++) {
-                        s[mt][n][i] = plain ? s[mt][n][i] * a.scale
-                                            : score(a, mr, s[mt][n][i], qm + g + 8 * (i >> 1), k0 + n * 8 + 2 * t + (i & 1));
+                        if (!plain)
+                            s[mt][n][i] = score(a, mr, s[mt][n][i], qm + g + 8 * (i >> 1), k0 + n * 8 + 2 * t + (i & 1)) * LOG2E;
                         mx[i >> 1] = fmaxf(mx[i >> 1], s[mt][n][i]);
                     }
                 float alpha[2], shift[2];
@@ -282,9 +287,10 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
                 for (int r = 0; r < 2; r++) {
                     mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
                     mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+                    if (plain) mx[r] *= sl2;
                     float mn = fmaxf(m[mt][r], mx[r]);
                     shift[r] = mn == -INFINITY ? 0.f : mn;  // a row masked so far: every p is 0
-                    alpha[r] = __expf(m[mt][r] - shift[r]);
+                    alpha[r] = exp2f(m[mt][r] - shift[r]);
                     m[mt][r] = mn;
                     l[mt][r] *= alpha[r];
                 }
@@ -292,7 +298,7 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
                 for (int n = 0; n < KW / 8; n++)
 #pragma unroll
                     for (int i = 0; i < 4; i++) {
-                        s[mt][n][i] = __expf(s[mt][n][i] - shift[i >> 1]);
+                        s[mt][n][i] = plain ? exp2f(fmaf(s[mt][n][i], sl2, -shift[i >> 1])) : exp2f(s[mt][n][i] - shift[i >> 1]);
                         l[mt][i >> 1] += s[mt][n][i];
                     }
 #pragma unroll
@@ -340,7 +346,7 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
                     int c = n * 8 + 2 * t + e;
                     if (c < D) orow[c] = __float2bfloat16_rn(o[mt][n][2 * r + e] * inv);
                 }
-            if (t == 0) lse[bh * a.Lq + i] = l[mt][r] > 0.f ? m[mt][r] + logf(l[mt][r]) : -INFINITY;
+            if (t == 0) lse[bh * a.Lq + i] = l[mt][r] > 0.f ? m[mt][r] * LN2 + logf(l[mt][r]) : -INFINITY;  // m: log2 units
         }
     }
 #endif
@@ -381,7 +387,7 @@ __global__ void __launch_bounds__(W * 32) k_att_dq_mma(att_args a, bf16 *dQ, con
 #pragma unroll
     for (int r = 0; r < 2; r++) {
         int64_t i = q0 + g + 8 * r;
-        L[r] = i < a.Lq ? lse[bh * a.Lq + i] : -INFINITY;
+        L[r] = i < a.Lq ? lse[bh * a.Lq + i] * LOG2E : -INFINITY;  // log2 units
         Di[r] = i < a.Lq ? Dv[bh * a.Lq + i] : 0.f;
     }
 #pragma unroll
@@ -391,6 +397,7 @@ __global__ void __launch_bounds__(W * 32) k_att_dq_mma(att_args a, bf16 *dQ, con
     tile_pipeline(a.Lk, load, [&](int buf, int64_t k0) {
         const bf16 *Ks = Kbuf(buf), *Vs = Vbuf(buf);
         const bool plain = !mr && k0 + MMA_COLS <= a.Lk;  // a whole tile of keys, no mask: only the scale
+        const float sl2 = a.scale * LOG2E;
 #pragma unroll
         for (int half = 0; half < 2; half++) {  // 32 keys at a time: fewer live registers
             float s[4][4], dp[4][4];
@@ -414,9 +421,9 @@ __global__ void __launch_bounds__(W * 32) k_att_dq_mma(att_args a, bf16 *dQ, con
 #pragma unroll
                     for (int i = 0; i < 4; i++) {  // s becomes dS = P (dP - D)
                         int r = i >> 1;
-                        float sc = plain ? s[m][i] * a.scale
-                                         : score(a, mr, s[m][i], q0 + g + 8 * r, k0 + half * 32 + m * 8 + 2 * t + (i & 1));
-                        float p = L[r] == -INFINITY ? 0.f : __expf(sc - L[r]);  // a fully masked row: P = 0
+                        float e = plain ? fmaf(s[m][i], sl2, -L[r])
+                                        : score(a, mr, s[m][i], q0 + g + 8 * r, k0 + half * 32 + m * 8 + 2 * t + (i & 1)) * LOG2E - L[r];
+                        float p = L[r] == -INFINITY ? 0.f : exp2f(e);  // a fully masked row: P = 0
                         s[m][i] = p * (dp[m][i] - Di[r]);
                     }
             }
@@ -488,7 +495,7 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
         tile_load_async<DP>(Obuf(buf), LD, Ob + q0 * a.gs2, a.gs2, qvalid, D, vo, MMA_COLS);
         float *Ls = Lbuf(buf), *Ds = Ls + MMA_COLS;
         for (int x = threadIdx.x; x < MMA_COLS; x += blockDim.x) {
-            Ls[x] = x < qvalid ? lse[bh * a.Lq + q0 + x] : -INFINITY;
+            Ls[x] = x < qvalid ? lse[bh * a.Lq + q0 + x] * LOG2E : -INFINITY;
             Ds[x] = x < qvalid ? Dv[bh * a.Lq + q0 + x] : 0.f;
         }
     };
@@ -499,35 +506,39 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
         for (int half = 0; half < 2; half++) {  // 32 queries at a time
             float s[4][4], dp[4][4];
 #pragma unroll
-            for (int n = 0; n < 4; n += 2) {  // two 8-query tiles per fragment load
-                const int qn = half * 32 + n * 8;
+            for (int n = 0; n < 4; n++)
 #pragma unroll
-                for (int i = 0; i < 4; i++) s[n][i] = dp[n][i] = s[n + 1][i] = dp[n + 1][i] = 0.f;
+                for (int i = 0; i < 4; i++) s[n][i] = dp[n][i] = 0.f;
+            // each K / V fragment read from shared memory feeds the four 8-query tiles (8 mma per 6
+            // fragment loads; one pair of tiles at a time took 4 per 4)
 #pragma unroll
-                for (int kk = 0; kk < NK; kk++) {
-                    uint32_t ka[4], va[4], bq[4], bo[4];
-                    frag_a(ka, Ks, LD, r0, kk * 16, lane);
-                    frag_a(va, Vs, LD, r0, kk * 16, lane);
-                    frag_b2(bq, Qs, LD, qn, kk * 16, lane);
-                    frag_b2(bo, Os, LD, qn, kk * 16, lane);
+            for (int kk = 0; kk < NK; kk++) {
+                uint32_t ka[4], va[4];
+                frag_a(ka, Ks, LD, r0, kk * 16, lane);
+                frag_a(va, Vs, LD, r0, kk * 16, lane);
+#pragma unroll
+                for (int n = 0; n < 4; n += 2) {
+                    uint32_t bq[4], bo[4];
+                    frag_b2(bq, Qs, LD, half * 32 + n * 8, kk * 16, lane);
+                    frag_b2(bo, Os, LD, half * 32 + n * 8, kk * 16, lane);
                     mma16816(s[n], ka, bq);  // S^T[key][query]
                     mma16816(s[n + 1], ka, bq + 2);
                     mma16816(dp[n], va, bo);  // dP^T[key][query]
                     mma16816(dp[n + 1], va, bo + 2);
                 }
-#pragma unroll
-                for (int m = n; m < n + 2; m++)
-#pragma unroll
-                    for (int i = 0; i < 4; i++) {  // s becomes P^T, dp becomes dS^T
-                        int ql = half * 32 + m * 8 + 2 * t + (i & 1);
-                        int64_t j = k0 + r0 + g + 8 * (i >> 1), qi = q0 + ql;
-                        float Lq_ = Ls[ql];
-                        float p = 0.f;
-                        if (j < a.Lk && Lq_ != -INFINITY) p = __expf(score(a, mr, s[m][i], qi, j) - Lq_);
-                        s[m][i] = p;
-                        dp[m][i] = p * (dp[m][i] - Ds[ql]);
-                    }
             }
+#pragma unroll
+            for (int m = 0; m < 4; m++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) {  // s becomes P^T, dp becomes dS^T (Ls: lse in log2 units)
+                    int ql = half * 32 + m * 8 + 2 * t + (i & 1);
+                    int64_t j = k0 + r0 + g + 8 * (i >> 1), qi = q0 + ql;
+                    float Lq_ = Ls[ql];
+                    float p = 0.f;
+                    if (j < a.Lk && Lq_ != -INFINITY) p = exp2f(score(a, mr, s[m][i], qi, j) * LOG2E - Lq_);
+                    s[m][i] = p;
+                    dp[m][i] = p * (dp[m][i] - Ds[ql]);
+                }
 #pragma unroll
             for (int c = 0; c < 2; c++) {  // dV += P^T dO, dK += dS^T Q over these 32 queries
                 uint32_t pa[4], da[4];
