@@ -4,6 +4,7 @@
 
 extern const cm_backend cm_cpu_backend;
 int64_t cm_gemm_calls = 0;
+int64_t cm_dev_launches = 0;
 
 #ifndef CAMEO_HAVE_CUDA
 const cm_backend *cm_cuda_backend = NULL;

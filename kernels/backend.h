@@ -264,3 +264,6 @@ const cm_kctx *cuda_backend_ctx(int index);
 
 // instrumentation: counts of GEMM calls per backend (tests prove frozen weights skip dW)
 extern int64_t cm_gemm_calls;
+// work the CUDA backend enqueued: its kernels and cuBLAS GEMMs (bench blocks: launches per pass,
+// beside the host time taken to issue them — the launch-bound share of small batches)
+extern int64_t cm_dev_launches;

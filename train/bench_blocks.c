@@ -399,20 +399,29 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// median seconds; max allocator peak above the start; bytes of the tensors the pass allocated
-typedef struct pass_stats { double s, peak, fresh; } pass_stats;
+// median seconds; max allocator peak above the start; bytes of the tensors the pass allocated;
+// median host seconds until the pass's work was issued (before the sync; on a GPU, issue ≈ wall
+// means the pass is bound by the host, not the device); device launches (kernels + GEMMs) per pass
+typedef struct pass_stats { double s, peak, fresh, issue; int64_t launches; } pass_stats;
 
 static pass_stats time_pass(blocks_rig *r, int single, blocks_mode mode, int warm, int iters) {
-    double t[64];
+    double t[64], ti[64];
     double peak = 0, fresh = 0;
+    int64_t launches = 0;
     for (int i = 0; i < warm + iters; i++) {
         dev_sync(r->dev);
         alloc_reset_peak(r->dev);
         cm_alloc_stats st = alloc_stats(r->dev);
+        int64_t l0 = cm_dev_launches;
         double base = (double)st.current, t0 = progress_now();
         blocks_rig_run(r, single, mode);
+        double issued = progress_now() - t0;
         dev_sync(r->dev);
         double dt = progress_now() - t0, pk = (double)alloc_stats(r->dev).peak - base;
+        if (i >= warm) {
+            ti[i - warm] = issued;
+            launches = cm_dev_launches - l0;
+        }
         double fr = (double)(alloc_stats(r->dev).allocated - st.allocated);
         blocks_rig_reset(r);
         if (i >= warm) {
@@ -421,7 +430,7 @@ static pass_stats time_pass(blocks_rig *r, int single, blocks_mode mode, int war
             if (fr > fresh) fresh = fr;
         }
     }
-    return (pass_stats){median(t, iters), peak, fresh};
+    return (pass_stats){median(t, iters), peak, fresh, median(ti, iters), launches};
 }
 
 static FILE *g_md;  // --md: every table also appended there
@@ -1155,9 +1164,9 @@ int bench_blocks_main(int argc, char **argv) {
     torch_figs tf = {0};
     if (o.torch) run_torch(d, o.dev, o.dt, o.warm, o.iters, &tf);
 
-    out("| block | pass | ms | model TFLOP | TFLOP/s | MFU | peak MiB | new MiB | PyTorch %s ms | PyTorch peak MiB | speed-up |\n",
+    out("| block | pass | ms | host ms | launches | model TFLOP | TFLOP/s | MFU | peak MiB | new MiB | PyTorch %s ms | PyTorch peak MiB | speed-up |\n",
         tf.ok ? tf.version : "(not run)");
-    out("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     const char *bname[2] = {"double + IP", "single + IP"}, *pname[3] = {"fwd", "fwd+bwd", "fwd+bwd, recompute"};
     for (int s = 0; s < 2; s++)
         for (int m = 0; m < 3; m++) {
@@ -1171,13 +1180,16 @@ int bench_blocks_main(int argc, char **argv) {
                 snprintf(e, sizeof e, "%.2fx", tt / t);
             }
             if (tpk > 0) snprintf(c, sizeof c, "%.0f", tpk / MiB);
-            out("| %s | %s | %.2f | %.3f | %s | %.1f%% | %.0f | %.0f | %s | %s | %s |\n", bname[s], pname[m], t * 1e3,
-                fl / 1e12, a, 100.0 * tfl / peak, ps[s][m].peak / MiB, ps[s][m].fresh / MiB, b, c, e);
+            out("| %s | %s | %.2f | %.2f | %lld | %.3f | %s | %.1f%% | %.0f | %.0f | %s | %s | %s |\n", bname[s], pname[m],
+                t * 1e3, ps[s][m].issue * 1e3, (long long)ps[s][m].launches, fl / 1e12, a, 100.0 * tfl / peak,
+                ps[s][m].peak / MiB, ps[s][m].fresh / MiB, b, c, e);
         }
     out("\nModel FLOPs (bench_blocks.c): every GEMM 2·M·N·K; attention 4·Lq·Lk·D·H forward, 2.5x that backward; frozen FLUX "
         "linears dX only (1x), AdaLayerNorm linears no backward (silu(temb) needs no gradient), IP K/V linears dX + dW (2x); "
         "the recompute row counts the same model FLOPs (its replayed forward is extra work, not counted). Forward: double "
-        "%.3f, single %.3f TFLOP; backward: %.3f, %.3f. MFU = TFLOP/s / measured peak. Peak MiB: the allocator's peak above "
+        "%.3f, single %.3f TFLOP; backward: %.3f, %.3f. MFU = TFLOP/s / measured peak. Host ms: the time until the "
+        "pass's last launch returned, before the sync (on a GPU, host ms close to ms means the host's op dispatch, not the "
+        "device, sets the pace); launches: the CUDA backend's kernels and GEMMs per pass (0 on the CPU). Peak MiB: the allocator's peak above "
         "the weights and inputs during the pass. New MiB: the bytes of every tensor the pass allocated — all an op writes "
         "except in-place gradient sums and GEMMs adding into a gradient; on a GPU, what the memory-bound passes cost "
         "scales with it (about 3 us per 10 MiB written at 3.35 TB/s, before the reads). Speed-up = PyTorch eager time / cameo time (PyTorch: same blocks from "

@@ -38,7 +38,11 @@ const char *cublas_status_str(cublasStatus_t s);
         if (_s != CUBLAS_STATUS_SUCCESS) cuda_fail(__FILE__, __LINE__, #call, cublas_status_str(_s)); \
     } while (0)
 // after a kernel launch: launch-configuration errors surface here, execution errors at sync
-#define CUDA_LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
+#define CUDA_LAUNCH_CHECK()                 \
+    do {                                    \
+        cm_dev_launches++;                  \
+        CUDA_CHECK(cudaGetLastError());     \
+    } while (0)
 
 #define KSTREAM(k) ((cudaStream_t)((k) ? (k)->stream : 0))
 

@@ -276,6 +276,7 @@ void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M
         }
         cublasStatus_t st = cublasLtMatmul((cublasLtHandle_t)k->blas, p->op, &fa, B, p->la, A, p->lb, &fb, C, p->lc, C,
                                            p->lc, &p->algo, c->workspace, p->ws, s);
+        cm_dev_launches++;
         if (ptrs) pthread_mutex_unlock(&p->mu);
         if (st != CUBLAS_STATUS_SUCCESS) {
             // an epilogue the chosen algorithm turns down at run time (say, for this bias's or
