@@ -21,7 +21,7 @@
 # With OUT set, the logs are copied there after every step (8 files at most: what a device run
 # brings back): gpu-check.md inventory.log configure.log build.log ctest.log bench.log train.log
 # train-cpu.log.
-# Environment: BUILD (build dir), ARCH (CUDA architectures, default 90), JOBS (build parallelism),
+# Environment: BUILD (build dir), ARCH (CUDA architectures, default 90a: sm_90 with wgmma), JOBS (build parallelism),
 #              BENCH_ARGS (extra arguments to the benchmark, e.g. --quick), SKIP (steps to leave out,
 #              e.g. SKIP=train,train2,sanitizer for a rerun of the benchmarks), PROFILE=1 (an ncu
 #              profile of the attention kernels, into bench.log), DEADLINE (seconds for
@@ -33,7 +33,7 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-ARCH=${ARCH:-90}
+ARCH=${ARCH:-90a}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
 DEADLINE=${DEADLINE:-540}
 SKIP=${SKIP:-}   # steps left out, comma-separated: ctest,train,train_cpu,train2,eval,bench,blocks,sanitizer
@@ -643,6 +643,11 @@ if [ "${PROFILE:-0}" = 1 ] && [ -x "$BUILD/cameo" ] && [ -n "$NCU" ] && ! out_of
     with_deps timeout "$(cap 120)" "$NCU" --set full --kernel-name regex:'k_att_(fwd|dq|dkv)_mma' --launch-skip 3 \
         --launch-count 3 "$BUILD/cameo" bench gpu --quick --only attention --no-torch >>"$LOG/bench.log" 2>&1
     rc=$?
+    # and one launch of the wgmma forward (CAMEO_ATTN=wgmma), after its warm-up
+    if ! out_of_time 40; then
+        with_deps timeout "$(cap 60)" "$NCU" --set full --kernel-name regex:'k_att_fwd_wgmma' --launch-skip 1 \
+            --launch-count 1 "$BUILD/cameo" bench gpu --quick --only attention --no-torch >>"$LOG/bench.log" 2>&1
+    fi
     n=$(grep -c '^  k_att_' "$LOG/bench.log")
     status_profile="exit $rc, $n kernels profiled ($(elapsed $t0)); see bench.log"
 elif [ "${PROFILE:-0}" = 1 ]; then

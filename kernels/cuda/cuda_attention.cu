@@ -577,12 +577,13 @@ static void att_check(const char *op, cm_dtype dt, int64_t B, int64_t H, int64_t
 }
 
 // CAMEO_ATTN picks the bf16 kernels: "mma" (the default) / "mma8" (mma.sync, cuda_attention_mma.cu,
-// forward and dQ blocks of 4 / 8 warps), "mma2" (mma's, with 32 queries per forward warp), "wmma"
-// or "generic" (the reference kernels);
+// forward and dQ blocks of 4 / 8 warps), "mma2" (mma's, with 32 queries per forward warp), "wgmma"
+// (the forward on sm_90a's warpgroup MMA, cuda_attention_wgmma.cu, for head dim 128; mma's
+// backward, and mma wherever wgmma does not apply), "wmma" or "generic" (the reference kernels);
 // CAMEO_ATTN_GENERIC=1 is the older spelling of "generic". mma is the default since an H100 timed
 // the three at FLUX's shape (4608 tokens, 24 x 128): fwd+bwd mma 5.58 ms, mma8 5.63, wmma 20.9.
-enum { ATT_WMMA, ATT_MMA, ATT_MMA8, ATT_MMA2, ATT_GENERIC, ATT_N };
-static const char *const ATT_NAMES[ATT_N] = {"wmma", "mma", "mma8", "mma2", "generic"};
+enum { ATT_WMMA, ATT_MMA, ATT_MMA8, ATT_MMA2, ATT_WGMMA, ATT_GENERIC, ATT_N };
+static const char *const ATT_NAMES[ATT_N] = {"wmma", "mma", "mma8", "mma2", "wgmma", "generic"};
 static int attn_by_name(const char *e) {
     for (int i = 0; i < ATT_N; i++)
         if (!strcmp(e, ATT_NAMES[i])) return i;
@@ -594,12 +595,15 @@ static int attn_choice(void) {
     if (v < 0) {
         const char *e = getenv("CAMEO_ATTN"), *g = getenv("CAMEO_ATTN_GENERIC");
         v = e && *e ? attn_by_name(e) : ATT_MMA;
-        if (v < 0) cm_die("cuda attention", "CAMEO_ATTN='%s' (allowed: mma, mma8, mma2, wmma, generic)", e);
+        if (v < 0) cm_die("cuda attention", "CAMEO_ATTN='%s' (allowed: mma, mma8, mma2, wgmma, wmma, generic)", e);
         if (g && *g && g[0] != '0') v = ATT_GENERIC;
     }
     return v;
 }
-static bool attn_is_mma(void) { return attn_choice() == ATT_MMA || attn_choice() == ATT_MMA8 || attn_choice() == ATT_MMA2; }
+static bool attn_is_mma(void) {  // the mma.sync kernels run (wgmma: its backward and fallbacks)
+    int c = attn_choice();
+    return c == ATT_MMA || c == ATT_MMA8 || c == ATT_MMA2 || c == ATT_WGMMA;
+}
 static int attn_mma_warps(void) { return attn_choice() == ATT_MMA8 ? 8 : 4; }
 static int attn_mma_mtiles(void) { return attn_choice() == ATT_MMA2 ? 2 : 1; }
 
@@ -618,6 +622,7 @@ static bool fwd_fast(const cm_kctx *k, const att_args &a, void *O, float *lse, c
                      const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
     int dp = tc_dp(a.D);
     if (!dp) return false;
+    if (attn_choice() == ATT_WGMMA && attn_fwd_wgmma(k, a, O, lse, Q, qs, K, ks, V, vs)) return true;
     if (attn_is_mma()) return attn_fwd_mma(k, dp, attn_mma_warps(), attn_mma_mtiles(), a, O, lse, Q, qs, K, ks, V, vs);
     if (dp == 64) return fwd_tc<64>(k, a, O, lse, Q, qs, K, ks, V, vs);
     if (dp == 80) return fwd_tc<80>(k, a, O, lse, Q, qs, K, ks, V, vs);
@@ -660,8 +665,13 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
                       a, Dv, (const T *)dO, (const T *)O));
     CUDA_LAUNCH_CHECK();
     bool done = false;
-    if (dt == CM_BF16 && attn_is_mma() && tc_dp(D))
-        done = attn_bwd_mma(k, tc_dp(D), attn_mma_warps(), a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
+    if (dt == CM_BF16 && attn_is_mma() && tc_dp(D)) {
+        // wgmma: its dQ and dK dV kernels where they apply, mma's for the rest
+        bool wg = attn_choice() == ATT_WGMMA;
+        bool dq_done = wg && attn_dq_wgmma(k, a, dQ, dO, lse, Dv, Q, qs, K, ks, V, vs);
+        bool dkv_done = dq_done && attn_dkv_wgmma(k, a, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
+        done = dkv_done || attn_bwd_mma(k, tc_dp(D), attn_mma_warps(), a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs, !dq_done);
+    }
     else if (dt == CM_BF16 && attn_choice() == ATT_WMMA) {
         int dp = tc_dp(D);
         if (dp == 64) done = bwd_tc<64>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);

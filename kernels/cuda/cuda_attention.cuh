@@ -96,6 +96,18 @@ template <typename F> static bool smem_ok(const cm_kctx *k, F kern, size_t bytes
 // (cuda_attention_mma.cu); false when the device cannot give their shared memory
 bool attn_fwd_mma(const cm_kctx *k, int dp, int warps, int mtiles, const att_args &a, void *O, float *lse,
                   const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs);
+// the wgmma forward (cuda_attention_wgmma.cu; sm_90a, head dim 128, 16-byte K / V rows); false
+// where it does not apply (the caller runs mma)
+bool attn_fwd_wgmma(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
+                    const void *K, const int64_t *ks, const void *V, const int64_t *vs);
+// the wgmma backward's two kernels (the same conditions; dK dV also 16-byte Q and dO rows); where
+// one does not apply, attn_bwd_mma does its part
+bool attn_dq_wgmma(const cm_kctx *k, const att_args &a, void *dQ, const void *dO, const float *lse, const float *Dv,
+                   const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs);
+bool attn_dkv_wgmma(const cm_kctx *k, const att_args &a, void *dK, void *dV, const void *dO, const float *lse,
+                    const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
+                    const int64_t *vs);
+// with_dq false: dK and dV only (dQ written by another kernel)
 bool attn_bwd_mma(const cm_kctx *k, int dp, int warps, const att_args &a, void *dQ, void *dK, void *dV, const void *dO,
                   const float *lse, const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
-                  const void *V, const int64_t *vs);
+                  const void *V, const int64_t *vs, bool with_dq);

@@ -15,14 +15,11 @@
 // reads of 8 rows x 4 lanes, and ldmatrix's eight 16-byte rows, fall in 32 different banks). Where
 // a product reads a tile down its rows (P V, dS K, P^T dO, dS^T Q: B[k][n] = tile[k][n]) the B
 // fragments come through ldmatrix.trans, which transposes on the way to the registers.
-#include "cuda_attention.cuh"
+#include "cuda_attention_frag.cuh"
 
 #define MMA_ROWS 64            // keys per dK / dV block; queries per forward / dQ block: 16 x W
 #define MMA_COLS 64            // keys (forward, dQ) or queries (dK / dV) per inner tile
 #define MMA_THREADS 128        // 4 warps x 16 rows (dK / dV); forward and dQ: W warps (4 or 8)
-// softmax in base 2: exp(x) = exp2(x log2 e), one MUFU.EX2 with the scale folded into an FFMA
-#define LOG2E 1.4426950408889634f
-#define LN2 0.6931471805599453f
 
 __device__ __forceinline__ void mma16816(float *c, const uint32_t *a, const uint32_t *b) {
 #ifdef CAMEO_CUDA_EMULATED
@@ -34,10 +31,6 @@ __device__ __forceinline__ void mma16816(float *c, const uint32_t *a, const uint
 #endif
 }
 
-__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
-    bf16 l = __float2bfloat16_rn(lo), h = __float2bfloat16_rn(hi);
-    return (uint32_t)__bfloat16_as_ushort(l) | ((uint32_t)__bfloat16_as_ushort(h) << 16);
-}
 // ldmatrix.sync.aligned.m8n8.x4{.trans}.shared.b16: lane 8 m + r gives row r of matrix m; r[m]
 // gets matrix m's (row L/4, cols 2 (L%4) + {0, 1}), or with .trans (rows 2 (L%4) + {0, 1}, col
 // L/4) — one instruction for four 32-bit fragment registers (PTX ISA, warp-level matrix load)
@@ -73,57 +66,6 @@ __device__ __forceinline__ void frag_b2(uint32_t *b, const bf16 *tile, int ld, i
 // 16-23 / 24-31 giving rows k0..k0+7 / k0+8.. of columns n0 / n0 / n0+8 / n0+8
 __device__ __forceinline__ void frag_bt2(uint32_t *b, const bf16 *tile, int ld, int k0, int n0, int lane) {
     ldsm_x4<true>(b, tile + (k0 + (lane & 15)) * ld + n0 + 8 * (lane >> 4));
-}
-
-// two adjacent m16n8 accumulators (columns c..c+15) as the A fragment of the next product
-__device__ __forceinline__ void acc_to_a(uint32_t *a, const float *lo, const float *hi) {
-    a[0] = pack2(lo[0], lo[1]);
-    a[1] = pack2(lo[2], lo[3]);
-    a[2] = pack2(hi[0], hi[1]);
-    a[3] = pack2(hi[2], hi[3]);
-}
-
-// rows r0..r0+15 of a bf16 matrix (row stride rs, `rows` valid, D columns) as NK A fragments,
-// zero past the rows and columns
-template <int NK>
-__device__ __forceinline__ void rows_to_a(uint32_t (*f)[4], const bf16 *src, int64_t rs, int64_t r0, int64_t rows,
-                                          int D, int g, int t) {
-#pragma unroll
-    for (int kk = 0; kk < NK; kk++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) {
-            int64_t i = r0 + g + 8 * (j & 1);
-            int c = kk * 16 + 2 * t + 8 * (j >> 1);
-            const bf16 *r = src + i * rs;
-            f[kk][j] = pack2(i < rows && c < D ? __bfloat162float(r[c]) : 0.f, i < rows && c + 1 < D ? __bfloat162float(r[c + 1]) : 0.f);
-        }
-}
-
-// 16 bytes global -> shared without a trip through registers (cp.async.cg: L2 only), the bytes
-// past n (16 or 0) zero-filled; lands at a cp_async_wait covering its group, and the other
-// threads see it after the barrier that follows
-__device__ __forceinline__ void cp_async16(void *dst, const void *src, int n) {
-#ifdef CAMEO_CUDA_EMULATED
-    emu_cp_async(dst, src, 16, n);
-#else
-    uint32_t d = (uint32_t)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(n) : "memory");
-#endif
-}
-__device__ __forceinline__ void cp_async_commit() {
-#ifdef CAMEO_CUDA_EMULATED
-    emu_cp_async_commit();
-#else
-    asm volatile("cp.async.commit_group;\n" ::: "memory");
-#endif
-}
-// every committed group but the N most recent has landed (for this thread)
-template <int N> __device__ __forceinline__ void cp_async_wait() {
-#ifdef CAMEO_CUDA_EMULATED
-    emu_cp_async_wait(N);
-#else
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-#endif
 }
 
 // tile_load (cuda_attention.cuh) started rather than done: with 16-byte rows (vec) every chunk is
@@ -173,13 +115,6 @@ __device__ __forceinline__ void tile_pipeline(int64_t n, Load load, Body body) {
     }
 }
 
-// the score of row i (query), column j (key) after scale and mask; -inf past the keys
-__device__ __forceinline__ float score(const att_args &a, const float *mr, float s, int64_t i, int64_t j) {
-    if (j >= a.Lk) return -INFINITY;
-    s *= a.scale;
-    if (mr && i < a.Lq) s += mr[i * a.Lk + j];
-    return s;
-}
 
 // =============================================================================================
 // forward
@@ -265,42 +200,12 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
                     }
                 }
             }
-            // online softmax over the two rows this lane holds in each m-tile (g and g + 8), in base 2
-            // (m in log2 units). A whole step of keys without a mask (the usual case) keeps the raw
-            // products: their max, then p = exp2(s scale log2e - m) in one FFMA + EX2
+            // online softmax (cuda_attention_frag.cuh), then O rescaled
             const bool plain = !mr && k0 + KW <= a.Lk && a.scale > 0.f;
-            const float sl2 = a.scale * LOG2E;
 #pragma unroll
             for (int mt = 0; mt < MT; mt++) {
-                const int64_t qm = q0 + mt * 16;
-                float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-                for (int n = 0; n < KW / 8; n++)
-#pragma unroll
-                    for (int i = 0; i < 4; i++) {
-                        if (!plain)
-                            s[mt][n][i] = score(a, mr, s[mt][n][i], qm + g + 8 * (i >> 1), k0 + n * 8 + 2 * t + (i & 1)) * LOG2E;
-                        mx[i >> 1] = fmaxf(mx[i >> 1], s[mt][n][i]);
-                    }
-                float alpha[2], shift[2];
-#pragma unroll
-                for (int r = 0; r < 2; r++) {
-                    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-                    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-                    if (plain) mx[r] *= sl2;
-                    float mn = fmaxf(m[mt][r], mx[r]);
-                    shift[r] = mn == -INFINITY ? 0.f : mn;  // a row masked so far: every p is 0
-                    alpha[r] = exp2f(m[mt][r] - shift[r]);
-                    m[mt][r] = mn;
-                    l[mt][r] *= alpha[r];
-                }
-#pragma unroll
-                for (int n = 0; n < KW / 8; n++)
-#pragma unroll
-                    for (int i = 0; i < 4; i++) {
-                        s[mt][n][i] = plain ? exp2f(fmaf(s[mt][n][i], sl2, -shift[i >> 1])) : exp2f(s[mt][n][i] - shift[i >> 1]);
-                        l[mt][i >> 1] += s[mt][n][i];
-                    }
+                float alpha[2];
+                online_softmax<KW / 8>(s[mt], m[mt], l[mt], alpha, a, mr, q0 + mt * 16, k0, plain, g, t);
 #pragma unroll
                 for (int n = 0; n < ND; n++)
 #pragma unroll
@@ -327,28 +232,7 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
         }
     });
 #pragma unroll
-    for (int mt = 0; mt < MT; mt++) {
-#pragma unroll
-        for (int r = 0; r < 2; r++) {  // the row sums were partial per lane
-            l[mt][r] += __shfl_xor_sync(0xffffffffu, l[mt][r], 1);
-            l[mt][r] += __shfl_xor_sync(0xffffffffu, l[mt][r], 2);
-        }
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            int64_t i = q0 + mt * 16 + g + 8 * r;
-            if (i >= a.Lq) continue;
-            float inv = l[mt][r] > 0.f ? 1.f / l[mt][r] : 0.f;
-            bf16 *orow = o_row(a, O, b, h, i);
-#pragma unroll
-            for (int n = 0; n < ND; n++)
-#pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    int c = n * 8 + 2 * t + e;
-                    if (c < D) orow[c] = __float2bfloat16_rn(o[mt][n][2 * r + e] * inv);
-                }
-            if (t == 0) lse[bh * a.Lq + i] = l[mt][r] > 0.f ? m[mt][r] * LN2 + logf(l[mt][r]) : -INFINITY;  // m: log2 units
-        }
-    }
+    for (int mt = 0; mt < MT; mt++) softmax_store<ND>(a, O, lse, o[mt], m[mt], l[mt], b, h, q0 + mt * 16, g, t);
 #endif
 }
 
@@ -383,13 +267,8 @@ __global__ void __launch_bounds__(W * 32) k_att_dq_mma(att_args a, bf16 *dQ, con
     uint32_t qf[NK][4], of[NK][4];  // Q and dO rows of this warp as A fragments
     rows_to_a<NK>(qf, Qb, a.qs2, q0, a.Lq, D, g, t);
     rows_to_a<NK>(of, do_row(a, dO, b, h, 0), a.gs2, q0, a.Lq, D, g, t);
-    float L[2], Di[2], dq[ND][4];
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        int64_t i = q0 + g + 8 * r;
-        L[r] = i < a.Lq ? lse[bh * a.Lq + i] * LOG2E : -INFINITY;  // log2 units
-        Di[r] = i < a.Lq ? Dv[bh * a.Lq + i] : 0.f;
-    }
+    float L[2], Di[2], dq[ND][4];  // L: log2 units
+    bwd_row_stats(a, lse, Dv, bh, q0, g, L, Di);
 #pragma unroll
     for (int n = 0; n < ND; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
 
@@ -441,19 +320,7 @@ __global__ void __launch_bounds__(W * 32) k_att_dq_mma(att_args a, bf16 *dQ, con
             }
         }
     });
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        int64_t i = q0 + g + 8 * r;
-        if (i >= a.Lq) continue;
-        bf16 *row = dQ + (bh * a.Lq + i) * a.D;
-#pragma unroll
-        for (int n = 0; n < ND; n++)
-#pragma unroll
-            for (int e = 0; e < 2; e++) {
-                int c = n * 8 + 2 * t + e;
-                if (c < D) row[c] = __float2bfloat16_rn(dq[n][2 * r + e] * a.scale);
-            }
-    }
+    dq_store<ND>(a, dQ, dq, bh, q0, g, t);
 #endif
 }
 
@@ -599,15 +466,17 @@ static bool fwd_mma(const cm_kctx *k, const att_args &a, void *O, float *lse, co
 template <int DP, int W>
 static bool bwd_mma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void *dV, const void *dO,
                     const float *lse, const float *Dv, const void *Q, const int64_t *qs, const void *K,
-                    const int64_t *ks, const void *V, const int64_t *vs) {
+                    const int64_t *ks, const void *V, const int64_t *vs, bool with_dq) {
     static int done1[16], done2[16];
     typedef mma_bwd_smem<DP> S;
     if (!smem_ok(k, k_att_dq_mma<DP, W>, S::dq, done1) || !smem_ok(k, k_att_dkv_mma<DP>, S::dkv, done2)) return false;
     bool vq = vec_ok(Q, qs, a.D), vk = vec_ok(K, ks, a.D), vv = vec_ok(V, vs, a.D), vo = vec_ok_do(a, dO);
     dim3 gq((unsigned)((a.Lq + 16 * W - 1) / (16 * W)), (unsigned)(a.B * a.H));
-    k_att_dq_mma<DP, W><<<gq, W * 32, S::dq, KSTREAM(k)>>>(a, (bf16 *)dQ, (const bf16 *)dO, lse, Dv, (const bf16 *)Q,
-                                                           (const bf16 *)K, (const bf16 *)V, vk, vv);
-    CUDA_LAUNCH_CHECK();
+    if (with_dq) {
+        k_att_dq_mma<DP, W><<<gq, W * 32, S::dq, KSTREAM(k)>>>(a, (bf16 *)dQ, (const bf16 *)dO, lse, Dv, (const bf16 *)Q,
+                                                               (const bf16 *)K, (const bf16 *)V, vk, vv);
+        CUDA_LAUNCH_CHECK();
+    }
     dim3 gk((unsigned)((a.Lk + MMA_ROWS - 1) / MMA_ROWS), (unsigned)(a.B * a.H));
     k_att_dkv_mma<DP><<<gk, MMA_THREADS, S::dkv, KSTREAM(k)>>>(a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv,
                                                                (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, vq, vk,
@@ -630,8 +499,8 @@ bool attn_fwd_mma(const cm_kctx *k, int dp, int warps, int mtiles, const att_arg
 
 bool attn_bwd_mma(const cm_kctx *k, int dp, int warps, const att_args &a, void *dQ, void *dK, void *dV, const void *dO,
                   const float *lse, const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
-                  const void *V, const int64_t *vs) {
-#define BWD(DPV, WV) bwd_mma<DPV, WV>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs)
+                  const void *V, const int64_t *vs, bool with_dq) {
+#define BWD(DPV, WV) bwd_mma<DPV, WV>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs, with_dq)
     const bool w8 = warps == 8;
     if (dp == 64) return w8 ? BWD(64, 8) : BWD(64, 4);
     if (dp == 80) return w8 ? BWD(80, 8) : BWD(80, 4);

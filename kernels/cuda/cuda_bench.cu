@@ -237,12 +237,12 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         int ai = tiny ? 1 : quick ? 3 : 10;
         char shp[64];
         snprintf(shp, sizeof shp, "B1 H%lld L%lld D128", (long long)H, (long long)L);
-        // every fast kernel (CAMEO_ATTN=wmma / mma / mma8 / mma2), and how far the mma outputs are from wmma's
-        const char *kinds[4] = {"wmma", "mma", "mma8", "mma2"};
+        // every fast kernel (CAMEO_ATTN=wmma / mma / mma8 / mma2 / wgmma), and how far the others' outputs are from wmma's
+        const char *kinds[5] = {"wmma", "mma", "mma8", "mma2", "wgmma"};
         const char *dflt = cuda_attn_name();  // the kernels in use (CAMEO_ATTN or the default)
         double ms_dflt = 0;
         uint16_t *o_first = (uint16_t *)malloc((size_t)n * 2), *o_now = (uint16_t *)malloc((size_t)n * 2);
-        for (int v = 0; v < 4; v++) {
+        for (int v = 0; v < 5; v++) {
             cuda_attn_use(kinds[v]);
             char what[96];
             double ms_f = time_ms(k, 1, ai, [&] {
@@ -274,7 +274,8 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
                     memcpy(&y, &yb, 4);
                     dmax = fmax(dmax, fabs((double)x - y)), omax = fmax(omax, fabs((double)x));
                 }
-                printf("  attention O, %s against wmma at FLUX shape: max |diff| %.3g (max |O| %.3g)\n", kinds[v], dmax, omax);
+                printf("  attention O, %s against wmma at FLUX shape: max |diff| %.3g (max |O| %.3g)%s\n", kinds[v], dmax, omax,
+                       dmax > 0.1 * omax ? "  WARNING: the outputs differ (bf16 rounding is ~1e-3 of |O|)" : "");
             }
         }
         free(o_first);

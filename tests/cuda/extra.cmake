@@ -41,6 +41,7 @@ endfunction()
 cameo_attn_test(wmma --only attention)     # the WMMA kernels (only the attention group calls them)
 cameo_attn_test(mma8 --only attention)     # 8-warp forward / dQ blocks
 cameo_attn_test(mma2 --only attention)     # 32 queries per forward warp
+cameo_attn_test(wgmma --only attention)    # the forward on sm_90a's wgmma (the test fails if it never ran)
 
 # the GPU benchmark's every case at 1/32 size (`cameo bench gpu --tiny`): its buffers, strides and
 # calls run through before an H100 spends minutes on the full sizes (timings meaningless here)

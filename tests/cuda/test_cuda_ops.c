@@ -957,7 +957,9 @@ static void t_attention(void) {
     struct { int64_t B, H, Lq, Lk, D; int mask, blhd, otok; } cases[] = {
         {2, 3, 70, 90, 64, 0, 0, 0}, {1, 2, 65, 130, 72, 1, 1, 1}, {2, 2, 100, 77, 128, 1, 0, 1},
         {1, 3, 33, 50, 40, 1, 1, 0}, {1, 1, 200, 7, 128, 0, 1, 1}, {2, 3, 80, 96, 128, 0, 1, 1},
+        {1, 1, 70, 200, 128, 0, 1, 1},  // four key tiles (each double buffer refilled twice), a part-empty block
     };
+    const int64_t wg0 = cm_attn_wgmma_runs;
     for (int d = 0; d < 2; d++) {
         cm_dtype dt = DTS[d];
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -1016,6 +1018,17 @@ static void t_attention(void) {
             cmp(what, dt, down(dt, gdv, nk), rdv, nk, TOL(dt, 3e-4, 4e-2));
             release_all();
         }
+    }
+    // CAMEO_ATTN=wgmma: its forward must have run for the head-dim-128 cases (not mma's fallback),
+    // except on a GPU that is not a Hopper
+    const char *att = getenv("CAMEO_ATTN");
+    if (att && !strcmp(att, "wgmma")) {
+        int64_t runs = cm_attn_wgmma_runs - wg0;
+        const char *off = cm_attn_wgmma_off;
+        bool other_gpu = off && strstr(off, "not an sm_90");
+        printf("%s  attention: the wgmma forward ran %lld times%s%s\n", runs > 0 || other_gpu ? "ok " : "FAIL",
+               (long long)runs, off ? ": " : "", off ? off : "");
+        if (!other_gpu) TEST_CHECK(runs > 0, "CAMEO_ATTN=wgmma: the wgmma forward never ran (%s)", off ? off : "?");
     }
 }
 

@@ -163,6 +163,22 @@ void emu_cp_async(void *dst, const void *src, int bytes, int src_bytes);
 void emu_cp_async_commit(void);
 void emu_cp_async_wait(int n);
 
+// --- wgmma.mma_async.sync.aligned.m64nNk16.f32.bf16.bf16 (sm_90a), A from registers: each warp
+// of the warpgroup gives its 16 rows in mma.m16n8k16's A layout and gets its 16 rows of D in the
+// accumulator layout (d[4 j + i]: row g + 8 (i >> 1), col 8 j + 2t + (i & 1)); B (16 x N) through
+// a shared-memory matrix descriptor (PTX ISA, "matrix descriptor format": start, leading and
+// stride byte offsets >> 4 in bits 0-13, 16-29, 32-45; base offset 49-51; swizzle 62-63),
+// K-major or, with tnsp_b, MN-major, the 128-byte swizzle taken on the shared address. As on the
+// GPU the product is asynchronous: it runs at the wgmma.wait_group that covers its commit group
+// (accumulators read before then hold the old values; B is read then, so a tile refilled too early
+// changes the result). Shared addresses are offsets in the launch's dynamic shared memory. ---
+void emu_wgmma_bf16(float *d, int n, const uint32_t *a, uint64_t desc_b, int scale_d, int tnsp_b);
+// the same with A (64 x 16, K-major) through a descriptor too: warp w % 4 of the group takes rows 16 (w % 4)..
+void emu_wgmma_bf16_ss(float *d, int n, uint64_t desc_a, uint64_t desc_b, int scale_d);
+void emu_wgmma_commit(void);
+void emu_wgmma_wait(int n);
+uint32_t emu_smem_addr(const void *p);
+
 void emu_ldmatrix_misaligned(const void *p);
 template <int NUM, bool TRANS> inline void emu_ldmatrix(uint32_t *r, const void *p) {
     const unsigned L = emu_lane(), g = L >> 2, t = L & 3;

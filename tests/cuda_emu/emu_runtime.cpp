@@ -225,6 +225,103 @@ void emu_cp_async_wait(int n) {  // every group but the n most recently committe
     v.resize(keep);
 }
 
+// wgmma: each thread's products in flight, tagged with its commit-group count at issue
+struct emu_wg { float *d; int n; uint32_t a[4]; uint64_t desc; int scale_d, tnsp; unsigned group; bool a_smem; uint64_t desc_a; };
+static std::vector<emu_wg> g_wg[EMU_MAX_THREADS];
+static unsigned g_wg_groups[EMU_MAX_THREADS];
+static uint32_t g_wg_a[EMU_MAX_THREADS / 32][32][4];
+
+uint32_t emu_smem_addr(const void *p) {
+    const unsigned char *b = g_dyn_smem.data(), *q = (const unsigned char *)p;
+    if (q < b || q >= b + g_dyn_smem.size()) {
+        fprintf(stderr, "cuda emulator: %s: %p is not in the dynamic shared memory (thread %d)\n", g_kernel_name, p, g_cur);
+        abort();
+    }
+    return (uint32_t)(q - b);
+}
+void emu_wgmma_bf16(float *d, int n, const uint32_t *a, uint64_t desc, int scale_d, int tnsp_b) {
+    if (n < 8 || n > 256 || n % 8) {
+        fprintf(stderr, "cuda emulator: %s: wgmma with N = %d (8..256, a multiple of 8)\n", g_kernel_name, n);
+        abort();
+    }
+    emu_wg w = {d, n, {a[0], a[1], a[2], a[3]}, desc, scale_d, tnsp_b, g_wg_groups[g_cur], false, 0};
+    g_wg[g_cur].push_back(w);
+}
+void emu_wgmma_bf16_ss(float *d, int n, uint64_t desc_a, uint64_t desc_b, int scale_d) {
+    const uint32_t none[4] = {0, 0, 0, 0};
+    emu_wgmma_bf16(d, n, none, desc_b, scale_d, 0);
+    g_wg[g_cur].back().a_smem = true;
+    g_wg[g_cur].back().desc_a = desc_a;
+}
+void emu_wgmma_commit(void) { g_wg_groups[g_cur]++; }
+// element (k, col) of B through the descriptor: K-major B[k][n] at row n (128-byte rows, 8-row
+// groups SBO apart), bytes 2k; MN-major at column chunk n / 64 (LBO apart), row k (128-byte rows,
+// 8-row groups SBO apart); the 128-byte swizzle XORs address bits 4-6 with bits 7-9
+static float wg_b(uint64_t desc, int tnsp, int k, int col) {
+    uint32_t start = (uint32_t)(desc & 0x3fff) << 4, lbo = (uint32_t)((desc >> 16) & 0x3fff) << 4,
+             sbo = (uint32_t)((desc >> 32) & 0x3fff) << 4, base = (uint32_t)((desc >> 49) & 7), swz = (uint32_t)(desc >> 62);
+    if (swz != 1 || base != 0) {
+        fprintf(stderr, "cuda emulator: %s: wgmma descriptor with swizzle mode %u, base offset %u: only the 128-byte "
+                        "swizzle from a 1024-byte-aligned pattern is emulated\n", g_kernel_name, swz, base);
+        abort();
+    }
+    uint32_t off = tnsp ? start + 2u * (uint32_t)(col % 64) + (uint32_t)(col / 64) * lbo + 128u * (uint32_t)(k % 8) + (uint32_t)(k / 8) * sbo
+                        : start + 128u * (uint32_t)(col % 8) + (uint32_t)(col / 8) * sbo + 2u * (uint32_t)k;
+    off ^= ((off >> 7) & 7u) << 4;
+    if ((size_t)off + 2 > g_dyn_smem.size()) {
+        fprintf(stderr, "cuda emulator: %s: wgmma reads shared byte %u of %zu (thread %d)\n", g_kernel_name, off,
+                g_dyn_smem.size(), g_cur);
+        abort();
+    }
+    uint16_t v;
+    memcpy(&v, g_dyn_smem.data() + off, 2);
+    return __uint_as_float((uint32_t)v << 16);
+}
+// every product but those of the n most recent commit groups runs now, in issue order: the warp's
+// lanes post their A registers op by op, each lane computes its own part of D
+void emu_wgmma_wait(int n) {
+    std::vector<emu_wg> &v = g_wg[g_cur];
+    unsigned lim = g_wg_groups[g_cur] >= (unsigned)n ? g_wg_groups[g_cur] - (unsigned)n : 0;
+    size_t run = 0;
+    while (run < v.size() && v[run].group < lim) run++;
+    int *cnt = (int *)emu_warp_slots();
+    const int lane = g_cur % 32, w = warp_of(g_cur);
+    cnt[lane * 4] = (int)run;
+    emu_warp_barrier();
+    for (int l = 0; l < 32 && w * 32 + l < g_nthreads; l++)
+        if (cnt[l * 4] != (int)run) {
+            fprintf(stderr, "cuda emulator: %s: wgmma.wait_group with %d products due in lane %d, %zu in lane %d "
+                            "(the warpgroup must issue the same wgmma)\n", g_kernel_name, cnt[l * 4], l, run, lane);
+            abort();
+        }
+    emu_warp_barrier();
+    const int g = lane >> 2, t = lane & 3;
+    for (size_t o = 0; o < run; o++) {
+        memcpy(g_wg_a[w][lane], v[o].a, sizeof v[o].a);
+        emu_warp_barrier();
+        float A[16][16];
+        const emu_wg &op = v[o];
+        if (op.a_smem)  // K-major A: this warp's rows 16 (w % 4).. of the group's 64, read as B's K-major columns
+            for (int r = 0; r < 16; r++)
+                for (int c = 0; c < 16; c++) A[r][c] = wg_b(op.desc_a, 0, c, 16 * (w % 4) + r);
+        else
+            for (int l = 0; l < 32; l++)
+                for (int j = 0; j < 4; j++) {
+                    int r = (l >> 2) + 8 * (j & 1), c = 2 * (l & 3) + 8 * (j >> 1);
+                    A[r][c] = bf_lo(g_wg_a[w][l][j]), A[r][c + 1] = bf_hi(g_wg_a[w][l][j]);
+                }
+        emu_warp_barrier();  // every lane has read the others' registers
+        for (int j = 0; j < op.n / 8; j++)
+            for (int i = 0; i < 4; i++) {
+                int r = g + 8 * (i >> 1), col = 8 * j + 2 * t + (i & 1);
+                float s = op.scale_d ? op.d[4 * j + i] : 0.f;
+                for (int k = 0; k < 16; k++) s += A[r][k] * wg_b(op.desc, op.tnsp, k, col);
+                op.d[4 * j + i] = s;
+            }
+    }
+    v.erase(v.begin(), v.begin() + (long)run);
+}
+
 void emu_ldmatrix_misaligned(const void *p) {
     fprintf(stderr, "cuda emulator: ldmatrix: row address %p is not 16-byte aligned (thread %d)\n", p, g_cur);
     abort();
@@ -265,7 +362,7 @@ void emu_mma_m16n8k16_bf16(float *c, const uint32_t *a, const uint32_t *b) {
 // missing __syncthreads shows up as a read of another warp's unwritten data
 static void run_block() {
     int n = g_nthreads, nwarps = (n + 31) / 32;
-    for (int t = 0; t < n; t++) g_cp[t].clear(), g_cp_groups[t] = 0;
+    for (int t = 0; t < n; t++) g_cp[t].clear(), g_cp_groups[t] = 0, g_wg[t].clear(), g_wg_groups[t] = 0;
     for (int t = 0; t < n; t++) g_state[t] = T_NEW, g_fiber_of[t] = -1;
     int nfree = 0;
     static int free_list[EMU_MAX_THREADS];
@@ -307,6 +404,12 @@ static void run_block() {
         for (int t = 0; t < n; t++)  // every live thread waits at __syncthreads: release them
             if (g_state[t] == T_WAIT_BLOCK) g_state[t] = T_READY;
     }
+    for (int t = 0; t < n; t++)
+        if (!g_wg[t].empty()) {
+            fprintf(stderr, "cuda emulator: %s, block (%u,%u,%u), thread %d: ended with %zu wgmma never waited for\n",
+                    g_kernel_name, emu_blockIdx.x, emu_blockIdx.y, emu_blockIdx.z, t, g_wg[t].size());
+            abort();
+        }
     for (int t = 0; t < n; t++)
         if (!g_cp[t].empty()) {
             fprintf(stderr, "cuda emulator: %s, block (%u,%u,%u), thread %d: ended with %zu cp.async copies never waited for\n",

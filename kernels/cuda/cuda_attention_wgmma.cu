@@ -1,0 +1,518 @@
+// cuda_attention_wgmma.cu — the flash-attention forward on Hopper's warpgroup MMA (wgmma.mma_async,
+// sm_90a), chosen with CAMEO_ATTN=wgmma (cuda_attention.cu; the backward stays on mma.sync). One
+// block per (128 queries, b*h): two warpgroups of 64 queries share each 64-key K / V tile, brought
+// by cp.async into a double buffer. Per tile each warpgroup issues S = Q K^T as 8 wgmma m64n64k16
+// (Q from registers, K through a shared-memory descriptor), runs the online softmax on S in
+// registers (cuda_attention_frag.cuh: wgmma's accumulator layout per warp is mma.m16n8k16's), and
+// issues O += P V as 4 wgmma m64n128k16 (P from registers, V transposed through its descriptor).
+// The other warpgroup's softmax overlaps this one's products.
+//
+// Shared tiles: [2 halves of 64 head dims][64 keys][128 bytes], the 128-byte swizzle (16-byte chunk
+// c of row r at chunk c ^ (r % 8)), each tile 1024-byte aligned. The same bytes serve both
+// products: for S, B = K^T is K-major (a key's 64 dims of one half are one 128-byte row; 8-key
+// groups 1024 bytes apart: SBO; the k step moves the start 32 bytes within the row, the next half
+// 8192); for O, B = V is MN-major (a key row holds 64 dims; the other 64 dims LBO = 8192 bytes on,
+// the next 8 keys SBO = 1024). Descriptor and layouts: PTX ISA, "asynchronous warpgroup level
+// matrix shared memory layout"; the CUDA emulator (tests/cuda_emu) computes the same addresses.
+#include "cuda_attention_frag.cuh"
+
+#if defined(CAMEO_CUDA_EMULATED) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define WG_ENABLED 1  // wgmma exists only in sm_90a code (CMAKE_CUDA_ARCHITECTURES 90a)
+#endif
+
+#define WG_GROUPS 2                       // warpgroups per block, 64 queries each
+#define WG_KEYS 64                        // keys per tile
+#define WG_HALF (WG_KEYS * 128)           // bytes of one 64-dim half of a tile
+#define WG_TILE (2 * WG_HALF)             // bytes of a K or V tile (head dim 128)
+#define WG_SMEM (4 * WG_TILE + 1024)      // K, V; two of each; room to align them to 1024 bytes
+
+// the shared-window address of a shared-memory pointer (the emulator: its offset in the launch's
+// dynamic shared memory)
+__device__ __forceinline__ uint32_t smem_u32(const void *p) {
+#ifdef CAMEO_CUDA_EMULATED
+    return emu_smem_addr(p);
+#else
+    return (uint32_t)__cvta_generic_to_shared(p);
+#endif
+}
+// a matrix descriptor: start, leading and stride byte offsets, 128-byte swizzle, base offset 0
+// (the tiles' patterns start on 1024-byte boundaries)
+__device__ __forceinline__ uint64_t wg_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
+    return (uint64_t)((addr & 0x3ffffu) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(sbo >> 4) << 32) | (1ull << 62);
+}
+// byte offset of element (row r, column c) of a tile
+__device__ __forceinline__ uint32_t wg_swz(int r, int c) {
+    return (uint32_t)((c >> 6) * WG_HALF + r * 128 + ((((c & 63) >> 3) ^ (r & 7)) << 4) + (c & 7) * 2);
+}
+
+// wgmma.fence before a warpgroup's first wgmma and after registers they read were written;
+// commit_group closes a group; wait_group N: all but the N most recent groups are done. The
+// register fence keeps the compiler from moving accumulator reads or writes across them.
+__device__ __forceinline__ void wg_fence() {
+#ifndef CAMEO_CUDA_EMULATED
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wg_commit() {
+#ifdef CAMEO_CUDA_EMULATED
+    emu_wgmma_commit();
+#else
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+template <int N> __device__ __forceinline__ void wg_wait() {
+#ifdef CAMEO_CUDA_EMULATED
+    emu_wgmma_wait(N);
+#else
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+#endif
+}
+template <int N> __device__ __forceinline__ void wg_reg_fence(float *d) {
+#ifndef CAMEO_CUDA_EMULATED
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
+#endif
+}
+// cp.async writes through the generic proxy, wgmma reads through the async proxy: each thread
+// fences its landed copies before the barrier that publishes them
+__device__ __forceinline__ void fence_proxy_async() {
+#ifndef CAMEO_CUDA_EMULATED
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+
+// D (64 x 64, f32; this thread's 32) += A (64 x 16 bf16, this warp's 16 rows in registers) B
+// (16 x 64 through desc, K-major)
+__device__ __forceinline__ void wgmma_s(float *d, const uint32_t *a, uint64_t desc, int scale_d) {
+#ifdef CAMEO_CUDA_EMULATED
+    emu_wgmma_bf16(d, 64, a, desc, scale_d, 0);
+#else
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
+                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+                 "{%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(scale_d));
+#endif
+}
+// D (64 x 128; this thread's 64) += A (registers) B (16 x 128 through desc, MN-major)
+__device__ __forceinline__ void wgmma_o(float *d, const uint32_t *a, uint64_t desc, int scale_d) {
+#ifdef CAMEO_CUDA_EMULATED
+    emu_wgmma_bf16(d, 128, a, desc, scale_d, 1);
+#else
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+                 "{%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+                   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+                   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+                   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(scale_d));
+#endif
+}
+
+// D (64 x 64) += A (64 x 16 through desc_a, K-major: the warpgroup's 64 rows) B (16 x 64 through
+// desc_b, K-major)
+__device__ __forceinline__ void wgmma_ss(float *d, uint64_t desc_a, uint64_t desc_b, int scale_d) {
+#ifdef CAMEO_CUDA_EMULATED
+    emu_wgmma_bf16_ss(d, 64, desc_a, desc_b, scale_d);
+#else
+    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
+                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+                 "%32, %33, p, 1, 1, 0, 0;\n}\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+                 : "l"(desc_a), "l"(desc_b), "r"(scale_d));
+#endif
+}
+
+// keys k0..k0+63 of K and V (this block's b, h) into buffer buf (K tile 2 buf, V tile 2 buf + 1),
+// swizzled, zero past the keys; started (cp.async), complete after the wait and barrier
+__device__ __forceinline__ void wg_kv_load(unsigned char *smem, int buf, const att_args &a, const bf16 *Kb, const bf16 *Vb,
+                                           int64_t k0) {
+    const int kvalid = (int)min((int64_t)WG_KEYS, a.Lk - k0);
+    for (int idx = threadIdx.x; idx < 2 * WG_KEYS * 16; idx += blockDim.x) {
+        const int v = idx >= WG_KEYS * 16, r = (idx >> 4) & (WG_KEYS - 1), c = (idx & 15) * 8;
+        const bf16 *src = v ? Vb + (k0 + r) * a.vs2 + c : Kb + (k0 + r) * a.ks2 + c;
+        const bool in = r < kvalid;
+        cp_async16(smem + (2 * buf + v) * WG_TILE + wg_swz(r, c), in ? src : (v ? Vb : Kb), in ? 16 : 0);
+    }
+}
+// the tiles' first byte: the dynamic shared memory rounded up to 1024 bytes (WG_SMEM leaves room)
+__device__ __forceinline__ unsigned char *wg_smem(unsigned char *raw) {
+    return raw + ((1024u - (smem_u32(raw) & 1023u)) & 1023u);
+}
+
+__global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_fwd_wgmma(att_args a, bf16 *O, float *lse, const bf16 *Q,
+                                                                      const bf16 *K, const bf16 *V) {
+#ifdef WG_ENABLED
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    unsigned char *smem = wg_smem(smem_raw);
+    const uint32_t sbase = smem_u32(smem);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+    const int64_t q0 = (int64_t)blockIdx.x * (64 * WG_GROUPS) + warp * 16;  // this warp's 16 rows (of its group's 64)
+    const bf16 *Qb = Q + b * a.qs0 + h * a.qs1, *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
+    const float *mr = mask_rows(a, b, h);
+
+    uint32_t qf[8][4];  // this warp's 16 query rows as the A fragments of the 8 k steps
+    rows_to_a<8>(qf, Qb, a.qs2, q0, a.Lq, 128, g, t);
+    float o[16][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+#pragma unroll
+    for (int n = 0; n < 16; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+
+    wg_kv_load(smem, 0, a, Kb, Vb, 0);
+    cp_async_commit();
+    int buf = 0;
+    for (int64_t k0 = 0; k0 < a.Lk; k0 += WG_KEYS, buf ^= 1) {
+        if (k0 + WG_KEYS < a.Lk) wg_kv_load(smem, buf ^ 1, a, Kb, Vb, k0 + WG_KEYS);  // read two rounds ago: free since the last barrier
+        cp_async_commit();
+        cp_async_wait<1>();
+        fence_proxy_async();
+        __syncthreads();
+        const uint32_t kt = sbase + (uint32_t)(2 * buf) * WG_TILE, vt = kt + WG_TILE;
+        // S = Q K^T: k step kk reads dims 16 kk.. = bytes 32 (kk % 4) of half kk / 4
+        float s[8][4];
+#pragma unroll
+        for (int n = 0; n < 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < 8; kk++) wgmma_s(&s[0][0], qf[kk], wg_desc(kt + (kk >> 2) * WG_HALF + (kk & 3) * 32, 16, 1024), 1);
+        wg_commit();
+        wg_wait<0>();
+        wg_reg_fence<32>(&s[0][0]);
+        const bool plain = !mr && k0 + WG_KEYS <= a.Lk && a.scale > 0.f;
+        float alpha[2];
+        online_softmax<8>(s, m, l, alpha, a, mr, q0, k0, plain, g, t);
+#pragma unroll
+        for (int n = 0; n < 16; n++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) o[n][i] *= alpha[i >> 1];
+        // O += P V: keys 16c.. are accumulators 2c, 2c+1 of S, V's rows 16c.. start 2048 c bytes in
+        uint32_t pa[4][4];
+#pragma unroll
+        for (int c = 0; c < 4; c++) acc_to_a(pa[c], s[2 * c], s[2 * c + 1]);
+        wg_fence();
+#pragma unroll
+        for (int c = 0; c < 4; c++) wgmma_o(&o[0][0], pa[c], wg_desc(vt + c * 2048, WG_HALF, 1024), 1);
+        wg_commit();
+        wg_wait<0>();
+        wg_reg_fence<64>(&o[0][0]);
+        __syncthreads();  // every warpgroup is done with buffer buf: it is refilled next round
+    }
+    softmax_store<16>(a, O, lse, o, m, l, b, h, q0, g, t);
+#endif
+}
+
+// dQ (the backward's query side): one block per (128 queries, b*h), two warpgroups of 64 over the
+// same K / V tiles as the forward. Per tile: S = Q K^T and dP = dO V^T (8 wgmma each, Q and dO
+// from registers; V's tile read K-major like K's), P = exp(S - lse), dS = P (dP - D) in registers,
+// dQ += dS K (4 wgmma, dS from registers, K's tile MN-major as V's in the forward). dQ is written
+// contiguous [B, H, Lq, D], scaled.
+__global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dq_wgmma(att_args a, bf16 *dQ, const bf16 *dO, const float *lse,
+                                                                     const float *Dv, const bf16 *Q, const bf16 *K,
+                                                                     const bf16 *V) {
+#ifdef WG_ENABLED
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    unsigned char *smem = wg_smem(smem_raw);
+    const uint32_t sbase = smem_u32(smem);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+    const int64_t q0 = (int64_t)blockIdx.x * (64 * WG_GROUPS) + warp * 16;
+    const bf16 *Qb = Q + b * a.qs0 + h * a.qs1, *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
+    const float *mr = mask_rows(a, b, h);
+
+    uint32_t qf[8][4], of[8][4];  // this warp's Q and dO rows as A fragments
+    rows_to_a<8>(qf, Qb, a.qs2, q0, a.Lq, 128, g, t);
+    rows_to_a<8>(of, do_row(a, dO, b, h, 0), a.gs2, q0, a.Lq, 128, g, t);
+    float L[2], Di[2], dq[16][4];  // L: log2 units
+    bwd_row_stats(a, lse, Dv, bh, q0, g, L, Di);
+#pragma unroll
+    for (int n = 0; n < 16; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
+    const float sl2 = a.scale * LOG2E;
+
+    wg_kv_load(smem, 0, a, Kb, Vb, 0);
+    cp_async_commit();
+    int buf = 0;
+    for (int64_t k0 = 0; k0 < a.Lk; k0 += WG_KEYS, buf ^= 1) {
+        if (k0 + WG_KEYS < a.Lk) wg_kv_load(smem, buf ^ 1, a, Kb, Vb, k0 + WG_KEYS);
+        cp_async_commit();
+        cp_async_wait<1>();
+        fence_proxy_async();
+        __syncthreads();
+        const uint32_t kt = sbase + (uint32_t)(2 * buf) * WG_TILE, vt = kt + WG_TILE;
+        float s[8][4], dp[8][4];
+#pragma unroll
+        for (int n = 0; n < 8; n++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) s[n][i] = dp[n][i] = 0.f;
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < 8; kk++) {
+            const uint32_t off = (kk >> 2) * WG_HALF + (kk & 3) * 32;
+            wgmma_s(&s[0][0], qf[kk], wg_desc(kt + off, 16, 1024), 1);
+            wgmma_s(&dp[0][0], of[kk], wg_desc(vt + off, 16, 1024), 1);
+        }
+        wg_commit();
+        wg_wait<0>();
+        wg_reg_fence<32>(&s[0][0]);
+        wg_reg_fence<32>(&dp[0][0]);
+        const bool plain = !mr && k0 + WG_KEYS <= a.Lk;  // a whole tile of keys, no mask: only the scale
+#pragma unroll
+        for (int n = 0; n < 8; n++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {  // s becomes dS = P (dP - D)
+                const int r = i >> 1;
+                float e = plain ? fmaf(s[n][i], sl2, -L[r])
+                                : score(a, mr, s[n][i], q0 + g + 8 * r, k0 + n * 8 + 2 * t + (i & 1)) * LOG2E - L[r];
+                float p = L[r] == -INFINITY ? 0.f : exp2f(e);  // a fully masked row: P = 0
+                s[n][i] = p * (dp[n][i] - Di[r]);
+            }
+        uint32_t da[4][4];
+#pragma unroll
+        for (int c = 0; c < 4; c++) acc_to_a(da[c], s[2 * c], s[2 * c + 1]);
+        wg_fence();
+#pragma unroll
+        for (int c = 0; c < 4; c++) wgmma_o(&dq[0][0], da[c], wg_desc(kt + c * 2048, WG_HALF, 1024), 1);
+        wg_commit();
+        wg_wait<0>();
+        wg_reg_fence<64>(&dq[0][0]);
+        __syncthreads();  // every warpgroup is done with buffer buf: it is refilled next round
+    }
+    dq_store<16>(a, dQ, dq, bh, q0, g, t);
+#endif
+}
+
+// dK, dV (the backward's key side): one block per (128 keys, b*h), warpgroup w owning keys 64 w..,
+// its K and V tiles loaded once; the query side streams through a double buffer of Q and dO tiles
+// (64 queries each, the same swizzled layout) with their lse (log2 units) and D. Per query tile:
+// S^T = K Q^T and dP^T = V dO^T (8 wgmma each, K and V through descriptors as A, K-major; Q and
+// dO K-major as B), P^T and dS^T = P^T (dP^T - D) in registers, dV += P^T dO and dK += dS^T Q (4
+// wgmma each, A from registers, dO and Q MN-major). dK (scaled) and dV are written contiguous.
+#define WG_DKV_STATS (2 * 64 * (int)sizeof(float))  // lse, D of one query tile
+#define WG_DKV_SMEM (8 * WG_TILE + 2 * WG_DKV_STATS + 1024)  // K, V of 2 groups; Q, dO twice; stats twice
+
+__global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dkv_wgmma(att_args a, bf16 *dK, bf16 *dV, const bf16 *dO,
+                                                                      const float *lse, const float *Dv, const bf16 *Q,
+                                                                      const bf16 *K, const bf16 *V) {
+#ifdef WG_ENABLED
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    unsigned char *smem = wg_smem(smem_raw);
+    const uint32_t sbase = smem_u32(smem);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wg = warp >> 2;
+    const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+    const int64_t kb = (int64_t)blockIdx.x * (64 * WG_GROUPS);  // the block's keys
+    const int64_t j0 = kb + 64 * wg + 16 * (warp & 3);          // this warp's 16 keys
+    const bf16 *Qb = Q + b * a.qs0 + h * a.qs1, *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
+    const bf16 *Ob = do_row(a, dO, b, h, 0);
+    const float *mr = mask_rows(a, b, h);
+    // tiles: K of group w at w, V at 2 + w; Q of buffer u at 4 + 2 u, dO at 5 + 2 u; stats after them
+    auto tile = [&](int i) { return smem + (size_t)i * WG_TILE; };
+    auto stats = [&](int u) { return (float *)(smem + 8 * WG_TILE + (size_t)u * WG_DKV_STATS); };  // lse [64], D [64]
+
+    // the block's K and V rows (both groups), with the first query tile's group
+    for (int idx = threadIdx.x; idx < 2 * 2 * 64 * 16; idx += blockDim.x) {
+        const int v = idx >> 11, grp = (idx >> 10) & 1, r = (idx >> 4) & 63, c = (idx & 15) * 8;
+        const int64_t j = kb + 64 * grp + r;
+        const bf16 *src = v ? Vb + j * a.vs2 + c : Kb + j * a.ks2 + c;
+        const bool in = j < a.Lk;
+        cp_async16(tile(2 * v + grp) + wg_swz(r, c), in ? src : (v ? Vb : Kb), in ? 16 : 0);
+    }
+    // queries q0..q0+63: Q and dO rows into buffer u, their lse and D
+    auto load = [&](int u, int64_t q0) {
+        const int qvalid = (int)min((int64_t)64, a.Lq - q0);
+        for (int idx = threadIdx.x; idx < 2 * 64 * 16; idx += blockDim.x) {
+            const int o = idx >> 10, r = (idx >> 4) & 63, c = (idx & 15) * 8;
+            const bf16 *src = o ? Ob + (q0 + r) * a.gs2 + c : Qb + (q0 + r) * a.qs2 + c;
+            const bool in = r < qvalid;
+            cp_async16(tile(4 + 2 * u + o) + wg_swz(r, c), in ? src : (o ? Ob : Qb), in ? 16 : 0);
+        }
+        float *Ls = stats(u), *Ds = Ls + 64;
+        for (int x = threadIdx.x; x < 64; x += blockDim.x) {
+            Ls[x] = x < qvalid ? lse[bh * a.Lq + q0 + x] * LOG2E : -INFINITY;
+            Ds[x] = x < qvalid ? Dv[bh * a.Lq + q0 + x] : 0.f;
+        }
+    };
+    float dk[16][4], dv[16][4];
+#pragma unroll
+    for (int n = 0; n < 16; n++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) dk[n][i] = dv[n][i] = 0.f;
+    const float sl2 = a.scale * LOG2E;
+    const uint32_t kt = smem_u32(tile(wg)), vt = smem_u32(tile(2 + wg));
+    (void)sbase;
+
+    load(0, 0);
+    cp_async_commit();
+    int u = 0;
+    for (int64_t q0 = 0; q0 < a.Lq; q0 += 64, u ^= 1) {
+        if (q0 + 64 < a.Lq) load(u ^ 1, q0 + 64);
+        cp_async_commit();
+        cp_async_wait<1>();
+        fence_proxy_async();
+        __syncthreads();
+        const uint32_t qt = smem_u32(tile(4 + 2 * u)), ot = qt + WG_TILE;
+        const float *Ls = stats(u), *Ds = Ls + 64;
+        float s[8][4], dp[8][4];  // S^T, dP^T: rows = this warp's keys, columns = the tile's queries
+#pragma unroll
+        for (int n = 0; n < 8; n++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) s[n][i] = dp[n][i] = 0.f;
+        wg_fence();
+#pragma unroll
+        for (int kk = 0; kk < 8; kk++) {
+            const uint32_t off = (kk >> 2) * WG_HALF + (kk & 3) * 32;
+            wgmma_ss(&s[0][0], wg_desc(kt + off, 16, 1024), wg_desc(qt + off, 16, 1024), 1);
+            wgmma_ss(&dp[0][0], wg_desc(vt + off, 16, 1024), wg_desc(ot + off, 16, 1024), 1);
+        }
+        wg_commit();
+        wg_wait<0>();
+        wg_reg_fence<32>(&s[0][0]);
+        wg_reg_fence<32>(&dp[0][0]);
+        const bool plain = !mr && kb + 64 * WG_GROUPS <= a.Lk;  // every key of the block real, no mask
+#pragma unroll
+        for (int n = 0; n < 8; n++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {  // s becomes P^T, dp becomes dS^T
+                const int ql = n * 8 + 2 * t + (i & 1);
+                const int64_t j = j0 + g + 8 * (i >> 1);
+                const float Lq_ = Ls[ql];
+                float e = plain ? fmaf(s[n][i], sl2, -Lq_) : score(a, mr, s[n][i], q0 + ql, j) * LOG2E - Lq_;
+                float p = Lq_ == -INFINITY ? 0.f : exp2f(e);  // a query past Lq (or fully masked): P = 0
+                s[n][i] = p;
+                dp[n][i] = p * (dp[n][i] - Ds[ql]);
+            }
+        uint32_t pa[4][4], da[4][4];
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            acc_to_a(pa[c], s[2 * c], s[2 * c + 1]);
+            acc_to_a(da[c], dp[2 * c], dp[2 * c + 1]);
+        }
+        wg_fence();
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            wgmma_o(&dv[0][0], pa[c], wg_desc(ot + c * 2048, WG_HALF, 1024), 1);
+            wgmma_o(&dk[0][0], da[c], wg_desc(qt + c * 2048, WG_HALF, 1024), 1);
+        }
+        wg_commit();
+        wg_wait<0>();
+        wg_reg_fence<64>(&dv[0][0]);
+        wg_reg_fence<64>(&dk[0][0]);
+        __syncthreads();  // buffer u is refilled next round
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        int64_t j = j0 + g + 8 * r;
+        if (j >= a.Lk) continue;
+        bf16 *kr = dK + (bh * a.Lk + j) * a.D, *vr = dV + (bh * a.Lk + j) * a.D;
+#pragma unroll
+        for (int n = 0; n < 16; n++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                kr[n * 8 + 2 * t + e] = __float2bfloat16_rn(dk[n][2 * r + e] * a.scale);
+                vr[n * 8 + 2 * t + e] = __float2bfloat16_rn(dv[n][2 * r + e]);
+            }
+    }
+#endif
+}
+
+// 1 where this build's device code has the wgmma kernel (sm_90a), 0 where its body compiled empty
+__global__ void k_wgmma_probe(int *flag) {
+#ifdef WG_ENABLED
+    *flag = 1;
+#else
+    *flag = 0;
+#endif
+}
+
+static bool wgmma_built(const cm_kctx *k) {
+    static int known[16];  // per device: 0 not asked, 1 yes, -1 no
+    const cuda_ctx_ext *c = cuda_ext(k);
+    int &v = known[c->index & 15];
+    if (!v) {
+        int *d = (int *)cuda_tmp_alloc(k, sizeof(int), "wgmma probe flag"), h = 0;
+        k_wgmma_probe<<<1, 1, 0, KSTREAM(k)>>>(d);
+        CUDA_LAUNCH_CHECK();
+        CUDA_CHECK(cudaMemcpyAsync(&h, d, sizeof h, cudaMemcpyDeviceToHost, KSTREAM(k)));
+        CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
+        cuda_tmp_free(k, d);
+        v = h ? 1 : -1;
+        if (v < 0)
+            fprintf(stderr, "cameo: CAMEO_ATTN=wgmma: this build has no sm_90a code (CMAKE_CUDA_ARCHITECTURES 90a); "
+                            "the forward runs on mma\n");
+    }
+    return v > 0;
+}
+
+// the wgmma kernels apply: a Hopper, sm_90a code in this build, head dim 128, 16-byte K / V rows
+static bool wgmma_applies(const cm_kctx *k, const att_args &a, const void *K, const int64_t *ks, const void *V,
+                          const int64_t *vs) {
+    const cuda_ctx_ext *c = cuda_ext(k);
+    if (c->cc_major != 9) {
+        cm_attn_wgmma_off = "the device is not an sm_90 (Hopper) GPU";
+        return false;
+    }
+    if (!wgmma_built(k)) {
+        cm_attn_wgmma_off = "this build has no sm_90a code (CMAKE_CUDA_ARCHITECTURES 90a)";
+        return false;
+    }
+    return a.D == 128 && vec_ok(K, ks, a.D) && vec_ok(V, vs, a.D);
+}
+
+bool attn_fwd_wgmma(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
+                    const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
+    (void)qs;
+    if (!wgmma_applies(k, a, K, ks, V, vs)) return false;
+    static int done[16];
+    if (!smem_ok(k, k_att_fwd_wgmma, WG_SMEM, done)) return false;
+    dim3 grid((unsigned)((a.Lq + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
+    k_att_fwd_wgmma<<<grid, WG_GROUPS * 128, WG_SMEM, KSTREAM(k)>>>(a, (bf16 *)O, lse, (const bf16 *)Q, (const bf16 *)K,
+                                                                   (const bf16 *)V);
+    CUDA_LAUNCH_CHECK();
+    cm_attn_wgmma_runs++;
+    return true;
+}
+
+bool attn_dq_wgmma(const cm_kctx *k, const att_args &a, void *dQ, const void *dO, const float *lse, const float *Dv,
+                   const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
+    (void)qs;
+    if (!wgmma_applies(k, a, K, ks, V, vs)) return false;
+    static int done[16];
+    if (!smem_ok(k, k_att_dq_wgmma, WG_SMEM, done)) return false;
+    dim3 grid((unsigned)((a.Lq + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
+    k_att_dq_wgmma<<<grid, WG_GROUPS * 128, WG_SMEM, KSTREAM(k)>>>(a, (bf16 *)dQ, (const bf16 *)dO, lse, Dv, (const bf16 *)Q,
+                                                                  (const bf16 *)K, (const bf16 *)V);
+    CUDA_LAUNCH_CHECK();
+    cm_attn_wgmma_runs++;
+    return true;
+}
+
+bool attn_dkv_wgmma(const cm_kctx *k, const att_args &a, void *dK, void *dV, const void *dO, const float *lse,
+                    const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
+                    const int64_t *vs) {
+    if (!wgmma_applies(k, a, K, ks, V, vs) || !vec_ok(Q, qs, a.D) || !vec_ok_do(a, dO)) return false;
+    static int done[16];
+    if (!smem_ok(k, k_att_dkv_wgmma, WG_DKV_SMEM, done)) return false;
+    dim3 grid((unsigned)((a.Lk + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
+    k_att_dkv_wgmma<<<grid, WG_GROUPS * 128, WG_DKV_SMEM, KSTREAM(k)>>>(a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv,
+                                                                       (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V);
+    CUDA_LAUNCH_CHECK();
+    cm_attn_wgmma_runs++;
+    return true;
+}
