@@ -594,16 +594,17 @@ elif [ -x "$BUILD/cameo" ]; then
     status_blocks="not run: out of time (DEADLINE ${DEADLINE}s)"
 fi
 # the same with the wgmma attention (CAMEO_ATTN=wgmma), once its GPU-against-CPU test passed: the
-# blocks and the full step with the sm_90a kernels (no PyTorch twin the second time)
+# blocks and the full step with the sm_90a kernels and AdamW's moments in bf16 (the blocks' rows
+# show the attention's effect, the optimizer row the moments'; no PyTorch twin the second time)
 status_blocks_wg="not run"
 if skipping blocks; then status_blocks_wg="skipped (SKIP=$SKIP)"
 elif ! grep -q "test_cuda_ops_attn_wgmma .*Passed" "$LOG/ctest.log" 2>/dev/null; then
     status_blocks_wg="not run: test_cuda_ops_attn_wgmma did not pass (or ctest did not run)"
 elif [ -x "$BUILD/cameo" ] && ! out_of_time 90; then
     t0=$(date +%s)
-    echo "## with CAMEO_ATTN=wgmma" >>"$BENCH_MD"
+    echo "## with CAMEO_ATTN=wgmma and --moments bf16" >>"$BENCH_MD"
     CAMEO_ATTN=wgmma with_deps timeout "$(cap 150)" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --no-torch \
-        --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
+        --moments bf16 --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
     rc=${PIPESTATUS[0]}
     status_blocks_wg="exit $rc ($(elapsed $t0))"
     [ $rc -eq 0 ] && status_blocks_wg="ok ($(elapsed $t0))"
@@ -690,7 +691,7 @@ publish
     echo "| ctest -L cuda | $status_test |"
     echo "| benchmark | $status_bench |"
     echo "| model benchmark (blocks, full step) | $status_blocks |"
-    echo "| the same with CAMEO_ATTN=wgmma | $status_blocks_wg |"
+    echo "| the same with CAMEO_ATTN=wgmma, bf16 moments | $status_blocks_wg |"
     echo "| compute-sanitizer | $status_sanitizer |"
     echo "| ncu profile (attention) | $status_profile |"
     echo "| tiny GPU training | $status_train |"

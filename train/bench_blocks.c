@@ -589,6 +589,7 @@ typedef struct bench_opts {
     bool torch, full_step;
     int nd, ns;  // --blocks D+S of the full step
     int rc2;     // --recompute: the full step's second run (-1 auto: as few as fit; -2 off; N the first N)
+    cm_dtype moments;  // --moments: AdamW's m, v (optimizer.state_dtype)
     proj_kind proj;
     const char *md;
     uint64_t seed;
@@ -615,6 +616,7 @@ static void usage(FILE *f) {
             "  --blocks D+S     FLUX depth of --full-step (19+38; e.g. 1+1 at full width, then extrapolated)\n"
             "  --recompute R    --full-step also runs the step with only the first R blocks recomputed, the\n"
             "                   rest keeping their activations: auto (default: as few as fit in memory), off, N\n"
+            "  --moments T      AdamW's m and v in f32 (default) or bf16 (optimizer.state_dtype)\n"
             "  --no-torch       skip the PyTorch twin\n"
             "  --md FILE        also append the tables to FILE (markdown)\n"
             "  --seed N         weights and inputs (1)\n");
@@ -643,6 +645,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
     o->nd = 19;
     o->ns = 38;
     o->rc2 = -1;
+    o->moments = CM_F32;
     o->seed = 1;
     int64_t heads = -1;
     for (int i = 0; i < argc; i++) {
@@ -676,7 +679,12 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--seed") && v) { o->seed = strtoull(v, NULL, 10); i++; }
         else if (!strcmp(a, "--no-torch")) o->torch = false;
         else if (!strcmp(a, "--full-step")) o->full_step = true;
-        else if (!strcmp(a, "--recompute") && v) {
+        else if (!strcmp(a, "--moments") && v) {
+            if (!strcmp(v, "f32")) o->moments = CM_F32;
+            else if (!strcmp(v, "bf16")) o->moments = CM_BF16;
+            else { fprintf(stderr, "cameo bench blocks: --moments '%s' (allowed: f32, bf16)\n", v); return 2; }
+            i++;
+        } else if (!strcmp(a, "--recompute") && v) {
             char *end;
             long x = strtol(v, &end, 10);
             if (!strcmp(v, "auto")) o->rc2 = -1;
@@ -847,8 +855,8 @@ static double measure_adamw(const bench_opts *o) {
     const int64_t n = o->dev.type == CM_CPU ? (int64_t)16 << 20 : real_cuda(o->dev) ? (int64_t)64 << 20 : (int64_t)1 << 20;
     const cm_backend *be = backend_get(o->dev.type);
     const cm_kctx *k = backend_ctx(o->dev);
-    cm_tensor *p = tensor_zeros(CM_F32, SHAPE(n), o->dev), *m = tensor_zeros(CM_F32, SHAPE(n), o->dev);
-    cm_tensor *v = tensor_zeros(CM_F32, SHAPE(n), o->dev), *g = rand_tensor(o->dt, SHAPE(n), o->dev, 31, 1e-3, false);
+    cm_tensor *p = tensor_zeros(CM_F32, SHAPE(n), o->dev), *m = tensor_zeros(o->moments, SHAPE(n), o->dev);
+    cm_tensor *v = tensor_zeros(o->moments, SHAPE(n), o->dev), *g = rand_tensor(o->dt, SHAPE(n), o->dev, 31, 1e-3, false);
     cm_tensor *pb = o->dt != CM_F32 ? tensor_zeros(o->dt, SHAPE(n), o->dev) : NULL;
     const int64_t one = 1;
     double t[16];
@@ -857,7 +865,7 @@ static double measure_adamw(const bench_opts *o) {
         double t0 = progress_now();
         cm_adamw_tensor slab = {tensor_data(p), tensor_data(g), tensor_data(m), tensor_data(v), n, 0,
                                 pb && o->dt == CM_BF16 ? tensor_data(pb) : NULL};
-        be->adamw_multi(k, 1, &slab, o->dt, CM_F32, 1e-4, 0.9, 0.999, 1e-8, 0.01, 0.1, 0.001, 1.0);
+        be->adamw_multi(k, 1, &slab, o->dt, o->moments, 1e-4, 0.9, 0.999, 1e-8, 0.01, 0.1, 0.001, 1.0);
         if (pb && o->dt != CM_BF16) be->copy_strided(k, 1, &n, o->dt, tensor_data(pb), &one, CM_F32, tensor_data(p), &one);
         dev_sync(o->dev);
         t[i] = progress_now() - t0;
@@ -1000,7 +1008,7 @@ static void run_full_step(const bench_opts *o, double block_peak, double proj_sa
     fr->w_flux = (double)flux_param_count(&fc) * es;
     fr->w_ad = fr->n_ad * es;
     double master = o->dt == CM_F32 ? 0 : 4.0 * fr->n_ad;  // f32 parameters are their own masters
-    fr->state = master + 8.0 * fr->n_ad;
+    fr->state = master + (o->moments == CM_BF16 ? 4.0 : 8.0) * fr->n_ad;
     fr->saved_inputs = (double)(o->nd + o->ns) * d->B * L * d->C * es;
     double acts = fr->saved_inputs + block_peak + proj_saved + 512.0 * MiB;
     double need_opt = fr->w_flux + fr->w_ad * 2.0 + fr->state + acts, need_no = need_opt - fr->state;
@@ -1036,6 +1044,7 @@ static void run_full_step(const bench_opts *o, double block_peak, double proj_sa
     optim opt;
     cm_params *regs[1] = {&psa};
     optim_config oc = optim_config_default();
+    oc.state_dtype = o->moments;
     if (fr->optim && optim_init(&opt, regs, 1, &oc, 0, -1, err, sizeof err)) {
         snprintf(fr->note, sizeof fr->note, "optimizer: %s", err);
         fr->optim = false;
@@ -1349,7 +1358,7 @@ int bench_blocks_main(int argc, char **argv) {
             "output shapes (T5 [B, %lld, 4096], CLIP pooled, SigLIP + DINOv2 features [B, %lld x (1 + 3 + 4), %lld]), so their "
             "time is not in these figures.%s%s\n\n",
             o.nd, o.ns, (long long)d->C, o.proj == PROJ_TINY ? "tiny" : "full-size", o.nd + o.ns, commas(fr.n_ad, nb, sizeof nb),
-            fr.optim ? "AdamW (f32 master and moments)" : "no optimizer", (long long)d->Lt, (long long)feature_tokens(o.proj == PROJ_TINY ? PROJ_TINY : PROJ_FULL),
+            !fr.optim ? "no optimizer" : o.moments == CM_BF16 ? "AdamW (f32 master, bf16 moments)" : "AdamW (f32 master and moments)", (long long)d->Lt, (long long)feature_tokens(o.proj == PROJ_TINY ? PROJ_TINY : PROJ_FULL),
             (long long)proj_config(o.proj == PROJ_TINY ? PROJ_TINY : PROJ_FULL, d->Ci).inner_dim, fr.note[0] ? " " : "", fr.note);
         if (fr.ran) {
             char topt[32] = "— (not run)";
