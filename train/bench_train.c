@@ -278,7 +278,7 @@ int bench_train_main(int argc, char **argv) {
     loader_config lc = stage_loader_config(&c, stage, m.ref_size, 0, 1);
     loader *L = loader_open(&lc, NULL);
     if (!L) { fprintf(stderr, "cameo bench train: the loader could not open %s\n", c.data.path); rc = 1; goto out_opt; }
-    step_opts so = stage_step_opts(&c);
+    step_opts so = stage_step_opts(&c, stage);
     lr_schedule ls = schedule_for_stage(&c, stage);
 
     phase_times *rec = calloc((size_t)steps, sizeof *rec);  // each timed step

@@ -435,8 +435,9 @@ static void get_bool(msec *s, const char *key, bool *dst) {
     if (!parse_bool(v, dst)) terr(s->t, n, p, "'%s' is not a boolean (allowed: true, false)", v);
 }
 
-// train.recompute: true (every FLUX block under a recompute scope: -1), false (none: 0), or N
-// (the first N blocks; the rest keep their activations — the speed / memory middle ground)
+// train.recompute (and a stage's): true (every FLUX block under a recompute scope: -1), false
+// (none: 0), or N (the first N blocks; the rest keep their activations — the speed / memory middle
+// ground)
 static void get_recompute(msec *s, int *dst) {
     ynode *n;
     char p[300];
@@ -503,6 +504,7 @@ void train_stage_defaults(train_stage *s, int index) {
     s->warmup_steps = 0;
     s->lr = 0;
     s->min_lr_ratio = 0.1;
+    s->recompute = CFG_RECOMPUTE_INHERIT;
 }
 
 void train_config_defaults(train_config *c) {
@@ -892,6 +894,7 @@ static void type_stages(tctx *t, ynode *n, train_config *c) {
         get_i64(&s, "warmup_steps", &st->warmup_steps, 0, (int64_t)1 << 40);
         get_num(&s, "lr", &st->lr, 0.0, 1.0);
         get_num(&s, "min_lr_ratio", &st->min_lr_ratio, 0.0, 1.0);
+        get_recompute(&s, &st->recompute);
         sec_close(&s);
         char p[80];
         if (st->resolution % 16) {
@@ -1170,6 +1173,8 @@ char *train_config_to_yaml(const train_config *c) {
                   s->batch_size, s->grad_accum, (long long)s->steps, cfg_lr_kind_name(s->lr_schedule), (long long)s->warmup_steps);
         sb_num(&b, s->lr);
         sb_printf(&b, "\n    min_lr_ratio: "); sb_num(&b, s->min_lr_ratio);
+        if (s->recompute > 0) sb_printf(&b, "\n    recompute: %d", s->recompute);
+        else if (s->recompute != CFG_RECOMPUTE_INHERIT) sb_printf(&b, "\n    recompute: %s", s->recompute ? "true" : "false");
         sb_printf(&b, "\n");
     }
     return b.s;

@@ -44,7 +44,9 @@ typedef struct train_stage {
     int64_t warmup_steps;    // linear warm-up from lr/warmup to lr
     double lr;               // 0 = optimizer.lr
     double min_lr_ratio;     // cosine: final lr = lr * min_lr_ratio
+    int recompute;           // this stage's train.recompute; CFG_RECOMPUTE_INHERIT: the train section's
 } train_stage;
+#define CFG_RECOMPUTE_INHERIT (-2)
 
 typedef struct train_tiny_dims {  // model.tiny: sizes of the tiny models (the code path is the full one)
     int flux_double, flux_single, flux_heads, flux_head_dim;

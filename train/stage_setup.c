@@ -29,10 +29,12 @@ loader_config stage_loader_config(const train_config *c, int s, int ref_size, in
     return lc;
 }
 
-step_opts stage_step_opts(const train_config *c) {
+step_opts stage_step_opts(const train_config *c, int s) {
+    int rc = s >= 0 && s < c->n_stages && c->stages[s].recompute != CFG_RECOMPUTE_INHERIT ? c->stages[s].recompute
+                                                                                         : c->train.recompute;
     step_opts o = {.ip_scale = c->adapter.ip_scale, .guidance = c->train.guidance, .ln_mean = c->train.logit_mean,
                    .ln_std = c->train.logit_std, .shift_base = c->train.shift_base, .shift_max = c->train.shift_max,
-                   .recompute = c->train.recompute, .seed = c->run.seed};
+                   .recompute = rc, .seed = c->run.seed};
     o.tsample = c->train.timestep == CFG_T_FLUX_SHIFT ? STEP_T_FLUX_SHIFT : STEP_T_LOGIT_NORMAL;
     o.weighting = c->train.weighting == CFG_W_SIGMA_SQRT ? STEP_W_SIGMA_SQRT
                   : c->train.weighting == CFG_W_COSMAP   ? STEP_W_COSMAP

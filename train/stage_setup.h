@@ -8,7 +8,8 @@
 
 // the loader of stage s for rank r of w (reference views of ref_size); each stage has its own order
 loader_config stage_loader_config(const train_config *c, int s, int ref_size, int rank, int world);
-step_opts stage_step_opts(const train_config *c);
+// stage s's (its recompute, else the train section's); s < 0: the train section's
+step_opts stage_step_opts(const train_config *c, int s);
 
 // every paired or mixed stage finds a character with two images in its dataset, path_of(c, s);
 // each distinct dataset is opened once. 0, or -1 with err naming key (NULL: "stages[s].mode"),

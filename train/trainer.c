@@ -201,7 +201,7 @@ static bool fault_nan(int64_t step) {
 static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *samples_out, double *data_s,
                           optim_step_info *info) {
     const train_stage *sg = &t->cfg.stages[s];
-    step_opts so = stage_step_opts(&t->cfg);
+    step_opts so = stage_step_opts(&t->cfg, s);
     bool poison = fault_nan(t->st.step);
     double loss_wsum = 0;  // Σ over this rank's micro-batches of loss × samples
     int samples = 0;

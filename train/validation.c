@@ -50,7 +50,7 @@ static int val_local(ic_models *m, const train_config *c, int s, const dist *d, 
         snprintf(err, errlen, "validation: the loader could not open %s (see the message above)", lc.path);
         return -1;
     }
-    step_opts o = stage_step_opts(c);
+    step_opts o = stage_step_opts(c, s);
     o.seed = c->run.seed ^ VAL_SEED_SALT;
     int nb = (c->validation.samples + sg->batch_size - 1) / sg->batch_size, rc = 0;
     *n_global = nb * sg->batch_size;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "testutil.h"
 #include "train/config.h"
+#include "train/stage_setup.h"
 
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -111,6 +112,22 @@ int main(void) {
                    "%s: round trip gave %d", set, d.train.recompute);
         free(y);
     }
+    // a stage's recompute: its own where set (round trip included), else the train section's
+    const char *srcs[2] = {"train.recompute=true", "stages.1.recompute=20"};
+    TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "min", srcs, 2, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(c.stages[0].recompute == CFG_RECOMPUTE_INHERIT && c.stages[1].recompute == 20, "stage recompute %d %d",
+               c.stages[0].recompute, c.stages[1].recompute);
+    TEST_CHECK(stage_step_opts(&c, 0).recompute == -1 && stage_step_opts(&c, 1).recompute == 20 &&
+                   stage_step_opts(&c, -1).recompute == -1, "stage_step_opts: %d %d", stage_step_opts(&c, 0).recompute,
+               stage_step_opts(&c, 1).recompute);
+    {
+        char *y = train_config_to_yaml(&c);
+        TEST_CHECK(train_config_parse(&d, y, strlen(y), "rt", NULL, 0, err, sizeof err) == 0 &&
+                       d.stages[1].recompute == 20 && d.stages[0].recompute == CFG_RECOMPUTE_INHERIT,
+                   "stage recompute round trip: %s", err);
+        free(y);
+    }
+    expect_err(MIN, "stages.0.recompute=most", "stages[0].recompute: 'most' is not true, false or a number of blocks");
     {
         train_config c;
         char err[1024] = "";
