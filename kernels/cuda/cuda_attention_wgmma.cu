@@ -441,8 +441,106 @@ __global__ void k_wgmma_probe(int *flag) {
 #endif
 }
 
-static bool wgmma_built(const cm_kctx *k) {
+// One wgmma of each kind the attention kernels use, on small integers (exact in bf16 and in f32
+// sums), against the host's product: mode 0 B K-major at k step 5 (the start 32 bytes into the
+// second half: S = Q K^T's addressing), mode 1 B MN-major at k step 2 (O += P V's), mode 2 A and B
+// both K-major through descriptors at k step 5 (dK dV's). A (64 x 16) row-major, tiles T, T2
+// (64 x 128) row-major in global memory, laid out in shared memory as the kernels lay them; out
+// [64][128] f32. One warpgroup.
+#define WG_SELFTEST_SMEM (2 * WG_TILE + 1024)
+template <int MODE>
+__global__ void __launch_bounds__(128) k_wgmma_selftest(const bf16 *A, const bf16 *T, const bf16 *T2, float *out) {
+#ifdef WG_ENABLED
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    unsigned char *smem = wg_smem(smem_raw);
+    for (int idx = threadIdx.x; idx < 2 * 64 * 16; idx += blockDim.x) {
+        const int u = idx >> 10, r = (idx >> 4) & 63, c = (idx & 15) * 8;
+        cp_async16(smem + u * WG_TILE + wg_swz(r, c), (u ? T2 : T) + r * 128 + c, 16);
+    }
+    cp_async_commit();
+    cp_async_wait<0>();
+    fence_proxy_async();
+    __syncthreads();
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const uint32_t t0 = smem_u32(smem), t1 = t0 + WG_TILE, off5 = WG_HALF + 32;
+    uint32_t af[1][4];
+    rows_to_a<1>(af, A, 16, 16 * warp, 64, 16, g, t);
+    float d[16][4];
+#pragma unroll
+    for (int n = 0; n < 16; n++) d[n][0] = d[n][1] = d[n][2] = d[n][3] = 0.f;
+    wg_fence();
+    if constexpr (MODE == 0) wgmma_s(&d[0][0], af[0], wg_desc(t0 + off5, 16, 1024), 1);
+    else if constexpr (MODE == 1) wgmma_o(&d[0][0], af[0], wg_desc(t0 + 2 * 2048, WG_HALF, 1024), 1);
+    else wgmma_ss(&d[0][0], wg_desc(t0 + off5, 16, 1024), wg_desc(t1 + off5, 16, 1024), 1);
+    wg_commit();
+    wg_wait<0>();
+    constexpr int NT = MODE == 1 ? 16 : 8;
+    wg_reg_fence<4 * NT>(&d[0][0]);
+#pragma unroll
+    for (int n = 0; n < NT; n++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) out[(16 * warp + g + 8 * (i >> 1)) * 128 + 8 * n + 2 * t + (i & 1)] = d[n][i];
+#endif
+}
+
+// the self-test's verdict: NULL when all three products are exact, else what went wrong (static text)
+static const char *wgmma_selftest(const cm_kctx *k) {
+    static char why[256];
+    const size_t na = 64 * 16, nt = 64 * 128;
+    bf16 *h = (bf16 *)malloc((na + 2 * nt) * sizeof(bf16));
+    float *ha = (float *)malloc((na + 2 * nt + nt) * sizeof(float)), *hT = ha + na, *hT2 = hT + nt, *got = hT2 + nt;
+    if (!h || !ha) cm_die("cuda attention", "the wgmma self-test: out of host memory");
+    for (size_t i = 0; i < na + 2 * nt; i++) {  // -3..4 from the hash's top bits (every index distinct): exact sums
+        ha[i] = (float)((int)(((uint32_t)i * 2654435761u) >> 29) - 3);
+        h[i] = __float2bfloat16_rn(ha[i]);
+    }
+    bf16 *d = (bf16 *)cuda_tmp_alloc(k, (na + 2 * nt) * sizeof(bf16), "wgmma self-test inputs");
+    float *dout = (float *)cuda_tmp_alloc(k, nt * sizeof(float), "wgmma self-test output");
+    CUDA_CHECK(cudaMemcpyAsync(d, h, (na + 2 * nt) * sizeof(bf16), cudaMemcpyHostToDevice, KSTREAM(k)));
+    static int done[16];
+    const char *what[3] = {"B K-major (S = Q K^T)", "B MN-major, transposed (O += P V)", "A and B K-major through descriptors (dK dV)"};
+    const char *verdict = NULL;
+    static int done1[16], done2[16];
+    if (!smem_ok(k, k_wgmma_selftest<0>, WG_SELFTEST_SMEM, done) || !smem_ok(k, k_wgmma_selftest<1>, WG_SELFTEST_SMEM, done1) ||
+        !smem_ok(k, k_wgmma_selftest<2>, WG_SELFTEST_SMEM, done2))
+        verdict = "the self-test's shared memory was refused";
+    for (int mode = 0; mode < 3 && !verdict; mode++) {
+        CUDA_CHECK(cudaMemsetAsync(dout, 0, nt * sizeof(float), KSTREAM(k)));
+        auto kern = mode == 0 ? k_wgmma_selftest<0> : mode == 1 ? k_wgmma_selftest<1> : k_wgmma_selftest<2>;
+        kern<<<1, 128, WG_SELFTEST_SMEM, KSTREAM(k)>>>(d, d + na, d + na + nt, dout);
+        CUDA_LAUNCH_CHECK();
+        CUDA_CHECK(cudaMemcpyAsync(got, dout, nt * sizeof(float), cudaMemcpyDeviceToHost, KSTREAM(k)));
+        CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
+        const int N = mode == 1 ? 128 : 64;
+        int bad = 0, fm = -1, fn = -1;
+        float fw = 0.f;
+        for (int m = 0; m < 64; m++)
+            for (int n = 0; n < N; n++) {
+                float want = 0.f;
+                for (int kk = 0; kk < 16; kk++) {
+                    float a = mode == 2 ? hT[m * 128 + 80 + kk] : ha[m * 16 + kk];
+                    float b = mode == 0 ? hT[n * 128 + 80 + kk] : mode == 1 ? hT[(32 + kk) * 128 + n] : hT2[n * 128 + 80 + kk];
+                    want += a * b;
+                }
+                if (got[m * 128 + n] != want && !bad++) fm = m, fn = n, fw = want;
+            }
+        if (bad) {
+            snprintf(why, sizeof why, "the wgmma self-test failed: %s: %d of %d wrong, first D[%d][%d] = %g (want %g)",
+                     what[mode], bad, 64 * N, fm, fn, got[fm * 128 + fn], fw);
+            verdict = why;
+        }
+    }
+    cuda_tmp_free(k, d);
+    cuda_tmp_free(k, dout);
+    free(h);
+    free(ha);
+    return verdict;
+}
+
+// sm_90a code in this build and a passing self-test (once per device); else *why says what is missing
+static bool wgmma_built(const cm_kctx *k, const char **why) {
     static int known[16];  // per device: 0 not asked, 1 yes, -1 no
+    static const char *reason[16];
     const cuda_ctx_ext *c = cuda_ext(k);
     int &v = known[c->index & 15];
     if (!v) {
@@ -452,11 +550,12 @@ static bool wgmma_built(const cm_kctx *k) {
         CUDA_CHECK(cudaMemcpyAsync(&h, d, sizeof h, cudaMemcpyDeviceToHost, KSTREAM(k)));
         CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
         cuda_tmp_free(k, d);
-        v = h ? 1 : -1;
-        if (v < 0)
-            fprintf(stderr, "cameo: CAMEO_ATTN=wgmma: this build has no sm_90a code (CMAKE_CUDA_ARCHITECTURES 90a); "
-                            "the forward runs on mma\n");
+        const char *r = h ? wgmma_selftest(k) : "this build has no sm_90a code (CMAKE_CUDA_ARCHITECTURES 90a)";
+        v = r ? -1 : 1;
+        reason[c->index & 15] = r;
+        if (r) fprintf(stderr, "cameo: CAMEO_ATTN=wgmma: %s; the attention runs on mma\n", r);
     }
+    *why = reason[c->index & 15];
     return v > 0;
 }
 
@@ -468,8 +567,9 @@ static bool wgmma_applies(const cm_kctx *k, const att_args &a, const void *K, co
         cm_attn_wgmma_off = "the device is not an sm_90 (Hopper) GPU";
         return false;
     }
-    if (!wgmma_built(k)) {
-        cm_attn_wgmma_off = "this build has no sm_90a code (CMAKE_CUDA_ARCHITECTURES 90a)";
+    const char *why = NULL;
+    if (!wgmma_built(k, &why)) {
+        cm_attn_wgmma_off = why;
         return false;
     }
     return a.D == 128 && vec_ok(K, ks, a.D) && vec_ok(V, vs, a.D);
