@@ -885,6 +885,7 @@ typedef struct full_run {
     bool ran;
     int rc;
     double fwd, bwd, opt, step;  // seconds, median over the timed steps
+    double fwd_issue, bwd_issue; // host seconds until the forward's / backward's work was issued (median)
     double peak, loss;           // allocator peak during a step (weights and state included); last loss
 } full_run;
 
@@ -917,7 +918,7 @@ typedef struct full_ctx {
 static void full_steps(const full_ctx *c, int rc, full_run *r) {
     const bench_opts *o = c->o;
     const int warm = 1, iters = o->dev.type == CM_CUDA ? 3 : 1;
-    double tf[8], tb[8], to[8], ts[8];
+    double tf[8], tb[8], to[8], ts[8], tfi[8], tbi[8];
     memset(r, 0, sizeof *r);
     r->rc = rc;
     for (int i = 0; i < warm + iters; i++) {
@@ -931,9 +932,11 @@ static void full_steps(const full_ctx *c, int rc, full_run *r) {
         tensor_release(pred);
         tensor_release(tok);
         tensor_release(temb);
+        double t1i = progress_now();
         dev_sync(o->dev);
         double t1 = progress_now();
         autograd_backward(loss, NULL);
+        double t2i = progress_now();
         r->loss = tensor_get(loss, 0);  // random weights: a finite number is all it says
         tensor_release(loss);
         dev_sync(o->dev);
@@ -949,6 +952,7 @@ static void full_steps(const full_ctx *c, int rc, full_run *r) {
         if (i >= warm) {
             int j = i - warm;
             tf[j] = t1 - t0, tb[j] = t2 - t1, to[j] = t3 - t2, ts[j] = t3 - t0;
+            tfi[j] = t1i - t0, tbi[j] = t2i - t1;
             double pk = (double)alloc_stats(o->dev).peak;
             if (pk > r->peak) r->peak = pk;
         }
@@ -957,6 +961,8 @@ static void full_steps(const full_ctx *c, int rc, full_run *r) {
     r->bwd = median(tb, iters);
     r->opt = median(to, iters);
     r->step = median(ts, iters);
+    r->fwd_issue = median(tfi, iters);
+    r->bwd_issue = median(tbi, iters);
     r->ran = true;
 }
 
@@ -1421,20 +1427,24 @@ int bench_blocks_main(int argc, char **argv) {
                     "memory the allocator may reach: %.2f GiB — free + live, less 1 GiB and 3 %% — against the "
                     "all-recompute peak plus each kept block's fwd+bwd peak from the table above).\n\n",
                     r1->rc, nbk, kept, o.rc2 == -1 ? "chosen to fit" : "--recompute", fr.budget / GiB);
-                out("| recompute | forward ms | backward ms | optimizer ms | step ms | MFU | peak GiB |\n|---|---:|---:|---:|---:|---:|---:|\n");
+                out("| recompute | forward ms (host) | backward ms (host) | optimizer ms | step ms | MFU | peak GiB |\n"
+                    "|---|---:|---:|---:|---:|---:|---:|\n");
                 for (int k = 0; k < 2; k++) {
                     const full_run *r = &fr.run[k];
                     double t = r->fwd + r->bwd + (fr.optim ? r->opt : adamw_per * fr.n_ad);
                     char what[48];
                     if (k == 0) snprintf(what, sizeof what, "all %d blocks", nbk);
                     else snprintf(what, sizeof what, "first %d of %d", r->rc, nbk);
-                    out("| %s | %.1f | %.1f | %s%.1f | %.1f | %.1f%% | %.2f |\n", what, r->fwd * 1e3, r->bwd * 1e3,
+                    out("| %s | %.1f (%.1f) | %.1f (%.1f) | %s%.1f | %.1f | %.1f%% | %.2f |\n", what, r->fwd * 1e3,
+                        r->fwd_issue * 1e3, r->bwd * 1e3, r->bwd_issue * 1e3,
                         fr.optim ? "" : "(slab) ", (fr.optim ? r->opt : adamw_per * fr.n_ad) * 1e3, r->step * 1e3,
                         100.0 * f_run / t / 1e12 / peak, r->peak / GiB);
                 }
                 // both runs start from the same weights and inputs and take the same updates: the losses
                 // differ by summation order only (a leaf read by several blocks sums its parts differently)
                 double l0 = fr.run[0].loss, rel = fabs(r1->loss - l0) / fmax(fabs(l0), 1e-30);
+                out("\n(host): the time until the last launch of the pass returned, before the sync — close to the "
+                    "pass's time, the host's dispatch sets the pace.\n");
                 out("\nLoss of the last step: %.6g, all recompute %.6g (relative difference %.2g: the same weights, "
                     "inputs and updates, so only summation order separates them)%s\n\n", r1->loss, l0, rel,
                     isfinite(r1->loss) && rel <= 1e-2 ? "" : " **DIFFERS**");
