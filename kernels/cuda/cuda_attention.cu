@@ -578,8 +578,9 @@ static void att_check(const char *op, cm_dtype dt, int64_t B, int64_t H, int64_t
 
 // CAMEO_ATTN picks the bf16 kernels: "mma" (the default) / "mma8" (mma.sync, cuda_attention_mma.cu,
 // forward and dQ blocks of 4 / 8 warps), "mma2" (mma's, with 32 queries per forward warp), "wgmma"
-// (the forward on sm_90a's warpgroup MMA, cuda_attention_wgmma.cu, for head dim 128; mma's
-// backward, and mma wherever wgmma does not apply), "wmma" or "generic" (the reference kernels);
+// (forward and backward on sm_90a's warpgroup MMA, cuda_attention_wgmma.cu, for head dim 128 on a
+// Hopper whose self-test passed; mma wherever it does not apply), "wmma" or "generic" (the
+// reference kernels);
 // CAMEO_ATTN_GENERIC=1 is the older spelling of "generic". mma is the default since an H100 timed
 // the three at FLUX's shape (4608 tokens, 24 x 128): fwd+bwd mma 5.58 ms, mma8 5.63, wmma 20.9.
 enum { ATT_WMMA, ATT_MMA, ATT_MMA8, ATT_MMA2, ATT_WGMMA, ATT_GENERIC, ATT_N };
@@ -600,7 +601,7 @@ static int attn_choice(void) {
     }
     return v;
 }
-static bool attn_is_mma(void) {  // the mma.sync kernels run (wgmma: its backward and fallbacks)
+static bool attn_is_mma(void) {  // the mma.sync kernels run (wgmma: where its kernels do not apply)
     int c = attn_choice();
     return c == ATT_MMA || c == ATT_MMA8 || c == ATT_MMA2 || c == ATT_WGMMA;
 }

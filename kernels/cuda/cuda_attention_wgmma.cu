@@ -1,11 +1,15 @@
-// cuda_attention_wgmma.cu — the flash-attention forward on Hopper's warpgroup MMA (wgmma.mma_async,
-// sm_90a), chosen with CAMEO_ATTN=wgmma (cuda_attention.cu; the backward stays on mma.sync). One
-// block per (128 queries, b*h): two warpgroups of 64 queries share each 64-key K / V tile, brought
-// by cp.async into a double buffer. Per tile each warpgroup issues S = Q K^T as 8 wgmma m64n64k16
-// (Q from registers, K through a shared-memory descriptor), runs the online softmax on S in
-// registers (cuda_attention_frag.cuh: wgmma's accumulator layout per warp is mma.m16n8k16's), and
-// issues O += P V as 4 wgmma m64n128k16 (P from registers, V transposed through its descriptor).
-// The other warpgroup's softmax overlaps this one's products.
+// cuda_attention_wgmma.cu — flash attention on Hopper's warpgroup MMA (wgmma.mma_async, sm_90a),
+// head dim 128, chosen with CAMEO_ATTN=wgmma (cuda_attention.cu; mma.sync where it does not apply).
+//   forward  one block per (128 queries, b*h): two warpgroups of 64 queries share each 64-key K / V
+//            tile, brought by cp.async into a double buffer. Per tile each warpgroup issues S = Q K^T
+//            as 8 wgmma m64n64k16 (Q from registers, K through a shared-memory descriptor), runs the
+//            online softmax on S in registers (cuda_attention_frag.cuh: wgmma's accumulator layout
+//            per warp is mma.m16n8k16's), and issues O += P V as 4 wgmma m64n128k16 (P from
+//            registers, V transposed through its descriptor). The other warpgroup's softmax
+//            overlaps this one's products.
+//   dQ       the same loop: dP = dO V^T beside S, dQ += dS K
+//   dK, dV   one block per (128 keys, b*h), the queries streamed (below)
+// Before first use on a device a self-test checks one wgmma of each kind against the host.
 //
 // Shared tiles: [2 halves of 64 head dims][64 keys][128 bytes], the 128-byte swizzle (16-byte chunk
 // c of row r at chunk c ^ (r % 8)), each tile 1024-byte aligned. The same bytes serve both
