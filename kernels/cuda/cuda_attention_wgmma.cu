@@ -29,6 +29,7 @@
 #define WG_HALF (WG_KEYS * 128)           // bytes of one 64-dim half of a tile
 #define WG_TILE (2 * WG_HALF)             // bytes of a K or V tile (head dim 128)
 #define WG_SMEM (4 * WG_TILE + 1024)      // K, V; two of each; room to align them to 1024 bytes
+#define WG_FWD_SMEM (6 * WG_TILE + 1024)  // the forward's: three of each
 
 // the shared-window address of a shared-memory pointer (the emulator: its offset in the launch's
 // dynamic shared memory)
@@ -181,45 +182,77 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_fwd_wgmma(att_args a
 #pragma unroll
     for (int n = 0; n < 16; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
 
-    wg_kv_load(smem, 0, a, Kb, Vb, 0);
-    cp_async_commit();
-    int buf = 0;
-    for (int64_t k0 = 0; k0 < a.Lk; k0 += WG_KEYS, buf ^= 1) {
-        if (k0 + WG_KEYS < a.Lk) wg_kv_load(smem, buf ^ 1, a, Kb, Vb, k0 + WG_KEYS);  // read two rounds ago: free since the last barrier
-        cp_async_commit();
-        cp_async_wait<1>();
-        fence_proxy_async();
-        __syncthreads();
-        const uint32_t kt = sbase + (uint32_t)(2 * buf) * WG_TILE, vt = kt + WG_TILE;
-        // S = Q K^T: k step kk reads dims 16 kk.. = bytes 32 (kk % 4) of half kk / 4
-        float s[8][4];
+    // tiles j in buffers j % 3. In round j: tile j + 2 is brought in, S for tile j + 1 is issued
+    // beside O += P V for tile j, and the softmax of tile j + 1 runs while that P V product is in
+    // flight (FlashAttention-3's overlap inside a warpgroup; the other warpgroup's work overlaps
+    // too). The rescale of O by tile j + 1's alpha waits for tile j's product.
+    const int64_t nt = (a.Lk + WG_KEYS - 1) / WG_KEYS;
+    auto ktile = [&](int64_t j) { return sbase + (uint32_t)(2 * (j % 3)) * WG_TILE; };
+    float s[8][4], alpha[2];
+    uint32_t pa[4][4];
+    // S = Q K^T for tile j, issued as one commit group: k step kk reads dims 16 kk.. = bytes 32 (kk % 4)
+    // of half kk / 4
+    auto issue_s = [&](int64_t j) {
 #pragma unroll
         for (int n = 0; n < 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
         wg_fence();
+        const uint32_t kt = ktile(j);
 #pragma unroll
         for (int kk = 0; kk < 8; kk++) wgmma_s(&s[0][0], qf[kk], wg_desc(kt + (kk >> 2) * WG_HALF + (kk & 3) * 32, 16, 1024), 1);
         wg_commit();
-        wg_wait<0>();
-        wg_reg_fence<32>(&s[0][0]);
+    };
+    auto softmax_of = [&](int64_t j) {  // s (tile j, landed) becomes P; alpha for O
+        const int64_t k0 = j * WG_KEYS;
         const bool plain = !mr && k0 + WG_KEYS <= a.Lk && a.scale > 0.f;
-        float alpha[2];
         online_softmax<8>(s, m, l, alpha, a, mr, q0, k0, plain, g, t);
+    };
+
+    wg_kv_load(smem, 0, a, Kb, Vb, 0);
+    cp_async_commit();
+    if (nt > 1) wg_kv_load(smem, 1, a, Kb, Vb, WG_KEYS);
+    cp_async_commit();
+    cp_async_wait<1>();  // tile 0
+    fence_proxy_async();
+    __syncthreads();
+    issue_s(0);
+    wg_wait<0>();
+    wg_reg_fence<32>(&s[0][0]);
+    softmax_of(0);  // O is still zero: alpha has nothing to scale
+#pragma unroll
+    for (int c = 0; c < 4; c++) acc_to_a(pa[c], s[2 * c], s[2 * c + 1]);
+    const uint32_t vdesc0 = WG_TILE;  // V's tile follows K's
+    for (int64_t j = 0; j + 1 < nt; j++) {
+        cp_async_wait<0>();  // tile j + 1 (this thread's copies)
+        fence_proxy_async();
+        // tile j + 1 in place for every thread; every warpgroup past round j - 1, whose P V read
+        // buffer (j - 1) % 3 = (j + 2) % 3
+        __syncthreads();
+        if (j + 2 < nt) wg_kv_load(smem, (int)((j + 2) % 3), a, Kb, Vb, (j + 2) * WG_KEYS);
+        cp_async_commit();
+        issue_s(j + 1);  // its wgmma.fence also orders the writes of pa and o
+        // O += P V for tile j: keys 16c.. are P's A fragment c, V's rows 16c.. start 2048 c bytes in
+#pragma unroll
+        for (int c = 0; c < 4; c++) wgmma_o(&o[0][0], pa[c], wg_desc(ktile(j) + vdesc0 + c * 2048, WG_HALF, 1024), 1);
+        wg_commit();
+        wg_wait<1>();  // S of tile j + 1 (committed first); P V may still run
+        wg_reg_fence<32>(&s[0][0]);
+        softmax_of(j + 1);
+        wg_wait<0>();
+        wg_reg_fence<64>(&o[0][0]);
 #pragma unroll
         for (int n = 0; n < 16; n++)
 #pragma unroll
             for (int i = 0; i < 4; i++) o[n][i] *= alpha[i >> 1];
-        // O += P V: keys 16c.. are accumulators 2c, 2c+1 of S, V's rows 16c.. start 2048 c bytes in
-        uint32_t pa[4][4];
 #pragma unroll
         for (int c = 0; c < 4; c++) acc_to_a(pa[c], s[2 * c], s[2 * c + 1]);
-        wg_fence();
-#pragma unroll
-        for (int c = 0; c < 4; c++) wgmma_o(&o[0][0], pa[c], wg_desc(vt + c * 2048, WG_HALF, 1024), 1);
-        wg_commit();
-        wg_wait<0>();
-        wg_reg_fence<64>(&o[0][0]);
-        __syncthreads();  // every warpgroup is done with buffer buf: it is refilled next round
     }
+    // the last tile's P V (its tile landed before the last round's barrier, or the prologue's)
+    wg_fence();
+#pragma unroll
+    for (int c = 0; c < 4; c++) wgmma_o(&o[0][0], pa[c], wg_desc(ktile(nt - 1) + vdesc0 + c * 2048, WG_HALF, 1024), 1);
+    wg_commit();
+    wg_wait<0>();
+    wg_reg_fence<64>(&o[0][0]);
     softmax_store<16>(a, O, lse, o, m, l, b, h, q0, g, t);
 #endif
 }
@@ -584,9 +617,9 @@ bool attn_fwd_wgmma(const cm_kctx *k, const att_args &a, void *O, float *lse, co
     (void)qs;
     if (!wgmma_applies(k, a, K, ks, V, vs)) return false;
     static int done[16];
-    if (!smem_ok(k, k_att_fwd_wgmma, WG_SMEM, done)) return false;
+    if (!smem_ok(k, k_att_fwd_wgmma, WG_FWD_SMEM, done)) return false;
     dim3 grid((unsigned)((a.Lq + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
-    k_att_fwd_wgmma<<<grid, WG_GROUPS * 128, WG_SMEM, KSTREAM(k)>>>(a, (bf16 *)O, lse, (const bf16 *)Q, (const bf16 *)K,
+    k_att_fwd_wgmma<<<grid, WG_GROUPS * 128, WG_FWD_SMEM, KSTREAM(k)>>>(a, (bf16 *)O, lse, (const bf16 *)Q, (const bf16 *)K,
                                                                    (const bf16 *)V);
     CUDA_LAUNCH_CHECK();
     cm_attn_wgmma_runs++;
