@@ -56,3 +56,12 @@ add_test(NAME cuda_bench_blocks_tiny
 set_tests_properties(cuda_bench_blocks_tiny PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
                      PASS_REGULAR_EXPRESSION "measured peak \\(alloc_stats\\)"
                      SKIP_REGULAR_EXPRESSION "cuda: (this cameo was built without CUDA|no usable CUDA device)")
+
+# the wgmma attention kernels compile for sm_90a without spills and without ptxas serializing their
+# wgmma pipeline (it would say so only under -Xptxas -v): a static property, checked where nvcc is
+if(CAMEO_CUDA)
+  add_test(NAME ptxas_wgmma
+           COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/check_ptxas.sh ${CMAKE_CUDA_COMPILER}
+                   ${CMAKE_SOURCE_DIR}/kernels/cuda/cuda_attention_wgmma.cu 90a)
+  set_tests_properties(ptxas_wgmma PROPERTIES LABELS cuda TIMEOUT 300)
+endif()
