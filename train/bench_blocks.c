@@ -849,8 +849,9 @@ static void measure_projector(const bench_opts *o, proj_meas *pm) {
     alloc_empty_cache(o->dev);
 }
 
-// AdamW as optim_step runs it (adamw_multi: f32 master, f32 m and v, gradient of the parameter
-// dtype, a bf16 parameter written by the update itself), on a slab of n elements: seconds per element
+// AdamW as optim_step runs it (adamw_multi: f32 master, m and v in --moments' dtype, gradient of
+// the parameter dtype, a bf16 parameter written by the update itself), on a slab of n elements:
+// seconds per element
 static double measure_adamw(const bench_opts *o) {
     const int64_t n = o->dev.type == CM_CPU ? (int64_t)16 << 20 : real_cuda(o->dev) ? (int64_t)64 << 20 : (int64_t)1 << 20;
     const cm_backend *be = backend_get(o->dev.type);
