@@ -267,6 +267,6 @@ extern int64_t cm_gemm_calls;
 // work the CUDA backend enqueued: its kernels and cuBLAS GEMMs (bench blocks: launches per pass,
 // beside the host time taken to issue them — the launch-bound share of small batches)
 extern int64_t cm_dev_launches;
-// launches of the wgmma attention forward (CAMEO_ATTN=wgmma): the test proves it ran, not mma's fallback
+// launches of the wgmma attention kernels (CAMEO_ATTN=wgmma): the test proves they ran, not mma's fallback
 extern int64_t cm_attn_wgmma_runs;
 extern const char *cm_attn_wgmma_off;  // why it cannot run on the device in use (NULL: it can)

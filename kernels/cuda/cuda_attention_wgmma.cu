@@ -351,7 +351,6 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dkv_wgmma(att_args a
 #ifdef WG_ENABLED
     extern __shared__ __align__(16) unsigned char smem_raw[];
     unsigned char *smem = wg_smem(smem_raw);
-    const uint32_t sbase = smem_u32(smem);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wg = warp >> 2;
     const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
     const int64_t kb = (int64_t)blockIdx.x * (64 * WG_GROUPS);  // the block's keys
@@ -393,7 +392,6 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dkv_wgmma(att_args a
         for (int i = 0; i < 4; i++) dk[n][i] = dv[n][i] = 0.f;
     const float sl2 = a.scale * LOG2E;
     const uint32_t kt = smem_u32(tile(wg)), vt = smem_u32(tile(2 + wg));
-    (void)sbase;
 
     load(0, 0);
     cp_async_commit();
