@@ -1,5 +1,6 @@
 // backend.c — picks the backend for a device and holds the per-device kernel contexts.
 #include "kernels/backend.h"
+#include "kernels/profile.h"
 #include <stdio.h>
 
 extern const cm_backend cm_cpu_backend;
@@ -22,13 +23,19 @@ void backend_emulate_cuda(const cm_backend *be, const cm_kctx *(*ctx)(int index)
     cuda_ctx = ctx;
 }
 
-const cm_backend *backend_get(cm_devtype t) {
+// the backend itself, never the profiler's timed table
+const cm_backend *backend_real(cm_devtype t) {
     if (t == CM_CPU) return &cm_cpu_backend;
     if (t == CM_CUDA) {
         if (!cm_cuda_backend) cm_die("backend_get", "this cameo was built without CUDA (configure with -DCAMEO_CUDA=ON on a machine with nvcc)");
         return cm_cuda_backend;
     }
     cm_die("backend_get", "unknown device type %d", (int)t);
+}
+
+const cm_backend *backend_get(cm_devtype t) {
+    const cm_backend *be = backend_real(t);
+    return cm_prof_active ? prof_table(t, be) : be;
 }
 
 const cm_kctx *backend_ctx(cm_device d) {

@@ -252,6 +252,15 @@ typedef struct cm_backend {
     // CUDA: one launch per up to 64 tensors, a grid over (tensor, chunk).
     void (*adamw_multi)(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, cm_dtype sdt,
                         double lr, double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale);
+
+    // --- timing, for the op profiler (kernels/profile.c) ---
+    // a mark at the point the compute stream has reached (CUDA: a timing event from a pool of the
+    // context, never 0; the CPU: the monotonic clock in ns)
+    uint64_t (*timer_mark)(const cm_kctx *k);
+    // milliseconds from mark a to mark b (waits for b to be reached)
+    double (*timer_ms)(const cm_kctx *k, uint64_t a, uint64_t b);
+    // the marks taken so far are done with: their events may be recorded again
+    void (*timer_reset)(const cm_kctx *k);
 } cm_backend;
 
 // the backend for a device type; NULL (with a message) when that backend was not built

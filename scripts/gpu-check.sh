@@ -11,6 +11,7 @@
 #   3b. an evaluation sweep (cameo eval) of its checkpoint on the GPU against the CPU
 #   4. the GPU benchmark                                  (bf16 peak, GEMM vs cuBLAS, flash attention wmma / mma)
 #   4a. the model benchmark                               (FLUX blocks + IP at 512²: MFU, PyTorch; the full step's memory)
+#       with --profile: each block's and each step's device time per op (kernels/profile.h)
 #   4b. compute-sanitizer memcheck + racecheck            (cameo's own kernels, both attention families)
 #   (the correctness checks come first, as they take seconds; the benchmarks and the sanitizer,
 #   the long steps, get what is left of DEADLINE)
@@ -584,7 +585,7 @@ status_blocks="not run"
 if skipping blocks; then status_blocks="skipped (SKIP=$SKIP)"
 elif [ -x "$BUILD/cameo" ] && ! out_of_time 60; then
     T=$(cap 200)
-    with_deps timeout "$T" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
+    with_deps timeout "$T" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --profile --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
     rc=${PIPESTATUS[0]}
     if [ $rc -eq 0 ]; then status_blocks="ok ($(elapsed $t0))"
     elif [ $rc -eq 124 ]; then status_blocks="TIMEOUT after ${T}s (partial output in $LOG/bench.log)"
@@ -603,7 +604,7 @@ elif ! grep -q "test_cuda_ops_attn_wgmma .*Passed" "$LOG/ctest.log" 2>/dev/null;
 elif [ -x "$BUILD/cameo" ] && ! out_of_time 90; then
     t0=$(date +%s)
     echo "## with CAMEO_ATTN=wgmma and --moments bf16" >>"$BENCH_MD"
-    CAMEO_ATTN=wgmma with_deps timeout "$(cap 150)" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --no-torch \
+    CAMEO_ATTN=wgmma with_deps timeout "$(cap 150)" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --profile --no-torch \
         --moments bf16 --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
     rc=${PIPESTATUS[0]}
     status_blocks_wg="exit $rc ($(elapsed $t0))"

@@ -16,6 +16,7 @@
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "kernels/backend.h"
+#include "kernels/profile.h"
 #include "models/clip_text.h"
 #include "models/dinov2.h"
 #include "models/ic_adapter.h"
@@ -433,6 +434,21 @@ static pass_stats time_pass(blocks_rig *r, int single, blocks_mode mode, int war
     return (pass_stats){median(t, iters), peak, fresh, median(ti, iters), launches};
 }
 
+// --profile: device time per backend call over one more pass (warm by now), as a markdown table
+// in buf
+static void profile_pass(blocks_rig *r, int single, blocks_mode mode, const char *title, char *buf, size_t n) {
+    static cm_prof_row rows[256];
+    dev_sync(r->dev);
+    prof_start();
+    double t0 = progress_now();
+    blocks_rig_run(r, single, mode);
+    dev_sync(r->dev);
+    double wall = progress_now() - t0;
+    int nr = prof_stop(rows, 256);
+    blocks_rig_reset(r);
+    prof_format(buf, n, title, rows, nr < 256 ? nr : 256, wall * 1e3, 20);
+}
+
 static FILE *g_md;  // --md: every table also appended there
 static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void out(const char *fmt, ...) {
@@ -593,6 +609,7 @@ typedef struct bench_opts {
     proj_kind proj;
     const char *md;
     uint64_t seed;
+    bool profile;  // --profile: one pass of each block and one step timed per backend call
 } bench_opts;
 
 static void usage(FILE *f) {
@@ -618,6 +635,8 @@ static void usage(FILE *f) {
             "                   rest keeping their activations: auto (default: as few as fit in memory), off, N\n"
             "  --moments T      AdamW's m and v in f32 (default) or bf16 (optimizer.state_dtype)\n"
             "  --no-torch       skip the PyTorch twin\n"
+            "  --profile        also one fwd+bwd pass of each block and one step (--full-step) timed per op: where the\n"
+            "                   device time goes (kernels/profile.h; CAMEO_PROFILE=1 does it for any command)\n"
             "  --md FILE        also append the tables to FILE (markdown)\n"
             "  --seed N         weights and inputs (1)\n");
 }
@@ -678,6 +697,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
         NUM("--iters", o->iters)
         else if (!strcmp(a, "--seed") && v) { o->seed = strtoull(v, NULL, 10); i++; }
         else if (!strcmp(a, "--no-torch")) o->torch = false;
+        else if (!strcmp(a, "--profile")) o->profile = true;
         else if (!strcmp(a, "--full-step")) o->full_step = true;
         else if (!strcmp(a, "--moments") && v) {
             if (!strcmp(v, "f32")) o->moments = CM_F32;
@@ -888,6 +908,7 @@ typedef struct full_run {
     double fwd, bwd, opt, step;  // seconds, median over the timed steps
     double fwd_issue, bwd_issue; // host seconds until the forward's / backward's work was issued (median)
     double peak, loss;           // allocator peak during a step (weights and state included); last loss
+    char *prof;                  // --profile: one more step, timed per backend call (a markdown table; free it)
 } full_run;
 
 typedef struct full_result {
@@ -916,55 +937,75 @@ typedef struct full_ctx {
     int gh, gw;
 } full_ctx;
 
+// one training step; t[0..5]: forward, backward, optimizer, step, forward issue, backward issue (s)
+static double full_one(const full_ctx *c, int rc, double t[6]) {
+    const bench_opts *o = c->o;
+    dev_sync(o->dev);
+    double t0 = progress_now();
+    cm_tensor *tok = NULL, *temb = NULL;
+    ic_projector_fwd(&c->ad->proj, c->pin->shallow, c->pin->deep, c->pin->high, c->pin->t, &tok, &temb);
+    cm_tensor *pred = flux_forward(c->fm, c->xt, c->txt, c->pooled, c->sigma, c->guid, c->gh, c->gw, c->ad->ip, tok, 1.0, rc);
+    cm_tensor *loss = op_mse(pred, c->target);
+    tensor_release(pred);
+    tensor_release(tok);
+    tensor_release(temb);
+    double t1i = progress_now();
+    dev_sync(o->dev);
+    double t1 = progress_now();
+    autograd_backward(loss, NULL);
+    double t2i = progress_now();
+    double l = tensor_get(loss, 0);  // random weights: a finite number is all it says
+    tensor_release(loss);
+    dev_sync(o->dev);
+    double t2 = progress_now();
+    if (c->optim) {
+        for (int k = 0; k < optim_n_params(c->opt); k++) optim_grad_ready(c->opt, k);
+        optim_step_info info;
+        optim_step(c->opt, optim_config_default().lr, &info);
+    } else
+        for (int k = 0; k < c->psa->n; k++) tensor_zero_grad(c->psa->items[k].t);
+    dev_sync(o->dev);
+    double t3 = progress_now();
+    t[0] = t1 - t0, t[1] = t2 - t1, t[2] = t3 - t2, t[3] = t3 - t0, t[4] = t1i - t0, t[5] = t2i - t1;
+    return l;
+}
+
 static void full_steps(const full_ctx *c, int rc, full_run *r) {
     const bench_opts *o = c->o;
     const int warm = 1, iters = o->dev.type == CM_CUDA ? 3 : 1;
-    double tf[8], tb[8], to[8], ts[8], tfi[8], tbi[8];
+    double tm[8][6];
     memset(r, 0, sizeof *r);
     r->rc = rc;
     for (int i = 0; i < warm + iters; i++) {
-        dev_sync(o->dev);
         alloc_reset_peak(o->dev);
-        double t0 = progress_now();
-        cm_tensor *tok = NULL, *temb = NULL;
-        ic_projector_fwd(&c->ad->proj, c->pin->shallow, c->pin->deep, c->pin->high, c->pin->t, &tok, &temb);
-        cm_tensor *pred = flux_forward(c->fm, c->xt, c->txt, c->pooled, c->sigma, c->guid, c->gh, c->gw, c->ad->ip, tok, 1.0, rc);
-        cm_tensor *loss = op_mse(pred, c->target);
-        tensor_release(pred);
-        tensor_release(tok);
-        tensor_release(temb);
-        double t1i = progress_now();
-        dev_sync(o->dev);
-        double t1 = progress_now();
-        autograd_backward(loss, NULL);
-        double t2i = progress_now();
-        r->loss = tensor_get(loss, 0);  // random weights: a finite number is all it says
-        tensor_release(loss);
-        dev_sync(o->dev);
-        double t2 = progress_now();
-        if (c->optim) {
-            for (int k = 0; k < optim_n_params(c->opt); k++) optim_grad_ready(c->opt, k);
-            optim_step_info info;
-            optim_step(c->opt, optim_config_default().lr, &info);
-        } else
-            for (int k = 0; k < c->psa->n; k++) tensor_zero_grad(c->psa->items[k].t);
-        dev_sync(o->dev);
-        double t3 = progress_now();
+        double t[6];
+        r->loss = full_one(c, rc, t);
         if (i >= warm) {
-            int j = i - warm;
-            tf[j] = t1 - t0, tb[j] = t2 - t1, to[j] = t3 - t2, ts[j] = t3 - t0;
-            tfi[j] = t1i - t0, tbi[j] = t2i - t1;
+            memcpy(tm[i - warm], t, sizeof t);
             double pk = (double)alloc_stats(o->dev).peak;
             if (pk > r->peak) r->peak = pk;
         }
     }
-    r->fwd = median(tf, iters);
-    r->bwd = median(tb, iters);
-    r->opt = median(to, iters);
-    r->step = median(ts, iters);
-    r->fwd_issue = median(tfi, iters);
-    r->bwd_issue = median(tbi, iters);
+    double col[8];
+    double *dst[6] = {&r->fwd, &r->bwd, &r->opt, &r->step, &r->fwd_issue, &r->bwd_issue};
+    for (int k = 0; k < 6; k++) {
+        for (int i = 0; i < iters; i++) col[i] = tm[i][k];
+        *dst[k] = median(col, iters);
+    }
     r->ran = true;
+    if (o->profile) {  // one more step, timed per backend call (after the figures above: it perturbs them)
+        enum { MAXR = 512, TXT = 16384 };
+        static cm_prof_row rows[MAXR];
+        double t[6];
+        prof_start();
+        full_one(c, rc, t);
+        int nr = prof_stop(rows, MAXR);
+        char title[160];
+        snprintf(title, sizeof title, "#### One step, %s (`--profile`)",
+                 rc == FLUX_RECOMPUTE_ALL ? "every block recomputed" : "fewer blocks recomputed");
+        r->prof = malloc(TXT);
+        if (r->prof) prof_format(r->prof, TXT, title, rows, nr < MAXR ? nr : MAXR, t[3] * 1e3, 25);
+    }
 }
 
 // how many blocks, from the first, must still recompute for the step to stay within `budget`
@@ -1164,6 +1205,11 @@ int bench_blocks_main(int argc, char **argv) {
     pass_stats ps[2][3];
     for (int s = 0; s < 2; s++)
         for (int m = 0; m < 3; m++) ps[s][m] = time_pass(&r, s, (blocks_mode)m, o.warm, o.iters);
+    static char prof_txt[2][8192];
+    if (o.profile)
+        for (int s = 0; s < 2; s++)
+            profile_pass(&r, s, BLOCKS_FWDBWD, s ? "#### single + IP, fwd+bwd (`--profile`)" : "#### double + IP, fwd+bwd (`--profile`)",
+                         prof_txt[s], sizeof prof_txt[s]);
     blocks_rig_free(&r);
     alloc_empty_cache(o.dev);  // the PyTorch twin runs next, in its own process, on the same device
     blocks_flops bf[2] = {blocks_flops_double(d), blocks_flops_single(d)};
@@ -1211,6 +1257,11 @@ int bench_blocks_main(int argc, char **argv) {
         "scales with it (about 3 us per 10 MiB written at 3.35 TB/s, before the reads). Speed-up = PyTorch eager time / cameo time (PyTorch: same blocks from "
         "diffusers with the InstantCharacter IP processor, same dims, dtype and device; recompute = torch.utils.checkpoint).\n\n",
         bf[0].fwd / 1e12, bf[1].fwd / 1e12, bf[0].bwd / 1e12, bf[1].bwd / 1e12);
+    if (o.profile) {
+        out("### Where the time goes (`--profile`: one more pass, each backend call between two marks on the compute "
+            "stream; the marks' own cost is in the wall time)\n\n");
+        for (int s = 0; s < 2; s++) out("%s\n", prof_txt[s]);
+    }
     out_flush();
 
     // 3. the rest of the step: projector (measured), AdamW (measured slab), encoders (estimated)
@@ -1404,6 +1455,7 @@ int bench_blocks_main(int argc, char **argv) {
                 fr.saved_inputs / GiB, blk / GiB, pm.measured ? pm.saved / GiB : 0.0);
             out("| **sum (arithmetic)** | **%.2f** |\n| **measured peak (alloc_stats)** | **%.2f** |\n| live before the step (weights + state) | %.2f |\n\n",
                 arith / GiB, fr.peak / GiB, fr.live0 / GiB);
+            if (fr.run[0].prof) out("%s\n", fr.run[0].prof);
             out_flush();
             // the same step with only the first blocks recomputed (train.recompute: N): as many
             // blocks keep their activations as fit (the last ones), or --recompute N
@@ -1449,9 +1501,12 @@ int bench_blocks_main(int argc, char **argv) {
                 out("\nLoss of the last step: %.6g, all recompute %.6g (relative difference %.2g: the same weights, "
                     "inputs and updates, so only summation order separates them)%s\n\n", r1->loss, l0, rel,
                     isfinite(r1->loss) && rel <= 1e-2 ? "" : " **DIFFERS**");
+                if (r1->prof) out("%s\n", r1->prof);
             } else
                 out("Not run: %s.\n\n", fr.note2[0] ? fr.note2 : "--recompute off");
         }
+        free(fr.run[0].prof);
+        free(fr.run[1].prof);
         out_flush();
     }
     if (g_md) fclose(g_md);

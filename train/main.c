@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 #include "data/data_cli.h"
+#include "kernels/profile.h"
+#include "train/progress.h"
 #include "train/cli.h"
 #include "train/torch_import.h"
 
@@ -31,8 +33,39 @@ static void threads_passive_once(char **argv) {
     execv("/proc/self/exe", argv);  // on failure, carry on as we are
 }
 
+// CAMEO_PROFILE=1: the op profiler's table (kernels/profile.h) on stderr when the command ends;
+// CAMEO_PROFILE=FILE: appended to FILE (markdown)
+static void profile_report(const char *to, const char *cmd, double wall_s) {
+    enum { MAXR = 1024 };
+    static cm_prof_row rows[MAXR];
+    static char buf[16384];
+    int n = prof_stop(rows, MAXR);
+    char title[160];
+    snprintf(title, sizeof title, "### cameo %s: where the time went", cmd);
+    prof_format(buf, sizeof buf, title, rows, n < MAXR ? n : MAXR, wall_s * 1e3, 30);
+    FILE *f = strcmp(to, "1") ? fopen(to, "a") : stderr;
+    if (!f) {
+        fprintf(stderr, "cameo: CAMEO_PROFILE: cannot append to '%s' (a file path, or 1 for stderr)\n", to);
+        f = stderr;
+    }
+    fprintf(f, "\n%s\n", buf);
+    if (f != stderr) fclose(f);
+}
+
+static int dispatch(int argc, char **argv);
+
 int main(int argc, char **argv) {
     threads_passive_once(argv);
+    const char *prof = getenv("CAMEO_PROFILE");
+    if (prof && (!*prof || !strcmp(prof, "0"))) prof = NULL;
+    double t0 = progress_now();
+    if (prof) prof_start();
+    int rc = dispatch(argc, argv);
+    if (prof) profile_report(prof, argc < 2 ? "train" : argv[1], progress_now() - t0);
+    return rc;
+}
+
+static int dispatch(int argc, char **argv) {
     if (argc < 2) return train_cli(argc - 1, argv + 1);  // `cameo` alone runs the embedded demo
     const char *cmd = argv[1];
     if (!strcmp(cmd, "train")) return train_cli(argc - 2, argv + 2);

@@ -2,6 +2,7 @@
 // defines: cm_cpu_backend
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "kernels/cpu/cpu_internal.h"
 
@@ -26,6 +27,14 @@ static void cpu_memcpy_async(const cm_kctx *k, void *dst, const void *src, size_
 static uint64_t cpu_event_record(const cm_kctx *k, cm_stream s) { return 0; }
 static void cpu_event_wait(const cm_kctx *k, cm_stream s, uint64_t e) {}
 static void cpu_event_sync(const cm_kctx *k, uint64_t e) {}
+// the profiler's marks: the monotonic clock in ns (the CPU's work is done when its call returns)
+static uint64_t cpu_timer_mark(const cm_kctx *k) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+static double cpu_timer_ms(const cm_kctx *k, uint64_t a, uint64_t b) { return b >= a ? (double)(b - a) * 1e-6 : 0.0; }
+static void cpu_timer_reset(const cm_kctx *k) {}
 static size_t cpu_mem_free(const cm_kctx *k) {
     long pages = sysconf(_SC_AVPHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     return (pages > 0 && psz > 0) ? (size_t)pages * (size_t)psz : 0;
@@ -91,4 +100,7 @@ const cm_backend cm_cpu_backend = {
     .mse_bwd = cpu_mse_bwd,
     .adamw = cpu_adamw,
     .adamw_multi = cpu_adamw_multi,
+    .timer_mark = cpu_timer_mark,
+    .timer_ms = cpu_timer_ms,
+    .timer_reset = cpu_timer_reset,
 };

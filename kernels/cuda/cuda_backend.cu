@@ -171,6 +171,7 @@ extern "C" const cm_kctx *cuda_backend_ctx(int index) {
             for (int e = 0; e < CUDA_EVENT_RING; e++)
                 CUDA_CHECK(cudaEventCreateWithFlags(&c->ev[st][e], cudaEventDisableTiming));
         pthread_mutex_init(&c->ev_lock, NULL);
+        pthread_mutex_init(&c->tm_lock, NULL);
         cublasLtHandle_t h;
         CUBLAS_CHECK(cublasLtCreate(&h));
         c->k.blas = h;
@@ -318,6 +319,41 @@ static void cu_event_sync(const cm_kctx *k, uint64_t e) {
     if (!e) return;
     CUDA_CHECK(cudaEventSynchronize(event_of(k, e)));
 }
+// the op profiler's marks: timing events from a pool that grows as a profiled stretch needs
+// (kernels/profile.c folds and resets every few thousand calls)
+static uint64_t cu_timer_mark(const cm_kctx *k) {
+    cuda_ctx_ext *c = (cuda_ctx_ext *)cuda_ext(k);
+    pthread_mutex_lock(&c->tm_lock);
+    if (c->tm_n == c->tm_cap) {
+        int cap = c->tm_cap ? 2 * c->tm_cap : 1024;
+        cudaEvent_t *tm = (cudaEvent_t *)realloc(c->tm, (size_t)cap * sizeof *tm);
+        if (!tm) cm_die("cuda timer_mark", "out of host memory for %d timing events", cap);
+        for (int i = c->tm_cap; i < cap; i++) CUDA_CHECK(cudaEventCreate(&tm[i]));
+        c->tm = tm;
+        c->tm_cap = cap;
+    }
+    int slot = c->tm_n++;
+    CUDA_CHECK(cudaEventRecord(c->tm[slot], (cudaStream_t)k->stream));
+    pthread_mutex_unlock(&c->tm_lock);
+    return (uint64_t)slot + 1;
+}
+static double cu_timer_ms(const cm_kctx *k, uint64_t a, uint64_t b) {
+    cuda_ctx_ext *c = (cuda_ctx_ext *)cuda_ext(k);
+    if (!a || !b || a > (uint64_t)c->tm_n || b > (uint64_t)c->tm_n)
+        cm_die("cuda timer_ms", "marks %llu, %llu are not among the %d taken since the last reset",
+               (unsigned long long)a, (unsigned long long)b, c->tm_n);
+    float ms = 0;
+    CUDA_CHECK(cudaEventSynchronize(c->tm[b - 1]));
+    CUDA_CHECK(cudaEventElapsedTime(&ms, c->tm[a - 1], c->tm[b - 1]));
+    return ms;
+}
+static void cu_timer_reset(const cm_kctx *k) {
+    cuda_ctx_ext *c = (cuda_ctx_ext *)cuda_ext(k);
+    pthread_mutex_lock(&c->tm_lock);
+    c->tm_n = 0;
+    pthread_mutex_unlock(&c->tm_lock);
+}
+
 static size_t cu_mem_free(const cm_kctx *k) {
     size_t fr = 0, tot = 0;
     if (cudaMemGetInfo(&fr, &tot) != cudaSuccess) {
@@ -346,4 +382,5 @@ extern "C" const cm_backend cm_cuda_backend_impl = {
     cu_im2col, cu_col2im, cu_bicubic_fwd, cu_bicubic_bwd, /*conv2d_fwd*/ NULL,
     cu_gather_rows, cu_scatter_add_rows,
     cu_mse_fwd, cu_mse_bwd, cu_adamw, cu_adamw_multi,
+    cu_timer_mark, cu_timer_ms, cu_timer_reset,
 };

@@ -147,6 +147,9 @@ struct cuda_ctx_ext {
     cudaEvent_t ev[2][CUDA_EVENT_RING];       // [cm_stream][seq % ring], timing off
     uint64_t ev_seq[2];                       // the last seq recorded per stream
     pthread_mutex_t ev_lock;                  // guards ev_seq and the re-recording of ring slots
+    cudaEvent_t *tm;                          // timer_mark's pool [tm_cap] (timing on); mark id = slot + 1
+    int tm_n, tm_cap;                         // slots recorded since timer_reset; created so far
+    pthread_mutex_t tm_lock;
 };
 // the cudaStream_t of stream s of context k
 cudaStream_t cuda_stream_of(const cm_kctx *k, cm_stream s);

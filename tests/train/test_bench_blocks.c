@@ -61,7 +61,7 @@ static void whole_bench(int emulated) {
     if (fd >= 0) close(fd);
     char *argv[] = {"--device", emulated ? "cuda:0" : "cpu", "--dtype", "f32", "--tokens-txt", "8", "--tokens-img", "16",
                     "--hidden", "64", "--heads", "2", "--ip-tokens", "4", "--ip-dim", "48", "--warmup", "0", "--iters", "1",
-                    "--projector", "tiny", "--no-torch", "--full-step", "--blocks", "1+1", "--md", md};
+                    "--projector", "tiny", "--no-torch", "--full-step", "--blocks", "1+1", "--profile", "--md", md};
     const int argc = (int)(sizeof argv / sizeof *argv);
     int rc;
     if (!emulated) rc = bench_blocks_main(argc, argv);
@@ -80,7 +80,7 @@ static void whole_bench(int emulated) {
     }
     TEST_CHECK(rc == 0, "bench_blocks_main on %s returned %d", argv[1], rc);
     FILE *f = fopen(md, "r");
-    static char buf[1 << 16];
+    static char buf[1 << 17];
     size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
     buf[n] = 0;
     if (f) fclose(f);
@@ -91,6 +91,14 @@ static void whole_bench(int emulated) {
     TEST_CHECK(strstr(buf, "#### Fewer blocks recomputed") && strstr(buf, "| all 2 blocks |") && strstr(buf, "| first 0 of 2 |"),
                "%s: the fewer-recompute run is missing:\n%s", argv[1], buf);
     TEST_CHECK(!strstr(buf, "**DIFFERS**"), "%s: the step's loss differs with fewer blocks recomputed:\n%s", argv[1], buf);
+    // --profile: where each block's fwd+bwd and each step's time went, per backend call
+    const char *pd = strstr(buf, "#### double + IP, fwd+bwd (`--profile`)"), *ps = strstr(buf, "#### single + IP, fwd+bwd (`--profile`)");
+    const char *p0 = strstr(buf, "#### One step, every block recomputed (`--profile`)");
+    const char *p1 = strstr(buf, "#### One step, fewer blocks recomputed (`--profile`)");
+    TEST_CHECK(pd && ps && p0 && p1 && pd < ps && ps < p0 && p0 < p1, "%s: a --profile table is missing:\n%s", argv[1], buf);
+    TEST_CHECK(pd && ps && strstr(pd, "| attn_bwd") && strstr(pd, "| attn_bwd") < ps && strstr(pd, "| gemm_ex[gelu_tanh]") < ps,
+               "%s: the double block's profile has its attention backward and GELU GEMM", argv[1]);
+    TEST_CHECK(p0 && p1 && strstr(p0, "| adamw_multi") && strstr(p0, "| adamw_multi") < p1, "%s: the step's profile has AdamW", argv[1]);
     TEST_CHECK(strstr(buf, "| frozen FLUX.1-dev | 11,901,408,320 |") && strstr(buf, "2,794,932,864"),
                "the memory table must use cameo's parameter counts (FLUX 11,901,408,320; adapter 2,794,932,864)");
     unlink(md);

@@ -1,0 +1,34 @@
+// profile.h — the op profiler: where a stretch of work spends its device time, per backend call.
+// While it runs, backend_get hands out tables whose entries time each call on its device (a mark
+// on the compute stream before and after: CUDA timing events, the CPU's clock) and sum the times
+// per entry and variant (gemm_ex[gelu_tanh], binary[mul]). Calls a backend entry makes through
+// the table itself are counted once, in the outer call. CAMEO_PROFILE=1 profiles a whole cameo
+// command and prints the table at its end; `cameo bench blocks --profile` one pass of each block
+// and one training step.
+// defines: prof_start, prof_stop, prof_format, cm_prof_row
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "kernels/backend.h"
+
+typedef struct cm_prof_row {
+    char name[48];   // entry[variant]
+    cm_devtype dev;  // where it ran
+    int64_t calls;
+    double ms;       // device time summed over the calls
+} cm_prof_row;
+
+extern volatile int cm_prof_active;  // read by backend_get
+// the timed table for a real backend (backend_get, while the profiler runs)
+const cm_backend *prof_table(cm_devtype t, const cm_backend *real);
+
+// clears the sums and starts timing every backend call
+void prof_start(void);
+// stops timing; the sums since prof_start (folded: this waits for the marks), most time first, in
+// rows[max]; returns how many rows there are in all (the extra ones are not written)
+int prof_stop(cm_prof_row *rows, int max);
+// a markdown table of rows[n] (most first, at most `top` rows, the rest summed into one): calls,
+// ms, share of wall_ms, µs per call; then all ops against wall_ms (the rest: the host's time
+// between calls, the allocator, synchronisation). Returns what snprintf returns.
+int prof_format(char *buf, size_t n, const char *title, const cm_prof_row *rows, int nrows, double wall_ms, int top);
