@@ -481,10 +481,14 @@ __global__ void k_wgmma_probe(int *flag) {
 // second half: S = Q K^T's addressing), mode 1 B MN-major at k step 2 (O += P V's), mode 2 A and B
 // both K-major through descriptors at k step 5 (dK dV's). A (64 x 16) row-major, tiles T, T2
 // (64 x 128) row-major in global memory, laid out in shared memory as the kernels lay them; out
-// [64][128] f32. One warpgroup.
-#define WG_SELFTEST_SMEM (2 * WG_TILE + 1024)
+// [64][128] f32. One warpgroup. lbo, sbo: the descriptors' strides in bytes (the kernels' own, or
+// those a failed test sweeps: the window has room for the farthest byte any of them reaches —
+// start + 7 SBO + LBO + a row group — so no stride tried reads outside it).
+#define WG_SWEEP_MAX 8192
+#define WG_SELFTEST_SMEM (2 * WG_TILE + 8 * WG_SWEEP_MAX + 2048)
 template <int MODE>
-__global__ void __launch_bounds__(128) k_wgmma_selftest(const bf16 *A, const bf16 *T, const bf16 *T2, float *out) {
+__global__ void __launch_bounds__(128) k_wgmma_selftest(const bf16 *A, const bf16 *T, const bf16 *T2, float *out,
+                                                        uint32_t lbo, uint32_t sbo) {
 #ifdef WG_ENABLED
     extern __shared__ __align__(16) unsigned char smem_raw[];
     unsigned char *smem = wg_smem(smem_raw);
@@ -504,9 +508,9 @@ __global__ void __launch_bounds__(128) k_wgmma_selftest(const bf16 *A, const bf1
 #pragma unroll
     for (int n = 0; n < 16; n++) d[n][0] = d[n][1] = d[n][2] = d[n][3] = 0.f;
     wg_fence();
-    if constexpr (MODE == 0) wgmma_s(&d[0][0], af[0], wg_desc(t0 + off5, 16, 1024), 1);
-    else if constexpr (MODE == 1) wgmma_o(&d[0][0], af[0], wg_desc(t0 + 2 * 2048, WG_HALF, 1024), 1);
-    else wgmma_ss(&d[0][0], wg_desc(t0 + off5, 16, 1024), wg_desc(t1 + off5, 16, 1024), 1);
+    if constexpr (MODE == 0) wgmma_s(&d[0][0], af[0], wg_desc(t0 + off5, lbo, sbo), 1);
+    else if constexpr (MODE == 1) wgmma_o(&d[0][0], af[0], wg_desc(t0 + 2 * 2048, lbo, sbo), 1);
+    else wgmma_ss(&d[0][0], wg_desc(t0 + off5, lbo, sbo), wg_desc(t1 + off5, lbo, sbo), 1);
     wg_commit();
     wg_wait<0>();
     constexpr int NT = MODE == 1 ? 16 : 8;
@@ -518,12 +522,44 @@ __global__ void __launch_bounds__(128) k_wgmma_selftest(const bf16 *A, const bf1
 #endif
 }
 
-// the self-test's verdict: NULL when all three products are exact, else what went wrong (static text)
-static const char *wgmma_selftest(const cm_kctx *k) {
-    static char why[256];
+// one self-test product of `mode` with descriptor strides (lbo, sbo) against the host's; the count
+// of wrong elements (the first one in *fm, *fn, *fw: row, column, wanted value)
+static int wgmma_selftest_one(const cm_kctx *k, int mode, uint32_t lbo, uint32_t sbo, const bf16 *d, float *dout,
+                              const float *ha, float *got, int *fm, int *fn, float *fw) {
+    const size_t na = 64 * 16, nt = 64 * 128;
+    const float *hT = ha + na, *hT2 = hT + nt;
+    CUDA_CHECK(cudaMemsetAsync(dout, 0, nt * sizeof(float), KSTREAM(k)));
+    if (mode == 0) k_wgmma_selftest<0><<<1, 128, WG_SELFTEST_SMEM, KSTREAM(k)>>>(d, d + na, d + na + nt, dout, lbo, sbo);
+    else if (mode == 1) k_wgmma_selftest<1><<<1, 128, WG_SELFTEST_SMEM, KSTREAM(k)>>>(d, d + na, d + na + nt, dout, lbo, sbo);
+    else k_wgmma_selftest<2><<<1, 128, WG_SELFTEST_SMEM, KSTREAM(k)>>>(d, d + na, d + na + nt, dout, lbo, sbo);
+    CUDA_LAUNCH_CHECK();
+    CUDA_CHECK(cudaMemcpyAsync(got, dout, nt * sizeof(float), cudaMemcpyDeviceToHost, KSTREAM(k)));
+    CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
+    const int N = mode == 1 ? 128 : 64;
+    int bad = 0;
+    for (int m = 0; m < 64; m++)
+        for (int n = 0; n < N; n++) {
+            float want = 0.f;
+            for (int kk = 0; kk < 16; kk++) {
+                float a = mode == 2 ? hT[m * 128 + 80 + kk] : ha[m * 16 + kk];
+                float b = mode == 0 ? hT[n * 128 + 80 + kk] : mode == 1 ? hT[(32 + kk) * 128 + n] : hT2[n * 128 + 80 + kk];
+                want += a * b;
+            }
+            if (got[m * 128 + n] != want && !bad++) *fm = m, *fn = n, *fw = want;
+        }
+    return bad;
+}
+
+// the self-test's verdict: NULL when all three products are exact, else what went wrong (static
+// text). A product that fails is tried again with every pair of strides from a list, and the
+// verdict names the pairs that make it exact: a device that reads the descriptors otherwise than
+// the kernels assume says in the same run how it reads them. skew = 0..2 (tests): that mode's
+// first try uses the kernels' strides swapped, so the sweep must find the kernels' own.
+static const char *wgmma_selftest(const cm_kctx *k, int skew) {
+    static char why[640];
     const size_t na = 64 * 16, nt = 64 * 128;
     bf16 *h = (bf16 *)malloc((na + 2 * nt) * sizeof(bf16));
-    float *ha = (float *)malloc((na + 2 * nt + nt) * sizeof(float)), *hT = ha + na, *hT2 = hT + nt, *got = hT2 + nt;
+    float *ha = (float *)malloc((na + 2 * nt + nt) * sizeof(float)), *got = ha + na + 2 * nt;
     if (!h || !ha) cm_die("cuda attention", "the wgmma self-test: out of host memory");
     for (size_t i = 0; i < na + 2 * nt; i++) {  // -3..4 from the hash's top bits (every index distinct): exact sums
         ha[i] = (float)((int)(((uint32_t)i * 2654435761u) >> 29) - 3);
@@ -532,44 +568,63 @@ static const char *wgmma_selftest(const cm_kctx *k) {
     bf16 *d = (bf16 *)cuda_tmp_alloc(k, (na + 2 * nt) * sizeof(bf16), "wgmma self-test inputs");
     float *dout = (float *)cuda_tmp_alloc(k, nt * sizeof(float), "wgmma self-test output");
     CUDA_CHECK(cudaMemcpyAsync(d, h, (na + 2 * nt) * sizeof(bf16), cudaMemcpyHostToDevice, KSTREAM(k)));
-    static int done[16];
     const char *what[3] = {"B K-major (S = Q K^T)", "B MN-major, transposed (O += P V)", "A and B K-major through descriptors (dK dV)"};
+    const uint32_t own[3][2] = {{16, 1024}, {WG_HALF, 1024}, {16, 1024}};  // the kernels' (LBO, SBO)
+    const uint32_t cand[5] = {16, 128, 1024, 2048, WG_SWEEP_MAX};
     const char *verdict = NULL;
-    static int done1[16], done2[16];
-    if (!smem_ok(k, k_wgmma_selftest<0>, WG_SELFTEST_SMEM, done) || !smem_ok(k, k_wgmma_selftest<1>, WG_SELFTEST_SMEM, done1) ||
-        !smem_ok(k, k_wgmma_selftest<2>, WG_SELFTEST_SMEM, done2))
+    static int done[3][16];
+    if (!smem_ok(k, k_wgmma_selftest<0>, WG_SELFTEST_SMEM, done[0]) || !smem_ok(k, k_wgmma_selftest<1>, WG_SELFTEST_SMEM, done[1]) ||
+        !smem_ok(k, k_wgmma_selftest<2>, WG_SELFTEST_SMEM, done[2]))
         verdict = "the self-test's shared memory was refused";
     for (int mode = 0; mode < 3 && !verdict; mode++) {
-        CUDA_CHECK(cudaMemsetAsync(dout, 0, nt * sizeof(float), KSTREAM(k)));
-        auto kern = mode == 0 ? k_wgmma_selftest<0> : mode == 1 ? k_wgmma_selftest<1> : k_wgmma_selftest<2>;
-        kern<<<1, 128, WG_SELFTEST_SMEM, KSTREAM(k)>>>(d, d + na, d + na + nt, dout);
-        CUDA_LAUNCH_CHECK();
-        CUDA_CHECK(cudaMemcpyAsync(got, dout, nt * sizeof(float), cudaMemcpyDeviceToHost, KSTREAM(k)));
-        CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
-        const int N = mode == 1 ? 128 : 64;
-        int bad = 0, fm = -1, fn = -1;
+        uint32_t lbo = own[mode][0], sbo = own[mode][1];
+        if (mode == skew) lbo = own[mode][1], sbo = own[mode][0];
+        int fm = -1, fn = -1;
         float fw = 0.f;
-        for (int m = 0; m < 64; m++)
-            for (int n = 0; n < N; n++) {
-                float want = 0.f;
-                for (int kk = 0; kk < 16; kk++) {
-                    float a = mode == 2 ? hT[m * 128 + 80 + kk] : ha[m * 16 + kk];
-                    float b = mode == 0 ? hT[n * 128 + 80 + kk] : mode == 1 ? hT[(32 + kk) * 128 + n] : hT2[n * 128 + 80 + kk];
-                    want += a * b;
-                }
-                if (got[m * 128 + n] != want && !bad++) fm = m, fn = n, fw = want;
+        const int bad = wgmma_selftest_one(k, mode, lbo, sbo, d, dout, ha, got, &fm, &fn, &fw);
+        if (!bad) continue;
+        const int N = mode == 1 ? 128 : 64;
+        int at = snprintf(why, sizeof why, "the wgmma self-test failed: %s with (LBO, SBO) = (%u, %u): %d of %d wrong, "
+                          "first D[%d][%d] = %g (want %g); exact with", what[mode], lbo, sbo, bad, 64 * N, fm, fn,
+                          got[fm * 128 + fn], fw);
+        int found = 0;
+        for (int x = 0; x < 5; x++)
+            for (int y = 0; y < 5; y++) {
+                int m2, n2;
+                float w2;
+                if (wgmma_selftest_one(k, mode, cand[x], cand[y], d, dout, ha, got, &m2, &n2, &w2)) continue;
+                if (at < (int)sizeof why)
+                    at += snprintf(why + at, sizeof why - at, "%s (%u, %u)", found ? "," : "", cand[x], cand[y]);
+                found++;
             }
-        if (bad) {
-            snprintf(why, sizeof why, "the wgmma self-test failed: %s: %d of %d wrong, first D[%d][%d] = %g (want %g)",
-                     what[mode], bad, 64 * N, fm, fn, got[fm * 128 + fn], fw);
-            verdict = why;
-        }
+        if (at < (int)sizeof why)
+            snprintf(why + at, sizeof why - at, "%s of the 25 strides tried (the kernels use (%u, %u))",
+                     found ? "" : " none", own[mode][0], own[mode][1]);
+        verdict = why;
     }
     cuda_tmp_free(k, d);
     cuda_tmp_free(k, dout);
     free(h);
     free(ha);
     return verdict;
+}
+
+// 1 where this device's build has the wgmma kernels' code (sm_90a), else 0
+static int wgmma_probe(const cm_kctx *k) {
+    int *d = (int *)cuda_tmp_alloc(k, sizeof(int), "wgmma probe flag"), h = 0;
+    k_wgmma_probe<<<1, 1, 0, KSTREAM(k)>>>(d);
+    CUDA_LAUNCH_CHECK();
+    CUDA_CHECK(cudaMemcpyAsync(&h, d, sizeof h, cudaMemcpyDeviceToHost, KSTREAM(k)));
+    CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
+    cuda_tmp_free(k, d);
+    return h;
+}
+
+// tests: the self-test run anew on this device (skew: see wgmma_selftest; -1 none): its verdict,
+// NULL when it passes; "no wgmma code" where the build or the device has none
+extern "C" const char *cuda_wgmma_selftest(const cm_kctx *k, int skew) {
+    if (cuda_ext(k)->cc_major != 9 || !wgmma_probe(k)) return "no wgmma code for this device in this build";
+    return wgmma_selftest(k, skew);
 }
 
 // sm_90a code in this build and a passing self-test (once per device); else *why says what is missing
@@ -579,13 +634,7 @@ static bool wgmma_built(const cm_kctx *k, const char **why) {
     const cuda_ctx_ext *c = cuda_ext(k);
     int &v = known[c->index & 15];
     if (!v) {
-        int *d = (int *)cuda_tmp_alloc(k, sizeof(int), "wgmma probe flag"), h = 0;
-        k_wgmma_probe<<<1, 1, 0, KSTREAM(k)>>>(d);
-        CUDA_LAUNCH_CHECK();
-        CUDA_CHECK(cudaMemcpyAsync(&h, d, sizeof h, cudaMemcpyDeviceToHost, KSTREAM(k)));
-        CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
-        cuda_tmp_free(k, d);
-        const char *r = h ? wgmma_selftest(k) : "this build has no sm_90a code (CMAKE_CUDA_ARCHITECTURES 90a)";
+        const char *r = wgmma_probe(k) ? wgmma_selftest(k, -1) : "this build has no sm_90a code (CMAKE_CUDA_ARCHITECTURES 90a)";
         v = r ? -1 : 1;
         reason[c->index & 15] = r;
         if (r) fprintf(stderr, "cameo: CAMEO_ATTN=wgmma: %s; the attention runs on mma\n", r);

@@ -1032,6 +1032,29 @@ static void t_attention(void) {
     }
 }
 
+// the wgmma self-test (cuda_attention_wgmma.cu) passes with the kernels' descriptor strides, and
+// with one product's strides swapped it fails and its stride sweep names the kernels' own among
+// the pairs that make that product exact (what a Hopper that reads descriptors otherwise would
+// report in the same run)
+const char *cuda_wgmma_selftest(const cm_kctx *k, int skew);
+static void t_wgmma_selftest(void) {
+    const char *r = cuda_wgmma_selftest(gk, -1);
+    if (r && strstr(r, "no wgmma code")) {
+        printf("skip wgmma self-test: %s\n", r);
+        return;
+    }
+    TEST_CHECK(r == NULL, "the wgmma self-test fails with the kernels' strides: %s", r ? r : "");
+    static const char *const own[3] = {"(16, 1024)", "(8192, 1024)", "(16, 1024)"};
+    for (int m = 0; m < 3; m++) {
+        char msg[700];
+        r = cuda_wgmma_selftest(gk, m);
+        snprintf(msg, sizeof msg, "%s", r ? r : "(passed)");
+        bool ok = r && strstr(r, "exact with") && strstr(strstr(r, "exact with"), own[m]) && !strstr(r, "none of");
+        printf("%s  wgmma self-test, product %d with its strides swapped: %s\n", ok ? "ok " : "FAIL", m, msg);
+        TEST_CHECK(ok, "wgmma self-test, product %d skewed: the sweep must find %s: %s", m, own[m], msg);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // position, conditioning, images, lookup
 // ---------------------------------------------------------------------------------------------
@@ -1341,6 +1364,7 @@ int main(int argc, char **argv) {
         {"rmsnorm", t_rmsnorm},
         {"groupnorm", t_groupnorm},
         {"attention", t_attention},
+        {"wgmma_selftest", t_wgmma_selftest},
         {"rope", t_rope},
         {"rms_rope", t_rms_rope},
         {"modulate", t_modulate},
