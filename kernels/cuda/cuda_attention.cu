@@ -609,13 +609,29 @@ static int attn_mma_warps(void) { return attn_choice() == ATT_MMA8 ? 8 : 4; }
 static int attn_mma_mtiles(void) { return attn_choice() == ATT_MMA2 ? 2 : 1; }
 
 // the kernels in use ("mma", ...): the benchmark names them and puts them back after its loop
+// CAMEO_ATTN_BWD=split: the wgmma backward as two kernels (dQ apart: two more products per tile
+// pair, but no atomics — the same bits every run); fused (the default) otherwise
+static int g_bwd_split = -1;
+static bool attn_bwd_split(void) {
+    if (g_bwd_split < 0) {
+        const char *e = getenv("CAMEO_ATTN_BWD");
+        if (e && *e && strcmp(e, "split") && strcmp(e, "fused"))
+            cm_die("cuda attention", "CAMEO_ATTN_BWD='%s' (allowed: fused, split)", e);
+        g_bwd_split = e && !strcmp(e, "split");
+    }
+    return g_bwd_split;
+}
+
 extern "C" const char *cuda_attn_name(void) { return ATT_NAMES[attn_choice()]; }
-// the benchmark times every fast kernel in one run; false for an unknown name
+// the benchmark times every fast kernel in one run; false for an unknown name. "wgmma-split":
+// wgmma with its backward split (CAMEO_ATTN_BWD=split); any other name restores the environment's
 extern "C" bool cuda_attn_use(const char *which) {
-    int v = attn_by_name(which);
+    bool split = !strcmp(which, "wgmma-split");
+    int v = attn_by_name(split ? "wgmma" : which);
     if (v < 0) return false;
     (void)attn_choice();  // the environment is read first, so it cannot undo this later
     g_attn_choice = v;
+    g_bwd_split = split ? 1 : -1;
     return true;
 }
 
@@ -667,10 +683,12 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
     CUDA_LAUNCH_CHECK();
     bool done = false;
     if (dt == CM_BF16 && attn_is_mma() && tc_dp(D)) {
-        // wgmma: its dQ and dK dV kernels where they apply, mma's for the rest
+        // wgmma: the fused kernel (CAMEO_ATTN_BWD=split: its dQ and dK dV kernels, deterministic) where
+        // they apply, mma's for the rest
         bool wg = attn_choice() == ATT_WGMMA;
-        bool dq_done = wg && attn_dq_wgmma(k, a, dQ, dO, lse, Dv, Q, qs, K, ks, V, vs);
-        bool dkv_done = dq_done && attn_dkv_wgmma(k, a, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
+        done = wg && !attn_bwd_split() && attn_bwd_wgmma(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
+        bool dq_done = done || (wg && attn_dq_wgmma(k, a, dQ, dO, lse, Dv, Q, qs, K, ks, V, vs));
+        bool dkv_done = done || (dq_done && attn_dkv_wgmma(k, a, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs));
         done = dkv_done || attn_bwd_mma(k, tc_dp(D), attn_mma_warps(), a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs, !dq_done);
     }
     else if (dt == CM_BF16 && attn_choice() == ATT_WMMA) {

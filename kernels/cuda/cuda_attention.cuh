@@ -107,6 +107,11 @@ bool attn_dq_wgmma(const cm_kctx *k, const att_args &a, void *dQ, const void *dO
 bool attn_dkv_wgmma(const cm_kctx *k, const att_args &a, void *dK, void *dV, const void *dO, const float *lse,
                     const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
                     const int64_t *vs);
+// the fused wgmma backward: dK, dV and dQ in one kernel (dQ summed in f32 by atomics, then rounded);
+// the same conditions as attn_dkv_wgmma; false where they do not hold (the caller runs the split one)
+bool attn_bwd_wgmma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void *dV, const void *dO, const float *lse,
+                    const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
+                    const int64_t *vs);
 // with_dq false: dK and dV only (dQ written by another kernel)
 bool attn_bwd_mma(const cm_kctx *k, int dp, int warps, const att_args &a, void *dQ, void *dK, void *dV, const void *dO,
                   const float *lse, const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,

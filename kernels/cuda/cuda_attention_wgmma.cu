@@ -128,22 +128,23 @@ __device__ __forceinline__ void wgmma_o(float *d, const uint32_t *a, uint64_t de
 #endif
 }
 
-// D (64 x 64) += A (64 x 16 through desc_a, K-major: the warpgroup's 64 rows) B (16 x 64 through
-// desc_b, K-major)
+// D (64 x 64) += A (64 x 16 through desc_a: the warpgroup's 64 rows) B (16 x 64 through desc_b);
+// each K-major or, with TA / TB, MN-major (transposed)
+template <int TA = 0, int TB = 0>
 __device__ __forceinline__ void wgmma_ss(float *d, uint64_t desc_a, uint64_t desc_b, int scale_d) {
 #ifdef CAMEO_CUDA_EMULATED
-    emu_wgmma_bf16_ss(d, 64, desc_a, desc_b, scale_d);
+    emu_wgmma_bf16_ss(d, 64, desc_a, desc_b, scale_d, TA, TB);
 #else
     asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
                  "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
                  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
                  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-                 "%32, %33, p, 1, 1, 0, 0;\n}\n"
+                 "%32, %33, p, 1, 1, %35, %36;\n}\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
                    "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
                    "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
                    "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-                 : "l"(desc_a), "l"(desc_b), "r"(scale_d));
+                 : "l"(desc_a), "l"(desc_b), "r"(scale_d), "n"(TA), "n"(TB));
 #endif
 }
 
@@ -342,12 +343,21 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dq_wgmma(att_args a,
 // S^T = K Q^T and dP^T = V dO^T (8 wgmma each, K and V through descriptors as A, K-major; Q and
 // dO K-major as B), P^T and dS^T = P^T (dP^T - D) in registers, dV += P^T dO and dK += dS^T Q (4
 // wgmma each, A from registers, dO and Q MN-major). dK (scaled) and dV are written contiguous.
+// FUSED (the default backward): dQ too, so the query side's kernel and its second S and dP are
+// not needed (5 products per tile pair instead of 7). Each group stores its dS^T [64 keys][64
+// queries] in shared memory (128-byte swizzled rows); after a barrier group w takes dims 64 w..
+// of this tile's dQ = dS K over the block's 128 keys (8 wgmma m64n64k16, dS^T through its
+// descriptor as A, MN-major; K's tiles MN-major as B) and adds them into dqacc (f32 [B, H, Lq,
+// 128], zeroed before) with atomics; k_att_dq_finish scales and rounds it into dQ.
 #define WG_DKV_STATS (2 * 64 * (int)sizeof(float))  // lse, D of one query tile
 #define WG_DKV_SMEM (8 * WG_TILE + 2 * WG_DKV_STATS + 1024)  // K, V of 2 groups; Q, dO twice; stats twice
+#define WG_DS_TILE (64 * 128)                                // bytes of one group's dS^T tile
+#define WG_BWD_SMEM (WG_DKV_SMEM + 2 * WG_DS_TILE)           // the fused kernel's: the dS^T tiles after the stats
 
+template <bool FUSED>
 __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dkv_wgmma(att_args a, bf16 *dK, bf16 *dV, const bf16 *dO,
                                                                       const float *lse, const float *Dv, const bf16 *Q,
-                                                                      const bf16 *K, const bf16 *V) {
+                                                                      const bf16 *K, const bf16 *V, float *dqacc) {
 #ifdef WG_ENABLED
     extern __shared__ __align__(16) unsigned char smem_raw[];
     unsigned char *smem = wg_smem(smem_raw);
@@ -361,6 +371,8 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dkv_wgmma(att_args a
     // tiles: K of group w at w, V at 2 + w; Q of buffer u at 4 + 2 u, dO at 5 + 2 u; stats after them
     auto tile = [&](int i) { return smem + (size_t)i * WG_TILE; };
     auto stats = [&](int u) { return (float *)(smem + 8 * WG_TILE + (size_t)u * WG_DKV_STATS); };  // lse [64], D [64]
+    // group v's dS^T (FUSED): 1024-byte aligned, as the stats end on a multiple of 1024
+    auto dstile = [&](int v) { return smem + 8 * WG_TILE + 2 * WG_DKV_STATS + (size_t)v * WG_DS_TILE; };
 
     // the block's K and V rows (both groups), with the first query tile's group
     for (int idx = threadIdx.x; idx < 2 * 2 * 64 * 16; idx += blockDim.x) {
@@ -439,6 +451,18 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dkv_wgmma(att_args a
             acc_to_a(pa[c], s[2 * c], s[2 * c + 1]);
             acc_to_a(da[c], dp[2 * c], dp[2 * c + 1]);
         }
+        if constexpr (FUSED) {  // this warp's 16 rows of dS^T into its group's tile (before the products read da)
+            unsigned char *dst = dstile(wg);
+            const int kr = 16 * (warp & 3) + g;
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                *(uint32_t *)(dst + wg_swz(kr, 16 * c + 2 * t)) = da[c][0];
+                *(uint32_t *)(dst + wg_swz(kr + 8, 16 * c + 2 * t)) = da[c][1];
+                *(uint32_t *)(dst + wg_swz(kr, 16 * c + 8 + 2 * t)) = da[c][2];
+                *(uint32_t *)(dst + wg_swz(kr + 8, 16 * c + 8 + 2 * t)) = da[c][3];
+            }
+            fence_proxy_async();  // the stores, seen by the other group's wgmma after the barrier below
+        }
         wg_fence();
 #pragma unroll
         for (int c = 0; c < 4; c++) {
@@ -446,10 +470,37 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dkv_wgmma(att_args a
             wgmma_o(&dk[0][0], da[c], wg_desc(qt + c * 2048, WG_HALF, 1024), 1);
         }
         wg_commit();
-        wg_wait<0>();
+        if constexpr (FUSED) {
+            __syncthreads();  // both groups' dS^T tiles are written
+            float dq[8][4];  // dQ[64 queries][dims 64 wg..] of this tile, over the block's 128 keys
+#pragma unroll
+            for (int n = 0; n < 8; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
+            wg_fence();
+#pragma unroll
+            for (int kk = 0; kk < 8; kk++) {  // keys 16 kk..: group kk / 4's tile, rows 16 (kk % 4)..
+                const uint32_t kl = (uint32_t)(kk & 3) * 2048;
+                wgmma_ss<1, 1>(&dq[0][0], wg_desc(smem_u32(dstile(kk >> 2)) + kl, WG_HALF, 1024),
+                               wg_desc(smem_u32(tile(kk >> 2)) + (uint32_t)wg * WG_HALF + kl, WG_HALF, 1024), 1);
+            }
+            wg_commit();
+            wg_wait<0>();
+            wg_reg_fence<32>(&dq[0][0]);
+#pragma unroll
+            for (int r = 0; r < 2; r++) {
+                const int64_t qi = q0 + 16 * (warp & 3) + g + 8 * r;
+                if (qi >= a.Lq) continue;
+                float *row = dqacc + (bh * a.Lq + qi) * 128 + 64 * wg + 2 * t;
+#pragma unroll
+                for (int n = 0; n < 8; n++) {
+                    atomicAdd(row + 8 * n, dq[n][2 * r]);
+                    atomicAdd(row + 8 * n + 1, dq[n][2 * r + 1]);
+                }
+            }
+        } else
+            wg_wait<0>();
         wg_reg_fence<64>(&dv[0][0]);
         wg_reg_fence<64>(&dk[0][0]);
-        __syncthreads();  // buffer u is refilled next round
+        __syncthreads();  // buffer u (and the dS^T tiles) are written again next round
     }
 #pragma unroll
     for (int r = 0; r < 2; r++) {
@@ -479,7 +530,8 @@ __global__ void k_wgmma_probe(int *flag) {
 // One wgmma of each kind the attention kernels use, on small integers (exact in bf16 and in f32
 // sums), against the host's product: mode 0 B K-major at k step 5 (the start 32 bytes into the
 // second half: S = Q K^T's addressing), mode 1 B MN-major at k step 2 (O += P V's), mode 2 A and B
-// both K-major through descriptors at k step 5 (dK dV's). A (64 x 16) row-major, tiles T, T2
+// both K-major through descriptors at k step 5 (dK dV's), mode 3 A and B both MN-major
+// (transposed) through descriptors at k step 2 (the fused backward's dQ = dS K). A (64 x 16) row-major, tiles T, T2
 // (64 x 128) row-major in global memory, laid out in shared memory as the kernels lay them; out
 // [64][128] f32. One warpgroup. lbo, sbo: the descriptors' strides in bytes (the kernels' own, or
 // those a failed test sweeps: the window has room for the farthest byte any of them reaches —
@@ -510,7 +562,8 @@ __global__ void __launch_bounds__(128) k_wgmma_selftest(const bf16 *A, const bf1
     wg_fence();
     if constexpr (MODE == 0) wgmma_s(&d[0][0], af[0], wg_desc(t0 + off5, lbo, sbo), 1);
     else if constexpr (MODE == 1) wgmma_o(&d[0][0], af[0], wg_desc(t0 + 2 * 2048, lbo, sbo), 1);
-    else wgmma_ss(&d[0][0], wg_desc(t0 + off5, lbo, sbo), wg_desc(t1 + off5, lbo, sbo), 1);
+    else if constexpr (MODE == 2) wgmma_ss(&d[0][0], wg_desc(t0 + off5, lbo, sbo), wg_desc(t1 + off5, lbo, sbo), 1);
+    else wgmma_ss<1, 1>(&d[0][0], wg_desc(t0 + 2 * 2048, lbo, sbo), wg_desc(t1 + 2 * 2048, lbo, sbo), 1);
     wg_commit();
     wg_wait<0>();
     constexpr int NT = MODE == 1 ? 16 : 8;
@@ -531,7 +584,8 @@ static int wgmma_selftest_one(const cm_kctx *k, int mode, uint32_t lbo, uint32_t
     CUDA_CHECK(cudaMemsetAsync(dout, 0, nt * sizeof(float), KSTREAM(k)));
     if (mode == 0) k_wgmma_selftest<0><<<1, 128, WG_SELFTEST_SMEM, KSTREAM(k)>>>(d, d + na, d + na + nt, dout, lbo, sbo);
     else if (mode == 1) k_wgmma_selftest<1><<<1, 128, WG_SELFTEST_SMEM, KSTREAM(k)>>>(d, d + na, d + na + nt, dout, lbo, sbo);
-    else k_wgmma_selftest<2><<<1, 128, WG_SELFTEST_SMEM, KSTREAM(k)>>>(d, d + na, d + na + nt, dout, lbo, sbo);
+    else if (mode == 2) k_wgmma_selftest<2><<<1, 128, WG_SELFTEST_SMEM, KSTREAM(k)>>>(d, d + na, d + na + nt, dout, lbo, sbo);
+    else k_wgmma_selftest<3><<<1, 128, WG_SELFTEST_SMEM, KSTREAM(k)>>>(d, d + na, d + na + nt, dout, lbo, sbo);
     CUDA_LAUNCH_CHECK();
     CUDA_CHECK(cudaMemcpyAsync(got, dout, nt * sizeof(float), cudaMemcpyDeviceToHost, KSTREAM(k)));
     CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
@@ -541,8 +595,11 @@ static int wgmma_selftest_one(const cm_kctx *k, int mode, uint32_t lbo, uint32_t
         for (int n = 0; n < N; n++) {
             float want = 0.f;
             for (int kk = 0; kk < 16; kk++) {
-                float a = mode == 2 ? hT[m * 128 + 80 + kk] : ha[m * 16 + kk];
-                float b = mode == 0 ? hT[n * 128 + 80 + kk] : mode == 1 ? hT[(32 + kk) * 128 + n] : hT2[n * 128 + 80 + kk];
+                float a = mode == 2 ? hT[m * 128 + 80 + kk] : mode == 3 ? hT[(32 + kk) * 128 + m] : ha[m * 16 + kk];
+                float b = mode == 0   ? hT[n * 128 + 80 + kk]
+                          : mode == 1 ? hT[(32 + kk) * 128 + n]
+                          : mode == 2 ? hT2[n * 128 + 80 + kk]
+                                      : hT2[(32 + kk) * 128 + n];
                 want += a * b;
             }
             if (got[m * 128 + n] != want && !bad++) *fm = m, *fn = n, *fw = want;
@@ -553,7 +610,7 @@ static int wgmma_selftest_one(const cm_kctx *k, int mode, uint32_t lbo, uint32_t
 // the self-test's verdict: NULL when all three products are exact, else what went wrong (static
 // text). A product that fails is tried again with every pair of strides from a list, and the
 // verdict names the pairs that make it exact: a device that reads the descriptors otherwise than
-// the kernels assume says in the same run how it reads them. skew = 0..2 (tests): that mode's
+// the kernels assume says in the same run how it reads them. skew = 0..3 (tests): that mode's
 // first try uses the kernels' strides swapped, so the sweep must find the kernels' own.
 static const char *wgmma_selftest(const cm_kctx *k, int skew) {
     static char why[640];
@@ -568,15 +625,16 @@ static const char *wgmma_selftest(const cm_kctx *k, int skew) {
     bf16 *d = (bf16 *)cuda_tmp_alloc(k, (na + 2 * nt) * sizeof(bf16), "wgmma self-test inputs");
     float *dout = (float *)cuda_tmp_alloc(k, nt * sizeof(float), "wgmma self-test output");
     CUDA_CHECK(cudaMemcpyAsync(d, h, (na + 2 * nt) * sizeof(bf16), cudaMemcpyHostToDevice, KSTREAM(k)));
-    const char *what[3] = {"B K-major (S = Q K^T)", "B MN-major, transposed (O += P V)", "A and B K-major through descriptors (dK dV)"};
-    const uint32_t own[3][2] = {{16, 1024}, {WG_HALF, 1024}, {16, 1024}};  // the kernels' (LBO, SBO)
+    const char *what[4] = {"B K-major (S = Q K^T)", "B MN-major, transposed (O += P V)",
+                           "A and B K-major through descriptors (dK dV)", "A and B MN-major through descriptors (dQ = dS K)"};
+    const uint32_t own[4][2] = {{16, 1024}, {WG_HALF, 1024}, {16, 1024}, {WG_HALF, 1024}};  // the kernels' (LBO, SBO)
     const uint32_t cand[5] = {16, 128, 1024, 2048, WG_SWEEP_MAX};
     const char *verdict = NULL;
-    static int done[3][16];
+    static int done[4][16];
     if (!smem_ok(k, k_wgmma_selftest<0>, WG_SELFTEST_SMEM, done[0]) || !smem_ok(k, k_wgmma_selftest<1>, WG_SELFTEST_SMEM, done[1]) ||
-        !smem_ok(k, k_wgmma_selftest<2>, WG_SELFTEST_SMEM, done[2]))
+        !smem_ok(k, k_wgmma_selftest<2>, WG_SELFTEST_SMEM, done[2]) || !smem_ok(k, k_wgmma_selftest<3>, WG_SELFTEST_SMEM, done[3]))
         verdict = "the self-test's shared memory was refused";
-    for (int mode = 0; mode < 3 && !verdict; mode++) {
+    for (int mode = 0; mode < 4 && !verdict; mode++) {
         uint32_t lbo = own[mode][0], sbo = own[mode][1];
         if (mode == skew) lbo = own[mode][1], sbo = own[mode][0];
         int fm = -1, fn = -1;
@@ -692,11 +750,42 @@ bool attn_dkv_wgmma(const cm_kctx *k, const att_args &a, void *dK, void *dV, con
                     const int64_t *vs) {
     if (!wgmma_applies(k, a, K, ks, V, vs) || !vec_ok(Q, qs, a.D) || !vec_ok_do(a, dO)) return false;
     static int done[16];
-    if (!smem_ok(k, k_att_dkv_wgmma, WG_DKV_SMEM, done)) return false;
+    if (!smem_ok(k, k_att_dkv_wgmma<false>, WG_DKV_SMEM, done)) return false;
     dim3 grid((unsigned)((a.Lk + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
-    k_att_dkv_wgmma<<<grid, WG_GROUPS * 128, WG_DKV_SMEM, KSTREAM(k)>>>(a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv,
-                                                                       (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V);
+    k_att_dkv_wgmma<false><<<grid, WG_GROUPS * 128, WG_DKV_SMEM, KSTREAM(k)>>>(
+        a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv, (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, nullptr);
     CUDA_LAUNCH_CHECK();
+    cm_attn_wgmma_runs++;
+    return true;
+}
+
+// dQ [n / 128 rows][128] = bf16(scale * acc), the fused backward's f32 sums
+__global__ void k_att_dq_finish(bf16 *dQ, const float *acc, int64_t n, float scale) {
+    int64_t i = 4 * ((int64_t)blockIdx.x * blockDim.x + threadIdx.x);
+    if (i >= n) return;  // n is a multiple of 128
+    float4 v = *(const float4 *)(acc + i);
+    dQ[i] = __float2bfloat16_rn(v.x * scale);
+    dQ[i + 1] = __float2bfloat16_rn(v.y * scale);
+    dQ[i + 2] = __float2bfloat16_rn(v.z * scale);
+    dQ[i + 3] = __float2bfloat16_rn(v.w * scale);
+}
+
+bool attn_bwd_wgmma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void *dV, const void *dO, const float *lse,
+                    const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
+                    const int64_t *vs) {
+    if (!wgmma_applies(k, a, K, ks, V, vs) || !vec_ok(Q, qs, a.D) || !vec_ok_do(a, dO)) return false;
+    static int done[16];
+    if (!smem_ok(k, k_att_dkv_wgmma<true>, WG_BWD_SMEM, done)) return false;
+    const int64_t n = a.B * a.H * a.Lq * 128;
+    float *acc = (float *)cuda_tmp_alloc(k, (size_t)n * sizeof(float), "the attention backward's f32 dQ sums");
+    CUDA_CHECK(cudaMemsetAsync(acc, 0, (size_t)n * sizeof(float), KSTREAM(k)));
+    dim3 grid((unsigned)((a.Lk + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
+    k_att_dkv_wgmma<true><<<grid, WG_GROUPS * 128, WG_BWD_SMEM, KSTREAM(k)>>>(
+        a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv, (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, acc);
+    CUDA_LAUNCH_CHECK();
+    k_att_dq_finish<<<(unsigned)((n / 4 + 255) / 256), 256, 0, KSTREAM(k)>>>((bf16 *)dQ, acc, n, (float)a.scale);
+    CUDA_LAUNCH_CHECK();
+    cuda_tmp_free(k, acc);
     cm_attn_wgmma_runs++;
     return true;
 }

@@ -233,26 +233,32 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         int64_t st[3] = {H * L * D, L * D, D};
         double scale = 1.0 / sqrt((double)D);
         double fl_f = 4.0 * Bn * H * L * L * D;  // QK^T and PV
-        double fl_b = 2.5 * fl_f;                 // the usual 5-matmul count (cameo runs 7: recomputes S and dP)
+        double fl_b = 2.5 * fl_f;                 // the usual 5-matmul count (the split kernels run 7: S and dP twice)
         int ai = tiny ? 1 : quick ? 3 : 10;
         char shp[64];
         snprintf(shp, sizeof shp, "B1 H%lld L%lld D128", (long long)H, (long long)L);
-        // every fast kernel (CAMEO_ATTN=wmma / mma / mma8 / mma2 / wgmma), and how far the others' outputs are from wmma's
-        const char *kinds[5] = {"wmma", "mma", "mma8", "mma2", "wgmma"};
+        // every fast kernel (CAMEO_ATTN=wmma / mma / mma8 / mma2 / wgmma, and wgmma with its backward split),
+        // and how far the others' outputs are from wmma's
+        const char *kinds[6] = {"wmma", "mma", "mma8", "mma2", "wgmma", "wgmma-split"};
         const char *dflt = cuda_attn_name();  // the kernels in use (CAMEO_ATTN or the default)
         double ms_dflt = 0;
-        uint16_t *o_first = (uint16_t *)malloc((size_t)n * 2), *o_now = (uint16_t *)malloc((size_t)n * 2);
-        for (int v = 0; v < 5; v++) {
+        // O, dQ, dK of the first kind (wmma) and of the one timed now
+        uint16_t *first[3], *now[3];
+        for (int i = 0; i < 3; i++) first[i] = (uint16_t *)malloc((size_t)n * 2), now[i] = (uint16_t *)malloc((size_t)n * 2);
+        for (int v = 0; v < 6; v++) {
             cuda_attn_use(kinds[v]);
             char what[96];
             double ms_f = time_ms(k, 1, ai, [&] {
                 be->attn_fwd(k, CM_BF16, Bn, H, L, L, D, scale, O, NULL, lse, Q, st, K, st, V, st, NULL, 0, 0);
             });
-            CUDA_CHECK(cudaMemcpyAsync(v ? o_now : o_first, O, (size_t)n * 2, cudaMemcpyDeviceToHost, KSTREAM(k)));
+            CUDA_CHECK(cudaMemcpyAsync(v ? now[0] : first[0], O, (size_t)n * 2, cudaMemcpyDeviceToHost, KSTREAM(k)));
             CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
             double ms_b = time_ms(k, 1, ai, [&] {
                 be->attn_bwd(k, CM_BF16, Bn, H, L, L, D, scale, dQ, dK, dV, dO, NULL, O, NULL, lse, Q, st, K, st, V, st, NULL, 0, 0);
             });
+            CUDA_CHECK(cudaMemcpyAsync(v ? now[1] : first[1], dQ, (size_t)n * 2, cudaMemcpyDeviceToHost, KSTREAM(k)));
+            CUDA_CHECK(cudaMemcpyAsync(v ? now[2] : first[2], dK, (size_t)n * 2, cudaMemcpyDeviceToHost, KSTREAM(k)));
+            CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
             double tf = fl_f / (ms_f * 1e-3) / 1e12;
             snprintf(what, sizeof what, "attention fwd [%s]", kinds[v]);
             add_row(what, shp, ms_f, tf, 0, 100.0 * tf / peak, "of peak");
@@ -265,21 +271,21 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
             add_row(what, shp, ms_f + ms_b, tf, 0, 100.0 * tf / peak, "of peak");
             if (has_nan_bf16(k, O, n) || has_nan_bf16(k, dQ, n) || has_nan_bf16(k, dK, n))
                 printf("  WARNING: attention [%s] produced NaN/inf on random inputs\n", kinds[v]);
-            if (v) {
+            for (int w = 0; v && w < 3; w++) {  // O, dQ, dK against wmma's (the reference kernels)
                 double dmax = 0, omax = 1e-30;
                 for (int64_t i = 0; i < n; i++) {
-                    uint32_t xb = (uint32_t)o_first[i] << 16, yb = (uint32_t)o_now[i] << 16;
+                    uint32_t xb = (uint32_t)first[w][i] << 16, yb = (uint32_t)now[w][i] << 16;
                     float x, y;
                     memcpy(&x, &xb, 4);
                     memcpy(&y, &yb, 4);
                     dmax = fmax(dmax, fabs((double)x - y)), omax = fmax(omax, fabs((double)x));
                 }
-                printf("  attention O, %s against wmma at FLUX shape: max |diff| %.3g (max |O| %.3g)%s\n", kinds[v], dmax, omax,
-                       dmax > 0.1 * omax ? "  WARNING: the outputs differ (bf16 rounding is ~1e-3 of |O|)" : "");
+                const char *wn[3] = {"O", "dQ", "dK"};
+                printf("  attention %s, %s against wmma at FLUX shape: max |diff| %.3g (max |%s| %.3g)%s\n", wn[w], kinds[v], dmax,
+                       wn[w], omax, dmax > 0.1 * omax ? "  WARNING: the outputs differ (bf16 rounding is ~1e-3 of the largest)" : "");
             }
         }
-        free(o_first);
-        free(o_now);
+        for (int i = 0; i < 3; i++) free(first[i]), free(now[i]);
         cuda_attn_use(dflt);
         if (t_fwd > 0 && !tiny) {
             char what[96];

@@ -41,7 +41,11 @@ endfunction()
 cameo_attn_test(wmma --only attention)     # the WMMA kernels (only the attention group calls them)
 cameo_attn_test(mma8 --only attention)     # 8-warp forward / dQ blocks
 cameo_attn_test(mma2 --only attention)     # 32 queries per forward warp
-cameo_attn_test(wgmma --only attention)    # the forward on sm_90a's wgmma (the test fails if it never ran)
+cameo_attn_test(wgmma --only attention)    # sm_90a's wgmma, the fused backward (the test fails if it never ran)
+# the wgmma backward as two kernels, no atomics (CAMEO_ATTN_BWD=split)
+add_test(NAME test_cuda_ops_attn_wgmma_split COMMAND test_cuda_ops --only attention WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_cuda_ops_attn_wgmma_split PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                     ENVIRONMENT "CAMEO_ATTN=wgmma;CAMEO_ATTN_BWD=split")
 
 # the GPU benchmark's every case at 1/32 size (`cameo bench gpu --tiny`): its buffers, strides and
 # calls run through before an H100 spends minutes on the full sizes (timings meaningless here)

@@ -1044,8 +1044,8 @@ static void t_wgmma_selftest(void) {
         return;
     }
     TEST_CHECK(r == NULL, "the wgmma self-test fails with the kernels' strides: %s", r ? r : "");
-    static const char *const own[3] = {"(16, 1024)", "(8192, 1024)", "(16, 1024)"};
-    for (int m = 0; m < 3; m++) {
+    static const char *const own[4] = {"(16, 1024)", "(8192, 1024)", "(16, 1024)", "(8192, 1024)"};
+    for (int m = 0; m < 4; m++) {
         char msg[700];
         r = cuda_wgmma_selftest(gk, m);
         snprintf(msg, sizeof msg, "%s", r ? r : "(passed)");

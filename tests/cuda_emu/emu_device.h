@@ -173,8 +173,9 @@ void emu_cp_async_wait(int n);
 // (accumulators read before then hold the old values; B is read then, so a tile refilled too early
 // changes the result). Shared addresses are offsets in the launch's dynamic shared memory. ---
 void emu_wgmma_bf16(float *d, int n, const uint32_t *a, uint64_t desc_b, int scale_d, int tnsp_b);
-// the same with A (64 x 16, K-major) through a descriptor too: warp w % 4 of the group takes rows 16 (w % 4)..
-void emu_wgmma_bf16_ss(float *d, int n, uint64_t desc_a, uint64_t desc_b, int scale_d);
+// the same with A (64 x 16) through a descriptor too, K-major or, with tnsp_a, MN-major (laid out as
+// an MN-major B with M in N's place); warp w % 4 of the group takes rows 16 (w % 4)..
+void emu_wgmma_bf16_ss(float *d, int n, uint64_t desc_a, uint64_t desc_b, int scale_d, int tnsp_a, int tnsp_b);
 void emu_wgmma_commit(void);
 void emu_wgmma_wait(int n);
 uint32_t emu_smem_addr(const void *p);

@@ -226,7 +226,7 @@ void emu_cp_async_wait(int n) {  // every group but the n most recently committe
 }
 
 // wgmma: each thread's products in flight, tagged with its commit-group count at issue
-struct emu_wg { float *d; int n; uint32_t a[4]; uint64_t desc; int scale_d, tnsp; unsigned group; bool a_smem; uint64_t desc_a; };
+struct emu_wg { float *d; int n; uint32_t a[4]; uint64_t desc; int scale_d, tnsp; unsigned group; bool a_smem; uint64_t desc_a; int tnsp_a; };
 static std::vector<emu_wg> g_wg[EMU_MAX_THREADS];
 static unsigned g_wg_groups[EMU_MAX_THREADS];
 static uint32_t g_wg_a[EMU_MAX_THREADS / 32][32][4];
@@ -244,14 +244,15 @@ void emu_wgmma_bf16(float *d, int n, const uint32_t *a, uint64_t desc, int scale
         fprintf(stderr, "cuda emulator: %s: wgmma with N = %d (8..256, a multiple of 8)\n", g_kernel_name, n);
         abort();
     }
-    emu_wg w = {d, n, {a[0], a[1], a[2], a[3]}, desc, scale_d, tnsp_b, g_wg_groups[g_cur], false, 0};
+    emu_wg w = {d, n, {a[0], a[1], a[2], a[3]}, desc, scale_d, tnsp_b, g_wg_groups[g_cur], false, 0, 0};
     g_wg[g_cur].push_back(w);
 }
-void emu_wgmma_bf16_ss(float *d, int n, uint64_t desc_a, uint64_t desc_b, int scale_d) {
+void emu_wgmma_bf16_ss(float *d, int n, uint64_t desc_a, uint64_t desc_b, int scale_d, int tnsp_a, int tnsp_b) {
     const uint32_t none[4] = {0, 0, 0, 0};
-    emu_wgmma_bf16(d, n, none, desc_b, scale_d, 0);
+    emu_wgmma_bf16(d, n, none, desc_b, scale_d, tnsp_b);
     g_wg[g_cur].back().a_smem = true;
     g_wg[g_cur].back().desc_a = desc_a;
+    g_wg[g_cur].back().tnsp_a = tnsp_a;
 }
 void emu_wgmma_commit(void) { g_wg_groups[g_cur]++; }
 // element (k, col) of B through the descriptor: K-major B[k][n] at row n (128-byte rows, 8-row
@@ -301,9 +302,10 @@ void emu_wgmma_wait(int n) {
         emu_warp_barrier();
         float A[16][16];
         const emu_wg &op = v[o];
-        if (op.a_smem)  // K-major A: this warp's rows 16 (w % 4).. of the group's 64, read as B's K-major columns
+        if (op.a_smem)  // A through its descriptor: this warp's rows 16 (w % 4).. of the group's 64, read as
+                        // B's columns (K-major, or MN-major when transposed: M in B's N place)
             for (int r = 0; r < 16; r++)
-                for (int c = 0; c < 16; c++) A[r][c] = wg_b(op.desc_a, 0, c, 16 * (w % 4) + r);
+                for (int c = 0; c < 16; c++) A[r][c] = wg_b(op.desc_a, op.tnsp_a, c, 16 * (w % 4) + r);
         else
             for (int l = 0; l < 32; l++)
                 for (int j = 0; j < 4; j++) {
