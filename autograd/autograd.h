@@ -82,6 +82,10 @@ int64_t autograd_tape_len(void);
 // and must read any parameters through ctx (their gradients accumulate directly).
 typedef cm_tensor *(*cm_recompute_fn)(void *ctx, int n, cm_tensor **inputs);
 cm_tensor *autograd_recompute(cm_recompute_fn fn, void *ctx, int n, cm_tensor **inputs);
+// the most bytes a scope's replayed forward left allocated on its device (its output and what its
+// backward reads: what the scope would keep from forward to backward without it), over the replays
+// since the last reset (train.recompute: auto measures them on a stage's first step)
+int64_t autograd_recompute_max_kept(bool reset);
 
 // --- for op implementations (ops_*.c) ---
 // makes the node for out when grad mode is on and any input needs a gradient; NULL otherwise.

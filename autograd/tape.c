@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "autograd/autograd.h"
+#include "autograd/alloc.h"
 #include "autograd/ops.h"
 #include "autograd/ops_internal.h"
 
@@ -221,18 +222,26 @@ void autograd_tape_reset(void) {
 // --- recompute scope ---
 typedef struct { cm_recompute_fn fn; void *ctx; } rc_state;
 
+static int64_t rc_max_kept;  // the most bytes a replayed forward left allocated (autograd_recompute_max_kept)
+
 static void recompute_backward(cm_node *n, cm_tensor *gout, cm_tensor **gin) {
     rc_state *st = n->extra;
     cm_tensor *xs[CM_MAX_INPUTS] = {0};
+    cm_device dev = CM_DEV_CPU;
     for (int i = 0; i < n->n_in; i++) {
         if (!n->saved[i]) continue;
         xs[i] = op_detach(n->saved[i]);
         xs[i]->requires_grad = n->needs[i];
+        dev = xs[i]->storage->dev;
     }
     int saved_depth = no_grad_depth;
     no_grad_depth = 0;  // replay with the tape on
     int64_t lo = tape_len;
+    size_t before = alloc_stats(dev).current;
     cm_tensor *out = st->fn(st->ctx, n->n_in, xs);
+    // what the scope's forward would have kept until its backward without the scope
+    int64_t kept = (int64_t)alloc_stats(dev).current - (int64_t)before;
+    if (kept > rc_max_kept) rc_max_kept = kept;
     seed_and_run(out, gout, lo);  // also turns the no-grad depth back on and off inside
     no_grad_depth = saved_depth;
     tensor_release(out);
@@ -263,3 +272,9 @@ cm_tensor *autograd_recompute(cm_recompute_fn fn, void *ctx, int n, cm_tensor **
 }
 
 const cm_opdef *autograd_recompute_opdef(void) { return &OP_RECOMPUTE; }
+
+int64_t autograd_recompute_max_kept(bool reset) {
+    int64_t v = rc_max_kept;
+    if (reset) rc_max_kept = 0;
+    return v;
+}

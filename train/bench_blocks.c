@@ -27,6 +27,7 @@
 #include "train/optim.h"
 #include "train/paths.h"
 #include "train/progress.h"
+#include "train/recompute_auto.h"
 #ifdef CAMEO_HAVE_CUDA
 #include <cuda_runtime_api.h>  // the card's name and total memory for the report
 #endif
@@ -1008,22 +1009,6 @@ static void full_steps(const full_ctx *c, int rc, full_run *r) {
     }
 }
 
-// how many blocks, from the first, must still recompute for the step to stay within `budget`
-// bytes when the rest keep their activations: the all-recompute step's peak plus, per kept block
-// (the last ones first), what one such block's forward + backward reached above its inputs
-// (keep_cost[0] double, [1] single: an upper bound on what it keeps)
-static int recompute_to_fit(int nd, int ns, double peak_all, const double keep_cost[2], double budget) {
-    int kept = 0;
-    double pk = peak_all;
-    for (int i = nd + ns - 1; i >= 0; i--) {
-        double cost = keep_cost[i >= nd];
-        if (pk + cost > budget) break;
-        pk += cost;
-        kept++;
-    }
-    return nd + ns - kept;
-}
-
 // builds the step (FLUX, adapter, AdamW, inputs) and times it with the first `rc` blocks under
 // recompute scopes into fr->run[slot]; slot 0 (FLUX_RECOMPUTE_ALL) also fills the rest of *fr.
 // Each call builds and frees its own step, so slot 0's figures are printed before slot 1 runs.
@@ -1063,7 +1048,7 @@ static void run_full_step(const bench_opts *o, double block_peak, double proj_sa
     size_t free_b = backend_get(o->dev.type)->mem_free(backend_ctx(o->dev));
     // what the allocator may reach: what is live now plus the free bytes, less a margin for the
     // allocator's rounding and fragmentation and the library workspaces (1 GiB + 3 %)
-    if (free_b && slot == 0) fr->budget = (double)alloc_stats(o->dev).current + (double)free_b - (1.0 * GiB + 0.03 * (double)free_b);
+    if (free_b && slot == 0) fr->budget = recompute_budget(o->dev);
     fr->optim = !free_b || (double)free_b > need_opt * 1.03;
     if (!fr->optim && (double)free_b < need_no * 1.03) {
         snprintf(fr->note, sizeof fr->note, "not run: needs ~%.1f GiB (%.1f without AdamW state), %.1f GiB free", need_opt / GiB,
@@ -1477,7 +1462,7 @@ int bench_blocks_main(int argc, char **argv) {
             if (r1->ran) {
                 int kept = nbk - r1->rc;
                 out("The first %d of the %d blocks under recompute scopes, the last %d keeping their activations (%s; "
-                    "memory the allocator may reach: %.2f GiB — free + live, less 1 GiB and 3 %% — against the "
+                    "memory the allocator may reach: %.2f GiB — free + the allocator's own, less 1 GiB and 3 %% of the total (train/recompute_auto.c) — against the "
                     "all-recompute peak plus each kept block's fwd+bwd peak from the table above).\n\n",
                     r1->rc, nbk, kept, o.rc2 == -1 ? "chosen to fit" : "--recompute", fr.budget / GiB);
                 out("| recompute | forward ms (host) | backward ms (host) | optimizer ms | step ms | MFU | peak GiB |\n"

@@ -436,8 +436,8 @@ static void get_bool(msec *s, const char *key, bool *dst) {
 }
 
 // train.recompute (and a stage's): true (every FLUX block under a recompute scope: -1), false
-// (none: 0), or N (the first N blocks; the rest keep their activations — the speed / memory middle
-// ground)
+// (none: 0), N (the first N blocks; the rest keep their activations — the speed / memory middle
+// ground) or auto (CFG_RECOMPUTE_AUTO: N chosen from the stage's first step, train/recompute_auto.h)
 static void get_recompute(msec *s, int *dst) {
     ynode *n;
     char p[300];
@@ -449,7 +449,8 @@ static void get_recompute(msec *s, int *dst) {
     bool b;
     if (parse_bool(v, &b)) { *dst = b ? -1 : 0; return; }
     if (!strcasecmp(v, "all")) { *dst = -1; return; }
-    terr(s->t, n, p, "'%s' is not true, false or a number of blocks (the first N FLUX blocks recompute)", v);
+    if (!strcasecmp(v, "auto")) { *dst = CFG_RECOMPUTE_AUTO; return; }
+    terr(s->t, n, p, "'%s' is not true, false, auto or a number of blocks (the first N FLUX blocks recompute)", v);
 }
 
 static void get_enum(msec *s, const char *key, int *dst, const char *const *names, int count) {
@@ -1135,6 +1136,7 @@ char *train_config_to_yaml(const train_config *c) {
     sb_printf(&b, "\n  guidance: "); sb_num(&b, c->train.guidance);
     sb_printf(&b, "\n  weighting: %s\n  recompute: ", cfg_weighting_name(c->train.weighting));
     if (c->train.recompute > 0) sb_printf(&b, "%d\n", c->train.recompute);
+    else if (c->train.recompute == CFG_RECOMPUTE_AUTO) sb_printf(&b, "auto\n");
     else sb_printf(&b, "%s\n", c->train.recompute ? "true" : "false");
     sb_printf(&b, "optimizer:\n  lr: "); sb_num(&b, c->optimizer.lr);
     sb_printf(&b, "\n  betas: ["); sb_num(&b, c->optimizer.beta1);
@@ -1174,6 +1176,7 @@ char *train_config_to_yaml(const train_config *c) {
         sb_num(&b, s->lr);
         sb_printf(&b, "\n    min_lr_ratio: "); sb_num(&b, s->min_lr_ratio);
         if (s->recompute > 0) sb_printf(&b, "\n    recompute: %d", s->recompute);
+        else if (s->recompute == CFG_RECOMPUTE_AUTO) sb_printf(&b, "\n    recompute: auto");
         else if (s->recompute != CFG_RECOMPUTE_INHERIT) sb_printf(&b, "\n    recompute: %s", s->recompute ? "true" : "false");
         sb_printf(&b, "\n");
     }

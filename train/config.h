@@ -47,6 +47,7 @@ typedef struct train_stage {
     int recompute;           // this stage's train.recompute; CFG_RECOMPUTE_INHERIT: the train section's
 } train_stage;
 #define CFG_RECOMPUTE_INHERIT (-2)
+#define CFG_RECOMPUTE_AUTO (-3)  // auto: the stage's first step measures, then as few blocks as fit recompute
 
 typedef struct train_tiny_dims {  // model.tiny: sizes of the tiny models (the code path is the full one)
     int flux_double, flux_single, flux_heads, flux_head_dim;

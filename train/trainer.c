@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "autograd/alloc.h"
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "kernels/backend.h"
@@ -28,6 +29,7 @@
 #include "train/demo_data.h"
 #include "train/dist.h"
 #include "train/dist_reduce.h"
+#include "train/recompute_auto.h"
 #include "train/watchdog.h"
 #include "train/feed.h"
 #include "train/metrics.h"
@@ -72,6 +74,7 @@ typedef struct trainer {
     dist_reducer red;            // the gradients' averaging over the ranks, in buckets during backward
     watchdog wd;                 // ends the process when a step never finishes (run.step_timeout)
     bool auto_fresh;             // --resume auto found no checkpoint: a fresh start
+    int rc_stage, rc_n;          // train.recompute: auto: the first rc_n blocks recompute in stage rc_stage + 1 (0: none chosen yet)
     int64_t steps_run;
     double samples, t_start;
 } trainer;
@@ -194,6 +197,33 @@ static bool fault_nan(int64_t step) {
     return v && *v && step >= atoll(v);
 }
 
+// train.recompute: auto, after the backward of stage s's first step (every block recomputed): as
+// few blocks as fit keep recomputing from now on — the step's peak, plus a replay's kept bytes (the
+// largest of the step's scopes) per block that keeps its activations, within the device's budget.
+// Every rank takes the most cautious rank's choice, so all run the same programme.
+static void recompute_decide(trainer *t, int s) {
+    const int nd = t->m.flux.cfg.num_layers, ns = t->m.flux.cfg.num_single_layers, nb = nd + ns;
+    const double kept = (double)autograd_recompute_max_kept(true), peak = (double)alloc_stats(t->m.dev).peak;
+    const double budget = recompute_budget(t->m.dev), MiB = 1024.0 * 1024.0;
+    int n = nb;  // no figures (no sample on this rank, or the free memory unknown): all, as measured
+    if (kept > 0 && budget > 0) n = recompute_to_fit(nd, ns, peak, (const double[2]){kept, kept}, budget);
+    if (t->d.world > 1) {
+        double *v = calloc((size_t)t->d.world, sizeof *v);
+        CM_CHECK(v, "train", "out of host memory");
+        v[t->d.rank] = n;
+        dist_sum_doubles(&t->d, v, t->d.world);
+        for (int r = 0; r < t->d.world; r++)
+            if ((int)v[r] > n) n = (int)v[r];
+        free(v);
+    }
+    t->rc_stage = s + 1;
+    t->rc_n = n;
+    progress_message(&t->prog, "stage %d (%s): recompute: auto: the first %d of %d FLUX blocks recompute, %d keep their "
+                     "activations (the first step, all recomputed, peaked at %.0f MiB; a block keeps %.1f MiB; the "
+                     "allocator may reach %.0f MiB)", s + 1, t->cfg.stages[s].name, n, nb, nb - n, peak / MiB, kept / MiB,
+                     budget / MiB);
+}
+
 // one optimizer step of stage s: grad_accum micro-batches, then clip + AdamW. 0 ok, 1 skipped (non-finite),
 // 2 skipped (no readable sample in the whole global batch), -1 error.
 // Each micro-batch's successor is taken and uploaded as soon as its backward is queued (until the
@@ -202,6 +232,15 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
                           optim_step_info *info) {
     const train_stage *sg = &t->cfg.stages[s];
     step_opts so = stage_step_opts(&t->cfg, s);
+    bool rc_measure = false;  // recompute: auto, the stage's first step: all recomputed, measured
+    if (so.recompute == CFG_RECOMPUTE_AUTO) {
+        rc_measure = t->rc_stage != s + 1;
+        so.recompute = rc_measure ? FLUX_RECOMPUTE_ALL : t->rc_n;
+        if (rc_measure) {
+            alloc_reset_peak(t->m.dev);
+            autograd_recompute_max_kept(true);
+        }
+    }
     bool poison = fault_nan(t->st.step);
     double loss_wsum = 0;  // Σ over this rank's micro-batches of loss × samples
     int samples = 0;
@@ -239,6 +278,7 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
     }
     // every rank launches the rest of its buckets before any other collective (same order everywhere)
     dist_reducer_finish(&t->red);
+    if (rc_measure) recompute_decide(t, s);
     double sums[2] = {loss_wsum, samples};  // the global batch's mean loss and sample count
     dist_sum_doubles(&t->d, sums, 2);
     *loss_out = sums[1] > 0 ? sums[0] / sums[1] : NAN;

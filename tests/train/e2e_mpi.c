@@ -292,17 +292,21 @@ int main(int argc, char **argv) {
     // samples read, so the 2 ranks still follow the one process. Small buckets and recompute
     // scopes on the first 2 of the 4 blocks (the other 2 on the plain tape: gradients become final
     // both ways): a rank with nothing to read launches its buckets after the other's backward
-    // did, in the same order
+    // did, in the same order. The last stage's recompute is auto: the ranks agree on one choice
+    // (a collective after the first step's backward) and follow the one process
     TEST_CHECK(test_sh("cp -r %s/data %s/dmg", dir, dir) == 0 && test_damage_records(strcat(strcpy(p1, dir), "/dmg"), 3) > 0,
                "a damaged copy of the dataset");
 #define DARGS "--set stages.0.steps=6 --set stages.1.steps=3 --set stages.2.steps=3 --set stages.0.batch_size=2 " \
               "--set stages.1.batch_size=2 --set stages.2.batch_size=2 --set run.log_every=1 --set run.ckpt_every=0 --quiet " \
-              "--set optimizer.reduce_bucket_mb=0.002 --set train.recompute=2"
+              "--set optimizer.reduce_bucket_mb=0.002 --set train.recompute=2 --set stages.2.recompute=auto"
     TEST_CHECK(test_sh("%s train " DARGS " --set run.out_dir=%s/dmg1 --set data.path=%s/dmg 2>%s/dmg1.log", cameo, dir, dir, dir) == 0,
                "one process on damaged data (see %s/dmg1.log)", dir);
     TEST_CHECK(test_sh("CAMEO_CHECK_REDUCER=1 " MPIRUN " -x CAMEO_CHECK_REDUCER %s train " DARGS " --set run.out_dir=%s/dmg2 --set data.path=%s/dmg >%s/dmg2.log 2>&1", mpirun, cameo,
                        dir, dir, dir) == 0, "two ranks on damaged data (see %s/dmg2.log)", dir);
     TEST_CHECK(test_sh("grep -q 'skipped as damaged' %s/dmg2.log", dir) == 0, "the skipped records are reported");
+    TEST_CHECK(test_sh("grep -q 'stage 3 (.*): recompute: auto: the first 0 of 4' %s/dmg1.log && "
+                       "test $(grep -c 'stage 3 (.*): recompute: auto' %s/dmg2.log) = 1", dir, dir) == 0,
+               "recompute auto under 2 ranks: one choice, told once (see %s/dmg2.log)", dir);
     na = test_run_losses(dir, "dmg1", a, 64), nb = test_run_losses(dir, "dmg2", b, 64);
     TEST_CHECK(na == 12 && nb == 12, "12 logged steps each on damaged data (got %d and %d)", na, nb);
     worst = 0;

@@ -163,6 +163,30 @@ int main(int argc, char **argv) {
         TEST_CHECK(test_sh("grep -q 'optimizer.state_dtype changed from f32' %s/h3.log", dir) == 0, "the switch is told (see %s/h3.log)", dir);
     }
 
+    // train.recompute: auto — each stage's first step (every block recomputed) measures, then as few
+    // blocks as fit the budget recompute: none with room for all, all with room for none; the losses
+    // are run a's (no recompute) up to summation order
+    TEST_CHECK(test_sh("CAMEO_RECOMPUTE_BUDGET_MB=100000 %s train " STEPS " --set train.recompute=auto --set run.out_dir=%s/ra "
+                       "--set data.path=%s/data 2>%s/ra.log && test $(grep -c 'recompute: auto: the first 0 of 4 FLUX blocks "
+                       "recompute' %s/ra.log) = 3", cameo, dir, dir, dir, dir) == 0,
+               "recompute auto, room for every block: none recomputes after each stage's first step (see %s/ra.log)", dir);
+    TEST_CHECK(test_sh("CAMEO_RECOMPUTE_BUDGET_MB=0.01 %s train " STEPS " --set train.recompute=auto --set run.out_dir=%s/rb "
+                       "--set data.path=%s/data 2>%s/rb.log && test $(grep -c 'recompute: auto: the first 4 of 4 FLUX blocks "
+                       "recompute' %s/rb.log) = 3", cameo, dir, dir, dir, dir) == 0,
+               "recompute auto, no room: every block keeps recomputing (see %s/rb.log)", dir);
+    {
+        double la[64], lr[64];
+        const char *runs[2] = {"ra", "rb"};
+        int na = test_run_losses(dir, "a", la, 64);
+        for (int r = 0; r < 2; r++) {
+            int nr = test_run_losses(dir, runs[r], lr, 64);
+            double worst = 0;
+            for (int i = 0; i < na && i < nr; i++) worst = test_max(worst, fabs(la[i] - lr[i]) / fabs(la[i]));
+            printf("recompute auto (%s) against no recompute: per-step loss within %.3g over %d steps\n", runs[r], worst, nr);
+            TEST_CHECK(na == nr && na > 0 && worst < 1e-5, "recompute auto (%s): the losses of run a (%.3g)", runs[r], worst);
+        }
+    }
+
     // adapter.freeze: the projector held fixed — its weights leave the run as they came in (equal to
     // a 2-step run's), the IP weights train, the optimizer keeps no state for it, a resume ends on
     // the uninterrupted run's bytes and one that changes the frozen set is refused

@@ -97,11 +97,11 @@ int main(void) {
     expect_err(MIN, "adapter.freeze=[a, b, c, d, e, f, g, h, i]", "adapter.freeze: expected a list of at most 8");
     expect_err(MIN, "adapter.freeze=[[image_proj]]", "adapter.freeze[0]: expected a weight-name prefix");
     expect_err(MIN, "optimizer.reduce_bucket_mb=-1", "optimizer.reduce_bucket_mb");
-    expect_err(MIN, "train.recompute=some", "train.recompute: 'some' is not true, false or a number of blocks");
-    expect_err(MIN, "train.recompute=-3", "train.recompute: '-3' is not true, false or a number of blocks");
-    // train.recompute: true = every block (-1), false = none, N = the first N; N survives the round trip
-    const char *rcs[][2] = {{"true", "-1"}, {"all", "-1"}, {"false", "0"}, {"0", "0"}, {"12", "12"}};
-    for (int i = 0; i < 5; i++) {
+    expect_err(MIN, "train.recompute=some", "train.recompute: 'some' is not true, false, auto or a number of blocks");
+    expect_err(MIN, "train.recompute=-3", "train.recompute: '-3' is not true, false, auto or a number of blocks");
+    // train.recompute: true = every block (-1), false = none, N = the first N, auto (-3); each survives the round trip
+    const char *rcs[][2] = {{"true", "-1"}, {"all", "-1"}, {"false", "0"}, {"0", "0"}, {"12", "12"}, {"auto", "-3"}};
+    for (int i = 0; i < 6; i++) {
         char set[64];
         snprintf(set, sizeof set, "train.recompute=%s", rcs[i][0]);
         const char *s1[1] = {set};
@@ -113,8 +113,10 @@ int main(void) {
         free(y);
     }
     // a stage's recompute: its own where set (round trip included), else the train section's
-    const char *srcs[2] = {"train.recompute=true", "stages.1.recompute=20"};
-    TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "min", srcs, 2, err, sizeof err) == 0, "%s", err);
+    const char *srcs[3] = {"train.recompute=true", "stages.1.recompute=20", "stages.2.recompute=auto"};
+    TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "min", srcs, 3, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(c.stages[2].recompute == CFG_RECOMPUTE_AUTO && stage_step_opts(&c, 2).recompute == CFG_RECOMPUTE_AUTO,
+               "a stage's recompute: auto (%d)", c.stages[2].recompute);
     TEST_CHECK(c.stages[0].recompute == CFG_RECOMPUTE_INHERIT && c.stages[1].recompute == 20, "stage recompute %d %d",
                c.stages[0].recompute, c.stages[1].recompute);
     TEST_CHECK(stage_step_opts(&c, 0).recompute == -1 && stage_step_opts(&c, 1).recompute == 20 &&
@@ -127,7 +129,7 @@ int main(void) {
                    "stage recompute round trip: %s", err);
         free(y);
     }
-    expect_err(MIN, "stages.0.recompute=most", "stages[0].recompute: 'most' is not true, false or a number of blocks");
+    expect_err(MIN, "stages.0.recompute=most", "stages[0].recompute: 'most' is not true, false, auto or a number of blocks");
     {
         train_config c;
         char err[1024] = "";

@@ -1,0 +1,17 @@
+// recompute_auto.h — train.recompute: auto. How many FLUX blocks, from the first, must run under
+// recompute scopes for a step to fit the device when the others keep their activations; the budget
+// a device gives the allocator. Shared by the trainer (its measured first step of each stage) and
+// `cameo bench blocks --full-step`.
+// defines: recompute_budget, recompute_to_fit
+#pragma once
+#include "autograd/tensor.h"
+
+// bytes the allocator may reach on dev: what it holds (live + cached) and the device's free bytes,
+// less 1 GiB and 3 % of the total (fragmentation, libraries' workspaces, a batch a little larger); 0 when
+// the device's free memory is unknown. CAMEO_RECOMPUTE_BUDGET_MB=X (tests): X MiB instead.
+double recompute_budget(cm_device dev);
+// the first N of nd + ns blocks (double first) recompute, the last ones keep their activations as
+// long as the all-recompute peak plus keep_cost[0] per kept double / [1] per kept single block stays
+// within budget (the last blocks kept first: backward reaches the first ones last, so one replay and
+// the kept activations are never at their peaks together). nd + ns when none fits.
+int recompute_to_fit(int nd, int ns, double peak_all, const double keep_cost[2], double budget);
