@@ -108,6 +108,11 @@ template <class T> inline T atomicAdd(T *p, T v) {
     *p = old + v;
     return old;
 }
+inline float2 atomicAdd(float2 *p, float2 v) {  // sm_90's vector atomic: each component added
+    float2 old = *p;
+    p->x = old.x + v.x, p->y = old.y + v.y;
+    return old;
+}
 inline __nv_bfloat16 atomicAdd(__nv_bfloat16 *p, __nv_bfloat16 v) {
     __nv_bfloat16 old = *p;
     *p = __float2bfloat16_rn(__bfloat162float(old) + __bfloat162float(v));
