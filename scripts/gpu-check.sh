@@ -12,7 +12,7 @@
 #   4. the GPU benchmark                                  (bf16 peak, GEMM vs cuBLAS, flash attention wmma / mma)
 #   4a. the model benchmark                               (FLUX blocks + IP at 512²: MFU, PyTorch; the full step's memory)
 #       with --profile: each block's and each step's device time per op (kernels/profile.h)
-#   4b. compute-sanitizer memcheck + racecheck            (cameo's own kernels, both attention families)
+#   4b. compute-sanitizer memcheck + racecheck            (cameo's own kernels, every attention family)
 #   (the correctness checks come first, as they take seconds; the benchmarks and the sanitizer,
 #   the long steps, get what is left of DEADLINE)
 #   5. a short results table, written last               ($OUT/gpu-check.md if OUT is set, else BUILD/gpu-check.md)
@@ -629,7 +629,7 @@ elif [ -z "$SAN" ]; then
 elif [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 70; then
     res=""
     for tool in memcheck racecheck; do
-        for attn in wmma mma mma8 mma2; do
+        for attn in wmma mma mma8 mma2 wgmma; do
             sel="--except gemm,gemm_ex,upload"  # every group of cameo's own kernels (new groups join by themselves)
             [ $tool = racecheck ] && sel="--only reduce,sumsq_multi,softmax,layernorm,layernorm_modulate,rmsnorm,rms_rope,groupnorm,attention,modulate,timestep"
             [ $attn != wmma ] && sel="--only attention"

@@ -16,7 +16,8 @@ cmake --build build -j"$JOBS"
 if command -v nvcc >/dev/null 2>&1 || [ -e /usr/local/cuda/include/cuda_runtime.h ]; then
   cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=Release -DCAMEO_CUDA_EMU=ON -DCUDAToolkit_ROOT=/usr/local/cuda
   cmake --build build-emu -j"$JOBS" --target test_cuda_ops test_text_device e2e_gpu_train e2e_gpu_oom e2e_mpi cameo
-  (cd build-emu && ctest --output-on-failure -L cuda)
+  # in parallel: most of these run one thread (341 s on 2 cores, 575 s one at a time)
+  (cd build-emu && ctest --output-on-failure -L cuda -j"$JOBS")
   # the same kernels under AddressSanitizer + UBSan: a kernel's read or write past a device
   # allocation stops with the kernel's name and launch site (compute-sanitizer's memcheck, on the CPU)
   cmake -S . -B build-emu-asan -DCMAKE_BUILD_TYPE=Debug -DCAMEO_SANITIZE=ON -DCAMEO_CUDA_EMU=ON -DCUDAToolkit_ROOT=/usr/local/cuda
