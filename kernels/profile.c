@@ -179,6 +179,24 @@ int prof_format(char *buf, size_t n, const char *title, const cm_prof_row *rows,
     if (wall_ms > 0)
         EMIT("| between ops (the host's own time, allocator, synchronisation) | | %.3f | %.1f %% | |\n", wall_ms - tot,
              100 * (wall_ms - tot) / wall_ms);
+    // the same time by kind: what a model's MFU is made of
+    static const char *const kinds[] = {"GEMM", "attention", "optimizer", "copies", "memory-bound ops"};
+    double by[5] = {0};
+    for (int i = 0; i < nrows; i++) {
+        const char *nm = rows[i].name;
+        int k = !strncmp(nm, "gemm", 4) ? 0 : !strncmp(nm, "attn_", 5) ? 1
+                : !strncmp(nm, "adamw", 5) || !strncmp(nm, "sumsq", 5) ? 2 : !strncmp(nm, "memcpy", 6) ? 3 : 4;
+        by[k] += rows[i].ms;
+    }
+    EMIT("\nBy kind:");
+    const char *sep = " ";
+    for (int k = 0; k < 5; k++)
+        if (by[k] > 0) {
+            EMIT("%s%s %.3f ms (%.1f %%)", sep, kinds[k], by[k], wall_ms > 0 ? 100 * by[k] / wall_ms : 0);
+            sep = "; ";
+        }
+    if (wall_ms > 0) EMIT("%sbetween ops %.3f ms (%.1f %%)", sep, wall_ms - tot, 100 * (wall_ms - tot) / wall_ms);
+    EMIT(".\n");
 #undef EMIT
     return (int)at;
 }

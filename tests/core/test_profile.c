@@ -94,6 +94,8 @@ int main(void) {
     prof_format(buf, sizeof buf, "t", cpu_rows, nc, wall_ms, 10);
     TEST_CHECK(strstr(buf, "| gemm | 2 |") && !strstr(buf, "(cpu)") && !strstr(buf, "the other"),
                "one device: no device names, every row:\n%s", buf);
+    TEST_CHECK(strstr(buf, "By kind: GEMM ") && strstr(buf, "; memory-bound ops ") && !strstr(buf, "attention") &&
+                   strstr(buf, "; between ops "), "the time by kind (GEMM, memory-bound; no attention ran):\n%s", buf);
 
     prof_start();  // the sums start again from zero
     be = backend_get(CM_CPU);
