@@ -18,23 +18,25 @@ static const char *const v_glu[] = {"geglu", "swiglu"};
 static const char *const v_act[] = {"none", "gelu_tanh", "dgelu_tanh"};
 
 // one call in flight: id < 0 when it is not timed (profiler off, or nested in a timed call)
-typedef struct prof_call { int id, vk, v; uint64_t a; } prof_call;
+typedef struct prof_call { int id, vk, v; unsigned gen; uint64_t a; } prof_call;
 typedef struct prof_mark { const cm_kctx *k; int id, vk, v; uint64_t a, b; } prof_mark;
 
 static _Thread_local int prof_depth;  // timed calls this thread is inside
 static pthread_mutex_t prof_lock = PTHREAD_MUTEX_INITIALIZER;
 static prof_mark *pend;               // marks not yet folded [pend_cap]
 static int pend_n, pend_cap, open_calls;
+static unsigned prof_gen;             // bumped when the devices' marks are reset: older marks are void
 #define PROF_FOLD_AT 4096             // fold (and reuse the device's events) every this many calls
 
 static inline const cm_backend *prof_inner(const cm_kctx *k) { return backend_real(k->dev.type); }
 
 static inline prof_call prof_begin(const cm_kctx *k, int id, int vk, int v) {
-    prof_call c = {-1, vk, v, 0};
+    prof_call c = {-1, vk, v, 0, 0};
     if (prof_depth++ || !cm_prof_active) return c;
     c.id = id;
     pthread_mutex_lock(&prof_lock);
     open_calls++;
+    c.gen = prof_gen;
     pthread_mutex_unlock(&prof_lock);
     c.a = prof_inner(k)->timer_mark(k);
     return c;
@@ -62,6 +64,7 @@ static void fold_locked(void) {
         for (int j = 0; j < i && !seen; j++) seen = pend[j].k == pend[i].k;
         if (!seen) prof_inner(pend[i].k)->timer_reset(pend[i].k);
     }
+    if (pend_n) prof_gen++;
     pend_n = 0;
 }
 
@@ -71,6 +74,10 @@ static void prof_end(const cm_kctx *k, const prof_call *c) {
     uint64_t b = prof_inner(k)->timer_mark(k);
     pthread_mutex_lock(&prof_lock);
     open_calls--;
+    if (c->gen != prof_gen) {  // its first mark was reset under it (a stop or start on another thread): dropped
+        pthread_mutex_unlock(&prof_lock);
+        return;
+    }
     if (pend_n == pend_cap) {
         int cap = pend_cap ? 2 * pend_cap : PROF_FOLD_AT;
         prof_mark *p = realloc(pend, (size_t)cap * sizeof *p);
