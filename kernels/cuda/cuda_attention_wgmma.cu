@@ -613,7 +613,7 @@ static int wgmma_selftest_one(const cm_kctx *k, int mode, uint32_t lbo, uint32_t
     return bad;
 }
 
-// the self-test's verdict: NULL when all three products are exact, else what went wrong (static
+// the self-test's verdict: NULL when all four products are exact, else what went wrong (static
 // text). A product that fails is tried again with every pair of strides from a list, and the
 // verdict names the pairs that make it exact: a device that reads the descriptors otherwise than
 // the kernels assume says in the same run how it reads them. skew = 0..3 (tests): that mode's
