@@ -457,15 +457,17 @@ publish
 # ---------------------------------------------------------------------------------------------
 # The same short run with the AdamW moments in bf16 (stochastic rounding, the bf16 state kernel in
 # the trainer) and the projector held fixed (adapter.freeze: the fine-tuning set-up of
-# configs/finetune-character.yaml), GPU against CPU: losses within 10 %, the freeze told by both.
+# configs/finetune-character.yaml), and train.recompute: auto (the device's free memory read), GPU
+# against CPU: losses within 10 %, the freeze told by both, the GPU run's recompute choice shown.
 # Logs go to train-cpu.log. Reported, never fatal.
-step "tiny training, bf16 moments + adapter.freeze: GPU against CPU"
+step "tiny training, bf16 moments + adapter.freeze + recompute auto: GPU against CPU"
 t0=$(date +%s)
 status_train2="not run"
 if skipping train2; then status_train2="skipped (SKIP=$SKIP)"
 elif [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ] && [ -d "$LOG/demo-data" ] && ! out_of_time 60; then
     TRAIN2_ARGS="--set stages.0.steps=20 --set stages.1.steps=10 --set stages.2.steps=10 --set run.log_every=10 --set run.ckpt_every=0
-                 --quiet --set optimizer.state_dtype=bf16 --set adapter.freeze=[image_proj] --set data.path=$LOG/demo-data"
+                 --quiet --set optimizer.state_dtype=bf16 --set adapter.freeze=[image_proj] --set data.path=$LOG/demo-data
+                 --set train.recompute=auto"
     # shellcheck disable=SC2086
     with_deps timeout "$(cap 90)" "$BUILD/cameo" train configs/tiny.yaml $TRAIN2_ARGS --set run.device=cuda:0 \
         --set run.out_dir="$LOG/run-gpu2" >>"$LOG/train-cpu.log" 2>&1
@@ -482,6 +484,8 @@ elif [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ] && [ -d "$LOG/demo-data" 
             END { printf "%d points, worst relative gap %.3f", n, worst; exit (n > 0 && worst <= 0.10) ? 0 : 1 }')
         ok=$?
         held=$(grep -c 'adapter.freeze: .* held fixed' "$LOG/train-cpu.log")
+        rca=$(grep -m1 -o 'recompute: auto: the first [0-9]* of [0-9]* FLUX blocks recompute' "$LOG/train-cpu.log")
+        cmp="$cmp; GPU ${rca:-recompute: auto: no choice logged}"
         if [ $ok -eq 0 ] && [ "$held" -ge 2 ]; then status_train2="ok ($(elapsed $t0)): $cmp; projector held on both"
         else status_train2="differs ($(elapsed $t0)): $cmp; freeze messages $held"; fi
     else
@@ -696,7 +700,7 @@ publish
     echo "| compute-sanitizer | $status_sanitizer |"
     echo "| ncu profile (attention) | $status_profile |"
     echo "| tiny GPU training | $status_train |"
-    echo "| tiny GPU training, bf16 moments + adapter.freeze | $status_train2 |"
+    echo "| tiny GPU training, bf16 moments + adapter.freeze + recompute auto | $status_train2 |"
     echo "| tiny GPU evaluation sweep | $status_eval |"
     echo
     if [ -f "$BENCH_MD" ]; then
