@@ -33,19 +33,31 @@ static void threads_passive_once(char **argv) {
     execv("/proc/self/exe", argv);  // on failure, carry on as we are
 }
 
+// this process's rank and the world's size as the launcher tells them (MPI, PMI, Slurm); 0 of 1 alone
+static int launcher_rank(int *world) {
+    const char *r = getenv("OMPI_COMM_WORLD_RANK"), *w = getenv("OMPI_COMM_WORLD_SIZE");
+    if (!r) r = getenv("PMI_RANK"), w = getenv("PMI_SIZE");
+    if (!r) r = getenv("SLURM_PROCID"), w = getenv("SLURM_NTASKS");
+    *world = w ? atoi(w) : 1;
+    return r ? atoi(r) : 0;
+}
+
 // CAMEO_PROFILE=1: the op profiler's table (kernels/profile.h) on stderr when the command ends;
-// CAMEO_PROFILE=FILE: appended to FILE (markdown)
+// CAMEO_PROFILE=FILE: appended to FILE (markdown; FILE.rankN for each rank of several)
 static void profile_report(const char *to, const char *cmd, double wall_s) {
     enum { MAXR = 1024 };
     static cm_prof_row rows[MAXR];
     static char buf[16384];
-    int n = prof_stop(rows, MAXR);
-    char title[160];
-    snprintf(title, sizeof title, "### cameo %s: where the time went", cmd);
+    int n = prof_stop(rows, MAXR), world, rank = launcher_rank(&world);
+    char title[200], path[4200];
+    if (world > 1) snprintf(title, sizeof title, "### cameo %s, rank %d of %d: where the time went", cmd, rank, world);
+    else snprintf(title, sizeof title, "### cameo %s: where the time went", cmd);
     prof_format(buf, sizeof buf, title, rows, n < MAXR ? n : MAXR, wall_s * 1e3, 30);
-    FILE *f = strcmp(to, "1") ? fopen(to, "a") : stderr;
+    if (world > 1) snprintf(path, sizeof path, "%s.rank%d", to, rank);
+    else snprintf(path, sizeof path, "%s", to);
+    FILE *f = strcmp(to, "1") ? fopen(path, "a") : stderr;
     if (!f) {
-        fprintf(stderr, "cameo: CAMEO_PROFILE: cannot append to '%s' (a file path, or 1 for stderr)\n", to);
+        fprintf(stderr, "cameo: CAMEO_PROFILE: cannot append to '%s' (a file path, or 1 for stderr)\n", path);
         f = stderr;
     }
     fprintf(f, "\n%s\n", buf);

@@ -301,8 +301,14 @@ int main(int argc, char **argv) {
               "--set optimizer.reduce_bucket_mb=0.002 --set train.recompute=2 --set stages.2.recompute=auto"
     TEST_CHECK(test_sh("%s train " DARGS " --set run.out_dir=%s/dmg1 --set data.path=%s/dmg 2>%s/dmg1.log", cameo, dir, dir, dir) == 0,
                "one process on damaged data (see %s/dmg1.log)", dir);
-    TEST_CHECK(test_sh("CAMEO_CHECK_REDUCER=1 " MPIRUN " -x CAMEO_CHECK_REDUCER %s train " DARGS " --set run.out_dir=%s/dmg2 --set data.path=%s/dmg >%s/dmg2.log 2>&1", mpirun, cameo,
+    TEST_CHECK(test_sh("CAMEO_CHECK_REDUCER=1 CAMEO_PROFILE=%s/prof.md " MPIRUN " -x CAMEO_CHECK_REDUCER -x CAMEO_PROFILE %s train " DARGS
+                       " --set run.out_dir=%s/dmg2 --set data.path=%s/dmg >%s/dmg2.log 2>&1", dir, mpirun, cameo,
                        dir, dir, dir) == 0, "two ranks on damaged data (see %s/dmg2.log)", dir);
+    // CAMEO_PROFILE=FILE under 2 ranks: a table per rank, in FILE.rank0 and FILE.rank1
+    TEST_CHECK(test_sh("grep -q 'cameo train, rank 0 of 2: where the time went' %s/prof.md.rank0 && "
+                       "grep -q 'cameo train, rank 1 of 2: where the time went' %s/prof.md.rank1 && "
+                       "grep -q '^| gemm' %s/prof.md.rank1 && test ! -e %s/prof.md", dir, dir, dir, dir) == 0,
+               "the op profiler's table of each rank in its own file (see %s/prof.md.rank*)", dir);
     TEST_CHECK(test_sh("grep -q 'skipped as damaged' %s/dmg2.log", dir) == 0, "the skipped records are reported");
     TEST_CHECK(test_sh("grep -q 'stage 3 (.*): recompute: auto: the first 0 of 4' %s/dmg1.log && "
                        "test $(grep -c 'stage 3 (.*): recompute: auto' %s/dmg2.log) = 1", dir, dir) == 0,
