@@ -45,7 +45,9 @@ RESULTS=${RESULTS:-$BUILD/gpu-check.md}
 LOG=$BUILD/gpu-check-logs
 INV=$LOG/inventory.log
 mkdir -p "$BUILD" "$LOG" "$(dirname "$RESULTS")"
-rm -rf "$LOG"/*.log "$LOG/run-gpu" "$LOG/run-cpu"
+# every output of an earlier check on this machine (a warm machine keeps the build folder): the
+# training runs would otherwise refuse their run folders as an earlier run's
+rm -rf "$LOG"/*.log "$LOG"/*.md "$LOG"/run-* "$LOG"/eval-*
 START=$(date +%s)
 export PATH=/usr/local/cuda/bin:$PATH
 MA=$(gcc -print-multiarch 2>/dev/null); MA=${MA:-x86_64-linux-gnu}
@@ -584,6 +586,17 @@ publish
 # adapter step projected, and one real full-size step with its allocator peak beside the
 # arithmetic (--full-step). Appends to the benchmark's markdown; never fatal.
 step "model benchmark (cameo bench blocks)"
+# the time by kind of a profiled step (--profile) in the benchmark's markdown: the first "By kind"
+# line after a line starting with $1 and then one containing $2 (the step with fewer blocks
+# recomputed where it ran, else the all-recompute one)
+step_kinds() {
+    local k
+    for sec in "#### One step, fewer blocks recomputed" "#### One step, every block recomputed"; do
+        k=$(awk -v a="$1" -v b="$sec" 'index($0, a) == 1 {w = 1} w && index($0, b) {f = 1}
+                f && /^By kind:/ {sub(/^By kind: /, ""); print; exit}' "$BENCH_MD" 2>/dev/null)
+        [ -n "$k" ] && { echo "$k"; return; }
+    done
+}
 t0=$(date +%s)
 status_blocks="not run"
 if skipping blocks; then status_blocks="skipped (SKIP=$SKIP)"
@@ -591,7 +604,8 @@ elif [ -x "$BUILD/cameo" ] && ! out_of_time 60; then
     T=$(cap 200)
     with_deps timeout "$T" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --profile --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
     rc=${PIPESTATUS[0]}
-    if [ $rc -eq 0 ]; then status_blocks="ok ($(elapsed $t0))"
+    kinds=$(step_kinds "## cameo bench blocks")
+    if [ $rc -eq 0 ]; then status_blocks="ok ($(elapsed $t0))${kinds:+; device time of a step: $kinds}"
     elif [ $rc -eq 124 ]; then status_blocks="TIMEOUT after ${T}s (partial output in $LOG/bench.log)"
     else status_blocks="exit $rc ($(elapsed $t0)); see $LOG/bench.log"
     fi
@@ -612,7 +626,8 @@ elif [ -x "$BUILD/cameo" ] && ! out_of_time 90; then
         --moments bf16 --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
     rc=${PIPESTATUS[0]}
     status_blocks_wg="exit $rc ($(elapsed $t0))"
-    [ $rc -eq 0 ] && status_blocks_wg="ok ($(elapsed $t0))"
+    kinds=$(step_kinds "## with CAMEO_ATTN=wgmma")
+    [ $rc -eq 0 ] && status_blocks_wg="ok ($(elapsed $t0))${kinds:+; device time of a step: $kinds}"
 else
     status_blocks_wg="not run: out of time (DEADLINE ${DEADLINE}s)"
 fi

@@ -71,3 +71,10 @@ if(CAMEO_CUDA)
                    ${CMAKE_SOURCE_DIR}/kernels/cuda/cuda_attention_wgmma.cu 90a)
   set_tests_properties(ptxas_wgmma PROPERTIES LABELS cuda TIMEOUT 300)
 endif()
+
+# the GPU machine's scripts parse (bash -n): they run only where a GPU is lent, so a syntax error
+# there would cost that machine's minutes
+foreach(script gpu-check gpu-deps check_ptxas)
+  add_test(NAME bash_syntax_${script} COMMAND bash -n ${CMAKE_SOURCE_DIR}/scripts/${script}.sh)
+  set_tests_properties(bash_syntax_${script} PROPERTIES LABELS cuda TIMEOUT 60)
+endforeach()
