@@ -96,6 +96,7 @@ const cm_backend *prof_table(cm_devtype t, const cm_backend *real) {
     static const cm_backend *filled[2];
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     int i = t == CM_CPU ? 0 : 1;
+    if (__atomic_load_n(&filled[i], __ATOMIC_ACQUIRE) == real) return &tables[i];  // every call after the first
     pthread_mutex_lock(&lock);
     if (filled[i] != real) {  // the CUDA slot changes when a test installs its emulated device
         prof_fill_table(&tables[i], real);
@@ -110,7 +111,7 @@ const cm_backend *prof_table(cm_devtype t, const cm_backend *real) {
                 cm_die("profiler", "kernels/backend_profile.inc misses entry %zu of cm_backend: rerun "
                        "python3 scripts/gen_backend_profile.py after changing kernels/backend.h", e + 1);
             }
-        filled[i] = real;
+        __atomic_store_n(&filled[i], real, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&lock);
     return &tables[i];
@@ -206,4 +207,14 @@ int prof_format(char *buf, size_t n, const char *title, const cm_prof_row *rows,
     EMIT(".\n");
 #undef EMIT
     return (int)at;
+}
+
+int prof_stop_format(char *buf, size_t n, const char *title, double wall_ms, int top) {
+    static cm_prof_row rows[2 * PROF_N_ENTRIES * PROF_VALUES];  // every row there can be
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    int nr = prof_stop(rows, (int)(sizeof rows / sizeof rows[0]));
+    int r = prof_format(buf, n, title, rows, nr, wall_ms, top);
+    pthread_mutex_unlock(&lock);
+    return r;
 }

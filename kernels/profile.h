@@ -32,3 +32,5 @@ int prof_stop(cm_prof_row *rows, int max);
 // ms, share of wall_ms, µs per call; then all ops against wall_ms (the rest: the host's time
 // between calls, the allocator, synchronisation). Returns what snprintf returns.
 int prof_format(char *buf, size_t n, const char *title, const cm_prof_row *rows, int nrows, double wall_ms, int top);
+// prof_stop, then prof_format of every row: what a command or a benchmark prints
+int prof_stop_format(char *buf, size_t n, const char *title, double wall_ms, int top);

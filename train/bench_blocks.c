@@ -438,16 +438,14 @@ static pass_stats time_pass(blocks_rig *r, int single, blocks_mode mode, int war
 // --profile: device time per backend call over one more pass (warm by now), as a markdown table
 // in buf
 static void profile_pass(blocks_rig *r, int single, blocks_mode mode, const char *title, char *buf, size_t n) {
-    static cm_prof_row rows[256];
     dev_sync(r->dev);
     prof_start();
     double t0 = progress_now();
     blocks_rig_run(r, single, mode);
     dev_sync(r->dev);
     double wall = progress_now() - t0;
-    int nr = prof_stop(rows, 256);
+    prof_stop_format(buf, n, title, wall * 1e3, 20);
     blocks_rig_reset(r);
-    prof_format(buf, n, title, rows, nr < 256 ? nr : 256, wall * 1e3, 20);
 }
 
 static FILE *g_md;  // --md: every table also appended there
@@ -995,17 +993,16 @@ static void full_steps(const full_ctx *c, int rc, full_run *r) {
     }
     r->ran = true;
     if (o->profile) {  // one more step, timed per backend call (after the figures above: it perturbs them)
-        enum { MAXR = 512, TXT = 16384 };
-        static cm_prof_row rows[MAXR];
+        enum { TXT = 16384 };
         double t[6];
         prof_start();
         full_one(c, rc, t);
-        int nr = prof_stop(rows, MAXR);
         char title[160];
         snprintf(title, sizeof title, "#### One step, %s (`--profile`)",
                  rc == FLUX_RECOMPUTE_ALL ? "every block recomputed" : "fewer blocks recomputed");
         r->prof = malloc(TXT);
-        if (r->prof) prof_format(r->prof, TXT, title, rows, nr < MAXR ? nr : MAXR, t[3] * 1e3, 25);
+        if (r->prof) prof_stop_format(r->prof, TXT, title, t[3] * 1e3, 25);
+        else (void)prof_stop(NULL, 0);
     }
 }
 

@@ -45,14 +45,12 @@ static int launcher_rank(int *world) {
 // CAMEO_PROFILE=1: the op profiler's table (kernels/profile.h) on stderr when the command ends;
 // CAMEO_PROFILE=FILE: appended to FILE (markdown; FILE.rankN for each rank of several)
 static void profile_report(const char *to, const char *cmd, double wall_s) {
-    enum { MAXR = 1024 };
-    static cm_prof_row rows[MAXR];
     static char buf[16384];
-    int n = prof_stop(rows, MAXR), world, rank = launcher_rank(&world);
+    int world, rank = launcher_rank(&world);
     char title[200], path[4200];
     if (world > 1) snprintf(title, sizeof title, "### cameo %s, rank %d of %d: where the time went", cmd, rank, world);
     else snprintf(title, sizeof title, "### cameo %s: where the time went", cmd);
-    prof_format(buf, sizeof buf, title, rows, n < MAXR ? n : MAXR, wall_s * 1e3, 30);
+    prof_stop_format(buf, sizeof buf, title, wall_s * 1e3, 30);
     if (world > 1) snprintf(path, sizeof path, "%s.rank%d", to, rank);
     else snprintf(path, sizeof path, "%s", to);
     FILE *f = strcmp(to, "1") ? fopen(path, "a") : stderr;
