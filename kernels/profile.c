@@ -17,9 +17,17 @@ static const char *const v_un[] = {"gelu_tanh", "gelu_erf", "silu", "square", "e
 static const char *const v_glu[] = {"geglu", "swiglu"};
 static const char *const v_act[] = {"none", "gelu_tanh", "dgelu_tanh"};
 
+// a GEMM's or an attention call's shape, summed apart with its FLOPs (kind 0: not summed per
+// shape). GEMM: op(A), op(B), d = {M, N, K, batch}; attention: d = {B, H, Lq, Lk, D}
+typedef struct prof_shape { int8_t kind, ta, tb; int64_t d[5]; } prof_shape;
+enum { PROF_SH_K_NONE = 0, PROF_SH_K_GEMM, PROF_SH_K_ATTN };
+#define PROF_SH_NONE ((prof_shape){0})
+#define PROF_SH_GEMM(ta, tb, m, n, k, b) ((prof_shape){PROF_SH_K_GEMM, (int8_t)(ta), (int8_t)(tb), {m, n, k, b, 0}})
+#define PROF_SH_ATTN(b, h, lq, lk, dd) ((prof_shape){PROF_SH_K_ATTN, 0, 0, {b, h, lq, lk, dd}})
+
 // one call in flight: id < 0 when it is not timed (profiler off, or nested in a timed call)
-typedef struct prof_call { int id, vk, v; unsigned gen; uint64_t a; } prof_call;
-typedef struct prof_mark { const cm_kctx *k; int id, vk, v; uint64_t a, b; } prof_mark;
+typedef struct prof_call { int id, vk, v; unsigned gen; uint64_t a; prof_shape sh; } prof_call;
+typedef struct prof_mark { const cm_kctx *k; int id, vk, v; uint64_t a, b; prof_shape sh; } prof_mark;
 
 static _Thread_local int prof_depth;  // timed calls this thread is inside
 static pthread_mutex_t prof_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -30,10 +38,11 @@ static unsigned prof_gen;             // bumped when the devices' marks are rese
 
 static inline const cm_backend *prof_inner(const cm_kctx *k) { return backend_real(k->dev.type); }
 
-static inline prof_call prof_begin(const cm_kctx *k, int id, int vk, int v) {
-    prof_call c = {-1, vk, v, 0, 0};
+static inline prof_call prof_begin(const cm_kctx *k, int id, int vk, int v, prof_shape sh) {
+    prof_call c = {-1, vk, v, 0, 0, PROF_SH_NONE};
     if (prof_depth++ || !cm_prof_active) return c;
     c.id = id;
+    c.sh = sh;
     pthread_mutex_lock(&prof_lock);
     open_calls++;
     c.gen = prof_gen;
@@ -48,15 +57,52 @@ static void prof_end(const cm_kctx *k, const prof_call *c);
 typedef struct prof_sum { int64_t calls; double ms; int vk; } prof_sum;
 static prof_sum sums[2][PROF_N_ENTRIES][PROF_VALUES];  // [device type][entry][variant value]
 
+// the GEMM and attention calls per (device, entry, variant, shape): an open-addressed table; shapes
+// past its size are summed in one overflow row
+typedef struct prof_shsum { int used, dev, id, vk, v; prof_shape sh; int64_t calls; double ms; } prof_shsum;
+#define PROF_SHAPES 512
+static prof_shsum shsums[PROF_SHAPES];
+static int shsums_n;
+static prof_shsum sh_over;  // calls whose shape found no slot
+
+static bool same_shape(const prof_shsum *s, int dev, int id, int v, const prof_shape *sh) {
+    return s->dev == dev && s->id == id && s->v == v && s->sh.kind == sh->kind && s->sh.ta == sh->ta && s->sh.tb == sh->tb &&
+           !memcmp(s->sh.d, sh->d, sizeof sh->d);
+}
+
+static void shape_add_locked(int dev, const prof_mark *m, int v, double ms) {
+    uint64_t h = 1469598103934665603ull;
+    int64_t key[9] = {dev, m->id, v, m->sh.kind, m->sh.ta, m->sh.tb, m->sh.d[0], m->sh.d[1], m->sh.d[2]};
+    for (int i = 0; i < 9; i++) h = (h ^ (uint64_t)key[i]) * 1099511628211ull;
+    h = (h ^ (uint64_t)m->sh.d[3]) * 1099511628211ull;
+    h = (h ^ (uint64_t)m->sh.d[4]) * 1099511628211ull;
+    for (int p = 0; p < PROF_SHAPES; p++) {
+        prof_shsum *s = &shsums[(h + (uint64_t)p) % PROF_SHAPES];
+        if (s->used && !same_shape(s, dev, m->id, v, &m->sh)) continue;
+        if (!s->used) {
+            if (shsums_n >= PROF_SHAPES * 3 / 4) break;  // keep probes short: the rest overflow
+            *s = (prof_shsum){1, dev, m->id, m->vk, v, m->sh, 0, 0};
+            shsums_n++;
+        }
+        s->calls++;
+        s->ms += ms;
+        return;
+    }
+    sh_over.calls++;
+    sh_over.ms += ms;
+}
+
 // the marks' times into the sums; then each device's events may be reused. Under prof_lock.
 static void fold_locked(void) {
     for (int i = 0; i < pend_n; i++) {
         prof_mark *m = &pend[i];
         int dev = m->k->dev.type == CM_CPU ? 0 : 1, v = m->v >= 0 && m->v < PROF_VALUES ? m->v : 0;
         prof_sum *s = &sums[dev][m->id][v];
+        double ms = prof_inner(m->k)->timer_ms(m->k, m->a, m->b);
         s->calls++;
-        s->ms += prof_inner(m->k)->timer_ms(m->k, m->a, m->b);
+        s->ms += ms;
         s->vk = m->vk;
+        if (m->sh.kind) shape_add_locked(dev, m, v, ms);
     }
     // every context the marks came from (few: the CPU and a device or two)
     for (int i = 0; i < pend_n; i++) {
@@ -85,7 +131,7 @@ static void prof_end(const cm_kctx *k, const prof_call *c) {
         pend = p;
         pend_cap = cap;
     }
-    pend[pend_n++] = (prof_mark){k, c->id, c->vk, c->v, c->a, b};
+    pend[pend_n++] = (prof_mark){k, c->id, c->vk, c->v, c->a, b, c->sh};
     // fold only when no call is between its marks: a reset would free an event still to be read
     if (pend_n >= PROF_FOLD_AT && !open_calls) fold_locked();
     pthread_mutex_unlock(&prof_lock);
@@ -121,6 +167,9 @@ void prof_start(void) {
     pthread_mutex_lock(&prof_lock);
     fold_locked();
     memset(sums, 0, sizeof sums);
+    memset(shsums, 0, sizeof shsums);
+    shsums_n = 0;
+    sh_over = (prof_shsum){0};
     cm_prof_active = 1;
     pthread_mutex_unlock(&prof_lock);
 }
@@ -209,12 +258,83 @@ int prof_format(char *buf, size_t n, const char *title, const cm_prof_row *rows,
     return (int)at;
 }
 
+static int cmp_shape_rows(const void *a, const void *b) {
+    double x = ((const cm_prof_shape_row *)a)->ms, y = ((const cm_prof_shape_row *)b)->ms;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+int prof_shapes(cm_prof_shape_row *rows, int max) {
+    static cm_prof_shape_row all[PROF_SHAPES + 1];
+    pthread_mutex_lock(&prof_lock);
+    int n = 0;
+    for (int i = 0; i < PROF_SHAPES; i++) {
+        const prof_shsum *s = &shsums[i];
+        if (!s->used) continue;
+        cm_prof_shape_row *r = &all[n++];
+        row_name(r->name, sizeof r->name, s->id, s->vk, s->v);
+        r->dev = s->dev ? CM_CUDA : CM_CPU;
+        r->calls = s->calls;
+        r->ms = s->ms;
+        const int64_t *d = s->sh.d;
+        if (s->sh.kind == PROF_SH_K_GEMM) {
+            int at = snprintf(r->shape, sizeof r->shape, "%c%c %lld×%lld×%lld", s->sh.ta ? 'T' : 'N', s->sh.tb ? 'T' : 'N',
+                              (long long)d[0], (long long)d[1], (long long)d[2]);
+            if (d[3] > 1 && at > 0 && at < (int)sizeof r->shape) snprintf(r->shape + at, sizeof r->shape - (size_t)at, " ×%lld", (long long)d[3]);
+            r->flop = 2.0 * (double)d[0] * (double)d[1] * (double)d[2] * (double)d[3];
+        } else {
+            snprintf(r->shape, sizeof r->shape, "B%lld H%lld %lld×%lld D%lld", (long long)d[0], (long long)d[1], (long long)d[2],
+                     (long long)d[3], (long long)d[4]);
+            r->flop = 4.0 * (double)d[0] * (double)d[1] * (double)d[2] * (double)d[3] * (double)d[4];
+            if (strstr(r->name, "_bwd")) r->flop *= 2.5;
+        }
+    }
+    if (sh_over.calls) all[n++] = (cm_prof_shape_row){"other shapes", "", CM_CPU, sh_over.calls, sh_over.ms, 0};
+    pthread_mutex_unlock(&prof_lock);
+    qsort(all, (size_t)n, sizeof all[0], cmp_shape_rows);
+    for (int i = 0; i < n && i < max; i++) rows[i] = all[i];
+    return n;
+}
+
+int prof_format_shapes(char *buf, size_t n, const cm_prof_shape_row *rows, int nrows, int top) {
+    size_t at = 0;
+#define EMIT(...) (at += (size_t)snprintf(buf + (at < n ? at : n), at < n ? n - at : 0, __VA_ARGS__))
+    bool both = false;
+    for (int i = 1; i < nrows; i++) both |= rows[i].dev != rows[0].dev && rows[i].flop > 0 && rows[0].flop > 0;
+    EMIT("GEMMs and attention by shape (TFLOP/s of the model's count: GEMM 2·M·N·K; attention 4·B·H·Lq·Lk·D "
+         "forward, 2.5× that backward):\n\n");
+    EMIT("| call | shape | calls | ms | µs per call | TFLOP/s |\n|---|---|---:|---:|---:|---:|\n");
+    double rest = 0;
+    int64_t rest_calls = 0;
+    for (int i = 0; i < nrows; i++) {
+        const cm_prof_shape_row *r = &rows[i];
+        if (i >= top) {
+            rest += r->ms;
+            rest_calls += r->calls;
+            continue;
+        }
+        EMIT("| %s%s | %s | %lld | %.3f | %.1f | ", r->name, both ? (r->dev == CM_CPU ? " (cpu)" : " (cuda)") : "", r->shape,
+             (long long)r->calls, r->ms, 1e3 * r->ms / (double)r->calls);
+        if (r->flop > 0 && r->ms > 0) EMIT("%.4g |\n", r->flop * (double)r->calls / (r->ms * 1e9));
+        else EMIT("|\n");
+    }
+    if (nrows > top) EMIT("| the other %d | | %lld | %.3f | | |\n", nrows - top, (long long)rest_calls, rest);
+#undef EMIT
+    return (int)at;
+}
+
 int prof_stop_format(char *buf, size_t n, const char *title, double wall_ms, int top) {
     static cm_prof_row rows[2 * PROF_N_ENTRIES * PROF_VALUES];  // every row there can be
+    static cm_prof_shape_row shapes[PROF_SHAPES + 1];
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&lock);
     int nr = prof_stop(rows, (int)(sizeof rows / sizeof rows[0]));
     int r = prof_format(buf, n, title, rows, nr, wall_ms, top);
+    int ns = prof_shapes(shapes, (int)(sizeof shapes / sizeof shapes[0]));
+    if (ns > 0 && r >= 0 && (size_t)r + 2 < n) {
+        buf[r++] = '\n';
+        buf[r] = 0;
+        r += prof_format_shapes(buf + r, n - (size_t)r, shapes, ns, top);
+    }
     pthread_mutex_unlock(&lock);
     return r;
 }

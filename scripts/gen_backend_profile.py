@@ -7,7 +7,8 @@ wrapper per entry point of `struct cm_backend` that takes a kernel context, the 
 names, and prof_fill_table, which points a table at the wrappers (NULL where the real backend
 has no entry). Entries without a context (memory), the streams' own plumbing and the timer
 itself are passed through untimed. An `op` / `act` argument names the call's variant
-(unary_fwd[gelu_tanh]); the enums' value names are listed in profile.c.
+(unary_fwd[gelu_tanh]); the enums' value names are listed in profile.c. GEMM and attention calls
+also pass their shape (SHAPE below): the profiler sums them per shape too, with their TFLOP/s.
 Rerun after changing kernels/backend.h:   python3 scripts/gen_backend_profile.py
 """
 import os
@@ -21,6 +22,11 @@ from gen_emulated_device import ROOT, members, param_name  # noqa: E402
 UNTIMED = {"alloc", "free", "host_alloc", "host_free", "sync", "mem_free", "memcpy_h2d_async",
            "event_record", "event_wait", "event_sync", "timer_mark", "timer_ms", "timer_reset"}
 VARIANT = {"cm_binop": "PROF_V_BIN", "cm_unop": "PROF_V_UN", "cm_gluop": "PROF_V_GLU", "cm_act": "PROF_V_ACT"}
+# the entries whose calls are also summed per shape (their FLOPs known): GEMMs and attention
+SHAPE = {"gemm": "PROF_SH_GEMM(transA, transB, M, N, K, batch)",
+         "gemm_ex": "PROF_SH_GEMM(transA, transB, M, N, K, batch)",
+         "attn_fwd": "PROF_SH_ATTN(B, H, Lq, Lk, D)",
+         "attn_bwd": "PROF_SH_ATTN(B, H, Lq, Lk, D)"}
 
 
 def variant(params):
@@ -45,7 +51,8 @@ def main():
         args = ", ".join(param_name(p) for p in params)
         k = param_name(params[0])
         out.append(f"static {ret} prof_{name}({', '.join(params)}) {{")
-        out.append(f"    prof_call c = prof_begin({k}, {pid}, {variant(params)});")
+        shape = SHAPE.get(name, "PROF_SH_NONE")
+        out.append(f"    prof_call c = prof_begin({k}, {pid}, {variant(params)}, {shape});")
         if ret == "void":
             out.append(f"    prof_inner({k})->{name}({args});")
             out.append(f"    prof_end({k}, &c);")

@@ -993,7 +993,7 @@ static void full_steps(const full_ctx *c, int rc, full_run *r) {
     }
     r->ran = true;
     if (o->profile) {  // one more step, timed per backend call (after the figures above: it perturbs them)
-        enum { TXT = 16384 };
+        enum { TXT = 32768 };
         double t[6];
         prof_start();
         full_one(c, rc, t);
@@ -1187,7 +1187,7 @@ int bench_blocks_main(int argc, char **argv) {
     pass_stats ps[2][3];
     for (int s = 0; s < 2; s++)
         for (int m = 0; m < 3; m++) ps[s][m] = time_pass(&r, s, (blocks_mode)m, o.warm, o.iters);
-    static char prof_txt[2][8192];
+    static char prof_txt[2][20000];
     if (o.profile)
         for (int s = 0; s < 2; s++)
             profile_pass(&r, s, BLOCKS_FWDBWD, s ? "#### single + IP, fwd+bwd (`--profile`)" : "#### double + IP, fwd+bwd (`--profile`)",

@@ -45,7 +45,7 @@ static int launcher_rank(int *world) {
 // CAMEO_PROFILE=1: the op profiler's table (kernels/profile.h) on stderr when the command ends;
 // CAMEO_PROFILE=FILE: appended to FILE (markdown; FILE.rankN for each rank of several)
 static void profile_report(const char *to, const char *cmd, double wall_s) {
-    static char buf[16384];
+    static char buf[32768];
     int world, rank = launcher_rank(&world);
     char title[200], path[4200];
     if (world > 1) snprintf(title, sizeof title, "### cameo %s, rank %d of %d: where the time went", cmd, rank, world);

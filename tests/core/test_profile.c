@@ -1,6 +1,7 @@
 // test_profile.c — the op profiler (kernels/profile.h): every backend call counted once under its
 // entry and variant, nested calls in the outer one, times that add up within the wall time, the
 // sums across a fold of the device's marks, nothing counted once it stops, NULL entries kept.
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "kernels/backend.h"
@@ -97,10 +98,51 @@ int main(void) {
     TEST_CHECK(strstr(buf, "By kind: GEMM ") && strstr(buf, "; memory-bound ops ") && !strstr(buf, "attention") &&
                    strstr(buf, "; between ops "), "the time by kind (GEMM, memory-bound; no attention ran):\n%s", buf);
 
+    cm_prof_shape_row sh[16];
+    int ns = prof_shapes(sh, 16);
+    TEST_CHECK(ns == 1 && sh[0].calls == 2 && !strcmp(sh[0].shape, "NN 256×256×256") && sh[0].flop == 2.0 * N * N * N,
+               "the first run's one GEMM shape: 2 calls, 2·256³ flop (%d shapes; %s)", ns, ns ? sh[0].shape : "");
+
     prof_start();  // the sums start again from zero
     be = backend_get(CM_CPU);
     be->unary_fwd(k, CM_UN_NEG, CM_F32, SMALL, y, x);
+    // shapes apart by op(B), by M, by epilogue; attention forward and backward apart, the backward
+    // counted 2.5× the forward
+    be->gemm(k, CM_F32, 0, 0, N, N, N, 1.0, a, N, 0, b, N, 0, 0.0, c, N, 0, 1);
+    be->gemm(k, CM_F32, 0, 1, N, N, N, 1.0, a, N, 0, b, N, 0, 0.0, c, N, 0, 1);
+    be->gemm(k, CM_F32, 0, 1, N / 2, N, N, 1.0, a, N, 0, b, N, 0, 0.0, c, N, 0, 1);
+    be->gemm_ex(k, CM_F32, 0, 1, N / 2, N, N, 1.0, a, N, 0, b, N, 0, 0.0, c, N, 0, 1, NULL, CM_ACT_GELU_TANH, NULL);
+    be->gemm(k, CM_F32, 0, 0, 16, 16, 16, 1.0, a, 16, 256, b, 16, 256, 0.0, c, 16, 256, 3);  // 3 batches
+    enum { AB = 1, AH = 2, AL = 8, AD = 4 };
+    static float q[AB * AH * AL * AD], kk[AB * AH * AL * AD], v[AB * AH * AL * AD], o[AB * AH * AL * AD], lse[AB * AH * AL];
+    static float dq[AB * AH * AL * AD], dk[AB * AH * AL * AD], dv[AB * AH * AL * AD];
+    for (int i = 0; i < AB * AH * AL * AD; i++) q[i] = 0.01f * (float)i, kk[i] = 0.02f * (float)(i % 9), v[i] = (float)(i % 4);
+    const int64_t qs[3] = {AH * AL * AD, AL * AD, AD};  // [B, H, L, D] contiguous
+    for (int i = 0; i < 2; i++) be->attn_fwd(k, CM_F32, AB, AH, AL, AL, AD, 0.5, o, NULL, lse, q, qs, kk, qs, v, qs, NULL, 0, 0);
+    be->attn_bwd(k, CM_F32, AB, AH, AL, AL, AD, 0.5, dq, dk, dv, o, NULL, o, NULL, lse, q, qs, kk, qs, v, qs, NULL, 0, 0);
     n = prof_stop(rows, 64);
-    TEST_CHECK(n == 1 && !strcmp(rows[0].name, "unary_fwd[neg]") && rows[0].calls == 1, "a second run counts only its own calls");
+    TEST_CHECK(find(rows, n, "unary_fwd[neg]", CM_CPU) && find(rows, n, "unary_fwd[neg]", CM_CPU)->calls == 1 &&
+                   find(rows, n, "gemm", CM_CPU)->calls == 4 && !find(rows, n, "binary[add]", CM_CPU),
+               "a second run counts only its own calls");
+    ns = prof_shapes(sh, 16);
+    TEST_CHECK(ns == 7, "7 shapes (the first run's gone): %d", ns);
+    const char *want[7][3] = {{"gemm", "NN 256×256×256", "1"}, {"gemm", "NT 256×256×256", "1"}, {"gemm", "NT 128×256×256", "1"},
+                              {"gemm_ex[gelu_tanh]", "NT 128×256×256", "1"}, {"gemm", "NN 16×16×16 ×3", "1"},
+                              {"attn_fwd", "B1 H2 8×8 D4", "2"}, {"attn_bwd", "B1 H2 8×8 D4", "1"}};
+    const double flop[7] = {2.0 * N * N * N, 2.0 * N * N * N, 1.0 * N * N * N, 1.0 * N * N * N, 2.0 * 16 * 16 * 16 * 3,
+                            4.0 * AB * AH * AL * AL * AD, 10.0 * AB * AH * AL * AL * AD};
+    for (int w = 0; w < 7; w++) {
+        const cm_prof_shape_row *r = NULL;
+        for (int i = 0; i < ns && !r; i++)
+            if (!strcmp(sh[i].name, want[w][0]) && !strcmp(sh[i].shape, want[w][1])) r = &sh[i];
+        TEST_CHECK(r && r->calls == atoi(want[w][2]) && r->flop == flop[w] && r->dev == CM_CPU && r->ms >= 0,
+                   "shape %s %s: %s calls, %g flop each (%lld, %g)", want[w][0], want[w][1], want[w][2], flop[w],
+                   r ? (long long)r->calls : -1LL, r ? r->flop : -1);
+        TEST_CHECK(!r || r == sh || r->ms <= r[-1].ms, "%s %s: most time first", want[w][0], want[w][1]);
+    }
+    prof_format_shapes(buf, sizeof buf, sh, ns, 5);
+    TEST_CHECK(strstr(buf, "| attn_bwd | B1 H2 8×8 D4 | 1 |") || strstr(buf, "| the other 2 | | "),
+               "the shape table: rows and the rest summed:\n%s", buf);
+    TEST_CHECK(strstr(buf, "| the other 2 | | ") && strstr(buf, "TFLOP/s"), "top 5 of 7 shapes, the other 2 summed:\n%s", buf);
     return test_summary("test_profile");
 }

@@ -99,6 +99,11 @@ static void whole_bench(int emulated) {
     TEST_CHECK(pd && ps && strstr(pd, "| attn_bwd") && strstr(pd, "| attn_bwd") < ps && strstr(pd, "| gemm_ex[gelu_tanh]") < ps,
                "%s: the double block's profile has its attention backward and GELU GEMM", argv[1]);
     TEST_CHECK(p0 && p1 && strstr(p0, "| adamw_multi") && strstr(p0, "| adamw_multi") < p1, "%s: the step's profile has AdamW", argv[1]);
+    // and its GEMMs and attention per shape: the joint attention over 8 + 16 tokens, the image
+    // stream's GELU GEMM (16 tokens × 4·64 from 64)
+    const char *sh = pd ? strstr(pd, "GEMMs and attention by shape") : NULL;
+    TEST_CHECK(sh && sh < ps && strstr(sh, "| attn_bwd | B1 H2 24×24 D32 | 1 |") && strstr(sh, "| gemm_ex[gelu_tanh] | NT 16×256×64 | 1 |"),
+               "%s: the double block's shapes (joint attention, GELU GEMM) are missing:\n%s", argv[1], pd ? pd : buf);
     TEST_CHECK(strstr(buf, "| frozen FLUX.1-dev | 11,901,408,320 |") && strstr(buf, "2,794,932,864"),
                "the memory table must use cameo's parameter counts (FLUX 11,901,408,320; adapter 2,794,932,864)");
     unlink(md);
