@@ -7,6 +7,7 @@ extern const cm_backend cm_cpu_backend;
 int64_t cm_gemm_calls = 0;
 int64_t cm_dev_launches = 0;
 int64_t cm_attn_wgmma_runs = 0;
+int64_t cm_attn_mma_fused_runs = 0;
 const char *cm_attn_wgmma_off = NULL;
 
 #ifndef CAMEO_HAVE_CUDA

@@ -278,4 +278,6 @@ extern int64_t cm_gemm_calls;
 extern int64_t cm_dev_launches;
 // launches of the wgmma attention kernels (CAMEO_ATTN=wgmma): the test proves they ran, not mma's fallback
 extern int64_t cm_attn_wgmma_runs;
+// launches of the mma family's fused backward (CAMEO_ATTN_BWD=fused): the same proof for it
+extern int64_t cm_attn_mma_fused_runs;
 extern const char *cm_attn_wgmma_off;  // why it cannot run on the device in use (NULL: it can)

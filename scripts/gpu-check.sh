@@ -613,16 +613,17 @@ elif [ -x "$BUILD/cameo" ]; then
     status_blocks="not run: out of time (DEADLINE ${DEADLINE}s)"
 fi
 # the same with the wgmma attention (CAMEO_ATTN=wgmma), once its GPU-against-CPU test passed: the
-# blocks and the full step with the sm_90a kernels and AdamW's moments in bf16 (the blocks' rows
-# show the attention's effect, the optimizer row the moments'; no PyTorch twin the second time)
+# blocks and the full step with the sm_90a kernels, the GEMM algorithms timed per shape
+# (CAMEO_GEMM_TUNE=1) and AdamW's moments in bf16 (the profiles' attention rows show the first's
+# effect, their GEMM-by-shape rows the second's, the optimizer row the moments'; no PyTorch twin)
 status_blocks_wg="not run"
 if skipping blocks; then status_blocks_wg="skipped (SKIP=$SKIP)"
 elif ! grep -q "test_cuda_ops_attn_wgmma .*Passed" "$LOG/ctest.log" 2>/dev/null; then
     status_blocks_wg="not run: test_cuda_ops_attn_wgmma did not pass (or ctest did not run)"
 elif [ -x "$BUILD/cameo" ] && ! out_of_time 90; then
     t0=$(date +%s)
-    echo "## with CAMEO_ATTN=wgmma and --moments bf16" >>"$BENCH_MD"
-    CAMEO_ATTN=wgmma with_deps timeout "$(cap 150)" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --profile --no-torch \
+    echo "## with CAMEO_ATTN=wgmma, CAMEO_GEMM_TUNE=1 and --moments bf16" >>"$BENCH_MD"
+    CAMEO_ATTN=wgmma CAMEO_GEMM_TUNE=1 with_deps timeout "$(cap 150)" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --profile --no-torch \
         --moments bf16 --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
     rc=${PIPESTATUS[0]}
     status_blocks_wg="exit $rc ($(elapsed $t0))"
@@ -648,13 +649,15 @@ elif [ -z "$SAN" ]; then
 elif [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 70; then
     res=""
     for tool in memcheck racecheck; do
-        for attn in wmma mma mma8 mma2 wgmma; do
+        for attn in wmma mma mma-fused mma8 mma2 wgmma; do
+            fam=${attn%-fused} bwd=""  # mma-fused: mma with CAMEO_ATTN_BWD=fused
+            [ "$fam" != "$attn" ] && bwd=fused
             sel="--except gemm,gemm_ex,upload"  # every group of cameo's own kernels (new groups join by themselves)
             [ $tool = racecheck ] && sel="--only reduce,sumsq_multi,softmax,layernorm,layernorm_modulate,rmsnorm,rms_rope,groupnorm,attention,modulate,timestep"
             [ $attn != wmma ] && sel="--only attention"
             out_of_time 40 && { res="$res $tool/$attn: out of time;"; continue; }
             T=$(cap 90)
-            with_deps env CAMEO_ATTN=$attn timeout "$T" "$SAN" --tool $tool --error-exitcode 3 "$BUILD/tests/test_cuda_ops" $sel \
+            with_deps env CAMEO_ATTN=$fam CAMEO_ATTN_BWD=$bwd timeout "$T" "$SAN" --tool $tool --error-exitcode 3 "$BUILD/tests/test_cuda_ops" $sel \
                 >>"$LOG/ctest.log" 2>&1
             rc=$?
             case $rc in 0) r=clean ;; 3) r="ERRORS (see ctest.log)" ;; 124) r="timeout ${T}s" ;; *) r="exit $rc" ;; esac
@@ -711,7 +714,7 @@ publish
     echo "| ctest -L cuda | $status_test |"
     echo "| benchmark | $status_bench |"
     echo "| model benchmark (blocks, full step) | $status_blocks |"
-    echo "| the same with CAMEO_ATTN=wgmma, bf16 moments | $status_blocks_wg |"
+    echo "| the same with CAMEO_ATTN=wgmma, CAMEO_GEMM_TUNE=1, bf16 moments | $status_blocks_wg |"
     echo "| compute-sanitizer | $status_sanitizer |"
     echo "| ncu profile (attention) | $status_profile |"
     echo "| tiny GPU training | $status_train |"

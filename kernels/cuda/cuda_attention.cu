@@ -11,6 +11,7 @@
 // semantics; for tests and tiny models).
 #include "cuda_attention.cuh"
 #include <mma.h>
+#include <stdio.h>
 #include <string.h>
 using namespace nvcuda;
 
@@ -609,29 +610,42 @@ static int attn_mma_warps(void) { return attn_choice() == ATT_MMA8 ? 8 : 4; }
 static int attn_mma_mtiles(void) { return attn_choice() == ATT_MMA2 ? 2 : 1; }
 
 // the kernels in use ("mma", ...): the benchmark names them and puts them back after its loop
-// CAMEO_ATTN_BWD=split: the wgmma backward as two kernels (dQ apart: two more products per tile
-// pair, but no atomics — the same bits every run); fused (the default) otherwise
-static int g_bwd_split = -1;
-static bool attn_bwd_split(void) {
-    if (g_bwd_split < 0) {
+// CAMEO_ATTN_BWD: the backward's dQ apart in a kernel of its own (split: two more products per tile
+// pair, but no atomics — the same bits every run) or inside the dK dV kernel (fused: its f32 sums
+// by atomics). Unset: wgmma fused, the mma family split (its fused kernel not yet timed on a GPU).
+enum { BWD_DEFAULT = 0, BWD_SPLIT, BWD_FUSED };
+static int g_bwd_mode = -1;
+static int attn_bwd_mode(void) {
+    if (g_bwd_mode < 0) {
         const char *e = getenv("CAMEO_ATTN_BWD");
         if (e && *e && strcmp(e, "split") && strcmp(e, "fused"))
             cm_die("cuda attention", "CAMEO_ATTN_BWD='%s' (allowed: fused, split)", e);
-        g_bwd_split = e && !strcmp(e, "split");
+        g_bwd_mode = !e || !*e ? BWD_DEFAULT : !strcmp(e, "split") ? BWD_SPLIT : BWD_FUSED;
     }
-    return g_bwd_split;
+    return g_bwd_mode;
 }
+static bool attn_bwd_split(void) { return attn_bwd_mode() == BWD_SPLIT; }       // wgmma's
+static bool attn_bwd_mma_fused(void) { return attn_bwd_mode() == BWD_FUSED; }  // the mma family's
 
 extern "C" const char *cuda_attn_name(void) { return ATT_NAMES[attn_choice()]; }
-// the benchmark times every fast kernel in one run; false for an unknown name. "wgmma-split":
-// wgmma with its backward split (CAMEO_ATTN_BWD=split); any other name restores the environment's
+// the benchmark times every fast kernel in one run; false for an unknown name. "NAME-split" /
+// "NAME-fused": NAME with that backward (CAMEO_ATTN_BWD); a plain name restores the environment's
 extern "C" bool cuda_attn_use(const char *which) {
-    bool split = !strcmp(which, "wgmma-split");
-    int v = attn_by_name(split ? "wgmma" : which);
+    char base[32];
+    snprintf(base, sizeof base, "%s", which);
+    char *dash = strchr(base, '-');
+    int mode = -1;
+    if (dash) {
+        if (!strcmp(dash, "-split")) mode = BWD_SPLIT;
+        else if (!strcmp(dash, "-fused")) mode = BWD_FUSED;
+        else return false;
+        *dash = 0;
+    }
+    int v = attn_by_name(base);
     if (v < 0) return false;
     (void)attn_choice();  // the environment is read first, so it cannot undo this later
     g_attn_choice = v;
-    g_bwd_split = split ? 1 : -1;
+    g_bwd_mode = mode;
     return true;
 }
 
@@ -689,7 +703,8 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
         done = wg && !attn_bwd_split() && attn_bwd_wgmma(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
         bool dq_done = done || (wg && attn_dq_wgmma(k, a, dQ, dO, lse, Dv, Q, qs, K, ks, V, vs));
         bool dkv_done = done || (dq_done && attn_dkv_wgmma(k, a, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs));
-        done = dkv_done || attn_bwd_mma(k, tc_dp(D), attn_mma_warps(), a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs, !dq_done);
+        done = dkv_done || attn_bwd_mma(k, tc_dp(D), attn_mma_warps(), a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs, !dq_done,
+                                        attn_bwd_mma_fused());
     }
     else if (dt == CM_BF16 && attn_choice() == ATT_WMMA) {
         int dp = tc_dp(D);

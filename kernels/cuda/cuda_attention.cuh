@@ -112,7 +112,8 @@ bool attn_dkv_wgmma(const cm_kctx *k, const att_args &a, void *dK, void *dV, con
 bool attn_bwd_wgmma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void *dV, const void *dO, const float *lse,
                     const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
                     const int64_t *vs);
-// with_dq false: dK and dV only (dQ written by another kernel)
+// with_dq false: dK and dV only (dQ written by another kernel). fused: dQ inside the dK dV kernel
+// (f32 sums by atomics, then rounded) where the head dim is 64 or 128; two kernels otherwise
 bool attn_bwd_mma(const cm_kctx *k, int dp, int warps, const att_args &a, void *dQ, void *dK, void *dV, const void *dO,
                   const float *lse, const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
-                  const void *V, const int64_t *vs, bool with_dq);
+                  const void *V, const int64_t *vs, bool with_dq, bool fused);

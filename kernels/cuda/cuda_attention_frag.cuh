@@ -51,6 +51,19 @@ __device__ __forceinline__ void cp_async16(void *dst, const void *src, int n) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(n) : "memory");
 #endif
 }
+// p[0] += x, p[1] += y atomically, nothing returned (p 8-byte aligned): sm_90's vector reduction,
+// two scalar ones before it
+__device__ __forceinline__ void red_add2(float *p, float x, float y) {
+#ifdef CAMEO_CUDA_EMULATED
+    atomicAdd((float2 *)p, make_float2(x, y));
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(p), "f"(x), "f"(y) : "memory");
+#else
+    atomicAdd(p, x);
+    atomicAdd(p + 1, y);
+#endif
+}
+
 __device__ __forceinline__ void cp_async_commit() {
 #ifdef CAMEO_CUDA_EMULATED
     emu_cp_async_commit();

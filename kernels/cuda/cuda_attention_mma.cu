@@ -7,6 +7,9 @@
 //            dQ += dS K
 //   dK, dV   one block per (64 keys, b*h): S^T = K Q^T, P^T, dP^T = V dO^T, dS^T,
 //            dV += P^T dO, dK += dS^T Q
+//   fused    (CAMEO_ATTN_BWD=fused) the dK, dV kernel also takes each query tile's dQ += dS K over
+//            its 64 keys (dS^T through shared memory) into an f32 buffer by atomics: 5 products
+//            per tile pair instead of 7 (FlashAttention-2's backward), no dQ kernel
 // Fragment layouts (PTX ISA, mma.m16n8k16, .bf16): g = lane / 4, t = lane % 4;
 //   A 16x16: reg j holds (row g + 8 (j & 1), cols 2t + 8 (j >> 1) + {0, 1})
 //   B 16x8:  reg j holds (rows 2t + 8 j + {0, 1}, col g)
@@ -245,6 +248,8 @@ template <int DP> struct mma_bwd_smem {
     static constexpr size_t stats = 2 * MMA_COLS * sizeof(float);            // lse, D of 64 queries
     static constexpr size_t dq = 4 * tile;                                   // K, V; two of each
     static constexpr size_t dkv = 6 * tile + 2 * stats;                      // K, V; Q, dO, lse, D two of each
+    static constexpr int LDS = MMA_COLS + 8;                                 // dS^T [64 keys][64 queries + 8]
+    static constexpr size_t dkv_fused = dkv + (size_t)MMA_ROWS * LDS * sizeof(bf16);
 };
 
 template <int DP, int W>
@@ -324,11 +329,12 @@ __global__ void __launch_bounds__(W * 32) k_att_dq_mma(att_args a, bf16 *dQ, con
 #endif
 }
 
-template <int DP>
+// FUSED: dQ too, summed into dqacc [B H Lq][D] (f32, zeroed; scaled and rounded by k_att_dq_round)
+template <int DP, bool FUSED>
 __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *dK, bf16 *dV, const bf16 *dO,
                                                              const float *lse, const float *Dv, const bf16 *Q,
                                                              const bf16 *K, const bf16 *V, bool vq, bool vk, bool vv,
-                                                             bool vo) {
+                                                             bool vo, float *dqacc) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     typedef mma_bwd_smem<DP> S;
     constexpr int NK = DP / 16, ND = DP / 8, LD = S::LD;
@@ -338,6 +344,7 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
     auto Qbuf = [&](int b) { return (bf16 *)(smem + (size_t)(2 + 2 * b) * S::tile); };
     auto Obuf = [&](int b) { return (bf16 *)(smem + (size_t)(3 + 2 * b) * S::tile); };
     auto Lbuf = [&](int b) { return (float *)(smem + 6 * S::tile + (size_t)b * S::stats); };  // lse [64], then D [64]
+    bf16 *dSs = (bf16 *)(smem + S::dkv);  // FUSED: the query tile's dS^T [64 keys][LDS]
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
     const int64_t k0 = (int64_t)blockIdx.x * MMA_ROWS;  // this block's keys
@@ -411,6 +418,13 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
                 uint32_t pa[4], da[4];
                 acc_to_a(pa, s[2 * c], s[2 * c + 1]);
                 acc_to_a(da, dp[2 * c], dp[2 * c + 1]);
+                if constexpr (FUSED) {  // dS^T as dK's product rounds it: rows r0 + g (+8), queries 16c + 2t (+8)
+                    uint32_t *row = (uint32_t *)(dSs + (r0 + g) * S::LDS + half * 32 + c * 16 + 2 * t);
+                    row[0] = da[0];
+                    row[4 * S::LDS] = da[1];  // 8 rows down: LDS / 2 words per row
+                    row[4] = da[2];           // 8 queries on
+                    row[4 * S::LDS + 4] = da[3];
+                }
 #pragma unroll
                 for (int n = 0; n < ND; n += 2) {
                     uint32_t bo[4], bq[4];
@@ -420,6 +434,46 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
                     mma16816(dv[n + 1], pa, bo + 2);
                     mma16816(dk[n], da, bq);
                     mma16816(dk[n + 1], da, bq + 2);
+                }
+            }
+        }
+        if constexpr (FUSED) {
+            // dQ[q][d] += sum over the block's 64 keys of dS^T[key][q] K[key][d]: warp w takes queries
+            // 16 w.., 64 dims at a time (32 accumulators, while S and dP are dead), A = dS through
+            // ldmatrix.trans of the dS^T tile, then 2 x 8 two-float atomics per thread and chunk
+            __syncthreads();  // every warp's dS^T rows are in
+            const int64_t qw = q0 + warp * 16;
+#pragma unroll 1
+            for (int dc = 0; dc < DP / 64; dc++) {
+                float acc[8][4];
+#pragma unroll
+                for (int n = 0; n < 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
+#pragma unroll
+                for (int kk = 0; kk < MMA_ROWS / 16; kk++) {
+                    uint32_t da[4];  // A[q][key] = dS^T[16 kk + key][16 w + q]: matrix m at key rows 8 (m >> 1), query cols 8 (m & 1)
+                    ldsm_x4<true>(da, dSs + (kk * 16 + (lane & 7) + 8 * (lane >> 4)) * S::LDS + warp * 16 + 8 * ((lane >> 3) & 1));
+#pragma unroll
+                    for (int n = 0; n < 8; n += 2) {
+                        uint32_t bk[4];
+                        frag_bt2(bk, Ks, LD, kk * 16, dc * 64 + n * 8, lane);
+                        mma16816(acc[n], da, bk);
+                        mma16816(acc[n + 1], da, bk + 2);
+                    }
+                }
+#pragma unroll
+                for (int r = 0; r < 2; r++) {
+                    const int64_t q = qw + g + 8 * r;
+                    if (q >= a.Lq) continue;
+                    float *row = dqacc + (bh * a.Lq + q) * a.D;
+#pragma unroll
+                    for (int n = 0; n < 8; n++) {
+                        const int c = dc * 64 + n * 8 + 2 * t;
+                        if (c + 1 < D && !(D & 1)) red_add2(row + c, acc[n][2 * r], acc[n][2 * r + 1]);
+                        else if (c < D) {  // an odd D: rows not 8-byte aligned
+                            atomicAdd(row + c, acc[n][2 * r]);
+                            if (c + 1 < D) atomicAdd(row + c + 1, acc[n][2 * r + 1]);
+                        }
+                    }
                 }
             }
         }
@@ -463,24 +517,48 @@ static bool fwd_mma(const cm_kctx *k, const att_args &a, void *O, float *lse, co
     return true;
 }
 
+// dQ[i] = bf16(scale * acc[i]), i < n: the fused backward's f32 sums rounded
+__global__ void k_att_dq_round(bf16 *dQ, const float *acc, int64_t n, float scale) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        dQ[i] = __float2bfloat16_rn(acc[i] * scale);
+}
+
+// fused (head dims 64, 128): dQ inside the dK dV kernel, no dQ kernel (with_dq false: dK, dV only)
 template <int DP, int W>
 static bool bwd_mma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void *dV, const void *dO,
                     const float *lse, const float *Dv, const void *Q, const int64_t *qs, const void *K,
-                    const int64_t *ks, const void *V, const int64_t *vs, bool with_dq) {
-    static int done1[16], done2[16];
+                    const int64_t *ks, const void *V, const int64_t *vs, bool with_dq, bool fused) {
+    static int done1[16], done2[16], done3[16];
     typedef mma_bwd_smem<DP> S;
-    if (!smem_ok(k, k_att_dq_mma<DP, W>, S::dq, done1) || !smem_ok(k, k_att_dkv_mma<DP>, S::dkv, done2)) return false;
     bool vq = vec_ok(Q, qs, a.D), vk = vec_ok(K, ks, a.D), vv = vec_ok(V, vs, a.D), vo = vec_ok_do(a, dO);
+    dim3 gk((unsigned)((a.Lk + MMA_ROWS - 1) / MMA_ROWS), (unsigned)(a.B * a.H));
+    if constexpr (DP % 64 == 0) {  // the fused kernel's dQ takes 64 dims at a time
+        if (fused && with_dq && smem_ok(k, k_att_dkv_mma<DP, true>, S::dkv_fused, done3)) {
+            const int64_t n = a.B * a.H * a.Lq * a.D;
+            float *acc = (float *)cuda_tmp_alloc(k, (size_t)n * sizeof(float), "the attention backward's f32 dQ sums");
+            CUDA_CHECK(cudaMemsetAsync(acc, 0, (size_t)n * sizeof(float), KSTREAM(k)));
+            k_att_dkv_mma<DP, true><<<gk, MMA_THREADS, S::dkv_fused, KSTREAM(k)>>>(
+                a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv, (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, vq,
+                vk, vv, vo, acc);
+            CUDA_LAUNCH_CHECK();
+            k_att_dq_round<<<(unsigned)min((n + 255) / 256, (int64_t)65535), 256, 0, KSTREAM(k)>>>((bf16 *)dQ, acc, n,
+                                                                                                 (float)a.scale);
+            CUDA_LAUNCH_CHECK();
+            cuda_tmp_free(k, acc);
+            cm_attn_mma_fused_runs++;
+            return true;
+        }
+    }
+    if (!smem_ok(k, k_att_dq_mma<DP, W>, S::dq, done1) || !smem_ok(k, k_att_dkv_mma<DP, false>, S::dkv, done2)) return false;
     dim3 gq((unsigned)((a.Lq + 16 * W - 1) / (16 * W)), (unsigned)(a.B * a.H));
     if (with_dq) {
         k_att_dq_mma<DP, W><<<gq, W * 32, S::dq, KSTREAM(k)>>>(a, (bf16 *)dQ, (const bf16 *)dO, lse, Dv, (const bf16 *)Q,
                                                                (const bf16 *)K, (const bf16 *)V, vk, vv);
         CUDA_LAUNCH_CHECK();
     }
-    dim3 gk((unsigned)((a.Lk + MMA_ROWS - 1) / MMA_ROWS), (unsigned)(a.B * a.H));
-    k_att_dkv_mma<DP><<<gk, MMA_THREADS, S::dkv, KSTREAM(k)>>>(a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv,
-                                                               (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, vq, vk,
-                                                               vv, vo);
+    k_att_dkv_mma<DP, false><<<gk, MMA_THREADS, S::dkv, KSTREAM(k)>>>(a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv,
+                                                                      (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, vq,
+                                                                      vk, vv, vo, nullptr);
     CUDA_LAUNCH_CHECK();
     return true;
 }
@@ -499,8 +577,8 @@ bool attn_fwd_mma(const cm_kctx *k, int dp, int warps, int mtiles, const att_arg
 
 bool attn_bwd_mma(const cm_kctx *k, int dp, int warps, const att_args &a, void *dQ, void *dK, void *dV, const void *dO,
                   const float *lse, const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
-                  const void *V, const int64_t *vs, bool with_dq) {
-#define BWD(DPV, WV) bwd_mma<DPV, WV>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs, with_dq)
+                  const void *V, const int64_t *vs, bool with_dq, bool fused) {
+#define BWD(DPV, WV) bwd_mma<DPV, WV>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs, with_dq, fused)
     const bool w8 = warps == 8;
     if (dp == 64) return w8 ? BWD(64, 8) : BWD(64, 4);
     if (dp == 80) return w8 ? BWD(80, 8) : BWD(80, 4);

@@ -148,15 +148,6 @@ __device__ __forceinline__ void wgmma_ss(float *d, uint64_t desc_a, uint64_t des
 #endif
 }
 
-// p[0] += x, p[1] += y atomically, nothing returned: one sm_90 vector reduction (p 8-byte aligned)
-__device__ __forceinline__ void red_add2(float *p, float x, float y) {
-#ifdef CAMEO_CUDA_EMULATED
-    atomicAdd((float2 *)p, make_float2(x, y));
-#else
-    asm volatile("red.global.add.v2.f32 [%0], {%1, %2};\n" ::"l"(p), "f"(x), "f"(y) : "memory");
-#endif
-}
-
 // keys k0..k0+63 of K and V (this block's b, h) into buffer buf (K tile 2 buf, V tile 2 buf + 1),
 // swizzled, zero past the keys; started (cp.async), complete after the wait and barrier
 __device__ __forceinline__ void wg_kv_load(unsigned char *smem, int buf, const att_args &a, const bf16 *Kb, const bf16 *Vb,

@@ -11,6 +11,7 @@ extern "C" double cuda_gemm_best_ms(const cm_kctx *k, int64_t M, int64_t N, int6
                                     void *C, int max_algos, int iters);
 extern "C" int cuda_device_count(void);
 extern "C" bool cuda_attn_use(const char *which);  // cuda_attention.cu
+extern "C" void cuda_gemm_tune(int on);            // cuda_gemm.cu
 extern "C" const char *cuda_attn_name(void);
 extern "C" const char *cuda_unavailable_reason(void);
 
@@ -58,24 +59,6 @@ static void add_row(const char *what, const char *shape, double ms, double tflop
     if (pct > 0) printf("  %5.1f%% %s", pct, vs);
     printf("\n");
     fflush(stdout);
-}
-
-// times fn() `iters` times after `warm` untimed runs; returns ms per run
-template <typename F> static double time_ms(const cm_kctx *k, int warm, int iters, F fn) {
-    cudaStream_t s = KSTREAM(k);
-    for (int i = 0; i < warm; i++) fn();
-    cudaEvent_t e0, e1;
-    CUDA_CHECK(cudaEventCreate(&e0));
-    CUDA_CHECK(cudaEventCreate(&e1));
-    CUDA_CHECK(cudaEventRecord(e0, s));
-    for (int i = 0; i < iters; i++) fn();
-    CUDA_CHECK(cudaEventRecord(e1, s));
-    CUDA_CHECK(cudaEventSynchronize(e1));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-    CUDA_CHECK(cudaEventDestroy(e0));
-    CUDA_CHECK(cudaEventDestroy(e1));
-    return ms / iters;
 }
 
 static int has_nan_bf16(const cm_kctx *k, const bf16 *d, int64_t n) {
@@ -168,18 +151,30 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         double best_tf = flop / (best * 1e-3) / 1e12;
         char shp[64];
         snprintf(shp, sizeof shp, "%lldx%lldx%lld", (long long)M, (long long)N, (long long)K);
-        double ms_nn = time_ms(k, 2, it, [&] {
+        double ms_nn = cuda_time_ms(k, 2, it, [&] {
             be->gemm(k, CM_BF16, 0, 0, M, N, K, 1.0, A, K, 0, B, N, 0, 0.0, Cm, N, 0, 1);
         });
         double tf_nn = flop / (ms_nn * 1e-3) / 1e12;
         add_row("gemm cameo NN vs cuBLAS best", shp, ms_nn, tf_nn, best_tf, 100.0 * tf_nn / best_tf, "of cuBLAS best");
         // y = x W^T with W [N, K] (the linear layer)
-        double ms_nt = time_ms(k, 2, it, [&] {
+        double ms_nt = cuda_time_ms(k, 2, it, [&] {
             be->gemm(k, CM_BF16, 0, 1, M, N, K, 1.0, A, K, 0, B, K, 0, 0.0, Cm, N, 0, 1);
         });
         double tf_nt = flop / (ms_nt * 1e-3) / 1e12;
         add_row("gemm cameo NT (linear) vs cuBLAS best", shp, ms_nt, tf_nt, best_tf, 100.0 * tf_nt / best_tf,
                 "of cuBLAS best");
+        // the same with CAMEO_GEMM_TUNE=1: the plan times the heuristic's first algorithms once
+        // (its first call, here the warm-up) and keeps the fastest
+        cuda_gemm_tune(1);
+        for (int t = 0; t < 2; t++) {
+            double ms_t = cuda_time_ms(k, 2, it, [&] {
+                be->gemm(k, CM_BF16, 0, t, M, N, K, 1.0, A, K, 0, B, t ? K : N, 0, 0.0, Cm, N, 0, 1);
+            });
+            double tf_t = flop / (ms_t * 1e-3) / 1e12;
+            add_row(t ? "gemm cameo NT, CAMEO_GEMM_TUNE=1" : "gemm cameo NN, CAMEO_GEMM_TUNE=1", shp, ms_t, tf_t, best_tf,
+                    100.0 * tf_t / best_tf, "of cuBLAS best");
+        }
+        cuda_gemm_tune(-1);
         if (best_tf > peak) peak = best_tf;  // the peak is the best bf16 rate seen in this run
         CUDA_CHECK(cudaFree(A));
         CUDA_CHECK(cudaFree(B));
@@ -198,21 +193,21 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         double flop = 2.0 * T * C * Hd;
         char shp[64];
         snprintf(shp, sizeof shp, "%lldx%lld->%lld", (long long)T, (long long)C, (long long)Hd);
-        double ms_u = time_ms(k, 2, it, [&] {
+        double ms_u = cuda_time_ms(k, 2, it, [&] {
             be->gemm_ex(k, CM_BF16, 0, 1, T, Hd, C, 1.0, x, C, 0, w1, C, 0, 0.0, h, Hd, 0, 1, b1, CM_ACT_NONE, NULL);
             be->unary_fwd(k, CM_UN_GELU_TANH, CM_BF16, T * Hd, y, h);
         });
-        double ms_f = time_ms(k, 2, it, [&] {
+        double ms_f = cuda_time_ms(k, 2, it, [&] {
             be->gemm_ex(k, CM_BF16, 0, 1, T, Hd, C, 1.0, x, C, 0, w1, C, 0, 0.0, y, Hd, 0, 1, b1, CM_ACT_GELU_TANH, h);
         });
         add_row("ff up + gelu, h kept: gemm, gelu kernel", shp, ms_u, flop / (ms_u * 1e-3) / 1e12, 0, 0, "");
         add_row("ff up + gelu, h kept: GELU_AUX_BIAS", shp, ms_f, flop / (ms_f * 1e-3) / 1e12,
                 flop / (ms_u * 1e-3) / 1e12, 100.0 * ms_u / ms_f, "of unfused speed");
-        ms_u = time_ms(k, 2, it, [&] {
+        ms_u = cuda_time_ms(k, 2, it, [&] {
             be->gemm(k, CM_BF16, 0, 0, T, Hd, C, 1.0, g, C, 0, w2, Hd, 0, 0.0, dh, Hd, 0, 1);
             be->unary_bwd(k, CM_UN_GELU_TANH, CM_BF16, T * Hd, dh, h, dh);
         });
-        ms_f = time_ms(k, 2, it, [&] {
+        ms_f = cuda_time_ms(k, 2, it, [&] {
             be->gemm_ex(k, CM_BF16, 0, 0, T, Hd, C, 1.0, g, C, 0, w2, Hd, 0, 0.0, dh, Hd, 0, 1, NULL, CM_ACT_DGELU_TANH, h);
         });
         add_row("ff down dX + dgelu: gemm, dgelu kernel", shp, ms_u, flop / (ms_u * 1e-3) / 1e12, 0, 0, "");
@@ -237,23 +232,24 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         int ai = tiny ? 1 : quick ? 3 : 10;
         char shp[64];
         snprintf(shp, sizeof shp, "B1 H%lld L%lld D128", (long long)H, (long long)L);
-        // every fast kernel (CAMEO_ATTN=wmma / mma / mma8 / mma2 / wgmma, and wgmma with its backward split),
-        // and how far the others' outputs are from wmma's
-        const char *kinds[6] = {"wmma", "mma", "mma8", "mma2", "wgmma", "wgmma-split"};
+        // every fast kernel (CAMEO_ATTN=wmma / mma / mma8 / mma2 / wgmma, mma with its backward fused,
+        // wgmma with its backward split: CAMEO_ATTN_BWD), and how far the others' outputs are from wmma's
+        enum { NKINDS = 7 };
+        const char *kinds[NKINDS] = {"wmma", "mma", "mma-fused", "mma8", "mma2", "wgmma", "wgmma-split"};
         const char *dflt = cuda_attn_name();  // the kernels in use (CAMEO_ATTN or the default)
         double ms_dflt = 0;
         // O, dQ, dK of the first kind (wmma) and of the one timed now
         uint16_t *first[3], *now[3];
         for (int i = 0; i < 3; i++) first[i] = (uint16_t *)malloc((size_t)n * 2), now[i] = (uint16_t *)malloc((size_t)n * 2);
-        for (int v = 0; v < 6; v++) {
+        for (int v = 0; v < NKINDS; v++) {
             cuda_attn_use(kinds[v]);
             char what[96];
-            double ms_f = time_ms(k, 1, ai, [&] {
+            double ms_f = cuda_time_ms(k, 1, ai, [&] {
                 be->attn_fwd(k, CM_BF16, Bn, H, L, L, D, scale, O, NULL, lse, Q, st, K, st, V, st, NULL, 0, 0);
             });
             CUDA_CHECK(cudaMemcpyAsync(v ? now[0] : first[0], O, (size_t)n * 2, cudaMemcpyDeviceToHost, KSTREAM(k)));
             CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
-            double ms_b = time_ms(k, 1, ai, [&] {
+            double ms_b = cuda_time_ms(k, 1, ai, [&] {
                 be->attn_bwd(k, CM_BF16, Bn, H, L, L, D, scale, dQ, dK, dV, dO, NULL, O, NULL, lse, Q, st, K, st, V, st, NULL, 0, 0);
             });
             CUDA_CHECK(cudaMemcpyAsync(v ? now[1] : first[1], dQ, (size_t)n * 2, cudaMemcpyDeviceToHost, KSTREAM(k)));
@@ -307,7 +303,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         if (n2 <= n) {
             int64_t st2[3] = {H2 * L2 * D2, L2 * D2, D2};
             double f2 = 4.0 * B2 * H2 * L2 * L2 * D2;
-            double ms2 = time_ms(k, 1, ai, [&] {
+            double ms2 = cuda_time_ms(k, 1, ai, [&] {
                 be->attn_fwd(k, CM_BF16, B2, H2, L2, L2, D2, 1.0 / sqrt(72.0), O, NULL, lse, Q, st2, K, st2, V, st2, NULL, 0,
                              0);
             });
@@ -324,19 +320,19 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         // the 512^2 training step's own attention shapes: the blocks' joint attention (512 text + 1024
         // image tokens) and the IP attention (1024 image tokens over 1024 IP tokens), both 24 x 128
         const int64_t shp512[2][2] = {{tiny ? 48 : 1536, tiny ? 48 : 1536}, {tiny ? 32 : 1024, tiny ? 32 : 1024}};
-        const char *k512[3] = {"mma", "wgmma", "wgmma-split"};
+        const char *k512[4] = {"mma", "mma-fused", "wgmma", "wgmma-split"};
         for (int sh = 0; sh < 2; sh++) {
             const int64_t Lq = shp512[sh][0], Lk = shp512[sh][1];
             int64_t sq[3] = {H * Lq * D, Lq * D, D}, sk[3] = {H * Lk * D, Lk * D, D};
             double f5 = 4.0 * Bn * H * Lq * Lk * D, b5 = 2.5 * f5;
             char s5[64];
             snprintf(s5, sizeof s5, "B1 H%lld Lq%lld Lk%lld D128", (long long)H, (long long)Lq, (long long)Lk);
-            for (int v = 0; v < 3; v++) {
+            for (int v = 0; v < 4; v++) {
                 cuda_attn_use(k512[v]);
-                double ms_f = time_ms(k, 1, ai, [&] {
+                double ms_f = cuda_time_ms(k, 1, ai, [&] {
                     be->attn_fwd(k, CM_BF16, Bn, H, Lq, Lk, D, scale, O, NULL, lse, Q, sq, K, sk, V, sk, NULL, 0, 0);
                 });
-                double ms_b = time_ms(k, 1, ai, [&] {
+                double ms_b = cuda_time_ms(k, 1, ai, [&] {
                     be->attn_bwd(k, CM_BF16, Bn, H, Lq, Lk, D, scale, dQ, dK, dV, dO, NULL, O, NULL, lse, Q, sq, K, sk, V, sk,
                                  NULL, 0, 0);
                 });
@@ -366,7 +362,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         CUDA_CHECK(cudaMalloc(&mean, R * sizeof(float)));
         CUDA_CHECK(cudaMalloc(&rstd, R * sizeof(float)));
         // the reference: a device-to-device copy of the same bytes (what one read + one write can do)
-        double ms = time_ms(k, 2, it, [&] {
+        double ms = cuda_time_ms(k, 2, it, [&] {
             CUDA_CHECK(cudaMemcpyAsync(y, x, (size_t)n * 2, cudaMemcpyDeviceToDevice, KSTREAM(k)));
         });
         const double copy_gbs = 2.0 * n * 2 / (ms * 1e-3) / 1e9;
@@ -375,22 +371,22 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
             double gbs = bytes / (t * 1e-3) / 1e9;
             add_row(what, sh_act, t, gbs, copy_gbs, 100.0 * gbs / copy_gbs, "of d2d copy");
         };
-        ms = time_ms(k, 2, it, [&] {
+        ms = cuda_time_ms(k, 2, it, [&] {
             be->layernorm_fwd(k, CM_BF16, R, Cc, 1e-6, y, mean, rstd, x, w, NULL);
         });
         bw_row("layernorm_fwd bf16 (GB/s)", 2.0 * n * 2, ms);
-        ms = time_ms(k, 2, it, [&] {
+        ms = cuda_time_ms(k, 2, it, [&] {
             be->unary_fwd(k, CM_UN_GELU_TANH, CM_BF16, n, y, x);
         });
         bw_row("gelu_tanh bf16 (GB/s)", 2.0 * n * 2, ms);
         {
             bf16 *x2 = brand(k, n, 53, 1.f);
             int64_t sh[2] = {R, Cc}, st[2] = {Cc, 1};
-            ms = time_ms(k, 2, it, [&] { be->binary(k, CM_BIN_ADD, CM_BF16, 2, sh, y, x, st, x2, st); });
+            ms = cuda_time_ms(k, 2, it, [&] { be->binary(k, CM_BIN_ADD, CM_BF16, 2, sh, y, x, st, x2, st); });
             bw_row("binary add bf16 (GB/s)", 3.0 * n * 2, ms);
             // [1, 4608, 24, 128] -> [1, 24, 4608, 128]: a head split's copy (16-byte pieces)
             int64_t psh[3] = {NH, R, HD}, pdst[3] = {R * HD, HD, 1}, psrc[3] = {HD, Cc, 1};
-            ms = time_ms(k, 2, it, [&] { be->copy_strided(k, 3, psh, CM_BF16, y, pdst, CM_BF16, x, psrc); });
+            ms = cuda_time_ms(k, 2, it, [&] { be->copy_strided(k, 3, psh, CM_BF16, y, pdst, CM_BF16, x, psrc); });
             bw_row("permuted copy bf16 (GB/s)", 2.0 * n * 2, ms);
             CUDA_CHECK(cudaFree(x2));
         }
@@ -398,11 +394,11 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         {
             bf16 *res = brand(k, n, 50, 1.f), *gate = brand(k, Cc, 51, 1.f), *gy = brand(k, n, 52, 0.f);
             int64_t sh[3] = {1, R, Cc}, full[3] = {R * Cc, Cc, 1}, bcast[3] = {Cc, 0, 1};
-            double ms_u = time_ms(k, 2, it, [&] {
+            double ms_u = cuda_time_ms(k, 2, it, [&] {
                 be->binary(k, CM_BIN_MUL, CM_BF16, 3, sh, gy, gate, bcast, x, full);
                 be->binary(k, CM_BIN_ADD, CM_BF16, 3, sh, y, res, full, gy, full);
             });
-            double ms_f = time_ms(k, 2, it, [&] { be->gated_add(k, CM_BF16, 1, R, Cc, y, res, gate, x); });
+            double ms_f = cuda_time_ms(k, 2, it, [&] { be->gated_add(k, CM_BF16, 1, R, Cc, y, res, gate, x); });
             double gb = 3.0 * n * 2 / 1e9;  // read res and y, write out
             add_row("gated residual: mul, add (GB/s)", sh_act, ms_u, gb / (ms_u * 1e-3), 0, 0, "");
             add_row("gated residual: gated_add (GB/s)", sh_act, ms_f, gb / (ms_f * 1e-3), gb / (ms_u * 1e-3),
@@ -417,13 +413,13 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
             const int64_t Lt = TOK / 9, Li = R - Lt;
             bf16 *ipo = brand(k, Li * Cc, 54, 1.f), *sc = brand(k, Li * Cc, 55, 0.f), *img = brand(k, Li * Cc, 56, 0.f);
             int64_t ish[2] = {Li, Cc}, st[2] = {Cc, 1};
-            double ms_u = time_ms(k, 2, it, [&] {
+            double ms_u = cuda_time_ms(k, 2, it, [&] {
                 be->axpby(k, CM_BF16, Li * Cc, 0.7, ipo, 0.0, sc);                                  // op_scale
                 be->binary(k, CM_BIN_ADD, CM_BF16, 2, ish, img, x + Lt * Cc, st, sc, st);            // image rows
                 CUDA_CHECK(cudaMemcpyAsync(y, x, (size_t)Lt * Cc * 2, cudaMemcpyDeviceToDevice, KSTREAM(k)));  // concat
                 CUDA_CHECK(cudaMemcpyAsync(y + Lt * Cc, img, (size_t)Li * Cc * 2, cudaMemcpyDeviceToDevice, KSTREAM(k)));
             });
-            double ms_f = time_ms(k, 2, it, [&] { be->add_rows(k, CM_BF16, 1, R, Cc, Lt, Li, 0.7, y, x, ipo); });
+            double ms_f = cuda_time_ms(k, 2, it, [&] { be->add_rows(k, CM_BF16, 1, R, Cc, Lt, Li, 0.7, y, x, ipo); });
             double gb = (2.0 * n + 1.0 * Li * Cc) * 2 / 1e9;  // read a and b, write out
             add_row("IP rows: scale, add, concat (GB/s)", sh_act, ms_u, gb / (ms_u * 1e-3), 0, 0, "");
             add_row("IP rows: add_rows (GB/s)", sh_act, ms_f, gb / (ms_f * 1e-3), gb / (ms_u * 1e-3), 100.0 * ms_u / ms_f,
@@ -446,7 +442,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
             int64_t tok_shape[4] = {1, L, H, D}, hm_shape[4] = {1, H, L, D};
             int64_t tok_st[4] = {L * H * D, H * D, D, 1}, tok_as_hm[4] = {L * H * D, D, H * D, 1};
             int64_t hm_st[4] = {H * L * D, L * D, D, 1}, hm_as_tok[4] = {H * L * D, D, L * D, 1};
-            double ms_u = time_ms(k, 2, it, [&] {
+            double ms_u = cuda_time_ms(k, 2, it, [&] {
                 for (int s = 0, l0 = 0; s < 2; l0 += (int)Ls[s], s++) {  // rmsnorm per stream, then its concat copy
                     be->rmsnorm_fwd(k, CM_RMS_DIFFUSERS, CM_BF16, Ls[s] * H, D, 1e-6, y, inv, x + l0 * H * D, wq + s * D);
                     int64_t sh[4] = {1, Ls[s], H, D};
@@ -455,7 +451,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
                 be->copy_strided(k, 4, hm_shape, CM_BF16, hm, hm_st, CM_BF16, cat, tok_as_hm);  // the permuted copy
                 be->rope(k, CM_BF16, H, L, D, 0, y, hm, cs, sn);
             });
-            double ms_f = time_ms(k, 2, it, [&] {
+            double ms_f = cuda_time_ms(k, 2, it, [&] {
                 for (int s = 0, l0 = 0; s < 2; l0 += (int)Ls[s], s++)
                     be->rms_rope_fwd(k, CM_RMS_DIFFUSERS, CM_BF16, 1, Ls[s], H, D, 1e-6, L, l0, y, inv + l0 * H,
                                      x + l0 * H * D, wq + s * D, cs, sn);
@@ -464,14 +460,14 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
             add_row("q/k prep fwd: rmsnorm, concat, copy, rope", sh_qk, ms_u, gb / (ms_u * 1e-3), 0, 0, "");
             add_row("q/k prep fwd: rms_rope (GB/s)", sh_qk, ms_f, gb / (ms_f * 1e-3),
                     gb / (ms_u * 1e-3), 100.0 * ms_u / ms_f, "of unfused speed");
-            ms_u = time_ms(k, 2, it, [&] {
+            ms_u = cuda_time_ms(k, 2, it, [&] {
                 be->rope(k, CM_BF16, H, L, D, 1, hm, y, cs, sn);                                 // rope backward
                 be->copy_strided(k, 4, tok_shape, CM_BF16, cat, tok_st, CM_BF16, hm, hm_as_tok);  // permute + slices
                 for (int s = 0, l0 = 0; s < 2; l0 += (int)Ls[s], s++)
                     be->rmsnorm_bwd(k, CM_RMS_DIFFUSERS, CM_BF16, Ls[s] * H, D, 1e-6, dx + l0 * H * D, dw + s * D,
                                     cat + l0 * H * D, x + l0 * H * D, inv + l0 * H, wq + s * D);
             });
-            ms_f = time_ms(k, 2, it, [&] {
+            ms_f = cuda_time_ms(k, 2, it, [&] {
                 for (int s = 0, l0 = 0; s < 2; l0 += (int)Ls[s], s++)
                     be->rms_rope_bwd(k, CM_RMS_DIFFUSERS, CM_BF16, 1, Ls[s], H, D, 1e-6, L, l0, dx + l0 * H * D,
                                      dw + s * D, y, x + l0 * H * D, inv + l0 * H, wq + s * D, cs, sn);

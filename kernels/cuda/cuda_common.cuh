@@ -156,6 +156,24 @@ cudaStream_t cuda_stream_of(const cm_kctx *k, cm_stream s);
 #define CUDA_MAX_PARTIALS 1024
 const cuda_ctx_ext *cuda_ext(const cm_kctx *k);
 
+// times fn() `iters` times on k's compute stream after `warm` untimed runs; ms per run (waits)
+template <typename F> static double cuda_time_ms(const cm_kctx *k, int warm, int iters, F fn) {
+    cudaStream_t s = KSTREAM(k);
+    for (int i = 0; i < warm; i++) fn();
+    cudaEvent_t e0, e1;
+    CUDA_CHECK(cudaEventCreate(&e0));
+    CUDA_CHECK(cudaEventCreate(&e1));
+    CUDA_CHECK(cudaEventRecord(e0, s));
+    for (int i = 0; i < iters; i++) fn();
+    CUDA_CHECK(cudaEventRecord(e1, s));
+    CUDA_CHECK(cudaEventSynchronize(e1));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
+    CUDA_CHECK(cudaEventDestroy(e0));
+    CUDA_CHECK(cudaEventDestroy(e1));
+    return ms / iters;
+}
+
 // stream-ordered temporary device buffer; dies with a clear message when memory is exhausted
 void *cuda_tmp_alloc(const cm_kctx *k, size_t nbytes, const char *what);
 void cuda_tmp_free(const cm_kctx *k, void *p);

@@ -16,6 +16,7 @@ typedef struct {
     int abias;       // alignment of the bias (0: no bias)
     int aaux;        // alignment of aux (0: none)
     int dev;
+    int tune;        // CAMEO_GEMM_TUNE: the algorithm timed (a plan of its own beside the heuristic's)
 } gemm_key;
 
 // epilogue bits of a key: a bias, then GELU (tanh), its input kept in aux; or the GELU's
@@ -71,9 +72,84 @@ static cublasLtMatrixLayout_t make_layout(cudaDataType_t t, int64_t rows, int64_
     return l;
 }
 
-// builds the plan for key (descriptors + heuristic's best algorithm); bias, aux: the first
-// caller's pointers (the heuristic sees real ones; each call sets its own)
-static void plan_build(const cm_kctx *k, gemm_plan *p, const gemm_key *key, const void *bias, const void *aux) {
+// CAMEO_GEMM_TUNE=1: a new plan times the heuristic's first GEMM_TUNE algorithms on its first
+// call's operands (outputs into scratch) and keeps the fastest; otherwise the heuristic's first
+#define GEMM_TUNE 8
+static int g_tune = -1;
+static int gemm_tune_on(void) {
+    int v = __atomic_load_n(&g_tune, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv("CAMEO_GEMM_TUNE");
+        v = e && *e && strcmp(e, "0");
+        __atomic_store_n(&g_tune, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+// the benchmark times both: 1 / 0 sets it, -1 goes back to CAMEO_GEMM_TUNE
+extern "C" void cuda_gemm_tune(int on) { __atomic_store_n(&g_tune, on < 0 ? -1 : !!on, __ATOMIC_RELAXED); }
+static int64_t g_tuned, g_tune_changed;  // plans tuned; of them, where another algorithm won
+extern "C" int64_t cuda_gemm_tuned(int64_t *changed) {
+    if (changed) *changed = __atomic_load_n(&g_tune_changed, __ATOMIC_RELAXED);
+    return __atomic_load_n(&g_tuned, __ATOMIC_RELAXED);
+}
+
+// ms per run of plan p with algo (one untimed run, then iters timed; D = C), -1 where it fails
+static double algo_ms(const cm_kctx *k, const gemm_plan *p, const cublasLtMatmulAlgo_t *algo, size_t ws, const void *A,
+                      const void *B, void *C, float beta, int iters) {
+    const cuda_ctx_ext *c = cuda_ext(k);
+    cudaStream_t s = KSTREAM(k);
+    const float fa = 1.f;
+    if (cublasLtMatmul((cublasLtHandle_t)k->blas, p->op, &fa, B, p->la, A, p->lb, &beta, C, p->lc, C, p->lc, algo,
+                       c->workspace, ws, s) != CUBLAS_STATUS_SUCCESS)
+        return -1.0;
+    return cuda_time_ms(k, 0, iters, [&] {
+        CUBLAS_CHECK(cublasLtMatmul((cublasLtHandle_t)k->blas, p->op, &fa, B, p->la, A, p->lb, &beta, C, p->lc, C, p->lc,
+                                    algo, c->workspace, ws, s));
+    });
+}
+
+// the fastest of res[n] for plan p on A, B (the first call's operands), into p->algo / p->ws. The
+// outputs go to scratch (C's extent, zeroed; GELU_AUX's aux too), so a beta != 0 sum or an aux the
+// call writes is never touched; where the scratch cannot be had, the heuristic's first stays.
+static void plan_tune(const cm_kctx *k, gemm_plan *p, const gemm_key *key, const cublasLtMatmulHeuristicResult_t *res, int n,
+                      const void *A, const void *B, const void *aux) {
+    const size_t es = key->dt == CM_BF16 ? 2 : 4;
+    const size_t ext = (size_t)((key->batch - 1) * key->sc + (key->M - 1) * key->ldc + key->N) * es;
+    const int aux_out = (key->epi & EPI_AUX) && !(key->epi & EPI_DGELU);
+    cudaStream_t s = KSTREAM(k);
+    void *Cs = NULL, *Xs = NULL;
+    if (cudaMallocAsync(&Cs, ext, s) != cudaSuccess || (aux_out && cudaMallocAsync(&Xs, ext, s) != cudaSuccess)) {
+        (void)cudaGetLastError();
+        if (Cs) CUDA_CHECK(cudaFreeAsync(Cs, s));
+        return;
+    }
+    CUDA_CHECK(cudaMemsetAsync(Cs, 0, ext, s));
+    if (aux_out)
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &Xs, sizeof Xs));
+    const float beta = key->beta0 ? 0.f : 1.f;
+    double best = -1.0;
+    int win = 0;
+    for (int i = 0; i < n; i++) {
+        if (res[i].state != CUBLAS_STATUS_SUCCESS) continue;
+        double ms = algo_ms(k, p, &res[i].algo, res[i].workspaceSize, A, B, Cs, beta, 3);
+        if (ms >= 0 && (best < 0 || ms < best)) best = ms, win = i;
+    }
+    (void)cudaGetLastError();
+    p->algo = res[win].algo;
+    p->ws = res[win].workspaceSize;
+    if (aux_out)  // the first caller's again (each call sets its own anyway)
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux));
+    CUDA_CHECK(cudaFreeAsync(Cs, s));
+    if (Xs) CUDA_CHECK(cudaFreeAsync(Xs, s));
+    __atomic_fetch_add(&g_tuned, 1, __ATOMIC_RELAXED);
+    if (win) __atomic_fetch_add(&g_tune_changed, 1, __ATOMIC_RELAXED);
+}
+
+// builds the plan for key (descriptors + heuristic's best algorithm, or the fastest of its first
+// GEMM_TUNE under CAMEO_GEMM_TUNE where A and B are given); bias, aux: the first caller's pointers
+// (the heuristic sees real ones; each call sets its own)
+static void plan_build(const cm_kctx *k, gemm_plan *p, const gemm_key *key, const void *bias, const void *aux,
+                       const void *A, const void *B) {
     const cuda_ctx_ext *c = cuda_ext(k);
     memset(p, 0, sizeof *p);
     pthread_mutex_init(&p->mu, NULL);
@@ -133,19 +209,21 @@ static void plan_build(const cm_kctx *k, gemm_plan *p, const gemm_key *key, cons
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &aB, sizeof aB));
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &aC, sizeof aC));
     CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &aC, sizeof aC));
-    cublasLtMatmulHeuristicResult_t res[1];
+    cublasLtMatmulHeuristicResult_t res[GEMM_TUNE];
     int found = 0;
     const int aux_ok = !(key->epi & EPI_AUX) || (key->ldc % 8 == 0 && (key->batch <= 1 || key->sc % 8 == 0));
+    const int tune = A && B && key->tune;
     cublasStatus_t st = CUBLAS_STATUS_NOT_SUPPORTED;
     if (aux_ok)
-        st = cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)k->blas, p->op, p->la, p->lb, p->lc, p->lc, pref, 1, res,
-                                            &found);
+        st = cublasLtMatmulAlgoGetHeuristic((cublasLtHandle_t)k->blas, p->op, p->la, p->lb, p->lc, p->lc, pref,
+                                            tune ? GEMM_TUNE : 1, res, &found);
     cublasLtMatmulPreferenceDestroy(pref);
     if (st != CUBLAS_STATUS_SUCCESS || found == 0 || res[0].state != CUBLAS_STATUS_SUCCESS) {
         p->fallback = 1;
     } else {
         p->algo = res[0].algo;
         p->ws = res[0].workspaceSize;
+        if (tune && found > 1) plan_tune(k, p, key, res, found, A, B, aux);
     }
     p->used = 1;
 }
@@ -236,6 +314,7 @@ void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M
     key.abias = bias ? align_of(bias, 0) : 0;
     key.aaux = aux ? align_of(aux, key.sc * (int64_t)es) : 0;
     key.dev = k->dev.index;
+    key.tune = gemm_tune_on();
 
     uint64_t h = key_hash(&key);
     gemm_plan local, *p = NULL;
@@ -249,7 +328,7 @@ void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M
             break;
         }
         if (!q->used) {
-            plan_build(k, q, &key, bias, aux);
+            plan_build(k, q, &key, bias, aux, A, B);
             p = q;
             cached = 1;
             break;
@@ -257,7 +336,7 @@ void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M
     }
     pthread_mutex_unlock(&g_plan_lock);
     if (!p) {  // cache neighbourhood full: plan, run, destroy
-        plan_build(k, &local, &key, bias, aux);
+        plan_build(k, &local, &key, bias, aux, NULL, NULL);  // not tuned: used once
         p = &local;
     }
 
@@ -316,14 +395,13 @@ void cu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, i
 extern "C" double cuda_gemm_best_ms(const cm_kctx *k, int64_t M, int64_t N, int64_t K, const void *A, const void *B,
                                     void *C, int max_algos, int iters) {
     const cuda_ctx_ext *c = cuda_ext(k);
-    cudaStream_t s = KSTREAM(k);
     gemm_plan p;
     gemm_key key;
     memset(&key, 0, sizeof key);
     key.dt = CM_BF16, key.M = M, key.N = N, key.K = K, key.lda = K, key.ldb = N, key.ldc = N, key.batch = 1;
     key.aa = key.ab = key.ac = 256;
     key.beta0 = 1;
-    plan_build(k, &p, &key, NULL, NULL);
+    plan_build(k, &p, &key, NULL, NULL, NULL, NULL);
     cublasLtMatmulPreference_t pref;
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     uint64_t ws = c->workspace_bytes;
@@ -336,45 +414,18 @@ extern "C" double cuda_gemm_best_ms(const cm_kctx *k, int64_t M, int64_t N, int6
     cublasLtMatmulPreferenceDestroy(pref);
     float fa = 1.f, fb = 0.f;
     double best = -1.0;
-    cudaEvent_t e0, e1;
-    CUDA_CHECK(cudaEventCreate(&e0));
-    CUDA_CHECK(cudaEventCreate(&e1));
     for (int i = 0; i < found; i++) {
         if (res[i].state != CUBLAS_STATUS_SUCCESS) continue;
-        cublasStatus_t st = cublasLtMatmul((cublasLtHandle_t)k->blas, p.op, &fa, B, p.la, A, p.lb, &fb, C, p.lc, C,
-                                           p.lc, &res[i].algo, c->workspace, res[i].workspaceSize, s);
-        if (st != CUBLAS_STATUS_SUCCESS) continue;
-        CUDA_CHECK(cudaEventRecord(e0, s));
-        for (int it = 0; it < iters; it++)
-            CUBLAS_CHECK(cublasLtMatmul((cublasLtHandle_t)k->blas, p.op, &fa, B, p.la, A, p.lb, &fb, C, p.lc, C, p.lc,
-                                        &res[i].algo, c->workspace, res[i].workspaceSize, s));
-        CUDA_CHECK(cudaEventRecord(e1, s));
-        CUDA_CHECK(cudaEventSynchronize(e1));
-        float ms = 0.f;
-        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-        double per = ms / iters;
-        if (best < 0 || per < best) best = per;
+        double per = algo_ms(k, &p, &res[i].algo, res[i].workspaceSize, A, B, C, 0.f, iters);
+        if (per >= 0 && (best < 0 || per < best)) best = per;
     }
     // cublasGemmEx with the default algorithm, the plain-cuBLAS figure
-    {
-        cublasHandle_t hv = v2_handle(k);
+    cublasHandle_t hv = v2_handle(k);
+    double per = cuda_time_ms(k, 1, iters, [&] {
         CUBLAS_CHECK(cublasGemmEx(hv, CUBLAS_OP_N, CUBLAS_OP_N, (int)N, (int)M, (int)K, &fa, B, CUDA_R_16BF, (int)N, A,
-                                  CUDA_R_16BF, (int)K, &fb, C, CUDA_R_16BF, (int)N, CUBLAS_COMPUTE_32F,
-                                  CUBLAS_GEMM_DEFAULT));
-        CUDA_CHECK(cudaEventRecord(e0, s));
-        for (int it = 0; it < iters; it++)
-            CUBLAS_CHECK(cublasGemmEx(hv, CUBLAS_OP_N, CUBLAS_OP_N, (int)N, (int)M, (int)K, &fa, B, CUDA_R_16BF, (int)N,
-                                      A, CUDA_R_16BF, (int)K, &fb, C, CUDA_R_16BF, (int)N, CUBLAS_COMPUTE_32F,
-                                      CUBLAS_GEMM_DEFAULT));
-        CUDA_CHECK(cudaEventRecord(e1, s));
-        CUDA_CHECK(cudaEventSynchronize(e1));
-        float ms = 0.f;
-        CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
-        double per = ms / iters;
-        if (best < 0 || per < best) best = per;
-    }
-    CUDA_CHECK(cudaEventDestroy(e0));
-    CUDA_CHECK(cudaEventDestroy(e1));
+                                  CUDA_R_16BF, (int)K, &fb, C, CUDA_R_16BF, (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    });
+    if (best < 0 || per < best) best = per;
     plan_destroy(&p);
     return best;
 }

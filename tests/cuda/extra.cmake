@@ -42,6 +42,21 @@ cameo_attn_test(wmma --only attention)     # the WMMA kernels (only the attentio
 cameo_attn_test(mma8 --only attention)     # 8-warp forward / dQ blocks
 cameo_attn_test(mma2 --only attention)     # 32 queries per forward warp
 cameo_attn_test(wgmma --only attention)    # sm_90a's wgmma, the fused backward (the test fails if it never ran)
+# the mma backward fused (CAMEO_ATTN_BWD=fused: dQ inside the dK dV kernel, f32 sums by atomics),
+# both thread orders on the emulator
+add_test(NAME test_cuda_ops_attn_mma_fused COMMAND test_cuda_ops --only attention WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_cuda_ops_attn_mma_fused PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                     ENVIRONMENT "CAMEO_ATTN=mma;CAMEO_ATTN_BWD=fused")
+if(CAMEO_CUDA_EMU)
+  add_test(NAME test_cuda_ops_attn_mma_fused_reverse COMMAND test_cuda_ops --only attention WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_cuda_ops_attn_mma_fused_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                       ENVIRONMENT "CAMEO_ATTN=mma;CAMEO_ATTN_BWD=fused;CUDA_EMU_REVERSE=1")
+endif()
+# the GEMMs with CAMEO_GEMM_TUNE=1: each new plan times the heuristic's first algorithms on scratch
+# outputs (the emulator offers three) and keeps the fastest; C and aux come out as without it
+add_test(NAME test_cuda_ops_gemm_tune COMMAND test_cuda_ops --only gemm,gemm_ex WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_cuda_ops_gemm_tune PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                     ENVIRONMENT "CAMEO_GEMM_TUNE=1")
 # the wgmma backward as two kernels, no atomics (CAMEO_ATTN_BWD=split)
 add_test(NAME test_cuda_ops_attn_wgmma_split COMMAND test_cuda_ops --only attention WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(test_cuda_ops_attn_wgmma_split PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
@@ -70,6 +85,13 @@ if(CAMEO_CUDA)
            COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/check_ptxas.sh ${CMAKE_CUDA_COMPILER}
                    ${CMAKE_SOURCE_DIR}/kernels/cuda/cuda_attention_wgmma.cu 90a)
   set_tests_properties(ptxas_wgmma PROPERTIES LABELS cuda TIMEOUT 300)
+  # the mma kernels on sm_80 (an A100's only fast attention): the fused backward's dK dV kernel sits
+  # at 252 registers. (On sm_90a the head-dim-80 dK dV kernel spills 64 bytes — SigLIP's backward,
+  # which training never runs: its encoder is frozen.)
+  add_test(NAME ptxas_mma
+           COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/check_ptxas.sh ${CMAKE_CUDA_COMPILER}
+                   ${CMAKE_SOURCE_DIR}/kernels/cuda/cuda_attention_mma.cu 80)
+  set_tests_properties(ptxas_mma PROPERTIES LABELS cuda TIMEOUT 300)
 endif()
 
 # the GPU machine's scripts parse (bash -n): they run only where a GPU is lent, so a syntax error

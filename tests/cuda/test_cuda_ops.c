@@ -688,6 +688,19 @@ static void t_upload(void) {
 // ---------------------------------------------------------------------------------------------
 // GEMM
 // ---------------------------------------------------------------------------------------------
+// CAMEO_GEMM_TUNE=1: new plans time the heuristic's first algorithms on scratch outputs and keep the
+// fastest (cuda_gemm.cu). The comparisons above are the proof that the trials leave C alone (a
+// beta = 0.5 sum run twice, or into C, would fail them); here, that tuning ran at all
+int64_t cuda_gemm_tuned(int64_t *changed);
+static void gemm_tune_check(const char *group) {
+    const char *e = getenv("CAMEO_GEMM_TUNE");
+    if (!e || !*e || !strcmp(e, "0")) return;
+    int64_t changed = 0, tuned = cuda_gemm_tuned(&changed);
+    printf("%s  %s: CAMEO_GEMM_TUNE: %lld plans tuned so far, %lld of them not the heuristic's first\n",
+           tuned > 0 ? "ok " : "FAIL", group, (long long)tuned, (long long)changed);
+    TEST_CHECK(tuned > 0, "CAMEO_GEMM_TUNE=1: no GEMM plan was tuned");
+}
+
 static void t_gemm(void) {
     for (int d = 0; d < 2; d++) {
         cm_dtype dt = DTS[d];
@@ -722,6 +735,7 @@ static void t_gemm(void) {
                     release_all();
                 }
     }
+    gemm_tune_check("gemm");
 }
 
 // gemm_ex: the bias / GELU / GELU_AUX / DGELU epilogues (cuBLASLt BIAS, GELU, GELU_BIAS,
@@ -842,6 +856,7 @@ static void t_gemm_ex(void) {
         }
     }
     cuda_gemm_force_fallback(0);
+    gemm_tune_check("gemm_ex");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -959,7 +974,7 @@ static void t_attention(void) {
         {1, 3, 33, 50, 40, 1, 1, 0}, {1, 1, 200, 7, 128, 0, 1, 1}, {2, 3, 80, 96, 128, 0, 1, 1},
         {1, 1, 70, 200, 128, 0, 1, 1},  // four key tiles (each double buffer refilled twice), a part-empty block
     };
-    const int64_t wg0 = cm_attn_wgmma_runs;
+    const int64_t wg0 = cm_attn_wgmma_runs, mf0 = cm_attn_mma_fused_runs;
     for (int d = 0; d < 2; d++) {
         cm_dtype dt = DTS[d];
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -1029,6 +1044,13 @@ static void t_attention(void) {
         printf("%s  attention: the wgmma kernels ran %lld times%s%s\n", runs > 0 || other_gpu ? "ok " : "FAIL",
                (long long)runs, off ? ": " : "", off ? off : "");
         if (!other_gpu) TEST_CHECK(runs > 0, "CAMEO_ATTN=wgmma: the wgmma kernels never ran (%s)", off ? off : "?");
+    }
+    // CAMEO_ATTN_BWD=fused with an mma kernel: its fused backward ran (head dims 64 and 128)
+    const char *bwd = getenv("CAMEO_ATTN_BWD");
+    if (bwd && !strcmp(bwd, "fused") && (!att || !*att || !strncmp(att, "mma", 3))) {
+        int64_t runs = cm_attn_mma_fused_runs - mf0;
+        printf("%s  attention: the mma fused backward ran %lld times\n", runs > 0 ? "ok " : "FAIL", (long long)runs);
+        TEST_CHECK(runs > 0, "CAMEO_ATTN_BWD=fused: the mma fused backward never ran");
     }
 }
 
