@@ -318,6 +318,16 @@ int prof_format_shapes(char *buf, size_t n, const cm_prof_shape_row *rows, int n
         else EMIT("|\n");
     }
     if (nrows > top) EMIT("| the other %d | | %lld | %.3f | | |\n", nrows - top, (long long)rest_calls, rest);
+    // all GEMMs and all attention calls: their summed FLOPs over their summed time
+    for (int kind = 0; kind < 2; kind++) {
+        double ms = 0, flop = 0;
+        int64_t calls = 0;
+        for (int i = 0; i < nrows; i++)
+            if (rows[i].flop > 0 && !strncmp(rows[i].name, kind ? "attn_" : "gemm", kind ? 5 : 4))
+                ms += rows[i].ms, flop += rows[i].flop * (double)rows[i].calls, calls += rows[i].calls;
+        if (calls && ms > 0)
+            EMIT("| **all %s** | | %lld | %.3f | | %.4g |\n", kind ? "attention" : "GEMMs", (long long)calls, ms, flop / (ms * 1e9));
+    }
 #undef EMIT
     return (int)at;
 }

@@ -589,12 +589,18 @@ step "model benchmark (cameo bench blocks)"
 # the time by kind of a profiled step (--profile) in the benchmark's markdown: the first "By kind"
 # line after a line starting with $1 and then one containing $2 (the step with fewer blocks
 # recomputed where it ran, else the all-recompute one)
+# and the rate of its GEMMs and of its attention (the "**all GEMMs**" / "**all attention**" rows
+# of the shape table under it)
 step_kinds() {
-    local k
+    local k r
     for sec in "#### One step, fewer blocks recomputed" "#### One step, every block recomputed"; do
         k=$(awk -v a="$1" -v b="$sec" 'index($0, a) == 1 {w = 1} w && index($0, b) {f = 1}
                 f && /^By kind:/ {sub(/^By kind: /, ""); print; exit}' "$BENCH_MD" 2>/dev/null)
-        [ -n "$k" ] && { echo "$k"; return; }
+        r=$(awk -v a="$1" -v b="$sec" 'index($0, a) == 1 {w = 1} w && index($0, b) {f = 1}
+                f && /^[|] [*][*]all (GEMMs|attention)[*][*]/ {n = split($0, c, "|"); v = c[n - 1]; gsub(/ /, "", v)
+                    nm = c[2]; sub(/.*[*][*]all /, "", nm); sub(/[*][*].*/, "", nm)
+                    printf "%s%s at %s TFLOP/s", sep, nm, v; sep = ", "; if (++got == 2) exit}' "$BENCH_MD" 2>/dev/null)
+        [ -n "$k" ] && { echo "${k%.}${r:+ ($r)}"; return; }
     done
 }
 t0=$(date +%s)

@@ -112,6 +112,10 @@ bool attn_dkv_wgmma(const cm_kctx *k, const att_args &a, void *dK, void *dV, con
 bool attn_bwd_wgmma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void *dV, const void *dO, const float *lse,
                     const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
                     const int64_t *vs);
+// a fused backward's dQ: n f32 sums, zeroed (freed with cuda_tmp_free), summed by atomics, then
+// rounded: dQ[i] = bf16(scale * acc[i]) for i < n
+float *attn_dq_sums(const cm_kctx *k, int64_t n);
+void attn_dq_round(const cm_kctx *k, void *dQ, const float *acc, int64_t n, double scale);
 // with_dq false: dK and dV only (dQ written by another kernel). fused: dQ inside the dK dV kernel
 // (f32 sums by atomics, then rounded) where the head dim is 64 or 128; two kernels otherwise
 bool attn_bwd_mma(const cm_kctx *k, int dp, int warps, const att_args &a, void *dQ, void *dK, void *dV, const void *dO,

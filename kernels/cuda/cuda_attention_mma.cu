@@ -517,10 +517,18 @@ static bool fwd_mma(const cm_kctx *k, const att_args &a, void *O, float *lse, co
     return true;
 }
 
-// dQ[i] = bf16(scale * acc[i]), i < n: the fused backward's f32 sums rounded
 __global__ void k_att_dq_round(bf16 *dQ, const float *acc, int64_t n, float scale) {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
         dQ[i] = __float2bfloat16_rn(acc[i] * scale);
+}
+float *attn_dq_sums(const cm_kctx *k, int64_t n) {
+    float *acc = (float *)cuda_tmp_alloc(k, (size_t)n * sizeof(float), "the attention backward's f32 dQ sums");
+    CUDA_CHECK(cudaMemsetAsync(acc, 0, (size_t)n * sizeof(float), KSTREAM(k)));
+    return acc;
+}
+void attn_dq_round(const cm_kctx *k, void *dQ, const float *acc, int64_t n, double scale) {
+    k_att_dq_round<<<(unsigned)min((n + 255) / 256, (int64_t)65535), 256, 0, KSTREAM(k)>>>((bf16 *)dQ, acc, n, (float)scale);
+    CUDA_LAUNCH_CHECK();
 }
 
 // fused (head dims 64, 128): dQ inside the dK dV kernel, no dQ kernel (with_dq false: dK, dV only)
@@ -535,15 +543,12 @@ static bool bwd_mma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, voi
     if constexpr (DP % 64 == 0) {  // the fused kernel's dQ takes 64 dims at a time
         if (fused && with_dq && smem_ok(k, k_att_dkv_mma<DP, true>, S::dkv_fused, done3)) {
             const int64_t n = a.B * a.H * a.Lq * a.D;
-            float *acc = (float *)cuda_tmp_alloc(k, (size_t)n * sizeof(float), "the attention backward's f32 dQ sums");
-            CUDA_CHECK(cudaMemsetAsync(acc, 0, (size_t)n * sizeof(float), KSTREAM(k)));
+            float *acc = attn_dq_sums(k, n);
             k_att_dkv_mma<DP, true><<<gk, MMA_THREADS, S::dkv_fused, KSTREAM(k)>>>(
                 a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv, (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, vq,
                 vk, vv, vo, acc);
             CUDA_LAUNCH_CHECK();
-            k_att_dq_round<<<(unsigned)min((n + 255) / 256, (int64_t)65535), 256, 0, KSTREAM(k)>>>((bf16 *)dQ, acc, n,
-                                                                                                 (float)a.scale);
-            CUDA_LAUNCH_CHECK();
+            attn_dq_round(k, dQ, acc, n, a.scale);
             cuda_tmp_free(k, acc);
             cm_attn_mma_fused_runs++;
             return true;

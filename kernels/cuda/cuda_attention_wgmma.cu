@@ -348,7 +348,7 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dq_wgmma(att_args a,
 // queries] in shared memory (128-byte swizzled rows); after a barrier group w takes dims 64 w..
 // of this tile's dQ = dS K over the block's 128 keys (8 wgmma m64n64k16, dS^T through its
 // descriptor as A, MN-major; K's tiles MN-major as B) and adds them into dqacc (f32 [B, H, Lq,
-// 128], zeroed before) with atomics; k_att_dq_finish scales and rounds it into dQ.
+// 128], zeroed before) with atomics; attn_dq_round scales and rounds it into dQ.
 #define WG_DKV_STATS (2 * 64 * (int)sizeof(float))  // lse, D of one query tile
 #define WG_DKV_SMEM (8 * WG_TILE + 2 * WG_DKV_STATS + 1024)  // K, V of 2 groups; Q, dO twice; stats twice
 #define WG_DS_TILE (64 * 128)                                // bytes of one group's dS^T tile
@@ -756,17 +756,6 @@ bool attn_dkv_wgmma(const cm_kctx *k, const att_args &a, void *dK, void *dV, con
     return true;
 }
 
-// dQ [n / 128 rows][128] = bf16(scale * acc), the fused backward's f32 sums
-__global__ void k_att_dq_finish(bf16 *dQ, const float *acc, int64_t n, float scale) {
-    int64_t i = 4 * ((int64_t)blockIdx.x * blockDim.x + threadIdx.x);
-    if (i >= n) return;  // n is a multiple of 128
-    float4 v = *(const float4 *)(acc + i);
-    dQ[i] = __float2bfloat16_rn(v.x * scale);
-    dQ[i + 1] = __float2bfloat16_rn(v.y * scale);
-    dQ[i + 2] = __float2bfloat16_rn(v.z * scale);
-    dQ[i + 3] = __float2bfloat16_rn(v.w * scale);
-}
-
 bool attn_bwd_wgmma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void *dV, const void *dO, const float *lse,
                     const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
                     const int64_t *vs) {
@@ -774,14 +763,12 @@ bool attn_bwd_wgmma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, voi
     static int done[16];
     if (!smem_ok(k, k_att_dkv_wgmma<true>, WG_BWD_SMEM, done)) return false;
     const int64_t n = a.B * a.H * a.Lq * 128;
-    float *acc = (float *)cuda_tmp_alloc(k, (size_t)n * sizeof(float), "the attention backward's f32 dQ sums");
-    CUDA_CHECK(cudaMemsetAsync(acc, 0, (size_t)n * sizeof(float), KSTREAM(k)));
+    float *acc = attn_dq_sums(k, n);
     dim3 grid((unsigned)((a.Lk + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
     k_att_dkv_wgmma<true><<<grid, WG_GROUPS * 128, WG_BWD_SMEM, KSTREAM(k)>>>(
         a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv, (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, acc);
     CUDA_LAUNCH_CHECK();
-    k_att_dq_finish<<<(unsigned)((n / 4 + 255) / 256), 256, 0, KSTREAM(k)>>>((bf16 *)dQ, acc, n, (float)a.scale);
-    CUDA_LAUNCH_CHECK();
+    attn_dq_round(k, dQ, acc, n, a.scale);
     cuda_tmp_free(k, acc);
     cm_attn_wgmma_runs++;
     return true;

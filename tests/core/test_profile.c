@@ -144,5 +144,7 @@ int main(void) {
     TEST_CHECK(strstr(buf, "| attn_bwd | B1 H2 8×8 D4 | 1 |") || strstr(buf, "| the other 2 | | "),
                "the shape table: rows and the rest summed:\n%s", buf);
     TEST_CHECK(strstr(buf, "| the other 2 | | ") && strstr(buf, "TFLOP/s"), "top 5 of 7 shapes, the other 2 summed:\n%s", buf);
+    TEST_CHECK(strstr(buf, "| **all GEMMs** | | 5 | ") && strstr(buf, "| **all attention** | | 3 | "),
+               "the totals: 5 GEMM calls, 3 attention calls (the rows left out included):\n%s", buf);
     return test_summary("test_profile");
 }
