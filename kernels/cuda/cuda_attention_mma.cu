@@ -247,9 +247,13 @@ template <int DP> struct mma_bwd_smem {
     static constexpr size_t tile = (size_t)MMA_COLS * LD * sizeof(bf16);     // [64][LD]
     static constexpr size_t stats = 2 * MMA_COLS * sizeof(float);            // lse, D of 64 queries
     static constexpr size_t dq = 4 * tile;                                   // K, V; two of each
-    static constexpr size_t dkv = 6 * tile + 2 * stats;                      // K, V; Q, dO, lse, D two of each
-    static constexpr int LDS = MMA_COLS + 8;                                 // dS^T [64 keys][64 queries + 8]
-    static constexpr size_t dkv_fused = dkv + (size_t)MMA_ROWS * LDS * sizeof(bf16);
+    // the dK dV kernel of NW warps (16 NW keys): K, V [16 NW][LD]; Q, dO, lse, D two of each; then
+    // (fused) dS^T [16 NW keys][64 queries + 8]
+    __host__ __device__ static constexpr size_t kv(int NW) { return (size_t)2 * (NW / 4) * tile; }
+    __host__ __device__ static constexpr size_t dkv_at(int NW) { return kv(NW) + 4 * tile + 2 * stats; }
+    static constexpr size_t dkv = dkv_at(4);
+    static constexpr int LDS = MMA_COLS + 8;
+    __host__ __device__ static constexpr size_t dkv_fused(int NW) { return dkv_at(NW) + (size_t)16 * NW * LDS * sizeof(bf16); }
 };
 
 template <int DP, int W>
@@ -329,9 +333,11 @@ __global__ void __launch_bounds__(W * 32) k_att_dq_mma(att_args a, bf16 *dQ, con
 #endif
 }
 
-// FUSED: dQ too, summed into dqacc [B H Lq][D] (f32, zeroed; scaled and rounded by k_att_dq_round)
-template <int DP, bool FUSED>
-__global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *dK, bf16 *dV, const bf16 *dO,
+// NW warps of 16 keys each (4; the fused kernel at head dim 128 takes 8: each atomic sum then
+// covers 128 keys, half as many per dQ element). FUSED: dQ too, summed into dqacc [B H Lq][D] (f32,
+// zeroed; scaled and rounded by attn_dq_round)
+template <int DP, bool FUSED, int NW>
+__global__ void __launch_bounds__(NW * 32) k_att_dkv_mma(att_args a, bf16 *dK, bf16 *dV, const bf16 *dO,
                                                              const float *lse, const float *Dv, const bf16 *Q,
                                                              const bf16 *K, const bf16 *V, bool vq, bool vk, bool vv,
                                                              bool vo, float *dqacc) {
@@ -339,23 +345,25 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
     typedef mma_bwd_smem<DP> S;
     constexpr int NK = DP / 16, ND = DP / 8, LD = S::LD;
     extern __shared__ __align__(16) unsigned char smem[];
-    bf16 *Ks = (bf16 *)smem, *Vs = (bf16 *)(smem + S::tile);
+    constexpr int KR = 16 * NW;  // keys per block
+    constexpr size_t KV = S::kv(NW);
+    bf16 *Ks = (bf16 *)smem, *Vs = (bf16 *)(smem + KV / 2);
     // query tiles j (Q, dO, lse, D) in buffers j % 2
-    auto Qbuf = [&](int b) { return (bf16 *)(smem + (size_t)(2 + 2 * b) * S::tile); };
-    auto Obuf = [&](int b) { return (bf16 *)(smem + (size_t)(3 + 2 * b) * S::tile); };
-    auto Lbuf = [&](int b) { return (float *)(smem + 6 * S::tile + (size_t)b * S::stats); };  // lse [64], then D [64]
-    bf16 *dSs = (bf16 *)(smem + S::dkv);  // FUSED: the query tile's dS^T [64 keys][LDS]
+    auto Qbuf = [&](int b) { return (bf16 *)(smem + KV + (size_t)(2 * b) * S::tile); };
+    auto Obuf = [&](int b) { return (bf16 *)(smem + KV + (size_t)(2 * b + 1) * S::tile); };
+    auto Lbuf = [&](int b) { return (float *)(smem + KV + 4 * S::tile + (size_t)b * S::stats); };  // lse [64], then D [64]
+    bf16 *dSs = (bf16 *)(smem + S::dkv_at(NW));  // FUSED: the query tile's dS^T [KR keys][LDS]
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
-    const int64_t k0 = (int64_t)blockIdx.x * MMA_ROWS;  // this block's keys
-    const int r0 = warp * 16;                            // this warp's rows within them
+    const int64_t k0 = (int64_t)blockIdx.x * KR;  // this block's keys
+    const int r0 = warp * 16;                      // this warp's rows within them
     const int D = (int)a.D;
     const bf16 *Qb = Q + b * a.qs0 + h * a.qs1, *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
     const bf16 *Ob = do_row(a, dO, b, h, 0);
     const float *mr = mask_rows(a, b, h);
-    const int kvalid = (int)min((int64_t)MMA_ROWS, a.Lk - k0);
-    tile_load_async<DP>(Ks, LD, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, MMA_ROWS);  // with query tile 0's group
-    tile_load_async<DP>(Vs, LD, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, MMA_ROWS);
+    const int kvalid = (int)min((int64_t)KR, a.Lk - k0);
+    tile_load_async<DP>(Ks, LD, Kb + k0 * a.ks2, a.ks2, kvalid, D, vk, KR);  // with query tile 0's group
+    tile_load_async<DP>(Vs, LD, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, KR);
 
     float dk[ND][4], dv[ND][4];
 #pragma unroll
@@ -438,20 +446,24 @@ __global__ void __launch_bounds__(MMA_THREADS) k_att_dkv_mma(att_args a, bf16 *d
             }
         }
         if constexpr (FUSED) {
-            // dQ[q][d] += sum over the block's 64 keys of dS^T[key][q] K[key][d]: warp w takes queries
-            // 16 w.., 64 dims at a time (32 accumulators, while S and dP are dead), A = dS through
-            // ldmatrix.trans of the dS^T tile, then 2 x 8 two-float atomics per thread and chunk
+            // dQ[q][d] += sum over the block's KR keys of dS^T[key][q] K[key][d]: warp w takes queries
+            // 16 (w % 4).. and CPW chunks of 64 dims from (w / 4) CPW on, a chunk at a time (32
+            // accumulators, while S and dP are dead), A = dS through ldmatrix.trans of the dS^T
+            // tile, then 2 x 8 two-float atomics per thread and chunk
+            constexpr int CPW = (DP / 64) / (NW / 4);
+            static_assert(CPW >= 1 && CPW * (NW / 4) * 64 == DP, "the fused dQ needs 64 dims per warp and chunk");
             __syncthreads();  // every warp's dS^T rows are in
-            const int64_t qw = q0 + warp * 16;
+            const int qb = warp & 3;
+            const int64_t qw = q0 + qb * 16;
 #pragma unroll 1
-            for (int dc = 0; dc < DP / 64; dc++) {
+            for (int dc = (warp >> 2) * CPW; dc < (warp >> 2) * CPW + CPW; dc++) {
                 float acc[8][4];
 #pragma unroll
                 for (int n = 0; n < 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.f;
 #pragma unroll
-                for (int kk = 0; kk < MMA_ROWS / 16; kk++) {
-                    uint32_t da[4];  // A[q][key] = dS^T[16 kk + key][16 w + q]: matrix m at key rows 8 (m >> 1), query cols 8 (m & 1)
-                    ldsm_x4<true>(da, dSs + (kk * 16 + (lane & 7) + 8 * (lane >> 4)) * S::LDS + warp * 16 + 8 * ((lane >> 3) & 1));
+                for (int kk = 0; kk < KR / 16; kk++) {
+                    uint32_t da[4];  // A[q][key] = dS^T[16 kk + key][16 qb + q]: matrix m at key rows 8 (m >> 1), query cols 8 (m & 1)
+                    ldsm_x4<true>(da, dSs + (kk * 16 + (lane & 7) + 8 * (lane >> 4)) * S::LDS + qb * 16 + 8 * ((lane >> 3) & 1));
 #pragma unroll
                     for (int n = 0; n < 8; n += 2) {
                         uint32_t bk[4];
@@ -541,10 +553,12 @@ static bool bwd_mma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, voi
     bool vq = vec_ok(Q, qs, a.D), vk = vec_ok(K, ks, a.D), vv = vec_ok(V, vs, a.D), vo = vec_ok_do(a, dO);
     dim3 gk((unsigned)((a.Lk + MMA_ROWS - 1) / MMA_ROWS), (unsigned)(a.B * a.H));
     if constexpr (DP % 64 == 0) {  // the fused kernel's dQ takes 64 dims at a time
-        if (fused && with_dq && smem_ok(k, k_att_dkv_mma<DP, true>, S::dkv_fused, done3)) {
+        constexpr int NW = DP == 128 ? 8 : 4;  // 8 warps: 128 keys per block (the atomics halved)
+        if (fused && with_dq && smem_ok(k, k_att_dkv_mma<DP, true, NW>, S::dkv_fused(NW), done3)) {
             const int64_t n = a.B * a.H * a.Lq * a.D;
             float *acc = attn_dq_sums(k, n);
-            k_att_dkv_mma<DP, true><<<gk, MMA_THREADS, S::dkv_fused, KSTREAM(k)>>>(
+            dim3 gf((unsigned)((a.Lk + 16 * NW - 1) / (16 * NW)), (unsigned)(a.B * a.H));
+            k_att_dkv_mma<DP, true, NW><<<gf, NW * 32, S::dkv_fused(NW), KSTREAM(k)>>>(
                 a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv, (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, vq,
                 vk, vv, vo, acc);
             CUDA_LAUNCH_CHECK();
@@ -554,14 +568,15 @@ static bool bwd_mma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, voi
             return true;
         }
     }
-    if (!smem_ok(k, k_att_dq_mma<DP, W>, S::dq, done1) || !smem_ok(k, k_att_dkv_mma<DP, false>, S::dkv, done2)) return false;
+    if (!smem_ok(k, k_att_dq_mma<DP, W>, S::dq, done1) || !smem_ok(k, k_att_dkv_mma<DP, false, 4>, S::dkv, done2))
+        return false;
     dim3 gq((unsigned)((a.Lq + 16 * W - 1) / (16 * W)), (unsigned)(a.B * a.H));
     if (with_dq) {
         k_att_dq_mma<DP, W><<<gq, W * 32, S::dq, KSTREAM(k)>>>(a, (bf16 *)dQ, (const bf16 *)dO, lse, Dv, (const bf16 *)Q,
                                                                (const bf16 *)K, (const bf16 *)V, vk, vv);
         CUDA_LAUNCH_CHECK();
     }
-    k_att_dkv_mma<DP, false><<<gk, MMA_THREADS, S::dkv, KSTREAM(k)>>>(a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv,
+    k_att_dkv_mma<DP, false, 4><<<gk, MMA_THREADS, S::dkv, KSTREAM(k)>>>(a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv,
                                                                       (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, vq,
                                                                       vk, vv, vo, nullptr);
     CUDA_LAUNCH_CHECK();
