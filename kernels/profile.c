@@ -72,10 +72,8 @@ static bool same_shape(const prof_shsum *s, int dev, int id, int v, const prof_s
 
 static void shape_add_locked(int dev, const prof_mark *m, int v, double ms) {
     uint64_t h = 1469598103934665603ull;
-    int64_t key[9] = {dev, m->id, v, m->sh.kind, m->sh.ta, m->sh.tb, m->sh.d[0], m->sh.d[1], m->sh.d[2]};
-    for (int i = 0; i < 9; i++) h = (h ^ (uint64_t)key[i]) * 1099511628211ull;
-    h = (h ^ (uint64_t)m->sh.d[3]) * 1099511628211ull;
-    h = (h ^ (uint64_t)m->sh.d[4]) * 1099511628211ull;
+    const int64_t *d = m->sh.d, key[11] = {dev, m->id, v, m->sh.kind, m->sh.ta, m->sh.tb, d[0], d[1], d[2], d[3], d[4]};
+    for (int i = 0; i < 11; i++) h = (h ^ (uint64_t)key[i]) * 1099511628211ull;
     for (int p = 0; p < PROF_SHAPES; p++) {
         prof_shsum *s = &shsums[(h + (uint64_t)p) % PROF_SHAPES];
         if (s->used && !same_shape(s, dev, m->id, v, &m->sh)) continue;
