@@ -16,17 +16,15 @@ cmake --build build -j"$JOBS"
 if command -v nvcc >/dev/null 2>&1 || [ -e /usr/local/cuda/include/cuda_runtime.h ]; then
   cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=Release -DCAMEO_CUDA_EMU=ON -DCUDAToolkit_ROOT=/usr/local/cuda
   cmake --build build-emu -j"$JOBS" --target test_cuda_ops test_text_device e2e_gpu_train e2e_gpu_oom e2e_mpi cameo
-  # in parallel: most of these run one thread (341 s on 2 cores, 575 s one at a time)
+  # in parallel: most of these run one thread (95 s on 2 cores)
   (cd build-emu && ctest --output-on-failure -L cuda -j"$JOBS")
   # the same kernels under AddressSanitizer + UBSan: a kernel's read or write past a device
   # allocation stops with the kernel's name and launch site (compute-sanitizer's memcheck, on the CPU).
-  # The default attention (mma), its fused backward, mma2 and wgmma; wmma (170 s under ASan, no
-  # longer anyone's default) and mma8 (mma's code with 8 warps) run unsanitized above and under the
-  # GPU's compute-sanitizer
+  # Every attention family: the default (mma), its fused backward, mma2, mma8, wgmma and wmma
   cmake -S . -B build-emu-asan -DCMAKE_BUILD_TYPE=Debug -DCAMEO_SANITIZE=ON -DCAMEO_CUDA_EMU=ON -DCUDAToolkit_ROOT=/usr/local/cuda
   cmake --build build-emu-asan -j"$JOBS" --target test_cuda_ops
   (cd build-emu-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-      ctest --output-on-failure -j"$JOBS" -R "^(test_cuda_ops(_attn_mma2|_attn_wgmma|_attn_mma_fused)?|cuda_bench_tiny)$")
+      ctest --output-on-failure -j"$JOBS" -R "^(test_cuda_ops(_attn_mma2|_attn_mma8|_attn_wgmma|_attn_wmma|_attn_mma_fused)?|cuda_bench_tiny)$")
 else
   echo "test.sh: no CUDA toolkit headers: the CUDA emulator tree is skipped"
 fi

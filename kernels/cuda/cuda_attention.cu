@@ -531,8 +531,11 @@ __global__ void __launch_bounds__(ATT_THREADS) k_att_dq_tc(att_args a, bf16 *dQ,
 // =============================================================================================
 // host side
 // =============================================================================================
+// the padded head dim of the tensor-core kernels (columns past D load as zeros and are never
+// written); head dims below 64 (the tiny test models') pad to 64 rather than fall to the
+// warp-per-row kernels, which cost a warp reduction per score
 static int tc_dp(int64_t D) {
-    if (D == 64) return 64;
+    if (D >= 1 && D <= 64) return 64;
     if (D > 64 && D <= 80) return 80;
     if (D > 80 && D <= 128) return 128;
     return 0;

@@ -16,14 +16,14 @@ else()
   add_test(NAME e2e_gpu_train COMMAND e2e_gpu_train $<TARGET_FILE:cameo> 10 WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 endif()
 # COST: ctest -j starts the long ones first (a fresh clone has no timings of its own to go by)
-set_tests_properties(e2e_gpu_train PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 COST 160)
+set_tests_properties(e2e_gpu_train PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 COST 15)
 
 # out of device memory at every point of a step is a clean error (the emulator's device can be capped)
 add_executable(e2e_gpu_oom ${CMAKE_CURRENT_SOURCE_DIR}/cuda/e2e_gpu_oom.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
 target_include_directories(e2e_gpu_oom PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 if(CAMEO_CUDA_EMU)
   add_test(NAME e2e_gpu_oom COMMAND e2e_gpu_oom $<TARGET_FILE:cameo> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(e2e_gpu_oom PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 COST 190)
+  set_tests_properties(e2e_gpu_oom PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 COST 30)
 endif()
 
 # test_cuda_ops runs the default attention kernels (mma); the other families (CAMEO_ATTN=KIND)
@@ -67,7 +67,7 @@ set_tests_properties(test_cuda_ops_attn_wgmma_split PROPERTIES LABELS cuda TIMEO
 # the GPU benchmark's every case at 1/32 size (`cameo bench gpu --tiny`): its buffers, strides and
 # calls run through before an H100 spends minutes on the full sizes (timings meaningless here)
 add_test(NAME cuda_bench_tiny COMMAND test_cuda_ops --bench-tiny WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-set_tests_properties(cuda_bench_tiny PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 COST 120)  # (under ASan: 125 s)
+set_tests_properties(cuda_bench_tiny PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 COST 30)  # (the emulator: 5 s; under ASan: 28 s)
 # `cameo bench blocks` on cuda:0 at tiny dims, bf16, full step included (what gpu-check runs at
 # full size): the model code through the CUDA kernels end to end (31 s on the emulator)
 add_test(NAME cuda_bench_blocks_tiny

@@ -48,6 +48,12 @@ void emu_warp_barrier(void);
 unsigned emu_lane(void);
 int emu_first_live_lane(void);      // the lowest lane of this warp that has not finished
 void *emu_warp_slots(void);         // 32 slots of 16 bytes, one per lane of the caller's warp
+// posts this lane's n <= 16 bytes and waits for the warp: the 32 lanes' 16-byte slots, valid to
+// read until this thread's next exchange (or mma)
+const void *emu_warp_exchange(const void *v, size_t n);
+// 1 KiB of the warp's, for one lane to write before a warp barrier and all to read after it (in
+// two banks as the exchange's; the caller's barrier must follow)
+void *emu_warp_scratch(void);
 void *emu_dynamic_smem(void);       // this launch's dynamic shared memory
 inline void __syncthreads(void) { emu_block_barrier(); }
 inline void __syncwarp(unsigned mask = 0xffffffffu) { (void)mask; emu_warp_barrier(); }
@@ -65,15 +71,12 @@ template <class F> void emu_launch(const void *k, const char *n, dim3 g, dim3 b,
     emu_launch_impl(k, n, g, b, smem, f);
 }
 
-// --- warp shuffles: write own value, wait for the warp, read the source lane's, wait again ---
+// --- warp shuffles: post own value, wait for the warp, read the source lane's ---
 template <class T> inline T emu_shfl(T v, int src_lane) {
     static_assert(sizeof(T) <= 16, "shuffle of a type wider than 16 bytes");
-    unsigned char(*slot)[16] = (unsigned char(*)[16])emu_warp_slots();
-    memcpy(slot[emu_lane()], &v, sizeof v);
-    emu_warp_barrier();
+    const unsigned char(*slot)[16] = (const unsigned char(*)[16])emu_warp_exchange(&v, sizeof v);
     T r;
     memcpy(&r, slot[src_lane], sizeof r);
-    emu_warp_barrier();
     return r;
 }
 template <class T> inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
@@ -189,9 +192,11 @@ void emu_ldmatrix_misaligned(const void *p);
 template <int NUM, bool TRANS> inline void emu_ldmatrix(uint32_t *r, const void *p) {
     const unsigned L = emu_lane(), g = L >> 2, t = L & 3;
     if (L < 8u * NUM && ((uintptr_t)p & 15)) emu_ldmatrix_misaligned(p);
+    const unsigned char(*rows)[16] = (const unsigned char(*)[16])emu_warp_exchange(&p, sizeof p);
     for (int m = 0; m < NUM; m++) {
-        const uint16_t *r0 = (const uint16_t *)emu_shfl(p, 8 * m + (int)(TRANS ? 2 * t : g));
-        const uint16_t *r1 = (const uint16_t *)emu_shfl(p, 8 * m + (int)(TRANS ? 2 * t + 1 : g));
+        const uint16_t *r0, *r1;
+        memcpy(&r0, rows[8 * m + (int)(TRANS ? 2 * t : g)], sizeof r0);
+        memcpy(&r1, rows[8 * m + (int)(TRANS ? 2 * t + 1 : g)], sizeof r1);
         uint16_t lo = TRANS ? r0[g] : r0[2 * t], hi = TRANS ? r1[g] : r0[2 * t + 1];
         r[m] = (uint32_t)lo | ((uint32_t)hi << 16);
     }
@@ -249,17 +254,22 @@ template <class TC>
 inline float emu_f(TC v) { return (float)v; }
 inline float emu_f(__nv_bfloat16 v) { return __bfloat162float(v); }
 inline float emu_f(__half v) { return __half2float(v); }
-// d = a b + c with f32 products and sums (the tensor cores' bf16 / f16 inputs are exact in f32)
+// d = a b + c with f32 products and sums (the tensor cores' bf16 / f16 inputs are exact in f32),
+// computed once for the warp by its first live lane (every lane holds the same whole tiles) into
+// a warp scratch (emu_warp_scratch), which the others copy after the warp's barrier
 template <int M, int N, int K, class TA, class LA, class LB, class TC>
 inline void mma_sync(fragment<accumulator, M, N, K, TC> &d, const fragment<matrix_a, M, N, K, TA, LA> &a,
                      const fragment<matrix_b, M, N, K, TA, LB> &b, const fragment<accumulator, M, N, K, TC> &c) {
-    float out[M * N];
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            float s = emu_f(c.x[i * N + j]);
-            for (int k = 0; k < K; k++) s += emu_f(a.x[i * K + k]) * emu_f(b.x[k * N + j]);
-            out[i * N + j] = s;
-        }
+    static_assert(M * N * sizeof(float) <= 1024, "wmma tile larger than the warp scratch");
+    float *out = (float *)emu_warp_scratch();
+    if ((int)emu_lane() == emu_first_live_lane())
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                float s = emu_f(c.x[i * N + j]);
+                for (int k = 0; k < K; k++) s += emu_f(a.x[i * K + k]) * emu_f(b.x[k * N + j]);
+                out[i * N + j] = s;
+            }
+    emu_warp_barrier();
     for (int i = 0; i < M * N; i++) d.x[i] = (TC)out[i];
 }
 }  // namespace wmma

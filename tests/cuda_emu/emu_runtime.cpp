@@ -75,6 +75,13 @@ static int g_nthreads, g_cur = -1;
 static bool g_reverse;
 static std::vector<unsigned char> g_dyn_smem;
 static unsigned char g_slots[EMU_MAX_THREADS / 32][32][16];
+// emu_warp_exchange's two banks, used in turn by each thread (g_xpar): a lane writes a bank again
+// only after the barrier of the exchange in between, which every lane reaches after its reads of
+// this one — so one barrier an exchange, not two
+static unsigned char g_xchg[2][EMU_MAX_THREADS / 32][32][16];
+static unsigned g_xpar[EMU_MAX_THREADS];
+static float g_scratch[2][EMU_MAX_THREADS / 32][256];  // emu_warp_scratch's banks, in the same turn
+static uint3 g_idx[EMU_MAX_THREADS];  // each thread's threadIdx, computed once per launch
 
 static void emu_fail(const char *fmt, const char *a, long b = 0, long c = 0) {
     fprintf(stderr, "cuda emulator: ");
@@ -83,11 +90,7 @@ static void emu_fail(const char *fmt, const char *a, long b = 0, long c = 0) {
     abort();
 }
 
-static void set_indices(int t) {
-    emu_threadIdx.x = t % emu_blockDim.x;
-    emu_threadIdx.y = t / emu_blockDim.x % emu_blockDim.y;
-    emu_threadIdx.z = t / (emu_blockDim.x * emu_blockDim.y);
-}
+static void set_indices(int t) { emu_threadIdx = g_idx[t]; }
 
 #ifdef EMU_ASAN
 static const void *g_sched_bottom;
@@ -138,7 +141,10 @@ static void fiber_init(emu_fiber *f) {
         if (f->stack == MAP_FAILED) emu_fail("%s", "mmap of a thread stack failed");
         mprotect(f->stack, 4096, PROT_NONE);  // overflow guard
     }
-    uint64_t *top = (uint64_t *)(f->stack + EMU_STACK);
+    // the tops staggered by 2112 bytes a fiber (mod 128 KiB): stacks 256 KiB apart would put every
+    // fiber's hot frames in the same cache sets, and each switch would miss in L1 and L2
+    size_t fi = (size_t)(f - g_fibers), skew = fi * 2112 % (128 << 10);
+    uint64_t *top = (uint64_t *)(f->stack + EMU_STACK - skew);
     *--top = 0;                          // fiber_main's return address (it never returns)
     *--top = (uint64_t)(void *)fiber_main;  // where the first switch "returns" to
     for (int i = 0; i < 6; i++) *--top = 0;  // rbp rbx r12..r15
@@ -161,6 +167,13 @@ void emu_block_barrier(void) { wait_as(T_WAIT_BLOCK); }
 void emu_warp_barrier(void) { wait_as(T_WAIT_WARP); }
 unsigned emu_lane(void) { return (unsigned)(g_cur % 32); }
 void *emu_warp_slots(void) { return g_slots[warp_of(g_cur)]; }
+void *emu_warp_scratch(void) { return g_scratch[g_xpar[g_cur]++ & 1][warp_of(g_cur)]; }
+const void *emu_warp_exchange(const void *v, size_t n) {
+    const int t = g_cur, par = (int)(g_xpar[t]++ & 1);
+    memcpy(g_xchg[par][warp_of(t)][t % 32], v, n);
+    emu_warp_barrier();
+    return g_xchg[par][warp_of(t)];
+}
 void *emu_dynamic_smem(void) { return g_dyn_smem.data(); }
 int emu_first_live_lane(void) {
     int w0 = warp_of(g_cur) * 32;
@@ -181,12 +194,13 @@ unsigned __ballot_sync(unsigned mask, int pred) {
     return r;
 }
 
-// mma.m16n8k16 (bf16): every lane posts its fragments, the warp assembles A (16x16), B (16x8)
-// and C (16x8) by the PTX ISA's layouts (g = lane / 4, t = lane % 4; A reg j: row g + 8 (j & 1),
-// cols 2t + 8 (j >> 1) + {0,1}; B reg j: rows 2t + 8 j + {0,1}, col g; C i: row g + 8 (i >> 1),
-// col 2t + (i & 1); the lower half of a register is the lower column / row) and each lane takes
-// its part of C + A B, summed in f32
-static struct { uint32_t a[4], b[2]; float c[4]; } g_mma[EMU_MAX_THREADS / 32][32];
+// mma.m16n8k16 (bf16): every lane posts its A and B fragments (one exchange) and computes its own
+// four elements of C + A B, summed in f32 over k in order, reading A (16x16) and B (16x8) from the
+// lanes that hold them by the PTX ISA's layouts (g = lane / 4, t = lane % 4; A reg j: row g +
+// 8 (j & 1), cols 2t + 8 (j >> 1) + {0,1}; B reg j: rows 2t + 8 j + {0,1}, col g; C i: row g +
+// 8 (i >> 1), col 2t + (i & 1); the lower half of a register is the lower column / row)
+struct emu_mma_frag { uint32_t a[4], b[2]; };
+static emu_mma_frag g_mma[2][EMU_MAX_THREADS / 32][32];
 static float bf_lo(uint32_t r) { return __uint_as_float(r << 16); }
 static float bf_hi(uint32_t r) { return __uint_as_float(r & 0xffff0000u); }
 // cp.async: each thread's copies in flight, tagged with the number of groups it had committed
@@ -258,14 +272,18 @@ void emu_wgmma_commit(void) { g_wg_groups[g_cur]++; }
 // element (k, col) of B through the descriptor: K-major B[k][n] at row n (128-byte rows, 8-row
 // groups SBO apart), bytes 2k; MN-major at column chunk n / 64 (LBO apart), row k (128-byte rows,
 // 8-row groups SBO apart); the 128-byte swizzle XORs address bits 4-6 with bits 7-9
-static float wg_b(uint64_t desc, int tnsp, int k, int col) {
-    uint32_t start = (uint32_t)(desc & 0x3fff) << 4, lbo = (uint32_t)((desc >> 16) & 0x3fff) << 4,
-             sbo = (uint32_t)((desc >> 32) & 0x3fff) << 4, base = (uint32_t)((desc >> 49) & 7), swz = (uint32_t)(desc >> 62);
+struct wg_dec { uint32_t start, lbo, sbo; };  // a descriptor's fields, in bytes
+static wg_dec wg_decode(uint64_t desc) {
+    uint32_t base = (uint32_t)((desc >> 49) & 7), swz = (uint32_t)(desc >> 62);
     if (swz != 1 || base != 0) {
         fprintf(stderr, "cuda emulator: %s: wgmma descriptor with swizzle mode %u, base offset %u: only the 128-byte "
                         "swizzle from a 1024-byte-aligned pattern is emulated\n", g_kernel_name, swz, base);
         abort();
     }
+    return {(uint32_t)(desc & 0x3fff) << 4, (uint32_t)((desc >> 16) & 0x3fff) << 4, (uint32_t)((desc >> 32) & 0x3fff) << 4};
+}
+static float wg_b(const wg_dec &d, int tnsp, int k, int col) {
+    const uint32_t start = d.start, lbo = d.lbo, sbo = d.sbo;
     uint32_t off = tnsp ? start + 2u * (uint32_t)(col % 64) + (uint32_t)(col / 64) * lbo + 128u * (uint32_t)(k % 8) + (uint32_t)(k / 8) * sbo
                         : start + 128u * (uint32_t)(col % 8) + (uint32_t)(col / 8) * sbo + 2u * (uint32_t)k;
     off ^= ((off >> 7) & 7u) << 4;
@@ -300,25 +318,30 @@ void emu_wgmma_wait(int n) {
     for (size_t o = 0; o < run; o++) {
         memcpy(g_wg_a[w][lane], v[o].a, sizeof v[o].a);
         emu_warp_barrier();
-        float A[16][16];
+        float A[2][16];  // this lane's rows g and g + 8 of the warp's 16
         const emu_wg &op = v[o];
-        if (op.a_smem)  // A through its descriptor: this warp's rows 16 (w % 4).. of the group's 64, read as
-                        // B's columns (K-major, or MN-major when transposed: M in B's N place)
-            for (int r = 0; r < 16; r++)
-                for (int c = 0; c < 16; c++) A[r][c] = wg_b(op.desc_a, op.tnsp_a, c, 16 * (w % 4) + r);
-        else
-            for (int l = 0; l < 32; l++)
-                for (int j = 0; j < 4; j++) {
-                    int r = (l >> 2) + 8 * (j & 1), c = 2 * (l & 3) + 8 * (j >> 1);
-                    A[r][c] = bf_lo(g_wg_a[w][l][j]), A[r][c + 1] = bf_hi(g_wg_a[w][l][j]);
+        const wg_dec db = wg_decode(op.desc);
+        for (int h = 0; h < 2; h++)
+            for (int k = 0; k < 16; k++) {
+                if (op.a_smem) {  // A through its descriptor: this warp's rows 16 (w % 4).. of the group's 64, read
+                                  // as B's columns (K-major, or MN-major when transposed: M in B's N place)
+                    A[h][k] = wg_b(wg_decode(op.desc_a), op.tnsp_a, k, 16 * (w % 4) + g + 8 * h);
+                } else {  // row g + 8h, col k: lane 4g + (k % 8) / 2, register h + 2 (k / 8), high half for odd k
+                    const uint32_t x = g_wg_a[w][4 * g + ((k & 7) >> 1)][h + 2 * (k >> 3)];
+                    A[h][k] = (k & 1) ? bf_hi(x) : bf_lo(x);
                 }
+            }
         emu_warp_barrier();  // every lane has read the others' registers
         for (int j = 0; j < op.n / 8; j++)
-            for (int i = 0; i < 4; i++) {
-                int r = g + 8 * (i >> 1), col = 8 * j + 2 * t + (i & 1);
-                float s = op.scale_d ? op.d[4 * j + i] : 0.f;
-                for (int k = 0; k < 16; k++) s += A[r][k] * wg_b(op.desc, op.tnsp, k, col);
-                op.d[4 * j + i] = s;
+            for (int cc = 0; cc < 2; cc++) {  // d[4j + i]: row g + 8 (i >> 1), col 8j + 2t + (i & 1)
+                const int col = 8 * j + 2 * t + cc;
+                float b[16];
+                for (int k = 0; k < 16; k++) b[k] = wg_b(db, op.tnsp, k, col);
+                for (int h = 0; h < 2; h++) {
+                    float s = op.scale_d ? op.d[4 * j + 2 * h + cc] : 0.f;
+                    for (int k = 0; k < 16; k++) s += A[h][k] * b[k];
+                    op.d[4 * j + 2 * h + cc] = s;
+                }
             }
     }
     v.erase(v.begin(), v.begin() + (long)run);
@@ -330,31 +353,24 @@ void emu_ldmatrix_misaligned(const void *p) {
 }
 
 void emu_mma_m16n8k16_bf16(float *c, const uint32_t *a, const uint32_t *b) {
-    int lane = g_cur % 32;
-    auto *x = g_mma[warp_of(g_cur)];
+    const int lane = g_cur % 32, par = (int)(g_xpar[g_cur]++ & 1);
+    emu_mma_frag *x = g_mma[par][warp_of(g_cur)];
     memcpy(x[lane].a, a, sizeof x[lane].a);
     memcpy(x[lane].b, b, sizeof x[lane].b);
-    memcpy(x[lane].c, c, sizeof x[lane].c);
     emu_warp_barrier();
-    float A[16][16], B[16][8], C[16][8];
-    for (int l = 0; l < 32; l++) {
-        int g = l >> 2, t = l & 3;
-        for (int j = 0; j < 4; j++) {
-            int r = g + 8 * (j & 1), col = 2 * t + 8 * (j >> 1);
-            A[r][col] = bf_lo(x[l].a[j]), A[r][col + 1] = bf_hi(x[l].a[j]);
+    const int g = lane >> 2, t = lane & 3;
+    float A[2][16], B[2][16];  // rows g, g + 8 of A; columns 2t, 2t + 1 of B
+    for (int k = 0; k < 16; k++) {
+        const int q = (k & 7) >> 1;  // A's column k / B's row k: in lane 4 (row / column) + q
+        for (int h = 0; h < 2; h++) {
+            const uint32_t av = x[4 * g + q].a[h + 2 * (k >> 3)], bv = x[4 * (2 * t + h) + q].b[k >> 3];
+            A[h][k] = (k & 1) ? bf_hi(av) : bf_lo(av);
+            B[h][k] = (k & 1) ? bf_hi(bv) : bf_lo(bv);
         }
-        for (int j = 0; j < 2; j++) {
-            int k = 2 * t + 8 * j;
-            B[k][g] = bf_lo(x[l].b[j]), B[k + 1][g] = bf_hi(x[l].b[j]);
-        }
-        for (int i = 0; i < 4; i++) C[g + 8 * (i >> 1)][2 * t + (i & 1)] = x[l].c[i];
     }
-    emu_warp_barrier();  // every lane has read the others' fragments
-    int g = lane >> 2, t = lane & 3;
     for (int i = 0; i < 4; i++) {
-        int r = g + 8 * (i >> 1), col = 2 * t + (i & 1);
-        float s = C[r][col];
-        for (int k = 0; k < 16; k++) s += A[r][k] * B[k][col];
+        float s = c[i];
+        for (int k = 0; k < 16; k++) s += A[i >> 1][k] * B[i & 1][k];
         c[i] = s;
     }
 }
@@ -364,7 +380,7 @@ void emu_mma_m16n8k16_bf16(float *c, const uint32_t *a, const uint32_t *b) {
 // missing __syncthreads shows up as a read of another warp's unwritten data
 static void run_block() {
     int n = g_nthreads, nwarps = (n + 31) / 32;
-    for (int t = 0; t < n; t++) g_cp[t].clear(), g_cp_groups[t] = 0, g_wg[t].clear(), g_wg_groups[t] = 0;
+    for (int t = 0; t < n; t++) g_cp[t].clear(), g_cp_groups[t] = 0, g_wg[t].clear(), g_wg_groups[t] = 0, g_xpar[t] = 0;
     for (int t = 0; t < n; t++) g_state[t] = T_NEW, g_fiber_of[t] = -1;
     int nfree = 0;
     static int free_list[EMU_MAX_THREADS];
@@ -453,6 +469,8 @@ void emu_launch_impl(const void *kernel, const char *name, dim3 grid, dim3 block
     g_nthreads = (int)nt;
     emu_blockDim = block;
     emu_gridDim = grid;
+    for (unsigned long t = 0; t < nt; t++)
+        g_idx[t] = make_uint3((unsigned)(t % block.x), (unsigned)(t / block.x % block.y), (unsigned)(t / (block.x * block.y)));
     g_dyn_smem.assign(smem ? smem : 16, 0xff);
     for (unsigned z = 0; z < grid.z; z++)
         for (unsigned y = 0; y < grid.y; y++)
