@@ -9,7 +9,7 @@
 #   3. a tiny training run on the GPU (bf16) compared with the same run on the CPU (f32)
 #   3a. the same, short, with bf16 AdamW moments and the projector held (adapter.freeze)
 #   3b. an evaluation sweep (cameo eval) of its checkpoint on the GPU against the CPU
-#   4. the GPU benchmark                                  (bf16 peak, GEMM vs cuBLAS, flash attention wmma / mma)
+#   4. the GPU benchmark                                  (bf16 peak, GEMM vs cuBLAS, the mma / wgmma ceilings, flash attention by family)
 #   4a. the model benchmark                               (FLUX blocks + IP at 512²: MFU, PyTorch; the full step's memory)
 #       with --profile: each block's and each step's device time per op (kernels/profile.h)
 #   4b. compute-sanitizer memcheck + racecheck            (cameo's own kernels, every attention family)

@@ -90,6 +90,28 @@ template <typename F> static bool smem_ok(const cm_kctx *k, F kern, size_t bytes
     return true;
 }
 
+// the instruction ceilings (`cameo bench gpu`; cuda_attention_mma.cu, cuda_attention_wgmma.cu):
+// launch(out) runs the ceiling kernel once, writing n sums; it runs reps times after a warm-up, and
+// every sum must be `want` (A and B are ones: a wrong fragment layout or a dropped loop changes
+// them). Milliseconds a launch, or -1 when a sum is wrong.
+template <class F> static double ceiling_run(const cm_kctx *k, int64_t n, float want, int reps, F launch) {
+    float *d = (float *)cuda_tmp_alloc(k, (size_t)n * sizeof(float), "instruction ceiling sums");
+    const double ms = cuda_time_ms(k, 1, reps, [&] {
+        launch(d);
+        CUDA_LAUNCH_CHECK();
+    });
+    float *h = (float *)malloc((size_t)n * sizeof(float));
+    if (!h) cm_die("cuda bench", "out of host memory for %lld ceiling sums", (long long)n);
+    CUDA_CHECK(cudaMemcpyAsync(h, d, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost, KSTREAM(k)));
+    CUDA_CHECK(cudaStreamSynchronize(KSTREAM(k)));
+    int64_t bad = 0;
+    for (int64_t i = 0; i < n; i++) bad += h[i] != want;
+    if (bad) fprintf(stderr, "cameo bench gpu: instruction ceiling: %lld of %lld sums wrong (first %g, want %g)\n",
+                     (long long)bad, (long long)n, h[0], want);
+    free(h);
+    cuda_tmp_free(k, d);
+    return bad ? -1 : ms;
+}
 
 // the mma.sync (m16n8k16) kernels, head dims padded to dp = 64, 80 or 128, forward and dQ blocks
 // of `warps` (4 or 8) x 16 queries, forward warps of `mtiles` (1, or 2 with 4 warps) x 16 queries

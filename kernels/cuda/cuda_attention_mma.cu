@@ -606,3 +606,35 @@ bool attn_bwd_mma(const cm_kctx *k, int dp, int warps, const att_args &a, void *
 #undef BWD
     return false;
 }
+
+// =============================================================================================
+// the instruction's ceiling (`cameo bench gpu`)
+// =============================================================================================
+// 4 warps a block, each issuing CEIL_ACC independent mma.m16n8k16 a step on registers alone: the
+// rate no kernel of this family can pass on the device. A and B are ones, so each product adds 16
+// to every element of C: a thread's sum is CEIL_ACC * 4 * 16 * iters (checked by the host)
+#define CEIL_ACC 8
+__global__ void __launch_bounds__(128) k_ceiling_mma(int iters, float *out) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const uint32_t one = 0x3f803f80u;  // two bf16 ones
+    const uint32_t a[4] = {one, one, one, one}, b[2] = {one, one};
+    float c[CEIL_ACC][4];
+#pragma unroll
+    for (int j = 0; j < CEIL_ACC; j++) c[j][0] = c[j][1] = c[j][2] = c[j][3] = 0.f;
+    for (int i = 0; i < iters; i++)
+#pragma unroll
+        for (int j = 0; j < CEIL_ACC; j++) mma16816(c[j], a, b);
+    float sum = 0.f;
+#pragma unroll
+    for (int j = 0; j < CEIL_ACC; j++) sum += (c[j][0] + c[j][1]) + (c[j][2] + c[j][3]);
+    out[(size_t)blockIdx.x * blockDim.x + threadIdx.x] = sum;
+#endif
+}
+
+// ms a launch of `blocks` blocks x `iters` steps (-1: a sum was wrong); *tflops the rate
+extern "C" double cuda_ceiling_mma(const cm_kctx *k, int blocks, int iters, int reps, double *tflops) {
+    const double ms = ceiling_run(k, (int64_t)blocks * 128, (float)(CEIL_ACC * 4 * 16) * (float)iters, reps,
+                                  [&](float *d) { k_ceiling_mma<<<blocks, 128, 0, KSTREAM(k)>>>(iters, d); });
+    *tflops = ms > 0 ? (double)blocks * 4 * iters * CEIL_ACC * (2.0 * 16 * 8 * 16) / (ms * 1e-3) / 1e12 : 0;
+    return ms;
+}

@@ -773,3 +773,56 @@ bool attn_bwd_wgmma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, voi
     cm_attn_wgmma_runs++;
     return true;
 }
+
+// =============================================================================================
+// the instruction's ceiling (`cameo bench gpu`)
+// =============================================================================================
+// a warpgroup a block issuing wgmma m64nNk16 with A from registers — N = 128 as O += P V (B
+// MN-major), N = 64 as S = Q K^T (B K-major) — in commit groups of 4 on one accumulator, one group
+// in flight while the next is issued; B is a shared tile of ones, A ones: each product adds 16 to
+// every element, a thread's sum is N / 2 * 64 * iters (checked by the host)
+template <int N> __global__ void __launch_bounds__(128) k_ceiling_wgmma(int iters, float *out) {
+#ifdef WG_ENABLED
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    unsigned char *smem = wg_smem(smem_raw);
+    const uint32_t one = 0x3f803f80u;  // two bf16 ones
+    for (int i = threadIdx.x; i < WG_TILE / 16; i += blockDim.x) ((uint4 *)smem)[i] = make_uint4(one, one, one, one);
+    fence_proxy_async();
+    __syncthreads();
+    const uint32_t sb = smem_u32(smem), a[4] = {one, one, one, one};
+    float d[N / 2];
+#pragma unroll
+    for (int i = 0; i < N / 2; i++) d[i] = 0.f;
+    for (int i = 0; i < iters; i++) {
+        wg_fence();
+#pragma unroll
+        for (int c = 0; c < 4; c++) {
+            if constexpr (N == 128) wgmma_o(d, a, wg_desc(sb + c * 2048, WG_HALF, 1024), 1);
+            else wgmma_s(d, a, wg_desc(sb + c * 32, 16, 1024), 1);
+        }
+        wg_commit();
+        wg_wait<1>();
+    }
+    wg_wait<0>();
+    wg_reg_fence<N / 2>(d);
+    float sum = 0.f;
+#pragma unroll
+    for (int i = 0; i < N / 2; i++) sum += d[i];
+    out[(size_t)blockIdx.x * blockDim.x + threadIdx.x] = sum;
+#endif
+}
+
+// ms a launch of `blocks` blocks x `iters` steps of m64nNk16 (N = 64 or 128); -1: a sum was wrong,
+// -2: no wgmma on this device or in this build; *tflops the rate
+extern "C" double cuda_ceiling_wgmma(const cm_kctx *k, int n, int blocks, int iters, int reps, double *tflops) {
+    *tflops = 0;
+    if (cuda_ext(k)->cc_major != 9 || !wgmma_probe(k)) return -2;
+    const size_t smem = WG_TILE + 1024;
+    const float want = (float)(n / 2 * 64) * (float)iters;
+    const double ms = ceiling_run(k, (int64_t)blocks * 128, want, reps, [&](float *d) {
+        if (n == 128) k_ceiling_wgmma<128><<<blocks, 128, smem, KSTREAM(k)>>>(iters, d);
+        else k_ceiling_wgmma<64><<<blocks, 128, smem, KSTREAM(k)>>>(iters, d);
+    });
+    if (ms > 0) *tflops = (double)blocks * iters * 4 * (2.0 * 64 * n * 16) / (ms * 1e-3) / 1e12;
+    return ms;
+}

@@ -14,6 +14,8 @@ extern "C" bool cuda_attn_use(const char *which);  // cuda_attention.cu
 extern "C" void cuda_gemm_tune(int on);            // cuda_gemm.cu
 extern "C" const char *cuda_attn_name(void);
 extern "C" const char *cuda_unavailable_reason(void);
+extern "C" double cuda_ceiling_mma(const cm_kctx *k, int blocks, int iters, int reps, double *tflops);  // cuda_attention_mma.cu
+extern "C" double cuda_ceiling_wgmma(const cm_kctx *k, int n, int blocks, int iters, int reps, double *tflops);
 
 __global__ void k_bench_rand(int64_t n, bf16 *x, uint32_t seed, float amp) {
     GRID_STRIDE(i, n) {
@@ -215,6 +217,26 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
                 100.0 * ms_u / ms_f, "of unfused speed");
         bf16 *bufs[] = {x, w1, b1, h, y, g, w2, dh};
         for (bf16 *b : bufs) CUDA_CHECK(cudaFree(b));
+    }
+
+    // --- the tensor-core instructions' own ceilings (no memory traffic): what the attention
+    // kernels of each family can approach at best, against the measured peak ---
+    int wrong = 0;  // ceilings whose sums came out wrong: a broken kernel, the run fails
+    if (part("attention")) {
+        const int blocks = tiny ? 2 : 4 * prop.multiProcessorCount, reps = tiny ? 1 : 3;
+        char shp[64];
+        snprintf(shp, sizeof shp, "%d blocks x 4 warps", blocks);
+        double tf = 0, ms = cuda_ceiling_mma(k, blocks, tiny ? 2 : 1024, reps, &tf);
+        if (ms > 0) add_row("ceiling: mma.sync m16n8k16 (registers)", shp, ms, tf, 0, 100.0 * tf / peak, "of peak");
+        else printf("  ceiling: mma.sync m16n8k16: WRONG SUMS (the fragment layout?)\n"), wrong++;
+        for (int n = 128; n >= 64; n -= 64) {
+            ms = cuda_ceiling_wgmma(k, n, blocks, tiny ? 2 : 256, reps, &tf);
+            char what[96];
+            snprintf(what, sizeof what, "ceiling: wgmma m64n%dk16 (A regs, B smem)", n);
+            if (ms > 0) add_row(what, shp, ms, tf, 0, 100.0 * tf / peak, "of peak");
+            else printf("  %s: %s\n", what, ms == -2 ? "no wgmma on this device or in this build" : "WRONG SUMS");
+            wrong += ms == -1;
+        }
     }
 
     // --- flash attention at FLUX shapes: B=1, 24 heads, 4608 tokens, D=128 ---
@@ -509,5 +531,6 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         }
         fclose(f);
     }
-    return 0;
+    if (wrong) fprintf(stderr, "cameo bench gpu: %d instruction ceiling(s) computed wrong sums\n", wrong);
+    return wrong ? 3 : 0;
 }
