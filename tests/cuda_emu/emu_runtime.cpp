@@ -320,12 +320,12 @@ void emu_wgmma_wait(int n) {
         emu_warp_barrier();
         float A[2][16];  // this lane's rows g and g + 8 of the warp's 16
         const emu_wg &op = v[o];
-        const wg_dec db = wg_decode(op.desc);
+        const wg_dec db = wg_decode(op.desc), da = op.a_smem ? wg_decode(op.desc_a) : wg_dec{};
         for (int h = 0; h < 2; h++)
             for (int k = 0; k < 16; k++) {
                 if (op.a_smem) {  // A through its descriptor: this warp's rows 16 (w % 4).. of the group's 64, read
                                   // as B's columns (K-major, or MN-major when transposed: M in B's N place)
-                    A[h][k] = wg_b(wg_decode(op.desc_a), op.tnsp_a, k, 16 * (w % 4) + g + 8 * h);
+                    A[h][k] = wg_b(da, op.tnsp_a, k, 16 * (w % 4) + g + 8 * h);
                 } else {  // row g + 8h, col k: lane 4g + (k % 8) / 2, register h + 2 (k / 8), high half for odd k
                     const uint32_t x = g_wg_a[w][4 * g + ((k & 7) >> 1)][h + 2 * (k >> 3)];
                     A[h][k] = (k & 1) ? bf_hi(x) : bf_lo(x);
