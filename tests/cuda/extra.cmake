@@ -28,8 +28,7 @@ endif()
 
 # test_cuda_ops runs the default attention kernels (mma); the other families (CAMEO_ATTN=KIND)
 # through the same GPU-against-CPU comparisons — ARGN: test_cuda_ops's arguments (none: every op)
-# — and on the emulator in the reverse thread order too where `reverse` is ON (wmma, no longer a
-# default, and mma8, mma's kernels with 8 warps, run in one order: CI time)
+# — and on the emulator in the reverse thread order too where `reverse` is ON
 function(cameo_attn_test kind reverse)
   add_test(NAME test_cuda_ops_attn_${kind} COMMAND test_cuda_ops ${ARGN} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(test_cuda_ops_attn_${kind} PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
@@ -40,8 +39,8 @@ function(cameo_attn_test kind reverse)
                          ENVIRONMENT "CAMEO_ATTN=${kind};CUDA_EMU_REVERSE=1")
   endif()
 endfunction()
-cameo_attn_test(wmma OFF --only attention)    # the WMMA kernels (only the attention group calls them)
-cameo_attn_test(mma8 OFF --only attention)    # 8-warp forward / dQ blocks
+cameo_attn_test(wmma ON --only attention)     # the WMMA kernels (only the attention group calls them)
+cameo_attn_test(mma8 ON --only attention)     # 8-warp forward / dQ blocks
 cameo_attn_test(mma2 ON --only attention)     # 32 queries per forward warp
 cameo_attn_test(wgmma ON --only attention)    # sm_90a's wgmma, the fused backward (the test fails if it never ran)
 # the mma backward fused (CAMEO_ATTN_BWD=fused: dQ inside the dK dV kernel, f32 sums by atomics),

@@ -109,12 +109,10 @@ static int check_shards(const char *ckpt, int world) {
 // rounds differently in a half batch and in the averaged gradients, so the first step's loss
 // agrees to bf16, the rest within the 10% that gpu-check.sh allows between bf16 and f32 runs
 static void nccl_half(const char *cameo, const char *mpirun, const char *dir, int steps) {
-    // the mixed stage at the others' 64² (its 96² step is 82 s of a 127 s run on the emulator): its
-    // mode and gradient accumulation still go through NCCL
     char args[360];
     snprintf(args, sizeof args, "--set stages.0.steps=%d --set stages.1.steps=%d --set stages.2.steps=%d --set run.log_every=1 "
-             "--set run.ckpt_every=1 --set run.keep_last=0 --quiet --set run.device=cuda --set data.path=%s/data "
-             "--set stages.2.resolution=64", steps, steps, steps, dir);
+             "--set run.ckpt_every=1 --set run.keep_last=0 --quiet --set run.device=cuda --set data.path=%s/data",
+             steps, steps, steps, dir);
     TEST_CHECK(test_sh("%s train %s --set run.out_dir=%s/g1 2>%s/g1.log", cameo, args, dir, dir) == 0,
                "one process on cuda:0 (see %s/g1.log)", dir);
     TEST_CHECK(test_sh(MPIRUN " %s train %s --set run.out_dir=%s/g2 >%s/g2.log 2>&1", mpirun, cameo, args, dir, dir) == 0,

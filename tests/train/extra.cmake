@@ -23,5 +23,5 @@ set_tests_properties(e2e_mpi PROPERTIES LABELS train TIMEOUT 600 SKIP_RETURN_COD
 # the NCCL half on the CUDA emulator: two emulated devices, NCCL emulated over MPI (emu_nccl.cpp)
 if(CAMEO_CUDA_EMU AND EMU_NCCL_INCLUDE_DIR)
   add_test(NAME e2e_mpi_nccl COMMAND e2e_mpi $<TARGET_FILE:cameo> ${MPIEXEC_EXECUTABLE} --cuda-only 1 WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(e2e_mpi_nccl PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 ENVIRONMENT CUDA_EMU_DEVICES=2 COST 28)
+  set_tests_properties(e2e_mpi_nccl PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 ENVIRONMENT CUDA_EMU_DEVICES=2 COST 32)
 endif()
