@@ -91,6 +91,15 @@ template <typename F> static bool smem_ok(const cm_kctx *k, F kern, size_t bytes
 }
 
 // the instruction ceilings (`cameo bench gpu`; cuda_attention_mma.cu, cuda_attention_wgmma.cu):
+// blocks of a ceiling kernel for `waves` full waves of the device (as many as fit an SM at once,
+// so that no partial wave dilutes the rate), at least 1; waves 0: two blocks (a smoke run)
+template <class K> static int ceiling_blocks(const cm_kctx *k, K kern, int threads, size_t smem, int waves) {
+    if (waves <= 0) return 2;
+    int per_sm = 0, sms = 0;
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, threads, smem));
+    CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, cuda_ext(k)->index));
+    return per_sm * sms * waves > 0 ? per_sm * sms * waves : 1;
+}
 // launch(out) runs the ceiling kernel once, writing n sums; it runs reps times after a warm-up, and
 // every sum must be `want` (A and B are ones: a wrong fragment layout or a dropped loop changes
 // them). Milliseconds a launch, or -1 when a sum is wrong.

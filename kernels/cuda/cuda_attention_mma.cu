@@ -631,8 +631,10 @@ __global__ void __launch_bounds__(128) k_ceiling_mma(int iters, float *out) {
 #endif
 }
 
-// ms a launch of `blocks` blocks x `iters` steps (-1: a sum was wrong); *tflops the rate
-extern "C" double cuda_ceiling_mma(const cm_kctx *k, int blocks, int iters, int reps, double *tflops) {
+// ms a launch of `waves` full waves of blocks x `iters` steps (-1: a sum was wrong); *tflops the
+// rate, *nblocks the blocks
+extern "C" double cuda_ceiling_mma(const cm_kctx *k, int waves, int iters, int reps, double *tflops, int *nblocks) {
+    const int blocks = *nblocks = ceiling_blocks(k, k_ceiling_mma, 128, 0, waves);
     const double ms = ceiling_run(k, (int64_t)blocks * 128, (float)(CEIL_ACC * 4 * 16) * (float)iters, reps,
                                   [&](float *d) { k_ceiling_mma<<<blocks, 128, 0, KSTREAM(k)>>>(iters, d); });
     *tflops = ms > 0 ? (double)blocks * 4 * iters * CEIL_ACC * (2.0 * 16 * 8 * 16) / (ms * 1e-3) / 1e12 : 0;

@@ -812,12 +812,14 @@ template <int N> __global__ void __launch_bounds__(128) k_ceiling_wgmma(int iter
 #endif
 }
 
-// ms a launch of `blocks` blocks x `iters` steps of m64nNk16 (N = 64 or 128); -1: a sum was wrong,
-// -2: no wgmma on this device or in this build; *tflops the rate
-extern "C" double cuda_ceiling_wgmma(const cm_kctx *k, int n, int blocks, int iters, int reps, double *tflops) {
-    *tflops = 0;
+// ms a launch of `waves` full waves of blocks x `iters` steps of m64nNk16 (N = 64 or 128); -1: a
+// sum was wrong, -2: no wgmma on this device or in this build; *tflops the rate, *nblocks the blocks
+extern "C" double cuda_ceiling_wgmma(const cm_kctx *k, int n, int waves, int iters, int reps, double *tflops, int *nblocks) {
+    *tflops = 0, *nblocks = 0;
     if (cuda_ext(k)->cc_major != 9 || !wgmma_probe(k)) return -2;
     const size_t smem = WG_TILE + 1024;
+    const int blocks = *nblocks = n == 128 ? ceiling_blocks(k, k_ceiling_wgmma<128>, 128, smem, waves)
+                                           : ceiling_blocks(k, k_ceiling_wgmma<64>, 128, smem, waves);
     const float want = (float)(n / 2 * 64) * (float)iters;
     const double ms = ceiling_run(k, (int64_t)blocks * 128, want, reps, [&](float *d) {
         if (n == 128) k_ceiling_wgmma<128><<<blocks, 128, smem, KSTREAM(k)>>>(iters, d);

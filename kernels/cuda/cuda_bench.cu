@@ -14,8 +14,9 @@ extern "C" bool cuda_attn_use(const char *which);  // cuda_attention.cu
 extern "C" void cuda_gemm_tune(int on);            // cuda_gemm.cu
 extern "C" const char *cuda_attn_name(void);
 extern "C" const char *cuda_unavailable_reason(void);
-extern "C" double cuda_ceiling_mma(const cm_kctx *k, int blocks, int iters, int reps, double *tflops);  // cuda_attention_mma.cu
-extern "C" double cuda_ceiling_wgmma(const cm_kctx *k, int n, int blocks, int iters, int reps, double *tflops);
+// cuda_attention_mma.cu, cuda_attention_wgmma.cu
+extern "C" double cuda_ceiling_mma(const cm_kctx *k, int waves, int iters, int reps, double *tflops, int *nblocks);
+extern "C" double cuda_ceiling_wgmma(const cm_kctx *k, int n, int waves, int iters, int reps, double *tflops, int *nblocks);
 
 __global__ void k_bench_rand(int64_t n, bf16 *x, uint32_t seed, float amp) {
     GRID_STRIDE(i, n) {
@@ -223,16 +224,19 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
     // kernels of each family can approach at best, against the measured peak ---
     int wrong = 0;  // ceilings whose sums came out wrong: a broken kernel, the run fails
     if (part("attention")) {
-        const int blocks = tiny ? 2 : 4 * prop.multiProcessorCount, reps = tiny ? 1 : 3;
+        // 4 full waves of as many blocks as fit an SM at once (--tiny: two blocks, one step)
+        const int waves = tiny ? 0 : 4, reps = tiny ? 1 : 3;
+        int blocks = 0;
         char shp[64];
+        double tf = 0, ms = cuda_ceiling_mma(k, waves, tiny ? 1 : 1024, reps, &tf, &blocks);
         snprintf(shp, sizeof shp, "%d blocks x 4 warps", blocks);
-        double tf = 0, ms = cuda_ceiling_mma(k, blocks, tiny ? 2 : 1024, reps, &tf);
         if (ms > 0) add_row("ceiling: mma.sync m16n8k16 (registers)", shp, ms, tf, 0, 100.0 * tf / peak, "of peak");
         else printf("  ceiling: mma.sync m16n8k16: WRONG SUMS (the fragment layout?)\n"), wrong++;
         for (int n = 128; n >= 64; n -= 64) {
-            ms = cuda_ceiling_wgmma(k, n, blocks, tiny ? 2 : 256, reps, &tf);
+            ms = cuda_ceiling_wgmma(k, n, waves, tiny ? 1 : 256, reps, &tf, &blocks);
             char what[96];
             snprintf(what, sizeof what, "ceiling: wgmma m64n%dk16 (A regs, B smem)", n);
+            snprintf(shp, sizeof shp, "%d blocks x 4 warps", blocks);
             if (ms > 0) add_row(what, shp, ms, tf, 0, 100.0 * tf / peak, "of peak");
             else printf("  %s: %s\n", what, ms == -2 ? "no wgmma on this device or in this build" : "WRONG SUMS");
             wrong += ms == -1;

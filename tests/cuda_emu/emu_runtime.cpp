@@ -680,6 +680,18 @@ cudaError_t cudaFuncSetAttribute(const void *f, cudaFuncAttribute a, int v) {
     }
     return cudaSuccess;
 }
+// the emulator knows no registers: an H100's thread, block and shared-memory limits alone
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *n, const void *f, int block, size_t smem) {
+    (void)f;
+    if (block <= 0 || block > 1024) return g_last_error = cudaErrorInvalidValue;
+    int by_smem = smem ? (int)(EMU_SMEM_OPTIN / (smem + 1024)) : 32;  // 1 KiB reserved a block
+    *n = min(32, min(2048 / block, by_smem));
+    return cudaSuccess;
+}
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *n, const void *f, int block, size_t smem, unsigned flags) {
+    (void)flags;  // the flags change nothing here: no caching of globals in L1 is modelled
+    return cudaOccupancyMaxActiveBlocksPerMultiprocessor(n, f, block, smem);
+}
 
 struct emu_stream { int id; };
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
