@@ -51,8 +51,8 @@ void *emu_warp_slots(void);         // 32 slots of 16 bytes, one per lane of the
 // posts this lane's n <= 16 bytes and waits for the warp: the 32 lanes' 16-byte slots, valid to
 // read until this thread's next exchange (or mma)
 const void *emu_warp_exchange(const void *v, size_t n);
-// 1 KiB of the warp's, for one lane to write before a warp barrier and all to read after it (in
-// two banks as the exchange's; the caller's barrier must follow)
+// 1 KiB of the warp's, for lanes to write before a warp barrier and all to read after it (two
+// banks, taken in turn: the exchange is built on it; the caller's barrier must follow)
 void *emu_warp_scratch(void);
 void *emu_dynamic_smem(void);       // this launch's dynamic shared memory
 inline void __syncthreads(void) { emu_block_barrier(); }

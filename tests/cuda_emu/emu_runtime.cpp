@@ -75,12 +75,12 @@ static int g_nthreads, g_cur = -1;
 static bool g_reverse;
 static std::vector<unsigned char> g_dyn_smem;
 static unsigned char g_slots[EMU_MAX_THREADS / 32][32][16];
-// emu_warp_exchange's two banks, used in turn by each thread (g_xpar): a lane writes a bank again
-// only after the barrier of the exchange in between, which every lane reaches after its reads of
-// this one — so one barrier an exchange, not two
-static unsigned char g_xchg[2][EMU_MAX_THREADS / 32][32][16];
+// each warp's two banks of 1 KiB (emu_warp_scratch: exchanges, mma fragments, WMMA products),
+// used in turn by each thread (g_xpar): a lane writes a bank again only after the barrier of the
+// exchange in between, which every lane reaches after its reads of this one — so one barrier an
+// exchange, not two
+alignas(16) static unsigned char g_bank[2][EMU_MAX_THREADS / 32][1024];
 static unsigned g_xpar[EMU_MAX_THREADS];
-static float g_scratch[2][EMU_MAX_THREADS / 32][256];  // emu_warp_scratch's banks, in the same turn
 static uint3 g_idx[EMU_MAX_THREADS];  // each thread's threadIdx, computed once per launch
 
 static void emu_fail(const char *fmt, const char *a, long b = 0, long c = 0) {
@@ -167,12 +167,12 @@ void emu_block_barrier(void) { wait_as(T_WAIT_BLOCK); }
 void emu_warp_barrier(void) { wait_as(T_WAIT_WARP); }
 unsigned emu_lane(void) { return (unsigned)(g_cur % 32); }
 void *emu_warp_slots(void) { return g_slots[warp_of(g_cur)]; }
-void *emu_warp_scratch(void) { return g_scratch[g_xpar[g_cur]++ & 1][warp_of(g_cur)]; }
+void *emu_warp_scratch(void) { return g_bank[g_xpar[g_cur]++ & 1][warp_of(g_cur)]; }
 const void *emu_warp_exchange(const void *v, size_t n) {
-    const int t = g_cur, par = (int)(g_xpar[t]++ & 1);
-    memcpy(g_xchg[par][warp_of(t)][t % 32], v, n);
+    unsigned char(*slot)[16] = (unsigned char(*)[16])emu_warp_scratch();  // 16 bytes a lane
+    memcpy(slot[g_cur % 32], v, n);
     emu_warp_barrier();
-    return g_xchg[par][warp_of(t)];
+    return slot;
 }
 void *emu_dynamic_smem(void) { return g_dyn_smem.data(); }
 int emu_first_live_lane(void) {
@@ -194,13 +194,13 @@ unsigned __ballot_sync(unsigned mask, int pred) {
     return r;
 }
 
-// mma.m16n8k16 (bf16): every lane posts its A and B fragments (one exchange) and computes its own
+// mma.m16n8k16 (bf16): every lane posts its A and B fragments (one exchange, in the warp scratch) and computes its own
 // four elements of C + A B, summed in f32 over k in order, reading A (16x16) and B (16x8) from the
 // lanes that hold them by the PTX ISA's layouts (g = lane / 4, t = lane % 4; A reg j: row g +
 // 8 (j & 1), cols 2t + 8 (j >> 1) + {0,1}; B reg j: rows 2t + 8 j + {0,1}, col g; C i: row g +
 // 8 (i >> 1), col 2t + (i & 1); the lower half of a register is the lower column / row)
 struct emu_mma_frag { uint32_t a[4], b[2]; };
-static emu_mma_frag g_mma[2][EMU_MAX_THREADS / 32][32];
+static_assert(32 * sizeof(emu_mma_frag) <= sizeof g_bank[0][0], "the warp's mma fragments exceed its scratch");
 static float bf_lo(uint32_t r) { return __uint_as_float(r << 16); }
 static float bf_hi(uint32_t r) { return __uint_as_float(r & 0xffff0000u); }
 // cp.async: each thread's copies in flight, tagged with the number of groups it had committed
@@ -353,8 +353,8 @@ void emu_ldmatrix_misaligned(const void *p) {
 }
 
 void emu_mma_m16n8k16_bf16(float *c, const uint32_t *a, const uint32_t *b) {
-    const int lane = g_cur % 32, par = (int)(g_xpar[g_cur]++ & 1);
-    emu_mma_frag *x = g_mma[par][warp_of(g_cur)];
+    const int lane = g_cur % 32;
+    emu_mma_frag *x = (emu_mma_frag *)emu_warp_scratch();
     memcpy(x[lane].a, a, sizeof x[lane].a);
     memcpy(x[lane].b, b, sizeof x[lane].b);
     emu_warp_barrier();
