@@ -2,6 +2,7 @@
 // The JSON header is parsed with cJSON; it is written by hand so that the bytes match what the
 // Python package (serde_json, compact) writes.
 #include "safetensors.h"
+#include "atomic_file.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -657,36 +658,6 @@ static int st_cmp_cstr(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int st_write_all(int fd, const void *p, size_t n) {
-    const uint8_t *c = p;
-    while (n > 0) {
-        ssize_t k = write(fd, c, n > (1u << 30) ? (1u << 30) : n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        c += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-// the folder of path, for the fsync that makes the rename durable
-static int st_fsync_dir(const char *path) {
-    char *dir = st_strdup(path);
-    if (!dir) return -1;
-    char *slash = strrchr(dir, '/');
-    if (!slash) strcpy(dir, ".");
-    else if (slash == dir) dir[1] = 0;
-    else *slash = 0;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 // checks names, sorts the tensors into write order, builds the padded header
 static int st_writer_header(st_writer *w, const char *path, st_wentry **order, st_buf *b, char *err, size_t errlen) {
     const char **names = calloc((size_t)w->n + (size_t)w->nmeta + 1, sizeof *names);
@@ -772,57 +743,18 @@ int st_writer_save(st_writer *w, const char *path, char *err, size_t errlen) {
 
     st_wentry **order = calloc((size_t)w->n + 1, sizeof *order);
     st_buf b = {0};
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    int fd = -1, rc = -1;
-    const char *step = NULL;
-    if (!order || !tmp) {
-        st_err(err, errlen, path, "out of memory");
-        goto done;
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    if (st_writer_header(w, path, order, &b, err, errlen)) goto done;
-
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        st_err(err, errlen, path, "cannot create %s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    uint8_t len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)b.n >> (8 * i));
-    step = "writing the header to";
-    if (st_write_all(fd, len8, 8) || st_write_all(fd, b.p, b.n)) goto fail;
-    step = "writing tensor data to";
-    for (int i = 0; i < w->n; i++)
-        if (st_write_all(fd, order[i]->data, order[i]->nbytes)) goto fail;
-    step = "fsync of";
-    if (fsync(fd)) goto fail;
-    step = "closing";
-    int c = close(fd);
-    fd = -1;
-    if (c) goto fail;
-    step = "renaming over the target";
-    if (rename(tmp, path)) goto fail;
-    if (st_fsync_dir(path)) {
-        // the file is complete and in place; only its durability across a crash is unsure
-        st_err(err, errlen, path, "fsync of the folder failed: %s", strerror(errno));
-        goto done;
-    }
-    rc = 0;
-    goto done;
-fail:
-    st_err(err, errlen, path, "%s %s failed: %s", step, tmp, strerror(errno));
-    if (fd >= 0) close(fd);
-    fd = -1;
-    unlink(tmp);
-done:
-    if (fd >= 0) {
-        close(fd);
-        unlink(tmp);
+    int rc = -1;
+    af_file f;
+    if (!order) st_err(err, errlen, path, "out of memory");
+    else if (!st_writer_header(w, path, order, &b, err, errlen) && !af_open(&f, path, err, errlen)) {
+        uint8_t len8[8];
+        for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)b.n >> (8 * i));
+        af_write(&f, len8, 8);
+        af_write(&f, b.p, b.n);
+        for (int i = 0; i < w->n; i++) af_write(&f, order[i]->data, order[i]->nbytes);
+        rc = af_commit(&f, err, errlen);
     }
     free(order);
-    free(tmp);
     free(b.p);
     return rc;
 }

@@ -4,15 +4,14 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <yaml.h>
+#include "models/atomic_file.h"
 
 // ---------------------------------------------------------------------------------------------
 // the generic tree
@@ -1185,33 +1184,14 @@ char *train_config_to_yaml(const train_config *c) {
 
 int train_config_write(const train_config *c, const char *path, char *err, size_t errlen) {
     char *y = train_config_to_yaml(c);
-    char tmp[CFG_PATH + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        cm_seterr(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-        free(y);
-        return -1;
-    }
-    size_t n = strlen(y), off = 0;
-    while (off < n) {
-        ssize_t w = write(fd, y + off, n - off);
-        if (w <= 0) {
-            cm_seterr(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
-            free(y);
-            return -1;
-        }
-        off += (size_t)w;
+    af_file f;
+    int rc = af_open(&f, path, err, errlen);
+    if (!rc) {
+        af_write(&f, y, strlen(y));
+        rc = af_commit(&f, err, errlen);
     }
     free(y);
-    if (fsync(fd) || close(fd) || rename(tmp, path)) {
-        cm_seterr(err, errlen, "%s: cannot finish writing: %s", path, strerror(errno));
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: cameo <command> [options]\n"
             "  train [CONFIG] [--resume DIR|auto] [--set k=v]...    train an adapter (default: the embedded tiny config)\n"
-            "  export CKPT --out FILE.safetensors                   write the adapter of a checkpoint\n"
+            "  export CKPT --out FILE.safetensors|FILE.bin          write the adapter of a checkpoint (.bin: torch.load)\n"
             "  sample CKPT --ref IMG --prompt TEXT --out OUT.png    generate an image with a checkpoint's adapter\n"
             "  eval CKPT... --pairs PAIRS.jsonl --out DIR           an evaluation sweep: images and DINO-I / SigLIP-I scores\n"
             "  data <build|demo|verify|stats|show|bench> ...        make, check and read datasets\n"

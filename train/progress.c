@@ -67,7 +67,7 @@ void progress_update(progress *p, int64_t step, double loss, double loss_smoothe
     progress_fmt_duration(eta, eta_s, sizeof eta_s);
     char line[320];
     int n = snprintf(line, sizeof line,
-                     "%s [%d/%d] %*lld/%lld %3.0f%%  %.1f samples/s  loss %.4g (%.4g)  lr %.2e  |g| %.3g  ETA %s",
+                     "%s [%d/%d] %*lld/%lld %3.0f%%  %.1f samples/s  loss %#.4g (%#.4g)  lr %.2e  |g| %#.3g  ETA %s",
                      p->stage, p->stage_index + 1, p->n_stages, (int)snprintf(NULL, 0, "%lld", (long long)p->total),
                      (long long)step, (long long)p->total, p->total ? 100.0 * (double)step / (double)p->total : 100.0,
                      samples_per_s, loss, loss_smoothed, lr, grad_norm, eta_s);
@@ -117,7 +117,7 @@ void progress_summary(progress *p, const progress_summary_info *s) {
     progress_fmt_duration(s->seconds, d, sizeof d);
     fprintf(p->out, "done: %lld steps in %s", (long long)s->steps, d);
     if (s->samples_per_s > 0) fprintf(p->out, ", %.1f samples/s", s->samples_per_s);
-    if (isfinite(s->final_loss)) fprintf(p->out, ", final loss %.4g (smoothed %.4g)", s->final_loss, s->loss_smoothed);
+    if (isfinite(s->final_loss)) fprintf(p->out, ", final loss %#.4g (smoothed %#.4g)", s->final_loss, s->loss_smoothed);
     if (s->skipped) fprintf(p->out, ", %lld non-finite steps skipped", (long long)s->skipped);
     fputc('\n', p->out);
     if (s->adapter_path) fprintf(p->out, "adapter: %s\n", s->adapter_path);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "kernels/backend.h"
 #include "models/safetensors.h"
+#include "train/checkpoint.h"
 
 #define TI_MAX_STACK (1 << 20)
 #define TI_MAX_MEMO (1 << 24)
@@ -38,19 +39,6 @@ typedef struct {
     zentry *e;
     int n;
 } zipf;
-
-static uint32_t crc32_ieee(const uint8_t *p, size_t n) {
-    static uint32_t tab[256];
-    if (!tab[1])
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            tab[i] = c;
-        }
-    uint32_t c = ~0u;
-    while (n--) c = tab[(c ^ *p++) & 0xff] ^ (c >> 8);
-    return ~c;
-}
 
 static void zip_free(zipf *z) {
     for (int i = 0; i < z->n; i++) free(z->e[i].name);
@@ -757,7 +745,7 @@ static ti_file *parse(ti_file *f, const uint8_t *buf, size_t size, unsigned flag
         torch_import_close(f);
         return NULL;
     }
-    if (!(flags & TI_NO_CRC) && crc32_ieee(pkl->data, pkl->size) != pkl->crc) {
+    if (!(flags & TI_NO_CRC) && ckpt_crc32(0, pkl->data, pkl->size) != pkl->crc) {
         cm_seterr(err, errlen, "%s: %s: crc32 mismatch (the file is damaged)", f->name, pkl->name);
         zip_free(&z);
         torch_import_close(f);

@@ -41,6 +41,7 @@
 #include "train/validation.h"
 #include "train/stage_setup.h"
 #include "train/step.h"
+#include "train/torch_export.h"
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) { stop_requested = sig; }
@@ -643,7 +644,14 @@ int train_cli(int argc, char **argv) {
     return rc ? 1 : 0;
 }
 
-// `cameo export CKPT --out FILE`: the adapter of a checkpoint alone (published key names, bf16)
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+// `cameo export CKPT --out FILE`: the adapter of a checkpoint alone (published key names, bf16), as
+// safetensors or, for a name ending .bin / .pt / .pth, as a torch.save file (the released
+// pipeline loads its adapter with torch.load). CKPT may also be an adapter .safetensors file.
 int export_cli(int argc, char **argv) {
     const char *ckpt = NULL, *out = NULL;
     for (int i = 0; i < argc; i++) {
@@ -652,25 +660,43 @@ int export_cli(int argc, char **argv) {
         else { fprintf(stderr, "cameo export: unknown argument '%s'\n", argv[i]); return 2; }
     }
     if (!ckpt || !out) {
-        fprintf(stderr, "usage: cameo export CHECKPOINT --out FILE.safetensors\n");
+        fprintf(stderr, "usage: cameo export CHECKPOINT|ADAPTER.safetensors --out FILE.safetensors|FILE.bin\n");
+        return 2;
+    }
+    bool torch = ends_with(out, ".bin") || ends_with(out, ".pt") || ends_with(out, ".pth");
+    if (!torch && !ends_with(out, ".safetensors")) {
+        fprintf(stderr, "cameo export: %s: the name says no format (.safetensors, or .bin / .pt / .pth for a torch.save "
+                        "file the released pipeline's torch.load reads)\n", out);
         return 2;
     }
     char err[2048], dir[4096], src[4200];
-    if (ckpt_resolve(ckpt, dir, sizeof dir, err, sizeof err)) { fprintf(stderr, "cameo export: %s\n", err); return 1; }
-    snprintf(src, sizeof src, "%s/adapter.safetensors", dir);
+    struct stat sb;
+    if (ends_with(ckpt, ".safetensors") && !stat(ckpt, &sb) && S_ISREG(sb.st_mode)) snprintf(src, sizeof src, "%s", ckpt);
+    else if (ckpt_resolve(ckpt, dir, sizeof dir, err, sizeof err)) { fprintf(stderr, "cameo export: %s\n", err); return 1; }
+    else snprintf(src, sizeof src, "%s/adapter.safetensors", dir);
     st_file *f = st_open(src, err, sizeof err);
     if (!f) { fprintf(stderr, "cameo export: %s\n", err); return 1; }
-    st_writer *w = st_writer_new();  // re-written through the writer: atomic, and checked on the way
-    for (int i = 0; i < st_count(f); i++) {
-        const st_entry *e = st_at(f, i);
-        st_writer_add(w, e->name, e->dtype, e->ndim, e->shape, e->data);
+    int n = st_count(f), rc;
+    if (torch) {
+        te_tensor *t = calloc((size_t)n + 1, sizeof *t);
+        for (int i = 0; i < n; i++) {
+            const st_entry *e = st_at(f, i);
+            t[i] = (te_tensor){.name = e->name, .dtype = e->dtype, .ndim = e->ndim, .shape = e->shape, .data = e->data};
+        }
+        rc = torch_export_save(out, t, n, 0, err, sizeof err);
+        free(t);
+    } else {
+        st_writer *w = st_writer_new();  // re-written through the writer: atomic, and checked on the way
+        for (int i = 0; i < n; i++) {
+            const st_entry *e = st_at(f, i);
+            st_writer_add(w, e->name, e->dtype, e->ndim, e->shape, e->data);
+        }
+        for (int i = 0; i < st_meta_count(f); i++) st_writer_meta(w, st_meta_key(f, i), st_meta(f, st_meta_key(f, i)));
+        rc = st_writer_save(w, out, err, sizeof err);
+        st_writer_free(w);
     }
-    for (int i = 0; i < st_meta_count(f); i++) st_writer_meta(w, st_meta_key(f, i), st_meta(f, st_meta_key(f, i)));
-    int rc = st_writer_save(w, out, err, sizeof err);
-    st_writer_free(w);
-    int n = st_count(f);
     st_close(f);
     if (rc) { fprintf(stderr, "cameo export: %s\n", err); return 1; }
-    printf("cameo export: %d tensors from %s -> %s\n", n, dir, out);
+    printf("cameo export: %d tensors from %s -> %s%s\n", n, src, out, torch ? " (torch.save format)" : "");
     return 0;
 }

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "models/safetensors.h"
+#include "train/torch_import.h"
 #include "testutil.h"
 
 static const char *cameo;
@@ -338,6 +339,25 @@ int main(int argc, char **argv) {
         TEST_CHECK(st_find(f, "image_proj.resampler.latents") != NULL, "image_proj.resampler.latents");
         st_close(f);
     }
+    // the same adapter as a torch.save file (the released pipeline's torch.load), from the
+    // checkpoint and from the exported safetensors: the same tensors, bytes and order
+    TEST_CHECK(test_sh("%s export %s/a/tiny/checkpoints --out %s/export.bin >/dev/null", cameo, dir, dir) == 0, "export .bin");
+    TEST_CHECK(test_sh("%s export %s/export.safetensors --out %s/export2.pt >/dev/null && cmp -s %s/export.bin %s/export2.pt", cameo,
+                       dir, dir, dir, dir) == 0, "export from a .safetensors file writes the same .pt");
+    TEST_CHECK(test_sh("%s export %s/export.safetensors --out %s/export.npz 2>%s/ext.log; test $? = 2 && grep -q '.safetensors, or .bin' %s/ext.log",
+                       cameo, dir, dir, dir, dir) == 0, "an unknown extension is refused, naming the formats");
+    snprintf(p, sizeof p, "%s/export.bin", dir);
+    ti_file *tf = torch_import_open(p, err, sizeof err);
+    f = st_open(strcat(strcpy(p, dir), "/export.safetensors"), err, sizeof err);
+    TEST_CHECK(tf && f && torch_import_count(tf) == st_count(f), "the .bin holds the adapter's %d tensors", f ? st_count(f) : -1);
+    for (int i = 0; tf && f && i < torch_import_count(tf); i++) {
+        const ti_tensor *t = torch_import_at(tf, i);
+        const st_entry *e = st_find(f, t->name);
+        TEST_CHECK(e && e->dtype == t->dtype && e->ndim == t->ndim && (size_t)ti_numel(t) * dtype_size(t->dtype) == e->nbytes &&
+                       !memcmp(t->data, e->data, e->nbytes), "%s: as in the safetensors export", t->name);
+    }
+    torch_import_close(tf);
+    st_close(f);
     // diverging training: non-finite steps are skipped and counted; after max_bad_steps in a row
     // the run stops (exit 1) naming the last good checkpoint, which stays loadable
     // (CAMEO_FAULT_NAN_FROM=N poisons every step from N on: the trainer's fault-injection hook)

@@ -4,7 +4,7 @@ set_tests_properties(test_text_device PROPERTIES LABELS "train;cuda")
 # end-to-end: the real `cameo` binary as separate processes (resume, signals, export)
 add_executable(e2e_train ${CMAKE_CURRENT_SOURCE_DIR}/train/e2e_train.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
 target_include_directories(e2e_train PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(e2e_train PRIVATE cameo_core)
+target_link_libraries(e2e_train PRIVATE cameo_train)
 add_test(NAME e2e_train COMMAND e2e_train $<TARGET_FILE:cameo> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(e2e_train PROPERTIES LABELS train TIMEOUT 600 SKIP_RETURN_CODE 77)
 # the Slurm job script with stand-ins for srun and scontrol: stop on the time-limit signal, requeue, resume
