@@ -174,6 +174,7 @@ typedef struct pk {
     cm_dtype dt;
     const uint8_t *sdata;
     int64_t snumel;
+    const zentry *entry;     // the storage's record (for its crc32, checked by torch_import_verify)
     // tensor
     struct pk *storage;
     int64_t offset;
@@ -350,6 +351,7 @@ static pk *persistent_load(vm *v, pk *pid) {
     }
     s->sdata = e->data;
     s->snumel = numel;
+    s->entry = e;
     return s;
 }
 
@@ -714,6 +716,9 @@ static int flatten(ti_file *f, vm *v, const pk *d, const char *prefix, int depth
         t->offset = val->offset;
         t->storage = val->storage->sdata;
         t->storage_numel = val->storage->snumel;
+        t->storage_bytes = val->storage->entry->size;
+        t->storage_crc = val->storage->entry->crc;
+        snprintf(t->storage_entry, sizeof t->storage_entry, "%s", val->storage->entry->name);
         t->data = t->storage + (size_t)t->offset * dtype_size(t->dtype);
         int64_t s = 1;
         t->contiguous = true;
@@ -862,11 +867,29 @@ void torch_import_copy(const ti_tensor *t, cm_dtype dt, void *dst) {
     }
 }
 
+int torch_import_verify(const ti_file *f, char *err, size_t errlen) {
+    for (int i = 0; i < f->n; i++) {
+        const ti_tensor *t = &f->t[i];
+        bool seen = false;  // a storage shared by several tensors is read once
+        for (int j = 0; j < i && !seen; j++) seen = f->t[j].storage == t->storage;
+        if (!seen && ckpt_crc32(0, t->storage, t->storage_bytes) != t->storage_crc) {
+            cm_seterr(err, errlen, "%s: %s (the storage of %s): crc32 mismatch (the file is damaged)", f->name,
+                      t->storage_entry, t->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 // ---------------------------------------------------------------------------------------------
 int torch_import_load(cm_params **regs, int n_regs, const char *path, bool strict, int *n_extra, char *err,
                       size_t errlen) {
     ti_file *f = torch_import_open(path, err, errlen);
     if (!f) return -1;
+    if (torch_import_verify(f, err, errlen)) {
+        torch_import_close(f);
+        return -1;
+    }
     int used = 0;
     for (int r = 0; r < n_regs; r++)
         for (int i = 0; i < regs[r]->n; i++) {
@@ -923,6 +946,10 @@ int torch_import_load(cm_params **regs, int n_regs, const char *path, bool stric
 int torch_import_to_safetensors(const char *in, const char *out, char *err, size_t errlen) {
     ti_file *f = torch_import_open(in, err, errlen);
     if (!f) return -1;
+    if (torch_import_verify(f, err, errlen)) {
+        torch_import_close(f);
+        return -1;
+    }
     st_writer *w = st_writer_new();
     void **bufs = calloc((size_t)f->n + 1, sizeof *bufs);
     for (int i = 0; i < f->n; i++) {

@@ -36,6 +36,9 @@ typedef struct ti_tensor {
     const uint8_t *storage;        // the storage's bytes (inside the mapping)
     int64_t storage_numel;
     const uint8_t *data;           // storage + offset * element size
+    uint64_t storage_bytes;        // the storage's record: its size, crc32 and name (torch_import_verify)
+    uint32_t storage_crc;
+    char storage_entry[160];
     bool contiguous;               // row-major dense from data
 } ti_tensor;
 
@@ -57,6 +60,11 @@ void torch_import_close(ti_file *f);  // NULL ok
 int64_t ti_numel(const ti_tensor *t);
 // copies the view into dst, contiguous row-major, converted to dt (F32, BF16, F16, F64)
 void torch_import_copy(const ti_tensor *t, cm_dtype dt, void *dst);
+
+// Checks the crc32 of every storage record the tensors use (the open checks data.pkl's only, so
+// that listing a 5.6 GB file stays instant): a damaged download is an error naming the record and
+// a tensor in it. 0, or -1 with err set. torch_import_load and torch_import_to_safetensors call it.
+int torch_import_verify(const ti_file *f, char *err, size_t errlen);
 
 // Loads the tensors into the registries' parameters by name (converted to each parameter's dtype
 // and device). Every parameter of the registries must be in the file (missing or misshapen:

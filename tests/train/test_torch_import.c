@@ -107,6 +107,41 @@ int main(void) {
     TEST_CHECK(o && st_meta(o, "format") && !strcmp(st_meta(o, "format"), "pt"), "format metadata");
     st_close(o);
     remove(out);
+    // a damaged storage record (one flipped byte in a tensor's data, the zip intact): the open
+    // still lists it, the conversion and the load refuse it, naming the record and a tensor
+    {
+        size_t n = 0;
+        uint8_t *b = slurp(BIN, &n);
+        ti_file *m = b ? torch_import_open_memory(b, n, "copy", 0, err, sizeof err) : NULL;
+        const ti_tensor *t = m ? torch_import_find(m, "ip_adapter.0.to_k_ip.weight") : NULL;
+        size_t off = t ? (size_t)(t->data - b) : 0;  // the tensor's first byte in the file
+        torch_import_close(m);
+        char bad[128];
+        snprintf(bad, sizeof bad, "/tmp/cameo-test-ti-%d-damaged.bin", (int)getpid());
+        FILE *g = t ? fopen(bad, "wb") : NULL;
+        TEST_CHECK(g != NULL, "a damaged copy");
+        if (g) {
+            b[off] ^= 0x40;
+            fwrite(b, 1, n, g);
+            fclose(g);
+            ti_file *d = torch_import_open(bad, err, sizeof err);
+            TEST_CHECK(d != NULL, "the damaged copy still opens (the listing reads no data): %s", d ? "" : err);
+            torch_import_close(d);
+            TEST_CHECK(torch_import_to_safetensors(bad, out, err, sizeof err) == -1 && strstr(err, "crc32 mismatch") &&
+                           strstr(err, "ip_adapter.0.to_k_ip.weight") && strstr(err, "data/"),
+                       "conversion refuses the damaged storage: %s", err);
+            TEST_CHECK(access(out, F_OK) != 0, "no output written");
+            cm_params pd;
+            params_init_registry(&pd, CM_DEV_CPU, CM_F32, true);
+            params_new(&pd, "ip_adapter.0", "to_k_ip.weight", SHAPE(8, 6), CM_INIT_ZEROS);
+            cm_params *rd[1] = {&pd};
+            TEST_CHECK(torch_import_load(rd, 1, bad, false, NULL, err, sizeof err) == -1 && strstr(err, "crc32 mismatch"),
+                       "loading refuses it: %s", err);
+            params_free(&pd);
+            remove(bad);
+        }
+        free(b);
+    }
     char *argv_list[] = {"--list", BIN};
     TEST_CHECK(torch_import_cli(2, argv_list) == 0, "cli --list");
     char *argv_bad[] = {"only-one"};
