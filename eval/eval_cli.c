@@ -30,7 +30,7 @@ static void usage(FILE *f) {
             "usage: cameo eval CHECKPOINT [CHECKPOINT ...] --pairs PAIRS.jsonl --out DIR\n"
             "       cameo eval --config CONFIG.yaml ADAPTER [ADAPTER ...] --pairs PAIRS.jsonl --out DIR\n"
             "                  [--scales 0.9] [--guidance 3.5] [--seeds 0] [--steps 28] [--size WxH] [--clip DIR]\n"
-            "                  [--device D] [--quiet]\n"
+            "                  [--device D] [--ema] [--quiet]\n"
             "  CHECKPOINT  checkpoint folders (or a run's checkpoints/ folder: its latest), from runs with the same models\n"
             "  --config    the models from a config (as cameo train reads it); then the sources are adapter files:\n"
             "              the released .bin, or safetensors (cameo export's, a checkpoint's adapter.safetensors)\n"
@@ -43,8 +43,9 @@ static void usage(FILE *f) {
             "              (scale 0 is plain FLUX: the baseline without the adapter)\n"
             "  --out       DIR/results.jsonl   one line per image, appended as each finishes (a rerun skips those done)\n"
             "              DIR/summary.md      per checkpoint x scale x guidance: images, DINO-I and SigLIP-I mean +- sd\n"
-            "              DIR/images/TAG/     the images (TAG: the checkpoint folder's name)\n"
+            "              DIR/images/TAG/     the images (TAG: the checkpoint folder's name; -ema after it with --ema)\n"
             "              DIR/sheets/pP.png   per pair: the reference, then a row per checkpoint x scale x guidance\n"
+            "  --ema       each checkpoint's weight average (runs with optimizer.ema) in place of its weights\n"
             "  --clip      a full CLIP model (weights, config.json, tokenizer; e.g. openai/clip-vit-large-patch14):\n"
             "              adds CLIP-I and CLIP-T\n"
             "  Scores: cosine of the reference's and the image's DINOv2 CLS (DINO-I) and mean-pooled SigLIP\n"
@@ -77,7 +78,7 @@ int eval_cli(int argc, char **argv) {
     int nck = 0, ns = 1, ng = 1, nseed = 1;
     double scales[EV_MAX_LIST] = {0.9}, guids[EV_MAX_LIST] = {3.5}, seeds[EV_MAX_LIST] = {0};
     eval_sample_opts o = {.steps = 28};
-    bool quiet = false;
+    bool quiet = false, ema = false;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
@@ -89,6 +90,7 @@ int eval_cli(int argc, char **argv) {
         else if (!strcmp(a, "--clip") && v) clip_path = argv[++i];
         else if (!strcmp(a, "--config") && v) config = argv[++i];
         else if (!strcmp(a, "--quiet")) quiet = true;
+        else if (!strcmp(a, "--ema")) ema = true;
         else if (!strcmp(a, "--scales") && v) { if (parse_list(a, argv[++i], scales, &ns)) return 2; }
         else if (!strcmp(a, "--guidance") && v) { if (parse_list(a, argv[++i], guids, &ng)) return 2; }
         else if (!strcmp(a, "--seeds") && v) { if (parse_list(a, argv[++i], seeds, &nseed)) return 2; }
@@ -103,6 +105,10 @@ int eval_cli(int argc, char **argv) {
             ckpts[nck++] = a;
         }
         else { fprintf(stderr, "cameo eval: unknown argument '%s'\n", a); usage(stderr); return 2; }
+    }
+    if (ema && config) {
+        fprintf(stderr, "cameo eval: --ema reads checkpoints' weight averages: give checkpoints, not --config and adapter files\n");
+        return 2;
     }
     if (!nck || (!pairs_path == !pairs_from) || !outdir) {
         if (pairs_path && pairs_from) fprintf(stderr, "cameo eval: --pairs or --pairs-from, not both\n");
@@ -135,7 +141,8 @@ int eval_cli(int argc, char **argv) {
 
     // the sources: checkpoints (resolved; one set of models, the first's config, for all) or, with
     // --config, adapter files
-    static char dirs[EV_MAX_CKPT][PATH_MAX], tags[EV_MAX_CKPT][96];
+    // srcs: what the results are keyed by — the folder, and with --ema "#ema" after it
+    static char dirs[EV_MAX_CKPT][PATH_MAX], srcs[EV_MAX_CKPT][PATH_MAX + 8], tags[EV_MAX_CKPT][96];
     eval_models em;
     memset(&em, 0, sizeof em);
     if (config) {
@@ -159,9 +166,11 @@ int eval_cli(int argc, char **argv) {
         snprintf(base, sizeof base, "%s", basename(tmp));
         char *ext = config ? strrchr(base, '.') : NULL;
         if (ext && (!strcmp(ext, ".safetensors") || !strcmp(ext, ".bin"))) *ext = 0;
+        if (ema) strncat(base, "-ema", sizeof base - strlen(base) - 1);
         snprintf(tags[c], sizeof tags[c], "%s", base);
         for (int k = 0, dup = 1; k < c; k++)
             if (!strcmp(tags[k], tags[c])) snprintf(tags[c], sizeof tags[c], "%s-%d", base, ++dup), k = -1;
+        snprintf(srcs[c], sizeof srcs[c], "%s%s", dirs[c], ema ? "#ema" : "");
     }
     if (!rc && !o.width) o.width = o.height = em.cfg->stages[0].resolution;
 
@@ -197,7 +206,7 @@ int eval_cli(int argc, char **argv) {
             for (int g = 0; g < ng; g++)
                 for (int k = 0; k < nseed; k++)
                     for (int p = 0; p < np; p++) {
-                        char *key = eval_key(dirs[c], p, scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
+                        char *key = eval_key(srcs[c], p, scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
                         bool need = !eval_results_has(&done, key, clip_path != NULL);
                         todo += need && todo_all % d.world == d.rank;  // this rank's share: every world-th image to make
                         todo_all += need;
@@ -217,10 +226,10 @@ int eval_cli(int argc, char **argv) {
             for (int g = 0; g < ng && !rc; g++)
                 for (int k = 0; k < nseed && !rc; k++)
                     for (int p = 0; p < np && !rc; p++) {
-                        char *key = eval_key(dirs[c], p, scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
+                        char *key = eval_key(srcs[c], p, scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
                         if (eval_results_has(&done, key, clip_path != NULL) || item++ % d.world != d.rank) { free(key); continue; }
                         if (!loaded && (config ? ic_models_load_adapter_file(&em.m, dirs[c], err, sizeof err)
-                                               : eval_models_load_adapter(&em, dirs[c], err, sizeof err))) {
+                                               : eval_models_load_adapter(&em, dirs[c], ema, err, sizeof err))) {
                             rc = 1;
                             free(key);
                             break;
@@ -244,6 +253,7 @@ int eval_cli(int argc, char **argv) {
                             cJSON *j = cJSON_CreateObject();
                             cJSON_AddStringToObject(j, "key", key);
                             cJSON_AddStringToObject(j, "checkpoint", dirs[c]);
+                            if (ema) cJSON_AddStringToObject(j, "weights", "ema");
                             cJSON_AddStringToObject(j, "checkpoint_tag", tags[c]);
                             cJSON_AddNumberToObject(j, "pair", p);
                             cJSON_AddStringToObject(j, "ref", pairs[p].ref);

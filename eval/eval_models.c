@@ -62,9 +62,9 @@ int eval_decoder_open(const ic_models *m, const train_config *cfg, vae_decoder *
     return !cfg->model.tiny && params_load(pd, cfg->model.vae, NULL, false, &n_extra, err, errlen) ? -1 : 0;
 }
 
-int eval_models_load_adapter(eval_models *em, const char *dir, char *err, size_t errlen) {
+int eval_models_load_adapter(eval_models *em, const char *dir, bool ema, char *err, size_t errlen) {
     cm_params *regs[1] = {&em->m.ps_adapter};
-    return ckpt_load(dir, regs, 1, NULL, NULL, err, errlen);
+    return ema ? ckpt_load_ema(dir, regs, 1, err, errlen) : ckpt_load(dir, regs, 1, NULL, NULL, err, errlen);
 }
 
 bool eval_models_same(const eval_models *em, const char *dir, char *err, size_t errlen) {

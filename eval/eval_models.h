@@ -27,7 +27,7 @@ int eval_models_open(eval_models *em, const char *ckpt, const char *device, int 
 int eval_models_open_config(eval_models *em, const char *config, const char *device, int local_rank, const char *adapter,
                             char *err, size_t errlen);
 // the adapter weights of checkpoint folder dir into em's adapter. 0, or -1 with err.
-int eval_models_load_adapter(eval_models *em, const char *dir, char *err, size_t errlen);
+int eval_models_load_adapter(eval_models *em, const char *dir, bool ema, char *err, size_t errlen);
 // true when checkpoint folder dir's config names the same models as em's (its adapter can be
 // loaded into them); else false with err saying what differs
 bool eval_models_same(const eval_models *em, const char *dir, char *err, size_t errlen);

@@ -11,15 +11,17 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: cameo sample CHECKPOINT --ref IMAGE --prompt TEXT --out OUT.png\n"
-               "                    [--steps 28] [--guidance 3.5] [--scale 0.9] [--size WxH] [--seed 0] [--device D]\n"
+               "                    [--steps 28] [--guidance 3.5] [--scale 0.9] [--size WxH] [--seed 0] [--device D] [--ema]\n"
                "  CHECKPOINT  a checkpoint folder, a run's checkpoints/ folder or its latest file\n"
                "  --scale     the subject (IP) scale; 0 gives plain FLUX\n"
+               "  --ema       the checkpoint's weight average (a run with optimizer.ema) in place of its weights\n"
                "  --device    cpu, cuda or cuda:N (default: the run's run.device); the dtype is the run's model.dtype\n");
 }
 
 int sample_cli(int argc, char **argv) {
     const char *ckpt = NULL, *ref = NULL, *prompt = NULL, *out = NULL, *device = NULL;
     eval_sample_opts o = {.steps = 28, .guidance = 3.5, .ip_scale = 0.9, .seed = 0};
+    bool ema = false;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
@@ -31,6 +33,7 @@ int sample_cli(int argc, char **argv) {
         else if (!strcmp(a, "--scale") && v) o.ip_scale = atof(argv[++i]);
         else if (!strcmp(a, "--seed") && v) o.seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(a, "--device") && v) device = argv[++i];
+        else if (!strcmp(a, "--ema")) ema = true;
         else if (!strcmp(a, "--size") && v) {
             if (sscanf(argv[++i], "%dx%d", &o.width, &o.height) != 2) { fprintf(stderr, "cameo sample: --size wants WxH, got '%s'\n", v); return 2; }
         } else if (a[0] != '-' && !ckpt) ckpt = a;
@@ -45,7 +48,7 @@ int sample_cli(int argc, char **argv) {
     int rc = eval_models_open(&em, ckpt, device, 0, dir, sizeof dir, err, sizeof err);
     if (!rc && !o.width) o.width = o.height = em.cfg->stages[0].resolution;
     float *sig = NULL, *dino = NULL;
-    if (!rc) rc = eval_models_load_adapter(&em, dir, err, sizeof err);
+    if (!rc) rc = eval_models_load_adapter(&em, dir, ema, err, sizeof err);
     if (!rc) rc = eval_load_reference(ref, em.m.ref_size, &sig, &dino, err, sizeof err);
     if (!rc) {
         const char *prompts[1] = {prompt};
@@ -54,6 +57,7 @@ int sample_cli(int argc, char **argv) {
         tensor_release(img);
         if (!rc) printf("cameo sample: %s (%dx%d, %d steps, guidance %g, subject scale %g, seed %llu) from %s\n", out, o.width,
                         o.height, o.steps, o.guidance, o.ip_scale, (unsigned long long)o.seed, dir);
+        if (!rc && ema) printf("cameo sample: with the checkpoint's weight average\n");
     }
     if (rc) fprintf(stderr, "cameo sample: %s\n", err);
     free(sig);

@@ -678,32 +678,40 @@ int ckpt_resolve(const char *path, char *out, size_t outlen, char *err, size_t e
 
 // ---------------------------------------------------------------------------------------------
 // load
-static int load_adapter(const char *path, cm_params **regs, int n_regs, char *err, size_t errlen) {
-    st_file *f = st_open(path, err, errlen);
-    if (!f) return -1;
+// every trainable parameter of the regs from the entry "<name><suffix>" in whichever of the files
+// holds it (cast to the parameter's dtype; rounded through `via` first unless it is CM_NDTYPES);
+// one missing is an error, or left as it is when optional
+static int load_entries(st_file *const *f, int nf, const char *what, const char *suffix, bool optional, cm_dtype via,
+                        cm_params **regs, int n_regs, char *err, size_t errlen) {
     for (int r = 0; r < n_regs; r++)
         for (int i = 0; i < regs[r]->n; i++) {
             cm_param *p = &regs[r]->items[i];
             if (!p->trainable) continue;
-            const st_entry *e = st_find(f, p->name);
+            char name[300];
+            snprintf(name, sizeof name, "%s%s", p->name, suffix);
+            const st_entry *e = NULL;
+            for (int k = 0; k < nf && !e; k++) e = st_find(f[k], name);
+            if (!e && optional) continue;
             bool ok = e && e->ndim == p->t->ndim;
             for (int d = 0; ok && d < e->ndim; d++) ok = e->shape[d] == p->t->shape[d];
             if (!ok) {
                 char want[96];
-                cm_seterr(err, errlen, "%s: %s: %s (expected %s)", path, p->name, e ? "wrong shape" : "missing",
+                cm_seterr(err, errlen, "%s: %s: %s (expected %s)", what, name, e ? "wrong shape" : "missing",
                        tensor_shape_str(p->t, want, sizeof want));
-                st_close(f);
                 return -1;
             }
             cm_device dev = p->t->storage->dev;
             cm_tensor *src = st_to_tensor(e, dev, err, errlen);
-            if (!src) {
-                st_close(f);
-                return -1;
-            }
+            if (!src) return -1;
             int64_t st_src[CM_MAX_DIMS], s = 1, one = 1, zero = 0;
             for (int d = src->ndim - 1; d >= 0; d--) st_src[d] = s, s *= src->shape[d];
             const cm_backend *be = backend_get(dev.type);
+            if (via != CM_NDTYPES && via != src->dtype) {  // both contiguous: one flat copy
+                cm_tensor *r = tensor_empty(via, src->ndim, src->shape, dev);
+                be->copy_strided(backend_ctx(dev), 1, &s, via, tensor_data(r), &one, src->dtype, tensor_data(src), &one);
+                tensor_release(src);
+                src = r;
+            }
             if (p->t->ndim == 0)
                 be->copy_strided(backend_ctx(dev), 1, &one, p->t->dtype, tensor_data(p->t), &zero, src->dtype,
                                  tensor_data(src), &zero);
@@ -712,8 +720,15 @@ static int load_adapter(const char *path, cm_params **regs, int n_regs, char *er
                                  src->dtype, tensor_data(src), st_src);
             tensor_release(src);
         }
-    st_close(f);
     return 0;
+}
+
+static int load_adapter(const char *path, cm_params **regs, int n_regs, char *err, size_t errlen) {
+    st_file *f = st_open(path, err, errlen);
+    if (!f) return -1;
+    int rc = load_entries(&f, 1, path, "", false, CM_NDTYPES, regs, n_regs, err, errlen);
+    st_close(f);
+    return rc;
 }
 
 // the optimizer files the manifest lists: optimizer.safetensors, or optimizer-K-of-N.safetensors
@@ -792,4 +807,61 @@ int ckpt_load(const char *ckpt_dir, cm_params **regs, int n_regs, optim *opt, ck
     }
     if (st) *st = tmp;
     return 0;
+}
+
+void ckpt_close_files(st_file **f, int n) {
+    for (int i = 0; i < n; i++) st_close(f[i]);
+    free(f);
+}
+
+int ckpt_open_ema(const char *ckpt_dir, st_file ***files, int *n_files, char *err, size_t errlen) {
+    *files = NULL, *n_files = 0;
+    if (ckpt_verify(ckpt_dir, err, errlen)) return -1;
+    char **names;
+    int n;
+    if (optim_files(ckpt_dir, &names, &n, err, errlen)) return -1;
+    st_file **f = calloc((size_t)n + 1, sizeof *f);
+    CM_CHECK(f, "checkpoint", "out of host memory");
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        char path[CKPT_PATH];
+        pjoin(path, sizeof path, ckpt_dir, names[i]);
+        if (!rc && !(f[i] = st_open(path, err, errlen))) rc = -1;
+        if (!rc && !st_meta(f[i], "optim.ema_updates")) {
+            cm_seterr(err, errlen, "%s: no weight average in this checkpoint (its run had optimizer.ema: 0)", ckpt_dir);
+            rc = -1;
+        }
+        free(names[i]);
+    }
+    free(names);
+    if (rc) {
+        ckpt_close_files(f, n);
+        return -1;
+    }
+    *files = f, *n_files = n;
+    return 0;
+}
+
+const st_entry *ckpt_ema_find(st_file *const *files, int n_files, const char *param) {
+    char name[300];
+    snprintf(name, sizeof name, "%s.ema", param);
+    for (int i = 0; i < n_files; i++) {
+        const st_entry *e = st_find(files[i], name);
+        if (e) return e;
+    }
+    return NULL;
+}
+
+int ckpt_load_ema(const char *ckpt_dir, cm_params **regs, int n_regs, char *err, size_t errlen) {
+    st_file **f;
+    int n;
+    if (ckpt_open_ema(ckpt_dir, &f, &n, err, errlen)) return -1;
+    char path[CKPT_PATH];
+    pjoin(path, sizeof path, ckpt_dir, "adapter.safetensors");
+    int rc = load_adapter(path, regs, n_regs, err, errlen);
+    // the averaged parameters, rounded to bf16 as the checkpoint's adapter and `cameo export --ema`
+    // store weights; those held fixed (adapter.freeze) have none and keep the adapter's
+    if (!rc) rc = load_entries(f, n, ckpt_dir, ".ema", true, CM_BF16, regs, n_regs, err, errlen);
+    ckpt_close_files(f, n);
+    return rc;
 }

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "models/params.h"
+#include "models/safetensors.h"
 #include "train/optim.h"
 
 #define CKPT_MAX_DATA 16
@@ -87,6 +88,16 @@ int ckpt_read_state(const char *ckpt_dir, ckpt_state *st, char *err, size_t errl
 // be NULL: then the adapter's bf16 weights are loaded into the regs' trainable params —
 // for evaluation or fine-tuning starts) and the trainer state into st (may be NULL).
 int ckpt_load(const char *ckpt_dir, cm_params **regs, int n_regs, optim *opt, ckpt_state *st, char *err, size_t errlen);
+
+// The weight average of a checkpoint (optimizer.ema): "<param>.ema" (f32) in its optimizer files.
+// ckpt_open_ema verifies the checkpoint and opens those files (an error when its run kept no
+// average); ckpt_ema_find finds a parameter's average in whichever file holds it (NULL for one
+// held fixed, adapter.freeze). ckpt_load_ema loads the adapter's weights as ckpt_load with opt
+// NULL does, then the average over every parameter that has one (for evaluation: --ema).
+int ckpt_open_ema(const char *ckpt_dir, st_file ***files, int *n_files, char *err, size_t errlen);
+const st_entry *ckpt_ema_find(st_file *const *files, int n_files, const char *param);
+void ckpt_close_files(st_file **files, int n_files);
+int ckpt_load_ema(const char *ckpt_dir, cm_params **regs, int n_regs, char *err, size_t errlen);
 
 // complete checkpoints (a step-N folder with manifest.json) in DIR, ascending; returns the count
 // (at most max written to steps), -1 when DIR cannot be read

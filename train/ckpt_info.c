@@ -109,6 +109,8 @@ int ckpt_info_cli(const char *path) {
     if (have_cfg) {  // how the optimizer was kept, and what it left alone
         printf("  optimizer: AdamW, moments %s, state %s", c.optimizer.state_bf16 ? "bf16 (stochastic rounding)" : "f32",
                c.optimizer.shard_state ? "sharded over the ranks when there are several" : "replicated");
+        if (c.optimizer.ema > 0) printf("; a weight average, decay %g%s (export / eval / sample --ema)", c.optimizer.ema,
+                                        c.optimizer.ema_warmup ? " with warm-up" : "");
         if (c.adapter.n_freeze) {
             printf("; held fixed (adapter.freeze):");
             for (int i = 0; i < c.adapter.n_freeze; i++) printf(" %s", c.adapter.freeze[i]);

@@ -571,6 +571,7 @@ void train_config_defaults(train_config *c) {
     c->optimizer.grad_clip = 1.0;
     c->optimizer.shard_state = true;
     c->optimizer.reduce_bucket_mb = 25;
+    c->optimizer.ema_warmup = true;
     c->n_stages = 0;
 }
 
@@ -805,6 +806,8 @@ static void type_optimizer(tctx *t, ynode *root, train_config *c) {
     int sdt = c->optimizer.state_bf16;
     get_enum(&s, "state_dtype", &sdt, SDT_N, 2);
     c->optimizer.state_bf16 = sdt == 1;
+    get_num(&s, "ema", &c->optimizer.ema, 0.0, 0.999999999);
+    get_bool(&s, "ema_warmup", &c->optimizer.ema_warmup);
     sec_close(&s);
 }
 
@@ -1146,6 +1149,8 @@ char *train_config_to_yaml(const train_config *c) {
     sb_printf(&b, "\n  shard_state: %s", c->optimizer.shard_state ? "true" : "false");
     sb_printf(&b, "\n  reduce_bucket_mb: "); sb_num(&b, c->optimizer.reduce_bucket_mb);
     sb_printf(&b, "\n  state_dtype: %s", c->optimizer.state_bf16 ? "bf16" : "f32");
+    sb_printf(&b, "\n  ema: "); sb_num(&b, c->optimizer.ema);
+    sb_printf(&b, "\n  ema_warmup: %s", c->optimizer.ema_warmup ? "true" : "false");
     sb_printf(&b, "\neval:\n  every: %d\n  pairs: ", c->eval.every); sb_str(&b, c->eval.pairs);
     sb_printf(&b, "\n  scale: "); sb_num(&b, c->eval.scale);
     sb_printf(&b, "\n  guidance: "); sb_num(&b, c->eval.guidance);

@@ -57,12 +57,40 @@ static void master_to_param(optim_slot *s) {
                          tensor_data(s->master), src_st);
 }
 
+// the weight average set to the masters (a fresh start)
+static void ema_reset(optim *o) {
+    for (int i = 0; i < o->end - o->begin; i++) {
+        optim_slot *s = &o->slot[i];
+        if (!s->ema) continue;
+        cm_device dev = s->master->storage->dev;
+        backend_get(dev.type)->memcpy_d2d(backend_ctx(dev), tensor_data(s->ema), tensor_data(s->master), (size_t)s->n * 4);
+    }
+    o->ema_updates = 0;
+}
+
+// ema = d ema + (1 - d) master over the owned parameters, after an applied update
+static void ema_update(optim *o) {
+    if (o->cfg.ema_decay <= 0) return;
+    double d = o->cfg.ema_decay, u = (double)o->ema_updates;
+    if (o->cfg.ema_warmup && (1 + u) / (10 + u) < d) d = (1 + u) / (10 + u);
+    for (int i = 0; i < o->end - o->begin; i++) {
+        optim_slot *s = &o->slot[i];
+        cm_device dev = s->master->storage->dev;
+        backend_get(dev.type)->axpby(backend_ctx(dev), CM_F32, s->n, 1 - d, tensor_data(s->master), d, tensor_data(s->ema));
+    }
+    o->ema_updates++;
+}
+
 int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, int begin, int end, char *err,
                size_t errlen) {
     memset(o, 0, sizeof *o);
     o->cfg = cfg ? *cfg : optim_config_default();
     if (o->cfg.state_dtype != CM_F32 && o->cfg.state_dtype != CM_BF16) {
         cm_seterr(err, errlen, "optim: moment dtype %s (allowed: f32, bf16)", dtype_name(o->cfg.state_dtype));
+        return -1;
+    }
+    if (!(o->cfg.ema_decay >= 0 && o->cfg.ema_decay < 1)) {
+        cm_seterr(err, errlen, "optim: weight average decay %g (allowed: 0 = none, or in (0, 1))", o->cfg.ema_decay);
         return -1;
     }
     int n = 0;
@@ -115,7 +143,9 @@ int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, 
         }
         s->m = tensor_zeros(o->cfg.state_dtype, p->ndim, p->shape, dev);
         s->v = tensor_zeros(o->cfg.state_dtype, p->ndim, p->shape, dev);
+        if (o->cfg.ema_decay > 0) s->ema = tensor_empty(CM_F32, p->ndim, p->shape, dev);
     }
+    ema_reset(o);
     return 0;
 }
 
@@ -168,6 +198,7 @@ void optim_free(optim *o) {
             tensor_release(o->slot[i].master);
             tensor_release(o->slot[i].m);
             tensor_release(o->slot[i].v);
+            tensor_release(o->slot[i].ema);
         }
     free(o->slot);
     free(o->all);
@@ -336,6 +367,7 @@ int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info) {
         optim_slot *s = &o->slot[i - o->begin];
         if (s->param->t->grad && !s->master_is_param && !fused[i - o->begin]) master_to_param(s);
     }
+    ema_update(o);
     free(fused);
     free(group);
     free(done);
@@ -366,21 +398,21 @@ void optim_zero_grad(optim *o) {
 int optim_save(const optim *o, const char *path, char *err, size_t errlen) {
     st_writer *w = st_writer_new();
     int n_own = o->end - o->begin;
-    void **host = calloc((size_t)n_own * 3 + 1, sizeof *host);  // device copies, freed after the save
+    void **host = calloc((size_t)n_own * 4 + 1, sizeof *host);  // device copies, freed after the save
     for (int i = 0; i < n_own; i++) {
         const optim_slot *s = &o->slot[i];
-        const cm_tensor *parts[3] = {s->m, s->v, s->master};
-        const char *suffix[3] = {"m", "v", "master"};
-        for (int k = 0; k < 3; k++) {
+        const cm_tensor *parts[4] = {s->m, s->v, s->master, s->ema};
+        const char *suffix[4] = {"m", "v", "master", "ema"};
+        for (int k = 0; k < (s->ema ? 4 : 3); k++) {
             char name[200];
             snprintf(name, sizeof name, "%s.%s", s->param->name, suffix[k]);
             const void *data;
             if (parts[k]->storage->dev.type == CM_CPU) {
                 data = tensor_data(parts[k]);
             } else {
-                host[3 * i + k] = malloc((size_t)s->n * dtype_size(parts[k]->dtype) + 1);
-                tensor_copy_to_host(parts[k], parts[k]->dtype, host[3 * i + k]);
-                data = host[3 * i + k];
+                host[4 * i + k] = malloc((size_t)s->n * dtype_size(parts[k]->dtype) + 1);
+                tensor_copy_to_host(parts[k], parts[k]->dtype, host[4 * i + k]);
+                data = host[4 * i + k];
             }
             st_writer_add(w, name, parts[k]->dtype, parts[k]->ndim, parts[k]->shape, data);
         }
@@ -395,9 +427,13 @@ int optim_save(const optim *o, const char *path, char *err, size_t errlen) {
     st_writer_meta(w, "optim.skipped_in_row", buf);
     snprintf(buf, sizeof buf, "%d:%d:%d", o->begin, o->end, o->n_all);
     st_writer_meta(w, "optim.shard", buf);
+    if (o->cfg.ema_decay > 0) {
+        snprintf(buf, sizeof buf, "%lld", (long long)o->ema_updates);
+        st_writer_meta(w, "optim.ema_updates", buf);
+    }
     int rc = st_writer_save(w, path, err, errlen);
     st_writer_free(w);
-    for (int i = 0; i < 3 * n_own; i++) free(host[i]);
+    for (int i = 0; i < 4 * n_own; i++) free(host[i]);
     free(host);
     return rc;
 }
@@ -429,8 +465,10 @@ int optim_load_files(optim *o, const char *const *paths, int n_paths, char *err,
     st_file **f = calloc((size_t)n_paths + 1, sizeof *f);
     CM_CHECK(f, "optim", "out of host memory for %d files", n_paths);
     int rc = -1;
-    int64_t cnt[3] = {0}, first[3] = {0};
-    const char *keys[3] = {"optim.step", "optim.skipped", "optim.skipped_in_row"};
+    int64_t cnt[4] = {0}, first[4] = {0};
+    const char *keys[4] = {"optim.step", "optim.skipped", "optim.skipped_in_row", "optim.ema_updates"};
+    // the files' weight average is taken when this optimizer keeps one and the files have one
+    bool ema = o->cfg.ema_decay > 0 && n_paths > 0;
     for (int i = 0; i < n_paths; i++) {
         if (!(f[i] = st_open(paths[i], err, errlen))) goto done;
         const char *fmt = st_meta(f[i], "optim.format");
@@ -439,7 +477,8 @@ int optim_load_files(optim *o, const char *const *paths, int n_paths, char *err,
                       fmt ? fmt : "missing", OPTIM_FORMAT);
             goto done;
         }
-        for (int k = 0; k < 3; k++) {
+        if (ema && !st_meta(f[i], keys[3])) ema = false;
+        for (int k = 0; k < 3 + ema; k++) {
             if (meta_i64(f[i], keys[k], &cnt[k], paths[i], err, errlen)) goto done;
             if (i == 0) first[k] = cnt[k];
             else if (cnt[k] != first[k]) {
@@ -453,9 +492,9 @@ int optim_load_files(optim *o, const char *const *paths, int n_paths, char *err,
     for (int pass = 0; pass < 2; pass++) {
         for (int i = 0; i < o->end - o->begin; i++) {
             optim_slot *s = &o->slot[i];
-            cm_tensor *parts[3] = {s->m, s->v, s->master};
-            const char *suffix[3] = {"m", "v", "master"};
-            for (int k = 0; k < 3; k++) {
+            cm_tensor *parts[4] = {s->m, s->v, s->master, s->ema};
+            const char *suffix[4] = {"m", "v", "master", "ema"};
+            for (int k = 0; k < 3 + ema; k++) {
                 char name[200];
                 snprintf(name, sizeof name, "%s.%s", s->param->name, suffix[k]);
                 int w = 0;
@@ -487,6 +526,9 @@ int optim_load_files(optim *o, const char *const *paths, int n_paths, char *err,
         }
     }
     o->step = first[0], o->skipped = first[1], o->skipped_in_row = first[2];
+    o->ema_fresh = o->cfg.ema_decay > 0 && !ema;
+    if (o->ema_fresh) ema_reset(o);  // from the loaded masters
+    else o->ema_updates = first[3];
     rc = 0;
 done:
     for (int i = 0; i < n_paths; i++)

@@ -31,6 +31,13 @@
 // clip_grad_norm_) → backend adamw_multi over each (device, gradient dtype) group of the owned
 // parameters (the same bits as adamw per parameter), bias corrections of step t = step + 1
 // → bf16 params get cast(master).
+//
+// Weight average (cfg.ema_decay = d > 0): each owned parameter keeps an f32 ema beside its master,
+// starting equal to it; after every applied update (not a skipped one) ema = d_u ema + (1 - d_u)
+// master for every owned parameter (backend axpby), d_u = d, or min(d, (1 + u) / (10 + u)) with
+// cfg.ema_warmup at the u-th update (u from 0). Sharded like the masters: no communication. Saved
+// as "<param>.ema" beside the moments (metadata "optim.ema_updates"); `cameo export --ema`,
+// `cameo eval --ema` and `cameo sample --ema` read it from there (ckpt_ema_*, checkpoint.h).
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -44,6 +51,8 @@ typedef struct optim_config {
     double grad_clip;     // max global L2 norm; 0 = no clipping
     cm_dtype state_dtype; // of the moments m, v: CM_F32 (default, 0) or CM_BF16 (stochastic rounding,
                           // kernels/sr_round.h: 8 instead of 16 bytes per parameter's moments)
+    double ema_decay;     // > 0: an exponential moving average of the weights (f32, beside the master)
+    bool ema_warmup;      // its decay min(ema_decay, (1 + u) / (10 + u)) at its u-th update (diffusers' EMAModel)
 } optim_config;
 
 typedef struct optim_slot {   // one owned parameter
@@ -53,6 +62,7 @@ typedef struct optim_slot {   // one owned parameter
     cm_tensor *master;        // f32 master: == param->t (retained) when the param is f32 contiguous
     bool master_is_param;
     cm_tensor *m, *v;         // moments (cfg.state_dtype), contiguous, on the param's device
+    cm_tensor *ema;           // f32 average of the master (cfg.ema_decay > 0), else NULL
 } optim_slot;
 
 typedef struct optim {
@@ -67,6 +77,8 @@ typedef struct optim {
     int64_t step;             // updates applied (AdamW's t for the next update is step + 1)
     int64_t skipped;          // steps skipped for non-finite gradients, in total
     int64_t skipped_in_row;   // consecutive skipped steps (0 after a good one)
+    int64_t ema_updates;      // updates of the weight average so far (its warm-up's u)
+    bool ema_fresh;           // optim_load_files found no average in the files: it starts from their masters
 } optim;
 
 typedef struct optim_step_info {
@@ -116,7 +128,10 @@ int optim_step(optim *o, double lr, optim_step_info *info);
 void optim_zero_grad(optim *o);
 
 // State of the owned shard to/from safetensors: "<param>.m", "<param>.v" (in the state dtype),
-// "<param>.master" (f32), metadata "optim.step", "optim.skipped", "optim.skipped_in_row", "optim.format".
+// "<param>.master" (f32), "<param>.ema" (f32, with a weight average), metadata "optim.step",
+// "optim.skipped", "optim.skipped_in_row", "optim.format" ("optim.ema_updates" with an average).
+// Files without an average load into an optimizer with one: it starts from their masters
+// (ema_fresh); an average in the files is ignored by an optimizer without one.
 // Loading checks names, shapes and dtypes (moments f32 or bf16, cast to the state dtype: a
 // run may switch optimizer.state_dtype on resume), writes the masters into the parameters (cast to bf16 where
 // the param is bf16) and restores the counters. 0, or -1 with err naming the file and key.

@@ -411,7 +411,8 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     if (c->adapter.n_freeze && freeze_adapter(t, err, errlen)) return -1;
     optim_config oc = {.lr = c->optimizer.lr, .beta1 = c->optimizer.beta1, .beta2 = c->optimizer.beta2, .eps = c->optimizer.eps,
                        .weight_decay = c->optimizer.weight_decay, .grad_clip = c->optimizer.grad_clip,
-                       .state_dtype = c->optimizer.state_bf16 ? CM_BF16 : CM_F32};
+                       .state_dtype = c->optimizer.state_bf16 ? CM_BF16 : CM_F32, .ema_decay = c->optimizer.ema,
+                       .ema_warmup = c->optimizer.ema_warmup};
     cm_params *regs[1] = {&t->m.ps_adapter};
     t->sharded = c->optimizer.shard_state && t->d.world > 1;
     if (t->sharded ? optim_init_sharded(&t->opt, regs, 1, &oc, t->d.rank, t->d.world, err, errlen)
@@ -425,6 +426,10 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     }
     if (dist_reducer_init(&t->red, &t->d, &t->opt, t->sharded, (size_t)(c->optimizer.reduce_bucket_mb * 1e6), err, errlen))
         return -1;
+    if (c->optimizer.ema > 0)
+        progress_message(&t->prog, "optimizer.ema %g%s: a weight average beside the masters (%.1f MiB of f32 on this rank); "
+                         "cameo export / eval / sample --ema use it", c->optimizer.ema, c->optimizer.ema_warmup ? " with warm-up" : "",
+                         4.0 * (double)optim_numel(&t->opt, true) / 1048576.0);
     memset(&t->st, 0, sizeof t->st);
     t->st.seed = c->run.seed;
     t->st.started_unix = (double)time(NULL);
@@ -434,6 +439,9 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         if (ckpt_resolve(resume_dir, dir, sizeof dir, err, errlen) || ckpt_load(dir, regs, 1, &t->opt, &t->st, err, errlen)) return -1;
         if (t->sharded) dist_broadcast_params(&t->d, &t->opt);  // each rank loaded its own shard's weights
         snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);  // the newest until this run writes one
+        if (t->opt.ema_fresh)
+            progress_message(&t->prog, "optimizer.ema: the checkpoint %s keeps no weight average; the average starts "
+                             "from its weights", dir);
         if (t->st.seed != c->run.seed) {
             snprintf(err, errlen, "run.seed: the checkpoint %s was made with seed %llu, the config says %llu", dir,
                      (unsigned long long)t->st.seed, (unsigned long long)c->run.seed);
@@ -649,18 +657,21 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
-// `cameo export CKPT --out FILE`: the adapter of a checkpoint alone (published key names, bf16), as
-// safetensors or, for a name ending .bin / .pt / .pth, as a torch.save file (the released
+// `cameo export CKPT --out FILE [--ema]`: the adapter of a checkpoint alone (published key names,
+// bf16), as safetensors or, for a name ending .bin / .pt / .pth, as a torch.save file (the released
 // pipeline loads its adapter with torch.load). CKPT may also be an adapter .safetensors file.
+// --ema: the checkpoint's weight average (optimizer.ema) in place of the weights, rounded to bf16.
 int export_cli(int argc, char **argv) {
     const char *ckpt = NULL, *out = NULL;
+    bool ema = false;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+        else if (!strcmp(argv[i], "--ema")) ema = true;
         else if (argv[i][0] != '-' && !ckpt) ckpt = argv[i];
         else { fprintf(stderr, "cameo export: unknown argument '%s'\n", argv[i]); return 2; }
     }
     if (!ckpt || !out) {
-        fprintf(stderr, "usage: cameo export CHECKPOINT|ADAPTER.safetensors --out FILE.safetensors|FILE.bin\n");
+        fprintf(stderr, "usage: cameo export CHECKPOINT|ADAPTER.safetensors --out FILE.safetensors|FILE.bin [--ema]\n");
         return 2;
     }
     bool torch = ends_with(out, ".bin") || ends_with(out, ".pt") || ends_with(out, ".pth");
@@ -671,32 +682,57 @@ int export_cli(int argc, char **argv) {
     }
     char err[2048], dir[4096], src[4200];
     struct stat sb;
-    if (ends_with(ckpt, ".safetensors") && !stat(ckpt, &sb) && S_ISREG(sb.st_mode)) snprintf(src, sizeof src, "%s", ckpt);
+    bool file = ends_with(ckpt, ".safetensors") && !stat(ckpt, &sb) && S_ISREG(sb.st_mode);
+    if (file && ema) {
+        fprintf(stderr, "cameo export: --ema reads a checkpoint's weight average: give the checkpoint, not %s\n", ckpt);
+        return 2;
+    }
+    if (file) snprintf(src, sizeof src, "%s", ckpt);
     else if (ckpt_resolve(ckpt, dir, sizeof dir, err, sizeof err)) { fprintf(stderr, "cameo export: %s\n", err); return 1; }
     else snprintf(src, sizeof src, "%s/adapter.safetensors", dir);
+    st_file **avg = NULL;
+    int n_avg = 0;
+    if (ema && ckpt_open_ema(dir, &avg, &n_avg, err, sizeof err)) { fprintf(stderr, "cameo export: %s\n", err); return 1; }
     st_file *f = st_open(src, err, sizeof err);
-    if (!f) { fprintf(stderr, "cameo export: %s\n", err); return 1; }
-    int n = st_count(f), rc;
-    if (torch) {
-        te_tensor *t = calloc((size_t)n + 1, sizeof *t);
-        for (int i = 0; i < n; i++) {
-            const st_entry *e = st_at(f, i);
-            t[i] = (te_tensor){.name = e->name, .dtype = e->dtype, .ndim = e->ndim, .shape = e->shape, .data = e->data};
+    if (!f) {
+        fprintf(stderr, "cameo export: %s\n", err);
+        ckpt_close_files(avg, n_avg);
+        return 1;
+    }
+    int n = st_count(f), rc, n_ema = 0;
+    te_tensor *t = calloc((size_t)n + 1, sizeof *t);
+    void **own = calloc((size_t)n + 1, sizeof *own);  // the averages in the adapter's dtype
+    CM_CHECK(t && own, "export", "out of host memory for %d tensors", n);
+    for (int i = 0; i < n; i++) {
+        const st_entry *e = st_at(f, i), *a = ema ? ckpt_ema_find(avg, n_avg, e->name) : NULL;
+        t[i] = (te_tensor){.name = e->name, .dtype = e->dtype, .ndim = e->ndim, .shape = e->shape, .data = e->data};
+        if (a) {  // f32 average -> the adapter's dtype (round to nearest even); one held fixed has none
+            cm_tensor *x = tensor_from_host(CM_F32, a->ndim, a->shape, a->data, CM_DEV_CPU);
+            own[i] = malloc(e->nbytes + 1);
+            tensor_copy_to_host(x, e->dtype, own[i]);
+            tensor_release(x);
+            t[i].data = own[i];
+            n_ema++;
         }
+    }
+    if (torch) {
         rc = torch_export_save(out, t, n, 0, err, sizeof err);
-        free(t);
     } else {
         st_writer *w = st_writer_new();  // re-written through the writer: atomic, and checked on the way
-        for (int i = 0; i < n; i++) {
-            const st_entry *e = st_at(f, i);
-            st_writer_add(w, e->name, e->dtype, e->ndim, e->shape, e->data);
-        }
+        for (int i = 0; i < n; i++) st_writer_add(w, t[i].name, t[i].dtype, t[i].ndim, t[i].shape, t[i].data);
         for (int i = 0; i < st_meta_count(f); i++) st_writer_meta(w, st_meta_key(f, i), st_meta(f, st_meta_key(f, i)));
+        if (ema) st_writer_meta(w, "cameo.weights", "ema");
         rc = st_writer_save(w, out, err, sizeof err);
         st_writer_free(w);
     }
+    for (int i = 0; i < n; i++) free(own[i]);
+    free(own);
+    free(t);
     st_close(f);
+    ckpt_close_files(avg, n_avg);
     if (rc) { fprintf(stderr, "cameo export: %s\n", err); return 1; }
-    printf("cameo export: %d tensors from %s -> %s%s\n", n, src, out, torch ? " (torch.save format)" : "");
+    printf("cameo export: %d tensors from %s -> %s%s", n, src, out, torch ? " (torch.save format)" : "");
+    if (ema) printf("; the weight average of %d of them (the others are held fixed)", n_ema);
+    printf("\n");
     return 0;
 }

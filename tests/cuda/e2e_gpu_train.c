@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "models/safetensors.h"
 #include "testutil.h"
 
 int main(int argc, char **argv) {
@@ -23,7 +24,7 @@ int main(int argc, char **argv) {
     char args[512];
     snprintf(args, sizeof args,
              "--set stages.0.steps=%d --set stages.1.steps=%d --set stages.2.steps=%d --set run.log_every=1 "
-             "--set run.ckpt_every=0 --set data.path=%s/data --quiet",
+             "--set run.ckpt_every=0 --set optimizer.ema=0.5 --set optimizer.ema_warmup=false --set data.path=%s/data --quiet",
              steps, steps, steps, dir);
     int rc = test_sh("%s train %s --set run.device=cuda:0 --set run.out_dir=%s/gpu >%s/gpu.log 2>&1", cameo, args, dir, dir);
     if (rc != 0 && test_sh("grep -q 'no usable CUDA device\\|built without CUDA\\|CUDA disabled' %s/gpu.log", dir) == 0) {
@@ -44,6 +45,34 @@ int main(int argc, char **argv) {
     }
     if (ng && nc) TEST_CHECK(fabs(g[0] - c[0]) / fabs(c[0]) < 0.02, "first step: bf16 %.6f vs f32 %.6f", g[0], c[0]);
     TEST_CHECK(worst < 0.10, "losses drift apart: worst relative gap %.3g", worst);
+    // the weight average (optimizer.ema, axpby on the device) against the CPU's, and not the masters
+    char pg[512], pc[512], err[512];
+    snprintf(pg, sizeof pg, "%s/gpu/tiny/checkpoints/step-%d/optimizer.safetensors", dir, 3 * steps);
+    snprintf(pc, sizeof pc, "%s/cpu/tiny/checkpoints/step-%d/optimizer.safetensors", dir, 3 * steps);
+    st_file *fg = st_open(pg, err, sizeof err), *fc = st_open(pc, err, sizeof err);
+    TEST_CHECK(fg && fc, "the final optimizer files: %s", err);
+    // what the average adds to its masters, ema - master, on each device: the same direction
+    double dd = 0, dc = 0;
+    int n_ema = 0;
+    for (int i = 0; fg && fc && i < st_count(fg); i++) {
+        const st_entry *e = st_at(fg, i), *ec = st_find(fc, e->name);
+        size_t l = strlen(e->name);
+        if (l < 4 || strcmp(e->name + l - 4, ".ema") || !ec) continue;
+        char mname[300];
+        snprintf(mname, sizeof mname, "%.*s.master", (int)(l - 4), e->name);
+        const st_entry *mg = st_find(fg, mname), *mc = st_find(fc, mname);
+        if (!mg || !mc || e->nbytes != ec->nbytes || e->nbytes != mg->nbytes || e->nbytes != mc->nbytes) continue;
+        n_ema++;
+        const float *a = e->data, *b = ec->data, *ma = mg->data, *mb = mc->data;
+        for (size_t j = 0; j < e->nbytes / 4; j++) {
+            double ga = (double)a[j] - ma[j], gb = (double)b[j] - mb[j];
+            dd += (ga - gb) * (ga - gb), dc += gb * gb;
+        }
+    }
+    double rel = sqrt(dd / (dc + 1e-300));
+    printf("weight average: %d tensors; ema - master on cuda:0 against the CPU's: %.3g (normwise; 1 = no average)\n", n_ema, rel);
+    TEST_CHECK(n_ema > 10 && dc > 0 && rel < 0.5, "the weight average on cuda:0 follows the CPU's (%.3g)", rel);
+    st_close(fg), st_close(fc);
     test_sh("rm -rf %s", dir);
     return test_summary("e2e_gpu_train");
 }

@@ -5,7 +5,7 @@ if(NOT TARGET cameo)
 endif()
 add_executable(e2e_gpu_train ${CMAKE_CURRENT_SOURCE_DIR}/cuda/e2e_gpu_train.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
 target_include_directories(e2e_gpu_train PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(e2e_gpu_train PRIVATE m)
+target_link_libraries(e2e_gpu_train PRIVATE cameo_core m)
 if(CAMEO_CUDA_EMU)
   add_test(NAME e2e_gpu_train COMMAND e2e_gpu_train $<TARGET_FILE:cameo> 2 WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   # the kernels again with the threads between barriers in reverse order (a missing barrier

@@ -94,7 +94,7 @@ int main(int argc, char **argv) {
     snprintf(dir, sizeof dir, "/tmp/cameo-eval-XXXXXX");
     TEST_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     TEST_CHECK(test_sh("%s train --set stages.0.steps=2 --set stages.1.steps=1 --set stages.2.steps=1 --set run.ckpt_every=2 "
-                       "--set run.keep_last=0 --set run.out_dir=%s/run --set data.path=%s/data --quiet >%s/train.log 2>&1",
+                       "--set optimizer.ema=0.5 --set run.keep_last=0 --set run.out_dir=%s/run --set data.path=%s/data --quiet >%s/train.log 2>&1",
                        cameo, dir, dir, dir) == 0, "the tiny training run (see %s/train.log)", dir);
     write_png("a.png", 40, 56, 0);
     write_png("refs-b.png", 48, 48, 1);
@@ -143,6 +143,34 @@ int main(int argc, char **argv) {
                          r[j].dino == f[i].dino && r[j].siglip == f[i].siglip;
     TEST_CHECK(nf == 2 && same_file == 2, "the exported adapter scores as its checkpoint for %d of %d pairs", same_file, nf);
     free(rf);
+    // the weight average (optimizer.ema): --ema evaluates it under tags of its own in the same sweep
+    // folder (the images made before are kept, the averages' made), with the very scores of its
+    // export (export --ema) evaluated as a file
+    TEST_CHECK(eval("--pairs pairs.jsonl --out out-ema --scales 0.9 --steps 2") == 0 &&
+               eval("--pairs pairs.jsonl --out out-ema --scales 0.9 --steps 2 --ema") == 0 && log_has("0 done before, 4 to make") &&
+               test_sh("test $(ls %s/out-ema/images/step-4/*.png %s/out-ema/images/step-4-ema/*.png | wc -l) -eq 4", dir, dir) == 0,
+               "the sweep of the averages beside the weights' (see %s/eval.log)", dir);
+    TEST_CHECK(test_sh("cd %s && %s export run/tiny/checkpoints/step-4 --ema --out ad4-ema.safetensors >/dev/null 2>&1 && %s eval "
+                       "--config run/tiny/checkpoints/step-4/config.yaml ad4-ema.safetensors --pairs pairs.jsonl --out out-file-ema "
+                       "--scales 0.9 --steps 2 >eval.out 2>eval.log", dir, cameo, cameo) == 0, "eval the export --ema (see %s/eval.log)", dir);
+    char *re = read_text("out-ema/results.jsonl"), *rfe = read_text("out-file-ema/results.jsonl");
+    rec ea[16], fe[4];
+    int ne = parse_results(re, ea, 16), nfe = parse_results(rfe, fe, 4), same_ema = 0, differ_raw = 0;
+    for (int i = 0; i < ne; i++)
+        for (int j = 0; j < ne; j++)
+            differ_raw += !strcmp(ea[i].tag, "step-4-ema") && !strcmp(ea[j].tag, "step-4") && ea[i].scale == 0.9 &&
+                          ea[j].scale == 0.9 && ea[i].pair == ea[j].pair && (ea[i].dino != ea[j].dino || ea[i].siglip != ea[j].siglip);
+    for (int i = 0; i < nfe; i++)
+        for (int j = 0; j < ne; j++)
+            same_ema += !strcmp(fe[i].tag, "ad4-ema") && !strcmp(ea[j].tag, "step-4-ema") && ea[j].pair == fe[i].pair &&
+                        ea[j].dino == fe[i].dino && ea[j].siglip == fe[i].siglip;
+    TEST_CHECK(ne == 8 && nfe == 2 && same_ema == 2 && differ_raw >= 1,
+               "--ema: %d results (want 8); its export scores as it for %d of %d pairs; %d of 2 pairs score otherwise than the weights",
+               ne, same_ema, nfe, differ_raw);
+    free(re), free(rfe);
+    TEST_CHECK(eval("--pairs pairs.jsonl --out bad --ema --config x.yaml") == 2 && log_has("--ema reads checkpoints"), "--ema with --config");
+    TEST_CHECK(test_sh("cd %s && %s eval data --pairs pairs.jsonl --out bad2 --ema 2>eval.log", dir, cameo) != 0, "no checkpoint");
+
     TEST_CHECK(test_sh("cd %s && %s eval --config run/tiny/checkpoints/step-4/config.yaml nope.safetensors --pairs pairs.jsonl "
                        "--out bad --steps 2 2>eval.log", dir, cameo) == 1 && log_has("nope.safetensors: cannot read the adapter"),
                "a missing adapter file");

@@ -191,7 +191,9 @@ int main(int argc, char **argv) {
     // adapter.freeze: the projector held fixed — its weights leave the run as they came in (equal to
     // a 2-step run's), the IP weights train, the optimizer keeps no state for it, a resume ends on
     // the uninterrupted run's bytes and one that changes the frozen set is refused
-    TEST_CHECK(test_sh("%s train " STEPS " --set 'adapter.freeze=[image_proj]' --set run.out_dir=%s/fz --set data.path=%s/data 2>%s/fz.log && "
+    // (with a weight average, optimizer.ema: it resumes exactly too, and holds nothing of the frozen part)
+    TEST_CHECK(test_sh("%s train " STEPS " --set 'adapter.freeze=[image_proj]' --set optimizer.ema=0.8 --set run.out_dir=%s/fz "
+                       "--set data.path=%s/data 2>%s/fz.log && "
                        "%s train --set stages.0.steps=2 --set stages.1.steps=0 --set stages.2.steps=0 --set 'adapter.freeze=[image_proj]' "
                        "--quiet --set run.out_dir=%s/fz1 --set data.path=%s/data 2>%s/fz1.log && "
                        "%s train --resume %s/fz/tiny/checkpoints/step-6 --set run.out_dir=%s/fz2 --quiet 2>%s/fz2.log && "
@@ -215,6 +217,42 @@ int main(int argc, char **argv) {
         snprintf(x, sizeof x, "%s/fz/tiny/checkpoints/step-14/adapter.safetensors", dir);
         snprintf(y, sizeof y, "%s/fz2/tiny/checkpoints/step-14/adapter.safetensors", dir);
         TEST_CHECK(same_file(x, y), "adapter.freeze: the resumed run's adapter is the uninterrupted run's");
+        // export --ema: the IP modules' averages (f32, rounded to bf16), the frozen projector as it is
+        TEST_CHECK(test_sh("%s export %s/fz/tiny/checkpoints --ema --out %s/fz-ema.bin >%s/fze.txt && grep -q 'weight average of 24 of' %s/fze.txt",
+                           cameo, dir, dir, dir, dir) == 0, "export --ema (see %s/fze.txt)", dir);
+        snprintf(y, sizeof y, "%s/fz/tiny/checkpoints/step-14/optimizer.safetensors", dir);
+        snprintf(p, sizeof p, "%s/fz-ema.bin", dir);
+        char why[512] = "";
+        st_file *raw = st_open(x, why, sizeof why), *opt = st_open(y, why, sizeof why);
+        ti_file *ex = torch_import_open(p, why, sizeof why);
+        int n_has = 0, n_avg = 0, n_held = 0, n_bad = 0;
+        for (int i = 0; raw && opt && ex && i < st_count(raw); i++) {
+            const st_entry *e = st_at(raw, i);
+            const ti_tensor *t = torch_import_find(ex, e->name);
+            char name[300];
+            snprintf(name, sizeof name, "%s.ema", e->name);
+            const st_entry *a = st_find(opt, name);
+            uint16_t *want = malloc(e->nbytes + 2);
+            if (a) for (int64_t j = 0; j < (int64_t)(e->nbytes / 2); j++) want[j] = f32_to_bf16(((const float *)a->data)[j]);
+            else memcpy(want, e->data, e->nbytes);
+            bool same = t && (size_t)ti_numel(t) * 2 == e->nbytes && !memcmp(t->data, want, e->nbytes);
+            n_bad += !same;
+            if (a) n_has++, n_avg += memcmp(want, e->data, e->nbytes) != 0;  // the average is not the weights (in bf16: mostly)
+            else n_held += !strncmp(e->name, "image_proj.", 11);
+            free(want);
+        }
+        TEST_CHECK(ex && n_bad == 0 && n_has == 24 && n_avg > 12 && n_held == st_count(raw) - 24,
+                   "export --ema: %d tensors not as expected; %d averages, %d of them differ from the weights in bf16; %d held fixed %s",
+                   n_bad, n_has, n_avg, n_held, why);
+        torch_import_close(ex);
+        st_close(raw), st_close(opt);
+        // a checkpoint of a run without an average: --ema refused, naming why; a resume with one starts it
+        TEST_CHECK(test_sh("! %s export %s/a/tiny/checkpoints --ema --out %s/a-ema.bin 2>%s/ae.log && grep -q 'optimizer.ema: 0' %s/ae.log && "
+                           "%s train --resume %s/a/tiny/checkpoints/step-12 --set optimizer.ema=0.8 --set run.out_dir=%s/ema1 2>%s/ema1.log && "
+                           "grep -q 'keeps no weight average; the average starts from its weights' %s/ema1.log && "
+                           "%s export %s/ema1/tiny/checkpoints --ema --out %s/ema1.safetensors >/dev/null",
+                           cameo, dir, dir, dir, dir, cameo, dir, dir, dir, dir, cameo, dir, dir) == 0,
+                   "--ema without an average; an average started on resume (see %s/ae.log, ema1.log)", dir);
         TEST_CHECK(test_sh("! %s train --resume %s/fz/tiny/checkpoints/step-6 --set 'adapter.freeze=[]' --set run.out_dir=%s/fz3 "
                            "2>%s/fz3.log && grep -q 'adapter.freeze: .*model.adapter_init' %s/fz3.log && "
                            "! %s train --set 'adapter.freeze=[image_prj]' --set run.out_dir=%s/fz4 --set data.path=%s/data 2>%s/fz4.log && "
@@ -222,8 +260,9 @@ int main(int argc, char **argv) {
                            cameo, dir, dir, dir, dir, cameo, dir, dir, dir, dir) == 0,
                    "a changed frozen set on resume, and a prefix that names nothing, are refused (see %s/fz3.log, fz4.log)", dir);
         TEST_CHECK(test_sh("%s inspect %s/fz/tiny >%s/fzi.txt && grep -q 'held fixed (adapter.freeze): image_proj' %s/fzi.txt && "
-                           "%s inspect %s/h/tiny >%s/hi.txt && grep -q 'moments bf16' %s/hi.txt", cameo, dir, dir, dir, cameo, dir, dir,
-                           dir) == 0, "inspect tells the moments' dtype and the frozen set (see %s/fzi.txt, hi.txt)", dir);
+                           "grep -q 'a weight average, decay 0.8 with warm-up' %s/fzi.txt && "
+                           "%s inspect %s/h/tiny >%s/hi.txt && grep -q 'moments bf16' %s/hi.txt", cameo, dir, dir, dir, dir, cameo, dir,
+                           dir, dir) == 0, "inspect tells the moments' dtype, the weight average and the frozen set (see %s/fzi.txt, hi.txt)", dir);
     }
 
     // SIGINT once step 3 is checkpointed: finishes the step, checkpoints, exits 0 before the end;

@@ -354,6 +354,98 @@ static void test_freeze(void) {
     params_free(&ps);
 }
 
+// the weight average (optimizer.ema): against a double reference of the masters after each
+// applied step, with and without warm-up; a skipped step leaves it; saved, loaded bit-exact and
+// resumed; files without one start it from their masters; a shard averages only its own
+static void test_ema(void) {
+    char err[512], path[64], path0[64];
+    snprintf(path, sizeof path, "/tmp/cameo-test-optim-ema-%d.safetensors", (int)getpid());
+    snprintf(path0, sizeof path0, "/tmp/cameo-test-optim-noema-%d.safetensors", (int)getpid());
+    for (int warm = 0; warm < 2; warm++) {
+        cm_params a, b;
+        make_regs(&a, &b, CM_F32);
+        cm_params *regs[2] = {&a, &b};
+        optim_config oc = optim_config_default();
+        oc.lr = 1e-2, oc.ema_decay = 0.75, oc.ema_warmup = warm;
+        optim o;
+        TEST_CHECK(optim_init(&o, regs, 2, &oc, 0, -1, err, sizeof err) == 0, "%s", err);
+        int64_t n = 0;
+        for (int i = 0; i < o.end; i++) n += o.slot[i].n;
+        double *ref = malloc((size_t)n * sizeof *ref);
+        for (int i = 0, j = 0; i < o.end; i++)  // starts equal to the masters
+            for (int64_t e = 0; e < o.slot[i].n; e++) ref[j++] = ((float *)tensor_data(o.slot[i].master))[e];
+        double worst = 0;
+        for (int k = 0; k < 6; k++) {
+            bool bad = k == 2;  // a non-finite step: nothing updated, the average included
+            set_grads(&o, k, bad ? NAN : 1.0, CM_F32);
+            TEST_CHECK(optim_step(&o, oc.lr, NULL) == bad, "step %d", k);
+            double u = (double)(k - (k > 2)), d = warm && (1 + u) / (10 + u) < 0.75 ? (1 + u) / (10 + u) : 0.75;
+            for (int i = 0, j = 0; i < o.end; i++)
+                for (int64_t e = 0; e < o.slot[i].n; e++, j++) {
+                    if (!bad) ref[j] = d * ref[j] + (1 - d) * ((float *)tensor_data(o.slot[i].master))[e];
+                    worst = test_max(worst, fabs(ref[j] - ((float *)tensor_data(o.slot[i].ema))[e]));
+                }
+        }
+        TEST_CHECK(o.ema_updates == 5 && worst < 1e-6, "warm-up %d: 5 updates (%lld), the average within %.3g of the reference",
+                   warm, (long long)o.ema_updates, worst);
+        if (warm) {  // save, load into a fresh optimizer, step both: the same bits
+            TEST_CHECK(optim_save(&o, path, err, sizeof err) == 0, "%s", err);
+            cm_params a2, b2;
+            make_regs(&a2, &b2, CM_F32);
+            cm_params *r2[2] = {&a2, &b2};
+            optim o2;
+            optim_init(&o2, r2, 2, &oc, 0, -1, err, sizeof err);
+            TEST_CHECK(optim_load(&o2, path, err, sizeof err) == 0 && o2.ema_updates == 5 && !o2.ema_fresh, "loaded: %s", err);
+            for (int k = 6; k < 8; k++) {
+                set_grads(&o, k, 1.0, CM_F32), optim_step(&o, oc.lr, NULL);
+                set_grads(&o2, k, 1.0, CM_F32), optim_step(&o2, oc.lr, NULL);
+            }
+            bool same = true;
+            for (int i = 0; i < o.end; i++) same &= !memcmp(tensor_data(o.slot[i].ema), tensor_data(o2.slot[i].ema), (size_t)o.slot[i].n * 4);
+            TEST_CHECK(same, "the resumed average is bit-exact");
+            // files without an average: it starts from their masters; with one, an optimizer without ignores it
+            optim_config plain = oc;
+            plain.ema_decay = 0;
+            optim o3;
+            optim_init(&o3, r2, 2, &plain, 0, -1, err, sizeof err);
+            TEST_CHECK(optim_load(&o3, path, err, sizeof err) == 0 && !o3.slot[0].ema, "an average in the file is ignored: %s", err);
+            TEST_CHECK(optim_save(&o3, path0, err, sizeof err) == 0, "%s", err);
+            st_file *f = st_open(path0, err, sizeof err);
+            TEST_CHECK(f && !st_find(f, "image_proj.w.ema") && !st_meta(f, "optim.ema_updates"), "no average saved without one");
+            st_close(f);
+            optim_free(&o3);
+            TEST_CHECK(optim_load(&o2, path0, err, sizeof err) == 0 && o2.ema_fresh && o2.ema_updates == 0, "fresh: %s", err);
+            same = true;
+            for (int i = 0; i < o2.end; i++) same &= !memcmp(tensor_data(o2.slot[i].ema), tensor_data(o2.slot[i].master), (size_t)o2.slot[i].n * 4);
+            TEST_CHECK(same, "a fresh average equals the loaded masters");
+            optim_free(&o2);
+            params_free(&a2), params_free(&b2);
+            remove(path), remove(path0);
+        }
+        free(ref);
+        optim_free(&o);
+        params_free(&a), params_free(&b);
+    }
+    // a shard keeps the average of its own parameters only
+    cm_params a, b;
+    make_regs(&a, &b, CM_F32);
+    cm_params *regs[2] = {&a, &b};
+    optim_config oc = optim_config_default();
+    oc.ema_decay = 0.5;
+    optim s1;
+    TEST_CHECK(optim_init(&s1, regs, 2, &oc, 1, 3, err, sizeof err) == 0 && s1.slot[0].ema && s1.slot[1].ema, "%s", err);
+    TEST_CHECK(optim_save(&s1, path, err, sizeof err) == 0, "%s", err);
+    st_file *f = st_open(path, err, sizeof err);
+    TEST_CHECK(f && !st_find(f, "image_proj.w.ema") && st_find(f, "image_proj.b.ema") && st_find(f, "ip_adapter.0.to_k_ip.weight.ema"),
+               "the shard's file holds its own averages");
+    st_close(f);
+    optim_free(&s1);
+    oc.ema_decay = 1;
+    TEST_CHECK(optim_init(&s1, regs, 2, &oc, 0, -1, err, sizeof err) == -1 && strstr(err, "decay 1"), "decay 1 refused: %s", err);
+    params_free(&a), params_free(&b);
+    remove(path);
+}
+
 int main(void) {
     test_freeze();
     test_reference();
@@ -361,6 +453,7 @@ int main(void) {
     test_sharded();
     test_bf16();
     test_save_load();
+    test_ema();
     test_schedule();
     return test_summary("test_optim");
 }
