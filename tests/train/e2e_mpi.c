@@ -20,7 +20,7 @@
 
 #define MPIRUN "%s --allow-run-as-root --oversubscribe -np 2"
 #define ARGS "--set stages.0.steps=10 --set stages.1.steps=6 --set stages.2.steps=4 --set run.log_every=1 --set run.ckpt_every=0 --set run.keep_last=0 --quiet " \
-             "--set validation.every=5 --set validation.samples=4"
+             "--set validation.every=5 --set validation.samples=4 --set optimizer.ema=0.9"
 
 // the optimizer files of a checkpoint folder: optimizer.safetensors, or a sharded run's
 // optimizer-K-of-N.safetensors (in K order); returns how many were opened
@@ -53,7 +53,7 @@ static const st_entry *find_any(st_file *const *f, int n, const char *name) {
 // of all elements that differ by more than half the largest difference of all (after one step,
 // AdamW moves each element by ±lr where its gradient is not tiny: a rank left with its own half
 // batch's gradient flips the sign of some)
-typedef struct { int tensors; double worst, far_share; } masters;
+typedef struct { int tensors, averages; double worst, far_share; } masters;  // .master / .ema tensors compared
 static masters compare_masters(const char *ck1, const char *ck2) {
     masters m = {0};
     st_file *fa[8], *fb[8];
@@ -64,7 +64,9 @@ static masters compare_masters(const char *ck1, const char *ck2) {
         for (int j = 0; j < na && nb; j++)
             for (int i = 0; i < st_count(fa[j]); i++) {
                 const st_entry *ea = st_at(fa[j], i), *eb = find_any(fb, nb, ea->name);
-                if (!strstr(ea->name, ".master") || !eb || ea->dtype != CM_F32 || eb->nbytes != ea->nbytes) continue;
+                // the masters, and the weight averages (optimizer.ema) beside them
+                bool master = strstr(ea->name, ".master") != NULL, avg = strstr(ea->name, ".ema") != NULL;
+                if ((!master && !avg) || !eb || ea->dtype != CM_F32 || eb->nbytes != ea->nbytes) continue;
                 const float *x = ea->data, *y = eb->data;
                 double dmax = 0, xmax = 1e-12;
                 for (size_t k = 0; k < ea->nbytes / 4; k++) {
@@ -73,7 +75,7 @@ static masters compare_masters(const char *ck1, const char *ck2) {
                     far += pass && d > 0.5 * dall;
                 }
                 n += ea->nbytes / 4;
-                if (pass == 0) m.worst = fmax(m.worst, dmax / xmax), dall = fmax(dall, dmax), m.tensors++;
+                if (pass == 0) m.worst = fmax(m.worst, dmax / xmax), dall = fmax(dall, dmax), m.tensors += master, m.averages += avg;
             }
         if (pass) m.far_share = n ? (double)far / (double)n : 1;
     }
@@ -205,7 +207,8 @@ int main(int argc, char **argv) {
     st_close(one_file[0]);
     m = compare_masters(p1, p2);
     printf("2 ranks, sharded vs replicated AdamW state: %d tensors, max normalised difference %g\n", m.tensors, m.worst);
-    TEST_CHECK(m.tensors > 50 && m.worst == 0, "sharded and replicated differ: %d tensors, worst %.3g", m.tensors, m.worst);
+    TEST_CHECK(m.tensors > 50 && m.averages == m.tensors && m.worst == 0, "sharded and replicated differ: %d tensors, %d weight "
+               "averages, worst %.3g", m.tensors, m.averages, m.worst);
     TEST_CHECK(test_sh("cmp -s %s/rep/tiny/adapter.safetensors %s/two/tiny/adapter.safetensors", dir, dir) == 0,
                "the adapters of the sharded and the replicated run are the same bytes");
 
