@@ -1378,6 +1378,9 @@ int bench_blocks_main(int argc, char **argv) {
         double sbf = total - rows[8] / 2;
         out("| **total, AdamW moments in bf16 (optimizer.state_dtype: bf16)** | | **%.2f** | %s |\n", sbf / GiB, VERDICT(sbf));
         out("| **total, bf16 moments and T5 on the CPU** | | **%.2f** | %s |\n", (sbf - rows[4]) / GiB, VERDICT(sbf - rows[4]));
+        // optimizer.ema: an f32 weight average beside each master (sharded with it)
+        out("| **the same, with a weight average (optimizer.ema: + %.2f GiB of f32)** | | **%.2f** | %s |\n", rows[7] / GiB,
+            (sbf - rows[4] + rows[7]) / GiB, VERDICT(sbf - rows[4] + rows[7]));
 #undef VERDICT
         out("| the card | | %.2f | %s |\n\n", card / GiB, dev_total > 0 ? "this device's total memory" : "an 80 GB card (H100: 81,559 MiB)");
         out("Saved activations are the blocks' inputs only: per-block recompute keeps one [B, L, C] tensor per block (the "
