@@ -46,18 +46,23 @@ int test_run_losses(const char *dir, const char *run, double *out, int max) {
     return test_metrics_losses(p, out, max);
 }
 
-int test_run_validation(const char *dir, const char *run, int64_t *steps, double *loss, int max) {
-    char p[1024], line[4096];
+int test_run_validation_key(const char *dir, const char *run, const char *key, int64_t *steps, double *val, int max) {
+    char p[1024], line[4096], k[64];
     snprintf(p, sizeof p, "%s/%s/tiny/validation.jsonl", dir, run);
+    snprintf(k, sizeof k, "\"%s\":", key);
     FILE *f = fopen(p, "r");
     int n = 0;
     while (f && n < max && fgets(line, sizeof line, f)) {
-        const char *st = strstr(line, "\"step\":"), *lo = strstr(line, "\"loss\":");
+        const char *st = strstr(line, "\"step\":"), *lo = strstr(line, k);
         long long x;
-        if (st && lo && sscanf(st + 7, "%lld", &x) == 1 && sscanf(lo + 7, "%lf", &loss[n]) == 1) steps[n++] = x;
+        if (st && lo && sscanf(st + 7, "%lld", &x) == 1 && sscanf(lo + strlen(k), "%lf", &val[n]) == 1) steps[n++] = x;
     }
     if (f) fclose(f);
     return n;
+}
+
+int test_run_validation(const char *dir, const char *run, int64_t *steps, double *loss, int max) {
+    return test_run_validation_key(dir, run, "loss", steps, loss, max);
 }
 
 int test_damage_records(const char *dataset_dir, int every) {

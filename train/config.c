@@ -751,6 +751,9 @@ static void type_eval(tctx *t, ynode *root, train_config *c) {
     get_int(&s, "seeds", &c->eval.seeds, 1, 1024);
     get_int(&s, "size", &c->eval.size, 0, 8192);
     get_str(&s, "clip", c->eval.clip, CFG_PATH);
+    get_bool(&s, "ema", &c->eval.ema);
+    if (c->eval.ema && !(c->optimizer.ema > 0))  // (optimizer: typed before eval)
+        terr(t, root, "eval.ema", "true needs a weight average to score: set optimizer.ema (e.g. 0.9999)");
     if (c->eval.every > 0 && !c->eval.pairs[0]) terr(t, root, "eval.pairs", "needed when eval.every is above 0 (a JSONL of {\"ref\", \"prompt\"} lines)");
     sec_close(&s);
 }
@@ -1156,6 +1159,7 @@ char *train_config_to_yaml(const train_config *c) {
     sb_printf(&b, "\n  guidance: "); sb_num(&b, c->eval.guidance);
     sb_printf(&b, "\n  steps: %d\n  seeds: %d\n  size: %d\n  clip: ", c->eval.steps, c->eval.seeds, c->eval.size);
     sb_str(&b, c->eval.clip);
+    sb_printf(&b, "\n  ema: %s", c->eval.ema ? "true" : "false");
     sb_printf(&b, "\nvalidation:\n  every: %d\n  path: ", c->validation.every); sb_str(&b, c->validation.path);
     sb_printf(&b, "\n  samples: %d\n  sigmas: [", c->validation.samples);
     for (int i = 0; i < c->validation.n_sigmas; i++) {

@@ -115,6 +115,7 @@ typedef struct train_config {
         double scale, guidance;    // subject scale, FLUX guidance
         int steps, seeds, size;    // sampler steps; seeds 0..seeds-1; square side (0 = the stage's resolution)
         char clip[CFG_PATH];       // "" = no CLIP-I / CLIP-T; else a full CLIP model (cameo eval's --clip)
+        bool ema;                  // score the weight average (optimizer.ema) instead of the weights
     } eval;
     struct {  // validation loss (every rank): the flow-matching loss on fixed samples at fixed σ
         int every;                 // optimizer steps between validations (0 = off); also after the last step

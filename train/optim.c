@@ -42,8 +42,8 @@ static void copy_cast(cm_device dev, cm_dtype dst_dt, void *dst, const cm_tensor
         be->copy_strided(backend_ctx(dev), ndim, src->shape, dst_dt, dst, dst_st, src->dtype, tensor_data(src), src->stride);
 }
 
-// param view = cast(master contiguous f32)
-static void master_to_param(optim_slot *s) {
+// param view = cast(src: the master, or the average; contiguous f32)
+static void f32_to_param(optim_slot *s, const cm_tensor *src) {
     cm_tensor *p = s->param->t;
     cm_device dev = p->storage->dev;
     const cm_backend *be = backend_get(dev.type);
@@ -51,11 +51,12 @@ static void master_to_param(optim_slot *s) {
     contig_strides(p, src_st);
     int64_t one = 1, zero = 0;
     if (p->ndim == 0)
-        be->copy_strided(backend_ctx(dev), 1, &one, p->dtype, tensor_data(p), &zero, CM_F32, tensor_data(s->master), &zero);
+        be->copy_strided(backend_ctx(dev), 1, &one, p->dtype, tensor_data(p), &zero, CM_F32, tensor_data(src), &zero);
     else
         be->copy_strided(backend_ctx(dev), p->ndim, p->shape, p->dtype, tensor_data(p), p->stride, CM_F32,
-                         tensor_data(s->master), src_st);
+                         tensor_data(src), src_st);
 }
+static void master_to_param(optim_slot *s) { f32_to_param(s, s->master); }
 
 // the weight average set to the masters (a fresh start)
 static void ema_reset(optim *o) {
@@ -199,6 +200,7 @@ void optim_free(optim *o) {
             tensor_release(o->slot[i].m);
             tensor_release(o->slot[i].v);
             tensor_release(o->slot[i].ema);
+            tensor_release(o->slot[i].held);
         }
     free(o->slot);
     free(o->all);
@@ -385,6 +387,28 @@ int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info) {
 
 int optim_step(optim *o, double lr, optim_step_info *info) {
     return optim_apply(o, lr, sqrt(optim_local_sumsq(o)), info);
+}
+
+void optim_swap_ema(optim *o, bool in) {
+    for (int i = 0; i < o->end - o->begin; i++) {
+        optim_slot *s = &o->slot[i];
+        if (!s->ema) continue;
+        cm_device dev = s->master->storage->dev;
+        const cm_backend *be = backend_get(dev.type);
+        size_t nb = (size_t)s->n * 4;
+        if (!s->master_is_param) f32_to_param(s, in ? s->ema : s->master);
+        else if (in) {
+            CM_CHECK(!s->held, "optim", "%s: the weight average swapped in twice", s->param->name);
+            s->held = tensor_empty(CM_F32, s->master->ndim, s->master->shape, dev);
+            be->memcpy_d2d(backend_ctx(dev), tensor_data(s->held), tensor_data(s->master), nb);
+            be->memcpy_d2d(backend_ctx(dev), tensor_data(s->master), tensor_data(s->ema), nb);
+        } else {
+            CM_CHECK(s->held, "optim", "%s: the weight average swapped out without being in", s->param->name);
+            be->memcpy_d2d(backend_ctx(dev), tensor_data(s->master), tensor_data(s->held), nb);
+            tensor_release(s->held);
+            s->held = NULL;
+        }
+    }
 }
 
 void optim_zero_grad(optim *o) {

@@ -63,6 +63,7 @@ typedef struct optim_slot {   // one owned parameter
     bool master_is_param;
     cm_tensor *m, *v;         // moments (cfg.state_dtype), contiguous, on the param's device
     cm_tensor *ema;           // f32 average of the master (cfg.ema_decay > 0), else NULL
+    cm_tensor *held;          // the master while the average stands in a parameter that is its own master
 } optim_slot;
 
 typedef struct optim {
@@ -126,6 +127,11 @@ int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info);
 int optim_step(optim *o, double lr, optim_step_info *info);
 // releases the .grad of every parameter in the flattened list (owned or not)
 void optim_zero_grad(optim *o);
+// in: the weight average into the owned parameters (rounded to their dtype; a parameter that is
+// its own master keeps a copy of it meanwhile); out: the masters back, the very bytes of before.
+// For measuring the average (validation, evaluation); a sharded run then broadcasts the owners'
+// parameters (dist_broadcast_params) after each swap. Nothing when the optimizer keeps no average.
+void optim_swap_ema(optim *o, bool in);
 
 // State of the owned shard to/from safetensors: "<param>.m", "<param>.v" (in the state dtype),
 // "<param>.master" (f32), "<param>.ema" (f32, with a weight average), metadata "optim.step",

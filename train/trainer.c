@@ -309,6 +309,14 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
     return skipped ? 1 : 0;
 }
 
+// the weight average (optimizer.ema) into the adapter on every rank, or the weights back (the
+// owners' parameters broadcast when the state is sharded): validation and eval measure it
+static void swap_ema(void *ctx, bool in) {
+    trainer *t = ctx;
+    optim_swap_ema(&t->opt, in);
+    if (t->sharded) dist_broadcast_params(&t->d, &t->opt);
+}
+
 // adapter.freeze: the named parts of the adapter held fixed (no gradient, no optimizer state)
 static int freeze_adapter(trainer *t, char *err, size_t errlen) {
     const train_config *c = &t->cfg;
@@ -543,15 +551,19 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                 progress_message(&t->prog, "checkpoint %s", t->last_ckpt);
             }
             bool last = stage_done && s + 1 == c->n_stages;
-            if (t->d.rank == 0 && !stop_requested && train_eval_due(c, t->st.step, last)) {
+            if (!stop_requested && train_eval_due(c, t->st.step, last)) {
+                bool avg = c->eval.ema && c->optimizer.ema > 0;  // every rank swaps (a collective when sharded)
+                if (avg) swap_ema(t, true);
                 char e[1024];  // an evaluation that cannot write its files does not stop the training
-                if (train_eval_run(&t->ev, &t->m, c, t->st.step, sg->resolution, &t->met, &t->prog, e, sizeof e))
+                if (t->d.rank == 0 && train_eval_run(&t->ev, &t->m, c, t->st.step, sg->resolution, &t->met, &t->prog, e, sizeof e))
                     progress_message(&t->prog, "eval at step %lld failed, training goes on: %s", (long long)t->st.step, e);
+                if (avg) swap_ema(t, false);
             }
             if (!stop_requested && train_val_due(c, t->st.step, last)) {
                 char e[1024];  // a validation that fails does not stop the training
                 double vl;
-                if (train_val_run(&t->val, &t->m, c, s, t->st.step, &t->d, t->d.rank == 0 ? &t->met : NULL, &t->prog, &vl, e, sizeof e))
+                if (train_val_run(&t->val, &t->m, c, s, t->st.step, &t->d, t->d.rank == 0 ? &t->met : NULL, &t->prog,
+                                  c->optimizer.ema > 0 ? swap_ema : NULL, t, &vl, e, sizeof e))
                     progress_message(&t->prog, "validation at step %lld failed, training goes on: %s", (long long)t->st.step, e);
             }
             if (stop_requested) break;

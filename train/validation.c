@@ -84,19 +84,21 @@ static int val_local(ic_models *m, const train_config *c, int s, const dist *d, 
     return rc;
 }
 
-int train_val_run(train_val *v, ic_models *m, const train_config *c, int s, int64_t step, const dist *d, metrics *met,
-                  progress *prog, double *loss, char *err, size_t errlen) {
-    double t0 = progress_now(), sum[CFG_MAX_SIGMAS] = {0};
+// the loss at each σ (mean[K]), their mean (*all) and the samples read (*n) over every rank's
+// slice; 0, or -1 with err on every rank alike
+static int val_measure(ic_models *m, const train_config *c, int s, const dist *d, double *mean, double *all, double *n,
+                       int *n_global, char *err, size_t errlen) {
+    double sum[CFG_MAX_SIGMAS] = {0};
     int64_t n_local = 0;
-    int n_global = 0, K = c->validation.n_sigmas;
+    int K = c->validation.n_sigmas;
     char e[1024] = "";
-    int rc = val_local(m, c, s, d, sum, &n_local, &n_global, e, sizeof e);
+    int rc = val_local(m, c, s, d, sum, &n_local, n_global, e, sizeof e);
     if (dist_max_int(d, rc ? 1 : 0)) {  // every rank gives up alike
         snprintf(err, errlen, "%s", e[0] ? e : "validation failed on another rank (see its message)");
         return -1;
     }
     // the mean over the samples all ranks read (a damaged record leaves a slice short)
-    double tot[CFG_MAX_SIGMAS + 1], mean[CFG_MAX_SIGMAS], all = 0;
+    double tot[CFG_MAX_SIGMAS + 1];
     for (int k = 0; k < K; k++) tot[k] = sum[k];
     tot[K] = (double)n_local;
     dist_sum_doubles(d, tot, K + 1);
@@ -104,45 +106,68 @@ int train_val_run(train_val *v, ic_models *m, const train_config *c, int s, int6
         snprintf(err, errlen, "validation: every sample read was damaged (see the loader's messages)");
         return -1;
     }
+    *all = 0;
     for (int k = 0; k < K; k++) {
         mean[k] = tot[k] / tot[K];
-        all += mean[k] / K;
+        *all += mean[k] / K;
     }
-    *loss = all;
+    *n = tot[K];
+    return 0;
+}
+
+int train_val_run(train_val *v, ic_models *m, const train_config *c, int s, int64_t step, const dist *d, metrics *met,
+                  progress *prog, void (*swap)(void *ctx, bool in), void *swap_ctx, double *loss, char *err, size_t errlen) {
+    double t0 = progress_now();
+    int K = c->validation.n_sigmas, n_global = 0;
+    // [0]: the weights; [1]: the weight average
+    double mean[2][CFG_MAX_SIGMAS], all[2] = {0}, n = 0, n2;
+    if (val_measure(m, c, s, d, mean[0], &all[0], &n, &n_global, err, errlen)) return -1;
+    if (swap) {
+        swap(swap_ctx, true);
+        int rc = val_measure(m, c, s, d, mean[1], &all[1], &n2, &n_global, err, errlen);
+        swap(swap_ctx, false);
+        if (rc) return -1;
+    }
+    *loss = all[0];
     if (d->rank) return 0;
-    cJSON *j = cJSON_CreateObject(), *per = cJSON_CreateObject();
+    cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "step", (double)step);
     cJSON_AddNumberToObject(j, "stage", s);
     cJSON_AddStringToObject(j, "stage_name", c->stages[s].name);
-    cJSON_AddNumberToObject(j, "loss", all);
-    for (int k = 0; k < K; k++) {
-        char key[32];
-        snprintf(key, sizeof key, "%g", c->validation.sigmas[k]);
-        cJSON_AddNumberToObject(per, key, mean[k]);
+    for (int w = 0; w < (swap ? 2 : 1); w++) {
+        cJSON *per = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, w ? "loss_ema" : "loss", all[w]);
+        for (int k = 0; k < K; k++) {
+            char key[32];
+            snprintf(key, sizeof key, "%g", c->validation.sigmas[k]);
+            cJSON_AddNumberToObject(per, key, mean[w][k]);
+        }
+        cJSON_AddItemToObject(j, w ? "loss_ema_by_sigma" : "loss_by_sigma", per);
     }
-    cJSON_AddItemToObject(j, "loss_by_sigma", per);
-    cJSON_AddNumberToObject(j, "samples", tot[K]);
-    if (tot[K] < n_global) cJSON_AddNumberToObject(j, "samples_damaged", n_global - tot[K]);
+    cJSON_AddNumberToObject(j, "samples", n);
+    if (n < n_global) cJSON_AddNumberToObject(j, "samples_damaged", n_global - n);
     cJSON_AddNumberToObject(j, "seconds", progress_now() - t0);
     char *line = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
-    rc = eval_append_line(v->jsonl, line, err, errlen);
+    int rc = eval_append_line(v->jsonl, line, err, errlen);
     free(line);
     if (rc) return -1;
     if (met) {
-        metrics_scalar(met, "val/loss", step, all);
+        metrics_scalar(met, "val/loss", step, all[0]);
+        if (swap) metrics_scalar(met, "val/loss_ema", step, all[1]);
         for (int k = 0; k < K; k++) {
             char tag[48];
             snprintf(tag, sizeof tag, "val/loss_sigma_%g", c->validation.sigmas[k]);
-            metrics_scalar(met, tag, step, mean[k]);
+            metrics_scalar(met, tag, step, mean[0][k]);
         }
     }
-    char by[256] = "";
+    char by[256] = "", avg[64] = "";
     for (int k = 0; k < K; k++) {
         size_t l = strlen(by);
-        snprintf(by + l, sizeof by - l, "%sσ %g: %.4g", k ? ", " : "", c->validation.sigmas[k], mean[k]);
+        snprintf(by + l, sizeof by - l, "%sσ %g: %.4g", k ? ", " : "", c->validation.sigmas[k], mean[0][k]);
     }
-    progress_message(prog, "validation at step %lld: loss %.4g (%s) on %.0f samples, %.1fs", (long long)step, all, by, tot[K],
+    if (swap) snprintf(avg, sizeof avg, "; the weight average %.4g", all[1]);
+    progress_message(prog, "validation at step %lld: loss %.4g (%s)%s on %.0f samples, %.1fs", (long long)step, all[0], by, avg, n,
                      progress_now() - t0);
     return 0;
 }

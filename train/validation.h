@@ -9,6 +9,8 @@
 // TensorBoard (val/loss, val/loss_sigma_<σ>) and prints a progress line.
 // Nothing of the training's randomness is drawn (its own loader and noise keys): the trained
 // weights are the same with validation on or off.
+// With a weight average (optimizer.ema) the same samples are measured again on it (the caller's
+// swap puts it in and takes it out): "loss_ema" and "loss_ema_by_sigma" in the line, val/loss_ema.
 // defines: train_val, train_val_open, train_val_due, train_val_run
 #pragma once
 #include <stdbool.h>
@@ -32,5 +34,7 @@ int train_val_open(train_val *v, const train_config *c, const char *run_dir, int
 bool train_val_due(const train_config *c, int64_t step, bool last);
 // the validation loss at `step` in stage s (every rank calls it); *loss gets the mean over samples
 // and σ. 0, or -1 with err (on every rank alike: the training may go on).
+// swap (may be NULL): swap(ctx, true) puts the weight average into the models' adapter on every
+// rank, swap(ctx, false) the weights back.
 int train_val_run(train_val *v, ic_models *m, const train_config *c, int s, int64_t step, const dist *d, metrics *met,
-                  progress *prog, double *loss, char *err, size_t errlen);
+                  progress *prog, void (*swap)(void *ctx, bool in), void *swap_ctx, double *loss, char *err, size_t errlen);

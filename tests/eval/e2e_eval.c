@@ -72,12 +72,14 @@ static int parse_results(const char *text, rec *r, int max) {
         size_t len = e ? (size_t)(e - s) : strlen(s);
         snprintf(line, sizeof line, "%.*s", (int)len, s);
         cJSON *j = cJSON_Parse(line);
-        if (j) {
-            snprintf(r[n].tag, sizeof r[n].tag, "%s", cJSON_GetObjectItem(j, "checkpoint_tag")->valuestring);
-            r[n].scale = cJSON_GetObjectItem(j, "scale")->valuedouble;
-            r[n].dino = cJSON_GetObjectItem(j, "dino_i")->valuedouble;
-            r[n].siglip = cJSON_GetObjectItem(j, "siglip_i")->valuedouble;
-            r[n].pair = cJSON_GetObjectItem(j, "pair")->valueint;
+        if (j) {  // (the training's evaluation lines have no tag: "")
+            const cJSON *t = cJSON_GetObjectItem(j, "checkpoint_tag"), *sc = cJSON_GetObjectItem(j, "scale"),
+                        *di = cJSON_GetObjectItem(j, "dino_i"), *si = cJSON_GetObjectItem(j, "siglip_i"), *pa = cJSON_GetObjectItem(j, "pair");
+            snprintf(r[n].tag, sizeof r[n].tag, "%s", cJSON_IsString(t) ? t->valuestring : "");
+            r[n].scale = sc ? sc->valuedouble : NAN;
+            r[n].dino = di ? di->valuedouble : NAN;
+            r[n].siglip = si ? si->valuedouble : NAN;
+            r[n].pair = pa ? pa->valueint : -1;
             n++;
             cJSON_Delete(j);
         }
@@ -322,6 +324,17 @@ int main(int argc, char **argv) {
                        ">%s/t-re.log 2>&1", dir, dir, cameo, dir, dir, dir) == 0, "the resumed run (see %s/t-re.log)", dir);
     char *ev2 = read_text("t-re/tiny/eval/results.jsonl");
     TEST_CHECK(ev && ev2 && !strcmp(ev, ev2), "after the resume from step 2, eval/results.jsonl differs from the uninterrupted run's");
+    // scoring the weight average (eval.ema, optimizer.ema): the same trained adapter, other scores
+    TEST_CHECK(test_sh("%s " TRAIN " " EVAL_SET " --set optimizer.ema=0.5 --set eval.ema=true --set run.out_dir=%s/t-ema "
+                       "--set data.path=%s/data --quiet >%s/t-ema.log 2>&1 && cmp -s %s/t-off/tiny/adapter.safetensors "
+                       "%s/t-ema/tiny/adapter.safetensors", cameo, dir, dir, dir, dir, dir, dir) == 0,
+               "training with the weight average evaluated (see %s/t-ema.log)", dir);
+    char *eva = read_text("t-ema/tiny/eval/results.jsonl");
+    rec ra[16], ro[16];
+    int na = parse_results(eva, ra, 16), no = parse_results(ev, ro, 16), moved = 0;
+    for (int i = 0; i < na && i < no; i++) moved += ra[i].dino != ro[i].dino || ra[i].siglip != ro[i].siglip;
+    TEST_CHECK(na == 12 && no == 12 && moved > 0, "eval.ema: %d lines, %d of them score otherwise than the weights'", na, moved);
+    free(eva);
     free(ev), free(ev2);
     // an evaluation that cannot write its images is reported; the training goes on to its end
     TEST_CHECK(test_sh("mkdir -p %s/t-fail/tiny/eval && touch %s/t-fail/tiny/eval/step-2 && %s " TRAIN " " EVAL_SET

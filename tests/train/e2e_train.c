@@ -114,6 +114,25 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nv2 && i + 1 < nv; i++)
         TEST_CHECK(vs2[i] == vs[i + 1] && vl2[i] == vl[i + 1], "step %lld: validation loss %.17g after the resume, %.17g before",
                    (long long)vs2[i], vl2[i], vl[i + 1]);
+    // with a weight average (optimizer.ema): the weights and their validation losses of run v, and
+    // the average's loss beside them (not the weights'), remade alike by a resume
+    TEST_CHECK(test_sh("%s train " STEPS " --set validation.every=4 --set validation.samples=4 --set optimizer.ema=0.8 "
+                       "--set run.out_dir=%s/ve --set data.path=%s/data 2>%s/ve.log && cmp -s %s/v/tiny/adapter.safetensors "
+                       "%s/ve/tiny/adapter.safetensors && grep -q '; the weight average' %s/ve.log", cameo, dir, dir, dir, dir, dir,
+                       dir) == 0, "run ve: the weights of run v (see %s/ve.log)", dir);
+    TEST_CHECK(test_sh("%s train --resume %s/ve/tiny/checkpoints/step-6 --set run.out_dir=%s/ve2 --quiet 2>%s/ve2.log", cameo, dir, dir,
+                       dir) == 0, "resume ve (see %s/ve2.log)", dir);
+    {
+        int64_t s1[16], s2[16], s3[16];
+        double l1[16], a1[16], a2[16];
+        int n1 = test_run_validation(dir, "ve", s1, l1, 16), na = test_run_validation_key(dir, "ve", "loss_ema", s2, a1, 16),
+            nr = test_run_validation_key(dir, "ve2", "loss_ema", s3, a2, 16), same = 0, apart = 0, again = 0;
+        for (int i = 0; i < n1 && i < nv && i < na; i++) same += l1[i] == vl[i], apart += a1[i] != l1[i];
+        for (int i = 0; i < nr && i + 1 < na; i++) again += s3[i] == s2[i + 1] && a2[i] == a1[i + 1];
+        TEST_CHECK(n1 == nv && na == nv && same == nv && apart == nv && nr == nv - 1 && again == nr,
+                   "validation with a weight average: %d of %d losses the weights', %d averages apart from them, %d of %d "
+                   "remade by the resume", same, nv, apart, again, nr);
+    }
     TEST_CHECK(test_sh("! %s train --set validation.every=2 --set validation.path=%s/none --set run.out_dir=%s/v3 "
                        "--set data.path=%s/data --quiet 2>%s/v3.log && grep -q 'validation.path' %s/v3.log", cameo, dir, dir, dir,
                        dir, dir) == 0, "a missing validation set is refused by name (see %s/v3.log)", dir);
