@@ -184,6 +184,13 @@ int main(int argc, char **argv) {
     }
     printf("validation loss, 1 process vs 2 ranks: max relative difference %.3g over %d validations\n", vworst, nv1);
     TEST_CHECK(vworst < 1e-5, "validation losses differ by %.3g", vworst);
+    // the weight average's (optimizer.ema: sharded, put into the adapter by its owners' broadcast)
+    int na1 = test_run_validation_key(dir, "one", "loss_ema", vs1, v1, 16), na2 = test_run_validation_key(dir, "two", "loss_ema", vs2, v2, 16);
+    double aworst = 0;
+    for (int i = 0; i < na1 && i < na2; i++) aworst = test_max(aworst, fabs(v1[i] - v2[i]) / fabs(v1[i]));
+    printf("validation loss of the weight average, 1 process vs 2 ranks: max relative difference %.3g\n", aworst);
+    TEST_CHECK(na1 == 4 && na2 == 4 && aworst < 1e-5, "the weight average's validation losses: %d and %d lines, %.3g apart", na1, na2,
+               aworst);
 
     // final master weights: the same up to AdamW's normalisation of rounding-level gradients
     snprintf(p1, sizeof p1, "%s/one/tiny/checkpoints/step-20", dir);
