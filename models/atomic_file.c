@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "autograd/tensor.h"
+#include "models/crc32.h"
 
 static void af_free(af_file *f) {
     free(f->path);
@@ -15,9 +16,10 @@ static void af_free(af_file *f) {
     f->path = f->tmp = NULL;
 }
 
-int af_open(af_file *f, const char *path, char *err, size_t errlen) {
+int af_open(af_file *f, const char *path, bool sum, char *err, size_t errlen) {
     memset(f, 0, sizeof *f);
     f->fd = -1;
+    f->sum = sum;
     size_t n = strlen(path);
     f->path = strdup(path);
     f->tmp = malloc(n + 5);
@@ -38,6 +40,7 @@ int af_open(af_file *f, const char *path, char *err, size_t errlen) {
 }
 
 int af_write(af_file *f, const void *p, size_t n) {
+    if (f->sum && !f->err_no) f->crc = cm_crc32(f->crc, p, n);
     const uint8_t *c = p;
     while (n > 0 && !f->err_no) {
         ssize_t k = write(f->fd, c, n > (1u << 30) ? (1u << 30) : n);
@@ -67,7 +70,8 @@ static int af_fsync_dir(const char *path) {
     return rc;
 }
 
-int af_commit(af_file *f, char *err, size_t errlen) {
+int af_commit(af_file *f, af_sum *sum, char *err, size_t errlen) {
+    if (sum) *sum = (af_sum){.bytes = f->written, .crc = f->crc};
     const char *step = "writing";
     int e = f->err_no;
     if (!e) {

@@ -737,7 +737,9 @@ static int st_writer_header(st_writer *w, const char *path, st_wentry **order, s
     return 0;
 }
 
-int st_writer_save(st_writer *w, const char *path, char *err, size_t errlen) {
+int st_writer_save(st_writer *w, const char *path, char *err, size_t errlen) { return st_writer_save_sum(w, path, NULL, err, errlen); }
+
+int st_writer_save_sum(st_writer *w, const char *path, af_sum *sum, char *err, size_t errlen) {
     if (!w || !path) return st_err(err, errlen, path, "st_writer_save: NULL writer or path"), -1;
     if (w->bad[0]) return st_err(err, errlen, path, "%s", w->bad), -1;
 
@@ -746,13 +748,13 @@ int st_writer_save(st_writer *w, const char *path, char *err, size_t errlen) {
     int rc = -1;
     af_file f;
     if (!order) st_err(err, errlen, path, "out of memory");
-    else if (!st_writer_header(w, path, order, &b, err, errlen) && !af_open(&f, path, err, errlen)) {
+    else if (!st_writer_header(w, path, order, &b, err, errlen) && !af_open(&f, path, sum != NULL, err, errlen)) {
         uint8_t len8[8];
         for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)b.n >> (8 * i));
         af_write(&f, len8, 8);
         af_write(&f, b.p, b.n);
         for (int i = 0; i < w->n; i++) af_write(&f, order[i]->data, order[i]->nbytes);
-        rc = af_commit(&f, err, errlen);
+        rc = af_commit(&f, sum, err, errlen);
     }
     free(order);
     free(b.p);

@@ -65,6 +65,9 @@ void st_writer_add_copy(st_writer *w, const char *name, cm_dtype dt, int ndim, c
 // with "<path>: <problem>" in err (bad or duplicate names are reported here); path is untouched
 // on failure.
 int st_writer_save(st_writer *w, const char *path, char *err, size_t errlen);
+// the same, *sum (may be NULL) getting the file's size and crc32 (models/atomic_file.h)
+struct af_sum;
+int st_writer_save_sum(st_writer *w, const char *path, struct af_sum *sum, char *err, size_t errlen);
 void st_writer_free(st_writer *w);  // NULL ok
 
 // --- sharded checkpoints ---

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE 1
 #include "autograd/tensor.h"
 #include "train/checkpoint.h"
+#include "models/crc32.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -22,34 +23,6 @@
 #define CKPT_PATH 4096
 
 
-// ---------------------------------------------------------------------------------------------
-// crc32, slicing by 8
-static uint32_t crc_tab[8][256];
-static void crc_init(void) {
-    if (crc_tab[0][1]) return;
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_tab[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; i++)
-        for (int t = 1; t < 8; t++) crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
-}
-
-uint32_t ckpt_crc32(uint32_t crc, const void *buf, size_t n) {
-    crc_init();
-    const uint8_t *p = buf;
-    uint32_t c = ~crc;
-    while (n >= 8) {
-        uint32_t a = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-        c = crc_tab[7][a & 0xff] ^ crc_tab[6][(a >> 8) & 0xff] ^ crc_tab[5][(a >> 16) & 0xff] ^ crc_tab[4][a >> 24] ^
-            crc_tab[3][p[4]] ^ crc_tab[2][p[5]] ^ crc_tab[1][p[6]] ^ crc_tab[0][p[7]];
-        p += 8, n -= 8;
-    }
-    while (n--) c = crc_tab[0][(c ^ *p++) & 0xff] ^ (c >> 8);
-    return ~c;
-}
-
 int ckpt_crc32_file(const char *path, uint32_t *crc, uint64_t *size) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) return -1;
@@ -68,7 +41,7 @@ int ckpt_crc32_file(const char *path, uint32_t *crc, uint64_t *size) {
             return -1;
         }
         if (r == 0) break;
-        c = ckpt_crc32(c, buf, (size_t)r);
+        c = cm_crc32(c, buf, (size_t)r);
         n += (uint64_t)r;
     }
     free(buf);
@@ -106,8 +79,9 @@ static int fsync_path(const char *path) {
     return rc;
 }
 
-// writes text to path (created), fsynced
-static int write_file_sync(const char *path, const char *text, char *err, size_t errlen) {
+// writes text to path (created), fsynced; *sum (may be NULL) gets its size and crc32
+static int write_file_sync(const char *path, const char *text, af_sum *sum, char *err, size_t errlen) {
+    if (sum) *sum = (af_sum){.bytes = strlen(text), .crc = cm_crc32(0, text, strlen(text))};
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
         cm_seterr(err, errlen, "%s: cannot create: %s", path, strerror(errno));
@@ -349,7 +323,7 @@ int ckpt_read_state(const char *ckpt_dir, ckpt_state *st, char *err, size_t errl
 
 // ---------------------------------------------------------------------------------------------
 // save
-static int write_adapter(const char *path, cm_params **regs, int n_regs, int64_t step, char *err, size_t errlen) {
+static int write_adapter(const char *path, cm_params **regs, int n_regs, int64_t step, af_sum *sum, char *err, size_t errlen) {
     st_writer *w = st_writer_new();
     int cap = 0, n = 0;
     for (int r = 0; r < n_regs; r++) cap += regs[r]->n;
@@ -369,33 +343,27 @@ static int write_adapter(const char *path, cm_params **regs, int n_regs, int64_t
     char b[32];
     snprintf(b, sizeof b, "%lld", (long long)step);
     st_writer_meta(w, "cameo.step", b);
-    int rc = st_writer_save(w, path, err, errlen);
+    int rc = st_writer_save_sum(w, path, sum, err, errlen);
     st_writer_free(w);
     for (int i = 0; i < n; i++) free(bufs[i]);
     free(bufs);
     return rc;
 }
 
-static int write_manifest(const char *dir, int64_t step, const char *const *files, int n, char *err, size_t errlen) {
+// the manifest from each file's size and crc32 as its writer kept them (nothing read back: the
+// optimizer state of a full-size run is tens of GB, other ranks' shards included)
+static int write_manifest(const char *dir, int64_t step, const char *const *files, const af_sum *sums, int n, char *err,
+                          size_t errlen) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "format", CKPT_FORMAT);
     cJSON_AddNumberToObject(o, "step", (double)step);
     cJSON *arr = cJSON_AddArrayToObject(o, "files");
     for (int i = 0; i < n; i++) {
-        char path[CKPT_PATH];
-        pjoin(path, sizeof path, dir, files[i]);
-        uint32_t crc;
-        uint64_t size;
-        if (ckpt_crc32_file(path, &crc, &size)) {
-            cm_seterr(err, errlen, "%s: cannot read back: %s", path, strerror(errno));
-            cJSON_Delete(o);
-            return -1;
-        }
         cJSON *f = cJSON_CreateObject();
         cJSON_AddStringToObject(f, "name", files[i]);
-        cJSON_AddNumberToObject(f, "bytes", (double)size);
+        cJSON_AddNumberToObject(f, "bytes", (double)sums[i].bytes);
         char c[16];
-        snprintf(c, sizeof c, "%08x", crc);
+        snprintf(c, sizeof c, "%08x", sums[i].crc);
         cJSON_AddStringToObject(f, "crc32", c);
         cJSON_AddItemToArray(arr, f);
     }
@@ -403,7 +371,7 @@ static int write_manifest(const char *dir, int64_t step, const char *const *file
     cJSON_Delete(o);
     char path[CKPT_PATH];
     pjoin(path, sizeof path, dir, "manifest.json");
-    int rc = write_file_sync(path, text, err, errlen);
+    int rc = write_file_sync(path, text, NULL, err, errlen);
     free(text);
     return rc;
 }
@@ -456,7 +424,8 @@ void ckpt_save_abort(const char *dir, int64_t step) {
 }
 
 int ckpt_save_finish(const char *dir, cm_params **regs, int n_regs, const ckpt_state *st_in, const char *config_yaml,
-                     const char *const *more, int n_more, int keep_last, char *out, size_t outlen, char *err, size_t errlen) {
+                     const char *const *more, const af_sum *more_sums, int n_more, int keep_last, char *out, size_t outlen,
+                     char *err, size_t errlen) {
     ckpt_state st = *st_in;
     st.saved_unix = now_unix();
     char tmp[CKPT_PATH], final[CKPT_PATH], path[CKPT_PATH];
@@ -465,26 +434,28 @@ int ckpt_save_finish(const char *dir, cm_params **regs, int n_regs, const ckpt_s
     snprintf(fname, sizeof fname, "step-%lld", (long long)st.step);
     pjoin(final, sizeof final, dir, fname);
     const char **files = calloc((size_t)n_more + 4, sizeof *files);
-    CM_CHECK(files, "checkpoint", "out of host memory for %d file names", n_more + 4);
+    af_sum *sums = calloc((size_t)n_more + 4, sizeof *sums);
+    CM_CHECK(files && sums, "checkpoint", "out of host memory for %d file names", n_more + 4);
     int nf = 0;
     pjoin(path, sizeof path, tmp, "adapter.safetensors");
-    if (write_adapter(path, regs, n_regs, st.step, err, errlen)) goto fail;
+    if (write_adapter(path, regs, n_regs, st.step, &sums[nf], err, errlen)) goto fail;
     files[nf++] = "adapter.safetensors";
-    for (int i = 0; i < n_more; i++) files[nf++] = more[i];
+    for (int i = 0; i < n_more; i++) sums[nf] = more_sums[i], files[nf++] = more[i];
     char *js = state_json(&st);
     pjoin(path, sizeof path, tmp, "trainer_state.json");
-    int rc = write_file_sync(path, js, err, errlen);
+    int rc = write_file_sync(path, js, &sums[nf], err, errlen);
     free(js);
     if (rc) goto fail;
     files[nf++] = "trainer_state.json";
     if (config_yaml) {
         pjoin(path, sizeof path, tmp, "config.yaml");
-        if (write_file_sync(path, config_yaml, err, errlen)) goto fail;
+        if (write_file_sync(path, config_yaml, &sums[nf], err, errlen)) goto fail;
         files[nf++] = "config.yaml";
     }
-    if (write_manifest(tmp, st.step, files, nf, err, errlen)) goto fail;
+    if (write_manifest(tmp, st.step, files, sums, nf, err, errlen)) goto fail;
     free(files);
-    files = NULL;
+    free(sums);
+    files = NULL, sums = NULL;
     if (fsync_path(tmp)) {
         cm_seterr(err, errlen, "%s: cannot sync the folder: %s", tmp, strerror(errno));
         goto fail;
@@ -514,7 +485,7 @@ int ckpt_save_finish(const char *dir, cm_params **regs, int n_regs, const ckpt_s
     pjoin(latest, sizeof latest, dir, "latest");
     pjoin(latest_tmp, sizeof latest_tmp, dir, "latest.tmp");
     snprintf(text, sizeof text, "step-%lld\n", (long long)st.step);
-    if (write_file_sync(latest_tmp, text, err, errlen)) return -1;
+    if (write_file_sync(latest_tmp, text, NULL, err, errlen)) return -1;
     if (rename(latest_tmp, latest) || fsync_path(dir)) {
         cm_seterr(err, errlen, "%s: cannot update: %s", latest, strerror(errno));
         return -1;
@@ -535,6 +506,7 @@ int ckpt_save_finish(const char *dir, cm_params **regs, int n_regs, const ckpt_s
     return 0;
 fail:
     free(files);
+    free(sums);
     rm_rf(tmp);
     return -1;
 }
@@ -543,16 +515,17 @@ int ckpt_save(const char *dir, cm_params **regs, int n_regs, const optim *opt, c
               const char *config_yaml, int keep_last, char *out, size_t outlen, char *err, size_t errlen) {
     if (ckpt_save_begin(dir, st->step, err, errlen)) return -1;
     const char *more[1] = {"optimizer.safetensors"};
+    af_sum sum[1];
     if (opt) {
         char tmp[CKPT_PATH], path[CKPT_PATH];
         ckpt_tmp_path(dir, st->step, tmp, sizeof tmp);
         pjoin(path, sizeof path, tmp, more[0]);
-        if (optim_save(opt, path, err, errlen)) {
+        if (optim_save_sum(opt, path, &sum[0], err, errlen)) {
             ckpt_save_abort(dir, st->step);
             return -1;
         }
     }
-    return ckpt_save_finish(dir, regs, n_regs, st, config_yaml, more, opt ? 1 : 0, keep_last, out, outlen, err, errlen);
+    return ckpt_save_finish(dir, regs, n_regs, st, config_yaml, more, sum, opt ? 1 : 0, keep_last, out, outlen, err, errlen);
 }
 
 // ---------------------------------------------------------------------------------------------

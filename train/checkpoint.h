@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "models/params.h"
+#include "models/atomic_file.h"
 #include "models/safetensors.h"
 #include "train/optim.h"
 
@@ -65,12 +66,14 @@ int ckpt_save(const char *dir, cm_params **regs, int n_regs, const optim *opt, c
 // temporary folder, on a file system they share): rank 0 calls ckpt_save_begin (creates
 // DIR/.tmp-step-N, removes leftovers); then every rank writes its file into ckpt_tmp_path(...)
 // under the name ckpt_optim_name(rank, world); then rank 0 calls ckpt_save_finish with those
-// names in `more` (they go into the manifest), or ckpt_save_abort when any rank failed.
+// names in `more` and their sizes and crc32s (optim_save_sum) in `more_sums` (they go into the manifest:
+// nothing is read back), or ckpt_save_abort when any rank failed.
 void ckpt_tmp_path(const char *dir, int64_t step, char *out, size_t outlen);
 void ckpt_optim_name(int shard, int n_shards, char *out, size_t outlen);
 int ckpt_save_begin(const char *dir, int64_t step, char *err, size_t errlen);
 int ckpt_save_finish(const char *dir, cm_params **regs, int n_regs, const ckpt_state *st, const char *config_yaml,
-                     const char *const *more, int n_more, int keep_last, char *out, size_t outlen, char *err, size_t errlen);
+                     const char *const *more, const af_sum *more_sums, int n_more, int keep_last, char *out, size_t outlen,
+                     char *err, size_t errlen);
 void ckpt_save_abort(const char *dir, int64_t step);
 
 // checks a checkpoint folder against its manifest (sizes, crc32); 0, or -1 with the problem
@@ -103,7 +106,5 @@ int ckpt_load_ema(const char *ckpt_dir, cm_params **regs, int n_regs, char *err,
 // (at most max written to steps), -1 when DIR cannot be read
 int ckpt_list(const char *dir, int64_t *steps, int max);
 
-// crc32 (ISO-HDLC, as zlib / zip) of a buffer, continuing from crc (start with 0)
-uint32_t ckpt_crc32(uint32_t crc, const void *buf, size_t n);
 // crc32 of a whole file; 0 on success, -1 (errno set) when unreadable
 int ckpt_crc32_file(const char *path, uint32_t *crc, uint64_t *size);

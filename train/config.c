@@ -1194,10 +1194,10 @@ char *train_config_to_yaml(const train_config *c) {
 int train_config_write(const train_config *c, const char *path, char *err, size_t errlen) {
     char *y = train_config_to_yaml(c);
     af_file f;
-    int rc = af_open(&f, path, err, errlen);
+    int rc = af_open(&f, path, false, err, errlen);
     if (!rc) {
         af_write(&f, y, strlen(y));
-        rc = af_commit(&f, err, errlen);
+        rc = af_commit(&f, NULL, err, errlen);
     }
     free(y);
     return rc;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "autograd/autograd.h"
 #include "kernels/backend.h"
+#include "models/atomic_file.h"
 #include "models/safetensors.h"
 #include "kernels/sr_round.h"
 
@@ -419,7 +420,9 @@ void optim_zero_grad(optim *o) {
 }
 
 // --- state ---
-int optim_save(const optim *o, const char *path, char *err, size_t errlen) {
+int optim_save(const optim *o, const char *path, char *err, size_t errlen) { return optim_save_sum(o, path, NULL, err, errlen); }
+
+int optim_save_sum(const optim *o, const char *path, af_sum *sum, char *err, size_t errlen) {
     st_writer *w = st_writer_new();
     int n_own = o->end - o->begin;
     void **host = calloc((size_t)n_own * 4 + 1, sizeof *host);  // device copies, freed after the save
@@ -455,7 +458,7 @@ int optim_save(const optim *o, const char *path, char *err, size_t errlen) {
         snprintf(buf, sizeof buf, "%lld", (long long)o->ema_updates);
         st_writer_meta(w, "optim.ema_updates", buf);
     }
-    int rc = st_writer_save(w, path, err, errlen);
+    int rc = st_writer_save_sum(w, path, sum, err, errlen);
     st_writer_free(w);
     for (int i = 0; i < 4 * n_own; i++) free(host[i]);
     free(host);

@@ -145,5 +145,8 @@ void optim_swap_ema(optim *o, bool in);
 // one file per shard; optim_load_files finds each owned parameter in whichever of the files holds
 // it, so a run may resume on a different number of ranks (every file must agree on the counters).
 int optim_save(const optim *o, const char *path, char *err, size_t errlen);
+// the same, *sum (may be NULL) getting the file's size and crc32 (for a checkpoint's manifest)
+struct af_sum;
+int optim_save_sum(const optim *o, const char *path, struct af_sum *sum, char *err, size_t errlen);
 int optim_load(optim *o, const char *path, char *err, size_t errlen);
 int optim_load_files(optim *o, const char *const *paths, int n_paths, char *err, size_t errlen);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "models/atomic_file.h"
-#include "train/checkpoint.h"
+#include "models/crc32.h"
 
 #define TE_ALIGN 64          // torch.save's alignment of each record's data
 #define TE_ARCHIVE "archive"  // the records' folder (torch.save of a file object uses this name too)
@@ -131,7 +131,7 @@ static void le(uint8_t *p, uint64_t v, int bytes) {
 // data
 static void zip_entry(af_file *f, te_entry *e, const char *name, const void *data, uint64_t size, bool z64) {
     snprintf(e->name, sizeof e->name, "%s/%s", TE_ARCHIVE, name);
-    e->crc = ckpt_crc32(0, data, size);
+    e->crc = cm_crc32(0, data, size);
     e->size = size;
     e->offset = f->written;
     bool big = z64 || size >= 0xffffffffu;
@@ -220,7 +220,7 @@ int torch_export_save(const char *path, const te_tensor *t, int n, unsigned flag
     CM_CHECK(k.p && e, "torch_export", "out of host memory for %d tensors", n);
     te_pickle(&k, t, n);
     af_file f;
-    int rc = af_open(&f, path, err, errlen);
+    int rc = af_open(&f, path, false, err, errlen);
     if (!rc) {
         bool z64 = flags & TE_ZIP64;
         int m = 0;
@@ -235,7 +235,7 @@ int torch_export_save(const char *path, const te_tensor *t, int n, unsigned flag
         }
         zip_entry(&f, &e[m++], "version", "3\n", 2, z64);
         zip_finish(&f, e, m, z64);
-        rc = af_commit(&f, err, errlen);
+        rc = af_commit(&f, NULL, err, errlen);
     }
     free(k.p);
     free(e);

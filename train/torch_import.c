@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include "kernels/backend.h"
 #include "models/safetensors.h"
-#include "train/checkpoint.h"
+#include "models/crc32.h"
 
 #define TI_MAX_STACK (1 << 20)
 #define TI_MAX_MEMO (1 << 24)
@@ -750,7 +750,7 @@ static ti_file *parse(ti_file *f, const uint8_t *buf, size_t size, unsigned flag
         torch_import_close(f);
         return NULL;
     }
-    if (!(flags & TI_NO_CRC) && ckpt_crc32(0, pkl->data, pkl->size) != pkl->crc) {
+    if (!(flags & TI_NO_CRC) && cm_crc32(0, pkl->data, pkl->size) != pkl->crc) {
         cm_seterr(err, errlen, "%s: %s: crc32 mismatch (the file is damaged)", f->name, pkl->name);
         zip_free(&z);
         torch_import_close(f);
@@ -872,7 +872,7 @@ int torch_import_verify(const ti_file *f, char *err, size_t errlen) {
         const ti_tensor *t = &f->t[i];
         bool seen = false;  // a storage shared by several tensors is read once
         for (int j = 0; j < i && !seen; j++) seen = f->t[j].storage == t->storage;
-        if (!seen && ckpt_crc32(0, t->storage, t->storage_bytes) != t->storage_crc) {
+        if (!seen && cm_crc32(0, t->storage, t->storage_bytes) != t->storage_crc) {
             cm_seterr(err, errlen, "%s: %s (the storage of %s): crc32 mismatch (the file is damaged)", f->name,
                       t->storage_entry, t->name);
             return -1;

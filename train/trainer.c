@@ -129,26 +129,41 @@ static int save_sharded(trainer *t, cm_params **regs, const char *yaml, char *er
     int frank, fstep;
     if (fault && sscanf(fault, "%d:%d", &frank, &fstep) == 2 && frank == t->d.rank && t->st.step >= fstep)
         snprintf(path, sizeof path, "%s/no-such-folder/%s", tmp, name);
-    int mine = optim_save(&t->opt, path, err, errlen) ? t->d.rank + 1 : 0;
+    af_sum sum = {0};
+    int mine = optim_save_sum(&t->opt, path, &sum, err, errlen) ? t->d.rank + 1 : 0;
     if (mine) fprintf(stderr, "cameo train: rank %d: %s\n", t->d.rank, err);
     int failed = dist_max_int(&t->d, mine);  // the highest failing rank + 1
+    // every shard's size and crc32 to rank 0 for the manifest (each rank fills its own pair; the
+    // sum over the ranks is exact: integers below 2^53)
+    double *sizes = calloc(2 * (size_t)t->d.world, sizeof *sizes);
+    CM_CHECK(sizes, "train", "out of host memory");
+    sizes[2 * t->d.rank] = (double)sum.bytes, sizes[2 * t->d.rank + 1] = (double)sum.crc;
+    if (!failed) dist_sum_doubles(&t->d, sizes, 2 * t->d.world);
     if (failed) {
+        free(sizes);
         if (t->d.rank == 0) ckpt_save_abort(t->ckpt_dir, t->st.step);
         if (!mine) snprintf(err, errlen, "rank %d could not write its optimizer shard under %s (see its message)", failed - 1, tmp);
         return -1;
     }
-    if (t->d.rank) return 0;
+    if (t->d.rank) {
+        free(sizes);
+        return 0;
+    }
     char **names = calloc((size_t)t->d.world, sizeof *names);
-    CM_CHECK(names, "train", "out of host memory");
+    af_sum *sums = calloc((size_t)t->d.world, sizeof *sums);
+    CM_CHECK(names && sums, "train", "out of host memory");
     for (int r = 0; r < t->d.world; r++) {
         names[r] = malloc(64);
         CM_CHECK(names[r], "train", "out of host memory");
         ckpt_optim_name(r, t->d.world, names[r], 64);
+        sums[r] = (af_sum){.bytes = (uint64_t)sizes[2 * r], .crc = (uint32_t)sizes[2 * r + 1]};
     }
-    rc = ckpt_save_finish(t->ckpt_dir, regs, 1, &t->st, yaml, (const char *const *)names, t->d.world, t->cfg.run.keep_last,
-                          t->last_ckpt, sizeof t->last_ckpt, err, errlen);
+    rc = ckpt_save_finish(t->ckpt_dir, regs, 1, &t->st, yaml, (const char *const *)names, sums, t->d.world,
+                          t->cfg.run.keep_last, t->last_ckpt, sizeof t->last_ckpt, err, errlen);
     for (int r = 0; r < t->d.world; r++) free(names[r]);
     free(names);
+    free(sums);
+    free(sizes);
     return rc;
 }
 

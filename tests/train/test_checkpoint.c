@@ -4,6 +4,7 @@
 // all leave the previous checkpoint usable.
 #define _GNU_SOURCE 1
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 #include "models/safetensors.h"
 #include "testutil.h"
+#include "models/crc32.h"
 #include "train/checkpoint.h"
 
 static char root[256];
@@ -78,7 +80,24 @@ int main(void) {
     char dir[300], err[2048], out[512], path[600];
     snprintf(dir, sizeof dir, "%s/checkpoints", root);
 
-    TEST_CHECK(ckpt_crc32(0, "123456789", 9) == 0xCBF43926u, "crc32 check value");
+    TEST_CHECK(cm_crc32(0, "123456789", 9) == 0xCBF43926u, "crc32 check value");
+    {  // a large buffer's pieces on 2 threads, combined, against the serial chain of 1 MiB calls;
+       // the combination of two parts at odd lengths
+        size_t n = ((size_t)77 << 20) + 13;
+        uint8_t *b = malloc(n);
+        uint64_t x = 0x9E3779B97F4A7C15ull;
+        for (size_t i = 0; i < n; i++) x ^= x << 13, x ^= x >> 7, x ^= x << 17, b[i] = (uint8_t)x;
+        omp_set_num_threads(2);
+        uint32_t par = cm_crc32(7, b, n), chain = 7;
+        for (size_t off = 0; off < n; off += (size_t)1 << 20) chain = cm_crc32(chain, b + off, n - off < ((size_t)1 << 20) ? n - off : (size_t)1 << 20);
+        TEST_CHECK(par == chain, "crc32 of %zu bytes: %08x on 2 threads, %08x in 1 MiB steps", n, par, chain);
+        size_t cuts[] = {0, 1, 4095, 100003, 5000001};
+        for (int k = 0; k < 5; k++) {
+            uint32_t whole = cm_crc32(0, b, 6000000), a1 = cm_crc32(0, b, cuts[k]), a2 = cm_crc32(0, b + cuts[k], 6000000 - cuts[k]);
+            TEST_CHECK(cm_crc32_combine(a1, a2, 6000000 - cuts[k]) == whole, "crc32_combine at %zu", cuts[k]);
+        }
+        free(b);
+    }
 
     cm_params a, b;
     make_regs(&a, &b, 16);

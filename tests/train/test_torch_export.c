@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "testutil.h"
-#include "train/checkpoint.h"
+#include "models/crc32.h"
 #include "train/torch_export.h"
 #include "train/torch_import.h"
 
@@ -56,7 +56,7 @@ static void check_file(const char *path, const te_tensor *t, const char *tmp) {
         char shape[64] = "";
         for (int d = 0; d < NDIMS[i]; d++) snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld", d ? "," : "", (long long)SHAPES[i][d]);
         snprintf(line, sizeof line, "%s|%s|%s|%08x\n", NAMES[i], dtype_name(DTYPES[i]), shape,
-                 ckpt_crc32(0, t[i].data, (size_t)numel_of(i) * dtype_size(DTYPES[i])));
+                 cm_crc32(0, t[i].data, (size_t)numel_of(i) * dtype_size(DTYPES[i])));
         strcat(want, line);
     }
     if (test_sh("command -v python3 >/dev/null") != 0) {
