@@ -26,8 +26,13 @@
 int ckpt_crc32_file(const char *path, uint32_t *crc, uint64_t *size) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) return -1;
-    size_t cap = 1 << 22;
+    size_t cap = (size_t)128 << 20;  // large reads: each one's crc32 runs on the OpenMP threads (models/crc32.h)
     uint8_t *buf = malloc(cap);
+    if (!buf) {
+        close(fd);
+        errno = ENOMEM;
+        return -1;
+    }
     uint32_t c = 0;
     uint64_t n = 0;
     for (;;) {
