@@ -17,7 +17,7 @@ static void usage(FILE *f) {
             "  sample CKPT --ref IMG --prompt TEXT --out OUT.png    generate an image with a checkpoint's adapter\n"
             "  eval CKPT... --pairs PAIRS.jsonl --out DIR           an evaluation sweep: images and DINO-I / SigLIP-I scores\n"
             "  data <build|demo|verify|stats|show|bench> ...        make, check and read datasets\n"
-            "  inspect PATH | --arch NAME                           list a weights file, a checkpoint or an architecture\n"
+            "  inspect PATH | --arch NAME                           list a weights file (.safetensors, .bin), a checkpoint, an architecture\n"
             "  import-bin IN.bin OUT.safetensors                    convert the released PyTorch adapter (.bin)\n"
             "  bench <ops|train|gpu> ...                            benchmarks (print tables)\n"
             "  help                                                 this text\n");
@@ -64,6 +64,23 @@ static void profile_report(const char *to, const char *cmd, double wall_s) {
 
 static int dispatch(int argc, char **argv);
 
+// a zip archive (a torch.save file, such as the released adapter's .bin): "PK\3\4"
+static bool is_zip(const char *path) {
+    unsigned char m[4] = {0};
+    FILE *f = fopen(path, "rb");
+    bool zip = f && fread(m, 1, 4, f) == 4 && !memcmp(m, "PK\3\4", 4);
+    if (f) fclose(f);
+    return zip;
+}
+
+// `cameo inspect [-q] PATH`: a checkpoint, a torch.save file, or (models/inspect.c) weights and architectures
+static int inspect(int argc, char **argv) {
+    if (argc == 1 && ckpt_info_applies(argv[0])) return ckpt_info_cli(argv[0]);
+    bool q = argc == 2 && (!strcmp(argv[0], "-q") || !strcmp(argv[0], "--quiet"));
+    if ((argc == 1 || q) && is_zip(argv[argc - 1])) return torch_import_inspect(argv[argc - 1], q);
+    return inspect_cli(argc, argv);
+}
+
 int main(int argc, char **argv) {
     threads_passive_once(argv);
     const char *prof = getenv("CAMEO_PROFILE");
@@ -83,7 +100,7 @@ static int dispatch(int argc, char **argv) {
     if (!strcmp(cmd, "sample")) return sample_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return eval_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "data")) return data_cli(argc - 2, argv + 2);
-    if (!strcmp(cmd, "inspect")) return argc == 3 && ckpt_info_applies(argv[2]) ? ckpt_info_cli(argv[2]) : inspect_cli(argc - 2, argv + 2);
+    if (!strcmp(cmd, "inspect")) return inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "import-bin")) return torch_import_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return bench_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) { usage(stdout); return 0; }

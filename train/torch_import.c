@@ -973,6 +973,47 @@ int torch_import_to_safetensors(const char *in, const char *out, char *err, size
     return rc;
 }
 
+int torch_import_inspect(const char *path, bool quiet) {
+    char err[1024];
+    ti_file *f = torch_import_open(path, err, sizeof err);
+    if (!f) {
+        fprintf(stderr, "cameo inspect: %s\n", err);
+        return 1;
+    }
+    int rc = torch_import_verify(f, err, sizeof err);
+    int64_t total = 0, bytes = 0, by_dtype[CM_NDTYPES] = {0};
+    for (int i = 0; i < f->n; i++) {
+        int64_t n = ti_numel(&f->t[i]);
+        total += n, bytes += n * (int64_t)dtype_size(f->t[i].dtype), by_dtype[f->t[i].dtype] += n;
+    }
+    printf("%s (a torch.save file: %s)\n  tensors: %d   parameters: %lld   data: %.2f MB\n  dtypes:", path,
+           rc ? err : "every storage's crc32 verified", f->n, (long long)total, (double)bytes / 1e6);
+    for (int d = 0; d < CM_NDTYPES; d++)
+        if (by_dtype[d]) printf(" %s %lld", dtype_name((cm_dtype)d), (long long)by_dtype[d]);
+    printf("\n");
+    for (int i = 0, first = 1; i < f->n; i++) {  // the top-level parts, in order of first appearance
+        const char *dot = strchr(f->t[i].name, '.');
+        size_t pl = dot ? (size_t)(dot - f->t[i].name) : strlen(f->t[i].name);
+        bool seen = false;
+        for (int j = 0; j < i && !seen; j++) seen = !strncmp(f->t[j].name, f->t[i].name, pl) && (f->t[j].name[pl] == '.' || !f->t[j].name[pl]);
+        if (seen) continue;
+        int64_t n = 0;
+        for (int j = i; j < f->n; j++)
+            if (!strncmp(f->t[j].name, f->t[i].name, pl) && (f->t[j].name[pl] == '.' || !f->t[j].name[pl])) n += ti_numel(&f->t[j]);
+        printf("%s%.*s: %lld", first ? "  " : "   ", (int)pl, f->t[i].name, (long long)n);
+        first = 0;
+    }
+    printf("\n");
+    for (int i = 0; !quiet && i < f->n; i++) {
+        const ti_tensor *t = &f->t[i];
+        printf("  %-64s %-5s [", t->name, dtype_name(t->dtype));
+        for (int d = 0; d < t->ndim; d++) printf("%s%lld", d ? ", " : "", (long long)t->shape[d]);
+        printf("]%s\n", t->contiguous ? "" : " (view)");
+    }
+    torch_import_close(f);
+    return rc ? 1 : 0;
+}
+
 int torch_import_cli(int argc, char **argv) {
     bool list = argc >= 1 && !strcmp(argv[0], "--list");
     if ((list && argc != 2) || (!list && argc != 2)) {
@@ -981,21 +1022,7 @@ int torch_import_cli(int argc, char **argv) {
         return 2;
     }
     char err[1024];
-    if (list) {
-        ti_file *f = torch_import_open(argv[1], err, sizeof err);
-        if (!f) {
-            fprintf(stderr, "cameo import-bin: %s\n", err);
-            return 1;
-        }
-        for (int i = 0; i < f->n; i++) {
-            const ti_tensor *t = &f->t[i];
-            printf("%-64s %-5s [", t->name, dtype_name(t->dtype));
-            for (int d = 0; d < t->ndim; d++) printf("%s%lld", d ? ", " : "", (long long)t->shape[d]);
-            printf("]%s\n", t->contiguous ? "" : " (view)");
-        }
-        torch_import_close(f);
-        return 0;
-    }
+    if (list) return torch_import_inspect(argv[1], false);
     if (torch_import_to_safetensors(argv[0], argv[1], err, sizeof err)) {
         fprintf(stderr, "cameo import-bin: %s\n", err);
         return 1;

@@ -61,9 +61,9 @@ int64_t ti_numel(const ti_tensor *t);
 // copies the view into dst, contiguous row-major, converted to dt (F32, BF16, F16, F64)
 void torch_import_copy(const ti_tensor *t, cm_dtype dt, void *dst);
 
-// Checks the crc32 of every storage record the tensors use (the open checks data.pkl's only, so
-// that listing a 5.6 GB file stays instant): a damaged download is an error naming the record and
-// a tensor in it. 0, or -1 with err set. torch_import_load and torch_import_to_safetensors call it.
+// Checks the crc32 of every storage record the tensors use (the open checks data.pkl's only and
+// reads no tensor data): a damaged download is an error naming the record and a tensor in it. 0,
+// or -1 with err set. torch_import_load, torch_import_to_safetensors and torch_import_inspect call it.
 int torch_import_verify(const ti_file *f, char *err, size_t errlen);
 
 // Loads the tensors into the registries' parameters by name (converted to each parameter's dtype
@@ -77,5 +77,9 @@ int torch_import_load(cm_params **regs, int n_regs, const char *path, bool stric
 // contiguous; metadata {"format": "pt", "source": <file name>}. 0, or -1 with err set.
 int torch_import_to_safetensors(const char *in, const char *out, char *err, size_t errlen);
 
+// `cameo inspect FILE.bin` and `cameo import-bin --list FILE.bin`: a summary (tensors, parameters,
+// dtypes, top-level parts, every storage's crc32 checked) and, unless quiet, one line per tensor.
+// Returns the exit code (1: unreadable or damaged).
+int torch_import_inspect(const char *path, bool quiet);
 // `cameo import-bin IN.bin OUT.safetensors` (or `--list IN.bin`): returns the exit code
 int torch_import_cli(int argc, char **argv);

@@ -399,7 +399,9 @@ int main(int argc, char **argv) {
     }
     // the same adapter as a torch.save file (the released pipeline's torch.load), from the
     // checkpoint and from the exported safetensors: the same tensors, bytes and order
-    TEST_CHECK(test_sh("%s export %s/a/tiny/checkpoints --out %s/export.bin >/dev/null", cameo, dir, dir) == 0, "export .bin");
+    TEST_CHECK(test_sh("%s export %s/a/tiny/checkpoints --out %s/export.bin >/dev/null && %s inspect %s/export.bin >%s/xi.txt && "
+                       "grep -q \"every storage's crc32 verified\" %s/xi.txt && grep -q '  image_proj: [0-9]*   ip_adapter: [0-9]*$' %s/xi.txt",
+                       cameo, dir, dir, cameo, dir, dir, dir, dir) == 0, "export .bin, inspect it (see %s/xi.txt)", dir);
     TEST_CHECK(test_sh("%s export %s/export.safetensors --out %s/export2.pt >/dev/null && cmp -s %s/export.bin %s/export2.pt", cameo,
                        dir, dir, dir, dir) == 0, "export from a .safetensors file writes the same .pt");
     TEST_CHECK(test_sh("%s export %s/export.safetensors --out %s/export.npz 2>%s/ext.log; test $? = 2 && grep -q '.safetensors, or .bin' %s/ext.log",
