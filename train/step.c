@@ -178,20 +178,27 @@ cm_tensor *step_loss(ic_models *m, const step_batch *b, const step_encoded *e, c
     cm_tensor *tokens = NULL, *temb = NULL;
     ic_projector_fwd(&m->adapter.proj, fp->low_res_shallow, fp->low_res_deep, fp->high_res_deep, t1000, &tokens, &temb);
     cm_tensor *pred = flux_forward(&m->flux, xt, txt, pooled, sigma, guid, gh, gw, m->adapter.ip, tokens, o->ip_scale, o->recompute);
+    // the loss in f32 whatever the model's dtype: a bf16 scalar would step by 2^-7 near 1 (0.8 %),
+    // below which the training and validation curves could not move ([B, N, 64]: the casts cost
+    // nothing beside the model)
+    cm_tensor *pf = pred->dtype == CM_F32 ? tensor_retain(pred) : op_cast(pred, CM_F32);
+    cm_tensor *tf = target->dtype == CM_F32 ? tensor_retain(target) : op_cast(target, CM_F32);
     cm_tensor *loss;
-    if (o->weighting == STEP_W_NONE) loss = op_mse(pred, target);
+    if (o->weighting == STEP_W_NONE) loss = op_mse(pf, tf);
     else {  // per-sample weights w(σ) on the per-sample MSE
         float w[512];
         for (int i = 0; i < B; i++) {
             double s = sig[i];
             w[i] = (float)(o->weighting == STEP_W_SIGMA_SQRT ? 1.0 / (s * s) : 2.0 / (M_PI * (1 - 2 * s + 2 * s * s)));
         }
-        cm_tensor *wt = to_model(w, SHAPE(B), m);
-        cm_tensor *d = op_sub(pred, target), *d2 = op_mul(d, d), *ps = op_mean(d2, 2, (int[]){1, 2}, false), *pw = op_mul(ps, wt);
+        cm_tensor *wt = tensor_from_host(CM_F32, SHAPE(B), w, m->dev);
+        cm_tensor *d = op_sub(pf, tf), *d2 = op_mul(d, d), *ps = op_mean(d2, 2, (int[]){1, 2}, false), *pw = op_mul(ps, wt);
         loss = op_mean_all(pw);
         cm_tensor *tmp[] = {wt, d, d2, ps, pw};
         for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
     }
+    tensor_release(pf);
+    tensor_release(tf);
     if (t) t->forward += progress_now() - t1;
     cm_tensor *tmp[] = {eps, sigma, sg, one_m, keep, a, bn, xt, target, t1000, guid, tokens, temb, pred};
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);

@@ -24,8 +24,9 @@ int main(int argc, char **argv) {
     char args[512];
     snprintf(args, sizeof args,
              "--set stages.0.steps=%d --set stages.1.steps=%d --set stages.2.steps=%d --set run.log_every=1 "
-             "--set run.ckpt_every=0 --set optimizer.ema=0.5 --set optimizer.ema_warmup=false --set data.path=%s/data --quiet",
-             steps, steps, steps, dir);
+             "--set run.ckpt_every=0 --set optimizer.ema=0.5 --set optimizer.ema_warmup=false --set validation.every=%d "
+             "--set validation.samples=2 --set data.path=%s/data --quiet",
+             steps, steps, steps, 3 * steps, dir);
     int rc = test_sh("%s train %s --set run.device=cuda:0 --set run.out_dir=%s/gpu >%s/gpu.log 2>&1", cameo, args, dir, dir);
     if (rc != 0 && test_sh("grep -q 'no usable CUDA device\\|built without CUDA\\|CUDA disabled' %s/gpu.log", dir) == 0) {
         test_sh("rm -rf %s", dir);
@@ -45,6 +46,25 @@ int main(int argc, char **argv) {
     }
     if (ng && nc) TEST_CHECK(fabs(g[0] - c[0]) / fabs(c[0]) < 0.02, "first step: bf16 %.6f vs f32 %.6f", g[0], c[0]);
     TEST_CHECK(worst < 0.10, "losses drift apart: worst relative gap %.3g", worst);
+    // the validation loss at the end, of the weights and of the weight average (swapped into the
+    // bf16 adapter on the device and back): as the CPU's
+    int64_t vs[4];
+    double vg[4], vc[4], ag[4], ac[4];
+    int nvg = test_run_validation(dir, "gpu", vs, vg, 4), nvc = test_run_validation(dir, "cpu", vs, vc, 4),
+        nag = test_run_validation_key(dir, "gpu", "loss_ema", vs, ag, 4), nac = test_run_validation_key(dir, "cpu", "loss_ema", vs, ac, 4);
+    TEST_CHECK(nvg == 1 && nvc == 1 && nag == 1 && nac == 1, "one validation each (%d %d %d %d lines)", nvg, nvc, nag, nac);
+    if (nvg && nvc && nag && nac) {
+        printf("validation loss cuda:0 %.6f cpu %.6f; of the weight average %.6f / %.6f\n", vg[0], vc[0], ag[0], ac[0]);
+        TEST_CHECK(fabs(vg[0] - vc[0]) < 0.02 * vc[0] && fabs(ag[0] - ac[0]) < 0.02 * ac[0], "validation losses on cuda:0 as on the CPU");
+        // the average moves the loss on the device as on the CPU (a swap that did nothing: 0)
+        double dg = ag[0] - vg[0], dc = ac[0] - vc[0];
+        TEST_CHECK(dc != 0 && fabs(dg - dc) < 0.5 * fabs(dc), "the weight average changes the validation loss by %.3g on cuda:0, "
+                   "%.3g on the CPU", dg, dc);
+    }
+    // the losses are f32 on the device too (a bf16 loss near 1 is a multiple of 2^-7)
+    int off_grid = 0;
+    for (int i = 0; i < ng; i++) off_grid += g[i] * 128 != floor(g[i] * 128);
+    TEST_CHECK(off_grid > ng / 2, "cuda:0's losses look bf16: %d of %d off bf16's grid", off_grid, ng);
     // the weight average (optimizer.ema, axpby on the device) against the CPU's, and not the masters
     char pg[512], pc[512], err[512];
     snprintf(pg, sizeof pg, "%s/gpu/tiny/checkpoints/step-%d/optimizer.safetensors", dir, 3 * steps);
