@@ -84,30 +84,12 @@ static int fsync_path(const char *path) {
     return rc;
 }
 
-// writes text to path (created), fsynced; *sum (may be NULL) gets its size and crc32
+// writes text to path atomically (models/atomic_file.h); *sum (may be NULL) gets its size and crc32
 static int write_file_sync(const char *path, const char *text, af_sum *sum, char *err, size_t errlen) {
-    if (sum) *sum = (af_sum){.bytes = strlen(text), .crc = cm_crc32(0, text, strlen(text))};
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        cm_seterr(err, errlen, "%s: cannot create: %s", path, strerror(errno));
-        return -1;
-    }
-    size_t n = strlen(text), off = 0;
-    while (off < n) {
-        ssize_t w = write(fd, text + off, n - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            cm_seterr(err, errlen, "%s: write failed: %s", path, strerror(errno));
-            close(fd);
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) || close(fd)) {
-        cm_seterr(err, errlen, "%s: cannot sync: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    af_file f;
+    if (af_open(&f, path, sum != NULL, err, errlen)) return -1;
+    af_write(&f, text, strlen(text));
+    return af_commit(&f, sum, err, errlen);
 }
 
 static char *read_text(const char *path, size_t max) {
@@ -486,15 +468,10 @@ int ckpt_save_finish(const char *dir, cm_params **regs, int n_regs, const ckpt_s
         return -1;
     }
     // latest
-    char latest[CKPT_PATH], latest_tmp[CKPT_PATH], text[64];
+    char latest[CKPT_PATH], text[64];  // replaced whole (latest.tmp, fsync, rename, folder fsync)
     pjoin(latest, sizeof latest, dir, "latest");
-    pjoin(latest_tmp, sizeof latest_tmp, dir, "latest.tmp");
     snprintf(text, sizeof text, "step-%lld\n", (long long)st.step);
-    if (write_file_sync(latest_tmp, text, NULL, err, errlen)) return -1;
-    if (rename(latest_tmp, latest) || fsync_path(dir)) {
-        cm_seterr(err, errlen, "%s: cannot update: %s", latest, strerror(errno));
-        return -1;
-    }
+    if (write_file_sync(latest, text, NULL, err, errlen)) return -1;
     clean_leftovers(dir, NULL);
     if (keep_last > 0) {
         int64_t steps[4096];

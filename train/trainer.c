@@ -733,6 +733,14 @@ int export_cli(int argc, char **argv) {
     for (int i = 0; i < n; i++) {
         const st_entry *e = st_at(f, i), *a = ema ? ckpt_ema_find(avg, n_avg, e->name) : NULL;
         t[i] = (te_tensor){.name = e->name, .dtype = e->dtype, .ndim = e->ndim, .shape = e->shape, .data = e->data};
+        if (a && (a->dtype != CM_F32 || a->nbytes / 4 != e->nbytes / dtype_size(e->dtype))) {
+            fprintf(stderr, "cameo export: %s: its weight average holds %zu bytes of %s, the adapter %zu of %s (not the same "
+                            "tensor: a damaged or foreign optimizer file?)\n", e->name, a->nbytes, dtype_name(a->dtype), e->nbytes,
+                    dtype_name(e->dtype));
+            n = i;  // what is converted so far is freed below
+            rc = 1;
+            goto out;
+        }
         if (a) {  // f32 average -> the adapter's dtype (round to nearest even); one held fixed has none
             cm_tensor *x = tensor_from_host(CM_F32, a->ndim, a->shape, a->data, CM_DEV_CPU);
             own[i] = malloc(e->nbytes + 1);
@@ -742,6 +750,7 @@ int export_cli(int argc, char **argv) {
             n_ema++;
         }
     }
+    rc = 0;
     if (torch) {
         rc = torch_export_save(out, t, n, 0, err, sizeof err);
     } else {
@@ -752,11 +761,13 @@ int export_cli(int argc, char **argv) {
         rc = st_writer_save(w, out, err, sizeof err);
         st_writer_free(w);
     }
+out:
     for (int i = 0; i < n; i++) free(own[i]);
     free(own);
     free(t);
     st_close(f);
     ckpt_close_files(avg, n_avg);
+    if (rc == 1) return 1;  // said above
     if (rc) { fprintf(stderr, "cameo export: %s\n", err); return 1; }
     printf("cameo export: %d tensors from %s -> %s%s", n, src, out, torch ? " (torch.save format)" : "");
     if (ema) printf("; the weight average of %d of them (the others are held fixed)", n_ema);
