@@ -973,6 +973,11 @@ int torch_import_to_safetensors(const char *in, const char *out, char *err, size
     return rc;
 }
 
+// whether name lies in the top-level part part[0, pl) ("image_proj" of "image_proj.latents")
+static bool in_part(const char *name, const char *part, size_t pl) {
+    return !strncmp(name, part, pl) && (name[pl] == '.' || !name[pl]);
+}
+
 int torch_import_inspect(const char *path, bool quiet) {
     char err[1024];
     ti_file *f = torch_import_open(path, err, sizeof err);
@@ -995,11 +1000,11 @@ int torch_import_inspect(const char *path, bool quiet) {
         const char *dot = strchr(f->t[i].name, '.');
         size_t pl = dot ? (size_t)(dot - f->t[i].name) : strlen(f->t[i].name);
         bool seen = false;
-        for (int j = 0; j < i && !seen; j++) seen = !strncmp(f->t[j].name, f->t[i].name, pl) && (f->t[j].name[pl] == '.' || !f->t[j].name[pl]);
+        for (int j = 0; j < i && !seen; j++) seen = in_part(f->t[j].name, f->t[i].name, pl);
         if (seen) continue;
         int64_t n = 0;
         for (int j = i; j < f->n; j++)
-            if (!strncmp(f->t[j].name, f->t[i].name, pl) && (f->t[j].name[pl] == '.' || !f->t[j].name[pl])) n += ti_numel(&f->t[j]);
+            if (in_part(f->t[j].name, f->t[i].name, pl)) n += ti_numel(&f->t[j]);
         printf("%s%.*s: %lld", first ? "  " : "   ", (int)pl, f->t[i].name, (long long)n);
         first = 0;
     }

@@ -120,11 +120,11 @@ int train_val_run(train_val *v, ic_models *m, const train_config *c, int s, int6
     double t0 = progress_now();
     int K = c->validation.n_sigmas, n_global = 0;
     // [0]: the weights; [1]: the weight average
-    double mean[2][CFG_MAX_SIGMAS], all[2] = {0}, n = 0, n2;
+    double mean[2][CFG_MAX_SIGMAS], all[2] = {0}, n = 0;  // n: the samples (the same ones both times)
     if (val_measure(m, c, s, d, mean[0], &all[0], &n, &n_global, err, errlen)) return -1;
     if (swap) {
         swap(swap_ctx, true);
-        int rc = val_measure(m, c, s, d, mean[1], &all[1], &n2, &n_global, err, errlen);
+        int rc = val_measure(m, c, s, d, mean[1], &all[1], &n, &n_global, err, errlen);
         swap(swap_ctx, false);
         if (rc) return -1;
     }
