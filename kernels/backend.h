@@ -30,7 +30,9 @@ typedef enum { CM_ACT_NONE = 0, CM_ACT_GELU_TANH = 1, CM_ACT_DGELU_TANH = 2 } cm
 // moments m, v (the call's state dtype); n elements each, contiguous. key: the stochastic
 // rounding key of bf16 moments (kernels/sr_round.h, cm_sr_key(parameter index, step)); unused for f32.
 // w: NULL, or the model's bf16 copy of the master (contiguous), written bf16(p) (round to nearest
-// even, as copy_strided casts) once p is updated — one pass instead of a cast pass reading p again
+// even, as copy_strided casts) once p is updated — one pass instead of a cast pass reading p again.
+// ema: NULL, or the f32 moving average of p, made ema = (1 - d) p + d ema (the call's ema_decay d,
+// axpby's arithmetic) from the updated p while it is in registers — no pass reading p again
 typedef struct cm_adamw_tensor {
     float *p;
     const void *g;
@@ -38,6 +40,7 @@ typedef struct cm_adamw_tensor {
     int64_t n;
     uint64_t key;
     uint16_t *w;
+    float *ema;
 } cm_adamw_tensor;
 
 typedef struct cm_backend {
@@ -249,9 +252,11 @@ typedef struct cm_backend {
     // dtype sdt): with f32 moments each element gets exactly adamw's arithmetic, so the results are
     // those of nt adamw calls, bit for bit; bf16 moments are read as f32, updated alike, and stored
     // with stochastic rounding (kernels/sr_round.h, bits from (t[i].key, element)).
-    // CUDA: one launch per up to 64 tensors, a grid over (tensor, chunk).
+    // CUDA: one launch per up to 56 tensors, a grid over (tensor, chunk). ema_decay: the d of
+    // every t[i].ema (unused where all are NULL)
     void (*adamw_multi)(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, cm_dtype sdt,
-                        double lr, double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale);
+                        double lr, double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale,
+                        double ema_decay);
 
     // --- timing, for the op profiler (kernels/profile.c) ---
     // a mark at the point the compute stream has reached (CUDA: a timing event from a pool of the

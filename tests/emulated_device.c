@@ -93,7 +93,8 @@ static void emu_free(void *p) {
 
 // adamw_multi: t is a host list of device pointers, which the generator cannot tell from a device
 // pointer (scripts/gen_emulated_device.py leaves it to this file)
-static void emu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, cm_dtype sdt, double lr, double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale) {
+static void emu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, cm_dtype sdt, double lr, double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale,
+                            double ema_decay) {
     emu_calls_n++;
     emu_host("adamw_multi", "t", t);
     cm_adamw_tensor *kt = malloc((size_t)(nt > 0 ? nt : 1) * sizeof *kt);
@@ -104,10 +105,11 @@ static void emu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, 
         emu_dev("adamw_multi", "t[i].m", t[i].m);
         emu_dev("adamw_multi", "t[i].v", t[i].v);
         if (t[i].w) emu_dev("adamw_multi", "t[i].w", t[i].w);
+        if (t[i].ema) emu_dev("adamw_multi", "t[i].ema", t[i].ema);
         kt[i] = (cm_adamw_tensor){EMU_K(t[i].p), EMU_K(t[i].g), EMU_K(t[i].m), EMU_K(t[i].v), t[i].n, t[i].key,
-                                  t[i].w ? EMU_K(t[i].w) : NULL};
+                                  t[i].w ? EMU_K(t[i].w) : NULL, t[i].ema ? EMU_K(t[i].ema) : NULL};
     }
-    emu_cpu->adamw_multi(k, nt, kt, gdt, sdt, lr, b1, b2, eps, wd, bc1, bc2, gscale);
+    emu_cpu->adamw_multi(k, nt, kt, gdt, sdt, lr, b1, b2, eps, wd, bc1, bc2, gscale, ema_decay);
     free(kt);
 }
 

@@ -870,28 +870,31 @@ static void measure_projector(const bench_opts *o, proj_meas *pm) {
 
 // AdamW as optim_step runs it (adamw_multi: f32 master, m and v in --moments' dtype, gradient of
 // the parameter dtype, a bf16 parameter written by the update itself), on a slab of n elements:
-// seconds per element
-static double measure_adamw(const bench_opts *o) {
+// seconds per element. ema: 0 none; 1 optimizer.ema's average made by the update (as optim_apply
+// does); 2 the same average as a separate axpby pass after it (what the update saves)
+static double measure_adamw(const bench_opts *o, int ema) {
     const int64_t n = o->dev.type == CM_CPU ? (int64_t)16 << 20 : real_cuda(o->dev) ? (int64_t)64 << 20 : (int64_t)1 << 20;
     const cm_backend *be = backend_get(o->dev.type);
     const cm_kctx *k = backend_ctx(o->dev);
     cm_tensor *p = tensor_zeros(CM_F32, SHAPE(n), o->dev), *m = tensor_zeros(o->moments, SHAPE(n), o->dev);
     cm_tensor *v = tensor_zeros(o->moments, SHAPE(n), o->dev), *g = rand_tensor(o->dt, SHAPE(n), o->dev, 31, 1e-3, false);
     cm_tensor *pb = o->dt != CM_F32 ? tensor_zeros(o->dt, SHAPE(n), o->dev) : NULL;
+    cm_tensor *e = ema ? tensor_zeros(CM_F32, SHAPE(n), o->dev) : NULL;
     const int64_t one = 1;
     double t[16];
     for (int i = 0; i < 5; i++) {
         dev_sync(o->dev);
         double t0 = progress_now();
         cm_adamw_tensor slab = {tensor_data(p), tensor_data(g), tensor_data(m), tensor_data(v), n, 0,
-                                pb && o->dt == CM_BF16 ? tensor_data(pb) : NULL};
-        be->adamw_multi(k, 1, &slab, o->dt, o->moments, 1e-4, 0.9, 0.999, 1e-8, 0.01, 0.1, 0.001, 1.0);
+                                pb && o->dt == CM_BF16 ? tensor_data(pb) : NULL, ema == 1 ? tensor_data(e) : NULL};
+        be->adamw_multi(k, 1, &slab, o->dt, o->moments, 1e-4, 0.9, 0.999, 1e-8, 0.01, 0.1, 0.001, 1.0, 0.9999);
         if (pb && o->dt != CM_BF16) be->copy_strided(k, 1, &n, o->dt, tensor_data(pb), &one, CM_F32, tensor_data(p), &one);
+        if (ema == 2) be->axpby(k, CM_F32, n, 1e-4, tensor_data(p), 0.9999, tensor_data(e));
         dev_sync(o->dev);
         t[i] = progress_now() - t0;
     }
-    cm_tensor *all[] = {p, m, v, g, pb};
-    for (int i = 0; i < 5; i++) tensor_release(all[i]);
+    cm_tensor *all[] = {p, m, v, g, pb, e};
+    for (int i = 0; i < 6; i++) tensor_release(all[i]);
     alloc_empty_cache(o->dev);
     return median(t + 1, 4) / (double)n;
 }
@@ -1250,7 +1253,8 @@ int bench_blocks_main(int argc, char **argv) {
     proj_meas pm;
     fprintf(stderr, "cameo bench blocks: the projector (%s)\n", o.proj == PROJ_OFF ? "off" : o.proj == PROJ_TINY ? "tiny" : "full size");
     measure_projector(&o, &pm);
-    double adamw_per = measure_adamw(&o);
+    double adamw_per = measure_adamw(&o, 0);
+    double ema_fused = measure_adamw(&o, 1) - adamw_per, ema_pass = measure_adamw(&o, 2) - adamw_per;
 
     flux_config fdev = rig_flux_config(d, 19, 38);
     const int nd = fdev.num_layers, ns = fdev.num_single_layers;
@@ -1300,6 +1304,8 @@ int bench_blocks_main(int argc, char **argv) {
         (long long)d->Lt, f_txt / 1e12, t_txt * 1e3);
     out("| AdamW on %s adapter params (+ bf16 cast) | — | %.1f | measured on a %s-element slab, scaled |\n", commas(n_ad, nb, sizeof nb),
         t_opt * 1e3, o.dev.type == CM_CPU ? "16M" : real_cuda(o.dev) ? "64M" : "1M");
+    out("| (optimizer.ema: its average made by the update, not counted above) | — | +%.1f | the same slab; as a separate pass "
+        "after the update: +%.1f |\n", ema_fused * n_ad * 1e3, ema_pass * n_ad * 1e3);
     tf_str(f_step / t_step / 1e12, tps, sizeof tps);
     out("| **step, per-block recompute** | **%.2f** | **%.1f** | **%s TFLOP/s, MFU %.1f%%** (HFU with the recompute %.1f%%) |\n",
         f_step / 1e12, t_step * 1e3, tps, 100.0 * f_step / t_step / 1e12 / peak, 100.0 * (f_step + f_rc) / t_step / 1e12 / peak);

@@ -70,13 +70,21 @@ static void ema_reset(optim *o) {
     o->ema_updates = 0;
 }
 
-// ema = d ema + (1 - d) master over the owned parameters, after an applied update
-static void ema_update(optim *o) {
-    if (o->cfg.ema_decay <= 0) return;
+// the decay d of this update's average, ema = d ema + (1 - d) master (diffusers' EMAModel: with
+// warm-up, (1 + u) / (10 + u) after u updates while that is smaller); 0 = no average
+static double ema_decay_now(const optim *o) {
+    if (o->cfg.ema_decay <= 0) return 0;
     double d = o->cfg.ema_decay, u = (double)o->ema_updates;
     if (o->cfg.ema_warmup && (1 + u) / (10 + u) < d) d = (1 + u) / (10 + u);
+    return d;
+}
+
+// the averages AdamW did not make from its update (averaged[i] false): the owned parameters
+// without a gradient, whose average still moves toward their unchanged master (as EMAModel's)
+static void ema_rest(optim *o, double d, const bool *averaged) {
     for (int i = 0; i < o->end - o->begin; i++) {
         optim_slot *s = &o->slot[i];
+        if (averaged[i]) continue;
         cm_device dev = s->master->storage->dev;
         backend_get(dev.type)->axpby(backend_ctx(dev), CM_F32, s->n, 1 - d, tensor_data(s->master), d, tensor_data(s->ema));
     }
@@ -333,7 +341,9 @@ int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info) {
     cm_device *dev = calloc((size_t)n_own + 1, sizeof *dev);
     cm_tensor **tmp = calloc((size_t)n_own + 1, sizeof *tmp);
     bool *fused = calloc((size_t)n_own + 1, sizeof *fused);  // slot's bf16 weights written by the update
-    CM_CHECK(list && gdt && dev && tmp && fused, "optim", "out of host memory for %d parameters", n_own);
+    bool *averaged = calloc((size_t)n_own + 1, sizeof *averaged);  // slot's average made by the update
+    CM_CHECK(list && gdt && dev && tmp && fused && averaged, "optim", "out of host memory for %d parameters", n_own);
+    const double ema_d = ema_decay_now(o);
     for (int i = o->begin; i < o->end; i++) {
         optim_slot *s = &o->slot[i - o->begin];
         const cm_tensor *g = s->param->t->grad;
@@ -349,9 +359,11 @@ int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info) {
         // pass reading the master again); others go through master_to_param below
         cm_tensor *pt = s->param->t;
         fused[i - o->begin] = !s->master_is_param && pt->dtype == CM_BF16 && tensor_is_contiguous(pt);
+        averaged[i - o->begin] = ema_d > 0;  // the update makes the average from the new master in registers
         list[nl] = (cm_adamw_tensor){tensor_data(s->master), gp, tensor_data(s->m), tensor_data(s->v), s->n,
                                      cm_sr_key((uint64_t)s->index, (uint64_t)o->step),
-                                     fused[i - o->begin] ? (uint16_t *)tensor_data(pt) : NULL};
+                                     fused[i - o->begin] ? (uint16_t *)tensor_data(pt) : NULL,
+                                     ema_d > 0 ? (float *)tensor_data(s->ema) : NULL};
         nl++;
     }
     cm_adamw_tensor *group = calloc((size_t)nl + 1, sizeof *group);
@@ -363,14 +375,15 @@ int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info) {
         int ng = group_of(i, nl, gdt, dev, done, mem);
         for (int j = 0; j < ng; j++) group[j] = list[mem[j]];
         backend_get(dev[i].type)->adamw_multi(backend_ctx(dev[i]), ng, group, gdt[i], o->cfg.state_dtype, lr, o->cfg.beta1, o->cfg.beta2,
-                                              o->cfg.eps, o->cfg.weight_decay, bc1, bc2, inf.gscale);
+                                              o->cfg.eps, o->cfg.weight_decay, bc1, bc2, inf.gscale, ema_d);
     }
     for (int i = 0; i < nl; i++) tensor_release(tmp[i]);
     for (int i = o->begin; i < o->end; i++) {
         optim_slot *s = &o->slot[i - o->begin];
         if (s->param->t->grad && !s->master_is_param && !fused[i - o->begin]) master_to_param(s);
     }
-    ema_update(o);
+    if (ema_d > 0) ema_rest(o, ema_d, averaged);
+    free(averaged);
     free(fused);
     free(group);
     free(done);

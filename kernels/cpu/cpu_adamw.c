@@ -88,11 +88,12 @@ void cpu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *
 }
 
 void cpu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, cm_dtype sdt, double lr, double b1,
-                     double b2, double eps, double wd, double bc1, double bc2, double gscale) {
+                     double b2, double eps, double wd, double bc1, double bc2, double gscale, double ema_decay) {
     check_gdt("adamw_multi", gdt);
     if (sdt != CM_F32 && sdt != CM_BF16) cm_die("adamw_multi", "moment dtype %s not supported (allowed: f32, bf16)", dtype_name(sdt));
     if (nt <= 0) return;
     const adamw_consts c = adamw_fold(lr, b1, b2, eps, wd, bc1, bc2, gscale);
+    const float ea = (float)(1 - ema_decay), eb = (float)ema_decay;  // axpby's alpha, beta
     // first[i]: the global index of tensor i's first chunk; first[nt]: the chunk count
     int64_t *first = malloc(((size_t)nt + 1) * sizeof *first);
     CM_CHECK(first, "adamw_multi", "out of host memory for %d tensors", nt);
@@ -116,8 +117,11 @@ void cpu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtyp
         int64_t lo = (ch - first[lo_t]) * ADAMW_CHUNK, hi = lo + ADAMW_CHUNK < ti->n ? lo + ADAMW_CHUNK : ti->n;
         if (sdt == CM_F32) adamw_range(c, lo, hi, ti->p, gdt, ti->g, ti->m, ti->v);
         else adamw_range_bf16(c, lo, hi, ti->p, gdt, ti->g, ti->m, ti->v, ti->key);
+        // the chunk's p is still in cache: its bf16 copy and its average from it
         if (ti->w)
             for (int64_t i = lo; i < hi; i++) ti->w[i] = cpu_f32_to_bf16(ti->p[i]);
+        if (ti->ema)
+            for (int64_t i = lo; i < hi; i++) ti->ema[i] = ea * ti->p[i] + eb * ti->ema[i];
     }
     free(first);
 }

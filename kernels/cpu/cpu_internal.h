@@ -157,4 +157,4 @@ void cpu_mse_bwd(const cm_kctx *k, cm_dtype dt, int64_t n, double g, const void 
 void cpu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g, float *m, float *v, double lr,
                double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale);
 void cpu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, cm_dtype sdt, double lr, double b1,
-                     double b2, double eps, double wd, double bc1, double bc2, double gscale);
+                     double b2, double eps, double wd, double bc1, double bc2, double gscale, double ema_decay);

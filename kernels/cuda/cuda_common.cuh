@@ -201,7 +201,7 @@ void cu_mse_bwd(const cm_kctx *k, cm_dtype dt, int64_t n, double g, const void *
 void cu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g, float *m, float *v, double lr,
               double b1, double b2, double eps, double wd, double bc1, double bc2, double gscale);
 void cu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, cm_dtype sdt, double lr, double b1, double b2,
-                    double eps, double wd, double bc1, double bc2, double gscale);
+                    double eps, double wd, double bc1, double bc2, double gscale, double ema_decay);
 
 // cuda_reduce.cu
 void cu_reduce_sum(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t red, int64_t inner, void *y, const void *x);

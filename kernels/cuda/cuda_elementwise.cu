@@ -554,10 +554,10 @@ void cu_adamw(const cm_kctx *k, int64_t n, float *p, cm_dtype gdt, const void *g
 }
 
 // multi-tensor AdamW: up to AW_MAX_T tensors per launch, their pointers passed by value in the
-// kernel parameters (3.8 KB of the 4 KB allowed: no device copy of a descriptor list, nothing to
+// kernel parameters (3.9 KB of the 4 KB allowed: no device copy of a descriptor list, nothing to
 // wait for); one block per chunk of AW_CHUNK elements, block b of tensor t's chunk
 // b - first[t] (first[t] <= b < first[t + 1]).
-#define AW_MAX_T 64
+#define AW_MAX_T 56
 #define AW_CHUNK 8192
 #define AW_THREADS 256
 struct aw_list {
@@ -568,6 +568,8 @@ struct aw_list {
     int64_t n[AW_MAX_T];
     uint64_t key[AW_MAX_T];
     uint16_t *w[AW_MAX_T];  // NULL, or the bf16 copy written after the update
+    float *ema[AW_MAX_T];   // NULL, or the moving average made from the update: ea p + eb ema
+    float ea, eb;
     int first[AW_MAX_T + 1];  // first[nt] = the grid size
     int nt;
 };
@@ -585,6 +587,13 @@ __device__ __forceinline__ void load4(const bf16 *g, int64_t i, float *o) {
 __device__ __forceinline__ uint32_t bf16x2(float lo, float hi) {
     return (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) | ((uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16);
 }
+// four averages at e from the updated p4: e = ea p + eb e (axpby's expression, as cu_axpby's)
+__device__ __forceinline__ void ema4(float *e, float4 p4, float ea, float eb) {
+    float4 e4 = *(const float4 *)e;
+    e4.x = ea * p4.x + eb * e4.x, e4.y = ea * p4.y + eb * e4.y;
+    e4.z = ea * p4.z + eb * e4.z, e4.w = ea * p4.w + eb * e4.w;
+    *(float4 *)e = e4;
+}
 template <typename G, bool BF16_STATE>
 __global__ void __launch_bounds__(AW_THREADS) k_adamw_multi(aw_list l, adamw_k c) {
     const int b = (int)blockIdx.x;
@@ -600,11 +609,12 @@ __global__ void __launch_bounds__(AW_THREADS) k_adamw_multi(aw_list l, adamw_k c
     float *p = l.p[t];
     const G *g = (const G *)l.g[t];
     uint16_t *w = l.w[t];
+    float *ema = l.ema[t];
     // four elements per thread and 16-byte (or 8-byte) accesses where every array allows them
     // (begin is a multiple of AW_CHUNK: the bases decide), the rest one by one; the same
     // per-element arithmetic either way
     const uintptr_t mv = (uintptr_t)l.m[t] | (uintptr_t)l.v[t];
-    const uintptr_t f32s = (uintptr_t)p | (sizeof(G) == 4 ? (uintptr_t)g : 0) | (BF16_STATE ? 0 : mv);  // float4
+    const uintptr_t f32s = (uintptr_t)p | (uintptr_t)ema | (sizeof(G) == 4 ? (uintptr_t)g : 0) | (BF16_STATE ? 0 : mv);  // float4
     const uintptr_t b16s = (uintptr_t)w | (sizeof(G) == 2 ? (uintptr_t)g : 0) | (BF16_STATE ? mv : 0);  // 4 x bf16
     const int64_t vend = (f32s & 15) == 0 && (b16s & 7) == 0 ? begin + ((end - begin) & ~(int64_t)3) : begin;
     if (BF16_STATE) {
@@ -624,12 +634,15 @@ __global__ void __launch_bounds__(AW_THREADS) k_adamw_multi(aw_list l, adamw_k c
                 adamw_math_bf16(gg[e], pp[e], mm[e], vv[e], c);
                 sr_store(m, v, i + e, mm[e], vv[e], l.key[t]);
             }
-            *(float4 *)(p + i) = make_float4(pp[0], pp[1], pp[2], pp[3]);
+            p4 = make_float4(pp[0], pp[1], pp[2], pp[3]);
+            *(float4 *)(p + i) = p4;
             if (w) *(uint2 *)(w + i) = make_uint2(bf16x2(pp[0], pp[1]), bf16x2(pp[2], pp[3]));
+            if (ema) ema4(ema + i, p4, l.ea, l.eb);
         }
         for (int64_t i = vend + threadIdx.x; i < end; i += AW_THREADS) {
             adamw_elem_bf16(i, p, g, m, v, l.key[t], c);
             if (w) w[i] = __bfloat16_as_ushort(__float2bfloat16_rn(p[i]));
+            if (ema) ema[i] = l.ea * p[i] + l.eb * ema[i];
         }
     } else {
         float *m = (float *)l.m[t], *v = (float *)l.v[t];
@@ -643,10 +656,12 @@ __global__ void __launch_bounds__(AW_THREADS) k_adamw_multi(aw_list l, adamw_k c
             adamw_math(gg[3], p4.w, m4.w, v4.w, c);
             *(float4 *)(m + i) = m4, *(float4 *)(v + i) = v4, *(float4 *)(p + i) = p4;
             if (w) *(uint2 *)(w + i) = make_uint2(bf16x2(p4.x, p4.y), bf16x2(p4.z, p4.w));
+            if (ema) ema4(ema + i, p4, l.ea, l.eb);
         }
         for (int64_t i = vend + threadIdx.x; i < end; i += AW_THREADS) {
             adamw_elem(i, p, g, m, v, c);
             if (w) w[i] = __bfloat16_as_ushort(__float2bfloat16_rn(p[i]));
+            if (ema) ema[i] = l.ea * p[i] + l.eb * ema[i];
         }
     }
 }
@@ -662,13 +677,14 @@ static void aw_launch(const cm_kctx *k, cm_dtype gdt, bool bf16_state, aw_list *
     CUDA_LAUNCH_CHECK();
 }
 void cu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype gdt, cm_dtype sdt, double lr, double b1,
-                    double b2, double eps, double wd, double bc1, double bc2, double gscale) {
+                    double b2, double eps, double wd, double bc1, double bc2, double gscale, double ema_decay) {
     cuda_require_float("cuda adamw_multi (gradient dtype)", gdt);
     if (sdt != CM_F32 && sdt != CM_BF16) cm_die("cuda adamw_multi", "moment dtype %s not supported (allowed: f32, bf16)", dtype_name(sdt));
     const bool bf16_state = sdt == CM_BF16;
     const adamw_k c = adamw_fold(lr, b1, b2, eps, wd, bc1, bc2, gscale);
     aw_list l;
     memset(&l, 0, sizeof l);
+    l.ea = (float)(1 - ema_decay), l.eb = (float)ema_decay;  // cu_axpby's alpha, beta
     int cnt = 0, blocks = 0;
     const int max_blocks = 1 << 30;
     for (int i = 0; i < nt; i++) {
@@ -681,7 +697,7 @@ void cu_adamw_multi(const cm_kctx *k, int nt, const cm_adamw_tensor *t, cm_dtype
             cnt = 0, blocks = 0;
         }
         l.p[cnt] = t[i].p, l.g[cnt] = t[i].g, l.m[cnt] = t[i].m, l.v[cnt] = t[i].v, l.n[cnt] = t[i].n, l.key[cnt] = t[i].key;
-        l.w[cnt] = t[i].w;
+        l.w[cnt] = t[i].w, l.ema[cnt] = t[i].ema;
         l.first[cnt] = blocks;
         blocks += (int)ch;
         cnt++;

@@ -302,8 +302,8 @@ static void test_adamw_multi(void) {
             for (int t = 0; t < NT; t++)
                 be->adamw(K_, sizes[t], p[t], gdt, g[t], m[t], v[t], 3e-3, 0.9, 0.999, 1e-8, 0.05, bc1, bc2, 0.7);
             cm_adamw_tensor list[NT];
-            for (int t = 0; t < NT; t++) list[t] = (cm_adamw_tensor){p2[t], g[t], m2[t], v2[t], sizes[t], 0, NULL};
-            be->adamw_multi(K_, NT, list, gdt, CM_F32, 3e-3, 0.9, 0.999, 1e-8, 0.05, bc1, bc2, 0.7);
+            for (int t = 0; t < NT; t++) list[t] = (cm_adamw_tensor){p2[t], g[t], m2[t], v2[t], sizes[t], 0, NULL, NULL};
+            be->adamw_multi(K_, NT, list, gdt, CM_F32, 3e-3, 0.9, 0.999, 1e-8, 0.05, bc1, bc2, 0.7, 0);
         }
         int same = 1;
         for (int t = 0; t < NT; t++) {
@@ -314,8 +314,59 @@ static void test_adamw_multi(void) {
                    gi ? "bf16" : "f32", NT);
         for (int t = 0; t < NT; t++) free(p[t]), free(m[t]), free(v[t]), free(p2[t]), free(m2[t]), free(v2[t]), free(g[t]);
     }
-    be->adamw_multi(K_, 0, NULL, CM_F32, CM_F32, 1e-3, 0.9, 0.999, 1e-8, 0, 0.1, 0.001, 1);  // an empty list: nothing
+    be->adamw_multi(K_, 0, NULL, CM_F32, CM_F32, 1e-3, 0.9, 0.999, 1e-8, 0, 0.1, 0.001, 1, 0); // an empty list: nothing
     TEST_CHECK(1, "adamw_multi of no tensors");
+}
+
+// the weight average made by the update (t.ema): the bits of the update followed by axpby's pass,
+// with f32 and bf16 moments, with and without the bf16 copy, sizes around the chunk
+static void test_adamw_ema(void) {
+    enum { NT = 5 };
+    const int64_t sizes[NT] = {16385, 1, 0, 40000, 16384};
+    for (int sb = 0; sb < 2; sb++) {
+        cm_dtype sdt = sb ? CM_BF16 : CM_F32;
+        float *p[2][NT], *e[2][NT];
+        void *m[2][NT], *v[2][NT];
+        uint16_t *w[2][NT];
+        float *g[NT];
+        for (int t = 0; t < NT; t++) {
+            size_t nb = (size_t)(sizes[t] > 0 ? sizes[t] : 1) * 4;
+            g[t] = malloc(nb);
+            for (int r = 0; r < 2; r++) {
+                p[r][t] = malloc(nb), e[r][t] = malloc(nb), m[r][t] = calloc(1, nb), v[r][t] = calloc(1, nb), w[r][t] = calloc(1, nb);
+                rng = 0x9E3779B97F4A7C15ull + (uint64_t)t;  // the same start for both runs
+                for (int64_t i = 0; i < sizes[t]; i++) p[r][t][i] = (float)urand(), e[r][t][i] = p[r][t][i] + 0.01f * (float)urand();
+            }
+        }
+        double d = 0.99;
+        for (int step = 1; step <= 3; step++, d -= 0.2) {
+            for (int t = 0; t < NT; t++)
+                for (int64_t i = 0; i < sizes[t]; i++) g[t][i] = (float)urand();
+            double bc1 = 1 - pow(0.9, step), bc2 = 1 - pow(0.999, step);
+            cm_adamw_tensor a[NT], b[NT];
+            for (int t = 0; t < NT; t++) {
+                uint64_t key = cm_sr_key((uint64_t)t, (uint64_t)step);
+                a[t] = (cm_adamw_tensor){p[0][t], g[t], m[0][t], v[0][t], sizes[t], key, t % 2 ? w[0][t] : NULL, NULL};
+                b[t] = (cm_adamw_tensor){p[1][t], g[t], m[1][t], v[1][t], sizes[t], key, t % 2 ? w[1][t] : NULL, e[1][t]};
+            }
+            be->adamw_multi(K_, NT, a, CM_F32, sdt, 3e-3, 0.9, 0.999, 1e-8, 0.05, bc1, bc2, 0.7, 0);
+            for (int t = 0; t < NT; t++) be->axpby(K_, CM_F32, sizes[t], 1 - d, p[0][t], d, e[0][t]);
+            be->adamw_multi(K_, NT, b, CM_F32, sdt, 3e-3, 0.9, 0.999, 1e-8, 0.05, bc1, bc2, 0.7, d);
+        }
+        int same = 1, moved = 0;
+        for (int t = 0; t < NT; t++) {
+            size_t nb = (size_t)sizes[t] * 4, ns = (size_t)sizes[t] * dtype_size(sdt);
+            same &= !memcmp(p[0][t], p[1][t], nb) && !memcmp(e[0][t], e[1][t], nb) && !memcmp(m[0][t], m[1][t], ns) &&
+                    !memcmp(v[0][t], v[1][t], ns) && !memcmp(w[0][t], w[1][t], (size_t)sizes[t] * 2);
+            for (int64_t i = 0; i < sizes[t]; i++) moved |= e[1][t][i] != p[1][t][i];
+        }
+        TEST_CHECK(same && moved, "adamw_multi's average (%s moments, 3 steps) == the update, then axpby, bit for bit",
+                   dtype_name(sdt));
+        for (int t = 0; t < NT; t++) {
+            free(g[t]);
+            for (int r = 0; r < 2; r++) free(p[r][t]), free(e[r][t]), free(m[r][t]), free(v[r][t]), free(w[r][t]);
+        }
+    }
 }
 
 // bf16 moments (optimizer.state_dtype: bf16): stored with stochastic rounding, they follow the f32
@@ -336,9 +387,9 @@ static void test_adamw_bf16_state(void) {
     double b2 = 0.999;
     for (int step = 1; step <= STEPS; step++) {
         double bc1 = 1 - pow(0.9, step), bc2 = 1 - pow(b2, step);
-        cm_adamw_tensor a = {p32, g, m32, v32, N, 0, NULL}, b = {pbf, g, mbf, vbf, N, cm_sr_key(3, (uint64_t)step), NULL};
-        be->adamw_multi(K_, 1, &a, CM_F32, CM_F32, 1e-3, 0.9, b2, 1e-8, 0.01, bc1, bc2, 1.0);
-        be->adamw_multi(K_, 1, &b, CM_F32, CM_BF16, 1e-3, 0.9, b2, 1e-8, 0.01, bc1, bc2, 1.0);
+        cm_adamw_tensor a = {p32, g, m32, v32, N, 0, NULL, NULL}, b = {pbf, g, mbf, vbf, N, cm_sr_key(3, (uint64_t)step), NULL, NULL};
+        be->adamw_multi(K_, 1, &a, CM_F32, CM_F32, 1e-3, 0.9, b2, 1e-8, 0.01, bc1, bc2, 1.0, 0);
+        be->adamw_multi(K_, 1, &b, CM_F32, CM_BF16, 1e-3, 0.9, b2, 1e-8, 0.01, bc1, bc2, 1.0, 0);
         for (int i = 0; i < N; i++) vrn[i] = to_bf16((float)(b2 * bf16f(vrn[i]) + (1 - b2) * g[i] * g[i]));  // nearest
     }
     double r_sr = 0, r_rn = 0, dp = 0, mv = 0, moved = 0, vn = 0;
@@ -360,13 +411,13 @@ static void test_adamw_bf16_state(void) {
     uint16_t m2[64] = {0}, v2[64] = {0}, m3[64] = {0}, v3[64] = {0};
     float q2[64], q3[64];
     memcpy(q2, p32, sizeof q2), memcpy(q3, p32, sizeof q3);
-    cm_adamw_tensor x = {q2, g, m2, v2, 64, 77, NULL}, y = {q3, g, m3, v3, 64, 77, NULL};
-    be->adamw_multi(K_, 1, &x, CM_F32, CM_BF16, 1e-3, 0.9, b2, 1e-8, 0.01, 0.1, 0.001, 1.0);
-    be->adamw_multi(K_, 1, &y, CM_F32, CM_BF16, 1e-3, 0.9, b2, 1e-8, 0.01, 0.1, 0.001, 1.0);
+    cm_adamw_tensor x = {q2, g, m2, v2, 64, 77, NULL, NULL}, y = {q3, g, m3, v3, 64, 77, NULL, NULL};
+    be->adamw_multi(K_, 1, &x, CM_F32, CM_BF16, 1e-3, 0.9, b2, 1e-8, 0.01, 0.1, 0.001, 1.0, 0);
+    be->adamw_multi(K_, 1, &y, CM_F32, CM_BF16, 1e-3, 0.9, b2, 1e-8, 0.01, 0.1, 0.001, 1.0, 0);
     TEST_CHECK(!memcmp(m2, m3, sizeof m2) && !memcmp(v2, v3, sizeof v2) && !memcmp(q2, q3, sizeof q2), "one key: the same bits");
     memset(m3, 0, sizeof m3), memset(v3, 0, sizeof v3), memcpy(q3, p32, sizeof q3);
     y.key = 78;
-    be->adamw_multi(K_, 1, &y, CM_F32, CM_BF16, 1e-3, 0.9, b2, 1e-8, 0.01, 0.1, 0.001, 1.0);
+    be->adamw_multi(K_, 1, &y, CM_F32, CM_BF16, 1e-3, 0.9, b2, 1e-8, 0.01, 0.1, 0.001, 1.0, 0);
     TEST_CHECK(memcmp(v2, v3, sizeof v2) != 0, "another key: other rounding");
     free(p32), free(m32), free(v32), free(pbf), free(g), free(p0), free(mbf), free(vbf), free(vrn);
 }
@@ -540,6 +591,7 @@ int main(void) {
     test_gemm_aux();
     test_linear_ops();
     test_adamw_multi();
+    test_adamw_ema();
     test_adamw_bf16_state();
     test_async_cpu();
     test_upload_ring();

@@ -476,9 +476,26 @@ static void check_w(const char *what, const float *gw, const uint16_t *cw, const
                "of %lld elements wrong on the GPU / CPU)", what, (long long)bad_g, (long long)bad_c, (long long)tot);
 }
 
-// adamw_multi: 70 tensors (two launches of <= 64), sizes around the 8192-element chunk and 0,
+// the weight averages the updates made (t.ema, tensor i with i % 3 != 1): the GPU's against the
+// CPU's, and untouched (the start's bits) where a tensor had none
+static void check_ema(const char *what, const float *ge, const float *ce, const float *start, int nt, const int64_t *n,
+                      const int64_t *off) {
+    int64_t untouched_bad = 0, moved = 0, tot = off[nt];
+    for (int i = 0; i < nt; i++)
+        for (int64_t e = off[i]; e < off[i] + n[i]; e++) {
+            if (i % 3 == 1) untouched_bad += memcmp(&ge[e], &start[e], 4) != 0 || memcmp(&ce[e], &start[e], 4) != 0;
+            else moved += ge[e] != start[e];
+        }
+    char name[64];
+    snprintf(name, sizeof name, "%s ema", what);
+    cmp(name, CM_F32, ge, ce, tot, 1e-6);
+    TEST_CHECK(untouched_bad == 0 && moved > 0, "%s: averages made where asked (%lld moved), none elsewhere (%lld wrong)", what,
+               (long long)moved, (long long)untouched_bad);
+}
+
+// adamw_multi: 70 tensors (two launches of <= 56), sizes around the 8192-element chunk and 0,
 // as views into one buffer per array; against adamw per tensor on the GPU (the same element
-// function: bit for bit) and the CPU's adamw_multi
+// function: bit for bit) and the CPU's adamw_multi; every third tensor without a weight average
 static void t_adamw_multi(void) {
     enum { NT = 70 };
     int64_t n[NT], off[NT + 1];
@@ -501,15 +518,18 @@ static void t_adamw_multi(void) {
         // the bf16 copies written by the update (w) for every other tensor, poisoned before
         uint16_t *gw = dnan(CM_BF16, tot), *cw = hmalloc((size_t)tot * 2 + 2);
         for (int64_t e = 0; e < tot; e++) cw[e] = 0x7fc0;  // NaN
+        float *he = hrand(tot, -1, 1, CM_F32), *ce = hcopy(he, tot), *ge = up(CM_F32, he, tot);
         cm_adamw_tensor list[NT], clist[NT];
         for (int i = 0; i < NT; i++) {
-            clist[i] = (cm_adamw_tensor){rp + off[i], hg + off[i], rm + off[i], rv + off[i], n[i], 0, i % 2 ? NULL : cw + off[i]};
-            list[i] = (cm_adamw_tensor){mp + off[i], gg + off[i] * gs, mm + off[i], mv + off[i], n[i], 0, i % 2 ? NULL : gw + off[i]};
+            clist[i] = (cm_adamw_tensor){rp + off[i], hg + off[i], rm + off[i], rv + off[i], n[i], 0, i % 2 ? NULL : cw + off[i],
+                                         i % 3 == 1 ? NULL : ce + off[i]};
+            list[i] = (cm_adamw_tensor){mp + off[i], gg + off[i] * gs, mm + off[i], mv + off[i], n[i], 0, i % 2 ? NULL : gw + off[i],
+                                        i % 3 == 1 ? NULL : ge + off[i]};
             G->adamw(gk, n[i], sp + off[i], gdt, gg + off[i] * gs, sm + off[i], sv + off[i], 1e-3, b1, b2, 1e-8, 0.01,
                      bc1, bc2, 0.5);
         }
-        C->adamw_multi(ck, NT, clist, CM_F32, CM_F32, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5);
-        G->adamw_multi(gk, NT, list, gdt, CM_F32, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5);
+        C->adamw_multi(ck, NT, clist, CM_F32, CM_F32, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5, 0.9);
+        G->adamw_multi(gk, NT, list, gdt, CM_F32, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5, 0.9);
         float *gp = down(CM_F32, mp, tot), *gm = down(CM_F32, mm, tot), *gv = down(CM_F32, mv, tot);
         float *qp = down(CM_F32, sp, tot), *qm = down(CM_F32, sm, tot), *qv = down(CM_F32, sv, tot);
         TEST_CHECK(!memcmp(gp, qp, tot * 4) && !memcmp(gm, qm, tot * 4) && !memcmp(gv, qv, tot * 4),
@@ -518,6 +538,7 @@ static void t_adamw_multi(void) {
         cmp("adamw_multi m", CM_F32, gm, rm, tot, 1e-6);
         cmp("adamw_multi v", CM_F32, gv, rv, tot, 1e-6);
         check_w("adamw_multi", down(CM_BF16, gw, tot), cw, gp, rp, NT, n, off);
+        check_ema("adamw_multi", down(CM_F32, ge, tot), ce, he, NT, n, off);
         release_all();
     }
 }
@@ -543,16 +564,17 @@ static void t_adamw_bf16_state(void) {
         void *mm = up(CM_BF16, hm, tot), *mv = up(CM_BF16, hv, tot), *gg = up(gdt, hg, tot);
         uint16_t *gw = dnan(CM_BF16, tot), *cw = hmalloc((size_t)tot * 2 + 2);
         for (int64_t e = 0; e < tot; e++) cw[e] = 0x7fc0;  // NaN
+        float *he = hrand(tot, -1, 1, CM_F32), *ce = hcopy(he, tot), *ge = up(CM_F32, he, tot);
         cm_adamw_tensor list[NT], clist[NT];
         for (int i = 0; i < NT; i++) {
             uint64_t key = cm_sr_key((uint64_t)i, 4);
             clist[i] = (cm_adamw_tensor){rp + off[i], gdt == CM_F32 ? (void *)(hg + off[i]) : (void *)(cg16 + off[i]), cm + off[i],
-                                         cv + off[i], n[i], key, i % 2 ? NULL : cw + off[i]};
+                                         cv + off[i], n[i], key, i % 2 ? NULL : cw + off[i], i % 3 == 1 ? NULL : ce + off[i]};
             list[i] = (cm_adamw_tensor){mp + off[i], (char *)gg + off[i] * dsize(gdt), (uint16_t *)mm + off[i],
-                                        (uint16_t *)mv + off[i], n[i], key, i % 2 ? NULL : gw + off[i]};
+                                        (uint16_t *)mv + off[i], n[i], key, i % 2 ? NULL : gw + off[i], i % 3 == 1 ? NULL : ge + off[i]};
         }
-        C->adamw_multi(ck, NT, clist, gdt, CM_BF16, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5);
-        G->adamw_multi(gk, NT, list, gdt, CM_BF16, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5);
+        C->adamw_multi(ck, NT, clist, gdt, CM_BF16, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5, 0.95);
+        G->adamw_multi(gk, NT, list, gdt, CM_BF16, 1e-3, b1, b2, 1e-8, 0.01, bc1, bc2, 0.5, 0.95);
         float *gp = down(CM_F32, mp, tot), *gm = down(CM_BF16, mm, tot), *gv = down(CM_BF16, mv, tot);
         float *rm = hmalloc((size_t)tot * 4 + 4), *rv = hmalloc((size_t)tot * 4 + 4);
         int64_t same = 0;
@@ -564,6 +586,7 @@ static void t_adamw_bf16_state(void) {
                (long long)same, (long long)tot);
         cmp("adamw bf16 state p", CM_F32, gp, rp, tot, 1e-6);
         check_w("adamw bf16 state", down(CM_BF16, gw, tot), cw, gp, rp, NT, n, off);
+        check_ema("adamw bf16 state", down(CM_F32, ge, tot), ce, he, NT, n, off);
         cmp("adamw bf16 state m", CM_BF16, gm, rm, tot, 8e-3);
         cmp("adamw bf16 state v", CM_BF16, gv, rv, tot, 8e-3);
         TEST_CHECK(same > tot * 99 / 100, "the GPU's bf16 moments are the CPU's bits for >= 99%% of the elements (%lld of %lld)",
