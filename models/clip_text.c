@@ -140,19 +140,20 @@ static cm_tensor *forward_eos(const clip_text_model *m, cm_tensor *tok, const in
     cm_tensor *out = lnorm_fwd(&m->final_ln, h);      // [B, L, D]
     tensor_release(h);
     tensor_release(mask);
-    if (pooled) {
-        cm_tensor **rows = malloc((size_t)B * sizeof(cm_tensor *));
+    if (pooled) {  // row b * L + eos[b] of out as [B * L, D]: one gather for any batch size
+        int32_t *at = malloc((size_t)B * sizeof *at);
+        CM_CHECK(at, "clip_text_forward", "out of host memory for %lld rows", (long long)B);
         for (int64_t b = 0; b < B; b++) {
-            int64_t e = eos[b];
-            cm_tensor *rb = op_slice(out, 0, b, b + 1);    // [1, L, D]
-            rows[b] = op_slice(rb, 1, e, e + 1);           // [1, 1, D]
-            tensor_release(rb);
+            CM_CHECK(b * L + eos[b] <= INT32_MAX, "clip_text_forward", "%lld x %lld tokens exceed 32-bit row indices",
+                     (long long)B, (long long)L);
+            at[b] = (int32_t)(b * L + eos[b]);
         }
-        cm_tensor *cat = op_concat((int)B, rows, 0);       // [B, 1, D]
-        *pooled = op_reshape(cat, SHAPE(B, D));
-        for (int64_t b = 0; b < B; b++) tensor_release(rows[b]);
-        free(rows);
-        tensor_release(cat);
+        cm_tensor *idx = tensor_from_host(CM_I32, SHAPE(B), at, out->storage->dev);  // [B]
+        cm_tensor *flat = op_reshape(out, SHAPE(B * L, D));                          // [B * L, D]
+        *pooled = op_embedding(flat, idx);                                            // [B, D]
+        free(at);
+        tensor_release(flat);
+        tensor_release(idx);
     }
     return out;
 }

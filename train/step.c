@@ -151,8 +151,8 @@ cm_tensor *step_loss(ic_models *m, const step_batch *b, const step_encoded *e, c
     int64_t N = x0->shape[1];
 
     // σ [B], ε ~ N(0, 1) per sample, x_t = (1 - σ) x0 + σ ε, target ε - x0
-    float sig[512];
-    CM_CHECK(B <= 512, "step", "micro-batch %d too large", B);
+    float *sig = malloc((size_t)B * sizeof *sig), *w = malloc((size_t)B * sizeof *w);  // [B] each
+    CM_CHECK(B >= 1 && sig && w, "step", "micro-batch of %d samples: out of host memory", B);
     cm_tensor *eps;
     if (eps_in) {
         eps = to_model(eps_in, x0->ndim, x0->shape, m);
@@ -186,7 +186,6 @@ cm_tensor *step_loss(ic_models *m, const step_batch *b, const step_encoded *e, c
     cm_tensor *loss;
     if (o->weighting == STEP_W_NONE) loss = op_mse(pf, tf);
     else {  // per-sample weights w(σ) on the per-sample MSE
-        float w[512];
         for (int i = 0; i < B; i++) {
             double s = sig[i];
             w[i] = (float)(o->weighting == STEP_W_SIGMA_SQRT ? 1.0 / (s * s) : 2.0 / (M_PI * (1 - 2 * s + 2 * s * s)));
@@ -199,6 +198,8 @@ cm_tensor *step_loss(ic_models *m, const step_batch *b, const step_encoded *e, c
     }
     tensor_release(pf);
     tensor_release(tf);
+    free(sig);
+    free(w);
     if (t) t->forward += progress_now() - t1;
     cm_tensor *tmp[] = {eps, sigma, sg, one_m, keep, a, bn, xt, target, t1000, guid, tokens, temb, pred};
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);

@@ -65,17 +65,19 @@ static int val_local(ic_models *m, const train_config *c, int s, const dist *d, 
         if (b.B == 0) continue;  // every record of this rank's slice damaged (the loader counted them)
         step_batch sb;
         step_batch_upload(m, &b, &sb);
-        float sig[512];
+        float *sig = malloc((size_t)sb.B * sizeof *sig);  // [B]: this σ for every sample
+        CM_CHECK(sig, "validation", "out of host memory for %d samples", sb.B);
         step_encoded enc;
         step_encode(m, &sb, &enc, NULL);  // the frozen encoders once, the adapter and FLUX at each σ
         for (int k = 0; k < c->validation.n_sigmas; k++) {
-            for (int i = 0; i < sb.B && i < 512; i++) sig[i] = (float)c->validation.sigmas[k];
+            for (int i = 0; i < sb.B; i++) sig[i] = (float)c->validation.sigmas[k];
             // noise keyed by (validation seed, σ index, sample id): the same at every validation
             cm_tensor *loss = step_loss(m, &sb, &enc, &o, sig, NULL, (uint64_t)k, NULL);
             sum[k] += tensor_get(loss, 0) * sb.B;
             tensor_release(loss);
         }
         step_encoded_release(&enc);
+        free(sig);
         *n_local += sb.B;
         step_batch_release(&sb);
     }

@@ -97,6 +97,31 @@ int main(void) {
         autograd_no_grad_pop();
     }
 
+    // a batch above the 8 inputs an op takes (the pooled rows are one gather, not a B-way concat):
+    // 11 rows alternating the fixture's two, each pooled row the fixture's
+    {
+        autograd_no_grad_push();
+        enum { NB = 11, L = 16 };
+        int32_t two[2 * L], many[NB * L];
+        tensor_copy_to_host(ids, CM_I32, two);
+        for (int b = 0; b < NB; b++) memcpy(many + b * L, two + (b % 2) * L, sizeof(int32_t) * L);
+        cm_tensor *ids11 = tensor_from_host(CM_I32, SHAPE(NB, L), many, CM_DEV_CPU);
+        cm_tensor *p11 = NULL, *h11 = clip_text_forward(&m, ids11, &p11), *want = fixture_tensor(io, "pooled");
+        float got[NB * 32], ref[2 * 32];
+        tensor_copy_to_host(p11, CM_F32, got);
+        tensor_copy_to_host(want, CM_F32, ref);
+        double worst = 0;
+        for (int b = 0; b < NB; b++)
+            for (int j = 0; j < 32; j++) worst = fmax(worst, fabs(got[b * 32 + j] - ref[(b % 2) * 32 + j]));
+        TEST_CHECK(p11->ndim == 2 && p11->shape[0] == NB && worst < 1e-5, "a batch of %d: pooled rows within %.3g of the fixture's",
+                   NB, worst);
+        tensor_release(ids11);
+        tensor_release(p11);
+        tensor_release(h11);
+        tensor_release(want);
+        autograd_no_grad_pop();
+    }
+
     // the tiny tokenizer's ids (714) do not fit this 100-id model: a clear error, nothing computed
     {
         clip_tok *ct = clip_tok_load("tests/fixtures/clip", err, sizeof err);
