@@ -197,6 +197,15 @@ static int save_checkpoint(trainer *t, const feed *F, char *err, size_t errlen) 
     return 0;
 }
 
+// a checkpoint of this step (F: the data position, NULL at a stage's end), the metrics flushed
+// with it, and said
+static int checkpoint_now(trainer *t, const feed *F, char *err, size_t errlen) {
+    if (save_checkpoint(t, F, err, errlen)) return -1;
+    if (t->d.rank == 0) metrics_flush(&t->met);
+    progress_message(&t->prog, "checkpoint %s", t->last_ckpt);
+    return 0;
+}
+
 // fault injection for tests of the watchdog: CAMEO_FAULT_HANG=R:S makes rank R stop for ever before
 // step S (0-based global index), as a dead node would
 static void fault_hang(int rank, int64_t step) {
@@ -205,6 +214,15 @@ static void fault_hang(int rank, int64_t step) {
     long long s;
     if (!v || sscanf(v, "%d:%lld", &r, &s) != 2 || r != rank || s != step) return;
     for (;;) pause();
+}
+
+// fault injection for tests of a late stop: CAMEO_FAULT_SIGNAL=R:S makes rank R receive SIGTERM
+// during the validation after step S (as a Slurm warning may arrive at any moment)
+static void fault_signal(int rank, int64_t step) {
+    const char *v = getenv("CAMEO_FAULT_SIGNAL");
+    int r;
+    long long s;
+    if (v && sscanf(v, "%d:%lld", &r, &s) == 2 && r == rank && s == step) raise(SIGTERM);
 }
 
 // fault injection for tests of the NaN path: CAMEO_FAULT_NAN_FROM=N makes every step >= N non-finite
@@ -493,6 +511,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     watchdog_start(&t->wd, limit, t->d.rank);
 
     int rc = 0;
+    int stop = 0;  // a signal, as agreed by every rank: what they all act on (stop_requested is one rank's)
     for (int s = t->st.stage; s < c->n_stages && !rc; s++) {
         const train_stage *sg = &c->stages[s];
         bool resume_loader = resume_dir && s == t->st.stage && t->st.step_in_stage > 0;
@@ -558,15 +577,13 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                 } else t->st.stage = c->n_stages;
             }
             // no periodic checkpoint inside a run of skipped steps: the last good one stays the newest
-            stop_requested = dist_max_int(&t->d, stop_requested);  // a signal to any rank stops them all, together
+            stop = dist_max_int(&t->d, stop_requested);  // a signal to any rank stops them all, together
             bool periodic = c->run.ckpt_every > 0 && t->st.step % c->run.ckpt_every == 0 && t->opt.skipped_in_row == 0;
-            if (stage_done || periodic || stop_requested) {
-                if (save_checkpoint(t, stage_done ? NULL : &F, err, errlen)) { rc = -1; break; }
-                if (t->d.rank == 0) metrics_flush(&t->met);
-                progress_message(&t->prog, "checkpoint %s", t->last_ckpt);
-            }
+            bool saved = stage_done || periodic || stop;
+            if (saved && checkpoint_now(t, stage_done ? NULL : &F, err, errlen)) { rc = -1; break; }
             bool last = stage_done && s + 1 == c->n_stages;
-            if (!stop_requested && train_eval_due(c, t->st.step, last)) {
+            bool eval_due = !stop && train_eval_due(c, t->st.step, last), val_due = !stop && train_val_due(c, t->st.step, last);
+            if (eval_due) {
                 bool avg = c->eval.ema && c->optimizer.ema > 0;  // every rank swaps (a collective when sharded)
                 if (avg) swap_ema(t, true);
                 char e[1024];  // an evaluation that cannot write its files does not stop the training
@@ -574,14 +591,19 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                     progress_message(&t->prog, "eval at step %lld failed, training goes on: %s", (long long)t->st.step, e);
                 if (avg) swap_ema(t, false);
             }
-            if (!stop_requested && train_val_due(c, t->st.step, last)) {
+            if (val_due) {
                 char e[1024];  // a validation that fails does not stop the training
                 double vl;
                 if (train_val_run(&t->val, &t->m, c, s, t->st.step, &t->d, t->d.rank == 0 ? &t->met : NULL, &t->prog,
                                   c->optimizer.ema > 0 ? swap_ema : NULL, t, &vl, e, sizeof e))
                     progress_message(&t->prog, "validation at step %lld failed, training goes on: %s", (long long)t->st.step, e);
+                fault_signal(t->d.rank, t->st.step);
             }
-            if (stop_requested) break;
+            // a signal during them (an evaluation can take minutes; Slurm's warning comes at any
+            // moment): agreed again, and this step saved now
+            if ((eval_due || val_due) && (stop = dist_max_int(&t->d, stop_requested)) && !saved &&
+                checkpoint_now(t, stage_done ? NULL : &F, err, errlen)) { rc = -1; break; }
+            if (stop) break;
             if (stage_done) break;
         }
         progress_stage_end(&t->prog);
@@ -592,9 +614,9 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             progress_message(&t->prog, "stage %s: %llu records skipped as damaged, %llu references replaced", sg->name,
                              (unsigned long long)bad, (unsigned long long)cnt.ref_fallback);
         feed_close(&F);
-        if (stop_requested) {
+        if (stop) {
             progress_message(&t->prog, "stopped by signal %d at step %lld; resume with: cameo train --resume %s",
-                             (int)stop_requested, (long long)t->st.step, t->ckpt_dir);
+                             stop, (long long)t->st.step, t->ckpt_dir);
             break;
         }
     }
@@ -602,7 +624,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     train_eval_close(&t->ev);
     if (rc) return rc;
 
-    if (!stop_requested) {  // the adapter alone, beside the run
+    if (!stop) {  // the adapter alone, beside the run
         char out[4200];
         snprintf(out, sizeof out, "%s/adapter.safetensors", t->run_dir);
         if (t->d.rank == 0 && params_save(&t->m.ps_adapter, out, true, CM_BF16, err, errlen)) return -1;

@@ -286,6 +286,23 @@ int main(int argc, char **argv) {
     m = compare_masters(p1, p2);
     TEST_CHECK(m.tensors > 50 && m.worst == 0, "resumed after a hang: %d tensors, worst %.3g", m.tensors, m.worst);
 
+    // SIGTERM to one rank during the validation after step 15 (CAMEO_FAULT_SIGNAL; Slurm's warning
+    // lands at any moment): the ranks agree on it after the validation, save step 15 together and
+    // exit 0 — not one rank leaving while the other waits in step 16; the resume ends on the
+    // uninterrupted run's bytes
+    TEST_CHECK(test_sh("CAMEO_FAULT_SIGNAL=1:15 timeout 120 " MPIRUN " -x CAMEO_FAULT_SIGNAL %s train " ARGS " --set run.step_timeout=20 "
+                       "--set run.out_dir=%s/sig --set data.path=%s/data >%s/sig.log 2>&1", mpirun, cameo, dir, dir, dir) == 0,
+               "a signal during validation: both ranks stop, exit 0 (see %s/sig.log)", dir);
+    TEST_CHECK(test_sh("grep -q 'stopped by signal 15 at step 15' %s/sig.log && test -d %s/sig/tiny/checkpoints/step-15 && "
+                       "! test -e %s/sig/tiny/checkpoints/step-16", dir, dir, dir) == 0,
+               "step 15 saved after the validation's signal (see %s/sig.log)", dir);
+    TEST_CHECK(test_sh(MPIRUN " %s train " ARGS " --set run.out_dir=%s/sig --set data.path=%s/data --resume auto >%s/sig2.log 2>&1",
+                       mpirun, cameo, dir, dir, dir) == 0, "--resume auto after the signal (see %s/sig2.log)", dir);
+    snprintf(p1, sizeof p1, "%s/sig/tiny/checkpoints/step-20", dir);
+    snprintf(p2, sizeof p2, "%s/two/tiny/checkpoints/step-20", dir);
+    m = compare_masters(p1, p2);
+    TEST_CHECK(m.tensors > 50 && m.worst == 0, "resumed after the signal: %d tensors, worst %.3g", m.tensors, m.worst);
+
     // a shard missing from the folder: the checkpoint is refused, naming the file
     TEST_CHECK(test_sh("cp -r %s/two/tiny/checkpoints/step-10 %s/cut && rm %s/cut/optimizer-00001-of-00002.safetensors && "
                        "! %s train --resume %s/cut --set run.out_dir=%s/cutrun --quiet 2>%s/cut.log && "
