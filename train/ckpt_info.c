@@ -91,8 +91,9 @@ int ckpt_info_cli(const char *path) {
     char cfg[4200];
     snprintf(cfg, sizeof cfg, "%s/config.yaml", dir);
     bool have_cfg = train_config_load(&c, cfg, NULL, 0, err, sizeof err) == 0;
-    if (have_cfg && st.stage >= c.n_stages)
-        printf("  step %lld: all %d stages done; seed %llu\n", (long long)st.step, c.n_stages, (unsigned long long)st.seed);
+    if (have_cfg && (st.stage >= c.n_stages || (st.stage == c.n_stages - 1 && st.step_in_stage >= c.stages[st.stage].steps)))
+        printf("  step %lld: all %d stages done%s; seed %llu\n", (long long)st.step, c.n_stages,
+               st.stage < c.n_stages ? " (a resume with a longer last stage trains on)" : "", (unsigned long long)st.seed);
     else if (have_cfg)
         printf("  step %lld: stage %d of %d (%s), %lld of its %lld steps done; seed %llu\n", (long long)st.step, st.stage + 1,
                c.n_stages, st.stage_name, (long long)st.step_in_stage, (long long)c.stages[st.stage].steps, (unsigned long long)st.seed);

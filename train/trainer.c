@@ -493,6 +493,10 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         if (t->st.loss_smoothed > 0) metrics_ema_restore(&t->ema, t->st.loss_smoothed);
         progress_message(&t->prog, "resuming from %s: step %lld, stage %d (%s), step %lld of the stage", dir,
                          (long long)t->st.step, t->st.stage, t->st.stage_name, (long long)t->st.step_in_stage);
+        if (t->st.stage >= c->n_stages)  // written before the last stage kept its data position
+            progress_message(&t->prog, "the checkpoint %s ended all %d stages without a data position: nothing is left to train "
+                             "from it (to train on, start a run from its adapter: model.adapter_init=%s/adapter.safetensors)", dir,
+                             c->n_stages, dir);
     }
     if (t->d.rank == 0 && metrics_open(&t->met, t->run_dir, true, resume_dir ? t->st.step : -1, err, errlen)) return -1;
     if (t->d.rank == 0 && c->eval.every > 0 &&
@@ -514,6 +518,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     int stop = 0;  // a signal, as agreed by every rank: what they all act on (stop_requested is one rank's)
     for (int s = t->st.stage; s < c->n_stages && !rc; s++) {
         const train_stage *sg = &c->stages[s];
+        if (s == t->st.stage && t->st.step_in_stage >= sg->steps) continue;  // a finished run resumed: nothing left
         bool resume_loader = resume_dir && s == t->st.stage && t->st.step_in_stage > 0;
         if (s != t->st.stage) t->st.step_in_stage = 0;
         t->st.stage = s;
@@ -568,20 +573,20 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             if (t->d.rank == 0 && c->run.log_every > 0 && (t->st.step % c->run.log_every == 0 || t->st.step_in_stage == sg->steps))
                 metrics_log(&t->met, &row);
             progress_update(&t->prog, t->st.step_in_stage, loss, sm, info.lr, info.grad_norm, sps);
-            bool stage_done = t->st.step_in_stage == sg->steps;
-            if (stage_done) {  // the next step starts the next stage from its first batch
-                if (s + 1 < c->n_stages) {
-                    t->st.stage = s + 1;
-                    t->st.step_in_stage = 0;
-                    snprintf(t->st.stage_name, sizeof t->st.stage_name, "%s", c->stages[s + 1].name);
-                } else t->st.stage = c->n_stages;
+            bool stage_done = t->st.step_in_stage == sg->steps, last = stage_done && s + 1 == c->n_stages;
+            if (stage_done && !last) {  // the next step starts the next stage from its first batch
+                t->st.stage = s + 1;
+                t->st.step_in_stage = 0;
+                snprintf(t->st.stage_name, sizeof t->st.stage_name, "%s", c->stages[s + 1].name);
             }
+            // the last stage ends where it stands, with its data position: a resume that lengthens
+            // it (--set stages.N.steps=...) goes on from there
+            const feed *pos = stage_done && !last ? NULL : &F;
             // no periodic checkpoint inside a run of skipped steps: the last good one stays the newest
             stop = dist_max_int(&t->d, stop_requested);  // a signal to any rank stops them all, together
             bool periodic = c->run.ckpt_every > 0 && t->st.step % c->run.ckpt_every == 0 && t->opt.skipped_in_row == 0;
             bool saved = stage_done || periodic || stop;
-            if (saved && checkpoint_now(t, stage_done ? NULL : &F, err, errlen)) { rc = -1; break; }
-            bool last = stage_done && s + 1 == c->n_stages;
+            if (saved && checkpoint_now(t, pos, err, errlen)) { rc = -1; break; }
             bool eval_due = !stop && train_eval_due(c, t->st.step, last), val_due = !stop && train_val_due(c, t->st.step, last);
             if (eval_due) {
                 bool avg = c->eval.ema && c->optimizer.ema > 0;  // every rank swaps (a collective when sharded)
@@ -602,7 +607,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             // a signal during them (an evaluation can take minutes; Slurm's warning comes at any
             // moment): agreed again, and this step saved now
             if ((eval_due || val_due) && (stop = dist_max_int(&t->d, stop_requested)) && !saved &&
-                checkpoint_now(t, stage_done ? NULL : &F, err, errlen)) { rc = -1; break; }
+                checkpoint_now(t, pos, err, errlen)) { rc = -1; break; }
             if (stop) break;
             if (stage_done) break;
         }

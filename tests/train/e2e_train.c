@@ -300,6 +300,26 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("%s train --resume %s/e/tiny/checkpoints --quiet 2>%s/e.log", cameo, dir, dir) == 0, "resume after SIGINT");
     check_same_final("e");
 
+    // a finished run resumed with a longer last stage trains on from where it ended (its data
+    // position kept): 6 + 4 + 2 steps, then --set stages.2.steps=4, equals 6 + 4 + 4 straight
+    // (a constant rate in that stage, so its first steps' rates do not depend on its length)
+    TEST_CHECK(test_sh("%s train " STEPS " --set stages.2.lr_schedule=constant --set run.out_dir=%s/lg1 --set data.path=%s/data 2>%s/lg1.log && "
+                       "%s train " STEPS " --set stages.2.lr_schedule=constant --set stages.2.steps=2 --set run.out_dir=%s/lg2 "
+                       "--set data.path=%s/data 2>%s/lg2.log && "
+                       "%s inspect %s/lg2/tiny/checkpoints | grep -q 'all 3 stages done (a resume with a longer last stage trains on)' && "
+                       "%s train --resume %s/lg2/tiny/checkpoints --set stages.2.steps=4 --quiet 2>%s/lg3.log && grep -q 'done: 2 steps' %s/lg3.log",
+                       cameo, dir, dir, dir, cameo, dir, dir, dir, cameo, dir, cameo, dir, dir, dir) == 0,
+               "a finished run, its last stage lengthened on resume, trains 2 more steps (see %s/lg3.log)", dir);
+    {
+        const char *files[] = {"adapter.safetensors", "optimizer.safetensors"};
+        for (int i = 0; i < 2; i++) {
+            char a1[512], a2[512];
+            snprintf(a1, sizeof a1, "%s/lg1/tiny/checkpoints/step-14/%s", dir, files[i]);
+            snprintf(a2, sizeof a2, "%s/lg2/tiny/checkpoints/step-14/%s", dir, files[i]);
+            TEST_CHECK(same_file(a1, a2), "the lengthened run's %s equals the straight run's", files[i]);
+        }
+    }
+
     // a requeued cluster job: one command, `--resume auto`, for the first start and every restart;
     // SIGTERM (what Slurm sends before the time limit) checkpoints and exits 0
     snprintf(cmd, sizeof cmd, "exec %s train " STEPS " --resume auto --set run.ckpt_every=3 --set run.out_dir=%s/q --set data.path=%s/data",
