@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -214,7 +215,12 @@ static char *state_json(const ckpt_state *st) {
     }
     cJSON_AddNumberToObject(o, "skipped_steps", (double)st->skipped_steps);
     cJSON_AddNumberToObject(o, "skipped_in_row", (double)st->skipped_in_row);
-    cJSON_AddNumberToObject(o, "loss_smoothed", st->loss_smoothed);
+    // JSON has no NaN (cJSON would write null): a smoothed loss before any finite one is left out
+    if (isfinite(st->loss_smoothed)) cJSON_AddNumberToObject(o, "loss_smoothed", st->loss_smoothed);
+    if (isfinite(st->loss_ema_acc) && st->loss_ema_n >= 0) {
+        cJSON_AddNumberToObject(o, "loss_ema_acc", st->loss_ema_acc);
+        cJSON_AddNumberToObject(o, "loss_ema_n", (double)st->loss_ema_n);
+    }
     cJSON_AddNumberToObject(o, "elapsed_s", st->elapsed_s);
     cJSON_AddNumberToObject(o, "started_unix", st->started_unix);
     cJSON_AddNumberToObject(o, "saved_unix", st->saved_unix);
@@ -270,7 +276,13 @@ int ckpt_read_state(const char *ckpt_dir, ckpt_state *st, char *err, size_t errl
         NUM("step_in_stage", v); st->step_in_stage = (int64_t)v;
         NUM("skipped_steps", v); st->skipped_steps = (int64_t)v;
         NUM("skipped_in_row", v); st->skipped_in_row = (int64_t)v;
-        NUM("loss_smoothed", st->loss_smoothed);
+        // optional: absent (or null, as an older version wrote a NaN) before any finite loss
+        cJSON *ls = cJSON_GetObjectItemCaseSensitive(o, "loss_smoothed");
+        st->loss_smoothed = cJSON_IsNumber(ls) ? ls->valuedouble : NAN;
+        cJSON *la = cJSON_GetObjectItemCaseSensitive(o, "loss_ema_acc"), *ln = cJSON_GetObjectItemCaseSensitive(o, "loss_ema_n");
+        st->loss_ema_n = -1;
+        if (cJSON_IsNumber(la) && cJSON_IsNumber(ln) && ln->valuedouble >= 0)
+            st->loss_ema_acc = la->valuedouble, st->loss_ema_n = (int64_t)ln->valuedouble;
         NUM("elapsed_s", st->elapsed_s);
         NUM("started_unix", st->started_unix);
         NUM("saved_unix", st->saved_unix);

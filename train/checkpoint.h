@@ -44,7 +44,9 @@ typedef struct ckpt_state {
     uint64_t rng[CKPT_MAX_RNG];
     int64_t skipped_steps;        // non-finite steps skipped so far, and in a row at the save
     int64_t skipped_in_row;
-    double loss_smoothed;         // for the progress display after resume
+    double loss_smoothed;         // the smoothed loss at the save (NAN: none yet; written only when finite)
+    double loss_ema_acc;          // its running average before bias correction, and the losses it saw:
+    int64_t loss_ema_n;           // restored exactly on resume (-1: not in the file, an older checkpoint)
     double elapsed_s;             // training wall time so far (over all resumes)
     double started_unix;          // when the run first started
     double saved_unix;            // filled by ckpt_save

@@ -180,6 +180,7 @@ static int save_checkpoint(trainer *t, const feed *F, char *err, size_t errlen) 
     t->st.skipped_steps = t->opt.skipped;
     t->st.skipped_in_row = t->opt.skipped_in_row;
     t->st.loss_smoothed = metrics_ema_value(&t->ema);
+    t->st.loss_ema_acc = t->ema.acc, t->st.loss_ema_n = t->ema.n;
     t->st.elapsed_s += progress_now() - t->t_start;
     t->t_start = progress_now();
     char *yaml = t->d.rank == 0 ? train_config_to_yaml(&t->cfg) : NULL;
@@ -490,7 +491,8 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         }
         t->opt.skipped = t->st.skipped_steps;
         t->opt.skipped_in_row = t->st.skipped_in_row;
-        if (t->st.loss_smoothed > 0) metrics_ema_restore(&t->ema, t->st.loss_smoothed);
+        if (t->st.loss_ema_n >= 0) t->ema.acc = t->st.loss_ema_acc, t->ema.n = t->st.loss_ema_n;  // exactly
+        else if (isfinite(t->st.loss_smoothed)) metrics_ema_restore(&t->ema, t->st.loss_smoothed);   // an older checkpoint
         progress_message(&t->prog, "resuming from %s: step %lld, stage %d (%s), step %lld of the stage", dir,
                          (long long)t->st.step, t->st.stage, t->st.stage_name, (long long)t->st.step_in_stage);
         if (t->st.stage >= c->n_stages)  // written before the last stage kept its data position

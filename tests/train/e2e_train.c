@@ -55,7 +55,8 @@ static pid_t spawn(const char *cmd) {
     return pid;
 }
 
-// the weights and optimizer state of run X's final checkpoint equal run A's, byte for byte
+// the weights and optimizer state of run X's final checkpoint equal run A's, byte for byte, and so
+// does the smoothed loss of its last metrics line (a resume restores its running average exactly)
 static void check_same_final(const char *run) {
     char a[512], b[512];
     const char *files[] = {"adapter.safetensors", "optimizer.safetensors"};
@@ -64,6 +65,10 @@ static void check_same_final(const char *run) {
         snprintf(b, sizeof b, "%s/%s/tiny/checkpoints/step-14/%s", dir, run, files[i]);
         TEST_CHECK(same_file(a, b), "%s: %s differs from the uninterrupted run's", run, files[i]);
     }
+#define SMOOTHED(r) "sed -n 's/^{\"step\":14,.*\"loss_smoothed\":\\([^,]*\\),.*/\\1/p' %s/" r "/tiny/metrics.jsonl"
+    TEST_CHECK(test_sh("test -n \"$(" SMOOTHED("a") ")\" && test \"$(" SMOOTHED("a") ")\" = \"$(" SMOOTHED("%s") ")\"", dir, dir, dir,
+                       run) == 0, "%s: the smoothed loss at step 14 is the uninterrupted run's", run);
+#undef SMOOTHED
 }
 
 // how many tensors named prefix.… two safetensors files hold with the same bytes, and how many in all

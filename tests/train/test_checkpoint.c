@@ -62,6 +62,7 @@ static ckpt_state state_at(int64_t step) {
     st.rng[0] = 0x123456789abcdef1ull, st.rng[1] = 42;
     st.skipped_steps = 1;
     st.loss_smoothed = 0.25;
+    st.loss_ema_acc = 0.1 / 3, st.loss_ema_n = 7;  // not a short decimal: 17 digits must come back
     st.elapsed_s = 12.5;
     st.started_unix = 1700000000.5;
     return st;
@@ -145,6 +146,7 @@ int main(void) {
     TEST_CHECK(st.n_data == 3 && !strcmp(st.data_names[1], "batches_done") && st.data_pos[1] == 18, "data position");
     TEST_CHECK(st.seed == want.seed && st.n_rng == 2 && st.rng[0] == want.rng[0], "rng");
     TEST_CHECK(st.elapsed_s == 12.5 && st.loss_smoothed == 0.25 && st.saved_unix > 1.6e9, "times");
+    TEST_CHECK(st.loss_ema_acc == 0.1 / 3 && st.loss_ema_n == 7, "the smoothed loss's running average, exactly");
     train_steps(&o, 6, 8);
     train_steps(&o2, 6, 8);
     TEST_CHECK(same_bits(&a, &a2), "resumed training is bit-exact");
@@ -197,6 +199,32 @@ int main(void) {
     // re-saving an existing step replaces it
     TEST_CHECK(ckpt_save(dir, regs, 2, &o, &s10, yaml, 2, out, sizeof out, err, sizeof err) == 0, "resave: %s", err);
     TEST_CHECK(ckpt_verify(out, err, sizeof err) == 0, "%s", err);
+    // no finite loss yet (every batch damaged, or non-finite from the start): the smoothed loss is
+    // NaN, which JSON cannot hold — left out, and the checkpoint still resumes; as is an older
+    // one holding null there and no running average
+    {
+        ckpt_state sn = state_at(10), back;
+        sn.loss_smoothed = NAN, sn.loss_ema_acc = 0, sn.loss_ema_n = 0;
+        TEST_CHECK(ckpt_save(dir, regs, 2, &o, &sn, yaml, 2, out, sizeof out, err, sizeof err) == 0, "%s", err);
+        TEST_CHECK(ckpt_read_state(out, &back, err, sizeof err) == 0 && isnan(back.loss_smoothed) && back.loss_ema_n == 0,
+                   "a NaN smoothed loss: saved and read back (%s)", err);
+        snprintf(path, sizeof path, "%s/trainer_state.json", out);
+        char *text = NULL;
+        size_t len = 0;
+        FILE *tf = fopen(path, "r");
+        TEST_CHECK(tf && getdelim(&text, &len, 0, tf) > 0, "read %s", path);
+        if (tf) fclose(tf);
+        char *at = text ? strstr(text, "\"loss_ema_acc\"") : NULL;  // as an older version wrote it
+        if (at) {
+            FILE *wf = fopen(path, "w");
+            fprintf(wf, "%.*s\"loss_smoothed\": null, \"x_ignored\"%s", (int)(at - text), text, at + strlen("\"loss_ema_acc\""));
+            fclose(wf);
+        }
+        TEST_CHECK(at && ckpt_read_state(out, &back, err, sizeof err) == 0 && isnan(back.loss_smoothed) && back.loss_ema_n == -1,
+                   "an older state with a null smoothed loss is read (%s)", err);
+        free(text);
+        TEST_CHECK(ckpt_save(dir, regs, 2, &o, &s10, yaml, 2, out, sizeof out, err, sizeof err) == 0, "resave: %s", err);
+    }
 
     // SIGKILL mid-save: a child writes a larger checkpoint and is killed at varying moments;
     // afterwards some complete checkpoint (step-10 or the new one) always resolves and loads.
