@@ -747,8 +747,13 @@ done:
 }
 
 int ckpt_load(const char *ckpt_dir, cm_params **regs, int n_regs, optim *opt, ckpt_state *st, char *err, size_t errlen) {
-    char path[CKPT_PATH];
     if (ckpt_verify(ckpt_dir, err, errlen)) return -1;
+    return ckpt_load_verified(ckpt_dir, regs, n_regs, opt, st, err, errlen);
+}
+
+int ckpt_load_verified(const char *ckpt_dir, cm_params **regs, int n_regs, optim *opt, ckpt_state *st, char *err,
+                       size_t errlen) {
+    char path[CKPT_PATH];
     ckpt_state tmp;
     if (ckpt_read_state(ckpt_dir, &tmp, err, errlen)) return -1;
     if (opt) {

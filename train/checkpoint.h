@@ -93,6 +93,10 @@ int ckpt_read_state(const char *ckpt_dir, ckpt_state *st, char *err, size_t errl
 // be NULL: then the adapter's bf16 weights are loaded into the regs' trainable params —
 // for evaluation or fine-tuning starts) and the trainer state into st (may be NULL).
 int ckpt_load(const char *ckpt_dir, cm_params **regs, int n_regs, optim *opt, ckpt_state *st, char *err, size_t errlen);
+// the same for a folder ckpt_resolve has just verified (its files not read again: at full size the
+// optimizer files are ~45 GB)
+int ckpt_load_verified(const char *ckpt_dir, cm_params **regs, int n_regs, optim *opt, ckpt_state *st, char *err,
+                       size_t errlen);
 
 // The weight average of a checkpoint (optimizer.ema): "<param>.ema" (f32) in its optimizer files.
 // ckpt_open_ema verifies the checkpoint and opens those files (an error when its run kept no

@@ -173,6 +173,16 @@ int dist_max_int(const dist *d, int x) {
     return x;
 }
 
+void dist_broadcast_text(const dist *d, char *buf, size_t cap) {
+    if (d->world == 1 || cap == 0) return;
+#ifdef CAMEO_HAVE_MPI
+    int n = d->rank == 0 ? (int)strnlen(buf, cap - 1) : 0;
+    MPI_Bcast(&n, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    MPI_Bcast(buf, n, MPI_CHAR, 0, MPI_COMM_WORLD);
+    buf[n] = 0;
+#endif
+}
+
 void dist_barrier(const dist *d) {
 #ifdef CAMEO_HAVE_MPI
     if (d->world > 1) MPI_Barrier(MPI_COMM_WORLD);

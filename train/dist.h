@@ -39,5 +39,7 @@ void dist_sum_doubles(const dist *d, double *x, int n);
 double dist_mean(const dist *d, double x);   // mean of x over the ranks
 int dist_max_int(const dist *d, int x);      // max of x over the ranks (agreeing on a stop)
 void dist_barrier(const dist *d);
+// rank 0's string (at most cap - 1 bytes) into every rank's buf
+void dist_broadcast_text(const dist *d, char *buf, size_t cap);
 // 0 on every rank when rank 0's rc is 0; the error text is rank 0's
 int dist_agree(const dist *d, int rc);

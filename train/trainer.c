@@ -382,10 +382,10 @@ static int freeze_adapter(trainer *t, char *err, size_t errlen) {
 
 // a resume under a config that differs from the checkpoint's: every change told, before any work;
 // one the stage in progress cannot follow is refused
-static int resume_changes(trainer *t, const char *resume_dir, char *err, size_t errlen) {
-    char dir[4096], path[4200];
+static int resume_changes(trainer *t, const char *dir, char *err, size_t errlen) {
+    char path[4200];
     ckpt_state st;
-    if (ckpt_resolve(resume_dir, dir, sizeof dir, err, errlen) || ckpt_read_state(dir, &st, err, errlen)) return -1;
+    if (ckpt_read_state(dir, &st, err, errlen)) return -1;
     snprintf(path, sizeof path, "%s/config.yaml", dir);
     train_config *was = malloc(sizeof *was);
     CM_CHECK(was, "train", "out of host memory");
@@ -402,6 +402,19 @@ static int resume_changes(trainer *t, const char *resume_dir, char *err, size_t 
         progress_message(&t->prog, "resume: %s changed from %s (the checkpoint's) to %s", ch[i].path, ch[i].was, ch[i].now);
     if (n > MAXCH) progress_message(&t->prog, "resume: and %d more changes to the checkpoint's config", n - MAXCH);
     return train_config_resume_check(ch, n < MAXCH ? n : MAXCH, st.stage, (long long)st.step_in_stage, err, errlen);
+}
+
+// the checkpoint folder to resume from PATH (a folder, a run's checkpoints/, its latest), chosen
+// and verified — every file's crc32 — by rank 0 alone and told to the others: one read of the
+// checkpoint per job (not one per rank and step of the set-up), and the same folder on every rank
+static int resolve_once(const dist *d, const char *path, char *out, size_t outlen, char *err, size_t errlen) {
+    int rc = d->rank == 0 ? ckpt_resolve(path, out, outlen, err, errlen) : 0;
+    if (dist_agree(d, rc)) {
+        if (d->rank) snprintf(err, errlen, "rank 0 found no usable checkpoint at %s (see its message)", path);
+        return -1;
+    }
+    dist_broadcast_text(d, out, outlen);
+    return 0;
 }
 
 static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
@@ -477,8 +490,8 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     t->st.started_unix = (double)time(NULL);
     t->ema.beta = 0.9;
     if (resume_dir) {
-        char dir[4096];
-        if (ckpt_resolve(resume_dir, dir, sizeof dir, err, errlen) || ckpt_load(dir, regs, 1, &t->opt, &t->st, err, errlen)) return -1;
+        const char *dir = resume_dir;  // chosen and verified once, by rank 0 (resolve_once)
+        if (ckpt_load_verified(dir, regs, 1, &t->opt, &t->st, err, errlen)) return -1;
         if (t->sharded) dist_broadcast_params(&t->d, &t->opt);  // each rank loaded its own shard's weights
         snprintf(t->last_ckpt, sizeof t->last_ckpt, "%s", dir);  // the newest until this run writes one
         if (t->opt.ema_fresh)
@@ -675,35 +688,41 @@ int train_cli(int argc, char **argv) {
     static trainer t;
     memset(&t, 0, sizeof t);
     char err[16384] = "";
-    char resolved[4096], cfg_path[4200];
+    static char resolved[4096], cfg_path[4200];
+    dist_init(&t.d, NULL, NULL);  // first: rank 0 alone picks and verifies the checkpoint to resume
+    cm_warn_mute(t.d.rank > 0);   // rank 0's warnings stand for all; errors still come from any rank
+    int rc = 0;
     bool resume_auto = resume && !strcmp(resume, "auto");
     if (resume && !config && !resume_auto) {  // the checkpoint's own resolved config
-        if (ckpt_resolve(resume, resolved, sizeof resolved, err, sizeof err)) { fprintf(stderr, "cameo train: %s\n", err); return 1; }
+        rc = resolve_once(&t.d, resume, resolved, sizeof resolved, err, sizeof err);
         snprintf(cfg_path, sizeof cfg_path, "%s/config.yaml", resolved);
-        config = cfg_path;
+        config = cfg_path, resume = resolved;
     }
-    int rc = config ? train_config_load(&t.cfg, config, sets, n_sets, err, sizeof err)
-                    : train_config_parse(&t.cfg, train_config_tiny_yaml, strlen(train_config_tiny_yaml), "<embedded tiny.yaml>", sets, n_sets, err, sizeof err);
+    if (!rc) rc = config ? train_config_load(&t.cfg, config, sets, n_sets, err, sizeof err)
+                         : train_config_parse(&t.cfg, train_config_tiny_yaml, strlen(train_config_tiny_yaml), "<embedded tiny.yaml>", sets,
+                                              n_sets, err, sizeof err);
     if (!rc) rc = train_config_check_paths(&t.cfg, err, sizeof err);
-    if (rc) { fprintf(stderr, "cameo train: %s\n", err); return 1; }
-    if (quiet) t.cfg.run.quiet = true;
+    if (!rc && quiet) t.cfg.run.quiet = true;
     static char auto_dir[8400];
-    if (resume_auto) {  // the run's own checkpoints when it has any (a requeued cluster job), else a fresh start
+    if (!rc && resume_auto) {  // the run's own checkpoints when it has any (a requeued cluster job), else a fresh start
         snprintf(auto_dir, sizeof auto_dir, "%s/%s/checkpoints", t.cfg.run.out_dir, t.cfg.run.name);
         resume = ckpt_list(auto_dir, NULL, 0) > 0 ? auto_dir : NULL;
         t.auto_fresh = !resume;
     }
-    if (ic_device_check(t.cfg.run.dev, "run.device", err, sizeof err)) { fprintf(stderr, "cameo train: %s\n", err); return 1; }
-    dist_init(&t.d, NULL, NULL);
-    cm_warn_mute(t.d.rank > 0);  // rank 0's warnings stand for all; errors still come from any rank
-    rc = dist_bind_device(&t.d, &t.cfg.run.dev, err, sizeof err);
+    if (!rc && resume && resume != resolved) {  // a CONFIG beside --resume DIR, or --resume auto: resolved here
+        rc = resolve_once(&t.d, resume, resolved, sizeof resolved, err, sizeof err);
+        resume = resolved;
+    }
+    if (!rc) rc = ic_device_check(t.cfg.run.dev, "run.device", err, sizeof err);
+    bool alike = rc != 0;  // an error so far is every rank's (the same config, rank 0's checkpoint): no abort needed
+    if (!rc) rc = dist_bind_device(&t.d, &t.cfg.run.dev, err, sizeof err);
     if (!rc) rc = run(&t, resume, err, sizeof err);
     if (rc) fprintf(stderr, "cameo train: %s\n", err);
     watchdog_stop(&t.wd);
     dist_reducer_free(&t.red);
     optim_free(&t.opt);
     ic_models_free(&t.m);
-    if (rc && t.d.world > 1) dist_abort(&t.d, 1);  // a rank may be waiting in a collective: stop them all
+    if (rc && !alike && t.d.world > 1) dist_abort(&t.d, 1);  // a rank may be waiting in a collective: stop them all
     dist_finalize(&t.d);
     return rc ? 1 : 0;
 }
