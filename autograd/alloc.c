@@ -154,5 +154,8 @@ void alloc_empty_cache(cm_device dev) {
     pthread_mutex_unlock(&mu);
 }
 
+// the backends' way back to the cache when their own scratch allocation fails (kernels/backend.h)
+__attribute__((constructor)) static void alloc_offer_cache(void) { cm_release_cached = alloc_empty_cache; }
+
 // return cached host memory at exit so LeakSanitizer reports only real leaks
 __attribute__((destructor)) static void alloc_at_exit(void) { alloc_empty_cache(CM_DEV_CPU); }

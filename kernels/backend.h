@@ -276,6 +276,11 @@ const cm_kctx *backend_ctx(cm_device d);
 extern const cm_backend *cm_cuda_backend;
 const cm_kctx *cuda_backend_ctx(int index);
 
+// the caching allocator above the backends (autograd/alloc.c) gives its cached blocks of device d
+// back to the backend: what a backend calls when its own scratch allocation (kernel workspaces,
+// which the cache cannot serve) fails, before it retries once. Set by autograd/alloc.c; NULL: none
+extern void (*cm_release_cached)(cm_device d);
+
 // instrumentation: counts of GEMM calls per backend (tests prove frozen weights skip dW)
 extern int64_t cm_gemm_calls;
 // work the CUDA backend enqueued: its kernels and cuBLAS GEMMs (bench blocks: launches per pass,

@@ -212,10 +212,28 @@ const cuda_ctx_ext *cuda_ext(const cm_kctx *k) {
     return g_ctx[i];
 }
 
+// the stream-ordered pool's unused memory back to the device (it keeps what was freed until a
+// synchronisation; the caching allocator's cudaMalloc cannot use it before)
+static void trim_async_pool(int dev) {
+    cudaMemPool_t mp;
+    CUDA_CHECK(cudaDeviceSynchronize());
+    if (cudaDeviceGetDefaultMemPool(&mp, dev) == cudaSuccess) CUDA_CHECK(cudaMemPoolTrimTo(mp, 0));
+    (void)cudaGetLastError();
+}
+
+// kernel scratch: stream-ordered, from the driver's pool. Where the device has no room, the
+// caching allocator's cached blocks (free memory it holds for tensors) are given back and the
+// pool trimmed, then one more try: memory free in either pool serves the other
 void *cuda_tmp_alloc(const cm_kctx *k, size_t nbytes, const char *what) {
     void *p = NULL;
     if (nbytes == 0) nbytes = 16;
     cudaError_t e = cudaMallocAsync(&p, nbytes, KSTREAM(k));
+    if (e == cudaErrorMemoryAllocation) {
+        (void)cudaGetLastError();
+        if (cm_release_cached) cm_release_cached(k->dev);
+        trim_async_pool(k->dev.index);
+        e = cudaMallocAsync(&p, nbytes, KSTREAM(k));
+    }
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
         size_t fr = 0, tot = 0;
@@ -236,6 +254,13 @@ static void *cu_alloc(size_t nbytes) {
     void *p = NULL;
     if (nbytes == 0) nbytes = 1;
     cudaError_t e = cudaMalloc(&p, nbytes);
+    if (e == cudaErrorMemoryAllocation) {  // what kernel scratch left in the stream-ordered pool, then once more
+        (void)cudaGetLastError();
+        int dev = 0;
+        CUDA_CHECK(cudaGetDevice(&dev));
+        trim_async_pool(dev);
+        e = cudaMalloc(&p, nbytes);
+    }
     if (e == cudaErrorMemoryAllocation) {
         (void)cudaGetLastError();  // clear the sticky-free error so the caller can retry after freeing
         return NULL;

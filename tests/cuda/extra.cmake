@@ -101,3 +101,9 @@ foreach(script gpu-check gpu-deps check_ptxas)
   add_test(NAME bash_syntax_${script} COMMAND bash -n ${CMAKE_SOURCE_DIR}/scripts/${script}.sh)
   set_tests_properties(bash_syntax_${script} PROPERTIES LABELS cuda TIMEOUT 60)
 endforeach()
+
+# kernel scratch on a device full of cached tensor blocks: the cache is given back, the op runs
+# (opt-in: it fills the device — the emulator's capped to 128 MiB; on a GPU it runs alone)
+add_test(NAME test_cuda_ops_scratch_cache COMMAND test_cuda_ops --only scratch_cache WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_cuda_ops_scratch_cache PROPERTIES LABELS cuda TIMEOUT 300 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
+                     ENVIRONMENT "CUDA_EMU_MEM=128M")

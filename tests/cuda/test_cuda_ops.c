@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "autograd/alloc.h"
 #include "autograd/ops.h"
 #include "kernels/backend.h"
 #include "kernels/sr_round.h"
@@ -1168,6 +1169,36 @@ static void t_rms_rope(void) {
                 }
 }
 
+// kernel scratch on a device full of cached tensor blocks (the caching allocator's free memory):
+// the scratch allocation fails, the cache is given back, the scratch taken — the op runs and
+// matches the CPU. Opt-in (`--only scratch_cache`): it fills the device, so it runs on the
+// emulator capped (CUDA_EMU_MEM, tests/cuda/extra.cmake) or alone on a GPU
+static void t_scratch_cache(void) {
+    const cm_device dev = {CM_CUDA, 0};
+    const int64_t B = 1, Ls = 2048, H = 8, D = 128, n = B * Ls * H * D, rows = B * Ls * H;  // 8 MiB of f32 scratch
+    float *hx = hrand(n, -2, 2, CM_F32), *hdy = hrand(n, -1, 1, CM_F32), *hc = hrand(Ls * D, -1, 1, CM_F32),
+          *hs = hrand(Ls * D, -1, 1, CM_F32), *hy = hnan(n), *ri = hnan(rows), *rdx = hnan(n);
+    C->rms_rope_fwd(ck, CM_RMS_DIFFUSERS, CM_F32, B, Ls, H, D, 1e-6, Ls, 0, hy, ri, hx, NULL, hc, hs);
+    C->rms_rope_bwd(ck, CM_RMS_DIFFUSERS, CM_F32, B, Ls, H, D, 1e-6, Ls, 0, rdx, NULL, hdy, hx, ri, NULL, hc, hs);
+    void *gx = up(CM_F32, hx, n), *gdy = up(CM_F32, hdy, n), *gc = up(CM_F32, hc, Ls * D), *gs = up(CM_F32, hs, Ls * D);
+    void *gi = up(CM_F32, ri, rows), *gdx = dnan(CM_F32, n);
+    enum { MAXB = 1 << 16 };
+    static void *blk[MAXB];
+    const size_t bs = 4 << 20;
+    int nb = 0;
+    while (nb < MAXB && (blk[nb] = alloc_try(dev, bs))) nb++;
+    size_t fr = G->mem_free(gk);
+    for (int i = 0; i < nb; i++) alloc_put(dev, blk[i], bs);
+    TEST_CHECK(nb > 0 && fr < (size_t)n * 4 && alloc_stats(dev).cached >= (size_t)nb * bs,
+               "the device filled with %d cached 4 MiB blocks (%zu bytes left free, the scratch needs %lld)", nb, fr,
+               (long long)n * 4);
+    G->rms_rope_bwd(gk, CM_RMS_DIFFUSERS, CM_F32, B, Ls, H, D, 1e-6, Ls, 0, gdx, NULL, gdy, gx, gi, NULL, gc, gs);
+    cmp("rms_rope_bwd dx, scratch after the cache", CM_F32, down(CM_F32, gdx, n), rdx, n, 1e-4);
+    TEST_CHECK(alloc_stats(dev).cached == 0, "the cache was given back for the scratch (%zu bytes still cached)",
+               alloc_stats(dev).cached);
+    release_all();
+}
+
 static void t_modulate(void) {
     for (int d = 0; d < 2; d++) {
         cm_dtype dt = DTS[d];
@@ -1422,6 +1453,7 @@ int main(int argc, char **argv) {
         {"im2col", t_im2col},
         {"bicubic", t_bicubic},
         {"lookup", t_lookup},
+        {"scratch_cache", t_scratch_cache},  // opt-in: runs only where --only names it (it fills the device)
     };
     const size_t ng = sizeof groups / sizeof groups[0];
     for (const char *p = only ? only : except; p && *p;) {  // every name given must be a group: a typo never passes unseen
@@ -1437,7 +1469,8 @@ int main(int argc, char **argv) {
         p += n + (p[n] == ',');
     }
     for (size_t i = 0; i < ng; i++)
-        if (selected(only, groups[i].name) && !(except && selected(except, groups[i].name))) groups[i].run();
+        if (selected(only, groups[i].name) && !(except && selected(except, groups[i].name)) && (only || strcmp(groups[i].name, "scratch_cache")))
+            groups[i].run();
     return test_summary("test_cuda_ops");
 }
 #endif

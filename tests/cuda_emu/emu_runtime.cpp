@@ -576,6 +576,17 @@ cudaError_t cudaFree(void *p) {
 }
 cudaError_t cudaMallocAsync(void **p, size_t n, cudaStream_t s) { (void)s; return cudaMalloc(p, n); }
 cudaError_t cudaFreeAsync(void *p, cudaStream_t s) { (void)s; return cudaFree(p); }
+// the stream-ordered pool: the emulator's async allocations go straight to cudaMalloc, so there is
+// nothing to trim (a handle that is never dereferenced)
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t *mp, int dev) {
+    (void)dev;
+    *mp = (cudaMemPool_t)&g_dev;
+    return cudaSuccess;
+}
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t mp, size_t keep) {
+    (void)mp, (void)keep;
+    return cudaSuccess;
+}
 cudaError_t cudaMallocHost(void **p, size_t n) {
     *p = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
     std::lock_guard<std::mutex> lock(g_mem_lock);
