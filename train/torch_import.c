@@ -369,16 +369,23 @@ static pk *rebuild_tensor(vm *v, pk *args) {
     }
     t->storage = args->it[0];
     t->offset = args->it[1]->i;
-    // the view must lie inside the storage
-    int64_t maxi = t->offset;
-    bool empty = false;
+    // the view must lie inside the storage; every sum and product checked, as a crafted file may
+    // choose sizes and strides whose products wrap past 2^63 (to a "last element" inside it)
+    int64_t maxi = t->offset, numel = 1;
+    bool empty = false, wrap = false;
     for (int d = 0; d < t->ndim; d++) {
         if (t->shape[d] < 0 || t->stride[d] < 0 || t->shape[d] > ((int64_t)1 << 40) || t->stride[d] > ((int64_t)1 << 40)) {
             vfail(v, "_rebuild_tensor_v2: negative or huge size/stride");
             return NULL;
         }
+        int64_t span;
         if (!t->shape[d]) empty = true;
-        else maxi += (t->shape[d] - 1) * t->stride[d];
+        else wrap |= __builtin_mul_overflow(t->shape[d] - 1, t->stride[d], &span) || __builtin_add_overflow(maxi, span, &maxi);
+        wrap |= __builtin_mul_overflow(numel, t->shape[d], &numel);
+    }
+    if (wrap || numel > ((int64_t)1 << 40)) {
+        vfail(v, "_rebuild_tensor_v2: its sizes and strides overflow 64-bit indices (a damaged or crafted file)");
+        return NULL;
     }
     if (t->offset < 0 || (!empty && maxi >= t->storage->snumel)) {
         vfail(v, "tensor view (offset %lld, last element %lld) lies outside its storage of %lld elements",
