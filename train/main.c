@@ -64,20 +64,11 @@ static void profile_report(const char *to, const char *cmd, double wall_s) {
 
 static int dispatch(int argc, char **argv);
 
-// a zip archive (a torch.save file, such as the released adapter's .bin): "PK\3\4"
-static bool is_zip(const char *path) {
-    unsigned char m[4] = {0};
-    FILE *f = fopen(path, "rb");
-    bool zip = f && fread(m, 1, 4, f) == 4 && !memcmp(m, "PK\3\4", 4);
-    if (f) fclose(f);
-    return zip;
-}
-
 // `cameo inspect [-q] PATH`: a checkpoint, a torch.save file, or (models/inspect.c) weights and architectures
 static int inspect(int argc, char **argv) {
     if (argc == 1 && ckpt_info_applies(argv[0])) return ckpt_info_cli(argv[0]);
     bool q = argc == 2 && (!strcmp(argv[0], "-q") || !strcmp(argv[0], "--quiet"));
-    if ((argc == 1 || q) && is_zip(argv[argc - 1])) return torch_import_inspect(argv[argc - 1], q);
+    if ((argc == 1 || q) && torch_import_is_torch_file(argv[argc - 1])) return torch_import_inspect(argv[argc - 1], q);
     return inspect_cli(argc, argv);
 }
 

@@ -33,8 +33,7 @@ static vision_feat_config shallow_layers(int64_t sig_layers, int64_t dino_layers
 }
 
 int ic_models_load_adapter_file(ic_models *m, const char *path, char *err, size_t errlen) {
-    size_t n = strlen(path);
-    if (n > 4 && !strcmp(path + n - 4, ".bin")) {  // the released PyTorch file, read directly
+    if (torch_import_is_torch_file(path)) {  // the released PyTorch file (or an export's .bin / .pt), read directly
         cm_params *regs[1] = {&m->ps_adapter};
         int extra;
         return torch_import_load(regs, 1, path, false, &extra, err, errlen);
@@ -161,7 +160,7 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtyp
         return -1;
     ic_adapter_config ac = IC_ADAPTER_FULL;
     size_t ln = p->adapter_init ? strlen(p->adapter_init) : 0;
-    bool bin = ln > 4 && !strcmp(p->adapter_init + ln - 4, ".bin");  // the released file is the full size
+    bool bin = ln && torch_import_is_torch_file(p->adapter_init);  // a torch.save file: the released full size
     if (ln && !bin && ic_adapter_config_from_weights(p->adapter_init, &ac, err, errlen)) return -1;
     return adapter_setup(m, &ac, init_kv, p->adapter_init, seed, err, errlen);
 }

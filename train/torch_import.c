@@ -794,6 +794,14 @@ ti_file *torch_import_open_memory(const void *buf, size_t size, const char *name
     return parse(f, buf, size, flags, err, errlen);
 }
 
+bool torch_import_is_torch_file(const char *path) {
+    unsigned char m[4] = {0};
+    FILE *f = fopen(path, "rb");
+    bool zip = f && fread(m, 1, 4, f) == 4 && !memcmp(m, "PK\3\4", 4);
+    if (f) fclose(f);
+    return zip;
+}
+
 ti_file *torch_import_open(const char *path, char *err, size_t errlen) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
