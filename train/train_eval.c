@@ -12,10 +12,17 @@
 #include "eval/results.h"
 #include "train/progress.h"
 
-// results.jsonl keeps the lines of steps up to resume_step (a resumed run makes the later ones again)
+// results.jsonl keeps the lines of steps up to the resume step (a resumed run makes the later
+// ones again), noting whether that step itself has its evaluation
+typedef struct {
+    int64_t step;
+    bool seen;
+} upto_ctx;
 static bool up_to(const cJSON *j, void *ctx) {
+    upto_ctx *u = ctx;
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
-    return cJSON_IsNumber(st) && st->valuedouble <= (double)*(const int64_t *)ctx;
+    if (cJSON_IsNumber(st) && st->valuedouble == (double)u->step) u->seen = true;
+    return cJSON_IsNumber(st) && st->valuedouble <= (double)u->step;
 }
 
 int train_eval_open(train_eval *te, ic_models *m, const train_config *c, const char *run_dir, int64_t resume_step,
@@ -29,7 +36,9 @@ int train_eval_open(train_eval *te, ic_models *m, const train_config *c, const c
     }
     snprintf(results, sizeof results, "%s/results.jsonl", te->dir);
     int dropped;
-    if (resume_step >= 0 && eval_jsonl_filter(results, up_to, &resume_step, &dropped, err, errlen)) return -1;
+    upto_ctx u = {resume_step, false};
+    if (resume_step >= 0 && eval_jsonl_filter(results, up_to, &u, &dropped, err, errlen)) return -1;
+    te->resume_unevaluated = resume_step >= 0 && !u.seen;
     if (eval_pairs_read(c->eval.pairs, &te->pairs, &te->np, e, sizeof e)) {
         snprintf(err, errlen, "eval.pairs: %s", e);
         return -1;
@@ -70,11 +79,12 @@ int train_eval_run(train_eval *te, ic_models *m, const train_config *c, int64_t 
     }
     double t0 = progress_now(), sum[4] = {0};
     int n = 0;
-    FILE *f = fopen(results, "ab");
-    if (!f) {
-        snprintf(err, errlen, "eval: cannot append to %s (%s)", results, strerror(errno));
-        return -1;
-    }
+    // the step's lines are appended together once all its images are made: a run killed during an
+    // evaluation leaves none of them (its resume evaluates that step again), never a part
+    char *lines = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&lines, &len);
+    CM_CHECK(f, "eval", "out of host memory");
     int rc = 0;
     for (int k = 0; k < c->eval.seeds && !rc; k++)
         for (int p = 0; p < te->np && !rc; p++) {
@@ -114,15 +124,16 @@ int train_eval_run(train_eval *te, ic_models *m, const train_config *c, int64_t 
                 cJSON_AddNumberToObject(j, "clip_t", sc.clip_t);
             }
             char *line = cJSON_PrintUnformatted(j);
-            if (!line || fputs(line, f) < 0 || fputc('\n', f) == EOF) {
-                snprintf(err, errlen, "eval: cannot append to %s (%s)", results, strerror(errno));
-                rc = -1;
-            }
+            CM_CHECK(line && fputs(line, f) >= 0 && fputc('\n', f) != EOF, "eval", "out of host memory");
             free(line);
             cJSON_Delete(j);
         }
-    if (fflush(f) || fsync(fileno(f))) rc = rc ? rc : (snprintf(err, errlen, "eval: %s: %s", results, strerror(errno)), -1);
     fclose(f);
+    FILE *out = rc ? NULL : fopen(results, "ab");
+    if (!rc && (!out || fwrite(lines, 1, len, out) != len || fflush(out) || fsync(fileno(out))))
+        rc = (snprintf(err, errlen, "eval: cannot append to %s (%s)", results, strerror(errno)), -1);
+    if (out) fclose(out);
+    free(lines);
     if (rc) return rc;
     const char *tags[4] = {"eval/dino_i", "eval/siglip_i", "eval/clip_i", "eval/clip_t"};
     for (int i = 0; i < (te->has_clip ? 4 : 2); i++) metrics_scalar(met, tags[i], step, sum[i] / n);

@@ -22,11 +22,13 @@ typedef struct train_eval {
     eval_clip clip;
     bool has_clip;
     char dir[4200];  // RUN/eval
+    bool resume_unevaluated;  // resumed at a step whose evaluation has no lines (killed during it)
 } train_eval;
 
 // at the start (rank 0, eval.every > 0): the pairs and their references, the decoder, CLIP — a bad
 // eval config stops the run before its first step, not hours in. On a resume (resume_step >= 0)
-// results.jsonl loses its lines of later steps (they are made again). 0, or -1 with err.
+// results.jsonl loses its lines of later steps (they are made again), and resume_unevaluated
+// says whether the resume step itself lacks its evaluation. 0, or -1 with err.
 int train_eval_open(train_eval *te, ic_models *m, const train_config *c, const char *run_dir, int64_t resume_step,
                     char *err, size_t errlen);
 // whether step (just done) is an evaluation step; last: the run's last step

@@ -417,6 +417,18 @@ static int resolve_once(const dist *d, const char *path, char *out, size_t outle
     return 0;
 }
 
+// the in-training evaluation of this step (rank 0 samples; every rank swaps the weight average in
+// and out around it, a collective when the state is sharded)
+static void eval_now(trainer *t, const train_stage *sg) {
+    const train_config *c = &t->cfg;
+    bool avg = c->eval.ema && c->optimizer.ema > 0;
+    if (avg) swap_ema(t, true);
+    char e[1024];  // an evaluation that cannot write its files does not stop the training
+    if (t->d.rank == 0 && train_eval_run(&t->ev, &t->m, c, t->st.step, sg->resolution, &t->met, &t->prog, e, sizeof e))
+        progress_message(&t->prog, "eval at step %lld failed, training goes on: %s", (long long)t->st.step, e);
+    if (avg) swap_ema(t, false);
+}
+
 static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     train_config *c = &t->cfg;
     // run.threads 0: every core, but at most 4 for the tiny preset, whose ops are too small for
@@ -524,6 +536,13 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         train_eval_close(&t->ev);
         return -1;
     }
+    // resumed at an evaluation step whose evaluation was cut short (its lines are written together
+    // at its end): made again now, as the uninterrupted run made it
+    if (resume_dir && c->eval.every > 0 && t->st.stage < c->n_stages &&
+        dist_agree(&t->d, t->d.rank == 0 && t->ev.resume_unevaluated) && train_eval_due(c, t->st.step, false)) {
+        progress_message(&t->prog, "eval at step %lld was cut short before the stop: made again", (long long)t->st.step);
+        eval_now(t, &c->stages[t->st.step_in_stage == 0 && t->st.stage > 0 ? t->st.stage - 1 : t->st.stage]);  // its stage's
+    }
     t->t_start = progress_now();
     double run_t0 = progress_now();
     double limit = c->run.step_timeout >= 0 ? c->run.step_timeout : t->d.world > 1 ? 1800 : 0;
@@ -603,14 +622,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             bool saved = stage_done || periodic || stop;
             if (saved && checkpoint_now(t, pos, err, errlen)) { rc = -1; break; }
             bool eval_due = !stop && train_eval_due(c, t->st.step, last), val_due = !stop && train_val_due(c, t->st.step, last);
-            if (eval_due) {
-                bool avg = c->eval.ema && c->optimizer.ema > 0;  // every rank swaps (a collective when sharded)
-                if (avg) swap_ema(t, true);
-                char e[1024];  // an evaluation that cannot write its files does not stop the training
-                if (t->d.rank == 0 && train_eval_run(&t->ev, &t->m, c, t->st.step, sg->resolution, &t->met, &t->prog, e, sizeof e))
-                    progress_message(&t->prog, "eval at step %lld failed, training goes on: %s", (long long)t->st.step, e);
-                if (avg) swap_ema(t, false);
-            }
+            if (eval_due) eval_now(t, sg);
             if (val_due) {
                 char e[1024];  // a validation that fails does not stop the training
                 double vl;

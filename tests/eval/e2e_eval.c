@@ -324,6 +324,15 @@ int main(int argc, char **argv) {
                        ">%s/t-re.log 2>&1", dir, dir, cameo, dir, dir, dir) == 0, "the resumed run (see %s/t-re.log)", dir);
     char *ev2 = read_text("t-re/tiny/eval/results.jsonl");
     TEST_CHECK(ev && ev2 && !strcmp(ev, ev2), "after the resume from step 2, eval/results.jsonl differs from the uninterrupted run's");
+    // a run killed during step 2's evaluation (after its checkpoint) leaves none of its lines — they
+    // are appended together at its end —, and the resume makes that evaluation again: the same file
+    TEST_CHECK(test_sh("cp -r %s/t-on %s/t-cut && grep -v '\"step\":2,' %s/t-on/tiny/eval/results.jsonl >%s/t-cut/tiny/eval/results.jsonl && "
+                       "%s train --resume %s/t-cut/tiny/checkpoints/step-2 --set run.out_dir=%s/t-cut --quiet >%s/t-cut.log 2>&1 && "
+                       "grep -q 'eval at step 2 was cut short' %s/t-cut.log", dir, dir, dir, dir, cameo, dir, dir, dir, dir) == 0,
+               "a resume after a cut-short evaluation makes it again (see %s/t-cut.log)", dir);
+    char *ev3 = read_text("t-cut/tiny/eval/results.jsonl");
+    TEST_CHECK(ev && ev3 && !strcmp(ev, ev3), "after the cut-short evaluation's resume, eval/results.jsonl differs from the uninterrupted run's");
+    free(ev3);
     // scoring the weight average (eval.ema, optimizer.ema): the same trained adapter, other scores
     TEST_CHECK(test_sh("%s " TRAIN " " EVAL_SET " --set optimizer.ema=0.5 --set eval.ema=true --set run.out_dir=%s/t-ema "
                        "--set data.path=%s/data --quiet >%s/t-ema.log 2>&1 && cmp -s %s/t-off/tiny/adapter.safetensors "
