@@ -31,8 +31,9 @@ void eval_pairs_free(eval_pair *p, int n);
 // n pairs drawn from a cameo dataset (eval/pairs_dataset.c): n characters spread over its table;
 // each pair's reference a character's first readable image (saved as out_dir/refs/pI-charC.png),
 // its prompt the first caption of the character's next image. Written to out_dir/pairs.jsonl
-// (with "character", "ref_id", "prompt_id"), whose path goes to pairs_path; a later run finds the
-// file and keeps it (the same pairs). Corrupt records are skipped and counted. 0, or -1 with err.
+// (with "character", "ref_id", "prompt_id", "dataset" (absolute) and "pairs_n"), whose path goes to
+// pairs_path; a later run finds the file and keeps it (the same pairs) when drawn from the same
+// dataset and n, else fails naming both. Corrupt records are skipped and counted. 0, or -1 with err.
 int eval_pairs_from_dataset(const char *data_dir, int n, const char *out_dir, char *pairs_path, size_t pathlen, int *skipped,
                             char *err, size_t errlen);
 // samples pair p's image with o, writes it to png (a temporary name, then renamed) and scores the

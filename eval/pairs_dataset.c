@@ -1,6 +1,7 @@
 // pairs_dataset.c — evaluation pairs drawn from a cameo dataset (eval/pairs.h, eval_pairs_from_dataset)
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +24,36 @@ static int64_t readable(dataset_reader *r, uint32_t c, uint32_t k, record_view *
     return -1;
 }
 
+// an earlier run's pairs.jsonl: kept when drawn from the same dataset and N (its lines say: "dataset",
+// "pairs_n"; a file from before they were written is kept as it is); else an error naming both, as
+// drawing anew would write over the references that earlier results point at. 0, or -1 with err.
+static int same_draw(const char *pairs_path, const char *dataset, int n, char *err, size_t errlen) {
+    size_t len;
+    char *text = fs_read_file(pairs_path, &len, (size_t)64 << 20);
+    if (!text) { snprintf(err, errlen, "%s: cannot read (%s)", pairs_path, strerror(errno)); return -1; }
+    char *e = strchr(text, '\n');
+    if (e) *e = 0;
+    cJSON *j = cJSON_Parse(text);
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(j, "dataset"), *pn = cJSON_GetObjectItemCaseSensitive(j, "pairs_n");
+    int rc = 0;
+    if (cJSON_IsString(ds) && cJSON_IsNumber(pn) && (strcmp(ds->valuestring, dataset) || pn->valueint != n)) {
+        snprintf(err, errlen, "%s: drawn from %s with --pairs-n %d, not %s with --pairs-n %d: give those again, or another --out "
+                              "(or remove it and refs/ beside it to draw anew)", pairs_path, ds->valuestring, pn->valueint, dataset, n);
+        rc = -1;
+    }
+    cJSON_Delete(j);
+    free(text);
+    return rc;
+}
+
 int eval_pairs_from_dataset(const char *data_dir, int n, const char *out_dir, char *pairs_path, size_t pathlen, int *skipped,
                             char *err, size_t errlen) {
     *skipped = 0;
     snprintf(pairs_path, pathlen, "%s/pairs.jsonl", out_dir);
+    char abs[PATH_MAX];
+    const char *from = realpath(data_dir, abs) ? abs : data_dir;  // what the file records: a rerun from elsewhere matches
     struct stat st;
-    if (stat(pairs_path, &st) == 0) return 0;  // drawn by an earlier run: the same pairs again
+    if (stat(pairs_path, &st) == 0) return same_draw(pairs_path, from, n, err, errlen);  // drawn by an earlier run: the same pairs
     dataset d;
     if (dataset_open(&d, data_dir, DATASET_NO_SIZES, err, errlen)) return -1;
     dataset_reader r;
@@ -75,6 +100,8 @@ int eval_pairs_from_dataset(const char *data_dir, int n, const char *out_dir, ch
         cJSON_AddStringToObject(j, "character", r.meta.character ? r.meta.character : "");
         cJSON_AddNumberToObject(j, "ref_id", (double)id);
         cJSON_AddNumberToObject(j, "prompt_id", (double)id2);
+        cJSON_AddStringToObject(j, "dataset", from);
+        cJSON_AddNumberToObject(j, "pairs_n", n);
         char *line = cJSON_PrintUnformatted(j);
         size_t l = line ? strlen(line) : 0;
         if (line && len + l + 2 > cap) {

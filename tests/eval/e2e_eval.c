@@ -183,9 +183,16 @@ int main(int argc, char **argv) {
     char *pd = read_text("out-ds/pairs.jsonl");
     TEST_CHECK(pd && count_lines(pd) == 3 && strstr(pd, "\"character\"") && strstr(pd, "refs/p2-char"), "the drawn pairs: %s", pd ? pd : "(none)");
     TEST_CHECK(test_sh("test $(ls %s/out-ds/refs/*.png | wc -l) -eq 3", dir) == 0, "3 reference images");
-    TEST_CHECK(test_sh("cd %s && %s eval run/tiny/checkpoints/step-4 --pairs-from data --pairs-n 5 --out out-ds --steps 2 "
+    TEST_CHECK(test_sh("cd %s && %s eval run/tiny/checkpoints/step-4 --pairs-from data --pairs-n 3 --out out-ds --steps 2 "
                        ">eval.out 2>eval.log", dir, cameo) == 0 && log_has("3 done before, 0 to make"),
                "a rerun keeps the drawn pairs (see %s/eval.log)", dir);
+    // another N or dataset would not be the pairs the folder's results were made with: refused, naming both
+    TEST_CHECK(test_sh("cd %s && %s eval run/tiny/checkpoints/step-4 --pairs-from data --pairs-n 5 --out out-ds --steps 2 "
+                       ">eval.out 2>eval.log", dir, cameo) == 1 && log_has("data with --pairs-n 3, not ") && log_has("data with --pairs-n 5"),
+               "--pairs-n changed over a folder's drawn pairs (see %s/eval.log)", dir);
+    TEST_CHECK(test_sh("cd %s && mkdir -p data2 && %s eval run/tiny/checkpoints/step-4 --pairs-from data2 --pairs-n 3 --out out-ds "
+                       "--steps 2 >eval.out 2>eval.log", dir, cameo) == 1 && log_has("/data2 with --pairs-n 3"),
+               "another dataset over a folder's drawn pairs (see %s/eval.log)", dir);
     TEST_CHECK(eval("--pairs pairs.jsonl --pairs-from data --out bad") == 2 && log_has("--pairs or --pairs-from, not both"), "both");
     free(pd);
     // sample 0 (character 0's first image) damaged in a copy of the dataset: skipped, counted, and
