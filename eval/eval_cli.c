@@ -13,10 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "data/fsutil.h"
+#include "eval/args.h"
 #include "eval/eval_models.h"
 #include "eval/pairs.h"
 #include "eval/report.h"
 #include "eval/results.h"
+#include "eval/tags.h"
 #include "train/checkpoint.h"
 #include "train/dist.h"
 #include "train/cli.h"
@@ -40,11 +42,13 @@ static void usage(FILE *f) {
             "              generalisation): N characters, each one's first image as the reference, the caption of\n"
             "              its next as the prompt; written to DIR/pairs.jsonl and DIR/refs/ (a rerun keeps them;\n"
             "              another DATASET or N is refused)\n"
-            "  --scales, --guidance, --seeds   comma-separated lists; the sweep is their product x checkpoints x pairs\n"
+            "  --scales, --guidance, --seeds   comma-separated lists, each value once; the sweep is their product x\n"
+            "              checkpoints x pairs\n"
             "              (scale 0 is plain FLUX: the baseline without the adapter)\n"
             "  --out       DIR/results.jsonl   one line per image, appended as each finishes (a rerun skips those done)\n"
             "              DIR/summary.md      per checkpoint x scale x guidance: images, DINO-I and SigLIP-I mean +- sd\n"
-            "              DIR/images/TAG/     the images (TAG: the checkpoint folder's name; -ema after it with --ema)\n"
+            "              DIR/images/TAG/     the images (TAG: the checkpoint folder's name; -ema after it with --ema;\n"
+            "                                  -2, -3 for another checkpoint of that name: DIR/tags.json)\n"
             "              DIR/sheets/pP.png   per pair: the reference, then a row per checkpoint x scale x guidance\n"
             "  --ema       each checkpoint's weight average (runs with optimizer.ema) in place of its weights\n"
             "  --clip      a full CLIP model (weights, config.json, tokenizer; e.g. openai/clip-vit-large-patch14):\n"
@@ -54,20 +58,15 @@ static void usage(FILE *f) {
             "  CLIP image embeddings (CLIP-I) and of the image's and the prompt's (CLIP-T).\n");
 }
 
-static int parse_list(const char *opt, const char *s, double *out, int *n) {
-    *n = 0;
-    for (const char *p = s; *p;) {
-        char *end;
-        errno = 0;
-        double v = strtod(p, &end);
-        if (end == p || errno || !isfinite(v) || *n == EV_MAX_LIST || (*end && *end != ',')) {
-            fprintf(stderr, "cameo eval: %s '%s': want a comma-separated list of at most %d numbers\n", opt, s, EV_MAX_LIST);
-            return -1;
-        }
-        out[(*n)++] = v;
-        p = *end ? end + 1 : end;
-    }
-    if (!*n) { fprintf(stderr, "cameo eval: %s is empty\n", opt); return -1; }
+// every pair once: a pair twice has one key for two images (made twice; under MPI by two ranks)
+static int pairs_distinct(const char *path, const eval_pair *pairs, char ids[][EVAL_PAIR_ID_LEN], int np, char *err, size_t errlen) {
+    for (int i = 0; i < np; i++)
+        for (int k = 0; k < i; k++)
+            if (!strcmp(ids[k], ids[i])) {
+                snprintf(err, errlen, "%s: pairs %d and %d are the same (ref %.1000s, prompt \"%.200s\"): give each once", path, k + 1, i + 1,
+                         pairs[i].ref, pairs[i].prompt);
+                return -1;
+            }
     return 0;
 }
 
@@ -85,23 +84,20 @@ int eval_cli(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--pairs") && v) pairs_path = argv[++i];
         else if (!strcmp(a, "--pairs-from") && v) pairs_from = argv[++i];
-        else if (!strcmp(a, "--pairs-n") && v) pairs_n = atoi(argv[++i]);
+        else if (!strcmp(a, "--pairs-n") && v) { if (eval_arg_int("eval", a, argv[++i], 1, 100000, &pairs_n)) return 2; }
         else if (!strcmp(a, "--out") && v) outdir = argv[++i];
         else if (!strcmp(a, "--device") && v) device = argv[++i];
         else if (!strcmp(a, "--clip") && v) clip_path = argv[++i];
         else if (!strcmp(a, "--config") && v) config = argv[++i];
         else if (!strcmp(a, "--quiet")) quiet = true;
         else if (!strcmp(a, "--ema")) ema = true;
-        else if (!strcmp(a, "--scales") && v) { if (parse_list(a, argv[++i], scales, &ns)) return 2; }
-        else if (!strcmp(a, "--guidance") && v) { if (parse_list(a, argv[++i], guids, &ng)) return 2; }
-        else if (!strcmp(a, "--seeds") && v) { if (parse_list(a, argv[++i], seeds, &nseed)) return 2; }
-        else if (!strcmp(a, "--steps") && v) o.steps = atoi(argv[++i]);
-        else if (!strcmp(a, "--size") && v) {
-            if (sscanf(argv[++i], "%dx%d", &o.width, &o.height) != 2 || o.width <= 0 || o.height <= 0) {
-                fprintf(stderr, "cameo eval: --size wants WxH, got '%s'\n", v);
-                return 2;
-            }
-        } else if (a[0] != '-') {
+        // lists without repeats (each rank's share of the images assumes one image per key)
+        else if (!strcmp(a, "--scales") && v) { if (eval_arg_list("eval", a, argv[++i], scales, EV_MAX_LIST, &ns)) return 2; }
+        else if (!strcmp(a, "--guidance") && v) { if (eval_arg_list("eval", a, argv[++i], guids, EV_MAX_LIST, &ng)) return 2; }
+        else if (!strcmp(a, "--seeds") && v) { if (eval_arg_list("eval", a, argv[++i], seeds, EV_MAX_LIST, &nseed)) return 2; }
+        else if (!strcmp(a, "--steps") && v) { if (eval_arg_int("eval", a, argv[++i], 1, 1024, &o.steps)) return 2; }
+        else if (!strcmp(a, "--size") && v) { if (eval_arg_size("eval", a, argv[++i], &o.width, &o.height)) return 2; }
+        else if (a[0] != '-') {
             if (nck == EV_MAX_CKPT) { fprintf(stderr, "cameo eval: more than %d checkpoints in one sweep\n", EV_MAX_CKPT); return 2; }
             ckpts[nck++] = a;
         }
@@ -116,8 +112,6 @@ int eval_cli(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (pairs_n < 1 || pairs_n > 100000) { fprintf(stderr, "cameo eval: --pairs-n %d (allowed 1..100000)\n", pairs_n); return 2; }
-    if (o.steps < 1 || o.steps > 1024) { fprintf(stderr, "cameo eval: --steps %d (allowed 1..1024)\n", o.steps); return 2; }
     for (int i = 0; i < nseed; i++)
         if (seeds[i] < 0 || seeds[i] != floor(seeds[i])) { fprintf(stderr, "cameo eval: --seeds: %g is not a whole number >= 0\n", seeds[i]); return 2; }
 
@@ -139,55 +133,64 @@ int eval_cli(int argc, char **argv) {
         rc = dist_max_int(&d, rc);
     }
     if (!rc) rc = eval_pairs_read(pairs_path, &pairs, &np, err, sizeof err) ? 1 : 0;
+    char (*pids)[EVAL_PAIR_ID_LEN] = rc ? NULL : calloc((size_t)np, sizeof *pids);  // each pair's id: its keys go by content
+    if (!rc && !pids) { snprintf(err, sizeof err, "out of host memory"); rc = 1; }
+    for (int p = 0; !rc && p < np; p++) eval_pair_id(pairs[p].ref, pairs[p].prompt, pids[p]);
+    if (!rc && pairs_distinct(pairs_path, pairs, pids, np, err, sizeof err)) rc = 2;
 
     // the sources: checkpoints (resolved; one set of models, the first's config, for all) or, with
     // --config, adapter files
     // srcs: what the results are keyed by — the folder, and with --ema "#ema" after it
-    static char dirs[EV_MAX_CKPT][PATH_MAX], srcs[EV_MAX_CKPT][PATH_MAX + 8], tags[EV_MAX_CKPT][96];
+    static char dirs[EV_MAX_CKPT][PATH_MAX], srcs[EV_MAX_CKPT][PATH_MAX + 8], tags[EV_MAX_CKPT][96], bases[EV_MAX_CKPT][96];
     eval_models em;
     memset(&em, 0, sizeof em);
-    if (config) {
-        for (int c = 0; c < nck && !rc; c++) {
-            if (access(ckpts[c], R_OK)) { snprintf(err, sizeof err, "%s: cannot read the adapter (%s)", ckpts[c], strerror(errno)); rc = 1; }
-            snprintf(dirs[c], sizeof dirs[c], "%.4000s", ckpts[c]);
-        }
-        if (!rc) rc = eval_models_open_config(&em, config, device, d.local_rank, ckpts[0], err, sizeof err);
-    } else {
-        if (!rc) rc = eval_models_open(&em, ckpts[0], device, d.local_rank, dirs[0], sizeof dirs[0], err, sizeof err);
-        for (int c = 1; c < nck && !rc; c++)
-            if (ckpt_resolve(ckpts[c], dirs[c], sizeof dirs[c], err, sizeof err) || !eval_models_same(&em, dirs[c], err, sizeof err)) rc = 1;
+    for (int c = 0; c < nck && !rc; c++) {  // resolved first: a source given twice is refused before any loading
+        if (config && access(ckpts[c], R_OK)) { snprintf(err, sizeof err, "%s: cannot read the adapter (%s)", ckpts[c], strerror(errno)); rc = 1; }
+        if (config) snprintf(dirs[c], sizeof dirs[c], "%.4000s", ckpts[c]);
+        else if (ckpt_resolve(ckpts[c], dirs[c], sizeof dirs[c], err, sizeof err)) rc = 1;
     }
     for (int c = 0; c < nck && !rc; c++) {  // absolute: a rerun from another folder finds its lines
         char abs[PATH_MAX];
         if (realpath(dirs[c], abs)) snprintf(dirs[c], sizeof dirs[c], "%.4000s", abs);
-    }
-    for (int c = 0; c < nck && !rc; c++) {  // the folder's (file's) name; a clash gets -2, -3, ...
-        char tmp[PATH_MAX], base[80];
-        snprintf(tmp, sizeof tmp, "%.4000s", dirs[c]);
-        snprintf(base, sizeof base, "%s", basename(tmp));
-        char *ext = config ? strrchr(base, '.') : NULL;
-        if (ext && (!strcmp(ext, ".safetensors") || !strcmp(ext, ".bin"))) *ext = 0;
-        if (ema) strncat(base, "-ema", sizeof base - strlen(base) - 1);
-        snprintf(tags[c], sizeof tags[c], "%s", base);
-        for (int k = 0, dup = 1; k < c; k++)
-            if (!strcmp(tags[k], tags[c])) snprintf(tags[c], sizeof tags[c], "%s-%d", base, ++dup), k = -1;
         snprintf(srcs[c], sizeof srcs[c], "%s%s", dirs[c], ema ? "#ema" : "");
+        for (int k = 0; k < c && !rc; k++)
+            if (!strcmp(srcs[k], srcs[c])) {
+                snprintf(err, sizeof err, "%s and %s are the same %s (%s): give it once", ckpts[k], ckpts[c], config ? "adapter" : "checkpoint", dirs[c]);
+                rc = 2;
+            }
     }
-    if (!rc && !o.width) o.width = o.height = em.cfg->stages[0].resolution;
+    if (!rc && config) rc = eval_models_open_config(&em, config, device, d.local_rank, ckpts[0], &o.width, &o.height, err, sizeof err);
+    else if (!rc) {
+        char dir0[PATH_MAX];
+        rc = eval_models_open(&em, ckpts[0], device, d.local_rank, &o.width, &o.height, dir0, sizeof dir0, err, sizeof err);
+        for (int c = 1; c < nck && !rc; c++)
+            if (!eval_models_same(&em, dirs[c], err, sizeof err)) rc = 1;
+    }
+    for (int c = 0; c < nck && !rc; c++) {  // the tag's base: the folder's (file's) name; eval_tags_assign makes it unique
+        char tmp[PATH_MAX];
+        snprintf(tmp, sizeof tmp, "%.4000s", dirs[c]);
+        snprintf(bases[c], 80, "%s", basename(tmp));
+        char *ext = config ? strrchr(bases[c], '.') : NULL;
+        if (ext && (!strcmp(ext, ".safetensors") || !strcmp(ext, ".bin"))) *ext = 0;
+        if (ema) strncat(bases[c], "-ema", sizeof bases[c] - strlen(bases[c]) - 1);
+    }
 
     char path[PATH_MAX + 64], results[PATH_MAX + 32], mine[PATH_MAX + 48];
     eval_results done = {0};
     eval_clip clip = {0};
     int cdim = 0;
-    int damaged = 0, stale = 0;  // stale: lines of this sweep without CLIP scores, with --clip
+    int damaged = 0, cut = 0, stale = 0;  // stale: lines of this sweep without CLIP scores, with --clip
     snprintf(results, sizeof results, "%s/results.jsonl", outdir);
     if (d.rank) snprintf(mine, sizeof mine, "%s/results.rank-%d.jsonl", outdir, d.rank);  // one writer per file
     else snprintf(mine, sizeof mine, "%s", results);
     if (!rc && d.rank == 0 && fs_mkdirs(outdir)) { snprintf(err, sizeof err, "%s: cannot create (%s)", outdir, strerror(errno)); rc = 1; }
-    if (!rc && d.rank == 0 && eval_results_merge_ranks(outdir, results, err, sizeof err) < 0) rc = 1;
+    if (!rc && d.rank == 0 && eval_results_merge_ranks(outdir, results, &cut, err, sizeof err) < 0) rc = 1;  // repairs, then appends
     if (!rc && d.rank == 0 && eval_results_read(results, &done, &damaged, err, sizeof err)) rc = 1;  // damaged lines: rewritten here
-    if (dist_max_int(&d, rc)) goto out;  // every rank reads the file rank 0 has made whole
+    if (!rc && d.rank == 0 && eval_tags_assign(outdir, nck, srcs, bases, true, tags, err, sizeof err)) rc = 1;
+    damaged += cut;
+    if (dist_max_int(&d, rc)) goto out;  // every rank reads the files rank 0 has made whole
     if (d.rank && eval_results_read(results, &done, &damaged, err, sizeof err)) rc = 1;
+    if (!rc && d.rank && eval_tags_assign(outdir, nck, srcs, bases, false, tags, err, sizeof err)) rc = 1;
     if (!rc && damaged && d.rank == 0) fprintf(stderr, "cameo eval: %s: %d damaged line(s) dropped (an interrupted write); those images run again\n", results, damaged);
     if (!rc && clip_path) {
         char e[1024];
@@ -207,7 +210,7 @@ int eval_cli(int argc, char **argv) {
             for (int g = 0; g < ng; g++)
                 for (int k = 0; k < nseed; k++)
                     for (int p = 0; p < np; p++) {
-                        char *key = eval_key(srcs[c], p, scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
+                        char *key = eval_key(srcs[c], pids[p], scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
                         bool need = !eval_results_has(&done, key, clip_path != NULL);
                         todo += need && todo_all % d.world == d.rank;  // this rank's share: every world-th image to make
                         todo_all += need;
@@ -221,13 +224,14 @@ int eval_cli(int argc, char **argv) {
     if (!rc && stale && d.rank == 0)  // the file keeps the old lines; the new one of a key replaces it in the summary
         fprintf(stderr, "cameo eval: %d of them made before without CLIP scores: made again with --clip\n", stale);
     double t_start = progress_now();
+    eval_results fresh = {0};  // this run's images: done stays as read, so each rank's share is the one counted above
     for (int c = 0; c < nck && !rc && todo; c++) {
         bool loaded = false;
         for (int s = 0; s < ns && !rc; s++)
             for (int g = 0; g < ng && !rc; g++)
                 for (int k = 0; k < nseed && !rc; k++)
                     for (int p = 0; p < np && !rc; p++) {
-                        char *key = eval_key(srcs[c], p, scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
+                        char *key = eval_key(srcs[c], pids[p], scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
                         if (eval_results_has(&done, key, clip_path != NULL) || item++ % d.world != d.rank) { free(key); continue; }
                         if (!loaded && (config ? ic_models_load_adapter_file(&em.m, dirs[c], err, sizeof err)
                                                : eval_models_load_adapter(&em, dirs[c], ema, err, sizeof err))) {
@@ -239,8 +243,8 @@ int eval_cli(int argc, char **argv) {
                         double t0 = progress_now();
                         eval_sample_opts oo = o;
                         oo.ip_scale = scales[s], oo.guidance = guids[g], oo.seed = (uint64_t)seeds[k];
-                        char rel[256];
-                        snprintf(rel, sizeof rel, "images/%s/p%d_s%g_g%g_seed%.0f.png", tags[c], p, scales[s], guids[g], seeds[k]);
+                        char rel[400];
+                        eval_image_name(rel, sizeof rel, tags[c], p, pids[p], scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
                         snprintf(path, sizeof path, "%s/images/%s", outdir, tags[c]);
                         if (fs_mkdirs(path)) { snprintf(err, sizeof err, "%s: cannot create (%s)", path, strerror(errno)); rc = 1; }
                         snprintf(path, sizeof path, "%s/%s", outdir, rel);
@@ -257,6 +261,7 @@ int eval_cli(int argc, char **argv) {
                             if (ema) cJSON_AddStringToObject(j, "weights", "ema");
                             cJSON_AddStringToObject(j, "checkpoint_tag", tags[c]);
                             cJSON_AddNumberToObject(j, "pair", p);
+                            cJSON_AddStringToObject(j, "pair_id", pids[p]);
                             cJSON_AddStringToObject(j, "ref", pairs[p].ref);
                             cJSON_AddStringToObject(j, "prompt", pairs[p].prompt);
                             cJSON_AddNumberToObject(j, "scale", r.scale);
@@ -278,7 +283,8 @@ int eval_cli(int argc, char **argv) {
                             free(line);
                             cJSON_Delete(j);
                             if (!rc) {
-                                eval_results_add(&done, key, &r);
+                                r.src = eval_src_hash(srcs[c]);
+                                eval_results_add(&fresh, key, &r);
                                 key = NULL;
                             }
                         }
@@ -294,11 +300,14 @@ int eval_cli(int argc, char **argv) {
                         }
                     }
     }
+    for (int i = 0; i < fresh.n; i++) eval_results_add(&done, fresh.keys[i], &fresh.v[i]), fresh.keys[i] = NULL;
+    fresh.n = 0;
+    eval_results_free(&fresh);
     if (dist_max_int(&d, rc)) goto out;  // every rank done: rank 0 takes their lines and writes the summary
     if (d.rank == 0 && d.world > 1) {
         eval_results all = {0};
         int dmg;
-        if (eval_results_merge_ranks(outdir, results, err, sizeof err) < 0 || eval_results_read(results, &all, &dmg, err, sizeof err)) rc = 1;
+        if (eval_results_merge_ranks(outdir, results, &dmg, err, sizeof err) < 0 || eval_results_read(results, &all, &dmg, err, sizeof err)) rc = 1;
         eval_results_free(&done);
         done = all;
     }
@@ -308,7 +317,8 @@ int eval_cli(int argc, char **argv) {
         char *md = eval_summary_text(&done, title);
         snprintf(path, sizeof path, "%s/summary.md", outdir);
         rc = fs_write_atomic(path, md, strlen(md), err, sizeof err) ? 1 : 0;
-        if (!rc && eval_contact_sheets(outdir, pairs, np, tags, nck, scales, ns, guids, ng, seeds, nseed, o.width, o.height, err, sizeof err))
+        if (!rc && eval_contact_sheets(outdir, pairs, pids, np, tags, nck, scales, ns, guids, ng, seeds, nseed, o.steps, o.width, o.height, err,
+                                          sizeof err))
             rc = 1;
         if (!rc && !quiet) printf("%s\n%s, %s and %s/sheets/\n", md, results, path, outdir);
         free(md);
@@ -317,6 +327,7 @@ out:
     if (rc) fprintf(stderr, "cameo eval%s: %s\n", d.world > 1 ? " (a rank)" : "", err);
     eval_results_free(&done);
     eval_pairs_free(pairs, np);
+    free(pids);
     eval_clip_close(&clip);
     eval_models_close(&em);
     if (d.world > 1) rc = dist_max_int(&d, rc);  // the ranks end together

@@ -36,22 +36,47 @@ static int build(eval_models *em, const char *device, int local_rank, const char
     return eval_decoder_open(&em->m, cfg, &em->dec, &em->pd, err, errlen) ? 1 : 0;
 }
 
-int eval_models_open(eval_models *em, const char *ckpt, const char *device, int local_rank, char *dir, size_t dirlen,
+// the VAE's pixels per latent: the tiny preset's VAE has three levels (train/models.c), the published
+// one as many as its weights show (read from the header alone). -1 with err.
+static int vae_factor(const train_config *cfg, char *err, size_t errlen) {
+    if (cfg->model.tiny) return 1 << (3 - 1);
+    vae_config vc;
+    if (vae_detect(cfg->model.vae, &vc, err, errlen)) return -1;
+    return 1 << (vc.nlevels - 1);
+}
+
+// the image size (0: the first stage's resolution) checked against the sampler's need (multiples of
+// twice the VAE factor: latents packed in 2x2 patches) before any model is built, so that a bad
+// --size costs no loading and leaves nothing behind. 0; 1 with err (the VAE's weights); 2 for a bad size.
+static int check_size(const train_config *cfg, int *w, int *h, char *err, size_t errlen) {
+    bool given = *w > 0;
+    if (!given) *w = *h = cfg->stages[0].resolution;
+    int f = vae_factor(cfg, err, errlen);
+    if (f < 0) return 1;
+    if (*w > 0 && *h > 0 && *w % (2 * f) == 0 && *h % (2 * f) == 0) return 0;
+    if (given) snprintf(err, errlen, "--size %dx%d: these models need multiples of %d (the VAE's %d pixels per latent, 2x2 latent patches)", *w, *h, 2 * f, f);
+    else snprintf(err, errlen, "stages.0.resolution %d: these models need a multiple of %d: give --size WxH", *w, 2 * f);
+    return 2;
+}
+
+int eval_models_open(eval_models *em, const char *ckpt, const char *device, int local_rank, int *w, int *h, char *dir, size_t dirlen,
                      char *err, size_t errlen) {
     memset(em, 0, sizeof *em);
     em->cfg = calloc(1, sizeof *em->cfg);
     if (!em->cfg) { snprintf(err, errlen, "out of host memory"); return 1; }
     if (ckpt_resolve(ckpt, dir, dirlen, err, errlen) || load_config(em->cfg, dir, err, errlen)) return 1;
-    return build(em, device, local_rank, NULL, err, errlen);
+    int rc = check_size(em->cfg, w, h, err, errlen);
+    return rc ? rc : build(em, device, local_rank, NULL, err, errlen);
 }
 
-int eval_models_open_config(eval_models *em, const char *config, const char *device, int local_rank, const char *adapter,
-                            char *err, size_t errlen) {
+int eval_models_open_config(eval_models *em, const char *config, const char *device, int local_rank, const char *adapter, int *w,
+                            int *h, char *err, size_t errlen) {
     memset(em, 0, sizeof *em);
     em->cfg = calloc(1, sizeof *em->cfg);
     if (!em->cfg) { snprintf(err, errlen, "out of host memory"); return 1; }
     if (train_config_load(em->cfg, config, NULL, 0, err, errlen) || train_config_check_paths(em->cfg, err, errlen)) return 1;
-    return build(em, device, local_rank, adapter, err, errlen);
+    int rc = check_size(em->cfg, w, h, err, errlen);
+    return rc ? rc : build(em, device, local_rank, adapter, err, errlen);
 }
 
 int eval_decoder_open(const ic_models *m, const train_config *cfg, vae_decoder *dec, cm_params *pd, char *err, size_t errlen) {

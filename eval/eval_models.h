@@ -18,14 +18,16 @@ typedef struct eval_models {
 // resolves ckpt (a checkpoint folder, a run's checkpoints/ folder or its latest), reads its
 // config and builds the models on `device` (NULL: the run's run.device; a CPU computes in f32),
 // a CUDA device's index raised by local_rank (one GPU per rank of a node, as training does).
-// dir receives the resolved folder. 0; 1 with err (a file, a weight); 2 for a bad --device.
-int eval_models_open(eval_models *em, const char *ckpt, const char *device, int local_rank, char *dir, size_t dirlen,
+// dir receives the resolved folder. The image size *w x *h (0: the first stage's resolution, set)
+// is checked against what the sampler needs (multiples of twice the VAE factor) before anything is
+// built. 0; 1 with err (a file, a weight); 2 for a bad --device or size.
+int eval_models_open(eval_models *em, const char *ckpt, const char *device, int local_rank, int *w, int *h, char *dir, size_t dirlen,
                      char *err, size_t errlen);
 // the same from a config file (YAML, as `cameo train` reads it) instead of a checkpoint: for adapter
 // files outside a run (the released .bin, `cameo export`'s safetensors); adapter: the first of
-// them, whose sizes the adapter takes when the config names published models
-int eval_models_open_config(eval_models *em, const char *config, const char *device, int local_rank, const char *adapter,
-                            char *err, size_t errlen);
+// them, whose sizes the adapter takes when the config names published models; the size as above
+int eval_models_open_config(eval_models *em, const char *config, const char *device, int local_rank, const char *adapter, int *w,
+                            int *h, char *err, size_t errlen);
 // the adapter weights of checkpoint folder dir into em's adapter. 0, or -1 with err.
 int eval_models_load_adapter(eval_models *em, const char *dir, bool ema, char *err, size_t errlen);
 // true when checkpoint folder dir's config names the same models as em's (its adapter can be

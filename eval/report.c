@@ -25,7 +25,8 @@ static void mean_sd(const double *x, int n, char *out, size_t len) {
     else snprintf(out, len, "%.4f", m);
 }
 
-// summary.md: a row per (checkpoint tag, scale, guidance), in the order the records first show them
+// summary.md: a row per (checkpoint, size, steps, scale, guidance), in the order the records first show
+// them; grouped by the source itself (two checkpoints under one tag stay apart), labelled by its tag
 char *eval_summary_text(const eval_results *d, const char *title) {
     size_t cap = 4096 + (size_t)d->n * 256, at = 0;
     char *b = malloc(cap);
@@ -42,7 +43,7 @@ char *eval_summary_text(const eval_results *d, const char *title) {
         double secs = 0;
         for (int j = i; j < d->n; j++) {
             const eval_rec *a = &d->v[i], *c = &d->v[j];
-            if (seen[j] || strcmp(a->tag, c->tag) || a->scale != c->scale || a->guidance != c->guidance || a->steps != c->steps ||
+            if (seen[j] || a->src != c->src || a->scale != c->scale || a->guidance != c->guidance || a->steps != c->steps ||
                 a->w != c->w || a->h != c->h)
                 continue;
             seen[j] = true;
@@ -67,9 +68,9 @@ char *eval_summary_text(const eval_results *d, const char *title) {
 // DIR/sheets/pP.png per pair: the reference, then a row per checkpoint x scale x guidance with a
 // column per seed (this sweep's images; a missing one grey), 4-pixel white gaps — for the eye.
 // 0, or -1 with err.
-int eval_contact_sheets(const char *outdir, const eval_pair *pairs, int np, char tags[][96], int nck, const double *scales,
-                          int ns, const double *guids, int ng, const double *seeds, int nseed, int W, int H, char *err,
-                          size_t errlen) {
+int eval_contact_sheets(const char *outdir, const eval_pair *pairs, char pair_ids[][EVAL_PAIR_ID_LEN], int np, char tags[][96],
+                        int nck, const double *scales, int ns, const double *guids, int ng, const double *seeds, int nseed,
+                        int steps, int W, int H, char *err, size_t errlen) {
     const int gap = 4, cols = 1 + nseed, rows = nck * ns * ng;
     int SW = cols * W + (cols + 1) * gap, SH = rows * H + (rows + 1) * gap;
     if ((int64_t)SW * SH > (int64_t)1 << 28) return 0;  // a sweep too large for one sheet: none
@@ -89,9 +90,11 @@ int eval_contact_sheets(const char *outdir, const eval_pair *pairs, int np, char
                 char e[256];
                 int ci = r / (ns * ng), si = r / ng % ns, gi = r % ng;
                 if (c == 0) snprintf(path, sizeof path, "%s", pairs[p].ref);  // the reference, in every row
-                else
-                    snprintf(path, sizeof path, "%s/images/%s/p%d_s%g_g%g_seed%.0f.png", outdir, tags[ci], p, scales[si], guids[gi],
-                             seeds[c - 1]);
+                else {
+                    char rel[400];
+                    eval_image_name(rel, sizeof rel, tags[ci], p, pair_ids[p], scales[si], guids[gi], seeds[c - 1], steps, W, H);
+                    snprintf(path, sizeof path, "%s/%s", outdir, rel);
+                }
                 bool ok = image_load(path, &im, e, sizeof e) == 0;
                 if (ok && im.c == 4)
                     for (int i = 0; i < im.w * im.h; i++) memmove(im.px + i * 3, im.px + i * 4, 3);

@@ -12,16 +12,34 @@
 #include "autograd/tensor.h"
 #include "data/fsutil.h"
 
-char *eval_key(const char *dir, int item, double scale, double guid, double seed, int steps, int w, int h) {
+static uint64_t fnv_more(uint64_t h, const char *s) {  // FNV-1a, continued over s and its terminating 0
+    do h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    while (*s++);
+    return h;
+}
+
+static uint64_t key_hash(const char *s) { return fnv_more(1469598103934665603ull, s); }
+
+uint64_t eval_src_hash(const char *src) { return key_hash(src); }
+
+// by content, not line number: a pairs file edited between runs gives its changed lines new keys
+void eval_pair_id(const char *ref, const char *prompt, char out[EVAL_PAIR_ID_LEN]) {
+    char abs[PATH_MAX];
+    const char *r = realpath(ref, abs) ? abs : ref;  // the same image through another relative path: the same pair
+    snprintf(out, EVAL_PAIR_ID_LEN, "%016llx", (unsigned long long)fnv_more(key_hash(r), prompt));
+}
+
+char *eval_key(const char *src, const char *pair_id, double scale, double guid, double seed, int steps, int w, int h) {
     char k[PATH_MAX + 160];
-    snprintf(k, sizeof k, "%.4000s|%d|%.9g|%.9g|%.0f|%d|%dx%d", dir, item, scale, guid, seed, steps, w, h);
+    snprintf(k, sizeof k, "%.4000s|%s|%.9g|%.9g|%.0f|%d|%dx%d", src, pair_id, scale, guid, seed, steps, w, h);
     return strdup(k);
 }
 
-static uint64_t key_hash(const char *s) {  // FNV-1a
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
+// every part of the key in the name: images of different keys never share a file (a new --steps or
+// --size, an edited pair, would overwrite an image that earlier lines point at)
+void eval_image_name(char *out, size_t len, const char *tag, int pair, const char *pair_id, double scale, double guid, double seed,
+                     int steps, int w, int h) {
+    snprintf(out, len, "images/%s/p%d-%.8s_s%g_g%g_seed%.0f_%dsteps_%dx%d.png", tag, pair, pair_id, scale, guid, seed, steps, w, h);
 }
 
 int eval_results_find(const eval_results *d, const char *key) {
@@ -129,10 +147,14 @@ static bool keep_result(const cJSON *j, void *ctx) {
     }
     if (!ok) return false;
     const cJSON *ci = cJSON_GetObjectItemCaseSensitive(j, "clip_i"), *ct = cJSON_GetObjectItemCaseSensitive(j, "clip_t");
+    const cJSON *ck = cJSON_GetObjectItemCaseSensitive(j, "checkpoint"), *wt = cJSON_GetObjectItemCaseSensitive(j, "weights");
+    char src[PATH_MAX + 16];  // what the summary groups by: the source as eval_cli names it (folder, "#ema" with --ema)
+    snprintf(src, sizeof src, "%.4000s%s", cJSON_IsString(ck) ? ck->valuestring : t->valuestring,
+             cJSON_IsString(wt) && !strcmp(wt->valuestring, "ema") ? "#ema" : "");
     bool has_clip = cJSON_IsNumber(ci) && cJSON_IsNumber(ct);
     eval_rec r = {.scale = v[0], .guidance = v[1], .dino = v[2], .siglip = v[3], .seconds = v[4], .steps = (int)v[5],
                   .w = (int)v[6], .h = (int)v[7], .clip_i = has_clip ? ci->valuedouble : NAN,
-                  .clip_t = has_clip ? ct->valuedouble : NAN};
+                  .clip_t = has_clip ? ct->valuedouble : NAN, .src = eval_src_hash(src)};
     snprintf(r.tag, sizeof r.tag, "%s", t->valuestring);
     eval_results_add((eval_results *)ctx, strdup(k->valuestring), &r);
     return true;
@@ -154,15 +176,27 @@ int eval_append_line(const char *path, const char *line, char *err, size_t errle
 // the lines other ranks wrote (DIR/results.rank-R.jsonl), complete ones only, appended to
 // results.jsonl, then the rank files removed (rank 0, after a sweep; and at the start, for the
 // files an interrupted distributed sweep left). The number of lines moved, or -1 with err.
-int eval_results_merge_ranks(const char *outdir, const char *results, char *err, size_t errlen) {
+static bool is_rank_file(const char *name) {
+    int r;
+    char tail[8];
+    return sscanf(name, "results.rank-%d.jsonl%7s", &r, tail) == 1 && r >= 1;
+}
+
+static bool keep_json(const cJSON *j, void *ctx) { (void)j, (void)ctx; return true; }
+
+int eval_results_merge_ranks(const char *outdir, const char *results, int *dropped, char *err, size_t errlen) {
+    *dropped = 0;
     DIR *dp = opendir(outdir);
     if (!dp) { snprintf(err, errlen, "%s: cannot list (%s)", outdir, strerror(errno)); return -1; }
     int moved = 0, rc = 0;
+    bool repaired = false;
     struct dirent *de;
     while (!rc && (de = readdir(dp))) {
-        int r;
-        char tail[8];
-        if (sscanf(de->d_name, "results.rank-%d.jsonl%7s", &r, tail) != 1 || r < 1) continue;
+        if (!is_rank_file(de->d_name)) continue;
+        // results.jsonl's unfinished last line (a cut-off write) goes first: a line appended after it
+        // would be glued onto it, and both dropped when read
+        if (!repaired && eval_jsonl_filter(results, keep_json, NULL, dropped, err, errlen)) { rc = -1; break; }
+        repaired = true;
         char path[PATH_MAX + 300];
         snprintf(path, sizeof path, "%s/%s", outdir, de->d_name);
         size_t len;

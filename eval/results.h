@@ -9,15 +9,24 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
-// a finished image (clip_i, clip_t NaN when the sweep had no --clip)
-typedef struct { char tag[96]; double scale, guidance, dino, siglip, clip_i, clip_t, seconds; int steps, w, h; } eval_rec;
+// a finished image (clip_i, clip_t NaN when the sweep had no --clip); src: eval_src_hash of its source
+typedef struct { char tag[96]; double scale, guidance, dino, siglip, clip_i, clip_t, seconds; int steps, w, h; uint64_t src; } eval_rec;
 // the finished images: records, their keys, and a hash index of the keys (open addressing,
 // slot -1 empty) so that a sweep of many thousands of images looks each one up at once
 typedef struct { eval_rec *v; int n, cap; char **keys; int *slot; int nslot; } eval_results;
 
 
-// the key of one image of a sweep (malloc'd)
-char *eval_key(const char *dir, int item, double scale, double guid, double seed, int steps, int w, int h);
+#define EVAL_PAIR_ID_LEN 17
+// a pair's identity: a hash (16 hex digits) of its reference's absolute path and its prompt
+void eval_pair_id(const char *ref, const char *prompt, char out[EVAL_PAIR_ID_LEN]);
+// a source's identity in eval_rec.src: a hash of its key string (the absolute folder or file, "#ema" after it)
+uint64_t eval_src_hash(const char *src);
+// the key of one image of a sweep (malloc'd): source, pair id, scale, guidance, seed, steps, size
+char *eval_key(const char *src, const char *pair_id, double scale, double guid, double seed, int steps, int w, int h);
+// an image's path under the sweep's folder: images/TAG/pP-ID_sS_gG_seedK_Nsteps_WxH.png (ID: the pair
+// id's first 8 digits), so that images of different keys never share a file
+void eval_image_name(char *out, size_t len, const char *tag, int pair, const char *pair_id, double scale, double guid, double seed,
+                     int steps, int w, int h);
 // the index of key's record, or -1
 int eval_results_find(const eval_results *d, const char *key);
 // adds the record of key (taking key); a key already there has its record replaced (the newest
@@ -38,5 +47,6 @@ int eval_jsonl_filter(const char *path, bool (*keep)(const cJSON *line, void *ct
 // one line appended and fsynced: it survives a kill right after. 0, or -1 with err.
 int eval_append_line(const char *path, const char *line, char *err, size_t errlen);
 // the lines other ranks wrote (DIR/results.rank-R.jsonl), complete ones only, appended to results,
-// then the rank files removed. The number of lines moved, or -1 with err.
-int eval_results_merge_ranks(const char *outdir, const char *results, char *err, size_t errlen);
+// then the rank files removed; results' own damaged lines (a write cut off) dropped first and
+// counted in *dropped. The number of lines moved, or -1 with err.
+int eval_results_merge_ranks(const char *outdir, const char *results, int *dropped, char *err, size_t errlen);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "eval/args.h"
 #include "eval/sample.h"
 #include "eval/eval_models.h"
 #include "eval/sample_io.h"
@@ -28,25 +29,23 @@ int sample_cli(int argc, char **argv) {
         else if (!strcmp(a, "--ref") && v) ref = argv[++i];
         else if (!strcmp(a, "--prompt") && v) prompt = argv[++i];
         else if (!strcmp(a, "--out") && v) out = argv[++i];
-        else if (!strcmp(a, "--steps") && v) o.steps = atoi(argv[++i]);
-        else if (!strcmp(a, "--guidance") && v) o.guidance = atof(argv[++i]);
-        else if (!strcmp(a, "--scale") && v) o.ip_scale = atof(argv[++i]);
-        else if (!strcmp(a, "--seed") && v) o.seed = strtoull(argv[++i], NULL, 10);
+        // numbers strictly (the whole argument, in range): "--scale abc" is an error, not 0
+        else if (!strcmp(a, "--steps") && v) { if (eval_arg_int("sample", a, argv[++i], 1, 1024, &o.steps)) return 2; }
+        else if (!strcmp(a, "--guidance") && v) { if (eval_arg_double("sample", a, argv[++i], &o.guidance)) return 2; }
+        else if (!strcmp(a, "--scale") && v) { if (eval_arg_double("sample", a, argv[++i], &o.ip_scale)) return 2; }
+        else if (!strcmp(a, "--seed") && v) { if (eval_arg_u64("sample", a, argv[++i], &o.seed)) return 2; }
         else if (!strcmp(a, "--device") && v) device = argv[++i];
         else if (!strcmp(a, "--ema")) ema = true;
-        else if (!strcmp(a, "--size") && v) {
-            if (sscanf(argv[++i], "%dx%d", &o.width, &o.height) != 2) { fprintf(stderr, "cameo sample: --size wants WxH, got '%s'\n", v); return 2; }
-        } else if (a[0] != '-' && !ckpt) ckpt = a;
+        else if (!strcmp(a, "--size") && v) { if (eval_arg_size("sample", a, argv[++i], &o.width, &o.height)) return 2; }
+        else if (a[0] != '-' && !ckpt) ckpt = a;
         else { fprintf(stderr, "cameo sample: unknown argument '%s'\n", a); usage(stderr); return 2; }
     }
     if (!ckpt || !ref || !prompt || !out) { usage(stderr); return 2; }
-    if (o.steps < 1 || o.steps > 1024) { fprintf(stderr, "cameo sample: --steps %d (allowed 1..1024)\n", o.steps); return 2; }
 
     static char err[8192];
     char dir[PATH_MAX];
     eval_models em;
-    int rc = eval_models_open(&em, ckpt, device, 0, dir, sizeof dir, err, sizeof err);
-    if (!rc && !o.width) o.width = o.height = em.cfg->stages[0].resolution;
+    int rc = eval_models_open(&em, ckpt, device, 0, &o.width, &o.height, dir, sizeof dir, err, sizeof err);  // the size checked first
     float *sig = NULL, *dino = NULL;
     if (!rc) rc = eval_models_load_adapter(&em, dir, ema, err, sizeof err);
     if (!rc) rc = eval_load_reference(ref, em.m.ref_size, &sig, &dino, err, sizeof err);

@@ -278,6 +278,56 @@ int main(int argc, char **argv) {
                        "--steps 2 2>eval.log", dir, cameo) == 1 && log_has("differs in"),
                "checkpoints of other models (see %s/eval.log)", dir);
 
+    // pairs by content: an edited line made anew, an unchanged one (even moved) reused; every line's
+    // image a file of its own (a new --steps or --size, an edited pair, keep the earlier images)
+    write_text("pairs-edit.jsonl", "{\"ref\": \"a.png\", \"prompt\": \"a tiny character waving\"}\n"
+                                   "{\"ref\": \"refs-b.png\", \"prompt\": \"the same one, standing\"}\n");
+    write_text("pairs-swap.jsonl", "{\"ref\": \"refs-b.png\", \"prompt\": \"the same one, standing\"}\n"
+                                   "{\"ref\": \"./a.png\", \"prompt\": \"a tiny character waving\"}\n");
+#define ONE "cd %s && %s eval run/tiny/checkpoints/step-4 --out out-edit --steps 2 "
+    TEST_CHECK(test_sh(ONE "--pairs pairs.jsonl >eval.out 2>eval.log", dir, cameo) == 0, "the sweep to edit (see %s/eval.log)", dir);
+    TEST_CHECK(test_sh(ONE "--pairs pairs-edit.jsonl >eval.out 2>eval.log", dir, cameo) == 0 && log_has("1 done before, 1 to make"),
+               "an edited pair: its old scores reused, or the unchanged one made again (see %s/eval.log)", dir);
+    TEST_CHECK(test_sh(ONE "--pairs pairs-swap.jsonl >eval.out 2>eval.log", dir, cameo) == 0 && log_has("2 done before, 0 to make"),
+               "the same pairs in another order (see %s/eval.log)", dir);
+    TEST_CHECK(test_sh(ONE "--pairs pairs.jsonl --steps 3 >eval.out 2>eval.log && " ONE "--pairs pairs.jsonl --size 32x40 >eval.out 2>eval.log",
+                       dir, cameo, dir, cameo) == 0, "--steps 3, --size 32x40 (see %s/eval.log)", dir);
+    TEST_CHECK(test_sh("cd %s/out-edit && test $(grep -o '\"image\":\"[^\"]*\"' results.jsonl | sort -u | wc -l) -eq 7 && "
+                       "test $(ls images/step-4/*.png | wc -l) -eq 7", dir) == 0,
+               "7 lines (2 + 1 edited + 2 at 3 steps + 2 at 32x40): want 7 images of their own");
+    // a checkpoint named as one evaluated into the folder by an earlier command: a tag of its own
+    // (recorded in tags.json), its own images and summary rows; the first keeps its tag
+#define TAGGED "cd %s && %s eval %s/tiny/checkpoints/step-2 --pairs pairs.jsonl --out out-tag --steps 2 >eval.out 2>eval.log"
+    TEST_CHECK(test_sh(TAGGED, dir, cameo, "run") == 0 && test_sh(TAGGED, dir, cameo, "other") == 0 &&
+                   test_sh(TAGGED, dir, cameo, "run") == 0 && log_has("2 done before, 0 to make"),
+               "two checkpoints named step-2 by two commands (see %s/eval.log)", dir);
+    TEST_CHECK(test_sh("cd %s/out-tag && test $(ls images/step-2/*.png images/step-2-2/*.png | wc -l) -eq 4 && "
+                       "grep -q '\"step-2-2\":.*other/tiny/checkpoints/step-2\"' tags.json && "
+                       "test $(grep -c '^| step-2 |' summary.md) -eq 1 && test $(grep -c '^| step-2-2 |' summary.md) -eq 1", dir) == 0,
+               "images/step-2 and images/step-2-2, tags.json and a summary row each (see %s/out-tag)", dir);
+    // a value twice in a list, a checkpoint twice, a pair twice: refused before anything is made
+    TEST_CHECK(eval("--pairs pairs.jsonl --out bad-dup --seeds 0,1,0,2,3") == 2 && log_has("--seeds") && log_has("0,1,0,2,3") && log_has(": 0 is given twice"),
+               "a seed twice (see %s/eval.log)", dir);
+    TEST_CHECK(eval("--pairs pairs.jsonl --out bad-dup --scales 0.9,0.90") == 2 && log_has("0.9 is given twice"), "a scale twice");
+    TEST_CHECK(eval("run/tiny/checkpoints/step-4/ --pairs pairs.jsonl --out bad-dup") == 2 && log_has("are the same checkpoint"),
+               "a checkpoint twice (see %s/eval.log)", dir);
+    write_text("pairs-dup.jsonl", "{\"ref\": \"a.png\", \"prompt\": \"x\"}\n{\"ref\": \"./a.png\", \"prompt\": \"x\"}\n");
+    TEST_CHECK(eval("--pairs pairs-dup.jsonl --out bad-dup") == 2 && log_has("pairs 1 and 2 are the same"), "a pair twice (see %s/eval.log)", dir);
+    TEST_CHECK(test_sh("test ! -e %s/bad-dup/images", dir) == 0, "a refused sweep made images");
+    // numbers parsed strictly; a size the sampler cannot make refused before the models are loaded
+    static const char *bad_sample[][3] = {{"--scale abc", "abc", "want a number"}, {"--guidance x", "--guidance", "want a number"},
+                                          {"--seed -1", "--seed", "want a whole number >= 0"},
+                                          {"--steps 2x", "2x", "want a whole number in 1..1024"}, {"--size 0x32", "0x32", "want WxH"},
+                                          {"--size 36x36", "--size 36x36", "these models need multiples of 8"}};
+    for (int i = 0; i < 6; i++)
+        TEST_CHECK(test_sh("cd %s && %s sample run/tiny/checkpoints/step-4 --ref a.png --prompt x --out s.png %s >eval.out 2>eval.log",
+                           dir, cameo, bad_sample[i][0]) == 2 && log_has(bad_sample[i][1]) && log_has(bad_sample[i][2]) &&
+                       test_sh("test ! -e %s/s.png", dir) == 0,
+                   "cameo sample %s (see %s/eval.log)", bad_sample[i][0], dir);
+    TEST_CHECK(eval("--pairs pairs.jsonl --out bad-size --size 36x40") == 2 && log_has("--size 36x40: these models need multiples of 8") &&
+                   test_sh("test ! -e %s/bad-size/images", dir) == 0,
+               "eval --size 36x40 (see %s/eval.log)", dir);
+
     // under mpirun: two ranks share the images; the same lines (by key) and scores as one process;
     // a rank file an interrupted distributed sweep left is merged at the next start
     if (mpirun && test_sh("%s --allow-run-as-root --oversubscribe -np 2 true >/dev/null 2>&1", mpirun) == 0) {
@@ -307,6 +357,11 @@ int main(int argc, char **argv) {
         TEST_CHECK(count_lines(after) == 9 && test_sh("test ! -e %s/out-mpi/results.rank-1.jsonl", dir) == 0,
                    "after the merge: %d lines, want 8 + 1", count_lines(after));
         free(after), free(l0);
+        // a seed twice would have two ranks make one image and none another: refused on every rank
+        TEST_CHECK(test_sh("cd %s && %s --allow-run-as-root --oversubscribe -np 2 %s eval run/tiny/checkpoints/step-4 --pairs pairs.jsonl "
+                           "--out out-mpi2 --seeds 0,1,0,2,3 --steps 2 >eval.out 2>eval.log", dir, mpirun, cameo) != 0 &&
+                       log_has(": 0 is given twice") && test_sh("test ! -e %s/out-mpi2", dir) == 0,
+                   "--seeds 0,1,0,2,3 on 2 ranks (see %s/eval.log)", dir);
     } else printf("e2e_eval: no usable mpirun: the 2-rank sweep is not checked\n");
 
     // evaluation during training: the same weights with it on or off; every 2 steps and after the

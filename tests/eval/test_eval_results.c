@@ -1,0 +1,181 @@
+// test_eval_results.c — a sweep folder's bookkeeping, without models: a pair's id goes by its
+// content (the reference's absolute path and the prompt), not its line; images of different keys
+// get different files (steps, size, pair in the name); tags stay unique across commands into one
+// folder (DIR/tags.json; older folders from results.jsonl's lines) and the summary keeps two
+// sources under one tag apart; rank files are merged after results.jsonl's cut-off tail is dropped;
+// the command lines' numbers are parsed strictly.
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "data/fsutil.h"
+#include "eval/args.h"
+#include "eval/report.h"
+#include "eval/results.h"
+#include "eval/tags.h"
+#include "testutil.h"
+
+static char dir[64];
+
+static void put(const char *name, const char *text) {
+    char p[256], err[256];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    TEST_CHECK(fs_write_atomic(p, text, strlen(text), err, sizeof err) == 0, "%s", err);
+}
+
+// a results line as eval_cli writes it (the fields eval_results_read needs)
+static void line(char *out, size_t len, const char *key, const char *ckpt, const char *tag, double dino) {
+    snprintf(out, len,
+             "{\"key\":\"%s\",\"checkpoint\":\"%s\",\"checkpoint_tag\":\"%s\",\"scale\":0.9,\"guidance\":3.5,\"dino_i\":%g,"
+             "\"siglip_i\":0.5,\"seconds\":1,\"steps\":4,\"width\":64,\"height\":64}",
+             key, ckpt, tag, dino);
+}
+
+static void test_pair_id(void) {
+    char a[EVAL_PAIR_ID_LEN], b[EVAL_PAIR_ID_LEN], c[EVAL_PAIR_ID_LEN], d[EVAL_PAIR_ID_LEN], p1[256], p2[256];
+    put("ref.png", "x");
+    TEST_CHECK(mkdir(strcat(strcpy(p1, dir), "/sub"), 0755) == 0, "mkdir sub");
+    snprintf(p1, sizeof p1, "%s/ref.png", dir);
+    snprintf(p2, sizeof p2, "%s/sub/../ref.png", dir);
+    eval_pair_id(p1, "waving", a);
+    eval_pair_id(p2, "waving", b);
+    eval_pair_id(p1, "sitting", c);
+    put("other.png", "y");
+    snprintf(p2, sizeof p2, "%s/other.png", dir);
+    eval_pair_id(p2, "waving", d);
+    TEST_CHECK(strlen(a) == 16 && !strcmp(a, b), "one image through two paths: ids %s and %s", a, b);
+    TEST_CHECK(strcmp(a, c) && strcmp(a, d), "another prompt or reference keeps the id %s", a);
+    char *k1 = eval_key("/ck/step-4", a, 0.9, 3.5, 0, 4, 64, 64), *k2 = eval_key("/ck/step-4", c, 0.9, 3.5, 0, 4, 64, 64);
+    TEST_CHECK(strstr(k1, a) && strcmp(k1, k2), "the key carries the pair's id: %s / %s", k1, k2);
+    free(k1), free(k2);
+}
+
+static void test_image_name(void) {
+    char id[EVAL_PAIR_ID_LEN] = "0123456789abcdef", n[5][300];
+    eval_image_name(n[0], sizeof n[0], "step-4", 1, id, 0.9, 3.5, 2, 4, 64, 64);
+    eval_image_name(n[1], sizeof n[1], "step-4", 1, id, 0.9, 3.5, 2, 8, 64, 64);
+    eval_image_name(n[2], sizeof n[2], "step-4", 1, id, 0.9, 3.5, 2, 4, 32, 64);
+    eval_image_name(n[3], sizeof n[3], "step-4", 1, "fedcba9876543210", 0.9, 3.5, 2, 4, 64, 64);
+    eval_image_name(n[4], sizeof n[4], "step-4", 1, id, 0.9, 3.5, 2, 4, 64, 32);
+    TEST_CHECK(!strcmp(n[0], "images/step-4/p1-01234567_s0.9_g3.5_seed2_4steps_64x64.png"), "the name: %s", n[0]);
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; j < i; j++) TEST_CHECK(strcmp(n[i], n[j]), "two keys, one file: %s", n[i]);
+}
+
+static void test_tags(void) {
+    char out[256], tf[300], srcs[3][PATH_MAX + 8] = {"/a/run/checkpoints/step-4", "/b/run/checkpoints/step-4", "/a/run/checkpoints/step-4#ema"};
+    char bases[3][96] = {"step-4", "step-4", "step-4-ema"}, tags[3][96], err[512];
+    snprintf(out, sizeof out, "%s/sweep", dir);
+    TEST_CHECK(fs_mkdirs(out) == 0, "mkdir");
+    // one command: the first source; a later one: the second, whose name the first has
+    TEST_CHECK(eval_tags_assign(out, 1, srcs, bases, true, tags, err, sizeof err) == 0 && !strcmp(tags[0], "step-4"), "%s %s", err, tags[0]);
+    TEST_CHECK(eval_tags_assign(out, 1, srcs + 1, bases + 1, true, tags, err, sizeof err) == 0 && !strcmp(tags[0], "step-4-2"),
+               "another checkpoint named step-4 in a later command: tag %s, want step-4-2", tags[0]);
+    // both again in one command (another order): each keeps its tag; the --ema source has its own
+    char s2[3][PATH_MAX + 8], b2[3][96];
+    memcpy(s2[0], srcs[1], sizeof s2[0]), memcpy(s2[1], srcs[0], sizeof s2[1]), memcpy(s2[2], srcs[2], sizeof s2[2]);
+    memcpy(b2[0], bases[1], 96), memcpy(b2[1], bases[0], 96), memcpy(b2[2], bases[2], 96);
+    TEST_CHECK(eval_tags_assign(out, 3, s2, b2, true, tags, err, sizeof err) == 0 && !strcmp(tags[0], "step-4-2") &&
+                   !strcmp(tags[1], "step-4") && !strcmp(tags[2], "step-4-ema"),
+               "rerun: %s %s %s", tags[0], tags[1], tags[2]);
+    snprintf(tf, sizeof tf, "%s/tags.json", out);
+    size_t len;
+    char *t = fs_read_file(tf, &len, 1 << 20);
+    TEST_CHECK(t && strstr(t, "\"step-4-2\":\t\"/b/run/checkpoints/step-4\""), "tags.json: %s", t ? t : "(none)");
+    free(t);
+    // a folder from before tags.json: its results lines' tags count as taken
+    char l[1024], text[2200];
+    snprintf(out, sizeof out, "%s/old", dir);
+    TEST_CHECK(fs_mkdirs(out) == 0, "mkdir");
+    line(l, sizeof l, "k1", "/a/run/checkpoints/step-4", "step-4", 0.5);
+    snprintf(text, sizeof text, "%s\n", l);
+    put("old/results.jsonl", text);
+    TEST_CHECK(eval_tags_assign(out, 2, srcs, bases, false, tags, err, sizeof err) == 0 && !strcmp(tags[0], "step-4") &&
+                   !strcmp(tags[1], "step-4-2"),
+               "an older folder: %s %s", tags[0], tags[1]);
+    TEST_CHECK(access("old/tags.json", F_OK) != 0, "write=false wrote tags.json");
+}
+
+// two sources under one tag (lines of two commands before the tags were recorded): two summary rows
+static void test_summary_by_source(void) {
+    char l[4][1024], text[4400], path[256], err[256];
+    line(l[0], sizeof l[0], "a|1", "/a/step-4", "step-4", 0.2);
+    line(l[1], sizeof l[1], "a|2", "/a/step-4", "step-4", 0.4);
+    line(l[2], sizeof l[2], "b|1", "/b/step-4", "step-4", 0.8);
+    line(l[3], sizeof l[3], "b|2", "/b/step-4", "step-4", 0.6);
+    snprintf(text, sizeof text, "%s\n%s\n%s\n%s\n", l[0], l[1], l[2], l[3]);
+    put("sum.jsonl", text);
+    snprintf(path, sizeof path, "%s/sum.jsonl", dir);
+    eval_results r = {0};
+    int dmg;
+    TEST_CHECK(eval_results_read(path, &r, &dmg, err, sizeof err) == 0 && r.n == 4, "%s", err);
+    char *md = eval_summary_text(&r, "t");
+    TEST_CHECK(strstr(md, "| step-4 | 64x64 | 4 | 0.9 | 3.5 | 2 | 0.3000 ± 0.1414") && strstr(md, "| 2 | 0.7000 ± 0.1414"),
+               "two checkpoints tagged step-4 averaged into one row:\n%s", md);
+    free(md);
+    eval_results_free(&r);
+}
+
+// results.jsonl cut off mid-line and a rank file: the cut tail dropped before the rank's line is
+// appended (else the two glue into one unparsable line and both are lost)
+static void test_merge_after_cut(void) {
+    char l[3][1024], text[3200], out[256], res[300], err[256];
+    snprintf(out, sizeof out, "%s/mpi", dir);
+    TEST_CHECK(fs_mkdirs(out) == 0, "mkdir");
+    line(l[0], sizeof l[0], "k0", "/a/step-4", "step-4", 0.1);
+    line(l[1], sizeof l[1], "k1", "/a/step-4", "step-4", 0.2);
+    line(l[2], sizeof l[2], "k2", "/a/step-4", "step-4", 0.3);
+    snprintf(text, sizeof text, "%s\n%.40s", l[0], l[1]);
+    put("mpi/results.jsonl", text);
+    snprintf(text, sizeof text, "%s\n", l[2]);
+    put("mpi/results.rank-1.jsonl", text);
+    snprintf(res, sizeof res, "%s/results.jsonl", out);
+    int cut = 0, dmg = 0;
+    TEST_CHECK(eval_results_merge_ranks(out, res, &cut, err, sizeof err) == 1, "merge: %s", err);
+    eval_results r = {0};
+    TEST_CHECK(eval_results_read(res, &r, &dmg, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(r.n == 2 && eval_results_find(&r, "k0") >= 0 && eval_results_find(&r, "k2") >= 0 && cut + dmg == 1,
+               "after the merge: %d lines (want k0 and the rank's k2), %d + %d dropped (want 1)", r.n, cut, dmg);
+    eval_results_free(&r);
+}
+
+static void test_args(void) {
+    int i, w, h, n;
+    double x, l[8];
+    uint64_t u;
+    TEST_CHECK(eval_arg_int("t", "--steps", "12", 1, 1024, &i) == 0 && i == 12, "--steps 12");
+    TEST_CHECK(eval_arg_int("t", "--steps", "2x", 1, 1024, &i) && eval_arg_int("t", "--steps", "", 1, 1024, &i) &&
+                   eval_arg_int("t", "--steps", "0", 1, 1024, &i),
+               "--steps 2x, '', 0 accepted");
+    TEST_CHECK(eval_arg_double("t", "--scale", "0.9", &x) == 0 && x == 0.9, "--scale 0.9");
+    TEST_CHECK(eval_arg_double("t", "--scale", "abc", &x) && eval_arg_double("t", "--guidance", "x", &x) &&
+                   eval_arg_double("t", "--scale", "1e999", &x) && eval_arg_double("t", "--scale", "nan", &x),
+               "--scale abc / x / 1e999 / nan accepted");
+    TEST_CHECK(eval_arg_u64("t", "--seed", "18446744073709551615", &u) == 0 && u == UINT64_MAX, "the largest seed");
+    TEST_CHECK(eval_arg_u64("t", "--seed", "-1", &u) && eval_arg_u64("t", "--seed", "1.5", &u) &&
+                   eval_arg_u64("t", "--seed", "18446744073709551616", &u),
+               "--seed -1 / 1.5 / 2^64 accepted");
+    TEST_CHECK(eval_arg_size("t", "--size", "64x48", &w, &h) == 0 && w == 64 && h == 48, "--size 64x48");
+    TEST_CHECK(eval_arg_size("t", "--size", "0x32", &w, &h) && eval_arg_size("t", "--size", "64x", &w, &h) &&
+                   eval_arg_size("t", "--size", "64x64x", &w, &h) && eval_arg_size("t", "--size", "64", &w, &h),
+               "--size 0x32 / 64x / 64x64x / 64 accepted");
+    TEST_CHECK(eval_arg_list("t", "--seeds", "0,1,2", l, 8, &n) == 0 && n == 3, "--seeds 0,1,2");
+    TEST_CHECK(eval_arg_list("t", "--seeds", "0,1,0,2,3", l, 8, &n) && eval_arg_list("t", "--scales", "0.9,0.90", l, 8, &n),
+               "a value twice accepted");
+}
+
+int main(void) {
+    snprintf(dir, sizeof dir, "/tmp/cameo-evres-XXXXXX");
+    TEST_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    TEST_CHECK(chdir(dir) == 0, "chdir");
+    test_pair_id();
+    test_image_name();
+    test_tags();
+    test_summary_by_source();
+    test_merge_after_cut();
+    test_args();
+    if (!test_failures) test_sh("rm -rf %s", dir);
+    return test_summary("test_eval_results");
+}
