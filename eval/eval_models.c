@@ -36,10 +36,10 @@ static int build(eval_models *em, const char *device, int local_rank, const char
     return eval_decoder_open(&em->m, cfg, &em->dec, &em->pd, err, errlen) ? 1 : 0;
 }
 
-// the VAE's pixels per latent: the tiny preset's VAE has three levels (train/models.c), the published
-// one as many as its weights show (read from the header alone). -1 with err.
+// the VAE's pixels per latent: the tiny preset's, or as many levels as the published weights show
+// (read from the header alone). -1 with err.
 static int vae_factor(const train_config *cfg, char *err, size_t errlen) {
-    if (cfg->model.tiny) return 1 << (3 - 1);
+    if (cfg->model.tiny) return 1 << (IC_TINY_VAE_LEVELS - 1);
     vae_config vc;
     if (vae_detect(cfg->model.vae, &vc, err, errlen)) return -1;
     return 1 << (vc.nlevels - 1);

@@ -94,7 +94,7 @@ int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, c
     m->vfc = shallow_layers(sc.layers, dc.layers);
 
     // VAE: three levels (4x down), FLUX's scaling and shift
-    vae_config vc = {.in_channels = 3, .out_channels = 3, .latent = d->latent_channels, .nlevels = 3,
+    vae_config vc = {.in_channels = 3, .out_channels = 3, .latent = d->latent_channels, .nlevels = IC_TINY_VAE_LEVELS,
                      .ch = {d->vae_channels / 2, d->vae_channels, d->vae_channels}, .layers_per_block = 1,
                      .groups = 4, .mid_attn = true, .scaling = 0.3611, .shift = 0.1159};
     params_init_registry(&m->ps_vae, m->dev, m->dtype, false);

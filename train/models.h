@@ -39,6 +39,8 @@ typedef struct ic_models {
     int vae_factor;               // pixels per latent
 } ic_models;
 
+#define IC_TINY_VAE_LEVELS 3  // the tiny preset's VAE: 4 pixels per latent
+
 // tiny random models through the same code (the embedded demo and the tests); init_kv:
 // "zero_v" zeroes every to_v_ip so the frozen FLUX starts unperturbed, "default" keeps nn.Linear init
 // text_cpu: the text encoders on the CPU in f32 (model.text_device: cpu), else on dev in dt
