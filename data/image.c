@@ -28,6 +28,9 @@ static int decode_png(const uint8_t *data, size_t len, image *out, char *err, si
     memset(&p, 0, sizeof p);
     p.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_memory(&p, data, len)) { snprintf(err, errlen, "PNG: %s", p.message); return -1; }
+    // 16-bit data without gAMA/sRGB is sRGB-encoded in practice; without this flag libpng takes it
+    // as linear light and "converts" it to sRGB (0x8080 would become 186, not 128)
+    p.flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
     int alpha = (p.format & PNG_FORMAT_FLAG_ALPHA) != 0;
     p.format = alpha ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB;
     if (p.width == 0 || p.height == 0 || p.width > IMAGE_MAX_SIDE || p.height > IMAGE_MAX_SIDE) {
