@@ -1,7 +1,9 @@
 // test_data_damage.c — a corrupted record, a truncated shard, a bad manifest, a missing shard
 // and a missing dictionary: each is detected with a message naming the file (and sample), and
-// the loader skips and counts a corrupt record instead of failing.
+// the loader skips and counts a corrupt record instead of failing; a damaged LMDB page header
+// makes verify report the shard, not crash, and go on with the others.
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -18,6 +20,59 @@ static long verify_to_buf(const char *ds) {
     logbuf[n] = 0;
     fclose(f);
     return bad;
+}
+
+// flips bits of one byte of a file in place
+static void flip_byte(const char *path, long at, int bits) {
+    FILE *f = fopen(path, "r+b");
+    TEST_CHECK(f != NULL, "open %s", path);
+    if (!f) return;
+    fseek(f, at, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, at, SEEK_SET);
+    fputc(c ^ bits, f);
+    fclose(f);
+}
+
+// the offset of the n-th (1-based) record magic "CMR1" in a file, or -1
+static long find_record(const char *path, int n) {
+    size_t len;
+    uint8_t *buf = (uint8_t *)fs_read_file(path, &len, 1 << 26);
+    long at = -1;
+    for (size_t i = 0; buf && i + 48 < len; i++)
+        if (!memcmp(buf + i, "CMR1", 4) && --n == 0) { at = (long)i; break; }
+    free(buf);
+    return at;
+}
+
+// verify in a child process so that a crash fails this check instead of the whole test
+static void test_page_header(void) {
+    const char *ds = make_demo("pagehdr", 12, 6, 64, 40);
+    char p[1024];
+    snprintf(p, sizeof p, "%s/shard-00000/data.mdb", ds);
+    flip_byte(p, 20493, 0x01);  // a page header: the old verify asserted in mdb_cursor_next (IS_LEAF)
+    snprintf(p, sizeof p, "%s/shard-00001/data.mdb", ds);
+    long at = find_record(p, 2);
+    TEST_CHECK(at >= 0, "found a record in shard-00001");
+    flip_byte(p, at + 44, 0x5a);  // and a record of the next shard: it must still be checked
+    FILE *f = tmpfile();
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        long bad = verify_dataset(ds, 1, f);
+        fflush(f);
+        _exit(bad < 0 ? 101 : bad > 100 ? 100 : (int)bad);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    rewind(f);
+    size_t n = fread(logbuf, 1, sizeof logbuf - 1, f);
+    logbuf[n] = 0;
+    fclose(f);
+    TEST_CHECK(WIFEXITED(st), "verify of a damaged page header ended by signal %d: %s", WIFSIGNALED(st) ? WTERMSIG(st) : 0, logbuf);
+    TEST_CHECK(WIFEXITED(st) && WEXITSTATUS(st) >= 2 && strstr(logbuf, "shard-00000") && strstr(logbuf, "shard damaged") &&
+                   strstr(logbuf, "shard-00001") && strstr(logbuf, "checksum"),
+               "both damaged shards reported (%d problems): %s", WIFEXITED(st) ? WEXITSTATUS(st) : -1, logbuf);
 }
 
 int main(void) {
@@ -83,5 +138,7 @@ int main(void) {
     dataset_close(&d);
     unlink(p);
     TEST_CHECK(dataset_open(&d, ds, 0, err, sizeof err) != 0 && strstr(err, "meta.zdict"), "missing dictionary named: %s", err);
+    // 6. a damaged LMDB page header
+    test_page_header();
     return test_summary("test_data_damage");
 }
