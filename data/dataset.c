@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <zstd.h>
 #include "data/checksum.h"
@@ -54,6 +56,38 @@ static int load_characters(dataset *d, char *err, size_t errlen) {
     return 0;
 }
 
+#define DATASET_FD_SPARE 64  // descriptors left for what the process opens later (logs, checkpoints, sockets)
+
+// descriptors this process has open now (Linux /proc/self/fd), or a guess where unavailable
+static int open_fd_count(void) {
+    DIR *dp = opendir("/proc/self/fd");
+    if (!dp) return 16;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(dp));) n += e->d_name[0] != '.';
+    closedir(dp);
+    return n - 1;  // the directory's own descriptor
+}
+
+// Each shard keeps its data.mdb open for the dataset's lifetime: 1000 shards (10M samples at
+// 10k per shard) pass the usual soft limit of 1024 files. Raise the soft limit towards the hard
+// one; fail, naming the shard count, only when even the hard limit is too low.
+static int reserve_fds(const char *dir, int n_shards, char *err, size_t errlen) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return 0;  // unknown: let the opens report it
+    int used = open_fd_count();
+    rlim_t need = (rlim_t)used + (rlim_t)n_shards, want = need + DATASET_FD_SPARE;
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want) return 0;
+    rlim_t cur = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+    if (rl.rlim_cur > cur && setrlimit(RLIMIT_NOFILE, &rl) == 0) cur = rl.rlim_cur;
+    if (cur >= need) return 0;
+    snprintf(err, errlen,
+             "%s: %d shards need %d open files (one each, plus %d open already), but the open-file limit is %llu (hard limit %llu); "
+             "raise it with `ulimit -n %llu` (or higher) before the run, or build with more samples per shard",
+             dir, n_shards, n_shards, used, (unsigned long long)cur, (unsigned long long)rl.rlim_max, (unsigned long long)want);
+    return -1;
+}
+
 int dataset_open(dataset *d, const char *dir, int flags, char *err, size_t errlen) {
     memset(d, 0, sizeof *d);
     snprintf(d->dir, sizeof d->dir, "%s", dir);
@@ -77,6 +111,7 @@ int dataset_open(dataset *d, const char *dir, int flags, char *err, size_t errle
         free(buf);
         if (!d->ddict || id != d->m.dict_id) { snprintf(err, errlen, "%s: dictionary id %u, the manifest says %u", p, id, d->m.dict_id); goto fail; }
     }
+    if (reserve_fds(dir, d->m.n_shards, err, errlen)) goto fail;
     d->shards = calloc((size_t)d->m.n_shards + 1, sizeof *d->shards);
     for (int i = 0; i < d->m.n_shards; i++) {
         const manifest_shard *ms = &d->m.shards[i];
