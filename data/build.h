@@ -56,7 +56,8 @@ int build_dataset(const char *out, build_item *items, size_t n, build_image_fn l
 int build_from_jsonl(const char *images_dir, const char *jsonl, const char *out, const build_options *o, build_report *r, char *err,
                      size_t errlen);
 // Folder front end (data/build_folder.c): every .png / .jpg / .jpeg / .webp under images_dir
-// (hidden folders skipped, sorted by path). Character: the first folder under images_dir that
+// (hidden folders skipped, sorted by path, symbolic links followed; broken links and unreadable
+// folders named and counted under "image"). Character: the first folder under images_dir that
 // holds the image, or `character` (NULL: images_dir's own name) for images directly in it.
 // Captions: the non-empty lines of NAME.txt beside NAME.png, else `caption` (NULL: none, and the
 // image is skipped, named and counted under "field").

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include "data/build.h"
 
 static int load_file(void *ctx, const build_item *it, image *out, char *err, size_t errlen) {
@@ -29,12 +30,28 @@ static bool is_image_name(const char *name) {
 }
 
 // the tree walk's findings (nftw takes no context pointer)
-static struct { char **paths; size_t n, cap; } g_found;
+static struct { char **paths; size_t n, cap; uint64_t unreadable; int quiet; } g_found;
 
+// a broken link, an unreadable folder or entry: named and counted, never silently dropped
+static int on_unreadable(const char *path, int flag) {
+    int e = errno;
+    g_found.unreadable++;
+    if (g_found.quiet) return FTW_CONTINUE;
+    if (flag == FTW_SLN) fprintf(stderr, "%s: skipped: broken symbolic link (its target does not exist)\n", path);
+    else if (flag == FTW_F) fprintf(stderr, "%s: skipped: not a regular file\n", path);
+    else fprintf(stderr, "%s: skipped: cannot %s (%s)\n", path, flag == FTW_DNR ? "read the folder" : "stat", e ? strerror(e) : "no reason given");
+    return FTW_CONTINUE;
+}
+
+// symbolic links are followed (no FTW_PHYS): glibc's nftw does not enter a folder twice, so a
+// link back up the tree ends the walk there
 static int on_file(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    if (flag == FTW_D && ftw->level > 0 && path[ftw->base] == '.') return FTW_SKIP_SUBTREE;  // hidden folders
+    bool hidden = ftw->level > 0 && path[ftw->base] == '.';
+    if (flag == FTW_D && hidden) return FTW_SKIP_SUBTREE;  // hidden folders
+    if (hidden) return FTW_CONTINUE;
+    if (flag == FTW_SLN || flag == FTW_DNR || flag == FTW_NS) return on_unreadable(path, flag);
     if (flag != FTW_F || !is_image_name(path + ftw->base)) return FTW_CONTINUE;
+    if (!S_ISREG(sb->st_mode)) return on_unreadable(path, FTW_F);  // a FIFO or device named .png
     if (g_found.n == g_found.cap) {
         g_found.cap = g_found.cap ? 2 * g_found.cap : 256;
         g_found.paths = realloc(g_found.paths, g_found.cap * sizeof *g_found.paths);
@@ -75,7 +92,8 @@ int build_from_folder(const char *images_dir, const char *character, const char 
                       const build_options *o, build_report *r, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     memset(&g_found, 0, sizeof g_found);
-    if (nftw(images_dir, on_file, 32, FTW_PHYS | FTW_ACTIONRETVAL) != 0) {
+    g_found.quiet = o->quiet;
+    if (nftw(images_dir, on_file, 32, FTW_ACTIONRETVAL) != 0) {
         snprintf(err, errlen, "%s: cannot read the folder (%s)", images_dir, errno ? strerror(errno) : "out of memory");
         for (size_t i = 0; i < g_found.n; i++) free(g_found.paths[i]);
         free(g_found.paths);
@@ -120,19 +138,21 @@ int build_from_folder(const char *images_dir, const char *character, const char 
     }
     for (size_t i = 0; i < g_found.n; i++) free(g_found.paths[i]);
     free(g_found.paths);
+    uint64_t unreadable = g_found.unreadable;
     memset(&g_found, 0, sizeof g_found);
     int rc;
     if (n == 0) {
-        snprintf(err, errlen, "%s: no usable image (%.0f without a caption; looked for .png, .jpg, .jpeg, .webp)", images_dir,
-                 (double)no_caption);
+        snprintf(err, errlen, "%s: no usable image (%.0f without a caption, %.0f unreadable; looked for .png, .jpg, .jpeg, .webp)", images_dir,
+                 (double)no_caption, (double)unreadable);
         rc = -1;
     } else {
         build_options oo = *o;
         oo.input_name = images_dir;
         rc = build_dataset(out, items, n, load_file, NULL, &oo, r, err, errlen);
     }
-    r->lines += no_caption;
+    r->lines += no_caption + unreadable;
     r->skipped[BUILD_SKIP_FIELD] += no_caption;
+    r->skipped[BUILD_SKIP_IMAGE] += unreadable;
     for (size_t i = 0; i < n; i++) build_item_free(&items[i]);
     free(items);
     return rc;

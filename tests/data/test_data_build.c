@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "data/dataset.h"
 #include "data/verify.h"
 #include "helpers.h"
@@ -93,6 +94,49 @@ static void test_folder(const char *root) {
     TEST_CHECK(build_from_folder(p, NULL, "x", out, &o, &r, err, sizeof err) != 0 && strstr(err, "empty") && strstr(err, "no usable image"),
                "empty folder: %s", err);
     image_free(&a), image_free(&b);
+}
+
+// symbolic links are followed: the folder given is a link, a character folder is a link, an image
+// is a link; a broken link and (when not root) an unreadable folder are named, skipped, counted;
+// a link back up the tree (a cycle) is not walked twice
+static void test_folder_links(const char *root) {
+    char real[512], tree[512], p[700], t[700], err[2048], out[600];
+    snprintf(real, sizeof real, "%s/links-real", root);
+    snprintf(tree, sizeof tree, "%s/links-tree", root);
+    snprintf(p, sizeof p, "%s/alice", real), fs_mkdirs(p);
+    snprintf(p, sizeof p, "%s/bob", tree), fs_mkdirs(p);
+    image a = pattern(20, 16, 3, 8);
+    snprintf(p, sizeof p, "%s/alice/a1.png", real), image_write_png(p, &a, err, sizeof err);
+    snprintf(p, sizeof p, "%s/alice/a1.txt", real), write_text(p, "alice\n");
+    snprintf(t, sizeof t, "%s/alice", real), snprintf(p, sizeof p, "%s/alice", tree);
+    TEST_CHECK(symlink(t, p) == 0, "symlink %s", p);                        // a linked character folder
+    snprintf(t, sizeof t, "%s/alice/a1.png", real), snprintf(p, sizeof p, "%s/bob/b1.png", tree);
+    TEST_CHECK(symlink(t, p) == 0, "symlink %s", p);                        // a linked image
+    snprintf(p, sizeof p, "%s/bob/b1.txt", tree), write_text(p, "bob\n");
+    snprintf(p, sizeof p, "%s/bob/gone.png", tree);
+    TEST_CHECK(symlink("/nonexistent/gone.png", p) == 0, "symlink %s", p);   // a broken link
+    snprintf(p, sizeof p, "%s/bob/loop", tree);
+    TEST_CHECK(symlink("..", p) == 0, "symlink %s", p);                     // a cycle
+    int unreadable = geteuid() != 0;  // root reads a mode-000 folder anyway
+    if (unreadable) {
+        snprintf(p, sizeof p, "%s/locked", tree), fs_mkdirs(p);
+        snprintf(p, sizeof p, "%s/locked/x.png", tree), image_write_png(p, &a, err, sizeof err);
+        snprintf(p, sizeof p, "%s/locked", tree), chmod(p, 0);
+    }
+    char link[600];
+    snprintf(link, sizeof link, "%s/links-given", root);
+    TEST_CHECK(symlink(tree, link) == 0, "symlink %s", link);               // --images LINK
+    build_options o = build_options_default();
+    o.lossless = 1;
+    o.quiet = 1;
+    build_report r;
+    snprintf(out, sizeof out, "%s/ds-links", root);
+    TEST_CHECK(build_from_folder(link, NULL, "x", out, &o, &r, err, sizeof err) == 0, "build through links: %s", err);
+    TEST_CHECK(r.kept == 2 && r.characters == 2 && r.skipped[BUILD_SKIP_IMAGE] == (uint64_t)(1 + unreadable) && r.lines == (uint64_t)(3 + unreadable),
+               "links: kept %llu (want 2) of %llu, %llu characters, %llu unreadable (want %d)", (unsigned long long)r.kept,
+               (unsigned long long)r.lines, (unsigned long long)r.characters, (unsigned long long)r.skipped[BUILD_SKIP_IMAGE], 1 + unreadable);
+    if (unreadable) snprintf(p, sizeof p, "%s/locked", tree), chmod(p, 0755);
+    image_free(&a);
 }
 
 int main(void) {
@@ -204,5 +248,6 @@ int main(void) {
     TEST_CHECK(build_from_jsonl(dir, p, out, &o, &r, err, sizeof err) != 0 && strstr(err, "none.jsonl"), "missing manifest file: %s", err);
     image_free(&a); image_free(&b); image_free(&c); image_free(&big); image_free(&mask);
     test_folder(root);
+    test_folder_links(root);
     return test_summary("test_data_build");
 }
