@@ -62,6 +62,11 @@ int bench_run(const bench_options *o) {
     if (n > d.m.samples) n = d.m.samples;
     int bt[BUCKETS_MAX][2];
     int nb = buckets_make(res, 64, 2.0, bt, BUCKETS_MAX);
+    if (nb < 1) {
+        fprintf(stderr, "cameo data bench: --resolution %d gives no bucket (bench uses a step of 64: the resolution must be at least 64)\n", res);
+        dataset_close(&d);
+        return 1;
+    }
     dataset_reader r;
     dataset_reader_init(&r, &d);
     preprocess_scratch ps = {0};

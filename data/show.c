@@ -32,6 +32,11 @@ int show_run(const char *dir, uint64_t id, const char *out_png, int paired, int 
     if (dataset_get(&r, id, &rec, err, sizeof err) || dataset_get_meta(&r, &rec, err, sizeof err)) { fprintf(stderr, "%s\n", err); goto out; }
     int bt[BUCKETS_MAX][2];
     int nb = buckets_make(resolution, step, 2.0, bt, BUCKETS_MAX);
+    if (nb < 1) {  // no table: the target size would come from uninitialised memory
+        fprintf(stderr, "cameo data show: --resolution %d with --step %d gives no bucket (a bucket side is a multiple of the step, the area at most resolution²: "
+                "use a step of at most the resolution)\n", resolution, step);
+        goto out;
+    }
     int b = buckets_nearest((const int(*)[2])bt, nb, rec.width, rec.height), W = bt[b][0], H = bt[b][1], R = ref_size;
     printf("sample %llu: %ux%u stored (original %ux%u), character %u \"%s\", source %s\n", (unsigned long long)id, rec.width, rec.height, r.meta.orig_w, r.meta.orig_h,
            rec.character, r.meta.character, r.meta.source);

@@ -25,6 +25,12 @@ int stats_run(const char *dir, int resolution, int step) {
     printf("ordered pairs (reference, target) of the same character: %llu\n", (unsigned long long)pairs);
     int bt[BUCKETS_MAX][2];
     int nb = buckets_make(resolution, step, 2.0, bt, BUCKETS_MAX);
+    if (nb < 1) {
+        fprintf(stderr, "cameo data stats: --resolution %d with --step %d gives no bucket (a bucket side is a multiple of the step, the area at most resolution²: "
+                "use a step of at most the resolution)\n", resolution, step);
+        dataset_close(&d);
+        return 1;
+    }
     uint64_t *cnt = calloc((size_t)(nb > 0 ? nb : 1), sizeof *cnt);
     for (uint64_t i = 0; i < n; i++) cnt[buckets_nearest((const int(*)[2])bt, nb, d.sizes[2 * i], d.sizes[2 * i + 1])]++;
     printf("buckets at %d² (step %d):", resolution, step);
