@@ -75,9 +75,12 @@ static int read_sidecar(const char *image_path, build_item *it) {
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
+    bool first = true;
     while ((len = getline(&line, &cap, f)) >= 0 && it->n_captions < 255) {
         while (len > 0 && isspace((unsigned char)line[len - 1])) line[--len] = 0;
         char *s = line;
+        if (first && len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) s += 3;  // a UTF-8 BOM (Windows editors) is no caption text
+        first = false;
         while (*s && isspace((unsigned char)*s)) s++;
         if (!*s) continue;
         it->captions = realloc(it->captions, (size_t)(it->n_captions + 1) * sizeof *it->captions);

@@ -82,11 +82,14 @@ int build_from_jsonl(const char *images_dir, const char *jsonl, const char *out,
     ssize_t len;
     while ((len = getline(&line, &lcap, f)) >= 0) {
         no++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
+        char *text = line;
+        // a UTF-8 BOM (Windows editors) is not part of line 1, whatever this cJSON makes of it
+        if (no == 1 && len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) text += 3, len -= 3;
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ')) text[--len] = 0;
         if (len == 0) continue;
         if (n == cap) { cap = cap ? 2 * cap : 256; items = realloc(items, cap * sizeof *items); }
         char why[256];
-        int rc = parse_line(images_dir, line, no, &items[n], why, sizeof why);
+        int rc = parse_line(images_dir, text, no, &items[n], why, sizeof why);
         if (rc) {
             bad_lines++;
             bad[rc - 1]++;

@@ -1,7 +1,8 @@
 // test_data_build.c — JSONL build from PNG (with alpha) / JPEG / WebP / mask inputs: round trip of
 // pixels and metadata, bad lines and missing images reported with their line and skipped,
 // shards split, pairs index, a published dataset never overwritten; the folder front end (character
-// from the first folder, captions from NAME.txt, defaults, hidden folders and captionless images).
+// from the first folder, captions from NAME.txt, defaults, hidden folders and captionless images);
+// a UTF-8 BOM at the start of a JSONL or a NAME.txt is dropped.
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,7 +34,7 @@ static void test_folder(const char *root) {
     for (int i = 0; i < 3; i++) snprintf(p, sizeof p, "%s/%s", d, sub[i]), fs_mkdirs(p);
     image a = pattern(20, 16, 3, 6), b = pattern(16, 20, 3, 7);
     snprintf(p, sizeof p, "%s/alice/a1.png", d), image_write_png(p, &a, err, sizeof err);
-    snprintf(p, sizeof p, "%s/alice/a1.txt", d), write_text(p, "alice smiling\n\n  alice waving  \r\n");
+    snprintf(p, sizeof p, "%s/alice/a1.txt", d), write_text(p, "\xEF\xBB\xBF" "alice smiling\n\n  alice waving  \r\n");  // a UTF-8 BOM (Windows Notepad)
     snprintf(p, sizeof p, "%s/alice/sub/a2.jpg", d), image_write_jpeg(p, &b, 90, err, sizeof err);  // no caption file
     size_t wl;
     uint8_t *w = image_webp_encode(&b, 0, 1, &wl);
@@ -68,7 +69,7 @@ static void test_folder(const char *root) {
     }
     TEST_CHECK(dataset_get(&rd, 0, &rec, err, sizeof err) == 0 && dataset_get_meta(&rd, &rec, err, sizeof err) == 0 &&
                rd.meta.n_captions == 2 && !strcmp(rd.meta.captions[0], "alice smiling") && !strcmp(rd.meta.captions[1], "alice waving"),
-               "NAME.txt: one caption per non-empty line, trimmed");
+               "NAME.txt: one caption per non-empty line, trimmed, BOM dropped: '%s'", rd.meta.n_captions ? rd.meta.captions[0] : "");
     dataset_reader_free(&rd);
     dataset_close(&ds);
     // defaults: the captionless image gets --caption, the top-level one --character
@@ -160,7 +161,7 @@ int main(void) {
     char jl[512];
     snprintf(jl, sizeof jl, "%s/in.jsonl", root);
     f = fopen(jl, "w");
-    fprintf(f, "{\"image\":\"a.png\",\"caption\":\"alpha fox\",\"character\":\"fox\",\"bbox\":[2,3,10,12]}\n");        // 1
+    fprintf(f, "\xEF\xBB\xBF{\"image\":\"a.png\",\"caption\":\"alpha fox\",\"character\":\"fox\",\"bbox\":[2,3,10,12]}\n");  // 1 after a UTF-8 BOM
     fprintf(f, "{\"image\":\"b.jpg\",\"caption\":[\"owl one\",\"owl two\"],\"character\":7}\n");                 // 2
     fprintf(f, "{\"image\":\"c.webp\",\"caption\":\"fox again\",\"character\":\"fox\"}\n");                     // 3
     fprintf(f, "{\"image\":\"missing.png\",\"caption\":\"x\",\"character\":\"fox\"}\n");                        // 4 unreadable
@@ -242,6 +243,13 @@ int main(void) {
     time_t before = st.st_mtime;
     TEST_CHECK(build_from_jsonl(dir, jl, out, &o, &r, err, sizeof err) != 0 && strstr(err, "manifest.json"), "rebuild refused: %s", err);
     TEST_CHECK(stat(p, &st) == 0 && st.st_mtime == before && verify_dataset(out, 1, stderr) == 0, "published dataset untouched");
+    // a BOM alone on line 1 (an editor's empty first line) is a blank line, not a bad one
+    snprintf(p, sizeof p, "%s/bom.jsonl", root);
+    write_text(p, "\xEF\xBB\xBF\r\n{\"image\":\"c.webp\",\"caption\":\"fox\",\"character\":\"fox\"}\n");
+    snprintf(out, sizeof out, "%s/ds-bom", root);
+    TEST_CHECK(build_from_jsonl(dir, p, out, &o, &r, err, sizeof err) == 0 && r.kept == 1 && r.lines == 1 && r.skipped[BUILD_SKIP_JSON] == 0,
+               "BOM-only first line: kept %llu of %llu, %llu bad JSON: %s", (unsigned long long)r.kept, (unsigned long long)r.lines,
+               (unsigned long long)r.skipped[BUILD_SKIP_JSON], err);
     // a missing JSONL names the file
     snprintf(p, sizeof p, "%s/none.jsonl", root);
     snprintf(out, sizeof out, "%s/ds2", root);
