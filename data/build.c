@@ -51,6 +51,21 @@ static int meta_raw(const build_item *it, uint32_t ow, uint32_t oh, const uint32
     return record_meta_encode(&in, out, len);
 }
 
+
+// One axis of a box (bb[a], bb[a + 2]: start, length) from n to m pixels. Both edges are scaled
+// and clamped, the length is their difference: rounding start and length apart could end past
+// the image (x=5 w=995 of 1000 px at 0.3: 2 + 299 > 300). The box keeps at least one pixel.
+static void bbox_scale(uint32_t *bb, uint32_t n, int m, int a) {
+    double f = (double)m / n;
+    uint32_t lo = (uint32_t)(bb[a] * f + 0.5), hi = (uint32_t)((bb[a] + (double)bb[a + 2]) * f + 0.5);
+    if (hi > (uint32_t)m) hi = (uint32_t)m;
+    if (lo >= hi) {
+        lo = hi > 0 ? hi - 1 : 0;
+        hi = lo + 1;
+    }
+    bb[a] = lo;
+    bb[a + 2] = hi - lo;
+}
 static void encode_one(const build_item *it, build_image_fn load, void *ctx, const build_options *o, ZSTD_CCtx *cctx, const ZSTD_CDict *cdict,
                        encoded *e) {
     image im = {0};
@@ -105,7 +120,7 @@ static void encode_one(const build_item *it, build_image_fn load, void *ctx, con
         if (nh < 1) nh = 1;
         image r = {0};
         if (image_resize(&im, nw, nh, &r)) { e->reason = BUILD_SKIP_ENCODE; snprintf(e->msg, sizeof e->msg, "%s: resize failed", it->source); image_free(&im); return; }
-        for (int k = 0; k < 4; k++) bb[k] = (uint32_t)(bb[k] * s + 0.5);
+        bbox_scale(bb, ow, nw, 0), bbox_scale(bb, oh, nh, 1);
         image_free(&im);
         im = r;
     }

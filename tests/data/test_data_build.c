@@ -250,6 +250,24 @@ int main(void) {
     TEST_CHECK(build_from_jsonl(dir, p, out, &o, &r, err, sizeof err) == 0 && r.kept == 1 && r.lines == 1 && r.skipped[BUILD_SKIP_JSON] == 0,
                "BOM-only first line: kept %llu of %llu, %llu bad JSON: %s", (unsigned long long)r.kept, (unsigned long long)r.lines,
                (unsigned long long)r.skipped[BUILD_SKIP_JSON], err);
+    // a box reaching the right edge stays inside the image after --max-side (corners scaled, not x and w apart)
+    image wide = pattern(1000, 100, 3, 9);
+    snprintf(p, sizeof p, "%s/wide.png", dir), image_write_png(p, &wide, err, sizeof err);
+    image_free(&wide);
+    snprintf(p, sizeof p, "%s/wide.jsonl", root);
+    write_text(p, "{\"image\":\"wide.png\",\"caption\":\"wide\",\"character\":\"w\",\"bbox\":[5,5,995,95]}\n");
+    snprintf(out, sizeof out, "%s/ds-wide", root);
+    build_options ow = o;
+    ow.max_side = 300;
+    TEST_CHECK(build_from_jsonl(dir, p, out, &ow, &r, err, sizeof err) == 0 && r.kept == 1, "wide build: %s", err);
+    TEST_CHECK(dataset_open(&d, out, 0, err, sizeof err) == 0, "open: %s", err);
+    dataset_reader_init(&rd, &d);
+    TEST_CHECK(dataset_get(&rd, 0, &rec, err, sizeof err) == 0 && dataset_get_meta(&rd, &rec, err, sizeof err) == 0, "wide sample: %s", err);
+    const uint32_t *bx = rd.meta.bbox;
+    TEST_CHECK(rec.width == 300 && rec.height == 30 && bx[0] + bx[2] <= 300 && bx[1] + bx[3] <= 30 && bx[0] == 2 && bx[2] == 298 && bx[1] == 2 && bx[3] == 28,
+               "bbox [5,5,995,95] of 1000x100 at max-side 300: [%u,%u,%u,%u] in %ux%u (want [2,2,298,28])", bx[0], bx[1], bx[2], bx[3], rec.width, rec.height);
+    dataset_reader_free(&rd);
+    dataset_close(&d);
     // a missing JSONL names the file
     snprintf(p, sizeof p, "%s/none.jsonl", root);
     snprintf(out, sizeof out, "%s/ds2", root);
