@@ -20,10 +20,11 @@
 #include "data/shard.h"
 
 const char *const build_skip_names[BUILD_SKIP_REASONS] = {"bad JSON line", "missing or invalid field", "unreadable image",
-                                                           "unreadable or mismatched mask", "bbox outside the image", "WebP encode failed"};
+                                                           "unreadable or mismatched mask", "bbox outside the image", "WebP encode failed",
+                                                           "aspect ratio above --max-aspect"};
 
 build_options build_options_default(void) {
-    build_options o = {.quality = 90, .lossless = 0, .max_side = 1024, .shard_samples = 10000, .shard_bytes = 2ull << 30, .threads = 0,
+    build_options o = {.quality = 90, .lossless = 0, .max_side = 1024, .max_aspect = 8.0, .shard_samples = 10000, .shard_bytes = 2ull << 30, .threads = 0,
                        .bucket_resolution = 512, .bucket_step = 64};
     return o;
 }
@@ -77,6 +78,13 @@ static void encode_one(const build_item *it, build_image_fn load, void *ctx, con
         return;
     }
     uint32_t ow = (uint32_t)im.w, oh = (uint32_t)im.h;
+    uint32_t lng = ow > oh ? ow : oh, sht = ow > oh ? oh : ow;
+    if (o->max_aspect > 0 && lng > o->max_aspect * sht) {  // the loader would scale it to cover a bucket: GBs for 16383x1
+        e->reason = BUILD_SKIP_ASPECT;
+        snprintf(e->msg, sizeof e->msg, "%s: %ux%u has an aspect ratio of %.1f:1, above --max-aspect %g", it->source, ow, oh, (double)lng / sht, o->max_aspect);
+        image_free(&im);
+        return;
+    }
     if (it->mask_path) {
         image m = {0};
         if (image_load(it->mask_path, &m, why, sizeof why)) {

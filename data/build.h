@@ -10,6 +10,8 @@ typedef struct {
     int quality;             // WebP quality 0..100 (default 90)
     int lossless;            // 1 = lossless WebP
     int max_side;            // longer side above this is resized down (0 = keep; default 1024)
+    double max_aspect;       // longer/shorter side above this is skipped (0 = no limit; default 8): the loader
+                             // scales an image to cover a bucket (aspect <= data.max_aspect, up to 16)
     uint64_t shard_samples;  // samples per shard (default 10000)
     uint64_t shard_bytes;    // also cut a shard when its records exceed this (default 2 GiB)
     int threads;             // encode threads (0 = online CPUs)
@@ -35,7 +37,7 @@ typedef struct {
 // Produces the item's 8-bit RGB/RGBA image. 0, or -1 with a reason in err.
 typedef int (*build_image_fn)(void *ctx, const build_item *it, image *out, char *err, size_t errlen);
 
-enum { BUILD_SKIP_JSON, BUILD_SKIP_FIELD, BUILD_SKIP_IMAGE, BUILD_SKIP_MASK, BUILD_SKIP_BBOX, BUILD_SKIP_ENCODE, BUILD_SKIP_REASONS };
+enum { BUILD_SKIP_JSON, BUILD_SKIP_FIELD, BUILD_SKIP_IMAGE, BUILD_SKIP_MASK, BUILD_SKIP_BBOX, BUILD_SKIP_ENCODE, BUILD_SKIP_ASPECT, BUILD_SKIP_REASONS };
 extern const char *const build_skip_names[BUILD_SKIP_REASONS];
 
 typedef struct {
