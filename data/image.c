@@ -51,6 +51,62 @@ static void jpeg_fail(j_common_ptr c) {
     longjmp(e->jb, 1);
 }
 
+// EXIF Orientation (tag 0x0112 of IFD0) from a saved APP1 "Exif" marker; 1 (as stored) when
+// absent or malformed. Every read is bounds-checked: the marker is untrusted input.
+static int exif_orientation(j_decompress_ptr cinfo) {
+    for (jpeg_saved_marker_ptr m = cinfo->marker_list; m; m = m->next) {
+        if (m->marker != JPEG_APP0 + 1 || m->data_length < 6 + 8 || memcmp(m->data, "Exif\0\0", 6)) continue;
+        const uint8_t *t = m->data + 6;
+        size_t n = m->data_length - 6;
+        int be = t[0] == 'M';
+        if (memcmp(t, be ? "MM" : "II", 2)) return 1;
+#define EXIF16(o) (uint32_t)(be ? t[o] << 8 | t[(o) + 1] : t[(o) + 1] << 8 | t[o])
+#define EXIF32(o) (EXIF16(be ? (o) : (o) + 2) << 16 | EXIF16(be ? (o) + 2 : (o)))
+        if (EXIF16(2) != 42) return 1;
+        uint32_t ifd = EXIF32(4);
+        if (ifd > n || n - ifd < 2) return 1;
+        uint32_t count = EXIF16(ifd);
+        for (uint32_t i = 0; i < count && ifd + 2 + 12 * (i + 1) <= n; i++) {
+            uint32_t e = ifd + 2 + 12 * i;
+            if (EXIF16(e) == 0x0112 && EXIF16(e + 2) == 3) {  // SHORT
+                uint32_t v = EXIF16(e + 8);
+                return v >= 1 && v <= 8 ? (int)v : 1;
+            }
+        }
+#undef EXIF16
+#undef EXIF32
+        return 1;
+    }
+    return 1;
+}
+
+// turns a decoded image upright by its EXIF orientation (2..8: flips, rotations, transpositions)
+static int orient(image *im, int o) {
+    if (o <= 1) return 0;
+    int w = im->w, h = im->h, c = im->c, swap = o >= 5;
+    int W = swap ? h : w, H = swap ? w : h;
+    uint8_t *dst = malloc((size_t)W * H * c);
+    if (!dst) return -1;
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            int sx, sy;  // the stored pixel shown at (x, y)
+            switch (o) {
+            case 2: sx = w - 1 - x, sy = y; break;
+            case 3: sx = w - 1 - x, sy = h - 1 - y; break;
+            case 4: sx = x, sy = h - 1 - y; break;
+            case 5: sx = y, sy = x; break;
+            case 6: sx = y, sy = h - 1 - x; break;          // stored rotated 90° counter-clockwise
+            case 7: sx = w - 1 - y, sy = h - 1 - x; break;
+            default: sx = w - 1 - y, sy = x; break;         // 8: stored rotated 90° clockwise
+            }
+            memcpy(dst + ((size_t)y * W + x) * c, im->px + ((size_t)sy * w + sx) * c, (size_t)c);
+        }
+    free(im->px);
+    im->px = dst;
+    im->w = W, im->h = H;
+    return 0;
+}
+
 static int decode_jpeg(const uint8_t *data, size_t len, image *out, char *err, size_t errlen) {
     struct jpeg_decompress_struct cinfo;
     struct jerr je;
@@ -66,7 +122,9 @@ static int decode_jpeg(const uint8_t *data, size_t len, image *out, char *err, s
     }
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, (unsigned long)len);
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);  // EXIF: phone photos are stored sideways with an orientation tag
     jpeg_read_header(&cinfo, TRUE);
+    int orientation = exif_orientation(&cinfo);
     cinfo.out_color_space = JCS_RGB;
     jpeg_start_decompress(&cinfo);
     if (cinfo.output_width > IMAGE_MAX_SIDE || cinfo.output_height > IMAGE_MAX_SIDE || cinfo.output_components != 3) {
@@ -81,6 +139,7 @@ static int decode_jpeg(const uint8_t *data, size_t len, image *out, char *err, s
     }
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
+    if (orient(out, orientation)) { snprintf(err, errlen, "JPEG: out of memory turning a %dx%d image upright", out->w, out->h); image_free(out); return -1; }
     return 0;
 }
 

@@ -9,7 +9,8 @@ typedef struct {
     uint8_t *px;      // [h, w, c] row-major, interleaved
 } image;
 
-// Decodes by content (PNG, JPEG or WebP signature). 0, or -1 with err naming what failed.
+// Decodes by content (PNG, JPEG or WebP signature); a JPEG is turned upright by its EXIF
+// orientation. 0, or -1 with err naming what failed.
 int image_decode_mem(const uint8_t *data, size_t len, image *out, char *err, size_t errlen);
 int image_load(const char *path, image *out, char *err, size_t errlen);
 // WebP only, into out (px reallocated when too small; *cap tracks its capacity). keep_alpha=0

@@ -1,5 +1,6 @@
 // test_data_image.c — decoding details of the input formats: a 16-bit PNG without gAMA keeps its
-// sRGB values (libpng's simplified API would otherwise take it as linear light).
+// sRGB values (libpng's simplified API would otherwise take it as linear light); a JPEG's EXIF
+// orientation is applied (phone photos are stored sideways with Orientation = 6).
 #include <png.h>
 #include <string.h>
 #include "data/image.h"
@@ -39,8 +40,63 @@ static void test_png16(const char *root) {
     image_free(&im);
 }
 
+// a 32x16 JPEG, left half red, right half blue (16x16 MCUs: no colour bleeds across the edge),
+// with an APP1 EXIF segment (IFD0 holding only Orientation; big- or little-endian TIFF) after
+// JFIF's APP0. first_red: whether the first half (top or left, as displayed) should be red.
+static void check_orientation(const uint8_t *jpg, size_t len, int orientation, int be, int want_w, int want_h, int first_red) {
+    char err[1024];
+    size_t at = 4 + (size_t)(jpg[4] << 8 | jpg[5]);  // after APP0
+    uint8_t app1[] = {0xFF, 0xE1, 0, 34, 'E', 'x', 'i', 'f', 0, 0, 'M', 'M', 0, 42, 0, 0, 0, 8,  // TIFF header, IFD0 at 8
+                      0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, (uint8_t)orientation, 0, 0,     // Orientation, SHORT, 1 value
+                      0, 0, 0, 0};                                                           // no next IFD
+    if (!be) {  // the same in Intel byte order
+        static const uint8_t le[] = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0};
+        memcpy(app1 + 10, le, sizeof le);
+        app1[28] = (uint8_t)orientation, app1[29] = 0;
+    }
+    uint8_t *withexif = malloc(len + sizeof app1);
+    memcpy(withexif, jpg, at);
+    memcpy(withexif + at, app1, sizeof app1);
+    memcpy(withexif + at + sizeof app1, jpg + at, len - at);
+    image im;
+    TEST_CHECK(image_decode_mem(withexif, len + sizeof app1, &im, err, sizeof err) == 0, "JPEG with EXIF: %s", err);
+    TEST_CHECK(im.w == want_w && im.h == want_h, "Orientation %d (%s): %dx%d, expected %dx%d", orientation, be ? "MM" : "II", im.w, im.h, want_w, want_h);
+    if (im.w == want_w && im.h == want_h) {
+        int tall = want_h > want_w;  // the halves are top/bottom when displayed tall
+        const uint8_t *a = im.px + (8 * im.w + 8) * 3, *b = im.px + (tall ? (24 * im.w + 8) : (8 * im.w + 24)) * 3;
+        const uint8_t *red = first_red ? a : b, *blue = first_red ? b : a;
+        TEST_CHECK(red[0] > 180 && red[2] < 70 && blue[2] > 180 && blue[0] < 70, "Orientation %d (%s): red half (%d,%d,%d), blue half (%d,%d,%d)",
+                   orientation, be ? "MM" : "II", red[0], red[1], red[2], blue[0], blue[1], blue[2]);
+    }
+    image_free(&im);
+    free(withexif);
+}
+
+static void test_exif_orientation(const char *root) {
+    char p[600], err[1024];
+    image src = {32, 16, 3, malloc(32 * 16 * 3)};
+    for (int i = 0; i < 32 * 16; i++) {
+        int red = i % 32 < 16;
+        src.px[3 * i] = red ? 230 : 20, src.px[3 * i + 1] = 20, src.px[3 * i + 2] = red ? 20 : 230;
+    }
+    snprintf(p, sizeof p, "%s/plain.jpg", root);
+    TEST_CHECK(image_write_jpeg(p, &src, 95, err, sizeof err) == 0, "%s", err);
+    image_free(&src);
+    size_t len;
+    uint8_t *jpg = (uint8_t *)fs_read_file(p, &len, 1 << 20);
+    TEST_CHECK(jpg && len > 20 && jpg[2] == 0xFF && jpg[3] == 0xE0, "a JFIF JPEG");
+    if (!jpg) return;
+    check_orientation(jpg, len, 1, 1, 32, 16, 1);  // as stored
+    check_orientation(jpg, len, 3, 0, 32, 16, 0);  // 180°: red on the right
+    check_orientation(jpg, len, 6, 1, 16, 32, 1);  // the phone case: shown rotated 90° clockwise, red on top
+    check_orientation(jpg, len, 6, 0, 16, 32, 1);
+    check_orientation(jpg, len, 8, 1, 16, 32, 0);  // 90° counter-clockwise: red at the bottom
+    free(jpg);
+}
+
 int main(void) {
     const char *root = tmp_dir();
     test_png16(root);
+    test_exif_orientation(root);
     return test_summary("test_data_image");
 }
