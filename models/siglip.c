@@ -61,7 +61,15 @@ int siglip_detect(const char *path, siglip_config *c, char *err, size_t errlen) 
         c->mlp = fc1->shape[0];
         int64_t n = pos->shape[0], g = 0;
         while ((g + 1) * (g + 1) <= n) g++;
-        c->image_size = g * c->patch;
+        // the input side: any size whose valid convolution gives the g x g grid (g*patch .. +patch-1);
+        // config.json's image_size where it says (so400m-patch14-384: 384, of which the convolution
+        // drops the last 6 px), else the published model's for its geometry, else g * patch
+        cJSON *jc = cjson_beside(path);
+        int64_t is = (int64_t)cjson_number(jc, "vision_config", "image_size", cjson_number(jc, NULL, "image_size", 0));
+        cJSON_Delete(jc);
+        const siglip_config *pub = &SIGLIP_SO400M_P14_384;
+        if (is <= 0 || is / c->patch != g) is = c->patch == pub->patch && g == pub->image_size / pub->patch ? pub->image_size : g * c->patch;
+        c->image_size = is;
         c->layers = 0;
         while (st_index_find(ix, name_fmt(p, SIG_PREFIX ".encoder.layers.%lld.layer_norm1.weight", (long long)c->layers))) c->layers++;
         const st_file *f = st_index_shard_of(ix, SIG_PREFIX ".embeddings.patch_embedding.weight");

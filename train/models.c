@@ -131,13 +131,26 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtyp
     m->dev = dev;
     m->dtype = dt;
     flux_layout lay;
-    if (flux_config_from_weights(p->flux, &m->flux_cfg, &lay, err, errlen)) return -1;
+    siglip_config sc;
+    dino_config dc;
+    vae_config vc;
+    // every model's size from its header first: a wrong path fails before FLUX's ~24 GB are read
+    if (flux_config_from_weights(p->flux, &m->flux_cfg, &lay, err, errlen) || siglip_detect(p->siglip, &sc, err, errlen) ||
+        dino_detect(p->dinov2, &dc, err, errlen) || vae_detect(p->vae, &vc, err, errlen))
+        return -1;
+    // the reference views: a side the SigLIP tower's fixed patch grid takes (its position table
+    // has no interpolation; DINOv2's is interpolated to the same grid)
+    int64_t grid = sc.image_size / sc.patch, rs = p->ref_size ? p->ref_size : sc.image_size;
+    if (rs / sc.patch != grid) {
+        snprintf(err, errlen, "data.ref_size %lld: the SigLIP tower %s takes %lld..%lld px views (a %lld x %lld grid of %lld px "
+                 "patches; InstantCharacter uses %lld)", (long long)rs, p->siglip, (long long)(grid * sc.patch),
+                 (long long)(grid * sc.patch + sc.patch - 1), (long long)grid, (long long)grid, (long long)sc.patch,
+                 (long long)sc.image_size);
+        return -1;
+    }
     params_init_registry(&m->ps_flux, m->dev, m->dtype, false);
     if (flux_init(&m->flux, &m->flux_cfg, &m->ps_flux, err, errlen) || flux_load(&m->flux, &m->ps_flux, p->flux, err, errlen)) return -1;
 
-    siglip_config sc;
-    dino_config dc;
-    if (siglip_detect(p->siglip, &sc, err, errlen) || dino_detect(p->dinov2, &dc, err, errlen)) return -1;
     params_init_registry(&m->ps_vision, m->dev, m->dtype, false);
     siglip_init(&m->sig, &sc, &m->ps_vision);
     int n_extra;
@@ -146,10 +159,8 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtyp
     dino_init(&m->dino, &dc, &m->ps_dino);
     if (params_load(&m->ps_dino, p->dinov2, NULL, false, &n_extra, err, errlen)) return -1;
     m->vfc = shallow_layers(sc.layers, dc.layers);
-    m->ref_size = (int)sc.image_size;
+    m->ref_size = (int)rs;
 
-    vae_config vc;
-    if (vae_detect(p->vae, &vc, err, errlen)) return -1;
     params_init_registry(&m->ps_vae, m->dev, m->dtype, false);
     vae_encoder_init(&m->vae, &vc, &m->ps_vae);
     if (params_load(&m->ps_vae, p->vae, NULL, false, &n_extra, err, errlen)) return -1;

@@ -15,6 +15,7 @@ typedef struct ic_model_paths {
     const char *flux, *siglip, *dinov2, *vae, *t5, *clip;  // tokenizers: beside t5/clip or in tokenizer_2/, tokenizer/
     const char *adapter_init;  // released / previous adapter to start from (fine-tuning)
     int t5_len;                // T5 tokens per caption (0 = FLUX's 512)
+    int ref_size;              // the reference views' side (data.ref_size; 0 = the SigLIP tower's own)
 } ic_model_paths;
 
 typedef struct ic_models {

@@ -472,7 +472,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         if (ic_models_init_tiny(&t->m, &c->model.tiny_dims, c->run.dev, dt, c->model.text_cpu, c->run.seed, init_kv, err, errlen)) return -1;
     } else {
         ic_model_paths p = {c->model.flux, c->model.siglip, c->model.dinov2, c->model.vae, c->model.t5, c->model.clip,
-                            c->model.adapter_init, 0};
+                            c->model.adapter_init, 0, c->data.ref_size};
         if (ic_models_load(&t->m, &p, c->run.dev, dt, c->model.text_cpu, init_kv, c->run.seed, err, errlen)) return -1;
     }
     if (c->adapter.n_freeze && freeze_adapter(t, err, errlen)) return -1;

@@ -72,7 +72,7 @@ int main(void) {
     char p[7][256];
     const char *subs[7] = {"transformer", "siglip", "dinov2", "vae", "text_encoder_2", "text_encoder", "adapter/adapter.safetensors"};
     for (int i = 0; i < 7; i++) snprintf(p[i], sizeof p[i], "%s/%s", dir, subs[i]);
-    ic_model_paths mp = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], cfg.model.tiny_dims.text_len};
+    ic_model_paths mp = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], cfg.model.tiny_dims.text_len, 0};
     ic_models b;
     TEST_CHECK(ic_models_load(&b, &mp, CM_DEV_CPU, CM_F32, false, "default", 3, err, sizeof err) == 0, "load: %s", err);
     TEST_CHECK(params_count(&b.ps_flux, false) == params_count(&a.ps_flux, false), "FLUX size detected");
@@ -104,6 +104,23 @@ int main(void) {
     tensor_release(lb);
     loader_close(L);
     ic_models_free(&b);
+
+    // the reference views' side (data.ref_size): any the SigLIP tower's 4 x 4 grid of 7 px patches
+    // takes (28..34) — 30 is used —, 35 refused naming the key and the range; a config.json's
+    // image_size is the tower's own side (the published so400m says 384 for a 27 x 27 grid of 14)
+    mp.ref_size = 30;
+    TEST_CHECK(ic_models_load(&b, &mp, CM_DEV_CPU, CM_F32, false, "default", 3, err, sizeof err) == 0 && b.ref_size == 30,
+               "data.ref_size 30 on a 28 px tower: %s (%d)", err, b.ref_size);
+    ic_models_free(&b);
+    mp.ref_size = 35;
+    TEST_CHECK(ic_models_load(&b, &mp, CM_DEV_CPU, CM_F32, false, "default", 3, err, sizeof err) != 0 &&
+                   strstr(err, "data.ref_size 35") && strstr(err, "28..34"), "data.ref_size 35 refused: %s", err);
+    ic_models_free(&b);
+    siglip_config sc;
+    snprintf(js, sizeof js, "{\"vision_config\": {\"num_attention_heads\": %d, \"image_size\": 31}}", cfg.model.tiny_dims.vision_heads);
+    save(&a.ps_vision, "siglip", "model.safetensors", js);
+    TEST_CHECK(siglip_detect(p[1], &sc, err, sizeof err) == 0 && sc.image_size == 31, "config.json's image_size: %lld (%s)",
+               (long long)sc.image_size, err);
     ic_models_free(&a);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
