@@ -173,7 +173,8 @@ int params_load(cm_params *ps, const char *path, const char *strip, bool strict,
             break;
         }
         if (!dtype_is_float(e->dtype) && dtype_is_float(t->dtype)) {
-            snprintf(err, errlen, "%s: tensor '%s' has dtype %s, expected a float", path, e->name, dtype_name(e->dtype));
+            snprintf(err, errlen, "%s: tensor '%s' has dtype %s, expected F32, BF16, F16 or F64 (an FP8 or integer file needs "
+                     "converting first)", path, e->name, e->dtype_str);
             rc = -1;
             break;
         }

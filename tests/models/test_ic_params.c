@@ -4,6 +4,7 @@
 // equals what a real (allocating) init registers, name for name and shape for shape.
 #include <string.h>
 #include "models/ic_adapter.h"
+#include "models/safetensors.h"
 #include "testutil.h"
 #if __has_include("models/ip_attn.h")
 #include "models/ip_attn.h"
@@ -78,5 +79,22 @@ int main(void) {
     bad = IC_ADAPTER_TINY;
     bad.proj.timestep_in = 15;
     TEST_CHECK(ic_adapter_config_check(&bad, err, sizeof err) == -1 && strstr(err, "timestep_in"), "odd timestep_in: %s", err);
+    // a weight stored in a dtype cameo cannot hold (FP8 here): refused naming the file's dtype
+    {
+        char e2[512];
+        st_file *f = st_open("tests/fixtures/safetensors/unsupported.safetensors", e2, sizeof e2);
+        const st_entry *q = f ? st_find(f, "fp8") : NULL;
+        TEST_CHECK(q != NULL, "the fixture's fp8 entry: %s", e2);
+        if (q) {
+            cm_params ps;
+            params_init_registry(&ps, CM_DEV_CPU, CM_F32, false);
+            params_new(&ps, NULL, "fp8", q->ndim, q->shape, CM_INIT_ZEROS);
+            int n_extra;
+            TEST_CHECK(params_load(&ps, "tests/fixtures/safetensors/unsupported.safetensors", NULL, false, &n_extra, e2, sizeof e2) == -1 &&
+                           strstr(e2, "dtype F8_E4M3, expected F32, BF16, F16 or F64"), "an FP8 weight refused by name: %s", e2);
+            params_free(&ps);
+        }
+        st_close(f);
+    }
     return test_summary("test_ic_params");
 }
