@@ -31,7 +31,12 @@ cm_tensor *ops_sum_axis(cm_tensor *cur, int d);
 // sums g (of a broadcast shape) down to shape (ndim, shape); returns a new contiguous tensor
 cm_tensor *ops_reduce_to(cm_tensor *g, int ndim, const int64_t *shape);
 // shape of a node's input i as a temporary tensor-free description
-static inline int64_t ops_rows(const cm_tensor *t) { return t->ndim ? tensor_numel(t) / t->shape[t->ndim - 1] : 1; }
+// rows of a [..., C] tensor: the product of its leading dims (a 0-wide last dim still has its rows)
+static inline int64_t ops_rows(const cm_tensor *t) {
+    int64_t r = 1;
+    for (int d = 0; d + 1 < t->ndim; d++) r *= t->shape[d];
+    return r;
+}
 static inline int64_t ops_cols(const cm_tensor *t) { return t->ndim ? t->shape[t->ndim - 1] : 1; }
 
 // --- linear pieces shared by ops_matmul.c and ops_mlp.c ---

@@ -7,12 +7,18 @@
 // as the transpose of its transpose)
 typedef struct { const void *p; int64_t ld, bstride; int trans; cm_tensor *hold; } gemm_arg;
 
+// whether the batch dims address as one: those of size > 1 nest (each stride = the next inner
+// one's stride x its size), and batch i starts at i x the innermost one's stride. A size-1 dim's
+// stride means nothing (a chunk or a one-head permute leaves any) and is skipped, never read.
 static bool batch_uniform(const cm_tensor *t, int64_t *bstride) {
-    int nb = t->ndim - 2;
-    if (nb <= 0) { *bstride = 0; return true; }
-    for (int d = 0; d < nb - 1; d++)
-        if (t->shape[d + 1] != 1 && t->stride[d] != t->stride[d + 1] * t->shape[d + 1]) return false;
-    *bstride = t->stride[nb - 1];
+    int64_t in_stride = 0, in_size = 0;  // the inner batch dim of size > 1 seen last
+    *bstride = 0;
+    for (int d = t->ndim - 3; d >= 0; d--) {
+        if (t->shape[d] == 1) continue;
+        if (in_size == 0) *bstride = t->stride[d];
+        else if (t->stride[d] != in_stride * in_size) return false;
+        in_stride = t->stride[d], in_size = t->shape[d];
+    }
     return true;
 }
 
@@ -92,7 +98,15 @@ cm_tensor *op_matmul(cm_tensor *a, cm_tensor *b) { return op_matmul_t(a, b, fals
 static void matmul_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     bool ta = n->i[0], tb = n->i[1];
     cm_tensor *A = n->saved[0], *B = n->saved[1];
-    if (n->needs[0]) gin[0] = ta ? op_matmul_t(B, g, tb, true) : op_matmul_t(g, B, false, !tb);
+    if (n->needs[0]) {
+        if (!ta) gin[0] = op_matmul_t(g, B, false, !tb);
+        else if (B->ndim == 2 && g->ndim > 2) {  // dA = (g op(B)^T)^T: a shared 2-D B may only come second
+            cm_tensor *d = op_matmul_t(g, B, false, !tb), *dt = op_transpose(d, d->ndim - 2, d->ndim - 1);
+            gin[0] = op_contiguous(dt);
+            tensor_release(d);
+            tensor_release(dt);
+        } else gin[0] = op_matmul_t(B, g, tb, true);
+    }
     if (n->needs[1]) {
         bool b_shared = n->in_ndim[1] == 2 && A->ndim > 2;
         if (b_shared && !ta) {  // fold the batch into the rows: one GEMM over all of them

@@ -11,6 +11,13 @@ static void check_param(const char *op, const cm_tensor *x, const cm_tensor *p, 
     if (tensor_numel(p) != n) ops_die_shapes(op, "weight/bias size must equal the normalised size", x, p);
 }
 
+// the weight gradients of a norm over no rows (or no columns): zero
+static void zero_grads(const cm_tensor *x, cm_tensor *dw, cm_tensor *db) {
+    cm_tensor *t[2] = {dw, db};
+    for (int i = 0; i < 2; i++)
+        if (t[i] && tensor_numel(t[i])) BE(x)->fill(KC(x), t[i]->dtype, tensor_data(t[i]), tensor_numel(t[i]), 0.0);
+}
+
 // --- LayerNorm over the last axis ---
 static void layernorm_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     cm_tensor *x = n->saved[0], *mean = n->saved[1], *rstd = n->saved[2], *w = n->saved[3];
@@ -19,9 +26,11 @@ static void layernorm_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     cm_tensor *dx = ops_new(x, x->ndim, x->shape);
     cm_tensor *dw = n->n_in > 1 && n->needs[1] ? ops_new(x, 1, (int64_t[]){cols}) : NULL;
     cm_tensor *db = n->n_in > 2 && n->needs[2] ? ops_new(x, 1, (int64_t[]){cols}) : NULL;
-    BE(x)->layernorm_bwd(KC(x), x->dtype, rows, cols, tensor_data(dx), dw ? tensor_data(dw) : NULL,
-                         db ? tensor_data(db) : NULL, tensor_data(gc), tensor_data(x),
-                         tensor_data(mean), tensor_data(rstd), wc ? tensor_data(wc) : NULL);
+    if (rows && cols)
+        BE(x)->layernorm_bwd(KC(x), x->dtype, rows, cols, tensor_data(dx), dw ? tensor_data(dw) : NULL,
+                             db ? tensor_data(db) : NULL, tensor_data(gc), tensor_data(x),
+                             tensor_data(mean), tensor_data(rstd), wc ? tensor_data(wc) : NULL);
+    else zero_grads(x, dw, db);  // no rows: nothing flows to the weights
     if (n->needs[0]) gin[0] = dx;
     else tensor_release(dx);
     if (dw) { gin[1] = op_reshape(dw, n->in_ndim[1], n->in_shape[1]); tensor_release(dw); }
@@ -113,9 +122,11 @@ static void rmsnorm_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     int64_t cols = ops_cols(x), rows = ops_rows(x);
     cm_tensor *dx = ops_new(x, x->ndim, x->shape);
     cm_tensor *dw = n->n_in > 1 && n->needs[1] ? ops_new(x, 1, (int64_t[]){cols}) : NULL;
-    BE(x)->rmsnorm_bwd(KC(x), (cm_rmsvariant)n->i[0], x->dtype, rows, cols, n->f[0], tensor_data(dx),
-                       dw ? tensor_data(dw) : NULL, tensor_data(gc), tensor_data(x), tensor_data(inv),
-                       wc ? tensor_data(wc) : NULL);
+    if (rows && cols)
+        BE(x)->rmsnorm_bwd(KC(x), (cm_rmsvariant)n->i[0], x->dtype, rows, cols, n->f[0], tensor_data(dx),
+                           dw ? tensor_data(dw) : NULL, tensor_data(gc), tensor_data(x), tensor_data(inv),
+                           wc ? tensor_data(wc) : NULL);
+    else zero_grads(x, dw, NULL);
     if (n->needs[0]) gin[0] = dx;
     else tensor_release(dx);
     if (dw) { gin[1] = op_reshape(dw, n->in_ndim[1], n->in_shape[1]); tensor_release(dw); }

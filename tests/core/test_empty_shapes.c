@@ -1,0 +1,46 @@
+// test_empty_shapes.c — ops over tensors with a 0-sized dim, forward and backward: a linear with
+// no input features (every row is the bias; dW of shape [4, 0], db the row count), LayerNorm and
+// RMSNorm over no rows (their weight gradients zero). These divided by zero (SIGFPE) before.
+#include <math.h>
+#include "autograd/autograd.h"
+#include "autograd/ops.h"
+#include "testutil.h"
+
+static cm_tensor *param(int ndim, const int64_t *shape, float v) {
+    cm_tensor *t = tensor_zeros(CM_F32, ndim, shape, CM_DEV_CPU);
+    for (int64_t i = 0; i < tensor_numel(t); i++) ((float *)tensor_data(t))[i] = v + 0.5f * (float)i;
+    tensor_set_requires_grad(t, true);
+    return t;
+}
+
+int main(void) {
+    // linear over K = 0 features: y = b on every row; db = the row count per output, dW empty
+    cm_tensor *x = param(2, (int64_t[]){3, 0}, 0), *w = param(2, (int64_t[]){4, 0}, 0), *b = param(1, (int64_t[]){4}, 1);
+    cm_tensor *y = op_linear(x, w, b), *s = op_sum_all(y);
+    bool rows_are_b = y->shape[0] == 3 && y->shape[1] == 4;
+    for (int64_t i = 0; rows_are_b && i < 12; i++) rows_are_b = tensor_get(y, i) == tensor_get(b, i % 4);
+    TEST_CHECK(rows_are_b, "linear with no input features: every row is the bias");
+    autograd_backward(s, NULL);
+    bool db3 = b->grad && tensor_numel(b->grad) == 4;
+    for (int64_t i = 0; db3 && i < 4; i++) db3 = tensor_get(b->grad, i) == 3;
+    TEST_CHECK(db3 && (!w->grad || tensor_numel(w->grad) == 0), "its gradients: db = 3 each, dW empty");
+    cm_tensor *t1[] = {x, w, b, y, s};
+    for (int i = 0; i < 5; i++) tensor_release(t1[i]);
+
+    // LayerNorm over no rows ([0, 8]) and RMSNorm over [2, 0, 8]: weight gradients zero
+    cm_tensor *xl = param(2, (int64_t[]){0, 8}, 0), *wl = param(1, (int64_t[]){8}, 1), *bl = param(1, (int64_t[]){8}, 0);
+    cm_tensor *yl = op_layernorm(xl, wl, bl, 1e-5), *sl = op_sum_all(yl);
+    autograd_backward(sl, NULL);
+    double m = 0;
+    for (int64_t i = 0; wl->grad && i < 8; i++) m = fmax(m, fabs(tensor_get(wl->grad, i)) + fabs(tensor_get(bl->grad, i)));
+    TEST_CHECK(wl->grad && bl->grad && m == 0, "layernorm over no rows: zero weight and bias gradients");
+    cm_tensor *xr = param(3, (int64_t[]){2, 0, 8}, 0), *wr = param(1, (int64_t[]){8}, 1);
+    cm_tensor *yr = op_rmsnorm(xr, wr, 1e-6, CM_RMS_DIFFUSERS), *sr = op_sum_all(yr);
+    autograd_backward(sr, NULL);
+    m = 0;
+    for (int64_t i = 0; wr->grad && i < 8; i++) m = fmax(m, fabs(tensor_get(wr->grad, i)));
+    TEST_CHECK(wr->grad && m == 0, "rmsnorm over no rows: zero weight gradient");
+    cm_tensor *t2[] = {xl, wl, bl, yl, sl, xr, wr, yr, sr};
+    for (int i = 0; i < 9; i++) tensor_release(t2[i]);
+    return test_summary("test_empty_shapes");
+}
