@@ -1,8 +1,10 @@
-// helpers.h — shared by the data tests: temporary folders and small demo datasets.
+// helpers.h — shared by the data tests: temporary folders, small demo datasets, a child's stderr.
 #pragma once
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "data/build.h"
 #include "data/demo.h"
 #include "data/fsutil.h"
@@ -41,4 +43,25 @@ static inline const char *make_demo(const char *name, int chars, int per, int si
     char err[1024];
     if (demo_build(p, &d, &o, &r, err, sizeof err)) { fprintf(stderr, "demo build failed: %s\n", err); exit(1); }
     return p;
+}
+
+// runs fn in a child with stderr in a file (stdout dropped): its exit code (-signal when killed) and that stderr
+static inline int run_captured(int (*fn)(const void *), const void *arg, char *log, size_t loglen) {
+    FILE *f = tmpfile();
+    fflush(stdout), fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fileno(f), 2);
+        if (!freopen("/dev/null", "w", stdout)) _exit(99);  // the tools' reports are not checked here
+        int rc = fn(arg);
+        fflush(stdout), fflush(stderr);
+        _exit(rc);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    rewind(f);
+    size_t n = fread(log, 1, loglen - 1, f);
+    log[n] = 0;
+    fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
 }

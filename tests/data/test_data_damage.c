@@ -45,6 +45,12 @@ static long find_record(const char *path, int n) {
     return at;
 }
 
+// the verify of a dataset (its log on stderr): the problems found, at most 100
+static int verify_logged(const void *ds) {
+    long bad = verify_dataset((const char *)ds, 1, stderr);
+    return bad < 0 ? 101 : bad > 100 ? 100 : (int)bad;
+}
+
 // verify in a child process so that a crash fails this check instead of the whole test
 static void test_page_header(void) {
     const char *ds = make_demo("pagehdr", 12, 6, 64, 40);
@@ -55,24 +61,11 @@ static void test_page_header(void) {
     long at = find_record(p, 2);
     TEST_CHECK(at >= 0, "found a record in shard-00001");
     flip_byte(p, at + 44, 0x5a);  // and a record of the next shard: it must still be checked
-    FILE *f = tmpfile();
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        long bad = verify_dataset(ds, 1, f);
-        fflush(f);
-        _exit(bad < 0 ? 101 : bad > 100 ? 100 : (int)bad);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    rewind(f);
-    size_t n = fread(logbuf, 1, sizeof logbuf - 1, f);
-    logbuf[n] = 0;
-    fclose(f);
-    TEST_CHECK(WIFEXITED(st), "verify of a damaged page header ended by signal %d: %s", WIFSIGNALED(st) ? WTERMSIG(st) : 0, logbuf);
-    TEST_CHECK(WIFEXITED(st) && WEXITSTATUS(st) >= 2 && strstr(logbuf, "shard-00000") && strstr(logbuf, "shard damaged") &&
-                   strstr(logbuf, "shard-00001") && strstr(logbuf, "checksum"),
-               "both damaged shards reported (%d problems): %s", WIFEXITED(st) ? WEXITSTATUS(st) : -1, logbuf);
+    int rc = run_captured(verify_logged, ds, logbuf, sizeof logbuf);
+    TEST_CHECK(rc >= 0, "verify of a damaged page header ended by signal %d: %s", -rc, logbuf);
+    TEST_CHECK(rc >= 2 && strstr(logbuf, "shard-00000") && strstr(logbuf, "shard damaged") && strstr(logbuf, "shard-00001") &&
+                   strstr(logbuf, "checksum"),
+               "both damaged shards reported (%d problems): %s", rc, logbuf);
 }
 
 int main(void) {

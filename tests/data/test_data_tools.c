@@ -7,27 +7,6 @@
 #include "data/tools.h"
 #include "helpers.h"
 
-// runs fn in a child with stderr in a file (stdout dropped): its exit code (-signal when killed) and that stderr
-static int run_captured(int (*fn)(const void *), const void *arg, char *log, size_t loglen) {
-    FILE *f = tmpfile();
-    fflush(stdout), fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fileno(f), 2);
-        if (!freopen("/dev/null", "w", stdout)) _exit(99);  // the tools' reports are not checked here
-        int rc = fn(arg);
-        fflush(stdout), fflush(stderr);
-        _exit(rc);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    rewind(f);
-    size_t n = fread(log, 1, loglen - 1, f);
-    log[n] = 0;
-    fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
-}
-
 static const char *g_ds, *g_png;
 static int show_16_64(const void *a) { (void)a; return show_run(g_ds, 0, g_png, 0, 16, 16, 64, 0); }
 static int stats_16_64(const void *a) { (void)a; return stats_run(g_ds, 16, 64); }
