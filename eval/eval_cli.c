@@ -160,9 +160,8 @@ int eval_cli(int argc, char **argv) {
             }
     }
     if (!rc && config) rc = eval_models_open_config(&em, config, device, d.local_rank, ckpts[0], &o.width, &o.height, err, sizeof err);
-    else if (!rc) {
-        char dir0[PATH_MAX];
-        rc = eval_models_open(&em, ckpts[0], device, d.local_rank, &o.width, &o.height, dir0, sizeof dir0, err, sizeof err);
+    else if (!rc) {  // dirs[0] resolved and verified above
+        rc = eval_models_open_dir(&em, dirs[0], device, d.local_rank, &o.width, &o.height, err, sizeof err);
         for (int c = 1; c < nck && !rc; c++)
             if (!eval_models_same(&em, dirs[c], err, sizeof err)) rc = 1;
     }

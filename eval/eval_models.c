@@ -61,10 +61,17 @@ static int check_size(const train_config *cfg, int *w, int *h, char *err, size_t
 
 int eval_models_open(eval_models *em, const char *ckpt, const char *device, int local_rank, int *w, int *h, char *dir, size_t dirlen,
                      char *err, size_t errlen) {
+    memset(em, 0, sizeof *em);  // closable whatever fails
+    if (ckpt_resolve(ckpt, dir, dirlen, err, errlen)) return 1;
+    return eval_models_open_dir(em, dir, device, local_rank, w, h, err, errlen);
+}
+
+int eval_models_open_dir(eval_models *em, const char *dir, const char *device, int local_rank, int *w, int *h, char *err,
+                         size_t errlen) {
     memset(em, 0, sizeof *em);
     em->cfg = calloc(1, sizeof *em->cfg);
     if (!em->cfg) { snprintf(err, errlen, "out of host memory"); return 1; }
-    if (ckpt_resolve(ckpt, dir, dirlen, err, errlen) || load_config(em->cfg, dir, err, errlen)) return 1;
+    if (load_config(em->cfg, dir, err, errlen)) return 1;
     int rc = check_size(em->cfg, w, h, err, errlen);
     return rc ? rc : build(em, device, local_rank, NULL, err, errlen);
 }
@@ -89,7 +96,7 @@ int eval_decoder_open(const ic_models *m, const train_config *cfg, vae_decoder *
 
 int eval_models_load_adapter(eval_models *em, const char *dir, bool ema, char *err, size_t errlen) {
     cm_params *regs[1] = {&em->m.ps_adapter};
-    return ema ? ckpt_load_ema(dir, regs, 1, err, errlen) : ckpt_load(dir, regs, 1, NULL, NULL, err, errlen);
+    return ema ? ckpt_load_ema(dir, regs, 1, err, errlen) : ckpt_load_verified(dir, regs, 1, NULL, NULL, err, errlen);
 }
 
 bool eval_models_same(const eval_models *em, const char *dir, char *err, size_t errlen) {

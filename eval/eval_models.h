@@ -1,7 +1,7 @@
 // eval_models.h — what sampling from a checkpoint needs: its run's config, the models that config
 // names (tiny preset or published weights) on a device, the VAE decoder, and the adapter weights.
 // Shared by `cameo sample` and `cameo eval`.
-// defines: eval_models, eval_models_open, eval_models_load_adapter, eval_models_same, eval_models_close
+// defines: eval_models, eval_models_open, eval_models_open_dir, eval_models_load_adapter, eval_models_same, eval_models_close
 #pragma once
 #include "models/vae.h"
 #include "train/config.h"
@@ -23,12 +23,16 @@ typedef struct eval_models {
 // built. 0; 1 with err (a file, a weight); 2 for a bad --device or size.
 int eval_models_open(eval_models *em, const char *ckpt, const char *device, int local_rank, int *w, int *h, char *dir, size_t dirlen,
                      char *err, size_t errlen);
+// the same for a folder ckpt_resolve has already chosen and verified (not read again)
+int eval_models_open_dir(eval_models *em, const char *dir, const char *device, int local_rank, int *w, int *h, char *err,
+                         size_t errlen);
 // the same from a config file (YAML, as `cameo train` reads it) instead of a checkpoint: for adapter
 // files outside a run (the released .bin, `cameo export`'s safetensors); adapter: the first of
 // them, whose sizes the adapter takes when the config names published models; the size as above
 int eval_models_open_config(eval_models *em, const char *config, const char *device, int local_rank, const char *adapter, int *w,
                             int *h, char *err, size_t errlen);
-// the adapter weights of checkpoint folder dir into em's adapter. 0, or -1 with err.
+// the adapter weights of checkpoint folder dir (as ckpt_resolve gave it: verified, not read again)
+// into em's adapter. 0, or -1 with err.
 int eval_models_load_adapter(eval_models *em, const char *dir, bool ema, char *err, size_t errlen);
 // true when checkpoint folder dir's config names the same models as em's (its adapter can be
 // loaded into them); else false with err saying what differs
