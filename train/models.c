@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "kernels/backend.h"
+#include "models/clip_text.h"
+#include "models/t5.h"
 #ifdef CAMEO_HAVE_CUDA
 const char *cuda_unavailable_reason(void);  // kernels/cuda/cuda_backend.cu
 #endif
@@ -125,6 +127,33 @@ int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, c
     return adapter_setup(m, &ac, init_kv, NULL, seed, err, errlen);
 }
 
+// The parts must fit one another: each width one model hands the next, checked from the headers
+// before anything is read, so a mismatched folder names both files instead of failing inside the
+// first forward (or reading past the IP modules when the adapter has fewer than FLUX's blocks).
+static int models_fit(const ic_model_paths *p, const flux_config *fc, const siglip_config *sc, const dino_config *dc,
+                      const vae_config *vc, const t5_config *c5, const clip_text_config *cc, const ic_adapter_config *ac,
+                      char *err, size_t errlen) {
+    const char *ad = p->adapter_init && *p->adapter_init ? p->adapter_init : "the new adapter (sized as the published one)";
+    int64_t blocks = (int64_t)fc->num_layers + fc->num_single_layers;
+#define FIT(cond, ...) do { if (!(cond)) { snprintf(err, errlen, __VA_ARGS__); return -1; } } while (0)
+    FIT(4 * vc->latent == fc->in_channels, "the VAE %s makes %lld latent channels, packed 2x2 = %lld, but the FLUX transformer %s "
+        "takes %d input channels", p->vae, (long long)vc->latent, 4 * (long long)vc->latent, p->flux, fc->in_channels);
+    FIT(c5->d_model == fc->joint_dim, "the T5 encoder %s is %lld wide, but the FLUX transformer %s takes %d-wide text tokens "
+        "(context_embedder)", p->t5, (long long)c5->d_model, p->flux, fc->joint_dim);
+    FIT(cc->hidden == fc->pooled_dim, "the CLIP text encoder %s pools %lld wide, but the FLUX transformer %s takes a %d-wide "
+        "pooled prompt (time_text_embed.text_embedder)", p->clip, (long long)cc->hidden, p->flux, fc->pooled_dim);
+    FIT(sc->hidden + dc->hidden == ac->proj.inner_dim, "the adapter %s reads %lld-wide vision features, but SigLIP %s (%lld) and "
+        "DINOv2 %s (%lld) make %lld", ad, (long long)ac->proj.inner_dim, p->siglip, (long long)sc->hidden, p->dinov2,
+        (long long)dc->hidden, (long long)(sc->hidden + dc->hidden));
+    FIT(ac->n_ip == blocks, "the adapter %s has %d IP modules, but the FLUX transformer %s has %lld blocks (%d double + %d single): "
+        "one module per block", ad, ac->n_ip, p->flux, (long long)blocks, fc->num_layers, fc->num_single_layers);
+    FIT(ac->ip_heads == fc->heads && ac->ip_head_dim == fc->head_dim, "the adapter %s's IP modules use %d heads x %d, but the "
+        "FLUX transformer %s attends with %d x %d (the IP attention shares its queries)", ad, ac->ip_heads, ac->ip_head_dim,
+        p->flux, fc->heads, fc->head_dim);
+#undef FIT
+    return 0;
+}
+
 int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtype dt, bool text_cpu, const char *init_kv,
                    uint64_t seed, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
@@ -135,8 +164,15 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtyp
     dino_config dc;
     vae_config vc;
     // every model's size from its header first: a wrong path fails before FLUX's ~24 GB are read
+    t5_config c5;
+    clip_text_config cc;
+    ic_adapter_config ac = IC_ADAPTER_FULL;
+    size_t ln = p->adapter_init ? strlen(p->adapter_init) : 0;
+    bool bin = ln && torch_import_is_torch_file(p->adapter_init);  // a torch.save file: the released full size
     if (flux_config_from_weights(p->flux, &m->flux_cfg, &lay, err, errlen) || siglip_detect(p->siglip, &sc, err, errlen) ||
-        dino_detect(p->dinov2, &dc, err, errlen) || vae_detect(p->vae, &vc, err, errlen))
+        dino_detect(p->dinov2, &dc, err, errlen) || vae_detect(p->vae, &vc, err, errlen) || t5_detect(p->t5, &c5, err, errlen) ||
+        clip_text_detect(p->clip, &cc, err, errlen) || (ln && !bin && ic_adapter_config_from_weights(p->adapter_init, &ac, err, errlen)) ||
+        models_fit(p, &m->flux_cfg, &sc, &dc, &vc, &c5, &cc, &ac, err, errlen))
         return -1;
     // the reference views: a side the SigLIP tower's fixed patch grid takes (its position table
     // has no interpolation; DINOv2's is interpolated to the same grid)
@@ -169,10 +205,6 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtyp
     if (ic_text_load(&m->text, p->t5, p->clip, p->t5_len > 0 ? p->t5_len : 512, text_cpu ? CM_DEV_CPU : dev, text_cpu ? CM_F32 : dt,
                      err, errlen))
         return -1;
-    ic_adapter_config ac = IC_ADAPTER_FULL;
-    size_t ln = p->adapter_init ? strlen(p->adapter_init) : 0;
-    bool bin = ln && torch_import_is_torch_file(p->adapter_init);  // a torch.save file: the released full size
-    if (ln && !bin && ic_adapter_config_from_weights(p->adapter_init, &ac, err, errlen)) return -1;
     return adapter_setup(m, &ac, init_kv, p->adapter_init, seed, err, errlen);
 }
 

@@ -116,13 +116,49 @@ int main(void) {
     TEST_CHECK(ic_models_load(&b, &mp, CM_DEV_CPU, CM_F32, false, "default", 3, err, sizeof err) != 0 &&
                    strstr(err, "data.ref_size 35") && strstr(err, "28..34"), "data.ref_size 35 refused: %s", err);
     ic_models_free(&b);
+    // parts that do not fit one another are refused from their headers, naming both files: a T5 of
+    // another width, an adapter made for another FLUX (one IP module per block), a VAE of other
+    // latents, towers of another width than the adapter's projector reads
+    train_tiny_dims d2 = cfg.model.tiny_dims;
+    d2.text_dim *= 2, d2.latent_channels *= 2, d2.vision_hidden *= 2;
+    train_tiny_dims d3 = cfg.model.tiny_dims;
+    d3.flux_single += 1;
+    ic_models o, o3;
+    TEST_CHECK(ic_models_init_tiny(&o, &d2, CM_DEV_CPU, CM_F32, false, 4, "default", err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(ic_models_init_tiny(&o3, &d3, CM_DEV_CPU, CM_F32, false, 4, "default", err, sizeof err) == 0, "%s", err);
+    char bak[320], cmd[1024];
+    struct { const cm_params *ps; const char *sub, *file, *js, *want1, *want2; } mis[] = {
+        {&o.text.ps_t5, "text_encoder_2", "model.safetensors", NULL, "T5 encoder", "context_embedder"},
+        {&o3.ps_adapter, "adapter", "adapter.safetensors", NULL, "IP modules", "one module per block"},
+        {&o.ps_vae, "vae", "diffusion_pytorch_model.safetensors", "{\"norm_num_groups\": 4}", "latent channels", "input channels"},
+        {&o.ps_vision, "siglip", "model.safetensors", NULL, "vision features", "DINOv2"},
+    };
+    for (int i = 0; i < 4; i++) {
+        snprintf(bak, sizeof bak, "%s/%s.bak", dir, mis[i].sub);
+        snprintf(cmd, sizeof cmd, "cp -r %s/%s %s", dir, mis[i].sub, bak);
+        TEST_CHECK(system(cmd) == 0, "%s", cmd);
+        if (mis[i].ps == &o.ps_vision) snprintf(js, sizeof js, "{\"num_attention_heads\": %d}", d2.vision_heads);
+        save(mis[i].ps, mis[i].sub, mis[i].file, mis[i].ps == &o.ps_vision ? js : mis[i].js);
+        mp.ref_size = 0;
+        int rc = ic_models_load(&b, &mp, CM_DEV_CPU, CM_F32, false, "default", 3, err, sizeof err);
+        printf("%s of another size: %s\n", mis[i].sub, err);
+        TEST_CHECK(rc != 0 && strstr(err, mis[i].want1) && strstr(err, mis[i].want2) && strstr(err, dir),
+                   "%s of another size refused naming it: %s", mis[i].sub, err);
+        ic_models_free(&b);
+        snprintf(cmd, sizeof cmd, "rm -rf %s/%s && mv %s %s/%s", dir, mis[i].sub, bak, dir, mis[i].sub);
+        TEST_CHECK(system(cmd) == 0, "%s", cmd);
+    }
+    ic_models_free(&o);
+    ic_models_free(&o3);
+    TEST_CHECK(ic_models_load(&b, &mp, CM_DEV_CPU, CM_F32, false, "default", 3, err, sizeof err) == 0, "restored: %s", err);
+    ic_models_free(&b);
+
     siglip_config sc;
     snprintf(js, sizeof js, "{\"vision_config\": {\"num_attention_heads\": %d, \"image_size\": 31}}", cfg.model.tiny_dims.vision_heads);
     save(&a.ps_vision, "siglip", "model.safetensors", js);
     TEST_CHECK(siglip_detect(p[1], &sc, err, sizeof err) == 0 && sc.image_size == 31, "config.json's image_size: %lld (%s)",
                (long long)sc.image_size, err);
     ic_models_free(&a);
-    char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     TEST_CHECK(system(cmd) == 0, "cleanup");
     return test_summary("test_models_load");
