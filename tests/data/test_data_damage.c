@@ -68,6 +68,58 @@ static void test_page_header(void) {
                "both damaged shards reported (%d problems): %s", rc, logbuf);
 }
 
+// the loader over a dataset to its end: 0 when exactly one record was skipped as corrupt
+static int load_all_one_corrupt(const void *ds) {
+    loader_config c = loader_config_default();
+    c.path = ds; c.global_batch = 2; c.resolution = 64; c.bucket_step = 16; c.ref_size = 28; c.threads = 2; c.max_epochs = 1;
+    loader *L = loader_open(&c, NULL);
+    if (!L) return 90;
+    loader_batch b;
+    int n = 0, rc;
+    while ((rc = loader_next(L, &b)) == 0) n += b.B;
+    loader_counts lc;
+    loader_stats(L, &lc);
+    fprintf(stderr, "loader: rc %d, %d samples, %llu corrupt\n", rc, n, (unsigned long long)lc.corrupt_record);
+    loader_close(L);
+    return rc == 1 && n == 15 && lc.corrupt_record == 1 ? 0 : 91;
+}
+
+// a damaged leaf node whose value size runs past the file: LMDB hands out the pointer and size as
+// they are; the record's own lengths must disagree with it and the record be skipped, never read
+// off the end of the map
+static void test_node_size(void) {
+    const char *ds = make_demo("nodesize", 4, 4, 64, 8);
+    char p[1024];
+    snprintf(p, sizeof p, "%s/shard-00001/data.mdb", ds);
+    size_t len;
+    uint8_t *buf = (uint8_t *)fs_read_file(p, &len, 1 << 26);
+    long at = find_record(p, 3);
+    TEST_CHECK(buf && at >= 0, "a record in shard-00001");
+    if (!buf || at < 0) return;
+    uint64_t id = 0;
+    for (int i = 0; i < 8; i++) id |= (uint64_t)buf[at + 8 + i] << (8 * i);  // the record's own id (LE)
+    uint8_t pat[10] = {8, 0};  // a samples leaf node: lo hi flags ksize=8, then the 8-byte big-endian key
+    shard_key64(pat + 2, id);
+    long node = -1;
+    for (size_t i = 6; i + 10 <= len && node < 0; i++)
+        if (!memcmp(buf + i, pat, 10) && (buf[i - 6] | buf[i - 5] | buf[i - 4] | buf[i - 3])) node = (long)i - 6;
+    free(buf);
+    TEST_CHECK(node >= 0, "the leaf node of sample %llu", (unsigned long long)id);
+    if (node < 0) return;
+    // mn_lo, mn_hi: a size that ends 100 bytes past the file but is no larger than the file
+    uint32_t size = (uint32_t)(len - (size_t)at + 100);
+    TEST_CHECK(size <= len, "a size no larger than the file (%u, %zu)", size, len);
+    FILE *f = fopen(p, "r+b");
+    uint8_t le[4] = {size & 0xff, size >> 8 & 0xff, size >> 16 & 0xff, size >> 24};
+    TEST_CHECK(f && fseek(f, node, SEEK_SET) == 0 && fwrite(le, 1, 4, f) == 4, "write the node's size");
+    if (f) fclose(f);
+    int rc = run_captured(verify_logged, ds, logbuf, sizeof logbuf);
+    TEST_CHECK(rc >= 1 && rc <= 100 && strstr(logbuf, "shard-00001") && strstr(logbuf, "shard damaged"),
+               "verify reports the damaged shard (%d): %s", rc, logbuf);
+    rc = run_captured(load_all_one_corrupt, ds, logbuf, sizeof logbuf);
+    TEST_CHECK(rc == 0, "the loader skips and counts the damaged node's record (rc %d, a negative rc is a signal): %s", rc, logbuf);
+}
+
 int main(void) {
     char p[1024], err[2048];
     // 1. a corrupted record
@@ -133,5 +185,7 @@ int main(void) {
     TEST_CHECK(dataset_open(&d, ds, 0, err, sizeof err) != 0 && strstr(err, "meta.zdict"), "missing dictionary named: %s", err);
     // 6. a damaged LMDB page header
     test_page_header();
+    // 7. a damaged leaf node (its value's size)
+    test_node_size();
     return test_summary("test_data_damage");
 }
