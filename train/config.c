@@ -157,6 +157,27 @@ static ynode *yparse(const char *text, size_t len, const char *name, char *err, 
     yaml_node_t *root = yaml_document_get_root_node(&d);
     ynode *t = root ? from_doc(&d, root, name, 0, err, errlen) : ynew(Y_MAP, 1);
     yaml_document_delete(&d);
+    // a second document (after a "---") would be dropped without a word: its keys never typed
+    if (t) {
+        yaml_document_t d2;
+        if (!yaml_parser_load(&p, &d2)) {
+            cm_seterr(err, errlen, "%s:%d:%d: YAML syntax error: %s%s%s", name, (int)p.problem_mark.line + 1,
+                      (int)p.problem_mark.column + 1, p.problem ? p.problem : "unknown", p.context ? " " : "",
+                      p.context ? p.context : "");
+            yfree(t);
+            t = NULL;
+        } else {
+            yaml_node_t *r2 = yaml_document_get_root_node(&d2);
+            bool empty = r2 && r2->type == YAML_SCALAR_NODE && !r2->data.scalar.length;  // a lone trailing "---"
+            if (r2 && !empty) {
+                cm_seterr(err, errlen, "%s:%d: a second YAML document (after '---'); a config is one document", name,
+                          (int)d2.start_mark.line + 1);
+                yfree(t);
+                t = NULL;
+            }
+            yaml_document_delete(&d2);
+        }
+    }
     yaml_parser_delete(&p);
     return t;
 }

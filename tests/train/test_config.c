@@ -160,6 +160,12 @@ int main(void) {
     expect_err("stages: [\n", NULL, "YAML syntax error");
     expect_err("- a\n- b\n", NULL, "the config must be a mapping");
     expect_err("stages:\n  - name: a\n    buckets: [[10, 20]]\n", NULL, "stages[0].buckets[0]: 10x20");
+    // a second YAML document would be dropped unread; a lone trailing "---" is harmless
+    expect_err("stages:\n  - name: a\n---\nrun:\n  seed: 3\n", NULL, "t.yaml:3: a second YAML document");
+    {
+        const char *y = "stages:\n  - name: a\n---\n";
+        TEST_CHECK(train_config_parse(&c, y, strlen(y), "t.yaml", NULL, 0, err, sizeof err) == 0, "trailing ---: %s", err);
+    }
 
     // round trip: to_yaml → parse → to_yaml is a fixed point and the struct is the same
     TEST_CHECK(train_config_load(&c, "configs/instantcharacter-flux.yaml", sets + 2, 1, err, sizeof err) == 0, "%s", err);
