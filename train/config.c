@@ -88,12 +88,21 @@ static const char *kind_name(int k) { return k == Y_MAP ? "a mapping" : k == Y_S
 
 
 // converts a libyaml document node into a tree
-static ynode *from_doc(yaml_document_t *d, yaml_node_t *yn, const char *name, int depth, char *err, size_t errlen) {
+// nodes a config may expand to: aliases copy their anchor's subtree, so ten lists of ten aliases
+// each to the one before would otherwise build 10^10 nodes and exhaust memory (a config has ~200)
+#define CFG_MAX_NODES 100000
+static ynode *from_doc(yaml_document_t *d, yaml_node_t *yn, const char *name, int depth, int *budget, char *err,
+                       size_t errlen) {
+    int line = (int)yn->start_mark.line + 1;
     if (depth > 64) {
-        cm_seterr(err, errlen, "%s: nesting deeper than 64 levels", name);
+        cm_seterr(err, errlen, "%s:%d: nesting deeper than 64 levels (an alias inside its own anchor?)", name, line);
         return NULL;
     }
-    int line = (int)yn->start_mark.line + 1;
+    if (--*budget < 0) {
+        cm_seterr(err, errlen, "%s:%d: the config expands to more than %d values (aliases of aliases?); not a config", name,
+                  line, CFG_MAX_NODES);
+        return NULL;
+    }
     if (yn->type == YAML_SCALAR_NODE) {
         ynode *n = ynew(Y_SCALAR, line);
         n->s = xrealloc(NULL, yn->data.scalar.length + 1);
@@ -105,7 +114,7 @@ static ynode *from_doc(yaml_document_t *d, yaml_node_t *yn, const char *name, in
     if (yn->type == YAML_SEQUENCE_NODE) {
         ynode *n = ynew(Y_SEQ, line);
         for (yaml_node_item_t *it = yn->data.sequence.items.start; it < yn->data.sequence.items.top; it++) {
-            ynode *c = from_doc(d, yaml_document_get_node(d, *it), name, depth + 1, err, errlen);
+            ynode *c = from_doc(d, yaml_document_get_node(d, *it), name, depth + 1, budget, err, errlen);
             if (!c) { yfree(n); return NULL; }
             ypush(n, NULL, c);
         }
@@ -129,7 +138,7 @@ static ynode *from_doc(yaml_document_t *d, yaml_node_t *yn, const char *name, in
                 yfree(n);
                 return NULL;
             }
-            ynode *c = from_doc(d, yaml_document_get_node(d, p->value), name, depth + 1, err, errlen);
+            ynode *c = from_doc(d, yaml_document_get_node(d, p->value), name, depth + 1, budget, err, errlen);
             if (!c) { yfree(n); return NULL; }
             ypush(n, key, c);
         }
@@ -155,7 +164,8 @@ static ynode *yparse(const char *text, size_t len, const char *name, char *err, 
         return NULL;
     }
     yaml_node_t *root = yaml_document_get_root_node(&d);
-    ynode *t = root ? from_doc(&d, root, name, 0, err, errlen) : ynew(Y_MAP, 1);
+    int budget = CFG_MAX_NODES;
+    ynode *t = root ? from_doc(&d, root, name, 0, &budget, err, errlen) : ynew(Y_MAP, 1);
     yaml_document_delete(&d);
     // a second document (after a "---") would be dropped without a word: its keys never typed
     if (t) {

@@ -166,6 +166,21 @@ int main(void) {
         const char *y = "stages:\n  - name: a\n---\n";
         TEST_CHECK(train_config_parse(&c, y, strlen(y), "t.yaml", NULL, 0, err, sizeof err) == 0, "trailing ---: %s", err);
     }
+    // aliases of aliases: refused at a bound, not expanded until memory runs out
+    {
+        char bomb[2048] = "";
+        size_t l = 0;
+        l += (size_t)snprintf(bomb + l, sizeof bomb - l, "x0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for (int i = 1; i < 9; i++)
+            l += (size_t)snprintf(bomb + l, sizeof bomb - l, "x%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
+                                  i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+        snprintf(bomb + l, sizeof bomb - l, "stages:\n  - name: a\n");
+        expect_err(bomb, NULL, "expands to more than");
+        // an ordinary alias still reads: a stage repeated
+        const char *y = "stages:\n  - &s\n    name: a\n    steps: 5\n  - *s\n";
+        TEST_CHECK(train_config_parse(&c, y, strlen(y), "t.yaml", NULL, 0, err, sizeof err) == 0 && c.n_stages == 2 &&
+                       c.stages[1].steps == 5, "alias of a stage: %s", err);
+    }
 
     // round trip: to_yaml → parse → to_yaml is a fixed point and the struct is the same
     TEST_CHECK(train_config_load(&c, "configs/instantcharacter-flux.yaml", sets + 2, 1, err, sizeof err) == 0, "%s", err);
