@@ -764,8 +764,23 @@ static void type_validation(tctx *t, ynode *root, train_config *c) {
                 const char *v = n->v[i]->kind == Y_SCALAR ? n->v[i]->s : "";
                 double x = strtod(v, &end);
                 snprintf(p, sizeof p, "validation.sigmas[%d]", i);
-                if (!*v || *end || !(x > 0 && x < 1)) terr(t, n->v[i], p, "'%s' is not a noise level in (0, 1)", v);
-                else c->validation.sigmas[i] = x;
+                if (!*v || *end || !(x > 0 && x < 1)) {
+                    terr(t, n->v[i], p, "'%s' is not a noise level in (0, 1)", v);
+                    continue;
+                }
+                c->validation.sigmas[i] = x;
+                // each σ names a key of loss_by_sigma and a TensorBoard tag (printed with %g): two that
+                // print alike would write one JSON key twice and mix two curves under one tag
+                char a[32], b[32];
+                snprintf(a, sizeof a, "%g", x);
+                for (int k = 0; k < i; k++) {
+                    snprintf(b, sizeof b, "%g", c->validation.sigmas[k]);
+                    if (!strcmp(a, b)) {
+                        terr(t, n->v[i], p, "%s repeats validation.sigmas[%d] (%s); each noise level once (they are told apart "
+                             "to 6 significant digits)", v, k, b);
+                        break;
+                    }
+                }
             }
         }
     }

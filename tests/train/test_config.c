@@ -181,6 +181,9 @@ int main(void) {
         TEST_CHECK(train_config_parse(&c, y, strlen(y), "t.yaml", NULL, 0, err, sizeof err) == 0 && c.n_stages == 2 &&
                        c.stages[1].steps == 5, "alias of a stage: %s", err);
     }
+    // two noise levels that print alike would share a JSON key and a TensorBoard tag
+    expect_err(MIN, "validation.sigmas=[0.5, 0.25, 0.50]", "validation.sigmas[2]: 0.50 repeats validation.sigmas[0]");
+    expect_err(MIN, "validation.sigmas=[0.3, 0.30000001]", "validation.sigmas[1]: 0.30000001 repeats");
 
     // round trip: to_yaml → parse → to_yaml is a fixed point and the struct is the same
     TEST_CHECK(train_config_load(&c, "configs/instantcharacter-flux.yaml", sets + 2, 1, err, sizeof err) == 0, "%s", err);
