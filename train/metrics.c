@@ -101,6 +101,23 @@ size_t tb_encode_event(uint8_t *buf, size_t cap, double wall_time, int64_t step,
     return b.over ? 0 : b.n;
 }
 
+size_t tb_encode_session_start(uint8_t *buf, size_t cap, double wall_time, int64_t step) {
+    pbuf b = {buf, 0, cap, false};
+    uint64_t wt;
+    memcpy(&wt, &wall_time, 8);
+    pb_tag(&b, 1, 1);
+    pb_fixed64(&b, wt);
+    if (step) {
+        pb_tag(&b, 2, 0);
+        pb_varint(&b, (uint64_t)step);
+    }
+    pb_tag(&b, 7, 2);  // session_log: SessionLog { 1 status = START (1) }
+    pb_varint(&b, 2);
+    pb_tag(&b, 1, 0);
+    pb_varint(&b, 1);
+    return b.over ? 0 : b.n;
+}
+
 size_t tb_encode_image_event(uint8_t *buf, size_t cap, double wall_time, int64_t step, const char *tag, int width, int height,
                              const uint8_t *png, size_t png_len) {
     pbuf b = {buf, 0, cap, false};
@@ -267,6 +284,13 @@ int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resu
         uint8_t buf[128];
         size_t n = tb_encode_event(buf, sizeof buf, m->t0, 0, NULL, 0, "brain.Event:2");
         tb_write_record(m->tb, buf, n);
+        // a resume: the earlier event files hold the steps after the checkpoint too, and this file
+        // writes them again; SessionLog START at the first new step tells TensorBoard to drop the
+        // earlier ones (its purge of orphaned data), else every such step shows twice
+        if (resume_step >= 0) {
+            n = tb_encode_session_start(buf, sizeof buf, m->t0, resume_step + 1);
+            tb_write_record(m->tb, buf, n);
+        }
         fflush(m->tb);
     }
     return 0;

@@ -6,7 +6,8 @@
 // TFRecord framing of each record: u64 length (LE), u32 masked crc32c(length bytes), data,
 // u32 masked crc32c(data); masked(c) = ((c >> 15) | (c << 17)) + 0xa282ead8.
 // Event (tensorflow/core/util/event.proto): 1 wall_time double, 2 step int64, 3 file_version
-// string ("brain.Event:2", the first record), 5 summary { 1 value { 1 tag string,
+// string ("brain.Event:2", the first record), 7 session_log { 1 status: START } (a resume's second
+// record), 5 summary { 1 value { 1 tag string,
 // 2 simple_value float | 4 image { 1 height, 2 width, 3 colorspace, 4 encoded_image_string } } }.
 #pragma once
 #include <stdbool.h>
@@ -39,7 +40,8 @@ typedef struct metrics {
 
 // Opens RUN/metrics.jsonl (appending) and, when tensorboard is set, a new event file under
 // RUN/tb/. resume_step >= 0: lines of metrics.jsonl with "step" > resume_step (logged after
-// the checkpoint a resumed run restarts from) are dropped first. 0, or -1 with err set.
+// the checkpoint a resumed run restarts from) are dropped first, and the new event file says
+// SessionLog START at resume_step + 1 (TensorBoard drops the older files' events from there). 0, or -1 with err set.
 int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resume_step, char *err, size_t errlen);
 // one JSONL line + one TB event with the scalars loss, loss_smoothed, lr, grad_norm, samples_per_s,
 // step_s, data_s (and stage)
@@ -73,6 +75,9 @@ size_t tb_encode_event(uint8_t *buf, size_t cap, double wall_time, int64_t step,
 // its length, 0 when it does not fit
 size_t tb_encode_image_event(uint8_t *buf, size_t cap, double wall_time, int64_t step, const char *tag, int width, int height,
                              const uint8_t *png, size_t png_len);
+// an Event with SessionLog START at step: TensorBoard then drops the events of earlier files with
+// step >= step (a resumed run writes them again); its length, 0 when it does not fit
+size_t tb_encode_session_start(uint8_t *buf, size_t cap, double wall_time, int64_t step);
 // writes one TFRecord; 0 or -1
 int tb_write_record(FILE *f, const uint8_t *data, size_t n);
 // reads the next TFRecord (checking both CRCs) into *data (malloc'd, caller frees).

@@ -22,7 +22,7 @@ static uint64_t rd_varint(rd *r) {
     return v;
 }
 
-typedef struct { double wall; int64_t step; char version[32]; char tag[64]; float value; int has_value; } event;
+typedef struct { double wall; int64_t step; char version[32]; char tag[64]; float value; int has_value, session_start; } event;
 
 static int decode_event(const uint8_t *d, size_t n, event *e) {
     memset(e, 0, sizeof *e);
@@ -39,6 +39,12 @@ static int decode_event(const uint8_t *d, size_t n, event *e) {
             uint64_t l = rd_varint(&r);
             memcpy(e->version, r.p, l < 31 ? l : 31);
             r.p += l;
+        } else if (field == 7 && wire == 2) {  // SessionLog: 1 status
+            uint64_t l = rd_varint(&r);
+            rd s = {r.p, r.p + l};
+            r.p += l;
+            if (rd_varint(&s) != (1 << 3 | 0)) return -1;
+            e->session_start = rd_varint(&s) == 1;
         } else if (field == 5 && wire == 2) {
             uint64_t l = rd_varint(&r);
             rd s = {r.p, r.p + l};
@@ -81,6 +87,11 @@ static void test_metrics(void) {
                                 0x22, 0x0c, 0x08, 0x03, 0x10, 0x02, 0x18, 0x03, 0x22, 0x04, 0x89, 'P', 'N', 'G'};
     TEST_CHECK(n == sizeof want_img && !memcmp(buf, want_img, n), "image Event bytes (n=%zu)", n);
     TEST_CHECK(tb_encode_image_event(buf, 20, 1.5, 300, "i", 2, 3, png, 4) == 0, "too small a buffer is refused (image)");
+    // SessionLog START at step 9 (bytes as tensorboard's event_pb2 serialises Event(wall_time=1, step=9,
+    // session_log=SessionLog(status=START)))
+    n = tb_encode_session_start(buf, sizeof buf, 1.0, 9);
+    const uint8_t want_start[] = {0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x10, 0x09, 0x3a, 0x02, 0x08, 0x01};
+    TEST_CHECK(n == sizeof want_start && !memcmp(buf, want_start, n), "SessionLog START bytes (n=%zu)", n);
 
     char dir[128], path[300], err[512];
     snprintf(dir, sizeof dir, "/tmp/cameo-test-metrics-%d", (int)getpid());
@@ -164,6 +175,21 @@ static void test_metrics(void) {
     if (f) fclose(f);
     TEST_CHECK(lines == 3 && last == 3, "trimmed on resume: %d lines, last step %d", lines, last);
     TEST_CHECK(strcmp(m.tb_path, tbp) != 0 && access(tbp, F_OK) == 0, "a new event file beside the old one");
+    // which starts with SessionLog START at the first step written again, so TensorBoard drops the
+    // old file's steps 3 and 4 instead of showing them twice
+    f = fopen(m.tb_path, "rb");
+    recs = 0;
+    int starts = 0;
+    while (f && tb_read_record(f, &d, &dn, err, sizeof err) == 1) {
+        TEST_CHECK(decode_event(d, dn, &e) == 0, "resumed file: record %d decodes", recs);
+        if (recs == 1) TEST_CHECK(e.session_start && e.step == 3, "resumed file: START at step 3 (%d, %lld)", e.session_start,
+                                  (long long)e.step);
+        starts += e.session_start;
+        free(d);
+        recs++;
+    }
+    if (f) fclose(f);
+    TEST_CHECK(starts == 1 && recs == 2 + 8, "resumed file: version, START, 8 scalars (%d records)", recs);
 
     if (getenv("CAMEO_TEST_KEEP")) {  // for scripts/check_tfevents.py
         printf("kept %s\n", dir);
