@@ -1279,3 +1279,9 @@ int train_config_stage_of_step(const train_config *c, int64_t step, int64_t *ste
     if (step_in_stage) *step_in_stage = 0;
     return c->n_stages;  // past the end: done
 }
+int train_config_last_stage(const train_config *c) {
+    int last = -1;
+    for (int i = 0; i < c->n_stages; i++)
+        if (c->stages[i].steps > 0) last = i;
+    return last;
+}

@@ -158,6 +158,9 @@ int64_t train_config_total_steps(const train_config *c);       // over all stage
 // global step at which stage s starts; stage_of_step maps a global step to (stage, step in stage)
 int64_t train_config_stage_start(const train_config *c, int stage);
 int train_config_stage_of_step(const train_config *c, int64_t step, int64_t *step_in_stage);
+// the last stage with steps (-1: none): its last step is the run's last — stages after it with
+// steps: 0 are skipped, so they do not defer the final validation, evaluation or data position
+int train_config_last_stage(const train_config *c);
 
 const char *cfg_mode_name(cfg_mode m);
 const char *cfg_lr_kind_name(cfg_lr_kind k);

@@ -553,6 +553,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     for (int s = t->st.stage; s < c->n_stages && !rc; s++) {
         const train_stage *sg = &c->stages[s];
         if (s == t->st.stage && t->st.step_in_stage >= sg->steps) continue;  // a finished run resumed: nothing left
+        if (sg->steps == 0) continue;  // skipped (steps: 0): no loader, no lines
         bool resume_loader = resume_dir && s == t->st.stage && t->st.step_in_stage > 0;
         if (s != t->st.stage) t->st.step_in_stage = 0;
         t->st.stage = s;
@@ -607,7 +608,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             if (t->d.rank == 0 && c->run.log_every > 0 && (t->st.step % c->run.log_every == 0 || t->st.step_in_stage == sg->steps))
                 metrics_log(&t->met, &row);
             progress_update(&t->prog, t->st.step_in_stage, loss, sm, info.lr, info.grad_norm, sps);
-            bool stage_done = t->st.step_in_stage == sg->steps, last = stage_done && s + 1 == c->n_stages;
+            bool stage_done = t->st.step_in_stage == sg->steps, last = stage_done && s == train_config_last_stage(c);
             if (stage_done && !last) {  // the next step starts the next stage from its first batch
                 t->st.stage = s + 1;
                 t->st.step_in_stage = 0;

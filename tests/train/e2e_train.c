@@ -141,6 +141,17 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("! %s train --set validation.every=2 --set validation.path=%s/none --set run.out_dir=%s/v3 "
                        "--set data.path=%s/data --quiet 2>%s/v3.log && grep -q 'validation.path' %s/v3.log", cameo, dir, dir, dir,
                        dir, dir) == 0, "a missing validation set is refused by name (see %s/v3.log)", dir);
+    // a last stage of steps: 0 is skipped: the run's last step is stage 2's, validated like any last step
+    TEST_CHECK(test_sh("%s train " STEPS " --set stages.2.steps=0 --set validation.every=4 --set validation.samples=4 "
+                       "--set run.out_dir=%s/vz --set data.path=%s/data 2>%s/vz.log", cameo, dir, dir, dir) == 0,
+               "run vz (see %s/vz.log)", dir);
+    {
+        int64_t zs[16];
+        double zl[16];
+        int nz = test_run_validation(dir, "vz", zs, zl, 16);
+        TEST_CHECK(nz == 3 && zs[0] == 4 && zs[1] == 8 && zs[2] == 10, "validation at steps 4, 8 and the last, 10 (%d lines, "
+                   "the last at %lld)", nz, nz ? (long long)zs[nz - 1] : -1LL);
+    }
 
     // resume mid-stage (step 3: inside stage 1, mid-epoch) and at a stage boundary (step 6)
     TEST_CHECK(test_sh("%s train --resume %s/a/tiny/checkpoints/step-3 --set run.out_dir=%s/b --quiet 2>%s/b.log", cameo, dir, dir, dir) == 0, "resume b");
