@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct { char path[96]; char value[160]; } kv;
+// value: a whole line's value (a quoted path of CFG_PATH, \xNN escapes included; 64 buckets; 8
+// freeze prefixes), so two values that differ late compare unequal; cfg_change shows them cut short
+typedef struct { char path[96]; char value[4 * CFG_PATH + 64]; } kv;
 
 // dst = a + "." + b (or b alone when a is empty), cut to n - 1 bytes
 static void join(char *dst, size_t n, const char *a, const char *b) {

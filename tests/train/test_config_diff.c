@@ -68,5 +68,28 @@ int main(void) {
     parse(&b, seed, 1);
     n = train_config_diff(&a, &b, ch, 32);
     TEST_CHECK(train_config_resume_check(ch, n, 1, 0, err, sizeof err) != 0 && strstr(err, "run.seed"), "the seed refused (%s)", err);
+    // values that differ past what a cfg_change shows (160 bytes): still a change, and a frozen set
+    // changed that way still refused by name
+    const char *fz1[] = {"adapter.freeze=[image_proj.cross_layer_blocks.0.attn1, image_proj.cross_layer_blocks.0.attn2, "
+                         "image_proj.cross_scale_blocks.0.attn1, image_proj.cross_scale_blocks.0.attn2, image_proj.proj_cross_layer]"};
+    const char *fz2[] = {"adapter.freeze=[image_proj.cross_layer_blocks.0.attn1, image_proj.cross_layer_blocks.0.attn2, "
+                         "image_proj.cross_scale_blocks.0.attn1, image_proj.cross_scale_blocks.0.attn2, image_proj.proj_cross_scale]"};
+    parse(&a, fz1, 1);
+    parse(&b, fz2, 1);
+    n = train_config_diff(&a, &b, ch, 32);
+    TEST_CHECK(n == 1 && !strcmp(ch[0].path, "adapter.freeze"), "a late difference in adapter.freeze is a change (%d)", n);
+    TEST_CHECK(train_config_resume_check(ch, n, 0, 0, err, sizeof err) != 0 && strstr(err, "adapter.freeze"),
+               "and refused on a resume (%s)", err);
+    char longp[2][600];
+    for (int k = 0; k < 2; k++) {
+        memset(longp[k], 'd', 520);
+        snprintf(longp[k] + 520, sizeof longp[k] - 520, "%s", k ? "/two" : "/one");
+        memcpy(longp[k], "data.path=", 10);
+    }
+    const char *lp1[] = {longp[0]}, *lp2[] = {longp[1]};
+    parse(&a, lp1, 1);
+    parse(&b, lp2, 1);
+    n = train_config_diff(&a, &b, ch, 32);
+    TEST_CHECK(n == 1 && !strcmp(ch[0].path, "data.path"), "a data.path differing at byte 520 is a change (%d)", n);
     return test_summary("test_config_diff");
 }
