@@ -1067,7 +1067,7 @@ int train_config_check_paths(const train_config *c, char *err, size_t errlen) {
     }
     char man[CFG_PATH + 32];
     snprintf(man, sizeof man, "%s/manifest.json", c->data.path);
-    if (!exists(man) && !c->data.generate_demo_if_missing) {
+    if (cfg_data_path_used(c) && !exists(man) && !c->data.generate_demo_if_missing) {
         cm_seterr(err, errlen, "%s: data.path: '%s' holds no dataset (no manifest.json); build one with `cameo data build` "
                "or set data.generate_demo_if_missing: true", c->source, c->data.path);
         return -1;
@@ -1126,6 +1126,12 @@ static void sb_num(sbuf *b, double x) {
         if (strtod(t, NULL) == x) break;
     }
     sb_printf(b, "%s", t);
+}
+
+bool cfg_data_path_used(const train_config *c) {
+    for (int s = 0; s < c->n_stages; s++)
+        if (!c->stages[s].data[0]) return true;
+    return false;
 }
 
 const char *cfg_stage_data(const train_config *c, int s) {

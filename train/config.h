@@ -136,6 +136,9 @@ void train_stage_defaults(train_stage *s, int index);
 // and types the result into c. 0, or -1 with a message in err.
 // the dataset stage s reads: its own data, else data.path
 const char *cfg_stage_data(const train_config *c, int s);
+// whether any stage reads data.path (one without its own stages[i].data); when none does, data.path
+// need not hold a dataset
+bool cfg_data_path_used(const train_config *c);
 int train_config_load(train_config *c, const char *path, const char *const *sets, int n_sets, char *err, size_t errlen);
 // same from a YAML text; name is used in messages
 int train_config_parse(train_config *c, const char *yaml, size_t len, const char *name, const char *const *sets,

@@ -86,7 +86,7 @@ static int prepare_data(trainer *t, char *err, size_t errlen) {
     char man[4200];
     snprintf(man, sizeof man, "%s/manifest.json", c->data.path);
     int rc = 0;
-    if (t->d.rank == 0 && access(man, R_OK)) {
+    if (t->d.rank == 0 && cfg_data_path_used(c) && access(man, R_OK)) {  // unread when every stage names its own
         if (!c->data.generate_demo_if_missing) {
             snprintf(err, errlen, "data.path: no dataset at %s (build one with `cameo data build` or `cameo data demo`, "
                      "or set data.generate_demo_if_missing: true)", c->data.path);

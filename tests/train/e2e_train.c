@@ -141,6 +141,11 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("! %s train --set validation.every=2 --set validation.path=%s/none --set run.out_dir=%s/v3 "
                        "--set data.path=%s/data --quiet 2>%s/v3.log && grep -q 'validation.path' %s/v3.log", cameo, dir, dir, dir,
                        dir, dir) == 0, "a missing validation set is refused by name (see %s/v3.log)", dir);
+    // every stage with its own dataset: data.path (here absent) is not needed
+    TEST_CHECK(test_sh("%s train " STEPS " --set stages.2.steps=0 --set stages.0.data=%s/data --set stages.1.data=%s/data "
+                       "--set stages.2.data=%s/data --set data.path=%s/none --set data.generate_demo_if_missing=false "
+                       "--set run.out_dir=%s/own 2>%s/own.log", cameo, dir, dir, dir, dir, dir, dir) == 0,
+               "stages with their own datasets need no data.path (see %s/own.log)", dir);
     // a last stage of steps: 0 is skipped: the run's last step is stage 2's, validated like any last step
     TEST_CHECK(test_sh("%s train " STEPS " --set stages.2.steps=0 --set validation.every=4 --set validation.samples=4 "
                        "--set run.out_dir=%s/vz --set data.path=%s/data 2>%s/vz.log", cameo, dir, dir, dir) == 0,

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "testutil.h"
 #include "train/config.h"
@@ -205,5 +206,26 @@ int main(void) {
     // path checks
     TEST_CHECK(train_config_load(&c, "configs/instantcharacter-flux.yaml", NULL, 0, err, sizeof err) == 0, "%s", err);
     TEST_CHECK(train_config_check_paths(&c, err, sizeof err) == -1 && strstr(err, "model.flux"), "missing weights: %s", err);
+    // data.path is only needed by a stage without its own data
+    {
+        char ds[64], man[96];
+        snprintf(ds, sizeof ds, "/tmp/cameo-test-config-ds-%d", (int)getpid());
+        snprintf(man, sizeof man, "%s/manifest.json", ds);
+        TEST_CHECK(mkdir(ds, 0755) == 0, "mkdir %s", ds);
+        FILE *f = fopen(man, "w");
+        if (f) fclose(f);
+        char s0[128], s1[128];
+        snprintf(s0, sizeof s0, "stages.0.data=%s", ds);
+        snprintf(s1, sizeof s1, "stages.1.data=%s", ds);
+        const char *own[] = {"data.path=/nonexistent/cameo", s0, s1};
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "min", own, 3, err, sizeof err) == 0, "%s", err);
+        TEST_CHECK(!cfg_data_path_used(&c) && train_config_check_paths(&c, err, sizeof err) == 0,
+                   "every stage has its own dataset: data.path unread (%s)", err);
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "min", own, 2, err, sizeof err) == 0, "%s", err);
+        TEST_CHECK(cfg_data_path_used(&c) && train_config_check_paths(&c, err, sizeof err) == -1 && strstr(err, "data.path"),
+                   "stage 1 reads data.path, which is missing: %s", err);
+        remove(man);
+        rmdir(ds);
+    }
     return test_summary("test_config");
 }
