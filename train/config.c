@@ -643,8 +643,9 @@ static void type_run(tctx *t, ynode *root, train_config *c) {
         else terr(t, to, "run.step_timeout", "'%s' is not 'auto' or a number of seconds >= 0 (0: off)", v);
     }
     sec_close(&s);
-    if (!c->run.name[0] || strchr(c->run.name, '/'))
-        terr(t, s.map, "run.name", "'%s' must be a non-empty name without '/'", c->run.name);
+    if (!c->run.name[0] || strchr(c->run.name, '/') || !strcmp(c->run.name, ".") || !strcmp(c->run.name, ".."))
+        terr(t, s.map, "run.name", "'%s' must be a non-empty name without '/' (and not . or ..: the run folder is "
+             "run.out_dir/run.name)", c->run.name);
     if (!c->run.out_dir[0]) terr(t, s.map, "run.out_dir", "must not be empty");
     if (cfg_parse_device(c->run.device, &c->run.dev))
         terr(t, s.map, "run.device", "'%s' is not a device (allowed: cpu, cuda, cuda:N)", c->run.device);

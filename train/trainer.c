@@ -78,6 +78,7 @@ typedef struct trainer {
     int rc_stage, rc_n;          // train.recompute: auto: the first rc_n blocks recompute in stage rc_stage + 1 (0: none chosen yet)
     int64_t steps_run;
     double samples, t_start;
+    double last_loss;            // the last updating step's loss (NaN: none yet), for the summary
 } trainer;
 
 // the dataset exists, or is generated when the config asks; paired stages need pairs
@@ -587,6 +588,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             t->steps_run++;
             samples_stage += samples;
             t->samples += samples;
+            if (r == 0 && isfinite(loss)) t->last_loss = loss;
             if (r == 2)
                 progress_message(&t->prog, "step %lld: every record of its global batch was damaged (skipped and counted by the "
                                  "loader): no update", (long long)t->st.step);
@@ -666,7 +668,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                              "their bytes launched during backward", t->red.n_buckets, c->optimizer.reduce_bucket_mb,
                              100.0 * (double)t->red.bytes_early / (double)(t->red.bytes_total ? t->red.bytes_total : 1));
         progress_summary_info si = {.steps = t->steps_run, .skipped = t->opt.skipped, .seconds = progress_now() - run_t0,
-                                    .final_loss = NAN, .loss_smoothed = metrics_ema_value(&t->ema),
+                                    .final_loss = t->last_loss, .loss_smoothed = metrics_ema_value(&t->ema),
                                     .samples_per_s = t->samples / (progress_now() - run_t0 + 1e-9), .adapter_path = out,
                                     .checkpoint_path = t->last_ckpt, .run_dir = t->run_dir};
         progress_summary(&t->prog, &si);
@@ -700,6 +702,7 @@ int train_cli(int argc, char **argv) {
     signal(SIGTERM, on_signal);
     static trainer t;
     memset(&t, 0, sizeof t);
+    t.last_loss = NAN;
     char err[16384] = "";
     static char resolved[4096], cfg_path[4200];
     dist_init(&t.d, NULL, NULL);  // first: rank 0 alone picks and verifies the checkpoint to resume

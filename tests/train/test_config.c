@@ -156,6 +156,7 @@ int main(void) {
     expect_err(MIN, "stages.0.stepz=1", "(--set): stages[0].stepz: unknown key");
     expect_err(MIN, "nothing", "expected key.path=value");
     expect_err(MIN, "run.device=tpu", "run.device: 'tpu' is not a device");
+    expect_err(MIN, "run.name=..", "run.name: '..' must be a non-empty name without");
     expect_err("model:\n  sizes: full\nstages:\n  - name: a\n", NULL, "model.flux: required when model.sizes is full");
     expect_err("stages:\n  - name: a\n    resolution: 100\n", NULL, "stages[0].resolution: 100 must be a multiple of 16");
     expect_err("stages: [\n", NULL, "YAML syntax error");
