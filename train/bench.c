@@ -41,12 +41,14 @@ static int bench_gpu(int argc, char **argv) {
 #endif
 
 int bench_cli(int argc, char **argv) {
-    if (argc < 1 || !strcmp(argv[0], "help")) {
-        fprintf(stderr, "usage: cameo bench ops [--quick] [--no-torch]   linear and attention fwd+bwd GFLOP/s vs OpenBLAS and PyTorch\n"
+    bool help = argc >= 1 && (!strcmp(argv[0], "help") || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"));
+    if (argc < 1 || help) {
+        fprintf(help ? stdout : stderr, "usage: cameo bench ops [--quick] [--no-torch]   linear and attention fwd+bwd GFLOP/s vs OpenBLAS and PyTorch\n"
                         "       cameo bench train [CONFIG] [--steps N] [--medium] [--no-torch]   the training step, split, vs PyTorch\n"
                         "       cameo bench blocks [--device D] [--full-step] [--md FILE]   FLUX double + single block with the IP branch: MFU, the 512^2 step projected\n"
+                        "       cameo bench train --help, cameo bench blocks --help: all their options\n"
                         "       cameo bench gpu [--quick] [--tiny] [--no-torch] [--md FILE]    bf16 GEMM and flash attention on the GPU vs cuBLAS and PyTorch (CUDA builds)\n");
-        return argc < 1 ? 2 : 0;
+        return help ? 0 : 2;
     }
     if (!strcmp(argv[0], "ops")) return bench_ops_main(argc - 1, argv + 1);
     if (!strcmp(argv[0], "train")) return bench_train_main(argc - 1, argv + 1);

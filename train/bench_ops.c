@@ -144,7 +144,14 @@ int bench_ops_main(int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = true;
         else if (!strcmp(argv[i], "--no-torch")) torch = false;
-        else { fprintf(stderr, "cameo bench ops: unknown option '%s'\n", argv[i]); return 2; }
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: cameo bench ops [--quick] [--no-torch]\n"
+                   "  linear and attention forward + backward GFLOP/s against OpenBLAS's SGEMM peak and PyTorch\n"
+                   "  (scripts/bench_ops_torch.py), then the fused adaLN and FLUX MLP ops against their composition\n"
+                   "  --quick     smaller peak GEMM and fewer rows\n"
+                   "  --no-torch  skip the PyTorch figures\n");
+            return 0;
+        } else { fprintf(stderr, "cameo bench ops: unknown option '%s' (allowed: --quick, --no-torch)\n", argv[i]); return 2; }
     }
     int threads = omp_get_max_threads(), reps = quick ? 1 : 3;
     double peak = bench_sgemm_peak(quick ? 1024 : 2048, reps);

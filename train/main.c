@@ -19,7 +19,7 @@ static void usage(FILE *f) {
             "  data <build|demo|verify|stats|show|bench> ...        make, check and read datasets\n"
             "  inspect PATH | --arch NAME                           list a weights file (.safetensors, .bin), a checkpoint, an architecture\n"
             "  import-bin IN.bin OUT.safetensors                    convert the released PyTorch adapter (.bin)\n"
-            "  bench <ops|train|gpu> ...                            benchmarks (print tables)\n"
+            "  bench <ops|train|blocks|gpu> ...                     benchmarks (print tables; gpu: CUDA builds)\n"
             "  help                                                 this text\n");
 }
 

@@ -11,6 +11,13 @@ set_tests_properties(e2e_train PROPERTIES LABELS train TIMEOUT 600 SKIP_RETURN_C
 add_test(NAME e2e_sbatch COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/train/e2e_sbatch.sh $<TARGET_FILE:cameo> ${CMAKE_SOURCE_DIR})
 set_tests_properties(e2e_sbatch PROPERTIES LABELS train TIMEOUT 600)
 
+# the command line as a user meets it: every --help, the top-level help, messages for natural mistakes
+add_executable(cli_usage ${CMAKE_CURRENT_SOURCE_DIR}/train/cli_usage.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
+target_include_directories(cli_usage PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(cli_usage PRIVATE cameo_train)
+add_test(NAME cli_usage COMMAND cli_usage $<TARGET_FILE:cameo> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli_usage PROPERTIES LABELS train TIMEOUT 120)
+
 # data parallelism: `mpirun -np 2 cameo train` against one process (skips without a usable mpirun)
 if(NOT MPI_C_FOUND)
   return()

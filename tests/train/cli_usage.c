@@ -1,0 +1,56 @@
+// cli_usage.c — the `cameo` command line as a user meets it, the real binary as a process: every
+// `--help` prints its usage on stdout and exits 0, the top-level help names every subcommand, and
+// the natural mistakes (a missing value, a file where a folder belongs) get messages that say so.
+// Usage: cli_usage PATH/TO/cameo   (registered by tests/train/extra.cmake)
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include "data/fsutil.h"
+#include "testutil.h"
+
+static const char *cameo;
+static char dir[64];
+static char out[65536];  // stdout + stderr of the last command
+
+// runs `cameo ARGS` (printf-formatted) in dir with stdout and stderr into out; its exit status
+static int cli(const char *fmt, ...) {
+    char args[2048], cmd[4096], path[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s >out.txt 2>&1", dir, cameo, args);
+    int st = system(cmd);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(out, 1, sizeof out - 1, f) : 0;
+    out[n] = 0;
+    if (f) fclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// `cameo ARGS --help`: exit 0 and the text holds want
+static void check_help(const char *args, const char *want) {
+    int rc = cli("%s --help", args);
+    TEST_CHECK(rc == 0 && strstr(out, want), "cameo %s --help: exit %d, want '%s' in:\n%s", args, rc, want, out);
+}
+
+static void test_bench_help(void) {
+    TEST_CHECK(cli("help") == 0 && strstr(out, "bench <ops|train|blocks|gpu>"), "cameo help names every benchmark:\n%s", out);
+    check_help("bench", "cameo bench blocks");
+    check_help("bench ops", "usage: cameo bench ops");
+    check_help("bench train", "usage: cameo bench train");
+    check_help("bench blocks", "usage: cameo bench blocks");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { fprintf(stderr, "usage: cli_usage PATH/TO/cameo\n"); return 2; }
+    cameo = argv[1];
+    snprintf(dir, sizeof dir, "/tmp/cameo-cli-XXXXXX");
+    if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
+    test_bench_help();
+    fs_remove_tree(dir);
+    return test_summary("cli_usage");
+}
