@@ -1036,10 +1036,11 @@ int torch_import_inspect(const char *path, bool quiet) {
 
 int torch_import_cli(int argc, char **argv) {
     bool list = argc >= 1 && !strcmp(argv[0], "--list");
-    if ((list && argc != 2) || (!list && argc != 2)) {
-        fprintf(stderr, "usage: cameo import-bin IN.bin OUT.safetensors   convert a torch.save checkpoint\n"
-                        "       cameo import-bin --list IN.bin             list its tensors\n");
-        return 2;
+    bool help = argc == 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"));
+    if (argc != 2 || help) {
+        fprintf(help ? stdout : stderr, "usage: cameo import-bin IN.bin OUT.safetensors   convert a torch.save checkpoint\n"
+                                        "       cameo import-bin --list IN.bin             list its tensors\n");
+        return help ? 0 : 2;
     }
     char err[1024];
     if (list) return torch_import_inspect(argv[1], false);

@@ -752,17 +752,26 @@ static bool ends_with(const char *s, const char *suffix) {
 // bf16), as safetensors or, for a name ending .bin / .pt / .pth, as a torch.save file (the released
 // pipeline loads its adapter with torch.load). CKPT may also be an adapter .safetensors file.
 // --ema: the checkpoint's weight average (optimizer.ema) in place of the weights, rounded to bf16.
+static void export_usage(FILE *f) {
+    fprintf(f, "usage: cameo export CHECKPOINT|ADAPTER.safetensors --out FILE.safetensors|FILE.bin [--ema]\n"
+               "  CHECKPOINT  a checkpoint folder, a run's checkpoints/ folder (its latest) or its latest file\n"
+               "  --out       .safetensors: the adapter as stored; .bin / .pt / .pth: a torch.save file in the\n"
+               "              released layout (the InstantCharacter pipeline's torch.load reads it)\n"
+               "  --ema       the checkpoint's weight average (a run with optimizer.ema) in place of its weights\n");
+}
+
 int export_cli(int argc, char **argv) {
     const char *ckpt = NULL, *out = NULL;
     bool ema = false;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--ema")) ema = true;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { export_usage(stdout); return 0; }
         else if (argv[i][0] != '-' && !ckpt) ckpt = argv[i];
-        else { fprintf(stderr, "cameo export: unknown argument '%s'\n", argv[i]); return 2; }
+        else { fprintf(stderr, "cameo export: unknown argument '%s'\n", argv[i]); export_usage(stderr); return 2; }
     }
     if (!ckpt || !out) {
-        fprintf(stderr, "usage: cameo export CHECKPOINT|ADAPTER.safetensors --out FILE.safetensors|FILE.bin [--ema]\n");
+        export_usage(stderr);
         return 2;
     }
     bool torch = ends_with(out, ".bin") || ends_with(out, ".pt") || ends_with(out, ".pth");

@@ -45,12 +45,19 @@ static void test_bench_help(void) {
     check_help("bench blocks", "usage: cameo bench blocks");
 }
 
+static void test_export_import_help(void) {
+    check_help("export", "usage: cameo export");
+    check_help("import-bin", "usage: cameo import-bin");
+    TEST_CHECK(cli("export") == 2 && strstr(out, "usage: cameo export"), "export without arguments: its usage, exit 2:\n%s", out);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: cli_usage PATH/TO/cameo\n"); return 2; }
     cameo = argv[1];
     snprintf(dir, sizeof dir, "/tmp/cameo-cli-XXXXXX");
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
     test_bench_help();
+    test_export_import_help();
     fs_remove_tree(dir);
     return test_summary("cli_usage");
 }
