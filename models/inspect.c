@@ -19,9 +19,12 @@
 #include "models/vae.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: cameo inspect PATH [--quiet]         list a .safetensors file, index JSON or folder\n"
+    fprintf(f, "usage: cameo inspect PATH [--quiet]         list a .safetensors file, index JSON or folder, or a\n"
+               "                                            torch.save .bin (every crc32 checked); a checkpoint\n"
+               "                                            (folder, a run's checkpoints/ or run folder): verified\n"
                "       cameo inspect --arch NAME [--quiet]  an architecture at full size, nothing allocated\n"
-               "  NAME: instantcharacter, instantcharacter-tiny, flux-dev, siglip-so400m, dinov2-giant\n"
+               "  NAME: instantcharacter, instantcharacter-tiny, flux-dev, flux-vae, siglip-so400m, dinov2-giant,\n"
+               "        t5-xxl, clip-l\n"
                "  --quiet: the summary only, no per-tensor lines\n");
 }
 

@@ -64,11 +64,18 @@ static void profile_report(const char *to, const char *cmd, double wall_s) {
 
 static int dispatch(int argc, char **argv);
 
-// `cameo inspect [-q] PATH`: a checkpoint, a torch.save file, or (models/inspect.c) weights and architectures
+// `cameo inspect PATH [-q]`: a checkpoint, a torch.save file, or (models/inspect.c) weights and architectures.
+// -q / --quiet may stand before or after PATH, as inspect_cli takes it: the one PATH picks the reader
 static int inspect(int argc, char **argv) {
-    if (argc == 1 && ckpt_info_applies(argv[0])) return ckpt_info_cli(argv[0]);
-    bool q = argc == 2 && (!strcmp(argv[0], "-q") || !strcmp(argv[0], "--quiet"));
-    if ((argc == 1 || q) && torch_import_is_torch_file(argv[argc - 1])) return torch_import_inspect(argv[argc - 1], q);
+    const char *path = NULL;
+    bool q = false, other = false;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) q = true;
+        else if (argv[i][0] != '-' && !path) path = argv[i];
+        else other = true;
+    }
+    if (path && !other && ckpt_info_applies(path)) return ckpt_info_cli(path);  // a summary already: -q changes nothing
+    if (path && !other && torch_import_is_torch_file(path)) return torch_import_inspect(path, q);
     return inspect_cli(argc, argv);
 }
 

@@ -3,6 +3,7 @@
 // the natural mistakes (a missing value, a file where a folder belongs) get messages that say so.
 // Usage: cli_usage PATH/TO/cameo   (registered by tests/train/extra.cmake)
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,26 @@ static void test_export_import_help(void) {
     TEST_CHECK(cli("export") == 2 && strstr(out, "usage: cameo export"), "export without arguments: its usage, exit 2:\n%s", out);
 }
 
+// a tiny run of 2 steps (one checkpoint) under dir/runs/tiny and its adapter exported as dir/a.bin
+static bool make_run(void) {
+    int rc = cli("train --set stages.0.steps=2 --set stages.1.steps=0 --set stages.2.steps=0 --set run.out_dir=runs "
+                 "--set data.path=data --set data.demo_characters=2 --set data.demo_per_character=2 --set stages.0.batch_size=1 --quiet");
+    TEST_CHECK(rc == 0, "the tiny run: exit %d\n%s", rc, out);
+    if (rc) return false;
+    rc = cli("export runs/tiny/checkpoints --out a.bin");
+    TEST_CHECK(rc == 0, "export a.bin: exit %d\n%s", rc, out);
+    return rc == 0;
+}
+
+// -q before or after PATH: the same reader (it used to be the safetensors one after a .bin's path)
+static void test_inspect_quiet(void) {
+    check_help("inspect", "t5-xxl");
+    TEST_CHECK(cli("inspect a.bin -q") == 0 && strstr(out, "a.bin (a torch.save file"), "inspect a.bin -q:\n%s", out);
+    TEST_CHECK(cli("inspect --quiet a.bin") == 0 && strstr(out, "a.bin (a torch.save file"), "inspect --quiet a.bin:\n%s", out);
+    TEST_CHECK(cli("inspect -q runs/tiny") == 0 && strstr(out, "checkpoint runs/tiny/checkpoints/step-2 (verified"),
+               "inspect -q RUN: its checkpoint, as without -q:\n%s", out);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: cli_usage PATH/TO/cameo\n"); return 2; }
     cameo = argv[1];
@@ -58,6 +79,9 @@ int main(int argc, char **argv) {
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
     test_bench_help();
     test_export_import_help();
+    if (make_run()) {
+        test_inspect_quiet();
+    }
     fs_remove_tree(dir);
     return test_summary("cli_usage");
 }
