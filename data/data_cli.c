@@ -17,7 +17,8 @@ static void usage(FILE *f) {
             "  build --images DIR --out DATASET [--character NAME] [--caption TEXT] [options as above]\n"
             "        without --manifest: every image under DIR; character = its first folder under DIR (else\n"
             "        --character, default DIR's name); captions = the lines of NAME.txt beside it (else --caption)\n"
-            "  demo --out DATASET [--seed S] [--characters N] [--per-character M] [--size PX] [--quality Q]\n"
+            "  demo --out DATASET [--seed S] [--characters N] [--per-character M] [--size PX]\n"
+            "        [--quality Q | --lossless (the default)] [--max-side N] [--shard-samples N] [--threads N]\n"
             "  verify DATASET [--no-decode]          check every checksum and decode every image\n"
             "  stats DATASET [--resolution N] [--step N]\n"
             "  show DATASET --id N [--out FILE.png] [--paired] [--ref-size R] [--resolution N] [--step N] [--seed S]\n"
@@ -79,7 +80,12 @@ static int cmd_build(int argc, char **argv, int demo) {
 }
 
 int data_cli(int argc, char **argv) {
-    if (argc < 1 || !strcmp(argv[0], "help") || !strcmp(argv[0], "--help")) { usage(argc < 1 ? stderr : stdout); return argc < 1 ? 2 : 0; }
+    if (argc < 1 || !strcmp(argv[0], "help") || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
+        usage(argc < 1 ? stderr : stdout);
+        return argc < 1 ? 2 : 0;
+    }
+    for (int i = 1; i < argc; i++)  // `cameo data stats --help`: the usage, not "missing DATASET"
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
     const char *cmd = argv[0], *v;
     if (!strcmp(cmd, "build")) return cmd_build(argc, argv, 0);
     if (!strcmp(cmd, "demo")) return cmd_build(argc, argv, 1);

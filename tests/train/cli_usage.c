@@ -46,6 +46,18 @@ static void test_bench_help(void) {
     check_help("bench blocks", "usage: cameo bench blocks");
 }
 
+static void test_data_help(void) {
+    const char *subs[] = {"build", "demo", "verify", "stats", "show", "bench"};
+    for (int i = 0; i < 6; i++) {
+        char a[32];
+        snprintf(a, sizeof a, "data %s", subs[i]);
+        check_help(a, "usage: cameo data");
+    }
+    check_help("data", "demo --out DATASET");
+    TEST_CHECK(strstr(out, "--shard-samples N] [--threads N]\n  verify"), "data demo's usage names the build options it takes:\n%s", out);
+    TEST_CHECK(cli("data stats") == 2 && strstr(out, "missing DATASET"), "data stats without a dataset:\n%s", out);
+}
+
 static void test_export_import_help(void) {
     check_help("export", "usage: cameo export");
     check_help("import-bin", "usage: cameo import-bin");
@@ -79,6 +91,7 @@ int main(int argc, char **argv) {
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
     test_bench_help();
     test_export_import_help();
+    test_data_help();
     if (make_run()) {
         test_inspect_quiet();
     }
