@@ -12,7 +12,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: cameo data <command> ...\n"
             "  build --images DIR --manifest FILE.jsonl --out DATASET [--quality Q | --lossless] [--max-side N]\n"
-            "        [--max-aspect 8] [--shard-samples N] [--threads N]\n"
+            "        [--max-aspect 8 (long/short side; 0: no limit)] [--shard-samples N] [--threads N]\n"
             "        JSONL lines: {\"image\": path, \"caption\": str | [str...], \"character\": id, \"mask\"?: path, \"bbox\"?: [x,y,w,h]}\n"
             "  build --images DIR --out DATASET [--character NAME] [--caption TEXT] [options as above]\n"
             "        without --manifest: every image under DIR; character = its first folder under DIR (else\n"
@@ -40,6 +40,17 @@ static long num(const char *s, const char *key, long lo, long hi) {
     return v;
 }
 
+// a ratio: the whole argument a number, 0 (no limit) or lo..hi ("2.5" is one; 0.5 would skip every image)
+static double ratio(const char *s, const char *key, double lo, double hi) {
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v == 0 || (v >= lo && v <= hi))) {
+        fprintf(stderr, "cameo data: %s %s (expected 0 for no limit, or a number in %g..%g)\n", key, s, lo, hi);
+        exit(2);
+    }
+    return v;
+}
+
 static int cmd_build(int argc, char **argv, int demo) {
     build_options o = build_options_default();
     demo_options d = demo_options_default();
@@ -54,7 +65,7 @@ static int cmd_build(int argc, char **argv, int demo) {
         else if ((v = val(argc, argv, &i, "--quality"))) { o.quality = (int)num(v, "--quality", 0, 100); quality_set = 1; }
         else if (!strcmp(argv[i], "--lossless")) o.lossless = 1;
         else if ((v = val(argc, argv, &i, "--max-side"))) o.max_side = (int)num(v, "--max-side", 0, 16383);
-        else if ((v = val(argc, argv, &i, "--max-aspect"))) o.max_aspect = (double)num(v, "--max-aspect", 0, 16384);
+        else if ((v = val(argc, argv, &i, "--max-aspect"))) o.max_aspect = ratio(v, "--max-aspect", 1, 16384);
         else if ((v = val(argc, argv, &i, "--shard-samples"))) o.shard_samples = (uint64_t)num(v, "--shard-samples", 1, 1L << 40);
         else if ((v = val(argc, argv, &i, "--threads"))) o.threads = (int)num(v, "--threads", 0, 1024);
         else if (demo && (v = val(argc, argv, &i, "--seed"))) d.seed = (uint64_t)strtoull(v, NULL, 10);

@@ -1,0 +1,64 @@
+// test_data_cli.c — `cameo data` as the command line parses it (data_cli in a child process): a
+// fractional --max-aspect is taken as the ratio it is; values that are no ratio are refused.
+#include <string.h>
+#include "data/data_cli.h"
+#include "data/dataset.h"
+#include "helpers.h"
+
+static char **g_argv;
+static int g_argc;
+static int run_data_cli(const void *a) {
+    (void)a;
+    tmp_root[0] = 0;  // data_cli exit()s on a bad number: the child's atexit must not remove the parent's folder
+    return data_cli(g_argc, g_argv);
+}
+
+// `cameo data ARGV...` in a child: its exit code, its stderr in log
+static int data_cmd(char *log, size_t n, int argc, char **argv) {
+    g_argc = argc, g_argv = argv;
+    return run_captured(run_data_cli, NULL, log, n);
+}
+
+// samples of a built dataset, -1 when it does not open
+static long dataset_samples(const char *path) {
+    dataset ds;
+    char err[1024];
+    if (dataset_open(&ds, path, 0, err, sizeof err)) return -1;
+    long n = (long)ds.m.samples;
+    dataset_close(&ds);
+    return n;
+}
+
+static void test_max_aspect(const char *root) {
+    char imgs[512], p[700], out[600], log[4096], err[1024];
+    snprintf(imgs, sizeof imgs, "%s/imgs", root);
+    fs_mkdirs(imgs);
+    int wh[2][2] = {{30, 10}, {20, 10}};  // 3:1 and 2:1
+    for (int i = 0; i < 2; i++) {
+        image im = {wh[i][0], wh[i][1], 3, calloc((size_t)wh[i][0] * wh[i][1] * 3, 1)};
+        snprintf(p, sizeof p, "%s/im%d.png", imgs, i);
+        TEST_CHECK(image_write_png(p, &im, err, sizeof err) == 0, "%s", err);
+        image_free(&im);
+    }
+    // 2.5: 3:1 skipped, 2:1 kept (it was refused: "expected an integer")
+    snprintf(out, sizeof out, "%s/ds25", root);
+    int rc = data_cmd(log, sizeof log, 9, (char *[]){"build", "--images", imgs, "--out", out, "--caption", "x", "--max-aspect", "2.5"});
+    TEST_CHECK(rc == 0 && dataset_samples(out) == 1 && strstr(log, "above --max-aspect 2.5"), "--max-aspect 2.5: exit %d, %ld samples\n%s", rc,
+               dataset_samples(out), log);
+    // 0 is no limit; a ratio below 1 would skip every image, a word is no number
+    snprintf(out, sizeof out, "%s/ds0", root);
+    rc = data_cmd(log, sizeof log, 9, (char *[]){"build", "--images", imgs, "--out", out, "--caption", "x", "--max-aspect", "0"});
+    TEST_CHECK(rc == 0 && dataset_samples(out) == 2, "--max-aspect 0: exit %d, %ld samples\n%s", rc, dataset_samples(out), log);
+    const char *bad[] = {"0.5", "abc", "2x", "-1"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(out, sizeof out, "%s/dsbad%d", root, i);
+        rc = data_cmd(log, sizeof log, 9, (char *[]){"build", "--images", imgs, "--out", out, "--caption", "x", "--max-aspect", (char *)bad[i]});
+        TEST_CHECK(rc == 2 && strstr(log, "--max-aspect") && dataset_samples(out) < 0, "--max-aspect %s: exit %d\n%s", bad[i], rc, log);
+    }
+}
+
+int main(void) {
+    const char *root = tmp_dir();
+    test_max_aspect(root);
+    return test_summary("test_data_cli");
+}
