@@ -1,5 +1,6 @@
 // data_cli.c — `cameo data <build|demo|verify|stats|show|bench>`.
 #include "data/data_cli.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,18 @@ static long num(const char *s, const char *key, long lo, long hi) {
     return v;
 }
 
+// a seed: the whole argument a whole number >= 0 (strtoull alone takes "abc" as 0 and "-1" as 2^64-1)
+static uint64_t seed_arg(const char *s, const char *key) {
+    char *end;
+    errno = 0;
+    unsigned long long v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
+    if (s[0] < '0' || s[0] > '9' || *end || errno) {
+        fprintf(stderr, "cameo data: %s %s (expected a whole number >= 0)\n", key, s);
+        exit(2);
+    }
+    return v;
+}
+
 // a ratio: the whole argument a number, 0 (no limit) or lo..hi ("2.5" is one; 0.5 would skip every image)
 static double ratio(const char *s, const char *key, double lo, double hi) {
     char *end;
@@ -68,7 +81,7 @@ static int cmd_build(int argc, char **argv, int demo) {
         else if ((v = val(argc, argv, &i, "--max-aspect"))) o.max_aspect = ratio(v, "--max-aspect", 1, 16384);
         else if ((v = val(argc, argv, &i, "--shard-samples"))) o.shard_samples = (uint64_t)num(v, "--shard-samples", 1, 1L << 40);
         else if ((v = val(argc, argv, &i, "--threads"))) o.threads = (int)num(v, "--threads", 0, 1024);
-        else if (demo && (v = val(argc, argv, &i, "--seed"))) d.seed = (uint64_t)strtoull(v, NULL, 10);
+        else if (demo && (v = val(argc, argv, &i, "--seed"))) d.seed = seed_arg(v, "--seed");
         else if (demo && (v = val(argc, argv, &i, "--characters"))) d.characters = (int)num(v, "--characters", 1, 1000000);
         else if (demo && (v = val(argc, argv, &i, "--per-character"))) d.per_character = (int)num(v, "--per-character", 1, 65535);
         else if (demo && (v = val(argc, argv, &i, "--size"))) d.size = (int)num(v, "--size", 16, 4096);
@@ -134,7 +147,7 @@ int data_cli(int argc, char **argv) {
             else if ((v = val(argc, argv, &i, "--ref-size"))) R = (int)num(v, "--ref-size", 1, 4096);
             else if ((v = val(argc, argv, &i, "--resolution"))) resolution = (int)num(v, "--resolution", 16, 16384);
             else if ((v = val(argc, argv, &i, "--step"))) step = (int)num(v, "--step", 1, 1024);
-            else if ((v = val(argc, argv, &i, "--seed"))) seed = strtoull(v, NULL, 10);
+            else if ((v = val(argc, argv, &i, "--seed"))) seed = seed_arg(v, "--seed");
             else { fprintf(stderr, "cameo data show: unknown option '%s'\n", argv[i]); return 2; }
         }
         if (id < 0) { fprintf(stderr, "cameo data show: missing --id N\n"); return 2; }

@@ -1,5 +1,6 @@
 // test_data_cli.c — `cameo data` as the command line parses it (data_cli in a child process): a
-// fractional --max-aspect is taken as the ratio it is; values that are no ratio are refused.
+// fractional --max-aspect is taken as the ratio it is; values that are no ratio are refused; a
+// --seed that is no whole number is refused.
 #include <string.h>
 #include "data/data_cli.h"
 #include "data/dataset.h"
@@ -57,8 +58,25 @@ static void test_max_aspect(const char *root) {
     }
 }
 
+// --seed of demo and show: a whole number; "abc" was seed 0 and "-1" 2^64-1, silently
+static void test_seed(const char *root) {
+    char out[600], log[4096];
+    const char *bad[] = {"abc", "-1", "7x"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(out, sizeof out, "%s/demo-bad%d", root, i);
+        int rc = data_cmd(log, sizeof log, 5, (char *[]){"demo", "--out", out, "--seed", (char *)bad[i]});
+        TEST_CHECK(rc == 2 && strstr(log, "--seed") && dataset_samples(out) < 0, "demo --seed %s: exit %d\n%s", bad[i], rc, log);
+    }
+    snprintf(out, sizeof out, "%s/demo-7", root);
+    int rc = data_cmd(log, sizeof log, 9, (char *[]){"demo", "--out", out, "--seed", "7", "--characters", "2", "--per-character", "2"});
+    TEST_CHECK(rc == 0 && dataset_samples(out) == 4, "demo --seed 7: exit %d\n%s", rc, log);
+    rc = data_cmd(log, sizeof log, 6, (char *[]){"show", out, "--id", "0", "--seed", "abc"});
+    TEST_CHECK(rc == 2 && strstr(log, "--seed"), "show --seed abc: exit %d\n%s", rc, log);
+}
+
 int main(void) {
     const char *root = tmp_dir();
     test_max_aspect(root);
+    test_seed(root);
     return test_summary("test_data_cli");
 }
