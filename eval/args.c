@@ -75,3 +75,12 @@ int eval_arg_list(const char *cmd, const char *opt, const char *s, double *out, 
     if (!*n) { fprintf(stderr, "cameo %s: %s is empty\n", cmd, opt); return -1; }
     return 0;
 }
+
+int eval_arg_missing(const char *cmd, const char *a, const char *const *opts) {
+    for (int i = 0; opts[i]; i++)
+        if (!strcmp(a, opts[i])) {
+            fprintf(stderr, "cameo %s: %s needs a value after it\n", cmd, a);
+            return 1;
+        }
+    return 0;
+}

@@ -97,6 +97,9 @@ int eval_cli(int argc, char **argv) {
         else if (!strcmp(a, "--seeds") && v) { if (eval_arg_list("eval", a, argv[++i], seeds, EV_MAX_LIST, &nseed)) return 2; }
         else if (!strcmp(a, "--steps") && v) { if (eval_arg_int("eval", a, argv[++i], 1, 1024, &o.steps)) return 2; }
         else if (!strcmp(a, "--size") && v) { if (eval_arg_size("eval", a, argv[++i], &o.width, &o.height)) return 2; }
+        else if (!v && eval_arg_missing("eval", a, (const char *const[]){"--pairs", "--pairs-from", "--pairs-n", "--out", "--device", "--clip",
+                                                                        "--config", "--scales", "--guidance", "--seeds", "--steps", "--size",
+                                                                        NULL})) return 2;
         else if (a[0] != '-') {
             if (nck == EV_MAX_CKPT) { fprintf(stderr, "cameo eval: more than %d checkpoints in one sweep\n", EV_MAX_CKPT); return 2; }
             ckpts[nck++] = a;

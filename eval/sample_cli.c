@@ -38,6 +38,8 @@ int sample_cli(int argc, char **argv) {
         else if (!strcmp(a, "--ema")) ema = true;
         else if (!strcmp(a, "--size") && v) { if (eval_arg_size("sample", a, argv[++i], &o.width, &o.height)) return 2; }
         else if (a[0] != '-' && !ckpt) ckpt = a;
+        else if (!v && eval_arg_missing("sample", a, (const char *const[]){"--ref", "--prompt", "--out", "--steps", "--guidance", "--scale",
+                                                                          "--seed", "--device", "--size", NULL})) return 2;
         else { fprintf(stderr, "cameo sample: unknown argument '%s'\n", a); usage(stderr); return 2; }
     }
     if (!ckpt || !ref || !prompt || !out) { usage(stderr); return 2; }

@@ -696,7 +696,13 @@ int train_cli(int argc, char **argv) {
         else if (!strcmp(argv[i], "--quiet")) quiet = true;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
         else if (argv[i][0] != '-' && !config) config = argv[i];
-        else { fprintf(stderr, "cameo train: unknown argument '%s'\n", argv[i]); usage(stderr); return 2; }
+        else if ((!strcmp(argv[i], "--resume") || !strcmp(argv[i], "--set")) && i + 1 >= argc) {
+            fprintf(stderr, "cameo train: %s needs a value after it\n", argv[i]);
+            return 2;
+        } else if (!strcmp(argv[i], "--set")) {
+            fprintf(stderr, "cameo train: more than 63 --set overrides (put them in a config file)\n");
+            return 2;
+        } else { fprintf(stderr, "cameo train: unknown argument '%s'\n", argv[i]); usage(stderr); return 2; }
     }
     signal(SIGINT, on_signal);  // from the start: a signal during set-up stops after the first step
     signal(SIGTERM, on_signal);
@@ -768,6 +774,7 @@ int export_cli(int argc, char **argv) {
         else if (!strcmp(argv[i], "--ema")) ema = true;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { export_usage(stdout); return 0; }
         else if (argv[i][0] != '-' && !ckpt) ckpt = argv[i];
+        else if (!strcmp(argv[i], "--out")) { fprintf(stderr, "cameo export: --out needs a value after it\n"); return 2; }
         else { fprintf(stderr, "cameo export: unknown argument '%s'\n", argv[i]); export_usage(stderr); return 2; }
     }
     if (!ckpt || !out) {

@@ -84,6 +84,26 @@ static void test_inspect_quiet(void) {
                "inspect -q RUN: its checkpoint, as without -q:\n%s", out);
 }
 
+// an option at the end of the line without its value: said so (it was "unknown argument '--out'")
+static void test_missing_value(void) {
+    struct { const char *args, *want; } c[] = {
+        {"train --resume", "--resume needs a value"},
+        {"train --set", "--set needs a value"},
+        {"export runs/tiny/checkpoints --out", "--out needs a value"},
+        {"sample runs/tiny/checkpoints --ref r.png --out s.png --prompt", "--prompt needs a value"},
+        {"eval runs/tiny/checkpoints --pairs p.jsonl --out", "--out needs a value"},
+        {"eval runs/tiny/checkpoints --pairs p.jsonl --out e --scales", "--scales needs a value"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        int rc = cli("%s", c[i].args);
+        TEST_CHECK(rc == 2 && strstr(out, c[i].want), "cameo %s: exit %d, want '%s' in:\n%s", c[i].args, rc, c[i].want, out);
+    }
+    char sets[2048] = "train";
+    for (int i = 0; i < 64; i++) strcat(sets, " --set run.seed=1");
+    int rc = cli("%s", sets);
+    TEST_CHECK(rc == 2 && strstr(out, "more than 63 --set"), "64 --set: exit %d\n%s", rc, out);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: cli_usage PATH/TO/cameo\n"); return 2; }
     cameo = argv[1];
@@ -94,6 +114,7 @@ int main(int argc, char **argv) {
     test_data_help();
     if (make_run()) {
         test_inspect_quiet();
+        test_missing_value();
     }
     fs_remove_tree(dir);
     return test_summary("cli_usage");
