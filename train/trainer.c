@@ -519,8 +519,13 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         t->opt.skipped_in_row = t->st.skipped_in_row;
         if (t->st.loss_ema_n >= 0) t->ema.acc = t->st.loss_ema_acc, t->ema.n = t->st.loss_ema_n;  // exactly
         else if (isfinite(t->st.loss_smoothed)) metrics_ema_restore(&t->ema, t->st.loss_smoothed);   // an older checkpoint
-        progress_message(&t->prog, "resuming from %s: step %lld, stage %d (%s), step %lld of the stage", dir,
-                         (long long)t->st.step, t->st.stage, t->st.stage_name, (long long)t->st.step_in_stage);
+        // stages counted from 1, as the progress bar ("stage 2/3 paired") and cameo inspect count them
+        if (t->st.stage < c->n_stages)
+            progress_message(&t->prog, "resuming from %s: step %lld, stage %d of %d (%s), %lld of its steps done", dir,
+                             (long long)t->st.step, t->st.stage + 1, c->n_stages, t->st.stage_name, (long long)t->st.step_in_stage);
+        else
+            progress_message(&t->prog, "resuming from %s: step %lld, after the last of %d stages", dir, (long long)t->st.step,
+                             c->n_stages);
         if (t->st.stage >= c->n_stages)  // written before the last stage kept its data position
             progress_message(&t->prog, "the checkpoint %s ended all %d stages without a data position: nothing is left to train "
                              "from it (to train on, start a run from its adapter: model.adapter_init=%s/adapter.safetensors)", dir,

@@ -104,6 +104,14 @@ static void test_missing_value(void) {
     TEST_CHECK(rc == 2 && strstr(out, "more than 63 --set"), "64 --set: exit %d\n%s", rc, out);
 }
 
+// the resume message counts stages from 1 as the progress bar and inspect do (it said "stage 0
+// (unpaired)" for the first)
+static void test_resume_message(void) {
+    int rc = cli("train --resume runs/tiny/checkpoints --set stages.1.steps=1 --set stages.1.batch_size=1");  // the 2nd, "paired"
+    TEST_CHECK(rc == 0 && strstr(out, "resuming from runs/tiny/checkpoints/step-2: step 2, stage 2 of 3 (paired), 0 of its steps done"),
+               "resume message: exit %d\n%s", rc, out);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: cli_usage PATH/TO/cameo\n"); return 2; }
     cameo = argv[1];
@@ -115,6 +123,7 @@ int main(int argc, char **argv) {
     if (make_run()) {
         test_inspect_quiet();
         test_missing_value();
+        test_resume_message();
     }
     fs_remove_tree(dir);
     return test_summary("cli_usage");
