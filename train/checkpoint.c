@@ -605,7 +605,10 @@ int ckpt_resolve(const char *path, char *out, size_t outlen, char *err, size_t e
     pjoin(lp, sizeof lp, dir, "latest");
     if (!is_file(lp) && is_dir(p)) snprintf(dir, sizeof dir, "%s", p);
     if (!is_dir(dir)) {
-        cm_seterr(err, errlen, "%s: no such checkpoint folder", path);
+        if (is_file(path))  // an adapter file, say: "no such folder" would read as a wrong path
+            cm_seterr(err, errlen, "%s is a file, not a checkpoint (give a checkpoint folder step-N, a run's checkpoints/ "
+                      "folder or its latest file)", path);
+        else cm_seterr(err, errlen, "%s: no such checkpoint folder", path);
         return -1;
     }
     // candidates: latest, then every complete step-N, newest first

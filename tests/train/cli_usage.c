@@ -112,6 +112,16 @@ static void test_resume_message(void) {
                "resume message: exit %d\n%s", rc, out);
 }
 
+// a file where a checkpoint belongs: said so (it was "a.bin: no such checkpoint folder")
+static void test_file_not_checkpoint(void) {
+    int rc = cli("export a.bin --out x.safetensors");
+    TEST_CHECK(rc == 1 && strstr(out, "a.bin is a file, not a checkpoint"), "export a.bin: exit %d\n%s", rc, out);
+    rc = cli("sample runs/tiny/adapter.safetensors --ref r.png --prompt p --out s.png");
+    TEST_CHECK(rc == 1 && strstr(out, "adapter.safetensors is a file, not a checkpoint"), "sample ADAPTER: exit %d\n%s", rc, out);
+    rc = cli("export nothing-here --out x.safetensors");
+    TEST_CHECK(rc == 1 && strstr(out, "nothing-here: no such checkpoint folder"), "export a missing path: exit %d\n%s", rc, out);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: cli_usage PATH/TO/cameo\n"); return 2; }
     cameo = argv[1];
@@ -123,6 +133,7 @@ int main(int argc, char **argv) {
     if (make_run()) {
         test_inspect_quiet();
         test_missing_value();
+        test_file_not_checkpoint();
         test_resume_message();
     }
     fs_remove_tree(dir);
