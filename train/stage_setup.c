@@ -47,6 +47,7 @@ int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_
     const char *prev = NULL;  // the stages usually share one dataset: open it once
     bool pairs = false;
     for (int s = 0; s < c->n_stages; s++) {
+        if (c->stages[s].steps == 0) continue;  // skipped: its mode asks nothing of the data
         const char *path = path_of(c, s);
         if (!prev || strcmp(prev, path)) {
             dataset ds;

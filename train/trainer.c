@@ -558,8 +558,8 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     int stop = 0;  // a signal, as agreed by every rank: what they all act on (stop_requested is one rank's)
     for (int s = t->st.stage; s < c->n_stages && !rc; s++) {
         const train_stage *sg = &c->stages[s];
-        if (s == t->st.stage && t->st.step_in_stage >= sg->steps) continue;  // a finished run resumed: nothing left
-        if (sg->steps == 0) continue;  // skipped (steps: 0): no loader, no lines
+        // a finished run resumed: nothing left; a stage of 0 steps is skipped (its data never opened)
+        if (sg->steps == 0 || (s == t->st.stage && t->st.step_in_stage >= sg->steps)) continue;
         bool resume_loader = resume_dir && s == t->st.stage && t->st.step_in_stage > 0;
         if (s != t->st.stage) t->st.step_in_stage = 0;
         t->st.stage = s;

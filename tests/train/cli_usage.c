@@ -122,6 +122,17 @@ static void test_file_not_checkpoint(void) {
     TEST_CHECK(rc == 1 && strstr(out, "nothing-here: no such checkpoint folder"), "export a missing path: exit %d\n%s", rc, out);
 }
 
+// a stage of 0 steps is skipped: its mode asks nothing of the data, its loader is never opened (a
+// paired stage of 0 steps refused a dataset without pairs)
+static void test_zero_step_stages(void) {
+    int rc = cli("data demo --out single --characters 3 --per-character 1");
+    TEST_CHECK(rc == 0, "demo of single-image characters: exit %d\n%s", rc, out);
+    rc = cli("train --set data.path=single --set stages.0.steps=1 --set stages.0.batch_size=1 --set stages.1.steps=0 "
+             "--set stages.2.steps=0 --set run.out_dir=runs1");
+    TEST_CHECK(rc == 0 && strstr(out, "done: 1 steps") && !strstr(out, "stage 2/3"), "paired stage of 0 steps on single images: exit %d\n%s", rc,
+               out);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: cli_usage PATH/TO/cameo\n"); return 2; }
     cameo = argv[1];
@@ -135,6 +146,7 @@ int main(int argc, char **argv) {
         test_missing_value();
         test_file_not_checkpoint();
         test_resume_message();
+        test_zero_step_stages();
     }
     fs_remove_tree(dir);
     return test_summary("cli_usage");
