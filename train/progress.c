@@ -121,7 +121,8 @@ void progress_summary(progress *p, const progress_summary_info *s) {
     if (s->skipped) fprintf(p->out, ", %lld non-finite steps skipped", (long long)s->skipped);
     fputc('\n', p->out);
     if (s->adapter_path) fprintf(p->out, "adapter: %s\n", s->adapter_path);
-    if (s->checkpoint_path) fprintf(p->out, "checkpoint: %s (resume with --resume)\n", s->checkpoint_path);
+    if (s->checkpoint_path && s->checkpoint_path[0]) fprintf(p->out, "checkpoint: %s (resume with --resume)\n", s->checkpoint_path);
+    else if (s->checkpoint_path) fprintf(p->out, "checkpoint: none (no step was run)\n");
     if (s->run_dir) fprintf(p->out, "metrics: %s/metrics.jsonl, tensorboard --logdir %s/tb\n", s->run_dir, s->run_dir);
     fflush(p->out);
 }

@@ -123,7 +123,8 @@ static void test_file_not_checkpoint(void) {
 }
 
 // a stage of 0 steps is skipped: its mode asks nothing of the data, its loader is never opened (a
-// paired stage of 0 steps refused a dataset without pairs)
+// paired stage of 0 steps refused a dataset without pairs); a run of 0 steps in all says it wrote
+// no checkpoint (it printed "checkpoint:  (resume with --resume)")
 static void test_zero_step_stages(void) {
     int rc = cli("data demo --out single --characters 3 --per-character 1");
     TEST_CHECK(rc == 0, "demo of single-image characters: exit %d\n%s", rc, out);
@@ -131,6 +132,9 @@ static void test_zero_step_stages(void) {
              "--set stages.2.steps=0 --set run.out_dir=runs1");
     TEST_CHECK(rc == 0 && strstr(out, "done: 1 steps") && !strstr(out, "stage 2/3"), "paired stage of 0 steps on single images: exit %d\n%s", rc,
                out);
+    rc = cli("train --set data.path=single --set stages.0.steps=0 --set stages.1.steps=0 --set stages.2.steps=0 --set run.out_dir=runs0");
+    TEST_CHECK(rc == 0 && strstr(out, "done: 0 steps") && strstr(out, "checkpoint: none (no step was run)") && !strstr(out, "checkpoint:  ("),
+               "a run of 0 steps: exit %d\n%s", rc, out);
 }
 
 int main(int argc, char **argv) {
