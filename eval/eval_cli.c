@@ -112,6 +112,8 @@ int eval_cli(int argc, char **argv) {
     }
     if (!nck || (!pairs_path == !pairs_from) || !outdir) {
         if (pairs_path && pairs_from) fprintf(stderr, "cameo eval: --pairs or --pairs-from, not both\n");
+        else fprintf(stderr, "cameo eval: missing %s\n", !nck ? (config ? "ADAPTER" : "CHECKPOINT") : !outdir ? "--out DIR"
+                                                                                                   : "--pairs PAIRS.jsonl (or --pairs-from DATASET)");
         usage(stderr);
         return 2;
     }

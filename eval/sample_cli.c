@@ -42,7 +42,11 @@ int sample_cli(int argc, char **argv) {
                                                                           "--seed", "--device", "--size", NULL})) return 2;
         else { fprintf(stderr, "cameo sample: unknown argument '%s'\n", a); usage(stderr); return 2; }
     }
-    if (!ckpt || !ref || !prompt || !out) { usage(stderr); return 2; }
+    if (!ckpt || !ref || !prompt || !out) {  // say which: the usage alone leaves the user to compare
+        fprintf(stderr, "cameo sample: missing %s\n", !ckpt ? "CHECKPOINT" : !ref ? "--ref IMAGE" : !prompt ? "--prompt TEXT" : "--out OUT.png");
+        usage(stderr);
+        return 2;
+    }
 
     static char err[8192];
     char dir[PATH_MAX];

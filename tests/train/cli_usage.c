@@ -137,6 +137,22 @@ static void test_zero_step_stages(void) {
                "a run of 0 steps: exit %d\n%s", rc, out);
 }
 
+// a required argument left out: named before the usage (the usage alone was printed)
+static void test_missing_required(void) {
+    struct { const char *args, *want; } c[] = {
+        {"sample runs/tiny/checkpoints --ref r.png --prompt p", "missing --out OUT.png"},
+        {"sample --ref r.png --prompt p --out s.png", "missing CHECKPOINT"},
+        {"eval runs/tiny/checkpoints --pairs p.jsonl", "missing --out DIR"},
+        {"eval runs/tiny/checkpoints --out e", "missing --pairs PAIRS.jsonl"},
+        {"eval --config c.yaml --pairs p.jsonl --out e", "missing ADAPTER"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        int rc = cli("%s", c[i].args);
+        TEST_CHECK(rc == 2 && strstr(out, c[i].want) && strstr(out, "usage:"), "cameo %s: exit %d, want '%s' in:\n%s", c[i].args, rc, c[i].want,
+                   out);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: cli_usage PATH/TO/cameo\n"); return 2; }
     cameo = argv[1];
@@ -149,6 +165,7 @@ int main(int argc, char **argv) {
         test_inspect_quiet();
         test_missing_value();
         test_file_not_checkpoint();
+        test_missing_required();
         test_resume_message();
         test_zero_step_stages();
     }
