@@ -681,6 +681,13 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     return 0;
 }
 
+// rc of every rank: 0 when all are 0, else -1 on all; a rank that did not fail names the lowest that did
+static int start_agreed(const dist *d, int rc, char *err, size_t errlen) {
+    int first = dist_max_int(d, rc ? d->world - d->rank : 0);  // world - the lowest failing rank
+    if (first && !rc) snprintf(err, errlen, "rank %d could not start (see its message)", d->world - first);
+    return first ? -1 : 0;
+}
+
 static void usage(FILE *f) {
     fprintf(f, "usage: cameo train [CONFIG.yaml] [--resume DIR|auto] [--set key=value]... [--quiet]\n"
                "  CONFIG   a YAML config (default: the embedded configs/tiny.yaml)\n"
@@ -730,6 +737,10 @@ int train_cli(int argc, char **argv) {
                                               n_sets, err, sizeof err);
     if (!rc) rc = train_config_check_paths(&t.cfg, err, sizeof err);
     if (!rc && quiet) t.cfg.run.quiet = true;
+    if (!rc) rc = ic_device_check(t.cfg.run.dev, "run.device", err, sizeof err);
+    // a file one node lacks or a GPU one node cannot use fails on some ranks only: all stop here,
+    // before the others enter a collective (the checkpoint's choice, NCCL's set-up) it never joins
+    rc = start_agreed(&t.d, rc, err, sizeof err);
     static char auto_dir[8400];
     if (!rc && resume_auto) {  // the run's own checkpoints when it has any (a requeued cluster job), else a fresh start
         snprintf(auto_dir, sizeof auto_dir, "%s/%s/checkpoints", t.cfg.run.out_dir, t.cfg.run.name);
@@ -740,8 +751,7 @@ int train_cli(int argc, char **argv) {
         rc = resolve_once(&t.d, resume, resolved, sizeof resolved, err, sizeof err);
         resume = resolved;
     }
-    if (!rc) rc = ic_device_check(t.cfg.run.dev, "run.device", err, sizeof err);
-    bool alike = rc != 0;  // an error so far is every rank's (the same config, rank 0's checkpoint): no abort needed
+    bool alike = rc != 0;  // an error so far is every rank's (agreed, or rank 0's checkpoint): no abort needed
     if (!rc) rc = dist_bind_device(&t.d, &t.cfg.run.dev, err, sizeof err);
     if (!rc) rc = run(&t, resume, err, sizeof err);
     if (rc) fprintf(stderr, "cameo train: %s\n", err);

@@ -1,0 +1,35 @@
+// e2e_mpi_agree.c — ranks that see different things must still act alike: a start-up failure on
+// one rank only (a file its node lacks) stops every rank instead of leaving the others waiting in
+// a collective for ever. Real `mpirun -np 2` processes; the "one node differs" cases are MPMD
+// launches (`mpirun -np 1 A : -np 1 B`) with different arguments per rank.
+// Skips when mpirun cannot start two ranks. Usage: e2e_mpi_agree PATH/TO/cameo PATH/TO/mpirun
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "testutil.h"
+
+#define MPIRUN "%s --allow-run-as-root --oversubscribe"
+#define ARGS "--set stages.0.steps=2 --set stages.1.steps=1 --set stages.2.steps=1 --set run.log_every=1 --quiet"
+
+int main(int argc, char **argv) {
+    if (argc < 3) test_skip("usage: e2e_mpi_agree PATH/TO/cameo PATH/TO/mpirun");
+    const char *cameo = argv[1], *mpirun = argv[2];
+    if (test_sh(MPIRUN " -np 2 true >/dev/null 2>&1", mpirun) != 0) test_skip("mpirun cannot start 2 ranks on this machine");
+    char dir[] = "/tmp/cameo-mpi-agree-XXXXXX";
+    TEST_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    // the demo dataset, made once
+    TEST_CHECK(test_sh("%s train " ARGS " --set run.out_dir=%s/first --set data.path=%s/data 2>%s/first.log", cameo, dir, dir, dir) == 0,
+               "one process (see %s/first.log)", dir);
+
+    // rank 1 alone cannot read its config (as a node without the shared file system): both ranks
+    // stop at once, rank 0 naming rank 1 — not rank 0 waiting in a collective rank 1 never joins
+    int rc = test_sh("timeout 30 " MPIRUN " -np 1 %s train " ARGS " --set run.out_dir=%s/cfg --set data.path=%s/data : "
+                     "-np 1 %s train %s/no-such-config.yaml " ARGS " >%s/cfg.log 2>&1", mpirun, cameo, dir, dir, cameo, dir, dir);
+    TEST_CHECK(rc != 0 && rc != 124, "a config one rank cannot read: the job ends with an error (exit %d; 124: it hung; see %s/cfg.log)",
+               rc, dir);
+    TEST_CHECK(test_sh("grep -q 'no-such-config.yaml' %s/cfg.log && grep -q 'rank 1 could not start' %s/cfg.log", dir, dir) == 0,
+               "rank 1 says why, rank 0 names rank 1 (see %s/cfg.log)", dir);
+
+    if (test_failures == 0) test_sh("rm -rf %s", dir);
+    return test_summary("e2e_mpi_agree");
+}
