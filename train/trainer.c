@@ -744,7 +744,9 @@ int train_cli(int argc, char **argv) {
     static char auto_dir[8400];
     if (!rc && resume_auto) {  // the run's own checkpoints when it has any (a requeued cluster job), else a fresh start
         snprintf(auto_dir, sizeof auto_dir, "%s/%s/checkpoints", t.cfg.run.out_dir, t.cfg.run.name);
-        resume = ckpt_list(auto_dir, NULL, 0) > 0 ? auto_dir : NULL;
+        // rank 0 looks, for all: a node's stale view of the shared folder must not send one rank into
+        // a fresh start while the others resume (and wait in rank 0's choice of the checkpoint)
+        resume = dist_agree(&t.d, t.d.rank == 0 && ckpt_list(auto_dir, NULL, 0) > 0) ? auto_dir : NULL;
         t.auto_fresh = !resume;
     }
     if (!rc && resume && resume != resolved) {  // a CONFIG beside --resume DIR, or --resume auto: resolved here

@@ -30,6 +30,18 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("grep -q 'no-such-config.yaml' %s/cfg.log && grep -q 'rank 1 could not start' %s/cfg.log", dir, dir) == 0,
                "rank 1 says why, rank 0 names rank 1 (see %s/cfg.log)", dir);
 
+    // --resume auto where rank 1's node does not see the run's checkpoints yet (a stale view of the
+    // shared folder; here: rank 1 given another run.out_dir): rank 0's finding holds for both, so
+    // both resume the first run's step-4 and train its one more step — not rank 1 starting afresh
+    // while rank 0 waits in the resume's collectives. The state replicated: rank 0 writes it all
+    rc = test_sh("timeout 60 " MPIRUN " -np 1 %s train " ARGS " --set stages.2.steps=2 --set optimizer.shard_state=false "
+                 "--set run.out_dir=%s/first --set data.path=%s/data --resume auto : -np 1 %s train " ARGS " --set stages.2.steps=2 "
+                 "--set optimizer.shard_state=false --set run.out_dir=%s/stale --set data.path=%s/data --resume auto >%s/auto.log 2>&1",
+                 mpirun, cameo, dir, dir, cameo, dir, dir, dir);
+    TEST_CHECK(rc == 0, "--resume auto, rank 1 seeing no checkpoint: the run resumes (exit %d; 124: it hung; see %s/auto.log)", rc, dir);
+    TEST_CHECK(test_sh("grep -q 'resuming from .*step-4' %s/auto.log && test -d %s/first/tiny/checkpoints/step-5", dir, dir) == 0,
+               "step-4 resumed, step-5 written (see %s/auto.log)", dir);
+
     if (test_failures == 0) test_sh("rm -rf %s", dir);
     return test_summary("e2e_mpi_agree");
 }
