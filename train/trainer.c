@@ -75,6 +75,7 @@ typedef struct trainer {
     dist_reducer red;            // the gradients' averaging over the ranks, in buckets during backward
     watchdog wd;                 // ends the process when a step never finishes (run.step_timeout)
     bool auto_fresh;             // --resume auto found no checkpoint: a fresh start
+    bool stop_agreed;            // run() failed on every rank alike (bad steps, a checkpoint): no abort
     int rc_stage, rc_n;          // train.recompute: auto: the first rc_n blocks recompute in stage rc_stage + 1 (0: none chosen yet)
     int64_t steps_run;
     double samples, t_start;
@@ -196,6 +197,8 @@ static int save_checkpoint(trainer *t, const feed *F, char *err, size_t errlen) 
         if (t->d.rank && !rc) snprintf(err, errlen, "rank 0 could not write a checkpoint under %s", t->ckpt_dir);
         return -1;
     }
+    // rank 0 made the name: every rank's messages (a stop after bad steps) name the last checkpoint
+    dist_broadcast_text(&t->d, t->last_ckpt, sizeof t->last_ckpt);
     return 0;
 }
 
@@ -604,6 +607,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                     snprintf(err, errlen, "run.max_bad_steps: %lld non-finite steps in a row; stopping. The last good checkpoint is %s",
                              (long long)t->opt.skipped_in_row, t->last_ckpt[0] ? t->last_ckpt : "(none yet)");
                     rc = -1;
+                    t->stop_agreed = true;  // the norm is every rank's
                     break;
                 }
             }
@@ -628,7 +632,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             stop = dist_max_int(&t->d, stop_requested);  // a signal to any rank stops them all, together
             bool periodic = c->run.ckpt_every > 0 && t->st.step % c->run.ckpt_every == 0 && t->opt.skipped_in_row == 0;
             bool saved = stage_done || periodic || stop;
-            if (saved && checkpoint_now(t, pos, err, errlen)) { rc = -1; break; }
+            if (saved && checkpoint_now(t, pos, err, errlen)) { rc = -1, t->stop_agreed = true; break; }
             bool eval_due = !stop && train_eval_due(c, t->st.step, last), val_due = !stop && train_val_due(c, t->st.step, last);
             if (eval_due) eval_now(t, sg);
             if (val_due) {
@@ -642,7 +646,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             // a signal during them (an evaluation can take minutes; Slurm's warning comes at any
             // moment): agreed again, and this step saved now
             if ((eval_due || val_due) && (stop = dist_max_int(&t->d, stop_requested)) && !saved &&
-                checkpoint_now(t, pos, err, errlen)) { rc = -1; break; }
+                checkpoint_now(t, pos, err, errlen)) { rc = -1, t->stop_agreed = true; break; }
             if (stop) break;
             if (stage_done) break;
         }
@@ -761,7 +765,8 @@ int train_cli(int argc, char **argv) {
     dist_reducer_free(&t.red);
     optim_free(&t.opt);
     ic_models_free(&t.m);
-    if (rc && !alike && t.d.world > 1) dist_abort(&t.d, 1);  // a rank may be waiting in a collective: stop them all
+    // a rank may be waiting in a collective: stop them all (an abort may cut the others' messages short)
+    if (rc && !alike && !t.stop_agreed && t.d.world > 1) dist_abort(&t.d, 1);
     dist_finalize(&t.d);
     return rc ? 1 : 0;
 }

@@ -42,6 +42,16 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("grep -q 'resuming from .*step-4' %s/auto.log && test -d %s/first/tiny/checkpoints/step-5", dir, dir) == 0,
                "step-4 resumed, step-5 written (see %s/auto.log)", dir);
 
+    // non-finite from step 3 on (CAMEO_FAULT_NAN_FROM), run.max_bad_steps 2: every rank stops after
+    // step 4 and says so, each naming step-2 as the last good checkpoint (rank 0 made its name)
+    rc = test_sh("CAMEO_FAULT_NAN_FROM=2 timeout 60 " MPIRUN " -np 2 -x CAMEO_FAULT_NAN_FROM %s train " ARGS " --set stages.0.steps=6 "
+                 "--set run.ckpt_every=2 --set run.max_bad_steps=2 --set run.out_dir=%s/nan --set data.path=%s/data >%s/nan.log 2>&1",
+                 mpirun, cameo, dir, dir, dir);
+    TEST_CHECK(rc != 0 && rc != 124, "non-finite steps: the run stops with an error (exit %d; see %s/nan.log)", rc, dir);
+    TEST_CHECK(test_sh("test $(grep -c 'max_bad_steps: 2 non-finite steps in a row; stopping. The last good checkpoint is "
+                       "%s/nan/tiny/checkpoints/step-2$' %s/nan.log) = 2 && ! grep -q 'none yet' %s/nan.log", dir, dir, dir) == 0,
+               "both ranks name step-2 as the last good checkpoint (see %s/nan.log)", dir);
+
     if (test_failures == 0) test_sh("rm -rf %s", dir);
     return test_summary("e2e_mpi_agree");
 }
