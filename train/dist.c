@@ -17,6 +17,18 @@ static bool launched_by_mpi(void) {
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK") || getenv("SLURM_STEP_NUM_TASKS");
 }
 
+// how many tasks the launcher started (its own count first; srun's last: mpirun inside an srun
+// step of one task is mpirun's world), and where that was read; 0 when none says
+static int launcher_tasks(const char **from) {
+    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"};
+    for (int i = 0; i < 3; i++)
+        if (getenv(vars[i])) {
+            *from = vars[i];
+            return atoi(getenv(vars[i]));
+        }
+    return 0;
+}
+
 void dist_init(dist *d, int *argc, char ***argv) {
     memset(d, 0, sizeof *d);
     d->world = d->local_world = 1;
@@ -33,12 +45,24 @@ void dist_init(dist *d, int *argc, char ***argv) {
     MPI_Comm_size(node, &d->local_world);
     MPI_Comm_free(&node);
     d->mpi = true;
+    // srun without a PMI plugin its MPI uses: each task a world of 1 of its own, N runs of the same
+    // batches writing one run folder
+    const char *from = "";
+    int tasks = launcher_tasks(&from);
+    if (tasks > 1 && d->world == 1) {
+        fprintf(stderr, "cameo: started as one of %d tasks (%s), but MPI sees a world of 1: this MPI did not join the launcher's "
+                        "tasks (srun: launch with --mpi=pmix or --mpi=pmi2, whichever `srun --mpi=list` offers and the MPI was "
+                        "built with; or use mpirun)\n", tasks, from);
+        MPI_Finalize();
+        exit(1);
+    }
 #else
     // an srun of a single-process build would train the same batches N times over
-    const char *ws = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE") : getenv("PMI_SIZE");
-    if (ws && atoi(ws) > 1) {
-        fprintf(stderr, "cameo: started as one of %s ranks, but this cameo was built without MPI "
-                        "(install an MPI, e.g. libopenmpi-dev, and rebuild)\n", ws);
+    const char *from = "";
+    int tasks = launcher_tasks(&from);
+    if (tasks > 1) {
+        fprintf(stderr, "cameo: started as one of %d tasks (%s), but this cameo was built without MPI "
+                        "(install an MPI, e.g. libopenmpi-dev, and rebuild)\n", tasks, from);
         exit(1);
     }
 #endif

@@ -52,6 +52,14 @@ int main(int argc, char **argv) {
                        "%s/nan/tiny/checkpoints/step-2$' %s/nan.log) = 2 && ! grep -q 'none yet' %s/nan.log", dir, dir, dir) == 0,
                "both ranks name step-2 as the last good checkpoint (see %s/nan.log)", dir);
 
+    // srun's tasks whose MPI does not join them (no PMI plugin: each a world of 1 of its own) would
+    // each train the same batches into one run folder: refused. SLURM_STEP_NUM_TASKS, no mpirun
+    rc = test_sh("env -u OMPI_COMM_WORLD_SIZE -u PMI_SIZE SLURM_STEP_NUM_TASKS=2 timeout 60 %s train " ARGS " --set run.out_dir=%s/srun "
+                 "--set data.path=%s/data >%s/srun.log 2>&1", cameo, dir, dir, dir);
+    TEST_CHECK(rc == 1 && test_sh("grep -q 'one of 2 tasks (SLURM_STEP_NUM_TASKS), but MPI sees a world of 1' %s/srun.log && "
+                                  "! test -e %s/srun", dir, dir) == 0,
+               "a task of 2 in a world of 1 is refused before any work (exit %d; see %s/srun.log)", rc, dir);
+
     if (test_failures == 0) test_sh("rm -rf %s", dir);
     return test_summary("e2e_mpi_agree");
 }
