@@ -653,10 +653,12 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         progress_stage_end(&t->prog);
         loader_counts cnt;
         loader_stats(L, &cnt);
-        uint64_t bad = cnt.corrupt_record + cnt.bad_image + cnt.bad_metadata + cnt.missing_record;
-        if (bad || cnt.ref_fallback)
-            progress_message(&t->prog, "stage %s: %llu records skipped as damaged, %llu references replaced", sg->name,
-                             (unsigned long long)bad, (unsigned long long)cnt.ref_fallback);
+        // each rank read its slice: the counts of all (rank 0 tells them); not after one rank's own
+        // error (the others are still in a step's collective)
+        double bad[2] = {(double)(cnt.corrupt_record + cnt.bad_image + cnt.bad_metadata + cnt.missing_record), (double)cnt.ref_fallback};
+        if (!rc) dist_sum_doubles(&t->d, bad, 2);
+        if (bad[0] > 0 || bad[1] > 0)
+            progress_message(&t->prog, "stage %s: %.0f records skipped as damaged, %.0f references replaced", sg->name, bad[0], bad[1]);
         feed_close(&F);
         if (stop) {
             progress_message(&t->prog, "stopped by signal %d at step %lld; resume with: cameo train --resume %s",

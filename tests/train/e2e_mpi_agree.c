@@ -60,6 +60,20 @@ int main(int argc, char **argv) {
                                   "! test -e %s/srun", dir, dir) == 0,
                "a task of 2 in a world of 1 is refused before any work (exit %d; see %s/srun.log)", rc, dir);
 
+    // damaged records (every third): each rank's loader skips those of its slice; the count told at
+    // each stage's end is all ranks' (the one process's), not rank 0's share
+    char dmg[300];
+    snprintf(dmg, sizeof dmg, "%s/dmg", dir);
+    TEST_CHECK(test_sh("cp -r %s/data %s", dir, dmg) == 0 && test_damage_records(dmg, 3) > 0, "a damaged copy of the dataset");
+#define DARGS ARGS " --set stages.0.batch_size=2 --set stages.1.batch_size=2 --set stages.2.batch_size=2 --set stages.0.steps=4"
+    TEST_CHECK(test_sh("%s train " DARGS " --set run.out_dir=%s/dmg1 --set data.path=%s 2>%s/dmg1.log", cameo, dir, dmg, dir) == 0,
+               "one process on damaged data (see %s/dmg1.log)", dir);
+    TEST_CHECK(test_sh(MPIRUN " -np 2 %s train " DARGS " --set run.out_dir=%s/dmg2 --set data.path=%s >%s/dmg2.log 2>&1", mpirun, cameo,
+                       dir, dmg, dir) == 0, "two ranks on damaged data (see %s/dmg2.log)", dir);
+    TEST_CHECK(test_sh("grep -q 'skipped as damaged' %s/dmg1.log && test \"$(grep -o '[0-9]* records skipped as damaged' %s/dmg1.log)\" = "
+                       "\"$(grep -o '[0-9]* records skipped as damaged' %s/dmg2.log)\"", dir, dir, dir) == 0,
+               "2 ranks count the damaged records of 1 process (see %s/dmg1.log and dmg2.log)", dir);
+
     if (test_failures == 0) test_sh("rm -rf %s", dir);
     return test_summary("e2e_mpi_agree");
 }
