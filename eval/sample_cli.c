@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "eval/args.h"
 #include "eval/sample.h"
 #include "eval/eval_models.h"
@@ -45,6 +46,11 @@ int sample_cli(int argc, char **argv) {
     if (!ckpt || !ref || !prompt || !out) {  // say which: the usage alone leaves the user to compare
         fprintf(stderr, "cameo sample: missing %s\n", !ckpt ? "CHECKPOINT" : !ref ? "--ref IMAGE" : !prompt ? "--prompt TEXT" : "--out OUT.png");
         usage(stderr);
+        return 2;
+    }
+    size_t lo = strlen(out);  // PNG is what is written: another name would lie about the bytes
+    if (lo < 4 || strcasecmp(out + lo - 4, ".png")) {
+        fprintf(stderr, "cameo sample: --out %s: the image is written as PNG; give a name ending in .png\n", out);
         return 2;
     }
 

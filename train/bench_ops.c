@@ -11,6 +11,7 @@
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "train/bench.h"
+#include "train/paths.h"
 #include "train/progress.h"
 
 static cm_tensor *rnd(int nd, const int64_t *shape, uint64_t seed, bool grad) {
@@ -128,9 +129,24 @@ static double bench_mlp(int64_t L, int64_t C, bool cat, bool fused, int reps) {
 }
 
 // PyTorch's figures for the same rows, in order, from the helper script; 0 where unavailable
+// the helper script, found as every asset is (beside the binary's tree, CAMEO_HOME): a bench run
+// outside the repository root would otherwise show n/a without a word
+static const char *torch_script(void) {
+    static char script[1024];
+    char err[256];
+    if (!script[0] && cameo_asset(script, sizeof script, "scripts/bench_ops_torch.py", err, sizeof err)) {
+        fprintf(stderr, "cameo bench ops: no PyTorch figures: %s\n", err);
+        script[0] = 0;
+        return NULL;
+    }
+    return script;
+}
+
 static int torch_figures(int threads, bool quick, double *out, int n) {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "python3 scripts/bench_ops_torch.py --threads %d %s 2>/dev/null", threads, quick ? "--quick" : "");
+    char cmd[1600];
+    const char *script = torch_script();
+    if (!script) return 0;
+    snprintf(cmd, sizeof cmd, "python3 '%s' --threads %d %s 2>/dev/null", script, threads, quick ? "--quick" : "");
     FILE *p = popen(cmd, "r");
     if (!p) return 0;
     int got = 0;
@@ -193,9 +209,9 @@ int bench_ops_main(int argc, char **argv) {
     }
     const int64_t mlp_L = quick ? 64 : 256;
     double ptm[2] = {0};
-    if (torch) {  // the same two rows in PyTorch, ms
-        char cmd[256];
-        snprintf(cmd, sizeof cmd, "python3 scripts/bench_ops_torch.py --threads %d --mlp %lld %s 2>/dev/null", threads,
+    if (torch && torch_script()) {  // the same two rows in PyTorch, ms
+        char cmd[1600];
+        snprintf(cmd, sizeof cmd, "python3 '%s' --threads %d --mlp %lld %s 2>/dev/null", torch_script(), threads,
                  (long long)mlp_L, quick ? "--quick" : "");
         FILE *p = popen(cmd, "r");
         if (p) {

@@ -324,6 +324,9 @@ int main(int argc, char **argv) {
                            dir, cameo, bad_sample[i][0]) == 2 && log_has(bad_sample[i][1]) && log_has(bad_sample[i][2]) &&
                        test_sh("test ! -e %s/s.png", dir) == 0,
                    "cameo sample %s (see %s/eval.log)", bad_sample[i][0], dir);
+    TEST_CHECK(test_sh("cd %s && %s sample run/tiny/checkpoints/step-4 --ref a.png --prompt x --out s.jpg >eval.out 2>eval.log",
+                       dir, cameo) == 2 && log_has("--out s.jpg: the image is written as PNG") && test_sh("test ! -e %s/s.jpg", dir) == 0,
+               "cameo sample --out s.jpg refused (see %s/eval.log)", dir);
     TEST_CHECK(eval("--pairs pairs.jsonl --out bad-size --size 36x40") == 2 && log_has("--size 36x40: these models need multiples of 8") &&
                    test_sh("test ! -e %s/bad-size/images", dir) == 0,
                "eval --size 36x40 (see %s/eval.log)", dir);
