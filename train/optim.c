@@ -318,7 +318,12 @@ static void zero_owned(optim *o) {
 }
 
 int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info) {
-    optim_step_info inf = {.grad_norm = grad_norm, .gscale = 1.0, .lr = lr};
+    return optim_apply_scaled(o, lr, grad_norm, 1.0, info);
+}
+
+int optim_apply_scaled(optim *o, double lr, double grad_norm, double grad_mult, optim_step_info *info) {
+    grad_norm *= grad_mult;  // the norm of the gradients meant; the update scales the held ones by gscale
+    optim_step_info inf = {.grad_norm = grad_norm, .gscale = grad_mult, .lr = lr};
     if (!isfinite(grad_norm)) {
         inf.skipped = true;
         o->skipped++;
@@ -329,7 +334,7 @@ int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info) {
     }
     if (o->cfg.grad_clip > 0) {
         double c = o->cfg.grad_clip / (grad_norm + 1e-6);
-        if (c < 1) inf.gscale = c;
+        if (c < 1) inf.gscale = grad_mult * c;
     }
     const double t = (double)(o->step + 1);
     const double bc1 = 1 - pow(o->cfg.beta1, t), bc2 = 1 - pow(o->cfg.beta2, t);

@@ -84,7 +84,7 @@ typedef struct optim {
 
 typedef struct optim_step_info {
     double grad_norm;         // before clipping (NaN/Inf when skipped)
-    double gscale;            // the clip factor applied (1 = none)
+    double gscale;            // the factor the held gradients were applied with: the clip factor (1 = none) x grad_mult
     double lr;
     bool skipped;             // non-finite gradient: nothing updated
     int n_missing_grad;       // owned params without .grad: left untouched this step, as PyTorch does
@@ -123,6 +123,9 @@ double optim_sum_parts(const optim *o, const double *parts);
 // one AdamW update of the owned shard given the GLOBAL grad norm; zeroes the owned gradients.
 // Returns 1 when skipped (non-finite norm), 0 when applied.
 int optim_apply(optim *o, double lr, double grad_norm, optim_step_info *info);
+// the same for gradients that are grad_mult times the held ones (the trainer's correction when
+// damaged records left micro-batches short): norm, clipping and update as for grad_mult x .grad
+int optim_apply_scaled(optim *o, double lr, double grad_norm, double grad_mult, optim_step_info *info);
 // optim_apply(o, lr, sqrt(optim_local_sumsq(o))) — the one-rank step
 int optim_step(optim *o, double lr, optim_step_info *info);
 // releases the .grad of every parameter in the flattened list (owned or not)

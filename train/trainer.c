@@ -288,15 +288,15 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
         double t0 = progress_now();
         if (feed_take(F, &b)) return -1;
         *data_s += progress_now() - t0;
-        // damaged records leave a micro-batch short (or empty) on some rank: weighting its loss by
-        // its share of the samples keeps the gradient the mean over the samples the ranks have
-        double total = b.B;
-        dist_sum_doubles(&t->d, &total, 1);
+        // damaged records leave a micro-batch short (or empty) on some rank: each loss weighted by its
+        // share of the nominal global batch sums the per-sample gradients over G x grad_accum; the
+        // optimizer takes them times G x grad_accum / (the samples read), so the step's gradient is
+        // the mean over the samples all ranks read, however they fell into micro-batches
         cm_tensor *loss = NULL;
         if (b.B > 0) {
             uint64_t micro = (uint64_t)t->st.step * (uint64_t)sg->grad_accum + (uint64_t)a;  // noise and σ key
             loss = step_forward_batch(&t->m, &b, &so, NULL, NULL, micro, NULL);
-            double w = (double)b.B * t->d.world / total;  // 1 exactly when no record was lost
+            double w = (double)b.B * t->d.world / sg->batch_size;  // 1 exactly when no record was lost
             cm_tensor *scaled = op_scale(loss, poison ? NAN : w / sg->grad_accum);
             if (a + 1 == sg->grad_accum) dist_reducer_arm(&t->red);  // the gradients become final in this backward
             autograd_backward(scaled, NULL);
@@ -329,10 +329,11 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
     }
     lr_schedule ls = schedule_for_stage(&t->cfg, s);
     double lr = schedule_lr(&ls, t->st.step_in_stage);
+    double mult = (double)sg->batch_size * sg->grad_accum / sums[1];  // 1 exactly when no record was lost
     int skipped;
     if (!t->sharded) {
         for (int i = 0; i < optim_n_params(&t->opt); i++) optim_grad_ready(&t->opt, i);
-        skipped = optim_step(&t->opt, lr, info);
+        skipped = optim_apply_scaled(&t->opt, lr, sqrt(optim_local_sumsq(&t->opt)), mult, info);
     } else {  // ZeRO-1: each gradient averaged into its owner, which updates it and sends the result
         for (int i = t->opt.begin; i < t->opt.end; i++) optim_grad_ready(&t->opt, i);
         double *parts = calloc((size_t)optim_n_params(&t->opt) + 1, sizeof *parts);
@@ -341,7 +342,7 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
         dist_sum_doubles(&t->d, parts, optim_n_params(&t->opt));  // each entry has one owner: x + 0, exact
         double norm = sqrt(optim_sum_parts(&t->opt, parts));
         free(parts);
-        skipped = optim_apply(&t->opt, lr, norm, info);
+        skipped = optim_apply_scaled(&t->opt, lr, norm, mult, info);
         if (!skipped) dist_broadcast_params(&t->d, &t->opt);
     }
     return skipped ? 1 : 0;

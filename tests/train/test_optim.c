@@ -153,6 +153,44 @@ static void test_shards(void) {
     params_free(&a1), params_free(&b1), params_free(&a2), params_free(&b2);
 }
 
+// optim_apply_scaled(grad_mult m) on gradients g is the step on m x g: the same norm, the same
+// clipping, the same weights (to rounding: m is applied inside the update); m = 1 is optim_step's bits
+static void test_grad_mult(void) {
+    cm_params a1, b1, a2, b2, a3, b3;
+    make_regs(&a1, &b1, CM_F32), make_regs(&a2, &b2, CM_F32), make_regs(&a3, &b3, CM_F32);
+    cm_params *r1[2] = {&a1, &b1}, *r2[2] = {&a2, &b2}, *r3[2] = {&a3, &b3};
+    optim_config oc = optim_config_default();
+    oc.grad_clip = 2.0;  // between the steps' norms: clipped in some, not in others
+    optim o1, o2, o3;
+    char err[256];
+    TEST_CHECK(optim_init(&o1, r1, 2, &oc, 0, -1, err, sizeof err) == 0 && optim_init(&o2, r2, 2, &oc, 0, -1, err, sizeof err) == 0 &&
+               optim_init(&o3, r3, 2, &oc, 0, -1, err, sizeof err) == 0, "%s", err);
+    const double m[4] = {2.5, 0.3, 1.7, 1.0};
+    int clipped = 0, unclipped = 0;
+    for (int k = 0; k < 4; k++) {
+        optim_step_info i1, i2;
+        set_grads(&o1, k, 1.0, CM_F32), set_grads(&o2, k, m[k], CM_F32), set_grads(&o3, k, 1.0, CM_F32);
+        optim_apply_scaled(&o1, 1e-2, sqrt(optim_local_sumsq(&o1)), m[k], &i1);
+        optim_step(&o2, 1e-2, &i2);
+        TEST_CHECK(fabs(i1.grad_norm - i2.grad_norm) <= 1e-6 * i2.grad_norm && fabs(i1.gscale - m[k] * i2.gscale) <= 1e-6 * i1.gscale,
+                   "step %d: norm %g vs %g, scale %g vs %g x %g", k, i1.grad_norm, i2.grad_norm, i1.gscale, m[k], i2.gscale);
+        clipped += i2.gscale < 1, unclipped += i2.gscale == 1;
+        optim_apply_scaled(&o3, 1e-2, sqrt(optim_local_sumsq(&o3)), 1.0, NULL);
+    }
+    TEST_CHECK(clipped && unclipped, "steps with and without clipping (%d, %d)", clipped, unclipped);
+    double worst = 0;
+    for (int r = 0; r < 2; r++) {
+        cm_params *p1 = r ? &b1 : &a1, *p2 = r ? &b2 : &a2;
+        for (int i = 0; i < p1->n; i++)
+            for (int64_t j = 0; j < tensor_numel(p1->items[i].t); j++)
+                worst = fmax(worst, fabs(tensor_get(p1->items[i].t, j) - tensor_get(p2->items[i].t, j)));
+    }
+    TEST_CHECK(worst < 1e-6, "weights after 4 steps: m x g inside the update vs given: max |diff| %g", worst);
+    TEST_CHECK(!same_bits(&a1, &a3), "the multiplier changes the result");
+    optim_free(&o1), optim_free(&o2), optim_free(&o3);
+    params_free(&a1), params_free(&b1), params_free(&a2), params_free(&b2), params_free(&a3), params_free(&b3);
+}
+
 // ZeRO-1 shards: the cut by element counts, the owners, the norm from per-parameter parts (the
 // bits of one optimizer's), one file per shard loaded back by any sharding of the same params
 static void test_sharded(void) {
@@ -457,6 +495,7 @@ int main(void) {
     test_bf16();
     test_save_load();
     test_ema();
+    test_grad_mult();
     test_schedule();
     return test_summary("test_optim");
 }
