@@ -548,10 +548,24 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     }
     // resumed at an evaluation step whose evaluation was cut short (its lines are written together
     // at its end): made again now, as the uninterrupted run made it
-    if (resume_dir && c->eval.every > 0 && t->st.stage < c->n_stages &&
-        dist_agree(&t->d, t->d.rank == 0 && t->ev.resume_unevaluated) && train_eval_due(c, t->st.step, false)) {
+    // the same for the validation loss: a stop during it, or a signal in its step (the checkpoint
+    // then comes first and the validation is left out) would leave the step without its line
+    int done_stage = t->st.step_in_stage == 0 && t->st.stage > 0 ? t->st.stage - 1 : t->st.stage;  // the resume step's
+    bool done_last = resume_dir && t->st.stage < c->n_stages && t->st.stage == train_config_last_stage(c) &&
+                     t->st.step_in_stage >= c->stages[t->st.stage].steps;  // a finished run: its last step
+    if (resume_dir && c->eval.every > 0 && t->st.stage < c->n_stages && t->st.step > 0 &&
+        dist_agree(&t->d, t->d.rank == 0 && t->ev.resume_unevaluated) && train_eval_due(c, t->st.step, done_last)) {
         progress_message(&t->prog, "eval at step %lld was cut short before the stop: made again", (long long)t->st.step);
-        eval_now(t, &c->stages[t->st.step_in_stage == 0 && t->st.stage > 0 ? t->st.stage - 1 : t->st.stage]);  // its stage's
+        eval_now(t, &c->stages[done_stage]);  // its stage's
+    }
+    if (resume_dir && c->validation.every > 0 && t->st.stage < c->n_stages && t->st.step > 0 &&
+        dist_agree(&t->d, t->d.rank == 0 && t->val.resume_unvalidated) && train_val_due(c, t->st.step, done_last)) {
+        progress_message(&t->prog, "validation at step %lld was left out before the stop: made now", (long long)t->st.step);
+        char e[1024];
+        double vl;
+        if (train_val_run(&t->val, &t->m, c, done_stage, t->st.step, &t->d, t->d.rank == 0 ? &t->met : NULL, &t->prog,
+                          c->optimizer.ema > 0 ? swap_ema : NULL, t, &vl, e, sizeof e))
+            progress_message(&t->prog, "validation at step %lld failed, training goes on: %s", (long long)t->st.step, e);
     }
     t->t_start = progress_now();
     double run_t0 = progress_now();

@@ -17,9 +17,12 @@
 // the held-out set, else the stage's own dataset (stages[s].data, else data.path)
 static const char *val_path(const train_config *c, int s) { return c->validation.path[0] ? c->validation.path : cfg_stage_data(c, s); }
 
+typedef struct { int64_t step; bool seen; } upto_ctx;
 static bool up_to(const cJSON *j, void *ctx) {
+    upto_ctx *u = ctx;
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
-    return cJSON_IsNumber(st) && st->valuedouble <= (double)*(const int64_t *)ctx;
+    if (cJSON_IsNumber(st) && st->valuedouble == (double)u->step) u->seen = true;
+    return cJSON_IsNumber(st) && st->valuedouble <= (double)u->step;
 }
 
 int train_val_open(train_val *v, const train_config *c, const char *run_dir, int64_t resume_step, int rank, char *err,
@@ -28,7 +31,9 @@ int train_val_open(train_val *v, const train_config *c, const char *run_dir, int
     snprintf(v->jsonl, sizeof v->jsonl, "%s/validation.jsonl", run_dir);
     if (stage_check_pairs(c, val_path, "validation.path", err, errlen)) return -1;  // a paired stage validates on pairs
     int dropped;
-    if (rank == 0 && resume_step >= 0 && eval_jsonl_filter(v->jsonl, up_to, &resume_step, &dropped, err, errlen)) return -1;
+    upto_ctx u = {resume_step, false};
+    if (rank == 0 && resume_step >= 0 && eval_jsonl_filter(v->jsonl, up_to, &u, &dropped, err, errlen)) return -1;
+    v->resume_unvalidated = rank == 0 && resume_step >= 0 && !u.seen;
     return 0;
 }
 

@@ -23,11 +23,13 @@
 #include "train/progress.h"
 
 typedef struct train_val {
-    char jsonl[4300];  // RUN/validation.jsonl
+    char jsonl[4300];         // RUN/validation.jsonl
+    bool resume_unvalidated;  // rank 0, on a resume: the file has no line of the resume step
 } train_val;
 
 // at the start (validation.every > 0): the dataset exists and has pairs where a stage needs them;
-// on a resume (resume_step >= 0) rank 0 drops the lines of later steps. 0, or -1 with err.
+// on a resume (resume_step >= 0) rank 0 drops the lines of later steps and notes whether the resume
+// step's own line is there (a stop before or during its validation leaves it out). 0, or -1 with err.
 int train_val_open(train_val *v, const train_config *c, const char *run_dir, int64_t resume_step, int rank, char *err,
                    size_t errlen);
 // whether step (just done) is a validation step; last: the run's last step

@@ -119,6 +119,18 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nv2 && i + 1 < nv; i++)
         TEST_CHECK(vs2[i] == vs[i + 1] && vl2[i] == vl[i + 1], "step %lld: validation loss %.17g after the resume, %.17g before",
                    (long long)vs2[i], vl2[i], vl[i + 1]);
+    // a resume at a validation step whose line the run folder lacks (the stop came before or during
+    // that validation: here a new folder) makes it first, with the uninterrupted run's value
+    TEST_CHECK(test_sh("%s train --resume %s/v/tiny/checkpoints/step-12 --set run.out_dir=%s/v3 --quiet 2>%s/v3.log && "
+                       "grep -q 'validation at step 12 was left out before the stop: made now' %s/v3.log", cameo, dir, dir, dir, dir) == 0,
+               "resume v at its validation step 12 (see %s/v3.log)", dir);
+    {
+        int64_t s3[16];
+        double l3[16];
+        int n3 = test_run_validation(dir, "v3", s3, l3, 16);
+        TEST_CHECK(n3 == 2 && nv == 4 && s3[0] == 12 && s3[1] == 14 && l3[0] == vl[2] && l3[1] == vl[3],
+                   "validation at 12 made again, then 14, as run v (%d lines)", n3);
+    }
     // with a weight average (optimizer.ema): the weights and their validation losses of run v, and
     // the average's loss beside them (not the weights'), remade alike by a resume
     TEST_CHECK(test_sh("%s train " STEPS " --set validation.every=4 --set validation.samples=4 --set optimizer.ema=0.8 "
