@@ -80,6 +80,7 @@ typedef struct trainer {
     int64_t steps_run;
     double samples, t_start;
     double last_loss;            // the last updating step's loss (NaN: none yet), for the summary
+    bool quiet_cli;              // --quiet: this process prints no bar (not saved: a resume prints again)
 } trainer;
 
 // the dataset exists, or is generated when the config asks; paired stages need pairs
@@ -446,7 +447,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     }
     snprintf(t->run_dir, sizeof t->run_dir, "%s/%s", c->run.out_dir, c->run.name);
     snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s/checkpoints", t->run_dir);
-    progress_init(&t->prog, stderr, c->run.quiet || t->d.rank > 0, c->run.log_every);
+    progress_init(&t->prog, stderr, c->run.quiet || t->quiet_cli || t->d.rank > 0, c->run.log_every);
     t->prog.silent = t->d.rank > 0;  // rank 0 speaks for all; errors go to stderr from any rank
     for (int s = 0; s < c->n_stages; s++)
         if (c->stages[s].batch_size % t->d.world) {
@@ -757,7 +758,7 @@ int train_cli(int argc, char **argv) {
                          : train_config_parse(&t.cfg, train_config_tiny_yaml, strlen(train_config_tiny_yaml), "<embedded tiny.yaml>", sets,
                                               n_sets, err, sizeof err);
     if (!rc) rc = train_config_check_paths(&t.cfg, err, sizeof err);
-    if (!rc && quiet) t.cfg.run.quiet = true;
+    t.quiet_cli = quiet;
     if (!rc) rc = ic_device_check(t.cfg.run.dev, "run.device", err, sizeof err);
     // a file one node lacks or a GPU one node cannot use fails on some ranks only: all stop here,
     // before the others enter a collective (the checkpoint's choice, NCCL's set-up) it never joins

@@ -101,6 +101,9 @@ int main(int argc, char **argv) {
     TEST_CHECK(access(p, R_OK) == 0, "adapter exported at the end");
     snprintf(p, sizeof p, "%s/a/tiny/metrics.jsonl", dir);
     TEST_CHECK(access(p, R_OK) == 0, "metrics.jsonl written");
+    // --quiet is how that process printed, not the run's config: a resume prints its bar again
+    TEST_CHECK(test_sh("grep -q '^  quiet: false$' %s/a/tiny/checkpoints/step-3/config.yaml", dir) == 0,
+               "--quiet not saved in the checkpoint's config.yaml");
 
     // the validation loss: the same weights as without it; every 4 steps and at the end; a resume
     // remakes the later lines with the same values; a missing held-out set is named before any work
