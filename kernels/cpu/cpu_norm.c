@@ -19,6 +19,12 @@ static void cpu_lnmod_tasks(int64_t B, int64_t L, int64_t *nc, int64_t *per) {
     *per = (L + n - 1) / n;
 }
 
+// a weight gradient [n] of a norm over no rows: zero (the interface writes dw, db whenever given;
+// the row chunking below divides by the row count)
+static void cpu_norm_zero(cm_dtype dt, void *d, int64_t n) {
+    if (d) cpu_fill(NULL, dt, d, n, 0.0);
+}
+
 #define real float
 #define SFX f32
 #include "kernels/cpu/cpu_norm.inc"
@@ -36,6 +42,10 @@ void cpu_layernorm_fwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols
 }
 void cpu_layernorm_bwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *dx, void *dw, void *db,
                        const void *dy, const void *x, const float *mean, const float *rstd, const void *w) {
+    if (rows <= 0 || cols <= 0) {
+        cpu_norm_zero(dt, dw, cols), cpu_norm_zero(dt, db, cols);
+        return;
+    }
     CPU_DISPATCH("layernorm_bwd", dt, layernorm_bwd, rows, cols, dx, dw, db, dy, x, mean, rstd, w);
 }
 void cpu_layernorm_mod_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, double eps, void *y,
@@ -49,7 +59,10 @@ void cpu_layernorm_mod_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, 
                            void *db, void *dscale, void *dshift, const void *dy, const void *x, const float *mean,
                            const float *rstd, const void *w, const void *b, const void *scale) {
     CM_CHECK(!b || w, "layernorm_mod_bwd", "a bias needs a weight");
-    if (B <= 0 || C <= 0) return;
+    if (B <= 0 || C <= 0) {  // no rows: dw, db zero (dscale, dshift [B, C] are empty)
+        cpu_norm_zero(dt, dw, C), cpu_norm_zero(dt, db, C);
+        return;
+    }
     CPU_DISPATCH("layernorm_mod_bwd", dt, layernorm_mod_bwd, B, L, C, dx, dw, db, dscale, dshift, dy, x, mean, rstd,
                  w, b, scale);
 }
@@ -59,6 +72,10 @@ void cpu_rmsnorm_fwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t r
 }
 void cpu_rmsnorm_bwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t rows, int64_t cols, double eps,
                      void *dx, void *dw, const void *dy, const void *x, const float *inv, const void *w) {
+    if (rows <= 0 || cols <= 0) {
+        cpu_norm_zero(dt, dw, cols);
+        return;
+    }
     CPU_DISPATCH("rmsnorm_bwd", dt, rmsnorm_bwd, var, rows, cols, eps, dx, dw, dy, x, inv, w);
 }
 void cpu_groupnorm_fwd(const cm_kctx *k, cm_dtype dt, int64_t N, int64_t C, int64_t HW, int64_t G, double eps,

@@ -1,6 +1,8 @@
 // test_empty_shapes.c — ops over tensors with a 0-sized dim, forward and backward: a linear with
 // no input features (every row is the bias; dW of shape [4, 0], db the row count), LayerNorm and
-// RMSNorm over no rows (their weight gradients zero). These divided by zero (SIGFPE) before.
+// RMSNorm over no rows (their weight gradients zero) — these divided by zero (SIGFPE) before —
+// and LayerNorm fused with the modulation over no batches (zero weight gradients; they were left
+// unwritten before).
 #include <math.h>
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
@@ -42,5 +44,21 @@ int main(void) {
     TEST_CHECK(wr->grad && m == 0, "rmsnorm over no rows: zero weight gradient");
     cm_tensor *t2[] = {xl, wl, bl, yl, sl, xr, wr, yr, sr};
     for (int i = 0; i < 9; i++) tensor_release(t2[i]);
+
+    // LayerNorm fused with the modulation over no batches ([0, 3, 8]): zero weight and bias
+    // gradients (they were left as the allocator's memory held them). A released buffer of the
+    // same size, filled first, makes stale memory visible.
+    cm_tensor *junk = param(1, (int64_t[]){8}, 100);
+    tensor_release(junk);
+    cm_tensor *xm = param(3, (int64_t[]){0, 3, 8}, 0), *wm = param(1, (int64_t[]){8}, 1), *bm = param(1, (int64_t[]){8}, 0);
+    cm_tensor *scm = param(2, (int64_t[]){0, 8}, 0), *shm = param(2, (int64_t[]){0, 8}, 0);
+    cm_tensor *ym = op_layernorm_modulate(xm, wm, bm, 1e-6, scm, shm), *sm = op_sum_all(ym);
+    autograd_backward(sm, NULL);
+    m = 0;
+    for (int64_t i = 0; wm->grad && bm->grad && i < 8; i++)
+        m = fmax(m, fabs(tensor_get(wm->grad, i)) + fabs(tensor_get(bm->grad, i)));
+    TEST_CHECK(wm->grad && bm->grad && m == 0, "layernorm_modulate over no batches: zero weight and bias gradients (max %g)", m);
+    cm_tensor *t3[] = {xm, wm, bm, scm, shm, ym, sm};
+    for (int i = 0; i < 7; i++) tensor_release(t3[i]);
     return test_summary("test_empty_shapes");
 }

@@ -528,6 +528,38 @@ static void test_layernorm_mod(void) {
         }
 }
 
+// norms over no rows: the backward writes zero dw, db (backend.h), whatever the buffers held.
+// layernorm_bwd / rmsnorm_bwd divided by zero chunks (SIGFPE); layernorm_mod_bwd with B = 0
+// returned leaving them as they were
+static void test_norms_no_rows(void) {
+    for (int t = 0; t < 2; t++) {
+        cm_dtype dt = FT[t];
+        const int64_t C = 5;
+        double junk[5] = {3, 3, 3, 3, 3};
+        void *dw = to_dt(dt, junk, C), *db = to_dt(dt, junk, C), *x = to_dt(dt, junk, C);
+        double worst = 0;
+        be->layernorm_bwd(K_, dt, 0, C, x, dw, db, x, x, NULL, NULL, x);
+        for (int64_t j = 0; j < C; j++) worst = test_max(worst, fabs(getd(dt, dw, j)) + fabs(getd(dt, db, j)));
+        TEST_CHECK(worst == 0, "%s layernorm_bwd over 0 rows: dw, db zero (worst %g)", dtype_name(dt), worst);
+        free(dw), free(db), dw = to_dt(dt, junk, C), db = to_dt(dt, junk, C);
+        worst = 0;
+        for (int v = 0; v < 2; v++) {
+            be->rmsnorm_bwd(K_, (cm_rmsvariant)v, dt, 0, C, 1e-6, x, dw, x, x, NULL, x);
+            for (int64_t j = 0; j < C; j++) worst = test_max(worst, fabs(getd(dt, dw, j)));
+            free(dw), dw = to_dt(dt, junk, C);
+        }
+        TEST_CHECK(worst == 0, "%s rmsnorm_bwd over 0 rows: dw zero (worst %g)", dtype_name(dt), worst);
+        worst = 0;
+        for (int64_t L = 0; L < 2; L++) {  // B = 0 (no batches), then B = 1 with L = 0 (no tokens)
+            be->layernorm_mod_bwd(K_, dt, L ? 1 : 0, L ? 0 : 3, C, NULL, dw, db, NULL, NULL, x, x, NULL, NULL, x, x, NULL);
+            for (int64_t j = 0; j < C; j++) worst = test_max(worst, fabs(getd(dt, dw, j)) + fabs(getd(dt, db, j)));
+            free(dw), free(db), dw = to_dt(dt, junk, C), db = to_dt(dt, junk, C);
+        }
+        TEST_CHECK(worst == 0, "%s layernorm_mod_bwd over 0 rows: dw, db zero (worst %g)", dtype_name(dt), worst);
+        free(dw), free(db), free(x);
+    }
+}
+
 // --- softmax ---
 static void test_softmax(void) {
     for (int t = 0; t < 2; t++) {
@@ -951,6 +983,7 @@ int main(void) {
     test_gemm();
     test_norms();
     test_layernorm_mod();
+    test_norms_no_rows();
     test_softmax();
     test_attention();
     test_rope_mod_time();
