@@ -106,7 +106,9 @@ static const cm_opdef OP_BICUBIC = {"interp_bicubic", bicubic_backward};
 
 cm_tensor *op_interp_bicubic(cm_tensor *x, int64_t OH, int64_t OW) {
     ops_check_compute("interp_bicubic", x);
-    if (x->ndim != 4 || OH <= 0 || OW <= 0) ops_die_shapes("interp_bicubic", "x must be [N, C, H, W] and the size positive", x, NULL);
+    // an empty input plane has no pixels to interpolate from (the kernels read outside it)
+    if (x->ndim != 4 || x->shape[2] <= 0 || x->shape[3] <= 0 || OH <= 0 || OW <= 0)
+        ops_die_shapes("interp_bicubic", "x must be [N, C, H, W] with H, W > 0 and the size positive", x, NULL);
     cm_tensor *xc = ops_contig(x);
     cm_tensor *out = ops_new(x, 4, (int64_t[]){x->shape[0], x->shape[1], OH, OW});
     if (tensor_numel(out))

@@ -25,9 +25,13 @@ void cpu_col2im(const cm_kctx *k, cm_dtype dt, int64_t C, int64_t H, int64_t W, 
 }
 void cpu_bicubic_fwd(const cm_kctx *k, cm_dtype dt, int64_t NC, int64_t IH, int64_t IW, int64_t OH, int64_t OW,
                      void *y, const void *x) {
+    CM_CHECK((IH > 0 && IW > 0) || NC * OH * OW == 0, "bicubic_fwd", "input plane [%lld, %lld] is empty",
+             (long long)IH, (long long)IW);
     CPU_DISPATCH("bicubic_fwd", dt, bicubic_fwd, NC, IH, IW, OH, OW, y, x);
 }
 void cpu_bicubic_bwd(const cm_kctx *k, cm_dtype dt, int64_t NC, int64_t IH, int64_t IW, int64_t OH, int64_t OW,
                      void *dx, const void *dy) {
+    CM_CHECK((IH > 0 && IW > 0) || NC * OH * OW == 0, "bicubic_bwd", "input plane [%lld, %lld] is empty",
+             (long long)IH, (long long)IW);
     CPU_DISPATCH("bicubic_bwd", dt, bicubic_bwd, NC, IH, IW, OH, OW, dx, dy);
 }

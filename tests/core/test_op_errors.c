@@ -31,6 +31,7 @@ static void rr_table(void) {  // RoPE table for 5 rows, sequence of 3 + 4
     op_rms_rope_heads(2, (cm_tensor *[]){z(SHAPE(1, 3, 8)), z(SHAPE(1, 4, 8))}, NULL, 2, 1e-6, CM_RMS_DIFFUSERS,
                       z(SHAPE(5, 4)), z(SHAPE(5, 4)));
 }
+static void bicubic_empty(void) { op_interp_bicubic(z(SHAPE(1, 1, 0, 5)), 4, 4); }  // read outside x (SIGSEGV)
 static void i32_math(void) { op_gelu(tensor_zeros(CM_I32, SHAPE(2), CM_DEV_CPU), true); }
 
 static void expect_death(const char *name, bad_fn fn, const char *must1, const char *must2) {
@@ -72,5 +73,6 @@ int main(void) {
     expect_death("rms_rope cos", rr_table, "[L, D] = [7, 4]", "[5, 4]");
     expect_death("lnmod scale", lnmod_scale, "layernorm_modulate", "[2, 3] f32 cpu");
     expect_death("lnmod weight", lnmod_weight, "layernorm_modulate", "[5] f32 cpu");
+    expect_death("bicubic empty", bicubic_empty, "interp_bicubic", "H, W > 0");
     return test_summary("test_op_errors");
 }
