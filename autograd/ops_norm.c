@@ -77,9 +77,11 @@ static void layernorm_mod_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
                        n->needs[4] ? ops_new(x, 2, (int64_t[]){B, C}) : NULL};  // dshift
     void *p[5];
     for (int i = 0; i < 5; i++) p[i] = d[i] ? tensor_data(d[i]) : NULL;
-    BE(x)->layernorm_mod_bwd(KC(x), x->dtype, B, L, C, p[0], p[1], p[2], p[3], p[4], tensor_data(gc), tensor_data(x),
-                             tensor_data(mean), tensor_data(rstd), wc ? tensor_data(wc) : NULL,
-                             bc ? tensor_data(bc) : NULL, tensor_data(scale));
+    if (B > 0 && C > 0)  // L = 0 is the kernels' (zero dw, db, dscale, dshift)
+        BE(x)->layernorm_mod_bwd(KC(x), x->dtype, B, L, C, p[0], p[1], p[2], p[3], p[4], tensor_data(gc), tensor_data(x),
+                                 tensor_data(mean), tensor_data(rstd), wc ? tensor_data(wc) : NULL,
+                                 bc ? tensor_data(bc) : NULL, tensor_data(scale));
+    else zero_grads(x, d[1], d[2]);  // no batch: nothing flows to the weights (every backend alike)
     gin[0] = d[0];
     for (int i = 1; i < 5; i++)
         if (d[i]) { gin[i] = op_reshape(d[i], n->in_ndim[i], n->in_shape[i]); tensor_release(d[i]); }
