@@ -38,6 +38,7 @@ typedef struct {
     size_t size;
     zentry *e;
     int n;
+    bool no_crc;  // every non-empty record's crc32 is 0: torch.save with set_crc32_options(False) wrote none
 } zipf;
 
 static void zip_free(zipf *z) {
@@ -149,6 +150,12 @@ static int zip_open(zipf *z, const uint8_t *buf, size_t size, const char *name, 
         z->e[z->n - 1].crc = crc;
         p += 46 + nlen + xlen + clen;
     }
+    // torch.serialization.set_crc32_options(False) leaves every crc32 field 0 (torch.load reads such
+    // a file): nothing to check, rather than every record "damaged"
+    int n_data = 0, n_zero = 0;
+    for (int i = 0; i < z->n; i++)
+        if (z->e[i].size) n_data++, n_zero += !z->e[i].crc;
+    z->no_crc = n_data > 0 && n_zero == n_data;
     return 0;
 }
 
@@ -675,6 +682,7 @@ struct ti_file {
     char name[512];
     ti_tensor *t;
     int n, cap;
+    bool no_crc;  // the archive records no crc32 (zipf.no_crc): torch_import_verify has nothing to check
 };
 
 int64_t ti_numel(const ti_tensor *t) {
@@ -757,7 +765,8 @@ static ti_file *parse(ti_file *f, const uint8_t *buf, size_t size, unsigned flag
         torch_import_close(f);
         return NULL;
     }
-    if (!(flags & TI_NO_CRC) && cm_crc32(0, pkl->data, pkl->size) != pkl->crc) {
+    f->no_crc = z.no_crc;
+    if (!(flags & TI_NO_CRC) && !z.no_crc && cm_crc32(0, pkl->data, pkl->size) != pkl->crc) {
         cm_seterr(err, errlen, "%s: %s: crc32 mismatch (the file is damaged)", f->name, pkl->name);
         zip_free(&z);
         torch_import_close(f);
@@ -882,7 +891,14 @@ void torch_import_copy(const ti_tensor *t, cm_dtype dt, void *dst) {
     }
 }
 
+bool torch_import_has_crc(const ti_file *f) { return !f->no_crc; }
+
 int torch_import_verify(const ti_file *f, char *err, size_t errlen) {
+    if (f->no_crc) {
+        cm_warn("warning: %s records no crc32 (saved with torch.serialization.set_crc32_options(False)): "
+                "damage to it cannot be detected", f->name);
+        return 0;
+    }
     for (int i = 0; i < f->n; i++) {
         const ti_tensor *t = &f->t[i];
         bool seen = false;  // a storage shared by several tensors is read once
@@ -1007,7 +1023,7 @@ int torch_import_inspect(const char *path, bool quiet) {
         total += n, bytes += n * (int64_t)dtype_size(f->t[i].dtype), by_dtype[f->t[i].dtype] += n;
     }
     printf("%s (a torch.save file: %s)\n  tensors: %d   parameters: %lld   data: %.2f MB\n  dtypes:", path,
-           rc ? err : "every storage's crc32 verified", f->n, (long long)total, (double)bytes / 1e6);
+           rc ? err : f->no_crc ? "no crc32 recorded (set_crc32_options(False)), not verified" : "every storage's crc32 verified", f->n, (long long)total, (double)bytes / 1e6);
     for (int d = 0; d < CM_NDTYPES; d++)
         if (by_dtype[d]) printf(" %s %lld", dtype_name((cm_dtype)d), (long long)by_dtype[d]);
     printf("\n");

@@ -67,7 +67,11 @@ void torch_import_copy(const ti_tensor *t, cm_dtype dt, void *dst);
 // Checks the crc32 of every storage record the tensors use (the open checks data.pkl's only and
 // reads no tensor data): a damaged download is an error naming the record and a tensor in it. 0,
 // or -1 with err set. torch_import_load, torch_import_to_safetensors and torch_import_inspect call it.
+// A file whose records carry no crc32 at all (torch.save after
+// torch.serialization.set_crc32_options(False): every field 0; torch.load reads it) has nothing to
+// check: it opens, and verify warns once and returns 0 (torch_import_has_crc is false).
 int torch_import_verify(const ti_file *f, char *err, size_t errlen);
+bool torch_import_has_crc(const ti_file *f);
 
 // Loads the tensors into the registries' parameters by name (converted to each parameter's dtype
 // and device). Every parameter of the registries must be in the file (missing or misshapen:
