@@ -385,6 +385,16 @@ static void clean_leftovers(const char *dir, const char *keep) {
         if (strncmp(e->d_name, ".tmp-step-", 10) && strncmp(e->d_name, ".old-step-", 10)) continue;
         if (keep && !strcmp(e->d_name, keep)) continue;
         pjoin(path, sizeof path, dir, e->d_name);
+        if (!strncmp(e->d_name, ".old-step-", 10)) {
+            // a re-save of step-N cut between moving step-N aside and renaming the new one in:
+            // this is the only copy (and `latest` may name it), so it goes back, not away
+            char back[CKPT_PATH];
+            pjoin(back, sizeof back, dir, e->d_name + 5);  // "step-N"
+            if (!is_dir(back) && !rename(path, back)) {
+                fsync_path(dir);
+                continue;
+            }
+        }
         rm_rf(path);
     }
     closedir(d);
@@ -634,6 +644,12 @@ int ckpt_resolve(const char *path, char *out, size_t outlen, char *err, size_t e
         char sname[64];
         snprintf(sname, sizeof sname, "step-%lld", (long long)s);
         pjoin(cand, sizeof cand, dir, sname);
+        if (i < 0 && !is_dir(cand)) {  // latest's folder mid-replacement (see clean_leftovers): its old copy
+            char oname[80], old[CKPT_PATH];
+            snprintf(oname, sizeof oname, ".old-%s", sname);
+            pjoin(old, sizeof old, dir, oname);
+            if (is_dir(old)) snprintf(cand, sizeof cand, "%s", old);
+        }
         if (ckpt_verify(cand, why, sizeof why) == 0) {
             if (first_bad[0]) cm_warn("warning: %s; falling back to %s", first_bad, cand);
             snprintf(out, outlen, "%s", cand);

@@ -226,6 +226,26 @@ int main(void) {
         TEST_CHECK(ckpt_save(dir, regs, 2, &o, &s10, yaml, 2, out, sizeof out, err, sizeof err) == 0, "resave: %s", err);
     }
 
+    // a re-save of the step `latest` names, cut between moving step-10 aside and renaming the new
+    // one in: `latest` still resolves (to the old copy), and the next save puts it back rather
+    // than deleting the only copy as a leftover
+    {
+        char s10[600], old10[600], t10[600];
+        snprintf(s10, sizeof s10, "%s/step-10", dir);
+        snprintf(old10, sizeof old10, "%s/.old-step-10", dir);
+        snprintf(t10, sizeof t10, "%s/.tmp-step-10", dir);
+        TEST_CHECK(rename(s10, old10) == 0 && mkdir(t10, 0755) == 0, "the cut re-save's folders");
+        ckpt_state back;
+        TEST_CHECK(ckpt_resolve(dir, out, sizeof out, err, sizeof err) == 0 && strstr(out, ".old-step-10") &&
+                       ckpt_load(out, regs2, 2, &o2, &back, err, sizeof err) == 0 && back.step == 10,
+                   "latest's step resolves to its old copy: %s %s", out, err);
+        TEST_CHECK(ckpt_save_begin(dir, 12, err, sizeof err) == 0, "%s", err);
+        ckpt_save_abort(dir, 12);
+        TEST_CHECK(access(old10, F_OK) != 0 && access(t10, F_OK) != 0 && ckpt_verify(s10, err, sizeof err) == 0,
+                   "the next save put step-10 back: %s", err);
+        TEST_CHECK(ckpt_resolve(dir, out, sizeof out, err, sizeof err) == 0 && strstr(out, "/step-10"), "%s", err);
+    }
+
     // SIGKILL mid-save: a child writes a larger checkpoint and is killed at varying moments;
     // afterwards some complete checkpoint (step-10 or the new one) always resolves and loads.
     cm_params ab, bb;
