@@ -146,6 +146,15 @@ static int cmp_i64(const void *a, const void *b) {
 }
 
 int ckpt_list(const char *dir, int64_t *steps, int max) {
+    int64_t *all;
+    int n = ckpt_list_all(dir, &all);
+    for (int i = 0; i < n && i < max; i++) steps[i] = all[i];
+    free(all);
+    return n;
+}
+
+int ckpt_list_all(const char *dir, int64_t **steps) {
+    *steps = NULL;
     DIR *d = opendir(dir);
     if (!d) return -1;
     int n = 0, cap = 64;
@@ -164,8 +173,7 @@ int ckpt_list(const char *dir, int64_t *steps, int max) {
     }
     closedir(d);
     qsort(all, (size_t)n, sizeof *all, cmp_i64);
-    for (int i = 0; i < n && i < max; i++) steps[i] = all[i];
-    free(all);
+    *steps = all;
     return n;
 }
 
@@ -496,15 +504,16 @@ int ckpt_save_finish(const char *dir, cm_params **regs, int n_regs, const ckpt_s
     if (write_file_sync(latest, text, NULL, err, errlen)) return -1;
     clean_leftovers(dir, NULL);
     if (keep_last > 0) {
-        int64_t steps[4096];
-        int n = ckpt_list(dir, steps, 4096);
-        for (int i = 0; i < n - keep_last && i < 4096; i++) {
+        int64_t *steps;
+        int n = ckpt_list_all(dir, &steps);
+        for (int i = 0; i < n - keep_last; i++) {
             if (steps[i] == st.step) continue;
             char sname[64];
             snprintf(sname, sizeof sname, "step-%lld", (long long)steps[i]);
             pjoin(path, sizeof path, dir, sname);
             rm_rf(path);
         }
+        free(steps);
     }
     if (out) snprintf(out, outlen, "%s", final);
     return 0;
@@ -622,9 +631,8 @@ int ckpt_resolve(const char *path, char *out, size_t outlen, char *err, size_t e
         return -1;
     }
     // candidates: latest, then every complete step-N, newest first
-    int64_t steps[4096];
-    int n = ckpt_list(dir, steps, 4096);
-    if (n > 4096) n = 4096;
+    int64_t *steps;
+    int n = ckpt_list_all(dir, &steps);
     char cand[CKPT_PATH], why[CKPT_PATH + 1024] = "", first_bad[2 * CKPT_PATH + 2048] = "";
     pjoin(lp, sizeof lp, dir, "latest");
     char *lt = read_text(lp, 256);
@@ -653,11 +661,13 @@ int ckpt_resolve(const char *path, char *out, size_t outlen, char *err, size_t e
         if (ckpt_verify(cand, why, sizeof why) == 0) {
             if (first_bad[0]) cm_warn("warning: %s; falling back to %s", first_bad, cand);
             snprintf(out, outlen, "%s", cand);
+            free(steps);
             return 0;
         }
         if (!first_bad[0]) snprintf(first_bad, sizeof first_bad, "checkpoint %s is unusable (%s)", cand, why);
         else cm_warn("warning: checkpoint %s is unusable (%s)", cand, why);
     }
+    free(steps);
     cm_seterr(err, errlen, "%s: no usable checkpoint (%s)", dir, first_bad[0] ? first_bad : "none written yet");
     return -1;
 }

@@ -111,6 +111,8 @@ int ckpt_load_ema(const char *ckpt_dir, cm_params **regs, int n_regs, char *err,
 // complete checkpoints (a step-N folder with manifest.json) in DIR, ascending; returns the count
 // (at most max written to steps), -1 when DIR cannot be read
 int ckpt_list(const char *dir, int64_t *steps, int max);
+// every complete step-N of dir, ascending, in *steps (malloc'd; the caller frees; NULL on -1). n or -1
+int ckpt_list_all(const char *dir, int64_t **steps);
 
 // crc32 of a whole file; 0 on success, -1 (errno set) when unreadable
 int ckpt_crc32_file(const char *path, uint32_t *crc, uint64_t *size);

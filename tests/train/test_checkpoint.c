@@ -196,6 +196,37 @@ int main(void) {
     fputs("garbage\n", pf);
     fclose(pf);
     TEST_CHECK(ckpt_resolve(dir, out, sizeof out, err, sizeof err) == 0 && strstr(out, "step-10"), "garbage latest: %s", err);
+    {   // more than 4096 checkpoint folders (keep_last 0, a long run): the fallback starts from the
+        // newest of all of them, and keep_last prunes all but the newest (a list cut at 4096 kept the
+        // lowest steps: the fallback found none usable, the pruning left the rest)
+        char many[600], sub[700];
+        snprintf(many, sizeof many, "%s/many", root);
+        TEST_CHECK(mkdir(many, 0755) == 0, "mkdir %s", many);
+        for (int k = 1; k <= 4100; k++) {  // complete-looking but unusable: an empty manifest
+            snprintf(sub, sizeof sub, "%s/step-%d", many, k);
+            mkdir(sub, 0755);
+            snprintf(sub, sizeof sub, "%s/step-%d/manifest.json", many, k);
+            FILE *mf = fopen(sub, "w");
+            if (mf) fclose(mf);
+        }
+        ckpt_state s5k = state_at(5000);
+        TEST_CHECK(ckpt_save(many, regs, 2, &o, &s5k, yaml, 0, out, sizeof out, err, sizeof err) == 0, "%s", err);
+        snprintf(sub, sizeof sub, "%s/latest", many);
+        pf = fopen(sub, "w");
+        fputs("garbage\n", pf);
+        fclose(pf);
+        TEST_CHECK(ckpt_resolve(many, out, sizeof out, err, sizeof err) == 0 && strstr(out, "step-5000"),
+                   "4101 folders, latest garbage: the newest resolves (%s)", err);
+        ckpt_state s5k1 = state_at(5001);
+        TEST_CHECK(ckpt_save(many, regs, 2, &o, &s5k1, yaml, 2, out, sizeof out, err, sizeof err) == 0, "%s", err);
+        int64_t left[8];
+        int nl = ckpt_list(many, left, 8);
+        TEST_CHECK(nl == 2 && left[0] == 5000 && left[1] == 5001, "keep_last 2 over 4102 folders: %d left (%lld..)", nl,
+                   nl > 0 ? (long long)left[0] : -1LL);
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "rm -rf %s", many);
+        TEST_CHECK(system(cmd) == 0, "%s", cmd);
+    }
     // re-saving an existing step replaces it
     TEST_CHECK(ckpt_save(dir, regs, 2, &o, &s10, yaml, 2, out, sizeof out, err, sizeof err) == 0, "resave: %s", err);
     TEST_CHECK(ckpt_verify(out, err, sizeof err) == 0, "%s", err);
