@@ -722,6 +722,14 @@ static void type_data(tctx *t, ynode *root, train_config *c) {
     get_num(&s, "max_aspect", &c->data.max_aspect, 1.0, 16.0);
     sec_close(&s);
     if (!c->data.path[0]) terr(t, s.map, "data.path", "must name the dataset folder (one holding manifest.json)");
+    // bucket sides are multiples of the step; FLUX packs 2x2 latent patches of the VAE's 8x cut,
+    // so a side off 16 gives an odd latent grid and the first batch in that bucket stops the run
+    if (c->data.bucket_step % 16) {
+        int i = s.map ? yfind(s.map, "bucket_step") : -1;
+        terr(t, i >= 0 ? s.map->v[i] : s.map, "data.bucket_step",
+             "%d must be a multiple of 16 (bucket sides feed the VAE's 8x downsampling and FLUX's 2x2 patches, as "
+             "stages[].buckets and stages[].resolution)", c->data.bucket_step);
+    }
 }
 
 static void type_adapter(tctx *t, ynode *root, train_config *c) {

@@ -150,6 +150,11 @@ int main(void) {
                    !d.optimizer.state_bf16 && d.adapter.n_freeze == 0 && d.optimizer.reduce_bucket_mb == 25, "defaults: auto, f32, [], 25");
     }
     expect_err("train:\n  caption_drop: 1.5\nstages:\n  - name: a\n", NULL, "train.caption_drop: 1.5 is out of range (allowed: 0..1)");
+    // bucket sides off 16 give odd latent grids: flux_pack_latents stopped the run at the first such batch
+    expect_err(MIN, "data.bucket_step=12", "(--set): data.bucket_step: 12 must be a multiple of 16");
+    expect_err("data:\n  bucket_step: 8\nstages:\n  - name: a\n", NULL, "t.yaml:2: data.bucket_step: 8 must be a multiple of 16");
+    TEST_CHECK(train_config_parse(&d, MIN, strlen(MIN), "t.yaml", (const char *[]){"data.bucket_step=48"}, 1, err, sizeof err) == 0 &&
+                   d.data.bucket_step == 48, "bucket_step 48: %s", err);
     expect_err("optimizer:\n  betas: 0.9\nstages:\n  - name: a\n", NULL, "optimizer.betas: expected a list of two numbers");
     expect_err("run:\n  name: x\n", NULL, "stages: required");
     expect_err(MIN, "stages.7.steps=1", "'7' is not an index");
