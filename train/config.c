@@ -592,6 +592,7 @@ void train_config_defaults(train_config *c) {
     c->train.shift_max = 1.15;
     c->train.guidance = 1.0;
     c->train.weighting = CFG_W_NONE;
+    c->train.vae_sample = true;
     c->train.recompute = 0;
 
     c->optimizer.lr = 1e-4;
@@ -828,6 +829,7 @@ static void type_train(tctx *t, ynode *root, train_config *c) {
     int w = c->train.weighting;
     get_enum(&s, "weighting", &w, W_N, 3);
     c->train.weighting = w;
+    get_bool(&s, "vae_sample", &c->train.vae_sample);
     get_recompute(&s, &c->train.recompute);
     sec_close(&s);
 }
@@ -1200,7 +1202,8 @@ char *train_config_to_yaml(const train_config *c) {
     sb_printf(&b, "\n  shift_base: "); sb_num(&b, c->train.shift_base);
     sb_printf(&b, "\n  shift_max: "); sb_num(&b, c->train.shift_max);
     sb_printf(&b, "\n  guidance: "); sb_num(&b, c->train.guidance);
-    sb_printf(&b, "\n  weighting: %s\n  recompute: ", cfg_weighting_name(c->train.weighting));
+    sb_printf(&b, "\n  weighting: %s\n  vae_sample: %s\n  recompute: ", cfg_weighting_name(c->train.weighting),
+              c->train.vae_sample ? "true" : "false");
     if (c->train.recompute > 0) sb_printf(&b, "%d\n", c->train.recompute);
     else if (c->train.recompute == CFG_RECOMPUTE_AUTO) sb_printf(&b, "auto\n");
     else sb_printf(&b, "%s\n", c->train.recompute ? "true" : "false");

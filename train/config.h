@@ -99,6 +99,7 @@ typedef struct train_config {
         double shift_base, shift_max;   // flux_shift: mu from 0.5 (256 tokens) to 1.15 (4096 tokens)
         double guidance;
         cfg_weighting weighting;
+        bool vae_sample;  // the target latent drawn from the VAE posterior (diffusers); false: its mean
         int recompute;  // FLUX blocks under recompute scopes, from the first: 0 none, -1 all
     } train;
     struct {

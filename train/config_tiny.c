@@ -58,6 +58,7 @@ const char train_config_tiny_yaml[] =
     "  logit_std: 1.0\n"
     "  guidance: 1.0\n"
     "  weighting: none\n"
+    "  vae_sample: true              # the target latent drawn from the VAE posterior, as diffusers (spec §4.2)\n"
     "  recompute: false\n"
     "optimizer:\n"
     "  lr: 2.0e-3                    # tiny models learn fast; the full config uses 1e-4\n"

@@ -103,13 +103,32 @@ cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opt
     return loss;
 }
 
-void step_encode(ic_models *m, const step_batch *b, step_encoded *e, step_times *t) {
+void step_encode(ic_models *m, const step_batch *b, step_encoded *e, step_times *t) { step_encode_at(m, b, NULL, 0, e, t); }
+
+// the posterior draw's noise n [B, Cl, H/f, W/f] in the model's dtype, one key per sample as ε's
+static cm_tensor *vae_noise(const ic_models *m, const step_batch *b, const step_opts *o, uint64_t step) {
+    int64_t f = m->vae_factor;
+    cm_tensor *n = tensor_empty(m->dtype, 4, (int64_t[]){b->B, m->vae.cfg.latent, b->H / f, b->W / f}, m->dev);
+    for (int i = 0; i < b->B; i++) {
+        cm_tensor *ni = op_slice(n, 0, i, i + 1);
+        tensor_fill_randn(ni, rng_key(o->seed, step, b->sample_ids[i], 3), 1.0);
+        tensor_release(ni);
+    }
+    return n;
+}
+
+void step_encode_at(ic_models *m, const step_batch *b, const step_opts *o, uint64_t step, step_encoded *e, step_times *t) {
     autograd_no_grad_push();
     memset(e, 0, sizeof *e);
     double t0 = progress_now();  // host time: the parts' split is exact on the CPU only (GPU kernels run behind)
     vision_features_from_views(&m->sig, &m->dino, &m->vfc, b->B, b->views_siglip, b->views_dino, &e->f);
     double t1 = progress_now();
-    cm_tensor *z = vae_encode(&m->vae, b->target, NULL);        // [B, Cl, H/f, W/f]
+    cm_tensor *z;                                                // [B, Cl, H/f, W/f]
+    if (o && o->vae_sample) {  // diffusers' latent_dist.sample(): mean + exp(logvar / 2) · n
+        cm_tensor *n = vae_noise(m, b, o, step);
+        z = vae_encode_sample(&m->vae, b->target, n);
+        tensor_release(n);
+    } else z = vae_encode(&m->vae, b->target, NULL);
     cm_tensor *zs = vae_scale_latent(&m->vae.cfg, z);
     e->x0 = flux_pack_latents(zs);                              // [B, N, 4 Cl]
     double t2 = progress_now();
@@ -133,7 +152,7 @@ cm_tensor *step_forward_batch(ic_models *m, const step_batch *b, const step_opts
                               const float *eps_in, uint64_t step, step_times *t) {
     double t0 = progress_now();
     step_encoded e;
-    step_encode(m, b, &e, t);  // frozen, no tape: reference features, target latents, text
+    step_encode_at(m, b, o, step, &e, t);  // frozen, no tape: reference features, target latents, text
     if (t) t->encoders += progress_now() - t0;
     cm_tensor *loss = step_loss(m, b, &e, o, sigma_in, eps_in, step, t);
     step_encoded_release(&e);

@@ -18,6 +18,7 @@ typedef struct step_opts {
     int recompute;              // FLUX blocks under recompute scopes, from the first: 0 none,
                                 // FLUX_RECOMPUTE_ALL every one (flux_forward)
     uint64_t seed;              // run seed: noise and σ are a pure function of (seed, step, sample id)
+    bool vae_sample;            // the target latent: a draw from the VAE posterior (keyed as the noise), else its mean
 } step_opts;
 
 typedef struct step_times {  // seconds, accumulated
@@ -52,7 +53,9 @@ typedef struct step_encoded {
     cm_tensor *txt, *pooled;  // T5 states [B, Lt, 4096-ish], CLIP pooled [B, 768-ish]
     int gh, gw;               // the latent grid in 2x2 patches
 } step_encoded;
-void step_encode(ic_models *m, const step_batch *b, step_encoded *e, step_times *t);  // t may be NULL
+void step_encode(ic_models *m, const step_batch *b, step_encoded *e, step_times *t);  // t may be NULL; the latent's mean
+// the same with o->vae_sample: the target latent a posterior draw keyed by (o->seed, step, sample id)
+void step_encode_at(ic_models *m, const step_batch *b, const step_opts *o, uint64_t step, step_encoded *e, step_times *t);
 void step_encoded_release(step_encoded *e);
 cm_tensor *step_loss(ic_models *m, const step_batch *b, const step_encoded *e, const step_opts *o, const float *sigma,
                      const float *eps, uint64_t step, step_times *t);

@@ -68,6 +68,39 @@ int main(void) {
     TEST_CHECK(count_grads(&m.ps_flux) == 0, "FLUX got %d gradients", count_grads(&m.ps_flux));
     TEST_CHECK(count_grads(&m.ps_vision) + count_grads(&m.ps_dino) + count_grads(&m.ps_vae) == 0, "encoders got gradients");
 
+    // train.vae_sample: the target latent is mean + exp(logvar / 2) · n, n ~ N(0, 1) keyed by (seed,
+    // step, sample): the same at the same step, another at another; n recovered from the packed
+    // latents is standard normal
+    {
+        step_batch sb;
+        step_batch_upload(&m, &b, &sb);
+        step_opts sv = so;
+        sv.vae_sample = true;
+        step_encoded em, s3, s3b, s4;
+        step_encode(&m, &sb, &em, NULL);
+        step_encode_at(&m, &sb, &sv, 3, &s3, NULL);
+        step_encode_at(&m, &sb, &sv, 3, &s3b, NULL);
+        step_encode_at(&m, &sb, &sv, 4, &s4, NULL);
+        cm_tensor *lv = NULL, *mean = vae_encode(&m.vae, sb.target, &lv), *lvp = flux_pack_latents(lv);
+        int64_t n = tensor_numel(em.x0);
+        double sum = 0, sq = 0, same = 0, moved4 = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double d = tensor_get(s3.x0, i) - tensor_get(em.x0, i);
+            double z = d / (m.vae.cfg.scaling * exp(0.5 * tensor_get(lvp, i)));
+            sum += z, sq += z * z;
+            same += tensor_get(s3.x0, i) == tensor_get(s3b.x0, i);
+            moved4 += tensor_get(s3.x0, i) != tensor_get(s4.x0, i);
+        }
+        double mu = sum / n, sd = sqrt(sq / n - mu * mu);
+        printf("vae_sample: the posterior draw's noise over %lld values: mean %.4f, std %.4f\n", (long long)n, mu, sd);
+        TEST_CHECK(n >= 4096 && fabs(mu) < 0.05 && fabs(sd - 1) < 0.05, "the draw's noise is N(0, 1): mean %g std %g", mu, sd);
+        TEST_CHECK(same == n && moved4 > 0.99 * n, "keyed by the step: %g of %lld equal at step 3 twice, %g moved at step 4",
+                   same, (long long)n, moved4);
+        tensor_release(lv), tensor_release(mean), tensor_release(lvp);
+        step_encoded_release(&em), step_encoded_release(&s3), step_encoded_release(&s3b), step_encoded_release(&s4);
+        step_batch_release(&sb);
+    }
+
     // overfit one batch: same step index (same σ and noise), 40 AdamW updates
     optim o;
     optim_config oc = optim_config_default();
