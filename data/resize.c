@@ -75,10 +75,13 @@ static int table_build(resize_table *t, int in, int out) {
     return 0;
 }
 
-static resize_table *table_get(resize_scratch *s, int in, int out) {
+// keep: a table the caller still holds (the other axis of the same resize), never the victim —
+// evicting it would leave the caller's pointer on a table for other sizes
+static resize_table *table_get(resize_scratch *s, int in, int out, const resize_table *keep) {
     for (int i = 0; i < RESIZE_TABLES; i++)
         if (s->t[i].in == in && s->t[i].out == out) return &s->t[i];
     resize_table *t = &s->t[s->next++ % RESIZE_TABLES];
+    if (t == keep) t = &s->t[s->next++ % RESIZE_TABLES];
     table_free(t);
     return table_build(t, in, out) ? NULL : t;
 }
@@ -269,7 +272,7 @@ static void v_row(const uint8_t *base, size_t stride, const int32_t *w, int n, u
 int resize_u8(const uint8_t *src, int sw, int sh, int c, int fw, int fh, int x0, int y0, int ww, int wh, uint8_t *dst, resize_scratch *s) {
     // an axis that keeps its size is copied (Pillow skips that pass; a window of it is a crop)
     int hpass = fw != sw, vpass = fh != sh;
-    resize_table *tx = hpass ? table_get(s, sw, fw) : NULL, *ty = vpass ? table_get(s, sh, fh) : NULL;
+    resize_table *tx = hpass ? table_get(s, sw, fw, NULL) : NULL, *ty = vpass ? table_get(s, sh, fh, tx) : NULL;
     if ((hpass && !tx) || (vpass && !ty)) return -1;
     int r0 = y0, r1 = y0 + wh;  // source rows the vertical pass reads
     if (vpass) { r0 = ty->lo[y0]; r1 = ty->lo[y0 + wh - 1] + ty->n[y0 + wh - 1]; }

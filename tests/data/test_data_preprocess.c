@@ -56,6 +56,26 @@ static void resize_checks(void) {
     resize_scratch_free(&rs);
 }
 
+// the weight-table cache is round-robin: when one axis's table is a hit in the slot the other
+// axis's miss evicts next, the hit must survive (it used to be rebuilt for the other axis's
+// sizes under the caller: wrong bytes and reads past the row)
+static void cache_eviction_checks(void) {
+    enum { SW = 100, SH = 200, FW = 37, FH = 50 };
+    uint8_t *src = malloc((size_t)SW * SH * 3), *got = malloc((size_t)FW * FH * 3), *ref = malloc((size_t)FW * FH * 3);
+    for (int i = 0; i < SW * SH * 3; i++) src[i] = (uint8_t)(i * 131 % 251);
+    resize_scratch rs = {0}, fresh = {0};
+    resize_u8(src, SW, 60, 3, FW, 23, 0, 0, FW, 23, got, &rs);  // slot 0: 100 -> 37, slot 1: 60 -> 23
+    for (int k = 0; k < RESIZE_TABLES - 2; k++)                  // fill the rest: slot 0 is the next victim
+        resize_u8(src, SW, 1, 3, 40 + k, 1, 0, 0, 40 + k, 1, got, &rs);
+    // 100 -> 37 hits slot 0, 200 -> 50 misses and must not evict it
+    TEST_CHECK(resize_u8(src, SW, SH, 3, FW, FH, 0, 0, FW, FH, got, &rs) == 0, "resize with a full cache");
+    resize_u8(src, SW, SH, 3, FW, FH, 0, 0, FW, FH, ref, &fresh);
+    TEST_CHECK(!memcmp(got, ref, (size_t)FW * FH * 3), "full table cache: a hit that is the next victim survives the other axis's miss");
+    resize_scratch_free(&rs);
+    resize_scratch_free(&fresh);
+    free(src); free(got); free(ref);
+}
+
 // the reference views from the scalar and the best SIMD conversion agree
 static void conversion_checks(void) {
     int best = resize_set_isa(99), R = 40;
@@ -140,6 +160,7 @@ int main(void) {
     free(im.px);
     preprocess_scratch_free(&s);
     resize_checks();
+    cache_eviction_checks();
     conversion_checks();
     return test_summary("test_data_preprocess");
 }
