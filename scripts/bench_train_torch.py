@@ -191,7 +191,8 @@ def main():
         with torch.no_grad():
             low_sh, low_deep, high_deep = features(M, d, B, x["vs"], x["vd"])
             ta = time.perf_counter()
-            z = M["venc"](x["img"]).chunk(2, dim=1)[0]
+            zm, zlv = M["venc"](x["img"]).chunk(2, dim=1)  # a posterior draw, as cameo's train.vae_sample
+            z = zm + torch.exp(0.5 * zlv.clamp(-30.0, 20.0)) * torch.randn_like(zm)
             x0 = pack((z - VAE_SHIFT) * VAE_SCALE)
             tb = time.perf_counter()
             txt = M["t5"](input_ids=x["t5"]).last_hidden_state
