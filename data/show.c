@@ -54,8 +54,13 @@ int show_run(const char *dir, uint64_t id, const char *out_png, int paired, int 
         ref = d.char_first[rec.character] + rng_below(&st, n - 1);
         if (ref >= id) ref++;
         record_view rr;
+        err[0] = 0;
         if (dataset_get(&r, ref, &rr, err, sizeof err) || image_webp_decode_into(rr.image, rr.image_len, (rr.flags & RECORD_FLAG_ALPHA) != 0, &ps.dec, &ps.dec_cap) ||
-            preprocess_load(&ps.dec, &ps)) { fprintf(stderr, "%s\n", err); free(tgt); free(sig); free(dino); goto out; }
+            preprocess_load(&ps.dec, &ps)) {
+            fprintf(stderr, "cameo data show: the paired reference, sample %llu: %s\n", (unsigned long long)ref,
+                    err[0] ? err : "its WebP image does not decode");
+            free(tgt); free(sig); free(dino); goto out;
+        }
         preprocess_reference(&ps, rr.width, rr.height, R, sig, dino);
     } else preprocess_reference(&ps, rec.width, rec.height, R, sig, dino);
     printf("target %dx%d (bucket of %d², step %d); reference sample %llu, views of %d² (full, TL, TR, BL, BR, SigLIP normalisation shown)\n", W, H, resolution, step,

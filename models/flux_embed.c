@@ -5,8 +5,10 @@
 #include "models/flux.h"
 
 cm_tensor *flux_pack_latents(cm_tensor *z) {
+    char zs[96];
     CM_CHECK(z->ndim == 4 && z->shape[2] % 2 == 0 && z->shape[3] % 2 == 0, "flux_pack_latents",
-             "want [B, C, H, W] with even H, W; got %d dims", z->ndim);
+             "want [B, C, H, W] with even H, W (2x2 patches: image sides multiples of 16); got %s",
+             tensor_shape_str(z, zs, sizeof zs));
     int64_t B = z->shape[0], C = z->shape[1], h = z->shape[2] / 2, w = z->shape[3] / 2;
     cm_tensor *a = op_reshape(z, 6, (int64_t[]){B, C, h, 2, w, 2});       // [B, C, h, dy, w, dx]
     cm_tensor *p = op_permute(a, (int[]){0, 2, 4, 1, 3, 5});              // [B, h, w, C, dy, dx]
