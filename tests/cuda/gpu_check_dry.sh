@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# gpu_check_dry.sh — scripts/gpu-check.sh end to end without a GPU, in seconds: stand-ins for
+# nvidia-smi, cmake, ctest, compute-sanitizer, ncu, python3 and the two binaries it builds (cameo,
+# test_cuda_ops) go first on PATH. The check runs where a GPU is lent, rarely and once, so its
+# control flow is proven here: every step runs or says why not, the table is written (also when
+# the time runs out), $OUT holds at most the 8 files a device run brings back, the exit status
+# follows the build and ctest, and nothing trips `set -u`.
+# Usage: gpu_check_dry.sh (from anywhere; the repository is this file's ../..)
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+T=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check_dry.XXXXXX")
+[ -n "${KEEP:-}" ] && echo "kept: $T" || trap 'rm -rf "$T"' EXIT
+F=$T/bin
+mkdir -p "$F"
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# --- the stand-ins ---
+cat >"$F/nvidia-smi" <<'EOF'
+#!/bin/sh
+echo "FAKE H100, 580.00, 81559 MiB, 1980 MHz, 9.0"
+EOF
+# cmake: configure writes a cache, --build "builds" cameo and test_cuda_ops (copies of the stand-ins)
+cat >"$F/cmake" <<'EOF'
+#!/bin/bash
+if [ "$1" = --build ]; then
+    mkdir -p "$2/tests" && cp "$FAKE_BIN/cameo.fake" "$2/cameo" && cp "$FAKE_BIN/ok.fake" "$2/tests/test_cuda_ops"
+    exit
+fi
+while [ $# -gt 0 ]; do [ "$1" = -B ] && b=$2; shift; done
+mkdir -p "$b" && echo "CMAKE_GENERATOR:INTERNAL=Ninja" >"$b/CMakeCache.txt" && : >"$b/build.ninja"
+EOF
+# ctest: FAKE_CTEST=pass (every test passes), crash (one crashes, one skips: exit 8)
+cat >"$F/ctest" <<'EOF'
+#!/bin/bash
+if [ "${FAKE_CTEST:-pass}" = pass ]; then
+    echo " 1/2 Test #1: test_cuda_ops ......................   Passed    1.00 sec"
+    echo " 2/2 Test #2: test_cuda_ops_attn_wgmma ...........   Passed    1.00 sec"
+    echo "100% tests passed, 0 tests failed out of 2"
+    exit 0
+fi
+echo " 1/2 Test #1: test_cuda_ops ......................***Exception: SegFault  1.00 sec"
+echo "SKIP: the CUDA backend did not initialise"
+echo " 2/2 Test #2: e2e_gpu_train ......................***Skipped   1.00 sec"
+echo "50% tests passed, 1 tests failed out of 2"
+echo "The following tests did not run:"
+echo "	  2 - e2e_gpu_train (Skipped)"
+echo "The following tests FAILED:"
+echo "	  1 - test_cuda_ops (SEGFAULT)"
+exit 8
+EOF
+cat >"$F/ok.fake" <<'EOF'
+#!/bin/sh
+exit 0
+EOF
+cp "$F/ok.fake" "$F/compute-sanitizer"
+cp "$F/ok.fake" "$F/ncu"
+cat >"$F/python3" <<'EOF'
+#!/bin/sh
+cat >/dev/null
+echo "python 3.12.0 (stand-in)"
+EOF
+# cameo: train (a run folder with metrics, validation, a checkpoint), eval (8 scores), bench gpu / blocks
+cat >"$F/cameo.fake" <<'EOF'
+#!/bin/bash
+out="" dev="" data="" md=""
+for a in "$@"; do
+    case "$a" in run.out_dir=*) out=${a#*=} ;; run.device=*) dev=${a#*=} ;; data.path=*) data=${a#*=} ;; esac
+done
+args=("$@")
+for ((i = 0; i < $#; i++)); do
+    case "${args[i]}" in --out) out=${args[i + 1]} ;; --device) dev=${args[i + 1]} ;; --md) md=${args[i + 1]} ;; esac
+done
+echo "$1 $2 ${dev:-}" >>"$FAKE_CALLS"
+case "$1 $2" in
+    "bench gpu")
+        [ "$3" = --help ] && exit 0
+        [ -n "$md" ] && echo "| bf16 peak | 800 |" >>"$md"; echo "bench gpu ran" ;;
+    "bench blocks")
+        [ -n "$md" ] && printf '## cameo bench blocks\n#### One step, fewer blocks recomputed\nBy kind: gemm 60%%, attention 30%%.\n' >>"$md"
+        echo "bench blocks ran" ;;
+    train*)
+        mkdir -p "$data" "$out/tiny/checkpoints/step-130"
+        for s in 10 20 30; do
+            echo "{\"step\":$s,\"loss\":1.3,\"loss_smoothed\":1.2,\"step_s\":0.01,\"data_s\":0.001,\"time\":1}"
+        done >"$out/tiny/metrics.jsonl"
+        echo '{"step":30,"loss":1.15,"loss_by_sigma":{"0.5":1.1},"samples":8}' >"$out/tiny/validation.jsonl"
+        printf 'model:\n  sizes: tiny\n  dtype: auto\n' >"$out/tiny/checkpoints/step-130/config.yaml"
+        : >"$out/tiny/checkpoints/step-130/adapter.safetensors"
+        case "$*" in *adapter.freeze=*) echo "adapter.freeze: 76 of 100 tensors held fixed (96.5%)" ;; esac
+        case "$*:$dev" in *recompute=auto*:cuda*) echo "stage 1 (unpaired): recompute: auto: the first 0 of 4 FLUX blocks recompute" ;; esac
+        echo "done: 30 steps in 1s" ;;
+    eval*)
+        mkdir -p "$out"
+        for i in 1 2 3 4 5 6 7 8; do
+            echo '{"ref":"a","dino_i":0.5,"siglip_i":0.4,"clip_i":0.3,"clip_t":0.2,"seconds":0.1}'
+        done >"$out/results.jsonl" ;;
+    *) echo "cameo stand-in: unexpected '$*'" >&2; exit 2 ;;
+esac
+EOF
+chmod +x "$F"/*
+
+# run_check NAME EXPECTED_RC [VAR=VALUE...]: the check with the stand-ins; its table in $T/NAME/out
+run_check() {
+    local name=$1 want=$2 d=$T/$1
+    shift 2
+    mkdir -p "$d/out" "$d/nodeps"
+    env PATH="$F:$PATH" FAKE_BIN="$F" FAKE_CALLS="$d/calls" OUT="$d/out" BUILD="$d/build" GPU_DEPS=off \
+        GPU_DEPS_DIR="$d/nodeps" JOBS=2 PROFILE=1 "$@" bash "$ROOT/scripts/gpu-check.sh" >"$d/stdout" 2>&1
+    local rc=$?
+    [ "$rc" = "$want" ] || fail "$name: exit $rc, expected $want (output: $d/stdout)"
+    grep -n 'unbound variable\|syntax error\|command not found' "$d/stdout" && fail "$name: shell errors (above)"
+    [ -s "$d/out/gpu-check.md" ] || fail "$name: no table in \$OUT/gpu-check.md"
+    local n
+    n=$(find "$d/out" -type f | wc -l)
+    [ "$n" -le 8 ] || fail "$name: $n files in \$OUT (a device run brings back 8)"
+    # every row of the table has a result
+    grep -E '^\| [^|]+ \| *\|$' "$d/out/gpu-check.md" && fail "$name: a row without a result (above)"
+}
+row() { grep -F "| $2 |" "$T/$1/out/gpu-check.md" | head -1; }
+expect_row() {  # expect_row NAME ROW ERE: the row's result matches ERE
+    row "$1" "$2" | grep -qE "$3" || { fail "$1: row '$2' does not match /$3/: $(row "$1" "$2")"; }
+}
+
+# 1. everything passes: every step ran and says ok, 8 files come back
+run_check pass 0 FAKE_CTEST=pass DEADLINE=400
+expect_row pass "ctest -L cuda" '^\| ctest -L cuda \| ok: 100% tests passed'
+expect_row pass "tiny GPU training" '\| ok \('
+expect_row pass "tiny GPU training, bf16 moments + adapter.freeze + recompute auto" '\| ok \(.*projector held on both'
+expect_row pass "tiny GPU evaluation sweep" '\| ok \('
+expect_row pass "benchmark" '\| ok \('
+expect_row pass "model benchmark (blocks, full step)" '\| ok \(.*device time of a step: gemm 60%'
+expect_row pass "the same with CAMEO_ATTN=wgmma, CAMEO_GEMM_TUNE=1, bf16 moments" '\| ok \('
+# (a real compute-sanitizer in the CUDA toolkit's folder, which the check puts first, goes before the stand-in)
+[ -x /usr/local/cuda/bin/compute-sanitizer ] || expect_row pass "compute-sanitizer" '(clean;.*){12}'
+[ "$(find "$T/pass/out" -type f | wc -l)" = 8 ] || fail "pass: $(ls "$T/pass/out" | paste -sd' ') in \$OUT, expected 8 files"
+
+# 2. a test crashes beside a skipped one: FAILED and exit 1, never SKIPPED
+run_check crash 1 FAKE_CTEST=crash DEADLINE=400
+expect_row crash "ctest -L cuda" '^\| ctest -L cuda \| FAILED'
+
+# 3. no time left after the build: every later step says so, the table is still written
+run_check late 1 FAKE_CTEST=pass DEADLINE=40
+expect_row late "ctest -L cuda" 'out of time'
+expect_row late "benchmark" 'out of time'
+
+[ $fails -eq 0 ] && echo "gpu_check_dry: all checks passed" && exit 0
+echo "gpu_check_dry: $fails failures"; exit 1
