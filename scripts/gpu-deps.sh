@@ -36,11 +36,12 @@ roots=()
 for m in $mods; do
     pc=$(PKG_CONFIG_PATH=/usr/lib/$ARCH/openblas-openmp/pkgconfig pkg-config --path "$m" 2>/dev/null || true)
     p=""
-    [ -n "$pc" ] && p=$(dpkg -S "$(readlink -f "$pc")" 2>/dev/null | head -1 | cut -d: -f1)
+    # (|| true: under pipefail a file no package owns would end the script here, silently)
+    [ -n "$pc" ] && p=$(dpkg -S "$(readlink -f "$pc")" 2>/dev/null | head -1 | cut -d: -f1 || true)
     [ -n "$p" ] && roots+=("$p") || echo "gpu-deps: no package found here for pkg-config module '$m'"
 done
 if grep -q 'find_package(JPEG' CMakeLists.txt; then
-    p=$(dpkg -S /usr/include/jpeglib.h 2>/dev/null | head -1 | cut -d: -f1)
+    p=$(dpkg -S /usr/include/jpeglib.h 2>/dev/null | head -1 | cut -d: -f1 || true)
     roots+=("${p:-libjpeg62-turbo-dev}")
 fi
 [ ${#roots[@]} -ge ${#FALLBACK[@]} ] || { echo "gpu-deps: derivation incomplete (${roots[*]:-none}); using the fixed list"; roots=("${FALLBACK[@]}"); }

@@ -105,6 +105,9 @@ endforeach()
 # step runs or says why not, the table and at most 8 files reach $OUT, ctest's outcome decides the exit
 add_test(NAME gpu_check_dry COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cuda/gpu_check_dry.sh)
 set_tests_properties(gpu_check_dry PROPERTIES LABELS cuda TIMEOUT 120)
+# gpu-deps.sh's package derivation offline (stand-ins for dpkg and apt, a scratch copy of the tree)
+add_test(NAME gpu_deps_dry COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cuda/gpu_deps_dry.sh)
+set_tests_properties(gpu_deps_dry PROPERTIES LABELS cuda TIMEOUT 60)
 
 # kernel scratch on a device full of cached tensor blocks: the cache is given back, the op runs
 # (opt-in: it fills the device — the emulator's capped to 128 MiB; on a GPU it runs alone)
