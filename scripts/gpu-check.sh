@@ -346,7 +346,8 @@ if [ -f "$BUILD/CMakeCache.txt" ]; then
         case "$l" in "$DEPS"/*) w=".gpu-deps" ;; "") w="NOT FOUND" ;; *) w="image" ;; esac
         printf '  %-9s %-10s %s\n' JPEG "$w" "$l"
         l=$(sed -n 's/^MPI_C_LIB_NAMES:[A-Z]*=//p' "$BUILD/CMakeCache.txt")
-        printf '  %-9s %s\n' MPI "$(grep -q '^MPI_C_WORKS:INTERNAL=TRUE' "$BUILD/CMakeCache.txt" 2>/dev/null && echo "found ($l)" || echo 'not found: single-process build')"
+        # (FindMPI caches its test's result as MPI_RESULT_C_test_mpi_normal; MPI_C_WORKS in older CMake)
+        printf '  %-9s %s\n' MPI "$(grep -qE '^MPI_(C_WORKS|RESULT_C_test_mpi_normal):INTERNAL=TRUE' "$BUILD/CMakeCache.txt" 2>/dev/null && echo "found ($l)" || echo 'not found: single-process build')"
         grep -E '^CMAKE_(GENERATOR|C_COMPILER|CUDA_COMPILER|CUDA_HOST_COMPILER|COMMAND):' "$BUILD/CMakeCache.txt" | sed 's/^/  /'
         grep -E -i 'warning|not found' "$LOG/configure.log" | sed 's/^/  configure: /' | head -10
     } | inv

@@ -28,7 +28,8 @@ if [ "$1" = --build ]; then
     exit
 fi
 while [ $# -gt 0 ]; do [ "$1" = -B ] && b=$2; shift; done
-mkdir -p "$b" && echo "CMAKE_GENERATOR:INTERNAL=Ninja" >"$b/CMakeCache.txt" && : >"$b/build.ninja"
+mkdir -p "$b" && : >"$b/build.ninja"
+printf 'CMAKE_GENERATOR:INTERNAL=Ninja\nMPI_C_LIB_NAMES:STRING=mpi\nMPI_RESULT_C_test_mpi_normal:INTERNAL=TRUE\n' >"$b/CMakeCache.txt"
 EOF
 # ctest: FAKE_CTEST=pass (every test passes), crash (one crashes, one skips: exit 8)
 cat >"$F/ctest" <<'EOF'
@@ -133,6 +134,7 @@ expect_row pass "model benchmark (blocks, full step)" '\| ok \(.*device time of 
 expect_row pass "the same with CAMEO_ATTN=wgmma, CAMEO_GEMM_TUNE=1, bf16 moments" '\| ok \('
 # (a real compute-sanitizer in the CUDA toolkit's folder, which the check puts first, goes before the stand-in)
 [ -x /usr/local/cuda/bin/compute-sanitizer ] || expect_row pass "compute-sanitizer" '(clean;.*){12}'
+grep -q 'MPI       found (mpi)' "$T/pass/out/inventory.log" || fail "pass: inventory.log does not say MPI was found"
 [ "$(find "$T/pass/out" -type f | wc -l)" = 8 ] || fail "pass: $(ls "$T/pass/out" | paste -sd' ') in \$OUT, expected 8 files"
 
 # 2. a test crashes beside a skipped one: FAILED and exit 1, never SKIPPED
