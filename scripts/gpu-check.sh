@@ -514,6 +514,7 @@ step "tiny evaluation sweep: GPU against CPU"
 t0=$(date +%s)
 status_eval="not run"
 CK="$LOG/run-gpu/tiny/checkpoints"
+CKD=$(ls -d "$CK"/step-* 2>/dev/null | sort -V | tail -1)   # its last checkpoint (none: the run saved none)
 # eval_cmp GPU_DIR CPU_DIR LIMIT: "N images, scores within W of the CPU's, S s per image"; fails past LIMIT
 eval_cmp() {
     { echo "eval $1 then $2, per image:"; cat "$1/results.jsonl" "$2/results.jsonl"; } >>"$LOG/train.log"
@@ -527,10 +528,9 @@ eval_cmp() {
               exit (n == 8 && w <= lim) ? 0 : 1 }'
 }
 if skipping eval; then status_eval="skipped (SKIP=$SKIP)"
-elif [ -x "$BUILD/cameo" ] && [ -d "$CK" ] && [ -f docs/examples/eval/pairs.jsonl ] && ! out_of_time 45; then
+elif [ -x "$BUILD/cameo" ] && [ -n "$CKD" ] && [ -f docs/examples/eval/pairs.jsonl ] && ! out_of_time 45; then
     # the tiny CLIP fixture brings the CLIP towers (CLIP-I / CLIP-T) onto the GPU too
     EVAL_ARGS="--pairs docs/examples/eval/pairs.jsonl --scales 0,0.9 --seeds 0,1 --steps 8 --clip tests/fixtures/clip_full/model --quiet"
-    CKD=$(ls -d "$CK"/step-* | sort -V | tail -1)
     sed 's/^  dtype: auto$/  dtype: f32/' "$CKD/config.yaml" >"$LOG/eval-f32.yaml"
     # shellcheck disable=SC2086
     with_deps timeout "$(cap 60)" "$BUILD/cameo" eval "$CK" $EVAL_ARGS --out "$LOG/eval-cpu" --device cpu >>"$LOG/train.log" 2>&1
@@ -550,7 +550,7 @@ elif [ -x "$BUILD/cameo" ] && [ -d "$CK" ] && [ -f docs/examples/eval/pairs.json
         if [ $ok -eq 0 ]; then status_eval="ok ($(elapsed $t0)): f32 $c32; bf16 $c16"
         else status_eval="differs ($(elapsed $t0)): f32 $c32; bf16 $c16"; fi
     fi
-elif [ -x "$BUILD/cameo" ] && [ -d "$CK" ]; then
+elif [ -x "$BUILD/cameo" ] && [ -n "$CKD" ]; then
     status_eval="skipped: out of time (DEADLINE ${DEADLINE}s)"
 else
     status_eval="skipped: no checkpoint of the GPU training run"

@@ -81,6 +81,9 @@ case "$1 $2" in
         [ -n "$md" ] && printf '## cameo bench blocks\n#### One step, fewer blocks recomputed\nBy kind: gemm 60%%, attention 30%%.\n' >>"$md"
         echo "bench blocks ran" ;;
     train*)
+        if [ -n "${FAKE_GPU_TRAIN_FAILS:-}" ] && [ "$dev" = cuda:0 ]; then  # fails before its first checkpoint
+            mkdir -p "$data" "$out/tiny/checkpoints"; echo "cameo train: a stand-in's failure"; exit 1
+        fi
         mkdir -p "$data" "$out/tiny/checkpoints/step-130"
         for s in 10 20 30; do
             echo "{\"step\":$s,\"loss\":1.3,\"loss_smoothed\":1.2,\"step_s\":0.01,\"data_s\":0.001,\"time\":1}"
@@ -141,7 +144,13 @@ grep -q 'MPI       found (mpi)' "$T/pass/out/inventory.log" || fail "pass: inven
 run_check crash 1 FAKE_CTEST=crash DEADLINE=400
 expect_row crash "ctest -L cuda" '^\| ctest -L cuda \| FAILED'
 
-# 3. no time left after the build: every later step says so, the table is still written
+# 3. the GPU training fails before its first checkpoint: no evaluation sweep (on nothing)
+run_check notrain 0 FAKE_CTEST=pass FAKE_GPU_TRAIN_FAILS=1 DEADLINE=400
+expect_row notrain "tiny GPU training" '\| exit 1, not fatal'
+expect_row notrain "tiny GPU evaluation sweep" '\| skipped: no checkpoint of the GPU training run'
+grep -q '^eval' "$T/notrain/calls" && fail "notrain: cameo eval ran without a checkpoint"
+
+# 4. no time left after the build: every later step says so, the table is still written
 run_check late 1 FAKE_CTEST=pass DEADLINE=40
 expect_row late "ctest -L cuda" 'out of time'
 expect_row late "benchmark" 'out of time'
