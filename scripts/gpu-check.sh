@@ -15,11 +15,12 @@
 #   4b. compute-sanitizer memcheck + racecheck            (cameo's own kernels, every attention family)
 #   (the correctness checks come first, as they take seconds; the benchmarks and the sanitizer,
 #   the long steps, get what is left of DEADLINE)
-#   5. a short results table, written last               ($OUT/gpu-check.md if OUT is set, else BUILD/gpu-check.md)
+#   5. a short results table, written last               ($OUT/gpu-check.md if OUT is set, else BUILD/gpu-check.md;
+#      also after every step, marked unfinished, for a run stopped from outside)
 # Exit status: 0 when the build and the GPU tests pass (the benchmark and the training run never
 # fail the check; their outcome is in the table). Every step has a timeout, and all of them together
 # stay inside DEADLINE seconds (later steps get what is left), so the table is always written.
-# With OUT set, the logs are copied there after every step (8 files at most: what a device run
+# With OUT set, the table and the logs are copied there after every step (8 files at most: what a device run
 # brings back): gpu-check.md inventory.log configure.log build.log ctest.log bench.log train.log
 # train-cpu.log.
 # Environment: BUILD (build dir), ARCH (CUDA architectures, default 90a: sm_90 with wgmma), JOBS (build parallelism),
@@ -54,7 +55,9 @@ MA=$(gcc -print-multiarch 2>/dev/null); MA=${MA:-x86_64-linux-gnu}
 
 status_deps="not run"; status_python="not run"
 status_build="not run"; status_test="not run"; status_bench="not run"; status_train="not run"
-test_summary=""; gpu_name="unknown"
+status_train2="not run"; status_eval="not run"; status_blocks="not run"; status_blocks_wg="not run"
+status_sanitizer="not run"; status_profile="not asked (PROFILE=1)"
+test_summary=""; gpu_name="unknown"; BENCH_MD=$LOG/bench.md
 
 step() { printf '\n=== %s (%ss) ===\n' "$1" "$(( $(date +%s) - START ))"; }
 elapsed() { echo "$(( $(date +%s) - $1 ))s"; }
@@ -65,8 +68,48 @@ cap() {
 }
 skipping() { case ",$SKIP," in *",$1,"*) return 0 ;; esac; return 1; }
 out_of_time() { [ $(( DEADLINE - ($(date +%s) - START) )) -lt "${1:-40}" ]; }
+# the results table as it stands (after every step too: a run stopped from outside, e.g. by a
+# device call's timeout_s under DEADLINE, still brings one back); `write_table final` at the end
+write_table() {
+    {
+        echo "# cameo GPU check"
+        echo
+        echo "$(date '+%Y-%m-%d %H:%M %Z') · $(git rev-parse --short HEAD 2>/dev/null || echo '?') · GPU: $gpu_name · total $(elapsed "$START")"
+        [ "${1:-}" = final ] || { echo; echo "**Unfinished:** written $(elapsed "$START") into the check; the steps not reached say 'not run'."; }
+        echo
+        echo "| step | result |"
+        echo "|---|---|"
+        echo "| libraries | $status_deps |"
+        echo "| python (comparison scripts) | $status_python |"
+        echo "| build (sm_$ARCH) | $status_build |"
+        echo "| ctest -L cuda | $status_test |"
+        echo "| benchmark | $status_bench |"
+        echo "| model benchmark (blocks, full step) | $status_blocks |"
+        echo "| the same with CAMEO_ATTN=wgmma, CAMEO_GEMM_TUNE=1, bf16 moments | $status_blocks_wg |"
+        echo "| compute-sanitizer | $status_sanitizer |"
+        echo "| ncu profile (attention) | $status_profile |"
+        echo "| tiny GPU training | $status_train |"
+        echo "| tiny GPU training, bf16 moments + adapter.freeze + recompute auto | $status_train2 |"
+        echo "| tiny GPU evaluation sweep | $status_eval |"
+        echo
+        if [ -f "$BENCH_MD" ]; then
+            echo "## benchmark"
+            echo
+            cat "$BENCH_MD"
+            echo
+        fi
+        if grep -q '^FAIL' "$LOG/ctest.log" 2>/dev/null; then
+            echo "## failing comparisons"
+            echo
+            echo '```'
+            grep '^FAIL' "$LOG/ctest.log" | head -40
+            echo '```'
+        fi
+    } >"$RESULTS"
+}
 publish() {
     collect_python 0
+    write_table
     [ -n "${OUT:-}" ] || return 0
     local f
     for f in inventory configure build ctest bench train train-cpu; do
@@ -711,40 +754,7 @@ step "results"
 collect_python 20
 sed -n '/^python (import check):/,$p' "$INV"
 publish
-{
-    echo "# cameo GPU check"
-    echo
-    echo "$(date '+%Y-%m-%d %H:%M %Z') · $(git rev-parse --short HEAD 2>/dev/null || echo '?') · GPU: $gpu_name · total $(elapsed $START)"
-    echo
-    echo "| step | result |"
-    echo "|---|---|"
-    echo "| libraries | $status_deps |"
-    echo "| python (comparison scripts) | $status_python |"
-    echo "| build (sm_$ARCH) | $status_build |"
-    echo "| ctest -L cuda | $status_test |"
-    echo "| benchmark | $status_bench |"
-    echo "| model benchmark (blocks, full step) | $status_blocks |"
-    echo "| the same with CAMEO_ATTN=wgmma, CAMEO_GEMM_TUNE=1, bf16 moments | $status_blocks_wg |"
-    echo "| compute-sanitizer | $status_sanitizer |"
-    echo "| ncu profile (attention) | $status_profile |"
-    echo "| tiny GPU training | $status_train |"
-    echo "| tiny GPU training, bf16 moments + adapter.freeze + recompute auto | $status_train2 |"
-    echo "| tiny GPU evaluation sweep | $status_eval |"
-    echo
-    if [ -f "$BENCH_MD" ]; then
-        echo "## benchmark"
-        echo
-        cat "$BENCH_MD"
-        echo
-    fi
-    if grep -q '^FAIL' "$LOG/ctest.log" 2>/dev/null; then
-        echo "## failing comparisons"
-        echo
-        echo '```'
-        grep '^FAIL' "$LOG/ctest.log" | head -40
-        echo '```'
-    fi
-} >"$RESULTS"
+write_table final
 cat "$RESULTS"
 echo
 echo "results: $RESULTS   logs: $LOG   environment for later commands: . $BUILD/gpu-env.sh"

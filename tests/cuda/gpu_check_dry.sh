@@ -76,6 +76,7 @@ echo "$1 $2 ${dev:-}" >>"$FAKE_CALLS"
 case "$1 $2" in
     "bench gpu")
         [ "$3" = --help ] && exit 0
+        if [ -n "${FAKE_HANG_PID:-}" ]; then echo $$ >"$FAKE_HANG_PID"; exec sleep 60; fi   # hangs: the check is stopped
         [ -n "$md" ] && echo "| bf16 peak | 800 |" >>"$md"; echo "bench gpu ran" ;;
     "bench blocks")
         [ -n "$md" ] && printf '## cameo bench blocks\n#### One step, fewer blocks recomputed\nBy kind: gemm 60%%, attention 30%%.\n' >>"$md"
@@ -121,7 +122,7 @@ run_check() {
     # every row of the table has a result
     grep -E '^\| [^|]+ \| *\|$' "$d/out/gpu-check.md" && fail "$name: a row without a result (above)"
 }
-row() { grep -F "| $2 |" "$T/$1/out/gpu-check.md" | head -1; }
+row() { grep -F "| $2 |" "$T/$1/out/gpu-check.md" 2>/dev/null | head -1; }
 expect_row() {  # expect_row NAME ROW ERE: the row's result matches ERE
     row "$1" "$2" | grep -qE "$3" || { fail "$1: row '$2' does not match /$3/: $(row "$1" "$2")"; }
 }
@@ -154,6 +155,22 @@ grep -q '^eval' "$T/notrain/calls" && fail "notrain: cameo eval ran without a ch
 run_check late 1 FAKE_CTEST=pass DEADLINE=40
 expect_row late "ctest -L cuda" 'out of time'
 expect_row late "benchmark" 'out of time'
+
+# 5. stopped from outside in the benchmark (a device call's timeout_s shorter than DEADLINE): the
+# table of the steps before it is in $OUT already
+d=$T/killed
+mkdir -p "$d/out" "$d/nodeps"
+env PATH="$F:$PATH" FAKE_BIN="$F" FAKE_CALLS="$d/calls" FAKE_HANG_PID="$d/hang.pid" OUT="$d/out" BUILD="$d/build" \
+    GPU_DEPS=off GPU_DEPS_DIR="$d/nodeps" JOBS=2 DEADLINE=400 bash "$ROOT/scripts/gpu-check.sh" >"$d/stdout" 2>&1 &
+pid=$!
+for _ in $(seq 600); do [ -s "$d/hang.pid" ] && break; sleep 0.1; done
+kill -9 "$pid"
+[ -s "$d/hang.pid" ] && kill "$(cat "$d/hang.pid")"
+{ wait "$pid"; } 2>/dev/null
+expect_row killed "tiny GPU evaluation sweep" '\| ok \('
+expect_row killed "benchmark" '\| not run \|'
+grep -q '^\*\*Unfinished' "$d/out/gpu-check.md" 2>/dev/null || fail "killed: the table does not say it is unfinished"
+grep -q '^\*\*Unfinished' "$T/pass/out/gpu-check.md" && fail "pass: the finished table says it is unfinished"
 
 [ $fails -eq 0 ] && echo "gpu_check_dry: all checks passed" && exit 0
 echo "gpu_check_dry: $fails failures"; exit 1
