@@ -102,12 +102,13 @@ foreach(script gpu-check gpu-deps check_ptxas)
   set_tests_properties(bash_syntax_${script} PROPERTIES LABELS cuda TIMEOUT 60)
 endforeach()
 # and gpu-check.sh runs end to end with stand-ins for the GPU's tools and binaries (seconds): every
-# step runs or says why not, the table and at most 8 files reach $OUT, ctest's outcome decides the exit
+# step runs or says why not, the table and at most 8 files reach $OUT, ctest's outcome decides the
+# exit (label scripts, not cuda: the GPU run's own `ctest -L cuda` need not run them)
 add_test(NAME gpu_check_dry COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cuda/gpu_check_dry.sh)
-set_tests_properties(gpu_check_dry PROPERTIES LABELS cuda TIMEOUT 120)
+set_tests_properties(gpu_check_dry PROPERTIES LABELS scripts TIMEOUT 120)
 # gpu-deps.sh's package derivation offline (stand-ins for dpkg and apt, a scratch copy of the tree)
 add_test(NAME gpu_deps_dry COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cuda/gpu_deps_dry.sh)
-set_tests_properties(gpu_deps_dry PROPERTIES LABELS cuda TIMEOUT 60)
+set_tests_properties(gpu_deps_dry PROPERTIES LABELS scripts TIMEOUT 60)
 
 # kernel scratch on a device full of cached tensor blocks: the cache is given back, the op runs
 # (opt-in: it fills the device — the emulator's capped to 128 MiB; on a GPU it runs alone)
