@@ -244,13 +244,36 @@ int image_write_jpeg(const char *path, const image *im, int quality, char *err, 
     return 0;
 }
 
+// RGBA is resampled premultiplied (as Pillow's resize does through "RGBa"): straight-alpha
+// taps would mix the colour of invisible pixels (often black) into the edge of a cut-out, a
+// dark halo once the loader composites it on white.
 int image_resize(const image *src, int dw, int dh, image *dst) {
     resize_scratch s = {0};
-    uint8_t *out = malloc((size_t)dw * dh * src->c);
+    uint8_t *out = malloc((size_t)dw * dh * src->c), *pm = NULL;  // out [dh, dw, c]
     if (!out) return -1;
-    int rc = resize_u8(src->px, src->w, src->h, src->c, dw, dh, 0, 0, dw, dh, out, &s);
+    const uint8_t *in = src->px;
+    if (src->c == 4) {
+        size_t n = (size_t)src->w * src->h;
+        if (!(pm = malloc(n * 4))) { free(out); return -1; }  // [h, w, 4] premultiplied
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *p = src->px + 4 * i;
+            uint8_t *q = pm + 4 * i;
+            for (int k = 0; k < 3; k++) { unsigned t = (unsigned)p[k] * p[3] + 128; q[k] = (uint8_t)((t + (t >> 8)) >> 8); }
+            q[3] = p[3];
+        }
+        in = pm;
+    }
+    int rc = resize_u8(in, src->w, src->h, src->c, dw, dh, 0, 0, dw, dh, out, &s);
     resize_scratch_free(&s);
+    free(pm);
     if (rc) { free(out); return -1; }
+    if (src->c == 4)
+        for (size_t i = 0; i < (size_t)dw * dh; i++) {
+            uint8_t *q = out + 4 * i;
+            unsigned a = q[3];
+            if (a == 0 || a == 255) continue;
+            for (int k = 0; k < 3; k++) { unsigned v = (255u * q[k] + a / 2) / a; q[k] = (uint8_t)(v > 255 ? 255 : v); }
+        }
     *dst = (image){dw, dh, src->c, out};
     return 0;
 }

@@ -21,6 +21,7 @@ uint8_t *image_webp_encode(const image *im, int quality, int lossless, size_t *l
 int image_write_png(const char *path, const image *im, char *err, size_t errlen);
 int image_write_jpeg(const char *path, const image *im, int quality, char *err, size_t errlen);
 // Bicubic (PIL-style antialiased, a = -0.5) resize to dw x dh; dst->px malloc'd.
+// RGBA is resampled with premultiplied alpha (as Pillow does).
 int image_resize(const image *src, int dw, int dh, image *dst);
 // 1 when c == 4 and some alpha < 255
 int image_has_alpha(const image *im);
