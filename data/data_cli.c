@@ -68,7 +68,7 @@ static int cmd_build(int argc, char **argv, int demo) {
     build_options o = build_options_default();
     demo_options d = demo_options_default();
     const char *images = NULL, *jsonl = NULL, *out = NULL, *character = NULL, *caption = NULL, *v;
-    int quality_set = 0;
+    int quality_set = 0, max_side_set = 0;
     for (int i = 1; i < argc; i++) {
         if ((v = val(argc, argv, &i, "--images"))) images = v;
         else if ((v = val(argc, argv, &i, "--manifest"))) jsonl = v;
@@ -77,7 +77,7 @@ static int cmd_build(int argc, char **argv, int demo) {
         else if (!demo && (v = val(argc, argv, &i, "--caption"))) caption = v;
         else if ((v = val(argc, argv, &i, "--quality"))) { o.quality = (int)num(v, "--quality", 0, 100); quality_set = 1; }
         else if (!strcmp(argv[i], "--lossless")) o.lossless = 1;
-        else if ((v = val(argc, argv, &i, "--max-side"))) o.max_side = (int)num(v, "--max-side", 0, 16383);
+        else if ((v = val(argc, argv, &i, "--max-side"))) { o.max_side = (int)num(v, "--max-side", 0, 16383); max_side_set = 1; }
         else if ((v = val(argc, argv, &i, "--max-aspect"))) o.max_aspect = ratio(v, "--max-aspect", 1, 16384);
         else if ((v = val(argc, argv, &i, "--shard-samples"))) o.shard_samples = (uint64_t)num(v, "--shard-samples", 1, 1L << 40);
         else if ((v = val(argc, argv, &i, "--threads"))) o.threads = (int)num(v, "--threads", 0, 1024);
@@ -94,7 +94,7 @@ static int cmd_build(int argc, char **argv, int demo) {
     int rc;
     if (demo) {
         if (!quality_set) o.lossless = 1;  // small synthetic images: exact pixels, still small
-        if (d.size > o.max_side && o.max_side) o.max_side = d.size;
+        if (!max_side_set && d.size > o.max_side) o.max_side = d.size;  // the default 1024 must not shrink --size 2048; an explicit --max-side stands
         rc = demo_build(out, &d, &o, &r, err, sizeof err);
     } else if (jsonl) rc = build_from_jsonl(images, jsonl, out, &o, &r, err, sizeof err);
     else rc = build_from_folder(images, character, caption, out, &o, &r, err, sizeof err);

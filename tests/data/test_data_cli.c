@@ -1,6 +1,6 @@
 // test_data_cli.c — `cameo data` as the command line parses it (data_cli in a child process): a
 // fractional --max-aspect is taken as the ratio it is; values that are no ratio are refused; a
-// --seed that is no whole number is refused.
+// --seed that is no whole number is refused; demo keeps an explicit --max-side below --size.
 #include <string.h>
 #include "data/data_cli.h"
 #include "data/dataset.h"
@@ -74,9 +74,36 @@ static void test_seed(const char *root) {
     TEST_CHECK(rc == 2 && strstr(log, "--seed"), "show --seed abc: exit %d\n%s", rc, log);
 }
 
+// demo --max-side N below --size: the stored images are N on their long side (the default 1024
+// is raised to --size, an explicit value is not; --size 64 --max-side 32 used to store 64)
+static void test_demo_max_side(const char *root) {
+    char out[600], log[4096], err[1024];
+    snprintf(out, sizeof out, "%s/demo-ms", root);
+    int rc = data_cmd(log, sizeof log, 11, (char *[]){"demo", "--out", out, "--size", "64", "--max-side", "32", "--characters", "1", "--per-character", "3"});
+    TEST_CHECK(rc == 0 && dataset_samples(out) == 3, "demo --max-side 32: exit %d\n%s", rc, log);
+    dataset ds;
+    if (dataset_open(&ds, out, 0, err, sizeof err) == 0) {
+        int longest = 0;
+        for (uint64_t i = 0; i < ds.m.samples; i++) {
+            int l = ds.sizes[2 * i] > ds.sizes[2 * i + 1] ? ds.sizes[2 * i] : ds.sizes[2 * i + 1];
+            if (l > longest) longest = l;
+        }
+        TEST_CHECK(longest == 32 && ds.m.max_side == 32, "demo --size 64 --max-side 32: long side %d, manifest max_side %d", longest, ds.m.max_side);
+        dataset_close(&ds);
+    } else TEST_CHECK(0, "open %s: %s", out, err);
+    snprintf(out, sizeof out, "%s/demo-big", root);  // no --max-side: --size above the default 1024 stays whole
+    rc = data_cmd(log, sizeof log, 9, (char *[]){"demo", "--out", out, "--size", "1100", "--characters", "1", "--per-character", "2"});
+    TEST_CHECK(rc == 0 && dataset_samples(out) == 2, "demo --size 1100: exit %d\n%s", rc, log);
+    if (dataset_open(&ds, out, 0, err, sizeof err) == 0) {
+        TEST_CHECK(ds.sizes[0] == 1100 || ds.sizes[1] == 1100, "demo --size 1100 kept: %ux%u", ds.sizes[0], ds.sizes[1]);
+        dataset_close(&ds);
+    }
+}
+
 int main(void) {
     const char *root = tmp_dir();
     test_max_aspect(root);
     test_seed(root);
+    test_demo_max_side(root);
     return test_summary("test_data_cli");
 }
