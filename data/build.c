@@ -142,7 +142,7 @@ static void encode_one(const build_item *it, build_image_fn load, void *ctx, con
     if (meta_raw(it, ow, oh, it->has_bbox ? bb : NULL, &raw, &e->meta_raw_len) ||
         record_meta_compress(cctx, cdict, raw, e->meta_raw_len, &e->meta, &e->meta_len)) {
         e->reason = BUILD_SKIP_FIELD;
-        snprintf(e->msg, sizeof e->msg, "%s: metadata too long (strings up to 65535 bytes, 1..255 captions)", it->source);
+        snprintf(e->msg, sizeof e->msg, "%s: metadata too long (strings up to 65535 bytes, 1..255 captions, 16 MiB in all)", it->source);
         free(e->webp); e->webp = NULL;
         return;
     }

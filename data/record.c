@@ -71,7 +71,9 @@ int record_meta_encode(const record_meta_in *in, uint8_t **out, size_t *out_len)
     for (int i = 0; i < in->n_captions; i++) { size_t l = strlen(in->captions[i]); if (l > 65535) return -1; n += 2 + l; }
     if (strlen(ch) > 65535 || strlen(src) > 65535) return -1;
     n += strlen(ch) + strlen(src);
+    if (n > RECORD_MAX_META) return -1;  // a reader refuses it: never write what cannot be read
     uint8_t *p = malloc(n), *q = p;
+    if (!p) return -1;
     *q++ = (uint8_t)in->n_captions;
     for (int i = 0; i < in->n_captions; i++) { size_t l = strlen(in->captions[i]); wr16(q, (uint16_t)l); memcpy(q + 2, in->captions[i], l); q += 2 + l; }
     size_t l = strlen(ch); wr16(q, (uint16_t)l); memcpy(q + 2, ch, l); q += 2 + l;
@@ -133,7 +135,7 @@ int record_meta_compress(void *cctx, const void *cdict, const void *raw, size_t 
 
 int record_meta_decompress(void *dctx, const void *ddict, const record_view *r, uint8_t **buf, size_t *cap, char *err, size_t errlen) {
     if ((r->flags & RECORD_FLAG_META_DICT) && !ddict) { snprintf(err, errlen, "metadata needs the dataset's zstd dictionary, which is not loaded"); return -1; }
-    if (r->meta_raw_len > (1u << 24)) { snprintf(err, errlen, "metadata raw length %u exceeds 16 MiB", r->meta_raw_len); return -1; }
+    if (r->meta_raw_len > RECORD_MAX_META) { snprintf(err, errlen, "metadata raw length %u exceeds 16 MiB", r->meta_raw_len); return -1; }
     if (*cap < r->meta_raw_len + 1) {
         uint8_t *b = realloc(*buf, r->meta_raw_len + 1);
         if (!b) { snprintf(err, errlen, "out of memory"); return -1; }

@@ -11,6 +11,7 @@
 #define RECORD_FLAG_ALPHA 2u      // the WebP image carries an alpha channel (character mask)
 #define RECORD_FLAG_LOSSLESS 4u   // the WebP image is lossless
 #define RECORD_MAX_CAPTIONS 255
+#define RECORD_MAX_META (1u << 24)  // raw metadata bytes a reader accepts (255 captions of 64 KiB would pass it)
 
 // a parsed record: pointers into the value (no copy)
 typedef struct {
@@ -53,7 +54,8 @@ int record_parse(const void *value, size_t len, record_view *out, char *err, siz
 // Same without the CRC (for speed where the caller verified it before).
 int record_parse_nocrc(const void *value, size_t len, record_view *out, char *err, size_t errlen);
 
-// Serialises metadata into a malloc'd buffer (*out, *out_len). Returns 0 or -1 (too long).
+// Serialises metadata into a malloc'd buffer (*out, *out_len). Returns 0 or -1 (a string over
+// 65535 bytes, not 1..255 captions, or more than RECORD_MAX_META bytes in all).
 int record_meta_encode(const record_meta_in *in, uint8_t **out, size_t *out_len);
 // Decodes raw metadata into m (reusing m->arena). Returns 0 or -1 with err.
 int record_meta_decode(const void *raw, size_t len, record_meta *m, char *err, size_t errlen);

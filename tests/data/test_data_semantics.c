@@ -1,10 +1,12 @@
 // test_data_semantics.c — what is written and read means what docs/dataset-format.md and
 // docs/data.md say: a downscaled cut-out keeps its colours at the mask edge (resize with
-// premultiplied alpha, as Pillow does for RGBA).
+// premultiplied alpha, as Pillow does for RGBA); metadata the encoder accepts, a reader accepts.
 #include <math.h>
 #include <string.h>
 #include "data/dataset.h"
 #include "data/preprocess.h"
+#include "data/record.h"
+#include <zstd.h>
 #include "helpers.h"
 
 // a red square on a fully transparent black background, downscaled by --max-side: the edge
@@ -68,8 +70,40 @@ static void test_alpha_downscale(const char *root) {
     dataset_close(&d);
 }
 
+// the largest metadata the encoder takes must decode: 255 captions, character and source of
+// 65535 bytes each are 16.84 MB, above the reader's 16 MiB (16.78 MB) bound (it was written,
+// then every read of it failed)
+static void test_meta_bound(void) {
+    static char cap[65536];
+    memset(cap, 'a', 65535);
+    const char *caps[RECORD_MAX_CAPTIONS];
+    for (int i = 0; i < RECORD_MAX_CAPTIONS; i++) caps[i] = cap;
+    record_meta_in in = {.n_captions = RECORD_MAX_CAPTIONS, .captions = caps, .character = cap, .source = cap, .orig_w = 1, .orig_h = 1};
+    uint8_t *raw = NULL;
+    size_t rawn = 0;
+    int enc = record_meta_encode(&in, &raw, &rawn);
+    if (enc == 0) {  // accepted: then it must read back
+        ZSTD_CCtx *cc = ZSTD_createCCtx();
+        ZSTD_DCtx *dc = ZSTD_createDCtx();
+        uint8_t *z = NULL, *back = NULL;
+        size_t zn = 0, cap2 = 0;
+        char err[256] = "";
+        int ok = record_meta_compress(cc, NULL, raw, rawn, &z, &zn) == 0;
+        record_view r = {.meta = z, .meta_len = (uint32_t)zn, .meta_raw_len = (uint32_t)rawn};
+        ok = ok && record_meta_decompress(dc, NULL, &r, &back, &cap2, err, sizeof err) == 0;
+        TEST_CHECK(ok, "metadata of %zu bytes was encoded but does not read back: %s", rawn, err);
+        free(z), free(back);
+        ZSTD_freeCCtx(cc), ZSTD_freeDCtx(dc);
+        free(raw);
+    }
+    in.n_captions = 200;  // 13.2 MB: under the bound, kept
+    TEST_CHECK(record_meta_encode(&in, &raw, &rawn) == 0 && rawn <= RECORD_MAX_META, "200 captions of 64 KiB encode (%zu bytes)", rawn);
+    free(raw);
+}
+
 int main(void) {
     const char *root = tmp_dir();
     test_alpha_downscale(root);
+    test_meta_bound();
     return test_summary("test_data_semantics");
 }
