@@ -58,6 +58,7 @@ struct loader {
     pthread_t *threads;
     void *workers;             // [nthreads] worker
     uint64_t *shard_counts;    // [n_shards] (the sampler points at it)
+    double pair_p;             // mixed: the chance a sample WITH a pair is paired, so that paired_share of all are
     loader_counts counts;
     uint64_t logged;
 };
@@ -145,7 +146,7 @@ static void process(worker *w, slot *s, int j) {
         return;
     }
     // reference
-    int paired = c->mode == LOADER_PAIRED || (c->mode == LOADER_MIXED && rng_unit_key(seed, e, id, RNG_PAIR_MODE) < c->paired_share);
+    int paired = c->mode == LOADER_PAIRED || (c->mode == LOADER_MIXED && rng_unit_key(seed, e, id, RNG_PAIR_MODE) < L->pair_p);
     uint64_t ref = id;
     if (paired && rec.character < L->ds.n_chars && L->ds.char_count[rec.character] >= 2) {
         uint64_t n = L->ds.char_count[rec.character], first = L->ds.char_first[rec.character];
@@ -298,6 +299,16 @@ loader *loader_open(const loader_config *cfg, const loader_resume *resume) {
         fprintf(stderr, "loader: %s: no bucket holds a full global batch of %d samples (%llu usable samples in %d buckets); lower global_batch\n", c->path, L->G,
                 (unsigned long long)(n - L->smp.excluded), L->nb);
         goto fail;
+    }
+    if (c->mode == LOADER_MIXED) {  // only samples of characters with two images can be paired: their
+        uint64_t n2 = 0;            // chance is raised so paired_share of all samples are (when they can be)
+        for (uint32_t ch = 0; ch < L->ds.n_chars; ch++)
+            if (L->ds.char_count[ch] >= 2) n2 += L->ds.char_count[ch];
+        double f2 = n ? (double)n2 / (double)n : 0;
+        L->pair_p = f2 > 0 ? (c->paired_share >= f2 ? 1.0 : c->paired_share / f2) : 0;
+        if (c->paired_share > f2 + 1e-9 && c->rank == 0)
+            fprintf(stderr, "loader: %s: mixed: %.1f%% of the samples have another image of their character, so %.1f%% are "
+                    "paired, not the %.1f%% asked (paired_share)\n", c->path, 100 * f2, 100 * f2, 100.0 * c->paired_share);
     }
     uint64_t h = buckets_hash((const int(*)[2])L->buckets, L->nb);
     int32_t extra[3] = {(int32_t)c->mode, L->G, (int32_t)(c->paired_share * 1e6f)};

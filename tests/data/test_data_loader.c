@@ -213,5 +213,51 @@ int main(void) {
                    (unsigned long long)lc.single_image_characters);
         loader_close(L);
     }
+    // mixed over half single-image characters: paired_share of ALL samples are paired (those with a
+    // pair more often), not paired_share of the half that can be; a share above what the data
+    // allows gives all it can
+    {
+        demo_options d = demo_options_default();
+        d.size = 64;
+        enum { NS = 32 };
+        build_item items[NS];
+        memset(items, 0, sizeof items);
+        for (int i = 0; i < NS; i++) {  // 16 characters of one image, then 4 of 4
+            int who = i < 16 ? i : 16 + (i - 16) / 4;
+            char *caps[2], *name;
+            image im;
+            demo_draw(&d, who, i, &im, caps, &name);
+            image_free(&im);
+            items[i].line = i + 1; items[i].character = name; items[i].n_captions = 2;
+            items[i].captions = malloc(2 * sizeof(char *));
+            items[i].captions[0] = caps[0]; items[i].captions[1] = caps[1];
+            items[i].source = strdup("demo");
+            items[i].user = (uint64_t)who << 16 | (uint64_t)i;
+        }
+        build_options o = build_options_default();
+        o.quiet = 1;
+        build_report r;
+        char path[512], err[1024];
+        snprintf(path, sizeof path, "%s/halfsingle", tmp_dir());
+        TEST_CHECK(build_dataset(path, items, NS, load_demo, &d, &o, &r, err, sizeof err) == 0, "build: %s", err);
+        for (int i = 0; i < NS; i++) build_item_free(&items[i]);
+        const float share[2] = {0.3f, 0.8f}, want[2] = {0.3f, 0.5f};
+        for (int k = 0; k < 2; k++) {
+            loader_config cm = cfg_for(path);
+            cm.mode = LOADER_MIXED;
+            cm.paired_share = share[k];
+            cm.global_batch = 4;
+            cm.max_epochs = 40;
+            loader *L = loader_open(&cm, NULL);
+            loader_batch b;
+            int n = 0, paired = 0;
+            while (L && loader_next(L, &b) == 0)
+                for (int j = 0; j < b.B; j++) n++, paired += b.paired[j];
+            double f = n ? (double)paired / n : 0;
+            printf("mixed, paired_share %.1f over half single-image characters: %.3f of %d samples paired\n", share[k], f, n);
+            TEST_CHECK(n >= 900 && fabs(f - want[k]) < 0.06, "mixed %.1f: %.3f of %d paired (want %.2f)", share[k], f, n, want[k]);
+            loader_close(L);
+        }
+    }
     return test_summary("test_data_loader");
 }
