@@ -2,10 +2,12 @@
 // scripts/fixtures_clip_full.py): shape detection of the vision tower and projections, loading
 // by the published keys, image_embeds of given pixels, text_embeds of two prompts through the
 // tokenizer, CLIPImageProcessor's PIL backend on a square and a 40x56 image (resize + centre crop),
-// and a file without a vision tower.
+// a file without a vision tower, and a CLIP whose config names another activation (refused).
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "eval/clip_score.h"
 #include "models/fixture.h"
 #include "models/safetensors.h"
@@ -86,5 +88,40 @@ int main(void) {
     }
     st_close(io);
     eval_clip_close(&c);
+
+    // the fixture's weights with a config.json naming "gelu" (as LAION's CLIPs do): the towers compute
+    // quick_gelu, so opening it must fail naming the key rather than score with the wrong activation
+    char tmp[] = "/tmp/cameo-clip-act-XXXXXX", path[256], src[512];
+    TEST_CHECK(mkdtemp(tmp) != NULL, "mkdtemp");
+    const char *tf[] = {"model.safetensors", "vocab.json", "merges.txt"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmp, tf[i]);
+        TEST_CHECK(realpath(DIR "/model", src) != NULL, "realpath");
+        strncat(src, "/", sizeof src - strlen(src) - 1);
+        strncat(src, tf[i], sizeof src - strlen(src) - 1);
+        TEST_CHECK(symlink(src, path) == 0, "symlink %s", path);
+    }
+    FILE *in = fopen(DIR "/model/config.json", "rb");
+    char cfg[4096] = {0};
+    size_t n = in ? fread(cfg, 1, sizeof cfg - 1, in) : 0;
+    if (in) fclose(in);
+    char *act = strstr(cfg, "\"vision_config\"");
+    act = act ? strstr(act, "\"quick_gelu\"") : NULL;
+    TEST_CHECK(n > 0 && act, "the fixture's config.json names the vision tower's quick_gelu");
+    if (act) {
+        memmove(act + 6, act + 12, strlen(act + 12) + 1);  // "quick_gelu" -> "gelu"
+        memcpy(act, "\"gelu\"", 6);
+        snprintf(path, sizeof path, "%s/config.json", tmp);
+        FILE *out = fopen(path, "wb");
+        TEST_CHECK(out && fputs(cfg, out) >= 0 && fclose(out) == 0, "write %s", path);
+        eval_clip g;
+        TEST_CHECK(eval_clip_open(&g, tmp, CM_DEV_CPU, CM_F32, err, sizeof err) == -1 && strstr(err, "vision_config.hidden_act") &&
+                       strstr(err, "gelu"),
+                   "a gelu CLIP opened (or a message without the key): %s", err);
+        eval_clip_close(&g);
+        unlink(path);
+    }
+    for (int i = 0; i < 3; i++) snprintf(path, sizeof path, "%s/%s", tmp, tf[i]), unlink(path);
+    rmdir(tmp);
     return test_summary("test_clip_score");
 }
