@@ -11,7 +11,9 @@
 #include "data/resize.h"
 #include "autograd/tensor.h"
 
-// "mean ± sd" of the values that are not NaN (n/a when none; no ± for one)
+// "mean ± sd" of the values that are not NaN (n/a when none; no ± for one). When only some of the
+// row's images have the score (CLIP's, of lines made with and without --clip), "(k of n)" after it:
+// else a mean over a subset would read as the row's
 static void mean_sd(const double *x, int n, char *out, size_t len) {
     double s = 0, q = 0;
     int k = 0;
@@ -21,8 +23,8 @@ static void mean_sd(const double *x, int n, char *out, size_t len) {
     double m = s / k;
     for (int i = 0; i < n; i++)
         if (!isnan(x[i])) q += (x[i] - m) * (x[i] - m);
-    if (k > 1) snprintf(out, len, "%.4f ± %.4f", m, sqrt(q / (k - 1)));
-    else snprintf(out, len, "%.4f", m);
+    int at = k > 1 ? snprintf(out, len, "%.4f ± %.4f", m, sqrt(q / (k - 1))) : snprintf(out, len, "%.4f", m);
+    if (k < n && at >= 0 && (size_t)at < len) snprintf(out + at, len - (size_t)at, " (%d of %d)", k, n);
 }
 
 // summary.md: a row per (checkpoint, size, steps, scale, guidance), in the order the records first show
@@ -49,7 +51,7 @@ char *eval_summary_text(const eval_results *d, const char *title) {
             seen[j] = true;
             x[0][n] = c->dino, x[1][n] = c->siglip, x[2][n] = c->clip_i, x[3][n] = c->clip_t, secs += c->seconds, n++;
         }
-        char m[4][48];
+        char m[4][80];
         for (int k = 0; k < 4; k++) mean_sd(x[k], n, m[k], sizeof m[k]);
         const eval_rec *r = &d->v[i];
         at += (size_t)snprintf(b + at, cap - at, "| %s | %dx%d | %d | %g | %g | %d | %s | %s | %s | %s | %.2f |\n", r->tag, r->w,
@@ -58,8 +60,9 @@ char *eval_summary_text(const eval_results *d, const char *title) {
     snprintf(b + at, cap - at,
              "\nDINO-I: cosine of the DINOv2 CLS embeddings of reference and image; SigLIP-I: cosine of SigLIP's "
              "mean-pooled last hidden states; both through the adapter's towers and reference view. CLIP-I: cosine of "
-             "reference's and image's CLIP image embeddings; CLIP-T: of the image's and the prompt's (n/a: no --clip). "
-             "± is the sample standard deviation over the row's images.\n");
+             "reference's and image's CLIP image embeddings; CLIP-T: of the image's and the prompt's (n/a: no --clip; "
+             "(k of n): only k of the row's n images were made with --clip). ± is the sample standard deviation over "
+             "the row's images.\n");
     for (int k = 0; k < 4; k++) free(x[k]);
     free(seen);
     return b;

@@ -118,6 +118,30 @@ static void test_summary_by_source(void) {
     eval_results_free(&r);
 }
 
+// a row whose images were made partly with --clip (a later sweep without it added seeds): the CLIP
+// means cover only those images, and say so, else they read as the row's
+static void test_summary_partial_clip(void) {
+    char l[3][1024], text[3300], path[256], err[256];
+    line(l[0], sizeof l[0], "c|1", "/c/step-4", "step-4", 0.2);
+    line(l[1], sizeof l[1], "c|2", "/c/step-4", "step-4", 0.4);
+    line(l[2], sizeof l[2], "c|3", "/c/step-4", "step-4", 0.6);
+    for (int i = 0; i < 2; i++) {  // the first two with CLIP scores
+        char *end = strrchr(l[i], '}');
+        snprintf(end, sizeof l[i] - (size_t)(end - l[i]), ",\"clip_i\":%g,\"clip_t\":0.25}", 0.7 + 0.1 * i);
+    }
+    snprintf(text, sizeof text, "%s\n%s\n%s\n", l[0], l[1], l[2]);
+    put("clip.jsonl", text);
+    snprintf(path, sizeof path, "%s/clip.jsonl", dir);
+    eval_results r = {0};
+    int dmg;
+    TEST_CHECK(eval_results_read(path, &r, &dmg, err, sizeof err) == 0 && r.n == 3, "%s", err);
+    char *md = eval_summary_text(&r, "t");
+    TEST_CHECK(strstr(md, "| 3 | 0.4000 ± 0.2000 | 0.5000 ± 0.0000 | 0.7500 ± 0.0707 (2 of 3) | 0.2500 ± 0.0000 (2 of 3) |"),
+               "CLIP means over 2 of the row's 3 images not marked:\n%s", md);
+    free(md);
+    eval_results_free(&r);
+}
+
 // results.jsonl cut off mid-line and a rank file: the cut tail dropped before the rank's line is
 // appended (else the two glue into one unparsable line and both are lost)
 static void test_merge_after_cut(void) {
@@ -174,6 +198,7 @@ int main(void) {
     test_image_name();
     test_tags();
     test_summary_by_source();
+    test_summary_partial_clip();
     test_merge_after_cut();
     test_args();
     if (!test_failures) test_sh("rm -rf %s", dir);
