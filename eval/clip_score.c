@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
+#include "data/preprocess.h"
 #include "data/resize.h"
 #include "models/config_json.h"
 
@@ -59,21 +60,19 @@ int eval_clip_pixels(const image *im, int S, float *out) {
     if (w <= h) rw = S, rh = (int)((int64_t)S * h / w);
     else rh = S, rw = (int)((int64_t)S * w / h);
     int x0 = (rw - S) / 2, y0 = (rh - S) / 2;
-    uint8_t *rgb = NULL, *dst = malloc((size_t)S * S * 3);
+    uint8_t *dst = malloc((size_t)S * S * 3);
     const uint8_t *src = im->px;
-    if (im->c == 4) {  // RGBA -> RGB (convert_rgb drops alpha)
-        rgb = malloc((size_t)w * h * 3);
-        if (rgb)
-            for (int i = 0; i < w * h; i++) memcpy(rgb + i * 3, im->px + i * 4, 3);
-        src = rgb;
-    }
+    // RGBA on white, as the adapter and DINO-I / SigLIP-I see a reference (transformers' convert_rgb
+    // would drop the alpha: a cut-out on black, scored against images of it on white)
+    preprocess_scratch ps = {0};
+    if (im->c == 4) src = preprocess_load(im, &ps) ? NULL : ps.src;
     resize_scratch rs = {0};
     int rc = (!dst || !src || resize_u8(src, w, h, 3, rw, rh, x0, y0, S, S, dst, &rs)) ? -1 : 0;
     for (int ch = 0; ch < 3 && !rc; ch++)
         for (int i = 0; i < S * S; i++)
             out[ch * S * S + i] = ((float)dst[i * 3 + ch] / 255.0f - CLIP_IMAGE_MEAN[ch]) / CLIP_IMAGE_STD[ch];
     resize_scratch_free(&rs);
-    free(rgb);
+    preprocess_scratch_free(&ps);
     free(dst);
     return rc;
 }

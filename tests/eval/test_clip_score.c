@@ -86,6 +86,26 @@ int main(void) {
         tensor_release(x), tensor_release(ex), tensor_release(want);
         free(im.px);
     }
+    // a reference with transparency is seen on white, as the adapter and DINO-I see it (not with
+    // its alpha dropped: a cut-out on black)
+    {
+        image im = {0};
+        TEST_CHECK(image_load("docs/examples/eval/ref-a.png", &im, err, sizeof err) == 0, "%s", err);
+        int n = im.w * im.h;
+        image ra = {im.w, im.h, 4, malloc((size_t)n * 4)}, wh = {im.w, im.h, 3, malloc((size_t)n * 3)};
+        for (int i = 0; i < n; i++) {
+            int clear = (i % im.w) < im.w / 3;  // the left third transparent, its colour black
+            for (int k = 0; k < 3; k++) {
+                ra.px[4 * i + k] = clear ? 0 : im.px[3 * i + k];
+                wh.px[3 * i + k] = clear ? 255 : im.px[3 * i + k];
+            }
+            ra.px[4 * i + 3] = clear ? 0 : 255;
+        }
+        float pa[3 * 16 * 16], pw[3 * 16 * 16];
+        TEST_CHECK(eval_clip_pixels(&ra, 16, pa) == 0 && eval_clip_pixels(&wh, 16, pw) == 0, "pixels");
+        TEST_CHECK(!memcmp(pa, pw, sizeof pa), "an RGBA reference is CLIP's on white");
+        free(im.px), free(ra.px), free(wh.px);
+    }
     st_close(io);
     eval_clip_close(&c);
 
