@@ -46,7 +46,7 @@ static void usage(FILE *f) {
             "              checkpoints x pairs\n"
             "              (scale 0 is plain FLUX: the baseline without the adapter)\n"
             "  --out       DIR/results.jsonl   one line per image, appended as each finishes (a rerun skips those done)\n"
-            "              DIR/summary.md      per checkpoint x scale x guidance: images, DINO-I and SigLIP-I mean +- sd\n"
+            "              DIR/summary.md      per checkpoint x scale x guidance: images, DINO-I, SigLIP-I (and CLIP-I, CLIP-T with --clip) mean +- sd\n"
             "              DIR/images/TAG/     the images (TAG: the checkpoint folder's name; -ema after it with --ema;\n"
             "                                  -2, -3 for another checkpoint of that name: DIR/tags.json)\n"
             "              DIR/sheets/pP.png   per pair: the reference, then a row per checkpoint x scale x guidance\n"
