@@ -205,22 +205,34 @@ static int save_checkpoint(trainer *t, const feed *F, char *err, size_t errlen) 
 
 // a checkpoint of this step (F: the data position, NULL at a stage's end), the metrics flushed
 // with it, and said
+static void fault_hang_at(int rank, int64_t step, const char *where);
+
+// under the watchdog: a rank stuck in the write (a hung file system) or the others waiting in its
+// collectives end the job as a stuck step does
 static int checkpoint_now(trainer *t, const feed *F, char *err, size_t errlen) {
-    if (save_checkpoint(t, F, err, errlen)) return -1;
+    watchdog_arm_for(&t->wd, t->st.step - 1, "the checkpoint of step");
+    fault_hang_at(t->d.rank, t->st.step, "ckpt");
+    int rc = save_checkpoint(t, F, err, errlen);
+    watchdog_disarm(&t->wd);
+    if (rc) return -1;
     if (t->d.rank == 0) metrics_flush(&t->met);
     progress_message(&t->prog, "checkpoint %s", t->last_ckpt);
     return 0;
 }
 
 // fault injection for tests of the watchdog: CAMEO_FAULT_HANG=R:S makes rank R stop for ever before
-// step S (0-based global index), as a dead node would
-static void fault_hang(int rank, int64_t step) {
+// step S (0-based global index), as a dead node would; R:S:ckpt in the checkpoint after step S
+static void fault_hang_at(int rank, int64_t step, const char *where) {
     const char *v = getenv("CAMEO_FAULT_HANG");
-    int r;
+    int r, n = 0;
     long long s;
-    if (!v || sscanf(v, "%d:%lld", &r, &s) != 2 || r != rank || s != step) return;
+    char w[8] = "step";
+    if (!v || sscanf(v, "%d:%lld%n", &r, &s, &n) != 2 || r != rank || s != step) return;
+    if (v[n] == ':') snprintf(w, sizeof w, "%s", v + n + 1);
+    if (strcmp(w, where)) return;
     for (;;) pause();
 }
+static void fault_hang(int rank, int64_t step) { fault_hang_at(rank, step, "step"); }
 
 // fault injection for tests of a late stop: CAMEO_FAULT_SIGNAL=R:S makes rank R receive SIGTERM
 // during the validation after step S (as a Slurm warning may arrive at any moment)
@@ -654,9 +666,13 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             if (val_due) {
                 char e[1024];  // a validation that fails does not stop the training
                 double vl;
+                // watched as a step is, unless rank 0 evaluated first: the others then wait in its
+                // first collective for as long as the evaluation takes
+                if (!eval_due) watchdog_arm_for(&t->wd, t->st.step - 1, "the validation after step");
                 if (train_val_run(&t->val, &t->m, c, s, t->st.step, &t->d, t->d.rank == 0 ? &t->met : NULL, &t->prog,
                                   c->optimizer.ema > 0 ? swap_ema : NULL, t, &vl, e, sizeof e))
                     progress_message(&t->prog, "validation at step %lld failed, training goes on: %s", (long long)t->st.step, e);
+                watchdog_disarm(&t->wd);
                 fault_signal(t->d.rank, t->st.step);
             }
             // a signal during them (an evaluation can take minutes; Slurm's warning comes at any

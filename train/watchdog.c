@@ -18,9 +18,9 @@ static void *watch(void *arg) {
         double now = mono_now();
         if (w->armed && now >= w->deadline) {
             // _exit: the main thread may hold any lock, and MPI may only be called from it
-            fprintf(stderr, "cameo train: rank %d: step %lld has not finished after %.0f s (run.step_timeout): a rank, a GPU or "
+            fprintf(stderr, "cameo train: rank %d: %s %lld has not finished after %.0f s (run.step_timeout): a rank, a GPU or "
                     "the interconnect is stuck; stopping so that the job ends instead of waiting for ever (resume with "
-                    "--resume auto)\n", w->rank, (long long)w->step + 1, w->limit_s);
+                    "--resume auto)\n", w->rank, w->what ? w->what : "step", (long long)w->step + 1, w->limit_s);
             fflush(stderr);
             _exit(3);
         }
@@ -50,11 +50,14 @@ void watchdog_start(watchdog *w, double limit_s, int rank) {
     if (!w->started) fprintf(stderr, "cameo train: warning: no watchdog thread (run.step_timeout is not enforced)\n");
 }
 
-void watchdog_arm(watchdog *w, int64_t step) {
+void watchdog_arm(watchdog *w, int64_t step) { watchdog_arm_for(w, step, "step"); }
+
+void watchdog_arm_for(watchdog *w, int64_t step, const char *what) {
     if (!w->started) return;
     pthread_mutex_lock(&w->mu);
     w->armed = true;
     w->step = step;
+    w->what = what;
     w->deadline = mono_now() + w->limit_s;
     pthread_mutex_unlock(&w->mu);
 }

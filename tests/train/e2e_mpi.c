@@ -286,6 +286,15 @@ int main(int argc, char **argv) {
     m = compare_masters(p1, p2);
     TEST_CHECK(m.tensors > 50 && m.worst == 0, "resumed after a hang: %d tensors, worst %.3g", m.tensors, m.worst);
 
+    // ... and a rank stuck in a checkpoint's write (a hung file system: CAMEO_FAULT_HANG=R:S:ckpt)
+    // ends the job the same way, naming the checkpoint; step-2 stays the last
+    TEST_CHECK(test_sh("CAMEO_FAULT_HANG=1:4:ckpt timeout 60 " MPIRUN " -x CAMEO_FAULT_HANG %s train " ARGS " --set run.ckpt_every=2 "
+                       "--set run.step_timeout=3 --set run.out_dir=%s/hangc --set data.path=%s/data >%s/hangc.log 2>&1",
+                       mpirun, cameo, dir, dir, dir) != 0, "a rank hung in a checkpoint ends the job");
+    TEST_CHECK(test_sh("grep -q 'rank [01]: the checkpoint of step 4 has not finished after 3 s (run.step_timeout)' %s/hangc.log && "
+                       "test -d %s/hangc/tiny/checkpoints/step-2 && ! test -e %s/hangc/tiny/checkpoints/step-4", dir, dir, dir) == 0,
+               "the watchdog names the checkpoint; step-2 is the last (see %s/hangc.log)", dir);
+
     // SIGTERM to one rank during the validation after step 15 (CAMEO_FAULT_SIGNAL; Slurm's warning
     // lands at any moment): the ranks agree on it after the validation, save step 15 together and
     // exit 0 — not one rank leaving while the other waits in step 16; the resume ends on the
