@@ -79,7 +79,10 @@ int64_t autograd_tape_len(void);
 // --- recompute (activation checkpoint) scope ---
 // out = fn(ctx, inputs): runs fn under no-grad and keeps only the inputs; during backward
 // it replays fn with grad on and back-propagates through the replay. fn must be deterministic
-// and must read any parameters through ctx (their gradients accumulate directly).
+// and must read any parameters through ctx (their gradients accumulate directly). An input's
+// gradient gathered so far (when nothing else holds it) is the replay's accumulator: the replay
+// adds into it as the plain tape would — the same bits with or without the scope (but for one
+// tensor given twice, or a leaf also read through ctx: their parts are summed apart).
 typedef cm_tensor *(*cm_recompute_fn)(void *ctx, int n, cm_tensor **inputs);
 cm_tensor *autograd_recompute(cm_recompute_fn fn, void *ctx, int n, cm_tensor **inputs);
 // the most bytes a scope's replayed forward left allocated on its device (its output and what its

@@ -224,15 +224,36 @@ typedef struct { cm_recompute_fn fn; void *ctx; } rc_state;
 
 static int64_t rc_max_kept;  // the most bytes a replayed forward left allocated (autograd_recompute_max_kept)
 
+// input i's accumulator may be lent to the replay: it is unique (autograd_grad_target) and no other
+// input of the scope gathers into the same one
+static bool rc_can_lend(const cm_node *n, int i) {
+    cm_tensor **slot = grad_slot(n, i);
+    if (!slot || !autograd_grad_target(n, i)) return false;
+    for (int j = 0; j < n->n_in; j++)
+        if (j != i && n->needs[j] && grad_slot(n, j) == slot) return false;
+    return true;
+}
+
 static void recompute_backward(cm_node *n, cm_tensor *gout, cm_tensor **gin) {
     rc_state *st = n->extra;
     cm_tensor *xs[CM_MAX_INPUTS] = {0};
+    bool lent[CM_MAX_INPUTS] = {0};
     cm_device dev = CM_DEV_CPU;
     for (int i = 0; i < n->n_in; i++) {
         if (!n->saved[i]) continue;
         xs[i] = op_detach(n->saved[i]);
         xs[i]->requires_grad = n->needs[i];
         dev = xs[i]->storage->dev;
+        // what the input has gathered so far (an input every block reads: FLUX's temb, the IP
+        // tokens) becomes the replay's accumulator, moved out of its slot so that it stays unique:
+        // the replay's ops add into it one by one, as on the plain tape — the same sums in the same
+        // order (the same bits with or without the scope), and no partial sum per scope
+        if (n->needs[i] && rc_can_lend(n, i)) {
+            cm_tensor **slot = grad_slot(n, i);
+            xs[i]->grad = *slot;
+            *slot = NULL;
+            lent[i] = true;
+        }
     }
     int saved_depth = no_grad_depth;
     no_grad_depth = 0;  // replay with the tape on
@@ -246,7 +267,14 @@ static void recompute_backward(cm_node *n, cm_tensor *gout, cm_tensor **gin) {
     no_grad_depth = saved_depth;
     tensor_release(out);
     for (int i = 0; i < n->n_in; i++) {
-        if (xs[i] && n->needs[i] && xs[i]->grad) gin[i] = tensor_retain(xs[i]->grad);
+        if (lent[i]) {  // back into its slot, holding the replay's sum; nothing left for the tape to add
+            cm_tensor **slot = grad_slot(n, i), *g = xs[i]->grad;
+            xs[i]->grad = NULL;
+            if (*slot) {  // the replay gave the slot a gradient of its own (a leaf read through ctx too)
+                *slot = grad_accumulate(*slot, g);
+                tensor_release(g);
+            } else *slot = g;
+        } else if (xs[i] && n->needs[i] && xs[i]->grad) gin[i] = tensor_retain(xs[i]->grad);
         tensor_release(xs[i]);
     }
 }

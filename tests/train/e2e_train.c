@@ -221,7 +221,7 @@ int main(int argc, char **argv) {
 
     // train.recompute: auto — each stage's first step (every block recomputed) measures, then as few
     // blocks as fit the budget recompute: none with room for all, all with room for none; the losses
-    // are run a's (no recompute) up to summation order
+    // are run a's (no recompute)
     TEST_CHECK(test_sh("CAMEO_RECOMPUTE_BUDGET_MB=100000 %s train " STEPS " --set train.recompute=auto --set run.out_dir=%s/ra "
                        "--set data.path=%s/data 2>%s/ra.log && test $(grep -c 'recompute: auto: the first 0 of 4 FLUX blocks "
                        "recompute' %s/ra.log) = 3", cameo, dir, dir, dir, dir) == 0,
@@ -242,6 +242,15 @@ int main(int argc, char **argv) {
             TEST_CHECK(na == nr && na > 0 && worst < 1e-5, "recompute auto (%s): the losses of run a (%.3g)", runs[r], worst);
         }
     }
+    // on the CPU a recompute scope gives the plain tape's bits (the replays add into what the inputs
+    // every block reads have gathered, in the plain tape's order): both end on run a's bytes, and so
+    // does ra resumed mid-stage (its first step after the resume is measured again, all recomputed)
+    check_same_final("ra");
+    check_same_final("rb");
+    TEST_CHECK(test_sh("CAMEO_RECOMPUTE_BUDGET_MB=100000 %s train --resume %s/ra/tiny/checkpoints/step-3 --set run.out_dir=%s/rc "
+                       "--quiet 2>%s/rc.log && test $(grep -c 'recompute: auto: the first 0 of 4' %s/rc.log) = 3", cameo, dir, dir,
+                       dir, dir) == 0, "recompute auto resumed mid-stage: measured again (see %s/rc.log)", dir);
+    check_same_final("rc");
 
     // adapter.freeze: the projector held fixed — its weights leave the run as they came in (equal to
     // a 2-step run's), the IP weights train, the optimizer keeps no state for it, a resume ends on
