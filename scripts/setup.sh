@@ -11,6 +11,7 @@ PKGS=(
   libyaml-dev libcjson-dev                  # configs, manifests and safetensors headers
   libopenmpi-dev openmpi-bin                # multi-rank CPU path
   libclang-rt-14-dev clang                  # sanitizer build (ASan/UBSan/LSan)
+  git                                       # tests/cuda/gpu_deps_dry.sh's scratch repository, scripts/gpu-deps.sh
 )
 missing=()
 for p in "${PKGS[@]}"; do
