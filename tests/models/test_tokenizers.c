@@ -95,13 +95,14 @@ int main(void) {
     TEST_CHECK(t5 != NULL, "folder: %s", err);
     t5_tok_free(t5);
 
-    const char *clip_paths[2] = {"tests/fixtures/clip/tokenizer.json", "/tmp/cameo_clip_pair"};
-    // the vocab.json + merges.txt layout (no tokenizer.json beside them): copy the pair to a folder
-    {
-        int rc = system("mkdir -p /tmp/cameo_clip_pair && cp tests/fixtures/clip/vocab.json "
-                        "tests/fixtures/clip/merges.txt /tmp/cameo_clip_pair/");
-        TEST_CHECK(rc == 0, "copying vocab.json + merges.txt failed");
-    }
+    // the vocab.json + merges.txt layout (no tokenizer.json beside them): the pair copied to a
+    // folder of this run's own (a shared fixed name may hold another run's files, or be written
+    // by a concurrent run while this one reads)
+    char pair_dir[] = "/tmp/cameo-clip-pair-XXXXXX";
+    TEST_CHECK(mkdtemp(pair_dir) != NULL, "mkdtemp %s", pair_dir);
+    const char *clip_paths[2] = {"tests/fixtures/clip/tokenizer.json", pair_dir};
+    TEST_CHECK(test_sh("cp tests/fixtures/clip/vocab.json tests/fixtures/clip/merges.txt %s/", pair_dir) == 0,
+               "copying vocab.json + merges.txt to %s failed", pair_dir);
     for (int k = 0; k < 2; k++) {
         clip_tok *ct = clip_tok_load(clip_paths[k], err, sizeof err);
         TEST_CHECK(ct != NULL, "%s: %s", clip_paths[k], err);
@@ -113,6 +114,7 @@ int main(void) {
                   clip_pad);
         clip_tok_free(ct);
     }
+    test_sh("rm -rf %s", pair_dir);
 
     // invalid UTF-8 (C strings can carry it; Python's cannot): read as U+FFFD, as a lossy conversion
     {
