@@ -71,17 +71,23 @@ static size_t varint_len(uint64_t v) {
     return n;
 }
 
+// an Event's first fields: 1 wall_time (double), 2 step (int64 varint, two's complement for
+// negatives; left out at 0, the proto default)
+static void pb_event_head(pbuf *b, double wall_time, int64_t step) {
+    uint64_t wt;
+    memcpy(&wt, &wall_time, 8);
+    pb_tag(b, 1, 1);
+    pb_fixed64(b, wt);
+    if (step) {
+        pb_tag(b, 2, 0);
+        pb_varint(b, (uint64_t)step);
+    }
+}
+
 size_t tb_encode_event(uint8_t *buf, size_t cap, double wall_time, int64_t step, const char *tag, float value,
                        const char *version) {
     pbuf b = {buf, 0, cap, false};
-    uint64_t wt;
-    memcpy(&wt, &wall_time, 8);
-    pb_tag(&b, 1, 1);  // wall_time: double
-    pb_fixed64(&b, wt);
-    if (step) {
-        pb_tag(&b, 2, 0);  // step: int64 varint (two's complement for negatives)
-        pb_varint(&b, (uint64_t)step);
-    }
+    pb_event_head(&b, wall_time, step);
     if (!tag && version) {
         pb_string(&b, 3, version);  // file_version
     } else if (tag) {
@@ -103,14 +109,7 @@ size_t tb_encode_event(uint8_t *buf, size_t cap, double wall_time, int64_t step,
 
 size_t tb_encode_session_start(uint8_t *buf, size_t cap, double wall_time, int64_t step) {
     pbuf b = {buf, 0, cap, false};
-    uint64_t wt;
-    memcpy(&wt, &wall_time, 8);
-    pb_tag(&b, 1, 1);
-    pb_fixed64(&b, wt);
-    if (step) {
-        pb_tag(&b, 2, 0);
-        pb_varint(&b, (uint64_t)step);
-    }
+    pb_event_head(&b, wall_time, step);
     pb_tag(&b, 7, 2);  // session_log: SessionLog { 1 status = START (1) }
     pb_varint(&b, 2);
     pb_tag(&b, 1, 0);
@@ -121,14 +120,7 @@ size_t tb_encode_session_start(uint8_t *buf, size_t cap, double wall_time, int64
 size_t tb_encode_image_event(uint8_t *buf, size_t cap, double wall_time, int64_t step, const char *tag, int width, int height,
                              const uint8_t *png, size_t png_len) {
     pbuf b = {buf, 0, cap, false};
-    uint64_t wt;
-    memcpy(&wt, &wall_time, 8);
-    pb_tag(&b, 1, 1);
-    pb_fixed64(&b, wt);
-    if (step) {
-        pb_tag(&b, 2, 0);
-        pb_varint(&b, (uint64_t)step);
-    }
+    pb_event_head(&b, wall_time, step);
     size_t tl = strlen(tag);
     // Summary.Image: 1 height, 2 width, 3 colorspace (3 = RGB), 4 encoded_image_string
     size_t image_len = 1 + varint_len((uint64_t)height) + 1 + varint_len((uint64_t)width) + 1 + 1 + 1 + varint_len(png_len) + png_len;
