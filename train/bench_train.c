@@ -298,7 +298,7 @@ int bench_train_main(int argc, char **argv) {
             t.data += progress_now() - t0;
             B = b.B, H = b.H, W = b.W, R = b.R;
             step_times st = {0};
-            uint64_t micro = (uint64_t)s * (uint64_t)sg->grad_accum + (uint64_t)a;
+            uint64_t micro = step_micro_key((uint64_t)s, a);
             cm_tensor *loss = step_forward(&m, &b, &so, micro, &st);
             double live = (double)alloc_stats(CM_DEV_CPU).current - (double)a0.current;  // the tape's saved tensors
             if (timed && live > saved) saved = live;

@@ -66,5 +66,9 @@ cm_tensor *step_forward_with(ic_models *m, const loader_batch *b, const step_opt
 // the InstantCharacter features of B references given as the loader's per-tower views
 // ([B, 5, 3, R, R] host f32 each: full, TL, TR, BL, BR), on the model's device and dtype
 void step_reference_features(ic_models *m, const float *ref_siglip, const float *ref_dino, int B, int R, vision_features *f);
+// the noise and σ key of micro-batch a of optimizer step `step`: the step in the low 40 bits, a above
+// (the step itself at grad_accum 1). step·grad_accum + a repeated keys across stages whose grad_accum
+// falls (4 then 1: step 150 drew step 37's 3rd micro-batch's noise and σ for the same samples)
+static inline uint64_t step_micro_key(uint64_t step, int a) { return step ^ ((uint64_t)a << 40); }
 // σ for sample `id` at `step` (exposed for tests): in (0, 1)
 double step_sigma(const step_opts *o, uint64_t step, int64_t id, int64_t seq_len);

@@ -307,7 +307,7 @@ static int train_one_step(trainer *t, feed *F, int s, double *loss_out, int *sam
         // the mean over the samples all ranks read, however they fell into micro-batches
         cm_tensor *loss = NULL;
         if (b.B > 0) {
-            uint64_t micro = (uint64_t)t->st.step * (uint64_t)sg->grad_accum + (uint64_t)a;  // noise and σ key
+            uint64_t micro = step_micro_key((uint64_t)t->st.step, a);  // noise and σ key
             loss = step_forward_batch(&t->m, &b, &so, NULL, NULL, micro, NULL);
             double w = (double)b.B * t->d.world / sg->batch_size;  // 1 exactly when no record was lost
             cm_tensor *scaled = op_scale(loss, poison ? NAN : w / sg->grad_accum);

@@ -2,6 +2,7 @@
 // the loss is finite, only the adapter receives gradients (FLUX and the encoders none), and
 // AdamW on one fixed batch drives the loss down (the overfit test).
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,31 @@ static int count_grads(const cm_params *ps) {
     return n;
 }
 
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+// the noise and σ keys of a run whose stages change grad_accum (4, 1, 3, 2; 40 steps each) are all
+// distinct, and at grad_accum 1 the key is the step (runs without accumulation keep their noise)
+static void test_micro_keys(void) {
+    enum { STEPS = 40 };
+    const int ga[] = {4, 1, 3, 2};
+    uint64_t keys[STEPS * (4 + 1 + 3 + 2)];
+    int n = 0;
+    uint64_t step = 0;
+    for (int s = 0; s < 4; s++)
+        for (int i = 0; i < STEPS; i++, step++)
+            for (int a = 0; a < ga[s]; a++) keys[n++] = step_micro_key(step, a);
+    qsort(keys, n, sizeof keys[0], cmp_u64);
+    int repeats = 0;
+    for (int i = 1; i < n; i++) repeats += keys[i] == keys[i - 1];
+    TEST_CHECK(repeats == 0, "%d of %d micro-batch keys repeat across stages of grad_accum 4, 1, 3, 2", repeats, n);
+    TEST_CHECK(step_micro_key(123, 0) == 123, "the key at grad_accum 1 is the step");
+}
+
 int main(void) {
+    test_micro_keys();
     char err[512], dir[] = "/tmp/cameo-test-step-XXXXXX";
     TEST_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     char data[600];
