@@ -25,3 +25,10 @@ int recompute_to_fit(int nd, int ns, double peak_all, const double keep_cost[2],
     }
     return nd + ns - kept;
 }
+
+int recompute_agree(const double *votes, int world, int nb) {
+    int n = -1;
+    for (int r = 0; r < world; r++)
+        if (votes[r] >= 0 && (int)votes[r] > n) n = (int)votes[r];
+    return n < 0 ? nb : n;
+}

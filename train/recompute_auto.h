@@ -2,7 +2,7 @@
 // recompute scopes for a step to fit the device when the others keep their activations; the budget
 // a device gives the allocator. Shared by the trainer (its measured first step of each stage) and
 // `cameo bench blocks --full-step`.
-// defines: recompute_budget, recompute_to_fit
+// defines: recompute_budget, recompute_to_fit, recompute_agree
 #pragma once
 #include "autograd/tensor.h"
 
@@ -15,3 +15,8 @@ double recompute_budget(cm_device dev);
 // within budget (the last blocks kept first: backward reaches the first ones last, so one replay and
 // the kept activations are never at their peaks together). nd + ns when none fits.
 int recompute_to_fit(int nd, int ns, double peak_all, const double keep_cost[2], double budget);
+// the ranks' common choice from their votes (votes[r]: rank r's count of recomputing blocks, or < 0
+// for a rank that measured nothing — no readable sample in its first step): the most cautious vote
+// among those that measured; nb (all) when none did. A rank without figures voting nb forced every
+// block to recompute for the whole stage on all ranks.
+int recompute_agree(const double *votes, int world, int nb);

@@ -257,17 +257,15 @@ static void recompute_decide(trainer *t, int s) {
     const int nd = t->m.flux.cfg.num_layers, ns = t->m.flux.cfg.num_single_layers, nb = nd + ns;
     const double kept = (double)autograd_recompute_max_kept(true), peak = (double)alloc_stats(t->m.dev).peak;
     const double budget = recompute_budget(t->m.dev), MiB = 1024.0 * 1024.0;
-    int n = nb;  // no figures (no sample on this rank, or the free memory unknown): all, as measured
-    if (kept > 0 && budget > 0) n = recompute_to_fit(nd, ns, peak, (const double[2]){kept, kept}, budget);
-    if (t->d.world > 1) {
-        double *v = calloc((size_t)t->d.world, sizeof *v);
-        CM_CHECK(v, "train", "out of host memory");
-        v[t->d.rank] = n;
-        dist_sum_doubles(&t->d, v, t->d.world);
-        for (int r = 0; r < t->d.world; r++)
-            if ((int)v[r] > n) n = (int)v[r];
-        free(v);
-    }
+    // this rank's vote: -1 without figures (no sample read: no replay ran), all when the device's free
+    // memory is unknown, else as many kept as fit
+    int n = kept <= 0 ? -1 : budget > 0 ? recompute_to_fit(nd, ns, peak, (const double[2]){kept, kept}, budget) : nb;
+    double *v = calloc((size_t)t->d.world, sizeof *v);
+    CM_CHECK(v, "train", "out of host memory");
+    v[t->d.rank] = n;
+    if (t->d.world > 1) dist_sum_doubles(&t->d, v, t->d.world);
+    n = recompute_agree(v, t->d.world, nb);
+    free(v);
     t->rc_stage = s + 1;
     t->rc_n = n;
     progress_message(&t->prog, "stage %d (%s): recompute: auto: the first %d of %d FLUX blocks recompute, %d keep their "

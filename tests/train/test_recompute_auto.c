@@ -27,6 +27,12 @@ int main(void) {
     TEST_CHECK(recompute_to_fit(2, 2, 100, c2, 150) == 1, "and a double: 1");
     TEST_CHECK(recompute_to_fit(0, 0, 100, c2, 150) == 0, "no blocks: 0");
 
+    // the ranks agree on the most cautious vote of those that measured; a rank without a sample abstains
+    TEST_CHECK(recompute_agree((const double[]){3, 5, 2}, 3, 9) == 5, "the most cautious measured vote");
+    TEST_CHECK(recompute_agree((const double[]){3, -1, 2}, 3, 9) == 3, "a rank that read no sample does not force all");
+    TEST_CHECK(recompute_agree((const double[]){-1, -1}, 2, 9) == 9, "no rank measured: all recompute");
+    TEST_CHECK(recompute_agree((const double[]){0}, 1, 9) == 0, "one rank, room for all");
+
     setenv("CAMEO_RECOMPUTE_BUDGET_MB", "3", 1);
     TEST_CHECK(recompute_budget(CM_DEV_CPU) == 3.0 * 1024 * 1024, "the test override, in MiB");
     unsetenv("CAMEO_RECOMPUTE_BUDGET_MB");
