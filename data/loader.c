@@ -31,6 +31,7 @@ typedef struct {
     uint8_t *cdrop, *rdrop, *paired, *flipped;
     int64_t *sid, *rid;
     int32_t *chr, *orig, *crop;
+    loader_counts pend;        // this batch's skipped / replaced records: into the loader's counts when handed out
 } slot;
 
 struct loader {
@@ -98,18 +99,18 @@ static void count_skip(loader *L, uint64_t *counter, const char *msg) {
 typedef struct { loader *L; dataset_reader rd; preprocess_scratch ps; } worker;
 
 // decodes record into w->ps.src; returns 0 or a counter to bump (err filled)
-static uint64_t *load_image(worker *w, uint64_t id, record_view *rec, int need_meta, char *err, size_t el) {
+static uint64_t *load_image(worker *w, loader_counts *cnt, uint64_t id, record_view *rec, int need_meta, char *err, size_t el) {
     loader *L = w->L;
     int rc = dataset_get(&w->rd, id, rec, err, el);
-    if (rc == DS_MISSING) return &L->counts.missing_record;
-    if (rc) return &L->counts.corrupt_record;
-    if (need_meta && dataset_get_meta(&w->rd, rec, err, el)) return &L->counts.bad_metadata;
+    if (rc == DS_MISSING) return &cnt->missing_record;
+    if (rc) return &cnt->corrupt_record;
+    if (need_meta && dataset_get_meta(&w->rd, rec, err, el)) return &cnt->bad_metadata;
     if (image_webp_decode_into(rec->image, rec->image_len, (rec->flags & RECORD_FLAG_ALPHA) != 0, &w->ps.dec, &w->ps.dec_cap) ||
         w->ps.dec.w != rec->width || w->ps.dec.h != rec->height) {
         snprintf(err, el, "%.400s: sample %llu: WebP image does not decode to %ux%u", L->path, (unsigned long long)id, rec->width, rec->height);
-        return &L->counts.bad_image;
+        return &cnt->bad_image;
     }
-    if (preprocess_load(&w->ps.dec, &w->ps)) { snprintf(err, el, "out of memory"); return &L->counts.bad_image; }
+    if (preprocess_load(&w->ps.dec, &w->ps)) { snprintf(err, el, "out of memory"); return &cnt->bad_image; }
     return NULL;
 }
 
@@ -122,7 +123,7 @@ static void process(worker *w, slot *s, int j) {
     char err[600];
     record_view rec;
     s->ok[j] = 0;
-    uint64_t *bad = load_image(w, id, &rec, 1, err, sizeof err);
+    uint64_t *bad = load_image(w, &s->pend, id, &rec, 1, err, sizeof err);
     if (bad) { count_skip(L, bad, err); return; }
     const record_meta *m = &w->rd.meta;
     // caption
@@ -142,7 +143,7 @@ static void process(worker *w, slot *s, int j) {
     s->flipped[j] = c->random_flip && rng_unit_key(seed, e, id, RNG_FLIP) < 0.5;
     int w0 = rec.width, h0 = rec.height;
     if (preprocess_target(&w->ps, w0, h0, s->W, s->H, ux, uy, s->flipped[j], s->target + (size_t)j * 3 * s->H * s->W, s->crop + 4 * j)) {
-        count_skip(L, &L->counts.bad_image, "out of memory in preprocess");
+        count_skip(L, &s->pend.bad_image, "out of memory in preprocess");
         return;
     }
     // reference
@@ -164,16 +165,16 @@ static void process(worker *w, slot *s, int j) {
         int rw = w0, rh = h0;
         if (paired) {
             record_view rr;
-            uint64_t *rbad = load_image(w, ref, &rr, 0, err, sizeof err);
+            uint64_t *rbad = load_image(w, &s->pend, ref, &rr, 0, err, sizeof err);
             if (rbad) {  // fall back to the target itself as reference
-                count_skip(L, &L->counts.ref_fallback, err);
+                count_skip(L, &s->pend.ref_fallback, err);
                 paired = 0;
                 s->paired[j] = 0;
                 ref = id;
-                if (load_image(w, id, &rec, 0, err, sizeof err)) { count_skip(L, &L->counts.corrupt_record, err); return; }
+                if (load_image(w, &s->pend, id, &rec, 0, err, sizeof err)) { count_skip(L, &s->pend.corrupt_record, err); return; }
             } else { rw = rr.width; rh = rr.height; }
         }
-        if (preprocess_reference(&w->ps, rw, rh, R, sig, dino)) { count_skip(L, &L->counts.bad_image, "out of memory in preprocess"); return; }
+        if (preprocess_reference(&w->ps, rw, rh, R, sig, dino)) { count_skip(L, &s->pend.bad_image, "out of memory in preprocess"); return; }
     }
     s->sid[j] = (int64_t)id;
     s->rid[j] = (int64_t)ref;
@@ -228,6 +229,7 @@ static void *worker_main(void *arg) {
             s->index = ix;
             s->done = 0;
             s->seq = seq;
+            memset(&s->pend, 0, sizeof s->pend);
             // prefetch the next batch's records of this rank (same epoch only)
             if (ix + 1 < L->order.n_batches) {
                 npf = L->Bl < 4096 ? L->Bl : 4096;
@@ -380,6 +382,13 @@ int loader_next(loader *L, loader_batch *out) {
     while (!(s->seq == seq && s->done == L->Bl) && !L->failed) pthread_cond_wait(&L->cv_ready, &L->mu);
     if (L->failed) { fprintf(stderr, "loader: %s\n", L->fail_msg); pthread_mutex_unlock(&L->mu); return -1; }
     L->holding = 1;
+    // a batch's damage counts once it is handed out: batches prefetched but never taken (a run
+    // stopped, resumed later from before them) are not counted twice
+    const loader_counts *p = &s->pend;
+    L->counts.corrupt_record += p->corrupt_record, L->counts.bad_image += p->bad_image;
+    L->counts.bad_metadata += p->bad_metadata, L->counts.missing_record += p->missing_record;
+    L->counts.ref_fallback += p->ref_fallback;
+    uint64_t skipped = p->corrupt_record + p->bad_image + p->bad_metadata + p->missing_record, replaced = p->ref_fallback;
     pthread_mutex_unlock(&L->mu);
     // compact: drop skipped samples, keep order
     size_t tsz = (size_t)3 * s->H * s->W, view = (size_t)5 * 3 * L->cfg.ref_size * L->cfg.ref_size;
@@ -403,7 +412,7 @@ int loader_next(loader *L, loader_batch *out) {
     *out = (loader_batch){.B = B, .H = s->H, .W = s->W, .R = L->cfg.ref_size, .target = s->target, .ref_siglip = s->sig, .ref_dino = s->dino,
                           .captions = s->cap, .caption_dropped = s->cdrop, .ref_dropped = s->rdrop, .paired = s->paired, .flipped = s->flipped,
                           .sample_ids = s->sid, .ref_ids = s->rid, .character = s->chr, .orig_size = s->orig, .crop = s->crop, .epoch = s->epoch,
-                          .batch_index = s->index};
+                          .batch_index = s->index, .skipped = skipped, .ref_replaced = replaced};
     pthread_mutex_lock(&L->mu);
     L->counts.batches++;
     L->counts.samples += (uint64_t)B;

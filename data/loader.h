@@ -78,9 +78,12 @@ typedef struct {
     int32_t *crop;           // [B, 4] (scaled width, scaled height, crop x, crop y) of the target
     uint64_t epoch;          // epoch of this batch
     uint64_t batch_index;    // global batch index within the epoch
+    uint64_t skipped;        // this rank's records of this batch skipped as damaged (B = its share less these)
+    uint64_t ref_replaced;   // its paired references replaced by the target (ref_fallback)
 } loader_batch;
 
-// Skipped / substituted counts by reason, since loader_open.
+// Skipped / substituted counts by reason, since loader_open, of the batches loader_next handed out
+// (records of batches decoded ahead but not yet handed out are not in them).
 typedef struct {
     uint64_t batches;            // batches returned
     uint64_t samples;            // samples returned

@@ -681,11 +681,11 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             if (stage_done) break;
         }
         progress_stage_end(&t->prog);
-        loader_counts cnt;
-        loader_stats(L, &cnt);
+        uint64_t skipped, replaced;
+        feed_damage(&F, &skipped, &replaced);
         // each rank read its slice: the counts of all (rank 0 tells them); not after one rank's own
         // error (the others are still in a step's collective)
-        double bad[2] = {(double)(cnt.corrupt_record + cnt.bad_image + cnt.bad_metadata + cnt.missing_record), (double)cnt.ref_fallback};
+        double bad[2] = {(double)skipped, (double)replaced};
         if (!rc) dist_sum_doubles(&t->d, bad, 2);
         if (bad[0] > 0 || bad[1] > 0)
             progress_message(&t->prog, "stage %s: %.0f records skipped as damaged, %.0f references replaced", sg->name, bad[0], bad[1]);

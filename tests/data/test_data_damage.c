@@ -155,6 +155,23 @@ int main(void) {
     loader_stats(L, &lc);
     TEST_CHECK(rc == 1 && n == 15 && !saw && lc.corrupt_record == 1, "corrupt record skipped and counted (rc %d, %d samples, %llu counted)", rc, n, (unsigned long long)lc.corrupt_record);
     loader_close(L);
+    // counted when its batch is handed out, not when decoded ahead (a run stopped before that batch
+    // resumes before it and would count it twice): after each batch, with the workers given time to
+    // decode the next ones, the counts are the sum of the batches' own
+    L = loader_open(&c, NULL);
+    TEST_CHECK(L != NULL, "loader reopens");
+    uint64_t sum = 0, early = 0, batches = 0;
+    while (L && loader_next(L, &b) == 0) {
+        sum += b.skipped;
+        batches++;
+        TEST_CHECK(b.B + (int)b.skipped == 1, "a batch of 1: %d samples + %llu skipped", b.B, (unsigned long long)b.skipped);
+        usleep(30000);
+        loader_stats(L, &lc);
+        early += lc.corrupt_record != sum;
+    }
+    TEST_CHECK(batches == 16 && sum == 1 && early == 0, "the skip counted with its batch (%llu batches, %llu skipped, %llu times counted ahead)",
+               (unsigned long long)batches, (unsigned long long)sum, (unsigned long long)early);
+    if (L) loader_close(L);
     // 2. a truncated shard
     ds = make_demo("trunc", 4, 4, 64, 8);
     snprintf(p, sizeof p, "%s/shard-00001/data.mdb", ds);
