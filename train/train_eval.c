@@ -65,7 +65,8 @@ int train_eval_open(train_eval *te, ic_models *m, const train_config *c, const c
 bool train_eval_due(const train_config *c, int64_t step, bool last) { return c->eval.every > 0 && (step % c->eval.every == 0 || last); }
 
 int train_eval_run(train_eval *te, ic_models *m, const train_config *c, int64_t step, int resolution, metrics *met,
-                   progress *prog, char *err, size_t errlen) {
+                   progress *prog, watchdog *wd, char *err, size_t errlen) {
+    const char *slow = getenv("CAMEO_FAULT_EVAL_SLEEP");
     int f2 = 2 * m->vae_factor, side = c->eval.size ? c->eval.size : resolution;
     side = side / f2 * f2;  // the sampler's sizes are multiples of twice the VAE factor
     if (side < f2) side = f2;
@@ -91,7 +92,11 @@ int train_eval_run(train_eval *te, ic_models *m, const train_config *c, int64_t 
             o.seed = (uint64_t)k;
             snprintf(png, sizeof png, "%s/p%d_seed%d.png", dir, p, k);
             eval_scores sc;
-            if (eval_make_image(m, &te->dec, te->has_clip ? &te->clip : NULL, &te->pairs[p], &o, png, &sc, err, errlen)) {
+            if (wd) watchdog_arm_for(wd, step - 1, "an image of the evaluation after step");
+            if (slow && *slow) usleep((useconds_t)(atof(slow) * 1000));
+            int made = eval_make_image(m, &te->dec, te->has_clip ? &te->clip : NULL, &te->pairs[p], &o, png, &sc, err, errlen);
+            if (wd) watchdog_disarm(wd);
+            if (made) {
                 rc = -1;
                 break;
             }

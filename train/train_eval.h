@@ -12,6 +12,7 @@
 #include "train/config.h"
 #include "train/metrics.h"
 #include "train/progress.h"
+#include "train/watchdog.h"
 
 typedef struct train_eval {
     bool open;
@@ -34,6 +35,8 @@ int train_eval_open(train_eval *te, ic_models *m, const train_config *c, const c
 // whether step (just done) is an evaluation step; last: the run's last step
 bool train_eval_due(const train_config *c, int64_t step, bool last);
 // evaluates the adapter at step; resolution: the stage's (used when eval.size is 0). 0, or -1 with err.
+// wd (may be NULL): each image is watched as a step is (an evaluation may rightly take longer than
+// run.step_timeout, one image not). CAMEO_FAULT_EVAL_SLEEP=MS (tests) sleeps MS before each image.
 int train_eval_run(train_eval *te, ic_models *m, const train_config *c, int64_t step, int resolution, metrics *met,
-                   progress *prog, char *err, size_t errlen);
+                   progress *prog, watchdog *wd, char *err, size_t errlen);
 void train_eval_close(train_eval *te);

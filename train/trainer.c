@@ -440,9 +440,13 @@ static void eval_now(trainer *t, const train_stage *sg) {
     bool avg = c->eval.ema && c->optimizer.ema > 0;
     if (avg) swap_ema(t, true);
     char e[1024];  // an evaluation that cannot write its files does not stop the training
-    if (t->d.rank == 0 && train_eval_run(&t->ev, &t->m, c, t->st.step, sg->resolution, &t->met, &t->prog, e, sizeof e))
+    if (t->d.rank == 0 && train_eval_run(&t->ev, &t->m, c, t->st.step, sg->resolution, &t->met, &t->prog, &t->wd, e, sizeof e))
         progress_message(&t->prog, "eval at step %lld failed, training goes on: %s", (long long)t->st.step, e);
     if (avg) swap_ema(t, false);
+    // the other ranks wait here, unwatched, for as long as rank 0 evaluates (its images are watched):
+    // waiting instead in the next step's first collective, their step watchdog ended the job when an
+    // evaluation took longer than run.step_timeout
+    dist_barrier(&t->d);
 }
 
 static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
@@ -664,9 +668,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             if (val_due) {
                 char e[1024];  // a validation that fails does not stop the training
                 double vl;
-                // watched as a step is, unless rank 0 evaluated first: the others then wait in its
-                // first collective for as long as the evaluation takes
-                if (!eval_due) watchdog_arm_for(&t->wd, t->st.step - 1, "the validation after step");
+                watchdog_arm_for(&t->wd, t->st.step - 1, "the validation after step");  // watched as a step is
                 if (train_val_run(&t->val, &t->m, c, s, t->st.step, &t->d, t->d.rank == 0 ? &t->met : NULL, &t->prog,
                                   c->optimizer.ema > 0 ? swap_ema : NULL, t, &vl, e, sizeof e))
                     progress_message(&t->prog, "validation at step %lld failed, training goes on: %s", (long long)t->st.step, e);

@@ -4,8 +4,8 @@
 // A thread watches each step; past run.step_timeout seconds it says which step on which rank, and
 // exits the process (status 3), so the launcher (mpirun, srun --kill-on-bad-exit) stops the job
 // and `--resume auto` continues from the last checkpoint. Watched: each step, each checkpoint's
-// write and each validation (all ranks take part in them); not model loading nor the evaluation
-// (rank 0 alone, and it may rightly take long).
+// write and each validation (all ranks take part in them), and each image of an evaluation (rank 0
+// alone: the whole may rightly take long, the others wait in an unwatched barrier); not model loading.
 // defines: watchdog, watchdog_*
 #pragma once
 #include <pthread.h>

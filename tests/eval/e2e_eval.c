@@ -55,6 +55,13 @@ static int count_lines(const char *s) {
     return n;
 }
 
+static int count_lines_file(const char *name) {
+    char *t = read_text(name);
+    int n = count_lines(t);
+    free(t);
+    return n;
+}
+
 // runs cameo eval with ARGS in dir; its stderr into dir/eval.log; the exit status
 static int eval(const char *args) {
     return test_sh("cd %s && %s eval run/tiny/checkpoints/step-2 run/tiny/checkpoints/step-4 %s >eval.out 2>eval.log", dir, cameo, args);
@@ -378,6 +385,25 @@ int main(int argc, char **argv) {
                        dir, dir, dir) == 0, "training with evaluation (see %s/t-on.log)", dir);
     TEST_CHECK(test_sh("cmp -s %s/t-off/tiny/adapter.safetensors %s/t-on/tiny/adapter.safetensors", dir, dir) == 0,
                "evaluation changed the trained adapter");
+    // on 2 ranks an evaluation longer than run.step_timeout (1.2 s per image, 4 images, a 2 s limit)
+    // is not a hang: the other rank waits for it unwatched, and the validation right after it is
+    // watched from its own start (it could not be watched: the other rank waited in its first
+    // collective for the whole evaluation); an image that takes longer than the limit is a hang, named
+    // by rank 0 (the evaluation was not watched at all)
+    if (mpirun && test_sh("%s --allow-run-as-root --oversubscribe -np 2 true >/dev/null 2>&1", mpirun) == 0) {
+        TEST_CHECK(test_sh("CAMEO_FAULT_EVAL_SLEEP=1200 timeout 300 %s --allow-run-as-root --oversubscribe -np 2 -x CAMEO_FAULT_EVAL_SLEEP "
+                           "%s " TRAIN " " EVAL_SET " --set run.step_timeout=2 --set validation.every=2 --set validation.samples=2 "
+                           "--set run.out_dir=%s/t-slow --set data.path=%s/data "
+                           "--quiet >%s/t-slow.log 2>&1", mpirun, cameo, dir, dir, dir, dir) == 0 &&
+                       count_lines_file("t-slow/tiny/eval/results.jsonl") == 12 &&
+                       count_lines_file("t-slow/tiny/validation.jsonl") == 3,
+                   "2 ranks, evaluations longer than run.step_timeout (see %s/t-slow.log)", dir);
+        TEST_CHECK(test_sh("CAMEO_FAULT_EVAL_SLEEP=5000 timeout 120 %s --allow-run-as-root --oversubscribe -np 2 -x CAMEO_FAULT_EVAL_SLEEP "
+                           "%s " TRAIN " " EVAL_SET " --set run.step_timeout=2 --set run.out_dir=%s/t-hang --set data.path=%s/data "
+                           "--quiet >%s/t-hang.log 2>&1", mpirun, cameo, dir, dir, dir, dir) != 0 &&
+                       test_sh("grep -q 'rank 0: an image of the evaluation after step 2 has not finished after 2 s' %s/t-hang.log", dir) == 0,
+                   "an evaluation image past run.step_timeout ends the job, named (see %s/t-hang.log)", dir);
+    }
     char *ev = read_text("t-on/tiny/eval/results.jsonl");
     TEST_CHECK(ev && count_lines(ev) == 3 * 2 * 2, "eval/results.jsonl: %d lines, want 3 evaluations (steps 2, 4, 5) x 2 pairs x 2 seeds",
                count_lines(ev));
@@ -420,6 +446,6 @@ int main(int argc, char **argv) {
                    test_sh("grep -q 'eval.pairs: needed when eval.every' %s/t-bad.log", dir) == 0,
                "eval.every without eval.pairs (see %s/t-bad.log)", dir);
 
-    if (!test_failures) test_sh("rm -rf %s", dir);
+    if (!test_failures && !getenv("KEEP")) test_sh("rm -rf %s", dir);
     return test_summary("e2e_eval");
 }
