@@ -125,7 +125,8 @@ int bench_run(const bench_options *o) {
         double el = now() - t0;
         loader_close(L);
         double per_core = got / el / T;
-        printf("| loader, %d threads, 512²-area targets + 5 views + captions | %.1f samples/s (%.1f per core) |\n", T, got / el, per_core);
+        printf("| loader, %d threads, %d²-area targets + 5 views + captions | %.1f samples/s (%.1f per core) |\n", T, res, got / el,
+               per_core);
         printf("| loader per core vs plain loop (same work) | %.0f%% |\n", 100.0 * per_core * full);
         printf("| loader per core vs decode-only loop | %.0f%% |\n", 100.0 * per_core * dec);
     }

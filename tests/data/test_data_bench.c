@@ -1,6 +1,7 @@
 // test_data_bench.c — `cameo data bench`'s figures on a damaged dataset (no timing assertions):
 // records that fail their checksum are said to be skipped and are not counted as samples (the
-// decode loop's rate and its megapixels per image are per record decoded).
+// decode loop's rate and its megapixels per image are per record decoded), and the loader row
+// names the resolution it ran at.
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,5 +62,6 @@ int main(void) {
     char want[128];
     snprintf(want, sizeof want, "| decode-only loop, 1 thread (%.2f MP/image mean) |", mp / good / 1e6);
     TEST_CHECK(strstr(out, want), "want '%s' (per record decoded):\n%s", want, out);
+    TEST_CHECK(strstr(out, "| loader, 1 threads, 128²-area targets"), "the loader row must name --resolution 128:\n%s", out);
     return test_summary("test_data_bench");
 }
