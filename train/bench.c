@@ -43,7 +43,7 @@ static int bench_gpu(int argc, char **argv) {
 int bench_cli(int argc, char **argv) {
     bool help = argc >= 1 && (!strcmp(argv[0], "help") || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"));
     if (argc < 1 || help) {
-        fprintf(help ? stdout : stderr, "usage: cameo bench ops [--quick] [--no-torch]   linear and attention fwd+bwd GFLOP/s vs OpenBLAS and PyTorch\n"
+        fprintf(help ? stdout : stderr, "usage: cameo bench ops [--quick] [--tiny] [--no-torch]   linear and attention fwd+bwd GFLOP/s vs OpenBLAS and PyTorch\n"
                         "       cameo bench train [CONFIG] [--steps N] [--medium] [--no-torch]   the training step, split, vs PyTorch\n"
                         "       cameo bench blocks [--device D] [--full-step] [--md FILE]   FLUX double + single block with the IP branch: MFU, the 512^2 step projected\n"
                         "       cameo bench train --help, cameo bench blocks --help: all their options\n"

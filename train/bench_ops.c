@@ -156,31 +156,40 @@ static int torch_figures(int threads, bool quick, double *out, int n) {
 }
 
 int bench_ops_main(int argc, char **argv) {
-    bool quick = false, torch = true;
+    bool quick = false, torch = true, tiny = false;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) quick = true;
+        else if (!strcmp(argv[i], "--tiny")) tiny = quick = true;
         else if (!strcmp(argv[i], "--no-torch")) torch = false;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: cameo bench ops [--quick] [--no-torch]\n"
+            printf("usage: cameo bench ops [--quick] [--tiny] [--no-torch]\n"
                    "  linear and attention forward + backward GFLOP/s against OpenBLAS's SGEMM peak and PyTorch\n"
                    "  (scripts/bench_ops_torch.py), then the fused adaLN and FLUX MLP ops against their composition\n"
                    "  --quick     smaller peak GEMM and fewer rows\n"
+                   "  --tiny      as --quick at 1/16 of the widths (runs every table through: a test, not figures)\n"
                    "  --no-torch  skip the PyTorch figures\n");
             return 0;
-        } else { fprintf(stderr, "cameo bench ops: unknown option '%s' (allowed: --quick, --no-torch)\n", argv[i]); return 2; }
+        } else { fprintf(stderr, "cameo bench ops: unknown option '%s' (allowed: --quick, --tiny, --no-torch)\n", argv[i]); return 2; }
     }
+    if (tiny) torch = false;  // the PyTorch script knows the real shapes only
+    // --tiny divides every width and token count by 16 (attention's heads and head dim stay)
+    const int64_t sc = tiny ? 16 : 1, pn = tiny ? 128 : quick ? 1024 : 2048;
     int threads = omp_get_max_threads(), reps = quick ? 1 : 3;
-    double peak = bench_sgemm_peak(quick ? 1024 : 2048, reps);
+    double peak = bench_sgemm_peak((int)pn, reps);
     struct { const char *kind; int64_t a, b, c; } rows[] = {
         {"linear", 1024, 256, 1024}, {"linear", 1024, 1024, 1024}, {"linear", 4096, 1024, 1024}, {"linear", 1024, 3072, 3072},
         {"attention", 1024, 8, 64}, {"attention", 4096, 4, 64}, {"attention", 1024, 4, 128},
     };
     int nrows = quick ? 3 : (int)(sizeof rows / sizeof rows[0]);
     if (quick) { rows[2] = rows[4]; }
+    for (int i = 0; i < nrows; i++) {
+        rows[i].a /= sc;  // tokens; attention keeps its heads and head dim
+        if (!strcmp(rows[i].kind, "linear")) rows[i].b /= sc, rows[i].c /= sc;
+    }
     double pt[16] = {0};
     int npt = torch ? torch_figures(threads, quick, pt, nrows) : 0;
-    printf("cameo bench ops — %d threads; OpenBLAS SGEMM %dx%dx%d peak: %.1f GFLOP/s\n", threads, quick ? 1024 : 2048,
-           quick ? 1024 : 2048, quick ? 1024 : 2048, peak);
+    printf("cameo bench ops — %d threads; OpenBLAS SGEMM %lldx%lldx%lld peak: %.1f GFLOP/s\n", threads, (long long)pn,
+           (long long)pn, (long long)pn, peak);
     printf("| op (fwd+bwd) | shape | cameo GFLOP/s | %% of SGEMM peak | PyTorch GFLOP/s | cameo / PyTorch |\n");
     printf("|---|---|---|---|---|---|\n");
     for (int i = 0; i < nrows; i++) {
@@ -202,12 +211,12 @@ int bench_ops_main(int argc, char **argv) {
     }
     printf("\n| adaLN, f32 (fwd+bwd: dx, dscale, dshift) | shape | fused ms | layernorm + modulate ms | speedup |\n");
     printf("|---|---|---|---|---|\n");
-    const int64_t ada_L[2] = {1024, 4608};
+    const int64_t ada_L[2] = {1024 / sc, 4608 / sc}, C = 3072 / sc;  // FLUX's width
     for (int i = 0; i < (quick ? 1 : 2); i++) {
-        double tu = bench_adanorm(ada_L[i], 3072, false, reps), tf = bench_adanorm(ada_L[i], 3072, true, reps);
-        printf("| layernorm_modulate | B=1 L=%lld C=3072 | %.2f | %.2f | %.2fx |\n", (long long)ada_L[i], tf, tu, tu / tf);
+        double tu = bench_adanorm(ada_L[i], C, false, reps), tf = bench_adanorm(ada_L[i], C, true, reps);
+        printf("| layernorm_modulate | B=1 L=%lld C=%lld | %.2f | %.2f | %.2fx |\n", (long long)ada_L[i], (long long)C, tf, tu, tu / tf);
     }
-    const int64_t mlp_L = quick ? 64 : 256;
+    const int64_t mlp_L = (quick ? 64 : 256) / sc;
     double ptm[2] = {0};
     if (torch && torch_script()) {  // the same two rows in PyTorch, ms
         char cmd[1600];
@@ -222,11 +231,13 @@ int bench_ops_main(int argc, char **argv) {
     printf("\n| FLUX MLP, f32, frozen weights (fwd+bwd: dx) | shape | fused ms | composed ms | speedup | PyTorch ms |\n");
     printf("|---|---|---|---|---|---|\n");
     for (int cat = 0; cat < 2; cat++) {
-        double tu = bench_mlp(mlp_L, 3072, cat, false, reps), tf = bench_mlp(mlp_L, 3072, cat, true, reps);
+        double tu = bench_mlp(mlp_L, C, cat, false, reps), tf = bench_mlp(mlp_L, C, cat, true, reps);
         char ptxt[32] = "n/a";
         if (ptm[cat] > 0) snprintf(ptxt, sizeof ptxt, "%.1f", ptm[cat]);
-        printf("| %s | B=1 L=%lld C=3072 H=12288 | %.1f | %.1f | %.2fx | %s |\n",
-               cat ? "mlp_gelu_cat ([attn | MLP] proj_out)" : "mlp_gelu (FeedForward)", (long long)mlp_L, tf, tu, tu / tf, ptxt);
+        // a '|' inside a cell must be escaped, or markdown splits the row into one column more
+        printf("| %s | B=1 L=%lld C=%lld H=%lld | %.1f | %.1f | %.2fx | %s |\n",
+               cat ? "mlp_gelu_cat ([attn \\| MLP] proj_out)" : "mlp_gelu (FeedForward)", (long long)mlp_L, (long long)C,
+               (long long)(4 * C), tf, tu, tu / tf, ptxt);
     }
     return 0;
 }
