@@ -142,11 +142,17 @@ static const char *torch_script(void) {
     return script;
 }
 
-static int torch_figures(int threads, bool quick, double *out, int n) {
-    char cmd[1600];
+// runs the helper with args (the shapes, reps and threads of this run, so that it does the same
+// work) and reads up to n numbers from it; how many. PyTorch runs with its own threading defaults,
+// as in `cameo bench train` and `bench blocks`: not under the OMP_WAIT_POLICY=passive and
+// OPENBLAS_THREAD_TIMEOUT cameo re-executes itself with (train/main.c)
+static int torch_figures(const char *args, double *out, int n) {
+    char cmd[4096];
     const char *script = torch_script();
     if (!script) return 0;
-    snprintf(cmd, sizeof cmd, "python3 '%s' --threads %d %s 2>/dev/null", script, threads, quick ? "--quick" : "");
+    snprintf(cmd, sizeof cmd,
+             "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u OPENBLAS_THREAD_TIMEOUT -u OMP_NUM_THREADS python3 '%s' %s 2>/dev/null",
+             script, args);
     FILE *p = popen(cmd, "r");
     if (!p) return 0;
     int got = 0;
@@ -171,7 +177,6 @@ int bench_ops_main(int argc, char **argv) {
             return 0;
         } else { fprintf(stderr, "cameo bench ops: unknown option '%s' (allowed: --quick, --tiny, --no-torch)\n", argv[i]); return 2; }
     }
-    if (tiny) torch = false;  // the PyTorch script knows the real shapes only
     // --tiny divides every width and token count by 16 (attention's heads and head dim stay)
     const int64_t sc = tiny ? 16 : 1, pn = tiny ? 128 : quick ? 1024 : 2048;
     int threads = omp_get_max_threads(), reps = quick ? 1 : 3;
@@ -187,7 +192,15 @@ int bench_ops_main(int argc, char **argv) {
         if (!strcmp(rows[i].kind, "linear")) rows[i].b /= sc, rows[i].c /= sc;
     }
     double pt[16] = {0};
-    int npt = torch ? torch_figures(threads, quick, pt, nrows) : 0;
+    int npt = 0;
+    if (torch) {  // the same rows in PyTorch: --rows kind:a:b:c,...
+        char args[1024];
+        int at = snprintf(args, sizeof args, "--threads %d --reps %d --rows ", threads, reps);
+        for (int i = 0; i < nrows; i++)
+            at += snprintf(args + at, sizeof args - (size_t)at, "%s%s:%lld:%lld:%lld", i ? "," : "", rows[i].kind,
+                           (long long)rows[i].a, (long long)rows[i].b, (long long)rows[i].c);
+        npt = torch_figures(args, pt, nrows);
+    }
     printf("cameo bench ops — %d threads; OpenBLAS SGEMM %lldx%lldx%lld peak: %.1f GFLOP/s\n", threads, (long long)pn,
            (long long)pn, (long long)pn, peak);
     printf("| op (fwd+bwd) | shape | cameo GFLOP/s | %% of SGEMM peak | PyTorch GFLOP/s | cameo / PyTorch |\n");
@@ -218,15 +231,10 @@ int bench_ops_main(int argc, char **argv) {
     }
     const int64_t mlp_L = (quick ? 64 : 256) / sc;
     double ptm[2] = {0};
-    if (torch && torch_script()) {  // the same two rows in PyTorch, ms
-        char cmd[1600];
-        snprintf(cmd, sizeof cmd, "python3 '%s' --threads %d --mlp %lld %s 2>/dev/null", torch_script(), threads,
-                 (long long)mlp_L, quick ? "--quick" : "");
-        FILE *p = popen(cmd, "r");
-        if (p) {
-            for (int i = 0; i < 2 && fscanf(p, "%lf", &ptm[i]) == 1; i++) {}
-            pclose(p);
-        }
+    if (torch) {  // the same two rows in PyTorch, ms
+        char args[256];
+        snprintf(args, sizeof args, "--threads %d --reps %d --mlp %lld --width %lld", threads, reps, (long long)mlp_L, (long long)C);
+        torch_figures(args, ptm, 2);
     }
     printf("\n| FLUX MLP, f32, frozen weights (fwd+bwd: dx) | shape | fused ms | composed ms | speedup | PyTorch ms |\n");
     printf("|---|---|---|---|---|---|\n");
