@@ -266,8 +266,11 @@ int bench_train_main(int argc, char **argv) {
         goto out_tmp;
     }
     optim opt;
+    // as train/trainer.c: the moments' dtype and the weight average are the config's
     optim_config oc = {.lr = c.optimizer.lr, .beta1 = c.optimizer.beta1, .beta2 = c.optimizer.beta2, .eps = c.optimizer.eps,
-                       .weight_decay = c.optimizer.weight_decay, .grad_clip = c.optimizer.grad_clip};
+                       .weight_decay = c.optimizer.weight_decay, .grad_clip = c.optimizer.grad_clip,
+                       .state_dtype = c.optimizer.state_bf16 ? CM_BF16 : CM_F32, .ema_decay = c.optimizer.ema,
+                       .ema_warmup = c.optimizer.ema_warmup};
     cm_params *regs[1] = {&m.ps_adapter};
     if (optim_init(&opt, regs, 1, &oc, 0, -1, err, sizeof err)) {
         fprintf(stderr, "cameo bench train: %s\n", err);
@@ -396,8 +399,14 @@ int bench_train_main(int argc, char **argv) {
     if (outside > 0.1 || (tf.ok && tf.outside_load > 0.1)) printf("(the machine was shared while timing: the figures are disturbed; run again on an idle machine)\n");
     const char *wp = getenv("OMP_WAIT_POLICY");
     const char *bt = getenv("OPENBLAS_THREAD_TIMEOUT");
-    printf("cameo ran with OMP_WAIT_POLICY=%s, OPENBLAS_THREAD_TIMEOUT=%s; PyTorch with its defaults (those unset)\n\n",
+    printf("cameo ran with OMP_WAIT_POLICY=%s, OPENBLAS_THREAD_TIMEOUT=%s; PyTorch with its defaults (those unset)\n",
            wp ? wp : "(unset)", bt ? bt : "(unset)");
+    if (c.optimizer.state_bf16 || c.optimizer.ema > 0)
+        printf("cameo's AdamW%s%s; PyTorch's keeps f32 moments and no average: its optimizer row is not like for like\n",
+               c.optimizer.state_bf16 ? " keeps bf16 moments (optimizer.state_dtype)" : "",
+               c.optimizer.ema <= 0 ? "" : c.optimizer.state_bf16 ? " and updates a weight average (optimizer.ema)"
+                                                                  : " updates a weight average (optimizer.ema)");
+    printf("\n");
 
     // memory: the arithmetic beside the allocator's measurement
     const double MiB = 1024.0 * 1024.0;
@@ -407,7 +416,9 @@ int bench_train_main(int argc, char **argv) {
     double n_frozen = (double)(params_count(&m.ps_flux, false) + params_count(&m.ps_vision, false) + params_count(&m.ps_dino, false) +
                                params_count(&m.ps_vae, false) + params_count(&m.text.ps_t5, false) + params_count(&m.text.ps_clip, false));
     double n_adapter = (double)params_count(&m.ps_adapter, false);
-    double state = 2.0 * 4.0 * (double)optim_numel(&opt, true);  // m, v in f32; f32 params are their own masters
+    // m, v in optimizer.state_dtype, the f32 average with optimizer.ema; f32 params are their own masters
+    const double n_own = (double)optim_numel(&opt, true), moments = 2.0 * (c.optimizer.state_bf16 ? 2.0 : 4.0) * n_own;
+    const double ema = c.optimizer.ema > 0 ? 4.0 * n_own : 0.0, state = moments + ema;
     double grads = w_adapter;                                    // f32 .grad of every adapter parameter, live until the update
     double arith = w_frozen + w_adapter + state + grads + saved;
     printf("| memory of the step (CPU allocator) | cameo MiB | PyTorch |\n|---|---|---|\n");
@@ -416,7 +427,8 @@ int bench_train_main(int argc, char **argv) {
     printf("| frozen weights: FLUX, SigLIP, DINOv2, VAE enc, T5, CLIP (%.0f params, f32) | %.2f | %s |\n", n_frozen, w_frozen / MiB, tp);
     snprintf(tp, sizeof tp, tf.ok ? "%.0f params" : "n/a", tf.params_adapter);
     printf("| adapter weights = f32 masters (%.0f params) | %.2f | %s |\n", n_adapter, w_adapter / MiB, tp);
-    printf("| AdamW m + v (f32) | %.2f | |\n", state / MiB);
+    printf("| AdamW m + v (%s) | %.2f | |\n", c.optimizer.state_bf16 ? "bf16" : "f32", moments / MiB);
+    if (ema > 0) printf("| weight average (optimizer.ema, f32) | %.2f | |\n", ema / MiB);
     printf("| adapter gradients (f32) | %.2f | |\n", grads / MiB);
     snprintf(tp, sizeof tp, tf.ok ? "%.2f (unique storages the tape saves)" : "n/a", tf.saved_bytes / MiB);
     printf("| saved activations: live after forward − before it (max over micro-steps) | %.2f | %s |\n", saved / MiB, tp);

@@ -1,7 +1,8 @@
 // test_bench_train.c — `cameo bench train`'s memory table at tiny size (no PyTorch, no timing
 // assertions): the "saved activations" row is one micro-step's tape, so the tiny stage 2 (batch 2)
 // shows the same figure with grad_accum 2 as with grad_accum 1 — the gradients the first
-// micro-step leaves live are the gradients row, not activations of the second.
+// micro-step leaves live are the gradients row, not activations of the second. And the optimizer
+// is the config's: optimizer.state_dtype and optimizer.ema reach it and its rows.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,9 @@ static double row_mib(const char *row) {
     const char *p = strstr(out, row);
     if (!p) return -1;
     p = strstr(p, " | ");
-    return p ? atof(p + 3) : -1;
+    if (!p) return -1;
+    for (p += 3; *p == '*';) p++;  // a bold figure
+    return atof(p);
 }
 
 int main(void) {
@@ -59,5 +62,17 @@ int main(void) {
     TEST_CHECK(fabs(saved[0] - saved[1]) < 0.5 * grads,
                "saved activations %.3f MiB with grad_accum 2 against %.3f with 1: the gradients (%.3f MiB) counted as activations",
                saved[0], saved[1], grads);
+
+    // the optimizer as the config says (train/trainer.c): bf16 moments (2 x 2 B a parameter, the
+    // size of the f32 gradients) and an f32 weight average (4 B), in the table and in the peak
+    char *argv2[] = {"--steps", "1", "--warmup", "1", "--no-torch", "--set", "run.threads=1", "--set",
+                     "optimizer.state_dtype=bf16", "--set", "optimizer.ema=0.999"};
+    int rc = run_bench((int)(sizeof argv2 / sizeof *argv2), argv2);
+    TEST_CHECK(rc == 0, "bench train (bf16 moments, ema) returned %d:\n%s", rc, out);
+    double mom = row_mib("| AdamW m + v (bf16)"), avg = row_mib("| weight average (optimizer.ema, f32)");
+    double g = row_mib("| adapter gradients (f32)"), sum = row_mib("| **sum (arithmetic)**"), peak = row_mib("| **measured peak");
+    TEST_CHECK(mom > 0 && fabs(mom - g) < 0.02 && fabs(avg - g) < 0.02, "bf16 moments %.3f MiB and the average %.3f, want %.3f each:\n%s",
+               mom, avg, g, out);
+    TEST_CHECK(sum > 0 && peak >= sum && peak - sum < 0.5 * g, "the sum %.3f MiB must account for the peak %.3f", sum, peak);
     return test_summary("test_bench_train");
 }
