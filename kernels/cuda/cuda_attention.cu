@@ -7,8 +7,8 @@
 //   backward  D_i = rowsum(dO_i * O_i); one kernel per 64-key tile accumulates dK, dV in registers
 //             over all query tiles; one kernel per 64-query tile accumulates dQ over all key tiles
 //             (7 matmuls instead of 5, but no atomics, no f32 dQ scratch, deterministic)
-// Everything else (f32, other head dims, up to 256): a warp-per-row kernel (slow, exact reference
-// semantics; for tests and tiny models).
+// Everything else (f32, other head dims, up to 512: the FLUX VAE's mid-block attention is one head
+// of 512): a warp-per-row kernel (slow, exact reference semantics; for tests and tiny models).
 #include "cuda_attention.cuh"
 #include <mma.h>
 #include <stdio.h>
@@ -16,9 +16,9 @@
 using namespace nvcuda;
 
 // =============================================================================================
-// generic warp-per-row kernels (any float type, D <= 256)
+// generic warp-per-row kernels (any float type, D <= 512)
 // =============================================================================================
-#define GEN_NPER 8
+#define GEN_NPER 16  // head-dim elements per lane: 32 * 16 = 512
 template <typename T>
 __global__ void k_att_fwd_gen(att_args a, T *O, float *lse, const T *Q, const T *K, const T *V) {
     int64_t row = (int64_t)blockIdx.x * ATT_WARPS + (threadIdx.x >> 5);

@@ -977,8 +977,8 @@ static void t_groupnorm(void) {
 
 // ---------------------------------------------------------------------------------------------
 // attention: tensor-core head dims (64, 72, 128; 40 and 20 padded to 64, 20 without 16-byte
-// rows), one past them (136: the warp-per-row kernels in bf16 too), a [B, L, H, D] strided layout,
-// a mask with a head stride, Lq / Lk not multiples of the 64-row tile
+// rows), one past them (136: the warp-per-row kernels in bf16 too), the VAE's single head of 512,
+// a [B, L, H, D] strided layout, a mask with a head stride, Lq / Lk not multiples of the 64-row tile
 // ---------------------------------------------------------------------------------------------
 // [B, H, L, D] rows <-> token-major [B, L, H, D] (a new host array)
 static float *hm_to_tok(const float *x, int64_t B, int64_t H, int64_t L, int64_t D, int back) {
@@ -999,6 +999,7 @@ static void t_attention(void) {
         {1, 3, 33, 50, 40, 1, 1, 0}, {1, 1, 200, 7, 128, 0, 1, 1}, {2, 3, 80, 96, 128, 0, 1, 1},
         {1, 1, 70, 200, 128, 0, 1, 1},  // four key tiles (each double buffer refilled twice), a part-empty block
         {1, 2, 21, 30, 136, 1, 0, 1}, {2, 1, 45, 70, 20, 1, 1, 0},
+        {1, 1, 40, 48, 512, 0, 1, 1},  // the FLUX VAE's mid-block attention: one head of 512
     };
     const int64_t wg0 = cm_attn_wgmma_runs, mf0 = cm_attn_mma_fused_runs;
     for (int d = 0; d < 2; d++) {
