@@ -4,7 +4,7 @@ assembled features (spec §2.3-2.4), from tiny random transformers models.
 
 Writes (deterministic, seeded):
   tests/fixtures/siglip/{weights,io}.safetensors
-  tests/fixtures/dinov2/{weights,io,weights_mlp,io_mlp,features}.safetensors
+  tests/fixtures/dinov2/{weights,io,weights_mlp,io_mlp,weights_grid,io_grid,features}.safetensors
 Weights carry the published checkpoint key names (transformers v4 layout): SigLIP under
 "vision_model.", DINOv2 with "attention.attention.query" and the fused SwiGLU "mlp.weights_in".
 Gradients are of loss = sum(out * fixed random weights) w.r.t. the input pixels.
@@ -112,6 +112,15 @@ def main():
     xm = torch.randn(1, 3, 42, 42, generator=torch.Generator().manual_seed(7))
     save_file(dino_keys(dino2.state_dict()), f"{OUT}/dinov2/weights_mlp.safetensors", metadata=meta(dm))
     save_file(run_tower(dino2, xm, (1,)), f"{OUT}/dinov2/io_mlp.safetensors")
+
+    # --- DINOv2 at the full-size grids: the 37x37 table (giant's 518 px) resized to the 27x27 grid
+    # of a 384-px view, here with 2-px patches: table for 74 px, a 55-px input (1 px unused)
+    dg = dict(DINO, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, image_size=74, patch_size=2)
+    dino3 = Dinov2Model(Dinov2Config(**dg)).eval()
+    rand_(dino3)
+    xg = torch.randn(1, 3, 55, 55, generator=torch.Generator().manual_seed(10))
+    save_file(dino_keys(dino3.state_dict()), f"{OUT}/dinov2/weights_grid.safetensors", metadata=meta(dg))
+    save_file(run_tower(dino3, xg, (1,)), f"{OUT}/dinov2/io_grid.safetensors")
 
     # --- InstantCharacter's assembled features (spec §2.4) from [0,1] images:
     # low [B,3,S,S] and high [B,3,2S,2S] cut into TL, TR, BL, BR crops of S

@@ -1,8 +1,9 @@
 // test_dinov2.c — the DINOv2 tower against transformers' Dinov2Model (tiny random fixtures from
 // scripts/fixtures_vision.py): (1) SwiGLU with the 6x6 position table resized bicubically to the
 // 4x4 grid of a 30-px input (as 37x37 -> 27x27 at full size); (2) the plain GELU MLP at the
-// trained size. Deep output, hidden states, the gradient w.r.t. pixels, shape detection, loading
-// by published names, the full-size parameter count.
+// trained size; (3) the full-size grids, 37x37 -> 27x27, at a tiny width. Deep output, hidden
+// states, the gradient w.r.t. pixels, shape detection, loading by published names, the full-size
+// parameter count.
 #include <string.h>
 #include "autograd/autograd.h"
 #include "models/dinov2.h"
@@ -108,6 +109,11 @@ int main(void) {
     mlp.swiglu = false;
     check("dinov2 gelu mlp", "tests/fixtures/dinov2/weights_mlp.safetensors", "tests/fixtures/dinov2/io_mlp.safetensors",
           &mlp, 1, (const int[]){1});
+    // the full-size grids: the 37x37 table resized to 27x27 (giant at 384 px), with 2-px patches
+    dino_config grid = {.hidden = 8, .layers = 1, .heads = 2, .mlp_hidden = 24, .patch = 2, .image_size = 74,
+                        .channels = 3, .swiglu = true, .eps = 1e-6};
+    check("dinov2 37x37 -> 27x27 positions", "tests/fixtures/dinov2/weights_grid.safetensors",
+          "tests/fixtures/dinov2/io_grid.safetensors", &grid, 1, (const int[]){1});
 
     // a file of another model: a message naming the missing key
     dino_config c;
