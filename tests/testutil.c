@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 int test_failures = 0, test_checks = 0;
 
@@ -89,4 +90,25 @@ int test_damage_records(const char *dataset_dir, int every) {
     free(buf);
     fclose(f);
     return hit;
+}
+
+int test_fork_stdout(int (*fn)(void *), void *arg, char *out, size_t cap) {
+    out[0] = 0;
+    FILE *f = tmpfile();
+    if (!f) return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fileno(f), 1);
+        int rc = fn(arg);
+        fflush(NULL);
+        _exit(rc);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid) st = -1;
+    rewind(f);
+    size_t n = fread(out, 1, cap - 1, f);
+    out[n] = 0;
+    fclose(f);
+    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

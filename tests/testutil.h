@@ -28,6 +28,10 @@ extern int test_failures, test_checks;
 // max that keeps a NaN (fmax drops it): a worst error summed up with it fails its `<= tol` check
 static inline double test_max(double worst, double e) { return worst != worst || e != e ? NAN : e > worst ? e : worst; }
 
+// fn(arg) in a forked child with its stdout in out (NUL-terminated, cut at cap - 1); the child's
+// exit code, 128 + the signal that ended it, or -1 when it could not run. Runs code that uses
+// OpenMP only in the child: libgomp does not survive a fork of a process that started it.
+int test_fork_stdout(int (*fn)(void *), void *arg, char *out, size_t cap);
 // prints "N passed, N failed" and returns the exit code
 int test_summary(const char *name);
 // runs a printf-formatted shell command; its exit status (-1 when it did not exit normally)

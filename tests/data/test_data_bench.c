@@ -13,27 +13,12 @@ static char out[1 << 16];
 static const char *g_ds;
 
 // bench_run in a child with stdout in out[]; its exit code
-static int run_bench(void) {
-    FILE *f = tmpfile();
-    TEST_CHECK(f != NULL, "tmpfile");
-    if (!f) return -1;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fileno(f), 1);
-        bench_options o = {.dir = g_ds, .threads = 1, .samples = 12, .ref_size = 16, .resolution = 128, .scale_samples = 0};
-        int rc = bench_run(&o);
-        fflush(NULL);
-        _exit(rc);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    rewind(f);
-    size_t n = fread(out, 1, sizeof out - 1, f);
-    out[n] = 0;
-    fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+static int bench_child(void *unused) {
+    (void)unused;
+    bench_options o = {.dir = g_ds, .threads = 1, .samples = 12, .ref_size = 16, .resolution = 128, .scale_samples = 0};
+    return bench_run(&o);
 }
+static int run_bench(void) { return test_fork_stdout(bench_child, NULL, out, sizeof out); }
 
 int main(void) {
     g_ds = make_demo("bench", 3, 4, 384, 100);  // 12 samples, one shard

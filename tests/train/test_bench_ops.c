@@ -18,34 +18,21 @@ static char tmpd[] = "/tmp/cameo-test-bench-ops-XXXXXX";
 
 // bench_ops_main in a child with stdout in out[] (libgomp does not survive a fork: this process
 // never starts OpenMP itself); its exit code
-static int run_ops(int argc, char **argv) {
-    FILE *f = tmpfile();
-    TEST_CHECK(f != NULL, "tmpfile");
-    if (!f) return -1;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fileno(f), 1);
-        if (!strcmp(argv[argc - 1], "--fake-python")) {  // cameo's own environment (train/main.c), then the stand-in
-            char path[4096];
-            snprintf(path, sizeof path, "%s:%s", tmpd, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
-            setenv("PATH", path, 1);
-            setenv("OMP_WAIT_POLICY", "passive", 1);
-            setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
-            argc--;
-        }
-        int rc = bench_ops_main(argc, argv);
-        fflush(NULL);
-        _exit(rc);
+typedef struct { int argc; char **argv; } ops_args;
+static int ops_child(void *p) {
+    int argc = ((ops_args *)p)->argc;
+    char **argv = ((ops_args *)p)->argv;
+    if (!strcmp(argv[argc - 1], "--fake-python")) {  // cameo's own environment (train/main.c), then the stand-in
+        char path[4096];
+        snprintf(path, sizeof path, "%s:%s", tmpd, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+        setenv("PATH", path, 1);
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
+        argc--;
     }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    rewind(f);
-    size_t n = fread(out, 1, sizeof out - 1, f);
-    out[n] = 0;
-    fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return bench_ops_main(argc, argv);
 }
+static int run_ops(int argc, char **argv) { return test_fork_stdout(ops_child, &(ops_args){argc, argv}, out, sizeof out); }
 
 // the cells of a markdown table line: its unescaped '|' less one
 static int cells(const char *line, const char *end) {

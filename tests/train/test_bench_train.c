@@ -15,26 +15,9 @@ static char out[1 << 16];
 
 // bench_train_main in a child with stdout in a file (libgomp does not survive a fork, so this
 // process never starts OpenMP itself); its exit code, stdout in out[]
-static int run_bench(int argc, char **argv) {
-    FILE *f = tmpfile();
-    TEST_CHECK(f != NULL, "tmpfile");
-    if (!f) return -1;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fileno(f), 1);
-        int rc = bench_train_main(argc, argv);
-        fflush(NULL);
-        _exit(rc);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    rewind(f);
-    size_t n = fread(out, 1, sizeof out - 1, f);
-    out[n] = 0;
-    fclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
+typedef struct { int argc; char **argv; } bench_args;
+static int bench_child(void *p) { return bench_train_main(((bench_args *)p)->argc, ((bench_args *)p)->argv); }
+static int run_bench(int argc, char **argv) { return test_fork_stdout(bench_child, &(bench_args){argc, argv}, out, sizeof out); }
 
 // the MiB figure of the memory table's row that starts with `row`; -1 when absent
 static double row_mib(const char *row) {
