@@ -188,6 +188,7 @@ int eval_cli(int argc, char **argv) {
     if (d.rank) snprintf(mine, sizeof mine, "%s/results.rank-%d.jsonl", outdir, d.rank);  // one writer per file
     else snprintf(mine, sizeof mine, "%s", results);
     if (!rc && d.rank == 0 && fs_mkdirs(outdir)) { snprintf(err, sizeof err, "%s: cannot create (%s)", outdir, strerror(errno)); rc = 1; }
+    if (!rc && d.rank == 0 && eval_results_check_ours(results, err, sizeof err)) rc = 1;  // before anything is rewritten
     if (!rc && d.rank == 0 && eval_results_merge_ranks(outdir, results, &cut, err, sizeof err) < 0) rc = 1;  // repairs, then appends
     if (!rc && d.rank == 0 && eval_results_read(results, &done, &damaged, err, sizeof err)) rc = 1;  // damaged lines: rewritten here
     if (!rc && d.rank == 0 && eval_tags_assign(outdir, nck, srcs, bases, true, tags, err, sizeof err)) rc = 1;

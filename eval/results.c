@@ -160,6 +160,32 @@ static bool keep_result(const cJSON *j, void *ctx) {
     return true;
 }
 
+// cameo train's evaluation (RUN/eval/results.jsonl) writes lines with a "step" and no "key": a
+// sweep reading that file would drop every one of them as damaged and rewrite it without them
+int eval_results_check_ours(const char *path, char *err, size_t errlen) {
+    size_t len;
+    char *text = fs_read_file(path, &len, (size_t)1 << 30);
+    if (!text) {
+        if (errno == ENOENT) return 0;
+        snprintf(err, errlen, "%s: cannot read (%s)", path, strerror(errno));
+        return -1;
+    }
+    int train = 0;
+    for (char *s = text, *e; s && *s; s = e ? e + 1 : NULL) {
+        e = strchr(s, '\n');
+        if (!e) break;  // a cut-off tail: the filter's business
+        *e = 0;
+        cJSON *j = cJSON_Parse(s);
+        train += cJSON_IsObject(j) && cJSON_GetObjectItemCaseSensitive(j, "step") && !cJSON_GetObjectItemCaseSensitive(j, "key");
+        cJSON_Delete(j);
+    }
+    free(text);
+    if (!train) return 0;
+    snprintf(err, errlen, "%s: %d lines of cameo train's evaluation (the config's eval:, RUN/eval/) are in it, which a sweep "
+                          "would drop: give another --out", path, train);
+    return -1;
+}
+
 int eval_results_read(const char *path, eval_results *d, int *damaged, char *err, size_t errlen) {
     return eval_jsonl_filter(path, keep_result, d, damaged, err, errlen);
 }

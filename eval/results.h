@@ -44,6 +44,9 @@ int eval_results_read(const char *path, eval_results *d, int *damaged, char *err
 // rewritten without them (atomically). A missing file is empty. 0, or -1 with err.
 int eval_jsonl_filter(const char *path, bool (*keep)(const cJSON *line, void *ctx), void *ctx, int *dropped, char *err,
                       size_t errlen);
+// 0 when path (a missing file is empty) holds no line of cameo train's evaluation ("step", no
+// "key": RUN/eval/results.jsonl); else -1 with err naming it (a sweep would drop them as damaged)
+int eval_results_check_ours(const char *path, char *err, size_t errlen);
 // one line appended and fsynced: it survives a kill right after. 0, or -1 with err.
 int eval_append_line(const char *path, const char *line, char *err, size_t errlen);
 // the lines other ranks wrote (DIR/results.rank-R.jsonl), complete ones only, appended to results,

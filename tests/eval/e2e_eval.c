@@ -4,7 +4,7 @@
 // for both checkpoints, the adapter's scale does not; a rerun makes nothing and changes nothing;
 // a line cut off mid-write is made again with the same scores; --clip over earlier lines; two MPI
 // ranks give the lines of one process; evaluation during training leaves the weights as they
-// were and resumes to the same lines; bad pairs, a missing reference, a bad list and a checkpoint
+// were and resumes to the same lines, and a sweep into its folder is refused; bad pairs, a missing reference, a bad list and a checkpoint
 // of other models are errors that name the thing.
 // Usage: e2e_eval PATH/TO/cameo [PATH/TO/mpirun]   (registered by tests/eval/extra.cmake)
 #include <cjson/cJSON.h>
@@ -435,6 +435,14 @@ int main(int argc, char **argv) {
     for (int i = 0; i < na && i < no; i++) moved += ra[i].dino != ro[i].dino || ra[i].siglip != ro[i].siglip;
     TEST_CHECK(na == 12 && no == 12 && moved > 0, "eval.ema: %d lines, %d of them score otherwise than the weights'", na, moved);
     free(eva);
+    // a sweep into a training run's evaluation folder (RUN/eval: the same results.jsonl) would drop
+    // the training's lines as damaged: refused, the file left as it was
+    TEST_CHECK(test_sh("cd %s && %s eval t-on/tiny/checkpoints/step-4 --pairs pairs.jsonl --out t-on/tiny/eval --steps 2 "
+                       ">eval.out 2>eval.log", dir, cameo) == 1 && log_has("12 lines of cameo train") && log_has("give another --out"),
+               "a sweep into a training run's eval folder (see %s/eval.log)", dir);
+    char *ev4 = read_text("t-on/tiny/eval/results.jsonl");
+    TEST_CHECK(ev && ev4 && !strcmp(ev, ev4), "the training's eval/results.jsonl rewritten by a sweep into its folder");
+    free(ev4);
     free(ev), free(ev2);
     // an evaluation that cannot write its images is reported; the training goes on to its end
     TEST_CHECK(test_sh("mkdir -p %s/t-fail/tiny/eval && touch %s/t-fail/tiny/eval/step-2 && %s " TRAIN " " EVAL_SET
