@@ -24,10 +24,10 @@ int eval_pairs_read(const char *path, eval_pair **out, int *n, char *err, size_t
         if (e) *e = 0;
         line++;
         if (strspn(s, " \t\r") == strlen(s)) continue;
-        cJSON *j = cJSON_Parse(s);
+        cJSON *j = cJSON_ParseWithOpts(s, NULL, true);  // the whole line: two objects glued (a lost newline) are an error, not one pair
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "ref"), *p = cJSON_GetObjectItemCaseSensitive(j, "prompt");
         if (!cJSON_IsString(r) || !cJSON_IsString(p) || !r->valuestring[0]) {
-            snprintf(err, errlen, "%s:%d: want {\"ref\": \"image file\", \"prompt\": \"text\"}%s", path, line, j ? "" : " (not JSON)");
+            snprintf(err, errlen, "%s:%d: want {\"ref\": \"image file\", \"prompt\": \"text\"}%s", path, line, j ? "" : " (not one JSON object)");
             rc = -1;
         } else {
             if (*n == cap) {

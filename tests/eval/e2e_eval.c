@@ -275,6 +275,9 @@ int main(int argc, char **argv) {
     // bad input: every error names what is wrong
     write_text("bad.jsonl", "{\"ref\": \"a.png\", \"prompt\": \"ok\"}\n{\"ref\": \"a.png\"}\n");
     TEST_CHECK(eval("--pairs bad.jsonl --out bad --steps 2") == 1 && log_has("bad.jsonl:2: want {\"ref\""), "a line without a prompt");
+    write_text("glued.jsonl", "{\"ref\": \"a.png\", \"prompt\": \"ok\"}\n{\"ref\": \"a.png\", \"prompt\": \"x\"}{\"ref\": \"a.png\", \"prompt\": \"y\"}\n");
+    TEST_CHECK(eval("--pairs glued.jsonl --out bad --steps 2") == 1 && log_has("glued.jsonl:2: want {\"ref\"") && log_has("(not one JSON object)"),
+               "two pairs glued on one line (a lost newline): the second silently dropped");
     write_text("missing.jsonl", "{\"ref\": \"nope.png\", \"prompt\": \"x\"}\n");
     TEST_CHECK(eval("--pairs missing.jsonl --out bad --steps 2") == 1 && log_has("nope.png: cannot read"), "a missing reference");
     TEST_CHECK(eval("--pairs pairs.jsonl --out bad --scales 0,x") == 2 && log_has("want a comma-separated list"), "a bad list");
