@@ -63,7 +63,8 @@ static int pairs_distinct(const char *path, const eval_pair *pairs, char ids[][E
     for (int i = 0; i < np; i++)
         for (int k = 0; k < i; k++)
             if (!strcmp(ids[k], ids[i])) {
-                snprintf(err, errlen, "%s: pairs %d and %d are the same (ref %.1000s, prompt \"%.200s\"): give each once", path, k + 1, i + 1,
+                snprintf(err, errlen, "%s: lines %d and %d are the same pair (ref %.1000s, prompt \"%.200s\"): give each once", path, pairs[k].line,
+                         pairs[i].line,
                          pairs[i].ref, pairs[i].prompt);
                 return -1;
             }

@@ -46,6 +46,7 @@ int eval_pairs_read(const char *path, eval_pair **out, int *n, char *err, size_t
             if (r->valuestring[0] == '/') snprintf(q->ref, sizeof q->ref, "%s", r->valuestring);
             else snprintf(q->ref, sizeof q->ref, "%s/%s", base, r->valuestring);
             q->prompt = strdup(p->valuestring);
+            q->line = line;
         }
         cJSON_Delete(j);
     }
@@ -60,14 +61,14 @@ int eval_pairs_prepare(ic_models *m, eval_clip *clip, const char *path, eval_pai
         image im = {0};  // read once: the towers' views, and CLIP's when asked
         int rc = image_load(p[i].ref, &im, e, sizeof e) || eval_reference_views(&im, m->ref_size, &p[i].sig, &p[i].dino, e, sizeof e) ||
                  eval_embed(m, p[i].sig, p[i].dino, &p[i].emb, e, sizeof e);
-        if (rc) snprintf(err, errlen, "%s, line %d's reference: %s: %s", path, i + 1, p[i].ref, e);
+        if (rc) snprintf(err, errlen, "%s, line %d's reference: %s: %s", path, p[i].line, p[i].ref, e);
         if (!rc && clip) {  // CLIP's embeddings of the reference image and of the prompt
             int cd = eval_clip_dim(clip);
             p[i].clip_ref = malloc(sizeof(float) * (size_t)cd);
             p[i].clip_txt = malloc(sizeof(float) * (size_t)cd);
             rc = !p[i].clip_ref || !p[i].clip_txt || eval_clip_image(clip, &im, p[i].clip_ref, e, sizeof e) ||
                  eval_clip_text(clip, p[i].prompt, p[i].clip_txt, e, sizeof e);
-            if (rc) snprintf(err, errlen, "%s, line %d: CLIP: %s", path, i + 1, e);
+            if (rc) snprintf(err, errlen, "%s, line %d: CLIP: %s", path, p[i].line, e);
         }
         free(im.px);
         if (rc) return -1;

@@ -11,6 +11,7 @@
 typedef struct eval_pair {
     char ref[PATH_MAX];          // the reference image (relative paths resolved against the file's folder)
     char *prompt;
+    int line;                    // its line in the pairs file (1-based; blank lines count): what messages name
     float *sig, *dino;           // the reference's views per tower [5, 3, R, R] (eval_reference_views)
     eval_embedding emb;          // its DINO-I / SigLIP-I embeddings
     float *clip_ref, *clip_txt;  // with CLIP: the reference's image embeds and the prompt's text embeds

@@ -278,8 +278,9 @@ int main(int argc, char **argv) {
     write_text("glued.jsonl", "{\"ref\": \"a.png\", \"prompt\": \"ok\"}\n{\"ref\": \"a.png\", \"prompt\": \"x\"}{\"ref\": \"a.png\", \"prompt\": \"y\"}\n");
     TEST_CHECK(eval("--pairs glued.jsonl --out bad --steps 2") == 1 && log_has("glued.jsonl:2: want {\"ref\"") && log_has("(not one JSON object)"),
                "two pairs glued on one line (a lost newline): the second silently dropped");
-    write_text("missing.jsonl", "{\"ref\": \"nope.png\", \"prompt\": \"x\"}\n");
-    TEST_CHECK(eval("--pairs missing.jsonl --out bad --steps 2") == 1 && log_has("nope.png: cannot read"), "a missing reference");
+    write_text("missing.jsonl", "{\"ref\": \"a.png\", \"prompt\": \"x\"}\n\n\n{\"ref\": \"nope.png\", \"prompt\": \"x\"}\n");
+    TEST_CHECK(eval("--pairs missing.jsonl --out bad --steps 2") == 1 && log_has("missing.jsonl, line 4") && log_has("nope.png: cannot read"),
+               "a missing reference after blank lines: its line named (see %s/eval.log)", dir);
     TEST_CHECK(eval("--pairs pairs.jsonl --out bad --scales 0,x") == 2 && log_has("want a comma-separated list"), "a bad list");
     TEST_CHECK(test_sh("%s train --set stages.0.steps=2 --set stages.1.steps=0 --set stages.2.steps=0 --set run.seed=7 "
                        "--set run.out_dir=%s/other --set data.path=%s/data --quiet >%s/train2.log 2>&1", cameo, dir, dir, dir) == 0,
@@ -321,8 +322,9 @@ int main(int argc, char **argv) {
     TEST_CHECK(eval("--pairs pairs.jsonl --out bad-dup --scales 0.9,0.90") == 2 && log_has("0.9 is given twice"), "a scale twice");
     TEST_CHECK(eval("run/tiny/checkpoints/step-4/ --pairs pairs.jsonl --out bad-dup") == 2 && log_has("are the same checkpoint"),
                "a checkpoint twice (see %s/eval.log)", dir);
-    write_text("pairs-dup.jsonl", "{\"ref\": \"a.png\", \"prompt\": \"x\"}\n{\"ref\": \"./a.png\", \"prompt\": \"x\"}\n");
-    TEST_CHECK(eval("--pairs pairs-dup.jsonl --out bad-dup") == 2 && log_has("pairs 1 and 2 are the same"), "a pair twice (see %s/eval.log)", dir);
+    // (messages name the lines of the file, blank ones counted)
+    write_text("pairs-dup.jsonl", "{\"ref\": \"a.png\", \"prompt\": \"x\"}\n\n{\"ref\": \"./a.png\", \"prompt\": \"x\"}\n");
+    TEST_CHECK(eval("--pairs pairs-dup.jsonl --out bad-dup") == 2 && log_has("lines 1 and 3 are the same pair"), "a pair twice (see %s/eval.log)", dir);
     TEST_CHECK(test_sh("test ! -e %s/bad-dup/images", dir) == 0, "a refused sweep made images");
     // numbers parsed strictly; a size the sampler cannot make refused before the models are loaded
     static const char *bad_sample[][3] = {{"--scale abc", "abc", "want a number"}, {"--guidance x", "--guidance", "want a number"},
