@@ -71,6 +71,22 @@ static int pairs_distinct(const char *path, const eval_pair *pairs, char ids[][E
     return 0;
 }
 
+// a result's key writes scales and guidances to 9 significant digits: two values alike in those
+// would be one key (one image made twice, the second line replacing the first)
+static int list_distinct_in_key(const char *opt, const double *v, int n) {
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < i; k++) {
+            char a[32], b[32];
+            snprintf(a, sizeof a, "%.9g", v[k]), snprintf(b, sizeof b, "%.9g", v[i]);
+            if (!strcmp(a, b)) {
+                fprintf(stderr, "cameo eval: %s: %.17g and %.17g are the same to 9 significant digits (%s, as results are keyed): give "
+                                "values that differ there\n", opt, v[k], v[i], a);
+                return -1;
+            }
+        }
+    return 0;
+}
+
 int eval_cli(int argc, char **argv) {
     const char *pairs_from = NULL;
     int pairs_n = 16;
@@ -118,6 +134,7 @@ int eval_cli(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
+    if (list_distinct_in_key("--scales", scales, ns) || list_distinct_in_key("--guidance", guids, ng)) return 2;
     for (int i = 0; i < nseed; i++)
         if (seeds[i] < 0 || seeds[i] != floor(seeds[i])) { fprintf(stderr, "cameo eval: --seeds: %g is not a whole number >= 0\n", seeds[i]); return 2; }
 

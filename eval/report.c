@@ -54,7 +54,7 @@ char *eval_summary_text(const eval_results *d, const char *title) {
         char m[4][80];
         for (int k = 0; k < 4; k++) mean_sd(x[k], n, m[k], sizeof m[k]);
         const eval_rec *r = &d->v[i];
-        at += (size_t)snprintf(b + at, cap - at, "| %s | %dx%d | %d | %g | %g | %d | %s | %s | %s | %s | %.2f |\n", r->tag, r->w,
+        at += (size_t)snprintf(b + at, cap - at, "| %s | %dx%d | %d | %.9g | %.9g | %d | %s | %s | %s | %s | %.2f |\n", r->tag, r->w,
                                r->h, r->steps, r->scale, r->guidance, n, m[0], m[1], m[2], m[3], secs / n);
     }
     snprintf(b + at, cap - at,

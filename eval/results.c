@@ -35,11 +35,12 @@ char *eval_key(const char *src, const char *pair_id, double scale, double guid, 
     return strdup(k);
 }
 
-// every part of the key in the name: images of different keys never share a file (a new --steps or
+// every part of the key in the name, as the key writes it (%.9g: %g's 6 digits would give scales
+// 0.1234567 and 0.1234568 one file): images of different keys never share a file (a new --steps or
 // --size, an edited pair, would overwrite an image that earlier lines point at)
 void eval_image_name(char *out, size_t len, const char *tag, int pair, const char *pair_id, double scale, double guid, double seed,
                      int steps, int w, int h) {
-    snprintf(out, len, "images/%s/p%d-%.8s_s%g_g%g_seed%.0f_%dsteps_%dx%d.png", tag, pair, pair_id, scale, guid, seed, steps, w, h);
+    snprintf(out, len, "images/%s/p%d-%.8s_s%.9g_g%.9g_seed%.0f_%dsteps_%dx%d.png", tag, pair, pair_id, scale, guid, seed, steps, w, h);
 }
 
 int eval_results_find(const eval_results *d, const char *key) {

@@ -320,6 +320,9 @@ int main(int argc, char **argv) {
     TEST_CHECK(eval("--pairs pairs.jsonl --out bad-dup --seeds 0,1,0,2,3") == 2 && log_has("--seeds") && log_has("0,1,0,2,3") && log_has(": 0 is given twice"),
                "a seed twice (see %s/eval.log)", dir);
     TEST_CHECK(eval("--pairs pairs.jsonl --out bad-dup --scales 0.9,0.90") == 2 && log_has("0.9 is given twice"), "a scale twice");
+    TEST_CHECK(eval("--pairs pairs.jsonl --out bad-dup --guidance 3.5,3.5000000001") == 2 && log_has("--guidance") &&
+                   log_has("the same to 9 significant digits"),
+               "two guidances one key keeps apart no more: one image made twice (see %s/eval.log)", dir);
     TEST_CHECK(eval("run/tiny/checkpoints/step-4/ --pairs pairs.jsonl --out bad-dup") == 2 && log_has("are the same checkpoint"),
                "a checkpoint twice (see %s/eval.log)", dir);
     // (messages name the lines of the file, blank ones counted)

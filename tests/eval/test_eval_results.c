@@ -62,6 +62,12 @@ static void test_image_name(void) {
     TEST_CHECK(!strcmp(n[0], "images/step-4/p1-01234567_s0.9_g3.5_seed2_4steps_64x64.png"), "the name: %s", n[0]);
     for (int i = 0; i < 5; i++)
         for (int j = 0; j < i; j++) TEST_CHECK(strcmp(n[i], n[j]), "two keys, one file: %s", n[i]);
+    // scales (guidances) the key tells apart (%.9g) get files of their own
+    eval_image_name(n[0], sizeof n[0], "step-4", 1, id, 0.1234567, 3.5, 2, 4, 64, 64);
+    eval_image_name(n[1], sizeof n[1], "step-4", 1, id, 0.1234568, 3.5, 2, 4, 64, 64);
+    eval_image_name(n[2], sizeof n[2], "step-4", 1, id, 0.9, 3.1234567, 2, 4, 64, 64);
+    eval_image_name(n[3], sizeof n[3], "step-4", 1, id, 0.9, 3.1234568, 2, 4, 64, 64);
+    TEST_CHECK(strcmp(n[0], n[1]) && strcmp(n[2], n[3]), "scales 0.1234567 / 0.1234568 (or guidances) share a file: %s, %s", n[0], n[2]);
 }
 
 static void test_tags(void) {
@@ -142,6 +148,24 @@ static void test_summary_partial_clip(void) {
     eval_results_free(&r);
 }
 
+// rows of scales (guidances) that differ past %g's 6 digits: labelled apart, as the key keeps them
+static void test_summary_digits(void) {
+    char path[256], err[256];
+    put("dig.jsonl", "{\"key\":\"d|1\",\"checkpoint\":\"/d\",\"checkpoint_tag\":\"d\",\"scale\":0.1234567,\"guidance\":3.5,"
+                     "\"dino_i\":0.1,\"siglip_i\":0.5,\"seconds\":1,\"steps\":4,\"width\":64,\"height\":64}\n"
+                     "{\"key\":\"d|2\",\"checkpoint\":\"/d\",\"checkpoint_tag\":\"d\",\"scale\":0.1234568,\"guidance\":3.5,"
+                     "\"dino_i\":0.2,\"siglip_i\":0.5,\"seconds\":1,\"steps\":4,\"width\":64,\"height\":64}\n");
+    snprintf(path, sizeof path, "%s/dig.jsonl", dir);
+    eval_results r = {0};
+    int dmg;
+    TEST_CHECK(eval_results_read(path, &r, &dmg, err, sizeof err) == 0 && r.n == 2, "%s", err);
+    char *md = eval_summary_text(&r, "t");
+    TEST_CHECK(strstr(md, "| d | 64x64 | 4 | 0.1234567 | 3.5 |") && strstr(md, "| d | 64x64 | 4 | 0.1234568 | 3.5 |"),
+               "two scales' rows under one label:\n%s", md);
+    free(md);
+    eval_results_free(&r);
+}
+
 // results.jsonl cut off mid-line and a rank file: the cut tail dropped before the rank's line is
 // appended (else the two glue into one unparsable line and both are lost)
 static void test_merge_after_cut(void) {
@@ -199,6 +223,7 @@ int main(void) {
     test_tags();
     test_summary_by_source();
     test_summary_partial_clip();
+    test_summary_digits();
     test_merge_after_cut();
     test_args();
     if (!test_failures) test_sh("rm -rf %s", dir);
