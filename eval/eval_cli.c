@@ -135,8 +135,13 @@ int eval_cli(int argc, char **argv) {
         return 2;
     }
     if (list_distinct_in_key("--scales", scales, ns) || list_distinct_in_key("--guidance", guids, ng)) return 2;
+    // seeds below 2^53: exact in the list's doubles (a larger one is rounded to another seed, 1e20 does
+    // not fit the sampler's uint64) and in the key, the name and the line
     for (int i = 0; i < nseed; i++)
-        if (seeds[i] < 0 || seeds[i] != floor(seeds[i])) { fprintf(stderr, "cameo eval: --seeds: %g is not a whole number >= 0\n", seeds[i]); return 2; }
+        if (seeds[i] < 0 || seeds[i] != floor(seeds[i]) || seeds[i] > 9007199254740991.0) {
+            fprintf(stderr, "cameo eval: --seeds: %.17g is not a whole number in 0..9007199254740991 (2^53 - 1)\n", seeds[i]);
+            return 2;
+        }
 
     static char err[8192];
     int np = 0, rc = 0;
@@ -289,7 +294,9 @@ int eval_cli(int argc, char **argv) {
                             cJSON_AddStringToObject(j, "prompt", pairs[p].prompt);
                             cJSON_AddNumberToObject(j, "scale", r.scale);
                             cJSON_AddNumberToObject(j, "guidance", r.guidance);
-                            cJSON_AddNumberToObject(j, "seed", seeds[k]);
+                            char sd[32];  // every digit: cJSON's 15 significant ones would round a seed past 10^15
+                            snprintf(sd, sizeof sd, "%.0f", seeds[k]);
+                            cJSON_AddRawToObject(j, "seed", sd);
                             cJSON_AddNumberToObject(j, "steps", o.steps);
                             cJSON_AddNumberToObject(j, "width", o.width);
                             cJSON_AddNumberToObject(j, "height", o.height);

@@ -319,6 +319,13 @@ int main(int argc, char **argv) {
     // a value twice in a list, a checkpoint twice, a pair twice: refused before anything is made
     TEST_CHECK(eval("--pairs pairs.jsonl --out bad-dup --seeds 0,1,0,2,3") == 2 && log_has("--seeds") && log_has("0,1,0,2,3") && log_has(": 0 is given twice"),
                "a seed twice (see %s/eval.log)", dir);
+    TEST_CHECK(eval("--pairs pairs.jsonl --out bad-dup --seeds 0,1e20") == 2 && log_has("1e+20 is not a whole number in 0..9007199254740991") &&
+                   eval("--pairs pairs.jsonl --out bad-dup --seeds 9007199254740993") == 2,
+               "a seed past 2^53 (rounded to another, or past the sampler's uint64) accepted (see %s/eval.log)", dir);
+    TEST_CHECK(test_sh("cd %s && %s eval run/tiny/checkpoints/step-4 --pairs pairs.jsonl --out out-seed --steps 1 --seeds 9007199254740991 "
+                       ">eval.out 2>eval.log && test $(grep -c '\"seed\":9007199254740991,' out-seed/results.jsonl) -eq 2 && "
+                       "ls out-seed/images/step-4/*_seed9007199254740991_*", dir, cameo) == 0,
+               "the largest seed: its lines' \"seed\" rounded, or its images misnamed (see %s/out-seed)", dir);
     TEST_CHECK(eval("--pairs pairs.jsonl --out bad-dup --scales 0.9,0.90") == 2 && log_has("0.9 is given twice"), "a scale twice");
     TEST_CHECK(eval("--pairs pairs.jsonl --out bad-dup --guidance 3.5,3.5000000001") == 2 && log_has("--guidance") &&
                    log_has("the same to 9 significant digits"),
