@@ -30,7 +30,8 @@ int eval_pairs_read(const char *path, eval_pair **out, int *n, char *err, size_t
 int eval_pairs_prepare(ic_models *m, eval_clip *clip, const char *path, eval_pair *p, int n, char *err, size_t errlen);
 void eval_pairs_free(eval_pair *p, int n);
 // n pairs drawn from a cameo dataset (eval/pairs_dataset.c): n characters spread over its table;
-// each pair's reference a character's first readable image (saved as out_dir/refs/pI-charC.png),
+// each pair's reference a character's first readable image (saved as out_dir/refs/pI-charC.png; with
+// alpha on white, as the loader gives references),
 // its prompt the first caption of the character's next image. Written to out_dir/pairs.jsonl
 // (with "character", "ref_id", "prompt_id", "dataset" (absolute) and "pairs_n"), whose path goes to
 // pairs_path; a later run finds the file and keeps it (the same pairs) when drawn from the same

@@ -9,6 +9,7 @@
 #include "data/dataset.h"
 #include "data/fsutil.h"
 #include "data/image.h"
+#include "data/preprocess.h"
 #include "eval/pairs.h"
 
 // a readable record of character c at or after its image k (corrupt ones skipped and counted);
@@ -79,9 +80,13 @@ int eval_pairs_from_dataset(const char *data_dir, int n, const char *out_dir, ch
         image im = {0};
         char e[512], png[4400], name[64];
         if (image_decode_mem(rec.image, rec.image_len, &im, e, sizeof e)) { (*skipped)++; continue; }
-        if (im.c == 4) {  // the reference as RGB (the mask is the loader's business)
-            for (int p = 0; p < im.w * im.h; p++) memmove(im.px + p * 3, im.px + p * 4, 3);
+        if (im.c == 4) {  // on white, as the loader gives the adapter its references (dropping the alpha
+                          // would show what is behind a cut-out or outside a mask: another picture)
+            preprocess_scratch ps = {0};
+            if (preprocess_load(&im, &ps)) { free(im.px); snprintf(err, errlen, "out of host memory"); rc = -1; break; }
+            memcpy(im.px, ps.src, (size_t)im.w * im.h * 3);
             im.c = 3;
+            preprocess_scratch_free(&ps);
         }
         snprintf(name, sizeof name, "p%d-char%u.png", made, c);
         snprintf(png, sizeof png, "%s/%s", refs, name);

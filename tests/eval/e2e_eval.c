@@ -229,6 +229,31 @@ int main(int argc, char **argv) {
     TEST_CHECK(pd && strstr(pd, "\"ref_id\":1,"), "the reference after the damaged one: %s", pd ? pd : "(none)");
     free(pd);
 
+    // a dataset of cut-outs (alpha): the drawn reference is on white, as the loader shows the adapter
+    // its references, not the colour behind the transparent pixels (black here)
+    TEST_CHECK(test_sh("mkdir -p %s/cut/c", dir) == 0, "mkdir cut/c");
+    for (int k = 0; k < 2; k++) {
+        image im = {32, 32, 4, calloc(32 * 32, 4)};
+        for (int i = 0; i < 32 * 32; i++)
+            if (i % 32 >= 8 && i % 32 < 24) im.px[i * 4] = (uint8_t)(200 + 20 * k), im.px[i * 4 + 3] = 255;  // a red bar on black, clear
+        char p[256], e[256];
+        snprintf(p, sizeof p, "%s/cut/c/%d.png", dir, k);
+        TEST_CHECK(image_write_png(p, &im, e, sizeof e) == 0, "%s", e);
+        free(im.px);
+    }
+    TEST_CHECK(test_sh("cd %s && %s data build --images cut --out data-cut --character c --caption 'a red bar' --lossless >cut.log 2>&1 && "
+                       "%s eval run/tiny/checkpoints/step-4 --pairs-from data-cut --pairs-n 1 --out out-cut --steps 1 >eval.out 2>eval.log",
+                       dir, cameo, cameo) == 0, "--pairs-from a dataset of cut-outs (see %s/cut.log, eval.log)", dir);
+    image cut = {0};
+    char cp[256], ce[256];
+    snprintf(cp, sizeof cp, "%s/out-cut/refs/p0-char0.png", dir);
+    TEST_CHECK(image_load(cp, &cut, ce, sizeof ce) == 0 && cut.c == 3 && cut.w == 32, "%s: %s", cp, ce);
+    if (cut.px)
+        TEST_CHECK(cut.px[0] == 255 && cut.px[1] == 255 && cut.px[2] == 255 && cut.px[8 * 3] == 200 && cut.px[8 * 3 + 1] == 0,
+                   "the drawn cut-out: clear pixel %d,%d,%d (want white), bar %d,%d,%d (want 200,0,0)", cut.px[0], cut.px[1], cut.px[2],
+                   cut.px[24], cut.px[25], cut.px[26]);
+    free(cut.px);
+
     // a rerun makes nothing and leaves the results as they were
     TEST_CHECK(eval("--pairs pairs.jsonl --out out --scales 0,0.9 --steps 2") == 0, "the rerun");
     TEST_CHECK(log_has("8 done before, 0 to make"), "the rerun made images (see %s/eval.log)", dir);
