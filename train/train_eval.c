@@ -20,6 +20,7 @@ typedef struct {
 } upto_ctx;
 static bool up_to(const cJSON *j, void *ctx) {
     upto_ctx *u = ctx;
+    if (cJSON_GetObjectItemCaseSensitive(j, "key")) return true;  // a `cameo eval` sweep's line: not the training's to drop
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "step");
     if (cJSON_IsNumber(st) && st->valuedouble == (double)u->step) u->seen = true;
     return cJSON_IsNumber(st) && st->valuedouble <= (double)u->step;

@@ -454,6 +454,11 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("cp -r %s/t-on %s/t-re && %s train --resume %s/t-re/tiny/checkpoints/step-2 --set run.out_dir=%s/t-re --quiet "
                        ">%s/t-re.log 2>&1", dir, dir, cameo, dir, dir, dir) == 0, "the resumed run (see %s/t-re.log)", dir);
     char *ev2 = read_text("t-re/tiny/eval/results.jsonl");
+    // a line of a `cameo eval` sweep in the same file (it has a "key") is not the training's to drop
+    TEST_CHECK(test_sh("cp -r %s/t-on %s/t-key && echo '{\"key\":\"k1\",\"step\":4}' >>%s/t-key/tiny/eval/results.jsonl && "
+                       "%s train --resume %s/t-key/tiny/checkpoints/step-2 --set run.out_dir=%s/t-key --quiet >%s/t-key.log 2>&1 && "
+                       "grep -c '\"key\":\"k1\"' %s/t-key/tiny/eval/results.jsonl | grep -qx 1", dir, dir, dir, cameo, dir, dir, dir,
+                       dir) == 0, "a resume keeps a sweep's line in RUN/eval/results.jsonl (see %s/t-key.log)", dir);
     TEST_CHECK(ev && ev2 && !strcmp(ev, ev2), "after the resume from step 2, eval/results.jsonl differs from the uninterrupted run's");
     // a run killed during step 2's evaluation (after its checkpoint) leaves none of its lines — they
     // are appended together at its end —, and the resume makes that evaluation again: the same file
