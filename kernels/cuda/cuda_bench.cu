@@ -343,6 +343,22 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
                         "of cameo's speed");
             }
         }
+        // the FLUX VAE's mid-block attention (one head of 512, no gradient: the frozen encoder at
+        // every step, the decoder in evaluation): 4096 tokens at 512^2, 16384 at 1024^2, on the
+        // warp-per-row kernel (the fast kernels stop at 128): what it costs decides whether it needs one
+        for (int r = 0; r < 2; r++) {
+            int64_t L3 = tiny ? 32 << r : 4096 << (2 * r), D3 = 512;
+            if (L3 * D3 > n || L3 > Bn * H * L) continue;
+            int64_t st3[3] = {L3 * D3, L3 * D3, D3};
+            double f3 = 4.0 * L3 * L3 * D3;
+            double ms3 = cuda_time_ms(k, 1, tiny ? 1 : quick ? 2 : 5, [&] {
+                be->attn_fwd(k, CM_BF16, 1, 1, L3, L3, D3, 1.0 / sqrt(512.0), O, NULL, lse, Q, st3, K, st3, V, st3, NULL, 0, 0);
+            });
+            char s3[48], what[96];
+            snprintf(s3, sizeof s3, "B1 H1 L%lld D512", (long long)L3);
+            snprintf(what, sizeof what, "attention fwd (VAE mid-block, %s) [generic]", r ? "1024^2" : "512^2");
+            add_row(what, s3, ms3, f3 / (ms3 * 1e-3) / 1e12, 0, 100.0 * f3 / (ms3 * 1e-3) / 1e12 / peak, "of peak");
+        }
         // the 512^2 training step's own attention shapes: the blocks' joint attention (512 text + 1024
         // image tokens) and the IP attention (1024 image tokens over 1024 IP tokens), both 24 x 128
         const int64_t shp512[2][2] = {{tiny ? 48 : 1536, tiny ? 48 : 1536}, {tiny ? 32 : 1024, tiny ? 32 : 1024}};
