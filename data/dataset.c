@@ -181,7 +181,14 @@ static int lookup(dataset_reader *r, uint64_t id, MDB_val *v, int *si, char *err
     if (!r->txn[s] && !(r->txn[s] = shard_begin(&r->d->shards[s], err, errlen))) return DS_ERROR;
     int rc = shard_get(&r->d->shards[s], r->txn[s], id, v);
     if (rc == MDB_NOTFOUND) { snprintf(err, errlen, "%s: sample %llu not found", r->d->shards[s].path, (unsigned long long)id); return DS_MISSING; }
-    if (rc) { snprintf(err, errlen, "%s: sample %llu: %s", r->d->shards[s].path, (unsigned long long)id, mdb_strerror(rc)); return DS_CORRUPT; }
+    if (rc) {
+        snprintf(err, errlen, "%s: sample %llu: %s", r->d->shards[s].path, (unsigned long long)id, mdb_strerror(rc));
+        // a damaged page fails the read transaction (MDB_TXN_ERROR): every later get in it would answer
+        // MDB_BAD_TXN and this reader would lose the rest of the shard; the next lookup begins a new one
+        mdb_txn_abort(r->txn[s]);
+        r->txn[s] = NULL;
+        return DS_CORRUPT;
+    }
     return DS_OK;
 }
 
