@@ -25,7 +25,16 @@ static int load_characters(dataset *d, char *err, size_t errlen) {
         mdb_cursor_open(t, s->characters, &c);
         MDB_val k, v;
         int rc;
-        uint64_t in_shard = 0;
+        volatile uint64_t in_shard = 0;  // (volatile: set between sigsetjmp and a possible jump back)
+        sigjmp_buf jb, *prev = shard_guard_prev();
+        if (sigsetjmp(jb, 1)) {  // a damaged page sent the cursor outside the map
+            shard_guard_arm(prev);
+            snprintf(err, errlen, "%s: reading its characters faulted: a damaged LMDB page (run `cameo data verify`)", s->path);
+            mdb_cursor_close(c);
+            mdb_txn_abort(t);
+            return -1;
+        }
+        shard_guard_arm(&jb);
         while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
             if (k.mv_size != 4 || v.mv_size < 12) { snprintf(err, errlen, "%s: characters entry of key %zu / value %zu bytes (expected 4 / >= 12)", s->path, k.mv_size, v.mv_size); rc = -2; break; }
             uint32_t ch = shard_unkey32(k.mv_data);
@@ -46,6 +55,8 @@ static int load_characters(dataset *d, char *err, size_t errlen) {
             d->char_count[ch] += cnt;
             in_shard += cnt;
         }
+        shard_guard_arm(prev);
+        if (rc && rc != MDB_NOTFOUND && rc != -2) { snprintf(err, errlen, "%s: reading its characters: %s", s->path, mdb_strerror(rc)); rc = -2; }
         mdb_cursor_close(c);
         mdb_txn_abort(t);
         if (rc == -2) return -1;
@@ -197,7 +208,19 @@ int dataset_get(dataset_reader *r, uint64_t id, record_view *rec, char *err, siz
     int s, rc = lookup(r, id, &v, &s, err, errlen);
     if (rc) return rc;
     char why[256];
-    if (record_parse(v.mv_data, v.mv_size, rec, why, sizeof why)) {
+    // the value's pointer and size come from its node as they are: a damaged one may run past
+    // the map, so the CRC pass (which reads every byte, after which they are known mapped) is guarded
+    sigjmp_buf jb, *prev = shard_guard_prev();
+    if (sigsetjmp(jb, 1)) {
+        shard_guard_arm(prev);
+        snprintf(err, errlen, "%s: sample %llu: its value (%zu bytes) runs outside the map: a damaged LMDB node", r->d->shards[s].path, (unsigned long long)id,
+                 v.mv_size);
+        return DS_CORRUPT;
+    }
+    shard_guard_arm(&jb);
+    rc = record_parse(v.mv_data, v.mv_size, rec, why, sizeof why);
+    shard_guard_arm(prev);
+    if (rc) {
         snprintf(err, errlen, "%s: sample %llu: %s", r->d->shards[s].path, (unsigned long long)id, why);
         return DS_CORRUPT;
     }

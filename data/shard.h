@@ -4,6 +4,7 @@
 // MDB_NOLOCK | MDB_NORDAHEAD, map size from the file size.
 #pragma once
 #include <lmdb.h>
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,24 @@ typedef struct {
     uint64_t file_bytes;
 } shard;
 
+// ---- fault guard ----
+// LMDB does not checksum its pages: a damaged page header or node (a bit flip on disk, a bad
+// copy) can send its binary search outside the map (SIGSEGV), and a file shrunk under an open
+// map faults when touched (SIGBUS). Shard reads therefore run inside a guard:
+//   sigjmp_buf jb; sigjmp_buf *prev = shard_guard_prev();
+//   if (sigsetjmp(jb, 1)) { shard_guard_arm(prev); ...the read failed: damaged... }
+//   shard_guard_arm(&jb);  ...LMDB reads...  shard_guard_arm(prev);
+// A SIGSEGV / SIGBUS raised in this thread while a guard is armed, or a failed LMDB assert
+// (abort), jumps back to it; any other goes on to the handler installed before (or the default
+// action: a crash, as without it).
+// The shard functions below do this themselves. A value's pointer and size come from its node
+// as they are: read it under a guard too (dataset_get checks its CRC so), after which the
+// bytes are known to be mapped.
+sigjmp_buf *shard_guard_prev(void);
+void shard_guard_arm(sigjmp_buf *jb);
+// faults caught since the start of the process (for tests and logs)
+uint64_t shard_guard_faults(void);
+
 // Opens DATASET/<name> read-only (call after any fork). expected_bytes (the manifest's size of
 // data.mdb) is checked before mapping: a truncated file would fault when touched. 0 or -1 with
 // err naming the file.
@@ -51,7 +70,8 @@ int shard_open(shard *s, const char *dataset, const char *name, uint64_t first_i
 void shard_close(shard *s);
 // A read transaction (one long-lived one per thread per shard). NULL + err on failure.
 MDB_txn *shard_begin(shard *s, char *err, size_t errlen);
-// The value of sample id (pointer into the map, valid while txn lives). 0, MDB_NOTFOUND, or error.
+// The value of sample id (pointer into the map, valid while txn lives). 0, MDB_NOTFOUND, or error
+// (MDB_CORRUPTED when the lookup faulted on a damaged page).
 int shard_get(shard *s, MDB_txn *txn, uint64_t id, MDB_val *val);
 // Advises the kernel to read the value's pages now (MADV_WILLNEED).
 void shard_prefetch(const MDB_val *val);
