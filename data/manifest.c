@@ -28,6 +28,21 @@ static int get_u64(const cJSON *o, const char *key, uint64_t *v, const char *wha
     return 0;
 }
 
+static int by_name(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+// every shard name once: sorted, then neighbours compared (a pairwise check is O(n²): minutes at 10⁵ shards)
+static int shard_names_unique(const manifest *m, const char *what, char *err, size_t errlen) {
+    const char **names = malloc(sizeof(char *) * ((size_t)m->n_shards + 1));
+    if (!names) { snprintf(err, errlen, "%s: out of memory checking %d shard names", what, m->n_shards); return -1; }
+    for (int i = 0; i < m->n_shards; i++) names[i] = m->shards[i].name;
+    qsort(names, (size_t)m->n_shards, sizeof *names, by_name);
+    int rc = 0;
+    for (int i = 1; i < m->n_shards && !rc; i++)
+        if (!strcmp(names[i - 1], names[i])) { snprintf(err, errlen, "%s: shard name \"%s\" appears twice", what, names[i]); rc = -1; }
+    free(names);
+    return rc;
+}
+
 int manifest_parse(const char *text, size_t len, manifest *m, const char *what, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     m->hash = hash64_update(HASH64_INIT, text, len);
@@ -99,9 +114,10 @@ int manifest_parse(const char *text, size_t len, manifest *m, const char *what, 
     m->shards = calloc((size_t)n + 1, sizeof *m->shards);
     m->n_shards = n;
     uint64_t next = 0;
-    for (int i = 0; i < n; i++) {
-        const cJSON *e = cJSON_GetArrayItem(sh, i);
-        manifest_shard *s = &m->shards[i];
+    int i = -1;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, sh) {  // (not cJSON_GetArrayItem(sh, i): a list walk each, O(n²) over 10⁵ shards)
+        manifest_shard *s = &m->shards[++i];
         char ctx[48];
         snprintf(ctx, sizeof ctx, "shards[%d].", i);
         const cJSON *nm = cJSON_GetObjectItemCaseSensitive(e, "name");
@@ -116,9 +132,8 @@ int manifest_parse(const char *text, size_t len, manifest *m, const char *what, 
         if (s->first_id != next) { snprintf(err, errlen, "%s: %sfirst_id is %llu, expected %llu (ids must be contiguous)", what, ctx, (unsigned long long)s->first_id, (unsigned long long)next); goto out; }
         if (s->samples == 0) { snprintf(err, errlen, "%s: %ssamples is 0", what, ctx); goto out; }
         next += s->samples;
-        for (int k = 0; k < i; k++)
-            if (!strcmp(m->shards[k].name, s->name)) { snprintf(err, errlen, "%s: shard name \"%s\" appears twice", what, s->name); goto out; }
     }
+    if (shard_names_unique(m, what, err, errlen)) goto out;
     if (next != m->samples) { snprintf(err, errlen, "%s: shards hold %llu samples, \"samples\" says %llu", what, (unsigned long long)next, (unsigned long long)m->samples); goto out; }
     if (next > 0xffffffffull) { snprintf(err, errlen, "%s: %llu samples (this reader supports up to 2^32-1)", what, (unsigned long long)next); goto out; }
     rc = 0;
