@@ -61,7 +61,8 @@ bool tensor_needs_grad(const cm_tensor *t);  // a leaf with requires_grad, or an
 // --- backward ---
 // seeds the gradient of a scalar (or any) tensor with ones (or with grad, same shape) and runs
 // the tape backwards; leaf .grad += ...; every node's saved tensors are released once used;
-// the tape is empty afterwards.
+// the tape is empty afterwards. Dies when loss needs no gradient (no-grad, or nothing under it
+// requires one) or its graph is spent (an earlier backward or a tape reset): never a silent no-op.
 void autograd_backward(cm_tensor *loss, cm_tensor *grad);
 // the name of the op whose backward runs on this thread, or NULL (for out-of-memory messages)
 const char *autograd_backward_op(void);

@@ -205,6 +205,17 @@ static void seed_and_run(cm_tensor *out, cm_tensor *grad, int64_t lo) {
 }
 
 void autograd_backward(cm_tensor *loss, cm_tensor *grad) {
+    // nothing to run: a silent no-op would leave every gradient unchanged (and a seed on a spent
+    // node would never be freed)
+    char sh[128];
+    tensor_shape_str(loss, sh, sizeof sh);
+    CM_CHECK(loss->grad_fn || loss->requires_grad, "autograd_backward",
+             "the tensor %s%s%s%s does not require a gradient (made under no-grad, or from tensors none of which "
+             "requires one)", loss->name[0] ? "'" : "", loss->name, loss->name[0] ? "' " : "", sh);
+    CM_CHECK(!loss->grad_fn || !loss->grad_fn->done, "autograd_backward",
+             "the tensor %s%s%s%s (made by %s): its graph is already spent (by an earlier backward, which empties the "
+             "whole tape, or by a tape reset)", loss->name[0] ? "'" : "", loss->name, loss->name[0] ? "' " : "", sh,
+             loss->grad_fn ? loss->grad_fn->op->name : "?");
     cm_tensor *g = grad ? tensor_retain(grad) : tensor_full(loss->dtype, loss->ndim, loss->shape, 1.0, loss->storage->dev);
     CM_CHECK(tensor_same_shape(g, loss), "autograd_backward", "seed gradient shape differs from the output's");
     seed_and_run(loss, g, 0);
