@@ -155,9 +155,20 @@ static cm_tensor *tensor_shell(cm_dtype dt, int ndim, const int64_t *shape) {
         CM_CHECK(shape[d] >= 0, "tensor", "negative size %lld in dim %d", (long long)shape[d], d);
         t->shape[d] = shape[d];
     }
-    set_contiguous_strides(t);
     t->dtype = dt;
     t->refcount = 1;
+    // the byte count must fit an int64: a wrapped one would make a storage too small (or none).
+    // Innermost first, so that every contiguous stride fits too
+    int64_t bytes = (int64_t)dtype_size(dt);
+    bool fits = true;
+    for (int d = ndim - 1; d >= 0 && fits; d--) fits = !__builtin_mul_overflow(bytes, shape[d], &bytes);
+    if (!fits) {
+        char b[160];
+        tensor_shape_str(t, b, sizeof b);
+        free(t);
+        cm_die("tensor", "shape %s: its byte count overflows 64 bits", b);
+    }
+    set_contiguous_strides(t);
     return t;
 }
 
