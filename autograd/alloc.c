@@ -34,6 +34,7 @@ static dev_pool *pool_of(cm_device d) {
 // round up: 512 B granularity below 1 MiB, 1/16 of the power of two above (bounded waste, few classes)
 static size_t round_size(size_t n) {
     if (n < (1u << 20)) return (n + 511) & ~(size_t)511;
+    if (n > SIZE_MAX / 2) return n;  // no power of two above it: no device has it (alloc_try fails)
     size_t p = 1;
     while (p < n) p <<= 1;
     size_t step = p >> 4;
@@ -66,6 +67,7 @@ static void release_cache_locked(cm_device dev, dev_pool *p) {
 
 void *alloc_try(cm_device dev, size_t nbytes) {
     size_t size = round_size(nbytes);
+    if (size > SIZE_MAX / 2) return NULL;  // a size gone negative somewhere, or simply too big
     pthread_mutex_lock(&mu);
     dev_pool *p = pool_of(dev);
     void *ptr = NULL;
