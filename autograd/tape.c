@@ -218,6 +218,12 @@ void autograd_backward(cm_tensor *loss, cm_tensor *grad) {
              loss->grad_fn ? loss->grad_fn->op->name : "?");
     cm_tensor *g = grad ? tensor_retain(grad) : tensor_full(loss->dtype, loss->ndim, loss->shape, 1.0, loss->storage->dev);
     CM_CHECK(tensor_same_shape(g, loss), "autograd_backward", "seed gradient shape differs from the output's");
+    // a seed of another dtype would flow down as it is: an f64 leaf could end with an f32 .grad
+    if (g->dtype != loss->dtype || !device_eq(g->storage->dev, loss->storage->dev)) {
+        char a[128], b[128];
+        cm_die("autograd_backward", "seed gradient %s differs in dtype or device from the output %s",
+               tensor_shape_str(g, a, sizeof a), tensor_shape_str(loss, b, sizeof b));
+    }
     seed_and_run(loss, g, 0);
     tensor_release(g);
 }

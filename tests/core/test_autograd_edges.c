@@ -1,8 +1,8 @@
 // test_autograd_edges.c — the tape at its edges. Misuse of backward stops with a message (each case
-// in a child process: exit status and stderr checked) instead of a silent no-op: a second backward
-// through a spent graph, a loss that needs no gradient. Adversarial graphs (a diamond, a tensor
-// read three times, views of views of a non-contiguous tensor, a slice of a transpose concatenated
-// back) match finite differences.
+// in a child process: exit status and stderr checked) instead of a silent no-op or a wrong result:
+// a second backward through a spent graph, a loss that needs no gradient, a seed of another dtype.
+// Adversarial graphs (a diamond, a tensor read three times, views of views of a non-contiguous
+// tensor, a slice of a transpose concatenated back) match finite differences.
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -73,6 +73,10 @@ static void backward_frozen(void) {  // nothing under the loss requires a gradie
     cm_tensor *x = tensor_full(CM_F64, SHAPE(3), 2.0, CM_DEV_CPU), *l = op_sum_all(op_mul(x, x));
     autograd_backward(l, NULL);
 }
+static void seed_dtype(void) {  // an f32 seed for an f64 output: x.grad came out f32
+    cm_tensor *x = gc_rand(SHAPE(3, 1), 1, 1.0, 0), *y = op_reshape(x, SHAPE(3));
+    autograd_backward(y, tensor_full(CM_F32, SHAPE(3), 1.0, CM_DEV_CPU));
+}
 
 // --- adversarial graphs (f64, checked against central differences) ---
 static cm_tensor *sum_of(cm_tensor *t) {
@@ -130,6 +134,8 @@ int main(void) {
     expect_death("after reset", backward_after_reset, "graph is already spent", NULL);
     expect_death("under no-grad", backward_no_grad, "'loss' [] f64 cpu does not require a gradient", NULL);
     expect_death("frozen", backward_frozen, "does not require a gradient", NULL);
+    expect_death("seed dtype", seed_dtype, "seed gradient [3] f32 cpu differs in dtype or device from the output [3] f64 cpu",
+                 NULL);
 
     cm_tensor *x = gc_rand(SHAPE(3, 4), 1, 0.5, 0);
     gradcheck("diamond", diamond, NULL, 1, &x);
