@@ -304,6 +304,14 @@ cm_tensor *autograd_recompute(cm_recompute_fn fn, void *ctx, int n, cm_tensor **
     autograd_no_grad_push();
     cm_tensor *out = fn(ctx, n, inputs);
     autograd_no_grad_pop();
+    // fn gave back a tensor it did not make (an input: op_contiguous of a contiguous one; a
+    // parameter): the scope's node goes on a view of it, never on it — an input's own node (or a
+    // leaf's leafness) would be overwritten, its gradient lost from the next graph on
+    if (out->grad_fn || out->requires_grad) {
+        cm_tensor *v = op_detach(out);
+        tensor_release(out);
+        out = v;
+    }
     // recorded even when no input needs a gradient: parameters inside fn may
     cm_node *node = record(&OP_RECOMPUTE, out, n, inputs, true);
     for (int i = 0; i < n; i++) node_save(node, i, inputs[i]);

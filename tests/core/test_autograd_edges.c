@@ -1,6 +1,7 @@
 // test_autograd_edges.c — the tape at its edges. Misuse of backward stops with a message (each case
 // in a child process: exit status and stderr checked) instead of a silent no-op or a wrong result:
 // a second backward through a spent graph, a loss that needs no gradient, a seed of another dtype.
+// A recompute scope that gives back its input leaves the input as it was.
 // Adversarial graphs (a diamond, a tensor read three times, views of views of a non-contiguous
 // tensor, a slice of a transpose concatenated back) match finite differences.
 #include <stdio.h>
@@ -127,6 +128,34 @@ static cm_tensor *reorder(cm_tensor **in, void *ctx) {
     return l;
 }
 
+// a recompute scope that gives back its input (op_contiguous of a contiguous tensor is the tensor)
+static cm_tensor *rc_same(void *ctx, int n, cm_tensor **in) {
+    (void)ctx, (void)n;
+    return op_contiguous(in[0]);
+}
+// two steps through such a scope, on a leaf and on an op's output: the scope's node used to go on
+// the input itself — the leaf stopped being one (its second step's gradient went to the spent
+// node, lost) and the op's output lost its own node (leaked)
+static void recompute_identity(void) {
+    cm_tensor *x = gc_rand(SHAPE(3), 3, 1.0, 0), *w = gc_rand(SHAPE(3), 4, 1.0, 0);
+    for (int step = 1; step <= 2; step++) {
+        cm_tensor *y = autograd_recompute(rc_same, NULL, 1, &x), *l = op_sum_all(y);
+        TEST_CHECK(x->grad_fn == NULL, "step %d: x is still a leaf", step);
+        autograd_backward(l, NULL);
+        TEST_NEAR(tensor_get(x->grad, 1), (double)step, 0, 0, "d sum(x) / dx gathered over the steps");
+        tensor_release(y), tensor_release(l);
+    }
+    tensor_zero_grad(x);
+    for (int step = 1; step <= 2; step++) {
+        cm_tensor *h = op_mul(x, w), *y = autograd_recompute(rc_same, NULL, 1, &h), *l = op_sum_all(y);
+        TEST_CHECK(h->grad_fn && !strcmp(h->grad_fn->op->name, "mul"), "step %d: h keeps its own node", step);
+        autograd_backward(l, NULL);
+        TEST_NEAR(tensor_get(x->grad, 1), step * tensor_get(w, 1), 1e-15, 1e-15, "d sum(x * w) / dx through the scope");
+        tensor_release(h), tensor_release(y), tensor_release(l);
+    }
+    tensor_release(x), tensor_release(w);
+}
+
 int main(void) {
     // the children first: the parent has run no kernel (libgomp does not survive a fork)
     expect_death("backward twice", backward_twice, "'loss' [] f64 cpu (made by sum): its graph is already spent", NULL);
@@ -137,6 +166,7 @@ int main(void) {
     expect_death("seed dtype", seed_dtype, "seed gradient [3] f32 cpu differs in dtype or device from the output [3] f64 cpu",
                  NULL);
 
+    recompute_identity();
     cm_tensor *x = gc_rand(SHAPE(3, 4), 1, 0.5, 0);
     gradcheck("diamond", diamond, NULL, 1, &x);
     gradcheck("thrice", thrice, NULL, 1, &x);
