@@ -108,7 +108,7 @@ typedef struct train_config {
         double reduce_bucket_mb;  // gradient buckets reduced during backward (0 = all after backward)
         bool state_bf16;          // state_dtype: bf16 — AdamW moments in bf16 with stochastic rounding
         double ema;               // decay of the weights' moving average (0 = none; train/optim.h)
-        bool ema_warmup;          // its decay min(ema, (1 + u) / (10 + u)) at its u-th update
+        bool ema_warmup;          // its decay 0 at the first update, then min(ema, (1 + u) / (10 + u)) at the u-th (u from 0)
     } optimizer;
     struct {  // evaluation during training (rank 0): cameo eval's scores on the current adapter
         int every;                 // optimizer steps between evaluations (0 = off); also after the last step

@@ -70,11 +70,13 @@ static void ema_reset(optim *o) {
     o->ema_updates = 0;
 }
 
-// the decay d of this update's average, ema = d ema + (1 - d) master (diffusers' EMAModel: with
-// warm-up, (1 + u) / (10 + u) after u updates while that is smaller); 0 = no average
+// the decay d of this update's average, ema = d ema + (1 - d) master; -1 = no average. With warm-up
+// as diffusers' EMAModel.get_decay: 0 at the first update (the average takes the updated weights),
+// then (1 + u) / (10 + u) at the u-th (u from 0) while that is smaller than cfg.ema_decay
 static double ema_decay_now(const optim *o) {
-    if (o->cfg.ema_decay <= 0) return 0;
+    if (o->cfg.ema_decay <= 0) return -1;
     double d = o->cfg.ema_decay, u = (double)o->ema_updates;
+    if (o->cfg.ema_warmup && u == 0) return 0;
     if (o->cfg.ema_warmup && (1 + u) / (10 + u) < d) d = (1 + u) / (10 + u);
     return d;
 }
@@ -364,11 +366,11 @@ int optim_apply_scaled(optim *o, double lr, double grad_norm, double grad_mult, 
         // pass reading the master again); others go through master_to_param below
         cm_tensor *pt = s->param->t;
         fused[i - o->begin] = !s->master_is_param && pt->dtype == CM_BF16 && tensor_is_contiguous(pt);
-        averaged[i - o->begin] = ema_d > 0;  // the update makes the average from the new master in registers
+        averaged[i - o->begin] = ema_d >= 0;  // the update makes the average from the new master in registers
         list[nl] = (cm_adamw_tensor){tensor_data(s->master), gp, tensor_data(s->m), tensor_data(s->v), s->n,
                                      cm_sr_key((uint64_t)s->index, (uint64_t)o->step),
                                      fused[i - o->begin] ? (uint16_t *)tensor_data(pt) : NULL,
-                                     ema_d > 0 ? (float *)tensor_data(s->ema) : NULL};
+                                     ema_d >= 0 ? (float *)tensor_data(s->ema) : NULL};
         nl++;
     }
     cm_adamw_tensor *group = calloc((size_t)nl + 1, sizeof *group);
@@ -380,14 +382,14 @@ int optim_apply_scaled(optim *o, double lr, double grad_norm, double grad_mult, 
         int ng = group_of(i, nl, gdt, dev, done, mem);
         for (int j = 0; j < ng; j++) group[j] = list[mem[j]];
         backend_get(dev[i].type)->adamw_multi(backend_ctx(dev[i]), ng, group, gdt[i], o->cfg.state_dtype, lr, o->cfg.beta1, o->cfg.beta2,
-                                              o->cfg.eps, o->cfg.weight_decay, bc1, bc2, inf.gscale, ema_d);
+                                              o->cfg.eps, o->cfg.weight_decay, bc1, bc2, inf.gscale, ema_d < 0 ? 0 : ema_d);
     }
     for (int i = 0; i < nl; i++) tensor_release(tmp[i]);
     for (int i = o->begin; i < o->end; i++) {
         optim_slot *s = &o->slot[i - o->begin];
         if (s->param->t->grad && !s->master_is_param && !fused[i - o->begin]) master_to_param(s);
     }
-    if (ema_d > 0) ema_rest(o, ema_d, averaged);
+    if (ema_d >= 0) ema_rest(o, ema_d, averaged);
     free(averaged);
     free(fused);
     free(group);

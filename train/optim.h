@@ -34,8 +34,9 @@
 //
 // Weight average (cfg.ema_decay = d > 0): each owned parameter keeps an f32 ema beside its master,
 // starting equal to it; after every applied update (not a skipped one) ema = d_u ema + (1 - d_u)
-// master for every owned parameter (backend axpby), d_u = d, or min(d, (1 + u) / (10 + u)) with
-// cfg.ema_warmup at the u-th update (u from 0). Sharded like the masters: no communication. Saved
+// master for every owned parameter (backend axpby), d_u = d, or with cfg.ema_warmup as diffusers'
+// EMAModel: 0 at the first update (u = 0: the average takes the updated weights), then
+// min(d, (1 + u) / (10 + u)) at the u-th. Sharded like the masters: no communication. Saved
 // as "<param>.ema" beside the moments (metadata "optim.ema_updates"); `cameo export --ema`,
 // `cameo eval --ema` and `cameo sample --ema` read it from there (ckpt_ema_*, checkpoint.h).
 #pragma once
@@ -52,7 +53,7 @@ typedef struct optim_config {
     cm_dtype state_dtype; // of the moments m, v: CM_F32 (default, 0) or CM_BF16 (stochastic rounding,
                           // kernels/sr_round.h: 8 instead of 16 bytes per parameter's moments)
     double ema_decay;     // > 0: an exponential moving average of the weights (f32, beside the master)
-    bool ema_warmup;      // its decay min(ema_decay, (1 + u) / (10 + u)) at its u-th update (diffusers' EMAModel)
+    bool ema_warmup;      // its decay 0 at the first update, then min(ema_decay, (1 + u) / (10 + u)) at the u-th (u from 0: diffusers' EMAModel)
 } optim_config;
 
 typedef struct optim_slot {   // one owned parameter

@@ -420,7 +420,9 @@ static void test_ema(void) {
             set_grads(&o, k, bad ? NAN : 1.0, CM_F32);
             if (k == 4) tensor_zero_grad(o.all[1]->t);  // no gradient: its average still moves to its master
             TEST_CHECK(optim_step(&o, oc.lr, NULL) == bad, "step %d", k);
+            // warm-up as diffusers' EMAModel: the first update copies the weights (d = 0)
             double u = (double)(k - (k > 2)), d = warm && (1 + u) / (10 + u) < 0.75 ? (1 + u) / (10 + u) : 0.75;
+            if (warm && u == 0) d = 0;
             for (int i = 0, j = 0; i < o.end; i++)
                 for (int64_t e = 0; e < o.slot[i].n; e++, j++) {
                     if (!bad) ref[j] = d * ref[j] + (1 - d) * ((float *)tensor_data(o.slot[i].master))[e];
