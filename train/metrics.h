@@ -27,7 +27,7 @@ typedef struct metrics_row {
     double step_s;            // this step's wall seconds
     double data_s;            // of them, host seconds taking and uploading batches (beside the device's
                               // backward on a GPU: near step_s means the data pipeline is the bottleneck)
-    double time;              // seconds since the run started (wall)
+    double time;              // training wall seconds since the run started, over all resumes
 } metrics_row;
 
 typedef struct metrics {

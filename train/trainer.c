@@ -645,7 +645,8 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             double sps = samples_stage / (progress_now() - t_stage + 1e-9);
             metrics_row row = {.step = t->st.step, .stage = s, .stage_name = sg->name, .loss = loss, .loss_smoothed = sm,
                                .lr = info.lr, .grad_norm = info.grad_norm, .samples_per_s = sps, .step_s = step_s, .data_s = data_s,
-                               .time = progress_now() - run_t0};
+                               // the run's training time over all resumes (the checkpoint's, then this process's)
+                               .time = t->st.elapsed_s + (progress_now() - t->t_start)};
             if (t->d.rank == 0 && c->run.log_every > 0 && (t->st.step % c->run.log_every == 0 || t->st.step_in_stage == sg->steps))
                 metrics_log(&t->met, &row);
             progress_update(&t->prog, t->st.step_in_stage, loss, sm, info.lr, info.grad_norm, sps);

@@ -7,6 +7,12 @@ target_include_directories(e2e_train PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(e2e_train PRIVATE cameo_train)
 add_test(NAME e2e_train COMMAND e2e_train $<TARGET_FILE:cameo> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(e2e_train PROPERTIES LABELS train TIMEOUT 600 SKIP_RETURN_CODE 77)
+# what a user sees and keeps while training: metrics across a resume, a closed output pipe, Ctrl-C twice
+add_executable(e2e_progress ${CMAKE_CURRENT_SOURCE_DIR}/train/e2e_progress.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
+target_include_directories(e2e_progress PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(e2e_progress PRIVATE cameo_core)
+add_test(NAME e2e_progress COMMAND e2e_progress $<TARGET_FILE:cameo> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(e2e_progress PROPERTIES LABELS train TIMEOUT 300 SKIP_RETURN_CODE 77)
 # the Slurm job script with stand-ins for srun and scontrol: stop on the time-limit signal, requeue, resume
 add_test(NAME e2e_sbatch COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/train/e2e_sbatch.sh $<TARGET_FILE:cameo> ${CMAKE_SOURCE_DIR})
 set_tests_properties(e2e_sbatch PROPERTIES LABELS train TIMEOUT 600)

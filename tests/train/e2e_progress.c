@@ -1,0 +1,62 @@
+// e2e_progress.c — what a user sees and keeps while `cameo train` runs, as real processes on the
+// tiny default: the metrics lines across a resume, a closed output pipe, a second Ctrl-C, messages
+// that name paths with spaces.
+// Usage: e2e_progress PATH/TO/cameo   (registered by tests/train/extra.cmake)
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "testutil.h"
+
+static const char *cameo;
+static char dir[64];
+
+// a few steps in all: 4 + 2 + 2, a line and a checkpoint every 2
+#define STEPS "--set stages.0.steps=4 --set stages.1.steps=2 --set stages.2.steps=2 --set run.keep_last=0 " \
+              "--set run.ckpt_every=2 --set run.log_every=1"
+
+// the "step" and "time" of every line of a metrics.jsonl; how many
+static int read_times(const char *path, long long *step, double *time, int max) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[4096];
+    int n = 0;
+    while (n < max && fgets(line, sizeof line, f)) {
+        const char *s = strstr(line, "\"step\":"), *t = strstr(line, "\"time\":");
+        if (!s || !t) continue;
+        step[n] = atoll(s + 7);
+        time[n] = atof(t + 7);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) test_skip("usage: e2e_progress PATH/TO/cameo");
+    cameo = argv[1];
+    snprintf(dir, sizeof dir, "/tmp/cameo-e2e-progress-XXXXXX");
+    TEST_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char p[512];
+
+    // "time" counts the run's training time on across a resume: a resume from step 4 into the same
+    // folder rewrites steps 5..8 with times after step 4's, not from 0 again
+    TEST_CHECK(test_sh("%s train " STEPS " --set run.out_dir=%s/t --set data.path=%s/data 2>%s/t.log && "
+                       "sleep 0.3 && %s train --resume %s/t/tiny/checkpoints/step-4 --quiet 2>%s/t2.log",
+                       cameo, dir, dir, dir, cameo, dir, dir) == 0, "run t and its resume from step 4 (see %s/t.log, t2.log)", dir);
+    {
+        long long st[32];
+        double tm[32];
+        snprintf(p, sizeof p, "%s/t/tiny/metrics.jsonl", dir);
+        int n = read_times(p, st, tm, 32);
+        TEST_CHECK(n == 8, "8 metrics lines after the resume (%d)", n);
+        for (int i = 1; i < n; i++)
+            TEST_CHECK(st[i] == st[i - 1] + 1 && tm[i] >= tm[i - 1], "step %lld's time %.3f follows step %lld's %.3f", st[i], tm[i],
+                       st[i - 1], tm[i - 1]);
+    }
+
+    if (!test_failures) test_sh("rm -rf %s", dir);
+    return test_summary("e2e_progress");
+}
