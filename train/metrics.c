@@ -196,8 +196,11 @@ int tb_read_record(FILE *f, uint8_t **data, size_t *n, char *err, size_t errlen)
 
 // ---------------------------------------------------------------------------------------------
 static int mkdir_p(const char *path) {
-    char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s", path);
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     for (char *p = tmp + 1; *p; p++) {
         if (*p != '/') continue;
         *p = 0;
@@ -212,7 +215,7 @@ static int mkdir_p(const char *path) {
 static int trim_jsonl(const char *path, int64_t max_step, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) return 0;  // nothing yet
-    char tmp[1100];
+    char tmp[sizeof ((metrics *)0)->jsonl_path + 8];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *o = fopen(tmp, "wb");
     if (!o) {
@@ -244,7 +247,12 @@ int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resu
         cm_seterr(err, errlen, "%s: cannot create the run folder: %s", run_dir, strerror(errno));
         return -1;
     }
-    snprintf(m->jsonl_path, sizeof m->jsonl_path, "%s/metrics.jsonl", run_dir);
+    // a name cut short would write the lines to another file (RUN/metrics.) and the summary name this one
+    if (snprintf(m->jsonl_path, sizeof m->jsonl_path, "%s/metrics.jsonl", run_dir) >= (int)sizeof m->jsonl_path) {
+        cm_seterr(err, errlen, "%s: the run folder's path is too long (%zu bytes; at most %zu)", run_dir, strlen(run_dir),
+                  sizeof m->jsonl_path - sizeof "/metrics.jsonl");
+        return -1;
+    }
     if (resume_step >= 0 && trim_jsonl(m->jsonl_path, resume_step, err, errlen)) return -1;
     m->jsonl = fopen(m->jsonl_path, "ab");
     if (!m->jsonl) {
@@ -252,7 +260,7 @@ int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resu
         return -1;
     }
     if (tensorboard) {
-        char dir[1100], host[256] = "localhost";
+        char dir[sizeof m->jsonl_path], host[256] = "localhost";
         snprintf(dir, sizeof dir, "%s/tb", run_dir);
         if (mkdir_p(dir)) {
             cm_seterr(err, errlen, "%s: cannot create: %s", dir, strerror(errno));

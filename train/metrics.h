@@ -33,8 +33,8 @@ typedef struct metrics_row {
 typedef struct metrics {
     FILE *jsonl;
     FILE *tb;
-    char jsonl_path[1024];
-    char tb_path[1400];
+    char jsonl_path[4200];   // RUN/metrics.jsonl, RUN up to PATH_MAX
+    char tb_path[4400];
     double t0;
 } metrics;
 

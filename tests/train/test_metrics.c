@@ -200,6 +200,35 @@ static void test_metrics(void) {
     if (system(cmd)) fprintf(stderr, "cannot remove %s\n", dir);
 }
 
+// a run folder whose path is long (here 1.1 kB; PATH_MAX is 4096): metrics.jsonl and tb/ keep
+// their names (a 1 kB buffer wrote the lines to RUN/metrics. and the events under RUN/t)
+static void test_long_path(void) {
+    char dir[1400], path[1500], err[512];
+    int n = snprintf(dir, sizeof dir, "/tmp/cameo-test-metrics-long-%d", (int)getpid());
+    for (int k = 0; k < 5; k++) {
+        dir[n++] = '/';
+        for (int i = 0; i < 210; i++) dir[n++] = (char)('a' + k);
+    }
+    dir[n] = 0;
+    metrics m;
+    TEST_CHECK(metrics_open(&m, dir, true, -1, err, sizeof err) == 0, "long path: %s", err);
+    metrics_row r = {.step = 1, .loss = 0.5};
+    TEST_CHECK(metrics_log(&m, &r) == 0, "long path: log");
+    metrics_close(&m);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    TEST_CHECK(access(path, R_OK) == 0, "long path: RUN/metrics.jsonl written (%zu-byte folder)", strlen(dir));
+    snprintf(path, sizeof path, "%s/tb/", dir);
+    TEST_CHECK(!strncmp(m.tb_path, path, strlen(path)) && access(m.tb_path, R_OK) == 0, "long path: the event file under RUN/tb/");
+    // a folder too long for a path: refused with its length, not written under a name cut short
+    char huge[4300];
+    memset(huge, 'x', sizeof huge - 1);
+    huge[0] = '/', huge[sizeof huge - 1] = 0;
+    TEST_CHECK(metrics_open(&m, huge, false, -1, err, sizeof err) == -1, "a 4.3 kB run folder is refused");
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf /tmp/cameo-test-metrics-long-%d", (int)getpid());
+    if (system(cmd)) fprintf(stderr, "cannot remove the long folder\n");
+}
+
 static void test_progress(void) {
     char path[128];
     snprintf(path, sizeof path, "/tmp/cameo-test-progress-%d.txt", (int)getpid());
@@ -245,6 +274,7 @@ static void test_progress(void) {
 
 int main(void) {
     test_metrics();
+    test_long_path();
     test_progress();
     return test_summary("test_metrics");
 }
