@@ -757,6 +757,10 @@ int train_cli(int argc, char **argv) {
     }
     signal(SIGINT, on_signal);  // from the start: a signal during set-up stops after the first step
     signal(SIGTERM, on_signal);
+    // an output closed under us (`cameo train 2>&1 | head`, a log viewer or ssh session gone): a
+    // stop as on SIGTERM, with a checkpoint of the step, where SIGPIPE's default ended the process
+    // at its next line and lost every step since the last checkpoint
+    signal(SIGPIPE, on_signal);
     static trainer t;
     memset(&t, 0, sizeof t);
     t.last_loss = NAN;

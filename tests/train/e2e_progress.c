@@ -34,6 +34,15 @@ static int read_times(const char *path, long long *step, double *time, int max) 
     return n;
 }
 
+// the number a file holds (an exit status written by the shell); -1 when unreadable
+static int read_int(const char *path) {
+    FILE *f = fopen(path, "r");
+    int v = -1;
+    if (f && fscanf(f, "%d", &v) != 1) v = -1;
+    if (f) fclose(f);
+    return v;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) test_skip("usage: e2e_progress PATH/TO/cameo");
     cameo = argv[1];
@@ -56,6 +65,17 @@ int main(int argc, char **argv) {
             TEST_CHECK(st[i] == st[i - 1] + 1 && tm[i] >= tm[i - 1], "step %lld's time %.3f follows step %lld's %.3f", st[i], tm[i],
                        st[i - 1], tm[i - 1]);
     }
+
+    // its output closed (`cameo train 2>&1 | head -c 1`): stops as on SIGTERM, with a checkpoint of
+    // the step and exit 0, where SIGPIPE ended it at its next line (status 141) with none; the
+    // resume then ends the run
+    TEST_CHECK(test_sh("(%s train " STEPS " --set run.ckpt_every=100 --set run.out_dir=%s/p --set data.path=%s/data; "
+                       "echo $? >%s/p.rc) 2>&1 | head -c 1 >/dev/null", cameo, dir, dir, dir) == 0, "run p");
+    snprintf(p, sizeof p, "%s/p.rc", dir);
+    TEST_CHECK(read_int(p) == 0, "a closed output: exit 0 (status %d)", read_int(p));
+    TEST_CHECK(test_sh("ls -d %s/p/tiny/checkpoints/step-* >/dev/null 2>&1", dir) == 0, "a closed output: a checkpoint was written");
+    TEST_CHECK(test_sh("%s train --resume %s/p/tiny/checkpoints --quiet 2>%s/p2.log && grep -q 'done: ' %s/p2.log", cameo, dir, dir,
+                       dir) == 0, "the run stopped by a closed output resumes to its end (see %s/p2.log)", dir);
 
     if (!test_failures) test_sh("rm -rf %s", dir);
     return test_summary("e2e_progress");
