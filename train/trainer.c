@@ -44,7 +44,28 @@
 #include "train/torch_export.h"
 
 static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig) { stop_requested = sig; }
+static volatile sig_atomic_t signal_says;  // rank 0 tells a stop when its signal lands: 1, 2 on a TTY (ends the bar's line)
+// the stop comes after the step in progress, which (or the model's loading, an evaluation) may take
+// minutes: said when the signal lands, and a second Ctrl-C quits at once (the checkpoints on disk
+// are whole: their writes are renamed into place). SIGTERM is not doubled: Slurm and mpirun may send
+// it more than once, and each must still end in a checkpoint
+static void on_signal(int sig) {
+    if (sig == SIGINT && stop_requested == SIGINT) {
+        signal(SIGINT, SIG_DFL);
+        raise(SIGINT);
+        return;
+    }
+    bool first = !stop_requested;
+    stop_requested = sig;
+    if (!first || !signal_says || sig == SIGPIPE) return;  // SIGPIPE: the output is gone
+    static const char int_msg[] = "\ncameo: Ctrl-C: stopping after this step, with a checkpoint (Ctrl-C again to quit now, "
+                                  "without one)\n";
+    static const char term_msg[] = "\ncameo: SIGTERM: stopping after this step, with a checkpoint\n";
+    int skip = signal_says == 2 ? 0 : 1;  // the leading newline only under a bar
+    ssize_t rc = sig == SIGINT ? write(STDERR_FILENO, int_msg + skip, sizeof int_msg - 1 - skip)
+                               : write(STDERR_FILENO, term_msg + skip, sizeof term_msg - 1 - skip);
+    (void)rc;
+}
 
 static int mkdirs(const char *path) {
     char tmp[8192];
@@ -767,6 +788,7 @@ int train_cli(int argc, char **argv) {
     char err[16384] = "";
     static char resolved[4096], cfg_path[4200];
     dist_init(&t.d, NULL, NULL);  // first: rank 0 alone picks and verifies the checkpoint to resume
+    signal_says = t.d.rank == 0 ? 1 + isatty(STDERR_FILENO) : 0;
     cm_warn_mute(t.d.rank > 0);   // rank 0's warnings stand for all; errors still come from any rank
     int rc = 0;
     bool resume_auto = resume && !strcmp(resume, "auto");

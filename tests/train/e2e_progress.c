@@ -3,6 +3,7 @@
 // that name paths with spaces.
 // Usage: e2e_progress PATH/TO/cameo   (registered by tests/train/extra.cmake)
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,39 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("ls -d %s/p/tiny/checkpoints/step-* >/dev/null 2>&1", dir) == 0, "a closed output: a checkpoint was written");
     TEST_CHECK(test_sh("%s train --resume %s/p/tiny/checkpoints --quiet 2>%s/p2.log && grep -q 'done: ' %s/p2.log", cameo, dir, dir,
                        dir) == 0, "the run stopped by a closed output resumes to its end (see %s/p2.log)", dir);
+
+    // Ctrl-C during something long (here a step that never ends: CAMEO_FAULT_HANG) says at once that
+    // the run stops after the step, and a second Ctrl-C quits now (it waited for ever)
+    {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "CAMEO_FAULT_HANG=0:2 exec %s train " STEPS " --set run.out_dir=%s/c --set data.path=%s/data 2>%s/c.log",
+                 cameo, dir, dir, dir);
+        pid_t pid = fork();
+        if (pid == 0) {
+            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+            _exit(127);
+        }
+        snprintf(p, sizeof p, "%s/c/tiny/checkpoints/step-2", dir);
+        bool there = false;
+        for (int t = 0; t < 60000 && !(there = access(p, F_OK) == 0); t += 5) usleep(5000);
+        TEST_CHECK(there, "run c reached its checkpoint of step 2");
+        usleep(100000);  // into the step that hangs
+        kill(pid, SIGINT);
+        usleep(300000);
+        int status = 0;
+        TEST_CHECK(waitpid(pid, &status, WNOHANG) == 0, "one Ctrl-C waits for the step to end");
+        TEST_CHECK(test_sh("grep -q 'Ctrl-C: stopping after this step, with a checkpoint (Ctrl-C again to quit now' %s/c.log", dir) == 0,
+                   "the first Ctrl-C is told at once (see %s/c.log)", dir);
+        kill(pid, SIGINT);
+        pid_t w = 0;
+        for (int t = 0; t < 10000 && (w = waitpid(pid, &status, WNOHANG)) == 0; t += 10) usleep(10000);
+        TEST_CHECK(w == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGINT, "a second Ctrl-C quits at once (%s, status %d)",
+                   w == pid ? "ended" : "still running after 10 s", status);
+        if (w != pid) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+        }
+    }
 
     if (!test_failures) test_sh("rm -rf %s", dir);
     return test_summary("e2e_progress");
