@@ -240,6 +240,24 @@ static int trim_jsonl(const char *path, int64_t max_step, char *err, size_t errl
     return 0;
 }
 
+// appends n bytes to f (unbuffered) whole or not at all: a write that fails part-way (ENOSPC) is cut
+// back off the file, else its torn line / record would spoil what comes after it once space returns
+// (TensorBoard stops reading an event file at a damaged record). The first failure is kept in m->err
+static int append_whole(metrics *m, FILE *f, const char *path, const void *buf, size_t n) {
+    int fd = fileno(f);
+    off_t at = lseek(fd, 0, SEEK_END);
+    if (fwrite(buf, 1, n, f) == n && !fflush(f)) return 0;
+    int e = errno;
+    clearerr(f);
+    struct stat st;
+    bool cut = at >= 0 && !fstat(fd, &st) && S_ISREG(st.st_mode);  // not a device (/dev/full)
+    int cut_rc = cut ? ftruncate(fd, at) || fseeko(f, at, SEEK_SET) : 0;
+    if (!m->err[0])
+        cm_seterr(m->err, sizeof m->err, "%s: cannot write: %s%s%s", path, strerror(e),
+                  cut_rc ? "; cutting the torn write off failed too: " : "", cut_rc ? strerror(errno) : "");
+    return -1;
+}
+
 int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resume_step, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     m->t0 = now_unix();
@@ -259,6 +277,7 @@ int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resu
         cm_seterr(err, errlen, "%s: cannot open: %s", m->jsonl_path, strerror(errno));
         return -1;
     }
+    setvbuf(m->jsonl, NULL, _IONBF, 0);  // append_whole writes each line at once
     if (tensorboard) {
         char dir[sizeof m->jsonl_path], host[256] = "localhost";
         snprintf(dir, sizeof dir, "%s/tb", run_dir);
@@ -283,25 +302,55 @@ int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resu
         }
         uint8_t buf[128];
         size_t n = tb_encode_event(buf, sizeof buf, m->t0, 0, NULL, 0, "brain.Event:2");
-        tb_write_record(m->tb, buf, n);
+        int rc = tb_write_record(m->tb, buf, n);
         // a resume: the earlier event files hold the steps after the checkpoint too, and this file
         // writes them again; SessionLog START at the first new step tells TensorBoard to drop the
         // earlier ones (its purge of orphaned data), else every such step shows twice
         if (resume_step >= 0) {
             n = tb_encode_session_start(buf, sizeof buf, m->t0, resume_step + 1);
-            tb_write_record(m->tb, buf, n);
+            rc |= tb_write_record(m->tb, buf, n);
         }
-        fflush(m->tb);
+        if (rc || fflush(m->tb)) {
+            cm_seterr(err, errlen, "%s: cannot write: %s", m->tb_path, strerror(errno));
+            metrics_close(m);
+            return -1;
+        }
+        setvbuf(m->tb, NULL, _IONBF, 0);  // from here, append_whole writes each step's events at once
     }
     return 0;
 }
 
-int metrics_scalar(metrics *m, const char *tag, int64_t step, double value) {
-    if (!m->tb) return 0;
+// the records of one write, gathered in memory (open_memstream) before append_whole
+typedef struct { FILE *f; char *buf; size_t n; } mbuf;
+static int mbuf_open(mbuf *b) {
+    b->buf = NULL, b->n = 0;
+    b->f = open_memstream(&b->buf, &b->n);
+    return b->f ? 0 : -1;
+}
+// writes the gathered bytes to f whole; frees them
+static int mbuf_commit(metrics *m, mbuf *b, FILE *f, const char *path) {
+    int rc = fclose(b->f) ? -1 : append_whole(m, f, path, b->buf, b->n);
+    free(b->buf);
+    return rc;
+}
+
+static int tb_scalar_to(FILE *f, const char *tag, int64_t step, double value) {
     uint8_t buf[512];
     size_t n = tb_encode_event(buf, sizeof buf, now_unix(), step, tag, (float)value, NULL);
     if (!n) return -1;
-    return tb_write_record(m->tb, buf, n);
+    return tb_write_record(f, buf, n);
+}
+
+int metrics_scalar(metrics *m, const char *tag, int64_t step, double value) {
+    if (!m->tb) return 0;
+    mbuf b;
+    if (mbuf_open(&b)) return -1;
+    if (tb_scalar_to(b.f, tag, step, value)) {
+        fclose(b.f);
+        free(b.buf);
+        return -1;
+    }
+    return mbuf_commit(m, &b, m->tb, m->tb_path);
 }
 
 int metrics_image(metrics *m, const char *tag, int64_t step, int width, int height, const uint8_t *png, size_t png_len) {
@@ -309,7 +358,14 @@ int metrics_image(metrics *m, const char *tag, int64_t step, int width, int heig
     size_t cap = png_len + strlen(tag) + 128;
     uint8_t *buf = malloc(cap);
     size_t n = buf ? tb_encode_image_event(buf, cap, now_unix(), step, tag, width, height, png, png_len) : 0;
-    int rc = n ? tb_write_record(m->tb, buf, n) : -1;
+    int rc = -1;
+    if (n) {  // the framed record in one write
+        mbuf b;
+        if (!mbuf_open(&b)) {
+            if (!tb_write_record(b.f, buf, n)) rc = mbuf_commit(m, &b, m->tb, m->tb_path);
+            else fclose(b.f), free(b.buf);
+        }
+    }
     free(buf);
     return rc;
 }
@@ -320,36 +376,41 @@ static void json_num(FILE *f, const char *key, double v) {
 }
 
 int metrics_log(metrics *m, const metrics_row *r) {
-    if (m->jsonl) {
-        fprintf(m->jsonl, "{\"step\":%lld,\"stage\":%d", (long long)r->step, r->stage);
-        if (r->stage_name) {
-            fputs(",\"stage_name\":\"", m->jsonl);
-            for (const char *c = r->stage_name; *c; c++)
-                if (*c == '"' || *c == '\\') fprintf(m->jsonl, "\\%c", *c);
-                else if ((unsigned char)*c >= 0x20) fputc(*c, m->jsonl);
-            fputc('"', m->jsonl);
-        }
-        json_num(m->jsonl, "loss", r->loss);
-        json_num(m->jsonl, "loss_smoothed", r->loss_smoothed);
-        json_num(m->jsonl, "lr", r->lr);
-        json_num(m->jsonl, "grad_norm", r->grad_norm);
-        json_num(m->jsonl, "samples_per_s", r->samples_per_s);
-        json_num(m->jsonl, "step_s", r->step_s);
-        json_num(m->jsonl, "data_s", r->data_s);
-        json_num(m->jsonl, "time", r->time);
-        fputs("}\n", m->jsonl);
-        fflush(m->jsonl);
-    }
     int rc = 0;
-    rc |= metrics_scalar(m, "train/loss", r->step, r->loss);
-    rc |= metrics_scalar(m, "train/loss_smoothed", r->step, r->loss_smoothed);
-    rc |= metrics_scalar(m, "train/lr", r->step, r->lr);
-    rc |= metrics_scalar(m, "train/grad_norm", r->step, r->grad_norm);
-    rc |= metrics_scalar(m, "train/samples_per_s", r->step, r->samples_per_s);
-    rc |= metrics_scalar(m, "train/step_s", r->step, r->step_s);
-    rc |= metrics_scalar(m, "train/data_s", r->step, r->data_s);
-    rc |= metrics_scalar(m, "train/stage", r->step, r->stage);
-    if (m->tb) fflush(m->tb);
+    mbuf b;
+    if (m->jsonl) {
+        if (mbuf_open(&b)) return -1;
+        FILE *f = b.f;
+        fprintf(f, "{\"step\":%lld,\"stage\":%d", (long long)r->step, r->stage);
+        if (r->stage_name) {
+            fputs(",\"stage_name\":\"", f);
+            for (const char *c = r->stage_name; *c; c++)
+                if (*c == '"' || *c == '\\') fprintf(f, "\\%c", *c);
+                else if ((unsigned char)*c >= 0x20) fputc(*c, f);
+            fputc('"', f);
+        }
+        json_num(f, "loss", r->loss);
+        json_num(f, "loss_smoothed", r->loss_smoothed);
+        json_num(f, "lr", r->lr);
+        json_num(f, "grad_norm", r->grad_norm);
+        json_num(f, "samples_per_s", r->samples_per_s);
+        json_num(f, "step_s", r->step_s);
+        json_num(f, "data_s", r->data_s);
+        json_num(f, "time", r->time);
+        fputs("}\n", f);
+        rc |= mbuf_commit(m, &b, m->jsonl, m->jsonl_path);
+    }
+    if (m->tb) {  // the step's scalars in one write: all of them or none
+        static const char *tags[8] = {"train/loss", "train/loss_smoothed", "train/lr", "train/grad_norm",
+                                      "train/samples_per_s", "train/step_s", "train/data_s", "train/stage"};
+        double v[8] = {r->loss, r->loss_smoothed, r->lr, r->grad_norm, r->samples_per_s, r->step_s, r->data_s, r->stage};
+        if (mbuf_open(&b)) return -1;
+        int enc = 0;
+        for (int i = 0; i < 8; i++) enc |= tb_scalar_to(b.f, tags[i], r->step, v[i]);
+        if (enc) fclose(b.f), free(b.buf), rc = -1;
+        else rc |= mbuf_commit(m, &b, m->tb, m->tb_path);
+    }
+    if (rc) m->lost++;
     return rc ? -1 : 0;
 }
 

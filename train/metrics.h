@@ -36,6 +36,10 @@ typedef struct metrics {
     char jsonl_path[4200];   // RUN/metrics.jsonl, RUN up to PATH_MAX
     char tb_path[4400];
     double t0;
+    // writes that failed (a full disk): what the first said, and how many log steps lost lines or
+    // events. A failed write is cut back off its file, so the file stays whole for what follows
+    char err[512];
+    int64_t lost;
 } metrics;
 
 // Opens RUN/metrics.jsonl (appending) and, when tensorboard is set, a new event file under
@@ -44,9 +48,10 @@ typedef struct metrics {
 // SessionLog START at resume_step + 1 (TensorBoard drops the older files' events from there). 0, or -1 with err set.
 int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resume_step, char *err, size_t errlen);
 // one JSONL line + one TB event with the scalars loss, loss_smoothed, lr, grad_norm, samples_per_s,
-// step_s, data_s (and stage)
+// step_s, data_s (and stage). 0, or -1 when a write failed (m->err, m->lost): the line or the
+// step's events are then left out whole, never torn
 int metrics_log(metrics *m, const metrics_row *r);
-// any extra scalar (TB only), e.g. "eval/clip_score"
+// any extra scalar (TB only), e.g. "eval/clip_score"; 0 or -1 as metrics_log
 int metrics_scalar(metrics *m, const char *tag, int64_t step, double value);
 // an image (TB only; PNG bytes, width x height RGB), e.g. "eval/pair0_seed0"; shown under IMAGES
 int metrics_image(metrics *m, const char *tag, int64_t step, int width, int height, const uint8_t *png, size_t png_len);

@@ -124,5 +124,8 @@ void progress_summary(progress *p, const progress_summary_info *s) {
     if (s->checkpoint_path && s->checkpoint_path[0]) fprintf(p->out, "checkpoint: %s (resume with --resume)\n", s->checkpoint_path);
     else if (s->checkpoint_path) fprintf(p->out, "checkpoint: none (no step was run)\n");
     if (s->run_dir) fprintf(p->out, "metrics: %s/metrics.jsonl, tensorboard --logdir %s/tb\n", s->run_dir, s->run_dir);
+    if (s->run_dir && s->metrics_lost)
+        fprintf(p->out, "metrics: %lld log step(s) left out, their writes failed (the first: %s)\n", (long long)s->metrics_lost,
+                s->metrics_err && s->metrics_err[0] ? s->metrics_err : "?");
     fflush(p->out);
 }

@@ -32,6 +32,8 @@ typedef struct progress_summary_info {
     const char *adapter_path;     // the exported / last adapter file (may be NULL)
     const char *checkpoint_path;  // the last checkpoint folder (may be NULL)
     const char *run_dir;          // metrics.jsonl and tb/ live here (may be NULL)
+    int64_t metrics_lost;         // log steps whose metrics could not be written (a full disk)
+    const char *metrics_err;      // the first such failure (may be NULL)
 } progress_summary_info;
 
 // out: usually stderr (a TTY is detected with isatty); log_every: plain-line period

@@ -102,6 +102,7 @@ typedef struct trainer {
     double samples, t_start;
     double last_loss;            // the last updating step's loss (NaN: none yet), for the summary
     bool quiet_cli;              // --quiet: this process prints no bar (not saved: a resume prints again)
+    bool metrics_warned;         // a metrics write failed (a full disk): said once, the training goes on
 } trainer;
 
 // the dataset exists, or is generated when the config asks; paired stages need pairs
@@ -668,8 +669,12 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                                .lr = info.lr, .grad_norm = info.grad_norm, .samples_per_s = sps, .step_s = step_s, .data_s = data_s,
                                // the run's training time over all resumes (the checkpoint's, then this process's)
                                .time = t->st.elapsed_s + (progress_now() - t->t_start)};
-            if (t->d.rank == 0 && c->run.log_every > 0 && (t->st.step % c->run.log_every == 0 || t->st.step_in_stage == sg->steps))
-                metrics_log(&t->met, &row);
+            if (t->d.rank == 0 && c->run.log_every > 0 && (t->st.step % c->run.log_every == 0 || t->st.step_in_stage == sg->steps) &&
+                metrics_log(&t->met, &row) && !t->metrics_warned) {
+                t->metrics_warned = true;
+                progress_message(&t->prog, "metrics: %s; the training goes on, the steps whose lines cannot be written are "
+                                 "left out (counted in the summary)", t->met.err);
+            }
             progress_update(&t->prog, t->st.step_in_stage, loss, sm, info.lr, info.grad_norm, sps);
             bool stage_done = t->st.step_in_stage == sg->steps, last = stage_done && s == train_config_last_stage(c);
             if (stage_done && !last) {  // the next step starts the next stage from its first batch
@@ -735,7 +740,8 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         progress_summary_info si = {.steps = t->steps_run, .skipped = t->opt.skipped, .seconds = progress_now() - run_t0,
                                     .final_loss = t->last_loss, .loss_smoothed = metrics_ema_value(&t->ema),
                                     .samples_per_s = t->samples / (progress_now() - run_t0 + 1e-9), .adapter_path = out,
-                                    .checkpoint_path = t->last_ckpt, .run_dir = t->run_dir};
+                                    .checkpoint_path = t->last_ckpt, .run_dir = t->run_dir,
+                                    .metrics_lost = t->met.lost, .metrics_err = t->met.err};
         progress_summary(&t->prog, &si);
     }
     return 0;

@@ -67,6 +67,15 @@ int main(int argc, char **argv) {
                        st[i - 1], tm[i - 1]);
     }
 
+    // metrics.jsonl that cannot be written (a full disk: /dev/full): said once, the training goes on
+    // to its end, and the summary counts the lines left out (it named the file as if all were there)
+    TEST_CHECK(test_sh("mkdir -p %s/n/tiny && ln -s /dev/full %s/n/tiny/metrics.jsonl && "
+                       "%s train " STEPS " --set run.out_dir=%s/n --set data.path=%s/data 2>%s/n.log && "
+                       "test \"$(grep -c 'metrics.jsonl: cannot write: No space left on device; the training goes on' %s/n.log)\" = 1 && "
+                       "grep -q 'metrics: 8 log step(s) left out, their writes failed' %s/n.log && "
+                       "test -f %s/n/tiny/adapter.safetensors", dir, dir, cameo, dir, dir, dir, dir, dir, dir) == 0,
+               "metrics on a full disk: one warning, the count in the summary, the run ends (see %s/n.log)", dir);
+
     // its output closed (`cameo train 2>&1 | head -c 1`): stops as on SIGTERM, with a checkpoint of
     // the step and exit 0, where SIGPIPE ended it at its next line (status 141) with none; the
     // resume then ends the run

@@ -2,9 +2,12 @@
 // hand-encoded Event protobufs decoded back field by field, resume trimming, EMA) and
 // train/progress (plain-line output when not a TTY, quiet mode, summary).
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "testutil.h"
 #include "train/metrics.h"
@@ -229,6 +232,58 @@ static void test_long_path(void) {
     if (system(cmd)) fprintf(stderr, "cannot remove the long folder\n");
 }
 
+// a write that fails part-way (a full disk; here the file-size limit, EFBIG): metrics_log says so,
+// and the torn line and records are cut off, so that the lines and events written once space is back
+// read whole (a torn record ended TensorBoard's reading of the file; a torn line spoiled the JSONL)
+static void test_write_failure(void) {
+    char dir[128], path[300], err[512];
+    snprintf(dir, sizeof dir, "/tmp/cameo-test-metrics-full-%d", (int)getpid());
+    metrics m;
+    TEST_CHECK(metrics_open(&m, dir, true, -1, err, sizeof err) == 0, "%s", err);
+    metrics_row r = {.step = 1, .stage_name = "unpaired", .loss = 0.5};
+    TEST_CHECK(metrics_log(&m, &r) == 0, "log step 1");
+    struct stat sj, st;
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    TEST_CHECK(stat(path, &sj) == 0 && stat(m.tb_path, &st) == 0, "stat");
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    // step 2: room for part of a line (and none for the larger event file); step 3: for part of the
+    // step's records (the line fits); step 4: room again
+    for (int k = 0; k < 2; k++) {
+        lim = old;
+        lim.rlim_cur = (rlim_t)(k == 0 ? sj.st_size : st.st_size) + 40;
+        TEST_CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit");
+        r.step = 2 + k;
+        TEST_CHECK(metrics_log(&m, &r) == -1, "step %lld: a failed write is told", (long long)r.step);
+        setrlimit(RLIMIT_FSIZE, &old);
+        TEST_CHECK(stat(path, &sj) == 0 && stat(m.tb_path, &st) == 0, "stat");
+    }
+    signal(SIGXFSZ, prev);
+    TEST_CHECK(strstr(m.err, "metrics.jsonl: cannot write") && m.lost == 2, "the first error and the count (%s, %lld)", m.err,
+               (long long)m.lost);
+    r.step = 4;
+    TEST_CHECK(metrics_log(&m, &r) == 0, "log step 4 once there is room");
+    metrics_close(&m);
+    FILE *f = fopen(path, "r");
+    char line[512];
+    int lines = 0, whole = 0;
+    while (f && fgets(line, sizeof line, f)) lines++, whole += !strncmp(line, "{\"step\":", 8) && strstr(line, "}\n");
+    if (f) fclose(f);
+    TEST_CHECK(lines == 3 && whole == 3, "metrics.jsonl: steps 1, 3 and 4, whole (%d lines, %d whole)", lines, whole);
+    f = fopen(m.tb_path, "rb");
+    uint8_t *d;
+    size_t dn;
+    int recs = 0, rc;
+    while (f && (rc = tb_read_record(f, &d, &dn, err, sizeof err)) == 1) free(d), recs++;
+    if (f) fclose(f);
+    TEST_CHECK(rc == 0 && recs == 1 + 8 * 2, "the event file reads to its end: version, steps 1 and 4 (%d records, %s)", recs,
+               rc ? err : "clean end");
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd)) fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 static void test_progress(void) {
     char path[128];
     snprintf(path, sizeof path, "/tmp/cameo-test-progress-%d.txt", (int)getpid());
@@ -275,6 +330,7 @@ static void test_progress(void) {
 int main(void) {
     test_metrics();
     test_long_path();
+    test_write_failure();
     test_progress();
     return test_summary("test_metrics");
 }
