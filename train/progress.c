@@ -2,6 +2,7 @@
 #include "train/progress.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +19,25 @@ const char *progress_fmt_duration(double s, char *buf, size_t n) {
     else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
     else if (s >= 60) snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
     else snprintf(buf, n, "%.0fs", s);
+    return buf;
+}
+
+const char *progress_shell_word(const char *path, char *buf, size_t n) {
+    bool plain = *path != 0;
+    for (const char *c = path; *c; c++)
+        if (!strchr("/._-+=:,@%", *c) && !(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') && !(*c >= '0' && *c <= '9')) plain = false;
+    if (plain) {
+        snprintf(buf, n, "%s", path);
+        return buf;
+    }
+    size_t k = 0;
+    if (k + 1 < n) buf[k++] = '\'';
+    for (const char *c = path; *c && k + 5 < n; c++) {
+        if (*c == '\'') memcpy(buf + k, "'\\''", 4), k += 4;  // ' ends the quote, \' is one, ' opens it again
+        else buf[k++] = *c;
+    }
+    if (k + 1 < n) buf[k++] = '\'';
+    if (n) buf[k < n ? k : n - 1] = 0;
     return buf;
 }
 
@@ -123,7 +143,11 @@ void progress_summary(progress *p, const progress_summary_info *s) {
     if (s->adapter_path) fprintf(p->out, "adapter: %s\n", s->adapter_path);
     if (s->checkpoint_path && s->checkpoint_path[0]) fprintf(p->out, "checkpoint: %s (resume with --resume)\n", s->checkpoint_path);
     else if (s->checkpoint_path) fprintf(p->out, "checkpoint: none (no step was run)\n");
-    if (s->run_dir) fprintf(p->out, "metrics: %s/metrics.jsonl, tensorboard --logdir %s/tb\n", s->run_dir, s->run_dir);
+    if (s->run_dir) {
+        char tb[4200], q[8500];
+        snprintf(tb, sizeof tb, "%s/tb", s->run_dir);
+        fprintf(p->out, "metrics: %s/metrics.jsonl, tensorboard --logdir %s\n", s->run_dir, progress_shell_word(tb, q, sizeof q));
+    }
     if (s->run_dir && s->metrics_lost)
         fprintf(p->out, "metrics: %lld log step(s) left out, their writes failed (the first: %s)\n", (long long)s->metrics_lost,
                 s->metrics_err && s->metrics_err[0] ? s->metrics_err : "?");

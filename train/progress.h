@@ -48,6 +48,9 @@ void progress_stage_end(progress *p);
 // a line of its own (checkpoint saved, warnings), printed above the bar, also in quiet mode
 void progress_message(progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void progress_summary(progress *p, const progress_summary_info *s);
+// path as a shell word for a command the user may paste: itself when plain, else in single quotes
+// ('runs/my run' for a run.name with a space); cut at n - 1
+const char *progress_shell_word(const char *path, char *buf, size_t n);
 // "1h02m", "3m05s", "12s"
 const char *progress_fmt_duration(double seconds, char *buf, size_t n);
 // seconds on the monotonic clock (the one every timing in train/ and eval/ reads)

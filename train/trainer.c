@@ -720,8 +720,9 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             progress_message(&t->prog, "stage %s: %.0f records skipped as damaged, %.0f references replaced", sg->name, bad[0], bad[1]);
         feed_close(&F);
         if (stop) {
+            char q[8500];
             progress_message(&t->prog, "stopped by signal %d at step %lld; resume with: cameo train --resume %s",
-                             stop, (long long)t->st.step, t->ckpt_dir);
+                             stop, (long long)t->st.step, progress_shell_word(t->ckpt_dir, q, sizeof q));
             break;
         }
     }

@@ -325,6 +325,23 @@ static void test_progress(void) {
     fclose(f);
     TEST_CHECK(sz > 0 && sz < 400, "quiet: only the summary (%ld bytes)", sz);
     remove(path);
+
+    // a path with a space or a quote in a command to paste is one shell word
+    char w[128];
+    TEST_CHECK(!strcmp(progress_shell_word("runs/tiny/tb", w, sizeof w), "runs/tiny/tb"), "plain: %s", w);
+    TEST_CHECK(!strcmp(progress_shell_word("runs/my run é/tb", w, sizeof w), "'runs/my run é/tb'"), "space: %s", w);
+    TEST_CHECK(!strcmp(progress_shell_word("runs/it's", w, sizeof w), "'runs/it'\\''s'"), "quote: %s", w);
+    f = fopen(path, "w+");
+    progress_init(&p, f, false, 5);
+    si.run_dir = "runs/my run";
+    progress_summary(&p, &si);
+    fflush(f);
+    rewind(f);
+    int quoted = 0;
+    while (fgets(line, sizeof line, f)) quoted |= strstr(line, "tensorboard --logdir 'runs/my run/tb'") != NULL;
+    fclose(f);
+    remove(path);
+    TEST_CHECK(quoted, "the summary's tensorboard command quotes a run folder with a space");
 }
 
 int main(void) {
