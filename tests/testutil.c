@@ -112,3 +112,32 @@ int test_fork_stdout(int (*fn)(void *), void *arg, char *out, size_t cap) {
     fclose(f);
     return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
+
+void __lsan_disable(void) __attribute__((weak));  // LeakSanitizer's, when linked
+
+void test_expect_death(const char *name, void (*fn)(void), const char *must1, const char *must2) {
+    int fds[2];
+    TEST_CHECK(pipe(fds) == 0, "pipe");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (__lsan_disable) __lsan_disable();
+        alarm(10);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        fn();
+        _exit(0);  // no error raised
+    }
+    close(fds[1]);
+    char buf[1024] = {0};
+    ssize_t n = 0, r;
+    while ((r = read(fds[0], buf + n, sizeof buf - 1 - (size_t)n)) > 0) n += r;
+    close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    TEST_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1, "%s: status %d (expected a clean exit 1; signal %d)", name, st,
+               WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    TEST_CHECK(strstr(buf, must1) && (!must2 || strstr(buf, must2)), "%s: message '%s' lacks '%s' / '%s'", name, buf, must1,
+               must2 ? must2 : "");
+    printf("%-16s -> %s", name, buf);
+}

@@ -32,6 +32,10 @@ static inline double test_max(double worst, double e) { return worst != worst ||
 // exit code, 128 + the signal that ended it, or -1 when it could not run. Runs code that uses
 // OpenMP only in the child: libgomp does not survive a fork of a process that started it.
 int test_fork_stdout(int (*fn)(void *), void *arg, char *out, size_t cap);
+// fn() in a forked child (LeakSanitizer off: it dies holding its memory; killed after 10 s, so a
+// hang fails) must end with exit status 1 and a message on stderr holding must1 (and must2 unless
+// NULL); prints "name -> message"
+void test_expect_death(const char *name, void (*fn)(void), const char *must1, const char *must2);
 // prints "N passed, N failed" and returns the exit code
 int test_summary(const char *name);
 // runs a printf-formatted shell command; its exit status (-1 when it did not exit normally)

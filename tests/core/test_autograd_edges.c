@@ -12,35 +12,6 @@
 #include "gradcheck.h"
 #include "testutil.h"
 
-// LeakSanitizer, when present: the child dies on purpose holding its tensors
-void __lsan_disable(void) __attribute__((weak));
-
-// runs fn in a child; checks it exits 1 with both strings on stderr (must2 may be NULL)
-static void expect_death(const char *name, void (*fn)(void), const char *must1, const char *must2) {
-    int fds[2];
-    TEST_CHECK(pipe(fds) == 0, "pipe");
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (__lsan_disable) __lsan_disable();
-        dup2(fds[1], 2);
-        close(fds[0]);
-        fn();
-        _exit(0);  // no error raised
-    }
-    close(fds[1]);
-    char buf[1024] = {0};
-    ssize_t n = 0, r;
-    while ((r = read(fds[0], buf + n, sizeof buf - 1 - (size_t)n)) > 0) n += r;
-    close(fds[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    TEST_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1, "%s: exit status %d (expected a clean exit 1)", name, st);
-    TEST_CHECK(strstr(buf, must1) && (!must2 || strstr(buf, must2)), "%s: message '%s' lacks '%s' / '%s'", name, buf, must1,
-               must2 ? must2 : "");
-    printf("%-16s -> %s", name, buf);
-}
-
 static cm_tensor *leaf3(void) {
     cm_tensor *x = gc_rand(SHAPE(3), 1, 1.0, 0);
     snprintf(x->name, sizeof x->name, "x");
@@ -158,12 +129,12 @@ static void recompute_identity(void) {
 
 int main(void) {
     // the children first: the parent has run no kernel (libgomp does not survive a fork)
-    expect_death("backward twice", backward_twice, "'loss' [] f64 cpu (made by sum): its graph is already spent", NULL);
-    expect_death("other branch", backward_other_branch, "graph is already spent", NULL);
-    expect_death("after reset", backward_after_reset, "graph is already spent", NULL);
-    expect_death("under no-grad", backward_no_grad, "'loss' [] f64 cpu does not require a gradient", NULL);
-    expect_death("frozen", backward_frozen, "does not require a gradient", NULL);
-    expect_death("seed dtype", seed_dtype, "seed gradient [3] f32 cpu differs in dtype or device from the output [3] f64 cpu",
+    test_expect_death("backward twice", backward_twice, "'loss' [] f64 cpu (made by sum): its graph is already spent", NULL);
+    test_expect_death("other branch", backward_other_branch, "graph is already spent", NULL);
+    test_expect_death("after reset", backward_after_reset, "graph is already spent", NULL);
+    test_expect_death("under no-grad", backward_no_grad, "'loss' [] f64 cpu does not require a gradient", NULL);
+    test_expect_death("frozen", backward_frozen, "does not require a gradient", NULL);
+    test_expect_death("seed dtype", seed_dtype, "seed gradient [3] f32 cpu differs in dtype or device from the output [3] f64 cpu",
                  NULL);
 
     recompute_identity();
