@@ -4,7 +4,9 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,9 +63,35 @@ void progress_stage_begin(progress *p, const char *name, int stage_index, int n_
                 start_step ? " (resumed)" : "");
 }
 
+// the terminal's width in columns, read at each redraw (a window may be resized); COLUMNS when the
+// TTY does not say (0 columns: a pty nobody sized); 0 when neither knows (no cut)
+static int progress_columns(const progress *p) {
+    struct winsize ws;
+    if (ioctl(fileno(p->out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    const char *c = getenv("COLUMNS");
+    int n = c ? atoi(c) : 0;
+    return n > 0 ? n : 0;
+}
+
+// cut line (n bytes) to at most max columns: a line as wide as the terminal, or wider, wraps and
+// each \r redraw would leave a line behind; counts UTF-8 characters (a stage name may have some)
+// and never cuts one in half; *cols: the columns kept
+static void progress_fit(char *line, int n, int max, int *cols) {
+    int c = 0, k = 0;
+    for (; k < n; k++) {
+        if (((unsigned char)line[k] & 0xc0) == 0x80) continue;  // a continuation byte: same column
+        if (c == max) break;
+        c++;
+    }
+    line[k] = 0;
+    *cols = c;
+}
+
 static void clear_bar(progress *p) {
     if (p->tty && p->bar_on_screen) {
-        fprintf(p->out, "\r%*s\r", p->line_len, "");
+        int w = progress_columns(p), len = p->line_len;
+        if (w > 0 && len > w - 1) len = w - 1;  // the terminal narrowed since the draw: do not wrap now
+        fprintf(p->out, "\r%*s\r", len, "");
         p->bar_on_screen = false;
     }
 }
@@ -94,9 +122,13 @@ void progress_update(progress *p, int64_t step, double loss, double loss_smoothe
     if (n < 0) return;
     if (n >= (int)sizeof line) n = (int)sizeof line - 1;
     if (p->tty) {
+        int w = progress_columns(p), cols;
+        progress_fit(line, n, w > 0 ? w - 1 : n, &cols);  // w - 1: the cursor stays on the line
+        int pad = p->line_len - cols;  // blank what the last, longer line left on screen
+        if (w > 0 && cols + pad > w - 1) pad = w - 1 - cols;
         fprintf(p->out, "\r%s", line);
-        if (n < p->line_len) fprintf(p->out, "%*s", p->line_len - n, "");
-        p->line_len = n;
+        if (pad > 0) fprintf(p->out, "%*s", pad, "");
+        p->line_len = cols;
         p->bar_on_screen = true;
     } else {
         fprintf(p->out, "%s\n", line);

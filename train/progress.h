@@ -18,7 +18,7 @@ typedef struct progress {
     int stage_index, n_stages;
     int64_t total, start_step, last_step;
     double t_start;          // monotonic seconds at stage begin
-    int line_len;            // chars of the bar on screen (TTY)
+    int line_len;            // columns of the bar on screen (TTY), cut to the terminal width - 1
     bool bar_on_screen;
     double last_draw;
 } progress;
