@@ -113,6 +113,12 @@ int data_cli(int argc, char **argv) {
     const char *cmd = argv[0], *v;
     if (!strcmp(cmd, "build")) return cmd_build(argc, argv, 0);
     if (!strcmp(cmd, "demo")) return cmd_build(argc, argv, 1);
+    // a misspelt command is told as such, not as a missing dataset (`cameo data bogus`)
+    if (strcmp(cmd, "verify") && strcmp(cmd, "stats") && strcmp(cmd, "show") && strcmp(cmd, "bench")) {
+        fprintf(stderr, "cameo data: unknown command '%s' (allowed: build, demo, verify, stats, show, bench)\n", cmd);
+        usage(stderr);
+        return 2;
+    }
     if (argc < 2 || argv[1][0] == '-') { fprintf(stderr, "cameo data %s: missing DATASET\n", cmd); usage(stderr); return 2; }
     const char *dir = argv[1];
     int resolution = 512, step = 64;
@@ -165,7 +171,5 @@ int data_cli(int argc, char **argv) {
         }
         return bench_run(&o);
     }
-    fprintf(stderr, "cameo data: unknown command '%s'\n", cmd);
-    usage(stderr);
-    return 2;
+    return 2;  // not reached: cmd was checked above
 }

@@ -56,6 +56,9 @@ static void test_data_help(void) {
     check_help("data", "demo --out DATASET");
     TEST_CHECK(strstr(out, "--shard-samples N] [--threads N]\n  verify"), "data demo's usage names the build options it takes:\n%s", out);
     TEST_CHECK(cli("data stats") == 2 && strstr(out, "missing DATASET"), "data stats without a dataset:\n%s", out);
+    TEST_CHECK(cli("data bogus") == 2 && strstr(out, "unknown command 'bogus'") && !strstr(out, "missing DATASET"),
+               "data with a misspelt command and no dataset: exit 2, unknown command:\n%s", out);
+    TEST_CHECK(cli("data bogus DIR") == 2 && strstr(out, "unknown command 'bogus'"), "data bogus DIR:\n%s", out);
 }
 
 static void test_export_import_help(void) {
