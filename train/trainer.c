@@ -867,7 +867,8 @@ int export_cli(int argc, char **argv) {
         else if (!strcmp(argv[i], "--out")) { fprintf(stderr, "cameo export: --out needs a value after it\n"); return 2; }
         else { fprintf(stderr, "cameo export: unknown argument '%s'\n", argv[i]); export_usage(stderr); return 2; }
     }
-    if (!ckpt || !out) {
+    if (!ckpt || !out) {  // say which: `cameo export runs/x` printed the usage alone
+        fprintf(stderr, "cameo export: missing %s\n", !ckpt ? "CHECKPOINT (a checkpoint folder or an adapter file)" : "--out FILE");
         export_usage(stderr);
         return 2;
     }

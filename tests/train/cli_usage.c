@@ -65,6 +65,9 @@ static void test_export_import_help(void) {
     check_help("export", "usage: cameo export");
     check_help("import-bin", "usage: cameo import-bin");
     TEST_CHECK(cli("export") == 2 && strstr(out, "usage: cameo export"), "export without arguments: its usage, exit 2:\n%s", out);
+    TEST_CHECK(cli("export runs/x") == 2 && strstr(out, "missing --out FILE") && strstr(out, "usage: cameo export"),
+               "export without --out: says so, exit 2:\n%s", out);
+    TEST_CHECK(cli("export --out a.safetensors") == 2 && strstr(out, "missing CHECKPOINT"), "export without a checkpoint:\n%s", out);
 }
 
 // a tiny run of 2 steps (one checkpoint) under dir/runs/tiny and its adapter exported as dir/a.bin
