@@ -3,6 +3,7 @@
 #include "train/metrics.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,9 +253,9 @@ static int append_whole(metrics *m, FILE *f, const char *path, const void *buf, 
     struct stat st;
     bool cut = at >= 0 && !fstat(fd, &st) && S_ISREG(st.st_mode);  // not a device (/dev/full)
     int cut_rc = cut ? ftruncate(fd, at) || fseeko(f, at, SEEK_SET) : 0;
-    if (!m->err[0])
-        cm_seterr(m->err, sizeof m->err, "%s: cannot write: %s%s%s", path, strerror(e),
-                  cut_rc ? "; cutting the torn write off failed too: " : "", cut_rc ? strerror(errno) : "");
+    cm_seterr(m->last_err, sizeof m->last_err, "%s: cannot write: %s%s%s", path, strerror(e),
+              cut_rc ? "; cutting the torn write off failed too: " : "", cut_rc ? strerror(errno) : "");
+    if (!m->err[0]) snprintf(m->err, sizeof m->err, "%s", m->last_err);
     return -1;
 }
 
@@ -316,6 +317,9 @@ int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resu
             return -1;
         }
         setvbuf(m->tb, NULL, _IONBF, 0);  // from here, append_whole writes each step's events at once
+        const char *full = getenv("CAMEO_FAULT_TB_FULL");  // tests: a disk that fills after the header
+        int fd = full && !strcmp(full, "1") ? open("/dev/full", O_WRONLY) : -1;
+        if (fd >= 0) dup2(fd, fileno(m->tb)), close(fd);
     }
     return 0;
 }

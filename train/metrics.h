@@ -39,6 +39,7 @@ typedef struct metrics {
     // writes that failed (a full disk): what the first said, and how many log steps lost lines or
     // events. A failed write is cut back off its file, so the file stays whole for what follows
     char err[512];
+    char last_err[512];      // the latest failure (a validation's or evaluation's own warning names it)
     int64_t lost;
 } metrics;
 
@@ -46,6 +47,7 @@ typedef struct metrics {
 // RUN/tb/. resume_step >= 0: lines of metrics.jsonl with "step" > resume_step (logged after
 // the checkpoint a resumed run restarts from) are dropped first, and the new event file says
 // SessionLog START at resume_step + 1 (TensorBoard drops the older files' events from there). 0, or -1 with err set.
+// Fault injection for tests: CAMEO_FAULT_TB_FULL=1 sends the event file's writes after its header to /dev/full.
 int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resume_step, char *err, size_t errlen);
 // one JSONL line + one TB event with the scalars loss, loss_smoothed, lr, grad_norm, samples_per_s,
 // step_s, data_s (and stage). 0, or -1 when a write failed (m->err, m->lost): the line or the

@@ -80,7 +80,7 @@ int train_eval_run(train_eval *te, ic_models *m, const train_config *c, int64_t 
         return -1;
     }
     double t0 = progress_now(), sum[4] = {0};
-    int n = 0;
+    int n = 0, trc = 0;  // trc: a TensorBoard write failed
     // the step's lines are appended together once all its images are made: a run killed during an
     // evaluation leaves none of them (its resume evaluates that step again), never a part
     char *lines = NULL;
@@ -106,7 +106,7 @@ int train_eval_run(train_eval *te, ic_models *m, const train_config *c, int64_t 
                 uint8_t *bytes = (uint8_t *)fs_read_file(png, &plen, (size_t)256 << 20);
                 char tag[32];
                 snprintf(tag, sizeof tag, "eval/p%d", p);
-                if (bytes) metrics_image(met, tag, step, side, side, bytes, plen);
+                if (bytes) trc |= metrics_image(met, tag, step, side, side, bytes, plen);
                 free(bytes);
             }
             double v[4] = {sc.dino_i, sc.siglip_i, sc.clip_i, sc.clip_t};
@@ -142,7 +142,12 @@ int train_eval_run(train_eval *te, ic_models *m, const train_config *c, int64_t 
     free(lines);
     if (rc) return rc;
     const char *tags[4] = {"eval/dino_i", "eval/siglip_i", "eval/clip_i", "eval/clip_t"};
-    for (int i = 0; i < (te->has_clip ? 4 : 2); i++) metrics_scalar(met, tags[i], step, sum[i] / n);
+    for (int i = 0; i < (te->has_clip ? 4 : 2); i++) trc |= metrics_scalar(met, tags[i], step, sum[i] / n);
+    if (trc && !te->tb_warned) {  // a full disk: the run goes on, as for the training's metrics
+        te->tb_warned = true;
+        progress_message(prog, "eval: %s; the training goes on, the images and scores TensorBoard misses are in %s",
+                         met->last_err[0] ? met->last_err : "TensorBoard: out of host memory", results);
+    }
     if (te->has_clip)
         progress_message(prog, "eval at step %lld: DINO-I %.4f, SigLIP-I %.4f, CLIP-I %.4f, CLIP-T %.4f (%d images, %.1f s)",
                          (long long)step, sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n, n, progress_now() - t0);

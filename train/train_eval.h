@@ -24,6 +24,7 @@ typedef struct train_eval {
     bool has_clip;
     char dir[4200];  // RUN/eval
     bool resume_unevaluated;  // resumed at a step whose evaluation has no lines (killed during it)
+    bool tb_warned;           // a TensorBoard write failed (a full disk): said once, the run goes on
 } train_eval;
 
 // at the start (rank 0, eval.every > 0): the pairs and their references, the decoder, CLIP — a bad

@@ -160,12 +160,17 @@ int train_val_run(train_val *v, ic_models *m, const train_config *c, int s, int6
     free(line);
     if (rc) return -1;
     if (met) {
-        metrics_scalar(met, "val/loss", step, all[0]);
-        if (swap) metrics_scalar(met, "val/loss_ema", step, all[1]);
+        int trc = metrics_scalar(met, "val/loss", step, all[0]);
+        if (swap) trc |= metrics_scalar(met, "val/loss_ema", step, all[1]);
         for (int k = 0; k < K; k++) {
             char tag[48];
             snprintf(tag, sizeof tag, "val/loss_sigma_%g", c->validation.sigmas[k]);
-            metrics_scalar(met, tag, step, mean[0][k]);
+            trc |= metrics_scalar(met, tag, step, mean[0][k]);
+        }
+        if (trc && !v->tb_warned) {  // a full disk: the run goes on, as for the training's metrics
+            v->tb_warned = true;
+            progress_message(prog, "validation: %s; the training goes on, the values TensorBoard misses are in %s",
+                             met->last_err[0] ? met->last_err : "TensorBoard: out of host memory", v->jsonl);
         }
     }
     char by[256] = "", avg[64] = "";

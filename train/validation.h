@@ -25,6 +25,7 @@
 typedef struct train_val {
     char jsonl[4300];         // RUN/validation.jsonl
     bool resume_unvalidated;  // rank 0, on a resume: the file has no line of the resume step
+    bool tb_warned;           // a TensorBoard write failed (a full disk): said once, the run goes on
 } train_val;
 
 // at the start (validation.every > 0): the dataset exists and has pairs where a stage needs them;

@@ -451,6 +451,16 @@ int main(int argc, char **argv) {
                "the evaluation images");
     TEST_CHECK(test_sh("cat %s/t-on/tiny/tb/events.out.tfevents.* | grep -aq eval/dino_i", dir) == 0, "eval/dino_i in TensorBoard");
     TEST_CHECK(test_sh("cat %s/t-on/tiny/tb/events.out.tfevents.* | grep -aq eval/p1", dir) == 0, "the eval/p1 images in TensorBoard");
+    // TensorBoard's event file on a full disk (CAMEO_FAULT_TB_FULL): the validations' and the
+    // evaluations' lost values are each said once (they went unnoticed), and the run goes on to its end
+    TEST_CHECK(test_sh("CAMEO_FAULT_TB_FULL=1 %s " TRAIN " " EVAL_SET " --set validation.every=2 --set validation.samples=2 "
+                       "--set run.out_dir=%s/t-full --set data.path=%s/data --quiet >%s/t-full.log 2>&1", cameo, dir, dir, dir, dir) == 0 &&
+                   test_sh("test \"$(grep -c '^validation: .*/tb/events.out.tfevents.*: cannot write: No space left on device; the "
+                           "training goes on' %s/t-full.log)\" = 1", dir) == 0 &&
+                   test_sh("test \"$(grep -c '^eval: .*/tb/events.out.tfevents.*: cannot write: No space left on device; the "
+                           "training goes on' %s/t-full.log)\" = 1", dir) == 0 &&
+                   count_lines_file("t-full/tiny/eval/results.jsonl") == 12 && count_lines_file("t-full/tiny/validation.jsonl") == 3,
+               "TensorBoard on a full disk: one warning each for the validation and the evaluation (see %s/t-full.log)", dir);
     TEST_CHECK(test_sh("cp -r %s/t-on %s/t-re && %s train --resume %s/t-re/tiny/checkpoints/step-2 --set run.out_dir=%s/t-re --quiet "
                        ">%s/t-re.log 2>&1", dir, dir, cameo, dir, dir, dir) == 0, "the resumed run (see %s/t-re.log)", dir);
     char *ev2 = read_text("t-re/tiny/eval/results.jsonl");
