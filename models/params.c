@@ -42,6 +42,18 @@ cm_tensor *params_new(cm_params *ps, const char *prefix, const char *name, int n
     return p->t;
 }
 
+void params_add(cm_params *ps, const char *name, cm_tensor *t) {
+    if (ps->n == ps->cap) {
+        ps->cap = ps->cap ? 2 * ps->cap : 64;
+        ps->items = realloc(ps->items, (size_t)ps->cap * sizeof *ps->items);
+        CM_CHECK(ps->items, "params_add", "out of host memory");
+    }
+    cm_param *p = &ps->items[ps->n++];
+    memset(p, 0, sizeof *p);
+    CM_CHECK(snprintf(p->name, sizeof p->name, "%s", name) < (int)sizeof p->name, "params_add", "name too long: %s", name);
+    p->t = tensor_retain(t);
+}
+
 cm_tensor *params_find(const cm_params *ps, const char *name) {
     for (int i = 0; i < ps->n; i++)
         if (!strcmp(ps->items[i].name, name)) return ps->items[i].t;

@@ -35,6 +35,9 @@ void params_init_meta(cm_params *ps, cm_dtype dt);
 // creates (zeros) and registers a parameter named "<prefix>.<name>" (prefix may be NULL/"")
 cm_tensor *params_new(cm_params *ps, const char *prefix, const char *name, int ndim, const int64_t *shape, cm_init init);
 cm_tensor *params_find(const cm_params *ps, const char *name);  // NULL when absent
+// registers an existing tensor under name (retained; params_free releases it), e.g. a view of
+// other memory for params_load to fill
+void params_add(cm_params *ps, const char *name, cm_tensor *t);
 int64_t params_count(const cm_params *ps, bool trainable_only);
 // fills every parameter by its init rule, deterministically from seed and the parameter's name
 void params_randomize(cm_params *ps, uint64_t seed);

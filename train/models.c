@@ -43,6 +43,15 @@ int ic_models_load_adapter_file(ic_models *m, const char *path, char *err, size_
     return ic_adapter_load(&m->ps_adapter, path, false, err, errlen);
 }
 
+int ic_adapter_file_into(cm_params *ps, const char *path, char *err, size_t errlen) {
+    int extra;
+    if (torch_import_is_torch_file(path)) {
+        cm_params *regs[1] = {ps};
+        return torch_import_load(regs, 1, path, false, &extra, err, errlen);
+    }
+    return params_load(ps, path, NULL, false, &extra, err, errlen);
+}
+
 static int adapter_setup(ic_models *m, const ic_adapter_config *ac, const char *init_kv, const char *init_path,
                          uint64_t seed, char *err, size_t errlen) {
     m->ad_cfg = *ac;

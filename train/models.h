@@ -57,3 +57,6 @@ int ic_device_check(cm_device dev, const char *what, char *err, size_t errlen);
 // the adapter weights of a file into m's adapter: the released PyTorch .bin (read directly) or a
 // safetensors file (cameo export's, or a checkpoint's adapter.safetensors). 0, or -1 with err.
 int ic_models_load_adapter_file(ic_models *m, const char *path, char *err, size_t errlen);
+// the same file's tensors into ps, a subset of the adapter's names in any dtype (the optimizer's f32
+// masters: optim_master_registry), the file's other tensors passed over without a word
+int ic_adapter_file_into(cm_params *ps, const char *path, char *err, size_t errlen);

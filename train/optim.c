@@ -161,6 +161,22 @@ int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, 
     return 0;
 }
 
+void optim_master_registry(optim *o, cm_params *out) {
+    params_init_registry(out, CM_DEV_CPU, CM_F32, false);
+    for (int i = 0; i < o->end - o->begin; i++) {
+        optim_slot *s = &o->slot[i];
+        if (s->master_is_param) continue;
+        out->dev = s->master->storage->dev;
+        params_add(out, s->param->name, s->master);
+    }
+}
+
+void optim_masters_loaded(optim *o) {
+    for (int i = 0; i < o->end - o->begin; i++)
+        if (!o->slot[i].master_is_param) master_to_param(&o->slot[i]);
+    ema_reset(o);
+}
+
 int optim_init_sharded(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, int shard, int n_shards,
                        char *err, size_t errlen) {
     if (n_shards < 1 || shard < 0 || shard >= n_shards) {

@@ -527,6 +527,17 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     if (t->sharded ? optim_init_sharded(&t->opt, regs, 1, &oc, t->d.rank, t->d.world, err, errlen)
                    : optim_init(&t->opt, regs, 1, &oc, 0, -1, err, errlen))
         return -1;
+    // a bf16 model: the masters take the f32 values of model.adapter_init (the parameters hold them
+    // rounded to bf16, and the masters were made from those: a released or earlier f32 adapter lost
+    // its low bits at the start of fine-tuning). A resume's masters come from its checkpoint
+    if (!resume_dir && !c->model.tiny && c->model.adapter_init[0] && dt != CM_F32) {
+        cm_params mp;
+        optim_master_registry(&t->opt, &mp);
+        int rc = mp.n ? ic_adapter_file_into(&mp, c->model.adapter_init, err, errlen) : 0;
+        params_free(&mp);
+        if (rc) return -1;
+        optim_masters_loaded(&t->opt);
+    }
     if (t->d.world > 1) {  // rank 0's share; the others' are about the same (optim_init_sharded)
         int64_t own = optim_numel(&t->opt, true), all = optim_numel(&t->opt, false);
         progress_message(&t->prog, "data parallel over %d ranks; AdamW state %s: rank 0 keeps %lld of %lld parameters "

@@ -8,6 +8,7 @@
 #include "testutil.h"
 #include "autograd/autograd.h"
 #include "models/safetensors.h"
+#include "train/models.h"
 #include "train/optim.h"
 #include "train/schedule.h"
 
@@ -306,6 +307,58 @@ static void test_bf16(void) {
     params_free(&b);
 }
 
+// bf16 params loaded from an f32 file (model.adapter_init on a bf16 model): the masters take the
+// file's f32 values, not the params cast back up (the bits past bf16 were lost at the first step);
+// a shard's masters only, the file's other tensors passed over; the params are the masters rounded
+// and the weight average starts from the masters
+static void test_bf16_init(void) {
+    char path[96], err[512];
+    snprintf(path, sizeof path, "/tmp/cameo-test-optim-init-%d.safetensors", (int)getpid());
+    cm_params src, a, b;  // src: the f32 file's tensors, under the names of a and b
+    params_init_registry(&src, CM_DEV_CPU, CM_F32, true);
+    params_new(&src, "image_proj", "w", SHAPE(3, 4), CM_INIT_NORMAL);
+    params_new(&src, "image_proj", "b", SHAPE(4), CM_INIT_NORMAL);
+    params_new(&src, "frozen", "x", SHAPE(2), CM_INIT_NORMAL);
+    params_new(&src, "ip_adapter.0", "to_k_ip.weight", SHAPE(5, 2), CM_INIT_NORMAL);
+    params_randomize(&src, 7);
+    TEST_CHECK(params_save(&src, path, false, CM_F32, err, sizeof err) == 0, "%s", err);
+    make_regs(&a, &b, CM_BF16);
+    TEST_CHECK(ic_adapter_file_into(&a, path, err, sizeof err) == 0 && ic_adapter_file_into(&b, path, err, sizeof err) == 0,
+               "the f32 file into the bf16 params: %s", err);
+    cm_params *regs[2] = {&a, &b};
+    optim o;
+    optim_config oc = optim_config_default();
+    oc.ema_decay = 0.9;
+    TEST_CHECK(optim_init(&o, regs, 2, &oc, 1, 3, err, sizeof err) == 0, "%s", err);  // the shard [1, 3): b and to_k_ip
+    int lost = 0;
+    for (int s = 0; s < 2; s++) {
+        const float *m = tensor_data(o.slot[s].master), *f = tensor_data(params_find(&src, o.slot[s].param->name));
+        for (int64_t j = 0; j < o.slot[s].n; j++) lost += m[j] != f[j];
+    }
+    TEST_CHECK(lost > 0, "the masters made from the bf16 params differ from the file (the case this test is about)");
+    cm_params mp;
+    optim_master_registry(&o, &mp);
+    TEST_CHECK(mp.n == 2, "the shard's 2 separate masters listed (got %d)", mp.n);
+    TEST_CHECK(ic_adapter_file_into(&mp, path, err, sizeof err) == 0, "the file into the masters: %s", err);
+    params_free(&mp);
+    optim_masters_loaded(&o);
+    int bad_m = 0, bad_p = 0, bad_e = 0;
+    for (int s = 0; s < 2; s++) {
+        const float *m = tensor_data(o.slot[s].master), *e = tensor_data(o.slot[s].ema);
+        const float *f = tensor_data(params_find(&src, o.slot[s].param->name));
+        const uint16_t *p = tensor_data(o.slot[s].param->t);
+        TEST_CHECK(m != f, "the master is its own memory");
+        for (int64_t j = 0; j < o.slot[s].n; j++) bad_m += m[j] != f[j], bad_p += p[j] != f32_to_bf16(m[j]), bad_e += e[j] != m[j];
+    }
+    TEST_CHECK(bad_m == 0, "masters == the file's f32 values (%d differ)", bad_m);
+    TEST_CHECK(bad_p == 0 && bad_e == 0, "params == round(master) (%d differ), average == master (%d differ)", bad_p, bad_e);
+    optim_free(&o);
+    params_free(&a);
+    params_free(&b);
+    params_free(&src);
+    unlink(path);
+}
+
 // N steps, save, load into a fresh optimizer over copied params, M more steps: bit-identical
 static void test_save_load(void) {
     cm_params a1, b1, a2, b2;
@@ -495,6 +548,7 @@ int main(void) {
     test_shards();
     test_sharded();
     test_bf16();
+    test_bf16_init();
     test_save_load();
     test_ema();
     test_grad_mult();
