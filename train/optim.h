@@ -101,6 +101,9 @@ int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, 
 // the shard `shard` of n_shards: [bounds[shard], bounds[shard + 1]) where the bounds cut the
 // flattened list into runs of about equal element counts (a shard may be empty when there are
 // more shards than parameters). 0, or -1 with err.
+int optim_init_sharded(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, int shard, int n_shards,
+                       char *err, size_t errlen);
+void optim_free(optim *o);
 // A bf16 parameter's master starts as the parameter cast up: the bits an f32 file had beyond
 // bf16 (model.adapter_init) are gone. optim_master_registry lists the owned separate masters (f32,
 // contiguous, under their parameters' names; parameters that are their own master are left out)
@@ -108,9 +111,6 @@ int optim_init(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, 
 // and restarts the weight average from them. params_free(out) releases the list, not the masters.
 void optim_master_registry(optim *o, cm_params *out);
 void optim_masters_loaded(optim *o);
-int optim_init_sharded(optim *o, cm_params **regs, int n_regs, const optim_config *cfg, int shard, int n_shards,
-                       char *err, size_t errlen);
-void optim_free(optim *o);
 // the shard that owns parameter i (0 when the optimizer is not sharded)
 int optim_owner(const optim *o, int i);
 

@@ -512,6 +512,8 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     }
     if (c->model.tiny) {
         if (ic_models_init_tiny(&t->m, &c->model.tiny_dims, c->run.dev, dt, c->model.text_cpu, c->run.seed, init_kv, err, errlen)) return -1;
+        // a tiny run starts from model.adapter_init too (it was checked to exist, then never read)
+        if (c->model.adapter_init[0] && ic_models_load_adapter_file(&t->m, c->model.adapter_init, err, errlen)) return -1;
     } else {
         ic_model_paths p = {c->model.flux, c->model.siglip, c->model.dinov2, c->model.vae, c->model.t5, c->model.clip,
                             c->model.adapter_init, 0, c->data.ref_size};
@@ -530,7 +532,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     // a bf16 model: the masters take the f32 values of model.adapter_init (the parameters hold them
     // rounded to bf16, and the masters were made from those: a released or earlier f32 adapter lost
     // its low bits at the start of fine-tuning). A resume's masters come from its checkpoint
-    if (!resume_dir && !c->model.tiny && c->model.adapter_init[0] && dt != CM_F32) {
+    if (!resume_dir && c->model.adapter_init[0] && dt != CM_F32) {
         cm_params mp;
         optim_master_registry(&t->opt, &mp);
         int rc = mp.n ? ic_adapter_file_into(&mp, c->model.adapter_init, err, errlen) : 0;

@@ -101,6 +101,12 @@ int main(int argc, char **argv) {
     TEST_CHECK(access(p, R_OK) == 0, "adapter exported at the end");
     snprintf(p, sizeof p, "%s/a/tiny/metrics.jsonl", dir);
     TEST_CHECK(access(p, R_OK) == 0, "metrics.jsonl written");
+    // a tiny run starts from model.adapter_init (it was checked to exist, then never read): with
+    // no step run, the adapter it exports is the one it started from
+    TEST_CHECK(test_sh("%s train --set stages.0.steps=0 --set stages.1.steps=0 --set stages.2.steps=0 --set run.out_dir=%s/init "
+                       "--set data.path=%s/data --set model.adapter_init=%s/a/tiny/adapter.safetensors --quiet 2>%s/init.log && "
+                       "cmp -s %s/a/tiny/adapter.safetensors %s/init/tiny/adapter.safetensors", cameo, dir, dir, dir, dir, dir, dir) == 0,
+               "a tiny run from model.adapter_init exports those weights (see %s/init.log)", dir);
     // --quiet is how that process printed, not the run's config: a resume prints its bar again
     TEST_CHECK(test_sh("grep -q '^  quiet: false$' %s/a/tiny/checkpoints/step-3/config.yaml", dir) == 0,
                "--quiet not saved in the checkpoint's config.yaml");
