@@ -8,8 +8,8 @@ static cm_tensor *rope_apply(cm_tensor *x, cm_tensor *cs, cm_tensor *sn, int inv
     cm_tensor *xc = ops_contig(x), *cc = ops_contig(cs), *sc = ops_contig(sn);
     cm_tensor *out = ops_new(x, x->ndim, x->shape);
     if (tensor_numel(x))
-        BE(x)->rope(KC(x), x->dtype, tensor_numel(x) / (L * D), L, D, inverse, tensor_data(out), tensor_data(xc),
-                    tensor_data(cc), tensor_data(sc));
+        BE(x)->rope(KC(x), x->dtype, cs->dtype, tensor_numel(x) / (L * D), L, D, inverse, tensor_data(out),
+                    tensor_data(xc), tensor_data(cc), tensor_data(sc));
     tensor_release(xc); tensor_release(cc); tensor_release(sc);
     return out;
 }
@@ -19,8 +19,7 @@ static const cm_opdef OP_ROPE = {"rope", rope_backward};
 
 cm_tensor *op_rope(cm_tensor *x, cm_tensor *cs, cm_tensor *sn) {
     ops_check_compute("rope", x);
-    ops_check_same("rope", x, cs);
-    ops_check_same("rope", x, sn);
+    ops_check_rope_tables("rope", x, cs, sn);
     if (x->ndim < 2 || x->shape[x->ndim - 1] % 2) ops_die_shapes("rope", "x must be [..., L, D] with D even", x, NULL);
     int64_t L = x->shape[x->ndim - 2], D = x->shape[x->ndim - 1];
     if (tensor_numel(cs) != L * D || !tensor_same_shape(cs, sn)) ops_die_shapes("rope", "cos/sin must be [L, D]", x, cs);

@@ -22,7 +22,7 @@ static void rms_rope_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
         cm_tensor *dx = n->needs[s] ? ops_new(x, n->in_ndim[s], n->in_shape[s]) : NULL;
         cm_tensor *dw = has_w && n->needs[ns + s] ? ops_new(x, n->in_ndim[ns + s], n->in_shape[ns + s]) : NULL;
         if (dx || dw)
-            BE(x)->rms_rope_bwd(KC(x), (cm_rmsvariant)n->i[2], x->dtype, B, Ls, H, D, n->f[0], L, l0,
+            BE(x)->rms_rope_bwd(KC(x), (cm_rmsvariant)n->i[2], x->dtype, cs->dtype, B, Ls, H, D, n->f[0], L, l0,
                                 dx ? tensor_data(dx) : NULL, dw ? tensor_data(dw) : NULL, tensor_data(gc),
                                 tensor_data(x), tensor_data(inv), w ? tensor_data(w) : NULL, tensor_data(cs),
                                 tensor_data(sn));
@@ -59,8 +59,7 @@ cm_tensor *op_rms_rope_heads(int n, cm_tensor **xs, cm_tensor **ws, int H, doubl
         }
         L += x->shape[1];
     }
-    ops_check_same(op, x0, cos);
-    ops_check_same(op, x0, sin);
+    ops_check_rope_tables(op, x0, cos, sin);
     if (tensor_numel(cos) != L * D || !tensor_same_shape(cos, sin)) {
         char what[96];
         snprintf(what, sizeof what, "cos/sin must be [L, D] = [%lld, %lld] (the streams' rows, the head dim)",
@@ -78,9 +77,9 @@ cm_tensor *op_rms_rope_heads(int n, cm_tensor **xs, cm_tensor **ws, int H, doubl
         inv[s] = tensor_empty(CM_F32, 1, (int64_t[]){B * Ls * H}, DEV(x0));
         if (ws) wc[s] = ops_contig(ws[s]);
         if (B > 0 && Ls > 0)
-            BE(x0)->rms_rope_fwd(KC(x0), var, x0->dtype, B, Ls, H, D, eps, L, l0, tensor_data(out), tensor_data(inv[s]),
-                                 tensor_data(xc[s]), wc[s] ? tensor_data(wc[s]) : NULL, tensor_data(cc),
-                                 tensor_data(sc));
+            BE(x0)->rms_rope_fwd(KC(x0), var, x0->dtype, cos->dtype, B, Ls, H, D, eps, L, l0, tensor_data(out),
+                                 tensor_data(inv[s]), tensor_data(xc[s]), wc[s] ? tensor_data(wc[s]) : NULL,
+                                 tensor_data(cc), tensor_data(sc));
         l0 += Ls;
     }
     cm_tensor *ins[2 * RR_MAX_SEGMENTS];

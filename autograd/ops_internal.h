@@ -13,6 +13,9 @@ static inline cm_device DEV(const cm_tensor *t) { return t->storage->dev; }
 
 // dies naming the op and both shapes unless a and b agree in dtype and device
 void ops_check_same(const char *op, const cm_tensor *a, const cm_tensor *b);
+// dies unless the RoPE tables cos, sin are on x's device, of one dtype: x's, or f32 (a bf16 x with
+// f32 tables rotates in f32 and rounds once, as diffusers)
+void ops_check_rope_tables(const char *op, const cm_tensor *x, const cm_tensor *cos, const cm_tensor *sin);
 // dies unless t is a floating dtype the device's kernels compute in (f32/f64 on CPU, f32/bf16 on CUDA)
 void ops_check_compute(const char *op, const cm_tensor *t);
 // dies unless x is a compute dtype [B, L, C] and scale, shift are [B, C] (or [B, 1, C]) like it (adaLN)

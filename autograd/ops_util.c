@@ -14,6 +14,13 @@ void ops_check_same(const char *op, const cm_tensor *a, const cm_tensor *b) {
     if (!device_eq(DEV(a), DEV(b))) ops_die_shapes(op, "devices differ", a, b);
 }
 
+void ops_check_rope_tables(const char *op, const cm_tensor *x, const cm_tensor *cos, const cm_tensor *sin) {
+    if (cos->dtype != x->dtype && cos->dtype != CM_F32)
+        ops_die_shapes(op, "cos/sin must have x's dtype or f32", x, cos);
+    ops_check_same(op, cos, sin);
+    if (!device_eq(DEV(x), DEV(cos))) ops_die_shapes(op, "devices differ", x, cos);
+}
+
 void ops_check_compute(const char *op, const cm_tensor *t) {
     bool ok = DEV(t).type == CM_CPU ? (t->dtype == CM_F32 || t->dtype == CM_F64)
                                     : (t->dtype == CM_F32 || t->dtype == CM_BF16);

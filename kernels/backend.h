@@ -162,20 +162,23 @@ typedef struct cm_backend {
 
     // --- position and conditioning ---
     // x [outer, L, D] contiguous; cos, sin [L, D] (already repeat-interleaved); adjacent pairs rotate.
-    // inverse != 0 applies the transpose rotation (the backward).
-    void (*rope)(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t L, int64_t D, int inverse,
+    // inverse != 0 applies the transpose rotation (the backward). The tables' dtype tdt is dt or f32
+    // (a bf16 x with f32 tables, as diffusers: the rotation in f32, one rounding at the store).
+    void (*rope)(const cm_kctx *k, cm_dtype dt, cm_dtype tdt, int64_t outer, int64_t L, int64_t D, int inverse,
                  void *y, const void *x, const void *cos, const void *sin);
     // a FLUX q / k in one pass: RMSNorm over D of each head of x [B, Ls, H, D] (contiguous; inv, w
-    // [D] or NULL as rmsnorm_fwd), then RoPE at joint positions l0 + l (cos, sin [Ly, D]), written
-    // head-major to y[b, h, l0 + l, :] of y [B, H, Ly, D] (other rows untouched); inv [B*Ls*H] f32
-    void (*rms_rope_fwd)(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t B, int64_t Ls, int64_t H,
-                         int64_t D, double eps, int64_t Ly, int64_t l0, void *y, float *inv, const void *x,
-                         const void *w, const void *cos, const void *sin);
+    // [D] or NULL as rmsnorm_fwd), then RoPE at joint positions l0 + l (cos, sin [Ly, D] of dtype
+    // tdt, as rope), written head-major to y[b, h, l0 + l, :] of y [B, H, Ly, D] (other rows
+    // untouched); inv [B*Ls*H] f32
+    void (*rms_rope_fwd)(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, cm_dtype tdt, int64_t B, int64_t Ls,
+                         int64_t H, int64_t D, double eps, int64_t Ly, int64_t l0, void *y, float *inv,
+                         const void *x, const void *w, const void *cos, const void *sin);
     // its backward: g = RoPE^T of dy's rows l0 .. l0+Ls (as rope inverse) back in x's layout, then
     // rmsnorm_bwd on g: dx [B, Ls, H, D] and dw [D] written (each only when not NULL)
-    void (*rms_rope_bwd)(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t B, int64_t Ls, int64_t H,
-                         int64_t D, double eps, int64_t Ly, int64_t l0, void *dx, void *dw, const void *dy,
-                         const void *x, const float *inv, const void *w, const void *cos, const void *sin);
+    void (*rms_rope_bwd)(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, cm_dtype tdt, int64_t B, int64_t Ls,
+                         int64_t H, int64_t D, double eps, int64_t Ly, int64_t l0, void *dx, void *dw,
+                         const void *dy, const void *x, const float *inv, const void *w, const void *cos,
+                         const void *sin);
     // y = x * (1 + scale) + shift; x [B, L, C], scale/shift [B, C]
     void (*modulate_fwd)(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C,
                          void *y, const void *x, const void *scale, const void *shift);

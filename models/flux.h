@@ -102,7 +102,8 @@ cm_tensor *flux_forward(flux_model *m, cm_tensor *x, cm_tensor *txt, cm_tensor *
 cm_tensor *flux_pack_latents(cm_tensor *z);
 // [B, (H/2)(W/2), 4C] -> [B, C, H, W]
 cm_tensor *flux_unpack_latents(cm_tensor *x, int H, int W);
-// cos, sin [Lt + gh*gw, head_dim] over ids (0,0,0) x Lt then (0, r, c); f64 math, stored as dt
+// cos, sin [Lt + gh*gw, head_dim] over ids (0,0,0) x Lt then (0, r, c) for a model computing in
+// dt; f64 math, stored f32 (f64 when dt is f64: a bf16 model keeps f32 tables, as diffusers)
 void flux_rope_tables(const flux_config *c, int Lt, int gh, int gw, cm_dtype dt, cm_device dev,
                       cm_tensor **cos, cm_tensor **sin);
 // temb [B, C] = timestep_emb(1000 sigma) + guidance_emb(1000 g) + text_emb(pooled)

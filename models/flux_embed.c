@@ -33,7 +33,9 @@ cm_tensor *flux_unpack_latents(cm_tensor *x, int H, int W) {
 
 // As diffusers FluxPosEmbed: per axis, freqs = 1 / theta^(arange(0, d, 2) / d) and the angles
 // pos * freqs in f64, cos / sin repeat-interleaved (each value twice), axes concatenated, then
-// converted to f32. Text ids are all zero (cos 1, sin 0).
+// converted to f32. Text ids are all zero (cos 1, sin 0). The tables stay f32 under a bf16 model,
+// as diffusers keeps them: rounded to bf16 they moved about 1 in 9 rotated q / k values by a bf16
+// step (the rope ops take f32 tables with a bf16 x); an f64 model gets f64 tables.
 void flux_rope_tables(const flux_config *c, int Lt, int gh, int gw, cm_dtype dt, cm_device dev,
                       cm_tensor **cos_out, cm_tensor **sin_out) {
     const int D = c->head_dim;
@@ -65,6 +67,7 @@ void flux_rope_tables(const flux_config *c, int Lt, int gh, int gw, cm_dtype dt,
     cm_tensor *s32 = tensor_from_host(CM_F32, 2, (int64_t[]){L, D}, sn, dev);
     free(cs);
     free(sn);
+    dt = dt == CM_F64 ? CM_F64 : CM_F32;
     if (dt == CM_F32) {
         *cos_out = c32;
         *sin_out = s32;

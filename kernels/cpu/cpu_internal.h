@@ -110,14 +110,16 @@ void cpu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t L
                   double scale, void *dQ, void *dK, void *dV, const void *dO, const int64_t *gs, const void *O,
                   const int64_t *os, const float *lse, const void *Q, const int64_t *qs, const void *K,
                   const int64_t *ks, const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh);
-void cpu_rope(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t L, int64_t D, int inverse, void *y,
-              const void *x, const void *cos, const void *sin);
-void cpu_rms_rope_fwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t B, int64_t Ls, int64_t H, int64_t D,
-                      double eps, int64_t Ly, int64_t l0, void *y, float *inv, const void *x, const void *w,
-                      const void *cos, const void *sin);
-void cpu_rms_rope_bwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t B, int64_t Ls, int64_t H, int64_t D,
-                      double eps, int64_t Ly, int64_t l0, void *dx, void *dw, const void *dy, const void *x,
-                      const float *inv, const void *w, const void *cos, const void *sin);
+// dies unless the RoPE tables' dtype tdt is x's dt or f32 (cpu_rope.c)
+void cpu_rope_check_tables(const char *op, cm_dtype dt, cm_dtype tdt);
+void cpu_rope(const cm_kctx *k, cm_dtype dt, cm_dtype tdt, int64_t outer, int64_t L, int64_t D, int inverse,
+              void *y, const void *x, const void *cos, const void *sin);
+void cpu_rms_rope_fwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, cm_dtype tdt, int64_t B, int64_t Ls,
+                      int64_t H, int64_t D, double eps, int64_t Ly, int64_t l0, void *y, float *inv, const void *x,
+                      const void *w, const void *cos, const void *sin);
+void cpu_rms_rope_bwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, cm_dtype tdt, int64_t B, int64_t Ls,
+                      int64_t H, int64_t D, double eps, int64_t Ly, int64_t l0, void *dx, void *dw, const void *dy,
+                      const void *x, const float *inv, const void *w, const void *cos, const void *sin);
 void cpu_modulate_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *y, const void *x,
                       const void *scale, const void *shift);
 void cpu_modulate_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *dx, void *dscale,

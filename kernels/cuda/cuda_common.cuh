@@ -250,14 +250,14 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
                  const int64_t *vs, const float *mask, int64_t mb, int64_t mh);
 
 // cuda_cond.cu (position, conditioning, images)
-void cu_rope(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t L, int64_t D, int inverse, void *y, const void *x,
-             const void *cos, const void *sin);
-void cu_rms_rope_fwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t B, int64_t Ls, int64_t H, int64_t D,
-                     double eps, int64_t Ly, int64_t l0, void *y, float *inv, const void *x, const void *w,
-                     const void *cos, const void *sin);
-void cu_rms_rope_bwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t B, int64_t Ls, int64_t H, int64_t D,
-                     double eps, int64_t Ly, int64_t l0, void *dx, void *dw, const void *dy, const void *x,
-                     const float *inv, const void *w, const void *cos, const void *sin);
+void cu_rope(const cm_kctx *k, cm_dtype dt, cm_dtype tdt, int64_t outer, int64_t L, int64_t D, int inverse, void *y,
+             const void *x, const void *cos, const void *sin);
+void cu_rms_rope_fwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, cm_dtype tdt, int64_t B, int64_t Ls,
+                     int64_t H, int64_t D, double eps, int64_t Ly, int64_t l0, void *y, float *inv, const void *x,
+                     const void *w, const void *cos, const void *sin);
+void cu_rms_rope_bwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, cm_dtype tdt, int64_t B, int64_t Ls,
+                     int64_t H, int64_t D, double eps, int64_t Ly, int64_t l0, void *dx, void *dw, const void *dy,
+                     const void *x, const float *inv, const void *w, const void *cos, const void *sin);
 void cu_modulate_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *y, const void *x,
                      const void *scale, const void *shift);
 void cu_modulate_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *dx, void *dscale,

@@ -7,9 +7,12 @@
 // ---------------------------------------------------------------------------------------------
 // RoPE: x [outer, L, D]; cos, sin [L, D] repeat-interleaved; pairs (2i, 2i+1) rotate:
 //   y0 = x0 c0 - x1 s0,  y1 = x1 c1 + x0 s1;  inverse (the transpose): y0 = x0 c0 + x1 s1, y1 = x1 c1 - x0 s0
+// The tables are T or f32 (TT): a bf16 x with f32 tables rotates in f32 and rounds once, at the
+// store, as diffusers' apply_rotary_emb (x.float() * cos + rotated.float() * sin).to(x.dtype).
 // ---------------------------------------------------------------------------------------------
-template <typename T>
-__global__ void k_rope(int64_t outer, int64_t L, int64_t D, int inverse, T *y, const T *x, const T *cs, const T *sn) {
+template <typename T, typename TT>
+__global__ void k_rope(int64_t outer, int64_t L, int64_t D, int inverse, T *y, const T *x, const TT *cs,
+                       const TT *sn) {
     int64_t half = D / 2, n = outer * L * half;
     GRID_STRIDE(i, n) {
         int64_t p = i % half, row = i / half;  // row = o*L + l
@@ -29,14 +32,27 @@ __global__ void k_rope(int64_t outer, int64_t L, int64_t D, int inverse, T *y, c
         y[xi + 1] = from_f<T>(y1);
     }
 }
-void cu_rope(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t L, int64_t D, int inverse, void *y, const void *x,
-             const void *cos, const void *sin) {
+// dies unless the tables' dtype tdt is x's dt or f32
+static void rope_check_tables(const char *op, cm_dtype dt, cm_dtype tdt) {
+    if (tdt != dt && tdt != CM_F32)
+        cm_die(op, "cos/sin tables of dtype %s with x %s (allowed: x's dtype, or f32)", dtype_name(tdt),
+               dtype_name(dt));
+}
+void cu_rope(const cm_kctx *k, cm_dtype dt, cm_dtype tdt, int64_t outer, int64_t L, int64_t D, int inverse, void *y,
+             const void *x, const void *cos, const void *sin) {
     if (D % 2) cm_die("cuda rope", "head dim %lld must be even", (long long)D);
+    rope_check_tables("cuda rope", dt, tdt);
     int64_t n = outer * L * (D / 2);
     if (n <= 0) return;
-    CUDA_DISPATCH("cuda rope", dt,
-                  k_rope<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(outer, L, D, inverse, (T *)y, (const T *)x,
-                                                                     (const T *)cos, (const T *)sin));
+    unsigned g = grid_for(n, 256);
+    if (tdt == CM_F32)
+        CUDA_DISPATCH("cuda rope", dt,
+                      k_rope<T, float><<<g, 256, 0, KSTREAM(k)>>>(outer, L, D, inverse, (T *)y, (const T *)x,
+                                                                  (const float *)cos, (const float *)sin));
+    else
+        CUDA_DISPATCH("cuda rope", dt,
+                      k_rope<T, T><<<g, 256, 0, KSTREAM(k)>>>(outer, L, D, inverse, (T *)y, (const T *)x,
+                                                              (const T *)cos, (const T *)sin));
     CUDA_LAUNCH_CHECK();
 }
 
@@ -44,17 +60,19 @@ void cu_rope(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t L, int64_t D,
 // a FLUX q / k in one pass: RMSNorm over D of each head row (b, l, h) of x [B, Ls, H, D], then RoPE
 // at joint position l0 + l, written head-major to row l0 + l of y [B, H, Ly, D]. One warp per row;
 // lane i takes pairs i, i + 32, ...: a warp reads 32 adjacent pairs (coalesced), and the normalised
-// value stays in f32 between the norm and the rotation (one rounding, at the store).
+// value stays in f32 between the norm and the rotation (one rounding, at the store). Tables T or
+// f32 (TT), as k_rope.
 // ---------------------------------------------------------------------------------------------
 #define RR_ROWS 8  // warps (rows) per 256-thread block
-template <typename T>
+template <typename T, typename TT>
 __global__ void k_rms_rope_fwd(int var, int64_t B, int64_t Ls, int64_t H, int64_t D, float eps, int64_t Ly,
-                               int64_t l0, T *y, float *inv, const T *x, const T *w, const T *cs, const T *sn) {
+                               int64_t l0, T *y, float *inv, const T *x, const T *w, const TT *cs, const TT *sn) {
     int64_t r = (int64_t)blockIdx.x * RR_ROWS + (threadIdx.x >> 5);
     int lane = threadIdx.x & 31;
     if (r >= B * Ls * H) return;  // whole warps leave together: the shuffles below see full warps
     int64_t b = r / (Ls * H), l = (r / H) % Ls, h = r % H;
-    const T *xr = x + r * D, *c = cs + (l0 + l) * D, *s = sn + (l0 + l) * D;
+    const T *xr = x + r * D;
+    const TT *c = cs + (l0 + l) * D, *s = sn + (l0 + l) * D;
     T *yr = y + ((b * H + h) * Ly + l0 + l) * D;
     float sq = 0.f;
     for (int64_t j = lane; j < D; j += 32) {
@@ -72,9 +90,9 @@ __global__ void k_rms_rope_fwd(int var, int64_t B, int64_t Ls, int64_t H, int64_
     if (lane == 0 && inv) inv[r] = iv;
 }
 // the backward's first half: g [B, Ls, H, D] = RoPE^T of dy's head-major rows l0 + l
-template <typename T>
+template <typename T, typename TT>
 __global__ void k_rope_to_tokens(int64_t B, int64_t Ls, int64_t H, int64_t D, int64_t Ly, int64_t l0, T *g,
-                                 const T *dy, const T *cs, const T *sn) {
+                                 const T *dy, const TT *cs, const TT *sn) {
     int64_t half = D / 2, n = B * Ls * H * half;
     GRID_STRIDE(i, n) {
         int64_t p = i % half, r = i / half;  // r = (b * Ls + l) * H + h
@@ -86,28 +104,35 @@ __global__ void k_rope_to_tokens(int64_t B, int64_t Ls, int64_t H, int64_t D, in
         g[r * D + 2 * p + 1] = from_f<T>(x1 * c1 - x0 * s0);
     }
 }
-static void rr_check(const char *op, int64_t D, int64_t Ly, int64_t l0, int64_t Ls) {
+static void rr_check(const char *op, cm_dtype dt, cm_dtype tdt, int64_t D, int64_t Ly, int64_t l0, int64_t Ls) {
+    rope_check_tables(op, dt, tdt);
     if (D % 2) cm_die(op, "head dim %lld must be even", (long long)D);
     if (l0 < 0 || Ls < 0 || l0 + Ls > Ly)
         cm_die(op, "rows [%lld, %lld) outside a sequence of %lld", (long long)l0, (long long)(l0 + Ls), (long long)Ly);
 }
-void cu_rms_rope_fwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t B, int64_t Ls, int64_t H, int64_t D,
-                     double eps, int64_t Ly, int64_t l0, void *y, float *inv, const void *x, const void *w,
-                     const void *cos, const void *sin) {
-    rr_check("cuda rms_rope_fwd", D, Ly, l0, Ls);
+void cu_rms_rope_fwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, cm_dtype tdt, int64_t B, int64_t Ls,
+                     int64_t H, int64_t D, double eps, int64_t Ly, int64_t l0, void *y, float *inv, const void *x,
+                     const void *w, const void *cos, const void *sin) {
+    rr_check("cuda rms_rope_fwd", dt, tdt, D, Ly, l0, Ls);
     int64_t rows = B * Ls * H;
     if (rows <= 0 || D <= 0) return;
     unsigned g = (unsigned)((rows + RR_ROWS - 1) / RR_ROWS);
-    CUDA_DISPATCH("cuda rms_rope_fwd", dt,
-                  k_rms_rope_fwd<T><<<g, 32 * RR_ROWS, 0, KSTREAM(k)>>>((int)var, B, Ls, H, D, (float)eps, Ly, l0,
-                                                                         (T *)y, inv, (const T *)x, (const T *)w,
-                                                                         (const T *)cos, (const T *)sin));
+    if (tdt == CM_F32)
+        CUDA_DISPATCH("cuda rms_rope_fwd", dt,
+                      k_rms_rope_fwd<T, float><<<g, 32 * RR_ROWS, 0, KSTREAM(k)>>>(
+                          (int)var, B, Ls, H, D, (float)eps, Ly, l0, (T *)y, inv, (const T *)x, (const T *)w,
+                          (const float *)cos, (const float *)sin));
+    else
+        CUDA_DISPATCH("cuda rms_rope_fwd", dt,
+                      k_rms_rope_fwd<T, T><<<g, 32 * RR_ROWS, 0, KSTREAM(k)>>>(
+                          (int)var, B, Ls, H, D, (float)eps, Ly, l0, (T *)y, inv, (const T *)x, (const T *)w,
+                          (const T *)cos, (const T *)sin));
     CUDA_LAUNCH_CHECK();
 }
-void cu_rms_rope_bwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t B, int64_t Ls, int64_t H, int64_t D,
-                     double eps, int64_t Ly, int64_t l0, void *dx, void *dw, const void *dy, const void *x,
-                     const float *inv, const void *w, const void *cos, const void *sin) {
-    rr_check("cuda rms_rope_bwd", D, Ly, l0, Ls);
+void cu_rms_rope_bwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, cm_dtype tdt, int64_t B, int64_t Ls,
+                     int64_t H, int64_t D, double eps, int64_t Ly, int64_t l0, void *dx, void *dw, const void *dy,
+                     const void *x, const float *inv, const void *w, const void *cos, const void *sin) {
+    rr_check("cuda rms_rope_bwd", dt, tdt, D, Ly, l0, Ls);
     int64_t n = B * Ls * H * D;
     if (n <= 0) {  // no rows: a zero weight gradient
         if (dw && D > 0) cu_fill(k, dt, dw, D, 0.0);
@@ -115,10 +140,15 @@ void cu_rms_rope_bwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t B
     }
     size_t es = dt == CM_BF16 ? 2 : dt == CM_F64 ? 8 : 4;
     void *g = cuda_tmp_alloc(k, (size_t)n * es, "rms_rope backward");  // [B, Ls, H, D]
-    CUDA_DISPATCH("cuda rms_rope_bwd", dt,
-                  k_rope_to_tokens<T><<<grid_for(n / 2, 256), 256, 0, KSTREAM(k)>>>(B, Ls, H, D, Ly, l0, (T *)g,
-                                                                                   (const T *)dy, (const T *)cos,
-                                                                                   (const T *)sin));
+    unsigned gr = grid_for(n / 2, 256);
+    if (tdt == CM_F32)
+        CUDA_DISPATCH("cuda rms_rope_bwd", dt,
+                      k_rope_to_tokens<T, float><<<gr, 256, 0, KSTREAM(k)>>>(B, Ls, H, D, Ly, l0, (T *)g, (const T *)dy,
+                                                                             (const float *)cos, (const float *)sin));
+    else
+        CUDA_DISPATCH("cuda rms_rope_bwd", dt,
+                      k_rope_to_tokens<T, T><<<gr, 256, 0, KSTREAM(k)>>>(B, Ls, H, D, Ly, l0, (T *)g, (const T *)dy,
+                                                                         (const T *)cos, (const T *)sin));
     CUDA_LAUNCH_CHECK();
     cu_rmsnorm_bwd(k, var, dt, B * Ls * H, D, eps, dx, dw, g, x, inv, w);
     cuda_tmp_free(k, g);

@@ -766,9 +766,9 @@ static void test_rope_mod_time(void) {
                 ref[r * D + j] = xx[j] * cc[j] - xx[j + 1] * ss[j];
                 ref[r * D + j + 1] = xx[j + 1] * cc[j + 1] + xx[j] * ss[j + 1];
             }
-        be->rope(K_, dt, outer, L, D, 0, o, x, c, s);
+        be->rope(K_, dt, dt, outer, L, D, 0, o, x, c, s);
         close_arr("rope", dt, o, ref, n, 1e-6, TOL(dt));
-        be->rope(K_, dt, outer, L, D, 1, oi, yb, c, s);
+        be->rope(K_, dt, dt, outer, L, D, 1, oi, yb, c, s);
         double l1 = 0, l2 = 0;
         for (int64_t i = 0; i < n; i++) l1 += getd(dt, o, i) * getd(dt, yb, i), l2 += xr[i] * getd(dt, oi, i);
         TEST_NEAR(l1, l2, 1e-5, 1e-5, "rope inverse is the transpose");

@@ -50,6 +50,15 @@ int main(void) {
     double e_cos = fixture_rel_err(cs, rc), e_sin = fixture_rel_err(sn, rs);
     TEST_CHECK(e_cos <= 1e-7 && e_sin <= 1e-7, "rope tables: cos %.3g sin %.3g", e_cos, e_sin);
     printf("rope tables: max rel err cos %.3g sin %.3g\n", e_cos, e_sin);
+    // a bf16 model keeps the tables f32 (diffusers' FluxPosEmbed output; the rope ops rotate a bf16
+    // q / k in f32): rounded to bf16, about 1 in 9 rotated values moved by a bf16 step
+    cm_tensor *bc, *bs;
+    flux_rope_tables(&c, Lt, gh, gw, CM_BF16, CM_DEV_CPU, &bc, &bs);
+    TEST_CHECK(bc->dtype == CM_F32 && bs->dtype == CM_F32, "bf16 model: rope tables %s / %s (want f32)",
+               dtype_name(bc->dtype), dtype_name(bs->dtype));
+    if (bc->dtype == CM_F32 && bs->dtype == CM_F32)
+        TEST_CHECK(fixture_rel_err(bc, cs) == 0 && fixture_rel_err(bs, sn) == 0, "bf16 model: the f32 tables' values");
+    tensor_release(bc), tensor_release(bs);
 
     // FLUX.1-dev's axes over a 64 x 64 grid (1024^2) after 2 text ids, at a few rows: positions up
     // to 63 make the angle rounding visible if the table were computed in f32 (it must not be)
