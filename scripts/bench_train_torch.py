@@ -148,6 +148,27 @@ def pack(z):
     return z.view(b, c, h // 2, 2, w // 2, 2).permute(0, 2, 4, 1, 3, 5).reshape(b, (h // 2) * (w // 2), c * 4)
 
 
+def weight_storages(models):
+    """every parameter and buffer of the models, by storage (frozen ones included)."""
+    return {x.untyped_storage().data_ptr() for m in models for x in list(m.parameters()) + list(m.buffers())}
+
+
+def tape_bytes(weights, run):
+    """bytes of the unique storages autograd saves for backward while run() builds its graph, weights
+    (weight_storages) left out: the tape saves a frozen Linear's weight too (for its input's gradient),
+    but weights are counted apart, as cameo counts them."""
+    seen = {}
+
+    def pack_hook(x):
+        s = x.untyped_storage()
+        seen[s.data_ptr()] = s.nbytes()
+        return x
+
+    with torch.autograd.graph.saved_tensors_hooks(pack_hook, lambda x: x):
+        out = run()
+    return sum(n for p, n in seen.items() if p not in weights), out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -186,7 +207,7 @@ def main():
                     img=torch.rand(B, 3, H, W) * 2 - 1,
                     t5=torch.randint(0, T5_VOCAB, (B, d["text_len"])), clip=torch.randint(0, CLIP_VOCAB - 1, (B, CLIP_LEN)))
 
-    def micro(x, t, hooks=None):
+    def micro(x, t, measure=None):
         t0 = time.perf_counter()
         with torch.no_grad():
             low_sh, low_deep, high_deep = features(M, d, B, x["vs"], x["vd"])
@@ -204,16 +225,18 @@ def main():
             xt = (1 - s) * x0 + s * eps
             target = eps - x0
         t1 = time.perf_counter()
-        ctx = torch.autograd.graph.saved_tensors_hooks(*hooks) if hooks else None
-        if ctx:
-            ctx.__enter__()
-        tokens, temb = M["proj"](low_sh, low_deep, high_deep, 1000 * sigma)
-        pred = M["flux"](hidden_states=xt, encoder_hidden_states=txt, pooled_projections=pooled, timestep=sigma,
-                         img_ids=ids_img, txt_ids=ids_txt, guidance=guidance,
-                         joint_attention_kwargs=ip_kwargs(d["text_len"], tokens, 1.0), return_dict=False)[0]
-        loss = F.mse_loss(pred, target)
-        if ctx:
-            ctx.__exit__(None, None, None)
+
+        def forward():
+            tokens, temb = M["proj"](low_sh, low_deep, high_deep, 1000 * sigma)
+            pred = M["flux"](hidden_states=xt, encoder_hidden_states=txt, pooled_projections=pooled, timestep=sigma,
+                             img_ids=ids_img, txt_ids=ids_txt, guidance=guidance,
+                             joint_attention_kwargs=ip_kwargs(d["text_len"], tokens, 1.0), return_dict=False)[0]
+            return F.mse_loss(pred, target)
+        if measure is None:
+            loss = forward()
+        else:  # this micro-step's tape alone: the largest over the micro-steps, as the C side
+            b, loss = tape_bytes(weights, forward)
+            measure[0] = max(measure[0], b)
         t2 = time.perf_counter()
         (loss / GA).backward()
         t3 = time.perf_counter()
@@ -224,32 +247,24 @@ def main():
         t["fwd"] += t2 - t1
         t["bwd"] += t3 - t2
 
-    def step(t, hooks=None):
+    def step(t, measure=None):
         for _ in range(GA):
-            micro(inputs_q.pop(), t, hooks)
+            micro(inputs_q.pop(), t, measure)
         t0 = time.perf_counter()
         torch.nn.utils.clip_grad_norm_(trainable, a.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
         t["opt"] += time.perf_counter() - t0
 
-    # saved activations of one micro-step: unique storages the tape keeps (one untimed step)
-    seen = {}
-
-    def pack_hook(x):
-        s = x.untyped_storage()
-        seen[s.data_ptr()] = s.nbytes()
-        return x
-
+    # saved activations: the largest micro-step's tape (one untimed step), every model's weights left out
+    weights = weight_storages(M[k] for k in ("flux", "procs", "proj", "sig", "dino", "venc", "t5", "clip"))
     inputs_q = [inputs() for _ in range(GA * (a.warmup + 1))]
     tt = dict(enc=0.0, fwd=0.0, bwd=0.0, opt=0.0, vis=0.0, vae=0.0, txt=0.0)
     for _ in range(a.warmup):
         step(tt)
-    step(tt, hooks=(pack_hook, lambda x: x))
-    # trainable parameters are saved by the tape too but are not activations
-    for p in trainable:
-        seen.pop(p.untyped_storage().data_ptr(), None)
-    saved = sum(seen.values())
+    measure = [0]
+    step(tt, measure)
+    saved = measure[0]
 
     inputs_q = [inputs() for _ in range(GA * a.steps)]
     recs = []

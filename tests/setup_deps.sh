@@ -15,7 +15,7 @@ need='
 cc          build-essential  every tree (gcc, make, g++ for the CUDA emulator)
 cmake       cmake            scripts/test.sh, ctest
 pkg-config  pkg-config       CMakeLists.txt pkg_check_modules
-python3     python3          tests/cuda_emu/translate.py, tests/train/torch_*.py
+python3     python3          tests/cuda_emu/translate.py, tests/train/torch_*.py, bench_torch_tape.py
 mpirun      openmpi-bin      e2e_mpi, e2e_mpi_agree, e2e_eval (2 ranks)
 git         git              tests/cuda/gpu_deps_dry.sh (a scratch repository), scripts/gpu-deps.sh
 '

@@ -17,6 +17,11 @@ set_tests_properties(e2e_progress PROPERTIES LABELS train TIMEOUT 300 SKIP_RETUR
 add_test(NAME e2e_sbatch COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/train/e2e_sbatch.sh $<TARGET_FILE:cameo> ${CMAKE_SOURCE_DIR})
 set_tests_properties(e2e_sbatch PROPERTIES LABELS train TIMEOUT 600)
 
+# the PyTorch twin of `cameo bench train` counts activations as cameo does: weights out, one micro-step
+# (skips without torch / diffusers / transformers for the python3 on PATH)
+add_test(NAME bench_torch_tape COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/train/bench_torch_tape.py WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(bench_torch_tape PROPERTIES LABELS train TIMEOUT 120 SKIP_RETURN_CODE 77)
+
 # the command line as a user meets it: every --help, the top-level help, messages for natural mistakes
 add_executable(cli_usage ${CMAKE_CURRENT_SOURCE_DIR}/train/cli_usage.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
 target_include_directories(cli_usage PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
