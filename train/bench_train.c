@@ -218,33 +218,46 @@ static void usage(FILE *f) {
 
 int bench_train_main(int argc, char **argv) {
     const char *config = NULL;
-    const char *sets[96];
+    // --set values, as many as given (after --medium's, taken first so --set can still change them)
+    const int n_medium = (int)(sizeof MEDIUM_SETS / sizeof *MEDIUM_SETS);
+    const char **set_buf = malloc(sizeof *set_buf * (size_t)(argc + n_medium));  // [n_medium + argc]
     int n_sets = 0, steps = 20, warmup = 3, stage = 0;
     bool medium = false, torch = true;
+    if (!set_buf) { fprintf(stderr, "cameo bench train: out of memory for %d arguments\n", argc); return 1; }
+    const char **sets = set_buf + n_medium;
     for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--warmup") && i + 1 < argc) warmup = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--stage") && i + 1 < argc) stage = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--set") && i + 1 < argc && n_sets < 64) sets[n_sets++] = argv[++i];
+        bool valued = !strcmp(argv[i], "--steps") || !strcmp(argv[i], "--warmup") || !strcmp(argv[i], "--stage") ||
+                      !strcmp(argv[i], "--set");
+        if (valued && i + 1 >= argc) {
+            fprintf(stderr, "cameo bench train: %s needs a value after it\n", argv[i]);
+            free(set_buf);
+            return 2;
+        }
+        if (!strcmp(argv[i], "--steps")) steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--warmup")) warmup = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--stage")) stage = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--set")) sets[n_sets++] = argv[++i];
         else if (!strcmp(argv[i], "--medium")) medium = true;
         else if (!strcmp(argv[i], "--no-torch")) torch = false;
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); free(set_buf); return 0; }
         else if (argv[i][0] != '-' && !config) config = argv[i];
-        else { fprintf(stderr, "cameo bench train: unknown argument '%s'\n", argv[i]); usage(stderr); return 2; }
+        else { fprintf(stderr, "cameo bench train: unknown argument '%s'\n", argv[i]); usage(stderr); free(set_buf); return 2; }
     }
-    if (steps < 1 || warmup < 0) { fprintf(stderr, "cameo bench train: --steps must be >= 1 and --warmup >= 0\n"); return 2; }
-    // --medium's overrides first, so --set can still change them
-    const char *all_sets[96 + sizeof MEDIUM_SETS / sizeof *MEDIUM_SETS];
-    int n_all = 0;
-    if (medium)
-        for (size_t i = 0; i < sizeof MEDIUM_SETS / sizeof *MEDIUM_SETS; i++) all_sets[n_all++] = MEDIUM_SETS[i];
-    for (int i = 0; i < n_sets; i++) all_sets[n_all++] = sets[i];
+    if (steps < 1 || warmup < 0) {
+        fprintf(stderr, "cameo bench train: --steps must be >= 1 and --warmup >= 0\n");
+        free(set_buf);
+        return 2;
+    }
+    if (medium) memcpy(set_buf, MEDIUM_SETS, sizeof MEDIUM_SETS);
+    const char **all_sets = medium ? set_buf : sets;
+    int n_all = n_sets + (medium ? n_medium : 0);
 
     static train_config c;
     char err[16384] = "", tmp[256] = "";
     int rc = config ? train_config_load(&c, config, all_sets, n_all, err, sizeof err)
                     : train_config_parse(&c, train_config_tiny_yaml, strlen(train_config_tiny_yaml), "<embedded tiny.yaml>",
                                          all_sets, n_all, err, sizeof err);
+    free(set_buf);
     if (rc) { fprintf(stderr, "cameo bench train: %s\n", err); return 1; }
     if (!c.model.tiny || c.run.dev.type != CM_CPU) {
         fprintf(stderr, "cameo bench train: this benchmark runs tiny-size configs (model.sizes: tiny) on the CPU\n");

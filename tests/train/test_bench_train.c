@@ -57,5 +57,22 @@ int main(void) {
     TEST_CHECK(mom > 0 && fabs(mom - g) < 0.02 && fabs(avg - g) < 0.02, "bf16 moments %.3f MiB and the average %.3f, want %.3f each:\n%s",
                mom, avg, g, out);
     TEST_CHECK(sum > 0 && peak >= sum && peak - sum < 0.5 * g, "the sum %.3f MiB must account for the peak %.3f", sum, peak);
+
+    // as many --set overrides as given (at most 64 were taken, the 65th said "unknown argument '--set'")
+    enum { N_SET = 70 };
+    char *argv3[6 + 2 * N_SET] = {"--steps", "1", "--warmup", "0", "--no-torch", "--medium"};
+    for (int i = 0; i < N_SET; i++) argv3[6 + 2 * i] = "--set", argv3[7 + 2 * i] = "run.threads=1";
+    argv3[7 + 2 * (N_SET - 1)] = "stages.0.resolution=64";  // the last one counts, over --medium's 128
+    rc = run_bench((int)(sizeof argv3 / sizeof *argv3), argv3);
+    TEST_CHECK(rc == 0, "bench train with %d --set options returned %d:\n%s", N_SET, rc, out);
+    TEST_CHECK(strstr(out, "1 threads") != NULL, "run.threads=1 was not applied:\n%s", out);
+    TEST_CHECK(strstr(out, "FLUX 4 double") != NULL, "--medium was not applied:\n%s", out);
+    const char *tgt = strstr(out, "target ");
+    int tw = 0, thh = 0;
+    TEST_CHECK(tgt && sscanf(tgt, "target %dx%d", &tw, &thh) == 2 && tw * thh <= 64 * 64 + 64 * 16,
+               "the last --set (stages.0.resolution=64) was not applied over --medium's: target %dx%d", tw, thh);
+    char *argv4[] = {"--no-torch", "--set"};
+    rc = run_bench(2, argv4);
+    TEST_CHECK(rc == 2, "bench train with --set last and no value returned %d, want 2", rc);
     return test_summary("test_bench_train");
 }
