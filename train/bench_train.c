@@ -278,6 +278,14 @@ int bench_train_main(int argc, char **argv) {
         rc = 1;
         goto out_tmp;
     }
+    // as train/trainer.c: adapter.freeze holds its parts fixed (no gradients, no optimizer state)
+    int64_t held = 0, all = 0;
+    int nt = 0, nf = 0;
+    if (c.adapter.n_freeze && stage_freeze_adapter(&c, &m.ps_adapter, &nf, &nt, &held, &all, err, sizeof err)) {
+        fprintf(stderr, "cameo bench train: %s\n", err);
+        rc = 1;
+        goto out_models;
+    }
     optim opt;
     // as train/trainer.c: the moments' dtype and the weight average are the config's
     optim_config oc = {.lr = c.optimizer.lr, .beta1 = c.optimizer.beta1, .beta2 = c.optimizer.beta2, .eps = c.optimizer.eps,
@@ -419,6 +427,9 @@ int bench_train_main(int argc, char **argv) {
                c.optimizer.state_bf16 ? " keeps bf16 moments (optimizer.state_dtype)" : "",
                c.optimizer.ema <= 0 ? "" : c.optimizer.state_bf16 ? " and updates a weight average (optimizer.ema)"
                                                                   : " updates a weight average (optimizer.ema)");
+    if (nf)
+        printf("adapter.freeze: %d of %d adapter tensors held fixed (%lld of %lld parameters)%s\n", nf, nt, (long long)held,
+               (long long)all, tf.ok ? "; PyTorch's twin trains them all: its backward and optimizer rows are not like for like" : "");
     printf("\n");
 
     // memory: the arithmetic beside the allocator's measurement
@@ -432,7 +443,7 @@ int bench_train_main(int argc, char **argv) {
     // m, v in optimizer.state_dtype, the f32 average with optimizer.ema; f32 params are their own masters
     const double n_own = (double)optim_numel(&opt, true), moments = 2.0 * (c.optimizer.state_bf16 ? 2.0 : 4.0) * n_own;
     const double ema = c.optimizer.ema > 0 ? 4.0 * n_own : 0.0, state = moments + ema;
-    double grads = w_adapter;                                    // f32 .grad of every adapter parameter, live until the update
+    double grads = 4.0 * (double)optim_numel(&opt, false);       // f32 .grad of every trained adapter parameter, live until the update
     double arith = w_frozen + w_adapter + state + grads + saved;
     printf("| memory of the step (CPU allocator) | cameo MiB | PyTorch |\n|---|---|---|\n");
     char tp[64];

@@ -66,3 +66,27 @@ int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_
     }
     return 0;
 }
+
+int stage_freeze_adapter(const train_config *c, cm_params *ps, int *nf, int *nt, int64_t *held, int64_t *all, char *err,
+                         size_t errlen) {
+    for (int i = 0; i < c->adapter.n_freeze; i++)
+        if (params_freeze_prefix(ps, c->adapter.freeze[i]) == 0) {
+            snprintf(err, errlen, "adapter.freeze[%d]: '%s' names no adapter weight (a prefix of whole name parts: image_proj, "
+                     "ip_adapter, image_proj.cross_layer_blocks.0, ip_adapter.56, ...; `cameo inspect --arch instantcharacter` "
+                     "lists them)", i, c->adapter.freeze[i]);
+            return -1;
+        }
+    *held = *all = 0;
+    *nt = *nf = 0;
+    for (int i = 0; i < ps->n; i++) {
+        if (!ps->items[i].trainable) continue;
+        int64_t k = tensor_numel(ps->items[i].t);
+        *all += k, (*nt)++;
+        if (ps->items[i].frozen) *held += k, (*nf)++;
+    }
+    if (*held == *all) {
+        snprintf(err, errlen, "adapter.freeze: every adapter weight is held fixed, so there is nothing to train");
+        return -1;
+    }
+    return 0;
+}

@@ -1,8 +1,10 @@
 // stage_setup.h — what a config says for one stage's loader and for the training step, in one
 // place for the trainer and the benchmark.
-// defines: stage_loader_config, stage_step_opts, stage_check_pairs
+// defines: stage_loader_config, stage_step_opts, stage_check_pairs, stage_freeze_adapter
 #pragma once
+#include <stdint.h>
 #include "data/loader.h"
+#include "models/params.h"
 #include "train/config.h"
 #include "train/step.h"
 
@@ -16,3 +18,9 @@ step_opts stage_step_opts(const train_config *c, int s);
 // the dataset and the stage
 int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_config *c, int s), const char *key,
                       char *err, size_t errlen);
+
+// adapter.freeze applied to the adapter's registry ps (the named parts held fixed: no gradient, no
+// optimizer state). 0 with the tensors / parameters held (*nf, *held) of all trainable (*nt, *all);
+// -1 with err when a prefix names no weight or every weight would be held fixed
+int stage_freeze_adapter(const train_config *c, cm_params *ps, int *nf, int *nt, int64_t *held, int64_t *all, char *err,
+                         size_t errlen);

@@ -391,27 +391,9 @@ static void swap_ema(void *ctx, bool in) {
 
 // adapter.freeze: the named parts of the adapter held fixed (no gradient, no optimizer state)
 static int freeze_adapter(trainer *t, char *err, size_t errlen) {
-    const train_config *c = &t->cfg;
-    cm_params *ps = &t->m.ps_adapter;
-    for (int i = 0; i < c->adapter.n_freeze; i++)
-        if (params_freeze_prefix(ps, c->adapter.freeze[i]) == 0) {
-            snprintf(err, errlen, "adapter.freeze[%d]: '%s' names no adapter weight (a prefix of whole name parts: image_proj, "
-                     "ip_adapter, image_proj.cross_layer_blocks.0, ip_adapter.56, ...; `cameo inspect --arch instantcharacter` "
-                     "lists them)", i, c->adapter.freeze[i]);
-            return -1;
-        }
-    int64_t held = 0, all = 0;
-    int nt = 0, nf = 0;
-    for (int i = 0; i < ps->n; i++) {
-        if (!ps->items[i].trainable) continue;
-        int64_t k = tensor_numel(ps->items[i].t);
-        all += k, nt++;
-        if (ps->items[i].frozen) held += k, nf++;
-    }
-    if (held == all) {
-        snprintf(err, errlen, "adapter.freeze: every adapter weight is held fixed, so there is nothing to train");
-        return -1;
-    }
+    int64_t held, all;
+    int nt, nf;
+    if (stage_freeze_adapter(&t->cfg, &t->m.ps_adapter, &nf, &nt, &held, &all, err, errlen)) return -1;
     progress_message(&t->prog, "adapter.freeze: %d of %d tensors held fixed (%lld of %lld parameters, %.1f%%): no gradients, "
                      "no optimizer state; saved with the adapter as they are", nf, nt, (long long)held, (long long)all,
                      100.0 * (double)held / (double)all);

@@ -74,5 +74,19 @@ int main(void) {
     char *argv4[] = {"--no-torch", "--set"};
     rc = run_bench(2, argv4);
     TEST_CHECK(rc == 2, "bench train with --set last and no value returned %d, want 2", rc);
+
+    // adapter.freeze as the trainer applies it: the projector held fixed leaves only the IP
+    // modules' gradients and moments (the step timed is the one `cameo train` runs)
+    char *argv5[] = {"--steps", "1", "--warmup", "0", "--no-torch", "--set", "run.threads=1", "--set", "adapter.freeze=[image_proj]"};
+    rc = run_bench((int)(sizeof argv5 / sizeof *argv5), argv5);
+    TEST_CHECK(rc == 0, "bench train (adapter.freeze) returned %d:\n%s", rc, out);
+    double w = row_mib("| adapter weights"), gf = row_mib("| adapter gradients (f32)"), mf = row_mib("| AdamW m + v (f32)");
+    TEST_CHECK(w > 0 && gf > 0 && gf < 0.9 * w && fabs(mf - 2 * gf) < 0.02,
+               "with image_proj frozen: gradients %.3f MiB and moments %.3f, want less than the weights %.3f (moments twice the "
+               "gradients):\n%s", gf, mf, w, out);
+    TEST_CHECK(strstr(out, "adapter.freeze: ") != NULL, "the table does not say what adapter.freeze held fixed:\n%s", out);
+    char *argv6[] = {"--steps", "1", "--warmup", "0", "--no-torch", "--set", "adapter.freeze=[no_such_part]"};
+    rc = run_bench((int)(sizeof argv6 / sizeof *argv6), argv6);
+    TEST_CHECK(rc == 1, "bench train with adapter.freeze naming no weight returned %d, want 1", rc);
     return test_summary("test_bench_train");
 }
