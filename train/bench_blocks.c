@@ -1302,7 +1302,10 @@ int bench_blocks_main(int argc, char **argv) {
         t_vae * 1e3);
     out("| frozen T5-XXL (%lld tokens) + CLIP-L text | %.2f | %.1f | estimated; on the training device every step (model.text_device: model) |\n",
         (long long)d->Lt, f_txt / 1e12, t_txt * 1e3);
-    out("| AdamW on %s adapter params (+ bf16 cast) | — | %.1f | measured on a %s-element slab, scaled |\n", commas(n_ad, nb, sizeof nb),
+    // the cast to the parameters' dtype is part of the update only where they are not f32 (measure_adamw)
+    char cast[32] = "";
+    if (o.dt != CM_F32) snprintf(cast, sizeof cast, " (+ %s cast)", dtype_name(o.dt));
+    out("| AdamW on %s adapter params%s | — | %.1f | measured on a %s-element slab, scaled |\n", commas(n_ad, nb, sizeof nb), cast,
         t_opt * 1e3, o.dev.type == CM_CPU ? "16M" : real_cuda(o.dev) ? "64M" : "1M");
     out("| (optimizer.ema: its average made by the update, not counted above) | — | +%.1f | the same slab; as a separate pass "
         "after the update: +%.1f |\n", ema_fused * n_ad * 1e3, ema_pass * n_ad * 1e3);

@@ -104,6 +104,10 @@ static void whole_bench(int emulated) {
     const char *sh = pd ? strstr(pd, "GEMMs and attention by shape") : NULL;
     TEST_CHECK(sh && sh < ps && strstr(sh, "| attn_bwd | B1 H2 24×24 D32 | 1 |") && strstr(sh, "| gemm_ex[gelu_tanh] | NT 16×256×64 | 1 |"),
                "%s: the double block's shapes (joint attention, GELU GEMM) are missing:\n%s", argv[1], pd ? pd : buf);
+    // f32 weights (--dtype f32): the update writes no cast copy, and the AdamW row must not claim one
+    const char *aw = strstr(buf, "| AdamW on ");
+    TEST_CHECK(aw && !strncmp(strchr(aw + 11, ' '), " adapter params |", 17), "%s: the f32 run's AdamW row: %.60s", argv[1],
+               aw ? aw : "(missing)");
     TEST_CHECK(strstr(buf, "| frozen FLUX.1-dev | 11,901,408,320 |") && strstr(buf, "2,794,932,864"),
                "the memory table must use cameo's parameter counts (FLUX 11,901,408,320; adapter 2,794,932,864)");
     unlink(md);
