@@ -50,9 +50,8 @@ VAE_SCALE, VAE_SHIFT = 0.3611, 0.1159
 
 def build(d):
     hd = d["flux_head_dim"]
-    a0 = (hd // 8) & ~1 if hd // 8 > 2 else 2  # train/models.c: RoPE axes scaled to the head size
-    a1 = ((hd - a0) // 2) & ~1
-    axes = (a0, a1, hd - a0 - a1)
+    a1 = 2 * (7 * hd // 32)  # train/models.c: RoPE axes as models/flux_config.c flux_default_axes
+    axes = (hd - 2 * a1, a1, a1)
     lc = d["latent_channels"]
     flux = FluxTransformer2DModel(patch_size=1, in_channels=4 * lc, out_channels=None, num_layers=d["flux_double"],
                                   num_single_layers=d["flux_single"], attention_head_dim=hd,

@@ -4,6 +4,7 @@ twin of `cameo bench train`) counts activations only, as cameo's does:
   - weights the tape saves (a frozen Linear's weight, kept for its input's gradient) are left out,
     frozen ones as well as trainable ones;
   - it is one micro-step's tape: the same with grad_accum 2 as with 1 at the same micro-batch.
+And the twin's FLUX splits RoPE over its axes as cameo's does.
 Exits 77 (skipped) without torch / diffusers / transformers."""
 import contextlib
 import io
@@ -53,6 +54,15 @@ want = x.numel() * 4 + 4 * 256 * 4  # x and the product's input (frozen(...) out
 check(b <= want and b >= x.numel() * 4, f"tape of the two-layer net: {b} bytes, want at most {want} (x and one "
       f"[4, 256] activation), not the frozen weight ({frozen.weight.numel() * 4} bytes)")
 check(btt.tape_bytes(weights, run)[0] == b, "a second measurement differs")
+
+# the twin's FLUX splits RoPE over the axes as cameo's (models/flux_config.c flux_default_axes:
+# 2·(7·D/32) for each spatial axis, the rest for the first): (4, 6, 6) at the tiny head dim 16
+for hd, want_axes in ((16, (4, 6, 6)), (32, (4, 14, 14)), (128, (16, 56, 56))):
+    dd = dict(flux_double=1, flux_single=1, flux_heads=1, flux_head_dim=hd, vision_hidden=16, vision_layers=1,
+              vision_heads=1, vision_patch=7, vision_image=14, text_dim=16, text_len=4, pooled_dim=16, proj_heads=1,
+              proj_head_dim=16, proj_layers=1, proj_queries=2, proj_depth=1, vae_channels=8, latent_channels=4)
+    axes = tuple(btt.build(dd)["flux"].pos_embed.axes_dim)
+    check(axes == want_axes, f"FLUX RoPE axes at head dim {hd}: {axes}, cameo's {want_axes}")
 
 # the whole twin at the smallest dims: one micro-step's tape whatever grad_accum
 dims = dict(flux_double=1, flux_single=1, flux_heads=2, flux_head_dim=16, vision_hidden=32, vision_layers=1, vision_heads=2,
