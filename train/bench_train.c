@@ -28,6 +28,7 @@
 #include "train/models.h"
 #include "train/optim.h"
 #include "train/paths.h"
+#include "train/recompute_auto.h"
 #include "train/schedule.h"
 #include "train/step.h"
 #include "train/progress.h"
@@ -303,6 +304,12 @@ int bench_train_main(int argc, char **argv) {
     loader *L = loader_open(&lc, NULL);
     if (!L) { fprintf(stderr, "cameo bench train: the loader could not open %s\n", c.data.path); rc = 1; goto out_opt; }
     step_opts so = stage_step_opts(&c, stage);
+    // recompute: auto as train/trainer.c: the first step recomputes every block and is measured,
+    // the later ones recompute the blocks chosen from it (rc_n)
+    const bool rc_auto = so.recompute == CFG_RECOMPUTE_AUTO;
+    const int nb = m.flux.cfg.num_layers + m.flux.cfg.num_single_layers;
+    int rc_n = nb;
+    double rc_peak = 0, rc_kept = 0, rc_budget = 0;
     lr_schedule ls = schedule_for_stage(&c, stage);
 
     phase_times *rec = calloc((size_t)steps, sizeof *rec);  // each timed step
@@ -315,6 +322,10 @@ int bench_train_main(int argc, char **argv) {
         double t_step = progress_now();
         cm_alloc_stats a0 = alloc_stats(CM_DEV_CPU);
         alloc_reset_peak(CM_DEV_CPU);
+        if (rc_auto) {
+            so.recompute = s == 0 ? FLUX_RECOMPUTE_ALL : rc_n;
+            if (s == 0) autograd_recompute_max_kept(true);
+        }
         for (int a = 0; a < sg->grad_accum; a++) {
             loader_batch b;
             double t0 = progress_now();
@@ -339,6 +350,10 @@ int bench_train_main(int argc, char **argv) {
             tensor_release(loss);
             t.backward += progress_now() - t1;
             if (timed) samples += b.B;
+        }
+        if (rc_auto && s == 0) {
+            int n = recompute_vote(m.flux.cfg.num_layers, m.flux.cfg.num_single_layers, CM_DEV_CPU, &rc_peak, &rc_kept, &rc_budget);
+            rc_n = n < 0 ? nb : n;
         }
         double t2 = progress_now();
         for (int i = 0; i < optim_n_params(&opt); i++) optim_grad_ready(&opt, i);
@@ -427,6 +442,11 @@ int bench_train_main(int argc, char **argv) {
                c.optimizer.state_bf16 ? " keeps bf16 moments (optimizer.state_dtype)" : "",
                c.optimizer.ema <= 0 ? "" : c.optimizer.state_bf16 ? " and updates a weight average (optimizer.ema)"
                                                                   : " updates a weight average (optimizer.ema)");
+    if (rc_auto)
+        printf("recompute: auto: the first %d of %d FLUX blocks recompute, %d keep their activations (chosen as cameo train "
+               "does, from the first step: all recomputed, peak %.1f MiB, a block keeps %.2f MiB, budget %.0f MiB)%s\n",
+               rc_n, nb, nb - rc_n, rc_peak / 1048576.0, rc_kept / 1048576.0, rc_budget / 1048576.0,
+               warmup ? "" : "; that first step is among the timed ones (--warmup 0)");
     if (nf)
         printf("adapter.freeze: %d of %d adapter tensors held fixed (%lld of %lld parameters)%s\n", nf, nt, (long long)held,
                (long long)all, tf.ok ? "; PyTorch's twin trains them all: its backward and optimizer rows are not like for like" : "");

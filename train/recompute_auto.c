@@ -2,6 +2,7 @@
 #include "train/recompute_auto.h"
 #include <stdlib.h>
 #include "autograd/alloc.h"
+#include "autograd/autograd.h"
 #include "kernels/backend.h"
 
 double recompute_budget(cm_device dev) {
@@ -31,4 +32,12 @@ int recompute_agree(const double *votes, int world, int nb) {
     for (int r = 0; r < world; r++)
         if (votes[r] >= 0 && (int)votes[r] > n) n = (int)votes[r];
     return n < 0 ? nb : n;
+}
+
+int recompute_vote(int nd, int ns, cm_device dev, double *peak, double *kept, double *budget) {
+    *kept = (double)autograd_recompute_max_kept(true);
+    *peak = (double)alloc_stats(dev).peak;
+    *budget = recompute_budget(dev);
+    if (*kept <= 0) return -1;
+    return *budget > 0 ? recompute_to_fit(nd, ns, *peak, (const double[2]){*kept, *kept}, *budget) : nd + ns;
 }

@@ -2,7 +2,7 @@
 // recompute scopes for a step to fit the device when the others keep their activations; the budget
 // a device gives the allocator. Shared by the trainer (its measured first step of each stage) and
 // `cameo bench blocks --full-step`.
-// defines: recompute_budget, recompute_to_fit, recompute_agree
+// defines: recompute_budget, recompute_to_fit, recompute_agree, recompute_vote
 #pragma once
 #include "autograd/tensor.h"
 
@@ -20,3 +20,8 @@ int recompute_to_fit(int nd, int ns, double peak_all, const double keep_cost[2],
 // among those that measured; nb (all) when none did. A rank without figures voting nb forced every
 // block to recompute for the whole stage on all ranks.
 int recompute_agree(const double *votes, int world, int nb);
+// this process's count of recomputing blocks after a measured step with every one of nd + ns blocks
+// recomputed (autograd_recompute_max_kept and dev's allocator peak since their reset): -1 without
+// figures (no replay ran), nd + ns when the budget is unknown, else recompute_to_fit. The figures
+// used go to *peak, *kept, *budget (for the message). Shared by the trainer and `cameo bench train`.
+int recompute_vote(int nd, int ns, cm_device dev, double *peak, double *kept, double *budget);

@@ -277,11 +277,11 @@ static bool fault_nan(int64_t step) {
 // Every rank takes the most cautious rank's choice, so all run the same programme.
 static void recompute_decide(trainer *t, int s) {
     const int nd = t->m.flux.cfg.num_layers, ns = t->m.flux.cfg.num_single_layers, nb = nd + ns;
-    const double kept = (double)autograd_recompute_max_kept(true), peak = (double)alloc_stats(t->m.dev).peak;
-    const double budget = recompute_budget(t->m.dev), MiB = 1024.0 * 1024.0;
+    const double MiB = 1024.0 * 1024.0;
+    double kept, peak, budget;
     // this rank's vote: -1 without figures (no sample read: no replay ran), all when the device's free
     // memory is unknown, else as many kept as fit
-    int n = kept <= 0 ? -1 : budget > 0 ? recompute_to_fit(nd, ns, peak, (const double[2]){kept, kept}, budget) : nb;
+    int n = recompute_vote(nd, ns, t->m.dev, &peak, &kept, &budget);
     double *v = calloc((size_t)t->d.world, sizeof *v);
     CM_CHECK(v, "train", "out of host memory");
     v[t->d.rank] = n;

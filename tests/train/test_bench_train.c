@@ -88,5 +88,23 @@ int main(void) {
     char *argv6[] = {"--steps", "1", "--warmup", "0", "--no-torch", "--set", "adapter.freeze=[no_such_part]"};
     rc = run_bench((int)(sizeof argv6 / sizeof *argv6), argv6);
     TEST_CHECK(rc == 1, "bench train with adapter.freeze naming no weight returned %d, want 1", rc);
+
+    // recompute: auto as the trainer runs it: the first step (a warm-up here) measures with every
+    // block recomputed, the timed ones recompute what fits — on the CPU's memory, none: the tape is
+    // the one without recompute, not the smaller one of every block recomputed
+    setenv("CAMEO_RECOMPUTE_BUDGET_MB", "4096", 1);  // whatever this machine has free
+    double rsaved[3] = {-1, -1, -1};
+    const char *rmode[3] = {"train.recompute=auto", "train.recompute=false", "train.recompute=true"};
+    for (int k = 0; k < 3; k++) {
+        char *argv7[] = {"--steps", "1", "--warmup", "1", "--no-torch", "--set", "run.threads=1", "--set", (char *)rmode[k]};
+        rc = run_bench((int)(sizeof argv7 / sizeof *argv7), argv7);
+        TEST_CHECK(rc == 0, "bench train (%s) returned %d:\n%s", rmode[k], rc, out);
+        rsaved[k] = row_mib("| saved activations");
+        if (!k) TEST_CHECK(strstr(out, "recompute: auto: the first 0 of 4 FLUX blocks recompute"), "the choice is not told:\n%s", out);
+    }
+    TEST_CHECK(rsaved[2] > 0 && rsaved[1] > rsaved[2] + 0.1 && fabs(rsaved[0] - rsaved[1]) < 0.05,
+               "saved activations with recompute auto %.3f MiB, want those without recompute (%.3f), not all recomputed (%.3f)",
+               rsaved[0], rsaved[1], rsaved[2]);
+    unsetenv("CAMEO_RECOMPUTE_BUDGET_MB");
     return test_summary("test_bench_train");
 }
