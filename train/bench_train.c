@@ -442,6 +442,11 @@ int bench_train_main(int argc, char **argv) {
                c.optimizer.state_bf16 ? " keeps bf16 moments (optimizer.state_dtype)" : "",
                c.optimizer.ema <= 0 ? "" : c.optimizer.state_bf16 ? " and updates a weight average (optimizer.ema)"
                                                                   : " updates a weight average (optimizer.ema)");
+    // the twin has no recompute scopes: say when cameo's timed steps had some (train.recompute)
+    const int n_rc = so.recompute < 0 || so.recompute > nb ? nb : so.recompute;
+    if (tf.ok && n_rc > 0)
+        printf("cameo recomputed the first %d of %d FLUX blocks in backward (train.recompute); PyTorch's twin keeps every "
+               "activation: its forward, backward and saved-activation figures are not like for like\n", n_rc, nb);
     if (rc_auto)
         printf("recompute: auto: the first %d of %d FLUX blocks recompute, %d keep their activations (chosen as cameo train "
                "does, from the first step: all recomputed, peak %.1f MiB, a block keeps %.2f MiB, budget %.0f MiB)%s\n",

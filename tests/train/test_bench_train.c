@@ -3,9 +3,11 @@
 // shows the same figure with grad_accum 2 as with grad_accum 1 — the gradients the first
 // micro-step leaves live are the gradients row, not activations of the second. And the optimizer
 // is the config's: optimizer.state_dtype and optimizer.ema reach it and its rows.
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "testutil.h"
@@ -106,5 +108,35 @@ int main(void) {
                "saved activations with recompute auto %.3f MiB, want those without recompute (%.3f), not all recomputed (%.3f)",
                rsaved[0], rsaved[1], rsaved[2]);
     unsetenv("CAMEO_RECOMPUTE_BUDGET_MB");
+
+    // the PyTorch twin (a stand-in python3 printing its JSON line) has no recompute scopes: with
+    // train.recompute the bench says its rows are not like for like, without it says nothing
+    char tmpd[] = "/tmp/cameo-test-bench-train-XXXXXX", py[600], path[8192];
+    TEST_CHECK(mkdtemp(tmpd) != NULL, "mkdtemp");
+    snprintf(py, sizeof py, "%s/python3", tmpd);
+    FILE *f = fopen(py, "w");
+    TEST_CHECK(f != NULL, "write %s", py);
+    if (f) {
+        fprintf(f, "#!/bin/sh\necho '{\"torch\": \"stand-in\", \"t_step\": 0.1, \"steps_per_s\": 10, \"samples_per_s\": 40}'\n");
+        fclose(f);
+        chmod(py, 0755);
+    }
+    const char *path0 = getenv("PATH");
+    char *path_saved = strdup(path0 ? path0 : "/usr/bin:/bin");
+    snprintf(path, sizeof path, "%s:%s", tmpd, path_saved);
+    setenv("PATH", path, 1);
+    for (int k = 0; k < 2; k++) {
+        char *argv8[] = {"--steps", "1", "--warmup", "0", "--set", "run.threads=1", "--set",
+                         k ? "train.recompute=false" : "train.recompute=true"};
+        rc = run_bench((int)(sizeof argv8 / sizeof *argv8), argv8);
+        TEST_CHECK(rc == 0 && strstr(out, "PyTorch stand-in"), "bench train with the stand-in twin returned %d:\n%s", rc, out);
+        bool told = strstr(out, "PyTorch's twin keeps every activation") != NULL;
+        TEST_CHECK(told == !k, "recompute %s: the note on the twin's missing recompute is %s:\n%s", k ? "off" : "on",
+                   told ? "there" : "missing", out);
+    }
+    setenv("PATH", path_saved, 1);
+    free(path_saved);
+    unlink(py);
+    rmdir(tmpd);
     return test_summary("test_bench_train");
 }
