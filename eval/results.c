@@ -97,10 +97,10 @@ bool eval_results_has(const eval_results *d, const char *key, bool need_clip) {
     return at >= 0 && (!need_clip || !isnan(d->v[at].clip_i));
 }
 
-// results.jsonl as left by an earlier run: complete lines kept; a damaged one (a write cut off)
-// dropped, the file rewritten without it. -1 with err when it cannot be read or rewritten.
-int eval_jsonl_filter(const char *path, bool (*keep)(const cJSON *line, void *ctx), void *ctx, int *dropped, char *err,
-                      size_t errlen) {
+// keep(line) for each complete line of path (a missing file has none); *dropped: the lines not kept
+// (cut off, not JSON, refused); rewrite: the file written again without them, when there are some
+static int jsonl_pass(const char *path, bool (*keep)(const cJSON *line, void *ctx), void *ctx, int *dropped, bool rewrite,
+                      char *err, size_t errlen) {
     size_t len;
     *dropped = 0;
     char *text = fs_read_file(path, &len, (size_t)1 << 30);
@@ -129,10 +129,17 @@ int eval_jsonl_filter(const char *path, bool (*keep)(const cJSON *line, void *ct
         } else (*dropped)++;
         cJSON_Delete(j);
     }
-    int rc = *dropped ? fs_write_atomic(path, kept, kn, err, errlen) : 0;
+    int rc = rewrite && *dropped ? fs_write_atomic(path, kept, kn, err, errlen) : 0;
     free(kept);
     free(text);
     return rc;
+}
+
+// results.jsonl as left by an earlier run: complete lines kept; a damaged one (a write cut off)
+// dropped, the file rewritten without it. -1 with err when it cannot be read or rewritten.
+int eval_jsonl_filter(const char *path, bool (*keep)(const cJSON *line, void *ctx), void *ctx, int *dropped, char *err,
+                      size_t errlen) {
+    return jsonl_pass(path, keep, ctx, dropped, true, err, errlen);
 }
 
 // a complete result line: its record into the results (ctx)
@@ -163,24 +170,14 @@ static bool keep_result(const cJSON *j, void *ctx) {
 
 // cameo train's evaluation (RUN/eval/results.jsonl) writes lines with a "step" and no "key": a
 // sweep reading that file would drop every one of them as damaged and rewrite it without them
+static bool count_train_line(const cJSON *j, void *ctx) {
+    *(int *)ctx += cJSON_IsObject(j) && cJSON_GetObjectItemCaseSensitive(j, "step") && !cJSON_GetObjectItemCaseSensitive(j, "key");
+    return true;
+}
+
 int eval_results_check_ours(const char *path, char *err, size_t errlen) {
-    size_t len;
-    char *text = fs_read_file(path, &len, (size_t)1 << 30);
-    if (!text) {
-        if (errno == ENOENT) return 0;
-        snprintf(err, errlen, "%s: cannot read (%s)", path, strerror(errno));
-        return -1;
-    }
-    int train = 0;
-    for (char *s = text, *e; s && *s; s = e ? e + 1 : NULL) {
-        e = strchr(s, '\n');
-        if (!e) break;  // a cut-off tail: the filter's business
-        *e = 0;
-        cJSON *j = cJSON_Parse(s);
-        train += cJSON_IsObject(j) && cJSON_GetObjectItemCaseSensitive(j, "step") && !cJSON_GetObjectItemCaseSensitive(j, "key");
-        cJSON_Delete(j);
-    }
-    free(text);
+    int train = 0, cut;  // a cut-off tail is the filter's business, later
+    if (jsonl_pass(path, count_train_line, &train, &cut, false, err, errlen)) return -1;
     if (!train) return 0;
     snprintf(err, errlen, "%s: %d lines of cameo train's evaluation (the config's eval:, RUN/eval/) are in it, which a sweep "
                           "would drop: give another --out", path, train);
