@@ -1055,25 +1055,52 @@ static bool exists(const char *p) {
     return stat(p, &st) == 0;
 }
 
+// where each published model comes from: a missing one's error says what to download
+#define CFG_FLUX_HUB "huggingface.co/black-forest-labs/FLUX.1-dev (gated: accept its licence there first)"
+static const struct { const char *key, *what, *hub; } cfg_weights_src[] = {
+    {"flux", "FLUX.1-dev's transformer/ folder (diffusers layout) or flux1-dev.safetensors", CFG_FLUX_HUB},
+    {"siglip", "the SigLIP so400m folder", "huggingface.co/google/siglip-so400m-patch14-384"},
+    {"dinov2", "the DINOv2 giant folder", "huggingface.co/facebook/dinov2-giant"},
+    {"vae", "FLUX.1-dev's vae/ folder", CFG_FLUX_HUB},
+    {"t5", "FLUX.1-dev's text_encoder_2/ folder (T5-XXL)", CFG_FLUX_HUB},
+    {"clip", "FLUX.1-dev's text_encoder/ folder (CLIP-L)", CFG_FLUX_HUB},
+};
+
 int train_config_check_paths(const train_config *c, char *err, size_t errlen) {
     if (!c->model.tiny) {
-        struct { const char *k, *v; } w[] = {{"flux", c->model.flux}, {"siglip", c->model.siglip},
-                                             {"dinov2", c->model.dinov2}, {"vae", c->model.vae},
-                                             {"t5", c->model.t5}, {"clip", c->model.clip}};
-        for (size_t i = 0; i < sizeof w / sizeof *w; i++) {
-            if (!w[i].v[0]) {
-                cm_seterr(err, errlen, "%s: model.%s: required when model.sizes is full", c->source, w[i].k);
+        const char *v[] = {c->model.flux, c->model.siglip, c->model.dinov2, c->model.vae, c->model.t5, c->model.clip};
+        int first = -1;
+        char also[128] = "";  // the other missing keys, so one message lists every download
+        for (int i = 0; i < 6; i++) {
+            if (!v[i][0]) {
+                cm_seterr(err, errlen, "%s: model.%s: required when model.sizes is full (%s, from %s)", c->source,
+                          cfg_weights_src[i].key, cfg_weights_src[i].what, cfg_weights_src[i].hub);
                 return -1;
             }
-            if (!exists(w[i].v)) {
-                cm_seterr(err, errlen, "%s: model.%s: '%s' does not exist (a weights file or folder)", c->source, w[i].k, w[i].v);
-                return -1;
+            if (exists(v[i])) continue;
+            if (first < 0) first = i;
+            else {
+                size_t n = strlen(also);
+                snprintf(also + n, sizeof also - n, "%smodel.%s", n ? ", " : "", cfg_weights_src[i].key);
             }
+        }
+        if (first >= 0 && c->model.adapter_init[0] && !exists(c->model.adapter_init)) {
+            size_t n = strlen(also);
+            snprintf(also + n, sizeof also - n, "%smodel.adapter_init", n ? ", " : "");
+        }
+        if (first >= 0) {
+            cm_seterr(err, errlen, "%s: model.%s: '%s' does not exist: it should be %s, from %s%s%s (README.md, \"The published "
+                      "weights\"; or point model.%s at your copy)", c->source, cfg_weights_src[first].key, v[first],
+                      cfg_weights_src[first].what, cfg_weights_src[first].hub, also[0] ? "; also missing: " : "", also,
+                      cfg_weights_src[first].key);
+            return -1;
         }
     }
     if (c->model.adapter_init[0] && !exists(c->model.adapter_init)) {
-        cm_seterr(err, errlen, "%s: model.adapter_init: '%s' does not exist (the released instantcharacter_ip-adapter.bin "
-               "or an adapter .safetensors)", c->source, c->model.adapter_init);
+        cm_seterr(err, errlen, "%s: model.adapter_init: '%s' does not exist: it should be the released "
+               "instantcharacter_ip-adapter.bin, from huggingface.co/tencent/InstantCharacter (or an adapter .safetensors: "
+               "cameo export's, a checkpoint's; or leave adapter_init empty to start from a fresh adapter)", c->source,
+               c->model.adapter_init);
         return -1;
     }
     char man[CFG_PATH + 32];

@@ -212,6 +212,20 @@ int main(void) {
     // path checks
     TEST_CHECK(train_config_load(&c, "configs/instantcharacter-flux.yaml", NULL, 0, err, sizeof err) == 0, "%s", err);
     TEST_CHECK(train_config_check_paths(&c, err, sizeof err) == -1 && strstr(err, "model.flux"), "missing weights: %s", err);
+    // a user without the published weights is told where to get them, and every one missing at once
+    TEST_CHECK(strstr(err, "huggingface.co/black-forest-labs/FLUX.1-dev") &&
+                   strstr(err, "also missing: model.siglip, model.dinov2, model.vae, model.t5, model.clip"),
+               "missing weights: where to download, all of them: %s", err);
+    TEST_CHECK(train_config_load(&c, "configs/finetune-character.yaml", NULL, 0, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(train_config_check_paths(&c, err, sizeof err) == -1 && strstr(err, ", model.adapter_init"),
+               "fine-tuning without the released adapter names it with the rest: %s", err);
+    {
+        const char *ai[] = {"model.adapter_init=/nonexistent/cameo/instantcharacter_ip-adapter.bin"};
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "min", ai, 1, err, sizeof err) == 0, "%s", err);
+        TEST_CHECK(train_config_check_paths(&c, err, sizeof err) == -1 && strstr(err, "model.adapter_init") &&
+                       strstr(err, "huggingface.co/tencent/InstantCharacter"),
+                   "a missing adapter_init says where the released one is: %s", err);
+    }
     // data.path is only needed by a stage without its own data
     {
         char ds[64], man[96];
