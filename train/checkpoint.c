@@ -829,7 +829,8 @@ int ckpt_open_ema(const char *ckpt_dir, st_file ***files, int *n_files, char *er
         pjoin(path, sizeof path, ckpt_dir, names[i]);
         if (!rc && !(f[i] = st_open(path, err, errlen))) rc = -1;
         if (!rc && !st_meta(f[i], "optim.ema_updates")) {
-            cm_seterr(err, errlen, "%s: no weight average in this checkpoint (its run had optimizer.ema: 0)", ckpt_dir);
+            cm_seterr(err, errlen, "%s: no weight average in this checkpoint (its run had optimizer.ema: 0): leave out "
+                      "--ema for its weights, or train with an average (--set optimizer.ema=0.999; a resume starts it)", ckpt_dir);
             rc = -1;
         }
         free(names[i]);

@@ -127,6 +127,10 @@ static void test_file_not_checkpoint(void) {
     TEST_CHECK(rc == 1 && strstr(out, "a.bin is a file, not a checkpoint"), "export a.bin: exit %d\n%s", rc, out);
     rc = cli("sample runs/tiny/adapter.safetensors --ref r.png --prompt p --out s.png");
     TEST_CHECK(rc == 1 && strstr(out, "adapter.safetensors is a file, not a checkpoint"), "sample ADAPTER: exit %d\n%s", rc, out);
+    // --ema on a run without an average (the README's export --ema after its plain run): what to do instead
+    rc = cli("export runs/tiny/checkpoints --ema --out e.bin");
+    TEST_CHECK(rc == 1 && strstr(out, "no weight average") && strstr(out, "leave out --ema") && strstr(out, "optimizer.ema=0.999"),
+               "export --ema without an average: exit %d\n%s", rc, out);
     rc = cli("export nothing-here --out x.safetensors");
     TEST_CHECK(rc == 1 && strstr(out, "nothing-here: no such checkpoint folder"), "export a missing path: exit %d\n%s", rc, out);
 }
