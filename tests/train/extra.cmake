@@ -16,6 +16,9 @@ set_tests_properties(e2e_progress PROPERTIES LABELS train TIMEOUT 300 SKIP_RETUR
 # the Slurm job script with stand-ins for srun and scontrol: stop on the time-limit signal, requeue, resume
 add_test(NAME e2e_sbatch COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/train/e2e_sbatch.sh $<TARGET_FILE:cameo> ${CMAKE_SOURCE_DIR})
 set_tests_properties(e2e_sbatch PROPERTIES LABELS train TIMEOUT 600)
+# the README's "Using it" commands and docs/eval.md's sweep, literally, in a scratch folder (seconds)
+add_test(NAME readme_quickstart COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/train/readme_quickstart.sh $<TARGET_FILE:cameo> ${CMAKE_SOURCE_DIR})
+set_tests_properties(readme_quickstart PROPERTIES LABELS train TIMEOUT 300)
 
 # the PyTorch twin of `cameo bench train` counts activations as cameo does: weights out, one micro-step
 # (skips without torch / diffusers / transformers for the python3 on PATH)
