@@ -52,6 +52,8 @@ run_block() {  # file heading: each command in $dir, exit 0 wanted
         esac
         n=$((n + 1))
         (cd "$dir" && eval "$cmd") >"$dir/cmd.log" 2>&1 || fail "$1: '$cmd' exited $?"
+        # a documented resume is the same run: no key of it differs from the checkpoint's
+        ! grep -q "^resume: .* changed from" "$dir/cmd.log" || fail "$1: '$cmd' resumes with another config"
         echo "ok: $cmd"
     done < <(block "$1" "$2")
     [ "$n" -ge "$3" ] || fail "$1 '$2': $n commands found, want at least $3 (the block moved?)"
