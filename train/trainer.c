@@ -418,8 +418,14 @@ static int resume_changes(trainer *t, const char *dir, char *err, size_t errlen)
     cfg_change ch[MAXCH];
     int n = train_config_diff(was, &t->cfg, ch, MAXCH);
     free(was);
-    for (int i = 0; i < n && i < MAXCH; i++)
-        progress_message(&t->prog, "resume: %s changed from %s (the checkpoint's) to %s", ch[i].path, ch[i].was, ch[i].now);
+    for (int i = 0; i < n && i < MAXCH; i++) {
+        int s = -1;  // a finished stage is not trained again: its change is told as doing nothing
+        char note[160] = "";
+        if (sscanf(ch[i].path, "stages[%d]", &s) == 1 && s >= 0 && s < st.stage)
+            snprintf(note, sizeof note, " — no effect: stage %d is finished, the run goes on in stage %d (to train more, add "
+                     "a stage)", s, st.stage);
+        progress_message(&t->prog, "resume: %s changed from %s (the checkpoint's) to %s%s", ch[i].path, ch[i].was, ch[i].now, note);
+    }
     if (n > MAXCH) progress_message(&t->prog, "resume: and %d more changes to the checkpoint's config", n - MAXCH);
     return train_config_resume_check(ch, n < MAXCH ? n : MAXCH, st.stage, (long long)st.step_in_stage, err, errlen);
 }

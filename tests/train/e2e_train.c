@@ -192,6 +192,11 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("! %s train --resume %s/a/tiny/checkpoints/step-3 --set run.out_dir=%s/bs --set stages.0.batch_size=8 --quiet "
                        "2>%s/bs.log && grep -q 'stages\\[0\\].batch_size: 4 in the checkpoint, 8 now' %s/bs.log && ! test -e %s/bs",
                        cameo, dir, dir, dir, dir, dir) == 0, "a changed batch size mid-stage refused (see %s/bs.log)", dir);
+    // a finished stage is not trained again: its change is told as doing nothing
+    TEST_CHECK(test_sh("%s train --resume %s/a/tiny/checkpoints/step-12 --set run.out_dir=%s/fs --set stages.0.steps=9 --quiet "
+                       "2>%s/fs.log && grep -q 'stages\\[0\\].steps changed from 6 .* to 9 — no effect: stage 0 is finished, the run "
+                       "goes on in stage 2' %s/fs.log", cameo, dir, dir, dir, dir) == 0,
+               "a finished stage's change told as doing nothing (see %s/fs.log)", dir);
 
     // AdamW moments in bf16 (optimizer.state_dtype): the checkpoint holds them in bf16, a resume
     // ends on the uninterrupted run's bytes, the losses follow the f32 state's; an f32-state
