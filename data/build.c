@@ -390,7 +390,7 @@ fail:
 
 void build_report_print(const build_report *r, const char *out) {
     uint64_t skipped = r->lines - r->kept;
-    printf("%s: %llu samples kept, %llu skipped, %llu characters, %llu shard(s), %.1f MiB%s\n", out, (unsigned long long)r->kept,
+    printf("%s: %llu samples kept, %llu skipped, %llu character(s), %llu shard(s), %.1f MiB%s\n", out, (unsigned long long)r->kept,
            (unsigned long long)skipped, (unsigned long long)r->characters, (unsigned long long)r->shards, r->bytes / 1048576.0,
            r->has_dict ? ", metadata dictionary" : "");
     for (int k = 0; k < BUILD_SKIP_REASONS; k++)

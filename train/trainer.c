@@ -762,7 +762,8 @@ static void usage(FILE *f) {
                "  --resume a checkpoint folder, or a run's checkpoints/ folder (its latest); `auto`: the\n"
                "           config's run folder's latest checkpoint when it has one, else a fresh start\n"
                "           (the one command for a cluster job that may be requeued)\n"
-               "  --set    override one key, e.g. --set stages.1.steps=200 --set run.device=cpu\n");
+               "  --set    override one key, e.g. --set stages.1.steps=200 --set run.device=cpu\n"
+               "  --quiet  no progress bar: messages and the summary only (as run.quiet: true)\n");
 }
 
 int train_cli(int argc, char **argv) {
