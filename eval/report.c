@@ -8,6 +8,7 @@
 #include <string.h>
 #include "data/fsutil.h"
 #include "data/image.h"
+#include "data/preprocess.h"
 #include "data/resize.h"
 #include "autograd/tensor.h"
 
@@ -85,6 +86,7 @@ int eval_contact_sheets(const char *outdir, const eval_pair *pairs, char pair_id
     if (!sheet.px || !cell) { free(sheet.px), free(cell); snprintf(err, errlen, "out of host memory for a sheet"); return -1; }
     int rc = 0;
     resize_scratch rs = {0};
+    preprocess_scratch ps = {0};
     for (int p = 0; p < np && !rc; p++) {
         memset(sheet.px, 255, (size_t)SW * SH * 3);
         for (int r = 0; r < rows; r++)
@@ -99,9 +101,13 @@ int eval_contact_sheets(const char *outdir, const eval_pair *pairs, char pair_id
                     snprintf(path, sizeof path, "%s/%s", outdir, rel);
                 }
                 bool ok = image_load(path, &im, e, sizeof e) == 0;
-                if (ok && im.c == 4)
-                    for (int i = 0; i < im.w * im.h; i++) memmove(im.px + i * 3, im.px + i * 4, 3);
-                if (ok && resize_u8(im.px, im.w, im.h, 3, W, H, 0, 0, W, H, cell, &rs)) ok = false;
+                const uint8_t *rgb = im.px;  // [h, w, 3]
+                if (ok && im.c == 4) {       // on white, as the loader shows a reference to the adapter (its bare
+                                             // colours would show what is behind a cut-out: another picture)
+                    if (preprocess_load(&im, &ps)) ok = false;
+                    else rgb = ps.src;
+                }
+                if (ok && resize_u8(rgb, im.w, im.h, 3, W, H, 0, 0, W, H, cell, &rs)) ok = false;
                 if (!ok) memset(cell, 128, (size_t)W * H * 3);
                 free(im.px);
                 int x0 = gap + c * (W + gap), y0 = gap + r * (H + gap);
@@ -111,6 +117,7 @@ int eval_contact_sheets(const char *outdir, const eval_pair *pairs, char pair_id
         rc = image_write_png(path, &sheet, err, errlen);
     }
     resize_scratch_free(&rs);
+    preprocess_scratch_free(&ps);
     free(sheet.px), free(cell);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "data/fsutil.h"
+#include "data/image.h"
 #include "eval/args.h"
 #include "eval/report.h"
 #include "eval/results.h"
@@ -214,6 +215,38 @@ static void test_args(void) {
                "a value twice accepted");
 }
 
+// a contact sheet shows a reference with alpha on white, as the adapter sees it: its left half opaque
+// red, its right half transparent black (the colour behind a cut-out, which the bare RGB would show)
+static void test_sheet_alpha(void) {
+    char err[512], ref[256], sp[256];
+    image rgba = {8, 8, 4, malloc(8 * 8 * 4)};
+    for (int i = 0; i < 64; i++) {
+        uint8_t *q = rgba.px + i * 4;
+        bool left = i % 8 < 4;
+        q[0] = left ? 255 : 0, q[1] = q[2] = 0, q[3] = left ? 255 : 0;
+    }
+    snprintf(ref, sizeof ref, "%s/cutout.png", dir);
+    TEST_CHECK(image_write_png(ref, &rgba, err, sizeof err) == 0, "%s", err);
+    free(rgba.px);
+    static eval_pair pair;
+    snprintf(pair.ref, sizeof pair.ref, "%s", ref);
+    char ids[1][EVAL_PAIR_ID_LEN] = {"0123456789abcdef"}, tags[1][96] = {"step-1"};
+    double sc[] = {0.9}, gd[] = {3.5}, sd[] = {0};
+    TEST_CHECK(eval_contact_sheets(dir, &pair, ids, 1, tags, 1, sc, 1, gd, 1, sd, 1, 4, 8, 8, err, sizeof err) == 0, "%s", err);
+    snprintf(sp, sizeof sp, "%s/sheets/p0.png", dir);
+    image sheet = {0};
+    TEST_CHECK(image_load(sp, &sheet, err, sizeof err) == 0 && sheet.c == 3, "%s", err);
+    const int gap = 4, SW = 2 * 8 + 3 * gap;  // the reference's cell at (gap, gap); the missing image grey beside it
+    TEST_CHECK(sheet.w == SW && sheet.h == 8 + 2 * gap, "sheet %dx%d", sheet.w, sheet.h);
+    const uint8_t *opaque = sheet.px + ((size_t)(gap + 4) * SW + gap + 1) * 3, *clear = sheet.px + ((size_t)(gap + 4) * SW + gap + 6) * 3;
+    TEST_CHECK(opaque[0] == 255 && opaque[1] == 0 && opaque[2] == 0, "the opaque half red: %d %d %d", opaque[0], opaque[1], opaque[2]);
+    TEST_CHECK(clear[0] == 255 && clear[1] == 255 && clear[2] == 255, "the transparent half on white, as the adapter sees it: %d %d %d",
+               clear[0], clear[1], clear[2]);
+    const uint8_t *missing = sheet.px + ((size_t)(gap + 4) * SW + 2 * gap + 8 + 4) * 3;
+    TEST_CHECK(missing[0] == 128, "a missing image grey: %d", missing[0]);
+    free(sheet.px);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/cameo-evres-XXXXXX");
     TEST_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
@@ -226,6 +259,7 @@ int main(void) {
     test_summary_digits();
     test_merge_after_cut();
     test_args();
+    test_sheet_alpha();
     if (!test_failures) test_sh("rm -rf %s", dir);
     return test_summary("test_eval_results");
 }
