@@ -4,8 +4,6 @@
 // loss = sum(tokens * w_tokens) + sum(temb * w_temb) for every parameter and the three inputs.
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include "autograd/autograd.h"
 #include "models/ic_adapter.h"
 #include "models/safetensors.h"
@@ -14,31 +12,22 @@
 
 #define FIX "tests/fixtures/ic/"
 
-// runs the forward in a child with an input of the wrong width; the child must stop (exit 1)
-// with a message naming the input
+// the forward with an input of the wrong width must stop (exit 1) with a message naming the
+// input: test_expect_death runs bad_forward in a child, which reads its arguments from bad
+static struct {
+    const ic_projector *p;
+    cm_tensor *sh, *deep, *hi, *t;
+} bad;
+
+static void bad_forward(void) {
+    cm_tensor *a, *b;
+    ic_projector_fwd(bad.p, bad.sh, bad.deep, bad.hi, bad.t, &a, &b);
+}
+
 static void check_bad_input(const ic_projector *p, cm_tensor *sh, cm_tensor *deep, cm_tensor *hi, cm_tensor *t,
                             const char *name) {
-    int fd[2];
-    CM_CHECK(!pipe(fd), "test", "pipe");
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fd[1], 2);
-        close(fd[0]);
-        cm_tensor *a, *b;
-        ic_projector_fwd(p, sh, deep, hi, t, &a, &b);
-        _exit(0);
-    }
-    close(fd[1]);
-    char msg[1024] = {0};
-    ssize_t got = 0, r;
-    while ((r = read(fd[0], msg + got, sizeof msg - 1 - (size_t)got)) > 0) got += r;
-    close(fd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    TEST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "bad %s: child status %d", name, status);
-    TEST_CHECK(strstr(msg, name) != NULL, "bad %s: message '%s'", name, msg);
+    bad.p = p, bad.sh = sh, bad.deep = deep, bad.hi = hi, bad.t = t;
+    test_expect_death(name, bad_forward, name, NULL);
 }
 
 int main(void) {
