@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <png.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,17 +126,34 @@ static int decode_jpeg(const uint8_t *data, size_t len, image *out, char *err, s
     jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);  // EXIF: phone photos are stored sideways with an orientation tag
     jpeg_read_header(&cinfo, TRUE);
     int orientation = exif_orientation(&cinfo);
-    cinfo.out_color_space = JCS_RGB;
+    // CMYK / YCCK (print-made JPEGs): libjpeg gives no RGB of them, so read the inks and convert
+    bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
     jpeg_start_decompress(&cinfo);
-    if (cinfo.output_width > IMAGE_MAX_SIDE || cinfo.output_height > IMAGE_MAX_SIDE || cinfo.output_components != 3) {
+    if (cinfo.output_width > IMAGE_MAX_SIDE || cinfo.output_height > IMAGE_MAX_SIDE) {
         snprintf(je.msg, sizeof je.msg, "size %ux%u (allowed up to %d per side)", cinfo.output_width, cinfo.output_height, IMAGE_MAX_SIDE);
         longjmp(je.jb, 1);
     }
+    if (cinfo.output_components != (cmyk ? 4 : 3)) {
+        snprintf(je.msg, sizeof je.msg, "%d components decoded (want %d)", cinfo.output_components, cmyk ? 4 : 3);
+        longjmp(je.jb, 1);
+    }
     out->w = (int)cinfo.output_width; out->h = (int)cinfo.output_height; out->c = 3;
-    out->px = malloc((size_t)out->w * out->h * 3);
+    out->px = malloc((size_t)out->w * out->h * 3 + (cmyk ? (size_t)out->w * 4 : 0));  // [h, w, 3], then a CMYK row [w, 4]
+    if (!out->px) { snprintf(je.msg, sizeof je.msg, "out of memory for a %dx%d image", out->w, out->h); longjmp(je.jb, 1); }
+    // Adobe's CMYK JPEGs (Photoshop's, and what libjpeg and Pillow write) store the inks inverted
+    int inv = cmyk && cinfo.saw_Adobe_marker ? 255 : 0;
     while (cinfo.output_scanline < cinfo.output_height) {
-        JSAMPROW row = out->px + (size_t)cinfo.output_scanline * out->w * 3;
+        uint8_t *rgb = out->px + (size_t)cinfo.output_scanline * out->w * 3;  // [w, 3]
+        JSAMPROW row = cmyk ? out->px + (size_t)out->w * out->h * 3 : rgb;    // [w, 4] CMYK or [w, 3]
         jpeg_read_scanlines(&cinfo, &row, 1);
+        for (int x = 0; cmyk && x < out->w; x++) {  // Pillow's cmyk2rgb: (255 - ink) * (255 - k) / 255, rounded
+            int nk = 255 - (row[4 * x + 3] ^ inv);
+            for (int c = 0; c < 3; c++) {
+                int t = (row[4 * x + c] ^ inv) * nk + 128;
+                rgb[3 * x + c] = (uint8_t)(nk - (((t >> 8) + t) >> 8));
+            }
+        }
     }
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);

@@ -1,7 +1,11 @@
 // test_data_image.c — decoding details of the input formats: a 16-bit PNG without gAMA keeps its
 // sRGB values (libpng's simplified API would otherwise take it as linear light); a JPEG's EXIF
-// orientation is applied (phone photos are stored sideways with Orientation = 6).
+// orientation is applied (phone photos are stored sideways with Orientation = 6); a CMYK JPEG (Adobe's
+// inverted inks) decodes to RGB as Pillow converts it.
 #include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <jpeglib.h>
 #include <string.h>
 #include "data/image.h"
 #include "helpers.h"
@@ -94,9 +98,49 @@ static void test_exif_orientation(const char *root) {
     free(jpg);
 }
 
+// a CMYK JPEG as Photoshop / libjpeg / Pillow write it (an Adobe marker, the inks stored inverted)
+// decodes to Pillow's RGB: its left half red ink-free of cyan, its right half 50% black
+static void test_cmyk_jpeg(const char *root) {
+    char p[600], err[1024];
+    snprintf(p, sizeof p, "%s/cmyk.jpg", root);
+    FILE *f = fopen(p, "wb");
+    TEST_CHECK(f != NULL, "open %s", p);
+    if (!f) return;
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr je;
+    c.err = jpeg_std_error(&je);
+    jpeg_create_compress(&c);
+    jpeg_stdio_dest(&c, f);
+    c.image_width = 32, c.image_height = 16, c.input_components = 4, c.in_color_space = JCS_CMYK;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, 100, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    uint8_t row[32 * 4];  // inverted inks: red = C 0 M 255 Y 255 K 0; grey = K 128
+    for (int x = 0; x < 32; x++) {
+        static const uint8_t red[4] = {255, 0, 0, 255}, grey[4] = {255, 255, 255, 127};
+        memcpy(row + 4 * x, x < 16 ? red : grey, 4);
+    }
+    for (int y = 0; y < 16; y++) {
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    fclose(f);
+    image im = {0};
+    TEST_CHECK(image_load(p, &im, err, sizeof err) == 0, "a CMYK JPEG: %s", err);
+    if (!im.px) return;
+    TEST_CHECK(im.w == 32 && im.h == 16 && im.c == 3, "%dx%d c%d", im.w, im.h, im.c);
+    const uint8_t *a = im.px + (8 * 32 + 8) * 3, *b = im.px + (8 * 32 + 24) * 3;
+    TEST_CHECK(a[0] >= 252 && a[1] <= 3 && a[2] <= 3, "red ink: %d %d %d", a[0], a[1], a[2]);
+    TEST_CHECK(abs(b[0] - 127) <= 2 && abs(b[1] - 127) <= 2 && abs(b[2] - 127) <= 2, "50%% black: %d %d %d", b[0], b[1], b[2]);
+    image_free(&im);
+}
+
 int main(void) {
     const char *root = tmp_dir();
     test_png16(root);
     test_exif_orientation(root);
+    test_cmyk_jpeg(root);
     return test_summary("test_data_image");
 }
