@@ -1,10 +1,13 @@
 // sample_cli.c — `cameo sample CKPT --ref IMAGE --prompt TEXT --out OUT.png`: one image from a
 // checkpoint's adapter, with the models its config names (tiny preset or published weights).
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "eval/args.h"
 #include "eval/sample.h"
 #include "eval/eval_models.h"
@@ -18,6 +21,30 @@ static void usage(FILE *f) {
                "  --scale     the subject (IP) scale; 0 gives plain FLUX\n"
                "  --ema       the checkpoint's weight average (a run with optimizer.ema) in place of its weights\n"
                "  --device    cpu, cuda or cuda:N (default: the run's run.device); the dtype is the run's model.dtype\n");
+}
+
+// --out's folder exists and takes files, and --out is not a folder. 0, or -1 with err.
+static int out_folder_check(const char *out, char *err, size_t errlen) {
+    char d[PATH_MAX];
+    snprintf(d, sizeof d, "%s", out);
+    char *sl = strrchr(d, '/');
+    if (!sl) snprintf(d, sizeof d, ".");
+    else if (sl == d) sl[1] = 0;  // "/x.png": the root
+    else *sl = 0;
+    struct stat st;
+    if (stat(d, &st) || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "--out %s: its folder %s does not exist (create it first)", out, d);
+        return -1;
+    }
+    if (access(d, W_OK | X_OK)) {
+        snprintf(err, errlen, "--out %s: its folder %s is not writable (%s)", out, d, strerror(errno));
+        return -1;
+    }
+    if (!stat(out, &st) && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "--out %s is a folder: give the image's file name", out);
+        return -1;
+    }
+    return 0;
 }
 
 int sample_cli(int argc, char **argv) {
@@ -55,12 +82,29 @@ int sample_cli(int argc, char **argv) {
     }
 
     static char err[8192];
+    // the reference read and the output's folder checked before the models are loaded: a typo in
+    // either would otherwise cost the loading (minutes at full size) and, for --out, the sampling
+    image refim = {0};
+    char e[256];
+    if (image_load(ref, &refim, e, sizeof e)) {  // its message does not name the file
+        fprintf(stderr, "cameo sample: %s: %s\n", ref, e);
+        return 1;
+    }
+    if (out_folder_check(out, err, sizeof err)) {
+        fprintf(stderr, "cameo sample: %s\n", err);
+        image_free(&refim);
+        return 1;
+    }
     char dir[PATH_MAX];
     eval_models em;
     int rc = eval_models_open(&em, ckpt, device, 0, &o.width, &o.height, dir, sizeof dir, err, sizeof err);  // the size checked first
     float *sig = NULL, *dino = NULL;
     if (!rc) rc = eval_models_load_adapter(&em, dir, ema, err, sizeof err);
-    if (!rc) rc = eval_load_reference(ref, em.m.ref_size, &sig, &dino, err, sizeof err);
+    if (!rc && eval_reference_views(&refim, em.m.ref_size, &sig, &dino, e, sizeof e)) {
+        snprintf(err, sizeof err, "%s: %s", ref, e);
+        rc = 1;
+    }
+    image_free(&refim);
     if (!rc) {
         const char *prompts[1] = {prompt};
         cm_tensor *img = eval_sample(&em.m, &em.dec, 1, prompts, sig, dino, &o);

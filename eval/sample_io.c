@@ -18,19 +18,6 @@ int eval_reference_views(const image *im, int R, float **sig, float **dino, char
     return rc;
 }
 
-int eval_load_reference(const char *path, int R, float **sig, float **dino, char *err, size_t errlen) {
-    image im = {0};
-    char e[256];
-    if (image_load(path, &im, e, sizeof e)) {  // its message does not name the file
-        snprintf(err, errlen, "%s: %s", path, e);
-        return -1;
-    }
-    int rc = eval_reference_views(&im, R, sig, dino, e, sizeof e);
-    if (rc) snprintf(err, errlen, "%s: %s", path, e);
-    image_free(&im);
-    return rc;
-}
-
 int eval_image_from_tensor(const cm_tensor *img, int b, image *out, char *err, size_t errlen) {
     if (img->ndim != 4 || img->shape[1] != 3 || img->dtype != CM_F32 || img->storage->dev.type != CM_CPU || b < 0 ||
         b >= img->shape[0] || !tensor_is_contiguous(img)) {

@@ -374,6 +374,16 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("cd %s && %s sample run/tiny/checkpoints/step-4 --ref a.png --prompt x --out s.jpg >eval.out 2>eval.log",
                        dir, cameo) == 2 && log_has("--out s.jpg: the image is written as PNG") && test_sh("test ! -e %s/s.jpg", dir) == 0,
                "cameo sample --out s.jpg refused (see %s/eval.log)", dir);
+    // a missing reference or --out folder refused before the models are loaded: in a copy of the
+    // checkpoint whose config no longer matches its manifest, loading would fail first
+    TEST_CHECK(test_sh("cd %s && rm -rf badck && cp -r run/tiny/checkpoints/step-4 badck && "
+                       "sed -i 's/sizes: tiny/sizes: full/' badck/config.yaml", dir) == 0, "a damaged checkpoint copy");
+    TEST_CHECK(test_sh("cd %s && %s sample badck --ref nothere.png --prompt x --out s.png >eval.out 2>eval.log", dir, cameo) == 1 &&
+                   log_has("nothere.png: cannot read") && !log_has("damaged"),
+               "cameo sample --ref nothere.png: named before the models load (see %s/eval.log)", dir);
+    TEST_CHECK(test_sh("cd %s && %s sample badck --ref a.png --prompt x --out nodir/s.png >eval.out 2>eval.log", dir, cameo) == 1 &&
+                   log_has("--out nodir/s.png: its folder nodir does not exist") && !log_has("damaged"),
+               "cameo sample --out nodir/s.png: named before the models load (see %s/eval.log)", dir);
     TEST_CHECK(eval("--pairs pairs.jsonl --out bad-size --size 36x40") == 2 && log_has("--size 36x40: these models need multiples of 8") &&
                    test_sh("test ! -e %s/bad-size/images", dir) == 0,
                "eval --size 36x40 (see %s/eval.log)", dir);
