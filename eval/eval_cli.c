@@ -161,6 +161,7 @@ int eval_cli(int argc, char **argv) {
         rc = dist_max_int(&d, rc);
     }
     if (!rc) rc = eval_pairs_read(pairs_path, &pairs, &np, err, sizeof err) ? 1 : 0;
+    if (!rc) rc = eval_pairs_check(pairs_path, pairs, np, err, sizeof err) ? 1 : 0;  // before minutes of loading models
     char (*pids)[EVAL_PAIR_ID_LEN] = rc ? NULL : calloc((size_t)np, sizeof *pids);  // each pair's id: its keys go by content
     if (!rc && !pids) { snprintf(err, sizeof err, "out of host memory"); rc = 1; }
     for (int p = 0; !rc && p < np; p++) eval_pair_id(pairs[p].ref, pairs[p].prompt, pids[p]);

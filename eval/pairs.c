@@ -55,6 +55,19 @@ int eval_pairs_read(const char *path, eval_pair **out, int *n, char *err, size_t
     return rc;
 }
 
+int eval_pairs_check(const char *path, const eval_pair *p, int n, char *err, size_t errlen) {
+    for (int i = 0; i < n; i++) {
+        char e[512];
+        image im = {0};
+        if (image_load(p[i].ref, &im, e, sizeof e)) {
+            snprintf(err, errlen, "%s, line %d's reference: %s: %s", path, p[i].line, p[i].ref, e);
+            return -1;
+        }
+        image_free(&im);
+    }
+    return 0;
+}
+
 int eval_pairs_prepare(ic_models *m, eval_clip *clip, const char *path, eval_pair *p, int n, char *err, size_t errlen) {
     for (int i = 0; i < n; i++) {
         char e[PATH_MAX + 512];

@@ -1,7 +1,7 @@
 // pairs.h — what an evaluation sweep and the trainer's periodic evaluation share: the (reference,
 // prompt) pairs of a JSONL file, their references prepared once (the towers' views, the scores'
 // embeddings), and one image made, saved and scored.
-// defines: eval_pair, eval_scores, eval_pairs_read, eval_pairs_prepare, eval_pairs_free, eval_make_image
+// defines: eval_pair, eval_scores, eval_pairs_read, eval_pairs_check, eval_pairs_prepare, eval_pairs_free, eval_make_image
 #pragma once
 #include <limits.h>
 #include "eval/clip_score.h"
@@ -25,6 +25,9 @@ typedef struct eval_scores {
 // PAIRS.jsonl: every line {"ref": "...", "prompt": "..."}; blank lines skipped; any other line
 // without both is an error naming FILE:LINE. 0, or -1 with err.
 int eval_pairs_read(const char *path, eval_pair **out, int *n, char *err, size_t errlen);
+// every reference read (and dropped), so that a missing or broken one is named before any model
+// is loaded. 0, or -1 with err naming the pairs file, the line and the image.
+int eval_pairs_check(const char *path, const eval_pair *p, int n, char *err, size_t errlen);
 // loads and prepares every reference (and CLIP's embeddings when clip is not NULL); errors name
 // the pairs file, the line and the image. 0, or -1 with err.
 int eval_pairs_prepare(ic_models *m, eval_clip *clip, const char *path, eval_pair *p, int n, char *err, size_t errlen);

@@ -306,6 +306,14 @@ int main(int argc, char **argv) {
     write_text("missing.jsonl", "{\"ref\": \"a.png\", \"prompt\": \"x\"}\n\n\n{\"ref\": \"nope.png\", \"prompt\": \"x\"}\n");
     TEST_CHECK(eval("--pairs missing.jsonl --out bad --steps 2") == 1 && log_has("missing.jsonl, line 4") && log_has("nope.png: cannot read"),
                "a missing reference after blank lines: its line named (see %s/eval.log)", dir);
+    // the same refused before any model is loaded (badck: a copy of a checkpoint whose config no
+    // longer matches its manifest — loading would fail first)
+    TEST_CHECK(test_sh("cd %s && rm -rf badck && cp -r run/tiny/checkpoints/step-4 badck && "
+                       "sed -i 's/sizes: tiny/sizes: full/' badck/config.yaml", dir) == 0, "a damaged checkpoint copy");
+    TEST_CHECK(test_sh("cd %s && %s eval badck --pairs missing.jsonl --out bad-early >eval.out 2>eval.log", dir, cameo) == 1 &&
+                   log_has("missing.jsonl, line 4") && log_has("nope.png: cannot read") && !log_has("damaged") &&
+                   test_sh("test ! -e %s/bad-early", dir) == 0,
+               "a missing reference named before the models load, nothing made (see %s/eval.log)", dir);
     TEST_CHECK(eval("--pairs pairs.jsonl --out bad --scales 0,x") == 2 && log_has("want a comma-separated list"), "a bad list");
     TEST_CHECK(test_sh("%s train --set stages.0.steps=2 --set stages.1.steps=0 --set stages.2.steps=0 --set run.seed=7 "
                        "--set run.out_dir=%s/other --set data.path=%s/data --quiet >%s/train2.log 2>&1", cameo, dir, dir, dir) == 0,
@@ -374,10 +382,8 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("cd %s && %s sample run/tiny/checkpoints/step-4 --ref a.png --prompt x --out s.jpg >eval.out 2>eval.log",
                        dir, cameo) == 2 && log_has("--out s.jpg: the image is written as PNG") && test_sh("test ! -e %s/s.jpg", dir) == 0,
                "cameo sample --out s.jpg refused (see %s/eval.log)", dir);
-    // a missing reference or --out folder refused before the models are loaded: in a copy of the
-    // checkpoint whose config no longer matches its manifest, loading would fail first
-    TEST_CHECK(test_sh("cd %s && rm -rf badck && cp -r run/tiny/checkpoints/step-4 badck && "
-                       "sed -i 's/sizes: tiny/sizes: full/' badck/config.yaml", dir) == 0, "a damaged checkpoint copy");
+    // a missing reference or --out folder refused before the models are loaded (badck: loading
+    // would fail first)
     TEST_CHECK(test_sh("cd %s && %s sample badck --ref nothere.png --prompt x --out s.png >eval.out 2>eval.log", dir, cameo) == 1 &&
                    log_has("nothere.png: cannot read") && !log_has("damaged"),
                "cameo sample --ref nothere.png: named before the models load (see %s/eval.log)", dir);
