@@ -1,6 +1,7 @@
 // sample_io.c — see sample_io.h
 #include "eval/sample_io.h"
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include "data/preprocess.h"
 
@@ -31,11 +32,20 @@ int eval_image_from_tensor(const cm_tensor *img, int b, image *out, char *err, s
         snprintf(err, errlen, "out of memory for a %dx%d image", W, H);
         return -1;
     }
+    int64_t bad = 0;  // NaN / inf: a diverged adapter or sampler; no picture to save or score
     for (int c = 0; c < 3; c++)
         for (int i = 0; i < H * W; i++) {
             float v = (p[c * H * W + i] + 1.0f) * 127.5f;  // [-1, 1] -> [0, 255], rounded
+            if (!isfinite(v)) { bad++; v = 0; }
             out->px[i * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5f);
         }
+    if (bad) {
+        snprintf(err, errlen, "the decoded image has %lld non-finite value(s) of %lld (NaN or inf: the adapter's weights or "
+                 "the sampling diverged)", (long long)bad, (long long)3 * H * W);
+        free(out->px);
+        out->px = NULL;
+        return -1;
+    }
     return 0;
 }
 

@@ -61,6 +61,13 @@ int main(void) {
     TEST_CHECK(eval_image_from_tensor(t, 1, &(image){0}, err, sizeof err) == -1, "image 1 of a batch of 1 accepted");
     free(im8.px);
     tensor_release(t);
+    // a non-finite sample is refused by count, never cast (undefined in C) into a picture to score
+    px[5] = NAN, px[9] = INFINITY;
+    t = tensor_from_host(CM_F32, SHAPE(1, 3, 2, 2), px, CM_DEV_CPU);
+    image imn = {0};
+    TEST_CHECK(eval_image_from_tensor(t, 0, &imn, err, sizeof err) == -1 && strstr(err, "2 non-finite value(s) of 12") &&
+               !imn.px, "a NaN / inf sample refused by count (%s)", err);
+    tensor_release(t);
 
     // embeddings with the tiny towers
     train_config cfg;
