@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # e2e_sbatch.sh — scripts/slurm/train.sbatch without Slurm: srun and scontrol replaced by stand-ins
-# (srun runs the command as one task; scontrol records its arguments). The job gets USR1 as
+# (srun runs the command as one task and treats signals as Slurm's srun does; scontrol records its
+# arguments; scancel signals the tasks). The job gets USR1 as
 # Slurm's --signal=B:USR1@300 would send it: cameo must stop at a step boundary with a
 # checkpoint, the script must requeue the job; the requeued job (the same script again) resumes
 # with --resume auto and ends with the weights and optimizer state of an uninterrupted run.
@@ -16,16 +17,37 @@ fail() {
 }
 
 mkdir "$dir/bin"
-cat >"$dir/bin/srun" <<'EOF'
+# srun as Slurm's (src/srun/srun_job.c, _srun_signal_mgr): the task is its child; a SIGTERM, SIGHUP
+# or SIGQUIT to srun itself kills the task ("srun: forcing job termination", SIGKILL: no
+# checkpoint), USR1 and USR2 are passed on. Each task's pid goes to tasks, for scancel
+cat >"$dir/bin/srun" <<EOF
 #!/usr/bin/env bash
-while [[ $1 == --* ]]; do shift; done  # srun's own options
-exec "$@"
+while [[ \$1 == --* ]]; do shift; done  # srun's own options
+"\$@" &
+task=\$!
+echo "\$task" >>"$dir/tasks"
+trap 'echo "srun: forcing job termination" >&2; kill -KILL \$task' TERM HUP QUIT
+trap 'kill -USR1 \$task' USR1
+trap 'kill -USR2 \$task' USR2
+while :; do
+    wait \$task && rc=0 || rc=\$?
+    kill -0 \$task 2>/dev/null || break
+done
+exit \$rc
 EOF
 cat >"$dir/bin/scontrol" <<EOF
 #!/usr/bin/env bash
 echo "\$@" >>"$dir/scontrol.calls"
 EOF
-chmod +x "$dir/bin/srun" "$dir/bin/scontrol"
+# scancel --signal=SIG JOBID: SIG to the tasks of the job's steps (as Slurm's: not to the batch shell)
+cat >"$dir/bin/scancel" <<EOF
+#!/usr/bin/env bash
+echo "\$@" >>"$dir/scancel.calls"
+sig=KILL
+for a in "\$@"; do [[ \$a == --signal=* ]] && sig=\${a#--signal=}; done
+while read -r p; do kill -"\$sig" "\$p" 2>/dev/null || true; done <"$dir/tasks"
+EOF
+chmod +x "$dir/bin/srun" "$dir/bin/scontrol" "$dir/bin/scancel"
 export PATH="$dir/bin:$PATH" SLURM_JOB_ID=4242 CAMEO="$cameo"
 args=(--set stages.0.steps=6 --set stages.1.steps=4 --set stages.2.steps=4 --set run.ckpt_every=2 --set run.keep_last=0
       --set run.device=cpu --set data.path="$dir/data" --quiet)
