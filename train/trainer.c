@@ -473,12 +473,6 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s/checkpoints", t->run_dir);
     progress_init(&t->prog, stderr, c->run.quiet || t->quiet_cli || t->d.rank > 0, c->run.log_every);
     t->prog.silent = t->d.rank > 0;  // rank 0 speaks for all; errors go to stderr from any rank
-    for (int s = 0; s < c->n_stages; s++)
-        if (c->stages[s].batch_size % t->d.world) {
-            snprintf(err, errlen, "stages[%d].batch_size: %d does not split over %d ranks (use a multiple of the world size)", s,
-                     c->stages[s].batch_size, t->d.world);
-            return -1;
-        }
     if (resume_dir && resume_changes(t, resume_dir, err, errlen)) return -1;  // before anything is written
     if (mkdirs(t->ckpt_dir)) {
         snprintf(err, errlen, "run.out_dir: cannot create %s: %s", t->ckpt_dir, strerror(errno));
@@ -750,10 +744,23 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
 }
 
 // rc of every rank: 0 when all are 0, else -1 on all; a rank that did not fail names the lowest that did
-static int start_agreed(const dist *d, int rc, char *err, size_t errlen) {
+// only the lowest failing rank says why: a config error every rank finds is told once, not once per rank
+static int start_agreed(const dist *d, int rc, bool *told_elsewhere, char *err, size_t errlen) {
     int first = dist_max_int(d, rc ? d->world - d->rank : 0);  // world - the lowest failing rank
     if (first && !rc) snprintf(err, errlen, "rank %d could not start (see its message)", d->world - first);
+    *told_elsewhere = first && d->rank != d->world - first;
     return first ? -1 : 0;
+}
+
+// every stage's global batch splits evenly over the ranks (each takes its slice of one order)
+static int batch_split_check(const train_config *c, int world, char *err, size_t errlen) {
+    for (int s = 0; s < c->n_stages; s++)
+        if (c->stages[s].batch_size % world) {
+            snprintf(err, errlen, "stages[%d].batch_size: %d does not split over %d ranks (use a multiple of the world size)", s,
+                     c->stages[s].batch_size, world);
+            return -1;
+        }
+    return 0;
 }
 
 static void usage(FILE *f) {
@@ -812,9 +819,11 @@ int train_cli(int argc, char **argv) {
     if (!rc) rc = train_config_check_paths(&t.cfg, err, sizeof err);
     t.quiet_cli = quiet;
     if (!rc) rc = ic_device_check(t.cfg.run.dev, "run.device", err, sizeof err);
+    if (!rc) rc = batch_split_check(&t.cfg, t.d.world, err, sizeof err);
     // a file one node lacks or a GPU one node cannot use fails on some ranks only: all stop here,
     // before the others enter a collective (the checkpoint's choice, NCCL's set-up) it never joins
-    rc = start_agreed(&t.d, rc, err, sizeof err);
+    bool told_elsewhere = false;
+    rc = start_agreed(&t.d, rc, &told_elsewhere, err, sizeof err);
     static char auto_dir[8400];
     if (!rc && resume_auto) {  // the run's own checkpoints when it has any (a requeued cluster job), else a fresh start
         snprintf(auto_dir, sizeof auto_dir, "%s/%s/checkpoints", t.cfg.run.out_dir, t.cfg.run.name);
@@ -830,7 +839,7 @@ int train_cli(int argc, char **argv) {
     bool alike = rc != 0;  // an error so far is every rank's (agreed, or rank 0's checkpoint): no abort needed
     if (!rc) rc = dist_bind_device(&t.d, &t.cfg.run.dev, err, sizeof err);
     if (!rc) rc = run(&t, resume, err, sizeof err);
-    if (rc) fprintf(stderr, "cameo train: %s\n", err);
+    if (rc && !told_elsewhere) fprintf(stderr, "cameo train: %s\n", err);
     watchdog_stop(&t.wd);
     dist_reducer_free(&t.red);
     optim_free(&t.opt);

@@ -161,6 +161,12 @@ int main(int argc, char **argv) {
         return test_summary("e2e_mpi (NCCL)");
     }
     TEST_CHECK(test_sh("%s train " ARGS " --set run.out_dir=%s/one --set data.path=%s/data 2>%s/one.log", cameo, dir, dir, dir) == 0, "one process");
+    // a global batch the ranks cannot split: refused before any work, told once (not once per rank),
+    // every rank leaving on its own (no MPI_Abort, no rank killed mid-message)
+    TEST_CHECK(test_sh("! " MPIRUN " %s train " ARGS " --set stages.0.batch_size=3 --set run.out_dir=%s/odd --set data.path=%s/data "
+                       ">%s/odd.log 2>&1 && test $(grep -c 'stages\\[0\\].batch_size: 3 does not split over 2 ranks' %s/odd.log) = 1 && "
+                       "! grep -q -e MPI_ABORT -e SIGTERM %s/odd.log && ! test -e %s/odd", mpirun, cameo, dir, dir, dir, dir, dir, dir) == 0,
+               "an unsplittable batch refused once, without an abort (see %s/odd.log)", dir);
     TEST_CHECK(test_sh(MPIRUN " %s train " ARGS " --set run.out_dir=%s/two --set data.path=%s/data >%s/two.log 2>&1", mpirun, cameo, dir, dir, dir) == 0,
                "two ranks (see %s/two.log)", dir);
 
