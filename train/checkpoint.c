@@ -613,6 +613,14 @@ int ckpt_resolve(const char *path, char *out, size_t outlen, char *err, size_t e
         snprintf(out, outlen, "%s", path);
         return 0;
     }
+    // a checkpoint folder whose manifest (written last) is gone: taken for a checkpoints folder,
+    // it read "no usable checkpoint (PATH/latest: missing)", which names the wrong file
+    pjoin(p, sizeof p, path, "trainer_state.json");
+    if (is_file(p)) {
+        cm_seterr(err, errlen, "%s/manifest.json: missing (a checkpoint's manifest is written last: the save was cut short, "
+                  "or the folder was copied incompletely; its files cannot be verified)", path);
+        return -1;
+    }
     // a run folder holding checkpoints/, a checkpoints folder, or its `latest` file itself
     char dir[CKPT_PATH];
     snprintf(dir, sizeof dir, "%s", path);

@@ -24,7 +24,9 @@ bool ckpt_info_applies(const char *path) {
     size_t n = strlen(path);
     if (n >= 6 && !strcmp(path + n - 6, "latest") && (n == 6 || path[n - 7] == '/') && !is_dir(path)) return exists(path);
     if (!is_dir(path)) return false;
-    const char *marks[] = {"manifest.json", "latest", "checkpoints"};
+    // trainer_state.json: a checkpoint folder even when its manifest is missing (verified as one,
+    // the missing manifest reported; listed as a weights folder it looked sound)
+    const char *marks[] = {"manifest.json", "latest", "checkpoints", "trainer_state.json"};
     for (size_t i = 0; i < sizeof marks / sizeof *marks; i++) {
         snprintf(p, sizeof p, "%s/%s", path, marks[i]);
         if (exists(p) && (i != 0 || !is_dir(p))) {

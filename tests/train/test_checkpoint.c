@@ -17,6 +17,7 @@
 #include "testutil.h"
 #include "models/crc32.h"
 #include "train/checkpoint.h"
+#include "train/cli.h"
 
 static char root[256];
 
@@ -173,6 +174,17 @@ int main(void) {
     // naming the damaged folder explicitly is an error, not a silent fallback
     snprintf(path, sizeof path, "%s/step-6", dir);
     TEST_CHECK(ckpt_resolve(path, out, sizeof out, err, sizeof err) == -1 && strstr(err, "optimizer.safetensors"), "%s", err);
+    {   // the same folder without its manifest: the manifest is named, not "latest: missing", and
+        // `cameo inspect` treats it as a checkpoint (it listed it as a weights folder, rc 0)
+        char man[700], aside[700];
+        snprintf(man, sizeof man, "%s/manifest.json", path);
+        snprintf(aside, sizeof aside, "%s/manifest.aside", path);
+        TEST_CHECK(rename(man, aside) == 0, "move %s aside", man);
+        TEST_CHECK(ckpt_resolve(path, out, sizeof out, err, sizeof err) == -1 && strstr(err, "manifest.json: missing") &&
+                   !strstr(err, "latest"), "no manifest: %s", err);
+        TEST_CHECK(ckpt_info_applies(path), "inspect takes %s for a checkpoint", path);
+        TEST_CHECK(rename(aside, man) == 0, "move %s back", man);
+    }
 
     // a flipped byte (same size) in step-4's adapter: the crc catches it; nothing usable is left
     snprintf(path, sizeof path, "%s/step-4/adapter.safetensors", dir);
