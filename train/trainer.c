@@ -908,6 +908,23 @@ int export_cli(int argc, char **argv) {
         ckpt_close_files(avg, n_avg);
         return 1;
     }
+    // an adapter file given by hand: an optimizer state (400 tensors named <param>.m / .v / .master /
+    // .ema under the same parts) or another model's weights was written out as if one, and the
+    // released pipeline's load_state_dict(strict=False) takes such a file without a word
+    const char *optim_fmt = file ? st_meta(f, "optim.format") : NULL;
+    for (int i = 0; file && i < st_count(f); i++) {
+        const char *nm = st_at(f, i)->name;
+        if (optim_fmt || (strncmp(nm, "image_proj.", 11) && strncmp(nm, "ip_adapter.", 11))) {
+            if (optim_fmt)
+                fprintf(stderr, "cameo export: %s is an optimizer state (optim.format %s), not an adapter: give its checkpoint "
+                                "folder (--ema for the weight average) or the adapter.safetensors beside it\n", src, optim_fmt);
+            else
+                fprintf(stderr, "cameo export: %s: tensor '%s' is not part of an InstantCharacter adapter (expected image_proj.* "
+                                "and ip_adapter.* only)\n", src, nm);
+            st_close(f);
+            return 1;
+        }
+    }
     int n = st_count(f), rc, n_ema = 0;
     te_tensor *t = calloc((size_t)n + 1, sizeof *t);
     void **own = calloc((size_t)n + 1, sizeof *own);  // the averages in the adapter's dtype

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include "data/fsutil.h"
+#include "models/safetensors.h"
 #include "testutil.h"
 
 static const char *cameo;
@@ -131,6 +133,27 @@ static void test_file_not_checkpoint(void) {
     rc = cli("export runs/tiny/checkpoints --ema --out e.bin");
     TEST_CHECK(rc == 1 && strstr(out, "no weight average") && strstr(out, "leave out --ema") && strstr(out, "optimizer.ema=0.999"),
                "export --ema without an average: exit %d\n%s", rc, out);
+    // a file that is not an adapter: the checkpoint's optimizer state was written out as a .bin
+    // of <param>.m / .master keys that the pipeline's load_state_dict(strict=False) passes over
+    rc = cli("export runs/tiny/checkpoints/step-2/optimizer.safetensors --out o.bin");
+    char ob[128];
+    snprintf(ob, sizeof ob, "%s/o.bin", dir);
+    TEST_CHECK(rc == 1 && strstr(out, "is an optimizer state") && access(ob, F_OK) != 0, "export OPTIMIZER FILE: exit %d\n%s", rc, out);
+    {   // another model's weights: named, nothing written
+        char fp[128];
+        snprintf(fp, sizeof fp, "%s/foreign.safetensors", dir);
+        float w[4] = {1, 2, 3, 4};
+        int64_t shape[1] = {4};
+        st_writer *sw = st_writer_new();
+        st_writer_add(sw, "ip_adapter.0.to_k_ip.bias", CM_F32, 1, shape, w);
+        st_writer_add(sw, "transformer_blocks.0.attn.to_q.bias", CM_F32, 1, shape, w);
+        char e[512];
+        TEST_CHECK(st_writer_save(sw, fp, e, sizeof e) == 0, "%s", e);
+        st_writer_free(sw);
+        rc = cli("export foreign.safetensors --out o.bin");
+        TEST_CHECK(rc == 1 && strstr(out, "'transformer_blocks.0.attn.to_q.bias' is not part of an InstantCharacter adapter") &&
+                   access(ob, F_OK) != 0, "export FOREIGN FILE: exit %d\n%s", rc, out);
+    }
     rc = cli("export nothing-here --out x.safetensors");
     TEST_CHECK(rc == 1 && strstr(out, "nothing-here: no such checkpoint folder"), "export a missing path: exit %d\n%s", rc, out);
 }
