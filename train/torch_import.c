@@ -1060,6 +1060,18 @@ int torch_import_cli(int argc, char **argv) {
     }
     char err[1024];
     if (list) return torch_import_inspect(argv[1], false);
+    // OUT is written as safetensors: under another name (`import-bin x.bin x.bin`, or y.pt) the
+    // bytes would lie about their format, and an OUT that is IN replaced the download
+    size_t lo = strlen(argv[1]);
+    struct stat si, so;
+    if (lo < 12 || strcmp(argv[1] + lo - 12, ".safetensors")) {
+        fprintf(stderr, "cameo import-bin: %s: the output is written as safetensors; give a name ending in .safetensors\n", argv[1]);
+        return 2;
+    }
+    if (!stat(argv[0], &si) && !stat(argv[1], &so) && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+        fprintf(stderr, "cameo import-bin: %s is the input itself; give another OUT.safetensors\n", argv[1]);
+        return 2;
+    }
     if (torch_import_to_safetensors(argv[0], argv[1], err, sizeof err)) {
         fprintf(stderr, "cameo import-bin: %s\n", err);
         return 1;

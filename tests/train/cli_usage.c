@@ -154,6 +154,21 @@ static void test_file_not_checkpoint(void) {
         TEST_CHECK(rc == 1 && strstr(out, "'transformer_blocks.0.attn.to_q.bias' is not part of an InstantCharacter adapter") &&
                    access(ob, F_OK) != 0, "export FOREIGN FILE: exit %d\n%s", rc, out);
     }
+    // import-bin writes safetensors: OUT under another name was written all the same, and
+    // `import-bin a.bin a.bin` replaced the torch.save file by its conversion
+    uint8_t head[4] = {0};
+    char ab[128];
+    snprintf(ab, sizeof ab, "%s/a.bin", dir);
+    rc = cli("import-bin a.bin a.bin");
+    FILE *hf = fopen(ab, "rb");
+    TEST_CHECK(hf && fread(head, 1, 4, hf) == 4 && !memcmp(head, "PK\3\4", 4), "a.bin still a torch.save zip");
+    if (hf) fclose(hf);
+    TEST_CHECK(rc == 2 && strstr(out, "give a name ending in .safetensors"), "import-bin a.bin a.bin: exit %d\n%s", rc, out);
+    rc = cli("import-bin a.bin b.pt");
+    TEST_CHECK(rc == 2 && strstr(out, "b.pt: the output is written as safetensors"), "import-bin a.bin b.pt: exit %d\n%s", rc, out);
+    rc = cli("export runs/tiny/checkpoints --out s.safetensors");
+    rc |= cli("import-bin s.safetensors s.safetensors");
+    TEST_CHECK(rc == 2 && strstr(out, "s.safetensors is the input itself"), "import-bin s.safetensors s.safetensors: exit %d\n%s", rc, out);
     rc = cli("export nothing-here --out x.safetensors");
     TEST_CHECK(rc == 1 && strstr(out, "nothing-here: no such checkpoint folder"), "export a missing path: exit %d\n%s", rc, out);
 }
