@@ -891,6 +891,21 @@ int export_cli(int argc, char **argv) {
     }
     char err[2048], dir[4096], src[4200];
     struct stat sb;
+    {   // --out inside a checkpoint folder (its adapter.safetensors, say) rewrote a file its manifest
+        // verifies: the checkpoint was then refused by resume, export and inspect
+        char od[4200], mp[4300], tp[4300];
+        snprintf(od, sizeof od, "%s", out);
+        char *sl = strrchr(od, '/');
+        if (sl) *sl = 0;
+        else snprintf(od, sizeof od, ".");
+        snprintf(mp, sizeof mp, "%s/manifest.json", od);
+        snprintf(tp, sizeof tp, "%s/trainer_state.json", od);
+        if (!stat(mp, &sb) && !stat(tp, &sb)) {
+            fprintf(stderr, "cameo export: --out %s is inside the checkpoint folder %s (its manifest would no longer match "
+                            "its files); write it elsewhere\n", out, od);
+            return 2;
+        }
+    }
     bool file = ends_with(ckpt, ".safetensors") && !stat(ckpt, &sb) && S_ISREG(sb.st_mode);
     if (file && ema) {
         fprintf(stderr, "cameo export: --ema reads a checkpoint's weight average: give the checkpoint, not %s\n", ckpt);

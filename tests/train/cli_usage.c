@@ -169,6 +169,12 @@ static void test_file_not_checkpoint(void) {
     rc = cli("export runs/tiny/checkpoints --out s.safetensors");
     rc |= cli("import-bin s.safetensors s.safetensors");
     TEST_CHECK(rc == 2 && strstr(out, "s.safetensors is the input itself"), "import-bin s.safetensors s.safetensors: exit %d\n%s", rc, out);
+    // --out into the checkpoint itself: refused (the adapter written over a file of it broke the
+    // manifest, and the checkpoint was lost to resume)
+    rc = cli("export runs/tiny/checkpoints/step-2 --out runs/tiny/checkpoints/step-2/optimizer.safetensors");
+    TEST_CHECK(rc == 2 && strstr(out, "is inside the checkpoint folder"), "export into the checkpoint: exit %d\n%s", rc, out);
+    rc = cli("inspect runs/tiny/checkpoints/step-2");
+    TEST_CHECK(rc == 0 && strstr(out, "(verified"), "the checkpoint still verifies: exit %d\n%s", rc, out);
     rc = cli("export nothing-here --out x.safetensors");
     TEST_CHECK(rc == 1 && strstr(out, "nothing-here: no such checkpoint folder"), "export a missing path: exit %d\n%s", rc, out);
 }
