@@ -99,10 +99,11 @@ int ckpt_load_verified(const char *ckpt_dir, cm_params **regs, int n_regs, optim
                        size_t errlen);
 
 // The weight average of a checkpoint (optimizer.ema): "<param>.ema" (f32) in its optimizer files.
-// ckpt_open_ema verifies the checkpoint and opens those files (an error when its run kept no
-// average); ckpt_ema_find finds a parameter's average in whichever file holds it (NULL for one
-// held fixed, adapter.freeze). ckpt_load_ema loads the adapter's weights as ckpt_load with opt
-// NULL does, then the average over every parameter that has one (for evaluation: --ema).
+// ckpt_open_ema opens those files of a folder ckpt_resolve has verified (not read again, as
+// ckpt_load_verified; an error when its run kept no average); ckpt_ema_find finds a parameter's
+// average in whichever file holds it (NULL for one held fixed, adapter.freeze). ckpt_load_ema
+// loads the adapter's weights as ckpt_load_verified with opt NULL does, then the average over
+// every parameter that has one (for evaluation: --ema).
 int ckpt_open_ema(const char *ckpt_dir, st_file ***files, int *n_files, char *err, size_t errlen);
 const st_entry *ckpt_ema_find(st_file *const *files, int n_files, const char *param);
 void ckpt_close_files(st_file **files, int n_files);
