@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "data/fsutil.h"
+#include "data/image.h"
 #include "models/safetensors.h"
 #include "testutil.h"
 
@@ -127,6 +128,13 @@ static void test_resume_message(void) {
 static void test_file_not_checkpoint(void) {
     int rc = cli("export a.bin --out x.safetensors");
     TEST_CHECK(rc == 1 && strstr(out, "a.bin is a file, not a checkpoint"), "export a.bin: exit %d\n%s", rc, out);
+    {   // a readable reference (sample reads it first): the checkpoint is what is wrong here
+        char rp[128];
+        snprintf(rp, sizeof rp, "%s/r.png", dir);
+        uint8_t px[8 * 8 * 3] = {0};
+        char e[256];
+        TEST_CHECK(image_write_png(rp, &(image){8, 8, 3, px}, e, sizeof e) == 0, "%s", e);
+    }
     rc = cli("sample runs/tiny/adapter.safetensors --ref r.png --prompt p --out s.png");
     TEST_CHECK(rc == 1 && strstr(out, "adapter.safetensors is a file, not a checkpoint"), "sample ADAPTER: exit %d\n%s", rc, out);
     // --ema on a run without an average (the README's export --ema after its plain run): what to do instead
