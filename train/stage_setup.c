@@ -2,6 +2,7 @@
 #include "train/stage_setup.h"
 #include <stdio.h>
 #include <string.h>
+#include "data/buckets.h"
 #include "data/dataset.h"
 
 loader_config stage_loader_config(const train_config *c, int s, int ref_size, int rank, int world) {
@@ -42,29 +43,86 @@ step_opts stage_step_opts(const train_config *c, int s) {
     return o;
 }
 
+// the most samples stage s can take from one bucket of ds (the sampler's batches never mix buckets,
+// so a global batch needs batch_size of them in one); counts[] per bucket of the stage's table
+static int64_t stage_bucket_max(const train_config *c, int s, const dataset *ds, int (*bk)[2], int *nb, int64_t *counts) {
+    const train_stage *sg = &c->stages[s];
+    if (sg->n_buckets) {
+        *nb = sg->n_buckets;
+        for (int b = 0; b < *nb; b++) bk[b][0] = sg->buckets[b][0], bk[b][1] = sg->buckets[b][1];
+    } else {
+        *nb = buckets_make(sg->resolution, c->data.bucket_step > 0 ? c->data.bucket_step : 64,
+                           c->data.max_aspect >= 1 ? c->data.max_aspect : 2.0, bk, BUCKETS_MAX);
+        if (*nb < 1) return -1;  // the loader names it
+    }
+    for (int b = 0; b < *nb; b++) counts[b] = 0;
+    for (uint32_t ch = 0; ch < ds->n_chars; ch++) {
+        if (sg->mode == CFG_MODE_PAIRED && ds->char_count[ch] < 2) continue;  // left out of a paired order
+        for (uint64_t k = 0; k < ds->char_count[ch]; k++) {
+            uint64_t i = ds->char_first[ch] + k;
+            counts[buckets_nearest((const int(*)[2])bk, *nb, ds->sizes[2 * i], ds->sizes[2 * i + 1])]++;
+        }
+    }
+    int64_t mx = 0;
+    for (int b = 0; b < *nb; b++) mx = counts[b] > mx ? counts[b] : mx;
+    return mx;
+}
+
 int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_config *c, int s), const char *key,
                       char *err, size_t errlen) {
     const char *prev = NULL;  // the stages usually share one dataset: open it once
-    bool pairs = false;
-    for (int s = 0; s < c->n_stages; s++) {
-        if (c->stages[s].steps == 0) continue;  // skipped: its mode asks nothing of the data
+    bool pairs = false, open = false;
+    dataset ds;
+    int rc = 0;
+    for (int s = 0; s < c->n_stages && !rc; s++) {
+        const train_stage *sg = &c->stages[s];
+        if (sg->steps == 0) continue;  // skipped: its mode asks nothing of the data
         const char *path = path_of(c, s);
         if (!prev || strcmp(prev, path)) {
-            dataset ds;
-            if (dataset_open(&ds, path, DATASET_NO_SIZES, err, errlen)) return -1;
+            if (open) dataset_close(&ds);
+            open = false;
+            if (dataset_open(&ds, path, 0, err, errlen)) return -1;
+            open = true;
             pairs = false;
             for (uint32_t i = 0; i < ds.n_chars && !pairs; i++) pairs = ds.char_count[i] >= 2;
-            dataset_close(&ds);
             prev = path;
         }
-        if (c->stages[s].mode == CFG_MODE_UNPAIRED || pairs) continue;
         char k[48];
-        snprintf(k, sizeof k, "stages[%d].mode", s);
-        snprintf(err, errlen, "%s: %s has no character with two images, and stage %d ('%s', mode %s) needs pairs (use mode: "
-                 "unpaired there, or a dataset with pairs)", key ? key : k, path, s, c->stages[s].name, cfg_mode_name(c->stages[s].mode));
-        return -1;
+        if (sg->mode != CFG_MODE_UNPAIRED && !pairs) {
+            snprintf(k, sizeof k, "stages[%d].mode", s);
+            snprintf(err, errlen, "%s: %s has no character with two images, and stage %d ('%s', mode %s) needs pairs (use mode: "
+                     "unpaired there, or a dataset with pairs)", key ? key : k, path, s, sg->name, cfg_mode_name(sg->mode));
+            rc = -1;
+            break;
+        }
+        // found here, before the models load (minutes at full size) and before the earlier
+        // stages train, rather than by the loader when the stage begins
+        int bk[BUCKETS_MAX][2], nb = 0;
+        int64_t counts[BUCKETS_MAX];
+        int64_t mx = stage_bucket_max(c, s, &ds, bk, &nb, counts);
+        if (mx < 0 || mx >= sg->batch_size) continue;
+        char list[512] = "", fix[160];
+        size_t at = 0;
+        int64_t usable = 0;
+        for (int b = 0; b < nb; b++) {
+            usable += counts[b];
+            if (counts[b] && at < sizeof list - 32)
+                at += (size_t)snprintf(list + at, sizeof list - at, "%s%dx%d: %lld", at ? ", " : "", bk[b][0], bk[b][1], (long long)counts[b]);
+        }
+        if (usable >= sg->batch_size)  // enough images, spread over buckets: one bucket takes them all (each cropped to it)
+            snprintf(fix, sizeof fix, ", add images, or give the stage one bucket (--set 'stages.%d.buckets=[[%d, %d]]')", s,
+                     sg->resolution, sg->resolution);
+        else
+            snprintf(fix, sizeof fix, " or add images");
+        snprintf(k, sizeof k, "stages[%d].batch_size", s);
+        snprintf(err, errlen, "%s: stage %d ('%s') takes global batches of %d images of one aspect bucket, and %s has at most %lld "
+                 "in any bucket at resolution %d (%s%s); lower stages[%d].batch_size%s", key ? key : k, s, sg->name, sg->batch_size,
+                 path, (long long)mx, sg->resolution, sg->mode == CFG_MODE_PAIRED ? "single-image characters left out; " : "",
+                 list[0] ? list : "no samples", s, fix);
+        rc = -1;
     }
-    return 0;
+    if (open) dataset_close(&ds);
+    return rc;
 }
 
 int stage_freeze_adapter(const train_config *c, cm_params *ps, int *nf, int *nt, int64_t *held, int64_t *all, char *err,

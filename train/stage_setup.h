@@ -13,9 +13,10 @@ loader_config stage_loader_config(const train_config *c, int s, int ref_size, in
 // stage s's (its recompute, else the train section's); s < 0: the train section's
 step_opts stage_step_opts(const train_config *c, int s);
 
-// every paired or mixed stage that runs (steps > 0) finds a character with two images in its dataset, path_of(c, s);
-// each distinct dataset is opened once. 0, or -1 with err naming key (NULL: "stages[s].mode"),
-// the dataset and the stage
+// every paired or mixed stage that runs (steps > 0) finds a character with two images in its dataset, path_of(c, s),
+// and one aspect bucket of it holds a whole global batch (stages[s].batch_size: the loader's batches
+// never mix buckets); each distinct dataset is opened once. 0, or -1 with err naming key (NULL:
+// "stages[s].mode" / "stages[s].batch_size"), the dataset and the stage
 int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_config *c, int s), const char *key,
                       char *err, size_t errlen);
 

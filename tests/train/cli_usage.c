@@ -202,6 +202,28 @@ static void test_zero_step_stages(void) {
                "a run of 0 steps: exit %d\n%s", rc, out);
 }
 
+// a stage whose dataset has no aspect bucket with a whole global batch (a few images of one's own
+// character): stopped before the models load, naming stages[s].batch_size and what to do; it was
+// found by the loader only when that stage began (after the full-size models had loaded, or after
+// the earlier stages had trained) and named the loader's `global_batch`, no config key
+static void test_batch_over_buckets(void) {
+    int rc = cli("data demo --out five --characters 1 --per-character 5");  // 64x64: 2, 80x48: 3 at resolution 64
+    TEST_CHECK(rc == 0, "demo of one character: exit %d\n%s", rc, out);
+    rc = cli("train --set data.path=five --set run.out_dir=runs5 --set stages.0.steps=2 --set stages.1.steps=0 --set stages.2.steps=0");
+    TEST_CHECK(rc == 1 && strstr(out, "stages[0].batch_size: stage 0 ('unpaired') takes global batches of 4") &&
+                   strstr(out, "has at most 3 in any bucket") && strstr(out, "--set 'stages.0.buckets=[[64, 64]]'") &&
+                   !strstr(out, "global_batch") && !strstr(out, "stage 1/3"),
+               "batch 4 over buckets of 2 and 3 images: exit %d\n%s", rc, out);
+    rc = cli("train --set data.path=five --set run.out_dir=runs5 --set stages.0.steps=0 --set stages.1.steps=0 --set stages.2.steps=1 "
+             "--set stages.2.batch_size=8 --set stages.2.grad_accum=1");
+    TEST_CHECK(rc == 1 && strstr(out, "stages[2].batch_size: stage 2 ('mixed') takes global batches of 8") && strstr(out, "or add images") &&
+                   !strstr(out, "buckets=["),
+               "batch 8 from 5 images: exit %d\n%s", rc, out);
+    rc = cli("train --set data.path=five --set run.out_dir=runs5b --set 'stages.0.buckets=[[64, 64]]' --set stages.0.steps=1 "
+             "--set stages.1.steps=0 --set stages.2.steps=0");
+    TEST_CHECK(rc == 0 && strstr(out, "done: 1 steps"), "the suggested single bucket: exit %d\n%s", rc, out);
+}
+
 // a required argument left out: named before the usage (the usage alone was printed)
 static void test_missing_required(void) {
     struct { const char *args, *want; } c[] = {
@@ -233,6 +255,7 @@ int main(int argc, char **argv) {
         test_missing_required();
         test_resume_message();
         test_zero_step_stages();
+        test_batch_over_buckets();
     }
     fs_remove_tree(dir);
     return test_summary("cli_usage");
