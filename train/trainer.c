@@ -473,6 +473,11 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s/checkpoints", t->run_dir);
     progress_init(&t->prog, stderr, c->run.quiet || t->quiet_cli || t->d.rank > 0, c->run.log_every);
     t->prog.silent = t->d.rank > 0;  // rank 0 speaks for all; errors go to stderr from any rank
+    if (c->run.dev.type == CM_CPU && cfg_model_dtype(c, c->run.dev) != CM_F32) {  // before the run folder is made
+        snprintf(err, errlen, "model.dtype: %s on the CPU — the CPU computes in f32 (bf16 is for cuda devices): --set model.dtype=f32 "
+                 "(or auto)", cfg_dtype_name(c->model.dtype));
+        return -1;
+    }
     if (resume_dir && resume_changes(t, resume_dir, err, errlen)) return -1;  // before anything is written
     if (mkdirs(t->ckpt_dir)) {
         snprintf(err, errlen, "run.out_dir: cannot create %s: %s", t->ckpt_dir, strerror(errno));
@@ -488,10 +493,6 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     if (prepare_data(t, err, errlen)) return -1;
     const char *init_kv = cfg_init_kv_name(c->adapter.init_kv);
     cm_dtype dt = cfg_model_dtype(c, c->run.dev);
-    if (c->run.dev.type == CM_CPU && dt != CM_F32) {
-        snprintf(err, errlen, "model.dtype: %s on the CPU — the CPU computes in f32 (bf16 is for cuda devices)", cfg_dtype_name(c->model.dtype));
-        return -1;
-    }
     if (c->model.tiny) {
         if (ic_models_init_tiny(&t->m, &c->model.tiny_dims, c->run.dev, dt, c->model.text_cpu, c->run.seed, init_kv, err, errlen)) return -1;
         // a tiny run starts from model.adapter_init too (it was checked to exist, then never read)

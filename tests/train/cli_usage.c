@@ -224,6 +224,17 @@ static void test_batch_over_buckets(void) {
     TEST_CHECK(rc == 0 && strstr(out, "done: 1 steps"), "the suggested single bucket: exit %d\n%s", rc, out);
 }
 
+// the README's CPU fallback with model.dtype left at a full config's bf16: the message says what to
+// set (it said only that the CPU computes in f32), and comes before the run folder is made (an
+// empty RUN/checkpoints/ was left behind)
+static void test_cpu_bf16(void) {
+    char run[128];
+    snprintf(run, sizeof run, "%s/runs-bf16", dir);
+    int rc = cli("train --set model.dtype=bf16 --set run.out_dir=runs-bf16");
+    TEST_CHECK(rc == 1 && strstr(out, "model.dtype: bf16 on the CPU") && strstr(out, "--set model.dtype=f32") && access(run, F_OK) != 0,
+               "bf16 on the CPU: exit %d\n%s", rc, out);
+}
+
 // a required argument left out: named before the usage (the usage alone was printed)
 static void test_missing_required(void) {
     struct { const char *args, *want; } c[] = {
@@ -256,6 +267,7 @@ int main(int argc, char **argv) {
         test_resume_message();
         test_zero_step_stages();
         test_batch_over_buckets();
+        test_cpu_bf16();
     }
     fs_remove_tree(dir);
     return test_summary("cli_usage");
