@@ -39,7 +39,7 @@ const char train_config_tiny_yaml[] =
     "    vae_channels: 16\n"
     "    latent_channels: 16\n"
     "data:\n"
-    "  path: runs/demo-data          # built here on first use (cameo data demo)\n"
+    "  path: runs/demo-data          # built here on first use (as cameo data demo --quality 90)\n"
     "  generate_demo_if_missing: true\n"
     "  demo_characters: 12\n"
     "  demo_per_character: 6\n"
