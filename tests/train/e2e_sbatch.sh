@@ -46,6 +46,7 @@ echo "\$@" >>"$dir/scancel.calls"
 sig=KILL
 for a in "\$@"; do [[ \$a == --signal=* ]] && sig=\${a#--signal=}; done
 while read -r p; do kill -"\$sig" "\$p" 2>/dev/null || true; done <"$dir/tasks"
+sleep 0.5  # the round trip to slurmctld: tasks quick to stop end before scancel returns
 EOF
 chmod +x "$dir/bin/srun" "$dir/bin/scontrol" "$dir/bin/scancel"
 export PATH="$dir/bin:$PATH" SLURM_JOB_ID=4242 CAMEO="$cameo"
@@ -83,4 +84,24 @@ for f in adapter.safetensors optimizer.safetensors; do
         fail "$f differs from the uninterrupted run's"
 done
 echo "e2e_sbatch: stopped, requeued and resumed to the uninterrupted run's bytes"
+
+# job 3: a task that stops at once on SIGTERM (a signal near the run's end) ends while the trap's
+# scancel is still out: the job must take srun's status (0), not the interrupted wait's 138
+cat >"$dir/quick" <<EOF
+#!/usr/bin/env bash
+trap 'exit 0' TERM
+echo ready >"$dir/quick.ready"
+while :; do sleep 0.1; done
+EOF
+chmod +x "$dir/quick"
+rm -f "$dir/scontrol.calls" "$dir/tasks"
+CAMEO="$dir/quick" bash "$src/scripts/slurm/train.sbatch" "${args[@]}" >"$dir/job3.log" 2>&1 &
+job=$!
+for _ in $(seq 100); do [ -e "$dir/quick.ready" ] && break; sleep 0.1; done
+kill -USR1 "$job"
+rc=0
+wait "$job" || rc=$?
+[ "$rc" = 0 ] || fail "job 3 exited with $rc: its task stopped with 0 before scancel returned"
+grep -q "^requeue 4242$" "$dir/scontrol.calls" || fail "job 3 (its task stopped at once) did not requeue itself"
+echo "e2e_sbatch: a task that stops before scancel returns still requeues the job"
 rm -rf "$dir"
