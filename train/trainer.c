@@ -744,12 +744,13 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     return 0;
 }
 
-// rc of every rank: 0 when all are 0, else -1 on all; a rank that did not fail names the lowest that did
-// only the lowest failing rank says why: a config error every rank finds is told once, not once per rank
+// rc of every rank: 0 when all are 0, else -1 on all. Of the failing ranks only the lowest says why
+// (a config error every rank finds is told once, not once per rank); of the others, rank 0 names
+// it (a file one node lacks: its message alone does not say which rank, or node, it came from)
 static int start_agreed(const dist *d, int rc, bool *told_elsewhere, char *err, size_t errlen) {
     int first = dist_max_int(d, rc ? d->world - d->rank : 0);  // world - the lowest failing rank
     if (first && !rc) snprintf(err, errlen, "rank %d could not start (see its message)", d->world - first);
-    *told_elsewhere = first && d->rank != d->world - first;
+    *told_elsewhere = first && (rc ? d->rank != d->world - first : d->rank != 0);
     return first ? -1 : 0;
 }
 
