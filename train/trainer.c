@@ -754,10 +754,13 @@ static int start_agreed(const dist *d, int rc, bool *told_elsewhere, char *err, 
     return first ? -1 : 0;
 }
 
-// every stage's global batch splits evenly over the ranks (each takes its slice of one order)
-static int batch_split_check(const train_config *c, int world, char *err, size_t errlen) {
-    for (int s = 0; s < c->n_stages; s++)
-        if (c->stages[s].batch_size % world) {
+// every global batch still to train splits evenly over the ranks (each takes its slice of one
+// order). A stage of 0 steps, or one the checkpoint has finished, reads no data: a resume on another
+// rank count (docs/distributed.md) is not held to the batch of a stage it will not train.
+// from, done: the stage the run starts in and its steps already done (0, 0 without a resume)
+static int batch_split_check(const train_config *c, int world, int from, int64_t done, char *err, size_t errlen) {
+    for (int s = from; s < c->n_stages; s++)
+        if (c->stages[s].steps > (s == from ? done : 0) && c->stages[s].batch_size % world) {
             snprintf(err, errlen, "stages[%d].batch_size: %d does not split over %d ranks (use a multiple of the world size)", s,
                      c->stages[s].batch_size, world);
             return -1;
@@ -821,7 +824,6 @@ int train_cli(int argc, char **argv) {
     if (!rc) rc = train_config_check_paths(&t.cfg, err, sizeof err);
     t.quiet_cli = quiet;
     if (!rc) rc = ic_device_check(t.cfg.run.dev, "run.device", err, sizeof err);
-    if (!rc) rc = batch_split_check(&t.cfg, t.d.world, err, sizeof err);
     // a file one node lacks or a GPU one node cannot use fails on some ranks only: all stop here,
     // before the others enter a collective (the checkpoint's choice, NCCL's set-up) it never joins
     bool told_elsewhere = false;
@@ -837,6 +839,16 @@ int train_cli(int argc, char **argv) {
     if (!rc && resume && resume != resolved) {  // a CONFIG beside --resume DIR, or --resume auto: resolved here
         rc = resolve_once(&t.d, resume, resolved, sizeof resolved, err, sizeof err);
         resume = resolved;
+    }
+    if (!rc) {  // after the checkpoint's choice: the stages it has finished are not checked
+        // the stage to start in and its steps done: rank 0 reads them, summed with the others' zeros
+        double at[2] = {0, 0};
+        ckpt_state cs;
+        if (resume && t.d.rank == 0 && ckpt_read_state(resume, &cs, err, sizeof err) == 0)
+            at[0] = cs.stage, at[1] = (double)cs.step_in_stage;
+        dist_sum_doubles(&t.d, at, 2);
+        // the same config and position on every rank, so the same verdict: rank 0 tells it
+        if (batch_split_check(&t.cfg, t.d.world, (int)at[0], (int64_t)at[1], err, sizeof err)) rc = -1, told_elsewhere = t.d.rank > 0;
     }
     bool alike = rc != 0;  // an error so far is every rank's (agreed, or rank 0's checkpoint): no abort needed
     if (!rc) rc = dist_bind_device(&t.d, &t.cfg.run.dev, err, sizeof err);

@@ -167,6 +167,12 @@ int main(int argc, char **argv) {
                        ">%s/odd.log 2>&1 && test $(grep -c 'stages\\[0\\].batch_size: 3 does not split over 2 ranks' %s/odd.log) = 1 && "
                        "! grep -q -e MPI_ABORT -e SIGTERM %s/odd.log && ! test -e %s/odd", mpirun, cameo, dir, dir, dir, dir, dir, dir) == 0,
                "an unsplittable batch refused once, without an abort (see %s/odd.log)", dir);
+    // ... but only in the stages still to train: one process's checkpoint at the end of a stage of
+    // 3-image batches resumes on 2 ranks (a resume on another rank count; the stage is finished)
+    TEST_CHECK(test_sh("%s train " ARGS " --set stages.0.batch_size=3 --set stages.0.steps=2 --set run.ckpt_every=2 --set run.out_dir=%s/odd1 "
+                       "--set data.path=%s/data 2>%s/odd1.log && " MPIRUN " %s train --resume %s/odd1/tiny/checkpoints/step-2 --quiet "
+                       ">%s/odd2.log 2>&1 && test -d %s/odd1/tiny/checkpoints/step-12", cameo, dir, dir, dir, mpirun, cameo, dir, dir, dir) == 0,
+               "a finished stage's odd batch held a 2-rank resume back (see %s/odd2.log)", dir);
     TEST_CHECK(test_sh(MPIRUN " %s train " ARGS " --set run.out_dir=%s/two --set data.path=%s/data >%s/two.log 2>&1", mpirun, cameo, dir, dir, dir) == 0,
                "two ranks (see %s/two.log)", dir);
 
