@@ -18,6 +18,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include "kernels/backend.h"
+#include "train/config.h"
 #include "models/safetensors.h"
 
 #define CKPT_FORMAT "cameo-checkpoint-1"
@@ -275,15 +276,24 @@ int ckpt_read_state(const char *ckpt_dir, ckpt_state *st, char *err, size_t errl
 #define NUM(key, dst)                                                        \
     do {                                                                     \
         cJSON *x = cJSON_GetObjectItemCaseSensitive(o, key);                 \
-        if (!cJSON_IsNumber(x)) bad = "'" key "' missing or not a number";   \
+        if (!cJSON_IsNumber(x)) bad = bad ? bad : "'" key "' missing or not a number"; \
         else dst = x->valuedouble;                                           \
     } while (0)
-        double v = 0;
-        NUM("step", v); st->step = (int64_t)v;
-        NUM("stage", v); st->stage = (int)v;
-        NUM("step_in_stage", v); st->step_in_stage = (int64_t)v;
-        NUM("skipped_steps", v); st->skipped_steps = (int64_t)v;
-        NUM("skipped_in_row", v); st->skipped_in_row = (int64_t)v;
+// a count: a whole number in [0, hi] (a hand-edited stage of -1 or 1e30 indexed stages[] out of bounds)
+#define COUNT(key, dst, hi)                                                                      \
+    do {                                                                                         \
+        double v_ = -1;                                                                          \
+        NUM(key, v_);                                                                            \
+        if (!bad && !(v_ >= 0 && v_ <= (double)(hi) && v_ == floor(v_)))                         \
+            bad = "'" key "' is not a whole number in range";                                   \
+        else if (!bad) dst = (__typeof__(dst))v_;                                                \
+    } while (0)
+        COUNT("step", st->step, 9.0e15);
+        COUNT("stage", st->stage, CFG_MAX_STAGES - 1);
+        COUNT("step_in_stage", st->step_in_stage, 9.0e15);
+        COUNT("skipped_steps", st->skipped_steps, 9.0e15);
+        COUNT("skipped_in_row", st->skipped_in_row, 9.0e15);
+#undef COUNT
         // optional: absent (or null, as an older version wrote a NaN) before any finite loss
         cJSON *ls = cJSON_GetObjectItemCaseSensitive(o, "loss_smoothed");
         st->loss_smoothed = cJSON_IsNumber(ls) ? ls->valuedouble : NAN;
@@ -297,24 +307,24 @@ int ckpt_read_state(const char *ckpt_dir, ckpt_state *st, char *err, size_t errl
 #undef NUM
         cJSON *sn = cJSON_GetObjectItemCaseSensitive(o, "stage_name");
         if (cJSON_IsString(sn)) snprintf(st->stage_name, sizeof st->stage_name, "%s", sn->valuestring);
-        if (!get_u64s(cJSON_GetObjectItemCaseSensitive(o, "seed"), &st->seed)) bad = "'seed' missing or not an integer";
+        if (!get_u64s(cJSON_GetObjectItemCaseSensitive(o, "seed"), &st->seed)) bad = bad ? bad : "'seed' missing or not an integer";
         cJSON *dp = cJSON_GetObjectItemCaseSensitive(o, "data_position"), *it;
-        if (!cJSON_IsObject(dp)) bad = "'data_position' missing";
+        if (!cJSON_IsObject(dp)) bad = bad ? bad : "'data_position' missing";
         else
             cJSON_ArrayForEach(it, dp) {
                 uint64_t x;
                 if (st->n_data >= CKPT_MAX_DATA || !get_u64s(it, &x)) {
-                    bad = "'data_position' holds a bad value or too many values";
+                    bad = bad ? bad : "'data_position' holds a bad value or too many values";
                     break;
                 }
                 ckpt_state_add_data(st, it->string, x);
             }
         cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "rng");
-        if (!cJSON_IsArray(r)) bad = "'rng' missing";
+        if (!cJSON_IsArray(r)) bad = bad ? bad : "'rng' missing";
         else
             cJSON_ArrayForEach(it, r) {
                 if (st->n_rng >= CKPT_MAX_RNG || !get_u64s(it, &st->rng[st->n_rng])) {
-                    bad = "'rng' holds a bad value or too many values";
+                    bad = bad ? bad : "'rng' holds a bad value or too many values";
                     break;
                 }
                 st->n_rng++;

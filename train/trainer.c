@@ -998,7 +998,7 @@ out:
     if (rc == 1) return 1;  // said above
     if (rc) { fprintf(stderr, "cameo export: %s\n", err); return 1; }
     printf("cameo export: %d tensors from %s -> %s%s", n, src, out, torch ? " (torch.save format)" : "");
-    if (ema) printf("; the weight average of %d of them (the others are held fixed)", n_ema);
+    if (ema) printf("; the weight average of %d of them%s", n_ema, n_ema < n ? " (the others are held fixed)" : "");
     printf("\n");
     return 0;
 }

@@ -266,6 +266,15 @@ int main(void) {
         TEST_CHECK(at && ckpt_read_state(out, &back, err, sizeof err) == 0 && isnan(back.loss_smoothed) && back.loss_ema_n == -1,
                    "an older state with a null smoothed loss is read (%s)", err);
         free(text);
+        // a hand-edited stage of -1, 1e30 or 1.5 indexed stages[] out of bounds: refused by name
+        const char *bad_stage[] = {"-1", "1e30", "1.5", "16"};
+        for (int k = 0; k < 4; k++) {
+            FILE *wf = fopen(path, "w");
+            fprintf(wf, "{\"format\": \"cameo-checkpoint-1\", \"step\": 10, \"stage\": %s, \"step_in_stage\": 2}", bad_stage[k]);
+            fclose(wf);
+            TEST_CHECK(ckpt_read_state(out, &back, err, sizeof err) == -1 && strstr(err, "'stage' is not a whole number in range"),
+                       "stage %s refused (%s)", bad_stage[k], err);
+        }
         TEST_CHECK(ckpt_save(dir, regs, 2, &o, &s10, yaml, 2, out, sizeof out, err, sizeof err) == 0, "resave: %s", err);
     }
 
