@@ -14,8 +14,11 @@ int buckets_make(int resolution, int step, double max_aspect, int (*out)[2], int
     if (resolution <= 0 || step <= 0 || max_aspect < 1.0) return -1;
     long area = (long)resolution * resolution;
     int n = 0;
-    // landscape-or-square buckets W >= H, then their transposes
-    for (int h = step; (long)h * h <= area; h += step) {
+    // landscape-or-square buckets W >= H, then their transposes; from the squarest down, so a table
+    // cut at `max` loses the most elongated buckets, never the square ones most images need
+    int h0 = step;
+    while ((long)(h0 + step) * (h0 + step) <= area) h0 += step;
+    for (int h = h0; h >= step && (long)h * h <= area; h -= step) {
         int w = (int)(area / h / step) * step;
         if (w < h || (double)w / h > max_aspect + 1e-9) continue;
         int dup = 0;

@@ -6,7 +6,8 @@
 
 #define BUCKETS_MAX 254
 
-// Fills out[n][2] sorted by W/H ascending. Returns n (>= 1), or -1 if no bucket fits.
+// Fills out[n][2] sorted by W/H ascending; where more than `max` fit, the squarest max (the most
+// elongated are left out). Returns n (>= 1), or -1 if no bucket fits.
 int buckets_make(int resolution, int step, double max_aspect, int (*out)[2], int max);
 int buckets_nearest(const int (*b)[2], int n, int w, int h);
 // FNV-1a hash of the table (goes into the resume state)

@@ -100,6 +100,15 @@ int main(void) {
     TEST_CHECK(has_sq, "512x512 bucket");
     int wide = buckets_nearest((const int(*)[2])b, n, 1000, 600), tall = buckets_nearest((const int(*)[2])b, n, 600, 1000);
     TEST_CHECK(b[wide][0] > b[wide][1] && b[tall][0] < b[tall][1], "nearest aspect");
+    // a table cut at `max` keeps the squarest buckets: at 8192² in 16-px steps more than 254 fit
+    // 2:1, and the cut once kept the most elongated, leaving no square bucket for square images
+    n = buckets_make(512, 64, 2.0, b, 3);
+    TEST_CHECK(n == 3 && b[0][0] == 448 && b[0][1] == 576 && b[1][0] == 512 && b[1][1] == 512 && b[2][0] == 576,
+               "cut at 3: the squarest three (%d: %dx%d ...)", n, b[0][0], b[0][1]);
+    n = buckets_make(8192, 16, 2.0, b, BUCKETS_MAX);
+    int sq = buckets_nearest((const int(*)[2])b, n, 1000, 1000);
+    TEST_CHECK(n == BUCKETS_MAX - 1 && b[sq][0] == 8192 && b[sq][1] == 8192, "8192² in 16-px steps: %d buckets, a square image "
+               "goes to %dx%d (want 8192x8192)", n, b[sq][0], b[sq][1]);
     TEST_CHECK(fs_network_type("/tmp") == NULL, "local /tmp is not reported as a network filesystem");
     return test_summary("test_data_format");
 }
