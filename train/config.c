@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <yaml.h>
+#include "data/buckets.h"
 #include "models/atomic_file.h"
 
 // ---------------------------------------------------------------------------------------------
@@ -963,6 +964,19 @@ static void type_stages(tctx *t, ynode *n, train_config *c) {
         if (st->resolution % 16) {
             snprintf(p, sizeof p, "%s.resolution", path);
             terr(t, n->v[i], p, "%d must be a multiple of 16", st->resolution);
+        }
+        // auto buckets are W x H <= resolution² in bucket_step multiples within max_aspect: where none
+        // fits, the loader would stop the run only when the stage begins, after the stages before it
+        int bk[BUCKETS_MAX][2];
+        if (!st->n_buckets && st->steps > 0 && !(c->data.bucket_step % 16) &&
+            buckets_make(st->resolution, c->data.bucket_step, c->data.max_aspect, bk, BUCKETS_MAX) < 1) {
+            snprintf(p, sizeof p, "%s.resolution", path);
+            int r = s.map ? yfind(s.map, "resolution") : -1;
+            terr(t, r >= 0 ? s.map->v[r] : n->v[i], p,
+                 "%d makes no aspect bucket (buckets: auto) with sides multiples of data.bucket_step %d, W x H <= %d² "
+                 "and aspect <= data.max_aspect %g; use a resolution that is a multiple of the step (e.g. %d), a smaller data.bucket_step, or "
+                 "give %s.buckets", st->resolution, c->data.bucket_step, st->resolution, c->data.max_aspect,
+                 c->data.bucket_step * ((st->resolution + c->data.bucket_step - 1) / c->data.bucket_step), path);
         }
         if (!st->name[0]) {
             snprintf(p, sizeof p, "%s.name", path);

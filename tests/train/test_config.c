@@ -153,6 +153,16 @@ int main(void) {
     // bucket sides off 16 give odd latent grids: flux_pack_latents stopped the run at the first such batch
     expect_err(MIN, "data.bucket_step=12", "(--set): data.bucket_step: 12 must be a multiple of 16");
     expect_err("data:\n  bucket_step: 8\nstages:\n  - name: a\n", NULL, "t.yaml:2: data.bucket_step: 8 must be a multiple of 16");
+    // a stage whose auto buckets are empty is refused when the config is read, not when the stage
+    // begins (after the stages before it trained): 16² holds no 32-px side; 112² only 192x64, 3:1
+    expect_err("data:\n  bucket_step: 32\nstages:\n  - name: a\n  - name: b\n    resolution: 16\n", NULL,
+               "t.yaml:6: stages[1].resolution: 16 makes no aspect bucket (buckets: auto) with sides multiples of "
+               "data.bucket_step 32");
+    expect_err(MIN, "stages.1.resolution=112", "stages[1].resolution: 112 makes no aspect bucket");
+    TEST_CHECK(train_config_parse(&d, MIN, strlen(MIN), "t.yaml", (const char *[]){"stages.1.resolution=112", "stages.1.steps=0"}, 2,
+                                  err, sizeof err) == 0, "a stage of 0 steps is not held to its buckets: %s", err);
+    TEST_CHECK(train_config_parse(&d, MIN, strlen(MIN), "t.yaml", (const char *[]){"stages.1.resolution=112", "stages.1.buckets=[[64, 64]]"},
+                                  2, err, sizeof err) == 0, "explicit buckets at any resolution: %s", err);
     TEST_CHECK(train_config_parse(&d, MIN, strlen(MIN), "t.yaml", (const char *[]){"data.bucket_step=48"}, 1, err, sizeof err) == 0 &&
                    d.data.bucket_step == 48, "bucket_step 48: %s", err);
     expect_err("optimizer:\n  betas: 0.9\nstages:\n  - name: a\n", NULL, "optimizer.betas: expected a list of two numbers");
