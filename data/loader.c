@@ -302,13 +302,19 @@ loader *loader_open(const loader_config *cfg, const loader_resume *resume) {
                 (unsigned long long)(n - L->smp.excluded), L->nb);
         goto fail;
     }
+    // a paired stage trains on the characters with two images only: said, as the mixed stage says
+    // the share it can give, so a dataset of mostly single images is not trained on a sliver unawares
+    if (c->mode == LOADER_PAIRED && L->counts.single_image_characters && c->rank == 0 && !c->quiet)
+        fprintf(stderr, "loader: %s: paired: %llu of %llu samples are the only image of their character, left out (no other "
+                "image to be their reference)\n", c->path, (unsigned long long)L->counts.single_image_characters,
+                (unsigned long long)n);
     if (c->mode == LOADER_MIXED) {  // only samples of characters with two images can be paired: their
         uint64_t n2 = 0;            // chance is raised so paired_share of all samples are (when they can be)
         for (uint32_t ch = 0; ch < L->ds.n_chars; ch++)
             if (L->ds.char_count[ch] >= 2) n2 += L->ds.char_count[ch];
         double f2 = n ? (double)n2 / (double)n : 0;
         L->pair_p = f2 > 0 ? (c->paired_share >= f2 ? 1.0 : c->paired_share / f2) : 0;
-        if (c->paired_share > f2 + 1e-9 && c->rank == 0)
+        if (c->paired_share > f2 + 1e-9 && c->rank == 0 && !c->quiet)
             fprintf(stderr, "loader: %s: mixed: %.1f%% of the samples have another image of their character, so %.1f%% are "
                     "paired, not the %.1f%% asked (paired_share)\n", c->path, 100 * f2, 100 * f2, 100.0 * c->paired_share);
     }

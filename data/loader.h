@@ -45,6 +45,7 @@ typedef struct {
     int prefetch;           // ready batches queued ahead (0 = 2)
     int max_epochs;         // 0 = endless; else loader_next returns 1 after this many epochs
     int verbose;            // 1: log each skipped record on stderr (always counted)
+    int quiet;              // 1: no notes on stderr (what a paired / mixed stage cannot pair); errors still
 } loader_config;
 
 // Resume state: a few integers. Saved with a checkpoint, passed back to loader_open.

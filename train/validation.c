@@ -50,6 +50,7 @@ static int val_local(ic_models *m, const train_config *c, int s, const dist *d, 
     lc.seed = c->run.seed ^ VAL_SEED_SALT;  // the same samples at every validation of a stage
     lc.caption_drop = 0;
     lc.ref_drop = 0;
+    lc.quiet = 1;  // opened at every validation: its notes would repeat each time (the training's loader says them)
     loader *L = loader_open(&lc, NULL);
     if (!L) {
         snprintf(err, errlen, "validation: the loader could not open %s (see the message above)", lc.path);

@@ -54,6 +54,13 @@ static int same(const rec_batch *a, const rec_batch *b) {
     return 1;
 }
 
+// opens and closes a loader (run_captured: its notes on stderr)
+static int open_close(const void *arg) {
+    loader *L = loader_open(arg, NULL);
+    loader_close(L);
+    return L ? 0 : 1;
+}
+
 static int load_demo(void *ctx, const build_item *it, image *out, char *err, size_t errlen) {
     char *caps[2];
     demo_draw(ctx, (int)(it->user >> 16), (int)(it->user & 0xffff), out, caps, NULL);
@@ -212,6 +219,15 @@ int main(void) {
         TEST_CHECK(n == 7 && !saw3 && lc.single_image_characters == 1, "single-image character skipped and counted (%d samples, counted %llu)", n,
                    (unsigned long long)lc.single_image_characters);
         loader_close(L);
+        // and said (rank 0, unless quiet: the validation opens its loader at every validation)
+        char log[2048];
+        TEST_CHECK(run_captured(open_close, &cs, log, sizeof log) == 0 &&
+                       strstr(log, "paired: 1 of 8 samples are the only image of their character, left out"), "paired: the left-out "
+                   "samples are told: '%s'", log);
+        cs.quiet = 1;
+        TEST_CHECK(run_captured(open_close, &cs, log, sizeof log) == 0 && !log[0], "quiet: nothing told: '%s'", log);
+        cs.quiet = 0, cs.global_batch = 2, cs.world = 2, cs.rank = 1;
+        TEST_CHECK(run_captured(open_close, &cs, log, sizeof log) == 0 && !log[0], "rank 1: nothing told: '%s'", log);
     }
     // mixed over half single-image characters: paired_share of ALL samples are paired (those with a
     // pair more often), not paired_share of the half that can be; a share above what the data
