@@ -40,6 +40,21 @@ static char *xstrdup(const char *s) {
     return d;
 }
 
+// the length (2..4) of the valid UTF-8 sequence at p and its code point, or 0 when p does not start
+// one (a stray byte, an overlong form, a surrogate, past U+10FFFF)
+static int cfg_utf8_len(const unsigned char *p, uint32_t *cp) {
+    int n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? (p[0] < 0xf0 ? 3 : 0) : p[0] >= 0xc2 ? 2 : 0;
+    if (!n) return 0;
+    uint32_t c = p[0] & (0x7f >> n);
+    for (int i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0;
+        c = c << 6 | (p[i] & 0x3f);
+    }
+    if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) || (c >= 0xd800 && c <= 0xdfff)) return 0;
+    *cp = c;
+    return n;
+}
+
 static ynode *ynew(int kind, int line) {
     ynode *n = xrealloc(NULL, sizeof *n);
     memset(n, 0, sizeof *n);
@@ -1160,12 +1175,19 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
         b->s = xrealloc(b->s, b->cap);
     }
 }
-// YAML double-quoted string
+// YAML double-quoted string. What YAML does not keep as written is escaped: C0 controls, DEL and
+// C1 controls (U+0080..U+009F) are not allowed raw in a stream (the file would not read back: a
+// checkpoint's config.yaml and every resume from it refused), and the line breaks NEL, LS and PS
+// would be folded into spaces. Values are valid UTF-8 (libyaml checks files; --set checks its own).
 static void sb_str(sbuf *b, const char *s) {
     sb_printf(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        uint32_t cp;
+        int k = *p >= 0x80 ? cfg_utf8_len(p, &cp) : 0;
         if (*p == '"' || *p == '\\') sb_printf(b, "\\%c", *p);
-        else if (*p < 0x20) sb_printf(b, "\\x%02x", *p);
+        else if (*p < 0x20 || *p == 0x7f) sb_printf(b, "\\x%02x", *p);
+        else if (k && cp <= 0x9f) sb_printf(b, "\\x%02x", (unsigned)cp), p += k - 1;
+        else if (k && (cp == 0x2028 || cp == 0x2029)) sb_printf(b, "\\u%04x", (unsigned)cp), p += k - 1;
         else sb_printf(b, "%c", *p);
     }
     sb_printf(b, "\"");
@@ -1192,7 +1214,15 @@ const char *cfg_stage_data(const train_config *c, int s) {
 
 char *train_config_to_yaml(const train_config *c) {
     sbuf b = {0};
-    sb_printf(&b, "# resolved cameo training config (from %s); every field, defaults filled in\n", c->source);
+    // the source is a file name, any bytes: a comment must stay one valid UTF-8 line to read back
+    sb_printf(&b, "# resolved cameo training config (from ");
+    for (const unsigned char *p = (const unsigned char *)c->source; *p; p++) {
+        uint32_t cp;
+        int k = *p >= 0x80 ? cfg_utf8_len(p, &cp) : 0;
+        if (k && cp > 0x9f && cp != 0x2028 && cp != 0x2029) sb_printf(&b, "%.*s", k, (const char *)p), p += k - 1;
+        else sb_printf(&b, "%c", *p >= 0x20 && *p < 0x7f ? *p : '?');
+    }
+    sb_printf(&b, "); every field, defaults filled in\n");
     sb_printf(&b, "run:\n  name: "); sb_str(&b, c->run.name);
     sb_printf(&b, "\n  out_dir: "); sb_str(&b, c->run.out_dir);
     sb_printf(&b, "\n  seed: %llu\n  device: ", (unsigned long long)c->run.seed); sb_str(&b, c->run.device);
