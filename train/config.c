@@ -234,6 +234,19 @@ static int apply_set(ynode *root, const char *set, char *err, size_t errlen) {
     char verr[256];
     ynode *v = yparse(val, strlen(val), "--set value", verr, sizeof verr);
     if (!v) {  // not valid YAML: take the raw text as a string
+        // unless it is not UTF-8 (a Latin-1 path): YAML cannot hold it, so the config.yaml each
+        // checkpoint stores would not read back and every resume from it would be refused
+        for (const unsigned char *p = (const unsigned char *)val; *p; p++) {
+            uint32_t cp;
+            int k = *p >= 0x80 ? cfg_utf8_len(p, &cp) : 1;
+            if (!k) {
+                cm_seterr(err, errlen, "--set %.*s: byte 0x%02x at offset %d of the value is not UTF-8 text; a config is "
+                          "UTF-8 YAML (rename the file or folder, or link it under a UTF-8 name)", (int)(eq - set), set, *p,
+                          (int)((const char *)p - val));
+                return -1;
+            }
+            p += k - 1;
+        }
         v = ynew(Y_SCALAR, 0);
         v->s = xstrdup(val);
     }

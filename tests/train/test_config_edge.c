@@ -42,5 +42,18 @@ int main(void) {
     // the source, a file name of any bytes, goes in the first line's comment: Latin-1, a newline
     TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "runs/caf\xe9\nx: 1.yaml", NULL, 0, err, sizeof err) == 0, "%s", err);
     expect_round_trip(&c, "a source name that is not UTF-8");
+
+    // a --set value that is not UTF-8 (a Latin-1 folder name) is not YAML: taken raw, the run
+    // trained and then no resume could read its checkpoint's config.yaml; refused before any work
+    {
+        const char *s[1] = {"stages.1.data=/data/caf\xe9"};
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", s, 1, err, sizeof err) == -1 &&
+                       strstr(err, "--set stages.1.data: byte 0xe9 at offset 9 of the value is not UTF-8"),
+                   "a Latin-1 --set value: %s", err);
+        const char *u[1] = {"stages.1.data=/data/caf\xc3\xa9: [x"};  // UTF-8, not YAML: still taken raw
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", u, 1, err, sizeof err) == 0 &&
+                       !strcmp(c.stages[1].data, "/data/caf\xc3\xa9: [x"), "a UTF-8 --set value that is not YAML: %s", err);
+        expect_round_trip(&c, u[0]);
+    }
     return test_summary("test_config_edge");
 }
