@@ -924,9 +924,10 @@ static void type_buckets(tctx *t, ynode *n, const char *path, train_stage *st) {
         if (b->kind == Y_SEQ && b->n == 2 && b->v[0]->kind == Y_SCALAR && b->v[1]->kind == Y_SCALAR)
             ok = parse_i64(b->v[0]->s, &wh[0]) && parse_i64(b->v[1]->s, &wh[1]);
         else if (b->kind == Y_SCALAR) {
-            long long w, h;
+            long long w = 0, h = 0;
             char x;
-            ok = sscanf(b->s, "%lld%c%lld", &w, &x, &h) == 3 && (x == 'x' || x == 'X');
+            int used = 0;  // the whole text: "512x768 768x512" (a missing comma) is not 512x768
+            ok = sscanf(b->s, "%lld%c%lld%n", &w, &x, &h, &used) == 3 && (x == 'x' || x == 'X') && !b->s[used];
             wh[0] = w, wh[1] = h;
         }
         if (!ok) {

@@ -55,5 +55,18 @@ int main(void) {
                        !strcmp(c.stages[1].data, "/data/caf\xc3\xa9: [x"), "a UTF-8 --set value that is not YAML: %s", err);
         expect_round_trip(&c, u[0]);
     }
+
+    // "WxH" buckets are read whole: a missing comma, or a third side, dropped the rest unsaid
+    {
+        const char *bad[] = {"stages.0.buckets=[512x768 768x512]", "stages.0.buckets=[64x64x2]", "stages.0.buckets=[64x64px]"};
+        for (int i = 0; i < 3; i++) {
+            const char *s[1] = {bad[i]};
+            TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", s, 1, err, sizeof err) == -1 &&
+                           strstr(err, "stages[0].buckets[0]: expected [W, H] (or \"WxH\")"), "%s: %s", bad[i], err);
+        }
+        const char *ok[1] = {"stages.0.buckets=[512x768, 768X512, [64, 64]]"};
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", ok, 1, err, sizeof err) == 0 && c.stages[0].n_buckets == 3 &&
+                       c.stages[0].buckets[1][0] == 768 && c.stages[0].buckets[1][1] == 512, "WxH buckets: %s", err);
+    }
     return test_summary("test_config_edge");
 }
