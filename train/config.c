@@ -459,7 +459,9 @@ static void get_u64(msec *s, const char *key, uint64_t *dst) {
     *dst = x;
 }
 
-static void get_num(msec *s, const char *key, double *dst, double lo, double hi) {
+// a number in lo..hi, or in [lo, hi) when hi_open (told as such: a bound just below 1 printed
+// with %g read "1 is out of range (allowed: 0..1)")
+static void get_num_in(msec *s, const char *key, double *dst, double lo, double hi, bool hi_open) {
     ynode *n;
     char p[300];
     const char *v = scalar_at(s, key, &n, p, sizeof p);
@@ -471,12 +473,14 @@ static void get_num(msec *s, const char *key, double *dst, double lo, double hi)
         terr(s->t, n, p, "'%s' is not a finite number", v);
         return;
     }
-    if (x < lo || x > hi) {
-        terr(s->t, n, p, "%g is out of range (allowed: %g..%g)", x, lo, hi);
+    if (x < lo || x > hi || (hi_open && x == hi)) {
+        if (hi_open) terr(s->t, n, p, "%s is out of range (allowed: %g <= x < %g)", v, lo, hi);
+        else terr(s->t, n, p, "%g is out of range (allowed: %g..%g)", x, lo, hi);
         return;
     }
     *dst = x;
 }
+static void get_num(msec *s, const char *key, double *dst, double lo, double hi) { get_num_in(s, key, dst, lo, hi, false); }
 
 static bool parse_bool(const char *v, bool *out) {
     static const char *t[] = {"true", "yes", "on", "1"}, *f[] = {"false", "no", "off", "0"};
@@ -884,8 +888,8 @@ static void type_optimizer(tctx *t, ynode *root, train_config *c) {
             }
         }
     }
-    get_num(&s, "beta1", &c->optimizer.beta1, 0.0, 0.999999999);
-    get_num(&s, "beta2", &c->optimizer.beta2, 0.0, 0.999999999);
+    get_num_in(&s, "beta1", &c->optimizer.beta1, 0.0, 1.0, true);
+    get_num_in(&s, "beta2", &c->optimizer.beta2, 0.0, 1.0, true);
     get_num(&s, "eps", &c->optimizer.eps, 1e-30, 1.0);
     get_num(&s, "weight_decay", &c->optimizer.weight_decay, 0.0, 10.0);
     get_num(&s, "grad_clip", &c->optimizer.grad_clip, 0.0, 1e9);
@@ -895,7 +899,7 @@ static void type_optimizer(tctx *t, ynode *root, train_config *c) {
     int sdt = c->optimizer.state_bf16;
     get_enum(&s, "state_dtype", &sdt, SDT_N, 2);
     c->optimizer.state_bf16 = sdt == 1;
-    get_num(&s, "ema", &c->optimizer.ema, 0.0, 0.999999999);
+    get_num_in(&s, "ema", &c->optimizer.ema, 0.0, 1.0, true);
     get_bool(&s, "ema_warmup", &c->optimizer.ema_warmup);
     sec_close(&s);
 }

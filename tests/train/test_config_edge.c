@@ -68,5 +68,20 @@ int main(void) {
         TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", ok, 1, err, sizeof err) == 0 && c.stages[0].n_buckets == 3 &&
                        c.stages[0].buckets[1][0] == 768 && c.stages[0].buckets[1][1] == 512, "WxH buckets: %s", err);
     }
+
+    // ranges open at 1: the message said "1 is out of range (allowed: 0..1)" (a bound just below 1, printed with %g)
+    {
+        const char *bad[][2] = {{"optimizer.ema=1", "optimizer.ema: 1 is out of range (allowed: 0 <= x < 1)"},
+                                {"optimizer.beta1=1.0", "optimizer.beta1: 1.0 is out of range (allowed: 0 <= x < 1)"},
+                                {"optimizer.beta2=1", "optimizer.beta2: 1 is out of range (allowed: 0 <= x < 1)"}};
+        for (int i = 0; i < 3; i++) {
+            const char *s[1] = {bad[i][0]};
+            TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", s, 1, err, sizeof err) == -1 && strstr(err, bad[i][1]),
+                       "%s: %s", bad[i][0], err);
+        }
+        const char *ok[2] = {"optimizer.ema=0.9999", "optimizer.beta2=0.99999"};
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", ok, 2, err, sizeof err) == 0 && c.optimizer.ema == 0.9999 &&
+                       c.optimizer.beta2 == 0.99999, "ema and beta2 below 1: %s", err);
+    }
     return test_summary("test_config_edge");
 }
