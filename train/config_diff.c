@@ -129,3 +129,14 @@ int train_config_resume_check(const cfg_change *ch, int n, int stage, long long 
     }
     return 0;
 }
+
+int train_config_resume_check_all(const train_config *was, const train_config *now, int stage, long long step_in_stage,
+                                  char *err, size_t errlen) {
+    int n = train_config_diff(was, now, NULL, 0);
+    cfg_change *ch = malloc((size_t)(n ? n : 1) * sizeof *ch);
+    CM_CHECK(ch, "train_config_resume_check_all", "out of host memory (%d changes)", n);
+    train_config_diff(was, now, ch, n);
+    int rc = train_config_resume_check(ch, n, stage, step_in_stage, err, errlen);
+    free(ch);
+    return rc;
+}

@@ -1,7 +1,7 @@
 // config_diff.h — what a resume changes: the checkpoint's resolved config against the one the
 // resumed run will use, key by key (its --set overrides, or an edited CONFIG), and which of those
 // changes a stage in progress cannot take. defines: cfg_change, train_config_diff,
-// train_config_resume_check.
+// train_config_resume_check, train_config_resume_check_all.
 #pragma once
 #include <stddef.h>
 #include "train/config.h"
@@ -20,3 +20,7 @@ int train_config_diff(const train_config *was, const train_config *now, cfg_chan
 // part of the adapter, adapter.freeze), what it was and is,
 // and what to do instead
 int train_config_resume_check(const cfg_change *ch, int n, int stage, long long step_in_stage, char *err, size_t errlen);
+// train_config_resume_check over every change of was → now (train_config_diff's whole count, not a
+// first max of them: a refused change past them went unseen)
+int train_config_resume_check_all(const train_config *was, const train_config *now, int stage, long long step_in_stage,
+                                  char *err, size_t errlen);

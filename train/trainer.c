@@ -417,6 +417,8 @@ static int resume_changes(trainer *t, const char *dir, char *err, size_t errlen)
     enum { MAXCH = 64 };
     cfg_change ch[MAXCH];
     int n = train_config_diff(was, &t->cfg, ch, MAXCH);
+    // every change is checked, not only the MAXCH told: a refused one past them went unseen
+    int rc = train_config_resume_check_all(was, &t->cfg, st.stage, (long long)st.step_in_stage, err, errlen);
     free(was);
     for (int i = 0; i < n && i < MAXCH; i++) {
         int s = -1;  // a finished stage is not trained again: its change is told as doing nothing
@@ -427,7 +429,7 @@ static int resume_changes(trainer *t, const char *dir, char *err, size_t errlen)
         progress_message(&t->prog, "resume: %s changed from %s (the checkpoint's) to %s%s", ch[i].path, ch[i].was, ch[i].now, note);
     }
     if (n > MAXCH) progress_message(&t->prog, "resume: and %d more changes to the checkpoint's config", n - MAXCH);
-    return train_config_resume_check(ch, n < MAXCH ? n : MAXCH, st.stage, (long long)st.step_in_stage, err, errlen);
+    return rc;
 }
 
 // the checkpoint folder to resume from PATH (a folder, a run's checkpoints/, its latest), chosen

@@ -91,5 +91,36 @@ int main(void) {
     parse(&b, lp2, 1);
     n = train_config_diff(&a, &b, ch, 32);
     TEST_CHECK(n == 1 && !strcmp(ch[0].path, "data.path"), "a data.path differing at byte 520 is a change (%d)", n);
+
+    // a resume with more changes than the trainer lists (64): a refused one after them was never
+    // checked (stage 0's batch size, 3 steps in, behind 68 harmless changes)
+    {
+        static const char *many[] = {
+            "model.tiny.flux_double=3", "model.tiny.flux_single=3", "model.tiny.flux_heads=4", "model.tiny.flux_head_dim=32",
+            "model.tiny.vision_hidden=64", "model.tiny.vision_layers=3", "model.tiny.vision_heads=4", "model.tiny.vision_patch=8",
+            "model.tiny.vision_image=32", "model.tiny.text_dim=64", "model.tiny.text_len=8", "model.tiny.pooled_dim=32",
+            "model.tiny.proj_heads=4", "model.tiny.proj_head_dim=32", "model.tiny.proj_layers=2", "model.tiny.proj_queries=4",
+            "model.tiny.proj_depth=2", "model.tiny.vae_channels=32", "model.tiny.latent_channels=8", "run.log_every=3",
+            "run.ckpt_every=3", "run.keep_last=5", "run.max_bad_steps=3", "run.threads=2", "run.step_timeout=60",
+            "data.demo_characters=3", "data.demo_per_character=3", "data.demo_size=64", "data.ref_size=32", "data.threads=2",
+            "data.prefetch=3", "model.flux=f", "model.siglip=s", "model.dinov2=d", "model.vae=v", "model.t5=t", "model.clip=c",
+            "model.adapter_init=a", "model.dtype=bf16", "model.text_device=cpu", "train.caption_drop=0.2", "train.ref_drop=0.2",
+            "train.timestep=flux_shift", "train.logit_mean=0.5", "train.logit_std=2", "train.shift_base=0.6", "train.shift_max=1.2",
+            "train.guidance=2", "train.weighting=cosmap", "train.vae_sample=false", "train.recompute=true", "optimizer.lr=2e-4",
+            "optimizer.betas=[0.8, 0.99]", "optimizer.eps=1e-6", "optimizer.weight_decay=0.1", "optimizer.grad_clip=2",
+            "optimizer.shard_state=false", "optimizer.reduce_bucket_mb=5", "optimizer.state_dtype=bf16", "optimizer.ema=0.9",
+            "optimizer.ema_warmup=false", "eval.scale=0.5", "eval.guidance=2", "eval.steps=4", "eval.seeds=2", "eval.size=64",
+            "validation.samples=4", "stages.0.name=a2", "stages.0.batch_size=2"};
+        int nm = (int)(sizeof many / sizeof *many);
+        parse(&a, NULL, 0);
+        parse(&b, many, nm);
+        static cfg_change all[128];
+        n = train_config_diff(&a, &b, all, 128);
+        TEST_CHECK(n == nm, "%d changes (got %d)", nm, n);
+        TEST_CHECK(n > 64 && !strcmp(all[n - 1].path, "stages[0].batch_size"), "the batch size comes last, past the 64th");
+        TEST_CHECK(train_config_resume_check_all(&a, &b, 0, 3, err, sizeof err) != 0 && strstr(err, "stages[0].batch_size: 1 in the checkpoint, 2 now"),
+                   "refused however many changes come before it (%s)", err);
+        TEST_CHECK(train_config_resume_check_all(&a, &b, 1, 0, err, sizeof err) == 0, "stage 1 at its first step takes them: %s", err);
+    }
     return test_summary("test_config_diff");
 }
