@@ -250,10 +250,13 @@ static int apply_set(ynode *root, const char *set, char *err, size_t errlen) {
         v = ynew(Y_SCALAR, 0);
         v->s = xstrdup(val);
     }
-    if (v->kind == Y_MAP && v->n == 0 && !*val) {  // "key=" → empty string
+    // "key=" → the empty string; a value YAML reads as nothing but a comment or blanks ("#1", "  ")
+    // → its text: an empty document is a mapping, and "expected a single value, found a mapping"
+    // named nothing the user wrote
+    if (v->kind == Y_MAP && v->n == 0) {
         yfree(v);
         v = ynew(Y_SCALAR, 0);
-        v->s = xstrdup("");
+        v->s = xstrdup(val);
         v->plain = false;
     }
     // mark the whole value as coming from --set (line 0)

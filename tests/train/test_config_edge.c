@@ -83,5 +83,19 @@ int main(void) {
         TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", ok, 2, err, sizeof err) == 0 && c.optimizer.ema == 0.9999 &&
                        c.optimizer.beta2 == 0.99999, "ema and beta2 below 1: %s", err);
     }
+
+    // a --set value YAML reads as a comment alone is its text, not an empty mapping
+    {
+        const char *s[2] = {"stages.0.name=#1", "run.out_dir=#runs"};
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", s, 2, err, sizeof err) == 0 && !strcmp(c.stages[0].name, "#1") &&
+                       !strcmp(c.run.out_dir, "#runs"), "a name and a folder starting with '#': %s", err);
+        expect_round_trip(&c, "names starting with '#'");
+        const char *n[1] = {"stages.0.steps=#3"};
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", n, 1, err, sizeof err) == -1 &&
+                       strstr(err, "stages[0].steps: '#3' is not an integer"), "steps=#3: %s", err);
+        const char *e[1] = {"model.adapter_init="};
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", e, 1, err, sizeof err) == 0 && !c.model.adapter_init[0],
+                   "key= is still the empty string: %s", err);
+    }
     return test_summary("test_config_edge");
 }
