@@ -433,7 +433,12 @@ static void get_i64(msec *s, const char *key, int64_t *dst, int64_t lo, int64_t 
     if (!v) return;
     int64_t x;
     if (!parse_i64(v, &x)) {
-        terr(s->t, n, p, "'%s' is not an integer", v);
+        // digits past int64 (or 9e15 written as a float) are an integer out of range, not "not an integer"
+        char *end;
+        double d = strtod(v, &end);
+        if (*v && !*end && d == floor(d) && fabs(d) > 9e15)
+            terr(s->t, n, p, "%s is out of range (allowed: %lld..%lld)", v, (long long)lo, (long long)hi);
+        else terr(s->t, n, p, "'%s' is not an integer", v);
         return;
     }
     if (x < lo || x > hi) {

@@ -97,5 +97,18 @@ int main(void) {
         TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", e, 1, err, sizeof err) == 0 && !c.model.adapter_init[0],
                    "key= is still the empty string: %s", err);
     }
+
+    // an integer too large for the key is out of range, not "not an integer"
+    {
+        const char *bad[][2] = {{"stages.0.batch_size=99999999999999999999", "stages[0].batch_size: 99999999999999999999 is out of range (allowed: 1..1048576)"},
+                                {"stages.0.steps=-99999999999999999999", "stages[0].steps: -99999999999999999999 is out of range (allowed: 0.."},
+                                {"stages.0.steps=1e20", "stages[0].steps: 1e20 is out of range"},
+                                {"stages.0.steps=1.5", "stages[0].steps: '1.5' is not an integer"}};
+        for (int i = 0; i < 4; i++) {
+            const char *s[1] = {bad[i][0]};
+            TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", s, 1, err, sizeof err) == -1 && strstr(err, bad[i][1]),
+                       "%s: %s", bad[i][0], err);
+        }
+    }
     return test_summary("test_config_edge");
 }
