@@ -405,7 +405,7 @@ static void get_str(msec *s, const char *key, char *dst, size_t cap) {
     const char *v = scalar_of(s, n, p);
     if (!v) return;
     if (strlen(v) >= cap) {
-        terr(s->t, n, p, "value is %zu characters long (at most %zu allowed)", strlen(v), cap - 1);
+        terr(s->t, n, p, "value is %zu bytes long (at most %zu allowed)", strlen(v), cap - 1);
         return;
     }
     snprintf(dst, cap, "%s", v);

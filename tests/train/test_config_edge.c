@@ -110,5 +110,14 @@ int main(void) {
                        "%s: %s", bad[i][0], err);
         }
     }
+
+    // a length limit counts bytes: 64 'é' are 128 of them, not "128 characters"
+    {
+        char set[200] = "run.name=";
+        for (int i = 0; i < 64; i++) strcat(set, "\xc3\xa9");
+        const char *s[1] = {set};
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", s, 1, err, sizeof err) == -1 &&
+                       strstr(err, "run.name: value is 128 bytes long (at most 127 allowed)"), "64 x 'é': %s", err);
+    }
     return test_summary("test_config_edge");
 }
