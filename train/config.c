@@ -173,9 +173,13 @@ static ynode *yparse(const char *text, size_t len, const char *name, char *err, 
     }
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     if (!yaml_parser_load(&p, &d)) {
-        cm_seterr(err, errlen, "%s:%d:%d: YAML syntax error: %s%s%s", name, (int)p.problem_mark.line + 1,
+        // libyaml's words for a tab in the indentation ("found character that cannot start any
+        // token") do not say what the character is
+        size_t at = p.problem_mark.index;
+        bool tab = at < len && text[at] == '\t';
+        cm_seterr(err, errlen, "%s:%d:%d: YAML syntax error: %s%s%s%s", name, (int)p.problem_mark.line + 1,
                (int)p.problem_mark.column + 1, p.problem ? p.problem : "unknown", p.context ? " " : "",
-               p.context ? p.context : "");
+               p.context ? p.context : "", tab ? " (a tab: YAML indents with spaces only)" : "");
         yaml_parser_delete(&p);
         return NULL;
     }

@@ -119,5 +119,15 @@ int main(void) {
         TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", s, 1, err, sizeof err) == -1 &&
                        strstr(err, "run.name: value is 128 bytes long (at most 127 allowed)"), "64 x 'é': %s", err);
     }
+
+    // a tab in the indentation: libyaml's message alone does not say it is a tab
+    {
+        const char *y = "run:\n\tseed: 3\nstages:\n  - name: a\n";
+        TEST_CHECK(train_config_parse(&c, y, strlen(y), "t.yaml", NULL, 0, err, sizeof err) == -1 &&
+                       strstr(err, "t.yaml:2:1: YAML syntax error") && strstr(err, "(a tab: YAML indents with spaces only)"),
+                   "a tab: %s", err);
+        const char *ok = "run:\n  seed: 3\t# a tab before a comment is fine\nstages:\n  - name: a\n";
+        TEST_CHECK(train_config_parse(&c, ok, strlen(ok), "t.yaml", NULL, 0, err, sizeof err) == 0 && c.run.seed == 3, "%s", err);
+    }
     return test_summary("test_config_edge");
 }
