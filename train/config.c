@@ -219,6 +219,14 @@ static void mark_set(ynode *n) {
     n->line = 0;
     for (int i = 0; i < n->n; i++) mark_set(n->v[i]);
 }
+// the node a --set path creates where it goes on through a missing or empty key: a list when the
+// next part is an index ("stages.0.steps=5" into a config without stages), else a mapping — a
+// mapping there was refused as "stages: expected a list of stages, found a mapping"
+static ynode *ynew_under(const char *next) {
+    bool index = *next;
+    for (const char *c = next; *c; c++) index &= *c >= '0' && *c <= '9';
+    return ynew(index ? Y_SEQ : Y_MAP, 0);
+}
 static int apply_set(ynode *root, const char *set, char *err, size_t errlen) {
     const char *eq = strchr(set, '=');
     if (!eq || eq == set) {
@@ -275,7 +283,7 @@ static int apply_set(ynode *root, const char *set, char *err, size_t errlen) {
         if (cur->kind == Y_MAP) {
             int i = yfind(cur, tok);
             if (i < 0) {
-                ypush(cur, tok, next ? ynew(Y_MAP, 0) : NULL);
+                ypush(cur, tok, next ? ynew_under(next) : NULL);
                 i = cur->n - 1;
             }
             slot = &cur->v[i];
@@ -288,7 +296,7 @@ static int apply_set(ynode *root, const char *set, char *err, size_t errlen) {
                 yfree(v);
                 return -1;
             }
-            if (idx == cur->n) ypush(cur, NULL, next ? ynew(Y_MAP, 0) : NULL);
+            if (idx == cur->n) ypush(cur, NULL, next ? ynew_under(next) : NULL);
             slot = &cur->v[idx];
         } else {
             cm_seterr(err, errlen, "--set %s: %s is a scalar and has no key '%s'", set, done[0] ? done : "the root", tok);
@@ -301,9 +309,9 @@ static int apply_set(ynode *root, const char *set, char *err, size_t errlen) {
             return 0;
         }
         if ((*slot)->kind == Y_SCALAR) {
-            if (yis_null(*slot)) {  // "key:" with no value: becomes a mapping
+            if (yis_null(*slot)) {  // "key:" with no value: becomes a mapping (or a list)
                 yfree(*slot);
-                *slot = ynew(Y_MAP, 0);
+                *slot = ynew_under(next);
             }
         }
         size_t dl = strlen(done);

@@ -129,5 +129,21 @@ int main(void) {
         const char *ok = "run:\n  seed: 3\t# a tab before a comment is fine\nstages:\n  - name: a\n";
         TEST_CHECK(train_config_parse(&c, ok, strlen(ok), "t.yaml", NULL, 0, err, sizeof err) == 0 && c.run.seed == 3, "%s", err);
     }
+
+    // --set through a key the file lacks, or leaves empty, onto a list index: a list is made
+    {
+        const char *s[2] = {"stages.0.steps=5", "stages.1.name=b"};
+        const char *none = "run:\n  seed: 1\n", *empty = "stages:\n";
+        TEST_CHECK(train_config_parse(&c, none, strlen(none), "t.yaml", s, 2, err, sizeof err) == 0 && c.n_stages == 2 &&
+                       c.stages[0].steps == 5 && !strcmp(c.stages[1].name, "b"), "stages from --set alone: %s", err);
+        TEST_CHECK(train_config_parse(&c, empty, strlen(empty), "t.yaml", s, 2, err, sizeof err) == 0 && c.n_stages == 2,
+                   "stages: (empty) filled by --set: %s", err);
+        const char *far[1] = {"stages.2.steps=5"};
+        TEST_CHECK(train_config_parse(&c, none, strlen(none), "t.yaml", far, 1, err, sizeof err) == -1 &&
+                       strstr(err, "'2' is not an index of stages (a list of 0"), "an index past the end: %s", err);
+        const char *map[1] = {"model.tiny.flux_heads=4"};  // a name still makes a mapping
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", map, 1, err, sizeof err) == 0 && c.model.tiny_dims.flux_heads == 4,
+                   "model.tiny from --set: %s", err);
+    }
     return test_summary("test_config_edge");
 }
