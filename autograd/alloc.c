@@ -68,6 +68,9 @@ static void release_cache_locked(cm_device dev, dev_pool *p) {
 void *alloc_try(cm_device dev, size_t nbytes) {
     size_t size = round_size(nbytes);
     if (size > SIZE_MAX / 2) return NULL;  // a size gone negative somewhere, or simply too big
+    // the backend's alloc takes the calling thread's current device: make it dev's (a first
+    // tensor of a cuda:1 run would otherwise land on cuda:0, the default, unusable by cuda:1's kernels)
+    if (dev.type != CM_CPU && backend_get(dev.type)) backend_ctx(dev);
     pthread_mutex_lock(&mu);
     dev_pool *p = pool_of(dev);
     void *ptr = NULL;

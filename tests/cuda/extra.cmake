@@ -115,3 +115,8 @@ set_tests_properties(gpu_deps_dry PROPERTIES LABELS scripts TIMEOUT 60)
 add_test(NAME test_cuda_ops_scratch_cache COMMAND test_cuda_ops --only scratch_cache WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(test_cuda_ops_scratch_cache PROPERTIES LABELS cuda TIMEOUT 300 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
                      ENVIRONMENT "CUDA_EMU_MEM=128M")
+
+# device selection with two devices (the emulator's: CUDA_EMU_DEVICES; a real machine needs two GPUs)
+if(CAMEO_CUDA_EMU)
+  set_tests_properties(test_cuda_device PROPERTIES ENVIRONMENT CUDA_EMU_DEVICES=2)
+endif()

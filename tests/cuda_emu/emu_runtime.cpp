@@ -4,7 +4,8 @@
 // and bounds, and fresh device memory is filled with NaN bytes (0xff) as unwritten memory would
 // show garbage. One device: "emulated sm_90", 132 SMs, 227 KiB of opt-in shared memory per block.
 // Environment: CUDA_EMU_REVERSE=1 runs the threads between barriers in reverse order (a missing
-// barrier shows up in one order or the other).
+// barrier shows up in one order or the other); CUDA_EMU_DEVICES=N devices, CUDA_EMU_MEM the
+// device's size (see below).
 #include "emu_device.h"
 #include <assert.h>
 #include <map>
@@ -487,7 +488,10 @@ void emu_launch_impl(const void *kernel, const char *name, dim3 grid, dim3 block
 // ---------------------------------------------------------------------------------------------
 static std::mutex g_mem_lock;
 static std::map<uintptr_t, size_t> g_dev, g_pinned;
+static std::map<uintptr_t, int> g_dev_owner;  // device allocation -> the device current at cudaMalloc
 static size_t g_dev_bytes;
+// the calling thread's current device (cudaSetDevice): per host thread, 0 in a new one, as in CUDA
+static thread_local int g_cur_dev;
 // the device's size: 80 GiB, or CUDA_EMU_MEM bytes (suffix K, M or G) to test out-of-memory paths
 static size_t emu_total(void) {
     static size_t total;
@@ -558,6 +562,7 @@ cudaError_t cudaMalloc(void **p, size_t n) {
     memset(q, 0xff, n);
     std::lock_guard<std::mutex> lock(g_mem_lock);
     g_dev[(uintptr_t)q] = n;
+    g_dev_owner[(uintptr_t)q] = g_cur_dev;
     *p = q;
     return cudaSuccess;
 }
@@ -571,6 +576,7 @@ cudaError_t cudaFree(void *p) {
     }
     g_dev_bytes -= it->second;
     g_dev.erase(it);
+    g_dev_owner.erase((uintptr_t)p);
     free(p);
     return cudaSuccess;
 }
@@ -609,7 +615,9 @@ cudaError_t cudaMemGetInfo(size_t *fr, size_t *tot) {
 cudaError_t cudaPointerGetAttributes(cudaPointerAttributes *a, const void *p) {
     memset(a, 0, sizeof *a);
     std::lock_guard<std::mutex> lock(g_mem_lock);
-    if (find_in(g_dev, p, 1, NULL, NULL)) a->type = cudaMemoryTypeDevice, a->devicePointer = (void *)p;
+    uintptr_t base;
+    if (find_in(g_dev, p, 1, &base, NULL))
+        a->type = cudaMemoryTypeDevice, a->devicePointer = (void *)p, a->device = g_dev_owner[base];
     else if (find_in(g_pinned, p, 1, NULL, NULL)) a->type = cudaMemoryTypeHost, a->hostPointer = (void *)p;
     else a->type = cudaMemoryTypeUnregistered;
     return cudaSuccess;
@@ -645,7 +653,6 @@ static int emu_devices(void) {
     int n = v && *v ? atoi(v) : 1;
     return n < 1 ? 1 : n > 8 ? 8 : n;
 }
-static int g_cur_dev;
 cudaError_t cudaGetDeviceCount(int *n) { *n = emu_devices(); return cudaSuccess; }
 cudaError_t cudaSetDevice(int d) {
     if (d < 0 || d >= emu_devices()) return g_last_error = cudaErrorInvalidDevice;

@@ -1,0 +1,73 @@
+// test_cuda_device.c — device selection with several GPUs: a tensor of cuda:N lives on device N
+// whatever device the calling thread had current (the emulator: CUDA_EMU_DEVICES=2, set by
+// tests/cuda/extra.cmake). Skips (77) without CUDA or with fewer than 2 devices.
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include "autograd/alloc.h"
+#include "kernels/backend.h"
+#include "testutil.h"
+
+#ifndef CAMEO_HAVE_CUDA
+int main(void) { test_skip("cameo was built without CUDA (CAMEO_CUDA=OFF): nothing to test"); }
+#else
+#include <cuda_runtime.h>
+
+int cuda_device_count(void);
+const char *cuda_unavailable_reason(void);
+
+// the device a device pointer belongs to, -1 when it is none's
+static int device_of(const void *p) {
+    struct cudaPointerAttributes a;
+    memset(&a, 0, sizeof a);
+    if (cudaPointerGetAttributes(&a, p) != cudaSuccess || a.type != cudaMemoryTypeDevice) return -1;
+    return a.device;
+}
+
+static const cm_device D0 = {CM_CUDA, 0}, D1 = {CM_CUDA, 1};
+
+// a thread of its own: CUDA's current device is per host thread, device 0 in a new one
+static void *alloc_on_1(void *out) {
+    void *p = alloc_get(D1, (size_t)7 << 20, "a cuda:1 buffer of a fresh thread");
+    *(int *)out = device_of(p);
+    alloc_put(D1, p, (size_t)7 << 20);
+    return NULL;
+}
+
+// the process's first allocation is cuda:1's (before any context exists: a one-GPU run on
+// cuda:1 loads its weights so), then cuda:0 and cuda:1 in turn, then from a fresh thread
+static void t_alloc_device(void) {
+    void *p = alloc_get(D1, (size_t)1 << 20, "a first cuda:1 buffer");
+    TEST_CHECK(device_of(p) == 1, "the process's first allocation, for cuda:1, is on device %d", device_of(p));
+    backend_ctx(D0);  // the thread's current device: 0
+    void *q = alloc_get(D1, (size_t)3 << 20, "a cuda:1 buffer");
+    TEST_CHECK(device_of(q) == 1, "a cuda:1 allocation after cuda:0's context is on device %d", device_of(q));
+    void *r = alloc_get(D0, (size_t)5 << 20, "a cuda:0 buffer");
+    TEST_CHECK(device_of(r) == 0, "a cuda:0 allocation after cuda:1's is on device %d", device_of(r));
+    int64_t shape[2] = {64, 96};
+    cm_tensor *t = tensor_zeros(CM_F32, 2, shape, D1);
+    TEST_CHECK(device_of(tensor_data(t)) == 1, "a cuda:1 tensor is on device %d", device_of(tensor_data(t)));
+    tensor_release(t);
+    int dev = -2;
+    pthread_t th;
+    TEST_CHECK(pthread_create(&th, NULL, alloc_on_1, &dev) == 0, "pthread_create");
+    pthread_join(th, NULL);
+    TEST_CHECK(dev == 1, "a cuda:1 allocation of a fresh thread is on device %d", dev);
+    alloc_put(D1, p, (size_t)1 << 20);
+    alloc_put(D1, q, (size_t)3 << 20);
+    alloc_put(D0, r, (size_t)5 << 20);
+}
+
+int main(int argc, char **argv) {
+    (void)argc, (void)argv;
+    if (cuda_device_count() < 2) {
+        char why[700];
+        const char *r = cuda_unavailable_reason();
+        snprintf(why, sizeof why, "needs 2 CUDA devices (the emulator: CUDA_EMU_DEVICES=2), %d usable%s%s", cuda_device_count(),
+                 r ? ": " : "", r ? r : "");
+        test_skip(why);
+    }
+    t_alloc_device();
+    return test_summary("test_cuda_device");
+}
+#endif
