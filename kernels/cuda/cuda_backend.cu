@@ -45,6 +45,11 @@ const cm_backend *cm_cuda_backend = NULL;
 }
 static int g_device_count = 0;
 static char g_unavailable[512] = "CUDA not yet probed";
+#define CUDA_MAX_DEVICES 16
+// each device's compute capability (major * 10 + minor; 0: unknown) and name, from the probe
+static int g_cc[CUDA_MAX_DEVICES];
+static char g_dev_name[CUDA_MAX_DEVICES][256];  // cudaDeviceProp::name's size
+#define CUDA_CC_NEEDED "cameo's CUDA backend needs 8.0 or newer (A100, H100, RTX 30xx/40xx)"
 
 static void cuda_probe(void) {
     int n = 0;
@@ -77,12 +82,29 @@ static void cuda_probe(void) {
         g_device_count = 0;
         return;
     }
-    // sm_80 or newer: the build carries sm_80 / sm_90 code only (bf16 tensor cores)
-    cudaDeviceProp p;
-    if (cudaGetDeviceProperties(&p, 0) == cudaSuccess && p.major < 8) {
-        snprintf(g_unavailable, sizeof g_unavailable,
-                 "CUDA device 0 (%s) has compute capability %d.%d; cameo's CUDA backend needs 8.0 or newer "
-                 "(A100, H100, RTX 30xx/40xx)", p.name, p.major, p.minor);
+    // sm_80 or newer: the build carries sm_80 / sm_90 code only (bf16 tensor cores). Each device is
+    // judged on its own (cuda_backend_ctx turns an older one down): an old GPU at index 0 beside
+    // an A100 leaves the A100 usable
+    int usable = 0;
+    for (int i = 0; i < n && i < CUDA_MAX_DEVICES; i++) {
+        cudaDeviceProp p;
+        if (cudaGetDeviceProperties(&p, i) != cudaSuccess) {
+            (void)cudaGetLastError();
+            g_cc[i] = 0;  // unknown: the context's architecture probe decides
+            usable++;
+            continue;
+        }
+        g_cc[i] = p.major * 10 + p.minor;
+        snprintf(g_dev_name[i], sizeof g_dev_name[i], "%s", p.name);
+        usable += p.major >= 8;
+    }
+    if (!usable) {
+        if (n == 1)
+            snprintf(g_unavailable, sizeof g_unavailable, "CUDA device 0 (%s) has compute capability %d.%d; " CUDA_CC_NEEDED,
+                     g_dev_name[0], g_cc[0] / 10, g_cc[0] % 10);
+        else
+            snprintf(g_unavailable, sizeof g_unavailable, "none of the %d CUDA devices has compute capability 8.0 or "
+                     "newer (cuda:0, %s, has %d.%d): cameo's CUDA backend needs sm_80+ (A100, H100, RTX 30xx/40xx)", n, g_dev_name[0], g_cc[0] / 10, g_cc[0] % 10);
         g_device_count = 0;
         return;
     }
@@ -107,7 +129,6 @@ extern "C" const char *cuda_unavailable_reason(void) { return g_unavailable[0] ?
 // ---------------------------------------------------------------------------------------------
 // contexts: one per device, created on first use (thread-safe), never destroyed
 // ---------------------------------------------------------------------------------------------
-#define CUDA_MAX_DEVICES 16
 static cuda_ctx_ext *g_ctx[CUDA_MAX_DEVICES];
 static pthread_mutex_t g_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread int t_current_dev = -1;
@@ -150,6 +171,14 @@ extern "C" const cm_kctx *cuda_backend_ctx(int index) {
     if (index < 0 || index >= g_device_count || index >= CUDA_MAX_DEVICES) {
         fprintf(stderr, "cameo: cuda: device cuda:%d asked for, but %d device(s) are visible (cuda:0..cuda:%d)\n",
                 index, g_device_count, g_device_count - 1);
+        return NULL;
+    }
+    if (g_cc[index] && g_cc[index] < 80) {  // before any kernel: its launch would say "rebuild for sm_75"
+        fprintf(stderr, "cameo: cuda: cuda:%d (%s) has compute capability %d.%d; " CUDA_CC_NEEDED "; usable:",
+                index, g_dev_name[index], g_cc[index] / 10, g_cc[index] % 10);
+        for (int i = 0; i < g_device_count && i < CUDA_MAX_DEVICES; i++)
+            if (!g_cc[i] || g_cc[i] >= 80) fprintf(stderr, " cuda:%d (%s)", i, g_dev_name[i]);
+        fprintf(stderr, "\n");
         return NULL;
     }
     set_device(index);

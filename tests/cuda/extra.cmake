@@ -120,3 +120,15 @@ set_tests_properties(test_cuda_ops_scratch_cache PROPERTIES LABELS cuda TIMEOUT 
 if(CAMEO_CUDA_EMU)
   set_tests_properties(test_cuda_device PROPERTIES ENVIRONMENT CUDA_EMU_DEVICES=2)
 endif()
+# a GPU below compute capability 8.0 (the emulator reports CUDA_EMU_CC): second, first, alone
+if(CAMEO_CUDA_EMU)
+  foreach(_case second:9.0,7.5:2 first:7.5,9.0:2 only:7.5:1)
+    string(REPLACE ":" ";" _f ${_case})
+    list(GET _f 0 _where)
+    list(GET _f 1 _cc)
+    list(GET _f 2 _n)
+    add_test(NAME test_cuda_device_old_${_where} COMMAND test_cuda_device --old-${_where} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(test_cuda_device_old_${_where} PROPERTIES LABELS cuda TIMEOUT 60 SKIP_RETURN_CODE 77
+                         ENVIRONMENT "CUDA_EMU_DEVICES=${_n};CUDA_EMU_CC=${_cc}")
+  endforeach()
+endif()

@@ -1,6 +1,7 @@
 // test_cuda_device.c — device selection with several GPUs: a tensor of cuda:N lives on device N
 // whatever device the calling thread had current (the emulator: CUDA_EMU_DEVICES=2, set by
-// tests/cuda/extra.cmake). Skips (77) without CUDA or with fewer than 2 devices.
+// tests/cuda/extra.cmake); with --old-*, a device of compute capability below 8.0 among them
+// (the emulator's CUDA_EMU_CC). Skips (77) without CUDA or with fewer than 2 devices.
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,8 +59,39 @@ static void t_alloc_device(void) {
     alloc_put(D0, r, (size_t)5 << 20);
 }
 
+// compute capability below 8.0 (the emulator reports CUDA_EMU_CC's): such a device is turned down
+// by name and number before any kernel runs, and the others stay usable
+static void ctx_1(void) { backend_ctx(D1); }
+static void ctx_0(void) { backend_ctx(D0); }
+static int t_old_gpu(const char *mode) {
+#ifndef CAMEO_CUDA_EMU
+    (void)mode;
+    test_skip("compute capabilities are set only on the emulator (CUDA_EMU_CC)");
+#else
+    if (!strcmp(mode, "--old-second")) {  // CUDA_EMU_CC=9.0,7.5
+        TEST_CHECK(cuda_device_count() == 2 && cm_cuda_backend, "2 devices, one of 8.0+: the backend is there");
+        TEST_CHECK(cuda_backend_ctx(0) != NULL, "cuda:0 (9.0) has a context");
+        test_expect_death("cuda:1 of compute capability 7.5", ctx_1, "cuda:1 (emulated sm_75 (CPU)) has compute capability 7.5",
+                          "needs 8.0 or newer");
+    } else if (!strcmp(mode, "--old-first")) {  // CUDA_EMU_CC=7.5,9.0: an old GPU at index 0 beside a new one
+        TEST_CHECK(cuda_device_count() == 2 && cm_cuda_backend, "an old cuda:0 leaves cuda:1 usable (%s)",
+                   cuda_unavailable_reason() ? cuda_unavailable_reason() : "available");
+        if (cm_cuda_backend) TEST_CHECK(cuda_backend_ctx(1) != NULL, "cuda:1 (9.0) has a context");
+        test_expect_death("cuda:0 of compute capability 7.5", ctx_0, "compute capability 7.5", "usable: cuda:1");
+    } else if (!strcmp(mode, "--old-only")) {  // CUDA_EMU_CC=7.5, one device
+        const char *r = cuda_unavailable_reason();
+        TEST_CHECK(cuda_device_count() == 0 && !cm_cuda_backend, "no usable device");
+        TEST_CHECK(r && strstr(r, "compute capability 7.5") && strstr(r, "8.0 or newer"), "the reason: %s", r ? r : "(none)");
+    } else {
+        fprintf(stderr, "test_cuda_device: unknown mode %s (allowed: --old-second, --old-first, --old-only)\n", mode);
+        return 2;
+    }
+    return test_summary("test_cuda_device (old GPU)");
+#endif
+}
+
 int main(int argc, char **argv) {
-    (void)argc, (void)argv;
+    if (argc > 1) return t_old_gpu(argv[1]);
     if (cuda_device_count() < 2) {
         char why[700];
         const char *r = cuda_unavailable_reason();

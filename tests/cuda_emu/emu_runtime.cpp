@@ -4,8 +4,8 @@
 // and bounds, and fresh device memory is filled with NaN bytes (0xff) as unwritten memory would
 // show garbage. One device: "emulated sm_90", 132 SMs, 227 KiB of opt-in shared memory per block.
 // Environment: CUDA_EMU_REVERSE=1 runs the threads between barriers in reverse order (a missing
-// barrier shows up in one order or the other); CUDA_EMU_DEVICES=N devices, CUDA_EMU_MEM the
-// device's size (see below).
+// barrier shows up in one order or the other); CUDA_EMU_DEVICES=N devices, CUDA_EMU_CC their
+// reported compute capabilities, CUDA_EMU_MEM the device's size (see below).
 #include "emu_device.h"
 #include <assert.h>
 #include <map>
@@ -662,11 +662,25 @@ cudaError_t cudaSetDevice(int d) {
 cudaError_t cudaGetDevice(int *d) { *d = g_cur_dev; return cudaSuccess; }
 cudaError_t cudaDriverGetVersion(int *v) { *v = CUDART_VERSION; return cudaSuccess; }
 cudaError_t cudaRuntimeGetVersion(int *v) { *v = CUDART_VERSION; return cudaSuccess; }
+// device d's compute capability: 9.0, or CUDA_EMU_CC's d-th entry (a list like "9.0,7.5"; the
+// last one for the devices past it) — to test how an older GPU is turned down. Only the reported
+// numbers change: the kernels run as sm_90's.
+static void emu_cc(int d, int *major, int *minor) {
+    *major = 9, *minor = 0;
+    const char *v = getenv("CUDA_EMU_CC");
+    for (int i = 0; v && *v; i++) {
+        int ma = 0, mi = 0;
+        if (sscanf(v, "%d.%d", &ma, &mi) >= 1) *major = ma, *minor = mi;
+        if (i == d) break;
+        v = strchr(v, ',');
+        if (v) v++;
+    }
+}
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
     if (d < 0 || d >= emu_devices()) return g_last_error = cudaErrorInvalidDevice;
     memset(p, 0, sizeof *p);
-    snprintf(p->name, sizeof p->name, "emulated sm_90 (CPU)");
-    p->major = 9, p->minor = 0;
+    emu_cc(d, &p->major, &p->minor);
+    snprintf(p->name, sizeof p->name, "emulated sm_%d%d (CPU)", p->major, p->minor);
     p->multiProcessorCount = 132;
     p->totalGlobalMem = EMU_TOTAL;
     p->sharedMemPerBlock = EMU_SMEM_DEFAULT;
@@ -679,12 +693,13 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
     return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int d) {
-    (void)d;
+    int ma, mi;
+    emu_cc(d, &ma, &mi);
     switch (a) {
     case cudaDevAttrMultiProcessorCount: *v = 132; break;
     case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = (int)EMU_SMEM_OPTIN; break;
-    case cudaDevAttrComputeCapabilityMajor: *v = 9; break;
-    case cudaDevAttrComputeCapabilityMinor: *v = 0; break;
+    case cudaDevAttrComputeCapabilityMajor: *v = ma; break;
+    case cudaDevAttrComputeCapabilityMinor: *v = mi; break;
     default: *v = 0;
     }
     return cudaSuccess;
