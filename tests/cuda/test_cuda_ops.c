@@ -707,6 +707,29 @@ static void t_upload(void) {
     free(back);
     tensor_release(hostt);
     release_all();
+
+    // 4. more uploads than the ring has slots, none waited for in between: each slot's pinned
+    //    buffer is refilled while its last DMA may be pending (CUDA_EMU_DEFER=1 holds it back
+    //    until an event or a sync asks for it: a refill before event_sync shows as wrong data)
+    enum { NU = 19 };
+    int64_t nu = 40000;  // floats: 160 KB a piece, one slot each
+    cm_tensor *hs = tensor_empty(CM_F32, 1, &nu, CM_DEV_CPU), *ds[NU];
+    float *hp = tensor_data(hs), *bk = malloc((size_t)nu * 4);
+    for (int u = 0; u < NU; u++) {
+        for (int64_t i = 0; i < nu; i++) hp[i] = (float)(u * 100000 + i);
+        ds[u] = op_to_device(hs, dev);
+    }
+    int bad = -1;
+    for (int u = 0; u < NU; u++) {
+        G->memcpy_d2h(gk, bk, tensor_data(ds[u]), (size_t)nu * 4);
+        for (int64_t i = 0; i < nu && bad < 0; i++)
+            if (bk[i] != (float)(u * 100000 + i)) bad = u;
+        tensor_release(ds[u]);
+    }
+    TEST_CHECK(bad < 0, "%d back-to-back uploads through the %d-slot ring: upload %d arrived wrong", NU, 8, bad);
+    free(bk);
+    tensor_release(hs);
+    release_all();
 }
 
 // ---------------------------------------------------------------------------------------------

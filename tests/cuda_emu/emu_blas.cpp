@@ -215,7 +215,8 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const
                               cublasLtMatrixLayout_t la, const void *B, cublasLtMatrixLayout_t lb, const void *beta,
                               const void *C, cublasLtMatrixLayout_t lc, void *D, cublasLtMatrixLayout_t ld,
                               const cublasLtMatmulAlgo_t *algo, void *ws, size_t wsn, cudaStream_t s) {
-    (void)h, (void)algo, (void)ws, (void)wsn, (void)s;
+    (void)h, (void)algo, (void)ws, (void)wsn;
+    emu_stream_flush(s);  // the stream's queued copies first (CUDA_EMU_DEFER)
     const emu_desc *e = (const emu_desc *)op;
     const emu_layout *a = (const emu_layout *)la, *b = (const emu_layout *)lb, *c = (const emu_layout *)lc, *d = (const emu_layout *)ld;
     int64_t m = (int64_t)d->rows, n = (int64_t)d->cols, k = (int64_t)(e->ta == CUBLAS_OP_N ? a->cols : a->rows);
@@ -247,9 +248,10 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t op, const
 }
 
 // --- cuBLAS ---
-cublasStatus_t cublasCreate(cublasHandle_t *h) { *h = (cublasHandle_t)malloc(16); return CUBLAS_STATUS_SUCCESS; }
+// a handle holds its stream (cublasSetStream), whose queued copies a GEMM runs first
+cublasStatus_t cublasCreate(cublasHandle_t *h) { *h = (cublasHandle_t)calloc(1, sizeof(cudaStream_t)); return CUBLAS_STATUS_SUCCESS; }
 cublasStatus_t cublasDestroy(cublasHandle_t h) { free(h); return CUBLAS_STATUS_SUCCESS; }
-cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) { (void)h, (void)s; return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) { *(cudaStream_t *)h = s; return CUBLAS_STATUS_SUCCESS; }
 cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m) { (void)h, (void)m; return CUBLAS_STATUS_SUCCESS; }
 cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *w, size_t n) { (void)h, (void)w, (void)n; return CUBLAS_STATUS_SUCCESS; }
 
@@ -258,7 +260,8 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
                                           const void *B, cudaDataType bt, int ldb, long long sb, const void *beta, void *C,
                                           cudaDataType ct, int ldc, long long sc, int batch, cublasComputeType_t comp,
                                           cublasGemmAlgo_t algo) {
-    (void)h, (void)comp, (void)algo;
+    (void)comp, (void)algo;
+    emu_stream_flush(*(cudaStream_t *)h);
     return gemm(ta, tb, m, n, k, *(const float *)alpha, at, A, lda, sa, bt, B, ldb, sb, *(const float *)beta, ct, C, ldc, sc,
                 ct, C, ldc, sc, batch, NULL);
 }

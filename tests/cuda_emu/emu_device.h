@@ -62,12 +62,18 @@ inline void __syncwarp(unsigned mask = 0xffffffffu) { (void)mask; emu_warp_barri
 // checks the dynamic shared memory against its cudaFuncSetAttribute limit ---
 void emu_launch_impl(const void *kernel, const char *name, dim3 grid, dim3 block, size_t smem,
                      const std::function<void()> &run);
-template <class F> void emu_launch(const void *k, const char *n, dim3 g, dim3 b, F f) { emu_launch_impl(k, n, g, b, 0, f); }
+// a launch runs its stream's queued work (CUDA_EMU_DEFER's copies), then completes before it returns
+extern "C" void emu_stream_flush(cudaStream_t s);
+template <class F> void emu_launch(const void *k, const char *n, dim3 g, dim3 b, F f) {
+    emu_stream_flush(0);
+    emu_launch_impl(k, n, g, b, 0, f);
+}
 template <class F> void emu_launch(const void *k, const char *n, dim3 g, dim3 b, size_t smem, F f) {
+    emu_stream_flush(0);
     emu_launch_impl(k, n, g, b, smem, f);
 }
 template <class F> void emu_launch(const void *k, const char *n, dim3 g, dim3 b, size_t smem, cudaStream_t s, F f) {
-    (void)s;  // every launch completes before it returns: stream order holds trivially
+    emu_stream_flush(s);
     emu_launch_impl(k, n, g, b, smem, f);
 }
 

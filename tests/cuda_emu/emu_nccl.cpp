@@ -180,22 +180,23 @@ ncclResult_t ncclGroupEnd(void) {
     return r;
 }
 
-// the emulator's streams run each call as it is made, so the buffers are ready now
+// the emulator runs each call as it is made, after its stream's queued copies (CUDA_EMU_DEFER)
+extern "C" void emu_stream_flush(cudaStream_t s);  // emu_runtime.cpp
 ncclResult_t ncclAllReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op,
                            ncclComm_t comm, cudaStream_t stream) {
-    (void)stream;
+    emu_stream_flush(stream);
     return submit({ALLREDUCE, 0, send, recv, count, type, op, comm});
 }
 
 ncclResult_t ncclReduce(const void *send, void *recv, size_t count, ncclDataType_t type, ncclRedOp_t op, int root,
                         ncclComm_t comm, cudaStream_t stream) {
-    (void)stream;
+    emu_stream_flush(stream);
     return submit({REDUCE, root, send, recv, count, type, op, comm});
 }
 
 ncclResult_t ncclBroadcast(const void *send, void *recv, size_t count, ncclDataType_t type, int root, ncclComm_t comm,
                            cudaStream_t stream) {
-    (void)stream;
+    emu_stream_flush(stream);
     return submit({BROADCAST, root, send, recv, count, type, ncclSum, comm});
 }
 }

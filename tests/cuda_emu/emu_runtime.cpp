@@ -4,10 +4,12 @@
 // and bounds, and fresh device memory is filled with NaN bytes (0xff) as unwritten memory would
 // show garbage. One device: "emulated sm_90", 132 SMs, 227 KiB of opt-in shared memory per block.
 // Environment: CUDA_EMU_REVERSE=1 runs the threads between barriers in reverse order (a missing
-// barrier shows up in one order or the other); CUDA_EMU_DEVICES=N devices, CUDA_EMU_CC their
-// reported compute capabilities, CUDA_EMU_MEM the device's size (see below).
+// barrier shows up in one order or the other); CUDA_EMU_DEFER=1 holds copies back in their
+// streams (a missing event wait or sync shows up as data not yet there); CUDA_EMU_DEVICES=N
+// devices, CUDA_EMU_CC their reported compute capabilities, CUDA_EMU_MEM the device's size.
 #include "emu_device.h"
 #include <assert.h>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <pthread.h>
@@ -540,6 +542,71 @@ static void check_range(const char *call, const char *what, const void *p, size_
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// streams. Kernels (and cuBLAS, NCCL, memsets) run when launched, after their stream's queue.
+// Under CUDA_EMU_DEFER=1 copies do not: each waits in its stream's queue, with the event waits
+// (cudaStreamWaitEvent) queued beside them, until something needs it done — a launch on that
+// stream, a synchronisation, or a wait on an event recorded after it — then the queue runs in
+// order, a wait first running the other stream up to its event. One legal schedule of a GPU: a
+// copy read before its wait, or a pinned buffer refilled before its DMA's event, gives wrong data.
+// (Pageable sources are staged when queued, pageable destinations copied at once, as CUDA does.)
+// ---------------------------------------------------------------------------------------------
+struct emu_stream;
+struct emu_op {
+    void *dst;  // a copy; NULL: a wait for `other` up to its op `seq`
+    const void *src;
+    size_t n;
+    std::vector<unsigned char> staged;  // a pageable source's bytes at the call
+    emu_stream *other;
+    uint64_t seq;
+};
+struct emu_stream {
+    std::deque<emu_op> q;
+    uint64_t queued = 0, done = 0;  // ops ever queued / run
+};
+static emu_stream g_null_stream;            // stream 0
+static std::vector<emu_stream *> g_streams;  // every created one
+static std::recursive_mutex g_q_lock;
+static bool emu_defer(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("CUDA_EMU_DEFER");
+        v = e && *e && strcmp(e, "0") != 0;
+    }
+    return v;
+}
+static emu_stream *stream_of(cudaStream_t s) { return s ? (emu_stream *)s : &g_null_stream; }
+// runs st's queue up to (not past) its op `upto`
+static void run_to(emu_stream *st, uint64_t upto) {
+    std::lock_guard<std::recursive_mutex> lock(g_q_lock);
+    while (st->done < upto && !st->q.empty()) {
+        emu_op op = std::move(st->q.front());
+        st->q.pop_front();
+        st->done++;
+        if (op.dst) memmove(op.dst, op.staged.empty() ? op.src : op.staged.data(), op.n);
+        else run_to(op.other, op.seq);
+    }
+}
+static void run_all(void) {
+    std::lock_guard<std::recursive_mutex> lock(g_q_lock);
+    run_to(&g_null_stream, g_null_stream.queued);
+    for (emu_stream *st : g_streams) run_to(st, st->queued);
+}
+static void enqueue(emu_stream *st, emu_op &&op) {
+    std::lock_guard<std::recursive_mutex> lock(g_q_lock);
+    st->q.push_back(std::move(op));
+    st->queued++;
+}
+static bool is_pinned(const void *p) {
+    std::lock_guard<std::mutex> lock(g_mem_lock);
+    return find_in(g_pinned, p, 1, NULL, NULL);
+}
+// before a launch on s (emu_device.h, emu_blas.cpp, emu_nccl.cpp): s's queued work first
+extern "C" void emu_stream_flush(cudaStream_t s) {
+    emu_stream *st = stream_of(s);
+    run_to(st, st->queued);
+}
+
 // for tests/cuda_emu/emu_nccl.cpp: stops unless [p, p + n) lies in one device allocation
 extern "C" void emu_check_device_range(const char *call, const char *what, const void *p, size_t n) {
     check_range(call, what, p, n, true);
@@ -568,6 +635,7 @@ cudaError_t cudaMalloc(void **p, size_t n) {
 }
 cudaError_t cudaFree(void *p) {
     if (!p) return cudaSuccess;
+    run_all();  // cudaFree waits for the device
     std::lock_guard<std::mutex> lock(g_mem_lock);
     auto it = g_dev.find((uintptr_t)p);
     if (it == g_dev.end()) {
@@ -581,7 +649,10 @@ cudaError_t cudaFree(void *p) {
     return cudaSuccess;
 }
 cudaError_t cudaMallocAsync(void **p, size_t n, cudaStream_t s) { (void)s; return cudaMalloc(p, n); }
-cudaError_t cudaFreeAsync(void *p, cudaStream_t s) { (void)s; return cudaFree(p); }
+cudaError_t cudaFreeAsync(void *p, cudaStream_t s) {
+    emu_stream_flush(s);
+    return cudaFree(p);
+}
 // the stream-ordered pool: the emulator's async allocations go straight to cudaMalloc, so there is
 // nothing to trim (a handle that is never dereferenced)
 cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t *mp, int dev) {
@@ -601,6 +672,7 @@ cudaError_t cudaMallocHost(void **p, size_t n) {
 }
 cudaError_t cudaHostAlloc(void **p, size_t n, unsigned flags) { (void)flags; return cudaMallocHost(p, n); }
 cudaError_t cudaFreeHost(void *p) {
+    run_all();
     std::lock_guard<std::mutex> lock(g_mem_lock);
     g_pinned.erase((uintptr_t)p);
     free(p);
@@ -631,17 +703,35 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind
         check_range("cudaMemcpy", "dst", dst, n, dd);
         check_range("cudaMemcpy", "src", src, n, sd);
     }
+    emu_stream *st = stream_of(s);
+    if (emu_defer() && (kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice ||
+                        (kind == cudaMemcpyDeviceToHost && is_pinned(dst)))) {
+        emu_op op{dst, src, n, {}, NULL, 0};
+        if (kind == cudaMemcpyHostToDevice && !is_pinned(src))
+            op.staged.assign((const unsigned char *)src, (const unsigned char *)src + n);
+        enqueue(st, std::move(op));
+        return cudaSuccess;
+    }
+    run_to(st, st->queued);  // to pageable memory: done on return, after the stream's work
     memmove(dst, src, n);
     return cudaSuccess;
 }
-cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind kind) { return cudaMemcpyAsync(dst, src, n, kind, 0); }
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind kind) {
+    run_all();  // the legacy stream: after the device's work, done on return
+    cudaError_t e = cudaMemcpyAsync(dst, src, n, kind, 0);
+    run_all();
+    return e;
+}
 cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s) {
-    (void)s;
+    emu_stream_flush(s);
     check_range("cudaMemset", "dst", p, n, true);
     memset(p, v, n);
     return cudaSuccess;
 }
-cudaError_t cudaMemset(void *p, int v, size_t n) { return cudaMemsetAsync(p, v, n, 0); }
+cudaError_t cudaMemset(void *p, int v, size_t n) {
+    run_all();
+    return cudaMemsetAsync(p, v, n, 0);
+}
 
 // ---------------------------------------------------------------------------------------------
 // device, streams, events, errors
@@ -704,7 +794,10 @@ cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int d) {
     }
     return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize(void) {
+    run_all();
+    return cudaSuccess;
+}
 cudaError_t cudaFuncSetAttribute(const void *f, cudaFuncAttribute a, int v) {
     if (a == cudaFuncAttributeMaxDynamicSharedMemorySize) {
         if (v < 0 || (size_t)v > EMU_SMEM_OPTIN) return g_last_error = cudaErrorInvalidValue;
@@ -726,31 +819,68 @@ cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *n, const
     return cudaOccupancyMaxActiveBlocksPerMultiprocessor(n, f, block, smem);
 }
 
-struct emu_stream { int id; };
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) {
     (void)flags;
-    *s = (cudaStream_t) new emu_stream{1};
+    emu_stream *st = new emu_stream;
+    std::lock_guard<std::recursive_mutex> lock(g_q_lock);
+    g_streams.push_back(st);
+    *s = (cudaStream_t)st;
     return cudaSuccess;
 }
 cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, 0); }
 cudaError_t cudaStreamCreateWithPriority(cudaStream_t *s, unsigned flags, int prio) { (void)prio; return cudaStreamCreateWithFlags(s, flags); }
-cudaError_t cudaStreamDestroy(cudaStream_t s) { delete (emu_stream *)s; return cudaSuccess; }
-cudaError_t cudaStreamSynchronize(cudaStream_t s) { (void)s; return cudaSuccess; }
-cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags) { (void)s, (void)e, (void)flags; return cudaSuccess; }
-cudaError_t cudaStreamQuery(cudaStream_t s) { (void)s; return cudaSuccess; }
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+    emu_stream_flush(s);
+    std::lock_guard<std::recursive_mutex> lock(g_q_lock);
+    for (size_t i = 0; i < g_streams.size(); i++)
+        if (g_streams[i] == (emu_stream *)s) g_streams.erase(g_streams.begin() + (long)i);
+    delete (emu_stream *)s;
+    return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+    emu_stream_flush(s);
+    return cudaSuccess;
+}
+cudaError_t cudaStreamQuery(cudaStream_t s) {
+    emu_stream_flush(s);
+    return cudaSuccess;
+}
 
-struct emu_event { double t; };
+// an event: the time of its record, and the point of its stream's queue it marks
+struct emu_event {
+    double t;
+    emu_stream *st;
+    uint64_t seq;
+};
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags) {
+    (void)flags;
+    const emu_event *ev = (const emu_event *)e;
+    emu_stream *st = stream_of(s);
+    if (ev->st && ev->st != st && emu_defer()) enqueue(st, emu_op{NULL, NULL, 0, {}, ev->st, ev->seq});
+    return cudaSuccess;
+}
 static double now_ms() {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
-cudaError_t cudaEventCreate(cudaEvent_t *e) { *e = (cudaEvent_t) new emu_event{0}; return cudaSuccess; }
+cudaError_t cudaEventCreate(cudaEvent_t *e) { *e = (cudaEvent_t) new emu_event{0, NULL, 0}; return cudaSuccess; }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags) { (void)flags; return cudaEventCreate(e); }
 cudaError_t cudaEventDestroy(cudaEvent_t e) { delete (emu_event *)e; return cudaSuccess; }
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) { (void)s; ((emu_event *)e)->t = now_ms(); return cudaSuccess; }
-cudaError_t cudaEventSynchronize(cudaEvent_t e) { (void)e; return cudaSuccess; }
-cudaError_t cudaEventQuery(cudaEvent_t e) { (void)e; return cudaSuccess; }
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+    emu_event *ev = (emu_event *)e;
+    std::lock_guard<std::recursive_mutex> lock(g_q_lock);
+    ev->t = now_ms();
+    ev->st = stream_of(s);
+    ev->seq = ev->st->queued;
+    return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+    const emu_event *ev = (const emu_event *)e;
+    if (ev->st) run_to(ev->st, ev->seq);
+    return cudaSuccess;
+}
+cudaError_t cudaEventQuery(cudaEvent_t e) { return cudaEventSynchronize(e); }
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b) {
     *ms = (float)(((emu_event *)b)->t - ((emu_event *)a)->t);
     return cudaSuccess;
