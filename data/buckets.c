@@ -48,3 +48,9 @@ uint64_t buckets_hash(const int (*b)[2], int n) {
     for (int i = 0; i < n; i++) { int32_t v[2] = {b[i][0], b[i][1]}; h = hash64_update(h, v, sizeof v); }
     return h;
 }
+
+double buckets_cover_scale(const int b[2], int w, int h) {
+    if (w <= 0 || h <= 0) return 1.0;
+    double sx = (double)b[0] / w, sy = (double)b[1] / h;
+    return sx > sy ? sx : sy;
+}

@@ -10,5 +10,9 @@
 // elongated are left out). Returns n (>= 1), or -1 if no bucket fits.
 int buckets_make(int resolution, int step, double max_aspect, int (*out)[2], int max);
 int buckets_nearest(const int (*b)[2], int n, int w, int h);
+// the factor a w x h image is scaled by to cover bucket b (preprocess_target's; > 1: enlarged)
+double buckets_cover_scale(const int b[2], int w, int h);
+// an image enlarged by more than this is counted as upscaled (a few % is resampling, not blur)
+#define BUCKETS_UPSCALE_NOTED 1.05
 // FNV-1a hash of the table (goes into the resume state)
 uint64_t buckets_hash(const int (*b)[2], int n);

@@ -1,6 +1,7 @@
 // preprocess.c — see preprocess.h. The 8-bit resizes are data/resize.c; the conversions to f32
 // CHW (target [-1, 1]; SigLIP and DINOv2 from one read of each view) have an AVX2 version.
 #include "data/preprocess.h"
+#include "data/buckets.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,7 +151,7 @@ static void target_row(const uint8_t *row, int W, int flip, float *d0, float *d1
 }
 
 int preprocess_target(preprocess_scratch *s, int w, int h, int W, int H, double ux, double uy, int flip, float *dst, int32_t crop[4]) {
-    double scale = fmax((double)W / w, (double)H / h);
+    double scale = buckets_cover_scale((const int[2]){W, H}, w, h);
     int rw = (int)lround(w * scale), rh = (int)lround(h * scale);
     if (rw < W) rw = W;
     if (rh < H) rh = H;

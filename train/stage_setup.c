@@ -45,7 +45,11 @@ step_opts stage_step_opts(const train_config *c, int s) {
 
 // the most samples stage s can take from one bucket of ds (the sampler's batches never mix buckets,
 // so a global batch needs batch_size of them in one); counts[] per bucket of the stage's table
-static int64_t stage_bucket_max(const train_config *c, int s, const dataset *ds, int (*bk)[2], int *nb, int64_t *counts) {
+// a stage's images enlarged to cover their bucket (preprocess_target's scale > 1): how many, the most
+typedef struct { int64_t n, all; double most; } upscaled;
+
+static int64_t stage_bucket_max(const train_config *c, int s, const dataset *ds, int (*bk)[2], int *nb, int64_t *counts,
+                                upscaled *up) {
     const train_stage *sg = &c->stages[s];
     if (sg->n_buckets) {
         *nb = sg->n_buckets;
@@ -60,7 +64,12 @@ static int64_t stage_bucket_max(const train_config *c, int s, const dataset *ds,
         if (sg->mode == CFG_MODE_PAIRED && ds->char_count[ch] < 2) continue;  // left out of a paired order
         for (uint64_t k = 0; k < ds->char_count[ch]; k++) {
             uint64_t i = ds->char_first[ch] + k;
-            counts[buckets_nearest((const int(*)[2])bk, *nb, ds->sizes[2 * i], ds->sizes[2 * i + 1])]++;
+            int w = ds->sizes[2 * i], h = ds->sizes[2 * i + 1], b = buckets_nearest((const int(*)[2])bk, *nb, w, h);
+            counts[b]++;
+            double f = buckets_cover_scale(bk[b], w, h);
+            up->all++;
+            if (f > BUCKETS_UPSCALE_NOTED) up->n++;
+            if (f > up->most) up->most = f;
         }
     }
     int64_t mx = 0;
@@ -69,7 +78,8 @@ static int64_t stage_bucket_max(const train_config *c, int s, const dataset *ds,
 }
 
 int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_config *c, int s), const char *key,
-                      char *err, size_t errlen) {
+                      char *warn, size_t warnlen, char *err, size_t errlen) {
+    if (warn && warnlen) warn[0] = 0;
     const char *prev = NULL;  // the stages usually share one dataset: open it once
     bool pairs = false, open = false;
     dataset ds;
@@ -99,7 +109,16 @@ int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_
         // stages train, rather than by the loader when the stage begins
         int bk[BUCKETS_MAX][2], nb = 0;
         int64_t counts[BUCKETS_MAX];
-        int64_t mx = stage_bucket_max(c, s, &ds, bk, &nb, counts);
+        upscaled up = {0, 0, 0.0};
+        int64_t mx = stage_bucket_max(c, s, &ds, bk, &nb, counts, &up);
+        if (warn && up.n * 10 >= up.all && up.n) {  // a tenth or more: the stage learns blur from them
+            size_t wl = strlen(warn);
+            snprintf(warn + wl, warnlen - wl, "%sstage %d ('%s', resolution %d): %lld of %lld images of %s (%.0f%%) are smaller "
+                     "than their bucket and are enlarged to it (up to %.1fx), so the stage learns from blurred targets; a "
+                     "high-resolution stage wants images at least its resolution (`cameo data stats %s --resolution %d`)",
+                     wl ? "\n" : "", s, sg->name, sg->resolution, (long long)up.n, (long long)up.all, path,
+                     100.0 * (double)up.n / (double)up.all, up.most, path, sg->resolution);
+        }
         if (mx < 0 || mx >= sg->batch_size) continue;
         char list[512] = "", fix[160];
         size_t at = 0;

@@ -16,9 +16,10 @@ step_opts stage_step_opts(const train_config *c, int s);
 // every paired or mixed stage that runs (steps > 0) finds a character with two images in its dataset, path_of(c, s),
 // and one aspect bucket of it holds a whole global batch (stages[s].batch_size: the loader's batches
 // never mix buckets); each distinct dataset is opened once. 0, or -1 with err naming key (NULL:
-// "stages[s].mode" / "stages[s].batch_size"), the dataset and the stage
+// "stages[s].mode" / "stages[s].batch_size"), the dataset and the stage. warn (may be NULL) receives a
+// line per stage where a tenth or more of the images are enlarged to their bucket ("" when none)
 int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_config *c, int s), const char *key,
-                      char *err, size_t errlen);
+                      char *warn, size_t warnlen, char *err, size_t errlen);
 
 // adapter.freeze applied to the adapter's registry ps (the named parts held fixed: no gradient, no
 // optimizer state). 0 with the tensors / parameters held (*nf, *held) of all trainable (*nt, *all);

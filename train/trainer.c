@@ -126,7 +126,14 @@ static int prepare_data(trainer *t, char *err, size_t errlen) {
         if (t->d.rank) snprintf(err, errlen, "rank 0 could not prepare the dataset at %s", c->data.path);
         return -1;
     }
-    return stage_check_pairs(c, cfg_stage_data, NULL, err, errlen);  // each stage's dataset (its own, or data.path)
+    char warn[2048];
+    if (stage_check_pairs(c, cfg_stage_data, NULL, warn, sizeof warn, err, errlen)) return -1;  // each stage's dataset
+    for (char *line = warn, *nl; *line; line = nl ? nl + 1 : line + strlen(line)) {
+        nl = strchr(line, '\n');
+        if (nl) *nl = 0;
+        progress_message(&t->prog, "warning: %s", line);
+    }
+    return 0;
 }
 
 static loader *open_stage_loader(trainer *t, int s, bool resume) {

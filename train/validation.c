@@ -29,7 +29,7 @@ int train_val_open(train_val *v, const train_config *c, const char *run_dir, int
                    size_t errlen) {
     memset(v, 0, sizeof *v);
     snprintf(v->jsonl, sizeof v->jsonl, "%s/validation.jsonl", run_dir);
-    if (stage_check_pairs(c, val_path, "validation.path", err, errlen)) return -1;  // a paired stage validates on pairs
+    if (stage_check_pairs(c, val_path, "validation.path", NULL, 0, err, errlen)) return -1;  // a paired stage validates on pairs
     int dropped;
     upto_ctx u = {resume_step, false};
     if (rank == 0 && resume_step >= 0 && eval_jsonl_filter(v->jsonl, up_to, &u, &dropped, err, errlen)) return -1;

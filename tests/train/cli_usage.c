@@ -221,7 +221,17 @@ static void test_batch_over_buckets(void) {
                "batch 8 from 5 images: exit %d\n%s", rc, out);
     rc = cli("train --set data.path=five --set run.out_dir=runs5b --set 'stages.0.buckets=[[64, 64]]' --set stages.0.steps=1 "
              "--set stages.1.steps=0 --set stages.2.steps=0");
-    TEST_CHECK(rc == 0 && strstr(out, "done: 1 steps"), "the suggested single bucket: exit %d\n%s", rc, out);
+    TEST_CHECK(rc == 0 && strstr(out, "done: 1 steps") && !strstr(out, "enlarged"), "the suggested single bucket: exit %d\n%s", rc, out);
+    // a stage at twice the images' size learns from blurred targets: said before it trains (it was not said at all)
+    rc = cli("train --set data.path=five --set run.out_dir=runs5c --set 'stages.0.buckets=[[128, 128]]' --set stages.0.resolution=128 "
+             "--set stages.0.steps=1 --set stages.1.steps=0 --set stages.2.steps=0");
+    TEST_CHECK(rc == 0 && strstr(out, "warning: stage 0 ('unpaired', resolution 128): 3 of 5 images of five (60%) are smaller than "
+                                      "their bucket and are enlarged to it (up to 1.3x)") &&
+                   strstr(out, "done: 1 steps") && strstr(out, "enlarged") < strstr(out, "stage 1/3"),
+               "a stage upscaling most images: exit %d\n%s", rc, out);
+    rc = cli("data stats five --resolution 128");  // the command the warning names says the same
+    TEST_CHECK(rc == 0 && strstr(out, "image shorter side: 96 to 128 px; enlarged to their bucket at 128²: 3 (60%), up to 1.3x"),
+               "data stats on enlarged images: exit %d\n%s", rc, out);
 }
 
 // the README's CPU fallback with model.dtype left at a full config's bf16: the message says what to
