@@ -6,7 +6,8 @@ from: a diffusers FluxTransformer2DModel with the InstantCharacter IP processors
 (scripts/ic_reference_ip.py), the projector transcription (scripts/ic_reference.py), transformers
 SigLIP / DINOv2 (SwiGLU, position table one patch larger, as models.c) / T5 v1.1 / CLIP text, and
 the encoder of a diffusers AutoencoderKL. Frozen parts have requires_grad False and run under
-no_grad; the projector and the IP modules train with AdamW after clip_grad_norm_.
+no_grad; the projector and the IP modules train with AdamW after clip_grad_norm_, less the adapter
+weights --freeze names (adapter.freeze: requires_grad False, so no gradient and no AdamW state).
 
 Inputs of the frozen parts are random tensors of the loader's shapes (reference views
 [5B, 3, R, R] per tower, target [B, 3, H, W] in [-1, 1], token ids [B, text_len] / [B, 16]),
@@ -16,7 +17,8 @@ Prints one JSON object on stdout (seconds per optimizer step, the median over --
 outside_load: the share of the machine other processes took meanwhile):
   {"torch", "threads", "steps", "samples_per_step", "t_data", "t_encoders", "t_vision", "t_vae", "t_text", "t_forward",
    "t_backward", "t_optimizer", "t_step", "steps_per_s", "samples_per_s", "params_frozen",
-   "params_adapter", "saved_activation_bytes", "max_rss_bytes", "outside_load"}
+   "params_adapter", "params_adapter_held", "adapter_tensors", "adapter_tensors_held", "saved_activation_bytes",
+   "max_rss_bytes", "outside_load"}
 Exits 0 silently when torch / diffusers / transformers are missing (the C side says "n/a").
 
 Run by the C bench; by hand, from the repository root:
@@ -105,9 +107,28 @@ def build(d):
             m.to_v_ip.bias.zero_()
     # the processors are submodules of FLUX's attention modules: count by requires_grad
     n_frozen = sum(p.numel() for m in frozen for p in m.parameters() if not p.requires_grad)
-    return dict(flux=flux, procs=procs, proj=proj, sig=sig, dino=dino, venc=venc, t5=t5, clip=clip,
-                n_frozen=n_frozen, n_adapter=sum(p.numel() for p in proj.parameters()) +
-                sum(p.numel() for p in procs.parameters()))
+    # the adapter by cameo's names (the checkpoint's: image_proj.*, ip_adapter.{block}.*), in order
+    named = [("image_proj." + k, p) for k, p in proj.named_parameters()]
+    named += [("ip_adapter." + k, p) for k, p in procs.named_parameters()]
+    return dict(flux=flux, procs=procs, proj=proj, sig=sig, dino=dino, venc=venc, t5=t5, clip=clip, adapter=named,
+                n_frozen=n_frozen, n_adapter=sum(p.numel() for _, p in named))
+
+
+def freeze_adapter(named, prefixes):
+    """adapter.freeze as cameo's stage_freeze_adapter (models/params.c params_freeze_prefix): each
+    prefix holds fixed the adapter weights whose name is it or starts with it followed by '.', and
+    must name at least one. Returns (tensors, held tensors, parameters, held parameters)."""
+    for i, pre in enumerate(prefixes):
+        hit = [p for k, p in named if k == pre or k.startswith(pre + ".")]
+        if not hit:
+            raise SystemExit(f"bench_train_torch.py: adapter.freeze[{i}]: '{pre}' names no adapter weight (a prefix of "
+                             "whole name parts: image_proj, ip_adapter, image_proj.cross_layer_blocks.0, ip_adapter.3, ...)")
+        for p in hit:
+            p.requires_grad_(False)
+    held = [p for _, p in named if not p.requires_grad]
+    if len(held) == len(named):
+        raise SystemExit("bench_train_torch.py: adapter.freeze: every adapter weight is held fixed, so there is nothing to train")
+    return len(named), len(held), sum(p.numel() for _, p in named), sum(p.numel() for p in held)
 
 
 def machine_busy_s():  # busy seconds of all cores (/proc/stat), 0 where unavailable
@@ -184,13 +205,16 @@ def main():
     ap.add_argument("--eps", type=float, default=1e-8)
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--grad-clip", type=float, default=1.0)
+    ap.add_argument("--freeze", action="append", default=[], metavar="PREFIX",
+                    help="adapter.freeze: adapter weights held fixed, by cameo's name prefix (repeatable)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     d = json.loads(a.dims)
     M = build(d)
     B, H, W, R, GA = a.batch, a.height, a.width, a.ref, a.grad_accum
-    trainable = list(M["proj"].parameters()) + list(M["procs"].parameters())
+    n_tensors, n_held, _, held = freeze_adapter(M["adapter"], a.freeze)  # no gradient, no AdamW state
+    trainable = [p for _, p in M["adapter"] if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=a.lr, betas=tuple(a.betas), eps=a.eps, weight_decay=a.weight_decay)
     f = 4  # three VAE levels
     gh, gw = H // f // 2, W // f // 2
@@ -282,7 +306,8 @@ def main():
            "t_data": 0.0, "t_encoders": med["enc"], "t_forward": med["fwd"], "t_backward": med["bwd"],
            "t_optimizer": med["opt"], "t_step": med["step"], "t_vision": med["vis"], "t_vae": med["vae"], "t_text": med["txt"], "steps_per_s": 1 / med["step"],
            "samples_per_s": B * GA / med["step"], "outside_load": max(0.0, outside),
-           "params_frozen": M["n_frozen"], "params_adapter": M["n_adapter"], "saved_activation_bytes": saved,
+           "params_frozen": M["n_frozen"], "params_adapter": M["n_adapter"], "params_adapter_held": held,
+           "adapter_tensors": n_tensors, "adapter_tensors_held": n_held, "saved_activation_bytes": saved,
            "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
     print(json.dumps(out), flush=True)
 

@@ -52,6 +52,7 @@ typedef struct torch_figures {
     char version[64];
     phase_times t;  // seconds per optimizer step
     double steps_per_s, samples_per_s, saved_bytes, max_rss, params_frozen, params_adapter, outside_load;
+    double tensors, tensors_held, params_held;  // the adapter's, after --freeze (adapter.freeze); -1 = not told
 } torch_figures;
 
 static int cmp_double(const void *a, const void *b) {
@@ -125,6 +126,24 @@ static double jnum(const cJSON *o, const char *k) {
     return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
 }
 
+// s in single quotes for sh (a ' inside closed, escaped and reopened); false when out does not hold it
+static bool sh_quote(const char *s, char *out, size_t n) {
+    size_t k = 0;
+    if (n < 3) return false;
+    out[k++] = '\'';
+    for (; *s; s++) {
+        const char *piece = *s == '\'' ? "'\\''" : NULL;
+        size_t len = piece ? 4 : 1;
+        if (k + len + 2 > n) return false;
+        if (piece) memcpy(out + k, piece, len);
+        else out[k] = *s;
+        k += len;
+    }
+    out[k++] = '\'';
+    out[k] = 0;
+    return true;
+}
+
 // runs the PyTorch twin and reads its JSON line; f->ok false (with a note on stderr) when unavailable
 static void run_torch(const train_config *c, const train_stage *sg, int threads, int steps, int warmup, int B, int H, int W,
                       int R, torch_figures *f) {
@@ -136,15 +155,26 @@ static void run_torch(const train_config *c, const train_stage *sg, int threads,
     }
     char dims[1024], errf[] = "/tmp/cameo-bench-torch-XXXXXX";
     dims_json(&c->model.tiny_dims, dims, sizeof dims);
+    // adapter.freeze: the same prefixes, so the twin holds the same weights fixed
+    char freeze[CFG_MAX_FREEZE * (4 * CFG_NAME + 16)] = "";
+    for (int i = 0; i < c->adapter.n_freeze; i++) {
+        char q[4 * CFG_NAME + 8];
+        size_t k = strlen(freeze);
+        if (!sh_quote(c->adapter.freeze[i], q, sizeof q)) {
+            fprintf(stderr, "cameo bench train: no PyTorch figures: adapter.freeze[%d] is too long to pass on\n", i);
+            return;
+        }
+        snprintf(freeze + k, sizeof freeze - k, " --freeze %s", q);
+    }
     int efd = mkstemp(errf);
     if (efd >= 0) close(efd);
-    char cmd[8192];
+    char cmd[8192 + sizeof freeze];
     snprintf(cmd, sizeof cmd,
              "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u OPENBLAS_THREAD_TIMEOUT -u OMP_NUM_THREADS python3 '%s' --threads %d --steps %d --warmup %d --batch %d --grad-accum %d --height %d --width %d --ref %d "
-             "--dims '%s' --lr %.17g --betas %.17g %.17g --eps %.17g --weight-decay %.17g --grad-clip %.17g 2>%s",
+             "--dims '%s' --lr %.17g --betas %.17g %.17g --eps %.17g --weight-decay %.17g --grad-clip %.17g%s 2>%s",
              script, threads, steps, warmup, B, sg->grad_accum, H, W, R, dims, sg->lr > 0 ? sg->lr : c->optimizer.lr,
              c->optimizer.beta1, c->optimizer.beta2, c->optimizer.eps, c->optimizer.weight_decay, c->optimizer.grad_clip,
-             efd >= 0 ? errf : "/dev/null");
+             freeze, efd >= 0 ? errf : "/dev/null");
     int rc;
     cJSON *j = bench_python_json(cmd, &rc);
     if (rc == -1) {
@@ -173,6 +203,10 @@ static void run_torch(const train_config *c, const train_stage *sg, int threads,
         f->outside_load = jnum(j, "outside_load");
         f->params_frozen = jnum(j, "params_frozen");
         f->params_adapter = jnum(j, "params_adapter");
+        bool told = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "adapter_tensors_held"));  // an older twin: not
+        f->tensors = told ? jnum(j, "adapter_tensors") : -1;
+        f->tensors_held = told ? jnum(j, "adapter_tensors_held") : -1;
+        f->params_held = told ? jnum(j, "params_adapter_held") : -1;
         f->ok = true;
         cJSON_Delete(j);
     }
@@ -452,9 +486,17 @@ int bench_train_main(int argc, char **argv) {
                "does, from the first step: all recomputed, peak %.1f MiB, a block keeps %.2f MiB, budget %.0f MiB)%s\n",
                rc_n, nb, nb - rc_n, rc_peak / 1048576.0, rc_kept / 1048576.0, rc_budget / 1048576.0,
                warmup ? "" : "; that first step is among the timed ones (--warmup 0)");
-    if (nf)
-        printf("adapter.freeze: %d of %d adapter tensors held fixed (%lld of %lld parameters)%s\n", nf, nt, (long long)held,
-               (long long)all, tf.ok ? "; PyTorch's twin trains them all: its backward and optimizer rows are not like for like" : "");
+    if (nf) {
+        printf("adapter.freeze: %d of %d adapter tensors held fixed (%lld of %lld parameters)", nf, nt, (long long)held, (long long)all);
+        if (tf.ok && tf.tensors_held == nf && tf.tensors == nt && tf.params_held == (double)held)
+            printf("; PyTorch's twin holds the same fixed\n");
+        else if (tf.ok && tf.tensors_held < 0)
+            printf("; PyTorch's twin trains them all: its backward and optimizer rows are not like for like\n");
+        else if (tf.ok)
+            printf("; PyTorch's twin held %.0f of %.0f tensors (%.0f parameters): its backward and optimizer rows are not like "
+                   "for like\n", tf.tensors_held, tf.tensors, tf.params_held);
+        else printf("\n");
+    }
     printf("\n");
 
     // memory: the arithmetic beside the allocator's measurement

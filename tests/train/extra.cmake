@@ -24,6 +24,10 @@ set_tests_properties(readme_quickstart PROPERTIES LABELS train TIMEOUT 300)
 # (skips without torch / diffusers / transformers for the python3 on PATH)
 add_test(NAME bench_torch_tape COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/train/bench_torch_tape.py WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(bench_torch_tape PROPERTIES LABELS train TIMEOUT 120 SKIP_RETURN_CODE 77)
+# ... and holds fixed the adapter weights adapter.freeze names, as cameo's bench does (same names, same counts)
+add_test(NAME bench_torch_freeze COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/train/bench_torch_freeze.py $<TARGET_FILE:cameo>
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(bench_torch_freeze PROPERTIES LABELS train TIMEOUT 300 SKIP_RETURN_CODE 77)
 
 # the command line as a user meets it: every --help, the top-level help, messages for natural mistakes
 add_executable(cli_usage ${CMAKE_CURRENT_SOURCE_DIR}/train/cli_usage.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)

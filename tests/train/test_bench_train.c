@@ -2,7 +2,8 @@
 // assertions): the "saved activations" row is one micro-step's tape, so the tiny stage 2 (batch 2)
 // shows the same figure with grad_accum 2 as with grad_accum 1 — the gradients the first
 // micro-step leaves live are the gradients row, not activations of the second. And the optimizer
-// is the config's: optimizer.state_dtype and optimizer.ema reach it and its rows.
+// is the config's: optimizer.state_dtype and optimizer.ema reach it and its rows. adapter.freeze
+// reaches the PyTorch twin (a stand-in here), and the bench compares what both held fixed.
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,7 +118,10 @@ int main(void) {
     FILE *f = fopen(py, "w");
     TEST_CHECK(f != NULL, "write %s", py);
     if (f) {
-        fprintf(f, "#!/bin/sh\necho '{\"torch\": \"stand-in\", \"t_step\": 0.1, \"steps_per_s\": 10, \"samples_per_s\": 40}'\n");
+        // it keeps its arguments (in args) and says it held 3 of 9 adapter tensors fixed
+        fprintf(f, "#!/bin/sh\nfor a in \"$@\"; do echo \"$a\"; done > %s/args\n"
+                   "echo '{\"torch\": \"stand-in\", \"t_step\": 0.1, \"steps_per_s\": 10, \"samples_per_s\": 40, "
+                   "\"adapter_tensors\": 9, \"adapter_tensors_held\": 3, \"params_adapter_held\": 30}'\n", tmpd);
         fclose(f);
         chmod(py, 0755);
     }
@@ -134,6 +138,23 @@ int main(void) {
         TEST_CHECK(told == !k, "recompute %s: the note on the twin's missing recompute is %s:\n%s", k ? "off" : "on",
                    told ? "there" : "missing", out);
     }
+    // adapter.freeze reaches the twin (--freeze, one per prefix), and the bench compares what each held
+    char *argv9[] = {"--steps", "1", "--warmup", "0", "--set", "run.threads=1", "--set", "adapter.freeze=[image_proj, ip_adapter.1]"};
+    rc = run_bench((int)(sizeof argv9 / sizeof *argv9), argv9);
+    TEST_CHECK(rc == 0 && strstr(out, "PyTorch stand-in"), "bench train (adapter.freeze) with the stand-in twin returned %d:\n%s", rc, out);
+    TEST_CHECK(strstr(out, "PyTorch's twin held 3 of 9 tensors (30 parameters)") != NULL,
+               "the bench does not say the twin held other weights than cameo:\n%s", out);
+    char args_path[700], args[4096] = "";
+    snprintf(args_path, sizeof args_path, "%s/args", tmpd);
+    FILE *af = fopen(args_path, "r");
+    if (af) {
+        size_t na = fread(args, 1, sizeof args - 1, af);
+        args[na] = 0;
+        fclose(af);
+    }
+    TEST_CHECK(strstr(args, "\n--freeze\nimage_proj\n--freeze\nip_adapter.1\n") != NULL,
+               "the twin was not given adapter.freeze's prefixes (--freeze NAME each); its arguments:\n%s", args);
+    unlink(args_path);
     setenv("PATH", path_saved, 1);
     free(path_saved);
     unlink(py);
