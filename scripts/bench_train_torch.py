@@ -7,7 +7,9 @@ from: a diffusers FluxTransformer2DModel with the InstantCharacter IP processors
 SigLIP / DINOv2 (SwiGLU, position table one patch larger, as models.c) / T5 v1.1 / CLIP text, and
 the encoder of a diffusers AutoencoderKL. Frozen parts have requires_grad False and run under
 no_grad; the projector and the IP modules train with AdamW after clip_grad_norm_, less the adapter
-weights --freeze names (adapter.freeze: requires_grad False, so no gradient and no AdamW state).
+weights --freeze names (adapter.freeze: requires_grad False, so no gradient and no AdamW state);
+--ema keeps a weight average as cameo's optimizer.ema, --recompute N checkpoints the first N FLUX
+blocks as cameo's train.recompute.
 
 Inputs of the frozen parts are random tensors of the loader's shapes (reference views
 [5B, 3, R, R] per tower, target [B, 3, H, W] in [-1, 1], token ids [B, text_len] / [B, 16]),
@@ -17,7 +19,8 @@ Prints one JSON object on stdout (seconds per optimizer step, the median over --
 outside_load: the share of the machine other processes took meanwhile):
   {"torch", "threads", "steps", "samples_per_step", "t_data", "t_encoders", "t_vision", "t_vae", "t_text", "t_forward",
    "t_backward", "t_optimizer", "t_step", "steps_per_s", "samples_per_s", "params_frozen",
-   "params_adapter", "params_adapter_held", "adapter_tensors", "adapter_tensors_held", "saved_activation_bytes",
+   "params_adapter", "params_adapter_held", "adapter_tensors", "adapter_tensors_held", "recompute_blocks", "ema",
+   "saved_activation_bytes",
    "max_rss_bytes", "outside_load"}
 Exits 0 silently when torch / diffusers / transformers are missing (the C side says "n/a").
 
@@ -26,6 +29,7 @@ Run by the C bench; by hand, from the repository root:
       --ref 28 --dims '{"flux_double": 2, ...}'   (every train_tiny_dims field, see train/config.h)
 """
 import argparse
+import functools
 import json
 import os
 import resource
@@ -131,6 +135,22 @@ def freeze_adapter(named, prefixes):
     return len(named), len(held), sum(p.numel() for _, p in named), sum(p.numel() for p in held)
 
 
+def _checkpointed(forward, *args, **kwargs):
+    if not torch.is_grad_enabled():
+        return forward(*args, **kwargs)
+    return torch.utils.checkpoint.checkpoint(forward, *args, use_reentrant=False, **kwargs)
+
+
+def recompute_blocks(flux, n):
+    """train.recompute as cameo's flux_forward: the first n blocks (double, then single) keep only
+    their inputs and run again in backward (torch.utils.checkpoint). Returns how many."""
+    blocks = list(flux.transformer_blocks) + list(flux.single_transformer_blocks)
+    n = len(blocks) if n < 0 or n > len(blocks) else n
+    for b in blocks[:n]:
+        b.forward = functools.partial(_checkpointed, b.forward)
+    return n
+
+
 def machine_busy_s():  # busy seconds of all cores (/proc/stat), 0 where unavailable
     try:
         with open("/proc/stat") as f:
@@ -205,6 +225,8 @@ def main():
     ap.add_argument("--eps", type=float, default=1e-8)
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--grad-clip", type=float, default=1.0)
+    ap.add_argument("--ema", type=float, default=0.0, help="optimizer.ema: the weight average's decay (0 = none)")
+    ap.add_argument("--recompute", type=int, default=0, help="FLUX blocks recomputed in backward, the first N (-1 = all)")
     ap.add_argument("--freeze", action="append", default=[], metavar="PREFIX",
                     help="adapter.freeze: adapter weights held fixed, by cameo's name prefix (repeatable)")
     a = ap.parse_args()
@@ -215,6 +237,8 @@ def main():
     B, H, W, R, GA = a.batch, a.height, a.width, a.ref, a.grad_accum
     n_tensors, n_held, _, held = freeze_adapter(M["adapter"], a.freeze)  # no gradient, no AdamW state
     trainable = [p for _, p in M["adapter"] if p.requires_grad]
+    n_rc = recompute_blocks(M["flux"], a.recompute)
+    ema = [p.detach().clone() for p in trainable] if a.ema > 0 else []  # f32 average of the trained weights
     opt = torch.optim.AdamW(trainable, lr=a.lr, betas=tuple(a.betas), eps=a.eps, weight_decay=a.weight_decay)
     f = 4  # three VAE levels
     gh, gw = H // f // 2, W // f // 2
@@ -274,9 +298,15 @@ def main():
         for _ in range(GA):
             micro(inputs_q.pop(), t, measure)
         t0 = time.perf_counter()
-        torch.nn.utils.clip_grad_norm_(trainable, a.grad_clip)
+        if a.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(trainable, a.grad_clip)
+        else:  # no clipping (max_norm 0 would zero every gradient); the norm still measured, as cameo's
+            torch.nn.utils.get_total_norm([p.grad for p in trainable if p.grad is not None])
         opt.step()
         opt.zero_grad(set_to_none=True)
+        with torch.no_grad():  # optimizer.ema: ema = d ema + (1 - d) w after each update, as cameo's optim_step
+            for e, p in zip(ema, trainable):
+                e.lerp_(p, 1 - a.ema)
         t["opt"] += time.perf_counter() - t0
 
     # saved activations: the largest micro-step's tape (one untimed step), every model's weights left out
@@ -307,7 +337,8 @@ def main():
            "t_optimizer": med["opt"], "t_step": med["step"], "t_vision": med["vis"], "t_vae": med["vae"], "t_text": med["txt"], "steps_per_s": 1 / med["step"],
            "samples_per_s": B * GA / med["step"], "outside_load": max(0.0, outside),
            "params_frozen": M["n_frozen"], "params_adapter": M["n_adapter"], "params_adapter_held": held,
-           "adapter_tensors": n_tensors, "adapter_tensors_held": n_held, "saved_activation_bytes": saved,
+           "adapter_tensors": n_tensors, "adapter_tensors_held": n_held, "recompute_blocks": n_rc, "ema": a.ema,
+           "saved_activation_bytes": saved,
            "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
     print(json.dumps(out), flush=True)
 

@@ -53,6 +53,7 @@ typedef struct torch_figures {
     phase_times t;  // seconds per optimizer step
     double steps_per_s, samples_per_s, saved_bytes, max_rss, params_frozen, params_adapter, outside_load;
     double tensors, tensors_held, params_held;  // the adapter's, after --freeze (adapter.freeze); -1 = not told
+    double recompute, ema;                      // FLUX blocks it recomputed, its weight average's decay; -1 = not told
 } torch_figures;
 
 static int cmp_double(const void *a, const void *b) {
@@ -146,7 +147,7 @@ static bool sh_quote(const char *s, char *out, size_t n) {
 
 // runs the PyTorch twin and reads its JSON line; f->ok false (with a note on stderr) when unavailable
 static void run_torch(const train_config *c, const train_stage *sg, int threads, int steps, int warmup, int B, int H, int W,
-                      int R, torch_figures *f) {
+                      int R, int n_rc, torch_figures *f) {
     memset(f, 0, sizeof *f);
     char script[4096], err[512];
     if (cameo_asset(script, sizeof script, "scripts/bench_train_torch.py", err, sizeof err)) {
@@ -171,10 +172,10 @@ static void run_torch(const train_config *c, const train_stage *sg, int threads,
     char cmd[8192 + sizeof freeze];
     snprintf(cmd, sizeof cmd,
              "env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT -u OPENBLAS_THREAD_TIMEOUT -u OMP_NUM_THREADS python3 '%s' --threads %d --steps %d --warmup %d --batch %d --grad-accum %d --height %d --width %d --ref %d "
-             "--dims '%s' --lr %.17g --betas %.17g %.17g --eps %.17g --weight-decay %.17g --grad-clip %.17g%s 2>%s",
+             "--dims '%s' --lr %.17g --betas %.17g %.17g --eps %.17g --weight-decay %.17g --grad-clip %.17g --ema %.17g --recompute %d%s 2>%s",
              script, threads, steps, warmup, B, sg->grad_accum, H, W, R, dims, sg->lr > 0 ? sg->lr : c->optimizer.lr,
              c->optimizer.beta1, c->optimizer.beta2, c->optimizer.eps, c->optimizer.weight_decay, c->optimizer.grad_clip,
-             freeze, efd >= 0 ? errf : "/dev/null");
+             c->optimizer.ema > 0 ? c->optimizer.ema : 0.0, n_rc, freeze, efd >= 0 ? errf : "/dev/null");
     int rc;
     cJSON *j = bench_python_json(cmd, &rc);
     if (rc == -1) {
@@ -207,6 +208,9 @@ static void run_torch(const train_config *c, const train_stage *sg, int threads,
         f->tensors = told ? jnum(j, "adapter_tensors") : -1;
         f->tensors_held = told ? jnum(j, "adapter_tensors_held") : -1;
         f->params_held = told ? jnum(j, "params_adapter_held") : -1;
+        told = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "recompute_blocks"));
+        f->recompute = told ? jnum(j, "recompute_blocks") : -1;
+        f->ema = told ? jnum(j, "ema") : -1;
         f->ok = true;
         cJSON_Delete(j);
     }
@@ -410,8 +414,10 @@ int bench_train_main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     double c_rss = (double)ru.ru_maxrss * 1024.0;
 
+    // the FLUX blocks the timed steps recomputed (train.recompute; auto: the choice made at step 0)
+    const int n_rc = rc_auto ? rc_n : so.recompute < 0 || so.recompute > nb ? nb : so.recompute;
     torch_figures tf = {0};
-    if (torch) run_torch(&c, sg, threads, steps, warmup, B, H, W, R, &tf);
+    if (torch) run_torch(&c, sg, threads, steps, warmup, B, H, W, R, n_rc, &tf);
 
     // --- the tables ---
     // medians over the timed steps, phase by phase (robust to a neighbour's burst on a shared machine)
@@ -471,16 +477,18 @@ int bench_train_main(int argc, char **argv) {
     const char *bt = getenv("OPENBLAS_THREAD_TIMEOUT");
     printf("cameo ran with OMP_WAIT_POLICY=%s, OPENBLAS_THREAD_TIMEOUT=%s; PyTorch with its defaults (those unset)\n",
            wp ? wp : "(unset)", bt ? bt : "(unset)");
-    if (c.optimizer.state_bf16 || c.optimizer.ema > 0)
-        printf("cameo's AdamW%s%s; PyTorch's keeps f32 moments and no average: its optimizer row is not like for like\n",
+    // the twin keeps f32 moments; it keeps the same weight average when it says so (an older one: none)
+    const bool ema_differs = c.optimizer.ema > 0 && tf.ema != c.optimizer.ema;
+    if (tf.ok && (c.optimizer.state_bf16 || ema_differs))
+        printf("cameo's AdamW%s%s; PyTorch's keeps f32 moments%s: its optimizer row is not like for like\n",
                c.optimizer.state_bf16 ? " keeps bf16 moments (optimizer.state_dtype)" : "",
-               c.optimizer.ema <= 0 ? "" : c.optimizer.state_bf16 ? " and updates a weight average (optimizer.ema)"
-                                                                  : " updates a weight average (optimizer.ema)");
-    // the twin has no recompute scopes: say when cameo's timed steps had some (train.recompute)
-    const int n_rc = so.recompute < 0 || so.recompute > nb ? nb : so.recompute;
-    if (tf.ok && n_rc > 0)
-        printf("cameo recomputed the first %d of %d FLUX blocks in backward (train.recompute); PyTorch's twin keeps every "
-               "activation: its forward, backward and saved-activation figures are not like for like\n", n_rc, nb);
+               !ema_differs ? "" : c.optimizer.state_bf16 ? " and updates a weight average (optimizer.ema)"
+                                                          : " updates a weight average (optimizer.ema)",
+               ema_differs ? " and no average" : "");
+    // the twin checkpoints the same blocks when it says so (an older one: none)
+    if (tf.ok && n_rc != (tf.recompute < 0 ? 0 : (int)tf.recompute))
+        printf("cameo recomputed the first %d of %d FLUX blocks in backward (train.recompute); PyTorch's twin %.0f: its forward, "
+               "backward and saved-activation figures are not like for like\n", n_rc, nb, tf.recompute < 0 ? 0 : tf.recompute);
     if (rc_auto)
         printf("recompute: auto: the first %d of %d FLUX blocks recompute, %d keep their activations (chosen as cameo train "
                "does, from the first step: all recomputed, peak %.1f MiB, a block keeps %.2f MiB, budget %.0f MiB)%s\n",

@@ -4,7 +4,8 @@ twin of `cameo bench train`) counts activations only, as cameo's does:
   - weights the tape saves (a frozen Linear's weight, kept for its input's gradient) are left out,
     frozen ones as well as trainable ones;
   - it is one micro-step's tape: the same with grad_accum 2 as with 1 at the same micro-batch.
-And the twin's FLUX splits RoPE over its axes as cameo's does.
+And the twin's FLUX splits RoPE over its axes as cameo's does, and it recomputes (train.recompute),
+averages (optimizer.ema) and leaves gradients unclipped (grad_clip 0) as cameo's step.
 Exits 77 (skipped) without torch / diffusers / transformers."""
 import contextlib
 import io
@@ -85,5 +86,57 @@ frozen_bytes = 4 * one["params_frozen"]
 check(s1 > 0 and abs(s2 - s1) < 0.1 * s1, f"saved activations {s2} bytes with grad_accum 2 against {s1} with 1: one "
       "micro-step's tape either way")
 print(f"twin: saved activations {s1} bytes (grad_accum 1), {s2} (2); frozen weights {frozen_bytes}")
+
+# the twin does cameo's step: train.recompute checkpoints the first N FLUX blocks (same gradients,
+# a smaller tape), optimizer.ema keeps an average, grad_clip 0 leaves the gradients unclipped
+def flux_grads(M, recompute):
+    torch.manual_seed(1)
+    f, d = M["flux"], dims
+    n = btt.recompute_blocks(f, recompute)
+    x, txt = torch.randn(1, 16, 4 * d["latent_channels"]), torch.randn(1, d["text_len"], d["text_dim"])
+    tok = torch.randn(1, d["proj_queries"], d["text_dim"], requires_grad=True)
+    ids = torch.zeros(16, 3)
+    ids[:, 1], ids[:, 2] = torch.arange(16) // 4, torch.arange(16) % 4
+
+    def run():
+        return f(hidden_states=x, encoder_hidden_states=txt, pooled_projections=torch.randn(1, d["pooled_dim"]),
+                 timestep=torch.tensor([0.5]), img_ids=ids, txt_ids=torch.zeros(d["text_len"], 3), guidance=torch.ones(1),
+                 joint_attention_kwargs=btt.ip_kwargs(d["text_len"], tok, 1.0), return_dict=False)[0].square().mean()
+    b, loss = btt.tape_bytes(btt.weight_storages([f, M["procs"]]), run)
+    loss.backward()
+    return n, b, [tok.grad] + [p.grad for p in M["procs"].parameters()]
+
+
+torch.manual_seed(0)
+M = btt.build(dims)
+n0, b0, g0 = flux_grads(M, 0)
+for p in M["procs"].parameters():
+    p.grad = None
+n1, b1, g1 = flux_grads(M, -1)
+check(n0 == 0 and n1 == 2, f"recompute_blocks: {n0} blocks for 0, {n1} for -1 (all of 1 double + 1 single)")
+check(all(torch.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(g0, g1)), "gradients with every block recomputed differ")
+check(b1 < b0, f"the tape with every block recomputed ({b1} bytes) is not smaller than without ({b0})")
+
+sys.argv = ["bench_train_torch.py", "--threads", "1", "--steps", "1", "--warmup", "0", "--batch", "1", "--height", "32",
+            "--width", "32", "--ref", "14", "--dims", json.dumps(dims), "--grad-clip", "0", "--ema", "0.9", "--recompute", "1"]
+seen = {}
+step0 = torch.optim.AdamW.step
+
+
+def step_spy(self, *a, **k):
+    seen["grad"] = max(float(q.grad.abs().max()) for g in self.param_groups for q in g["params"] if q.grad is not None)
+    return step0(self, *a, **k)
+
+
+torch.optim.AdamW.step = step_spy
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    btt.main()
+torch.optim.AdamW.step = step0
+j = json.loads(out.getvalue())
+check(seen.get("grad", 0) > 0, "grad_clip 0 (no clipping): the twin's AdamW found every gradient zero")
+check(j.get("recompute_blocks") == 1 and j.get("ema") == 0.9, f"the twin says recompute {j.get('recompute_blocks')}, ema "
+      f"{j.get('ema')}: want 1 and 0.9")
+
 print("bench_torch_tape: %s" % ("ok" if not fails else f"{fails} failure(s)"))
 sys.exit(1 if fails else 0)

@@ -110,18 +110,21 @@ int main(void) {
                rsaved[0], rsaved[1], rsaved[2]);
     unsetenv("CAMEO_RECOMPUTE_BUDGET_MB");
 
-    // the PyTorch twin (a stand-in python3 printing its JSON line) has no recompute scopes: with
-    // train.recompute the bench says its rows are not like for like, without it says nothing
+    // the PyTorch twin (a stand-in python3 printing its JSON line) is told the recompute choice and the
+    // weight average; where what it says it did differs from cameo's step, the bench says its rows are
+    // not like for like, where it matches it says nothing (the stand-in: all 4 blocks, ema 0.999)
     char tmpd[] = "/tmp/cameo-test-bench-train-XXXXXX", py[600], path[8192];
     TEST_CHECK(mkdtemp(tmpd) != NULL, "mkdtemp");
     snprintf(py, sizeof py, "%s/python3", tmpd);
     FILE *f = fopen(py, "w");
     TEST_CHECK(f != NULL, "write %s", py);
     if (f) {
-        // it keeps its arguments (in args) and says it held 3 of 9 adapter tensors fixed
+        // it keeps its arguments (in args) and says it held 3 of 9 adapter tensors fixed, recomputed 4
+        // blocks and kept an average of decay 0.999
         fprintf(f, "#!/bin/sh\nfor a in \"$@\"; do echo \"$a\"; done > %s/args\n"
                    "echo '{\"torch\": \"stand-in\", \"t_step\": 0.1, \"steps_per_s\": 10, \"samples_per_s\": 40, "
-                   "\"adapter_tensors\": 9, \"adapter_tensors_held\": 3, \"params_adapter_held\": 30}'\n", tmpd);
+                   "\"adapter_tensors\": 9, \"adapter_tensors_held\": 3, \"params_adapter_held\": 30, \"recompute_blocks\": 4, "
+                   "\"ema\": 0.999}'\n", tmpd);
         fclose(f);
         chmod(py, 0755);
     }
@@ -134,9 +137,25 @@ int main(void) {
                          k ? "train.recompute=false" : "train.recompute=true"};
         rc = run_bench((int)(sizeof argv8 / sizeof *argv8), argv8);
         TEST_CHECK(rc == 0 && strstr(out, "PyTorch stand-in"), "bench train with the stand-in twin returned %d:\n%s", rc, out);
-        bool told = strstr(out, "PyTorch's twin keeps every activation") != NULL;
-        TEST_CHECK(told == !k, "recompute %s: the note on the twin's missing recompute is %s:\n%s", k ? "off" : "on",
-                   told ? "there" : "missing", out);
+        bool told = strstr(out, "PyTorch's twin 4: its forward") != NULL;
+        TEST_CHECK(told == k, "recompute %s (the twin: all 4 blocks): the note on the twin's other recompute is %s:\n%s",
+                   k ? "off" : "on", told ? "there" : "missing", out);
+        if (!k) {
+            char ap[700], args[4096] = "";
+            snprintf(ap, sizeof ap, "%s/args", tmpd);
+            FILE *a = fopen(ap, "r");
+            if (a) args[fread(args, 1, sizeof args - 1, a)] = 0, fclose(a);
+            TEST_CHECK(strstr(args, "\n--recompute\n4\n") && strstr(args, "\n--ema\n0\n"),
+                       "the twin was not told the recompute choice (4 blocks) and no average:\n%s", args);
+        }
+    }
+    for (int k = 0; k < 2; k++) {  // the same weight average, or another one
+        char *argv10[] = {"--steps", "1", "--warmup", "0", "--set", "run.threads=1", "--set", "train.recompute=true", "--set",
+                          k ? "optimizer.ema=0.99" : "optimizer.ema=0.999"};
+        rc = run_bench((int)(sizeof argv10 / sizeof *argv10), argv10);
+        bool told = strstr(out, "updates a weight average (optimizer.ema); PyTorch's keeps f32 moments and no average") != NULL;
+        TEST_CHECK(rc == 0 && told == k, "optimizer.ema %s (the twin: 0.999): the note on the twin's average is %s:\n%s",
+                   k ? "0.99" : "0.999", told ? "there" : "missing", out);
     }
     // adapter.freeze reaches the twin (--freeze, one per prefix), and the bench compares what each held
     char *argv9[] = {"--steps", "1", "--warmup", "0", "--set", "run.threads=1", "--set", "adapter.freeze=[image_proj, ip_adapter.1]"};
