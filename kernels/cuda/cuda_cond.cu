@@ -212,10 +212,10 @@ void cu_modulate_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_
 void cu_modulate_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_t C, void *dx, void *dscale,
                      void *dshift, const void *dy, const void *x, const void *scale) {
     int64_t n = B * L * C;
-    if (n <= 0) return;
+    if (B <= 0 || L < 0 || C <= 0) return;  // L = 0: zero dscale, dshift are still written (sums over no tokens)
     if (B > 65535) cm_die("cuda modulate_bwd", "batch %lld too large", (long long)B);
     CUDA_DISPATCH("cuda modulate_bwd", dt, {
-        if (dx) {
+        if (dx && n > 0) {
             k_mod_dx<T><<<grid_for(n, 256), 256, 0, KSTREAM(k)>>>(B, L, C, (T *)dx, (const T *)dy, (const T *)scale);
             CUDA_LAUNCH_CHECK();
         }

@@ -222,7 +222,7 @@ void cu_layernorm_fwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols,
 }
 void cu_layernorm_bwd(const cm_kctx *k, cm_dtype dt, int64_t rows, int64_t cols, void *dx, void *dw, void *db,
                       const void *dy, const void *x, const float *mean, const float *rstd, const void *w) {
-    if (rows <= 0 || cols <= 0) return;
+    if (rows < 0 || cols <= 0) return;  // rows = 0: zero dw, db are still written (sums over no rows)
     CUDA_DISPATCH("cuda layernorm_bwd", dt, {
         ln_dx_launch<T, false>(k, rows, cols, rows, (T *)dx, (const T *)dy, (const T *)x, mean, rstd, (const T *)w,
                                (const T *)NULL);
@@ -330,10 +330,10 @@ void cu_rmsnorm_fwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t ro
 }
 void cu_rmsnorm_bwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, int64_t rows, int64_t cols, double eps,
                     void *dx, void *dw, const void *dy, const void *x, const float *inv, const void *w) {
-    if (rows <= 0 || cols <= 0) return;
+    if (rows < 0 || cols <= 0) return;  // rows = 0: a zero dw is still written
     unsigned g = (unsigned)((rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK);
     CUDA_DISPATCH("cuda rmsnorm_bwd", dt, {
-        if (dx) {
+        if (dx && rows > 0) {
             if (row_vec_ok<T>(cols, {dx, dy, x, w}))
                 k_rms_bwd_dx<T, true><<<g, 256, 0, KSTREAM(k)>>>((int)var, rows, cols, (float)eps, (T *)dx,
                                                                  (const T *)dy, (const T *)x, inv, (const T *)w);
@@ -438,10 +438,10 @@ void cu_groupnorm_fwd(const cm_kctx *k, cm_dtype dt, int64_t N, int64_t C, int64
 }
 void cu_groupnorm_bwd(const cm_kctx *k, cm_dtype dt, int64_t N, int64_t C, int64_t HW, int64_t G, void *dx, void *dw,
                       void *db, const void *dy, const void *x, const float *mean, const float *rstd, const void *w) {
-    if (N * C * HW <= 0) return;
+    if (C <= 0 || N < 0 || HW < 0) return;  // N = 0 or HW = 0: zero dw, db are still written (sums over nothing)
     if (G <= 0 || C % G) cm_die("cuda groupnorm_bwd", "C=%lld not divisible by G=%lld", (long long)C, (long long)G);
     CUDA_DISPATCH("cuda groupnorm_bwd", dt, {
-        if (dx) {
+        if (dx && N * HW > 0) {
             k_gn_bwd_dx<T><<<(unsigned)(N * G), 512, 0, KSTREAM(k)>>>(C, HW, G, (T *)dx, (const T *)dy, (const T *)x,
                                                                       mean, rstd, (const T *)w);
             CUDA_LAUNCH_CHECK();

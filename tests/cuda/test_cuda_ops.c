@@ -1488,6 +1488,54 @@ static void t_lookup(void) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// no rows (L = 0 tokens, N = 0 images, a 0 x 0 map): the parameter gradients are sums over no
+// rows, so zero — as the CPU writes them — never the poison left in the output buffer
+// ---------------------------------------------------------------------------------------------
+static void zeros_like_cpu(const char *what, cm_dtype dt, const void *g, const float *ref, int64_t n) {
+    cmp(what, dt, down(dt, g, n), ref, n, 0);
+}
+static void t_zero_rows(void) {
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        const int64_t B = 2, Cc = 40;
+        float *hw = hrand(Cc, 0.5, 1.5, dt), *hsc = hrand(B * Cc, -0.5, 0.5, dt), *dummy = hrand(16, -1, 1, dt);
+        void *gw = up(dt, hw, Cc), *gsc = up(dt, hsc, B * Cc), *gdummy = up(dt, dummy, 16);
+        float *gst = up(CM_F32, dummy, 16);
+        // modulate (and the gated residual's dgate, the same call) over L = 0 tokens
+        float *rds = hnan(B * Cc), *rdh = hnan(B * Cc);
+        C->modulate_bwd(ck, CM_F32, B, 0, Cc, dummy, rds, rdh, dummy, dummy, hsc);
+        void *gds = dnan(dt, B * Cc), *gdh = dnan(dt, B * Cc);
+        G->modulate_bwd(gk, dt, B, 0, Cc, gdummy, gds, gdh, gdummy, gdummy, gsc);
+        zeros_like_cpu("modulate_bwd L=0 dscale", dt, gds, rds, B * Cc);
+        zeros_like_cpu("modulate_bwd L=0 dshift", dt, gdh, rdh, B * Cc);
+        // layernorm / rmsnorm over no rows
+        float *rdw = hnan(Cc), *rdb = hnan(Cc);
+        C->layernorm_bwd(ck, CM_F32, 0, Cc, dummy, rdw, rdb, dummy, dummy, (float *)dummy, (float *)dummy, hw);
+        void *gdw = dnan(dt, Cc), *gdb = dnan(dt, Cc);
+        G->layernorm_bwd(gk, dt, 0, Cc, gdummy, gdw, gdb, gdummy, gdummy, gst, gst, gw);
+        zeros_like_cpu("layernorm_bwd rows=0 dw", dt, gdw, rdw, Cc);
+        zeros_like_cpu("layernorm_bwd rows=0 db", dt, gdb, rdb, Cc);
+        float *rdw2 = hnan(Cc);
+        C->rmsnorm_bwd(ck, CM_RMS_DIFFUSERS, CM_F32, 0, Cc, 1e-6, dummy, rdw2, dummy, dummy, (float *)dummy, hw);
+        void *gdw2 = dnan(dt, Cc);
+        G->rmsnorm_bwd(gk, CM_RMS_DIFFUSERS, dt, 0, Cc, 1e-6, gdummy, gdw2, gdummy, gdummy, gst, gw);
+        zeros_like_cpu("rmsnorm_bwd rows=0 dw", dt, gdw2, rdw2, Cc);
+        // groupnorm over no images, and over 0 x 0 maps
+        const int64_t NHW[2][2] = {{0, 9}, {2, 0}};
+        for (int c = 0; c < 2; c++) {
+            float *rgw = hnan(Cc), *rgb = hnan(Cc);
+            C->groupnorm_bwd(ck, CM_F32, NHW[c][0], Cc, NHW[c][1], 4, dummy, rgw, rgb, dummy, dummy, (float *)dummy,
+                             (float *)dummy, hw);
+            void *ggw = dnan(dt, Cc), *ggb = dnan(dt, Cc);
+            G->groupnorm_bwd(gk, dt, NHW[c][0], Cc, NHW[c][1], 4, gdummy, ggw, ggb, gdummy, gdummy, gst, gst, gw);
+            zeros_like_cpu(c ? "groupnorm_bwd HW=0 dw" : "groupnorm_bwd N=0 dw", dt, ggw, rgw, Cc);
+            zeros_like_cpu(c ? "groupnorm_bwd HW=0 db" : "groupnorm_bwd N=0 db", dt, ggb, rgb, Cc);
+        }
+        release_all();
+    }
+}
+
 // `test_cuda_ops --bench [--quick] [--md FILE]` runs the GPU benchmark (kernels/cuda/cuda_bench.cu)
 // instead: the check script uses it until `cameo bench gpu` is wired to cuda_bench_main
 int cuda_bench_main(int argc, char **argv);
@@ -1555,6 +1603,7 @@ int main(int argc, char **argv) {
         {"im2col", t_im2col},
         {"bicubic", t_bicubic},
         {"lookup", t_lookup},
+        {"zero_rows", t_zero_rows},
         {"scratch_cache", t_scratch_cache},  // opt-in: runs only where --only names it (it fills the device)
     };
     const size_t ng = sizeof groups / sizeof groups[0];
