@@ -14,6 +14,8 @@ void (*cm_release_cached)(cm_device d) = NULL;
 #ifndef CAMEO_HAVE_CUDA
 const cm_backend *cm_cuda_backend = NULL;
 const cm_kctx *cuda_backend_ctx(int index) { return NULL; }
+#else
+const char *cuda_unavailable_reason(void);  // kernels/cuda/cuda_backend.cu: why no device is usable
 #endif
 
 // the CUDA-kind device's contexts: kernels/cuda's, or an emulated device's (tests)
@@ -29,7 +31,15 @@ void backend_emulate_cuda(const cm_backend *be, const cm_kctx *(*ctx)(int index)
 const cm_backend *backend_real(cm_devtype t) {
     if (t == CM_CPU) return &cm_cpu_backend;
     if (t == CM_CUDA) {
-        if (!cm_cuda_backend) cm_die("backend_get", "this cameo was built without CUDA (configure with -DCAMEO_CUDA=ON on a machine with nvcc)");
+        if (!cm_cuda_backend) {
+#ifdef CAMEO_HAVE_CUDA
+            // a CUDA build where the probe found no usable device: say why (driver, no GPU, too old)
+            const char *why = cuda_unavailable_reason();
+            cm_die("backend_get", "a CUDA device was asked for, but %s", why ? why : "no usable CUDA device was found");
+#else
+            cm_die("backend_get", "this cameo was built without CUDA (configure with -DCAMEO_CUDA=ON on a machine with nvcc)");
+#endif
+        }
         return cm_cuda_backend;
     }
     cm_die("backend_get", "unknown device type %d", (int)t);

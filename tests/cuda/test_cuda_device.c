@@ -63,6 +63,7 @@ static void t_alloc_device(void) {
 // by name and number before any kernel runs, and the others stay usable
 static void ctx_1(void) { backend_ctx(D1); }
 static void ctx_0(void) { backend_ctx(D0); }
+static void tensor_on_0(void) { tensor_zeros(CM_F32, 1, (int64_t[]){4}, D0); }
 static int t_old_gpu(const char *mode) {
 #ifndef CAMEO_CUDA_EMU
     (void)mode;
@@ -82,6 +83,8 @@ static int t_old_gpu(const char *mode) {
         const char *r = cuda_unavailable_reason();
         TEST_CHECK(cuda_device_count() == 0 && !cm_cuda_backend, "no usable device");
         TEST_CHECK(r && strstr(r, "compute capability 7.5") && strstr(r, "8.0 or newer"), "the reason: %s", r ? r : "(none)");
+        // a tensor asked for there says why the GPU is unusable, not that CUDA was never built
+        test_expect_death("a cuda:0 tensor with no usable device", tensor_on_0, "compute capability 7.5", "8.0 or newer");
     } else {
         fprintf(stderr, "test_cuda_device: unknown mode %s (allowed: --old-second, --old-first, --old-only)\n", mode);
         return 2;
