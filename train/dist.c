@@ -83,7 +83,10 @@ int dist_bind_device(dist *d, cm_device *dev, char *err, size_t errlen) {
     }
     dev->index = want;
     d->dev = *dev;
-    if (!backend_ctx(*dev) || cudaSetDevice(want) != cudaSuccess) {  // NCCL takes the current device
+    // cuda_backend_ctx, not backend_ctx: a device it turns down (too old, no memory for its buffers)
+    // is NULL here, after it has said why, rather than an exit of this rank alone while the others
+    // wait in ncclCommInitRank for it; NCCL takes the current device
+    if (!cuda_backend_ctx(want) || cudaSetDevice(want) != cudaSuccess) {
         cm_seterr(err, errlen, "run.device: cuda:%d (rank %d) is not usable", want, d->rank);
         return -1;  // the caller aborts every rank
     }

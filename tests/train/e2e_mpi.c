@@ -6,8 +6,10 @@
 // re-sharded, in one process; a missing shard is refused; a hung rank ends the job (run.step_timeout).
 // Skips when mpirun cannot start two ranks.
 // On CUDA (a node with two GPUs, or the emulator's two devices with its NCCL over MPI): the same
-// through NCCL, in bf16. Usage: e2e_mpi PATH/TO/cameo PATH/TO/mpirun [--cuda-only STEPS]
-// (--cuda-only: only the NCCL half, STEPS per stage, devices taken as given: the emulator's test)
+// through NCCL, in bf16. Usage: e2e_mpi PATH/TO/cameo PATH/TO/mpirun [--cuda-only STEPS | --cuda-old-rank]
+// (--cuda-only: only the NCCL half, STEPS per stage, devices taken as given: the emulator's test;
+// --cuda-old-rank: rank 1's cuda:1 is too old (the emulator's CUDA_EMU_CC=9.0,7.5): the run ends on
+// every rank with run.device's error naming it)
 #include <glob.h>
 #include <math.h>
 #include <stdarg.h>
@@ -149,12 +151,29 @@ static void nccl_half(const char *cameo, const char *mpirun, const char *dir, in
                        "%s/g2/tiny/adapter.safetensors", dir, dir, dir) == 0, "NCCL: small buckets give the bytes of two large ones");
 }
 
+// rank 1 on an unusable cuda:1: dist_bind_device's error (after the backend's reason) and an abort
+// of both ranks, not one rank's exit while the other waits for it in ncclCommInitRank
+static void old_rank(const char *cameo, const char *mpirun, const char *dir) {
+    int rc = test_sh("timeout 120 " MPIRUN " %s train --set stages.0.steps=1 --set stages.1.steps=1 --set stages.2.steps=1 "
+                     "--quiet --set run.device=cuda --set run.out_dir=%s/old --set data.path=%s/data >%s/old.log 2>&1",
+                     mpirun, cameo, dir, dir, dir);
+    TEST_CHECK(rc != 0 && rc != 124, "two ranks, cuda:1 unusable: the run fails, and ends (exit %d, see %s/old.log)", rc, dir);
+    TEST_CHECK(test_sh("grep -q 'cuda:1 (emulated sm_75 (CPU)) has compute capability 7.5' %s/old.log && "
+                       "grep -q 'run.device: cuda:1 (rank 1) is not usable' %s/old.log", dir, dir) == 0,
+               "the log names the device and why (see %s/old.log)", dir);
+}
+
 int main(int argc, char **argv) {
-    if (argc < 3) test_skip("usage: e2e_mpi PATH/TO/cameo PATH/TO/mpirun [--cuda-only STEPS]");
+    if (argc < 3) test_skip("usage: e2e_mpi PATH/TO/cameo PATH/TO/mpirun [--cuda-only STEPS | --cuda-old-rank]");
     const char *cameo = argv[1], *mpirun = argv[2];
     if (test_sh(MPIRUN " true >/dev/null 2>&1", mpirun) != 0) test_skip("mpirun cannot start 2 ranks on this machine");
     char dir[] = "/tmp/cameo-mpi-XXXXXX";
     TEST_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    if (argc > 3 && !strcmp(argv[3], "--cuda-old-rank")) {
+        old_rank(cameo, mpirun, dir);
+        if (test_failures == 0) test_sh("rm -rf %s", dir);
+        return test_summary("e2e_mpi (an unusable rank device)");
+    }
     if (argc > 4 && !strcmp(argv[3], "--cuda-only")) {
         nccl_half(cameo, mpirun, dir, atoi(argv[4]));
         if (test_failures == 0) test_sh("rm -rf %s", dir);

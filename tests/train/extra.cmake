@@ -49,6 +49,10 @@ set_tests_properties(e2e_mpi PROPERTIES LABELS train TIMEOUT 600 SKIP_RETURN_COD
 if(CAMEO_CUDA_EMU AND EMU_NCCL_INCLUDE_DIR)
   add_test(NAME e2e_mpi_nccl COMMAND e2e_mpi $<TARGET_FILE:cameo> ${MPIEXEC_EXECUTABLE} --cuda-only 1 WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(e2e_mpi_nccl PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 ENVIRONMENT CUDA_EMU_DEVICES=2 COST 32)
+  # rank 1's device too old (compute capability 7.5): the error names it and every rank stops
+  add_test(NAME e2e_mpi_old_rank COMMAND e2e_mpi $<TARGET_FILE:cameo> ${MPIEXEC_EXECUTABLE} --cuda-old-rank WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(e2e_mpi_old_rank PROPERTIES LABELS cuda TIMEOUT 300 SKIP_RETURN_CODE 77
+                       ENVIRONMENT "CUDA_EMU_DEVICES=2;CUDA_EMU_CC=9.0,7.5")
 endif()
 # ranks that see different things (a file one node lacks, a stale view of the checkpoints) act alike
 add_executable(e2e_mpi_agree ${CMAKE_CURRENT_SOURCE_DIR}/train/e2e_mpi_agree.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
