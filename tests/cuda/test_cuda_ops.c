@@ -1489,6 +1489,176 @@ static void t_lookup(void) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// views at odd element offsets: a narrow / a parameter inside a flat buffer starts off 16-byte
+// alignment while its rows are whole vectors (cols a multiple of 8). Every vectorised kernel must
+// take its scalar path there (a real GPU faults on a misaligned 16-byte access; the emulator's
+// sanitizer tree reports it). Each op runs with every operand at offset 1 and is compared with the CPU.
+// ---------------------------------------------------------------------------------------------
+// device copy of n values at element offset off of a fresh buffer (off elements of padding before)
+static void *up_at(cm_dtype dt, const float *h, int64_t n, int64_t off) {
+    float *pad = hmalloc((size_t)(n + off) * sizeof(float));
+    for (int64_t i = 0; i < off; i++) pad[i] = 0.f;
+    memcpy(pad + off, h, (size_t)n * sizeof(float));
+    return (char *)up(dt, pad, n + off) + off * dsize(dt);
+}
+static void *dnan_at(cm_dtype dt, int64_t n, int64_t off) { return (char *)dnan(dt, n + off) + off * dsize(dt); }
+
+static void t_misaligned(void) {
+    const int64_t O = 1;  // the offset of every operand, in elements
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        const int64_t R = 6, Cc = 64, n = R * Cc;  // rows of 64: whole 16-byte vectors in both dtypes
+        float *hx = hrand(n, -2, 2, dt), *hy = hrand(n, -1, 1, dt), *hw = hrand(Cc, 0.5, 1.5, dt),
+              *hb = hrand(Cc, -1, 1, dt);
+        void *gx = up_at(dt, hx, n, O), *gy = up_at(dt, hy, n, O), *gw = up_at(dt, hw, Cc, O), *gb = up_at(dt, hb, Cc, O);
+        // copy_strided, same dtype, last axis contiguous: rows 0..63 of 72-wide rows
+        {
+            const int64_t sh[2] = {R, Cc}, sst[2] = {72, 1}, dst[2] = {Cc, 1};
+            float *hs = hrand(R * 72, -1, 1, dt), *ref = hnan(n);
+            C->copy_strided(ck, 2, sh, CM_F32, ref, dst, CM_F32, hs, sst);
+            void *gs = up_at(dt, hs, R * 72, O), *go = dnan_at(dt, n, O);
+            G->copy_strided(gk, 2, sh, dt, go, dst, dt, gs, sst);
+            cmp("misaligned copy_strided", dt, down(dt, go, n), ref, n, 0);
+        }
+        // binary: both contiguous; b a row broadcast over rows; b [B, 1, W] against a [B, R, W]; b a scalar
+        {
+            const int64_t sh[2] = {R, Cc}, st[2] = {Cc, 1}, rst[2] = {0, 1}, sst[2] = {0, 0};
+            const int64_t sh3[3] = {2, 3, Cc}, st3[3] = {3 * Cc, Cc, 1}, mst[3] = {Cc, 0, 1};
+            const struct { const char *what; int nd; const int64_t *sh, *bst; } bc[4] = {
+                {"misaligned binary", 2, sh, st}, {"misaligned binary row", 2, sh, rst},
+                {"misaligned binary mid", 3, sh3, mst}, {"misaligned binary scalar", 2, sh, sst}};
+            for (int c = 0; c < 4; c++) {
+                const int64_t *ast = bc[c].nd == 2 ? st : st3;
+                float *ref = hnan(n);
+                C->binary(ck, CM_BIN_MUL, CM_F32, bc[c].nd, bc[c].sh, ref, hx, ast, hy, bc[c].bst);
+                void *go = dnan_at(dt, n, O);
+                G->binary(gk, CM_BIN_MUL, dt, bc[c].nd, bc[c].sh, go, gx, ast, gy, bc[c].bst);
+                cmp(bc[c].what, dt, down(dt, go, n), ref, n, TOL(dt, 1e-6, 8e-3));
+            }
+        }
+        // unary forward / backward
+        {
+            float *ry = hnan(n), *rdx = hnan(n);
+            C->unary_fwd(ck, CM_UN_SILU, CM_F32, n, ry, hx);
+            C->unary_bwd(ck, CM_UN_SILU, CM_F32, n, rdx, hx, hy);
+            void *go = dnan_at(dt, n, O), *gdx = dnan_at(dt, n, O);
+            G->unary_fwd(gk, CM_UN_SILU, dt, n, go, gx);
+            G->unary_bwd(gk, CM_UN_SILU, dt, n, gdx, gx, gy);
+            cmp("misaligned unary_fwd", dt, down(dt, go, n), ry, n, TOL(dt, 1e-5, 1e-2));
+            cmp("misaligned unary_bwd", dt, down(dt, gdx, n), rdx, n, TOL(dt, 1e-5, 1e-2));
+        }
+        // softmax forward / backward
+        {
+            float *ry = hnan(n), *rdx = hnan(n);
+            C->softmax_fwd(ck, CM_F32, R, Cc, ry, hx);
+            float *hsy = hcopy(ry, n);
+            if (dt == CM_BF16)
+                for (int64_t i = 0; i < n; i++) hsy[i] = bf16_round(hsy[i]);
+            C->softmax_bwd(ck, CM_F32, R, Cc, rdx, hsy, hy);
+            void *go = dnan_at(dt, n, O), *gsy = up_at(dt, hsy, n, O), *gdx = dnan_at(dt, n, O);
+            G->softmax_fwd(gk, dt, R, Cc, go, gx);
+            G->softmax_bwd(gk, dt, R, Cc, gdx, gsy, gy);
+            cmp("misaligned softmax_fwd", dt, down(dt, go, n), ry, n, TOL(dt, 1e-5, 2e-2));
+            cmp("misaligned softmax_bwd", dt, down(dt, gdx, n), rdx, n, TOL(dt, 1e-5, 2e-2));
+        }
+        // layernorm and rmsnorm, forward and backward
+        {
+            float *ry = hnan(n), *rm = hnan(R), *rr = hnan(R), *rdx = hnan(n), *rdw = hnan(Cc), *rdb = hnan(Cc);
+            C->layernorm_fwd(ck, CM_F32, R, Cc, 1e-5, ry, rm, rr, hx, hw, hb);
+            C->layernorm_bwd(ck, CM_F32, R, Cc, rdx, rdw, rdb, hy, hx, rm, rr, hw);
+            void *go = dnan_at(dt, n, O), *gdx = dnan_at(dt, n, O), *gdw = dnan_at(dt, Cc, O), *gdb = dnan_at(dt, Cc, O);
+            float *gm = dnan_at(CM_F32, R, O), *gr = dnan_at(CM_F32, R, O);
+            G->layernorm_fwd(gk, dt, R, Cc, 1e-5, go, gm, gr, gx, gw, gb);
+            G->layernorm_bwd(gk, dt, R, Cc, gdx, gdw, gdb, gy, gx, gm, gr, gw);
+            cmp("misaligned layernorm_fwd", dt, down(dt, go, n), ry, n, TOL(dt, 1e-5, 1e-2));
+            cmp("misaligned layernorm_bwd dx", dt, down(dt, gdx, n), rdx, n, TOL(dt, 1e-4, 2e-2));
+            cmp("misaligned layernorm_bwd dw", dt, down(dt, gdw, Cc), rdw, Cc, TOL(dt, 1e-4, 2e-2));
+            cmp("misaligned layernorm_bwd db", dt, down(dt, gdb, Cc), rdb, Cc, TOL(dt, 1e-5, 1e-2));
+            float *ri = hnan(R);
+            C->rmsnorm_fwd(ck, CM_RMS_DIFFUSERS, CM_F32, R, Cc, 1e-6, ry, ri, hx, hw);
+            C->rmsnorm_bwd(ck, CM_RMS_DIFFUSERS, CM_F32, R, Cc, 1e-6, rdx, rdw, hy, hx, ri, hw);
+            float *gi = dnan_at(CM_F32, R, O);
+            G->rmsnorm_fwd(gk, CM_RMS_DIFFUSERS, dt, R, Cc, 1e-6, go, gi, gx, gw);
+            G->rmsnorm_bwd(gk, CM_RMS_DIFFUSERS, dt, R, Cc, 1e-6, gdx, gdw, gy, gx, gi, gw);
+            cmp("misaligned rmsnorm_fwd", dt, down(dt, go, n), ry, n, TOL(dt, 1e-5, 1e-2));
+            cmp("misaligned rmsnorm_bwd dx", dt, down(dt, gdx, n), rdx, n, TOL(dt, 1e-4, 2e-2));
+            cmp("misaligned rmsnorm_bwd dw", dt, down(dt, gdw, Cc), rdw, Cc, TOL(dt, 1e-4, 2e-2));
+        }
+        // the adaLN-modulated layernorm, the gated residual, add_rows, modulate: [B, L, C] = [2, 3, 64]
+        {
+            const int64_t B = 2, L = 3;
+            float *hsc = hrand(B * Cc, -0.5, 0.5, dt), *hsh = hrand(B * Cc, -0.5, 0.5, dt);
+            void *gsc = up_at(dt, hsc, B * Cc, O), *gsh = up_at(dt, hsh, B * Cc, O);
+            float *ry = hnan(n), *rm = hnan(R), *rr = hnan(R), *rdx = hnan(n), *rdw = hnan(Cc), *rdb = hnan(Cc),
+                  *rds = hnan(B * Cc), *rdh = hnan(B * Cc);
+            C->layernorm_mod_fwd(ck, CM_F32, B, L, Cc, 1e-6, ry, rm, rr, hx, hw, hb, hsc, hsh);
+            C->layernorm_mod_bwd(ck, CM_F32, B, L, Cc, rdx, rdw, rdb, rds, rdh, hy, hx, rm, rr, hw, hb, hsc);
+            void *go = dnan_at(dt, n, O), *gdx = dnan_at(dt, n, O), *gdw = dnan_at(dt, Cc, O), *gdb = dnan_at(dt, Cc, O),
+                 *gds = dnan_at(dt, B * Cc, O), *gdh = dnan_at(dt, B * Cc, O);
+            float *gm = dnan_at(CM_F32, R, O), *gr = dnan_at(CM_F32, R, O);
+            G->layernorm_mod_fwd(gk, dt, B, L, Cc, 1e-6, go, gm, gr, gx, gw, gb, gsc, gsh);
+            G->layernorm_mod_bwd(gk, dt, B, L, Cc, gdx, gdw, gdb, gds, gdh, gy, gx, gm, gr, gw, gb, gsc);
+            cmp("misaligned layernorm_mod_fwd", dt, down(dt, go, n), ry, n, TOL(dt, 1e-5, 1e-2));
+            cmp("misaligned layernorm_mod_bwd dx", dt, down(dt, gdx, n), rdx, n, TOL(dt, 1e-4, 2e-2));
+            cmp("misaligned layernorm_mod_bwd dw", dt, down(dt, gdw, Cc), rdw, Cc, TOL(dt, 1e-4, 2e-2));
+            cmp("misaligned layernorm_mod_bwd dscale", dt, down(dt, gds, B * Cc), rds, B * Cc, TOL(dt, 1e-4, 2e-2));
+            C->gated_add(ck, CM_F32, B, L, Cc, ry, hx, hsc, hy);
+            G->gated_add(gk, dt, B, L, Cc, go, gx, gsc, gy);
+            cmp("misaligned gated_add", dt, down(dt, go, n), ry, n, TOL(dt, 1e-6, 8e-3));
+            float *hr = hrand(B * 2 * Cc, -1, 1, dt);
+            void *gra = up_at(dt, hr, B * 2 * Cc, O);
+            C->add_rows(ck, CM_F32, B, L, Cc, 1, 2, 0.7, ry, hx, hr);
+            G->add_rows(gk, dt, B, L, Cc, 1, 2, 0.7, go, gx, gra);
+            cmp("misaligned add_rows", dt, down(dt, go, n), ry, n, TOL(dt, 1e-6, 8e-3));
+            C->modulate_fwd(ck, CM_F32, B, L, Cc, ry, hx, hsc, hsh);
+            G->modulate_fwd(gk, dt, B, L, Cc, go, gx, gsc, gsh);
+            cmp("misaligned modulate_fwd", dt, down(dt, go, n), ry, n, TOL(dt, 1e-6, 8e-3));
+        }
+        // RoPE on [2, 3, 64] with [3, 64] tables
+        {
+            float *hc = hrand(3 * Cc, -1, 1, dt), *hs = hrand(3 * Cc, -1, 1, dt), *ry = hnan(n);
+            C->rope(ck, CM_F32, CM_F32, 2, 3, Cc, 0, ry, hx, hc, hs);
+            void *gc = up_at(dt, hc, 3 * Cc, O), *gs = up_at(dt, hs, 3 * Cc, O), *go = dnan_at(dt, n, O);
+            G->rope(gk, dt, dt, 2, 3, Cc, 0, go, gx, gc, gs);
+            cmp("misaligned rope", dt, down(dt, go, n), ry, n, TOL(dt, 1e-6, 8e-3));
+        }
+        release_all();
+        // attention: Q, K, V, O, dO one element off, head dims 64 and 72, tile-edge token counts
+        const int64_t Ds[2] = {64, 72};
+        for (int c = 0; c < 2; c++) {
+            const int64_t B = 1, H = 2, Lq = 65, Lk = 63, D = Ds[c], nq = B * H * Lq * D, nk = B * H * Lk * D;
+            const double scale = 1.0 / sqrt((double)D);
+            const int64_t qs[3] = {H * Lq * D, Lq * D, D}, ks[3] = {H * Lk * D, Lk * D, D};
+            float *hq = hrand(nq, -2, 2, dt), *hk = hrand(nk, -2, 2, dt), *hv = hrand(nk, -1, 1, dt), *hdo = hrand(nq, -1, 1, dt);
+            float *ro = hnan(nq), *rl = hnan(B * H * Lq), *rdq = hnan(nq), *rdk = hnan(nk), *rdv = hnan(nk);
+            C->attn_fwd(ck, CM_F32, B, H, Lq, Lk, D, scale, ro, NULL, rl, hq, qs, hk, ks, hv, ks, NULL, 0, 0);
+            float *hoin = hcopy(ro, nq);
+            if (dt == CM_BF16)
+                for (int64_t i = 0; i < nq; i++) hoin[i] = bf16_round(hoin[i]);
+            C->attn_bwd(ck, CM_F32, B, H, Lq, Lk, D, scale, rdq, rdk, rdv, hdo, NULL, hoin, NULL, rl, hq, qs, hk, ks, hv, ks,
+                        NULL, 0, 0);
+            void *gq = up_at(dt, hq, nq, O), *gkk = up_at(dt, hk, nk, O), *gv = up_at(dt, hv, nk, O);
+            void *gdo = up_at(dt, hdo, nq, O), *goin = up_at(dt, hoin, nq, O);
+            void *go = dnan_at(dt, nq, O), *gdq = dnan_at(dt, nq, O), *gdk = dnan_at(dt, nk, O), *gdv = dnan_at(dt, nk, O);
+            float *gl = dnan(CM_F32, B * H * Lq), *glin = up(CM_F32, rl, B * H * Lq);
+            G->attn_fwd(gk, dt, B, H, Lq, Lk, D, scale, go, NULL, gl, gq, qs, gkk, ks, gv, ks, NULL, 0, 0);
+            G->attn_bwd(gk, dt, B, H, Lq, Lk, D, scale, gdq, gdk, gdv, gdo, NULL, goin, NULL, glin, gq, qs, gkk, ks, gv, ks,
+                        NULL, 0, 0);
+            char what[64];
+            snprintf(what, sizeof what, "misaligned attn_fwd O D=%lld", (long long)D);
+            cmp(what, dt, down(dt, go, nq), ro, nq, TOL(dt, 1e-4, 2e-2));
+            snprintf(what, sizeof what, "misaligned attn_bwd dQ D=%lld", (long long)D);
+            cmp(what, dt, down(dt, gdq, nq), rdq, nq, TOL(dt, 3e-4, 4e-2));
+            snprintf(what, sizeof what, "misaligned attn_bwd dK D=%lld", (long long)D);
+            cmp(what, dt, down(dt, gdk, nk), rdk, nk, TOL(dt, 3e-4, 4e-2));
+            snprintf(what, sizeof what, "misaligned attn_bwd dV D=%lld", (long long)D);
+            cmp(what, dt, down(dt, gdv, nk), rdv, nk, TOL(dt, 3e-4, 4e-2));
+            release_all();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // no rows (L = 0 tokens, N = 0 images, a 0 x 0 map): the parameter gradients are sums over no
 // rows, so zero — as the CPU writes them — never the poison left in the output buffer
 // ---------------------------------------------------------------------------------------------
@@ -1533,6 +1703,93 @@ static void t_zero_rows(void) {
             zeros_like_cpu(c ? "groupnorm_bwd HW=0 db" : "groupnorm_bwd N=0 db", dt, ggb, rgb, Cc);
         }
         release_all();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// odd shapes at the tiles' edges: one query / one key, token counts one past and one short of a
+// tile, rows wider than a block's reduction, a single column
+// ---------------------------------------------------------------------------------------------
+static void t_edges(void) {
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        // attention: Lq, Lk in {1, 63, 65} for head dims 64, 72, 128
+        const int64_t Ls[3] = {1, 63, 65}, Ds[3] = {64, 72, 128};
+        for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++) {
+                const int64_t B = 1, H = 1, Lq = Ls[a], Lk = Ls[b], D = Ds[(a + b) % 3], nq = Lq * D, nk = Lk * D;
+                const double scale = 1.0 / sqrt((double)D);
+                const int64_t qs[3] = {H * Lq * D, Lq * D, D}, ks[3] = {H * Lk * D, Lk * D, D};
+                float *hq = hrand(nq, -2, 2, dt), *hk = hrand(nk, -2, 2, dt), *hv = hrand(nk, -1, 1, dt), *hdo = hrand(nq, -1, 1, dt);
+                float *ro = hnan(nq), *rl = hnan(Lq), *rdq = hnan(nq), *rdk = hnan(nk), *rdv = hnan(nk);
+                C->attn_fwd(ck, CM_F32, B, H, Lq, Lk, D, scale, ro, NULL, rl, hq, qs, hk, ks, hv, ks, NULL, 0, 0);
+                float *hoin = hcopy(ro, nq);
+                if (dt == CM_BF16)
+                    for (int64_t i = 0; i < nq; i++) hoin[i] = bf16_round(hoin[i]);
+                C->attn_bwd(ck, CM_F32, B, H, Lq, Lk, D, scale, rdq, rdk, rdv, hdo, NULL, hoin, NULL, rl, hq, qs, hk, ks, hv,
+                            ks, NULL, 0, 0);
+                void *gq = up(dt, hq, nq), *gkk = up(dt, hk, nk), *gv = up(dt, hv, nk), *gdo = up(dt, hdo, nq),
+                     *goin = up(dt, hoin, nq);
+                void *go = dnan(dt, nq), *gdq = dnan(dt, nq), *gdk = dnan(dt, nk), *gdv = dnan(dt, nk);
+                float *gl = dnan(CM_F32, Lq), *glin = up(CM_F32, rl, Lq);
+                G->attn_fwd(gk, dt, B, H, Lq, Lk, D, scale, go, NULL, gl, gq, qs, gkk, ks, gv, ks, NULL, 0, 0);
+                G->attn_bwd(gk, dt, B, H, Lq, Lk, D, scale, gdq, gdk, gdv, gdo, NULL, goin, NULL, glin, gq, qs, gkk, ks, gv,
+                            ks, NULL, 0, 0);
+                char what[80];
+                snprintf(what, sizeof what, "attn Lq=%lld Lk=%lld D=%lld O", (long long)Lq, (long long)Lk, (long long)D);
+                cmp(what, dt, down(dt, go, nq), ro, nq, TOL(dt, 1e-4, 2e-2));
+                if (Lk > 1) {  // one key: P = 1, so dQ and dK are 0 (the reference holds rounding noise)
+                    snprintf(what, sizeof what, "attn Lq=%lld Lk=%lld D=%lld dQ", (long long)Lq, (long long)Lk, (long long)D);
+                    cmp(what, dt, down(dt, gdq, nq), rdq, nq, TOL(dt, 3e-4, 4e-2));
+                    snprintf(what, sizeof what, "attn Lq=%lld Lk=%lld D=%lld dK", (long long)Lq, (long long)Lk, (long long)D);
+                    cmp(what, dt, down(dt, gdk, nk), rdk, nk, TOL(dt, 3e-4, 4e-2));
+                }
+                snprintf(what, sizeof what, "attn Lq=%lld Lk=%lld D=%lld dV", (long long)Lq, (long long)Lk, (long long)D);
+                cmp(what, dt, down(dt, gdv, nk), rdv, nk, TOL(dt, 3e-4, 4e-2));
+                release_all();
+            }
+        // row ops on one row of 4099 (wider than any block's pass) and on 5 rows of 3 columns
+        const int64_t shapes[2][2] = {{1, 4099}, {5, 3}};
+        for (int s = 0; s < 2; s++) {
+            const int64_t R = shapes[s][0], Cc = shapes[s][1], n = R * Cc;
+            float *hx = hrand(n, -2, 2, dt), *hdy = hrand(n, -1, 1, dt), *hw = hrand(Cc, 0.5, 1.5, dt), *hb = hrand(Cc, -1, 1, dt);
+            void *gx = up(dt, hx, n), *gdy = up(dt, hdy, n), *gw = up(dt, hw, Cc), *gb = up(dt, hb, Cc);
+            float *ry = hnan(n), *rm = hnan(R), *rr = hnan(R), *rdx = hnan(n), *rdw = hnan(Cc), *rdb = hnan(Cc);
+            char what[80];
+            C->layernorm_fwd(ck, CM_F32, R, Cc, 1e-5, ry, rm, rr, hx, hw, hb);
+            C->layernorm_bwd(ck, CM_F32, R, Cc, rdx, rdw, rdb, hdy, hx, rm, rr, hw);
+            void *gy = dnan(dt, n), *gdx = dnan(dt, n), *gdw = dnan(dt, Cc), *gdb = dnan(dt, Cc);
+            float *gm = dnan(CM_F32, R), *gr = dnan(CM_F32, R);
+            G->layernorm_fwd(gk, dt, R, Cc, 1e-5, gy, gm, gr, gx, gw, gb);
+            G->layernorm_bwd(gk, dt, R, Cc, gdx, gdw, gdb, gdy, gx, gm, gr, gw);
+            snprintf(what, sizeof what, "layernorm [%lld, %lld] y", (long long)R, (long long)Cc);
+            cmp(what, dt, down(dt, gy, n), ry, n, TOL(dt, 1e-5, 1e-2));
+            snprintf(what, sizeof what, "layernorm [%lld, %lld] dx", (long long)R, (long long)Cc);
+            cmp(what, dt, down(dt, gdx, n), rdx, n, TOL(dt, 1e-4, 2e-2));
+            snprintf(what, sizeof what, "layernorm [%lld, %lld] dw", (long long)R, (long long)Cc);
+            cmp(what, dt, down(dt, gdw, Cc), rdw, Cc, TOL(dt, 1e-4, 2e-2));
+            C->softmax_fwd(ck, CM_F32, R, Cc, ry, hx);
+            G->softmax_fwd(gk, dt, R, Cc, gy, gx);
+            snprintf(what, sizeof what, "softmax [%lld, %lld]", (long long)R, (long long)Cc);
+            cmp(what, dt, down(dt, gy, n), ry, n, TOL(dt, 1e-5, 2e-2));
+            float *ri = hnan(R);
+            C->rmsnorm_fwd(ck, CM_RMS_IC, CM_F32, R, Cc, 1e-6, ry, ri, hx, hw);
+            C->rmsnorm_bwd(ck, CM_RMS_IC, CM_F32, R, Cc, 1e-6, rdx, rdw, hdy, hx, ri, hw);
+            float *gi = dnan(CM_F32, R);
+            G->rmsnorm_fwd(gk, CM_RMS_IC, dt, R, Cc, 1e-6, gy, gi, gx, gw);
+            G->rmsnorm_bwd(gk, CM_RMS_IC, dt, R, Cc, 1e-6, gdx, gdw, gdy, gx, gi, gw);
+            snprintf(what, sizeof what, "rmsnorm [%lld, %lld] y", (long long)R, (long long)Cc);
+            cmp(what, dt, down(dt, gy, n), ry, n, TOL(dt, 1e-5, 1e-2));
+            snprintf(what, sizeof what, "rmsnorm [%lld, %lld] dx", (long long)R, (long long)Cc);
+            cmp(what, dt, down(dt, gdx, n), rdx, n, TOL(dt, 1e-4, 2e-2));
+            float *rs = hnan(R);
+            C->reduce_sum(ck, CM_F32, R, Cc, 1, rs, hx);
+            void *gs = dnan(dt, R);
+            G->reduce_sum(gk, dt, R, Cc, 1, gs, gx);
+            snprintf(what, sizeof what, "reduce_sum [%lld, %lld]", (long long)R, (long long)Cc);
+            cmp(what, dt, down(dt, gs, R), rs, R, TOL(dt, 1e-5, 1e-2));
+            release_all();
+        }
     }
 }
 
@@ -1603,6 +1860,8 @@ int main(int argc, char **argv) {
         {"im2col", t_im2col},
         {"bicubic", t_bicubic},
         {"lookup", t_lookup},
+        {"misaligned", t_misaligned},
+        {"edges", t_edges},
         {"zero_rows", t_zero_rows},
         {"scratch_cache", t_scratch_cache},  // opt-in: runs only where --only names it (it fills the device)
     };
