@@ -14,6 +14,23 @@ void eval_sigmas(int steps, int64_t seq_len, double *sigmas) {
     sigmas[steps] = 0.0;
 }
 
+// x as a tensor of dtype dt holds it (bf16: round to nearest even through f32)
+static float eval_round(float x, cm_dtype dt) { return dt == CM_BF16 ? bf16_to_f32(f32_to_bf16(x)) : x; }
+
+void eval_step_times(double sigma, cm_dtype dt, double *t1000, double *sigma_model) {
+    // the scheduler's timesteps are f32 sigmas * 1000; the pipeline casts them to the latents'
+    // dtype, hands that to the projector and divides it by 1000 (in that dtype) for the transformer
+    float t = eval_round((float)sigma * 1000.0f, dt);
+    *t1000 = t;
+    *sigma_model = eval_round(t / 1000.0f, dt);
+}
+
+cm_tensor *eval_euler_step(cm_tensor *x, cm_tensor *v, double sigma, double sigma_next) {
+    cm_tensor *dv = op_scale(v, sigma_next - sigma), *nx = op_add(x, dv);  // Euler: x += (σ' - σ) v
+    tensor_release(dv);
+    return nx;
+}
+
 cm_tensor *eval_sample(ic_models *m, const vae_decoder *dec, int B, const char *const *prompts, const float *ref_siglip,
                        const float *ref_dino, const eval_sample_opts *o) {
     int f = m->vae_factor;
@@ -36,14 +53,16 @@ cm_tensor *eval_sample(ic_models *m, const vae_decoder *dec, int B, const char *
     eval_sigmas(o->steps, x->shape[1], sig);
     cm_tensor *guid = m->flux_cfg.guidance_embeds ? tensor_full(m->dtype, SHAPE(B), o->guidance, m->dev) : NULL;
     for (int i = 0; i < o->steps; i++) {
-        cm_tensor *sigma = tensor_full(m->dtype, SHAPE(B), sig[i], m->dev), *t1000 = op_scale(sigma, 1000.0);
+        double tv, sv;
+        eval_step_times(sig[i], m->dtype, &tv, &sv);
+        cm_tensor *sigma = tensor_full(m->dtype, SHAPE(B), sv, m->dev), *t1000 = tensor_full(m->dtype, SHAPE(B), tv, m->dev);
         cm_tensor *tokens = NULL, *temb = NULL;
         if (o->ip_scale != 0.0)
             ic_projector_fwd(&m->adapter.proj, feats.low_res_shallow, feats.low_res_deep, feats.high_res_deep, t1000, &tokens, &temb);
         cm_tensor *v = flux_forward(&m->flux, x, txt, pooled, sigma, guid, gh, gw, o->ip_scale != 0.0 ? m->adapter.ip : NULL,
                                     tokens, o->ip_scale, 0);
-        cm_tensor *dv = op_scale(v, sig[i + 1] - sig[i]), *nx = op_add(x, dv);  // Euler: x += (σ' - σ) v
-        cm_tensor *tmp[] = {sigma, t1000, tokens, temb, v, dv, x};
+        cm_tensor *nx = eval_euler_step(x, v, sig[i], sig[i + 1]);
+        cm_tensor *tmp[] = {sigma, t1000, tokens, temb, v, x};
         for (size_t k = 0; k < sizeof tmp / sizeof *tmp; k++) tensor_release(tmp[k]);
         x = nx;
     }

@@ -1,5 +1,6 @@
 // test_sample.c — the flow-matching sampler: its sigma schedule equals diffusers' (numbers from
 // FlowMatchEulerDiscreteScheduler with FLUX.1-dev's scheduler config and the pipeline's mu), it is
+// the times each step hands the projector and the transformer round as the pipeline's do, it is
 // deterministic by seed, the subject scale 0 ignores the reference, and a nonzero one uses it.
 #include <math.h>
 #include <stdlib.h>
@@ -23,6 +24,40 @@ int main(void) {
         double s[8];
         eval_sigmas(cases[c].n, cases[c].L, s);
         for (int i = 0; i <= cases[c].n; i++) TEST_NEAR(s[i], cases[c].want[i], 1e-7, 0, "sigma");
+    }
+
+    // the times of FLUX.1-dev's 28 steps at 1024^2 in bf16, from FlowMatchEulerDiscreteScheduler and
+    // the pipeline's loop: t = timesteps[i].to(bf16) (the projector's), t / 1000 in bf16 (the
+    // transformer's sigma). Rounding sigma to bf16 and scaling it by 1000 puts 7 of the 28 (904,
+    // 868, 760, 600, 408, 344, 274) a bf16 step away, and those steps' velocities 10x further from
+    // diffusers' (lab/bf16_vs_diffusers.py).
+    static const double t_bf16[28] = {1000, 988, 976, 964, 948, 936, 920, 904, 888, 868, 852, 828, 808, 784,
+                                      760,  732, 704, 672, 636, 600, 560, 512, 462, 408, 344, 274, 195, 104.5};
+    static const double s_bf16[28] = {1,          0.98828125, 0.9765625,   0.96484375,  0.94921875, 0.9375,
+                                      0.921875,   0.90234375, 0.88671875,  0.8671875,   0.8515625,  0.828125,
+                                      0.80859375, 0.78515625, 0.76171875,  0.73046875,  0.703125,   0.671875,
+                                      0.63671875, 0.6015625,  0.55859375,  0.51171875,  0.462890625, 0.408203125,
+                                      0.34375,    0.2734375,  0.1953125,   0.1044921875};
+    double sig28[29];
+    eval_sigmas(28, 4096, sig28);
+    int t_off = 0;
+    for (int i = 0; i < 28; i++) {
+        double tv, sv;
+        eval_step_times(sig28[i], CM_BF16, &tv, &sv);
+        t_off += tv != t_bf16[i] || sv != s_bf16[i];
+        if (tv != t_bf16[i] || sv != s_bf16[i])
+            printf("step %d (sigma %.7f): t %g sigma %.9g, want %g %.9g\n", i, sig28[i], tv, sv, t_bf16[i], s_bf16[i]);
+    }
+    TEST_CHECK(t_off == 0, "bf16: %d of 28 steps' times differ from the FLUX pipeline's", t_off);
+    // f32: timesteps[i] = f32 sigma * 1000 and t / 1000 in f32 (to an f32 step: the scheduler
+    // shifts the sigmas in f32, eval_sigmas in f64)
+    static const double t_f32[4] = {1000, 988.40863, 976.222473, 963.394409},
+                        s_f32[4] = {1, 0.988408625, 0.976222456, 0.963394403};
+    for (int i = 0; i < 4; i++) {
+        double tv, sv;
+        eval_step_times(sig28[i], CM_F32, &tv, &sv);
+        TEST_NEAR(tv, t_f32[i], 0, 1.5e-7, "f32 t");
+        TEST_NEAR(sv, s_f32[i], 0, 1.5e-7, "f32 sigma");
     }
 
     char err[512];
