@@ -10,7 +10,8 @@
 // ---------------------------------------------------------------------------------------------
 // LayerNorm, alone (MOD false) or fused with the adaLN modulation (MOD true): the rows are
 // [B, L] and row r's output is a * (1 + scale[r / L]) + shift[r / L], a = n * w + b. The fused
-// forward never writes n; its backward reads x, the statistics and scale again.
+// forward never writes n; its backward reads x, the statistics and scale again. In bf16 the
+// forward rounds a, 1 + scale and the product to bf16 as the unfused torch ops do.
 // ---------------------------------------------------------------------------------------------
 // the modulation row of batch row / L, or NULL (MOD false, or no tensor)
 template <bool MOD, typename T> __device__ __forceinline__ const T *mod_row(const T *p, int64_t row, int64_t L, int64_t cols) {
@@ -54,7 +55,17 @@ __global__ void k_ln_fwd(int64_t rows, int64_t cols, int64_t L, float eps, T *y,
             IO::load_or(sc ? sc + c : NULL, sf, 0.f);
             IO::load_or(sh ? sh + c : NULL, hf, 0.f);
 #pragma unroll
-            for (int i = 0; i < N; i++) f[i] = f[i] * (1.f + sf[i]) + hf[i];
+            for (int i = 0; i < N; i++) {
+                if constexpr (sizeof(T) == 2) {
+                    // bf16: round where diffusers' `norm(x) * (1 + scale) + shift` in torch.bfloat16
+                    // does (the norm, 1 + scale, the product; the sum at the store) — one rounding
+                    // of the f32 result put FLUX-tiny's output twice as far from diffusers' bf16
+                    float a = to_f(from_f<T>(f[i])), s1 = to_f(from_f<T>(1.f + sf[i]));
+                    f[i] = to_f(from_f<T>(a * s1)) + hf[i];
+                } else {
+                    f[i] = f[i] * (1.f + sf[i]) + hf[i];
+                }
+            }
         }
         IO::store(yr + c, f);
     }
