@@ -69,7 +69,7 @@ def heads(t, D):
     return t.unflatten(-1, (-1, D))
 
 
-def forward(m, io, on):
+def forward(m, io, on, trace=None):
     cfg = m.config
     D = cfg.attention_head_dim
     gh, gw = int(io['meta'][0]), int(io['meta'][1])
@@ -97,6 +97,8 @@ def forward(m, io, on):
         h = gated(h, ex[5], f, on['gate'])
         f = b.ff_context.net[2](gelu_lin(b.ff_context.net[0].proj, adanorm(c, ec[4], ec[3], on['ada']), on['gelu']))
         c = gated(c, ec[5], f, on['gate'])
+        if trace is not None:
+            trace.append((c, h))
     hs = torch.cat([c, h], 1)
     for b in m.single_transformer_blocks:
         e = b.norm.linear(b.norm.silu(temb)).chunk(3, dim=1)  # shift, scale, gate
@@ -107,6 +109,8 @@ def forward(m, io, on):
         o = attention(q, k, heads(a.to_v(n), D))
         y = b.proj_out(torch.cat([o, gelu_lin(b.proj_mlp, n, on['gelu'])], 2))
         hs = gated(hs, e[2], y, on['gate'])
+        if trace is not None:
+            trace.append((hs[:, :LT], hs[:, LT:]))
     img = hs[:, LT:]
     emb = m.norm_out.linear(m.norm_out.silu(temb))
     scale, shift = emb.chunk(2, dim=1)

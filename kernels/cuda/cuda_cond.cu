@@ -229,8 +229,9 @@ void cu_modulate_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t L, int64_
 }
 
 // ---------------------------------------------------------------------------------------------
-// gated residual: out = res + gate[b] * y over [B, L, C]; VEC: a thread takes 16 bytes of a row (C a
-// multiple of the vector: a vector never straddles two rows, so one gate row serves it)
+// gated residual: out = res + gate[b] * y over [B, L, C] (bf16: gate * y rounded, then the sum);
+// VEC: a thread takes 16 bytes of a row (C a multiple of the vector: a vector never straddles two
+// rows, so one gate row serves it)
 // ---------------------------------------------------------------------------------------------
 template <typename T, bool VEC>
 __global__ void k_gated_add(int64_t B, int64_t L, int64_t C, T *out, const T *res, const T *gate, const T *y) {
@@ -243,7 +244,12 @@ __global__ void k_gated_add(int64_t B, int64_t L, int64_t C, T *out, const T *re
         IO::load(gate + b * C + c, g);
         IO::load(y + e, v);
 #pragma unroll
-        for (int j = 0; j < N; j++) r[j] += g[j] * v[j];
+        for (int j = 0; j < N; j++) {
+            // bf16: the product rounded before the sum, as diffusers' `res + gate * y` in
+            // torch.bfloat16 (rounding once moved FLUX-tiny's output further from diffusers')
+            if constexpr (sizeof(T) == 2) r[j] += to_f(from_f<T>(g[j] * v[j]));
+            else r[j] += g[j] * v[j];
+        }
         IO::store(out + e, r);
     }
 }

@@ -1337,7 +1337,17 @@ static void t_gated_add(void) {
             G->gated_add(gk, dt, B, L, Cc, go, gr, gg, gy);
             char what[64];
             snprintf(what, sizeof what, "gated_add C=%lld", (long long)Cc);
-            cmp(what, dt, down(dt, go, n), ro, n, TOL(dt, 1e-6, 8e-3));
+            float *hout = down(dt, go, n);
+            cmp(what, dt, hout, ro, n, TOL(dt, 1e-6, 8e-3));
+            if (dt == CM_BF16) {  // diffusers' bf16 `res + gate * y`: the product rounded, then the sum
+                int64_t off = 0;
+                for (int64_t i = 0; i < n; i++) {
+                    float p = bf16_val(bf16_bits(hg[(i / (L * Cc)) * Cc + i % Cc] * hy[i]));
+                    off += hout[i] != bf16_val(bf16_bits(hr[i] + p));
+                }
+                TEST_CHECK(off == 0, "%s: %lld of %lld outputs not bf16(res + bf16(gate * y))", what, (long long)off,
+                           (long long)n);
+            }
             release_all();
         }
 }
