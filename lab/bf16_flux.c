@@ -11,6 +11,7 @@
 #include "autograd/ops.h"
 #include "eval/sample.h"
 #include "models/flux.h"
+#include "models/ip_attn.h"
 #include "models/safetensors.h"
 
 #define DIR "tests/fixtures/flux/"
@@ -57,6 +58,22 @@ int main(int argc, char **argv) {
     st_writer *w = st_writer_new();
     cm_tensor *out = flux_forward(&m, x, txt, pooled, sigma, guid, gh, gw, NULL, NULL, 0.0, 0);
     add(w, "out", out);
+    tensor_release(out);
+
+    // with the IP branch (ip_tiny.safetensors, io's tokens and scale)
+    cm_params ips;
+    params_init_registry(&ips, dev, dt, false);
+    ip_attn ip;
+    ip_attn_config ic = {.n_modules = c.num_layers + c.num_single_layers, .heads = c.heads, .head_dim = c.head_dim,
+                         .ip_dim = (int)tensor_get(meta, 4)};
+    ip_attn_init(&ip, &ic, &ips, "ip_adapter");
+    if (params_load(&ips, DIR "ip_tiny.safetensors", NULL, true, NULL, err, sizeof err)) {
+        fprintf(stderr, "bf16_flux: %s\n", err);
+        return 1;
+    }
+    cm_tensor *tok = load(io, "ip_tokens", dt, dev), *sc = load(io, "ip_scale", CM_F32, CM_DEV_CPU);
+    out = flux_forward(&m, x, txt, pooled, sigma, guid, gh, gw, &ip, tok, tensor_get(sc, 0), 0);
+    add(w, "out_ip", out);
     tensor_release(out);
 
     // the sampler's loop from x, guidance 3.5 for both samples

@@ -14,7 +14,8 @@ import torch
 from safetensors.torch import load_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'scripts'))
-from fixtures_flux import LT, img_ids, tiny_config  # noqa: E402
+from fixtures_flux import IP_DIM, LT, img_ids, tiny_config  # noqa: E402
+from ic_reference_ip import install_ip_processors, ip_kwargs  # noqa: E402
 from diffusers import FluxTransformer2DModel, FlowMatchEulerDiscreteScheduler  # noqa: E402
 from diffusers.pipelines.flux.pipeline_flux import calculate_shift  # noqa: E402
 
@@ -30,16 +31,21 @@ def err(a, b):
 def run(dtype, io, steps):
     m = FluxTransformer2DModel(**tiny_config()).eval()
     m.load_state_dict(load_file(os.path.join(FIX, 'flux_tiny.safetensors')))
-    m = m.to(dtype)
+    procs = install_ip_processors(m, IP_DIM)
+    ip = load_file(os.path.join(FIX, 'ip_tiny.safetensors'))
+    procs.load_state_dict({k[len('ip_adapter.'):]: v for k, v in ip.items()})
+    m, procs = m.to(dtype), procs.to(dtype)
     gh, gw = int(io['meta'][0]), int(io['meta'][1])
     ids_img, ids_txt = img_ids(gh, gw), torch.zeros(LT, 3)
     x, txt, pooled = io['x'].to(dtype), io['txt'].to(dtype), io['pooled'].to(dtype)
     res = {}
     with torch.no_grad():
-        def fwd(z, t, g):
+        def fwd(z, t, g, tok=None):
             return m(hidden_states=z, encoder_hidden_states=txt, pooled_projections=pooled, timestep=t,
-                     img_ids=ids_img, txt_ids=ids_txt, guidance=g, return_dict=False)[0]
+                     img_ids=ids_img, txt_ids=ids_txt, guidance=g, return_dict=False,
+                     joint_attention_kwargs=ip_kwargs(LT, tok, float(io['ip_scale'][0])))[0]
         res['out'] = fwd(x, io['sigma'], io['guidance'])
+        res['out_ip'] = fwd(x, io['sigma'], io['guidance'], io['ip_tokens'].to(dtype))
         # FluxPipeline.__call__'s loop
         sch = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15,
                                               base_image_seq_len=256, max_image_seq_len=4096)
@@ -62,7 +68,7 @@ def main():
     steps = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     io = load_file(os.path.join(FIX, 'io.safetensors'))
     ref16, ref32 = run(torch.bfloat16, io, steps), run(torch.float32, io, steps)
-    for k in ['out'] + [f'v{i}' for i in range(steps)] + ['sample']:
+    for k in ['out', 'out_ip'] + [f'v{i}' for i in range(steps)] + ['sample']:
         c_max, c_mean = err(cam[k], ref16[k])
         d_max, d_mean = err(ref16[k], ref32[k])
         e_max, e_mean = err(cam[k], ref32[k])

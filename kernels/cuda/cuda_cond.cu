@@ -285,7 +285,11 @@ __global__ void k_add_rows(int64_t B, int64_t L, int64_t C, int64_t row0, int64_
             float y[N];
             IO::load(b + (bi * Lb + l - row0) * C + c, y);
 #pragma unroll
-            for (int j = 0; j < N; j++) x[j] += alpha * y[j];
+            for (int j = 0; j < N; j++) {
+                // bf16: alpha * b rounded before the sum, as InstantCharacter's bf16 `hs + ip_out * scale`
+                if constexpr (sizeof(T) == 2) x[j] += to_f(from_f<T>(alpha * y[j]));
+                else x[j] += alpha * y[j];
+            }
         }
         IO::store(out + e, x);
     }

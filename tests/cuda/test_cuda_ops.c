@@ -1367,7 +1367,20 @@ static void t_add_rows(void) {
                 char what[64];
                 snprintf(what, sizeof what, "add_rows C=%lld rows %lld..%lld", (long long)Cc, (long long)row0,
                          (long long)L);
-                cmp(what, dt, down(dt, go, n), ro, n, TOL(dt, 1e-6, 8e-3));
+                float *hout = down(dt, go, n);
+                cmp(what, dt, hout, ro, n, TOL(dt, 1e-6, 8e-3));
+                if (dt == CM_BF16) {  // InstantCharacter's bf16 `hs + ip_out * scale`: the product rounded, then the sum
+                    int64_t off = 0;
+                    for (int64_t i = 0; i < n; i++) {
+                        int64_t r = i / Cc, l = r % L, bi = r / L;
+                        float want = ha[i];
+                        if (l >= row0)
+                            want = bf16_val(bf16_bits(ha[i] + bf16_val(bf16_bits(0.7f * hb[(bi * Lb + l - row0) * Cc + i % Cc]))));
+                        off += hout[i] != want;
+                    }
+                    TEST_CHECK(off == 0, "%s: %lld of %lld outputs not bf16(a + bf16(alpha * b))", what, (long long)off,
+                               (long long)n);
+                }
                 release_all();
             }
 }
