@@ -1,7 +1,9 @@
 // bf16_flux.c — FLUX-tiny (tests/fixtures/flux) forward and a short Euler sampling loop on a
 // device and dtype of choice, outputs written f32 for lab/bf16_vs_diffusers.py to compare with
 // diffusers' FluxTransformer2DModel in torch.bfloat16.
-//   bf16_flux DEVICE DTYPE OUT.safetensors [STEPS]   (DEVICE cpu | cuda:0, DTYPE f32 | bf16)
+//   bash lab/build.sh [BUILD_DIR]   (default build-emu: the CUDA kernels on the CPU)
+//   CUDA_EMU_DEVICES=1 build-emu/bf16_flux DEVICE DTYPE OUT.safetensors [STEPS]
+//   (DEVICE cpu | cuda:0, DTYPE f32 | bf16; run from the repository root)
 // The loop is the sampler's (eval/sample.c: eval_sigmas, eval_step_times, eval_euler_step), started from io's x as
 // the noise, without the IP branch.
 #include <stdio.h>

@@ -1,7 +1,10 @@
 """Which of cameo's bf16 rounding points accounts for its distance from diffusers' bf16 FLUX:
 FLUX-tiny's forward re-written with each rounding point switchable between diffusers' (several
 bf16 roundings) and cameo's fused kernels (f32 inside, one rounding), compared with cameo's
-output (lab/bf16_flux's 'out') and diffusers' own bf16 forward.
+output (lab/bf16_flux's 'out') and diffusers' own bf16 forward. Points: ada (the adaLN
+modulation), gate (the gated residual), gelu (the GELU on the f32 GEMM result, cuBLASLt's
+epilogue), qk (the q / k norm's output rotated unrounded), cat (the single block's proj_out as two
+GEMMs into a bf16 output). The re-write itself sits ~1e-3 (mean rel) from diffusers: the floor.
 
   python lab/bf16_rounding_probe.py CAMEO_OUT.safetensors"""
 import os
@@ -17,7 +20,7 @@ from diffusers import FluxTransformer2DModel  # noqa: E402
 
 FIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'fixtures', 'flux')
 BF = torch.bfloat16
-POINTS = ['ada', 'gate', 'gelu', 'qk']
+POINTS = ['ada', 'gate', 'gelu', 'qk', 'cat']
 
 
 def R(t):
@@ -107,7 +110,13 @@ def forward(m, io, on, trace=None):
         q = roped([qk(heads(a.to_q(n), D), a.norm_q, on['qk'])], cos, sin)
         k = roped([qk(heads(a.to_k(n), D), a.norm_k, on['qk'])], cos, sin)
         o = attention(q, k, heads(a.to_v(n), D))
-        y = b.proj_out(torch.cat([o, gelu_lin(b.proj_mlp, n, on['gelu'])], 2))
+        g = gelu_lin(b.proj_mlp, n, on['gelu'])
+        if on['cat']:  # cameo's op_mlp_gelu_cat: o's columns + bias into the bf16 output, then += g's columns
+            P = o.shape[-1]
+            part = F.linear(o, b.proj_out.weight[:, :P], b.proj_out.bias)
+            y = R(part.float() + F.linear(g.float(), b.proj_out.weight[:, P:].float()))
+        else:
+            y = b.proj_out(torch.cat([o, g], 2))
         hs = gated(hs, e[2], y, on['gate'])
         if trace is not None:
             trace.append((hs[:, :LT], hs[:, LT:]))
