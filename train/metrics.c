@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,11 +213,21 @@ static int mkdir_p(const char *path) {
     return 0;
 }
 
-// keeps the lines of path whose "step" is <= max_step (a resumed run rewrites what came after)
+// keeps the lines of path whose "step" is <= max_step (a resumed run rewrites what came after).
+// Only a regular file is trimmed, through a symbolic link: metrics.jsonl linked to a device
+// (/dev/full, /dev/null: reads without end) or a FIFO has nothing to keep, and a link stays a link
 static int trim_jsonl(const char *path, int64_t max_step, char *err, size_t errlen) {
+    struct stat sb;
+    if (stat(path, &sb) || !S_ISREG(sb.st_mode)) return 0;  // nothing yet, or not a file to trim
+    char real[PATH_MAX];
+    if (!realpath(path, real)) {
+        cm_seterr(err, errlen, "%s: cannot resolve: %s", path, strerror(errno));
+        return -1;
+    }
+    path = real;
     FILE *f = fopen(path, "rb");
-    if (!f) return 0;  // nothing yet
-    char tmp[sizeof ((metrics *)0)->jsonl_path + 8];
+    if (!f) return 0;
+    char tmp[PATH_MAX + 8];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *o = fopen(tmp, "wb");
     if (!o) {

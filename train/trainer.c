@@ -577,13 +577,16 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                              "from it (to train on, start a run from its adapter: model.adapter_init=%s/adapter.safetensors)", dir,
                              c->n_stages, dir);
     }
-    if (t->d.rank == 0 && metrics_open(&t->met, t->run_dir, true, resume_dir ? t->st.step : -1, err, errlen)) return -1;
-    if (t->d.rank == 0 && c->eval.every > 0 &&
-        train_eval_open(&t->ev, &t->m, c, t->run_dir, resume_dir ? t->st.step : -1, err, errlen)) {
+    // the step the run goes on from: the logs keep the lines up to it, the later ones are made again.
+    // A fresh start goes on from 0: the lines of an earlier attempt killed before its first
+    // checkpoint (--resume auto then finds none and starts anew) were appended to, logging step 1 twice
+    int64_t from = resume_dir ? t->st.step : 0;
+    if (t->d.rank == 0 && metrics_open(&t->met, t->run_dir, true, from, err, errlen)) return -1;
+    if (t->d.rank == 0 && c->eval.every > 0 && train_eval_open(&t->ev, &t->m, c, t->run_dir, from, err, errlen)) {
         metrics_close(&t->met);
         return -1;
     }
-    if (c->validation.every > 0 && train_val_open(&t->val, c, t->run_dir, resume_dir ? t->st.step : -1, t->d.rank, err, errlen)) {
+    if (c->validation.every > 0 && train_val_open(&t->val, c, t->run_dir, from, t->d.rank, err, errlen)) {
         if (t->d.rank == 0) metrics_close(&t->met);
         train_eval_close(&t->ev);
         return -1;

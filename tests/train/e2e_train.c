@@ -395,9 +395,13 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("! %s train " STEPS " --set run.out_dir=%s/q --set data.path=%s/data --quiet 2>%s/q3.log && "
                        "grep -q 'already holds [0-9]* checkpoint(s).*--resume auto' %s/q3.log", cameo, dir, dir, dir, dir) == 0,
                "a fresh start over existing checkpoints is refused (see %s/q3.log)", dir);
-    TEST_CHECK(test_sh("%s train --set stages.0.steps=1 --set stages.1.steps=1 --set stages.2.steps=1 --resume auto "
+    // (the metrics line of an earlier attempt killed before its first checkpoint is replaced, not logged twice)
+    TEST_CHECK(test_sh("mkdir -p %s/q0/tiny && echo '{\"step\":1,\"stage\":0,\"loss\":9}' >%s/q0/tiny/metrics.jsonl && "
+                       "%s train --set stages.0.steps=1 --set stages.1.steps=1 --set stages.2.steps=1 --resume auto "
                        "--set run.out_dir=%s/q0 --set data.path=%s/data --quiet 2>%s/q0.log && grep -q 'no checkpoint under' %s/q0.log",
-                       cameo, dir, dir, dir, dir) == 0, "--resume auto without checkpoints starts the run (see %s/q0.log)", dir);
+                       dir, dir, cameo, dir, dir, dir, dir) == 0, "--resume auto without checkpoints starts the run (see %s/q0.log)", dir);
+    TEST_CHECK(test_sh("test \"$(grep -c '^{\"step\":1,' %s/q0/tiny/metrics.jsonl)\" = 1 && ! grep -q '\"loss\":9}' %s/q0/tiny/metrics.jsonl",
+                       dir, dir) == 0, "a fresh start logs step 1 once, not after an earlier attempt's line (see %s/q0/tiny/metrics.jsonl)", dir);
 
     // SIGKILL at an arbitrary moment (checkpoints every step): the newest complete checkpoint resumes
     snprintf(cmd, sizeof cmd, "exec %s train " STEPS " --set run.ckpt_every=1 --set run.out_dir=%s/f --set data.path=%s/data 2>/dev/null", cameo, dir, dir);
