@@ -11,6 +11,7 @@
 #include <math.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,9 +118,12 @@ static int mkdir_p(const char *path) {
     return 0;
 }
 
+static bool fault_prune_kill;  // tests (CAMEO_FAULT_PRUNE_KILL=1): killed in a pruning, its manifest.json just removed
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
+    (void)sb, (void)flag;
+    int rc = remove(p);
+    if (fault_prune_kill && !strcmp(p + ftw->base, "manifest.json")) raise(SIGKILL);
+    return rc;
 }
 static int rm_rf(const char *path) { return nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
 
@@ -393,14 +397,15 @@ static int write_manifest(const char *dir, int64_t step, const char *const *file
     return rc;
 }
 
-// removes leftovers of interrupted saves (.tmp-step-*, .old-step-*) except `keep`
+// removes leftovers of interrupted saves (.tmp-step-*, .old-step-*) and prunings (.del-step-*) except `keep`
 static void clean_leftovers(const char *dir, const char *keep) {
     DIR *d = opendir(dir);
     if (!d) return;
     struct dirent *e;
     char path[CKPT_PATH];
     while ((e = readdir(d))) {
-        if (strncmp(e->d_name, ".tmp-step-", 10) && strncmp(e->d_name, ".old-step-", 10)) continue;
+        if (strncmp(e->d_name, ".tmp-step-", 10) && strncmp(e->d_name, ".old-step-", 10) && strncmp(e->d_name, ".del-step-", 10))
+            continue;
         if (keep && !strcmp(e->d_name, keep)) continue;
         pjoin(path, sizeof path, dir, e->d_name);
         if (!strncmp(e->d_name, ".old-step-", 10)) {
@@ -516,13 +521,23 @@ int ckpt_save_finish(const char *dir, cm_params **regs, int n_regs, const ckpt_s
     if (keep_last > 0) {
         int64_t *steps;
         int n = ckpt_list_all(dir, &steps);
+        const char *fault = getenv("CAMEO_FAULT_PRUNE_KILL");
+        fault_prune_kill = fault && !strcmp(fault, "1");
         for (int i = 0; i < n - keep_last; i++) {
             if (steps[i] == st.step) continue;
-            char sname[64];
+            // renamed out of the checkpoints' names first, in one step, then removed: removed in
+            // place, a kill part-way (Slurm's SIGKILL when the final save outlasts its grace time)
+            // left a step-N without its manifest (on tmpfs the first file removed): never listed as
+            // a checkpoint again, so never pruned — a checkpoint's size of disk lost for good
+            char sname[64], dname[80], del[CKPT_PATH];
             snprintf(sname, sizeof sname, "step-%lld", (long long)steps[i]);
+            snprintf(dname, sizeof dname, ".del-%s", sname);
             pjoin(path, sizeof path, dir, sname);
-            rm_rf(path);
+            pjoin(del, sizeof del, dir, dname);
+            rm_rf(del);
+            rm_rf(rename(path, del) ? path : del);
         }
+        fault_prune_kill = false;
         free(steps);
     }
     if (out) snprintf(out, outlen, "%s", final);

@@ -15,7 +15,8 @@
 // renamed to DIR/step-N, DIR is fsynced, then `latest` is replaced (write latest.tmp, fsync,
 // rename, fsync DIR). A crash at any point leaves the previous checkpoint and `latest` intact;
 // leftovers (.tmp-step-*) are removed by the next save. keep_last K > 0 then deletes the oldest
-// complete checkpoints beyond K.
+// complete checkpoints beyond K (each renamed to .del-step-N first: a deletion cut short is a
+// leftover the next save removes).
 // Load: `latest` → verify the manifest's sizes and checksums; when it is missing or damaged,
 // the newest other complete checkpoint that verifies is used, with a warning on stderr naming
 // what was wrong.

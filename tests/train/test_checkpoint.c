@@ -120,6 +120,34 @@ int main(void) {
     TEST_CHECK(ckpt_resolve(dir, out, sizeof out, err, sizeof err) == 0 && strstr(out, "step-6"), "latest: %s %s", out, err);
     TEST_CHECK(ckpt_resolve(root, out, sizeof out, err, sizeof err) == 0 && strstr(out, "step-6"), "run folder resolves");
 
+    // a pruning killed part-way (here as its manifest.json is removed, the first file on tmpfs): the
+    // next save removes what is left of it; only the kept checkpoints and `latest` stay
+    {
+        char pdir[300];
+        snprintf(pdir, sizeof pdir, "%s/prune", root);
+        for (int s = 2; s <= 4; s += 2) {
+            ckpt_state st = state_at(s);
+            TEST_CHECK(ckpt_save(pdir, regs, 2, &o, &st, yaml, 2, NULL, 0, err, sizeof err) == 0, "prune: save %d: %s", s, err);
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+            setenv("CAMEO_FAULT_PRUNE_KILL", "1", 1);
+            ckpt_state st = state_at(6);
+            _exit(ckpt_save(pdir, regs, 2, &o, &st, yaml, 2, NULL, 0, err, sizeof err) ? 1 : 0);
+        }
+        int status;
+        waitpid(pid, &status, 0);
+        TEST_CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "prune: killed while deleting step-2 (status %d)", status);
+        ckpt_state st = state_at(8);
+        TEST_CHECK(ckpt_save(pdir, regs, 2, &o, &st, yaml, 2, NULL, 0, err, sizeof err) == 0, "prune: save 8: %s", err);
+        char cmd[700], names[256] = "";
+        snprintf(cmd, sizeof cmd, "ls -A '%s' | tr '\\n' ' '", pdir);
+        FILE *ls = popen(cmd, "r");
+        if (ls && !fgets(names, sizeof names, ls)) names[0] = 0;
+        if (ls) pclose(ls);
+        TEST_CHECK(!strcmp(names, "latest step-6 step-8 "), "prune: the folder holds '%s', expected 'latest step-6 step-8 '", names);
+    }
+
     // the adapter: bf16, published names, trainable only
     snprintf(path, sizeof path, "%s/step-6/adapter.safetensors", dir);
     st_file *f = st_open(path, err, sizeof err);
