@@ -4,6 +4,7 @@
 // the last micro-batch's backward runs, train/dist_reduce.h).
 #include <cblas.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
@@ -468,6 +469,17 @@ static void eval_now(trainer *t, const train_stage *sg) {
     dist_barrier(&t->d);
 }
 
+// whether checkpoint folder ck lies in the checkpoints folder dir (both resolved: relative
+// paths, links); false when either does not exist
+static bool ckpt_in(const char *ck, const char *dir) {
+    char a[PATH_MAX], b[PATH_MAX];
+    if (!realpath(ck, a) || !realpath(dir, b)) return false;
+    char *slash = strrchr(a, '/');
+    if (!slash) return false;
+    *slash = 0;
+    return !strcmp(a[0] ? a : "/", b);
+}
+
 static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     train_config *c = &t->cfg;
     // run.threads 0: every core, but at most 4 for the tiny preset, whose ops are too small for
@@ -488,6 +500,16 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         return -1;
     }
     if (resume_dir && resume_changes(t, resume_dir, err, errlen)) return -1;  // before anything is written
+    // another run's checkpoint resumed into a run folder with checkpoints of its own: its saves took
+    // their step names (replacing them), keep_last removed the rest, and metrics.jsonl went on from
+    // the other run's lines — two runs mixed in one folder, without a word
+    int n_own = resume_dir ? ckpt_list(t->ckpt_dir, NULL, 0) : 0;
+    if (n_own > 0 && !ckpt_in(resume_dir, t->ckpt_dir)) {
+        snprintf(err, errlen, "run.name: %s already holds %d checkpoint(s) of another run; resuming %s there would replace them "
+                 "and mix the two runs' logs: resume into another run.name / run.out_dir, or from a checkpoint of that folder "
+                 "(--resume auto)", t->ckpt_dir, n_own, resume_dir);
+        return -1;
+    }
     if (mkdirs(t->ckpt_dir)) {
         snprintf(err, errlen, "run.out_dir: cannot create %s: %s", t->ckpt_dir, strerror(errno));
         return -1;

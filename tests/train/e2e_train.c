@@ -185,6 +185,11 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("%s train --resume %s/a/tiny/checkpoints/step-6 --set run.out_dir=%s/c --quiet 2>%s/c.log", cameo, dir, dir, dir) == 0, "resume c");
     check_same_final("c");
     TEST_CHECK(test_sh("%s train --resume %s/a/tiny/checkpoints/step-12 --set run.out_dir=%s/d --quiet 2>%s/d.log", cameo, dir, dir, dir) == 0, "resume d");
+    // another run's checkpoint into a run folder with checkpoints of its own (b's): refused, b's checkpoints kept
+    TEST_CHECK(test_sh("! %s train --resume %s/a/tiny/checkpoints/step-12 --set run.out_dir=%s/b --quiet 2>%s/bx.log && "
+                       "grep -q 'already holds [0-9]* checkpoint(s) of another run' %s/bx.log && ls %s/b/tiny/checkpoints/step-6/manifest.json",
+                       cameo, dir, dir, dir, dir, dir) == 0,
+               "resuming a's checkpoint into b's run folder is refused (see %s/bx.log)", dir);
     check_same_final("d");
     // a resume tells what it changes; the stage in progress refuses a batch size its data order
     // cannot follow, before any work (naming the key and both values)
