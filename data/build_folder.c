@@ -29,6 +29,19 @@ static bool is_image_name(const char *name) {
     return false;
 }
 
+// a photo in a format the builder does not decode (phones write HEIC, editors GIF / TIFF): its
+// format's name, so that it is named and counted instead of left out without a word
+static const char *unsupported_image_format(const char *name) {
+    const char *dot = strrchr(name, '.');
+    if (!dot || name[0] == '.') return NULL;
+    static const char *const ext[][2] = {{"gif", "GIF"},   {"heic", "HEIC"}, {"heif", "HEIF"}, {"avif", "AVIF"},
+                                         {"bmp", "BMP"},   {"tif", "TIFF"},  {"tiff", "TIFF"}, {"jxl", "JPEG XL"},
+                                         {"jp2", "JPEG 2000"}, {"dng", "DNG (raw)"}, {"psd", "PSD"}};
+    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
+        if (!strcasecmp(dot + 1, ext[i][0])) return ext[i][1];
+    return NULL;
+}
+
 // the tree walk's findings (nftw takes no context pointer)
 static struct { char **paths; size_t n, cap; uint64_t unreadable; int quiet; } g_found;
 
@@ -50,7 +63,16 @@ static int on_file(const char *path, const struct stat *sb, int flag, struct FTW
     if (flag == FTW_D && hidden) return FTW_SKIP_SUBTREE;  // hidden folders
     if (hidden) return FTW_CONTINUE;
     if (flag == FTW_SLN || flag == FTW_DNR || flag == FTW_NS) return on_unreadable(path, flag);
-    if (flag != FTW_F || !is_image_name(path + ftw->base)) return FTW_CONTINUE;
+    if (flag != FTW_F) return FTW_CONTINUE;
+    if (!is_image_name(path + ftw->base)) {
+        const char *fmt = unsupported_image_format(path + ftw->base);
+        if (fmt) {
+            g_found.unreadable++;
+            if (!g_found.quiet)
+                fprintf(stderr, "%s: skipped: %s is not read (PNG, JPEG or WebP only): convert it, e.g. to PNG\n", path, fmt);
+        }
+        return FTW_CONTINUE;
+    }
     if (!S_ISREG(sb->st_mode)) return on_unreadable(path, FTW_F);  // a FIFO or device named .png
     if (g_found.n == g_found.cap) {
         g_found.cap = g_found.cap ? 2 * g_found.cap : 256;
