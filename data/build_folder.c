@@ -93,6 +93,10 @@ static int read_sidecar(const char *image_path, build_item *it) {
     if (!dot || (size_t)(dot - txt) + 5 > sizeof txt) return 0;
     strcpy(dot, ".txt");
     FILE *f = fopen(txt, "r");
+    if (!f && errno == ENOENT) {  // IMG_0001.JPG / IMG_0001.TXT: cameras and Windows tools write upper case
+        strcpy(dot, ".TXT");
+        f = fopen(txt, "r");
+    }
     if (!f) return 0;
     char *line = NULL;
     size_t cap = 0;

@@ -42,6 +42,8 @@ static void test_folder(const char *root) {
     FILE *f = fopen(p, "wb");
     fwrite(w, 1, wl, f), fclose(f), free(w);
     snprintf(p, sizeof p, "%s/bob/b1.txt", d), write_text(p, "bob at the beach");
+    snprintf(p, sizeof p, "%s/bob/B2.PNG", d), image_write_png(p, &b, err, sizeof err);
+    snprintf(p, sizeof p, "%s/bob/B2.TXT", d), write_text(p, "bob in capitals\r\n");  // upper-case caption file
     snprintf(p, sizeof p, "%s/top.png", d), image_write_png(p, &a, err, sizeof err);
     snprintf(p, sizeof p, "%s/top.txt", d), write_text(p, "someone\n");
     snprintf(p, sizeof p, "%s/.hidden/x.png", d), image_write_png(p, &a, err, sizeof err);
@@ -56,7 +58,7 @@ static void test_folder(const char *root) {
     build_report r;
     snprintf(out, sizeof out, "%s/ds-folder", root);
     TEST_CHECK(build_from_folder(d, NULL, NULL, out, &o, &r, err, sizeof err) == 0, "folder build: %s", err);
-    TEST_CHECK(r.kept == 3 && r.lines == 6 && r.skipped[BUILD_SKIP_FIELD] == 1 && r.skipped[BUILD_SKIP_IMAGE] == 2 && r.characters == 3,
+    TEST_CHECK(r.kept == 4 && r.lines == 7 && r.skipped[BUILD_SKIP_FIELD] == 1 && r.skipped[BUILD_SKIP_IMAGE] == 2 && r.characters == 3,
                "folder: kept %llu of %llu, %llu without caption, %llu unreadable (want the GIF and the HEIC), %llu characters",
                (unsigned long long)r.kept, (unsigned long long)r.lines, (unsigned long long)r.skipped[BUILD_SKIP_FIELD],
                (unsigned long long)r.skipped[BUILD_SKIP_IMAGE], (unsigned long long)r.characters);
@@ -65,8 +67,8 @@ static void test_folder(const char *root) {
     dataset_reader rd;
     dataset_reader_init(&rd, &ds);
     record_view rec;
-    const char *want_char[] = {"alice", "bob", "chars"}, *want_src[] = {"alice/a1.png", "bob/b1.webp", "top.png"};
-    for (int i = 0; i < 3 && ds.m.samples == 3; i++) {
+    const char *want_char[] = {"alice", "bob", "bob", "chars"}, *want_src[] = {"alice/a1.png", "bob/B2.PNG", "bob/b1.webp", "top.png"};
+    for (int i = 0; i < 4 && ds.m.samples == 4; i++) {
         TEST_CHECK(dataset_get(&rd, (uint64_t)i, &rec, err, sizeof err) == 0 && dataset_get_meta(&rd, &rec, err, sizeof err) == 0,
                    "folder sample %d: %s", i, err);
         TEST_CHECK(!strcmp(rd.meta.character, want_char[i]) && !strcmp(rd.meta.source, want_src[i]),
@@ -75,12 +77,15 @@ static void test_folder(const char *root) {
     TEST_CHECK(dataset_get(&rd, 0, &rec, err, sizeof err) == 0 && dataset_get_meta(&rd, &rec, err, sizeof err) == 0 &&
                rd.meta.n_captions == 2 && !strcmp(rd.meta.captions[0], "alice smiling") && !strcmp(rd.meta.captions[1], "alice waving"),
                "NAME.txt: one caption per non-empty line, trimmed, BOM dropped: '%s'", rd.meta.n_captions ? rd.meta.captions[0] : "");
+    TEST_CHECK(dataset_get(&rd, 1, &rec, err, sizeof err) == 0 && dataset_get_meta(&rd, &rec, err, sizeof err) == 0 &&
+               rd.meta.n_captions == 1 && !strcmp(rd.meta.captions[0], "bob in capitals"),
+               "NAME.TXT (upper case) read as the caption file: '%s'", rd.meta.n_captions ? rd.meta.captions[0] : "");
     dataset_reader_free(&rd);
     dataset_close(&ds);
     // defaults: the captionless image gets --caption, the top-level one --character
     snprintf(out, sizeof out, "%s/ds-folder2", root);
     TEST_CHECK(build_from_folder(d, "me", "a character", out, &o, &r, err, sizeof err) == 0, "%s", err);
-    TEST_CHECK(r.kept == 4 && r.characters == 3, "with defaults: kept %llu, %llu characters", (unsigned long long)r.kept,
+    TEST_CHECK(r.kept == 5 && r.characters == 3, "with defaults: kept %llu, %llu characters", (unsigned long long)r.kept,
                (unsigned long long)r.characters);
     TEST_CHECK(dataset_open(&ds, out, 0, err, sizeof err) == 0, "open: %s", err);
     dataset_reader_init(&rd, &ds);
