@@ -804,11 +804,15 @@ ti_file *torch_import_open_memory(const void *buf, size_t size, const char *name
 }
 
 bool torch_import_is_torch_file(const char *path) {
-    unsigned char m[4] = {0};
+    // a legacy (pre-1.6) torch.save file opens with the pickled magic number 0x1950a86a20f9469cfc6c
+    // (protocol 2, LONG1 of 10 bytes): ours too, so that its reader says what it is (read as
+    // safetensors, its first 8 bytes made a header length of 5e18 bytes: "not a safetensors file?")
+    static const unsigned char legacy[14] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+    unsigned char m[14] = {0};
     FILE *f = fopen(path, "rb");
-    bool zip = f && fread(m, 1, 4, f) == 4 && !memcmp(m, "PK\3\4", 4);
+    size_t n = f ? fread(m, 1, sizeof m, f) : 0;
     if (f) fclose(f);
-    return zip;
+    return (n >= 4 && !memcmp(m, "PK\3\4", 4)) || (n == sizeof m && !memcmp(m, legacy, sizeof m));
 }
 
 ti_file *torch_import_open(const char *path, char *err, size_t errlen) {

@@ -50,7 +50,8 @@ typedef struct ti_file ti_file;
 // (not a zip, compressed entry, truncated, unknown opcode, disallowed global, bad tensor view).
 ti_file *torch_import_open(const char *path, char *err, size_t errlen);
 // whether the file is a zip archive ("PK\3\4"), as torch.save writes (the released adapter's
-// .bin, cameo export's .bin / .pt / .pth): its content decides, not its name
+// .bin, cameo export's .bin / .pt / .pth), or a legacy (pre-1.6) torch.save file, which
+// torch_import_open refuses by name: its content decides, not its name
 bool torch_import_is_torch_file(const char *path);
 // same over a caller's buffer (must outlive the ti_file); name is used in messages
 ti_file *torch_import_open_memory(const void *buf, size_t size, const char *name, unsigned flags, char *err,

@@ -84,6 +84,27 @@ static bool make_run(void) {
     return rc == 0;
 }
 
+// a legacy (pre-1.6, non-zip) torch.save file — an old adapter .bin — is named as one by inspect
+// and as adapter_init (both read it as safetensors and said "header length 5088219219985302144 is
+// over the limit (not a safetensors file?)"), as import-bin already did
+static void test_legacy_bin(void) {
+    static const unsigned char legacy[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e,
+                                           0x80, 0x02, 0x4d, 0xe9, 0x03, 0x2e};  // torch.save's first pickles
+    char p[128];
+    snprintf(p, sizeof p, "%s/old.bin", dir);
+    FILE *f = fopen(p, "wb");
+    TEST_CHECK(f && fwrite(legacy, 1, sizeof legacy, f) == sizeof legacy, "write %s", p);
+    if (f) fclose(f);
+    const char *cmds[] = {"inspect old.bin", "import-bin old.bin old.safetensors",
+                          "train --set stages.0.steps=1 --set stages.1.steps=0 --set stages.2.steps=0 --set run.out_dir=runs "
+                          "--set run.name=old --set data.path=data --set stages.0.batch_size=1 --set model.adapter_init=old.bin --quiet"};
+    for (int i = 0; i < 3; i++) {
+        int rc = cli("%s", cmds[i]);
+        TEST_CHECK(rc != 0 && strstr(out, "old.bin: a legacy (pre-1.6, non-zip) torch.save file") && !strstr(out, "safetensors file?"),
+                   "cameo %s: exit %d, want the legacy torch.save file named in:\n%s", cmds[i], rc, out);
+    }
+}
+
 // -q before or after PATH: the same reader (it used to be the safetensors one after a .bin's path)
 static void test_inspect_quiet(void) {
     check_help("inspect", "t5-xxl");
@@ -271,6 +292,7 @@ int main(int argc, char **argv) {
     test_data_help();
     if (make_run()) {
         test_inspect_quiet();
+        test_legacy_bin();
         test_missing_value();
         test_file_not_checkpoint();
         test_missing_required();
