@@ -396,3 +396,19 @@ void build_report_print(const build_report *r, const char *out) {
     for (int k = 0; k < BUILD_SKIP_REASONS; k++)
         if (r->skipped[k]) printf("  skipped %llu: %s\n", (unsigned long long)r->skipped[k], build_skip_names[k]);
 }
+
+size_t build_utf8_check(const char *s, size_t n) {
+    const uint8_t *b = (const uint8_t *)s;
+    for (size_t i = 0; i < n;) {
+        uint8_t c = b[i];
+        size_t k = c < 0x80 ? 1 : c >= 0xC2 && c < 0xE0 ? 2 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xF0 && c < 0xF5 ? 4 : 0;
+        if (!k || i + k > n) return i;
+        for (size_t j = 1; j < k; j++)
+            if ((b[i + j] & 0xC0) != 0x80) return i;
+        // the second byte's range where the first allows more than 80..BF: no overlongs, surrogates, > U+10FFFF
+        if ((c == 0xE0 && b[i + 1] < 0xA0) || (c == 0xED && b[i + 1] >= 0xA0) || (c == 0xF0 && b[i + 1] < 0x90) || (c == 0xF4 && b[i + 1] >= 0x90))
+            return i;
+        i += k;
+    }
+    return n;
+}

@@ -61,8 +61,12 @@ int build_from_jsonl(const char *images_dir, const char *jsonl, const char *out,
 // (hidden folders skipped, sorted by path, symbolic links followed; broken links and unreadable
 // folders named and counted under "image"). Character: the first folder under images_dir that
 // holds the image, or `character` (NULL: images_dir's own name) for images directly in it.
-// Captions: the non-empty lines of NAME.txt beside NAME.png, else `caption` (NULL: none, and the
-// image is skipped, named and counted under "field").
+// Captions: the non-empty lines of NAME.txt (else NAME.TXT) beside NAME.png — UTF-8, or UTF-16
+// with a BOM —, else `caption` (NULL: none, and the image is skipped, named and counted under
+// "field", as is one whose caption file is in another encoding).
 int build_from_folder(const char *images_dir, const char *character, const char *caption, const char *out,
                       const build_options *o, build_report *r, char *err, size_t errlen);
 void build_report_print(const build_report *r, const char *out);
+// the offset of the first byte of s[0..n) that is not part of well-formed UTF-8 (no overlong
+// forms, surrogates or code points past U+10FFFF); n when all of it is
+size_t build_utf8_check(const char *s, size_t n);

@@ -85,35 +85,81 @@ static int on_file(const char *path, const struct stat *sb, int flag, struct FTW
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-// the non-empty lines of NAME.txt beside the image into it->captions; 0 when there is no such file
-static int read_sidecar(const char *image_path, build_item *it) {
+// UTF-16 text (BOM first: Windows Notepad's "Unicode", PowerShell 5's `echo ... > a1.txt`) as
+// UTF-8 in out (capacity 3 bytes per code unit + 1); lone surrogates become U+FFFD
+static size_t utf16_to_utf8(const uint8_t *b, size_t n, bool be, char *out) {
+    size_t o = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        uint32_t c = be ? (uint32_t)b[i] << 8 | b[i + 1] : (uint32_t)b[i + 1] << 8 | b[i];
+        if (c >= 0xD800 && c < 0xDC00 && i + 3 < n) {
+            uint32_t d = be ? (uint32_t)b[i + 2] << 8 | b[i + 3] : (uint32_t)b[i + 3] << 8 | b[i + 2];
+            if (d >= 0xDC00 && d < 0xE000) c = 0x10000 + ((c - 0xD800) << 10) + (d - 0xDC00), i += 2;
+            else c = 0xFFFD;
+        } else if (c >= 0xD800 && c < 0xE000) c = 0xFFFD;
+        if (c < 0x80) out[o++] = (char)c;
+        else if (c < 0x800) out[o++] = (char)(0xC0 | c >> 6), out[o++] = (char)(0x80 | (c & 0x3F));
+        else if (c < 0x10000) out[o++] = (char)(0xE0 | c >> 12), out[o++] = (char)(0x80 | (c >> 6 & 0x3F)), out[o++] = (char)(0x80 | (c & 0x3F));
+        else out[o++] = (char)(0xF0 | c >> 18), out[o++] = (char)(0x80 | (c >> 12 & 0x3F)), out[o++] = (char)(0x80 | (c >> 6 & 0x3F)),
+             out[o++] = (char)(0x80 | (c & 0x3F));
+    }
+    out[o] = 0;
+    return o;
+}
+
+// the non-empty lines of NAME.txt (else NAME.TXT) beside the image into it->captions: their
+// count, 0 when there is no such file, -1 with why when its text is not UTF-8 (nor UTF-16 with
+// a BOM, converted): a Windows-1252 "café" would reach the tokenizers as "caf\uFFFD" unsaid
+static int read_sidecar(const char *image_path, build_item *it, char *why, size_t wl) {
     char txt[4096];
     snprintf(txt, sizeof txt, "%s", image_path);
     char *dot = strrchr(txt, '.');
     if (!dot || (size_t)(dot - txt) + 5 > sizeof txt) return 0;
     strcpy(dot, ".txt");
-    FILE *f = fopen(txt, "r");
+    FILE *f = fopen(txt, "rb");
     if (!f && errno == ENOENT) {  // IMG_0001.JPG / IMG_0001.TXT: cameras and Windows tools write upper case
         strcpy(dot, ".TXT");
-        f = fopen(txt, "r");
+        f = fopen(txt, "rb");
     }
     if (!f) return 0;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    bool first = true;
-    while ((len = getline(&line, &cap, f)) >= 0 && it->n_captions < 255) {
-        while (len > 0 && isspace((unsigned char)line[len - 1])) line[--len] = 0;
-        char *s = line;
-        if (first && len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) s += 3;  // a UTF-8 BOM (Windows editors) is no caption text
-        first = false;
-        while (*s && isspace((unsigned char)*s)) s++;
-        if (!*s) continue;
-        it->captions = realloc(it->captions, (size_t)(it->n_captions + 1) * sizeof *it->captions);
-        it->captions[it->n_captions++] = strdup(s);
+    size_t n = 0, cap = 4096;
+    uint8_t *raw = malloc(cap);
+    for (size_t k; raw && (k = fread(raw + n, 1, cap - n, f)) > 0;) {
+        n += k;
+        if (n == cap) raw = realloc(raw, cap *= 2);
     }
-    free(line);
     fclose(f);
+    if (!raw) return 0;
+    char *text;
+    if (n >= 2 && ((raw[0] == 0xFF && raw[1] == 0xFE) || (raw[0] == 0xFE && raw[1] == 0xFF))) {
+        text = malloc(3 * (n / 2) + 1);
+        utf16_to_utf8(raw + 2, n - 2, raw[0] == 0xFE, text);
+    } else {
+        size_t skip = n >= 3 && !memcmp(raw, "\xEF\xBB\xBF", 3) ? 3 : 0;  // a UTF-8 BOM (Windows editors) is no caption text
+        text = malloc(n - skip + 1);
+        memcpy(text, raw + skip, n - skip);
+        text[n - skip] = 0;
+        size_t bad = build_utf8_check(text, n - skip);
+        if (bad < n - skip) {
+            long line = 1;
+            for (size_t i = 0; i < bad; i++) line += text[i] == '\n';
+            snprintf(why, wl, "%s:%ld: not UTF-8 text (byte 0x%02X; Windows-1252 / Latin-1?): save it as UTF-8", txt, line,
+                     (unsigned)(uint8_t)text[bad]);
+            free(raw), free(text);
+            return -1;
+        }
+    }
+    free(raw);
+    for (char *line = text, *next; line && it->n_captions < 255; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = 0;
+        size_t len = strlen(line);
+        while (len > 0 && isspace((unsigned char)line[len - 1])) line[--len] = 0;
+        while (*line && isspace((unsigned char)*line)) line++;
+        if (!*line) continue;
+        it->captions = realloc(it->captions, (size_t)(it->n_captions + 1) * sizeof *it->captions);
+        it->captions[it->n_captions++] = strdup(line);
+    }
+    free(text);
     return it->n_captions;
 }
 
@@ -148,7 +194,15 @@ int build_from_folder(const char *images_dir, const char *character, const char 
         it->line = (long)i + 1;
         const char *slash = strchr(rel, '/');
         it->character = slash ? strndup(rel, (size_t)(slash - rel)) : strdup(dflt);
-        if (!read_sidecar(path, it) && caption) {
+        char why[4600];
+        int got = read_sidecar(path, it, why, sizeof why);
+        if (got < 0) {
+            no_caption++;
+            if (!o->quiet) fprintf(stderr, "%s: skipped: caption file %s\n", path, why);
+            build_item_free(it);
+            continue;
+        }
+        if (!got && caption) {
             it->captions = malloc(sizeof *it->captions);
             it->captions[0] = strdup(caption);
             it->n_captions = 1;

@@ -107,6 +107,67 @@ static void test_folder(const char *root) {
     image_free(&a), image_free(&b);
 }
 
+static void write_bytes(const char *path, const void *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    TEST_CHECK(f && fwrite(b, 1, n, f) == n, "cannot write %s", path);
+    if (f) fclose(f);
+}
+
+// caption files as Windows writes them: UTF-16 with a BOM (Notepad's "Unicode", PowerShell 5's
+// `echo ... > a.txt`), little- and big-endian, read as their text (they became "\xFF\xFEa");
+// Windows-1252 ("café" as 63 61 66 E9) named and skipped, not stored as broken UTF-8
+static void test_folder_encodings(const char *root) {
+    char d[512], p[700], err[2048], out[600];
+    snprintf(d, sizeof d, "%s/enc/eve", root);
+    fs_mkdirs(d);
+    image a = pattern(16, 16, 3, 9);
+    const char *names[] = {"le", "be", "cp1252"};
+    for (int i = 0; i < 3; i++) snprintf(p, sizeof p, "%s/%s.png", d, names[i]), image_write_png(p, &a, err, sizeof err);
+    const uint8_t le[] = {0xFF, 0xFE, 'e', 0, 0xE9, 0, '\r', 0, '\n', 0, 'x', 0, 0x3D, 0xD8, 0x00, 0xDE, '\n', 0};  // "eé", "x😀"
+    const uint8_t be[] = {0xFE, 0xFF, 0, 'e', 0, 'v', 0, 'e', 0, '\n'};
+    const uint8_t cp[] = {'c', 'a', 'f', 0xE9, '\n'};
+    snprintf(p, sizeof p, "%s/le.txt", d), write_bytes(p, le, sizeof le);
+    snprintf(p, sizeof p, "%s/be.txt", d), write_bytes(p, be, sizeof be);
+    snprintf(p, sizeof p, "%s/cp1252.txt", d), write_bytes(p, cp, sizeof cp);
+    build_options o = build_options_default();
+    o.lossless = 1;
+    o.quiet = 1;
+    build_report r;
+    snprintf(out, sizeof out, "%s/ds-enc", root);
+    snprintf(p, sizeof p, "%s/enc", root);
+    TEST_CHECK(build_from_folder(p, NULL, NULL, out, &o, &r, err, sizeof err) == 0, "encodings build: %s", err);
+    TEST_CHECK(r.kept == 2 && r.skipped[BUILD_SKIP_FIELD] == 1, "encodings: kept %llu (want 2), %llu skipped for their caption (want the cp1252 one)",
+               (unsigned long long)r.kept, (unsigned long long)r.skipped[BUILD_SKIP_FIELD]);
+    dataset ds;
+    int opened = dataset_open(&ds, out, 0, err, sizeof err) == 0;
+    TEST_CHECK(opened, "open: %s", err);
+    if (opened) {
+        dataset_reader rd;
+        dataset_reader_init(&rd, &ds);
+        record_view rec;
+        const char *want[2][3] = {{"eve/be.png", "eve", NULL}, {"eve/le.png", "e\xC3\xA9", "x\xF0\x9F\x98\x80"}};
+        for (int k = 0; k < 2; k++) {
+            bool found = false, ok = false;
+            for (uint64_t i = 0; i < ds.m.samples && !found; i++) {
+                if (dataset_get(&rd, i, &rec, err, sizeof err) || dataset_get_meta(&rd, &rec, err, sizeof err)) continue;
+                if (strcmp(rd.meta.source, want[k][0])) continue;
+                found = true;
+                ok = rd.meta.n_captions == (want[k][2] ? 2 : 1) && !strcmp(rd.meta.captions[0], want[k][1]) &&
+                     (!want[k][2] || !strcmp(rd.meta.captions[1], want[k][2]));
+                TEST_CHECK(ok, "UTF-16 caption file of %s read as its text: %d caption(s), '%s'", want[k][0], rd.meta.n_captions,
+                           rd.meta.n_captions ? rd.meta.captions[0] : "");
+            }
+            TEST_CHECK(found, "%s in the dataset", want[k][0]);
+        }
+        dataset_reader_free(&rd);
+        dataset_close(&ds);
+    }
+    TEST_CHECK(build_utf8_check("a\xC3\xA9\xF0\x9F\x98\x80", 7) == 7 && build_utf8_check("ab\xC0\xAF", 4) == 2 &&
+               build_utf8_check("\xED\xA0\x80", 3) == 0 && build_utf8_check("\xF4\x90\x80\x80", 4) == 0 && build_utf8_check("a\xE9", 2) == 1 &&
+               build_utf8_check("\xE2\x82", 2) == 0, "UTF-8 check: overlong, surrogate, past U+10FFFF, Latin-1, truncated");
+    image_free(&a);
+}
+
 // symbolic links are followed: the folder given is a link, a character folder is a link, an image
 // is a link; a broken link and (when not root) an unreadable folder are named, skipped, counted;
 // a link back up the tree (a cycle) is not walked twice
@@ -299,5 +360,6 @@ int main(void) {
     image_free(&a); image_free(&b); image_free(&c); image_free(&big); image_free(&mask);
     test_folder(root);
     test_folder_links(root);
+    test_folder_encodings(root);
     return test_summary("test_data_build");
 }
