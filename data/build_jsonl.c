@@ -89,7 +89,14 @@ int build_from_jsonl(const char *images_dir, const char *jsonl, const char *out,
         if (len == 0) continue;
         if (n == cap) { cap = cap ? 2 * cap : 256; items = realloc(items, cap * sizeof *items); }
         char why[256];
-        int rc = parse_line(images_dir, text, no, &items[n], why, sizeof why);
+        // JSON is UTF-8; cJSON passes other bytes through, and a Windows-1252 caption would be
+        // stored as broken UTF-8 (the tokenizers read U+FFFD)
+        size_t bad_at = build_utf8_check(text, (size_t)len);
+        int rc = BUILD_SKIP_JSON + 1;
+        if (bad_at < (size_t)len)
+            snprintf(why, sizeof why, "not UTF-8 text (byte 0x%02X at column %zu; Windows-1252 / Latin-1?): save the file as UTF-8",
+                     (unsigned)(uint8_t)text[bad_at], bad_at + 1);
+        else rc = parse_line(images_dir, text, no, &items[n], why, sizeof why);
         if (rc) {
             bad_lines++;
             bad[rc - 1]++;

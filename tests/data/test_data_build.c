@@ -243,6 +243,7 @@ int main(void) {
     fprintf(f, "{\"image\":\"garbage.png\",\"caption\":\"x\",\"character\":\"z\"}\n");                          // 9 undecodable
     fprintf(f, "{\"image\":\"big.png\",\"caption\":\"big cat\",\"character\":\"cat\",\"bbox\":[100,50,100,100]}\n"); // 10
     fprintf(f, "{\"image\":\"a.png\",\"caption\":\"bad box\",\"character\":\"fox\",\"bbox\":[30,3,20,12]}\n");   // 11 bbox outside
+    fprintf(f, "{\"image\":\"a.png\",\"caption\":\"caf\xE9\",\"character\":\"fox\"}\n");                       // 12 Windows-1252 text
     fclose(f);
     build_options o = build_options_default();
     o.lossless = 1;
@@ -255,8 +256,8 @@ int main(void) {
     fprintf(stderr, "--- expected skip messages below ---\n");
     TEST_CHECK(build_from_jsonl(dir, jl, out, &o, &r, err, sizeof err) == 0, "build: %s", err);
     fprintf(stderr, "--- end of expected messages ---\n");
-    TEST_CHECK(r.kept == 5 && r.lines == 10, "kept %llu of %llu", (unsigned long long)r.kept, (unsigned long long)r.lines);
-    TEST_CHECK(r.skipped[BUILD_SKIP_IMAGE] == 2 && r.skipped[BUILD_SKIP_FIELD] == 1 && r.skipped[BUILD_SKIP_JSON] == 1 && r.skipped[BUILD_SKIP_BBOX] == 1,
+    TEST_CHECK(r.kept == 5 && r.lines == 11, "kept %llu of %llu", (unsigned long long)r.kept, (unsigned long long)r.lines);
+    TEST_CHECK(r.skipped[BUILD_SKIP_IMAGE] == 2 && r.skipped[BUILD_SKIP_FIELD] == 1 && r.skipped[BUILD_SKIP_JSON] == 2 && r.skipped[BUILD_SKIP_BBOX] == 1,
                "skip reasons %llu %llu %llu %llu", (unsigned long long)r.skipped[BUILD_SKIP_IMAGE], (unsigned long long)r.skipped[BUILD_SKIP_FIELD],
                (unsigned long long)r.skipped[BUILD_SKIP_JSON], (unsigned long long)r.skipped[BUILD_SKIP_BBOX]);
     TEST_CHECK(r.shards == 3 && r.characters == 3, "shards %llu characters %llu", (unsigned long long)r.shards, (unsigned long long)r.characters);
