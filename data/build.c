@@ -306,7 +306,8 @@ int build_dataset(const char *out, build_item *items, size_t n, build_image_fn l
                 r->skipped[e->reason]++;
                 if (!o->quiet) {
                     progress_clear(&prog);
-                    fprintf(stderr, "%s:%ld: skipped: %s\n", o->input_name ? o->input_name : "item", it->line, e->msg);
+                    if (it->line > 0) fprintf(stderr, "%s:%ld: skipped: %s\n", o->input_name ? o->input_name : "item", it->line, e->msg);
+                    else fprintf(stderr, "%s: skipped: %s\n", o->input_name ? o->input_name : "item", e->msg);  // a folder's file
                 }
                 continue;
             }

@@ -22,7 +22,7 @@ typedef struct {
 } build_options;
 
 typedef struct {
-    long line;               // JSONL line number (or generated index) for messages
+    long line;               // JSONL line number (or generated index) for messages; 0: none (a folder's file)
     char *image_path;        // file to read (NULL for generated images)
     char *mask_path;         // optional mask file (8-bit: its luminance or alpha → image alpha)
     char *source;            // as written in the manifest ("demo:..." for generated)

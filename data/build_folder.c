@@ -191,7 +191,7 @@ int build_from_folder(const char *images_dir, const char *character, const char 
         while (*rel == '/') rel++;
         build_item *it = &items[n];
         memset(it, 0, sizeof *it);
-        it->line = (long)i + 1;
+        it->line = 0;  // no line to name: build_dataset's messages name the folder and the file
         const char *slash = strchr(rel, '/');
         it->character = slash ? strndup(rel, (size_t)(slash - rel)) : strdup(dflt);
         char why[4600];

@@ -168,6 +168,34 @@ static void test_folder_encodings(const char *root) {
     image_free(&a);
 }
 
+// a folder's unreadable image is named by the folder and its path, not as a line of a file
+// ("chars:21: skipped: ..." read as line 21 of a file named chars: the 21 was an index)
+static int build_zero_byte(const void *arg) {
+    const char *root = arg;
+    char d[512], out[600], err[1024];
+    snprintf(d, sizeof d, "%s/zb/zed", root);
+    fs_mkdirs(d);
+    image a = pattern(16, 16, 3, 3);
+    char p[700];
+    for (int i = 0; i < 22; i++) snprintf(p, sizeof p, "%s/a%02d.png", d, i), image_write_png(p, &a, err, sizeof err);
+    snprintf(p, sizeof p, "%s/zero.png", d), write_text(p, "");
+    image_free(&a);
+    build_options o = build_options_default();
+    o.lossless = 1;
+    o.threads = 1;  // a forked child: the parent's OpenMP pool is not there (more threads would hang)
+    build_report r;
+    snprintf(out, sizeof out, "%s/ds-zb", root);
+    snprintf(d, sizeof d, "%s/zb", root);
+    return build_from_folder(d, NULL, "zed", out, &o, &r, err, sizeof err) == 0 && r.kept == 22 && r.skipped[BUILD_SKIP_IMAGE] == 1 ? 0 : 1;
+}
+
+static void test_folder_messages(const char *root) {
+    char log[8192], want[700];
+    int rc = run_captured(build_zero_byte, root, log, sizeof log);
+    snprintf(want, sizeof want, "%s/zb: skipped: zed/zero.png: not a PNG, JPEG or WebP file (0 bytes)", root);
+    TEST_CHECK(rc == 0 && strstr(log, want), "a folder's unreadable image: exit %d, want '%s' in:\n%s", rc, want, log);
+}
+
 // symbolic links are followed: the folder given is a link, a character folder is a link, an image
 // is a link; a broken link and (when not root) an unreadable folder are named, skipped, counted;
 // a link back up the tree (a cycle) is not walked twice
@@ -362,5 +390,6 @@ int main(void) {
     test_folder(root);
     test_folder_links(root);
     test_folder_encodings(root);
+    test_folder_messages(root);
     return test_summary("test_data_build");
 }
