@@ -410,6 +410,35 @@ static int freeze_adapter(trainer *t, char *err, size_t errlen) {
 
 // a resume under a config that differs from the checkpoint's: every change told, before any work;
 // one the stage in progress cannot follow is refused
+// the stage in progress goes on only on the dataset it began with (the data position is a place in
+// that dataset's order, and the loader refuses another): a data.path pointing at a rebuilt or
+// other dataset is refused here, naming the key, both folders and what to do instead, before any
+// model is loaded (it was refused after loading them, by the loader's hash message). The same
+// dataset moved or copied has the same manifest.json and passes.
+static int resume_same_dataset(const train_config *was, const train_config *now, const ckpt_state *st, const char *dir, char *err,
+                               size_t errlen) {
+    int s = st->stage;
+    uint64_t h;
+    if (s < 0 || s >= now->n_stages || st->step_in_stage <= 0 || st->step_in_stage >= now->stages[s].steps ||
+        !ckpt_state_get_data(st, "manifest_hash", &h))
+        return 0;  // no stage to go on with, or a checkpoint without a data position
+    manifest m;
+    char e[512];
+    const char *path = cfg_stage_data(now, s);
+    if (manifest_load(path, &m, e, sizeof e)) return 0;  // no dataset there: said where the data is prepared
+    uint64_t mh = m.hash;
+    manifest_free(&m);
+    if (mh == h) return 0;
+    char k[64] = "data.path";
+    if (now->stages[s].data[0]) snprintf(k, sizeof k, "stages[%d].data", s);
+    const char *old = s < was->n_stages ? cfg_stage_data(was, s) : was->data.path;
+    snprintf(err, errlen, "%s: %s is not the dataset stage %d ('%s') is %lld steps into (%s, the checkpoint's: its manifest.json "
+             "differs); a stage goes on only on the dataset it began with. Point %s back at that one, or fine-tune on the new one "
+             "as a new run from this checkpoint's adapter (--set model.adapter_init=%s/adapter.safetensors, another run.name)",
+             k, path, s + 1, now->stages[s].name, (long long)st->step_in_stage, old, k, dir);
+    return -1;
+}
+
 static int resume_changes(trainer *t, const char *dir, char *err, size_t errlen) {
     char path[4200];
     ckpt_state st;
@@ -427,6 +456,7 @@ static int resume_changes(trainer *t, const char *dir, char *err, size_t errlen)
     int n = train_config_diff(was, &t->cfg, ch, MAXCH);
     // every change is checked, not only the MAXCH told: a refused one past them went unseen
     int rc = train_config_resume_check_all(was, &t->cfg, st.stage, (long long)st.step_in_stage, err, errlen);
+    if (!rc) rc = resume_same_dataset(was, &t->cfg, &st, dir, err, errlen);
     free(was);
     for (int i = 0; i < n && i < MAXCH; i++) {
         int s = -1;  // a finished stage is not trained again: its change is told as doing nothing

@@ -282,6 +282,22 @@ static void test_missing_required(void) {
     }
 }
 
+// a resume whose data.path names another dataset (the user rebuilt it with more photos) while a
+// stage is some steps in: refused before any model is loaded, naming the key, both datasets and the
+// way on (it went through as "resume: data.path changed", loaded the models, then failed in the
+// loader with hashes: "the checkpoint's data position belongs to another order")
+static void test_resume_other_dataset(void) {
+    int rc = cli("data demo --out data2 --characters 2 --per-character 2 --seed 5");
+    TEST_CHECK(rc == 0, "data demo data2: exit %d\n%s", rc, out);
+    rc = cli("train --set stages.0.steps=2 --set stages.1.steps=0 --set stages.2.steps=0 --set run.out_dir=runs-ds "
+             "--set data.path=data --set stages.0.batch_size=1 --quiet");
+    TEST_CHECK(rc == 0, "the run to resume: exit %d\n%s", rc, out);
+    rc = cli("train --resume runs-ds/tiny/checkpoints --set stages.0.steps=3 --set data.path=data2");
+    TEST_CHECK(rc != 0 && strstr(out, "data.path: data2 is not the dataset stage 1 ('unpaired') is 2 steps into (data, the checkpoint's") &&
+                   strstr(out, "--set model.adapter_init=") && !strstr(out, "belongs to another order"),
+               "resume on another dataset: exit %d, want data.path refused, both datasets named, in:\n%s", rc, out);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: cli_usage PATH/TO/cameo\n"); return 2; }
     cameo = argv[1];
@@ -300,6 +316,7 @@ int main(int argc, char **argv) {
         test_zero_step_stages();
         test_batch_over_buckets();
         test_cpu_bf16();
+        test_resume_other_dataset();
     }
     fs_remove_tree(dir);
     return test_summary("cli_usage");
