@@ -181,6 +181,12 @@ int build_from_folder(const char *images_dir, const char *character, const char 
     while (base > images_dir && base[-1] != '/') base--;
     char dflt[256];
     snprintf(dflt, sizeof dflt, "%.*s", (int)(images_dir + root_len - base), base);  // the folder's own name
+    if (!strcmp(dflt, ".") || !strcmp(dflt, "..") || !strcmp(dflt, "/")) {  // `--images .` in the photos' folder: its real name
+        char *real = realpath(images_dir, NULL);
+        const char *slash = real ? strrchr(real, '/') : NULL;
+        if (slash && slash[1]) snprintf(dflt, sizeof dflt, "%s", slash + 1);
+        free(real);
+    }
     if (character && character[0]) snprintf(dflt, sizeof dflt, "%s", character);
 
     build_item *items = calloc(g_found.n + 1, sizeof *items);

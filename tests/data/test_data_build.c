@@ -98,6 +98,23 @@ static void test_folder(const char *root) {
     TEST_CHECK(cap_ok && me_ok, "the default caption (%d) and character (%d)", cap_ok, me_ok);
     dataset_reader_free(&rd);
     dataset_close(&ds);
+    // `--images .` (or `chars/.`, `chars/alice/..`): the folder's real name, not "." or ".."
+    const char *dots[] = {"%s/.", "%s/alice/.."};
+    for (int k = 0; k < 2; k++) {
+        char given[600];
+        snprintf(given, sizeof given, dots[k], d);
+        snprintf(out, sizeof out, "%s/ds-folder-dot%d", root, k);
+        TEST_CHECK(build_from_folder(given, NULL, "x", out, &o, &r, err, sizeof err) == 0, "%s: %s", given, err);
+        TEST_CHECK(dataset_open(&ds, out, 0, err, sizeof err) == 0, "open: %s", err);
+        dataset_reader_init(&rd, &ds);
+        bool named = false;
+        for (uint64_t i = 0; i < ds.m.samples; i++)
+            if (!dataset_get(&rd, i, &rec, err, sizeof err) && !dataset_get_meta(&rd, &rec, err, sizeof err) && !strcmp(rd.meta.source, "top.png"))
+                named = !strcmp(rd.meta.character, "chars");
+        TEST_CHECK(named, "--images %s: top.png's character is the folder's name 'chars'", given);
+        dataset_reader_free(&rd);
+        dataset_close(&ds);
+    }
     // a folder with no image at all is an error naming it
     snprintf(p, sizeof p, "%s/empty", root);
     fs_mkdirs(p);
