@@ -816,6 +816,7 @@ static void type_validation(tctx *t, ynode *root, train_config *c) {
     get_int(&s, "every", &c->validation.every, 0, 1000000000);
     get_str(&s, "path", c->validation.path, CFG_PATH);
     get_int(&s, "samples", &c->validation.samples, 1, 1000000);
+    get_int(&s, "batch_size", &c->validation.batch_size, 0, 1000000);
     ynode *n = sec_get(&s, "sigmas");
     if (n) {
         if (n->kind != Y_SEQ || n->n < 1 || n->n > CFG_MAX_SIGMAS) {
@@ -1334,7 +1335,7 @@ char *train_config_to_yaml(const train_config *c) {
     sb_str(&b, c->eval.clip);
     sb_printf(&b, "\n  ema: %s", c->eval.ema ? "true" : "false");
     sb_printf(&b, "\nvalidation:\n  every: %d\n  path: ", c->validation.every); sb_str(&b, c->validation.path);
-    sb_printf(&b, "\n  samples: %d\n  sigmas: [", c->validation.samples);
+    sb_printf(&b, "\n  samples: %d\n  batch_size: %d\n  sigmas: [", c->validation.samples, c->validation.batch_size);
     for (int i = 0; i < c->validation.n_sigmas; i++) {
         sb_printf(&b, "%s", i ? ", " : "");
         sb_num(&b, c->validation.sigmas[i]);

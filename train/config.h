@@ -121,7 +121,8 @@ typedef struct train_config {
     struct {  // validation loss (every rank): the flow-matching loss on fixed samples at fixed σ
         int every;                 // optimizer steps between validations (0 = off); also after the last step
         char path[CFG_PATH];       // a dataset held out from training; "" = data.path (then not held out)
-        int samples;               // how many samples (rounded up to whole global batches of the stage)
+        int samples;               // how many samples (rounded up to whole global batches)
+        int batch_size;            // validation's global batch (0 = the stage's batch_size); 1 takes any held-out set
         int n_sigmas;
         double sigmas[CFG_MAX_SIGMAS];  // each sample's loss at each of these σ, with noise fixed per (sample, σ)
     } validation;

@@ -119,7 +119,9 @@ int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_
                      wl ? "\n" : "", s, sg->name, sg->resolution, (long long)up.n, (long long)up.all, path,
                      100.0 * (double)up.n / (double)up.all, up.most, path, sg->resolution);
         }
-        if (mx < 0 || mx >= sg->batch_size) continue;
+        const bool val = key && !strcmp(key, "validation.path");  // validation's batch, not the stage's
+        const int batch = val ? stage_val_batch(c, s) : sg->batch_size;
+        if (mx < 0 || mx >= batch) continue;
         char list[512] = "", fix[160];
         size_t at = 0;
         int64_t usable = 0;
@@ -128,16 +130,20 @@ int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_
             if (counts[b] && at < sizeof list - 32)
                 at += (size_t)snprintf(list + at, sizeof list - at, "%s%dx%d: %lld", at ? ", " : "", bk[b][0], bk[b][1], (long long)counts[b]);
         }
-        if (usable >= sg->batch_size)  // enough images, spread over buckets: one bucket takes them all (each cropped to it)
+        if (val)  // a few held-out images over several buckets: validation takes them in smaller batches
+            snprintf(fix, sizeof fix, " (validation.batch_size: 1 takes any held-out set)");
+        else if (usable >= sg->batch_size)  // enough images, spread over buckets: one bucket takes them all (each cropped to it)
             snprintf(fix, sizeof fix, ", add images, or give the stage one bucket (--set 'stages.%d.buckets=[[%d, %d]]')", s,
                      sg->resolution, sg->resolution);
         else
             snprintf(fix, sizeof fix, " or add images");
+        char bkey[48] = "validation.batch_size";
+        if (!val) snprintf(bkey, sizeof bkey, "stages[%d].batch_size", s);
         snprintf(k, sizeof k, "stages[%d].batch_size", s);
-        snprintf(err, errlen, "%s: stage %d ('%s') takes global batches of %d images of one aspect bucket, and %s has at most %lld "
-                 "in any bucket at resolution %d (%s%s); lower stages[%d].batch_size%s", key ? key : k, s, sg->name, sg->batch_size,
+        snprintf(err, errlen, "%s: %sstage %d ('%s') takes global batches of %d images of one aspect bucket, and %s has at most %lld "
+                 "in any bucket at resolution %d (%s%s); lower %s%s", key ? key : k, val ? "validation in " : "", s, sg->name, batch,
                  path, (long long)mx, sg->resolution, sg->mode == CFG_MODE_PAIRED ? "single-image characters left out; " : "",
-                 list[0] ? list : "no samples", s, fix);
+                 list[0] ? list : "no samples", bkey, fix);
         rc = -1;
     }
     if (open) dataset_close(&ds);
@@ -166,4 +172,8 @@ int stage_freeze_adapter(const train_config *c, cm_params *ps, int *nf, int *nt,
         return -1;
     }
     return 0;
+}
+
+int stage_val_batch(const train_config *c, int s) {
+    return c->validation.batch_size > 0 ? c->validation.batch_size : c->stages[s].batch_size;
 }

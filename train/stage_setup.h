@@ -20,6 +20,8 @@ step_opts stage_step_opts(const train_config *c, int s);
 // line per stage where a tenth or more of the images are enlarged to their bucket ("" when none)
 int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_config *c, int s), const char *key,
                       char *warn, size_t warnlen, char *err, size_t errlen);
+// the global batch validation takes in stage s (validation.batch_size, else the stage's)
+int stage_val_batch(const train_config *c, int s);
 
 // adapter.freeze applied to the adapter's registry ps (the named parts held fixed: no gradient, no
 // optimizer state). 0 with the tensors / parameters held (*nf, *held) of all trainable (*nt, *all);

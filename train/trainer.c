@@ -829,6 +829,11 @@ static int batch_split_check(const train_config *c, int world, int from, int64_t
                      c->stages[s].batch_size, world);
             return -1;
         }
+    if (c->validation.every > 0 && c->validation.batch_size % world) {  // 0: each stage's, checked above
+        snprintf(err, errlen, "validation.batch_size: %d does not split over %d ranks (use a multiple of the world size)",
+                 c->validation.batch_size, world);
+        return -1;
+    }
     return 0;
 }
 

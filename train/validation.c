@@ -44,8 +44,9 @@ bool train_val_due(const train_config *c, int64_t step, bool last) {
 // this rank's sums over its samples: sum[k] += loss at σ_k × B
 static int val_local(ic_models *m, const train_config *c, int s, const dist *d, double *sum, int64_t *n_local, int *n_global,
                      char *err, size_t errlen) {
-    const train_stage *sg = &c->stages[s];
     loader_config lc = stage_loader_config(c, s, m->ref_size, d->rank, d->world);
+    const int vb = stage_val_batch(c, s);  // validation.batch_size, else the stage's
+    lc.global_batch = vb;
     lc.path = val_path(c, s);
     lc.seed = c->run.seed ^ VAL_SEED_SALT;  // the same samples at every validation of a stage
     lc.caption_drop = 0;
@@ -58,8 +59,8 @@ static int val_local(ic_models *m, const train_config *c, int s, const dist *d, 
     }
     step_opts o = stage_step_opts(c, s);
     o.seed = c->run.seed ^ VAL_SEED_SALT;
-    int nb = (c->validation.samples + sg->batch_size - 1) / sg->batch_size, rc = 0;
-    *n_global = nb * sg->batch_size;
+    int nb = (c->validation.samples + vb - 1) / vb, rc = 0;
+    *n_global = nb * vb;
     autograd_no_grad_push();  // forward only: nothing recorded, activations freed as they go
     for (int j = 0; j < nb && !rc; j++) {
         loader_batch b;

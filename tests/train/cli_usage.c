@@ -250,6 +250,16 @@ static void test_batch_over_buckets(void) {
                                       "their bucket and are enlarged to it (up to 1.3x)") &&
                    strstr(out, "done: 1 steps") && strstr(out, "enlarged") < strstr(out, "stage 1/3"),
                "a stage upscaling most images: exit %d\n%s", rc, out);
+    // a few held-out images over two buckets (finetune-character.yaml's suggestion): validation in
+    // the stage's batches of 4 cannot take them, validation.batch_size: 1 can (there was no such key)
+    rc = cli("train --set validation.path=five --set validation.every=1 --set run.out_dir=runs5d --set stages.0.steps=1 "
+             "--set stages.1.steps=0 --set stages.2.steps=0");
+    TEST_CHECK(rc == 1 && strstr(out, "validation.path: validation in stage 0 ('unpaired') takes global batches of 4") &&
+                   strstr(out, "lower validation.batch_size (validation.batch_size: 1 takes any held-out set)") && !strstr(out, "stage 1/3"),
+               "validation batches of 4 over buckets of 2 and 3: exit %d\n%s", rc, out);
+    rc = cli("train --set validation.path=five --set validation.every=1 --set validation.batch_size=1 --set validation.samples=5 "
+             "--set run.out_dir=runs5d --set stages.0.steps=1 --set stages.1.steps=0 --set stages.2.steps=0");
+    TEST_CHECK(rc == 0 && strstr(out, "done: 1 steps") && strstr(out, ") on 5 samples,"), "validation.batch_size: 1: exit %d\n%s", rc, out);
     rc = cli("data stats five --resolution 128");  // the command the warning names says the same
     TEST_CHECK(rc == 0 && strstr(out, "image shorter side: 96 to 128 px; enlarged to their bucket at 128²: 3 (60%), up to 1.3x"),
                "data stats on enlarged images: exit %d\n%s", rc, out);
