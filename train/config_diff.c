@@ -121,9 +121,9 @@ int train_config_resume_check(const cfg_change *ch, int n, int stage, long long 
             snprintf(err, errlen, "run.seed: %s in the checkpoint, %s now — noise, timesteps and the data order all follow the "
                      "seed, so a resumed run keeps it", c->was, c->now);
         else if (step_in_stage > 0)
-            snprintf(err, errlen, "%s: %s in the checkpoint, %s now — stage %d is %lld step(s) in, and the order of its samples "
+            snprintf(err, errlen, "%s: %s in the checkpoint, %s now — stage %d (stages[%d]) is %lld step(s) in, and the order of its samples "
                      "follows this value; resume with the checkpoint's value (drop the --set), or resume from a checkpoint at a "
-                     "stage boundary", c->path, c->was, c->now, stage, step_in_stage);
+                     "stage boundary", c->path, c->was, c->now, stage + 1, stage, step_in_stage);
         else continue;
         return -1;
     }

@@ -100,8 +100,8 @@ int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_
         char k[48];
         if (sg->mode != CFG_MODE_UNPAIRED && !pairs) {
             snprintf(k, sizeof k, "stages[%d].mode", s);
-            snprintf(err, errlen, "%s: %s has no character with two images, and stage %d ('%s', mode %s) needs pairs (use mode: "
-                     "unpaired there, or a dataset with pairs)", key ? key : k, path, s, sg->name, cfg_mode_name(sg->mode));
+            snprintf(err, errlen, "%s: %s has no character with two images, and stage %d/%d ('%s', mode %s) needs pairs (use mode: "
+                     "unpaired there, or a dataset with pairs)", key ? key : k, path, s + 1, c->n_stages, sg->name, cfg_mode_name(sg->mode));
             rc = -1;
             break;
         }
@@ -113,10 +113,10 @@ int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_
         int64_t mx = stage_bucket_max(c, s, &ds, bk, &nb, counts, &up);
         if (warn && up.n * 10 >= up.all && up.n) {  // a tenth or more: the stage learns blur from them
             size_t wl = strlen(warn);
-            snprintf(warn + wl, warnlen - wl, "%sstage %d ('%s', resolution %d): %lld of %lld images of %s (%.0f%%) are smaller "
+            snprintf(warn + wl, warnlen - wl, "%sstage %d/%d ('%s', resolution %d): %lld of %lld images of %s (%.0f%%) are smaller "
                      "than their bucket and are enlarged to it (up to %.1fx), so the stage learns from blurred targets; a "
                      "high-resolution stage wants images at least its resolution (`cameo data stats %s --resolution %d`)",
-                     wl ? "\n" : "", s, sg->name, sg->resolution, (long long)up.n, (long long)up.all, path,
+                     wl ? "\n" : "", s + 1, c->n_stages, sg->name, sg->resolution, (long long)up.n, (long long)up.all, path,
                      100.0 * (double)up.n / (double)up.all, up.most, path, sg->resolution);
         }
         const bool val = key && !strcmp(key, "validation.path");  // validation's batch, not the stage's
@@ -140,8 +140,8 @@ int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_
         char bkey[48] = "validation.batch_size";
         if (!val) snprintf(bkey, sizeof bkey, "stages[%d].batch_size", s);
         snprintf(k, sizeof k, "stages[%d].batch_size", s);
-        snprintf(err, errlen, "%s: %sstage %d ('%s') takes global batches of %d images of one aspect bucket, and %s has at most %lld "
-                 "in any bucket at resolution %d (%s%s); lower %s%s", key ? key : k, val ? "validation in " : "", s, sg->name, batch,
+        snprintf(err, errlen, "%s: %sstage %d/%d ('%s') takes global batches of %d images of one aspect bucket, and %s has at most %lld "
+                 "in any bucket at resolution %d (%s%s); lower %s%s", key ? key : k, val ? "validation in " : "", s + 1, c->n_stages, sg->name, batch,
                  path, (long long)mx, sg->resolution, sg->mode == CFG_MODE_PAIRED ? "single-image characters left out; " : "",
                  list[0] ? list : "no samples", bkey, fix);
         rc = -1;

@@ -298,9 +298,9 @@ static void recompute_decide(trainer *t, int s) {
     free(v);
     t->rc_stage = s + 1;
     t->rc_n = n;
-    progress_message(&t->prog, "stage %d (%s): recompute: auto: the first %d of %d FLUX blocks recompute, %d keep their "
+    progress_message(&t->prog, "stage %d/%d (%s): recompute: auto: the first %d of %d FLUX blocks recompute, %d keep their "
                      "activations (the first step, all recomputed, peaked at %.0f MiB; a block keeps %.1f MiB; the "
-                     "allocator may reach %.0f MiB)", s + 1, t->cfg.stages[s].name, n, nb, nb - n, peak / MiB, kept / MiB,
+                     "allocator may reach %.0f MiB)", s + 1, t->cfg.n_stages, t->cfg.stages[s].name, n, nb, nb - n, peak / MiB, kept / MiB,
                      budget / MiB);
 }
 
@@ -432,10 +432,10 @@ static int resume_same_dataset(const train_config *was, const train_config *now,
     char k[64] = "data.path";
     if (now->stages[s].data[0]) snprintf(k, sizeof k, "stages[%d].data", s);
     const char *old = s < was->n_stages ? cfg_stage_data(was, s) : was->data.path;
-    snprintf(err, errlen, "%s: %s is not the dataset stage %d ('%s') is %lld steps into (%s, the checkpoint's: its manifest.json "
+    snprintf(err, errlen, "%s: %s is not the dataset stage %d/%d ('%s') is %lld steps into (%s, the checkpoint's: its manifest.json "
              "differs); a stage goes on only on the dataset it began with. Point %s back at that one, or fine-tune on the new one "
              "as a new run from this checkpoint's adapter (--set model.adapter_init=%s/adapter.safetensors, another run.name)",
-             k, path, s + 1, now->stages[s].name, (long long)st->step_in_stage, old, k, dir);
+             k, path, s + 1, now->n_stages, now->stages[s].name, (long long)st->step_in_stage, old, k, dir);
     return -1;
 }
 
@@ -462,8 +462,8 @@ static int resume_changes(trainer *t, const char *dir, char *err, size_t errlen)
         int s = -1;  // a finished stage is not trained again: its change is told as doing nothing
         char note[160] = "";
         if (sscanf(ch[i].path, "stages[%d]", &s) == 1 && s >= 0 && s < st.stage)
-            snprintf(note, sizeof note, " — no effect: stage %d is finished, the run goes on in stage %d (to train more, add "
-                     "a stage)", s, st.stage);
+            snprintf(note, sizeof note, " — no effect: stage %d/%d is finished, the run goes on in stage %d/%d (to train more, "
+                     "add a stage)", s + 1, t->cfg.n_stages, st.stage + 1, t->cfg.n_stages);
         progress_message(&t->prog, "resume: %s changed from %s (the checkpoint's) to %s%s", ch[i].path, ch[i].was, ch[i].now, note);
     }
     if (n > MAXCH) progress_message(&t->prog, "resume: and %d more changes to the checkpoint's config", n - MAXCH);

@@ -93,7 +93,7 @@ case "$1 $2" in
         printf 'model:\n  sizes: tiny\n  dtype: auto\n' >"$out/tiny/checkpoints/step-130/config.yaml"
         : >"$out/tiny/checkpoints/step-130/adapter.safetensors"
         case "$*" in *adapter.freeze=*) echo "adapter.freeze: 76 of 100 tensors held fixed (96.5%)" ;; esac
-        case "$*:$dev" in *recompute=auto*:cuda*) echo "stage 1 (unpaired): recompute: auto: the first 0 of 4 FLUX blocks recompute" ;; esac
+        case "$*:$dev" in *recompute=auto*:cuda*) echo "stage 1/3 (unpaired): recompute: auto: the first 0 of 4 FLUX blocks recompute" ;; esac
         echo "done: 30 steps in 1s" ;;
     eval*)
         mkdir -p "$out"

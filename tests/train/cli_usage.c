@@ -231,13 +231,13 @@ static void test_batch_over_buckets(void) {
     int rc = cli("data demo --out five --characters 1 --per-character 5");  // 64x64: 2, 80x48: 3 at resolution 64
     TEST_CHECK(rc == 0, "demo of one character: exit %d\n%s", rc, out);
     rc = cli("train --set data.path=five --set run.out_dir=runs5 --set stages.0.steps=2 --set stages.1.steps=0 --set stages.2.steps=0");
-    TEST_CHECK(rc == 1 && strstr(out, "stages[0].batch_size: stage 0 ('unpaired') takes global batches of 4") &&
+    TEST_CHECK(rc == 1 && strstr(out, "stages[0].batch_size: stage 1/3 ('unpaired') takes global batches of 4") &&
                    strstr(out, "has at most 3 in any bucket") && strstr(out, "--set 'stages.0.buckets=[[64, 64]]'") &&
-                   !strstr(out, "global_batch") && !strstr(out, "stage 1/3"),
+                   !strstr(out, "global_batch") && !strstr(out, "stage 1/3 unpaired:"),
                "batch 4 over buckets of 2 and 3 images: exit %d\n%s", rc, out);
     rc = cli("train --set data.path=five --set run.out_dir=runs5 --set stages.0.steps=0 --set stages.1.steps=0 --set stages.2.steps=1 "
              "--set stages.2.batch_size=8 --set stages.2.grad_accum=1");
-    TEST_CHECK(rc == 1 && strstr(out, "stages[2].batch_size: stage 2 ('mixed') takes global batches of 8") && strstr(out, "or add images") &&
+    TEST_CHECK(rc == 1 && strstr(out, "stages[2].batch_size: stage 3/3 ('mixed') takes global batches of 8") && strstr(out, "or add images") &&
                    !strstr(out, "buckets=["),
                "batch 8 from 5 images: exit %d\n%s", rc, out);
     rc = cli("train --set data.path=five --set run.out_dir=runs5b --set 'stages.0.buckets=[[64, 64]]' --set stages.0.steps=1 "
@@ -246,16 +246,16 @@ static void test_batch_over_buckets(void) {
     // a stage at twice the images' size learns from blurred targets: said before it trains (it was not said at all)
     rc = cli("train --set data.path=five --set run.out_dir=runs5c --set 'stages.0.buckets=[[128, 128]]' --set stages.0.resolution=128 "
              "--set stages.0.steps=1 --set stages.1.steps=0 --set stages.2.steps=0");
-    TEST_CHECK(rc == 0 && strstr(out, "warning: stage 0 ('unpaired', resolution 128): 3 of 5 images of five (60%) are smaller than "
+    TEST_CHECK(rc == 0 && strstr(out, "warning: stage 1/3 ('unpaired', resolution 128): 3 of 5 images of five (60%) are smaller than "
                                       "their bucket and are enlarged to it (up to 1.3x)") &&
-                   strstr(out, "done: 1 steps") && strstr(out, "enlarged") < strstr(out, "stage 1/3"),
+                   strstr(out, "done: 1 steps") && strstr(out, "enlarged") < strstr(out, "stage 1/3 unpaired:"),
                "a stage upscaling most images: exit %d\n%s", rc, out);
     // a few held-out images over two buckets (finetune-character.yaml's suggestion): validation in
     // the stage's batches of 4 cannot take them, validation.batch_size: 1 can (there was no such key)
     rc = cli("train --set validation.path=five --set validation.every=1 --set run.out_dir=runs5d --set stages.0.steps=1 "
              "--set stages.1.steps=0 --set stages.2.steps=0");
-    TEST_CHECK(rc == 1 && strstr(out, "validation.path: validation in stage 0 ('unpaired') takes global batches of 4") &&
-                   strstr(out, "lower validation.batch_size (validation.batch_size: 1 takes any held-out set)") && !strstr(out, "stage 1/3"),
+    TEST_CHECK(rc == 1 && strstr(out, "validation.path: validation in stage 1/3 ('unpaired') takes global batches of 4") &&
+                   strstr(out, "lower validation.batch_size (validation.batch_size: 1 takes any held-out set)") && !strstr(out, "stage 1/3 unpaired:"),
                "validation batches of 4 over buckets of 2 and 3: exit %d\n%s", rc, out);
     rc = cli("train --set validation.path=five --set validation.every=1 --set validation.batch_size=1 --set validation.samples=5 "
              "--set run.out_dir=runs5d --set stages.0.steps=1 --set stages.1.steps=0 --set stages.2.steps=0");
@@ -303,7 +303,7 @@ static void test_resume_other_dataset(void) {
              "--set data.path=data --set stages.0.batch_size=1 --quiet");
     TEST_CHECK(rc == 0, "the run to resume: exit %d\n%s", rc, out);
     rc = cli("train --resume runs-ds/tiny/checkpoints --set stages.0.steps=3 --set data.path=data2");
-    TEST_CHECK(rc != 0 && strstr(out, "data.path: data2 is not the dataset stage 1 ('unpaired') is 2 steps into (data, the checkpoint's") &&
+    TEST_CHECK(rc != 0 && strstr(out, "data.path: data2 is not the dataset stage 1/3 ('unpaired') is 2 steps into (data, the checkpoint's") &&
                    strstr(out, "--set model.adapter_init=") && !strstr(out, "belongs to another order"),
                "resume on another dataset: exit %d, want data.path refused, both datasets named, in:\n%s", rc, out);
 }

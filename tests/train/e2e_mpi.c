@@ -377,8 +377,8 @@ int main(int argc, char **argv) {
                        "grep -q '^| gemm' %s/prof.md.rank1 && test ! -e %s/prof.md", dir, dir, dir, dir) == 0,
                "the op profiler's table of each rank in its own file (see %s/prof.md.rank*)", dir);
     TEST_CHECK(test_sh("grep -q 'skipped as damaged' %s/dmg2.log", dir) == 0, "the skipped records are reported");
-    TEST_CHECK(test_sh("grep -q 'stage 3 (.*): recompute: auto: the first 0 of 4' %s/dmg1.log && "
-                       "test $(grep -c 'stage 3 (.*): recompute: auto' %s/dmg2.log) = 1", dir, dir) == 0,
+    TEST_CHECK(test_sh("grep -q 'stage 3/3 (.*): recompute: auto: the first 0 of 4' %s/dmg1.log && "
+                       "test $(grep -c 'stage 3/3 (.*): recompute: auto' %s/dmg2.log) = 1", dir, dir) == 0,
                "recompute auto under 2 ranks: one choice, told once (see %s/dmg2.log)", dir);
     na = test_run_losses(dir, "dmg1", a, 64), nb = test_run_losses(dir, "dmg2", b, 64);
     TEST_CHECK(na == 12 && nb == 12, "12 logged steps each on damaged data (got %d and %d)", na, nb);

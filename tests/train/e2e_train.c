@@ -199,8 +199,8 @@ int main(int argc, char **argv) {
                        cameo, dir, dir, dir, dir, dir) == 0, "a changed batch size mid-stage refused (see %s/bs.log)", dir);
     // a finished stage is not trained again: its change is told as doing nothing
     TEST_CHECK(test_sh("%s train --resume %s/a/tiny/checkpoints/step-12 --set run.out_dir=%s/fs --set stages.0.steps=9 --quiet "
-                       "2>%s/fs.log && grep -q 'stages\\[0\\].steps changed from 6 .* to 9 — no effect: stage 0 is finished, the run "
-                       "goes on in stage 2' %s/fs.log", cameo, dir, dir, dir, dir) == 0,
+                       "2>%s/fs.log && grep -q 'stages\\[0\\].steps changed from 6 .* to 9 — no effect: stage 1/3 is finished, the run "
+                       "goes on in stage 3/3' %s/fs.log", cameo, dir, dir, dir, dir) == 0,
                "a finished stage's change told as doing nothing (see %s/fs.log)", dir);
 
     // AdamW moments in bf16 (optimizer.state_dtype): the checkpoint holds them in bf16, a resume
@@ -447,7 +447,7 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("mkdir -p %s/single/a %s/single/b && cp docs/examples/eval/ref-a.png %s/single/a/ && "
                        "cp docs/examples/eval/ref-b.png %s/single/b/ && %s data build --images %s/single --out %s/nopairs --caption x "
                        ">/dev/null 2>&1 && ! %s train --set stages.1.data=%s/nopairs --set run.out_dir=%s/sdata3 --set data.path=%s/data "
-                       "2>%s/sdata3.log && grep -q 'stages\\[1\\].mode: %s/nopairs has no character with two images, and stage 1' "
+                       "2>%s/sdata3.log && grep -q 'stages\\[1\\].mode: %s/nopairs has no character with two images, and stage 2/3' "
                        "%s/sdata3.log", dir, dir, dir, dir, cameo, dir, dir, cameo, dir, dir, dir, dir, dir, dir) == 0,
                "a paired stage on a dataset without pairs is refused (see %s/sdata3.log)", dir);
 
