@@ -1,5 +1,6 @@
 // watchdog.c — see watchdog.h
 #include "train/watchdog.h"
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -17,11 +18,20 @@ static void *watch(void *arg) {
     while (!w->stop) {
         double now = mono_now();
         if (w->armed && now >= w->deadline) {
-            // _exit: the main thread may hold any lock, and MPI may only be called from it
-            fprintf(stderr, "cameo train: rank %d: %s %lld has not finished after %.0f s (run.step_timeout): a rank, a GPU or "
-                    "the interconnect is stuck; stopping so that the job ends instead of waiting for ever (resume with "
-                    "--resume auto)\n", w->rank, w->what ? w->what : "step", (long long)w->step + 1, w->limit_s);
-            fflush(stderr);
+            // _exit: the main thread may hold any lock, and MPI may only be called from it. That
+            // includes stderr's stdio lock (a progress line blocked on a pipe nobody reads), so the
+            // message goes out by write(2), and only when the descriptor can take it within a second
+            char msg[512];
+            int n = snprintf(msg, sizeof msg, "cameo train: rank %d: %s %lld has not finished after %.0f s (run.step_timeout): a "
+                             "rank, a GPU or the interconnect is stuck; stopping so that the job ends instead of waiting for "
+                             "ever (resume with --resume auto)\n", w->rank, w->what ? w->what : "step", (long long)w->step + 1,
+                             w->limit_s);
+            if (n > (int)sizeof msg - 1) n = (int)sizeof msg - 1;
+            struct pollfd pf = {.fd = STDERR_FILENO, .events = POLLOUT};
+            if (n > 0 && poll(&pf, 1, 1000) == 1 && (pf.revents & POLLOUT)) {
+                ssize_t rc = write(STDERR_FILENO, msg, (size_t)n);  // < PIPE_BUF: all of it or nothing
+                (void)rc;
+            }
             _exit(3);
         }
         // wake at the deadline, or within a second to see a new one (CLOCK_REALTIME: the condvar's clock)
