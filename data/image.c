@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <jpeglib.h>
 #include <webp/decode.h>
 #include <webp/encode.h>
@@ -222,14 +223,37 @@ uint8_t *image_webp_encode(const image *im, int quality, int lossless, size_t *l
     return copy;
 }
 
+// PATH.tmp, fsync, rename: a full disk (or a failed write) reports its cause and leaves the file
+// that was at PATH (an earlier sample, sheet, reference) as it was, never a cut-off PNG
 int image_write_png(const char *path, const image *im, char *err, size_t errlen) {
+    char tmp[4200];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) { snprintf(err, errlen, "%.200s...: path too long", path); return -1; }
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { snprintf(err, errlen, "%s: cannot create %s (%s)", path, tmp, strerror(errno)); return -1; }
     png_image p;
     memset(&p, 0, sizeof p);
     p.version = PNG_IMAGE_VERSION;
     p.width = (png_uint_32)im->w;
     p.height = (png_uint_32)im->h;
     p.format = im->c == 4 ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB;
-    if (!png_image_write_to_file(&p, path, 0, im->px, 0, NULL)) { snprintf(err, errlen, "%s: PNG write failed: %s", path, p.message); return -1; }
+    int ok = png_image_write_to_stdio(&p, f, 0, im->px, 0, NULL);
+    int e = errno;  // of the write libpng's "Write Error" stands for
+    if (ok && fflush(f)) ok = 0, e = errno;
+    bool wrote = !ferror(f);
+    if (ok && fsync(fileno(f))) ok = 0, e = errno, wrote = false;
+    if (fclose(f) && ok) ok = 0, e = errno, wrote = false;
+    if (!ok) {
+        if (wrote) snprintf(err, errlen, "%s: PNG encode failed: %s", path, p.message);
+        else snprintf(err, errlen, "%s: writing %s failed (%s)", path, tmp, strerror(e));
+        unlink(tmp);
+        return -1;
+    }
+    if (rename(tmp, path)) {
+        snprintf(err, errlen, "%s: renaming %s over it failed (%s)", path, tmp, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    fs_fsync_parent(path);
     return 0;
 }
 

@@ -18,6 +18,8 @@ int image_load(const char *path, image *out, char *err, size_t errlen);
 int image_webp_decode_into(const uint8_t *data, size_t len, int keep_alpha, image *out, size_t *cap);
 // WebP encode (RGB or RGBA by im->c). quality 0..100, lossless 0/1. malloc'd (free with free()).
 uint8_t *image_webp_encode(const image *im, int quality, int lossless, size_t *len);
+// PNG through PATH.tmp (fsync, rename): PATH is the new image whole or, on a failure (err names the
+// cause: ENOSPC, EFBIG), still what it was. 0, or -1 with err.
 int image_write_png(const char *path, const image *im, char *err, size_t errlen);
 int image_write_jpeg(const char *path, const image *im, int quality, char *err, size_t errlen);
 // Bicubic (PIL-style antialiased, a = -0.5) resize to dw x dh; dst->px malloc'd.
