@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,33 @@ char *fs_read_file(const char *path, size_t *len, size_t max) {
     p[n] = 0;
     *len = n;
     return p;
+}
+
+int fs_append_whole(const char *path, const void *data, size_t len, char *err, size_t errlen) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) { snprintf(err, errlen, "%s: cannot open to append (%s)", path, strerror(errno)); return -1; }
+    struct stat st;
+    bool regular = !fstat(fd, &st) && S_ISREG(st.st_mode);  // not a device (/dev/full): nothing to cut
+    off_t at = regular ? st.st_size : 0;
+    const char *p = data;
+    size_t left = len;
+    int e = 0;
+    while (left && !e) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) e = w < 0 ? errno : EIO;
+        else p += w, left -= (size_t)w;
+    }
+    if (!e && fsync(fd) && errno != EINVAL) e = errno;  // EINVAL: a device or pipe without fsync
+    if (e) {
+        int cut = regular && left < len ? ftruncate(fd, at) : 0;
+        snprintf(err, errlen, "%s: cannot append (%s)%s", path, strerror(e),
+                 cut ? "; cutting the torn write off failed too" : "");
+        close(fd);
+        return -1;
+    }
+    if (close(fd)) { snprintf(err, errlen, "%s: cannot append (%s)", path, strerror(errno)); return -1; }
+    return 0;
 }
 
 int fs_fsync_path(const char *path) {

@@ -7,6 +7,10 @@
 char *fs_read_file(const char *path, size_t *len, size_t max);
 // path.tmp → write → fsync → rename → fsync parent. 0 or -1 with err naming the file.
 int fs_write_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
+// appends len bytes to path (created when missing) and fsyncs it: all of them or none. A write that
+// fails part-way (ENOSPC, EFBIG) is cut back off a regular file, else its torn line would be glued
+// onto the next append once space returns. 0, or -1 with err naming the file and the cause.
+int fs_append_whole(const char *path, const void *data, size_t len, char *err, size_t errlen);
 int fs_fsync_path(const char *path);  // open + fsync (file or folder)
 int fs_fsync_parent(const char *path);
 int fs_remove_tree(const char *path); // rm -r (no symlink following)

@@ -188,13 +188,17 @@ int eval_results_read(const char *path, eval_results *d, int *damaged, char *err
     return eval_jsonl_filter(path, keep_result, d, damaged, err, errlen);
 }
 
-// a line per image, fsynced: it survives a kill right after
+// a line per image, fsynced: it survives a kill right after. Whole or not at all: a line cut off by a
+// full disk would be glued onto the next one appended (validation.jsonl goes on after a failure)
 int eval_append_line(const char *path, const char *line, char *err, size_t errlen) {
-    FILE *f = fopen(path, "ab");
-    bool ok = f && fputs(line, f) >= 0 && fputc('\n', f) != EOF && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (f && fclose(f)) ok = false;
-    if (!ok) snprintf(err, errlen, "%s: cannot append (%s)", path, strerror(errno));
-    return ok ? 0 : -1;
+    size_t n = strlen(line);
+    char *l = malloc(n + 1);
+    if (!l) { snprintf(err, errlen, "%s: out of host memory for a line", path); return -1; }
+    memcpy(l, line, n);
+    l[n] = '\n';
+    int rc = fs_append_whole(path, l, n + 1, err, errlen);
+    free(l);
+    return rc;
 }
 
 // the lines other ranks wrote (DIR/results.rank-R.jsonl), complete ones only, appended to

@@ -135,10 +135,10 @@ int train_eval_run(train_eval *te, ic_models *m, const train_config *c, int64_t 
             cJSON_Delete(j);
         }
     fclose(f);
-    FILE *out = rc ? NULL : fopen(results, "ab");
-    if (!rc && (!out || fwrite(lines, 1, len, out) != len || fflush(out) || fsync(fileno(out))))
-        rc = (snprintf(err, errlen, "eval: cannot append to %s (%s)", results, strerror(errno)), -1);
-    if (out) fclose(out);
+    // whole or not at all: the training goes on after a failure, and a step's lines cut off by a full
+    // disk would be glued onto the next evaluation's
+    char e[1024];
+    if (!rc && fs_append_whole(results, lines, len, e, sizeof e)) rc = (snprintf(err, errlen, "eval: %s", e), -1);
     free(lines);
     if (rc) return rc;
     const char *tags[4] = {"eval/dino_i", "eval/siglip_i", "eval/clip_i", "eval/clip_t"};

@@ -4,10 +4,13 @@
 // folder (DIR/tags.json; older folders from results.jsonl's lines) and the summary keeps two
 // sources under one tag apart; rank files are merged after results.jsonl's cut-off tail is dropped;
 // the command lines' numbers are parsed strictly.
+#include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "data/fsutil.h"
@@ -247,6 +250,35 @@ static void test_sheet_alpha(void) {
     free(sheet.px);
 }
 
+// a line appended onto a full disk (RLIMIT_FSIZE, SIGXFSZ ignored: EFBIG past it) fails naming the
+// cause and leaves nothing of itself: validation.jsonl goes on after a failure, and a torn line was
+// glued onto the next one appended (both then dropped as damaged on a resume)
+static void test_append_full(void) {
+    char path[300], err[512], a[200], b[200], c[200], want[700];
+    snprintf(path, sizeof path, "%s/full.jsonl", dir);
+    snprintf(a, sizeof a, "{\"step\":1,\"loss\":0.5}");
+    snprintf(b, sizeof b, "{\"step\":2,\"loss\":0.25,\"note\":\"a line longer than the room that is left on the disk\"}");
+    snprintf(c, sizeof c, "{\"step\":3,\"loss\":0.125}");
+    TEST_CHECK(eval_append_line(path, a, err, sizeof err) == 0, "%s", err);
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = strlen(a) + 1 + 20;  // room for 20 bytes of the line
+    TEST_CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit");
+    err[0] = 0;
+    int rc = eval_append_line(path, b, err, sizeof err);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, prev);
+    TEST_CHECK(rc == -1 && strstr(err, "full.jsonl") && strstr(err, strerror(EFBIG)), "the failure names the file and the cause: %s", err);
+    TEST_CHECK(eval_append_line(path, c, err, sizeof err) == 0, "with room again: %s", err);
+    size_t n;
+    char *text = fs_read_file(path, &n, 1 << 20);
+    snprintf(want, sizeof want, "%s\n%s\n", a, c);
+    TEST_CHECK(text && !strcmp(text, want), "lines 1 and 3 whole, nothing of line 2: [%s]", text ? text : "unreadable");
+    free(text);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/cameo-evres-XXXXXX");
     TEST_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
@@ -258,6 +290,7 @@ int main(void) {
     test_summary_partial_clip();
     test_summary_digits();
     test_merge_after_cut();
+    test_append_full();
     test_args();
     test_sheet_alpha();
     if (!test_failures) test_sh("rm -rf %s", dir);
