@@ -238,15 +238,26 @@ static int trim_jsonl(const char *path, int64_t max_step, char *err, size_t errl
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    while ((len = getline(&line, &cap, f)) > 0) {
+    int e = 0;  // the first failure's errno
+    // every write checked (a full disk fails part-way), and the copy on disk before it replaces the
+    // log: a cut copy renamed over it lost the steps that did not fit; an unsynced one, all of them
+    // after a crash. On a failure the copy goes (it held the space the user then has to find)
+    while (!e && (len = getline(&line, &cap, f)) > 0) {
         const char *s = strstr(line, "\"step\":");
         long long step = s ? strtoll(s + 7, NULL, 10) : 0;
-        if (step <= max_step && line[len - 1] == '\n') fwrite(line, 1, (size_t)len, o);  // a torn last line is dropped too
+        // a torn last line is dropped too
+        if (step <= max_step && line[len - 1] == '\n' && fwrite(line, 1, (size_t)len, o) != (size_t)len) e = errno ? errno : EIO;
     }
     free(line);
+    if (!e && ferror(f)) e = EIO;
     fclose(f);
-    if (fclose(o) || rename(tmp, path)) {
-        cm_seterr(err, errlen, "%s: cannot rewrite: %s", path, strerror(errno));
+    if (!e && fflush(o)) e = errno;
+    if (!e && fsync(fileno(o))) e = errno;
+    if (fclose(o) && !e) e = errno;
+    if (!e && rename(tmp, path)) e = errno;
+    if (e) {
+        cm_seterr(err, errlen, "%s: cannot rewrite (through %s): %s", path, tmp, strerror(e));
+        unlink(tmp);
         return -1;
     }
     return 0;

@@ -1,6 +1,7 @@
 // test_metrics.c — train/metrics (JSONL lines, TensorBoard TFRecord framing with crc32c, the
 // hand-encoded Event protobufs decoded back field by field, resume trimming, EMA) and
 // train/progress (plain-line output when not a TTY, quiet mode, summary).
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -284,6 +285,46 @@ static void test_write_failure(void) {
     if (system(cmd)) fprintf(stderr, "cannot remove %s\n", dir);
 }
 
+// a resume's trim of metrics.jsonl onto a full disk (its copy outgrows RLIMIT_FSIZE): metrics_open
+// fails naming the cause, metrics.jsonl is as it was, and no metrics.jsonl.tmp is left holding
+// the space (it was, a partial copy the size of what fitted)
+static void test_trim_full(void) {
+    char dir[128], path[300], tmp[310], err[512];
+    snprintf(dir, sizeof dir, "/tmp/cameo-test-metrics-trim-%d", (int)getpid());
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    metrics m;
+    TEST_CHECK(metrics_open(&m, dir, false, -1, err, sizeof err) == 0, "%s", err);
+    for (int s = 1; s <= 40; s++) {
+        metrics_row r = {.step = s, .stage_name = "unpaired", .loss = 0.5};
+        TEST_CHECK(metrics_log(&m, &r) == 0, "log step %d", s);
+    }
+    metrics_close(&m);
+    struct stat before, after;
+    TEST_CHECK(stat(path, &before) == 0, "stat");
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = (rlim_t)before.st_size / 4;  // the copy of steps 1..30 does not fit
+    TEST_CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit");
+    err[0] = 0;
+    int rc = metrics_open(&m, dir, false, 30, err, sizeof err);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, prev);
+    if (!rc) metrics_close(&m);
+    TEST_CHECK(rc == -1 && strstr(err, "metrics.jsonl") && strstr(err, strerror(EFBIG)), "the trim fails naming the cause: %s", err);
+    TEST_CHECK(stat(path, &after) == 0 && after.st_size == before.st_size, "metrics.jsonl as it was (%lld of %lld bytes)",
+               (long long)after.st_size, (long long)before.st_size);
+    TEST_CHECK(stat(tmp, &after) != 0, "no %s left", tmp);
+    TEST_CHECK(metrics_open(&m, dir, false, 30, err, sizeof err) == 0, "with room again: %s", err);
+    metrics_close(&m);
+    TEST_CHECK(stat(path, &after) == 0 && after.st_size < before.st_size && after.st_size > before.st_size / 2, "trimmed to 30 steps");
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd)) fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 static void test_progress(void) {
     char path[128];
     snprintf(path, sizeof path, "/tmp/cameo-test-progress-%d.txt", (int)getpid());
@@ -348,6 +389,7 @@ int main(void) {
     test_metrics();
     test_long_path();
     test_write_failure();
+    test_trim_full();
     test_progress();
     return test_summary("test_metrics");
 }
