@@ -5,6 +5,7 @@
 #define _GNU_SOURCE  // popen
 #include "train/bench_blocks.h"
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdarg.h>
@@ -461,9 +462,20 @@ static void out(const char *fmt, ...) {
         va_end(ap);
     }
 }
+static int g_md_errno;  // the first failed write to --md (a full disk): its tables would be lost unsaid
 static void out_flush(void) {
     fflush(stdout);
-    if (g_md) fflush(g_md);
+    if (g_md && (fflush(g_md) || ferror(g_md)) && !g_md_errno) g_md_errno = errno ? errno : EIO;
+}
+// closes --md; 0, or 1 with a message naming the file and the cause when a write to it failed
+static int md_close(const char *path) {
+    if (!g_md) return 0;
+    out_flush();
+    if (fclose(g_md) && !g_md_errno) g_md_errno = errno;
+    g_md = NULL;
+    if (!g_md_errno) return 0;
+    fprintf(stderr, "cameo bench blocks: --md %s: cannot write the tables (%s)\n", path, strerror(g_md_errno));
+    return 1;
 }
 
 // "2,794,932,864"
@@ -1149,7 +1161,8 @@ int bench_blocks_main(int argc, char **argv) {
     if (o.dev.type == CM_CUDA) (void)backend_ctx(o.dev);  // stops naming the device when it is not there
     if (o.md) {
         g_md = fopen(o.md, "a");
-        if (!g_md) { fprintf(stderr, "cameo bench blocks: cannot append to %s\n", o.md); return 1; }
+        if (!g_md) { fprintf(stderr, "cameo bench blocks: --md %s: cannot open to append (%s)\n", o.md, strerror(errno)); return 1; }
+        g_md_errno = 0;
     }
     blocks_dims dev_dims = blocks_dims_flux_dev();
     const bool real_shapes = blocks_dims_eq(d, &dev_dims);
@@ -1170,6 +1183,7 @@ int bench_blocks_main(int argc, char **argv) {
         (long long)d->D, (long long)d->F, (long long)d->Li, (long long)d->Ci,
         real_shapes ? " (FLUX.1-dev at 512², InstantCharacter's projector tokens)" : " (NOT the real 512² shapes)");
     out_flush();
+    if (g_md_errno) return md_close(o.md);  // before minutes of timing whose tables it would not keep
 
     // 1. the peak
     char how[160];
@@ -1508,7 +1522,5 @@ int bench_blocks_main(int argc, char **argv) {
         free(fr.run[1].prof);
         out_flush();
     }
-    if (g_md) fclose(g_md);
-    g_md = NULL;
-    return 0;
+    return md_close(o.md);
 }

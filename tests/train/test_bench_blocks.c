@@ -17,6 +17,7 @@
 #include "testutil.h"
 #include "train/bench.h"
 #include "train/bench_blocks.h"
+#include "train/progress.h"
 
 static bool has(const char *s, const char *sub) { return strstr(s, sub) != NULL; }
 
@@ -113,6 +114,18 @@ static void whole_bench(int emulated) {
     unlink(md);
 }
 
+// --md onto a full disk (/dev/full): the command fails at its first table, naming the file and the
+// cause, instead of timing for minutes and returning 0 with the tables lost (its writes went unchecked)
+static void md_full(void) {
+    char *argv[] = {"--device", "cpu", "--dtype", "f32", "--tokens-txt", "8", "--tokens-img", "16", "--hidden", "64", "--heads", "2",
+                    "--ip-tokens", "4", "--ip-dim", "48", "--warmup", "0", "--iters", "1", "--projector", "tiny", "--no-torch",
+                    "--md", "/dev/full"};
+    double t0 = progress_now();
+    int rc = bench_blocks_main((int)(sizeof argv / sizeof *argv), argv);
+    TEST_CHECK(rc == 1, "--md /dev/full: returned %d, want 1", rc);
+    TEST_CHECK(progress_now() - t0 < 5, "--md /dev/full: failed at once (%.1f s)", progress_now() - t0);
+}
+
 int main(void) {
     whole_bench(1);  // first: see whole_bench
     char err[512];
@@ -177,5 +190,6 @@ int main(void) {
     TEST_CHECK(pf.bwd > 1.8 * pf.fwd && pf.bwd < 2.5 * pf.fwd, "projector backward %.3g vs forward %.3g", pf.bwd, pf.fwd);
 
     whole_bench(0);
+    md_full();
     return test_summary("test_bench_blocks");
 }
