@@ -270,6 +270,14 @@ int build_dataset(const char *out, build_item *items, size_t n, build_image_fn l
     snprintf(path, sizeof path, "%s/manifest.json", out);
     struct stat st;
     if (!stat(path, &st)) { snprintf(err, errlen, "%s: a published dataset is already there (datasets are immutable; choose a new --out)", path); return -1; }
+    // shards without a manifest: a build that stopped (a full disk) or is still running. Named as
+    // such: "shard-00000 already exists, build into a new folder" left its shards taking the space
+    snprintf(path, sizeof path, "%s/shard-00000", out);
+    if (!stat(path, &st)) {
+        snprintf(err, errlen, "%s holds the shards of an unfinished build (shard-00000, no manifest.json: a build stopped by an error, "
+                 "or one still running): remove the folder (rm -r %s) to build into it again, or choose a new --out", out, out);
+        return -1;
+    }
     if (fs_mkdirs(out)) { snprintf(err, errlen, "%s: cannot create (%s)", out, strerror(errno)); return -1; }
     group_by_character(items, n);
     manifest m;
@@ -376,7 +384,9 @@ int build_dataset(const char *out, build_item *items, size_t n, build_image_fn l
 fail:
     if (w) shard_writer_abort(w);
     if (rc && !o->quiet) progress_clear(&prog);
-    if (rc && m.n_shards) fprintf(stderr, "build of %s stopped: the partial shard was removed; %d finished shard(s) stay, no manifest.json was written\n", out, m.n_shards);
+    if (rc && m.n_shards)
+        fprintf(stderr, "build of %s stopped: the partial shard was removed; %d finished shard(s) stay, no manifest.json was written "
+                "(not a dataset: remove the folder before building into it again)\n", out, m.n_shards);
     for (size_t i = 0; i < chunk; i++) { free(enc[i].webp); free(enc[i].meta); }
     free(enc);
     for (int t = 0; t < threads; t++) ZSTD_freeCCtx(cctx[t]);

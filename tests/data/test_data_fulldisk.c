@@ -58,5 +58,28 @@ int main(void) {
     TEST_CHECK(tmp == 0, "partial shard and temporary files removed (%d left)", tmp);
     printf("finished shards left in the unpublished folder: %d\n", shards - tmp);
     TEST_CHECK(verify_dataset(published, 1, stderr) == 0, "published dataset beside it untouched");
+
+    // the retry, space freed, into a folder a stopped build left its finished shards in: refused
+    // naming what they are and how to build there again (it said "shard-00000 already exists, build
+    // into a new folder", leaving those shards on the disk that had filled)
+    snprintf(out, sizeof out, "%s/stopped", tmp_dir());
+    snprintf(p, sizeof p, "%s/shard-00000", out);
+    TEST_CHECK(fs_mkdirs(p) == 0, "mkdir %s", p);
+    pid = fork();
+    if (pid == 0) {
+        demo_options d = demo_options_default();
+        d.characters = 2; d.per_character = 2; d.size = 32;
+        build_options o = build_options_default();
+        o.quiet = 1;
+        o.threads = 1;
+        build_report r;
+        char err[2048] = "";
+        int rc = demo_build(out, &d, &o, &r, err, sizeof err);
+        fprintf(stderr, "expected refusal: %s\n", err);
+        _exit(rc == 0 ? 0 : strstr(err, "unfinished build") && strstr(err, "rm -r") ? 3 : 4);
+    }
+    waitpid(pid, &status, 0);
+    TEST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 3, "a retry into the stopped build's folder is told to remove it (status %d)",
+               status);
     return test_summary("test_data_fulldisk");
 }
