@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include "data/checksum.h"
 #include "data/fsutil.h"
@@ -25,7 +27,18 @@ struct shard_writer {
 };
 
 static int lmdb_fail(shard_writer *w, const char *what, int rc, char *err, size_t errlen) {
-    snprintf(err, errlen, "%s: %s failed: %s", w->tmp, what, mdb_strerror(rc));
+    char why[256] = "";
+    if (rc == EIO) {  // LMDB's error for a short write too: the usual way a full disk ends a build
+        struct statvfs sv;
+        struct rlimit rl;
+        double mib = statvfs(w->tmp, &sv) ? -1 : (double)sv.f_bavail * (double)sv.f_frsize / 1048576.0;
+        char lim[64] = "";
+        if (!getrlimit(RLIMIT_FSIZE, &rl) && rl.rlim_cur != RLIM_INFINITY)
+            snprintf(lim, sizeof lim, "; the file-size limit (ulimit -f) is %llu bytes", (unsigned long long)rl.rlim_cur);
+        if (mib >= 0) snprintf(why, sizeof why, " (or a short write: a full disk? %.1f MiB free there%s)", mib, lim);
+        else if (lim[0]) snprintf(why, sizeof why, " (or a short write%s)", lim);
+    }
+    snprintf(err, errlen, "%s: %s failed: %s%s", w->tmp, what, mdb_strerror(rc), why);
     return -1;
 }
 

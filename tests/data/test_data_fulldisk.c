@@ -42,7 +42,8 @@ int main(void) {
         char err[2048];
         int rc = demo_build(out, &d, &o, &r, err, sizeof err);
         if (rc) fprintf(stderr, "expected failure: %s\n", err);
-        _exit(rc == 0 ? 0 : (strstr(err, "shard-") ? 3 : 4));
+        // LMDB says EIO of a short write: the message must point at the space, not at a broken disk
+        _exit(rc == 0 ? 0 : !strstr(err, "shard-") ? 4 : strstr(err, "Input/output error") && !strstr(err, "ulimit -f") ? 5 : 3);
     }
     int status;
     waitpid(pid, &status, 0);
