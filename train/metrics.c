@@ -336,6 +336,7 @@ int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resu
         if (rc || fflush(m->tb)) {
             cm_seterr(err, errlen, "%s: cannot write: %s", m->tb_path, strerror(errno));
             metrics_close(m);
+            unlink(m->tb_path);  // its cut-off first record would stay in tb/ (one more per retry on a full disk)
             return -1;
         }
         setvbuf(m->tb, NULL, _IONBF, 0);  // from here, append_whole writes each step's events at once

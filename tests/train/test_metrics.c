@@ -1,6 +1,7 @@
 // test_metrics.c — train/metrics (JSONL lines, TensorBoard TFRecord framing with crc32c, the
 // hand-encoded Event protobufs decoded back field by field, resume trimming, EMA) and
 // train/progress (plain-line output when not a TTY, quiet mode, summary).
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -325,6 +326,35 @@ static void test_trim_full(void) {
     if (system(cmd)) fprintf(stderr, "cannot remove %s\n", dir);
 }
 
+// TensorBoard's event file cannot take its first record (a full disk; RLIMIT_FSIZE): metrics_open
+// fails naming it and removes it, instead of leaving a cut-off event file in tb/ per attempt
+static void test_tb_header_full(void) {
+    char dir[128], tb[160], err[512];
+    snprintf(dir, sizeof dir, "/tmp/cameo-test-metrics-tbfull-%d", (int)getpid());
+    snprintf(tb, sizeof tb, "%s/tb", dir);
+    metrics m;
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 10;  // the version record is longer
+    TEST_CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit");
+    err[0] = 0;
+    int rc = metrics_open(&m, dir, true, -1, err, sizeof err);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, prev);
+    if (!rc) metrics_close(&m);
+    TEST_CHECK(rc == -1 && strstr(err, "events.out.tfevents") && strstr(err, strerror(EFBIG)), "the event file's failure told: %s", err);
+    int files = 0;
+    DIR *d = opendir(tb);
+    for (struct dirent *e; d && (e = readdir(d));) files += e->d_name[0] != '.';
+    if (d) closedir(d);
+    TEST_CHECK(files == 0, "no cut-off event file left in %s (%d)", tb, files);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd)) fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 static void test_progress(void) {
     char path[128];
     snprintf(path, sizeof path, "/tmp/cameo-test-progress-%d.txt", (int)getpid());
@@ -390,6 +420,7 @@ int main(void) {
     test_long_path();
     test_write_failure();
     test_trim_full();
+    test_tb_header_full();
     test_progress();
     return test_summary("test_metrics");
 }
