@@ -63,9 +63,11 @@ static void on_signal(int sig) {
                                   "without one)\n";
     static const char term_msg[] = "\ncameo: SIGTERM: stopping after this step, with a checkpoint\n";
     int skip = signal_says == 2 ? 0 : 1;  // the leading newline only under a bar
+    int saved = errno;  // a failed write here must not change the errno an interrupted call left
     ssize_t rc = sig == SIGINT ? write(STDERR_FILENO, int_msg + skip, sizeof int_msg - 1 - skip)
                                : write(STDERR_FILENO, term_msg + skip, sizeof term_msg - 1 - skip);
     (void)rc;
+    errno = saved;
 }
 
 static int mkdirs(const char *path) {
