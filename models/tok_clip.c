@@ -71,7 +71,9 @@ static int load_vocab_obj(clip_tok *t, const cJSON *vocab, char *err, size_t err
     const cJSON *e;
     int maxid = -1;
     cJSON_ArrayForEach(e, vocab) {
-        if (!cJSON_IsNumber(e)) return ERR("vocab entry %s has no integer id", e->string);
+        // ids index the token embedding: [0, INT32_MAX) keeps n_vocab = maxid + 1 an int
+        if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble >= INT32_MAX || e->valuedouble != e->valueint)
+            return ERR("vocab entry \"%s\": id must be an integer in [0, %d)", e->string, INT32_MAX);
         tok_map_put(&t->vocab, e->string, strlen(e->string), (int32_t)e->valueint);
         if (e->valueint > maxid) maxid = e->valueint;
     }
@@ -89,6 +91,7 @@ static int check_pre(const cJSON *pre, char *err, size_t errlen) {
         const cJSON *rx = cJSON_GetObjectItem(cJSON_GetObjectItem(sp, "pattern"), "Regex");
         ok = cJSON_IsString(rx) && (!strcmp(rx->valuestring, CLIP_SPLIT) || !strcmp(rx->valuestring, CLIP_SPLIT_SHORT)) &&
              cJSON_IsTrue(cJSON_GetObjectItem(sp, "invert")) &&
+             cJSON_IsString(cJSON_GetObjectItem(bl, "type")) &&  // a second step without a type is not ByteLevel
              !strcmp(cJSON_GetObjectItem(bl, "type")->valuestring, "ByteLevel") &&
              !cJSON_IsTrue(cJSON_GetObjectItem(bl, "add_prefix_space"));
     } else ok = false;
@@ -132,9 +135,10 @@ static clip_tok *load_json(const char *path, char *err, size_t errlen) {
             b = sp + 1;
             rc = add_merge(t, a, b, err, errlen);
             free(a);
-        } else if (cJSON_GetArraySize(m) == 2) {
+        } else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 && cJSON_IsString(cJSON_GetArrayItem(m, 0)) &&
+                   cJSON_IsString(cJSON_GetArrayItem(m, 1))) {
             rc = add_merge(t, cJSON_GetArrayItem(m, 0)->valuestring, cJSON_GetArrayItem(m, 1)->valuestring, err, errlen);
-        } else rc = ERR("%s: a merge is neither \"a b\" nor [a, b]", path);
+        } else rc = ERR("%s: a merge is neither \"a b\" nor [a, b] of two strings", path);
         if (rc) goto done;
     }
     if ((rc = tok_added_parse(&t->added, root, err, errlen))) goto done;
@@ -143,7 +147,7 @@ static clip_tok *load_json(const char *path, char *err, size_t errlen) {
     if ((rc = tok_post_parse(&t->post, root, err, errlen))) goto done;
 done:
     cJSON_Delete(root);
-    if (rc) { clip_tok_free(t); return NULL; }
+    if (rc) { tok_err_in_file(path, err, errlen); clip_tok_free(t); return NULL; }
     return t;
 }
 
@@ -161,7 +165,7 @@ static clip_tok *load_pair(const char *dir, char *err, size_t errlen) {
     int rc = 0;
     char *mbuf = NULL;
     if (!vocab) { rc = ERR("%s: not valid JSON", p); goto done; }
-    if ((rc = load_vocab_obj(t, vocab, err, errlen))) goto done;
+    if ((rc = load_vocab_obj(t, vocab, err, errlen))) { tok_err_in_file(p, err, errlen); goto done; }
     snprintf(p, sizeof p, "%s/merges.txt", dir);
     size_t mn;
     if (!(mbuf = tok_read_file(p, &mn, err, errlen))) { rc = -1; goto done; }

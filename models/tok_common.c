@@ -117,6 +117,15 @@ cJSON *tok_load_json(const char *path, char *err, size_t errlen) {
     return root;
 }
 
+void tok_err_in_file(const char *path, char *err, size_t errlen) {
+    size_t pl = strlen(path);
+    if (!errlen || !strncmp(err, path, pl)) return;
+    char *msg = strdup(err);
+    if (!msg) return;
+    snprintf(err, errlen, "%s: %s", path, msg);
+    free(msg);
+}
+
 // ---------------------------------------------------------------- added tokens
 
 int tok_added_parse(tok_added *a, const cJSON *root, char *err, size_t errlen) {
@@ -478,7 +487,11 @@ static int parse_post(tok_post *p, const cJSON *pp, char *err, size_t errlen) {
     }
     if (!strcmp(t, "RobertaProcessing") || !strcmp(t, "BertProcessing")) {
         const cJSON *cls = cJSON_GetObjectItem(pp, "cls"), *sep = cJSON_GetObjectItem(pp, "sep");
-        if (cJSON_GetArraySize(cls) != 2 || cJSON_GetArraySize(sep) != 2) return ERR("%s without cls/sep", t);
+        if (!cJSON_IsArray(cls) || !cJSON_IsArray(sep) || cJSON_GetArraySize(cls) != 2 || cJSON_GetArraySize(sep) != 2 ||
+            !cJSON_IsNumber(cJSON_GetArrayItem(cls, 1)) || !cJSON_IsNumber(cJSON_GetArrayItem(sep, 1)))
+            return ERR("%s without cls/sep [token, id] pairs", t);
+        // pre/post hold 4 ids each (tok_post): a Sequence of such processors could add more
+        if (p->npre >= 4 || p->npost >= 4) return ERR("post_processor adds more than 4 special tokens before or after");
         p->pre[p->npre++] = (int32_t)cJSON_GetArrayItem(cls, 1)->valueint;
         p->post[p->npost++] = (int32_t)cJSON_GetArrayItem(sep, 1)->valueint;
         return 0;
@@ -496,8 +509,12 @@ static int parse_post(tok_post *p, const cJSON *pp, char *err, size_t errlen) {
             if (!cJSON_IsArray(ids)) return ERR("TemplateProcessing: special token %s has no ids",
                                                 cJSON_IsString(id) ? id->valuestring : "?");
             cJSON_ArrayForEach(x, ids) {
-                if (!seen_seq && p->npre < 4) p->pre[p->npre++] = (int32_t)x->valueint;
-                else if (seen_seq && p->npost < 4) p->post[p->npost++] = (int32_t)x->valueint;
+                if (!cJSON_IsNumber(x)) return ERR("TemplateProcessing: special token %s has an id that is not a number",
+                                                   id->valuestring);
+                if ((seen_seq ? p->npost : p->npre) >= 4)  // dropping one would change every encoding
+                    return ERR("post_processor adds more than 4 special tokens before or after");
+                if (!seen_seq) p->pre[p->npre++] = (int32_t)x->valueint;
+                else p->post[p->npost++] = (int32_t)x->valueint;
             }
         }
         return 0;

@@ -26,6 +26,8 @@ void tok_ids_push(tok_ids *a, int32_t x);
 char *tok_read_file(const char *path, size_t *n, char *err, size_t errlen);
 // path may be the tokenizer.json or a folder holding one; the parsed JSON or NULL and err
 cJSON *tok_load_json(const char *path, char *err, size_t errlen);
+// prefixes err with "path: " unless it already names the file (the section parsers do not know it)
+void tok_err_in_file(const char *path, char *err, size_t errlen);
 
 // --- added tokens ("added_tokens"), split out before normalization (normalized=false) or after ---
 typedef struct { char *content; size_t len; int32_t id; bool special, normalized, lstrip, rstrip, single_word; } tok_added_tok;

@@ -107,7 +107,7 @@ t5_tok *t5_tok_load(const char *path, char *err, size_t errlen) {
     if (t->eos_id < 0) t->eos_id = tok_map_get(&t->vocab, "</s>", 4);
 done:
     cJSON_Delete(root);
-    if (rc) { t5_tok_free(t); return NULL; }
+    if (rc) { tok_err_in_file(path, err, errlen); t5_tok_free(t); return NULL; }
     return t;
 }
 
