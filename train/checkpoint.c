@@ -249,12 +249,16 @@ static bool get_u64s(const cJSON *v, uint64_t *out) {
     if (cJSON_IsString(v)) {
         char *end;
         errno = 0;
+        // digits only: strtoull would take " 5", "+5" and wrap "-5" to 2^64 - 5
+        if (v->valuestring[0] < '0' || v->valuestring[0] > '9') return false;
         unsigned long long x = strtoull(v->valuestring, &end, 10);
-        if (errno || *end || !v->valuestring[0]) return false;
+        if (errno || *end) return false;
         *out = x;
         return true;
     }
-    if (cJSON_IsNumber(v) && v->valuedouble >= 0) {
+    // a hand-edited number: whole and exact in a double (2^53); casting 1e30 to uint64_t is undefined
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0 &&
+        v->valuedouble == floor(v->valuedouble)) {
         *out = (uint64_t)v->valuedouble;
         return true;
     }
@@ -303,7 +307,7 @@ int ckpt_read_state(const char *ckpt_dir, ckpt_state *st, char *err, size_t errl
         st->loss_smoothed = cJSON_IsNumber(ls) ? ls->valuedouble : NAN;
         cJSON *la = cJSON_GetObjectItemCaseSensitive(o, "loss_ema_acc"), *ln = cJSON_GetObjectItemCaseSensitive(o, "loss_ema_n");
         st->loss_ema_n = -1;
-        if (cJSON_IsNumber(la) && cJSON_IsNumber(ln) && ln->valuedouble >= 0)
+        if (cJSON_IsNumber(la) && cJSON_IsNumber(ln) && ln->valuedouble >= 0 && ln->valuedouble <= 9.0e15)
             st->loss_ema_acc = la->valuedouble, st->loss_ema_n = (int64_t)ln->valuedouble;
         NUM("elapsed_s", st->elapsed_s);
         NUM("started_unix", st->started_unix);

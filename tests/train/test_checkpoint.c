@@ -303,6 +303,29 @@ int main(void) {
             TEST_CHECK(ckpt_read_state(out, &back, err, sizeof err) == -1 && strstr(err, "'stage' is not a whole number in range"),
                        "stage %s refused (%s)", bad_stage[k], err);
         }
+        // a hand-edited seed, rng word or data position out of uint64 range (casting 1e30 was undefined),
+        // fractional, or a negative string (strtoull wrapped "-5" to 2^64 - 5): refused by name
+        const char *bad_u64[][3] = {{"1e30", "[\"1\"]", "{}"},     {"\"-5\"", "[\"1\"]", "{}"},
+                                    {"1.5", "[\"1\"]", "{}"},      {"\" 5\"", "[\"1\"]", "{}"},
+                                    {"7", "[1e30]", "{}"},           {"7", "[\"-1\"]", "{}"},
+                                    {"7", "[\"1\"]", "{\"epoch\": 1e300}"}, {"7", "[\"1\"]", "{\"epoch\": \"+3\"}"}};
+        const char *bad_what[] = {"'seed'", "'seed'", "'seed'", "'seed'", "'rng'", "'rng'", "'data_position'", "'data_position'"};
+        const char *state_fmt = "{\"format\": \"cameo-checkpoint-1\", \"step\": 10, \"stage\": 0, \"step_in_stage\": 2, "
+                                "\"skipped_steps\": 0, \"skipped_in_row\": 0, \"elapsed_s\": 1, \"started_unix\": 1, "
+                                "\"saved_unix\": 2, \"seed\": %s, \"rng\": %s, \"data_position\": %s}";
+        for (int k = 0; k < 8; k++) {
+            FILE *wf = fopen(path, "w");
+            fprintf(wf, state_fmt, bad_u64[k][0], bad_u64[k][1], bad_u64[k][2]);
+            fclose(wf);
+            TEST_CHECK(ckpt_read_state(out, &back, err, sizeof err) == -1 && strstr(err, bad_what[k]),
+                       "seed %s rng %s data %s refused (%s)", bad_u64[k][0], bad_u64[k][1], bad_u64[k][2], err);
+        }
+        FILE *wf = fopen(path, "w");  // the limits themselves still read: 2^53 as a number, 2^64 - 1 as a string
+        fprintf(wf, state_fmt, "9007199254740992", "[\"18446744073709551615\"]", "{\"epoch\": 3}");
+        fclose(wf);
+        TEST_CHECK(ckpt_read_state(out, &back, err, sizeof err) == 0 && back.seed == 9007199254740992ull &&
+                       back.n_rng == 1 && back.rng[0] == UINT64_MAX,
+                   "limits read back (%s)", err);
         TEST_CHECK(ckpt_save(dir, regs, 2, &o, &s10, yaml, 2, out, sizeof out, err, sizeof err) == 0, "resave: %s", err);
     }
 
