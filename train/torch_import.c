@@ -83,7 +83,7 @@ static int zip_open(zipf *z, const uint8_t *buf, size_t size, const char *name, 
             return -1;
         }
         uint64_t z64 = rd64(buf + eocd - 20 + 8);
-        if (z64 > size - 56 || rd32(buf + z64) != 0x06064b50u) {
+        if (size < 56 || z64 > size - 56 || rd32(buf + z64) != 0x06064b50u) {  // size - 56 wrapped below 56 bytes
             cm_seterr(err, errlen, "%s: bad ZIP64 end-of-central-directory record", name);
             return -1;
         }

@@ -250,6 +250,21 @@ int main(void) {
     uint8_t *cd = memmem(m, n, "PK\x01\x02", 4);
     if (cd) cd[10] = 8;
     TEST_CHECK(!torch_import_open_memory(m, n, "c.bin", 0, err, sizeof err) && strstr(err, "is compressed (method 8)"), "%s", err);
+    // a 46-byte zip: local header, ZIP64 locator, end record with 0xffff entries — the ZIP64 record's
+    // bounds check computed size - 56, which wrapped and let the record's offset point anywhere
+    {
+        uint8_t *z = calloc(1, 46);  // heap, exact size: a read past it is ASan's to see
+        const uint8_t sig_local[4] = {'P', 'K', 3, 4}, sig_loc64[4] = {'P', 'K', 6, 7}, sig_end[4] = {'P', 'K', 5, 6};
+        memcpy(z, sig_local, 4);
+        memcpy(z + 4, sig_loc64, 4);
+        z[12 + 3] = 0x10;  // the ZIP64 record "at" 0x10000000
+        memcpy(z + 24, sig_end, 4);
+        z[24 + 10] = z[24 + 11] = 0xff;
+        TEST_CHECK(!torch_import_open_memory(z, 46, "z64.bin", 0, err, sizeof err) &&
+                       strstr(err, "z64.bin: bad ZIP64 end-of-central-directory record"),
+                   "a ZIP64 locator in a 46-byte file: %s", err);
+        free(z);
+    }
 
     // fuzz: random byte mutations anywhere, in the pickle only, and truncations — never a crash
     int ok = 0, runs = 0;
