@@ -18,6 +18,9 @@
 #define TI_MAX_STACK (1 << 20)
 #define TI_MAX_MEMO (1 << 24)
 #define TI_MAX_ENTRIES (1 << 22)
+// keys flatten may visit: memo references let a few hundred bytes share one dict under two keys at
+// each of 32 levels (2^32 visits); the released adapter has a few hundred
+#define TI_MAX_KEYS (1 << 20)
 
 
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
@@ -691,12 +694,18 @@ int64_t ti_numel(const ti_tensor *t) {
     return n;
 }
 
-static int flatten(ti_file *f, vm *v, const pk *d, const char *prefix, int depth, char *err, size_t errlen) {
+static int flatten(ti_file *f, vm *v, const pk *d, const char *prefix, int depth, int64_t *keys, char *err,
+                   size_t errlen) {
     if (depth > 32) {
         cm_seterr(err, errlen, "%s: dictionaries nested deeper than 32", f->name);
         return -1;
     }
     for (int i = 0; i + 1 < d->n; i += 2) {
+        if (++*keys > TI_MAX_KEYS) {
+            cm_seterr(err, errlen, "%s: more than %d keys once nested dictionaries are flattened (shared "
+                      "dictionaries referenced over and over: a damaged or crafted file)", f->name, TI_MAX_KEYS);
+            return -1;
+        }
         const pk *k = d->it[i], *val = d->it[i + 1];
         char key[256];
         if (k->k == PK_STR) snprintf(key, sizeof key, "%s%s", prefix, k->s);
@@ -708,7 +717,7 @@ static int flatten(ti_file *f, vm *v, const pk *d, const char *prefix, int depth
         if (val->k == PK_DICT) {
             char sub[300];
             snprintf(sub, sizeof sub, "%s.", key);
-            if (flatten(f, v, val, sub, depth + 1, err, errlen)) return -1;
+            if (flatten(f, v, val, sub, depth + 1, keys, err, errlen)) return -1;
             continue;
         }
         if (val->k != PK_TENSOR) continue;  // non-tensor entries are skipped
@@ -781,7 +790,10 @@ static ti_file *parse(ti_file *f, const uint8_t *buf, size_t size, unsigned flag
     pk *root = vm_run(&v, pkl->data, pkl->size);
     int rc = -1;
     if (root && root->k != PK_DICT) cm_seterr(err, errlen, "%s: data.pkl holds a %s, not a dict of tensors", f->name, kind_str(root->k));
-    else if (root) rc = flatten(f, &v, root, "", 0, err, errlen);
+    else if (root) {
+        int64_t keys = 0;
+        rc = flatten(f, &v, root, "", 0, &keys, err, errlen);
+    }
     if (!rc && f->n == 0) {
         cm_seterr(err, errlen, "%s: no tensors in the file", f->name);
         rc = -1;

@@ -61,6 +61,28 @@ static int try_parse(const uint8_t *b, size_t n, unsigned flags) {
     return acc == acc ? 1 : 1;
 }
 
+static void put16(uint8_t *p, unsigned x) { p[0] = (uint8_t)x, p[1] = (uint8_t)(x >> 8); }
+static void put32(uint8_t *p, uint32_t x) { put16(p, x & 0xffff), put16(p + 2, x >> 16); }
+
+// a one-entry stored zip "a/data.pkl" holding pkl, crc32 fields 0 (as set_crc32_options(False));
+// returns its size
+static size_t zip_one_pkl(const uint8_t *pkl, size_t n, uint8_t *out) {
+    static const char name[] = "a/data.pkl";
+    size_t nl = sizeof name - 1, o = 0;
+    memset(out, 0, 30 + nl + n + 46 + nl + 22);
+    put32(out, 0x04034b50), put16(out + 4, 20), put32(out + 18, (uint32_t)n), put32(out + 22, (uint32_t)n);
+    put16(out + 26, (unsigned)nl);
+    memcpy(out + 30, name, nl), memcpy(out + 30 + nl, pkl, n);
+    o = 30 + nl + n;
+    uint8_t *c = out + o;  // central directory entry, local header at 0
+    put32(c, 0x02014b50), put16(c + 4, 20), put16(c + 6, 20), put32(c + 20, (uint32_t)n), put32(c + 24, (uint32_t)n);
+    put16(c + 28, (unsigned)nl);
+    memcpy(c + 46, name, nl);
+    uint8_t *e = c + 46 + nl;
+    put32(e, 0x06054b50), put16(e + 8, 1), put16(e + 10, 1), put32(e + 12, (uint32_t)(46 + nl)), put32(e + 16, (uint32_t)o);
+    return o + 46 + nl + 22;
+}
+
 // sets the crc32 field of every record (local and central headers) to 0, or only of the
 // central record named `only` — as torch.save writes after torch.serialization.set_crc32_options(False)
 static int zero_crcs(uint8_t *b, size_t n, const char *only) {
@@ -264,6 +286,24 @@ int main(void) {
                        strstr(err, "z64.bin: bad ZIP64 end-of-central-directory record"),
                    "a ZIP64 locator in a 46-byte file: %s", err);
         free(z);
+    }
+
+    // a pickle of ~500 bytes: d0 = {}, d(k) = {"a": d(k-1), "b": d(k-1)} via memo references, 30 levels —
+    // flattening walked all 2^30 paths (a hang); now refused once the keys visited pass the limit
+    {
+        uint8_t pkl[600], zip[800];
+        size_t pn = 0;
+        memcpy(pkl, "\x80\x02}q\x00", 5), pn = 5;
+        for (int k = 1; k <= 30; k++) {
+            const uint8_t lvl[] = {'}', 'q', (uint8_t)k, '(', 'U', 1, 'a', 'h', (uint8_t)(k - 1),
+                                   'U', 1, 'b', 'h', (uint8_t)(k - 1), 'u', '0'};
+            memcpy(pkl + pn, lvl, sizeof lvl), pn += sizeof lvl;
+        }
+        pkl[pn++] = 'h', pkl[pn++] = 30, pkl[pn++] = '.';
+        size_t zn = zip_one_pkl(pkl, pn, zip);
+        TEST_CHECK(!torch_import_open_memory(zip, zn, "dag.bin", 0, err, sizeof err) &&
+                       strstr(err, "dag.bin: more than") && strstr(err, "keys"),
+                   "shared dictionaries 30 deep: %s", err);
     }
 
     // fuzz: random byte mutations anywhere, in the pickle only, and truncations — never a crash
