@@ -720,12 +720,7 @@ static int flatten(ti_file *f, vm *v, const pk *d, const char *prefix, int depth
             if (flatten(f, v, val, sub, depth + 1, keys, err, errlen)) return -1;
             continue;
         }
-        if (val->k != PK_TENSOR) continue;  // non-tensor entries are skipped
-        for (int j = 0; j < f->n; j++)
-            if (!strcmp(f->t[j].name, key)) {
-                cm_seterr(err, errlen, "%s: tensor '%s' appears twice", f->name, key);
-                return -1;
-            }
+        if (val->k != PK_TENSOR) continue;  // non-tensor entries are skipped (duplicates: no_duplicates)
         if (f->n == f->cap) {
             f->cap = f->cap ? 2 * f->cap : 64;
             f->t = realloc(f->t, (size_t)f->cap * sizeof *f->t);
@@ -752,6 +747,29 @@ static int flatten(ti_file *f, vm *v, const pk *d, const char *prefix, int depth
         }
     }
     return 0;
+}
+
+static int cmp_tensor_name(const void *a, const void *b) {
+    return strcmp((*(const ti_tensor *const *)a)->name, (*(const ti_tensor *const *)b)->name);
+}
+
+// a name twice is an error; sorted, not compared pairwise: a 1 MB pickle can name ~10^5 tensors
+static int no_duplicates(const ti_file *f, char *err, size_t errlen) {
+    const ti_tensor **by = malloc((size_t)(f->n ? f->n : 1) * sizeof *by);  // [n] sorted by name
+    if (!by) {
+        cm_seterr(err, errlen, "%s: out of memory sorting %d tensor names", f->name, f->n);
+        return -1;
+    }
+    for (int i = 0; i < f->n; i++) by[i] = &f->t[i];
+    qsort(by, (size_t)f->n, sizeof *by, cmp_tensor_name);
+    int rc = 0;
+    for (int i = 1; i < f->n && !rc; i++)
+        if (!strcmp(by[i - 1]->name, by[i]->name)) {
+            cm_seterr(err, errlen, "%s: tensor '%s' appears twice", f->name, by[i]->name);
+            rc = -1;
+        }
+    free(by);
+    return rc;
 }
 
 static ti_file *parse(ti_file *f, const uint8_t *buf, size_t size, unsigned flags, char *err, size_t errlen) {
@@ -793,6 +811,7 @@ static ti_file *parse(ti_file *f, const uint8_t *buf, size_t size, unsigned flag
     else if (root) {
         int64_t keys = 0;
         rc = flatten(f, &v, root, "", 0, &keys, err, errlen);
+        if (!rc) rc = no_duplicates(f, err, errlen);
     }
     if (!rc && f->n == 0) {
         cm_seterr(err, errlen, "%s: no tensors in the file", f->name);

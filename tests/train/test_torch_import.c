@@ -64,23 +64,32 @@ static int try_parse(const uint8_t *b, size_t n, unsigned flags) {
 static void put16(uint8_t *p, unsigned x) { p[0] = (uint8_t)x, p[1] = (uint8_t)(x >> 8); }
 static void put32(uint8_t *p, uint32_t x) { put16(p, x & 0xffff), put16(p + 2, x >> 16); }
 
-// a one-entry stored zip "a/data.pkl" holding pkl, crc32 fields 0 (as set_crc32_options(False));
-// returns its size
-static size_t zip_one_pkl(const uint8_t *pkl, size_t n, uint8_t *out) {
-    static const char name[] = "a/data.pkl";
-    size_t nl = sizeof name - 1, o = 0;
-    memset(out, 0, 30 + nl + n + 46 + nl + 22);
-    put32(out, 0x04034b50), put16(out + 4, 20), put32(out + 18, (uint32_t)n), put32(out + 22, (uint32_t)n);
-    put16(out + 26, (unsigned)nl);
-    memcpy(out + 30, name, nl), memcpy(out + 30 + nl, pkl, n);
-    o = 30 + nl + n;
-    uint8_t *c = out + o;  // central directory entry, local header at 0
-    put32(c, 0x02014b50), put16(c + 4, 20), put16(c + 6, 20), put32(c + 20, (uint32_t)n), put32(c + 24, (uint32_t)n);
-    put16(c + 28, (unsigned)nl);
-    memcpy(c + 46, name, nl);
-    uint8_t *e = c + 46 + nl;
-    put32(e, 0x06054b50), put16(e + 8, 1), put16(e + 10, 1), put32(e + 12, (uint32_t)(46 + nl)), put32(e + 16, (uint32_t)o);
-    return o + 46 + nl + 22;
+// a stored zip of "a/data.pkl" (pkl) and, when sn, the storage "a/data/0" — crc32 fields 0 (as
+// set_crc32_options(False)); returns its size (out holds 2 * 76 + pn + sn + 22 bytes)
+static size_t zip_pkl(const uint8_t *pkl, size_t pn, const uint8_t *sto, size_t sn, uint8_t *out) {
+    const char *names[2] = {"a/data.pkl", "a/data/0"};
+    const uint8_t *data[2] = {pkl, sto};
+    size_t len[2] = {pn, sn}, lho[2], o = 0, ne = sn ? 2 : 1;
+    for (size_t i = 0; i < ne; i++) {  // local headers + data
+        size_t nl = strlen(names[i]);
+        memset(out + o, 0, 30);
+        put32(out + o, 0x04034b50), put16(out + o + 4, 20), put32(out + o + 18, (uint32_t)len[i]);
+        put32(out + o + 22, (uint32_t)len[i]), put16(out + o + 26, (unsigned)nl);
+        memcpy(out + o + 30, names[i], nl), memcpy(out + o + 30 + nl, data[i], len[i]);
+        lho[i] = o, o += 30 + nl + len[i];
+    }
+    size_t cd = o;
+    for (size_t i = 0; i < ne; i++) {  // central directory
+        size_t nl = strlen(names[i]);
+        memset(out + o, 0, 46);
+        put32(out + o, 0x02014b50), put16(out + o + 4, 20), put16(out + o + 6, 20), put32(out + o + 20, (uint32_t)len[i]);
+        put32(out + o + 24, (uint32_t)len[i]), put16(out + o + 28, (unsigned)nl), put32(out + o + 42, (uint32_t)lho[i]);
+        memcpy(out + o + 46, names[i], nl), o += 46 + nl;
+    }
+    memset(out + o, 0, 22);
+    put32(out + o, 0x06054b50), put16(out + o + 8, (unsigned)ne), put16(out + o + 10, (unsigned)ne);
+    put32(out + o + 12, (uint32_t)(o - cd)), put32(out + o + 16, (uint32_t)cd);
+    return o + 22;
 }
 
 // sets the crc32 field of every record (local and central headers) to 0, or only of the
@@ -300,10 +309,43 @@ int main(void) {
             memcpy(pkl + pn, lvl, sizeof lvl), pn += sizeof lvl;
         }
         pkl[pn++] = 'h', pkl[pn++] = 30, pkl[pn++] = '.';
-        size_t zn = zip_one_pkl(pkl, pn, zip);
+        size_t zn = zip_pkl(pkl, pn, NULL, 0, zip);
         TEST_CHECK(!torch_import_open_memory(zip, zn, "dag.bin", 0, err, sizeof err) &&
                        strstr(err, "dag.bin: more than") && strstr(err, "keys"),
                    "shared dictionaries 30 deep: %s", err);
+    }
+
+    // one tensor named 200000 times (memo references, ~13 bytes a name; a 2.6 MB pickle): the
+    // duplicate-name check compared every pair (2 * 10^10 strcmp, minutes); now sorted. A watchdog
+    // far above the sorted check's time stands for "it did not hang"
+    {
+        enum { N = 200000 };
+        static const char head[] = "\x80\x02}q\x00(X\x02\x00\x00\x00k0ctorch._utils\n_rebuild_tensor_v2\n(("
+                                   "X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x00" "0"
+                                   "X\x03\x00\x00\x00" "cpuK\x01tQK\x00K\x01\x85K\x01\x85\x89"
+                                   "ccollections\nOrderedDict\n)RtRr\x01\x00\x00\x00";
+        const float one = 1.0f;
+        uint8_t *pkl = malloc(sizeof head + (size_t)N * 16 + 32), *zip = malloc(sizeof head + (size_t)N * 16 + 512);
+        for (int dup = 0; dup < 2; dup++) {
+            size_t pn = sizeof head - 1;
+            memcpy(pkl, head, pn);
+            for (int i = 1; i < N; i++) {  // SHORT_BINSTRING "k<i>" LONG_BINGET 1
+                int l = snprintf((char *)pkl + pn + 2, 16, "k%d", dup && i == N - 1 ? 0 : i);
+                pkl[pn] = 'U', pkl[pn + 1] = (uint8_t)l, pn += 2 + (size_t)l;
+                memcpy(pkl + pn, "j\x01\x00\x00\x00", 5), pn += 5;
+            }
+            pkl[pn++] = 'u', pkl[pn++] = '.';
+            size_t zn = zip_pkl(pkl, pn, (const uint8_t *)&one, 4, zip);
+            alarm(120);  // SIGALRM ends the test: the names' check went quadratic again
+            ti_file *f = torch_import_open_memory(zip, zn, "names.bin", 0, err, sizeof err);
+            alarm(0);
+            if (!dup) TEST_CHECK(f && torch_import_count(f) == N, "%d names of one tensor: %s", N, f ? "" : err);
+            else TEST_CHECK(!f && strstr(err, "names.bin: tensor 'k0' appears twice"), "the last name repeats the first: %s",
+                            f ? "loaded" : err);
+            torch_import_close(f);
+        }
+        free(pkl);
+        free(zip);
     }
 
     // fuzz: random byte mutations anywhere, in the pickle only, and truncations — never a crash
