@@ -23,8 +23,17 @@ static int load_file(void *ctx, const build_item *it, image *out, char *err, siz
 static int parse_line(const char *dir, const char *line, long no, build_item *it, char *why, size_t wl) {
     memset(it, 0, sizeof *it);
     it->line = no;
-    cJSON *o = cJSON_Parse(line);
-    if (!o || !cJSON_IsObject(o)) { snprintf(why, wl, "not a JSON object"); cJSON_Delete(o); return BUILD_SKIP_JSON + 1; }
+    // the whole line: cJSON_Parse stops after one value, so {...}{...} (a lost newline) kept the first
+    // object and dropped the second without a word
+    cJSON *o = cJSON_ParseWithOpts(line, NULL, 1);
+    if (!o || !cJSON_IsObject(o)) {
+        cJSON *first = o ? NULL : cJSON_Parse(line);
+        if (cJSON_IsObject(first)) snprintf(why, wl, "text after the JSON object (two objects on one line? a lost newline)");
+        else snprintf(why, wl, "not a JSON object");
+        cJSON_Delete(first);
+        cJSON_Delete(o);
+        return BUILD_SKIP_JSON + 1;
+    }
     int rc = BUILD_SKIP_FIELD + 1;
     const cJSON *img = cJSON_GetObjectItemCaseSensitive(o, "image"), *cap = cJSON_GetObjectItemCaseSensitive(o, "caption"),
                 *ch = cJSON_GetObjectItemCaseSensitive(o, "character"), *mask = cJSON_GetObjectItemCaseSensitive(o, "mask"),

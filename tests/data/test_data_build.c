@@ -367,6 +367,15 @@ int main(void) {
     TEST_CHECK(build_from_jsonl(dir, p, out, &o, &r, err, sizeof err) == 0 && r.kept == 1 && r.lines == 1 && r.skipped[BUILD_SKIP_JSON] == 0,
                "BOM-only first line: kept %llu of %llu, %llu bad JSON: %s", (unsigned long long)r.kept, (unsigned long long)r.lines,
                (unsigned long long)r.skipped[BUILD_SKIP_JSON], err);
+    // two objects on one line (a lost newline): the line is skipped as bad JSON, not read as its first
+    // object with the second dropped; trailing spaces still pass
+    snprintf(p, sizeof p, "%s/glued.jsonl", root);
+    write_text(p, "{\"image\":\"c.webp\",\"caption\":\"fox\",\"character\":\"fox\"}{\"image\":\"c.webp\",\"caption\":\"b\"}\n"
+                  "{\"image\":\"c.webp\",\"caption\":\"fox\",\"character\":\"fox\"} \t \n");
+    snprintf(out, sizeof out, "%s/ds-glued", root);
+    TEST_CHECK(build_from_jsonl(dir, p, out, &o, &r, err, sizeof err) == 0 && r.kept == 1 && r.lines == 2 && r.skipped[BUILD_SKIP_JSON] == 1,
+               "glued objects: kept %llu of %llu, %llu bad JSON: %s", (unsigned long long)r.kept, (unsigned long long)r.lines,
+               (unsigned long long)r.skipped[BUILD_SKIP_JSON], err);
     // a box reaching the right edge stays inside the image after --max-side (corners scaled, not x and w apart)
     image wide = pattern(1000, 200, 3, 9);
     snprintf(p, sizeof p, "%s/wide.png", dir), image_write_png(p, &wide, err, sizeof err);
