@@ -276,7 +276,7 @@ static void test_write_failure(void) {
     f = fopen(m.tb_path, "rb");
     uint8_t *d;
     size_t dn;
-    int recs = 0, rc;
+    int recs = 0, rc = -1;
     while (f && (rc = tb_read_record(f, &d, &dn, err, sizeof err)) == 1) free(d), recs++;
     if (f) fclose(f);
     TEST_CHECK(rc == 0 && recs == 1 + 8 * 2, "the event file reads to its end: version, steps 1 and 4 (%d records, %s)", recs,
