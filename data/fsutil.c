@@ -85,7 +85,12 @@ int fs_write_atomic(const char *path, const void *data, size_t len, char *err, s
         }
         p += w; left -= (size_t)w;
     }
-    if (fsync(fd) || close(fd)) { snprintf(err, errlen, "%s: fsync failed (%s)", tmp, strerror(errno)); unlink(tmp); return -1; }
+    // each step closes and removes the tmp on failure and names the call that failed
+    if (fsync(fd)) {
+        snprintf(err, errlen, "%s: fsync failed (%s)", tmp, strerror(errno));
+        close(fd); unlink(tmp); return -1;
+    }
+    if (close(fd)) { snprintf(err, errlen, "%s: close failed (%s)", tmp, strerror(errno)); unlink(tmp); return -1; }
     if (rename(tmp, path)) { snprintf(err, errlen, "%s: rename to %s failed (%s)", tmp, path, strerror(errno)); unlink(tmp); return -1; }
     fs_fsync_parent(path);
     return 0;
