@@ -101,18 +101,12 @@ int eval_make_image(ic_models *m, const vae_decoder *dec, eval_clip *clip, const
                     const char *png, eval_scores *sc, char *err, size_t errlen) {
     const char *prompts[1] = {p->prompt};
     cm_tensor *img = eval_sample(m, dec, 1, prompts, p->sig, p->dino, o);
-    char tmp[PATH_MAX + 16];
-    snprintf(tmp, sizeof tmp, "%s.tmp.png", png);
     image im = {0};
     eval_embedding emb = {0};
     float *vs = NULL, *vd = NULL, *ce = NULL;
     int rc = 0;
-    // the image as saved (8 bits) is what is scored; written whole, then renamed
-    if (eval_image_from_tensor(img, 0, &im, err, errlen) || image_write_png(tmp, &im, err, errlen)) rc = -1;
-    else if (rename(tmp, png)) {
-        snprintf(err, errlen, "%s: cannot rename into place (%s)", png, strerror(errno));
-        rc = -1;
-    }
+    // the image as saved (8 bits) is what is scored; image_write_png writes PNG.tmp and renames it
+    if (eval_image_from_tensor(img, 0, &im, err, errlen) || image_write_png(png, &im, err, errlen)) rc = -1;
     if (!rc && (eval_reference_views(&im, m->ref_size, &vs, &vd, err, errlen) || eval_embed(m, vs, vd, &emb, err, errlen))) rc = -1;
     if (!rc) {
         sc->dino_i = eval_cosine(emb.dino, p->emb.dino, emb.dd);

@@ -41,7 +41,7 @@ void eval_pairs_free(eval_pair *p, int n);
 // dataset and n, else fails naming both. Corrupt records are skipped and counted. 0, or -1 with err.
 int eval_pairs_from_dataset(const char *data_dir, int n, const char *out_dir, char *pairs_path, size_t pathlen, int *skipped,
                             char *err, size_t errlen);
-// samples pair p's image with o, writes it to png (a temporary name, then renamed) and scores the
+// samples pair p's image with o, writes it to png (PNG.tmp, then renamed; none left on failure) and scores the
 // 8-bit image as saved against the reference. 0, or -1 with err.
 int eval_make_image(ic_models *m, const vae_decoder *dec, eval_clip *clip, const eval_pair *p, const eval_sample_opts *o,
                     const char *png, eval_scores *sc, char *err, size_t errlen);
