@@ -13,10 +13,14 @@
 #include <unistd.h>
 
 char *fs_read_file(const char *path, size_t *len, size_t max) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
+    // O_NONBLOCK: a FIFO at path would block the open until a writer came; it is refused below
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return NULL;
     struct stat st;
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) { fclose(f); errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL; return NULL; }
+    if (fstat(fd, &st)) { int e = errno; close(fd); errno = e; return NULL; }
+    if (!S_ISREG(st.st_mode)) { close(fd); errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL; return NULL; }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) { int e = errno; close(fd); errno = e; return NULL; }
     if ((size_t)st.st_size > max) { fclose(f); errno = EFBIG; return NULL; }
     char *p = malloc((size_t)st.st_size + 1);
     size_t n = fread(p, 1, (size_t)st.st_size, f);

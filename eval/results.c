@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "autograd/tensor.h"
 #include "data/fsutil.h"
@@ -103,6 +104,10 @@ static int jsonl_pass(const char *path, bool (*keep)(const cJSON *line, void *ct
                       char *err, size_t errlen) {
     size_t len;
     *dropped = 0;
+    // a device or FIFO in its place (a symlink to /dev/null): no lines, and nothing to rewrite, as
+    // metrics.jsonl's trim leaves such a file alone
+    struct stat sb;
+    if (!stat(path, &sb) && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) return 0;
     char *text = fs_read_file(path, &len, (size_t)1 << 30);
     if (!text) {
         if (errno == ENOENT) return 0;

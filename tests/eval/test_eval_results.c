@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "data/fsutil.h"
 #include "data/image.h"
@@ -279,6 +280,37 @@ static void test_append_full(void) {
     free(text);
 }
 
+// results.jsonl / validation.jsonl that is no regular file (a symlink to /dev/null, /dev/zero or
+// /dev/full, a FIFO): read as empty and left alone, as metrics.jsonl is; a FIFO used to block in
+// open (no writer) and the devices failed with "Invalid argument". Each in a child killed after 5 s.
+static void test_not_regular(void) {
+    const char *names[4] = {"null", "zero", "full", "fifo"};
+    for (int i = 0; i < 4; i++) {
+        char p[256];
+        snprintf(p, sizeof p, "%s/special-%s.jsonl", dir, names[i]);
+        char dev[32];
+        snprintf(dev, sizeof dev, "/dev/%s", names[i]);
+        TEST_CHECK(i == 3 ? mkfifo(p, 0644) == 0 : symlink(dev, p) == 0, "make %s", p);
+        pid_t pid = fork();
+        if (pid == 0) {
+            alarm(5);
+            eval_results d = {0};
+            int damaged = -1;
+            char err[1024] = "";
+            int rc = eval_results_read(p, &d, &damaged, err, sizeof err);
+            if (rc) fprintf(stderr, "%s: %s\n", names[i], err);
+            _exit(rc ? 2 : damaged != 0 || d.n != 0 ? 3 : 0);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        TEST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: read as empty without error (status %d: %s)", p, status,
+                   WIFSIGNALED(status) ? "killed: it blocked" : "see above");
+        struct stat sb;
+        TEST_CHECK(!lstat(p, &sb) && (i == 3 ? S_ISFIFO(sb.st_mode) : S_ISLNK(sb.st_mode)), "%s left in place", p);
+        unlink(p);
+    }
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/cameo-evres-XXXXXX");
     TEST_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
@@ -293,6 +325,7 @@ int main(void) {
     test_append_full();
     test_args();
     test_sheet_alpha();
+    test_not_regular();
     if (!test_failures) test_sh("rm -rf %s", dir);
     return test_summary("test_eval_results");
 }
