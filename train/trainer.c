@@ -795,7 +795,16 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     if (!stop) {  // the adapter alone, beside the run
         char out[4200];
         snprintf(out, sizeof out, "%s/adapter.safetensors", t->run_dir);
-        if (t->d.rank == 0 && params_save(&t->m.ps_adapter, out, true, CM_BF16, err, errlen)) return -1;
+        if (t->d.rank == 0 && params_save(&t->m.ps_adapter, out, true, CM_BF16, err, errlen)) {
+            // a full disk here loses nothing trained: say so, and how to make the file again
+            size_t n = strlen(err);
+            char q1[8500], q2[8500];
+            if (t->last_ckpt[0])
+                snprintf(err + n, errlen - n, "; the run's last checkpoint %s is intact: `cameo export %s --out %s` recreates the "
+                         "adapter once there is room", t->last_ckpt, progress_shell_word(t->last_ckpt, q1, sizeof q1),
+                         progress_shell_word(out, q2, sizeof q2));
+            return -1;
+        }
         if (t->red.steps > 0)
             progress_message(&t->prog, "gradients averaged in %d bucket(s) per step (optimizer.reduce_bucket_mb %g): %.0f%% of "
                              "their bytes launched during backward", t->red.n_buckets, c->optimizer.reduce_bucket_mb,

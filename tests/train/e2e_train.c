@@ -101,6 +101,26 @@ int main(int argc, char **argv) {
     TEST_CHECK(access(p, R_OK) == 0, "adapter exported at the end");
     snprintf(p, sizeof p, "%s/a/tiny/metrics.jsonl", dir);
     TEST_CHECK(access(p, R_OK) == 0, "metrics.jsonl written");
+    // the final adapter cannot be written (a full disk: its temporary name is /dev/full): the error
+    // says the last checkpoint is intact and gives the export that makes the file, which does
+    TEST_CHECK(test_sh("mkdir -p %s/full/tiny && ln -s /dev/full %s/full/tiny/adapter.safetensors.tmp && "
+                       "! %s train --resume %s/a/tiny/checkpoints/step-14 --set run.out_dir=%s/full --quiet 2>%s/full.log && "
+                       "grep -q 'No space left on device' %s/full.log && "
+                       "grep -qF 'last checkpoint %s/a/tiny/checkpoints/step-14 is intact' %s/full.log && "
+                       "grep -qF 'cameo export %s/a/tiny/checkpoints/step-14 --out %s/full/tiny/adapter.safetensors' %s/full.log",
+                       dir, dir, cameo, dir, dir, dir, dir, dir, dir, dir, dir, dir) == 0,
+               "a full disk at the final adapter names the checkpoint and the export (see %s/full.log)", dir);
+    TEST_CHECK(test_sh("%s export %s/a/tiny/checkpoints/step-14 --out %s/full/tiny/adapter.safetensors >/dev/null 2>&1", cameo, dir,
+                       dir) == 0, "the export the message gives");
+    {   // the same weights as the run's own (the export's metadata adds the step)
+        char x[512], y[512];
+        snprintf(x, sizeof x, "%s/full/tiny/adapter.safetensors", dir);
+        snprintf(y, sizeof y, "%s/a/tiny/adapter.safetensors", dir);
+        int n_all = 0, n_back = 0, same = same_tensors(y, x, "", &n_all);
+        same_tensors(x, y, "", &n_back);
+        TEST_CHECK(n_all > 0 && same == n_all && n_back == n_all, "the export remakes the run's adapter: %d of %d tensors the same (%d)",
+                   same, n_all, n_back);
+    }
     // a tiny run starts from model.adapter_init (it was checked to exist, then never read): with
     // no step run, the adapter it exports is the one it started from
     TEST_CHECK(test_sh("%s train --set stages.0.steps=0 --set stages.1.steps=0 --set stages.2.steps=0 --set run.out_dir=%s/init "
