@@ -233,6 +233,8 @@ static int isa_best(void) {
 static int isa_best(void) { return 0; }
 #endif
 
+// set lazily by whichever loader thread resizes first (each would store the same value): relaxed
+// atomics, so the race is benign by the language's rules too (TSan reported it)
 static int isa = -1;
 
 static inline int isa_level(void);
@@ -240,13 +242,15 @@ static inline int isa_level(void);
 int resize_set_isa(int max_level) {
     if (max_level < 0) return isa_level();
     int b = isa_best();
-    isa = max_level < b ? max_level : b;
-    return isa;
+    int l = max_level < b ? max_level : b;
+    __atomic_store_n(&isa, l, __ATOMIC_RELAXED);
+    return l;
 }
 
 static inline int isa_level(void) {
-    if (isa < 0) isa = isa_best();
-    return isa;
+    int l = __atomic_load_n(&isa, __ATOMIC_RELAXED);
+    if (l < 0) __atomic_store_n(&isa, l = isa_best(), __ATOMIC_RELAXED);
+    return l;
 }
 
 static void h_row(const uint8_t *in, uint8_t *out, int c, int ww, const resize_table *t, int x0) {

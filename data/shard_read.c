@@ -151,8 +151,9 @@ int shard_get(shard *s, MDB_txn *txn, uint64_t id, MDB_val *val) {
 }
 
 void shard_prefetch(const MDB_val *val) {
-    static long page = 0;
-    if (!page) page = sysconf(_SC_PAGESIZE);
+    static long page_size = 0;  // set by the first loader thread here; relaxed atomics: a benign race, TSan-clean
+    long page = __atomic_load_n(&page_size, __ATOMIC_RELAXED);
+    if (!page) __atomic_store_n(&page_size, page = sysconf(_SC_PAGESIZE), __ATOMIC_RELAXED);
     uintptr_t a = (uintptr_t)val->mv_data & ~(uintptr_t)(page - 1);
     size_t n = (uintptr_t)val->mv_data + val->mv_size - a;
     madvise((void *)a, n, MADV_WILLNEED);
