@@ -23,6 +23,7 @@ char *fs_read_file(const char *path, size_t *len, size_t max) {
     if (!f) { int e = errno; close(fd); errno = e; return NULL; }
     if ((size_t)st.st_size > max) { fclose(f); errno = EFBIG; return NULL; }
     char *p = malloc((size_t)st.st_size + 1);
+    if (!p) { fclose(f); errno = ENOMEM; return NULL; }
     size_t n = fread(p, 1, (size_t)st.st_size, f);
     int e = ferror(f);
     fclose(f);
