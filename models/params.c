@@ -218,6 +218,7 @@ int params_save(const cm_params *ps, const char *path, bool trainable_only, cm_d
         st_writer_add_copy(w, p->name, dt, p->t->ndim, p->t->shape, h);
         free(h);
     }
+    st_writer_meta(w, "format", "pt");  // torch tensors: what save_file / from_pretrained write and check
     for (int i = 0; i < ps->n_info; i++) st_writer_meta(w, ps->info[i].key, ps->info[i].value);
     int rc = st_writer_save(w, path, err, errlen);
     st_writer_free(w);

@@ -14,6 +14,7 @@
 #include "data/loader.h"
 #include "testutil.h"
 #include "models/clip_text.h"
+#include "models/safetensors.h"
 #include "train/config.h"
 #include "train/models.h"
 #include "train/paths.h"
@@ -27,6 +28,10 @@ static void save(const cm_params *ps, const char *sub, const char *file, const c
     mkdir(d, 0755);
     snprintf(p, sizeof p, "%s/%s", d, file);
     TEST_CHECK(params_save(ps, p, false, CM_F32, err, sizeof err) == 0, "save %s: %s", p, err);
+    // the run's adapter.safetensors is written so: marked as PyTorch's, as export and checkpoints are
+    st_file *sf = st_open(p, err, sizeof err);
+    TEST_CHECK(sf && st_meta(sf, "format") && !strcmp(st_meta(sf, "format"), "pt"), "%s: metadata format 'pt'", p);
+    st_close(sf);
     if (config_json) {
         snprintf(p, sizeof p, "%s/config.json", d);
         FILE *f = fopen(p, "w");
