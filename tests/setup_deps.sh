@@ -18,6 +18,7 @@ pkg-config  pkg-config       CMakeLists.txt pkg_check_modules
 python3     python3          tests/cuda_emu/translate.py, tests/train/torch_*.py, bench_torch_tape.py
 mpirun      openmpi-bin      e2e_mpi, e2e_mpi_agree, e2e_eval (2 ranks)
 git         git              tests/cuda/gpu_deps_dry.sh (a scratch repository), scripts/gpu-deps.sh
+clang       clang            tests/core/clang_kernels.sh (skipped without it), the sanitizer tree
 '
 fails=0
 while read -r prog pkg who; do

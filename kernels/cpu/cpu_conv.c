@@ -26,8 +26,7 @@ typedef void (*cpu_conv_fn)(const cpu_conv_geom *g);
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
+CPU_TARGET_BEGIN(CPU_ISA_AVX2)
 #define CSFX avx2
 #define VL 8
 #define V __m256
@@ -43,10 +42,9 @@ typedef void (*cpu_conv_fn)(const cpu_conv_geom *g);
 #undef VSET1
 #undef VFMA
 #undef VSTORE
-#pragma GCC pop_options
+CPU_TARGET_END
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")
+CPU_TARGET_BEGIN(CPU_ISA_AVX512)
 #define CSFX avx512
 #define VL 16
 #define V __m512
@@ -62,7 +60,7 @@ typedef void (*cpu_conv_fn)(const cpu_conv_geom *g);
 #undef VSET1
 #undef VFMA
 #undef VSTORE
-#pragma GCC pop_options
+CPU_TARGET_END
 #endif
 
 static cpu_conv_fn conv_impl = NULL;

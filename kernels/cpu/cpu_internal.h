@@ -13,6 +13,21 @@
 #define CPU_CAT(a, b) CPU_CAT2(a, b)
 #define FN(name) CPU_CAT(name, SFX)
 
+// Instruction-set regions: functions between CPU_TARGET_BEGIN(isa) and CPU_TARGET_END are compiled
+// for isa (the AVX2 / AVX-512 copies that cpu_conv.c and cpu_rowops.c pick at load time). GCC gets
+// its push_options + target pragmas; clang ignores those (the intrinsics then fail to build and the
+// omp-simd copies come out baseline), so it gets the same target attribute by `clang attribute`.
+#define CPU_PRAGMA(x) _Pragma(#x)
+#if defined(__clang__)
+#define CPU_TARGET_BEGIN(isa) CPU_PRAGMA(clang attribute push(__attribute__((target(isa))), apply_to = function))
+#define CPU_TARGET_END CPU_PRAGMA(clang attribute pop)
+#else
+#define CPU_TARGET_BEGIN(isa) CPU_PRAGMA(GCC push_options) CPU_PRAGMA(GCC target(isa))
+#define CPU_TARGET_END CPU_PRAGMA(GCC pop_options)
+#endif
+#define CPU_ISA_AVX2 "avx2,fma"
+#define CPU_ISA_AVX512 "avx512f,avx512dq,avx512vl,avx512bw,avx2,fma"
+
 // sums of many elements are summed in chunks of this many, then chunk by chunk in order
 #define CPU_SUM_CHUNK 65536
 // below this many elements a loop stays on one thread (fork/join costs ~ a few µs), and a longer

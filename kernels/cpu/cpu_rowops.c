@@ -18,19 +18,17 @@ typedef struct {
 #undef RSFX
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
+CPU_TARGET_BEGIN(CPU_ISA_AVX2)
 #define RSFX avx2
 #include "kernels/cpu/cpu_rowops.inc"
 #undef RSFX
-#pragma GCC pop_options
+CPU_TARGET_END
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")
+CPU_TARGET_BEGIN(CPU_ISA_AVX512)
 #define RSFX avx512
 #include "kernels/cpu/cpu_rowops.inc"
 #undef RSFX
-#pragma GCC pop_options
+CPU_TARGET_END
 #endif
 
 static const cpu_rowops *ops = &rowops_base;

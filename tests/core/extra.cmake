@@ -1,0 +1,7 @@
+# the CPU kernels build with clang as well as gcc (skipped where clang is not installed)
+set(_clang_inc)
+foreach(d ${OPENBLAS_INCLUDE_DIRS} ${CJSON_INCLUDE_DIRS})
+  list(APPEND _clang_inc -I${d})
+endforeach()
+add_test(NAME clang_kernels COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/core/clang_kernels.sh ${CMAKE_SOURCE_DIR} ${_clang_inc})
+set_tests_properties(clang_kernels PROPERTIES LABELS core TIMEOUT 60 SKIP_RETURN_CODE 77)
