@@ -1,6 +1,7 @@
 // cpu_rowops.c — vectorised f32 row helpers for softmax and attention: max, exp-and-sum, scale,
 // dot. The build targets x86-64-v2 (SSE4.2), so the same code is also compiled for AVX2+FMA and
 // AVX-512 and the widest one this CPU runs is picked once at load time.
+#include <float.h>
 #include <math.h>
 #include "kernels/cpu/cpu_internal.h"
 

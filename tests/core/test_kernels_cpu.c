@@ -1,6 +1,7 @@
 // test_kernels_cpu.c — every CPU backend kernel against a naive double-precision reference
 // written here, in f32 and f64; gradients also against finite differences in f64.
 // Calls the backend table directly on malloc'd buffers (no tensors).
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <omp.h>
 #endif
 #include "kernels/backend.h"
+#include "kernels/cpu/cpu_internal.h"
 #include "testutil.h"
 
 extern const cm_backend cm_cpu_backend;
@@ -560,6 +562,25 @@ static void test_norms_no_rows(void) {
     }
 }
 
+// --- the vectorised row max (softmax, attention): a fully masked (all -inf) row must read -inf,
+// or attention takes it for a live row and writes 0/0 (clang's max reduction starts at -FLT_MAX) ---
+static void test_rowmax(void) {
+    float x[100];  // [n]
+    const int ns[] = {1, 7, 16, 33, 100};
+    for (int t = 0; t < 5; t++) {
+        int n = ns[t];
+        for (int i = 0; i < n; i++) x[i] = -INFINITY;
+        float m = cpu_rowmax_f32(x, n);
+        TEST_CHECK(m == -INFINITY, "rowmax of %d x -inf: got %g, want -inf", n, m);
+        x[n / 2] = -FLT_MAX;
+        m = cpu_rowmax_f32(x, n);
+        TEST_CHECK(m == -FLT_MAX, "rowmax of -FLT_MAX among %d x -inf: got %g", n, m);
+        x[n - 1] = -3.5f;
+        m = cpu_rowmax_f32(x, n);
+        TEST_CHECK(m == -3.5f, "rowmax with -3.5 last of %d: got %g", n, m);
+    }
+}
+
 // --- softmax ---
 static void test_softmax(void) {
     for (int t = 0; t < 2; t++) {
@@ -984,6 +1005,7 @@ int main(void) {
     test_norms();
     test_layernorm_mod();
     test_norms_no_rows();
+    test_rowmax();
     test_softmax();
     test_attention();
     test_rope_mod_time();
