@@ -119,7 +119,7 @@ int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_
                      wl ? "\n" : "", s + 1, c->n_stages, sg->name, sg->resolution, (long long)up.n, (long long)up.all, path,
                      100.0 * (double)up.n / (double)up.all, up.most, path, sg->resolution);
         }
-        const bool val = key && !strcmp(key, "validation.path");  // validation's batch, not the stage's
+        const bool val = key != NULL;  // the validation's check: its batch (stage_val_batch), not the stage's
         const int batch = val ? stage_val_batch(c, s) : sg->batch_size;
         if (mx < 0 || mx >= batch) continue;
         char list[512] = "", fix[160];

@@ -15,8 +15,9 @@ step_opts stage_step_opts(const train_config *c, int s);
 
 // every paired or mixed stage that runs (steps > 0) finds a character with two images in its dataset, path_of(c, s),
 // and one aspect bucket of it holds a whole global batch (stages[s].batch_size: the loader's batches
-// never mix buckets); each distinct dataset is opened once. 0, or -1 with err naming key (NULL:
-// "stages[s].mode" / "stages[s].batch_size"), the dataset and the stage. warn (may be NULL) receives a
+// never mix buckets); each distinct dataset is opened once. key: NULL for the training's check,
+// the validation's key for its check (whose batch is stage_val_batch's). 0, or -1 with err naming
+// key (NULL: "stages[s].mode" / "stages[s].batch_size"), the dataset and the stage. warn (may be NULL) receives a
 // line per stage where a tenth or more of the images are enlarged to their bucket ("" when none)
 int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_config *c, int s), const char *key,
                       char *warn, size_t warnlen, char *err, size_t errlen);
