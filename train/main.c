@@ -1,4 +1,5 @@
 // main.c — the `cameo` command: dispatches to the subcommands of each module.
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +59,12 @@ static void profile_report(const char *to, const char *cmd, double wall_s) {
         fprintf(stderr, "cameo: CAMEO_PROFILE: cannot append to '%s' (a file path, or 1 for stderr)\n", path);
         f = stderr;
     }
-    fprintf(f, "\n%s\n", buf);
-    if (f != stderr) fclose(f);
+    int bad = fprintf(f, "\n%s\n", buf) < 0;
+    if (f != stderr) bad |= fclose(f) != 0;
+    if (bad && f != stderr) {  // a full disk: the table goes to stderr rather than nowhere
+        fprintf(stderr, "cameo: CAMEO_PROFILE: writing '%s' failed (%s); the table follows here\n%s\n", path,
+                strerror(errno), buf);
+    }
 }
 
 static int dispatch(int argc, char **argv);

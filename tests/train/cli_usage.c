@@ -49,6 +49,17 @@ static void test_bench_help(void) {
     check_help("bench blocks", "usage: cameo bench blocks");
 }
 
+// CAMEO_PROFILE=FILE on a full disk: the table is not lost in silence but told, and printed on stderr
+static void test_profile_full_disk(void) {
+    if (access("/dev/full", W_OK)) { printf("  skip: no /dev/full\n"); return; }
+    setenv("CAMEO_PROFILE", "/dev/full", 1);
+    int rc = cli("help");
+    unsetenv("CAMEO_PROFILE");
+    TEST_CHECK(rc == 0, "cameo help under CAMEO_PROFILE=/dev/full: exit %d", rc);
+    TEST_CHECK(strstr(out, "CAMEO_PROFILE: writing '/dev/full' failed") && strstr(out, "where the time went"),
+               "a profile table that cannot be written is told, and shown on stderr:\n%s", out);
+}
+
 static void test_data_help(void) {
     const char *subs[] = {"build", "demo", "verify", "stats", "show", "bench"};
     for (int i = 0; i < 6; i++) {
@@ -316,6 +327,7 @@ int main(int argc, char **argv) {
     test_bench_help();
     test_export_import_help();
     test_data_help();
+    test_profile_full_disk();
     if (make_run()) {
         test_inspect_quiet();
         test_legacy_bin();
