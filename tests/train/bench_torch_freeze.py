@@ -5,34 +5,17 @@ names. For each prefix, cameo's count (`cameo bench train --no-torch`, the line 
 M adapter tensors held fixed (P of Q parameters)") against the twin's freeze_adapter on the same tiny
 models; a prefix naming nothing is refused; the held weights get no gradient and no AdamW state.
 Exits 77 (skipped) without torch / diffusers / transformers."""
-import contextlib
-import io
 import json
 import os
 import re
 import subprocess
 import sys
 
-try:
-    import torch
-    import diffusers  # noqa: F401
-    import transformers  # noqa: F401
-except ImportError:
-    print("note: no torch / diffusers / transformers for python3: skipped")
-    raise SystemExit(77)
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-import bench_train_torch as btt  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from twin_check import Checks, btt, run_twin, torch  # noqa: E402  (exits 77 without torch)
 
 cameo = sys.argv[1]
-fails = 0
-
-
-def check(ok, msg):
-    global fails
-    if not ok:
-        print("FAIL:", msg)
-        fails += 1
+check = Checks("bench_torch_freeze")
 
 
 # configs/tiny.yaml's model.tiny (the embedded config cameo bench train runs)
@@ -69,28 +52,19 @@ except SystemExit as e:
 
 # the whole twin with --freeze: the held weights get no gradient and no AdamW state; it says what it held
 dims = dict(TINY, flux_double=1, flux_single=1, vision_layers=1, vision_image=14, text_len=8, proj_queries=4, vae_channels=8)
-sys.argv = ["bench_train_torch.py", "--threads", "1", "--steps", "1", "--warmup", "0", "--batch", "1", "--height", "32",
-            "--width", "32", "--ref", "14", "--dims", json.dumps(dims), "--freeze", "image_proj"]
 seen = {}
-step0 = torch.optim.AdamW.step
 
 
-def step_spy(self, *a, **k):  # what the optimizer holds and which gradients it finds
-    seen["params"] = [q for g in self.param_groups for q in g["params"]]
-    return step0(self, *a, **k)
+def spy(opt):  # what the optimizer holds and which gradients it finds
+    seen["params"] = [q for g in opt.param_groups for q in g["params"]]
 
 
-torch.optim.AdamW.step = step_spy
-out = io.StringIO()
-with contextlib.redirect_stdout(out):
-    btt.main()
-torch.optim.AdamW.step = step0
-j = json.loads(out.getvalue())
+j = run_twin(["--threads", "1", "--steps", "1", "--warmup", "0", "--batch", "1", "--height", "32", "--width", "32", "--ref",
+              "14", "--dims", json.dumps(dims), "--freeze", "image_proj"], spy)
 M = btt.build(dims)
 want = btt.freeze_adapter(M["adapter"], ["image_proj"])
 check((j.get("adapter_tensors"), j.get("adapter_tensors_held"), j.get("params_adapter"), j.get("params_adapter_held")) == want,
       f"the twin's JSON: {j.get('adapter_tensors_held')} of {j.get('adapter_tensors')} tensors held, want {want}")
 check(len(seen.get("params", [])) == want[0] - want[1], f"AdamW holds {len(seen.get('params', []))} tensors, want the "
       f"{want[0] - want[1]} trained ones")
-print("bench_torch_freeze: %s" % ("ok" if not fails else f"{fails} failure(s)"))
-sys.exit(1 if fails else 0)
+check.exit()

@@ -7,31 +7,14 @@ twin of `cameo bench train`) counts activations only, as cameo's does:
 And the twin's FLUX splits RoPE over its axes as cameo's does, and it recomputes (train.recompute),
 averages (optimizer.ema) and leaves gradients unclipped (grad_clip 0) as cameo's step.
 Exits 77 (skipped) without torch / diffusers / transformers."""
-import contextlib
-import io
 import json
 import os
 import sys
 
-try:
-    import torch
-    import diffusers  # noqa: F401
-    import transformers  # noqa: F401
-except ImportError:
-    print("note: no torch / diffusers / transformers for python3: skipped")
-    raise SystemExit(77)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from twin_check import Checks, btt, run_twin, torch  # noqa: E402  (exits 77 without torch)
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-import bench_train_torch as btt  # noqa: E402
-
-fails = 0
-
-
-def check(ok, msg):
-    global fails
-    if not ok:
-        print("FAIL:", msg)
-        fails += 1
+check = Checks("bench_torch_tape")
 
 
 # a trainable layer under a frozen one: the tape keeps x (for the trainable weight's gradient) and the
@@ -72,12 +55,8 @@ dims = dict(flux_double=1, flux_single=1, flux_heads=2, flux_head_dim=16, vision
 
 
 def twin(ga):
-    sys.argv = ["bench_train_torch.py", "--threads", "1", "--steps", "1", "--warmup", "0", "--batch", "1", "--grad-accum",
-                str(ga), "--height", "32", "--width", "32", "--ref", "14", "--dims", json.dumps(dims)]
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        btt.main()
-    return json.loads(out.getvalue())
+    return run_twin(["--threads", "1", "--steps", "1", "--warmup", "0", "--batch", "1", "--grad-accum", str(ga), "--height",
+                     "32", "--width", "32", "--ref", "14", "--dims", json.dumps(dims)], lambda opt: None)
 
 
 one, two = twin(1), twin(2)
@@ -117,26 +96,17 @@ check(n0 == 0 and n1 == 2, f"recompute_blocks: {n0} blocks for 0, {n1} for -1 (a
 check(all(torch.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(g0, g1)), "gradients with every block recomputed differ")
 check(b1 < b0, f"the tape with every block recomputed ({b1} bytes) is not smaller than without ({b0})")
 
-sys.argv = ["bench_train_torch.py", "--threads", "1", "--steps", "1", "--warmup", "0", "--batch", "1", "--height", "32",
-            "--width", "32", "--ref", "14", "--dims", json.dumps(dims), "--grad-clip", "0", "--ema", "0.9", "--recompute", "1"]
 seen = {}
-step0 = torch.optim.AdamW.step
 
 
-def step_spy(self, *a, **k):
-    seen["grad"] = max(float(q.grad.abs().max()) for g in self.param_groups for q in g["params"] if q.grad is not None)
-    return step0(self, *a, **k)
+def spy(opt):
+    seen["grad"] = max(float(q.grad.abs().max()) for g in opt.param_groups for q in g["params"] if q.grad is not None)
 
 
-torch.optim.AdamW.step = step_spy
-out = io.StringIO()
-with contextlib.redirect_stdout(out):
-    btt.main()
-torch.optim.AdamW.step = step0
-j = json.loads(out.getvalue())
+j = run_twin(["--threads", "1", "--steps", "1", "--warmup", "0", "--batch", "1", "--height", "32", "--width", "32", "--ref",
+              "14", "--dims", json.dumps(dims), "--grad-clip", "0", "--ema", "0.9", "--recompute", "1"], spy)
 check(seen.get("grad", 0) > 0, "grad_clip 0 (no clipping): the twin's AdamW found every gradient zero")
 check(j.get("recompute_blocks") == 1 and j.get("ema") == 0.9, f"the twin says recompute {j.get('recompute_blocks')}, ema "
       f"{j.get('ema')}: want 1 and 0.9")
 
-print("bench_torch_tape: %s" % ("ok" if not fails else f"{fails} failure(s)"))
-sys.exit(1 if fails else 0)
+check.exit()
