@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <jpeglib.h>
 #include <webp/decode.h>
+#include <webp/demux.h>
 #include <webp/encode.h>
 #include "data/fsutil.h"
 #include "data/resize.h"
@@ -24,6 +25,9 @@ int image_has_alpha(const image *im) {
     for (size_t i = 0; i < n; i++) if (im->px[4 * i + 3] != 255) return 1;
     return 0;
 }
+
+static int orient(image *im, int o);
+static int png_orientation(const uint8_t *data, size_t len);
 
 static int decode_png(const uint8_t *data, size_t len, image *out, char *err, size_t errlen) {
     png_image p;
@@ -43,6 +47,7 @@ static int decode_png(const uint8_t *data, size_t len, image *out, char *err, si
     out->w = (int)p.width; out->h = (int)p.height; out->c = alpha ? 4 : 3;
     out->px = malloc(PNG_IMAGE_SIZE(p));
     if (!png_image_finish_read(&p, NULL, out->px, 0, NULL)) { snprintf(err, errlen, "PNG: %s", p.message); image_free(out); return -1; }
+    if (orient(out, png_orientation(data, len))) { snprintf(err, errlen, "PNG: out of memory turning a %dx%d image upright", out->w, out->h); image_free(out); return -1; }
     return 0;
 }
 
@@ -53,33 +58,68 @@ static void jpeg_fail(j_common_ptr c) {
     longjmp(e->jb, 1);
 }
 
-// EXIF Orientation (tag 0x0112 of IFD0) from a saved APP1 "Exif" marker; 1 (as stored) when
-// absent or malformed. Every read is bounds-checked: the marker is untrusted input.
-static int exif_orientation(j_decompress_ptr cinfo) {
-    for (jpeg_saved_marker_ptr m = cinfo->marker_list; m; m = m->next) {
-        if (m->marker != JPEG_APP0 + 1 || m->data_length < 6 + 8 || memcmp(m->data, "Exif\0\0", 6)) continue;
-        const uint8_t *t = m->data + 6;
-        size_t n = m->data_length - 6;
-        int be = t[0] == 'M';
-        if (memcmp(t, be ? "MM" : "II", 2)) return 1;
+// EXIF Orientation (tag 0x0112 of IFD0) from an EXIF block: a TIFF header and IFDs, after an
+// optional "Exif\0\0" (JPEG's APP1 has it; WebP's and PNG's EXIF chunks have it from some writers).
+// 1 (as stored) when absent or malformed. Every read is bounds-checked: the block is untrusted input.
+static int exif_orientation(const uint8_t *t, size_t n) {
+    if (n >= 6 && !memcmp(t, "Exif\0\0", 6)) t += 6, n -= 6;
+    if (n < 8) return 1;
+    int be = t[0] == 'M';
+    if (memcmp(t, be ? "MM" : "II", 2)) return 1;
 #define EXIF16(o) (uint32_t)(be ? t[o] << 8 | t[(o) + 1] : t[(o) + 1] << 8 | t[o])
 #define EXIF32(o) (EXIF16(be ? (o) : (o) + 2) << 16 | EXIF16(be ? (o) + 2 : (o)))
-        if (EXIF16(2) != 42) return 1;
-        uint32_t ifd = EXIF32(4);
-        if (ifd > n || n - ifd < 2) return 1;
-        uint32_t count = EXIF16(ifd);
-        for (uint32_t i = 0; i < count && ifd + 2 + 12 * (i + 1) <= n; i++) {
-            uint32_t e = ifd + 2 + 12 * i;
-            if (EXIF16(e) == 0x0112 && EXIF16(e + 2) == 3) {  // SHORT
-                uint32_t v = EXIF16(e + 8);
-                return v >= 1 && v <= 8 ? (int)v : 1;
-            }
+    if (EXIF16(2) != 42) return 1;
+    uint32_t ifd = EXIF32(4);
+    if (ifd > n || n - ifd < 2) return 1;
+    uint32_t count = EXIF16(ifd);
+    for (uint32_t i = 0; i < count && ifd + 2 + 12 * (i + 1) <= n; i++) {
+        uint32_t e = ifd + 2 + 12 * i;
+        if (EXIF16(e) == 0x0112 && EXIF16(e + 2) == 3) {  // SHORT
+            uint32_t v = EXIF16(e + 8);
+            return v >= 1 && v <= 8 ? (int)v : 1;
         }
+    }
 #undef EXIF16
 #undef EXIF32
-        return 1;
+    return 1;
+}
+
+// the orientation in a JPEG's saved APP1 "Exif" marker
+static int jpeg_orientation(j_decompress_ptr cinfo) {
+    for (jpeg_saved_marker_ptr m = cinfo->marker_list; m; m = m->next)
+        if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && !memcmp(m->data, "Exif\0\0", 6))
+            return exif_orientation(m->data, m->data_length);
+    return 1;
+}
+
+// the orientation in a PNG's eXIf chunk (PNG 1.5; Pillow and phones' editors write it): the chunks
+// walked by their lengths up to IEND, each length checked against the bytes left
+static int png_orientation(const uint8_t *data, size_t len) {
+    size_t at = 8;  // past the signature
+    while (len - at >= 12) {
+        uint32_t n = (uint32_t)data[at] << 24 | (uint32_t)data[at + 1] << 16 | (uint32_t)data[at + 2] << 8 | data[at + 3];
+        const uint8_t *type = data + at + 4;
+        if (n > len - at - 12) return 1;
+        if (!memcmp(type, "eXIf", 4)) return exif_orientation(data + at + 8, n);
+        if (!memcmp(type, "IEND", 4)) return 1;
+        at += 12 + (size_t)n;
     }
     return 1;
+}
+
+// the orientation in a WebP's EXIF chunk (extended format), through libwebp's demuxer
+static int webp_orientation(const uint8_t *data, size_t len) {
+    WebPData wd = {data, len};
+    WebPDemuxer *dm = WebPDemux(&wd);
+    if (!dm) return 1;
+    int o = 1;
+    WebPChunkIterator it;
+    if ((WebPDemuxGetI(dm, WEBP_FF_FORMAT_FLAGS) & EXIF_FLAG) && WebPDemuxGetChunk(dm, "EXIF", 1, &it)) {
+        o = exif_orientation(it.chunk.bytes, it.chunk.size);
+        WebPDemuxReleaseChunkIterator(&it);
+    }
+    WebPDemuxDelete(dm);
+    return o;
 }
 
 // turns a decoded image upright by its EXIF orientation (2..8: flips, rotations, transpositions)
@@ -126,7 +166,7 @@ static int decode_jpeg(const uint8_t *data, size_t len, image *out, char *err, s
     jpeg_mem_src(&cinfo, data, (unsigned long)len);
     jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);  // EXIF: phone photos are stored sideways with an orientation tag
     jpeg_read_header(&cinfo, TRUE);
-    int orientation = exif_orientation(&cinfo);
+    int orientation = jpeg_orientation(&cinfo);
     // CMYK / YCCK (print-made JPEGs): libjpeg gives no RGB of them, so read the inks and convert
     bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
     cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
@@ -169,6 +209,7 @@ static int decode_webp(const uint8_t *data, size_t len, image *out, char *err, s
     size_t cap = 0;
     out->px = NULL;
     if (image_webp_decode_into(data, len, f.has_alpha, out, &cap)) { snprintf(err, errlen, "WebP: decode failed"); return -1; }
+    if (orient(out, webp_orientation(data, len))) { snprintf(err, errlen, "WebP: out of memory turning a %dx%d image upright", out->w, out->h); image_free(out); return -1; }
     return 0;
 }
 

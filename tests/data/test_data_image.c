@@ -1,6 +1,7 @@
 // test_data_image.c — decoding details of the input formats: a 16-bit PNG without gAMA keeps its
 // sRGB values (libpng's simplified API would otherwise take it as linear light); a JPEG's EXIF
-// orientation is applied (phone photos are stored sideways with Orientation = 6); a CMYK JPEG (Adobe's
+// orientation is applied (phone photos are stored sideways with Orientation = 6), from a PNG's
+// eXIf chunk and a WebP's EXIF chunk too; a CMYK JPEG (Adobe's
 // inverted inks) decodes to RGB as Pillow converts it.
 #include <png.h>
 #include <stdio.h>
@@ -44,11 +45,29 @@ static void test_png16(const char *root) {
     image_free(&im);
 }
 
+// decodes an image whose EXIF says orientation, checks it is shown want_w x want_h with its red half
+// first (top or left) when first_red
+static void check_upright(const uint8_t *file, size_t len, const char *fmt, int orientation, int be, int want_w, int want_h,
+                          int first_red) {
+    char err[1024];
+    image im;
+    TEST_CHECK(image_decode_mem(file, len, &im, err, sizeof err) == 0, "%s with EXIF: %s", fmt, err);
+    TEST_CHECK(im.w == want_w && im.h == want_h, "%s, Orientation %d (%s): %dx%d, expected %dx%d", fmt, orientation, be ? "MM" : "II",
+               im.w, im.h, want_w, want_h);
+    if (im.w == want_w && im.h == want_h) {
+        int tall = want_h > want_w;  // the halves are top/bottom when displayed tall
+        const uint8_t *a = im.px + (8 * im.w + 8) * im.c, *b = im.px + (tall ? (24 * im.w + 8) : (8 * im.w + 24)) * im.c;
+        const uint8_t *red = first_red ? a : b, *blue = first_red ? b : a;
+        TEST_CHECK(red[0] > 180 && red[2] < 70 && blue[2] > 180 && blue[0] < 70, "%s, Orientation %d (%s): red half (%d,%d,%d), blue half (%d,%d,%d)",
+                   fmt, orientation, be ? "MM" : "II", red[0], red[1], red[2], blue[0], blue[1], blue[2]);
+    }
+    image_free(&im);
+}
+
 // a 32x16 JPEG, left half red, right half blue (16x16 MCUs: no colour bleeds across the edge),
 // with an APP1 EXIF segment (IFD0 holding only Orientation; big- or little-endian TIFF) after
 // JFIF's APP0. first_red: whether the first half (top or left, as displayed) should be red.
 static void check_orientation(const uint8_t *jpg, size_t len, int orientation, int be, int want_w, int want_h, int first_red) {
-    char err[1024];
     size_t at = 4 + (size_t)(jpg[4] << 8 | jpg[5]);  // after APP0
     uint8_t app1[] = {0xFF, 0xE1, 0, 34, 'E', 'x', 'i', 'f', 0, 0, 'M', 'M', 0, 42, 0, 0, 0, 8,  // TIFF header, IFD0 at 8
                       0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, (uint8_t)orientation, 0, 0,     // Orientation, SHORT, 1 value
@@ -62,17 +81,7 @@ static void check_orientation(const uint8_t *jpg, size_t len, int orientation, i
     memcpy(withexif, jpg, at);
     memcpy(withexif + at, app1, sizeof app1);
     memcpy(withexif + at + sizeof app1, jpg + at, len - at);
-    image im;
-    TEST_CHECK(image_decode_mem(withexif, len + sizeof app1, &im, err, sizeof err) == 0, "JPEG with EXIF: %s", err);
-    TEST_CHECK(im.w == want_w && im.h == want_h, "Orientation %d (%s): %dx%d, expected %dx%d", orientation, be ? "MM" : "II", im.w, im.h, want_w, want_h);
-    if (im.w == want_w && im.h == want_h) {
-        int tall = want_h > want_w;  // the halves are top/bottom when displayed tall
-        const uint8_t *a = im.px + (8 * im.w + 8) * 3, *b = im.px + (tall ? (24 * im.w + 8) : (8 * im.w + 24)) * 3;
-        const uint8_t *red = first_red ? a : b, *blue = first_red ? b : a;
-        TEST_CHECK(red[0] > 180 && red[2] < 70 && blue[2] > 180 && blue[0] < 70, "Orientation %d (%s): red half (%d,%d,%d), blue half (%d,%d,%d)",
-                   orientation, be ? "MM" : "II", red[0], red[1], red[2], blue[0], blue[1], blue[2]);
-    }
-    image_free(&im);
+    check_upright(withexif, len + sizeof app1, "JPEG", orientation, be, want_w, want_h, first_red);
     free(withexif);
 }
 
@@ -96,6 +105,81 @@ static void test_exif_orientation(const char *root) {
     check_orientation(jpg, len, 6, 0, 16, 32, 1);
     check_orientation(jpg, len, 8, 1, 16, 32, 0);  // 90° counter-clockwise: red at the bottom
     free(jpg);
+}
+
+// PNG's chunk CRC (CRC-32, as zip's)
+static uint32_t png_crc(const uint8_t *p, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = c >> 1 ^ (0xEDB88320u & -(c & 1));
+    }
+    return ~c;
+}
+
+static void put32be(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v; }
+static void put32le(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24); }
+
+// a big-endian TIFF block whose IFD0 holds only Orientation (26 bytes), behind "Exif\0\0" when prefix
+static size_t tiff_orientation(uint8_t *out, int orientation, int prefix) {
+    static const uint8_t t[26] = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+    size_t at = prefix ? 6 : 0;
+    memcpy(out, "Exif\0\0", at);
+    memcpy(out + at, t, sizeof t);
+    out[at + 19] = (uint8_t)orientation;
+    return at + sizeof t;
+}
+
+// the image of test_exif_orientation saved as PNG and as WebP, an EXIF block put in each as the
+// formats carry it (PNG: an eXIf chunk after IHDR; WebP: the extended format's EXIF chunk, flagged in
+// VP8X): decoded upright as the JPEG is
+static void test_exif_png_webp(const char *root) {
+    char p[600], err[1024];
+    image src = {32, 16, 3, malloc(32 * 16 * 3)};
+    for (int i = 0; i < 32 * 16; i++) {
+        int red = i % 32 < 16;
+        src.px[3 * i] = red ? 230 : 20, src.px[3 * i + 1] = 20, src.px[3 * i + 2] = red ? 20 : 230;
+    }
+    snprintf(p, sizeof p, "%s/plain.png", root);
+    TEST_CHECK(image_write_png(p, &src, err, sizeof err) == 0, "%s", err);
+    size_t plen, wlen;
+    uint8_t *png = (uint8_t *)fs_read_file(p, &plen, 1 << 20), *webp = image_webp_encode(&src, 100, 1, &wlen);
+    image_free(&src);
+    TEST_CHECK(png && plen > 33 && !memcmp(png + 12, "IHDR", 4), "a PNG with IHDR first");
+    TEST_CHECK(webp && wlen > 20 && !memcmp(webp + 12, "VP8L", 4), "a simple lossless WebP");
+    if (!png || !webp) { free(png); free(webp); return; }
+    static const int cases[][4] = {{6, 16, 32, 1}, {8, 16, 32, 0}, {3, 32, 16, 0}, {1, 32, 16, 1}};  // orientation, w, h, red first
+    for (int c = 0; c < 4; c++) {
+        for (int prefix = 0; prefix < 2; prefix++) {
+            uint8_t tiff[40], *f = malloc(plen + 64);
+            size_t n = tiff_orientation(tiff, cases[c][0], prefix), at = 33;  // after the signature and IHDR
+            memcpy(f, png, at);
+            put32be(f + at, (uint32_t)n);
+            memcpy(f + at + 4, "eXIf", 4);
+            memcpy(f + at + 8, tiff, n);
+            put32be(f + at + 8 + n, png_crc(f + at + 4, n + 4));
+            memcpy(f + at + 12 + n, png + at, plen - at);
+            check_upright(f, plen + 12 + n, prefix ? "PNG (Exif prefix)" : "PNG", cases[c][0], 1, cases[c][1], cases[c][2], cases[c][3]);
+            free(f);
+            // RIFF size WEBP | VP8X: flags (EXIF 0x08), 3 reserved, canvas w-1, h-1 (24 bits each) | VP8L ... | EXIF
+            size_t body = wlen - 12, en = n + (n & 1), total = 12 + 18 + body + 8 + en;
+            f = calloc(1, total);
+            memcpy(f, "RIFF", 4);
+            put32le(f + 4, (uint32_t)(total - 8));
+            memcpy(f + 8, "WEBPVP8X", 8);
+            put32le(f + 16, 10);
+            f[20] = 0x08;
+            f[24] = 31, f[27] = 15;  // 32 x 16
+            memcpy(f + 30, webp + 12, body);
+            memcpy(f + 30 + body, "EXIF", 4);
+            put32le(f + 34 + body, (uint32_t)n);
+            memcpy(f + 38 + body, tiff, n);
+            check_upright(f, total, prefix ? "WebP (Exif prefix)" : "WebP", cases[c][0], 1, cases[c][1], cases[c][2], cases[c][3]);
+            free(f);
+        }
+    }
+    free(png);
+    free(webp);
 }
 
 // a CMYK JPEG as Photoshop / libjpeg / Pillow write it (an Adobe marker, the inks stored inverted)
@@ -141,6 +225,7 @@ int main(void) {
     const char *root = tmp_dir();
     test_png16(root);
     test_exif_orientation(root);
+    test_exif_png_webp(root);
     test_cmyk_jpeg(root);
     return test_summary("test_data_image");
 }
