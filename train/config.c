@@ -214,6 +214,34 @@ static ynode *yparse(const char *text, size_t len, const char *name, char *err, 
 
 // ---------------------------------------------------------------------------------------------
 // --set overrides
+
+// the offset in text of a comment YAML would drop (a '#' after a blank, past the last token), or -1.
+// A --set value comes from a shell, where a '#' inside a word is text: `model.flux=/w/run #2/flux`
+// read as YAML is "/w/run" with a comment, the rest lost without a word
+static long set_comment_at(const char *text, size_t len) {
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p)) return -1;
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    size_t end = 0;
+    bool ok = true;
+    for (;;) {
+        yaml_token_t tok;
+        if (!yaml_parser_scan(&p, &tok)) {
+            ok = false;
+            break;
+        }
+        yaml_token_type_t ty = tok.type;
+        // a block's end is marked where the scanner stood, past any comment
+        if (ty != YAML_STREAM_END_TOKEN && ty != YAML_BLOCK_END_TOKEN && tok.end_mark.index > end) end = tok.end_mark.index;
+        yaml_token_delete(&tok);
+        if (ty == YAML_STREAM_END_TOKEN) break;
+    }
+    yaml_parser_delete(&p);
+    if (!ok) return -1;
+    while (end < len && (text[end] == ' ' || text[end] == '\t')) end++;
+    return end < len && text[end] == '#' ? (long)end : -1;
+}
+
 static void mark_set(ynode *n) {
     if (!n) return;
     n->line = 0;
@@ -261,6 +289,19 @@ static int apply_set(ynode *root, const char *set, char *err, size_t errlen) {
         }
         v = ynew(Y_SCALAR, 0);
         v->s = xstrdup(val);
+    }
+    // a '#' YAML would take for a comment: a single word is the whole text (a name, a path); a list
+    // or a quoted value with a comment behind it is refused (which part was meant is not clear)
+    long cm = v->kind != Y_MAP || v->n ? set_comment_at(val, strlen(val)) : -1;
+    if (cm >= 0 && v->kind == Y_SCALAR && v->plain) {
+        yfree(v);
+        v = ynew(Y_SCALAR, 0);
+        v->s = xstrdup(val);
+    } else if (cm >= 0) {
+        cm_seterr(err, errlen, "--set %.*s: '%s' ends in a YAML comment ('%s'), which would be dropped; quote the whole "
+                  "value (--set '%.*s=\"...\"') or leave the comment out", (int)(eq - set), set, val, val + cm, (int)(eq - set), set);
+        yfree(v);
+        return -1;
     }
     // "key=" → the empty string; a value YAML reads as nothing but a comment or blanks ("#1", "  ")
     // → its text: an empty document is a mapping, and "expected a single value, found a mapping"
