@@ -25,6 +25,7 @@ typedef struct ynode {
     int n, cap;
     char **keys;    // map keys
     bool *used;     // map: key consumed by the typing pass
+    int *klines;    // map: the line of each key (0 = from --set): a value in a block below it starts a line later
     struct ynode **v;
 } ynode;
 
@@ -71,21 +72,24 @@ static void yfree(ynode *n) {
     }
     free(n->keys);
     free(n->used);
+    free(n->klines);
     free(n->v);
     free(n);
 }
-static void ypush(ynode *n, const char *key, ynode *v) {
+static void ypush(ynode *n, const char *key, int kline, ynode *v) {
     if (n->n == n->cap) {
         n->cap = n->cap ? 2 * n->cap : 8;
         n->v = xrealloc(n->v, (size_t)n->cap * sizeof *n->v);
         if (n->kind == Y_MAP) {
             n->keys = xrealloc(n->keys, (size_t)n->cap * sizeof *n->keys);
             n->used = xrealloc(n->used, (size_t)n->cap * sizeof *n->used);
+            n->klines = xrealloc(n->klines, (size_t)n->cap * sizeof *n->klines);
         }
     }
     if (n->kind == Y_MAP) {
         n->keys[n->n] = xstrdup(key);
         n->used[n->n] = false;
+        n->klines[n->n] = kline;
     }
     n->v[n->n++] = v;
 }
@@ -132,7 +136,7 @@ static ynode *from_doc(yaml_document_t *d, yaml_node_t *yn, const char *name, in
         for (yaml_node_item_t *it = yn->data.sequence.items.start; it < yn->data.sequence.items.top; it++) {
             ynode *c = from_doc(d, yaml_document_get_node(d, *it), name, depth + 1, budget, err, errlen);
             if (!c) { yfree(n); return NULL; }
-            ypush(n, NULL, c);
+            ypush(n, NULL, 0, c);
         }
         return n;
     }
@@ -156,7 +160,7 @@ static ynode *from_doc(yaml_document_t *d, yaml_node_t *yn, const char *name, in
             }
             ynode *c = from_doc(d, yaml_document_get_node(d, p->value), name, depth + 1, budget, err, errlen);
             if (!c) { yfree(n); return NULL; }
-            ypush(n, key, c);
+            ypush(n, key, (int)k->start_mark.line + 1, c);
         }
         return n;
     }
@@ -324,7 +328,7 @@ static int apply_set(ynode *root, const char *set, char *err, size_t errlen) {
         if (cur->kind == Y_MAP) {
             int i = yfind(cur, tok);
             if (i < 0) {
-                ypush(cur, tok, next ? ynew_under(next) : NULL);
+                ypush(cur, tok, 0, next ? ynew_under(next) : NULL);
                 i = cur->n - 1;
             }
             slot = &cur->v[i];
@@ -337,7 +341,7 @@ static int apply_set(ynode *root, const char *set, char *err, size_t errlen) {
                 yfree(v);
                 return -1;
             }
-            if (idx == cur->n) ypush(cur, NULL, next ? ynew_under(next) : NULL);
+            if (idx == cur->n) ypush(cur, NULL, 0, next ? ynew_under(next) : NULL);
             slot = &cur->v[idx];
         } else {
             cm_seterr(err, errlen, "--set %s: %s is a scalar and has no key '%s'", set, done[0] ? done : "the root", tok);
@@ -426,7 +430,8 @@ static void sec_close(msec *s) {
         if (s->map->used[i]) continue;
         char p[300];
         kpath(s, s->map->keys[i], p, sizeof p);
-        terr(s->t, s->map->v[i] ? s->map->v[i] : s->map, p, "unknown key (allowed here: %s)", s->allowed);
+        ynode at = {.line = s->map->klines[i]};  // the key's line, not its value's (a block starts on the next)
+        terr(s->t, &at, p, "unknown key (allowed here: %s)", s->allowed);
     }
 }
 

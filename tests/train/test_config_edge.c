@@ -122,6 +122,17 @@ int main(void) {
         }
     }
 
+    // an unknown key is told at its own line: a misspelt section's block starts a line below it,
+    // and the message named that line (t.yaml:3 for a key on line 2)
+    {
+        const char *y = "run:\n  seed: 1\nvalidaton:\n  every: 5\nstages:\n  - name: a\n";
+        TEST_CHECK(train_config_parse(&c, y, strlen(y), "t.yaml", NULL, 0, err, sizeof err) == -1 &&
+                       strstr(err, "t.yaml:3: validaton: unknown key"), "a misspelt section: %s", err);
+        const char *st = "stages:\n  - name: a\n    bucket:\n      - [64, 64]\n";
+        TEST_CHECK(train_config_parse(&c, st, strlen(st), "t.yaml", NULL, 0, err, sizeof err) == -1 &&
+                       strstr(err, "t.yaml:3: stages[0].bucket: unknown key"), "a misspelt stage key: %s", err);
+    }
+
     // a length limit counts bytes: 64 'é' are 128 of them, not "128 characters"
     {
         char set[200] = "run.name=";
