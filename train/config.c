@@ -982,8 +982,8 @@ static void type_buckets(tctx *t, ynode *n, const char *path, train_stage *st) {
         terr(t, n, path, "expected 'auto' or a list of [W, H] pairs, found %s", kind_name(n->kind));
         return;
     }
-    if (n->n > CFG_MAX_BUCKETS) {
-        terr(t, n, path, "%d buckets (at most %d allowed)", n->n, CFG_MAX_BUCKETS);
+    if (n->n == 0 || n->n > CFG_MAX_BUCKETS) {  // [] is not auto: an emptied list would train on buckets nobody gave
+        terr(t, n, path, "%d buckets (allowed: 1..%d, or 'auto')", n->n, CFG_MAX_BUCKETS);
         return;
     }
     for (int i = 0; i < n->n; i++) {

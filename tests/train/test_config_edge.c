@@ -133,6 +133,13 @@ int main(void) {
                        strstr(err, "t.yaml:3: stages[0].bucket: unknown key"), "a misspelt stage key: %s", err);
     }
 
+    // an empty bucket list was taken as auto without a word (buckets of another shape than the ones meant)
+    {
+        const char *s[1] = {"stages.0.buckets=[]"};
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", s, 1, err, sizeof err) == -1 &&
+                       strstr(err, "stages[0].buckets: 0 buckets (allowed: 1..64, or 'auto')"), "buckets: []: %s", err);
+    }
+
     // a length limit counts bytes: 64 'é' are 128 of them, not "128 characters"
     {
         char set[200] = "run.name=";
