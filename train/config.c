@@ -821,7 +821,6 @@ static void type_data(tctx *t, ynode *root, train_config *c) {
     get_int(&s, "bucket_step", &c->data.bucket_step, 1, 1024);
     get_num(&s, "max_aspect", &c->data.max_aspect, 1.0, 16.0);
     sec_close(&s);
-    if (!c->data.path[0]) terr(t, s.map, "data.path", "must name the dataset folder (one holding manifest.json)");
     // bucket sides are multiples of the step; FLUX packs 2x2 latent patches of the VAE's 8x cut,
     // so a side off 16 gives an odd latent grid and the first batch in that bucket stops the run
     if (c->data.bucket_step % 16) {
@@ -1101,6 +1100,10 @@ static int type_root(ynode *root, train_config *c, const char *name, char *err, 
     type_eval(&t, sec_get(&s, "eval"), c);
     type_validation(&t, sec_get(&s, "validation"), c);
     type_stages(&t, sec_get(&s, "stages"), c);
+    // after the stages: when each names its own dataset, data.path is not read and may be empty
+    if (!c->data.path[0] && cfg_data_path_used(c))
+        terr(&t, s.map, "data.path", "must name the dataset folder (one holding manifest.json) that the stages without "
+             "their own stages[].data read");
     sec_close(&s);
     return t.failed ? -1 : 0;
 }

@@ -140,6 +140,17 @@ int main(void) {
                        strstr(err, "stages[0].buckets: 0 buckets (allowed: 1..64, or 'auto')"), "buckets: []: %s", err);
     }
 
+    // data.path is read only by the stages without their own data: when each names one it may be
+    // empty (docs/configs.md), and was refused as "must name the dataset folder" all the same
+    {
+        const char *s[3] = {"data.path=", "stages.0.data=/d/unpaired", "stages.1.data=/d/pairs"};
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", s, 3, err, sizeof err) == 0 && !c.data.path[0] &&
+                       !cfg_data_path_used(&c), "every stage with its own data, data.path empty: %s", err);
+        expect_round_trip(&c, "an empty data.path");
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "t.yaml", s, 2, err, sizeof err) == -1 &&
+                       strstr(err, "data.path: must name the dataset folder"), "stages[1] reads data.path: %s", err);
+    }
+
     // a length limit counts bytes: 64 'é' are 128 of them, not "128 characters"
     {
         char set[200] = "run.name=";
