@@ -87,12 +87,14 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
     return remove(p);
 }
 
-// the dataset the config names, or a demo dataset generated into a temporary folder (tmp set)
-static int bench_data(train_config *c, char *tmp, size_t tmplen, char *err, size_t errlen) {
+// the dataset the benchmarked stage reads (its own data, else data.path), or a demo dataset generated
+// into a temporary folder (tmp set) that the stage then reads
+static int bench_data(train_config *c, int stage, char *tmp, size_t tmplen, char *err, size_t errlen) {
     char man[CFG_PATH + 32];
-    snprintf(man, sizeof man, "%s/manifest.json", c->data.path);
+    snprintf(man, sizeof man, "%s/manifest.json", cfg_stage_data(c, stage));
     tmp[0] = 0;
     if (!access(man, R_OK)) return 0;
+    c->stages[stage].data[0] = 0;
     snprintf(tmp, tmplen, "/tmp/cameo-bench-train-XXXXXX");
     if (!mkdtemp(tmp)) {
         snprintf(err, errlen, "cannot create a temporary folder for the demo dataset under /tmp");
@@ -308,7 +310,7 @@ int bench_train_main(int argc, char **argv) {
         openblas_set_num_threads(c.run.threads);
     }
     int threads = omp_get_max_threads();
-    if (bench_data(&c, tmp, sizeof tmp, err, sizeof err)) { fprintf(stderr, "cameo bench train: %s\n", err); rc = 1; goto out_tmp; }
+    if (bench_data(&c, stage, tmp, sizeof tmp, err, sizeof err)) { fprintf(stderr, "cameo bench train: %s\n", err); rc = 1; goto out_tmp; }
 
     static ic_models m;
     if (ic_models_init_tiny(&m, &c.model.tiny_dims, CM_DEV_CPU, CM_F32, false, c.run.seed, cfg_init_kv_name(c.adapter.init_kv), err,
@@ -340,7 +342,7 @@ int bench_train_main(int argc, char **argv) {
     const train_stage *sg = &c.stages[stage];
     loader_config lc = stage_loader_config(&c, stage, m.ref_size, 0, 1);
     loader *L = loader_open(&lc, NULL);
-    if (!L) { fprintf(stderr, "cameo bench train: the loader could not open %s\n", c.data.path); rc = 1; goto out_opt; }
+    if (!L) { fprintf(stderr, "cameo bench train: the loader could not open %s\n", cfg_stage_data(&c, stage)); rc = 1; goto out_opt; }
     step_opts so = stage_step_opts(&c, stage);
     // recompute: auto as train/trainer.c: the first step recomputes every block and is measured,
     // the later ones recompute the blocks chosen from it (rc_n)

@@ -88,6 +88,12 @@ int main(void) {
                "with image_proj frozen: gradients %.3f MiB and moments %.3f, want less than the weights %.3f (moments twice the "
                "gradients):\n%s", gf, mf, w, out);
     TEST_CHECK(strstr(out, "adapter.freeze: ") != NULL, "the table does not say what adapter.freeze held fixed:\n%s", out);
+    // the dataset benchmarked is the stage's own (stages[].data) where it names one: absent, the demo
+    // is generated for it (the loader opened the stage's missing path after a demo went to data.path)
+    char *argv7[] = {"--steps", "1", "--warmup", "0", "--no-torch", "--set", "run.threads=1", "--set",
+                     "stages.0.data=/nonexistent/cameo-stage-data"};
+    rc = run_bench((int)(sizeof argv7 / sizeof *argv7), argv7);
+    TEST_CHECK(rc == 0, "bench train with stages.0.data absent returned %d (want the demo generated for it):\n%s", rc, out);
     char *argv6[] = {"--steps", "1", "--warmup", "0", "--no-torch", "--set", "adapter.freeze=[no_such_part]"};
     rc = run_bench((int)(sizeof argv6 / sizeof *argv6), argv6);
     TEST_CHECK(rc == 1, "bench train with adapter.freeze naming no weight returned %d, want 1", rc);
