@@ -136,6 +136,14 @@ static int prepare_data(trainer *t, char *err, size_t errlen) {
         if (nl) *nl = 0;
         progress_message(&t->prog, "warning: %s", line);
     }
+    for (int s = 0; s < c->n_stages; s++) {  // a warm-up longer than its stage never reaches the stage's lr
+        const train_stage *sg = &c->stages[s];
+        if (sg->steps > 0 && sg->warmup_steps > sg->steps)
+            progress_message(&t->prog, "warning: stage %d/%d: warmup_steps %lld > steps %lld: the learning rate climbs the whole "
+                             "stage and ends at %.3g, %.0f%% of its lr %.3g", s + 1, c->n_stages, (long long)sg->warmup_steps,
+                             (long long)sg->steps, train_stage_lr(c, s) * (double)sg->steps / (double)sg->warmup_steps,
+                             100.0 * (double)sg->steps / (double)sg->warmup_steps, train_stage_lr(c, s));
+    }
     return 0;
 }
 

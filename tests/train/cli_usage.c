@@ -226,9 +226,12 @@ static void test_zero_step_stages(void) {
     int rc = cli("data demo --out single --characters 3 --per-character 1");
     TEST_CHECK(rc == 0, "demo of single-image characters: exit %d\n%s", rc, out);
     rc = cli("train --set data.path=single --set stages.0.steps=1 --set stages.0.batch_size=1 --set stages.1.steps=0 "
-             "--set stages.2.steps=0 --set run.out_dir=runs1");
+             "--set stages.2.steps=0 --set run.out_dir=runs1 --set stages.0.warmup_steps=4 --set stages.1.warmup_steps=4");
     TEST_CHECK(rc == 0 && strstr(out, "done: 1 steps") && !strstr(out, "stage 2/3"), "paired stage of 0 steps on single images: exit %d\n%s", rc,
                out);
+    // a warm-up longer than its stage is told (the skipped stage's is not)
+    TEST_CHECK(strstr(out, "warning: stage 1/3: warmup_steps 4 > steps 1: the learning rate climbs the whole stage and ends at") &&
+               strstr(out, "25% of its lr") && !strstr(out, "stage 2/3: warmup_steps"), "warm-up past the stage's end:\n%s", out);
     rc = cli("train --set data.path=single --set stages.0.steps=0 --set stages.1.steps=0 --set stages.2.steps=0 --set run.out_dir=runs0");
     TEST_CHECK(rc == 0 && strstr(out, "done: 0 steps") && strstr(out, "checkpoint: none (no step was run)") && !strstr(out, "checkpoint:  ("),
                "a run of 0 steps: exit %d\n%s", rc, out);
