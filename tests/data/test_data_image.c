@@ -85,13 +85,19 @@ static void check_orientation(const uint8_t *jpg, size_t len, int orientation, i
     free(withexif);
 }
 
-static void test_exif_orientation(const char *root) {
-    char p[600], err[1024];
+// 32x16, left half red, right half blue (16x16 MCUs: no colour bleeds across the edge in a JPEG)
+static image red_blue(void) {
     image src = {32, 16, 3, malloc(32 * 16 * 3)};
     for (int i = 0; i < 32 * 16; i++) {
         int red = i % 32 < 16;
         src.px[3 * i] = red ? 230 : 20, src.px[3 * i + 1] = 20, src.px[3 * i + 2] = red ? 20 : 230;
     }
+    return src;
+}
+
+static void test_exif_orientation(const char *root) {
+    char p[600], err[1024];
+    image src = red_blue();
     snprintf(p, sizeof p, "%s/plain.jpg", root);
     TEST_CHECK(image_write_jpeg(p, &src, 95, err, sizeof err) == 0, "%s", err);
     image_free(&src);
@@ -135,11 +141,7 @@ static size_t tiff_orientation(uint8_t *out, int orientation, int prefix) {
 // VP8X): decoded upright as the JPEG is
 static void test_exif_png_webp(const char *root) {
     char p[600], err[1024];
-    image src = {32, 16, 3, malloc(32 * 16 * 3)};
-    for (int i = 0; i < 32 * 16; i++) {
-        int red = i % 32 < 16;
-        src.px[3 * i] = red ? 230 : 20, src.px[3 * i + 1] = 20, src.px[3 * i + 2] = red ? 20 : 230;
-    }
+    image src = red_blue();
     snprintf(p, sizeof p, "%s/plain.png", root);
     TEST_CHECK(image_write_png(p, &src, err, sizeof err) == 0, "%s", err);
     size_t plen, wlen;
