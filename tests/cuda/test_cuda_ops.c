@@ -1023,6 +1023,8 @@ static void t_attention(void) {
         {1, 1, 70, 200, 128, 0, 1, 1},  // four key tiles (each double buffer refilled twice), a part-empty block
         {1, 2, 21, 30, 136, 1, 0, 1}, {2, 1, 45, 70, 20, 1, 1, 0},
         {1, 1, 40, 48, 512, 0, 1, 1},  // the FLUX VAE's mid-block attention: one head of 512
+        // mask 2: -inf keys and every 5th query row fully masked (lse -inf, O 0, P 0 in the backward)
+        {2, 2, 70, 33, 72, 2, 1, 1}, {1, 2, 100, 32, 128, 2, 0, 0},
     };
     const int64_t wg0 = cm_attn_wgmma_runs, mf0 = cm_attn_mma_fused_runs;
     for (int d = 0; d < 2; d++) {
@@ -1046,6 +1048,9 @@ static void t_attention(void) {
             if (cases[c].mask) {
                 hm = hrand(H * Lq * Lk, -2, 0, CM_F32);
                 for (int64_t i = 0; i < H * Lq * Lk; i += 7) hm[i] = -1e9f;  // masked-out keys
+                if (cases[c].mask == 2)
+                    for (int64_t i = 0; i < H * Lq * Lk; i++)
+                        if ((i / Lk) % Lq % 5 == 3 || i % 11 == 0) hm[i] = -INFINITY;
             }
             float *ro = hnan(nq), *rl = hnan(B * H * Lq), *rdq = hnan(nq), *rdk = hnan(nk), *rdv = hnan(nk);
             C->attn_fwd(ck, CM_F32, B, H, Lq, Lk, D, scale, ro, NULL, rl, hq, qs, hk, ks, hv, ks, hm, 0, mh);
@@ -1075,6 +1080,9 @@ static void t_attention(void) {
             cmp(what, dt, otok ? hm_to_tok(gof, B, H, Lq, D, 1) : gof, ro, nq, TOL(dt, 1e-4, 2e-2));
             snprintf(what, sizeof what, "attn_fwd lse D=%lld", (long long)D);
             cmp(what, CM_F32, glse, rl, B * H * Lq, TOL(dt, 1e-5, 1e-2));
+            int64_t inf_off = 0;  // cmp skips the reference's -inf: a fully masked row must give -inf too
+            for (int64_t i = 0; i < B * H * Lq; i++) inf_off += isinf(rl[i]) != isinf(glse[i]);
+            TEST_CHECK(inf_off == 0, "attn_fwd lse D=%lld: %lld rows -inf on one side only", (long long)D, (long long)inf_off);
             snprintf(what, sizeof what, "attn_bwd dQ D=%lld %s", (long long)D, tag);
             cmp(what, dt, down(dt, gdq, nq), rdq, nq, TOL(dt, 3e-4, 4e-2));
             snprintf(what, sizeof what, "attn_bwd dK D=%lld %s", (long long)D, tag);
