@@ -1,7 +1,9 @@
 // build.c — the builder core: group by character, train the metadata dictionary, encode in
 // parallel, append to shards, write the manifest.
 #include "data/build.h"
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <omp.h>
 #include <stdio.h>
@@ -263,6 +265,41 @@ static void progress_show(build_progress *p, const build_report *r, size_t n, in
     fflush(stderr);
 }
 
+// What a build killed before its first shard was published leaves in `out` (no shard-00000, no
+// manifest.json): its shard's temporary folder `shard-NNNNN.tmp-PID` (up to a shard of data),
+// its meta.zdict and manifest.json.tmp. Left there, a rebuild published them inside the new
+// dataset: the old shard's bytes for good, and a meta.zdict the manifest does not name. A
+// temporary folder of a process still alive is another build writing here: refused.
+static int build_clear_leftovers(const char *out, int quiet, char *err, size_t errlen) {
+    DIR *dp = opendir(out);
+    if (!dp) return 0;  // fs_mkdirs reports it
+    int rc = 0;
+    char p[4400];
+    for (struct dirent *e; (e = readdir(dp)) && !rc;) {
+        const char *t = strstr(e->d_name, ".tmp-");
+        char *end;
+        if (strncmp(e->d_name, "shard-", 6) || !t || !t[5]) continue;
+        long pid = strtol(t + 5, &end, 10);
+        if (*end || pid <= 0) continue;
+        snprintf(p, sizeof p, "%s/%s", out, e->d_name);
+        if ((pid_t)pid != getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
+            snprintf(err, errlen, "%s: the temporary shard of a build still running (process %ld) into %s: wait for it or stop it, "
+                     "or choose a new --out", p, pid, out);
+            rc = -1;
+            break;
+        }
+        if (!quiet) fprintf(stderr, "%s: removed: the partial shard of a build that was stopped (process %ld)\n", p, pid);
+        fs_remove_tree(p);
+    }
+    closedir(dp);
+    if (rc) return rc;
+    snprintf(p, sizeof p, "%s/manifest.json.tmp", out);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/meta.zdict", out);  // this build writes its own, or none (the manifest then says null)
+    unlink(p);
+    return 0;
+}
+
 int build_dataset(const char *out, build_item *items, size_t n, build_image_fn load, void *ctx, const build_options *o, build_report *r,
                   char *err, size_t errlen) {
     build_progress prog = {.t0 = now_s(), .last = now_s(), .tty = isatty(STDERR_FILENO) != 0};
@@ -279,6 +316,7 @@ int build_dataset(const char *out, build_item *items, size_t n, build_image_fn l
         return -1;
     }
     if (fs_mkdirs(out)) { snprintf(err, errlen, "%s: cannot create (%s)", out, strerror(errno)); return -1; }
+    if (build_clear_leftovers(out, o->quiet, err, errlen)) return -1;
     group_by_character(items, n);
     manifest m;
     memset(&m, 0, sizeof m);
