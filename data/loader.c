@@ -62,6 +62,7 @@ struct loader {
     double pair_p;             // mixed: the chance a sample WITH a pair is paired, so that paired_share of all are
     loader_counts counts;
     uint64_t logged;
+    uint64_t epoch_out;        // epoch of the last batch handed out (UINT64_MAX: none yet)
 };
 
 loader_config loader_config_default(void) {
@@ -185,8 +186,6 @@ static int ensure_order(loader *L, uint64_t epoch) {
     if (L->have_order && L->order.epoch == epoch) return 0;
     if (sampler_order_epoch(&L->smp, epoch, &L->order)) return -1;
     L->have_order = 1;
-    L->counts.epochs_started++;
-    L->counts.dropped_remainder += L->smp.dropped_per_epoch;
     return 0;
 }
 
@@ -335,6 +334,7 @@ loader *loader_open(const loader_config *cfg, const loader_resume *resume) {
         L->start_epoch = resume->epoch + resume->batches_done / L->smp.batches_per_epoch;
         L->start_batch = resume->batches_done % L->smp.batches_per_epoch;
     }
+    L->epoch_out = UINT64_MAX;
     L->maxHW = 0;
     for (int b = 0; b < L->nb; b++) if ((size_t)L->buckets[b][0] * L->buckets[b][1] > L->maxHW) L->maxHW = (size_t)L->buckets[b][0] * L->buckets[b][1];
     L->depth = (c->prefetch > 0 ? c->prefetch : 2) + 1;  // +1: the slot the consumer holds
@@ -394,6 +394,13 @@ int loader_next(loader *L, loader_batch *out) {
     L->counts.corrupt_record += p->corrupt_record, L->counts.bad_image += p->bad_image;
     L->counts.bad_metadata += p->bad_metadata, L->counts.missing_record += p->missing_record;
     L->counts.ref_fallback += p->ref_fallback;
+    // an epoch counts when its first batch is handed out, not when the workers compute its order
+    // ahead (the prefetch reaches into the next epoch before the consumer has finished this one)
+    if (s->epoch != L->epoch_out) {
+        L->epoch_out = s->epoch;
+        L->counts.epochs_started++;
+        L->counts.dropped_remainder += L->smp.dropped_per_epoch;
+    }
     uint64_t skipped = p->corrupt_record + p->bad_image + p->bad_metadata + p->missing_record, replaced = p->ref_fallback;
     pthread_mutex_unlock(&L->mu);
     // compact: drop skipped samples, keep order

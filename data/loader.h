@@ -94,8 +94,8 @@ typedef struct {
     uint64_t missing_record;     // id in the order but not in its shard (target skipped)
     uint64_t ref_fallback;       // paired reference unreadable → target used as reference
     uint64_t single_image_characters; // paired mode: samples left out (character has 1 image)
-    uint64_t dropped_remainder;  // per epoch: samples left in incomplete bucket batches
-    uint64_t epochs_started;
+    uint64_t dropped_remainder;  // samples left in incomplete bucket batches, summed over the epochs started
+    uint64_t epochs_started;     // epochs of which a batch was handed out
 } loader_counts;
 
 loader_config loader_config_default(void);
