@@ -3,6 +3,7 @@
 // of a batch copies this rank's ids from the epoch order into the slot, so workers never touch
 // the order. A slot is reused only after the consumer has moved past it.
 #include "data/loader.h"
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,7 +365,27 @@ loader *loader_open(const loader_config *cfg, const loader_resume *resume) {
         dataset_reader_init(&ws[i].rd, &L->ds);
     }
     L->workers = ws;
-    for (int i = 0; i < L->nthreads; i++) pthread_create(&L->threads[i], NULL, worker_main, &ws[i]);
+    // a thread limit (a container's pids.max, ulimit -u) refuses threads: unchecked, no worker ran
+    // and loader_next waited forever, or loader_close joined threads that never existed
+    int started = 0, terr = 0;
+    while (started < L->nthreads && !(terr = pthread_create(&L->threads[started], NULL, worker_main, &ws[started]))) started++;
+    if (started < L->nthreads) {
+        for (int i = started; i < L->nthreads; i++) dataset_reader_free(&ws[i].rd);
+        if (!started) {
+            fprintf(stderr, "loader: %s: cannot start a decode thread (%s; %d asked: data.threads, or the online CPUs when 0): "
+                    "a process or container thread limit (ulimit -u, pids.max)?\n", c->path, strerror(terr), L->nthreads);
+            free(ws);
+            free(L->threads);
+            L->workers = NULL, L->threads = NULL;
+            pthread_mutex_destroy(&L->mu);
+            pthread_cond_destroy(&L->cv_task);
+            pthread_cond_destroy(&L->cv_ready);
+            goto fail;
+        }
+        fprintf(stderr, "loader: %s: started %d of %d decode threads (%s: a process or container thread limit?); going on with %d\n",
+                c->path, started, L->nthreads, strerror(terr), started);
+        L->nthreads = started;
+    }
     return L;
 fail:
     if (L->slots) for (int i = 0; i < L->depth; i++) slot_free(&L->slots[i], L->Bl);

@@ -1,0 +1,50 @@
+// test_data_threads.c — the loader under a thread limit (a container's pids.max, ulimit -u):
+// pthread_create refused after K threads (linked with --wrap=pthread_create, extra.cmake).
+// None started: loader_open fails, naming the cause, instead of loader_next waiting forever;
+// some started: the loader goes on with those, says so, and closes without joining the others.
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include "data/loader.h"
+#include "helpers.h"
+
+static int g_allow = 1 << 30;  // pthread_create calls that succeed
+
+int __real_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg);
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(void *), void *arg) {
+    if (g_allow <= 0) return EAGAIN;
+    g_allow--;
+    return __real_pthread_create(t, a, fn, arg);
+}
+
+static const char *g_ds;
+
+// one epoch with threads = 4 of which `allow` start: 0 read it all, 1 open refused, 2 read failed
+static int one_epoch(const void *allow) {
+    alarm(20);  // a hang (no worker, loader_next waiting) ends the child by SIGALRM
+    g_allow = *(const int *)allow;
+    loader_config c = loader_config_default();
+    c.path = g_ds; c.global_batch = 2; c.resolution = 64; c.bucket_step = 16; c.ref_size = 8;
+    c.threads = 4; c.max_epochs = 1; c.quiet = 1;
+    loader *L = loader_open(&c, NULL);
+    if (!L) return 1;
+    loader_batch b;
+    int rc, n = 0;
+    while ((rc = loader_next(L, &b)) == 0) n += b.B;
+    uint64_t want = 2 * loader_batches_per_epoch(L);
+    loader_close(L);
+    fprintf(stderr, "read %d of %llu\n", n, (unsigned long long)want);
+    return rc == 1 && (uint64_t)n == want ? 0 : 2;
+}
+
+int main(void) {
+    g_ds = make_demo("threads", 4, 4, 48, 8);
+    char log[8192];
+    int none = 0, two = 2;
+    int rc = run_captured(one_epoch, &none, log, sizeof log);
+    TEST_CHECK(rc == 1 && strstr(log, "cannot start a decode thread") && strstr(log, "4 asked"),
+               "no thread starts: loader_open refuses, naming why (rc %d; %d is SIGALRM, a hang): %s", rc, -SIGALRM, log);
+    rc = run_captured(one_epoch, &two, log, sizeof log);
+    TEST_CHECK(rc == 0 && strstr(log, "started 2 of 4 decode threads"), "2 of 4 threads start: the epoch is read by those (rc %d): %s", rc, log);
+    return test_summary("test_data_threads");
+}
