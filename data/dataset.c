@@ -14,9 +14,19 @@
 static int load_characters(dataset *d, char *err, size_t errlen) {
     uint64_t total = d->m.characters;
     if (total > 0xffffffffu) { snprintf(err, errlen, "%s/manifest.json: %llu characters (at most 2^32-1)", d->dir, (unsigned long long)total); return -1; }
+    // every character has an image: a damaged count above the samples would size the tables below
+    if (total > d->m.samples) {
+        snprintf(err, errlen, "%s/manifest.json: %llu characters but %llu samples (each character has at least one)", d->dir,
+                 (unsigned long long)total, (unsigned long long)d->m.samples);
+        return -1;
+    }
     d->n_chars = (uint32_t)total;
     d->char_first = malloc(sizeof(uint64_t) * (total + 1));
     d->char_count = calloc(total + 1, sizeof(uint32_t));
+    if (!d->char_first || !d->char_count) {
+        snprintf(err, errlen, "%s: out of memory for the tables of %llu characters", d->dir, (unsigned long long)total);
+        return -1;
+    }
     for (int i = 0; i < d->m.n_shards; i++) {
         shard *s = &d->shards[i];
         MDB_txn *t = shard_begin(s, err, errlen);
@@ -130,6 +140,7 @@ int dataset_open(dataset *d, const char *dir, int flags, char *err, size_t errle
     }
     if (!(flags & DATASET_NO_SIZES)) {
         d->sizes = malloc(sizeof(uint16_t) * 2 * (d->m.samples + 1));
+        if (!d->sizes) { snprintf(err, errlen, "%s: out of memory for the sizes of %llu samples", dir, (unsigned long long)d->m.samples); goto fail; }
         for (int i = 0; i < d->m.n_shards; i++) {
             shard *s = &d->shards[i];
             MDB_txn *t = shard_begin(s, err, errlen);

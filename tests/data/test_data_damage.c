@@ -213,6 +213,15 @@ int main(void) {
     c.path = ds;
     TEST_CHECK(loader_open(&c, NULL) == NULL, "loader refuses a bad manifest");
     TEST_CHECK(verify_to_buf(ds) < 0 && strstr(logbuf, "manifest.json"), "verify names the manifest");
+    // 3b. a character count past the samples (a damaged manifest): named, not tables of 4e9 entries
+    ds = make_demo("manychars", 3, 3, 64, 100);
+    manifest m;
+    TEST_CHECK(manifest_load(ds, &m, err, sizeof err) == 0, "manifest: %s", err);
+    m.characters = 4000000000u;
+    TEST_CHECK(manifest_write(ds, &m, err, sizeof err) == 0, "manifest write: %s", err);
+    manifest_free(&m);
+    TEST_CHECK(dataset_open(&d, ds, 0, err, sizeof err) != 0 && strstr(err, "4000000000 characters but 9 samples"),
+               "a character count above the samples named: %s", err);
     // 4. a missing shard folder
     ds = make_demo("missing", 4, 4, 64, 8);
     snprintf(p, sizeof p, "%s/shard-00001", ds);
