@@ -21,7 +21,7 @@ static void usage(FILE *f) {
             "  demo --out DATASET [--seed S] [--characters N] [--per-character M] [--size PX]\n"
             "        [--quality Q | --lossless (the default)] [--max-side N] [--shard-samples N] [--threads N]\n"
             "  verify DATASET [--no-decode]          check every checksum and decode every image\n"
-            "  stats DATASET [--resolution N] [--step N]\n"
+            "  stats DATASET [--resolution N] [--step N] [--records N (100000; 0 = all)]\n"
             "  show DATASET --id N [--out FILE.png] [--paired] [--ref-size R] [--resolution N] [--step N] [--seed S]\n"
             "  bench DATASET [--threads N] [--samples N] [--ref-size R] [--resolution N] [--scale N]\n"
             "See docs/data.md and docs/dataset-format.md.\n");
@@ -134,12 +134,14 @@ int data_cli(int argc, char **argv) {
         return 1;
     }
     if (!strcmp(cmd, "stats")) {
+        long records = 100000;
         for (int i = 2; i < argc; i++) {
             if ((v = val(argc, argv, &i, "--resolution"))) resolution = (int)num(v, "--resolution", 16, 16384);
             else if ((v = val(argc, argv, &i, "--step"))) step = (int)num(v, "--step", 1, 1024);
+            else if ((v = val(argc, argv, &i, "--records"))) records = num(v, "--records", 0, 1L << 40);
             else { fprintf(stderr, "cameo data stats: unknown option '%s'\n", argv[i]); return 2; }
         }
-        return stats_run(dir, resolution, step);
+        return stats_run(dir, resolution, step, (uint64_t)records);
     }
     if (!strcmp(cmd, "show")) {
         long id = -1;

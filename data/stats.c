@@ -6,7 +6,7 @@
 #include "data/dataset.h"
 #include "data/tools.h"
 
-int stats_run(const char *dir, int resolution, int step) {
+int stats_run(const char *dir, int resolution, int step, uint64_t records) {
     dataset d;
     char err[1024];
     if (dataset_open(&d, dir, 0, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
@@ -54,7 +54,11 @@ int stats_run(const char *dir, int resolution, int step) {
     dataset_reader r;
     dataset_reader_init(&r, &d);
     uint64_t ncap = 0, lmin = UINT64_MAX, lmax = 0, lsum = 0, alpha = 0, imbytes = 0, badrec = 0;
-    for (uint64_t id = 0; id < n; id++) {
+    // the captions and images are read record by record (each checksummed, every image byte read):
+    // at most `records` of them, spread evenly over the ids — a 10M-image dataset is terabytes
+    uint64_t nr = records && records < n ? records : n;
+    for (uint64_t k = 0; k < nr; k++) {
+        uint64_t id = nr == n ? k : (uint64_t)((unsigned __int128)k * n / nr);
         record_view rec;
         if (dataset_get(&r, id, &rec, err, sizeof err) || dataset_get_meta(&r, &rec, err, sizeof err)) { badrec++; continue; }
         if (rec.flags & RECORD_FLAG_ALPHA) alpha++;
@@ -66,10 +70,12 @@ int stats_run(const char *dir, int resolution, int step) {
             if (l > lmax) lmax = l;
         }
     }
-    printf("captions: %llu (%.2f per sample), length in bytes min %llu mean %.1f max %llu\n", (unsigned long long)ncap, n ? (double)ncap / n : 0.0,
+    if (nr < n) printf("records read for the lines below: %llu of %llu, spread evenly (--records 0 reads every one)\n",
+                       (unsigned long long)nr, (unsigned long long)n);
+    printf("captions: %llu (%.2f per sample), length in bytes min %llu mean %.1f max %llu\n", (unsigned long long)ncap, nr ? (double)ncap / nr : 0.0,
            (unsigned long long)(ncap ? lmin : 0), ncap ? (double)lsum / ncap : 0.0, (unsigned long long)lmax);
-    printf("images: %llu with alpha, mean %.1f KiB\n", (unsigned long long)alpha, n ? imbytes / 1024.0 / n : 0.0);
-    if (badrec) printf("unreadable records: %llu (run `cameo data verify`)\n", (unsigned long long)badrec);
+    printf("images: %llu with alpha, mean %.1f KiB\n", (unsigned long long)alpha, nr ? imbytes / 1024.0 / nr : 0.0);
+    if (badrec) printf("unreadable records: %llu%s (run `cameo data verify`)\n", (unsigned long long)badrec, nr < n ? " of those read" : "");
     dataset_reader_free(&r);
     dataset_close(&d);
     return badrec ? 1 : 0;

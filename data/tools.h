@@ -2,7 +2,7 @@
 #pragma once
 #include <stdint.h>
 
-int stats_run(const char *dir, int resolution, int step);
+int stats_run(const char *dir, int resolution, int step, uint64_t records);  // records: per-record lines from at most this many (0 = all)
 // writes a PNG strip: target | full view | TL | TR | BL | BR; prints the caption(s)
 int show_run(const char *dir, uint64_t id, const char *out_png, int paired, int ref_size, int resolution, int step, uint64_t seed);
 typedef struct {
