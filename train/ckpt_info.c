@@ -40,17 +40,30 @@ bool ckpt_info_applies(const char *path) {
     return false;
 }
 
-// every file of the folder with its size; the adapter's and optimizer files' tensor counts
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+// every file of the folder with its size; the adapter's and optimizer files' tensor counts. All of
+// them: a sharded run's folder holds one optimizer file per rank (132 files at 128 ranks), and a
+// fixed table of 64 kept the first ones readdir gave, so the adapter or config went unlisted
 static void list_files(const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return;
     struct dirent *e;
-    char names[64][256];
-    int n = 0;
-    while ((e = readdir(d)) && n < 64)
-        if (e->d_name[0] != '.') snprintf(names[n++], 256, "%s", e->d_name);
+    char **names = NULL;  // [n] file names, sorted
+    int n = 0, cap = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            names = realloc(names, (size_t)cap * sizeof *names);
+            CM_CHECK(names, "inspect", "out of host memory listing %s", dir);
+        }
+        names[n] = strdup(e->d_name);
+        CM_CHECK(names[n], "inspect", "out of host memory listing %s", dir);
+        n++;
+    }
     closedir(d);
-    qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
+    if (n) qsort(names, (size_t)n, sizeof *names, cmp_name);
     for (int i = 0; i < n; i++) {
         char p[4400], err[512], extra[160] = "";
         snprintf(p, sizeof p, "%.4000s/%.255s", dir, names[i]);
@@ -70,6 +83,8 @@ static void list_files(const char *dir) {
         }
         printf("  %-40s %12lld bytes%s\n", names[i], (long long)s.st_size, extra);
     }
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
 }
 
 int ckpt_info_cli(const char *path) {
@@ -127,13 +142,18 @@ int ckpt_info_cli(const char *path) {
     char *slash = strrchr(parent, '/');
     if (slash) {
         *slash = 0;
-        int64_t steps[64];
-        int n = ckpt_list(parent, steps, 64);
+        // all of them, or the oldest few and the newest: the first 64 alone left out the newest
+        // (latest among them) behind a bare "..." when keep_last kept more
+        int64_t *steps;
+        int n = ckpt_list_all(parent, &steps), head = n > 32 ? 4 : n;
         if (n > 1) {
-            printf("  checkpoints in %s:", parent);
-            for (int i = 0; i < n && i < 64; i++) printf(" step-%lld", (long long)steps[i]);
-            printf("%s\n", n > 64 ? " ..." : "");
+            printf("  checkpoints in %s (%d):", parent, n);
+            for (int i = 0; i < head; i++) printf(" step-%lld", (long long)steps[i]);
+            if (n > head) printf(" ... (%d more) ...", n - 32);
+            for (int i = n > head ? n - 28 : n; i < n; i++) printf(" step-%lld", (long long)steps[i]);
+            printf("\n");
         }
+        free(steps);
     }
     return 0;
 }

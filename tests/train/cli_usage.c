@@ -219,6 +219,24 @@ static void test_file_not_checkpoint(void) {
     TEST_CHECK(rc == 1 && strstr(out, "nothing-here: no such checkpoint folder"), "export a missing path: exit %d\n%s", rc, out);
 }
 
+// inspect lists every file of a checkpoint and its newest checkpoints: a folder of more than 64
+// files (one optimizer shard per rank at 128 ranks) showed the first 64 readdir gave, here leaving
+// config.yaml or the adapter out, and over 64 checkpoints the oldest 64 and "...", not the newest
+static void test_inspect_many(void) {
+    int rc = test_sh("cd %s && mkdir -p many/checkpoints && cp -r runs/tiny/checkpoints/step-2 many/checkpoints/step-2 && "
+                     "for i in $(seq 100 169); do : > many/checkpoints/step-2/shard-$i.txt; "
+                     "mkdir many/checkpoints/step-$i && cp runs/tiny/checkpoints/step-2/manifest.json many/checkpoints/step-$i; "
+                     "done && echo step-2 > many/checkpoints/latest", dir);  // a manifest makes a step-N listed
+    TEST_CHECK(rc == 0, "make many/checkpoints: exit %d", rc);
+    rc = cli("inspect many/checkpoints");
+    const char *want[] = {"adapter.safetensors", "config.yaml", "manifest.json", "optimizer.safetensors", "trainer_state.json",
+                          "shard-100.txt", "shard-169.txt", "checkpoints in many/checkpoints (71): step-2 step-100 step-101 step-102 "
+                          "... (39 more) ... step-142", "step-168 step-169\n"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        TEST_CHECK(rc == 0 && strstr(out, want[i]), "inspect of 75 files and 71 checkpoints: exit %d, want '%s' in:\n%s", rc, want[i], out);
+    test_sh("rm -rf %s/many", dir);
+}
+
 // a stage of 0 steps is skipped: its mode asks nothing of the data, its loader is never opened (a
 // paired stage of 0 steps refused a dataset without pairs); a run of 0 steps in all says it wrote
 // no checkpoint (it printed "checkpoint:  (resume with --resume)")
@@ -336,6 +354,7 @@ int main(int argc, char **argv) {
         test_legacy_bin();
         test_missing_value();
         test_file_not_checkpoint();
+        test_inspect_many();
         test_missing_required();
         test_resume_message();
         test_zero_step_stages();
