@@ -572,6 +572,27 @@ int ckpt_save(const char *dir, cm_params **regs, int n_regs, const optim *opt, c
 
 // ---------------------------------------------------------------------------------------------
 // verify and resolve
+// one file against its manifest entry (size, crc32 as 8 hex digits); 0, or -1 with the problem
+static int verify_listed(const char *fp, double bytes, const char *crc, char *err, size_t errlen) {
+    uint32_t c;
+    uint64_t size;
+    if (ckpt_crc32_file(fp, &c, &size)) {
+        cm_seterr(err, errlen, "%s: cannot read: %s", fp, strerror(errno));
+        return -1;
+    }
+    if ((double)size != bytes) {
+        cm_seterr(err, errlen, "%s: %llu bytes, the manifest says %.0f (truncated or rewritten)", fp, (unsigned long long)size, bytes);
+        return -1;
+    }
+    char cs[16];
+    snprintf(cs, sizeof cs, "%08x", c);
+    if (strcmp(cs, crc)) {
+        cm_seterr(err, errlen, "%s: crc32 %s, the manifest says %s (damaged)", fp, cs, crc);
+        return -1;
+    }
+    return 0;
+}
+
 int ckpt_verify(const char *ckpt_dir, char *err, size_t errlen) {
     char path[CKPT_PATH];
     pjoin(path, sizeof path, ckpt_dir, "manifest.json");
@@ -605,32 +626,41 @@ int ckpt_verify(const char *ckpt_dir, char *err, size_t errlen) {
         have_state |= !strcmp(name->valuestring, "trainer_state.json");
         char fp[CKPT_PATH];
         pjoin(fp, sizeof fp, ckpt_dir, name->valuestring);
-        uint32_t c;
-        uint64_t size;
-        if (ckpt_crc32_file(fp, &c, &size)) {
-            cm_seterr(err, errlen, "%s: cannot read: %s", fp, strerror(errno));
-            rc = -1;
-            break;
-        }
-        if ((double)size != bytes->valuedouble) {
-            cm_seterr(err, errlen, "%s: %llu bytes, the manifest says %.0f (truncated or rewritten)", fp,
-                   (unsigned long long)size, bytes->valuedouble);
-            rc = -1;
-            break;
-        }
-        char cs[16];
-        snprintf(cs, sizeof cs, "%08x", c);
-        if (strcmp(cs, crc->valuestring)) {
-            cm_seterr(err, errlen, "%s: crc32 %s, the manifest says %s (damaged)", fp, cs, crc->valuestring);
-            rc = -1;
-            break;
-        }
+        if ((rc = verify_listed(fp, bytes->valuedouble, crc->valuestring, err, errlen))) break;
     }
     cJSON_Delete(o);
     if (!rc && (!have_adapter || !have_state)) {
         cm_seterr(err, errlen, "%s: lists no %s", path, have_adapter ? "trainer_state.json" : "adapter.safetensors");
         rc = -1;
     }
+    return rc;
+}
+
+int ckpt_verify_member(const char *path, char *err, size_t errlen) {
+    char dir[CKPT_PATH], p[CKPT_PATH];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : path;
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    pjoin(p, sizeof p, dir, "trainer_state.json");
+    if (!is_file(p)) return 0;  // not in a checkpoint folder
+    pjoin(p, sizeof p, dir, "manifest.json");
+    char *text = read_text(p, 1 << 20);
+    cJSON *o = text ? cJSON_Parse(text) : NULL, *f;
+    free(text);
+    int rc = 0;
+    cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(o, "files")) {
+        cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name"), *bytes = cJSON_GetObjectItemCaseSensitive(f, "bytes"),
+              *crc = cJSON_GetObjectItemCaseSensitive(f, "crc32");
+        if (!cJSON_IsString(name) || strcmp(name->valuestring, base)) continue;
+        if (!cJSON_IsNumber(bytes) || !cJSON_IsString(crc)) {
+            cm_seterr(err, errlen, "%s: its entry for %s lacks bytes or crc32", p, base);
+            rc = -1;
+        } else rc = verify_listed(path, bytes->valuedouble, crc->valuestring, err, errlen);
+        break;
+    }
+    cJSON_Delete(o);
     return rc;
 }
 

@@ -8,6 +8,7 @@
 #ifdef CAMEO_HAVE_CUDA
 const char *cuda_unavailable_reason(void);  // kernels/cuda/cuda_backend.cu
 #endif
+#include "train/checkpoint.h"
 #include "train/torch_import.h"
 
 // zero every to_v_ip: the IP branch then adds nothing and the frozen FLUX starts unperturbed
@@ -35,6 +36,9 @@ static vision_feat_config shallow_layers(int64_t sig_layers, int64_t dino_layers
 }
 
 int ic_models_load_adapter_file(ic_models *m, const char *path, char *err, size_t errlen) {
+    // a checkpoint's adapter.safetensors given by path (what a new run from it names): checked
+    // against its folder's manifest as the folder itself is, not trained on if damaged
+    if (ckpt_verify_member(path, err, errlen)) return -1;
     if (torch_import_is_torch_file(path)) {  // the released PyTorch file (or an export's .bin / .pt), read directly
         cm_params *regs[1] = {&m->ps_adapter};
         int extra;
@@ -44,7 +48,7 @@ int ic_models_load_adapter_file(ic_models *m, const char *path, char *err, size_
 }
 
 int ic_adapter_file_into(cm_params *ps, const char *path, char *err, size_t errlen) {
-    int extra;
+    int extra;  // (its one caller reads the file just after ic_models_load_adapter_file verified it)
     if (torch_import_is_torch_file(path)) {
         cm_params *regs[1] = {ps};
         return torch_import_load(regs, 1, path, false, &extra, err, errlen);

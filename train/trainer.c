@@ -1013,6 +1013,10 @@ int export_cli(int argc, char **argv) {
         fprintf(stderr, "cameo export: --ema reads a checkpoint's weight average: give the checkpoint, not %s\n", ckpt);
         return 2;
     }
+    if (file && ckpt_verify_member(ckpt, err, sizeof err)) {  // a checkpoint's adapter by path: verified as the folder is
+        fprintf(stderr, "cameo export: %s\n", err);
+        return 1;
+    }
     if (file) snprintf(src, sizeof src, "%s", ckpt);
     else if (ckpt_resolve(ckpt, dir, sizeof dir, err, sizeof err)) { fprintf(stderr, "cameo export: %s\n", err); return 1; }
     else snprintf(src, sizeof src, "%s/adapter.safetensors", dir);

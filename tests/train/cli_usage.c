@@ -219,6 +219,27 @@ static void test_file_not_checkpoint(void) {
     TEST_CHECK(rc == 1 && strstr(out, "nothing-here: no such checkpoint folder"), "export a missing path: exit %d\n%s", rc, out);
 }
 
+// a checkpoint's adapter.safetensors given by path — export's input, or model.adapter_init as the
+// docs suggest for a new run from a checkpoint — was read unverified: a damaged one was exported or
+// trained on without a word, while the folder itself was refused
+static void test_damaged_member(void) {
+    int rc = test_sh("cd %s && rm -rf dmg && cp -r runs/tiny/checkpoints/step-2 dmg && "
+                     "printf 'U' | dd of=dmg/adapter.safetensors bs=1 seek=$(($(stat -c %%s dmg/adapter.safetensors) - 100)) conv=notrunc 2>/dev/null", dir);
+    TEST_CHECK(rc == 0, "make dmg: exit %d", rc);
+    char db[128];
+    snprintf(db, sizeof db, "%s/d.bin", dir);
+    rc = cli("export dmg/adapter.safetensors --out d.bin");
+    TEST_CHECK(rc == 1 && strstr(out, "dmg/adapter.safetensors: crc32") && strstr(out, "(damaged)") && access(db, F_OK) != 0,
+               "export of a damaged checkpoint adapter by path: exit %d\n%s", rc, out);
+    rc = cli("train --set stages.0.steps=1 --set stages.1.steps=0 --set stages.2.steps=0 --set run.out_dir=runs --set run.name=dmg "
+             "--set data.path=data --set stages.0.batch_size=1 --set model.adapter_init=dmg/adapter.safetensors --quiet");
+    TEST_CHECK(rc != 0 && strstr(out, "dmg/adapter.safetensors: crc32") && strstr(out, "(damaged)"),
+               "train from a damaged checkpoint adapter: exit %d\n%s", rc, out);
+    rc = cli("export runs/tiny/checkpoints/step-2/adapter.safetensors --out d.bin");
+    TEST_CHECK(rc == 0 && access(db, F_OK) == 0, "export of an intact checkpoint adapter by path: exit %d\n%s", rc, out);
+    test_sh("rm -rf %s/dmg %s/d.bin %s/runs/dmg", dir, dir, dir);
+}
+
 // inspect lists every file of a checkpoint and its newest checkpoints: a folder of more than 64
 // files (one optimizer shard per rank at 128 ranks) showed the first 64 readdir gave, here leaving
 // config.yaml or the adapter out, and over 64 checkpoints the oldest 64 and "...", not the newest
@@ -355,6 +376,7 @@ int main(int argc, char **argv) {
         test_missing_value();
         test_file_not_checkpoint();
         test_inspect_many();
+        test_damaged_member();
         test_missing_required();
         test_resume_message();
         test_zero_step_stages();
