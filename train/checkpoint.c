@@ -674,10 +674,23 @@ int ckpt_resolve(const char *path, char *out, size_t outlen, char *err, size_t e
     }
     // a checkpoint folder whose manifest (written last) is gone: taken for a checkpoints folder,
     // it read "no usable checkpoint (PATH/latest: missing)", which names the wrong file
+    // so is a folder named step-N with no `latest` in it: one copied in part (its adapter alone, say)
+    // read "PATH/latest: missing" as well
     pjoin(p, sizeof p, path, "trainer_state.json");
-    if (is_file(p)) {
-        cm_seterr(err, errlen, "%s/manifest.json: missing (a checkpoint's manifest is written last: the save was cut short, "
-                  "or the folder was copied incompletely; its files cannot be verified)", path);
+    char base[256], lp0[CKPT_PATH];
+    size_t bl = strlen(path);
+    while (bl > 1 && path[bl - 1] == '/') bl--;  // "step-7/" is step-7
+    size_t b0 = bl;
+    while (b0 > 0 && path[b0 - 1] != '/') b0--;
+    snprintf(base, sizeof base, "%.*s", (int)(bl - b0), path + b0);
+    bool step_named = parse_step_name(base) >= 0 || (!strncmp(base, ".old-", 5) && parse_step_name(base + 5) >= 0);
+    pjoin(lp0, sizeof lp0, path, "latest");
+    step_named = step_named && is_dir(path) && !is_file(lp0);
+    pjoin(lp0, sizeof lp0, path, "checkpoints");  // a run named step-N (run.name) is a run folder
+    step_named = step_named && !is_dir(lp0);
+    if (is_file(p) || step_named) {
+        cm_seterr(err, errlen, "%.*s/manifest.json: missing (a checkpoint's manifest is written last: the save was cut short, "
+                  "or the folder was copied incompletely; its files cannot be verified)", (int)bl, path);
         return -1;
     }
     // a run folder holding checkpoints/, a checkpoints folder, or its `latest` file itself

@@ -213,6 +213,23 @@ int main(void) {
         TEST_CHECK(ckpt_info_applies(path), "inspect takes %s for a checkpoint", path);
         TEST_CHECK(rename(aside, man) == 0, "move %s back", man);
     }
+    {   // a step-N folder copied in part (its adapter alone, no manifest nor trainer_state.json):
+        // its manifest named too, not "step-9/latest: missing"
+        char part[700], cmd[2200];
+        snprintf(part, sizeof part, "%s/part/step-9", root);
+        snprintf(cmd, sizeof cmd, "mkdir -p %s && cp %s/adapter.safetensors %s/", part, path, part);
+        TEST_CHECK(system(cmd) == 0, "%s", cmd);
+        strcat(part, "/");
+        TEST_CHECK(ckpt_resolve(part, out, sizeof out, err, sizeof err) == -1 && strstr(err, "step-9//manifest.json: missing") == NULL &&
+                       strstr(err, "manifest.json: missing") && !strstr(err, "latest"), "step-9 in part: %s", err);
+        // a run named step-9 (its checkpoints/ inside) is still a run folder
+        snprintf(part, sizeof part, "%s/part/step-9", root);
+        snprintf(cmd, sizeof cmd, "mkdir -p %s/checkpoints && cp -r %s/step-4 %s/checkpoints/ && echo step-4 > %s/checkpoints/latest", part, dir,
+                 part, part);
+        TEST_CHECK(system(cmd) == 0, "%s", cmd);
+        TEST_CHECK(ckpt_resolve(part, out, sizeof out, err, sizeof err) == 0 && strstr(out, "part/step-9/checkpoints/step-4"),
+                   "a run named step-9: %s", out);
+    }
 
     // a flipped byte (same size) in step-4's adapter: the crc catches it; nothing usable is left
     snprintf(path, sizeof path, "%s/step-4/adapter.safetensors", dir);
