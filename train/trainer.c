@@ -100,6 +100,7 @@ typedef struct trainer {
     watchdog wd;                 // ends the process when a step never finishes (run.step_timeout)
     bool auto_fresh;             // --resume auto found no checkpoint: a fresh start
     bool stop_agreed;            // run() failed on every rank alike (bad steps, a checkpoint): no abort
+    bool told_elsewhere;         // run()'s set-up error is told by another rank (start_agreed)
     int rc_stage, rc_n;          // train.recompute: auto: the first rc_n blocks recompute in stage rc_stage + 1 (0: none chosen yet)
     int64_t steps_run;
     double samples, t_start;
@@ -520,6 +521,25 @@ static bool ckpt_in(const char *ck, const char *dir) {
     return !strcmp(a[0] ? a : "/", b);
 }
 
+// rc of every rank: 0 when all are 0, else -1 on all. Of the failing ranks only the lowest says why
+// (a config error every rank finds is told once, not once per rank); of the others, rank 0 names
+// it (a file one node lacks: its message alone does not say which rank, or node, it came from)
+static int start_agreed(const dist *d, int rc, bool *told_elsewhere, char *err, size_t errlen) {
+    int first = dist_max_int(d, rc ? d->world - d->rank : 0);  // world - the lowest failing rank
+    if (first && !rc) snprintf(err, errlen, "rank %d could not start (see its message)", d->world - first);
+    *told_elsewhere = first && (rc ? d->rank != d->world - first : d->rank != 0);
+    return first ? -1 : 0;
+}
+
+// run()'s set-up checks (the config, the run folder, the dataset) find the same on every rank: each
+// rank's verdict agreed as start-up's are, so a refusal is told once and every rank leaves on its
+// own — it was told once per rank and ended in an MPI_Abort. 0, or -1 on every rank
+static int setup_agreed(trainer *t, int rc, char *err, size_t errlen) {
+    if (!start_agreed(&t->d, rc, &t->told_elsewhere, err, errlen)) return 0;
+    t->stop_agreed = true;
+    return -1;
+}
+
 static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     train_config *c = &t->cfg;
     // run.threads 0: every core, but at most 4 for the tiny preset, whose ops are too small for
@@ -534,34 +554,36 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s/checkpoints", t->run_dir);
     progress_init(&t->prog, stderr, c->run.quiet || t->quiet_cli || t->d.rank > 0, c->run.log_every);
     t->prog.silent = t->d.rank > 0;  // rank 0 speaks for all; errors go to stderr from any rank
+    int rc = 0;  // each check on every rank: agreed below (setup_agreed), collectives kept in step
     if (c->run.dev.type == CM_CPU && cfg_model_dtype(c, c->run.dev) != CM_F32) {  // before the run folder is made
         snprintf(err, errlen, "model.dtype: %s on the CPU — the CPU computes in f32 (bf16 is for cuda devices): --set model.dtype=f32 "
                  "(or auto)", cfg_dtype_name(c->model.dtype));
-        return -1;
+        rc = -1;
     }
-    if (resume_dir && resume_changes(t, resume_dir, err, errlen)) return -1;  // before anything is written
+    if (!rc && resume_dir && resume_changes(t, resume_dir, err, errlen)) rc = -1;  // before anything is written
     // another run's checkpoint resumed into a run folder with checkpoints of its own: its saves took
     // their step names (replacing them), keep_last removed the rest, and metrics.jsonl went on from
     // the other run's lines — two runs mixed in one folder, without a word
-    int n_own = resume_dir ? ckpt_list(t->ckpt_dir, NULL, 0) : 0;
+    int n_own = !rc && resume_dir ? ckpt_list(t->ckpt_dir, NULL, 0) : 0;
     if (n_own > 0 && !ckpt_in(resume_dir, t->ckpt_dir)) {
         snprintf(err, errlen, "run.name: %s already holds %d checkpoint(s) of another run; resuming %s there would replace them "
                  "and mix the two runs' logs: resume into another run.name / run.out_dir, or from a checkpoint of that folder "
                  "(--resume auto)", t->ckpt_dir, n_own, resume_dir);
-        return -1;
+        rc = -1;
     }
-    if (mkdirs(t->ckpt_dir)) {
+    if (!rc && mkdirs(t->ckpt_dir)) {
         snprintf(err, errlen, "run.out_dir: cannot create %s: %s", t->ckpt_dir, strerror(errno));
-        return -1;
+        rc = -1;
     }
-    if (t->auto_fresh) progress_message(&t->prog, "--resume auto: no checkpoint under %s yet, so the run starts", t->ckpt_dir);
-    if (!resume_dir && ckpt_list(t->ckpt_dir, NULL, 0) > 0) {  // a fresh start would mix its checkpoints in
+    if (!rc && !resume_dir && ckpt_list(t->ckpt_dir, NULL, 0) > 0) {  // a fresh start would mix its checkpoints in
         int n = ckpt_list(t->ckpt_dir, NULL, 0);
         snprintf(err, errlen, "run.name: %s already holds %d checkpoint(s) of an earlier run; continue it with --resume auto "
                  "(or --resume %s), or start anew under another run.name / run.out_dir", t->ckpt_dir, n, t->ckpt_dir);
-        return -1;
+        rc = -1;
     }
-    if (prepare_data(t, err, errlen)) return -1;
+    if (setup_agreed(t, rc, err, errlen)) return -1;
+    if (t->auto_fresh) progress_message(&t->prog, "--resume auto: no checkpoint under %s yet, so the run starts", t->ckpt_dir);
+    if (setup_agreed(t, prepare_data(t, err, errlen), err, errlen)) return -1;  // every rank calls it: a collective inside
     const char *init_kv = cfg_init_kv_name(c->adapter.init_kv);
     cm_dtype dt = cfg_model_dtype(c, c->run.dev);
     if (c->model.tiny) {
@@ -679,7 +701,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     double limit = c->run.step_timeout >= 0 ? c->run.step_timeout : t->d.world > 1 ? 1800 : 0;
     watchdog_start(&t->wd, limit, t->d.rank);
 
-    int rc = 0;
+    rc = 0;
     int stop = 0;  // a signal, as agreed by every rank: what they all act on (stop_requested is one rank's)
     for (int s = t->st.stage; s < c->n_stages && !rc; s++) {
         const train_stage *sg = &c->stages[s];
@@ -827,15 +849,6 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     return 0;
 }
 
-// rc of every rank: 0 when all are 0, else -1 on all. Of the failing ranks only the lowest says why
-// (a config error every rank finds is told once, not once per rank); of the others, rank 0 names
-// it (a file one node lacks: its message alone does not say which rank, or node, it came from)
-static int start_agreed(const dist *d, int rc, bool *told_elsewhere, char *err, size_t errlen) {
-    int first = dist_max_int(d, rc ? d->world - d->rank : 0);  // world - the lowest failing rank
-    if (first && !rc) snprintf(err, errlen, "rank %d could not start (see its message)", d->world - first);
-    *told_elsewhere = first && (rc ? d->rank != d->world - first : d->rank != 0);
-    return first ? -1 : 0;
-}
 
 // every global batch still to train splits evenly over the ranks (each takes its slice of one
 // order). A stage of 0 steps, or one the checkpoint has finished, reads no data: a resume on another
@@ -941,7 +954,7 @@ int train_cli(int argc, char **argv) {
     bool alike = rc != 0;  // an error so far is every rank's (agreed, or rank 0's checkpoint): no abort needed
     if (!rc) rc = dist_bind_device(&t.d, &t.cfg.run.dev, err, sizeof err);
     if (!rc) rc = run(&t, resume, err, sizeof err);
-    if (rc && !told_elsewhere) fprintf(stderr, "cameo train: %s\n", err);
+    if (rc && !told_elsewhere && !t.told_elsewhere) fprintf(stderr, "cameo train: %s\n", err);
     watchdog_stop(&t.wd);
     dist_reducer_free(&t.red);
     optim_free(&t.opt);

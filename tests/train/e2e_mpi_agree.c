@@ -21,9 +21,23 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("%s train " ARGS " --set run.out_dir=%s/first --set data.path=%s/data 2>%s/first.log", cameo, dir, dir, dir) == 0,
                "one process (see %s/first.log)", dir);
 
+    // refusals every rank finds alike in the run's set-up (a fresh start over a run folder with
+    // checkpoints, a batch no bucket of the dataset holds): told once, and every rank leaves on its
+    // own — not once per rank and an MPI_Abort
+    int rc = test_sh("timeout 60 " MPIRUN " -np 2 %s train " ARGS " --set run.out_dir=%s/first --set data.path=%s/data >%s/again.log 2>&1",
+                 mpirun, cameo, dir, dir, dir);
+    TEST_CHECK(rc != 0 && rc != 124 && test_sh("test $(grep -c 'already holds .* of an earlier run' %s/again.log) = 1 && "
+                                               "! grep -q MPI_ABORT %s/again.log", dir, dir) == 0,
+               "a fresh start over a run with checkpoints: refused once, without an abort (exit %d; see %s/again.log)", rc, dir);
+    rc = test_sh("timeout 60 " MPIRUN " -np 2 %s train " ARGS " --set stages.0.batch_size=96 --set run.out_dir=%s/big --set data.path=%s/data "
+                 ">%s/big.log 2>&1", mpirun, cameo, dir, dir, dir);
+    TEST_CHECK(rc != 0 && rc != 124 && test_sh("test $(grep -c 'takes global batches of 96 images' %s/big.log) = 1 && "
+                                               "! grep -q MPI_ABORT %s/big.log", dir, dir) == 0,
+               "a batch larger than any bucket: refused once, without an abort (exit %d; see %s/big.log)", rc, dir);
+
     // rank 1 alone cannot read its config (as a node without the shared file system): both ranks
     // stop at once, rank 0 naming rank 1 — not rank 0 waiting in a collective rank 1 never joins
-    int rc = test_sh("timeout 30 " MPIRUN " -np 1 %s train " ARGS " --set run.out_dir=%s/cfg --set data.path=%s/data : "
+    rc = test_sh("timeout 30 " MPIRUN " -np 1 %s train " ARGS " --set run.out_dir=%s/cfg --set data.path=%s/data : "
                      "-np 1 %s train %s/no-such-config.yaml " ARGS " >%s/cfg.log 2>&1", mpirun, cameo, dir, dir, cameo, dir, dir);
     TEST_CHECK(rc != 0 && rc != 124, "a config one rank cannot read: the job ends with an error (exit %d; 124: it hung; see %s/cfg.log)",
                rc, dir);
