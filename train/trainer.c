@@ -262,7 +262,8 @@ static int checkpoint_now(trainer *t, const feed *F, char *err, size_t errlen) {
 }
 
 // fault injection for tests of the watchdog: CAMEO_FAULT_HANG=R:S makes rank R stop for ever before
-// step S (0-based global index), as a dead node would; R:S:ckpt in the checkpoint after step S
+// step S (0-based global index), as a dead node would; R:S:ckpt in the checkpoint after step S,
+// R:S:log in the logging after step S (rank 0's progress line and metrics)
 static void fault_hang_at(int rank, int64_t step, const char *where) {
     const char *v = getenv("CAMEO_FAULT_HANG");
     int r, n = 0;
@@ -728,9 +729,9 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             watchdog_arm(&t->wd, t->st.step);
             fault_hang(t->d.rank, t->st.step);
             int r = train_one_step(t, &F, s, &loss, &samples, &data_s, &info);
-            watchdog_disarm(&t->wd);
             double step_s = progress_now() - t_step;
             if (r < 0) {
+                watchdog_disarm(&t->wd);
                 snprintf(err, errlen, "stages[%d]: the loader failed (see the message above)", s);
                 rc = -1;
                 break;
@@ -752,9 +753,11 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                              (long long)t->opt.skipped_in_row, t->last_ckpt[0] ? t->last_ckpt : "(none yet)");
                     rc = -1;
                     t->stop_agreed = true;  // the norm is every rank's
+                    watchdog_disarm(&t->wd);
                     break;
                 }
             }
+            fault_hang_at(t->d.rank, t->st.step, "log");
             double sm = metrics_ema_update(&t->ema, loss);
             double sps = samples_stage / (progress_now() - t_stage + 1e-9);
             metrics_row row = {.step = t->st.step, .stage = s, .stage_name = sg->name, .loss = loss, .loss_smoothed = sm,
@@ -779,6 +782,10 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             const feed *pos = stage_done && !last ? NULL : &F;
             // no periodic checkpoint inside a run of skipped steps: the last good one stays the newest
             stop = dist_max_int(&t->d, stop_requested);  // a signal to any rank stops them all, together
+            // the step's watch ends after its logging and the agreement: rank 0 stuck in its lines (a
+            // progress line blocked on a full pipe, metrics on a hung file system) left the others
+            // waiting in that agreement unwatched, and the job hung for ever
+            watchdog_disarm(&t->wd);
             bool periodic = c->run.ckpt_every > 0 && t->st.step % c->run.ckpt_every == 0 && t->opt.skipped_in_row == 0;
             bool saved = stage_done || periodic || stop;
             if (saved && checkpoint_now(t, pos, err, errlen)) { rc = -1, t->stop_agreed = true; break; }

@@ -317,6 +317,15 @@ int main(int argc, char **argv) {
     m = compare_masters(p1, p2);
     TEST_CHECK(m.tensors > 50 && m.worst == 0, "resumed after a hang: %d tensors, worst %.3g", m.tensors, m.worst);
 
+    // ... rank 0 stuck in its logging after step 3 (a progress line on a full pipe, metrics on a hung
+    // file system: CAMEO_FAULT_HANG=0:3:log) while rank 1 waits in the stop's agreement: the step's
+    // watch covers both, so the job ends naming step 3 (it waited for ever)
+    int hrc = test_sh("CAMEO_FAULT_HANG=0:3:log timeout 30 " MPIRUN " -x CAMEO_FAULT_HANG %s train " ARGS " --set run.ckpt_every=2 "
+                      "--set run.step_timeout=3 --set run.out_dir=%s/hangl --set data.path=%s/data >%s/hangl.log 2>&1",
+                      mpirun, cameo, dir, dir, dir);
+    TEST_CHECK(hrc != 0 && hrc != 124 && test_sh("grep -q 'rank [01]: step 3 has not finished after 3 s' %s/hangl.log", dir) == 0,
+               "rank 0 stuck in its logging ends the job, naming step 3 (exit %d; 124: it hung; see %s/hangl.log)", hrc, dir);
+
     // ... and a rank stuck in a checkpoint's write (a hung file system: CAMEO_FAULT_HANG=R:S:ckpt)
     // ends the job the same way, naming the checkpoint; step-2 stays the last
     TEST_CHECK(test_sh("CAMEO_FAULT_HANG=1:4:ckpt timeout 60 " MPIRUN " -x CAMEO_FAULT_HANG %s train " ARGS " --set run.ckpt_every=2 "
