@@ -263,7 +263,8 @@ static int checkpoint_now(trainer *t, const feed *F, char *err, size_t errlen) {
 
 // fault injection for tests of the watchdog: CAMEO_FAULT_HANG=R:S makes rank R stop for ever before
 // step S (0-based global index), as a dead node would; R:S:ckpt in the checkpoint after step S,
-// R:S:log in the logging after step S (rank 0's progress line and metrics)
+// R:S:log in the logging after step S (rank 0's progress line and metrics), R:S:stage at the end of
+// the stage whose last step is S
 static void fault_hang_at(int rank, int64_t step, const char *where) {
     const char *v = getenv("CAMEO_FAULT_HANG");
     int r, n = 0;
@@ -808,6 +809,9 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             if (stop) break;
             if (stage_done) break;
         }
+        // watched as a step is: rank 0 stuck in its stage line left the others in the sum below for ever
+        if (!rc) watchdog_arm_for(&t->wd, t->st.step - 1, "the end of the stage at step");
+        fault_hang_at(t->d.rank, t->st.step, "stage");
         progress_stage_end(&t->prog);
         uint64_t skipped, replaced;
         feed_damage(&F, &skipped, &replaced);
@@ -815,6 +819,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         // error (the others are still in a step's collective)
         double bad[2] = {(double)skipped, (double)replaced};
         if (!rc) dist_sum_doubles(&t->d, bad, 2);
+        watchdog_disarm(&t->wd);
         if (bad[0] > 0 || bad[1] > 0)
             progress_message(&t->prog, "stage %s: %.0f records skipped as damaged, %.0f references replaced", sg->name, bad[0], bad[1]);
         feed_close(&F);

@@ -325,6 +325,12 @@ int main(int argc, char **argv) {
                       mpirun, cameo, dir, dir, dir);
     TEST_CHECK(hrc != 0 && hrc != 124 && test_sh("grep -q 'rank [01]: step 3 has not finished after 3 s' %s/hangl.log", dir) == 0,
                "rank 0 stuck in its logging ends the job, naming step 3 (exit %d; 124: it hung; see %s/hangl.log)", hrc, dir);
+    // ... and in its line at the end of stage 1 (step 10), while rank 1 waits to sum the damage counts
+    hrc = test_sh("CAMEO_FAULT_HANG=0:10:stage timeout 30 " MPIRUN " -x CAMEO_FAULT_HANG %s train " ARGS " --set run.step_timeout=3 "
+                  "--set run.out_dir=%s/hangs --set data.path=%s/data >%s/hangs.log 2>&1", mpirun, cameo, dir, dir, dir);
+    TEST_CHECK(hrc != 0 && hrc != 124 && test_sh("grep -q 'rank [01]: the end of the stage at step 10 has not finished' %s/hangs.log",
+                                                 dir) == 0,
+               "rank 0 stuck at a stage's end ends the job (exit %d; 124: it hung; see %s/hangs.log)", hrc, dir);
 
     // ... and a rank stuck in a checkpoint's write (a hung file system: CAMEO_FAULT_HANG=R:S:ckpt)
     // ends the job the same way, naming the checkpoint; step-2 stays the last
