@@ -573,10 +573,6 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                  "(--resume auto)", t->ckpt_dir, n_own, resume_dir);
         rc = -1;
     }
-    if (!rc && mkdirs(t->ckpt_dir)) {
-        snprintf(err, errlen, "run.out_dir: cannot create %s: %s", t->ckpt_dir, strerror(errno));
-        rc = -1;
-    }
     if (!rc && !resume_dir && ckpt_list(t->ckpt_dir, NULL, 0) > 0) {  // a fresh start would mix its checkpoints in
         int n = ckpt_list(t->ckpt_dir, NULL, 0);
         snprintf(err, errlen, "run.name: %s already holds %d checkpoint(s) of an earlier run; continue it with --resume auto "
@@ -586,6 +582,11 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     if (setup_agreed(t, rc, err, errlen)) return -1;
     if (t->auto_fresh) progress_message(&t->prog, "--resume auto: no checkpoint under %s yet, so the run starts", t->ckpt_dir);
     if (setup_agreed(t, prepare_data(t, err, errlen), err, errlen)) return -1;  // every rank calls it: a collective inside
+    // made once the checks passed: a refused dataset (a batch no bucket holds, a paired stage
+    // without pairs) left an empty RUN/checkpoints/ behind
+    rc = mkdirs(t->ckpt_dir) ? -1 : 0;
+    if (rc) snprintf(err, errlen, "run.out_dir: cannot create %s: %s", t->ckpt_dir, strerror(errno));
+    if (setup_agreed(t, rc, err, errlen)) return -1;
     const char *init_kv = cfg_init_kv_name(c->adapter.init_kv);
     cm_dtype dt = cfg_model_dtype(c, c->run.dev);
     if (c->model.tiny) {
