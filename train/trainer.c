@@ -264,7 +264,7 @@ static int checkpoint_now(trainer *t, const feed *F, char *err, size_t errlen) {
 // fault injection for tests of the watchdog: CAMEO_FAULT_HANG=R:S makes rank R stop for ever before
 // step S (0-based global index), as a dead node would; R:S:ckpt in the checkpoint after step S,
 // R:S:log in the logging after step S (rank 0's progress line and metrics), R:S:stage at the end of
-// the stage whose last step is S
+// the stage whose last step is S, R:S:adapter in the run's last writes after its last step S
 static void fault_hang_at(int rank, int64_t step, const char *where) {
     const char *v = getenv("CAMEO_FAULT_HANG");
     int r, n = 0;
@@ -831,6 +831,10 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             break;
         }
     }
+    // rank 0's last writes (the metrics, the adapter) watched as a checkpoint's are: stuck there (a
+    // hung file system) it left the others in MPI_Finalize for ever
+    if (!rc) watchdog_arm_for(&t->wd, t->st.step - 1, "the adapter's write after step");
+    fault_hang_at(t->d.rank, t->st.step, "adapter");
     if (t->d.rank == 0) metrics_close(&t->met);
     train_eval_close(&t->ev);
     if (rc) return rc;
@@ -838,7 +842,9 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     if (!stop) {  // the adapter alone, beside the run
         char out[4200];
         snprintf(out, sizeof out, "%s/adapter.safetensors", t->run_dir);
-        if (t->d.rank == 0 && params_save(&t->m.ps_adapter, out, true, CM_BF16, err, errlen)) {
+        int saved = t->d.rank == 0 ? params_save(&t->m.ps_adapter, out, true, CM_BF16, err, errlen) : 0;
+        watchdog_disarm(&t->wd);
+        if (saved) {
             // a full disk here loses nothing trained: say so, and how to make the file again
             size_t n = strlen(err);
             char q1[8500], q2[8500];
@@ -859,6 +865,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
                                     .metrics_lost = t->met.lost, .metrics_err = t->met.err};
         progress_summary(&t->prog, &si);
     }
+    watchdog_disarm(&t->wd);  // stopped by a signal: no adapter written
     return 0;
 }
 

@@ -331,6 +331,13 @@ int main(int argc, char **argv) {
     TEST_CHECK(hrc != 0 && hrc != 124 && test_sh("grep -q 'rank [01]: the end of the stage at step 10 has not finished' %s/hangs.log",
                                                  dir) == 0,
                "rank 0 stuck at a stage's end ends the job (exit %d; 124: it hung; see %s/hangs.log)", hrc, dir);
+    // ... and in the run's last writes (the adapter after its last step, 4 here), the other rank in MPI_Finalize
+    hrc = test_sh("CAMEO_FAULT_HANG=0:4:adapter timeout 30 " MPIRUN " -x CAMEO_FAULT_HANG %s train " ARGS " --set stages.0.steps=2 "
+                  "--set stages.1.steps=1 --set stages.2.steps=1 --set run.step_timeout=3 --set run.out_dir=%s/hanga "
+                  "--set data.path=%s/data >%s/hanga.log 2>&1", mpirun, cameo, dir, dir, dir);
+    TEST_CHECK(hrc != 0 && hrc != 124 && test_sh("grep -q \"rank 0: the adapter's write after step 4 has not finished\" %s/hanga.log",
+                                                 dir) == 0,
+               "rank 0 stuck writing the adapter ends the job (exit %d; 124: it hung; see %s/hanga.log)", hrc, dir);
 
     // ... and a rank stuck in a checkpoint's write (a hung file system: CAMEO_FAULT_HANG=R:S:ckpt)
     // ends the job the same way, naming the checkpoint; step-2 stays the last
