@@ -668,12 +668,12 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     // A fresh start goes on from 0: the lines of an earlier attempt killed before its first
     // checkpoint (--resume auto then finds none and starts anew) were appended to, logging step 1 twice
     int64_t from = resume_dir ? t->st.step : 0;
-    if (t->d.rank == 0 && metrics_open(&t->met, t->run_dir, true, from, err, errlen)) return -1;
-    if (t->d.rank == 0 && c->eval.every > 0 && train_eval_open(&t->ev, &t->m, c, t->run_dir, from, err, errlen)) {
-        metrics_close(&t->met);
-        return -1;
-    }
-    if (c->validation.every > 0 && train_val_open(&t->val, c, t->run_dir, from, t->d.rank, err, errlen)) {
+    // agreed as the set-up's checks are: the validation set's check fails on every rank alike (told
+    // once), the logs and the evaluation's files fail on rank 0 alone (all leave, rank 0 telling)
+    int lrc = t->d.rank == 0 ? metrics_open(&t->met, t->run_dir, true, from, err, errlen) : 0;
+    if (!lrc && t->d.rank == 0 && c->eval.every > 0) lrc = train_eval_open(&t->ev, &t->m, c, t->run_dir, from, err, errlen);
+    if (!lrc && c->validation.every > 0) lrc = train_val_open(&t->val, c, t->run_dir, from, t->d.rank, err, errlen);
+    if (setup_agreed(t, lrc, err, errlen)) {
         if (t->d.rank == 0) metrics_close(&t->met);
         train_eval_close(&t->ev);
         return -1;

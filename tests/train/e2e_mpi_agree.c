@@ -34,6 +34,14 @@ int main(int argc, char **argv) {
     TEST_CHECK(rc != 0 && rc != 124 && test_sh("test $(grep -c 'takes global batches of 96 images' %s/big.log) = 1 && "
                                                "! grep -q MPI_ABORT %s/big.log", dir, dir) == 0,
                "a batch larger than any bucket: refused once, without an abort (exit %d; see %s/big.log)", rc, dir);
+    // ... and a held-out set no validation batch fits, found once the models are loaded
+    TEST_CHECK(test_sh("%s data demo --out %s/three --characters 1 --per-character 3 --size 64 >/dev/null 2>&1", cameo, dir) == 0,
+               "a held-out set of 3 images");
+    rc = test_sh("timeout 60 " MPIRUN " -np 2 %s train " ARGS " --set validation.every=1 --set validation.path=%s/three "
+                 "--set run.out_dir=%s/val --set data.path=%s/data >%s/val.log 2>&1", mpirun, cameo, dir, dir, dir, dir);
+    TEST_CHECK(rc != 0 && rc != 124 && test_sh("test $(grep -c 'validation.path: validation in stage 1/3' %s/val.log) = 1 && "
+                                               "! grep -q MPI_ABORT %s/val.log", dir, dir) == 0,
+               "a held-out set no validation batch fits: refused once, without an abort (exit %d; see %s/val.log)", rc, dir);
 
     // rank 1 alone cannot read its config (as a node without the shared file system): both ranks
     // stop at once, rank 0 naming rank 1 — not rank 0 waiting in a collective rank 1 never joins
