@@ -304,12 +304,12 @@ int main(int argc, char **argv) {
     // a collective; each rank's watchdog ends its process after run.step_timeout, so the job ends
     // in seconds, naming the step; --resume auto then ends on the uninterrupted run's bytes
     TEST_CHECK(test_sh("CAMEO_FAULT_HANG=1:5 timeout 60 " MPIRUN " -x CAMEO_FAULT_HANG %s train " ARGS " --set run.ckpt_every=2 "
-                       "--set run.step_timeout=3 --set run.out_dir=%s/hang --set data.path=%s/data >%s/hang.log 2>&1",
+                       "--set run.step_timeout=5 --set run.out_dir=%s/hang --set data.path=%s/data >%s/hang.log 2>&1",
                        mpirun, cameo, dir, dir, dir) != 0, "a hung rank ends the job");
-    TEST_CHECK(test_sh("grep -q 'rank 0: step 6 has not finished after 3 s (run.step_timeout)' %s/hang.log && "
+    TEST_CHECK(test_sh("grep -q 'rank 0: step 6 has not finished after 5 s (run.step_timeout)' %s/hang.log && "
                        "test -d %s/hang/tiny/checkpoints/step-4 && ! test -e %s/hang/tiny/checkpoints/step-6", dir, dir, dir) == 0,
                "the waiting rank's watchdog names the step; step-4 is the last checkpoint (see %s/hang.log)", dir);
-    TEST_CHECK(test_sh(MPIRUN " %s train " ARGS " --set run.ckpt_every=2 --set run.step_timeout=3 --set run.out_dir=%s/hang "
+    TEST_CHECK(test_sh(MPIRUN " %s train " ARGS " --set run.ckpt_every=2 --set run.step_timeout=5 --set run.out_dir=%s/hang "
                        "--set data.path=%s/data --resume auto >%s/hang2.log 2>&1", mpirun, cameo, dir, dir, dir) == 0,
                "--resume auto after the hang (see %s/hang2.log)", dir);
     snprintf(p1, sizeof p1, "%s/hang/tiny/checkpoints/step-20", dir);
@@ -321,19 +321,19 @@ int main(int argc, char **argv) {
     // file system: CAMEO_FAULT_HANG=0:3:log) while rank 1 waits in the stop's agreement: the step's
     // watch covers both, so the job ends naming step 3 (it waited for ever)
     int hrc = test_sh("CAMEO_FAULT_HANG=0:3:log timeout 30 " MPIRUN " -x CAMEO_FAULT_HANG %s train " ARGS " --set run.ckpt_every=2 "
-                      "--set run.step_timeout=3 --set run.out_dir=%s/hangl --set data.path=%s/data >%s/hangl.log 2>&1",
+                      "--set run.step_timeout=5 --set run.out_dir=%s/hangl --set data.path=%s/data >%s/hangl.log 2>&1",
                       mpirun, cameo, dir, dir, dir);
-    TEST_CHECK(hrc != 0 && hrc != 124 && test_sh("grep -q 'rank [01]: step 3 has not finished after 3 s' %s/hangl.log", dir) == 0,
+    TEST_CHECK(hrc != 0 && hrc != 124 && test_sh("grep -q 'rank [01]: step 3 has not finished after 5 s' %s/hangl.log", dir) == 0,
                "rank 0 stuck in its logging ends the job, naming step 3 (exit %d; 124: it hung; see %s/hangl.log)", hrc, dir);
     // ... and in its line at the end of stage 1 (step 10), while rank 1 waits to sum the damage counts
-    hrc = test_sh("CAMEO_FAULT_HANG=0:10:stage timeout 30 " MPIRUN " -x CAMEO_FAULT_HANG %s train " ARGS " --set run.step_timeout=3 "
+    hrc = test_sh("CAMEO_FAULT_HANG=0:10:stage timeout 30 " MPIRUN " -x CAMEO_FAULT_HANG %s train " ARGS " --set run.step_timeout=5 "
                   "--set run.out_dir=%s/hangs --set data.path=%s/data >%s/hangs.log 2>&1", mpirun, cameo, dir, dir, dir);
     TEST_CHECK(hrc != 0 && hrc != 124 && test_sh("grep -q 'rank [01]: the end of the stage at step 10 has not finished' %s/hangs.log",
                                                  dir) == 0,
                "rank 0 stuck at a stage's end ends the job (exit %d; 124: it hung; see %s/hangs.log)", hrc, dir);
     // ... and in the run's last writes (the adapter after its last step, 4 here), the other rank in MPI_Finalize
     hrc = test_sh("CAMEO_FAULT_HANG=0:4:adapter timeout 30 " MPIRUN " -x CAMEO_FAULT_HANG %s train " ARGS " --set stages.0.steps=2 "
-                  "--set stages.1.steps=1 --set stages.2.steps=1 --set run.step_timeout=3 --set run.out_dir=%s/hanga "
+                  "--set stages.1.steps=1 --set stages.2.steps=1 --set run.step_timeout=5 --set run.out_dir=%s/hanga "
                   "--set data.path=%s/data >%s/hanga.log 2>&1", mpirun, cameo, dir, dir, dir);
     TEST_CHECK(hrc != 0 && hrc != 124 && test_sh("grep -q \"rank 0: the adapter's write after step 4 has not finished\" %s/hanga.log",
                                                  dir) == 0,
@@ -342,9 +342,9 @@ int main(int argc, char **argv) {
     // ... and a rank stuck in a checkpoint's write (a hung file system: CAMEO_FAULT_HANG=R:S:ckpt)
     // ends the job the same way, naming the checkpoint; step-2 stays the last
     TEST_CHECK(test_sh("CAMEO_FAULT_HANG=1:4:ckpt timeout 60 " MPIRUN " -x CAMEO_FAULT_HANG %s train " ARGS " --set run.ckpt_every=2 "
-                       "--set run.step_timeout=3 --set run.out_dir=%s/hangc --set data.path=%s/data >%s/hangc.log 2>&1",
+                       "--set run.step_timeout=5 --set run.out_dir=%s/hangc --set data.path=%s/data >%s/hangc.log 2>&1",
                        mpirun, cameo, dir, dir, dir) != 0, "a rank hung in a checkpoint ends the job");
-    TEST_CHECK(test_sh("grep -q 'rank [01]: the checkpoint of step 4 has not finished after 3 s (run.step_timeout)' %s/hangc.log && "
+    TEST_CHECK(test_sh("grep -q 'rank [01]: the checkpoint of step 4 has not finished after 5 s (run.step_timeout)' %s/hangc.log && "
                        "test -d %s/hangc/tiny/checkpoints/step-2 && ! test -e %s/hangc/tiny/checkpoints/step-4", dir, dir, dir) == 0,
                "the watchdog names the checkpoint; step-2 is the last (see %s/hangc.log)", dir);
 
