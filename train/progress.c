@@ -146,8 +146,13 @@ void progress_stage_end(progress *p) {
         p->bar_on_screen = false;
         p->line_len = 0;
     }
-    fprintf(p->out, "stage %d/%d %s done: %lld steps in %s\n", p->stage_index + 1, p->n_stages, p->stage,
-            (long long)(p->last_step - p->start_step), d);
+    // a stage left before its end (a signal, an error) is not "done": said with where it stands
+    if (p->last_step < p->total)
+        fprintf(p->out, "stage %d/%d %s stopped at step %lld of %lld: %lld steps in %s\n", p->stage_index + 1, p->n_stages,
+                p->stage, (long long)p->last_step, (long long)p->total, (long long)(p->last_step - p->start_step), d);
+    else
+        fprintf(p->out, "stage %d/%d %s done: %lld steps in %s\n", p->stage_index + 1, p->n_stages, p->stage,
+                (long long)(p->last_step - p->start_step), d);
     fflush(p->out);
 }
 
