@@ -57,6 +57,8 @@ void progress_stage_begin(progress *p, const char *name, int stage_index, int n_
     p->stage_index = stage_index, p->n_stages = n_stages;
     p->total = total_steps, p->start_step = start_step, p->last_step = start_step;
     p->t_start = progress_now();
+    p->t_first = 0, p->first_step = start_step;
+    p->samples = p->samples_first = 0;
     p->last_draw = 0;
     if (!p->quiet && !p->tty)
         fprintf(p->out, "stage %d/%d %s: %lld steps%s\n", stage_index + 1, n_stages, p->stage, (long long)total_steps,
@@ -96,11 +98,28 @@ static void clear_bar(progress *p) {
     }
 }
 
+double progress_count(progress *p, int64_t samples) {
+    double now = progress_now();
+    p->samples += (double)samples;
+    if (p->t_first == 0) {  // the first step: its rate is all there is
+        p->t_first = now, p->samples_first = p->samples;
+        return p->samples / (now - p->t_start + 1e-9);
+    }
+    return (p->samples - p->samples_first) / (now - p->t_first + 1e-9);
+}
+
+// the first update of a stage stands for the end of its first step when progress_count was not called
+static void progress_first(progress *p, int64_t step, double now) {
+    if (p->t_first == 0) p->t_first = now, p->samples_first = p->samples;
+    if (p->first_step == p->start_step) p->first_step = step;
+}
+
 void progress_update(progress *p, int64_t step, double loss, double loss_smoothed, double lr, double grad_norm,
                      double samples_per_s) {
     p->last_step = step;
-    if (p->quiet) return;
     double now = progress_now();
+    progress_first(p, step, now);
+    if (p->quiet) return;
     bool last = step >= p->total;
     if (p->tty) {
         if (!last && now - p->last_draw < 0.1) return;  // at most 10 redraws per second
@@ -108,9 +127,13 @@ void progress_update(progress *p, int64_t step, double loss, double loss_smoothe
         return;
     }
     p->last_draw = now;
-    double el = now - p->t_start;
+    // the time per step since the first step ended: that step (seconds at full size, with
+    // recompute: auto) counted in held the ETA far too high for hundreds of steps
+    double el = now - p->t_start, per;
     int64_t done = step - p->start_step;
-    double eta = done > 0 ? el / (double)done * (double)(p->total - step) : NAN;
+    if (step > p->first_step) per = (now - p->t_first) / (double)(step - p->first_step);
+    else per = done > 0 ? el / (double)done : NAN;
+    double eta = per * (double)(p->total - step);
     char eta_s[32];
     progress_fmt_duration(eta, eta_s, sizeof eta_s);
     char line[320];

@@ -18,6 +18,11 @@ typedef struct progress {
     int stage_index, n_stages;
     int64_t total, start_step, last_step;
     double t_start;          // monotonic seconds at stage begin
+    // the rate and the ETA leave out the stage's first step in this process (the loader's start,
+    // train.recompute: auto's measuring step, first-use set-ups): from its end on, they count
+    double t_first;          // monotonic seconds at the end of that first step (0: not yet)
+    int64_t first_step;      // the step it ended at
+    double samples, samples_first;  // samples counted in the stage (progress_count); those of the first step
     int line_len;            // columns of the bar on screen (TTY), cut to the terminal width - 1
     bool bar_on_screen;
     double last_draw;
@@ -41,6 +46,9 @@ void progress_init(progress *p, FILE *out, bool quiet, int log_every);
 // start_step > 0 when a stage resumes in the middle
 void progress_stage_begin(progress *p, const char *name, int stage_index, int n_stages, int64_t total_steps,
                           int64_t start_step);
+// a step of samples has ended: the stage's samples per second so far, leaving out the first step
+// once a later one has ended (the first step alone: its own rate)
+double progress_count(progress *p, int64_t samples);
 // step: steps done in the stage (1..total)
 void progress_update(progress *p, int64_t step, double loss, double loss_smoothed, double lr, double grad_norm,
                      double samples_per_s);

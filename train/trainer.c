@@ -722,8 +722,6 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             return -1;
         }
         progress_stage_begin(&t->prog, sg->name, s, c->n_stages, sg->steps, t->st.step_in_stage);
-        double t_stage = progress_now();
-        int64_t samples_stage = 0;
         while (t->st.step_in_stage < sg->steps) {
             double loss, data_s = 0, t_step = progress_now();
             int samples;
@@ -741,7 +739,6 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             t->st.step++;
             t->st.step_in_stage++;
             t->steps_run++;
-            samples_stage += samples;
             t->samples += samples;
             if (r == 0 && isfinite(loss)) t->last_loss = loss;
             if (r == 2)
@@ -761,7 +758,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
             }
             fault_hang_at(t->d.rank, t->st.step, "log");
             double sm = metrics_ema_update(&t->ema, loss);
-            double sps = samples_stage / (progress_now() - t_stage + 1e-9);
+            double sps = progress_count(&t->prog, samples);  // the first step left out once there are more
             metrics_row row = {.step = t->st.step, .stage = s, .stage_name = sg->name, .loss = loss, .loss_smoothed = sm,
                                .lr = info.lr, .grad_norm = info.grad_norm, .samples_per_s = sps, .step_s = step_s, .data_s = data_s,
                                // the run's training time over all resumes (the checkpoint's, then this process's)
