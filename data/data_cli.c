@@ -70,8 +70,9 @@ static int cmd_build(int argc, char **argv, int demo) {
     const char *images = NULL, *jsonl = NULL, *out = NULL, *character = NULL, *caption = NULL, *v;
     int quality_set = 0, max_side_set = 0;
     for (int i = 1; i < argc; i++) {
-        if ((v = val(argc, argv, &i, "--images"))) images = v;
-        else if ((v = val(argc, argv, &i, "--manifest"))) jsonl = v;
+        // demo draws its own images: --images / --manifest there were taken and ignored without a word
+        if (!demo && (v = val(argc, argv, &i, "--images"))) images = v;
+        else if (!demo && (v = val(argc, argv, &i, "--manifest"))) jsonl = v;
         else if ((v = val(argc, argv, &i, "--out"))) out = v;
         else if (!demo && (v = val(argc, argv, &i, "--character"))) character = v;
         else if (!demo && (v = val(argc, argv, &i, "--caption"))) caption = v;

@@ -1,6 +1,7 @@
 // test_data_cli.c — `cameo data` as the command line parses it (data_cli in a child process): a
 // fractional --max-aspect is taken as the ratio it is; values that are no ratio are refused; a
-// --seed that is no whole number is refused; demo keeps an explicit --max-side below --size.
+// --seed that is no whole number is refused; demo keeps an explicit --max-side below --size and
+// refuses build's --images / --manifest.
 #include <string.h>
 #include "data/data_cli.h"
 #include "data/dataset.h"
@@ -100,10 +101,24 @@ static void test_demo_max_side(const char *root) {
     }
 }
 
+// demo makes its own images: --images and --manifest (build's) are refused, naming the option; both
+// were taken and ignored, a synthetic dataset built where the user meant their images
+static void test_demo_build_only(const char *root) {
+    char out[600], log[4096];
+    const char *opt[] = {"--images", "--manifest", "--character", "--caption"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(out, sizeof out, "%s/demo-only%d", root, i);
+        int rc = data_cmd(log, sizeof log, 5, (char *[]){"demo", "--out", out, (char *)opt[i], "x"});
+        TEST_CHECK(rc == 2 && strstr(log, "unknown option") && strstr(log, opt[i]) && dataset_samples(out) < 0, "demo %s x: exit %d\n%s",
+                   opt[i], rc, log);
+    }
+}
+
 int main(void) {
     const char *root = tmp_dir();
     test_max_aspect(root);
     test_seed(root);
     test_demo_max_side(root);
+    test_demo_build_only(root);
     return test_summary("test_data_cli");
 }
