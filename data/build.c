@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -233,7 +234,18 @@ static int train_dict(const char *out, build_item *items, size_t n, manifest *m,
 typedef struct {
     double t0, last;
     bool tty, on_screen;
+    int len;  // columns of the line on screen (cut to the terminal's width - 1)
 } build_progress;
+
+// the terminal's columns, read at each redraw (a window may be resized); COLUMNS when the TTY does
+// not say; 0 when neither knows (no cut)
+static int term_columns(void) {
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    const char *c = getenv("COLUMNS");
+    int n = c ? atoi(c) : 0;
+    return n > 0 ? n : 0;
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -241,8 +253,13 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+// blanks the line on screen: as wide as it is (110 blanks wrapped on a narrower terminal)
 static void progress_clear(build_progress *p) {
-    if (p->on_screen) fprintf(stderr, "\r%*s\r", 110, ""), p->on_screen = false;
+    if (!p->on_screen) return;
+    int w = term_columns(), len = p->len;
+    if (w > 0 && len > w - 1) len = w - 1;  // the terminal narrowed since the draw: do not wrap now
+    fprintf(stderr, "\r%*s\r", len, "");
+    p->on_screen = false, p->len = 0;
 }
 
 static void fmt_duration(double s, char *out, size_t n) {
@@ -258,10 +275,23 @@ static void progress_show(build_progress *p, const build_report *r, size_t n, in
     double rate = (double)r->lines / (el > 1e-9 ? el : 1e-9);
     char when[32];
     fmt_duration(last ? el : rate > 0 ? (double)(n - r->lines) / rate : 0, when, sizeof when);
-    fprintf(stderr, "%sbuild: %llu of %zu images (%.1f%%), %.0f images/s, %d shard(s) done, %llu skipped, %s %s%s",
-            p->tty ? "\r" : "", (unsigned long long)r->lines, n, n ? 100.0 * (double)r->lines / (double)n : 100.0, rate, shards,
-            (unsigned long long)(r->lines - r->kept), last ? "in" : "ETA", when, p->tty && !last ? "" : "\n");
-    p->on_screen = p->tty && !last;
+    char line[256];
+    int k = snprintf(line, sizeof line, "build: %llu of %zu images (%.1f%%), %.0f images/s, %d shard(s) done, %llu skipped, %s %s",
+                     (unsigned long long)r->lines, n, n ? 100.0 * (double)r->lines / (double)n : 100.0, rate, shards,
+                     (unsigned long long)(r->lines - r->kept), last ? "in" : "ETA", when);
+    if (k < 0) return;
+    if (k >= (int)sizeof line) k = (int)sizeof line - 1;
+    if (!p->tty || last) {  // a line of its own (the last one may wrap: nothing redraws it)
+        progress_clear(p);
+        fprintf(stderr, "%s\n", line);
+    } else {  // redrawn in place: cut to the terminal's width - 1, or each redraw that wraps leaves a line behind
+        int w = term_columns();
+        if (w > 0 && k > w - 1) k = w - 1, line[k] = 0;  // ASCII only: a byte is a column
+        int pad = p->len - k;  // blank what a longer line left
+        fprintf(stderr, "\r%s%*s", line, pad > 0 ? pad : 0, "");
+        p->len = k;
+        p->on_screen = true;
+    }
     fflush(stderr);
 }
 

@@ -1,8 +1,12 @@
 // test_data_cli.c — `cameo data` as the command line parses it (data_cli in a child process): a
 // fractional --max-aspect is taken as the ratio it is; values that are no ratio are refused; a
 // --seed that is no whole number is refused; demo keeps an explicit --max-side below --size and
-// refuses build's --images / --manifest.
+// refuses build's --images / --manifest; the build's progress line fits a narrow terminal.
+#define _GNU_SOURCE
+#include <fcntl.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include "data/data_cli.h"
 #include "data/dataset.h"
 #include "helpers.h"
@@ -114,11 +118,66 @@ static void test_demo_build_only(const char *root) {
     }
 }
 
+// the widest stretch between two \r: what one redraw puts on a single terminal row (a line ended
+// by \n is printed once and may wrap as any line)
+static int widest_redraw(const char *s) {
+    int w = 0;
+    for (const char *r = strchr(s, '\r'); r; r = strchr(r + 1, '\r')) {
+        const char *e = r + 1 + strcspn(r + 1, "\r\n");
+        if (*e == '\r' && e - r - 1 > w) w = (int)(e - r - 1);
+    }
+    return w;
+}
+
+// `cameo data demo` on a terminal of 60 columns: its progress line (86 characters) was drawn whole,
+// so each redraw wrapped and left a line behind; the skipped-image clear wrote 110 blanks
+static void test_build_progress_narrow(const char *root) {
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    TEST_CHECK(master >= 0 && !grantpt(master) && !unlockpt(master), "a pty");
+    int slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+    struct termios tio;
+    if (tcgetattr(slave, &tio) == 0) cfmakeraw(&tio), tcsetattr(slave, TCSANOW, &tio);
+    struct winsize ws = {.ws_row = 24, .ws_col = 60};
+    TEST_CHECK(slave >= 0 && !ioctl(slave, TIOCSWINSZ, &ws), "a pty of 60 columns");
+    char out[600];
+    snprintf(out, sizeof out, "%s/demo-narrow", root);
+    fflush(stdout), fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(slave, 2);
+        if (!freopen("/dev/null", "w", stdout)) _exit(99);
+        tmp_root[0] = 0;
+        char *av[] = {"demo", "--out", out, "--characters", "40", "--per-character", "6", "--size", "256", "--quality", "90"};
+        int rc = data_cli(11, av);
+        fflush(stderr);
+        _exit(rc);
+    }
+    close(slave);
+    static char buf[1 << 16];
+    size_t len = 0;
+    for (;;) {  // drain until the child closes its end (EIO on Linux)
+        ssize_t r = read(master, buf + len, sizeof buf - 1 - len);
+        if (r <= 0) break;
+        len += (size_t)r;
+    }
+    buf[len] = 0;
+    close(master);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    int draws = 0;
+    for (const char *b = strstr(buf, "build: "); b; b = strstr(b + 1, "build: ")) draws++;
+    TEST_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && dataset_samples(out) == 240, "demo on a pty: status %d", st);
+    TEST_CHECK(draws >= 2, "the progress line redrawn at least once (%d lines; a faster machine needs a larger demo)", draws);
+    int w = widest_redraw(buf);
+    TEST_CHECK(w > 0 && w <= 59, "each redraw fits 60 columns less one: %d\n%.600s", w, buf);
+}
+
 int main(void) {
     const char *root = tmp_dir();
     test_max_aspect(root);
     test_seed(root);
     test_demo_max_side(root);
     test_demo_build_only(root);
+    test_build_progress_narrow(root);
     return test_summary("test_data_cli");
 }
