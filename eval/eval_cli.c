@@ -279,7 +279,7 @@ int eval_cli(int argc, char **argv) {
                         snprintf(path, sizeof path, "%s/%s", outdir, rel);
                         eval_scores sc = {0};
                         if (!rc && eval_make_image(&em.m, &em.dec, cdim ? &clip : NULL, &pairs[p], &oo, path, &sc, err, sizeof err)) rc = 1;
-                        eval_rec r = {.scale = scales[s], .guidance = guids[g], .steps = o.steps, .w = o.width, .h = o.height,
+                        eval_rec r = {.scale = scales[s], .guidance = guids[g], .steps = o.steps, .pair = p, .w = o.width, .h = o.height,
                                     .dino = sc.dino_i, .siglip = sc.siglip_i, .clip_i = sc.clip_i, .clip_t = sc.clip_t,
                                     .seconds = progress_now() - t0};
                         snprintf(r.tag, sizeof r.tag, "%s", tags[c]);
@@ -348,7 +348,7 @@ int eval_cli(int argc, char **argv) {
         char *md = eval_summary_text(&done, title);
         snprintf(path, sizeof path, "%s/summary.md", outdir);
         rc = fs_write_atomic(path, md, strlen(md), err, sizeof err) ? 1 : 0;
-        if (!rc && eval_contact_sheets(outdir, pairs, pids, np, tags, nck, scales, ns, guids, ng, seeds, nseed, o.steps, o.width, o.height, err,
+        if (!rc && eval_contact_sheets(outdir, &done, pairs, pids, np, srcs, tags, nck, scales, ns, guids, ng, seeds, nseed, o.steps, o.width, o.height, err,
                                           sizeof err))
             rc = 1;
         if (!rc && !quiet) printf("%s\n%s, %s and %s/sheets/\n", md, results, path, outdir);

@@ -72,7 +72,8 @@ char *eval_summary_text(const eval_results *d, const char *title) {
 // DIR/sheets/pP.png per pair: the reference, then a row per checkpoint x scale x guidance with a
 // column per seed (this sweep's images; a missing one grey), 4-pixel white gaps — for the eye.
 // 0, or -1 with err.
-int eval_contact_sheets(const char *outdir, const eval_pair *pairs, char pair_ids[][EVAL_PAIR_ID_LEN], int np, char tags[][96],
+int eval_contact_sheets(const char *outdir, const eval_results *done, const eval_pair *pairs, char pair_ids[][EVAL_PAIR_ID_LEN], int np,
+                        char srcs[][PATH_MAX + 8], char tags[][96],
                         int nck, const double *scales, int ns, const double *guids, int ng, const double *seeds, int nseed,
                         int steps, int W, int H, char *err, size_t errlen) {
     const int gap = 4, cols = 1 + nseed, rows = nck * ns * ng;
@@ -96,8 +97,14 @@ int eval_contact_sheets(const char *outdir, const eval_pair *pairs, char pair_id
                 int ci = r / (ns * ng), si = r / ng % ns, gi = r % ng;
                 if (c == 0) snprintf(path, sizeof path, "%s", pairs[p].ref);  // the reference, in every row
                 else {
-                    char rel[400];
-                    eval_image_name(rel, sizeof rel, tags[ci], p, pair_ids[p], scales[si], guids[gi], seeds[c - 1], steps, W, H);
+                    // the name its line gave it: a pair reused after a move in the pairs file was made under
+                    // its old line number (and its key, not its number, finds it)
+                    char rel[400], *key = eval_key(srcs[ci], pair_ids[p], scales[si], guids[gi], seeds[c - 1], steps, W, H);
+                    int at = eval_results_find(done, key);
+                    free(key);
+                    const eval_rec *rec = at >= 0 ? &done->v[at] : NULL;
+                    eval_image_name(rel, sizeof rel, rec ? rec->tag : tags[ci], rec && rec->pair >= 0 ? rec->pair : p, pair_ids[p],
+                                    scales[si], guids[gi], seeds[c - 1], steps, W, H);
                     snprintf(path, sizeof path, "%s/%s", outdir, rel);
                 }
                 bool ok = image_load(path, &im, e, sizeof e) == 0;

@@ -165,7 +165,8 @@ static bool keep_result(const cJSON *j, void *ctx) {
     snprintf(src, sizeof src, "%.4000s%s", cJSON_IsString(ck) ? ck->valuestring : t->valuestring,
              cJSON_IsString(wt) && !strcmp(wt->valuestring, "ema") ? "#ema" : "");
     bool has_clip = cJSON_IsNumber(ci) && cJSON_IsNumber(ct);
-    eval_rec r = {.scale = v[0], .guidance = v[1], .dino = v[2], .siglip = v[3], .seconds = v[4], .steps = (int)v[5],
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(j, "pair");
+    eval_rec r = {.pair = cJSON_IsNumber(pr) ? pr->valueint : -1, .scale = v[0], .guidance = v[1], .dino = v[2], .siglip = v[3], .seconds = v[4], .steps = (int)v[5],
                   .w = (int)v[6], .h = (int)v[7], .clip_i = has_clip ? ci->valuedouble : NAN,
                   .clip_t = has_clip ? ct->valuedouble : NAN, .src = eval_src_hash(src)};
     snprintf(r.tag, sizeof r.tag, "%s", t->valuestring);

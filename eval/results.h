@@ -9,8 +9,9 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
-// a finished image (clip_i, clip_t NaN when the sweep had no --clip); src: eval_src_hash of its source
-typedef struct { char tag[96]; double scale, guidance, dino, siglip, clip_i, clip_t, seconds; int steps, w, h; uint64_t src; } eval_rec;
+// a finished image (clip_i, clip_t NaN when the sweep had no --clip); src: eval_src_hash of its source;
+// pair: the pairs file's line index it was made under (its file name has it; -1: not known)
+typedef struct { char tag[96]; double scale, guidance, dino, siglip, clip_i, clip_t, seconds; int steps, w, h, pair; uint64_t src; } eval_rec;
 // the finished images: records, their keys, and a hash index of the keys (open addressing,
 // slot -1 empty) so that a sweep of many thousands of images looks each one up at once
 typedef struct { eval_rec *v; int n, cap; char **keys; int *slot; int nslot; } eval_results;

@@ -234,9 +234,11 @@ static void test_sheet_alpha(void) {
     free(rgba.px);
     static eval_pair pair;
     snprintf(pair.ref, sizeof pair.ref, "%s", ref);
-    char ids[1][EVAL_PAIR_ID_LEN] = {"0123456789abcdef"}, tags[1][96] = {"step-1"};
+    char ids[1][EVAL_PAIR_ID_LEN] = {"0123456789abcdef"}, tags[1][96] = {"step-1"}, srcs[1][PATH_MAX + 8] = {"/ck/step-1"};
     double sc[] = {0.9}, gd[] = {3.5}, sd[] = {0};
-    TEST_CHECK(eval_contact_sheets(dir, &pair, ids, 1, tags, 1, sc, 1, gd, 1, sd, 1, 4, 8, 8, err, sizeof err) == 0, "%s", err);
+    eval_results none = {0};
+    TEST_CHECK(eval_contact_sheets(dir, &none, &pair, ids, 1, srcs, tags, 1, sc, 1, gd, 1, sd, 1, 4, 8, 8, err, sizeof err) == 0, "%s",
+               err);
     snprintf(sp, sizeof sp, "%s/sheets/p0.png", dir);
     image sheet = {0};
     TEST_CHECK(image_load(sp, &sheet, err, sizeof err) == 0 && sheet.c == 3, "%s", err);
@@ -249,6 +251,47 @@ static void test_sheet_alpha(void) {
     const uint8_t *missing = sheet.px + ((size_t)(gap + 4) * SW + 2 * gap + 8 + 4) * 3;
     TEST_CHECK(missing[0] == 128, "a missing image grey: %d", missing[0]);
     free(sheet.px);
+}
+
+// a pair moved in the pairs file keeps its images (its key goes by content), which were made under its
+// old line number: its sheet shows them, not grey cells where the new number would name them
+static void test_sheet_moved_pair(void) {
+    char err[512], ref[256], img[400], sp[256];
+    image px = {8, 8, 3, malloc(8 * 8 * 3)};
+    memset(px.px, 200, 8 * 8 * 3);
+    snprintf(ref, sizeof ref, "%s/moved-ref.png", dir);
+    TEST_CHECK(image_write_png(ref, &px, err, sizeof err) == 0, "%s", err);
+    char ids[1][EVAL_PAIR_ID_LEN] = {"fedcba9876543210"}, tags[1][96] = {"step-2"}, srcs[1][PATH_MAX + 8] = {"/ck/step-2"};
+    double sc[] = {0.9}, gd[] = {3.5}, sd[] = {0};
+    // made by an earlier run when the pair was line 1 of the file: images/step-2/p1-fedcba98_...png, a line saying so
+    eval_image_name(img, sizeof img, "step-2", 1, ids[0], 0.9, 3.5, 0, 4, 8, 8);
+    TEST_CHECK(fs_mkdirs("images/step-2") == 0, "mkdir");
+    memset(px.px, 10, 8 * 8 * 3);
+    TEST_CHECK(image_write_png(img, &px, err, sizeof err) == 0, "%s", err);
+    free(px.px);
+    char l[1024], key[256];
+    char *k = eval_key(srcs[0], ids[0], 0.9, 3.5, 0, 4, 8, 8);
+    snprintf(key, sizeof key, "%s", k);
+    free(k);
+    snprintf(l, sizeof l, "{\"key\":\"%s\",\"checkpoint\":\"/ck/step-2\",\"checkpoint_tag\":\"step-2\",\"pair\":1,\"scale\":0.9,"
+             "\"guidance\":3.5,\"dino_i\":0.5,\"siglip_i\":0.5,\"seconds\":1,\"steps\":4,\"width\":8,\"height\":8}\n", key);
+    put("moved.jsonl", l);
+    eval_results d = {0};
+    int damaged;
+    snprintf(sp, sizeof sp, "%s/moved.jsonl", dir);
+    TEST_CHECK(eval_results_read(sp, &d, &damaged, err, sizeof err) == 0 && d.n == 1, "%s", err);
+    static eval_pair pair;  // now the file's first line: p0
+    snprintf(pair.ref, sizeof pair.ref, "%s", ref);
+    TEST_CHECK(eval_contact_sheets(dir, &d, &pair, ids, 1, srcs, tags, 1, sc, 1, gd, 1, sd, 1, 4, 8, 8, err, sizeof err) == 0, "%s", err);
+    snprintf(sp, sizeof sp, "%s/sheets/p0.png", dir);
+    image sheet = {0};
+    TEST_CHECK(image_load(sp, &sheet, err, sizeof err) == 0, "%s", err);
+    const int gap = 4, SW = 2 * 8 + 3 * gap;
+    const uint8_t *cell = sheet.px ? sheet.px + ((size_t)(gap + 4) * SW + 2 * gap + 8 + 4) * 3 : NULL;
+    TEST_CHECK(cell && cell[0] == 10, "the moved pair's image (made as p1, now line 0) on its sheet: %d, want 10 (128: grey, not found)",
+               cell ? cell[0] : -1);
+    free(sheet.px);
+    eval_results_free(&d);
 }
 
 // a line appended onto a full disk (RLIMIT_FSIZE, SIGXFSZ ignored: EFBIG past it) fails naming the
@@ -325,6 +368,7 @@ int main(void) {
     test_append_full();
     test_args();
     test_sheet_alpha();
+    test_sheet_moved_pair();
     test_not_regular();
     if (!test_failures) test_sh("rm -rf %s", dir);
     return test_summary("test_eval_results");
