@@ -207,7 +207,8 @@ int eval_cli(int argc, char **argv) {
     eval_results done = {0};
     eval_clip clip = {0};
     int cdim = 0;
-    int damaged = 0, cut = 0, stale = 0;  // stale: lines of this sweep without CLIP scores, with --clip
+    // stale: lines of this sweep without CLIP scores, with --clip; other_clip: with another CLIP model's
+    int damaged = 0, cut = 0, stale = 0, other_clip = 0;
     snprintf(results, sizeof results, "%s/results.jsonl", outdir);
     if (d.rank) snprintf(mine, sizeof mine, "%s/results.rank-%d.jsonl", outdir, d.rank);  // one writer per file
     else snprintf(mine, sizeof mine, "%s", results);
@@ -221,6 +222,12 @@ int eval_cli(int argc, char **argv) {
     if (d.rank && eval_results_read(results, &done, &damaged, err, sizeof err)) rc = 1;
     if (!rc && d.rank && eval_tags_assign(outdir, nck, srcs, bases, false, tags, err, sizeof err)) rc = 1;
     if (!rc && damaged && d.rank == 0) fprintf(stderr, "cameo eval: %s: %d damaged line(s) dropped (an interrupted write); those images run again\n", results, damaged);
+    char clip_abs[PATH_MAX] = "";  // the CLIP model as the lines name it: scores of another model are made again
+    uint64_t clip_id = 0;
+    if (clip_path) {
+        if (!realpath(clip_path, clip_abs)) snprintf(clip_abs, sizeof clip_abs, "%.4000s", clip_path);
+        clip_id = eval_src_hash(clip_abs);
+    }
     if (!rc && clip_path) {
         char e[1024];
         if (eval_clip_open(&clip, clip_path, em.m.dev, em.m.dtype, e, sizeof e)) {
@@ -240,10 +247,12 @@ int eval_cli(int argc, char **argv) {
                 for (int k = 0; k < nseed; k++)
                     for (int p = 0; p < np; p++) {
                         char *key = eval_key(srcs[c], pids[p], scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
-                        bool need = !eval_results_has(&done, key, clip_path != NULL);
+                        bool need = !eval_results_has(&done, key, clip_id);
                         todo += need && todo_all % d.world == d.rank;  // this rank's share: every world-th image to make
                         todo_all += need;
-                        stale += clip_path && eval_results_find(&done, key) >= 0 && !eval_results_has(&done, key, true);
+                        int at = eval_results_find(&done, key);
+                        stale += need && at >= 0 && isnan(done.v[at].clip_i);
+                        other_clip += need && at >= 0 && !isnan(done.v[at].clip_i);
                         free(key);
                     }
     if (!rc && !quiet && d.rank == 0)
@@ -252,6 +261,8 @@ int eval_cli(int argc, char **argv) {
                 d.world > 1 ? " (shared among the ranks)" : "");
     if (!rc && stale && d.rank == 0)  // the file keeps the old lines; the new one of a key replaces it in the summary
         fprintf(stderr, "cameo eval: %d of them made before without CLIP scores: made again with --clip\n", stale);
+    if (!rc && other_clip && d.rank == 0)
+        fprintf(stderr, "cameo eval: %d of them scored before with another CLIP model: made again with --clip %s\n", other_clip, clip_abs);
     double t_start = progress_now();
     eval_results fresh = {0};  // this run's images: done stays as read, so each rank's share is the one counted above
     for (int c = 0; c < nck && !rc && todo; c++) {
@@ -261,7 +272,7 @@ int eval_cli(int argc, char **argv) {
                 for (int k = 0; k < nseed && !rc; k++)
                     for (int p = 0; p < np && !rc; p++) {
                         char *key = eval_key(srcs[c], pids[p], scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
-                        if (eval_results_has(&done, key, clip_path != NULL) || item++ % d.world != d.rank) { free(key); continue; }
+                        if (eval_results_has(&done, key, clip_id) || item++ % d.world != d.rank) { free(key); continue; }
                         if (!loaded && (config ? ic_models_load_adapter_file(&em.m, dirs[c], err, sizeof err)
                                                : eval_models_load_adapter(&em, dirs[c], ema, err, sizeof err))) {
                             rc = 1;
@@ -281,7 +292,7 @@ int eval_cli(int argc, char **argv) {
                         if (!rc && eval_make_image(&em.m, &em.dec, cdim ? &clip : NULL, &pairs[p], &oo, path, &sc, err, sizeof err)) rc = 1;
                         eval_rec r = {.scale = scales[s], .guidance = guids[g], .steps = o.steps, .pair = p, .w = o.width, .h = o.height,
                                     .dino = sc.dino_i, .siglip = sc.siglip_i, .clip_i = sc.clip_i, .clip_t = sc.clip_t,
-                                    .seconds = progress_now() - t0};
+                                    .seconds = progress_now() - t0, .clip = cdim ? clip_id : 0};
                         snprintf(r.tag, sizeof r.tag, "%s", tags[c]);
                         if (!rc) {
                             cJSON *j = cJSON_CreateObject();
@@ -307,6 +318,7 @@ int eval_cli(int argc, char **argv) {
                             if (cdim) {
                                 cJSON_AddNumberToObject(j, "clip_i", r.clip_i);
                                 cJSON_AddNumberToObject(j, "clip_t", r.clip_t);
+                                cJSON_AddStringToObject(j, "clip", clip_abs);
                             }
                             cJSON_AddNumberToObject(j, "seconds", r.seconds);
                             char *line = cJSON_PrintUnformatted(j);

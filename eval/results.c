@@ -92,10 +92,13 @@ void eval_results_add(eval_results *d, char *key, const eval_rec *r) {
     } else index_put(d, d->n - 1);
 }
 
-// made already, with the CLIP scores when the sweep asks for them
-bool eval_results_has(const eval_results *d, const char *key, bool need_clip) {
+// made already, with the CLIP scores when the sweep asks for them — of its CLIP model: a rerun with
+// another --clip would keep the first model's scores and the summary would mix the two
+bool eval_results_has(const eval_results *d, const char *key, uint64_t clip) {
     int at = eval_results_find(d, key);
-    return at >= 0 && (!need_clip || !isnan(d->v[at].clip_i));
+    if (at < 0 || !clip) return at >= 0;
+    const eval_rec *r = &d->v[at];
+    return !isnan(r->clip_i) && (!r->clip || r->clip == clip);
 }
 
 // keep(line) for each complete line of path (a missing file has none); *dropped: the lines not kept
@@ -165,10 +168,11 @@ static bool keep_result(const cJSON *j, void *ctx) {
     snprintf(src, sizeof src, "%.4000s%s", cJSON_IsString(ck) ? ck->valuestring : t->valuestring,
              cJSON_IsString(wt) && !strcmp(wt->valuestring, "ema") ? "#ema" : "");
     bool has_clip = cJSON_IsNumber(ci) && cJSON_IsNumber(ct);
-    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(j, "pair");
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(j, "pair"), *cm = cJSON_GetObjectItemCaseSensitive(j, "clip");
     eval_rec r = {.pair = cJSON_IsNumber(pr) ? pr->valueint : -1, .scale = v[0], .guidance = v[1], .dino = v[2], .siglip = v[3], .seconds = v[4], .steps = (int)v[5],
                   .w = (int)v[6], .h = (int)v[7], .clip_i = has_clip ? ci->valuedouble : NAN,
-                  .clip_t = has_clip ? ct->valuedouble : NAN, .src = eval_src_hash(src)};
+                  .clip_t = has_clip ? ct->valuedouble : NAN, .src = eval_src_hash(src),
+                  .clip = has_clip && cJSON_IsString(cm) ? eval_src_hash(cm->valuestring) : 0};
     snprintf(r.tag, sizeof r.tag, "%s", t->valuestring);
     eval_results_add((eval_results *)ctx, strdup(k->valuestring), &r);
     return true;

@@ -10,8 +10,10 @@
 #include <cjson/cJSON.h>
 
 // a finished image (clip_i, clip_t NaN when the sweep had no --clip); src: eval_src_hash of its source;
-// pair: the pairs file's line index it was made under (its file name has it; -1: not known)
-typedef struct { char tag[96]; double scale, guidance, dino, siglip, clip_i, clip_t, seconds; int steps, w, h, pair; uint64_t src; } eval_rec;
+// pair: the pairs file's line index it was made under (its file name has it; -1: not known); clip:
+// eval_src_hash of the CLIP model (its absolute path) that gave clip_i, clip_t (0: none, or a line from
+// before lines named it)
+typedef struct { char tag[96]; double scale, guidance, dino, siglip, clip_i, clip_t, seconds; int steps, w, h, pair; uint64_t src, clip; } eval_rec;
 // the finished images: records, their keys, and a hash index of the keys (open addressing,
 // slot -1 empty) so that a sweep of many thousands of images looks each one up at once
 typedef struct { eval_rec *v; int n, cap; char **keys; int *slot; int nslot; } eval_results;
@@ -33,8 +35,9 @@ int eval_results_find(const eval_results *d, const char *key);
 // adds the record of key (taking key); a key already there has its record replaced (the newest
 // line of an image counts)
 void eval_results_add(eval_results *d, char *key, const eval_rec *r);
-// made already, with the CLIP scores when the sweep asks for them
-bool eval_results_has(const eval_results *d, const char *key, bool need_clip);
+// made already, with the CLIP scores when the sweep asks for them (clip: eval_src_hash of its CLIP model;
+// 0: no --clip): scores of another CLIP model do not count (a line that does not name its model does)
+bool eval_results_has(const eval_results *d, const char *key, uint64_t clip);
 void eval_results_free(eval_results *d);
 // results.jsonl as left by an earlier run into d: complete lines kept; damaged ones (a write cut
 // off) counted in *damaged, dropped, and the file rewritten without them. A missing file is empty.

@@ -293,6 +293,16 @@ int main(int argc, char **argv) {
     TEST_CHECK(same == 8, "%d of 8 images kept their DINO-I / SigLIP-I when made again", same);
     TEST_CHECK(test_sh("test $(grep -c '\"clip_t\"' %s/out/results.jsonl) -eq 8", dir) == 0, "8 lines with clip_t");
     TEST_CHECK(eval(clip_arg) == 0 && log_has("8 done before, 0 to make"), "the rerun with --clip made images");
+    // another CLIP model (a copy elsewhere stands for one): its scores are not the first model's, so
+    // the images are scored again, and the lines name the model
+    TEST_CHECK(test_sh("cd %s && cp -r out out-clip2 && cp -r %s/tests/fixtures/clip_full/model clip-other", dir, root) == 0, "copies");
+    TEST_CHECK(eval("--pairs pairs.jsonl --out out-clip2 --scales 0,0.9 --steps 2 --clip clip-other") == 0 &&
+                   log_has("8 of them scored before with another CLIP model"),
+               "a rerun with another --clip kept the first model's CLIP scores (see %s/eval.log)", dir);
+    TEST_CHECK(test_sh("test $(grep -c 'clip-other\"' %s/out-clip2/results.jsonl) -eq 8", dir) == 0, "8 lines naming the other model");
+    TEST_CHECK(eval("--pairs pairs.jsonl --out out-clip2 --scales 0,0.9 --steps 2 --clip clip-other") == 0 &&
+                   log_has("8 done before, 0 to make"),
+               "the rerun with the other model made images");
     TEST_CHECK(eval("--pairs pairs.jsonl --out bad --steps 2 --clip /nonexistent/clip") == 1 && log_has("--clip /nonexistent/clip"),
                "a missing CLIP model");
     free(res);
