@@ -64,6 +64,7 @@ int eval_arg_list(const char *cmd, const char *opt, const char *s, double *out, 
             fprintf(stderr, "cameo %s: %s '%s': want a comma-separated list of at most %d numbers\n", cmd, opt, s, max);
             return -1;
         }
+        if (v == 0) v = 0;  // -0 is 0: the keys and file names would write it "-0", another key for the same images
         for (int i = 0; i < *n; i++)
             if (out[i] == v) {
                 fprintf(stderr, "cameo %s: %s '%s': %g is given twice (each value once)\n", cmd, opt, s, v);

@@ -6,6 +6,7 @@
 // the command lines' numbers are parsed strictly.
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,6 +216,13 @@ static void test_args(void) {
                    eval_arg_size("t", "--size", "64x64x", &w, &h) && eval_arg_size("t", "--size", "64", &w, &h),
                "--size 0x32 / 64x / 64x64x / 64 accepted");
     TEST_CHECK(eval_arg_list("t", "--seeds", "0,1,2", l, 8, &n) == 0 && n == 3, "--seeds 0,1,2");
+    // -0 is 0: the keys and file names write it "-0", which would make the baseline of --scales 0 again
+    // under a key of its own (and a summary row of its own)
+    char k0[64], k1[64];
+    TEST_CHECK(eval_arg_list("t", "--scales", "-0,0.5", l, 8, &n) == 0 && n == 2, "--scales -0,0.5");
+    snprintf(k0, sizeof k0, "%.9g", l[0]), snprintf(k1, sizeof k1, "%.9g", 0.0);
+    TEST_CHECK(!strcmp(k0, k1), "--scales -0 keyed as '%s', --scales 0 as '%s'", k0, k1);
+    TEST_CHECK(eval_arg_list("t", "--seeds", "-0", l, 8, &n) == 0 && n == 1 && !signbit(l[0]), "--seeds -0 kept its sign");
     TEST_CHECK(eval_arg_list("t", "--seeds", "0,1,0,2,3", l, 8, &n) && eval_arg_list("t", "--scales", "0.9,0.90", l, 8, &n),
                "a value twice accepted");
 }
