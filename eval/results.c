@@ -222,18 +222,42 @@ static bool is_rank_file(const char *name) {
 
 static bool keep_json(const cJSON *j, void *ctx) { (void)j, (void)ctx; return true; }
 
+// results.jsonl's lines, whole, into a set (eval_results keyed by the line): a merge cut short after
+// appending a rank file's lines and before removing the file appends them again at the next start
+static int lines_seen(const char *path, eval_results *seen, char *err, size_t errlen) {
+    size_t len;
+    char *text = fs_read_file(path, &len, (size_t)1 << 30);
+    if (!text) {
+        if (errno == ENOENT) return 0;
+        snprintf(err, errlen, "%s: cannot read (%s)", path, strerror(errno));
+        return -1;
+    }
+    eval_rec none = {0};
+    for (char *l = text, *e; l && *l; l = e ? e + 1 : NULL) {
+        e = strchr(l, '\n');
+        if (e) *e = 0;
+        if (*l) eval_results_add(seen, strdup(l), &none);
+    }
+    free(text);
+    return 0;
+}
+
 int eval_results_merge_ranks(const char *outdir, const char *results, int *dropped, char *err, size_t errlen) {
     *dropped = 0;
     DIR *dp = opendir(outdir);
     if (!dp) { snprintf(err, errlen, "%s: cannot list (%s)", outdir, strerror(errno)); return -1; }
     int moved = 0, rc = 0;
     bool repaired = false;
+    eval_results seen = {0};  // the lines results.jsonl has: not appended twice
     struct dirent *de;
     while (!rc && (de = readdir(dp))) {
         if (!is_rank_file(de->d_name)) continue;
         // results.jsonl's unfinished last line (a cut-off write) goes first: a line appended after it
         // would be glued onto it, and both dropped when read
-        if (!repaired && eval_jsonl_filter(results, keep_json, NULL, dropped, err, errlen)) { rc = -1; break; }
+        if (!repaired && (eval_jsonl_filter(results, keep_json, NULL, dropped, err, errlen) || lines_seen(results, &seen, err, errlen))) {
+            rc = -1;
+            break;
+        }
         repaired = true;
         char path[PATH_MAX + 300];
         snprintf(path, sizeof path, "%s/%s", outdir, de->d_name);
@@ -244,12 +268,14 @@ int eval_results_merge_ranks(const char *outdir, const char *results, int *dropp
             e = strchr(l, '\n');
             if (!e) break;  // a line cut off mid-write: its image is made again
             *e = 0;
-            if (*l && !(rc = eval_append_line(results, l, err, errlen))) moved++;
+            if (!*l || eval_results_find(&seen, l) >= 0) continue;  // merged before the file could be removed
+            if (!(rc = eval_append_line(results, l, err, errlen))) moved++;
         }
         free(text);
         if (!rc && unlink(path)) { snprintf(err, errlen, "%s: cannot remove (%s)", path, strerror(errno)); rc = -1; }
     }
     closedir(dp);
+    eval_results_free(&seen);
     return rc ? -1 : moved;
 }
 

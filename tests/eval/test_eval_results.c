@@ -195,6 +195,29 @@ static void test_merge_after_cut(void) {
     eval_results_free(&r);
 }
 
+// a merge cut short between appending a rank file's lines and removing the file (a job killed at its
+// time limit) appends them again at the next start: the lines results.jsonl has already are not
+// appended twice (one line per image; a reader of the file would count them twice)
+static void test_merge_again(void) {
+    char l[2][1024], text[2200], out[256], res[300], err[256] = "";
+    snprintf(out, sizeof out, "%s/mpi2", dir);
+    TEST_CHECK(fs_mkdirs(out) == 0, "mkdir");
+    line(l[0], sizeof l[0], "m0", "/a/step-4", "step-4", 0.1);
+    line(l[1], sizeof l[1], "m1", "/a/step-4", "step-4", 0.2);
+    snprintf(text, sizeof text, "%s\n", l[0]);
+    put("mpi2/results.jsonl", text);  // m0 merged already, the rank file still there
+    snprintf(text, sizeof text, "%s\n%s\n", l[0], l[1]);
+    put("mpi2/results.rank-1.jsonl", text);
+    snprintf(res, sizeof res, "%s/results.jsonl", out);
+    int cut = 0;
+    TEST_CHECK(eval_results_merge_ranks(out, res, &cut, err, sizeof err) == 1, "merge again: %s (want 1 line moved)", err);
+    size_t len;
+    char *t = fs_read_file(res, &len, 1 << 20);
+    snprintf(text, sizeof text, "%s\n%s\n", l[0], l[1]);
+    TEST_CHECK(t && !strcmp(t, text), "results.jsonl after merging again:\n%s", t ? t : "(unreadable)");
+    free(t);
+}
+
 static void test_args(void) {
     int i, w, h, n;
     double x, l[8];
@@ -373,6 +396,7 @@ int main(void) {
     test_summary_partial_clip();
     test_summary_digits();
     test_merge_after_cut();
+    test_merge_again();
     test_append_full();
     test_args();
     test_sheet_alpha();
