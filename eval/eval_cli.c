@@ -90,6 +90,7 @@ static int list_distinct_in_key(const char *opt, const double *v, int n) {
 int eval_cli(int argc, char **argv) {
     const char *pairs_from = NULL;
     int pairs_n = 16;
+    bool pairs_n_given = false;
     static char drawn[PATH_MAX + 32];  // the pairs file --pairs-from writes
     const char *ckpts[EV_MAX_CKPT], *pairs_path = NULL, *outdir = NULL, *device = NULL, *clip_path = NULL, *config = NULL;
     int nck = 0, ns = 1, ng = 1, nseed = 1;
@@ -101,7 +102,7 @@ int eval_cli(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
         else if (!strcmp(a, "--pairs") && v) pairs_path = argv[++i];
         else if (!strcmp(a, "--pairs-from") && v) pairs_from = argv[++i];
-        else if (!strcmp(a, "--pairs-n") && v) { if (eval_arg_int("eval", a, argv[++i], 1, 100000, &pairs_n)) return 2; }
+        else if (!strcmp(a, "--pairs-n") && v) { if (eval_arg_int("eval", a, argv[++i], 1, 100000, &pairs_n)) return 2; pairs_n_given = true; }
         else if (!strcmp(a, "--out") && v) outdir = argv[++i];
         else if (!strcmp(a, "--device") && v) device = argv[++i];
         else if (!strcmp(a, "--clip") && v) clip_path = argv[++i];
@@ -132,6 +133,10 @@ int eval_cli(int argc, char **argv) {
         else fprintf(stderr, "cameo eval: missing %s\n", !nck ? (config ? "ADAPTER" : "CHECKPOINT") : !outdir ? "--out DIR"
                                                                                                    : "--pairs PAIRS.jsonl (or --pairs-from DATASET)");
         usage(stderr);
+        return 2;
+    }
+    if (pairs_n_given && !pairs_from) {  // with --pairs it would be ignored: the file's lines are the pairs
+        fprintf(stderr, "cameo eval: --pairs-n sizes the pairs --pairs-from draws; with --pairs the file's lines are the pairs\n");
         return 2;
     }
     if (list_distinct_in_key("--scales", scales, ns) || list_distinct_in_key("--guidance", guids, ng)) return 2;

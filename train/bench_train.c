@@ -274,10 +274,17 @@ int bench_train_main(int argc, char **argv) {
             free(set_buf);
             return 2;
         }
-        if (!strcmp(argv[i], "--steps")) steps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--warmup")) warmup = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--stage")) stage = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--set")) sets[n_sets++] = argv[++i];
+        int *num = !strcmp(argv[i], "--steps") ? &steps : !strcmp(argv[i], "--warmup") ? &warmup : !strcmp(argv[i], "--stage") ? &stage : NULL;
+        if (num) {  // a whole number, not atoi's 0 for "abc" (--stage abc benchmarked stage 0)
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (end == argv[i] || *end || v < 0 || v > 1000000) {
+                fprintf(stderr, "cameo bench train: %s '%s': expected a whole number in 0..1000000\n", argv[i - 1], argv[i]);
+                free(set_buf);
+                return 2;
+            }
+            *num = (int)v;
+        } else if (!strcmp(argv[i], "--set")) sets[n_sets++] = argv[++i];
         else if (!strcmp(argv[i], "--medium")) medium = true;
         else if (!strcmp(argv[i], "--no-torch")) torch = false;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); free(set_buf); return 0; }

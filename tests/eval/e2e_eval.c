@@ -201,6 +201,8 @@ int main(int argc, char **argv) {
                        "--steps 2 >eval.out 2>eval.log", dir, cameo) == 1 && log_has("/data2 with --pairs-n 3"),
                "another dataset over a folder's drawn pairs (see %s/eval.log)", dir);
     TEST_CHECK(eval("--pairs pairs.jsonl --pairs-from data --out bad") == 2 && log_has("--pairs or --pairs-from, not both"), "both");
+    TEST_CHECK(eval("--pairs pairs.jsonl --pairs-n 3 --out bad") == 2 && log_has("--pairs-n sizes the pairs --pairs-from draws"),
+               "--pairs-n with --pairs (it was ignored)");
     free(pd);
     // sample 0 (character 0's first image) damaged in a copy of the dataset: skipped, counted, and
     // the character's next image is its reference

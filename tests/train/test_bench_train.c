@@ -77,6 +77,9 @@ int main(void) {
     char *argv4[] = {"--no-torch", "--set"};
     rc = run_bench(2, argv4);
     TEST_CHECK(rc == 2, "bench train with --set last and no value returned %d, want 2", rc);
+    char *argv4b[] = {"--no-torch", "--stage", "abc"};  // atoi made it stage 0
+    rc = run_bench(3, argv4b);
+    TEST_CHECK(rc == 2, "bench train --stage abc returned %d, want 2", rc);
 
     // adapter.freeze as the trainer applies it: the projector held fixed leaves only the IP
     // modules' gradients and moments (the step timed is the one `cameo train` runs)
