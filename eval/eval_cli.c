@@ -30,12 +30,13 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: cameo eval CHECKPOINT [CHECKPOINT ...] --pairs PAIRS.jsonl --out DIR\n"
-            "       cameo eval --config CONFIG.yaml ADAPTER [ADAPTER ...] --pairs PAIRS.jsonl --out DIR\n"
+            "       cameo eval --config CONFIG.yaml [--set KEY=VALUE ...] ADAPTER [ADAPTER ...] --pairs PAIRS.jsonl --out DIR\n"
             "                  [--scales 0.9] [--guidance 3.5] [--seeds 0] [--steps 28] [--size WxH] [--clip DIR]\n"
             "                  [--device D] [--ema] [--quiet]\n"
             "  CHECKPOINT  checkpoint folders (or a run's checkpoints/ folder: its latest), from runs with the same models\n"
             "  --config    the models from a config (as cameo train reads it); then the sources are adapter files:\n"
-            "              the released .bin, or safetensors (cameo export's, a checkpoint's adapter.safetensors)\n"
+            "              the released .bin, or safetensors (cameo export's, a checkpoint's adapter.safetensors);\n"
+            "              --set overrides its keys as cameo train's does (e.g. --set model.dtype=bf16)\n"
             "  --pairs     one JSON line per reference and prompt: {\"ref\": \"me.png\", \"prompt\": \"the character waving\"}\n"
             "              (ref relative to the file's folder; PNG, JPEG or WebP)\n"
             "  --pairs-from DATASET [--pairs-n 16]   instead: pairs drawn from a cameo dataset (a held-out one, for\n"
@@ -97,6 +98,8 @@ int eval_cli(int argc, char **argv) {
     double scales[EV_MAX_LIST] = {0.9}, guids[EV_MAX_LIST] = {3.5}, seeds[EV_MAX_LIST] = {0};
     eval_sample_opts o = {.steps = 28};
     bool quiet = false, ema = false;
+    static const char *sets[256];  // --config's overrides
+    int n_sets = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
@@ -107,6 +110,10 @@ int eval_cli(int argc, char **argv) {
         else if (!strcmp(a, "--device") && v) device = argv[++i];
         else if (!strcmp(a, "--clip") && v) clip_path = argv[++i];
         else if (!strcmp(a, "--config") && v) config = argv[++i];
+        else if (!strcmp(a, "--set") && v) {
+            if (n_sets == 256) { fprintf(stderr, "cameo eval: more than 256 --set\n"); return 2; }
+            sets[n_sets++] = argv[++i];
+        }
         else if (!strcmp(a, "--quiet")) quiet = true;
         else if (!strcmp(a, "--ema")) ema = true;
         // lists without repeats (each rank's share of the images assumes one image per key)
@@ -116,13 +123,17 @@ int eval_cli(int argc, char **argv) {
         else if (!strcmp(a, "--steps") && v) { if (eval_arg_int("eval", a, argv[++i], 1, 1024, &o.steps)) return 2; }
         else if (!strcmp(a, "--size") && v) { if (eval_arg_size("eval", a, argv[++i], &o.width, &o.height)) return 2; }
         else if (!v && eval_arg_missing("eval", a, (const char *const[]){"--pairs", "--pairs-from", "--pairs-n", "--out", "--device", "--clip",
-                                                                        "--config", "--scales", "--guidance", "--seeds", "--steps", "--size",
+                                                                        "--config", "--set", "--scales", "--guidance", "--seeds", "--steps", "--size",
                                                                         NULL})) return 2;
         else if (a[0] != '-') {
             if (nck == EV_MAX_CKPT) { fprintf(stderr, "cameo eval: more than %d checkpoints in one sweep\n", EV_MAX_CKPT); return 2; }
             ckpts[nck++] = a;
         }
         else { fprintf(stderr, "cameo eval: unknown argument '%s'\n", a); usage(stderr); return 2; }
+    }
+    if (n_sets && !config) {
+        fprintf(stderr, "cameo eval: --set overrides --config's keys; checkpoints carry their own config (cameo sample and eval read it)\n");
+        return 2;
     }
     if (ema && config) {
         fprintf(stderr, "cameo eval: --ema reads checkpoints' weight averages: give checkpoints, not --config and adapter files\n");
@@ -193,7 +204,8 @@ int eval_cli(int argc, char **argv) {
                 rc = 2;
             }
     }
-    if (!rc && config) rc = eval_models_open_config(&em, config, device, d.local_rank, ckpts[0], &o.width, &o.height, err, sizeof err);
+    if (!rc && config) rc = eval_models_open_config(&em, config, sets, n_sets, device, d.local_rank, ckpts[0], &o.width, &o.height, err,
+                                                     sizeof err);
     else if (!rc) {  // dirs[0] resolved and verified above
         rc = eval_models_open_dir(&em, dirs[0], device, d.local_rank, &o.width, &o.height, err, sizeof err);
         for (int c = 1; c < nck && !rc; c++)

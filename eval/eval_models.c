@@ -76,12 +76,12 @@ int eval_models_open_dir(eval_models *em, const char *dir, const char *device, i
     return rc ? rc : build(em, device, local_rank, NULL, err, errlen);
 }
 
-int eval_models_open_config(eval_models *em, const char *config, const char *device, int local_rank, const char *adapter, int *w,
-                            int *h, char *err, size_t errlen) {
+int eval_models_open_config(eval_models *em, const char *config, const char *const *sets, int n_sets, const char *device, int local_rank,
+                            const char *adapter, int *w, int *h, char *err, size_t errlen) {
     memset(em, 0, sizeof *em);
     em->cfg = calloc(1, sizeof *em->cfg);
     if (!em->cfg) { snprintf(err, errlen, "out of host memory"); return 1; }
-    if (train_config_load(em->cfg, config, NULL, 0, err, errlen) || train_config_check_paths(em->cfg, err, errlen)) return 1;
+    if (train_config_load(em->cfg, config, sets, n_sets, err, errlen) || train_config_check_paths(em->cfg, err, errlen)) return 1;
     int rc = check_size(em->cfg, w, h, err, errlen);
     return rc ? rc : build(em, device, local_rank, adapter, err, errlen);
 }

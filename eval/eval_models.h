@@ -28,9 +28,10 @@ int eval_models_open_dir(eval_models *em, const char *dir, const char *device, i
                          size_t errlen);
 // the same from a config file (YAML, as `cameo train` reads it) instead of a checkpoint: for adapter
 // files outside a run (the released .bin, `cameo export`'s safetensors); adapter: the first of
-// them, whose sizes the adapter takes when the config names published models; the size as above
-int eval_models_open_config(eval_models *em, const char *config, const char *device, int local_rank, const char *adapter, int *w,
-                            int *h, char *err, size_t errlen);
+// them, whose sizes the adapter takes when the config names published models; sets: n_sets
+// "a.b=value" overrides, as `cameo train --set`; the size as above
+int eval_models_open_config(eval_models *em, const char *config, const char *const *sets, int n_sets, const char *device, int local_rank,
+                            const char *adapter, int *w, int *h, char *err, size_t errlen);
 // the adapter weights of checkpoint folder dir (as ckpt_resolve gave it: verified, not read again)
 // into em's adapter. 0, or -1 with err.
 int eval_models_load_adapter(eval_models *em, const char *dir, bool ema, char *err, size_t errlen);

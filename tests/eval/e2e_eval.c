@@ -178,6 +178,12 @@ int main(int argc, char **argv) {
                ne, same_ema, nfe, differ_raw);
     free(re), free(rfe);
     TEST_CHECK(eval("--pairs pairs.jsonl --out bad --ema --config x.yaml") == 2 && log_has("--ema reads checkpoints"), "--ema with --config");
+    // --set reaches --config's keys (there was no --set); checkpoints carry their own config
+    TEST_CHECK(test_sh("cd %s && %s eval --config run/tiny/checkpoints/step-4/config.yaml --set model.no_such_key=1 ad4.safetensors "
+                       "--pairs pairs.jsonl --out bad --steps 2 2>eval.log", dir, cameo) == 1 && log_has("model.no_such_key"),
+               "eval --config --set: the override reaches the config");
+    TEST_CHECK(eval("--pairs pairs.jsonl --out bad --set run.threads=1") == 2 && log_has("--set overrides --config"),
+               "--set without --config");
     TEST_CHECK(test_sh("cd %s && %s eval data --pairs pairs.jsonl --out bad2 --ema 2>eval.log", dir, cameo) != 0, "no checkpoint");
 
     TEST_CHECK(test_sh("cd %s && %s eval --config run/tiny/checkpoints/step-4/config.yaml nope.safetensors --pairs pairs.jsonl "
