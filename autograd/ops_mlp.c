@@ -149,8 +149,9 @@ static void mlp_gelu_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
     }
     if (n->needs[0] || n->needs[1] || n->needs[2]) {  // dh [rows, H] = (g @ w2[:, P:]) * gelu'(h): one GEMM
         cm_tensor *dh = ops_new(h, h->ndim, h->shape);
-        BE(gc)->gemm_ex(KC(gc), dt, 0, 0, rows, H, N, 1.0, tensor_data(gc), N, 0, (char *)tensor_data(w2) + P * (int64_t)es,
-                        W, 0, 0.0, tensor_data(dh), H, 0, 1, NULL, CM_ACT_DGELU_TANH, tensor_data(h));
+        if (tensor_numel(dh))  // no rows (or H = 0): dh is empty, and h has no data for the DGELU epilogue
+            BE(gc)->gemm_ex(KC(gc), dt, 0, 0, rows, H, N, 1.0, tensor_data(gc), N, 0, (char *)tensor_data(w2) + P * (int64_t)es,
+                            W, 0, 0.0, tensor_data(dh), H, 0, 1, NULL, CM_ACT_DGELU_TANH, tensor_data(h));
         ops_linear_grads(dh, n->needs[0] ? n->saved[1] : NULL, n->needs[1] ? n->saved[0] : NULL, n->in_ndim[0],
                          n->in_shape[0], &gin[0], &gin[1], n->needs[2] ? &gin[2] : NULL,
                          autograd_grad_target(n, 0), autograd_grad_target(n, 1));

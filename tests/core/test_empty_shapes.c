@@ -2,7 +2,7 @@
 // no input features (every row is the bias; dW of shape [4, 0], db the row count), LayerNorm and
 // RMSNorm over no rows (their weight gradients zero) — these divided by zero (SIGFPE) before —
 // and LayerNorm fused with the modulation over no batches (zero weight gradients; they were left
-// unwritten before).
+// unwritten before); the fused GELU MLP over no rows (its backward died in the DGELU GEMM).
 #include <math.h>
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
@@ -60,5 +60,23 @@ int main(void) {
     TEST_CHECK(wm->grad && bm->grad && m == 0, "layernorm_modulate over no batches: zero weight and bias gradients (max %g)", m);
     cm_tensor *t3[] = {xm, wm, bm, scm, shm, ym, sm};
     for (int i = 0; i < 7; i++) tensor_release(t3[i]);
+
+    // the fused GELU MLP over no rows ([0, 4] -> [0, 6] -> [0, 5]): its backward died in the DGELU
+    // GEMM (no pre-activation data to read); weight gradients zero, db2 zero
+    cm_tensor *xg = param(2, (int64_t[]){0, 4}, 0), *w1 = param(2, (int64_t[]){6, 4}, 1), *b1 = param(1, (int64_t[]){6}, 0);
+    cm_tensor *w2 = param(2, (int64_t[]){5, 6}, 1), *b2 = param(1, (int64_t[]){5}, 0);
+    cm_tensor *yg = op_mlp_gelu(xg, w1, b1, w2, b2), *sg = op_sum_all(yg);
+    TEST_CHECK(yg->shape[0] == 0 && yg->shape[1] == 5, "mlp_gelu over no rows: output [0, 5]");
+    autograd_backward(sg, NULL);
+    cm_tensor *pg[] = {w1, b1, w2, b2};
+    m = 0;
+    bool all = true;
+    for (int k = 0; k < 4; k++) {
+        all &= pg[k]->grad && tensor_numel(pg[k]->grad) == tensor_numel(pg[k]);
+        for (int64_t i = 0; pg[k]->grad && i < tensor_numel(pg[k]->grad); i++) m = fmax(m, fabs(tensor_get(pg[k]->grad, i)));
+    }
+    TEST_CHECK(all && m == 0, "mlp_gelu over no rows: zero weight and bias gradients (max %g)", m);
+    cm_tensor *t4[] = {xg, w1, b1, w2, b2, yg, sg};
+    for (int i = 0; i < 7; i++) tensor_release(t4[i]);
     return test_summary("test_empty_shapes");
 }
