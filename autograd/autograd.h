@@ -67,7 +67,8 @@ void autograd_backward(cm_tensor *loss, cm_tensor *grad);
 // the name of the op whose backward runs on this thread, or NULL (for out-of-memory messages)
 const char *autograd_backward_op(void);
 // the leaf hook: fn(leaf, ctx) runs during a backward the moment a leaf with hook_tag != 0 is
-// held by no tape node any more — its .grad is final for this backward (the gradient reducer
+// held by no tape node any more — its .grad is final for this backward and its own (no other
+// gradient shares its buffer: fn may change it in place) (the gradient reducer
 // launches a bucket's reduction there while the rest of backward still runs). A leaf inside a
 // recompute scope becomes final when its scope's replay is consumed; one used in two scopes
 // fires once per scope. NULL turns it off. A tape reset never fires it.

@@ -19,11 +19,26 @@ void autograd_set_leaf_hook(cm_leaf_hook fn, void *ctx) {
     leaf_hook_ctx = ctx;
 }
 
+static bool grad_unique(const cm_tensor *acc);
+
 // a tagged leaf's last holder on the tape let it go: during a backward its gradient is final
 static void leaf_let_go(cm_tensor *leaf) {
     if (!leaf->hook_tag) return;
     CM_CHECK(leaf->pending_uses > 0, "autograd", "'%s': leaf use count below zero (internal error)", leaf->name);
-    if (--leaf->pending_uses == 0 && backward_depth > 0 && leaf_hook) leaf_hook(leaf, leaf_hook_ctx);
+    if (--leaf->pending_uses == 0 && backward_depth > 0 && leaf_hook) {
+        // the hook may change .grad in place (the reducer averages it there), but a pass-through
+        // backward can leave it sharing its buffer with a gradient still to flow (x + p: both
+        // inputs' gradients are views of the sum's) or with another leaf's: it gets its own first
+        cm_tensor *g = leaf->grad;
+        if (g && !grad_unique(g)) {
+            cm_tensor *c = tensor_empty(g->dtype, g->ndim, g->shape, g->storage->dev);
+            if (tensor_numel(g)) BE(g)->copy_strided(KC(g), g->ndim, g->shape, g->dtype, tensor_data(c), c->stride, g->dtype,
+                                                     tensor_data(g), g->stride);
+            leaf->grad = c;
+            tensor_release(g);
+        }
+        leaf_hook(leaf, leaf_hook_ctx);
+    }
 }
 
 bool autograd_grad_enabled(void) { return no_grad_depth == 0; }

@@ -4,7 +4,9 @@
 // recompute scope after the scope's replay; never for untagged leaves, never on a tape reset.
 // A leaf a recompute scope reads is unknown to the tape until the scope replays: one also used
 // outside the scope, or in two scopes, fires once per holder — the reducer refuses that (the
-// models use each adapter weight inside one FLUX block's scope only).
+// models use each adapter weight inside one FLUX block's scope only). A hook may change .grad in place
+// without touching any other gradient (one buffer each, even after a pass-through backward).
+#include <math.h>
 #include <string.h>
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
@@ -70,7 +72,44 @@ static void check_run(rig *r, cm_tensor *x, bool recompute, bool w4_outside) {
     for (int i = 0; i < NW; i++) TEST_CHECK(r->w[i]->pending_uses == 0, "w%d: no use left after backward", i);
 }
 
+// what the reducer does in the hook: change the gradient in place (here: halve it)
+static void halve(cm_tensor *leaf, void *ctx) {
+    (void)ctx;
+    float *g = tensor_data(leaf->grad);
+    for (int64_t i = 0; i < tensor_numel(leaf->grad); i++) g[i] *= 0.5f;
+}
+
+// a hook changing .grad in place changes only that leaf's gradient: y = 3q + p (add's backward hands
+// both inputs views of one gradient; p's fired while q's was still to flow, and halved it too), and
+// a + b of two tagged leaves (their gradients shared one buffer: each halved twice)
+static void test_inplace_hook(void) {
+    cm_tensor *q = tensor_full(CM_F32, SHAPE(2, 3), 1.0, CM_DEV_CPU), *p = tensor_full(CM_F32, SHAPE(2, 3), 2.0, CM_DEV_CPU);
+    tensor_set_requires_grad(q, true);
+    tensor_set_requires_grad(p, true);
+    p->hook_tag = 1;
+    autograd_set_leaf_hook(halve, NULL);
+    cm_tensor *x = op_scale(q, 3.0), *y = op_add(x, p), *l = op_sum_all(y);
+    autograd_backward(l, NULL);
+    TEST_CHECK(q->grad && tensor_get(q->grad, 0) == 3.0 && tensor_get(q->grad, 5) == 3.0,
+               "a hook halving p's gradient left q's alone (dq %g, expected 3)", q->grad ? tensor_get(q->grad, 0) : NAN);
+    TEST_CHECK(p->grad && tensor_get(p->grad, 0) == 0.5, "p's gradient halved once (%g)", p->grad ? tensor_get(p->grad, 0) : NAN);
+    cm_tensor *a = tensor_full(CM_F32, SHAPE(4), 1.0, CM_DEV_CPU), *b = tensor_full(CM_F32, SHAPE(4), 1.0, CM_DEV_CPU);
+    tensor_set_requires_grad(a, true);
+    tensor_set_requires_grad(b, true);
+    a->hook_tag = 1;
+    b->hook_tag = 2;
+    cm_tensor *z = op_add(a, b), *lz = op_sum_all(z);
+    autograd_backward(lz, NULL);
+    autograd_set_leaf_hook(NULL, NULL);
+    TEST_CHECK(a->grad && b->grad && tensor_get(a->grad, 0) == 0.5 && tensor_get(b->grad, 3) == 0.5,
+               "a + b: each gradient halved once (%g, %g)", a->grad ? tensor_get(a->grad, 0) : NAN,
+               b->grad ? tensor_get(b->grad, 3) : NAN);
+    cm_tensor *all[] = {q, p, x, y, l, a, b, z, lz};
+    for (int i = 0; i < 9; i++) tensor_release(all[i]);
+}
+
 int main(void) {
+    test_inplace_hook();
     rig r = {0};
     for (int i = 0; i < NW; i++) {
         r.w[i] = tensor_empty(CM_F32, SHAPE(C, C), CM_DEV_CPU);
