@@ -149,18 +149,31 @@ static cm_tensor **grad_slot(const cm_node *n, int i) {
     return NULL;
 }
 
+// a dtype the device stores but has no arithmetic for (bf16 / f16 on the CPU): a view or a cast of
+// such a tensor carries a gradient in it, which no kernel can add to in place
+static bool storage_only(const cm_tensor *t) {
+    return t->storage->dev.type == CM_CPU && t->dtype != CM_F32 && t->dtype != CM_F64;
+}
+
 cm_tensor *autograd_grad_target(const cm_node *n, int i) {
     if (i < 0 || i >= n->n_in || !n->needs[i]) return NULL;
     cm_tensor **slot = grad_slot(n, i);
-    return slot && grad_unique(*slot) ? *slot : NULL;
+    return slot && grad_unique(*slot) && !storage_only(*slot) ? *slot : NULL;
 }
 
 // acc + g: in place when acc is unique (the bits of the out-of-place add), else a new sum, so that
 // no gradient buffer another reference sees is ever modified
 static cm_tensor *grad_accumulate(cm_tensor *acc, cm_tensor *g) {
     if (!acc) return tensor_is_contiguous(g) ? tensor_retain(g) : op_contiguous(g);
-    if (grad_unique(acc) && acc->dtype == g->dtype && tensor_same_shape(acc, g) && ops_add_into(acc, g)) return acc;
-    cm_tensor *s = op_add(acc, g);
+    cm_tensor *s;
+    if (storage_only(acc)) {  // summed in f32 and rounded once, as the CUDA kernels add bf16
+        cm_tensor *a = op_cast(acc, CM_F32), *b = op_cast(g, CM_F32), *s32 = op_add(a, b);
+        s = op_cast(s32, acc->dtype);
+        tensor_release(a), tensor_release(b), tensor_release(s32);
+    } else {
+        if (grad_unique(acc) && acc->dtype == g->dtype && tensor_same_shape(acc, g) && ops_add_into(acc, g)) return acc;
+        s = op_add(acc, g);
+    }
     tensor_release(acc);
     return s;
 }
