@@ -208,6 +208,14 @@ static void backward_range(int64_t lo) {
             for (int i = 0; i < n->n_in; i++) {
                 if (!gin[i]) continue;
                 check_grad_shape(n, i, gin[i]);
+                // an input made in a graph an earlier backward (or a tape reset) spent: its gradient
+                // would stop there, never reaching its leaves, without a word
+                const cm_node *src = n->edge[i].node;
+                if (src && src->done)
+                    cm_die("autograd_backward", "input %d of %s was made by %s in a graph already spent (by an earlier "
+                           "backward, or a tape reset): its gradient cannot reach the tensors it came from; a tensor kept "
+                           "from an earlier step is read again — recompute it, or op_detach it when it needs no gradient",
+                           i, n->op->name, src->op->name);
                 cm_tensor **slot = grad_slot(n, i);
                 if (slot && !(pre[i] && gin[i] == pre[i])) *slot = grad_accumulate(*slot, gin[i]);
                 tensor_release(gin[i]);

@@ -1,6 +1,7 @@
 // test_autograd_edges.c — the tape at its edges. Misuse of backward stops with a message (each case
 // in a child process: exit status and stderr checked) instead of a silent no-op or a wrong result:
-// a second backward through a spent graph, a loss that needs no gradient, a seed of another dtype.
+// a second backward through a spent graph, a tensor of a spent graph read in a new one (its
+// gradient stopped there, unseen), a loss that needs no gradient, a seed of another dtype.
 // A recompute scope that gives back its input leaves the input as it was.
 // Adversarial graphs (a diamond, a tensor read three times, views of views of a non-contiguous
 // tensor, a slice of a transpose concatenated back) match finite differences.
@@ -48,6 +49,18 @@ static void backward_frozen(void) {  // nothing under the loss requires a gradie
 static void seed_dtype(void) {  // an f32 seed for an f64 output: x.grad came out f32
     cm_tensor *x = gc_rand(SHAPE(3, 1), 1, 1.0, 0), *y = op_reshape(x, SHAPE(3));
     autograd_backward(y, tensor_full(CM_F32, SHAPE(3), 1.0, CM_DEV_CPU));
+}
+
+static void reuse_spent(void) {  // a kept from step 1 read in step 2: dx stayed at step 1's, the gradient leaked
+    cm_tensor *x = leaf3(), *a = op_scale(x, 2.0), *l1 = op_sum_all(a);
+    autograd_backward(l1, NULL);
+    cm_tensor *l2 = op_sum_all(op_mul(a, a));
+    autograd_backward(l2, NULL);
+}
+static void reuse_after_reset(void) {
+    cm_tensor *x = leaf3(), *a = op_scale(x, 2.0);
+    autograd_tape_reset();
+    autograd_backward(op_sum_all(op_mul(a, x)), NULL);
 }
 
 // --- adversarial graphs (f64, checked against central differences) ---
@@ -132,6 +145,8 @@ int main(void) {
     test_expect_death("backward twice", backward_twice, "'loss' [] f64 cpu (made by sum): its graph is already spent", NULL);
     test_expect_death("other branch", backward_other_branch, "graph is already spent", NULL);
     test_expect_death("after reset", backward_after_reset, "graph is already spent", NULL);
+    test_expect_death("reuse spent", reuse_spent, "input 0 of mul was made by scale in a graph already spent", NULL);
+    test_expect_death("reuse after reset", reuse_after_reset, "input 0 of mul was made by scale in a graph already spent", NULL);
     test_expect_death("under no-grad", backward_no_grad, "'loss' [] f64 cpu does not require a gradient", NULL);
     test_expect_death("frozen", backward_frozen, "does not require a gradient", NULL);
     test_expect_death("seed dtype", seed_dtype, "seed gradient [3] f32 cpu differs in dtype or device from the output [3] f64 cpu",
