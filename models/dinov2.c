@@ -76,10 +76,17 @@ int dino_detect(const char *path, dino_config *c, char *err, size_t errlen) {
     const st_entry *pos = st_index_find(ix, "embeddings.position_embeddings");
     const st_entry *win = st_index_find(ix, "encoder.layer.0.mlp.weights_in.weight");
     const st_entry *fc1 = st_index_find(ix, "encoder.layer.0.mlp.fc1.weight");
+    const st_entry *reg;
     if (!pw || !pos || (!win && !fc1)) {
         snprintf(err, errlen, "not a DINOv2 model: no tensor \"%s\"",
                  !pw ? "embeddings.patch_embeddings.projection.weight" : !pos ? "embeddings.position_embeddings"
                                                                       : "encoder.layer.0.mlp.weights_in.weight (or mlp.fc1.weight)");
+    } else if ((reg = st_index_find(ix, "embeddings.register_tokens")) != NULL) {
+        // Dinov2WithRegistersModel: the same names plus R learned tokens after CLS (no positions);
+        // run without them every feature would be silently wrong
+        snprintf(err, errlen, "a DINOv2 with %lld register tokens (embeddings.register_tokens): only the plain DINOv2 "
+                 "(facebook/dinov2-giant, as InstantCharacter uses) is supported",
+                 reg->ndim == 3 ? (long long)reg->shape[1] : -1LL);
     } else if (pw->ndim != 4 || pos->ndim != 3) {
         snprintf(err, errlen, "DINOv2 embeddings: patch weight %d dims (want 4), position table %d dims (want 3)", pw->ndim, pos->ndim);
     } else {

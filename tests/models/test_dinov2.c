@@ -3,8 +3,11 @@
 // 4x4 grid of a 30-px input (as 37x37 -> 27x27 at full size); (2) the plain GELU MLP at the
 // trained size; (3) the full-size grids, 37x37 -> 27x27, at a tiny width. Deep output, hidden
 // states, the gradient w.r.t. pixels, shape detection, loading by published names, the full-size
-// parameter count.
+// parameter count; a DINOv2 with register tokens refused at detection.
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "autograd/autograd.h"
 #include "models/dinov2.h"
 #include "models/safetensors.h"
@@ -119,6 +122,30 @@ int main(void) {
     dino_config c;
     TEST_CHECK(dino_detect("tests/fixtures/siglip/weights.safetensors", &c, err, sizeof err) == -1 && strstr(err, "embeddings"),
                "detecting DINOv2 in a SigLIP file: %s", err);
+    {  // a DINOv2 with registers has the same names plus embeddings.register_tokens: refused, named
+        char err2[256];
+        st_file *f = st_open("tests/fixtures/dinov2/weights.safetensors", err2, sizeof err2);
+        TEST_CHECK(f != NULL, "%s", err2);
+        char dir[] = "/tmp/cameo_dino_reg_XXXXXX", path[64];
+        TEST_CHECK(mkdtemp(dir) != NULL, "mkdtemp %s", dir);
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        st_writer *w = st_writer_new();
+        for (int i = 0; f && i < st_count(f); i++) {
+            const st_entry *e = st_at(f, i);
+            st_writer_add(w, e->name, e->dtype, e->ndim, e->shape, e->data);
+        }
+        float reg[4 * 32] = {0};  // [1, 4, D]
+        st_writer_add(w, "embeddings.register_tokens", CM_F32, 3, (const int64_t[]){1, 4, 32}, reg);
+        st_writer_meta(w, "num_attention_heads", "4");
+        TEST_CHECK(st_writer_save(w, path, err2, sizeof err2) == 0, "%s", err2);
+        st_writer_free(w);
+        st_close(f);
+        TEST_CHECK(dino_detect(path, &c, err, sizeof err) == -1 && strstr(err, "register_tokens") && strstr(err, "4 register"),
+                   "a DINOv2 with registers is refused, named: %s", err);
+        printf("expected detect error: %s\n", err);
+        remove(path);
+        rmdir(dir);
+    }
     cm_params ps;
     params_init_registry(&ps, CM_DEV_CPU, CM_F32, false);
     dino_model m;
