@@ -11,30 +11,11 @@
 #include "data/resize.h"
 #include "models/config_json.h"
 
-// cameo's CLIP towers compute quick_gelu (OpenAI's models; transformers' default when config.json
-// names none): a CLIP trained with another activation (LAION's use "gelu") would load and score
-// wrongly without a word, so it is refused. 0, or -1 with err naming the key and value.
-static int check_activation(const char *path, char *err, size_t errlen) {
-    cJSON *j = cjson_beside(path);
-    const char *sec[2] = {"text_config", "vision_config"};
-    int rc = 0;
-    for (int i = 0; i < 2 && !rc; i++) {
-        const cJSON *a = cJSON_GetObjectItem(cJSON_GetObjectItem(j, sec[i]), "hidden_act");
-        if (cJSON_IsString(a) && strcmp(a->valuestring, "quick_gelu")) {
-            snprintf(err, errlen, "config.json: %s.hidden_act is \"%.64s\", but cameo's CLIP computes quick_gelu (OpenAI's CLIP "
-                     "models, e.g. openai/clip-vit-large-patch14): its scores would be wrong", sec[i], a->valuestring);
-            rc = -1;
-        }
-    }
-    cJSON_Delete(j);
-    return rc;
-}
-
 int eval_clip_open(eval_clip *c, const char *path, cm_device dev, cm_dtype dt, char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
     clip_text_config tc;
     clip_vision_config vc;
-    if (clip_text_detect(path, &tc, err, errlen) || clip_vision_detect(path, &vc, err, errlen) || check_activation(path, err, errlen))
+    if (clip_text_detect(path, &tc, err, errlen) || clip_vision_detect(path, &vc, err, errlen))
         return -1;
     params_init_registry(&c->ps, dev, dt, false);
     clip_text_init(&c->text, &tc, &c->ps);

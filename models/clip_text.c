@@ -65,10 +65,12 @@ int clip_text_detect(const char *path, clip_text_config *c, char *err, size_t er
         cJSON *j = cjson_beside(path);  // a full CLIPModel's config nests them under "text_config"
         int64_t heads = (int64_t)cjson_number(j, "text_config", "num_attention_heads", 0);
         int64_t eos = (int64_t)cjson_number(j, "text_config", "eos_token_id", -1);
+        int act = cjson_clip_quick_gelu(j, "text_config", err, errlen);
         cJSON_Delete(j);
         c->heads = heads ? heads : c->hidden / 64;
         c->eos_token_id = eos >= 0 ? eos : 2;
-        if (c->heads <= 0 || c->hidden % c->heads)
+        if (act) {
+        } else if (c->heads <= 0 || c->hidden % c->heads)
             snprintf(err, errlen, "CLIP text width %lld does not split into %lld heads", (long long)c->hidden, (long long)c->heads);
         else rc = 0;
     }

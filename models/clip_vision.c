@@ -68,10 +68,12 @@ int clip_vision_detect(const char *path, clip_vision_config *c, char *err, size_
         cJSON *j = cjson_beside(path);
         c->heads = (int64_t)cjson_number(j, "vision_config", "num_attention_heads", 0);
         double eps = cjson_number(j, "vision_config", "layer_norm_eps", 0);
+        int act = cjson_clip_quick_gelu(j, "vision_config", err, errlen);
         cJSON_Delete(j);
         if (eps > 0) c->eps = eps;
         if (!c->heads) c->heads = c->hidden / 64;
-        if (g * g != n) snprintf(err, errlen, "%s.embeddings.position_embedding.weight: %lld rows is not 1 + a square grid", CV, (long long)(n + 1));
+        if (act) {
+        } else if (g * g != n) snprintf(err, errlen, "%s.embeddings.position_embedding.weight: %lld rows is not 1 + a square grid", CV, (long long)(n + 1));
         else if (c->heads <= 0 || c->hidden % c->heads) snprintf(err, errlen, "CLIP vision width %lld does not split into %lld heads", (long long)c->hidden, (long long)c->heads);
         else rc = 0;
     }

@@ -4,6 +4,7 @@
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "models/tok_common.h"
@@ -26,4 +27,14 @@ double cjson_number(const cJSON *j, const char *section, const char *key, double
     const cJSON *s = section ? cJSON_GetObjectItem(j, section) : NULL;
     const cJSON *v = cJSON_GetObjectItem(s ? s : j, key);
     return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+int cjson_clip_quick_gelu(const cJSON *j, const char *section, char *err, size_t errlen) {
+    const cJSON *s = section ? cJSON_GetObjectItem(j, section) : NULL;
+    const cJSON *a = cJSON_GetObjectItem(s ? s : j, "hidden_act");
+    if (!cJSON_IsString(a) || !strcmp(a->valuestring, "quick_gelu")) return 0;
+    snprintf(err, errlen, "config.json: %s%shidden_act is \"%.64s\", but cameo's CLIP computes quick_gelu (OpenAI's CLIP models, e.g. "
+             "openai/clip-vit-large-patch14, and FLUX's text encoder): it would compute wrongly", s ? section : "", s ? "." : "",
+             a->valuestring);
+    return -1;
 }

@@ -3,7 +3,11 @@
 // last_hidden_state, pooler_output by the legacy argmax-of-ids rule (eos_token_id 2, FLUX's CLIP-L)
 // and by the first-eos rule, the gradient of sum(hidden * wh) + sum(pooled * wp) w.r.t. the token
 // embeddings, the full-size parameter count.
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "autograd/autograd.h"
 #include "models/clip_text.h"
 #include "models/safetensors.h"
@@ -28,6 +32,19 @@ int main(void) {
                "CLIP in a T5 file: %s", err);
     clip_text_detect(WEIGHTS, &c, err, sizeof err);
     TEST_CHECK(c.heads == 4, "heads %lld from config.json", (long long)c.heads);
+    // a text encoder of another activation (config.json's flat hidden_act, as FLUX's text_encoder/
+    // has it) is refused: it loaded and computed quick_gelu without a word
+    char tmp[] = "/tmp/cameo-clipact-XXXXXX", path[600], src[4200];
+    TEST_CHECK(mkdtemp(tmp) != NULL, "mkdtemp");
+    snprintf(path, sizeof path, "%s/weights.safetensors", tmp);
+    TEST_CHECK(realpath(WEIGHTS, src) && symlink(src, path) == 0, "symlink %s", path);
+    snprintf(src, sizeof src, "%s/config.json", tmp);
+    FILE *f = fopen(src, "w");
+    TEST_CHECK(f && fputs("{\"hidden_size\": 32, \"num_attention_heads\": 4, \"hidden_act\": \"gelu\"}\n", f) >= 0 && !fclose(f),
+               "write %s", src);
+    TEST_CHECK(clip_text_detect(path, &c, err, sizeof err) == -1 && strstr(err, "hidden_act is \"gelu\""), "a gelu text encoder: %s", err);
+    unlink(path), unlink(src), rmdir(tmp);
+    clip_text_detect(WEIGHTS, &c, err, sizeof err);
 
     cm_params ps;
     params_init_registry(&ps, CM_DEV_CPU, CM_F32, false);
