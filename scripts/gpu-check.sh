@@ -23,7 +23,9 @@
 # With OUT set, the table and the logs are copied there after every step (8 files at most: what a device run
 # brings back): gpu-check.md inventory.log configure.log build.log ctest.log bench.log train.log
 # train-cpu.log.
-# Environment: BUILD (build dir), ARCH (CUDA architectures, default 90a: sm_90 with wgmma), JOBS (build parallelism),
+# Environment: BUILD (build dir), ARCH (CUDA architectures; default: GPU 0's compute capability as
+#              nvidia-smi reports it — 90a on sm_90, sm_90 with wgmma; 80 on an A100, 89, 100, ... —,
+#              90a when it reports none), JOBS (build parallelism),
 #              BENCH_ARGS (extra arguments to the benchmark, e.g. --quick), SKIP (steps to leave out,
 #              e.g. SKIP=train,train2,sanitizer for a rerun of the benchmarks), PROFILE=1 (an ncu
 #              profile of the attention kernels, into bench.log), DEADLINE (seconds for
@@ -35,6 +37,7 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+ARCH_ASKED=${ARCH:-}   # empty: chosen from the GPU below
 ARCH=${ARCH:-90a}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
 DEADLINE=${DEADLINE:-540}
@@ -136,6 +139,13 @@ if command -v nvidia-smi >/dev/null 2>&1; then
         || timeout 30 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader >"$LOG/gpu.txt" 2>&1
     gpu_name=$(head -1 "$LOG/gpu.txt")
     echo "gpu:      $gpu_name" | inv
+    # the architecture GPU 0 runs: code built for sm_90a alone runs on nothing else (an A100 would
+    # fail every kernel with "no kernel image"), so it follows the card unless ARCH says otherwise
+    cc=$(echo "$gpu_name" | awk -F', *' 'NF >= 5 && $5 ~ /^[0-9]+\.[0-9]+$/ {print $5}')
+    if [ -z "$ARCH_ASKED" ] && [ -n "$cc" ]; then
+        case "$cc" in 9.0) ARCH=90a ;; *) ARCH=${cc/./} ;; esac
+        echo "arch:     compute capability $cc: building for sm_$ARCH (ARCH= to choose)" | inv
+    fi
     timeout 30 nvidia-smi 2>&1 | head -20 >>"$INV"
 else
     echo "gpu:      nvidia-smi not found: the tests will report whether a device is usable" | inv

@@ -16,9 +16,10 @@ fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 # --- the stand-ins ---
+# nvidia-smi: FAKE_CC (compute capability, default 9.0)
 cat >"$F/nvidia-smi" <<'EOF'
 #!/bin/sh
-echo "FAKE H100, 580.00, 81559 MiB, 1980 MHz, 9.0"
+echo "FAKE H100, 580.00, 81559 MiB, 1980 MHz, ${FAKE_CC:-9.0}"
 EOF
 # cmake: configure writes a cache, --build "builds" cameo and test_cuda_ops (copies of the stand-ins)
 cat >"$F/cmake" <<'EOF'
@@ -27,6 +28,7 @@ if [ "$1" = --build ]; then
     mkdir -p "$2/tests" && cp "$FAKE_BIN/cameo.fake" "$2/cameo" && cp "$FAKE_BIN/ok.fake" "$2/tests/test_cuda_ops"
     exit
 fi
+echo "cmake $*" >>"$FAKE_CALLS"
 while [ $# -gt 0 ]; do [ "$1" = -B ] && b=$2; shift; done
 mkdir -p "$b" && : >"$b/build.ninja"
 printf 'CMAKE_GENERATOR:INTERNAL=Ninja\nMPI_C_LIB_NAMES:STRING=mpi\nMPI_RESULT_C_test_mpi_normal:INTERNAL=TRUE\n' >"$b/CMakeCache.txt"
@@ -140,6 +142,15 @@ expect_row pass "the same with CAMEO_ATTN=wgmma, CAMEO_GEMM_TUNE=1, bf16 moments
 [ -x /usr/local/cuda/bin/compute-sanitizer ] || expect_row pass "compute-sanitizer" '(clean;.*){12}'
 grep -q 'MPI       found (mpi)' "$T/pass/out/inventory.log" || fail "pass: inventory.log does not say MPI was found"
 [ "$(find "$T/pass/out" -type f | wc -l)" = 8 ] || fail "pass: $(ls "$T/pass/out" | paste -sd' ') in \$OUT, expected 8 files"
+
+grep -qE 'cmake .*-DCMAKE_CUDA_ARCHITECTURES=90a( |$)' "$T/pass/calls" || fail "pass: an sm_90 GPU, not built for 90a"
+
+# 1a. an A100 (compute capability 8.0): built for sm_80, which it runs (90a code would not), unless ARCH says
+run_check a100 0 FAKE_CTEST=pass FAKE_CC=8.0 DEADLINE=400 SKIP=train,train2,eval,bench,blocks,sanitizer
+grep -qE 'cmake .*-DCMAKE_CUDA_ARCHITECTURES=80( |$)' "$T/a100/calls" || fail "a100: not built for sm_80: $(grep '^cmake -S' "$T/a100/calls")"
+expect_row a100 "build (sm_80)" '\| ok'
+run_check a100arch 0 FAKE_CTEST=pass FAKE_CC=8.0 ARCH=86 DEADLINE=400 SKIP=train,train2,eval,bench,blocks,sanitizer
+grep -qE 'cmake .*-DCMAKE_CUDA_ARCHITECTURES=86( |$)' "$T/a100arch/calls" || fail "a100arch: ARCH=86 not taken"
 
 # 2. a test crashes beside a skipped one: FAILED and exit 1, never SKIPPED
 run_check crash 1 FAKE_CTEST=crash DEADLINE=400
