@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>  // close (mkstemp)
 #include "autograd/alloc.h"
 #include "autograd/ops.h"
 #include "kernels/backend.h"
@@ -1871,9 +1872,27 @@ int main(int argc, char **argv) {
         test_skip(why);
     }
     if (argc > 1 && strcmp(argv[1], "--bench-tiny") == 0) {  // every benchmark case runs through, at 1/32 size
-        char *bargv[] = {(char *)"bench", (char *)"--tiny", NULL};
-        int rc = cuda_bench_main(2, bargv);
+        char md[] = "/tmp/cameo_bench_tiny_XXXXXX";
+        int fd = mkstemp(md);
+        TEST_CHECK(fd >= 0, "a temporary file for --md");
+        if (fd >= 0) close(fd);
+        char *bargv[] = {(char *)"bench", (char *)"--tiny", (char *)"--md", md, NULL};
+        int rc = cuda_bench_main(4, bargv);
         TEST_CHECK(rc == 0, "cameo bench gpu --tiny returned %d", rc);
+        // every part's rows reach the markdown table gpu-check shows, the last part's last row too
+        // (a fixed row limit once cut the memory-bound rows off the end)
+        char line[512];
+        int rows = 0, last = 0;
+        FILE *f = fopen(md, "r");
+        TEST_CHECK(f != NULL, "bench --md wrote %s", md);
+        while (f && fgets(line, sizeof line, f)) {
+            rows += !strncmp(line, "| ", 2);
+            last |= strstr(line, "| q/k prep bwd: rms_rope_bwd (GB/s) |") != NULL;
+        }
+        if (f) fclose(f);
+        remove(md);
+        printf("bench --tiny --md: %d table lines\n", rows);
+        TEST_CHECK(last, "the markdown table ends with the q/k prep bwd row (%d table lines)", rows);
         return test_summary("test_cuda_ops --bench-tiny");
     }
     G = cm_cuda_backend;
