@@ -9,6 +9,7 @@
 #   3. a tiny training run on the GPU (bf16) compared with the same run on the CPU (f32)
 #   3a. the same, short, with bf16 AdamW moments and the projector held (adapter.freeze)
 #   3b. an evaluation sweep (cameo eval) of its checkpoint on the GPU against the CPU
+#   3c. with two GPUs or more (and MPI, NCCL): 2 ranks over NCCL against 1 process (e2e_mpi's NCCL half)
 #   4. the GPU benchmark                                  (bf16 peak, GEMM vs cuBLAS, the mma / wgmma ceilings, flash attention by family)
 #   4a. the model benchmark                               (FLUX blocks + IP at 512²: MFU, PyTorch; the full step's memory)
 #       with --profile: each block's and each step's device time per op (kernels/profile.h)
@@ -41,7 +42,7 @@ ARCH_ASKED=${ARCH:-}   # empty: chosen from the GPU below
 ARCH=${ARCH:-90a}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
 DEADLINE=${DEADLINE:-540}
-SKIP=${SKIP:-}   # steps left out, comma-separated: ctest,train,train_cpu,train2,eval,bench,blocks,sanitizer
+SKIP=${SKIP:-}   # steps left out, comma-separated: ctest,train,train_cpu,train2,eval,nccl,bench,blocks,sanitizer
 GPU_DEPS=${GPU_DEPS:-auto}
 DEPS_SRC=${GPU_DEPS_DIR:-$ROOT/.gpu-deps}
 RESULTS=${OUT:+$OUT/gpu-check.md}
@@ -59,7 +60,7 @@ MA=$(gcc -print-multiarch 2>/dev/null); MA=${MA:-x86_64-linux-gnu}
 status_deps="not run"; status_python="not run"
 status_build="not run"; status_test="not run"; status_bench="not run"; status_train="not run"
 status_train2="not run"; status_eval="not run"; status_blocks="not run"; status_blocks_wg="not run"
-status_sanitizer="not run"; status_profile="not asked (PROFILE=1)"
+status_sanitizer="not run"; status_profile="not asked (PROFILE=1)"; status_nccl="not run"
 test_summary=""; gpu_name="unknown"; BENCH_MD=$LOG/bench.md
 
 step() { printf '\n=== %s (%ss) ===\n' "$1" "$(( $(date +%s) - START ))"; }
@@ -94,6 +95,7 @@ write_table() {
         echo "| tiny GPU training | $status_train |"
         echo "| tiny GPU training, bf16 moments + adapter.freeze + recompute auto | $status_train2 |"
         echo "| tiny GPU evaluation sweep | $status_eval |"
+        echo "| NCCL: 2 ranks on 2 GPUs against 1 process | $status_nccl |"
         echo
         if [ -f "$BENCH_MD" ]; then
             echo "## benchmark"
@@ -607,6 +609,38 @@ elif [ -x "$BUILD/cameo" ] && [ -n "$CKD" ]; then
     status_eval="skipped: out of time (DEADLINE ${DEADLINE}s)"
 else
     status_eval="skipped: no checkpoint of the GPU training run"
+fi
+publish
+
+# ---------------------------------------------------------------------------------------------
+# Data parallelism over NCCL, where the machine has two GPUs or more: e2e_mpi's NCCL half (one
+# process on cuda:0 against two ranks on cuda:0 / cuda:1 through NCCL, bf16: losses, the sharded
+# AdamW state, the master weights after step 1, small buckets against large). Needs MPI in the
+# build (e2e_mpi, mpirun) and NCCL; otherwise the row says which is missing. Output to train.log.
+step "NCCL: two ranks on two GPUs"
+t0=$(date +%s)
+ngpu=$(timeout 30 nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+MPIRUN=$(sed -n 's/^MPIEXEC_EXECUTABLE:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2>/dev/null | head -1)
+if skipping nccl; then status_nccl="skipped (SKIP=$SKIP)"
+elif [ "${ngpu:-0}" -lt 2 ]; then status_nccl="not run: ${ngpu:-0} GPU visible (nvidia-smi -L), it needs 2"
+elif [ ! -x "$BUILD/tests/e2e_mpi" ] || [ -z "$MPIRUN" ] || [ ! -x "$MPIRUN" ]; then
+    status_nccl="not run: $ngpu GPUs, but no MPI in this build (e2e_mpi, mpirun)"
+elif grep -q '^NCCL_LIBRARY:[A-Z]*=.*NOTFOUND' "$BUILD/CMakeCache.txt" 2>/dev/null; then
+    status_nccl="not run: $ngpu GPUs, but NCCL was not found at configure (NCCL_ROOT)"
+elif out_of_time 60; then
+    status_nccl="not run: out of time (DEADLINE ${DEADLINE}s)"
+else
+    T=$(cap 150)
+    { echo "=== e2e_mpi --cuda-only 10: NCCL on 2 of $ngpu GPUs"; } >>"$LOG/train.log"
+    with_deps timeout "$T" "$BUILD/tests/e2e_mpi" "$BUILD/cameo" "$MPIRUN" --cuda-only 10 >>"$LOG/train.log" 2>&1
+    rc=$?
+    got=$(grep -m1 -o 'cuda, 1 process vs 2 ranks over NCCL: .*' "$LOG/train.log")
+    case $rc in
+        0) status_nccl="ok ($(elapsed $t0)): ${got:-losses agree}" ;;
+        77) status_nccl="SKIPPED: $(grep -m1 -o 'SKIP: .*' "$LOG/train.log" | cut -c1-120)" ;;
+        124) status_nccl="TIMEOUT after ${T}s; see train.log" ;;
+        *) status_nccl="FAILED: exit $rc ($(elapsed $t0)); ${got:+$got; }see train.log" ;;
+    esac
 fi
 publish
 

@@ -16,22 +16,27 @@ fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 # --- the stand-ins ---
-# nvidia-smi: FAKE_CC (compute capability, default 9.0)
+# nvidia-smi: FAKE_CC (compute capability, default 9.0), FAKE_GPUS (how many -L lists, default 1)
 cat >"$F/nvidia-smi" <<'EOF'
 #!/bin/sh
+if [ "${1:-}" = -L ]; then
+    i=0; while [ $i -lt "${FAKE_GPUS:-1}" ]; do echo "GPU $i: FAKE H100 (UUID: GPU-$i)"; i=$((i + 1)); done; exit 0
+fi
 echo "FAKE H100, 580.00, 81559 MiB, 1980 MHz, ${FAKE_CC:-9.0}"
 EOF
 # cmake: configure writes a cache, --build "builds" cameo and test_cuda_ops (copies of the stand-ins)
 cat >"$F/cmake" <<'EOF'
 #!/bin/bash
 if [ "$1" = --build ]; then
-    mkdir -p "$2/tests" && cp "$FAKE_BIN/cameo.fake" "$2/cameo" && cp "$FAKE_BIN/ok.fake" "$2/tests/test_cuda_ops"
+    mkdir -p "$2/tests" && cp "$FAKE_BIN/cameo.fake" "$2/cameo" && cp "$FAKE_BIN/ok.fake" "$2/tests/test_cuda_ops" &&
+        cp "$FAKE_BIN/e2e_mpi.fake" "$2/tests/e2e_mpi"
     exit
 fi
 echo "cmake $*" >>"$FAKE_CALLS"
 while [ $# -gt 0 ]; do [ "$1" = -B ] && b=$2; shift; done
 mkdir -p "$b" && : >"$b/build.ninja"
 printf 'CMAKE_GENERATOR:INTERNAL=Ninja\nMPI_C_LIB_NAMES:STRING=mpi\nMPI_RESULT_C_test_mpi_normal:INTERNAL=TRUE\n' >"$b/CMakeCache.txt"
+printf 'MPIEXEC_EXECUTABLE:FILEPATH=%s/ok.fake\nNCCL_LIBRARY:FILEPATH=/usr/lib/libnccl.so.2\n' "$FAKE_BIN" >>"$b/CMakeCache.txt"
 EOF
 # ctest: FAKE_CTEST=pass (every test passes), crash (one crashes, one skips: exit 8)
 cat >"$F/ctest" <<'EOF'
@@ -57,6 +62,12 @@ cat >"$F/ok.fake" <<'EOF'
 exit 0
 EOF
 cp "$F/ok.fake" "$F/compute-sanitizer"
+# e2e_mpi CAMEO MPIRUN --cuda-only STEPS: the NCCL half's summary line
+cat >"$F/e2e_mpi.fake" <<'EOF'
+#!/bin/sh
+echo "e2e_mpi $*" >>"$FAKE_CALLS"
+echo "cuda, 1 process vs 2 ranks over NCCL: first step 0.00012, later steps at most 0.0021"
+EOF
 cp "$F/ok.fake" "$F/ncu"
 cat >"$F/python3" <<'EOF'
 #!/bin/sh
@@ -145,7 +156,15 @@ grep -q 'MPI       found (mpi)' "$T/pass/out/inventory.log" || fail "pass: inven
 
 grep -qE 'cmake .*-DCMAKE_CUDA_ARCHITECTURES=90a( |$)' "$T/pass/calls" || fail "pass: an sm_90 GPU, not built for 90a"
 
-# 1a. an A100 (compute capability 8.0): built for sm_80, which it runs (90a code would not), unless ARCH says
+expect_row pass "NCCL: 2 ranks on 2 GPUs against 1 process" '\| not run: 1 GPU visible'
+grep -q '^e2e_mpi' "$T/pass/calls" && fail "pass: e2e_mpi ran on one GPU"
+
+# 1a. two GPUs: the NCCL half of e2e_mpi runs, its figures in the table
+run_check twogpu 0 FAKE_CTEST=pass FAKE_GPUS=2 DEADLINE=400 SKIP=train,train2,eval,bench,blocks,sanitizer
+expect_row twogpu "NCCL: 2 ranks on 2 GPUs against 1 process" '\| ok \(.*over NCCL: first step 0.00012'
+grep -q '^e2e_mpi .*/cameo .*--cuda-only' "$T/twogpu/calls" || fail "twogpu: e2e_mpi --cuda-only did not run"
+
+# 1b. an A100 (compute capability 8.0): built for sm_80, which it runs (90a code would not), unless ARCH says
 run_check a100 0 FAKE_CTEST=pass FAKE_CC=8.0 DEADLINE=400 SKIP=train,train2,eval,bench,blocks,sanitizer
 grep -qE 'cmake .*-DCMAKE_CUDA_ARCHITECTURES=80( |$)' "$T/a100/calls" || fail "a100: not built for sm_80: $(grep '^cmake -S' "$T/a100/calls")"
 expect_row a100 "build (sm_80)" '\| ok'
