@@ -14,6 +14,7 @@
 #   4a. the model benchmark                               (FLUX blocks + IP at 512²: MFU, PyTorch; the full step's memory)
 #       with --profile: each block's and each step's device time per op (kernels/profile.h)
 #   4b. compute-sanitizer memcheck + racecheck            (cameo's own kernels, every attention family)
+#       (PROFILE=1: an ncu profile of the attention kernels first, as the sanitizer takes what is left)
 #   (the correctness checks come first, as they take seconds; the benchmarks and the sanitizer,
 #   the long steps, get what is left of DEADLINE)
 #   5. a short results table, written last               ($OUT/gpu-check.md if OUT is set, else BUILD/gpu-check.md;
@@ -732,6 +733,34 @@ fi
 publish
 
 # ---------------------------------------------------------------------------------------------
+# PROFILE=1: Nsight Compute on the default (mma) attention kernels at FLUX's shape — one forward,
+# one dK dV and one dQ launch of `cameo bench gpu --only attention` (the full benchmark under ncu
+# did not finish in 70 s: ncu intercepts every launch), every section; the details go to bench.log.
+# Before the sanitizer, whose twelve runs take whatever time is left: after it, PROFILE=1 found
+# less than its 60 s and profiled nothing.
+step "ncu profile of the attention kernels (PROFILE=${PROFILE:-0})"
+status_profile="not asked (PROFILE=1)"
+NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+if [ "${PROFILE:-0}" = 1 ] && [ -x "$BUILD/cameo" ] && [ -n "$NCU" ] && ! out_of_time 60; then
+    t0=$(date +%s)
+    # the mma family's launches: 4 forward (1 warm-up + 3 timed), then 4 backward (dK dV, dQ each);
+    # skip the first 3 forward ones
+    with_deps timeout "$(cap 120)" "$NCU" --set full --kernel-name regex:'k_att_(fwd|dq|dkv)_mma' --launch-skip 3 \
+        --launch-count 3 "$BUILD/cameo" bench gpu --quick --only attention --no-torch >>"$LOG/bench.log" 2>&1
+    rc=$?
+    # and one launch of the wgmma forward (CAMEO_ATTN=wgmma), after its warm-up
+    if ! out_of_time 40; then
+        with_deps timeout "$(cap 60)" "$NCU" --set full --kernel-name regex:'k_att_fwd_wgmma' --launch-skip 1 \
+            --launch-count 1 "$BUILD/cameo" bench gpu --quick --only attention --no-torch >>"$LOG/bench.log" 2>&1
+    fi
+    n=$(grep -c '^  k_att_' "$LOG/bench.log")
+    status_profile="exit $rc, $n kernels profiled ($(elapsed $t0)); see bench.log"
+elif [ "${PROFILE:-0}" = 1 ]; then
+    status_profile="not run: no ncu, no cameo, or out of time"
+fi
+publish
+
+# ---------------------------------------------------------------------------------------------
 # compute-sanitizer on cameo's own kernels (not the cuBLAS-heavy gemm / upload groups): memcheck
 # (out-of-bounds, misaligned, uninitialised reads feeding results) and racecheck (shared-memory
 # races: what the CPU emulator's barrier orders cannot all expose). Never fatal; in the table.
@@ -764,32 +793,6 @@ elif [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 70; then
     status_sanitizer="${res# } ($(elapsed $t0))"
 else
     status_sanitizer="not run: no test_cuda_ops, or out of time"
-fi
-publish
-
-# ---------------------------------------------------------------------------------------------
-# PROFILE=1: Nsight Compute on the default (mma) attention kernels at FLUX's shape — one forward,
-# one dK dV and one dQ launch of `cameo bench gpu --only attention` (the full benchmark under ncu
-# did not finish in 70 s: ncu intercepts every launch), every section; the details go to bench.log.
-step "ncu profile of the attention kernels (PROFILE=${PROFILE:-0})"
-status_profile="not asked (PROFILE=1)"
-NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
-if [ "${PROFILE:-0}" = 1 ] && [ -x "$BUILD/cameo" ] && [ -n "$NCU" ] && ! out_of_time 60; then
-    t0=$(date +%s)
-    # the mma family's launches: 4 forward (1 warm-up + 3 timed), then 4 backward (dK dV, dQ each);
-    # skip the first 3 forward ones
-    with_deps timeout "$(cap 120)" "$NCU" --set full --kernel-name regex:'k_att_(fwd|dq|dkv)_mma' --launch-skip 3 \
-        --launch-count 3 "$BUILD/cameo" bench gpu --quick --only attention --no-torch >>"$LOG/bench.log" 2>&1
-    rc=$?
-    # and one launch of the wgmma forward (CAMEO_ATTN=wgmma), after its warm-up
-    if ! out_of_time 40; then
-        with_deps timeout "$(cap 60)" "$NCU" --set full --kernel-name regex:'k_att_fwd_wgmma' --launch-skip 1 \
-            --launch-count 1 "$BUILD/cameo" bench gpu --quick --only attention --no-torch >>"$LOG/bench.log" 2>&1
-    fi
-    n=$(grep -c '^  k_att_' "$LOG/bench.log")
-    status_profile="exit $rc, $n kernels profiled ($(elapsed $t0)); see bench.log"
-elif [ "${PROFILE:-0}" = 1 ]; then
-    status_profile="not run: no ncu, no cameo, or out of time"
 fi
 publish
 

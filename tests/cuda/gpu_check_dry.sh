@@ -61,14 +61,15 @@ cat >"$F/ok.fake" <<'EOF'
 #!/bin/sh
 exit 0
 EOF
-cp "$F/ok.fake" "$F/compute-sanitizer"
+# compute-sanitizer, ncu: say they ran (in FAKE_CALLS, in order)
+printf '#!/bin/sh\necho "compute-sanitizer $*" >>"$FAKE_CALLS"\n' >"$F/compute-sanitizer"
 # e2e_mpi CAMEO MPIRUN --cuda-only STEPS: the NCCL half's summary line
 cat >"$F/e2e_mpi.fake" <<'EOF'
 #!/bin/sh
 echo "e2e_mpi $*" >>"$FAKE_CALLS"
 echo "cuda, 1 process vs 2 ranks over NCCL: first step 0.00012, later steps at most 0.0021"
 EOF
-cp "$F/ok.fake" "$F/ncu"
+printf '#!/bin/sh\necho "ncu $*" >>"$FAKE_CALLS"\n' >"$F/ncu"
 cat >"$F/python3" <<'EOF'
 #!/bin/sh
 cat >/dev/null
@@ -151,6 +152,12 @@ expect_row pass "model benchmark (blocks, full step)" '\| ok \(.*device time of 
 expect_row pass "the same with CAMEO_ATTN=wgmma, CAMEO_GEMM_TUNE=1, bf16 moments" '\| ok \('
 # (a real compute-sanitizer in the CUDA toolkit's folder, which the check puts first, goes before the stand-in)
 [ -x /usr/local/cuda/bin/compute-sanitizer ] || expect_row pass "compute-sanitizer" '(clean;.*){12}'
+# PROFILE=1's ncu runs before the sanitizer, which takes whatever time is left (ncu after it got none)
+if [ ! -x /usr/local/cuda/bin/compute-sanitizer ] && [ ! -x /usr/local/cuda/bin/ncu ]; then
+    first=$(grep -m1 -oE '^(ncu|compute-sanitizer)' "$T/pass/calls")
+    [ "$first" = ncu ] || fail "pass: PROFILE=1's ncu did not run before compute-sanitizer (first: ${first:-neither})"
+    expect_row pass "ncu profile (attention)" '\| exit 0'
+fi
 grep -q 'MPI       found (mpi)' "$T/pass/out/inventory.log" || fail "pass: inventory.log does not say MPI was found"
 [ "$(find "$T/pass/out" -type f | wc -l)" = 8 ] || fail "pass: $(ls "$T/pass/out" | paste -sd' ') in \$OUT, expected 8 files"
 
