@@ -6,17 +6,19 @@
 #      into /; wheels installed into BUILD/pysite)
 #   1. configure with CUDA for sm_90 and build          (BUILD dir, default build/)
 #   2. ctest -L cuda                                     (every backend op, GPU vs CPU, f32 + bf16)
-#   3. a tiny training run on the GPU (bf16) compared with the same run on the CPU (f32)
-#   3a. the same, short, with bf16 AdamW moments and the projector held (adapter.freeze)
-#   3b. an evaluation sweep (cameo eval) of its checkpoint on the GPU against the CPU
-#   3c. with two GPUs or more (and MPI, NCCL): 2 ranks over NCCL against 1 process (e2e_mpi's NCCL half)
-#   4. the GPU benchmark                                  (bf16 peak, GEMM vs cuBLAS, the mma / wgmma ceilings, flash attention by family)
-#   4a. the model benchmark                               (FLUX blocks + IP at 512²: MFU, PyTorch; the full step's memory)
+#   3. the GPU benchmark                                  (bf16 peak, GEMM vs cuBLAS, the mma / wgmma ceilings, flash attention by family)
+#   3a. the model benchmark                               (FLUX blocks + IP at 512²: MFU, PyTorch; the full step's memory)
 #       with --profile: each block's and each step's device time per op (kernels/profile.h)
-#   4b. compute-sanitizer memcheck + racecheck            (cameo's own kernels, every attention family)
+#   4. a tiny training run on the GPU (bf16) compared with the same run on the CPU (f32)
+#   4a. the same, short, with bf16 AdamW moments and the projector held (adapter.freeze)
+#   4b. an evaluation sweep (cameo eval) of its checkpoint on the GPU against the CPU
+#   4c. with two GPUs or more (and MPI, NCCL): 2 ranks over NCCL against 1 process (e2e_mpi's NCCL half)
+#   4d. compute-sanitizer memcheck + racecheck            (cameo's own kernels, every attention family)
 #       (PROFILE=1: an ncu profile of the attention kernels first, as the sanitizer takes what is left)
-#   (the correctness checks come first, as they take seconds; the benchmarks and the sanitizer,
-#   the long steps, get what is left of DEADLINE)
+#   (the kernels' GPU-against-CPU tests first: a benchmark of a wrong kernel means nothing; then the
+#   figures issue 6 still lacks, which earlier H100 runs could not all take in the time; then the
+#   end-to-end runs, which passed on the H100 before (their CPU references are the slow part), and
+#   the sanitizer, which takes what is left of DEADLINE)
 #   5. a short results table, written last               ($OUT/gpu-check.md if OUT is set, else BUILD/gpu-check.md;
 #      also after every step, marked unfinished, for a run stopped from outside)
 # Exit status: 0 when the build and the GPU tests pass (the benchmark and the training run never
@@ -464,6 +466,93 @@ echo "tests: $status_test"
 publish
 
 # ---------------------------------------------------------------------------------------------
+step "GPU benchmark"
+t0=$(date +%s)
+BENCH_MD=$LOG/bench.md
+rm -f "$BENCH_MD"
+if [ -x "$BUILD/cameo" ] && with_deps timeout 30 "$BUILD/cameo" bench gpu --help >/dev/null 2>&1; then
+    BENCH=("$BUILD/cameo" bench gpu)
+else
+    BENCH=("$BUILD/tests/test_cuda_ops" --bench)  # until `cameo bench gpu` is wired
+fi
+if skipping bench; then status_bench="skipped (SKIP=$SKIP)"
+elif [ -x "${BENCH[0]}" ] && ! out_of_time 45; then
+    T=$(cap 240)
+    # shellcheck disable=SC2086
+    with_deps timeout "$T" "${BENCH[@]}" --md "$BENCH_MD" ${BENCH_ARGS:-} 2>&1 | tee "$LOG/bench.log"
+    rc=${PIPESTATUS[0]}
+    if [ $rc -eq 0 ]; then status_bench="ok ($(elapsed $t0))"
+    elif [ $rc -eq 124 ]; then status_bench="TIMEOUT after ${T}s (partial output in $LOG/bench.log)"
+    else status_bench="exit $rc ($(elapsed $t0)); see $LOG/bench.log"
+    fi
+elif [ -x "${BENCH[0]}" ]; then
+    status_bench="not run: out of time (DEADLINE ${DEADLINE}s)"
+else
+    status_bench="not run: no benchmark binary"
+fi
+publish
+
+# ---------------------------------------------------------------------------------------------
+# The model-level benchmark: a FLUX double and single block with the IP branch at 512² (MFU
+# against the peak measured in the run, PyTorch eager's time where diffusers imports), the whole
+# adapter step projected, and one real full-size step with its allocator peak beside the
+# arithmetic (--full-step). Appends to the benchmark's markdown; never fatal.
+step "model benchmark (cameo bench blocks)"
+# the time by kind of a profiled step (--profile) in the benchmark's markdown: the first "By kind"
+# line after a line starting with $1 and then one containing $2 (the step with fewer blocks
+# recomputed where it ran, else the all-recompute one)
+# and the rate of its GEMMs and of its attention (the "**all GEMMs**" / "**all attention**" rows
+# of the shape table under it)
+step_kinds() {
+    local k r
+    for sec in "#### One step, fewer blocks recomputed" "#### One step, every block recomputed"; do
+        k=$(awk -v a="$1" -v b="$sec" 'index($0, a) == 1 {w = 1} w && index($0, b) {f = 1}
+                f && /^By kind:/ {sub(/^By kind: /, ""); print; exit}' "$BENCH_MD" 2>/dev/null)
+        r=$(awk -v a="$1" -v b="$sec" 'index($0, a) == 1 {w = 1} w && index($0, b) {f = 1}
+                f && /^[|] [*][*]all (GEMMs|attention)[*][*]/ {n = split($0, c, "|"); v = c[n - 1]; gsub(/ /, "", v)
+                    nm = c[2]; sub(/.*[*][*]all /, "", nm); sub(/[*][*].*/, "", nm)
+                    printf "%s%s at %s TFLOP/s", sep, nm, v; sep = ", "; if (++got == 2) exit}' "$BENCH_MD" 2>/dev/null)
+        [ -n "$k" ] && { echo "${k%.}${r:+ ($r)}"; return; }
+    done
+}
+t0=$(date +%s)
+status_blocks="not run"
+if skipping blocks; then status_blocks="skipped (SKIP=$SKIP)"
+elif [ -x "$BUILD/cameo" ] && ! out_of_time 60; then
+    T=$(cap 200)
+    with_deps timeout "$T" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --profile --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
+    rc=${PIPESTATUS[0]}
+    kinds=$(step_kinds "## cameo bench blocks")
+    if [ $rc -eq 0 ]; then status_blocks="ok ($(elapsed $t0))${kinds:+; device time of a step: $kinds}"
+    elif [ $rc -eq 124 ]; then status_blocks="TIMEOUT after ${T}s (partial output in $LOG/bench.log)"
+    else status_blocks="exit $rc ($(elapsed $t0)); see $LOG/bench.log"
+    fi
+elif [ -x "$BUILD/cameo" ]; then
+    status_blocks="not run: out of time (DEADLINE ${DEADLINE}s)"
+fi
+# the same with the wgmma attention (CAMEO_ATTN=wgmma), once its GPU-against-CPU test passed: the
+# blocks and the full step with the sm_90a kernels, the GEMM algorithms timed per shape
+# (CAMEO_GEMM_TUNE=1) and AdamW's moments in bf16 (the profiles' attention rows show the first's
+# effect, their GEMM-by-shape rows the second's, the optimizer row the moments'; no PyTorch twin)
+status_blocks_wg="not run"
+if skipping blocks; then status_blocks_wg="skipped (SKIP=$SKIP)"
+elif ! grep -q "test_cuda_ops_attn_wgmma .*Passed" "$LOG/ctest.log" 2>/dev/null; then
+    status_blocks_wg="not run: test_cuda_ops_attn_wgmma did not pass (or ctest did not run)"
+elif [ -x "$BUILD/cameo" ] && ! out_of_time 90; then
+    t0=$(date +%s)
+    echo "## with CAMEO_ATTN=wgmma, CAMEO_GEMM_TUNE=1 and --moments bf16" >>"$BENCH_MD"
+    CAMEO_ATTN=wgmma CAMEO_GEMM_TUNE=1 with_deps timeout "$(cap 150)" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --profile --no-torch \
+        --moments bf16 --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
+    rc=${PIPESTATUS[0]}
+    status_blocks_wg="exit $rc ($(elapsed $t0))"
+    kinds=$(step_kinds "## with CAMEO_ATTN=wgmma")
+    [ $rc -eq 0 ] && status_blocks_wg="ok ($(elapsed $t0))${kinds:+; device time of a step: $kinds}"
+else
+    status_blocks_wg="not run: out of time (DEADLINE ${DEADLINE}s)"
+fi
+publish
+
+# ---------------------------------------------------------------------------------------------
 # Tiny training on the GPU (bf16) and the same run on the CPU (f32): the smoothed loss curves
 # must agree within 10% at every logged step (bf16 rounding, same data, σ and noise). Reported,
 # never fatal.
@@ -642,93 +731,6 @@ else
         124) status_nccl="TIMEOUT after ${T}s; see train.log" ;;
         *) status_nccl="FAILED: exit $rc ($(elapsed $t0)); ${got:+$got; }see train.log" ;;
     esac
-fi
-publish
-
-# ---------------------------------------------------------------------------------------------
-step "GPU benchmark"
-t0=$(date +%s)
-BENCH_MD=$LOG/bench.md
-rm -f "$BENCH_MD"
-if [ -x "$BUILD/cameo" ] && with_deps timeout 30 "$BUILD/cameo" bench gpu --help >/dev/null 2>&1; then
-    BENCH=("$BUILD/cameo" bench gpu)
-else
-    BENCH=("$BUILD/tests/test_cuda_ops" --bench)  # until `cameo bench gpu` is wired
-fi
-if skipping bench; then status_bench="skipped (SKIP=$SKIP)"
-elif [ -x "${BENCH[0]}" ] && ! out_of_time 45; then
-    T=$(cap 240)
-    # shellcheck disable=SC2086
-    with_deps timeout "$T" "${BENCH[@]}" --md "$BENCH_MD" ${BENCH_ARGS:-} 2>&1 | tee "$LOG/bench.log"
-    rc=${PIPESTATUS[0]}
-    if [ $rc -eq 0 ]; then status_bench="ok ($(elapsed $t0))"
-    elif [ $rc -eq 124 ]; then status_bench="TIMEOUT after ${T}s (partial output in $LOG/bench.log)"
-    else status_bench="exit $rc ($(elapsed $t0)); see $LOG/bench.log"
-    fi
-elif [ -x "${BENCH[0]}" ]; then
-    status_bench="not run: out of time (DEADLINE ${DEADLINE}s)"
-else
-    status_bench="not run: no benchmark binary"
-fi
-publish
-
-# ---------------------------------------------------------------------------------------------
-# The model-level benchmark: a FLUX double and single block with the IP branch at 512² (MFU
-# against the peak measured in the run, PyTorch eager's time where diffusers imports), the whole
-# adapter step projected, and one real full-size step with its allocator peak beside the
-# arithmetic (--full-step). Appends to the benchmark's markdown; never fatal.
-step "model benchmark (cameo bench blocks)"
-# the time by kind of a profiled step (--profile) in the benchmark's markdown: the first "By kind"
-# line after a line starting with $1 and then one containing $2 (the step with fewer blocks
-# recomputed where it ran, else the all-recompute one)
-# and the rate of its GEMMs and of its attention (the "**all GEMMs**" / "**all attention**" rows
-# of the shape table under it)
-step_kinds() {
-    local k r
-    for sec in "#### One step, fewer blocks recomputed" "#### One step, every block recomputed"; do
-        k=$(awk -v a="$1" -v b="$sec" 'index($0, a) == 1 {w = 1} w && index($0, b) {f = 1}
-                f && /^By kind:/ {sub(/^By kind: /, ""); print; exit}' "$BENCH_MD" 2>/dev/null)
-        r=$(awk -v a="$1" -v b="$sec" 'index($0, a) == 1 {w = 1} w && index($0, b) {f = 1}
-                f && /^[|] [*][*]all (GEMMs|attention)[*][*]/ {n = split($0, c, "|"); v = c[n - 1]; gsub(/ /, "", v)
-                    nm = c[2]; sub(/.*[*][*]all /, "", nm); sub(/[*][*].*/, "", nm)
-                    printf "%s%s at %s TFLOP/s", sep, nm, v; sep = ", "; if (++got == 2) exit}' "$BENCH_MD" 2>/dev/null)
-        [ -n "$k" ] && { echo "${k%.}${r:+ ($r)}"; return; }
-    done
-}
-t0=$(date +%s)
-status_blocks="not run"
-if skipping blocks; then status_blocks="skipped (SKIP=$SKIP)"
-elif [ -x "$BUILD/cameo" ] && ! out_of_time 60; then
-    T=$(cap 200)
-    with_deps timeout "$T" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --profile --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
-    rc=${PIPESTATUS[0]}
-    kinds=$(step_kinds "## cameo bench blocks")
-    if [ $rc -eq 0 ]; then status_blocks="ok ($(elapsed $t0))${kinds:+; device time of a step: $kinds}"
-    elif [ $rc -eq 124 ]; then status_blocks="TIMEOUT after ${T}s (partial output in $LOG/bench.log)"
-    else status_blocks="exit $rc ($(elapsed $t0)); see $LOG/bench.log"
-    fi
-elif [ -x "$BUILD/cameo" ]; then
-    status_blocks="not run: out of time (DEADLINE ${DEADLINE}s)"
-fi
-# the same with the wgmma attention (CAMEO_ATTN=wgmma), once its GPU-against-CPU test passed: the
-# blocks and the full step with the sm_90a kernels, the GEMM algorithms timed per shape
-# (CAMEO_GEMM_TUNE=1) and AdamW's moments in bf16 (the profiles' attention rows show the first's
-# effect, their GEMM-by-shape rows the second's, the optimizer row the moments'; no PyTorch twin)
-status_blocks_wg="not run"
-if skipping blocks; then status_blocks_wg="skipped (SKIP=$SKIP)"
-elif ! grep -q "test_cuda_ops_attn_wgmma .*Passed" "$LOG/ctest.log" 2>/dev/null; then
-    status_blocks_wg="not run: test_cuda_ops_attn_wgmma did not pass (or ctest did not run)"
-elif [ -x "$BUILD/cameo" ] && ! out_of_time 90; then
-    t0=$(date +%s)
-    echo "## with CAMEO_ATTN=wgmma, CAMEO_GEMM_TUNE=1 and --moments bf16" >>"$BENCH_MD"
-    CAMEO_ATTN=wgmma CAMEO_GEMM_TUNE=1 with_deps timeout "$(cap 150)" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --profile --no-torch \
-        --moments bf16 --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
-    rc=${PIPESTATUS[0]}
-    status_blocks_wg="exit $rc ($(elapsed $t0))"
-    kinds=$(step_kinds "## with CAMEO_ATTN=wgmma")
-    [ $rc -eq 0 ] && status_blocks_wg="ok ($(elapsed $t0))${kinds:+; device time of a step: $kinds}"
-else
-    status_blocks_wg="not run: out of time (DEADLINE ${DEADLINE}s)"
 fi
 publish
 

@@ -204,8 +204,9 @@ for _ in $(seq 600); do [ -s "$d/hang.pid" ] && break; sleep 0.1; done
 kill -9 "$pid"
 [ -s "$d/hang.pid" ] && kill "$(cat "$d/hang.pid")"
 { wait "$pid"; } 2>/dev/null
-expect_row killed "tiny GPU evaluation sweep" '\| ok \('
+expect_row killed "ctest -L cuda" '\| ok: 100% tests passed'
 expect_row killed "benchmark" '\| not run \|'
+expect_row killed "tiny GPU evaluation sweep" '\| not run \|'
 grep -q '^\*\*Unfinished' "$d/out/gpu-check.md" 2>/dev/null || fail "killed: the table does not say it is unfinished"
 grep -q '^\*\*Unfinished' "$T/pass/out/gpu-check.md" && fail "pass: the finished table says it is unfinished"
 
