@@ -22,6 +22,7 @@ mkdir "$dir/bin"
 # checkpoint), USR1 and USR2 are passed on. Each task's pid goes to tasks, for scancel
 cat >"$dir/bin/srun" <<EOF
 #!/usr/bin/env bash
+echo "\$@" >>"$dir/srun.calls"
 while [[ \$1 == --* ]]; do shift; done  # srun's own options
 "\$@" &
 task=\$!
@@ -50,6 +51,7 @@ sleep 0.5  # the round trip to slurmctld: tasks quick to stop end before scancel
 EOF
 chmod +x "$dir/bin/srun" "$dir/bin/scontrol" "$dir/bin/scancel"
 export PATH="$dir/bin:$PATH" SLURM_JOB_ID=4242 CAMEO="$cameo"
+unset SLURM_CPUS_PER_TASK  # jobs 1 and 2: a job without --cpus-per-task
 args=(--set stages.0.steps=6 --set stages.1.steps=4 --set stages.2.steps=4 --set run.ckpt_every=2 --set run.keep_last=0
       --set run.device=cpu --set data.path="$dir/data" --quiet)
 
@@ -95,7 +97,7 @@ while :; do sleep 0.1; done
 EOF
 chmod +x "$dir/quick"
 rm -f "$dir/scontrol.calls" "$dir/tasks"
-CAMEO="$dir/quick" bash "$src/scripts/slurm/train.sbatch" "${args[@]}" >"$dir/job3.log" 2>&1 &
+CAMEO="$dir/quick" SLURM_CPUS_PER_TASK=3 bash "$src/scripts/slurm/train.sbatch" "${args[@]}" >"$dir/job3.log" 2>&1 &
 job=$!
 for _ in $(seq 100); do [ -e "$dir/quick.ready" ] && break; sleep 0.1; done
 kill -USR1 "$job"
@@ -104,4 +106,8 @@ wait "$job" || rc=$?
 [ "$rc" = 0 ] || fail "job 3 exited with $rc: its task stopped with 0 before scancel returned"
 grep -q "^requeue 4242$" "$dir/scontrol.calls" || fail "job 3 (its task stopped at once) did not requeue itself"
 echo "e2e_sbatch: a task that stops before scancel returns still requeues the job"
+# srun (Slurm >= 22.05) does not take the job's --cpus-per-task: the script must pass it on, or
+# every rank is bound to one CPU; and without one in the job, srun gets none (set -u, empty array)
+grep -q -- "--cpus-per-task=3 $dir/quick train" "$dir/srun.calls" || fail "srun was not given the job's --cpus-per-task=3"
+grep -q -- "^--kill-on-bad-exit=1 $cameo train" "$dir/srun.calls" || fail "srun of job 1 got options beyond --kill-on-bad-exit"
 rm -rf "$dir"
