@@ -13,10 +13,6 @@
 int cuda_device_count(void);  // kernels/cuda/cuda_backend.cu
 #endif
 
-static bool launched_by_mpi(void) {
-    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK") || getenv("SLURM_STEP_NUM_TASKS");
-}
-
 // how many tasks the launcher started (its own count first; srun's last: mpirun inside an srun
 // step of one task is mpirun's world), and where that was read; 0 when none says
 static int launcher_tasks(const char **from) {
@@ -27,6 +23,15 @@ static int launcher_tasks(const char **from) {
             return atoi(getenv(vars[i]));
         }
     return 0;
+}
+
+// several tasks, or a PMIx launcher that does not say how many. A single task is a world of 1
+// without MPI: `srun -n 1` (a one-GPU job, srun's default --mpi=none) is a step Open MPI's MPI_Init
+// refuses to start in ("direct launched using srun, but OMPI was not built with SLURM's PMI support")
+static bool launched_by_mpi(void) {
+    const char *from = NULL;
+    int tasks = launcher_tasks(&from);
+    return from ? tasks > 1 : getenv("PMIX_RANK") != NULL;
 }
 
 void dist_init(dist *d, int *argc, char ***argv) {

@@ -22,7 +22,8 @@ typedef struct dist {
     cm_device dev;                // where the gradients live
 } dist;
 
-// MPI_Init when launched by mpirun / srun / a PMI launcher; else rank 0 of 1
+// MPI_Init when launched as one of several tasks by mpirun / srun / a PMI launcher; else rank 0 of
+// 1 without MPI (a launcher's single task too: `srun -n 1` may have no PMI for MPI_Init to use)
 void dist_init(dist *d, int *argc, char ***argv);
 // picks this rank's device: with world > 1 on CUDA, `cuda:N` means cuda:(N + local rank) — or
 // cuda:0 where each rank sees a single GPU (the launcher bound one to each) — and the NCCL

@@ -24,6 +24,12 @@ cat >"$dir/bin/srun" <<EOF
 #!/usr/bin/env bash
 echo "\$@" >>"$dir/srun.calls"
 while [[ \$1 == --* ]]; do shift; done  # srun's own options
+# a step of one task, in the environment Slurm gives it (no --mpi plugin: MpiDefault=none). Open
+# MPI's MPI_Init refuses to start there ("direct launched using srun, but OMPI was not built with
+# SLURM's PMI support"): a single task must not need MPI
+export SLURM_JOBID=\$SLURM_JOB_ID SLURM_STEP_ID=0 SLURM_STEPID=0 SLURM_PROCID=0 SLURM_LOCALID=0 SLURM_NODEID=0 \\
+    SLURM_NTASKS=1 SLURM_NPROCS=1 SLURM_STEP_NUM_TASKS=1 SLURM_STEP_NUM_NODES=1 SLURM_NODELIST=node1 \\
+    SLURM_JOB_NODELIST=node1 SLURM_STEP_NODELIST=node1 SLURM_TASKS_PER_NODE=1 SLURM_STEP_TASKS_PER_NODE=1
 "\$@" &
 task=\$!
 echo "\$task" >>"$dir/tasks"
