@@ -5,6 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include "train/checkpoint.h"
+#include "train/dist.h"
+
+#ifdef CAMEO_HAVE_CUDA
+int cuda_device_count(void);  // kernels/cuda/cuda_backend.cu
+static int eval_cuda_count(void) { return cuda_device_count(); }
+#else
+static int eval_cuda_count(void) { return 0; }
+#endif
 
 static int load_config(train_config *cfg, const char *dir, char *err, size_t errlen) {
     char path[PATH_MAX + 16];
@@ -21,7 +29,9 @@ static int build(eval_models *em, const char *device, int local_rank, const char
         snprintf(err, errlen, "--device '%s' (allowed: cpu, cuda, cuda:N)", device);
         return 2;
     }
-    if (dev.type == CM_CUDA) dev.index += local_rank;
+    // the rank's GPU as training picks it (dist_bind_device): cuda:0 where srun --gpus-per-task=1
+    // left each rank one GPU, which local rank r's cuda:r (no such device) made fail on every rank but 0
+    if (dev.type == CM_CUDA) dev.index = dist_cuda_index(dev.index, local_rank, eval_cuda_count());
     if (ic_device_check(dev, device ? "--device" : "run.device", err, errlen)) return 1;
     cm_dtype dt = dev.type == CM_CPU ? CM_F32 : cfg_model_dtype(cfg, dev);  // a CPU computes in f32 whatever the run used
     int rc;

@@ -73,14 +73,19 @@ void dist_init(dist *d, int *argc, char ***argv) {
 #endif
 }
 
+int dist_cuda_index(int index, int local_rank, int have) {
+    int want = index + local_rank;
+    // a launcher that gives each rank its own GPU leaves one device visible: that one. Two ranks
+    // on one GPU NCCL itself refuses
+    if (want >= have && have == 1 && index == 0) want = 0;
+    return want;
+}
+
 int dist_bind_device(dist *d, cm_device *dev, char *err, size_t errlen) {
     d->dev = *dev;
     if (dev->type != CM_CUDA || d->world == 1) return 0;
 #ifdef CAMEO_HAVE_NCCL
-    int want = dev->index + d->local_rank, have = cuda_device_count();
-    // a launcher that gives each rank its own GPU (srun --gpus-per-task=1, a CUDA_VISIBLE_DEVICES
-    // per rank) leaves one device visible: that one. Two ranks on one GPU NCCL itself refuses.
-    if (want >= have && have == 1 && dev->index == 0) want = 0;
+    int have = cuda_device_count(), want = dist_cuda_index(dev->index, d->local_rank, have);
     if (want >= have) {
         cm_seterr(err, errlen, "run.device: rank %d is local rank %d of %d on its node, so it takes cuda:%d, but the node has %d GPU(s)",
                   d->rank, d->local_rank, d->local_world, want, have);

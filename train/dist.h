@@ -30,6 +30,10 @@ void dist_init(dist *d, int *argc, char ***argv);
 // communicator is made. Non-zero with err set when that device does not exist or the
 // build lacks NCCL. The same call on every rank.
 int dist_bind_device(dist *d, cm_device *dev, char *err, size_t errlen);
+// the CUDA device a rank of local rank local_rank takes for cuda:index, where have devices are
+// visible to it: index + local_rank, or 0 where the launcher left one GPU to each rank (srun
+// --gpus-per-task=1, a CUDA_VISIBLE_DEVICES per rank). May be >= have: the caller refuses it
+int dist_cuda_index(int index, int local_rank, int have);
 void dist_finalize(dist *d);
 _Noreturn void dist_abort(const dist *d, int code);  // ends every rank
 // the gradients: train/dist_reduce.h
