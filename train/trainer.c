@@ -821,6 +821,11 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         if (bad[0] > 0 || bad[1] > 0)
             progress_message(&t->prog, "stage %s: %.0f records skipped as damaged, %.0f references replaced", sg->name, bad[0], bad[1]);
         feed_close(&F);
+        // the stage's cached blocks go back: the next stage's shapes (another resolution or batch)
+        // reuse few of them, and kept they held the old stage's memory beside the new one's for the
+        // rest of the run (on a GPU until an allocation failed; on the CPU for good)
+        alloc_empty_cache(t->m.dev);
+        if (t->m.dev.type != CM_CPU) alloc_empty_cache(CM_DEV_CPU);
         if (stop) {
             char q[8500];
             progress_message(&t->prog, "stopped by signal %d at step %lld; resume with: cameo train --resume %s",
