@@ -1,6 +1,8 @@
 // dataset.c — open a dataset (manifest, dictionary, shards, sizes, characters) and read records.
 #include "data/dataset.h"
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <dirent.h>
@@ -109,13 +111,30 @@ static int reserve_fds(const char *dir, int n_shards, char *err, size_t errlen) 
     return -1;
 }
 
+// whether dir's network-filesystem warning is due: once per folder and process. The validation
+// opens its dataset at every validation: a run of days printed the same warning thousands of times
+static bool net_warn_first(const char *dir) {
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static uint64_t warned[64];  // FNV-1a of the folders warned about (past 64 folders, each new one every time)
+    static int n;
+    uint64_t h = 1469598103934665603ull;
+    for (const char *c = dir; *c; c++) h = (h ^ (uint8_t)*c) * 1099511628211ull;
+    pthread_mutex_lock(&mu);
+    bool first = true;
+    for (int i = 0; i < n && first; i++) first = warned[i] != h;
+    if (first && n < 64) warned[n++] = h;
+    pthread_mutex_unlock(&mu);
+    return first;
+}
+
 int dataset_open(dataset *d, const char *dir, int flags, char *err, size_t errlen) {
     memset(d, 0, sizeof *d);
     snprintf(d->dir, sizeof d->dir, "%s", dir);
     d->opened_by = getpid();
     if (manifest_load(dir, &d->m, err, errlen)) return -1;
     const char *net = fs_network_type(dir);
-    if (net) fprintf(stderr, "warning: dataset %s is on a network filesystem (%s); LMDB needs node-local disk (copy it to local SSD)\n", dir, net);
+    if (net && net_warn_first(dir))
+        fprintf(stderr, "warning: dataset %s is on a network filesystem (%s); LMDB needs node-local disk (copy it to local SSD)\n", dir, net);
     if (d->m.has_dict) {
         char p[4200];
         snprintf(p, sizeof p, "%s/%s", dir, d->m.dict_file);

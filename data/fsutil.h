@@ -15,5 +15,6 @@ int fs_fsync_path(const char *path);  // open + fsync (file or folder)
 int fs_fsync_parent(const char *path);
 int fs_remove_tree(const char *path); // rm -r (no symlink following)
 int fs_mkdirs(const char *path);      // mkdir -p
-// Name of the network filesystem holding path ("nfs", "lustre", ...) or NULL when local/unknown.
+// Name of the network filesystem holding path ("nfs", "lustre", ...) or NULL when local/unknown
+// (CAMEO_FAULT_NETFS=NAME in the environment: NAME for every path, the tests' network filesystem).
 const char *fs_network_type(const char *path);
