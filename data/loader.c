@@ -92,7 +92,7 @@ static void seq_to_batch(const loader *L, uint64_t seq, uint64_t *epoch, uint64_
 static void count_skip(loader *L, uint64_t *counter, const char *msg) {
     pthread_mutex_lock(&L->mu);
     (*counter)++;
-    int log = L->cfg.verbose || L->logged < LOG_FIRST;
+    int log = !L->cfg.no_skip_log && (L->cfg.verbose || L->logged < LOG_FIRST);
     L->logged++;
     pthread_mutex_unlock(&L->mu);
     if (log) fprintf(stderr, "loader: skipped: %s\n", msg);

@@ -46,6 +46,7 @@ typedef struct {
     int max_epochs;         // 0 = endless; else loader_next returns 1 after this many epochs
     int verbose;            // 1: log each skipped record on stderr (always counted)
     int quiet;              // 1: no notes on stderr (what a paired / mixed stage cannot pair); errors still
+    int no_skip_log;        // 1: skipped records counted, not logged (a loader opened again over the same records)
 } loader_config;
 
 // Resume state: a few integers. Saved with a checkpoint, passed back to loader_open.

@@ -42,8 +42,8 @@ bool train_val_due(const train_config *c, int64_t step, bool last) {
 }
 
 // this rank's sums over its samples: sum[k] += loss at σ_k × B
-static int val_local(ic_models *m, const train_config *c, int s, const dist *d, double *sum, int64_t *n_local, int *n_global,
-                     char *err, size_t errlen) {
+static int val_local(ic_models *m, const train_config *c, int s, const dist *d, bool log_skips, double *sum, int64_t *n_local,
+                     int *n_global, char *err, size_t errlen) {
     loader_config lc = stage_loader_config(c, s, m->ref_size, d->rank, d->world);
     const int vb = stage_val_batch(c, s);  // validation.batch_size, else the stage's
     lc.global_batch = vb;
@@ -52,6 +52,9 @@ static int val_local(ic_models *m, const train_config *c, int s, const dist *d, 
     lc.caption_drop = 0;
     lc.ref_drop = 0;
     lc.quiet = 1;  // opened at every validation: its notes would repeat each time (the training's loader says them)
+    // and the same damaged records are met at every validation (with those of batches prefetched and
+    // never read): logged once per stage, then counted ("samples_damaged") only
+    lc.no_skip_log = !log_skips;
     loader *L = loader_open(&lc, NULL);
     if (!L) {
         snprintf(err, errlen, "validation: the loader could not open %s (see the message above)", lc.path);
@@ -95,13 +98,13 @@ static int val_local(ic_models *m, const train_config *c, int s, const dist *d, 
 
 // the loss at each σ (mean[K]), their mean (*all) and the samples read (*n) over every rank's
 // slice; 0, or -1 with err on every rank alike
-static int val_measure(ic_models *m, const train_config *c, int s, const dist *d, double *mean, double *all, double *n,
-                       int *n_global, char *err, size_t errlen) {
+static int val_measure(ic_models *m, const train_config *c, int s, const dist *d, bool log_skips, double *mean, double *all,
+                       double *n, int *n_global, char *err, size_t errlen) {
     double sum[CFG_MAX_SIGMAS] = {0};
     int64_t n_local = 0;
     int K = c->validation.n_sigmas;
     char e[1024] = "";
-    int rc = val_local(m, c, s, d, sum, &n_local, n_global, e, sizeof e);
+    int rc = val_local(m, c, s, d, log_skips, sum, &n_local, n_global, e, sizeof e);
     if (dist_max_int(d, rc ? 1 : 0)) {  // every rank gives up alike
         snprintf(err, errlen, "%s", e[0] ? e : "validation failed on another rank (see its message)");
         return -1;
@@ -130,10 +133,12 @@ int train_val_run(train_val *v, ic_models *m, const train_config *c, int s, int6
     int K = c->validation.n_sigmas, n_global = 0;
     // [0]: the weights; [1]: the weight average
     double mean[2][CFG_MAX_SIGMAS], all[2] = {0}, n = 0;  // n: the samples (the same ones both times)
-    if (val_measure(m, c, s, d, mean[0], &all[0], &n, &n_global, err, errlen)) return -1;
+    bool log_skips = v->skips_told != s + 1;  // the stage's first validation; the average's pass reads the same records
+    v->skips_told = s + 1;
+    if (val_measure(m, c, s, d, log_skips, mean[0], &all[0], &n, &n_global, err, errlen)) return -1;
     if (swap) {
         swap(swap_ctx, true);
-        int rc = val_measure(m, c, s, d, mean[1], &all[1], &n, &n_global, err, errlen);
+        int rc = val_measure(m, c, s, d, false, mean[1], &all[1], &n, &n_global, err, errlen);
         swap(swap_ctx, false);
         if (rc) return -1;
     }

@@ -26,6 +26,7 @@ typedef struct train_val {
     char jsonl[4300];         // RUN/validation.jsonl
     bool resume_unvalidated;  // rank 0, on a resume: the file has no line of the resume step
     bool tb_warned;           // a TensorBoard write failed (a full disk): said once, the run goes on
+    int skips_told;           // 1 + the stage whose validation has logged its damaged records (0: none yet)
 } train_val;
 
 // at the start (validation.every > 0): the dataset exists and has pairs where a stage needs them;
