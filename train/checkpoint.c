@@ -649,6 +649,11 @@ int ckpt_verify_member(const char *path, char *err, size_t errlen) {
     char *text = read_text(p, 1 << 20);
     cJSON *o = text ? cJSON_Parse(text) : NULL, *f;
     free(text);
+    if (!o) {  // a checkpoint folder whose manifest is gone or unreadable: its files cannot be verified (ckpt_resolve refuses it too)
+        cm_seterr(err, errlen, "%s: %s (a checkpoint's manifest is written last: the save was cut short, or the folder was "
+                  "copied incompletely; %s cannot be verified)", p, is_file(p) ? "unreadable" : "missing", base);
+        return -1;
+    }
     int rc = 0;
     cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(o, "files")) {
         cJSON *name = cJSON_GetObjectItemCaseSensitive(f, "name"), *bytes = cJSON_GetObjectItemCaseSensitive(f, "bytes"),

@@ -83,7 +83,8 @@ void ckpt_save_abort(const char *dir, int64_t step);
 int ckpt_verify(const char *ckpt_dir, char *err, size_t errlen);
 // one file given by path (CKPT/adapter.safetensors as adapter_init or export's input): checked
 // against the manifest of the checkpoint folder it lies in; 0 when it matches, or when it lies in
-// no checkpoint folder or the manifest does not list it; -1 with the problem
+// no checkpoint folder or the manifest does not list it; -1 with the problem (a checkpoint folder
+// whose manifest is missing or unreadable included: nothing in it can be verified)
 int ckpt_verify_member(const char *path, char *err, size_t errlen);
 
 // path: a checkpoint folder (holds manifest.json) — verified, no fallback — or a folder of

@@ -211,7 +211,14 @@ int main(void) {
         TEST_CHECK(ckpt_resolve(path, out, sizeof out, err, sizeof err) == -1 && strstr(err, "manifest.json: missing") &&
                    !strstr(err, "latest"), "no manifest: %s", err);
         TEST_CHECK(ckpt_info_applies(path), "inspect takes %s for a checkpoint", path);
+        // its adapter named by path (export, model.adapter_init) is refused as the folder is, not read unverified
+        char member[760];
+        snprintf(member, sizeof member, "%s/adapter.safetensors", path);
+        err[0] = 0;
+        TEST_CHECK(ckpt_verify_member(member, err, sizeof err) == -1 && strstr(err, "manifest.json: missing"),
+                   "a member of a checkpoint without its manifest: %s", err);
         TEST_CHECK(rename(aside, man) == 0, "move %s back", man);
+        TEST_CHECK(ckpt_verify_member(member, err, sizeof err) == 0, "with its manifest back: %s", err);
     }
     {   // a step-N folder copied in part (its adapter alone, no manifest nor trainer_state.json):
         // its manifest named too, not "step-9/latest: missing"
