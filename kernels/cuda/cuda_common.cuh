@@ -74,7 +74,7 @@ __device__ __forceinline__ float gelu_tanh_f(float x) { return x * gelu_tanh_s(x
 // x clamped to [-30, 30], as the CPU's: past |x| = 1.8e19 x³ overflowed and inf · 0 made it NaN (it is
 // 1 or 0 to f32 precision out there)
 __device__ __forceinline__ float gelu_tanh_d_f(float x) {
-    x = fminf(fmaxf(x, -30.f), 30.f);
+    x = x > 30.f ? 30.f : x < -30.f ? -30.f : x;  // not fminf/fmaxf: they return -30 for a NaN, whose derivative must stay NaN
     float s = gelu_tanh_s(x);
     float du = 0.7978845608028654f * (1.f + 3.f * 0.044715f * x * x);
     return s + 2.f * x * s * (1.f - s) * du;

@@ -328,7 +328,7 @@ void cu_axpby(const cm_kctx *k, cm_dtype dt, int64_t n, double alpha, const void
 
 __device__ __forceinline__ float gelu_erf(float x) { return 0.5f * x * (1.f + erff(x * INV_SQRT2)); }
 __device__ __forceinline__ float gelu_erf_d(float x) {
-    x = fminf(fmaxf(x, -30.f), 30.f);  // as gelu_tanh_d_f: x · exp(-x²/2) is inf · 0 at x = inf
+    x = x > 30.f ? 30.f : x < -30.f ? -30.f : x;  // as gelu_tanh_d_f: x · exp(-x²/2) is inf · 0 at x = inf; NaN stays NaN
     return 0.5f * (1.f + erff(x * INV_SQRT2)) + x * INV_SQRT_2PI * expf(-0.5f * x * x);
 }
 __device__ __forceinline__ float gelu_tanh(float x) { return gelu_tanh_f(x); }  // cuda_common.cuh

@@ -380,6 +380,24 @@ static void t_unary(void) {
         cmp(what, CM_F32, down(CM_F32, gdx, 8), rdx, 8, 1e-6);
         release_all();
     }
+    // ... and NaN stays NaN, as on the CPU: a clamp by fminf/fmaxf (which return the other operand)
+    // made gelu'(NaN) gelu'(-30) = 0, a finite gradient out of a NaN activation (cmp skips a NaN reference)
+    static const float nanx[2] = {NAN, -NAN};
+    for (int op = 0; op < 3; op++) {
+        float *hx = hcopy(nanx, 2), *hdy = hrand(2, 1, 1, CM_F32), *rdx = hnan(2);
+        C->unary_bwd(ck, (cm_unop)op, CM_F32, 2, rdx, hx, hdy);
+        void *gx = up(CM_F32, hx, 2), *gdy = up(CM_F32, hdy, 2), *gdx = dnan(CM_F32, 2);
+        G->unary_bwd(gk, (cm_unop)op, CM_F32, 2, gdx, gx, gdy);
+        const float *g = down(CM_F32, gdx, 2);
+        test_checks++;
+        for (int i = 0; i < 2; i++)
+            if (isnan(rdx[i]) != isnan(g[i])) {
+                test_failures++;
+                fprintf(stderr, "FAIL unary_bwd %s at x = NaN: %g, the CPU's %g\n", opn[op], g[i], rdx[i]);
+                break;
+            }
+        release_all();
+    }
 }
 
 static void t_glu(void) {
