@@ -249,7 +249,10 @@ static long set_comment_at(const char *text, size_t len) {
 static void mark_set(ynode *n) {
     if (!n) return;
     n->line = 0;
-    for (int i = 0; i < n->n; i++) mark_set(n->v[i]);
+    for (int i = 0; i < n->n; i++) {
+        if (n->kind == Y_MAP) n->klines[i] = 0;  // a key of a --set value: its line is the value's text's, not the file's
+        mark_set(n->v[i]);
+    }
 }
 // the node a --set path creates where it goes on through a missing or empty key: a list when the
 // next part is an index ("stages.0.steps=5" into a config without stages), else a mapping — a

@@ -128,6 +128,10 @@ int main(void) {
         const char *y = "run:\n  seed: 1\nvalidaton:\n  every: 5\nstages:\n  - name: a\n";
         TEST_CHECK(train_config_parse(&c, y, strlen(y), "t.yaml", NULL, 0, err, sizeof err) == -1 &&
                        strstr(err, "t.yaml:3: validaton: unknown key"), "a misspelt section: %s", err);
+        // a key inside a --set value is told as --set's, not at a line of the file (its line in the value's text)
+        const char *sm[1] = {"run={seed: 1, sede: 2}"};
+        TEST_CHECK(train_config_parse(&c, "stages:\n  - name: a\n", 20, "t.yaml", sm, 1, err, sizeof err) == -1 &&
+                       strstr(err, "t.yaml (--set): run.sede: unknown key"), "an unknown key in a --set mapping: %s", err);
         const char *st = "stages:\n  - name: a\n    bucket:\n      - [64, 64]\n";
         TEST_CHECK(train_config_parse(&c, st, strlen(st), "t.yaml", NULL, 0, err, sizeof err) == -1 &&
                        strstr(err, "t.yaml:3: stages[0].bucket: unknown key"), "a misspelt stage key: %s", err);
