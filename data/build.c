@@ -318,15 +318,26 @@ static int build_clear_leftovers(const char *out, int quiet, char *err, size_t e
             rc = -1;
             break;
         }
+        // not removed, it would stay inside the new dataset (what this clean-up is for): refused, named
+        if (fs_remove_tree(p)) {
+            snprintf(err, errlen, "%s: the partial shard of a build that was stopped (process %ld) cannot be removed (%s): remove "
+                     "it, or choose a new --out", p, pid, strerror(errno));
+            rc = -1;
+            break;
+        }
         if (!quiet) fprintf(stderr, "%s: removed: the partial shard of a build that was stopped (process %ld)\n", p, pid);
-        fs_remove_tree(p);
     }
     closedir(dp);
     if (rc) return rc;
-    snprintf(p, sizeof p, "%s/manifest.json.tmp", out);
-    unlink(p);
-    snprintf(p, sizeof p, "%s/meta.zdict", out);  // this build writes its own, or none (the manifest then says null)
-    unlink(p);
+    const char *left[2] = {"manifest.json.tmp", "meta.zdict"};  // meta.zdict: this build writes its own, or none (the manifest then says null)
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/%s", out, left[i]);
+        if (unlink(p) && errno != ENOENT) {
+            snprintf(err, errlen, "%s: left by a build that was stopped, cannot be removed (%s): remove it, or choose a new --out", p,
+                     strerror(errno));
+            return -1;
+        }
+    }
     return 0;
 }
 
