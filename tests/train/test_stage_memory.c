@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include "data/data_cli.h"
 #include "testutil.h"
-#include "train/cli.h"
+#include "train_child.h"
 
 // under ASan the allocator caches nothing (autograd/alloc.c) and ASan's quarantine holds freed
 // memory a while: the peaks say nothing about the cache there
@@ -26,7 +26,7 @@ static char dir[64];
 
 // `cameo train` with stages of `s0` and `s1` steps (64 px batch 8, 96 px batch 4) in a child; its peak RSS in KiB, -1 on failure
 static long train_peak_kib(const char *name, int s0, int s1) {
-    char sets[9][160];
+    char sets[9][200];
     snprintf(sets[0], sizeof sets[0], "data.path=%s/data", dir);
     snprintf(sets[1], sizeof sets[1], "run.out_dir=%s/runs", dir);
     snprintf(sets[2], sizeof sets[2], "run.name=%s", name);
@@ -36,20 +36,8 @@ static long train_peak_kib(const char *name, int s0, int s1) {
     snprintf(sets[6], sizeof sets[6], "stages.2.steps=0");
     snprintf(sets[7], sizeof sets[7], "run.threads=1");
     snprintf(sets[8], sizeof sets[8], "stages.0.batch_size=8");
-    char *argv[24];
-    int argc = 0;
-    for (int i = 0; i < 9; i++) argv[argc++] = "--set", argv[argc++] = sets[i];
-    argv[argc++] = "--quiet";
-    argv[argc] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(3);
-        _exit(train_cli(argc, argv) ? 1 : 0);
-    }
-    int st;
     struct rusage ru;
-    if (pid < 0 || wait4(pid, &st, 0, &ru) != pid || !WIFEXITED(st) || WEXITSTATUS(st)) return -1;
+    if (train_child(sets, 9, NULL, &ru)) return -1;
     return ru.ru_maxrss;
 }
 

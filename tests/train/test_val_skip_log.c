@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include "data/data_cli.h"
 #include "testutil.h"
-#include "train/cli.h"
+#include "train_child.h"
 
 // the lines of text equal to the len bytes at line
 static int count_line(const char *text, const char *line, size_t len) {
@@ -53,19 +53,7 @@ int main(void) {
     snprintf(sets[8], sizeof sets[8], "optimizer.ema=0.9");  // each validation reads the set twice
     snprintf(sets[9], sizeof sets[9], "run.threads=1");
     snprintf(log, sizeof log, "%s/train.log", dir);
-    char *argv[24];
-    int argc = 0;
-    for (int i = 0; i < 10; i++) argv[argc++] = "--set", argv[argc++] = sets[i];
-    argv[argc++] = "--quiet";
-    argv[argc] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen(log, "w", stderr)) _exit(3);
-        _exit(train_cli(argc, argv) ? 1 : 0);
-    }
-    int st;
-    TEST_CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the tiny run (see %s)", log);
+    TEST_CHECK(train_child(sets, 10, log, NULL) == 0, "the tiny run (see %s)", log);
 
     FILE *f = fopen(log, "r");
     static char text[1 << 20];
