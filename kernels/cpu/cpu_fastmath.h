@@ -12,7 +12,9 @@ static inline float cm_fast_expf(float x) {
     float n = floorf(x * 1.44269504088896341f + 0.5f);
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;  // ln 2 split in two for an exact reduction
     float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666716f + r * (0.00833333377f + r * 0.00138888892f)))));
-    union { int32_t i; float f; } s = {.i = ((int32_t)n + 127) << 23};
+    // a NaN x passes the clamp (its compares are false) and stays NaN in p; its n must not reach the
+    // int conversion (UB, and a negative shift after it)
+    union { int32_t i; float f; } s = {.i = ((int32_t)(n == n ? n : 0.0f) + 127) << 23};
     return p * s.f;
 }
 
