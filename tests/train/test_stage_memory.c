@@ -49,15 +49,7 @@ int main(void) {
     TEST_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     char out[128];
     snprintf(out, sizeof out, "%s/data", dir);
-    char *dargv[] = {"demo", "--out", out, "--characters", "6", "--per-character", "4", "--size", "128", NULL};
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout)) _exit(3);
-        _exit(data_cli(9, dargv) ? 1 : 0);
-    }
-    int st;
-    TEST_CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "cameo data demo");
+    TEST_CHECK(demo_child(out, 6, 4, 128) == 0, "cameo data demo");
 
     long first = train_peak_kib("first", 3, 0), second = train_peak_kib("second", 0, 3), both = train_peak_kib("both", 3, 3);
     TEST_CHECK(first > 0 && second > 0 && both > 0, "the tiny runs failed (peaks %ld, %ld, %ld KiB)", first, second, both);

@@ -28,17 +28,8 @@ int main(void) {
     char data[128], held[128];
     snprintf(data, sizeof data, "%s/data", dir);
     snprintf(held, sizeof held, "%s/held", dir);
-    for (int k = 0; k < 2; k++) {  // the training set, and a held-out one to damage
-        char *dargv[] = {"demo", "--out", k ? held : data, "--characters", "4", "--per-character", "4", "--size", "64", NULL};
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid == 0) {
-            if (!freopen("/dev/null", "w", stdout)) _exit(3);
-            _exit(data_cli(9, dargv) ? 1 : 0);
-        }
-        int st;
-        TEST_CHECK(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0, "cameo data demo");
-    }
+    for (int k = 0; k < 2; k++)  // the training set, and a held-out one to damage
+        TEST_CHECK(demo_child(k ? held : data, 4, 4, 64) == 0, "cameo data demo");
     TEST_CHECK(test_damage_records(held, 3) > 0, "damaging the held-out set");
 
     char sets[10][200], log[200];

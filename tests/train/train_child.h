@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "data/data_cli.h"
 #include "train/cli.h"
 
 // n overrides of sets[]; log: where stderr goes (NULL: /dev/null); ru: the child's rusage (may be
@@ -27,4 +28,19 @@ static inline int train_child(char (*sets)[200], int n, const char *log, struct 
     if (pid < 0 || wait4(pid, &st, 0, &r) != pid || !WIFEXITED(st)) return -1;
     if (ru) *ru = r;
     return WEXITSTATUS(st);
+}
+
+// `cameo data demo --out OUT --characters C --per-character P --size S` in a forked child: its exit status
+static inline int demo_child(const char *out, int chars, int per, int size) {
+    char c[16], p[16], z[16];
+    snprintf(c, sizeof c, "%d", chars), snprintf(p, sizeof p, "%d", per), snprintf(z, sizeof z, "%d", size);
+    char *argv[] = {"demo", "--out", (char *)out, "--characters", c, "--per-character", p, "--size", z, NULL};
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout)) _exit(3);
+        _exit(data_cli(9, argv) ? 1 : 0);
+    }
+    int st;
+    return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
