@@ -2,7 +2,8 @@
 // switched at barriers, warp shuffles and WMMA collectives) and the CUDA runtime calls cameo
 // makes, over host memory. Device allocations are registered, so copies check their direction
 // and bounds, and fresh device memory is filled with NaN bytes (0xff) as unwritten memory would
-// show garbage. One device: "emulated sm_90", 132 SMs, 227 KiB of opt-in shared memory per block.
+// show garbage. One device: "emulated sm_90", 132 SMs, 227 KiB of opt-in shared memory per block
+// (CUDA_EMU_CC's other capabilities: their own shared memory, as emu_smem_optin says).
 // Environment: CUDA_EMU_REVERSE=1 runs the threads between barriers in reverse order (a missing
 // barrier shows up in one order or the other); CUDA_EMU_DEFER=1 holds copies back in their
 // streams (a missing event wait or sync shows up as data not yet there); CUDA_EMU_DEVICES=N
@@ -444,7 +445,12 @@ static void run_block() {
 // ---------------------------------------------------------------------------------------------
 static cudaError_t g_last_error = cudaSuccess;
 static std::map<const void *, int> g_max_dyn_smem;  // cudaFuncAttributeMaxDynamicSharedMemorySize
-static const size_t EMU_SMEM_OPTIN = 232448, EMU_SMEM_DEFAULT = 49152;
+// the calling thread's current device (cudaSetDevice): per host thread, 0 in a new one, as in CUDA
+static thread_local int g_cur_dev;
+static const size_t EMU_SMEM_DEFAULT = 49152;
+extern "C" {
+static size_t emu_smem_optin(int d);  // the reported device's opt-in maximum (below)
+}
 
 void emu_launch_impl(const void *kernel, const char *name, dim3 grid, dim3 block, size_t smem,
                      const std::function<void()> &run) {
@@ -453,6 +459,8 @@ void emu_launch_impl(const void *kernel, const char *name, dim3 grid, dim3 block
     size_t limit = EMU_SMEM_DEFAULT;
     auto it = g_max_dyn_smem.find(kernel);
     if (it != g_max_dyn_smem.end()) limit = (size_t)it->second;
+    const size_t optin = emu_smem_optin(g_cur_dev);
+    if (limit > optin) limit = optin;  // an attribute set for a larger device (CUDA_EMU_CC per device)
     if (nt == 0 || nt > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535) {
         fprintf(stderr, "cuda emulator: %s: invalid launch (grid %u,%u,%u, block %u,%u,%u)\n", name, grid.x, grid.y,
                 grid.z, block.x, block.y, block.z);
@@ -462,7 +470,7 @@ void emu_launch_impl(const void *kernel, const char *name, dim3 grid, dim3 block
     if (smem > limit) {
         fprintf(stderr, "cuda emulator: %s: %zu bytes of dynamic shared memory, the kernel's limit is %zu "
                         "(cudaFuncSetAttribute MaxDynamicSharedMemorySize; the device's opt-in maximum %zu)\n",
-                name, smem, limit, EMU_SMEM_OPTIN);
+                name, smem, limit, optin);
         g_last_error = cudaErrorInvalidValue;
         return;
     }
@@ -492,8 +500,6 @@ static std::mutex g_mem_lock;
 static std::map<uintptr_t, size_t> g_dev, g_pinned;
 static std::map<uintptr_t, int> g_dev_owner;  // device allocation -> the device current at cudaMalloc
 static size_t g_dev_bytes;
-// the calling thread's current device (cudaSetDevice): per host thread, 0 in a new one, as in CUDA
-static thread_local int g_cur_dev;
 // the device's size: 80 GiB, or CUDA_EMU_MEM bytes (suffix K, M or G) to test out-of-memory paths
 static size_t emu_total(void) {
     static size_t total;
@@ -753,18 +759,39 @@ cudaError_t cudaGetDevice(int *d) { *d = g_cur_dev; return cudaSuccess; }
 cudaError_t cudaDriverGetVersion(int *v) { *v = CUDART_VERSION; return cudaSuccess; }
 cudaError_t cudaRuntimeGetVersion(int *v) { *v = CUDART_VERSION; return cudaSuccess; }
 // device d's compute capability: 9.0, or CUDA_EMU_CC's d-th entry (a list like "9.0,7.5"; the
-// last one for the devices past it) — to test how an older GPU is turned down. Only the reported
-// numbers change: the kernels run as sm_90's.
+// last one for the devices past it; "80" reads as 8.0) — to test how an older GPU is turned down
+// and what fits its shared memory (emu_smem_optin). The kernels themselves run as sm_90's.
 static void emu_cc(int d, int *major, int *minor) {
     *major = 9, *minor = 0;
     const char *v = getenv("CUDA_EMU_CC");
     for (int i = 0; v && *v; i++) {
-        int ma = 0, mi = 0;
-        if (sscanf(v, "%d.%d", &ma, &mi) >= 1) *major = ma, *minor = mi;
+        int ma = 0, mi = 0, n = sscanf(v, "%d.%d", &ma, &mi);
+        if (n == 1 && ma >= 20) mi = ma % 10, ma /= 10;  // "80": CMake's / nvcc's spelling of 8.0
+        if (n >= 1) *major = ma, *minor = mi;
         if (i == d) break;
         v = strchr(v, ',');
         if (v) v++;
     }
+}
+// the shared memory of device d's reported compute capability (CUDA C Programming Guide, "Technical
+// Specifications per Compute Capability"): a block's opt-in maximum — 227 KiB on sm_90 and sm_100,
+// 163 KiB on sm_80 / sm_87 (A100, Orin), 99 KiB on sm_86 / sm_89 / sm_120 (which run this build's
+// sm_80 code), 64 KiB on sm_75 — and an SM's resident threads. A kernel whose shared memory fits
+// an H100 but not an A100 then fails (or takes its fallback) here as it would there.
+static size_t emu_smem_optin(int d) {
+    int ma, mi;
+    emu_cc(d, &ma, &mi);
+    if (ma == 8 && (mi == 0 || mi == 7)) return 166912;
+    if ((ma == 8 && mi >= 6) || ma >= 12) return 101376;
+    if (ma == 7) return mi >= 5 ? 65536 : 98304;
+    if (ma < 7) return 49152;
+    return 232448;
+}
+static int emu_threads_per_sm(int d) {
+    int ma, mi;
+    emu_cc(d, &ma, &mi);
+    if ((ma == 8 && (mi == 6 || mi == 9)) || ma >= 12) return 1536;
+    return ma == 7 && mi >= 5 ? 1024 : 2048;
 }
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
     if (d < 0 || d >= emu_devices()) return g_last_error = cudaErrorInvalidDevice;
@@ -774,7 +801,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
     p->multiProcessorCount = 132;
     p->totalGlobalMem = EMU_TOTAL;
     p->sharedMemPerBlock = EMU_SMEM_DEFAULT;
-    p->sharedMemPerBlockOptin = EMU_SMEM_OPTIN;
+    p->sharedMemPerBlockOptin = emu_smem_optin(d);
     p->warpSize = 32;
     p->maxThreadsPerBlock = 1024;
     p->maxThreadsDim[0] = p->maxThreadsDim[1] = 1024, p->maxThreadsDim[2] = 64;
@@ -787,7 +814,7 @@ cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int d) {
     emu_cc(d, &ma, &mi);
     switch (a) {
     case cudaDevAttrMultiProcessorCount: *v = 132; break;
-    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = (int)EMU_SMEM_OPTIN; break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = (int)emu_smem_optin(d); break;
     case cudaDevAttrComputeCapabilityMajor: *v = ma; break;
     case cudaDevAttrComputeCapabilityMinor: *v = mi; break;
     default: *v = 0;
@@ -800,7 +827,7 @@ cudaError_t cudaDeviceSynchronize(void) {
 }
 cudaError_t cudaFuncSetAttribute(const void *f, cudaFuncAttribute a, int v) {
     if (a == cudaFuncAttributeMaxDynamicSharedMemorySize) {
-        if (v < 0 || (size_t)v > EMU_SMEM_OPTIN) return g_last_error = cudaErrorInvalidValue;
+        if (v < 0 || (size_t)v > emu_smem_optin(g_cur_dev)) return g_last_error = cudaErrorInvalidValue;
         std::lock_guard<std::mutex> lock(g_launch_lock);
         g_max_dyn_smem[f] = v;
     }
@@ -810,8 +837,9 @@ cudaError_t cudaFuncSetAttribute(const void *f, cudaFuncAttribute a, int v) {
 cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *n, const void *f, int block, size_t smem) {
     (void)f;
     if (block <= 0 || block > 1024) return g_last_error = cudaErrorInvalidValue;
-    int by_smem = smem ? (int)(EMU_SMEM_OPTIN / (smem + 1024)) : 32;  // 1 KiB reserved a block
-    *n = min(32, min(2048 / block, by_smem));
+    // an SM holds the opt-in maximum plus 1 KiB, and 1 KiB is reserved a block
+    int by_smem = smem ? (int)((emu_smem_optin(g_cur_dev) + 1024) / (smem + 1024)) : 32;
+    *n = min(32, min(emu_threads_per_sm(g_cur_dev) / block, by_smem));
     return cudaSuccess;
 }
 cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int *n, const void *f, int block, size_t smem, unsigned flags) {
