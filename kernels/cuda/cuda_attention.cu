@@ -652,6 +652,19 @@ extern "C" bool cuda_attn_use(const char *which) {
     return true;
 }
 
+// a bf16 call at a tensor-core head dim that ran on the generic warp-per-row kernels all the same
+// (the tensor-core kernels' shared memory is more than the device gives a block: the backward's
+// dK dV kernel at head dim 128 wants 103 KiB, an sm_86 / sm_89 GPU gives 99): correct, but tens of
+// times slower, so said once on stderr; the tests count them (none on an A100 or H100)
+static int64_t g_att_fallbacks;
+extern "C" int64_t cuda_attn_fallbacks(void) { return __atomic_load_n(&g_att_fallbacks, __ATOMIC_RELAXED); }
+static void att_fallback(const cm_kctx *k, const char *pass, int64_t D) {
+    if (__atomic_fetch_add(&g_att_fallbacks, 1, __ATOMIC_RELAXED) == 0)
+        fprintf(stderr, "cameo: cuda attention: the bf16 %s at head dim %lld runs on the generic kernels (many times "
+                        "slower): the tensor-core kernels need more shared memory than this device's %zu bytes a block\n",
+                pass, (long long)D, cuda_ext(k)->smem_optin);
+}
+
 static bool fwd_fast(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
                      const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
     int dp = tc_dp(a.D);
@@ -669,7 +682,10 @@ void cu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
     att_check("cuda attn_fwd", dt, B, H, D);
     if (B * H * Lq <= 0) return;
     att_args a = make_args(B, H, Lq, Lk, D, scale, qs, ks, vs, os, NULL, mask, mb, mh);
-    if (dt == CM_BF16 && attn_choice() != ATT_GENERIC && Lk > 0 && fwd_fast(k, a, O, lse, Q, qs, K, ks, V, vs)) return;
+    if (dt == CM_BF16 && attn_choice() != ATT_GENERIC && Lk > 0) {
+        if (fwd_fast(k, a, O, lse, Q, qs, K, ks, V, vs)) return;
+        if (tc_dp(D)) att_fallback(k, "forward", D);
+    }
     int64_t rows = B * H * Lq;
     CUDA_DISPATCH("cuda attn_fwd", dt,
                   k_att_fwd_gen<T><<<(unsigned)((rows + ATT_WARPS - 1) / ATT_WARPS), ATT_THREADS, 0, KSTREAM(k)>>>(
@@ -715,6 +731,7 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
         else if (dp == 80) done = bwd_tc<80>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
         else if (dp == 128) done = bwd_tc<128>(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
     }
+    if (!done && dt == CM_BF16 && attn_choice() != ATT_GENERIC && tc_dp(D)) att_fallback(k, "backward", D);
     if (!done) {
         CUDA_DISPATCH("cuda attn_bwd", dt, {
             k_att_dq_gen<T><<<(unsigned)((rq + ATT_WARPS - 1) / ATT_WARPS), ATT_THREADS, 0, s>>>(

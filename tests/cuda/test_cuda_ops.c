@@ -28,6 +28,7 @@ int main(void) { test_skip("cameo was built without CUDA (CAMEO_CUDA=OFF): nothi
 extern const cm_backend cm_cpu_backend;
 int cuda_device_count(void);
 const char *cuda_unavailable_reason(void);
+int64_t cuda_attn_fallbacks(void);  // bf16 attention calls the generic kernels took (cuda_attention.cu)
 
 static const cm_backend *G, *C;
 static const cm_kctx *gk, *ck;
@@ -1058,7 +1059,7 @@ static void t_attention(void) {
         // mask 2: -inf keys and every 5th query row fully masked (lse -inf, O 0, P 0 in the backward)
         {2, 2, 70, 33, 72, 2, 1, 1}, {1, 2, 100, 32, 128, 2, 0, 0},
     };
-    const int64_t wg0 = cm_attn_wgmma_runs, mf0 = cm_attn_mma_fused_runs;
+    const int64_t wg0 = cm_attn_wgmma_runs, mf0 = cm_attn_mma_fused_runs, fb0 = cuda_attn_fallbacks();
     for (int d = 0; d < 2; d++) {
         cm_dtype dt = DTS[d];
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -1124,9 +1125,18 @@ static void t_attention(void) {
             release_all();
         }
     }
+    // every bf16 case at a head dim up to 128 ran on tensor-core kernels, none on the generic ones
+    // (whose only cause there: kernels wanting more shared memory than the device gives; the
+    // emulator gives a block what CUDA_EMU_CC's GPU does — test_cuda_ops_attn_sm80: an A100's)
+    const char *att = getenv("CAMEO_ATTN"), *gen = getenv("CAMEO_ATTN_GENERIC");
+    if ((!att || strcmp(att, "generic")) && !(gen && *gen && gen[0] != '0')) {
+        int64_t fb = cuda_attn_fallbacks() - fb0;
+        printf("%s  attention: bf16 calls on the generic kernels at head dims <= 128: %lld\n", fb ? "FAIL" : "ok ",
+               (long long)fb);
+        TEST_CHECK(fb == 0, "%lld bf16 attention calls fell back to the generic kernels (shared memory)", (long long)fb);
+    }
     // CAMEO_ATTN=wgmma: its forward must have run for the head-dim-128 cases (not mma's fallback),
     // except on a GPU that is not a Hopper
-    const char *att = getenv("CAMEO_ATTN");
     if (att && !strcmp(att, "wgmma")) {
         int64_t runs = cm_attn_wgmma_runs - wg0;
         const char *off = cm_attn_wgmma_off;
