@@ -296,22 +296,34 @@ static void progress_show(build_progress *p, const build_report *r, size_t n, in
 }
 
 // What a build killed before its first shard was published leaves in `out` (no shard-00000, no
-// manifest.json): its shard's temporary folder `shard-NNNNN.tmp-PID` (up to a shard of data),
+// manifest.json): its shard's temporary folder `shard-NNNNN.tmp-PID@HOST` (up to a shard of data),
 // its meta.zdict and manifest.json.tmp. Left there, a rebuild published them inside the new
 // dataset: the old shard's bytes for good, and a meta.zdict the manifest does not name. A
-// temporary folder of a process still alive is another build writing here: refused.
+// temporary folder of a process still alive is another build writing here: refused. A pid is
+// judged only on its own host: on a shared filesystem (NFS, Lustre) another node's pid says
+// nothing here (alive: refused forever; gone: a live build deleted), so another host's folder is
+// refused, naming it, for the user to remove. A name without @HOST (older builds) is judged here.
 static int build_clear_leftovers(const char *out, int quiet, char *err, size_t errlen) {
     DIR *dp = opendir(out);
     if (!dp) return 0;  // fs_mkdirs reports it
     int rc = 0;
-    char p[4400];
+    char p[4400], here[64];
+    fs_host_name(here, sizeof here);
     for (struct dirent *e; (e = readdir(dp)) && !rc;) {
         const char *t = strstr(e->d_name, ".tmp-");
         char *end;
         if (strncmp(e->d_name, "shard-", 6) || !t || !t[5]) continue;
         long pid = strtol(t + 5, &end, 10);
-        if (*end || pid <= 0) continue;
+        if ((*end && (*end != '@' || !end[1])) || pid <= 0) continue;
+        const char *host = *end ? end + 1 : NULL;
         snprintf(p, sizeof p, "%s/%s", out, e->d_name);
+        if (host && strcmp(host, here)) {
+            snprintf(err, errlen, "%s: the temporary shard of a build by process %ld on host %s (this is %s), which cannot be "
+                     "judged from here: if that build is no longer running, remove it (rm -r %s); else wait for it, or choose a "
+                     "new --out", p, pid, host, here, p);
+            rc = -1;
+            break;
+        }
         if ((pid_t)pid != getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
             snprintf(err, errlen, "%s: the temporary shard of a build still running (process %ld) into %s: wait for it or stop it, "
                      "or choose a new --out", p, pid, out);

@@ -147,3 +147,18 @@ const char *fs_network_type(const char *path) {
     default: return NULL;
     }
 }
+
+void fs_host_name(char *out, size_t n) {
+    char h[256] = "";
+    if (!n) return;
+    if (gethostname(h, sizeof h - 1)) h[0] = 0;
+    h[sizeof h - 1] = 0;
+    size_t k = 0;
+    for (; h[k] && k < 63 && k + 1 < n; k++) {
+        char c = h[k];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+        out[k] = ok ? c : '_';
+    }
+    out[k] = 0;
+    if (!k) snprintf(out, n, "unknown-host");
+}

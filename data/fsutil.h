@@ -18,3 +18,7 @@ int fs_mkdirs(const char *path);      // mkdir -p
 // Name of the network filesystem holding path ("nfs", "lustre", ...) or NULL when local/unknown
 // (CAMEO_FAULT_NETFS=NAME in the environment: NAME for every path, the tests' network filesystem).
 const char *fs_network_type(const char *path);
+// This machine's host name as it goes into a file name: [A-Za-z0-9._-] kept, anything else '_',
+// at most 63 characters; "unknown-host" when the system does not say. Tells the leftovers of
+// builds on other nodes of a shared filesystem from this node's.
+void fs_host_name(char *out, size_t n);

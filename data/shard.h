@@ -21,7 +21,7 @@ static inline uint32_t shard_unkey32(const uint8_t *k) { uint32_t v = 0; for (in
 // ---- writer ----
 typedef struct shard_writer shard_writer;
 
-// Creates DATASET/<name>.tmp-<pid>/ and its environment. NULL + err on failure.
+// Creates DATASET/<name>.tmp-<pid>@<host>/ (host: fs_host_name) and its environment. NULL + err on failure.
 shard_writer *shard_writer_open(const char *dataset, const char *name, uint64_t first_id, char *err, size_t errlen);
 // Appends sample `id` (must be the next id). Records its stored size and character.
 int shard_writer_put(shard_writer *w, uint64_t id, const void *value, size_t len, int width, int height, uint32_t character,

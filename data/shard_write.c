@@ -44,7 +44,9 @@ static int lmdb_fail(shard_writer *w, const char *what, int rc, char *err, size_
 
 shard_writer *shard_writer_open(const char *dataset, const char *name, uint64_t first_id, char *err, size_t errlen) {
     shard_writer *w = calloc(1, sizeof *w);
-    snprintf(w->tmp, sizeof w->tmp, "%s/%s.tmp-%d", dataset, name, (int)getpid());
+    char host[64];
+    fs_host_name(host, sizeof host);  // with the pid: on a shared filesystem a pid alone names no process
+    snprintf(w->tmp, sizeof w->tmp, "%s/%s.tmp-%d@%s", dataset, name, (int)getpid(), host);
     snprintf(w->final, sizeof w->final, "%s/%s", dataset, name);
     w->first_id = w->next_id = first_id;
     struct stat st;

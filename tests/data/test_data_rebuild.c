@@ -2,7 +2,8 @@
 // the same folder: what the killed build left (its shard's temporary folder, a meta.zdict,
 // manifest.json.tmp) is removed, not published inside the new dataset; a temporary shard of a
 // build still running there refuses the rebuild, naming that process. A real SIGKILL of a build
-// mid-shard ends the same way.
+// mid-shard ends the same way. The folder is named shard-N.tmp-PID@HOST: a pid is judged on its
+// own host only, another host's folder (a shared filesystem) is refused, naming host, pid and path.
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -55,7 +56,8 @@ static int slow_build(const void *out) {
 }
 
 int main(void) {
-    char out[512], p[1024], err[2048];
+    char out[512], p[1024], err[2048], host[64];
+    fs_host_name(host, sizeof host);
     // 1. leftovers of a killed build: removed by the rebuild
     snprintf(out, sizeof out, "%s/killed", tmp_dir());
     TEST_CHECK(mkdir(out, 0755) == 0, "mkdir %s", out);
@@ -90,15 +92,45 @@ int main(void) {
     TEST_CHECK(small_build(out, err, sizeof err) != 0 && strstr(err, pidtxt) && strstr(err, "still running"),
                "a build into a folder another build is writing is refused, naming it: %s", err);
     TEST_CHECK(count_named(out, ".tmp-") == 1, "the running build's temporary shard is left alone");
+    // the same with the host in the name (what a build writes now): this host's live pid refused,
+    // its dead pid removed
+    snprintf(out, sizeof out, "%s/running-host", tmp_dir());
+    TEST_CHECK(mkdir(out, 0755) == 0, "mkdir %s", out);
+    snprintf(p, sizeof p, "%s/shard-00000.tmp-%d@%s", out, (int)live, host);
+    TEST_CHECK(mkdir(p, 0755) == 0, "mkdir %s", p);
+    TEST_CHECK(small_build(out, err, sizeof err) != 0 && strstr(err, pidtxt) && strstr(err, "still running"),
+               "this host's running build (named with the host) is refused: %s", err);
     kill(live, SIGKILL);
     waitpid(live, NULL, 0);
+    snprintf(out, sizeof out, "%s/killed-host", tmp_dir());
+    TEST_CHECK(mkdir(out, 0755) == 0, "mkdir %s", out);
+    gone = dead_pid();
+    snprintf(p, sizeof p, "%s/shard-00000.tmp-%d@%s", out, (int)gone, host);
+    TEST_CHECK(mkdir(p, 0755) == 0, "mkdir %s", p);
+    TEST_CHECK(small_build(out, err, sizeof err) == 0 && count_named(out, ".tmp") == 0,
+               "this host's stopped build (named with the host) is removed: %s", err);
+    // another host's folder on a shared filesystem: its pid (dead here, or this very process's)
+    // says nothing about that host; refused, naming host, pid and the folder, which stays
+    const pid_t others[2] = {dead_pid(), getpid()};
+    for (int k = 0; k < 2; k++) {
+        snprintf(out, sizeof out, "%s/other-host-%d", tmp_dir(), k);
+        TEST_CHECK(mkdir(out, 0755) == 0, "mkdir %s", out);
+        snprintf(p, sizeof p, "%s/shard-00000.tmp-%d@not-%s", out, (int)others[k], host);
+        TEST_CHECK(mkdir(p, 0755) == 0, "mkdir %s", p);
+        char hosttxt[128];
+        snprintf(pidtxt, sizeof pidtxt, "process %d", (int)others[k]);
+        snprintf(hosttxt, sizeof hosttxt, "host not-%s", host);
+        TEST_CHECK(small_build(out, err, sizeof err) != 0 && strstr(err, pidtxt) && strstr(err, hosttxt) && strstr(err, p),
+                   "another host's temporary shard is refused, naming host, pid and folder: %s", err);
+        TEST_CHECK(count_named(out, ".tmp-") == 1, "another host's temporary shard is left alone");
+    }
 
     // 3. a real build killed in its first shard, then run again
     snprintf(out, sizeof out, "%s/sigkill", tmp_dir());
     fflush(NULL);
     pid_t b = fork();
     if (b == 0) _exit(slow_build(out));
-    snprintf(p, sizeof p, "%s/shard-00000.tmp-%d/data.mdb", out, (int)b);
+    snprintf(p, sizeof p, "%s/shard-00000.tmp-%d@%s/data.mdb", out, (int)b, host);
     for (int i = 0; i < 2000 && stat(p, &st); i++) usleep(5000);  // its shard is being written
     usleep(50000);
     kill(b, SIGKILL);
