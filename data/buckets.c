@@ -2,6 +2,7 @@
 #include "data/buckets.h"
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "data/checksum.h"
 
 static int by_aspect(const void *a, const void *b) {
@@ -53,4 +54,23 @@ double buckets_cover_scale(const int b[2], int w, int h) {
     if (w <= 0 || h <= 0) return 1.0;
     double sx = (double)b[0] / w, sy = (double)b[1] / h;
     return sx > sy ? sx : sy;
+}
+
+void buckets_tally_init(buckets_tally *t) {
+    memset(t, 0, sizeof *t);
+    t->most = 1.0;
+    t->short_min = 65536;
+}
+
+void buckets_tally_add(buckets_tally *t, const int (*b)[2], int nb, const uint16_t *sizes, uint64_t first, uint64_t n) {
+    for (uint64_t i = first; i < first + n; i++) {
+        int w = sizes[2 * i], h = sizes[2 * i + 1], k = buckets_nearest(b, nb, w, h), s = w < h ? w : h;
+        double f = buckets_cover_scale(b[k], w, h);
+        t->count[k]++;
+        t->all++;
+        if (f > BUCKETS_UPSCALE_NOTED) t->upscaled++;
+        if (f > t->most) t->most = f;
+        if (s < t->short_min) t->short_min = s;
+        if (s > t->short_max) t->short_max = s;
+    }
 }

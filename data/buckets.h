@@ -16,3 +16,16 @@ double buckets_cover_scale(const int b[2], int w, int h);
 #define BUCKETS_UPSCALE_NOTED 1.05
 // FNV-1a hash of the table (goes into the resume state)
 uint64_t buckets_hash(const int (*b)[2], int n);
+
+// What a set of images makes of a bucket table: samples per bucket, how many are enlarged to cover
+// theirs (by more than BUCKETS_UPSCALE_NOTED) and by how much at most, their shorter sides. Shared
+// by `cameo data stats` and the trainer's stage check, so both count alike.
+typedef struct {
+    uint64_t count[BUCKETS_MAX];  // [n] samples nearest each bucket
+    uint64_t all, upscaled;       // samples tallied; of them enlarged to their bucket
+    double most;                  // the largest cover scale (1 when none is enlarged)
+    int short_min, short_max;     // the images' shorter side (65536, 0 when none tallied)
+} buckets_tally;
+void buckets_tally_init(buckets_tally *t);
+// adds samples [first, first + n) of sizes[][2] (stored width, height) to t, with table b[nb]
+void buckets_tally_add(buckets_tally *t, const int (*b)[2], int nb, const uint16_t *sizes, uint64_t first, uint64_t n);

@@ -31,26 +31,16 @@ int stats_run(const char *dir, int resolution, int step, uint64_t records) {
         dataset_close(&d);
         return 1;
     }
-    uint64_t *cnt = calloc((size_t)(nb > 0 ? nb : 1), sizeof *cnt);
-    uint64_t up = 0;  // enlarged to cover their bucket: a stage at this resolution learns blur from them
-    int smin = 65536, smax = 0;  // the images' shorter side
-    double most = 1.0;
-    for (uint64_t i = 0; i < n; i++) {
-        int w = d.sizes[2 * i], h = d.sizes[2 * i + 1], b = buckets_nearest((const int(*)[2])bt, nb, w, h), s = w < h ? w : h;
-        cnt[b]++;
-        double f = buckets_cover_scale(bt[b], w, h);
-        if (f > BUCKETS_UPSCALE_NOTED) up++;
-        if (f > most) most = f;
-        if (s < smin) smin = s;
-        if (s > smax) smax = s;
-    }
+    buckets_tally t;
+    buckets_tally_init(&t);
+    buckets_tally_add(&t, (const int(*)[2])bt, nb, d.sizes, 0, n);
     printf("buckets at %d² (step %d):", resolution, step);
-    for (int b = 0; b < nb; b++) printf(" %dx%d:%llu", bt[b][0], bt[b][1], (unsigned long long)cnt[b]);
+    for (int b = 0; b < nb; b++) printf(" %dx%d:%llu", bt[b][0], bt[b][1], (unsigned long long)t.count[b]);
     printf("\n");
-    if (n) printf("image shorter side: %d to %d px; enlarged to their bucket at %d²: %llu (%.0f%%)%s", smin, smax, resolution,
+    uint64_t up = t.upscaled;  // enlarged to cover their bucket: a stage at this resolution learns blur from them
+    if (n) printf("image shorter side: %d to %d px; enlarged to their bucket at %d²: %llu (%.0f%%)%s", t.short_min, t.short_max, resolution,
                   (unsigned long long)up, 100.0 * (double)up / (double)n, up ? "" : "\n");
-    if (up) printf(", up to %.1fx\n", most);
-    free(cnt);
+    if (up) printf(", up to %.1fx\n", t.most);
     dataset_reader r;
     dataset_reader_init(&r, &d);
     uint64_t ncap = 0, lmin = UINT64_MAX, lmax = 0, lsum = 0, alpha = 0, imbytes = 0, badrec = 0;

@@ -44,13 +44,11 @@ step_opts stage_step_opts(const train_config *c, int s) {
 }
 
 // the most samples stage s can take from one bucket of ds (the sampler's batches never mix buckets,
-// so a global batch needs batch_size of them in one); counts[] per bucket of the stage's table
-// a stage's images enlarged to cover their bucket (preprocess_target's scale > 1): how many, the most
-typedef struct { int64_t n, all; double most; } upscaled;
-
-static int64_t stage_bucket_max(const train_config *c, int s, const dataset *ds, int (*bk)[2], int *nb, int64_t *counts,
-                                upscaled *up) {
+// so a global batch needs batch_size of them in one); t: per bucket of the stage's table, and the
+// images enlarged to cover their bucket (preprocess_target's scale > 1)
+static int64_t stage_bucket_max(const train_config *c, int s, const dataset *ds, int (*bk)[2], int *nb, buckets_tally *t) {
     const train_stage *sg = &c->stages[s];
+    buckets_tally_init(t);
     if (sg->n_buckets) {
         *nb = sg->n_buckets;
         for (int b = 0; b < *nb; b++) bk[b][0] = sg->buckets[b][0], bk[b][1] = sg->buckets[b][1];
@@ -59,21 +57,12 @@ static int64_t stage_bucket_max(const train_config *c, int s, const dataset *ds,
                            c->data.max_aspect >= 1 ? c->data.max_aspect : 2.0, bk, BUCKETS_MAX);
         if (*nb < 1) return -1;  // the loader names it
     }
-    for (int b = 0; b < *nb; b++) counts[b] = 0;
     for (uint32_t ch = 0; ch < ds->n_chars; ch++) {
         if (sg->mode == CFG_MODE_PAIRED && ds->char_count[ch] < 2) continue;  // left out of a paired order
-        for (uint64_t k = 0; k < ds->char_count[ch]; k++) {
-            uint64_t i = ds->char_first[ch] + k;
-            int w = ds->sizes[2 * i], h = ds->sizes[2 * i + 1], b = buckets_nearest((const int(*)[2])bk, *nb, w, h);
-            counts[b]++;
-            double f = buckets_cover_scale(bk[b], w, h);
-            up->all++;
-            if (f > BUCKETS_UPSCALE_NOTED) up->n++;
-            if (f > up->most) up->most = f;
-        }
+        buckets_tally_add(t, (const int(*)[2])bk, *nb, ds->sizes, ds->char_first[ch], ds->char_count[ch]);
     }
     int64_t mx = 0;
-    for (int b = 0; b < *nb; b++) mx = counts[b] > mx ? counts[b] : mx;
+    for (int b = 0; b < *nb; b++) mx = (int64_t)t->count[b] > mx ? (int64_t)t->count[b] : mx;
     return mx;
 }
 
@@ -108,16 +97,15 @@ int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_
         // found here, before the models load (minutes at full size) and before the earlier
         // stages train, rather than by the loader when the stage begins
         int bk[BUCKETS_MAX][2], nb = 0;
-        int64_t counts[BUCKETS_MAX];
-        upscaled up = {0, 0, 0.0};
-        int64_t mx = stage_bucket_max(c, s, &ds, bk, &nb, counts, &up);
-        if (warn && up.n * 10 >= up.all && up.n) {  // a tenth or more: the stage learns blur from them
+        buckets_tally tally;
+        int64_t mx = stage_bucket_max(c, s, &ds, bk, &nb, &tally);
+        if (warn && tally.upscaled * 10 >= tally.all && tally.upscaled) {  // a tenth or more: the stage learns blur from them
             size_t wl = strlen(warn);
             snprintf(warn + wl, warnlen - wl, "%sstage %d/%d ('%s', resolution %d): %lld of %lld images of %s (%.0f%%) are smaller "
                      "than their bucket and are enlarged to it (up to %.1fx), so the stage learns from blurred targets; a "
                      "high-resolution stage wants images at least its resolution (`cameo data stats %s --resolution %d`)",
-                     wl ? "\n" : "", s + 1, c->n_stages, sg->name, sg->resolution, (long long)up.n, (long long)up.all, path,
-                     100.0 * (double)up.n / (double)up.all, up.most, path, sg->resolution);
+                     wl ? "\n" : "", s + 1, c->n_stages, sg->name, sg->resolution, (long long)tally.upscaled, (long long)tally.all, path,
+                     100.0 * (double)tally.upscaled / (double)tally.all, tally.most, path, sg->resolution);
         }
         const bool val = key != NULL;  // the validation's check: its batch (stage_val_batch), not the stage's
         const int batch = val ? stage_val_batch(c, s) : sg->batch_size;
@@ -126,9 +114,9 @@ int stage_check_pairs(const train_config *c, const char *(*path_of)(const train_
         size_t at = 0;
         int64_t usable = 0;
         for (int b = 0; b < nb; b++) {
-            usable += counts[b];
-            if (counts[b] && at < sizeof list - 32)
-                at += (size_t)snprintf(list + at, sizeof list - at, "%s%dx%d: %lld", at ? ", " : "", bk[b][0], bk[b][1], (long long)counts[b]);
+            usable += (int64_t)tally.count[b];
+            if (tally.count[b] && at < sizeof list - 32)
+                at += (size_t)snprintf(list + at, sizeof list - at, "%s%dx%d: %lld", at ? ", " : "", bk[b][0], bk[b][1], (long long)tally.count[b]);
         }
         if (val)  // a few held-out images over several buckets: validation takes them in smaller batches
             snprintf(fix, sizeof fix, " (validation.batch_size: 1 takes any held-out set)");

@@ -109,6 +109,17 @@ int main(void) {
     int sq = buckets_nearest((const int(*)[2])b, n, 1000, 1000);
     TEST_CHECK(n == BUCKETS_MAX - 1 && b[sq][0] == 8192 && b[sq][1] == 8192, "8192² in 16-px steps: %d buckets, a square image "
                "goes to %dx%d (want 8192x8192)", n, b[sq][0], b[sq][1]);
+    // the tally `data stats` and the stage check share: a range of samples, its buckets, the enlarged
+    n = buckets_make(512, 64, 2.0, b, 3);  // 448x576, 512x512, 576x448
+    const uint16_t sz[5][2] = {{512, 512}, {256, 256}, {1000, 600}, {300, 400}, {600, 1000}};  // [5][2] (w, h)
+    buckets_tally t;
+    buckets_tally_init(&t);
+    buckets_tally_add(&t, (const int(*)[2])b, n, &sz[0][0], 1, 3);  // samples 1..3
+    TEST_CHECK(t.all == 3 && t.count[0] == 1 && t.count[1] == 1 && t.count[2] == 1, "tally of samples 1..3: %llu (%llu %llu %llu)",
+               (unsigned long long)t.all, (unsigned long long)t.count[0], (unsigned long long)t.count[1], (unsigned long long)t.count[2]);
+    TEST_CHECK(t.upscaled == 2 && t.most == 2.0 && t.short_min == 256 && t.short_max == 600,
+               "tally: %llu enlarged (want 2: 256² by 2x, 300x400 by 1.49x), most %.3f (want 2), short sides %d..%d (want 256..600)",
+               (unsigned long long)t.upscaled, t.most, t.short_min, t.short_max);
     TEST_CHECK(fs_network_type("/tmp") == NULL, "local /tmp is not reported as a network filesystem");
     return test_summary("test_data_format");
 }
