@@ -5,6 +5,7 @@
 #include "data/loader.h"
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@
 #include "data/sampler.h"
 
 #define LOG_FIRST 20
+
+static atomic_int thread_note_said[2];  // [quiet]: the note on decode threads a thread limit refused, said
 
 typedef struct {
     uint64_t seq;              // batch sequence number held (UINT64_MAX = none)
@@ -382,8 +385,11 @@ loader *loader_open(const loader_config *cfg, const loader_resume *resume) {
             pthread_cond_destroy(&L->cv_ready);
             goto fail;
         }
-        fprintf(stderr, "loader: %s: started %d of %d decode threads (%s: a process or container thread limit?); going on with %d\n",
-                c->path, started, L->nthreads, strerror(terr), started);
+        // once per process for each kind: the validation's loader (quiet), opened at every
+        // validation, said it at each one; the training's says it at its first stage
+        if (!atomic_exchange(&thread_note_said[c->quiet != 0], 1))
+            fprintf(stderr, "loader: %s: started %d of %d decode threads (%s: a process or container thread limit?); going on with %d\n",
+                    c->path, started, L->nthreads, strerror(terr), started);
         L->nthreads = started;
     }
     return L;

@@ -37,6 +37,29 @@ static int one_epoch(const void *allow) {
     return rc == 1 && (uint64_t)n == want ? 0 : 2;
 }
 
+// loaders opened one after another with 2 of 4 threads starting, as validation opens one at each
+// pass: quiet ones (validation's) say it once, a loader that is not quiet (training's) once too
+static int reopened(const void *arg) {
+    (void)arg;
+    const int quiet[3] = {1, 1, 0};
+    for (int k = 0; k < 3; k++) {
+        g_allow = 2;
+        loader_config c = loader_config_default();
+        c.path = g_ds; c.global_batch = 2; c.resolution = 64; c.bucket_step = 16; c.ref_size = 8;
+        c.threads = 4; c.max_epochs = 1; c.quiet = quiet[k];
+        loader *L = loader_open(&c, NULL);
+        if (!L) return 1;
+        loader_close(L);
+    }
+    return 0;
+}
+
+static int count_of(const char *text, const char *what) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, what)); p += strlen(what)) n++;
+    return n;
+}
+
 int main(void) {
     g_ds = make_demo("threads", 4, 4, 48, 8);
     char log[8192];
@@ -46,5 +69,8 @@ int main(void) {
                "no thread starts: loader_open refuses, naming why (rc %d; %d is SIGALRM, a hang): %s", rc, -SIGALRM, log);
     rc = run_captured(one_epoch, &two, log, sizeof log);
     TEST_CHECK(rc == 0 && strstr(log, "started 2 of 4 decode threads"), "2 of 4 threads start: the epoch is read by those (rc %d): %s", rc, log);
+    rc = run_captured(reopened, NULL, log, sizeof log);
+    TEST_CHECK(rc == 0 && count_of(log, "started 2 of 4 decode threads") == 2,
+               "three loaders (two quiet) under a thread limit: the note once per kind, not at every open (rc %d): %s", rc, log);
     return test_summary("test_data_threads");
 }
