@@ -58,6 +58,7 @@ struct loader {
     uint64_t next_task, consumed;
     int holding;               // the consumer holds batch `consumed`
     int stop, failed;
+    int busy, idle_waiting;    // tasks being decoded now; loader_wait_idle waiting for none
     char fail_msg[512];
     int nthreads;
     pthread_t *threads;
@@ -193,6 +194,15 @@ static int ensure_order(loader *L, uint64_t epoch) {
     return 0;
 }
 
+// whether task t may be dispatched now: its batch has a free slot, is one to be read (max_epochs,
+// max_batches: a batch never read is not decoded), and nothing failed. Under L->mu.
+static int task_ready(const loader *L, uint64_t t) {
+    uint64_t seq = t / (uint64_t)L->Bl, ep, ix;
+    seq_to_batch(L, seq, &ep, &ix);
+    int beyond = (L->cfg.max_epochs > 0 && ep >= (uint64_t)L->cfg.max_epochs) || (L->cfg.max_batches > 0 && seq >= L->cfg.max_batches);
+    return seq < L->consumed + (uint64_t)L->depth && !beyond && !L->failed;
+}
+
 static void *worker_main(void *arg) {
     worker *w = arg;
     loader *L = w->L;
@@ -204,10 +214,7 @@ static void *worker_main(void *arg) {
             if (L->stop) { pthread_mutex_unlock(&L->mu); return NULL; }
             t = L->next_task;
             seq = t / (uint64_t)L->Bl;
-            uint64_t ep, ix;
-            seq_to_batch(L, seq, &ep, &ix);
-            int beyond = L->cfg.max_epochs > 0 && ep >= (uint64_t)L->cfg.max_epochs;
-            if (seq < L->consumed + (uint64_t)L->depth && !beyond && !L->failed) break;
+            if (task_ready(L, t)) break;
             pthread_cond_wait(&L->cv_task, &L->mu);
         }
         int j = (int)(t % (uint64_t)L->Bl);
@@ -234,17 +241,19 @@ static void *worker_main(void *arg) {
             s->seq = seq;
             memset(&s->pend, 0, sizeof s->pend);
             // prefetch the next batch's records of this rank (same epoch only)
-            if (ix + 1 < L->order.n_batches) {
+            if (ix + 1 < L->order.n_batches && (!L->cfg.max_batches || seq + 1 < L->cfg.max_batches)) {
                 npf = L->Bl < 4096 ? L->Bl : 4096;
                 memcpy(pf, L->order.ids + (ix + 1) * (uint64_t)L->G + (uint64_t)L->cfg.rank * L->Bl, sizeof(uint32_t) * npf);
             }
         }
         L->next_task++;
+        L->busy++;
         pthread_mutex_unlock(&L->mu);
         for (int k = 0; k < npf; k++) dataset_prefetch(&w->rd, pf[k]);
         process(w, s, j);
         pthread_mutex_lock(&L->mu);
-        if (++s->done == L->Bl) pthread_cond_broadcast(&L->cv_ready);
+        int batch_ready = ++s->done == L->Bl, none_busy = --L->busy == 0;
+        if (batch_ready || (none_busy && L->idle_waiting)) pthread_cond_broadcast(&L->cv_ready);  // loader_next; loader_wait_idle
         pthread_mutex_unlock(&L->mu);
     }
 }
@@ -342,6 +351,7 @@ loader *loader_open(const loader_config *cfg, const loader_resume *resume) {
     L->maxHW = 0;
     for (int b = 0; b < L->nb; b++) if ((size_t)L->buckets[b][0] * L->buckets[b][1] > L->maxHW) L->maxHW = (size_t)L->buckets[b][0] * L->buckets[b][1];
     L->depth = (c->prefetch > 0 ? c->prefetch : 2) + 1;  // +1: the slot the consumer holds
+    if (c->max_batches > 0 && (uint64_t)L->depth > c->max_batches) L->depth = (int)c->max_batches;  // no slot for batches never read
     L->slots = calloc((size_t)L->depth, sizeof *L->slots);
     size_t view = (size_t)5 * 3 * c->ref_size * c->ref_size, Bl = (size_t)L->Bl;
     for (int i = 0; i < L->depth; i++) {
@@ -410,7 +420,10 @@ int loader_next(loader *L, loader_batch *out) {
     if (L->holding) { L->consumed++; L->holding = 0; pthread_cond_broadcast(&L->cv_task); }
     uint64_t seq = L->consumed, ep, ix;
     seq_to_batch(L, seq, &ep, &ix);
-    if (L->cfg.max_epochs > 0 && ep >= (uint64_t)L->cfg.max_epochs) { pthread_mutex_unlock(&L->mu); return 1; }
+    if ((L->cfg.max_epochs > 0 && ep >= (uint64_t)L->cfg.max_epochs) || (L->cfg.max_batches > 0 && seq >= L->cfg.max_batches)) {
+        pthread_mutex_unlock(&L->mu);
+        return 1;
+    }
     slot *s = &L->slots[seq % (uint64_t)L->depth];
     while (!(s->seq == seq && s->done == L->Bl) && !L->failed) pthread_cond_wait(&L->cv_ready, &L->mu);
     if (L->failed) { fprintf(stderr, "loader: %s\n", L->fail_msg); pthread_mutex_unlock(&L->mu); return -1; }
@@ -473,10 +486,19 @@ void loader_state(const loader *L, loader_resume *o) {
 void loader_stats(const loader *L, loader_counts *o) {
     pthread_mutex_lock((pthread_mutex_t *)&L->mu);
     *o = L->counts;
+    o->samples_decoded = L->next_task;
     pthread_mutex_unlock((pthread_mutex_t *)&L->mu);
 }
 
 uint64_t loader_batches_per_epoch(const loader *L) { return L->smp.batches_per_epoch; }
+
+void loader_wait_idle(loader *L) {
+    pthread_mutex_lock(&L->mu);
+    L->idle_waiting++;
+    while ((L->busy || task_ready(L, L->next_task)) && !L->failed) pthread_cond_wait(&L->cv_ready, &L->mu);
+    L->idle_waiting--;
+    pthread_mutex_unlock(&L->mu);
+}
 
 void loader_close(loader *L) {
     if (!L) return;

@@ -44,6 +44,8 @@ typedef struct {
     int threads;            // decode threads (0 = number of online CPUs)
     int prefetch;           // ready batches queued ahead (0 = 2)
     int max_epochs;         // 0 = endless; else loader_next returns 1 after this many epochs
+    uint64_t max_batches;   // 0 = no limit; else loader_next returns 1 after handing out this many, and no
+                            // batch past them is decoded (a reader of a known count: validation)
     int verbose;            // 1: log each skipped record on stderr (always counted)
     int quiet;              // 1: no notes on stderr (what a paired / mixed stage cannot pair); errors still
     int no_skip_log;        // 1: skipped records counted, not logged (a loader opened again over the same records)
@@ -97,6 +99,7 @@ typedef struct {
     uint64_t single_image_characters; // paired mode: samples left out (character has 1 image)
     uint64_t dropped_remainder;  // samples left in incomplete bucket batches, summed over the epochs started
     uint64_t epochs_started;     // epochs of which a batch was handed out
+    uint64_t samples_decoded;    // samples given to the decode threads, batches decoded ahead included: the work done
 } loader_counts;
 
 loader_config loader_config_default(void);
@@ -118,6 +121,10 @@ void loader_stats(const loader *L, loader_counts *out);
 
 // Number of global batches in one epoch (after bucketing and drop of remainders).
 uint64_t loader_batches_per_epoch(const loader *L);
+
+// Returns once every decode thread waits for a task: all the decoding the prefetch allows now is
+// done (tests and benchmarks: what was decoded ahead, without sleeping for it).
+void loader_wait_idle(loader *L);
 
 // Stops the threads, frees everything. Safe with NULL.
 void loader_close(loader *L);

@@ -52,9 +52,11 @@ static int val_local(ic_models *m, const train_config *c, int s, const dist *d, 
     lc.caption_drop = 0;
     lc.ref_drop = 0;
     lc.quiet = 1;  // opened at every validation: its notes would repeat each time (the training's loader says them)
-    // and the same damaged records are met at every validation (with those of batches prefetched and
-    // never read): logged once per stage, then counted ("samples_damaged") only
+    // and the same damaged records are met at every validation: logged once per stage, then
+    // counted ("samples_damaged") only
     lc.no_skip_log = !log_skips;
+    int nb = (c->validation.samples + vb - 1) / vb, rc = 0;
+    lc.max_batches = (uint64_t)nb;  // the batches read, no more: its prefetch decoded batches never read at each validation
     loader *L = loader_open(&lc, NULL);
     if (!L) {
         snprintf(err, errlen, "validation: the loader could not open %s (see the message above)", lc.path);
@@ -62,7 +64,6 @@ static int val_local(ic_models *m, const train_config *c, int s, const dist *d, 
     }
     step_opts o = stage_step_opts(c, s);
     o.seed = c->run.seed ^ VAL_SEED_SALT;
-    int nb = (c->validation.samples + vb - 1) / vb, rc = 0;
     *n_global = nb * vb;
     autograd_no_grad_push();  // forward only: nothing recorded, activations freed as they go
     for (int j = 0; j < nb && !rc; j++) {
