@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <zstd.h>
 #include "data/buckets.h"
+#include "data/cpus.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/preprocess.h"
@@ -56,7 +57,7 @@ int bench_run(const bench_options *o) {
     dataset d;
     char err[1024];
     if (dataset_open(&d, o->dir, 0, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
-    int T = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int T = o->threads > 0 ? o->threads : cpus_usable();
     int R = o->ref_size > 0 ? o->ref_size : 384, res = o->resolution > 0 ? o->resolution : 512;
     uint64_t n = (uint64_t)(o->samples > 0 ? o->samples : 256);
     if (n > d.m.samples) n = d.m.samples;

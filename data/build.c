@@ -17,6 +17,7 @@
 #include <zstd.h>
 #include "data/buckets.h"
 #include "data/checksum.h"
+#include "data/cpus.h"
 #include "data/fsutil.h"
 #include "data/manifest.h"
 #include "data/record.h"
@@ -380,7 +381,7 @@ int build_dataset(const char *out, build_item *items, size_t n, build_image_fn l
     if (train_dict(out, items, n, &m, &dict, &dict_len)) { snprintf(err, errlen, "%s/meta.zdict: cannot write the dictionary", out); return -1; }
     r->has_dict = m.has_dict;
     ZSTD_CDict *cdict = dict ? ZSTD_createCDict(dict, dict_len, 19) : NULL;
-    int threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = o->threads > 0 ? o->threads : cpus_usable();
     ZSTD_CCtx **cctx = malloc(sizeof(ZSTD_CCtx *) * threads);
     for (int t = 0; t < threads; t++) cctx[t] = ZSTD_createCCtx();
     const size_t chunk = 64;

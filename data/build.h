@@ -14,7 +14,7 @@ typedef struct {
                              // scales an image to cover a bucket (aspect <= data.max_aspect, up to 16)
     uint64_t shard_samples;  // samples per shard (default 10000)
     uint64_t shard_bytes;    // also cut a shard when its records exceed this (default 2 GiB)
-    int threads;             // encode threads (0 = online CPUs)
+    int threads;             // encode threads (0 = usable CPUs, cpus_usable)
     int bucket_resolution;   // manifest bucket table: area resolution² (default 512)
     int bucket_step;         // its step (default 64)
     int quiet;               // 1: no per-line messages (counts still returned)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "data/buckets.h"
 #include "data/checksum.h"
+#include "data/cpus.h"
 #include "data/dataset.h"
 #include "data/image.h"
 #include "data/preprocess.h"
@@ -369,7 +370,7 @@ loader *loader_open(const loader_config *cfg, const loader_resume *resume) {
     pthread_mutex_init(&L->mu, NULL);
     pthread_cond_init(&L->cv_task, NULL);
     pthread_cond_init(&L->cv_ready, NULL);
-    L->nthreads = c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    L->nthreads = c->threads > 0 ? c->threads : cpus_usable();  // the affinity mask's (a Slurm step, a cpuset)
     if (L->nthreads < 1) L->nthreads = 1;
     L->threads = calloc((size_t)L->nthreads, sizeof(pthread_t));
     worker *ws = calloc((size_t)L->nthreads, sizeof(worker));
@@ -385,7 +386,7 @@ loader *loader_open(const loader_config *cfg, const loader_resume *resume) {
     if (started < L->nthreads) {
         for (int i = started; i < L->nthreads; i++) dataset_reader_free(&ws[i].rd);
         if (!started) {
-            fprintf(stderr, "loader: %s: cannot start a decode thread (%s; %d asked: data.threads, or the online CPUs when 0): "
+            fprintf(stderr, "loader: %s: cannot start a decode thread (%s; %d asked: data.threads, or the usable CPUs when 0): "
                     "a process or container thread limit (ulimit -u, pids.max)?\n", c->path, strerror(terr), L->nthreads);
             free(ws);
             free(L->threads);

@@ -41,7 +41,7 @@ typedef struct {
     float ref_drop;         // probability the reference is dropped (views zeroed, ref_dropped=1)
     int random_crop;        // 1: random crop offset inside the resized target; 0: centre crop
     int random_flip;        // 1: horizontal flip with probability 1/2 (target only)
-    int threads;            // decode threads (0 = number of online CPUs)
+    int threads;            // decode threads (0 = the CPUs this process may use: cpus_usable)
     int prefetch;           // ready batches queued ahead (0 = 2)
     int max_epochs;         // 0 = endless; else loader_next returns 1 after this many epochs
     uint64_t max_batches;   // 0 = no limit; else loader_next returns 1 after handing out this many, and no

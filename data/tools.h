@@ -7,7 +7,7 @@ int stats_run(const char *dir, int resolution, int step, uint64_t records);  // 
 int show_run(const char *dir, uint64_t id, const char *out_png, int paired, int ref_size, int resolution, int step, uint64_t seed);
 typedef struct {
     const char *dir;
-    int threads;        // loader threads (0 = online CPUs)
+    int threads;        // loader threads (0 = usable CPUs, cpus_usable)
     int samples;        // samples per timed loop (default 256)
     int ref_size;       // default 384
     int resolution;     // default 512
