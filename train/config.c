@@ -604,7 +604,7 @@ static void get_enum(msec *s, const char *key, int *dst, const char *const *name
 // names
 static const char *const MODE_N[] = {"unpaired", "paired", "mixed"};
 static const char *const LR_N[] = {"constant", "cosine"};
-static const char *const T_N[] = {"logit_normal", "flux_shift"};
+static const char *const T_N[] = {"logit_normal", "flux_shift", "uniform"};
 static const char *const W_N[] = {"none", "sigma_sqrt", "cosmap"};
 static const char *const KV_N[] = {"zero_v", "default"};
 static const char *const DT_N[] = {"auto", "f32", "bf16"};
@@ -612,7 +612,7 @@ static const char *const SIZES_N[] = {"tiny", "full"};
 static const char *const TEXT_DEV_N[] = {"model", "cpu"};
 const char *cfg_mode_name(cfg_mode m) { return (unsigned)m < 3 ? MODE_N[m] : "?"; }
 const char *cfg_lr_kind_name(cfg_lr_kind k) { return (unsigned)k < 2 ? LR_N[k] : "?"; }
-const char *cfg_timestep_name(cfg_timestep t) { return (unsigned)t < 2 ? T_N[t] : "?"; }
+const char *cfg_timestep_name(cfg_timestep t) { return (unsigned)t < 3 ? T_N[t] : "?"; }
 const char *cfg_weighting_name(cfg_weighting w) { return (unsigned)w < 3 ? W_N[w] : "?"; }
 const char *cfg_init_kv_name(cfg_init_kv k) { return (unsigned)k < 2 ? KV_N[k] : "?"; }
 const char *cfg_dtype_name(cfg_dtype d) { return (unsigned)d < 3 ? DT_N[d] : "?"; }
@@ -921,7 +921,7 @@ static void type_train(tctx *t, ynode *root, train_config *c) {
     get_num(&s, "caption_drop", &c->train.caption_drop, 0.0, 1.0);
     get_num(&s, "ref_drop", &c->train.ref_drop, 0.0, 1.0);
     int ts = c->train.timestep;
-    get_enum(&s, "timestep", &ts, T_N, 2);
+    get_enum(&s, "timestep", &ts, T_N, 3);
     c->train.timestep = ts;
     get_num(&s, "logit_mean", &c->train.logit_mean, -10.0, 10.0);
     get_num(&s, "logit_std", &c->train.logit_std, 1e-6, 10.0);

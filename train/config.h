@@ -24,7 +24,7 @@
 
 typedef enum { CFG_MODE_UNPAIRED = 0, CFG_MODE_PAIRED, CFG_MODE_MIXED } cfg_mode;          // = loader_mode
 typedef enum { CFG_LR_CONSTANT = 0, CFG_LR_COSINE } cfg_lr_kind;
-typedef enum { CFG_T_LOGIT_NORMAL = 0, CFG_T_FLUX_SHIFT } cfg_timestep;
+typedef enum { CFG_T_LOGIT_NORMAL = 0, CFG_T_FLUX_SHIFT, CFG_T_UNIFORM } cfg_timestep;
 typedef enum { CFG_W_NONE = 0, CFG_W_SIGMA_SQRT, CFG_W_COSMAP } cfg_weighting;
 typedef enum { CFG_INIT_KV_ZERO_V = 0, CFG_INIT_KV_DEFAULT } cfg_init_kv;
 typedef enum { CFG_DTYPE_AUTO = 0, CFG_DTYPE_F32, CFG_DTYPE_BF16 } cfg_dtype;

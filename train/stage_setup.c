@@ -36,7 +36,9 @@ step_opts stage_step_opts(const train_config *c, int s) {
     step_opts o = {.ip_scale = c->adapter.ip_scale, .guidance = c->train.guidance, .ln_mean = c->train.logit_mean,
                    .ln_std = c->train.logit_std, .shift_base = c->train.shift_base, .shift_max = c->train.shift_max,
                    .recompute = rc, .seed = c->run.seed, .vae_sample = c->train.vae_sample};
-    o.tsample = c->train.timestep == CFG_T_FLUX_SHIFT ? STEP_T_FLUX_SHIFT : STEP_T_LOGIT_NORMAL;
+    o.tsample = c->train.timestep == CFG_T_FLUX_SHIFT ? STEP_T_FLUX_SHIFT
+              : c->train.timestep == CFG_T_UNIFORM  ? STEP_T_UNIFORM
+                                                    : STEP_T_LOGIT_NORMAL;
     o.weighting = c->train.weighting == CFG_W_SIGMA_SQRT ? STEP_W_SIGMA_SQRT
                   : c->train.weighting == CFG_W_COSMAP   ? STEP_W_COSMAP
                                                          : STEP_W_NONE;

@@ -31,8 +31,11 @@ double step_sigma(const step_opts *o, uint64_t step, int64_t id, int64_t seq_len
         double mu = o->shift_base + (o->shift_max - o->shift_base) * ((double)seq_len - 256.0) / (4096.0 - 256.0);
         return exp(mu) / (exp(mu) + (1.0 / u1 - 1.0));
     }
-    default: return u1;
+    case STEP_T_UNIFORM:  // diffusers' default (weighting_scheme none): sigmas[int(u * 1000)] of the unshifted
+                          // training schedule, linspace(1, 1/1000, 1000): one of 1.000, 0.999, ..., 0.001
+        return (1000.0 - floor(u1 * 1000.0)) / 1000.0;
     }
+    return u1;
 }
 
 // a host f32 buffer on the model's device and dtype, in memory of its own (never an alias of h)

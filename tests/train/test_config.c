@@ -1,5 +1,6 @@
 // test_config.c — train/config: the shipped configs parse, defaults, --set overrides, errors that
 // name the key path, the YAML round trip, the embedded copy of configs/tiny.yaml.
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "testutil.h"
 #include "train/config.h"
 #include "train/stage_setup.h"
+#include "train/step.h"
 
 static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -257,5 +259,30 @@ int main(void) {
         remove(man);
         rmdir(ds);
     }
+    // train.timestep: uniform (diffusers' default): selectable, written back by name, and sampled as
+    // the unshifted training schedule's sigmas[int(u * 1000)] = 1 - k/1000
+    {
+        const char *uni[] = {"train.timestep=uniform"};
+        TEST_CHECK(train_config_parse(&c, MIN, strlen(MIN), "min", uni, 1, err, sizeof err) == 0 && c.train.timestep == CFG_T_UNIFORM,
+                   "train.timestep=uniform: %s", err);
+        char *y = train_config_to_yaml(&c);
+        TEST_CHECK(y && strstr(y, "timestep: uniform"), "the resolved config names it");
+        train_config back;
+        TEST_CHECK(y && train_config_parse(&back, y, strlen(y), "resolved", NULL, 0, err, sizeof err) == 0 &&
+                       back.train.timestep == CFG_T_UNIFORM, "read back: %s", err);
+        free(y);
+        step_opts so = stage_step_opts(&c, 0);
+        TEST_CHECK(so.tsample == STEP_T_UNIFORM, "the step samples uniform σ (tsample %d)", (int)so.tsample);
+        double sum = 0, lo = 2, hi = -1;
+        int off_grid = 0, n = 4000;
+        for (int i = 0; i < n; i++) {
+            double s = step_sigma(&so, 7, i, 1024);
+            off_grid += fabs(s * 1000 - round(s * 1000)) > 1e-9;
+            sum += s, lo = s < lo ? s : lo, hi = s > hi ? s : hi;
+        }
+        TEST_CHECK(!off_grid && lo >= 0.001 && hi <= 1.0 && fabs(sum / n - 0.5) < 0.03 && hi - lo > 0.95,
+                   "uniform σ on the 1/1000 grid over [0.001, 1]: %d off it, min %g max %g mean %g", off_grid, lo, hi, sum / n);
+    }
+    expect_err(MIN, "train.timestep=uniformly", "logit_normal, flux_shift, uniform");
     return test_summary("test_config");
 }
