@@ -12,14 +12,17 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: cameo <command> [options]\n"
-            "  train [CONFIG] [--resume DIR|auto] [--set k=v]...    train an adapter (default: the embedded tiny config)\n"
-            "  export CKPT --out FILE.safetensors|FILE.bin          write the adapter of a checkpoint (.bin: torch.load)\n"
-            "  sample CKPT --ref IMG --prompt TEXT --out OUT.png    generate an image with a checkpoint's adapter\n"
-            "  eval CKPT... --pairs PAIRS.jsonl --out DIR           an evaluation sweep: images and DINO-I / SigLIP-I scores\n"
+            "usage: cameo <command> [options]   (cameo <command> --help: all of its options)\n"
+            "  train [CONFIG] [--resume DIR|auto] [--set k=v]... [--quiet]\n"
+            "                                                       train an adapter (default: the embedded tiny config)\n"
+            "  export CKPT --out FILE.safetensors|FILE.bin [--ema]  write the adapter of a checkpoint (.bin: torch.load)\n"
+            "  sample CKPT --ref IMG --prompt TEXT --out OUT.png [options]\n"
+            "                                                       generate an image with a checkpoint's adapter\n"
+            "  eval CKPT... --pairs PAIRS.jsonl --out DIR [options]\n"
+            "                                                       an evaluation sweep: images and DINO-I / SigLIP-I scores\n"
             "  data <build|demo|verify|stats|show|bench> ...        make, check and read datasets\n"
-            "  inspect PATH | --arch NAME                           list a weights file (.safetensors, .bin), a checkpoint, an architecture\n"
-            "  import-bin IN.bin OUT.safetensors                    convert the released PyTorch adapter (.bin)\n"
+            "  inspect PATH [--quiet] | --arch NAME [--quiet]       list a weights file (.safetensors, .bin), a checkpoint, an architecture\n"
+            "  import-bin IN.bin OUT.safetensors | --list IN.bin    convert (or list) the released PyTorch adapter (.bin)\n"
             "  bench <ops|train|blocks|gpu> ...                     benchmarks (print tables; gpu: CUDA builds)\n"
             "  help                                                 this text\n");
 }

@@ -49,6 +49,39 @@ static void test_bench_help(void) {
     check_help("bench blocks", "usage: cameo bench blocks");
 }
 
+// the flags `cameo help` lists for a command are the ones its parser takes (its --help names them), and
+// a command of few flags has them all there (train's --quiet was missing)
+static void test_help_flags(void) {
+    static char top[sizeof out], sub[sizeof out];
+    TEST_CHECK(cli("help") == 0, "cameo help: exit 0");
+    snprintf(top, sizeof top, "%s", out);
+    const char *all[] = {"train", "export", "inspect", "import-bin"};  // listed in full; the others say [options]
+    int seen = 0;
+    for (char *l = strtok(top, "\n"); l; l = strtok(NULL, "\n")) {
+        char cmd[32];
+        if (strncmp(l, "  ", 2) || l[2] == ' ' || sscanf(l + 2, "%31s", cmd) != 1 || !strcmp(cmd, "help")) continue;
+        char line[512];
+        snprintf(line, sizeof line, "%s", l);
+        int rc = cli("%s --help", cmd);
+        snprintf(sub, sizeof sub, "%s", out);
+        TEST_CHECK(rc == 0, "cameo %s --help: exit %d", cmd, rc);
+        for (const char *f = strstr(line, "--"); f; f = strstr(f + 2, "--")) {  // listed here: taken there
+            char flag[40];
+            if (sscanf(f, "%39[-a-z]", flag) == 1)
+                TEST_CHECK(strstr(sub, flag) != NULL, "cameo help lists %s for %s, which its usage does not name:\n%s", flag, cmd, sub);
+        }
+        bool full = false;
+        for (int i = 0; i < 4; i++) full |= !strcmp(cmd, all[i]);
+        seen += full;
+        for (const char *f = strstr(sub, "--"); full && f; f = strstr(f + 2, "--")) {  // taken there: listed here
+            char flag[40];
+            if (sscanf(f, "%39[-a-z]", flag) == 1 && strcmp(flag, "--help") && strlen(flag) > 2)
+                TEST_CHECK(strstr(line, flag) != NULL, "cameo %s takes %s, which cameo help does not list: %s", cmd, flag, line);
+        }
+    }
+    TEST_CHECK(seen == 4, "cameo help has a line for train, export, inspect and import-bin (%d)", seen);
+}
+
 // CAMEO_PROFILE=FILE on a full disk: the table is not lost in silence but told, and printed on stderr
 static void test_profile_full_disk(void) {
     if (access("/dev/full", W_OK)) { printf("  skip: no /dev/full\n"); return; }
@@ -369,6 +402,7 @@ int main(int argc, char **argv) {
     snprintf(dir, sizeof dir, "/tmp/cameo-cli-XXXXXX");
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
     test_bench_help();
+    test_help_flags();
     test_export_import_help();
     test_data_help();
     test_profile_full_disk();
