@@ -912,7 +912,11 @@ int train_cli(int argc, char **argv) {
         else if (!strcmp(argv[i], "--quiet")) quiet = true;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
         else if (argv[i][0] != '-' && !config) config = argv[i];
-        else if ((!strcmp(argv[i], "--resume") || !strcmp(argv[i], "--set")) && i + 1 >= argc) {
+        else if (argv[i][0] != '-') {  // read as "unknown argument", a user looks for a misspelt option
+            fprintf(stderr, "cameo train: one CONFIG is read, and '%s' is a second one (after '%s'): change the first's keys "
+                            "with --set KEY=VALUE (repeatable), or merge the two files into one\n", argv[i], config);
+            return 2;
+        } else if ((!strcmp(argv[i], "--resume") || !strcmp(argv[i], "--set")) && i + 1 >= argc) {
             fprintf(stderr, "cameo train: %s needs a value after it\n", argv[i]);
             return 2;
         } else if (!strcmp(argv[i], "--set")) {

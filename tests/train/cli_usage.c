@@ -82,6 +82,14 @@ static void test_help_flags(void) {
     TEST_CHECK(seen == 4, "cameo help has a line for train, export, inspect and import-bin (%d)", seen);
 }
 
+// a second config: said so, with the ways to combine two (it read "unknown argument 'b.yaml'")
+static void test_train_two_configs(void) {
+    int rc = cli("train a.yaml b.yaml");
+    TEST_CHECK(rc == 2 && strstr(out, "one CONFIG is read") && strstr(out, "'b.yaml'") && strstr(out, "--set KEY=VALUE") &&
+                   !strstr(out, "unknown argument"),
+               "cameo train a.yaml b.yaml: exit %d\n%s", rc, out);
+}
+
 // CAMEO_PROFILE=FILE on a full disk: the table is not lost in silence but told, and printed on stderr
 static void test_profile_full_disk(void) {
     if (access("/dev/full", W_OK)) { printf("  skip: no /dev/full\n"); return; }
@@ -403,6 +411,7 @@ int main(int argc, char **argv) {
     if (!mkdtemp(dir)) { perror("mkdtemp"); return 1; }
     test_bench_help();
     test_help_flags();
+    test_train_two_configs();
     test_export_import_help();
     test_data_help();
     test_profile_full_disk();
