@@ -83,7 +83,7 @@ static int inspect(int argc, char **argv) {
         else other = true;
     }
     if (path && !other && ckpt_info_applies(path)) return ckpt_info_cli(path);  // a summary already: -q changes nothing
-    if (path && !other && torch_import_is_torch_file(path)) return torch_import_inspect(path, q);
+    if (path && !other && torch_import_is_torch_file(path)) return torch_import_inspect("inspect", path, q);
     return inspect_cli(argc, argv);
 }
 

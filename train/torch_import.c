@@ -1044,11 +1044,11 @@ static bool in_part(const char *name, const char *part, size_t pl) {
     return !strncmp(name, part, pl) && (name[pl] == '.' || !name[pl]);
 }
 
-int torch_import_inspect(const char *path, bool quiet) {
+int torch_import_inspect(const char *cmd, const char *path, bool quiet) {
     char err[1024];
     ti_file *f = torch_import_open(path, err, sizeof err);
     if (!f) {
-        fprintf(stderr, "cameo inspect: %s\n", err);
+        fprintf(stderr, "cameo %s: %s\n", cmd, err);
         return 1;
     }
     int rc = torch_import_verify(f, err, sizeof err);
@@ -1085,35 +1085,64 @@ int torch_import_inspect(const char *path, bool quiet) {
     return rc ? 1 : 0;
 }
 
+static void import_usage(FILE *f) {
+    fprintf(f, "usage: cameo import-bin IN.bin OUT.safetensors   convert a torch.save checkpoint\n"
+               "       cameo import-bin --list IN.bin             list its tensors\n");
+}
+
 int torch_import_cli(int argc, char **argv) {
-    bool list = argc >= 1 && !strcmp(argv[0], "--list");
-    bool help = argc == 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"));
-    if (argc != 2 || help) {
-        fprintf(help ? stdout : stderr, "usage: cameo import-bin IN.bin OUT.safetensors   convert a torch.save checkpoint\n"
-                                        "       cameo import-bin --list IN.bin             list its tensors\n");
-        return help ? 0 : 2;
+    const char *pos[2] = {NULL, NULL};
+    int npos = 0;
+    bool list = false;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { import_usage(stdout); return 0; }
+        if (!strcmp(a, "--list")) list = true;
+        else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "cameo import-bin: unknown argument '%s'\n", a);
+            import_usage(stderr);
+            return 2;
+        } else if (npos == 2) {
+            fprintf(stderr, "cameo import-bin: '%s': one more file than IN.bin and OUT.safetensors\n", a);
+            import_usage(stderr);
+            return 2;
+        } else pos[npos++] = a;
+    }
+    // --list IN.bin reads one file: a second was read as an OUT it never writes; IN.bin --list
+    // was read as OUT = "--list" and refused for its name
+    if (list && npos != 1) {
+        if (npos) fprintf(stderr, "cameo import-bin: --list lists one file (IN.bin), and writes none: drop '%s'\n", pos[1]);
+        else fprintf(stderr, "cameo import-bin: --list: missing IN.bin (the torch.save file to list)\n");
+        import_usage(stderr);
+        return 2;
+    }
+    if (list) return torch_import_inspect("import-bin --list", pos[0], false);
+    if (npos < 2) {
+        fprintf(stderr, "cameo import-bin: missing %s\n", npos ? "OUT.safetensors (the file to write)" : "IN.bin and OUT.safetensors");
+        import_usage(stderr);
+        return 2;
     }
     char err[1024];
-    if (list) return torch_import_inspect(argv[1], false);
+    const char *in = pos[0], *to = pos[1];
     // OUT is written as safetensors: under another name (`import-bin x.bin x.bin`, or y.pt) the
     // bytes would lie about their format, and an OUT that is IN replaced the download
-    size_t lo = strlen(argv[1]);
+    size_t lo = strlen(to);
     struct stat si, so;
-    if (lo < 12 || strcmp(argv[1] + lo - 12, ".safetensors")) {
-        fprintf(stderr, "cameo import-bin: %s: the output is written as safetensors; give a name ending in .safetensors\n", argv[1]);
+    if (lo < 12 || strcmp(to + lo - 12, ".safetensors")) {
+        fprintf(stderr, "cameo import-bin: %s: the output is written as safetensors; give a name ending in .safetensors\n", to);
         return 2;
     }
-    if (!stat(argv[0], &si) && !stat(argv[1], &so) && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
-        fprintf(stderr, "cameo import-bin: %s is the input itself; give another OUT.safetensors\n", argv[1]);
+    if (!stat(in, &si) && !stat(to, &so) && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+        fprintf(stderr, "cameo import-bin: %s is the input itself; give another OUT.safetensors\n", to);
         return 2;
     }
-    if (torch_import_to_safetensors(argv[0], argv[1], err, sizeof err)) {
+    if (torch_import_to_safetensors(in, to, err, sizeof err)) {
         fprintf(stderr, "cameo import-bin: %s\n", err);
         return 1;
     }
-    st_file *s = st_open(argv[1], err, sizeof err);
+    st_file *s = st_open(to, err, sizeof err);
     int n = s ? st_count(s) : 0;
     st_close(s);
-    printf("wrote %s: %d tensors\n", argv[1], n);
+    printf("wrote %s: %d tensors\n", to, n);
     return 0;
 }

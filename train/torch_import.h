@@ -87,7 +87,7 @@ int torch_import_to_safetensors(const char *in, const char *out, char *err, size
 
 // `cameo inspect FILE.bin` and `cameo import-bin --list FILE.bin`: a summary (tensors, parameters,
 // dtypes, top-level parts, every storage's crc32 checked) and, unless quiet, one line per tensor.
-// Returns the exit code (1: unreadable or damaged).
-int torch_import_inspect(const char *path, bool quiet);
+// cmd: the command its errors name ("inspect", "import-bin"). Returns the exit code (1: unreadable or damaged).
+int torch_import_inspect(const char *cmd, const char *path, bool quiet);
 // `cameo import-bin IN.bin OUT.safetensors` (or `--list IN.bin`): returns the exit code
 int torch_import_cli(int argc, char **argv);

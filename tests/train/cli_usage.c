@@ -247,6 +247,23 @@ static void test_file_not_checkpoint(void) {
     TEST_CHECK(rc == 2 && strstr(out, "give a name ending in .safetensors"), "import-bin a.bin a.bin: exit %d\n%s", rc, out);
     rc = cli("import-bin a.bin b.pt");
     TEST_CHECK(rc == 2 && strstr(out, "b.pt: the output is written as safetensors"), "import-bin a.bin b.pt: exit %d\n%s", rc, out);
+    // --list after IN.bin was read as OUT "--list" ("--list: the output is written as safetensors")
+    rc = cli("import-bin a.bin --list");
+    TEST_CHECK(rc == 0 && strstr(out, "a.bin (a torch.save file") && !strstr(out, "written as safetensors"),
+               "import-bin a.bin --list: exit %d\n%s", rc, out);
+    // its errors named another command ("cameo inspect: nothing.bin: ..."); --list alone, or with two
+    // files, printed the usage without saying what was wrong
+    rc = cli("import-bin --list nothing.bin");
+    TEST_CHECK(rc == 1 && strstr(out, "cameo import-bin --list: nothing.bin") && !strstr(out, "cameo inspect"),
+               "import-bin --list MISSING: exit %d\n%s", rc, out);
+    rc = cli("import-bin --list");
+    TEST_CHECK(rc == 2 && strstr(out, "--list: missing IN.bin"), "import-bin --list: exit %d\n%s", rc, out);
+    rc = cli("import-bin --list a.bin b.safetensors");
+    snprintf(ab, sizeof ab, "%s/b.safetensors", dir);
+    TEST_CHECK(rc == 2 && strstr(out, "--list lists one file") && access(ab, F_OK) != 0,
+               "import-bin --list IN OUT: exit %d\n%s", rc, out);
+    rc = cli("import-bin a.bin");
+    TEST_CHECK(rc == 2 && strstr(out, "missing OUT.safetensors"), "import-bin IN alone: exit %d\n%s", rc, out);
     rc = cli("export runs/tiny/checkpoints --out s.safetensors");
     rc |= cli("import-bin s.safetensors s.safetensors");
     TEST_CHECK(rc == 2 && strstr(out, "s.safetensors is the input itself"), "import-bin s.safetensors s.safetensors: exit %d\n%s", rc, out);
