@@ -1008,6 +1008,15 @@ static void export_usage(FILE *f) {
                "  --ema       the checkpoint's weight average (a run with optimizer.ema) in place of its weights\n");
 }
 
+// OUT.tmp, where the writers (models/atomic_file.h) put the file until its rename: a SIGINT or
+// SIGTERM mid-write left it behind, a part-written file of up to gigabytes beside OUT
+static char export_tmp[4300];
+static void export_on_signal(int sig) {
+    if (export_tmp[0]) unlink(export_tmp);  // async-signal-safe; gone already after the rename
+    signal(sig, SIG_DFL);
+    raise(sig);  // the default end, so the caller sees the signal
+}
+
 int export_cli(int argc, char **argv) {
     const char *ckpt = NULL, *out = NULL;
     bool ema = false;
@@ -1110,6 +1119,10 @@ int export_cli(int argc, char **argv) {
         }
     }
     rc = 0;
+    snprintf(export_tmp, sizeof export_tmp, "%s.tmp", out);
+    signal(SIGINT, export_on_signal);
+    signal(SIGTERM, export_on_signal);
+    signal(SIGHUP, export_on_signal);
     if (torch) {
         rc = torch_export_save(out, t, n, 0, err, sizeof err);
     } else {
@@ -1120,6 +1133,7 @@ int export_cli(int argc, char **argv) {
         rc = st_writer_save(w, out, err, sizeof err);
         st_writer_free(w);
     }
+    export_tmp[0] = 0;  // renamed or removed: a later signal has nothing of ours to remove
 out:
     for (int i = 0; i < n; i++) free(own[i]);
     free(own);

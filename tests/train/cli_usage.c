@@ -7,6 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "data/fsutil.h"
@@ -405,6 +409,38 @@ static void test_missing_required(void) {
     }
 }
 
+// an export stopped by SIGTERM mid-write leaves no OUT.tmp (it stayed, part-written). OUT.tmp made a
+// FIFO whose reader never reads: the export blocks in its write, past the pipe's 64 KiB of a 500 KB
+// adapter, for as long as the test likes (no timing)
+static void test_export_killed(void) {
+    char tmp[128], fin[128];
+    snprintf(tmp, sizeof tmp, "%s/k.safetensors.tmp", dir);
+    snprintf(fin, sizeof fin, "%s/k.safetensors", dir);
+    TEST_CHECK(mkfifo(tmp, 0644) == 0, "mkfifo %s", tmp);
+    int rd = open(tmp, O_RDONLY | O_NONBLOCK);  // a reader: the export's open for writing does not wait
+    TEST_CHECK(rd >= 0, "open %s", tmp);
+    if (rd < 0) return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int nul = open("/dev/null", O_WRONLY);
+        dup2(nul, 1), dup2(nul, 2);
+        if (chdir(dir)) _exit(127);
+        execl(cameo, cameo, "export", "runs/tiny/checkpoints", "--out", "k.safetensors", (char *)NULL);
+        _exit(127);
+    }
+    struct pollfd pf = {rd, POLLIN, 0};
+    int ready = poll(&pf, 1, 60000);  // its first bytes: it is writing (a guard against a hang, not a timing)
+    TEST_CHECK(ready == 1 && (pf.revents & POLLIN), "the export writes into k.safetensors.tmp (poll %d, revents %d)", ready, pf.revents);
+    kill(pid, SIGTERM);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    close(rd);
+    struct stat sb;
+    TEST_CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM, "the export ends by SIGTERM (status %#x)", st);
+    TEST_CHECK(lstat(tmp, &sb) != 0 && access(fin, F_OK) != 0, "a killed export leaves %s behind (or a part of OUT)", tmp);
+    unlink(tmp);
+}
+
 // a resume whose data.path names another dataset (the user rebuilt it with more photos) while a
 // stage is some steps in: refused before any model is loaded, naming the key, both datasets and the
 // way on (it went through as "resume: data.path changed", loaded the models, then failed in the
@@ -434,6 +470,7 @@ int main(int argc, char **argv) {
     test_profile_full_disk();
     if (make_run()) {
         test_inspect_quiet();
+        test_export_killed();
         test_legacy_bin();
         test_missing_value();
         test_file_not_checkpoint();
