@@ -2,6 +2,7 @@
 #include "autograd/tensor.h"
 #include "train/metrics.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -281,6 +282,27 @@ static int append_whole(metrics *m, FILE *f, const char *path, const void *buf, 
     return -1;
 }
 
+// one past the highest sequence number (events.out.tfevents.T.HOST.SSSS.PID) of dir's event files of
+// second t; 0 when it has none (files of the older HOST.PID.K layout have no 4-digit field there)
+static int tb_next_seq(const char *dir, long long t) {
+    char prefix[64];
+    int next = 0;
+    snprintf(prefix, sizeof prefix, "events.out.tfevents.%010lld.", t);
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (strncmp(e->d_name, prefix, strlen(prefix))) continue;
+        size_t dot = (size_t)(strrchr(e->d_name, '.') - e->d_name);  // before the pid; the prefix ends in one
+        if (dot < strlen(prefix) + 5 || e->d_name[dot - 5] != '.') continue;
+        const char *seq = e->d_name + dot - 5;  // ".SSSS.PID"
+        bool digits = true;
+        for (int i = 1; i <= 4; i++) digits &= seq[i] >= '0' && seq[i] <= '9';
+        int k = digits ? atoi(seq + 1) : -1;
+        if (k >= next) next = k + 1;
+    }
+    if (d) closedir(d);
+    return next;
+}
+
 int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resume_step, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     m->t0 = now_unix();
@@ -311,10 +333,13 @@ int metrics_open(metrics *m, const char *run_dir, bool tensorboard, int64_t resu
         }
         gethostname(host, sizeof host - 1);
         host[sizeof host - 1] = 0;
-        // unique per run start: time, host, pid, then a counter if that name exists already
-        for (int k = 0; k < 1000; k++) {
-            snprintf(m->tb_path, sizeof m->tb_path, "%s/events.out.tfevents.%lld.%.64s.%d.%d", dir, (long long)m->t0, host,
-                     (int)getpid(), k);
+        // unique and in start order, as TensorBoard reads a folder's files (by name): time, host, then
+        // a sequence number past those of the files of the same second, then the pid. With the pid
+        // before a counter, a run started in the second of an earlier one (a resume, whose START
+        // purge must come after the old steps) sorted by pid, which says nothing of the order
+        long long t = (long long)m->t0;
+        for (int k0 = tb_next_seq(dir, t), k = k0; k < k0 + 100; k++) {
+            snprintf(m->tb_path, sizeof m->tb_path, "%s/events.out.tfevents.%010lld.%.64s.%04d.%d", dir, t, host, k, (int)getpid());
             m->tb = fopen(m->tb_path, "wbx");
             if (m->tb || errno != EEXIST) break;
         }

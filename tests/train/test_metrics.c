@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "testutil.h"
 #include "train/metrics.h"
@@ -415,12 +416,48 @@ static void test_progress(void) {
     TEST_CHECK(quoted, "the summary's tensorboard command quotes a run folder with a space");
 }
 
+// event files sort in start order, as TensorBoard reads them: a run started (here, by a parent of a
+// smaller pid) in the second of an earlier one (its child) sorted by pid, before it
+static void test_tb_order(void) {
+    char dir[128], tb[160], err[512];
+    snprintf(dir, sizeof dir, "/tmp/cameo-test-metrics-order-%d", (int)getpid());
+    snprintf(tb, sizeof tb, "%s/tb", dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        metrics m;
+        int rc = metrics_open(&m, dir, true, -1, err, sizeof err);
+        metrics_close(&m);
+        _exit(rc ? 1 : 0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    TEST_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the earlier run (a child) opens its event file");
+    metrics m;
+    TEST_CHECK(metrics_open(&m, dir, true, 2, err, sizeof err) == 0, "%s", err);
+    metrics_close(&m);
+    char last[256] = "", mine[256];
+    snprintf(mine, sizeof mine, "%s", strrchr(m.tb_path, '/') + 1);
+    int n = 0;
+    DIR *d = opendir(tb);
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (!strncmp(e->d_name, "events.out.tfevents.", 20)) {
+            n++;
+            if (strcmp(e->d_name, last) > 0) snprintf(last, sizeof last, "%s", e->d_name);
+        }
+    if (d) closedir(d);
+    TEST_CHECK(n == 2 && !strcmp(last, mine), "the later run's file sorts last: %s (of %d; last %s)", mine, n, last);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd)) fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 int main(void) {
     test_metrics();
     test_long_path();
     test_write_failure();
     test_trim_full();
     test_tb_header_full();
+    test_tb_order();
     test_progress();
     return test_summary("test_metrics");
 }
