@@ -14,13 +14,16 @@ int cuda_device_count(void);  // kernels/cuda/cuda_backend.cu
 #endif
 
 // how many tasks the launcher started (its own count first; srun's last: mpirun inside an srun
-// step of one task is mpirun's world), and where that was read; 0 when none says
-static int launcher_tasks(const char **from) {
-    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"};
+// step of one task is mpirun's world), where that was read, and the variable beside it that holds
+// this task's rank; 0 when none says
+static int launcher_tasks(const char **from, const char **rank_var) {
+    static const char *vars[][2] = {{"OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"}, {"PMI_SIZE", "PMI_RANK"},
+                                    {"SLURM_STEP_NUM_TASKS", "SLURM_PROCID"}};
     for (int i = 0; i < 3; i++)
-        if (getenv(vars[i])) {
-            *from = vars[i];
-            return atoi(getenv(vars[i]));
+        if (getenv(vars[i][0])) {
+            *from = vars[i][0];
+            if (rank_var) *rank_var = vars[i][1];
+            return atoi(getenv(vars[i][0]));
         }
     return 0;
 }
@@ -30,14 +33,31 @@ static int launcher_tasks(const char **from) {
 // refuses to start in ("direct launched using srun, but OMPI was not built with SLURM's PMI support")
 static bool launched_by_mpi(void) {
     const char *from = NULL;
-    int tasks = launcher_tasks(&from);
+    int tasks = launcher_tasks(&from, NULL);
     return from ? tasks > 1 : getenv("PMIX_RANK") != NULL;
+}
+
+static int proc_rank = -1, proc_world = 1;  // what dist_init decided (-1: it has not run)
+
+int dist_process_rank(int *world) {
+    if (proc_rank >= 0) {
+        *world = proc_world;
+        return proc_rank;
+    }
+    // not run: the launcher's rank variable beside the task count dist_init goes by (a Slurm batch
+    // shell's SLURM_PROCID 0 and job-wide SLURM_NTASKS name no task of a step)
+    const char *from = NULL, *rv = NULL;
+    int tasks = launcher_tasks(&from, &rv);
+    const char *r = from && tasks > 1 ? getenv(rv) : NULL;
+    *world = r ? tasks : 1;
+    return r ? atoi(r) : 0;
 }
 
 void dist_init(dist *d, int *argc, char ***argv) {
     memset(d, 0, sizeof *d);
     d->world = d->local_world = 1;
     d->dev = CM_DEV_CPU;
+    proc_rank = 0, proc_world = 1;
     if (!launched_by_mpi()) return;
 #ifdef CAMEO_HAVE_MPI
     int provided;
@@ -50,10 +70,11 @@ void dist_init(dist *d, int *argc, char ***argv) {
     MPI_Comm_size(node, &d->local_world);
     MPI_Comm_free(&node);
     d->mpi = true;
+    proc_rank = d->rank, proc_world = d->world;
     // srun without a PMI plugin its MPI uses: each task a world of 1 of its own, N runs of the same
     // batches writing one run folder
     const char *from = "";
-    int tasks = launcher_tasks(&from);
+    int tasks = launcher_tasks(&from, NULL);
     if (tasks > 1 && d->world == 1) {
         fprintf(stderr, "cameo: started as one of %d tasks (%s), but MPI sees a world of 1: this MPI did not join the launcher's "
                         "tasks (srun: launch with --mpi=pmix or --mpi=pmi2, whichever `srun --mpi=list` offers and the MPI was "
@@ -64,7 +85,7 @@ void dist_init(dist *d, int *argc, char ***argv) {
 #else
     // an srun of a single-process build would train the same batches N times over
     const char *from = "";
-    int tasks = launcher_tasks(&from);
+    int tasks = launcher_tasks(&from, NULL);
     if (tasks > 1) {
         fprintf(stderr, "cameo: started as one of %d tasks (%s), but this cameo was built without MPI "
                         "(install an MPI, e.g. libopenmpi-dev, and rebuild)\n", tasks, from);

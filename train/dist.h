@@ -35,6 +35,10 @@ int dist_bind_device(dist *d, cm_device *dev, char *err, size_t errlen);
 // --gpus-per-task=1, a CUDA_VISIBLE_DEVICES per rank). May be >= have: the caller refuses it
 int dist_cuda_index(int index, int local_rank, int have);
 void dist_finalize(dist *d);
+// this process's rank (and *world) as the last dist_init decided it (kept after dist_finalize), so a
+// per-rank file (CAMEO_PROFILE's) goes by the trainer's rank; before any dist_init, the launcher's
+// rank variable beside the task count dist_init reads (0 of 1 alone)
+int dist_process_rank(int *world);
 _Noreturn void dist_abort(const dist *d, int code);  // ends every rank
 // the gradients: train/dist_reduce.h
 // ZeRO-1: each trainable parameter's values sent from its owner to every other rank

@@ -8,6 +8,7 @@
 #include "kernels/profile.h"
 #include "train/progress.h"
 #include "train/cli.h"
+#include "train/dist.h"
 #include "train/torch_import.h"
 
 static void usage(FILE *f) {
@@ -37,20 +38,11 @@ static void threads_passive_once(char **argv) {
     execv("/proc/self/exe", argv);  // on failure, carry on as we are
 }
 
-// this process's rank and the world's size as the launcher tells them (MPI, PMI, Slurm); 0 of 1 alone
-static int launcher_rank(int *world) {
-    const char *r = getenv("OMPI_COMM_WORLD_RANK"), *w = getenv("OMPI_COMM_WORLD_SIZE");
-    if (!r) r = getenv("PMI_RANK"), w = getenv("PMI_SIZE");
-    if (!r) r = getenv("SLURM_PROCID"), w = getenv("SLURM_NTASKS");
-    *world = w ? atoi(w) : 1;
-    return r ? atoi(r) : 0;
-}
-
 // CAMEO_PROFILE=1: the op profiler's table (kernels/profile.h) on stderr when the command ends;
 // CAMEO_PROFILE=FILE: appended to FILE (markdown; FILE.rankN for each rank of several)
 static void profile_report(const char *to, const char *cmd, double wall_s) {
     static char buf[32768];
-    int world, rank = launcher_rank(&world);
+    int world, rank = dist_process_rank(&world);  // the trainer's rank: one file per rank
     char title[200], path[4200];
     if (world > 1) snprintf(title, sizeof title, "### cameo %s, rank %d of %d: where the time went", cmd, rank, world);
     else snprintf(title, sizeof title, "### cameo %s: where the time went", cmd);

@@ -105,6 +105,16 @@ static void test_profile_full_disk(void) {
                "a profile table that cannot be written is told, and shown on stderr:\n%s", out);
 }
 
+// CAMEO_PROFILE=FILE takes its rank as the trainer does: a Slurm batch shell (SLURM_PROCID 0 and the
+// job's SLURM_NTASKS, no step) is one process, FILE itself (it wrote FILE.rank0, "rank 0 of 2");
+// an srun step's task 1 of 2 writes FILE.rank1
+static void test_profile_rank(void) {
+    int rc = test_sh("cd %s && env SLURM_PROCID=0 SLURM_NTASKS=2 CAMEO_PROFILE=pb.md %s help >/dev/null && test -s pb.md && "
+                     "test ! -e pb.md.rank0 && env SLURM_PROCID=1 SLURM_NTASKS=2 SLURM_STEP_NUM_TASKS=2 CAMEO_PROFILE=ps.md %s help "
+                     ">/dev/null && grep -q 'rank 1 of 2' ps.md.rank1 && test ! -e ps.md", dir, cameo, cameo);
+    TEST_CHECK(rc == 0, "CAMEO_PROFILE in a batch shell: FILE; in a 2-task step: FILE.rank1 (exit %d; see %s/pb.md*, ps.md*)", rc, dir);
+}
+
 static void test_data_help(void) {
     const char *subs[] = {"build", "demo", "verify", "stats", "show", "bench"};
     for (int i = 0; i < 6; i++) {
@@ -468,6 +478,7 @@ int main(int argc, char **argv) {
     test_export_import_help();
     test_data_help();
     test_profile_full_disk();
+    test_profile_rank();
     if (make_run()) {
         test_inspect_quiet();
         test_export_killed();
