@@ -211,6 +211,14 @@ int eval_cli(int argc, char **argv) {
         for (int c = 1; c < nck && !rc; c++)
             if (!eval_models_same(&em, dirs[c], err, sizeof err)) rc = 1;
     }
+    char *setup = NULL;  // what the images are made on: part of their keys (eval_setup)
+    if (!rc) {
+        char dev[32], cfg_abs[PATH_MAX];
+        device_name(em.m.dev, dev, sizeof dev);
+        dev[strcspn(dev, ":")] = 0;  // cuda, not cuda:N: ranks of one sweep differ in N
+        if (config && !realpath(config, cfg_abs)) snprintf(cfg_abs, sizeof cfg_abs, "%.4000s", config);
+        setup = eval_setup(dev, dtype_name(em.m.dtype), config ? cfg_abs : NULL, sets, n_sets);
+    }
     for (int c = 0; c < nck && !rc; c++) {  // the tag's base: the folder's (file's) name; eval_tags_assign makes it unique
         char tmp[PATH_MAX];
         snprintf(tmp, sizeof tmp, "%.4000s", dirs[c]);
@@ -263,7 +271,7 @@ int eval_cli(int argc, char **argv) {
             for (int g = 0; g < ng; g++)
                 for (int k = 0; k < nseed; k++)
                     for (int p = 0; p < np; p++) {
-                        char *key = eval_key(srcs[c], pids[p], scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
+                        char *key = eval_key(srcs[c], pids[p], scales[s], guids[g], seeds[k], o.steps, o.width, o.height, setup);
                         bool need = !eval_results_has(&done, key, clip_id);
                         todo += need && todo_all % d.world == d.rank;  // this rank's share: every world-th image to make
                         todo_all += need;
@@ -288,7 +296,7 @@ int eval_cli(int argc, char **argv) {
             for (int g = 0; g < ng && !rc; g++)
                 for (int k = 0; k < nseed && !rc; k++)
                     for (int p = 0; p < np && !rc; p++) {
-                        char *key = eval_key(srcs[c], pids[p], scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
+                        char *key = eval_key(srcs[c], pids[p], scales[s], guids[g], seeds[k], o.steps, o.width, o.height, setup);
                         if (eval_results_has(&done, key, clip_id) || item++ % d.world != d.rank) { free(key); continue; }
                         if (!loaded && (config ? ic_models_load_adapter_file(&em.m, dirs[c], err, sizeof err)
                                                : eval_models_load_adapter(&em, dirs[c], ema, err, sizeof err))) {
@@ -301,7 +309,7 @@ int eval_cli(int argc, char **argv) {
                         eval_sample_opts oo = o;
                         oo.ip_scale = scales[s], oo.guidance = guids[g], oo.seed = (uint64_t)seeds[k];
                         char rel[400];
-                        eval_image_name(rel, sizeof rel, tags[c], p, pids[p], scales[s], guids[g], seeds[k], o.steps, o.width, o.height);
+                        eval_image_name(rel, sizeof rel, tags[c], p, pids[p], scales[s], guids[g], seeds[k], o.steps, o.width, o.height, setup);
                         snprintf(path, sizeof path, "%s/images/%s", outdir, tags[c]);
                         if (fs_mkdirs(path)) { snprintf(err, sizeof err, "%s: cannot create (%s)", path, strerror(errno)); rc = 1; }
                         snprintf(path, sizeof path, "%s/%s", outdir, rel);
@@ -311,6 +319,8 @@ int eval_cli(int argc, char **argv) {
                                     .dino = sc.dino_i, .siglip = sc.siglip_i, .clip_i = sc.clip_i, .clip_t = sc.clip_t,
                                     .seconds = progress_now() - t0, .clip = cdim ? clip_id : 0};
                         snprintf(r.tag, sizeof r.tag, "%s", tags[c]);
+                        snprintf(r.setup_label, sizeof r.setup_label, "%s", setup);
+                        r.setup = eval_src_hash(setup);
                         if (!rc) {
                             cJSON *j = cJSON_CreateObject();
                             cJSON_AddStringToObject(j, "key", key);
@@ -329,6 +339,7 @@ int eval_cli(int argc, char **argv) {
                             cJSON_AddNumberToObject(j, "steps", o.steps);
                             cJSON_AddNumberToObject(j, "width", o.width);
                             cJSON_AddNumberToObject(j, "height", o.height);
+                            cJSON_AddStringToObject(j, "setup", setup);
                             cJSON_AddStringToObject(j, "image", rel);
                             cJSON_AddNumberToObject(j, "dino_i", r.dino);
                             cJSON_AddNumberToObject(j, "siglip_i", r.siglip);
@@ -377,7 +388,7 @@ int eval_cli(int argc, char **argv) {
         char *md = eval_summary_text(&done, title);
         snprintf(path, sizeof path, "%s/summary.md", outdir);
         rc = fs_write_atomic(path, md, strlen(md), err, sizeof err) ? 1 : 0;
-        if (!rc && eval_contact_sheets(outdir, &done, pairs, pids, np, srcs, tags, nck, scales, ns, guids, ng, seeds, nseed, o.steps, o.width, o.height, err,
+        if (!rc && eval_contact_sheets(outdir, &done, pairs, pids, np, srcs, tags, nck, scales, ns, guids, ng, seeds, nseed, o.steps, o.width, o.height, setup, err,
                                           sizeof err))
             rc = 1;
         if (!rc && !quiet) printf("%s\n%s, %s and %s/sheets/\n", md, results, path, outdir);
@@ -386,6 +397,7 @@ int eval_cli(int argc, char **argv) {
 out:
     if (rc) fprintf(stderr, "cameo eval%s: %s\n", d.world > 1 ? " (a rank)" : "", err);
     eval_results_free(&done);
+    free(setup);
     eval_pairs_free(pairs, np);
     free(pids);
     eval_clip_close(&clip);

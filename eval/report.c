@@ -28,8 +28,9 @@ static void mean_sd(const double *x, int n, char *out, size_t len) {
     if (k < n && at >= 0 && (size_t)at < len) snprintf(out + at, len - (size_t)at, " (%d of %d)", k, n);
 }
 
-// summary.md: a row per (checkpoint, size, steps, scale, guidance), in the order the records first show
-// them; grouped by the source itself (two checkpoints under one tag stay apart), labelled by its tag
+// summary.md: a row per (checkpoint, size, steps, scale, guidance, setup), in the order the records first
+// show them; grouped by the source itself (two checkpoints under one tag stay apart), labelled by its
+// tag; a setup apart (images made on another device or dtype, or with other --set) a row of its own
 char *eval_summary_text(const eval_results *d, const char *title) {
     size_t cap = 4096 + (size_t)d->n * 256, at = 0;
     char *b = malloc(cap);
@@ -38,8 +39,8 @@ char *eval_summary_text(const eval_results *d, const char *title) {
     bool *seen = calloc((size_t)d->n + 1, 1);
     CM_CHECK(b && x[0] && x[1] && x[2] && x[3] && seen, "eval", "out of host memory");
     at += (size_t)snprintf(b + at, cap - at,
-                           "# %s\n\n| checkpoint | size | steps | scale | guidance | images | DINO-I | SigLIP-I | CLIP-I | CLIP-T | s / image |\n"
-                           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", title);
+                           "# %s\n\n| checkpoint | size | steps | scale | guidance | images | DINO-I | SigLIP-I | CLIP-I | CLIP-T | s / image | setup |\n"
+                           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n", title);
     for (int i = 0; i < d->n; i++) {
         if (seen[i]) continue;
         int n = 0;
@@ -47,7 +48,7 @@ char *eval_summary_text(const eval_results *d, const char *title) {
         for (int j = i; j < d->n; j++) {
             const eval_rec *a = &d->v[i], *c = &d->v[j];
             if (seen[j] || a->src != c->src || a->scale != c->scale || a->guidance != c->guidance || a->steps != c->steps ||
-                a->w != c->w || a->h != c->h)
+                a->w != c->w || a->h != c->h || a->setup != c->setup)
                 continue;
             seen[j] = true;
             x[0][n] = c->dino, x[1][n] = c->siglip, x[2][n] = c->clip_i, x[3][n] = c->clip_t, secs += c->seconds, n++;
@@ -55,15 +56,17 @@ char *eval_summary_text(const eval_results *d, const char *title) {
         char m[4][80];
         for (int k = 0; k < 4; k++) mean_sd(x[k], n, m[k], sizeof m[k]);
         const eval_rec *r = &d->v[i];
-        at += (size_t)snprintf(b + at, cap - at, "| %s | %dx%d | %d | %.9g | %.9g | %d | %s | %s | %s | %s | %.2f |\n", r->tag, r->w,
-                               r->h, r->steps, r->scale, r->guidance, n, m[0], m[1], m[2], m[3], secs / n);
+        at += (size_t)snprintf(b + at, cap - at, "| %s | %dx%d | %d | %.9g | %.9g | %d | %s | %s | %s | %s | %.2f | %s |\n", r->tag, r->w,
+                               r->h, r->steps, r->scale, r->guidance, n, m[0], m[1], m[2], m[3], secs / n,
+                               r->setup ? r->setup_label : "n/a");
     }
     snprintf(b + at, cap - at,
              "\nDINO-I: cosine of the DINOv2 CLS embeddings of reference and image; SigLIP-I: cosine of SigLIP's "
              "mean-pooled last hidden states; both through the adapter's towers and reference view. CLIP-I: cosine of "
              "reference's and image's CLIP image embeddings; CLIP-T: of the image's and the prompt's (n/a: no --clip; "
              "(k of n): only k of the row's n images were made with --clip). ± is the sample standard deviation over "
-             "the row's images.\n");
+             "the row's images. setup: device type and dtype, and with --config its file and --set overrides (n/a: lines "
+             "from before results named it).\n");
     for (int k = 0; k < 4; k++) free(x[k]);
     free(seen);
     return b;
@@ -75,7 +78,7 @@ char *eval_summary_text(const eval_results *d, const char *title) {
 int eval_contact_sheets(const char *outdir, const eval_results *done, const eval_pair *pairs, char pair_ids[][EVAL_PAIR_ID_LEN], int np,
                         char srcs[][PATH_MAX + 8], char tags[][96],
                         int nck, const double *scales, int ns, const double *guids, int ng, const double *seeds, int nseed,
-                        int steps, int W, int H, char *err, size_t errlen) {
+                        int steps, int W, int H, const char *setup, char *err, size_t errlen) {
     const int gap = 4, cols = 1 + nseed, rows = nck * ns * ng;
     int SW = cols * W + (cols + 1) * gap, SH = rows * H + (rows + 1) * gap;
     if ((int64_t)SW * SH > (int64_t)1 << 28) return 0;  // a sweep too large for one sheet: none
@@ -99,12 +102,12 @@ int eval_contact_sheets(const char *outdir, const eval_results *done, const eval
                 else {
                     // the name its line gave it: a pair reused after a move in the pairs file was made under
                     // its old line number (and its key, not its number, finds it)
-                    char rel[400], *key = eval_key(srcs[ci], pair_ids[p], scales[si], guids[gi], seeds[c - 1], steps, W, H);
+                    char rel[400], *key = eval_key(srcs[ci], pair_ids[p], scales[si], guids[gi], seeds[c - 1], steps, W, H, setup);
                     int at = eval_results_find(done, key);
                     free(key);
                     const eval_rec *rec = at >= 0 ? &done->v[at] : NULL;
                     eval_image_name(rel, sizeof rel, rec ? rec->tag : tags[ci], rec && rec->pair >= 0 ? rec->pair : p, pair_ids[p],
-                                    scales[si], guids[gi], seeds[c - 1], steps, W, H);
+                                    scales[si], guids[gi], seeds[c - 1], steps, W, H, setup);
                     snprintf(path, sizeof path, "%s/%s", outdir, rel);
                 }
                 bool ok = image_load(path, &im, e, sizeof e) == 0;

@@ -5,13 +5,14 @@
 #include "eval/pairs.h"
 #include "eval/results.h"
 
-// summary.md's text (malloc'd): a row per group, in the order the records first show them
+// summary.md's text (malloc'd): a row per group (setup included: the last column), in the order the
+// records first show them
 char *eval_summary_text(const eval_results *d, const char *title);
 // DIR/sheets/pP.png per pair: the reference (with alpha: on white, as the adapter sees it), then a
 // row per checkpoint x scale x guidance with a column per seed (the images under DIR/images/TAG/, named by eval_image_name
 // as the line of their key in done made them — a pair moved in the pairs file keeps its earlier name —; a missing one grey).
-// srcs: the sources as the keys name them. 0, or -1 with err.
+// srcs: the sources as the keys name them; setup: this sweep's (eval_setup). 0, or -1 with err.
 int eval_contact_sheets(const char *outdir, const eval_results *done, const eval_pair *pairs, char pair_ids[][EVAL_PAIR_ID_LEN], int np,
                         char srcs[][PATH_MAX + 8], char tags[][96],
                         int nck, const double *scales, int ns, const double *guids, int ng, const double *seeds, int nseed,
-                        int steps, int W, int H, char *err, size_t errlen);
+                        int steps, int W, int H, const char *setup, char *err, size_t errlen);

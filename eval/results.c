@@ -30,18 +30,38 @@ void eval_pair_id(const char *ref, const char *prompt, char out[EVAL_PAIR_ID_LEN
     snprintf(out, EVAL_PAIR_ID_LEN, "%016llx", (unsigned long long)fnv_more(key_hash(r), prompt));
 }
 
-char *eval_key(const char *src, const char *pair_id, double scale, double guid, double seed, int steps, int w, int h) {
+char *eval_setup(const char *device_type, const char *dtype, const char *config, const char *const *sets, int n_sets) {
+    size_t len = strlen(device_type) + strlen(dtype) + 2 + (config ? strlen(config) + 8 : 0);
+    for (int i = 0; i < n_sets; i++) len += strlen(sets[i]) + 7;
+    char *s = malloc(len + 1);
+    CM_CHECK(s, "eval", "out of host memory");
+    size_t at = (size_t)sprintf(s, "%s %s", device_type, dtype);
+    if (config) at += (size_t)sprintf(s + at, " config %s", config);
+    for (int i = 0; i < n_sets; i++) at += (size_t)sprintf(s + at, " --set %s", sets[i]);
+    return s;
+}
+
+// the setup after the rest: a line made on other devices, dtypes or overrides is another image (a
+// CPU f32 sweep rerun on CUDA bf16 skipped every image as made, and the summary showed the CPU's scores)
+char *eval_key(const char *src, const char *pair_id, double scale, double guid, double seed, int steps, int w, int h, const char *setup) {
     char k[PATH_MAX + 160];
-    snprintf(k, sizeof k, "%.4000s|%s|%.9g|%.9g|%.0f|%d|%dx%d", src, pair_id, scale, guid, seed, steps, w, h);
-    return strdup(k);
+    int n = snprintf(k, sizeof k, "%.4000s|%s|%.9g|%.9g|%.0f|%d|%dx%d", src, pair_id, scale, guid, seed, steps, w, h);
+    if (!setup || !*setup) return strdup(k);
+    char *out = malloc((size_t)n + strlen(setup) + 2);
+    CM_CHECK(out, "eval", "out of host memory");
+    sprintf(out, "%s|%s", k, setup);
+    return out;
 }
 
 // every part of the key in the name, as the key writes it (%.9g: %g's 6 digits would give scales
 // 0.1234567 and 0.1234568 one file): images of different keys never share a file (a new --steps or
-// --size, an edited pair, would overwrite an image that earlier lines point at)
+// --size, an edited pair, would overwrite an image that earlier lines point at); the setup, too long
+// for a name, by its hash
 void eval_image_name(char *out, size_t len, const char *tag, int pair, const char *pair_id, double scale, double guid, double seed,
-                     int steps, int w, int h) {
-    snprintf(out, len, "images/%s/p%d-%.8s_s%.9g_g%.9g_seed%.0f_%dsteps_%dx%d.png", tag, pair, pair_id, scale, guid, seed, steps, w, h);
+                     int steps, int w, int h, const char *setup) {
+    char o[16] = "";
+    if (setup && *setup) snprintf(o, sizeof o, "_o%08llx", (unsigned long long)(eval_src_hash(setup) & 0xffffffffull));
+    snprintf(out, len, "images/%s/p%d-%.8s_s%.9g_g%.9g_seed%.0f_%dsteps_%dx%d%s.png", tag, pair, pair_id, scale, guid, seed, steps, w, h, o);
 }
 
 int eval_results_find(const eval_results *d, const char *key) {
@@ -174,6 +194,11 @@ static bool keep_result(const cJSON *j, void *ctx) {
                   .clip_t = has_clip ? ct->valuedouble : NAN, .src = eval_src_hash(src),
                   .clip = has_clip && cJSON_IsString(cm) ? eval_src_hash(cm->valuestring) : 0};
     snprintf(r.tag, sizeof r.tag, "%s", t->valuestring);
+    const cJSON *su = cJSON_GetObjectItemCaseSensitive(j, "setup");  // none in lines from before: 0
+    if (cJSON_IsString(su) && su->valuestring[0]) {
+        r.setup = eval_src_hash(su->valuestring);
+        snprintf(r.setup_label, sizeof r.setup_label, "%s", su->valuestring);
+    }
     eval_results_add((eval_results *)ctx, strdup(k->valuestring), &r);
     return true;
 }

@@ -13,7 +13,14 @@
 // pair: the pairs file's line index it was made under (its file name has it; -1: not known); clip:
 // eval_src_hash of the CLIP model (its absolute path) that gave clip_i, clip_t (0: none, or a line from
 // before lines named it)
-typedef struct { char tag[96]; double scale, guidance, dino, siglip, clip_i, clip_t, seconds; int steps, w, h, pair; uint64_t src, clip; } eval_rec;
+// setup: eval_src_hash of what the images were made on (eval_key's setup; 0: a line from before lines
+// named it), setup_label: its text as far as the summary shows it
+typedef struct {
+    char tag[96], setup_label[256];
+    double scale, guidance, dino, siglip, clip_i, clip_t, seconds;
+    int steps, w, h, pair;
+    uint64_t src, clip, setup;
+} eval_rec;
 // the finished images: records, their keys, and a hash index of the keys (open addressing,
 // slot -1 empty) so that a sweep of many thousands of images looks each one up at once
 typedef struct { eval_rec *v; int n, cap; char **keys; int *slot; int nslot; } eval_results;
@@ -24,12 +31,18 @@ typedef struct { eval_rec *v; int n, cap; char **keys; int *slot; int nslot; } e
 void eval_pair_id(const char *ref, const char *prompt, char out[EVAL_PAIR_ID_LEN]);
 // a source's identity in eval_rec.src: a hash of its key string (the absolute folder or file, "#ema" after it)
 uint64_t eval_src_hash(const char *src);
-// the key of one image of a sweep (malloc'd): source, pair id, scale, guidance, seed, steps, size
-char *eval_key(const char *src, const char *pair_id, double scale, double guid, double seed, int steps, int w, int h);
-// an image's path under the sweep's folder: images/TAG/pP-ID_sS_gG_seedK_Nsteps_WxH.png (ID: the pair
-// id's first 8 digits), so that images of different keys never share a file
+// what a sweep's images are made on, beyond its key's other parts (malloc'd): the device type (not its
+// index: each rank of a sweep has its own) and dtype, and with --config the config file and its --set
+// overrides, in order: "cuda bf16", "cpu f32 config /abs/c.yaml --set run.seed=5"
+char *eval_setup(const char *device_type, const char *dtype, const char *config, const char *const *sets, int n_sets);
+// the key of one image of a sweep (malloc'd): source, pair id, scale, guidance, seed, steps, size and
+// setup (NULL or "": the key of a line from before lines named it)
+char *eval_key(const char *src, const char *pair_id, double scale, double guid, double seed, int steps, int w, int h, const char *setup);
+// an image's path under the sweep's folder: images/TAG/pP-ID_sS_gG_seedK_Nsteps_WxH[_oX].png (ID: the pair
+// id's first 8 digits; X: 8 hex digits of the setup's hash, none without one), so that images of
+// different keys never share a file
 void eval_image_name(char *out, size_t len, const char *tag, int pair, const char *pair_id, double scale, double guid, double seed,
-                     int steps, int w, int h);
+                     int steps, int w, int h, const char *setup);
 // the index of key's record, or -1
 int eval_results_find(const eval_results *d, const char *key);
 // adds the record of key (taking key); a key already there has its record replaced (the newest

@@ -177,6 +177,14 @@ int main(int argc, char **argv) {
                "--ema: %d results (want 8); its export scores as it for %d of %d pairs; %d of 2 pairs score otherwise than the weights",
                ne, same_ema, nfe, differ_raw);
     free(re), free(rfe);
+    // the same sweep with a --set: other models (run.seed makes the tiny ones), so other images; they
+    // were taken for the first's ("0 to make", its scores in the summary)
+    TEST_CHECK(test_sh("cd %s && %s eval --config run/tiny/checkpoints/step-4/config.yaml --set run.seed=5 ad4-ema.safetensors --pairs "
+                       "pairs.jsonl --out out-file-ema --scales 0.9 --steps 2 >eval.out 2>eval.log", dir, cameo) == 0 &&
+                   log_has("0 done before, 2 to make") &&
+                   test_sh("cd %s/out-file-ema && test $(wc -l <results.jsonl) -eq 4 && test $(grep -c '^| ad4-ema |' summary.md) -eq 2 && "
+                           "grep -q '^| ad4-ema |.* --set run.seed=5 |$' summary.md && test $(ls images/ad4-ema/*.png | wc -l) -eq 4", dir) == 0,
+               "a rerun with --set run.seed=5: 2 images more, a summary row of its own (see %s/out-file-ema, eval.log)", dir);
     TEST_CHECK(eval("--pairs pairs.jsonl --out bad --ema --config x.yaml") == 2 && log_has("--ema reads checkpoints"), "--ema with --config");
     // --set reaches --config's keys (there was no --set); checkpoints carry their own config
     TEST_CHECK(test_sh("cd %s && %s eval --config run/tiny/checkpoints/step-4/config.yaml --set model.no_such_key=1 ad4.safetensors "

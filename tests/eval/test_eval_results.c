@@ -53,27 +53,73 @@ static void test_pair_id(void) {
     eval_pair_id(p2, "waving", d);
     TEST_CHECK(strlen(a) == 16 && !strcmp(a, b), "one image through two paths: ids %s and %s", a, b);
     TEST_CHECK(strcmp(a, c) && strcmp(a, d), "another prompt or reference keeps the id %s", a);
-    char *k1 = eval_key("/ck/step-4", a, 0.9, 3.5, 0, 4, 64, 64), *k2 = eval_key("/ck/step-4", c, 0.9, 3.5, 0, 4, 64, 64);
+    char *k1 = eval_key("/ck/step-4", a, 0.9, 3.5, 0, 4, 64, 64, NULL), *k2 = eval_key("/ck/step-4", c, 0.9, 3.5, 0, 4, 64, 64, NULL);
     TEST_CHECK(strstr(k1, a) && strcmp(k1, k2), "the key carries the pair's id: %s / %s", k1, k2);
     free(k1), free(k2);
 }
 
 static void test_image_name(void) {
     char id[EVAL_PAIR_ID_LEN] = "0123456789abcdef", n[5][300];
-    eval_image_name(n[0], sizeof n[0], "step-4", 1, id, 0.9, 3.5, 2, 4, 64, 64);
-    eval_image_name(n[1], sizeof n[1], "step-4", 1, id, 0.9, 3.5, 2, 8, 64, 64);
-    eval_image_name(n[2], sizeof n[2], "step-4", 1, id, 0.9, 3.5, 2, 4, 32, 64);
-    eval_image_name(n[3], sizeof n[3], "step-4", 1, "fedcba9876543210", 0.9, 3.5, 2, 4, 64, 64);
-    eval_image_name(n[4], sizeof n[4], "step-4", 1, id, 0.9, 3.5, 2, 4, 64, 32);
+    eval_image_name(n[0], sizeof n[0], "step-4", 1, id, 0.9, 3.5, 2, 4, 64, 64, NULL);
+    eval_image_name(n[1], sizeof n[1], "step-4", 1, id, 0.9, 3.5, 2, 8, 64, 64, NULL);
+    eval_image_name(n[2], sizeof n[2], "step-4", 1, id, 0.9, 3.5, 2, 4, 32, 64, NULL);
+    eval_image_name(n[3], sizeof n[3], "step-4", 1, "fedcba9876543210", 0.9, 3.5, 2, 4, 64, 64, NULL);
+    eval_image_name(n[4], sizeof n[4], "step-4", 1, id, 0.9, 3.5, 2, 4, 64, 32, NULL);
     TEST_CHECK(!strcmp(n[0], "images/step-4/p1-01234567_s0.9_g3.5_seed2_4steps_64x64.png"), "the name: %s", n[0]);
     for (int i = 0; i < 5; i++)
         for (int j = 0; j < i; j++) TEST_CHECK(strcmp(n[i], n[j]), "two keys, one file: %s", n[i]);
     // scales (guidances) the key tells apart (%.9g) get files of their own
-    eval_image_name(n[0], sizeof n[0], "step-4", 1, id, 0.1234567, 3.5, 2, 4, 64, 64);
-    eval_image_name(n[1], sizeof n[1], "step-4", 1, id, 0.1234568, 3.5, 2, 4, 64, 64);
-    eval_image_name(n[2], sizeof n[2], "step-4", 1, id, 0.9, 3.1234567, 2, 4, 64, 64);
-    eval_image_name(n[3], sizeof n[3], "step-4", 1, id, 0.9, 3.1234568, 2, 4, 64, 64);
+    eval_image_name(n[0], sizeof n[0], "step-4", 1, id, 0.1234567, 3.5, 2, 4, 64, 64, NULL);
+    eval_image_name(n[1], sizeof n[1], "step-4", 1, id, 0.1234568, 3.5, 2, 4, 64, 64, NULL);
+    eval_image_name(n[2], sizeof n[2], "step-4", 1, id, 0.9, 3.1234567, 2, 4, 64, 64, NULL);
+    eval_image_name(n[3], sizeof n[3], "step-4", 1, id, 0.9, 3.1234568, 2, 4, 64, 64, NULL);
     TEST_CHECK(strcmp(n[0], n[1]) && strcmp(n[2], n[3]), "scales 0.1234567 / 0.1234568 (or guidances) share a file: %s, %s", n[0], n[2]);
+}
+
+// the device type, dtype and --config / --set overrides are part of a key: two sweeps that differ only
+// there made one key (the second skipped every image as made, its summary the first's scores)
+static void test_setup_key(void) {
+    const char *sets[] = {"run.seed=5", "model.dtype=bf16"};
+    char *cpu = eval_setup("cpu", "f32", NULL, NULL, 0), *gpu = eval_setup("cuda", "bf16", NULL, NULL, 0);
+    char *cfg = eval_setup("cpu", "f32", "/c/tiny.yaml", sets, 2), *cfg1 = eval_setup("cpu", "f32", "/c/tiny.yaml", sets, 1);
+    TEST_CHECK(!strcmp(cpu, "cpu f32") && !strcmp(cfg, "cpu f32 config /c/tiny.yaml --set run.seed=5 --set model.dtype=bf16"),
+               "setups: '%s', '%s'", cpu, cfg);
+    const char *setups[] = {NULL, cpu, gpu, cfg, cfg1};
+    char *k[5], n[5][300], id[EVAL_PAIR_ID_LEN] = "0123456789abcdef";
+    for (int i = 0; i < 5; i++) {
+        k[i] = eval_key("/ck/step-4", id, 0.9, 3.5, 0, 4, 64, 64, setups[i]);
+        eval_image_name(n[i], sizeof n[i], "step-4", 1, id, 0.9, 3.5, 0, 4, 64, 64, setups[i]);
+        for (int j = 0; j < i; j++)
+            TEST_CHECK(strcmp(k[i], k[j]) && strcmp(n[i], n[j]), "setups '%s' and '%s': one key or file (%s, %s)", setups[i] ? setups[i] : "-",
+                       setups[j] ? setups[j] : "-", k[i], n[i]);
+    }
+    TEST_CHECK(!strcmp(k[0], "/ck/step-4|0123456789abcdef|0.9|3.5|0|4|64x64") && strstr(k[2], "|cuda bf16"),
+               "no setup: the key of lines from before (%s); a setup after it (%s)", k[0], k[2]);
+    // lines of two setups (and one from before lines named theirs): read as three images, three rows
+    char text[2048];
+    snprintf(text, sizeof text,
+             "{\"key\":\"%s\",\"checkpoint\":\"/ck/step-4\",\"checkpoint_tag\":\"step-4\",\"scale\":0.9,\"guidance\":3.5,"
+             "\"dino_i\":0.1,\"siglip_i\":0.5,\"seconds\":1,\"steps\":4,\"width\":64,\"height\":64}\n"
+             "{\"key\":\"%s\",\"checkpoint\":\"/ck/step-4\",\"checkpoint_tag\":\"step-4\",\"scale\":0.9,\"guidance\":3.5,"
+             "\"dino_i\":0.2,\"siglip_i\":0.5,\"seconds\":1,\"steps\":4,\"width\":64,\"height\":64,\"setup\":\"%s\"}\n"
+             "{\"key\":\"%s\",\"checkpoint\":\"/ck/step-4\",\"checkpoint_tag\":\"step-4\",\"scale\":0.9,\"guidance\":3.5,"
+             "\"dino_i\":0.3,\"siglip_i\":0.5,\"seconds\":1,\"steps\":4,\"width\":64,\"height\":64,\"setup\":\"%s\"}\n",
+             k[0], k[1], cpu, k[2], gpu);
+    put("setup.jsonl", text);
+    char path[256], err[256];
+    snprintf(path, sizeof path, "%s/setup.jsonl", dir);
+    eval_results r = {0};
+    int dmg;
+    TEST_CHECK(eval_results_read(path, &r, &dmg, err, sizeof err) == 0 && r.n == 3 && dmg == 0, "%s (%d images)", err, r.n);
+    TEST_CHECK(eval_results_has(&r, k[1], 0) && eval_results_has(&r, k[2], 0) && !eval_results_has(&r, k[3], 0), "found by setup");
+    char *md = eval_summary_text(&r, "t");
+    TEST_CHECK(strstr(md, "| 1 | 0.1000 | 0.5000 | n/a | n/a | 1.00 | n/a |") && strstr(md, "| 1 | 0.2000 | 0.5000 | n/a | n/a | 1.00 | cpu f32 |") &&
+                   strstr(md, "| 1 | 0.3000 | 0.5000 | n/a | n/a | 1.00 | cuda bf16 |"),
+               "a row per setup, the setup in its last column:\n%s", md);
+    free(md);
+    eval_results_free(&r);
+    for (int i = 0; i < 5; i++) free(k[i]);
+    free(cpu), free(gpu), free(cfg), free(cfg1);
 }
 
 static void test_tags(void) {
@@ -268,7 +314,7 @@ static void test_sheet_alpha(void) {
     char ids[1][EVAL_PAIR_ID_LEN] = {"0123456789abcdef"}, tags[1][96] = {"step-1"}, srcs[1][PATH_MAX + 8] = {"/ck/step-1"};
     double sc[] = {0.9}, gd[] = {3.5}, sd[] = {0};
     eval_results none = {0};
-    TEST_CHECK(eval_contact_sheets(dir, &none, &pair, ids, 1, srcs, tags, 1, sc, 1, gd, 1, sd, 1, 4, 8, 8, err, sizeof err) == 0, "%s",
+    TEST_CHECK(eval_contact_sheets(dir, &none, &pair, ids, 1, srcs, tags, 1, sc, 1, gd, 1, sd, 1, 4, 8, 8, NULL, err, sizeof err) == 0, "%s",
                err);
     snprintf(sp, sizeof sp, "%s/sheets/p0.png", dir);
     image sheet = {0};
@@ -295,13 +341,13 @@ static void test_sheet_moved_pair(void) {
     char ids[1][EVAL_PAIR_ID_LEN] = {"fedcba9876543210"}, tags[1][96] = {"step-2"}, srcs[1][PATH_MAX + 8] = {"/ck/step-2"};
     double sc[] = {0.9}, gd[] = {3.5}, sd[] = {0};
     // made by an earlier run when the pair was line 1 of the file: images/step-2/p1-fedcba98_...png, a line saying so
-    eval_image_name(img, sizeof img, "step-2", 1, ids[0], 0.9, 3.5, 0, 4, 8, 8);
+    eval_image_name(img, sizeof img, "step-2", 1, ids[0], 0.9, 3.5, 0, 4, 8, 8, NULL);
     TEST_CHECK(fs_mkdirs("images/step-2") == 0, "mkdir");
     memset(px.px, 10, 8 * 8 * 3);
     TEST_CHECK(image_write_png(img, &px, err, sizeof err) == 0, "%s", err);
     free(px.px);
     char l[1024], key[256];
-    char *k = eval_key(srcs[0], ids[0], 0.9, 3.5, 0, 4, 8, 8);
+    char *k = eval_key(srcs[0], ids[0], 0.9, 3.5, 0, 4, 8, 8, NULL);
     snprintf(key, sizeof key, "%s", k);
     free(k);
     snprintf(l, sizeof l, "{\"key\":\"%s\",\"checkpoint\":\"/ck/step-2\",\"checkpoint_tag\":\"step-2\",\"pair\":1,\"scale\":0.9,"
@@ -313,7 +359,7 @@ static void test_sheet_moved_pair(void) {
     TEST_CHECK(eval_results_read(sp, &d, &damaged, err, sizeof err) == 0 && d.n == 1, "%s", err);
     static eval_pair pair;  // now the file's first line: p0
     snprintf(pair.ref, sizeof pair.ref, "%s", ref);
-    TEST_CHECK(eval_contact_sheets(dir, &d, &pair, ids, 1, srcs, tags, 1, sc, 1, gd, 1, sd, 1, 4, 8, 8, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(eval_contact_sheets(dir, &d, &pair, ids, 1, srcs, tags, 1, sc, 1, gd, 1, sd, 1, 4, 8, 8, NULL, err, sizeof err) == 0, "%s", err);
     snprintf(sp, sizeof sp, "%s/sheets/p0.png", dir);
     image sheet = {0};
     TEST_CHECK(image_load(sp, &sheet, err, sizeof err) == 0, "%s", err);
@@ -392,6 +438,7 @@ int main(void) {
     test_pair_id();
     test_image_name();
     test_tags();
+    test_setup_key();
     test_summary_by_source();
     test_summary_partial_clip();
     test_summary_digits();
