@@ -1,5 +1,6 @@
 // main.c — the `cameo` command: dispatches to the subcommands of each module.
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,10 @@ static int inspect(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     threads_passive_once(argv);
+    // past a file-size limit (`ulimit -f`, a job's RLIMIT_FSIZE) a write fails with EFBIG, which
+    // every writer reports by file name; the default SIGXFSZ killed the process mid-checkpoint
+    // without a word ("File size limit exceeded") and left the half-written folder behind
+    signal(SIGXFSZ, SIG_IGN);
     const char *prof = getenv("CAMEO_PROFILE");
     if (prof && (!*prof || !strcmp(prof, "0"))) prof = NULL;
     double t0 = progress_now();

@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include "autograd/alloc.h"
@@ -107,6 +109,7 @@ typedef struct trainer {
     double last_loss;            // the last updating step's loss (NaN: none yet), for the summary
     bool quiet_cli;              // --quiet: this process prints no bar (not saved: a resume prints again)
     bool metrics_warned;         // a metrics write failed (a full disk): said once, the training goes on
+    bool saved_here;             // this process wrote a checkpoint (last_ckpt is its own, not the one resumed from)
 } trainer;
 
 // the dataset exists, or is generated when the config asks; paired stages need pairs
@@ -241,7 +244,39 @@ static int save_checkpoint(trainer *t, const feed *F, char *err, size_t errlen) 
     }
     // rank 0 made the name: every rank's messages (a stop after bad steps) name the last checkpoint
     dist_broadcast_text(&t->d, t->last_ckpt, sizeof t->last_ckpt);
+    t->saved_here = true;
     return 0;
+}
+
+// a checkpoint that could not be written (a full disk, a file-size limit, a folder gone read-only)
+// stops the run: appended to the writer's error, what the save needs and where, and what is kept.
+// It said only which file failed, as if the run were lost; the newest checkpoint is whole (saves
+// are renamed into place) and resumes once there is room
+static void save_failed_note(const trainer *t, char *err, size_t errlen) {
+    // the checkpoint's size: the adapter in bf16, the f32 master, the moments and the weight average
+    double per = 2 + 4 + 2.0 * dtype_size(t->opt.cfg.state_dtype) + (t->opt.cfg.ema_decay > 0 ? 4 : 0);
+    double need = per * (double)optim_numel(&t->opt, false), MiB = 1048576.0;
+    char room[4400 + 64] = "", lim[96] = "", q[8500];
+    struct statvfs sv;
+    if (!statvfs(t->ckpt_dir, &sv))
+        snprintf(room, sizeof room, "; %.1f MiB free under %s", (double)sv.f_bavail * (double)sv.f_frsize / MiB, t->ckpt_dir);
+    struct rlimit rl;
+    if (!getrlimit(RLIMIT_FSIZE, &rl) && rl.rlim_cur != RLIM_INFINITY)
+        snprintf(lim, sizeof lim, "; the file-size limit (ulimit -f) is %llu bytes", (unsigned long long)rl.rlim_cur);
+    const char *when = strstr(err, strerror(ENOSPC)) || strstr(err, strerror(EFBIG)) ? "once there is room" : "once that is mended";
+    size_t n = strlen(err);
+    n += (size_t)snprintf(err + n, errlen - n, ". The checkpoint of step %lld was not saved (about %.1f MiB%s%s) and the run "
+                          "stops", (long long)t->st.step, need / MiB, room, lim);
+    if (n >= errlen) return;
+    // a checkpoint of this process holds its config (--set overrides included); one it resumed from
+    // does not: then the command that started it is the one to run again
+    if (t->saved_here)
+        snprintf(err + n, errlen - n, ": its last checkpoint %s is intact; %s `cameo train --resume %s` goes "
+                 "on from it", t->last_ckpt, when, progress_shell_word(t->ckpt_dir, q, sizeof q));
+    else if (t->last_ckpt[0])
+        snprintf(err + n, errlen - n, ": the checkpoint it resumed from, %s, is intact; %s the same command "
+                 "goes on from it again", t->last_ckpt, when);
+    else snprintf(err + n, errlen - n, " before its first checkpoint: %s the same command starts it again", when);
 }
 
 // a checkpoint of this step (F: the data position, NULL at a stage's end), the metrics flushed
@@ -255,7 +290,10 @@ static int checkpoint_now(trainer *t, const feed *F, char *err, size_t errlen) {
     fault_hang_at(t->d.rank, t->st.step, "ckpt");
     int rc = save_checkpoint(t, F, err, errlen);
     watchdog_disarm(&t->wd);
-    if (rc) return -1;
+    if (rc) {
+        if (t->d.rank == 0) save_failed_note(t, err, errlen);
+        return -1;
+    }
     if (t->d.rank == 0) metrics_flush(&t->met);
     progress_message(&t->prog, "checkpoint %s", t->last_ckpt);
     return 0;

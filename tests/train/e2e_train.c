@@ -112,6 +112,23 @@ int main(int argc, char **argv) {
                "a full disk at the final adapter names the checkpoint and the export (see %s/full.log)", dir);
     TEST_CHECK(test_sh("%s export %s/a/tiny/checkpoints/step-14 --out %s/full/tiny/adapter.safetensors >/dev/null 2>&1", cameo, dir,
                        dir) == 0, "the export the message gives");
+    // a checkpoint that cannot be written stops the run with what the save needs and what is kept:
+    // past a file-size limit (`ulimit -f`; the optimizer state is 2.9 MB) the write fails by name,
+    // where SIGXFSZ killed the process without a word; the checkpoint resumed from is named intact
+    TEST_CHECK(test_sh("(ulimit -f 2000 && exec %s train --resume %s/a/tiny/checkpoints/step-3 --set run.out_dir=%s/fsz --quiet "
+                       "2>%s/fsz.log); test $? = 1 && grep -q 'optimizer.safetensors.tmp failed: File too large. The checkpoint of "
+                       "step 6 was not saved (about [0-9.]* MiB; [0-9.]* MiB free under .*; the file-size limit (ulimit -f) is "
+                       "[0-9]* bytes)' %s/fsz.log && grep -qF 'the checkpoint it resumed from, %s/a/tiny/checkpoints/step-3, is "
+                       "intact; once there is room the same command goes on' %s/fsz.log && ! ls -A %s/fsz/tiny/checkpoints | grep -q .",
+                       cameo, dir, dir, dir, dir, dir, dir, dir) == 0, "a file-size limit at a checkpoint (see %s/fsz.log)", dir);
+    // the same after a checkpoint of its own (step-5 taken by a file: the rename fails): that one
+    // is named, with the resume that goes on from it
+    TEST_CHECK(test_sh("mkdir -p %s/sv/tiny/checkpoints && touch %s/sv/tiny/checkpoints/step-5 && ! %s train --resume "
+                       "%s/a/tiny/checkpoints/step-3 --set run.out_dir=%s/sv --set run.ckpt_every=1 --quiet 2>%s/sv.log && "
+                       "grep -qF 'The checkpoint of step 5 was not saved' %s/sv.log && grep -qF 'its last checkpoint "
+                       "%s/sv/tiny/checkpoints/step-4 is intact; once that is mended `cameo train --resume %s/sv/tiny/checkpoints`' "
+                       "%s/sv.log", dir, dir, cameo, dir, dir, dir, dir, dir, dir, dir) == 0,
+               "a failed checkpoint names the run's last one and its resume (see %s/sv.log)", dir);
     {   // the same weights as the run's own (the export's metadata adds the step)
         char x[512], y[512];
         snprintf(x, sizeof x, "%s/full/tiny/adapter.safetensors", dir);
