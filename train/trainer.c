@@ -64,10 +64,12 @@ static void on_signal(int sig) {
     static const char int_msg[] = "\ncameo: Ctrl-C: stopping after this step, with a checkpoint (Ctrl-C again to quit now, "
                                   "without one)\n";
     static const char term_msg[] = "\ncameo: SIGTERM: stopping after this step, with a checkpoint\n";
+    static const char hup_msg[] = "\ncameo: SIGHUP (the terminal is gone): stopping after this step, with a checkpoint\n";
     int skip = signal_says == 2 ? 0 : 1;  // the leading newline only under a bar
     int saved = errno;  // a failed write here must not change the errno an interrupted call left
-    ssize_t rc = sig == SIGINT ? write(STDERR_FILENO, int_msg + skip, sizeof int_msg - 1 - skip)
-                               : write(STDERR_FILENO, term_msg + skip, sizeof term_msg - 1 - skip);
+    ssize_t rc = sig == SIGINT   ? write(STDERR_FILENO, int_msg + skip, sizeof int_msg - 1 - skip)
+                 : sig == SIGHUP ? write(STDERR_FILENO, hup_msg + skip, sizeof hup_msg - 1 - skip)
+                                 : write(STDERR_FILENO, term_msg + skip, sizeof term_msg - 1 - skip);
     (void)rc;
     errno = saved;
 }
@@ -968,6 +970,11 @@ int train_cli(int argc, char **argv) {
     // stop as on SIGTERM, with a checkpoint of the step, where SIGPIPE's default ended the process
     // at its next line and lost every step since the last checkpoint
     signal(SIGPIPE, on_signal);
+    // the terminal closed (an ssh session dropped, its window shut): SIGHUP's default ended the run
+    // at once and lost every step since the last checkpoint. Left alone when ignored (nohup): that
+    // run asked to go on
+    struct sigaction hup;
+    if (!sigaction(SIGHUP, NULL, &hup) && hup.sa_handler != SIG_IGN) signal(SIGHUP, on_signal);
     static trainer t;
     memset(&t, 0, sizeof t);
     t.last_loss = NAN;

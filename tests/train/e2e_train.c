@@ -398,6 +398,20 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("%s train --resume %s/e/tiny/checkpoints --quiet 2>%s/e.log", cameo, dir, dir) == 0, "resume after SIGINT");
     check_same_final("e");
 
+    // SIGHUP (an ssh session dropped, the terminal closed) stops as SIGTERM does, with a checkpoint,
+    // where its default ended the process and lost the steps since the last checkpoint
+    snprintf(cmd, sizeof cmd, "exec %s train " STEPS " --set stages.0.steps=60 --set run.out_dir=%s/hup --set data.path=%s/data "
+             "2>%s/hup.log", cameo, dir, dir, dir);
+    pid = spawn(cmd);
+    snprintf(p, sizeof p, "%s/hup/tiny/checkpoints/step-3", dir);
+    TEST_CHECK(wait_for(p, 120000), "run hup reached step 3");
+    kill(pid, SIGHUP);
+    waitpid(pid, &status, 0);
+    TEST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGHUP: exit 0 (status %d)", status);
+    TEST_CHECK(test_sh("grep -q 'SIGHUP (the terminal is gone): stopping after this step' %s/hup.log && "
+                       "grep -q 'stopped by signal 1 at step' %s/hup.log && test \"$(cat %s/hup/tiny/checkpoints/latest)\" != step-3",
+                       dir, dir, dir) == 0, "SIGHUP: told, and the step it stopped at checkpointed (see %s/hup.log)", dir);
+
     // a finished run resumed with a longer last stage trains on from where it ended (its data
     // position kept): 6 + 4 + 2 steps, then --set stages.2.steps=4, equals 6 + 4 + 4 straight
     // (a constant rate in that stage, so its first steps' rates do not depend on its length)
