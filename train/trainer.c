@@ -485,6 +485,14 @@ static int resume_same_dataset(const train_config *was, const train_config *now,
     char k[64] = "data.path";
     if (now->stages[s].data[0]) snprintf(k, sizeof k, "stages[%d].data", s);
     const char *old = s < was->n_stages ? cfg_stage_data(was, s) : was->data.path;
+    if (!strcmp(old, path)) {  // the same folder, rebuilt or its shards changed: "X is not the dataset ... (X, ...)" read as a contradiction
+        snprintf(err, errlen, "%s: the dataset at %s changed since stage %d/%d ('%s') began on it, %lld steps ago (its manifest.json "
+                 "differs from the checkpoint's: shards added, removed or rebuilt); a stage goes on only on the dataset it began "
+                 "with. Put that dataset back at %s, or fine-tune on the new one as a new run from this checkpoint's adapter "
+                 "(--set model.adapter_init=%s/adapter.safetensors, another run.name)", k, path, s + 1, now->n_stages,
+                 now->stages[s].name, (long long)st->step_in_stage, path, dir);
+        return -1;
+    }
     snprintf(err, errlen, "%s: %s is not the dataset stage %d/%d ('%s') is %lld steps into (%s, the checkpoint's: its manifest.json "
              "differs); a stage goes on only on the dataset it began with. Point %s back at that one, or fine-tune on the new one "
              "as a new run from this checkpoint's adapter (--set model.adapter_init=%s/adapter.safetensors, another run.name)",

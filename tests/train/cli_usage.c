@@ -465,6 +465,15 @@ static void test_resume_other_dataset(void) {
     TEST_CHECK(rc != 0 && strstr(out, "data.path: data2 is not the dataset stage 1/3 ('unpaired') is 2 steps into (data, the checkpoint's") &&
                    strstr(out, "--set model.adapter_init=") && !strstr(out, "belongs to another order"),
                "resume on another dataset: exit %d, want data.path refused, both datasets named, in:\n%s", rc, out);
+    // the same folder rebuilt under the run (a shard added or rewritten): said as a change of that dataset
+    rc = cli("train --set stages.0.steps=2 --set stages.1.steps=0 --set stages.2.steps=0 --set run.out_dir=runs-ds3 "
+             "--set data.path=data3 --set stages.0.batch_size=1 --set data.demo_characters=2 --set data.demo_per_character=2 --quiet");
+    TEST_CHECK(rc == 0, "the run on data3: exit %d\n%s", rc, out);
+    test_sh("cd %s && rm -rf data3 && cp -r data2 data3", dir);
+    rc = cli("train --resume runs-ds3/tiny/checkpoints --set stages.0.steps=3");
+    TEST_CHECK(rc != 0 && strstr(out, "data.path: the dataset at data3 changed since stage 1/3 ('unpaired') began on it, 2 steps ago") &&
+                   !strstr(out, "is not the dataset"), "resume on a dataset rebuilt in place: exit %d, want it said as changed, in:\n%s",
+               rc, out);
 }
 
 int main(int argc, char **argv) {
