@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# readme_quickstart.sh — the README's "Using it" commands and docs/eval.md's runnable sweep, as a
-# new user types them, in a scratch folder: every `./build/cameo` line of those blocks runs and
-# exits 0, except the ones that need the published weights (named by the README as such), which
-# must stop at once with a message saying where to get them. The stages of configs/tiny.yaml are
-# shortened (and a weight average turned on, for the README's `export --ema` line) so the whole
-# walk takes seconds; the commands themselves are the documents' own.
+# readme_quickstart.sh — the README's "Using it" commands and docs/eval.md's runnable sweep and
+# evaluation during training, as a new user types them, in a scratch folder: every `./build/cameo`
+# line of those blocks runs and exits 0, except the ones that need the published weights (named by
+# the README as such), which must stop at once with a message saying where to get them. The stages
+# of configs/tiny.yaml are shortened (and a weight average turned on, for the README's `export
+# --ema` line) so the whole walk takes seconds; the commands themselves are the documents' own.
 # Usage: readme_quickstart.sh PATH/TO/cameo SOURCE_DIR
 set -euo pipefail
 cameo=$1
@@ -79,4 +79,9 @@ grep -q "huggingface.co/black-forest-labs/FLUX.1-dev" "$dir/cmd.log" && grep -q 
 [ ! -e "$dir/runs/finetune-character" ] || fail "'${ft[1]}' made its run folder before finding the weights missing"
 
 run_block "$src/docs/eval.md" "## A sweep, from a tiny run" 3
+# evaluation during training, on that run's dataset: the 8 images the page counts (its stages
+# shortened as the sweep's run is; the tiny default's 800 steps made 800 in 200 evaluations)
+run_block "$src/docs/eval.md" "## During training" 1
+n=$(wc -l <"$dir/runs/ev-train/tiny/eval/results.jsonl")
+[ "$n" -eq 8 ] || fail "docs/eval.md 'During training': $n lines in runs/ev-train/tiny/eval/results.jsonl, the page says 8"
 echo "readme_quickstart: all passed"
