@@ -60,8 +60,9 @@ run_block() {  # file heading: each command in $dir, exit 0 wanted
 }
 
 run_block "$src/README.md" "## Using it" 12
-[ -s "$dir/adapter-ema.bin" ] && [ -s "$dir/s.png" ] && [ -s "$dir/runs/first/eval/summary.md" ] ||
-    fail "the README's outputs: adapter-ema.bin, s.png, runs/first/eval/summary.md"
+[ -s "$dir/adapter-ema.bin" ] && [ -s "$dir/s.png" ] && [ -s "$dir/runs/first/eval/summary.md" ] &&
+    [ -s "$dir/runs/first/adapter.safetensors" ] ||
+    fail "the README's outputs: adapter-ema.bin, s.png, runs/first/eval/summary.md, runs/first/adapter.safetensors"
 for k in step stage stage_name loss loss_smoothed lr grad_norm samples_per_s step_s data_s time; do
     grep -q "\"$k\":" "$dir/runs/first/metrics.jsonl" || fail "RUN/metrics.jsonl has no '$k' (README lists it)"
 done
