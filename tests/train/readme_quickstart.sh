@@ -59,6 +59,44 @@ run_block() {  # file heading: each command in $dir, exit 0 wanted
     [ "$n" -ge "$3" ] || fail "$1 '$2': $n commands found, want at least $3 (the block moved?)"
 }
 
+# every flag the README and docs/ write after `cameo SUBCOMMAND` is one its --help lists (a renamed
+# or removed option shows here, in the page that still teaches it; performance.md is a dated record)
+doc_flags() {
+    awk '
+    # "SUBCOMMAND<TAB>--flag" for each flag written after `cameo SUBCOMMAND` on a line (to a backtick
+    # or a " #" comment); a line ending in "\" goes on, as does an indented "[--..." usage line after one
+    function flags(cmd, rest,    n, i, w) {
+        if (match(rest, /`| #/)) rest = substr(rest, 1, RSTART - 1)
+        n = split(rest, w, /[ \[\]=(),|]+/)
+        for (i = 1; i <= n; i++) if (w[i] ~ /^--[a-z][a-z0-9-]*$/ && w[i] != "--help") print cmd "\t" w[i]
+    }
+    {
+        line = $0
+        if (cont != "") { line = cont " " line; cont = "" }
+        if (line ~ /\\$/) { sub(/\\$/, "", line); cont = line; next }
+        if (last != "" && line ~ /^ +\[--/) { flags(last, line); next }
+        last = ""
+        while (match(line, /cameo (train|export|sample|eval|inspect|import-bin|data [a-z]+|bench [a-z]+)( |$)/)) {
+            last = substr(line, RSTART + 6, RLENGTH - 6); sub(/ $/, "", last)
+            line = substr(line, RSTART + RLENGTH)
+            flags(last, line)
+        }
+    }
+    ' "$1"
+}
+declare -A usage
+for f in "$src/README.md" "$src"/docs/*.md; do
+    case $f in */performance.md) continue ;; esac
+    while IFS=$'\t' read -r sub flag; do
+        # once per subcommand; OMP_WAIT_POLICY set: cameo starts without its re-exec
+        # shellcheck disable=SC2086
+        [ -n "${usage[$sub]:-}" ] || usage[$sub]=$(OMP_WAIT_POLICY=passive "$cameo" $sub --help 2>&1 || true)
+        grep -q -- "$flag\b" <<<"${usage[$sub]}" ||
+            fail "${f#"$src"/}: 'cameo $sub $flag', but 'cameo $sub --help' has no $flag"
+    done < <(doc_flags "$f" | sort -u)
+done
+echo "ok: every documented flag is in its command's --help"
+
 run_block "$src/README.md" "## Using it" 12
 [ -s "$dir/adapter-ema.bin" ] && [ -s "$dir/s.png" ] && [ -s "$dir/runs/first/eval/summary.md" ] &&
     [ -s "$dir/runs/first/adapter.safetensors" ] ||
