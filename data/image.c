@@ -15,7 +15,19 @@
 #include "data/fsutil.h"
 #include "data/resize.h"
 
-#define IMAGE_MAX_SIDE 16384
+// What a decoder may allocate for: a side up to 65535 (JPEG's own limit: phone panoramas run past
+// 16384 and --max-side brings them down) and 2^28 pixels (16384², 1 GiB as RGBA; Pillow refuses
+// half that as a decompression bomb). Checked on the header, before any pixel buffer exists.
+#define IMAGE_MAX_SIDE 65535
+#define IMAGE_MAX_PIXELS (1ull << 28)
+
+// 0 when a w x h image may be decoded; else -1 with err naming the format, the size and the limit
+static int image_size_ok(const char *fmt, uint64_t w, uint64_t h, char *err, size_t errlen) {
+    if (w >= 1 && h >= 1 && w <= IMAGE_MAX_SIDE && h <= IMAGE_MAX_SIDE && w * h <= IMAGE_MAX_PIXELS) return 0;
+    snprintf(err, errlen, "%s: size %llux%llu (allowed 1..%d per side and up to %llu pixels)", fmt, (unsigned long long)w,
+             (unsigned long long)h, IMAGE_MAX_SIDE, IMAGE_MAX_PIXELS);
+    return -1;
+}
 
 void image_free(image *im) { free(im->px); im->px = NULL; im->w = im->h = im->c = 0; }
 
@@ -39,13 +51,13 @@ static int decode_png(const uint8_t *data, size_t len, image *out, char *err, si
     p.flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
     int alpha = (p.format & PNG_FORMAT_FLAG_ALPHA) != 0;
     p.format = alpha ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB;
-    if (p.width == 0 || p.height == 0 || p.width > IMAGE_MAX_SIDE || p.height > IMAGE_MAX_SIDE) {
-        snprintf(err, errlen, "PNG: size %ux%u (allowed 1..%d per side)", p.width, p.height, IMAGE_MAX_SIDE);
+    if (image_size_ok("PNG", p.width, p.height, err, errlen)) { png_image_free(&p); return -1; }
+    out->w = (int)p.width; out->h = (int)p.height; out->c = alpha ? 4 : 3;
+    if (!(out->px = malloc(PNG_IMAGE_SIZE(p)))) {
+        snprintf(err, errlen, "PNG: out of memory for a %ux%u image", p.width, p.height);
         png_image_free(&p);
         return -1;
     }
-    out->w = (int)p.width; out->h = (int)p.height; out->c = alpha ? 4 : 3;
-    out->px = malloc(PNG_IMAGE_SIZE(p));
     if (!png_image_finish_read(&p, NULL, out->px, 0, NULL)) { snprintf(err, errlen, "PNG: %s", p.message); image_free(out); return -1; }
     if (orient(out, png_orientation(data, len))) { snprintf(err, errlen, "PNG: out of memory turning a %dx%d image upright", out->w, out->h); image_free(out); return -1; }
     return 0;
@@ -166,15 +178,17 @@ static int decode_jpeg(const uint8_t *data, size_t len, image *out, char *err, s
     jpeg_mem_src(&cinfo, data, (unsigned long)len);
     jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);  // EXIF: phone photos are stored sideways with an orientation tag
     jpeg_read_header(&cinfo, TRUE);
+    // before jpeg_start_decompress: for a progressive JPEG it allocates the whole image's
+    // coefficients (6 bytes a pixel), 25 GB for a header claiming 65000x65000
+    if (image_size_ok("JPEG", cinfo.image_width, cinfo.image_height, err, errlen)) {
+        jpeg_destroy_decompress(&cinfo);
+        return -1;
+    }
     int orientation = jpeg_orientation(&cinfo);
     // CMYK / YCCK (print-made JPEGs): libjpeg gives no RGB of them, so read the inks and convert
     bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
     cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
     jpeg_start_decompress(&cinfo);
-    if (cinfo.output_width > IMAGE_MAX_SIDE || cinfo.output_height > IMAGE_MAX_SIDE) {
-        snprintf(je.msg, sizeof je.msg, "size %ux%u (allowed up to %d per side)", cinfo.output_width, cinfo.output_height, IMAGE_MAX_SIDE);
-        longjmp(je.jb, 1);
-    }
     if (cinfo.output_components != (cmyk ? 4 : 3)) {
         snprintf(je.msg, sizeof je.msg, "%d components decoded (want %d)", cinfo.output_components, cmyk ? 4 : 3);
         longjmp(je.jb, 1);
@@ -205,7 +219,7 @@ static int decode_jpeg(const uint8_t *data, size_t len, image *out, char *err, s
 static int decode_webp(const uint8_t *data, size_t len, image *out, char *err, size_t errlen) {
     WebPBitstreamFeatures f;
     if (WebPGetFeatures(data, len, &f) != VP8_STATUS_OK) { snprintf(err, errlen, "WebP: bad bitstream header"); return -1; }
-    if (f.width > IMAGE_MAX_SIDE || f.height > IMAGE_MAX_SIDE) { snprintf(err, errlen, "WebP: size %dx%d too large", f.width, f.height); return -1; }
+    if (image_size_ok("WebP", (uint64_t)f.width, (uint64_t)f.height, err, errlen)) return -1;
     size_t cap = 0;
     out->px = NULL;
     if (image_webp_decode_into(data, len, f.has_alpha, out, &cap)) { snprintf(err, errlen, "WebP: decode failed"); return -1; }

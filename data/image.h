@@ -9,7 +9,8 @@ typedef struct {
     uint8_t *px;      // [h, w, c] row-major, interleaved
 } image;
 
-// Decodes by content (PNG, JPEG or WebP signature); a JPEG is turned upright by its EXIF
+// Decodes by content (PNG, JPEG or WebP signature), sides up to 65535 and 2^28 pixels (checked on
+// the header); a JPEG is turned upright by its EXIF
 // orientation. 0, or -1 with err naming what failed.
 int image_decode_mem(const uint8_t *data, size_t len, image *out, char *err, size_t errlen);
 int image_load(const char *path, image *out, char *err, size_t errlen);

@@ -223,11 +223,79 @@ static void test_cmyk_jpeg(const char *root) {
     image_free(&im);
 }
 
+// a w x h grey JPEG in memory (progressive when asked), through libjpeg; malloc'd
+static uint8_t *jpeg_mem(int w, int h, int progressive, size_t *len) {
+    struct jpeg_compress_struct c;
+    struct jpeg_error_mgr je;
+    unsigned char *buf = NULL;
+    unsigned long n = 0;
+    c.err = jpeg_std_error(&je);
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &buf, &n);
+    c.image_width = (JDIMENSION)w, c.image_height = (JDIMENSION)h, c.input_components = 3, c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    if (progressive) jpeg_simple_progression(&c);
+    jpeg_start_compress(&c, TRUE);
+    uint8_t *row = malloc((size_t)w * 3);
+    memset(row, 128, (size_t)w * 3);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW r = row;
+        jpeg_write_scanlines(&c, &r, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    free(row);
+    uint8_t *out = malloc(n);  // jpeg_mem_dest's buffer is libjpeg's; hand back a plain malloc'd copy
+    memcpy(out, buf, n);
+    free(buf);
+    *len = n;
+    return out;
+}
+
+// sizes: a phone panorama (wider than 16384, within --max-aspect) decodes; a header claiming
+// 65000x65000 is refused by its size before anything is allocated — for a progressive JPEG,
+// jpeg_start_decompress would reserve 25 GB of coefficients (seen as "Insufficient memory"
+// under a 3 GB ulimit -v, or a truncation error after the reservation)
+static void test_sizes(void) {
+    char err[1024];
+    size_t len;
+    image im;
+    uint8_t *jpg = jpeg_mem(17000, 8, 0, &len);
+    TEST_CHECK(image_decode_mem(jpg, len, &im, err, sizeof err) == 0, "a 17000x8 JPEG: %s", err);
+    TEST_CHECK(im.w == 17000 && im.h == 8 && im.c == 3 && im.px[3 * 16999] == 128, "17000x8 JPEG read as %dx%dx%d", im.w, im.h, im.c);
+    image_free(&im);
+    free(jpg);
+    image wide = {17000, 2, 3, calloc(17000 * 2, 3)};
+    png_image p = {.version = PNG_IMAGE_VERSION, .width = 17000, .height = 2, .format = PNG_FORMAT_RGB};
+    png_alloc_size_t plen = 0;
+    TEST_CHECK(png_image_write_to_memory(&p, NULL, &plen, 0, wide.px, 0, NULL), "size a PNG");
+    uint8_t *png = malloc(plen);
+    TEST_CHECK(png_image_write_to_memory(&p, png, &plen, 0, wide.px, 0, NULL), "write a PNG");
+    image_free(&wide);
+    TEST_CHECK(image_decode_mem(png, plen, &im, err, sizeof err) == 0, "a 17000x2 PNG: %s", err);
+    TEST_CHECK(im.w == 17000 && im.h == 2, "17000x2 PNG read as %dx%d", im.w, im.h);
+    image_free(&im);
+    free(png);
+    for (int progressive = 0; progressive < 2; progressive++) {
+        jpg = jpeg_mem(16, 16, progressive, &len);
+        size_t sof = 2;
+        while (sof + 9 < len && !(jpg[sof] == 0xFF && (jpg[sof + 1] == 0xC0 || jpg[sof + 1] == 0xC2))) sof++;
+        TEST_CHECK(sof + 9 < len && jpg[sof + 1] == (progressive ? 0xC2 : 0xC0), "SOF%d found", progressive ? 2 : 0);
+        jpg[sof + 5] = jpg[sof + 7] = 65000 >> 8, jpg[sof + 6] = jpg[sof + 8] = 65000 & 0xFF;  // height, width
+        int rc = image_decode_mem(jpg, len, &im, err, sizeof err);
+        TEST_CHECK(rc == -1 && strstr(err, "size 65000x65000"), "%s JPEG claiming 65000x65000: rc %d, '%s' (expected its size refused)",
+                   progressive ? "progressive" : "baseline", rc, err);
+        image_free(&im);
+        free(jpg);
+    }
+}
+
 int main(void) {
     const char *root = tmp_dir();
     test_png16(root);
     test_exif_orientation(root);
     test_exif_png_webp(root);
     test_cmyk_jpeg(root);
+    test_sizes();
     return test_summary("test_data_image");
 }
