@@ -216,13 +216,71 @@ static int decode_jpeg(const uint8_t *data, size_t len, image *out, char *err, s
     return 0;
 }
 
+static const char *webp_status(VP8StatusCode s) {
+    switch (s) {
+    case VP8_STATUS_OUT_OF_MEMORY: return "out of memory";
+    case VP8_STATUS_UNSUPPORTED_FEATURE: return "unsupported feature";
+    case VP8_STATUS_NOT_ENOUGH_DATA: return "truncated file (not enough data)";
+    case VP8_STATUS_BITSTREAM_ERROR: return "corrupt bitstream";
+    default: return "decode failed";
+    }
+}
+
+// an animated WebP's first frame on its canvas, as Pillow's Image.open shows it (WebPDecode
+// refuses animations): out [h, w, 4], the canvas transparent where the frame does not cover it
+static int decode_webp_first_frame(const uint8_t *data, size_t len, image *out, char *err, size_t errlen) {
+    WebPAnimDecoderOptions ao;
+    if (!WebPAnimDecoderOptionsInit(&ao)) { snprintf(err, errlen, "WebP: libwebp's animation decoder is of another version"); return -1; }
+    ao.color_mode = MODE_RGBA;
+    ao.use_threads = 0;
+    WebPData wd = {data, len};
+    WebPAnimDecoder *d = WebPAnimDecoderNew(&wd, &ao);
+    WebPAnimInfo info;
+    uint8_t *canvas;  // [h, w, 4], libwebp's
+    int ts;
+    if (!d || !WebPAnimDecoderGetInfo(d, &info) || !WebPAnimDecoderGetNext(d, &canvas, &ts)) {
+        snprintf(err, errlen, "WebP: animation: its first frame cannot be decoded (truncated or corrupt)");
+        WebPAnimDecoderDelete(d);
+        return -1;
+    }
+    size_t n = (size_t)info.canvas_width * info.canvas_height * 4;
+    if (!(out->px = malloc(n))) { snprintf(err, errlen, "WebP: out of memory for a %ux%u canvas", info.canvas_width, info.canvas_height); WebPAnimDecoderDelete(d); return -1; }
+    memcpy(out->px, canvas, n);
+    out->w = (int)info.canvas_width, out->h = (int)info.canvas_height, out->c = 4;
+    WebPAnimDecoderDelete(d);
+    return 0;
+}
+
 static int decode_webp(const uint8_t *data, size_t len, image *out, char *err, size_t errlen) {
     WebPBitstreamFeatures f;
-    if (WebPGetFeatures(data, len, &f) != VP8_STATUS_OK) { snprintf(err, errlen, "WebP: bad bitstream header"); return -1; }
+    VP8StatusCode st = WebPGetFeatures(data, len, &f);
+    if (st != VP8_STATUS_OK) { snprintf(err, errlen, "WebP: bad header: %s", webp_status(st)); return -1; }
     if (image_size_ok("WebP", (uint64_t)f.width, (uint64_t)f.height, err, errlen)) return -1;
-    size_t cap = 0;
     out->px = NULL;
-    if (image_webp_decode_into(data, len, f.has_alpha, out, &cap)) { snprintf(err, errlen, "WebP: decode failed"); return -1; }
+    if (f.has_animation) {
+        if (decode_webp_first_frame(data, len, out, err, errlen)) return -1;
+        if (!f.has_alpha) {  // no alpha in the file: RGB, as Pillow opens it
+            for (size_t i = 0; i < (size_t)out->w * out->h; i++) memmove(out->px + 3 * i, out->px + 4 * i, 3);
+            out->c = 3;
+        }
+    } else {
+        WebPDecoderConfig cfg;
+        if (!WebPInitDecoderConfig(&cfg)) { snprintf(err, errlen, "WebP: libwebp's decoder is of another version"); return -1; }
+        int c = f.has_alpha ? 4 : 3;
+        size_t n = (size_t)f.width * f.height * c;
+        if (!(out->px = malloc(n))) { snprintf(err, errlen, "WebP: out of memory for a %dx%d image", f.width, f.height); return -1; }
+        cfg.output.colorspace = f.has_alpha ? MODE_RGBA : MODE_RGB;
+        cfg.output.is_external_memory = 1;
+        cfg.output.u.RGBA.rgba = out->px, cfg.output.u.RGBA.stride = f.width * c, cfg.output.u.RGBA.size = n;
+        if ((st = WebPDecode(data, len, &cfg)) != VP8_STATUS_OK) {
+            snprintf(err, errlen, "WebP: %s", webp_status(st));
+            WebPFreeDecBuffer(&cfg.output);
+            image_free(out);
+            return -1;
+        }
+        WebPFreeDecBuffer(&cfg.output);
+        out->w = f.width, out->h = f.height, out->c = c;
+    }
     if (orient(out, webp_orientation(data, len))) { snprintf(err, errlen, "WebP: out of memory turning a %dx%d image upright", out->w, out->h); image_free(out); return -1; }
     return 0;
 }

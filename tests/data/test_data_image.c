@@ -290,6 +290,43 @@ static void test_sizes(void) {
     }
 }
 
+static void put24le(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16); }
+
+// an animated WebP (VP8X with the animation flag, ANIM, two 8x8 ANMF frames: red, then blue) gives
+// its first frame, RGB as the file has no alpha (as Pillow opens it; WebPDecode refuses
+// animations: it was skipped as "decode failed"); a still WebP cut in half is named as truncated
+static void test_webp_animated(void) {
+    char err[1024];
+    size_t fl[2];
+    uint8_t *fr[2];
+    for (int k = 0; k < 2; k++) {
+        image one = {8, 8, 3, malloc(8 * 8 * 3)};
+        for (int i = 0; i < 64; i++) one.px[3 * i] = k ? 0 : 255, one.px[3 * i + 1] = 0, one.px[3 * i + 2] = k ? 255 : 0;
+        fr[k] = image_webp_encode(&one, 100, 1, &fl[k]);  // RIFF, size, WEBP, then the VP8L chunk
+        image_free(&one);
+    }
+    size_t body[2] = {fl[0] - 12, fl[1] - 12}, total = 12 + 18 + 14 + 2 * (8 + 16) + body[0] + body[1];
+    uint8_t *f = calloc(1, total), *q = f;
+    memcpy(q, "RIFF", 4), put32le(q + 4, (uint32_t)(total - 8)), memcpy(q + 8, "WEBP", 4), q += 12;
+    memcpy(q, "VP8X", 4), put32le(q + 4, 10), q[8] = 0x02, put24le(q + 12, 7), put24le(q + 15, 7), q += 18;  // animation, 8x8
+    memcpy(q, "ANIM", 4), put32le(q + 4, 6), q += 14;  // background 0, loop forever
+    for (int k = 0; k < 2; k++) {
+        memcpy(q, "ANMF", 4), put32le(q + 4, (uint32_t)(16 + body[k]));
+        put24le(q + 14, 7), put24le(q + 17, 7), put24le(q + 20, 100);  // at 0,0; 8x8; 100 ms; blend, no dispose
+        memcpy(q + 24, fr[k] + 12, body[k]);
+        q += 24 + body[k];
+    }
+    image im;
+    TEST_CHECK(image_decode_mem(f, total, &im, err, sizeof err) == 0, "an animated WebP: %s", err);
+    if (im.px) {
+        TEST_CHECK(im.w == 8 && im.h == 8 && im.c == 3, "animated WebP read as %dx%dx%d, expected 8x8x3", im.w, im.h, im.c);
+        TEST_CHECK(im.px[0] == 255 && im.px[2] == 0, "animated WebP: pixel (%d,%d,%d), expected the first frame's red", im.px[0], im.px[1], im.px[2]);
+    }
+    image_free(&im);
+    TEST_CHECK(image_decode_mem(fr[0], fl[0] - 10, &im, err, sizeof err) == -1 && strstr(err, "truncated"), "a cut WebP: '%s'", err);
+    free(f), free(fr[0]), free(fr[1]);
+}
+
 int main(void) {
     const char *root = tmp_dir();
     test_png16(root);
@@ -297,5 +334,6 @@ int main(void) {
     test_exif_png_webp(root);
     test_cmyk_jpeg(root);
     test_sizes();
+    test_webp_animated();
     return test_summary("test_data_image");
 }
