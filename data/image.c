@@ -290,6 +290,16 @@ int image_decode_mem(const uint8_t *data, size_t len, image *out, char *err, siz
     if (len >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8)) return decode_png(data, len, out, err, errlen);
     if (len >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) return decode_jpeg(data, len, out, err, errlen);
     if (len >= 12 && !memcmp(data, "RIFF", 4) && !memcmp(data + 8, "WEBP", 4)) return decode_webp(data, len, out, err, errlen);
+    // a file named .png / .jpg that is something else (a GIF or HEIC renamed): named by its content
+    static const struct { const char *magic; size_t at, n; const char *name; } other[] = {
+        {"GIF8", 0, 4, "GIF"}, {"BM", 0, 2, "BMP"}, {"II*\0", 0, 4, "TIFF"}, {"MM\0*", 0, 4, "TIFF"}, {"ftypheic", 4, 8, "HEIC"},
+        {"ftypheix", 4, 8, "HEIC"}, {"ftypmif1", 4, 8, "HEIF"}, {"ftypavif", 4, 8, "AVIF"}, {"\xFF\x0A", 0, 2, "JPEG XL"},
+        {"8BPS", 0, 4, "PSD"}};
+    for (size_t i = 0; i < sizeof other / sizeof *other; i++)
+        if (len >= other[i].at + other[i].n && !memcmp(data + other[i].at, other[i].magic, other[i].n)) {
+            snprintf(err, errlen, "a %s file by its content, not read (PNG, JPEG or WebP only): convert it, e.g. to PNG", other[i].name);
+            return -1;
+        }
     snprintf(err, errlen, "not a PNG, JPEG or WebP file (%zu bytes)", len);
     return -1;
 }

@@ -327,6 +327,16 @@ static void test_webp_animated(void) {
     free(f), free(fr[0]), free(fr[1]);
 }
 
+// a GIF or HEIC renamed .png / .jpg (phones and chat apps do): named by its content, with what to do
+static void test_other_formats(void) {
+    static const uint8_t gif[] = "GIF89a\x01\x00\x01\x00\x00\x00\x00;", heic[] = "\0\0\0\x18" "ftypheic\0\0\0\0mif1heic";
+    char err[1024];
+    image im;
+    TEST_CHECK(image_decode_mem(gif, sizeof gif - 1, &im, err, sizeof err) == -1 && strstr(err, "a GIF file") && strstr(err, "convert"),
+               "a GIF named .png: '%s'", err);
+    TEST_CHECK(image_decode_mem(heic, sizeof heic - 1, &im, err, sizeof err) == -1 && strstr(err, "a HEIC file"), "a HEIC named .jpg: '%s'", err);
+}
+
 int main(void) {
     const char *root = tmp_dir();
     test_png16(root);
@@ -335,5 +345,6 @@ int main(void) {
     test_cmyk_jpeg(root);
     test_sizes();
     test_webp_animated();
+    test_other_formats();
     return test_summary("test_data_image");
 }
