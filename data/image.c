@@ -41,24 +41,59 @@ int image_has_alpha(const image *im) {
 static int orient(image *im, int o);
 static int png_orientation(const uint8_t *data, size_t len);
 
+// libpng's reading state: the file in memory, and where an error longjmps to with its message
+typedef struct { const uint8_t *data; size_t len, at; jmp_buf jb; char msg[200]; } png_src;
+
+static void png_fail(png_structp p, png_const_charp msg) {
+    png_src *s = png_get_error_ptr(p);
+    snprintf(s->msg, sizeof s->msg, "%s", msg);
+    longjmp(s->jb, 1);
+}
+static void png_warn(png_structp p, png_const_charp msg) { (void)p, (void)msg; }  // a bad ancillary chunk: read on, as Pillow does
+static void png_read_mem(png_structp p, png_bytep to, size_t n) {
+    png_src *s = png_get_io_ptr(p);
+    if (n > s->len - s->at) png_error(p, "truncated file (read beyond its end)");
+    memcpy(to, s->data + s->at, n);
+    s->at += n;
+}
+
+// The stored samples as Pillow reads them: palette, grey and tRNS expanded to RGB / RGBA, 16-bit
+// samples cut to their high byte ("RGB;16B"), and no colour management: gAMA, cHRM, sRGB and
+// iCCP are not applied. (libpng's simplified API applied gAMA: a PNG marked gAMA 1.0, or 1/1.8 by
+// old Mac tools, came out up to 72 levels brighter than the pixels the file holds.)
 static int decode_png(const uint8_t *data, size_t len, image *out, char *err, size_t errlen) {
-    png_image p;
-    memset(&p, 0, sizeof p);
-    p.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&p, data, len)) { snprintf(err, errlen, "PNG: %s", p.message); return -1; }
-    // 16-bit data without gAMA/sRGB is sRGB-encoded in practice; without this flag libpng takes it
-    // as linear light and "converts" it to sRGB (0x8080 would become 186, not 128)
-    p.flags |= PNG_IMAGE_FLAG_16BIT_sRGB;
-    int alpha = (p.format & PNG_FORMAT_FLAG_ALPHA) != 0;
-    p.format = alpha ? PNG_FORMAT_RGBA : PNG_FORMAT_RGB;
-    if (image_size_ok("PNG", p.width, p.height, err, errlen)) { png_image_free(&p); return -1; }
-    out->w = (int)p.width; out->h = (int)p.height; out->c = alpha ? 4 : 3;
-    if (!(out->px = malloc(PNG_IMAGE_SIZE(p)))) {
-        snprintf(err, errlen, "PNG: out of memory for a %ux%u image", p.width, p.height);
-        png_image_free(&p);
+    png_src src = {.data = data, .len = len, .at = 0};
+    png_structp p = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_fail, png_warn);
+    png_infop info = p ? png_create_info_struct(p) : NULL;
+    png_bytep *volatile rows = NULL;  // [h] into out->px
+    if (!info) { snprintf(err, errlen, "PNG: out of memory"); png_destroy_read_struct(&p, NULL, NULL); return -1; }
+    if (setjmp(src.jb)) {
+        snprintf(err, errlen, "PNG: %s", src.msg);
+        png_destroy_read_struct(&p, &info, NULL);
+        free(rows);
+        image_free(out);
         return -1;
     }
-    if (!png_image_finish_read(&p, NULL, out->px, 0, NULL)) { snprintf(err, errlen, "PNG: %s", p.message); image_free(out); return -1; }
+    png_set_read_fn(p, &src, png_read_mem);
+    png_read_info(p, info);
+    png_uint_32 w = png_get_image_width(p, info), h = png_get_image_height(p, info);
+    if (image_size_ok("PNG", w, h, err, errlen)) { png_destroy_read_struct(&p, &info, NULL); return -1; }
+    int type = png_get_color_type(p, info);
+    int alpha = (type & PNG_COLOR_MASK_ALPHA) || png_get_valid(p, info, PNG_INFO_tRNS);
+    png_set_expand(p);      // palette → RGB, grey 1/2/4 → 8 bits, tRNS → alpha
+    png_set_strip_16(p);    // Pillow keeps the high byte
+    png_set_gray_to_rgb(p);
+    png_set_interlace_handling(p);
+    png_read_update_info(p, info);
+    out->w = (int)w, out->h = (int)h, out->c = alpha ? 4 : 3;
+    if (png_get_rowbytes(p, info) != (size_t)w * out->c) png_error(p, "unexpected row layout after expansion");
+    out->px = malloc((size_t)w * h * out->c);  // [h, w, c]
+    rows = malloc(sizeof *rows * h);
+    if (!out->px || !rows) png_error(p, "out of memory for the image");
+    for (png_uint_32 y = 0; y < h; y++) rows[y] = out->px + (size_t)y * w * out->c;
+    png_read_image(p, rows);
+    png_destroy_read_struct(&p, &info, NULL);  // what follows the pixels (text, IEND) is not needed
+    free(rows);
     if (orient(out, png_orientation(data, len))) { snprintf(err, errlen, "PNG: out of memory turning a %dx%d image upright", out->w, out->h); image_free(out); return -1; }
     return 0;
 }

@@ -32,6 +32,47 @@ static int write_png16(const char *path, int w, int h, const uint16_t rgb[3]) {
     return fclose(f);
 }
 
+// a w x h 8-bit RGB PNG of one colour marked gAMA 1.0 (linear light), as some tools write it
+static int write_png_gamma1(const char *path, int w, int h, const uint8_t rgb[3]) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    png_structp p = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(p);
+    if (setjmp(png_jmpbuf(p))) { png_destroy_write_struct(&p, &info); fclose(f); return -1; }
+    png_init_io(p, f);
+    png_set_IHDR(p, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    png_set_gAMA_fixed(p, info, PNG_FP_1);
+    png_write_info(p, info);
+    uint8_t *row = malloc((size_t)w * 3);
+    for (int x = 0; x < w; x++) memcpy(row + 3 * x, rgb, 3);
+    for (int y = 0; y < h; y++) png_write_row(p, row);
+    png_write_end(p, NULL);
+    png_destroy_write_struct(&p, &info);
+    free(row);
+    return fclose(f);
+}
+
+// the stored samples, as Pillow reads them: gAMA is not applied (libpng's simplified API turned
+// a gAMA 1.0 PNG's 64 into 136), a 16-bit sample keeps its high byte (0x80FF: 128, not 129)
+static void test_png_raw_samples(const char *root) {
+    char p[600], err[1024];
+    snprintf(p, sizeof p, "%s/gamma1.png", root);
+    const uint8_t rgb[3] = {64, 128, 200};
+    TEST_CHECK(write_png_gamma1(p, 4, 3, rgb) == 0, "write %s", p);
+    image im;
+    TEST_CHECK(image_load(p, &im, err, sizeof err) == 0, "gAMA 1.0 PNG: %s", err);
+    if (im.px) TEST_CHECK(im.c == 3 && !memcmp(im.px + 3 * 5, rgb, 3), "gAMA 1.0 PNG (64,128,200) read as (%d,%d,%d)", im.px[15], im.px[16], im.px[17]);
+    image_free(&im);
+    snprintf(p, sizeof p, "%s/rgb16hi.png", root);
+    const uint16_t rgb16[3] = {0x80FF, 0x0001, 0xFF80};
+    TEST_CHECK(write_png16(p, 2, 2, rgb16) == 0, "write %s", p);
+    TEST_CHECK(image_load(p, &im, err, sizeof err) == 0, "16-bit PNG: %s", err);
+    if (im.px) TEST_CHECK(im.px[0] == 0x80 && im.px[1] == 0 && im.px[2] == 0xFF, "16-bit PNG (0x80FF,0x0001,0xFF80) read as (%d,%d,%d), expected the high bytes",
+                          im.px[0], im.px[1], im.px[2]);
+    image_free(&im);
+}
+
 static void test_png16(const char *root) {
     char p[600], err[1024];
     snprintf(p, sizeof p, "%s/rgb16.png", root);
@@ -340,6 +381,7 @@ static void test_other_formats(void) {
 int main(void) {
     const char *root = tmp_dir();
     test_png16(root);
+    test_png_raw_samples(root);
     test_exif_orientation(root);
     test_exif_png_webp(root);
     test_cmyk_jpeg(root);
