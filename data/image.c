@@ -1,4 +1,4 @@
-// image.c — PNG (libpng simplified API), JPEG (libjpeg), WebP (libwebp) in and out.
+// image.c — PNG (libpng), JPEG (libjpeg), WebP (libwebp, its demuxer for EXIF and animations) in and out.
 #include "data/image.h"
 #include <errno.h>
 #include <png.h>
