@@ -163,6 +163,24 @@ static int read_sidecar(const char *image_path, build_item *it, char *why, size_
     return it->n_captions;
 }
 
+// a file or folder name as UTF-8 (the format's strings are): bytes that are not UTF-8 (a
+// Latin-1 / Windows-1252 name from an old zip or a Windows share) taken as Latin-1, as
+// `convmv -f latin1` would rename them; malloc'd. *changed says whether any were
+static char *name_utf8(const char *s, size_t n, bool *changed) {
+    char *o = malloc(2 * n + 1), *q = o;
+    for (size_t i = 0; i < n;) {
+        size_t ok = build_utf8_check(s + i, n - i);
+        memcpy(q, s + i, ok), q += ok, i += ok;
+        if (i < n) {
+            uint8_t b = (uint8_t)s[i++];
+            *q++ = (char)(0xC0 | b >> 6), *q++ = (char)(0x80 | (b & 0x3F));
+            *changed = true;
+        }
+    }
+    *q = 0;
+    return o;
+}
+
 int build_from_folder(const char *images_dir, const char *character, const char *caption, const char *out,
                       const build_options *o, build_report *r, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
@@ -191,7 +209,8 @@ int build_from_folder(const char *images_dir, const char *character, const char 
 
     build_item *items = calloc(g_found.n + 1, sizeof *items);
     size_t n = 0;
-    uint64_t no_caption = 0;
+    uint64_t no_caption = 0, renamed = 0;
+    const char *first_renamed = NULL;
     for (size_t i = 0; i < g_found.n; i++) {
         const char *path = g_found.paths[i], *rel = path + root_len;
         while (*rel == '/') rel++;
@@ -199,7 +218,8 @@ int build_from_folder(const char *images_dir, const char *character, const char 
         memset(it, 0, sizeof *it);
         it->line = 0;  // no line to name: build_dataset's messages name the folder and the file
         const char *slash = strchr(rel, '/');
-        it->character = slash ? strndup(rel, (size_t)(slash - rel)) : strdup(dflt);
+        bool changed = false;
+        it->character = slash ? name_utf8(rel, (size_t)(slash - rel), &changed) : name_utf8(dflt, strlen(dflt), &changed);
         char why[4600];
         int got = read_sidecar(path, it, why, sizeof why);
         if (got < 0) {
@@ -222,9 +242,13 @@ int build_from_folder(const char *images_dir, const char *character, const char 
             continue;
         }
         it->image_path = strdup(path);
-        it->source = strdup(rel);
+        it->source = name_utf8(rel, strlen(rel), &changed);
+        if (changed && !renamed++) first_renamed = path;
         n++;
     }
+    if (renamed && !o->quiet)
+        fprintf(stderr, "%s: %llu image path(s) not in UTF-8, e.g. %s: their characters and sources are stored with those bytes read as "
+                "Latin-1 (the dataset's strings are UTF-8)\n", images_dir, (unsigned long long)renamed, first_renamed);
     for (size_t i = 0; i < g_found.n; i++) free(g_found.paths[i]);
     free(g_found.paths);
     uint64_t unreadable = g_found.unreadable;

@@ -146,6 +146,11 @@ static void test_folder_encodings(const char *root) {
     snprintf(p, sizeof p, "%s/le.txt", d), write_bytes(p, le, sizeof le);
     snprintf(p, sizeof p, "%s/be.txt", d), write_bytes(p, be, sizeof be);
     snprintf(p, sizeof p, "%s/cp1252.txt", d), write_bytes(p, cp, sizeof cp);
+    // a folder and a file named in Latin-1 (an old zip, a Windows share): stored as UTF-8, not as
+    // the bytes (the format's character and source strings are UTF-8)
+    snprintf(p, sizeof p, "%s/enc/Ren\xE9" "e", root), fs_mkdirs(p);
+    snprintf(p, sizeof p, "%s/enc/Ren\xE9" "e/\xE9t\xE9.png", root), image_write_png(p, &a, err, sizeof err);
+    snprintf(p, sizeof p, "%s/enc/Ren\xE9" "e/\xE9t\xE9.txt", root), write_text(p, "summer\n");
     build_options o = build_options_default();
     o.lossless = 1;
     o.quiet = 1;
@@ -153,7 +158,7 @@ static void test_folder_encodings(const char *root) {
     snprintf(out, sizeof out, "%s/ds-enc", root);
     snprintf(p, sizeof p, "%s/enc", root);
     TEST_CHECK(build_from_folder(p, NULL, NULL, out, &o, &r, err, sizeof err) == 0, "encodings build: %s", err);
-    TEST_CHECK(r.kept == 2 && r.skipped[BUILD_SKIP_FIELD] == 1, "encodings: kept %llu (want 2), %llu skipped for their caption (want the cp1252 one)",
+    TEST_CHECK(r.kept == 3 && r.skipped[BUILD_SKIP_FIELD] == 1, "encodings: kept %llu (want 3), %llu skipped for their caption (want the cp1252 one)",
                (unsigned long long)r.kept, (unsigned long long)r.skipped[BUILD_SKIP_FIELD]);
     dataset ds;
     int opened = dataset_open(&ds, out, 0, err, sizeof err) == 0;
@@ -162,8 +167,9 @@ static void test_folder_encodings(const char *root) {
         dataset_reader rd;
         dataset_reader_init(&rd, &ds);
         record_view rec;
-        const char *want[2][3] = {{"eve/be.png", "eve", NULL}, {"eve/le.png", "e\xC3\xA9", "x\xF0\x9F\x98\x80"}};
-        for (int k = 0; k < 2; k++) {
+        const char *want[3][3] = {{"eve/be.png", "eve", NULL}, {"eve/le.png", "e\xC3\xA9", "x\xF0\x9F\x98\x80"},
+                                  {"Ren\xC3\xA9" "e/\xC3\xA9t\xC3\xA9.png", "summer", NULL}};
+        for (int k = 0; k < 3; k++) {
             bool found = false, ok = false;
             for (uint64_t i = 0; i < ds.m.samples && !found; i++) {
                 if (dataset_get(&rd, i, &rec, err, sizeof err) || dataset_get_meta(&rd, &rec, err, sizeof err)) continue;
@@ -171,8 +177,9 @@ static void test_folder_encodings(const char *root) {
                 found = true;
                 ok = rd.meta.n_captions == (want[k][2] ? 2 : 1) && !strcmp(rd.meta.captions[0], want[k][1]) &&
                      (!want[k][2] || !strcmp(rd.meta.captions[1], want[k][2]));
-                TEST_CHECK(ok, "UTF-16 caption file of %s read as its text: %d caption(s), '%s'", want[k][0], rd.meta.n_captions,
-                           rd.meta.n_captions ? rd.meta.captions[0] : "");
+                if (k == 2) ok = ok && !strcmp(rd.meta.character, "Ren\xC3\xA9" "e");
+                TEST_CHECK(ok, "%s: its caption file read as its text, its character as UTF-8: %d caption(s), '%s', character '%s'",
+                           want[k][0], rd.meta.n_captions, rd.meta.n_captions ? rd.meta.captions[0] : "", rd.meta.character);
             }
             TEST_CHECK(found, "%s in the dataset", want[k][0]);
         }
