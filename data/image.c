@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <jpeglib.h>
+#include <jerror.h>  // after jpeglib.h: the warning codes
 #include <webp/decode.h>
 #include <webp/demux.h>
 #include <webp/encode.h>
@@ -103,6 +104,13 @@ static void jpeg_fail(j_common_ptr c) {
     struct jerr *e = (struct jerr *)c->err;
     (*c->err->format_message)(c, e->msg);
     longjmp(e->jb, 1);
+}
+// libjpeg's warnings: corrupt or missing data (a truncated file, a broken scan) fails the image;
+// bytes between two markers (junk some cameras and editors leave, "N extraneous bytes before
+// marker") do not touch the pixels and are passed over, as Pillow does. Every warning comes here
+// (output_message is only told the first one, so an ignored first would hide a truncation).
+static void jpeg_warn(j_common_ptr c, int level) {
+    if (level < 0 && c->err->msg_code != JWRN_EXTRANEOUS_DATA) jpeg_fail(c);
 }
 
 // EXIF Orientation (tag 0x0112 of IFD0) from an EXIF block: a TIFF header and IFDs, after an
@@ -201,7 +209,7 @@ static int decode_jpeg(const uint8_t *data, size_t len, image *out, char *err, s
     struct jerr je;
     cinfo.err = jpeg_std_error(&je.mgr);
     je.mgr.error_exit = jpeg_fail;
-    je.mgr.output_message = (void (*)(j_common_ptr))jpeg_fail;  // warnings (corrupt data) are errors too
+    je.mgr.emit_message = jpeg_warn;
     out->px = NULL;
     if (setjmp(je.jb)) {
         snprintf(err, errlen, "JPEG: %s", je.msg);
