@@ -2,6 +2,7 @@
 // and GPT-2 splits, the byte -> unicode map, merges by rank, bos/eos, truncation and padding.
 #include "models/tok_clip.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,6 @@ struct clip_tok {
     tok_norm norm;
     tok_post post;
     int32_t bos_id, eos_id, pad_id;
-    bool warned;
 };
 
 // ---------------------------------------------------------------- loading
@@ -361,13 +361,15 @@ int32_t *clip_tok_encode(clip_tok *t, const char *text, int *n) {
     return tok_post_all(&t->post, &ids, t->pad_id, n);
 }
 
+// once per process, not per tokenizer: eval and sample open one for each adapter they load
+static atomic_bool clip_tok_truncation_warned;
+
 int clip_tok_encode_padded(clip_tok *t, const char *text, int max_len, int32_t *out, bool *truncated) {
     tok_ids ids = model_ids(t, text);
     bool tr;
     int full, real = tok_post_padded(&t->post, &ids, max_len, t->pad_id, out, &tr, &full);
-    if (tr && !t->warned) {
+    if (tr && !atomic_exchange(&clip_tok_truncation_warned, true)) {
         cm_warn("CLIP tokenizer: a prompt of %d tokens was truncated to %d (CLIP's limit); reported once", full, max_len);
-        t->warned = true;
     }
     if (truncated) *truncated = tr;
     return real;

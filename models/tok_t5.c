@@ -2,6 +2,7 @@
 // WhitespaceSplit + Metaspace pre-tokenizer, Viterbi over piece scores, post-processor.
 #include "models/tok_t5.h"
 
+#include <stdatomic.h>
 #include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,6 @@ struct t5_tok {
     char repl[8];
     int prepend;
     int32_t pad_id, eos_id;
-    bool warned;
 };
 
 // ---------------------------------------------------------------- loading
@@ -252,14 +252,16 @@ int32_t *t5_tok_encode(t5_tok *t, const char *text, int *n) {
     return tok_post_all(&t->post, &ids, t->pad_id, n);
 }
 
+// once per process, not per tokenizer: eval and sample open one for each adapter they load
+static atomic_bool t5_tok_truncation_warned;
+
 int t5_tok_encode_padded(t5_tok *t, const char *text, int max_len, int32_t *out, bool *truncated) {
     tok_ids ids = model_ids(t, text);
     bool tr;
     int full, real = tok_post_padded(&t->post, &ids, max_len, t->pad_id, out, &tr, &full);
-    if (tr && !t->warned) {
+    if (tr && !atomic_exchange(&t5_tok_truncation_warned, true)) {
         cm_warn("T5 tokenizer: a prompt of %d tokens was truncated to %d (the FLUX pipeline's max_sequence_length); "
                 "reported once", full, max_len);
-        t->warned = true;
     }
     if (truncated) *truncated = tr;
     return real;

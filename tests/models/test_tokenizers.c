@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -74,8 +75,45 @@ static int t5_pad(void *t, const char *s, int m, int32_t *o, bool *tr) { return 
 static int32_t *clip_enc(void *t, const char *s, int *n) { return clip_tok_encode(t, s, n); }
 static int clip_pad(void *t, const char *s, int m, int32_t *o, bool *tr) { return clip_tok_encode_padded(t, s, m, o, tr); }
 
+
+// the truncation warning, in a child (its flags start clear) with stderr joined to stdout: two
+// tokenizers of each kind (eval opens one per adapter) truncating twice each say it once per kind
+static int truncate_twice(void *arg) {
+    (void)arg;
+    dup2(1, 2);
+    char err[512];
+    const char *text = "a long prompt of many words that will not fit in four tokens at all";
+    int32_t ids[4];
+    for (int k = 0; k < 2; k++) {
+        t5_tok *t5 = t5_tok_load("tests/fixtures/t5", err, sizeof err);
+        clip_tok *ct = clip_tok_load("tests/fixtures/clip", err, sizeof err);
+        if (!t5 || !ct) return 2;
+        for (int r = 0; r < 2; r++) {
+            t5_tok_encode_padded(t5, text, 4, ids, NULL);
+            clip_tok_encode_padded(ct, text, 4, ids, NULL);
+        }
+        t5_tok_free(t5);
+        clip_tok_free(ct);
+    }
+    fflush(stderr);
+    return 0;
+}
+
+static int count_of(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
 int main(void) {
     char err[512];
+    {
+        char out[8192];
+        int rc = test_fork_stdout(truncate_twice, NULL, out, sizeof out);
+        TEST_CHECK(rc == 0, "truncation child: status %d", rc);
+        TEST_CHECK(count_of(out, "T5 tokenizer: a prompt") == 1 && count_of(out, "CLIP tokenizer: a prompt") == 1,
+                   "truncation warned once per kind, got:\n%s", out);
+    }
     t5_tok *t5 = t5_tok_load("tests/fixtures/t5/tokenizer.json", err, sizeof err);
     TEST_CHECK(t5 != NULL, "%s", err);
     if (t5) {
