@@ -329,7 +329,8 @@ int eval_cli(int argc, char **argv) {
                             cJSON_AddStringToObject(j, "checkpoint_tag", tags[c]);
                             cJSON_AddNumberToObject(j, "pair", p);
                             cJSON_AddStringToObject(j, "pair_id", pids[p]);
-                            cJSON_AddStringToObject(j, "ref", pairs[p].ref);
+                            char ref_abs[PATH_MAX];  // absolute, as checkpoint: a relative one would hold only from the folder eval ran in
+                            cJSON_AddStringToObject(j, "ref", realpath(pairs[p].ref, ref_abs) ? ref_abs : pairs[p].ref);
                             cJSON_AddStringToObject(j, "prompt", pairs[p].prompt);
                             cJSON_AddNumberToObject(j, "scale", r.scale);
                             cJSON_AddNumberToObject(j, "guidance", r.guidance);

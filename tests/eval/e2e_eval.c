@@ -114,6 +114,9 @@ int main(int argc, char **argv) {
     TEST_CHECK(eval("--pairs pairs.jsonl --out out --scales 0,0.9 --steps 2") == 0, "the sweep (see %s/eval.log)", dir);
     char *res = read_text("out/results.jsonl"), *sum = read_text("out/summary.md");
     TEST_CHECK(res && count_lines(res) == 8, "results.jsonl: %d lines, want 8", count_lines(res));
+    char want_ref[300];  // absolute: readable from any folder, as checkpoint is
+    snprintf(want_ref, sizeof want_ref, "\"ref\":\"%s/a.png\"", dir);
+    TEST_CHECK(res && strstr(res, want_ref), "results.jsonl: no %s", want_ref);
     TEST_CHECK(sum && test_sh("test $(grep -c '^| step-' %s/out/summary.md) -eq 4", dir) == 0, "summary.md: want 4 rows");
     TEST_CHECK(test_sh("test $(ls %s/out/images/step-2/*.png %s/out/images/step-4/*.png | wc -l) -eq 8", dir, dir) == 0, "8 images");
     char sp[256], e2[256];
