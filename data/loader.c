@@ -1,7 +1,7 @@
 // loader.c — decode threads filling a ring of batch slots; the consumer takes them in order.
 // Task t = (batch sequence s, sample j) is dispatched in order under one mutex; the first task
-// of a batch copies this rank's ids from the epoch order into the slot, so workers never touch
-// the order. A slot is reused only after the consumer has moved past it.
+// of a batch copies this rank's ids from the epoch order (or the index's kept batches) into the
+// slot, so workers never touch the order. A slot is reused only after the consumer has moved past it.
 #include "data/loader.h"
 #include <errno.h>
 #include <pthread.h>
@@ -39,16 +39,32 @@ typedef struct {
     loader_counts pend;        // this batch's skipped / replaced records: into the loader's counts when handed out
 } slot;
 
-struct loader {
-    loader_config cfg;
+// what a loader reads from: the dataset, every sample's bucket, the sampler. Opening it reads every
+// sample's size (at 10M samples seconds and ~50 MB): a reader that opens loaders again and again
+// over the same samples (the validation, at each pass) opens it once and lends it to each.
+struct loader_index {
+    loader_config cfg;         // what it was opened with (path: path[]; buckets: NULL, the table is buckets[])
     char path[4096];
     dataset ds;
     int buckets[BUCKETS_MAX][2], nb;
-    uint8_t *bucket;           // [n] bucket or SAMPLER_EXCLUDED
+    uint8_t *bucket;           // [n] bucket or SAMPLER_EXCLUDED (NULL once batches are kept)
+    uint64_t *shard_counts;    // [n_shards] (the sampler points at it)
     sampler smp;
+    uint64_t bucket_hash;
+    double pair_p;             // mixed: the chance a sample WITH a pair is paired, so that paired_share of all are
+    uint64_t single_image;     // paired: samples left out (the only image of their character)
+    uint64_t kept;             // 0: the order is computed per epoch; else the first `kept` batches, held below
+    uint32_t *kept_ids;        // [kept, G] global sample ids of the batches from (epoch 0, batch 0)
+    uint8_t *kept_bucket;      // [kept]
+};
+
+struct loader {
+    loader_config cfg;
+    char path[4096];
+    loader_index *ix;          // its own (loader_open) or lent (loader_open_index)
+    int own_ix;
     sampler_order order;       // of epoch order.epoch (valid when have_order)
     int have_order;
-    uint64_t bucket_hash;
     int Bl, G;
     size_t maxHW;
     uint64_t start_epoch, start_batch;
@@ -64,8 +80,6 @@ struct loader {
     int nthreads;
     pthread_t *threads;
     void *workers;             // [nthreads] worker
-    uint64_t *shard_counts;    // [n_shards] (the sampler points at it)
-    double pair_p;             // mixed: the chance a sample WITH a pair is paired, so that paired_share of all are
     loader_counts counts;
     uint64_t logged;
     uint64_t epoch_out;        // epoch of the last batch handed out (UINT64_MAX: none yet)
@@ -89,7 +103,7 @@ loader_config loader_config_default(void) {
 }
 
 static void seq_to_batch(const loader *L, uint64_t seq, uint64_t *epoch, uint64_t *index) {
-    uint64_t nb = L->smp.batches_per_epoch, k = L->start_batch + seq;
+    uint64_t nb = L->ix->smp.batches_per_epoch, k = L->start_batch + seq;
     *epoch = L->start_epoch + k / nb;
     *index = k % nb;
 }
@@ -154,10 +168,10 @@ static void process(worker *w, slot *s, int j) {
         return;
     }
     // reference
-    int paired = c->mode == LOADER_PAIRED || (c->mode == LOADER_MIXED && rng_unit_key(seed, e, id, RNG_PAIR_MODE) < L->pair_p);
+    int paired = c->mode == LOADER_PAIRED || (c->mode == LOADER_MIXED && rng_unit_key(seed, e, id, RNG_PAIR_MODE) < L->ix->pair_p);
     uint64_t ref = id;
-    if (paired && rec.character < L->ds.n_chars && L->ds.char_count[rec.character] >= 2) {
-        uint64_t n = L->ds.char_count[rec.character], first = L->ds.char_first[rec.character];
+    if (paired && rec.character < L->ix->ds.n_chars && L->ix->ds.char_count[rec.character] >= 2) {
+        uint64_t n = L->ix->ds.char_count[rec.character], first = L->ix->ds.char_first[rec.character];
         st = rng_key(seed, e, id, RNG_PAIR_PICK);
         ref = first + rng_below(&st, n - 1);
         if (ref >= id) ref++;
@@ -190,7 +204,7 @@ static void process(worker *w, slot *s, int j) {
 
 static int ensure_order(loader *L, uint64_t epoch) {
     if (L->have_order && L->order.epoch == epoch) return 0;
-    if (sampler_order_epoch(&L->smp, epoch, &L->order)) return -1;
+    if (sampler_order_epoch(&L->ix->smp, epoch, &L->order)) return -1;
     L->have_order = 1;
     return 0;
 }
@@ -224,27 +238,37 @@ static void *worker_main(void *arg) {
         if (j == 0) {
             uint64_t ep, ix;
             seq_to_batch(L, seq, &ep, &ix);
-            if (ensure_order(L, ep)) {
-                L->failed = 1;
-                snprintf(L->fail_msg, sizeof L->fail_msg, "%.300s: out of memory computing the order of epoch %llu", L->path, (unsigned long long)ep);
-                pthread_cond_broadcast(&L->cv_ready);
-                pthread_mutex_unlock(&L->mu);
-                return NULL;
+            const loader_index *X = L->ix;
+            const uint32_t *g, *next = NULL;  // this batch's global ids; the next one's (its records prefetched)
+            int b;
+            if (X->kept) {  // the index's batches, from (epoch 0, batch 0): seq is the batch's place among them
+                g = X->kept_ids + seq * (uint64_t)L->G;
+                b = X->kept_bucket[seq];
+                if (seq + 1 < X->kept) next = g + L->G;
+            } else {
+                if (ensure_order(L, ep)) {
+                    L->failed = 1;
+                    snprintf(L->fail_msg, sizeof L->fail_msg, "%.300s: out of memory computing the order of epoch %llu", L->path, (unsigned long long)ep);
+                    pthread_cond_broadcast(&L->cv_ready);
+                    pthread_mutex_unlock(&L->mu);
+                    return NULL;
+                }
+                g = L->order.ids + ix * (uint64_t)L->G;
+                b = L->order.bucket[ix];
+                if (ix + 1 < L->order.n_batches) next = g + L->G;  // same epoch only
             }
-            const uint32_t *g = L->order.ids + ix * (uint64_t)L->G + (uint64_t)L->cfg.rank * L->Bl;
-            memcpy(s->ids, g, sizeof(uint32_t) * L->Bl);
-            int b = L->order.bucket[ix];
-            s->W = L->buckets[b][0];
-            s->H = L->buckets[b][1];
+            memcpy(s->ids, g + (uint64_t)L->cfg.rank * L->Bl, sizeof(uint32_t) * L->Bl);
+            s->W = X->buckets[b][0];
+            s->H = X->buckets[b][1];
             s->epoch = ep;
             s->index = ix;
             s->done = 0;
             s->seq = seq;
             memset(&s->pend, 0, sizeof s->pend);
-            // prefetch the next batch's records of this rank (same epoch only)
-            if (ix + 1 < L->order.n_batches && (!L->cfg.max_batches || seq + 1 < L->cfg.max_batches)) {
+            // prefetch the next batch's records of this rank (a batch to be read only)
+            if (next && (!L->cfg.max_batches || seq + 1 < L->cfg.max_batches)) {
                 npf = L->Bl < 4096 ? L->Bl : 4096;
-                memcpy(pf, L->order.ids + (ix + 1) * (uint64_t)L->G + (uint64_t)L->cfg.rank * L->Bl, sizeof(uint32_t) * npf);
+                memcpy(pf, next + (uint64_t)L->cfg.rank * L->Bl, sizeof(uint32_t) * npf);
             }
         }
         L->next_task++;
@@ -266,91 +290,179 @@ static void slot_free(slot *s, int Bl) {
 }
 
 
-loader *loader_open(const loader_config *cfg, const loader_resume *resume) {
-    char err[1024];
-    const loader_config *c = cfg;
-    if (!c->path) { fprintf(stderr, "loader: config path is NULL (expected a dataset folder)\n"); return NULL; }
-    if (c->world < 1 || c->rank < 0 || c->rank >= c->world) { fprintf(stderr, "loader: rank %d of world %d (expected 0 <= rank < world)\n", c->rank, c->world); return NULL; }
-    if (c->global_batch < 1 || c->global_batch % c->world) { fprintf(stderr, "loader: global_batch %d must be a positive multiple of world %d\n", c->global_batch, c->world); return NULL; }
-    if (c->ref_size < 1 || c->ref_size > 4096) { fprintf(stderr, "loader: ref_size %d (expected 1..4096; 384 for SigLIP/DINOv2)\n", c->ref_size); return NULL; }
-    if (c->mode < LOADER_UNPAIRED || c->mode > LOADER_MIXED) { fprintf(stderr, "loader: mode %d (expected 0 unpaired, 1 paired, 2 mixed)\n", (int)c->mode); return NULL; }
+// the settings any loader checks (rank, batch, sizes, mode, shares); 0, or -1 with a message
+static int config_check(const loader_config *c) {
+    if (!c->path) { fprintf(stderr, "loader: config path is NULL (expected a dataset folder)\n"); return -1; }
+    if (c->world < 1 || c->rank < 0 || c->rank >= c->world) { fprintf(stderr, "loader: rank %d of world %d (expected 0 <= rank < world)\n", c->rank, c->world); return -1; }
+    if (c->global_batch < 1 || c->global_batch % c->world) { fprintf(stderr, "loader: global_batch %d must be a positive multiple of world %d\n", c->global_batch, c->world); return -1; }
+    if (c->ref_size < 1 || c->ref_size > 4096) { fprintf(stderr, "loader: ref_size %d (expected 1..4096; 384 for SigLIP/DINOv2)\n", c->ref_size); return -1; }
+    if (c->mode < LOADER_UNPAIRED || c->mode > LOADER_MIXED) { fprintf(stderr, "loader: mode %d (expected 0 unpaired, 1 paired, 2 mixed)\n", (int)c->mode); return -1; }
     if (c->paired_share < 0 || c->paired_share > 1 || c->caption_drop < 0 || c->caption_drop > 1 || c->ref_drop < 0 || c->ref_drop > 1) {
         fprintf(stderr, "loader: paired_share, caption_drop and ref_drop must lie in [0, 1]\n");
-        return NULL;
+        return -1;
     }
-    loader *L = calloc(1, sizeof *L);
-    L->cfg = *c;
-    snprintf(L->path, sizeof L->path, "%s", c->path);
-    L->cfg.path = L->path;
-    L->cfg.buckets = NULL;
-    if (dataset_open(&L->ds, c->path, 0, err, sizeof err)) { fprintf(stderr, "loader: %s\n", err); free(L); return NULL; }
+    return 0;
+}
+
+// c's bucket table into bk: the explicit list, else derived from resolution, step and aspect.
+// The bucket count, or -1 with a message.
+static int bucket_table(const loader_config *c, int (*bk)[2]) {
     if (c->buckets && c->n_buckets > 0) {
-        if (c->n_buckets > BUCKETS_MAX) { fprintf(stderr, "loader: %d buckets (at most %d)\n", c->n_buckets, BUCKETS_MAX); goto fail; }
+        if (c->n_buckets > BUCKETS_MAX) { fprintf(stderr, "loader: %d buckets (at most %d)\n", c->n_buckets, BUCKETS_MAX); return -1; }
         for (int b = 0; b < c->n_buckets; b++) {
-            L->buckets[b][0] = c->buckets[2 * b];
-            L->buckets[b][1] = c->buckets[2 * b + 1];
-            if (L->buckets[b][0] < 1 || L->buckets[b][1] < 1) { fprintf(stderr, "loader: bucket %d is %dx%d (expected positive sides)\n", b, L->buckets[b][0], L->buckets[b][1]); goto fail; }
+            bk[b][0] = c->buckets[2 * b];
+            bk[b][1] = c->buckets[2 * b + 1];
+            if (bk[b][0] < 1 || bk[b][1] < 1) { fprintf(stderr, "loader: bucket %d is %dx%d (expected positive sides)\n", b, bk[b][0], bk[b][1]); return -1; }
         }
-        L->nb = c->n_buckets;
-    } else {
-        L->nb = buckets_make(c->resolution, c->bucket_step > 0 ? c->bucket_step : 64, c->max_aspect >= 1 ? c->max_aspect : 2.0, L->buckets, BUCKETS_MAX);
-        if (L->nb < 1) { fprintf(stderr, "loader: no bucket for resolution %d step %d\n", c->resolution, c->bucket_step); goto fail; }
+        return c->n_buckets;
     }
-    uint64_t n = L->ds.m.samples;
-    L->bucket = malloc(n + 1);
-    for (uint64_t i = 0; i < n; i++) L->bucket[i] = (uint8_t)buckets_nearest((const int(*)[2])L->buckets, L->nb, L->ds.sizes[2 * i], L->ds.sizes[2 * i + 1]);
+    int nb = buckets_make(c->resolution, c->bucket_step > 0 ? c->bucket_step : 64, c->max_aspect >= 1 ? c->max_aspect : 2.0, bk, BUCKETS_MAX);
+    if (nb < 1) { fprintf(stderr, "loader: no bucket for resolution %d step %d\n", c->resolution, c->bucket_step); return -1; }
+    return nb;
+}
+
+// keep: 0, or keep only the first `keep` global batches from (epoch 0, batch 0) and free the
+// per-sample tables (the bucket of each, the sizes)
+static loader_index *index_open(const loader_config *c, uint64_t keep) {
+    char err[1024];
+    loader_index *X = calloc(1, sizeof *X);
+    if (!X) { fprintf(stderr, "loader: out of host memory\n"); return NULL; }
+    X->cfg = *c;
+    snprintf(X->path, sizeof X->path, "%s", c->path);
+    X->cfg.path = X->path;
+    X->cfg.buckets = NULL;
+    if (dataset_open(&X->ds, c->path, 0, err, sizeof err)) { fprintf(stderr, "loader: %s\n", err); free(X); return NULL; }
+    if ((X->nb = bucket_table(c, X->buckets)) < 0) goto fail;
+    uint64_t n = X->ds.m.samples;
+    X->bucket = malloc(n + 1);
+    if (!X->bucket) { fprintf(stderr, "loader: %s: out of host memory for the buckets of %llu samples\n", c->path, (unsigned long long)n); goto fail; }
+    for (uint64_t i = 0; i < n; i++) X->bucket[i] = (uint8_t)buckets_nearest((const int(*)[2])X->buckets, X->nb, X->ds.sizes[2 * i], X->ds.sizes[2 * i + 1]);
     if (c->mode == LOADER_PAIRED)
-        for (uint32_t ch = 0; ch < L->ds.n_chars; ch++)
-            if (L->ds.char_count[ch] < 2)
-                for (uint64_t k = 0; k < L->ds.char_count[ch]; k++) { L->bucket[L->ds.char_first[ch] + k] = SAMPLER_EXCLUDED; L->counts.single_image_characters++; }
-    L->G = c->global_batch;
-    L->Bl = c->global_batch / c->world;
-    uint64_t *counts = L->shard_counts = malloc(sizeof(uint64_t) * L->ds.m.n_shards);
-    for (int i = 0; i < L->ds.m.n_shards; i++) counts[i] = L->ds.m.shards[i].samples;
-    sampler_config sc = {.n_samples = n, .n_shards = L->ds.m.n_shards, .shard_count = counts, .bucket = L->bucket, .n_buckets = L->nb, .global_batch = L->G, .seed = c->seed};
-    int src = sampler_init(&L->smp, &sc);
-    if (src) { fprintf(stderr, "loader: %s: cannot set up the sampler (%llu samples, %d buckets)\n", c->path, (unsigned long long)n, L->nb); goto fail; }
-    if (L->smp.batches_per_epoch == 0) {
-        fprintf(stderr, "loader: %s: no bucket holds a full global batch of %d samples (%llu usable samples in %d buckets); lower global_batch\n", c->path, L->G,
-                (unsigned long long)(n - L->smp.excluded), L->nb);
+        for (uint32_t ch = 0; ch < X->ds.n_chars; ch++)
+            if (X->ds.char_count[ch] < 2)
+                for (uint64_t k = 0; k < X->ds.char_count[ch]; k++) { X->bucket[X->ds.char_first[ch] + k] = SAMPLER_EXCLUDED; X->single_image++; }
+    int G = c->global_batch;
+    uint64_t *counts = X->shard_counts = malloc(sizeof(uint64_t) * X->ds.m.n_shards);
+    for (int i = 0; i < X->ds.m.n_shards; i++) counts[i] = X->ds.m.shards[i].samples;
+    sampler_config sc = {.n_samples = n, .n_shards = X->ds.m.n_shards, .shard_count = counts, .bucket = X->bucket, .n_buckets = X->nb, .global_batch = G, .seed = c->seed};
+    int src = sampler_init(&X->smp, &sc);
+    if (src) { fprintf(stderr, "loader: %s: cannot set up the sampler (%llu samples, %d buckets)\n", c->path, (unsigned long long)n, X->nb); goto fail; }
+    if (X->smp.batches_per_epoch == 0) {
+        fprintf(stderr, "loader: %s: no bucket holds a full global batch of %d samples (%llu usable samples in %d buckets); lower global_batch\n", c->path, G,
+                (unsigned long long)(n - X->smp.excluded), X->nb);
         goto fail;
     }
     // a paired stage trains on the characters with two images only: said, as the mixed stage says
     // the share it can give, so a dataset of mostly single images is not trained on a sliver unawares
-    if (c->mode == LOADER_PAIRED && L->counts.single_image_characters && c->rank == 0 && !c->quiet)
+    if (c->mode == LOADER_PAIRED && X->single_image && c->rank == 0 && !c->quiet)
         fprintf(stderr, "loader: %s: paired: %llu of %llu samples are the only image of their character, left out (no other "
-                "image to be their reference)\n", c->path, (unsigned long long)L->counts.single_image_characters,
+                "image to be their reference)\n", c->path, (unsigned long long)X->single_image,
                 (unsigned long long)n);
     if (c->mode == LOADER_MIXED) {  // only samples of characters with two images can be paired: their
         uint64_t n2 = 0;            // chance is raised so paired_share of all samples are (when they can be)
-        for (uint32_t ch = 0; ch < L->ds.n_chars; ch++)
-            if (L->ds.char_count[ch] >= 2) n2 += L->ds.char_count[ch];
+        for (uint32_t ch = 0; ch < X->ds.n_chars; ch++)
+            if (X->ds.char_count[ch] >= 2) n2 += X->ds.char_count[ch];
         double f2 = n ? (double)n2 / (double)n : 0;
-        L->pair_p = f2 > 0 ? (c->paired_share >= f2 ? 1.0 : c->paired_share / f2) : 0;
+        X->pair_p = f2 > 0 ? (c->paired_share >= f2 ? 1.0 : c->paired_share / f2) : 0;
         if (c->paired_share > f2 + 1e-9 && c->rank == 0 && !c->quiet)
             fprintf(stderr, "loader: %s: mixed: %.1f%% of the samples have another image of their character, so %.1f%% are "
                     "paired, not the %.1f%% asked (paired_share)\n", c->path, 100 * f2, 100 * f2, 100.0 * c->paired_share);
     }
-    uint64_t h = buckets_hash((const int(*)[2])L->buckets, L->nb);
-    int32_t extra[3] = {(int32_t)c->mode, L->G, (int32_t)(c->paired_share * 1e6f)};
-    L->bucket_hash = hash64_update(h, extra, sizeof extra);
+    uint64_t h = buckets_hash((const int(*)[2])X->buckets, X->nb);
+    int32_t extra[3] = {(int32_t)c->mode, G, (int32_t)(c->paired_share * 1e6f)};
+    X->bucket_hash = hash64_update(h, extra, sizeof extra);
+    if (keep) {  // the epochs' orders as far as the batches kept reach (an epoch may hold fewer)
+        if (keep > SIZE_MAX / sizeof(uint32_t) / (uint64_t)G) { fprintf(stderr, "loader: %s: %llu batches to keep of %d samples: too many\n", c->path, (unsigned long long)keep, G); goto fail; }
+        X->kept_ids = malloc(sizeof(uint32_t) * keep * (uint64_t)G);
+        X->kept_bucket = malloc(keep);
+        sampler_order o = {0};
+        uint64_t k = 0;
+        for (uint64_t e = 0; X->kept_ids && X->kept_bucket && k < keep && !sampler_order_epoch(&X->smp, e, &o); e++) {
+            uint64_t take = o.n_batches < keep - k ? o.n_batches : keep - k;
+            memcpy(X->kept_ids + k * (uint64_t)G, o.ids, sizeof(uint32_t) * take * (uint64_t)G);
+            memcpy(X->kept_bucket + k, o.bucket, take);
+            k += take;
+        }
+        sampler_order_free(&o);
+        if (k < keep) { fprintf(stderr, "loader: %s: out of host memory for the order of %llu batches\n", c->path, (unsigned long long)keep); goto fail; }
+        X->kept = keep;
+        // not read again: the order of these batches is all a loader on this index reads
+        free(X->bucket), X->bucket = NULL, X->smp.c.bucket = NULL;
+        free(X->ds.sizes), X->ds.sizes = NULL;
+    }
+    return X;
+fail:
+    loader_index_close(X);
+    return NULL;
+}
+
+loader_index *loader_index_open(const loader_config *cfg) {
+    if (config_check(cfg)) return NULL;
+    return index_open(cfg, cfg->max_batches);
+}
+
+void loader_index_close(loader_index *X) {
+    if (!X) return;
+    free(X->kept_ids);
+    free(X->kept_bucket);
+    free(X->bucket);
+    free(X->shard_counts);
+    sampler_free(&X->smp);
+    dataset_close(&X->ds);
+    free(X);
+}
+
+uint64_t loader_index_batches(const loader_index *X) { return X->kept; }
+
+// whether c reads the order X was opened for (dataset, seed, batch, mode, buckets); else a message
+static int index_fits(const loader_index *X, const loader_config *c) {
+    const loader_config *o = &X->cfg;
+    int bk[BUCKETS_MAX][2], nb = bucket_table(c, bk);
+    if (nb < 0) return 0;
+    if (strcmp(c->path, X->path) || c->seed != o->seed || c->global_batch != o->global_batch || c->mode != o->mode ||
+        c->paired_share != o->paired_share || nb != X->nb || memcmp(bk, X->buckets, sizeof(int) * 2 * (size_t)nb)) {
+        fprintf(stderr, "loader: %s: the index lent was opened for another order (%s: path, seed, global_batch, mode, paired_share or buckets differ)\n",
+                c->path, X->path);
+        return 0;
+    }
+    if (X->kept && (c->max_batches < 1 || c->max_batches > X->kept)) {
+        fprintf(stderr, "loader: %s: max_batches %llu over an index of %llu batches kept (expected 1..%llu)\n", c->path,
+                (unsigned long long)c->max_batches, (unsigned long long)X->kept, (unsigned long long)X->kept);
+        return 0;
+    }
+    return 1;
+}
+
+static loader *open_on(const loader_config *c, loader_index *X, int own, const loader_resume *resume) {
+    loader *L = calloc(1, sizeof *L);
+    if (!L) { fprintf(stderr, "loader: out of host memory\n"); if (own) loader_index_close(X); return NULL; }
+    L->cfg = *c;
+    snprintf(L->path, sizeof L->path, "%s", c->path);
+    L->cfg.path = L->path;
+    L->cfg.buckets = NULL;
+    L->ix = X;
+    L->own_ix = own;
+    L->counts.single_image_characters = X->single_image;
+    L->G = c->global_batch;
+    L->Bl = c->global_batch / c->world;
     if (resume) {
-        if (resume->seed != c->seed || resume->manifest_hash != L->ds.m.hash || resume->bucket_hash != L->bucket_hash) {
+        if (resume->seed != c->seed || resume->manifest_hash != X->ds.m.hash || resume->bucket_hash != X->bucket_hash) {
             fprintf(stderr, "loader: %s: the checkpoint's data position belongs to another order:%s%s%s (seed %llu vs %llu, manifest hash "
                     "%016llx vs %016llx, bucket/mode/batch hash %016llx vs %016llx)\n", c->path,
                     resume->seed != c->seed ? " the seed differs." : "",
-                    resume->manifest_hash != L->ds.m.hash ? " the dataset differs (its manifest.json is not the checkpoint's)." : "",
-                    resume->bucket_hash != L->bucket_hash ? " the stage's batch size, mode, paired share or bucket table differs." : "",
+                    resume->manifest_hash != X->ds.m.hash ? " the dataset differs (its manifest.json is not the checkpoint's)." : "",
+                    resume->bucket_hash != X->bucket_hash ? " the stage's batch size, mode, paired share or bucket table differs." : "",
                     (unsigned long long)resume->seed, (unsigned long long)c->seed, (unsigned long long)resume->manifest_hash,
-                    (unsigned long long)L->ds.m.hash, (unsigned long long)resume->bucket_hash, (unsigned long long)L->bucket_hash);
+                    (unsigned long long)X->ds.m.hash, (unsigned long long)resume->bucket_hash, (unsigned long long)X->bucket_hash);
             goto fail;
         }
-        L->start_epoch = resume->epoch + resume->batches_done / L->smp.batches_per_epoch;
-        L->start_batch = resume->batches_done % L->smp.batches_per_epoch;
+        if (X->kept) { fprintf(stderr, "loader: %s: an index of kept batches reads them from the start (no resume)\n", c->path); goto fail; }
+        L->start_epoch = resume->epoch + resume->batches_done / X->smp.batches_per_epoch;
+        L->start_batch = resume->batches_done % X->smp.batches_per_epoch;
     }
     L->epoch_out = UINT64_MAX;
     L->maxHW = 0;
-    for (int b = 0; b < L->nb; b++) if ((size_t)L->buckets[b][0] * L->buckets[b][1] > L->maxHW) L->maxHW = (size_t)L->buckets[b][0] * L->buckets[b][1];
+    for (int b = 0; b < X->nb; b++) if ((size_t)X->buckets[b][0] * X->buckets[b][1] > L->maxHW) L->maxHW = (size_t)X->buckets[b][0] * X->buckets[b][1];
     L->depth = (c->prefetch > 0 ? c->prefetch : 2) + 1;  // +1: the slot the consumer holds
     if (c->max_batches > 0 && (uint64_t)L->depth > c->max_batches) L->depth = (int)c->max_batches;  // no slot for batches never read
     L->slots = calloc((size_t)L->depth, sizeof *L->slots);
@@ -376,7 +488,7 @@ loader *loader_open(const loader_config *cfg, const loader_resume *resume) {
     worker *ws = calloc((size_t)L->nthreads, sizeof(worker));
     for (int i = 0; i < L->nthreads; i++) {
         ws[i].L = L;
-        dataset_reader_init(&ws[i].rd, &L->ds);
+        dataset_reader_init(&ws[i].rd, &L->ix->ds);
     }
     L->workers = ws;
     // a thread limit (a container's pids.max, ulimit -u) refuses threads: unchecked, no worker ran
@@ -407,16 +519,24 @@ loader *loader_open(const loader_config *cfg, const loader_resume *resume) {
 fail:
     if (L->slots) for (int i = 0; i < L->depth; i++) slot_free(&L->slots[i], L->Bl);
     free(L->slots);
-    free(L->bucket);
-    free(L->shard_counts);
-    sampler_free(&L->smp);
-    dataset_close(&L->ds);
+    if (own) loader_index_close(X);
     free(L);
     return NULL;
 }
 
+loader *loader_open(const loader_config *cfg, const loader_resume *resume) {
+    if (config_check(cfg)) return NULL;
+    loader_index *X = index_open(cfg, 0);
+    return X ? open_on(cfg, X, 1, resume) : NULL;
+}
+
+loader *loader_open_index(const loader_config *cfg, loader_index *X, const loader_resume *resume) {
+    if (config_check(cfg) || !index_fits(X, cfg)) return NULL;
+    return open_on(cfg, X, 0, resume);
+}
+
 int loader_next(loader *L, loader_batch *out) {
-    if (getpid() != L->ds.opened_by) { fprintf(stderr, "loader: used in a forked child; open the loader in each process after fork\n"); return -1; }
+    if (getpid() != L->ix->ds.opened_by) { fprintf(stderr, "loader: used in a forked child; open the loader in each process after fork\n"); return -1; }
     pthread_mutex_lock(&L->mu);
     if (L->holding) { L->consumed++; L->holding = 0; pthread_cond_broadcast(&L->cv_task); }
     uint64_t seq = L->consumed, ep, ix;
@@ -440,7 +560,7 @@ int loader_next(loader *L, loader_batch *out) {
     if (s->epoch != L->epoch_out) {
         L->epoch_out = s->epoch;
         L->counts.epochs_started++;
-        L->counts.dropped_remainder += L->smp.dropped_per_epoch;
+        L->counts.dropped_remainder += L->ix->smp.dropped_per_epoch;
     }
     uint64_t skipped = p->corrupt_record + p->bad_image + p->bad_metadata + p->missing_record, replaced = p->ref_fallback;
     pthread_mutex_unlock(&L->mu);
@@ -480,8 +600,8 @@ void loader_state(const loader *L, loader_resume *o) {
     o->seed = L->cfg.seed;
     o->epoch = ep;
     o->batches_done = ix;
-    o->manifest_hash = L->ds.m.hash;
-    o->bucket_hash = L->bucket_hash;
+    o->manifest_hash = L->ix->ds.m.hash;
+    o->bucket_hash = L->ix->bucket_hash;
 }
 
 void loader_stats(const loader *L, loader_counts *o) {
@@ -491,7 +611,7 @@ void loader_stats(const loader *L, loader_counts *o) {
     pthread_mutex_unlock((pthread_mutex_t *)&L->mu);
 }
 
-uint64_t loader_batches_per_epoch(const loader *L) { return L->smp.batches_per_epoch; }
+uint64_t loader_batches_per_epoch(const loader *L) { return L->ix->smp.batches_per_epoch; }
 
 void loader_wait_idle(loader *L) {
     pthread_mutex_lock(&L->mu);
@@ -516,10 +636,7 @@ void loader_close(loader *L) {
     for (int i = 0; i < L->depth; i++) slot_free(&L->slots[i], L->Bl);
     free(L->slots);
     sampler_order_free(&L->order);
-    sampler_free(&L->smp);
-    free(L->bucket);
-    free(L->shard_counts);
-    dataset_close(&L->ds);
+    if (L->own_ix) loader_index_close(L->ix);
     pthread_mutex_destroy(&L->mu);
     pthread_cond_destroy(&L->cv_task);
     pthread_cond_destroy(&L->cv_ready);

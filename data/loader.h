@@ -109,6 +109,24 @@ loader_config loader_config_default(void);
 typedef struct loader loader;
 loader *loader_open(const loader_config *cfg, const loader_resume *resume);
 
+// The index a loader reads from: the dataset opened, every sample's bucket, the sampler (what
+// loader_open does before its threads start; at 10M samples seconds and ~50 MB, reading every
+// sample's size). A reader that opens loaders again and again over the same samples (the
+// validation, at each pass) opens the index once and lends it to each: no thread, no batch memory.
+// cfg as for loader_open; cfg->max_batches > 0 keeps only that many global batches of the order
+// from (epoch 0, batch 0) and frees the per-sample tables: the loaders lent it read those batches
+// (their max_batches 1..that, no resume), the same samples as loader_open(cfg, NULL) reads.
+// NULL after printing a message.
+typedef struct loader_index loader_index;
+loader_index *loader_index_open(const loader_config *cfg);
+// Global batches it keeps (0: the whole order, epoch by epoch).
+uint64_t loader_index_batches(const loader_index *ix);
+void loader_index_close(loader_index *ix);  // safe with NULL; after every loader lent it is closed
+// loader_open over a lent index (not copied: it outlives the loader). cfg must read the order it
+// was opened for (path, seed, global_batch, mode, paired_share, buckets); the rest (rank, world,
+// threads, prefetch, crop, drops, ...) is free. NULL + message otherwise.
+loader *loader_open_index(const loader_config *cfg, loader_index *ix, const loader_resume *resume);
+
 // Hands the next batch. Returns 0 on success, 1 when max_epochs are done, -1 on a fatal error
 // (message on stderr). The previous batch's buffers are recycled by this call.
 int loader_next(loader *L, loader_batch *out);

@@ -1,9 +1,28 @@
 // test_data_loader_counts.c — loader_stats counts what loader_next handed out: an epoch is
 // started, and its remainder dropped, when its first batch is handed out, not when the decode
 // threads, prefetching, compute its order ahead of the consumer. A loader told how many batches
-// will be read (max_batches: validation) decodes those and no more.
+// will be read (max_batches: validation) decodes those and no more. A loader over a lent index
+// (the validation's set, opened once a stage) reads what loader_open reads, pass after pass.
 #include "data/loader.h"
 #include "helpers.h"
+
+// a and b read in step: the same batches (ids, references, crops, flips, pixels) to the end; the batches read
+static int same_batches(loader *a, loader *b, const char *what) {
+    loader_batch x, y;
+    int n = 0, ra, rb;
+    while ((ra = loader_next(a, &x)) == 0 && (rb = loader_next(b, &y)) == 0) {
+        size_t tsz = (size_t)x.B * 3 * x.H * x.W, vsz = (size_t)x.B * 5 * 3 * x.R * x.R;
+        int same = x.B == y.B && x.H == y.H && x.W == y.W && x.epoch == y.epoch && x.batch_index == y.batch_index &&
+                   !memcmp(x.sample_ids, y.sample_ids, sizeof(int64_t) * x.B) && !memcmp(x.ref_ids, y.ref_ids, sizeof(int64_t) * x.B) &&
+                   !memcmp(x.crop, y.crop, sizeof(int32_t) * 4 * x.B) && !memcmp(x.flipped, y.flipped, x.B) &&
+                   !memcmp(x.paired, y.paired, x.B) && !memcmp(x.target, y.target, sizeof(float) * tsz) &&
+                   !memcmp(x.ref_dino, y.ref_dino, sizeof(float) * vsz);
+        TEST_CHECK(same, "%s: batch %d differs from loader_open's", what, n);
+        n++;
+    }
+    TEST_CHECK(ra == 1 && loader_next(b, &y) == 1, "%s: both end after %d batches", what, n);
+    return n;
+}
 
 int main(void) {
     const char *ds = make_demo("counts", 5, 5, 64, 10);  // 25 samples: a remainder at G = 4
@@ -55,5 +74,29 @@ int main(void) {
     TEST_CHECK(k.batches == 2 && k.samples_decoded == 8, "max_batches 2: %llu batches, %llu samples decoded (want 2, 8)",
                (unsigned long long)k.batches, (unsigned long long)k.samples_decoded);
     loader_close(L);
+
+    // a lent index keeping nb + 2 batches (into epoch 1), unpaired and mixed, rank 1 of 2: every
+    // loader opened on it (two passes) reads what loader_open reads
+    c.max_batches = nb + 2, c.random_flip = 1, c.prefetch = 2;
+    for (int mode = LOADER_UNPAIRED; mode <= LOADER_MIXED; mode += LOADER_MIXED) {
+        c.mode = (loader_mode)mode, c.world = 2, c.rank = 1;
+        loader_index *X = loader_index_open(&c);
+        TEST_CHECK(X && loader_index_batches(X) == nb + 2, "mode %d: the index opens, %llu batches kept", mode, (unsigned long long)nb + 2);
+        if (!X) continue;
+        for (int pass = 0; pass < 2; pass++) {
+            loader *A = loader_open(&c, NULL), *B = loader_open_index(&c, X, NULL);
+            TEST_CHECK(A && B, "mode %d pass %d: both loaders open", mode, pass);
+            if (A && B) TEST_CHECK(same_batches(A, B, mode ? "mixed" : "unpaired") == (int)nb + 2, "mode %d pass %d: %llu batches", mode, pass, (unsigned long long)nb + 2);
+            loader_close(A), loader_close(B);
+        }
+        // another order, more batches than kept, a resume: refused (a message each), the index unharmed
+        loader_config o = c;
+        o.seed++;
+        TEST_CHECK(loader_open_index(&o, X, NULL) == NULL, "mode %d: a loader of another seed is refused", mode);
+        o = c, o.max_batches++;
+        TEST_CHECK(loader_open_index(&o, X, NULL) == NULL, "mode %d: more batches than kept is refused", mode);
+        TEST_CHECK(loader_open_index(&c, X, &st) == NULL, "mode %d: a resume is refused", mode);
+        loader_index_close(X);
+    }
     return test_summary("test_data_loader_counts");
 }
