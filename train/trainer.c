@@ -887,6 +887,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     fault_hang_at(t->d.rank, t->st.step, "adapter");
     if (t->d.rank == 0) metrics_close(&t->met);
     train_eval_close(&t->ev);
+    train_val_close(&t->val);
     if (rc) return rc;
 
     if (!stop) {  // the adapter alone, beside the run

@@ -42,8 +42,8 @@ bool train_val_due(const train_config *c, int64_t step, bool last) {
 }
 
 // this rank's sums over its samples: sum[k] += loss at σ_k × B
-static int val_local(ic_models *m, const train_config *c, int s, const dist *d, bool log_skips, double *sum, int64_t *n_local,
-                     int *n_global, char *err, size_t errlen) {
+static int val_local(train_val *v, ic_models *m, const train_config *c, int s, const dist *d, bool log_skips, double *sum,
+                     int64_t *n_local, int *n_global, char *err, size_t errlen) {
     loader_config lc = stage_loader_config(c, s, m->ref_size, d->rank, d->world);
     const int vb = stage_val_batch(c, s);  // validation.batch_size, else the stage's
     lc.global_batch = vb;
@@ -51,13 +51,23 @@ static int val_local(ic_models *m, const train_config *c, int s, const dist *d, 
     lc.seed = c->run.seed ^ VAL_SEED_SALT;  // the same samples at every validation of a stage
     lc.caption_drop = 0;
     lc.ref_drop = 0;
-    lc.quiet = 1;  // opened at every validation: its notes would repeat each time (the training's loader says them)
+    lc.quiet = 1;  // opened at every validation (its set once a stage): its notes would repeat (the training's loader says them)
     // and the same damaged records are met at every validation: logged once per stage, then
     // counted ("samples_damaged") only
     lc.no_skip_log = !log_skips;
     int nb = (c->validation.samples + vb - 1) / vb, rc = 0;
     lc.max_batches = (uint64_t)nb;  // the batches read, no more: its prefetch decoded batches never read at each validation
-    loader *L = loader_open(&lc, NULL);
+    if (v->ix_stage != s + 1) {  // the stage's first validation: its set opened, its nb batches chosen, kept for the stage
+        loader_index_close(v->ix);
+        v->ix = NULL, v->ix_stage = 0;
+        if (!(v->ix = loader_index_open(&lc))) {
+            snprintf(err, errlen, "validation: the loader could not open %s (see the message above)", lc.path);
+            return -1;
+        }
+        v->ix_stage = s + 1;
+    }
+    // its threads and batch buffers only for this validation
+    loader *L = loader_open_index(&lc, v->ix, NULL);
     if (!L) {
         snprintf(err, errlen, "validation: the loader could not open %s (see the message above)", lc.path);
         return -1;
@@ -99,13 +109,13 @@ static int val_local(ic_models *m, const train_config *c, int s, const dist *d, 
 
 // the loss at each σ (mean[K]), their mean (*all) and the samples read (*n) over every rank's
 // slice; 0, or -1 with err on every rank alike
-static int val_measure(ic_models *m, const train_config *c, int s, const dist *d, bool log_skips, double *mean, double *all,
-                       double *n, int *n_global, char *err, size_t errlen) {
+static int val_measure(train_val *v, ic_models *m, const train_config *c, int s, const dist *d, bool log_skips, double *mean,
+                       double *all, double *n, int *n_global, char *err, size_t errlen) {
     double sum[CFG_MAX_SIGMAS] = {0};
     int64_t n_local = 0;
     int K = c->validation.n_sigmas;
     char e[1024] = "";
-    int rc = val_local(m, c, s, d, log_skips, sum, &n_local, n_global, e, sizeof e);
+    int rc = val_local(v, m, c, s, d, log_skips, sum, &n_local, n_global, e, sizeof e);
     if (dist_max_int(d, rc ? 1 : 0)) {  // every rank gives up alike
         snprintf(err, errlen, "%s", e[0] ? e : "validation failed on another rank (see its message)");
         return -1;
@@ -136,10 +146,10 @@ int train_val_run(train_val *v, ic_models *m, const train_config *c, int s, int6
     double mean[2][CFG_MAX_SIGMAS], all[2] = {0}, n = 0;  // n: the samples (the same ones both times)
     bool log_skips = v->skips_told != s + 1;  // the stage's first validation; the average's pass reads the same records
     v->skips_told = s + 1;
-    if (val_measure(m, c, s, d, log_skips, mean[0], &all[0], &n, &n_global, err, errlen)) return -1;
+    if (val_measure(v, m, c, s, d, log_skips, mean[0], &all[0], &n, &n_global, err, errlen)) return -1;
     if (swap) {
         swap(swap_ctx, true);
-        int rc = val_measure(m, c, s, d, false, mean[1], &all[1], &n, &n_global, err, errlen);
+        int rc = val_measure(v, m, c, s, d, false, mean[1], &all[1], &n, &n_global, err, errlen);
         swap(swap_ctx, false);
         if (rc) return -1;
     }
@@ -190,4 +200,9 @@ int train_val_run(train_val *v, ic_models *m, const train_config *c, int s, int6
     progress_message(prog, "validation at step %lld: loss %.4g (%s)%s on %.0f samples, %.1fs", (long long)step, all[0], by, avg, n,
                      progress_now() - t0);
     return 0;
+}
+
+void train_val_close(train_val *v) {
+    loader_index_close(v->ix);
+    v->ix = NULL, v->ix_stage = 0;
 }

@@ -11,7 +11,7 @@
 // weights are the same with validation on or off.
 // With a weight average (optimizer.ema) the same samples are measured again on it (the caller's
 // swap puts it in and takes it out): "loss_ema" and "loss_ema_by_sigma" in the line, val/loss_ema.
-// defines: train_val, train_val_open, train_val_due, train_val_run
+// defines: train_val, train_val_open, train_val_due, train_val_run, train_val_close
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,6 +27,10 @@ typedef struct train_val {
     bool resume_unvalidated;  // rank 0, on a resume: the file has no line of the resume step
     bool tb_warned;           // a TensorBoard write failed (a full disk): said once, the run goes on
     int skips_told;           // 1 + the stage whose validation has logged its damaged records (0: none yet)
+    // the validation set of a stage: its dataset opened, bucketed and its batches chosen once (at
+    // its first validation), not at every one (each read every sample's size: seconds at 10M)
+    struct loader_index *ix;
+    int ix_stage;             // 1 + the stage ix belongs to (0: none)
 } train_val;
 
 // at the start (validation.every > 0): the dataset exists and has pairs where a stage needs them;
@@ -42,3 +46,5 @@ bool train_val_due(const train_config *c, int64_t step, bool last);
 // rank, swap(ctx, false) the weights back.
 int train_val_run(train_val *v, ic_models *m, const train_config *c, int s, int64_t step, const dist *d, metrics *met,
                   progress *prog, void (*swap)(void *ctx, bool in), void *swap_ctx, double *loss, char *err, size_t errlen);
+// frees the validation set kept (safe on a train_val zeroed or never opened)
+void train_val_close(train_val *v);

@@ -1,7 +1,7 @@
 // test_val_skip_log.c — the validation's damaged records are logged once per stage, not at every
-// validation: its loader, opened for each validation, meets the same damaged records each time
-// (and those of batches it prefetches and never reads), and a run of days printed them again at
-// every validation (twice with a weight average). The counts stay in validation.jsonl.
+// validation: each validation reads the same samples, so meets the same damaged records, and a
+// run of days printed them again at every validation (twice with a weight average). The counts
+// stay in validation.jsonl.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
