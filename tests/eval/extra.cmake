@@ -1,5 +1,5 @@
 # end-to-end: `cameo eval` as a user runs it, on checkpoints of a real tiny `cameo train` run
-add_executable(e2e_eval ${CMAKE_CURRENT_SOURCE_DIR}/eval/e2e_eval.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
+add_executable(e2e_eval ${CMAKE_CURRENT_SOURCE_DIR}/eval/e2e_eval.c $<TARGET_OBJECTS:cameo_testutil>)
 target_include_directories(e2e_eval PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(e2e_eval PRIVATE cameo_train)
 if(MPI_C_FOUND)  # the 2-rank sweep too
