@@ -653,8 +653,8 @@ extern "C" bool cuda_attn_use(const char *which) {
 }
 
 // a bf16 call at a tensor-core head dim that ran on the generic warp-per-row kernels all the same
-// (the tensor-core kernels' shared memory is more than the device gives a block: the backward's
-// dK dV kernel at head dim 128 wants 103 KiB, an sm_86 / sm_89 GPU gives 99): correct, but tens of
+// (the tensor-core kernels' shared memory is more than the device gives a block: the WMMA kernels
+// at head dim 128 want 110 KiB, an sm_86 / sm_89 GPU gives 99): correct, but tens of
 // times slower, so said once on stderr; the tests count them (none on an A100 or H100)
 static int64_t g_att_fallbacks;
 extern "C" int64_t cuda_attn_fallbacks(void) { return __atomic_load_n(&g_att_fallbacks, __ATOMIC_RELAXED); }

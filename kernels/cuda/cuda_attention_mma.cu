@@ -98,18 +98,18 @@ __device__ __forceinline__ void kv_tiles_load(bf16 *Kd, bf16 *Vd, int LD, const 
     tile_load_async<DP>(Vd, LD, Vb + k0 * a.vs2, a.vs2, kvalid, D, vv, MMA_COLS);
 }
 
-// the streamed tiles t0 = 0, 64, ... < n through two shared buffers: load(buf, t0) starts tile t0
-// into buffer buf (cp.async and / or plain stores), body(buf, t0) computes on it while the next
+// the streamed tiles t0 = 0, STEP, ... < n through two shared buffers: load(buf, t0) starts tile
+// t0 into buffer buf (cp.async and / or plain stores), body(buf, t0) computes on it while the next
 // tile is in flight. Per tile: start the next one in the other buffer (read last round, then a
 // barrier), commit, wait for all but that newest group, barrier (everyone's copies landed), body,
 // barrier (the buffer is refilled next round).
-template <class Load, class Body>
+template <int STEP = MMA_COLS, class Load, class Body>
 __device__ __forceinline__ void tile_pipeline(int64_t n, Load load, Body body) {
     load(0, (int64_t)0);
     cp_async_commit();
     int buf = 0;
-    for (int64_t t0 = 0; t0 < n; t0 += MMA_COLS, buf ^= 1) {
-        if (t0 + MMA_COLS < n) load(buf ^ 1, t0 + MMA_COLS);
+    for (int64_t t0 = 0; t0 < n; t0 += STEP, buf ^= 1) {
+        if (t0 + STEP < n) load(buf ^ 1, t0 + STEP);
         cp_async_commit();
         cp_async_wait<1>();
         __syncthreads();
@@ -245,13 +245,17 @@ __global__ void __launch_bounds__(W * 32) k_att_fwd_mma(att_args a, bf16 *O, flo
 template <int DP> struct mma_bwd_smem {
     static constexpr int LD = DP + 8;
     static constexpr size_t tile = (size_t)MMA_COLS * LD * sizeof(bf16);     // [64][LD]
-    static constexpr size_t stats = 2 * MMA_COLS * sizeof(float);            // lse, D of 64 queries
     static constexpr size_t dq = 4 * tile;                                   // K, V; two of each
-    // the dK dV kernel of NW warps (16 NW keys): K, V [16 NW][LD]; Q, dO, lse, D two of each; then
-    // (fused) dS^T [16 NW keys][64 queries + 8]
+    // the dK dV kernel of NW warps (16 NW keys) streaming QT queries a tile: K, V [16 NW][LD]; Q, dO
+    // [QT][LD], lse, D [QT] two of each; then (fused) dS^T [16 NW keys][64 queries + 8]
     __host__ __device__ static constexpr size_t kv(int NW) { return (size_t)2 * (NW / 4) * tile; }
-    __host__ __device__ static constexpr size_t dkv_at(int NW) { return kv(NW) + 4 * tile + 2 * stats; }
-    static constexpr size_t dkv = dkv_at(4);
+    __host__ __device__ static constexpr size_t qtile(int QT) { return (size_t)QT * LD * sizeof(bf16); }
+    __host__ __device__ static constexpr size_t qstats(int QT) { return (size_t)2 * QT * sizeof(float); }
+    __host__ __device__ static constexpr size_t dkv_at(int NW, int QT = MMA_COLS) {
+        return kv(NW) + 4 * qtile(QT) + 2 * qstats(QT);
+    }
+    static constexpr size_t dkv = dkv_at(4);  // D = 128: 105472 bytes, more than sm_86 / sm_89 give a block
+    static constexpr size_t dkv32 = dkv_at(4, 32);  // 32-query tiles: 70144 at D = 128
     static constexpr int LDS = MMA_COLS + 8;
     __host__ __device__ static constexpr size_t dkv_fused(int NW) { return dkv_at(NW) + (size_t)16 * NW * LDS * sizeof(bf16); }
 };
@@ -335,8 +339,10 @@ __global__ void __launch_bounds__(W * 32) k_att_dq_mma(att_args a, bf16 *dQ, con
 
 // NW warps of 16 keys each (4; the fused kernel at head dim 128 takes 8: each atomic sum then
 // covers 128 keys, half as many per dQ element). FUSED: dQ too, summed into dqacc [B H Lq][D] (f32,
-// zeroed; scaled and rounded by attn_dq_round)
-template <int DP, bool FUSED, int NW>
+// zeroed; scaled and rounded by attn_dq_round). QT queries per streamed tile: 64, or 32 where the
+// 64-query double buffers outgrow the device (head dim 128 on sm_86 / sm_89: 99 KiB a block) —
+// still double-buffered, so the next tile's copies overlap the products as before
+template <int DP, bool FUSED, int NW, int QT = MMA_COLS>
 __global__ void __launch_bounds__(NW * 32) k_att_dkv_mma(att_args a, bf16 *dK, bf16 *dV, const bf16 *dO,
                                                              const float *lse, const float *Dv, const bf16 *Q,
                                                              const bf16 *K, const bf16 *V, bool vq, bool vk, bool vv,
@@ -346,13 +352,14 @@ __global__ void __launch_bounds__(NW * 32) k_att_dkv_mma(att_args a, bf16 *dK, b
     constexpr int NK = DP / 16, ND = DP / 8, LD = S::LD;
     extern __shared__ __align__(16) unsigned char smem[];
     constexpr int KR = 16 * NW;  // keys per block
-    constexpr size_t KV = S::kv(NW);
+    static_assert(QT % 32 == 0 && QT <= MMA_COLS && (!FUSED || QT == MMA_COLS), "query tiles of 32 or 64 (fused: 64)");
+    constexpr size_t KV = S::kv(NW), QTILE = S::qtile(QT), QSTATS = S::qstats(QT);
     bf16 *Ks = (bf16 *)smem, *Vs = (bf16 *)(smem + KV / 2);
-    // query tiles j (Q, dO, lse, D) in buffers j % 2
-    auto Qbuf = [&](int b) { return (bf16 *)(smem + KV + (size_t)(2 * b) * S::tile); };
-    auto Obuf = [&](int b) { return (bf16 *)(smem + KV + (size_t)(2 * b + 1) * S::tile); };
-    auto Lbuf = [&](int b) { return (float *)(smem + KV + 4 * S::tile + (size_t)b * S::stats); };  // lse [64], then D [64]
-    bf16 *dSs = (bf16 *)(smem + S::dkv_at(NW));  // FUSED: the query tile's dS^T [KR keys][LDS]
+    // query tiles j (Q, dO [QT][LD], lse, D [QT]) in buffers j % 2
+    auto Qbuf = [&](int b) { return (bf16 *)(smem + KV + (size_t)(2 * b) * QTILE); };
+    auto Obuf = [&](int b) { return (bf16 *)(smem + KV + (size_t)(2 * b + 1) * QTILE); };
+    auto Lbuf = [&](int b) { return (float *)(smem + KV + 4 * QTILE + (size_t)b * QSTATS); };  // lse [QT], then D [QT]
+    bf16 *dSs = (bf16 *)(smem + S::dkv_at(NW, QT));  // FUSED: the query tile's dS^T [KR keys][LDS]
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
     const int64_t k0 = (int64_t)blockIdx.x * KR;  // this block's keys
@@ -372,20 +379,20 @@ __global__ void __launch_bounds__(NW * 32) k_att_dkv_mma(att_args a, bf16 *dK, b
         for (int i = 0; i < 4; i++) dk[n][i] = dv[n][i] = 0.f;
 
     auto load = [&](int buf, int64_t q0) {
-        const int qvalid = (int)min((int64_t)MMA_COLS, a.Lq - q0);
-        tile_load_async<DP>(Qbuf(buf), LD, Qb + q0 * a.qs2, a.qs2, qvalid, D, vq, MMA_COLS);
-        tile_load_async<DP>(Obuf(buf), LD, Ob + q0 * a.gs2, a.gs2, qvalid, D, vo, MMA_COLS);
-        float *Ls = Lbuf(buf), *Ds = Ls + MMA_COLS;
-        for (int x = threadIdx.x; x < MMA_COLS; x += blockDim.x) {
+        const int qvalid = (int)min((int64_t)QT, a.Lq - q0);
+        tile_load_async<DP>(Qbuf(buf), LD, Qb + q0 * a.qs2, a.qs2, qvalid, D, vq, QT);
+        tile_load_async<DP>(Obuf(buf), LD, Ob + q0 * a.gs2, a.gs2, qvalid, D, vo, QT);
+        float *Ls = Lbuf(buf), *Ds = Ls + QT;
+        for (int x = threadIdx.x; x < QT; x += blockDim.x) {
             Ls[x] = x < qvalid ? lse[bh * a.Lq + q0 + x] * LOG2E : -INFINITY;
             Ds[x] = x < qvalid ? Dv[bh * a.Lq + q0 + x] : 0.f;
         }
     };
-    tile_pipeline(a.Lq, load, [&](int buf, int64_t q0) {
+    tile_pipeline<QT>(a.Lq, load, [&](int buf, int64_t q0) {
         const bf16 *Qs = Qbuf(buf), *Os = Obuf(buf);
-        const float *Ls = Lbuf(buf), *Ds = Ls + MMA_COLS;
+        const float *Ls = Lbuf(buf), *Ds = Ls + QT;
 #pragma unroll
-        for (int half = 0; half < 2; half++) {  // 32 queries at a time
+        for (int half = 0; half < QT / 32; half++) {  // 32 queries at a time
             float s[4][4], dp[4][4];
 #pragma unroll
             for (int n = 0; n < 4; n++)
@@ -548,7 +555,7 @@ template <int DP, int W>
 static bool bwd_mma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void *dV, const void *dO,
                     const float *lse, const float *Dv, const void *Q, const int64_t *qs, const void *K,
                     const int64_t *ks, const void *V, const int64_t *vs, bool with_dq, bool fused) {
-    static int done1[16], done2[16], done3[16];
+    static int done1[16], done2[16], done3[16], done4[16];
     typedef mma_bwd_smem<DP> S;
     bool vq = vec_ok(Q, qs, a.D), vk = vec_ok(K, ks, a.D), vv = vec_ok(V, vs, a.D), vo = vec_ok_do(a, dO);
     dim3 gk((unsigned)((a.Lk + MMA_ROWS - 1) / MMA_ROWS), (unsigned)(a.B * a.H));
@@ -568,17 +575,33 @@ static bool bwd_mma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, voi
             return true;
         }
     }
-    if (!smem_ok(k, k_att_dq_mma<DP, W>, S::dq, done1) || !smem_ok(k, k_att_dkv_mma<DP, false, 4>, S::dkv, done2))
-        return false;
+    if (!smem_ok(k, k_att_dq_mma<DP, W>, S::dq, done1)) return false;
+    // dK dV over 64-query tiles where the device gives their double buffers (A100, H100), else over
+    // 32-query tiles (head dim 128 on sm_86 / sm_89: 105472 bytes wanted, 101376 given; 70144)
+    bool q32 = false;
+    if (!smem_ok(k, k_att_dkv_mma<DP, false, 4>, S::dkv, done2)) {
+        if constexpr (DP == 128) {  // the other head dims' 64-query kernels fit 99 KiB
+            if (!smem_ok(k, k_att_dkv_mma<DP, false, 4, 32>, S::dkv32, done4)) return false;
+            q32 = true;
+        } else {
+            return false;
+        }
+    }
     dim3 gq((unsigned)((a.Lq + 16 * W - 1) / (16 * W)), (unsigned)(a.B * a.H));
     if (with_dq) {
         k_att_dq_mma<DP, W><<<gq, W * 32, S::dq, KSTREAM(k)>>>(a, (bf16 *)dQ, (const bf16 *)dO, lse, Dv, (const bf16 *)Q,
                                                                (const bf16 *)K, (const bf16 *)V, vk, vv);
         CUDA_LAUNCH_CHECK();
     }
-    k_att_dkv_mma<DP, false, 4><<<gk, MMA_THREADS, S::dkv, KSTREAM(k)>>>(a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv,
-                                                                      (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, vq,
-                                                                      vk, vv, vo, nullptr);
+    if (q32) {
+        if constexpr (DP == 128)
+            k_att_dkv_mma<DP, false, 4, 32><<<gk, MMA_THREADS, S::dkv32, KSTREAM(k)>>>(
+                a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv, (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, vq,
+                vk, vv, vo, nullptr);
+    } else
+        k_att_dkv_mma<DP, false, 4><<<gk, MMA_THREADS, S::dkv, KSTREAM(k)>>>(
+            a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv, (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, vq, vk,
+            vv, vo, nullptr);
     CUDA_LAUNCH_CHECK();
     return true;
 }

@@ -54,8 +54,11 @@ cameo_attn_test(mma8 ON --only attention_picked)     # 8-warp forward / dQ block
 # the mma family is what an A100 runs: this run and the fused one below on the emulator posing as
 # one (sm_80's 163 KiB of shared memory a block, not the H100's 227; the attention group fails a
 # bf16 call that falls back to the generic kernels for want of it)
+# Its reverse-order run poses as an sm_86 / sm_89 card (RTX 30xx / 40xx, A40, L40S: the sm_80 code,
+# 99 KiB a block), where the dK dV kernel at head dim 128 takes 32-query tiles
 if(CAMEO_CUDA_EMU)
   set_tests_properties(test_cuda_ops_attn_mma8 PROPERTIES ENVIRONMENT "CAMEO_ATTN=mma8;CUDA_EMU_CC=8.0")
+  set_tests_properties(test_cuda_ops_attn_mma8_reverse PROPERTIES ENVIRONMENT "CAMEO_ATTN=mma8;CUDA_EMU_REVERSE=1;CUDA_EMU_CC=8.6")
 endif()
 cameo_attn_test(mma2 ON --only attention_picked)     # 32 queries per forward warp
 cameo_attn_test(wgmma ON --only attention_picked)    # sm_90a's wgmma, the fused backward (the test fails if it never ran)

@@ -1134,7 +1134,8 @@ static void attention_cases(bool picked_only) {
     if (picked_only) TEST_CHECK(picked >= 8, "attention_picked: %lld bf16 cases of head dim <= 128 ran", (long long)picked);
     // every bf16 case at a head dim up to 128 ran on tensor-core kernels, none on the generic ones
     // (whose only cause there: kernels wanting more shared memory than the device gives; the
-    // emulator gives a block what CUDA_EMU_CC's GPU does — test_cuda_ops_attn_sm80: an A100's)
+    // emulator gives a block what CUDA_EMU_CC's GPU does — test_cuda_ops_attn_mma8 and _mma_fused:
+    // an A100's, test_cuda_ops_attn_mma8_reverse: an sm_86's)
     const char *att = getenv("CAMEO_ATTN"), *gen = getenv("CAMEO_ATTN_GENERIC");
     if ((!att || strcmp(att, "generic")) && !(gen && *gen && gen[0] != '0')) {
         int64_t fb = cuda_attn_fallbacks() - fb0;
