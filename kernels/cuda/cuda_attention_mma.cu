@@ -608,8 +608,11 @@ static bool bwd_mma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, voi
 
 bool attn_fwd_mma(const cm_kctx *k, int dp, int warps, int mtiles, const att_args &a, void *O, float *lse,
                   const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
-#define FWD(DPV) (mtiles == 2 ? fwd_mma<DPV, 4, 2>(k, a, O, lse, Q, qs, K, ks, V, vs)  \
-                  : warps == 8 ? fwd_mma<DPV, 8, 1>(k, a, O, lse, Q, qs, K, ks, V, vs) \
+    // mma2 where its Q tile does not fit beside K / V (head dim 128 on sm_86 / sm_89: 104448 bytes
+    // of 101376): the 16-row kernel (69632), not the generic one
+#define FWD(DPV) (mtiles == 2 ? fwd_mma<DPV, 4, 2>(k, a, O, lse, Q, qs, K, ks, V, vs) ||            \
+                                    fwd_mma<DPV, 4, 1>(k, a, O, lse, Q, qs, K, ks, V, vs)          \
+                  : warps == 8 ? fwd_mma<DPV, 8, 1>(k, a, O, lse, Q, qs, K, ks, V, vs)             \
                                : fwd_mma<DPV, 4, 1>(k, a, O, lse, Q, qs, K, ks, V, vs))
     if (dp == 64) return FWD(64);
     if (dp == 80) return FWD(80);
