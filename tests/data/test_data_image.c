@@ -11,46 +11,37 @@
 #include "data/image.h"
 #include "helpers.h"
 
-// a w x h 16-bit RGB PNG of one colour, written with the low-level API so it carries no gAMA/sRGB
-static int write_png16(const char *path, int w, int h, const uint16_t rgb[3]) {
+// a w x h RGB PNG of one colour (samples of `depth` bits: 8 or 16), written with the low-level
+// API so it carries no gAMA/sRGB unless gamma1 asks for gAMA 1.0 (linear light, as some tools write)
+static int write_png_solid(const char *path, int w, int h, int depth, const uint16_t rgb[3], int gamma1) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
     png_structp p = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png_create_info_struct(p);
     if (setjmp(png_jmpbuf(p))) { png_destroy_write_struct(&p, &info); fclose(f); return -1; }
     png_init_io(p, f);
-    png_set_IHDR(p, info, (png_uint_32)w, (png_uint_32)h, 16, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+    png_set_IHDR(p, info, (png_uint_32)w, (png_uint_32)h, depth, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                  PNG_FILTER_TYPE_DEFAULT);
+    if (gamma1) png_set_gAMA_fixed(p, info, PNG_FP_1);
     png_write_info(p, info);
-    uint8_t *row = malloc((size_t)w * 6);
+    int bps = depth / 8;  // bytes a sample
+    uint8_t *row = malloc((size_t)w * 3 * bps);
     for (int x = 0; x < w; x++)
-        for (int k = 0; k < 3; k++) row[6 * x + 2 * k] = (uint8_t)(rgb[k] >> 8), row[6 * x + 2 * k + 1] = (uint8_t)rgb[k];  // big-endian
+        for (int k = 0; k < 3; k++) {
+            uint8_t *q = row + (3 * x + k) * bps;
+            if (bps == 2) q[0] = (uint8_t)(rgb[k] >> 8), q[1] = (uint8_t)rgb[k];  // big-endian
+            else q[0] = (uint8_t)rgb[k];
+        }
     for (int y = 0; y < h; y++) png_write_row(p, row);
     png_write_end(p, NULL);
     png_destroy_write_struct(&p, &info);
     free(row);
     return fclose(f);
 }
-
-// a w x h 8-bit RGB PNG of one colour marked gAMA 1.0 (linear light), as some tools write it
+static int write_png16(const char *path, int w, int h, const uint16_t rgb[3]) { return write_png_solid(path, w, h, 16, rgb, 0); }
 static int write_png_gamma1(const char *path, int w, int h, const uint8_t rgb[3]) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    png_structp p = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png_create_info_struct(p);
-    if (setjmp(png_jmpbuf(p))) { png_destroy_write_struct(&p, &info); fclose(f); return -1; }
-    png_init_io(p, f);
-    png_set_IHDR(p, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
-    png_set_gAMA_fixed(p, info, PNG_FP_1);
-    png_write_info(p, info);
-    uint8_t *row = malloc((size_t)w * 3);
-    for (int x = 0; x < w; x++) memcpy(row + 3 * x, rgb, 3);
-    for (int y = 0; y < h; y++) png_write_row(p, row);
-    png_write_end(p, NULL);
-    png_destroy_write_struct(&p, &info);
-    free(row);
-    return fclose(f);
+    const uint16_t v[3] = {rgb[0], rgb[1], rgb[2]};
+    return write_png_solid(path, w, h, 8, v, 1);
 }
 
 // the stored samples, as Pillow reads them: gAMA is not applied (libpng's simplified API turned
