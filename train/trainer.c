@@ -485,18 +485,22 @@ static int resume_same_dataset(const train_config *was, const train_config *now,
     char k[64] = "data.path";
     if (now->stages[s].data[0]) snprintf(k, sizeof k, "stages[%d].data", s);
     const char *old = s < was->n_stages ? cfg_stage_data(was, s) : was->data.path;
-    if (!strcmp(old, path)) {  // the same folder, rebuilt or its shards changed: "X is not the dataset ... (X, ...)" read as a contradiction
-        snprintf(err, errlen, "%s: the dataset at %s changed since stage %d/%d ('%s') began on it, %lld steps ago (its manifest.json "
-                 "differs from the checkpoint's: shards added, removed or rebuilt); a stage goes on only on the dataset it began "
-                 "with. Put that dataset back at %s, or fine-tune on the new one as a new run from this checkpoint's adapter "
-                 "(--set model.adapter_init=%s/adapter.safetensors, another run.name)", k, path, s + 1, now->n_stages,
-                 now->stages[s].name, (long long)st->step_in_stage, path, dir);
-        return -1;
+    // what differs, then what to do: the same folder (rebuilt, its shards changed) is said as a change,
+    // not as "X is not the dataset ... (X, ...)", which read as a contradiction
+    bool same = !strcmp(old, path);
+    char what[2 * CFG_PATH + 512], fix[CFG_PATH + 64];  // two paths and a stage name; one path
+    if (same) {
+        snprintf(what, sizeof what, "the dataset at %s changed since stage %d/%d ('%s') began on it, %lld steps ago (its manifest.json "
+                 "differs from the checkpoint's: shards added, removed or rebuilt)", path, s + 1, now->n_stages, now->stages[s].name,
+                 (long long)st->step_in_stage);
+        snprintf(fix, sizeof fix, "Put that dataset back at %s", path);
+    } else {
+        snprintf(what, sizeof what, "%s is not the dataset stage %d/%d ('%s') is %lld steps into (%s, the checkpoint's: its "
+                 "manifest.json differs)", path, s + 1, now->n_stages, now->stages[s].name, (long long)st->step_in_stage, old);
+        snprintf(fix, sizeof fix, "Point %s back at that one", k);
     }
-    snprintf(err, errlen, "%s: %s is not the dataset stage %d/%d ('%s') is %lld steps into (%s, the checkpoint's: its manifest.json "
-             "differs); a stage goes on only on the dataset it began with. Point %s back at that one, or fine-tune on the new one "
-             "as a new run from this checkpoint's adapter (--set model.adapter_init=%s/adapter.safetensors, another run.name)",
-             k, path, s + 1, now->n_stages, now->stages[s].name, (long long)st->step_in_stage, old, k, dir);
+    snprintf(err, errlen, "%s: %s; a stage goes on only on the dataset it began with. %s, or fine-tune on the new one as a new run "
+             "from this checkpoint's adapter (--set model.adapter_init=%s/adapter.safetensors, another run.name)", k, what, fix, dir);
     return -1;
 }
 
