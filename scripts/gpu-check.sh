@@ -735,25 +735,26 @@ fi
 publish
 
 # ---------------------------------------------------------------------------------------------
-# PROFILE=1: Nsight Compute on the default (mma) attention kernels at FLUX's shape — one forward,
-# one dK dV and one dQ launch of `cameo bench gpu --only attention` (the full benchmark under ncu
-# did not finish in 70 s: ncu intercepts every launch), every section; the details go to bench.log.
-# Before the sanitizer, whose twelve runs take whatever time is left: after it, PROFILE=1 found
-# less than its 60 s and profiled nothing.
+# PROFILE=1: Nsight Compute on the default (wgmma, split backward) attention kernels at FLUX's
+# shape — one forward, one dQ and one dK dV launch of `cameo bench gpu --only attention` (the full
+# benchmark under ncu did not finish in 70 s: ncu intercepts every launch), every section; then the
+# mma family's if time is left; the details go to bench.log. OMP_WAIT_POLICY set: cameo re-executes
+# itself without it (train/main.c), and ncu lost the process at that exec (H200, session 22: 0
+# kernels profiled in 180 s). Before the sanitizer, whose runs take whatever time is left.
 step "ncu profile of the attention kernels (PROFILE=${PROFILE:-0})"
 status_profile="not asked (PROFILE=1)"
 NCU=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 if [ "${PROFILE:-0}" = 1 ] && [ -x "$BUILD/cameo" ] && [ -n "$NCU" ] && ! out_of_time 60; then
     t0=$(date +%s)
-    # the mma family's launches: 4 forward (1 warm-up + 3 timed), then 4 backward (dK dV, dQ each);
+    # each family's launches: 4 forward (1 warm-up + 3 timed), then 4 backward (dQ, dK dV each);
     # skip the first 3 forward ones
-    with_deps timeout "$(cap 120)" "$NCU" --set full --kernel-name regex:'k_att_(fwd|dq|dkv)_mma' --launch-skip 3 \
-        --launch-count 3 "$BUILD/cameo" bench gpu --quick --only attention --no-torch >>"$LOG/bench.log" 2>&1
+    with_deps env OMP_WAIT_POLICY=passive CAMEO_ATTN=wgmma timeout "$(cap 90)" "$NCU" --set full \
+        --kernel-name regex:'k_att_(fwd|dq|dkv)_wgmma' --launch-skip 3 --launch-count 3 \
+        "$BUILD/cameo" bench gpu --quick --only attention --no-torch >>"$LOG/bench.log" 2>&1
     rc=$?
-    # and one launch of the wgmma forward (CAMEO_ATTN=wgmma), after its warm-up
-    if ! out_of_time 40; then
-        with_deps timeout "$(cap 60)" "$NCU" --set full --kernel-name regex:'k_att_fwd_wgmma' --launch-skip 1 \
-            --launch-count 1 "$BUILD/cameo" bench gpu --quick --only attention --no-torch >>"$LOG/bench.log" 2>&1
+    if ! out_of_time 60; then
+        with_deps env OMP_WAIT_POLICY=passive timeout "$(cap 90)" "$NCU" --set full --kernel-name regex:'k_att_(fwd|dq|dkv)_mma' \
+            --launch-skip 3 --launch-count 3 "$BUILD/cameo" bench gpu --quick --only attention --no-torch >>"$LOG/bench.log" 2>&1
     fi
     n=$(grep -c '^  k_att_' "$LOG/bench.log")
     status_profile="exit $rc, $n kernels profiled ($(elapsed $t0)); see bench.log"
@@ -777,8 +778,8 @@ elif [ -z "$SAN" ]; then
 elif [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 70; then
     res=""
     for tool in memcheck racecheck; do
-        for attn in wmma mma mma-fused mma8 mma2 wgmma; do
-            fam=${attn%-fused} bwd=""  # mma-fused: mma with CAMEO_ATTN_BWD=fused
+        for attn in wmma mma mma-fused mma8 mma2 wgmma wgmma-fused; do
+            fam=${attn%-fused} bwd=""  # NAME-fused: NAME with CAMEO_ATTN_BWD=fused
             [ "$fam" != "$attn" ] && bwd=fused
             sel="--except gemm,gemm_ex,upload"  # every group of cameo's own kernels (new groups join by themselves)
             [ $tool = racecheck ] && sel="--only reduce,sumsq_multi,softmax,layernorm,layernorm_modulate,rmsnorm,rms_rope,groupnorm,attention,modulate,timestep"

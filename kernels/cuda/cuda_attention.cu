@@ -585,8 +585,10 @@ static void att_check(const char *op, cm_dtype dt, int64_t B, int64_t H, int64_t
 // (forward and backward on sm_90a's warpgroup MMA, cuda_attention_wgmma.cu, for head dim 128 on a
 // Hopper whose self-test passed; mma wherever it does not apply), "wmma" or "generic" (the
 // reference kernels);
-// CAMEO_ATTN_GENERIC=1 is the older spelling of "generic". mma is the default since an H100 timed
-// the three at FLUX's shape (4608 tokens, 24 x 128): fwd+bwd mma 5.58 ms, mma8 5.63, wmma 20.9.
+// CAMEO_ATTN_GENERIC=1 is the older spelling of "generic". wgmma is the default since an H200
+// timed every family (session 22; FLUX's shape, 4608 tokens, 24 x 128, fwd+bwd): wgmma 3.57 ms
+// fused / 3.92 split, mma 5.34, mma8 5.22, mma2 5.22, wmma 21.5; at the 512² step's shapes wgmma
+// is 1.3-1.4x mma's speed too. Off Hopper (or where its self-test fails) wgmma runs mma's kernels.
 enum { ATT_WMMA, ATT_MMA, ATT_MMA8, ATT_MMA2, ATT_WGMMA, ATT_GENERIC, ATT_N };
 static const char *const ATT_NAMES[ATT_N] = {"wmma", "mma", "mma8", "mma2", "wgmma", "generic"};
 static int attn_by_name(const char *e) {
@@ -599,7 +601,7 @@ static int attn_choice(void) {
     int &v = g_attn_choice;
     if (v < 0) {
         const char *e = getenv("CAMEO_ATTN"), *g = getenv("CAMEO_ATTN_GENERIC");
-        v = e && *e ? attn_by_name(e) : ATT_MMA;
+        v = e && *e ? attn_by_name(e) : ATT_WGMMA;
         if (v < 0) cm_die("cuda attention", "CAMEO_ATTN='%s' (allowed: mma, mma8, mma2, wgmma, wmma, generic)", e);
         if (g && *g && g[0] != '0') v = ATT_GENERIC;
     }
@@ -615,7 +617,10 @@ static int attn_mma_mtiles(void) { return attn_choice() == ATT_MMA2 ? 2 : 1; }
 // the kernels in use ("mma", ...): the benchmark names them and puts them back after its loop
 // CAMEO_ATTN_BWD: the backward's dQ apart in a kernel of its own (split: two more products per tile
 // pair, but no atomics — the same bits every run) or inside the dK dV kernel (fused: its f32 sums
-// by atomics). Unset: wgmma fused, the mma family split (its fused kernel not yet timed on a GPU).
+// by atomics, so its bits vary from run to run). Unset: split for every family — a GPU run that
+// resumes gives the same bits as one that did not stop. fused is ~10% faster at wgmma's attention
+// backward (H200: 3.57 against 3.92 ms fwd+bwd at FLUX's shape, ~2% of the 512² step) and slower
+// at mma's (4.12 against 4.00 ms backward).
 enum { BWD_DEFAULT = 0, BWD_SPLIT, BWD_FUSED };
 static int g_bwd_mode = -1;
 static int attn_bwd_mode(void) {
@@ -627,7 +632,7 @@ static int attn_bwd_mode(void) {
     }
     return g_bwd_mode;
 }
-static bool attn_bwd_split(void) { return attn_bwd_mode() == BWD_SPLIT; }       // wgmma's
+static bool attn_bwd_split(void) { return attn_bwd_mode() != BWD_FUSED; }       // wgmma's
 static bool attn_bwd_mma_fused(void) { return attn_bwd_mode() == BWD_FUSED; }  // the mma family's
 
 extern "C" const char *cuda_attn_name(void) { return ATT_NAMES[attn_choice()]; }
@@ -716,8 +721,8 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
     CUDA_LAUNCH_CHECK();
     bool done = false;
     if (dt == CM_BF16 && attn_is_mma() && tc_dp(D)) {
-        // wgmma: the fused kernel (CAMEO_ATTN_BWD=split: its dQ and dK dV kernels, deterministic) where
-        // they apply, mma's for the rest
+        // wgmma: its dQ and dK dV kernels, deterministic (CAMEO_ATTN_BWD=fused: one kernel, dQ by
+        // atomics) where they apply, mma's for the rest
         bool wg = attn_choice() == ATT_WGMMA;
         done = wg && !attn_bwd_split() && attn_bwd_wgmma(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
         bool dq_done = done || (wg && attn_dq_wgmma(k, a, dQ, dO, lse, Dv, Q, qs, K, ks, V, vs));

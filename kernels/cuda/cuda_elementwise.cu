@@ -502,23 +502,25 @@ static adamw_k adamw_fold(double lr, double b1, double b2, double eps, double wd
     c.gscale = (float)gscale;
     return c;
 }
-// one element's update on registers: the one piece of arithmetic adamw and adamw_multi share
-// (same bits whatever the loads around it)
-__device__ __forceinline__ void adamw_math(float gi, float &p, float &m, float &v, const adamw_k &c) {
-    gi *= c.gscale;
-    m = c.b1 * m + c.c1 * gi;
-    v = c.b2 * v + c.c2 * gi * gi;
-    float pi = p * c.decay;
-    p = pi - __fdiv_rn(c.step * m, __fsqrt_rn(v) * c.rbc2 + c.eps);
+// one element's update on registers: the one piece of arithmetic adamw and adamw_multi share.
+// Every operation is an explicit _rn intrinsic, which nvcc never contracts: plain a*b + c*d may
+// become fma(a, b, c*d) in one inlining and fma(c, d, a*b) in another (the H200 run of
+// session 22 found adamw and adamw_multi a bit apart that way), so the bits must not depend on
+// the code around the call.
+__device__ __forceinline__ float adamw_p(float p, float m, float v, const adamw_k &c) {
+    float den = __fadd_rn(__fmul_rn(__fsqrt_rn(v), c.rbc2), c.eps);
+    return __fsub_rn(__fmul_rn(p, c.decay), __fdiv_rn(__fmul_rn(c.step, m), den));
 }
-// the same on bf16 moments (read as f32; m, v come back as the f32 results, to be stored with
-// stochastic rounding by the caller)
-__device__ __forceinline__ void adamw_math_bf16(float gi, float &p, float &m, float &v, const adamw_k &c) {
-    gi *= c.gscale;
+__device__ __forceinline__ void adamw_math(float gi, float &p, float &m, float &v, const adamw_k &c) {
+    gi = __fmul_rn(gi, c.gscale);
     m = __fadd_rn(__fmul_rn(c.b1, m), __fmul_rn(c.c1, gi));
     v = __fadd_rn(__fmul_rn(c.b2, v), __fmul_rn(__fmul_rn(c.c2, gi), gi));
-    float pi = p * c.decay;
-    p = pi - __fdiv_rn(c.step * m, __fsqrt_rn(v) * c.rbc2 + c.eps);
+    p = adamw_p(p, m, v, c);
+}
+// the same on bf16 moments (read as f32; m, v come back as the f32 results, to be stored with
+// stochastic rounding by the caller): the same arithmetic
+__device__ __forceinline__ void adamw_math_bf16(float gi, float &p, float &m, float &v, const adamw_k &c) {
+    adamw_math(gi, p, m, v, c);
 }
 // element i of one tensor
 template <typename G>
@@ -588,11 +590,15 @@ __device__ __forceinline__ void load4(const bf16 *g, int64_t i, float *o) {
 __device__ __forceinline__ uint32_t bf16x2(float lo, float hi) {
     return (uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) | ((uint32_t)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16);
 }
+// one average from the updated p: ea p + eb e, uncontracted (the same bits in every caller)
+__device__ __forceinline__ float ema1(float p, float e, float ea, float eb) {
+    return __fadd_rn(__fmul_rn(ea, p), __fmul_rn(eb, e));
+}
 // four averages at e from the updated p4: e = ea p + eb e (axpby's expression, as cu_axpby's)
 __device__ __forceinline__ void ema4(float *e, float4 p4, float ea, float eb) {
     float4 e4 = *(const float4 *)e;
-    e4.x = ea * p4.x + eb * e4.x, e4.y = ea * p4.y + eb * e4.y;
-    e4.z = ea * p4.z + eb * e4.z, e4.w = ea * p4.w + eb * e4.w;
+    e4.x = ema1(p4.x, e4.x, ea, eb), e4.y = ema1(p4.y, e4.y, ea, eb);
+    e4.z = ema1(p4.z, e4.z, ea, eb), e4.w = ema1(p4.w, e4.w, ea, eb);
     *(float4 *)e = e4;
 }
 template <typename G, bool BF16_STATE>
@@ -643,7 +649,7 @@ __global__ void __launch_bounds__(AW_THREADS) k_adamw_multi(aw_list l, adamw_k c
         for (int64_t i = vend + threadIdx.x; i < end; i += AW_THREADS) {
             adamw_elem_bf16(i, p, g, m, v, l.key[t], c);
             if (w) w[i] = __bfloat16_as_ushort(__float2bfloat16_rn(p[i]));
-            if (ema) ema[i] = l.ea * p[i] + l.eb * ema[i];
+            if (ema) ema[i] = ema1(p[i], ema[i], l.ea, l.eb);
         }
     } else {
         float *m = (float *)l.m[t], *v = (float *)l.v[t];
@@ -662,7 +668,7 @@ __global__ void __launch_bounds__(AW_THREADS) k_adamw_multi(aw_list l, adamw_k c
         for (int64_t i = vend + threadIdx.x; i < end; i += AW_THREADS) {
             adamw_elem(i, p, g, m, v, c);
             if (w) w[i] = __bfloat16_as_ushort(__float2bfloat16_rn(p[i]));
-            if (ema) ema[i] = l.ea * p[i] + l.eb * ema[i];
+            if (ema) ema[i] = ema1(p[i], ema[i], l.ea, l.eb);
         }
     }
 }

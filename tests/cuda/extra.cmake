@@ -61,7 +61,7 @@ if(CAMEO_CUDA_EMU)
   set_tests_properties(test_cuda_ops_attn_mma8_reverse PROPERTIES ENVIRONMENT "CAMEO_ATTN=mma8;CUDA_EMU_REVERSE=1;CUDA_EMU_CC=8.6")
 endif()
 cameo_attn_test(mma2 ON --only attention_picked)     # 32 queries per forward warp
-cameo_attn_test(wgmma ON --only attention_picked)    # sm_90a's wgmma, the fused backward (the test fails if it never ran)
+cameo_attn_test(wgmma ON --only attention_picked)    # sm_90a's wgmma (the default), the split backward (the test fails if it never ran)
 # the mma backward fused (CAMEO_ATTN_BWD=fused: dQ inside the dK dV kernel, f32 sums by atomics),
 # both thread orders on the emulator
 add_test(NAME test_cuda_ops_attn_mma_fused COMMAND test_cuda_ops --only attention_picked WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
@@ -78,10 +78,10 @@ endif()
 add_test(NAME test_cuda_ops_gemm_tune COMMAND test_cuda_ops --only gemm,gemm_ex WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(test_cuda_ops_gemm_tune PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
                      ENVIRONMENT "CAMEO_GEMM_TUNE=1")
-# the wgmma backward as two kernels, no atomics (CAMEO_ATTN_BWD=split)
-add_test(NAME test_cuda_ops_attn_wgmma_split COMMAND test_cuda_ops --only attention_picked WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-set_tests_properties(test_cuda_ops_attn_wgmma_split PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
-                     ENVIRONMENT "CAMEO_ATTN=wgmma;CAMEO_ATTN_BWD=split")
+# the wgmma backward fused (CAMEO_ATTN_BWD=fused: dQ inside the dK dV kernel, f32 sums by atomics)
+add_test(NAME test_cuda_ops_attn_wgmma_fused COMMAND test_cuda_ops --only attention_picked WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_cuda_ops_attn_wgmma_fused PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                     ENVIRONMENT "CAMEO_ATTN=wgmma;CAMEO_ATTN_BWD=fused")
 
 # the GPU benchmark's every case at 1/32 size (`cameo bench gpu --tiny`): its buffers, strides and
 # calls run through before an H100 spends minutes on the full sizes (timings meaningless here)

@@ -1257,7 +1257,12 @@ static void t_rms_rope(void) {
 // in f32, rounded once): each output must be the bf16 rounding of the f32 reference, bar the few a
 // contracted multiply-add tips across a rounding boundary, and never a step off. The old path, the
 // tables rounded to bf16 first, moves about 1 output in 9 by a step (printed for comparison).
-static int64_t off_once_rounded(const float *got, const float *ref, int64_t n, int64_t *far) {
+// slack: an absolute error always allowed. 0 for rope (the inputs are the reference's, bit for
+// bit); for rms_rope the normalised x differs from the CPU's in its last f32 bits (rsqrt, the sum's
+// order), and where the rotation x1 c - x2 s cancels to near 0 that is several bf16 steps of the
+// tiny output (the H200 run of session 22: 1 of 13824) — a few f32 ulps of the terms (|x̂ w| < 3,
+// |c|, |s| < 1: ~1e-6) is the bound, far below the 2^-8 relative step a wrong rounding makes.
+static int64_t off_once_rounded(const float *got, const float *ref, int64_t n, int64_t *far, float slack) {
     int64_t off = 0;
     *far = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -1268,12 +1273,12 @@ static int64_t off_once_rounded(const float *got, const float *ref, int64_t n, i
         uint16_t lb = bf16_bits(lo), hb = bf16_bits(hi);
         // adjacent bf16 values of one sign differ by one in their bits (zero's two signs aside)
         bool adjacent = (lb ^ hb) < 0x8000u ? abs((int)lb - (int)hb) == 1 : (lb & 0x7fffu) + (hb & 0x7fffu) <= 1;
-        if (!adjacent) (*far)++;
+        if (!adjacent && fabsf(got[i] - ref[i]) > slack) (*far)++;
     }
     return off;
 }
-static void check_once_rounded(const char *what, const float *got, const float *ref, int64_t n) {
-    int64_t far, off = off_once_rounded(got, ref, n, &far);
+static void check_once_rounded(const char *what, const float *got, const float *ref, int64_t n, float slack) {
+    int64_t far, off = off_once_rounded(got, ref, n, &far, slack);
     bool ok = far == 0 && off * 100 <= n;
     test_checks++;
     if (!ok) test_failures++;
@@ -1291,12 +1296,12 @@ static void t_rope_f32_tables(void) {
         void *gx = up(dt, hx, n), *gy = dnan(dt, n), *gyb = dnan(dt, n);
         G->rope(gk, dt, CM_F32, outer, L, D, inv, gy, gx, up(CM_F32, hc, L * D), up(CM_F32, hs, L * D));
         G->rope(gk, dt, dt, outer, L, D, inv, gyb, gx, up(dt, hc, L * D), up(dt, hs, L * D));
-        int64_t far, old = off_once_rounded(down(dt, gyb, n), ry, n, &far);
+        int64_t far, old = off_once_rounded(down(dt, gyb, n), ry, n, &far, 0);
         printf("     %-34s bf16 tables: %lld of %lld outputs off the once-rounded result\n",
                inv ? "rope inverse" : "rope", (long long)old, (long long)n);
         TEST_CHECK(old * 100 > n, "the check tells tables rounded to bf16 apart (%lld of %lld off)", (long long)old,
                    (long long)n);
-        check_once_rounded(inv ? "rope inverse, f32 tables" : "rope, f32 tables", down(dt, gy, n), ry, n);
+        check_once_rounded(inv ? "rope inverse, f32 tables" : "rope, f32 tables", down(dt, gy, n), ry, n, 0);
     }
     release_all();
     // rms_rope: the f32-table kernels forward (once rounded) and backward (as t_rms_rope), two streams
@@ -1323,7 +1328,7 @@ static void t_rope_f32_tables(void) {
             cmp("rms_rope_bwd dw, f32 tables", dt, down(dt, gdw, Dr), rdw, Dr, 2e-2);
         }
         check_once_rounded(var ? "rms_rope_fwd, f32 tables IC" : "rms_rope_fwd, f32 tables", down(dt, gy, ny), ry,
-                           ny);
+                           ny, 4e-6f);
         release_all();
     }
 }
