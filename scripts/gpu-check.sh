@@ -81,7 +81,7 @@ write_table() {
     {
         echo "# cameo GPU check"
         echo
-        echo "$(date '+%Y-%m-%d %H:%M %Z') · $(git rev-parse --short HEAD 2>/dev/null || echo '?') · GPU: $gpu_name · total $(elapsed "$START")"
+        echo "$(date '+%Y-%m-%d %H:%M %Z') · $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- 2>/dev/null || echo ' + changes') · GPU: $gpu_name · total $(elapsed "$START")"
         [ "${1:-}" = final ] || { echo; echo "**Unfinished:** written $(elapsed "$START") into the check; the steps not reached say 'not run'."; }
         echo
         echo "| step | result |"

@@ -49,6 +49,7 @@ function(cameo_attn_test kind reverse)
 endfunction()
 # (attention_picked: the attention group's bf16 cases of head dim <= 128, the only ones a family
 # changes; f32 and the wider heads run the same kernels in every family, checked by test_cuda_ops)
+cameo_attn_test(mma ON --only attention_picked)      # mma.sync, 4-warp blocks (the default until session 22; off Hopper wgmma runs these)
 cameo_attn_test(wmma ON --only attention_picked)     # the WMMA kernels (only the attention group calls them)
 cameo_attn_test(mma8 ON --only attention_picked)     # 8-warp forward / dQ blocks
 # the mma family is what an A100 runs: this run and the fused one below on the emulator posing as
