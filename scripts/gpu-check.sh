@@ -756,7 +756,7 @@ if [ "${PROFILE:-0}" = 1 ] && [ -x "$BUILD/cameo" ] && [ -n "$NCU" ] && ! out_of
         with_deps env OMP_WAIT_POLICY=passive timeout "$(cap 90)" "$NCU" --set full --kernel-name regex:'k_att_(fwd|dq|dkv)_mma' \
             --launch-skip 3 --launch-count 3 "$BUILD/cameo" bench gpu --quick --only attention --no-torch >>"$LOG/bench.log" 2>&1
     fi
-    n=$(grep -c '^  k_att_' "$LOG/bench.log")
+    n=$(grep -cE '^  (void )?k_att_' "$LOG/bench.log")  # (a template kernel's line starts with void)
     status_profile="exit $rc, $n kernels profiled ($(elapsed $t0)); see bench.log"
 elif [ "${PROFILE:-0}" = 1 ]; then
     status_profile="not run: no ncu, no cameo, or out of time"
