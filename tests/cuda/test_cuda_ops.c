@@ -648,6 +648,25 @@ static void t_sumsq_multi(void) {
         cmp_scalar("sumsq_multi == sumsq per tensor", dt, got, one, 1e-9);
         release_all();
     }
+    // 230 tensors (three launches of <= 96) in buffers of their own, so 16-byte aligned: the
+    // vector loads, chunk tails (sizes around 8192 and odd) and empty tensors; the same bits twice
+    enum { NB = 230 };
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        int64_t nb[NB];
+        const void *hb[NB], *gb[NB];
+        for (int i = 0; i < NB; i++) {
+            nb[i] = i % 11 == 5 ? 0 : i % 7 == 0 ? 8192 * (1 + i % 3) + (i % 5) - 2 : 13 * i + 1;
+            float *h = hrand(nb[i] > 0 ? nb[i] : 1, -1, 1, dt);
+            hb[i] = h, gb[i] = up(dt, h, nb[i] > 0 ? nb[i] : 1);
+        }
+        double ref = C->sumsq_multi(ck, CM_F32, NB, hb, nb), got = G->sumsq_multi(gk, dt, NB, gb, nb),
+               again = G->sumsq_multi(gk, dt, NB, gb, nb);
+        cmp_scalar("sumsq_multi (230 aligned tensors)", dt, got, ref, 1e-6);
+        TEST_CHECK(memcmp(&got, &again, sizeof got) == 0, "sumsq_multi %s: the same bits twice (%.17g, %.17g)",
+                   dtype_name(dt), got, again);
+        release_all();
+    }
 }
 
 static double now_s(void) {
