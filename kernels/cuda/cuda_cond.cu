@@ -89,19 +89,23 @@ __global__ void k_rms_rope_fwd(int var, int64_t B, int64_t Ls, int64_t H, int64_
     }
     if (lane == 0 && inv) inv[r] = iv;
 }
-// the backward's first half: g [B, Ls, H, D] = RoPE^T of dy's head-major rows l0 + l
+// the backward's first half: g [B, Ls, H, D] = RoPE^T of dy's head-major rows l0 + l. One warp per
+// row as the forward (its row's indices divided out once; lane i takes pairs i, i + 32, ...), not
+// one thread per pair with three 64-bit divisions each.
 template <typename T, typename TT>
 __global__ void k_rope_to_tokens(int64_t B, int64_t Ls, int64_t H, int64_t D, int64_t Ly, int64_t l0, T *g,
                                  const T *dy, const TT *cs, const TT *sn) {
-    int64_t half = D / 2, n = B * Ls * H * half;
-    GRID_STRIDE(i, n) {
-        int64_t p = i % half, r = i / half;  // r = (b * Ls + l) * H + h
-        int64_t b = r / (Ls * H), l = (r / H) % Ls, h = r % H;
-        int64_t mi = ((b * H + h) * Ly + l0 + l) * D + 2 * p, ti = (l0 + l) * D + 2 * p;
-        float x0 = to_f(dy[mi]), x1 = to_f(dy[mi + 1]);
-        float c0 = to_f(cs[ti]), c1 = to_f(cs[ti + 1]), s0 = to_f(sn[ti]), s1 = to_f(sn[ti + 1]);
-        g[r * D + 2 * p] = from_f<T>(x0 * c0 + x1 * s1);
-        g[r * D + 2 * p + 1] = from_f<T>(x1 * c1 - x0 * s0);
+    int64_t r = (int64_t)blockIdx.x * RR_ROWS + (threadIdx.x >> 5);  // r = (b * Ls + l) * H + h
+    int lane = threadIdx.x & 31;
+    if (r >= B * Ls * H) return;
+    int64_t b = r / (Ls * H), l = (r / H) % Ls, h = r % H;
+    const T *dr = dy + ((b * H + h) * Ly + l0 + l) * D;
+    const TT *c = cs + (l0 + l) * D, *s = sn + (l0 + l) * D;
+    T *gr = g + r * D;
+    for (int64_t j = 2 * lane; j + 1 < D; j += 64) {
+        float x0 = to_f(dr[j]), x1 = to_f(dr[j + 1]);
+        gr[j] = from_f<T>(x0 * to_f(c[j]) + x1 * to_f(s[j + 1]));
+        gr[j + 1] = from_f<T>(x1 * to_f(c[j + 1]) - x0 * to_f(s[j]));
     }
 }
 static void rr_check(const char *op, cm_dtype dt, cm_dtype tdt, int64_t D, int64_t Ly, int64_t l0, int64_t Ls) {
@@ -140,14 +144,14 @@ void cu_rms_rope_bwd(const cm_kctx *k, cm_rmsvariant var, cm_dtype dt, cm_dtype 
     }
     size_t es = dt == CM_BF16 ? 2 : dt == CM_F64 ? 8 : 4;
     void *g = cuda_tmp_alloc(k, (size_t)n * es, "rms_rope backward");  // [B, Ls, H, D]
-    unsigned gr = grid_for(n / 2, 256);
+    unsigned gr = (unsigned)((B * Ls * H + RR_ROWS - 1) / RR_ROWS);
     if (tdt == CM_F32)
         CUDA_DISPATCH("cuda rms_rope_bwd", dt,
-                      k_rope_to_tokens<T, float><<<gr, 256, 0, KSTREAM(k)>>>(B, Ls, H, D, Ly, l0, (T *)g, (const T *)dy,
+                      k_rope_to_tokens<T, float><<<gr, 32 * RR_ROWS, 0, KSTREAM(k)>>>(B, Ls, H, D, Ly, l0, (T *)g, (const T *)dy,
                                                                              (const float *)cos, (const float *)sin));
     else
         CUDA_DISPATCH("cuda rms_rope_bwd", dt,
-                      k_rope_to_tokens<T, T><<<gr, 256, 0, KSTREAM(k)>>>(B, Ls, H, D, Ly, l0, (T *)g, (const T *)dy,
+                      k_rope_to_tokens<T, T><<<gr, 32 * RR_ROWS, 0, KSTREAM(k)>>>(B, Ls, H, D, Ly, l0, (T *)g, (const T *)dy,
                                                                          (const T *)cos, (const T *)sin));
     CUDA_LAUNCH_CHECK();
     cu_rmsnorm_bwd(k, var, dt, B * Ls * H, D, eps, dx, dw, g, x, inv, w);
