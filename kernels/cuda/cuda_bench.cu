@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+extern "C" const char *cuda_gemm_best_what(void);
 extern "C" double cuda_gemm_best_ms(const cm_kctx *k, int64_t M, int64_t N, int64_t K, const void *A, const void *B,
                                     void *C, int max_algos, int iters);
 extern "C" int cuda_device_count(void);
@@ -42,7 +43,7 @@ typedef struct {
     char what[96];
     char shape[64];
     double ms, tflops, ref_tflops, pct;  // pct: of the peak or of the reference (see `vs`)
-    const char *vs;
+    char vs[96];  // (a copy: some callers format it on their stack)
 } bench_row;
 // a full run makes 72 rows (66 without PyTorch's); room to grow, and a row that does not fit fails
 // the run (cuda_bench_tiny sees it) rather than vanishing from the table
@@ -60,7 +61,8 @@ static void add_row(const char *what, const char *shape, double ms, double tflop
     bench_row *r = &rows[nrows++];
     snprintf(r->what, sizeof r->what, "%s", what);
     snprintf(r->shape, sizeof r->shape, "%s", shape);
-    r->ms = ms, r->tflops = tflops, r->ref_tflops = ref, r->pct = pct, r->vs = vs;
+    r->ms = ms, r->tflops = tflops, r->ref_tflops = ref, r->pct = pct;
+    snprintf(r->vs, sizeof r->vs, "%s", vs ? vs : "");
     printf("  %-40s %-22s %9.3f ms %8.1f TF/s", what, shape, ms, tflops);
     if (ref > 0) printf("  ref %7.1f", ref);
     if (pct > 0) printf("  %5.1f%% %s", pct, vs);
@@ -157,20 +159,20 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         double flop = 2.0 * M * N * K;
         double best = cuda_gemm_best_ms(k, M, N, K, A, B, Cm, 8, it);
         double best_tf = flop / (best * 1e-3) / 1e12;
-        char shp[64];
+        char shp[64], of_best[96];
         snprintf(shp, sizeof shp, "%lldx%lldx%lld", (long long)M, (long long)N, (long long)K);
+        snprintf(of_best, sizeof of_best, "of cuBLAS best (%s)", cuda_gemm_best_what());
         double ms_nn = cuda_time_ms(k, 2, it, [&] {
             be->gemm(k, CM_BF16, 0, 0, M, N, K, 1.0, A, K, 0, B, N, 0, 0.0, Cm, N, 0, 1);
         });
         double tf_nn = flop / (ms_nn * 1e-3) / 1e12;
-        add_row("gemm cameo NN vs cuBLAS best", shp, ms_nn, tf_nn, best_tf, 100.0 * tf_nn / best_tf, "of cuBLAS best");
+        add_row("gemm cameo NN vs cuBLAS best", shp, ms_nn, tf_nn, best_tf, 100.0 * tf_nn / best_tf, of_best);
         // y = x W^T with W [N, K] (the linear layer)
         double ms_nt = cuda_time_ms(k, 2, it, [&] {
             be->gemm(k, CM_BF16, 0, 1, M, N, K, 1.0, A, K, 0, B, K, 0, 0.0, Cm, N, 0, 1);
         });
         double tf_nt = flop / (ms_nt * 1e-3) / 1e12;
-        add_row("gemm cameo NT (linear) vs cuBLAS best", shp, ms_nt, tf_nt, best_tf, 100.0 * tf_nt / best_tf,
-                "of cuBLAS best");
+        add_row("gemm cameo NT (linear) vs cuBLAS best", shp, ms_nt, tf_nt, best_tf, 100.0 * tf_nt / best_tf, of_best);
         // the same with CAMEO_GEMM_TUNE=1: the plan times the heuristic's first algorithms once
         // (its first call, here the warm-up) and keeps the fastest
         cuda_gemm_tune(1);
