@@ -692,7 +692,8 @@ static bool wgmma_built(const cm_kctx *k, const char **why) {
         const char *r = wgmma_probe(k) ? wgmma_selftest(k, -1) : "this build has no sm_90a code (CMAKE_CUDA_ARCHITECTURES 90a)";
         v = r ? -1 : 1;
         reason[c->index & 15] = r;
-        if (r) fprintf(stderr, "cameo: CAMEO_ATTN=wgmma: %s; the attention runs on mma\n", r);
+        if (r) fprintf(stderr, "cameo: cuda attention: the wgmma kernels (the default on sm_90, CAMEO_ATTN) cannot run: %s; "
+                               "the attention runs on mma\n", r);
     }
     *why = reason[c->index & 15];
     return v > 0;
