@@ -55,6 +55,16 @@ void cu_reduce_sum(const cm_kctx *k, cm_dtype dt, int64_t outer, int64_t red, in
 // ---------------------------------------------------------------------------------------------
 // host-returned reductions: partial sums in f64 per block, then one block, then one D2H copy
 // ---------------------------------------------------------------------------------------------
+// the block's sum of each thread's s, valid in thread 0 (sh: the block's 32-slot scratch)
+__device__ __forceinline__ double block_sum_d(double s, double *sh) {
+    s = warp_sum_d(s);
+    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    if (lane == 0) sh[w] = s;
+    __syncthreads();
+    s = 0.0;
+    if (w == 0) s = warp_sum_d(lane < (int)(blockDim.x >> 5) ? sh[lane] : 0.0);
+    return s;
+}
 template <typename T> __global__ void k_sumsq_partial(int64_t n, const T *a, const T *b, double *partials) {
     __shared__ double sh[32];
     double s = 0.0;
@@ -63,32 +73,18 @@ template <typename T> __global__ void k_sumsq_partial(int64_t n, const T *a, con
         if (b) v -= to_f(b[i]);
         s += (double)v * (double)v;
     }
-    s = warp_sum_d(s);
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    if (lane == 0) sh[w] = s;
-    __syncthreads();
-    if (w == 0) {
-        s = lane < (int)(blockDim.x >> 5) ? sh[lane] : 0.0;
-        s = warp_sum_d(s);
-        if (lane == 0) partials[blockIdx.x] = s;
-    }
+    s = block_sum_d(s, sh);
+    if (threadIdx.x == 0) partials[blockIdx.x] = s;
 }
 // partials[0] = the sum of the nb partials; out (when given) gets it times scale, in its dtype
 template <typename T> __global__ void k_partials_final(int nb, double *partials, double scale, T *out) {
     __shared__ double sh[32];
     double s = 0.0;
     for (int i = threadIdx.x; i < nb; i += blockDim.x) s += partials[i];
-    s = warp_sum_d(s);
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    if (lane == 0) sh[w] = s;
-    __syncthreads();
-    if (w == 0) {
-        s = lane < (int)(blockDim.x >> 5) ? sh[lane] : 0.0;
-        s = warp_sum_d(s);
-        if (lane == 0) {
-            partials[0] = s;
-            if (out) out[0] = from_f<T>((float)(s * scale));
-        }
+    s = block_sum_d(s, sh);
+    if (threadIdx.x == 0) {
+        partials[0] = s;
+        if (out) out[0] = from_f<T>((float)(s * scale));
     }
 }
 // sum of (a - b)^2 (b NULL: of a^2) into the context's partials[0]; out: also scale times it, on the device
@@ -148,7 +144,7 @@ __device__ __forceinline__ double sq16(const bf16 *x, int64_t i) {
 }
 template <typename T> __global__ void __launch_bounds__(256) k_sumsq_multi(sq_list l, double *partials) {
     constexpr int V = 16 / sizeof(T);  // elements per 16-byte load
-    __shared__ double sh[8];
+    __shared__ double sh[32];
     double s = 0.0;
     for (int64_t c = blockIdx.x; c < l.first[l.nt]; c += gridDim.x) {
         int lo = 0, hi = l.nt - 1;  // the largest t with first[t] <= c (no empty tensors in a list)
@@ -167,15 +163,8 @@ template <typename T> __global__ void __launch_bounds__(256) k_sumsq_multi(sq_li
             s += v * v;
         }
     }
-    s = warp_sum_d(s);
-    int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-    if (lane == 0) sh[w] = s;
-    __syncthreads();
-    if (w == 0) {
-        s = lane < (int)(blockDim.x >> 5) ? sh[lane] : 0.0;
-        s = warp_sum_d(s);
-        if (lane == 0) partials[1 + blockIdx.x] = s;
-    }
+    s = block_sum_d(s, sh);
+    if (threadIdx.x == 0) partials[1 + blockIdx.x] = s;
 }
 static void sq_launch(const cm_kctx *k, cm_dtype dt, sq_list *l, int nt) {
     const cuda_ctx_ext *c = cuda_ext(k);
