@@ -507,20 +507,14 @@ static adamw_k adamw_fold(double lr, double b1, double b2, double eps, double wd
 // become fma(a, b, c*d) in one inlining and fma(c, d, a*b) in another (the H200 run of
 // session 22 found adamw and adamw_multi a bit apart that way), so the bits must not depend on
 // the code around the call.
-__device__ __forceinline__ float adamw_p(float p, float m, float v, const adamw_k &c) {
-    float den = __fadd_rn(__fmul_rn(__fsqrt_rn(v), c.rbc2), c.eps);
-    return __fsub_rn(__fmul_rn(p, c.decay), __fdiv_rn(__fmul_rn(c.step, m), den));
-}
+// Moments in bf16 use it too (read as f32; m, v come back as the f32 results, stored with
+// stochastic rounding by the caller).
 __device__ __forceinline__ void adamw_math(float gi, float &p, float &m, float &v, const adamw_k &c) {
     gi = __fmul_rn(gi, c.gscale);
     m = __fadd_rn(__fmul_rn(c.b1, m), __fmul_rn(c.c1, gi));
     v = __fadd_rn(__fmul_rn(c.b2, v), __fmul_rn(__fmul_rn(c.c2, gi), gi));
-    p = adamw_p(p, m, v, c);
-}
-// the same on bf16 moments (read as f32; m, v come back as the f32 results, to be stored with
-// stochastic rounding by the caller): the same arithmetic
-__device__ __forceinline__ void adamw_math_bf16(float gi, float &p, float &m, float &v, const adamw_k &c) {
-    adamw_math(gi, p, m, v, c);
+    float den = __fadd_rn(__fmul_rn(__fsqrt_rn(v), c.rbc2), c.eps);
+    p = __fsub_rn(__fmul_rn(p, c.decay), __fdiv_rn(__fmul_rn(c.step, m), den));
 }
 // element i of one tensor
 template <typename G>
@@ -539,7 +533,7 @@ template <typename G>
 __device__ __forceinline__ void adamw_elem_bf16(int64_t i, float *p, const G *g, uint16_t *m, uint16_t *v, uint64_t key,
                                                 const adamw_k &c) {
     float pi = p[i], mi = __uint_as_float((uint32_t)m[i] << 16), vi = __uint_as_float((uint32_t)v[i] << 16);
-    adamw_math_bf16(to_f(g[i]), pi, mi, vi, c);
+    adamw_math(to_f(g[i]), pi, mi, vi, c);
     sr_store(m, v, i, mi, vi, key);
     p[i] = pi;
 }
@@ -594,7 +588,7 @@ __device__ __forceinline__ uint32_t bf16x2(float lo, float hi) {
 __device__ __forceinline__ float ema1(float p, float e, float ea, float eb) {
     return __fadd_rn(__fmul_rn(ea, p), __fmul_rn(eb, e));
 }
-// four averages at e from the updated p4: e = ea p + eb e (axpby's expression, as cu_axpby's)
+// four averages at e from the updated p4: e = ea p + eb e
 __device__ __forceinline__ void ema4(float *e, float4 p4, float ea, float eb) {
     float4 e4 = *(const float4 *)e;
     e4.x = ema1(p4.x, e4.x, ea, eb), e4.y = ema1(p4.y, e4.y, ea, eb);
@@ -638,7 +632,7 @@ __global__ void __launch_bounds__(AW_THREADS) k_adamw_multi(aw_list l, adamw_k c
             vv[2] = __uint_as_float(v4.y << 16), vv[3] = __uint_as_float(v4.y & 0xffff0000u);
 #pragma unroll
             for (int e = 0; e < 4; e++) {
-                adamw_math_bf16(gg[e], pp[e], mm[e], vv[e], c);
+                adamw_math(gg[e], pp[e], mm[e], vv[e], c);
                 sr_store(m, v, i + e, mm[e], vv[e], l.key[t]);
             }
             p4 = make_float4(pp[0], pp[1], pp[2], pp[3]);
