@@ -55,6 +55,20 @@ static pid_t spawn(const char *cmd) {
     return pid;
 }
 
+// spawn(cmd), wait until run RUN (under dir) checkpointed step `step`, send sig, reap it: the
+// wait status (-1 if it never got there: it is killed)
+static int signal_at_step(const char *cmd, const char *dir, const char *run, int step, int sig) {
+    char p[1024];
+    pid_t pid = spawn(cmd);
+    snprintf(p, sizeof p, "%s/%s/tiny/checkpoints/step-%d", dir, run, step);
+    bool reached = wait_for(p, 120000);
+    TEST_CHECK(reached, "run %s reached step %d", run, step);
+    kill(pid, reached ? sig : SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    return reached ? status : -1;
+}
+
 // the weights and optimizer state of run X's final checkpoint equal run A's, byte for byte, and so
 // does the smoothed loss of its last metrics line (a resume restores its running average exactly)
 static void check_same_final(const char *run) {
@@ -386,12 +400,7 @@ int main(int argc, char **argv) {
     // then resumes to the same end as the uninterrupted run
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "exec %s train " STEPS " --set run.ckpt_every=3 --set run.out_dir=%s/e --set data.path=%s/data", cameo, dir, dir);
-    pid_t pid = spawn(cmd);
-    snprintf(p, sizeof p, "%s/e/tiny/checkpoints/step-3", dir);
-    TEST_CHECK(wait_for(p, 120000), "run e reached step 3");
-    kill(pid, SIGINT);  // `exec` in the command: the signal reaches cameo itself
-    int status;
-    waitpid(pid, &status, 0);
+    int status = signal_at_step(cmd, dir, "e", 3, SIGINT);  // `exec` in the command: the signal reaches cameo itself
     TEST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGINT: exit 0 (status %d)", status);
     snprintf(p, sizeof p, "%s/e/tiny/checkpoints/step-14", dir);
     if (access(p, F_OK) == 0) printf("note: run e finished before SIGINT landed\n");
@@ -402,11 +411,7 @@ int main(int argc, char **argv) {
     // where its default ended the process and lost the steps since the last checkpoint
     snprintf(cmd, sizeof cmd, "exec %s train " STEPS " --set stages.0.steps=60 --set run.out_dir=%s/hup --set data.path=%s/data "
              "2>%s/hup.log", cameo, dir, dir, dir);
-    pid = spawn(cmd);
-    snprintf(p, sizeof p, "%s/hup/tiny/checkpoints/step-3", dir);
-    TEST_CHECK(wait_for(p, 120000), "run hup reached step 3");
-    kill(pid, SIGHUP);
-    waitpid(pid, &status, 0);
+    status = signal_at_step(cmd, dir, "hup", 3, SIGHUP);
     TEST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGHUP: exit 0 (status %d)", status);
     TEST_CHECK(test_sh("grep -q 'SIGHUP (the terminal is gone): stopping after this step' %s/hup.log && "
                        "grep -q 'stopped by signal 1 at step' %s/hup.log && test \"$(cat %s/hup/tiny/checkpoints/latest)\" != step-3",
@@ -436,11 +441,7 @@ int main(int argc, char **argv) {
     // SIGTERM (what Slurm sends before the time limit) checkpoints and exits 0
     snprintf(cmd, sizeof cmd, "exec %s train " STEPS " --resume auto --set run.ckpt_every=3 --set run.out_dir=%s/q --set data.path=%s/data",
              cameo, dir, dir);
-    pid = spawn(cmd);
-    snprintf(p, sizeof p, "%s/q/tiny/checkpoints/step-3", dir);
-    TEST_CHECK(wait_for(p, 120000), "run q reached step 3");
-    kill(pid, SIGTERM);
-    waitpid(pid, &status, 0);
+    status = signal_at_step(cmd, dir, "q", 3, SIGTERM);
     TEST_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGTERM: exit 0 (status %d)", status);
     TEST_CHECK(test_sh("%s 2>%s/q.log && grep -q 'resuming from %s/q/tiny/checkpoints' %s/q.log", cmd + 5, dir, dir, dir) == 0,
                "the same command resumes (see %s/q.log)", dir);
@@ -461,11 +462,7 @@ int main(int argc, char **argv) {
 
     // SIGKILL at an arbitrary moment (checkpoints every step): the newest complete checkpoint resumes
     snprintf(cmd, sizeof cmd, "exec %s train " STEPS " --set run.ckpt_every=1 --set run.out_dir=%s/f --set data.path=%s/data 2>/dev/null", cameo, dir, dir);
-    pid = spawn(cmd);
-    snprintf(p, sizeof p, "%s/f/tiny/checkpoints/step-2", dir);
-    TEST_CHECK(wait_for(p, 120000), "run f reached step 2");
-    kill(pid, SIGKILL);  // wherever it is: mid-step, mid-checkpoint
-    waitpid(pid, &status, 0);
+    status = signal_at_step(cmd, dir, "f", 2, SIGKILL);  // wherever it is: mid-step, mid-checkpoint
     TEST_CHECK(WIFSIGNALED(status), "killed");
     snprintf(p, sizeof p, "%s/f/tiny/checkpoints/step-14", dir);
     if (access(p, F_OK) == 0) printf("note: run f finished before SIGKILL landed\n");
