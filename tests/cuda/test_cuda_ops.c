@@ -65,16 +65,29 @@ static float bf16_val(uint16_t h) {
     return f;
 }
 
-#define MAX_TRACK 256
-static void *dev_track[MAX_TRACK], *host_track[MAX_TRACK];
-static int n_dev, n_host;
+// every buffer a test makes, freed by release_all: lists that grow (a fixed 256 once dropped the
+// rest silently — a test of 230 tensors leaked them)
+static void **dev_track, **host_track;
+static int n_dev, n_host, cap_dev, cap_host;
+static void track(void ***list, int *n, int *cap, void *p) {
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 256;
+        void **l = realloc(*list, (size_t)*cap * sizeof *l);
+        if (!l) {
+            fprintf(stderr, "out of host memory\n");
+            exit(1);
+        }
+        *list = l;
+    }
+    (*list)[(*n)++] = p;
+}
 static void *hmalloc(size_t n) {
     void *p = malloc(n ? n : 1);
     if (!p) {
         fprintf(stderr, "out of host memory\n");
         exit(1);
     }
-    if (n_host < MAX_TRACK) host_track[n_host++] = p;
+    track(&host_track, &n_host, &cap_host, p);
     return p;
 }
 static void release_all(void) {
@@ -110,7 +123,7 @@ static void *dalloc(cm_dtype dt, int64_t n) {
         fprintf(stderr, "cuda alloc of %lld elements failed\n", (long long)n);
         exit(1);
     }
-    if (n_dev < MAX_TRACK) dev_track[n_dev++] = p;
+    track(&dev_track, &n_dev, &cap_dev, p);
     return p;
 }
 // device copy of host f32 values in dtype dt (f32 or bf16)
