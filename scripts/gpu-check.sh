@@ -63,7 +63,7 @@ MA=$(gcc -print-multiarch 2>/dev/null); MA=${MA:-x86_64-linux-gnu}
 
 status_deps="not run"; status_python="not run"
 status_build="not run"; status_test="not run"; status_bench="not run"; status_train="not run"
-status_train2="not run"; status_eval="not run"; status_blocks="not run"; status_blocks_wg="not run"
+status_train2="not run"; status_eval="not run"; status_blocks="not run"; status_blocks1024="not run"
 status_sanitizer="not run"; status_profile="not asked (PROFILE=1)"; status_nccl="not run"
 test_summary=""; gpu_name="unknown"; BENCH_MD=$LOG/bench.md
 
@@ -93,7 +93,7 @@ write_table() {
         echo "| ctest -L cuda | $status_test |"
         echo "| benchmark | $status_bench |"
         echo "| model benchmark (blocks, full step) | $status_blocks |"
-        echo "| the same at 1024² (4096 image tokens; stage 3) | $status_blocks_wg |"
+        echo "| the same at 1024² (4096 image tokens; stage 3) | $status_blocks1024 |"
         echo "| compute-sanitizer | $status_sanitizer |"
         echo "| ncu profile (attention) | $status_profile |"
         echo "| tiny GPU training | $status_train |"
@@ -535,19 +535,19 @@ fi
 # default kernels, no PyTorch twin: the blocks' MFU at 4608 tokens and the stage-3 step's time and
 # memory. (Until session 22 this run repeated the 512² one with CAMEO_ATTN=wgmma, CAMEO_GEMM_TUNE=1
 # and bf16 moments; wgmma is the default now and the tuning gained 0.2 %.)
-status_blocks_wg="not run"
-if skipping blocks || skipping blocks1024; then status_blocks_wg="skipped (SKIP=$SKIP)"
+status_blocks1024="not run"
+if skipping blocks || skipping blocks1024; then status_blocks1024="skipped (SKIP=$SKIP)"
 elif [ -x "$BUILD/cameo" ] && ! out_of_time 90; then
     t0=$(date +%s)
     echo "## at 1024² (4096 image tokens)" >>"$BENCH_MD"
     with_deps timeout "$(cap 150)" "$BUILD/cameo" bench blocks --device cuda:0 --tokens-img 4096 --full-step --profile --no-torch \
         --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
     rc=${PIPESTATUS[0]}
-    status_blocks_wg="exit $rc ($(elapsed $t0))"
+    status_blocks1024="exit $rc ($(elapsed $t0))"
     kinds=$(step_kinds "## at 1024²")
-    [ $rc -eq 0 ] && status_blocks_wg="ok ($(elapsed $t0))${kinds:+; device time of a step: $kinds}"
+    [ $rc -eq 0 ] && status_blocks1024="ok ($(elapsed $t0))${kinds:+; device time of a step: $kinds}"
 else
-    status_blocks_wg="not run: out of time (DEADLINE ${DEADLINE}s)"
+    status_blocks1024="not run: out of time (DEADLINE ${DEADLINE}s)"
 fi
 publish
 

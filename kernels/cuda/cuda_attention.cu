@@ -621,19 +621,17 @@ static int attn_mma_mtiles(void) { return attn_choice() == ATT_MMA2 ? 2 : 1; }
 // resumes gives the same bits as one that did not stop. fused is ~10% faster at wgmma's attention
 // backward (H200: 3.57 against 3.92 ms fwd+bwd at FLUX's shape, ~2% of the 512² step) and slower
 // at mma's (4.12 against 4.00 ms backward).
-enum { BWD_DEFAULT = 0, BWD_SPLIT, BWD_FUSED };
-static int g_bwd_mode = -1;
-static int attn_bwd_mode(void) {
-    if (g_bwd_mode < 0) {
+// (one rule for every family now, so one flag: -1 not read yet, 0 split, 1 fused)
+static int g_bwd_fused = -1;
+static bool attn_bwd_fused(void) {
+    if (g_bwd_fused < 0) {
         const char *e = getenv("CAMEO_ATTN_BWD");
         if (e && *e && strcmp(e, "split") && strcmp(e, "fused"))
             cm_die("cuda attention", "CAMEO_ATTN_BWD='%s' (allowed: fused, split)", e);
-        g_bwd_mode = !e || !*e ? BWD_DEFAULT : !strcmp(e, "split") ? BWD_SPLIT : BWD_FUSED;
+        g_bwd_fused = e && !strcmp(e, "fused");
     }
-    return g_bwd_mode;
+    return g_bwd_fused == 1;
 }
-static bool attn_bwd_split(void) { return attn_bwd_mode() != BWD_FUSED; }       // wgmma's
-static bool attn_bwd_mma_fused(void) { return attn_bwd_mode() == BWD_FUSED; }  // the mma family's
 
 extern "C" const char *cuda_attn_name(void) { return ATT_NAMES[attn_choice()]; }
 // the benchmark times every fast kernel in one run; false for an unknown name. "NAME-split" /
@@ -642,10 +640,10 @@ extern "C" bool cuda_attn_use(const char *which) {
     char base[32];
     snprintf(base, sizeof base, "%s", which);
     char *dash = strchr(base, '-');
-    int mode = -1;
+    int fused = -1;
     if (dash) {
-        if (!strcmp(dash, "-split")) mode = BWD_SPLIT;
-        else if (!strcmp(dash, "-fused")) mode = BWD_FUSED;
+        if (!strcmp(dash, "-split")) fused = 0;
+        else if (!strcmp(dash, "-fused")) fused = 1;
         else return false;
         *dash = 0;
     }
@@ -653,7 +651,7 @@ extern "C" bool cuda_attn_use(const char *which) {
     if (v < 0) return false;
     (void)attn_choice();  // the environment is read first, so it cannot undo this later
     g_attn_choice = v;
-    g_bwd_mode = mode;
+    g_bwd_fused = fused;
     return true;
 }
 
@@ -724,11 +722,11 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
         // wgmma: its dQ and dK dV kernels, deterministic (CAMEO_ATTN_BWD=fused: one kernel, dQ by
         // atomics) where they apply, mma's for the rest
         bool wg = attn_choice() == ATT_WGMMA;
-        done = wg && !attn_bwd_split() && attn_bwd_wgmma(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
+        done = wg && attn_bwd_fused() && attn_bwd_wgmma(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
         bool dq_done = done || (wg && attn_dq_wgmma(k, a, dQ, dO, lse, Dv, Q, qs, K, ks, V, vs));
         bool dkv_done = done || (dq_done && attn_dkv_wgmma(k, a, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs));
         done = dkv_done || attn_bwd_mma(k, tc_dp(D), attn_mma_warps(), a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs, !dq_done,
-                                        attn_bwd_mma_fused());
+                                        attn_bwd_fused());
     }
     else if (dt == CM_BF16 && attn_choice() == ATT_WMMA) {
         int dp = tc_dp(D);
