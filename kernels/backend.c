@@ -8,6 +8,7 @@ int64_t cm_gemm_calls = 0;
 int64_t cm_dev_launches = 0;
 int64_t cm_attn_wgmma_runs = 0;
 int64_t cm_attn_mma_fused_runs = 0;
+int64_t cm_attn_gemm_runs = 0;
 const char *cm_attn_wgmma_off = NULL;
 void (*cm_release_cached)(cm_device d) = NULL;
 

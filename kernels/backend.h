@@ -293,4 +293,6 @@ extern int64_t cm_dev_launches;
 extern int64_t cm_attn_wgmma_runs;
 // launches of the mma family's fused backward (CAMEO_ATTN_BWD=fused): the same proof for it
 extern int64_t cm_attn_mma_fused_runs;
+// CUDA attention forwards that went through GEMMs (cuda_attention_gemm.cu): the tests prove the path ran
+extern int64_t cm_attn_gemm_runs;
 extern const char *cm_attn_wgmma_off;  // why it cannot run on the device in use (NULL: it can)

@@ -737,7 +737,7 @@ publish
 # PROFILE=1: Nsight Compute on the default (wgmma, split backward) attention kernels at FLUX's
 # shape — one forward, one dQ and one dK dV launch of `cameo bench gpu --only attention` (the full
 # benchmark under ncu did not finish in 70 s: ncu intercepts every launch), every section; then the
-# mma family's if time is left; the details go to bench.log. OMP_WAIT_POLICY set: cameo re-executes
+# warp-specialised forward's (CAMEO_ATTN=wgmma3, session 23) if time is left; the details go to bench.log. OMP_WAIT_POLICY set: cameo re-executes
 # itself without it (train/main.c), and ncu lost the process at that exec (H200, session 22: 0
 # kernels profiled in 180 s). Before the sanitizer, whose runs take whatever time is left.
 step "ncu profile of the attention kernels (PROFILE=${PROFILE:-0})"
@@ -752,8 +752,9 @@ if [ "${PROFILE:-0}" = 1 ] && [ -x "$BUILD/cameo" ] && [ -n "$NCU" ] && ! out_of
         "$BUILD/cameo" bench gpu --quick --only attention --no-torch >>"$LOG/bench.log" 2>&1
     rc=$?
     if ! out_of_time 60; then
-        with_deps env OMP_WAIT_POLICY=passive timeout "$(cap 90)" "$NCU" --set full --kernel-name regex:'k_att_(fwd|dq|dkv)_mma' \
-            --launch-skip 3 --launch-count 3 "$BUILD/cameo" bench gpu --quick --only attention --no-torch >>"$LOG/bench.log" 2>&1
+        with_deps env OMP_WAIT_POLICY=passive CAMEO_ATTN=wgmma3 timeout "$(cap 90)" "$NCU" --set full \
+            --kernel-name regex:'k_att_fwd_wgws' --launch-skip 3 --launch-count 1 \
+            "$BUILD/cameo" bench gpu --quick --only attention --no-torch >>"$LOG/bench.log" 2>&1
     fi
     n=$(grep -cE '^  (void )?k_att_' "$LOG/bench.log")  # (a template kernel's line starts with void)
     status_profile="exit $rc, $n kernels profiled ($(elapsed $t0)); see bench.log"
@@ -777,7 +778,7 @@ elif [ -z "$SAN" ]; then
 elif [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 70; then
     res=""
     for tool in memcheck racecheck; do
-        for attn in wmma mma mma-fused mma8 mma2 wgmma wgmma-fused; do
+        for attn in wmma mma mma-fused mma8 mma2 wgmma wgmma-fused wgmma3; do
             fam=${attn%-fused} bwd=""  # NAME-fused: NAME with CAMEO_ATTN_BWD=fused
             [ "$fam" != "$attn" ] && bwd=fused
             sel="--except gemm,gemm_ex,upload"  # every group of cameo's own kernels (new groups join by themselves)

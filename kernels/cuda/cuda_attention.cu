@@ -8,7 +8,8 @@
 //             over all query tiles; one kernel per 64-query tile accumulates dQ over all key tiles
 //             (7 matmuls instead of 5, but no atomics, no f32 dQ scratch, deterministic)
 // Everything else (f32, other head dims, up to 512: the FLUX VAE's mid-block attention is one head
-// of 512): a warp-per-row kernel (slow, exact reference semantics; for tests and tiny models).
+// of 512): a warp-per-row kernel (slow, exact reference semantics; for tests and tiny models), the
+// forward through cuBLAS instead where the work is large (cuda_attention_gemm.cu).
 #include "cuda_attention.cuh"
 #include <mma.h>
 #include <stdio.h>
@@ -589,8 +590,10 @@ static void att_check(const char *op, cm_dtype dt, int64_t B, int64_t H, int64_t
 // timed every family (session 22; FLUX's shape, 4608 tokens, 24 x 128, fwd+bwd): wgmma 3.57 ms
 // fused / 3.92 split, mma 5.34, mma8 5.22, mma2 5.22, wmma 21.5; at the 512² step's shapes wgmma
 // is 1.3-1.4x mma's speed too. Off Hopper (or where its self-test fails) wgmma runs mma's kernels.
-enum { ATT_WMMA, ATT_MMA, ATT_MMA8, ATT_MMA2, ATT_WGMMA, ATT_GENERIC, ATT_N };
-static const char *const ATT_NAMES[ATT_N] = {"wmma", "mma", "mma8", "mma2", "wgmma", "generic"};
+// "wgmma3": wgmma with the warp-specialised, ping-pong forward (cuda_attention_wgws.cu; session 23,
+// not yet timed on a GPU).
+enum { ATT_WMMA, ATT_MMA, ATT_MMA8, ATT_MMA2, ATT_WGMMA, ATT_GENERIC, ATT_WGMMA3, ATT_N };
+static const char *const ATT_NAMES[ATT_N] = {"wmma", "mma", "mma8", "mma2", "wgmma", "generic", "wgmma3"};
 static int attn_by_name(const char *e) {
     for (int i = 0; i < ATT_N; i++)
         if (!strcmp(e, ATT_NAMES[i])) return i;
@@ -602,15 +605,16 @@ static int attn_choice(void) {
     if (v < 0) {
         const char *e = getenv("CAMEO_ATTN"), *g = getenv("CAMEO_ATTN_GENERIC");
         v = e && *e ? attn_by_name(e) : ATT_WGMMA;
-        if (v < 0) cm_die("cuda attention", "CAMEO_ATTN='%s' (allowed: mma, mma8, mma2, wgmma, wmma, generic)", e);
+        if (v < 0) cm_die("cuda attention", "CAMEO_ATTN='%s' (allowed: mma, mma8, mma2, wgmma, wgmma3, wmma, generic)", e);
         if (g && *g && g[0] != '0') v = ATT_GENERIC;
     }
     return v;
 }
 static bool attn_is_mma(void) {  // the mma.sync kernels run (wgmma: where its kernels do not apply)
     int c = attn_choice();
-    return c == ATT_MMA || c == ATT_MMA8 || c == ATT_MMA2 || c == ATT_WGMMA;
+    return c == ATT_MMA || c == ATT_MMA8 || c == ATT_MMA2 || c == ATT_WGMMA || c == ATT_WGMMA3;
 }
+static bool attn_is_wgmma(void) { return attn_choice() == ATT_WGMMA || attn_choice() == ATT_WGMMA3; }
 static int attn_mma_warps(void) { return attn_choice() == ATT_MMA8 ? 8 : 4; }
 static int attn_mma_mtiles(void) { return attn_choice() == ATT_MMA2 ? 2 : 1; }
 
@@ -663,8 +667,8 @@ static int64_t g_att_fallbacks;
 extern "C" int64_t cuda_attn_fallbacks(void) { return __atomic_load_n(&g_att_fallbacks, __ATOMIC_RELAXED); }
 static void att_fallback(const cm_kctx *k, const char *pass, int64_t D) {
     if (__atomic_fetch_add(&g_att_fallbacks, 1, __ATOMIC_RELAXED) == 0)
-        fprintf(stderr, "cameo: cuda attention: the bf16 %s at head dim %lld runs on the generic kernels (many times "
-                        "slower): the tensor-core kernels need more shared memory than this device's %zu bytes a block\n",
+        fprintf(stderr, "cameo: cuda attention: the bf16 %s at head dim %lld runs on the generic kernels or through "
+                        "GEMMs (many times slower): the tensor-core kernels need more shared memory than this device's %zu bytes a block\n",
                 pass, (long long)D, cuda_ext(k)->smem_optin);
 }
 
@@ -672,7 +676,8 @@ static bool fwd_fast(const cm_kctx *k, const att_args &a, void *O, float *lse, c
                      const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
     int dp = tc_dp(a.D);
     if (!dp) return false;
-    if (attn_choice() == ATT_WGMMA && attn_fwd_wgmma(k, a, O, lse, Q, qs, K, ks, V, vs)) return true;
+    if (attn_choice() == ATT_WGMMA3 && attn_fwd_wgws(k, a, O, lse, Q, qs, K, ks, V, vs)) return true;
+    if (attn_is_wgmma() && attn_fwd_wgmma(k, a, O, lse, Q, qs, K, ks, V, vs)) return true;
     if (attn_is_mma()) return attn_fwd_mma(k, dp, attn_mma_warps(), attn_mma_mtiles(), a, O, lse, Q, qs, K, ks, V, vs);
     if (dp == 64) return fwd_tc<64>(k, a, O, lse, Q, qs, K, ks, V, vs);
     if (dp == 80) return fwd_tc<80>(k, a, O, lse, Q, qs, K, ks, V, vs);
@@ -688,6 +693,11 @@ void cu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
     if (dt == CM_BF16 && attn_choice() != ATT_GENERIC && Lk > 0) {
         if (fwd_fast(k, a, O, lse, Q, qs, K, ks, V, vs)) return;
         if (tc_dp(D)) att_fallback(k, "forward", D);
+    }
+    // f32, head dims past 128, a device short of shared memory: through GEMMs where the work is large
+    if (attn_choice() != ATT_GENERIC && attn_gemm_applies(a)) {
+        attn_fwd_gemm(k, dt, a, O, lse, Q, K, V);
+        return;
     }
     int64_t rows = B * H * Lq;
     CUDA_DISPATCH("cuda attn_fwd", dt,
@@ -721,7 +731,7 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
     if (dt == CM_BF16 && attn_is_mma() && tc_dp(D)) {
         // wgmma: its dQ and dK dV kernels, deterministic (CAMEO_ATTN_BWD=fused: one kernel, dQ by
         // atomics) where they apply, mma's for the rest
-        bool wg = attn_choice() == ATT_WGMMA;
+        bool wg = attn_is_wgmma();
         done = wg && attn_bwd_fused() && attn_bwd_wgmma(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
         bool dq_done = done || (wg && attn_dq_wgmma(k, a, dQ, dO, lse, Dv, Q, qs, K, ks, V, vs));
         bool dkv_done = done || (dq_done && attn_dkv_wgmma(k, a, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs));

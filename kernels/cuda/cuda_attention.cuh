@@ -69,6 +69,13 @@ __device__ __forceinline__ void tile_load(bf16 *dst, int LD, const bf16 *src, in
     }
 }
 
+// cuda_attention_gemm.cu: the forward through cuBLAS (scores in memory) for the calls no flash
+// kernel takes, where there is enough work (B H Lq Lk >= ATT_GEMM_MIN and Lk >= 32) to beat the generic kernel
+#define ATT_GEMM_MIN 32768
+bool attn_gemm_applies(const att_args &a);
+void attn_fwd_gemm(const cm_kctx *k, cm_dtype dt, const att_args &a, void *O, float *lse, const void *Q, const void *K,
+                   const void *V);
+
 static inline bool vec_ok(const void *p, const int64_t *s, int64_t D) {
     if (((uintptr_t)p & 15) || D % 8) return false;
     if (s) return s[0] % 8 == 0 && s[1] % 8 == 0 && s[2] % 8 == 0;
@@ -129,6 +136,13 @@ bool attn_fwd_mma(const cm_kctx *k, int dp, int warps, int mtiles, const att_arg
                   const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs);
 // the wgmma forward (cuda_attention_wgmma.cu; sm_90a, head dim 128, 16-byte K / V rows); false
 // where it does not apply (the caller runs mma)
+// the wgmma kernels apply: a Hopper, sm_90a code in this build (self-test passed), head dim 128,
+// 16-byte K / V rows (cuda_attention_wgmma.cu)
+bool attn_wgmma_applies(const cm_kctx *k, const att_args &a, const void *K, const int64_t *ks, const void *V,
+                        const int64_t *vs);
+// the warp-specialised forward (cuda_attention_wgws.cu; CAMEO_ATTN=wgmma3)
+bool attn_fwd_wgws(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
+                   const void *K, const int64_t *ks, const void *V, const int64_t *vs);
 bool attn_fwd_wgmma(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
                     const void *K, const int64_t *ks, const void *V, const int64_t *vs);
 // the wgmma backward's two kernels (the same conditions; dK dV also 16-byte Q and dO rows); where

@@ -18,152 +18,7 @@
 // 8192); for O, B = V is MN-major (a key row holds 64 dims; the other 64 dims LBO = 8192 bytes on,
 // the next 8 keys SBO = 1024). Descriptor and layouts: PTX ISA, "asynchronous warpgroup level
 // matrix shared memory layout"; the CUDA emulator (tests/cuda_emu) computes the same addresses.
-#include "cuda_attention_frag.cuh"
-
-#if defined(CAMEO_CUDA_EMULATED) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define WG_ENABLED 1  // wgmma exists only in sm_90a code (CMAKE_CUDA_ARCHITECTURES 90a)
-#endif
-
-#define WG_GROUPS 2                       // warpgroups per block, 64 queries each
-#define WG_KEYS 64                        // keys per tile
-#define WG_HALF (WG_KEYS * 128)           // bytes of one 64-dim half of a tile
-#define WG_TILE (2 * WG_HALF)             // bytes of a K or V tile (head dim 128)
-#define WG_SMEM (4 * WG_TILE + 1024)      // K, V; two of each; room to align them to 1024 bytes
-#define WG_FWD_SMEM (6 * WG_TILE + 1024)  // the forward's: three of each
-
-// the shared-window address of a shared-memory pointer (the emulator: its offset in the launch's
-// dynamic shared memory)
-__device__ __forceinline__ uint32_t smem_u32(const void *p) {
-#ifdef CAMEO_CUDA_EMULATED
-    return emu_smem_addr(p);
-#else
-    return (uint32_t)__cvta_generic_to_shared(p);
-#endif
-}
-// a matrix descriptor: start, leading and stride byte offsets, 128-byte swizzle, base offset 0
-// (the tiles' patterns start on 1024-byte boundaries)
-__device__ __forceinline__ uint64_t wg_desc(uint32_t addr, uint32_t lbo, uint32_t sbo) {
-    return (uint64_t)((addr & 0x3ffffu) >> 4) | ((uint64_t)(lbo >> 4) << 16) | ((uint64_t)(sbo >> 4) << 32) | (1ull << 62);
-}
-// byte offset of element (row r, column c) of a tile
-__device__ __forceinline__ uint32_t wg_swz(int r, int c) {
-    return (uint32_t)((c >> 6) * WG_HALF + r * 128 + ((((c & 63) >> 3) ^ (r & 7)) << 4) + (c & 7) * 2);
-}
-
-// wgmma.fence before a warpgroup's first wgmma and after registers they read were written;
-// commit_group closes a group; wait_group N: all but the N most recent groups are done. The
-// register fence keeps the compiler from moving accumulator reads or writes across them.
-__device__ __forceinline__ void wg_fence() {
-#ifndef CAMEO_CUDA_EMULATED
-    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void wg_commit() {
-#ifdef CAMEO_CUDA_EMULATED
-    emu_wgmma_commit();
-#else
-    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-#endif
-}
-template <int N> __device__ __forceinline__ void wg_wait() {
-#ifdef CAMEO_CUDA_EMULATED
-    emu_wgmma_wait(N);
-#else
-    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-#endif
-}
-template <int N> __device__ __forceinline__ void wg_reg_fence(float *d) {
-#ifndef CAMEO_CUDA_EMULATED
-#pragma unroll
-    for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
-#endif
-}
-// cp.async writes through the generic proxy, wgmma reads through the async proxy: each thread
-// fences its landed copies before the barrier that publishes them
-__device__ __forceinline__ void fence_proxy_async() {
-#ifndef CAMEO_CUDA_EMULATED
-    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-#endif
-}
-
-// D (64 x 64, f32; this thread's 32) += A (64 x 16 bf16, this warp's 16 rows in registers) B
-// (16 x 64 through desc, K-major)
-__device__ __forceinline__ void wgmma_s(float *d, const uint32_t *a, uint64_t desc, int scale_d) {
-#ifdef CAMEO_CUDA_EMULATED
-    emu_wgmma_bf16(d, 64, a, desc, scale_d, 0);
-#else
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-                 "{%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(scale_d));
-#endif
-}
-// D (64 x 128; this thread's 64) += A (registers) B (16 x 128 through desc, MN-major)
-__device__ __forceinline__ void wgmma_o(float *d, const uint32_t *a, uint64_t desc, int scale_d) {
-#ifdef CAMEO_CUDA_EMULATED
-    emu_wgmma_bf16(d, 128, a, desc, scale_d, 1);
-#else
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-                 "{%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-                   "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-                   "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-                   "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-                   "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(scale_d));
-#endif
-}
-
-// D (64 x 64) += A (64 x 16 through desc_a: the warpgroup's 64 rows) B (16 x 64 through desc_b);
-// each K-major or, with TA / TB, MN-major (transposed)
-template <int TA = 0, int TB = 0>
-__device__ __forceinline__ void wgmma_ss(float *d, uint64_t desc_a, uint64_t desc_b, int scale_d) {
-#ifdef CAMEO_CUDA_EMULATED
-    emu_wgmma_bf16_ss(d, 64, desc_a, desc_b, scale_d, TA, TB);
-#else
-    asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-                 "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
-                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-                 "%32, %33, p, 1, 1, %35, %36;\n}\n"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-                   "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-                   "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-                   "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-                 : "l"(desc_a), "l"(desc_b), "r"(scale_d), "n"(TA), "n"(TB));
-#endif
-}
-
-// keys k0..k0+63 of K and V (this block's b, h) into buffer buf (K tile 2 buf, V tile 2 buf + 1),
-// swizzled, zero past the keys; started (cp.async), complete after the wait and barrier
-__device__ __forceinline__ void wg_kv_load(unsigned char *smem, int buf, const att_args &a, const bf16 *Kb, const bf16 *Vb,
-                                           int64_t k0) {
-    const int kvalid = (int)min((int64_t)WG_KEYS, a.Lk - k0);
-    for (int idx = threadIdx.x; idx < 2 * WG_KEYS * 16; idx += blockDim.x) {
-        const int v = idx >= WG_KEYS * 16, r = (idx >> 4) & (WG_KEYS - 1), c = (idx & 15) * 8;
-        const bf16 *src = v ? Vb + (k0 + r) * a.vs2 + c : Kb + (k0 + r) * a.ks2 + c;
-        const bool in = r < kvalid;
-        cp_async16(smem + (2 * buf + v) * WG_TILE + wg_swz(r, c), in ? src : (v ? Vb : Kb), in ? 16 : 0);
-    }
-}
-// the tiles' first byte: the dynamic shared memory rounded up to 1024 bytes (WG_SMEM leaves room)
-__device__ __forceinline__ unsigned char *wg_smem(unsigned char *raw) {
-    return raw + ((1024u - (smem_u32(raw) & 1023u)) & 1023u);
-}
+#include "cuda_wgmma.cuh"
 
 __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_fwd_wgmma(att_args a, bf16 *O, float *lse, const bf16 *Q,
                                                                       const bf16 *K, const bf16 *V) {
@@ -191,17 +46,7 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_fwd_wgmma(att_args a
     auto ktile = [&](int64_t j) { return sbase + (uint32_t)(2 * (j % 3)) * WG_TILE; };
     float s[8][4], alpha[2];
     uint32_t pa[4][4];
-    // S = Q K^T for tile j, issued as one commit group: k step kk reads dims 16 kk.. = bytes 32 (kk % 4)
-    // of half kk / 4
-    auto issue_s = [&](int64_t j) {
-#pragma unroll
-        for (int n = 0; n < 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-        wg_fence();
-        const uint32_t kt = ktile(j);
-#pragma unroll
-        for (int kk = 0; kk < 8; kk++) wgmma_s(&s[0][0], qf[kk], wg_desc(kt + (kk >> 2) * WG_HALF + (kk & 3) * 32, 16, 1024), 1);
-        wg_commit();
-    };
+    auto issue_s = [&](int64_t j) { wg_issue_s(s, qf, ktile(j)); };  // S = Q K^T for tile j
     auto softmax_of = [&](int64_t j) {  // s (tile j, landed) becomes P; alpha for O
         const int64_t k0 = j * WG_KEYS;
         const bool plain = !mr && k0 + WG_KEYS <= a.Lk && a.scale > 0.f;
@@ -231,27 +76,17 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_fwd_wgmma(att_args a
         if (j + 2 < nt) wg_kv_load(smem, (int)((j + 2) % 3), a, Kb, Vb, (j + 2) * WG_KEYS);
         cp_async_commit();
         issue_s(j + 1);  // its wgmma.fence also orders the writes of pa and o
-        // O += P V for tile j: keys 16c.. are P's A fragment c, V's rows 16c.. start 2048 c bytes in
-#pragma unroll
-        for (int c = 0; c < 4; c++) wgmma_o(&o[0][0], pa[c], wg_desc(ktile(j) + vdesc0 + c * 2048, WG_HALF, 1024), 1);
-        wg_commit();
+        wg_issue_pv(o, pa, ktile(j) + vdesc0);  // O += P V for tile j
         wg_wait<1>();  // S of tile j + 1 (committed first); P V may still run
         wg_reg_fence<32>(&s[0][0]);
         softmax_of(j + 1);
         wg_wait<0>();
         wg_reg_fence<64>(&o[0][0]);
-#pragma unroll
-        for (int n = 0; n < 16; n++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) o[n][i] *= alpha[i >> 1];
-#pragma unroll
-        for (int c = 0; c < 4; c++) acc_to_a(pa[c], s[2 * c], s[2 * c + 1]);
+        wg_rescale_pack(o, alpha, pa, s);
     }
     // the last tile's P V (its tile landed before the last round's barrier, or the prologue's)
     wg_fence();
-#pragma unroll
-    for (int c = 0; c < 4; c++) wgmma_o(&o[0][0], pa[c], wg_desc(ktile(nt - 1) + vdesc0 + c * 2048, WG_HALF, 1024), 1);
-    wg_commit();
+    wg_issue_pv(o, pa, ktile(nt - 1) + vdesc0);
     wg_wait<0>();
     wg_reg_fence<64>(&o[0][0]);
     softmax_store<16>(a, O, lse, o, m, l, b, h, q0, g, t);
@@ -700,8 +535,8 @@ static bool wgmma_built(const cm_kctx *k, const char **why) {
 }
 
 // the wgmma kernels apply: a Hopper, sm_90a code in this build, head dim 128, 16-byte K / V rows
-static bool wgmma_applies(const cm_kctx *k, const att_args &a, const void *K, const int64_t *ks, const void *V,
-                          const int64_t *vs) {
+bool attn_wgmma_applies(const cm_kctx *k, const att_args &a, const void *K, const int64_t *ks, const void *V,
+                        const int64_t *vs) {
     const cuda_ctx_ext *c = cuda_ext(k);
     if (c->cc_major != 9) {
         cm_attn_wgmma_off = "the device is not an sm_90 (Hopper) GPU";
@@ -718,7 +553,7 @@ static bool wgmma_applies(const cm_kctx *k, const att_args &a, const void *K, co
 bool attn_fwd_wgmma(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
                     const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
     (void)qs;
-    if (!wgmma_applies(k, a, K, ks, V, vs)) return false;
+    if (!attn_wgmma_applies(k, a, K, ks, V, vs)) return false;
     static int done[16];
     if (!smem_ok(k, k_att_fwd_wgmma, WG_FWD_SMEM, done)) return false;
     dim3 grid((unsigned)((a.Lq + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
@@ -732,7 +567,7 @@ bool attn_fwd_wgmma(const cm_kctx *k, const att_args &a, void *O, float *lse, co
 bool attn_dq_wgmma(const cm_kctx *k, const att_args &a, void *dQ, const void *dO, const float *lse, const float *Dv,
                    const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
     (void)qs;
-    if (!wgmma_applies(k, a, K, ks, V, vs)) return false;
+    if (!attn_wgmma_applies(k, a, K, ks, V, vs)) return false;
     static int done[16];
     if (!smem_ok(k, k_att_dq_wgmma, WG_SMEM, done)) return false;
     dim3 grid((unsigned)((a.Lq + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
@@ -746,7 +581,7 @@ bool attn_dq_wgmma(const cm_kctx *k, const att_args &a, void *dQ, const void *dO
 bool attn_dkv_wgmma(const cm_kctx *k, const att_args &a, void *dK, void *dV, const void *dO, const float *lse,
                     const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
                     const int64_t *vs) {
-    if (!wgmma_applies(k, a, K, ks, V, vs) || !vec_ok(Q, qs, a.D) || !vec_ok_do(a, dO)) return false;
+    if (!attn_wgmma_applies(k, a, K, ks, V, vs) || !vec_ok(Q, qs, a.D) || !vec_ok_do(a, dO)) return false;
     static int done[16];
     if (!smem_ok(k, k_att_dkv_wgmma<false>, WG_DKV_SMEM, done)) return false;
     dim3 grid((unsigned)((a.Lk + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
@@ -760,7 +595,7 @@ bool attn_dkv_wgmma(const cm_kctx *k, const att_args &a, void *dK, void *dV, con
 bool attn_bwd_wgmma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void *dV, const void *dO, const float *lse,
                     const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
                     const int64_t *vs) {
-    if (!wgmma_applies(k, a, K, ks, V, vs) || !vec_ok(Q, qs, a.D) || !vec_ok_do(a, dO)) return false;
+    if (!attn_wgmma_applies(k, a, K, ks, V, vs) || !vec_ok(Q, qs, a.D) || !vec_ok_do(a, dO)) return false;
     static int done[16];
     if (!smem_ok(k, k_att_dkv_wgmma<true>, WG_BWD_SMEM, done)) return false;
     const int64_t n = a.B * a.H * a.Lq * 128;

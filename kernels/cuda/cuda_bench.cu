@@ -265,10 +265,10 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         int ai = tiny ? 1 : quick ? 3 : 10;
         char shp[64];
         snprintf(shp, sizeof shp, "B1 H%lld L%lld D128", (long long)H, (long long)L);
-        // every fast kernel (CAMEO_ATTN=wmma / mma / mma8 / mma2 / wgmma, mma and wgmma with their backward
-        // fused: CAMEO_ATTN_BWD), and how far the others' outputs are from wmma's
-        enum { NKINDS = 7 };
-        const char *kinds[NKINDS] = {"wmma", "mma", "mma-fused", "mma8", "mma2", "wgmma", "wgmma-fused"};
+        // every fast kernel (CAMEO_ATTN=wmma / mma / mma8 / mma2 / wgmma / wgmma3, mma and wgmma with their
+        // backward fused: CAMEO_ATTN_BWD), and how far the others' outputs are from wmma's
+        enum { NKINDS = 8 };
+        const char *kinds[NKINDS] = {"wmma", "mma", "mma-fused", "mma8", "mma2", "wgmma", "wgmma-fused", "wgmma3"};
         const char *dflt = cuda_attn_name();  // the kernels in use (CAMEO_ATTN or the default)
         double ms_dflt = 0;
         // O, dQ, dK of the first kind (wmma) and of the one timed now
@@ -351,27 +351,34 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
             }
         }
         // the FLUX VAE's mid-block attention (one head of 512, no gradient: the frozen encoder at
-        // every step, the decoder in evaluation): 4096 tokens at 512^2, 16384 at 1024^2, on the
-        // warp-per-row kernel (the fast kernels stop at 128): what it costs decides whether it needs one
-        for (int r = 0; r < 2; r++) {
-            int64_t L3 = tiny ? 32 << r : 4096 << (2 * r), D3 = 512;
+        // every step, the decoder in evaluation): 4096 tokens at 512^2, 16384 at 1024^2, through GEMMs
+        // (cuda_attention_gemm.cu; the flash kernels stop at 128), and at 512^2 on the warp-per-row
+        // kernel it replaced (CAMEO_ATTN=generic). The row names the path that ran (the tiny run's
+        // shapes are below the GEMM path's threshold).
+        for (int r = 0; r < 3; r++) {
+            const bool gen = r == 2;
+            int64_t L3 = tiny ? 32 << (r & 1) : 4096 << (2 * (r & 1)), D3 = 512;
             if (L3 * D3 > n || L3 > Bn * H * L) continue;
             int64_t st3[3] = {L3 * D3, L3 * D3, D3};
             double f3 = 4.0 * L3 * L3 * D3;
+            if (gen) cuda_attn_use("generic");
+            const int64_t g0 = cm_attn_gemm_runs;
             double ms3 = cuda_time_ms(k, 1, tiny ? 1 : quick ? 2 : 5, [&] {
                 be->attn_fwd(k, CM_BF16, 1, 1, L3, L3, D3, 1.0 / sqrt(512.0), O, NULL, lse, Q, st3, K, st3, V, st3, NULL, 0, 0);
             });
+            if (gen) cuda_attn_use(dflt);
             char s3[48], what[96];
             snprintf(s3, sizeof s3, "B1 H1 L%lld D512", (long long)L3);
-            snprintf(what, sizeof what, "attention fwd (VAE mid-block, %s) [generic]", r ? "1024^2" : "512^2");
+            snprintf(what, sizeof what, "attention fwd (VAE mid-block, %s) [%s]", (r & 1) ? "1024^2" : "512^2",
+                     cm_attn_gemm_runs > g0 ? "GEMM path" : "generic");
             add_row(what, s3, ms3, f3 / (ms3 * 1e-3) / 1e12, 0, 100.0 * f3 / (ms3 * 1e-3) / 1e12 / peak, "of peak");
         }
         // the 512^2 training step's own attention shapes: the blocks' joint attention (512 text + 1024
         // image tokens) and the IP attention (1024 image tokens over 1024 IP tokens), both 24 x 128
         const int64_t shp512[2][2] = {{tiny ? 48 : 1536, tiny ? 48 : 1536}, {tiny ? 32 : 1024, tiny ? 32 : 1024}};
         // (mma2-fused: FlashAttention-2's arrangement, 32 queries per forward warp, dQ in the dK dV kernel)
-        enum { NK512 = 5 };
-        const char *k512[NK512] = {"mma", "mma-fused", "mma2-fused", "wgmma", "wgmma-fused"};
+        enum { NK512 = 6 };
+        const char *k512[NK512] = {"mma", "mma-fused", "mma2-fused", "wgmma", "wgmma-fused", "wgmma3"};
         for (int sh = 0; sh < 2; sh++) {
             const int64_t Lq = shp512[sh][0], Lk = shp512[sh][1];
             int64_t sq[3] = {H * Lq * D, Lq * D, D}, sk[3] = {H * Lk * D, Lk * D, D};

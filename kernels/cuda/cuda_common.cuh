@@ -243,6 +243,11 @@ void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M
                 double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch, const void *bias, cm_act act,
                 void *aux);
 
+// C (f32) = alpha op(A) op(B) + beta C, A and B in dt: attention's scores through GEMMs
+void cu_gemm_f32c(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
+                  const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB, double beta,
+                  float *C, int64_t ldc, int64_t strideC, int64_t batch);
+
 // cuda_attention.cu
 void cu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,
                  void *O, const int64_t *os, float *lse, const void *Q, const int64_t *qs, const void *K,

@@ -1,7 +1,8 @@
 // cuda_gemm.cu — every matmul of the CUDA backend: one cuBLASLt wrapper, row-major mapped to
 // cuBLAS's column-major by swapping the operands (C^T = op(B)^T op(A)^T), batched by strides,
 // bf16 (or f32) storage with f32 accumulation (TF32 off for f32), with cuBLASLt's BIAS / GELU /
-// GELU_BIAS / GELU_AUX(_BIAS) / DGELU epilogues for gemm_ex. The chosen algorithm and its
+// GELU_BIAS / GELU_AUX(_BIAS) / DGELU epilogues for gemm_ex (cu_gemm_f32c: an f32 result from bf16
+// operands, attention's scores). The chosen algorithm and its
 // descriptors are cached per shape / layout / alignment / epilogue; cublasGemmStridedBatchedEx
 // (plus an epilogue kernel) is the fallback when the heuristic offers nothing.
 #include "cuda_common.cuh"
@@ -17,6 +18,7 @@ typedef struct {
     int aaux;        // alignment of aux (0: none)
     int dev;
     int tune;        // CAMEO_GEMM_TUNE: the algorithm timed (a plan of its own beside the heuristic's)
+    int cf32;        // C in f32 whatever A and B are (cu_gemm_f32c)
 } gemm_key;
 
 // epilogue bits of a key: a bias, then GELU (tanh), its input kept in aux; or the GELU's
@@ -113,7 +115,7 @@ static double algo_ms(const cm_kctx *k, const gemm_plan *p, const cublasLtMatmul
 // call writes is never touched; where the scratch cannot be had, the heuristic's first stays.
 static void plan_tune(const cm_kctx *k, gemm_plan *p, const gemm_key *key, const cublasLtMatmulHeuristicResult_t *res, int n,
                       const void *A, const void *B, const void *aux) {
-    const size_t es = key->dt == CM_BF16 ? 2 : 4;
+    const size_t es = key->dt == CM_BF16 && !key->cf32 ? 2 : 4;  // C's
     const size_t ext = (size_t)((key->batch - 1) * key->sc + (key->M - 1) * key->ldc + key->N) * es;
     const int aux_out = (key->epi & EPI_AUX) && !(key->epi & EPI_DGELU);
     cudaStream_t s = KSTREAM(k);
@@ -198,7 +200,7 @@ static void plan_build(const cm_kctx *k, gemm_plan *p, const gemm_key *key, cons
                     : make_layout(t, key->N, key->K, key->ldb, key->batch, key->sb);
     p->lb = key->ta ? make_layout(t, key->M, key->K, key->lda, key->batch, key->sa)
                     : make_layout(t, key->K, key->M, key->lda, key->batch, key->sa);
-    p->lc = make_layout(t, key->N, key->M, key->ldc, key->batch, key->sc);
+    p->lc = make_layout(key->cf32 ? CUDA_R_32F : t, key->N, key->M, key->ldc, key->batch, key->sc);
 
     cublasLtMatmulPreference_t pref;
     CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -273,10 +275,11 @@ __global__ void k_epilogue(int64_t M, int64_t N, int64_t ldc, int64_t sc, int64_
     }
 }
 
-void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
-                const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB,
-                double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch, const void *bias, cm_act act,
-                void *aux) {
+// cf32: C in f32 (no epilogue), A and B in dt
+static void gemm_run(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
+                     const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB,
+                     double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch, const void *bias, cm_act act,
+                     void *aux, int cf32) {
     cuda_require_float("cuda gemm", dt);
     if ((unsigned)act > CM_ACT_DGELU_TANH) cm_die("cuda gemm", "unknown epilogue activation %d", (int)act);
     if (act == CM_ACT_DGELU_TANH && (!aux || bias || beta != 0.0))
@@ -286,6 +289,7 @@ void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M
     if (M <= 0 || N <= 0 || batch <= 0) return;
     if (batch > 0x7fffffffLL) cm_die("cuda gemm", "batch %lld too large", (long long)batch);
     cudaStream_t s = KSTREAM(k);
+    if (K <= 0 && cf32) cm_die("cuda gemm", "an f32-output product needs K > 0 (K = %lld)", (long long)K);
     if (K <= 0) {
         CUDA_DISPATCH("cuda gemm", dt, k_epilogue<T><<<grid_for(M * N * batch, 256), 256, 0, s>>>(
                                            M, N, ldc, batch > 1 ? strideC : 0, batch, 1, (float)beta,
@@ -293,7 +297,7 @@ void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M
         CUDA_LAUNCH_CHECK();
         return;
     }
-    size_t es = dtype_size(dt);
+    size_t es = dtype_size(dt), esc = cf32 ? sizeof(float) : es;
     gemm_key key;
     memset(&key, 0, sizeof key);
     key.dt = (int)dt;
@@ -308,7 +312,8 @@ void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M
     key.sc = batch > 1 ? strideC : 0;
     key.aa = align_of(A, key.sa * (int64_t)es);
     key.ab = align_of(B, key.sb * (int64_t)es);
-    key.ac = align_of(C, key.sc * (int64_t)es);
+    key.ac = align_of(C, key.sc * (int64_t)esc);
+    key.cf32 = cf32;
     key.epi = (bias ? EPI_BIAS : 0) | (act == CM_ACT_GELU_TANH ? EPI_GELU : 0) |
               (act == CM_ACT_DGELU_TANH ? EPI_DGELU : 0) | (aux ? EPI_AUX : 0);
     key.abias = bias ? align_of(bias, 0) : 0;
@@ -368,10 +373,10 @@ void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M
     }
     if (!lt) {
         cublasHandle_t hv = v2_handle(k);
-        cudaDataType_t t = dt == CM_BF16 ? CUDA_R_16BF : CUDA_R_32F;
+        cudaDataType_t t = dt == CM_BF16 ? CUDA_R_16BF : CUDA_R_32F, tc = cf32 ? CUDA_R_32F : t;
         CUBLAS_CHECK(cublasGemmStridedBatchedEx(hv, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
                                                 (int)N, (int)M, (int)K, &fa, B, t, (int)ldb, strideB, A, t, (int)lda,
-                                                strideA, &fb, C, t, (int)ldc, strideC, (int)batch, CUBLAS_COMPUTE_32F,
+                                                strideA, &fb, C, tc, (int)ldc, strideC, (int)batch, CUBLAS_COMPUTE_32F,
                                                 CUBLAS_GEMM_DEFAULT));
         if (key.epi) {  // the epilogue the heuristic could not fuse: one more pass over C
             CUDA_DISPATCH("cuda gemm", dt, k_epilogue<T><<<grid_for(M * N * batch, 256), 256, 0, s>>>(
@@ -381,6 +386,21 @@ void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M
         }
     }
     if (!cached) plan_destroy(&local);
+}
+
+void cu_gemm_ex(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
+                const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB,
+                double beta, void *C, int64_t ldc, int64_t strideC, int64_t batch, const void *bias, cm_act act,
+                void *aux) {
+    gemm_run(k, dt, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC, batch, bias,
+             act, aux, 0);
+}
+
+void cu_gemm_f32c(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,
+                  const void *A, int64_t lda, int64_t strideA, const void *B, int64_t ldb, int64_t strideB, double beta,
+                  float *C, int64_t ldc, int64_t strideC, int64_t batch) {
+    gemm_run(k, dt, transA, transB, M, N, K, alpha, A, lda, strideA, B, ldb, strideB, beta, C, ldc, strideC, batch, NULL,
+             CM_ACT_NONE, NULL, 1);
 }
 
 void cu_gemm(const cm_kctx *k, cm_dtype dt, int transA, int transB, int64_t M, int64_t N, int64_t K, double alpha,

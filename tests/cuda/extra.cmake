@@ -63,6 +63,7 @@ if(CAMEO_CUDA_EMU)
 endif()
 cameo_attn_test(mma2 ON --only attention_picked)     # 32 queries per forward warp
 cameo_attn_test(wgmma ON --only attention_picked)    # sm_90a's wgmma (the default), the split backward (the test fails if it never ran)
+cameo_attn_test(wgmma3 ON --only attention_picked)   # wgmma with the warp-specialised forward (named barriers, a producer warpgroup)
 # the mma backward fused (CAMEO_ATTN_BWD=fused: dQ inside the dK dV kernel, f32 sums by atomics),
 # both thread orders on the emulator
 add_test(NAME test_cuda_ops_attn_mma_fused COMMAND test_cuda_ops --only attention_picked WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
@@ -111,6 +112,10 @@ if(CAMEO_CUDA)
            COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/check_ptxas.sh ${CMAKE_CUDA_COMPILER}
                    ${CMAKE_SOURCE_DIR}/kernels/cuda/cuda_attention_wgmma.cu 90a)
   set_tests_properties(ptxas_wgmma PROPERTIES LABELS cuda TIMEOUT 300)
+  add_test(NAME ptxas_wgws
+           COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/check_ptxas.sh ${CMAKE_CUDA_COMPILER}
+                   ${CMAKE_SOURCE_DIR}/kernels/cuda/cuda_attention_wgws.cu 90a)
+  set_tests_properties(ptxas_wgws PROPERTIES LABELS cuda TIMEOUT 300)
   # the mma kernels on sm_80 (an A100's only fast attention): the fused backward's dK dV kernel sits
   # at 252 registers. (On sm_90a the head-dim-80 dK dV kernel spills 64 bytes — SigLIP's backward,
   # which training never runs: its encoder is frozen.)

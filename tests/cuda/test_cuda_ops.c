@@ -29,6 +29,7 @@ extern const cm_backend cm_cpu_backend;
 int cuda_device_count(void);
 const char *cuda_unavailable_reason(void);
 int64_t cuda_attn_fallbacks(void);  // bf16 attention calls the generic kernels took (cuda_attention.cu)
+int64_t cuda_attn_wgws_runs(void);  // launches of the warp-specialised forward (cuda_attention_wgws.cu)
 
 static const cm_backend *G, *C;
 static const cm_kctx *gk, *ck;
@@ -1089,12 +1090,16 @@ static void attention_cases(bool picked_only) {
         {2, 3, 70, 90, 64, 0, 0, 0}, {1, 2, 65, 130, 72, 1, 1, 1}, {2, 2, 100, 77, 128, 1, 0, 1},
         {1, 3, 33, 50, 40, 1, 1, 0}, {1, 1, 200, 7, 128, 0, 1, 1}, {2, 3, 80, 96, 128, 0, 1, 1},
         {1, 1, 70, 200, 128, 0, 1, 1},  // four key tiles (each double buffer refilled twice), a part-empty block
+        {1, 1, 40, 420, 128, 1, 0, 0},  // seven: wgmma3's ring of four stages refilled (its "empty" barriers)
         {1, 2, 21, 30, 136, 1, 0, 1}, {2, 1, 45, 70, 20, 1, 1, 0},
         {1, 1, 40, 48, 512, 0, 1, 1},  // the FLUX VAE's mid-block attention: one head of 512
+        // the same through GEMMs (B H Lq Lk >= ATT_GEMM_MIN: cuda_attention_gemm.cu), fully masked rows
+        {1, 1, 200, 180, 512, 2, 1, 1},
         // mask 2: -inf keys and every 5th query row fully masked (lse -inf, O 0, P 0 in the backward)
         {2, 2, 70, 33, 72, 2, 1, 1}, {1, 2, 100, 32, 128, 2, 0, 0},
     };
-    const int64_t wg0 = cm_attn_wgmma_runs, mf0 = cm_attn_mma_fused_runs, fb0 = cuda_attn_fallbacks();
+    const int64_t wg0 = cm_attn_wgmma_runs, mf0 = cm_attn_mma_fused_runs, fb0 = cuda_attn_fallbacks(),
+                  gm0 = cm_attn_gemm_runs, ws0 = cuda_attn_wgws_runs();
     int64_t picked = 0;
     for (int d = 0; d < 2; d++) {
         cm_dtype dt = DTS[d];
@@ -1164,12 +1169,21 @@ static void attention_cases(bool picked_only) {
         }
     }
     if (picked_only) TEST_CHECK(picked >= 8, "attention_picked: %lld bf16 cases of head dim <= 128 ran", (long long)picked);
+    // the forwards through GEMMs: the D = 512 case in both dtypes and the larger f32 ones (none
+    // where CAMEO_ATTN=generic asks for the warp-per-row kernels alone)
+    const char *att = getenv("CAMEO_ATTN"), *gen = getenv("CAMEO_ATTN_GENERIC");
+    const bool generic = (att && !strcmp(att, "generic")) || (gen && *gen && gen[0] != '0');
+    if (!picked_only) {
+        int64_t runs = cm_attn_gemm_runs - gm0;
+        printf("%s  attention: forwards through GEMMs: %lld\n", (runs >= 4) != generic ? "ok " : "FAIL", (long long)runs);
+        TEST_CHECK(generic ? runs == 0 : runs >= 4, "attention through GEMMs ran %lld times (CAMEO_ATTN=%s)", (long long)runs,
+                   att ? att : "");
+    }
     // every bf16 case at a head dim up to 128 ran on tensor-core kernels, none on the generic ones
     // (whose only cause there: kernels wanting more shared memory than the device gives; the
     // emulator gives a block what CUDA_EMU_CC's GPU does — test_cuda_ops_attn_mma8 and _mma_fused:
     // an A100's, test_cuda_ops_attn_mma8_reverse: an sm_86's)
-    const char *att = getenv("CAMEO_ATTN"), *gen = getenv("CAMEO_ATTN_GENERIC");
-    if ((!att || strcmp(att, "generic")) && !(gen && *gen && gen[0] != '0')) {
+    if (!generic) {
         int64_t fb = cuda_attn_fallbacks() - fb0;
         printf("%s  attention: bf16 calls on the generic kernels at head dims <= 128: %lld\n", fb ? "FAIL" : "ok ",
                (long long)fb);
@@ -1177,13 +1191,19 @@ static void attention_cases(bool picked_only) {
     }
     // CAMEO_ATTN=wgmma: its forward must have run for the head-dim-128 cases (not mma's fallback),
     // except on a GPU that is not a Hopper
-    if (att && !strcmp(att, "wgmma")) {
+    if (att && (!strcmp(att, "wgmma") || !strcmp(att, "wgmma3"))) {
         int64_t runs = cm_attn_wgmma_runs - wg0;
         const char *off = cm_attn_wgmma_off;
         bool other_gpu = off && strstr(off, "not an sm_90");
         printf("%s  attention: the wgmma kernels ran %lld times%s%s\n", runs > 0 || other_gpu ? "ok " : "FAIL",
                (long long)runs, off ? ": " : "", off ? off : "");
         if (!other_gpu) TEST_CHECK(runs > 0, "CAMEO_ATTN=wgmma: the wgmma kernels never ran (%s)", off ? off : "?");
+        if (!strcmp(att, "wgmma3")) {  // and its forward was the warp-specialised one
+            int64_t ws = cuda_attn_wgws_runs() - ws0;
+            printf("%s  attention: the warp-specialised forward ran %lld times\n", ws > 0 || other_gpu ? "ok " : "FAIL",
+                   (long long)ws);
+            if (!other_gpu) TEST_CHECK(ws > 0, "CAMEO_ATTN=wgmma3: the warp-specialised forward never ran");
+        }
     }
     // CAMEO_ATTN_BWD=fused with an mma kernel: its fused backward ran (head dims 64 and 128)
     const char *bwd = getenv("CAMEO_ATTN_BWD");

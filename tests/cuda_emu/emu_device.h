@@ -55,6 +55,10 @@ const void *emu_warp_exchange(const void *v, size_t n);
 // banks, taken in turn: the exchange is built on it; the caller's barrier must follow)
 void *emu_warp_scratch(void);
 void *emu_dynamic_smem(void);       // this launch's dynamic shared memory
+// bar.sync / bar.arrive id, n (named barriers 1..15; 0 is __syncthreads'): the barrier completes
+// when n threads have arrived (sync or arrive); sync waits for that, arrive goes on
+void emu_named_sync(int id, int n);
+void emu_named_arrive(int id, int n);
 inline void __syncthreads(void) { emu_block_barrier(); }
 inline void __syncwarp(unsigned mask = 0xffffffffu) { (void)mask; emu_warp_barrier(); }
 

@@ -57,7 +57,7 @@ emu_ctx_switch:
 #define EMU_STACK (256 << 10)
 #define EMU_MAX_THREADS 1024
 
-enum { T_NEW, T_READY, T_WAIT_BLOCK, T_WAIT_WARP, T_DONE };
+enum { T_NEW, T_READY, T_WAIT_BLOCK, T_WAIT_WARP, T_WAIT_NAMED, T_DONE };
 
 struct emu_fiber {
     char *stack;
@@ -165,6 +165,32 @@ static void wait_as(int state) {
     emu_fiber *f = &g_fibers[g_fiber_of[t]];
     to_sched(f, false);
     set_indices(t);  // the scheduler ran other threads meanwhile
+}
+
+// named barriers (bar.sync / bar.arrive id, n): arrivals so far in the current phase and the
+// phase's thread count (0: no arrival yet); a phase completes at its n-th arrival, releasing the
+// threads that wait at it. Counted per thread (the hardware counts warps: the kernels arrive with
+// whole warps, which the divergence checks below keep them to).
+#define EMU_NAMED 16
+static int g_nb_count[EMU_NAMED], g_nb_want[EMU_NAMED], g_nb_of[EMU_MAX_THREADS];
+// one arrival at id; true where it completed the phase (its waiters released)
+static bool named_arrive(int id, int n) {
+    if (id < 1 || id >= EMU_NAMED || n <= 0 || n > g_nthreads || n % 32)
+        emu_fail("%s: bar id %ld, %ld threads (ids 1..15, a multiple of 32 up to the block's)", g_kernel_name, id, n);
+    if (g_nb_want[id] && g_nb_want[id] != n)
+        emu_fail("%s: bar id %ld: arrivals for %ld threads in a phase that counts another number", g_kernel_name, id, n);
+    g_nb_want[id] = n;
+    if (++g_nb_count[id] < n) return false;
+    for (int t = 0; t < g_nthreads; t++)
+        if (g_state[t] == T_WAIT_NAMED && g_nb_of[t] == id) g_state[t] = T_READY;
+    g_nb_count[id] = g_nb_want[id] = 0;
+    return true;
+}
+void emu_named_arrive(int id, int n) { (void)named_arrive(id, n); }
+void emu_named_sync(int id, int n) {
+    if (named_arrive(id, n)) return;
+    g_nb_of[g_cur] = id;
+    wait_as(T_WAIT_NAMED);
 }
 
 void emu_block_barrier(void) { wait_as(T_WAIT_BLOCK); }
@@ -389,6 +415,7 @@ static void run_block() {
     int nfree = 0;
     static int free_list[EMU_MAX_THREADS];
     for (int i = n - 1; i >= 0; i--) g_fibers[i].thread = -1, free_list[nfree++] = i;
+    for (int i = 0; i < EMU_NAMED; i++) g_nb_count[i] = g_nb_want[i] = 0;
     int done = 0;
     while (done < n) {
         for (int k = 0; k < nwarps; k++) {
@@ -409,9 +436,11 @@ static void run_block() {
                     g_cur = -1;
                     if (g_state[t] == T_DONE) free_list[nfree++] = g_fiber_of[t], done++;
                 }
-                int live = 0, at_warp = 0;
-                for (int t = lo; t < hi; t++) live += g_state[t] != T_DONE, at_warp += g_state[t] == T_WAIT_WARP;
-                if (!at_warp) break;  // the warp waits at __syncthreads (or has finished)
+                int live = 0, at_warp = 0, ready = 0;
+                for (int t = lo; t < hi; t++)
+                    live += g_state[t] != T_DONE, at_warp += g_state[t] == T_WAIT_WARP, ready += g_state[t] == T_READY;
+                if (ready) continue;  // lanes a named barrier released meanwhile
+                if (!at_warp) break;  // the warp waits at a barrier (or has finished)
                 if (at_warp != live) {
                     fprintf(stderr, "cuda emulator: %s, block (%u,%u,%u), warp %d: %d lanes wait at a warp collective, %d at "
                                     "__syncthreads (divergent barrier)\n",
@@ -423,9 +452,28 @@ static void run_block() {
             }
         }
         if (done == n) break;
+        int ready = 0, named = 0;
+        for (int t = 0; t < n; t++) ready += g_state[t] == T_READY, named += g_state[t] == T_WAIT_NAMED;
+        if (ready) continue;  // released by a named barrier after their warp's turn
+        if (named) {  // nothing can arrive: a named barrier short of threads (a hang on a GPU)
+            for (int t = 0; t < n; t++)
+                if (g_state[t] == T_WAIT_NAMED) {
+                    fprintf(stderr, "cuda emulator: %s, block (%u,%u,%u): deadlock: thread %d waits at bar %d (%d of %d "
+                                    "arrived), %d threads at __syncthreads\n",
+                            g_kernel_name, emu_blockIdx.x, emu_blockIdx.y, emu_blockIdx.z, t, g_nb_of[t],
+                            g_nb_count[g_nb_of[t]], g_nb_want[g_nb_of[t]], n - done - named);
+                    abort();
+                }
+        }
         for (int t = 0; t < n; t++)  // every live thread waits at __syncthreads: release them
             if (g_state[t] == T_WAIT_BLOCK) g_state[t] = T_READY;
     }
+    for (int i = 1; i < EMU_NAMED; i++)
+        if (g_nb_count[i]) {
+            fprintf(stderr, "cuda emulator: %s, block (%u,%u,%u): ended with %d of %d arrivals at bar %d\n", g_kernel_name,
+                    emu_blockIdx.x, emu_blockIdx.y, emu_blockIdx.z, g_nb_count[i], g_nb_want[i], i);
+            abort();
+        }
     for (int t = 0; t < n; t++)
         if (!g_wg[t].empty()) {
             fprintf(stderr, "cuda emulator: %s, block (%u,%u,%u), thread %d: ended with %zu wgmma never waited for\n",
