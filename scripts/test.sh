@@ -20,11 +20,11 @@ if command -v nvcc >/dev/null 2>&1 || [ -e /usr/local/cuda/include/cuda_runtime.
   (cd build-emu && ctest --output-on-failure -L cuda -j"$JOBS")
   # the same kernels under AddressSanitizer + UBSan: a kernel's read or write past a device
   # allocation stops with the kernel's name and launch site (compute-sanitizer's memcheck, on the CPU).
-  # Every attention family: the default (wgmma, split backward), mma and its fused backward, mma2, mma8, wmma
+  # Every attention family: the default (wgmma, split backward), wgmma3, mma and its fused backward, mma2, mma8, wmma
   cmake -S . -B build-emu-asan -DCMAKE_BUILD_TYPE=Debug -DCAMEO_SANITIZE=ON -DCAMEO_CUDA_EMU=ON -DCUDAToolkit_ROOT=/usr/local/cuda
   cmake --build build-emu-asan -j"$JOBS" --target test_cuda_ops
   (cd build-emu-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-      ctest --output-on-failure -j"$JOBS" -R "^(test_cuda_ops(_attn_mma|_attn_mma2|_attn_mma8|_attn_wgmma|_attn_wmma|_attn_mma_fused)?|cuda_bench_tiny)$")
+      ctest --output-on-failure -j"$JOBS" -R "^(test_cuda_ops(_attn_mma|_attn_mma2|_attn_mma8|_attn_wgmma|_attn_wgmma3|_attn_wmma|_attn_mma_fused)?|cuda_bench_tiny)$")
 else
   echo "test.sh: no CUDA toolkit headers: the CUDA emulator tree is skipped"
 fi

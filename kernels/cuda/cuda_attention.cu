@@ -590,8 +590,8 @@ static void att_check(const char *op, cm_dtype dt, int64_t B, int64_t H, int64_t
 // timed every family (session 22; FLUX's shape, 4608 tokens, 24 x 128, fwd+bwd): wgmma 3.57 ms
 // fused / 3.92 split, mma 5.34, mma8 5.22, mma2 5.22, wmma 21.5; at the 512² step's shapes wgmma
 // is 1.3-1.4x mma's speed too. Off Hopper (or where its self-test fails) wgmma runs mma's kernels.
-// "wgmma3": wgmma with the warp-specialised, ping-pong forward (cuda_attention_wgws.cu; session 23,
-// not yet timed on a GPU).
+// "wgmma3": wgmma's products in warp-specialised, ping-pong kernels (cuda_attention_wgws.cu;
+// session 23, not yet timed on a GPU).
 enum { ATT_WMMA, ATT_MMA, ATT_MMA8, ATT_MMA2, ATT_WGMMA, ATT_GENERIC, ATT_WGMMA3, ATT_N };
 static const char *const ATT_NAMES[ATT_N] = {"wmma", "mma", "mma8", "mma2", "wgmma", "generic", "wgmma3"};
 static int attn_by_name(const char *e) {
@@ -733,8 +733,11 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
         // atomics) where they apply, mma's for the rest
         bool wg = attn_is_wgmma();
         done = wg && attn_bwd_fused() && attn_bwd_wgmma(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
-        bool dq_done = done || (wg && attn_dq_wgmma(k, a, dQ, dO, lse, Dv, Q, qs, K, ks, V, vs));
-        bool dkv_done = done || (dq_done && attn_dkv_wgmma(k, a, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs));
+        bool dq_done = done || (wg && attn_choice() == ATT_WGMMA3 && attn_dq_wgws(k, a, dQ, dO, lse, Dv, Q, qs, K, ks, V, vs));
+        dq_done = dq_done || (wg && attn_dq_wgmma(k, a, dQ, dO, lse, Dv, Q, qs, K, ks, V, vs));
+        bool dkv_done = done || (dq_done && attn_choice() == ATT_WGMMA3 &&
+                                 attn_dkv_wgws(k, a, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs));
+        dkv_done = dkv_done || (dq_done && attn_dkv_wgmma(k, a, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs));
         done = dkv_done || attn_bwd_mma(k, tc_dp(D), attn_mma_warps(), a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs, !dq_done,
                                         attn_bwd_fused());
     }

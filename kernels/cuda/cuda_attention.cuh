@@ -140,9 +140,14 @@ bool attn_fwd_mma(const cm_kctx *k, int dp, int warps, int mtiles, const att_arg
 // 16-byte K / V rows (cuda_attention_wgmma.cu)
 bool attn_wgmma_applies(const cm_kctx *k, const att_args &a, const void *K, const int64_t *ks, const void *V,
                         const int64_t *vs);
-// the warp-specialised forward (cuda_attention_wgws.cu; CAMEO_ATTN=wgmma3)
+// the warp-specialised forward, dQ and dK dV kernels (cuda_attention_wgws.cu; CAMEO_ATTN=wgmma3)
+bool attn_dq_wgws(const cm_kctx *k, const att_args &a, void *dQ, const void *dO, const float *lse, const float *Dv,
+                  const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs);
 bool attn_fwd_wgws(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
                    const void *K, const int64_t *ks, const void *V, const int64_t *vs);
+bool attn_dkv_wgws(const cm_kctx *k, const att_args &a, void *dK, void *dV, const void *dO, const float *lse,
+                   const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
+                   const int64_t *vs);
 bool attn_fwd_wgmma(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
                     const void *K, const int64_t *ks, const void *V, const int64_t *vs);
 // the wgmma backward's two kernels (the same conditions; dK dV also 16-byte Q and dO rows); where

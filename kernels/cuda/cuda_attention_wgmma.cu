@@ -118,7 +118,6 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dq_wgmma(att_args a,
     bwd_row_stats(a, lse, Dv, bh, q0, g, L, Di);
 #pragma unroll
     for (int n = 0; n < 16; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
-    const float sl2 = a.scale * LOG2E;
 
     wg_kv_load(smem, 0, a, Kb, Vb, 0);
     cp_async_commit();
@@ -131,39 +130,11 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dq_wgmma(att_args a,
         __syncthreads();
         const uint32_t kt = sbase + (uint32_t)(2 * buf) * WG_TILE, vt = kt + WG_TILE;
         float s[8][4], dp[8][4];
-#pragma unroll
-        for (int n = 0; n < 8; n++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) s[n][i] = dp[n][i] = 0.f;
-        wg_fence();
-#pragma unroll
-        for (int kk = 0; kk < 8; kk++) {
-            const uint32_t off = (kk >> 2) * WG_HALF + (kk & 3) * 32;
-            wgmma_s(&s[0][0], qf[kk], wg_desc(kt + off, 16, 1024), 1);
-            wgmma_s(&dp[0][0], of[kk], wg_desc(vt + off, 16, 1024), 1);
-        }
-        wg_commit();
+        dq_issue_sdp(s, dp, qf, of, kt, vt);
         wg_wait<0>();
         wg_reg_fence<32>(&s[0][0]);
         wg_reg_fence<32>(&dp[0][0]);
-        const bool plain = !mr && k0 + WG_KEYS <= a.Lk;  // a whole tile of keys, no mask: only the scale
-#pragma unroll
-        for (int n = 0; n < 8; n++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) {  // s becomes dS = P (dP - D)
-                const int r = i >> 1;
-                float e = plain ? fmaf(s[n][i], sl2, -L[r])
-                                : score(a, mr, s[n][i], q0 + g + 8 * r, k0 + n * 8 + 2 * t + (i & 1)) * LOG2E - L[r];
-                float p = L[r] == -INFINITY ? 0.f : exp2f(e);  // a fully masked row: P = 0
-                s[n][i] = p * (dp[n][i] - Di[r]);
-            }
-        uint32_t da[4][4];
-#pragma unroll
-        for (int c = 0; c < 4; c++) acc_to_a(da[c], s[2 * c], s[2 * c + 1]);
-        wg_fence();
-#pragma unroll
-        for (int c = 0; c < 4; c++) wgmma_o(&dq[0][0], da[c], wg_desc(kt + c * 2048, WG_HALF, 1024), 1);
-        wg_commit();
+        dq_probs_issue(dq, s, dp, L, Di, a, mr, q0, k0, g, t, kt);
         wg_wait<0>();
         wg_reg_fence<64>(&dq[0][0]);
         __syncthreads();  // every warpgroup is done with buffer buf: it is refilled next round
@@ -237,7 +208,6 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dkv_wgmma(att_args a
     for (int n = 0; n < 16; n++)
 #pragma unroll
         for (int i = 0; i < 4; i++) dk[n][i] = dv[n][i] = 0.f;
-    const float sl2 = a.scale * LOG2E;
     const uint32_t kt = smem_u32(tile(wg)), vt = smem_u32(tile(2 + wg));
 
     load(0, 0);
@@ -252,40 +222,12 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dkv_wgmma(att_args a
         const uint32_t qt = smem_u32(tile(4 + 2 * u)), ot = qt + WG_TILE;
         const float *Ls = stats(u), *Ds = Ls + 64;
         float s[8][4], dp[8][4];  // S^T, dP^T: rows = this warp's keys, columns = the tile's queries
-#pragma unroll
-        for (int n = 0; n < 8; n++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) s[n][i] = dp[n][i] = 0.f;
-        wg_fence();
-#pragma unroll
-        for (int kk = 0; kk < 8; kk++) {
-            const uint32_t off = (kk >> 2) * WG_HALF + (kk & 3) * 32;
-            wgmma_ss(&s[0][0], wg_desc(kt + off, 16, 1024), wg_desc(qt + off, 16, 1024), 1);
-            wgmma_ss(&dp[0][0], wg_desc(vt + off, 16, 1024), wg_desc(ot + off, 16, 1024), 1);
-        }
-        wg_commit();
+        dkv_issue_sdp(s, dp, kt, vt, qt, ot);
         wg_wait<0>();
         wg_reg_fence<32>(&s[0][0]);
         wg_reg_fence<32>(&dp[0][0]);
-        const bool plain = !mr && kb + 64 * WG_GROUPS <= a.Lk;  // every key of the block real, no mask
-#pragma unroll
-        for (int n = 0; n < 8; n++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) {  // s becomes P^T, dp becomes dS^T
-                const int ql = n * 8 + 2 * t + (i & 1);
-                const int64_t j = j0 + g + 8 * (i >> 1);
-                const float Lq_ = Ls[ql];
-                float e = plain ? fmaf(s[n][i], sl2, -Lq_) : score(a, mr, s[n][i], q0 + ql, j) * LOG2E - Lq_;
-                float p = Lq_ == -INFINITY ? 0.f : exp2f(e);  // a query past Lq (or fully masked): P = 0
-                s[n][i] = p;
-                dp[n][i] = p * (dp[n][i] - Ds[ql]);
-            }
         uint32_t pa[4][4], da[4][4];
-#pragma unroll
-        for (int c = 0; c < 4; c++) {
-            acc_to_a(pa[c], s[2 * c], s[2 * c + 1]);
-            acc_to_a(da[c], dp[2 * c], dp[2 * c + 1]);
-        }
+        dkv_probs(s, dp, pa, da, Ls, Ds, a, mr, !mr && kb + 64 * WG_GROUPS <= a.Lk, q0, j0, g, t);
         if constexpr (FUSED) {  // this warp's 16 rows of dS^T into its group's tile (before the products read da)
             unsigned char *dst = dstile(wg);
             const int kr = 16 * (warp & 3) + g;
@@ -298,13 +240,7 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dkv_wgmma(att_args a
             }
             fence_proxy_async();  // the stores, seen by the other group's wgmma after the barrier below
         }
-        wg_fence();
-#pragma unroll
-        for (int c = 0; c < 4; c++) {
-            wgmma_o(&dv[0][0], pa[c], wg_desc(ot + c * 2048, WG_HALF, 1024), 1);
-            wgmma_o(&dk[0][0], da[c], wg_desc(qt + c * 2048, WG_HALF, 1024), 1);
-        }
-        wg_commit();
+        dkv_issue_grads(dv, dk, pa, da, ot, qt);
         if constexpr (FUSED) {
             __syncthreads();  // both groups' dS^T tiles are written
             float dq[8][4];  // dQ[64 queries][dims 64 wg..] of this tile, over the block's 128 keys
@@ -334,19 +270,7 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dkv_wgmma(att_args a
         wg_reg_fence<64>(&dk[0][0]);
         __syncthreads();  // buffer u (and the dS^T tiles) are written again next round
     }
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        int64_t j = j0 + g + 8 * r;
-        if (j >= a.Lk) continue;
-        bf16 *kr = dK + (bh * a.Lk + j) * a.D, *vr = dV + (bh * a.Lk + j) * a.D;
-#pragma unroll
-        for (int n = 0; n < 16; n++)
-#pragma unroll
-            for (int e = 0; e < 2; e++) {
-                kr[n * 8 + 2 * t + e] = __float2bfloat16_rn(dk[n][2 * r + e] * a.scale);
-                vr[n * 8 + 2 * t + e] = __float2bfloat16_rn(dv[n][2 * r + e]);
-            }
-    }
+    dkv_store(a, dK, dV, dk, dv, bh, j0, g, t);
 #endif
 }
 

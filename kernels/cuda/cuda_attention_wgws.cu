@@ -1,9 +1,10 @@
-// cuda_attention_wgws.cu — the flash attention forward on wgmma, warp-specialised as
-// FlashAttention-3 arranges it (CAMEO_ATTN=wgmma3; its backward is wgmma's), head dim 128:
+// cuda_attention_wgws.cu — the flash attention forward, dQ and dK dV kernels on wgmma,
+// warp-specialised as FlashAttention-3 arranges them (CAMEO_ATTN=wgmma3), head dim 128, the same
+// products as cuda_attention_wgmma.cu's split kernels (their steps shared: cuda_wgmma.cuh). The forward:
 //   producer   a third warpgroup brings every 64-key K / V tile of the block's (b, h) by cp.async
 //              into a ring of WS_STAGES stages, and signals each stage full on its own named barrier;
 //              it waits for a stage's "empty" barrier before refilling it. It gives up registers
-//              (setmaxnreg.dec to 40) so that the consumers may take 232 (setmaxnreg.inc): the
+//              (setmaxnreg.dec to 32) so that the consumers may take 240 (setmaxnreg.inc): the
 //              register file is split among the SM's four schedulers, and without that a block of
 //              12 warps leaves each thread 168 (ptxas then spills and serialises the wgmma)
 //   consumers  two warpgroups of 64 queries each, as in k_att_fwd_wgmma (Q in registers, S by 8
@@ -41,6 +42,40 @@ template <int N> __device__ __forceinline__ void wg_regs_dec() {
 #endif
 }
 
+// the producer of the forward and dQ kernels (the third warpgroup): every 64-key K / V tile of the
+// block's (b, h) into the ring, each published on its stage's "full" barrier once this thread's
+// copies landed, a stage refilled after its "empty" one. Each thread copies chunk c of rows
+// r0, r0 + 8, ... (the swizzle of r0 + 8 k is r0's, the row 1024 bytes on): few live registers at
+// the producer's 32.
+__device__ __forceinline__ void ws_kv_produce(unsigned char *smem, const att_args &a, const bf16 *Kb, const bf16 *Vb,
+                                              int64_t nt) {
+    wg_regs_dec<32>();
+    const int pt = threadIdx.x - WG_GROUPS * 128, r0 = pt >> 4, c = (pt & 15) * 8;
+    for (int64_t j = 0; j < nt; j++) {
+        const int st = (int)(j % WS_STAGES);
+        if (j >= WS_STAGES) nb_sync(WS_BAR_EMPTY(st), WS_THREADS);  // tile j - WS_STAGES consumed
+        const int64_t k0 = j * WG_KEYS;
+        const int kvalid = (int)min((int64_t)WG_KEYS, a.Lk - k0);
+        for (int v = 0; v < 2; v++) {
+            const int64_t rs = v ? a.vs2 : a.ks2;
+            const bf16 *base = v ? Vb : Kb, *src = base + (k0 + r0) * rs + c;
+            unsigned char *dst = smem + (2 * st + v) * WG_TILE + wg_swz(r0, c);
+#pragma unroll 1
+            for (int r = r0; r < WG_KEYS; r += 8, src += 8 * rs, dst += 1024)
+                cp_async16(dst, r < kvalid ? src : base, r < kvalid ? 16 : 0);
+        }
+        cp_async_commit();
+        if (j > 0) {  // tile j - 1 has landed (this thread's copies): published to the consumers
+            cp_async_wait<1>();
+            fence_proxy_async();
+            nb_arrive(WS_BAR_FULL((int)((j - 1) % WS_STAGES)), WS_THREADS);
+        }
+    }
+    cp_async_wait<0>();
+    fence_proxy_async();
+    nb_arrive(WS_BAR_FULL((int)((nt - 1) % WS_STAGES)), WS_THREADS);
+}
+
 __global__ void __launch_bounds__(WS_THREADS, 1) k_att_fwd_wgws(att_args a, bf16 *O, float *lse, const bf16 *Q,
                                                                  const bf16 *K, const bf16 *V) {
 #ifdef WG_ENABLED
@@ -53,33 +88,11 @@ __global__ void __launch_bounds__(WS_THREADS, 1) k_att_fwd_wgws(att_args a, bf16
     const int64_t nt = (a.Lk + WG_KEYS - 1) / WG_KEYS;
 
     if (wg == WG_GROUPS) {  // the producer warpgroup
-        wg_regs_dec<40>();
-        const int pt = threadIdx.x - WG_GROUPS * 128;
-        for (int64_t j = 0; j < nt; j++) {
-            const int st = (int)(j % WS_STAGES);
-            if (j >= WS_STAGES) nb_sync(WS_BAR_EMPTY(st), WS_THREADS);  // tile j - WS_STAGES consumed
-            const int64_t k0 = j * WG_KEYS;
-            const int kvalid = (int)min((int64_t)WG_KEYS, a.Lk - k0);
-            for (int idx = pt; idx < 2 * WG_KEYS * 16; idx += 128) {
-                const int v = idx >= WG_KEYS * 16, r = (idx >> 4) & (WG_KEYS - 1), c = (idx & 15) * 8;
-                const bf16 *src = v ? Vb + (k0 + r) * a.vs2 + c : Kb + (k0 + r) * a.ks2 + c;
-                const bool in = r < kvalid;
-                cp_async16(smem + (2 * st + v) * WG_TILE + wg_swz(r, c), in ? src : (v ? Vb : Kb), in ? 16 : 0);
-            }
-            cp_async_commit();
-            if (j > 0) {  // tile j - 1 has landed (this thread's copies): published to the consumers
-                cp_async_wait<1>();
-                fence_proxy_async();
-                nb_arrive(WS_BAR_FULL((int)((j - 1) % WS_STAGES)), WS_THREADS);
-            }
-        }
-        cp_async_wait<0>();
-        fence_proxy_async();
-        nb_arrive(WS_BAR_FULL((int)((nt - 1) % WS_STAGES)), WS_THREADS);
+        ws_kv_produce(smem, a, Kb, Vb, nt);
         return;
     }
 
-    wg_regs_inc<232>();
+    wg_regs_inc<240>();
     const int64_t q0 = (int64_t)blockIdx.x * (64 * WG_GROUPS) + warp * 16;  // this warp's 16 rows
     const bf16 *Qb = Q + b * a.qs0 + h * a.qs1;
     const float *mr = mask_rows(a, b, h);
@@ -142,9 +155,173 @@ __global__ void __launch_bounds__(WS_THREADS, 1) k_att_fwd_wgws(att_args a, bf16
 #endif
 }
 
-// launches of the kernel: the tests prove CAMEO_ATTN=wgmma3 ran it, not wgmma's forward
-static int64_t g_wgws_runs;
-extern "C" int64_t cuda_attn_wgws_runs(void) { return __atomic_load_n(&g_wgws_runs, __ATOMIC_RELAXED); }
+// dQ (CAMEO_ATTN=wgmma3's query side): the forward's producer and ring of K / V tiles; the
+// consumers' steps are k_att_dq_wgmma's (S and dP, dS, dQ += dS K), their S and dP issued in turns
+__global__ void __launch_bounds__(WS_THREADS, 1) k_att_dq_wgws(att_args a, bf16 *dQ, const bf16 *dO, const float *lse,
+                                                                const float *Dv, const bf16 *Q, const bf16 *K,
+                                                                const bf16 *V) {
+#ifdef WG_ENABLED
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    unsigned char *smem = wg_smem(smem_raw);
+    const uint32_t sbase = smem_u32(smem);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wg = warp >> 2;
+    const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+    const bf16 *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
+    const int64_t nt = (a.Lk + WG_KEYS - 1) / WG_KEYS;
+    if (wg == WG_GROUPS) {
+        ws_kv_produce(smem, a, Kb, Vb, nt);
+        return;
+    }
+
+    wg_regs_inc<240>();
+    const int64_t q0 = (int64_t)blockIdx.x * (64 * WG_GROUPS) + warp * 16;  // this warp's 16 rows
+    const float *mr = mask_rows(a, b, h);
+    uint32_t qf[8][4], of[8][4];  // this warp's Q and dO rows as A fragments
+    rows_to_a<8>(qf, Q + b * a.qs0 + h * a.qs1, a.qs2, q0, a.Lq, 128, g, t);
+    rows_to_a<8>(of, do_row(a, dO, b, h, 0), a.gs2, q0, a.Lq, 128, g, t);
+    float L[2], Di[2], dq[16][4];  // L: log2 units
+    bwd_row_stats(a, lse, Dv, bh, q0, g, L, Di);
+#pragma unroll
+    for (int n = 0; n < 16; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
+    if (wg == 1) nb_arrive(WS_BAR_TURN(0), WG_GROUPS * 128);  // turns: nt issues a group, group 0 first
+    for (int64_t j = 0; j < nt; j++) {
+        const int st = (int)(j % WS_STAGES);
+        const uint32_t kt = sbase + (uint32_t)(2 * st) * WG_TILE, vt = kt + WG_TILE;
+        nb_sync(WS_BAR_FULL(st), WS_THREADS);
+        float s[8][4], dp[8][4];
+        nb_sync(WS_BAR_TURN(wg), WG_GROUPS * 128);
+        dq_issue_sdp(s, dp, qf, of, kt, vt);
+        if (!(wg == 1 && j + 1 == nt)) nb_arrive(WS_BAR_TURN(wg ^ 1), WG_GROUPS * 128);
+        wg_wait<0>();
+        wg_reg_fence<32>(&s[0][0]);
+        wg_reg_fence<32>(&dp[0][0]);
+        dq_probs_issue(dq, s, dp, L, Di, a, mr, q0, j * WG_KEYS, g, t, kt);
+        wg_wait<0>();
+        wg_reg_fence<64>(&dq[0][0]);
+        if (j + WS_STAGES < nt) nb_arrive(WS_BAR_EMPTY(st), WS_THREADS);  // the stage's readers are done
+    }
+    dq_store<16>(a, dQ, dq, bh, q0, g, t);
+#endif
+}
+
+// dK, dV (CAMEO_ATTN=wgmma3's key side; dQ stays wgmma's): one block per (128 keys, b*h), the
+// same products per query tile as k_att_dkv_wgmma (split), warp-specialised as the forward: the
+// producer warpgroup brings the block's K and V tiles once ("K V loaded"), then each 64-query tile
+// of Q and dO with its lse (log2 units) and D into a ring of WB_STAGES stages ("full" / "empty");
+// the two consumer warpgroups (64 keys each) take turns to issue S^T and dP^T, so that one's
+// elementwise P^T, dS^T overlaps the other's products, where k_att_dkv_wgmma's __syncthreads at
+// every tile held them in step.
+#define WB_STAGES 3
+#define WB_STAGE (2 * WG_TILE + 1024)  // Q, dO; then lse [64], D [64] (512 bytes, the stage kept 1024-aligned)
+#define WB_SMEM (4 * WG_TILE + WB_STAGES * WB_STAGE + 1024)
+#define WB_BAR_KV 1
+#define WB_BAR_FULL(s) (2 + (s))
+#define WB_BAR_EMPTY(s) (2 + WB_STAGES + (s))
+#define WB_BAR_TURN(w) (2 + 2 * WB_STAGES + (w))
+static_assert(WB_BAR_TURN(1) <= 15, "16 named barriers");
+
+__global__ void __launch_bounds__(WS_THREADS, 1) k_att_dkv_wgws(att_args a, bf16 *dK, bf16 *dV, const bf16 *dO,
+                                                                 const float *lse, const float *Dv, const bf16 *Q,
+                                                                 const bf16 *K, const bf16 *V) {
+#ifdef WG_ENABLED
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    unsigned char *smem = wg_smem(smem_raw);
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wg = warp >> 2;
+    const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+    const int64_t kb = (int64_t)blockIdx.x * (64 * WG_GROUPS);  // the block's keys
+    const int64_t nq = (a.Lq + 63) / 64;
+    // K of group w at tile w, V at 2 + w; stage s: Q, dO, stats
+    auto tile = [&](int i) { return smem + (size_t)i * WG_TILE; };
+    auto stage = [&](int st) { return smem + 4 * WG_TILE + (size_t)st * WB_STAGE; };
+
+    if (wg == WG_GROUPS) {  // the producer warpgroup
+        wg_regs_dec<32>();
+        const int pt = threadIdx.x - WG_GROUPS * 128;
+        const bf16 *Qb = Q + b * a.qs0 + h * a.qs1, *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
+        const bf16 *Ob = do_row(a, dO, b, h, 0);
+        for (int idx = pt; idx < 2 * 2 * 64 * 16; idx += 128) {  // the block's K and V rows (both groups)
+            const int v = idx >> 11, grp = (idx >> 10) & 1, r = (idx >> 4) & 63, c = (idx & 15) * 8;
+            const int64_t j = kb + 64 * grp + r;
+            const bf16 *src = v ? Vb + j * a.vs2 + c : Kb + j * a.ks2 + c;
+            const bool in = j < a.Lk;
+            cp_async16(tile(2 * v + grp) + wg_swz(r, c), in ? src : (v ? Vb : Kb), in ? 16 : 0);
+        }
+        cp_async_commit();
+        for (int64_t u = 0; u < nq; u++) {
+            const int st = (int)(u % WB_STAGES);
+            if (u >= WB_STAGES) nb_sync(WB_BAR_EMPTY(st), WS_THREADS);  // tile u - WB_STAGES consumed
+            const int64_t q0 = u * 64;
+            const int qvalid = (int)min((int64_t)64, a.Lq - q0);
+            unsigned char *sp = stage(st);
+            // this thread: chunk c of rows r0, r0 + 8, ... of Q, then of dO (the swizzle of r0 + 8 k
+            // is r0's, the row 1024 bytes on): few live registers at the producer's 32
+            const int r0 = pt >> 4, c = (pt & 15) * 8;
+            for (int o = 0; o < 2; o++) {
+                const int64_t rs = o ? a.gs2 : a.qs2;
+                const bf16 *base = o ? Ob : Qb, *src = base + (q0 + r0) * rs + c;
+                unsigned char *dst = sp + o * WG_TILE + wg_swz(r0, c);
+#pragma unroll 1
+                for (int r = r0; r < 64; r += 8, src += 8 * rs, dst += 1024)
+                    cp_async16(dst, r < qvalid ? src : base, r < qvalid ? 16 : 0);
+            }
+            float *Ls = (float *)(sp + 2 * WG_TILE), *Ds = Ls + 64;
+            if (pt < 64) {
+                Ls[pt] = pt < qvalid ? lse[bh * a.Lq + q0 + pt] * LOG2E : -INFINITY;
+                Ds[pt] = pt < qvalid ? Dv[bh * a.Lq + q0 + pt] : 0.f;
+            }
+            cp_async_commit();
+            cp_async_wait<1>();  // K and V (u = 0) or tile u - 1: landed (this thread's copies)
+            fence_proxy_async();
+            nb_arrive(u == 0 ? WB_BAR_KV : WB_BAR_FULL((int)((u - 1) % WB_STAGES)), WS_THREADS);
+        }
+        cp_async_wait<0>();
+        fence_proxy_async();
+        nb_arrive(WB_BAR_FULL((int)((nq - 1) % WB_STAGES)), WS_THREADS);
+        return;
+    }
+
+    wg_regs_inc<240>();
+    const int64_t j0 = kb + 64 * wg + 16 * (warp & 3);  // this warp's 16 keys
+    const float *mr = mask_rows(a, b, h);
+    const bool plain = !mr && kb + 64 * WG_GROUPS <= a.Lk;  // every key of the block real, no mask
+    float dk[16][4], dv[16][4];
+#pragma unroll
+    for (int n = 0; n < 16; n++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) dk[n][i] = dv[n][i] = 0.f;
+    const uint32_t kt = smem_u32(tile(wg)), vt = smem_u32(tile(2 + wg));
+    // turns as in the forward: each group issues S^T, dP^T nq times, group 0 first
+    if (wg == 1) nb_arrive(WB_BAR_TURN(0), WG_GROUPS * 128);
+    nb_sync(WB_BAR_KV, WS_THREADS);
+    for (int64_t u = 0; u < nq; u++) {
+        const int st = (int)(u % WB_STAGES);
+        unsigned char *sp = stage(st);
+        const uint32_t qt = smem_u32(sp), ot = qt + WG_TILE;
+        const float *Ls = (const float *)(sp + 2 * WG_TILE), *Ds = Ls + 64;
+        nb_sync(WB_BAR_FULL(st), WS_THREADS);
+        float s[8][4], dp[8][4];  // S^T, dP^T: rows = this warp's keys, columns = the tile's queries
+        nb_sync(WB_BAR_TURN(wg), WG_GROUPS * 128);
+        dkv_issue_sdp(s, dp, kt, vt, qt, ot);
+        if (!(wg == 1 && u + 1 == nq)) nb_arrive(WB_BAR_TURN(wg ^ 1), WG_GROUPS * 128);
+        wg_wait<0>();
+        wg_reg_fence<32>(&s[0][0]);
+        wg_reg_fence<32>(&dp[0][0]);
+        uint32_t pa[4][4], da[4][4];
+        dkv_probs(s, dp, pa, da, Ls, Ds, a, mr, plain, u * 64, j0, g, t);
+        dkv_issue_grads(dv, dk, pa, da, ot, qt);
+        wg_wait<0>();
+        wg_reg_fence<64>(&dv[0][0]);
+        wg_reg_fence<64>(&dk[0][0]);
+        if (u + WB_STAGES < nq) nb_arrive(WB_BAR_EMPTY(st), WS_THREADS);  // the stage's readers are done
+    }
+    dkv_store(a, dK, dV, dk, dv, bh, j0, g, t);
+#endif
+}
+
+// launches of the kernels: the tests prove CAMEO_ATTN=wgmma3 ran them, not wgmma's
+// (0 forward, 1 dQ, 2 dK dV)
+static int64_t g_wgws_runs[3];
+extern "C" int64_t cuda_attn_wgws_runs(int which) { return __atomic_load_n(&g_wgws_runs[which], __ATOMIC_RELAXED); }
 
 bool attn_fwd_wgws(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
                    const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
@@ -157,6 +334,36 @@ bool attn_fwd_wgws(const cm_kctx *k, const att_args &a, void *O, float *lse, con
                                                              (const bf16 *)V);
     CUDA_LAUNCH_CHECK();
     cm_attn_wgmma_runs++;
-    __atomic_fetch_add(&g_wgws_runs, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&g_wgws_runs[0], 1, __ATOMIC_RELAXED);
+    return true;
+}
+
+bool attn_dkv_wgws(const cm_kctx *k, const att_args &a, void *dK, void *dV, const void *dO, const float *lse,
+                   const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
+                   const int64_t *vs) {
+    if (!attn_wgmma_applies(k, a, K, ks, V, vs) || !vec_ok(Q, qs, a.D) || !vec_ok_do(a, dO)) return false;
+    static int done[16];
+    if (!smem_ok(k, k_att_dkv_wgws, WB_SMEM, done)) return false;
+    dim3 grid((unsigned)((a.Lk + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
+    k_att_dkv_wgws<<<grid, WS_THREADS, WB_SMEM, KSTREAM(k)>>>(a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv,
+                                                             (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V);
+    CUDA_LAUNCH_CHECK();
+    cm_attn_wgmma_runs++;
+    __atomic_fetch_add(&g_wgws_runs[2], 1, __ATOMIC_RELAXED);
+    return true;
+}
+
+bool attn_dq_wgws(const cm_kctx *k, const att_args &a, void *dQ, const void *dO, const float *lse, const float *Dv,
+                  const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
+    (void)qs;
+    if (!attn_wgmma_applies(k, a, K, ks, V, vs)) return false;
+    static int done[16];
+    if (!smem_ok(k, k_att_dq_wgws, WS_SMEM, done)) return false;
+    dim3 grid((unsigned)((a.Lq + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
+    k_att_dq_wgws<<<grid, WS_THREADS, WS_SMEM, KSTREAM(k)>>>(a, (bf16 *)dQ, (const bf16 *)dO, lse, Dv, (const bf16 *)Q,
+                                                            (const bf16 *)K, (const bf16 *)V);
+    CUDA_LAUNCH_CHECK();
+    cm_attn_wgmma_runs++;
+    __atomic_fetch_add(&g_wgws_runs[1], 1, __ATOMIC_RELAXED);
     return true;
 }

@@ -173,6 +173,123 @@ __device__ __forceinline__ void wg_rescale_pack(float (*o)[4], const float *alph
     for (int c = 0; c < 4; c++) acc_to_a(pa[c], s[2 * c], s[2 * c + 1]);
 }
 
+// the query side's steps (the dQ kernels), per warpgroup of 64 queries (Q, dO rows in registers
+// as qf, of) over the 64-key tile of K, V at kt, vt: S = Q K^T and dP = dO V^T (8 wgmma each, V's
+// tile read K-major as K's), one commit group
+__device__ __forceinline__ void dq_issue_sdp(float (*s)[4], float (*dp)[4], const uint32_t (*qf)[4],
+                                             const uint32_t (*of)[4], uint32_t kt, uint32_t vt) {
+#pragma unroll
+    for (int n = 0; n < 8; n++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) s[n][i] = dp[n][i] = 0.f;
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < 8; kk++) {
+        const uint32_t off = (kk >> 2) * WG_HALF + (kk & 3) * 32;
+        wgmma_s(&s[0][0], qf[kk], wg_desc(kt + off, 16, 1024), 1);
+        wgmma_s(&dp[0][0], of[kk], wg_desc(vt + off, 16, 1024), 1);
+    }
+    wg_commit();
+}
+// dS = P (dP - D) of this warp's rows q0 + g (+ 8) and keys k0.. (L: lse in log2 units, -inf for a
+// fully masked row: P = 0), then dQ += dS K (4 wgmma, K's tile MN-major), one commit group
+__device__ __forceinline__ void dq_probs_issue(float (*dq)[4], float (*s)[4], const float (*dp)[4], const float *L,
+                                               const float *Di, const att_args &a, const float *mr, int64_t q0,
+                                               int64_t k0, int g, int t, uint32_t kt) {
+    const bool plain = !mr && k0 + WG_KEYS <= a.Lk;  // a whole tile of keys, no mask: only the scale
+    const float sl2 = a.scale * LOG2E;
+#pragma unroll
+    for (int n = 0; n < 8; n++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {  // s becomes dS = P (dP - D)
+            const int r = i >> 1;
+            float e = plain ? fmaf(s[n][i], sl2, -L[r])
+                            : score(a, mr, s[n][i], q0 + g + 8 * r, k0 + n * 8 + 2 * t + (i & 1)) * LOG2E - L[r];
+            float p = L[r] == -INFINITY ? 0.f : exp2f(e);
+            s[n][i] = p * (dp[n][i] - Di[r]);
+        }
+    uint32_t da[4][4];
+#pragma unroll
+    for (int c = 0; c < 4; c++) acc_to_a(da[c], s[2 * c], s[2 * c + 1]);
+    wg_fence();
+#pragma unroll
+    for (int c = 0; c < 4; c++) wgmma_o(&dq[0][0], da[c], wg_desc(kt + c * 2048, WG_HALF, 1024), 1);
+    wg_commit();
+}
+
+// the key side's steps (cuda_attention_wgmma.cu's dK dV kernel, cuda_attention_wgws.cu's), per
+// warpgroup of 64 keys (K, V tiles at kt, vt) over a tile of 64 queries (Q, dO tiles at qt, ot):
+// S^T = K Q^T and dP^T = V dO^T (8 wgmma each, every operand through a descriptor, K-major), one
+// commit group
+__device__ __forceinline__ void dkv_issue_sdp(float (*s)[4], float (*dp)[4], uint32_t kt, uint32_t vt, uint32_t qt,
+                                              uint32_t ot) {
+#pragma unroll
+    for (int n = 0; n < 8; n++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) s[n][i] = dp[n][i] = 0.f;
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < 8; kk++) {
+        const uint32_t off = (kk >> 2) * WG_HALF + (kk & 3) * 32;
+        wgmma_ss(&s[0][0], wg_desc(kt + off, 16, 1024), wg_desc(qt + off, 16, 1024), 1);
+        wgmma_ss(&dp[0][0], wg_desc(vt + off, 16, 1024), wg_desc(ot + off, 16, 1024), 1);
+    }
+    wg_commit();
+}
+// P^T and dS^T = P^T (dP^T - D) of this warp's keys j0 + g (+ 8) and the tile's queries q0.., as
+// the A fragments of the gradients' products. Ls: the tile's lse (log2 units; -inf past Lq or for
+// a fully masked row: P = 0), Ds: its D; plain: no mask and every key real (only the scale)
+__device__ __forceinline__ void dkv_probs(float (*s)[4], float (*dp)[4], uint32_t (*pa)[4], uint32_t (*da)[4],
+                                          const float *Ls, const float *Ds, const att_args &a, const float *mr,
+                                          bool plain, int64_t q0, int64_t j0, int g, int t) {
+    const float sl2 = a.scale * LOG2E;
+#pragma unroll
+    for (int n = 0; n < 8; n++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {  // s becomes P^T, dp becomes dS^T
+            const int ql = n * 8 + 2 * t + (i & 1);
+            const int64_t j = j0 + g + 8 * (i >> 1);
+            const float Lq_ = Ls[ql];
+            float e = plain ? fmaf(s[n][i], sl2, -Lq_) : score(a, mr, s[n][i], q0 + ql, j) * LOG2E - Lq_;
+            float p = Lq_ == -INFINITY ? 0.f : exp2f(e);
+            s[n][i] = p;
+            dp[n][i] = p * (dp[n][i] - Ds[ql]);
+        }
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        acc_to_a(pa[c], s[2 * c], s[2 * c + 1]);
+        acc_to_a(da[c], dp[2 * c], dp[2 * c + 1]);
+    }
+}
+// dV += P^T dO and dK += dS^T Q (A from registers, dO and Q MN-major), one commit group
+__device__ __forceinline__ void dkv_issue_grads(float (*dv)[4], float (*dk)[4], const uint32_t (*pa)[4],
+                                                const uint32_t (*da)[4], uint32_t ot, uint32_t qt) {
+    wg_fence();
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        wgmma_o(&dv[0][0], pa[c], wg_desc(ot + c * 2048, WG_HALF, 1024), 1);
+        wgmma_o(&dk[0][0], da[c], wg_desc(qt + c * 2048, WG_HALF, 1024), 1);
+    }
+    wg_commit();
+}
+// dK (scaled) and dV of this warp's keys j0 + g (+ 8), contiguous [B, H, Lk, 128]
+__device__ __forceinline__ void dkv_store(const att_args &a, bf16 *dK, bf16 *dV, const float (*dk)[4], const float (*dv)[4],
+                                          int64_t bh, int64_t j0, int g, int t) {
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        int64_t j = j0 + g + 8 * r;
+        if (j >= a.Lk) continue;
+        bf16 *kr = dK + (bh * a.Lk + j) * a.D, *vr = dV + (bh * a.Lk + j) * a.D;
+#pragma unroll
+        for (int n = 0; n < 16; n++)
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                kr[n * 8 + 2 * t + e] = __float2bfloat16_rn(dk[n][2 * r + e] * a.scale);
+                vr[n * 8 + 2 * t + e] = __float2bfloat16_rn(dv[n][2 * r + e]);
+            }
+    }
+}
+
 // bar.sync / bar.arrive on named barrier id (1..15; 0 is __syncthreads') for n threads (a multiple
 // of 32): sync waits until n have arrived, arrive goes on. Both order the caller's memory accesses
 // before them for the threads that sync (PTX ISA, "bar, barrier").

@@ -29,7 +29,7 @@ extern const cm_backend cm_cpu_backend;
 int cuda_device_count(void);
 const char *cuda_unavailable_reason(void);
 int64_t cuda_attn_fallbacks(void);  // bf16 attention calls the generic kernels took (cuda_attention.cu)
-int64_t cuda_attn_wgws_runs(void);  // launches of the warp-specialised forward (cuda_attention_wgws.cu)
+int64_t cuda_attn_wgws_runs(int which);  // launches of the warp-specialised kernels: 0 forward, 1 dQ, 2 dK dV
 
 static const cm_backend *G, *C;
 static const cm_kctx *gk, *ck;
@@ -1099,7 +1099,7 @@ static void attention_cases(bool picked_only) {
         {2, 2, 70, 33, 72, 2, 1, 1}, {1, 2, 100, 32, 128, 2, 0, 0},
     };
     const int64_t wg0 = cm_attn_wgmma_runs, mf0 = cm_attn_mma_fused_runs, fb0 = cuda_attn_fallbacks(),
-                  gm0 = cm_attn_gemm_runs, ws0 = cuda_attn_wgws_runs();
+                  gm0 = cm_attn_gemm_runs, ws0[3] = {cuda_attn_wgws_runs(0), cuda_attn_wgws_runs(1), cuda_attn_wgws_runs(2)};
     int64_t picked = 0;
     for (int d = 0; d < 2; d++) {
         cm_dtype dt = DTS[d];
@@ -1198,12 +1198,14 @@ static void attention_cases(bool picked_only) {
         printf("%s  attention: the wgmma kernels ran %lld times%s%s\n", runs > 0 || other_gpu ? "ok " : "FAIL",
                (long long)runs, off ? ": " : "", off ? off : "");
         if (!other_gpu) TEST_CHECK(runs > 0, "CAMEO_ATTN=wgmma: the wgmma kernels never ran (%s)", off ? off : "?");
-        if (!strcmp(att, "wgmma3")) {  // and its forward was the warp-specialised one
-            int64_t ws = cuda_attn_wgws_runs() - ws0;
-            printf("%s  attention: the warp-specialised forward ran %lld times\n", ws > 0 || other_gpu ? "ok " : "FAIL",
-                   (long long)ws);
-            if (!other_gpu) TEST_CHECK(ws > 0, "CAMEO_ATTN=wgmma3: the warp-specialised forward never ran");
-        }
+        if (!strcmp(att, "wgmma3"))  // and its kernels were the warp-specialised ones
+            for (int w = 0; w < 3; w++) {
+                static const char *const nm[3] = {"forward", "dQ", "dK dV"};
+                int64_t ws = cuda_attn_wgws_runs(w) - ws0[w];
+                printf("%s  attention: the warp-specialised %s ran %lld times\n", ws > 0 || other_gpu ? "ok " : "FAIL",
+                       nm[w], (long long)ws);
+                if (!other_gpu) TEST_CHECK(ws > 0, "CAMEO_ATTN=wgmma3: the warp-specialised %s never ran", nm[w]);
+            }
     }
     // CAMEO_ATTN_BWD=fused with an mma kernel: its fused backward ran (head dims 64 and 128)
     const char *bwd = getenv("CAMEO_ATTN_BWD");

@@ -173,6 +173,7 @@ static void wait_as(int state) {
 // whole warps, which the divergence checks below keep them to).
 #define EMU_NAMED 16
 static int g_nb_count[EMU_NAMED], g_nb_want[EMU_NAMED], g_nb_of[EMU_MAX_THREADS];
+static std::vector<int> g_released;  // warps a completed phase released, for the scheduler to run
 // one arrival at id; true where it completed the phase (its waiters released)
 static bool named_arrive(int id, int n) {
     if (id < 1 || id >= EMU_NAMED || n <= 0 || n > g_nthreads || n % 32)
@@ -181,14 +182,28 @@ static bool named_arrive(int id, int n) {
         emu_fail("%s: bar id %ld: arrivals for %ld threads in a phase that counts another number", g_kernel_name, id, n);
     g_nb_want[id] = n;
     if (++g_nb_count[id] < n) return false;
+    const int me = warp_of(g_cur);
     for (int t = 0; t < g_nthreads; t++)
-        if (g_state[t] == T_WAIT_NAMED && g_nb_of[t] == id) g_state[t] = T_READY;
+        if (g_state[t] == T_WAIT_NAMED && g_nb_of[t] == id) {
+            g_state[t] = T_READY;
+            const int w = warp_of(t);
+            if (w != me && (g_released.empty() || g_released.back() != w)) g_released.push_back(w);
+        }
     g_nb_count[id] = g_nb_want[id] = 0;
     return true;
 }
-void emu_named_arrive(int id, int n) { (void)named_arrive(id, n); }
+// the thread that completed a phase steps aside while the warps it released run (run_warp)
+static void step_aside(void) {
+    if (!g_released.empty()) wait_as(T_READY);
+}
+void emu_named_arrive(int id, int n) {
+    if (named_arrive(id, n)) step_aside();
+}
 void emu_named_sync(int id, int n) {
-    if (named_arrive(id, n)) return;
+    if (named_arrive(id, n)) {
+        step_aside();
+        return;
+    }
     g_nb_of[g_cur] = id;
     wait_as(T_WAIT_NAMED);
 }
@@ -405,52 +420,69 @@ void emu_mma_m16n8k16_bf16(float *c, const uint32_t *a, const uint32_t *b) {
     }
 }
 
-// runs one block, a warp at a time: each warp goes as far as it can (through its own warp
-// collectives) before the next starts, so warps drift as far apart as a barrier allows and a
-// missing __syncthreads shows up as a read of another warp's unwritten data
+// a warp's lanes until each waits at a barrier or has finished (through its own warp
+// collectives); lanes that a named barrier releases meanwhile run too. A named barrier's phase
+// that completes releases other warps' threads: the thread that completed it steps aside
+// (emu_named_*), and the released warps run first (nested here, a warp not already running), so
+// that a stage handed over too early is overwritten while its reader's product is still pending.
+static int g_done, g_nfree, g_free_list[EMU_MAX_THREADS];
+static bool g_running[EMU_MAX_THREADS / 32];
+static void run_warp(int w) {
+    const int n = g_nthreads, lo = w * 32, hi = lo + 32 < n ? lo + 32 : n;
+    g_running[w] = true;
+    for (;;) {
+        for (int t = lo; t < hi; t++) {
+            if (g_state[t] != T_NEW && g_state[t] != T_READY) continue;
+            if (g_state[t] == T_NEW) {
+                int fi = g_free_list[--g_nfree];
+                fiber_init(&g_fibers[fi]);
+                g_fibers[fi].thread = t;
+                g_fiber_of[t] = fi;
+            }
+            g_state[t] = T_READY;
+            g_cur = t;
+            set_indices(t);
+            to_fiber(&g_fibers[g_fiber_of[t]]);
+            g_cur = -1;
+            if (g_state[t] == T_DONE) g_free_list[g_nfree++] = g_fiber_of[t], g_done++;
+            while (!g_released.empty()) {
+                int w2 = g_released.back();
+                g_released.pop_back();
+                if (!g_running[w2]) run_warp(w2);
+            }
+        }
+        int live = 0, at_warp = 0, ready = 0;
+        for (int t = lo; t < hi; t++)
+            live += g_state[t] != T_DONE, at_warp += g_state[t] == T_WAIT_WARP, ready += g_state[t] == T_READY;
+        if (ready) continue;  // lanes a named barrier released (or that stepped aside) meanwhile
+        if (!at_warp) break;  // the warp waits at a barrier (or has finished)
+        if (at_warp != live) {
+            fprintf(stderr, "cuda emulator: %s, block (%u,%u,%u), warp %d: %d lanes wait at a warp collective, %d at "
+                            "__syncthreads (divergent barrier)\n",
+                    g_kernel_name, emu_blockIdx.x, emu_blockIdx.y, emu_blockIdx.z, w, at_warp, live - at_warp);
+            abort();
+        }
+        for (int t = lo; t < hi; t++)
+            if (g_state[t] == T_WAIT_WARP) g_state[t] = T_READY;
+    }
+    g_running[w] = false;
+}
+
+// runs one block, a warp at a time: each warp goes as far as it can before the next starts, so
+// warps drift as far apart as a barrier allows and a missing __syncthreads shows up as a read of
+// another warp's unwritten data
 static void run_block() {
     int n = g_nthreads, nwarps = (n + 31) / 32;
     for (int t = 0; t < n; t++) g_cp[t].clear(), g_cp_groups[t] = 0, g_wg[t].clear(), g_wg_groups[t] = 0, g_xpar[t] = 0;
     for (int t = 0; t < n; t++) g_state[t] = T_NEW, g_fiber_of[t] = -1;
-    int nfree = 0;
-    static int free_list[EMU_MAX_THREADS];
-    for (int i = n - 1; i >= 0; i--) g_fibers[i].thread = -1, free_list[nfree++] = i;
+    g_nfree = 0;
+    for (int i = n - 1; i >= 0; i--) g_fibers[i].thread = -1, g_free_list[g_nfree++] = i;
     for (int i = 0; i < EMU_NAMED; i++) g_nb_count[i] = g_nb_want[i] = 0;
-    int done = 0;
+    g_released.clear();
+    g_done = 0;
+    const int &done = g_done;
     while (done < n) {
-        for (int k = 0; k < nwarps; k++) {
-            int w = g_reverse ? nwarps - 1 - k : k, lo = w * 32, hi = lo + 32 < n ? lo + 32 : n;
-            for (;;) {
-                for (int t = lo; t < hi; t++) {
-                    if (g_state[t] != T_NEW && g_state[t] != T_READY) continue;
-                    if (g_state[t] == T_NEW) {
-                        int fi = free_list[--nfree];
-                        fiber_init(&g_fibers[fi]);
-                        g_fibers[fi].thread = t;
-                        g_fiber_of[t] = fi;
-                    }
-                    g_state[t] = T_READY;
-                    g_cur = t;
-                    set_indices(t);
-                    to_fiber(&g_fibers[g_fiber_of[t]]);
-                    g_cur = -1;
-                    if (g_state[t] == T_DONE) free_list[nfree++] = g_fiber_of[t], done++;
-                }
-                int live = 0, at_warp = 0, ready = 0;
-                for (int t = lo; t < hi; t++)
-                    live += g_state[t] != T_DONE, at_warp += g_state[t] == T_WAIT_WARP, ready += g_state[t] == T_READY;
-                if (ready) continue;  // lanes a named barrier released meanwhile
-                if (!at_warp) break;  // the warp waits at a barrier (or has finished)
-                if (at_warp != live) {
-                    fprintf(stderr, "cuda emulator: %s, block (%u,%u,%u), warp %d: %d lanes wait at a warp collective, %d at "
-                                    "__syncthreads (divergent barrier)\n",
-                            g_kernel_name, emu_blockIdx.x, emu_blockIdx.y, emu_blockIdx.z, w, at_warp, live - at_warp);
-                    abort();
-                }
-                for (int t = lo; t < hi; t++)
-                    if (g_state[t] == T_WAIT_WARP) g_state[t] = T_READY;
-            }
-        }
+        for (int k = 0; k < nwarps; k++) run_warp(g_reverse ? nwarps - 1 - k : k);
         if (done == n) break;
         int ready = 0, named = 0;
         for (int t = 0; t < n; t++) ready += g_state[t] == T_READY, named += g_state[t] == T_WAIT_NAMED;
