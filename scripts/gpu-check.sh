@@ -46,7 +46,7 @@ ARCH_ASKED=${ARCH:-}   # empty: chosen from the GPU below
 ARCH=${ARCH:-90a}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
 DEADLINE=${DEADLINE:-540}
-SKIP=${SKIP:-}   # steps left out, comma-separated: ctest,train,train_cpu,train2,eval,nccl,bench,blocks,blocks1024,sanitizer
+SKIP=${SKIP:-}   # steps left out, comma-separated: ctest,train,train_cpu,train2,eval,nccl,bench,blocks,blocks1024,blocks_wgmma3,sanitizer
 GPU_DEPS=${GPU_DEPS:-auto}
 DEPS_SRC=${GPU_DEPS_DIR:-$ROOT/.gpu-deps}
 RESULTS=${OUT:+$OUT/gpu-check.md}
@@ -63,7 +63,7 @@ MA=$(gcc -print-multiarch 2>/dev/null); MA=${MA:-x86_64-linux-gnu}
 
 status_deps="not run"; status_python="not run"
 status_build="not run"; status_test="not run"; status_bench="not run"; status_train="not run"
-status_train2="not run"; status_eval="not run"; status_blocks="not run"; status_blocks1024="not run"
+status_train2="not run"; status_eval="not run"; status_blocks="not run"; status_blocks1024="not run"; status_blocks_wg3="not run"
 status_sanitizer="not run"; status_profile="not asked (PROFILE=1)"; status_nccl="not run"
 test_summary=""; gpu_name="unknown"; BENCH_MD=$LOG/bench.md
 
@@ -94,6 +94,7 @@ write_table() {
         echo "| benchmark | $status_bench |"
         echo "| model benchmark (blocks, full step) | $status_blocks |"
         echo "| the same at 1024² (4096 image tokens; stage 3) | $status_blocks1024 |"
+        echo "| the 512² step with CAMEO_ATTN=wgmma3 (warp-specialised attention) | $status_blocks_wg3 |"
         echo "| compute-sanitizer | $status_sanitizer |"
         echo "| ncu profile (attention) | $status_profile |"
         echo "| tiny GPU training | $status_train |"
@@ -548,6 +549,22 @@ elif [ -x "$BUILD/cameo" ] && ! out_of_time 90; then
     [ $rc -eq 0 ] && status_blocks1024="ok ($(elapsed $t0))${kinds:+; device time of a step: $kinds}"
 else
     status_blocks1024="not run: out of time (DEADLINE ${DEADLINE}s)"
+fi
+# the 512² step again with the warp-specialised attention kernels (CAMEO_ATTN=wgmma3, session 23):
+# with `bench gpu`'s kernel rows, what decides whether they become the default
+status_blocks_wg3="not run"
+if skipping blocks || skipping blocks_wgmma3; then status_blocks_wg3="skipped (SKIP=$SKIP)"
+elif [ -x "$BUILD/cameo" ] && ! out_of_time 90; then
+    t0=$(date +%s)
+    echo "## CAMEO_ATTN=wgmma3 at 512²" >>"$BENCH_MD"
+    with_deps env CAMEO_ATTN=wgmma3 timeout "$(cap 120)" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --profile \
+        --no-torch --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
+    rc=${PIPESTATUS[0]}
+    status_blocks_wg3="exit $rc ($(elapsed $t0))"
+    kinds=$(step_kinds "## CAMEO_ATTN=wgmma3 at 512²")
+    [ $rc -eq 0 ] && status_blocks_wg3="ok ($(elapsed $t0))${kinds:+; device time of a step: $kinds}"
+else
+    status_blocks_wg3="not run: out of time (DEADLINE ${DEADLINE}s)"
 fi
 publish
 
