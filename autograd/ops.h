@@ -75,6 +75,11 @@ cm_tensor *op_sdpa(cm_tensor *q, cm_tensor *k, cm_tensor *v, cm_tensor *mask, do
 // the same attention with the output token-major, [B, Lq, H, D]: op_sdpa permuted, written so by the
 // kernel (a [B, Lq, H*D] view of it is what an output projection reads; no copy either way)
 cm_tensor *op_sdpa_tokens(cm_tensor *q, cm_tensor *k, cm_tensor *v, cm_tensor *mask, double scale);
+// two attentions in one op, no masks, one scale: q1 [B, H, Lq1, D] over k1, v1 [B, H, Lk1, D] and q2
+// [B, H, Lq2, D] over k2, v2 [B, H, Lk2, D] -> [B, Lq1 + Lq2, H, D] token-major, problem 1's rows
+// first (the FLUX blocks' joint attention and the IP attention: one launch where the backend can)
+cm_tensor *op_sdpa_tokens_pair(cm_tensor *q1, cm_tensor *k1, cm_tensor *v1, cm_tensor *q2, cm_tensor *k2, cm_tensor *v2,
+                               double scale);
 
 // --- positions and conditioning ---
 // x [..., L, D]; cos, sin [L, D] (FLUX: repeat-interleaved per pair); adjacent pairs rotate
@@ -93,6 +98,9 @@ cm_tensor *op_gated_add(cm_tensor *res, cm_tensor *gate, cm_tensor *y);
 // a + alpha * b added on rows row0 .. row0+Lb of a (a [B, L, C], b [B, Lb, C]): the IP output on
 // the image tokens of an attention output, one pass (was op_scale + op_add, and slices + concat)
 cm_tensor *op_add_rows(cm_tensor *a, cm_tensor *b, double alpha, int64_t row0);
+// x [B, L + N, C] -> [B, L, C]: x's rows 0..L-1 with alpha * its rows L.. added at rows row0..
+// (row0 + N <= L): op_sdpa_tokens_pair's output folded, one pass each way
+cm_tensor *op_fold_rows(cm_tensor *x, int64_t L, double alpha, int64_t row0);
 // t [B] -> [B, dim]; diffusers get_timestep_embedding (max_period 10000)
 cm_tensor *op_timestep_embedding(cm_tensor *t, int dim, bool flip_sin_to_cos, double downscale_freq_shift);
 

@@ -1,6 +1,7 @@
 // ops_attention.c — fused scaled-dot-product attention. Saves the output and the log-sum-exp
 // of each query row, never the probability matrix.
 #include <math.h>
+#include <string.h>
 #include "autograd/ops_internal.h"
 
 static void strides3(const cm_tensor *t, int64_t *s) { s[0] = t->stride[0]; s[1] = t->stride[1]; s[2] = t->stride[2]; }
@@ -97,4 +98,101 @@ cm_tensor *op_sdpa_tokens(cm_tensor *q, cm_tensor *k, cm_tensor *v, cm_tensor *m
     return sdpa(q, k, v, mask, scale, true);
 }
 
-const cm_opdef *const ops_attention_table[] = {&OP_SDPA, NULL};
+// --- two attentions in one op: [B, Lq1 + Lq2, H, D] token-major, problem 1's rows first ---
+// (the FLUX blocks' joint attention and the IP attention, which reads the same raw query: one
+// launch where the backend can, attn_fwd_group). Saved: the six operands, the output, both lse in
+// one buffer [B H Lq1 + B H Lq2].
+static void pair_problems(cm_tensor *const *qkv, const cm_tensor *out, const cm_tensor *lse, double scale,
+                          cm_attn_problem *p, int64_t st[6][3], int64_t *os) {
+    const int64_t B = qkv[0]->shape[0], H = qkv[0]->shape[1], D = qkv[0]->shape[3];
+    const int64_t L1 = qkv[0]->shape[2], L2 = qkv[3]->shape[2], es = (int64_t)dtype_size(out->dtype);
+    os[0] = (L1 + L2) * H * D, os[1] = D, os[2] = H * D;
+    for (int i = 0; i < 6; i++) strides3(qkv[i], st[i]);
+    for (int w = 0; w < 2; w++) {
+        cm_tensor *const *t = qkv + 3 * w;
+        memset(&p[w], 0, sizeof p[w]);
+        p[w].B = B, p[w].H = H, p[w].Lq = t[0]->shape[2], p[w].Lk = t[1]->shape[2], p[w].D = D, p[w].scale = scale;
+        p[w].O = (char *)tensor_data((cm_tensor *)out) + (w ? L1 * H * D * es : 0);
+        p[w].os = os, p[w].gs = os;
+        p[w].lse = (float *)tensor_data((cm_tensor *)lse) + (w ? B * H * L1 : 0);
+        p[w].Q = tensor_data(t[0]), p[w].K = tensor_data(t[1]), p[w].V = tensor_data(t[2]);
+        p[w].qs = st[3 * w], p[w].ks = st[3 * w + 1], p[w].vs = st[3 * w + 2];
+    }
+}
+
+static void sdpa_pair_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
+    cm_tensor *qkv[6], *out = n->saved[6], *lse = n->saved[7];
+    for (int i = 0; i < 6; i++) qkv[i] = n->saved[i];
+    cm_attn_problem p[2];
+    int64_t st[6][3], os[3];
+    pair_problems(qkv, out, lse, n->f[0], p, st, os);
+    cm_tensor *gc = ops_contig(g);  // laid out as the output
+    const int64_t es = (int64_t)dtype_size(g->dtype), L1 = qkv[0]->shape[2], H = qkv[0]->shape[1], D = qkv[0]->shape[3];
+    cm_tensor *d[6];
+    for (int i = 0; i < 6; i++) d[i] = ops_new(qkv[i], 4, qkv[i]->shape);
+    for (int w = 0; w < 2; w++) {
+        p[w].dQ = tensor_data(d[3 * w]), p[w].dK = tensor_data(d[3 * w + 1]), p[w].dV = tensor_data(d[3 * w + 2]);
+        p[w].dO = (const char *)tensor_data(gc) + (w ? L1 * H * D * es : 0);
+    }
+    const cm_backend *be = BE(qkv[0]);
+    if (be->attn_bwd_group) be->attn_bwd_group(KC(qkv[0]), g->dtype, 2, p);
+    else
+        for (int w = 0; w < 2; w++)
+            be->attn_bwd(KC(qkv[0]), g->dtype, p[w].B, p[w].H, p[w].Lq, p[w].Lk, p[w].D, p[w].scale, p[w].dQ, p[w].dK,
+                         p[w].dV, p[w].dO, os, p[w].O, os, p[w].lse, p[w].Q, p[w].qs, p[w].K, p[w].ks, p[w].V, p[w].vs,
+                         NULL, 0, 0);
+    tensor_release(gc);
+    for (int i = 0; i < 6; i++) {
+        if (n->needs[i]) gin[i] = d[i];
+        else tensor_release(d[i]);
+    }
+}
+static const cm_opdef OP_SDPA_PAIR = {"sdpa_pair", sdpa_pair_backward};
+
+cm_tensor *op_sdpa_tokens_pair(cm_tensor *q1, cm_tensor *k1, cm_tensor *v1, cm_tensor *q2, cm_tensor *k2, cm_tensor *v2,
+                               double scale) {
+    cm_tensor *in[6] = {q1, k1, v1, q2, k2, v2};
+    for (int i = 1; i < 6; i++) ops_check_same("sdpa_pair", q1, in[i]);
+    ops_check_compute("sdpa_pair", q1);
+    for (int i = 0; i < 6; i++)
+        if (in[i]->ndim != 4) ops_die_shapes("sdpa_pair", "q, k, v of both problems must be [B, H, L, D]", in[i], NULL);
+    const int64_t B = q1->shape[0], H = q1->shape[1], D = q1->shape[3];
+    for (int w = 0; w < 2; w++) {
+        cm_tensor *q = in[3 * w], *k = in[3 * w + 1], *v = in[3 * w + 2];
+        if (q->shape[0] != B || q->shape[1] != H || q->shape[3] != D)
+            ops_die_shapes("sdpa_pair", "the second problem's q must be [B, H, Lq2, D] with the first's B, H, D", q1, q);
+        if (k->shape[0] != B || k->shape[1] != H || k->shape[3] != D) ops_die_shapes("sdpa_pair", "k must be [B, H, Lk, D] like q", q, k);
+        if (!tensor_same_shape(k, v)) ops_die_shapes("sdpa_pair", "k and v shapes differ", k, v);
+        if (k->shape[2] == 0 && q->shape[2] > 0) ops_die_shapes("sdpa_pair", "a problem with queries and no keys", q, k);
+    }
+    if (scale <= 0) scale = 1.0 / sqrt((double)D);
+    cm_tensor *qkv[6];
+    for (int i = 0; i < 6; i++) qkv[i] = attn_operand(in[i]);
+    const int64_t L1 = q1->shape[2], L2 = q2->shape[2];
+    cm_tensor *out = ops_new(q1, 4, (int64_t[]){B, L1 + L2, H, D});
+    cm_tensor *lse = tensor_empty(CM_F32, 1, (int64_t[]){B * H * (L1 + L2)}, DEV(q1));
+    cm_attn_problem p[2];
+    int64_t st[6][3], os[3];
+    pair_problems(qkv, out, lse, scale, p, st, os);
+    const cm_backend *be = BE(q1);
+    if (tensor_numel(out)) {
+        if (be->attn_fwd_group) be->attn_fwd_group(KC(q1), q1->dtype, 2, p);
+        else
+            for (int w = 0; w < 2; w++)
+                if (p[w].Lq > 0)
+                    be->attn_fwd(KC(q1), q1->dtype, B, H, p[w].Lq, p[w].Lk, D, scale, p[w].O, os, p[w].lse, p[w].Q,
+                                 p[w].qs, p[w].K, p[w].ks, p[w].V, p[w].vs, NULL, 0, 0);
+    }
+    cm_node *n = autograd_record(&OP_SDPA_PAIR, out, 6, in);
+    if (n) {
+        n->f[0] = scale;
+        for (int i = 0; i < 6; i++) node_save(n, i, qkv[i]);
+        node_save(n, 6, out);
+        node_save(n, 7, lse);
+    }
+    for (int i = 0; i < 6; i++) tensor_release(qkv[i]);
+    tensor_release(lse);
+    return out;
+}
+
+const cm_opdef *const ops_attention_table[] = {&OP_SDPA, &OP_SDPA_PAIR, NULL};

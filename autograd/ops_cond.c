@@ -142,6 +142,59 @@ cm_tensor *op_add_rows(cm_tensor *a, cm_tensor *b, double alpha, int64_t row0) {
     return out;
 }
 
+// --- fold_rows: x [B, L + N, C] -> [B, L, C], rows 0..L-1 plus alpha * rows L.. at rows row0.. ---
+// (the pair attention's output, op_sdpa_tokens_pair: the joint attention's rows with the IP
+// attention's added to the image tokens' — one pass each way, where two slices and add_rows would
+// build two full-size gradients and sum them)
+static void fold_rows_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
+    const int64_t L = n->i[0], row0 = n->i[1], B = n->in_shape[0][0], LN = n->in_shape[0][1], C = n->in_shape[0][2];
+    const int64_t N = LN - L;
+    cm_tensor *gc = ops_contig(g);
+    cm_tensor *rows = op_slice(gc, 1, row0, row0 + N);
+    cm_tensor *sc = op_scale(rows, n->f[0]);  // alpha * g's rows row0..: add_rows' backward arithmetic
+    cm_tensor *scc = ops_contig(sc);
+    cm_tensor *gx = ops_new(g, 3, (int64_t[]){B, LN, C});
+    const size_t es = dtype_size(g->dtype);
+    char *dx = tensor_data(gx);
+    const int64_t dst_st[3] = {LN * C, C, 1}, src_st[3] = {L * C, C, 1}, sc_st[3] = {N * C, C, 1};
+    if (B > 0 && L > 0 && C > 0)  // rows 0..L-1: g
+        BE(g)->copy_strided(KC(g), 3, (int64_t[]){B, L, C}, g->dtype, dx, dst_st, g->dtype, tensor_data(gc), src_st);
+    if (B > 0 && N > 0 && C > 0)  // rows L..: alpha * g's rows row0..
+        BE(g)->copy_strided(KC(g), 3, (int64_t[]){B, N, C}, g->dtype, dx + (size_t)(L * C) * es, dst_st, g->dtype,
+                            tensor_data(scc), sc_st);
+    tensor_release(gc), tensor_release(rows), tensor_release(sc), tensor_release(scc);
+    gin[0] = gx;
+}
+static const cm_opdef OP_FOLD_ROWS = {"fold_rows", fold_rows_backward};
+
+cm_tensor *op_fold_rows(cm_tensor *x, int64_t L, double alpha, int64_t row0) {
+    ops_check_compute("fold_rows", x);
+    if (x->ndim != 3 || L < 0 || L > x->shape[1]) ops_die_shapes("fold_rows", "x must be [B, L + N, C] with 0 <= L <= its rows", x, NULL);
+    const int64_t B = x->shape[0], LN = x->shape[1], C = x->shape[2], N = LN - L;
+    if (row0 < 0 || row0 + N > L) {
+        char what[160];
+        snprintf(what, sizeof what, "the %lld rows after row %lld do not fit at row %lld of the first %lld", (long long)N,
+                 (long long)L, (long long)row0, (long long)L);
+        ops_die_shapes("fold_rows", what, x, NULL);
+    }
+    cm_tensor *xc = ops_contig(x);
+    cm_tensor *out = ops_new(x, 3, (int64_t[]){B, L, C});
+    const size_t es = dtype_size(x->dtype);
+    for (int64_t b = 0; b < B && L > 0 && C > 0; b++) {
+        const char *xb = (const char *)tensor_data(xc) + (size_t)(b * LN * C) * es;
+        BE(x)->add_rows(KC(x), x->dtype, 1, L, C, row0, N, alpha, (char *)tensor_data(out) + (size_t)(b * L * C) * es, xb,
+                        xb + (size_t)(L * C) * es);
+    }
+    cm_node *n = autograd_record(&OP_FOLD_ROWS, out, 1, (cm_tensor *[]){x});
+    if (n) {
+        n->i[0] = L;
+        n->i[1] = row0;
+        n->f[0] = alpha;
+    }
+    tensor_release(xc);
+    return out;
+}
+
 // --- timestep embedding: t [B] -> [B, dim] ---
 #define TIMESTEP_MAX_PERIOD 10000.0
 static void timestep_backward(cm_node *n, cm_tensor *g, cm_tensor **gin) {
@@ -173,4 +226,4 @@ cm_tensor *op_timestep_embedding(cm_tensor *t, int dim, bool flip, double shift)
     return out;
 }
 
-const cm_opdef *const ops_cond_table[] = {&OP_ROPE, &OP_MODULATE, &OP_GATED_ADD, &OP_ADD_ROWS, &OP_TIMESTEP, NULL};
+const cm_opdef *const ops_cond_table[] = {&OP_ROPE, &OP_MODULATE, &OP_GATED_ADD, &OP_ADD_ROWS, &OP_FOLD_ROWS, &OP_TIMESTEP, NULL};

@@ -43,6 +43,23 @@ typedef struct cm_adamw_tensor {
     float *ema;
 } cm_adamw_tensor;
 
+// one attention problem of a group (attn_fwd_group / attn_bwd_group): attn_fwd's arguments, and
+// attn_bwd's (dQ, dK, dV, dO, gs) for the backward
+typedef struct cm_attn_problem {
+    int64_t B, H, Lq, Lk, D;
+    double scale;
+    void *O;
+    const int64_t *os;
+    float *lse;
+    const void *Q, *K, *V;
+    const int64_t *qs, *ks, *vs;
+    const float *mask;
+    int64_t mb, mh;
+    void *dQ, *dK, *dV;
+    const void *dO;
+    const int64_t *gs;
+} cm_attn_problem;
+
 typedef struct cm_backend {
     const char *name;
     // --- memory (raw; autograd/alloc.c caches on top) ---
@@ -159,6 +176,12 @@ typedef struct cm_backend {
                      void *dQ, void *dK, void *dV, const void *dO, const int64_t *gs, const void *O, const int64_t *os,
                      const float *lse, const void *Q, const int64_t *qs, const void *K, const int64_t *ks,
                      const void *V, const int64_t *vs, const float *mask, int64_t mb, int64_t mh);
+
+    // the same for n problems at once (cm_attn_problem: attn_fwd's / attn_bwd's arguments), as the
+    // FLUX blocks' joint attention and the IP attention beside it: a backend may run them in one
+    // launch (CUDA: the wgmma3 kernels, two problems); NULL: the caller runs them one by one
+    void (*attn_fwd_group)(const cm_kctx *k, cm_dtype dt, int n, const struct cm_attn_problem *p);
+    void (*attn_bwd_group)(const cm_kctx *k, cm_dtype dt, int n, const struct cm_attn_problem *p);
 
     // --- position and conditioning ---
     // x [outer, L, D] contiguous; cos, sin [L, D] (already repeat-interleaved); adjacent pairs rotate.

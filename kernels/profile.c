@@ -18,12 +18,17 @@ static const char *const v_glu[] = {"geglu", "swiglu"};
 static const char *const v_act[] = {"none", "gelu_tanh", "dgelu_tanh"};
 
 // a GEMM's or an attention call's shape, summed apart with its FLOPs (kind 0: not summed per
-// shape). GEMM: op(A), op(B), d = {M, N, K, batch}; attention: d = {B, H, Lq, Lk, D}
-typedef struct prof_shape { int8_t kind, ta, tb; int64_t d[5]; } prof_shape;
-enum { PROF_SH_K_NONE = 0, PROF_SH_K_GEMM, PROF_SH_K_ATTN };
+// shape). GEMM: op(A), op(B), d = {M, N, K, batch}; attention: d = {B, H, Lq, Lk, D}; a pair of
+// attentions (attn_*_group, two problems of one B, H, D): d = {B H, Lq1, Lk1, Lq2, Lk2, D}
+typedef struct prof_shape { int8_t kind, ta, tb; int64_t d[6]; } prof_shape;
+enum { PROF_SH_K_NONE = 0, PROF_SH_K_GEMM, PROF_SH_K_ATTN, PROF_SH_K_ATTN2 };
 #define PROF_SH_NONE ((prof_shape){0})
 #define PROF_SH_GEMM(ta, tb, m, n, k, b) ((prof_shape){PROF_SH_K_GEMM, (int8_t)(ta), (int8_t)(tb), {m, n, k, b, 0}})
-#define PROF_SH_ATTN(b, h, lq, lk, dd) ((prof_shape){PROF_SH_K_ATTN, 0, 0, {b, h, lq, lk, dd}})
+#define PROF_SH_ATTN(b, h, lq, lk, dd) ((prof_shape){PROF_SH_K_ATTN, 0, 0, {b, h, lq, lk, dd, 0}})
+static prof_shape prof_sh_attn_group(int n, const cm_attn_problem *p) {
+    if (n != 2) return PROF_SH_NONE;
+    return (prof_shape){PROF_SH_K_ATTN2, 0, 0, {p[0].B * p[0].H, p[0].Lq, p[0].Lk, p[1].Lq, p[1].Lk, p[0].D}};
+}
 
 // one call in flight: id < 0 when it is not timed (profiler off, or nested in a timed call)
 typedef struct prof_call { int id, vk, v; unsigned gen; uint64_t a; prof_shape sh; } prof_call;
@@ -72,8 +77,8 @@ static bool same_shape(const prof_shsum *s, int dev, int id, int v, const prof_s
 
 static void shape_add_locked(int dev, const prof_mark *m, int v, double ms) {
     uint64_t h = 1469598103934665603ull;
-    const int64_t *d = m->sh.d, key[11] = {dev, m->id, v, m->sh.kind, m->sh.ta, m->sh.tb, d[0], d[1], d[2], d[3], d[4]};
-    for (int i = 0; i < 11; i++) h = (h ^ (uint64_t)key[i]) * 1099511628211ull;
+    const int64_t *d = m->sh.d, key[12] = {dev, m->id, v, m->sh.kind, m->sh.ta, m->sh.tb, d[0], d[1], d[2], d[3], d[4], d[5]};
+    for (int i = 0; i < 12; i++) h = (h ^ (uint64_t)key[i]) * 1099511628211ull;
     for (int p = 0; p < PROF_SHAPES; p++) {
         prof_shsum *s = &shsums[(h + (uint64_t)p) % PROF_SHAPES];
         if (s->used && !same_shape(s, dev, m->id, v, &m->sh)) continue;
@@ -279,6 +284,11 @@ int prof_shapes(cm_prof_shape_row *rows, int max) {
                               (long long)d[0], (long long)d[1], (long long)d[2]);
             if (d[3] > 1 && at > 0 && at < (int)sizeof r->shape) snprintf(r->shape + at, sizeof r->shape - (size_t)at, " ×%lld", (long long)d[3]);
             r->flop = 2.0 * (double)d[0] * (double)d[1] * (double)d[2] * (double)d[3];
+        } else if (s->sh.kind == PROF_SH_K_ATTN2) {
+            snprintf(r->shape, sizeof r->shape, "BH%lld %lld×%lld + %lld×%lld D%lld", (long long)d[0], (long long)d[1],
+                     (long long)d[2], (long long)d[3], (long long)d[4], (long long)d[5]);
+            r->flop = 4.0 * (double)d[0] * ((double)d[1] * (double)d[2] + (double)d[3] * (double)d[4]) * (double)d[5];
+            if (strstr(r->name, "_bwd")) r->flop *= 2.5;
         } else {
             snprintf(r->shape, sizeof r->shape, "B%lld H%lld %lld×%lld D%lld", (long long)d[0], (long long)d[1], (long long)d[2],
                      (long long)d[3], (long long)d[4]);

@@ -2,6 +2,7 @@
 // of the joint sequence, the attention, adaptive LayerNorm modulation, gated residuals and the feed-forward.
 #include <math.h>
 #include "models/flux_internal.h"
+#include "models/ip_attn.h"
 
 cm_tensor *flux_qk(int n, cm_tensor **xs, const cm_rms *const *norms, int H, cm_tensor *cos, cm_tensor *sin) {
     cm_tensor *ws[2];
@@ -32,6 +33,31 @@ cm_tensor *flux_joint_attention(cm_tensor *q, cm_tensor *k, cm_tensor *v) {
     cm_tensor *o = op_sdpa_tokens(q, k, v, NULL, 1.0 / sqrt((double)D));    // [B, L, H, D], written so
     cm_tensor *out = op_reshape(o, 3, (int64_t[]){B, L, H * D});             // [B, L, C]: a view
     tensor_release(o);
+    return out;
+}
+
+cm_tensor *flux_joint_ip_attention(cm_tensor *q, cm_tensor *k, cm_tensor *v, const ip_attn *ip, int module,
+                                   cm_tensor *img_q, cm_tensor *ip_tokens, double ip_scale, int64_t Lt) {
+    const int64_t B = tensor_dim(q, 0), H = tensor_dim(q, 1), L = tensor_dim(q, 2), D = tensor_dim(q, 3);
+    if (ip->cfg.heads != H || ip->cfg.head_dim != D) {  // heads unlike the block's: two attentions
+        cm_tensor *O = flux_joint_attention(q, k, v);
+        cm_tensor *ipo = ip_attn_fwd(ip, module, img_q, ip_tokens);
+        cm_tensor *out = op_add_rows(O, ipo, ip_scale, Lt);
+        tensor_release(O);
+        tensor_release(ipo);
+        return out;
+    }
+    cm_tensor *qi, *ki, *vi;
+    ip_attn_qkv(ip, module, img_q, ip_tokens, &qi, &ki, &vi);
+    const int64_t N = tensor_dim(qi, 2);
+    cm_tensor *o = op_sdpa_tokens_pair(q, k, v, qi, ki, vi, 1.0 / sqrt((double)D));  // [B, L + N, H, D]
+    cm_tensor *o3 = op_reshape(o, 3, (int64_t[]){B, L + N, H * D});                  // a view
+    cm_tensor *out = op_fold_rows(o3, L, ip_scale, Lt);                               // [B, L, C]
+    tensor_release(qi);
+    tensor_release(ki);
+    tensor_release(vi);
+    tensor_release(o);
+    tensor_release(o3);
     return out;
 }
 

@@ -62,17 +62,12 @@ cm_tensor *flux_double_fwd(const flux_model *m, int i, cm_tensor *h, int Lt, cm_
     tensor_release(ck);
     tensor_release(cv);
 
-    cm_tensor *O = flux_joint_attention(Q, K, V);  // [B, L, C]
+    // [B, L, C]; the IP output joins the image tokens' rows, scaled (beside the joint attention)
+    cm_tensor *O = ip && ip_tokens ? flux_joint_ip_attention(Q, K, V, ip, i, q, ip_tokens, ip_scale, Lt)
+                                   : flux_joint_attention(Q, K, V);
     tensor_release(Q);
     tensor_release(K);
     tensor_release(V);
-    if (ip && ip_tokens) {  // the IP output joins the image tokens' rows, scaled (one pass)
-        cm_tensor *ipo = ip_attn_fwd(ip, i, q, ip_tokens);  // [B, N, C]
-        cm_tensor *O2 = op_add_rows(O, ipo, ip_scale, Lt);
-        tensor_release(ipo);
-        tensor_release(O);
-        O = O2;
-    }
     cm_tensor *oc = op_slice(O, 1, 0, Lt);  // [B, Lt, C]
     cm_tensor *ox = op_slice(O, 1, Lt, L);  // [B, N, C]
     tensor_release(O);

@@ -26,21 +26,17 @@ cm_tensor *flux_single_fwd(const flux_model *m, int i, cm_tensor *h, int Lt, cm_
     cm_tensor *V = flux_v(1, &v, H);
     tensor_release(k);
     tensor_release(v);
-    cm_tensor *O = flux_joint_attention(Q, K, V);  // [B, L, C]
+    cm_tensor *O;  // [B, L, C]
+    if (ip && ip_tokens) {
+        // only the image tokens receive the IP output; the text tokens' rows are unchanged
+        cm_tensor *img_q = op_slice(q, 1, Lt, L);  // [B, N, C]
+        O = flux_joint_ip_attention(Q, K, V, ip, m->cfg.num_layers + i, img_q, ip_tokens, ip_scale, Lt);
+        tensor_release(img_q);
+    } else
+        O = flux_joint_attention(Q, K, V);
     tensor_release(Q);
     tensor_release(K);
     tensor_release(V);
-
-    if (ip && ip_tokens) {
-        // only the image tokens receive the IP output; the text tokens' rows are unchanged (one pass)
-        cm_tensor *img_q = op_slice(q, 1, Lt, L);  // [B, N, C]
-        cm_tensor *ipo = ip_attn_fwd(ip, m->cfg.num_layers + i, img_q, ip_tokens);
-        cm_tensor *O2 = op_add_rows(O, ipo, ip_scale, Lt);
-        tensor_release(img_q);
-        tensor_release(ipo);
-        tensor_release(O);
-        O = O2;
-    }
     tensor_release(q);
 
     // proj_out([O | gelu(proj_mlp(n))]) as one op: the [B, L, 5C] concatenation is never built and

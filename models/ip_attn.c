@@ -42,13 +42,14 @@ static cm_tensor *heads_split(cm_tensor *x, int H, int D) {
 // [B, L, H, D] -> [B, H, L, D] view
 static cm_tensor *to_bhld(cm_tensor *x) { return op_permute(x, (int[]){0, 2, 1, 3}); }
 
-cm_tensor *ip_attn_fwd(const ip_attn *ip, int i, cm_tensor *img_q, cm_tensor *tokens) {
-    CM_CHECK(i >= 0 && i < ip->cfg.n_modules, "ip_attn_fwd", "module %d of %d", i, ip->cfg.n_modules);
+void ip_attn_qkv(const ip_attn *ip, int i, cm_tensor *img_q, cm_tensor *tokens, cm_tensor **qo, cm_tensor **ko,
+                 cm_tensor **vo) {
+    CM_CHECK(i >= 0 && i < ip->cfg.n_modules, "ip_attn_qkv", "module %d of %d", i, ip->cfg.n_modules);
     const ip_attn_block *b = &ip->blk[i];
     const int H = ip->cfg.heads, D = ip->cfg.head_dim;
     int64_t B = tensor_dim(img_q, 0), N = tensor_dim(img_q, 1);
     CM_CHECK(tensor_dim(img_q, 2) == (int64_t)H * D && tensor_dim(tokens, 0) == B &&
-             tensor_dim(tokens, 2) == ip->cfg.ip_dim, "ip_attn_fwd",
+             tensor_dim(tokens, 2) == ip->cfg.ip_dim, "ip_attn_qkv",
              "img_q [%lld, %lld, %lld] vs tokens [%lld, %lld, %lld], want widths %d and %d",
              (long long)B, (long long)N, (long long)tensor_dim(img_q, 2), (long long)tensor_dim(tokens, 0),
              (long long)tensor_dim(tokens, 1), (long long)tensor_dim(tokens, 2), H * D, ip->cfg.ip_dim);
@@ -73,6 +74,14 @@ cm_tensor *ip_attn_fwd(const ip_attn *ip, int i, cm_tensor *img_q, cm_tensor *to
     tensor_release(vp);
     tensor_release(v4);
 
+    *qo = q, *ko = k, *vo = v;
+}
+
+cm_tensor *ip_attn_fwd(const ip_attn *ip, int i, cm_tensor *img_q, cm_tensor *tokens) {
+    cm_tensor *q, *k, *v;
+    ip_attn_qkv(ip, i, img_q, tokens, &q, &k, &v);
+    const int64_t B = tensor_dim(img_q, 0), N = tensor_dim(img_q, 1);
+    const int H = ip->cfg.heads, D = ip->cfg.head_dim;
     cm_tensor *o = op_sdpa_tokens(q, k, v, NULL, 1.0 / sqrt((double)D));  // [B, N, H, D], no RoPE, no mask
     tensor_release(q);
     tensor_release(k);

@@ -39,3 +39,7 @@ void ip_attn_free(ip_attn *ip);
 // (no RoPE, scale 1/sqrt(head_dim)); the caller adds scale * it to the image tokens' attention
 // output before the output projection.
 cm_tensor *ip_attn_fwd(const ip_attn *ip, int i, cm_tensor *img_q, cm_tensor *tokens);
+// its attention's operands alone: q [B, H, N, D] (normed), k, v [B, H, Lip, D] — for the blocks'
+// op_sdpa_tokens_pair, which runs it beside the joint attention
+void ip_attn_qkv(const ip_attn *ip, int i, cm_tensor *img_q, cm_tensor *tokens, cm_tensor **q, cm_tensor **k,
+                 cm_tensor **v);

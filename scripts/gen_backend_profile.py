@@ -26,7 +26,9 @@ VARIANT = {"cm_binop": "PROF_V_BIN", "cm_unop": "PROF_V_UN", "cm_gluop": "PROF_V
 SHAPE = {"gemm": "PROF_SH_GEMM(transA, transB, M, N, K, batch)",
          "gemm_ex": "PROF_SH_GEMM(transA, transB, M, N, K, batch)",
          "attn_fwd": "PROF_SH_ATTN(B, H, Lq, Lk, D)",
-         "attn_bwd": "PROF_SH_ATTN(B, H, Lq, Lk, D)"}
+         "attn_bwd": "PROF_SH_ATTN(B, H, Lq, Lk, D)",
+         "attn_fwd_group": "prof_sh_attn_group(n, p)",
+         "attn_bwd_group": "prof_sh_attn_group(n, p)"}
 
 
 def variant(params):

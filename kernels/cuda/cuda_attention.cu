@@ -760,3 +760,68 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
     }
     cuda_tmp_free(k, Dv);
 }
+
+// n problems at once (the FLUX blocks' joint and IP attention): two bf16 ones in one launch each way
+// where CAMEO_ATTN=wgmma3's kernels take both (their blocks on one grid: the second problem's fill
+// the first's last wave), otherwise one by one. CAMEO_ATTN_PAIR=0 runs pairs one by one there too
+// (the benchmark times both ways). (wgmma's split dQ and dK dV kernels in a pair form had ptxas
+// inject warpgroup waits, C7517 / C7519, whichever way the problem was picked: not kept.)
+static int g_pair = -1;  // -1 not read yet
+static bool attn_pair_on(void) {
+    if (g_pair < 0) {
+        const char *e = getenv("CAMEO_ATTN_PAIR");
+        if (e && *e && strcmp(e, "0") && strcmp(e, "1")) cm_die("cuda attention", "CAMEO_ATTN_PAIR='%s' (allowed: 0, 1)", e);
+        g_pair = !(e && !strcmp(e, "0"));
+    }
+    return g_pair == 1;
+}
+static att_job job_for(const cm_attn_problem &p, bool bwd) {
+    att_job j;
+    memset(&j, 0, sizeof j);
+    j.a = make_args(p.B, p.H, p.Lq, p.Lk, p.D, p.scale, p.qs, p.ks, p.vs, p.os, bwd ? p.gs : NULL, p.mask, p.mb, p.mh);
+    j.O = (bf16 *)p.O, j.lse_out = p.lse, j.lse = p.lse;
+    j.Q = (const bf16 *)p.Q, j.K = (const bf16 *)p.K, j.V = (const bf16 *)p.V;
+    j.dQ = (bf16 *)p.dQ, j.dK = (bf16 *)p.dK, j.dV = (bf16 *)p.dV, j.dO = (const bf16 *)p.dO;
+    return j;
+}
+static bool pair_wanted(cm_dtype dt, int n, const cm_attn_problem *p) {
+    return n == 2 && dt == CM_BF16 && attn_choice() == ATT_WGMMA3 && attn_pair_on() && p[0].Lk > 0 && p[1].Lk > 0 &&
+           p[0].B * p[0].H * p[0].Lq > 0 && p[1].B * p[1].H * p[1].Lq > 0;
+}
+
+void cu_attn_fwd_group(const cm_kctx *k, cm_dtype dt, int n, const cm_attn_problem *p) {
+    if (pair_wanted(dt, n, p)) {
+        for (int w = 0; w < 2; w++) att_check("cuda attn_fwd_group", dt, p[w].B, p[w].H, p[w].D);
+        const att_job j[2] = {job_for(p[0], false), job_for(p[1], false)};
+        if (attn_fwd_wgws2(k, j)) return;
+    }
+    for (int i = 0; i < n; i++)
+        cu_attn_fwd(k, dt, p[i].B, p[i].H, p[i].Lq, p[i].Lk, p[i].D, p[i].scale, p[i].O, p[i].os, p[i].lse, p[i].Q, p[i].qs,
+                    p[i].K, p[i].ks, p[i].V, p[i].vs, p[i].mask, p[i].mb, p[i].mh);
+}
+
+void cu_attn_bwd_group(const cm_kctx *k, cm_dtype dt, int n, const cm_attn_problem *p) {
+    // (the fused backward has no pair form: its problems go one by one)
+    if (pair_wanted(dt, n, p) && !attn_bwd_fused()) {
+        for (int w = 0; w < 2; w++) att_check("cuda attn_bwd_group", dt, p[w].B, p[w].H, p[w].D);
+        att_job j[2] = {job_for(p[0], true), job_for(p[1], true)};
+        if (attn_pair_applies(k, j, true)) {
+            float *Dv[2];
+            for (int w = 0; w < 2; w++) {  // each problem's D = rowsum(dO * O), as cu_attn_bwd
+                const int64_t rq = p[w].B * p[w].H * p[w].Lq;
+                Dv[w] = (float *)cuda_tmp_alloc(k, (size_t)rq * sizeof(float), "attention backward rowsum(dO*O)");
+                k_att_dvec<bf16><<<(unsigned)((rq + ATT_WARPS - 1) / ATT_WARPS), ATT_THREADS, 0, KSTREAM(k)>>>(
+                    j[w].a, Dv[w], (const bf16 *)p[w].dO, (const bf16 *)p[w].O);
+                CUDA_LAUNCH_CHECK();
+                j[w].Dv = Dv[w];
+            }
+            const bool done = attn_bwd_wgws2(k, j);
+            for (int w = 0; w < 2; w++) cuda_tmp_free(k, Dv[w]);
+            if (done) return;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        cu_attn_bwd(k, dt, p[i].B, p[i].H, p[i].Lq, p[i].Lk, p[i].D, p[i].scale, p[i].dQ, p[i].dK, p[i].dV, p[i].dO, p[i].gs,
+                    p[i].O, p[i].os, p[i].lse, p[i].Q, p[i].qs, p[i].K, p[i].ks, p[i].V, p[i].vs, p[i].mask, p[i].mb,
+                    p[i].mh);
+}

@@ -136,6 +136,28 @@ bool attn_fwd_mma(const cm_kctx *k, int dp, int warps, int mtiles, const att_arg
                   const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs);
 // the wgmma forward (cuda_attention_wgmma.cu; sm_90a, head dim 128, 16-byte K / V rows); false
 // where it does not apply (the caller runs mma)
+// one problem of a launch that runs two (cuda_attention_wgws.cu): its arguments, its tensors (the
+// forward's O, lse_out, Q, K, V; the backward's dQ, dK, dV, dO, lse, Dv, Q, K, V) and its blocks
+// along x (set by the launcher)
+struct att_job {
+    att_args a;
+    bf16 *O, *dQ, *dK, *dV;
+    float *lse_out;
+    const float *lse, *Dv;
+    const bf16 *Q, *K, *V, *dO;
+    int64_t tiles;
+};
+struct att_jobs {
+    att_job j[2];
+    int64_t n0;  // blocks of the first problem (tiles x B*H)
+};
+// the pair launches of CAMEO_ATTN=wgmma3 (forward; dQ then dK dV): false where either problem is
+// not for them, nothing launched
+bool attn_fwd_wgws2(const cm_kctx *k, const att_job *j);
+bool attn_bwd_wgws2(const cm_kctx *k, const att_job *j);
+// both problems for them (head dim 128 on a Hopper; the backward's 16-byte Q / dO rows)
+bool attn_pair_applies(const cm_kctx *k, const att_job *j, bool bwd);
+
 // the wgmma kernels apply: a Hopper, sm_90a code in this build (self-test passed), head dim 128,
 // 16-byte K / V rows (cuda_attention_wgmma.cu)
 bool attn_wgmma_applies(const cm_kctx *k, const att_args &a, const void *K, const int64_t *ks, const void *V,

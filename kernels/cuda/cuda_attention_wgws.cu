@@ -76,14 +76,15 @@ __device__ __forceinline__ void ws_kv_produce(unsigned char *smem, const att_arg
     nb_arrive(WS_BAR_FULL((int)((nt - 1) % WS_STAGES)), WS_THREADS);
 }
 
-__global__ void __launch_bounds__(WS_THREADS, 1) k_att_fwd_wgws(att_args a, bf16 *O, float *lse, const bf16 *Q,
-                                                                 const bf16 *K, const bf16 *V) {
+// the kernels' bodies: the block's query (key) tile bx of head bh = b * H + h
+__device__ __forceinline__ void att_fwd_wgws(const att_args &a, bf16 *O, float *lse, const bf16 *Q, const bf16 *K,
+                                             const bf16 *V, int64_t bx, int64_t bh) {
 #ifdef WG_ENABLED
     extern __shared__ __align__(16) unsigned char smem_raw[];
     unsigned char *smem = wg_smem(smem_raw);
     const uint32_t sbase = smem_u32(smem);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wg = warp >> 2;
-    const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+    const int64_t b = bh / a.H, h = bh % a.H;
     const bf16 *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
     const int64_t nt = (a.Lk + WG_KEYS - 1) / WG_KEYS;
 
@@ -93,7 +94,7 @@ __global__ void __launch_bounds__(WS_THREADS, 1) k_att_fwd_wgws(att_args a, bf16
     }
 
     wg_regs_inc<240>();
-    const int64_t q0 = (int64_t)blockIdx.x * (64 * WG_GROUPS) + warp * 16;  // this warp's 16 rows
+    const int64_t q0 = bx * (64 * WG_GROUPS) + warp * 16;  // this warp's 16 rows
     const bf16 *Qb = Q + b * a.qs0 + h * a.qs1;
     const float *mr = mask_rows(a, b, h);
     uint32_t qf[8][4];
@@ -157,15 +158,14 @@ __global__ void __launch_bounds__(WS_THREADS, 1) k_att_fwd_wgws(att_args a, bf16
 
 // dQ (CAMEO_ATTN=wgmma3's query side): the forward's producer and ring of K / V tiles; the
 // consumers' steps are k_att_dq_wgmma's (S and dP, dS, dQ += dS K), their S and dP issued in turns
-__global__ void __launch_bounds__(WS_THREADS, 1) k_att_dq_wgws(att_args a, bf16 *dQ, const bf16 *dO, const float *lse,
-                                                                const float *Dv, const bf16 *Q, const bf16 *K,
-                                                                const bf16 *V) {
+__device__ __forceinline__ void att_dq_wgws(const att_args &a, bf16 *dQ, const bf16 *dO, const float *lse, const float *Dv,
+                                            const bf16 *Q, const bf16 *K, const bf16 *V, int64_t bx, int64_t bh) {
 #ifdef WG_ENABLED
     extern __shared__ __align__(16) unsigned char smem_raw[];
     unsigned char *smem = wg_smem(smem_raw);
     const uint32_t sbase = smem_u32(smem);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wg = warp >> 2;
-    const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+    const int64_t b = bh / a.H, h = bh % a.H;
     const bf16 *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
     const int64_t nt = (a.Lk + WG_KEYS - 1) / WG_KEYS;
     if (wg == WG_GROUPS) {
@@ -174,7 +174,7 @@ __global__ void __launch_bounds__(WS_THREADS, 1) k_att_dq_wgws(att_args a, bf16 
     }
 
     wg_regs_inc<240>();
-    const int64_t q0 = (int64_t)blockIdx.x * (64 * WG_GROUPS) + warp * 16;  // this warp's 16 rows
+    const int64_t q0 = bx * (64 * WG_GROUPS) + warp * 16;  // this warp's 16 rows
     const float *mr = mask_rows(a, b, h);
     uint32_t qf[8][4], of[8][4];  // this warp's Q and dO rows as A fragments
     rows_to_a<8>(qf, Q + b * a.qs0 + h * a.qs1, a.qs2, q0, a.Lq, 128, g, t);
@@ -220,15 +220,15 @@ __global__ void __launch_bounds__(WS_THREADS, 1) k_att_dq_wgws(att_args a, bf16 
 #define WB_BAR_TURN(w) (2 + 2 * WB_STAGES + (w))
 static_assert(WB_BAR_TURN(1) <= 15, "16 named barriers");
 
-__global__ void __launch_bounds__(WS_THREADS, 1) k_att_dkv_wgws(att_args a, bf16 *dK, bf16 *dV, const bf16 *dO,
-                                                                 const float *lse, const float *Dv, const bf16 *Q,
-                                                                 const bf16 *K, const bf16 *V) {
+__device__ __forceinline__ void att_dkv_wgws(const att_args &a, bf16 *dK, bf16 *dV, const bf16 *dO, const float *lse,
+                                             const float *Dv, const bf16 *Q, const bf16 *K, const bf16 *V, int64_t bx,
+                                             int64_t bh) {
 #ifdef WG_ENABLED
     extern __shared__ __align__(16) unsigned char smem_raw[];
     unsigned char *smem = wg_smem(smem_raw);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wg = warp >> 2;
-    const int64_t bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
-    const int64_t kb = (int64_t)blockIdx.x * (64 * WG_GROUPS);  // the block's keys
+    const int64_t b = bh / a.H, h = bh % a.H;
+    const int64_t kb = bx * (64 * WG_GROUPS);  // the block's keys
     const int64_t nq = (a.Lq + 63) / 64;
     // K of group w at tile w, V at 2 + w; stage s: Q, dO, stats
     auto tile = [&](int i) { return smem + (size_t)i * WG_TILE; };
@@ -318,9 +318,53 @@ __global__ void __launch_bounds__(WS_THREADS, 1) k_att_dkv_wgws(att_args a, bf16
 #endif
 }
 
+// One problem a launch (grid: tiles x B*H), or two in one launch (CAMEO's joint attention and the
+// IP attention of a FLUX block, which read the same raw query): their blocks on one grid, the
+// first problem's first, so the second's fill the SMs the first's last wave leaves idle — at the
+// 512² step's shapes 288 blocks of the joint attention are 2.2 waves of the H200's 132 SMs and
+// 192 of the IP attention 1.5, 5 rounds of blocks apart and about 4 together.
+// this block's problem and its (tile, head) there
+__device__ __forceinline__ const att_job &job_of(const att_jobs &p, int64_t &bx, int64_t &bh) {
+    const int w = (int64_t)blockIdx.x >= p.n0;
+    const att_job &J = p.j[w];
+    const int64_t i = (int64_t)blockIdx.x - (w ? p.n0 : 0);
+    bx = i % J.tiles, bh = i / J.tiles;
+    return J;
+}
+
+__global__ void __launch_bounds__(WS_THREADS, 1) k_att_fwd_wgws(att_args a, bf16 *O, float *lse, const bf16 *Q,
+                                                                 const bf16 *K, const bf16 *V) {
+    att_fwd_wgws(a, O, lse, Q, K, V, blockIdx.x, blockIdx.y);
+}
+__global__ void __launch_bounds__(WS_THREADS, 1) k_att_fwd_wgws2(const __grid_constant__ att_jobs p) {
+    int64_t bx, bh;
+    const att_job &J = job_of(p, bx, bh);
+    att_fwd_wgws(J.a, J.O, J.lse_out, J.Q, J.K, J.V, bx, bh);
+}
+__global__ void __launch_bounds__(WS_THREADS, 1) k_att_dq_wgws(att_args a, bf16 *dQ, const bf16 *dO, const float *lse,
+                                                                const float *Dv, const bf16 *Q, const bf16 *K,
+                                                                const bf16 *V) {
+    att_dq_wgws(a, dQ, dO, lse, Dv, Q, K, V, blockIdx.x, blockIdx.y);
+}
+__global__ void __launch_bounds__(WS_THREADS, 1) k_att_dq_wgws2(const __grid_constant__ att_jobs p) {
+    int64_t bx, bh;
+    const att_job &J = job_of(p, bx, bh);
+    att_dq_wgws(J.a, J.dQ, J.dO, J.lse, J.Dv, J.Q, J.K, J.V, bx, bh);
+}
+__global__ void __launch_bounds__(WS_THREADS, 1) k_att_dkv_wgws(att_args a, bf16 *dK, bf16 *dV, const bf16 *dO,
+                                                                 const float *lse, const float *Dv, const bf16 *Q,
+                                                                 const bf16 *K, const bf16 *V) {
+    att_dkv_wgws(a, dK, dV, dO, lse, Dv, Q, K, V, blockIdx.x, blockIdx.y);
+}
+__global__ void __launch_bounds__(WS_THREADS, 1) k_att_dkv_wgws2(const __grid_constant__ att_jobs p) {
+    int64_t bx, bh;
+    const att_job &J = job_of(p, bx, bh);
+    att_dkv_wgws(J.a, J.dK, J.dV, J.dO, J.lse, J.Dv, J.Q, J.K, J.V, bx, bh);
+}
+
 // launches of the kernels: the tests prove CAMEO_ATTN=wgmma3 ran them, not wgmma's
-// (0 forward, 1 dQ, 2 dK dV)
-static int64_t g_wgws_runs[3];
+// (0 forward, 1 dQ, 2 dK dV, 3 the pair launches of either pass)
+static int64_t g_wgws_runs[4];
 extern "C" int64_t cuda_attn_wgws_runs(int which) { return __atomic_load_n(&g_wgws_runs[which], __ATOMIC_RELAXED); }
 
 bool attn_fwd_wgws(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
@@ -365,5 +409,52 @@ bool attn_dq_wgws(const cm_kctx *k, const att_args &a, void *dQ, const void *dO,
     CUDA_LAUNCH_CHECK();
     cm_attn_wgmma_runs++;
     __atomic_fetch_add(&g_wgws_runs[1], 1, __ATOMIC_RELAXED);
+    return true;
+}
+
+// the pair launches (attention of two problems in one grid): both problems bf16, head dim 128, for
+// these kernels (attn_wgmma_applies, 16-byte Q / dO rows for the backward); false where not
+bool attn_pair_applies(const cm_kctx *k, const att_job *j, bool bwd) {
+    for (int w = 0; w < 2; w++) {
+        const att_args &a = j[w].a;
+        const int64_t qs[3] = {a.qs0, a.qs1, a.qs2}, ks[3] = {a.ks0, a.ks1, a.ks2}, vs[3] = {a.vs0, a.vs1, a.vs2};
+        if (!attn_wgmma_applies(k, a, j[w].K, ks, j[w].V, vs)) return false;
+        if (bwd && (!vec_ok(j[w].Q, qs, a.D) || !vec_ok_do(a, j[w].dO))) return false;
+    }
+    return true;
+}
+// the grid of a pair: tiles of 128 rows (queries, or keys for dK dV) of each problem, x B*H
+static unsigned attn_pair_grid(att_jobs &p, bool keys) {
+    for (int w = 0; w < 2; w++) p.j[w].tiles = ((keys ? p.j[w].a.Lk : p.j[w].a.Lq) + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS);
+    p.n0 = p.j[0].tiles * p.j[0].a.B * p.j[0].a.H;
+    return (unsigned)(p.n0 + p.j[1].tiles * p.j[1].a.B * p.j[1].a.H);
+}
+
+bool attn_fwd_wgws2(const cm_kctx *k, const att_job *j) {
+    static int done[16];
+    if (!attn_pair_applies(k, j, false) || !smem_ok(k, k_att_fwd_wgws2, WS_SMEM, done)) return false;
+    att_jobs p = {{j[0], j[1]}, 0};
+    const unsigned blocks = attn_pair_grid(p, false);
+    k_att_fwd_wgws2<<<blocks, WS_THREADS, WS_SMEM, KSTREAM(k)>>>(p);
+    CUDA_LAUNCH_CHECK();
+    cm_attn_wgmma_runs++;
+    __atomic_fetch_add(&g_wgws_runs[3], 1, __ATOMIC_RELAXED);
+    return true;
+}
+
+bool attn_bwd_wgws2(const cm_kctx *k, const att_job *j) {
+    static int done_q[16], done_kv[16];
+    if (!attn_pair_applies(k, j, true) || !smem_ok(k, k_att_dq_wgws2, WS_SMEM, done_q) ||
+        !smem_ok(k, k_att_dkv_wgws2, WB_SMEM, done_kv))
+        return false;
+    att_jobs p = {{j[0], j[1]}, 0};
+    unsigned blocks = attn_pair_grid(p, false);
+    k_att_dq_wgws2<<<blocks, WS_THREADS, WS_SMEM, KSTREAM(k)>>>(p);
+    CUDA_LAUNCH_CHECK();
+    blocks = attn_pair_grid(p, true);
+    k_att_dkv_wgws2<<<blocks, WS_THREADS, WB_SMEM, KSTREAM(k)>>>(p);
+    CUDA_LAUNCH_CHECK();
+    cm_attn_wgmma_runs++;
+    __atomic_fetch_add(&g_wgws_runs[3], 1, __ATOMIC_RELAXED);
     return true;
 }

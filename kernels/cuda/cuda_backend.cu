@@ -430,7 +430,7 @@ extern "C" const cm_backend cm_cuda_backend_impl = {
     cu_gemm, cu_gemm_ex,
     cu_layernorm_fwd, cu_layernorm_bwd, cu_rmsnorm_fwd, cu_rmsnorm_bwd, cu_groupnorm_fwd, cu_groupnorm_bwd,
     cu_softmax_fwd, cu_softmax_bwd,
-    cu_attn_fwd, cu_attn_bwd,
+    cu_attn_fwd, cu_attn_bwd, cu_attn_fwd_group, cu_attn_bwd_group,
     cu_rope, cu_rms_rope_fwd, cu_rms_rope_bwd, cu_modulate_fwd, cu_modulate_bwd, cu_gated_add, cu_add_rows,
     cu_layernorm_mod_fwd, cu_layernorm_mod_bwd, cu_timestep_fwd, cu_timestep_bwd,
     cu_im2col, cu_col2im, cu_bicubic_fwd, cu_bicubic_bwd, /*conv2d_fwd*/ NULL,

@@ -400,6 +400,45 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
                 add_row(what, s5, ms_f + ms_b, tf, 0, 100.0 * tf / peak, "of peak");
             }
         }
+        // both at once, as a FLUX block runs them (op_sdpa_tokens_pair): one after the other, or one
+        // launch each way (wgmma3: the IP attention's blocks fill the joint one's last wave); the
+        // operands one after the other in the buffers, O token-major [B, Lj + Li, H, D]
+        if (cuda_attn_use("wgmma3")) {
+            cm_attn_problem pp[2];
+            const int64_t Lj = shp512[0][0], Li = shp512[1][0], Ltot = Lj + Li;
+            static int64_t st[2][3], os2[3];
+            os2[0] = Ltot * H * D, os2[1] = D, os2[2] = H * D;
+            double fl = 0;
+            for (int w = 0; w < 2; w++) {
+                const int64_t Lq = shp512[w][0], Lk = shp512[w][1], off = w ? Bn * H * Lj * D : 0;
+                st[w][0] = H * Lq * D, st[w][1] = Lq * D, st[w][2] = D;  // q, k, v alike (Lq = Lk)
+                pp[w] = (cm_attn_problem){Bn, H, Lq, Lk, D, scale, O + (w ? Lj * H * D : 0), os2, lse + (w ? Bn * H * Lj : 0),
+                                          Q + off, K + off, V + off, st[w], st[w], st[w], NULL, 0, 0,
+                                          dQ + off, dK + off, dV + off, dO + (w ? Lj * H * D : 0), os2};
+                fl += 3.5 * 4.0 * Bn * H * Lq * Lk * D;
+            }
+            for (int grouped = 0; grouped < 2; grouped++) {
+                double ms = cuda_time_ms(k, 1, ai, [&] {
+                    if (grouped) {
+                        be->attn_fwd_group(k, CM_BF16, 2, pp);
+                        be->attn_bwd_group(k, CM_BF16, 2, pp);
+                    } else
+                        for (int w = 0; w < 2; w++) {
+                            const cm_attn_problem &p = pp[w];
+                            be->attn_fwd(k, CM_BF16, p.B, p.H, p.Lq, p.Lk, p.D, p.scale, p.O, p.os, p.lse, p.Q, p.qs, p.K,
+                                         p.ks, p.V, p.vs, NULL, 0, 0);
+                            be->attn_bwd(k, CM_BF16, p.B, p.H, p.Lq, p.Lk, p.D, p.scale, p.dQ, p.dK, p.dV, p.dO, p.gs, p.O,
+                                         p.os, p.lse, p.Q, p.qs, p.K, p.ks, p.V, p.vs, NULL, 0, 0);
+                        }
+                });
+                char what[96], s6[64];
+                snprintf(what, sizeof what, "attention fwd+bwd at 512^2, joint + IP [wgmma3, %s]",
+                         grouped ? "one launch each way" : "one after the other");
+                snprintf(s6, sizeof s6, "Lq %lld + %lld", (long long)Lj, (long long)Li);
+                double tf = fl / (ms * 1e-3) / 1e12;
+                add_row(what, s6, ms, tf, 0, 100.0 * tf / peak, "of peak");
+            }
+        }
         cuda_attn_use(dflt);
         CUDA_CHECK(cudaFree(Q));
         CUDA_CHECK(cudaFree(K));

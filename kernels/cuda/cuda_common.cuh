@@ -256,6 +256,8 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
                  void *dQ, void *dK, void *dV, const void *dO, const int64_t *gs, const void *O, const int64_t *os,
                  const float *lse, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
                  const int64_t *vs, const float *mask, int64_t mb, int64_t mh);
+void cu_attn_fwd_group(const cm_kctx *k, cm_dtype dt, int n, const cm_attn_problem *p);
+void cu_attn_bwd_group(const cm_kctx *k, cm_dtype dt, int n, const cm_attn_problem *p);
 
 // cuda_cond.cu (position, conditioning, images)
 void cu_rope(const cm_kctx *k, cm_dtype dt, cm_dtype tdt, int64_t outer, int64_t L, int64_t D, int inverse, void *y,

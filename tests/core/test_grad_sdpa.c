@@ -1,6 +1,8 @@
 // test_grad_sdpa.c — finite-difference gradient check of sdpa: fused attention: permuted [B, L, H, D]
 // views, Lq != Lk, with and without an additive mask; sdpa_tokens (the output written token-major,
-// [B, Lq, H, D]) the same ways, and its forward and gradients bit for bit those of sdpa permuted.
+// [B, Lq, H, D]) the same ways, and its forward and gradients bit for bit those of sdpa permuted;
+// sdpa_tokens_pair (two problems in one op) by finite differences and bit for bit against two
+// sdpa_tokens concatenated.
 #include <math.h>
 #include <string.h>
 #include "gradcheck.h"
@@ -66,6 +68,52 @@ static void tokens_vs_permuted(void) {
     tensor_release(outs[0]), tensor_release(outs[1]), tensor_release(gout);
 }
 
+// two problems, [B, L, H, D] storage: q1 k1 v1 (Lq1 3, Lk1 5), q2 k2 v2 (Lq2 4, Lk2 2)
+static cm_tensor *f_pair(cm_tensor **in, void *c) {
+    cm_tensor *t[6];
+    for (int i = 0; i < 6; i++) t[i] = op_permute(in[i], perm);
+    cm_tensor *o = op_sdpa_tokens_pair(t[0], t[1], t[2], t[3], t[4], t[5], c ? 0.3 : 0);
+    for (int i = 0; i < 6; i++) tensor_release(t[i]);
+    return o;
+}
+// sdpa_tokens_pair against concat(sdpa_tokens, sdpa_tokens) on the rows, f32: the same bits
+static void pair_vs_two(void) {
+    const int64_t L[6] = {7, 9, 9, 5, 4, 4};
+    cm_tensor *in[6];
+    for (int i = 0; i < 6; i++) {
+        in[i] = tensor_empty(CM_F32, SHAPE(2, L[i], 3, 8), CM_DEV_CPU);
+        tensor_fill_randn(in[i], 40 + i, 1.0);
+        tensor_set_requires_grad(in[i], true);
+    }
+    cm_tensor *gout = tensor_empty(CM_F32, SHAPE(2, 12, 3, 8), CM_DEV_CPU);
+    tensor_fill_randn(gout, 50, 1.0);
+    cm_tensor *grads[2][6], *outs[2];
+    for (int t = 0; t < 2; t++) {
+        cm_tensor *o;
+        if (t) o = f_pair(in, NULL);
+        else {
+            cm_tensor *p[6];
+            for (int i = 0; i < 6; i++) p[i] = op_permute(in[i], perm);
+            cm_tensor *ab[2] = {op_sdpa_tokens(p[0], p[1], p[2], NULL, 0), op_sdpa_tokens(p[3], p[4], p[5], NULL, 0)};
+            o = op_concat(2, ab, 1);
+            for (int i = 0; i < 6; i++) tensor_release(p[i]);
+            tensor_release(ab[0]), tensor_release(ab[1]);
+        }
+        autograd_backward(o, gout);
+        outs[t] = o;
+        for (int i = 0; i < 6; i++) grads[t][i] = tensor_retain(in[i]->grad), tensor_zero_grad(in[i]);
+    }
+    TEST_CHECK(outs[1]->ndim == 4 && outs[1]->shape[1] == 12 && tensor_is_contiguous(outs[1]),
+               "sdpa_tokens_pair: a contiguous [B, Lq1 + Lq2, H, D]");
+    TEST_CHECK(same_bits(outs[0], outs[1]), "sdpa_tokens_pair forward: the bits of two sdpa_tokens concatenated");
+    for (int i = 0; i < 6; i++) {
+        TEST_CHECK(same_bits(grads[0][i], grads[1][i]), "sdpa_tokens_pair: gradient of input %d, bit for bit", i);
+        tensor_release(grads[0][i]), tensor_release(grads[1][i]);
+    }
+    for (int i = 0; i < 6; i++) tensor_release(in[i]);
+    tensor_release(outs[0]), tensor_release(outs[1]), tensor_release(gout);
+}
+
 int main(void) {
     mask = tensor_empty(CM_F32, SHAPE(1, 3, 7, 9), CM_DEV_CPU);
     tensor_fill_randn(mask, 9, 1.0);
@@ -78,5 +126,12 @@ int main(void) {
     gradcheck("sdpa_tokens", f_tok, NULL, 3, in);
     for (int i = 0; i < 3; i++) tensor_release(in[i]);
     tensor_release(mask);
+    pair_vs_two();
+    cm_tensor *pin[6] = {gc_rand(SHAPE(2, 3, 2, 4), 11, 1, 0), gc_rand(SHAPE(2, 5, 2, 4), 12, 1, 0),
+                         gc_rand(SHAPE(2, 5, 2, 4), 13, 1, 0), gc_rand(SHAPE(2, 4, 2, 4), 14, 1, 0),
+                         gc_rand(SHAPE(2, 2, 2, 4), 15, 1, 0), gc_rand(SHAPE(2, 2, 2, 4), 16, 1, 0)};
+    gradcheck("sdpa_tokens_pair", f_pair, NULL, 6, pin);
+    gradcheck("sdpa_tokens_pair, scale 0.3", f_pair, (void *)1, 6, pin);
+    for (int i = 0; i < 6; i++) tensor_release(pin[i]);
     return test_summary("test_grad_sdpa");
 }

@@ -63,7 +63,7 @@ if(CAMEO_CUDA_EMU)
 endif()
 cameo_attn_test(mma2 ON --only attention_picked)     # 32 queries per forward warp
 cameo_attn_test(wgmma ON --only attention_picked)    # sm_90a's wgmma (the default), the split backward (the test fails if it never ran)
-cameo_attn_test(wgmma3 ON --only attention_picked)   # wgmma with the warp-specialised forward (named barriers, a producer warpgroup)
+cameo_attn_test(wgmma3 ON --only attention_picked)   # wgmma3: the warp-specialised kernels (named barriers, a producer warpgroup) and the pair launches
 # the mma backward fused (CAMEO_ATTN_BWD=fused: dQ inside the dK dV kernel, f32 sums by atomics),
 # both thread orders on the emulator
 add_test(NAME test_cuda_ops_attn_mma_fused COMMAND test_cuda_ops --only attention_picked WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})

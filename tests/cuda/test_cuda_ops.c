@@ -29,7 +29,7 @@ extern const cm_backend cm_cpu_backend;
 int cuda_device_count(void);
 const char *cuda_unavailable_reason(void);
 int64_t cuda_attn_fallbacks(void);  // bf16 attention calls the generic kernels took (cuda_attention.cu)
-int64_t cuda_attn_wgws_runs(int which);  // launches of the warp-specialised kernels: 0 forward, 1 dQ, 2 dK dV
+int64_t cuda_attn_wgws_runs(int which);  // launches of the warp-specialised kernels: 0 forward, 1 dQ, 2 dK dV, 3 pairs
 
 static const cm_backend *G, *C;
 static const cm_kctx *gk, *ck;
@@ -1215,8 +1215,89 @@ static void attention_cases(bool picked_only) {
         TEST_CHECK(runs > 0, "CAMEO_ATTN_BWD=fused: the mma fused backward never ran");
     }
 }
-static void t_attention(void) { attention_cases(false); }
-static void t_attention_picked(void) { attention_cases(true); }
+// two problems at once (attn_fwd_group / attn_bwd_group: the FLUX blocks' joint and IP attention),
+// head dim 128, outputs token-major in one [B, L1 + L2, H, D] buffer, against the CPU's per problem.
+// bf16 only in the attention_picked run (CAMEO_ATTN=wgmma3 runs them as one launch each way and
+// must have: the pair launches counted); f32 too in the full run (one by one).
+static void attention_pair(bool picked_only) {
+    const int64_t B = 1, H = 2, D = 128, Lq[2] = {200, 130}, Lk[2] = {200, 70}, L = Lq[0] + Lq[1];
+    const int64_t pairs0 = cuda_attn_wgws_runs(3);
+    for (int d = 0; d < 2; d++) {
+        cm_dtype dt = DTS[d];
+        if (picked_only && dt != CM_BF16) continue;
+        const double scale = 1.0 / sqrt((double)D);
+        const int64_t os[3] = {L * H * D, D, H * D}, no = B * L * H * D;
+        float *hq[2], *hk[2], *hv[2];
+        int64_t qs[2][3], ks[2][3];
+        for (int w = 0; w < 2; w++) {
+            hq[w] = hrand(B * H * Lq[w] * D, -2, 2, dt), hk[w] = hrand(B * H * Lk[w] * D, -2, 2, dt);
+            hv[w] = hrand(B * H * Lk[w] * D, -1, 1, dt);
+            qs[w][0] = H * Lq[w] * D, qs[w][1] = Lq[w] * D, qs[w][2] = D;
+            ks[w][0] = H * Lk[w] * D, ks[w][1] = Lk[w] * D, ks[w][2] = D;
+        }
+        float *hdo = hrand(no, -1, 1, dt), *ro = hnan(no), *rl = hnan(B * H * L);
+        float *rdq[2], *rdk[2], *rdv[2];
+        for (int w = 0; w < 2; w++) {  // the CPU, one problem at a time, into the shared buffers
+            const int64_t off = w ? Lq[0] * H * D : 0, loff = w ? B * H * Lq[0] : 0;
+            C->attn_fwd(ck, CM_F32, B, H, Lq[w], Lk[w], D, scale, ro + off, os, rl + loff, hq[w], qs[w], hk[w], ks[w], hv[w],
+                        ks[w], NULL, 0, 0);
+        }
+        float *hoin = hcopy(ro, no);  // the backward reads O in the storage dtype
+        if (dt == CM_BF16)
+            for (int64_t i = 0; i < no; i++) hoin[i] = bf16_round(hoin[i]);
+        for (int w = 0; w < 2; w++) {
+            const int64_t off = w ? Lq[0] * H * D : 0, loff = w ? B * H * Lq[0] : 0;
+            rdq[w] = hnan(B * H * Lq[w] * D), rdk[w] = hnan(B * H * Lk[w] * D), rdv[w] = hnan(B * H * Lk[w] * D);
+            C->attn_bwd(ck, CM_F32, B, H, Lq[w], Lk[w], D, scale, rdq[w], rdk[w], rdv[w], hdo + off, os, hoin + off, os,
+                        rl + loff, hq[w], qs[w], hk[w], ks[w], hv[w], ks[w], NULL, 0, 0);
+        }
+        void *go = dnan(dt, no), *gdo = up(dt, hdo, no), *goin = up(dt, hoin, no);
+        float *gl = dnan(CM_F32, B * H * L), *glin = up(CM_F32, rl, B * H * L);
+        cm_attn_problem pf[2], pb[2];
+        void *gdq[2], *gdk[2], *gdv[2];
+        for (int w = 0; w < 2; w++) {
+            const int64_t off = (w ? Lq[0] * H * D : 0) * dsize(dt), loff = w ? B * H * Lq[0] : 0;
+            cm_attn_problem p = {B, H, Lq[w], Lk[w], D, scale, NULL, os, NULL, up(dt, hq[w], B * H * Lq[w] * D),
+                                 up(dt, hk[w], B * H * Lk[w] * D), up(dt, hv[w], B * H * Lk[w] * D), qs[w], ks[w], ks[w],
+                                 NULL, 0, 0, NULL, NULL, NULL, NULL, os};
+            pf[w] = p, pf[w].O = (char *)go + off, pf[w].lse = gl + loff;
+            gdq[w] = dnan(dt, B * H * Lq[w] * D), gdk[w] = dnan(dt, B * H * Lk[w] * D), gdv[w] = dnan(dt, B * H * Lk[w] * D);
+            pb[w] = p, pb[w].O = (char *)goin + off, pb[w].lse = glin + loff;  // the CPU's lse: errors kept apart
+            pb[w].dQ = gdq[w], pb[w].dK = gdk[w], pb[w].dV = gdv[w], pb[w].dO = (char *)gdo + off;
+        }
+        G->attn_fwd_group(gk, dt, 2, pf);
+        G->attn_bwd_group(gk, dt, 2, pb);
+        cmp("attn pair O (both, token-major)", dt, down(dt, go, no), ro, no, TOL(dt, 1e-4, 2e-2));
+        cmp("attn pair lse", CM_F32, down(CM_F32, gl, B * H * L), rl, B * H * L, TOL(dt, 1e-5, 1e-2));
+        for (int w = 0; w < 2; w++) {
+            char what[64];
+            snprintf(what, sizeof what, "attn pair %d dQ", w + 1);
+            cmp(what, dt, down(dt, gdq[w], B * H * Lq[w] * D), rdq[w], B * H * Lq[w] * D, TOL(dt, 3e-4, 4e-2));
+            snprintf(what, sizeof what, "attn pair %d dK", w + 1);
+            cmp(what, dt, down(dt, gdk[w], B * H * Lk[w] * D), rdk[w], B * H * Lk[w] * D, TOL(dt, 3e-4, 4e-2));
+            snprintf(what, sizeof what, "attn pair %d dV", w + 1);
+            cmp(what, dt, down(dt, gdv[w], B * H * Lk[w] * D), rdv[w], B * H * Lk[w] * D, TOL(dt, 3e-4, 4e-2));
+        }
+        release_all();
+    }
+    const char *att = getenv("CAMEO_ATTN");
+    if (att && !strcmp(att, "wgmma3")) {  // both passes as pair launches, except off Hopper
+        const int64_t runs = cuda_attn_wgws_runs(3) - pairs0;
+        const char *off = cm_attn_wgmma_off;
+        const bool other_gpu = off && strstr(off, "not an sm_90");
+        printf("%s  attention: pair launches %lld (want 2: forward, backward)\n", runs == 2 || other_gpu ? "ok " : "FAIL",
+               (long long)runs);
+        if (!other_gpu) TEST_CHECK(runs == 2, "CAMEO_ATTN=wgmma3: %lld pair launches, want 2", (long long)runs);
+    }
+}
+static void t_attention(void) {
+    attention_cases(false);
+    attention_pair(false);
+}
+static void t_attention_picked(void) {
+    attention_cases(true);
+    attention_pair(true);
+}
 
 // the wgmma self-test (cuda_attention_wgmma.cu) passes with the kernels' descriptor strides, and
 // with one product's strides swapped it fails and its stride sweep names the kernels' own among

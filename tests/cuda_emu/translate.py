@@ -10,7 +10,7 @@ rewrites the little CUDA syntax a host compiler cannot take:
   extern __shared__ T name[];                     ->  T *name = (T *)emu_dynamic_smem();
   __shared__ T name[...];                         ->  static T name[...];   (blocks run one at a time)
   __CUDA_ARCH__                                   ->  CAMEO_EMU_ARCH (the header's own stays undefined)
-  __global__ / __device__ / __host__ / __launch_bounds__(n) / __forceinline__ -> dropped / inline
+  __global__ / __device__ / __host__ / __grid_constant__ / __launch_bounds__(n) / __forceinline__ -> dropped / inline
 Includes of the other .cuh files are pointed at their translations (same folder).
 """
 import re
@@ -78,6 +78,7 @@ def translate(src):
     src = re.sub(r"\b__global__\s+", "", src)
     src = re.sub(r"\b__device__\s+", "", src)
     src = re.sub(r"\b__host__\s+", "", src)
+    src = re.sub(r"\b__grid_constant__\s+", "", src)
     src = re.sub(r"\b__forceinline__\b", "inline", src)
     return launches(src)
 
