@@ -61,9 +61,11 @@ static void t_alloc_device(void) {
 
 // compute capability below 8.0 (the emulator reports CUDA_EMU_CC's): such a device is turned down
 // by name and number before any kernel runs, and the others stay usable
+#ifdef CAMEO_CUDA_EMU  // (only the emulator's run calls them)
 static void ctx_1(void) { backend_ctx(D1); }
 static void ctx_0(void) { backend_ctx(D0); }
 static void tensor_on_0(void) { tensor_zeros(CM_F32, 1, (int64_t[]){4}, D0); }
+#endif
 static int t_old_gpu(const char *mode) {
 #ifndef CAMEO_CUDA_EMU
     (void)mode;
