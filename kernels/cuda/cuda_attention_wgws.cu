@@ -318,12 +318,13 @@ __device__ __forceinline__ void att_dkv_wgws(const att_args &a, bf16 *dK, bf16 *
 #endif
 }
 
-// One problem a launch (grid: tiles x B*H), or two in one launch (CAMEO's joint attention and the
-// IP attention of a FLUX block, which read the same raw query): their blocks on one grid, the
-// first problem's first, so the second's fill the SMs the first's last wave leaves idle — at the
-// 512² step's shapes 288 blocks of the joint attention are 2.2 waves of the H200's 132 SMs and
-// 192 of the IP attention 1.5, 5 rounds of blocks apart and about 4 together.
-// this block's problem and its (tile, head) there
+// One problem a launch (grid: tiles x B*H), or two in one launch (a FLUX block's joint attention
+// and its IP attention, which reads the block's raw query, not the joint attention's output): their
+// blocks on one 1-D grid, the first problem's first, so the second's fill the SMs the first's last
+// wave leaves idle — at the 512² step's shapes 288 blocks of the joint attention are 2.2 waves of
+// the H200's 132 SMs and 192 of the IP attention 1.5: 5 rounds of blocks apart, about 4 together.
+// job_of: this block's problem and its (tile, head) there (the jobs read where the launch put
+// them: __grid_constant__)
 __device__ __forceinline__ const att_job &job_of(const att_jobs &p, int64_t &bx, int64_t &bh) {
     const int w = (int64_t)blockIdx.x >= p.n0;
     const att_job &J = p.j[w];
