@@ -779,7 +779,7 @@ static att_job job_for(const cm_attn_problem &p, bool bwd) {
     att_job j;
     memset(&j, 0, sizeof j);
     j.a = make_args(p.B, p.H, p.Lq, p.Lk, p.D, p.scale, p.qs, p.ks, p.vs, p.os, bwd ? p.gs : NULL, p.mask, p.mb, p.mh);
-    j.O = (bf16 *)p.O, j.lse_out = p.lse, j.lse = p.lse;
+    j.O = (bf16 *)p.O, j.lse = p.lse;
     j.Q = (const bf16 *)p.Q, j.K = (const bf16 *)p.K, j.V = (const bf16 *)p.V;
     j.dQ = (bf16 *)p.dQ, j.dK = (bf16 *)p.dK, j.dV = (bf16 *)p.dV, j.dO = (const bf16 *)p.dO;
     return j;

@@ -134,42 +134,12 @@ template <class F> static double ceiling_run(const cm_kctx *k, int64_t n, float 
 // (cuda_attention_mma.cu); false when the device cannot give their shared memory
 bool attn_fwd_mma(const cm_kctx *k, int dp, int warps, int mtiles, const att_args &a, void *O, float *lse,
                   const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs);
-// the wgmma forward (cuda_attention_wgmma.cu; sm_90a, head dim 128, 16-byte K / V rows); false
-// where it does not apply (the caller runs mma)
-// one problem of a launch that runs two (cuda_attention_wgws.cu): its arguments, its tensors (the
-// forward's O, lse_out, Q, K, V; the backward's dQ, dK, dV, dO, lse, Dv, Q, K, V) and its blocks
-// along x (set by the launcher)
-struct att_job {
-    att_args a;
-    bf16 *O, *dQ, *dK, *dV;
-    float *lse_out;
-    const float *lse, *Dv;
-    const bf16 *Q, *K, *V, *dO;
-    int64_t tiles;
-};
-struct att_jobs {
-    att_job j[2];
-    int64_t n0;  // blocks of the first problem (tiles x B*H)
-};
-// the pair launches of CAMEO_ATTN=wgmma3 (forward; dQ then dK dV): false where either problem is
-// not for them, nothing launched
-bool attn_fwd_wgws2(const cm_kctx *k, const att_job *j);
-bool attn_bwd_wgws2(const cm_kctx *k, const att_job *j);
-// both problems for them (head dim 128 on a Hopper; the backward's 16-byte Q / dO rows)
-bool attn_pair_applies(const cm_kctx *k, const att_job *j, bool bwd);
-
 // the wgmma kernels apply: a Hopper, sm_90a code in this build (self-test passed), head dim 128,
 // 16-byte K / V rows (cuda_attention_wgmma.cu)
 bool attn_wgmma_applies(const cm_kctx *k, const att_args &a, const void *K, const int64_t *ks, const void *V,
                         const int64_t *vs);
-// the warp-specialised forward, dQ and dK dV kernels (cuda_attention_wgws.cu; CAMEO_ATTN=wgmma3)
-bool attn_dq_wgws(const cm_kctx *k, const att_args &a, void *dQ, const void *dO, const float *lse, const float *Dv,
-                  const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs);
-bool attn_fwd_wgws(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
-                   const void *K, const int64_t *ks, const void *V, const int64_t *vs);
-bool attn_dkv_wgws(const cm_kctx *k, const att_args &a, void *dK, void *dV, const void *dO, const float *lse,
-                   const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
-                   const int64_t *vs);
+// the wgmma forward (cuda_attention_wgmma.cu; sm_90a, head dim 128, 16-byte K / V rows); false
+// where it does not apply (the caller runs mma)
 bool attn_fwd_wgmma(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
                     const void *K, const int64_t *ks, const void *V, const int64_t *vs);
 // the wgmma backward's two kernels (the same conditions; dK dV also 16-byte Q and dO rows); where
@@ -184,6 +154,35 @@ bool attn_dkv_wgmma(const cm_kctx *k, const att_args &a, void *dK, void *dV, con
 bool attn_bwd_wgmma(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void *dV, const void *dO, const float *lse,
                     const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
                     const int64_t *vs);
+// the warp-specialised forward, dQ and dK dV kernels (cuda_attention_wgws.cu; CAMEO_ATTN=wgmma3)
+bool attn_fwd_wgws(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
+                   const void *K, const int64_t *ks, const void *V, const int64_t *vs);
+bool attn_dq_wgws(const cm_kctx *k, const att_args &a, void *dQ, const void *dO, const float *lse, const float *Dv,
+                  const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V, const int64_t *vs);
+bool attn_dkv_wgws(const cm_kctx *k, const att_args &a, void *dK, void *dV, const void *dO, const float *lse,
+                   const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
+                   const int64_t *vs);
+// one problem of a launch that runs two (cuda_attention_wgws.cu): its arguments, its tensors (the
+// forward's O, lse (written), Q, K, V; the backward's dQ, dK, dV, dO, lse (read), Dv, Q, K, V)
+// and its blocks along x (set by the launcher)
+struct att_job {
+    att_args a;
+    bf16 *O, *dQ, *dK, *dV;
+    float *lse;
+    const float *Dv;
+    const bf16 *Q, *K, *V, *dO;
+    int64_t tiles;
+};
+struct att_jobs {
+    att_job j[2];
+    int64_t n0;  // blocks of the first problem (tiles x B*H)
+};
+// the pair launches of CAMEO_ATTN=wgmma3 (forward; dQ then dK dV): false where either problem is
+// not for them, nothing launched
+bool attn_fwd_wgws2(const cm_kctx *k, const att_job *j);
+bool attn_bwd_wgws2(const cm_kctx *k, const att_job *j);
+// both problems for them (head dim 128 on a Hopper; the backward's 16-byte Q / dO rows)
+bool attn_pair_applies(const cm_kctx *k, const att_job *j, bool bwd);
 // a fused backward's dQ: n f32 sums, zeroed (freed with cuda_tmp_free), summed by atomics, then
 // rounded: dQ[i] = bf16(scale * acc[i]) for i < n
 float *attn_dq_sums(const cm_kctx *k, int64_t n);

@@ -340,7 +340,7 @@ __global__ void __launch_bounds__(WS_THREADS, 1) k_att_fwd_wgws(att_args a, bf16
 __global__ void __launch_bounds__(WS_THREADS, 1) k_att_fwd_wgws2(const __grid_constant__ att_jobs p) {
     int64_t bx, bh;
     const att_job &J = job_of(p, bx, bh);
-    att_fwd_wgws(J.a, J.O, J.lse_out, J.Q, J.K, J.V, bx, bh);
+    att_fwd_wgws(J.a, J.O, J.lse, J.Q, J.K, J.V, bx, bh);
 }
 __global__ void __launch_bounds__(WS_THREADS, 1) k_att_dq_wgws(att_args a, bf16 *dQ, const bf16 *dO, const float *lse,
                                                                 const float *Dv, const bf16 *Q, const bf16 *K,
