@@ -706,6 +706,17 @@ void cu_attn_fwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
     CUDA_LAUNCH_CHECK();
 }
 
+// the backward's D = rowsum(dO * O) per query row (f32, B H Lq; freed with cuda_tmp_free)
+static float *attn_dvec(const cm_kctx *k, cm_dtype dt, const att_args &a, const void *dO, const void *O) {
+    const int64_t rq = a.B * a.H * a.Lq;
+    float *Dv = (float *)cuda_tmp_alloc(k, (size_t)rq * sizeof(float), "attention backward rowsum(dO*O)");
+    CUDA_DISPATCH("cuda attn_bwd", dt,
+                  k_att_dvec<T><<<(unsigned)((rq + ATT_WARPS - 1) / ATT_WARPS), ATT_THREADS, 0, KSTREAM(k)>>>(
+                      a, Dv, (const T *)dO, (const T *)O));
+    CUDA_LAUNCH_CHECK();
+    return Dv;
+}
+
 void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t D, double scale,
                  void *dQ, void *dK, void *dV, const void *dO, const int64_t *gs, const void *O, const int64_t *os,
                  const float *lse, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
@@ -722,11 +733,7 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
         return;
     }
     att_args a = make_args(B, H, Lq, Lk, D, scale, qs, ks, vs, os, gs, mask, mb, mh);
-    float *Dv = (float *)cuda_tmp_alloc(k, (size_t)rq * sizeof(float), "attention backward rowsum(dO*O)");
-    CUDA_DISPATCH("cuda attn_bwd", dt,
-                  k_att_dvec<T><<<(unsigned)((rq + ATT_WARPS - 1) / ATT_WARPS), ATT_THREADS, 0, s>>>(
-                      a, Dv, (const T *)dO, (const T *)O));
-    CUDA_LAUNCH_CHECK();
+    float *Dv = attn_dvec(k, dt, a, dO, O);
     bool done = false;
     if (dt == CM_BF16 && attn_is_mma() && tc_dp(D)) {
         // wgmma: its dQ and dK dV kernels, deterministic (CAMEO_ATTN_BWD=fused: one kernel, dQ by
@@ -807,14 +814,7 @@ void cu_attn_bwd_group(const cm_kctx *k, cm_dtype dt, int n, const cm_attn_probl
         att_job j[2] = {job_for(p[0], true), job_for(p[1], true)};
         if (attn_pair_applies(k, j, true)) {
             float *Dv[2];
-            for (int w = 0; w < 2; w++) {  // each problem's D = rowsum(dO * O), as cu_attn_bwd
-                const int64_t rq = p[w].B * p[w].H * p[w].Lq;
-                Dv[w] = (float *)cuda_tmp_alloc(k, (size_t)rq * sizeof(float), "attention backward rowsum(dO*O)");
-                k_att_dvec<bf16><<<(unsigned)((rq + ATT_WARPS - 1) / ATT_WARPS), ATT_THREADS, 0, KSTREAM(k)>>>(
-                    j[w].a, Dv[w], (const bf16 *)p[w].dO, (const bf16 *)p[w].O);
-                CUDA_LAUNCH_CHECK();
-                j[w].Dv = Dv[w];
-            }
+            for (int w = 0; w < 2; w++) j[w].Dv = Dv[w] = attn_dvec(k, dt, j[w].a, p[w].dO, p[w].O);
             const bool done = attn_bwd_wgws2(k, j);
             for (int w = 0; w < 2; w++) cuda_tmp_free(k, Dv[w]);
             if (done) return;
