@@ -735,18 +735,21 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
     att_args a = make_args(B, H, Lq, Lk, D, scale, qs, ks, vs, os, gs, mask, mb, mh);
     float *Dv = attn_dvec(k, dt, a, dO, O);
     bool done = false;
+    cuda_side side;  // wgmma's split backward: dK dV on a side stream beside dQ (independent kernels)
+    side.slot = -1;
     if (dt == CM_BF16 && attn_is_mma() && tc_dp(D)) {
         // wgmma: its dQ and dK dV kernels, deterministic (CAMEO_ATTN_BWD=fused: one kernel, dQ by
         // atomics) where they apply, mma's for the rest
         bool wg = attn_is_wgmma();
         done = wg && attn_bwd_fused() && attn_bwd_wgmma(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
+        const cm_kctx *kv = !done && wg && cuda_fork(k, &side) ? &side.k : k;  // dK dV's context
         bool dq_done = done || (wg && attn_choice() == ATT_WGMMA3 && attn_dq_wgws(k, a, dQ, dO, lse, Dv, Q, qs, K, ks, V, vs));
         dq_done = dq_done || (wg && attn_dq_wgmma(k, a, dQ, dO, lse, Dv, Q, qs, K, ks, V, vs));
         bool dkv_done = done || (dq_done && attn_choice() == ATT_WGMMA3 &&
-                                 attn_dkv_wgws(k, a, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs));
-        dkv_done = dkv_done || (dq_done && attn_dkv_wgmma(k, a, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs));
-        done = dkv_done || attn_bwd_mma(k, tc_dp(D), attn_mma_warps(), a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs, !dq_done,
-                                        attn_bwd_fused());
+                                 attn_dkv_wgws(kv, a, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs));
+        dkv_done = dkv_done || (dq_done && attn_dkv_wgmma(kv, a, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs));
+        done = dkv_done || attn_bwd_mma(kv, tc_dp(D), attn_mma_warps(), a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs,
+                                        !dq_done, attn_bwd_fused());
     }
     else if (dt == CM_BF16 && attn_choice() == ATT_WMMA) {
         int dp = tc_dp(D);
@@ -765,6 +768,7 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
             CUDA_LAUNCH_CHECK();
         });
     }
+    cuda_join(k, &side);  // before Dv's free: the side stream's kernels read it
     cuda_tmp_free(k, Dv);
 }
 
@@ -773,8 +777,10 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
 // the first's last wave), otherwise one by one. CAMEO_ATTN_PAIR=0 runs pairs one by one there too
 // (the benchmark times both ways). (wgmma's split dQ and dK dV kernels in a pair form had ptxas
 // inject warpgroup waits, C7517 / C7519, whichever way the problem was picked: not kept.)
-static int g_pair = -1;  // -1 not read yet
+static int g_pair = -1, g_pair_force = -1;  // -1 not read yet / no override
+extern "C" void cuda_attn_pair_use(int on) { g_pair_force = on < 0 ? -1 : on ? 1 : 0; }
 static bool attn_pair_on(void) {
+    if (g_pair_force >= 0) return g_pair_force == 1;
     if (g_pair < 0) {
         const char *e = getenv("CAMEO_ATTN_PAIR");
         if (e && *e && strcmp(e, "0") && strcmp(e, "1")) cm_die("cuda attention", "CAMEO_ATTN_PAIR='%s' (allowed: 0, 1)", e);
@@ -796,15 +802,27 @@ static bool pair_wanted(cm_dtype dt, int n, const cm_attn_problem *p) {
            p[0].B * p[0].H * p[0].Lq > 0 && p[1].B * p[1].H * p[1].Lq > 0;
 }
 
+// otherwise the problems one on each stream: the first on k's, the others forked (cuda_fork) so
+// their blocks fill the first one's last wave; every family gets that much of the pair's gain
+template <class F> static void attn_each_on_side_streams(const cm_kctx *k, int n, F one) {
+    enum { MAXN = CUDA_SIDE_STREAMS };
+    cuda_side side[MAXN];
+    for (int i = 0; i < MAXN; i++) side[i].slot = -1;
+    for (int i = 1; i < n && i < MAXN; i++) cuda_fork(k, &side[i]);
+    for (int i = 0; i < n; i++) one(i > 0 && i < MAXN && side[i].slot >= 0 ? &side[i].k : k, i);
+    for (int i = 1; i < n && i < MAXN; i++) cuda_join(k, &side[i]);
+}
+
 void cu_attn_fwd_group(const cm_kctx *k, cm_dtype dt, int n, const cm_attn_problem *p) {
     if (pair_wanted(dt, n, p)) {
         for (int w = 0; w < 2; w++) att_check("cuda attn_fwd_group", dt, p[w].B, p[w].H, p[w].D);
         const att_job j[2] = {job_for(p[0], false), job_for(p[1], false)};
         if (attn_fwd_wgws2(k, j)) return;
     }
-    for (int i = 0; i < n; i++)
-        cu_attn_fwd(k, dt, p[i].B, p[i].H, p[i].Lq, p[i].Lk, p[i].D, p[i].scale, p[i].O, p[i].os, p[i].lse, p[i].Q, p[i].qs,
+    attn_each_on_side_streams(k, n, [&](const cm_kctx *kk, int i) {
+        cu_attn_fwd(kk, dt, p[i].B, p[i].H, p[i].Lq, p[i].Lk, p[i].D, p[i].scale, p[i].O, p[i].os, p[i].lse, p[i].Q, p[i].qs,
                     p[i].K, p[i].ks, p[i].V, p[i].vs, p[i].mask, p[i].mb, p[i].mh);
+    });
 }
 
 void cu_attn_bwd_group(const cm_kctx *k, cm_dtype dt, int n, const cm_attn_problem *p) {
@@ -820,8 +838,9 @@ void cu_attn_bwd_group(const cm_kctx *k, cm_dtype dt, int n, const cm_attn_probl
             if (done) return;
         }
     }
-    for (int i = 0; i < n; i++)
-        cu_attn_bwd(k, dt, p[i].B, p[i].H, p[i].Lq, p[i].Lk, p[i].D, p[i].scale, p[i].dQ, p[i].dK, p[i].dV, p[i].dO, p[i].gs,
+    attn_each_on_side_streams(k, n, [&](const cm_kctx *kk, int i) {
+        cu_attn_bwd(kk, dt, p[i].B, p[i].H, p[i].Lq, p[i].Lk, p[i].D, p[i].scale, p[i].dQ, p[i].dK, p[i].dV, p[i].dO, p[i].gs,
                     p[i].O, p[i].os, p[i].lse, p[i].Q, p[i].qs, p[i].K, p[i].ks, p[i].V, p[i].vs, p[i].mask, p[i].mb,
                     p[i].mh);
+    });
 }

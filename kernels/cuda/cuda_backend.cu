@@ -196,6 +196,11 @@ extern "C" const cm_kctx *cuda_backend_ctx(int index) {
         CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
         c->k.stream = s;
         CUDA_CHECK(cudaStreamCreateWithFlags(&c->copy_stream, cudaStreamNonBlocking));
+        for (int i = 0; i < CUDA_SIDE_STREAMS; i++) {
+            CUDA_CHECK(cudaStreamCreateWithFlags(&c->side[i], cudaStreamNonBlocking));
+            CUDA_CHECK(cudaEventCreateWithFlags(&c->side_go[i], cudaEventDisableTiming));
+            CUDA_CHECK(cudaEventCreateWithFlags(&c->side_done[i], cudaEventDisableTiming));
+        }
         for (int st = 0; st < 2; st++)
             for (int e = 0; e < CUDA_EVENT_RING; e++)
                 CUDA_CHECK(cudaEventCreateWithFlags(&c->ev[st][e], cudaEventDisableTiming));
@@ -239,6 +244,47 @@ const cuda_ctx_ext *cuda_ext(const cm_kctx *k) {
         if (!cuda_backend_ctx(i)) cm_die("cuda", "no CUDA context for device %d", i);
     }
     return g_ctx[i];
+}
+
+// ---------------------------------------------------------------------------------------------
+// side streams (cuda_common.cuh): a fork records an event on k's stream for the side stream to
+// wait on; a join records one on the side stream for k's to wait on. Each record is waited on at
+// once, so one event per side stream and direction serves every fork.
+// ---------------------------------------------------------------------------------------------
+static int g_side_env = -1, g_side_force = -1;  // -1: not read yet / no override
+static int64_t g_side_forks;
+bool cuda_side_streams_on(void) {
+    if (g_side_force >= 0) return g_side_force == 1;
+    if (g_side_env < 0) {
+        const char *e = getenv("CAMEO_SIDE_STREAMS");
+        if (e && *e && strcmp(e, "0") && strcmp(e, "1")) cm_die("cuda", "CAMEO_SIDE_STREAMS='%s' (allowed: 0, 1)", e);
+        g_side_env = !(e && !strcmp(e, "0"));
+    }
+    return g_side_env == 1;
+}
+extern "C" void cuda_side_streams_use(int on) { g_side_force = on < 0 ? -1 : on ? 1 : 0; }
+extern "C" int64_t cuda_side_forks(void) { return __atomic_load_n(&g_side_forks, __ATOMIC_RELAXED); }
+
+bool cuda_fork(const cm_kctx *k, cuda_side *side) {
+    side->k = *k;
+    side->slot = -1;
+    if (!cuda_side_streams_on()) return false;
+    cuda_ctx_ext *c = (cuda_ctx_ext *)cuda_ext(k);
+    const int i = (int)(__atomic_fetch_add(&c->side_next, 1u, __ATOMIC_RELAXED) % CUDA_SIDE_STREAMS);
+    if (c->side[i] == KSTREAM(k)) return false;  // (a fork from a side stream that came round again)
+    CUDA_CHECK(cudaEventRecord(c->side_go[i], KSTREAM(k)));
+    CUDA_CHECK(cudaStreamWaitEvent(c->side[i], c->side_go[i], 0));
+    side->k.stream = c->side[i];
+    side->slot = i;
+    __atomic_fetch_add(&g_side_forks, 1, __ATOMIC_RELAXED);
+    return true;
+}
+void cuda_join(const cm_kctx *k, cuda_side *side) {
+    if (side->slot < 0) return;
+    const cuda_ctx_ext *c = cuda_ext(k);
+    CUDA_CHECK(cudaEventRecord(c->side_done[side->slot], c->side[side->slot]));
+    CUDA_CHECK(cudaStreamWaitEvent(KSTREAM(k), c->side_done[side->slot], 0));
+    side->slot = -1;
 }
 
 // the stream-ordered pool's unused memory back to the device (it keeps what was freed until a

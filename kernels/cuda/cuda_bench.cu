@@ -12,6 +12,7 @@ extern "C" double cuda_gemm_best_ms(const cm_kctx *k, int64_t M, int64_t N, int6
                                     void *C, int max_algos, int iters);
 extern "C" int cuda_device_count(void);
 extern "C" bool cuda_attn_use(const char *which);  // cuda_attention.cu
+extern "C" void cuda_attn_pair_use(int on);      // 1 on, 0 off, -1 CAMEO_ATTN_PAIR's choice
 extern "C" void cuda_gemm_tune(int on);            // cuda_gemm.cu
 extern "C" const char *cuda_attn_name(void);
 extern "C" const char *cuda_unavailable_reason(void);
@@ -377,8 +378,9 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         // image tokens) and the IP attention (1024 image tokens over 1024 IP tokens), both 24 x 128
         const int64_t shp512[2][2] = {{tiny ? 48 : 1536, tiny ? 48 : 1536}, {tiny ? 32 : 1024, tiny ? 32 : 1024}};
         // (mma2-fused: FlashAttention-2's arrangement, 32 queries per forward warp, dQ in the dK dV kernel)
-        enum { NK512 = 6 };
-        const char *k512[NK512] = {"mma", "mma-fused", "mma2-fused", "wgmma", "wgmma-fused", "wgmma3"};
+        // (the last row: wgmma with its dQ and dK dV kernels on one stream, as before side streams)
+        enum { NK512 = 7 };
+        const char *k512[NK512] = {"mma", "mma-fused", "mma2-fused", "wgmma", "wgmma-fused", "wgmma3", "wgmma"};
         for (int sh = 0; sh < 2; sh++) {
             const int64_t Lq = shp512[sh][0], Lk = shp512[sh][1];
             int64_t sq[3] = {H * Lq * D, Lq * D, D}, sk[3] = {H * Lk * D, Lk * D, D};
@@ -387,6 +389,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
             snprintf(s5, sizeof s5, "B1 H%lld Lq%lld Lk%lld D128", (long long)H, (long long)Lq, (long long)Lk);
             for (int v = 0; v < NK512; v++) {
                 cuda_attn_use(k512[v]);
+                cuda_side_streams_use(v == NK512 - 1 ? 0 : -1);
                 double ms_f = cuda_time_ms(k, 1, ai, [&] {
                     be->attn_fwd(k, CM_BF16, Bn, H, Lq, Lk, D, scale, O, NULL, lse, Q, sq, K, sk, V, sk, NULL, 0, 0);
                 });
@@ -395,15 +398,20 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
                                  NULL, 0, 0);
                 });
                 char what[96];
-                snprintf(what, sizeof what, "attention fwd+bwd at 512^2, %s [%s]", sh ? "IP" : "joint", k512[v]);
+                snprintf(what, sizeof what, "attention fwd+bwd at 512^2, %s [%s%s]", sh ? "IP" : "joint", k512[v],
+                         v == NK512 - 1 ? ", one stream" : "");
                 double tf = (f5 + b5) / ((ms_f + ms_b) * 1e-3) / 1e12;
                 add_row(what, s5, ms_f + ms_b, tf, 0, 100.0 * tf / peak, "of peak");
             }
         }
-        // both at once, as a FLUX block runs them (op_sdpa_tokens_pair): one after the other, or one
-        // launch each way (wgmma3: the IP attention's blocks fill the joint one's last wave); the
-        // operands one after the other in the buffers, O token-major [B, Lj + Li, H, D]
-        if (cuda_attn_use("wgmma3")) {
+        cuda_side_streams_use(-1);
+        // both at once, as a FLUX block runs them (op_sdpa_tokens_pair): one after the other; on two
+        // streams (the IP attention's blocks fill the joint one's last wave, every family); or, for
+        // wgmma3, one launch each way. The operands one after the other in the buffers, O token-major
+        // [B, Lj + Li, H, D]
+        for (int fam = 0; fam < 2; fam++) {
+            const char *fname = fam ? "wgmma3" : "wgmma";
+            if (!cuda_attn_use(fname)) continue;
             cm_attn_problem pp[2];
             const int64_t Lj = shp512[0][0], Li = shp512[1][0], Ltot = Lj + Li;
             static int64_t st[2][3], os2[3];
@@ -417,7 +425,10 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
                                           dQ + off, dK + off, dV + off, dO + (w ? Lj * H * D : 0), os2};
                 fl += 3.5 * 4.0 * Bn * H * Lq * Lk * D;
             }
-            for (int grouped = 0; grouped < 2; grouped++) {
+            // 0 one after the other (one stream), 1 two streams, 2 one launch each way (wgmma3)
+            for (int grouped = 0; grouped < 2 + fam; grouped++) {
+                cuda_side_streams_use(grouped == 0 ? 0 : -1);
+                cuda_attn_pair_use(grouped == 2 ? -1 : 0);
                 double ms = cuda_time_ms(k, 1, ai, [&] {
                     if (grouped) {
                         be->attn_fwd_group(k, CM_BF16, 2, pp);
@@ -432,12 +443,14 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
                         }
                 });
                 char what[96], s6[64];
-                snprintf(what, sizeof what, "attention fwd+bwd at 512^2, joint + IP [wgmma3, %s]",
-                         grouped ? "one launch each way" : "one after the other");
+                static const char *const how[3] = {"one after the other", "two streams", "one launch each way"};
+                snprintf(what, sizeof what, "attention fwd+bwd at 512^2, joint + IP [%s, %s]", fname, how[grouped]);
                 snprintf(s6, sizeof s6, "Lq %lld + %lld", (long long)Lj, (long long)Li);
                 double tf = fl / (ms * 1e-3) / 1e12;
                 add_row(what, s6, ms, tf, 0, 100.0 * tf / peak, "of peak");
             }
+            cuda_side_streams_use(-1);
+            cuda_attn_pair_use(-1);
         }
         cuda_attn_use(dflt);
         CUDA_CHECK(cudaFree(Q));

@@ -135,6 +135,7 @@ __device__ __forceinline__ float block_sum(float v, float *sh) {
 // on the same stream; a wait on an id that old then waits for that later point of the same
 // in-order stream — later than needed, never too early.
 #define CUDA_EVENT_RING 256
+#define CUDA_SIDE_STREAMS 4
 // device scratch of the context: f32/f64 partials for host-returned reductions
 struct cuda_ctx_ext {
     cm_kctx k;
@@ -147,6 +148,9 @@ struct cuda_ctx_ext {
     int cc_major, cc_minor;
     size_t smem_optin;
     cudaStream_t copy_stream;                 // memcpy_h2d_async's, non-blocking
+    cudaStream_t side[CUDA_SIDE_STREAMS];     // cuda_fork's, non-blocking, taken in turn
+    cudaEvent_t side_go[CUDA_SIDE_STREAMS], side_done[CUDA_SIDE_STREAMS];  // fork / join points, timing off
+    unsigned side_next;                       // the next side stream cuda_fork takes
     cudaEvent_t ev[2][CUDA_EVENT_RING];       // [cm_stream][seq % ring], timing off
     uint64_t ev_seq[2];                       // the last seq recorded per stream
     pthread_mutex_t ev_lock;                  // guards ev_seq and the re-recording of ring slots
@@ -176,6 +180,28 @@ template <typename F> static double cuda_time_ms(const cm_kctx *k, int warm, int
     CUDA_CHECK(cudaEventDestroy(e1));
     return ms / iters;
 }
+
+// side streams: independent kernels of one op — the FLUX blocks' joint and IP attention, a
+// backward's dQ and dK dV kernels — issued on two streams, so the blocks of the one launched second
+// fill the SMs the first one's last wave leaves idle (the 512² step's attention is 2.2 + 1.5 waves
+// of an H200's SMs). cuda_fork gives `side`, a context whose stream starts after everything k's
+// stream holds so far; cuda_join makes k's stream wait for everything queued on side since. What
+// the side work reads and writes is allocated before the fork (or stream-ordered on the side
+// stream itself, cuda_tmp_alloc) and freed after the join, so the caching allocator's one-stream
+// order still holds. Side work must not touch the context's own buffers (partials, host_result);
+// a GEMM there takes a cuBLASLt workspace of its own (cuda_gemm.cu). False (side = k, nothing to
+// join) where side streams are off: CAMEO_SIDE_STREAMS=0, or cuda_side_streams_use(0) (the
+// benchmark's "one after the other" rows).
+// One host thread issues a context's compute work; forks nest (they take the side streams in turn).
+struct cuda_side {
+    cm_kctx k;  // the side stream's context (k's device, BLAS handle)
+    int slot;   // -1: not forked
+};
+bool cuda_fork(const cm_kctx *k, cuda_side *side);
+void cuda_join(const cm_kctx *k, cuda_side *side);
+bool cuda_side_streams_on(void);
+extern "C" void cuda_side_streams_use(int on);  // 1 on, 0 off, -1 the environment's choice
+extern "C" int64_t cuda_side_forks(void);       // forks made (tests: the side path ran)
 
 // stream-ordered temporary device buffer; dies with a clear message when memory is exhausted
 void *cuda_tmp_alloc(const cm_kctx *k, size_t nbytes, const char *what);

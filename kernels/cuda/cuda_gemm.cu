@@ -95,19 +95,31 @@ extern "C" int64_t cuda_gemm_tuned(int64_t *changed) {
     return __atomic_load_n(&g_tuned, __ATOMIC_RELAXED);
 }
 
+// the cuBLASLt workspace of n bytes for a call on k's stream: the context's on its compute stream;
+// on a side stream (cuda_fork: it may run beside a GEMM there) one of its own, stream-ordered on
+// that stream (*own, to give to cuda_tmp_free after the call)
+static void *lt_workspace(const cm_kctx *k, size_t n, void **own) {
+    const cuda_ctx_ext *c = cuda_ext(k);
+    *own = NULL;
+    if (KSTREAM(k) == (cudaStream_t)c->k.stream || !n) return c->workspace;
+    return *own = cuda_tmp_alloc(k, n, "a side stream's cuBLASLt workspace");
+}
+
 // ms per run of plan p with algo (one untimed run, then iters timed; D = C), -1 where it fails
 static double algo_ms(const cm_kctx *k, const gemm_plan *p, const cublasLtMatmulAlgo_t *algo, size_t ws, const void *A,
                       const void *B, void *C, float beta, int iters) {
-    const cuda_ctx_ext *c = cuda_ext(k);
     cudaStream_t s = KSTREAM(k);
     const float fa = 1.f;
-    if (cublasLtMatmul((cublasLtHandle_t)k->blas, p->op, &fa, B, p->la, A, p->lb, &beta, C, p->lc, C, p->lc, algo,
-                       c->workspace, ws, s) != CUBLAS_STATUS_SUCCESS)
-        return -1.0;
-    return cuda_time_ms(k, 0, iters, [&] {
-        CUBLAS_CHECK(cublasLtMatmul((cublasLtHandle_t)k->blas, p->op, &fa, B, p->la, A, p->lb, &beta, C, p->lc, C, p->lc,
-                                    algo, c->workspace, ws, s));
-    });
+    void *own = NULL, *wp = lt_workspace(k, ws, &own);
+    double ms = -1.0;
+    if (cublasLtMatmul((cublasLtHandle_t)k->blas, p->op, &fa, B, p->la, A, p->lb, &beta, C, p->lc, C, p->lc, algo, wp, ws,
+                       s) == CUBLAS_STATUS_SUCCESS)
+        ms = cuda_time_ms(k, 0, iters, [&] {
+            CUBLAS_CHECK(cublasLtMatmul((cublasLtHandle_t)k->blas, p->op, &fa, B, p->la, A, p->lb, &beta, C, p->lc, C,
+                                        p->lc, algo, wp, ws, s));
+        });
+    cuda_tmp_free(k, own);
+    return ms;
 }
 
 // the fastest of res[n] for plan p on A, B (the first call's operands), into p->algo / p->ws. The
@@ -348,7 +360,6 @@ static void gemm_run(const cm_kctx *k, cm_dtype dt, int transA, int transB, int6
     float fa = (float)alpha, fb = (float)beta;
     int lt = !__atomic_load_n(&p->fallback, __ATOMIC_RELAXED) && !__atomic_load_n(&g_force_fallback, __ATOMIC_RELAXED);
     if (lt) {
-        const cuda_ctx_ext *c = cuda_ext(k);
         const int ptrs = bias || aux;
         if (ptrs) {  // this call's bias / aux into the shared descriptor, then enqueue, under the plan's lock
             pthread_mutex_lock(&p->mu);
@@ -358,10 +369,12 @@ static void gemm_run(const cm_kctx *k, cm_dtype dt, int transA, int transB, int6
                 CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux,
                                                             sizeof aux));
         }
+        void *own = NULL, *ws = lt_workspace(k, p->ws, &own);
         cublasStatus_t st = cublasLtMatmul((cublasLtHandle_t)k->blas, p->op, &fa, B, p->la, A, p->lb, &fb, C, p->lc, C,
-                                           p->lc, &p->algo, c->workspace, p->ws, s);
+                                           p->lc, &p->algo, ws, p->ws, s);
         cm_dev_launches++;
         if (ptrs) pthread_mutex_unlock(&p->mu);
+        cuda_tmp_free(k, own);
         if (st != CUBLAS_STATUS_SUCCESS) {
             // an epilogue the chosen algorithm turns down at run time (say, for this bias's or
             // aux's alignment): this plan takes the fallback from now on; anything else is an error
@@ -372,12 +385,15 @@ static void gemm_run(const cm_kctx *k, cm_dtype dt, int transA, int transB, int6
         }
     }
     if (!lt) {
-        cublasHandle_t hv = v2_handle(k);
+        cublasHandle_t hv = v2_handle(k);  // (its cublasSetStream put back the default workspace)
+        void *own = NULL, *ws = lt_workspace(k, cuda_ext(k)->workspace_bytes, &own);
+        if (own) CUBLAS_CHECK(cublasSetWorkspace(hv, ws, cuda_ext(k)->workspace_bytes));  // a side stream's own
         cudaDataType_t t = dt == CM_BF16 ? CUDA_R_16BF : CUDA_R_32F, tc = cf32 ? CUDA_R_32F : t;
         CUBLAS_CHECK(cublasGemmStridedBatchedEx(hv, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
                                                 (int)N, (int)M, (int)K, &fa, B, t, (int)ldb, strideB, A, t, (int)lda,
                                                 strideA, &fb, C, tc, (int)ldc, strideC, (int)batch, CUBLAS_COMPUTE_32F,
                                                 CUBLAS_GEMM_DEFAULT));
+        cuda_tmp_free(k, own);
         if (key.epi) {  // the epilogue the heuristic could not fuse: one more pass over C
             CUDA_DISPATCH("cuda gemm", dt, k_epilogue<T><<<grid_for(M * N * batch, 256), 256, 0, s>>>(
                                                M, N, ldc, key.sc, batch, 0, 0.f, (const T *)bias, (int)act,

@@ -30,6 +30,7 @@ int cuda_device_count(void);
 const char *cuda_unavailable_reason(void);
 int64_t cuda_attn_fallbacks(void);  // bf16 attention calls the generic kernels took (cuda_attention.cu)
 int64_t cuda_attn_wgws_runs(int which);  // launches of the warp-specialised kernels: 0 forward, 1 dQ, 2 dK dV, 3 pairs
+int64_t cuda_side_forks(void);           // side streams forked (kernels/cuda/cuda_common.cuh)
 
 static const cm_backend *G, *C;
 static const cm_kctx *gk, *ck;
@@ -1099,7 +1100,8 @@ static void attention_cases(bool picked_only) {
         {2, 2, 70, 33, 72, 2, 1, 1}, {1, 2, 100, 32, 128, 2, 0, 0},
     };
     const int64_t wg0 = cm_attn_wgmma_runs, mf0 = cm_attn_mma_fused_runs, fb0 = cuda_attn_fallbacks(),
-                  gm0 = cm_attn_gemm_runs, ws0[3] = {cuda_attn_wgws_runs(0), cuda_attn_wgws_runs(1), cuda_attn_wgws_runs(2)};
+                  gm0 = cm_attn_gemm_runs, ws0[3] = {cuda_attn_wgws_runs(0), cuda_attn_wgws_runs(1), cuda_attn_wgws_runs(2)},
+                  fk0 = cuda_side_forks();
     int64_t picked = 0;
     for (int d = 0; d < 2; d++) {
         cm_dtype dt = DTS[d];
@@ -1189,6 +1191,14 @@ static void attention_cases(bool picked_only) {
                (long long)fb);
         TEST_CHECK(fb == 0, "%lld bf16 attention calls fell back to the generic kernels (shared memory)", (long long)fb);
     }
+    // wgmma's split backward (the default family's): dK dV on a side stream beside dQ
+    const char *bwd_env = getenv("CAMEO_ATTN_BWD"), *sse = getenv("CAMEO_SIDE_STREAMS");
+    if (cm_attn_wgmma_runs > wg0 && !(bwd_env && !strcmp(bwd_env, "fused")) && !(sse && !strcmp(sse, "0"))) {
+        const int64_t forks = cuda_side_forks() - fk0;
+        printf("%s  attention: the split backward forked dK dV onto a side stream %lld times\n", forks > 0 ? "ok " : "FAIL",
+               (long long)forks);
+        TEST_CHECK(forks > 0, "the wgmma kernels ran, but no backward forked its dK dV kernel onto a side stream");
+    }
     // CAMEO_ATTN=wgmma: its forward must have run for the head-dim-128 cases (not mma's fallback),
     // except on a GPU that is not a Hopper
     if (att && (!strcmp(att, "wgmma") || !strcmp(att, "wgmma3"))) {
@@ -1218,9 +1228,10 @@ static void attention_cases(bool picked_only) {
 // two problems at once (attn_fwd_group / attn_bwd_group: the FLUX blocks' joint and IP attention),
 // head dim 128, outputs token-major in one [B, L1 + L2, H, D] buffer, against the CPU's per problem.
 // bf16 only in the attention_picked run (CAMEO_ATTN=wgmma3 runs them as one launch each way and
-// must have: the pair launches counted); f32 too in the full run (one by one).
+// must have: the pair launches counted); f32 too in the full run (the second problem on a side
+// stream; in f32 both go through GEMMs, B H Lq Lk >= ATT_GEMM_MIN: a side stream's cuBLASLt call).
 static void attention_pair(bool picked_only) {
-    const int64_t B = 1, H = 2, D = 128, Lq[2] = {200, 130}, Lk[2] = {200, 70}, L = Lq[0] + Lq[1];
+    const int64_t B = 1, H = 2, D = 128, Lq[2] = {200, 130}, Lk[2] = {200, 130}, L = Lq[0] + Lq[1];
     const int64_t pairs0 = cuda_attn_wgws_runs(3);
     for (int d = 0; d < 2; d++) {
         cm_dtype dt = DTS[d];
@@ -1265,8 +1276,18 @@ static void attention_pair(bool picked_only) {
             pb[w] = p, pb[w].O = (char *)goin + off, pb[w].lse = glin + loff;  // the CPU's lse: errors kept apart
             pb[w].dQ = gdq[w], pb[w].dK = gdk[w], pb[w].dV = gdv[w], pb[w].dO = (char *)gdo + off;
         }
+        const int64_t forks0 = cuda_side_forks(), pl0 = cuda_attn_wgws_runs(3);
         G->attn_fwd_group(gk, dt, 2, pf);
         G->attn_bwd_group(gk, dt, 2, pb);
+        // no pair launch: the second problem on a side stream each way (under CUDA_EMU_DEFER its
+        // kernels wait in that stream's queue: a consumer that did not wait for them reads NaN)
+        const char *sse = getenv("CAMEO_SIDE_STREAMS");
+        if (cuda_attn_wgws_runs(3) == pl0 && !(sse && !strcmp(sse, "0"))) {
+            const int64_t forks = cuda_side_forks() - forks0;
+            printf("%s  attention %s pair: %lld side-stream forks (want >= 2: one each way)\n", forks >= 2 ? "ok " : "FAIL",
+                   dtype_name(dt), (long long)forks);
+            TEST_CHECK(forks >= 2, "attention pair (%s): %lld side-stream forks, want >= 2", dtype_name(dt), (long long)forks);
+        }
         cmp("attn pair O (both, token-major)", dt, down(dt, go, no), ro, no, TOL(dt, 1e-4, 2e-2));
         cmp("attn pair lse", CM_F32, down(CM_F32, gl, B * H * L), rl, B * H * L, TOL(dt, 1e-5, 1e-2));
         for (int w = 0; w < 2; w++) {

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <functional>
+#include <tuple>
 #include <type_traits>
 
 #define CAMEO_EMU_ARCH 900
@@ -67,6 +68,7 @@ inline void __syncwarp(unsigned mask = 0xffffffffu) { (void)mask; emu_warp_barri
 void emu_launch_impl(const void *kernel, const char *name, dim3 grid, dim3 block, size_t smem,
                      const std::function<void()> &run);
 // a launch runs its stream's queued work (CUDA_EMU_DEFER's copies), then completes before it returns
+// (the kernel's arguments are copied into the lambda, translate.py's [=], as a launch copies them)
 extern "C" void emu_stream_flush(cudaStream_t s);
 template <class F> void emu_launch(const void *k, const char *n, dim3 g, dim3 b, F f) {
     emu_stream_flush(0);
@@ -76,7 +78,11 @@ template <class F> void emu_launch(const void *k, const char *n, dim3 g, dim3 b,
     emu_stream_flush(0);
     emu_launch_impl(k, n, g, b, smem, f);
 }
+// CUDA_EMU_DEFER=1: a launch on a created stream is queued there (emu_runtime.cpp); true when it was
+bool emu_launch_deferred(const void *kernel, const char *name, dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                         const std::function<void()> &run);
 template <class F> void emu_launch(const void *k, const char *n, dim3 g, dim3 b, size_t smem, cudaStream_t s, F f) {
+    if (emu_launch_deferred(k, n, g, b, smem, s, f)) return;
     emu_stream_flush(s);
     emu_launch_impl(k, n, g, b, smem, f);
 }

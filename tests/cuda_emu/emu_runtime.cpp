@@ -532,9 +532,8 @@ extern "C" {
 static size_t emu_smem_optin(int d);  // the reported device's opt-in maximum (below)
 }
 
-void emu_launch_impl(const void *kernel, const char *name, dim3 grid, dim3 block, size_t smem,
-                     const std::function<void()> &run) {
-    std::lock_guard<std::mutex> lock(g_launch_lock);
+// a launch's configuration against the device: false (and the launch error set) where CUDA refuses it
+static bool launch_ok(const void *kernel, const char *name, dim3 grid, dim3 block, size_t smem) {
     unsigned long nt = (unsigned long)block.x * block.y * block.z;
     size_t limit = EMU_SMEM_DEFAULT;
     auto it = g_max_dyn_smem.find(kernel);
@@ -545,15 +544,23 @@ void emu_launch_impl(const void *kernel, const char *name, dim3 grid, dim3 block
         fprintf(stderr, "cuda emulator: %s: invalid launch (grid %u,%u,%u, block %u,%u,%u)\n", name, grid.x, grid.y,
                 grid.z, block.x, block.y, block.z);
         g_last_error = cudaErrorInvalidConfiguration;
-        return;
+        return false;
     }
     if (smem > limit) {
         fprintf(stderr, "cuda emulator: %s: %zu bytes of dynamic shared memory, the kernel's limit is %zu "
                         "(cudaFuncSetAttribute MaxDynamicSharedMemorySize; the device's opt-in maximum %zu)\n",
                 name, smem, limit, optin);
         g_last_error = cudaErrorInvalidValue;
-        return;
+        return false;
     }
+    return true;
+}
+
+void emu_launch_impl(const void *kernel, const char *name, dim3 grid, dim3 block, size_t smem,
+                     const std::function<void()> &run) {
+    std::lock_guard<std::mutex> lock(g_launch_lock);
+    if (!launch_ok(kernel, name, grid, block, smem)) return;
+    unsigned long nt = (unsigned long)block.x * block.y * block.z;
     g_reverse = getenv("CUDA_EMU_REVERSE") && atoi(getenv("CUDA_EMU_REVERSE"));
     g_kernel = &run;
     g_kernel_name = name;
@@ -639,12 +646,13 @@ static void check_range(const char *call, const char *what, const void *p, size_
 // ---------------------------------------------------------------------------------------------
 struct emu_stream;
 struct emu_op {
-    void *dst;  // a copy; NULL: a wait for `other` up to its op `seq`
+    void *dst;  // a copy; NULL: a wait for `other` up to its op `seq`, or the launch `run`
     const void *src;
     size_t n;
     std::vector<unsigned char> staged;  // a pageable source's bytes at the call
     emu_stream *other;
     uint64_t seq;
+    std::function<void()> run;  // a deferred launch (its arguments copied at the call)
 };
 struct emu_stream {
     std::deque<emu_op> q;
@@ -669,7 +677,8 @@ static void run_to(emu_stream *st, uint64_t upto) {
         emu_op op = std::move(st->q.front());
         st->q.pop_front();
         st->done++;
-        if (op.dst) memmove(op.dst, op.staged.empty() ? op.src : op.staged.data(), op.n);
+        if (op.run) op.run();
+        else if (op.dst) memmove(op.dst, op.staged.empty() ? op.src : op.staged.data(), op.n);
         else run_to(op.other, op.seq);
     }
 }
@@ -687,6 +696,23 @@ static bool is_pinned(const void *p) {
     std::lock_guard<std::mutex> lock(g_mem_lock);
     return find_in(g_pinned, p, 1, NULL, NULL);
 }
+// CUDA_EMU_DEFER=1: a kernel launched on a created stream waits in that stream's queue like the
+// copies (its configuration checked at the call, as CUDA does), so work on another stream runs
+// before it unless an event wait orders them: a side stream's kernel that its consumer does not
+// wait for is still unrun when the consumer reads (tests/cuda: the attention's side streams)
+bool emu_launch_deferred(const void *kernel, const char *name, dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                         const std::function<void()> &run) {
+    if (!s || !emu_defer()) return false;
+    {
+        std::lock_guard<std::mutex> lock(g_launch_lock);
+        if (!launch_ok(kernel, name, grid, block, smem)) return true;
+    }
+    emu_op op{NULL, NULL, 0, {}, NULL, 0, {}};
+    op.run = [=]() { emu_launch_impl(kernel, name, grid, block, smem, run); };
+    enqueue(stream_of(s), std::move(op));
+    return true;
+}
+
 // before a launch on s (emu_device.h, emu_blas.cpp, emu_nccl.cpp): s's queued work first
 extern "C" void emu_stream_flush(cudaStream_t s) {
     emu_stream *st = stream_of(s);
@@ -719,23 +745,44 @@ cudaError_t cudaMalloc(void **p, size_t n) {
     *p = q;
     return cudaSuccess;
 }
-cudaError_t cudaFree(void *p) {
-    if (!p) return cudaSuccess;
-    run_all();  // cudaFree waits for the device
+// the allocation at p given back (the caller has ordered it after its users)
+static void dev_release(const char *call, void *p) {
     std::lock_guard<std::mutex> lock(g_mem_lock);
     auto it = g_dev.find((uintptr_t)p);
     if (it == g_dev.end()) {
-        fprintf(stderr, "cuda emulator: cudaFree(%p): not a device allocation\n", p);
+        fprintf(stderr, "cuda emulator: %s(%p): not a device allocation\n", call, p);
         abort();
     }
     g_dev_bytes -= it->second;
     g_dev.erase(it);
     g_dev_owner.erase((uintptr_t)p);
     free(p);
+}
+cudaError_t cudaFree(void *p) {
+    if (!p) return cudaSuccess;
+    run_all();  // cudaFree waits for the device
+    dev_release("cudaFree", p);
     return cudaSuccess;
 }
 cudaError_t cudaMallocAsync(void **p, size_t n, cudaStream_t s) { (void)s; return cudaMalloc(p, n); }
+// stream-ordered: under CUDA_EMU_DEFER the free waits in s's queue like a kernel, so work on another
+// stream that s did not wait for (an unjoined side stream) runs after it, on freed memory — which
+// the ASan tree reports, and the normal tree reads as whatever is there
 cudaError_t cudaFreeAsync(void *p, cudaStream_t s) {
+    if (!p) return cudaSuccess;
+    if (emu_defer()) {
+        {
+            std::lock_guard<std::mutex> lock(g_mem_lock);
+            if (!g_dev.count((uintptr_t)p)) {
+                fprintf(stderr, "cuda emulator: cudaFreeAsync(%p): not a device allocation\n", p);
+                abort();
+            }
+        }
+        emu_op op{NULL, NULL, 0, {}, NULL, 0, {}};
+        op.run = [p]() { dev_release("cudaFreeAsync", p); };
+        enqueue(stream_of(s), std::move(op));
+        return cudaSuccess;
+    }
     emu_stream_flush(s);
     return cudaFree(p);
 }
@@ -792,7 +839,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind
     emu_stream *st = stream_of(s);
     if (emu_defer() && (kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice ||
                         (kind == cudaMemcpyDeviceToHost && is_pinned(dst)))) {
-        emu_op op{dst, src, n, {}, NULL, 0};
+        emu_op op{dst, src, n, {}, NULL, 0, {}};
         if (kind == cudaMemcpyHostToDevice && !is_pinned(src))
             op.staged.assign((const unsigned char *)src, (const unsigned char *)src + n);
         enqueue(st, std::move(op));
@@ -964,7 +1011,7 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags) {
     (void)flags;
     const emu_event *ev = (const emu_event *)e;
     emu_stream *st = stream_of(s);
-    if (ev->st && ev->st != st && emu_defer()) enqueue(st, emu_op{NULL, NULL, 0, {}, ev->st, ev->seq});
+    if (ev->st && ev->st != st && emu_defer()) enqueue(st, emu_op{NULL, NULL, 0, {}, ev->st, ev->seq, {}});
     return cudaSuccess;
 }
 static double now_ms() {

@@ -6,7 +6,7 @@ Usage: translate.py IN OUT
 The emulator (tests/cuda_emu/emu_device.h, emu_runtime.cpp) runs kernels on the CPU; this
 rewrites the little CUDA syntax a host compiler cannot take:
   kernel<<<grid, block, smem, stream>>>(args);  ->  emu_launch(&kernel, "kernel", grid, block, smem, stream,
-                                                                 [&] { kernel(args); });
+                       [emu_a = std::make_tuple(args)] { std::apply([](const auto &...x) { kernel(x...); }, emu_a); });
   extern __shared__ T name[];                     ->  T *name = (T *)emu_dynamic_smem();
   __shared__ T name[...];                         ->  static T name[...];   (blocks run one at a time)
   __CUDA_ARCH__                                   ->  CAMEO_EMU_ARCH (the header's own stays undefined)
@@ -64,7 +64,10 @@ def launches(s):
         a1 = match_fwd(s, a0, "(", ")")
         args = s[a0 + 1:a1]
         out.append(s[pos:j])
-        out.append(f'emu_launch((const void *)&{name}, "{name}", {cfg}, [&]() {{ {name}({args}); }})')
+        # the arguments evaluated and copied at the launch (CUDA copies them then: a deferred launch,
+        # CUDA_EMU_DEFER, runs later), the kernel called on the copies
+        out.append(f'emu_launch((const void *)&{name}, "{name}", {cfg}, '
+                   f'[emu_a = std::make_tuple({args})]() {{ std::apply([](const auto &...emu_x) {{ {name}(emu_x...); }}, emu_a); }})')
         pos = a1 + 1
 
 
