@@ -780,13 +780,7 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
 static int g_pair = -1, g_pair_force = -1;  // -1 not read yet / no override
 extern "C" void cuda_attn_pair_use(int on) { g_pair_force = on < 0 ? -1 : on ? 1 : 0; }
 static bool attn_pair_on(void) {
-    if (g_pair_force >= 0) return g_pair_force == 1;
-    if (g_pair < 0) {
-        const char *e = getenv("CAMEO_ATTN_PAIR");
-        if (e && *e && strcmp(e, "0") && strcmp(e, "1")) cm_die("cuda attention", "CAMEO_ATTN_PAIR='%s' (allowed: 0, 1)", e);
-        g_pair = !(e && !strcmp(e, "0"));
-    }
-    return g_pair == 1;
+    return g_pair_force >= 0 ? g_pair_force == 1 : cuda_env_switch("CAMEO_ATTN_PAIR", true, &g_pair);
 }
 static att_job job_for(const cm_attn_problem &p, bool bwd) {
     att_job j;

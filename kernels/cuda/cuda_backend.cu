@@ -251,16 +251,21 @@ const cuda_ctx_ext *cuda_ext(const cm_kctx *k) {
 // wait on; a join records one on the side stream for k's to wait on. Each record is waited on at
 // once, so one event per side stream and direction serves every fork.
 // ---------------------------------------------------------------------------------------------
+bool cuda_env_switch(const char *name, bool dflt, int *cache) {
+    int v = __atomic_load_n(cache, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv(name);
+        if (e && *e && strcmp(e, "0") && strcmp(e, "1")) cm_die("cuda", "%s='%s' (allowed: 0, 1)", name, e);
+        v = e && *e ? e[0] == '1' : dflt;
+        __atomic_store_n(cache, v, __ATOMIC_RELAXED);
+    }
+    return v == 1;
+}
+
 static int g_side_env = -1, g_side_force = -1;  // -1: not read yet / no override
 static int64_t g_side_forks;
 bool cuda_side_streams_on(void) {
-    if (g_side_force >= 0) return g_side_force == 1;
-    if (g_side_env < 0) {
-        const char *e = getenv("CAMEO_SIDE_STREAMS");
-        if (e && *e && strcmp(e, "0") && strcmp(e, "1")) cm_die("cuda", "CAMEO_SIDE_STREAMS='%s' (allowed: 0, 1)", e);
-        g_side_env = !(e && !strcmp(e, "0"));
-    }
-    return g_side_env == 1;
+    return g_side_force >= 0 ? g_side_force == 1 : cuda_env_switch("CAMEO_SIDE_STREAMS", true, &g_side_env);
 }
 extern "C" void cuda_side_streams_use(int on) { g_side_force = on < 0 ? -1 : on ? 1 : 0; }
 extern "C" int64_t cuda_side_forks(void) { return __atomic_load_n(&g_side_forks, __ATOMIC_RELAXED); }

@@ -203,6 +203,10 @@ bool cuda_side_streams_on(void);
 extern "C" void cuda_side_streams_use(int on);  // 1 on, 0 off, -1 the environment's choice
 extern "C" int64_t cuda_side_forks(void);       // forks made (tests: the side path ran)
 
+// a 0 / 1 switch from the environment variable `name` (unset or empty: dflt), read once into
+// *cache (-1: not read yet); any other value is an error naming the variable
+bool cuda_env_switch(const char *name, bool dflt, int *cache);
+
 // stream-ordered temporary device buffer; dies with a clear message when memory is exhausted
 void *cuda_tmp_alloc(const cm_kctx *k, size_t nbytes, const char *what);
 void cuda_tmp_free(const cm_kctx *k, void *p);
