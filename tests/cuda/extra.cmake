@@ -19,6 +19,11 @@ if(CAMEO_CUDA_EMU)
   # it is queued
   add_test(NAME test_cuda_ops_deferred COMMAND test_cuda_ops WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(test_cuda_ops_deferred PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77 ENVIRONMENT CUDA_EMU_DEFER=1)
+  # the other half of the side streams' ordering (CUDA_EMU_DEFER=2: side streams' kernels run at
+  # their launch, the compute stream's wait): a fork that does not wait for its parent fails
+  add_test(NAME test_cuda_ops_side_streams COMMAND test_cuda_ops --only attention WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_cuda_ops_side_streams PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                       ENVIRONMENT CUDA_EMU_DEFER=2)
   if(CAMEO_SANITIZE)  # the ASan tree's one plain run of the kernels: deferred (a superset of the checks)
     set_property(TEST test_cuda_ops APPEND PROPERTY ENVIRONMENT CUDA_EMU_DEFER=1)
   endif()

@@ -661,14 +661,19 @@ struct emu_stream {
 static emu_stream g_null_stream;            // stream 0
 static std::vector<emu_stream *> g_streams;  // every created one
 static std::recursive_mutex g_q_lock;
-static bool emu_defer(void) {
+// CUDA_EMU_DEFER: 0 / unset off; 1 (any other value) on; 2 on, but kernels on every created stream
+// after the first (the compute stream: the side streams) run at their launch, after their own
+// queue — so a side stream that does not wait for its parent reads what the parent has queued but
+// not yet run (a fork without its event wait), where mode 1 shows a missing join instead
+static int emu_defer_level(void) {
     static int v = -1;
     if (v < 0) {
         const char *e = getenv("CUDA_EMU_DEFER");
-        v = e && *e && strcmp(e, "0") != 0;
+        v = !(e && *e && strcmp(e, "0")) ? 0 : !strcmp(e, "2") ? 2 : 1;
     }
     return v;
 }
+static bool emu_defer(void) { return emu_defer_level() > 0; }
 static emu_stream *stream_of(cudaStream_t s) { return s ? (emu_stream *)s : &g_null_stream; }
 // runs st's queue up to (not past) its op `upto`
 static void run_to(emu_stream *st, uint64_t upto) {
@@ -703,6 +708,10 @@ static bool is_pinned(const void *p) {
 bool emu_launch_deferred(const void *kernel, const char *name, dim3 grid, dim3 block, size_t smem, cudaStream_t s,
                          const std::function<void()> &run) {
     if (!s || !emu_defer()) return false;
+    if (emu_defer_level() == 2) {
+        std::lock_guard<std::recursive_mutex> lock(g_q_lock);
+        if (g_streams.empty() || g_streams[0] != (emu_stream *)s) return false;  // a side stream: at once
+    }
     {
         std::lock_guard<std::mutex> lock(g_launch_lock);
         if (!launch_ok(kernel, name, grid, block, smem)) return true;
