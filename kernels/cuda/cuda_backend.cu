@@ -246,11 +246,7 @@ const cuda_ctx_ext *cuda_ext(const cm_kctx *k) {
     return g_ctx[i];
 }
 
-// ---------------------------------------------------------------------------------------------
-// side streams (cuda_common.cuh): a fork records an event on k's stream for the side stream to
-// wait on; a join records one on the side stream for k's to wait on. Each record is waited on at
-// once, so one event per side stream and direction serves every fork.
-// ---------------------------------------------------------------------------------------------
+// a 0 / 1 environment switch, read once (cuda_common.cuh)
 bool cuda_env_switch(const char *name, bool dflt, int *cache) {
     int v = __atomic_load_n(cache, __ATOMIC_RELAXED);
     if (v < 0) {
@@ -262,6 +258,11 @@ bool cuda_env_switch(const char *name, bool dflt, int *cache) {
     return v == 1;
 }
 
+// ---------------------------------------------------------------------------------------------
+// side streams (cuda_common.cuh): a fork records an event on k's stream for the side stream to
+// wait on; a join records one on the side stream for k's to wait on. Each record is waited on at
+// once, so one event per side stream and direction serves every fork.
+// ---------------------------------------------------------------------------------------------
 static int g_side_env = -1, g_side_force = -1;  // -1: not read yet / no override
 static int64_t g_side_forks;
 bool cuda_side_streams_on(void) {
