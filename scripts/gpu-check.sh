@@ -795,7 +795,7 @@ elif [ -z "$SAN" ]; then
 elif [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 70; then
     res=""
     for tool in memcheck racecheck; do
-        for attn in wmma mma mma-fused mma8 mma2 wgmma wgmma-fused wgmma3; do
+        for attn in wmma mma mma-fused mma8 mma2 wgmma wgmma-fused wgmma3 wgmma3-fused; do
             fam=${attn%-fused} bwd=""  # NAME-fused: NAME with CAMEO_ATTN_BWD=fused
             [ "$fam" != "$attn" ] && bwd=fused
             sel="--except gemm,gemm_ex,upload"  # every group of cameo's own kernels (new groups join by themselves)

@@ -741,7 +741,9 @@ void cu_attn_bwd(const cm_kctx *k, cm_dtype dt, int64_t B, int64_t H, int64_t Lq
         // wgmma: its dQ and dK dV kernels, deterministic (CAMEO_ATTN_BWD=fused: one kernel, dQ by
         // atomics) where they apply, mma's for the rest
         bool wg = attn_is_wgmma();
-        done = wg && attn_bwd_fused() && attn_bwd_wgmma(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs);
+        done = wg && attn_bwd_fused() &&
+               ((attn_choice() == ATT_WGMMA3 && attn_bwd_wgws(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs)) ||
+                attn_bwd_wgmma(k, a, dQ, dK, dV, dO, lse, Dv, Q, qs, K, ks, V, vs));
         const cm_kctx *kv = !done && wg && cuda_fork(k, &side) ? &side.k : k;  // dK dV's context
         bool dq_done = done || (wg && attn_choice() == ATT_WGMMA3 && attn_dq_wgws(k, a, dQ, dO, lse, Dv, Q, qs, K, ks, V, vs));
         dq_done = dq_done || (wg && attn_dq_wgmma(k, a, dQ, dO, lse, Dv, Q, qs, K, ks, V, vs));

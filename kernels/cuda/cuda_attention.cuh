@@ -162,6 +162,10 @@ bool attn_dq_wgws(const cm_kctx *k, const att_args &a, void *dQ, const void *dO,
 bool attn_dkv_wgws(const cm_kctx *k, const att_args &a, void *dK, void *dV, const void *dO, const float *lse,
                    const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
                    const int64_t *vs);
+// and its fused backward (CAMEO_ATTN_BWD=fused), as attn_bwd_wgmma
+bool attn_bwd_wgws(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void *dV, const void *dO, const float *lse,
+                   const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
+                   const int64_t *vs);
 // one problem of a launch that runs two (cuda_attention_wgws.cu): its arguments, its tensors (the
 // forward's O, lse (written), Q, K, V; the backward's dQ, dK, dV, dO, lse (read), Dv, Q, K, V)
 // and its blocks along x (set by the launcher)

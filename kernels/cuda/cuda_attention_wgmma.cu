@@ -157,7 +157,6 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dq_wgmma(att_args a,
 // 128], zeroed before) with atomics; attn_dq_round scales and rounds it into dQ.
 #define WG_DKV_STATS (2 * 64 * (int)sizeof(float))  // lse, D of one query tile
 #define WG_DKV_SMEM (8 * WG_TILE + 2 * WG_DKV_STATS + 1024)  // K, V of 2 groups; Q, dO twice; stats twice
-#define WG_DS_TILE (64 * 128)                                // bytes of one group's dS^T tile
 #define WG_BWD_SMEM (WG_DKV_SMEM + 2 * WG_DS_TILE)           // the fused kernel's: the dS^T tiles after the stats
 
 template <bool FUSED>
@@ -228,42 +227,11 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dkv_wgmma(att_args a
         wg_reg_fence<32>(&dp[0][0]);
         uint32_t pa[4][4], da[4][4];
         dkv_probs(s, dp, pa, da, Ls, Ds, a, mr, !mr && kb + 64 * WG_GROUPS <= a.Lk, q0, j0, g, t);
-        if constexpr (FUSED) {  // this warp's 16 rows of dS^T into its group's tile (before the products read da)
-            unsigned char *dst = dstile(wg);
-            const int kr = 16 * (warp & 3) + g;
-#pragma unroll
-            for (int c = 0; c < 4; c++) {
-                *(uint32_t *)(dst + wg_swz(kr, 16 * c + 2 * t)) = da[c][0];
-                *(uint32_t *)(dst + wg_swz(kr + 8, 16 * c + 2 * t)) = da[c][1];
-                *(uint32_t *)(dst + wg_swz(kr, 16 * c + 8 + 2 * t)) = da[c][2];
-                *(uint32_t *)(dst + wg_swz(kr + 8, 16 * c + 8 + 2 * t)) = da[c][3];
-            }
-            fence_proxy_async();  // the stores, seen by the other group's wgmma after the barrier below
-        }
+        if constexpr (FUSED) ds_store(dstile(wg), da, warp, g, t);  // before the products read da
         dkv_issue_grads(dv, dk, pa, da, ot, qt);
         if constexpr (FUSED) {
             __syncthreads();  // both groups' dS^T tiles are written
-            float dq[8][4];  // dQ[64 queries][dims 64 wg..] of this tile, over the block's 128 keys
-#pragma unroll
-            for (int n = 0; n < 8; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
-            wg_fence();
-#pragma unroll
-            for (int kk = 0; kk < 8; kk++) {  // keys 16 kk..: group kk / 4's tile, rows 16 (kk % 4)..
-                const uint32_t kl = (uint32_t)(kk & 3) * 2048;
-                wgmma_ss<1, 1>(&dq[0][0], wg_desc(smem_u32(dstile(kk >> 2)) + kl, WG_HALF, 1024),
-                               wg_desc(smem_u32(tile(kk >> 2)) + (uint32_t)wg * WG_HALF + kl, WG_HALF, 1024), 1);
-            }
-            wg_commit();
-            wg_wait<0>();
-            wg_reg_fence<32>(&dq[0][0]);
-#pragma unroll
-            for (int r = 0; r < 2; r++) {
-                const int64_t qi = q0 + 16 * (warp & 3) + g + 8 * r;
-                if (qi >= a.Lq) continue;
-                float *row = dqacc + (bh * a.Lq + qi) * 128 + 64 * wg + 2 * t;  // 8-byte aligned
-#pragma unroll
-                for (int n = 0; n < 8; n++) red_add2(row + 8 * n, dq[n][2 * r], dq[n][2 * r + 1]);
-            }
+            dq_from_ds(dqacc, a, smem_u32(dstile(0)), smem_u32(tile(0)), wg, bh, q0, warp, g, t);
         } else
             wg_wait<0>();
         wg_reg_fence<64>(&dv[0][0]);

@@ -211,18 +211,25 @@ __device__ __forceinline__ void att_dq_wgws(const att_args &a, bf16 *dQ, const b
 // the two consumer warpgroups (64 keys each) take turns to issue S^T and dP^T, so that one's
 // elementwise P^T, dS^T overlaps the other's products, where k_att_dkv_wgmma's __syncthreads at
 // every tile held them in step.
+// FUSED (CAMEO_ATTN_BWD=fused): dQ too, as k_att_dkv_wgmma<true> (cuda_wgmma.cuh, ds_store /
+// dq_from_ds), with no dQ kernel: each group's dS^T goes to one of two buffers (query tiles
+// alternate, so a group writes tile u + 2's only once the "dS" barrier of tile u + 1 says the other
+// group's tile u dQ, which read it, is done); at the "dS" barrier both groups' are there.
 #define WB_STAGES 3
 #define WB_STAGE (2 * WG_TILE + 1024)  // Q, dO; then lse [64], D [64] (512 bytes, the stage kept 1024-aligned)
 #define WB_SMEM (4 * WG_TILE + WB_STAGES * WB_STAGE + 1024)
+#define WB_SMEM_FUSED (WB_SMEM + 2 * WG_GROUPS * WG_DS_TILE)  // and the dS^T tiles: two buffers of both groups'
 #define WB_BAR_KV 1
 #define WB_BAR_FULL(s) (2 + (s))
 #define WB_BAR_EMPTY(s) (2 + WB_STAGES + (s))
 #define WB_BAR_TURN(w) (2 + 2 * WB_STAGES + (w))
-static_assert(WB_BAR_TURN(1) <= 15, "16 named barriers");
+#define WB_BAR_DS (WB_BAR_TURN(WG_GROUPS))  // FUSED: both consumer groups' dS^T of the tile stored
+static_assert(WB_BAR_DS <= 15, "16 named barriers");
 
+template <bool FUSED>
 __device__ __forceinline__ void att_dkv_wgws(const att_args &a, bf16 *dK, bf16 *dV, const bf16 *dO, const float *lse,
                                              const float *Dv, const bf16 *Q, const bf16 *K, const bf16 *V, int64_t bx,
-                                             int64_t bh) {
+                                             int64_t bh, float *dqacc) {
 #ifdef WG_ENABLED
     extern __shared__ __align__(16) unsigned char smem_raw[];
     unsigned char *smem = wg_smem(smem_raw);
@@ -233,6 +240,8 @@ __device__ __forceinline__ void att_dkv_wgws(const att_args &a, bf16 *dK, bf16 *
     // K of group w at tile w, V at 2 + w; stage s: Q, dO, stats
     auto tile = [&](int i) { return smem + (size_t)i * WG_TILE; };
     auto stage = [&](int st) { return smem + 4 * WG_TILE + (size_t)st * WB_STAGE; };
+    // FUSED: buffer i of the dS^T tiles (group 0's, then group 1's), after the stages
+    auto dsbuf = [&](int i) { return smem + 4 * WG_TILE + WB_STAGES * WB_STAGE + (size_t)i * WG_GROUPS * WG_DS_TILE; };
 
     if (wg == WG_GROUPS) {  // the producer warpgroup
         wg_regs_dec<32>();
@@ -308,8 +317,13 @@ __device__ __forceinline__ void att_dkv_wgws(const att_args &a, bf16 *dK, bf16 *
         wg_reg_fence<32>(&dp[0][0]);
         uint32_t pa[4][4], da[4][4];
         dkv_probs(s, dp, pa, da, Ls, Ds, a, mr, plain, u * 64, j0, g, t);
+        if constexpr (FUSED) ds_store(dsbuf((int)(u & 1)) + wg * WG_DS_TILE, da, warp, g, t);
         dkv_issue_grads(dv, dk, pa, da, ot, qt);
-        wg_wait<0>();
+        if constexpr (FUSED) {
+            nb_sync(WB_BAR_DS, WG_GROUPS * 128);  // both groups' dS^T of tile u are stored
+            dq_from_ds(dqacc, a, smem_u32(dsbuf((int)(u & 1))), smem_u32(tile(0)), wg, bh, u * 64, warp, g, t);
+        } else
+            wg_wait<0>();
         wg_reg_fence<64>(&dv[0][0]);
         wg_reg_fence<64>(&dk[0][0]);
         if (u + WB_STAGES < nq) nb_arrive(WB_BAR_EMPTY(st), WS_THREADS);  // the stage's readers are done
@@ -352,20 +366,21 @@ __global__ void __launch_bounds__(WS_THREADS, 1) k_att_dq_wgws2(const __grid_con
     const att_job &J = job_of(p, bx, bh);
     att_dq_wgws(J.a, J.dQ, J.dO, J.lse, J.Dv, J.Q, J.K, J.V, bx, bh);
 }
+template <bool FUSED>
 __global__ void __launch_bounds__(WS_THREADS, 1) k_att_dkv_wgws(att_args a, bf16 *dK, bf16 *dV, const bf16 *dO,
                                                                  const float *lse, const float *Dv, const bf16 *Q,
-                                                                 const bf16 *K, const bf16 *V) {
-    att_dkv_wgws(a, dK, dV, dO, lse, Dv, Q, K, V, blockIdx.x, blockIdx.y);
+                                                                 const bf16 *K, const bf16 *V, float *dqacc) {
+    att_dkv_wgws<FUSED>(a, dK, dV, dO, lse, Dv, Q, K, V, blockIdx.x, blockIdx.y, dqacc);
 }
 __global__ void __launch_bounds__(WS_THREADS, 1) k_att_dkv_wgws2(const __grid_constant__ att_jobs p) {
     int64_t bx, bh;
     const att_job &J = job_of(p, bx, bh);
-    att_dkv_wgws(J.a, J.dK, J.dV, J.dO, J.lse, J.Dv, J.Q, J.K, J.V, bx, bh);
+    att_dkv_wgws<false>(J.a, J.dK, J.dV, J.dO, J.lse, J.Dv, J.Q, J.K, J.V, bx, bh, nullptr);
 }
 
 // launches of the kernels: the tests prove CAMEO_ATTN=wgmma3 ran them, not wgmma's
-// (0 forward, 1 dQ, 2 dK dV, 3 the pair launches of either pass)
-static int64_t g_wgws_runs[4];
+// (0 forward, 1 dQ, 2 dK dV, 3 the pair launches of either pass, 4 the fused backward)
+static int64_t g_wgws_runs[5];
 extern "C" int64_t cuda_attn_wgws_runs(int which) { return __atomic_load_n(&g_wgws_runs[which], __ATOMIC_RELAXED); }
 
 bool attn_fwd_wgws(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
@@ -388,13 +403,35 @@ bool attn_dkv_wgws(const cm_kctx *k, const att_args &a, void *dK, void *dV, cons
                    const int64_t *vs) {
     if (!attn_wgmma_applies(k, a, K, ks, V, vs) || !vec_ok(Q, qs, a.D) || !vec_ok_do(a, dO)) return false;
     static int done[16];
-    if (!smem_ok(k, k_att_dkv_wgws, WB_SMEM, done)) return false;
+    if (!smem_ok(k, k_att_dkv_wgws<false>, WB_SMEM, done)) return false;
     dim3 grid((unsigned)((a.Lk + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
-    k_att_dkv_wgws<<<grid, WS_THREADS, WB_SMEM, KSTREAM(k)>>>(a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv,
-                                                             (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V);
+    k_att_dkv_wgws<false><<<grid, WS_THREADS, WB_SMEM, KSTREAM(k)>>>(a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse,
+                                                                    Dv, (const bf16 *)Q, (const bf16 *)K,
+                                                                    (const bf16 *)V, nullptr);
     CUDA_LAUNCH_CHECK();
     cm_attn_wgmma_runs++;
     __atomic_fetch_add(&g_wgws_runs[2], 1, __ATOMIC_RELAXED);
+    return true;
+}
+
+// the fused backward (CAMEO_ATTN_BWD=fused): dK, dV and dQ in one warp-specialised kernel, dQ's f32
+// sums by atomics (their order, so dQ's last bits, vary from run to run), then rounded
+bool attn_bwd_wgws(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void *dV, const void *dO, const float *lse,
+                   const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
+                   const int64_t *vs) {
+    if (!attn_wgmma_applies(k, a, K, ks, V, vs) || !vec_ok(Q, qs, a.D) || !vec_ok_do(a, dO)) return false;
+    static int done[16];
+    if (!smem_ok(k, k_att_dkv_wgws<true>, WB_SMEM_FUSED, done)) return false;
+    const int64_t n = a.B * a.H * a.Lq * 128;
+    float *acc = attn_dq_sums(k, n);
+    dim3 grid((unsigned)((a.Lk + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
+    k_att_dkv_wgws<true><<<grid, WS_THREADS, WB_SMEM_FUSED, KSTREAM(k)>>>(
+        a, (bf16 *)dK, (bf16 *)dV, (const bf16 *)dO, lse, Dv, (const bf16 *)Q, (const bf16 *)K, (const bf16 *)V, acc);
+    CUDA_LAUNCH_CHECK();
+    attn_dq_round(k, dQ, acc, n, a.scale);
+    cuda_tmp_free(k, acc);
+    cm_attn_wgmma_runs++;
+    __atomic_fetch_add(&g_wgws_runs[4], 1, __ATOMIC_RELAXED);
     return true;
 }
 

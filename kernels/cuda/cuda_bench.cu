@@ -268,8 +268,9 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         snprintf(shp, sizeof shp, "B1 H%lld L%lld D128", (long long)H, (long long)L);
         // every fast kernel (CAMEO_ATTN=wmma / mma / mma8 / mma2 / wgmma / wgmma3, mma and wgmma with their
         // backward fused: CAMEO_ATTN_BWD), and how far the others' outputs are from wmma's
-        enum { NKINDS = 8 };
-        const char *kinds[NKINDS] = {"wmma", "mma", "mma-fused", "mma8", "mma2", "wgmma", "wgmma-fused", "wgmma3"};
+        enum { NKINDS = 9 };
+        const char *kinds[NKINDS] = {"wmma",  "mma",         "mma-fused", "mma8",        "mma2",
+                                     "wgmma", "wgmma-fused", "wgmma3",    "wgmma3-fused"};
         const char *dflt = cuda_attn_name();  // the kernels in use (CAMEO_ATTN or the default)
         double ms_dflt = 0;
         // O, dQ, dK of the first kind (wmma) and of the one timed now
@@ -379,8 +380,8 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         const int64_t shp512[2][2] = {{tiny ? 48 : 1536, tiny ? 48 : 1536}, {tiny ? 32 : 1024, tiny ? 32 : 1024}};
         // (mma2-fused: FlashAttention-2's arrangement, 32 queries per forward warp, dQ in the dK dV kernel)
         // (the last row: wgmma with its dQ and dK dV kernels on one stream, as before side streams)
-        enum { NK512 = 7 };
-        const char *k512[NK512] = {"mma", "mma-fused", "mma2-fused", "wgmma", "wgmma-fused", "wgmma3", "wgmma"};
+        enum { NK512 = 8 };
+        const char *k512[NK512] = {"mma", "mma-fused", "mma2-fused", "wgmma", "wgmma-fused", "wgmma3", "wgmma3-fused", "wgmma"};
         for (int sh = 0; sh < 2; sh++) {
             const int64_t Lq = shp512[sh][0], Lk = shp512[sh][1];
             int64_t sq[3] = {H * Lq * D, Lq * D, D}, sk[3] = {H * Lk * D, Lk * D, D};

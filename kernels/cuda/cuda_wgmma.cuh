@@ -272,6 +272,54 @@ __device__ __forceinline__ void dkv_issue_grads(float (*dv)[4], float (*dk)[4], 
     }
     wg_commit();
 }
+// the fused backward's dQ (CAMEO_ATTN_BWD=fused; the dK dV kernels of cuda_attention_wgmma.cu and
+// cuda_attention_wgws.cu). Each group's dS^T [64 keys][64 queries] goes to shared memory (128-byte
+// swizzled rows, 1024-byte aligned); once both groups' are there, group w takes dims 64 w.. of the
+// tile's dQ = dS K over the block's 128 keys (8 wgmma m64n64k16, dS^T through its descriptor as A,
+// MN-major; K's tiles MN-major as B) and adds them into dqacc (f32 [B, H, Lq, 128], zeroed before)
+// with atomics; attn_dq_round scales and rounds it into dQ.
+#define WG_DS_TILE (64 * 128)  // bytes of one group's dS^T tile
+// this warp's 16 rows of dS^T (da, as dkv_probs made them) into its group's tile dst, fenced for
+// the other group's wgmma after the barrier that follows
+__device__ __forceinline__ void ds_store(unsigned char *dst, const uint32_t (*da)[4], int warp, int g, int t) {
+    const int kr = 16 * (warp & 3) + g;
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+        *(uint32_t *)(dst + wg_swz(kr, 16 * c + 2 * t)) = da[c][0];
+        *(uint32_t *)(dst + wg_swz(kr + 8, 16 * c + 2 * t)) = da[c][1];
+        *(uint32_t *)(dst + wg_swz(kr, 16 * c + 8 + 2 * t)) = da[c][2];
+        *(uint32_t *)(dst + wg_swz(kr + 8, 16 * c + 8 + 2 * t)) = da[c][3];
+    }
+    fence_proxy_async();
+}
+// group wg's dims of the tile's dQ from both groups' dS^T (ds: group 0's tile, group 1's WG_DS_TILE
+// on) and K tiles (kt: group 0's, group 1's WG_TILE on), into dqacc rows q0..; waits for every
+// wgmma this warpgroup issued
+__device__ __forceinline__ void dq_from_ds(float *dqacc, const att_args &a, uint32_t ds, uint32_t kt, int wg,
+                                           int64_t bh, int64_t q0, int warp, int g, int t) {
+    float dq[8][4];  // dQ[64 queries][dims 64 wg..] of this tile, over the block's 128 keys
+#pragma unroll
+    for (int n = 0; n < 8; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
+    wg_fence();
+#pragma unroll
+    for (int kk = 0; kk < 8; kk++) {  // keys 16 kk..: group kk / 4's tile, rows 16 (kk % 4)..
+        const uint32_t kl = (uint32_t)(kk & 3) * 2048;
+        wgmma_ss<1, 1>(&dq[0][0], wg_desc(ds + (uint32_t)(kk >> 2) * WG_DS_TILE + kl, WG_HALF, 1024),
+                       wg_desc(kt + (uint32_t)(kk >> 2) * WG_TILE + (uint32_t)wg * WG_HALF + kl, WG_HALF, 1024), 1);
+    }
+    wg_commit();
+    wg_wait<0>();
+    wg_reg_fence<32>(&dq[0][0]);
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int64_t qi = q0 + 16 * (warp & 3) + g + 8 * r;
+        if (qi >= a.Lq) continue;
+        float *row = dqacc + (bh * a.Lq + qi) * 128 + 64 * wg + 2 * t;  // 8-byte aligned
+#pragma unroll
+        for (int n = 0; n < 8; n++) red_add2(row + 8 * n, dq[n][2 * r], dq[n][2 * r + 1]);
+    }
+}
+
 // dK (scaled) and dV of this warp's keys j0 + g (+ 8), contiguous [B, H, Lk, 128]
 __device__ __forceinline__ void dkv_store(const att_args &a, bf16 *dK, bf16 *dV, const float (*dk)[4], const float (*dv)[4],
                                           int64_t bh, int64_t j0, int g, int t) {

@@ -94,6 +94,17 @@ set_tests_properties(test_cuda_ops_gemm_tune PROPERTIES LABELS cuda TIMEOUT 900 
 add_test(NAME test_cuda_ops_attn_wgmma_fused COMMAND test_cuda_ops --only attention_picked WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(test_cuda_ops_attn_wgmma_fused PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
                      ENVIRONMENT "CAMEO_ATTN=wgmma;CAMEO_ATTN_BWD=fused")
+# and wgmma3's (the warp-specialised dK dV kernel with dQ: two dS^T buffers, the "dS" barrier), both
+# thread orders on the emulator
+add_test(NAME test_cuda_ops_attn_wgmma3_fused COMMAND test_cuda_ops --only attention_picked WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_cuda_ops_attn_wgmma3_fused PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                     ENVIRONMENT "CAMEO_ATTN=wgmma3;CAMEO_ATTN_BWD=fused")
+if(CAMEO_CUDA_EMU)
+  add_test(NAME test_cuda_ops_attn_wgmma3_fused_reverse COMMAND test_cuda_ops --only attention_picked
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_cuda_ops_attn_wgmma3_fused_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                       ENVIRONMENT "CAMEO_ATTN=wgmma3;CAMEO_ATTN_BWD=fused;CUDA_EMU_REVERSE=1")
+endif()
 
 # the GPU benchmark's every case at 1/32 size (`cameo bench gpu --tiny`): its buffers, strides and
 # calls run through before an H100 spends minutes on the full sizes (timings meaningless here)
