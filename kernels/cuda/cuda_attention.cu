@@ -822,14 +822,13 @@ void cu_attn_fwd_group(const cm_kctx *k, cm_dtype dt, int n, const cm_attn_probl
 }
 
 void cu_attn_bwd_group(const cm_kctx *k, cm_dtype dt, int n, const cm_attn_problem *p) {
-    // (the fused backward has no pair form: its problems go one by one)
-    if (pair_wanted(dt, n, p) && !attn_bwd_fused()) {
+    if (pair_wanted(dt, n, p)) {
         for (int w = 0; w < 2; w++) att_check("cuda attn_bwd_group", dt, p[w].B, p[w].H, p[w].D);
         att_job j[2] = {job_for(p[0], true), job_for(p[1], true)};
         if (attn_pair_applies(k, j, true)) {
             float *Dv[2];
             for (int w = 0; w < 2; w++) j[w].Dv = Dv[w] = attn_dvec(k, dt, j[w].a, p[w].dO, p[w].O);
-            const bool done = attn_bwd_wgws2(k, j);
+            const bool done = attn_bwd_fused() ? attn_bwd_wgws2_fused(k, j) : attn_bwd_wgws2(k, j);
             for (int w = 0; w < 2; w++) cuda_tmp_free(k, Dv[w]);
             if (done) return;
         }

@@ -167,12 +167,12 @@ bool attn_bwd_wgws(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void
                    const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
                    const int64_t *vs);
 // one problem of a launch that runs two (cuda_attention_wgws.cu): its arguments, its tensors (the
-// forward's O, lse (written), Q, K, V; the backward's dQ, dK, dV, dO, lse (read), Dv, Q, K, V)
-// and its blocks along x (set by the launcher)
+// forward's O, lse (written), Q, K, V; the backward's dQ, dK, dV, dO, lse (read), Dv, Q, K, V;
+// the fused backward's dQ sums, dqacc) and its blocks along x (set by the launcher)
 struct att_job {
     att_args a;
     bf16 *O, *dQ, *dK, *dV;
-    float *lse;
+    float *lse, *dqacc;
     const float *Dv;
     const bf16 *Q, *K, *V, *dO;
     int64_t tiles;
@@ -185,6 +185,8 @@ struct att_jobs {
 // not for them, nothing launched
 bool attn_fwd_wgws2(const cm_kctx *k, const att_job *j);
 bool attn_bwd_wgws2(const cm_kctx *k, const att_job *j);
+// the fused backward's pair launch (CAMEO_ATTN_BWD=fused): one dK dV kernel with dQ for both
+bool attn_bwd_wgws2_fused(const cm_kctx *k, const att_job *j);
 // both problems for them (head dim 128 on a Hopper; the backward's 16-byte Q / dO rows)
 bool attn_pair_applies(const cm_kctx *k, const att_job *j, bool bwd);
 // a fused backward's dQ: n f32 sums, zeroed (freed with cuda_tmp_free), summed by atomics, then

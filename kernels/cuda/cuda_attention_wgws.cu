@@ -372,10 +372,11 @@ __global__ void __launch_bounds__(WS_THREADS, 1) k_att_dkv_wgws(att_args a, bf16
                                                                  const bf16 *K, const bf16 *V, float *dqacc) {
     att_dkv_wgws<FUSED>(a, dK, dV, dO, lse, Dv, Q, K, V, blockIdx.x, blockIdx.y, dqacc);
 }
+template <bool FUSED>
 __global__ void __launch_bounds__(WS_THREADS, 1) k_att_dkv_wgws2(const __grid_constant__ att_jobs p) {
     int64_t bx, bh;
     const att_job &J = job_of(p, bx, bh);
-    att_dkv_wgws<false>(J.a, J.dK, J.dV, J.dO, J.lse, J.Dv, J.Q, J.K, J.V, bx, bh, nullptr);
+    att_dkv_wgws<FUSED>(J.a, J.dK, J.dV, J.dO, J.lse, J.Dv, J.Q, J.K, J.V, bx, bh, J.dqacc);
 }
 
 // launches of the kernels: the tests prove CAMEO_ATTN=wgmma3 ran them, not wgmma's
@@ -483,16 +484,39 @@ bool attn_fwd_wgws2(const cm_kctx *k, const att_job *j) {
 bool attn_bwd_wgws2(const cm_kctx *k, const att_job *j) {
     static int done_q[16], done_kv[16];
     if (!attn_pair_applies(k, j, true) || !smem_ok(k, k_att_dq_wgws2, WS_SMEM, done_q) ||
-        !smem_ok(k, k_att_dkv_wgws2, WB_SMEM, done_kv))
+        !smem_ok(k, k_att_dkv_wgws2<false>, WB_SMEM, done_kv))
         return false;
     att_jobs p = {{j[0], j[1]}, 0};
     unsigned blocks = attn_pair_grid(p, false);
     k_att_dq_wgws2<<<blocks, WS_THREADS, WS_SMEM, KSTREAM(k)>>>(p);
     CUDA_LAUNCH_CHECK();
     blocks = attn_pair_grid(p, true);
-    k_att_dkv_wgws2<<<blocks, WS_THREADS, WB_SMEM, KSTREAM(k)>>>(p);
+    k_att_dkv_wgws2<false><<<blocks, WS_THREADS, WB_SMEM, KSTREAM(k)>>>(p);
     CUDA_LAUNCH_CHECK();
     cm_attn_wgmma_runs++;
     __atomic_fetch_add(&g_wgws_runs[3], 1, __ATOMIC_RELAXED);
+    return true;
+}
+
+bool attn_bwd_wgws2_fused(const cm_kctx *k, const att_job *j) {
+    static int done[16];
+    if (!attn_pair_applies(k, j, true) || !smem_ok(k, k_att_dkv_wgws2<true>, WB_SMEM_FUSED, done)) return false;
+    att_jobs p = {{j[0], j[1]}, 0};
+    int64_t n[2];
+    for (int w = 0; w < 2; w++) {
+        const att_args &a = p.j[w].a;
+        n[w] = a.B * a.H * a.Lq * 128;
+        p.j[w].dqacc = attn_dq_sums(k, n[w]);
+    }
+    const unsigned blocks = attn_pair_grid(p, true);
+    k_att_dkv_wgws2<true><<<blocks, WS_THREADS, WB_SMEM_FUSED, KSTREAM(k)>>>(p);
+    CUDA_LAUNCH_CHECK();
+    for (int w = 0; w < 2; w++) {
+        attn_dq_round(k, p.j[w].dQ, p.j[w].dqacc, n[w], p.j[w].a.scale);
+        cuda_tmp_free(k, p.j[w].dqacc);
+    }
+    cm_attn_wgmma_runs++;
+    __atomic_fetch_add(&g_wgws_runs[3], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&g_wgws_runs[4], 1, __ATOMIC_RELAXED);
     return true;
 }

@@ -408,10 +408,11 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         cuda_side_streams_use(-1);
         // both at once, as a FLUX block runs them (op_sdpa_tokens_pair): one after the other; on two
         // streams (the IP attention's blocks fill the joint one's last wave, every family); or, for
-        // wgmma3, one launch each way. The operands one after the other in the buffers, O token-major
-        // [B, Lj + Li, H, D]
-        for (int fam = 0; fam < 2; fam++) {
-            const char *fname = fam ? "wgmma3" : "wgmma";
+        // wgmma3 (and its fused backward), one launch each way. The operands one after the other in
+        // the buffers, O token-major [B, Lj + Li, H, D]
+        for (int fam = 0; fam < 3; fam++) {
+            static const char *const fams[3] = {"wgmma", "wgmma3", "wgmma3-fused"};
+            const char *fname = fams[fam];
             if (!cuda_attn_use(fname)) continue;
             cm_attn_problem pp[2];
             const int64_t Lj = shp512[0][0], Li = shp512[1][0], Ltot = Lj + Li;
@@ -427,7 +428,7 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
                 fl += 3.5 * 4.0 * Bn * H * Lq * Lk * D;
             }
             // 0 one after the other (one stream), 1 two streams, 2 one launch each way (wgmma3)
-            for (int grouped = 0; grouped < 2 + fam; grouped++) {
+            for (int grouped = 0; grouped < 2 + (fam > 0); grouped++) {
                 cuda_side_streams_use(grouped == 0 ? 0 : -1);
                 cuda_attn_pair_use(grouped == 2 ? -1 : 0);
                 double ms = cuda_time_ms(k, 1, ai, [&] {
