@@ -212,13 +212,14 @@ __device__ __forceinline__ void att_dq_wgws(const att_args &a, bf16 *dQ, const b
 // elementwise P^T, dS^T overlaps the other's products, where k_att_dkv_wgmma's __syncthreads at
 // every tile held them in step.
 // FUSED (CAMEO_ATTN_BWD=fused): dQ too, as k_att_dkv_wgmma<true> (cuda_wgmma.cuh, ds_store /
-// dq_from_ds), with no dQ kernel: each group's dS^T goes to one of two buffers (query tiles
-// alternate, so a group writes tile u + 2's only once the "dS" barrier of tile u + 1 says the other
-// group's tile u dQ, which read it, is done); at the "dS" barrier both groups' are there.
+// dq_from_ds), with no dQ kernel: each group stores its dS^T, and after the "dS" barrier (both
+// groups' stored) each takes its half of the tile's dQ from both. One buffer is enough: a group
+// stores tile u + 1's only past that tile's "full" barrier, which both consumer groups sync on — so
+// the other group's tile u dQ, which read it, has landed.
 #define WB_STAGES 3
 #define WB_STAGE (2 * WG_TILE + 1024)  // Q, dO; then lse [64], D [64] (512 bytes, the stage kept 1024-aligned)
 #define WB_SMEM (4 * WG_TILE + WB_STAGES * WB_STAGE + 1024)
-#define WB_SMEM_FUSED (WB_SMEM + 2 * WG_GROUPS * WG_DS_TILE)  // and the dS^T tiles: two buffers of both groups'
+#define WB_SMEM_FUSED (WB_SMEM + WG_GROUPS * WG_DS_TILE)  // and the groups' dS^T tiles
 #define WB_BAR_KV 1
 #define WB_BAR_FULL(s) (2 + (s))
 #define WB_BAR_EMPTY(s) (2 + WB_STAGES + (s))
@@ -240,8 +241,8 @@ __device__ __forceinline__ void att_dkv_wgws(const att_args &a, bf16 *dK, bf16 *
     // K of group w at tile w, V at 2 + w; stage s: Q, dO, stats
     auto tile = [&](int i) { return smem + (size_t)i * WG_TILE; };
     auto stage = [&](int st) { return smem + 4 * WG_TILE + (size_t)st * WB_STAGE; };
-    // FUSED: buffer i of the dS^T tiles (group 0's, then group 1's), after the stages
-    auto dsbuf = [&](int i) { return smem + 4 * WG_TILE + WB_STAGES * WB_STAGE + (size_t)i * WG_GROUPS * WG_DS_TILE; };
+    // FUSED: the dS^T tiles (group 0's, then group 1's), after the stages
+    unsigned char *const ds = smem + 4 * WG_TILE + WB_STAGES * WB_STAGE;
 
     if (wg == WG_GROUPS) {  // the producer warpgroup
         wg_regs_dec<32>();
@@ -317,11 +318,11 @@ __device__ __forceinline__ void att_dkv_wgws(const att_args &a, bf16 *dK, bf16 *
         wg_reg_fence<32>(&dp[0][0]);
         uint32_t pa[4][4], da[4][4];
         dkv_probs(s, dp, pa, da, Ls, Ds, a, mr, plain, u * 64, j0, g, t);
-        if constexpr (FUSED) ds_store(dsbuf((int)(u & 1)) + wg * WG_DS_TILE, da, warp, g, t);
+        if constexpr (FUSED) ds_store(ds + wg * WG_DS_TILE, da, warp, g, t);
         dkv_issue_grads(dv, dk, pa, da, ot, qt);
         if constexpr (FUSED) {
             nb_sync(WB_BAR_DS, WG_GROUPS * 128);  // both groups' dS^T of tile u are stored
-            dq_from_ds(dqacc, a, smem_u32(dsbuf((int)(u & 1))), smem_u32(tile(0)), wg, bh, u * 64, warp, g, t);
+            dq_from_ds(dqacc, a, smem_u32(ds), smem_u32(tile(0)), wg, bh, u * 64, warp, g, t);
         } else
             wg_wait<0>();
         wg_reg_fence<64>(&dv[0][0]);
