@@ -10,7 +10,10 @@
 //   consumers  two warpgroups of 64 queries each, as in k_att_fwd_wgmma (Q in registers, S by 8
 //              wgmma m64n64k16, the online softmax in registers, O += P V by 4 wgmma m64n128k16, the
 //              softmax of tile j + 1 beside the P V product of tile j), but with no __syncthreads:
-//              they wait for a stage's "full" barrier, release it on its "empty" one, and take turns
+//              each waits for a stage's "full" barrier (one per group, so the groups do not meet
+//              there: session 25; one shared "full" held them in step at every tile, and the
+//              tensor cores idle during the second group's softmax), release it on its "empty"
+//              one, and take turns
 //              to issue their products (the "turn" barriers: group 0's products, then group 1's,
 //              then group 0's next), so that one group's softmax runs while the other's products
 //              occupy the tensor cores — FlashAttention-3's ping-pong.
@@ -24,11 +27,20 @@
 #define WS_STAGES 4                              // K / V tiles in flight
 #define WS_THREADS ((WG_GROUPS + 1) * 128)       // two consumer warpgroups, then the producer's
 #define WS_SMEM (2 * WS_STAGES * WG_TILE + 1024)  // stage s: K at tile 2 s, V at 2 s + 1
-// named barriers (0 is __syncthreads'): stage s full, stage s empty, consumer group w's turn
-#define WS_BAR_FULL(s) (1 + (s))
-#define WS_BAR_EMPTY(s) (1 + WS_STAGES + (s))
-#define WS_BAR_TURN(w) (1 + 2 * WS_STAGES + (w))
+// named barriers (0 is __syncthreads'): stage s full for consumer group w (the producer's arrival
+// and that group's wait: WS_FULL_N threads; a "full" both groups waited on would hold them in step
+// at every tile, so that one group could not issue its next products while the other is in its
+// softmax), stage s empty (the producer waits, both groups arrive), consumer group w's turn
+#define WS_FULL_N (2 * 128)
+#define WS_BAR_FULL(s, w) (1 + (s) * WG_GROUPS + (w))
+#define WS_BAR_EMPTY(s) (1 + WS_STAGES * WG_GROUPS + (s))
+#define WS_BAR_TURN(w) (1 + WS_STAGES * (WG_GROUPS + 1) + (w))
 static_assert(WS_BAR_TURN(1) <= 15, "16 named barriers");
+
+// the producer publishes a stage to each consumer group (its copies landed and fenced)
+__device__ __forceinline__ void ws_publish(int full0) {
+    for (int w = 0; w < WG_GROUPS; w++) nb_arrive(full0 + w, WS_FULL_N);
+}
 
 // setmaxnreg: this warpgroup's registers a thread, raised (waiting for the pool) or lowered
 template <int N> __device__ __forceinline__ void wg_regs_inc() {
@@ -68,12 +80,12 @@ __device__ __forceinline__ void ws_kv_produce(unsigned char *smem, const att_arg
         if (j > 0) {  // tile j - 1 has landed (this thread's copies): published to the consumers
             cp_async_wait<1>();
             fence_proxy_async();
-            nb_arrive(WS_BAR_FULL((int)((j - 1) % WS_STAGES)), WS_THREADS);
+            ws_publish(WS_BAR_FULL((int)((j - 1) % WS_STAGES), 0));
         }
     }
     cp_async_wait<0>();
     fence_proxy_async();
-    nb_arrive(WS_BAR_FULL((int)((nt - 1) % WS_STAGES)), WS_THREADS);
+    ws_publish(WS_BAR_FULL((int)((nt - 1) % WS_STAGES), 0));
 }
 
 // the kernels' bodies: the block's query (key) tile bx of head bh = b * H + h
@@ -121,7 +133,7 @@ __device__ __forceinline__ void att_fwd_wgws(const att_args &a, bf16 *O, float *
     };
     if (wg == 1) nb_arrive(WS_BAR_TURN(0), WG_GROUPS * 128);
 
-    nb_sync(WS_BAR_FULL(0), WS_THREADS);
+    nb_sync(WS_BAR_FULL(0, wg), WS_FULL_N);
     turn_take();
     issue_s(0);
     turn_give(false);
@@ -131,7 +143,7 @@ __device__ __forceinline__ void att_fwd_wgws(const att_args &a, bf16 *O, float *
 #pragma unroll
     for (int c = 0; c < 4; c++) acc_to_a(pa[c], s[2 * c], s[2 * c + 1]);
     for (int64_t j = 0; j + 1 < nt; j++) {
-        nb_sync(WS_BAR_FULL((int)((j + 1) % WS_STAGES)), WS_THREADS);
+        nb_sync(WS_BAR_FULL((int)((j + 1) % WS_STAGES), wg), WS_FULL_N);
         turn_take();
         issue_s(j + 1);  // its wgmma.fence also orders the writes of pa and o
         issue_pv(j);
@@ -187,7 +199,7 @@ __device__ __forceinline__ void att_dq_wgws(const att_args &a, bf16 *dQ, const b
     for (int64_t j = 0; j < nt; j++) {
         const int st = (int)(j % WS_STAGES);
         const uint32_t kt = sbase + (uint32_t)(2 * st) * WG_TILE, vt = kt + WG_TILE;
-        nb_sync(WS_BAR_FULL(st), WS_THREADS);
+        nb_sync(WS_BAR_FULL(st, wg), WS_FULL_N);
         float s[8][4], dp[8][4];
         nb_sync(WS_BAR_TURN(wg), WG_GROUPS * 128);
         dq_issue_sdp(s, dp, qf, of, kt, vt);
@@ -213,17 +225,18 @@ __device__ __forceinline__ void att_dq_wgws(const att_args &a, bf16 *dQ, const b
 // every tile held them in step.
 // FUSED (CAMEO_ATTN_BWD=fused): dQ too, as k_att_dkv_wgmma<true> (cuda_wgmma.cuh, ds_store /
 // dq_from_ds), with no dQ kernel: each group stores its dS^T, and after the "dS" barrier (both
-// groups' stored) each takes its half of the tile's dQ from both. One buffer is enough: a group
-// stores tile u + 1's only past that tile's "full" barrier, which both consumer groups sync on — so
-// the other group's tile u dQ, which read it, has landed.
+// groups' stored) each takes its half of the tile's dQ from both. Two buffers, query tiles
+// alternating: the groups do not meet at "full", so a group may store tile u + 1's while the other
+// still reads tile u's; it stores tile u + 2's only past tile u + 1's "dS" barrier, which the other
+// group reaches once its tile u dQ has landed.
 #define WB_STAGES 3
 #define WB_STAGE (2 * WG_TILE + 1024)  // Q, dO; then lse [64], D [64] (512 bytes, the stage kept 1024-aligned)
 #define WB_SMEM (4 * WG_TILE + WB_STAGES * WB_STAGE + 1024)
-#define WB_SMEM_FUSED (WB_SMEM + WG_GROUPS * WG_DS_TILE)  // and the groups' dS^T tiles
-#define WB_BAR_KV 1
-#define WB_BAR_FULL(s) (2 + (s))
-#define WB_BAR_EMPTY(s) (2 + WB_STAGES + (s))
-#define WB_BAR_TURN(w) (2 + 2 * WB_STAGES + (w))
+#define WB_SMEM_FUSED (WB_SMEM + 2 * WG_GROUPS * WG_DS_TILE)  // and the dS^T tiles: two buffers of both groups
+#define WB_BAR_KV 1  // K and V loaded: the producer and both groups, once
+#define WB_BAR_FULL(s, w) (2 + (s) * WG_GROUPS + (w))  // as WS_BAR_FULL: WS_FULL_N threads
+#define WB_BAR_EMPTY(s) (2 + WB_STAGES * WG_GROUPS + (s))
+#define WB_BAR_TURN(w) (2 + WB_STAGES * (WG_GROUPS + 1) + (w))
 #define WB_BAR_DS (WB_BAR_TURN(WG_GROUPS))  // FUSED: both consumer groups' dS^T of the tile stored
 static_assert(WB_BAR_DS <= 15, "16 named barriers");
 
@@ -241,8 +254,8 @@ __device__ __forceinline__ void att_dkv_wgws(const att_args &a, bf16 *dK, bf16 *
     // K of group w at tile w, V at 2 + w; stage s: Q, dO, stats
     auto tile = [&](int i) { return smem + (size_t)i * WG_TILE; };
     auto stage = [&](int st) { return smem + 4 * WG_TILE + (size_t)st * WB_STAGE; };
-    // FUSED: the dS^T tiles (group 0's, then group 1's), after the stages
-    unsigned char *const ds = smem + 4 * WG_TILE + WB_STAGES * WB_STAGE;
+    // FUSED: buffer i of the dS^T tiles (group 0's, then group 1's), after the stages
+    auto dsbuf = [&](int64_t i) { return smem + 4 * WG_TILE + WB_STAGES * WB_STAGE + (size_t)(i & 1) * WG_GROUPS * WG_DS_TILE; };
 
     if (wg == WG_GROUPS) {  // the producer warpgroup
         wg_regs_dec<32>();
@@ -282,11 +295,12 @@ __device__ __forceinline__ void att_dkv_wgws(const att_args &a, bf16 *dK, bf16 *
             cp_async_commit();
             cp_async_wait<1>();  // K and V (u = 0) or tile u - 1: landed (this thread's copies)
             fence_proxy_async();
-            nb_arrive(u == 0 ? WB_BAR_KV : WB_BAR_FULL((int)((u - 1) % WB_STAGES)), WS_THREADS);
+            if (u == 0) nb_arrive(WB_BAR_KV, WS_THREADS);
+            else ws_publish(WB_BAR_FULL((int)((u - 1) % WB_STAGES), 0));
         }
         cp_async_wait<0>();
         fence_proxy_async();
-        nb_arrive(WB_BAR_FULL((int)((nq - 1) % WB_STAGES)), WS_THREADS);
+        ws_publish(WB_BAR_FULL((int)((nq - 1) % WB_STAGES), 0));
         return;
     }
 
@@ -308,7 +322,7 @@ __device__ __forceinline__ void att_dkv_wgws(const att_args &a, bf16 *dK, bf16 *
         unsigned char *sp = stage(st);
         const uint32_t qt = smem_u32(sp), ot = qt + WG_TILE;
         const float *Ls = (const float *)(sp + 2 * WG_TILE), *Ds = Ls + 64;
-        nb_sync(WB_BAR_FULL(st), WS_THREADS);
+        nb_sync(WB_BAR_FULL(st, wg), WS_FULL_N);
         float s[8][4], dp[8][4];  // S^T, dP^T: rows = this warp's keys, columns = the tile's queries
         nb_sync(WB_BAR_TURN(wg), WG_GROUPS * 128);
         dkv_issue_sdp(s, dp, kt, vt, qt, ot);
@@ -318,11 +332,11 @@ __device__ __forceinline__ void att_dkv_wgws(const att_args &a, bf16 *dK, bf16 *
         wg_reg_fence<32>(&dp[0][0]);
         uint32_t pa[4][4], da[4][4];
         dkv_probs(s, dp, pa, da, Ls, Ds, a, mr, plain, u * 64, j0, g, t);
-        if constexpr (FUSED) ds_store(ds + wg * WG_DS_TILE, da, warp, g, t);
+        if constexpr (FUSED) ds_store(dsbuf(u) + wg * WG_DS_TILE, da, warp, g, t);
         dkv_issue_grads(dv, dk, pa, da, ot, qt);
         if constexpr (FUSED) {
             nb_sync(WB_BAR_DS, WG_GROUPS * 128);  // both groups' dS^T of tile u are stored
-            dq_from_ds(dqacc, a, smem_u32(ds), smem_u32(tile(0)), wg, bh, u * 64, warp, g, t);
+            dq_from_ds(dqacc, a, smem_u32(dsbuf(u)), smem_u32(tile(0)), wg, bh, u * 64, warp, g, t);
         } else
             wg_wait<0>();
         wg_reg_fence<64>(&dv[0][0]);

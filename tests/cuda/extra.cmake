@@ -104,6 +104,15 @@ if(CAMEO_CUDA_EMU)
            WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(test_cuda_ops_attn_wgmma3_fused_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
                        ENVIRONMENT "CAMEO_ATTN=wgmma3;CAMEO_ATTN_BWD=fused;CUDA_EMU_REVERSE=1")
+  # wgmma3's both backwards under schedules drawn from a seed (CUDA_EMU_SHUFFLE): there a consumer
+  # group runs tiles ahead of the other, which neither fixed order does (the fused kernel with one
+  # dS^T buffer fails 2 to 5 checks under each of seeds 1 to 5, passes both fixed orders)
+  foreach(bwd split fused)
+    add_test(NAME test_cuda_ops_attn_wgmma3_${bwd}_shuffle COMMAND test_cuda_ops --only attention_picked
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(test_cuda_ops_attn_wgmma3_${bwd}_shuffle PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                         ENVIRONMENT "CAMEO_ATTN=wgmma3;CAMEO_ATTN_BWD=${bwd};CUDA_EMU_SHUFFLE=3")
+  endforeach()
 endif()
 
 # the GPU benchmark's every case at 1/32 size (`cameo bench gpu --tiny`): its buffers, strides and

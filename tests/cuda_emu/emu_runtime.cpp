@@ -5,7 +5,11 @@
 // show garbage. One device: "emulated sm_90", 132 SMs, 227 KiB of opt-in shared memory per block
 // (CUDA_EMU_CC's other capabilities: their own shared memory, as emu_smem_optin says).
 // Environment: CUDA_EMU_REVERSE=1 runs the threads between barriers in reverse order (a missing
-// barrier shows up in one order or the other); CUDA_EMU_DEFER=1 holds copies back in their
+// barrier shows up in one order or the other); CUDA_EMU_SHUFFLE=SEED runs the warps of each
+// round, and the warps a named barrier releases, in an order drawn from SEED (the same schedule for
+// the same seed: interleavings neither fixed order makes, where a warpgroup runs tiles ahead of
+// another; a cp.async lands at its issue or at its wait, drawn per copy);
+// CUDA_EMU_DEFER=1 holds copies back in their
 // streams (a missing event wait or sync shows up as data not yet there); CUDA_EMU_DEVICES=N
 // devices, CUDA_EMU_CC their reported compute capabilities, CUDA_EMU_MEM the device's size.
 #include "emu_device.h"
@@ -77,6 +81,11 @@ static emu_fiber g_fibers[EMU_MAX_THREADS];
 static int g_state[EMU_MAX_THREADS], g_fiber_of[EMU_MAX_THREADS];
 static int g_nthreads, g_cur = -1;
 static bool g_reverse;
+static uint64_t g_shuffle;  // CUDA_EMU_SHUFFLE's state (0: off); xorshift64
+static unsigned shuffle_draw(unsigned n) {  // uniform-enough in 0..n-1
+    g_shuffle ^= g_shuffle << 13, g_shuffle ^= g_shuffle >> 7, g_shuffle ^= g_shuffle << 17;
+    return (unsigned)(g_shuffle % n);
+}
 static std::vector<unsigned char> g_dyn_smem;
 static unsigned char g_slots[EMU_MAX_THREADS / 32][32][16];
 // each warp's two banks of 1 KiB (emu_warp_scratch: exchanges, mma fragments, WMMA products),
@@ -270,7 +279,7 @@ void emu_cp_async(void *dst, const void *src, int bytes, int src_bytes) {
         abort();
     }
     emu_cp c = {dst, src, bytes, src_bytes, g_cp_groups[g_cur]};
-    if (g_reverse) cp_land(c);
+    if (g_reverse || (g_shuffle && shuffle_draw(2))) cp_land(c);
     else g_cp[g_cur].push_back(c);
 }
 void emu_cp_async_commit(void) { g_cp_groups[g_cur]++; }
@@ -445,9 +454,10 @@ static void run_warp(int w) {
             to_fiber(&g_fibers[g_fiber_of[t]]);
             g_cur = -1;
             if (g_state[t] == T_DONE) g_free_list[g_nfree++] = g_fiber_of[t], g_done++;
-            while (!g_released.empty()) {
-                int w2 = g_released.back();
-                g_released.pop_back();
+            while (!g_released.empty()) {  // the last released first (CUDA_EMU_SHUFFLE: any)
+                const size_t i = g_shuffle ? shuffle_draw((unsigned)g_released.size()) : g_released.size() - 1;
+                int w2 = g_released[i];
+                g_released.erase(g_released.begin() + (long)i);
                 if (!g_running[w2]) run_warp(w2);
             }
         }
@@ -482,7 +492,13 @@ static void run_block() {
     g_done = 0;
     const int &done = g_done;
     while (done < n) {
-        for (int k = 0; k < nwarps; k++) run_warp(g_reverse ? nwarps - 1 - k : k);
+        int order[EMU_MAX_THREADS / 32];
+        for (int k = 0; k < nwarps; k++) order[k] = g_reverse ? nwarps - 1 - k : k;
+        for (int k = nwarps - 1; g_shuffle && k > 0; k--) {  // Fisher-Yates
+            const int j = (int)shuffle_draw((unsigned)k + 1), x = order[k];
+            order[k] = order[j], order[j] = x;
+        }
+        for (int k = 0; k < nwarps; k++) run_warp(order[k]);
         if (done == n) break;
         int ready = 0, named = 0;
         for (int t = 0; t < n; t++) ready += g_state[t] == T_READY, named += g_state[t] == T_WAIT_NAMED;
@@ -562,6 +578,8 @@ void emu_launch_impl(const void *kernel, const char *name, dim3 grid, dim3 block
     if (!launch_ok(kernel, name, grid, block, smem)) return;
     unsigned long nt = (unsigned long)block.x * block.y * block.z;
     g_reverse = getenv("CUDA_EMU_REVERSE") && atoi(getenv("CUDA_EMU_REVERSE"));
+    if (const char *sh = getenv("CUDA_EMU_SHUFFLE"))  // each launch from the seed: its schedule is the seed's
+        g_shuffle = *sh ? 0x9e3779b97f4a7c15ull * (strtoull(sh, NULL, 10) + 1) : 0;
     g_kernel = &run;
     g_kernel_name = name;
     g_nthreads = (int)nt;
