@@ -795,15 +795,16 @@ elif [ -z "$SAN" ]; then
 elif [ -x "$BUILD/tests/test_cuda_ops" ] && ! out_of_time 70; then
     res=""
     for tool in memcheck racecheck; do
-        for attn in wmma mma mma-fused mma8 mma2 wgmma wgmma-fused wgmma3 wgmma3-fused; do
-            fam=${attn%-fused} bwd=""  # NAME-fused: NAME with CAMEO_ATTN_BWD=fused
+        for attn in wmma mma mma-fused mma8 mma2 wgmma wgmma-fused wgmma3 wgmma3-fused wgmma3-k128; do
+            fam=${attn%-fused} bwd="" keys=""  # NAME-fused: NAME with CAMEO_ATTN_BWD=fused
             [ "$fam" != "$attn" ] && bwd=fused
+            [ "$attn" = wgmma3-k128 ] && fam=wgmma3 keys=128  # CAMEO_WGMMA3_KEYS=128
             sel="--except gemm,gemm_ex,upload"  # every group of cameo's own kernels (new groups join by themselves)
             [ $tool = racecheck ] && sel="--only reduce,sumsq_multi,softmax,layernorm,layernorm_modulate,rmsnorm,rms_rope,groupnorm,attention,modulate,timestep"
             [ $attn != wmma ] && sel="--only attention"
             out_of_time 40 && { res="$res $tool/$attn: out of time;"; continue; }
             T=$(cap 90)
-            with_deps env CAMEO_ATTN=$fam CAMEO_ATTN_BWD=$bwd timeout "$T" "$SAN" --tool $tool --error-exitcode 3 "$BUILD/tests/test_cuda_ops" $sel \
+            with_deps env CAMEO_ATTN=$fam CAMEO_ATTN_BWD=$bwd CAMEO_WGMMA3_KEYS=$keys timeout "$T" "$SAN" --tool $tool --error-exitcode 3 "$BUILD/tests/test_cuda_ops" $sel \
                 >>"$LOG/ctest.log" 2>&1
             rc=$?
             case $rc in 0) r=clean ;; 3) r="ERRORS (see ctest.log)" ;; 124) r="timeout ${T}s" ;; *) r="exit $rc" ;; esac

@@ -639,15 +639,17 @@ static bool attn_bwd_fused(void) {
 
 extern "C" const char *cuda_attn_name(void) { return ATT_NAMES[attn_choice()]; }
 // the benchmark times every fast kernel in one run; false for an unknown name. "NAME-split" /
-// "NAME-fused": NAME with that backward (CAMEO_ATTN_BWD); a plain name restores the environment's
+// "NAME-fused": NAME with that backward (CAMEO_ATTN_BWD); "wgmma3-k128": its forward 128 keys a
+// step (CAMEO_WGMMA3_KEYS); a plain name restores the environment's
 extern "C" bool cuda_attn_use(const char *which) {
     char base[32];
     snprintf(base, sizeof base, "%s", which);
     char *dash = strchr(base, '-');
-    int fused = -1;
+    int fused = -1, keys = 0;
     if (dash) {
         if (!strcmp(dash, "-split")) fused = 0;
         else if (!strcmp(dash, "-fused")) fused = 1;
+        else if (!strcmp(dash, "-k128")) keys = 128;
         else return false;
         *dash = 0;
     }
@@ -656,6 +658,7 @@ extern "C" bool cuda_attn_use(const char *which) {
     (void)attn_choice();  // the environment is read first, so it cannot undo this later
     g_attn_choice = v;
     g_bwd_fused = fused;
+    cuda_attn_wgws_keys_use(keys);
     return true;
 }
 

@@ -162,6 +162,9 @@ bool attn_dq_wgws(const cm_kctx *k, const att_args &a, void *dQ, const void *dO,
 bool attn_dkv_wgws(const cm_kctx *k, const att_args &a, void *dK, void *dV, const void *dO, const float *lse,
                    const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,
                    const int64_t *vs);
+// the forward's keys a step (64, or 128 with CAMEO_WGMMA3_KEYS=128): this overrides the
+// environment's (64 / 128; 0 gives it back)
+extern "C" void cuda_attn_wgws_keys_use(int keys);
 // and its fused backward (CAMEO_ATTN_BWD=fused), as attn_bwd_wgmma
 bool attn_bwd_wgws(const cm_kctx *k, const att_args &a, void *dQ, void *dK, void *dV, const void *dO, const float *lse,
                    const float *Dv, const void *Q, const int64_t *qs, const void *K, const int64_t *ks, const void *V,

@@ -2,7 +2,7 @@
 // warp-specialised as FlashAttention-3 arranges them (CAMEO_ATTN=wgmma3), head dim 128, the same
 // products as cuda_attention_wgmma.cu's split kernels (their steps shared: cuda_wgmma.cuh). The forward:
 //   producer   a third warpgroup brings every 64-key K / V tile of the block's (b, h) by cp.async
-//              into a ring of WS_STAGES stages, and signals each stage full on its own named barrier;
+//              into a ring of stages (ws_ring), and signals each stage full on its own named barriers;
 //              it waits for a stage's "empty" barrier before refilling it. It gives up registers
 //              (setmaxnreg.dec to 32) so that the consumers may take 240 (setmaxnreg.inc): the
 //              register file is split among the SM's four schedulers, and without that a block of
@@ -24,18 +24,24 @@
 // not yet timed on a GPU.
 #include "cuda_wgmma.cuh"
 
-#define WS_STAGES 4                              // K / V tiles in flight
-#define WS_THREADS ((WG_GROUPS + 1) * 128)       // two consumer warpgroups, then the producer's
-#define WS_SMEM (2 * WS_STAGES * WG_TILE + 1024)  // stage s: K at tile 2 s, V at 2 s + 1
-// named barriers (0 is __syncthreads'): stage s full for consumer group w (the producer's arrival
-// and that group's wait: WS_FULL_N threads; a "full" both groups waited on would hold them in step
-// at every tile, so that one group could not issue its next products while the other is in its
-// softmax), stage s empty (the producer waits, both groups arrive), consumer group w's turn
-#define WS_FULL_N (2 * 128)
-#define WS_BAR_FULL(s, w) (1 + (s) * WG_GROUPS + (w))
-#define WS_BAR_EMPTY(s) (1 + WS_STAGES * WG_GROUPS + (s))
-#define WS_BAR_TURN(w) (1 + WS_STAGES * (WG_GROUPS + 1) + (w))
-static_assert(WS_BAR_TURN(1) <= 15, "16 named barriers");
+#define WS_THREADS ((WG_GROUPS + 1) * 128)  // two consumer warpgroups, then the producer's
+#define WS_FULL_N (2 * 128)                 // a "full" barrier's threads: the producer and one group
+// the ring of the forward and dQ kernels: stages of KT 64-key tiles of K, then KT of V (KT = 2:
+// the forward's 128 keys a step, CAMEO_WGMMA3_KEYS=128), and its named barriers (0 is
+// __syncthreads'): stage s full for consumer group w (the producer's arrival and that group's
+// wait; a "full" both groups waited on would hold them in step at every tile, so that one group
+// could not issue its next products while the other is in its softmax), stage s empty (the
+// producer waits, both groups arrive), consumer group w's turn
+template <int KT> struct ws_ring {
+    static constexpr int stages = KT == 1 ? 4 : 3;  // 128 KiB / 192 KiB in flight
+    static constexpr int keys = 64 * KT;
+    static constexpr int stage_bytes = 2 * KT * WG_TILE;
+    static constexpr int smem = stages * stage_bytes + 1024;
+    __host__ __device__ static constexpr int full(int st, int w) { return 1 + st * WG_GROUPS + w; }
+    __host__ __device__ static constexpr int empty(int st) { return 1 + stages * WG_GROUPS + st; }
+    __host__ __device__ static constexpr int turn(int w) { return 1 + stages * (WG_GROUPS + 1) + w; }
+};
+static_assert(ws_ring<1>::turn(1) <= 15 && ws_ring<2>::turn(1) <= 15, "16 named barriers");
 
 // the producer publishes a stage to each consumer group (its copies landed and fenced)
 __device__ __forceinline__ void ws_publish(int full0) {
@@ -54,43 +60,50 @@ template <int N> __device__ __forceinline__ void wg_regs_dec() {
 #endif
 }
 
-// the producer of the forward and dQ kernels (the third warpgroup): every 64-key K / V tile of the
-// block's (b, h) into the ring, each published on its stage's "full" barrier once this thread's
-// copies landed, a stage refilled after its "empty" one. Each thread copies chunk c of rows
-// r0, r0 + 8, ... (the swizzle of r0 + 8 k is r0's, the row 1024 bytes on): few live registers at
-// the producer's 32.
+// the producer of the forward and dQ kernels (the third warpgroup): every step of keys (KT 64-key
+// K / V tiles) of the block's (b, h) into the ring, each published on its stage's "full" barriers
+// once this thread's copies landed, a stage refilled after its "empty" one. Each thread copies
+// chunk c of rows r0, r0 + 8, ... (the swizzle of r0 + 8 k is r0's, the row 1024 bytes on): few
+// live registers at the producer's 32.
+template <int KT>
 __device__ __forceinline__ void ws_kv_produce(unsigned char *smem, const att_args &a, const bf16 *Kb, const bf16 *Vb,
                                               int64_t nt) {
+    using R = ws_ring<KT>;
     wg_regs_dec<32>();
     const int pt = threadIdx.x - WG_GROUPS * 128, r0 = pt >> 4, c = (pt & 15) * 8;
     for (int64_t j = 0; j < nt; j++) {
-        const int st = (int)(j % WS_STAGES);
-        if (j >= WS_STAGES) nb_sync(WS_BAR_EMPTY(st), WS_THREADS);  // tile j - WS_STAGES consumed
-        const int64_t k0 = j * WG_KEYS;
-        const int kvalid = (int)min((int64_t)WG_KEYS, a.Lk - k0);
-        for (int v = 0; v < 2; v++) {
-            const int64_t rs = v ? a.vs2 : a.ks2;
-            const bf16 *base = v ? Vb : Kb, *src = base + (k0 + r0) * rs + c;
-            unsigned char *dst = smem + (2 * st + v) * WG_TILE + wg_swz(r0, c);
+        const int st = (int)(j % R::stages);
+        if (j >= R::stages) nb_sync(R::empty(st), WS_THREADS);  // step j - stages consumed
+        for (int i = 0; i < KT; i++) {
+            const int64_t k0 = j * R::keys + i * WG_KEYS;
+            const int kvalid = (int)max((int64_t)0, min((int64_t)WG_KEYS, a.Lk - k0));
+            for (int v = 0; v < 2; v++) {
+                const int64_t rs = v ? a.vs2 : a.ks2;
+                const bf16 *base = v ? Vb : Kb, *src = base + (k0 + r0) * rs + c;
+                unsigned char *dst = smem + (size_t)st * R::stage_bytes + (v * KT + i) * WG_TILE + wg_swz(r0, c);
 #pragma unroll 1
-            for (int r = r0; r < WG_KEYS; r += 8, src += 8 * rs, dst += 1024)
-                cp_async16(dst, r < kvalid ? src : base, r < kvalid ? 16 : 0);
+                for (int r = r0; r < WG_KEYS; r += 8, src += 8 * rs, dst += 1024)
+                    cp_async16(dst, r < kvalid ? src : base, r < kvalid ? 16 : 0);
+            }
         }
         cp_async_commit();
-        if (j > 0) {  // tile j - 1 has landed (this thread's copies): published to the consumers
+        if (j > 0) {  // step j - 1 has landed (this thread's copies): published to the consumers
             cp_async_wait<1>();
             fence_proxy_async();
-            ws_publish(WS_BAR_FULL((int)((j - 1) % WS_STAGES), 0));
+            ws_publish(R::full((int)((j - 1) % R::stages), 0));
         }
     }
     cp_async_wait<0>();
     fence_proxy_async();
-    ws_publish(WS_BAR_FULL((int)((nt - 1) % WS_STAGES), 0));
+    ws_publish(R::full((int)((nt - 1) % R::stages), 0));
 }
 
-// the kernels' bodies: the block's query (key) tile bx of head bh = b * H + h
+// the kernels' bodies: the block's query (key) tile bx of head bh = b * H + h. The forward takes
+// KT 64-key tiles a step (64 or 128 keys)
+template <int KT>
 __device__ __forceinline__ void att_fwd_wgws(const att_args &a, bf16 *O, float *lse, const bf16 *Q, const bf16 *K,
                                              const bf16 *V, int64_t bx, int64_t bh) {
+    using R = ws_ring<KT>;
 #ifdef WG_ENABLED
     extern __shared__ __align__(16) unsigned char smem_raw[];
     unsigned char *smem = wg_smem(smem_raw);
@@ -98,10 +111,10 @@ __device__ __forceinline__ void att_fwd_wgws(const att_args &a, bf16 *O, float *
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, wg = warp >> 2;
     const int64_t b = bh / a.H, h = bh % a.H;
     const bf16 *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
-    const int64_t nt = (a.Lk + WG_KEYS - 1) / WG_KEYS;
+    const int64_t nt = (a.Lk + R::keys - 1) / R::keys;
 
     if (wg == WG_GROUPS) {  // the producer warpgroup
-        ws_kv_produce(smem, a, Kb, Vb, nt);
+        ws_kv_produce<KT>(smem, a, Kb, Vb, nt);
         return;
     }
 
@@ -114,49 +127,49 @@ __device__ __forceinline__ void att_fwd_wgws(const att_args &a, bf16 *O, float *
     float o[16][4], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
 #pragma unroll
     for (int n = 0; n < 16; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
-    auto ktile = [&](int64_t j) { return sbase + (uint32_t)(2 * (j % WS_STAGES)) * WG_TILE; };
-    float s[8][4], alpha[2];
-    uint32_t pa[4][4];
-    auto issue_s = [&](int64_t j) { wg_issue_s(s, qf, ktile(j)); };  // S = Q K^T for tile j
-    auto issue_pv = [&](int64_t j) { wg_issue_pv(o, pa, ktile(j) + WG_TILE); };  // O += P V for tile j
+    auto ktile = [&](int64_t j) { return sbase + (uint32_t)(j % R::stages) * R::stage_bytes; };
+    float s[8 * KT][4], alpha[2];
+    uint32_t pa[4 * KT][4];
+    auto issue_s = [&](int64_t j) { wg_issue_s<KT>(s, qf, ktile(j)); };  // S = Q K^T for step j
+    auto issue_pv = [&](int64_t j) { wg_issue_pv<KT>(o, pa, ktile(j) + KT * WG_TILE); };  // O += P V for step j
     auto softmax_of = [&](int64_t j) {
-        const int64_t k0 = j * WG_KEYS;
-        const bool plain = !mr && k0 + WG_KEYS <= a.Lk && a.scale > 0.f;
-        online_softmax<8>(s, m, l, alpha, a, mr, q0, k0, plain, g, t);
+        const int64_t k0 = j * R::keys;
+        const bool plain = !mr && k0 + R::keys <= a.Lk && a.scale > 0.f;
+        online_softmax<8 * KT>(s, m, l, alpha, a, mr, q0, k0, plain, g, t);
     };
     // turns: each group issues nt + 1 times (S of tile 0, nt - 1 rounds, the last P V); group 0
     // first. Group w waits at its own barrier and, having issued, arrives at the other's; group 1
     // starts with one arrival and leaves out its last, so each barrier sees nt + 1 whole phases.
-    auto turn_take = [&] { nb_sync(WS_BAR_TURN(wg), WG_GROUPS * 128); };
+    auto turn_take = [&] { nb_sync(R::turn(wg), WG_GROUPS * 128); };
     auto turn_give = [&](bool last) {
-        if (!(wg == 1 && last)) nb_arrive(WS_BAR_TURN(wg ^ 1), WG_GROUPS * 128);
+        if (!(wg == 1 && last)) nb_arrive(R::turn(wg ^ 1), WG_GROUPS * 128);
     };
-    if (wg == 1) nb_arrive(WS_BAR_TURN(0), WG_GROUPS * 128);
+    if (wg == 1) nb_arrive(R::turn(0), WG_GROUPS * 128);
 
-    nb_sync(WS_BAR_FULL(0, wg), WS_FULL_N);
+    nb_sync(R::full(0, wg), WS_FULL_N);
     turn_take();
     issue_s(0);
     turn_give(false);
     wg_wait<0>();
-    wg_reg_fence<32>(&s[0][0]);
+    wg_reg_fence<32 * KT>(&s[0][0]);
     softmax_of(0);  // O is still zero: alpha has nothing to scale
 #pragma unroll
-    for (int c = 0; c < 4; c++) acc_to_a(pa[c], s[2 * c], s[2 * c + 1]);
+    for (int c = 0; c < 4 * KT; c++) acc_to_a(pa[c], s[2 * c], s[2 * c + 1]);
     for (int64_t j = 0; j + 1 < nt; j++) {
-        nb_sync(WS_BAR_FULL((int)((j + 1) % WS_STAGES), wg), WS_FULL_N);
+        nb_sync(R::full((int)((j + 1) % R::stages), wg), WS_FULL_N);
         turn_take();
         issue_s(j + 1);  // its wgmma.fence also orders the writes of pa and o
         issue_pv(j);
         turn_give(false);
-        wg_wait<1>();  // S of tile j + 1; P V may still run
-        wg_reg_fence<32>(&s[0][0]);
+        wg_wait<1>();  // S of step j + 1; P V may still run
+        wg_reg_fence<32 * KT>(&s[0][0]);
         softmax_of(j + 1);
         wg_wait<0>();
         wg_reg_fence<64>(&o[0][0]);
         // tile j is done with (its S in the last round, its P V now): the producer may refill its
         // stage, if it has a tile left for it
-        if (j + WS_STAGES < nt) nb_arrive(WS_BAR_EMPTY((int)(j % WS_STAGES)), WS_THREADS);
-        wg_rescale_pack(o, alpha, pa, s);
+        if (j + R::stages < nt) nb_arrive(R::empty((int)(j % R::stages)), WS_THREADS);
+        wg_rescale_pack<KT>(o, alpha, pa, s);
     }
     turn_take();
     wg_fence();
@@ -181,7 +194,7 @@ __device__ __forceinline__ void att_dq_wgws(const att_args &a, bf16 *dQ, const b
     const bf16 *Kb = K + b * a.ks0 + h * a.ks1, *Vb = V + b * a.vs0 + h * a.vs1;
     const int64_t nt = (a.Lk + WG_KEYS - 1) / WG_KEYS;
     if (wg == WG_GROUPS) {
-        ws_kv_produce(smem, a, Kb, Vb, nt);
+        ws_kv_produce<1>(smem, a, Kb, Vb, nt);
         return;
     }
 
@@ -195,22 +208,23 @@ __device__ __forceinline__ void att_dq_wgws(const att_args &a, bf16 *dQ, const b
     bwd_row_stats(a, lse, Dv, bh, q0, g, L, Di);
 #pragma unroll
     for (int n = 0; n < 16; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
-    if (wg == 1) nb_arrive(WS_BAR_TURN(0), WG_GROUPS * 128);  // turns: nt issues a group, group 0 first
+    using R = ws_ring<1>;
+    if (wg == 1) nb_arrive(R::turn(0), WG_GROUPS * 128);  // turns: nt issues a group, group 0 first
     for (int64_t j = 0; j < nt; j++) {
-        const int st = (int)(j % WS_STAGES);
-        const uint32_t kt = sbase + (uint32_t)(2 * st) * WG_TILE, vt = kt + WG_TILE;
-        nb_sync(WS_BAR_FULL(st, wg), WS_FULL_N);
+        const int st = (int)(j % R::stages);
+        const uint32_t kt = sbase + (uint32_t)st * R::stage_bytes, vt = kt + WG_TILE;
+        nb_sync(R::full(st, wg), WS_FULL_N);
         float s[8][4], dp[8][4];
-        nb_sync(WS_BAR_TURN(wg), WG_GROUPS * 128);
+        nb_sync(R::turn(wg), WG_GROUPS * 128);
         dq_issue_sdp(s, dp, qf, of, kt, vt);
-        if (!(wg == 1 && j + 1 == nt)) nb_arrive(WS_BAR_TURN(wg ^ 1), WG_GROUPS * 128);
+        if (!(wg == 1 && j + 1 == nt)) nb_arrive(R::turn(wg ^ 1), WG_GROUPS * 128);
         wg_wait<0>();
         wg_reg_fence<32>(&s[0][0]);
         wg_reg_fence<32>(&dp[0][0]);
         dq_probs_issue(dq, s, dp, L, Di, a, mr, q0, j * WG_KEYS, g, t, kt);
         wg_wait<0>();
         wg_reg_fence<64>(&dq[0][0]);
-        if (j + WS_STAGES < nt) nb_arrive(WS_BAR_EMPTY(st), WS_THREADS);  // the stage's readers are done
+        if (j + R::stages < nt) nb_arrive(R::empty(st), WS_THREADS);  // the stage's readers are done
     }
     dq_store<16>(a, dQ, dq, bh, q0, g, t);
 #endif
@@ -234,7 +248,7 @@ __device__ __forceinline__ void att_dq_wgws(const att_args &a, bf16 *dQ, const b
 #define WB_SMEM (4 * WG_TILE + WB_STAGES * WB_STAGE + 1024)
 #define WB_SMEM_FUSED (WB_SMEM + 2 * WG_GROUPS * WG_DS_TILE)  // and the dS^T tiles: two buffers of both groups
 #define WB_BAR_KV 1  // K and V loaded: the producer and both groups, once
-#define WB_BAR_FULL(s, w) (2 + (s) * WG_GROUPS + (w))  // as WS_BAR_FULL: WS_FULL_N threads
+#define WB_BAR_FULL(s, w) (2 + (s) * WG_GROUPS + (w))  // as ws_ring's: WS_FULL_N threads
 #define WB_BAR_EMPTY(s) (2 + WB_STAGES * WG_GROUPS + (s))
 #define WB_BAR_TURN(w) (2 + WB_STAGES * (WG_GROUPS + 1) + (w))
 #define WB_BAR_DS (WB_BAR_TURN(WG_GROUPS))  // FUSED: both consumer groups' dS^T of the tile stored
@@ -362,14 +376,16 @@ __device__ __forceinline__ const att_job &job_of(const att_jobs &p, int64_t &bx,
     return J;
 }
 
+template <int KT>
 __global__ void __launch_bounds__(WS_THREADS, 1) k_att_fwd_wgws(att_args a, bf16 *O, float *lse, const bf16 *Q,
                                                                  const bf16 *K, const bf16 *V) {
-    att_fwd_wgws(a, O, lse, Q, K, V, blockIdx.x, blockIdx.y);
+    att_fwd_wgws<KT>(a, O, lse, Q, K, V, blockIdx.x, blockIdx.y);
 }
+template <int KT>
 __global__ void __launch_bounds__(WS_THREADS, 1) k_att_fwd_wgws2(const __grid_constant__ att_jobs p) {
     int64_t bx, bh;
     const att_job &J = job_of(p, bx, bh);
-    att_fwd_wgws(J.a, J.O, J.lse, J.Q, J.K, J.V, bx, bh);
+    att_fwd_wgws<KT>(J.a, J.O, J.lse, J.Q, J.K, J.V, bx, bh);
 }
 __global__ void __launch_bounds__(WS_THREADS, 1) k_att_dq_wgws(att_args a, bf16 *dQ, const bf16 *dO, const float *lse,
                                                                 const float *Dv, const bf16 *Q, const bf16 *K,
@@ -395,22 +411,47 @@ __global__ void __launch_bounds__(WS_THREADS, 1) k_att_dkv_wgws2(const __grid_co
 }
 
 // launches of the kernels: the tests prove CAMEO_ATTN=wgmma3 ran them, not wgmma's
-// (0 forward, 1 dQ, 2 dK dV, 3 the pair launches of either pass, 4 the fused backward)
-static int64_t g_wgws_runs[5];
+// (0 forward, 1 dQ, 2 dK dV, 3 the pair launches of either pass, 4 the fused backward, 5 forwards
+// of 128 keys a step)
+static int64_t g_wgws_runs[6];
 extern "C" int64_t cuda_attn_wgws_runs(int which) { return __atomic_load_n(&g_wgws_runs[which], __ATOMIC_RELAXED); }
+
+// the forward's keys a step: 64, or 128 with CAMEO_WGMMA3_KEYS=128 (FlashAttention-3 takes 128 or
+// more at head dim 128: half the barriers, turns and waits per product; 192 KiB of ring for three
+// stages, 64 and 32 more registers a thread for S and P). cuda_attn_wgws_keys_use: the benchmark's
+// override (0: back to the environment)
+static int g_wgws_keys = -1, g_wgws_keys_force;
+extern "C" void cuda_attn_wgws_keys_use(int keys) { g_wgws_keys_force = keys == 64 || keys == 128 ? keys : 0; }
+static int wgws_keys(void) {
+    if (g_wgws_keys_force) return g_wgws_keys_force;
+    if (g_wgws_keys < 0) {
+        const char *e = getenv("CAMEO_WGMMA3_KEYS");
+        g_wgws_keys = e && *e ? atoi(e) : 64;
+        if (g_wgws_keys != 64 && g_wgws_keys != 128)
+            cm_die("cuda attention", "CAMEO_WGMMA3_KEYS='%s' (allowed: 64, 128)", e);
+    }
+    return g_wgws_keys;
+}
 
 bool attn_fwd_wgws(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
                    const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
     (void)qs;
     if (!attn_wgmma_applies(k, a, K, ks, V, vs)) return false;
-    static int done[16];
-    if (!smem_ok(k, k_att_fwd_wgws, WS_SMEM, done)) return false;
+    static int done[16], done2[16];
+    const bool k128 = wgws_keys() == 128;
+    if (!(k128 ? smem_ok(k, k_att_fwd_wgws<2>, ws_ring<2>::smem, done2) : smem_ok(k, k_att_fwd_wgws<1>, ws_ring<1>::smem, done)))
+        return false;
     dim3 grid((unsigned)((a.Lq + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
-    k_att_fwd_wgws<<<grid, WS_THREADS, WS_SMEM, KSTREAM(k)>>>(a, (bf16 *)O, lse, (const bf16 *)Q, (const bf16 *)K,
-                                                             (const bf16 *)V);
+    if (k128)
+        k_att_fwd_wgws<2><<<grid, WS_THREADS, ws_ring<2>::smem, KSTREAM(k)>>>(a, (bf16 *)O, lse, (const bf16 *)Q,
+                                                                            (const bf16 *)K, (const bf16 *)V);
+    else
+        k_att_fwd_wgws<1><<<grid, WS_THREADS, ws_ring<1>::smem, KSTREAM(k)>>>(a, (bf16 *)O, lse, (const bf16 *)Q,
+                                                                            (const bf16 *)K, (const bf16 *)V);
     CUDA_LAUNCH_CHECK();
     cm_attn_wgmma_runs++;
     __atomic_fetch_add(&g_wgws_runs[0], 1, __ATOMIC_RELAXED);
+    if (k128) __atomic_fetch_add(&g_wgws_runs[5], 1, __ATOMIC_RELAXED);
     return true;
 }
 
@@ -456,9 +497,9 @@ bool attn_dq_wgws(const cm_kctx *k, const att_args &a, void *dQ, const void *dO,
     (void)qs;
     if (!attn_wgmma_applies(k, a, K, ks, V, vs)) return false;
     static int done[16];
-    if (!smem_ok(k, k_att_dq_wgws, WS_SMEM, done)) return false;
+    if (!smem_ok(k, k_att_dq_wgws, ws_ring<1>::smem, done)) return false;
     dim3 grid((unsigned)((a.Lq + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
-    k_att_dq_wgws<<<grid, WS_THREADS, WS_SMEM, KSTREAM(k)>>>(a, (bf16 *)dQ, (const bf16 *)dO, lse, Dv, (const bf16 *)Q,
+    k_att_dq_wgws<<<grid, WS_THREADS, ws_ring<1>::smem, KSTREAM(k)>>>(a, (bf16 *)dQ, (const bf16 *)dO, lse, Dv, (const bf16 *)Q,
                                                             (const bf16 *)K, (const bf16 *)V);
     CUDA_LAUNCH_CHECK();
     cm_attn_wgmma_runs++;
@@ -485,25 +526,30 @@ static unsigned attn_pair_grid(att_jobs &p, bool keys) {
 }
 
 bool attn_fwd_wgws2(const cm_kctx *k, const att_job *j) {
-    static int done[16];
-    if (!attn_pair_applies(k, j, false) || !smem_ok(k, k_att_fwd_wgws2, WS_SMEM, done)) return false;
+    static int done[16], done2[16];
+    const bool k128 = wgws_keys() == 128;
+    if (!attn_pair_applies(k, j, false) ||
+        !(k128 ? smem_ok(k, k_att_fwd_wgws2<2>, ws_ring<2>::smem, done2) : smem_ok(k, k_att_fwd_wgws2<1>, ws_ring<1>::smem, done)))
+        return false;
     att_jobs p = {{j[0], j[1]}, 0};
     const unsigned blocks = attn_pair_grid(p, false);
-    k_att_fwd_wgws2<<<blocks, WS_THREADS, WS_SMEM, KSTREAM(k)>>>(p);
+    if (k128) k_att_fwd_wgws2<2><<<blocks, WS_THREADS, ws_ring<2>::smem, KSTREAM(k)>>>(p);
+    else k_att_fwd_wgws2<1><<<blocks, WS_THREADS, ws_ring<1>::smem, KSTREAM(k)>>>(p);
     CUDA_LAUNCH_CHECK();
     cm_attn_wgmma_runs++;
     __atomic_fetch_add(&g_wgws_runs[3], 1, __ATOMIC_RELAXED);
+    if (k128) __atomic_fetch_add(&g_wgws_runs[5], 1, __ATOMIC_RELAXED);
     return true;
 }
 
 bool attn_bwd_wgws2(const cm_kctx *k, const att_job *j) {
     static int done_q[16], done_kv[16];
-    if (!attn_pair_applies(k, j, true) || !smem_ok(k, k_att_dq_wgws2, WS_SMEM, done_q) ||
+    if (!attn_pair_applies(k, j, true) || !smem_ok(k, k_att_dq_wgws2, ws_ring<1>::smem, done_q) ||
         !smem_ok(k, k_att_dkv_wgws2<false>, WB_SMEM, done_kv))
         return false;
     att_jobs p = {{j[0], j[1]}, 0};
     unsigned blocks = attn_pair_grid(p, false);
-    k_att_dq_wgws2<<<blocks, WS_THREADS, WS_SMEM, KSTREAM(k)>>>(p);
+    k_att_dq_wgws2<<<blocks, WS_THREADS, ws_ring<1>::smem, KSTREAM(k)>>>(p);
     CUDA_LAUNCH_CHECK();
     blocks = attn_pair_grid(p, true);
     k_att_dkv_wgws2<false><<<blocks, WS_THREADS, WB_SMEM, KSTREAM(k)>>>(p);

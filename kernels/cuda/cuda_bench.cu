@@ -268,9 +268,9 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         snprintf(shp, sizeof shp, "B1 H%lld L%lld D128", (long long)H, (long long)L);
         // every fast kernel (CAMEO_ATTN=wmma / mma / mma8 / mma2 / wgmma / wgmma3, mma and wgmma with their
         // backward fused: CAMEO_ATTN_BWD), and how far the others' outputs are from wmma's
-        enum { NKINDS = 9 };
-        const char *kinds[NKINDS] = {"wmma",  "mma",         "mma-fused", "mma8",        "mma2",
-                                     "wgmma", "wgmma-fused", "wgmma3",    "wgmma3-fused"};
+        enum { NKINDS = 10 };
+        const char *kinds[NKINDS] = {"wmma",        "mma",    "mma-fused",    "mma8",       "mma2", "wgmma",
+                                     "wgmma-fused", "wgmma3", "wgmma3-fused", "wgmma3-k128"};
         const char *dflt = cuda_attn_name();  // the kernels in use (CAMEO_ATTN or the default)
         double ms_dflt = 0;
         // O, dQ, dK of the first kind (wmma) and of the one timed now
@@ -380,8 +380,9 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         const int64_t shp512[2][2] = {{tiny ? 48 : 1536, tiny ? 48 : 1536}, {tiny ? 32 : 1024, tiny ? 32 : 1024}};
         // (mma2-fused: FlashAttention-2's arrangement, 32 queries per forward warp, dQ in the dK dV kernel)
         // (the last row: wgmma with its dQ and dK dV kernels on one stream, as before side streams)
-        enum { NK512 = 8 };
-        const char *k512[NK512] = {"mma", "mma-fused", "mma2-fused", "wgmma", "wgmma-fused", "wgmma3", "wgmma3-fused", "wgmma"};
+        enum { NK512 = 9 };
+        const char *k512[NK512] = {"mma",    "mma-fused",    "mma2-fused",  "wgmma", "wgmma-fused",
+                                   "wgmma3", "wgmma3-fused", "wgmma3-k128", "wgmma"};
         for (int sh = 0; sh < 2; sh++) {
             const int64_t Lq = shp512[sh][0], Lk = shp512[sh][1];
             int64_t sq[3] = {H * Lq * D, Lq * D, D}, sk[3] = {H * Lk * D, Lk * D, D};
@@ -408,10 +409,10 @@ extern "C" int cuda_bench_main(int argc, char **argv) {
         cuda_side_streams_use(-1);
         // both at once, as a FLUX block runs them (op_sdpa_tokens_pair): one after the other; on two
         // streams (the IP attention's blocks fill the joint one's last wave, every family); or, for
-        // wgmma3 (and its fused backward), one launch each way. The operands one after the other in
+        // wgmma3 (its fused backward, its 128-key forward), one launch each way. The operands one after the other in
         // the buffers, O token-major [B, Lj + Li, H, D]
-        for (int fam = 0; fam < 3; fam++) {
-            static const char *const fams[3] = {"wgmma", "wgmma3", "wgmma3-fused"};
+        for (int fam = 0; fam < 4; fam++) {
+            static const char *const fams[4] = {"wgmma", "wgmma3", "wgmma3-fused", "wgmma3-k128"};
             const char *fname = fams[fam];
             if (!cuda_attn_use(fname)) continue;
             cm_attn_problem pp[2];

@@ -145,32 +145,42 @@ __device__ __forceinline__ void wg_kv_load(unsigned char *smem, int buf, const a
         cp_async16(smem + (2 * buf + v) * WG_TILE + wg_swz(r, c), in ? src : (v ? Vb : Kb), in ? 16 : 0);
     }
 }
-// the forwards' steps (cuda_attention_wgmma.cu, cuda_attention_wgws.cu), per warpgroup:
-// S = Q K^T for the K tile at shared address kt, issued as one commit group (k step kk reads dims
+// the forwards' steps (cuda_attention_wgmma.cu, cuda_attention_wgws.cu), per warpgroup, over a
+// step of KT 64-key tiles (WG_TILE apart: keys 64 i.. in tile i; CAMEO_WGMMA3_KEYS=128 takes two):
+// S = Q K^T for the K tiles at shared address kt, issued as one commit group (k step kk reads dims
 // 16 kk.. = bytes 32 (kk % 4) of half kk / 4; its wgmma.fence also orders earlier writes of the
-// registers the products read)
+// registers the products read); tile i's scores are s[8 i ..]
+template <int KT = 1>
 __device__ __forceinline__ void wg_issue_s(float (*s)[4], const uint32_t (*qf)[4], uint32_t kt) {
 #pragma unroll
-    for (int n = 0; n < 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+    for (int n = 0; n < 8 * KT; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+    wg_reg_fence<32 * KT>(&s[0][0]);  // the zeros before the fence (else nvcc sinks tile 1's between products)
     wg_fence();
 #pragma unroll
-    for (int kk = 0; kk < 8; kk++) wgmma_s(&s[0][0], qf[kk], wg_desc(kt + (kk >> 2) * WG_HALF + (kk & 3) * 32, 16, 1024), 1);
+    for (int kk = 0; kk < 8; kk++)  // (each Q fragment for every tile in turn: kk outside)
+#pragma unroll
+        for (int i = 0; i < KT; i++)
+            wgmma_s(&s[8 * i][0], qf[kk], wg_desc(kt + i * WG_TILE + (kk >> 2) * WG_HALF + (kk & 3) * 32, 16, 1024), 1);
     wg_commit();
 }
-// O += P V for the V tile at vt, one commit group: keys 16 c.. are P's fragment c, V's rows 2048 c bytes in
+// O += P V for the V tiles at vt, one commit group: keys 16 c.. are P's fragment c, in V's tile c / 4,
+// its rows 2048 (c % 4) bytes in
+template <int KT = 1>
 __device__ __forceinline__ void wg_issue_pv(float (*o)[4], const uint32_t (*pa)[4], uint32_t vt) {
 #pragma unroll
-    for (int c = 0; c < 4; c++) wgmma_o(&o[0][0], pa[c], wg_desc(vt + c * 2048, WG_HALF, 1024), 1);
+    for (int c = 0; c < 4 * KT; c++)
+        wgmma_o(&o[0][0], pa[c], wg_desc(vt + (c >> 2) * WG_TILE + (c & 3) * 2048, WG_HALF, 1024), 1);
     wg_commit();
 }
-// after the last P V landed: O rescaled by the new tile's alpha, its P packed as the next P V's A
+// after the last P V landed: O rescaled by the new step's alpha, its P packed as the next P V's A
+template <int KT = 1>
 __device__ __forceinline__ void wg_rescale_pack(float (*o)[4], const float *alpha, uint32_t (*pa)[4], float (*s)[4]) {
 #pragma unroll
     for (int n = 0; n < 16; n++)
 #pragma unroll
         for (int i = 0; i < 4; i++) o[n][i] *= alpha[i >> 1];
 #pragma unroll
-    for (int c = 0; c < 4; c++) acc_to_a(pa[c], s[2 * c], s[2 * c + 1]);
+    for (int c = 0; c < 4 * KT; c++) acc_to_a(pa[c], s[2 * c], s[2 * c + 1]);
 }
 
 // the query side's steps (the dQ kernels), per warpgroup of 64 queries (Q, dO rows in registers

@@ -74,6 +74,16 @@ endif()
 cameo_attn_test(mma2 ON --only attention_picked)     # 32 queries per forward warp
 cameo_attn_test(wgmma ON --only attention_picked)    # sm_90a's wgmma (the default), the split backward (the test fails if it never ran)
 cameo_attn_test(wgmma3 ON --only attention_picked)   # wgmma3: the warp-specialised kernels (named barriers, a producer warpgroup) and the pair launches
+# wgmma3's forward 128 keys a step (CAMEO_WGMMA3_KEYS=128; fails unless that kernel ran), both orders
+add_test(NAME test_cuda_ops_attn_wgmma3_k128 COMMAND test_cuda_ops --only attention_picked WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_cuda_ops_attn_wgmma3_k128 PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                     ENVIRONMENT "CAMEO_ATTN=wgmma3;CAMEO_WGMMA3_KEYS=128")
+if(CAMEO_CUDA_EMU)
+  add_test(NAME test_cuda_ops_attn_wgmma3_k128_reverse COMMAND test_cuda_ops --only attention_picked
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_cuda_ops_attn_wgmma3_k128_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                       ENVIRONMENT "CAMEO_ATTN=wgmma3;CAMEO_WGMMA3_KEYS=128;CUDA_EMU_REVERSE=1")
+endif()
 # the mma backward fused (CAMEO_ATTN_BWD=fused: dQ inside the dK dV kernel, f32 sums by atomics),
 # both thread orders on the emulator
 add_test(NAME test_cuda_ops_attn_mma_fused COMMAND test_cuda_ops --only attention_picked WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
@@ -107,12 +117,15 @@ if(CAMEO_CUDA_EMU)
   # wgmma3's both backwards under schedules drawn from a seed (CUDA_EMU_SHUFFLE): there a consumer
   # group runs tiles ahead of the other, which neither fixed order does (the fused kernel with one
   # dS^T buffer fails 2 to 5 checks under each of seeds 1 to 5, passes both fixed orders)
+  # (the split run with the 128-key forward)
   foreach(bwd split fused)
     add_test(NAME test_cuda_ops_attn_wgmma3_${bwd}_shuffle COMMAND test_cuda_ops --only attention_picked
              WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
     set_tests_properties(test_cuda_ops_attn_wgmma3_${bwd}_shuffle PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
                          ENVIRONMENT "CAMEO_ATTN=wgmma3;CAMEO_ATTN_BWD=${bwd};CUDA_EMU_SHUFFLE=3")
   endforeach()
+  set_tests_properties(test_cuda_ops_attn_wgmma3_split_shuffle PROPERTIES
+                       ENVIRONMENT "CAMEO_ATTN=wgmma3;CAMEO_ATTN_BWD=split;CUDA_EMU_SHUFFLE=3;CAMEO_WGMMA3_KEYS=128")
 endif()
 
 # the GPU benchmark's every case at 1/32 size (`cameo bench gpu --tiny`): its buffers, strides and

@@ -29,7 +29,8 @@ extern const cm_backend cm_cpu_backend;
 int cuda_device_count(void);
 const char *cuda_unavailable_reason(void);
 int64_t cuda_attn_fallbacks(void);  // bf16 attention calls the generic kernels took (cuda_attention.cu)
-int64_t cuda_attn_wgws_runs(int which);  // launches of the warp-specialised kernels: 0 forward, 1 dQ, 2 dK dV, 3 pairs, 4 fused backward
+int64_t cuda_attn_wgws_runs(int which);  // launches of the warp-specialised kernels: 0 forward, 1 dQ, 2 dK dV, 3 pairs,
+                                         // 4 fused backward, 5 forwards of 128 keys a step
 int64_t cuda_side_forks(void);           // side streams forked (kernels/cuda/cuda_common.cuh)
 
 static const cm_backend *G, *C;
@@ -1100,7 +1101,9 @@ static void attention_cases(bool picked_only) {
         {2, 2, 70, 33, 72, 2, 1, 1}, {1, 2, 100, 32, 128, 2, 0, 0},
     };
     const int64_t wg0 = cm_attn_wgmma_runs, mf0 = cm_attn_mma_fused_runs, fb0 = cuda_attn_fallbacks(),
-                  gm0 = cm_attn_gemm_runs, ws0[5] = {cuda_attn_wgws_runs(0), cuda_attn_wgws_runs(1), cuda_attn_wgws_runs(2), 0, cuda_attn_wgws_runs(4)},
+                  gm0 = cm_attn_gemm_runs,
+                  ws0[6] = {cuda_attn_wgws_runs(0), cuda_attn_wgws_runs(1), cuda_attn_wgws_runs(2), 0, cuda_attn_wgws_runs(4),
+                            cuda_attn_wgws_runs(5)},
                   fk0 = cuda_side_forks();
     int64_t picked = 0;
     for (int d = 0; d < 2; d++) {
@@ -1208,11 +1211,12 @@ static void attention_cases(bool picked_only) {
         printf("%s  attention: the wgmma kernels ran %lld times%s%s\n", runs > 0 || other_gpu ? "ok " : "FAIL",
                (long long)runs, off ? ": " : "", off ? off : "");
         if (!other_gpu) TEST_CHECK(runs > 0, "CAMEO_ATTN=wgmma: the wgmma kernels never ran (%s)", off ? off : "?");
-        const bool fused = bwd_env && !strcmp(bwd_env, "fused");
+        const char *keys = getenv("CAMEO_WGMMA3_KEYS");
+        const bool fused = bwd_env && !strcmp(bwd_env, "fused"), k128 = keys && !strcmp(keys, "128");
         if (!strcmp(att, "wgmma3"))  // and its kernels were the warp-specialised ones (fused: one backward)
-            for (int w = 0; w < 5; w++) {
-                static const char *const nm[5] = {"forward", "dQ", "dK dV", "", "fused backward"};
-                if (w == 3 || (fused ? w == 1 || w == 2 : w == 4)) continue;
+            for (int w = 0; w < 6; w++) {
+                static const char *const nm[6] = {"forward", "dQ", "dK dV", "", "fused backward", "forward of 128 keys a step"};
+                if (w == 3 || (fused ? w == 1 || w == 2 : w == 4) || (w == 5 && !k128)) continue;
                 int64_t ws = cuda_attn_wgws_runs(w) - ws0[w];
                 printf("%s  attention: the warp-specialised %s ran %lld times\n", ws > 0 || other_gpu ? "ok " : "FAIL",
                        nm[w], (long long)ws);
