@@ -46,16 +46,20 @@ endif()
 
 # test_cuda_ops runs the default attention kernels (mma); the other families (CAMEO_ATTN=KIND)
 # through the same GPU-against-CPU comparisons — ARGN: test_cuda_ops's arguments (none: every op)
-# — and on the emulator in the reverse thread order too where `reverse` is ON
-function(cameo_attn_test kind reverse)
-  add_test(NAME test_cuda_ops_attn_${kind} COMMAND test_cuda_ops ${ARGN} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(test_cuda_ops_attn_${kind} PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
-                       ENVIRONMENT CAMEO_ATTN=${kind})
+# — and on the emulator in the reverse thread order too where `reverse` is ON.
+# cameo_attn_test_env: test_cuda_ops_attn_NAME with the environment ENV (a ;-list) the same way
+function(cameo_attn_test_env name env reverse)
+  add_test(NAME test_cuda_ops_attn_${name} COMMAND test_cuda_ops ${ARGN} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(test_cuda_ops_attn_${name} PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                       ENVIRONMENT "${env}")
   if(CAMEO_CUDA_EMU AND reverse)
-    add_test(NAME test_cuda_ops_attn_${kind}_reverse COMMAND test_cuda_ops ${ARGN} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-    set_tests_properties(test_cuda_ops_attn_${kind}_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
-                         ENVIRONMENT "CAMEO_ATTN=${kind};CUDA_EMU_REVERSE=1")
+    add_test(NAME test_cuda_ops_attn_${name}_reverse COMMAND test_cuda_ops ${ARGN} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(test_cuda_ops_attn_${name}_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
+                         ENVIRONMENT "${env};CUDA_EMU_REVERSE=1")
   endif()
+endfunction()
+function(cameo_attn_test kind reverse)
+  cameo_attn_test_env(${kind} "CAMEO_ATTN=${kind}" ${reverse} ${ARGN})
 endfunction()
 # (attention_picked: the attention group's bf16 cases of head dim <= 128, the only ones a family
 # changes; f32 and the wider heads run the same kernels in every family, checked by test_cuda_ops)
@@ -74,16 +78,8 @@ endif()
 cameo_attn_test(mma2 ON --only attention_picked)     # 32 queries per forward warp
 cameo_attn_test(wgmma ON --only attention_picked)    # sm_90a's wgmma (the default), the split backward (the test fails if it never ran)
 cameo_attn_test(wgmma3 ON --only attention_picked)   # wgmma3: the warp-specialised kernels (named barriers, a producer warpgroup) and the pair launches
-# wgmma3's forward 128 keys a step (CAMEO_WGMMA3_KEYS=128; fails unless that kernel ran), both orders
-add_test(NAME test_cuda_ops_attn_wgmma3_k128 COMMAND test_cuda_ops --only attention_picked WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-set_tests_properties(test_cuda_ops_attn_wgmma3_k128 PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
-                     ENVIRONMENT "CAMEO_ATTN=wgmma3;CAMEO_WGMMA3_KEYS=128")
-if(CAMEO_CUDA_EMU)
-  add_test(NAME test_cuda_ops_attn_wgmma3_k128_reverse COMMAND test_cuda_ops --only attention_picked
-           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(test_cuda_ops_attn_wgmma3_k128_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
-                       ENVIRONMENT "CAMEO_ATTN=wgmma3;CAMEO_WGMMA3_KEYS=128;CUDA_EMU_REVERSE=1")
-endif()
+# wgmma3's forward 128 keys a step (CAMEO_WGMMA3_KEYS=128; fails unless that kernel ran)
+cameo_attn_test_env(wgmma3_k128 "CAMEO_ATTN=wgmma3;CAMEO_WGMMA3_KEYS=128" ON --only attention_picked)
 # the mma backward fused (CAMEO_ATTN_BWD=fused: dQ inside the dK dV kernel, f32 sums by atomics),
 # both thread orders on the emulator
 add_test(NAME test_cuda_ops_attn_mma_fused COMMAND test_cuda_ops --only attention_picked WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
@@ -104,16 +100,9 @@ set_tests_properties(test_cuda_ops_gemm_tune PROPERTIES LABELS cuda TIMEOUT 900 
 add_test(NAME test_cuda_ops_attn_wgmma_fused COMMAND test_cuda_ops --only attention_picked WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(test_cuda_ops_attn_wgmma_fused PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
                      ENVIRONMENT "CAMEO_ATTN=wgmma;CAMEO_ATTN_BWD=fused")
-# and wgmma3's (the warp-specialised dK dV kernel with dQ: two dS^T buffers, the "dS" barrier), both
-# thread orders on the emulator
-add_test(NAME test_cuda_ops_attn_wgmma3_fused COMMAND test_cuda_ops --only attention_picked WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-set_tests_properties(test_cuda_ops_attn_wgmma3_fused PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
-                     ENVIRONMENT "CAMEO_ATTN=wgmma3;CAMEO_ATTN_BWD=fused")
+# and wgmma3's (the warp-specialised dK dV kernel with dQ: two dS^T buffers, the "dS" barrier)
+cameo_attn_test_env(wgmma3_fused "CAMEO_ATTN=wgmma3;CAMEO_ATTN_BWD=fused" ON --only attention_picked)
 if(CAMEO_CUDA_EMU)
-  add_test(NAME test_cuda_ops_attn_wgmma3_fused_reverse COMMAND test_cuda_ops --only attention_picked
-           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(test_cuda_ops_attn_wgmma3_fused_reverse PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RETURN_CODE 77
-                       ENVIRONMENT "CAMEO_ATTN=wgmma3;CAMEO_ATTN_BWD=fused;CUDA_EMU_REVERSE=1")
   # wgmma3's both backwards under schedules drawn from a seed (CUDA_EMU_SHUFFLE): there a consumer
   # group runs tiles ahead of the other, which neither fixed order does (the fused kernel with one
   # dS^T buffer fails 2 to 5 checks under each of seeds 1 to 5, passes both fixed orders)
