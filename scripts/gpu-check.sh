@@ -107,6 +107,19 @@ write_table() {
             echo
             cat "$BENCH_MD"
             echo
+            # the attention rows the decisions read (docs/cuda.md, "After the run"), fastest first
+            if grep -q '^| attention fwd+bwd' "$BENCH_MD"; then
+                echo "## attention fwd+bwd, fastest first"
+                echo
+                echo '```'
+                for pat in '^\| attention fwd\+bwd \[' '^\| attention fwd\+bwd at 512\^2, joint \[' \
+                           '^\| attention fwd\+bwd at 512\^2, IP \[' '^\| attention fwd\+bwd at 512\^2, joint \+ IP \['; do
+                    grep -E "$pat" "$BENCH_MD" |
+                        awk -F'|' '{ gsub(/^ +| +$/, "", $2); gsub(/ /, "", $4); printf "%10s ms  %s\n", $4, $2 }' | sort -g
+                    echo
+                done
+                echo '```'
+            fi
         fi
         if grep -q '^FAIL' "$LOG/ctest.log" 2>/dev/null; then
             echo "## failing comparisons"

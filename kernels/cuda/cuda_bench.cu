@@ -48,7 +48,7 @@ typedef struct {
 } bench_row;
 // a full run makes 72 rows (66 without PyTorch's); room to grow, and a row that does not fit fails
 // the run (cuda_bench_tiny sees it) rather than vanishing from the table
-#define MAX_ROWS 128
+#define MAX_ROWS 192
 static bench_row rows[MAX_ROWS];
 static int nrows, nlost;
 static void add_row(const char *what, const char *shape, double ms, double tflops, double ref, double pct,
