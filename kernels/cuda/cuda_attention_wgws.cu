@@ -130,6 +130,7 @@ __device__ __forceinline__ void att_fwd_wgws(const att_args &a, bf16 *O, float *
     auto ktile = [&](int64_t j) { return sbase + (uint32_t)(j % R::stages) * R::stage_bytes; };
     float s[8 * KT][4], alpha[2];
     uint32_t pa[4 * KT][4];
+    ws_zero<32 * KT>(&s[0][0]);
     auto issue_s = [&](int64_t j) { wg_issue_s<KT>(s, qf, ktile(j)); };  // S = Q K^T for step j
     auto issue_pv = [&](int64_t j) { wg_issue_pv<KT>(o, pa, ktile(j) + KT * WG_TILE); };  // O += P V for step j
     auto softmax_of = [&](int64_t j) {
@@ -210,11 +211,13 @@ __device__ __forceinline__ void att_dq_wgws(const att_args &a, bf16 *dQ, const b
     for (int n = 0; n < 16; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.f;
     using R = ws_ring<1>;
     if (wg == 1) nb_arrive(R::turn(0), WG_GROUPS * 128);  // turns: nt issues a group, group 0 first
+    float s[8][4], dp[8][4];  // S, dP of each tile (overwritten by its first products)
+    ws_zero<32>(&s[0][0]);
+    ws_zero<32>(&dp[0][0]);
     for (int64_t j = 0; j < nt; j++) {
         const int st = (int)(j % R::stages);
         const uint32_t kt = sbase + (uint32_t)st * R::stage_bytes, vt = kt + WG_TILE;
         nb_sync(R::full(st, wg), WS_FULL_N);
-        float s[8][4], dp[8][4];
         nb_sync(R::turn(wg), WG_GROUPS * 128);
         dq_issue_sdp(s, dp, qf, of, kt, vt);
         if (!(wg == 1 && j + 1 == nt)) nb_arrive(R::turn(wg ^ 1), WG_GROUPS * 128);
@@ -331,13 +334,15 @@ __device__ __forceinline__ void att_dkv_wgws(const att_args &a, bf16 *dK, bf16 *
     // turns as in the forward: each group issues S^T, dP^T nq times, group 0 first
     if (wg == 1) nb_arrive(WB_BAR_TURN(0), WG_GROUPS * 128);
     nb_sync(WB_BAR_KV, WS_THREADS);
+    float s[8][4], dp[8][4];  // S^T, dP^T of each tile: rows = this warp's keys, columns = the tile's queries
+    ws_zero<32>(&s[0][0]);
+    ws_zero<32>(&dp[0][0]);
     for (int64_t u = 0; u < nq; u++) {
         const int st = (int)(u % WB_STAGES);
         unsigned char *sp = stage(st);
         const uint32_t qt = smem_u32(sp), ot = qt + WG_TILE;
         const float *Ls = (const float *)(sp + 2 * WG_TILE), *Ds = Ls + 64;
         nb_sync(WB_BAR_FULL(st, wg), WS_FULL_N);
-        float s[8][4], dp[8][4];  // S^T, dP^T: rows = this warp's keys, columns = the tile's queries
         nb_sync(WB_BAR_TURN(wg), WG_GROUPS * 128);
         dkv_issue_sdp(s, dp, kt, vt, qt, ot);
         if (!(wg == 1 && u + 1 == nq)) nb_arrive(WB_BAR_TURN(wg ^ 1), WG_GROUPS * 128);

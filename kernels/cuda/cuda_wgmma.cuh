@@ -63,6 +63,13 @@ template <int N> __device__ __forceinline__ void wg_reg_fence(float *d) {
     for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
 #endif
 }
+// N accumulator registers zeroed once, before any wgmma (fenced, so nvcc does not sink the moves
+// between products): the products that overwrite them (scale-d 0) still name them as inputs
+template <int N> __device__ __forceinline__ void ws_zero(float *d) {
+#pragma unroll
+    for (int i = 0; i < N; i++) d[i] = 0.f;
+    wg_reg_fence<N>(d);
+}
 // cp.async writes through the generic proxy, wgmma reads through the async proxy: each thread
 // fences its landed copies before the barrier that publishes them
 __device__ __forceinline__ void fence_proxy_async() {
@@ -149,18 +156,19 @@ __device__ __forceinline__ void wg_kv_load(unsigned char *smem, int buf, const a
 // step of KT 64-key tiles (WG_TILE apart: keys 64 i.. in tile i; CAMEO_WGMMA3_KEYS=128 takes two):
 // S = Q K^T for the K tiles at shared address kt, issued as one commit group (k step kk reads dims
 // 16 kk.. = bytes 32 (kk % 4) of half kk / 4; its wgmma.fence also orders earlier writes of the
-// registers the products read); tile i's scores are s[8 i ..]
+// registers the products read); tile i's scores are s[8 i ..]. The first k step overwrites s (its
+// scale-d 0) — no zeroing moves before each product, which nvcc also sank between the tiles'
+// products (ptxas then injected warpgroup waits); the caller gives s initial values once
+// (ws_zero), as the asm reads them
 template <int KT = 1>
 __device__ __forceinline__ void wg_issue_s(float (*s)[4], const uint32_t (*qf)[4], uint32_t kt) {
-#pragma unroll
-    for (int n = 0; n < 8 * KT; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
-    wg_reg_fence<32 * KT>(&s[0][0]);  // the zeros before the fence (else nvcc sinks tile 1's between products)
     wg_fence();
 #pragma unroll
     for (int kk = 0; kk < 8; kk++)  // (each Q fragment for every tile in turn: kk outside)
 #pragma unroll
         for (int i = 0; i < KT; i++)
-            wgmma_s(&s[8 * i][0], qf[kk], wg_desc(kt + i * WG_TILE + (kk >> 2) * WG_HALF + (kk & 3) * 32, 16, 1024), 1);
+            wgmma_s(&s[8 * i][0], qf[kk], wg_desc(kt + i * WG_TILE + (kk >> 2) * WG_HALF + (kk & 3) * 32, 16, 1024),
+                    kk > 0);
     wg_commit();
 }
 // O += P V for the V tiles at vt, one commit group: keys 16 c.. are P's fragment c, in V's tile c / 4,
@@ -186,18 +194,15 @@ __device__ __forceinline__ void wg_rescale_pack(float (*o)[4], const float *alph
 // the query side's steps (the dQ kernels), per warpgroup of 64 queries (Q, dO rows in registers
 // as qf, of) over the 64-key tile of K, V at kt, vt: S = Q K^T and dP = dO V^T (8 wgmma each, V's
 // tile read K-major as K's), one commit group
+// (s and dp overwritten by the first k step, as wg_issue_s)
 __device__ __forceinline__ void dq_issue_sdp(float (*s)[4], float (*dp)[4], const uint32_t (*qf)[4],
                                              const uint32_t (*of)[4], uint32_t kt, uint32_t vt) {
-#pragma unroll
-    for (int n = 0; n < 8; n++)
-#pragma unroll
-        for (int i = 0; i < 4; i++) s[n][i] = dp[n][i] = 0.f;
     wg_fence();
 #pragma unroll
     for (int kk = 0; kk < 8; kk++) {
         const uint32_t off = (kk >> 2) * WG_HALF + (kk & 3) * 32;
-        wgmma_s(&s[0][0], qf[kk], wg_desc(kt + off, 16, 1024), 1);
-        wgmma_s(&dp[0][0], of[kk], wg_desc(vt + off, 16, 1024), 1);
+        wgmma_s(&s[0][0], qf[kk], wg_desc(kt + off, 16, 1024), kk > 0);
+        wgmma_s(&dp[0][0], of[kk], wg_desc(vt + off, 16, 1024), kk > 0);
     }
     wg_commit();
 }
@@ -231,18 +236,15 @@ __device__ __forceinline__ void dq_probs_issue(float (*dq)[4], float (*s)[4], co
 // warpgroup of 64 keys (K, V tiles at kt, vt) over a tile of 64 queries (Q, dO tiles at qt, ot):
 // S^T = K Q^T and dP^T = V dO^T (8 wgmma each, every operand through a descriptor, K-major), one
 // commit group
+// (s and dp overwritten by the first k step, as wg_issue_s)
 __device__ __forceinline__ void dkv_issue_sdp(float (*s)[4], float (*dp)[4], uint32_t kt, uint32_t vt, uint32_t qt,
                                               uint32_t ot) {
-#pragma unroll
-    for (int n = 0; n < 8; n++)
-#pragma unroll
-        for (int i = 0; i < 4; i++) s[n][i] = dp[n][i] = 0.f;
     wg_fence();
 #pragma unroll
     for (int kk = 0; kk < 8; kk++) {
         const uint32_t off = (kk >> 2) * WG_HALF + (kk & 3) * 32;
-        wgmma_ss(&s[0][0], wg_desc(kt + off, 16, 1024), wg_desc(qt + off, 16, 1024), 1);
-        wgmma_ss(&dp[0][0], wg_desc(vt + off, 16, 1024), wg_desc(ot + off, 16, 1024), 1);
+        wgmma_ss(&s[0][0], wg_desc(kt + off, 16, 1024), wg_desc(qt + off, 16, 1024), kk > 0);
+        wgmma_ss(&dp[0][0], wg_desc(vt + off, 16, 1024), wg_desc(ot + off, 16, 1024), kk > 0);
     }
     wg_commit();
 }
