@@ -94,7 +94,7 @@ write_table() {
         echo "| benchmark | $status_bench |"
         echo "| model benchmark (blocks, full step) | $status_blocks |"
         echo "| the same at 1024² (4096 image tokens; stage 3) | $status_blocks1024 |"
-        echo "| the 512² step with CAMEO_ATTN=wgmma3 (warp-specialised attention, its fastest way) | $status_blocks_wg3 |"
+        echo "| the 512² step with CAMEO_ATTN=wgmma3 (warp-specialised attention) | $status_blocks_wg3 |"
         echo "| compute-sanitizer | $status_sanitizer |"
         echo "| ncu profile (attention) | $status_profile |"
         echo "| tiny GPU training | $status_train |"
@@ -589,9 +589,9 @@ elif [ -x "$BUILD/cameo" ] && ! out_of_time 90; then
     with_deps env $WG3_ENV timeout "$(cap 120)" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --profile \
         --no-torch --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
     rc=${PIPESTATUS[0]}
-    status_blocks_wg3="$WG3_ENV: exit $rc ($(elapsed $t0))"
+    status_blocks_wg3="exit $rc ($(elapsed $t0)); $WG3_ENV"
     kinds=$(step_kinds "## $WG3_ENV at 512²")
-    [ $rc -eq 0 ] && status_blocks_wg3="$WG3_ENV: ok ($(elapsed $t0))${kinds:+; device time of a step: $kinds}"
+    [ $rc -eq 0 ] && status_blocks_wg3="ok ($(elapsed $t0)); $WG3_ENV${kinds:+; device time of a step: $kinds}"
 else
     status_blocks_wg3="not run: out of time (DEADLINE ${DEADLINE}s)"
 fi

@@ -150,7 +150,7 @@ expect_row pass "tiny GPU evaluation sweep" '\| ok \('
 expect_row pass "benchmark" '\| ok \('
 expect_row pass "model benchmark (blocks, full step)" '\| ok \(.*device time of a step: gemm 60%'
 expect_row pass "the same at 1024² (4096 image tokens; stage 3)" '\| ok \('
-expect_row pass "the 512² step with CAMEO_ATTN=wgmma3 (warp-specialised attention)" '\| ok \('
+expect_row pass "the 512² step with CAMEO_ATTN=wgmma3 (warp-specialised attention)" '\| ok \(.*\); CAMEO_ATTN=wgmma3'
 grep -q '^## CAMEO_ATTN=wgmma3 at 512²' "$T/pass/out/bench.md" 2>/dev/null || grep -rq 'CAMEO_ATTN=wgmma3 at 512' "$T/pass/out" ||
     fail "pass: the wgmma3 model run left no heading in the benchmark's markdown"
 # (a real compute-sanitizer in the CUDA toolkit's folder, which the check puts first, goes before the stand-in)
