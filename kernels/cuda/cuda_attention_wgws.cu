@@ -438,26 +438,30 @@ static int wgws_keys(void) {
     return g_wgws_keys;
 }
 
+// the forward launches at KT 64-key tiles a step (one problem, or a pair: which counts as 0 or 3)
+template <int KT> static void fwd_wgws_counted(int which) {
+    cm_attn_wgmma_runs++;
+    __atomic_fetch_add(&g_wgws_runs[which], 1, __ATOMIC_RELAXED);
+    if (KT == 2) __atomic_fetch_add(&g_wgws_runs[5], 1, __ATOMIC_RELAXED);
+}
+template <int KT>
+static bool fwd_wgws_at(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const void *K,
+                        const void *V) {
+    static int done[16];
+    if (!smem_ok(k, k_att_fwd_wgws<KT>, ws_ring<KT>::smem, done)) return false;
+    dim3 grid((unsigned)((a.Lq + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
+    k_att_fwd_wgws<KT><<<grid, WS_THREADS, ws_ring<KT>::smem, KSTREAM(k)>>>(a, (bf16 *)O, lse, (const bf16 *)Q,
+                                                                          (const bf16 *)K, (const bf16 *)V);
+    CUDA_LAUNCH_CHECK();
+    fwd_wgws_counted<KT>(0);
+    return true;
+}
+
 bool attn_fwd_wgws(const cm_kctx *k, const att_args &a, void *O, float *lse, const void *Q, const int64_t *qs,
                    const void *K, const int64_t *ks, const void *V, const int64_t *vs) {
     (void)qs;
     if (!attn_wgmma_applies(k, a, K, ks, V, vs)) return false;
-    static int done[16], done2[16];
-    const bool k128 = wgws_keys() == 128;
-    if (!(k128 ? smem_ok(k, k_att_fwd_wgws<2>, ws_ring<2>::smem, done2) : smem_ok(k, k_att_fwd_wgws<1>, ws_ring<1>::smem, done)))
-        return false;
-    dim3 grid((unsigned)((a.Lq + 64 * WG_GROUPS - 1) / (64 * WG_GROUPS)), (unsigned)(a.B * a.H));
-    if (k128)
-        k_att_fwd_wgws<2><<<grid, WS_THREADS, ws_ring<2>::smem, KSTREAM(k)>>>(a, (bf16 *)O, lse, (const bf16 *)Q,
-                                                                            (const bf16 *)K, (const bf16 *)V);
-    else
-        k_att_fwd_wgws<1><<<grid, WS_THREADS, ws_ring<1>::smem, KSTREAM(k)>>>(a, (bf16 *)O, lse, (const bf16 *)Q,
-                                                                            (const bf16 *)K, (const bf16 *)V);
-    CUDA_LAUNCH_CHECK();
-    cm_attn_wgmma_runs++;
-    __atomic_fetch_add(&g_wgws_runs[0], 1, __ATOMIC_RELAXED);
-    if (k128) __atomic_fetch_add(&g_wgws_runs[5], 1, __ATOMIC_RELAXED);
-    return true;
+    return wgws_keys() == 128 ? fwd_wgws_at<2>(k, a, O, lse, Q, K, V) : fwd_wgws_at<1>(k, a, O, lse, Q, K, V);
 }
 
 bool attn_dkv_wgws(const cm_kctx *k, const att_args &a, void *dK, void *dV, const void *dO, const float *lse,
@@ -530,21 +534,20 @@ static unsigned attn_pair_grid(att_jobs &p, bool keys) {
     return (unsigned)(p.n0 + p.j[1].tiles * p.j[1].a.B * p.j[1].a.H);
 }
 
-bool attn_fwd_wgws2(const cm_kctx *k, const att_job *j) {
-    static int done[16], done2[16];
-    const bool k128 = wgws_keys() == 128;
-    if (!attn_pair_applies(k, j, false) ||
-        !(k128 ? smem_ok(k, k_att_fwd_wgws2<2>, ws_ring<2>::smem, done2) : smem_ok(k, k_att_fwd_wgws2<1>, ws_ring<1>::smem, done)))
-        return false;
+template <int KT> static bool fwd_wgws2_at(const cm_kctx *k, const att_job *j) {
+    static int done[16];
+    if (!smem_ok(k, k_att_fwd_wgws2<KT>, ws_ring<KT>::smem, done)) return false;
     att_jobs p = {{j[0], j[1]}, 0};
     const unsigned blocks = attn_pair_grid(p, false);
-    if (k128) k_att_fwd_wgws2<2><<<blocks, WS_THREADS, ws_ring<2>::smem, KSTREAM(k)>>>(p);
-    else k_att_fwd_wgws2<1><<<blocks, WS_THREADS, ws_ring<1>::smem, KSTREAM(k)>>>(p);
+    k_att_fwd_wgws2<KT><<<blocks, WS_THREADS, ws_ring<KT>::smem, KSTREAM(k)>>>(p);
     CUDA_LAUNCH_CHECK();
-    cm_attn_wgmma_runs++;
-    __atomic_fetch_add(&g_wgws_runs[3], 1, __ATOMIC_RELAXED);
-    if (k128) __atomic_fetch_add(&g_wgws_runs[5], 1, __ATOMIC_RELAXED);
+    fwd_wgws_counted<KT>(3);
     return true;
+}
+
+bool attn_fwd_wgws2(const cm_kctx *k, const att_job *j) {
+    if (!attn_pair_applies(k, j, false)) return false;
+    return wgws_keys() == 128 ? fwd_wgws2_at<2>(k, j) : fwd_wgws2_at<1>(k, j);
 }
 
 bool attn_bwd_wgws2(const cm_kctx *k, const att_job *j) {
