@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_fwd_wgmma(att_args a
     auto ktile = [&](int64_t j) { return sbase + (uint32_t)(2 * (j % 3)) * WG_TILE; };
     float s[8][4], alpha[2];
     uint32_t pa[4][4];
-    ws_zero<32>(&s[0][0]);
+    wg_zero<32>(&s[0][0]);
     auto issue_s = [&](int64_t j) { wg_issue_s(s, qf, ktile(j)); };  // S = Q K^T for tile j
     auto softmax_of = [&](int64_t j) {  // s (tile j, landed) becomes P; alpha for O
         const int64_t k0 = j * WG_KEYS;
@@ -124,8 +124,8 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dq_wgmma(att_args a,
     cp_async_commit();
     int buf = 0;
     float s[8][4], dp[8][4];  // S, dP of each tile (overwritten by its first products)
-    ws_zero<32>(&s[0][0]);
-    ws_zero<32>(&dp[0][0]);
+    wg_zero<32>(&s[0][0]);
+    wg_zero<32>(&dp[0][0]);
     for (int64_t k0 = 0; k0 < a.Lk; k0 += WG_KEYS, buf ^= 1) {
         if (k0 + WG_KEYS < a.Lk) wg_kv_load(smem, buf ^ 1, a, Kb, Vb, k0 + WG_KEYS);
         cp_async_commit();
@@ -216,8 +216,8 @@ __global__ void __launch_bounds__(WG_GROUPS * 128, 1) k_att_dkv_wgmma(att_args a
     cp_async_commit();
     int u = 0;
     float s[8][4], dp[8][4];  // S^T, dP^T of each tile: rows = this warp's keys, columns = the tile's queries
-    ws_zero<32>(&s[0][0]);
-    ws_zero<32>(&dp[0][0]);
+    wg_zero<32>(&s[0][0]);
+    wg_zero<32>(&dp[0][0]);
     for (int64_t q0 = 0; q0 < a.Lq; q0 += 64, u ^= 1) {
         if (q0 + 64 < a.Lq) load(u ^ 1, q0 + 64);
         cp_async_commit();

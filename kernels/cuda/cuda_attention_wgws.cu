@@ -130,7 +130,7 @@ __device__ __forceinline__ void att_fwd_wgws(const att_args &a, bf16 *O, float *
     auto ktile = [&](int64_t j) { return sbase + (uint32_t)(j % R::stages) * R::stage_bytes; };
     float s[8 * KT][4], alpha[2];
     uint32_t pa[4 * KT][4];
-    ws_zero<32 * KT>(&s[0][0]);
+    wg_zero<32 * KT>(&s[0][0]);
     auto issue_s = [&](int64_t j) { wg_issue_s<KT>(s, qf, ktile(j)); };  // S = Q K^T for step j
     auto issue_pv = [&](int64_t j) { wg_issue_pv<KT>(o, pa, ktile(j) + KT * WG_TILE); };  // O += P V for step j
     auto softmax_of = [&](int64_t j) {
@@ -212,8 +212,8 @@ __device__ __forceinline__ void att_dq_wgws(const att_args &a, bf16 *dQ, const b
     using R = ws_ring<1>;
     if (wg == 1) nb_arrive(R::turn(0), WG_GROUPS * 128);  // turns: nt issues a group, group 0 first
     float s[8][4], dp[8][4];  // S, dP of each tile (overwritten by its first products)
-    ws_zero<32>(&s[0][0]);
-    ws_zero<32>(&dp[0][0]);
+    wg_zero<32>(&s[0][0]);
+    wg_zero<32>(&dp[0][0]);
     for (int64_t j = 0; j < nt; j++) {
         const int st = (int)(j % R::stages);
         const uint32_t kt = sbase + (uint32_t)st * R::stage_bytes, vt = kt + WG_TILE;
@@ -335,8 +335,8 @@ __device__ __forceinline__ void att_dkv_wgws(const att_args &a, bf16 *dK, bf16 *
     if (wg == 1) nb_arrive(WB_BAR_TURN(0), WG_GROUPS * 128);
     nb_sync(WB_BAR_KV, WS_THREADS);
     float s[8][4], dp[8][4];  // S^T, dP^T of each tile: rows = this warp's keys, columns = the tile's queries
-    ws_zero<32>(&s[0][0]);
-    ws_zero<32>(&dp[0][0]);
+    wg_zero<32>(&s[0][0]);
+    wg_zero<32>(&dp[0][0]);
     for (int64_t u = 0; u < nq; u++) {
         const int st = (int)(u % WB_STAGES);
         unsigned char *sp = stage(st);

@@ -65,7 +65,7 @@ template <int N> __device__ __forceinline__ void wg_reg_fence(float *d) {
 }
 // N accumulator registers zeroed once, before any wgmma (fenced, so nvcc does not sink the moves
 // between products): the products that overwrite them (scale-d 0) still name them as inputs
-template <int N> __device__ __forceinline__ void ws_zero(float *d) {
+template <int N> __device__ __forceinline__ void wg_zero(float *d) {
 #pragma unroll
     for (int i = 0; i < N; i++) d[i] = 0.f;
     wg_reg_fence<N>(d);
@@ -159,7 +159,7 @@ __device__ __forceinline__ void wg_kv_load(unsigned char *smem, int buf, const a
 // registers the products read); tile i's scores are s[8 i ..]. The first k step overwrites s (its
 // scale-d 0) — no zeroing moves before each product, which nvcc also sank between the tiles'
 // products (ptxas then injected warpgroup waits); the caller gives s initial values once
-// (ws_zero), as the asm reads them
+// (wg_zero), as the asm reads them
 template <int KT = 1>
 __device__ __forceinline__ void wg_issue_s(float (*s)[4], const uint32_t (*qf)[4], uint32_t kt) {
     wg_fence();
