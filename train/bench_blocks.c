@@ -1165,6 +1165,7 @@ int bench_blocks_main(int argc, char **argv) {
         g_md_errno = 0;
     }
     blocks_dims dev_dims = blocks_dims_flux_dev();
+    dev_dims.B = d->B;  // FLUX.1-dev's 512² shapes at any batch (the paper's config: 8 a card)
     const bool real_shapes = blocks_dims_eq(d, &dev_dims);
     char devname[512], date[32], cmd[1024] = "cameo bench blocks";
     double dev_total = 0;
@@ -1336,9 +1337,13 @@ int bench_blocks_main(int argc, char **argv) {
         out("| the 57 blocks in PyTorch eager (torch.utils.checkpoint), for comparison | | %.1f | PyTorch time / cameo time: "
             "%.2fx |\n", tt * 1e3, tt / t_blocks_rc);
     }
+    // a verdict only where the target applies: reduced dims or a CPU run say so instead of "met"
+    const bool target_setting = real_shapes && o.dev.type == CM_CUDA;
+    const double mfu_step = 100.0 * f_step / t_step / 1e12 / peak;
     out("\nTargets (the CUDA issue; they apply to an H100 at the real shapes): the whole step at >= 45%% MFU: %s "
         "(%.1f%%); faster than PyTorch eager on the same blocks: %s.\n",
-        100.0 * f_step / t_step / 1e12 / peak >= 45.0 ? "met" : "not met", 100.0 * f_step / t_step / 1e12 / peak,
+        !target_setting ? (real_shapes ? "not judged (a CPU run)" : "not judged (reduced dims)")
+        : mfu_step >= 45.0 ? "met" : "not met", mfu_step,
         !(tf.ok && tf.blk[0].rc > 0 && tf.blk[1].rc > 0) ? "not compared (no PyTorch run)"
         : nd * tf.blk[0].rc + ns * tf.blk[1].rc > t_blocks_rc ? "met" : "not met");
     out("\n");
@@ -1367,7 +1372,8 @@ int bench_blocks_main(int argc, char **argv) {
                               "adapter weights (bf16)", "adapter f32 master weights", "AdamW m + v (f32)",
                               "adapter gradients (bf16)", "", "projector saved activations", "peak of one block's recompute + backward"};
         double params[] = {n_flux, n_sig, n_dino, n_vae, n_t5, n_clip, n_ad, n_ad, n_ad, n_ad, 0, 0, 0};
-        out("### Memory of the full-size 512² step on one card (bf16, per-block recompute)\n\n| | params | GiB | source |\n|---|---:|---:|---|\n");
+        out("### Memory of the full-size 512² step on one card (bf16, per-block recompute%s)\n\n| | params | GiB | source |\n|---|---:|---:|---|\n",
+            d->B > 1 ? ", the batch above" : "");
         double total = 0;
         for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
             char pbuf[64] = "";

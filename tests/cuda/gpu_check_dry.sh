@@ -93,6 +93,7 @@ case "$1 $2" in
         if [ -n "${FAKE_HANG_PID:-}" ]; then echo $$ >"$FAKE_HANG_PID"; exec sleep 60; fi   # hangs: the check is stopped
         [ -n "$md" ] && echo "| bf16 peak | 800 |" >>"$md"; echo "bench gpu ran" ;;
     "bench blocks")
+        echo "  $*" >>"$FAKE_CALLS"
         [ -n "$md" ] && printf '## cameo bench blocks\n#### One step, fewer blocks recomputed\nBy kind: gemm 60%%, attention 30%%.\n' >>"$md"
         echo "bench blocks ran" ;;
     train*)
@@ -151,6 +152,8 @@ expect_row pass "benchmark" '\| ok \('
 expect_row pass "model benchmark (blocks, full step)" '\| ok \(.*device time of a step: gemm 60%'
 expect_row pass "the same at 1024² (4096 image tokens; stage 3)" '\| ok \('
 expect_row pass "the 512² step with CAMEO_ATTN=wgmma3 (warp-specialised attention)" '\| ok \(.*\); CAMEO_ATTN=wgmma3'
+expect_row pass "the 512² step at batch 8 (the paper config's 64 over 8 GPUs)" '\| ok \(.*device time of a step: gemm 60%'
+grep -q '^  bench blocks --device cuda:0 --batch 8 --full-step' "$T/pass/calls" || fail "pass: no batch-8 full step in the calls"
 grep -q '^## CAMEO_ATTN=wgmma3 at 512²' "$T/pass/out/bench.md" 2>/dev/null || grep -rq 'CAMEO_ATTN=wgmma3 at 512' "$T/pass/out" ||
     fail "pass: the wgmma3 model run left no heading in the benchmark's markdown"
 # (a real compute-sanitizer in the CUDA toolkit's folder, which the check puts first, goes before the stand-in)
