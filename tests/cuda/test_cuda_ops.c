@@ -1237,7 +1237,8 @@ static void attention_cases(bool picked_only) {
 // must have: the pair launches counted); f32 too in the full run (the second problem on a side
 // stream; in f32 both go through GEMMs, B H Lq Lk >= ATT_GEMM_MIN: a side stream's cuBLASLt call).
 static void attention_pair(bool picked_only) {
-    const int64_t B = 1, H = 2, D = 128, Lq[2] = {200, 130}, Lk[2] = {200, 130}, L = Lq[0] + Lq[1];
+    // B = 2: the blocks of a pair launch decode (problem, b, h, tile); a FLUX step at batch 8 runs them so
+    const int64_t B = 2, H = 2, D = 128, Lq[2] = {200, 130}, Lk[2] = {200, 130}, L = Lq[0] + Lq[1];
     const int64_t pairs0 = cuda_attn_wgws_runs(3);
     for (int d = 0; d < 2; d++) {
         cm_dtype dt = DTS[d];
