@@ -1237,8 +1237,10 @@ static void attention_cases(bool picked_only) {
 // must have: the pair launches counted); f32 too in the full run (the second problem on a side
 // stream; in f32 both go through GEMMs, B H Lq Lk >= ATT_GEMM_MIN: a side stream's cuBLASLt call).
 static void attention_pair(bool picked_only) {
-    // B = 2: the blocks of a pair launch decode (problem, b, h, tile); a FLUX step at batch 8 runs them so
-    const int64_t B = 2, H = 2, D = 128, Lq[2] = {200, 130}, Lk[2] = {200, 130}, L = Lq[0] + Lq[1];
+    // B = 2: a pair launch's blocks decode (problem, b * H + h, tile), and a FLUX step at batch 8
+    // runs them so (b * H + h is split as in the single launches, checked at H > 1 there);
+    // 136: two query tiles of 128 and three key tiles of 64, both ragged; 72: one and two
+    const int64_t B = 2, H = 1, D = 128, Lq[2] = {136, 72}, Lk[2] = {136, 72}, L = Lq[0] + Lq[1];
     const int64_t pairs0 = cuda_attn_wgws_runs(3);
     for (int d = 0; d < 2; d++) {
         cm_dtype dt = DTS[d];
