@@ -549,24 +549,32 @@ elif [ -x "$BUILD/cameo" ] && ! out_of_time 60; then
 elif [ -x "$BUILD/cameo" ]; then
     status_blocks="not run: out of time (DEADLINE ${DEADLINE}s)"
 fi
+# blocks_run VAR SKIPNAME HEADING CAP ENV [ARGS...]: one more `bench blocks --full-step --profile` on
+# cuda:0 without the PyTorch twin, ARGS added, under the environment words ENV (may be empty); its
+# tables under HEADING in the benchmark's markdown, its row's result (ENV named in it) into VAR
+blocks_run() {
+    local var=$1 skip=$2 head=$3 capn=$4 envw=$5 t0 rc kinds st
+    shift 5
+    if skipping blocks || skipping "$skip"; then st="skipped (SKIP=$SKIP)"
+    elif [ -x "$BUILD/cameo" ] && ! out_of_time 90; then
+        t0=$(date +%s)
+        echo "$head" >>"$BENCH_MD"
+        # shellcheck disable=SC2086  # envw: NAME=VALUE words for env
+        with_deps env $envw timeout "$(cap "$capn")" "$BUILD/cameo" bench blocks --device cuda:0 "$@" --full-step --profile \
+            --no-torch --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
+        rc=${PIPESTATUS[0]}
+        kinds=$(step_kinds "$head")
+        if [ "$rc" -eq 0 ]; then st="ok ($(elapsed "$t0"))${envw:+; $envw}${kinds:+; device time of a step: $kinds}"
+        else st="exit $rc ($(elapsed "$t0"))${envw:+; $envw}"; fi
+    elif [ -x "$BUILD/cameo" ]; then st="not run: out of time (DEADLINE ${DEADLINE}s)"
+    else st="not run"; fi
+    printf -v "$var" '%s' "$st"
+}
 # the same at 1024² (4096 image tokens + 512 text: the paper's third, high-resolution stage),
-# default kernels, no PyTorch twin: the blocks' MFU at 4608 tokens and the stage-3 step's time and
-# memory. (Until session 22 this run repeated the 512² one with CAMEO_ATTN=wgmma, CAMEO_GEMM_TUNE=1
-# and bf16 moments; wgmma is the default now and the tuning gained 0.2 %.)
-status_blocks1024="not run"
-if skipping blocks || skipping blocks1024; then status_blocks1024="skipped (SKIP=$SKIP)"
-elif [ -x "$BUILD/cameo" ] && ! out_of_time 90; then
-    t0=$(date +%s)
-    echo "## at 1024² (4096 image tokens)" >>"$BENCH_MD"
-    with_deps timeout "$(cap 150)" "$BUILD/cameo" bench blocks --device cuda:0 --tokens-img 4096 --full-step --profile --no-torch \
-        --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
-    rc=${PIPESTATUS[0]}
-    status_blocks1024="exit $rc ($(elapsed $t0))"
-    kinds=$(step_kinds "## at 1024²")
-    [ $rc -eq 0 ] && status_blocks1024="ok ($(elapsed $t0))${kinds:+; device time of a step: $kinds}"
-else
-    status_blocks1024="not run: out of time (DEADLINE ${DEADLINE}s)"
-fi
+# default kernels: the blocks' MFU at 4608 tokens and the stage-3 step's time and memory. (Until
+# session 22 this run repeated the 512² one with CAMEO_ATTN=wgmma, CAMEO_GEMM_TUNE=1 and bf16
+# moments; wgmma is the default now and the tuning gained 0.2 %.)
+blocks_run status_blocks1024 blocks1024 "## at 1024² (4096 image tokens)" 150 "" --tokens-img 4096
 # the 512² step again with the warp-specialised attention kernels (CAMEO_ATTN=wgmma3, session 23):
 # with `bench gpu`'s kernel rows, what decides whether they become the default. It runs wgmma3 the
 # way `bench gpu` found fastest at the 512² step's shapes (its "joint + IP [wgmma3…, WAY]" rows:
@@ -580,43 +588,16 @@ wg3_env() {
     case "$best" in *"one after the other"*) env="$env CAMEO_ATTN_PAIR=0 CAMEO_SIDE_STREAMS=0" ;; *"two streams"*) env="$env CAMEO_ATTN_PAIR=0" ;; esac
     echo "$env"
 }
-status_blocks_wg3="not run"
-if skipping blocks || skipping blocks_wgmma3; then status_blocks_wg3="skipped (SKIP=$SKIP)"
-elif [ -x "$BUILD/cameo" ] && ! out_of_time 90; then
-    t0=$(date +%s)
-    WG3_ENV=$(wg3_env)
-    echo "## $WG3_ENV at 512²" >>"$BENCH_MD"
-    # shellcheck disable=SC2086  # WG3_ENV: NAME=VALUE words for env
-    with_deps env $WG3_ENV timeout "$(cap 120)" "$BUILD/cameo" bench blocks --device cuda:0 --full-step --profile \
-        --no-torch --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
-    rc=${PIPESTATUS[0]}
-    status_blocks_wg3="exit $rc ($(elapsed $t0)); $WG3_ENV"
-    kinds=$(step_kinds "## $WG3_ENV at 512²")
-    [ $rc -eq 0 ] && status_blocks_wg3="ok ($(elapsed $t0)); $WG3_ENV${kinds:+; device time of a step: $kinds}"
-else
-    status_blocks_wg3="not run: out of time (DEADLINE ${DEADLINE}s)"
-fi
+WG3_ENV=$(wg3_env)
+blocks_run status_blocks_wg3 blocks_wgmma3 "## $WG3_ENV at 512²" 120 "$WG3_ENV"
 # the 512² step at the batch a card takes in the paper's schedule (configs/instantcharacter-flux.yaml:
-# a global batch of 64, so 8 a card on 8 GPUs), default kernels, no PyTorch twin. The rows above
-# are batch 1, where a 1536-row GEMM is two waves of 128 x 256 tiles on 132 SMs and the attention
-# kernels' 288 blocks fill 2.2 waves; at batch 8 the same work per sample fills the GPU, and the
-# optimizer's time is shared by 8 samples. Without per-block recompute it wants ~27 GiB of
-# activations beside the 64 GiB of the one-card step: an H200 fits it, an 80 GB card recomputes
-# some blocks (`train.recompute: auto`; with ZeRO-1 over 8 ranks, 49 GiB of state a card).
-status_blocks_b8="not run"
-if skipping blocks || skipping blocks_b8; then status_blocks_b8="skipped (SKIP=$SKIP)"
-elif [ -x "$BUILD/cameo" ] && ! out_of_time 90; then
-    t0=$(date +%s)
-    echo "## at 512², batch 8" >>"$BENCH_MD"
-    with_deps timeout "$(cap 120)" "$BUILD/cameo" bench blocks --device cuda:0 --batch 8 --full-step --profile --no-torch \
-        --md "$BENCH_MD" 2>&1 | tee -a "$LOG/bench.log"
-    rc=${PIPESTATUS[0]}
-    status_blocks_b8="exit $rc ($(elapsed $t0))"
-    kinds=$(step_kinds "## at 512², batch 8")
-    [ $rc -eq 0 ] && status_blocks_b8="ok ($(elapsed $t0))${kinds:+; device time of a step: $kinds}"
-else
-    status_blocks_b8="not run: out of time (DEADLINE ${DEADLINE}s)"
-fi
+# a global batch of 64, so 8 a card on 8 GPUs), default kernels. The rows above are batch 1, where
+# a 1536-row GEMM is two waves of 128 x 256 tiles on 132 SMs and the attention kernels' 288 blocks
+# fill 2.2 waves; at batch 8 the same work per sample fills the GPU, and the optimizer's time is
+# shared by 8 samples. Without per-block recompute it wants ~27 GiB of activations beside the
+# 64 GiB of the one-card step: an H200 fits it, an 80 GB card recomputes some blocks
+# (`train.recompute: auto`; with ZeRO-1 over 8 ranks, 49 GiB of state a card).
+blocks_run status_blocks_b8 blocks_b8 "## at 512², batch 8" 120 "" --batch 8
 publish
 
 # ---------------------------------------------------------------------------------------------

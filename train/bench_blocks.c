@@ -25,6 +25,7 @@
 #include "models/t5.h"
 #include "models/vae.h"
 #include "train/bench.h"
+#include "train/bench_encoders.h"
 #include "train/optim.h"
 #include "train/paths.h"
 #include "train/progress.h"
@@ -618,6 +619,7 @@ typedef struct bench_opts {
     int rc2;     // --recompute: the full step's second run (-1 auto: as few as fit; -2 off; N the first N)
     cm_dtype moments;  // --moments: AdamW's m, v (optimizer.state_dtype)
     proj_kind proj;
+    int enc;  // --encoders (an enc_size; -1 until chosen): the frozen encoders measured at full size, tiny, or estimated
     const char *md;
     uint64_t seed;
     bool profile;  // --profile: one pass of each block and one step timed per backend call
@@ -639,6 +641,9 @@ static void usage(FILE *f) {
             "  --batch B        samples (1)\n"
             "  --warmup N       untimed passes (3 on cuda, 1 on the cpu)   --iters N  timed passes, median (10 / 3)\n"
             "  --projector K    full (measure the full-size projector, default), tiny, off (estimate it)\n"
+            "  --encoders K     the frozen encoders (SigLIP + DINOv2 on 5 views, VAE, T5 + CLIP): full (measure them\n"
+            "                   at full size, random weights; default on cuda), tiny (small towers through the same\n"
+            "                   calls: the code path), off (estimate them at the blocks' forward rate; default on the cpu)\n"
             "  --full-step      also run whole adapter training steps (FLUX with per-block recompute, adapter,\n"
             "                   projector, AdamW; random weights, random encoder features) when memory allows\n"
             "  --blocks D+S     FLUX depth of --full-step (19+38; e.g. 1+1 at full width, then extrapolated)\n"
@@ -676,6 +681,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
     o->ns = 38;
     o->rc2 = -1;
     o->moments = CM_F32;
+    o->enc = -1;
     o->seed = 1;
     int64_t heads = -1;
     for (int i = 0; i < argc; i++) {
@@ -695,6 +701,12 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
             else if (!strcmp(v, "tiny")) o->proj = PROJ_TINY;
             else if (!strcmp(v, "off")) o->proj = PROJ_OFF;
             else { fprintf(stderr, "cameo bench blocks: --projector '%s' (allowed: full, tiny, off)\n", v); return 2; }
+            i++;
+        } else if (!strcmp(a, "--encoders") && v) {
+            if (!strcmp(v, "full")) o->enc = ENC_FULL;
+            else if (!strcmp(v, "tiny")) o->enc = ENC_TINY;
+            else if (!strcmp(v, "off")) o->enc = ENC_OFF;
+            else { fprintf(stderr, "cameo bench blocks: --encoders '%s' (allowed: full, tiny, off)\n", v); return 2; }
             i++;
         } else if (!strcmp(a, "--blocks") && v) {
             if (sscanf(v, "%d+%d", &o->nd, &o->ns) != 2 || o->nd < 0 || o->ns < 0 || o->nd + o->ns < 1) {
@@ -735,6 +747,7 @@ static int parse_opts(int argc, char **argv, bench_opts *o) {
     if (o->dt == CM_NDTYPES) o->dt = o->dev.type == CM_CUDA ? CM_BF16 : CM_F32;
     if (o->warm < 0) o->warm = o->dev.type == CM_CUDA ? 3 : 1;
     if (o->iters < 0) o->iters = o->dev.type == CM_CUDA ? 10 : 3;
+    if (o->enc < 0) o->enc = o->dev.type == CM_CUDA ? ENC_FULL : ENC_OFF;  // full size on the CPU: 24 GiB of f32 weights
     if (o->iters < 1 || o->iters > 64 || o->warm > 64) { fprintf(stderr, "cameo bench blocks: --iters in 1..64, --warmup in 0..64\n"); return 2; }
     if (o->dev.type == CM_CPU && o->dt != CM_F32) { fprintf(stderr, "cameo bench blocks: the CPU computes in f32 only (--dtype f32)\n"); return 2; }
     if (o->d.H < 1 || o->d.C % o->d.H) {
@@ -1268,6 +1281,13 @@ int bench_blocks_main(int argc, char **argv) {
     proj_meas pm;
     fprintf(stderr, "cameo bench blocks: the projector (%s)\n", o.proj == PROJ_OFF ? "off" : o.proj == PROJ_TINY ? "tiny" : "full size");
     measure_projector(&o, &pm);
+    enc_meas em;
+    const int64_t img_side = (int64_t)(16.0 * sqrt((double)d->N) + 0.5);  // pixels: 16 per 2 x 2 latent patch
+    if (o.enc != ENC_OFF)
+        fprintf(stderr, "cameo bench blocks: the frozen encoders (%s)\n", o.enc == ENC_TINY ? "tiny" : "full size");
+    bench_encoders(o.dev, o.dt, (enc_size)o.enc, d->B, SIGLIP_SO400M_P14_384.image_size, img_side, d->Lt,
+                   o.warm > 1 ? 1 : o.warm, o.dev.type == CM_CPU && o.iters > 2 ? 2 : o.iters, o.seed, &em);
+    const bool enc_full = em.measured && em.size == ENC_FULL;
     double adamw_per = measure_adamw(&o, 0);
     double ema_fused = measure_adamw(&o, 1) - adamw_per, ema_pass = measure_adamw(&o, 2) - adamw_per;
 
@@ -1295,6 +1315,8 @@ int bench_blocks_main(int argc, char **argv) {
     // not measured: at the blocks' fwd+bwd rate
     double t_proj = pm.measured && o.proj == PROJ_FULL ? pm.s : (pf.fwd + pf.bwd) / (f_blocks / t_blocks_fb);
     double t_outer = (outer_f + outer_b) / fwd_rate, t_vis = f_vis / fwd_rate, t_vae = f_vae / fwd_rate, t_txt = f_txt / fwd_rate;
+    if (enc_full) t_vis = em.vision, t_vae = em.vae, t_txt = em.text;  // --encoders full: measured
+    const char *enc_how = enc_full ? "measured at full size (random weights, no-grad)" : "estimated at the blocks' forward rate (no-grad)";
     double t_opt = adamw_per * n_ad;
     double f_step = f_blocks + pf.fwd + pf.bwd + outer_f + outer_b + f_vis + f_vae + f_txt;
     double t_step = t_blocks_rc + t_proj + t_outer + t_vis + t_vae + t_txt + t_opt;
@@ -1311,12 +1333,10 @@ int bench_blocks_main(int argc, char **argv) {
         t_proj * 1e3, pm.measured && o.proj == PROJ_FULL ? "measured at full size" : "estimated at the blocks' fwd+bwd rate");
     out("| FLUX embedders, norm_out, proj_out, loss | %.3f | %.2f | estimated at the blocks' forward rate |\n", (outer_f + outer_b) / 1e12,
         t_outer * 1e3);
-    out("| frozen SigLIP so400m + DINOv2-g, 5 views of 384² | %.2f | %.1f | estimated at the blocks' forward rate (no-grad) |\n",
-        f_vis / 1e12, t_vis * 1e3);
-    out("| frozen VAE encoder, %.0f² target | %.2f | %.1f | estimated at the blocks' forward rate (no-grad) |\n", img, f_vae / 1e12,
-        t_vae * 1e3);
-    out("| frozen T5-XXL (%lld tokens) + CLIP-L text | %.2f | %.1f | estimated; on the training device every step (model.text_device: model) |\n",
-        (long long)d->Lt, f_txt / 1e12, t_txt * 1e3);
+    out("| frozen SigLIP so400m + DINOv2-g, 5 views of 384² | %.2f | %.1f | %s |\n", f_vis / 1e12, t_vis * 1e3, enc_how);
+    out("| frozen VAE encoder, %.0f² target | %.2f | %.1f | %s |\n", img, f_vae / 1e12, t_vae * 1e3, enc_how);
+    out("| frozen T5-XXL (%lld tokens) + CLIP-L text | %.2f | %.1f | %s; on the training device every step (model.text_device: model) |\n",
+        (long long)d->Lt, f_txt / 1e12, t_txt * 1e3, enc_full ? "measured at full size" : "estimated");
     // the cast to the parameters' dtype is part of the update only where they are not f32 (measure_adamw)
     char cast[32] = "";
     if (o.dt != CM_F32) snprintf(cast, sizeof cast, " (+ %s cast)", dtype_name(o.dt));
@@ -1337,6 +1357,26 @@ int bench_blocks_main(int argc, char **argv) {
         out("| the 57 blocks in PyTorch eager (torch.utils.checkpoint), for comparison | | %.1f | PyTorch time / cameo time: "
             "%.2fx |\n", tt * 1e3, tt / t_blocks_rc);
     }
+    if (em.measured) {  // the measured set's own FLOPs (the tiny towers' for --encoders tiny)
+        const enc_set es = enc_configs(em.size);
+        const double ev = 5.0 * B, ef[3] = {flops_siglip(&es.sc, ev) + flops_dino(&es.dc, em.ref_side, ev),
+                                           flops_vae_encoder(&es.vc, em.img_side, em.img_side, B),
+                                           flops_t5(&es.tc, (double)em.t5_len, B) + flops_clip_text(&es.cc, 77.0, B)};
+        const double et[3] = {em.vision, em.vae, em.text};
+        out("\nThe frozen encoders, measured (`--encoders %s`: random weights, %s, batch %lld, no-grad; each part between "
+            "two device syncs)%s: weights %.3f GiB, activations' peak %.3f GiB.\n\n| part | model TFLOP | ms | TFLOP/s | MFU |\n"
+            "|---|---:|---:|---:|---:|\n", enc_full ? "full" : "tiny", dtype_name(o.dt), (long long)d->B,
+            enc_full ? "" : " — small towers, the code path only: the table above keeps its estimates", em.weights / GiB, em.peak / GiB);
+        char pn[3][96];
+        snprintf(pn[0], sizeof pn[0], "SigLIP + DINOv2, 5 views of %lld²", (long long)em.ref_side);
+        snprintf(pn[1], sizeof pn[1], "VAE encoder, %lld² target", (long long)em.img_side);
+        snprintf(pn[2], sizeof pn[2], "T5 (%lld tokens) + CLIP (77)", (long long)em.t5_len);
+        for (int k = 0; k < 3; k++) {
+            tf_str(ef[k] / et[k] / 1e12, tps, sizeof tps);
+            out("| %s | %.4f | %.2f | %s | %.1f%% |\n", pn[k], ef[k] / 1e12, et[k] * 1e3, tps, 100.0 * ef[k] / et[k] / 1e12 / peak);
+        }
+    } else if (em.note[0])
+        out("\nThe frozen encoders: %s; the table keeps its estimates.\n", em.note);
     // a verdict only where the target applies: reduced dims or a CPU run say so instead of "met"
     const bool target_setting = real_shapes && o.dev.type == CM_CUDA;
     const double mfu_step = 100.0 * f_step / t_step / 1e12 / peak;
@@ -1523,6 +1563,20 @@ int bench_blocks_main(int argc, char **argv) {
                 if (r1->prof) out("%s\n", r1->prof);
             } else
                 out("Not run: %s.\n\n", fr.note2[0] ? fr.note2 : "--recompute off");
+            // the whole step: these runs' random features replaced by the encoders measured apart
+            if (enc_full && o.nd == nd && o.ns == ns && o.proj == PROJ_FULL) {
+                const double te = em.vision + em.vae + em.text, fe = f_vis + f_vae + f_txt;
+                out("The whole step with its frozen encoders (measured apart above, %.1f ms and %.2f TFLOP a step; "
+                    "model.text_device: model):", te * 1e3, fe / 1e12);
+                for (int k = 0; k < 2; k++) {
+                    const full_run *r = &fr.run[k];
+                    if (!r->ran) continue;
+                    double t = r->fwd + r->bwd + (fr.optim ? r->opt : adamw_per * fr.n_ad) + te;
+                    out("%s %s %.1f ms, MFU %.1f%%", k ? ";" : "", k ? "fewer blocks recomputed" : "every block recomputed",
+                        t * 1e3, 100.0 * (f_run + fe) / t / 1e12 / peak);
+                }
+                out(".\n\n");
+            }
         }
         free(fr.run[0].prof);
         free(fr.run[1].prof);

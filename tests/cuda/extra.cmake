@@ -125,7 +125,7 @@ set_tests_properties(cuda_bench_tiny PROPERTIES LABELS cuda TIMEOUT 900 SKIP_RET
 # full size): the model code through the CUDA kernels end to end (31 s on the emulator)
 add_test(NAME cuda_bench_blocks_tiny
          COMMAND cameo bench blocks --device cuda:0 --tokens-txt 8 --tokens-img 16 --hidden 64 --heads 2 --ip-tokens 4
-                 --ip-dim 48 --warmup 0 --iters 1 --projector tiny --no-torch --full-step --blocks 1+1 --profile
+                 --ip-dim 48 --warmup 0 --iters 1 --projector tiny --encoders tiny --no-torch --full-step --blocks 1+1 --profile
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 # passes on the last table it prints (the profiled step with fewer blocks recomputed: the CUDA
 # timer's events through a whole step), so a crash anywhere before it fails

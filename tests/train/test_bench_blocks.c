@@ -62,7 +62,8 @@ static void whole_bench(int emulated) {
     if (fd >= 0) close(fd);
     char *argv[] = {"--device", emulated ? "cuda:0" : "cpu", "--dtype", "f32", "--tokens-txt", "8", "--tokens-img", "16",
                     "--hidden", "64", "--heads", "2", "--ip-tokens", "4", "--ip-dim", "48", "--warmup", "0", "--iters", "1",
-                    "--projector", "tiny", "--no-torch", "--full-step", "--blocks", "1+1", "--profile", "--md", md};
+                    "--projector", "tiny", "--encoders", "tiny", "--no-torch", "--full-step", "--blocks", "1+1", "--profile",
+                    "--md", md};
     const int argc = (int)(sizeof argv / sizeof *argv);
     int rc;
     if (!emulated) rc = bench_blocks_main(argc, argv);
@@ -92,6 +93,11 @@ static void whole_bench(int emulated) {
     TEST_CHECK(strstr(buf, "#### Fewer blocks recomputed") && strstr(buf, "| all 2 blocks |") && strstr(buf, "| first 0 of 2 |"),
                "%s: the fewer-recompute run is missing:\n%s", argv[1], buf);
     TEST_CHECK(!strstr(buf, "**DIFFERS**"), "%s: the step's loss differs with fewer blocks recomputed:\n%s", argv[1], buf);
+    // --encoders tiny: the frozen encoders' calls timed (small towers), the projection still estimated
+    const char *en = strstr(buf, "The frozen encoders, measured (`--encoders tiny`");
+    TEST_CHECK(en && strstr(en, "| SigLIP + DINOv2, 5 views of 56² |") && strstr(en, "| VAE encoder, 32² target |") &&
+                   strstr(en, "| T5 (8 tokens) + CLIP (77) |") && strstr(buf, "| estimated at the blocks' forward rate (no-grad) |"),
+               "%s: the tiny encoders' table or the estimates are missing:\n%s", argv[1], en ? en : buf);
     // --profile: where each block's fwd+bwd and each step's time went, per backend call
     const char *pd = strstr(buf, "#### double + IP, fwd+bwd (`--profile`)"), *ps = strstr(buf, "#### single + IP, fwd+bwd (`--profile`)");
     const char *p0 = strstr(buf, "#### One step, every block recomputed (`--profile`)");
