@@ -2,7 +2,7 @@
 // weights: the calls step_encode makes (vision_features_from_views, vae_encode + scale + pack,
 // then T5 and CLIP on token ids, which the tokenizers would have made), each part between two
 // device syncs so that the split is exact on a GPU too. Until session 26 `bench blocks` only
-// estimated these at the blocks' forward rate: 12.9 of the 512² step's 77 model TFLOP a sample.
+// estimated these at the blocks' forward rate: 18.2 of the 512² step's 82.7 model TFLOP a sample.
 #include "train/bench_encoders.h"
 #include <stdio.h>
 #include <stdlib.h>
