@@ -1095,8 +1095,9 @@ static void attention_cases(bool picked_only) {
         {1, 1, 40, 420, 128, 1, 0, 0},  // seven: wgmma3's ring of four stages refilled (its "empty" barriers)
         {1, 2, 21, 30, 136, 1, 0, 1}, {2, 1, 45, 70, 20, 1, 1, 0},
         {1, 1, 40, 48, 512, 0, 1, 1},  // the FLUX VAE's mid-block attention: one head of 512
-        // the same through GEMMs (B H Lq Lk >= ATT_GEMM_MIN: cuda_attention_gemm.cu), fully masked rows
-        {1, 1, 200, 180, 512, 2, 1, 1},
+        // the same through GEMMs (B H Lq Lk >= ATT_GEMM_MIN: cuda_attention_gemm.cu), fully masked rows,
+        // two samples (its loop over the batch: a training step's VAE encodes B targets)
+        {2, 1, 130, 132, 512, 2, 1, 1},
         // mask 2: -inf keys and every 5th query row fully masked (lse -inf, O 0, P 0 in the backward)
         {2, 2, 70, 33, 72, 2, 1, 1}, {1, 2, 100, 32, 128, 2, 0, 0},
     };
