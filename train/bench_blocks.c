@@ -1563,6 +1563,20 @@ int bench_blocks_main(int argc, char **argv) {
                 if (r1->prof) out("%s\n", r1->prof);
             } else
                 out("Not run: %s.\n\n", fr.note2[0] ? fr.note2 : "--recompute off");
+            // the realistic job: 8 ranks with ZeRO-1 (optimizer.shard_state), each keeping 1/8 of the
+            // AdamW state — this run's measured peak less the 7/8 it would not hold, against 80 GB
+            if (fr.optim) {
+                out("Per card on 8 ranks with the AdamW state sharded (ZeRO-1: this run's peak less 7/8 of its %.2f GiB of "
+                    "state), against an 80 GB card's 79.65 GiB:", fr.state / GiB);
+                for (int k = 0; k < 2; k++) {
+                    const full_run *r = &fr.run[k];
+                    if (!r->ran) continue;
+                    const double z = r->peak - fr.state * 7.0 / 8.0;
+                    out("%s %s %.2f GiB (%s)", k ? ";" : "", k ? "fewer blocks recomputed" : "every block recomputed", z / GiB,
+                        z * 17.0 / 16.0 + GiB < 81559.0 * MiB ? "fits" : "does not fit");
+                }
+                out(".\n\n");
+            }
             // the whole step: these runs' random features replaced by the encoders measured apart
             if (enc_full && o.nd == nd && o.ns == ns && o.proj == PROJ_FULL) {
                 const double te = em.vision + em.vae + em.text, fe = f_vis + f_vae + f_txt;
