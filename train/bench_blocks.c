@@ -495,6 +495,16 @@ static const char *commas(double v, char *buf, size_t n) {
 }
 
 static const double GiB = 1024.0 * 1024.0 * 1024.0, MiB = 1024.0 * 1024.0;
+// the target is one 80 GB card (an H100 80GB's cudaDeviceProp total), whatever card this runs on:
+// an H200's 141 GB would call fitting what an H100 cannot hold
+static const double CARD_80GB = 81559.0 * 1024.0 * 1024.0;
+// whether x bytes fit that card, allowing for what a sum leaves out: the caching allocator's size
+// classes (up to 1/16 per block) and the CUDA context + cuBLAS workspaces (~1 GiB)
+static const char *card_verdict(double x) {
+    return x * 17.0 / 16.0 + GiB < CARD_80GB ? "fits, with room for allocator rounding"
+           : x + GiB < CARD_80GB          ? "fits only if the allocator's rounding stays small"
+                                           : "does NOT fit";
+}
 
 // a real GPU behind this device (not the tests' emulated cuda:0, which runs the CPU kernels)
 static bool real_cuda(cm_device dev) {
@@ -1432,29 +1442,21 @@ int bench_blocks_main(int argc, char **argv) {
                 (i >= 11 && o.dt != CM_BF16) ? ", measured in f32: x 0.5 for bf16" : "");
             total += rows[i];
         }
-        // the target is one 80 GB card (an H100 80GB's cudaDeviceProp total), whatever card this runs on:
-        // an H200's 141 GB would call fitting what an H100 cannot hold
-        const double card = 81559.0 * MiB;
-        // the verdict allows for what the sum leaves out: the caching allocator's size classes (up to
-        // 1/16 per block) and the CUDA context + cuBLAS workspaces (~1 GiB)
-#define VERDICT(x) ((x) * 17.0 / 16.0 + GiB < card ? "fits, with room for allocator rounding" \
-                    : (x) + GiB < card ? "fits only if the allocator's rounding stays small" : "does NOT fit")
-        out("| **total, everything resident** | | **%.2f** | %s |\n", total / GiB, VERDICT(total));
+        out("| **total, everything resident** | | **%.2f** | %s |\n", total / GiB, card_verdict(total));
         out("| **total, T5 on the CPU (model.text_device: cpu)** | | **%.2f** | %s |\n", (total - rows[4]) / GiB,
-            VERDICT(total - rows[4]));
+            card_verdict(total - rows[4]));
         // ZeRO-1 (optimizer.shard_state) over 8 ranks: each keeps 1/8 of the f32 masters and moments
         double zero8 = total - (rows[7] + rows[8]) * 7.0 / 8.0;
-        out("| **total per card, AdamW state sharded over 8 ranks (ZeRO-1)** | | **%.2f** | %s |\n", zero8 / GiB, VERDICT(zero8));
+        out("| **total per card, AdamW state sharded over 8 ranks (ZeRO-1)** | | **%.2f** | %s |\n", zero8 / GiB, card_verdict(zero8));
         // optimizer.state_dtype: bf16 — the moments in 4 instead of 8 bytes per parameter
         double sbf = total - rows[8] / 2;
-        out("| **total, AdamW moments in bf16 (optimizer.state_dtype: bf16)** | | **%.2f** | %s |\n", sbf / GiB, VERDICT(sbf));
-        out("| **total, bf16 moments and T5 on the CPU** | | **%.2f** | %s |\n", (sbf - rows[4]) / GiB, VERDICT(sbf - rows[4]));
+        out("| **total, AdamW moments in bf16 (optimizer.state_dtype: bf16)** | | **%.2f** | %s |\n", sbf / GiB, card_verdict(sbf));
+        out("| **total, bf16 moments and T5 on the CPU** | | **%.2f** | %s |\n", (sbf - rows[4]) / GiB, card_verdict(sbf - rows[4]));
         // optimizer.ema: an f32 weight average beside each master (sharded with it)
         out("| **the same, with a weight average (optimizer.ema: + %.2f GiB of f32)** | | **%.2f** | %s |\n", rows[7] / GiB,
-            (sbf - rows[4] + rows[7]) / GiB, VERDICT(sbf - rows[4] + rows[7]));
-#undef VERDICT
-        out("| the card the verdicts are for | | %.2f | an 80 GB card (H100: 81,559 MiB), the target |\n", card / GiB);
-        if (dev_total > 0 && fabs(dev_total - card) > 512.0 * MiB)
+            (sbf - rows[4] + rows[7]) / GiB, card_verdict(sbf - rows[4] + rows[7]));
+        out("| the card the verdicts are for | | %.2f | an 80 GB card (H100: 81,559 MiB), the target |\n", CARD_80GB / GiB);
+        if (dev_total > 0 && fabs(dev_total - CARD_80GB) > 512.0 * MiB)
             out("| this device | | %.2f | its total memory; not the card the verdicts are for |\n", dev_total / GiB);
         out("\n");
         out("Saved activations are the blocks' inputs only: per-block recompute keeps one [B, L, C] tensor per block (the "
@@ -1567,13 +1569,13 @@ int bench_blocks_main(int argc, char **argv) {
             // AdamW state — this run's measured peak less the 7/8 it would not hold, against 80 GB
             if (fr.optim) {
                 out("Per card on 8 ranks with the AdamW state sharded (ZeRO-1: this run's peak less 7/8 of its %.2f GiB of "
-                    "state), against an 80 GB card's 79.65 GiB:", fr.state / GiB);
+                    "state), against an 80 GB card's %.2f GiB:", fr.state / GiB, CARD_80GB / GiB);
                 for (int k = 0; k < 2; k++) {
                     const full_run *r = &fr.run[k];
                     if (!r->ran) continue;
                     const double z = r->peak - fr.state * 7.0 / 8.0;
                     out("%s %s %.2f GiB (%s)", k ? ";" : "", k ? "fewer blocks recomputed" : "every block recomputed", z / GiB,
-                        z * 17.0 / 16.0 + GiB < 81559.0 * MiB ? "fits" : "does not fit");
+                        card_verdict(z));
                 }
                 out(".\n\n");
             }
