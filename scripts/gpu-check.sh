@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# gpu-check.sh — the whole GPU check in one command (< 8 minutes on an H100, no network):
+# gpu-check.sh — the whole GPU check in one command, no network, bounded by DEADLINE (default 540 s:
+# a device call's 10 minutes less the margin; DEADLINE=470 keeps it under 8 minutes, the sanitizer
+# and the ncu profile, last, taking what is left either way):
 #   0. inventory: GPU, driver, nvcc, cmake, gcc, python3 (torch, diffusers), and for each library
 #      cameo needs whether the image has it; the libraries it lacks come from .gpu-deps/
 #      (scripts/gpu-deps.sh, run beforehand where apt works: .debs unpacked into BUILD/deps, never
