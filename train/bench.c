@@ -1,6 +1,7 @@
 // bench.c — `cameo bench <ops|gpu|...>`: benchmarks that print tables and never fail a test.
 #define _GNU_SOURCE  // popen
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "train/bench.h"
 #include "train/bench_train.h"
@@ -64,6 +65,15 @@ int bench_cli(int argc, char **argv) {
 #endif
     );
     return 2;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+double bench_median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 cJSON *bench_python_json(const char *cmd, int *rc) {

@@ -7,6 +7,8 @@ int bench_blocks_main(int argc, char **argv);  // train/bench_blocks.c
 // runs a PyTorch twin (a shell command) and parses the last stdout line that starts with '{';
 // NULL when there is none (rc: its exit status, -1 when it could not start)
 cJSON *bench_python_json(const char *cmd, int *rc);
+// the median of v[0..n) (n >= 1; the mean of the middle two for even n), v sorted in place
+double bench_median(double *v, int n);
 // OpenBLAS SGEMM n x n x n in GFLOP/s, best of reps (train/bench_ops.c): the CPU matrix peak
 double bench_sgemm_peak(int n, int reps);
 #ifdef CAMEO_HAVE_CUDA

@@ -394,15 +394,6 @@ void blocks_rig_reset(blocks_rig *r) {
 
 static void dev_sync(cm_device dev) { backend_get(dev.type)->sync(backend_ctx(dev)); }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // median seconds; max allocator peak above the start; bytes of the tensors the pass allocated;
 // median host seconds until the pass's work was issued (before the sync; on a GPU, issue ≈ wall
 // means the pass is bound by the host, not the device); device launches (kernels + GEMMs) per pass
@@ -434,7 +425,7 @@ static pass_stats time_pass(blocks_rig *r, int single, blocks_mode mode, int war
             if (fr > fresh) fresh = fr;
         }
     }
-    return (pass_stats){median(t, iters), peak, fresh, median(ti, iters), launches};
+    return (pass_stats){bench_median(t, iters), peak, fresh, bench_median(ti, iters), launches};
 }
 
 // --profile: device time per backend call over one more pass (warm by now), as a markdown table
@@ -893,7 +884,7 @@ static void measure_projector(const bench_opts *o, proj_meas *pm) {
             if (live > saved) saved = live;
         }
     }
-    pm->s = median(t, iters);
+    pm->s = bench_median(t, iters);
     pm->peak = peak;
     pm->saved = saved;
     pm->measured = true;
@@ -931,7 +922,7 @@ static double measure_adamw(const bench_opts *o, int ema) {
     cm_tensor *all[] = {p, m, v, g, pb, e};
     for (int i = 0; i < 6; i++) tensor_release(all[i]);
     alloc_empty_cache(o->dev);
-    return median(t + 1, 4) / (double)n;
+    return bench_median(t + 1, 4) / (double)n;
 }
 
 // ============================================================================================
@@ -1027,7 +1018,7 @@ static void full_steps(const full_ctx *c, int rc, full_run *r) {
     double *dst[6] = {&r->fwd, &r->bwd, &r->opt, &r->step, &r->fwd_issue, &r->bwd_issue};
     for (int k = 0; k < 6; k++) {
         for (int i = 0; i < iters; i++) col[i] = tm[i][k];
-        *dst[k] = median(col, iters);
+        *dst[k] = bench_median(col, iters);
     }
     r->ran = true;
     if (o->profile) {  // one more step, timed per backend call (after the figures above: it perturbs them)

@@ -11,6 +11,7 @@
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "models/flux.h"
+#include "train/bench.h"
 #include "train/bench_blocks.h"
 #include "train/progress.h"
 
@@ -74,11 +75,6 @@ static cm_tensor *rand_ids(int64_t B, int64_t L, int64_t vocab, uint64_t seed, c
     cm_tensor *t = tensor_from_host(CM_I32, 2, (int64_t[]){B, L}, h, dev);
     free(h);
     return t;
-}
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 void bench_encoders(cm_device dev, cm_dtype dt, enc_size size, int64_t B, int64_t ref_side, int64_t img_side,
@@ -150,10 +146,7 @@ void bench_encoders(cm_device dev, cm_dtype dt, enc_size size, int64_t B, int64_
         }
     }
     autograd_no_grad_pop();
-    qsort(tv, (size_t)iters, sizeof *tv, cmp_d);
-    qsort(ta, (size_t)iters, sizeof *ta, cmp_d);
-    qsort(tt, (size_t)iters, sizeof *tt, cmp_d);
-    m->vision = tv[iters / 2], m->vae = ta[iters / 2], m->text = tt[iters / 2];  // the median (upper, for even counts)
+    m->vision = bench_median(tv, iters), m->vae = bench_median(ta, iters), m->text = bench_median(tt, iters);
     m->peak = peak;
     m->measured = true;
 

@@ -56,15 +56,6 @@ typedef struct torch_figures {
     double recompute, ema;                      // FLUX blocks it recomputed, its weight average's decay; -1 = not told
 } torch_figures;
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // busy jiffies of the whole machine (/proc/stat) and CPU seconds of this process: what other
 // processes took meanwhile says whether the timing was disturbed (shared machines)
 static double machine_busy_s(void) {
@@ -436,7 +427,7 @@ int bench_train_main(int argc, char **argv) {
                              &mean.vision, &mean.vae, &mean.text};
     for (int k = 0; k < N_PHASES; k++) {
         for (int i = 0; i < steps; i++) col[i] = ((double *)&rec[i])[k];
-        *dst[k] = median(col, steps);
+        *dst[k] = bench_median(col, steps);
     }
     free(col);
     free(rec);
