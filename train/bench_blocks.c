@@ -1583,6 +1583,17 @@ int bench_blocks_main(int argc, char **argv) {
                         t * 1e3, 100.0 * (f_run + fe) / t / 1e12 / peak);
                 }
                 out(".\n\n");
+                // model.text_cache: T5 / CLIP read (cameo cache-text), not run — their time and FLOPs out
+                out("The same with the text cached (model.text_cache: T5 / CLIP outputs read, not run; %.1f ms and %.2f TFLOP "
+                    "less, 8.9 GiB of T5 weights off the card):", em.text * 1e3, f_txt / 1e12);
+                for (int k = 0; k < 2; k++) {
+                    const full_run *r = &fr.run[k];
+                    if (!r->ran) continue;
+                    double t = r->fwd + r->bwd + (fr.optim ? r->opt : adamw_per * fr.n_ad) + em.vision + em.vae;
+                    out("%s %s %.1f ms, MFU %.1f%%", k ? ";" : "", k ? "fewer blocks recomputed" : "every block recomputed",
+                        t * 1e3, 100.0 * (f_run + f_vis + f_vae) / t / 1e12 / peak);
+                }
+                out(".\n\n");
             }
         }
         free(fr.run[0].prof);

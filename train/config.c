@@ -786,6 +786,7 @@ static void type_model(tctx *t, ynode *root, train_config *c) {
     get_str(&s, "t5", c->model.t5, CFG_PATH);
     get_str(&s, "clip", c->model.clip, CFG_PATH);
     get_str(&s, "adapter_init", c->model.adapter_init, CFG_PATH);
+    get_str(&s, "text_cache", c->model.text_cache, CFG_PATH);
     int dt = c->model.dtype;
     get_enum(&s, "dtype", &dt, DT_N, 3);
     c->model.dtype = dt;
@@ -1303,6 +1304,18 @@ const char *cfg_stage_data(const train_config *c, int s) {
     return s >= 0 && s < c->n_stages && c->stages[s].data[0] ? c->stages[s].data : c->data.path;
 }
 
+int cfg_run_datasets(const train_config *c, const char *paths[CFG_MAX_STAGES + 1]) {
+    int n = 0;
+    for (int s = 0; s <= c->n_stages; s++) {
+        const char *p = s < c->n_stages ? (c->stages[s].steps > 0 ? cfg_stage_data(c, s) : NULL)
+                                        : (c->validation.every > 0 ? (c->validation.path[0] ? c->validation.path : c->data.path) : NULL);
+        bool seen = !p;
+        for (int i = 0; i < n && !seen; i++) seen = !strcmp(paths[i], p);
+        if (!seen) paths[n++] = p;
+    }
+    return n;
+}
+
 char *train_config_to_yaml(const train_config *c) {
     sbuf b = {0};
     // the source is a file name, any bytes: a comment must stay one valid UTF-8 line to read back
@@ -1338,7 +1351,7 @@ char *train_config_to_yaml(const train_config *c) {
 #undef TD
     struct { const char *k, *v; } w[] = {{"flux", c->model.flux},   {"siglip", c->model.siglip}, {"dinov2", c->model.dinov2},
                                          {"vae", c->model.vae},     {"t5", c->model.t5},         {"clip", c->model.clip},
-                                         {"adapter_init", c->model.adapter_init}};
+                                         {"adapter_init", c->model.adapter_init}, {"text_cache", c->model.text_cache}};
     for (size_t i = 0; i < sizeof w / sizeof *w; i++) {
         sb_printf(&b, "  %s: ", w[i].k);
         sb_str(&b, w[i].v);

@@ -78,6 +78,7 @@ typedef struct train_config {
         char adapter_init[CFG_PATH];  // "" = fresh init; else a released adapter (.bin or .safetensors)
         cfg_dtype dtype;              // auto: f32 on cpu, bf16 on cuda
         bool text_cpu;                // text_device: cpu — T5 / CLIP on the CPU in f32 (else the run's device and dtype)
+        char text_cache[CFG_PATH];    // "" = T5 / CLIP run every step; else their outputs read from this cache (cameo cache-text)
     } model;
     struct {
         char path[CFG_PATH];
@@ -138,6 +139,10 @@ void train_stage_defaults(train_stage *s, int index);
 // and types the result into c. 0, or -1 with a message in err.
 // the dataset stage s reads: its own data, else data.path
 const char *cfg_stage_data(const train_config *c, int s);
+// the datasets a run reads, each once: each stage's with steps (its own data, else data.path), then
+// validation's when validation.every is on (validation.path, else data.path); into paths[], which
+// point into c. Returns how many (at most CFG_MAX_STAGES + 1)
+int cfg_run_datasets(const train_config *c, const char *paths[CFG_MAX_STAGES + 1]);
 // whether any stage reads data.path (one without its own stages[i].data); when none does, data.path
 // need not hold a dataset
 bool cfg_data_path_used(const train_config *c);

@@ -23,9 +23,11 @@ static void usage(FILE *f) {
             "  eval CKPT... --pairs PAIRS.jsonl --out DIR [options]\n"
             "                                                       an evaluation sweep: images and DINO-I / SigLIP-I scores\n"
             "  data <build|demo|verify|stats|show|bench> ...        make, check and read datasets\n"
+            "  cache-text [CONFIG] [--out DIR] [--set k=v]...       run T5 / CLIP once over every caption a config can draw;\n"
+            "                                                       train with --set model.text_cache=DIR (no text encoders loaded)\n"
             "  inspect PATH [--quiet] | --arch NAME [--quiet]       list a weights file (.safetensors, .bin), a checkpoint, an architecture\n"
             "  import-bin IN.bin OUT.safetensors | --list IN.bin    convert (or list) the released PyTorch adapter (.bin)\n"
-            "  bench <ops|train|blocks|gpu> ...                     benchmarks (print tables; gpu: CUDA builds)\n"
+            "  bench <ops|train|blocks|text-cache|gpu> ...          benchmarks (print tables; gpu: CUDA builds)\n"
             "  help                                                 this text\n");
 }
 
@@ -103,6 +105,7 @@ static int dispatch(int argc, char **argv) {
     if (!strcmp(cmd, "sample")) return sample_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "eval")) return eval_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "data")) return data_cli(argc - 2, argv + 2);
+    if (!strcmp(cmd, "cache-text")) return cache_text_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "inspect")) return inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "import-bin")) return torch_import_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return bench_cli(argc - 2, argv + 2);

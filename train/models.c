@@ -71,7 +71,22 @@ static int adapter_setup(ic_models *m, const ic_adapter_config *ac, const char *
     return 0;
 }
 
-int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, cm_dtype dt, bool text_cpu, uint64_t seed,
+int ic_models_text(ic_text *t, const train_tiny_dims *tiny, uint64_t seed, const char *t5, const char *clip, int t5_len, int text,
+                   cm_device dev, cm_dtype dt, char *err, size_t errlen) {
+    cm_device tdev = text == IC_TEXT_CPU ? CM_DEV_CPU : dev;
+    cm_dtype tdt = text == IC_TEXT_CPU ? CM_F32 : dt;
+    if (tiny && text == IC_TEXT_NONE) return ic_text_init_none(t, tiny->text_dim, tiny->pooled_dim, tiny->text_len), 0;
+    if (tiny) return ic_text_init_tiny(t, tiny->text_dim, tiny->pooled_dim, tiny->text_len, seed ^ 0x7e, tdev, tdt, err, errlen);
+    if (t5_len <= 0) t5_len = 512;
+    if (text != IC_TEXT_NONE) return ic_text_load(t, t5, clip, t5_len, tdev, tdt, err, errlen);
+    t5_config c5;
+    clip_text_config cc;
+    if (t5_detect(t5, &c5, err, errlen) || clip_text_detect(clip, &cc, err, errlen)) return -1;
+    ic_text_init_none(t, c5.d_model, cc.hidden, t5_len);
+    return 0;
+}
+
+int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, cm_dtype dt, int text, uint64_t seed,
                         const char *init_kv, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     m->dev = dev;
@@ -117,9 +132,7 @@ int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, c
     params_randomize(&m->ps_vae, seed ^ 0xae);
     m->vae_factor = 1 << (vc.nlevels - 1);
 
-    if (ic_text_init_tiny(&m->text, d->text_dim, d->pooled_dim, d->text_len, seed ^ 0x7e, text_cpu ? CM_DEV_CPU : dev,
-                          text_cpu ? CM_F32 : dt, err, errlen))
-        return -1;
+    if (ic_models_text(&m->text, d, seed, NULL, NULL, 0, text, dev, dt, err, errlen)) return -1;
 
     // adapter: the projector's width is the towers' concatenated width; its blocks use heads of
     // proj_head_dim, the resampler proj_heads x proj_head_dim; one IP module per FLUX block
@@ -167,7 +180,7 @@ static int models_fit(const ic_model_paths *p, const flux_config *fc, const sigl
     return 0;
 }
 
-int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtype dt, bool text_cpu, const char *init_kv,
+int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtype dt, int text, const char *init_kv,
                    uint64_t seed, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     m->dev = dev;
@@ -215,9 +228,7 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtyp
     if (params_load(&m->ps_vae, p->vae, NULL, false, &n_extra, err, errlen)) return -1;
     m->vae_factor = 1 << (vc.nlevels - 1);
 
-    if (ic_text_load(&m->text, p->t5, p->clip, p->t5_len > 0 ? p->t5_len : 512, text_cpu ? CM_DEV_CPU : dev, text_cpu ? CM_F32 : dt,
-                     err, errlen))
-        return -1;
+    if (ic_models_text(&m->text, NULL, seed, p->t5, p->clip, p->t5_len, text, dev, dt, err, errlen)) return -1;
     return adapter_setup(m, &ac, init_kv, p->adapter_init, seed, err, errlen);
 }
 

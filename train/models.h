@@ -42,14 +42,23 @@ typedef struct ic_models {
 
 #define IC_TINY_VAE_LEVELS 3  // the tiny preset's VAE: 4 pixels per latent
 
+// where the frozen text encoders run: the run's device in its dtype, the CPU in f32
+// (model.text_device: cpu), or nowhere — their outputs come from a text cache (model.text_cache)
+typedef enum { IC_TEXT_MODEL = 0, IC_TEXT_CPU = 1, IC_TEXT_NONE = 2 } ic_text_where;
+
 // tiny random models through the same code (the embedded demo and the tests); init_kv:
 // "zero_v" zeroes every to_v_ip so the frozen FLUX starts unperturbed, "default" keeps nn.Linear init
-// text_cpu: the text encoders on the CPU in f32 (model.text_device: cpu), else on dev in dt
-int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, cm_dtype dt, bool text_cpu, uint64_t seed,
+// text: an ic_text_where (false / true: on dev in dt / on the CPU in f32)
+int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, cm_dtype dt, int text, uint64_t seed,
                         const char *init_kv, char *err, size_t errlen);
 // real weights as published; parts whose path is empty use their tiny preset only when all are empty
-int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtype dt, bool text_cpu, const char *init_kv,
+int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtype dt, int text, const char *init_kv,
                    uint64_t seed, char *err, size_t errlen);
+// the text side alone, as the two above make it (the text cache's builder runs exactly these
+// encoders): tiny != NULL: the tiny preset of the bundle's seed; else T5 / CLIP from t5, clip with
+// t5_len tokens (0 = 512). IC_TEXT_NONE: only the widths and lengths, no encoder
+int ic_models_text(ic_text *t, const train_tiny_dims *tiny, uint64_t seed, const char *t5, const char *clip, int t5_len, int text,
+                   cm_device dev, cm_dtype dt, char *err, size_t errlen);
 void ic_models_free(ic_models *m);
 // 0 when dev can run (the CPU, or a CUDA device of a build with CUDA where one is usable);
 // else err says why, prefixed by what names the setting ("run.device", "--device")

@@ -12,6 +12,7 @@
 #include "models/tok_clip.h"
 #include "models/tok_t5.h"
 #include "train/paths.h"
+#include "train/text_cache.h"
 
 int ic_text_init_tiny(ic_text *t, int64_t joint_dim, int64_t pooled_dim, int t5_len, uint64_t seed, cm_device dev, cm_dtype dt,
                       char *err, size_t errlen) {
@@ -46,7 +47,7 @@ int ic_text_init_tiny(ic_text *t, int64_t joint_dim, int64_t pooled_dim, int t5_
 
 // the tokenizer of a text encoder: its own folder when it holds tokenizer files, else the
 // diffusers pipeline's sibling folder (text_encoder_2 -> tokenizer_2, text_encoder -> tokenizer)
-static const char *tokenizer_dir(const char *enc_dir, const char *sibling, char *out, size_t n) {
+const char *ic_text_tokenizer_dir(const char *enc_dir, const char *sibling, char *out, size_t n) {
     char probe[PATH_MAX];
     snprintf(probe, sizeof probe, "%s/tokenizer.json", enc_dir);
     if (!access(probe, R_OK)) return enc_dir;
@@ -56,6 +57,13 @@ static const char *tokenizer_dir(const char *enc_dir, const char *sibling, char 
     return out;
 }
 
+void ic_text_init_none(ic_text *t, int64_t joint_dim, int64_t pooled_dim, int t5_len) {
+    memset(t, 0, sizeof *t);
+    t->t5_len = t5_len;
+    t->joint_dim = joint_dim;
+    t->pooled_dim = pooled_dim;
+}
+
 int ic_text_load(ic_text *t, const char *t5_dir, const char *clip_dir, int t5_len, cm_device dev, cm_dtype dt, char *err,
                  size_t errlen) {
     memset(t, 0, sizeof *t);
@@ -63,9 +71,9 @@ int ic_text_load(ic_text *t, const char *t5_dir, const char *clip_dir, int t5_le
     clip_text_config cc;
     if (t5_detect(t5_dir, &c5, err, errlen) || clip_text_detect(clip_dir, &cc, err, errlen)) return -1;
     char tk5[PATH_MAX], tkc[PATH_MAX];
-    t->t5_tok = t5_tok_load(tokenizer_dir(t5_dir, "tokenizer_2", tk5, sizeof tk5), err, errlen);
+    t->t5_tok = t5_tok_load(ic_text_tokenizer_dir(t5_dir, "tokenizer_2", tk5, sizeof tk5), err, errlen);
     if (!t->t5_tok) return -1;
-    t->clip_tok = clip_tok_load(tokenizer_dir(clip_dir, "tokenizer", tkc, sizeof tkc), err, errlen);
+    t->clip_tok = clip_tok_load(ic_text_tokenizer_dir(clip_dir, "tokenizer", tkc, sizeof tkc), err, errlen);
     if (!t->clip_tok) return -1;
     t->t5_len = t5_len;
     t->clip_len = (int)cc.max_pos;
@@ -84,12 +92,18 @@ int ic_text_load(ic_text *t, const char *t5_dir, const char *clip_dir, int t5_le
 }
 
 void ic_text_encode(ic_text *t, const char *const *captions, int B, cm_device dev, cm_dtype dt, cm_tensor **txt, cm_tensor **pooled) {
-    char err[256];
+    char err[1024];
     autograd_no_grad_push();
-    cm_tensor *h = t5_encode_prompts(t->t5, t->t5_tok, B, captions, t->t5_len, err, sizeof err);
-    CM_CHECK(h, "text", "%s", err);
-    cm_tensor *p = clip_text_encode_prompts(t->clip, t->clip_tok, B, captions, NULL, err, sizeof err);
-    CM_CHECK(p, "text", "%s", err);
+    cm_tensor *h, *p;  // [B, t5_len, joint_dim], [B, pooled_dim]
+    if (!t->t5) {
+        CM_CHECK(t->cache, "text", "no text encoders and no text cache");
+        CM_CHECK(!text_cache_lookup(t->cache, captions, B, &h, &p, err, sizeof err), "text", "%s", err);
+    } else {
+        h = t5_encode_prompts(t->t5, t->t5_tok, B, captions, t->t5_len, err, sizeof err);
+        CM_CHECK(h, "text", "%s", err);
+        p = clip_text_encode_prompts(t->clip, t->clip_tok, B, captions, NULL, err, sizeof err);
+        CM_CHECK(p, "text", "%s", err);
+    }
     cm_tensor *hd = op_to_device(h, dev), *pd = op_to_device(p, dev);
     *txt = op_cast(hd, dt);
     *pooled = op_cast(pd, dt);

@@ -24,6 +24,7 @@
 #include "data/dataset.h"
 #include "data/demo.h"
 #include "data/loader.h"
+#include "data/manifest.h"
 #include "models/safetensors.h"
 #include "train/checkpoint.h"
 #include "train/cli.h"
@@ -40,6 +41,7 @@
 #include "train/optim.h"
 #include "train/progress.h"
 #include "train/schedule.h"
+#include "train/text_cache.h"
 #include "train/train_eval.h"
 #include "train/validation.h"
 #include "train/stage_setup.h"
@@ -91,6 +93,7 @@ typedef struct trainer {
     dist d;                      // this rank of the data-parallel world; rank 0 does all the writing
     char run_dir[4096], ckpt_dir[4200];
     ic_models m;
+    text_cache tcache;           // model.text_cache: T5 / CLIP outputs read from it (m.text has no encoders)
     optim opt;
     metrics met;
     progress prog;
@@ -594,8 +597,7 @@ static int setup_agreed(trainer *t, int rc, char *err, size_t errlen) {
     return -1;
 }
 
-static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
-    train_config *c = &t->cfg;
+void train_threads_apply(const train_config *c) {
     // run.threads 0: every core, but at most 4 for the tiny preset, whose ops are too small for
     // more (20 tiny steps on a 16-core VM: 3.5 s on 16 threads, 0.9 s on 4; docs/performance.md)
     int threads = c->run.threads;
@@ -604,6 +606,50 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         omp_set_num_threads(threads);
         openblas_set_num_threads(threads);
     }
+}
+
+// model.text_cache: the outputs of the text encoders (not loaded) from the cache, which must be
+// theirs and cover every dataset the run reads (the evaluation's prompts: text_cache_prompts)
+static int attach_text_cache(trainer *t, char *err, size_t errlen) {
+    const train_config *c = &t->cfg;
+    text_cache_id id;
+    if (text_cache_identity(c, &id, err, errlen) || text_cache_open(&t->tcache, c->model.text_cache, &id, false, err, errlen))
+        return -1;
+    const char *paths[CFG_MAX_STAGES + 1];
+    for (int i = 0, n = cfg_run_datasets(c, paths); i < n; i++) {
+        manifest m;
+        if (manifest_load(paths[i], &m, err, errlen)) return -1;
+        uint64_t h = m.hash;
+        manifest_free(&m);
+        if (!text_cache_covers(&t->tcache, h)) {
+            snprintf(err, errlen, "model.text_cache: %s does not hold the captions of %s, which this run reads (the cache covers "
+                     "%d other dataset(s)): run `cameo cache-text CONFIG` with this config to add them", c->model.text_cache, paths[i],
+                     t->tcache.n_sets);
+            return -1;
+        }
+    }
+    t->m.text.cache = &t->tcache;
+    progress_message(&t->prog, "model.text_cache: T5 / CLIP outputs of %llu captions from %s; the text encoders are not loaded",
+                     (unsigned long long)text_cache_count(&t->tcache), c->model.text_cache);
+    return 0;
+}
+
+// with a text cache, every evaluation prompt must be in it (named here, not at the first evaluation)
+static int text_cache_prompts(trainer *t, char *err, size_t errlen) {
+    if (!t->tcache.env) return 0;
+    for (int i = 0; i < t->ev.np; i++)
+        if (!text_cache_has(&t->tcache, t->ev.pairs[i].prompt)) {
+            snprintf(err, errlen, "model.text_cache: %s holds no entry for the prompt of %s line %d ('%.60s'): run `cameo cache-text "
+                     "CONFIG` with this config's eval.pairs to add it", t->tcache.path, t->cfg.eval.pairs, t->ev.pairs[i].line,
+                     t->ev.pairs[i].prompt);
+            return -1;
+        }
+    return 0;
+}
+
+static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
+    train_config *c = &t->cfg;
+    train_threads_apply(c);
     snprintf(t->run_dir, sizeof t->run_dir, "%s/%s", c->run.out_dir, c->run.name);
     snprintf(t->ckpt_dir, sizeof t->ckpt_dir, "%s/checkpoints", t->run_dir);
     progress_init(&t->prog, stderr, c->run.quiet || t->quiet_cli || t->d.rank > 0, c->run.log_every);
@@ -641,15 +687,17 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     if (setup_agreed(t, rc, err, errlen)) return -1;
     const char *init_kv = cfg_init_kv_name(c->adapter.init_kv);
     cm_dtype dt = cfg_model_dtype(c, c->run.dev);
+    int text = c->model.text_cache[0] ? IC_TEXT_NONE : c->model.text_cpu ? IC_TEXT_CPU : IC_TEXT_MODEL;
     if (c->model.tiny) {
-        if (ic_models_init_tiny(&t->m, &c->model.tiny_dims, c->run.dev, dt, c->model.text_cpu, c->run.seed, init_kv, err, errlen)) return -1;
+        if (ic_models_init_tiny(&t->m, &c->model.tiny_dims, c->run.dev, dt, text, c->run.seed, init_kv, err, errlen)) return -1;
         // a tiny run starts from model.adapter_init too (it was checked to exist, then never read)
         if (c->model.adapter_init[0] && ic_models_load_adapter_file(&t->m, c->model.adapter_init, err, errlen)) return -1;
     } else {
         ic_model_paths p = {c->model.flux, c->model.siglip, c->model.dinov2, c->model.vae, c->model.t5, c->model.clip,
                             c->model.adapter_init, 0, c->data.ref_size};
-        if (ic_models_load(&t->m, &p, c->run.dev, dt, c->model.text_cpu, init_kv, c->run.seed, err, errlen)) return -1;
+        if (ic_models_load(&t->m, &p, c->run.dev, dt, text, init_kv, c->run.seed, err, errlen)) return -1;
     }
+    if (c->model.text_cache[0] && attach_text_cache(t, err, errlen)) return -1;
     if (c->adapter.n_freeze && freeze_adapter(t, err, errlen)) return -1;
     optim_config oc = {.lr = c->optimizer.lr, .beta1 = c->optimizer.beta1, .beta2 = c->optimizer.beta2, .eps = c->optimizer.eps,
                        .weight_decay = c->optimizer.weight_decay, .grad_clip = c->optimizer.grad_clip,
@@ -724,6 +772,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     // once), the logs and the evaluation's files fail on rank 0 alone (all leave, rank 0 telling)
     int lrc = t->d.rank == 0 ? metrics_open(&t->met, t->run_dir, true, from, err, errlen) : 0;
     if (!lrc && t->d.rank == 0 && c->eval.every > 0) lrc = train_eval_open(&t->ev, &t->m, c, t->run_dir, from, err, errlen);
+    if (!lrc && t->d.rank == 0 && c->eval.every > 0) lrc = text_cache_prompts(t, err, errlen);
     if (!lrc && c->validation.every > 0) lrc = train_val_open(&t->val, c, t->run_dir, from, t->d.rank, err, errlen);
     if (setup_agreed(t, lrc, err, errlen)) {
         if (t->d.rank == 0) metrics_close(&t->met);
@@ -1043,6 +1092,7 @@ int train_cli(int argc, char **argv) {
     dist_reducer_free(&t.red);
     optim_free(&t.opt);
     ic_models_free(&t.m);
+    if (t.tcache.env) text_cache_close(&t.tcache);
     // a rank may be waiting in a collective: stop them all (an abort may cut the others' messages short)
     if (rc && !alike && !t.stop_agreed && t.d.world > 1) dist_abort(&t.d, 1);
     dist_finalize(&t.d);

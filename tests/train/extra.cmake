@@ -7,6 +7,12 @@ target_include_directories(e2e_train PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(e2e_train PRIVATE cameo_train)
 add_test(NAME e2e_train COMMAND e2e_train $<TARGET_FILE:cameo> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(e2e_train PROPERTIES LABELS train TIMEOUT 600 SKIP_RETURN_CODE 77)
+# the text cache: cameo cache-text (killed and resumed), training with it against without, its refusals
+add_executable(e2e_text_cache ${CMAKE_CURRENT_SOURCE_DIR}/train/e2e_text_cache.c $<TARGET_OBJECTS:cameo_testutil>)
+target_include_directories(e2e_text_cache PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(e2e_text_cache PRIVATE cameo_train)
+add_test(NAME e2e_text_cache COMMAND e2e_text_cache $<TARGET_FILE:cameo> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(e2e_text_cache PROPERTIES LABELS train TIMEOUT 300 SKIP_RETURN_CODE 77)
 # what a user sees and keeps while training: metrics across a resume, a closed output pipe, Ctrl-C twice
 add_executable(e2e_progress ${CMAKE_CURRENT_SOURCE_DIR}/train/e2e_progress.c $<TARGET_OBJECTS:cameo_testutil>)
 target_include_directories(e2e_progress PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})

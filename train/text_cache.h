@@ -1,0 +1,81 @@
+// text_cache.h — the frozen text encoders' outputs for every caption a run can draw, computed once
+// (`cameo cache-text CONFIG`) and read by each step instead of running T5 and CLIP: at full size
+// T5-XXL is 4.86 of the 512² step's 82.7 model TFLOP a sample and 8.9 GiB of bf16 weights on the
+// card. A caption's T5 states depend on the caption alone (FLUX passes no attention mask, pads to
+// 512), so the cached rows are exactly what the encoders would give on that device and dtype.
+// defines: text_cache, text_cache_id and the text_cache_* functions.
+//
+// On disk: one LMDB environment (a folder: data.mdb, lock.mdb). Key "meta": JSON naming the text
+// encoders (a fingerprint of their files, or of the tiny preset and its seed), their widths and
+// lengths, and each dataset the cache covers (path, manifest hash, samples). Every other key: 16
+// bytes, two 64-bit hashes of a caption, whose value is
+//   [0, 32)  header (little-endian): u32 magic "CTX1", u16 version 1, u16 dtype (0 f32, 1 bf16),
+//            u32 t5_len, u32 joint_dim, u32 pooled_dim, u32 caption bytes, u32 CRC-32C of the
+//            bytes from 32 to the end, u32 0
+//   then the caption (its bytes, checked on every read), T5 [t5_len, joint_dim], CLIP [pooled_dim].
+// Written in one transaction a batch: an interrupted build keeps what it committed and its rerun
+// goes on from there (a dataset counts as covered once all its records were read).
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "autograd/tensor.h"
+#include "train/config.h"
+
+// which text encoders made (or would make) the cached outputs
+typedef struct text_cache_id {
+    uint64_t fingerprint;    // of the encoders' files (name, size, bytes at the start, middle, end), or the tiny preset + seed
+    char encoders[1200];     // the same in words, for messages
+    int t5_len;              // T5 tokens a caption
+    int64_t joint_dim, pooled_dim;
+} text_cache_id;
+
+typedef struct text_cache_set {  // a dataset every caption of which is in the cache
+    char path[CFG_PATH];
+    uint64_t manifest_hash, samples;
+} text_cache_set;
+
+typedef struct text_cache {
+    char path[CFG_PATH];
+    void *env;               // MDB_env*
+    unsigned dbi;
+    bool writable;
+    text_cache_id id;        // as stored
+    int n_sets;
+    text_cache_set *sets;    // [n_sets]
+    size_t map_size;
+} text_cache;
+
+// the text encoders config c trains with (model.t5 / model.clip, or the tiny preset and run.seed)
+int text_cache_identity(const train_config *c, text_cache_id *id, char *err, size_t errlen);
+// Opens the cache at path: read-only (write false; it must exist), or for writing (made when
+// missing). want != NULL: its encoders must be the cache's, else an error names both. 0 or -1.
+int text_cache_open(text_cache *tc, const char *path, const text_cache_id *want, bool write, char *err, size_t errlen);
+void text_cache_close(text_cache *tc);
+// whether caption is in the cache (its key present)
+bool text_cache_has(text_cache *tc, const char *caption);
+// captions [B] -> *txt [B, t5_len, joint_dim], *pooled [B, pooled_dim] on the CPU, in bf16 when
+// every entry is (a cache built on a GPU: half the bytes to move), else f32. A caption
+// not in the cache, or an entry whose checksum, caption or sizes are wrong, is an error naming it.
+int text_cache_lookup(text_cache *tc, const char *const *captions, int B, cm_tensor **txt, cm_tensor **pooled, char *err,
+                      size_t errlen);
+// stores captions [B] with their outputs txt [B, t5_len, joint_dim], pooled [B, pooled_dim] (any
+// device; f32 or bf16, kept as given), in one transaction. 0 or -1.
+int text_cache_put(text_cache *tc, const char *const *captions, int B, const cm_tensor *txt, const cm_tensor *pooled, char *err,
+                   size_t errlen);
+// the dataset at path (its manifest hash, samples) is covered now: recorded in "meta"
+int text_cache_add_set(text_cache *tc, const char *path, uint64_t manifest_hash, uint64_t samples, char *err, size_t errlen);
+bool text_cache_covers(const text_cache *tc, uint64_t manifest_hash);
+// captions stored (the environment's entries less "meta")
+uint64_t text_cache_count(text_cache *tc);
+
+// `cameo cache-text`: every caption of the datasets config c trains and validates on, "" (caption
+// dropout), and the evaluation prompts, through the config's text encoders into out (or
+// model.text_cache); batch captions at a time. 0 or -1 with err.
+typedef struct text_cache_report {
+    uint64_t records, skipped;   // records read; corrupt or missing ones skipped
+    uint64_t captions, added;    // distinct captions met; of them new to the cache
+    int sets, sets_done;         // datasets; of them already covered before this build
+    double seconds;
+} text_cache_report;
+int text_cache_build(const train_config *c, const char *out, int batch, bool quiet, text_cache_report *r, char *err, size_t errlen);

@@ -1,0 +1,210 @@
+// text_cache_build.c — `cameo cache-text`: every caption a config's run can draw through its
+// text encoders into a text cache (train/text_cache.h).
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "autograd/autograd.h"
+#include "data/dataset.h"
+#include "eval/pairs.h"
+#include "train/cli.h"
+#include "train/demo_data.h"
+#include "train/models.h"
+#include "train/progress.h"
+#include "train/text_cache.h"
+
+// the captions waiting to go through the encoders together
+typedef struct {
+    text_cache *tc;
+    ic_text *t;
+    cm_device dev;
+    cm_dtype dt;             // the encoders' own: what the training would cast from
+    int batch, n;
+    char **caps;             // [batch] owned copies
+    text_cache_report *r;
+} pending;
+
+static int flush(pending *p, char *err, size_t errlen) {
+    if (!p->n) return 0;
+    cm_tensor *h, *q;  // [n, t5_len, joint_dim], [n, pooled_dim] in the encoders' dtype
+    ic_text_encode(p->t, (const char *const *)p->caps, p->n, p->dev, p->dt, &h, &q);
+    int rc = text_cache_put(p->tc, (const char *const *)p->caps, p->n, h, q, err, errlen);
+    tensor_release(h), tensor_release(q);
+    if (!rc) p->r->added += (uint64_t)p->n;
+    // a test's fault: the process killed once this many batches are committed (an interrupted build)
+    static int puts_done;
+    const char *kill_at = getenv("CAMEO_FAULT_CACHE_TEXT_KILL");
+    if (!rc && kill_at && ++puts_done == atoi(kill_at)) raise(SIGKILL);
+    for (int i = 0; i < p->n; i++) free(p->caps[i]);
+    p->n = 0;
+    return rc;
+}
+
+static int add(pending *p, const char *cap, char *err, size_t errlen) {
+    p->r->captions++;
+    for (int i = 0; i < p->n; i++)
+        if (!strcmp(p->caps[i], cap)) return 0;
+    if (text_cache_has(p->tc, cap)) return 0;
+    p->caps[p->n] = strdup(cap);
+    CM_CHECK(p->caps[p->n], "cache-text", "out of host memory");
+    return ++p->n == p->batch ? flush(p, err, errlen) : 0;
+}
+
+static void show(const text_cache_report *r, uint64_t total, double t0, bool tty, bool last) {
+    double el = progress_now() - t0, rate = (double)r->records / (el > 1e-9 ? el : 1e-9);
+    char when[32];
+    progress_fmt_duration(last ? el : rate > 0 ? (double)(total - r->records) / rate : 0, when, sizeof when);
+    fprintf(stderr, "%scache-text: %llu of %llu records (%.1f%%), %llu captions added, %.1f records/s, %s %s%s", tty ? "\r" : "",
+            (unsigned long long)r->records, (unsigned long long)total, total ? 100.0 * (double)r->records / (double)total : 100.0,
+            (unsigned long long)r->added, rate, last ? "in" : "ETA", when, tty && !last ? "   " : "\n");
+    fflush(stderr);
+}
+
+// every record's captions of the dataset d; corrupt or missing records skipped and counted
+static int add_dataset(pending *p, dataset *d, uint64_t total, double t0, bool quiet, char *err, size_t errlen) {
+    dataset_reader rd;
+    if (dataset_reader_init(&rd, d)) {
+        snprintf(err, errlen, "%s: cannot make a reader", d->dir);
+        return -1;
+    }
+    bool tty = isatty(2);
+    double last = progress_now();
+    int rc = 0;
+    for (int s = 0; s < d->m.n_shards && !rc; s++)
+        for (uint64_t id = d->m.shards[s].first_id; id < d->m.shards[s].first_id + d->m.shards[s].samples && !rc; id++) {
+            record_view rec;
+            char e[600];
+            int got = dataset_get(&rd, id, &rec, e, sizeof e);
+            if (got == DS_OK) got = dataset_get_meta(&rd, &rec, e, sizeof e);
+            p->r->records++;
+            if (got == DS_ERROR) {
+                snprintf(err, errlen, "%s", e);
+                rc = -1;
+            } else if (got != DS_OK) {
+                if (!p->r->skipped++ && !quiet) fprintf(stderr, "%scache-text: skipped: %s\n", tty ? "\n" : "", e);
+                continue;
+            }
+            for (int k = 0; k < rd.meta.n_captions && !rc; k++) rc = add(p, rd.meta.captions[k], err, errlen);
+            double now = progress_now();
+            if (!quiet && now - last > (tty ? 0.25 : 30.0)) show(p->r, total, t0, tty, false), last = now;
+        }
+    dataset_reader_free(&rd);
+    return rc ? rc : flush(p, err, errlen);
+}
+
+int text_cache_build(const train_config *c, const char *out, int batch, bool quiet, text_cache_report *r, char *err, size_t errlen) {
+    memset(r, 0, sizeof *r);
+    double t0 = progress_now();
+    char man[CFG_PATH + 32];
+    snprintf(man, sizeof man, "%s/manifest.json", c->data.path);
+    if (cfg_data_path_used(c) && access(man, R_OK) && c->data.generate_demo_if_missing) {  // as the trainer would
+        if (!quiet) fprintf(stderr, "cache-text: generating the demo dataset at %s\n", c->data.path);
+        if (train_demo_data(c, err, errlen)) return -1;
+    }
+    const char *paths[CFG_MAX_STAGES + 1];
+    int np = cfg_run_datasets(c, paths);
+    dataset ds[CFG_MAX_STAGES + 1];
+    int nd = 0, rc = 0;
+    for (; nd < np; nd++)
+        if (dataset_open(&ds[nd], paths[nd], DATASET_NO_SIZES, err, errlen)) { rc = -1; break; }
+    text_cache_id id;
+    text_cache tc = {0};
+    ic_text t = {0};
+    eval_pair *pairs = NULL;
+    int npairs = 0;
+    if (!rc && c->eval.every > 0 && c->eval.pairs[0] && eval_pairs_read(c->eval.pairs, &pairs, &npairs, err, errlen)) rc = -1;
+    if (!rc) rc = text_cache_identity(c, &id, err, errlen) || text_cache_open(&tc, out, &id, true, err, errlen) ? -1 : 0;
+    int where = c->model.text_cpu ? IC_TEXT_CPU : IC_TEXT_MODEL;
+    cm_dtype dt = c->model.text_cpu ? CM_F32 : cfg_model_dtype(c, c->run.dev);
+    cm_device dev = c->model.text_cpu ? CM_DEV_CPU : c->run.dev;
+    if (!rc && !quiet) fprintf(stderr, "cache-text: %s into %s (%s on %s)\n", id.encoders, out, dt == CM_F32 ? "f32" : "bf16",
+                               dev.type == CM_CPU ? "the CPU" : "cuda");
+    if (!rc) rc = ic_models_text(&t, c->model.tiny ? &c->model.tiny_dims : NULL, c->run.seed, c->model.t5, c->model.clip, 0, where,
+                                 c->run.dev, cfg_model_dtype(c, c->run.dev), err, errlen);
+    pending p = {.tc = &tc, .t = &t, .dev = dev, .dt = dt, .batch = batch, .caps = calloc((size_t)batch, sizeof(char *)), .r = r};
+    uint64_t total = 0;
+    r->sets = nd;
+    for (int i = 0; i < nd; i++)
+        if (!text_cache_covers(&tc, ds[i].m.hash)) total += ds[i].m.samples;
+    if (!rc) rc = add(&p, "", err, errlen);  // caption dropout's
+    for (int i = 0; i < npairs && !rc; i++) rc = add(&p, pairs[i].prompt, err, errlen);
+    if (!rc) rc = flush(&p, err, errlen);
+    for (int i = 0; i < nd && !rc; i++) {
+        if (text_cache_covers(&tc, ds[i].m.hash)) {
+            r->sets_done++;
+            continue;
+        }
+        rc = add_dataset(&p, &ds[i], total, t0, quiet, err, errlen);
+        if (!rc) rc = text_cache_add_set(&tc, paths[i], ds[i].m.hash, ds[i].m.samples, err, errlen);
+    }
+    if (!rc && !quiet && total) show(r, total, t0, isatty(2), true);
+    for (int i = 0; i < p.n; i++) free(p.caps[i]);
+    free(p.caps);
+    if (pairs) eval_pairs_free(pairs, npairs);
+    ic_text_free(&t);
+    if (tc.env) text_cache_close(&tc);
+    for (int i = 0; i < nd; i++) dataset_close(&ds[i]);
+    r->seconds = progress_now() - t0;
+    return rc;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: cameo cache-text [CONFIG.yaml] [--out DIR] [--set key=value]... [--batch N] [--quiet]\n"
+               "  Runs the config's T5 and CLIP once over every caption its stages and validation can draw (every\n"
+               "  caption of every record, caption dropout's \"\" and eval.pairs' prompts) and stores their outputs in\n"
+               "  DIR (default: model.text_cache). Train with --set model.text_cache=DIR: the steps read them and the\n"
+               "  text encoders are never loaded. A build that stops goes on from its last batch when run again.\n"
+               "  --batch  captions through the encoders at a time (default 8)\n");
+}
+
+int cache_text_cli(int argc, char **argv) {
+    const char *config = NULL, *out = NULL, *sets[64];
+    int n_sets = 0, batch = 8;
+    bool quiet = false;
+    for (int i = 0; i < argc; i++) {
+        bool val = i + 1 < argc;
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(argv[i], "--set") && val && n_sets < 64) sets[n_sets++] = argv[++i];
+        else if (!strcmp(argv[i], "--out") && val) out = argv[++i];
+        else if (!strcmp(argv[i], "--batch") && val) {
+            char *end;
+            long b = strtol(argv[++i], &end, 10);
+            if (*end || b < 1 || b > 4096) {
+                fprintf(stderr, "cameo cache-text: --batch '%s': a whole number of captions from 1 to 4096\n", argv[i]);
+                return 2;
+            }
+            batch = (int)b;
+        } else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) quiet = true;
+        else if (argv[i][0] != '-' && !config) config = argv[i];
+        else {
+            fprintf(stderr, "cameo cache-text: unexpected argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    static train_config c;
+    char err[2048];
+    if (train_config_load(&c, config, sets, n_sets, err, sizeof err) || train_config_check_paths(&c, err, sizeof err) ||
+        ic_device_check(c.run.dev, "run.device", err, sizeof err)) {
+        fprintf(stderr, "cameo cache-text: %s\n", err);
+        return 1;
+    }
+    if (!out) out = c.model.text_cache;
+    if (!*out) {
+        fprintf(stderr, "cameo cache-text: name the cache's folder: --out DIR, or model.text_cache in the config\n");
+        return 2;
+    }
+    train_threads_apply(&c);
+    text_cache_report r;
+    if (text_cache_build(&c, out, batch, quiet, &r, err, sizeof err)) {
+        fprintf(stderr, "cameo cache-text: %s\n", err);
+        return 1;
+    }
+    printf("text cache %s: %llu captions added (%llu read from %llu records; %llu records skipped) over %d dataset(s), %d already "
+           "covered, in %.1f s\n", out, (unsigned long long)r.added, (unsigned long long)r.captions, (unsigned long long)r.records,
+           (unsigned long long)r.skipped, r.sets, r.sets_done, r.seconds);
+    printf("train with it: cameo train %s%s--set model.text_cache=%s\n", config ? config : "", config ? " " : "", out);
+    return 0;
+}
