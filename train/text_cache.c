@@ -66,8 +66,10 @@ static int hash_file(const char *path, const char *name, uint64_t *h, char *err,
     return 0;
 }
 
-// every regular file in dir (not below it), in name order, through hash_file
+// every regular file in dir (not below it), in name order, through hash_file; dir itself when it is a file
 static int hash_folder(const char *dir, uint64_t *h, char *err, size_t errlen) {
+    struct stat st;
+    if (!stat(dir, &st) && S_ISREG(st.st_mode)) return hash_file(dir, "", h, err, errlen);
     DIR *d = opendir(dir);
     if (!d) {
         snprintf(err, errlen, "%s: cannot read the folder (%s)", dir, strerror(errno));

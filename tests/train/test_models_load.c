@@ -14,6 +14,7 @@
 #include "data/loader.h"
 #include "testutil.h"
 #include "models/clip_text.h"
+#include "train/text_cache.h"
 #include "models/safetensors.h"
 #include "train/config.h"
 #include "train/models.h"
@@ -108,6 +109,31 @@ int main(void) {
     tensor_release(la);
     tensor_release(lb);
     loader_close(L);
+    ic_models_free(&b);
+
+    // model.text_cache's side of the published folders: the encoders' identity from their files (a
+    // changed byte of T5's weights changes it), and the bundle loaded without text encoders
+    train_config cf = cfg;
+    cf.model.tiny = false;
+    snprintf(cf.model.t5, sizeof cf.model.t5, "%s", p[4]);
+    snprintf(cf.model.clip, sizeof cf.model.clip, "%s", p[5]);
+    text_cache_id id1, id2;
+    TEST_CHECK(text_cache_identity(&cf, &id1, err, sizeof err) == 0 && id1.t5_len == 512 &&
+               id1.joint_dim == cfg.model.tiny_dims.text_dim && id1.pooled_dim == cfg.model.tiny_dims.pooled_dim &&
+               strstr(id1.encoders, p[4]), "identity of the published folders: %s", err);
+    char wf[300];
+    snprintf(wf, sizeof wf, "%s/model.safetensors", p[4]);
+    FILE *f = fopen(wf, "r+b");
+    TEST_CHECK(f && !fseek(f, -5, SEEK_END), "%s", wf);
+    int byte = fgetc(f);
+    fseek(f, -5, SEEK_END), fputc(byte ^ 1, f), fflush(f);
+    TEST_CHECK(text_cache_identity(&cf, &id2, err, sizeof err) == 0 && id2.fingerprint != id1.fingerprint,
+               "a changed weight changes the identity");
+    fseek(f, -5, SEEK_END), fputc(byte, f), fclose(f);
+    TEST_CHECK(text_cache_identity(&cf, &id2, err, sizeof err) == 0 && id2.fingerprint == id1.fingerprint, "restored: the same identity");
+    TEST_CHECK(ic_models_load(&b, &mp, CM_DEV_CPU, CM_F32, IC_TEXT_NONE, "default", 3, err, sizeof err) == 0 && !b.text.t5 &&
+               b.text.joint_dim == cfg.model.tiny_dims.text_dim && b.text.t5_len == cfg.model.tiny_dims.text_len,
+               "IC_TEXT_NONE: no encoders, their widths: %s", err);
     ic_models_free(&b);
 
     // the reference views' side (data.ref_size): any the SigLIP tower's 4 x 4 grid of 7 px patches
