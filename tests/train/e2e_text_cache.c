@@ -4,6 +4,7 @@
 //     second run adds none; a run killed in the middle (SIGKILL after its first batches) goes on
 //     from what it committed and ends with the same entries;
 //   - each stored row is bit for bit what the same encoders give for the same batch of captions;
+//     bf16 entries (a GPU build's) read back as bf16, bit for bit, and as f32 beside an f32 entry;
 //   - `cameo train` with the cache (no text encoders loaded) follows the run without it: every
 //     logged loss within 1e-6 relative, the adapter within 1e-4 relative RMS. Not bit for bit: a
 //     caption's T5 rows differ in the last bits with the batch it is encoded in (OpenBLAS takes
@@ -259,6 +260,36 @@ int main(int argc, char **argv) {
     const char *vv[] = {victim};
     TEST_CHECK(text_cache_lookup(&tc, vv, 1, &h, &p, err, sizeof err) != 0 && strstr(err, "fails its checksum"), "damaged: %s", err);
     text_cache_close(&tc);
+
+    // a cache built on a GPU stores bf16: read back as bf16 (bit for bit), and beside an f32 entry as f32
+    // (each bf16 value widened exactly)
+    char mixed[160];
+    snprintf(mixed, sizeof mixed, "%s/mixed", dir);
+    text_cache_id sid = {.fingerprint = 7, .t5_len = 3, .joint_dim = 5, .pooled_dim = 2};
+    snprintf(sid.encoders, sizeof sid.encoders, "synthetic");
+    TEST_CHECK(text_cache_open(&tc, mixed, &sid, true, err, sizeof err) == 0, "%s", err);
+    cm_tensor *hb = tensor_empty(CM_BF16, 3, (int64_t[]){2, 3, 5}, CM_DEV_CPU), *qb = tensor_empty(CM_BF16, 2, (int64_t[]){2, 2}, CM_DEV_CPU);
+    cm_tensor *hf = tensor_empty(CM_F32, 3, (int64_t[]){1, 3, 5}, CM_DEV_CPU), *qf = tensor_empty(CM_F32, 2, (int64_t[]){1, 2}, CM_DEV_CPU);
+    tensor_fill_randn(hb, 1, 1.0), tensor_fill_randn(qb, 2, 1.0), tensor_fill_randn(hf, 3, 1.0), tensor_fill_randn(qf, 4, 1.0);
+    const char *bcaps[] = {"bf16 one", "bf16 two"}, *fcaps[] = {"f32 one"}, *mcaps[] = {"bf16 two", "f32 one"};
+    TEST_CHECK(text_cache_put(&tc, bcaps, 2, hb, qb, err, sizeof err) == 0 && text_cache_put(&tc, fcaps, 1, hf, qf, err, sizeof err) == 0,
+               "%s", err);
+    text_cache_close(&tc);
+    TEST_CHECK(text_cache_open(&tc, mixed, &sid, false, err, sizeof err) == 0, "%s", err);
+    TEST_CHECK(text_cache_lookup(&tc, bcaps, 2, &h, &p, err, sizeof err) == 0 && h->dtype == CM_BF16 && p->dtype == CM_BF16 &&
+               !memcmp(tensor_data(h), tensor_data(hb), 2 * 15 * 2) && !memcmp(tensor_data(p), tensor_data(qb), 2 * 2 * 2),
+               "bf16 entries read back as bf16, bit for bit: %s", err);
+    tensor_release(h), tensor_release(p);
+    TEST_CHECK(text_cache_lookup(&tc, mcaps, 2, &h, &p, err, sizeof err) == 0 && h->dtype == CM_F32, "a mixed batch in f32: %s", err);
+    float got[2][15], wantb[2][15], wantf[15];
+    tensor_copy_to_host(h, CM_F32, got);
+    tensor_copy_to_host(hb, CM_F32, wantb);
+    tensor_copy_to_host(hf, CM_F32, wantf);
+    TEST_CHECK(!memcmp(got[0], wantb[1], sizeof wantf) && !memcmp(got[1], wantf, sizeof wantf), "mixed rows exact");
+    tensor_release(h), tensor_release(p);
+    text_cache_close(&tc);
+    cm_tensor *syn[] = {hb, qb, hf, qf};
+    for (int i = 0; i < 4; i++) tensor_release(syn[i]);
 
     for (int i = 0; i < n_caps; i++) free(caps[i]);
     free(caps);
