@@ -248,7 +248,7 @@ int text_cache_open(text_cache *tc, const char *path, const text_cache_id *want,
         text_cache_close(tc);
         return -1;
     }
-    MDB_txn *txn;
+    MDB_txn *txn = NULL;
     if ((rc = mdb_txn_begin(env, NULL, write ? 0 : MDB_RDONLY, &txn)) || (rc = mdb_dbi_open(txn, NULL, 0, &tc->dbi))) {
         if (txn) mdb_txn_abort(txn);
         lmdb_err(tc, "opening the database", rc, err, errlen);
@@ -294,7 +294,7 @@ bool text_cache_covers(const text_cache *tc, uint64_t manifest_hash) {
 
 uint64_t text_cache_count(text_cache *tc) {
     MDB_stat s;
-    MDB_txn *txn;
+    MDB_txn *txn = NULL;
     if (mdb_txn_begin(tc->env, NULL, MDB_RDONLY, &txn)) return 0;
     int rc = mdb_stat(txn, tc->dbi, &s);
     mdb_txn_abort(txn);
@@ -304,7 +304,7 @@ uint64_t text_cache_count(text_cache *tc) {
 bool text_cache_has(text_cache *tc, const char *caption) {
     uint8_t key[16];
     caption_key(caption, key);
-    MDB_txn *txn;
+    MDB_txn *txn = NULL;
     if (mdb_txn_begin(tc->env, NULL, MDB_RDONLY, &txn)) return false;
     MDB_val k = {16, key}, v;
     bool has = !mdb_get(txn, tc->dbi, &k, &v);
@@ -362,7 +362,7 @@ int text_cache_lookup(text_cache *tc, const char *const *captions, int B, cm_ten
     size_t L = (size_t)tc->id.t5_len, D = (size_t)tc->id.joint_dim, P = (size_t)tc->id.pooled_dim;
     MDB_val *vals = calloc((size_t)B, sizeof *vals);
     CM_CHECK(vals, "text_cache", "out of host memory");
-    MDB_txn *txn;
+    MDB_txn *txn = NULL;
     int rc = mdb_txn_begin(tc->env, NULL, MDB_RDONLY, &txn), all_bf16 = 1;
     if (rc) lmdb_err(tc, "read transaction", rc, err, errlen);
     for (int i = 0; i < B && !rc; i++) {  // every entry found and checked before any is copied
@@ -412,7 +412,7 @@ int text_cache_put(text_cache *tc, const char *const *captions, int B, const cm_
     CM_CHECK(ht && hp, "text_cache_put", "out of host memory");
     tensor_copy_to_host(txt, dt, ht);
     tensor_copy_to_host(pooled, dt, hp);
-    MDB_txn *txn;
+    MDB_txn *txn = NULL;
     int rc = mdb_txn_begin(tc->env, NULL, 0, &txn);
     if (rc) lmdb_err(tc, "write transaction", rc, err, errlen);
     for (int i = 0; i < B && !rc; i++) {
@@ -451,7 +451,7 @@ int text_cache_add_set(text_cache *tc, const char *path, uint64_t manifest_hash,
     text_cache_set *s = &tc->sets[tc->n_sets++];
     snprintf(s->path, sizeof s->path, "%s", path);
     s->manifest_hash = manifest_hash, s->samples = samples;
-    MDB_txn *txn;
+    MDB_txn *txn = NULL;
     int rc = mdb_txn_begin(tc->env, NULL, 0, &txn);
     if (rc) return lmdb_err(tc, "write transaction", rc, err, errlen);
     if (meta_write(tc, txn, err, errlen)) {
