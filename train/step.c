@@ -79,12 +79,16 @@ void step_batch_upload(ic_models *m, const loader_batch *b, step_batch *out) {
         CM_CHECK(out->captions[i], "step", "out of host memory for a caption");
         out->sample_ids[i] = b->sample_ids[i];
     }
+    if (!m->text.t5 && m->text.cache)
+        ic_text_encode(&m->text, (const char *const *)out->captions, out->B, m->dev, m->dtype, &out->txt, &out->pooled);
 }
 
 void step_batch_release(step_batch *sb) {
     tensor_release(sb->target);
     tensor_release(sb->views_siglip);
     tensor_release(sb->views_dino);
+    tensor_release(sb->txt);
+    tensor_release(sb->pooled);
     for (int i = 0; sb->captions && i < sb->B; i++) free(sb->captions[i]);
     free(sb->captions);
     free(sb->sample_ids);
@@ -135,7 +139,8 @@ void step_encode_at(ic_models *m, const step_batch *b, const step_opts *o, uint6
     cm_tensor *zs = vae_scale_latent(&m->vae.cfg, z);
     e->x0 = flux_pack_latents(zs);                              // [B, N, 4 Cl]
     double t2 = progress_now();
-    ic_text_encode(&m->text, (const char *const *)b->captions, b->B, m->dev, m->dtype, &e->txt, &e->pooled);
+    if (b->txt) e->txt = tensor_retain(b->txt), e->pooled = tensor_retain(b->pooled);  // read with the batch (text cache)
+    else ic_text_encode(&m->text, (const char *const *)b->captions, b->B, m->dev, m->dtype, &e->txt, &e->pooled);
     if (t) t->vision += t1 - t0, t->vae += t2 - t1, t->text += progress_now() - t2;
     e->gh = (int)zs->shape[2] / 2, e->gw = (int)zs->shape[3] / 2;
     tensor_release(z);

@@ -6,7 +6,7 @@
 //   - each stored row is bit for bit what the same encoders give for the same batch of captions;
 //     bf16 entries (a GPU build's) read back as bf16, bit for bit, and as f32 beside an f32 entry;
 //   - `cameo train` with the cache (no text encoders loaded) follows the run without it: every
-//     logged loss within 1e-6 relative, the adapter within 1e-4 relative RMS. Not bit for bit: a
+//     logged loss and validation loss within 1e-6 relative, the adapter within 1e-4 relative RMS. Not bit for bit: a
 //     caption's T5 rows differ in the last bits with the batch it is encoded in (OpenBLAS takes
 //     another path for other sizes; 1.3e-6 at most in the tiny T5, threads or not), and AdamW's
 //     normalised step turns such differences in near-zero gradients into whole steps (measured:
@@ -114,7 +114,8 @@ int main(int argc, char **argv) {
     cameo = argv[1];
     snprintf(dir, sizeof dir, "/tmp/cameo-tc-XXXXXX");
     TEST_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
-    const char *steps = "--set stages.0.steps=4 --set stages.1.steps=3 --set stages.2.steps=3 --set run.log_every=1 --quiet";
+    const char *steps = "--set stages.0.steps=4 --set stages.1.steps=3 --set stages.2.steps=3 --set run.log_every=1 --quiet "
+                        "--set validation.every=5 --set validation.samples=4";
     char data[128], data2[128], cache[128], log[128];
     snprintf(data, sizeof data, "%s/data", dir);
     snprintf(data2, sizeof data2, "%s/data2", dir);
@@ -140,21 +141,24 @@ int main(int argc, char **argv) {
                file_has(log, "0 captions added") && file_has(log, "1 already covered"), "a third run adds nothing");
 
     // training with the cache follows training without it
-    TEST_CHECK(test_sh("%s train %s --set data.path=%s --set run.out_dir=%s --set run.name=plain >/dev/null 2>%s", cameo, steps, data, dir,
+    TEST_CHECK(test_sh("%s train %s --set data.path=%s --set run.out_dir=%s/plain >/dev/null 2>%s", cameo, steps, data, dir,
                   log) == 0, "train without the cache");
-    TEST_CHECK(test_sh("%s train %s --set data.path=%s --set run.out_dir=%s --set run.name=cached --set model.text_cache=%s >/dev/null 2>%s",
+    TEST_CHECK(test_sh("%s train %s --set data.path=%s --set run.out_dir=%s/cached --set model.text_cache=%s >/dev/null 2>%s",
                   cameo, steps, data, dir, cache, log) == 0 && file_has(log, "the text encoders are not loaded"),
                "train with the cache (%s)", log);
     double la[16], lb[16];
-    char pa[160], pb[160];
-    snprintf(pa, sizeof pa, "%s/plain/metrics.jsonl", dir);
-    snprintf(pb, sizeof pb, "%s/cached/metrics.jsonl", dir);
-    int na = test_metrics_losses(pa, la, 16), nb = test_metrics_losses(pb, lb, 16);
+    int na = test_run_losses(dir, "plain", la, 16), nb = test_run_losses(dir, "cached", lb, 16);
     TEST_CHECK(na == 10 && nb == 10, "10 logged losses each (%d, %d)", na, nb);
     for (int i = 0; i < na && i < nb; i++) TEST_NEAR(lb[i], la[i], 0, 1e-6, "loss");
+    int64_t vsa[4], vsb[4];
+    double va[4], vb[4];
+    na = test_run_validation(dir, "plain", vsa, va, 4), nb = test_run_validation(dir, "cached", vsb, vb, 4);
+    TEST_CHECK(na == 2 && nb == 2, "2 validations each (%d, %d)", na, nb);
+    for (int i = 0; i < na && i < nb; i++) TEST_NEAR(vb[i], va[i], 0, 1e-6, "validation loss");
     double diff, amax, rel;
-    snprintf(pa, sizeof pa, "%s/plain/adapter.safetensors", dir);
-    snprintf(pb, sizeof pb, "%s/cached/adapter.safetensors", dir);
+    char pa[160], pb[160];
+    snprintf(pa, sizeof pa, "%s/plain/tiny/adapter.safetensors", dir);
+    snprintf(pb, sizeof pb, "%s/cached/tiny/adapter.safetensors", dir);
     adapter_diff(pa, pb, &diff, &amax, &rel);
     printf("adapter after 10 steps, with the cache against without: relative RMS %.3g, max |diff| %.3g, max |w| %.3g\n", rel, diff,
            amax);
