@@ -1336,7 +1336,7 @@ int bench_blocks_main(int argc, char **argv) {
         t_outer * 1e3);
     out("| frozen SigLIP so400m + DINOv2-g, 5 views of 384² | %.2f | %.1f | %s |\n", f_vis / 1e12, t_vis * 1e3, enc_how);
     out("| frozen VAE encoder, %.0f² target | %.2f | %.1f | %s |\n", img, f_vae / 1e12, t_vae * 1e3, enc_how);
-    out("| frozen T5-XXL (%lld tokens) + CLIP-L text | %.2f | %.1f | %s; on the training device every step (model.text_device: model) |\n",
+    out("| frozen T5-XXL (%lld tokens) + CLIP-L text | %.2f | %.1f | %s; on the training device every step (model.text_device: model; not run with model.text_cache) |\n",
         (long long)d->Lt, f_txt / 1e12, t_txt * 1e3, enc_full ? "measured at full size" : "estimated");
     // the cast to the parameters' dtype is part of the update only where they are not f32 (measure_adamw)
     char cast[32] = "";
@@ -1409,7 +1409,7 @@ int bench_blocks_main(int argc, char **argv) {
         double rows[] = {n_flux * bs, n_sig * bs, n_dino * bs, n_vae * bs, n_t5 * bs, n_clip * bs, n_ad * bs, n_ad * 4.0,
                          n_ad * 8.0, n_ad * bs, saved, proj_act, blk};
         const char *what[] = {"frozen FLUX.1-dev", "frozen SigLIP so400m", "frozen DINOv2-giant", "frozen VAE encoder",
-                              "frozen T5-XXL encoder (0 with model.text_device: cpu)", "frozen CLIP-L text",
+                              "frozen T5-XXL encoder (0 with model.text_cache or text_device: cpu)", "frozen CLIP-L text",
                               "adapter weights (bf16)", "adapter f32 master weights", "AdamW m + v (f32)",
                               "adapter gradients (bf16)", "", "projector saved activations", "peak of one block's recompute + backward"};
         double params[] = {n_flux, n_sig, n_dino, n_vae, n_t5, n_clip, n_ad, n_ad, n_ad, n_ad, 0, 0, 0};
@@ -1434,7 +1434,7 @@ int bench_blocks_main(int argc, char **argv) {
             total += rows[i];
         }
         out("| **total, everything resident** | | **%.2f** | %s |\n", total / GiB, card_verdict(total));
-        out("| **total, T5 on the CPU (model.text_device: cpu)** | | **%.2f** | %s |\n", (total - rows[4]) / GiB,
+        out("| **total, T5 off the card (model.text_cache, or text_device: cpu)** | | **%.2f** | %s |\n", (total - rows[4]) / GiB,
             card_verdict(total - rows[4]));
         // ZeRO-1 (optimizer.shard_state) over 8 ranks: each keeps 1/8 of the f32 masters and moments
         double zero8 = total - (rows[7] + rows[8]) * 7.0 / 8.0;
