@@ -357,6 +357,18 @@ static void entry_copy(const MDB_val *v, size_t cl, size_t from, size_t n, cm_dt
         for (size_t i = 0; i < n; i++) ((float *)dst)[i] = bf16_f32(get16(d + 2 * (from + i)));
 }
 
+bool text_cache_sound(text_cache *tc, const char *caption) {
+    uint8_t key[16];
+    caption_key(caption, key);
+    MDB_txn *txn = NULL;
+    if (mdb_txn_begin(tc->env, NULL, MDB_RDONLY, &txn)) return false;
+    MDB_val k = {16, key}, v;
+    char e[1024];
+    bool ok = !mdb_get(txn, tc->dbi, &k, &v) && entry_check(tc, caption, &v, e, sizeof e) >= 0;
+    mdb_txn_abort(txn);
+    return ok;
+}
+
 int text_cache_lookup(text_cache *tc, const char *const *captions, int B, cm_tensor **txt, cm_tensor **pooled, char *err,
                       size_t errlen) {
     size_t L = (size_t)tc->id.t5_len, D = (size_t)tc->id.joint_dim, P = (size_t)tc->id.pooled_dim;
@@ -460,4 +472,56 @@ int text_cache_add_set(text_cache *tc, const char *path, uint64_t manifest_hash,
     }
     if ((rc = mdb_txn_commit(txn)) || (rc = mdb_env_sync(tc->env, 1))) return lmdb_err(tc, "commit", rc, err, errlen);
     return 0;
+}
+
+int text_cache_verify(text_cache *tc, text_cache_check *r, char *err, size_t errlen) {
+    memset(r, 0, sizeof *r);
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    int rc = mdb_txn_begin(tc->env, NULL, MDB_RDONLY, &txn);
+    if (rc || (rc = mdb_cursor_open(txn, tc->dbi, &cur))) {
+        if (txn) mdb_txn_abort(txn);
+        return lmdb_err(tc, "reading the entries", rc, err, errlen);
+    }
+    MDB_val k, v;
+    char *cap = NULL, e[1024];
+    while (!(rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))) {
+        if (k.mv_size != 16) continue;  // "meta"
+        r->entries++;
+        // the caption the entry says it holds, then every check a lookup of it makes, and its key
+        const uint8_t *p = v.mv_data;
+        size_t cl = v.mv_size >= TC_HEADER ? get32(p + 20) : 0;
+        if (cl > v.mv_size - (v.mv_size >= TC_HEADER ? TC_HEADER : v.mv_size)) cl = 0;
+        cap = realloc(cap, cl + 1);
+        CM_CHECK(cap, "text_cache", "out of host memory");
+        if (cl) memcpy(cap, p + TC_HEADER, cl);
+        cap[cl] = 0;
+        uint8_t key[16];
+        caption_key(cap, key);
+        int dt = entry_check(tc, cap, &v, e, sizeof e);
+        if (dt >= 0 && memcmp(key, k.mv_data, 16)) {
+            char sc[80];
+            snprintf(e, sizeof e, "text cache %.800s: the entry of the caption %s is stored under another caption's key (damaged)",
+                     tc->path, shown(cap, sc, sizeof sc));
+            dt = -1;
+        }
+        if (dt < 0 && !r->damaged++) snprintf(r->first, sizeof r->first, "%s", e);
+        if (dt == CM_BF16) r->bf16++;
+    }
+    free(cap);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc == MDB_NOTFOUND ? 0 : lmdb_err(tc, "reading the entries", rc, err, errlen);
+}
+
+bool text_cache_applies(const char *path) {
+    char data[PATH_MAX];
+    snprintf(data, sizeof data, "%s/data.mdb", path);
+    struct stat st;
+    if (stat(data, &st) || !S_ISREG(st.st_mode)) return false;
+    text_cache tc;
+    char err[256];
+    if (text_cache_open(&tc, path, NULL, false, err, sizeof err)) return false;
+    text_cache_close(&tc);
+    return true;
 }

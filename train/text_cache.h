@@ -52,8 +52,10 @@ int text_cache_identity(const train_config *c, text_cache_id *id, char *err, siz
 // missing). want != NULL: its encoders must be the cache's, else an error names both. 0 or -1.
 int text_cache_open(text_cache *tc, const char *path, const text_cache_id *want, bool write, char *err, size_t errlen);
 void text_cache_close(text_cache *tc);
-// whether caption is in the cache (its key present)
+// whether caption is in the cache (its key present); and present with an entry that passes every
+// check a lookup makes (sizes, checksum, caption)
 bool text_cache_has(text_cache *tc, const char *caption);
+bool text_cache_sound(text_cache *tc, const char *caption);
 // captions [B] -> *txt [B, t5_len, joint_dim], *pooled [B, pooled_dim] on the CPU, in bf16 when
 // every entry is (a cache built on a GPU: half the bytes to move), else f32. A caption
 // not in the cache, or an entry whose checksum, caption or sizes are wrong, is an error naming it.
@@ -69,13 +71,27 @@ bool text_cache_covers(const text_cache *tc, uint64_t manifest_hash);
 // captions stored (the environment's entries less "meta")
 uint64_t text_cache_count(text_cache *tc);
 
+// every entry read and checked (its key against its caption, sizes, checksum): entries, of them bf16,
+// damaged, and in first the first damaged one's message. 0, or -1 with err when the store cannot be read
+typedef struct text_cache_check {
+    uint64_t entries, bf16, damaged;
+    char first[1024];
+} text_cache_check;
+int text_cache_verify(text_cache *tc, text_cache_check *r, char *err, size_t errlen);
+// whether path is a text cache's folder (a data.mdb whose "meta" says so)
+bool text_cache_applies(const char *path);
+// `cameo inspect CACHE_DIR`: its encoders, rows, datasets, and every entry verified; exit code
+int text_cache_inspect_cli(const char *path);
+
 // `cameo cache-text`: every caption of the datasets config c trains and validates on, "" (caption
 // dropout), and the evaluation prompts, through the config's text encoders into out (or
-// model.text_cache); batch captions at a time. 0 or -1 with err.
+// model.text_cache); batch captions at a time. repair: datasets already covered are read again and
+// every entry checked; a damaged one is encoded and written anew. 0 or -1 with err.
 typedef struct text_cache_report {
     uint64_t records, skipped;   // records read; corrupt or missing ones skipped
     uint64_t captions, added;    // distinct captions met; of them new to the cache
     int sets, sets_done;         // datasets; of them already covered before this build
     double seconds;
 } text_cache_report;
-int text_cache_build(const train_config *c, const char *out, int batch, bool quiet, text_cache_report *r, char *err, size_t errlen);
+int text_cache_build(const train_config *c, const char *out, int batch, bool repair, bool quiet, text_cache_report *r, char *err,
+                     size_t errlen);

@@ -22,6 +22,7 @@ typedef struct {
     cm_device dev;
     cm_dtype dt;             // the encoders' own: what the training would cast from
     int batch, n;
+    bool repair;             // an entry present must also be sound, else it is written anew
     char **caps;             // [batch] owned copies
     text_cache_report *r;
 } pending;
@@ -46,7 +47,7 @@ static int add(pending *p, const char *cap, char *err, size_t errlen) {
     p->r->captions++;
     for (int i = 0; i < p->n; i++)
         if (!strcmp(p->caps[i], cap)) return 0;
-    if (text_cache_has(p->tc, cap)) return 0;
+    if (p->repair ? text_cache_sound(p->tc, cap) : text_cache_has(p->tc, cap)) return 0;
     p->caps[p->n] = strdup(cap);
     CM_CHECK(p->caps[p->n], "cache-text", "out of host memory");
     return ++p->n == p->batch ? flush(p, err, errlen) : 0;
@@ -94,7 +95,8 @@ static int add_dataset(pending *p, dataset *d, uint64_t total, double t0, bool q
     return rc ? rc : flush(p, err, errlen);
 }
 
-int text_cache_build(const train_config *c, const char *out, int batch, bool quiet, text_cache_report *r, char *err, size_t errlen) {
+int text_cache_build(const train_config *c, const char *out, int batch, bool repair, bool quiet, text_cache_report *r, char *err,
+                     size_t errlen) {
     memset(r, 0, sizeof *r);
     double t0 = progress_now();
     char man[CFG_PATH + 32];
@@ -123,18 +125,18 @@ int text_cache_build(const train_config *c, const char *out, int batch, bool qui
                                dev.type == CM_CPU ? "the CPU" : "cuda");
     if (!rc) rc = ic_models_text(&t, c->model.tiny ? &c->model.tiny_dims : NULL, c->run.seed, c->model.t5, c->model.clip, 0, where,
                                  c->run.dev, cfg_model_dtype(c, c->run.dev), err, errlen);
-    pending p = {.tc = &tc, .t = &t, .dev = dev, .dt = dt, .batch = batch, .caps = calloc((size_t)batch, sizeof(char *)), .r = r};
+    pending p = {.tc = &tc, .t = &t, .dev = dev, .dt = dt, .batch = batch, .repair = repair, .caps = calloc((size_t)batch, sizeof(char *)), .r = r};
     uint64_t total = 0;
     r->sets = nd;
     for (int i = 0; i < nd; i++)
-        if (!text_cache_covers(&tc, ds[i].m.hash)) total += ds[i].m.samples;
+        if (repair || !text_cache_covers(&tc, ds[i].m.hash)) total += ds[i].m.samples;
     if (!rc) rc = add(&p, "", err, errlen);  // caption dropout's
     for (int i = 0; i < npairs && !rc; i++) rc = add(&p, pairs[i].prompt, err, errlen);
     if (!rc) rc = flush(&p, err, errlen);
     for (int i = 0; i < nd && !rc; i++) {
         if (text_cache_covers(&tc, ds[i].m.hash)) {
             r->sets_done++;
-            continue;
+            if (!repair) continue;
         }
         rc = add_dataset(&p, &ds[i], total, t0, quiet, err, errlen);
         if (!rc) rc = text_cache_add_set(&tc, paths[i], ds[i].m.hash, ds[i].m.samples, err, errlen);
@@ -151,18 +153,20 @@ int text_cache_build(const train_config *c, const char *out, int batch, bool qui
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: cameo cache-text [CONFIG.yaml] [--out DIR] [--set key=value]... [--batch N] [--quiet]\n"
+    fprintf(f, "usage: cameo cache-text [CONFIG.yaml] [--out DIR] [--set key=value]... [--batch N] [--repair] [--quiet]\n"
                "  Runs the config's T5 and CLIP once over every caption its stages and validation can draw (every\n"
                "  caption of every record, caption dropout's \"\" and eval.pairs' prompts) and stores their outputs in\n"
                "  DIR (default: model.text_cache). Train with --set model.text_cache=DIR: the steps read them and the\n"
                "  text encoders are never loaded. A build that stops goes on from its last batch when run again.\n"
-               "  --batch  captions through the encoders at a time (default 8)\n");
+               "  --batch  captions through the encoders at a time (default 8)\n"
+               "  --repair read every caption again and check its entry (sizes, checksum, caption): a damaged one\n"
+               "           is encoded and written anew (`cameo inspect DIR` verifies a cache without changing it)\n");
 }
 
 int cache_text_cli(int argc, char **argv) {
     const char *config = NULL, *out = NULL, *sets[64];
     int n_sets = 0, batch = 8;
-    bool quiet = false;
+    bool quiet = false, repair = false;
     for (int i = 0; i < argc; i++) {
         bool val = i + 1 < argc;
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
@@ -177,6 +181,7 @@ int cache_text_cli(int argc, char **argv) {
             }
             batch = (int)b;
         } else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) quiet = true;
+        else if (!strcmp(argv[i], "--repair")) repair = true;
         else if (argv[i][0] != '-' && !config) config = argv[i];
         else {
             fprintf(stderr, "cameo cache-text: unexpected argument '%s'\n", argv[i]);
@@ -198,7 +203,7 @@ int cache_text_cli(int argc, char **argv) {
     }
     train_threads_apply(&c);
     text_cache_report r;
-    if (text_cache_build(&c, out, batch, quiet, &r, err, sizeof err)) {
+    if (text_cache_build(&c, out, batch, repair, quiet, &r, err, sizeof err)) {
         fprintf(stderr, "cameo cache-text: %s\n", err);
         return 1;
     }
@@ -207,4 +212,36 @@ int cache_text_cli(int argc, char **argv) {
            (unsigned long long)r.skipped, r.sets, r.sets_done, r.seconds);
     printf("train with it: cameo train %s%s--set model.text_cache=%s\n", config ? config : "", config ? " " : "", out);
     return 0;
+}
+
+int text_cache_inspect_cli(const char *path) {
+    text_cache tc;
+    char err[2048];
+    if (text_cache_open(&tc, path, NULL, false, err, sizeof err)) {
+        fprintf(stderr, "cameo inspect: %s\n", err);
+        return 1;
+    }
+    text_cache_check r;
+    int rc = text_cache_verify(&tc, &r, err, sizeof err);
+    char data[CFG_PATH + 16];
+    snprintf(data, sizeof data, "%s/data.mdb", path);
+    FILE *f = fopen(data, "rb");
+    double mib = 0;
+    if (f && !fseeko(f, 0, SEEK_END)) mib = (double)ftello(f) / 1048576.0;
+    if (f) fclose(f);
+    printf("text cache %s: %llu captions, %.1f MiB\n", path, (unsigned long long)r.entries, mib);
+    printf("  encoders: %s (fingerprint %016llx)\n", tc.id.encoders, (unsigned long long)tc.id.fingerprint);
+    printf("  rows:     T5 %d x %lld + CLIP %lld a caption; %llu in bf16, %llu in f32\n", tc.id.t5_len, (long long)tc.id.joint_dim,
+           (long long)tc.id.pooled_dim, (unsigned long long)r.bf16, (unsigned long long)(r.entries - r.bf16));
+    printf("  datasets: %d covered\n", tc.n_sets);
+    for (int i = 0; i < tc.n_sets; i++)
+        printf("    %s (%llu samples, manifest %016llx)\n", tc.sets[i].path, (unsigned long long)tc.sets[i].samples,
+               (unsigned long long)tc.sets[i].manifest_hash);
+    if (rc) fprintf(stderr, "cameo inspect: %s\n", err);
+    else if (r.damaged)
+        printf("  verified: %llu of %llu entries DAMAGED; the first: %s\n  (`cameo cache-text CONFIG --out %s --repair` encodes "
+               "them anew)\n", (unsigned long long)r.damaged, (unsigned long long)r.entries, r.first, path);
+    else printf("  verified: every entry's key, sizes, caption and CRC-32C\n");
+    text_cache_close(&tc);
+    return rc || r.damaged ? 1 : 0;
 }

@@ -16,6 +16,8 @@
 //     prompt it lacks (which cache-text with eval on then adds), a missing cache, a cache of other
 //     encoders (another run.seed for the tiny preset), a caption not in it, an entry whose bytes were
 //     changed (its checksum), a folder that is not a cache;
+//   - `cameo inspect CACHE` lists it and verifies every entry (exit 1 and the entry named once one is
+//     damaged); `cameo cache-text --repair` then writes that entry anew;
 //   - `cameo bench text-cache --tiny` prints its table (a smoke run).
 // Usage: e2e_text_cache PATH/TO/cameo   (registered by tests/train/extra.cmake)
 #include <lmdb.h>
@@ -171,6 +173,8 @@ int main(int argc, char **argv) {
                   ">/dev/null 2>%s", cameo, steps, data, dir, dir, log) == 1 && file_has(log, "no text cache at") &&
                file_has(log, "cameo cache-text"), "a missing cache is named with the command that builds it");
 
+    TEST_CHECK(test_sh("%s inspect %s >%s 2>&1", cameo, cache, log) == 0 && file_has(log, "the tiny preset's T5 and CLIP") &&
+               file_has(log, "verified: every entry's") && file_has(log, "/data (12 samples"), "inspect the cache (%s)", log);
     // an evaluation prompt the cache lacks is named at the start; cache-text with eval on adds it
     char pairs[160], ref[4096];
     snprintf(pairs, sizeof pairs, "%s/pairs.jsonl", dir);
@@ -264,6 +268,14 @@ int main(int argc, char **argv) {
     const char *vv[] = {victim};
     TEST_CHECK(text_cache_lookup(&tc, vv, 1, &h, &p, err, sizeof err) != 0 && strstr(err, "fails its checksum"), "damaged: %s", err);
     text_cache_close(&tc);
+    // `cameo inspect CACHE` reads every entry: the damaged one is named, the exit status says so
+    TEST_CHECK(test_sh("%s inspect %s >%s 2>&1", cameo, cache, log) == 1 && file_has(log, "1 of ") && file_has(log, "DAMAGED") &&
+               file_has(log, "fails its checksum") && file_has(log, "datasets: 1 covered"), "inspect a damaged cache (%s)", log);
+    // --repair reads every caption again and writes the damaged entry anew
+    TEST_CHECK(test_sh("%s cache-text %s --set eval.pairs=%s --set data.path=%s --out %s --repair >%s 2>&1", cameo, ev, pairs, data, cache,
+                       log) == 0 && file_has(log, ": 1 captions added"), "cache-text --repair rewrites the damaged entry (%s)", log);
+    TEST_CHECK(test_sh("%s inspect %s >%s 2>&1", cameo, cache, log) == 0 && file_has(log, "verified: every entry's"),
+               "after --repair the cache verifies (%s)", log);
 
     // a cache built on a GPU stores bf16: read back as bf16 (bit for bit), and beside an f32 entry as f32
     // (each bf16 value widened exactly)
