@@ -301,17 +301,6 @@ uint64_t text_cache_count(text_cache *tc) {
     return rc || !s.ms_entries ? 0 : (uint64_t)s.ms_entries - 1;
 }
 
-bool text_cache_has(text_cache *tc, const char *caption) {
-    uint8_t key[16];
-    caption_key(caption, key);
-    MDB_txn *txn = NULL;
-    if (mdb_txn_begin(tc->env, NULL, MDB_RDONLY, &txn)) return false;
-    MDB_val k = {16, key}, v;
-    bool has = !mdb_get(txn, tc->dbi, &k, &v);
-    mdb_txn_abort(txn);
-    return has;
-}
-
 // ---- entries ----
 
 static float bf16_f32(uint16_t b) {
@@ -357,17 +346,20 @@ static void entry_copy(const MDB_val *v, size_t cl, size_t from, size_t n, cm_dt
         for (size_t i = 0; i < n; i++) ((float *)dst)[i] = bf16_f32(get16(d + 2 * (from + i)));
 }
 
-bool text_cache_sound(text_cache *tc, const char *caption) {
+// caption's key present, and (check) its entry passing a lookup's checks
+static bool probe(text_cache *tc, const char *caption, bool check) {
     uint8_t key[16];
     caption_key(caption, key);
     MDB_txn *txn = NULL;
     if (mdb_txn_begin(tc->env, NULL, MDB_RDONLY, &txn)) return false;
     MDB_val k = {16, key}, v;
     char e[1024];
-    bool ok = !mdb_get(txn, tc->dbi, &k, &v) && entry_check(tc, caption, &v, e, sizeof e) >= 0;
+    bool ok = !mdb_get(txn, tc->dbi, &k, &v) && (!check || entry_check(tc, caption, &v, e, sizeof e) >= 0);
     mdb_txn_abort(txn);
     return ok;
 }
+bool text_cache_has(text_cache *tc, const char *caption) { return probe(tc, caption, false); }
+bool text_cache_sound(text_cache *tc, const char *caption) { return probe(tc, caption, true); }
 
 int text_cache_lookup(text_cache *tc, const char *const *captions, int B, cm_tensor **txt, cm_tensor **pooled, char *err,
                       size_t errlen) {
