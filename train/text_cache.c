@@ -221,6 +221,26 @@ static int meta_read(text_cache *tc, const MDB_val *v, char *err, size_t errlen)
     return ok ? 0 : -1;
 }
 
+// entries in the main database of the LMDB environment at path, and whether one is "meta" (read-only,
+// no lock file made); -1 when it cannot be opened
+static int64_t probe_env(const char *path, bool *has_meta) {
+    MDB_env *env;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    MDB_stat ms;
+    int64_t n = -1;
+    if (mdb_env_create(&env)) return -1;
+    if (!mdb_env_set_mapsize(env, (size_t)1 << 40) && !mdb_env_open(env, path, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0444) &&
+        !mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) && !mdb_dbi_open(txn, NULL, 0, &dbi) && !mdb_stat(txn, dbi, &ms)) {
+        MDB_val k = {strlen(TC_META), TC_META}, v;
+        *has_meta = !mdb_get(txn, dbi, &k, &v);
+        n = (int64_t)ms.ms_entries;
+    }
+    if (txn) mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return n;
+}
+
 int text_cache_open(text_cache *tc, const char *path, const text_cache_id *want, bool write, char *err, size_t errlen) {
     memset(tc, 0, sizeof *tc);
     snprintf(tc->path, sizeof tc->path, "%s", path);
@@ -231,6 +251,13 @@ int text_cache_open(text_cache *tc, const char *path, const text_cache_id *want,
     if (!write && stat(data, &st)) {
         snprintf(err, errlen, "model.text_cache: no text cache at %s (%s/data.mdb: %s); build it with `cameo cache-text CONFIG`",
                  path, path, strerror(errno));
+        return -1;
+    }
+    bool has_meta = false;
+    int64_t n;
+    if (write && !stat(data, &st) && (n = probe_env(path, &has_meta)) > 0 && !has_meta) {  // never write into another store
+        snprintf(err, errlen, "text cache %s: the folder holds an LMDB environment that is not a text cache (%lld entries, no \"meta\"): "
+                 "give cache-text a new folder", path, (long long)n);
         return -1;
     }
     if (write && mkdir(path, 0755) && errno != EEXIST) {

@@ -235,8 +235,16 @@ int main(int argc, char **argv) {
     TEST_CHECK(text_cache_identity(&c2, &id2, err, sizeof err) == 0 && id2.fingerprint != id.fingerprint, "seed changes the identity");
     TEST_CHECK(text_cache_open(&tc, cache, &id2, false, err, sizeof err) != 0 && strstr(err, "holds the outputs of") &&
                strstr(err, "run.seed 1") && strstr(err, "model.text_cache"), "other encoders: %s", err);
-    // a folder that is not a cache
+    // a folder that is not a cache; an LMDB environment of another kind (a dataset's shard) is never written into
     TEST_CHECK(text_cache_open(&tc, data, &id, false, err, sizeof err) != 0 && strstr(err, "no text cache at"), "not a cache: %s", err);
+    char shard[200];
+    snprintf(shard, sizeof shard, "%s/shard-00000", data);
+    TEST_CHECK(text_cache_open(&tc, shard, &id, true, err, sizeof err) != 0 && strstr(err, "not a text cache") &&
+               strstr(err, "new folder"), "a shard as --out: %s", err);
+    char lock[240];
+    snprintf(lock, sizeof lock, "%s/lock.mdb", shard);
+    TEST_CHECK(access(lock, F_OK) != 0 && test_sh("%s data verify %s >/dev/null 2>&1", cameo, data) == 0,
+               "the shard is untouched (no lock file made, it verifies)");
 
     // an entry's bytes changed on disk: its checksum names it
     MDB_env *env;
