@@ -11,6 +11,7 @@
 #include "eval/pairs.h"
 #include "train/cli.h"
 #include "train/demo_data.h"
+#include "train/dist.h"
 #include "train/models.h"
 #include "train/progress.h"
 #include "train/text_cache.h"
@@ -188,6 +189,12 @@ int cache_text_cli(int argc, char **argv) {
             usage(stderr);
             return 2;
         }
+    }
+    int world = 1;
+    if (dist_process_rank(&world) || world > 1) {  // each rank would encode every caption into the one store
+        fprintf(stderr, "cameo cache-text: started as one of %d ranks (mpirun / srun); run it as one process: its one GPU encodes "
+                        "every caption once, and the ranks of the training read the cache\n", world);
+        return 2;
     }
     static train_config c;
     char err[2048];

@@ -190,6 +190,9 @@ int main(int argc, char **argv) {
     // its benchmark runs (a smoke run; the figures go to docs/performance.md, not into a test)
     TEST_CHECK(test_sh("%s bench text-cache --tiny --iters 2 --dir %s >%s 2>&1", cameo, dir, log) == 0 &&
                file_has(log, "| lookup: LMDB read, CRC-32C") && file_has(log, "| memcpy of the same bytes"), "bench text-cache (%s)", log);
+    // under a launcher of several ranks it refuses (each would encode every caption)
+    TEST_CHECK(test_sh("OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0 %s cache-text --set data.path=%s --out %s >/dev/null 2>%s", cameo,
+                       data, cache, log) == 2 && file_has(log, "run it as one process"), "several ranks refused (%s)", log);
     // no folder named
     TEST_CHECK(test_sh("%s cache-text --set data.path=%s >/dev/null 2>%s", cameo, data, log) == 2 && file_has(log, "--out DIR"),
                "cache-text without a folder says how to name one");
