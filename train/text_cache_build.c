@@ -60,7 +60,7 @@ static void show(const text_cache_report *r, uint64_t total, double t0, bool tty
     progress_fmt_duration(last ? el : rate > 0 ? (double)(total - r->records) / rate : 0, when, sizeof when);
     fprintf(stderr, "%scache-text: %llu of %llu records (%.1f%%), %llu captions added, %.1f records/s, %s %s%s", tty ? "\r" : "",
             (unsigned long long)r->records, (unsigned long long)total, total ? 100.0 * (double)r->records / (double)total : 100.0,
-            (unsigned long long)r->added, rate, last ? "in" : "ETA", when, tty && !last ? "\033[K" : "\n");  // a TTY's line redrawn in place
+            (unsigned long long)r->added, rate, last ? "in" : "ETA", when, !tty ? "\n" : last ? "\033[K\n" : "\033[K");  // a TTY's line redrawn in place
     fflush(stderr);
 }
 
