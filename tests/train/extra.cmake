@@ -1,5 +1,7 @@
 # the text encoders on cuda:0 against the CPU: also under the cuda label (the emulator's build runs that label)
 set_tests_properties(test_text_device PROPERTIES LABELS "train;cuda")
+# the text cache written and read on cuda:0 in bf16: the cached rows are the encoders' own, bit for bit
+set_tests_properties(test_text_cache_device PROPERTIES LABELS "train;cuda")
 
 # end-to-end: the real `cameo` binary as separate processes (resume, signals, export)
 add_executable(e2e_train ${CMAKE_CURRENT_SOURCE_DIR}/train/e2e_train.c $<TARGET_OBJECTS:cameo_testutil>)
