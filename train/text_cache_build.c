@@ -2,6 +2,7 @@
 // text encoders into a text cache (train/text_cache.h).
 #include <errno.h>
 #include <signal.h>
+#include <sys/statvfs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,8 +123,16 @@ int text_cache_build(const train_config *c, const char *out, int batch, bool rep
     int where = c->model.text_cpu ? IC_TEXT_CPU : IC_TEXT_MODEL;
     cm_dtype dt = c->model.text_cpu ? CM_F32 : cfg_model_dtype(c, c->run.dev);
     cm_device dev = c->model.text_cpu ? CM_DEV_CPU : c->run.dev;
-    if (!rc && !quiet) fprintf(stderr, "cache-text: %s into %s (%s on %s)\n", id.encoders, out, dt == CM_F32 ? "f32" : "bf16",
-                               dev.type == CM_CPU ? "the CPU" : "cuda");
+    if (!rc && !quiet) {
+        fprintf(stderr, "cache-text: %s into %s (%s on %s)\n", id.encoders, out, dt == CM_F32 ? "f32" : "bf16",
+                dev.type == CM_CPU ? "the CPU" : "cuda");
+        // what a caption takes against the room on the cache's disk (a full disk fails the batch's commit: nothing lost)
+        double entry = (double)dtype_size(dt) * (double)(id.t5_len * id.joint_dim + id.pooled_dim) + 64.0;
+        struct statvfs sv;
+        if (!statvfs(out, &sv))
+            fprintf(stderr, "cache-text: %.2f MiB a caption; %.1f GiB free there: room for about %.0f captions\n", entry / 1048576.0,
+                    (double)sv.f_bavail * (double)sv.f_frsize / 1073741824.0, (double)sv.f_bavail * (double)sv.f_frsize / entry);
+    }
     if (!rc) rc = ic_models_text(&t, c->model.tiny ? &c->model.tiny_dims : NULL, c->run.seed, c->model.t5, c->model.clip, 0, where,
                                  c->run.dev, cfg_model_dtype(c, c->run.dev), err, errlen);
     pending p = {.tc = &tc, .t = &t, .dev = dev, .dt = dt, .batch = batch, .repair = repair, .caps = calloc((size_t)batch, sizeof(char *)), .r = r};

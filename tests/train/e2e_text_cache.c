@@ -135,7 +135,8 @@ int main(int argc, char **argv) {
     int rc = test_sh("CAMEO_FAULT_CACHE_TEXT_KILL=3 %s cache-text --set data.path=%s --out %s --batch 4 --quiet >%s 2>&1", cameo, data,
                 cache, log);
     TEST_CHECK(rc != 0, "the killed build exits non-zero (got %d)", rc);
-    TEST_CHECK(test_sh("%s cache-text --set data.path=%s --out %s --batch 4 >%s 2>&1", cameo, data, cache, log) == 0, "cache-text");
+    TEST_CHECK(test_sh("%s cache-text --set data.path=%s --out %s --batch 4 >%s 2>&1", cameo, data, cache, log) == 0 &&
+               file_has(log, "0.00 MiB a caption;") && file_has(log, "GiB free there: room for about"), "cache-text (%s)", log);
     char want[200];
     snprintf(want, sizeof want, "cache %s: %d captions added", cache, n_caps - 8);
     TEST_CHECK(file_has(log, want), "the rerun adds the %d captions the killed build had not committed (%s)", n_caps - 8, log);
