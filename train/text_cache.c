@@ -330,13 +330,6 @@ uint64_t text_cache_count(text_cache *tc) {
 
 // ---- entries ----
 
-static float bf16_f32(uint16_t b) {
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 // one entry's checks (sizes, checksum, caption); its dtype (CM_F32 / CM_BF16) or -1 with err
 static int entry_check(const text_cache *tc, const char *cap, const MDB_val *v, char *err, size_t errlen) {
     const uint8_t *p = v->mv_data;
@@ -370,7 +363,7 @@ static void entry_copy(const MDB_val *v, size_t cl, size_t from, size_t n, cm_dt
     if (get16((const uint8_t *)v->mv_data + 6) == 0) memcpy(dst, d + 4 * from, 4 * n);  // f32 (dt is f32 too)
     else if (dt == CM_BF16) memcpy(dst, d + 2 * from, 2 * n);
     else
-        for (size_t i = 0; i < n; i++) ((float *)dst)[i] = bf16_f32(get16(d + 2 * (from + i)));
+        for (size_t i = 0; i < n; i++) ((float *)dst)[i] = bf16_to_f32(get16(d + 2 * (from + i)));
 }
 
 // caption's key present, and (check) its entry passing a lookup's checks

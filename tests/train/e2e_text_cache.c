@@ -52,14 +52,10 @@ static bool file_has(const char *path, const char *needle) {
 // element k of a safetensors entry in f32 or bf16 (the exported adapter's), as a double
 static double st_value(const st_entry *x, size_t k) {
     float f;
-    if (x->dtype == CM_F32) memcpy(&f, (const char *)x->data + 4 * k, 4);  // the data may be unaligned
-    else {
-        uint16_t h;
-        memcpy(&h, (const char *)x->data + 2 * k, 2);
-        uint32_t u = (uint32_t)h << 16;
-        memcpy(&f, &u, 4);
-    }
-    return f;
+    uint16_t h;
+    if (x->dtype == CM_F32) return memcpy(&f, (const char *)x->data + 4 * k, 4), f;  // the data may be unaligned
+    memcpy(&h, (const char *)x->data + 2 * k, 2);
+    return bf16_to_f32(h);
 }
 
 // over the tensors of two adapter files (models/safetensors.h), matched by name: the largest |a - b|
