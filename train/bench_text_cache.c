@@ -52,7 +52,7 @@ int bench_text_cache_main(int argc, char **argv) {
         fprintf(stderr, "cameo bench text-cache: --device %s: %s\n", device, cfg_parse_device(device, &dev) ? "not cpu or cuda:N" : err);
         return 2;
     }
-    text_cache_id id = {.fingerprint = 1, .t5_len = tiny ? 16 : 512, .joint_dim = tiny ? 32 : 4096, .pooled_dim = tiny ? 16 : 768};
+    text_cache_id id = {.fingerprint = 1, .dim = {tiny ? 16 : 512, tiny ? 32 : 4096, tiny ? 16 : 768}};
     snprintf(id.encoders, sizeof id.encoders, "random rows (cameo bench text-cache)");
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/cameo-bench-text-XXXXXX", where);
@@ -68,15 +68,15 @@ int bench_text_cache_main(int argc, char **argv) {
         snprintf(caps[i], 64, "a caption of the benchmark, number %d", i);
     }
     autograd_no_grad_push();
-    cm_tensor *h = tensor_empty(CM_BF16, 3, (int64_t[]){B, id.t5_len, id.joint_dim}, CM_DEV_CPU);
-    cm_tensor *p = tensor_empty(CM_BF16, 2, (int64_t[]){B, id.pooled_dim}, CM_DEV_CPU);
+    cm_tensor *h = tensor_empty(CM_BF16, 3, (int64_t[]){B, id.dim[0], id.dim[1]}, CM_DEV_CPU);
+    cm_tensor *p = tensor_empty(CM_BF16, 2, (int64_t[]){B, id.dim[2]}, CM_DEV_CPU);
     tensor_fill_randn(h, 1, 1.0), tensor_fill_randn(p, 2, 1.0);
     double t0 = progress_now();
     for (int i = 0; i + B <= entries && !rc; i += B) rc = text_cache_put(&tc, (const char *const *)caps + i, B, h, p, err, sizeof err);
     double t_put = secs_since(t0);
     text_cache_close(&tc);
     if (!rc) rc = text_cache_open(&tc, dir, &id, false, err, sizeof err);  // as training opens it
-    const double bytes = (double)B * 2.0 * (double)(id.t5_len * id.joint_dim + id.pooled_dim);  // a batch's rows, bf16
+    const double bytes = (double)B * 2.0 * (double)(id.dim[0] * id.dim[1] + id.dim[2]);  // a batch's rows, bf16
     double *tl = calloc((size_t)iters, sizeof *tl), *td = calloc((size_t)iters, sizeof *td), *tm = calloc((size_t)iters, sizeof *tm);
     uint8_t *src = malloc((size_t)bytes), *dst = malloc((size_t)bytes);
     memset(src, 1, (size_t)bytes), memset(dst, 0, (size_t)bytes);
@@ -103,7 +103,7 @@ int bench_text_cache_main(int argc, char **argv) {
     if (!rc) {
         double l = bench_median(tl, iters), d = bench_median(td, iters), m = bench_median(tm, iters);
         printf("## The text cache: a batch of %d captions read (%d x %lld + %lld values each, bf16; %.2f MiB a batch)\n\n", B,
-               id.t5_len, (long long)id.joint_dim, (long long)id.pooled_dim, bytes / 1048576.0);
+               (int)id.dim[0], (long long)id.dim[1], (long long)id.dim[2], bytes / 1048576.0);
         printf("| part | ms a batch | ms a sample | GB/s | of memcpy's |\n|---|---:|---:|---:|---:|\n");
         printf("| memcpy of the same bytes (the host's limit) | %.3f | %.3f | %.1f | 100%% |\n", m * 1e3, m * 1e3 / B, bytes / m / 1e9);
         printf("| lookup: LMDB read, CRC-32C, copy into a host tensor | %.3f | %.3f | %.1f | %.0f%% |\n", l * 1e3, l * 1e3 / B,

@@ -6,10 +6,10 @@
 #include "autograd/tensor.h"
 #include "models/params.h"
 
-struct text_cache;
+struct fstore;
 typedef struct ic_text {
     void *t5, *clip, *t5_tok, *clip_tok;  // models/t5.h, clip_text.h, tok_t5.h, tok_clip.h; NULL: no encoders
-    struct text_cache *cache;             // no encoders: their outputs come from here (train/text_cache.h; not owned)
+    struct fstore *cache;                 // no encoders: their outputs come from here (train/text_cache.h; not owned)
     cm_params ps_t5, ps_clip;             // frozen
     int t5_len, clip_len;                 // padded lengths (FLUX: 512 and 77)
     int64_t joint_dim, pooled_dim;

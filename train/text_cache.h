@@ -5,16 +5,11 @@
 // 512), so the cached rows are exactly what the encoders would give on that device and dtype.
 // defines: text_cache, text_cache_id and the text_cache_* functions.
 //
-// On disk: one LMDB environment (a folder: data.mdb, lock.mdb). Key "meta": JSON naming the text
-// encoders (a fingerprint of their files, or of the tiny preset and its seed), their widths and
-// lengths, and each dataset the cache covers (path, manifest hash, samples). Every other key: 16
-// bytes, two 64-bit hashes of a caption, whose value is
-//   [0, 32)  header (little-endian): u32 magic "CTX1", u16 version 1, u16 dtype (0 f32, 1 bf16),
-//            u32 t5_len, u32 joint_dim, u32 pooled_dim, u32 caption bytes, u32 CRC-32C of the
-//            bytes from 32 to the end, u32 0
-//   then the caption (its bytes, checked on every read), T5 [t5_len, joint_dim], CLIP [pooled_dim].
-// Written in one transaction a batch: an interrupted build keeps what it committed and its rerun
-// goes on from there (a dataset counts as covered once all its records were read).
+// On disk: a feature store (train/feature_store.h) of kind "cameo-text-cache": sizes t5_len, joint_dim,
+// pooled_dim; each entry keyed by two 64-bit hashes of its caption, named by the caption (checked on
+// every read), magic "CTX1", holding T5 [t5_len, joint_dim] then CLIP [pooled_dim]. Written in one
+// transaction a batch: an interrupted build keeps what it committed and its rerun goes on from there
+// (a dataset counts as covered once all its records were read).
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,29 +17,13 @@
 #include "autograd/tensor.h"
 #include "train/config.h"
 
-// which text encoders made (or would make) the cached outputs
-typedef struct text_cache_id {
-    uint64_t fingerprint;    // of the encoders' files (name, size, bytes at the start, middle, end), or the tiny preset + seed
-    char encoders[1200];     // the same in words, for messages
-    int t5_len;              // T5 tokens a caption
-    int64_t joint_dim, pooled_dim;
-} text_cache_id;
+#include "train/feature_store.h"
 
-typedef struct text_cache_set {  // a dataset every caption of which is in the cache
-    char path[CFG_PATH];
-    uint64_t manifest_hash, samples;
-} text_cache_set;
-
-typedef struct text_cache {
-    char path[CFG_PATH];
-    void *env;               // MDB_env*
-    unsigned dbi;
-    bool writable;
-    text_cache_id id;        // as stored
-    int n_sets;
-    text_cache_set *sets;    // [n_sets]
-    size_t map_size;
-} text_cache;
+// which text encoders made (or would make) the cached outputs: dim = {T5 tokens a caption, T5
+// width, CLIP pooled width}
+typedef fstore_id text_cache_id;
+typedef fstore text_cache;  // env (MDB_env*), id as stored, the datasets covered: sets[n_sets]
+extern const fstore_kind TEXT_CACHE_KIND;
 
 // the text encoders config c trains with (model.t5 / model.clip, or the tiny preset and run.seed)
 int text_cache_identity(const train_config *c, text_cache_id *id, char *err, size_t errlen);
@@ -71,12 +50,8 @@ bool text_cache_covers(const text_cache *tc, uint64_t manifest_hash);
 // captions stored (the environment's entries less "meta")
 uint64_t text_cache_count(text_cache *tc);
 
-// every entry read and checked (its key against its caption, sizes, checksum): entries, of them bf16,
-// damaged, and in first the first damaged one's message. 0, or -1 with err when the store cannot be read
-typedef struct text_cache_check {
-    uint64_t entries, bf16, damaged;
-    char first[1024];
-} text_cache_check;
+// every entry read and checked (its key against its caption, sizes, checksum)
+typedef fstore_check text_cache_check;
 int text_cache_verify(text_cache *tc, text_cache_check *r, char *err, size_t errlen);
 // whether path is a text cache's folder (a data.mdb whose "meta" says so)
 bool text_cache_applies(const char *path);

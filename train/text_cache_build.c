@@ -127,7 +127,7 @@ int text_cache_build(const train_config *c, const char *out, int batch, bool rep
         fprintf(stderr, "cache-text: %s into %s (%s on %s)\n", id.encoders, out, dt == CM_F32 ? "f32" : "bf16",
                 dev.type == CM_CPU ? "the CPU" : "cuda");
         // what a caption takes against the room on the cache's disk (a full disk fails the batch's commit: nothing lost)
-        double entry = (double)dtype_size(dt) * (double)(id.t5_len * id.joint_dim + id.pooled_dim) + 64.0;
+        double entry = (double)dtype_size(dt) * (double)(id.dim[0] * id.dim[1] + id.dim[2]) + 64.0;
         struct statvfs sv;
         if (!statvfs(out, &sv))
             fprintf(stderr, "cache-text: %.2f MiB a caption; %.1f GiB free there: room for about %.0f captions\n", entry / 1048576.0,
@@ -230,34 +230,9 @@ int cache_text_cli(int argc, char **argv) {
     return 0;
 }
 
-int text_cache_inspect_cli(const char *path) {
-    text_cache tc;
-    char err[2048];
-    if (text_cache_open(&tc, path, NULL, false, err, sizeof err)) {
-        fprintf(stderr, "cameo inspect: %s\n", err);
-        return 1;
-    }
-    text_cache_check r;
-    int rc = text_cache_verify(&tc, &r, err, sizeof err);
-    char data[CFG_PATH + 16];
-    snprintf(data, sizeof data, "%s/data.mdb", path);
-    FILE *f = fopen(data, "rb");
-    double mib = 0;
-    if (f && !fseeko(f, 0, SEEK_END)) mib = (double)ftello(f) / 1048576.0;
-    if (f) fclose(f);
-    printf("text cache %s: %llu captions, %.1f MiB\n", path, (unsigned long long)r.entries, mib);
-    printf("  encoders: %s (fingerprint %016llx)\n", tc.id.encoders, (unsigned long long)tc.id.fingerprint);
-    printf("  rows:     T5 %d x %lld + CLIP %lld a caption; %llu in bf16, %llu in f32\n", tc.id.t5_len, (long long)tc.id.joint_dim,
-           (long long)tc.id.pooled_dim, (unsigned long long)r.bf16, (unsigned long long)(r.entries - r.bf16));
-    printf("  datasets: %d covered\n", tc.n_sets);
-    for (int i = 0; i < tc.n_sets; i++)
-        printf("    %s (%llu samples, manifest %016llx)\n", tc.sets[i].path, (unsigned long long)tc.sets[i].samples,
-               (unsigned long long)tc.sets[i].manifest_hash);
-    if (rc) fprintf(stderr, "cameo inspect: %s\n", err);
-    else if (r.damaged)
-        printf("  verified: %llu of %llu entries DAMAGED; the first: %s\n  (`cameo cache-text CONFIG --out %s --repair` encodes "
-               "them anew)\n", (unsigned long long)r.damaged, (unsigned long long)r.entries, r.first, path);
-    else printf("  verified: every entry's key, sizes, caption and CRC-32C\n");
-    text_cache_close(&tc);
-    return rc || r.damaged ? 1 : 0;
+static void text_rows(const fstore *s, const fstore_check *r) {
+    printf("  rows:     T5 %lld x %lld + CLIP %lld a caption; %llu in bf16, %llu in f32\n", (long long)s->id.dim[0],
+           (long long)s->id.dim[1], (long long)s->id.dim[2], (unsigned long long)r->bf16, (unsigned long long)(r->entries - r->bf16));
 }
+
+int text_cache_inspect_cli(const char *path) { return fstore_inspect_cli(&TEXT_CACHE_KIND, path, "captions", text_rows); }

@@ -299,7 +299,7 @@ int main(int argc, char **argv) {
     // (each bf16 value widened exactly)
     char mixed[160];
     snprintf(mixed, sizeof mixed, "%s/mixed", dir);
-    text_cache_id sid = {.fingerprint = 7, .t5_len = 3, .joint_dim = 5, .pooled_dim = 2};
+    text_cache_id sid = {.fingerprint = 7, .dim = {3, 5, 2}};
     snprintf(sid.encoders, sizeof sid.encoders, "synthetic");
     TEST_CHECK(text_cache_open(&tc, mixed, &sid, true, err, sizeof err) == 0, "%s", err);
     cm_tensor *hb = tensor_empty(CM_BF16, 3, (int64_t[]){2, 3, 5}, CM_DEV_CPU), *qb = tensor_empty(CM_BF16, 2, (int64_t[]){2, 2}, CM_DEV_CPU);

@@ -118,8 +118,8 @@ int main(void) {
     snprintf(cf.model.t5, sizeof cf.model.t5, "%s", p[4]);
     snprintf(cf.model.clip, sizeof cf.model.clip, "%s", p[5]);
     text_cache_id id1, id2;
-    TEST_CHECK(text_cache_identity(&cf, &id1, err, sizeof err) == 0 && id1.t5_len == 512 &&
-               id1.joint_dim == cfg.model.tiny_dims.text_dim && id1.pooled_dim == cfg.model.tiny_dims.pooled_dim &&
+    TEST_CHECK(text_cache_identity(&cf, &id1, err, sizeof err) == 0 && id1.dim[0] == 512 &&
+               id1.dim[1] == cfg.model.tiny_dims.text_dim && id1.dim[2] == cfg.model.tiny_dims.pooled_dim &&
                strstr(id1.encoders, p[4]), "identity of the published folders: %s", err);
     char wf[300];
     snprintf(wf, sizeof wf, "%s/model.safetensors", p[4]);
