@@ -179,7 +179,8 @@ static void process(worker *w, slot *s, int j) {
     s->paired[j] = (uint8_t)paired;
     s->rdrop[j] = rng_unit_key(seed, e, id, RNG_REF_DROP) < c->ref_drop;
     float *sig = s->sig + (size_t)j * view, *dino = s->dino + (size_t)j * view;
-    if (s->rdrop[j]) {
+    if (c->no_ref_views) {  // the features come from a reference cache, keyed by (dataset, ref id)
+    } else if (s->rdrop[j]) {
         memset(sig, 0, view * sizeof(float));
         memset(dino, 0, view * sizeof(float));
     } else {
@@ -586,7 +587,8 @@ int loader_next(loader *L, loader_batch *out) {
     *out = (loader_batch){.B = B, .H = s->H, .W = s->W, .R = L->cfg.ref_size, .target = s->target, .ref_siglip = s->sig, .ref_dino = s->dino,
                           .captions = s->cap, .caption_dropped = s->cdrop, .ref_dropped = s->rdrop, .paired = s->paired, .flipped = s->flipped,
                           .sample_ids = s->sid, .ref_ids = s->rid, .character = s->chr, .orig_size = s->orig, .crop = s->crop, .epoch = s->epoch,
-                          .batch_index = s->index, .skipped = skipped, .ref_replaced = replaced};
+                          .batch_index = s->index, .skipped = skipped, .ref_replaced = replaced,
+                          .manifest_hash = L->ix->ds.m.hash};
     pthread_mutex_lock(&L->mu);
     L->counts.batches++;
     L->counts.samples += (uint64_t)B;

@@ -49,6 +49,9 @@ typedef struct {
     int verbose;            // 1: log each skipped record on stderr (always counted)
     int quiet;              // 1: no notes on stderr (what a paired / mixed stage cannot pair); errors still
     int no_skip_log;        // 1: skipped records counted, not logged (a loader opened again over the same records)
+    int no_ref_views;       // 1: no reference views made (a reference cache holds their features): ref_siglip /
+                            // ref_dino unwritten, and a paired reference not decoded (ref_ids its pick even when
+                            // damaged: the cache has no entry for it, and the reader falls back to the target's)
 } loader_config;
 
 // Resume state: a few integers. Saved with a checkpoint, passed back to loader_open.
@@ -84,6 +87,7 @@ typedef struct {
     uint64_t batch_index;    // global batch index within the epoch
     uint64_t skipped;        // this rank's records of this batch skipped as damaged (B = its share less these)
     uint64_t ref_replaced;   // its paired references replaced by the target (ref_fallback)
+    uint64_t manifest_hash;  // of the dataset read (what a reference cache keys the ids by)
 } loader_batch;
 
 // Skipped / substituted counts by reason, since loader_open, of the batches loader_next handed out

@@ -787,6 +787,7 @@ static void type_model(tctx *t, ynode *root, train_config *c) {
     get_str(&s, "clip", c->model.clip, CFG_PATH);
     get_str(&s, "adapter_init", c->model.adapter_init, CFG_PATH);
     get_str(&s, "text_cache", c->model.text_cache, CFG_PATH);
+    get_str(&s, "ref_cache", c->model.ref_cache, CFG_PATH);
     int dt = c->model.dtype;
     get_enum(&s, "dtype", &dt, DT_N, 3);
     c->model.dtype = dt;
@@ -1351,7 +1352,8 @@ char *train_config_to_yaml(const train_config *c) {
 #undef TD
     struct { const char *k, *v; } w[] = {{"flux", c->model.flux},   {"siglip", c->model.siglip}, {"dinov2", c->model.dinov2},
                                          {"vae", c->model.vae},     {"t5", c->model.t5},         {"clip", c->model.clip},
-                                         {"adapter_init", c->model.adapter_init}, {"text_cache", c->model.text_cache}};
+                                         {"adapter_init", c->model.adapter_init}, {"text_cache", c->model.text_cache},
+                                         {"ref_cache", c->model.ref_cache}};
     for (size_t i = 0; i < sizeof w / sizeof *w; i++) {
         sb_printf(&b, "  %s: ", w[i].k);
         sb_str(&b, w[i].v);

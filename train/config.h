@@ -79,6 +79,7 @@ typedef struct train_config {
         cfg_dtype dtype;              // auto: f32 on cpu, bf16 on cuda
         bool text_cpu;                // text_device: cpu — T5 / CLIP on the CPU in f32 (else the run's device and dtype)
         char text_cache[CFG_PATH];    // "" = T5 / CLIP run every step; else their outputs read from this cache (cameo cache-text)
+        char ref_cache[CFG_PATH];     // "" = SigLIP / DINOv2 run on every reference; else their features read from this cache (cameo cache-refs)
     } model;
     struct {
         char path[CFG_PATH];

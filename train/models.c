@@ -35,6 +35,23 @@ static vision_feat_config shallow_layers(int64_t sig_layers, int64_t dino_layers
     return v;
 }
 
+int ic_models_vision_shape(const train_tiny_dims *tiny, const char *siglip, const char *dinov2, int ref_size, int64_t *tokens,
+                           int64_t *width, vision_feat_config *vfc, int *side, char *err, size_t errlen) {
+    if (tiny) {  // as ic_models_init_tiny: both towers tiny->vision_hidden wide, views of vision_image px
+        int64_t g = tiny->vision_image / tiny->vision_patch;
+        *tokens = g * g, *width = 2 * (int64_t)tiny->vision_hidden, *side = tiny->vision_image;
+        *vfc = shallow_layers(tiny->vision_layers, tiny->vision_layers);
+        return 0;
+    }
+    siglip_config sc;
+    dino_config dc;
+    if (siglip_detect(siglip, &sc, err, errlen) || dino_detect(dinov2, &dc, err, errlen)) return -1;
+    int64_t g = sc.image_size / sc.patch;
+    *tokens = g * g, *width = sc.hidden + dc.hidden, *side = ref_size ? ref_size : (int)sc.image_size;
+    *vfc = shallow_layers(sc.layers, dc.layers);
+    return 0;
+}
+
 int ic_models_load_adapter_file(ic_models *m, const char *path, char *err, size_t errlen) {
     // a checkpoint's adapter.safetensors given by path (what a new run from it names): checked
     // against its folder's manifest as the folder itself is, not trained on if damaged
@@ -86,6 +103,57 @@ int ic_models_text(ic_text *t, const train_tiny_dims *tiny, uint64_t seed, const
     return 0;
 }
 
+// the tiny towers: SigLIP at the reference size, DINOv2 trained one patch larger so its position
+// table is resized as the real one is (37x37 -> 27x27)
+static void tiny_towers(ic_models *m, const train_tiny_dims *d, uint64_t seed) {
+    siglip_config sc = {.hidden = d->vision_hidden, .layers = d->vision_layers, .heads = d->vision_heads,
+                        .mlp = 2 * d->vision_hidden, .patch = d->vision_patch, .image_size = d->vision_image, .channels = 3, .eps = 1e-6};
+    dino_config dc = {.hidden = d->vision_hidden, .layers = d->vision_layers, .heads = d->vision_heads,
+                      .mlp_hidden = dino_swiglu_hidden(d->vision_hidden, 4.0), .patch = d->vision_patch,
+                      .image_size = d->vision_image + d->vision_patch, .channels = 3, .swiglu = true, .eps = 1e-6};
+    params_init_registry(&m->ps_vision, m->dev, m->dtype, false);
+    params_init_registry(&m->ps_dino, m->dev, m->dtype, false);
+    siglip_init(&m->sig, &sc, &m->ps_vision);
+    dino_init(&m->dino, &dc, &m->ps_dino);
+    params_randomize(&m->ps_vision, seed ^ 0x515);
+    params_randomize(&m->ps_dino, seed ^ 0xd1);
+    m->vfc = shallow_layers(sc.layers, dc.layers);
+    m->ref_size = d->vision_image;
+}
+
+// the published towers of the detected configs sc, dc, taking views of side px
+static int load_towers(ic_models *m, const siglip_config *sc, const dino_config *dc, const char *siglip, const char *dinov2, int side,
+                       char *err, size_t errlen) {
+    int n_extra;
+    params_init_registry(&m->ps_vision, m->dev, m->dtype, false);
+    siglip_init(&m->sig, sc, &m->ps_vision);
+    if (params_load(&m->ps_vision, siglip, NULL, false, &n_extra, err, errlen)) return -1;
+    params_init_registry(&m->ps_dino, m->dev, m->dtype, false);
+    dino_init(&m->dino, dc, &m->ps_dino);
+    if (params_load(&m->ps_dino, dinov2, NULL, false, &n_extra, err, errlen)) return -1;
+    m->vfc = shallow_layers(sc->layers, dc->layers);
+    m->ref_size = side;
+    return 0;
+}
+
+int ic_models_vision(ic_models *m, const train_tiny_dims *tiny, uint64_t seed, const char *siglip, const char *dinov2, int ref_size,
+                     cm_device dev, cm_dtype dt, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    m->dev = dev;
+    m->dtype = dt;
+    m->tiny = tiny != NULL;
+    if (tiny) return tiny_towers(m, tiny, seed), 0;
+    siglip_config sc;
+    dino_config dc;
+    int64_t tokens, width;
+    vision_feat_config vfc;
+    int side;
+    if (siglip_detect(siglip, &sc, err, errlen) || dino_detect(dinov2, &dc, err, errlen) ||
+        ic_models_vision_shape(NULL, siglip, dinov2, ref_size, &tokens, &width, &vfc, &side, err, errlen))
+        return -1;
+    return load_towers(m, &sc, &dc, siglip, dinov2, side, err, errlen);
+}
+
 int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, cm_dtype dt, int text, uint64_t seed,
                         const char *init_kv, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
@@ -108,20 +176,7 @@ int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, c
     if (flux_init(&m->flux, &m->flux_cfg, &m->ps_flux, err, errlen)) return -1;
     params_randomize(&m->ps_flux, seed ^ 0xf1);
 
-    // vision towers: SigLIP at the reference size, DINOv2 trained one patch larger so its
-    // position table is resized as the real one is (37x37 -> 27x27)
-    siglip_config sc = {.hidden = d->vision_hidden, .layers = d->vision_layers, .heads = d->vision_heads,
-                        .mlp = 2 * d->vision_hidden, .patch = d->vision_patch, .image_size = d->vision_image, .channels = 3, .eps = 1e-6};
-    dino_config dc = {.hidden = d->vision_hidden, .layers = d->vision_layers, .heads = d->vision_heads,
-                      .mlp_hidden = dino_swiglu_hidden(d->vision_hidden, 4.0), .patch = d->vision_patch,
-                      .image_size = d->vision_image + d->vision_patch, .channels = 3, .swiglu = true, .eps = 1e-6};
-    params_init_registry(&m->ps_vision, m->dev, m->dtype, false);
-    params_init_registry(&m->ps_dino, m->dev, m->dtype, false);
-    siglip_init(&m->sig, &sc, &m->ps_vision);
-    dino_init(&m->dino, &dc, &m->ps_dino);
-    params_randomize(&m->ps_vision, seed ^ 0x515);
-    params_randomize(&m->ps_dino, seed ^ 0xd1);
-    m->vfc = shallow_layers(sc.layers, dc.layers);
+    tiny_towers(m, d, seed);
 
     // VAE: three levels (4x down), FLUX's scaling and shift
     vae_config vc = {.in_channels = 3, .out_channels = 3, .latent = d->latent_channels, .nlevels = IC_TINY_VAE_LEVELS,
@@ -213,15 +268,8 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtyp
     params_init_registry(&m->ps_flux, m->dev, m->dtype, false);
     if (flux_init(&m->flux, &m->flux_cfg, &m->ps_flux, err, errlen) || flux_load(&m->flux, &m->ps_flux, p->flux, err, errlen)) return -1;
 
-    params_init_registry(&m->ps_vision, m->dev, m->dtype, false);
-    siglip_init(&m->sig, &sc, &m->ps_vision);
+    if (load_towers(m, &sc, &dc, p->siglip, p->dinov2, (int)rs, err, errlen)) return -1;
     int n_extra;
-    if (params_load(&m->ps_vision, p->siglip, NULL, false, &n_extra, err, errlen)) return -1;
-    params_init_registry(&m->ps_dino, m->dev, m->dtype, false);
-    dino_init(&m->dino, &dc, &m->ps_dino);
-    if (params_load(&m->ps_dino, p->dinov2, NULL, false, &n_extra, err, errlen)) return -1;
-    m->vfc = shallow_layers(sc.layers, dc.layers);
-    m->ref_size = (int)rs;
 
     params_init_registry(&m->ps_vae, m->dev, m->dtype, false);
     vae_encoder_init(&m->vae, &vc, &m->ps_vae);

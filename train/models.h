@@ -37,6 +37,7 @@ typedef struct ic_models {
     ic_adapter adapter;
     cm_params ps_adapter;         // trainable: image_proj.* and ip_adapter.*
     int ref_size;                 // reference view side the towers take
+    struct ref_cache *refs;       // model.ref_cache: the reference features of the data's records read from it (not owned)
     int vae_factor;               // pixels per latent
 } ic_models;
 
@@ -60,6 +61,15 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtyp
 int ic_models_text(ic_text *t, const train_tiny_dims *tiny, uint64_t seed, const char *t5, const char *clip, int t5_len, int text,
                    cm_device dev, cm_dtype dt, char *err, size_t errlen);
 void ic_models_free(ic_models *m);
+// the vision towers alone, as the two above make them (the reference cache's builder runs exactly
+// these): only m->sig, m->dino, m->vfc, m->ref_size set; free with ic_models_free
+int ic_models_vision(ic_models *m, const train_tiny_dims *tiny, uint64_t seed, const char *siglip, const char *dinov2, int ref_size,
+                     cm_device dev, cm_dtype dt, char *err, size_t errlen);
+// the reference features' sizes as the two above make the towers, without loading a weight: tiny != NULL
+// the tiny preset's, else the towers at siglip and dinov2 (ref_size 0: SigLIP's own side). *tokens
+// a view (N), *width (Ds + Dd), *vfc the shallow layers, *side the views'. 0 or -1 with err.
+int ic_models_vision_shape(const train_tiny_dims *tiny, const char *siglip, const char *dinov2, int ref_size, int64_t *tokens,
+                           int64_t *width, vision_feat_config *vfc, int *side, char *err, size_t errlen);
 // 0 when dev can run (the CPU, or a CUDA device of a build with CUDA where one is usable);
 // else err says why, prefixed by what names the setting ("run.device", "--device")
 int ic_device_check(cm_device dev, const char *what, char *err, size_t errlen);

@@ -6,6 +6,7 @@
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "train/progress.h"
+#include "train/ref_cache.h"
 
 static uint64_t mix(uint64_t x) {
     x += 0x9e3779b97f4a7c15ull;
@@ -68,8 +69,23 @@ void step_batch_upload(ic_models *m, const loader_batch *b, step_batch *out) {
     *out = (step_batch){.B = b->B, .H = b->H, .W = b->W, .R = b->R};
     autograd_no_grad_push();
     out->target = to_model(b->target, 4, (int64_t[]){b->B, 3, b->H, b->W}, m);
-    out->views_siglip = views_batch(b->ref_siglip, b->B, b->R, m);
-    out->views_dino = views_batch(b->ref_dino, b->B, b->R, m);
+    if (m->refs) {  // the features of (dataset, reference id), the loader having made no views
+        vision_features h;
+        char err[1024];
+        CM_CHECK(!ref_cache_lookup(m->refs, b->manifest_hash, b->ref_ids, b->sample_ids, b->ref_dropped, b->B, &h, err, sizeof err),
+                 "step", "%s", err);
+        cm_tensor **src[3] = {&h.low_res_deep, &h.low_res_shallow, &h.high_res_deep};
+        cm_tensor **dst[3] = {&out->feat.low_res_deep, &out->feat.low_res_shallow, &out->feat.high_res_deep};
+        for (int k = 0; k < 3; k++) {
+            cm_tensor *d = op_to_device(*src[k], m->dev);
+            *dst[k] = op_cast(d, m->dtype);
+            tensor_release(d);
+        }
+        vision_features_release(&h);
+    } else {
+        out->views_siglip = views_batch(b->ref_siglip, b->B, b->R, m);
+        out->views_dino = views_batch(b->ref_dino, b->B, b->R, m);
+    }
     autograd_no_grad_pop();
     out->captions = calloc((size_t)b->B, sizeof *out->captions);
     out->sample_ids = malloc((size_t)b->B * sizeof *out->sample_ids);
@@ -87,6 +103,7 @@ void step_batch_release(step_batch *sb) {
     tensor_release(sb->target);
     tensor_release(sb->views_siglip);
     tensor_release(sb->views_dino);
+    vision_features_release(&sb->feat);
     tensor_release(sb->txt);
     tensor_release(sb->pooled);
     for (int i = 0; sb->captions && i < sb->B; i++) free(sb->captions[i]);
@@ -128,7 +145,10 @@ void step_encode_at(ic_models *m, const step_batch *b, const step_opts *o, uint6
     autograd_no_grad_push();
     memset(e, 0, sizeof *e);
     double t0 = progress_now();  // host time: the parts' split is exact on the CPU only (GPU kernels run behind)
-    vision_features_from_views(&m->sig, &m->dino, &m->vfc, b->B, b->views_siglip, b->views_dino, &e->f);
+    if (b->feat.low_res_deep)  // read with the batch (reference cache)
+        e->f = (vision_features){tensor_retain(b->feat.low_res_deep), tensor_retain(b->feat.low_res_shallow),
+                                 tensor_retain(b->feat.high_res_deep)};
+    else vision_features_from_views(&m->sig, &m->dino, &m->vfc, b->B, b->views_siglip, b->views_dino, &e->f);
     double t1 = progress_now();
     cm_tensor *z;                                                // [B, Cl, H/f, W/f]
     if (o && o->vae_sample) {  // diffusers' latent_dist.sample(): mean + exp(logvar / 2) · n

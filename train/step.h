@@ -32,14 +32,17 @@ typedef struct step_times {  // seconds, accumulated
 typedef struct step_batch {
     int B, H, W, R;
     cm_tensor *target;                     // [B, 3, H, W] model device and dtype
-    cm_tensor *views_siglip, *views_dino;  // [5B, 3, R, R]: the B full views, then sample b's crops at B + 4b + i
+    cm_tensor *views_siglip, *views_dino;  // [5B, 3, R, R]: the B full views, then sample b's crops at B + 4b + i;
+                                           // NULL with a reference cache
+    vision_features feat;                  // with a reference cache (model.ref_cache): read with the batch; else NULL
     char **captions;                       // [B] own copies
     int64_t *sample_ids;                   // [B]
     cm_tensor *txt, *pooled;               // with a text cache (model.text_cache): [B, Lt, D], [B, P] read with the batch; else NULL
 } step_batch;
 // copies b's images to the model's device (asynchronously where the device allows) and the rest to
-// the host; with a text cache, the captions' rows too (read here, when the feed takes the batch
-// ahead during the step before, not on the step's own critical path)
+// the host; with a text cache, the captions' rows too, and with a reference cache the references'
+// features instead of their views (read here, when the feed takes the batch ahead during the step
+// before, not on the step's own critical path)
 void step_batch_upload(ic_models *m, const loader_batch *b, step_batch *out);
 void step_batch_release(step_batch *sb);  // zeroes it; safe on a zeroed one
 

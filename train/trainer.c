@@ -41,6 +41,7 @@
 #include "train/optim.h"
 #include "train/progress.h"
 #include "train/schedule.h"
+#include "train/ref_cache.h"
 #include "train/text_cache.h"
 #include "train/train_eval.h"
 #include "train/validation.h"
@@ -94,6 +95,8 @@ typedef struct trainer {
     char run_dir[4096], ckpt_dir[4200];
     ic_models m;
     text_cache tcache;           // model.text_cache: T5 / CLIP outputs read from it (m.text has no encoders)
+    ref_cache rcache;            // model.ref_cache: the references' features read from it (m.refs)
+    uint64_t ref_fallbacks_told; // of rcache.fallbacks, those a stage's summary counted already
     optim opt;
     metrics met;
     progress prog;
@@ -158,6 +161,7 @@ static int prepare_data(trainer *t, char *err, size_t errlen) {
 
 static loader *open_stage_loader(trainer *t, int s, bool resume) {
     loader_config lc = stage_loader_config(&t->cfg, s, t->m.ref_size, t->d.rank, t->d.world);
+    lc.no_ref_views = t->m.refs != NULL;  // their features come from the reference cache
     loader_resume r, *rp = NULL;
     if (resume && ckpt_state_get_data(&t->st, "epoch", &r.epoch) && ckpt_state_get_data(&t->st, "batches_done", &r.batches_done) &&
         ckpt_state_get_data(&t->st, "manifest_hash", &r.manifest_hash) && ckpt_state_get_data(&t->st, "bucket_hash", &r.bucket_hash)) {
@@ -608,29 +612,49 @@ void train_threads_apply(const train_config *c) {
     }
 }
 
-// model.text_cache: the outputs of the text encoders (not loaded) from the cache, which must be
-// theirs and cover every dataset the run reads (the evaluation's prompts: text_cache_prompts)
-static int attach_text_cache(trainer *t, char *err, size_t errlen) {
-    const train_config *c = &t->cfg;
-    text_cache_id id;
-    if (text_cache_identity(c, &id, err, errlen) || text_cache_open(&t->tcache, c->model.text_cache, &id, false, err, errlen))
-        return -1;
+// every dataset the run reads covered by the cache s (its `what`: "captions", "references")
+static int cache_covers_run(const train_config *c, const fstore *s, const char *what, char *err, size_t errlen) {
     const char *paths[CFG_MAX_STAGES + 1];
     for (int i = 0, n = cfg_run_datasets(c, paths); i < n; i++) {
         manifest m;
         if (manifest_load(paths[i], &m, err, errlen)) return -1;
         uint64_t h = m.hash;
         manifest_free(&m);
-        if (!text_cache_covers(&t->tcache, h)) {
-            snprintf(err, errlen, "model.text_cache: %s does not hold the captions of %s, which this run reads (the cache covers "
-                     "%d other dataset(s)): run `cameo cache-text CONFIG` with this config to add them", c->model.text_cache, paths[i],
-                     t->tcache.n_sets);
+        if (!fstore_covers(s, h)) {
+            snprintf(err, errlen, "%s: %s does not hold the %s of %s, which this run reads (the cache covers %d other dataset(s)): "
+                     "run `%s CONFIG` with this config to add them", s->kind->setting, s->path, what, paths[i], s->n_sets, s->kind->build);
             return -1;
         }
     }
+    return 0;
+}
+
+// model.text_cache: the outputs of the text encoders (not loaded) from the cache, which must be
+// theirs and cover every dataset the run reads (the evaluation's prompts: text_cache_prompts)
+static int attach_text_cache(trainer *t, char *err, size_t errlen) {
+    const train_config *c = &t->cfg;
+    text_cache_id id;
+    if (text_cache_identity(c, &id, err, errlen) || text_cache_open(&t->tcache, c->model.text_cache, &id, false, err, errlen) ||
+        cache_covers_run(c, &t->tcache, "captions", err, errlen))
+        return -1;
     t->m.text.cache = &t->tcache;
     progress_message(&t->prog, "model.text_cache: T5 / CLIP outputs of %llu captions from %s; the text encoders are not loaded",
                      (unsigned long long)text_cache_count(&t->tcache), c->model.text_cache);
+    return 0;
+}
+
+// model.ref_cache: the features of every reference the data can draw from the cache, which must be
+// the towers' and cover every dataset the run reads. The towers stay loaded: the evaluation's
+// references are image files, not records.
+static int attach_ref_cache(trainer *t, char *err, size_t errlen) {
+    const train_config *c = &t->cfg;
+    fstore_id id;
+    if (ref_cache_identity(c, &id, err, errlen) || ref_cache_open(&t->rcache, c->model.ref_cache, &id, false, err, errlen) ||
+        cache_covers_run(c, &t->rcache.s, "references", err, errlen))
+        return -1;
+    t->m.refs = &t->rcache;
+    progress_message(&t->prog, "model.ref_cache: SigLIP / DINOv2 features of %llu references from %s; the towers run on no "
+                     "training reference", (unsigned long long)fstore_count(&t->rcache.s), c->model.ref_cache);
     return 0;
 }
 
@@ -698,6 +722,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         if (ic_models_load(&t->m, &p, c->run.dev, dt, text, init_kv, c->run.seed, err, errlen)) return -1;
     }
     if (c->model.text_cache[0] && attach_text_cache(t, err, errlen)) return -1;
+    if (c->model.ref_cache[0] && attach_ref_cache(t, err, errlen)) return -1;
     if (c->adapter.n_freeze && freeze_adapter(t, err, errlen)) return -1;
     optim_config oc = {.lr = c->optimizer.lr, .beta1 = c->optimizer.beta1, .beta2 = c->optimizer.beta2, .eps = c->optimizer.eps,
                        .weight_decay = c->optimizer.weight_decay, .grad_clip = c->optimizer.grad_clip,
@@ -916,7 +941,9 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
         feed_damage(&F, &skipped, &replaced);
         // each rank read its slice: the counts of all (rank 0 tells them); not after one rank's own
         // error (the others are still in a step's collective)
-        double bad[2] = {(double)skipped, (double)replaced};
+        // with a reference cache, the paired references damaged at its build (read as their targets')
+        double bad[2] = {(double)skipped, (double)(replaced + t->rcache.fallbacks - t->ref_fallbacks_told)};
+        t->ref_fallbacks_told = t->rcache.fallbacks;
         if (!rc) dist_sum_doubles(&t->d, bad, 2);
         watchdog_disarm(&t->wd);
         if (bad[0] > 0 || bad[1] > 0)
@@ -1093,6 +1120,7 @@ int train_cli(int argc, char **argv) {
     optim_free(&t.opt);
     ic_models_free(&t.m);
     if (t.tcache.env) text_cache_close(&t.tcache);
+    if (t.rcache.s.env) ref_cache_close(&t.rcache);
     // a rank may be waiting in a collective: stop them all (an abort may cut the others' messages short)
     if (rc && !alike && !t.stop_agreed && t.d.world > 1) dist_abort(&t.d, 1);
     dist_finalize(&t.d);

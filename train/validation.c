@@ -51,6 +51,7 @@ static int val_local(train_val *v, ic_models *m, const train_config *c, int s, c
     lc.seed = c->run.seed ^ VAL_SEED_SALT;  // the same samples at every validation of a stage
     lc.caption_drop = 0;
     lc.ref_drop = 0;
+    lc.no_ref_views = m->refs != NULL;  // their features come from the reference cache
     lc.quiet = 1;  // opened at every validation (its set once a stage): its notes would repeat (the training's loader says them)
     // and the same damaged records are met at every validation: logged once per stage, then
     // counted ("samples_damaged") only

@@ -2,6 +2,8 @@
 set_tests_properties(test_text_device PROPERTIES LABELS "train;cuda")
 # the text cache written and read on cuda:0 in bf16: the cached rows are the encoders' own, bit for bit
 set_tests_properties(test_text_cache_device PROPERTIES LABELS "train;cuda")
+# the reference cache written and read on cuda:0 in bf16: the cached features are the towers' own, bit for bit
+set_tests_properties(test_ref_cache_device PROPERTIES LABELS "train;cuda")
 
 # end-to-end: the real `cameo` binary as separate processes (resume, signals, export)
 add_executable(e2e_train ${CMAKE_CURRENT_SOURCE_DIR}/train/e2e_train.c $<TARGET_OBJECTS:cameo_testutil>)
@@ -68,3 +70,9 @@ target_include_directories(e2e_mpi_agree PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(e2e_mpi_agree PRIVATE cameo_core)
 add_test(NAME e2e_mpi_agree COMMAND e2e_mpi_agree $<TARGET_FILE:cameo> ${MPIEXEC_EXECUTABLE} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(e2e_mpi_agree PROPERTIES LABELS train TIMEOUT 300 SKIP_RETURN_CODE 77)
+# the reference cache: cameo cache-refs (killed and resumed), training with it against without, damaged records, refusals
+add_executable(e2e_ref_cache ${CMAKE_CURRENT_SOURCE_DIR}/train/e2e_ref_cache.c $<TARGET_OBJECTS:cameo_testutil>)
+target_include_directories(e2e_ref_cache PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(e2e_ref_cache PRIVATE cameo_train)
+add_test(NAME e2e_ref_cache COMMAND e2e_ref_cache $<TARGET_FILE:cameo> WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(e2e_ref_cache PROPERTIES LABELS train TIMEOUT 300 SKIP_RETURN_CODE 77)
