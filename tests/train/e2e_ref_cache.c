@@ -224,6 +224,7 @@ int main(int argc, char **argv) {
                    ref_cache_lookup(&rc_, mh, self, self, NULL, 1, &k, err, sizeof err) == 0 && same_features(&h, &k) &&
                    rc_.fallbacks == 1, "a reference not in the cache falls back to its target's (%llu counted): %s",
                    (unsigned long long)rc_.fallbacks, err);
+        vision_features_release(&h);
         TEST_CHECK(ref_cache_lookup(&rc_, mh, gone, gone, NULL, 1, &h, err, sizeof err) != 0 && strstr(err, "holds no entry for") &&
                    strstr(err, "reference 999") && strstr(err, "cameo cache-refs"), "a reference in neither: %s", err);
         TEST_CHECK(ref_cache_lookup(&rc_, mh ^ 1, self, self, NULL, 1, &h, err, sizeof err) != 0 && strstr(err, "holds no entry for"),
