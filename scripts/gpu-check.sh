@@ -48,7 +48,7 @@ ARCH_ASKED=${ARCH:-}   # empty: chosen from the GPU below
 ARCH=${ARCH:-90a}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 4)}
 DEADLINE=${DEADLINE:-540}
-SKIP=${SKIP:-}   # steps left out, comma-separated: ctest,train,train_cpu,train2,eval,nccl,bench,blocks,blocks1024,blocks_wgmma3,blocks_b8,text_cache,sanitizer
+SKIP=${SKIP:-}   # steps left out, comma-separated: ctest,train,train_cpu,train2,eval,nccl,bench,blocks,blocks1024,blocks_wgmma3,blocks_b8,text_cache,ref_cache,sanitizer
 GPU_DEPS=${GPU_DEPS:-auto}
 DEPS_SRC=${GPU_DEPS_DIR:-$ROOT/.gpu-deps}
 RESULTS=${OUT:+$OUT/gpu-check.md}
@@ -65,7 +65,7 @@ MA=$(gcc -print-multiarch 2>/dev/null); MA=${MA:-x86_64-linux-gnu}
 
 status_deps="not run"; status_python="not run"
 status_build="not run"; status_test="not run"; status_bench="not run"; status_train="not run"
-status_train2="not run"; status_eval="not run"; status_blocks="not run"; status_blocks1024="not run"; status_blocks_wg3="not run"; status_blocks_b8="not run"; status_text_cache="not run"
+status_train2="not run"; status_eval="not run"; status_blocks="not run"; status_blocks1024="not run"; status_blocks_wg3="not run"; status_blocks_b8="not run"; status_text_cache="not run"; status_ref_cache="not run"
 status_sanitizer="not run"; status_profile="not asked (PROFILE=1)"; status_nccl="not run"
 test_summary=""; gpu_name="unknown"; BENCH_MD=$LOG/bench.md
 
@@ -99,6 +99,7 @@ write_table() {
         echo "| the 512² step with CAMEO_ATTN=wgmma3 (warp-specialised attention) | $status_blocks_wg3 |"
         echo "| the 512² step at batch 8 (the paper config's 64 over 8 GPUs) | $status_blocks_b8 |"
         echo "| text cache: full-size rows read and sent to the card (bench text-cache) | $status_text_cache |"
+        echo "| reference cache: full-size features read and sent to the card (bench ref-cache) | $status_ref_cache |"
         echo "| compute-sanitizer | $status_sanitizer |"
         echo "| ncu profile (attention) | $status_profile |"
         echo "| tiny GPU training | $status_train |"
@@ -601,22 +602,26 @@ blocks_run status_blocks_wg3 blocks_wgmma3 "## $WG3_ENV at 512²" 120 "$WG3_ENV"
 # 64 GiB of the one-card step: an H200 fits it, an 80 GB card recomputes some blocks
 # (`train.recompute: auto`; with ZeRO-1 over 8 ranks, 49 GiB of state a card).
 blocks_run status_blocks_b8 blocks_b8 "## at 512², batch 8" 120 "" --batch 8
-# the text cache's path in a step (model.text_cache): a batch of 8 full-size entries looked up and
-# copied to the card, beside memcpy (seconds; its table goes into the benchmark's markdown)
-t0=$(date +%s)
-if skipping text_cache; then status_text_cache="skipped (SKIP=$SKIP)"
-elif [ -x "$BUILD/cameo" ] && ! out_of_time 20; then
-    with_deps timeout "$(cap 30)" "$BUILD/cameo" bench text-cache --device cuda:0 >"$LOG/text-cache.md" 2>>"$LOG/bench.log"
-    rc=$?
-    cat "$LOG/text-cache.md" >>"$BENCH_MD"
-    row=$(grep -m1 '^| lookup + to' "$LOG/text-cache.md" | awk -F'|' '{gsub(/ /, "", $4); print $4}')
-    if [ $rc -eq 0 ]; then status_text_cache="ok ($(elapsed $t0)): ${row:-?} ms a sample to the card"
-    else status_text_cache="exit $rc ($(elapsed $t0)); see $LOG/bench.log"
+# the caches' paths in a step (model.text_cache, model.ref_cache): a batch of 8 full-size entries
+# looked up and copied to the card, beside memcpy (seconds each: the reference cache writes 16
+# entries of 31 MB first; their tables go into the benchmark's markdown)
+for kind in text ref; do
+    t0=$(date +%s); st=""
+    if skipping ${kind}_cache; then st="skipped (SKIP=$SKIP)"
+    elif [ -x "$BUILD/cameo" ] && ! out_of_time 20; then
+        with_deps timeout "$(cap 40)" "$BUILD/cameo" bench $kind-cache --device cuda:0 >"$LOG/$kind-cache.md" 2>>"$LOG/bench.log"
+        rc=$?
+        cat "$LOG/$kind-cache.md" >>"$BENCH_MD"
+        row=$(grep -m1 '^| lookup + to' "$LOG/$kind-cache.md" | awk -F'|' '{gsub(/ /, "", $4); print $4}')
+        if [ $rc -eq 0 ]; then st="ok ($(elapsed $t0)): ${row:-?} ms a sample to the card"
+        else st="exit $rc ($(elapsed $t0)); see $LOG/bench.log"
+        fi
+    elif [ -x "$BUILD/cameo" ]; then
+        st="not run: out of time (DEADLINE ${DEADLINE}s)"
     fi
-elif [ -x "$BUILD/cameo" ]; then
-    status_text_cache="not run: out of time (DEADLINE ${DEADLINE}s)"
-fi
-publish
+    if [ -n "$st" ]; then printf -v "status_${kind}_cache" '%s' "$st"; fi
+    publish
+done
 
 # ---------------------------------------------------------------------------------------------
 # Tiny training on the GPU (bf16) and the same run on the CPU (f32): the smoothed loss curves

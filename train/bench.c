@@ -48,6 +48,7 @@ int bench_cli(int argc, char **argv) {
                         "       cameo bench train [CONFIG] [--steps N] [--medium] [--no-torch]   the training step, split, vs PyTorch\n"
                         "       cameo bench blocks [--device D] [--full-step] [--md FILE]   FLUX double + single block with the IP branch: MFU, the 512^2 step projected\n"
                         "       cameo bench text-cache [--device D] [--batch N]   reading text embeddings from a text cache vs memcpy\n"
+                        "       cameo bench ref-cache [--device D] [--batch N]    reading reference features from a reference cache vs memcpy\n"
                         "       cameo bench train --help, cameo bench blocks --help: all their options\n"
                         "       cameo bench gpu [--quick] [--tiny] [--no-torch] [--md FILE]    bf16 GEMM and flash attention on the GPU vs cuBLAS and PyTorch (CUDA builds)\n");
         return help ? 0 : 2;
@@ -56,10 +57,11 @@ int bench_cli(int argc, char **argv) {
     if (!strcmp(argv[0], "train")) return bench_train_main(argc - 1, argv + 1);
     if (!strcmp(argv[0], "blocks")) return bench_blocks_main(argc - 1, argv + 1);
     if (!strcmp(argv[0], "text-cache")) return bench_text_cache_main(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "ref-cache")) return bench_ref_cache_main(argc - 1, argv + 1);
 #ifdef CAMEO_HAVE_CUDA
     if (!strcmp(argv[0], "gpu")) return bench_gpu(argc, argv);
 #endif
-    fprintf(stderr, "cameo bench: unknown benchmark '%s' (allowed: ops, train, blocks, text-cache%s)\n", argv[0],
+    fprintf(stderr, "cameo bench: unknown benchmark '%s' (allowed: ops, train, blocks, text-cache, ref-cache%s)\n", argv[0],
 #ifdef CAMEO_HAVE_CUDA
             ", gpu"
 #else

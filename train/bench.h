@@ -4,7 +4,8 @@
 #include <cjson/cJSON.h>
 int bench_ops_main(int argc, char **argv);
 int bench_blocks_main(int argc, char **argv);  // train/bench_blocks.c
-int bench_text_cache_main(int argc, char **argv);  // train/bench_text_cache.c
+int bench_text_cache_main(int argc, char **argv);  // train/bench_cache.c
+int bench_ref_cache_main(int argc, char **argv);   // train/bench_cache.c
 // runs a PyTorch twin (a shell command) and parses the last stdout line that starts with '{';
 // NULL when there is none (rc: its exit status, -1 when it could not start)
 cJSON *bench_python_json(const char *cmd, int *rc);

@@ -1572,28 +1572,27 @@ int bench_blocks_main(int argc, char **argv) {
             }
             // the whole step: these runs' random features replaced by the encoders measured apart
             if (enc_full && o.nd == nd && o.ns == ns && o.proj == PROJ_FULL) {
-                const double te = em.vision + em.vae + em.text, fe = f_vis + f_vae + f_txt;
-                out("The whole step with its frozen encoders (measured apart above, %.1f ms and %.2f TFLOP a step; "
-                    "model.text_device: model):", te * 1e3, fe / 1e12);
-                for (int k = 0; k < 2; k++) {
-                    const full_run *r = &fr.run[k];
-                    if (!r->ran) continue;
-                    double t = r->fwd + r->bwd + (fr.optim ? r->opt : adamw_per * fr.n_ad) + te;
-                    out("%s %s %.1f ms, MFU %.1f%%", k ? ";" : "", k ? "fewer blocks recomputed" : "every block recomputed",
-                        t * 1e3, 100.0 * (f_run + fe) / t / 1e12 / peak);
+                // then model.text_cache (T5 / CLIP read, cameo cache-text) and model.ref_cache too (SigLIP /
+                // DINOv2 read, cameo cache-refs): their time and FLOPs out of the step
+                char head[3][320];
+                snprintf(head[0], sizeof head[0], "The whole step with its frozen encoders (measured apart above, %.1f ms and %.2f "
+                         "TFLOP a step; model.text_device: model):", (em.vision + em.vae + em.text) * 1e3, (f_vis + f_vae + f_txt) / 1e12);
+                snprintf(head[1], sizeof head[1], "The same with the text cached (model.text_cache: T5 / CLIP outputs read, not run; "
+                         "%.1f ms and %.2f TFLOP less, 8.9 GiB of T5 weights off the card):", em.text * 1e3, f_txt / 1e12);
+                snprintf(head[2], sizeof head[2], "With the references cached too (model.ref_cache: SigLIP / DINOv2 features read, "
+                         "not run; %.1f ms and %.2f TFLOP less again; the VAE alone runs):", em.vision * 1e3, f_vis / 1e12);
+                const double te[3] = {em.vision + em.vae + em.text, em.vision + em.vae, em.vae}, fe[3] = {f_vis + f_vae + f_txt, f_vis + f_vae, f_vae};
+                for (int v = 0; v < 3; v++) {
+                    out("%s", head[v]);
+                    for (int k = 0; k < 2; k++) {
+                        const full_run *r = &fr.run[k];
+                        if (!r->ran) continue;
+                        double t = r->fwd + r->bwd + (fr.optim ? r->opt : adamw_per * fr.n_ad) + te[v];
+                        out("%s %s %.1f ms, MFU %.1f%%", k ? ";" : "", k ? "fewer blocks recomputed" : "every block recomputed",
+                            t * 1e3, 100.0 * (f_run + fe[v]) / t / 1e12 / peak);
+                    }
+                    out(".\n\n");
                 }
-                out(".\n\n");
-                // model.text_cache: T5 / CLIP read (cameo cache-text), not run — their time and FLOPs out
-                out("The same with the text cached (model.text_cache: T5 / CLIP outputs read, not run; %.1f ms and %.2f TFLOP "
-                    "less, 8.9 GiB of T5 weights off the card):", em.text * 1e3, f_txt / 1e12);
-                for (int k = 0; k < 2; k++) {
-                    const full_run *r = &fr.run[k];
-                    if (!r->ran) continue;
-                    double t = r->fwd + r->bwd + (fr.optim ? r->opt : adamw_per * fr.n_ad) + em.vision + em.vae;
-                    out("%s %s %.1f ms, MFU %.1f%%", k ? ";" : "", k ? "fewer blocks recomputed" : "every block recomputed",
-                        t * 1e3, 100.0 * (f_run + f_vis + f_vae) / t / 1e12 / peak);
-                }
-                out(".\n\n");
             }
         }
         free(fr.run[0].prof);

@@ -31,7 +31,7 @@ static void usage(FILE *f) {
             "                                                       train with --set model.ref_cache=DIR (no towers run a step)\n"
             "  inspect PATH [--quiet] | --arch NAME [--quiet]       list a weights file (.safetensors, .bin), a checkpoint, a feature cache, an architecture\n"
             "  import-bin IN.bin OUT.safetensors | --list IN.bin    convert (or list) the released PyTorch adapter (.bin)\n"
-            "  bench <ops|train|blocks|text-cache|gpu> ...          benchmarks (print tables; gpu: CUDA builds)\n"
+            "  bench <ops|train|blocks|text-cache|ref-cache|gpu> ... benchmarks (print tables; gpu: CUDA builds)\n"
             "  help                                                 this text\n");
 }
 

@@ -96,7 +96,7 @@ case "$1 $2" in
         echo "  $*" >>"$FAKE_CALLS"
         [ -n "$md" ] && printf '## cameo bench blocks\n#### One step, fewer blocks recomputed\nBy kind: gemm 60%%, attention 30%%.\n' >>"$md"
         echo "bench blocks ran" ;;
-    "bench text-cache")
+    "bench text-cache"|"bench ref-cache")
         printf '| part | ms a batch | ms a sample | GB/s | of memcpy |\n|---|---:|---:|---:|---:|\n'
         printf '| lookup + to cuda:0 in bf16 (the cached path) | 3.2 | 0.400 | 10.0 | 50%% |\n' ;;
     train*)
@@ -159,6 +159,8 @@ expect_row pass "the 512² step at batch 8 (the paper config's 64 over 8 GPUs)" 
 grep -q '^  bench blocks --device cuda:0 --batch 8 --full-step' "$T/pass/calls" || fail "pass: no batch-8 full step in the calls"
 expect_row pass "text cache: full-size rows read and sent to the card (bench text-cache)" '\| ok \(.*\): 0.400 ms a sample to the card'
 grep -q '^bench text-cache cuda:0' "$T/pass/calls" || fail "pass: bench text-cache did not run on cuda:0"
+expect_row pass "reference cache: full-size features read and sent to the card (bench ref-cache)" '\| ok \(.*\): 0.400 ms a sample to the card'
+grep -q '^bench ref-cache cuda:0' "$T/pass/calls" || fail "pass: bench ref-cache did not run on cuda:0"
 grep -q 'lookup + to cuda:0' "$T/pass/out/gpu-check.md" || fail "pass: the text cache's table is not in the results"
 grep -q '^## CAMEO_ATTN=wgmma3 at 512²' "$T/pass/out/bench.md" 2>/dev/null || grep -rq 'CAMEO_ATTN=wgmma3 at 512' "$T/pass/out" ||
     fail "pass: the wgmma3 model run left no heading in the benchmark's markdown"

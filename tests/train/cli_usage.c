@@ -46,12 +46,13 @@ static void check_help(const char *args, const char *want) {
 }
 
 static void test_bench_help(void) {
-    TEST_CHECK(cli("help") == 0 && strstr(out, "bench <ops|train|blocks|text-cache|gpu>"), "cameo help names every benchmark:\n%s", out);
+    TEST_CHECK(cli("help") == 0 && strstr(out, "bench <ops|train|blocks|text-cache|ref-cache|gpu>"), "cameo help names every benchmark:\n%s", out);
     check_help("bench", "cameo bench blocks");
     check_help("bench ops", "usage: cameo bench ops");
     check_help("bench train", "usage: cameo bench train");
     check_help("bench blocks", "usage: cameo bench blocks");
     check_help("bench text-cache", "usage: cameo bench text-cache");
+    check_help("bench ref-cache", "usage: cameo bench ref-cache");
 }
 
 // the flags `cameo help` lists for a command are the ones its parser takes (its --help names them), and

@@ -18,7 +18,8 @@
 //   - refused with a message naming the thing: a dataset the cache does not cover, a missing cache,
 //     a cache of other towers (another run.seed for the tiny preset), a reference not in it, an
 //     entry whose bytes were changed (its checksum), several ranks, no folder;
-//   - `cameo inspect CACHE` lists and verifies it; `cameo cache-refs --repair` rewrites a damaged entry.
+//   - `cameo inspect CACHE` lists and verifies it; `cameo cache-refs --repair` rewrites a damaged entry;
+//   - `cameo bench ref-cache --tiny` prints its table (a smoke run).
 // The store under it (train/feature_store.c) is the text cache's; bf16 and mixed entries, an LMDB
 // environment of another kind as --out: tests/train/e2e_text_cache.c. On a GPU in bf16:
 // tests/train/test_ref_cache_device.c.
@@ -175,6 +176,9 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("%s inspect %s >%s 2>&1", cameo, cache, log) == 0 && file_has(log, "the tiny preset's SigLIP and DINOv2") &&
                file_has(log, "13 references") && file_has(log, "verified: every entry's") && file_has(log, "/data (12 samples"),
                "inspect the cache (%s)", log);
+    // its benchmark runs (a smoke run; the figures go to docs/performance.md, not into a test)
+    TEST_CHECK(test_sh("%s bench ref-cache --tiny --iters 2 --dir %s >%s 2>&1", cameo, dir, log) == 0 &&
+               file_has(log, "## The reference cache") && file_has(log, "| lookup + to cpu in f32"), "bench ref-cache (%s)", log);
     TEST_CHECK(test_sh("OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0 %s cache-refs --set data.path=%s --out %s >/dev/null 2>%s", cameo,
                        data, cache, log) == 2 && file_has(log, "run it as one process"), "several ranks refused (%s)", log);
     TEST_CHECK(test_sh("%s cache-refs --set data.path=%s >/dev/null 2>%s", cameo, data, log) == 2 && file_has(log, "--out DIR"),
