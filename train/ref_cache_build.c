@@ -1,6 +1,7 @@
 // ref_cache_build.c — `cameo cache-refs`: every reference a config's run can draw through its
 // vision towers into a reference cache (train/ref_cache.h).
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +10,9 @@
 #include "autograd/autograd.h"
 #include "data/dataset.h"
 #include "data/preprocess.h"
+#include "train/cache_cli.h"
 #include "train/cli.h"
 #include "train/demo_data.h"
-#include "train/dist.h"
 #include "train/models.h"
 #include "train/progress.h"
 #include "train/ref_cache.h"
@@ -47,16 +48,6 @@ static int flush(pending *p, char *err, size_t errlen) {
     return rc;
 }
 
-static void show(const ref_cache_report *r, uint64_t total, double t0, bool tty, bool last) {
-    double el = progress_now() - t0, rate = (double)r->records / (el > 1e-9 ? el : 1e-9);
-    char when[32];
-    progress_fmt_duration(last ? el : rate > 0 ? (double)(total - r->records) / rate : 0, when, sizeof when);
-    fprintf(stderr, "%scache-refs: %llu of %llu records (%.1f%%), %llu references added, %.1f records/s, %s %s%s", tty ? "\r" : "",
-            (unsigned long long)r->records, (unsigned long long)total, total ? 100.0 * (double)r->records / (double)total : 100.0,
-            (unsigned long long)r->added, rate, last ? "in" : "ETA", when, !tty ? "\n" : last ? "\033[K\n" : "\033[K");
-    fflush(stderr);
-}
-
 // every record of the dataset d as a reference; damaged or missing records skipped and counted
 static int add_dataset(pending *p, dataset *d, bool repair, uint64_t total, double t0, bool quiet, char *err, size_t errlen) {
     dataset_reader rd;
@@ -73,7 +64,7 @@ static int add_dataset(pending *p, dataset *d, bool repair, uint64_t total, doub
         for (uint64_t id = d->m.shards[s].first_id; id < d->m.shards[s].first_id + d->m.shards[s].samples && !rc; id++) {
             p->r->records++;
             double now = progress_now();
-            if (!quiet && now - last > (tty ? 0.25 : 30.0)) show(p->r, total, t0, tty, false), last = now;
+            if (!quiet && now - last > (tty ? 0.25 : 30.0)) cache_show_progress("cache-refs", p->r->records, total, p->r->added, "references", t0, tty, false), last = now;
             if (ref_cache_has(p->rc, p->mh, id, repair)) continue;
             record_view rec;
             char e[600];
@@ -109,18 +100,10 @@ int ref_cache_build(const train_config *c, const char *out, int batch, bool repa
                     size_t errlen) {
     memset(r, 0, sizeof *r);
     double t0 = progress_now();
-    char man[CFG_PATH + 32];
-    snprintf(man, sizeof man, "%s/manifest.json", c->data.path);
-    if (cfg_data_path_used(c) && access(man, R_OK) && c->data.generate_demo_if_missing) {  // as the trainer would
-        if (!quiet) fprintf(stderr, "cache-refs: generating the demo dataset at %s\n", c->data.path);
-        if (train_demo_data(c, err, errlen)) return -1;
-    }
     const char *paths[CFG_MAX_STAGES + 1];
-    int np = cfg_run_datasets(c, paths);
     dataset ds[CFG_MAX_STAGES + 1];
-    int nd = 0, rc = 0;
-    for (; nd < np; nd++)
-        if (dataset_open(&ds[nd], paths[nd], DATASET_NO_SIZES, err, errlen)) { rc = -1; break; }
+    int nd = cache_open_datasets(c, "cache-refs", quiet, paths, ds, err, errlen), rc = nd < 0 ? -1 : 0;
+    if (nd < 0) nd = 0;
     fstore_id id;
     ref_cache cache = {0};
     ic_models m = {0};
@@ -129,13 +112,8 @@ int ref_cache_build(const train_config *c, const char *out, int batch, bool repa
     if (!rc && !quiet) {
         fprintf(stderr, "cache-refs: %s into %s (%s on %s)\n", id.encoders, out, dt == CM_F32 ? "f32" : "bf16",
                 c->run.dev.type == CM_CPU ? "the CPU" : "cuda");
-        // what a reference takes against the room on the cache's disk (a full disk fails the batch's commit: nothing lost)
-        double entry = (double)dtype_size(dt) * (double)REF_CACHE_KIND.values(id.dim) + 48.0;
-        struct statvfs sv;
-        if (!statvfs(out, &sv))
-            fprintf(stderr, "cache-refs: %.2f MiB a reference; %.1f GiB free there: room for about %.0f references\n",
-                    entry / 1048576.0, (double)sv.f_bavail * (double)sv.f_frsize / 1073741824.0,
-                    (double)sv.f_bavail * (double)sv.f_frsize / entry);
+        cache_say_room("cache-refs", out, (double)dtype_size(dt) * (double)REF_CACHE_KIND.values(id.dim) + 48.0, "reference",
+                       "references");
     }
     if (!rc) rc = ic_models_vision(&m, c->model.tiny ? &c->model.tiny_dims : NULL, c->run.seed, c->model.siglip, c->model.dinov2,
                                    c->data.ref_size, c->run.dev, dt, err, errlen);
@@ -159,7 +137,7 @@ int ref_cache_build(const train_config *c, const char *out, int batch, bool repa
         rc = add_dataset(&p, &ds[i], repair, total, t0, quiet, err, errlen);
         if (!rc) rc = fstore_add_set(&cache.s, paths[i], ds[i].m.hash, ds[i].m.samples, err, errlen);
     }
-    if (!rc && !quiet && total) show(r, total, t0, isatty(2), true);
+    if (!rc && !quiet && total) cache_show_progress("cache-refs", r->records, total, r->added, "references", t0, isatty(2), true);
     free(p.ids), free(p.sig), free(p.dino);
     ic_models_free(&m);
     if (cache.s.env) ref_cache_close(&cache);
@@ -182,58 +160,18 @@ static void usage(FILE *f) {
 }
 
 int cache_refs_cli(int argc, char **argv) {
-    const char *config = NULL, *out = NULL, *sets[64];
-    int n_sets = 0, batch = 4;
-    bool quiet = false, repair = false;
-    for (int i = 0; i < argc; i++) {
-        bool val = i + 1 < argc;
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
-        else if (!strcmp(argv[i], "--set") && val && n_sets < 64) sets[n_sets++] = argv[++i];
-        else if (!strcmp(argv[i], "--out") && val) out = argv[++i];
-        else if (!strcmp(argv[i], "--batch") && val) {
-            char *end;
-            long b = strtol(argv[++i], &end, 10);
-            if (*end || b < 1 || b > 1024) {
-                fprintf(stderr, "cameo cache-refs: --batch '%s': a whole number of references from 1 to 1024\n", argv[i]);
-                return 2;
-            }
-            batch = (int)b;
-        } else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) quiet = true;
-        else if (!strcmp(argv[i], "--repair")) repair = true;
-        else if (argv[i][0] != '-' && !config) config = argv[i];
-        else {
-            fprintf(stderr, "cameo cache-refs: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    int world = 1;
-    if (dist_process_rank(&world) || world > 1) {  // each rank would compute every reference into the one store
-        fprintf(stderr, "cameo cache-refs: started as one of %d ranks (mpirun / srun); run it as one process: its one GPU computes "
-                        "every reference once, and the ranks of the training read the cache\n", world);
-        return 2;
-    }
-    static train_config c;
-    char err[2048];
-    if (train_config_load(&c, config, sets, n_sets, err, sizeof err) || train_config_check_paths(&c, err, sizeof err) ||
-        ic_device_check(c.run.dev, "run.device", err, sizeof err)) {
-        fprintf(stderr, "cameo cache-refs: %s\n", err);
-        return 1;
-    }
-    if (!out) out = c.model.ref_cache;
-    if (!*out) {
-        fprintf(stderr, "cameo cache-refs: name the cache's folder: --out DIR, or model.ref_cache in the config\n");
-        return 2;
-    }
-    train_threads_apply(&c);
+    cache_cli a = {.cmd = "cache-refs", .unit = "references", .batch = 4, .max_batch = 1024};
+    int rc = cache_cli_setup(&a, argc, argv, usage, offsetof(train_config, model.ref_cache), "model.ref_cache");
+    if (rc >= 0) return rc;
     ref_cache_report r;
-    if (ref_cache_build(&c, out, batch, repair, quiet, &r, err, sizeof err)) {
+    char err[2048];
+    if (ref_cache_build(a.c, a.out, a.batch, a.repair, a.quiet, &r, err, sizeof err)) {
         fprintf(stderr, "cameo cache-refs: %s\n", err);
         return 1;
     }
     printf("reference cache %s: %llu references added (%llu records read; %llu skipped as damaged) over %d dataset(s), %d already "
-           "covered, in %.1f s\n", out, (unsigned long long)r.added, (unsigned long long)r.records, (unsigned long long)r.skipped,
+           "covered, in %.1f s\n", a.out, (unsigned long long)r.added, (unsigned long long)r.records, (unsigned long long)r.skipped,
            r.sets, r.sets_done, r.seconds);
-    printf("train with it: cameo train %s%s--set model.ref_cache=%s\n", config ? config : "", config ? " " : "", out);
+    printf("train with it: cameo train %s%s--set model.ref_cache=%s\n", a.config ? a.config : "", a.config ? " " : "", a.out);
     return 0;
 }

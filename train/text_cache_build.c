@@ -2,6 +2,7 @@
 // text encoders into a text cache (train/text_cache.h).
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <sys/statvfs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +11,9 @@
 #include "autograd/autograd.h"
 #include "data/dataset.h"
 #include "eval/pairs.h"
+#include "train/cache_cli.h"
 #include "train/cli.h"
 #include "train/demo_data.h"
-#include "train/dist.h"
 #include "train/models.h"
 #include "train/progress.h"
 #include "train/text_cache.h"
@@ -55,16 +56,6 @@ static int add(pending *p, const char *cap, char *err, size_t errlen) {
     return ++p->n == p->batch ? flush(p, err, errlen) : 0;
 }
 
-static void show(const text_cache_report *r, uint64_t total, double t0, bool tty, bool last) {
-    double el = progress_now() - t0, rate = (double)r->records / (el > 1e-9 ? el : 1e-9);
-    char when[32];
-    progress_fmt_duration(last ? el : rate > 0 ? (double)(total - r->records) / rate : 0, when, sizeof when);
-    fprintf(stderr, "%scache-text: %llu of %llu records (%.1f%%), %llu captions added, %.1f records/s, %s %s%s", tty ? "\r" : "",
-            (unsigned long long)r->records, (unsigned long long)total, total ? 100.0 * (double)r->records / (double)total : 100.0,
-            (unsigned long long)r->added, rate, last ? "in" : "ETA", when, !tty ? "\n" : last ? "\033[K\n" : "\033[K");  // a TTY's line redrawn in place
-    fflush(stderr);
-}
-
 // every record's captions of the dataset d; corrupt or missing records skipped and counted
 static int add_dataset(pending *p, dataset *d, uint64_t total, double t0, bool quiet, char *err, size_t errlen) {
     dataset_reader rd;
@@ -91,7 +82,7 @@ static int add_dataset(pending *p, dataset *d, uint64_t total, double t0, bool q
             }
             for (int k = 0; k < rd.meta.n_captions && !rc; k++) rc = add(p, rd.meta.captions[k], err, errlen);
             double now = progress_now();
-            if (!quiet && now - last > (tty ? 0.25 : 30.0)) show(p->r, total, t0, tty, false), last = now;
+            if (!quiet && now - last > (tty ? 0.25 : 30.0)) cache_show_progress("cache-text", p->r->records, total, p->r->added, "captions", t0, tty, false), last = now;
         }
     dataset_reader_free(&rd);
     return rc ? rc : flush(p, err, errlen);
@@ -101,18 +92,10 @@ int text_cache_build(const train_config *c, const char *out, int batch, bool rep
                      size_t errlen) {
     memset(r, 0, sizeof *r);
     double t0 = progress_now();
-    char man[CFG_PATH + 32];
-    snprintf(man, sizeof man, "%s/manifest.json", c->data.path);
-    if (cfg_data_path_used(c) && access(man, R_OK) && c->data.generate_demo_if_missing) {  // as the trainer would
-        if (!quiet) fprintf(stderr, "cache-text: generating the demo dataset at %s\n", c->data.path);
-        if (train_demo_data(c, err, errlen)) return -1;
-    }
     const char *paths[CFG_MAX_STAGES + 1];
-    int np = cfg_run_datasets(c, paths);
     dataset ds[CFG_MAX_STAGES + 1];
-    int nd = 0, rc = 0;
-    for (; nd < np; nd++)
-        if (dataset_open(&ds[nd], paths[nd], DATASET_NO_SIZES, err, errlen)) { rc = -1; break; }
+    int nd = cache_open_datasets(c, "cache-text", quiet, paths, ds, err, errlen), rc = nd < 0 ? -1 : 0;
+    if (nd < 0) nd = 0;
     text_cache_id id;
     text_cache tc = {0};
     ic_text t = {0};
@@ -126,12 +109,8 @@ int text_cache_build(const train_config *c, const char *out, int batch, bool rep
     if (!rc && !quiet) {
         fprintf(stderr, "cache-text: %s into %s (%s on %s)\n", id.encoders, out, dt == CM_F32 ? "f32" : "bf16",
                 dev.type == CM_CPU ? "the CPU" : "cuda");
-        // what a caption takes against the room on the cache's disk (a full disk fails the batch's commit: nothing lost)
-        double entry = (double)dtype_size(dt) * (double)(id.dim[0] * id.dim[1] + id.dim[2]) + 64.0;
-        struct statvfs sv;
-        if (!statvfs(out, &sv))
-            fprintf(stderr, "cache-text: %.2f MiB a caption; %.1f GiB free there: room for about %.0f captions\n", entry / 1048576.0,
-                    (double)sv.f_bavail * (double)sv.f_frsize / 1073741824.0, (double)sv.f_bavail * (double)sv.f_frsize / entry);
+        cache_say_room("cache-text", out, (double)dtype_size(dt) * (double)(id.dim[0] * id.dim[1] + id.dim[2]) + 64.0, "caption",
+                       "captions");
     }
     if (!rc) rc = ic_models_text(&t, c->model.tiny ? &c->model.tiny_dims : NULL, c->run.seed, c->model.t5, c->model.clip, 0, where,
                                  c->run.dev, cfg_model_dtype(c, c->run.dev), err, errlen);
@@ -151,7 +130,7 @@ int text_cache_build(const train_config *c, const char *out, int batch, bool rep
         rc = add_dataset(&p, &ds[i], total, t0, quiet, err, errlen);
         if (!rc) rc = text_cache_add_set(&tc, paths[i], ds[i].m.hash, ds[i].m.samples, err, errlen);
     }
-    if (!rc && !quiet && total) show(r, total, t0, isatty(2), true);
+    if (!rc && !quiet && total) cache_show_progress("cache-text", r->records, total, r->added, "captions", t0, isatty(2), true);
     for (int i = 0; i < p.n; i++) free(p.caps[i]);
     free(p.caps);
     if (pairs) eval_pairs_free(pairs, npairs);
@@ -174,59 +153,19 @@ static void usage(FILE *f) {
 }
 
 int cache_text_cli(int argc, char **argv) {
-    const char *config = NULL, *out = NULL, *sets[64];
-    int n_sets = 0, batch = 8;
-    bool quiet = false, repair = false;
-    for (int i = 0; i < argc; i++) {
-        bool val = i + 1 < argc;
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
-        else if (!strcmp(argv[i], "--set") && val && n_sets < 64) sets[n_sets++] = argv[++i];
-        else if (!strcmp(argv[i], "--out") && val) out = argv[++i];
-        else if (!strcmp(argv[i], "--batch") && val) {
-            char *end;
-            long b = strtol(argv[++i], &end, 10);
-            if (*end || b < 1 || b > 4096) {
-                fprintf(stderr, "cameo cache-text: --batch '%s': a whole number of captions from 1 to 4096\n", argv[i]);
-                return 2;
-            }
-            batch = (int)b;
-        } else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) quiet = true;
-        else if (!strcmp(argv[i], "--repair")) repair = true;
-        else if (argv[i][0] != '-' && !config) config = argv[i];
-        else {
-            fprintf(stderr, "cameo cache-text: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-    }
-    int world = 1;
-    if (dist_process_rank(&world) || world > 1) {  // each rank would encode every caption into the one store
-        fprintf(stderr, "cameo cache-text: started as one of %d ranks (mpirun / srun); run it as one process: its one GPU encodes "
-                        "every caption once, and the ranks of the training read the cache\n", world);
-        return 2;
-    }
-    static train_config c;
-    char err[2048];
-    if (train_config_load(&c, config, sets, n_sets, err, sizeof err) || train_config_check_paths(&c, err, sizeof err) ||
-        ic_device_check(c.run.dev, "run.device", err, sizeof err)) {
-        fprintf(stderr, "cameo cache-text: %s\n", err);
-        return 1;
-    }
-    if (!out) out = c.model.text_cache;
-    if (!*out) {
-        fprintf(stderr, "cameo cache-text: name the cache's folder: --out DIR, or model.text_cache in the config\n");
-        return 2;
-    }
-    train_threads_apply(&c);
+    cache_cli a = {.cmd = "cache-text", .unit = "captions", .batch = 8, .max_batch = 4096};
+    int rc = cache_cli_setup(&a, argc, argv, usage, offsetof(train_config, model.text_cache), "model.text_cache");
+    if (rc >= 0) return rc;
     text_cache_report r;
-    if (text_cache_build(&c, out, batch, repair, quiet, &r, err, sizeof err)) {
+    char err[2048];
+    if (text_cache_build(a.c, a.out, a.batch, a.repair, a.quiet, &r, err, sizeof err)) {
         fprintf(stderr, "cameo cache-text: %s\n", err);
         return 1;
     }
     printf("text cache %s: %llu captions added (%llu read from %llu records; %llu records skipped) over %d dataset(s), %d already "
-           "covered, in %.1f s\n", out, (unsigned long long)r.added, (unsigned long long)r.captions, (unsigned long long)r.records,
+           "covered, in %.1f s\n", a.out, (unsigned long long)r.added, (unsigned long long)r.captions, (unsigned long long)r.records,
            (unsigned long long)r.skipped, r.sets, r.sets_done, r.seconds);
-    printf("train with it: cameo train %s%s--set model.text_cache=%s\n", config ? config : "", config ? " " : "", out);
+    printf("train with it: cameo train %s%s--set model.text_cache=%s\n", a.config ? a.config : "", a.config ? " " : "", a.out);
     return 0;
 }
 

@@ -9,22 +9,11 @@
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
 #include "kernels/backend.h"
+#include "e2e_helpers.h"
 #include "testutil.h"
 #include "train/config.h"
 #include "train/models.h"
 #include "train/text_cache.h"
-
-static bool same_bits(const cm_tensor *a, const cm_tensor *b) {
-    int64_t n = tensor_numel(a);
-    if (n != tensor_numel(b) || a->dtype != b->dtype) return false;
-    size_t bytes = (size_t)n * dtype_size(a->dtype);
-    void *x = malloc(bytes), *y = malloc(bytes);
-    tensor_copy_to_host(a, a->dtype, x);
-    tensor_copy_to_host(b, b->dtype, y);
-    bool same = !memcmp(x, y, bytes);
-    free(x), free(y);
-    return same;
-}
 
 int main(void) {
     if (!cm_cuda_backend) test_skip("no CUDA backend (a GPU, or the CUDA emulator's build)");

@@ -1,0 +1,35 @@
+// cache_cli.h — what `cameo cache-text` and `cameo cache-refs` share: their flags, the config they
+// read, the refusal to run as one of several ranks, the datasets they read, their messages.
+// defines: cache_cli, cache_cli_setup, cache_open_datasets, cache_say_room, cache_show_progress.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include "train/config.h"
+
+typedef struct cache_cli {
+    const char *cmd;          // "cache-text"
+    const char *unit;         // what --batch counts: "captions"
+    int batch, max_batch;     // --batch: its default on entry, then as given
+    bool quiet, repair;
+    const char *config, *out; // CONFIG.yaml (NULL: the embedded tiny default) and --out (or the config's setting)
+    train_config *c;          // the config, --set applied (static storage)
+} cache_cli;
+
+// parses argv (usage on stdout for --help), loads the config, refuses several ranks, applies
+// run.threads, and takes out from the config's setting (the char[] at out_field, named setting)
+// when --out is not given. -1: go on; else the exit code.
+int cache_cli_setup(cache_cli *a, int argc, char **argv, void (*usage)(FILE *), size_t out_field, const char *setting);
+
+// ---- what the builders share ----
+#include "data/dataset.h"
+// the datasets config c trains and validates on (the demo dataset generated first, as the trainer
+// would), opened into ds[] with their paths; how many, or -1 with err (none left open)
+int cache_open_datasets(const train_config *c, const char *cmd, bool quiet, const char **paths, dataset *ds, char *err, size_t errlen);
+// "CMD: X MiB a UNIT; Y GiB free there: room for about N UNITS": an entry's bytes against the room on
+// out's disk (a full disk fails a batch's commit: nothing already written is lost)
+void cache_say_room(const char *cmd, const char *out, double entry_bytes, const char *unit, const char *units);
+// the progress line: records read of total, entries added (as `added_what`), rate and ETA; on a TTY
+// redrawn in place, else a line each call; last: the final line, with the time taken
+void cache_show_progress(const char *cmd, uint64_t records, uint64_t total, uint64_t added, const char *added_what, double t0, bool tty,
+                         bool last);
