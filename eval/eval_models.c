@@ -38,7 +38,7 @@ static int build(eval_models *em, const char *device, int local_rank, const char
     if (cfg->model.tiny) rc = ic_models_init_tiny(&em->m, &cfg->model.tiny_dims, dev, dt, cfg->model.text_cpu, cfg->run.seed, "default", err, errlen);
     else {
         ic_model_paths p = {cfg->model.flux, cfg->model.siglip, cfg->model.dinov2, cfg->model.vae, cfg->model.t5, cfg->model.clip,
-                            adapter ? adapter : cfg->model.adapter_init, 0, cfg->data.ref_size};
+                            adapter ? adapter : cfg->model.adapter_init, 0, cfg->data.ref_size, false};
         rc = ic_models_load(&em->m, &p, dev, dt, cfg->model.text_cpu, "default", cfg->run.seed, err, errlen);
     }
     if (rc) return 1;

@@ -2,6 +2,7 @@
 #include "train/models.h"
 #include <stdio.h>
 #include <string.h>
+#include "autograd/alloc.h"
 #include "kernels/backend.h"
 #include "models/clip_text.h"
 #include "models/t5.h"
@@ -268,7 +269,8 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtyp
     params_init_registry(&m->ps_flux, m->dev, m->dtype, false);
     if (flux_init(&m->flux, &m->flux_cfg, &m->ps_flux, err, errlen) || flux_load(&m->flux, &m->ps_flux, p->flux, err, errlen)) return -1;
 
-    if (load_towers(m, &sc, &dc, p->siglip, p->dinov2, (int)rs, err, errlen)) return -1;
+    if (p->no_towers) m->vfc = shallow_layers(sc.layers, dc.layers), m->ref_size = (int)rs;  // their files' headers only
+    else if (load_towers(m, &sc, &dc, p->siglip, p->dinov2, (int)rs, err, errlen)) return -1;
     int n_extra;
 
     params_init_registry(&m->ps_vae, m->dev, m->dtype, false);
@@ -278,6 +280,14 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtyp
 
     if (ic_models_text(&m->text, NULL, seed, p->t5, p->clip, p->t5_len, text, dev, dt, err, errlen)) return -1;
     return adapter_setup(m, &ac, init_kv, p->adapter_init, seed, err, errlen);
+}
+
+void ic_models_drop_towers(ic_models *m) {
+    siglip_free(&m->sig);
+    dino_free(&m->dino);
+    params_free(&m->ps_vision);
+    params_free(&m->ps_dino);
+    alloc_empty_cache(m->dev);  // the weights' blocks back to the device, not kept in the cache for other sizes
 }
 
 void ic_models_free(ic_models *m) {

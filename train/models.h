@@ -16,6 +16,8 @@ typedef struct ic_model_paths {
     const char *adapter_init;  // released / previous adapter to start from (fine-tuning)
     int t5_len;                // T5 tokens per caption (0 = FLUX's 512)
     int ref_size;              // the reference views' side (data.ref_size; 0 = the SigLIP tower's own)
+    bool no_towers;            // SigLIP / DINOv2: their sizes only, no weights (a reference cache holds their
+                               // features and no evaluation runs them): 2.9 GiB of bf16 off the card
 } ic_model_paths;
 
 typedef struct ic_models {
@@ -61,6 +63,10 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtyp
 int ic_models_text(ic_text *t, const train_tiny_dims *tiny, uint64_t seed, const char *t5, const char *clip, int t5_len, int text,
                    cm_device dev, cm_dtype dt, char *err, size_t errlen);
 void ic_models_free(ic_models *m);
+// the vision towers' weights given back (m->vfc and m->ref_size kept): a run whose reference
+// features all come from a reference cache. ic_models_towers says whether they are there.
+void ic_models_drop_towers(ic_models *m);
+static inline bool ic_models_towers(const ic_models *m) { return m->sig.layer != NULL; }
 // the vision towers alone, as the two above make them (the reference cache's builder runs exactly
 // these): only m->sig, m->dino, m->vfc, m->ref_size set; free with ic_models_free
 int ic_models_vision(ic_models *m, const train_tiny_dims *tiny, uint64_t seed, const char *siglip, const char *dinov2, int ref_size,

@@ -59,6 +59,7 @@ static cm_tensor *views_batch(const float *v, int B, int R, const ic_models *m) 
 }
 
 void step_reference_features(ic_models *m, const float *ref_siglip, const float *ref_dino, int B, int R, vision_features *f) {
+    CM_CHECK(ic_models_towers(m), "step", "the vision towers are not loaded (model.ref_cache, no evaluation)");
     cm_tensor *vs = views_batch(ref_siglip, B, R, m), *vd = views_batch(ref_dino, B, R, m);
     vision_features_from_views(&m->sig, &m->dino, &m->vfc, B, vs, vd, f);
     tensor_release(vs);
@@ -148,7 +149,11 @@ void step_encode_at(ic_models *m, const step_batch *b, const step_opts *o, uint6
     if (b->feat.low_res_deep)  // read with the batch (reference cache)
         e->f = (vision_features){tensor_retain(b->feat.low_res_deep), tensor_retain(b->feat.low_res_shallow),
                                  tensor_retain(b->feat.high_res_deep)};
-    else vision_features_from_views(&m->sig, &m->dino, &m->vfc, b->B, b->views_siglip, b->views_dino, &e->f);
+    else {
+        CM_CHECK(ic_models_towers(m), "step", "the vision towers are not loaded (model.ref_cache, no evaluation) and this batch "
+                 "has no cached features");
+        vision_features_from_views(&m->sig, &m->dino, &m->vfc, b->B, b->views_siglip, b->views_dino, &e->f);
+    }
     double t1 = progress_now();
     cm_tensor *z;                                                // [B, Cl, H/f, W/f]
     if (o && o->vae_sample) {  // diffusers' latent_dist.sample(): mean + exp(logvar / 2) · n

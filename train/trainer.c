@@ -654,7 +654,8 @@ static int attach_ref_cache(trainer *t, char *err, size_t errlen) {
         return -1;
     t->m.refs = &t->rcache;
     progress_message(&t->prog, "model.ref_cache: SigLIP / DINOv2 features of %llu references from %s; the towers run on no "
-                     "training reference", (unsigned long long)fstore_count(&t->rcache.s), c->model.ref_cache);
+                     "training reference%s", (unsigned long long)fstore_count(&t->rcache.s), c->model.ref_cache,
+                     ic_models_towers(&t->m) ? " (loaded for the evaluation's)" : " and are not loaded");
     return 0;
 }
 
@@ -712,13 +713,16 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     const char *init_kv = cfg_init_kv_name(c->adapter.init_kv);
     cm_dtype dt = cfg_model_dtype(c, c->run.dev);
     int text = c->model.text_cache[0] ? IC_TEXT_NONE : c->model.text_cpu ? IC_TEXT_CPU : IC_TEXT_MODEL;
+    // with a reference cache the towers see only the evaluation's references (image files, not records)
+    bool towers = !c->model.ref_cache[0] || c->eval.every > 0;
     if (c->model.tiny) {
         if (ic_models_init_tiny(&t->m, &c->model.tiny_dims, c->run.dev, dt, text, c->run.seed, init_kv, err, errlen)) return -1;
         // a tiny run starts from model.adapter_init too (it was checked to exist, then never read)
         if (c->model.adapter_init[0] && ic_models_load_adapter_file(&t->m, c->model.adapter_init, err, errlen)) return -1;
+        if (!towers) ic_models_drop_towers(&t->m);
     } else {
         ic_model_paths p = {c->model.flux, c->model.siglip, c->model.dinov2, c->model.vae, c->model.t5, c->model.clip,
-                            c->model.adapter_init, 0, c->data.ref_size};
+                            c->model.adapter_init, 0, c->data.ref_size, !towers};
         if (ic_models_load(&t->m, &p, c->run.dev, dt, text, init_kv, c->run.seed, err, errlen)) return -1;
     }
     if (c->model.text_cache[0] && attach_text_cache(t, err, errlen)) return -1;

@@ -15,6 +15,8 @@
 //   - damaged records: the build skips them, and a paired draw of one falls back to its target's
 //     features, as the loader falls back to its target's views: the same losses and the same count
 //     of references replaced;
+//   - without an evaluation the towers are given back (a step that would need them stops with a
+//     message); with one they stay for its references, which are image files;
 //   - refused with a message naming the thing: a dataset the cache does not cover, a missing cache,
 //     a cache of other towers (another run.seed for the tiny preset), a reference not in it, an
 //     entry whose bytes were changed (its checksum), several ranks, no folder;
@@ -128,8 +130,8 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("%s train %s --set data.path=%s --set run.out_dir=%s/plain >/dev/null 2>%s", cameo, steps, data, dir, log) == 0,
                "train without the cache (%s)", log);
     TEST_CHECK(test_sh("%s train %s --set data.path=%s --set run.out_dir=%s/cached --set model.ref_cache=%s >/dev/null 2>%s", cameo,
-                       steps, data, dir, cache, log) == 0 && file_has(log, "the towers run on no training reference"),
-               "train with the cache (%s)", log);
+                       steps, data, dir, cache, log) == 0 && file_has(log, "the towers run on no training reference and are not loaded"),
+               "train with the cache, the towers given back (%s)", log);
     same_run("plain", "cached", 10);
     double diff, amax, rel;
     char pa[160], pb[160];
@@ -146,6 +148,19 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n; i++) worst = fmax(worst, fabs(ld[i] - la[i]) / fabs(la[i]));
     printf("every reference dropped against none: largest relative loss difference %.3g\n", worst);
     TEST_CHECK(worst > 1e-4, "the features move the losses (%.3g): the 1e-6 bound above can fail", worst);
+
+    // with an evaluation the towers stay: its references are image files, not records
+    char pairs[160], ref[4096];
+    snprintf(pairs, sizeof pairs, "%s/pairs.jsonl", dir);
+    TEST_CHECK(realpath("docs/examples/eval/ref-a.png", ref) != NULL, "docs/examples/eval/ref-a.png");
+    FILE *pf = fopen(pairs, "w");
+    TEST_CHECK(pf && fprintf(pf, "{\"ref\": \"%s\", \"prompt\": \"a character\"}\n", ref) > 0 && !fclose(pf), "pairs");
+    TEST_CHECK(test_sh("%s train %s --set eval.every=10 --set eval.steps=1 --set eval.seeds=1 --set eval.pairs=%s --set data.path=%s "
+                       "--set run.out_dir=%s/ev --set model.ref_cache=%s >/dev/null 2>%s", cameo, steps, pairs, data, dir, cache, log) == 0 &&
+               file_has(log, "(loaded for the evaluation's)"), "train with the cache and an evaluation (%s)", log);
+    char evdir[200];
+    snprintf(evdir, sizeof evdir, "%s/ev/tiny/eval", dir);
+    TEST_CHECK(test_sh("ls %s | grep -q .", evdir) == 0, "the evaluation wrote its images under %s", evdir);
 
     // damaged records: skipped by the build, and a paired draw of one falls back to its target's
     // features (the loader's fallback to its target's views): the same losses, the same count replaced

@@ -14,6 +14,7 @@
 #include "data/loader.h"
 #include "testutil.h"
 #include "models/clip_text.h"
+#include "train/ref_cache.h"
 #include "train/text_cache.h"
 #include "models/safetensors.h"
 #include "train/config.h"
@@ -78,7 +79,7 @@ int main(void) {
     char p[7][256];
     const char *subs[7] = {"transformer", "siglip", "dinov2", "vae", "text_encoder_2", "text_encoder", "adapter/adapter.safetensors"};
     for (int i = 0; i < 7; i++) snprintf(p[i], sizeof p[i], "%s/%s", dir, subs[i]);
-    ic_model_paths mp = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], cfg.model.tiny_dims.text_len, 0};
+    ic_model_paths mp = {p[0], p[1], p[2], p[3], p[4], p[5], p[6], cfg.model.tiny_dims.text_len, 0, false};
     ic_models b;
     TEST_CHECK(ic_models_load(&b, &mp, CM_DEV_CPU, CM_F32, false, "default", 3, err, sizeof err) == 0, "load: %s", err);
     TEST_CHECK(params_count(&b.ps_flux, false) == params_count(&a.ps_flux, false), "FLUX size detected");
@@ -135,6 +136,23 @@ int main(void) {
                b.text.joint_dim == cfg.model.tiny_dims.text_dim && b.text.t5_len == cfg.model.tiny_dims.text_len,
                "IC_TEXT_NONE: no encoders, their widths: %s", err);
     ic_models_free(&b);
+
+    // model.ref_cache's side: the towers' identity from their files and the views' side, and the
+    // bundle loaded without their weights (sizes, shallow layers and side kept)
+    snprintf(cf.model.siglip, sizeof cf.model.siglip, "%s", p[1]);
+    snprintf(cf.model.dinov2, sizeof cf.model.dinov2, "%s", p[2]);
+    fstore_id r1;
+    int64_t g = cfg.model.tiny_dims.vision_image / cfg.model.tiny_dims.vision_patch;
+    TEST_CHECK(ref_cache_identity(&cf, &r1, err, sizeof err) == 0 && r1.dim[0] == g * g && r1.dim[1] == 2 * cfg.model.tiny_dims.vision_hidden &&
+               r1.dim[2] == 3 && strstr(r1.encoders, p[1]) && strstr(r1.encoders, "28 px views"), "towers' identity: %s", err);
+    cf.data.ref_size = 30;
+    fstore_id r2;
+    TEST_CHECK(ref_cache_identity(&cf, &r2, err, sizeof err) == 0 && r2.fingerprint != r1.fingerprint, "the views' side changes it");
+    mp.no_towers = true;
+    TEST_CHECK(ic_models_load(&b, &mp, CM_DEV_CPU, CM_F32, false, "default", 3, err, sizeof err) == 0 && !ic_models_towers(&b) &&
+               b.ps_vision.n == 0 && b.ps_dino.n == 0 && b.vfc.n_shallow == 3 && b.ref_size == 28, "no_towers: %s", err);
+    ic_models_free(&b);
+    mp.no_towers = false;
 
     // the reference views' side (data.ref_size): any the SigLIP tower's 4 x 4 grid of 7 px patches
     // takes (28..34) — 30 is used —, 35 refused naming the key and the range; a config.json's

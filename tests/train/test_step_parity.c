@@ -136,7 +136,7 @@ int main(void) {
     char p[6][128];
     const char *subs[6] = {"transformer", "siglip", "dinov2", "vae", "text_encoder_2", "text_encoder"};
     for (int i = 0; i < 6; i++) snprintf(p[i], sizeof p[i], "%s/%s", dir, subs[i]);
-    ic_model_paths mp = {p[0], p[1], p[2], p[3], p[4], p[5], FX "/adapter.safetensors", t5_len, 0};
+    ic_model_paths mp = {p[0], p[1], p[2], p[3], p[4], p[5], FX "/adapter.safetensors", t5_len, 0, false};
     ic_models m;
     int rc = ic_models_load(&m, &mp, CM_DEV_CPU, CM_F32, false, "default", 0, err, sizeof err);
     TEST_CHECK(rc == 0, "ic_models_load: %s", err);
