@@ -1334,7 +1334,8 @@ int bench_blocks_main(int argc, char **argv) {
         t_proj * 1e3, pm.measured && o.proj == PROJ_FULL ? "measured at full size" : "estimated at the blocks' fwd+bwd rate");
     out("| FLUX embedders, norm_out, proj_out, loss | %.3f | %.2f | estimated at the blocks' forward rate |\n", (outer_f + outer_b) / 1e12,
         t_outer * 1e3);
-    out("| frozen SigLIP so400m + DINOv2-g, 5 views of 384² | %.2f | %.1f | %s |\n", f_vis / 1e12, t_vis * 1e3, enc_how);
+    out("| frozen SigLIP so400m + DINOv2-g, 5 views of 384² | %.2f | %.1f | %s; not run with model.ref_cache |\n", f_vis / 1e12,
+        t_vis * 1e3, enc_how);
     out("| frozen VAE encoder, %.0f² target | %.2f | %.1f | %s |\n", img, f_vae / 1e12, t_vae * 1e3, enc_how);
     out("| frozen T5-XXL (%lld tokens) + CLIP-L text | %.2f | %.1f | %s; on the training device every step (model.text_device: model; not run with model.text_cache) |\n",
         (long long)d->Lt, f_txt / 1e12, t_txt * 1e3, enc_full ? "measured at full size" : "estimated");
@@ -1408,7 +1409,8 @@ int bench_blocks_main(int argc, char **argv) {
         const double n_ad = n_ad_full;
         double rows[] = {n_flux * bs, n_sig * bs, n_dino * bs, n_vae * bs, n_t5 * bs, n_clip * bs, n_ad * bs, n_ad * 4.0,
                          n_ad * 8.0, n_ad * bs, saved, proj_act, blk};
-        const char *what[] = {"frozen FLUX.1-dev", "frozen SigLIP so400m", "frozen DINOv2-giant", "frozen VAE encoder",
+        const char *what[] = {"frozen FLUX.1-dev", "frozen SigLIP so400m (0 with model.ref_cache, no eval)",
+                              "frozen DINOv2-giant (0 with model.ref_cache, no eval)", "frozen VAE encoder",
                               "frozen T5-XXL encoder (0 with model.text_cache or text_device: cpu)", "frozen CLIP-L text",
                               "adapter weights (bf16)", "adapter f32 master weights", "AdamW m + v (f32)",
                               "adapter gradients (bf16)", "", "projector saved activations", "peak of one block's recompute + backward"};
@@ -1436,6 +1438,9 @@ int bench_blocks_main(int argc, char **argv) {
         out("| **total, everything resident** | | **%.2f** | %s |\n", total / GiB, card_verdict(total));
         out("| **total, T5 off the card (model.text_cache, or text_device: cpu)** | | **%.2f** | %s |\n", (total - rows[4]) / GiB,
             card_verdict(total - rows[4]));
+        const double cached = total - rows[4] - rows[1] - rows[2];  // model.ref_cache without an evaluation: no towers loaded
+        out("| **total, T5 and the towers off the card (model.text_cache + model.ref_cache, no evaluation)** | | **%.2f** | %s |\n",
+            cached / GiB, card_verdict(cached));
         // ZeRO-1 (optimizer.shard_state) over 8 ranks: each keeps 1/8 of the f32 masters and moments
         double zero8 = total - (rows[7] + rows[8]) * 7.0 / 8.0;
         out("| **total per card, AdamW state sharded over 8 ranks (ZeRO-1)** | | **%.2f** | %s |\n", zero8 / GiB, card_verdict(zero8));
