@@ -178,7 +178,7 @@ static void process(worker *w, slot *s, int j) {
     } else paired = 0;
     s->paired[j] = (uint8_t)paired;
     s->rdrop[j] = rng_unit_key(seed, e, id, RNG_REF_DROP) < c->ref_drop;
-    float *sig = s->sig + (size_t)j * view, *dino = s->dino + (size_t)j * view;
+    float *sig = c->no_ref_views ? NULL : s->sig + (size_t)j * view, *dino = c->no_ref_views ? NULL : s->dino + (size_t)j * view;
     if (c->no_ref_views) {  // the features come from a reference cache, keyed by (dataset, ref id)
     } else if (s->rdrop[j]) {
         memset(sig, 0, view * sizeof(float));
@@ -467,7 +467,8 @@ static loader *open_on(const loader_config *c, loader_index *X, int own, const l
     L->depth = (c->prefetch > 0 ? c->prefetch : 2) + 1;  // +1: the slot the consumer holds
     if (c->max_batches > 0 && (uint64_t)L->depth > c->max_batches) L->depth = (int)c->max_batches;  // no slot for batches never read
     L->slots = calloc((size_t)L->depth, sizeof *L->slots);
-    size_t view = (size_t)5 * 3 * c->ref_size * c->ref_size, Bl = (size_t)L->Bl;
+    // views [Bl, 5, 3, R, R] per tower; none with a reference cache (a float, so the pointers are set)
+    size_t view = c->no_ref_views ? 1 : (size_t)5 * 3 * c->ref_size * c->ref_size, Bl = (size_t)L->Bl;
     for (int i = 0; i < L->depth; i++) {
         slot *s = &L->slots[i];
         s->seq = UINT64_MAX;
@@ -572,8 +573,10 @@ int loader_next(loader *L, loader_batch *out) {
         if (!s->ok[j]) continue;
         if (B != j) {
             memmove(s->target + B * tsz, s->target + j * tsz, tsz * sizeof(float));
-            memmove(s->sig + B * view, s->sig + j * view, view * sizeof(float));
-            memmove(s->dino + B * view, s->dino + j * view, view * sizeof(float));
+            if (!L->cfg.no_ref_views) {
+                memmove(s->sig + B * view, s->sig + j * view, view * sizeof(float));
+                memmove(s->dino + B * view, s->dino + j * view, view * sizeof(float));
+            }
             char *tc = s->cap[B]; size_t tl = s->cap_len[B];
             s->cap[B] = s->cap[j]; s->cap_len[B] = s->cap_len[j]; s->cap[j] = tc; s->cap_len[j] = tl;
             s->cdrop[B] = s->cdrop[j]; s->rdrop[B] = s->rdrop[j]; s->paired[B] = s->paired[j]; s->flipped[B] = s->flipped[j];

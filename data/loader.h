@@ -50,7 +50,7 @@ typedef struct {
     int quiet;              // 1: no notes on stderr (what a paired / mixed stage cannot pair); errors still
     int no_skip_log;        // 1: skipped records counted, not logged (a loader opened again over the same records)
     int no_ref_views;       // 1: no reference views made (a reference cache holds their features): ref_siglip /
-                            // ref_dino unwritten, and a paired reference not decoded (ref_ids its pick even when
+                            // ref_dino not allocated (not to be read), and a paired reference not decoded (ref_ids its pick even when
                             // damaged: the cache has no entry for it, and the reader falls back to the target's)
 } loader_config;
 

@@ -148,6 +148,29 @@ int main(void) {
     int p = 0, u = 0;
     for (int k = 0; k < np; k++) for (int j = 0; j < B[k].B; j++) { if (B[k].refs[j] == B[k].ids[j]) u++; else p++; }
     TEST_CHECK(p > 0 && u > 0, "mixed: %d paired, %d unpaired", p, u);
+    // no_ref_views (a reference cache holds the features): the same samples, references, drops, targets
+    // and captions, the dataset's manifest hash given, and no views made
+    {
+        loader_config cv = cp, cn = cp;
+        cv.ref_drop = cn.ref_drop = 0.5f;
+        cn.no_ref_views = 1;
+        loader *La = loader_open(&cv, NULL), *Ln = loader_open(&cn, NULL);
+        loader_batch a, b;
+        int all = La && Ln, n = 0, dropped = 0;
+        while (all && loader_next(La, &a) == 0) {
+            all &= loader_next(Ln, &b) == 0 && a.B == b.B && a.manifest_hash == b.manifest_hash && a.manifest_hash != 0;
+            size_t t = (size_t)3 * a.H * a.W;
+            for (int j = 0; all && j < a.B; j++, n++) {
+                all &= a.sample_ids[j] == b.sample_ids[j] && a.ref_ids[j] == b.ref_ids[j] && a.ref_dropped[j] == b.ref_dropped[j] &&
+                       a.paired[j] == b.paired[j] && !strcmp(a.captions[j], b.captions[j]) &&
+                       !memcmp(a.target + j * t, b.target + j * t, t * sizeof(float));
+                dropped += a.ref_dropped[j];
+            }
+        }
+        loader_close(La);
+        loader_close(Ln);
+        TEST_CHECK(all && n > 0 && dropped > 0, "no_ref_views: the same %d samples (%d references dropped) without views", n, dropped);
+    }
     // drops and value ranges
     {
         loader_config cd = c;

@@ -107,6 +107,24 @@ int main(void) {
     double va = tensor_get(la, 0), vb = tensor_get(lb, 0);
     printf("loss: preset %.9g, loaded %.9g\n", va, vb);
     TEST_CHECK(isfinite(va) && va == vb, "losses differ: %.9g vs %.9g", va, vb);
+    // the towers alone from the same files (what `cameo cache-refs` loads): the batch's features
+    // are the whole bundle's, bit for bit
+    ic_models v;
+    TEST_CHECK(ic_models_vision(&v, NULL, 3, p[1], p[2], 0, CM_DEV_CPU, CM_F32, err, sizeof err) == 0 && ic_models_towers(&v) &&
+               v.ref_size == b.ref_size && !v.ps_flux.n && !v.text.t5, "the towers alone: %s", err);
+    vision_features fb, fv;
+    autograd_no_grad_push();
+    step_reference_features(&b, batch.ref_siglip, batch.ref_dino, batch.B, batch.R, &fb);
+    step_reference_features(&v, batch.ref_siglip, batch.ref_dino, batch.B, batch.R, &fv);
+    autograd_no_grad_pop();
+    int64_t nf = tensor_numel(fb.high_res_deep);
+    float *xb = malloc((size_t)nf * 4), *xv = malloc((size_t)nf * 4);
+    tensor_copy_to_host(fb.high_res_deep, CM_F32, xb);
+    tensor_copy_to_host(fv.high_res_deep, CM_F32, xv);
+    TEST_CHECK(nf == tensor_numel(fv.high_res_deep) && !memcmp(xb, xv, (size_t)nf * 4), "the towers alone give the bundle's features");
+    free(xb), free(xv);
+    vision_features_release(&fb), vision_features_release(&fv);
+    ic_models_free(&v);
     tensor_release(la);
     tensor_release(lb);
     loader_close(L);
