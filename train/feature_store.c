@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include "autograd/ops.h"
 #include "data/checksum.h"
@@ -76,9 +77,18 @@ int fstore_hash_folder(const char *dir, uint64_t *h, char *err, size_t errlen) {
 
 // ---- the environment ----
 
+// a writer's map: 4 TiB of address space, or half the process's address-space limit (ulimit -v)
+static size_t writer_map(void) {
+    struct rlimit rl;
+    size_t map = (size_t)1 << 42;
+    if (!getrlimit(RLIMIT_AS, &rl) && rl.rlim_cur != RLIM_INFINITY && (size_t)rl.rlim_cur / 2 < map) map = (size_t)rl.rlim_cur / 2;
+    return map;
+}
+
 static int lmdb_err(const fstore *s, const char *what, int rc, char *err, size_t errlen) {
     snprintf(err, errlen, "%s %s: %s: %s%s", s->kind->what, s->path, what, mdb_strerror(rc),
-             rc == EIO || rc == ENOSPC ? " (is the disk full?)" : "");
+             rc == EIO || rc == ENOSPC ? " (is the disk full?)"
+             : rc == MDB_MAP_FULL ? " (the map is half the address-space limit, `ulimit -v`: raise it to write more)" : "");
     return -1;
 }
 
@@ -168,7 +178,10 @@ static int64_t probe_env(const char *path, bool *has_meta) {
     MDB_stat ms;
     int64_t n = -1;
     if (mdb_env_create(&env)) return -1;
-    if (!mdb_env_set_mapsize(env, (size_t)1 << 40) && !mdb_env_open(env, path, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0444) &&
+    char data[PATH_MAX];
+    struct stat st;
+    snprintf(data, sizeof data, "%s/data.mdb", path);
+    if (!stat(data, &st) && !mdb_env_set_mapsize(env, (size_t)st.st_size) && !mdb_env_open(env, path, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0444) &&
         !mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) && !mdb_dbi_open(txn, NULL, 0, &dbi) && !mdb_stat(txn, dbi, &ms)) {
         MDB_val k = {strlen(FS_META), FS_META}, v;
         *has_meta = !mdb_get(txn, dbi, &k, &v);
@@ -218,8 +231,11 @@ int fstore_open(fstore *s, const fstore_kind *k, const char *path, const fstore_
     if (rc) return lmdb_err(s, "creating the environment", rc, err, errlen);
     s->env = env;
     unsigned flags = write ? MDB_NOSYNC : MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS;  // a writer syncs once per commit itself
-    // the map is address space only: the file grows with what is written
-    if ((rc = mdb_env_set_mapsize(env, (size_t)1 << 42)) || (rc = mdb_env_open(env, path, flags, 0644))) {
+    // a writer's map is address space only (the file grows with what is written: 4 TiB, a reference
+    // cache of 130,000 entries); a reader's is the file's size (LMDB would take the writer's 4 TiB
+    // recorded in it), so a job under an address-space limit (ulimit -v) maps no more than the cache
+    size_t map = write ? writer_map() : !stat(data, &st) ? (size_t)st.st_size : 0;
+    if ((rc = mdb_env_set_mapsize(env, map)) || (rc = mdb_env_open(env, path, flags, 0644))) {
         lmdb_err(s, "opening the environment", rc, err, errlen);
         fstore_close(s);
         return -1;
