@@ -5,32 +5,27 @@
 #include <string.h>
 #include <zstd.h>
 #include "data/checksum.h"
+#include "data/le.h"
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
-static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void wr32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static void wr64(uint8_t *p, uint64_t v) { wr32(p, (uint32_t)v); wr32(p + 4, (uint32_t)(v >> 32)); }
 
 static int parse(const void *value, size_t len, record_view *r, int check, char *err, size_t errlen) {
     const uint8_t *p = value;
     if (len < RECORD_HEADER) { snprintf(err, errlen, "record of %zu bytes is shorter than its %d-byte header", len, RECORD_HEADER); return -1; }
-    if (rd32(p) != RECORD_MAGIC) { snprintf(err, errlen, "bad magic 0x%08x (expected 0x%08x \"CMR1\")", rd32(p), RECORD_MAGIC); return -1; }
-    if (rd16(p + 4) != RECORD_VERSION) { snprintf(err, errlen, "record version %u (this reader knows %d)", rd16(p + 4), RECORD_VERSION); return -1; }
-    r->flags = rd16(p + 6);
-    r->id = rd64(p + 8);
-    r->character = rd32(p + 16);
-    r->width = rd16(p + 20);
-    r->height = rd16(p + 22);
-    r->image_len = rd32(p + 24);
-    r->meta_len = rd32(p + 28);
-    r->meta_raw_len = rd32(p + 32);
+    if (le_get32(p) != RECORD_MAGIC) { snprintf(err, errlen, "bad magic 0x%08x (expected 0x%08x \"CMR1\")", le_get32(p), RECORD_MAGIC); return -1; }
+    if (le_get16(p + 4) != RECORD_VERSION) { snprintf(err, errlen, "record version %u (this reader knows %d)", le_get16(p + 4), RECORD_VERSION); return -1; }
+    r->flags = le_get16(p + 6);
+    r->id = le_get64(p + 8);
+    r->character = le_get32(p + 16);
+    r->width = le_get16(p + 20);
+    r->height = le_get16(p + 22);
+    r->image_len = le_get32(p + 24);
+    r->meta_len = le_get32(p + 28);
+    r->meta_raw_len = le_get32(p + 32);
     uint64_t want = (uint64_t)RECORD_HEADER + r->image_len + r->meta_len;
     if (want != len) { snprintf(err, errlen, "record length %zu but header says %llu (40 + image %u + metadata %u)", len, (unsigned long long)want, r->image_len, r->meta_len); return -1; }
     if (check) {
         uint32_t c = crc32c_update(crc32c_update(0, p, 36), p + RECORD_HEADER, len - RECORD_HEADER);
-        uint32_t s = rd32(p + 36);
+        uint32_t s = le_get32(p + 36);
         if (c != s) { snprintf(err, errlen, "checksum mismatch: stored 0x%08x, computed 0x%08x", s, c); return -1; }
     }
     if (r->width == 0 || r->height == 0) { snprintf(err, errlen, "image size %ux%u (expected both > 0)", r->width, r->height); return -1; }
@@ -47,19 +42,19 @@ uint8_t *record_assemble(uint64_t id, uint32_t character, uint16_t flags, int wi
     size_t n = RECORD_HEADER + image_len + meta_len;
     uint8_t *p = malloc(n);
     if (!p) return NULL;
-    wr32(p, RECORD_MAGIC);
-    wr16(p + 4, RECORD_VERSION);
-    wr16(p + 6, flags);
-    wr64(p + 8, id);
-    wr32(p + 16, character);
-    wr16(p + 20, (uint16_t)width);
-    wr16(p + 22, (uint16_t)height);
-    wr32(p + 24, (uint32_t)image_len);
-    wr32(p + 28, (uint32_t)meta_len);
-    wr32(p + 32, (uint32_t)meta_raw_len);
+    le_put32(p, RECORD_MAGIC);
+    le_put16(p + 4, RECORD_VERSION);
+    le_put16(p + 6, flags);
+    le_put64(p + 8, id);
+    le_put32(p + 16, character);
+    le_put16(p + 20, (uint16_t)width);
+    le_put16(p + 22, (uint16_t)height);
+    le_put32(p + 24, (uint32_t)image_len);
+    le_put32(p + 28, (uint32_t)meta_len);
+    le_put32(p + 32, (uint32_t)meta_raw_len);
     memcpy(p + RECORD_HEADER, image, image_len);
     memcpy(p + RECORD_HEADER + image_len, meta, meta_len);
-    wr32(p + 36, crc32c_update(crc32c_update(0, p, 36), p + RECORD_HEADER, n - RECORD_HEADER));
+    le_put32(p + 36, crc32c_update(crc32c_update(0, p, 36), p + RECORD_HEADER, n - RECORD_HEADER));
     *out_len = n;
     return p;
 }
@@ -75,12 +70,12 @@ int record_meta_encode(const record_meta_in *in, uint8_t **out, size_t *out_len)
     uint8_t *p = malloc(n), *q = p;
     if (!p) return -1;
     *q++ = (uint8_t)in->n_captions;
-    for (int i = 0; i < in->n_captions; i++) { size_t l = strlen(in->captions[i]); wr16(q, (uint16_t)l); memcpy(q + 2, in->captions[i], l); q += 2 + l; }
-    size_t l = strlen(ch); wr16(q, (uint16_t)l); memcpy(q + 2, ch, l); q += 2 + l;
-    l = strlen(src); wr16(q, (uint16_t)l); memcpy(q + 2, src, l); q += 2 + l;
-    wr32(q, in->orig_w); wr32(q + 4, in->orig_h); q += 8;
+    for (int i = 0; i < in->n_captions; i++) { size_t l = strlen(in->captions[i]); le_put16(q, (uint16_t)l); memcpy(q + 2, in->captions[i], l); q += 2 + l; }
+    size_t l = strlen(ch); le_put16(q, (uint16_t)l); memcpy(q + 2, ch, l); q += 2 + l;
+    l = strlen(src); le_put16(q, (uint16_t)l); memcpy(q + 2, src, l); q += 2 + l;
+    le_put32(q, in->orig_w); le_put32(q + 4, in->orig_h); q += 8;
     *q++ = (uint8_t)(in->has_bbox ? 1 : 0);
-    if (in->has_bbox) for (int i = 0; i < 4; i++) { wr32(q, in->bbox[i]); q += 4; }
+    if (in->has_bbox) for (int i = 0; i < 4; i++) { le_put32(q, in->bbox[i]); q += 4; }
     *out = p;
     *out_len = n;
     return 0;
@@ -104,7 +99,7 @@ int record_meta_decode(const void *raw, size_t len, record_meta *m, char *err, s
     const char **dst[2] = {&m->character, &m->source};
     for (int i = 0; i < m->n_captions + 2; i++) {
         NEED(2, "a string length");
-        size_t l = rd16(p); p += 2;
+        size_t l = le_get16(p); p += 2;
         NEED(l, "a string");
         memcpy(a, p, l); a[l] = 0;
         if (memchr(a, 0, l)) { snprintf(err, errlen, "metadata string %d contains a NUL byte", i); return -1; }
@@ -112,10 +107,10 @@ int record_meta_decode(const void *raw, size_t len, record_meta *m, char *err, s
         a += l + 1; p += l;
     }
     NEED(9, "original size and bbox flag");
-    m->orig_w = rd32(p); m->orig_h = rd32(p + 4); p += 8;
+    m->orig_w = le_get32(p); m->orig_h = le_get32(p + 4); p += 8;
     m->has_bbox = *p++;
     if (m->has_bbox > 1) { snprintf(err, errlen, "metadata bbox flag %d (expected 0 or 1)", m->has_bbox); return -1; }
-    if (m->has_bbox) { NEED(16, "bbox"); for (int i = 0; i < 4; i++) { m->bbox[i] = rd32(p); p += 4; } }
+    if (m->has_bbox) { NEED(16, "bbox"); for (int i = 0; i < 4; i++) { m->bbox[i] = le_get32(p); p += 4; } }
     if (p != end) { snprintf(err, errlen, "metadata has %zu trailing bytes", (size_t)(end - p)); return -1; }
 #undef NEED
     return 0;

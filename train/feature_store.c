@@ -12,16 +12,13 @@
 #include <sys/stat.h>
 #include "autograd/ops.h"
 #include "data/checksum.h"
+#include "data/le.h"
 
 #define FS_VERSION 1
 #define FS_HEADER 32
 #define FS_META "meta"
 #define FS_SAMPLE (64 << 10)  // bytes a file contributes to the fingerprint at its start, middle and end
 
-static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
-static uint32_t get32(const uint8_t *p) { return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 
 // ---- the encoders' fingerprint ----
 
@@ -334,15 +331,15 @@ static int entry_check(const fstore *s, const uint8_t *name, size_t nl, const MD
     const uint8_t *p = v->mv_data;
     char sn[120];
     size_t vals = k->values(s->id.dim);
-    uint16_t dt = v->mv_size >= FS_HEADER ? get16(p + 6) : 0xffff;
+    uint16_t dt = v->mv_size >= FS_HEADER ? le_get16(p + 6) : 0xffff;
     size_t es = dt == 0 ? 4 : 2;
-    if (v->mv_size < FS_HEADER || get32(p) != k->magic || get16(p + 4) != FS_VERSION || dt > 1 || get32(p + 8) != s->id.dim[0] ||
-        get32(p + 12) != s->id.dim[1] || get32(p + 16) != s->id.dim[2] || get32(p + 20) != nl || v->mv_size != FS_HEADER + nl + es * vals) {
+    if (v->mv_size < FS_HEADER || le_get32(p) != k->magic || le_get16(p + 4) != FS_VERSION || dt > 1 || le_get32(p + 8) != s->id.dim[0] ||
+        le_get32(p + 12) != s->id.dim[1] || le_get32(p + 16) != s->id.dim[2] || le_get32(p + 20) != nl || v->mv_size != FS_HEADER + nl + es * vals) {
         snprintf(err, errlen, "%s %s: the entry of %s is not an entry of %zu values (%.4s; damaged)", k->what, s->path,
                  k->shown(name, nl, sn, sizeof sn), vals, (const char *)&k->magic);
         return -1;
     }
-    uint32_t want = get32(p + 24), got = crc32c(p + FS_HEADER, v->mv_size - FS_HEADER);
+    uint32_t want = le_get32(p + 24), got = crc32c(p + FS_HEADER, v->mv_size - FS_HEADER);
     if (want != got) {
         snprintf(err, errlen, "%s %s: the entry of %s fails its checksum (stored 0x%08x, computed 0x%08x): rebuild it (%s --repair)",
                  k->what, s->path, k->shown(name, nl, sn, sizeof sn), want, got, k->build);
@@ -373,7 +370,7 @@ void fstore_entry_copy(const fstore_entry *e, size_t from, size_t n, cm_dtype dt
     if (e->dt == CM_F32) memcpy(dst, e->data + 4 * from, 4 * n);  // f32 (dt is f32 too)
     else if (dt == CM_BF16) memcpy(dst, e->data + 2 * from, 2 * n);
     else
-        for (size_t i = 0; i < n; i++) ((float *)dst)[i] = bf16_to_f32(get16(e->data + 2 * (from + i)));
+        for (size_t i = 0; i < n; i++) ((float *)dst)[i] = bf16_to_f32(le_get16(e->data + 2 * (from + i)));
 }
 
 int fstore_put(fstore *s, void *txn, const uint8_t *name, size_t nl, cm_dtype dt, const void *const *parts, const size_t *bytes,
@@ -392,13 +389,13 @@ int fstore_put(fstore *s, void *txn, const uint8_t *name, size_t nl, cm_dtype dt
     uint8_t *e = v.mv_data, *d = e + FS_HEADER + nl;
     memcpy(e + FS_HEADER, name, nl);
     for (int i = 0; i < np; d += bytes[i], i++) memcpy(d, parts[i], bytes[i]);
-    put32(e, s->kind->magic);
-    put16(e + 4, FS_VERSION);
-    put16(e + 6, dt == CM_F32 ? 0 : 1);
-    for (int i = 0; i < 3; i++) put32(e + 8 + 4 * i, (uint32_t)s->id.dim[i]);
-    put32(e + 20, (uint32_t)nl);
-    put32(e + 24, crc32c(e + FS_HEADER, n - FS_HEADER));
-    put32(e + 28, 0);
+    le_put32(e, s->kind->magic);
+    le_put16(e + 4, FS_VERSION);
+    le_put16(e + 6, dt == CM_F32 ? 0 : 1);
+    for (int i = 0; i < 3; i++) le_put32(e + 8 + 4 * i, (uint32_t)s->id.dim[i]);
+    le_put32(e + 20, (uint32_t)nl);
+    le_put32(e + 24, crc32c(e + FS_HEADER, n - FS_HEADER));
+    le_put32(e + 28, 0);
     return 0;
 }
 
@@ -430,7 +427,7 @@ int fstore_verify(fstore *s, fstore_check *r, char *err, size_t errlen) {
         r->entries++;
         // the name the entry says it holds, then every check a read of it makes, and its key
         const uint8_t *p = v.mv_data, *name = p + FS_HEADER;
-        size_t nl = v.mv_size >= FS_HEADER ? get32(p + 20) : 0;
+        size_t nl = v.mv_size >= FS_HEADER ? le_get32(p + 20) : 0;
         if (nl > v.mv_size - (v.mv_size >= FS_HEADER ? FS_HEADER : v.mv_size)) nl = 0, name = (const uint8_t *)"";
         uint8_t key[16];
         s->kind->key_of(name, nl, key);

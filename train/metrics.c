@@ -1,6 +1,7 @@
 // metrics.c — JSONL metrics and TensorBoard event files (TFRecord + hand-encoded Event protobufs).
 #include "autograd/tensor.h"
 #include "train/metrics.h"
+#include "data/le.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -161,7 +162,6 @@ int tb_write_record(FILE *f, const uint8_t *data, size_t n) {
     return 0;
 }
 
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
 int tb_read_record(FILE *f, uint8_t **data, size_t *n, char *err, size_t errlen) {
     uint8_t hdr[12];
@@ -171,7 +171,7 @@ int tb_read_record(FILE *f, uint8_t **data, size_t *n, char *err, size_t errlen)
         cm_seterr(err, errlen, "truncated record header (%zu of 12 bytes)", r);
         return -1;
     }
-    if (rd32(hdr + 8) != tb_masked_crc(tb_crc32c(0, hdr, 8))) {
+    if (le_get32(hdr + 8) != tb_masked_crc(tb_crc32c(0, hdr, 8))) {
         cm_seterr(err, errlen, "length crc mismatch");
         return -1;
     }
@@ -187,7 +187,7 @@ int tb_read_record(FILE *f, uint8_t **data, size_t *n, char *err, size_t errlen)
         free(d);
         return -1;
     }
-    if (rd32(d + len) != tb_masked_crc(tb_crc32c(0, d, len))) {
+    if (le_get32(d + len) != tb_masked_crc(tb_crc32c(0, d, len))) {
         cm_seterr(err, errlen, "data crc mismatch");
         free(d);
         return -1;

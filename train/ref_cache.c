@@ -6,6 +6,7 @@
 #include <string.h>
 #include "autograd/ops.h"
 #include "data/checksum.h"
+#include "data/le.h"
 #include "train/models.h"
 
 #define REF_VIEWS_VERSION 1  // of data/preprocess.c's reference views: a change to them changes every feature
@@ -13,23 +14,16 @@
 // {tokens N, width W, shallow S}: low N + shallow S·N + high 4N rows of W
 static size_t rc_values(const int64_t d[3]) { return (size_t)(d[0] * d[1] * (1 + d[2] + 4)); }
 
-static void name_of(uint64_t mh, uint64_t id, uint8_t name[16]) {
-    for (int i = 0; i < 8; i++) name[i] = (uint8_t)(mh >> (8 * i)), name[8 + i] = (uint8_t)(id >> (8 * i));
-}
-static uint64_t u64_at(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
-    return v;
-}
+static void name_of(uint64_t mh, uint64_t id, uint8_t name[16]) { le_put64(name, mh), le_put64(name + 8, id); }
 static void key_of(const uint8_t *name, size_t n, uint8_t key[16]) {
     memset(key, 0, 16);
     memcpy(key, name, n < 16 ? n : 16);
 }
 static const char *ref_shown(const uint8_t *name, size_t n, char *buf, size_t len) {
     if (n != 16) snprintf(buf, len, "an entry of a %zu-byte name", n);
-    else if (u64_at(name + 8) == REF_CACHE_DROPPED) snprintf(buf, len, "the dropped reference (zero views)");
-    else snprintf(buf, len, "reference %llu of the dataset of manifest %016llx", (unsigned long long)u64_at(name + 8),
-                  (unsigned long long)u64_at(name));
+    else if (le_get64(name + 8) == REF_CACHE_DROPPED) snprintf(buf, len, "the dropped reference (zero views)");
+    else snprintf(buf, len, "reference %llu of the dataset of manifest %016llx", (unsigned long long)le_get64(name + 8),
+                  (unsigned long long)le_get64(name));
     return buf;
 }
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "kernels/backend.h"
+#include "data/le.h"
 #include "models/safetensors.h"
 #include "models/crc32.h"
 
@@ -23,9 +24,6 @@
 #define TI_MAX_KEYS (1 << 20)
 
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
 
 // ---------------------------------------------------------------------------------------------
 // ZIP
@@ -54,7 +52,7 @@ static void zip_free(zipf *z) {
 static int zip_open(zipf *z, const uint8_t *buf, size_t size, const char *name, char *err, size_t errlen) {
     memset(z, 0, sizeof *z);
     z->buf = buf, z->size = size;
-    if (size < 4 || rd32(buf) != 0x04034b50u) {
+    if (size < 4 || le_get32(buf) != 0x04034b50u) {
         if (size >= 2 && buf[0] == 0x80)
             cm_seterr(err, errlen, "%s: a legacy (pre-1.6, non-zip) torch.save file; re-save it with a current PyTorch", name);
         else cm_seterr(err, errlen, "%s: not a zip archive (torch.save files start with 'PK')", name);
@@ -69,7 +67,7 @@ static int zip_open(zipf *z, const uint8_t *buf, size_t size, const char *name, 
     bool found = false;
     size_t lo = size > 22 + 65535 ? size - 22 - 65535 : 0;
     for (size_t p = size - 22 + 1; p-- > lo;) {
-        if (rd32(buf + p) == 0x06054b50u) {
+        if (le_get32(buf + p) == 0x06054b50u) {
             eocd = p;
             found = true;
             break;
@@ -79,18 +77,18 @@ static int zip_open(zipf *z, const uint8_t *buf, size_t size, const char *name, 
         cm_seterr(err, errlen, "%s: truncated zip: no end-of-central-directory record", name);
         return -1;
     }
-    uint64_t n = rd16(buf + eocd + 10), cd_size = rd32(buf + eocd + 12), cd_off = rd32(buf + eocd + 16);
+    uint64_t n = le_get16(buf + eocd + 10), cd_size = le_get32(buf + eocd + 12), cd_off = le_get32(buf + eocd + 16);
     if (n == 0xffff || cd_size == 0xffffffffu || cd_off == 0xffffffffu) {  // ZIP64
-        if (eocd < 20 || rd32(buf + eocd - 20) != 0x07064b50u) {
+        if (eocd < 20 || le_get32(buf + eocd - 20) != 0x07064b50u) {
             cm_seterr(err, errlen, "%s: ZIP64 sizes without a ZIP64 locator", name);
             return -1;
         }
-        uint64_t z64 = rd64(buf + eocd - 20 + 8);
-        if (size < 56 || z64 > size - 56 || rd32(buf + z64) != 0x06064b50u) {  // size - 56 wrapped below 56 bytes
+        uint64_t z64 = le_get64(buf + eocd - 20 + 8);
+        if (size < 56 || z64 > size - 56 || le_get32(buf + z64) != 0x06064b50u) {  // size - 56 wrapped below 56 bytes
             cm_seterr(err, errlen, "%s: bad ZIP64 end-of-central-directory record", name);
             return -1;
         }
-        n = rd64(buf + z64 + 32), cd_size = rd64(buf + z64 + 40), cd_off = rd64(buf + z64 + 48);
+        n = le_get64(buf + z64 + 32), cd_size = le_get64(buf + z64 + 40), cd_off = le_get64(buf + z64 + 48);
     }
     if (cd_off > size || cd_size > size - cd_off || n > TI_MAX_ENTRIES) {
         cm_seterr(err, errlen, "%s: truncated zip: the central directory lies outside the file", name);
@@ -99,14 +97,14 @@ static int zip_open(zipf *z, const uint8_t *buf, size_t size, const char *name, 
     z->e = calloc(n + 1, sizeof *z->e);
     const uint8_t *p = buf + cd_off, *end = buf + cd_off + cd_size;
     for (uint64_t i = 0; i < n; i++) {
-        if (end - p < 46 || rd32(p) != 0x02014b50u) {
+        if (end - p < 46 || le_get32(p) != 0x02014b50u) {
             cm_seterr(err, errlen, "%s: central directory entry %llu is damaged", name, (unsigned long long)i);
             zip_free(z);
             return -1;
         }
-        uint16_t method = rd16(p + 10), nlen = rd16(p + 28), xlen = rd16(p + 30), clen = rd16(p + 32);
-        uint64_t csize = rd32(p + 20), usize = rd32(p + 24), lho = rd32(p + 42);
-        uint32_t crc = rd32(p + 16);
+        uint16_t method = le_get16(p + 10), nlen = le_get16(p + 28), xlen = le_get16(p + 30), clen = le_get16(p + 32);
+        uint64_t csize = le_get32(p + 20), usize = le_get32(p + 24), lho = le_get32(p + 42);
+        uint32_t crc = le_get32(p + 16);
         if ((size_t)(end - p) < 46u + nlen + xlen + clen) {
             cm_seterr(err, errlen, "%s: central directory entry %llu is truncated", name, (unsigned long long)i);
             zip_free(z);
@@ -120,13 +118,13 @@ static int zip_open(zipf *z, const uint8_t *buf, size_t size, const char *name, 
         // ZIP64 extra field: the 8-byte values of whichever fields are 0xffffffff, in order
         const uint8_t *x = p + 46 + nlen, *xe = x + xlen;
         while (xe - x >= 4) {
-            uint16_t id = rd16(x), sz = rd16(x + 2);
+            uint16_t id = le_get16(x), sz = le_get16(x + 2);
             if (xe - x - 4 < sz) break;
             if (id == 0x0001) {
                 const uint8_t *q = x + 4, *qe = q + sz;
-                if (usize == 0xffffffffu && qe - q >= 8) usize = rd64(q), q += 8;
-                if (csize == 0xffffffffu && qe - q >= 8) csize = rd64(q), q += 8;
-                if (lho == 0xffffffffu && qe - q >= 8) lho = rd64(q), q += 8;
+                if (usize == 0xffffffffu && qe - q >= 8) usize = le_get64(q), q += 8;
+                if (csize == 0xffffffffu && qe - q >= 8) csize = le_get64(q), q += 8;
+                if (lho == 0xffffffffu && qe - q >= 8) lho = le_get64(q), q += 8;
             }
             x += 4 + sz;
         }
@@ -136,12 +134,12 @@ static int zip_open(zipf *z, const uint8_t *buf, size_t size, const char *name, 
             zip_free(z);
             return -1;
         }
-        if (csize != usize || lho > size || size - lho < 30 || rd32(buf + lho) != 0x04034b50u) {
+        if (csize != usize || lho > size || size - lho < 30 || le_get32(buf + lho) != 0x04034b50u) {
             cm_seterr(err, errlen, "%s: entry '%s': bad local header or sizes", name, ename);
             zip_free(z);
             return -1;
         }
-        uint64_t data = lho + 30 + rd16(buf + lho + 26) + rd16(buf + lho + 28);
+        uint64_t data = lho + 30 + le_get16(buf + lho + 26) + le_get16(buf + lho + 28);
         if (data > size || csize > size - data) {
             cm_seterr(err, errlen, "%s: truncated zip: entry '%s' needs %llu bytes at offset %llu, the file has %zu", name,
                    ename, (unsigned long long)csize, (unsigned long long)data, size);
@@ -510,7 +508,7 @@ static pk *vm_run(vm *v, const uint8_t *p, size_t n) {
         }
         case 'X': case 'T': case 'B': {  // BINUNICODE, BINSTRING, BINBYTES: u32 length
             NEED(4);
-            uint32_t l = rd32(p);
+            uint32_t l = le_get32(p);
             p += 4;
             NEED(l);
             push(v, make_str(v, p, l));
@@ -527,7 +525,7 @@ static pk *vm_run(vm *v, const uint8_t *p, size_t n) {
         }
         case 0x8d: case 0x8e: {  // BINUNICODE8, BINBYTES8
             NEED(8);
-            uint64_t l = rd64(p);
+            uint64_t l = le_get64(p);
             p += 8;
             NEED(l);
             push(v, make_str(v, p, (size_t)l));
@@ -535,10 +533,10 @@ static pk *vm_run(vm *v, const uint8_t *p, size_t n) {
             break;
         }
         case 'q': NEED(1); memo_put(v, *p++, top(v)); break;            // BINPUT
-        case 'r': NEED(4); memo_put(v, rd32(p), top(v)); p += 4; break;  // LONG_BINPUT
+        case 'r': NEED(4); memo_put(v, le_get32(p), top(v)); p += 4; break;  // LONG_BINPUT
         case 0x94: memo_put(v, v->memo_count, top(v)); break;           // MEMOIZE: index = len(memo)
         case 'h': { NEED(1); pk *x = memo_get(v, *p++); if (x) push(v, x); break; }               // BINGET
-        case 'j': { NEED(4); pk *x = memo_get(v, rd32(p)); p += 4; if (x) push(v, x); break; }     // LONG_BINGET
+        case 'j': { NEED(4); pk *x = memo_get(v, le_get32(p)); p += 4; if (x) push(v, x); break; }     // LONG_BINGET
         case 'c': {  // GLOBAL "module\nname\n"
             const uint8_t *m = p, *nl1 = memchr(p, '\n', (size_t)(end - p));
             if (!nl1) { vfail(v, "truncated GLOBAL"); return NULL; }
@@ -557,9 +555,9 @@ static pk *vm_run(vm *v, const uint8_t *p, size_t n) {
             if (g) push(v, g);
             break;
         }
-        case 'J': { NEED(4); pk *x = pk_new(v, PK_INT); x->i = (int32_t)rd32(p); p += 4; push(v, x); break; }  // BININT
+        case 'J': { NEED(4); pk *x = pk_new(v, PK_INT); x->i = (int32_t)le_get32(p); p += 4; push(v, x); break; }  // BININT
         case 'K': { NEED(1); pk *x = pk_new(v, PK_INT); x->i = *p++; push(v, x); break; }                     // BININT1
-        case 'M': { NEED(2); pk *x = pk_new(v, PK_INT); x->i = rd16(p); p += 2; push(v, x); break; }          // BININT2
+        case 'M': { NEED(2); pk *x = pk_new(v, PK_INT); x->i = le_get16(p); p += 2; push(v, x); break; }          // BININT2
         case 0x8a: {  // LONG1: n bytes, little-endian two's complement
             NEED(1);
             uint8_t l = *p++;
