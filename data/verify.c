@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <zstd.h>
 #include "data/checksum.h"
+#include "data/le.h"
 #include "data/fsutil.h"
 #include "data/image.h"
 #include "data/manifest.h"
@@ -33,8 +34,7 @@ static long verify_raw_scan(const char *p, FILE *log) {
     for (size_t i = 0; b && i + RECORD_HEADER <= (size_t)len && bad <= MAX_REPORT; i++) {
         if (memcmp(b + i, "CMR1\x01\x00", 6)) continue;  // magic and version 1
         const uint8_t *h = b + i;
-        uint64_t n = RECORD_HEADER + ((uint64_t)h[24] | h[25] << 8 | h[26] << 16 | (uint64_t)h[27] << 24) +
-                     ((uint64_t)h[28] | h[29] << 8 | h[30] << 16 | (uint64_t)h[31] << 24);
+        uint64_t n = RECORD_HEADER + (uint64_t)le_get32(h + 24) + le_get32(h + 28);  // image and metadata bytes
         if (n > (uint64_t)len - i) continue;
         record_view r;
         if (record_parse(h, n, &r, err, sizeof err)) {
