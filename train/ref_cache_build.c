@@ -18,53 +18,100 @@
 #include "train/ref_cache.h"
 #include "train/step.h"
 
+// a record read, its views made beside the batch's others (one thread each)
+typedef struct {
+    uint64_t id;
+    uint8_t *img;            // its WebP bytes: a copy (the reader's view of them lasts until its next read)
+    size_t len, cap;
+    uint32_t w, h;
+    int alpha;
+    preprocess_scratch ps;
+    bool bad;                // does not decode to w x h
+} ref_slot;
+
 // the references waiting to go through the towers together
 typedef struct {
     ref_cache *rc;
     ic_models *m;            // the towers alone (ic_models_vision)
     int batch, n, R;
     uint64_t mh;             // the dataset's manifest hash
-    uint64_t *ids;           // [batch]
+    const char *dir;         // the dataset's, for messages
+    bool quiet, tty;
+    ref_slot *slots;         // [batch] the records read
+    uint64_t *ids;           // [batch] of the views below
     float *sig, *dino;       // [batch, 5, 3, R, R] the views, as the loader makes them
     ref_cache_report *r;
 } pending;
 
 static size_t view_floats(int R) { return (size_t)5 * 3 * R * R; }
 
-static int flush(pending *p, char *err, size_t errlen) {
-    if (!p->n) return 0;
+// the views [0, n) of ids[0, n) through the towers, into the cache in one commit
+static int put_views(pending *p, int n, char *err, size_t errlen) {
+    if (!n) return 0;
     vision_features f;  // [n, N, W], [n, S N, W], [n, 4N, W] in the towers' dtype
     autograd_no_grad_push();
-    step_reference_features(p->m, p->sig, p->dino, p->n, p->R, &f);
+    step_reference_features(p->m, p->sig, p->dino, n, p->R, &f);
     autograd_no_grad_pop();
-    int rc = ref_cache_put(p->rc, p->mh, p->ids, p->n, &f, err, errlen);
+    int rc = ref_cache_put(p->rc, p->mh, p->ids, n, &f, err, errlen);
     vision_features_release(&f);
-    if (!rc) p->r->added += (uint64_t)p->n;
+    if (!rc) p->r->added += (uint64_t)n;
     // a test's fault: the process killed once this many batches are committed (an interrupted build)
     static int puts_done;
     const char *kill_at = getenv("CAMEO_FAULT_CACHE_REFS_KILL");
     if (!rc && kill_at && ++puts_done == atoi(kill_at)) raise(SIGKILL);
-    p->n = 0;
     return rc;
 }
 
+// the records read: decoded and cut into views in parallel (WebP decoding is most of the host's
+// work), those that fail skipped and counted, the rest through the towers in their order
+static int flush(pending *p, char *err, size_t errlen) {
+    if (!p->n) return 0;
+    size_t v = view_floats(p->R);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < p->n; i++) {
+        ref_slot *s = &p->slots[i];
+        s->bad = image_webp_decode_into(s->img, s->len, s->alpha, &s->ps.dec, &s->ps.dec_cap) || (uint32_t)s->ps.dec.w != s->w ||
+                 (uint32_t)s->ps.dec.h != s->h;
+        if (!s->bad)
+            CM_CHECK(!preprocess_load(&s->ps.dec, &s->ps) &&
+                     !preprocess_reference(&s->ps, (int)s->w, (int)s->h, p->R, p->sig + (size_t)i * v, p->dino + (size_t)i * v),
+                     "cache-refs", "out of host memory in preprocess");
+    }
+    int k = 0;
+    for (int i = 0; i < p->n; i++) {
+        const ref_slot *s = &p->slots[i];
+        if (s->bad) {
+            if (!p->r->skipped++ && !p->quiet)
+                fprintf(stderr, "%scache-refs: skipped: %.400s: sample %llu: WebP image does not decode to %ux%u\n", p->tty ? "\n" : "",
+                        p->dir, (unsigned long long)s->id, s->w, s->h);
+            continue;
+        }
+        if (k != i) {
+            memmove(p->sig + (size_t)k * v, p->sig + (size_t)i * v, v * sizeof(float));
+            memmove(p->dino + (size_t)k * v, p->dino + (size_t)i * v, v * sizeof(float));
+        }
+        p->ids[k++] = s->id;
+    }
+    p->n = 0;
+    return put_views(p, k, err, errlen);
+}
+
 // every record of the dataset d as a reference; damaged or missing records skipped and counted
-static int add_dataset(pending *p, dataset *d, bool repair, uint64_t total, double t0, bool quiet, char *err, size_t errlen) {
+static int add_dataset(pending *p, dataset *d, bool repair, uint64_t total, double t0, char *err, size_t errlen) {
     dataset_reader rd;
     if (dataset_reader_init(&rd, d)) {
         snprintf(err, errlen, "%s: cannot make a reader", d->dir);
         return -1;
     }
-    preprocess_scratch ps = {0};
-    bool tty = isatty(2);
     double last = progress_now();
     int rc = 0;
-    p->mh = d->m.hash;
+    p->mh = d->m.hash, p->dir = d->dir;
     for (int s = 0; s < d->m.n_shards && !rc; s++)
         for (uint64_t id = d->m.shards[s].first_id; id < d->m.shards[s].first_id + d->m.shards[s].samples && !rc; id++) {
             p->r->records++;
             double now = progress_now();
-            if (!quiet && now - last > (tty ? 0.25 : 30.0)) cache_show_progress("cache-refs", p->r->records, total, p->r->added, "references", t0, tty, false), last = now;
+            if (!p->quiet && now - last > (p->tty ? 0.25 : 30.0))
+                cache_show_progress("cache-refs", p->r->records, total, p->r->added, "references", t0, p->tty, false), last = now;
             if (ref_cache_has(p->rc, p->mh, id, repair)) continue;
             record_view rec;
             char e[600];
@@ -74,24 +121,21 @@ static int add_dataset(pending *p, dataset *d, bool repair, uint64_t total, doub
                 rc = -1;
                 break;
             }
-            if (got == DS_OK && (image_webp_decode_into(rec.image, rec.image_len, (rec.flags & RECORD_FLAG_ALPHA) != 0, &ps.dec,
-                                                        &ps.dec_cap) || ps.dec.w != rec.width || ps.dec.h != rec.height)) {
-                snprintf(e, sizeof e, "%.400s: sample %llu: WebP image does not decode to %ux%u", d->dir, (unsigned long long)id,
-                         rec.width, rec.height);
-                got = DS_CORRUPT;
-            }
             if (got != DS_OK) {
-                if (!p->r->skipped++ && !quiet) fprintf(stderr, "%scache-refs: skipped: %s\n", tty ? "\n" : "", e);
+                if (!p->r->skipped++ && !p->quiet) fprintf(stderr, "%scache-refs: skipped: %s\n", p->tty ? "\n" : "", e);
                 continue;
             }
-            size_t v = view_floats(p->R);
-            CM_CHECK(!preprocess_load(&ps.dec, &ps) &&
-                     !preprocess_reference(&ps, rec.width, rec.height, p->R, p->sig + (size_t)p->n * v, p->dino + (size_t)p->n * v),
-                     "cache-refs", "out of host memory in preprocess");
-            p->ids[p->n] = id;
+            ref_slot *sl = &p->slots[p->n];
+            if (sl->cap < rec.image_len) {
+                free(sl->img);
+                sl->img = malloc(sl->cap = rec.image_len);
+                CM_CHECK(sl->img, "cache-refs", "out of host memory for an image of %zu bytes", (size_t)rec.image_len);
+            }
+            memcpy(sl->img, rec.image, rec.image_len);
+            sl->len = rec.image_len, sl->w = rec.width, sl->h = rec.height, sl->alpha = (rec.flags & RECORD_FLAG_ALPHA) != 0;
+            sl->id = id;
             if (++p->n == p->batch) rc = flush(p, err, errlen);
         }
-    preprocess_scratch_free(&ps);
     dataset_reader_free(&rd);
     return rc ? rc : flush(p, err, errlen);
 }
@@ -119,26 +163,29 @@ int ref_cache_build(const train_config *c, const char *out, int batch, bool repa
                                    c->data.ref_size, c->run.dev, dt, err, errlen);
     int R = m.ref_size;
     pending p = {.rc = &cache, .m = &m, .batch = batch, .R = R, .ids = calloc((size_t)batch, sizeof(uint64_t)), .r = r,
+                 .slots = calloc((size_t)batch, sizeof(ref_slot)), .quiet = quiet, .tty = isatty(2),
                  .sig = calloc((size_t)batch * view_floats(R), sizeof(float)), .dino = calloc((size_t)batch * view_floats(R), sizeof(float))};
-    CM_CHECK(p.ids && p.sig && p.dino, "cache-refs", "out of host memory for a batch of %d references", batch);
+    CM_CHECK(p.ids && p.slots && p.sig && p.dino, "cache-refs", "out of host memory for a batch of %d references", batch);
     uint64_t total = 0;
     r->sets = nd;
     for (int i = 0; i < nd; i++)
         if (repair || !fstore_covers(&cache.s, ds[i].m.hash)) total += ds[i].m.samples;
     if (!rc && !ref_cache_has(&cache, 0, REF_CACHE_DROPPED, repair)) {  // reference dropout's: the features of zero views
-        p.mh = 0, p.ids[0] = REF_CACHE_DROPPED, p.n = 1;
-        rc = flush(&p, err, errlen);
+        p.mh = 0, p.ids[0] = REF_CACHE_DROPPED;
+        memset(p.sig, 0, view_floats(R) * sizeof(float)), memset(p.dino, 0, view_floats(R) * sizeof(float));
+        rc = put_views(&p, 1, err, errlen);
     }
     for (int i = 0; i < nd && !rc; i++) {
         if (fstore_covers(&cache.s, ds[i].m.hash)) {
             r->sets_done++;
             if (!repair) continue;
         }
-        rc = add_dataset(&p, &ds[i], repair, total, t0, quiet, err, errlen);
+        rc = add_dataset(&p, &ds[i], repair, total, t0, err, errlen);
         if (!rc) rc = fstore_add_set(&cache.s, paths[i], ds[i].m.hash, ds[i].m.samples, err, errlen);
     }
     if (!rc && !quiet && total) cache_show_progress("cache-refs", r->records, total, r->added, "references", t0, isatty(2), true);
-    free(p.ids), free(p.sig), free(p.dino);
+    for (int i = 0; i < batch; i++) free(p.slots[i].img), preprocess_scratch_free(&p.slots[i].ps);
+    free(p.slots), free(p.ids), free(p.sig), free(p.dino);
     ic_models_free(&m);
     if (cache.s.env) ref_cache_close(&cache);
     for (int i = 0; i < nd; i++) dataset_close(&ds[i]);
