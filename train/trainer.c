@@ -536,6 +536,9 @@ static int resume_changes(trainer *t, const char *dir, char *err, size_t errlen)
         if (sscanf(ch[i].path, "stages[%d]", &s) == 1 && s >= 0 && s < st.stage)
             snprintf(note, sizeof note, " — no effect: stage %d/%d is finished, the run goes on in stage %d/%d (to train more, "
                      "add a stage)", s + 1, t->cfg.n_stages, st.stage + 1, t->cfg.n_stages);
+        else if (!strcmp(ch[i].path, "model.text_cache") || !strcmp(ch[i].path, "model.ref_cache"))
+            snprintf(note, sizeof note, " — the same frozen outputs, %s", strcmp(ch[i].now, "\"\"") ? "read instead of computed"
+                                                                                                  : "computed instead of read");
         progress_message(&t->prog, "resume: %s changed from %s (the checkpoint's) to %s%s", ch[i].path, ch[i].was, ch[i].now, note);
     }
     if (n > MAXCH) progress_message(&t->prog, "resume: and %d more changes to the checkpoint's config", n - MAXCH);
