@@ -161,7 +161,7 @@ int ref_cache_build(const train_config *c, const char *out, int batch, bool repa
     }
     if (!rc) rc = ic_models_vision(&m, c->model.tiny ? &c->model.tiny_dims : NULL, c->run.seed, c->model.siglip, c->model.dinov2,
                                    c->data.ref_size, c->run.dev, dt, err, errlen);
-    int R = m.ref_size;
+    int R = m.ref_size > 0 ? m.ref_size : 1;  // (0 when the set-up failed above: nothing is read then)
     pending p = {.rc = &cache, .m = &m, .batch = batch, .R = R, .ids = calloc((size_t)batch, sizeof(uint64_t)), .r = r,
                  .slots = calloc((size_t)batch, sizeof(ref_slot)), .quiet = quiet, .tty = isatty(2),
                  .sig = calloc((size_t)batch * view_floats(R), sizeof(float)), .dino = calloc((size_t)batch * view_floats(R), sizeof(float))};
