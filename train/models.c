@@ -146,13 +146,8 @@ int ic_models_vision(ic_models *m, const train_tiny_dims *tiny, uint64_t seed, c
     if (tiny) return tiny_towers(m, tiny, seed), 0;
     siglip_config sc;
     dino_config dc;
-    int64_t tokens, width;
-    vision_feat_config vfc;
-    int side;
-    if (siglip_detect(siglip, &sc, err, errlen) || dino_detect(dinov2, &dc, err, errlen) ||
-        ic_models_vision_shape(NULL, siglip, dinov2, ref_size, &tokens, &width, &vfc, &side, err, errlen))
-        return -1;
-    return load_towers(m, &sc, &dc, siglip, dinov2, side, err, errlen);
+    if (siglip_detect(siglip, &sc, err, errlen) || dino_detect(dinov2, &dc, err, errlen)) return -1;
+    return load_towers(m, &sc, &dc, siglip, dinov2, ref_size ? ref_size : (int)sc.image_size, err, errlen);  // ic_models_vision_shape's side
 }
 
 int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, cm_dtype dt, int text, uint64_t seed,

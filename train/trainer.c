@@ -40,8 +40,8 @@
 #include "train/models.h"
 #include "train/optim.h"
 #include "train/progress.h"
-#include "train/schedule.h"
 #include "train/ref_cache.h"
+#include "train/schedule.h"
 #include "train/text_cache.h"
 #include "train/train_eval.h"
 #include "train/validation.h"
@@ -647,8 +647,8 @@ static int attach_text_cache(trainer *t, char *err, size_t errlen) {
 }
 
 // model.ref_cache: the features of every reference the data can draw from the cache, which must be
-// the towers' and cover every dataset the run reads. The towers stay loaded: the evaluation's
-// references are image files, not records.
+// the towers' and cover every dataset the run reads. The towers are loaded only for an evaluation,
+// whose references are image files, not records (run: `towers`).
 static int attach_ref_cache(trainer *t, char *err, size_t errlen) {
     const train_config *c = &t->cfg;
     fstore_id id;
