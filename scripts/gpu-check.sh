@@ -77,6 +77,15 @@ cap() {
     if [ "$left" -lt "$1" ]; then echo $(( left > 5 ? left : 5 )); else echo "$1"; fi
 }
 skipping() { case ",$SKIP," in *",$1,"*) return 0 ;; esac; return 1; }
+# loss_gap A B BOUND DIGITS: two runs' metrics.jsonl line by line, the worst relative gap of their
+# smoothed losses printed (DIGITS decimals); exit 0 when there are lines and it is within BOUND
+loss_gap() {
+    paste -d' ' "$1" "$2" | awk -v bound="$3" -v digits="$4" '
+            { g = $0; sub(/\} \{.*/, "", g); sub(/.*"loss_smoothed":/, "", g); sub(/,.*/, "", g)
+              c = $0; sub(/^.*\} \{/, "", c); sub(/.*"loss_smoothed":/, "", c); sub(/,.*/, "", c)
+              d = (g - c) / c; if (d < 0) d = -d; if (d > worst) worst = d; n++ }
+            END { printf "%d points, worst relative gap %." digits "f", n, worst; exit (n > 0 && worst <= bound) ? 0 : 1 }'
+}
 out_of_time() { [ $(( DEADLINE - ($(date +%s) - START) )) -lt "${1:-40}" ]; }
 # the results table as it stands (after every step too: a run stopped from outside, e.g. by a
 # device call's timeout_s under DEADLINE, still brings one back); `write_table final` at the end
@@ -700,11 +709,7 @@ elif [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ] && [ -d "$LOG/demo-data" 
         --set run.out_dir="$LOG/run-cpu2" >>"$LOG/train-cpu.log" 2>&1
     rc_cpu=$?
     if [ $rc -eq 0 ] && [ $rc_cpu -eq 0 ]; then
-        cmp=$(paste -d' ' "$LOG/run-gpu2/tiny/metrics.jsonl" "$LOG/run-cpu2/tiny/metrics.jsonl" | awk '
-            { g = $0; sub(/\} \{.*/, "", g); sub(/.*"loss_smoothed":/, "", g); sub(/,.*/, "", g)
-              c = $0; sub(/^.*\} \{/, "", c); sub(/.*"loss_smoothed":/, "", c); sub(/,.*/, "", c)
-              d = (g - c) / c; if (d < 0) d = -d; if (d > worst) worst = d; n++ }
-            END { printf "%d points, worst relative gap %.3f", n, worst; exit (n > 0 && worst <= 0.10) ? 0 : 1 }')
+        cmp=$(loss_gap "$LOG/run-gpu2/tiny/metrics.jsonl" "$LOG/run-cpu2/tiny/metrics.jsonl" 0.10 3)
         ok=$?
         held=$(grep -c 'adapter.freeze: .* held fixed' "$LOG/train-cpu.log")
         rca=$(grep -m1 -o 'recompute: auto: the first [0-9]* of [0-9]* FLUX blocks recompute' "$LOG/train-cpu.log")
@@ -745,11 +750,7 @@ elif [ -x "$BUILD/cameo" ] && [ -f configs/tiny.yaml ] && [ -d "$LOG/demo-data" 
         --set run.out_dir="$LOG/run-gpu3c" --set model.text_cache="$LOG/cache-text" --set model.ref_cache="$LOG/cache-refs" \
         >>"$LOG/train-cpu.log" 2>&1; rc=$?; }
     if [ $rc -eq 0 ]; then
-        cmp=$(paste -d' ' "$LOG/run-gpu3c/tiny/metrics.jsonl" "$LOG/run-gpu3/tiny/metrics.jsonl" | awk '
-            { g = $0; sub(/\} \{.*/, "", g); sub(/.*"loss_smoothed":/, "", g); sub(/,.*/, "", g)
-              c = $0; sub(/^.*\} \{/, "", c); sub(/.*"loss_smoothed":/, "", c); sub(/,.*/, "", c)
-              d = (g - c) / c; if (d < 0) d = -d; if (d > worst) worst = d; n++ }
-            END { printf "%d points, worst relative gap %.4f", n, worst; exit (n > 0 && worst <= 0.02) ? 0 : 1 }')
+        cmp=$(loss_gap "$LOG/run-gpu3c/tiny/metrics.jsonl" "$LOG/run-gpu3/tiny/metrics.jsonl" 0.02 4)
         ok=$?
         gone=$(grep -c 'the towers run on no training reference and are not loaded' "$LOG/train-cpu.log")
         if [ $ok -eq 0 ] && [ "$gone" -ge 1 ]; then status_train3="ok ($(elapsed $t0)): $cmp; towers not loaded"
