@@ -163,7 +163,8 @@ static void process(worker *w, slot *s, int j) {
     if (c->random_crop) { st = rng_key(seed, e, id, RNG_CROP); ux = rng_unit(&st); uy = rng_unit(&st); }
     s->flipped[j] = c->random_flip && rng_unit_key(seed, e, id, RNG_FLIP) < 0.5;
     int w0 = rec.width, h0 = rec.height;
-    if (preprocess_target(&w->ps, w0, h0, s->W, s->H, ux, uy, s->flipped[j], s->target + (size_t)j * 3 * s->H * s->W, s->crop + 4 * j)) {
+    if (c->no_target) memset(s->crop + 4 * j, 0, 4 * sizeof(int32_t));  // its latent comes from a latent cache
+    else if (preprocess_target(&w->ps, w0, h0, s->W, s->H, ux, uy, s->flipped[j], s->target + (size_t)j * 3 * s->H * s->W, s->crop + 4 * j)) {
         count_skip(L, &s->pend.bad_image, "out of memory in preprocess");
         return;
     }
@@ -473,7 +474,7 @@ static loader *open_on(const loader_config *c, loader_index *X, int own, const l
         slot *s = &L->slots[i];
         s->seq = UINT64_MAX;
         s->ids = malloc(sizeof(uint32_t) * Bl); s->ok = calloc(Bl, 1);
-        s->target = malloc(sizeof(float) * Bl * 3 * L->maxHW);
+        s->target = malloc(sizeof(float) * Bl * (c->no_target ? 1 : 3 * L->maxHW));  // a float with a latent cache
         s->sig = malloc(sizeof(float) * Bl * view); s->dino = malloc(sizeof(float) * Bl * view);
         s->cap = calloc(Bl, sizeof(char *)); s->cap_len = calloc(Bl, sizeof(size_t));
         s->cdrop = calloc(Bl, 1); s->rdrop = calloc(Bl, 1); s->paired = calloc(Bl, 1); s->flipped = calloc(Bl, 1);
@@ -572,7 +573,7 @@ int loader_next(loader *L, loader_batch *out) {
     for (int j = 0; j < L->Bl; j++) {
         if (!s->ok[j]) continue;
         if (B != j) {
-            memmove(s->target + B * tsz, s->target + j * tsz, tsz * sizeof(float));
+            if (!L->cfg.no_target) memmove(s->target + B * tsz, s->target + j * tsz, tsz * sizeof(float));
             if (!L->cfg.no_ref_views) {
                 memmove(s->sig + B * view, s->sig + j * view, view * sizeof(float));
                 memmove(s->dino + B * view, s->dino + j * view, view * sizeof(float));

@@ -52,6 +52,8 @@ typedef struct {
     int no_ref_views;       // 1: no reference views made (a reference cache holds their features): ref_siglip /
                             // ref_dino not allocated (not to be read), and a paired reference not decoded (ref_ids its pick even when
                             // damaged: the cache has no entry for it, and the reader falls back to the target's)
+    int no_target;          // 1: the target decoded (a damaged one skipped, as always) but not resized or cut (a latent
+                            // cache holds its VAE moments): target not allocated (not to be read), crop zeros
 } loader_config;
 
 // Resume state: a few integers. Saved with a checkpoint, passed back to loader_open.
@@ -70,7 +72,7 @@ typedef struct {
     int B;                   // samples in this batch (this rank)
     int H, W;                // target height and width (the bucket)
     int R;                   // reference view side (config ref_size)
-    float *target;           // [B, 3, H, W]  RGB in [-1, 1], CHW, alpha composited on white
+    float *target;           // [B, 3, H, W]  RGB in [-1, 1], CHW, alpha composited on white (not with no_target)
     float *ref_siglip;       // [B, 5, 3, R, R] views (full, TL, TR, BL, BR), (x/255 - 0.5)/0.5
     float *ref_dino;         // [B, 5, 3, R, R] same views, ((x/255) - mean)/std, ImageNet mean/std
     char **captions;         // [B] NUL-terminated UTF-8; "" when dropped

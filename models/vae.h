@@ -82,6 +82,9 @@ void vae_decoder_free(vae_decoder *d);
 cm_tensor *vae_encode(const vae_encoder *e, cm_tensor *x, cm_tensor **logvar);
 // a sample of the latent distribution: mean + exp(logvar / 2) * noise, noise [B, latent, h, w]
 cm_tensor *vae_encode_sample(const vae_encoder *e, cm_tensor *x, cm_tensor *noise);
+// the same draw from the distribution's mean and (clamped) logvar, as vae_encode gives them (the
+// latent cache stores both): mean + exp(logvar / 2) * noise
+cm_tensor *vae_posterior_sample(cm_tensor *mean, cm_tensor *logvar, cm_tensor *noise);
 // z' = (z - shift) * scale (what FLUX sees) and back
 cm_tensor *vae_scale_latent(const vae_config *c, cm_tensor *z);
 cm_tensor *vae_unscale_latent(const vae_config *c, cm_tensor *zs);

@@ -328,18 +328,26 @@ cm_tensor *vae_encode(const vae_encoder *e, cm_tensor *x, cm_tensor **logvar) {
     return mean;
 }
 
-cm_tensor *vae_encode_sample(const vae_encoder *e, cm_tensor *x, cm_tensor *noise) {
-    cm_tensor *lv = NULL;
-    cm_tensor *mean = vae_encode(e, x, &lv);
+cm_tensor *vae_posterior_sample(cm_tensor *mean, cm_tensor *lv, cm_tensor *noise) {
     char b1[96], b2[96];
-    CM_CHECK(tensor_same_shape(mean, noise), "vae_encode_sample", "noise %s does not match the latent %s",
-             tensor_shape_str(noise, b1, sizeof b1), tensor_shape_str(mean, b2, sizeof b2));
+    CM_CHECK(tensor_same_shape(mean, noise) && tensor_same_shape(mean, lv), "vae_encode_sample",
+             "noise %s does not match the latent %s", tensor_shape_str(noise, b1, sizeof b1), tensor_shape_str(mean, b2, sizeof b2));
     cm_tensor *half = op_scale(lv, 0.5);
     cm_tensor *sd = op_unary(half, CM_UN_EXP);                // std = exp(logvar / 2)
     cm_tensor *eps = op_mul(sd, noise);
     cm_tensor *out = op_add(mean, eps);
-    cm_tensor *tmp[] = {lv, mean, half, sd, eps};
-    for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
+    tensor_release(half);
+    tensor_release(sd);
+    tensor_release(eps);
+    return out;
+}
+
+cm_tensor *vae_encode_sample(const vae_encoder *e, cm_tensor *x, cm_tensor *noise) {
+    cm_tensor *lv = NULL;
+    cm_tensor *mean = vae_encode(e, x, &lv);
+    cm_tensor *out = vae_posterior_sample(mean, lv, noise);
+    tensor_release(lv);
+    tensor_release(mean);
     return out;
 }
 

@@ -58,7 +58,8 @@ int cache_cli_setup(cache_cli *a, int argc, char **argv, void (*usage)(FILE *), 
     return -1;
 }
 
-int cache_open_datasets(const train_config *c, const char *cmd, bool quiet, const char **paths, dataset *ds, char *err, size_t errlen) {
+int cache_open_datasets(const train_config *c, const char *cmd, bool quiet, int flags, const char **paths, dataset *ds, char *err,
+                        size_t errlen) {
     char man[CFG_PATH + 32];
     snprintf(man, sizeof man, "%s/manifest.json", c->data.path);
     if (cfg_data_path_used(c) && access(man, R_OK) && c->data.generate_demo_if_missing) {  // as the trainer would
@@ -67,7 +68,7 @@ int cache_open_datasets(const train_config *c, const char *cmd, bool quiet, cons
     }
     int np = cfg_run_datasets(c, paths);
     for (int i = 0; i < np; i++)
-        if (dataset_open(&ds[i], paths[i], DATASET_NO_SIZES, err, errlen)) {
+        if (dataset_open(&ds[i], paths[i], flags, err, errlen)) {
             while (i--) dataset_close(&ds[i]);
             return -1;
         }

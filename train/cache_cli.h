@@ -1,4 +1,4 @@
-// cache_cli.h — what `cameo cache-text` and `cameo cache-refs` share: their flags, the config they
+// cache_cli.h — what `cameo cache-text`, `cache-refs` and `cache-latents` share: their flags, the config they
 // read, the refusal to run as one of several ranks, the datasets they read, their messages.
 // defines: cache_cli, cache_cli_setup, cache_open_datasets, cache_say_room, cache_show_progress.
 #pragma once
@@ -24,8 +24,9 @@ int cache_cli_setup(cache_cli *a, int argc, char **argv, void (*usage)(FILE *), 
 // ---- what the builders share ----
 #include "data/dataset.h"
 // the datasets config c trains and validates on (the demo dataset generated first, as the trainer
-// would), opened into ds[] with their paths; how many, or -1 with err (none left open)
-int cache_open_datasets(const train_config *c, const char *cmd, bool quiet, const char **paths, dataset *ds, char *err, size_t errlen);
+// would), opened into ds[] (dataset_open's flags) with their paths; how many, or -1 with err (none left open)
+int cache_open_datasets(const train_config *c, const char *cmd, bool quiet, int flags, const char **paths, dataset *ds, char *err,
+                        size_t errlen);
 // "CMD: X MiB a UNIT; Y GiB free there: room for about N UNITS": an entry's bytes against the room on
 // out's disk (a full disk fails a batch's commit: nothing already written is lost)
 void cache_say_room(const char *cmd, const char *out, double entry_bytes, const char *unit, const char *units);

@@ -10,6 +10,7 @@ int sample_cli(int argc, char **argv);  // eval/sample_cli.c
 int eval_cli(int argc, char **argv);    // eval/eval_cli.c
 int cache_text_cli(int argc, char **argv);  // train/text_cache_build.c
 int cache_refs_cli(int argc, char **argv);  // train/ref_cache_build.c
+int cache_latents_cli(int argc, char **argv);  // train/latent_cache_build.c
 struct train_config;
 // run.threads on OpenMP and OpenBLAS, as a training run sets them (0: every core, at most 4 tiny)
 void train_threads_apply(const struct train_config *c);

@@ -674,6 +674,7 @@ void train_config_defaults(train_config *c) {
     c->data.prefetch = 2;
     c->data.bucket_step = 64;
     c->data.max_aspect = 2.0;
+    c->data.random_crop = true;
 
     c->eval.scale = 0.9;
     c->eval.guidance = 3.5;
@@ -788,6 +789,7 @@ static void type_model(tctx *t, ynode *root, train_config *c) {
     get_str(&s, "adapter_init", c->model.adapter_init, CFG_PATH);
     get_str(&s, "text_cache", c->model.text_cache, CFG_PATH);
     get_str(&s, "ref_cache", c->model.ref_cache, CFG_PATH);
+    get_str(&s, "latent_cache", c->model.latent_cache, CFG_PATH);
     int dt = c->model.dtype;
     get_enum(&s, "dtype", &dt, DT_N, 3);
     c->model.dtype = dt;
@@ -825,6 +827,7 @@ static void type_data(tctx *t, ynode *root, train_config *c) {
     get_int(&s, "prefetch", &c->data.prefetch, 1, 64);
     get_int(&s, "bucket_step", &c->data.bucket_step, 1, 1024);
     get_num(&s, "max_aspect", &c->data.max_aspect, 1.0, 16.0);
+    get_bool(&s, "random_crop", &c->data.random_crop);
     sec_close(&s);
     // bucket sides are multiples of the step; FLUX packs 2x2 latent patches of the VAE's 8x cut,
     // so a side off 16 gives an odd latent grid and the first batch in that bucket stops the run
@@ -1105,6 +1108,11 @@ static int type_root(ynode *root, train_config *c, const char *name, char *err, 
     type_eval(&t, sec_get(&s, "eval"), c);
     type_validation(&t, sec_get(&s, "validation"), c);
     type_stages(&t, sec_get(&s, "stages"), c);
+    // a cached latent is its target's centre cut: a random crop moves with every epoch
+    if (c->model.latent_cache[0] && c->data.random_crop)
+        terr(&t, s.map, "model.latent_cache", "needs data.random_crop: false — the cache holds each target's latent cut from the "
+             "centre of its bucket's resize, and a random crop moves every epoch (--set data.random_crop=false, here and for "
+             "`cameo cache-latents`)");
     // after the stages: when each names its own dataset, data.path is not read and may be empty
     if (!c->data.path[0] && cfg_data_path_used(c))
         terr(&t, s.map, "data.path", "must name the dataset folder (one holding manifest.json) that the stages without "
@@ -1353,7 +1361,7 @@ char *train_config_to_yaml(const train_config *c) {
     struct { const char *k, *v; } w[] = {{"flux", c->model.flux},   {"siglip", c->model.siglip}, {"dinov2", c->model.dinov2},
                                          {"vae", c->model.vae},     {"t5", c->model.t5},         {"clip", c->model.clip},
                                          {"adapter_init", c->model.adapter_init}, {"text_cache", c->model.text_cache},
-                                         {"ref_cache", c->model.ref_cache}};
+                                         {"ref_cache", c->model.ref_cache}, {"latent_cache", c->model.latent_cache}};
     for (size_t i = 0; i < sizeof w / sizeof *w; i++) {
         sb_printf(&b, "  %s: ", w[i].k);
         sb_str(&b, w[i].v);
@@ -1365,6 +1373,7 @@ char *train_config_to_yaml(const train_config *c) {
               c->data.generate_demo_if_missing ? "true" : "false", c->data.demo_characters, c->data.demo_per_character,
               c->data.demo_size, c->data.ref_size, c->data.threads, c->data.prefetch, c->data.bucket_step);
     sb_num(&b, c->data.max_aspect);
+    sb_printf(&b, "\n  random_crop: %s", c->data.random_crop ? "true" : "false");
     sb_printf(&b, "\nadapter:\n  ip_scale: "); sb_num(&b, c->adapter.ip_scale);
     sb_printf(&b, "\n  init_kv: %s\n  freeze: [", cfg_init_kv_name(c->adapter.init_kv));
     for (int i = 0; i < c->adapter.n_freeze; i++) {

@@ -80,6 +80,7 @@ typedef struct train_config {
         bool text_cpu;                // text_device: cpu — T5 / CLIP on the CPU in f32 (else the run's device and dtype)
         char text_cache[CFG_PATH];    // "" = T5 / CLIP run every step; else their outputs read from this cache (cameo cache-text)
         char ref_cache[CFG_PATH];     // "" = SigLIP / DINOv2 run on every reference; else their features read from this cache (cameo cache-refs)
+        char latent_cache[CFG_PATH];  // "" = the VAE runs on every target; else its moments read from this cache (cameo cache-latents)
     } model;
     struct {
         char path[CFG_PATH];
@@ -87,6 +88,7 @@ typedef struct train_config {
         int demo_characters, demo_per_character, demo_size;  // the generated demo dataset
         int ref_size, threads, prefetch, bucket_step;
         double max_aspect;
+        bool random_crop;        // the target cut at a random place of its resize (each epoch anew), else at its centre
     } data;
     struct {
         double ip_scale;

@@ -325,16 +325,24 @@ int fstore_add_set(fstore *s, const char *path, uint64_t manifest_hash, uint64_t
 
 // ---- entries ----
 
+// the sizes of the entry of name: the store's, or the kind's for that name
+static void entry_dims(const fstore *s, const uint8_t *name, size_t nl, int64_t d[3]) {
+    if (s->kind->entry_dims) s->kind->entry_dims(s->id.dim, name, nl, d);
+    else memcpy(d, s->id.dim, 3 * sizeof *d);
+}
+
 // one entry's checks (sizes, checksum, name); its dtype (CM_F32 / CM_BF16) or -1 with err
 static int entry_check(const fstore *s, const uint8_t *name, size_t nl, const MDB_val *v, char *err, size_t errlen) {
     const fstore_kind *k = s->kind;
     const uint8_t *p = v->mv_data;
     char sn[120];
-    size_t vals = k->values(s->id.dim);
+    int64_t d[3];
+    entry_dims(s, name, nl, d);
+    size_t vals = k->values(d);
     uint16_t dt = v->mv_size >= FS_HEADER ? le_get16(p + 6) : 0xffff;
     size_t es = dt == 0 ? 4 : 2;
-    if (v->mv_size < FS_HEADER || le_get32(p) != k->magic || le_get16(p + 4) != FS_VERSION || dt > 1 || le_get32(p + 8) != s->id.dim[0] ||
-        le_get32(p + 12) != s->id.dim[1] || le_get32(p + 16) != s->id.dim[2] || le_get32(p + 20) != nl || v->mv_size != FS_HEADER + nl + es * vals) {
+    if (v->mv_size < FS_HEADER || le_get32(p) != k->magic || le_get16(p + 4) != FS_VERSION || dt > 1 || le_get32(p + 8) != d[0] ||
+        le_get32(p + 12) != d[1] || le_get32(p + 16) != d[2] || le_get32(p + 20) != nl || v->mv_size != FS_HEADER + nl + es * vals) {
         snprintf(err, errlen, "%s %s: the entry of %s is not an entry of %zu values (%.4s; damaged)", k->what, s->path,
                  k->shown(name, nl, sn, sizeof sn), vals, (const char *)&k->magic);
         return -1;
@@ -362,7 +370,9 @@ int fstore_get(fstore *s, void *txn, const uint8_t *name, size_t n, fstore_entry
     if (rc) return lmdb_err(s, "read", rc, err, errlen);
     int dt = entry_check(s, name, n, &v, err, errlen);
     if (dt < 0) return -1;
-    *e = (fstore_entry){.data = (const uint8_t *)v.mv_data + FS_HEADER + n, .values = s->kind->values(s->id.dim), .dt = (cm_dtype)dt};
+    int64_t d[3];
+    entry_dims(s, name, n, d);
+    *e = (fstore_entry){.data = (const uint8_t *)v.mv_data + FS_HEADER + n, .values = s->kind->values(d), .dt = (cm_dtype)dt};
     return 0;
 }
 
@@ -377,9 +387,10 @@ int fstore_put(fstore *s, void *txn, const uint8_t *name, size_t nl, cm_dtype dt
                int np, char *err, size_t errlen) {
     size_t es = dtype_size(dt), total = 0;
     for (int i = 0; i < np; i++) total += bytes[i];
-    CM_CHECK(s->writable && (dt == CM_F32 || dt == CM_BF16) && total == es * s->kind->values(s->id.dim), "fstore_put",
-             "%zu bytes of %s for a %s entry of %zu values", total, dt == CM_F32 ? "f32" : "bf16", s->kind->what,
-             s->kind->values(s->id.dim));
+    int64_t ed[3];
+    entry_dims(s, name, nl, ed);
+    CM_CHECK(s->writable && (dt == CM_F32 || dt == CM_BF16) && total == es * s->kind->values(ed), "fstore_put",
+             "%zu bytes of %s for a %s entry of %zu values", total, dt == CM_F32 ? "f32" : "bf16", s->kind->what, s->kind->values(ed));
     uint8_t key[16];
     s->kind->key_of(name, nl, key);
     size_t n = FS_HEADER + nl + total;
@@ -392,7 +403,7 @@ int fstore_put(fstore *s, void *txn, const uint8_t *name, size_t nl, cm_dtype dt
     le_put32(e, s->kind->magic);
     le_put16(e + 4, FS_VERSION);
     le_put16(e + 6, dt == CM_F32 ? 0 : 1);
-    for (int i = 0; i < 3; i++) le_put32(e + 8 + 4 * i, (uint32_t)s->id.dim[i]);
+    for (int i = 0; i < 3; i++) le_put32(e + 8 + 4 * i, (uint32_t)ed[i]);
     le_put32(e + 20, (uint32_t)nl);
     le_put32(e + 24, crc32c(e + FS_HEADER, n - FS_HEADER));
     le_put32(e + 28, 0);

@@ -7,7 +7,7 @@
 // the kind's three sizes by name, datasets: [{path, manifest_hash, samples}]}. Every other key: 16
 // bytes, made from the entry's name by the kind, whose value is
 //   [0, 32)  header (little-endian): u32 magic (the kind's), u16 version 1, u16 dtype (0 f32, 1 bf16),
-//            u32 × 3 the kind's sizes, u32 name bytes, u32 CRC-32C of the bytes from 32 to the end, u32 0
+//            u32 × 3 the kind's sizes (the store's, or the entry's own: fstore_kind.entry_dims), u32 name bytes, u32 CRC-32C of the bytes from 32 to the end, u32 0
 //   then the name (checked against the key on every read), then the values.
 // Each write is one transaction: an interrupted build keeps what it committed.
 #pragma once
@@ -27,6 +27,9 @@ typedef struct fstore_kind {
     size_t (*values)(const int64_t dim[3]);                               // values an entry holds
     void (*key_of)(const uint8_t *name, size_t n, uint8_t key[16]);       // an entry's key from its name
     const char *(*shown)(const uint8_t *name, size_t n, char *buf, size_t len);  // "the caption '...'"
+    // NULL: every entry has the store's sizes; else an entry's own sizes from its name and the
+    // store's (the latent cache: a latent's grid is its bucket's)
+    void (*entry_dims)(const int64_t store[3], const uint8_t *name, size_t n, int64_t out[3]);
 } fstore_kind;
 
 typedef struct fstore_id {  // the encoders that made (or would make) the entries

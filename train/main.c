@@ -9,6 +9,7 @@
 #include "kernels/profile.h"
 #include "train/progress.h"
 #include "train/cli.h"
+#include "train/latent_cache.h"
 #include "train/ref_cache.h"
 #include "train/text_cache.h"
 #include "train/dist.h"
@@ -29,6 +30,8 @@ static void usage(FILE *f) {
             "                                                       train with --set model.text_cache=DIR (no text encoders loaded)\n"
             "  cache-refs [CONFIG] [--out DIR] [--set k=v]...       run SigLIP / DINOv2 once over every reference a config can draw;\n"
             "                                                       train with --set model.ref_cache=DIR (no towers run a step)\n"
+            "  cache-latents [CONFIG] [--out DIR] [--set k=v]...    run the VAE once over every target a config can draw (centre crops);\n"
+            "                                                       train with --set model.latent_cache=DIR (no VAE runs a step)\n"
             "  inspect PATH [--quiet] | --arch NAME [--quiet]       list a weights file (.safetensors, .bin), a checkpoint, a feature cache, an architecture\n"
             "  import-bin IN.bin OUT.safetensors | --list IN.bin    convert (or list) the released PyTorch adapter (.bin)\n"
             "  bench <ops|train|blocks|text-cache|ref-cache|gpu> ... benchmarks (print tables; gpu: CUDA builds)\n"
@@ -85,6 +88,7 @@ static int inspect(int argc, char **argv) {
     if (path && !other && torch_import_is_torch_file(path)) return torch_import_inspect("inspect", path, q);
     if (path && !other && text_cache_applies(path)) return text_cache_inspect_cli(path);  // cameo cache-text's folder
     if (path && !other && ref_cache_applies(path)) return ref_cache_inspect_cli(path);    // cameo cache-refs' folder
+    if (path && !other && latent_cache_applies(path)) return latent_cache_inspect_cli(path);  // cameo cache-latents' folder
     return inspect_cli(argc, argv);
 }
 
@@ -113,6 +117,7 @@ static int dispatch(int argc, char **argv) {
     if (!strcmp(cmd, "data")) return data_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "cache-text")) return cache_text_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "cache-refs")) return cache_refs_cli(argc - 2, argv + 2);
+    if (!strcmp(cmd, "cache-latents")) return cache_latents_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "inspect")) return inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "import-bin")) return torch_import_cli(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return bench_cli(argc - 2, argv + 2);

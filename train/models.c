@@ -150,6 +150,38 @@ int ic_models_vision(ic_models *m, const train_tiny_dims *tiny, uint64_t seed, c
     return load_towers(m, &sc, &dc, siglip, dinov2, ref_size ? ref_size : (int)sc.image_size, err, errlen);  // ic_models_vision_shape's side
 }
 
+// the VAE encoder: the tiny preset's three levels (4x down) with FLUX's scaling and shift, of seed
+static void tiny_vae(ic_models *m, const train_tiny_dims *d, uint64_t seed) {
+    vae_config vc = {.in_channels = 3, .out_channels = 3, .latent = d->latent_channels, .nlevels = IC_TINY_VAE_LEVELS,
+                     .ch = {d->vae_channels / 2, d->vae_channels, d->vae_channels}, .layers_per_block = 1,
+                     .groups = 4, .mid_attn = true, .scaling = 0.3611, .shift = 0.1159};
+    params_init_registry(&m->ps_vae, m->dev, m->dtype, false);
+    vae_encoder_init(&m->vae, &vc, &m->ps_vae);
+    params_randomize(&m->ps_vae, seed ^ 0xae);
+    m->vae_factor = 1 << (vc.nlevels - 1);
+}
+
+// the VAE encoder of vc from path (the decoder's weights passed over)
+static int load_vae(ic_models *m, const vae_config *vc, const char *path, char *err, size_t errlen) {
+    int n_extra;
+    params_init_registry(&m->ps_vae, m->dev, m->dtype, false);
+    vae_encoder_init(&m->vae, vc, &m->ps_vae);
+    if (params_load(&m->ps_vae, path, NULL, false, &n_extra, err, errlen)) return -1;
+    m->vae_factor = 1 << (vc->nlevels - 1);
+    return 0;
+}
+
+int ic_models_vae(ic_models *m, const train_tiny_dims *tiny, uint64_t seed, const char *vae, cm_device dev, cm_dtype dt, char *err,
+                  size_t errlen) {
+    memset(m, 0, sizeof *m);
+    m->dev = dev;
+    m->dtype = dt;
+    m->tiny = tiny != NULL;
+    if (tiny) return tiny_vae(m, tiny, seed), 0;
+    vae_config vc;
+    return vae_detect(vae, &vc, err, errlen) || load_vae(m, &vc, vae, err, errlen) ? -1 : 0;
+}
+
 int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, cm_dtype dt, int text, uint64_t seed,
                         const char *init_kv, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
@@ -174,14 +206,7 @@ int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, c
 
     tiny_towers(m, d, seed);
 
-    // VAE: three levels (4x down), FLUX's scaling and shift
-    vae_config vc = {.in_channels = 3, .out_channels = 3, .latent = d->latent_channels, .nlevels = IC_TINY_VAE_LEVELS,
-                     .ch = {d->vae_channels / 2, d->vae_channels, d->vae_channels}, .layers_per_block = 1,
-                     .groups = 4, .mid_attn = true, .scaling = 0.3611, .shift = 0.1159};
-    params_init_registry(&m->ps_vae, m->dev, m->dtype, false);
-    vae_encoder_init(&m->vae, &vc, &m->ps_vae);
-    params_randomize(&m->ps_vae, seed ^ 0xae);
-    m->vae_factor = 1 << (vc.nlevels - 1);
+    tiny_vae(m, d, seed);
 
     if (ic_models_text(&m->text, d, seed, NULL, NULL, 0, text, dev, dt, err, errlen)) return -1;
 
@@ -266,12 +291,8 @@ int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtyp
 
     if (p->no_towers) m->vfc = shallow_layers(sc.layers, dc.layers), m->ref_size = (int)rs;  // their files' headers only
     else if (load_towers(m, &sc, &dc, p->siglip, p->dinov2, (int)rs, err, errlen)) return -1;
-    int n_extra;
 
-    params_init_registry(&m->ps_vae, m->dev, m->dtype, false);
-    vae_encoder_init(&m->vae, &vc, &m->ps_vae);
-    if (params_load(&m->ps_vae, p->vae, NULL, false, &n_extra, err, errlen)) return -1;
-    m->vae_factor = 1 << (vc.nlevels - 1);
+    if (load_vae(m, &vc, p->vae, err, errlen)) return -1;
 
     if (ic_models_text(&m->text, NULL, seed, p->t5, p->clip, p->t5_len, text, dev, dt, err, errlen)) return -1;
     return adapter_setup(m, &ac, init_kv, p->adapter_init, seed, err, errlen);

@@ -40,6 +40,7 @@ typedef struct ic_models {
     cm_params ps_adapter;         // trainable: image_proj.* and ip_adapter.*
     int ref_size;                 // reference view side the towers take
     struct ref_cache *refs;       // model.ref_cache: the reference features of the data's records read from it (not owned)
+    struct latent_cache *latents; // model.latent_cache: the targets' VAE moments read from it (not owned)
     int vae_factor;               // pixels per latent
 } ic_models;
 
@@ -71,6 +72,10 @@ static inline bool ic_models_towers(const ic_models *m) { return m->sig.layer !=
 // these): only m->sig, m->dino, m->vfc, m->ref_size set; free with ic_models_free
 int ic_models_vision(ic_models *m, const train_tiny_dims *tiny, uint64_t seed, const char *siglip, const char *dinov2, int ref_size,
                      cm_device dev, cm_dtype dt, char *err, size_t errlen);
+// the VAE encoder alone, as the two above make it (the latent cache's builder runs exactly this one):
+// only m->vae, m->ps_vae, m->vae_factor set; free with ic_models_free
+int ic_models_vae(ic_models *m, const train_tiny_dims *tiny, uint64_t seed, const char *vae, cm_device dev, cm_dtype dt, char *err,
+                  size_t errlen);
 // the reference features' sizes as the two above make the towers, without loading a weight: tiny != NULL
 // the tiny preset's, else the towers at siglip and dinov2 (ref_size 0: SigLIP's own side). *tokens
 // a view (N), *width (Ds + Dd), *vfc the shallow layers, *side the views'. 0 or -1 with err.

@@ -146,7 +146,7 @@ int ref_cache_build(const train_config *c, const char *out, int batch, bool repa
     double t0 = progress_now();
     const char *paths[CFG_MAX_STAGES + 1];
     dataset ds[CFG_MAX_STAGES + 1];
-    int nd = cache_open_datasets(c, "cache-refs", quiet, paths, ds, err, errlen), rc = nd < 0 ? -1 : 0;
+    int nd = cache_open_datasets(c, "cache-refs", quiet, DATASET_NO_SIZES, paths, ds, err, errlen), rc = nd < 0 ? -1 : 0;
     if (nd < 0) nd = 0;
     fstore_id id;
     ref_cache cache = {0};

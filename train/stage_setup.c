@@ -27,6 +27,7 @@ loader_config stage_loader_config(const train_config *c, int s, int ref_size, in
     lc.ref_drop = (float)c->train.ref_drop;
     lc.threads = c->data.threads;
     lc.prefetch = c->data.prefetch;
+    lc.random_crop = c->data.random_crop;
     return lc;
 }
 
@@ -45,20 +46,22 @@ step_opts stage_step_opts(const train_config *c, int s) {
     return o;
 }
 
+int stage_buckets(const train_config *c, int s, int (*bk)[2]) {
+    const train_stage *sg = &c->stages[s];
+    if (!sg->n_buckets)
+        return buckets_make(sg->resolution, c->data.bucket_step > 0 ? c->data.bucket_step : 64,
+                            c->data.max_aspect >= 1 ? c->data.max_aspect : 2.0, bk, BUCKETS_MAX);
+    for (int b = 0; b < sg->n_buckets; b++) bk[b][0] = sg->buckets[b][0], bk[b][1] = sg->buckets[b][1];
+    return sg->n_buckets;
+}
+
 // the most samples stage s can take from one bucket of ds (the sampler's batches never mix buckets,
 // so a global batch needs batch_size of them in one); t: per bucket of the stage's table, and the
 // images enlarged to cover their bucket (preprocess_target's scale > 1)
 static int64_t stage_bucket_max(const train_config *c, int s, const dataset *ds, int (*bk)[2], int *nb, buckets_tally *t) {
     const train_stage *sg = &c->stages[s];
     buckets_tally_init(t);
-    if (sg->n_buckets) {
-        *nb = sg->n_buckets;
-        for (int b = 0; b < *nb; b++) bk[b][0] = sg->buckets[b][0], bk[b][1] = sg->buckets[b][1];
-    } else {
-        *nb = buckets_make(sg->resolution, c->data.bucket_step > 0 ? c->data.bucket_step : 64,
-                           c->data.max_aspect >= 1 ? c->data.max_aspect : 2.0, bk, BUCKETS_MAX);
-        if (*nb < 1) return -1;  // the loader names it
-    }
+    if ((*nb = stage_buckets(c, s, bk)) < 1) return -1;  // the loader names it
     for (uint32_t ch = 0; ch < ds->n_chars; ch++) {
         if (sg->mode == CFG_MODE_PAIRED && ds->char_count[ch] < 2) continue;  // left out of a paired order
         buckets_tally_add(t, (const int(*)[2])bk, *nb, ds->sizes, ds->char_first[ch], ds->char_count[ch]);

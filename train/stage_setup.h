@@ -10,6 +10,9 @@
 
 // the loader of stage s for rank r of w (reference views of ref_size); each stage has its own order
 loader_config stage_loader_config(const train_config *c, int s, int ref_size, int rank, int world);
+// stage s's aspect buckets into bk[BUCKETS_MAX] (W, H), as its loader makes them (its buckets, else
+// data.bucket_step / data.max_aspect at its resolution): how many, or < 1 when none fits
+int stage_buckets(const train_config *c, int s, int (*bk)[2]);
 // stage s's (its recompute, else the train section's); s < 0: the train section's
 step_opts stage_step_opts(const train_config *c, int s);
 

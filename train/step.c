@@ -5,6 +5,7 @@
 #include <string.h>
 #include "autograd/autograd.h"
 #include "autograd/ops.h"
+#include "train/latent_cache.h"
 #include "train/progress.h"
 #include "train/ref_cache.h"
 
@@ -69,10 +70,18 @@ void step_reference_features(ic_models *m, const float *ref_siglip, const float 
 void step_batch_upload(ic_models *m, const loader_batch *b, step_batch *out) {
     *out = (step_batch){.B = b->B, .H = b->H, .W = b->W, .R = b->R};
     autograd_no_grad_push();
-    out->target = to_model(b->target, 4, (int64_t[]){b->B, 3, b->H, b->W}, m);
+    char err[1024];
+    if (m->latents) {  // the VAE's moments of (dataset, target id, bucket), the loader having cut no pixels
+        cm_tensor *h;
+        CM_CHECK(!latent_cache_lookup(m->latents, b->manifest_hash, b->sample_ids, b->B, b->W, b->H, &h, err, sizeof err), "step", "%s",
+                 err);
+        cm_tensor *d = op_to_device(h, m->dev);
+        out->moments = op_cast(d, m->dtype);
+        tensor_release(d);
+        tensor_release(h);
+    } else out->target = to_model(b->target, 4, (int64_t[]){b->B, 3, b->H, b->W}, m);
     if (m->refs) {  // the features of (dataset, reference id), the loader having made no views
         vision_features h;
-        char err[1024];
         CM_CHECK(!ref_cache_lookup(m->refs, b->manifest_hash, b->ref_ids, b->sample_ids, b->ref_dropped, b->B, &h, err, sizeof err),
                  "step", "%s", err);
         cm_tensor **src[3] = {&h.low_res_deep, &h.low_res_shallow, &h.high_res_deep};
@@ -102,6 +111,7 @@ void step_batch_upload(ic_models *m, const loader_batch *b, step_batch *out) {
 
 void step_batch_release(step_batch *sb) {
     tensor_release(sb->target);
+    tensor_release(sb->moments);
     tensor_release(sb->views_siglip);
     tensor_release(sb->views_dino);
     vision_features_release(&sb->feat);
@@ -156,7 +166,16 @@ void step_encode_at(ic_models *m, const step_batch *b, const step_opts *o, uint6
     }
     double t1 = progress_now();
     cm_tensor *z;                                                // [B, Cl, H/f, W/f]
-    if (o && o->vae_sample) {  // diffusers' latent_dist.sample(): mean + exp(logvar / 2) · n
+    if (b->moments) {  // read with the batch (latent cache): the same draw from the stored mean and logvar
+        cm_tensor *mean = op_chunk(b->moments, 2, 1, 0);
+        if (o && o->vae_sample) {
+            cm_tensor *lv = op_chunk(b->moments, 2, 1, 1), *n = vae_noise(m, b, o, step);
+            z = vae_posterior_sample(mean, lv, n);
+            tensor_release(lv);
+            tensor_release(n);
+            tensor_release(mean);
+        } else z = mean;
+    } else if (o && o->vae_sample) {  // diffusers' latent_dist.sample(): mean + exp(logvar / 2) · n
         cm_tensor *n = vae_noise(m, b, o, step);
         z = vae_encode_sample(&m->vae, b->target, n);
         tensor_release(n);

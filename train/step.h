@@ -31,7 +31,9 @@ typedef struct step_times {  // seconds, accumulated
 // upload batch j+1 while the device still runs step j's backward.
 typedef struct step_batch {
     int B, H, W, R;
-    cm_tensor *target;                     // [B, 3, H, W] model device and dtype
+    cm_tensor *target;                     // [B, 3, H, W] model device and dtype; NULL with a latent cache
+    cm_tensor *moments;                    // with a latent cache (model.latent_cache): [B, 2 Cl, H/f, W/f] the VAE's mean and
+                                           // logvar, read with the batch; else NULL
     cm_tensor *views_siglip, *views_dino;  // [5B, 3, R, R]: the B full views, then sample b's crops at B + 4b + i;
                                            // NULL with a reference cache
     vision_features feat;                  // with a reference cache (model.ref_cache): read with the batch; else NULL
@@ -40,8 +42,8 @@ typedef struct step_batch {
     cm_tensor *txt, *pooled;               // with a text cache (model.text_cache): [B, Lt, D], [B, P] read with the batch; else NULL
 } step_batch;
 // copies b's images to the model's device (asynchronously where the device allows) and the rest to
-// the host; with a text cache, the captions' rows too, and with a reference cache the references'
-// features instead of their views (read here, when the feed takes the batch ahead during the step
+// the host; with a text cache, the captions' rows too, with a reference cache the references'
+// features instead of their views, and with a latent cache the targets' VAE moments instead of pixels (read here, when the feed takes the batch ahead during the step
 // before, not on the step's own critical path)
 void step_batch_upload(ic_models *m, const loader_batch *b, step_batch *out);
 void step_batch_release(step_batch *sb);  // zeroes it; safe on a zeroed one

@@ -94,7 +94,7 @@ int text_cache_build(const train_config *c, const char *out, int batch, bool rep
     double t0 = progress_now();
     const char *paths[CFG_MAX_STAGES + 1];
     dataset ds[CFG_MAX_STAGES + 1];
-    int nd = cache_open_datasets(c, "cache-text", quiet, paths, ds, err, errlen), rc = nd < 0 ? -1 : 0;
+    int nd = cache_open_datasets(c, "cache-text", quiet, DATASET_NO_SIZES, paths, ds, err, errlen), rc = nd < 0 ? -1 : 0;
     if (nd < 0) nd = 0;
     text_cache_id id;
     text_cache tc = {0};

@@ -40,6 +40,7 @@
 #include "train/models.h"
 #include "train/optim.h"
 #include "train/progress.h"
+#include "train/latent_cache.h"
 #include "train/ref_cache.h"
 #include "train/schedule.h"
 #include "train/text_cache.h"
@@ -96,6 +97,7 @@ typedef struct trainer {
     ic_models m;
     text_cache tcache;           // model.text_cache: T5 / CLIP outputs read from it (m.text has no encoders)
     ref_cache rcache;            // model.ref_cache: the references' features read from it (m.refs)
+    latent_cache lcache;         // model.latent_cache: the targets' VAE moments read from it (m.latents)
     uint64_t ref_fallbacks_told; // of rcache.fallbacks, those a stage's summary counted already
     optim opt;
     metrics met;
@@ -162,6 +164,7 @@ static int prepare_data(trainer *t, char *err, size_t errlen) {
 static loader *open_stage_loader(trainer *t, int s, bool resume) {
     loader_config lc = stage_loader_config(&t->cfg, s, t->m.ref_size, t->d.rank, t->d.world);
     lc.no_ref_views = t->m.refs != NULL;  // their features come from the reference cache
+    lc.no_target = t->m.latents != NULL;  // its VAE moments come from the latent cache
     loader_resume r, *rp = NULL;
     if (resume && ckpt_state_get_data(&t->st, "epoch", &r.epoch) && ckpt_state_get_data(&t->st, "batches_done", &r.batches_done) &&
         ckpt_state_get_data(&t->st, "manifest_hash", &r.manifest_hash) && ckpt_state_get_data(&t->st, "bucket_hash", &r.bucket_hash)) {
@@ -536,7 +539,8 @@ static int resume_changes(trainer *t, const char *dir, char *err, size_t errlen)
         if (sscanf(ch[i].path, "stages[%d]", &s) == 1 && s >= 0 && s < st.stage)
             snprintf(note, sizeof note, " — no effect: stage %d/%d is finished, the run goes on in stage %d/%d (to train more, "
                      "add a stage)", s + 1, t->cfg.n_stages, st.stage + 1, t->cfg.n_stages);
-        else if (!strcmp(ch[i].path, "model.text_cache") || !strcmp(ch[i].path, "model.ref_cache"))
+        else if (!strcmp(ch[i].path, "model.text_cache") || !strcmp(ch[i].path, "model.ref_cache") ||
+                 !strcmp(ch[i].path, "model.latent_cache"))
             snprintf(note, sizeof note, " — the same frozen outputs, %s", strcmp(ch[i].now, "\"\"") ? "read instead of computed"
                                                                                                   : "computed instead of read");
         progress_message(&t->prog, "resume: %s changed from %s (the checkpoint's) to %s%s", ch[i].path, ch[i].was, ch[i].now, note);
@@ -662,6 +666,21 @@ static int attach_ref_cache(trainer *t, char *err, size_t errlen) {
     return 0;
 }
 
+// model.latent_cache: the VAE's moments of every target the data can draw (each record in each bucket
+// a stage puts it in, cut from the centre) from the cache, which must be the VAE's and cover every
+// dataset the run reads in those buckets. The VAE stays loaded (its weights are small).
+static int attach_latent_cache(trainer *t, char *err, size_t errlen) {
+    const train_config *c = &t->cfg;
+    fstore_id id;
+    if (latent_cache_identity(c, &id, err, errlen) || latent_cache_open(&t->lcache, c->model.latent_cache, &id, false, err, errlen) ||
+        latent_cache_covers_run(&t->lcache, c, err, errlen))
+        return -1;
+    t->m.latents = &t->lcache;
+    progress_message(&t->prog, "model.latent_cache: VAE latents of %llu targets from %s; the VAE runs on no training target and the "
+                     "loader cuts none", (unsigned long long)fstore_count(&t->lcache.s), c->model.latent_cache);
+    return 0;
+}
+
 // with a text cache, every evaluation prompt must be in it (named here, not at the first evaluation)
 static int text_cache_prompts(trainer *t, char *err, size_t errlen) {
     if (!t->tcache.env) return 0;
@@ -730,6 +749,7 @@ static int run(trainer *t, const char *resume_dir, char *err, size_t errlen) {
     }
     if (c->model.text_cache[0] && attach_text_cache(t, err, errlen)) return -1;
     if (c->model.ref_cache[0] && attach_ref_cache(t, err, errlen)) return -1;
+    if (c->model.latent_cache[0] && attach_latent_cache(t, err, errlen)) return -1;
     if (c->adapter.n_freeze && freeze_adapter(t, err, errlen)) return -1;
     optim_config oc = {.lr = c->optimizer.lr, .beta1 = c->optimizer.beta1, .beta2 = c->optimizer.beta2, .eps = c->optimizer.eps,
                        .weight_decay = c->optimizer.weight_decay, .grad_clip = c->optimizer.grad_clip,
@@ -1128,6 +1148,7 @@ int train_cli(int argc, char **argv) {
     ic_models_free(&t.m);
     if (t.tcache.env) text_cache_close(&t.tcache);
     if (t.rcache.s.env) ref_cache_close(&t.rcache);
+    if (t.lcache.s.env) latent_cache_close(&t.lcache);
     // a rank may be waiting in a collective: stop them all (an abort may cut the others' messages short)
     if (rc && !alike && !t.stop_agreed && t.d.world > 1) dist_abort(&t.d, 1);
     dist_finalize(&t.d);

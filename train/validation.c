@@ -52,6 +52,7 @@ static int val_local(train_val *v, ic_models *m, const train_config *c, int s, c
     lc.caption_drop = 0;
     lc.ref_drop = 0;
     lc.no_ref_views = m->refs != NULL;  // their features come from the reference cache
+    lc.no_target = m->latents != NULL;  // its VAE moments come from the latent cache
     lc.quiet = 1;  // opened at every validation (its set once a stage): its notes would repeat (the training's loader says them)
     // and the same damaged records are met at every validation: logged once per stage, then
     // counted ("samples_damaged") only

@@ -1,0 +1,272 @@
+// latent_cache_build.c — `cameo cache-latents`: every target a config's run can draw (each record in
+// each bucket a stage puts it in, cut from the centre) through its VAE into a latent cache
+// (train/latent_cache.h).
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "autograd/autograd.h"
+#include "autograd/ops.h"
+#include "data/dataset.h"
+#include "data/preprocess.h"
+#include "train/cache_cli.h"
+#include "train/cli.h"
+#include "train/latent_cache.h"
+#include "train/models.h"
+#include "train/progress.h"
+
+// a record read, waiting in its bucket's queue; its target made beside the batch's others (one thread each)
+typedef struct {
+    uint64_t id;
+    uint8_t *img;            // its WebP bytes: a copy (the reader's view of them lasts until its next read)
+    size_t len, cap;
+    uint32_t w, h;
+    int alpha;
+    preprocess_scratch ps;
+    bool bad;                // does not decode to w x h
+} lat_slot;
+
+typedef struct {             // the records of one bucket waiting to go through the VAE together
+    int W, H, n;
+    lat_slot *slots;         // [batch]
+} lat_queue;
+
+typedef struct {
+    latent_cache *lc;
+    ic_models *m;            // the VAE alone (ic_models_vae)
+    int batch;
+    uint64_t mh;             // the dataset's manifest hash
+    const char *dir;         // the dataset's, for messages
+    bool quiet, tty;
+    lat_queue *q;            // [nq] one per bucket met so far
+    int nq, capq;
+    float *pix;              // [batch, 3, H, W] the targets, as the loader makes them (the largest bucket's room)
+    size_t pix_cap;
+    uint64_t *ids;           // [batch]
+    latent_cache_report *r;
+} pending;
+
+// the targets [0, n) of ids[0, n) in the W x H bucket through the VAE, into the cache in one commit
+static int put_targets(pending *p, int n, int W, int H, char *err, size_t errlen) {
+    if (!n) return 0;
+    autograd_no_grad_push();
+    cm_tensor *hx = tensor_from_host(CM_F32, 4, (int64_t[]){n, 3, H, W}, p->pix, p->m->dev);  // as step_batch_upload sends it
+    cm_tensor *x = op_cast(hx, p->m->dtype), *lv = NULL;
+    cm_tensor *mean = vae_encode(&p->m->vae, x, &lv);  // [n, Cl, H/f, W/f] each, logvar clamped
+    cm_tensor *mom = op_concat(2, (cm_tensor *[]){mean, lv}, 1);  // [n, 2 Cl, H/f, W/f]
+    autograd_no_grad_pop();
+    int rc = latent_cache_put(p->lc, p->mh, p->ids, n, W, H, mom, err, errlen);
+    cm_tensor *tmp[] = {hx, x, lv, mean, mom};
+    for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
+    if (!rc) p->r->added += (uint64_t)n;
+    // a test's fault: the process killed once this many batches are committed (an interrupted build)
+    static int puts_done;
+    const char *kill_at = getenv("CAMEO_FAULT_CACHE_LATENTS_KILL");
+    if (!rc && kill_at && ++puts_done == atoi(kill_at)) raise(SIGKILL);
+    return rc;
+}
+
+// a bucket's records: decoded and cut in parallel (WebP decoding is most of the host's work), those
+// that fail skipped and counted, the rest through the VAE in their order
+static int flush(pending *p, lat_queue *q, char *err, size_t errlen) {
+    if (!q->n) return 0;
+    size_t t = (size_t)3 * q->W * q->H;
+    if (p->pix_cap < (size_t)q->n * t) {
+        free(p->pix);
+        p->pix = malloc((p->pix_cap = (size_t)p->batch * t) * sizeof(float));
+        CM_CHECK(p->pix, "cache-latents", "out of host memory for %d targets of %dx%d", p->batch, q->W, q->H);
+    }
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < q->n; i++) {
+        lat_slot *s = &q->slots[i];
+        int32_t crop[4];
+        s->bad = image_webp_decode_into(s->img, s->len, s->alpha, &s->ps.dec, &s->ps.dec_cap) || (uint32_t)s->ps.dec.w != s->w ||
+                 (uint32_t)s->ps.dec.h != s->h;
+        if (!s->bad)  // the loader's target with data.random_crop false: the centre, no flip
+            CM_CHECK(!preprocess_load(&s->ps.dec, &s->ps) &&
+                     !preprocess_target(&s->ps, (int)s->w, (int)s->h, q->W, q->H, 0.5, 0.5, 0, p->pix + (size_t)i * t, crop),
+                     "cache-latents", "out of host memory in preprocess");
+    }
+    int k = 0;
+    for (int i = 0; i < q->n; i++) {
+        const lat_slot *s = &q->slots[i];
+        if (s->bad) {
+            if (!p->r->skipped++ && !p->quiet)
+                fprintf(stderr, "%scache-latents: skipped: %.400s: sample %llu: WebP image does not decode to %ux%u\n", p->tty ? "\n" : "",
+                        p->dir, (unsigned long long)s->id, s->w, s->h);
+            continue;
+        }
+        if (k != i) memmove(p->pix + (size_t)k * t, p->pix + (size_t)i * t, t * sizeof(float));
+        p->ids[k++] = s->id;
+    }
+    q->n = 0;
+    return put_targets(p, k, q->W, q->H, err, errlen);
+}
+
+// the queue of the W x H bucket (made when new; valid until the next call)
+static lat_queue *queue_of(pending *p, int W, int H) {
+    for (int i = 0; i < p->nq; i++)
+        if (p->q[i].W == W && p->q[i].H == H) return &p->q[i];
+    if (p->nq == p->capq) {
+        p->q = realloc(p->q, (size_t)(p->capq = p->capq ? 2 * p->capq : 16) * sizeof *p->q);
+        CM_CHECK(p->q, "cache-latents", "out of host memory for %d buckets", p->nq + 1);
+    }
+    lat_queue *q = &p->q[p->nq++];
+    *q = (lat_queue){.W = W, .H = H, .slots = calloc((size_t)p->batch, sizeof(lat_slot))};
+    CM_CHECK(q->slots, "cache-latents", "out of host memory for a batch of %d", p->batch);
+    return q;
+}
+
+// every record of the dataset d in each bucket of the tables t it falls in; damaged or missing
+// records skipped and counted
+static int add_dataset(pending *p, dataset *d, const latent_tables *t, bool repair, uint64_t total, double t0, char *err,
+                       size_t errlen) {
+    dataset_reader rd;
+    if (dataset_reader_init(&rd, d)) {
+        snprintf(err, errlen, "%s: cannot make a reader", d->dir);
+        return -1;
+    }
+    double last = progress_now();
+    int rc = 0;
+    p->mh = d->m.hash, p->dir = d->dir;
+    for (int s = 0; s < d->m.n_shards && !rc; s++)
+        for (uint64_t id = d->m.shards[s].first_id; id < d->m.shards[s].first_id + d->m.shards[s].samples && !rc; id++) {
+            p->r->records++;
+            double now = progress_now();
+            if (!p->quiet && now - last > (p->tty ? 0.25 : 30.0))
+                cache_show_progress("cache-latents", p->r->records, total, p->r->added, "targets", t0, p->tty, false), last = now;
+            int want[2 * CFG_MAX_STAGES][2], nw = 0;  // its buckets (as the loader picks them: the stored sizes), not yet cached
+            for (int i = 0; i < t->n; i++) {
+                const int *b = t->bk[i][buckets_nearest((const int(*)[2])t->bk[i], t->nb[i], d->sizes[2 * id], d->sizes[2 * id + 1])];
+                bool seen = false;
+                for (int j = 0; j < nw && !seen; j++) seen = want[j][0] == b[0] && want[j][1] == b[1];
+                if (!seen && !latent_cache_has(p->lc, p->mh, id, b[0], b[1], repair)) want[nw][0] = b[0], want[nw++][1] = b[1];
+            }
+            if (!nw) continue;
+            record_view rec;
+            char e[600];
+            int got = dataset_get(&rd, id, &rec, e, sizeof e);
+            if (got == DS_ERROR) {
+                snprintf(err, errlen, "%s", e);
+                rc = -1;
+                break;
+            }
+            if (got != DS_OK) {
+                if (!p->r->skipped++ && !p->quiet) fprintf(stderr, "%scache-latents: skipped: %s\n", p->tty ? "\n" : "", e);
+                continue;
+            }
+            for (int j = 0; j < nw && !rc; j++) {
+                lat_queue *q = queue_of(p, want[j][0], want[j][1]);
+                lat_slot *sl = &q->slots[q->n];
+                if (sl->cap < rec.image_len) {
+                    free(sl->img);
+                    sl->img = malloc(sl->cap = rec.image_len);
+                    CM_CHECK(sl->img, "cache-latents", "out of host memory for an image of %zu bytes", (size_t)rec.image_len);
+                }
+                memcpy(sl->img, rec.image, rec.image_len);
+                sl->len = rec.image_len, sl->w = rec.width, sl->h = rec.height, sl->alpha = (rec.flags & RECORD_FLAG_ALPHA) != 0;
+                sl->id = id;
+                if (++q->n == p->batch) rc = flush(p, q, err, errlen);
+            }
+        }
+    dataset_reader_free(&rd);
+    for (int i = 0; i < p->nq && !rc; i++) rc = flush(p, &p->q[i], err, errlen);
+    return rc;
+}
+
+int latent_cache_build(const train_config *c, const char *out, int batch, bool repair, bool quiet, latent_cache_report *r, char *err,
+                       size_t errlen) {
+    memset(r, 0, sizeof *r);
+    double t0 = progress_now();
+    const char *paths[CFG_MAX_STAGES + 1];
+    dataset ds[CFG_MAX_STAGES + 1];
+    int nd = -1, rc = 0;
+    if (c->data.random_crop) {  // the trainer's check, said before anything is read
+        snprintf(err, errlen, "data.random_crop is true: a latent cache holds each target cut from the centre of its bucket's resize, "
+                 "which a run reads with data.random_crop: false (--set data.random_crop=false)");
+        rc = -1;
+    } else nd = cache_open_datasets(c, "cache-latents", quiet, 0, paths, ds, err, errlen), rc = nd < 0 ? -1 : 0;
+    if (nd < 0) nd = 0;
+    fstore_id id;
+    latent_cache cache = {0};
+    ic_models m = {0};
+    cm_dtype dt = cfg_model_dtype(c, c->run.dev);
+    latent_tables *tb = calloc((size_t)(nd ? nd : 1), sizeof *tb);
+    CM_CHECK(tb, "cache-latents", "out of host memory");
+    for (int i = 0; i < nd; i++) latent_tables_of(c, paths[i], &tb[i]);
+    if (!rc) rc = latent_cache_identity(c, &id, err, errlen) || latent_cache_open(&cache, out, &id, true, err, errlen) ? -1 : 0;
+    if (!rc && !quiet) {
+        int side = 0;  // the largest stage's entry, for the room
+        for (int s = 0; s < c->n_stages; s++) side = c->stages[s].steps > 0 && c->stages[s].resolution > side ? c->stages[s].resolution : side;
+        double f = (double)id.dim[1], e = (double)dtype_size(dt) * (double)id.dim[0] * (side / f) * (side / f) + 52.0;
+        fprintf(stderr, "cache-latents: %s into %s (%s on %s), each target cut from the centre\n", id.encoders, out,
+                dt == CM_F32 ? "f32" : "bf16", c->run.dev.type == CM_CPU ? "the CPU" : "cuda");
+        cache_say_room("cache-latents", out, e, "target at the largest stage's resolution", "targets");
+    }
+    if (!rc) rc = ic_models_vae(&m, c->model.tiny ? &c->model.tiny_dims : NULL, c->run.seed, c->model.vae, c->run.dev, dt, err, errlen);
+    pending *p = calloc(1, sizeof *p);
+    CM_CHECK(p, "cache-latents", "out of host memory");
+    *p = (pending){.lc = &cache, .m = &m, .batch = batch, .ids = calloc((size_t)batch, sizeof(uint64_t)), .r = r, .quiet = quiet,
+                   .tty = isatty(2)};
+    CM_CHECK(p->ids, "cache-latents", "out of host memory for a batch of %d targets", batch);
+    uint64_t total = 0;
+    r->sets = nd;
+    for (int i = 0; i < nd; i++)
+        if (repair || !fstore_covers(&cache.s, latent_cover_key(&tb[i], ds[i].m.hash))) total += ds[i].m.samples;
+    for (int i = 0; i < nd && !rc; i++) {
+        uint64_t key = latent_cover_key(&tb[i], ds[i].m.hash);
+        if (fstore_covers(&cache.s, key)) {
+            r->sets_done++;
+            if (!repair) continue;
+        }
+        rc = add_dataset(p, &ds[i], &tb[i], repair, total, t0, err, errlen);
+        if (!rc) rc = fstore_add_set(&cache.s, paths[i], key, ds[i].m.samples, err, errlen);
+    }
+    if (!rc && !quiet && total) cache_show_progress("cache-latents", r->records, total, r->added, "targets", t0, isatty(2), true);
+    for (int i = 0; i < p->nq; i++) {
+        lat_queue *q = &p->q[i];
+        for (int j = 0; j < batch; j++) free(q->slots[j].img), preprocess_scratch_free(&q->slots[j].ps);
+        free(q->slots);
+    }
+    free(p->q), free(p->ids), free(p->pix), free(p);
+    free(tb);
+    ic_models_free(&m);
+    if (cache.s.env) latent_cache_close(&cache);
+    for (int i = 0; i < nd; i++) dataset_close(&ds[i]);
+    r->seconds = progress_now() - t0;
+    return rc;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: cameo cache-latents [CONFIG.yaml] [--out DIR] [--set key=value]... [--batch N] [--repair] [--quiet]\n"
+               "  Runs the config's VAE encoder once over every record its stages and validation can draw as a target,\n"
+               "  in each aspect bucket a stage puts it in (resized to cover it and cut from the centre, as the loader\n"
+               "  does with data.random_crop: false), and stores the latent distribution's mean and logvar in DIR\n"
+               "  (default: model.latent_cache). Train with --set model.latent_cache=DIR --set data.random_crop=false:\n"
+               "  the steps read them (train.vae_sample draws from them), and the loader cuts no target. A build that\n"
+               "  stops goes on from its last batch when run again; after a stage's resolution or buckets change, it\n"
+               "  adds the new buckets' latents. An entry is 256 KiB at 512² and 1 MiB at 1024² in bf16.\n"
+               "  --batch  targets of one bucket through the VAE at a time (default 4)\n"
+               "  --repair read every record again and check its entries (sizes, checksum, name): a damaged one is\n"
+               "           computed and written anew (`cameo inspect DIR` verifies a cache without changing it)\n");
+}
+
+int cache_latents_cli(int argc, char **argv) {
+    cache_cli a = {.cmd = "cache-latents", .unit = "targets", .batch = 4, .max_batch = 1024};
+    int rc = cache_cli_setup(&a, argc, argv, usage, offsetof(train_config, model.latent_cache), "model.latent_cache");
+    if (rc >= 0) return rc;
+    latent_cache_report r;
+    char err[2048];
+    if (latent_cache_build(a.c, a.out, a.batch, a.repair, a.quiet, &r, err, sizeof err)) {
+        fprintf(stderr, "cameo cache-latents: %s\n", err);
+        return 1;
+    }
+    printf("latent cache %s: %llu targets added (%llu records read; %llu skipped as damaged) over %d dataset(s), %d already covered, "
+           "in %.1f s\n", a.out, (unsigned long long)r.added, (unsigned long long)r.records, (unsigned long long)r.skipped, r.sets,
+           r.sets_done, r.seconds);
+    printf("train with it: cameo train %s%s--set model.latent_cache=%s --set data.random_crop=false\n", a.config ? a.config : "",
+           a.config ? " " : "", a.out);
+    return 0;
+}
