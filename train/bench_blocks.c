@@ -1577,9 +1577,10 @@ int bench_blocks_main(int argc, char **argv) {
             }
             // the whole step: these runs' random features replaced by the encoders measured apart
             if (enc_full && o.nd == nd && o.ns == ns && o.proj == PROJ_FULL) {
-                // then model.text_cache (T5 / CLIP read, cameo cache-text) and model.ref_cache too (SigLIP /
-                // DINOv2 read, cameo cache-refs): their time and FLOPs out of the step
-                char head[3][400];
+                // then model.text_cache (T5 / CLIP read, cameo cache-text), model.ref_cache too (SigLIP /
+                // DINOv2 read, cameo cache-refs) and model.latent_cache (the VAE's, cameo cache-latents):
+                // their time and FLOPs out of the step
+                char head[4][400];
                 snprintf(head[0], sizeof head[0], "The whole step with its frozen encoders (measured apart above, %.1f ms and %.2f "
                          "TFLOP a step; model.text_device: model):", (em.vision + em.vae + em.text) * 1e3, (f_vis + f_vae + f_txt) / 1e12);
                 snprintf(head[1], sizeof head[1], "The same with the text cached (model.text_cache: T5 / CLIP outputs read, not run; "
@@ -1587,8 +1588,11 @@ int bench_blocks_main(int argc, char **argv) {
                 snprintf(head[2], sizeof head[2], "With the references cached too (model.ref_cache: SigLIP / DINOv2 features read, "
                          "not run; %.1f ms and %.2f TFLOP less again; the VAE alone runs; the caches' reads, `bench text-cache` / "
                          "`ref-cache`, overlap the step before and are not counted):", em.vision * 1e3, f_vis / 1e12);
-                const double te[3] = {em.vision + em.vae + em.text, em.vision + em.vae, em.vae}, fe[3] = {f_vis + f_vae + f_txt, f_vis + f_vae, f_vae};
-                for (int v = 0; v < 3; v++) {
+                snprintf(head[3], sizeof head[3], "With the latents cached too (model.latent_cache: the VAE's moments read, not run; "
+                         "%.1f ms and %.2f TFLOP less again; no frozen encoder runs, the steps above):", em.vae * 1e3, f_vae / 1e12);
+                const double te[4] = {em.vision + em.vae + em.text, em.vision + em.vae, em.vae, 0},
+                             fe[4] = {f_vis + f_vae + f_txt, f_vis + f_vae, f_vae, 0};
+                for (int v = 0; v < 4; v++) {
                     out("%s", head[v]);
                     for (int k = 0; k < 2; k++) {
                         const full_run *r = &fr.run[k];

@@ -112,9 +112,10 @@ case "$1 $2" in
         : >"$out/tiny/checkpoints/step-130/adapter.safetensors"
         case "$*" in *adapter.freeze=*) echo "adapter.freeze: 76 of 100 tensors held fixed (96.5%)" ;; esac
         case "$*" in *model.ref_cache=*) echo "model.ref_cache: ... the towers run on no training reference and are not loaded" ;; esac
+        case "$*" in *model.latent_cache=*) echo "model.latent_cache: ... the VAE runs on no training target and the loader cuts none" ;; esac
         case "$*:$dev" in *recompute=auto*:cuda*) echo "stage 1/3 (unpaired): recompute: auto: the first 0 of 4 FLUX blocks recompute" ;; esac
         echo "done: 30 steps in 1s" ;;
-    cache-text*|cache-refs*)
+    cache-text*|cache-refs*|cache-latents*)
         mkdir -p "$out"; echo "$1: 13 added" ;;
     eval*)
         mkdir -p "$out"
@@ -154,8 +155,9 @@ expect_row pass "ctest -L cuda" '^\| ctest -L cuda \| ok: 100% tests passed'
 expect_row pass "tiny GPU training" '\| ok \('
 expect_row pass "tiny GPU training, bf16 moments + adapter.freeze + recompute auto" '\| ok \(.*projector held on both'
 expect_row pass "tiny GPU evaluation sweep" '\| ok \('
-expect_row pass "tiny GPU training with both caches (model.text_cache + model.ref_cache) against without" '\| ok \(.*towers not loaded'
-grep -q '^cache-refs ' "$T/pass/calls" && grep -q '^cache-text ' "$T/pass/calls" || fail "pass: the caches were not built"
+expect_row pass "tiny GPU training with the three caches (model.text_cache + ref_cache + latent_cache) against without" '\| ok \(.*towers not loaded, VAE run on no target'
+grep -q '^cache-refs ' "$T/pass/calls" && grep -q '^cache-text ' "$T/pass/calls" && grep -q '^cache-latents ' "$T/pass/calls" ||
+    fail "pass: the caches were not built"
 expect_row pass "benchmark" '\| ok \('
 expect_row pass "model benchmark (blocks, full step)" '\| ok \(.*device time of a step: gemm 60%'
 expect_row pass "the same at 1024² (4096 image tokens; stage 3)" '\| ok \('

@@ -76,7 +76,7 @@ doc_flags() {
         if (line ~ /\\$/) { sub(/\\$/, "", line); cont = line; next }
         if (last != "" && line ~ /^ +\[--/) { flags(last, line); next }
         last = ""
-        while (match(line, /cameo (train|export|sample|eval|inspect|import-bin|cache-text|cache-refs|data [a-z]+|bench [a-z]+)( |$)/)) {
+        while (match(line, /cameo (train|export|sample|eval|inspect|import-bin|cache-text|cache-refs|cache-latents|data [a-z]+|bench [a-z]+)( |$)/)) {
             last = substr(line, RSTART + 6, RLENGTH - 6); sub(/ $/, "", last)
             line = substr(line, RSTART + RLENGTH)
             flags(last, line)
