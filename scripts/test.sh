@@ -15,7 +15,7 @@ cmake --build build -j"$JOBS"
 # GPU-against-CPU op test in both thread orders, and bf16 training on the emulated cuda:0
 if command -v nvcc >/dev/null 2>&1 || [ -e /usr/local/cuda/include/cuda_runtime.h ]; then
   cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=Release -DCAMEO_CUDA_EMU=ON -DCUDAToolkit_ROOT=/usr/local/cuda
-  cmake --build build-emu -j"$JOBS" --target test_cuda_ops test_cuda_device test_text_device test_text_cache_device test_ref_cache_device e2e_gpu_train e2e_gpu_oom e2e_mpi cameo
+  cmake --build build-emu -j"$JOBS" --target test_cuda_ops test_cuda_device test_text_device test_text_cache_device test_ref_cache_device test_latent_cache_device e2e_gpu_train e2e_gpu_oom e2e_mpi cameo
   # in parallel: most of these run one thread (95 s on 2 cores)
   (cd build-emu && ctest --output-on-failure -L cuda -j"$JOBS")
   # the same kernels under AddressSanitizer + UBSan: a kernel's read or write past a device

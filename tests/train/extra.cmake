@@ -4,6 +4,8 @@ set_tests_properties(test_text_device PROPERTIES LABELS "train;cuda")
 set_tests_properties(test_text_cache_device PROPERTIES LABELS "train;cuda")
 # the reference cache written and read on cuda:0 in bf16: the cached features are the towers' own, bit for bit
 set_tests_properties(test_ref_cache_device PROPERTIES LABELS "train;cuda")
+# the latent cache written and read on cuda:0 in bf16: the cached moments (and the draw from them) are the VAE's own, bit for bit
+set_tests_properties(test_latent_cache_device PROPERTIES LABELS "train;cuda")
 
 # end-to-end: the real `cameo` binary as separate processes (resume, signals, export)
 add_executable(e2e_train ${CMAKE_CURRENT_SOURCE_DIR}/train/e2e_train.c $<TARGET_OBJECTS:cameo_testutil>)
