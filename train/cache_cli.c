@@ -93,3 +93,48 @@ void cache_show_progress(const char *cmd, uint64_t records, uint64_t total, uint
             (unsigned long long)added, added_what, rate, last ? "in" : "ETA", when, !tty ? "\n" : last ? "\033[K\n" : "\033[K");
     fflush(stderr);  // a TTY's line redrawn in place
 }
+
+int cache_cli_build(const cache_cli *a, cache_build_fn build, const char *what, const char *setting, const char *also) {
+    fstore_report r;
+    char err[2048];
+    if (build(a->c, a->out, a->batch, a->repair, a->quiet, &r, err, sizeof err)) {
+        fprintf(stderr, "cameo %s: %s\n", a->cmd, err);
+        return 1;
+    }
+    printf("%s %s: %llu %s added (%llu records read", what, a->out, (unsigned long long)r.added, a->unit, (unsigned long long)r.records);
+    if (r.captions) printf(", %llu distinct captions", (unsigned long long)r.captions);
+    printf("; %llu skipped as damaged) over %d dataset(s), %d already covered, in %.1f s\n", (unsigned long long)r.skipped, r.sets,
+           r.sets_done, r.seconds);
+    printf("train with it: cameo train %s%s--set %s=%s%s%s\n", a->config ? a->config : "", a->config ? " " : "", setting, a->out,
+           *also ? " " : "", also);
+    return 0;
+}
+
+void cache_slot_take(cache_slot *s, uint64_t id, const record_view *rec, const char *cmd) {
+    if (s->cap < rec->image_len) {
+        free(s->img);
+        s->img = malloc(s->cap = rec->image_len);
+        CM_CHECK(s->img, cmd, "out of host memory for an image of %zu bytes", (size_t)rec->image_len);
+    }
+    memcpy(s->img, rec->image, rec->image_len);
+    s->len = rec->image_len, s->w = rec->width, s->h = rec->height, s->alpha = (rec->flags & RECORD_FLAG_ALPHA) != 0;
+    s->id = id;
+}
+
+bool cache_slot_decode(cache_slot *s, const char *cmd) {
+    if (image_webp_decode_into(s->img, s->len, s->alpha, &s->ps.dec, &s->ps.dec_cap) || (uint32_t)s->ps.dec.w != s->w ||
+        (uint32_t)s->ps.dec.h != s->h)
+        return false;
+    CM_CHECK(!preprocess_load(&s->ps.dec, &s->ps), cmd, "out of host memory in preprocess");
+    return true;
+}
+
+void cache_slot_free(cache_slot *s) {
+    free(s->img);
+    preprocess_scratch_free(&s->ps);
+    memset(s, 0, sizeof *s);
+}
+
+void cache_note_skip(const char *cmd, fstore_report *r, bool quiet, bool tty, const char *what) {
+    if (!r->skipped++ && !quiet) fprintf(stderr, "%s%s: skipped: %s\n", tty ? "\n" : "", cmd, what);
+}

@@ -1,6 +1,7 @@
 // cache_cli.h — what `cameo cache-text`, `cache-refs` and `cache-latents` share: their flags, the config they
 // read, the refusal to run as one of several ranks, the datasets they read, their messages.
-// defines: cache_cli, cache_cli_setup, cache_open_datasets, cache_say_room, cache_show_progress.
+// defines: cache_cli, cache_cli_setup, cache_cli_build, cache_slot, cache_open_datasets, cache_say_room,
+// cache_show_progress and the cache_slot_* functions.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,8 +22,34 @@ typedef struct cache_cli {
 // when --out is not given. -1: go on; else the exit code.
 int cache_cli_setup(cache_cli *a, int argc, char **argv, void (*usage)(FILE *), size_t out_field, const char *setting);
 
+#include "train/feature_store.h"
+// a builder of a cache: what `cameo CMD` runs once set up
+typedef int (*cache_build_fn)(const train_config *c, const char *out, int batch, bool repair, bool quiet, fstore_report *r, char *err,
+                              size_t errlen);
+// runs build with a's settings and says what it did on stdout ("WHAT OUT: N UNIT added ...") and
+// the command that trains with the cache (setting=OUT, then also: more --set it needs, or ""), or
+// the error on stderr. The exit code.
+int cache_cli_build(const cache_cli *a, cache_build_fn build, const char *what, const char *setting, const char *also);
+
 // ---- what the builders share ----
 #include "data/dataset.h"
+#include "data/preprocess.h"
+
+// a record read by a builder, to be decoded beside its batch's others (one thread each)
+typedef struct cache_slot {
+    uint64_t id;
+    uint8_t *img;            // its WebP bytes: a copy (the reader's view of them lasts until its next read)
+    size_t len, cap;
+    uint32_t w, h;
+    int alpha;
+    preprocess_scratch ps;   // ps.src: the decoded image, as the loader's preprocess_load makes it
+} cache_slot;
+void cache_slot_take(cache_slot *s, uint64_t id, const record_view *rec, const char *cmd);  // the record's image, copied
+// decodes it into s->ps (as the loader does): false when it does not decode to w x h (damaged)
+bool cache_slot_decode(cache_slot *s, const char *cmd);
+void cache_slot_free(cache_slot *s);
+// a skipped record counted in r; the first one said on stderr (after a progress line on a TTY)
+void cache_note_skip(const char *cmd, fstore_report *r, bool quiet, bool tty, const char *what);
 // the datasets config c trains and validates on (the demo dataset generated first, as the trainer
 // would), opened into ds[] (dataset_open's flags) with their paths; how many, or -1 with err (none left open)
 int cache_open_datasets(const train_config *c, const char *cmd, bool quiet, int flags, const char **paths, dataset *ds, char *err,

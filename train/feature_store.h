@@ -54,6 +54,15 @@ typedef struct fstore {
     fstore_set *sets;        // [n_sets]
 } fstore;
 
+// what a cache's build did (`cameo cache-text`, `cache-refs`, `cache-latents`)
+typedef struct fstore_report {
+    uint64_t records, skipped;   // records read; damaged or missing ones skipped (counted, no entry)
+    uint64_t captions;           // the text cache's: distinct captions met (0 for the others)
+    uint64_t added;              // entries written
+    int sets, sets_done;         // datasets; of them already covered before this build
+    double seconds;
+} fstore_report;
+
 // the store at path: read-only (write false; it must exist), or for writing (made when missing;
 // never inside a folder holding another LMDB environment). want != NULL: its encoders and sizes
 // must be the store's, else an error names both. 0 or -1.

@@ -62,11 +62,5 @@ int latent_cache_inspect_cli(const char *path);  // `cameo inspect DIR`: exit co
 // bucket a stage (or its validation) puts it in, through the config's VAE into out (or
 // model.latent_cache); batch targets of one bucket at a time. repair: covered datasets read again
 // and every entry checked; a damaged one written anew.
-typedef struct latent_cache_report {
-    uint64_t records, skipped;   // records read; damaged or missing ones skipped (no entry: the loader skips them too)
-    uint64_t added;              // targets written (a record in two buckets is two)
-    int sets, sets_done;         // datasets; of them already covered before this build
-    double seconds;
-} latent_cache_report;
-int latent_cache_build(const train_config *c, const char *out, int batch, bool repair, bool quiet, latent_cache_report *r, char *err,
+int latent_cache_build(const train_config *c, const char *out, int batch, bool repair, bool quiet, fstore_report *r, char *err,
                        size_t errlen);

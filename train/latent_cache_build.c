@@ -17,20 +17,10 @@
 #include "train/models.h"
 #include "train/progress.h"
 
-// a record read, waiting in its bucket's queue; its target made beside the batch's others (one thread each)
-typedef struct {
-    uint64_t id;
-    uint8_t *img;            // its WebP bytes: a copy (the reader's view of them lasts until its next read)
-    size_t len, cap;
-    uint32_t w, h;
-    int alpha;
-    preprocess_scratch ps;
-    bool bad;                // does not decode to w x h
-} lat_slot;
-
 typedef struct {             // the records of one bucket waiting to go through the VAE together
     int W, H, n;
-    lat_slot *slots;         // [batch]
+    cache_slot *slots;       // [batch] the records read
+    bool *bad;               // [batch] those that do not decode
 } lat_queue;
 
 typedef struct {
@@ -45,7 +35,7 @@ typedef struct {
     float *pix;              // [batch, 3, H, W] the targets, as the loader makes them (the largest bucket's room)
     size_t pix_cap;
     uint64_t *ids;           // [batch]
-    latent_cache_report *r;
+    fstore_report *r;
 } pending;
 
 // the targets [0, n) of ids[0, n) in the W x H bucket through the VAE, into the cache in one commit
@@ -80,22 +70,21 @@ static int flush(pending *p, lat_queue *q, char *err, size_t errlen) {
     }
 #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < q->n; i++) {
-        lat_slot *s = &q->slots[i];
+        cache_slot *s = &q->slots[i];
         int32_t crop[4];
-        s->bad = image_webp_decode_into(s->img, s->len, s->alpha, &s->ps.dec, &s->ps.dec_cap) || (uint32_t)s->ps.dec.w != s->w ||
-                 (uint32_t)s->ps.dec.h != s->h;
-        if (!s->bad)  // the loader's target with data.random_crop false: the centre, no flip
-            CM_CHECK(!preprocess_load(&s->ps.dec, &s->ps) &&
-                     !preprocess_target(&s->ps, (int)s->w, (int)s->h, q->W, q->H, 0.5, 0.5, 0, p->pix + (size_t)i * t, crop),
+        q->bad[i] = !cache_slot_decode(s, "cache-latents");
+        if (!q->bad[i])  // the loader's target with data.random_crop false: the centre, no flip
+            CM_CHECK(!preprocess_target(&s->ps, (int)s->w, (int)s->h, q->W, q->H, 0.5, 0.5, 0, p->pix + (size_t)i * t, crop),
                      "cache-latents", "out of host memory in preprocess");
     }
     int k = 0;
     for (int i = 0; i < q->n; i++) {
-        const lat_slot *s = &q->slots[i];
-        if (s->bad) {
-            if (!p->r->skipped++ && !p->quiet)
-                fprintf(stderr, "%scache-latents: skipped: %.400s: sample %llu: WebP image does not decode to %ux%u\n", p->tty ? "\n" : "",
-                        p->dir, (unsigned long long)s->id, s->w, s->h);
+        const cache_slot *s = &q->slots[i];
+        if (q->bad[i]) {  // a record in two buckets is counted in each
+            char what[600];
+            snprintf(what, sizeof what, "%.400s: sample %llu: WebP image does not decode to %ux%u", p->dir, (unsigned long long)s->id,
+                     s->w, s->h);
+            cache_note_skip("cache-latents", p->r, p->quiet, p->tty, what);
             continue;
         }
         if (k != i) memmove(p->pix + (size_t)k * t, p->pix + (size_t)i * t, t * sizeof(float));
@@ -114,8 +103,8 @@ static lat_queue *queue_of(pending *p, int W, int H) {
         CM_CHECK(p->q, "cache-latents", "out of host memory for %d buckets", p->nq + 1);
     }
     lat_queue *q = &p->q[p->nq++];
-    *q = (lat_queue){.W = W, .H = H, .slots = calloc((size_t)p->batch, sizeof(lat_slot))};
-    CM_CHECK(q->slots, "cache-latents", "out of host memory for a batch of %d", p->batch);
+    *q = (lat_queue){.W = W, .H = H, .slots = calloc((size_t)p->batch, sizeof(cache_slot)), .bad = calloc((size_t)p->batch, sizeof(bool))};
+    CM_CHECK(q->slots && q->bad, "cache-latents", "out of host memory for a batch of %d", p->batch);
     return q;
 }
 
@@ -154,20 +143,12 @@ static int add_dataset(pending *p, dataset *d, const latent_tables *t, bool repa
                 break;
             }
             if (got != DS_OK) {
-                if (!p->r->skipped++ && !p->quiet) fprintf(stderr, "%scache-latents: skipped: %s\n", p->tty ? "\n" : "", e);
+                cache_note_skip("cache-latents", p->r, p->quiet, p->tty, e);
                 continue;
             }
             for (int j = 0; j < nw && !rc; j++) {
                 lat_queue *q = queue_of(p, want[j][0], want[j][1]);
-                lat_slot *sl = &q->slots[q->n];
-                if (sl->cap < rec.image_len) {
-                    free(sl->img);
-                    sl->img = malloc(sl->cap = rec.image_len);
-                    CM_CHECK(sl->img, "cache-latents", "out of host memory for an image of %zu bytes", (size_t)rec.image_len);
-                }
-                memcpy(sl->img, rec.image, rec.image_len);
-                sl->len = rec.image_len, sl->w = rec.width, sl->h = rec.height, sl->alpha = (rec.flags & RECORD_FLAG_ALPHA) != 0;
-                sl->id = id;
+                cache_slot_take(&q->slots[q->n], id, &rec, "cache-latents");
                 if (++q->n == p->batch) rc = flush(p, q, err, errlen);
             }
         }
@@ -176,7 +157,7 @@ static int add_dataset(pending *p, dataset *d, const latent_tables *t, bool repa
     return rc;
 }
 
-int latent_cache_build(const train_config *c, const char *out, int batch, bool repair, bool quiet, latent_cache_report *r, char *err,
+int latent_cache_build(const train_config *c, const char *out, int batch, bool repair, bool quiet, fstore_report *r, char *err,
                        size_t errlen) {
     memset(r, 0, sizeof *r);
     double t0 = progress_now();
@@ -227,8 +208,8 @@ int latent_cache_build(const train_config *c, const char *out, int batch, bool r
     if (!rc && !quiet && total) cache_show_progress("cache-latents", r->records, total, r->added, "targets", t0, isatty(2), true);
     for (int i = 0; i < p->nq; i++) {
         lat_queue *q = &p->q[i];
-        for (int j = 0; j < batch; j++) free(q->slots[j].img), preprocess_scratch_free(&q->slots[j].ps);
-        free(q->slots);
+        for (int j = 0; j < batch; j++) cache_slot_free(&q->slots[j]);
+        free(q->slots), free(q->bad);
     }
     free(p->q), free(p->ids), free(p->pix), free(p);
     free(tb);
@@ -256,17 +237,5 @@ static void usage(FILE *f) {
 int cache_latents_cli(int argc, char **argv) {
     cache_cli a = {.cmd = "cache-latents", .unit = "targets", .batch = 4, .max_batch = 1024};
     int rc = cache_cli_setup(&a, argc, argv, usage, offsetof(train_config, model.latent_cache), "model.latent_cache");
-    if (rc >= 0) return rc;
-    latent_cache_report r;
-    char err[2048];
-    if (latent_cache_build(a.c, a.out, a.batch, a.repair, a.quiet, &r, err, sizeof err)) {
-        fprintf(stderr, "cameo cache-latents: %s\n", err);
-        return 1;
-    }
-    printf("latent cache %s: %llu targets added (%llu records read; %llu skipped as damaged) over %d dataset(s), %d already covered, "
-           "in %.1f s\n", a.out, (unsigned long long)r.added, (unsigned long long)r.records, (unsigned long long)r.skipped, r.sets,
-           r.sets_done, r.seconds);
-    printf("train with it: cameo train %s%s--set model.latent_cache=%s --set data.random_crop=false\n", a.config ? a.config : "",
-           a.config ? " " : "", a.out);
-    return 0;
+    return rc >= 0 ? rc : cache_cli_build(&a, latent_cache_build, "latent cache", "model.latent_cache", "--set data.random_crop=false");
 }

@@ -47,11 +47,5 @@ int ref_cache_inspect_cli(const char *path);  // `cameo inspect DIR`: exit code
 // `cameo cache-refs`: every record of the datasets config c trains and validates on, and the dropped
 // reference, through the config's vision towers into out (or model.ref_cache); batch references at
 // a time. repair: covered datasets read again and every entry checked; a damaged one written anew.
-typedef struct ref_cache_report {
-    uint64_t records, skipped;   // records read; damaged or missing ones skipped (no entry: a paired draw falls back)
-    uint64_t added;              // references written
-    int sets, sets_done;         // datasets; of them already covered before this build
-    double seconds;
-} ref_cache_report;
-int ref_cache_build(const train_config *c, const char *out, int batch, bool repair, bool quiet, ref_cache_report *r, char *err,
+int ref_cache_build(const train_config *c, const char *out, int batch, bool repair, bool quiet, fstore_report *r, char *err,
                     size_t errlen);

@@ -18,17 +18,6 @@
 #include "train/ref_cache.h"
 #include "train/step.h"
 
-// a record read, its views made beside the batch's others (one thread each)
-typedef struct {
-    uint64_t id;
-    uint8_t *img;            // its WebP bytes: a copy (the reader's view of them lasts until its next read)
-    size_t len, cap;
-    uint32_t w, h;
-    int alpha;
-    preprocess_scratch ps;
-    bool bad;                // does not decode to w x h
-} ref_slot;
-
 // the references waiting to go through the towers together
 typedef struct {
     ref_cache *rc;
@@ -37,10 +26,11 @@ typedef struct {
     uint64_t mh;             // the dataset's manifest hash
     const char *dir;         // the dataset's, for messages
     bool quiet, tty;
-    ref_slot *slots;         // [batch] the records read
+    cache_slot *slots;       // [batch] the records read
     uint64_t *ids;           // [batch] of the views below
     float *sig, *dino;       // [batch, 5, 3, R, R] the views, as the loader makes them
-    ref_cache_report *r;
+    fstore_report *r;
+    bool *bad;               // [batch] the records that do not decode
 } pending;
 
 static size_t view_floats(int R) { return (size_t)5 * 3 * R * R; }
@@ -69,21 +59,20 @@ static int flush(pending *p, char *err, size_t errlen) {
     size_t v = view_floats(p->R);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < p->n; i++) {
-        ref_slot *s = &p->slots[i];
-        s->bad = image_webp_decode_into(s->img, s->len, s->alpha, &s->ps.dec, &s->ps.dec_cap) || (uint32_t)s->ps.dec.w != s->w ||
-                 (uint32_t)s->ps.dec.h != s->h;
-        if (!s->bad)
-            CM_CHECK(!preprocess_load(&s->ps.dec, &s->ps) &&
-                     !preprocess_reference(&s->ps, (int)s->w, (int)s->h, p->R, p->sig + (size_t)i * v, p->dino + (size_t)i * v),
+        cache_slot *s = &p->slots[i];
+        p->bad[i] = !cache_slot_decode(s, "cache-refs");
+        if (!p->bad[i])
+            CM_CHECK(!preprocess_reference(&s->ps, (int)s->w, (int)s->h, p->R, p->sig + (size_t)i * v, p->dino + (size_t)i * v),
                      "cache-refs", "out of host memory in preprocess");
     }
     int k = 0;
     for (int i = 0; i < p->n; i++) {
-        const ref_slot *s = &p->slots[i];
-        if (s->bad) {
-            if (!p->r->skipped++ && !p->quiet)
-                fprintf(stderr, "%scache-refs: skipped: %.400s: sample %llu: WebP image does not decode to %ux%u\n", p->tty ? "\n" : "",
-                        p->dir, (unsigned long long)s->id, s->w, s->h);
+        const cache_slot *s = &p->slots[i];
+        if (p->bad[i]) {
+            char what[600];
+            snprintf(what, sizeof what, "%.400s: sample %llu: WebP image does not decode to %ux%u", p->dir, (unsigned long long)s->id,
+                     s->w, s->h);
+            cache_note_skip("cache-refs", p->r, p->quiet, p->tty, what);
             continue;
         }
         if (k != i) {
@@ -122,25 +111,17 @@ static int add_dataset(pending *p, dataset *d, bool repair, uint64_t total, doub
                 break;
             }
             if (got != DS_OK) {
-                if (!p->r->skipped++ && !p->quiet) fprintf(stderr, "%scache-refs: skipped: %s\n", p->tty ? "\n" : "", e);
+                cache_note_skip("cache-refs", p->r, p->quiet, p->tty, e);
                 continue;
             }
-            ref_slot *sl = &p->slots[p->n];
-            if (sl->cap < rec.image_len) {
-                free(sl->img);
-                sl->img = malloc(sl->cap = rec.image_len);
-                CM_CHECK(sl->img, "cache-refs", "out of host memory for an image of %zu bytes", (size_t)rec.image_len);
-            }
-            memcpy(sl->img, rec.image, rec.image_len);
-            sl->len = rec.image_len, sl->w = rec.width, sl->h = rec.height, sl->alpha = (rec.flags & RECORD_FLAG_ALPHA) != 0;
-            sl->id = id;
+            cache_slot_take(&p->slots[p->n], id, &rec, "cache-refs");
             if (++p->n == p->batch) rc = flush(p, err, errlen);
         }
     dataset_reader_free(&rd);
     return rc ? rc : flush(p, err, errlen);
 }
 
-int ref_cache_build(const train_config *c, const char *out, int batch, bool repair, bool quiet, ref_cache_report *r, char *err,
+int ref_cache_build(const train_config *c, const char *out, int batch, bool repair, bool quiet, fstore_report *r, char *err,
                     size_t errlen) {
     memset(r, 0, sizeof *r);
     double t0 = progress_now();
@@ -163,9 +144,10 @@ int ref_cache_build(const train_config *c, const char *out, int batch, bool repa
                                    c->data.ref_size, c->run.dev, dt, err, errlen);
     int R = m.ref_size > 0 ? m.ref_size : 1;  // (0 when the set-up failed above: nothing is read then)
     pending p = {.rc = &cache, .m = &m, .batch = batch, .R = R, .ids = calloc((size_t)batch, sizeof(uint64_t)), .r = r,
-                 .slots = calloc((size_t)batch, sizeof(ref_slot)), .quiet = quiet, .tty = isatty(2),
+                 .slots = calloc((size_t)batch, sizeof(cache_slot)), .bad = calloc((size_t)batch, sizeof(bool)), .quiet = quiet,
+                 .tty = isatty(2),
                  .sig = calloc((size_t)batch * view_floats(R), sizeof(float)), .dino = calloc((size_t)batch * view_floats(R), sizeof(float))};
-    CM_CHECK(p.ids && p.slots && p.sig && p.dino, "cache-refs", "out of host memory for a batch of %d references", batch);
+    CM_CHECK(p.ids && p.slots && p.bad && p.sig && p.dino, "cache-refs", "out of host memory for a batch of %d references", batch);
     uint64_t total = 0;
     r->sets = nd;
     for (int i = 0; i < nd; i++)
@@ -184,8 +166,8 @@ int ref_cache_build(const train_config *c, const char *out, int batch, bool repa
         if (!rc) rc = fstore_add_set(&cache.s, paths[i], ds[i].m.hash, ds[i].m.samples, err, errlen);
     }
     if (!rc && !quiet && total) cache_show_progress("cache-refs", r->records, total, r->added, "references", t0, isatty(2), true);
-    for (int i = 0; i < batch; i++) free(p.slots[i].img), preprocess_scratch_free(&p.slots[i].ps);
-    free(p.slots), free(p.ids), free(p.sig), free(p.dino);
+    for (int i = 0; i < batch; i++) cache_slot_free(&p.slots[i]);
+    free(p.slots), free(p.bad), free(p.ids), free(p.sig), free(p.dino);
     ic_models_free(&m);
     if (cache.s.env) ref_cache_close(&cache);
     for (int i = 0; i < nd; i++) dataset_close(&ds[i]);
@@ -209,16 +191,5 @@ static void usage(FILE *f) {
 int cache_refs_cli(int argc, char **argv) {
     cache_cli a = {.cmd = "cache-refs", .unit = "references", .batch = 4, .max_batch = 1024};
     int rc = cache_cli_setup(&a, argc, argv, usage, offsetof(train_config, model.ref_cache), "model.ref_cache");
-    if (rc >= 0) return rc;
-    ref_cache_report r;
-    char err[2048];
-    if (ref_cache_build(a.c, a.out, a.batch, a.repair, a.quiet, &r, err, sizeof err)) {
-        fprintf(stderr, "cameo cache-refs: %s\n", err);
-        return 1;
-    }
-    printf("reference cache %s: %llu references added (%llu records read; %llu skipped as damaged) over %d dataset(s), %d already "
-           "covered, in %.1f s\n", a.out, (unsigned long long)r.added, (unsigned long long)r.records, (unsigned long long)r.skipped,
-           r.sets, r.sets_done, r.seconds);
-    printf("train with it: cameo train %s%s--set model.ref_cache=%s\n", a.config ? a.config : "", a.config ? " " : "", a.out);
-    return 0;
+    return rc >= 0 ? rc : cache_cli_build(&a, ref_cache_build, "reference cache", "model.ref_cache", "");
 }

@@ -62,11 +62,5 @@ int text_cache_inspect_cli(const char *path);
 // dropout), and the evaluation prompts, through the config's text encoders into out (or
 // model.text_cache); batch captions at a time. repair: datasets already covered are read again and
 // every entry checked; a damaged one is encoded and written anew. 0 or -1 with err.
-typedef struct text_cache_report {
-    uint64_t records, skipped;   // records read; corrupt or missing ones skipped
-    uint64_t captions, added;    // distinct captions met; of them new to the cache
-    int sets, sets_done;         // datasets; of them already covered before this build
-    double seconds;
-} text_cache_report;
-int text_cache_build(const train_config *c, const char *out, int batch, bool repair, bool quiet, text_cache_report *r, char *err,
+int text_cache_build(const train_config *c, const char *out, int batch, bool repair, bool quiet, fstore_report *r, char *err,
                      size_t errlen);

@@ -27,7 +27,7 @@ typedef struct {
     int batch, n;
     bool repair;             // an entry present must also be sound, else it is written anew
     char **caps;             // [batch] owned copies
-    text_cache_report *r;
+    fstore_report *r;
 } pending;
 
 static int flush(pending *p, char *err, size_t errlen) {
@@ -77,7 +77,7 @@ static int add_dataset(pending *p, dataset *d, uint64_t total, double t0, bool q
                 snprintf(err, errlen, "%s", e);
                 rc = -1;
             } else if (got != DS_OK) {
-                if (!p->r->skipped++ && !quiet) fprintf(stderr, "%scache-text: skipped: %s\n", tty ? "\n" : "", e);
+                cache_note_skip("cache-text", p->r, quiet, tty, e);
                 continue;
             }
             for (int k = 0; k < rd.meta.n_captions && !rc; k++) rc = add(p, rd.meta.captions[k], err, errlen);
@@ -88,7 +88,7 @@ static int add_dataset(pending *p, dataset *d, uint64_t total, double t0, bool q
     return rc ? rc : flush(p, err, errlen);
 }
 
-int text_cache_build(const train_config *c, const char *out, int batch, bool repair, bool quiet, text_cache_report *r, char *err,
+int text_cache_build(const train_config *c, const char *out, int batch, bool repair, bool quiet, fstore_report *r, char *err,
                      size_t errlen) {
     memset(r, 0, sizeof *r);
     double t0 = progress_now();
@@ -155,18 +155,7 @@ static void usage(FILE *f) {
 int cache_text_cli(int argc, char **argv) {
     cache_cli a = {.cmd = "cache-text", .unit = "captions", .batch = 8, .max_batch = 4096};
     int rc = cache_cli_setup(&a, argc, argv, usage, offsetof(train_config, model.text_cache), "model.text_cache");
-    if (rc >= 0) return rc;
-    text_cache_report r;
-    char err[2048];
-    if (text_cache_build(a.c, a.out, a.batch, a.repair, a.quiet, &r, err, sizeof err)) {
-        fprintf(stderr, "cameo cache-text: %s\n", err);
-        return 1;
-    }
-    printf("text cache %s: %llu captions added (%llu read from %llu records; %llu records skipped) over %d dataset(s), %d already "
-           "covered, in %.1f s\n", a.out, (unsigned long long)r.added, (unsigned long long)r.captions, (unsigned long long)r.records,
-           (unsigned long long)r.skipped, r.sets, r.sets_done, r.seconds);
-    printf("train with it: cameo train %s%s--set model.text_cache=%s\n", a.config ? a.config : "", a.config ? " " : "", a.out);
-    return 0;
+    return rc >= 0 ? rc : cache_cli_build(&a, text_cache_build, "text cache", "model.text_cache", "");
 }
 
 static void text_rows(const fstore *s, const fstore_check *r) {
