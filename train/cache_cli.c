@@ -138,3 +138,32 @@ void cache_slot_free(cache_slot *s) {
 void cache_note_skip(const char *cmd, fstore_report *r, bool quiet, bool tty, const char *what) {
     if (!r->skipped++ && !quiet) fprintf(stderr, "%s%s: skipped: %s\n", tty ? "\n" : "", cmd, what);
 }
+
+int cache_walk_dataset(const cache_walk *w, dataset *d, char *err, size_t errlen) {
+    dataset_reader rd;
+    if (dataset_reader_init(&rd, d)) {
+        snprintf(err, errlen, "%s: cannot make a reader", d->dir);
+        return -1;
+    }
+    double last = progress_now();
+    int rc = 0;
+    for (int s = 0; s < d->m.n_shards && !rc; s++)
+        for (uint64_t id = d->m.shards[s].first_id; id < d->m.shards[s].first_id + d->m.shards[s].samples && !rc; id++) {
+            w->r->records++;
+            double now = progress_now();
+            if (!w->quiet && now - last > (w->tty ? 0.25 : 30.0))
+                cache_show_progress(w->cmd, w->r->records, w->total, w->r->added, w->added_what, w->t0, w->tty, false), last = now;
+            if (w->need && !w->need(w->ctx, id)) continue;
+            record_view rec;
+            char e[600];
+            int got = dataset_get(&rd, id, &rec, e, sizeof e);
+            if (got == DS_OK && w->meta) got = dataset_get_meta(&rd, &rec, e, sizeof e);
+            if (got == DS_ERROR) {
+                snprintf(err, errlen, "%s", e);
+                rc = -1;
+            } else if (got != DS_OK) cache_note_skip(w->cmd, w->r, w->quiet, w->tty, e);
+            else rc = w->take(w->ctx, id, &rec, &rd.meta, err, errlen);
+        }
+    dataset_reader_free(&rd);
+    return rc;
+}

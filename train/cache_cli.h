@@ -1,7 +1,7 @@
 // cache_cli.h — what `cameo cache-text`, `cache-refs` and `cache-latents` share: their flags, the config they
 // read, the refusal to run as one of several ranks, the datasets they read, their messages.
 // defines: cache_cli, cache_cli_setup, cache_cli_build, cache_slot, cache_open_datasets, cache_say_room,
-// cache_show_progress and the cache_slot_* functions.
+// cache_show_progress, cache_walk, cache_walk_dataset and the cache_slot_* functions.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -50,6 +50,24 @@ bool cache_slot_decode(cache_slot *s, const char *cmd);
 void cache_slot_free(cache_slot *s);
 // a skipped record counted in r; the first one said on stderr (after a progress line on a TTY)
 void cache_note_skip(const char *cmd, fstore_report *r, bool quiet, bool tty, const char *what);
+
+// a walk over every record of a dataset, in id order, for a builder
+typedef struct cache_walk {
+    const char *cmd;          // "cache-refs", in messages
+    const char *added_what;   // what the progress line counts as added: "references"
+    fstore_report *r;         // records counted, skips counted
+    bool quiet, tty;
+    bool meta;                // the record's metadata read too (its captions)
+    uint64_t total;           // the records this build reads, for the progress line
+    double t0;                // when the build started
+    void *ctx;
+    bool (*need)(void *ctx, uint64_t id);  // NULL: every record; else false passes the record over unread
+    // a record read and sound (its view and meta last until the next read): 0, or -1 with err
+    int (*take)(void *ctx, uint64_t id, const record_view *rec, const record_meta *meta, char *err, size_t errlen);
+} cache_walk;
+// every record of d through w: counted, the progress line drawn, a damaged or missing one skipped
+// and counted (cache_note_skip). 0, or -1 with err (a read that failed, or take's error)
+int cache_walk_dataset(const cache_walk *w, dataset *d, char *err, size_t errlen);
 // the datasets config c trains and validates on (the demo dataset generated first, as the trainer
 // would), opened into ds[] (dataset_open's flags) with their paths; how many, or -1 with err (none left open)
 int cache_open_datasets(const train_config *c, const char *cmd, bool quiet, int flags, const char **paths, dataset *ds, char *err,

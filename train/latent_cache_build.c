@@ -29,7 +29,10 @@ typedef struct {
     int batch;
     uint64_t mh;             // the dataset's manifest hash
     const char *dir;         // the dataset's, for messages
-    bool quiet, tty;
+    const latent_tables *tables;  // the bucket tables its records go in
+    const uint16_t *sizes;   // [samples][2] its stored sizes
+    int want[2 * CFG_MAX_STAGES][2], nw;  // the record's buckets still to cache
+    bool quiet, tty, repair;
     lat_queue *q;            // [nq] one per bucket met so far
     int nq, capq;
     float *pix;              // [batch, 3, H, W] the targets, as the loader makes them (the largest bucket's room)
@@ -108,51 +111,40 @@ static lat_queue *queue_of(pending *p, int W, int H) {
     return q;
 }
 
+// the buckets of record id the tables put it in (as the loader picks them: from the stored sizes)
+// and the cache lacks: into p->want; whether any
+static bool latent_needed(void *ctx, uint64_t id) {
+    pending *p = ctx;
+    const latent_tables *t = p->tables;
+    p->nw = 0;
+    for (int i = 0; i < t->n; i++) {
+        const int *b = t->bk[i][buckets_nearest((const int(*)[2])t->bk[i], t->nb[i], p->sizes[2 * id], p->sizes[2 * id + 1])];
+        bool seen = false;
+        for (int j = 0; j < p->nw && !seen; j++) seen = p->want[j][0] == b[0] && p->want[j][1] == b[1];
+        if (!seen && !latent_cache_has(p->lc, p->mh, id, b[0], b[1], p->repair)) p->want[p->nw][0] = b[0], p->want[p->nw++][1] = b[1];
+    }
+    return p->nw > 0;
+}
+// the record into the queue of each of those buckets
+static int latent_take(void *ctx, uint64_t id, const record_view *rec, const record_meta *meta, char *err, size_t errlen) {
+    (void)meta;
+    pending *p = ctx;
+    int rc = 0;
+    for (int j = 0; j < p->nw && !rc; j++) {
+        lat_queue *q = queue_of(p, p->want[j][0], p->want[j][1]);
+        cache_slot_take(&q->slots[q->n], id, rec, "cache-latents");
+        if (++q->n == p->batch) rc = flush(p, q, err, errlen);
+    }
+    return rc;
+}
+
 // every record of the dataset d in each bucket of the tables t it falls in; damaged or missing
 // records skipped and counted
-static int add_dataset(pending *p, dataset *d, const latent_tables *t, bool repair, uint64_t total, double t0, char *err,
-                       size_t errlen) {
-    dataset_reader rd;
-    if (dataset_reader_init(&rd, d)) {
-        snprintf(err, errlen, "%s: cannot make a reader", d->dir);
-        return -1;
-    }
-    double last = progress_now();
-    int rc = 0;
-    p->mh = d->m.hash, p->dir = d->dir;
-    for (int s = 0; s < d->m.n_shards && !rc; s++)
-        for (uint64_t id = d->m.shards[s].first_id; id < d->m.shards[s].first_id + d->m.shards[s].samples && !rc; id++) {
-            p->r->records++;
-            double now = progress_now();
-            if (!p->quiet && now - last > (p->tty ? 0.25 : 30.0))
-                cache_show_progress("cache-latents", p->r->records, total, p->r->added, "targets", t0, p->tty, false), last = now;
-            int want[2 * CFG_MAX_STAGES][2], nw = 0;  // its buckets (as the loader picks them: the stored sizes), not yet cached
-            for (int i = 0; i < t->n; i++) {
-                const int *b = t->bk[i][buckets_nearest((const int(*)[2])t->bk[i], t->nb[i], d->sizes[2 * id], d->sizes[2 * id + 1])];
-                bool seen = false;
-                for (int j = 0; j < nw && !seen; j++) seen = want[j][0] == b[0] && want[j][1] == b[1];
-                if (!seen && !latent_cache_has(p->lc, p->mh, id, b[0], b[1], repair)) want[nw][0] = b[0], want[nw++][1] = b[1];
-            }
-            if (!nw) continue;
-            record_view rec;
-            char e[600];
-            int got = dataset_get(&rd, id, &rec, e, sizeof e);
-            if (got == DS_ERROR) {
-                snprintf(err, errlen, "%s", e);
-                rc = -1;
-                break;
-            }
-            if (got != DS_OK) {
-                cache_note_skip("cache-latents", p->r, p->quiet, p->tty, e);
-                continue;
-            }
-            for (int j = 0; j < nw && !rc; j++) {
-                lat_queue *q = queue_of(p, want[j][0], want[j][1]);
-                cache_slot_take(&q->slots[q->n], id, &rec, "cache-latents");
-                if (++q->n == p->batch) rc = flush(p, q, err, errlen);
-            }
-        }
-    dataset_reader_free(&rd);
+static int add_dataset(pending *p, dataset *d, const latent_tables *t, uint64_t total, double t0, char *err, size_t errlen) {
+    p->mh = d->m.hash, p->dir = d->dir, p->tables = t, p->sizes = d->sizes;
+    cache_walk w = {.cmd = "cache-latents", .added_what = "targets", .r = p->r, .quiet = p->quiet, .tty = p->tty, .total = total,
+                    .t0 = t0, .ctx = p, .need = latent_needed, .take = latent_take};
+    int rc = cache_walk_dataset(&w, d, err, errlen);
     for (int i = 0; i < p->nq && !rc; i++) rc = flush(p, &p->q[i], err, errlen);
     return rc;
 }
@@ -190,7 +182,7 @@ int latent_cache_build(const train_config *c, const char *out, int batch, bool r
     pending *p = calloc(1, sizeof *p);
     CM_CHECK(p, "cache-latents", "out of host memory");
     *p = (pending){.lc = &cache, .m = &m, .batch = batch, .ids = calloc((size_t)batch, sizeof(uint64_t)), .r = r, .quiet = quiet,
-                   .tty = isatty(2)};
+                   .tty = isatty(2), .repair = repair};
     CM_CHECK(p->ids, "cache-latents", "out of host memory for a batch of %d targets", batch);
     uint64_t total = 0;
     r->sets = nd;
@@ -202,7 +194,7 @@ int latent_cache_build(const train_config *c, const char *out, int batch, bool r
             r->sets_done++;
             if (!repair) continue;
         }
-        rc = add_dataset(p, &ds[i], &tb[i], repair, total, t0, err, errlen);
+        rc = add_dataset(p, &ds[i], &tb[i], total, t0, err, errlen);
         if (!rc) rc = fstore_add_set(&cache.s, paths[i], key, ds[i].m.samples, err, errlen);
     }
     if (!rc && !quiet && total) cache_show_progress("cache-latents", r->records, total, r->added, "targets", t0, isatty(2), true);

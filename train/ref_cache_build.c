@@ -25,7 +25,7 @@ typedef struct {
     int batch, n, R;
     uint64_t mh;             // the dataset's manifest hash
     const char *dir;         // the dataset's, for messages
-    bool quiet, tty;
+    bool quiet, tty, repair;
     cache_slot *slots;       // [batch] the records read
     uint64_t *ids;           // [batch] of the views below
     float *sig, *dino;       // [batch, 5, 3, R, R] the views, as the loader makes them
@@ -85,39 +85,23 @@ static int flush(pending *p, char *err, size_t errlen) {
     return put_views(p, k, err, errlen);
 }
 
+static bool ref_needed(void *ctx, uint64_t id) {
+    pending *p = ctx;
+    return !ref_cache_has(p->rc, p->mh, id, p->repair);
+}
+static int ref_take(void *ctx, uint64_t id, const record_view *rec, const record_meta *meta, char *err, size_t errlen) {
+    (void)meta;
+    pending *p = ctx;
+    cache_slot_take(&p->slots[p->n], id, rec, "cache-refs");
+    return ++p->n == p->batch ? flush(p, err, errlen) : 0;
+}
+
 // every record of the dataset d as a reference; damaged or missing records skipped and counted
-static int add_dataset(pending *p, dataset *d, bool repair, uint64_t total, double t0, char *err, size_t errlen) {
-    dataset_reader rd;
-    if (dataset_reader_init(&rd, d)) {
-        snprintf(err, errlen, "%s: cannot make a reader", d->dir);
-        return -1;
-    }
-    double last = progress_now();
-    int rc = 0;
+static int add_dataset(pending *p, dataset *d, uint64_t total, double t0, char *err, size_t errlen) {
     p->mh = d->m.hash, p->dir = d->dir;
-    for (int s = 0; s < d->m.n_shards && !rc; s++)
-        for (uint64_t id = d->m.shards[s].first_id; id < d->m.shards[s].first_id + d->m.shards[s].samples && !rc; id++) {
-            p->r->records++;
-            double now = progress_now();
-            if (!p->quiet && now - last > (p->tty ? 0.25 : 30.0))
-                cache_show_progress("cache-refs", p->r->records, total, p->r->added, "references", t0, p->tty, false), last = now;
-            if (ref_cache_has(p->rc, p->mh, id, repair)) continue;
-            record_view rec;
-            char e[600];
-            int got = dataset_get(&rd, id, &rec, e, sizeof e);  // decoded as the loader decodes a reference
-            if (got == DS_ERROR) {
-                snprintf(err, errlen, "%s", e);
-                rc = -1;
-                break;
-            }
-            if (got != DS_OK) {
-                cache_note_skip("cache-refs", p->r, p->quiet, p->tty, e);
-                continue;
-            }
-            cache_slot_take(&p->slots[p->n], id, &rec, "cache-refs");
-            if (++p->n == p->batch) rc = flush(p, err, errlen);
-        }
-    dataset_reader_free(&rd);
+    cache_walk w = {.cmd = "cache-refs", .added_what = "references", .r = p->r, .quiet = p->quiet, .tty = p->tty, .total = total,
+                    .t0 = t0, .ctx = p, .need = ref_needed, .take = ref_take};
+    int rc = cache_walk_dataset(&w, d, err, errlen);
     return rc ? rc : flush(p, err, errlen);
 }
 
@@ -145,7 +129,7 @@ int ref_cache_build(const train_config *c, const char *out, int batch, bool repa
     int R = m.ref_size > 0 ? m.ref_size : 1;  // (0 when the set-up failed above: nothing is read then)
     pending p = {.rc = &cache, .m = &m, .batch = batch, .R = R, .ids = calloc((size_t)batch, sizeof(uint64_t)), .r = r,
                  .slots = calloc((size_t)batch, sizeof(cache_slot)), .bad = calloc((size_t)batch, sizeof(bool)), .quiet = quiet,
-                 .tty = isatty(2),
+                 .tty = isatty(2), .repair = repair,
                  .sig = calloc((size_t)batch * view_floats(R), sizeof(float)), .dino = calloc((size_t)batch * view_floats(R), sizeof(float))};
     CM_CHECK(p.ids && p.slots && p.bad && p.sig && p.dino, "cache-refs", "out of host memory for a batch of %d references", batch);
     uint64_t total = 0;
@@ -162,7 +146,7 @@ int ref_cache_build(const train_config *c, const char *out, int batch, bool repa
             r->sets_done++;
             if (!repair) continue;
         }
-        rc = add_dataset(&p, &ds[i], repair, total, t0, err, errlen);
+        rc = add_dataset(&p, &ds[i], total, t0, err, errlen);
         if (!rc) rc = fstore_add_set(&cache.s, paths[i], ds[i].m.hash, ds[i].m.samples, err, errlen);
     }
     if (!rc && !quiet && total) cache_show_progress("cache-refs", r->records, total, r->added, "references", t0, isatty(2), true);

@@ -56,35 +56,18 @@ static int add(pending *p, const char *cap, char *err, size_t errlen) {
     return ++p->n == p->batch ? flush(p, err, errlen) : 0;
 }
 
+static int text_take(void *ctx, uint64_t id, const record_view *rec, const record_meta *meta, char *err, size_t errlen) {
+    (void)id, (void)rec;
+    int rc = 0;
+    for (int k = 0; k < meta->n_captions && !rc; k++) rc = add(ctx, meta->captions[k], err, errlen);
+    return rc;
+}
+
 // every record's captions of the dataset d; corrupt or missing records skipped and counted
 static int add_dataset(pending *p, dataset *d, uint64_t total, double t0, bool quiet, char *err, size_t errlen) {
-    dataset_reader rd;
-    if (dataset_reader_init(&rd, d)) {
-        snprintf(err, errlen, "%s: cannot make a reader", d->dir);
-        return -1;
-    }
-    bool tty = isatty(2);
-    double last = progress_now();
-    int rc = 0;
-    for (int s = 0; s < d->m.n_shards && !rc; s++)
-        for (uint64_t id = d->m.shards[s].first_id; id < d->m.shards[s].first_id + d->m.shards[s].samples && !rc; id++) {
-            record_view rec;
-            char e[600];
-            int got = dataset_get(&rd, id, &rec, e, sizeof e);
-            if (got == DS_OK) got = dataset_get_meta(&rd, &rec, e, sizeof e);
-            p->r->records++;
-            if (got == DS_ERROR) {
-                snprintf(err, errlen, "%s", e);
-                rc = -1;
-            } else if (got != DS_OK) {
-                cache_note_skip("cache-text", p->r, quiet, tty, e);
-                continue;
-            }
-            for (int k = 0; k < rd.meta.n_captions && !rc; k++) rc = add(p, rd.meta.captions[k], err, errlen);
-            double now = progress_now();
-            if (!quiet && now - last > (tty ? 0.25 : 30.0)) cache_show_progress("cache-text", p->r->records, total, p->r->added, "captions", t0, tty, false), last = now;
-        }
-    dataset_reader_free(&rd);
+    cache_walk w = {.cmd = "cache-text", .added_what = "captions", .r = p->r, .quiet = quiet, .tty = isatty(2), .meta = true,
+                    .total = total, .t0 = t0, .ctx = p, .take = text_take};
+    int rc = cache_walk_dataset(&w, d, err, errlen);
     return rc ? rc : flush(p, err, errlen);
 }
 
