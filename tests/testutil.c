@@ -66,6 +66,18 @@ int test_run_validation(const char *dir, const char *run, int64_t *steps, double
     return test_run_validation_key(dir, run, "loss", steps, loss, max);
 }
 
+void test_same_runs(const char *dir, const char *a, const char *b, int n, int nval, double rtol) {
+    double la[64], lb[64];
+    int na = test_run_losses(dir, a, la, 64), nb = test_run_losses(dir, b, lb, 64);
+    TEST_CHECK(na == n && nb == n, "%s, %s: %d logged losses each (%d, %d)", a, b, n, na, nb);
+    for (int i = 0; i < na && i < nb; i++) TEST_NEAR(lb[i], la[i], 0, rtol, "loss");
+    int64_t sa[16], sb[16];
+    double va[16], vb[16];
+    na = test_run_validation(dir, a, sa, va, 16), nb = test_run_validation(dir, b, sb, vb, 16);
+    TEST_CHECK(na == nval && nb == nval, "%s, %s: %d validations each (%d, %d)", a, b, nval, na, nb);
+    for (int i = 0; i < na && i < nb; i++) TEST_NEAR(vb[i], va[i], 0, rtol, "validation loss");
+}
+
 int test_damage_records(const char *dataset_dir, int every) {
     char p[1024];
     snprintf(p, sizeof p, "%s/shard-00000/data.mdb", dataset_dir);

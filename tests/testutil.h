@@ -48,6 +48,9 @@ int test_run_losses(const char *dir, const char *run, double *out, int max);
 int test_run_validation(const char *dir, const char *run, int64_t *steps, double *loss, int max);
 // the same for another number of the lines, e.g. "loss_ema"
 int test_run_validation_key(const char *dir, const char *run, const char *key, int64_t *steps, double *val, int max);
+// runs DIR/A and DIR/B (tiny) log n losses each and nval validations each, each within rtol relative
+// (B's against A's): checked
+void test_same_runs(const char *dir, const char *a, const char *b, int n, int nval, double rtol);
 // damages every every-th record of a dataset's first shard (a byte of its image: the checksum
 // fails, the loader skips it); how many, or -1 when the shard cannot be read
 int test_damage_records(const char *dataset_dir, int every);

@@ -38,19 +38,6 @@
 static const char *cameo;
 static char dir[64];
 
-// the losses of runs a and b under dir agree within 1e-6 relative (n of them), and their validations
-static void same_run(const char *a, const char *b, int n) {
-    double la[32], lb[32];
-    int na = test_run_losses(dir, a, la, 32), nb = test_run_losses(dir, b, lb, 32);
-    TEST_CHECK(na == n && nb == n, "%d logged losses each (%d, %d)", n, na, nb);
-    for (int i = 0; i < na && i < nb; i++) TEST_NEAR(lb[i], la[i], 0, 1e-6, "loss");
-    int64_t sa[4], sb[4];
-    double va[4], vb[4];
-    na = test_run_validation(dir, a, sa, va, 4), nb = test_run_validation(dir, b, sb, vb, 4);
-    TEST_CHECK(na == 2 && nb == 2, "2 validations each (%d, %d)", na, nb);
-    for (int i = 0; i < na && i < nb; i++) TEST_NEAR(vb[i], va[i], 0, 1e-6, "validation loss");
-}
-
 // the largest relative difference of runs a and b's logged losses
 static double loss_gap(const char *a, const char *b) {
     double la[32], lb[32], worst = 0;
@@ -119,7 +106,7 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("%s train %s --set data.path=%s --set run.out_dir=%s/cached --set model.latent_cache=%s >/dev/null 2>%s", cameo,
                        steps, data, dir, cache, log) == 0 && file_has(log, "the VAE runs on no training target and the loader cuts none"),
                "train with the cache (%s)", log);
-    same_run("plain", "cached", 10);
+    test_same_runs(dir, "plain", "cached", 10, 2, 1e-6);
     double diff, amax, rel;
     char pa[160], pb[160];
     snprintf(pa, sizeof pa, "%s/plain/tiny/adapter.safetensors", dir);
@@ -131,7 +118,7 @@ int main(int argc, char **argv) {
                        "%s train %s --set train.vae_sample=false --set data.path=%s --set run.out_dir=%s/mean-cached "
                        "--set model.latent_cache=%s >/dev/null 2>%s", cameo, steps, data, dir, log, cameo, steps, data, dir, cache, log) == 0,
                "train on the latents' mean, without and with the cache (%s)", log);
-    same_run("mean", "mean-cached", 10);
+    test_same_runs(dir, "mean", "mean-cached", 10, 2, 1e-6);
     TEST_CHECK(test_sh("%s train %s --set data.random_crop=true --set data.path=%s --set run.out_dir=%s/crop >/dev/null 2>%s", cameo, steps,
                        data, dir, log) == 0, "train with random crops (%s)", log);
     double worst = loss_gap("plain", "crop");
@@ -145,7 +132,7 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("%s train %s --set data.path=%s --set run.out_dir=%s/bad-plain >/dev/null 2>%s && "
                        "%s train %s --set data.path=%s --set run.out_dir=%s/bad-cached --set model.latent_cache=%s >/dev/null 2>%s", cameo,
                        steps, bad, dir, log, cameo, steps, bad, dir, cache_bad, log) == 0, "train over damaged records (%s)", log);
-    same_run("bad-plain", "bad-cached", 10);
+    test_same_runs(dir, "bad-plain", "bad-cached", 10, 2, 1e-6);
 
     // a stage's resolution changed: refused by name; the build adds the new buckets; then it runs
     TEST_CHECK(test_sh("%s train %s --set stages.2.resolution=128 --set data.path=%s --set run.out_dir=%s/res --set model.latent_cache=%s "

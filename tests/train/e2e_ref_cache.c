@@ -81,19 +81,6 @@ static void views_of(const char *data, const uint64_t *ids, int B, int R, float 
     dataset_close(&d);
 }
 
-// the losses of runs a and b under dir agree within 1e-6 relative (n of them), and their validations
-static void same_run(const char *a, const char *b, int n) {
-    double la[32], lb[32];
-    int na = test_run_losses(dir, a, la, 32), nb = test_run_losses(dir, b, lb, 32);
-    TEST_CHECK(na == n && nb == n, "%d logged losses each (%d, %d)", n, na, nb);
-    for (int i = 0; i < na && i < nb; i++) TEST_NEAR(lb[i], la[i], 0, 1e-6, "loss");
-    int64_t sa[4], sb[4];
-    double va[4], vb[4];
-    na = test_run_validation(dir, a, sa, va, 4), nb = test_run_validation(dir, b, sb, vb, 4);
-    TEST_CHECK(na == 2 && nb == 2, "2 validations each (%d, %d)", na, nb);
-    for (int i = 0; i < na && i < nb; i++) TEST_NEAR(vb[i], va[i], 0, 1e-6, "validation loss");
-}
-
 int main(int argc, char **argv) {
     if (argc < 2) test_skip("usage: e2e_ref_cache PATH/TO/cameo");
     cameo = argv[1];
@@ -132,7 +119,7 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("%s train %s --set data.path=%s --set run.out_dir=%s/cached --set model.ref_cache=%s >/dev/null 2>%s", cameo,
                        steps, data, dir, cache, log) == 0 && file_has(log, "the towers run on no training reference and are not loaded"),
                "train with the cache, the towers given back (%s)", log);
-    same_run("plain", "cached", 10);
+    test_same_runs(dir, "plain", "cached", 10, 2, 1e-6);
     double diff, amax, rel;
     char pa[160], pb[160];
     snprintf(pa, sizeof pa, "%s/plain/tiny/adapter.safetensors", dir);
@@ -175,7 +162,7 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("%s train %s --set data.path=%s --set run.out_dir=%s/bad-plain >/dev/null 2>%s", cameo, loud, bad, dir, la_log) == 0 &&
                test_sh("%s train %s --set data.path=%s --set run.out_dir=%s/bad-cached --set model.ref_cache=%s >/dev/null 2>%s", cameo,
                        loud, bad, dir, cache_bad, lb_log) == 0, "train over damaged records (%s, %s)", la_log, lb_log);
-    same_run("bad-plain", "bad-cached", 10);
+    test_same_runs(dir, "bad-plain", "bad-cached", 10, 2, 1e-6);
     TEST_CHECK(test_sh("grep -o 'stage [a-z]*: [0-9]* records skipped as damaged, [0-9]* references replaced' %s > %s.a && "
                        "grep -o 'stage [a-z]*: [0-9]* records skipped as damaged, [0-9]* references replaced' %s > %s.b && "
                        "cmp -s %s.a %s.b && grep -q 'references replaced' %s.a", la_log, log, lb_log, log, log, log, log) == 0,
