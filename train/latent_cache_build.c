@@ -93,6 +93,9 @@ static int flush(pending *p, lat_queue *q, char *err, size_t errlen) {
         if (k != i) memmove(p->pix + (size_t)k * t, p->pix + (size_t)i * t, t * sizeof(float));
         p->ids[k++] = s->id;
     }
+    // the decoded images given back: a queue per bucket met (tens), each slot's full-size pixels kept
+    // until its next batch would hold a GiB for nothing
+    for (int i = 0; i < q->n; i++) preprocess_scratch_free(&q->slots[i].ps);
     q->n = 0;
     return put_targets(p, k, q->W, q->H, err, errlen);
 }
