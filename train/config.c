@@ -675,6 +675,7 @@ void train_config_defaults(train_config *c) {
     c->data.bucket_step = 64;
     c->data.max_aspect = 2.0;
     c->data.random_crop = true;
+    c->data.random_flip = false;
 
     c->eval.scale = 0.9;
     c->eval.guidance = 3.5;
@@ -828,6 +829,7 @@ static void type_data(tctx *t, ynode *root, train_config *c) {
     get_int(&s, "bucket_step", &c->data.bucket_step, 1, 1024);
     get_num(&s, "max_aspect", &c->data.max_aspect, 1.0, 16.0);
     get_bool(&s, "random_crop", &c->data.random_crop);
+    get_bool(&s, "random_flip", &c->data.random_flip);
     sec_close(&s);
     // bucket sides are multiples of the step; FLUX packs 2x2 latent patches of the VAE's 8x cut,
     // so a side off 16 gives an odd latent grid and the first batch in that bucket stops the run
@@ -1373,7 +1375,8 @@ char *train_config_to_yaml(const train_config *c) {
               c->data.generate_demo_if_missing ? "true" : "false", c->data.demo_characters, c->data.demo_per_character,
               c->data.demo_size, c->data.ref_size, c->data.threads, c->data.prefetch, c->data.bucket_step);
     sb_num(&b, c->data.max_aspect);
-    sb_printf(&b, "\n  random_crop: %s", c->data.random_crop ? "true" : "false");
+    sb_printf(&b, "\n  random_crop: %s\n  random_flip: %s", c->data.random_crop ? "true" : "false",
+              c->data.random_flip ? "true" : "false");
     sb_printf(&b, "\nadapter:\n  ip_scale: "); sb_num(&b, c->adapter.ip_scale);
     sb_printf(&b, "\n  init_kv: %s\n  freeze: [", cfg_init_kv_name(c->adapter.init_kv));
     for (int i = 0; i < c->adapter.n_freeze; i++) {

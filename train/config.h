@@ -89,6 +89,7 @@ typedef struct train_config {
         int ref_size, threads, prefetch, bucket_step;
         double max_aspect;
         bool random_crop;        // the target cut at a random place of its resize (each epoch anew), else at its centre
+        bool random_flip;        // the target flipped left-right with probability 1/2 (each epoch anew; never the reference)
     } data;
     struct {
         double ip_scale;

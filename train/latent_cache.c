@@ -12,17 +12,18 @@
 #include "train/stage_setup.h"
 
 #define LATENT_TARGET_VERSION 1  // of data/preprocess.c's target (bicubic cover, centre crop): a change to it changes every latent
-#define LC_NAME 20               // manifest hash, record id, bucket W, H
+#define LC_NAME 21               // manifest hash, record id, bucket W, H, flipped
 
-static void name_of(uint64_t mh, uint64_t id, int W, int H, uint8_t name[LC_NAME]) {
+static void name_of(uint64_t mh, uint64_t id, int W, int H, int flip, uint8_t name[LC_NAME]) {
     le_put64(name, mh), le_put64(name + 8, id), le_put16(name + 16, (uint16_t)W), le_put16(name + 18, (uint16_t)H);
+    name[20] = (uint8_t)(flip != 0);
 }
-// a hash of (manifest hash, W, H), then the id: one record's buckets apart, the name checked on every read
+// a hash of (manifest hash, W, H, flipped), then the id: one record's entries apart, the name checked on every read
 static void key_of(const uint8_t *name, size_t n, uint8_t key[16]) {
     memset(key, 0, 16);
     if (n != LC_NAME) return;
-    uint8_t part[12];
-    memcpy(part, name, 8), memcpy(part + 8, name + 16, 4);
+    uint8_t part[13];
+    memcpy(part, name, 8), memcpy(part + 8, name + 16, 5);
     le_put64(key, hash64_update(HASH64_INIT, part, sizeof part));
     memcpy(key + 8, name + 8, 8);
 }
@@ -36,8 +37,8 @@ static void entry_dims(const int64_t store[3], const uint8_t *name, size_t n, in
 static size_t lc_values(const int64_t d[3]) { return (size_t)(d[0] * d[1] * d[2]); }
 static const char *lc_shown(const uint8_t *name, size_t n, char *buf, size_t len) {
     if (n != LC_NAME) snprintf(buf, len, "an entry of a %zu-byte name", n);
-    else snprintf(buf, len, "the %ux%u target of record %llu of the dataset of manifest %016llx", le_get16(name + 16), le_get16(name + 18),
-                  (unsigned long long)le_get64(name + 8), (unsigned long long)le_get64(name));
+    else snprintf(buf, len, "the %ux%u%s target of record %llu of the dataset of manifest %016llx", le_get16(name + 16),
+                  le_get16(name + 18), name[20] ? " flipped" : "", (unsigned long long)le_get64(name + 8), (unsigned long long)le_get64(name));
     return buf;
 }
 
@@ -76,14 +77,14 @@ int latent_cache_open(latent_cache *lc, const char *path, const fstore_id *want,
 void latent_cache_close(latent_cache *lc) { fstore_close(&lc->s); }
 bool latent_cache_applies(const char *path) { return fstore_applies(&LATENT_CACHE_KIND, path); }
 
-bool latent_cache_has(latent_cache *lc, uint64_t mh, uint64_t id, int W, int H, bool check) {
+bool latent_cache_has(latent_cache *lc, uint64_t mh, uint64_t id, int W, int H, int flip, bool check) {
     uint8_t name[LC_NAME];
-    name_of(mh, id, W, H, name);
+    name_of(mh, id, W, H, flip, name);
     return fstore_has(&lc->s, name, LC_NAME, check);
 }
 
-int latent_cache_lookup(latent_cache *lc, uint64_t mh, const int64_t *ids, int B, int W, int H, cm_tensor **out, char *err,
-                        size_t errlen) {
+int latent_cache_lookup(latent_cache *lc, uint64_t mh, const int64_t *ids, const uint8_t *flipped, int B, int W, int H, cm_tensor **out,
+                        char *err, size_t errlen) {
     *out = NULL;
     int64_t C = lc->s.id.dim[0], f = lc->s.id.dim[1];
     fstore_entry *e = calloc((size_t)B, sizeof *e);
@@ -92,7 +93,7 @@ int latent_cache_lookup(latent_cache *lc, uint64_t mh, const int64_t *ids, int B
     int rc = fstore_begin(&lc->s, false, &txn, err, errlen), all_bf16 = 1;
     for (int i = 0; i < B && !rc; i++) {  // every entry found and checked before any is copied
         uint8_t name[LC_NAME];
-        name_of(mh, (uint64_t)ids[i], W, H, name);
+        name_of(mh, (uint64_t)ids[i], W, H, flipped && flipped[i], name);
         rc = fstore_get(&lc->s, txn, name, LC_NAME, &e[i], err, errlen);
         if (rc == FSTORE_MISSING) {
             char sn[160];
@@ -115,7 +116,7 @@ int latent_cache_lookup(latent_cache *lc, uint64_t mh, const int64_t *ids, int B
     return rc ? -1 : 0;
 }
 
-int latent_cache_put(latent_cache *lc, uint64_t mh, const uint64_t *ids, int B, int W, int H, const cm_tensor *m, char *err,
+int latent_cache_put(latent_cache *lc, uint64_t mh, const uint64_t *ids, int B, int W, int H, int flip, const cm_tensor *m, char *err,
                      size_t errlen) {
     int64_t C = lc->s.id.dim[0], f = lc->s.id.dim[1];
     cm_dtype dt = m->dtype;
@@ -130,7 +131,7 @@ int latent_cache_put(latent_cache *lc, uint64_t mh, const uint64_t *ids, int B, 
     int rc = fstore_begin(&lc->s, true, &txn, err, errlen);
     for (int i = 0; i < B && !rc; i++) {
         uint8_t name[LC_NAME];
-        name_of(mh, ids[i], W, H, name);
+        name_of(mh, ids[i], W, H, flip, name);
         const void *part = h + (size_t)i * bytes;
         rc = fstore_put(&lc->s, txn, name, LC_NAME, dt, &part, &bytes, 1, err, errlen);
     }
@@ -163,10 +164,12 @@ void latent_tables_of(const train_config *c, const char *path, latent_tables *t)
             if (n > 0 && !same) t->nb[t->n++] = n;
         }
     }
+    t->flips = c->data.random_flip ? 2 : 1;
 }
 
 uint64_t latent_cover_key(const latent_tables *t, uint64_t manifest_hash) {
     uint64_t h = hash64_update(HASH64_INIT, &manifest_hash, sizeof manifest_hash);
+    if (t->flips > 1) h = hash64_update(h, &t->flips, sizeof t->flips);  // (one: the key as before flips were cached)
     for (int i = 0; i < t->n; i++) {
         h = hash64_update(h, &t->nb[i], sizeof t->nb[i]);
         h = hash64_update(h, t->bk[i], (size_t)t->nb[i] * sizeof t->bk[i][0]);
@@ -187,8 +190,8 @@ int latent_cache_covers_run(latent_cache *lc, const train_config *c, char *err, 
         manifest_free(&m);
         if (!fstore_covers(&lc->s, key)) {
             snprintf(err, errlen, "model.latent_cache: %s does not hold the latents of %s in the buckets this run puts its images "
-                     "in (the cache covers %d other dataset / bucket set(s)): run `cameo cache-latents CONFIG` with this config to "
-                     "add them", lc->s.path, paths[i], lc->s.n_sets);
+                     "in%s (the cache covers %d other dataset / bucket set(s)): run `cameo cache-latents CONFIG` with this config to "
+                     "add them", lc->s.path, paths[i], t->flips > 1 ? ", flipped and not" : "", lc->s.n_sets);
             rc = -1;
         }
     }

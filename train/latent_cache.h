@@ -3,17 +3,19 @@
 // with the text and reference caches, a step then runs no frozen encoder at all and the loader
 // makes no pixels. A target is its record resized to cover its bucket and cut from the centre
 // (data.random_crop: false; the loader's random crop moves with every epoch, so the cache needs the
-// centre crop), so the cached moments are what the VAE would give on that device and dtype. The
-// entry holds the distribution's mean and clamped logvar: train.vae_sample draws from them with
-// the step's own noise, exactly as vae_encode_sample does.
+// centre crop), flipped or not (with data.random_flip both are cached), so the cached moments are
+// what the VAE would give on that device and dtype. The entry holds the distribution's mean and
+// clamped logvar: train.vae_sample draws from them with the step's own noise, exactly as
+// vae_encode_sample does.
 // defines: latent_cache, LATENT_CACHE_KIND and the latent_cache_* functions.
 //
 // On disk: a feature store (train/feature_store.h) of kind "cameo-latent-cache": sizes channels
 // (2 x the latent's: mean, then logvar), factor (pixels a latent) and version (of the target's
-// preprocessing); each entry named by 20 bytes, the dataset's manifest hash, the record's id
-// (little-endian u64 each) and the bucket's width and height (u16 each), keyed by a hash of (hash,
-// width, height) and the id, magic "CLT1", holding [channels, H / factor, W / factor] — a store
-// whose entries have sizes of their own (fstore_kind.entry_dims).
+// preprocessing); each entry named by 21 bytes, the dataset's manifest hash, the record's id
+// (little-endian u64 each), the bucket's width and height (u16 each) and whether the target is
+// flipped (u8: data.random_flip), keyed by a hash of (hash, width, height, flipped) and the id,
+// magic "CLT1", holding [channels, H / factor, W / factor] — a store whose entries have sizes of
+// their own (fstore_kind.entry_dims).
 #pragma once
 #include "data/buckets.h"
 #include "train/feature_store.h"
@@ -30,23 +32,26 @@ int latent_cache_identity(const train_config *c, fstore_id *id, char *err, size_
 // as fstore_open (want: the config's VAE, or NULL)
 int latent_cache_open(latent_cache *lc, const char *path, const fstore_id *want, bool write, char *err, size_t errlen);
 void latent_cache_close(latent_cache *lc);
-// whether the target of record id of dataset mh in the W x H bucket is in the cache; and sound
-bool latent_cache_has(latent_cache *lc, uint64_t mh, uint64_t id, int W, int H, bool check);
-// the moments [B, channels, H / f, W / f] of B targets ids[i] of dataset mh in the W x H bucket, on
-// the CPU, bf16 when every entry is, else f32. A target not in the cache, or an entry whose checks
-// fail, is an error naming it. 0 or -1.
-int latent_cache_lookup(latent_cache *lc, uint64_t mh, const int64_t *ids, int B, int W, int H, cm_tensor **out, char *err,
-                        size_t errlen);
+// whether the target of record id of dataset mh in the W x H bucket (flipped or not) is in the
+// cache; and sound
+bool latent_cache_has(latent_cache *lc, uint64_t mh, uint64_t id, int W, int H, int flip, bool check);
+// the moments [B, channels, H / f, W / f] of B targets ids[i] of dataset mh in the W x H bucket,
+// flipped where flipped[i] (NULL: none), on the CPU, bf16 when every entry is, else f32. A target
+// not in the cache, or an entry whose checks fail, is an error naming it. 0 or -1.
+int latent_cache_lookup(latent_cache *lc, uint64_t mh, const int64_t *ids, const uint8_t *flipped, int B, int W, int H, cm_tensor **out,
+                        char *err, size_t errlen);
 // stores moments [B, channels, H / f, W / f] (any device; f32 or bf16, kept as given) of B targets
-// ids[i] of dataset mh in the W x H bucket, in one transaction. 0 or -1.
-int latent_cache_put(latent_cache *lc, uint64_t mh, const uint64_t *ids, int B, int W, int H, const cm_tensor *moments, char *err,
-                     size_t errlen);
+// ids[i] of dataset mh in the W x H bucket, flipped or not, in one transaction. 0 or -1.
+int latent_cache_put(latent_cache *lc, uint64_t mh, const uint64_t *ids, int B, int W, int H, int flip, const cm_tensor *moments,
+                     char *err, size_t errlen);
 // the bucket tables a run of c puts the records of the dataset at path in: each stage's that reads it
-// (steps > 0), and the validation's there (at each stage's table); identical tables once
+// (steps > 0), and the validation's there (at each stage's table); identical tables once; and
+// whether the targets are flipped too
 typedef struct latent_tables {
     int n;                                       // tables
     int nb[2 * CFG_MAX_STAGES];                  // buckets in each
     int bk[2 * CFG_MAX_STAGES][BUCKETS_MAX][2];  // (W, H)
+    int flips;                                   // 2 with data.random_flip: each target flipped too; else 1
 } latent_tables;
 void latent_tables_of(const train_config *c, const char *path, latent_tables *t);
 // what the cache records a dataset as covered by: its manifest hash and the tables' buckets (a

@@ -17,8 +17,8 @@
 #include "train/models.h"
 #include "train/progress.h"
 
-typedef struct {             // the records of one bucket waiting to go through the VAE together
-    int W, H, n;
+typedef struct {             // the records of one bucket (flipped or not) waiting to go through the VAE together
+    int W, H, flip, n;
     cache_slot *slots;       // [batch] the records read
     bool *bad;               // [batch] those that do not decode
 } lat_queue;
@@ -31,7 +31,7 @@ typedef struct {
     const char *dir;         // the dataset's, for messages
     const latent_tables *tables;  // the bucket tables its records go in
     const uint16_t *sizes;   // [samples][2] its stored sizes
-    int want[2 * CFG_MAX_STAGES][2], nw;  // the record's buckets still to cache
+    int want[4 * CFG_MAX_STAGES][3], nw;  // the record's (W, H, flipped) still to cache
     bool quiet, tty, repair;
     lat_queue *q;            // [nq] one per bucket met so far
     int nq, capq;
@@ -41,8 +41,9 @@ typedef struct {
     fstore_report *r;
 } pending;
 
-// the targets [0, n) of ids[0, n) in the W x H bucket through the VAE, into the cache in one commit
-static int put_targets(pending *p, int n, int W, int H, char *err, size_t errlen) {
+// the targets [0, n) of ids[0, n) in the W x H bucket (flipped or not) through the VAE, into the
+// cache in one commit
+static int put_targets(pending *p, int n, int W, int H, int flip, char *err, size_t errlen) {
     if (!n) return 0;
     autograd_no_grad_push();
     cm_tensor *hx = tensor_from_host(CM_F32, 4, (int64_t[]){n, 3, H, W}, p->pix, p->m->dev);  // as step_batch_upload sends it
@@ -50,7 +51,7 @@ static int put_targets(pending *p, int n, int W, int H, char *err, size_t errlen
     cm_tensor *mean = vae_encode(&p->m->vae, x, &lv);  // [n, Cl, H/f, W/f] each, logvar clamped
     cm_tensor *mom = op_concat(2, (cm_tensor *[]){mean, lv}, 1);  // [n, 2 Cl, H/f, W/f]
     autograd_no_grad_pop();
-    int rc = latent_cache_put(p->lc, p->mh, p->ids, n, W, H, mom, err, errlen);
+    int rc = latent_cache_put(p->lc, p->mh, p->ids, n, W, H, flip, mom, err, errlen);
     cm_tensor *tmp[] = {hx, x, lv, mean, mom};
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
     if (!rc) p->r->added += (uint64_t)n;
@@ -76,8 +77,8 @@ static int flush(pending *p, lat_queue *q, char *err, size_t errlen) {
         cache_slot *s = &q->slots[i];
         int32_t crop[4];
         q->bad[i] = !cache_slot_decode(s, "cache-latents");
-        if (!q->bad[i])  // the loader's target with data.random_crop false: the centre, no flip
-            CM_CHECK(!preprocess_target(&s->ps, (int)s->w, (int)s->h, q->W, q->H, 0.5, 0.5, 0, p->pix + (size_t)i * t, crop),
+        if (!q->bad[i])  // the loader's target with data.random_crop false: the centre
+            CM_CHECK(!preprocess_target(&s->ps, (int)s->w, (int)s->h, q->W, q->H, 0.5, 0.5, q->flip, p->pix + (size_t)i * t, crop),
                      "cache-latents", "out of host memory in preprocess");
     }
     int k = 0;
@@ -97,35 +98,37 @@ static int flush(pending *p, lat_queue *q, char *err, size_t errlen) {
     // until its next batch would hold a GiB for nothing
     for (int i = 0; i < q->n; i++) preprocess_scratch_free(&q->slots[i].ps);
     q->n = 0;
-    return put_targets(p, k, q->W, q->H, err, errlen);
+    return put_targets(p, k, q->W, q->H, q->flip, err, errlen);
 }
 
-// the queue of the W x H bucket (made when new; valid until the next call)
-static lat_queue *queue_of(pending *p, int W, int H) {
+// the queue of the W x H bucket, flipped or not (made when new; valid until the next call)
+static lat_queue *queue_of(pending *p, int W, int H, int flip) {
     for (int i = 0; i < p->nq; i++)
-        if (p->q[i].W == W && p->q[i].H == H) return &p->q[i];
+        if (p->q[i].W == W && p->q[i].H == H && p->q[i].flip == flip) return &p->q[i];
     if (p->nq == p->capq) {
         p->q = realloc(p->q, (size_t)(p->capq = p->capq ? 2 * p->capq : 16) * sizeof *p->q);
         CM_CHECK(p->q, "cache-latents", "out of host memory for %d buckets", p->nq + 1);
     }
     lat_queue *q = &p->q[p->nq++];
-    *q = (lat_queue){.W = W, .H = H, .slots = calloc((size_t)p->batch, sizeof(cache_slot)), .bad = calloc((size_t)p->batch, sizeof(bool))};
+    *q = (lat_queue){.W = W, .H = H, .flip = flip, .slots = calloc((size_t)p->batch, sizeof(cache_slot)), .bad = calloc((size_t)p->batch, sizeof(bool))};
     CM_CHECK(q->slots && q->bad, "cache-latents", "out of host memory for a batch of %d", p->batch);
     return q;
 }
 
-// the buckets of record id the tables put it in (as the loader picks them: from the stored sizes)
-// and the cache lacks: into p->want; whether any
+// the buckets of record id the tables put it in (as the loader picks them: from the stored sizes),
+// flipped too with data.random_flip, that the cache lacks: into p->want; whether any
 static bool latent_needed(void *ctx, uint64_t id) {
     pending *p = ctx;
     const latent_tables *t = p->tables;
     p->nw = 0;
-    for (int i = 0; i < t->n; i++) {
-        const int *b = t->bk[i][buckets_nearest((const int(*)[2])t->bk[i], t->nb[i], p->sizes[2 * id], p->sizes[2 * id + 1])];
-        bool seen = false;
-        for (int j = 0; j < p->nw && !seen; j++) seen = p->want[j][0] == b[0] && p->want[j][1] == b[1];
-        if (!seen && !latent_cache_has(p->lc, p->mh, id, b[0], b[1], p->repair)) p->want[p->nw][0] = b[0], p->want[p->nw++][1] = b[1];
-    }
+    for (int i = 0; i < t->n; i++)
+        for (int f = 0; f < t->flips; f++) {
+            const int *b = t->bk[i][buckets_nearest((const int(*)[2])t->bk[i], t->nb[i], p->sizes[2 * id], p->sizes[2 * id + 1])];
+            bool seen = false;
+            for (int j = 0; j < p->nw && !seen; j++) seen = p->want[j][0] == b[0] && p->want[j][1] == b[1] && p->want[j][2] == f;
+            if (!seen && !latent_cache_has(p->lc, p->mh, id, b[0], b[1], f, p->repair))
+                p->want[p->nw][0] = b[0], p->want[p->nw][1] = b[1], p->want[p->nw++][2] = f;
+        }
     return p->nw > 0;
 }
 // the record into the queue of each of those buckets
@@ -134,7 +137,7 @@ static int latent_take(void *ctx, uint64_t id, const record_view *rec, const rec
     pending *p = ctx;
     int rc = 0;
     for (int j = 0; j < p->nw && !rc; j++) {
-        lat_queue *q = queue_of(p, p->want[j][0], p->want[j][1]);
+        lat_queue *q = queue_of(p, p->want[j][0], p->want[j][1], p->want[j][2]);
         cache_slot_take(&q->slots[q->n], id, rec, "cache-latents");
         if (++q->n == p->batch) rc = flush(p, q, err, errlen);
     }
@@ -219,11 +222,12 @@ static void usage(FILE *f) {
     fprintf(f, "usage: cameo cache-latents [CONFIG.yaml] [--out DIR] [--set key=value]... [--batch N] [--repair] [--quiet]\n"
                "  Runs the config's VAE encoder once over every record its stages and validation can draw as a target,\n"
                "  in each aspect bucket a stage puts it in (resized to cover it and cut from the centre, as the loader\n"
-               "  does with data.random_crop: false), and stores the latent distribution's mean and logvar in DIR\n"
-               "  (default: model.latent_cache). Train with --set model.latent_cache=DIR --set data.random_crop=false:\n"
-               "  the steps read them (train.vae_sample draws from them), and the loader cuts no target. A build that\n"
-               "  stops goes on from its last batch when run again; after a stage's resolution or buckets change, it\n"
-               "  adds the new buckets' latents. An entry is 256 KiB at 512² and 1 MiB at 1024² in bf16.\n"
+               "  does with data.random_crop: false; flipped too with data.random_flip), and stores the latent\n"
+               "  distribution's mean and logvar in DIR (default: model.latent_cache). Train with\n"
+               "  --set model.latent_cache=DIR --set data.random_crop=false: the steps read them (train.vae_sample\n"
+               "  draws from them), and the loader cuts no target. A build that stops goes on from its last batch\n"
+               "  when run again; after a stage's resolution or buckets change, it adds the new buckets' latents.\n"
+               "  An entry is 256 KiB at 512² and 1 MiB at 1024² in bf16 (two with data.random_flip).\n"
                "  --batch  targets of one bucket through the VAE at a time (default 4)\n"
                "  --repair read every record again and check its entries (sizes, checksum, name): a damaged one is\n"
                "           computed and written anew (`cameo inspect DIR` verifies a cache without changing it)\n");

@@ -28,6 +28,7 @@ loader_config stage_loader_config(const train_config *c, int s, int ref_size, in
     lc.threads = c->data.threads;
     lc.prefetch = c->data.prefetch;
     lc.random_crop = c->data.random_crop;
+    lc.random_flip = c->data.random_flip;
     return lc;
 }
 

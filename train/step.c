@@ -73,8 +73,8 @@ void step_batch_upload(ic_models *m, const loader_batch *b, step_batch *out) {
     char err[1024];
     if (m->latents) {  // the VAE's moments of (dataset, target id, bucket), the loader having cut no pixels
         cm_tensor *h;
-        CM_CHECK(!latent_cache_lookup(m->latents, b->manifest_hash, b->sample_ids, b->B, b->W, b->H, &h, err, sizeof err), "step", "%s",
-                 err);
+        CM_CHECK(!latent_cache_lookup(m->latents, b->manifest_hash, b->sample_ids, b->flipped, b->B, b->W, b->H, &h, err, sizeof err),
+                 "step", "%s", err);
         cm_tensor *d = op_to_device(h, m->dev);
         out->moments = op_cast(d, m->dtype);
         tensor_release(d);

@@ -4,15 +4,16 @@
 //     tiny config's stages at 64 and 96 px: two entries a record), and a second run adds none; a run
 //     killed in the middle (SIGKILL after its first batches) goes on from what it committed;
 //   - each entry is bit for bit the VAE's mean and clamped logvar of the target the loader cuts from
-//     the centre of the record's bucket resize;
+//     the centre of the record's bucket resize, flipped and not;
 //   - `cameo train` with the cache (the loader cuts no target, the VAE runs on none) follows the run
 //     without it with data.random_crop: false: every logged loss and validation loss within 1e-6
 //     relative, the adapter within 1e-4 relative RMS, with train.vae_sample on (the draw from the
 //     stored moments with the step's noise) and off (the mean). The bound can fail: the random crop's
 //     targets move the losses past it;
 //   - damaged records: the build skips them and the loader skips them: the same losses;
-//   - a stage's resolution changed: the run is refused, naming the dataset and the command; the
-//     build run again adds the new buckets' latents, and the run goes;
+//   - a stage's resolution changed, or data.random_flip turned on: the run is refused, naming the
+//     dataset and the command; the build run again adds the new buckets' (the flipped targets')
+//     latents, and the run goes; with flips, the run follows its run without the cache too;
 //   - refused with a message naming the thing: model.latent_cache with data.random_crop true (in the
 //     config, and by `cameo cache-latents`), a missing cache, a cache of another VAE (another
 //     run.seed for the tiny preset), a target not in it, an entry whose bytes were changed;
@@ -47,8 +48,9 @@ static double loss_gap(const char *a, const char *b) {
     return worst;
 }
 
-// the target of record id in the W x H bucket as the loader cuts it with data.random_crop false: [3, H, W]
-static void target_of(const char *data, uint64_t id, int W, int H, float *dst) {
+// the target of record id in the W x H bucket as the loader cuts it with data.random_crop false,
+// flipped or not: [3, H, W]
+static void target_of(const char *data, uint64_t id, int W, int H, int flip, float *dst) {
     dataset d;
     char err[1024];
     TEST_CHECK(dataset_open(&d, data, DATASET_NO_SIZES, err, sizeof err) == 0, "%s", err);
@@ -59,7 +61,7 @@ static void target_of(const char *data, uint64_t id, int W, int H, float *dst) {
     int32_t crop[4];
     TEST_CHECK(dataset_get(&rd, id, &rec, err, sizeof err) == DS_OK &&
                !image_webp_decode_into(rec.image, rec.image_len, (rec.flags & RECORD_FLAG_ALPHA) != 0, &ps.dec, &ps.dec_cap) &&
-               !preprocess_load(&ps.dec, &ps) && !preprocess_target(&ps, rec.width, rec.height, W, H, 0.5, 0.5, 0, dst, crop),
+               !preprocess_load(&ps.dec, &ps) && !preprocess_target(&ps, rec.width, rec.height, W, H, 0.5, 0.5, flip, dst, crop),
                "record %llu: %s", (unsigned long long)id, err);
     preprocess_scratch_free(&ps);
     dataset_reader_free(&rd);
@@ -143,6 +145,22 @@ int main(int argc, char **argv) {
     TEST_CHECK(test_sh("%s train %s --set stages.2.resolution=128 --set data.path=%s --set run.out_dir=%s/res --set model.latent_cache=%s "
                        ">/dev/null 2>%s", cameo, steps, data, dir, cache, log) == 0, "then the run goes (%s)", log);
 
+    // data.random_flip turned on: refused by name; the build adds the flipped targets; the run
+    // follows its run without the cache, and the flips move the losses past the bound
+    TEST_CHECK(test_sh("%s train %s --set data.random_flip=true --set data.path=%s --set run.out_dir=%s/flip-cached "
+                       "--set model.latent_cache=%s >/dev/null 2>%s", cameo, steps, data, dir, cache, log) == 1 &&
+               file_has(log, "flipped and not"), "flips without flipped latents are refused by name (%s)", log);
+    TEST_CHECK(test_sh("%s cache-latents %s --set data.random_flip=true --set data.path=%s --out %s >%s 2>&1", cameo, csteps, data, cache,
+                       log) == 0 && file_has(log, ": 24 targets added"), "the build adds the 24 flipped targets (%s)", log);
+    TEST_CHECK(test_sh("%s train %s --set data.random_flip=true --set data.path=%s --set run.out_dir=%s/flip >/dev/null 2>%s && "
+                       "%s train %s --set data.random_flip=true --set data.path=%s --set run.out_dir=%s/flip-cached "
+                       "--set model.latent_cache=%s >/dev/null 2>%s", cameo, steps, data, dir, log, cameo, steps, data, dir, cache, log) == 0,
+               "train with flips, without and with the cache (%s)", log);
+    test_same_runs(dir, "flip", "flip-cached", 10, 2, 1e-6);
+    worst = loss_gap("plain", "flip");
+    printf("flips against none: largest relative loss difference %.3g\n", worst);
+    TEST_CHECK(worst > 1e-4, "the flips move the losses (%.3g): the flipped entries are read", worst);
+
     // refusals at the start, by name
     TEST_CHECK(test_sh("%s train --set data.path=%s --set run.out_dir=%s --set run.name=crop --set model.latent_cache=%s >/dev/null 2>%s",
                        cameo, data, dir, cache, log) == 1 && file_has(log, "model.latent_cache: needs data.random_crop: false"),
@@ -153,57 +171,60 @@ int main(int argc, char **argv) {
                        ">/dev/null 2>%s", cameo, steps, data, dir, dir, log) == 1 && file_has(log, "no latent cache at") &&
                file_has(log, "cameo cache-latents"), "a missing cache is named with the command that builds it (%s)", log);
     TEST_CHECK(test_sh("%s inspect %s >%s 2>&1", cameo, cache, log) == 0 && file_has(log, "the tiny preset's VAE") &&
-               file_has(log, "36 targets") && file_has(log, "verified: every entry's") && file_has(log, "32 channels (mean, logvar)"),
+               file_has(log, "60 targets") && file_has(log, "verified: every entry's") && file_has(log, "32 channels (mean, logvar)"),
                "inspect the cache (%s)", log);
 
     // through the API: each entry bit for bit the VAE's moments of the loader's centre cut (a build
     // of one target a batch, each through the VAE alone, as here)
-    TEST_CHECK(test_sh("%s cache-latents %s --set data.path=%s --out %s --batch 1 --quiet >%s 2>&1", cameo, csteps, data, cache1, log) == 0,
-               "cache-latents --batch 1 (%s)", log);
+    TEST_CHECK(test_sh("%s cache-latents %s --set data.random_flip=true --set data.path=%s --out %s --batch 1 --quiet >%s 2>&1", cameo,
+                       csteps, data, cache1, log) == 0, "cache-latents --batch 1 with flips (%s)", log);
     train_config c;
     char err[2048], set1[160];
     snprintf(set1, sizeof set1, "data.path=%s", data);
-    const char *sets[] = {set1, "data.random_crop=false", "stages.0.steps=4", "stages.1.steps=3", "stages.2.steps=3"};
-    TEST_CHECK(train_config_load(&c, NULL, sets, 5, err, sizeof err) == 0, "%s", err);
+    const char *sets[] = {set1, "data.random_crop=false", "stages.0.steps=4", "stages.1.steps=3", "stages.2.steps=3", "data.random_flip=true"};
+    TEST_CHECK(train_config_load(&c, NULL, sets, 6, err, sizeof err) == 0, "%s", err);
     fstore_id id;
     TEST_CHECK(latent_cache_identity(&c, &id, err, sizeof err) == 0, "%s", err);
     latent_cache lc;
     TEST_CHECK(latent_cache_open(&lc, cache1, &id, false, err, sizeof err) == 0, "%s", err);
-    TEST_CHECK(fstore_count(&lc.s) == 24, "%llu entries, want 24 (12 records in 2 buckets)", (unsigned long long)fstore_count(&lc.s));
+    TEST_CHECK(fstore_count(&lc.s) == 48, "%llu entries, want 48 (12 records in 2 buckets, flipped and not)",
+               (unsigned long long)fstore_count(&lc.s));
     ic_models m;
     TEST_CHECK(ic_models_vae(&m, &c.model.tiny_dims, c.run.seed, NULL, CM_DEV_CPU, CM_F32, err, sizeof err) == 0, "%s", err);
     dataset d;
     TEST_CHECK(dataset_open(&d, data, 0, err, sizeof err) == 0, "%s", err);
     latent_tables *tb = malloc(sizeof *tb);
     latent_tables_of(&c, data, tb);
-    TEST_CHECK(tb->n == 2, "two bucket tables (64 and 96 px), got %d", tb->n);
+    TEST_CHECK(tb->n == 2 && tb->flips == 2, "two bucket tables (64 and 96 px), flipped and not: got %d, %d", tb->n, tb->flips);
     autograd_no_grad_push();
     int checked = 0;
     for (int t = 0; t < tb->n; t++)
-        for (uint64_t r = 0; r < d.m.samples; r++) {
-            const int *b = tb->bk[t][buckets_nearest((const int(*)[2])tb->bk[t], tb->nb[t], d.sizes[2 * r], d.sizes[2 * r + 1])];
+        for (uint64_t r = 0; r < 2 * d.m.samples; r++) {  // each record, then each flipped
+            const uint64_t id = r % d.m.samples;
+            const uint8_t flip[1] = {r >= d.m.samples};
+            const int *b = tb->bk[t][buckets_nearest((const int(*)[2])tb->bk[t], tb->nb[t], d.sizes[2 * id], d.sizes[2 * id + 1])];
             float *px = malloc(sizeof(float) * 3 * (size_t)b[0] * (size_t)b[1]);
-            target_of(data, r, b[0], b[1], px);
+            target_of(data, id, b[0], b[1], flip[0], px);
             cm_tensor *x = tensor_from_host(CM_F32, 4, (int64_t[]){1, 3, b[1], b[0]}, px, CM_DEV_CPU), *lv = NULL;
             cm_tensor *mean = vae_encode(&m.vae, x, &lv), *mom = op_concat(2, (cm_tensor *[]){mean, lv}, 1), *got;
-            const int64_t ids[1] = {(int64_t)r};
-            TEST_CHECK(latent_cache_lookup(&lc, d.m.hash, ids, 1, b[0], b[1], &got, err, sizeof err) == 0, "%s", err);
-            TEST_CHECK(got && same_bits(mom, got), "record %llu in %dx%d: the cached moments are the VAE's own, bit for bit",
-                       (unsigned long long)r, b[0], b[1]);
+            const int64_t ids[1] = {(int64_t)id};
+            TEST_CHECK(latent_cache_lookup(&lc, d.m.hash, ids, flip, 1, b[0], b[1], &got, err, sizeof err) == 0, "%s", err);
+            TEST_CHECK(got && same_bits(mom, got), "record %llu in %dx%d%s: the cached moments are the VAE's own, bit for bit",
+                       (unsigned long long)id, b[0], b[1], flip[0] ? " flipped" : "");
             checked++;
             cm_tensor *tmp[] = {x, lv, mean, mom, got};
             for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tensor_release(tmp[i]);
             free(px);
         }
-    TEST_CHECK(checked == 24, "%d entries compared", checked);
+    TEST_CHECK(checked == 48, "%d entries compared", checked);
     {  // a target not in the cache, another bucket, another dataset: named
         cm_tensor *got;
         const int64_t gone[1] = {999}, one[1] = {1};
-        TEST_CHECK(latent_cache_lookup(&lc, d.m.hash, gone, 1, 64, 64, &got, err, sizeof err) != 0 && strstr(err, "holds no entry for") &&
+        TEST_CHECK(latent_cache_lookup(&lc, d.m.hash, gone, NULL, 1, 64, 64, &got, err, sizeof err) != 0 && strstr(err, "holds no entry for") &&
                    strstr(err, "record 999") && strstr(err, "cameo cache-latents"), "a target not in the cache: %s", err);
-        TEST_CHECK(latent_cache_lookup(&lc, d.m.hash, one, 1, 48, 80, &got, err, sizeof err) != 0 && strstr(err, "the 48x80 target"),
+        TEST_CHECK(latent_cache_lookup(&lc, d.m.hash, one, NULL, 1, 48, 80, &got, err, sizeof err) != 0 && strstr(err, "the 48x80 target"),
                    "another bucket: %s", err);
-        TEST_CHECK(latent_cache_lookup(&lc, d.m.hash ^ 1, one, 1, 64, 64, &got, err, sizeof err) != 0 && strstr(err, "holds no entry"),
+        TEST_CHECK(latent_cache_lookup(&lc, d.m.hash ^ 1, one, NULL, 1, 64, 64, &got, err, sizeof err) != 0 && strstr(err, "holds no entry"),
                    "another dataset's ids: %s", err);
     }
     autograd_no_grad_pop();
@@ -228,13 +249,13 @@ int main(int argc, char **argv) {
                !mdb_txn_begin(env, NULL, 0, &txn) && !mdb_dbi_open(txn, NULL, 0, &dbi) && !mdb_cursor_open(txn, dbi, &cur), "lmdb");
     MDB_val k, val;
     bool changed = false;
-    uint8_t name[20] = {0};  // the changed entry's: manifest hash, record id, W, H (little-endian)
+    uint8_t name[21] = {0};  // the changed entry's: manifest hash, record id, W, H (little-endian), flipped
     while (!changed && !mdb_cursor_get(cur, &k, &val, MDB_NEXT))
         if (k.mv_size == 16) {
-            memcpy(name, (const uint8_t *)val.mv_data + 32, 20);
+            memcpy(name, (const uint8_t *)val.mv_data + 32, 21);
             uint8_t *copy = malloc(val.mv_size);
             memcpy(copy, val.mv_data, val.mv_size);
-            copy[32 + 20 + 9] ^= 0x40;
+            copy[32 + 21 + 9] ^= 0x40;
             MDB_val nv = {val.mv_size, copy};
             changed = !mdb_put(txn, dbi, &k, &nv, 0);
             free(copy);
@@ -242,7 +263,7 @@ int main(int argc, char **argv) {
     mdb_cursor_close(cur);
     TEST_CHECK(changed && !mdb_txn_commit(txn), "an entry changed");
     mdb_env_close(env);
-    TEST_CHECK(test_sh("%s inspect %s >%s 2>&1", cameo, cache, log) == 1 && file_has(log, "1 of 36 entries DAMAGED") &&
+    TEST_CHECK(test_sh("%s inspect %s >%s 2>&1", cameo, cache, log) == 1 && file_has(log, "1 of 60 entries DAMAGED") &&
                file_has(log, "fails its checksum") && file_has(log, "cache-latents CONFIG --out"), "inspect a damaged cache (%s)", log);
     {  // a step's read of it stops with the same message
         uint64_t mh = 0, rid = 0;
@@ -251,12 +272,15 @@ int main(int argc, char **argv) {
         const int64_t ids[1] = {(int64_t)rid};
         cm_tensor *got = NULL;
         TEST_CHECK(latent_cache_open(&lc, cache, &id, false, err, sizeof err) == 0, "%s", err);
-        TEST_CHECK(latent_cache_lookup(&lc, mh, ids, 1, W, H, &got, err, sizeof err) != 0 && strstr(err, "fails its checksum") &&
+        const uint8_t flip[1] = {name[20]};
+        TEST_CHECK(latent_cache_lookup(&lc, mh, ids, flip, 1, W, H, &got, err, sizeof err) != 0 && strstr(err, "fails its checksum") &&
                    strstr(err, "target of record"), "the changed entry's read names it: %s", err);
         latent_cache_close(&lc);
     }
     TEST_CHECK(test_sh("%s cache-latents %s --set data.path=%s --out %s --repair >%s 2>&1", cameo, csteps, data, cache, log) == 0 &&
                test_sh("%s cache-latents %s --set stages.2.resolution=128 --set data.path=%s --out %s --repair >>%s 2>&1", cameo, csteps,
+                       data, cache, log) == 0 &&
+               test_sh("%s cache-latents %s --set data.random_flip=true --set data.path=%s --out %s --repair >>%s 2>&1", cameo, csteps,
                        data, cache, log) == 0 && file_has(log, ": 1 targets added"), "cache-latents --repair rewrites the damaged entry (%s)",
                log);
     TEST_CHECK(test_sh("%s inspect %s >%s 2>&1", cameo, cache, log) == 0 && file_has(log, "verified: every entry's"),

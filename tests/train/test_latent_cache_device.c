@@ -41,11 +41,11 @@ int main(void) {
     const uint64_t ids[3] = {4, 7, 9};
     const int64_t rid[3] = {4, 7, 9};
     TEST_CHECK(latent_cache_identity(&cfg, &id, err, sizeof err) == 0 && latent_cache_open(&lc, dir, &id, true, err, sizeof err) == 0 &&
-               latent_cache_put(&lc, 0x1234, ids, B, W, H, mom, err, sizeof err) == 0, "%s", err);
+               latent_cache_put(&lc, 0x1234, ids, B, W, H, 0, mom, err, sizeof err) == 0, "%s", err);
     latent_cache_close(&lc);
     cm_tensor *got = NULL;
     TEST_CHECK(latent_cache_open(&lc, dir, &id, false, err, sizeof err) == 0 &&
-               latent_cache_lookup(&lc, 0x1234, rid, B, W, H, &got, err, sizeof err) == 0 && got, "%s", err);
+               latent_cache_lookup(&lc, 0x1234, rid, NULL, B, W, H, &got, err, sizeof err) == 0 && got, "%s", err);
     TEST_CHECK(got && got->dtype == CM_BF16, "bf16 entries read as bf16");
     cm_tensor *d = op_to_device(got, cuda0), *c = op_cast(d, CM_BF16);  // step_batch_upload's path on a GPU run
     TEST_CHECK(c->storage->dev.type == CM_CUDA && same_bits(mom, c), "the moments on cuda:0: the VAE's own, bit for bit");
