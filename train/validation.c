@@ -51,6 +51,7 @@ static int val_local(train_val *v, ic_models *m, const train_config *c, int s, c
     lc.seed = c->run.seed ^ VAL_SEED_SALT;  // the same samples at every validation of a stage
     lc.caption_drop = 0;
     lc.ref_drop = 0;
+    lc.random_flip = 0;  // the held-out targets as they are (the crop follows data.random_crop, as it always has)
     lc.no_ref_views = m->refs != NULL;  // their features come from the reference cache
     lc.no_target = m->latents != NULL;  // its VAE moments come from the latent cache
     lc.quiet = 1;  // opened at every validation (its set once a stage): its notes would repeat (the training's loader says them)
