@@ -201,6 +201,11 @@ static const char *sizes(const fstore_kind *k, const fstore_id *id, char *buf, s
 
 int fstore_open(fstore *s, const fstore_kind *k, const char *path, const fstore_id *want, bool write, char *err, size_t errlen) {
     memset(s, 0, sizeof *s);
+    static const char *meta_keys[] = {"format", "version", "fingerprint", "encoders", "datasets"};
+    for (int i = 0; i < 3; i++)  // a kind's size named as one of meta's own keys would be written over it
+        for (size_t j = 0; j < sizeof meta_keys / sizeof *meta_keys; j++)
+            CM_CHECK(strcmp(k->dims[i], meta_keys[j]), "fstore_open", "%s: size %d is named '%s', a key of meta's own", k->format, i,
+                     meta_keys[j]);
     s->kind = k;
     snprintf(s->path, sizeof s->path, "%s", path);
     s->writable = write;

@@ -11,7 +11,9 @@
 #include "train/models.h"
 #include "train/stage_setup.h"
 
-#define LATENT_TARGET_VERSION 1  // of data/preprocess.c's target (bicubic cover, centre crop): a change to it changes every latent
+// of the entries and of data/preprocess.c's target (bicubic cover, centre crop): a change to either
+// makes every entry another's. 2: names carry the flip
+#define LATENT_TARGET_VERSION 2
 #define LC_NAME 21               // manifest hash, record id, bucket W, H, flipped
 
 static void name_of(uint64_t mh, uint64_t id, int W, int H, int flip, uint8_t name[LC_NAME]) {
@@ -44,7 +46,7 @@ static const char *lc_shown(const uint8_t *name, size_t n, char *buf, size_t len
 
 const fstore_kind LATENT_CACHE_KIND = {
     .format = "cameo-latent-cache", .what = "latent cache", .build = "cameo cache-latents", .setting = "model.latent_cache",
-    .dims = {"channels", "factor", "version"}, .magic = 0x31544c43u /* "CLT1" */, .values = lc_values, .key_of = key_of,
+    .dims = {"channels", "factor", "layout"}, .magic = 0x31544c43u /* "CLT1" */, .values = lc_values, .key_of = key_of,
     .shown = lc_shown, .entry_dims = entry_dims,
 };
 

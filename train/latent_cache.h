@@ -10,8 +10,8 @@
 // defines: latent_cache, LATENT_CACHE_KIND and the latent_cache_* functions.
 //
 // On disk: a feature store (train/feature_store.h) of kind "cameo-latent-cache": sizes channels
-// (2 x the latent's: mean, then logvar), factor (pixels a latent) and version (of the target's
-// preprocessing); each entry named by 21 bytes, the dataset's manifest hash, the record's id
+// (2 x the latent's: mean, then logvar), factor (pixels a latent) and layout (the version of the
+// entries and of the target's preprocessing); each entry named by 21 bytes, the dataset's manifest hash, the record's id
 // (little-endian u64 each), the bucket's width and height (u16 each) and whether the target is
 // flipped (u8: data.random_flip), keyed by a hash of (hash, width, height, flipped) and the id,
 // magic "CLT1", holding [channels, H / factor, W / factor] — a store whose entries have sizes of

@@ -10,6 +10,8 @@
 //     relative, the adapter within 1e-4 relative RMS, with train.vae_sample on (the draw from the
 //     stored moments with the step's noise) and off (the mean). The bound can fail: the random crop's
 //     targets move the losses past it;
+//   - stopped during a validation and resumed, the run with the cache is the uninterrupted one, byte
+//     for byte;
 //   - damaged records: the build skips them and the loader skips them: the same losses;
 //   - a stage's resolution changed, or data.random_flip turned on: the run is refused, naming the
 //     dataset and the command; the build run again adds the new buckets' (the flipped targets')
@@ -116,6 +118,16 @@ int main(int argc, char **argv) {
     adapter_diff(pa, pb, &diff, &amax, &rel);
     printf("adapter after 10 steps, with the cache against without: relative RMS %.3g, max |diff| %.3g, max |w| %.3g\n", rel, diff, amax);
     TEST_CHECK(rel <= 1e-4, "adapter relative RMS difference %.3g > 1e-4", rel);
+    // stopped (SIGTERM during the validation after step 5: it checkpoints and exits) and resumed, the
+    // run with the cache is the run that was not stopped: the same losses, the same adapter bytes
+    test_sh("CAMEO_FAULT_SIGNAL=0:5 %s train %s --set data.path=%s --set run.out_dir=%s/stopped --set model.latent_cache=%s >/dev/null "
+            "2>%s", cameo, steps, data, dir, cache, log);
+    TEST_CHECK(file_has(log, "stopped by signal 15 at step 5") &&
+               test_sh("%s train %s --set data.path=%s --set run.out_dir=%s/stopped --set model.latent_cache=%s --resume auto >/dev/null "
+                       "2>%s", cameo, steps, data, dir, cache, log) == 0, "stopped at step 5, then resumed (%s)", log);
+    test_same_runs(dir, "cached", "stopped", 10, 2, 0);
+    TEST_CHECK(test_sh("cmp -s %s/cached/tiny/adapter.safetensors %s/stopped/tiny/adapter.safetensors", dir, dir) == 0,
+               "the resumed run's adapter is the uninterrupted run's, byte for byte");
     TEST_CHECK(test_sh("%s train %s --set train.vae_sample=false --set data.path=%s --set run.out_dir=%s/mean >/dev/null 2>%s && "
                        "%s train %s --set train.vae_sample=false --set data.path=%s --set run.out_dir=%s/mean-cached "
                        "--set model.latent_cache=%s >/dev/null 2>%s", cameo, steps, data, dir, log, cameo, steps, data, dir, cache, log) == 0,
