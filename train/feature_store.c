@@ -492,7 +492,8 @@ int fstore_inspect_cli(const fstore_kind *k, const char *path, const char *unit,
     rows(&s, &r);
     printf("  datasets: %d covered\n", s.n_sets);
     for (int i = 0; i < s.n_sets; i++)
-        printf("    %s (%llu samples, manifest %016llx)\n", s.sets[i].path, (unsigned long long)s.sets[i].samples,
+        printf("    %s (%llu samples, %s %016llx)\n", s.sets[i].path, (unsigned long long)s.sets[i].samples,
+               k->set_key ? k->set_key : "manifest",
                (unsigned long long)s.sets[i].manifest_hash);
     if (rc) fprintf(stderr, "cameo inspect: %s\n", err);
     else if (r.damaged)

@@ -30,6 +30,9 @@ typedef struct fstore_kind {
     // NULL: every entry has the store's sizes; else an entry's own sizes from its name and the
     // store's (the latent cache: a latent's grid is its bucket's)
     void (*entry_dims)(const int64_t store[3], const uint8_t *name, size_t n, int64_t out[3]);
+    // what a covered dataset's key is, in `inspect`: NULL "manifest" (its manifest hash); the latent
+    // cache's is the manifest hash with the run's bucket tables
+    const char *set_key;
 } fstore_kind;
 
 typedef struct fstore_id {  // the encoders that made (or would make) the entries

@@ -47,7 +47,7 @@ static const char *lc_shown(const uint8_t *name, size_t n, char *buf, size_t len
 const fstore_kind LATENT_CACHE_KIND = {
     .format = "cameo-latent-cache", .what = "latent cache", .build = "cameo cache-latents", .setting = "model.latent_cache",
     .dims = {"channels", "factor", "layout"}, .magic = 0x31544c43u /* "CLT1" */, .values = lc_values, .key_of = key_of,
-    .shown = lc_shown, .entry_dims = entry_dims,
+    .shown = lc_shown, .entry_dims = entry_dims, .set_key = "manifest and buckets",
 };
 
 int latent_cache_identity(const train_config *c, fstore_id *id, char *err, size_t errlen) {
