@@ -121,14 +121,15 @@ static bool latent_needed(void *ctx, uint64_t id) {
     pending *p = ctx;
     const latent_tables *t = p->tables;
     p->nw = 0;
-    for (int i = 0; i < t->n; i++)
+    for (int i = 0; i < t->n; i++) {
+        const int *b = t->bk[i][buckets_nearest((const int(*)[2])t->bk[i], t->nb[i], p->sizes[2 * id], p->sizes[2 * id + 1])];
         for (int f = 0; f < t->flips; f++) {
-            const int *b = t->bk[i][buckets_nearest((const int(*)[2])t->bk[i], t->nb[i], p->sizes[2 * id], p->sizes[2 * id + 1])];
             bool seen = false;
             for (int j = 0; j < p->nw && !seen; j++) seen = p->want[j][0] == b[0] && p->want[j][1] == b[1] && p->want[j][2] == f;
             if (!seen && !latent_cache_has(p->lc, p->mh, id, b[0], b[1], f, p->repair))
                 p->want[p->nw][0] = b[0], p->want[p->nw][1] = b[1], p->want[p->nw++][2] = f;
         }
+    }
     return p->nw > 0;
 }
 // the record into the queue of each of those buckets
