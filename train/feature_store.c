@@ -13,6 +13,7 @@
 #include "autograd/ops.h"
 #include "data/checksum.h"
 #include "data/le.h"
+#include "data/manifest.h"
 
 #define FS_VERSION 1
 #define FS_HEADER 32
@@ -328,6 +329,24 @@ int fstore_add_set(fstore *s, const char *path, uint64_t manifest_hash, uint64_t
     return fstore_commit(s, txn, err, errlen);
 }
 
+int fstore_covers_run(const fstore *s, const train_config *c, const char *what, fstore_cover_fn cover, char *err, size_t errlen) {
+    const char *paths[CFG_MAX_STAGES + 1];
+    for (int i = 0, n = cfg_run_datasets(c, paths); i < n; i++) {
+        manifest m;
+        if (manifest_load(paths[i], &m, err, errlen)) return -1;
+        char also[160] = "";
+        uint64_t key = cover ? cover(c, paths[i], m.hash, also, sizeof also) : m.hash;
+        manifest_free(&m);
+        if (!fstore_covers(s, key)) {
+            snprintf(err, errlen, "%s: %s does not hold the %s of %s%s, which this run reads (the cache covers %d other dataset(s)%s): "
+                     "run `%s CONFIG` with this config to add them", s->kind->setting, s->path, what, paths[i], also, s->n_sets,
+                     cover ? " or sets of them" : "", s->kind->build);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 // ---- entries ----
 
 // the sizes of the entry of name: the store's, or the kind's for that name
@@ -336,8 +355,9 @@ static void entry_dims(const fstore *s, const uint8_t *name, size_t nl, int64_t 
     else memcpy(d, s->id.dim, 3 * sizeof *d);
 }
 
-// one entry's checks (sizes, checksum, name); its dtype (CM_F32 / CM_BF16) or -1 with err
-static int entry_check(const fstore *s, const uint8_t *name, size_t nl, const MDB_val *v, char *err, size_t errlen) {
+// one entry's checks (sizes, checksum, name); its dtype (CM_F32 / CM_BF16) and *values (may be
+// NULL) its value count, or -1 with err
+static int entry_check(const fstore *s, const uint8_t *name, size_t nl, const MDB_val *v, size_t *values, char *err, size_t errlen) {
     const fstore_kind *k = s->kind;
     const uint8_t *p = v->mv_data;
     char sn[120];
@@ -363,6 +383,7 @@ static int entry_check(const fstore *s, const uint8_t *name, size_t nl, const MD
                  k->shown(name, nl, sn, sizeof sn));
         return -1;
     }
+    if (values) *values = vals;
     return dt == 0 ? CM_F32 : CM_BF16;
 }
 
@@ -373,11 +394,10 @@ int fstore_get(fstore *s, void *txn, const uint8_t *name, size_t n, fstore_entry
     int rc = mdb_get(txn, s->dbi, &k, &v);
     if (rc == MDB_NOTFOUND) return FSTORE_MISSING;
     if (rc) return lmdb_err(s, "read", rc, err, errlen);
-    int dt = entry_check(s, name, n, &v, err, errlen);
+    size_t vals;
+    int dt = entry_check(s, name, n, &v, &vals, err, errlen);
     if (dt < 0) return -1;
-    int64_t d[3];
-    entry_dims(s, name, n, d);
-    *e = (fstore_entry){.data = (const uint8_t *)v.mv_data + FS_HEADER + n, .values = s->kind->values(d), .dt = (cm_dtype)dt};
+    *e = (fstore_entry){.data = (const uint8_t *)v.mv_data + FS_HEADER + n, .values = vals, .dt = (cm_dtype)dt};
     return 0;
 }
 
@@ -422,7 +442,7 @@ bool fstore_has(fstore *s, const uint8_t *name, size_t n, bool check) {
     if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) return false;
     MDB_val k = {16, key}, v;
     char e[1024];
-    bool ok = !mdb_get(txn, s->dbi, &k, &v) && (!check || entry_check(s, name, n, &v, e, sizeof e) >= 0);
+    bool ok = !mdb_get(txn, s->dbi, &k, &v) && (!check || entry_check(s, name, n, &v, NULL, e, sizeof e) >= 0);
     mdb_txn_abort(txn);
     return ok;
 }
@@ -447,7 +467,7 @@ int fstore_verify(fstore *s, fstore_check *r, char *err, size_t errlen) {
         if (nl > v.mv_size - (v.mv_size >= FS_HEADER ? FS_HEADER : v.mv_size)) nl = 0, name = (const uint8_t *)"";
         uint8_t key[16];
         s->kind->key_of(name, nl, key);
-        int dt = entry_check(s, name, nl, &v, e, sizeof e);
+        int dt = entry_check(s, name, nl, &v, NULL, e, sizeof e);
         if (dt >= 0 && memcmp(key, k.mv_data, 16)) {
             char sn[120];
             snprintf(e, sizeof e, "%s %.800s: the entry of %s is stored under another entry's key (damaged)", s->kind->what, s->path,

@@ -72,6 +72,12 @@ typedef struct fstore_report {
 int fstore_open(fstore *s, const fstore_kind *k, const char *path, const fstore_id *want, bool write, char *err, size_t errlen);
 void fstore_close(fstore *s);
 bool fstore_covers(const fstore *s, uint64_t manifest_hash);
+// every dataset a run of c reads (cfg_run_datasets) covered by s, each under the key cover(c, path,
+// its manifest hash) gives (NULL: the manifest hash itself; a cover may write into also what the
+// key holds besides, for the message: " in the buckets ..."). 0, or -1 with err naming the first
+// dataset that is not and the command that adds it (what: "captions", "references", "latents")
+typedef uint64_t (*fstore_cover_fn)(const train_config *c, const char *path, uint64_t manifest_hash, char *also, size_t alen);
+int fstore_covers_run(const fstore *s, const train_config *c, const char *what, fstore_cover_fn cover, char *err, size_t errlen);
 // the dataset at path (its manifest hash, samples) is covered now: recorded in "meta"
 int fstore_add_set(fstore *s, const char *path, uint64_t manifest_hash, uint64_t samples, char *err, size_t errlen);
 uint64_t fstore_count(fstore *s);  // entries less "meta"

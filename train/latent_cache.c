@@ -7,7 +7,6 @@
 #include "data/checksum.h"
 #include "data/le.h"
 #include "models/vae.h"
-#include "data/manifest.h"
 #include "train/models.h"
 #include "train/stage_setup.h"
 
@@ -179,24 +178,12 @@ uint64_t latent_cover_key(const latent_tables *t, uint64_t manifest_hash) {
     return h;
 }
 
-int latent_cache_covers_run(latent_cache *lc, const train_config *c, char *err, size_t errlen) {
-    const char *paths[CFG_MAX_STAGES + 1];
+uint64_t latent_cover_of(const train_config *c, const char *path, uint64_t manifest_hash, char *also, size_t alen) {
     latent_tables *t = malloc(sizeof *t);
     CM_CHECK(t, "latent_cache", "out of host memory");
-    int rc = 0;
-    for (int i = 0, n = cfg_run_datasets(c, paths); i < n && !rc; i++) {
-        manifest m;
-        if ((rc = manifest_load(paths[i], &m, err, errlen))) break;
-        latent_tables_of(c, paths[i], t);
-        uint64_t key = latent_cover_key(t, m.hash);
-        manifest_free(&m);
-        if (!fstore_covers(&lc->s, key)) {
-            snprintf(err, errlen, "model.latent_cache: %s does not hold the latents of %s in the buckets this run puts its images "
-                     "in%s (the cache covers %d other dataset / bucket set(s)): run `cameo cache-latents CONFIG` with this config to "
-                     "add them", lc->s.path, paths[i], t->flips > 1 ? ", flipped and not" : "", lc->s.n_sets);
-            rc = -1;
-        }
-    }
+    latent_tables_of(c, path, t);
+    uint64_t key = latent_cover_key(t, manifest_hash);
+    snprintf(also, alen, " in the buckets this run puts its images in%s", t->flips > 1 ? ", flipped and not" : "");
     free(t);
-    return rc ? -1 : 0;
+    return key;
 }

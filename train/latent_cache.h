@@ -57,9 +57,9 @@ void latent_tables_of(const train_config *c, const char *path, latent_tables *t)
 // what the cache records a dataset as covered by: its manifest hash and the tables' buckets (a
 // change of a stage's resolution or buckets asks for new entries, which a rebuild adds)
 uint64_t latent_cover_key(const latent_tables *t, uint64_t manifest_hash);
-// every dataset a run of c reads covered, in the buckets it puts them in: 0, or -1 with err naming
-// the first one that is not and the command that adds it
-int latent_cache_covers_run(latent_cache *lc, const train_config *c, char *err, size_t errlen);
+// the key a dataset at path is covered under for a run of c (latent_cover_key of its tables), and
+// what the key holds besides the manifest, for a message: fstore_covers_run's cover
+uint64_t latent_cover_of(const train_config *c, const char *path, uint64_t manifest_hash, char *also, size_t alen);
 bool latent_cache_applies(const char *path);     // whether path is a latent cache's folder
 int latent_cache_inspect_cli(const char *path);  // `cameo inspect DIR`: exit code
 

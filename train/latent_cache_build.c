@@ -191,18 +191,19 @@ int latent_cache_build(const train_config *c, const char *out, int batch, bool r
     *p = (pending){.lc = &cache, .m = &m, .batch = batch, .ids = calloc((size_t)batch, sizeof(uint64_t)), .r = r, .quiet = quiet,
                    .tty = isatty(2), .repair = repair};
     CM_CHECK(p->ids, "cache-latents", "out of host memory for a batch of %d targets", batch);
-    uint64_t total = 0;
+    uint64_t total = 0, key[CFG_MAX_STAGES + 1];  // each dataset's with its buckets
     r->sets = nd;
-    for (int i = 0; i < nd; i++)
-        if (repair || !fstore_covers(&cache.s, latent_cover_key(&tb[i], ds[i].m.hash))) total += ds[i].m.samples;
+    for (int i = 0; i < nd; i++) {
+        key[i] = latent_cover_key(&tb[i], ds[i].m.hash);
+        if (repair || !fstore_covers(&cache.s, key[i])) total += ds[i].m.samples;
+    }
     for (int i = 0; i < nd && !rc; i++) {
-        uint64_t key = latent_cover_key(&tb[i], ds[i].m.hash);
-        if (fstore_covers(&cache.s, key)) {
+        if (fstore_covers(&cache.s, key[i])) {
             r->sets_done++;
             if (!repair) continue;
         }
         rc = add_dataset(p, &ds[i], &tb[i], total, t0, err, errlen);
-        if (!rc) rc = fstore_add_set(&cache.s, paths[i], key, ds[i].m.samples, err, errlen);
+        if (!rc) rc = fstore_add_set(&cache.s, paths[i], key[i], ds[i].m.samples, err, errlen);
     }
     if (!rc && !quiet && total) cache_show_progress("cache-latents", r->records, total, r->added, "targets", t0, isatty(2), true);
     for (int i = 0; i < p->nq; i++) {

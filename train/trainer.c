@@ -619,30 +619,13 @@ void train_threads_apply(const train_config *c) {
     }
 }
 
-// every dataset the run reads covered by the cache s (its `what`: "captions", "references")
-static int cache_covers_run(const train_config *c, const fstore *s, const char *what, char *err, size_t errlen) {
-    const char *paths[CFG_MAX_STAGES + 1];
-    for (int i = 0, n = cfg_run_datasets(c, paths); i < n; i++) {
-        manifest m;
-        if (manifest_load(paths[i], &m, err, errlen)) return -1;
-        uint64_t h = m.hash;
-        manifest_free(&m);
-        if (!fstore_covers(s, h)) {
-            snprintf(err, errlen, "%s: %s does not hold the %s of %s, which this run reads (the cache covers %d other dataset(s)): "
-                     "run `%s CONFIG` with this config to add them", s->kind->setting, s->path, what, paths[i], s->n_sets, s->kind->build);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 // model.text_cache: the outputs of the text encoders (not loaded) from the cache, which must be
 // theirs and cover every dataset the run reads (the evaluation's prompts: text_cache_prompts)
 static int attach_text_cache(trainer *t, char *err, size_t errlen) {
     const train_config *c = &t->cfg;
     text_cache_id id;
     if (text_cache_identity(c, &id, err, errlen) || text_cache_open(&t->tcache, c->model.text_cache, &id, false, err, errlen) ||
-        cache_covers_run(c, &t->tcache, "captions", err, errlen))
+        fstore_covers_run(&t->tcache, c, "captions", NULL, err, errlen))
         return -1;
     t->m.text.cache = &t->tcache;
     progress_message(&t->prog, "model.text_cache: T5 / CLIP outputs of %llu captions from %s; the text encoders are not loaded",
@@ -657,7 +640,7 @@ static int attach_ref_cache(trainer *t, char *err, size_t errlen) {
     const train_config *c = &t->cfg;
     fstore_id id;
     if (ref_cache_identity(c, &id, err, errlen) || ref_cache_open(&t->rcache, c->model.ref_cache, &id, false, err, errlen) ||
-        cache_covers_run(c, &t->rcache.s, "references", err, errlen))
+        fstore_covers_run(&t->rcache.s, c, "references", NULL, err, errlen))
         return -1;
     t->m.refs = &t->rcache;
     progress_message(&t->prog, "model.ref_cache: SigLIP / DINOv2 features of %llu references from %s; the towers run on no "
@@ -673,7 +656,7 @@ static int attach_latent_cache(trainer *t, char *err, size_t errlen) {
     const train_config *c = &t->cfg;
     fstore_id id;
     if (latent_cache_identity(c, &id, err, errlen) || latent_cache_open(&t->lcache, c->model.latent_cache, &id, false, err, errlen) ||
-        latent_cache_covers_run(&t->lcache, c, err, errlen))
+        fstore_covers_run(&t->lcache.s, c, "latents", latent_cover_of, err, errlen))
         return -1;
     t->m.latents = &t->lcache;
     progress_message(&t->prog, "model.latent_cache: VAE latents of %llu targets from %s; the VAE runs on no training target and the "
