@@ -137,12 +137,17 @@ static int load_towers(ic_models *m, const siglip_config *sc, const dino_config 
     return 0;
 }
 
-int ic_models_vision(ic_models *m, const train_tiny_dims *tiny, uint64_t seed, const char *siglip, const char *dinov2, int ref_size,
-                     cm_device dev, cm_dtype dt, char *err, size_t errlen) {
+// a bundle with nothing loaded yet, for dev in dt
+static void models_begin(ic_models *m, cm_device dev, cm_dtype dt, bool tiny) {
     memset(m, 0, sizeof *m);
     m->dev = dev;
     m->dtype = dt;
-    m->tiny = tiny != NULL;
+    m->tiny = tiny;
+}
+
+int ic_models_vision(ic_models *m, const train_tiny_dims *tiny, uint64_t seed, const char *siglip, const char *dinov2, int ref_size,
+                     cm_device dev, cm_dtype dt, char *err, size_t errlen) {
+    models_begin(m, dev, dt, tiny != NULL);
     if (tiny) return tiny_towers(m, tiny, seed), 0;
     siglip_config sc;
     dino_config dc;
@@ -173,10 +178,7 @@ static int load_vae(ic_models *m, const vae_config *vc, const char *path, char *
 
 int ic_models_vae(ic_models *m, const train_tiny_dims *tiny, uint64_t seed, const char *vae, cm_device dev, cm_dtype dt, char *err,
                   size_t errlen) {
-    memset(m, 0, sizeof *m);
-    m->dev = dev;
-    m->dtype = dt;
-    m->tiny = tiny != NULL;
+    models_begin(m, dev, dt, tiny != NULL);
     if (tiny) return tiny_vae(m, tiny, seed), 0;
     vae_config vc;
     return vae_detect(vae, &vc, err, errlen) || load_vae(m, &vc, vae, err, errlen) ? -1 : 0;
@@ -184,10 +186,7 @@ int ic_models_vae(ic_models *m, const train_tiny_dims *tiny, uint64_t seed, cons
 
 int ic_models_init_tiny(ic_models *m, const train_tiny_dims *d, cm_device dev, cm_dtype dt, int text, uint64_t seed,
                         const char *init_kv, char *err, size_t errlen) {
-    memset(m, 0, sizeof *m);
-    m->dev = dev;
-    m->dtype = dt;
-    m->tiny = true;
+    models_begin(m, dev, dt, true);
     m->ref_size = d->vision_image;
 
     flux_config fc = flux_config_tiny();
@@ -258,9 +257,7 @@ static int models_fit(const ic_model_paths *p, const flux_config *fc, const sigl
 
 int ic_models_load(ic_models *m, const ic_model_paths *p, cm_device dev, cm_dtype dt, int text, const char *init_kv,
                    uint64_t seed, char *err, size_t errlen) {
-    memset(m, 0, sizeof *m);
-    m->dev = dev;
-    m->dtype = dt;
+    models_begin(m, dev, dt, false);
     flux_layout lay;
     siglip_config sc;
     dino_config dc;
